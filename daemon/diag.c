@@ -1,0 +1,57 @@
+/* See diag.h. */
+#include "diag.h"
+
+#include <stdarg.h>
+
+void dagd_diags_add(struct dagd_diags *d, const char *file, struct dagd_mark mark,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    if (d->n >= DAGD_DIAG_MAX) {
+        d->dropped++;
+        return;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        msg = NULL;
+    }
+    va_end(ap);
+    if (!msg) {
+        msg = dagd_xstrdup("(out of memory formatting message)");
+    }
+    for (char *q = msg; *q; q++) {
+        if (*q == '\n' || *q == '\r') {
+            *q = ' ';
+        }
+    }
+    d->items = dagd_xreallocarray(d->items, d->n + 1, sizeof(*d->items));
+    d->items[d->n++] = (struct dagd_diag){
+        .file = dagd_xstrdup(file ? file : "<input>"),
+        .mark = mark,
+        .message = msg,
+    };
+}
+
+void dagd_diags_print(const struct dagd_diags *d, FILE *f)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        fprintf(f, "%s:%u:%u: error: %s\n", d->items[i].file, d->items[i].mark.line,
+                d->items[i].mark.col, d->items[i].message);
+    }
+    if (d->dropped > 0) {
+        fprintf(f, "%s: error: %zu more errors not shown\n",
+                d->n > 0 ? d->items[0].file : "<input>", d->dropped);
+    }
+}
+
+void dagd_diags_done(struct dagd_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->items[i].file);
+        free(d->items[i].message);
+    }
+    free(d->items);
+    *d = (struct dagd_diags){0};
+}

@@ -1,0 +1,90 @@
+/* The executor: runs pipeline runs on a libuv loop. Owns the runs it was
+ * given, their worker processes, timers and pipes. Schedules ready steps in
+ * dependency order under a global step limit (`max_jobs`), retries with
+ * exponential backoff and full jitter, enforces per-step timeouts (SIGTERM
+ * to the step's process group, grace, SIGKILL), propagates skips downstream of
+ * a failure, records every state change in the store, and reports changes to
+ * observers (dagd run's progress printer, the daemon's `run --wait` and `logs
+ * --follow` streams). Used identically by `dagd run` (one run) and `dagd
+ * serve` (many). Does not parse YAML and does not talk to sockets. */
+#ifndef DAGD_EXECUTOR_H
+#define DAGD_EXECUTOR_H
+
+#include <uv.h>
+
+#include "pipeline.h"
+#include "../state/store.h"
+
+struct dagd_executor;
+struct dagd_plugin_host;
+
+struct dagd_executor_config {
+    uv_loop_t *loop;
+    struct dagd_store *store;
+    struct dagd_plugin_host *plugins;
+    unsigned max_jobs;          /* global step parallelism; 0 = number of CPUs */
+    const char *state_dir;      /* absolute */
+    const char *worker_path;    /* the dagd-worker binary; NULL = next to /proc/self/exe */
+    const char *work_dir;       /* cwd of steps and base of relative params; NULL = cwd */
+    uint64_t kill_grace_usec;   /* SIGTERM -> SIGKILL grace; 0 = 5 s */
+};
+
+struct dagd_run_options {
+    const char *trigger;        /* "cli", "schedule", "sensor", "retry" */
+    char *const *param_overrides; /* "key=value" */
+    size_t n_param_overrides;
+    bool force;                 /* ignore memoization */
+    const char *from_step;      /* run this step and everything downstream only */
+    const char *only_step;      /* run this step only */
+    const char *parent_run_id;  /* retry: re-run failed and downstream steps of this run */
+    unsigned max_jobs;          /* per-run limit; 0 = the global limit */
+};
+
+/* What observers are told. Pointers are valid during the callback only. */
+enum dagd_exec_event_kind {
+    DAGD_EXEC_RUN_STARTED,
+    DAGD_EXEC_STEP_CHANGED,     /* status, attempts, error changed */
+    DAGD_EXEC_STEP_PROGRESS,    /* done/total */
+    DAGD_EXEC_LOG,              /* a log/stdout/stderr line of a step */
+    DAGD_EXEC_RUN_FINISHED,
+};
+
+struct dagd_exec_event {
+    enum dagd_exec_event_kind kind;
+    const char *run_id;
+    const char *pipeline;
+    const struct dagd_step_info *step; /* STEP_*; LOG: may be NULL */
+    uint64_t done, total;               /* STEP_PROGRESS */
+    const char *level, *message;        /* LOG */
+    enum dagd_run_status run_status;    /* RUN_FINISHED */
+    int64_t seq;                        /* events.seq of the stored event, or 0 */
+};
+
+typedef void (*dagd_exec_observer_fn)(const struct dagd_exec_event *ev, void *userdata);
+
+int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_executor **ret);
+/* Cancel everything and free once all handles are closed; safe from any callback. */
+void dagd_executor_free(struct dagd_executor *e);
+
+/* Start a run. Returns 0 with the new run id (32 hex chars) in ret_run_id;
+ * -EINVAL with diagnostics when params/config do not resolve (nothing is
+ * recorded then). The run is queued and started as soon as a slot frees. */
+int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
+                         const struct dagd_run_options *opts, char ret_run_id[static 33],
+                         struct dagd_diags *reterr);
+/* Cancel a queued or running run: its running steps get SIGTERM (process
+ * group), then SIGKILL after the grace; the run ends `canceled`. -ENOENT if
+ * not active. */
+int dagd_executor_cancel(struct dagd_executor *e, const char *run_id);
+/* Cancel all runs (shutdown). `grace_usec` lets running steps finish first. */
+void dagd_executor_shutdown(struct dagd_executor *e, uint64_t grace_usec);
+/* Number of active (queued or running) runs. */
+size_t dagd_executor_active(const struct dagd_executor *e);
+
+/* Observers: every event of every run (run_id NULL) or of one run. Returns
+ * an id for remove. */
+int dagd_executor_observe(struct dagd_executor *e, const char *run_id, dagd_exec_observer_fn fn,
+                          void *userdata);
+void dagd_executor_unobserve(struct dagd_executor *e, int id);
+
+#endif

@@ -1,0 +1,128 @@
+/* The pipeline model: what the loader (loader.c) builds from a YAML file and
+ * the executor runs. Immutable once loaded; shared read-only by runs (ref
+ * counted so a reload can replace it while runs of the old version go on).
+ * Every object keeps the YAML mark of its definition so errors found after
+ * parsing still point at the file. */
+#ifndef DAGD_PIPELINE_H
+#define DAGD_PIPELINE_H
+
+#include <cjson/cJSON.h>
+
+#include "diag.h"
+
+struct dagd_plugin;
+
+/* One key=value pair, in file order. */
+struct dagd_param {
+    char *key;
+    char *value;
+    struct dagd_mark mark;
+};
+
+struct dagd_params {
+    struct dagd_param *items;
+    size_t n;
+};
+
+struct dagd_step {
+    char *name;
+    struct dagd_mark mark;
+    char *task;
+    struct dagd_mark task_mark;
+    const struct dagd_plugin *plugin; /* resolved at load; owned by the plugin host */
+
+    char **needs;       /* names as written */
+    size_t *needs_idx;  /* resolved indices into pipeline->steps */
+    size_t n_needs;
+
+    /* The config mapping as written, `${...}` not yet substituted; values are
+     * strings, numbers, bools, lists or maps. Resolve per run with
+     * dagd_pipeline_resolve_config(). */
+    cJSON *config;
+    struct dagd_mark config_mark;
+
+    unsigned retries;
+    uint64_t retry_delay_usec;
+    uint64_t timeout_usec;   /* 0 = none */
+    uint64_t memory_bytes;   /* 0 = no limit */
+};
+
+struct dagd_schedule {
+    char *name;
+    struct dagd_mark mark;
+    char *cron;
+    char *timezone;
+    struct dagd_params params;
+    unsigned catchup;
+};
+
+struct dagd_sensor {
+    char *name;
+    struct dagd_mark mark;
+    char *watch;
+    char *pattern;
+    struct dagd_params params;
+};
+
+struct dagd_pipeline {
+    unsigned n_ref;
+    char *file;          /* path as given */
+    char *name;
+    char *description;
+    struct dagd_params params; /* declared params with defaults */
+    unsigned concurrency;      /* max simultaneous runs of this pipeline; 0 = unlimited */
+
+    struct dagd_step *steps;
+    size_t n_steps;
+    size_t *topo;              /* step indices in a topological order */
+
+    struct dagd_schedule *schedules;
+    size_t n_schedules;
+    struct dagd_sensor *sensors;
+    size_t n_sensors;
+};
+
+struct dagd_plugin_host;
+
+/* Load and check a pipeline file. On success *ret is a new pipeline (ref 1).
+ * On failure returns -EINVAL and appends every error (up to 50) to *reterr
+ * with file/line/col; -errno for I/O errors (also added to reterr). Plugins
+ * are looked up in `host` to resolve tasks and check configs. */
+int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host,
+                       struct dagd_pipeline **ret, struct dagd_diags *reterr);
+/* The same from a memory buffer; `name` is used as FILE in diagnostics. */
+int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
+                              struct dagd_plugin_host *host, struct dagd_pipeline **ret,
+                              struct dagd_diags *reterr);
+
+struct dagd_pipeline *dagd_pipeline_ref(struct dagd_pipeline *p);
+struct dagd_pipeline *dagd_pipeline_unref(struct dagd_pipeline *p);
+
+/* Index of a step by name, or -ENOENT. */
+ssize_t dagd_pipeline_step_index(const struct dagd_pipeline *p, const char *name);
+
+/* Merge the pipeline's params with `overrides` ("key=value" strings; unknown
+ * keys are an error) and the built-ins (state_dir, run_id, pipeline,
+ * pipeline_dir). *ret is a new params list. -EINVAL with reterr on error. */
+int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *overrides,
+                                 size_t n_overrides, const struct dagd_params *builtins,
+                                 struct dagd_params *ret, struct dagd_diags *reterr);
+
+/* Substitute ${name} in a step's config with `params`, re-check it against
+ * the plugin schema, and return it as canonical JSON (sorted keys, no
+ * spaces; the fingerprint hashes this). -EINVAL with reterr on error. */
+int dagd_pipeline_resolve_config(const struct dagd_pipeline *p, size_t step,
+                                 const struct dagd_params *params, char **ret_json,
+                                 struct dagd_diags *reterr);
+
+/* Look up a param value, or NULL. */
+const char *dagd_params_get(const struct dagd_params *ps, const char *key);
+void dagd_params_set(struct dagd_params *ps, const char *key, const char *value);
+void dagd_params_done(struct dagd_params *ps);
+/* Params as a JSON object string (runs.params). */
+char *dagd_params_to_json(const struct dagd_params *ps);
+
+/* Write the DAG as Graphviz DOT. */
+void dagd_pipeline_write_dot(const struct dagd_pipeline *p, FILE *f);
+
+#endif

@@ -1,0 +1,2 @@
+/* Placeholder until the store lands: see store.h. */
+#include "store.h"
