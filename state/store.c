@@ -1,2 +1,1568 @@
-/* Placeholder until the store lands: see store.h. */
+/* The state store: run history in SQLite (DESIGN 5). See store.h for the
+ * contract, state/sql/ for the schema and store-sql.h for every statement.
+ *
+ * Invariants:
+ * - Statements are prepared once (lazily, SQLITE_PREPARE_PERSISTENT) and
+ *   reset right after use by a cleanup handler, so no statement keeps a read
+ *   transaction open between calls (that would pin the WAL and block
+ *   checkpoints).
+ * - Every write function is atomic: it opens BEGIN IMMEDIATE when no
+ *   transaction is open, or a savepoint inside the caller's
+ *   dagd_store_begin() batch, and a status change is written together with
+ *   its event.
+ * - The store is self-contained (SQLite and libc only) and never logs: it
+ *   returns -errno and keeps the message for dagd_store_errmsg(). */
 #include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store-migrations.h"
+#include "store-sql.h"
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* 'dagd' in the database header: tells our file from any other SQLite file. */
+#define STORE_APPLICATION_ID 0x64616764
+/* How long a write waits for a lock held by another connection (e.g. a
+ * `sqlite3 state.db` session) before failing with -EBUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+enum store_stmt {
+#define X(name, sql) STMT_##name,
+    STORE_STATEMENTS(X)
+#undef X
+    _STMT_MAX,
+};
+
+static const char *const store_sql[_STMT_MAX] = {
+#define X(name, sql) [STMT_##name] = sql,
+    STORE_STATEMENTS(X)
+#undef X
+};
+
+struct dagd_store {
+    sqlite3 *db;
+    char *path;
+    bool readonly;
+    bool user_txn; /* dagd_store_begin() is open */
+    sqlite3_stmt *stmts[_STMT_MAX];
+    char errmsg[512];
+};
+
+/* The message of the last failed open in this thread (no store to hold it). */
+static __thread char open_errmsg[512];
+
+static const char *const run_status_table[_DAGD_RUN_STATUS_MAX] = {
+    [DAGD_RUN_QUEUED] = "queued",       [DAGD_RUN_RUNNING] = "running",
+    [DAGD_RUN_SUCCEEDED] = "succeeded", [DAGD_RUN_FAILED] = "failed",
+    [DAGD_RUN_CANCELED] = "canceled",
+};
+
+static const char *const step_status_table[_DAGD_STEP_STATUS_MAX] = {
+    [DAGD_STEP_PENDING] = "pending", [DAGD_STEP_RUNNING] = "running",
+    [DAGD_STEP_SUCCEEDED] = "succeeded", [DAGD_STEP_FAILED] = "failed",
+    [DAGD_STEP_SKIPPED] = "skipped", [DAGD_STEP_CANCELED] = "canceled",
+};
+
+const char *dagd_run_status_to_string(enum dagd_run_status s)
+{
+    if ((unsigned)s >= _DAGD_RUN_STATUS_MAX) {
+        return NULL;
+    }
+    return run_status_table[s];
+}
+
+int dagd_run_status_from_string(const char *s)
+{
+    if (!s) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < _DAGD_RUN_STATUS_MAX; i++) {
+        if (strcmp(run_status_table[i], s) == 0) {
+            return (int)i;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *dagd_step_status_to_string(enum dagd_step_status s)
+{
+    if ((unsigned)s >= _DAGD_STEP_STATUS_MAX) {
+        return NULL;
+    }
+    return step_status_table[s];
+}
+
+int dagd_step_status_from_string(const char *s)
+{
+    if (!s) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < _DAGD_STEP_STATUS_MAX; i++) {
+        if (strcmp(step_status_table[i], s) == 0) {
+            return (int)i;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- small helpers (the store links no dagd core code) ---- */
+
+static void store_oom(void)
+{
+    static const char msg[] = "<2>dagd: out of memory\n";
+    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    abort();
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        store_oom();
+    }
+    return p;
+}
+
+static void *xreallocarray(void *p, size_t n, size_t size)
+{
+    void *q = reallocarray(p, n ? n : 1, size ? size : 1);
+    if (!q) {
+        store_oom();
+    }
+    return q;
+}
+
+static char *xstrdup(const char *s)
+{
+    if (!s) {
+        return NULL;
+    }
+    char *p = strdup(s);
+    if (!p) {
+        store_oom();
+    }
+    return p;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    va_start(ap, fmt);
+    int r = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (r < 0) {
+        store_oom();
+    }
+    return p;
+}
+
+static void freep(void *p)
+{
+    free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_msg(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_msg(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+}
+
+/* Map an SQLite result code to -errno (store.h lists the mapping). */
+static int errno_from_sqlite(int rc, int sys_errno)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return -ENOENT;
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+        return -EEXIST;
+    default:
+        break;
+    }
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return -EBADMSG;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EACCES;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_CANTOPEN:
+        return sys_errno > 0 ? -sys_errno : -EIO;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+        return -EINVAL;
+    default:
+        return -EIO;
+    }
+}
+
+/* Record the connection's current error for dagd_store_errmsg(); returns -errno. */
+static int store_fail(struct dagd_store *s, int rc, const char *what)
+{
+    int r = errno_from_sqlite(rc, sqlite3_system_errno(s->db));
+    if (r == -EBADMSG) {
+        set_msg(s->errmsg, sizeof(s->errmsg), "%s: '%s' is not a dagd state database or is corrupt: %s",
+                what, s->path, sqlite3_errmsg(s->db));
+    } else {
+        set_msg(s->errmsg, sizeof(s->errmsg), "%s: %s", what, sqlite3_errmsg(s->db));
+    }
+    return r;
+}
+
+static int store_fail_errno(struct dagd_store *s, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int store_fail_errno(struct dagd_store *s, int r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* ---- statements ---- */
+
+static void stmt_resetp(sqlite3_stmt **st)
+{
+    if (*st) {
+        (void)sqlite3_reset(*st);
+        (void)sqlite3_clear_bindings(*st);
+    }
+}
+/* A cached statement that is reset (not finalized) when it goes out of scope. */
+#define _cleanup_stmt_ _cleanup_(stmt_resetp)
+
+static int stmt_get(struct dagd_store *s, enum store_stmt id, sqlite3_stmt **ret)
+{
+    if (!s->stmts[id]) {
+        int rc = sqlite3_prepare_v3(s->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->stmts[id], NULL);
+        if (rc != SQLITE_OK) {
+            return store_fail(s, rc, "Failed to prepare statement");
+        }
+    }
+    *ret = s->stmts[id];
+    return 0;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* 0 is stored as NULL ("not yet"). */
+static int bind_time(sqlite3_stmt *st, int i, int64_t v)
+{
+    return v ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+    return xstrdup((const char *)sqlite3_column_text(st, i));
+}
+
+/* Step a statement that returns no rows. */
+static int stmt_exec(struct dagd_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        return store_fail(s, rc, what);
+    }
+    return 0;
+}
+
+static int exec_id(struct dagd_store *s, enum store_stmt id, const char *what)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, id, &st);
+    if (r < 0) {
+        return r;
+    }
+    return stmt_exec(s, st, what);
+}
+
+/* ---- transactions ---- */
+
+/* Start an atomic unit: a transaction of its own, or a savepoint inside the
+ * caller's batch. */
+static int txn_begin(struct dagd_store *s, bool *ret_nested)
+{
+    bool nested = !sqlite3_get_autocommit(s->db);
+    int r = exec_id(s, nested ? STMT_SAVEPOINT : STMT_BEGIN, "Failed to begin a transaction");
+    if (r < 0) {
+        return r;
+    }
+    *ret_nested = nested;
+    return 0;
+}
+
+/* Finish the unit begun by txn_begin(): commit if r >= 0, else roll back.
+ * Returns r, or the commit error. */
+static int txn_end(struct dagd_store *s, bool nested, int r)
+{
+    if (r >= 0) {
+        int k = exec_id(s, nested ? STMT_RELEASE : STMT_COMMIT,
+                        "Failed to commit a transaction");
+        if (k >= 0) {
+            return r;
+        }
+        r = k;
+    }
+    /* Keep the first error's message: rollback errors are secondary. */
+    char saved[sizeof(s->errmsg)];
+    memcpy(saved, s->errmsg, sizeof(saved));
+    if (nested) {
+        (void)exec_id(s, STMT_ROLLBACK_TO, "rollback");
+        (void)exec_id(s, STMT_RELEASE, "rollback");
+    } else if (!sqlite3_get_autocommit(s->db)) {
+        (void)exec_id(s, STMT_ROLLBACK, "rollback");
+    }
+    memcpy(s->errmsg, saved, sizeof(saved));
+    return r;
+}
+
+int dagd_store_begin(struct dagd_store *s)
+{
+    if (s->user_txn || !sqlite3_get_autocommit(s->db)) {
+        return store_fail_errno(s, -EBUSY, "A transaction is already open");
+    }
+    int r = exec_id(s, STMT_BEGIN, "Failed to begin a transaction");
+    if (r < 0) {
+        return r;
+    }
+    s->user_txn = true;
+    return 0;
+}
+
+int dagd_store_commit(struct dagd_store *s)
+{
+    if (!s->user_txn) {
+        return store_fail_errno(s, -ENOTCONN, "No transaction is open");
+    }
+    int r = exec_id(s, STMT_COMMIT, "Failed to commit a transaction");
+    if (r < 0) {
+        /* A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open:
+         * the caller may retry the commit or roll back. */
+        if (sqlite3_get_autocommit(s->db)) {
+            s->user_txn = false;
+        }
+        return r;
+    }
+    s->user_txn = false;
+    return 0;
+}
+
+int dagd_store_rollback(struct dagd_store *s)
+{
+    if (!s->user_txn) {
+        return store_fail_errno(s, -ENOTCONN, "No transaction is open");
+    }
+    s->user_txn = false;
+    if (sqlite3_get_autocommit(s->db)) {
+        return 0; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+    }
+    return exec_id(s, STMT_ROLLBACK, "Failed to roll back a transaction");
+}
+
+/* ---- open, migrate, close ---- */
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+    _cleanup_free_ char *p = xstrdup(dir);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') {
+            continue;
+        }
+        *c = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            return -errno;
+        }
+        *c = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST) {
+        return -errno;
+    }
+    struct stat st;
+    if (stat(p, &st) < 0) {
+        return -errno;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return -ENOTDIR;
+    }
+    return 0;
+}
+
+/* Run one statement that returns at most one integer (PRAGMAs, counts). */
+static int query_int(struct dagd_store *s, const char *sql, int64_t *ret)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return store_fail(s, rc, "Failed to read the database");
+    }
+    rc = sqlite3_step(st);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        int r = store_fail(s, rc, "Failed to read the database");
+        (void)sqlite3_finalize(st);
+        return r;
+    }
+    (void)sqlite3_finalize(st);
+    if (ret) {
+        *ret = v;
+    }
+    return 0;
+}
+
+static int exec_sql(struct dagd_store *s, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        return store_fail(s, rc, what);
+    }
+    return 0;
+}
+
+int dagd_store_schema_latest(void)
+{
+    return (int)ELEMENTSOF(dagd_store_migrations);
+}
+
+/* Refuse files that are SQLite but not ours, or from a newer dagd. */
+static int check_schema(struct dagd_store *s, int64_t *ret_version)
+{
+    int64_t version, app_id;
+    int r = query_int(s, "PRAGMA user_version", &version);
+    if (r < 0) {
+        return r;
+    }
+    r = query_int(s, "PRAGMA application_id", &app_id);
+    if (r < 0) {
+        return r;
+    }
+    if (app_id != 0 && app_id != STORE_APPLICATION_ID) {
+        return store_fail_errno(s, -EBADMSG,
+                                "'%s' is an SQLite database of another application "
+                                "(application_id %" PRId64 "), not a dagd state database",
+                                s->path, app_id);
+    }
+    if (version == 0) {
+        int64_t objects;
+        r = query_int(s, SQL_SCHEMA_OBJECTS, &objects);
+        if (r < 0) {
+            return r;
+        }
+        if (objects > 0) {
+            return store_fail_errno(s, -EBADMSG,
+                                    "'%s' has tables but no dagd schema version: "
+                                    "not a dagd state database",
+                                    s->path);
+        }
+    }
+    if (version > dagd_store_schema_latest()) {
+        return store_fail_errno(s, -EPROTONOSUPPORT,
+                                "'%s' has schema version %" PRId64
+                                ", newer than this dagd supports (%d): "
+                                "use a newer dagd or another state directory",
+                                s->path, version, dagd_store_schema_latest());
+    }
+    *ret_version = version;
+    return 0;
+}
+
+/* Apply migrations version+1..latest, each in its own transaction together
+ * with its user_version bump. */
+static int migrate(struct dagd_store *s, int64_t version)
+{
+    for (int64_t v = version + 1; v <= dagd_store_schema_latest(); v++) {
+        const struct dagd_store_migration *m = &dagd_store_migrations[v - 1];
+        char what[128];
+        set_msg(what, sizeof(what), "Failed to apply migration %s", m->name);
+
+        int r = exec_sql(s, "BEGIN IMMEDIATE", what);
+        if (r < 0) {
+            return r;
+        }
+        r = exec_sql(s, m->sql, what);
+        if (r >= 0) {
+            char pragma[96];
+            set_msg(pragma, sizeof(pragma),
+                    "PRAGMA user_version = %" PRId64 "; PRAGMA application_id = %d", v,
+                    STORE_APPLICATION_ID);
+            r = exec_sql(s, pragma, what);
+        }
+        if (r >= 0) {
+            r = exec_sql(s, "COMMIT", what);
+        }
+        if (r < 0) {
+            if (!sqlite3_get_autocommit(s->db)) {
+                char saved[sizeof(s->errmsg)];
+                memcpy(saved, s->errmsg, sizeof(saved));
+                (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                memcpy(s->errmsg, saved, sizeof(saved));
+            }
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
+{
+    if (!dir || !*dir || !ret) {
+        set_msg(open_errmsg, sizeof(open_errmsg), "No state directory given");
+        return -EINVAL;
+    }
+
+    struct dagd_store *s = xcalloc(1, sizeof(*s));
+    s->readonly = readonly;
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') {
+        len--;
+    }
+    s->path = xasprintf("%.*s/state.db", (int)len, dir);
+
+    int r;
+    if (!readonly) {
+        r = mkdir_p(dir, 0750);
+        if (r < 0) {
+            set_msg(open_errmsg, sizeof(open_errmsg),
+                    "Failed to create state directory '%s': %s", dir, strerror(-r));
+            goto fail;
+        }
+        /* Create the file ourselves so it gets mode 0640 whatever the umask
+         * lets SQLite do; SQLite gives -wal and -shm the same mode. */
+        int fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        if (fd < 0) {
+            r = -errno;
+            set_msg(open_errmsg, sizeof(open_errmsg), "Failed to open '%s': %s", s->path,
+                    strerror(-r));
+            goto fail;
+        }
+        (void)close(fd);
+    } else if (access(s->path, F_OK) < 0) {
+        r = -errno;
+        set_msg(open_errmsg, sizeof(open_errmsg), "No state database at '%s': %s", s->path,
+                strerror(-r));
+        goto fail;
+    }
+
+    int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        r = store_fail(s, rc, "Failed to open the state database");
+        goto fail_msg;
+    }
+    (void)sqlite3_extended_result_codes(s->db, 1);
+    (void)sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+    int64_t version = 0;
+    r = check_schema(s, &version);
+    if (r < 0) {
+        goto fail_msg;
+    }
+
+    if (readonly) {
+        if (version != dagd_store_schema_latest()) {
+            r = store_fail_errno(s, -EPROTONOSUPPORT,
+                                 "'%s' has schema version %" PRId64 ", this dagd reads %d: "
+                                 "open it read-write once to migrate it",
+                                 s->path, version, dagd_store_schema_latest());
+            goto fail_msg;
+        }
+        r = exec_sql(s, "PRAGMA query_only = ON", "Failed to configure the state database");
+        if (r < 0) {
+            goto fail_msg;
+        }
+    } else {
+        /* WAL: readers (dagctl, sqlite3) never block the writer; NORMAL: a
+         * commit does not fsync, the WAL checkpoint does, so a 1000-step run
+         * is not bound by fsyncs. A power cut may lose the last commits but
+         * never corrupts the file. */
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(st);
+        }
+        if (rc != SQLITE_ROW) {
+            r = store_fail(s, rc, "Failed to enable WAL mode");
+            (void)sqlite3_finalize(st);
+            goto fail_msg;
+        }
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        bool wal = mode && strcmp(mode, "wal") == 0;
+        (void)sqlite3_finalize(st);
+        if (!wal) {
+            r = store_fail_errno(s, -EIO, "Failed to enable WAL mode on '%s' (got '%s')",
+                                 s->path, mode ? mode : "?");
+            goto fail_msg;
+        }
+        r = exec_sql(s,
+                     "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                     "PRAGMA temp_store = MEMORY",
+                     "Failed to configure the state database");
+        if (r < 0) {
+            goto fail_msg;
+        }
+        r = migrate(s, version);
+        if (r < 0) {
+            goto fail_msg;
+        }
+    }
+
+    *ret = s;
+    return 0;
+
+fail_msg:
+    memcpy(open_errmsg, s->errmsg, sizeof(open_errmsg));
+fail:
+    (void)dagd_store_free(s);
+    return r;
+}
+
+int dagd_store_open(const char *dir, struct dagd_store **ret)
+{
+    return store_open(dir, false, ret);
+}
+
+int dagd_store_open_readonly(const char *dir, struct dagd_store **ret)
+{
+    return store_open(dir, true, ret);
+}
+
+struct dagd_store *dagd_store_free(struct dagd_store *s)
+{
+    if (!s) {
+        return NULL;
+    }
+    if (s->db) {
+        if (!sqlite3_get_autocommit(s->db)) {
+            (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        for (size_t i = 0; i < _STMT_MAX; i++) {
+            (void)sqlite3_finalize(s->stmts[i]);
+        }
+        if (!s->readonly) {
+            /* Cheap; keeps the planner's statistics fresh (SQLite docs). */
+            (void)sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
+        }
+        (void)sqlite3_close(s->db);
+    }
+    free(s->path);
+    free(s);
+    return NULL;
+}
+
+const char *dagd_store_errmsg(struct dagd_store *s)
+{
+    if (!s) {
+        return open_errmsg[0] ? open_errmsg : "no error";
+    }
+    return s->errmsg[0] ? s->errmsg : "no error";
+}
+
+int dagd_store_schema_version(struct dagd_store *s)
+{
+    int64_t v;
+    int r = query_int(s, "PRAGMA user_version", &v);
+    if (r < 0) {
+        return r;
+    }
+    return (int)v;
+}
+
+const char *dagd_store_path(struct dagd_store *s)
+{
+    return s->path;
+}
+
+/* ---- info structs ---- */
+
+void dagd_run_info_done(struct dagd_run_info *r)
+{
+    if (!r) {
+        return;
+    }
+    free(r->run_id);
+    free(r->pipeline);
+    free(r->trigger);
+    free(r->params_json);
+    free(r->parent_run_id);
+    free(r->error);
+    memset(r, 0, sizeof(*r));
+}
+
+void dagd_step_info_done(struct dagd_step_info *s)
+{
+    if (!s) {
+        return;
+    }
+    free(s->run_id);
+    free(s->step);
+    free(s->task);
+    free(s->fingerprint);
+    free(s->error);
+    free(s->skip_reason);
+    free(s->inputs_json);
+    memset(s, 0, sizeof(*s));
+}
+
+void dagd_event_info_done(struct dagd_event_info *e)
+{
+    if (!e) {
+        return;
+    }
+    free(e->run_id);
+    free(e->step);
+    free(e->level);
+    free(e->kind);
+    free(e->message);
+    memset(e, 0, sizeof(*e));
+}
+
+void dagd_tick_info_done(struct dagd_tick_info *t)
+{
+    if (!t) {
+        return;
+    }
+    free(t->name);
+    free(t->kind);
+    free(t->run_id);
+    free(t->status);
+    free(t->reason);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Row decoders, in the order of RUN_COLUMNS etc. in store-sql.h. */
+static void run_from_row(sqlite3_stmt *st, struct dagd_run_info *r)
+{
+    *r = (struct dagd_run_info){
+        .run_id = column_strdup(st, 0),
+        .pipeline = column_strdup(st, 1),
+        .trigger = column_strdup(st, 3),
+        .params_json = column_strdup(st, 4),
+        .parent_run_id = column_strdup(st, 5),
+        .created_at = sqlite3_column_int64(st, 6),
+        .started_at = sqlite3_column_int64(st, 7),
+        .ended_at = sqlite3_column_int64(st, 8),
+        .error = column_strdup(st, 9),
+    };
+    int v = dagd_run_status_from_string((const char *)sqlite3_column_text(st, 2));
+    /* The CHECK constraint keeps unknown strings out; map anything else to failed. */
+    r->status = v >= 0 ? (enum dagd_run_status)v : DAGD_RUN_FAILED;
+}
+
+static void step_from_row(sqlite3_stmt *st, struct dagd_step_info *s)
+{
+    *s = (struct dagd_step_info){
+        .run_id = column_strdup(st, 0),
+        .step = column_strdup(st, 1),
+        .task = column_strdup(st, 2),
+        .attempts = (unsigned)sqlite3_column_int64(st, 4),
+        .started_at = sqlite3_column_int64(st, 5),
+        .ended_at = sqlite3_column_int64(st, 6),
+        .exit_code = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 7),
+        .rows_in = sqlite3_column_int64(st, 8),
+        .rows_out = sqlite3_column_int64(st, 9),
+        .fingerprint = column_strdup(st, 10),
+        .error = column_strdup(st, 11),
+        .skip_reason = column_strdup(st, 12),
+        .cpu_usec = sqlite3_column_int64(st, 13),
+        .max_rss_kb = sqlite3_column_int64(st, 14),
+        .inputs_json = column_strdup(st, 15),
+    };
+    int v = dagd_step_status_from_string((const char *)sqlite3_column_text(st, 3));
+    s->status = v >= 0 ? (enum dagd_step_status)v : DAGD_STEP_FAILED;
+}
+
+static void event_from_row(sqlite3_stmt *st, struct dagd_event_info *e)
+{
+    *e = (struct dagd_event_info){
+        .seq = sqlite3_column_int64(st, 0),
+        .run_id = column_strdup(st, 1),
+        .step = column_strdup(st, 2),
+        .ts = sqlite3_column_int64(st, 3),
+        .level = column_strdup(st, 4),
+        .kind = column_strdup(st, 5),
+        .message = column_strdup(st, 6),
+    };
+}
+
+static void tick_from_row(sqlite3_stmt *st, struct dagd_tick_info *t)
+{
+    *t = (struct dagd_tick_info){
+        .id = sqlite3_column_int64(st, 0),
+        .name = column_strdup(st, 1),
+        .kind = column_strdup(st, 2),
+        .ts = sqlite3_column_int64(st, 3),
+        .run_id = column_strdup(st, 4),
+        .status = column_strdup(st, 5),
+        .reason = column_strdup(st, 6),
+    };
+}
+
+/* Collect every row of a bound statement into a growing array of `size`
+ * byte elements decoded by `decode`. */
+static int collect_rows(struct dagd_store *s, sqlite3_stmt *st, size_t size,
+                        void (*decode)(sqlite3_stmt *, void *), void (*done)(void *),
+                        void **ret, size_t *ret_n)
+{
+    char *arr = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            arr = xreallocarray(arr, cap, size);
+        }
+        decode(st, arr + n * size);
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        int r = store_fail(s, rc, "Failed to read the state database");
+        for (size_t i = 0; i < n; i++) {
+            done(arr + i * size);
+        }
+        free(arr);
+        return r;
+    }
+    *ret = arr;
+    *ret_n = n;
+    return 0;
+}
+
+static void run_decode(sqlite3_stmt *st, void *p)
+{
+    run_from_row(st, p);
+}
+static void run_done(void *p)
+{
+    dagd_run_info_done(p);
+}
+static void step_decode(sqlite3_stmt *st, void *p)
+{
+    step_from_row(st, p);
+}
+static void step_done(void *p)
+{
+    dagd_step_info_done(p);
+}
+static void event_decode(sqlite3_stmt *st, void *p)
+{
+    event_from_row(st, p);
+}
+static void event_done(void *p)
+{
+    dagd_event_info_done(p);
+}
+static void tick_decode(sqlite3_stmt *st, void *p)
+{
+    tick_from_row(st, p);
+}
+static void tick_done(void *p)
+{
+    dagd_tick_info_done(p);
+}
+
+/* SQLite LIMIT: negative means none. */
+static int64_t sql_limit(size_t limit)
+{
+    return limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit;
+}
+
+/* ---- events ---- */
+
+static int event_insert(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,
+                        const char *level, const char *kind, const char *message,
+                        int64_t *ret_seq)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_EVENT_INSERT, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run_id);
+    (void)bind_text(st, 2, step);
+    (void)sqlite3_bind_int64(st, 3, ts);
+    (void)bind_text(st, 4, level ? level : "info");
+    (void)bind_text(st, 5, kind ? kind : "log");
+    (void)bind_text(st, 6, message ? message : "");
+    r = stmt_exec(s, st, "Failed to add an event");
+    if (r < 0) {
+        if (r == -ENOENT) {
+            return store_fail_errno(s, r, "Failed to add an event: no run '%s'", run_id);
+        }
+        return r;
+    }
+    if (ret_seq) {
+        *ret_seq = sqlite3_last_insert_rowid(s->db);
+    }
+    return 0;
+}
+
+int dagd_store_event_add(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,
+                         const char *level, const char *kind, const char *message,
+                         int64_t *ret_seq)
+{
+    if (!run_id) {
+        return store_fail_errno(s, -EINVAL, "An event needs a run id");
+    }
+    /* A single INSERT is atomic on its own: no explicit transaction, so a
+     * burst inside dagd_store_begin() costs one statement per event. */
+    return event_insert(s, run_id, step, ts, level, kind, message, ret_seq);
+}
+
+int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char *step,
+                           int64_t after_seq, size_t limit, struct dagd_event_info **ret,
+                           size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_EVENTS_LIST, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run_id);
+    (void)sqlite3_bind_int64(st, 2, after_seq);
+    (void)bind_text(st, 3, step);
+    (void)sqlite3_bind_int64(st, 4, sql_limit(limit));
+    return collect_rows(s, st, sizeof(**ret), event_decode, event_done, (void **)ret, ret_n);
+}
+
+/* ---- runs ---- */
+
+int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
+                          char *const *steps, char *const *tasks, size_t n_steps)
+{
+    if (!run || !run->run_id || !run->pipeline || (n_steps > 0 && !steps)) {
+        return store_fail_errno(s, -EINVAL, "A run needs a run id, a pipeline and step names");
+    }
+    int64_t created = run->created_at ? run->created_at : now_ms();
+    const char *trigger = run->trigger ? run->trigger : "cli";
+
+    bool nested;
+    int r = txn_begin(s, &nested);
+    if (r < 0) {
+        return r;
+    }
+
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_RUN_INSERT, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        (void)bind_text(st, 1, run->run_id);
+        (void)bind_text(st, 2, run->pipeline);
+        (void)bind_text(st, 3, run_status_table[DAGD_RUN_QUEUED]);
+        (void)bind_text(st, 4, trigger);
+        (void)bind_text(st, 5, run->params_json ? run->params_json : "{}");
+        (void)bind_text(st, 6, run->parent_run_id);
+        (void)sqlite3_bind_int64(st, 7, created);
+        (void)sqlite3_bind_null(st, 8);
+        (void)sqlite3_bind_null(st, 9);
+        (void)sqlite3_bind_null(st, 10);
+        r = stmt_exec(s, st, "Failed to create a run");
+        if (r == -EEXIST) {
+            r = store_fail_errno(s, r, "Failed to create a run: run '%s' exists", run->run_id);
+        }
+        if (r < 0) {
+            goto finish;
+        }
+    }
+
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_STEP_INSERT_PENDING, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        for (size_t i = 0; i < n_steps; i++) {
+            (void)sqlite3_reset(st);
+            (void)bind_text(st, 1, run->run_id);
+            (void)bind_text(st, 2, run->pipeline);
+            (void)bind_text(st, 3, steps[i]);
+            (void)bind_text(st, 4, tasks && tasks[i] ? tasks[i] : "");
+            r = stmt_exec(s, st, "Failed to create the steps of a run");
+            if (r == -EEXIST) {
+                r = store_fail_errno(s, r, "Failed to create a run: duplicate step '%s'",
+                                     steps[i]);
+            }
+            if (r < 0) {
+                goto finish;
+            }
+        }
+    }
+
+    {
+        _cleanup_free_ char *msg = xasprintf("run created for pipeline %s (trigger %s, %zu steps)",
+                                             run->pipeline, trigger, n_steps);
+        r = event_insert(s, run->run_id, NULL, created, "info", "run", msg, NULL);
+    }
+
+finish:
+    return txn_end(s, nested, r);
+}
+
+int dagd_store_run_set_status(struct dagd_store *s, const char *run_id,
+                              enum dagd_run_status status, const char *error, int64_t now)
+{
+    const char *status_s = dagd_run_status_to_string(status);
+    if (!run_id || !status_s) {
+        return store_fail_errno(s, -EINVAL, "Invalid run id or run status");
+    }
+
+    bool nested;
+    int r = txn_begin(s, &nested);
+    if (r < 0) {
+        return r;
+    }
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_RUN_SET_STATUS, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        (void)bind_text(st, 1, run_id);
+        (void)bind_text(st, 2, status_s);
+        (void)bind_text(st, 3, error);
+        (void)sqlite3_bind_int64(st, 4, now);
+        r = stmt_exec(s, st, "Failed to set the status of a run");
+        if (r < 0) {
+            goto finish;
+        }
+        if (sqlite3_changes(s->db) == 0) {
+            r = store_fail_errno(s, -ENOENT, "No run '%s'", run_id);
+            goto finish;
+        }
+    }
+    {
+        _cleanup_free_ char *msg =
+            error ? xasprintf("run %s: %s", status_s, error) : xasprintf("run %s", status_s);
+        r = event_insert(s, run_id, NULL, now,
+                         status == DAGD_RUN_FAILED ? "error" : "info", "run", msg, NULL);
+    }
+finish:
+    return txn_end(s, nested, r);
+}
+
+int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run_info *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_RUN_GET, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        return store_fail_errno(s, -ENOENT, "No run '%s'", run_id ? run_id : "");
+    }
+    if (rc != SQLITE_ROW) {
+        return store_fail(s, rc, "Failed to read a run");
+    }
+    run_from_row(st, ret);
+    return 0;
+}
+
+int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limit,
+                         struct dagd_run_info **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, pipeline ? STMT_RUNS_LIST_PIPELINE : STMT_RUNS_LIST_ALL, &st);
+    if (r < 0) {
+        return r;
+    }
+    if (pipeline) {
+        (void)bind_text(st, 1, pipeline);
+        (void)sqlite3_bind_int64(st, 2, sql_limit(limit));
+    } else {
+        (void)sqlite3_bind_int64(st, 1, sql_limit(limit));
+    }
+    return collect_rows(s, st, sizeof(**ret), run_decode, run_done, (void **)ret, ret_n);
+}
+
+/* ---- steps ---- */
+
+/* The event text of a step state change. */
+static char *step_event_message(const struct dagd_step_info *st)
+{
+    const char *name = st->step;
+    switch (st->status) {
+    case DAGD_STEP_RUNNING:
+        return xasprintf("step %s running (attempt %u)", name, st->attempts);
+    case DAGD_STEP_SUCCEEDED: {
+        int64_t ms = st->ended_at && st->started_at ? st->ended_at - st->started_at : 0;
+        if (st->rows_in || st->rows_out) {
+            return xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64
+                             " s (rows in %" PRId64 ", out %" PRId64 ")",
+                             name, ms / 1000, ms % 1000, st->rows_in, st->rows_out);
+        }
+        return xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64 " s", name, ms / 1000,
+                         ms % 1000);
+    }
+    case DAGD_STEP_FAILED:
+        if (st->exit_code >= 0) {
+            return xasprintf("step %s failed (attempt %u, exit code %d): %s", name, st->attempts,
+                             st->exit_code, st->error ? st->error : "unknown error");
+        }
+        return xasprintf("step %s failed (attempt %u): %s", name, st->attempts,
+                         st->error ? st->error : "unknown error");
+    case DAGD_STEP_SKIPPED:
+        return xasprintf("step %s skipped: %s", name,
+                         st->skip_reason ? st->skip_reason : "no reason given");
+    case DAGD_STEP_CANCELED:
+        return st->error ? xasprintf("step %s canceled: %s", name, st->error)
+                         : xasprintf("step %s canceled", name);
+    case DAGD_STEP_PENDING:
+    default:
+        return st->attempts ? xasprintf("step %s pending (retry after attempt %u)", name,
+                                        st->attempts)
+                            : xasprintf("step %s pending", name);
+    }
+}
+
+static void bind_step(sqlite3_stmt *st, const struct dagd_step_info *step)
+{
+    (void)bind_text(st, 1, step->run_id);
+    (void)bind_text(st, 2, step->step);
+    (void)bind_text(st, 3, step->task);
+    (void)bind_text(st, 4, step_status_table[step->status]);
+    (void)sqlite3_bind_int64(st, 5, step->attempts);
+    (void)bind_time(st, 6, step->started_at);
+    (void)bind_time(st, 7, step->ended_at);
+    if (step->exit_code >= 0) {
+        (void)sqlite3_bind_int(st, 8, step->exit_code);
+    } else {
+        (void)sqlite3_bind_null(st, 8);
+    }
+    (void)sqlite3_bind_int64(st, 9, step->rows_in);
+    (void)sqlite3_bind_int64(st, 10, step->rows_out);
+    (void)bind_text(st, 11, step->fingerprint);
+    (void)bind_text(st, 12, step->error);
+    (void)bind_text(st, 13, step->skip_reason);
+    (void)bind_time(st, 14, step->cpu_usec);
+    (void)bind_time(st, 15, step->max_rss_kb);
+    (void)bind_text(st, 16, step->inputs_json);
+}
+
+int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step, int64_t now)
+{
+    if (!step || !step->run_id || !step->step ||
+        (unsigned)step->status >= _DAGD_STEP_STATUS_MAX) {
+        return store_fail_errno(s, -EINVAL, "Invalid step update");
+    }
+
+    bool nested;
+    int r = txn_begin(s, &nested);
+    if (r < 0) {
+        return r;
+    }
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_STEP_UPDATE, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        bind_step(st, step);
+        r = stmt_exec(s, st, "Failed to update a step");
+        if (r < 0) {
+            goto finish;
+        }
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        /* Not listed at run_create (e.g. added by a retry): insert it. */
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_STEP_INSERT, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        bind_step(st, step);
+        r = stmt_exec(s, st, "Failed to insert a step");
+        if (r == -ENOENT) {
+            r = store_fail_errno(s, r, "Failed to update step '%s': no run '%s'", step->step,
+                                 step->run_id);
+        }
+        if (r < 0) {
+            goto finish;
+        }
+    }
+    {
+        _cleanup_free_ char *msg = step_event_message(step);
+        r = event_insert(s, step->run_id, step->step, now,
+                         step->status == DAGD_STEP_FAILED ? "error" : "info", "step", msg, NULL);
+    }
+finish:
+    return txn_end(s, nested, r);
+}
+
+int dagd_store_steps_list(struct dagd_store *s, const char *run_id,
+                          struct dagd_step_info **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_STEPS_LIST, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run_id);
+    return collect_rows(s, st, sizeof(**ret), step_decode, step_done, (void **)ret, ret_n);
+}
+
+int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, const char *step,
+                                 struct dagd_step_info *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_STEP_LAST_SUCCESS, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, pipeline);
+    (void)bind_text(st, 2, step);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        return store_fail_errno(s, -ENOENT, "No succeeded step '%s' in pipeline '%s'",
+                                step ? step : "", pipeline ? pipeline : "");
+    }
+    if (rc != SQLITE_ROW) {
+        return store_fail(s, rc, "Failed to read a step");
+    }
+    step_from_row(st, ret);
+    return 0;
+}
+
+/* ---- crash recovery and retention ---- */
+
+int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t now)
+{
+    if (!reason) {
+        reason = "dagd stopped while the run was active";
+    }
+    bool nested;
+    int r = txn_begin(s, &nested);
+    if (r < 0) {
+        return r;
+    }
+
+    /* Collect first: the run ids are updated while we iterate. */
+    char **ids = NULL;
+    size_t n = 0, cap = 0;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_ORPHANS_SELECT, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                ids = xreallocarray(ids, cap, sizeof(*ids));
+            }
+            ids[n++] = column_strdup(st, 0);
+        }
+        if (rc != SQLITE_DONE) {
+            r = store_fail(s, rc, "Failed to find unfinished runs");
+            goto finish;
+        }
+    }
+
+    static const enum store_stmt order[] = {STMT_ORPHAN_STEP_EVENTS, STMT_ORPHAN_STEPS,
+                                            STMT_ORPHAN_RUN};
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < ELEMENTSOF(order); k++) {
+            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            r = stmt_get(s, order[k], &st);
+            if (r < 0) {
+                goto finish;
+            }
+            (void)bind_text(st, 1, ids[i]);
+            (void)sqlite3_bind_int64(st, 2, now);
+            (void)bind_text(st, 3, reason);
+            r = stmt_exec(s, st, "Failed to fail an unfinished run");
+            if (r < 0) {
+                goto finish;
+            }
+        }
+        _cleanup_free_ char *msg = xasprintf("run failed: %s", reason);
+        r = event_insert(s, ids[i], NULL, now, "error", "run", msg, NULL);
+        if (r < 0) {
+            goto finish;
+        }
+    }
+    r = n > INT_MAX ? INT_MAX : (int)n;
+
+finish:
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+    return txn_end(s, nested, r);
+}
+
+int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
+{
+    if (batch == 0) {
+        return 0;
+    }
+    if (batch > 100000) {
+        batch = 100000; /* keeps the event budget and the return value in range */
+    }
+    int64_t event_budget = (int64_t)batch * DAGD_STORE_PRUNE_EVENTS_PER_RUN;
+    int64_t deleted = 0;
+
+    bool nested;
+    int r = txn_begin(s, &nested);
+    if (r < 0) {
+        return r;
+    }
+
+    char **ids = NULL;
+    size_t n = 0;
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_PRUNE_SELECT, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        (void)sqlite3_bind_int64(st, 1, before_ms);
+        (void)sqlite3_bind_int64(st, 2, (int64_t)batch);
+        ids = xcalloc(batch, sizeof(*ids));
+        int rc = SQLITE_DONE;
+        while (n < batch && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            ids[n++] = column_strdup(st, 0);
+        }
+        if (n < batch && rc != SQLITE_DONE) {
+            r = store_fail(s, rc, "Failed to find old runs");
+            goto finish;
+        }
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        /* Events first, within the budget: a run with a huge log is trimmed
+         * over several calls instead of blocking the loop in one. */
+        {
+            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            r = stmt_get(s, STMT_PRUNE_EVENTS, &st);
+            if (r < 0) {
+                goto finish;
+            }
+            (void)bind_text(st, 1, ids[i]);
+            (void)sqlite3_bind_int64(st, 2, event_budget);
+            r = stmt_exec(s, st, "Failed to delete old events");
+            if (r < 0) {
+                goto finish;
+            }
+        }
+        int64_t changed = sqlite3_changes64(s->db);
+        deleted += changed;
+        event_budget -= changed;
+        if (event_budget <= 0) {
+            break; /* this run may have more events: the next call goes on */
+        }
+        static const enum store_stmt order[] = {STMT_PRUNE_STEPS, STMT_PRUNE_RUN};
+        for (size_t k = 0; k < ELEMENTSOF(order); k++) {
+            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            r = stmt_get(s, order[k], &st);
+            if (r < 0) {
+                goto finish;
+            }
+            (void)bind_text(st, 1, ids[i]);
+            r = stmt_exec(s, st, "Failed to delete an old run");
+            if (r < 0) {
+                goto finish;
+            }
+            deleted += sqlite3_changes64(s->db);
+        }
+    }
+
+    {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = stmt_get(s, STMT_PRUNE_TICKS, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        (void)sqlite3_bind_int64(st, 1, before_ms);
+        (void)sqlite3_bind_int64(st, 2, (int64_t)batch);
+        r = stmt_exec(s, st, "Failed to delete old ticks");
+        if (r < 0) {
+            goto finish;
+        }
+        deleted += sqlite3_changes64(s->db);
+    }
+    r = deleted > INT_MAX ? INT_MAX : (int)deleted;
+
+finish:
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+    return txn_end(s, nested, r);
+}
+
+/* ---- file hashes, ticks, sensor keys ---- */
+
+int dagd_store_filehash_get(struct dagd_store *s, const char *path, uint64_t dev, uint64_t ino,
+                            int64_t size, int64_t mtime_ns, char **ret_hash)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_FILEHASH_GET, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, path);
+    /* SQLite integers are signed: store the bit pattern. */
+    (void)sqlite3_bind_int64(st, 2, (int64_t)dev);
+    (void)sqlite3_bind_int64(st, 3, (int64_t)ino);
+    (void)sqlite3_bind_int64(st, 4, size);
+    (void)sqlite3_bind_int64(st, 5, mtime_ns);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        return store_fail_errno(s, -ENOENT, "No cached hash of '%s'", path ? path : "");
+    }
+    if (rc != SQLITE_ROW) {
+        return store_fail(s, rc, "Failed to read the file-hash cache");
+    }
+    *ret_hash = column_strdup(st, 0);
+    return 0;
+}
+
+int dagd_store_filehash_put(struct dagd_store *s, const char *path, uint64_t dev, uint64_t ino,
+                            int64_t size, int64_t mtime_ns, const char *hash)
+{
+    if (!path || !hash) {
+        return store_fail_errno(s, -EINVAL, "A file hash needs a path and a hash");
+    }
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_FILEHASH_PUT, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, path);
+    (void)sqlite3_bind_int64(st, 2, (int64_t)dev);
+    (void)sqlite3_bind_int64(st, 3, (int64_t)ino);
+    (void)sqlite3_bind_int64(st, 4, size);
+    (void)sqlite3_bind_int64(st, 5, mtime_ns);
+    (void)bind_text(st, 6, hash);
+    (void)sqlite3_bind_int64(st, 7, now_ms());
+    return stmt_exec(s, st, "Failed to write the file-hash cache");
+}
+
+int dagd_store_tick_add(struct dagd_store *s, const char *name, const char *kind, int64_t ts,
+                        const char *run_id, const char *status, const char *reason)
+{
+    if (!name || !kind || !status) {
+        return store_fail_errno(s, -EINVAL, "A tick needs a name, a kind and a status");
+    }
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_TICK_INSERT, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, name);
+    (void)bind_text(st, 2, kind);
+    (void)sqlite3_bind_int64(st, 3, ts);
+    (void)bind_text(st, 4, run_id);
+    (void)bind_text(st, 5, status);
+    (void)bind_text(st, 6, reason);
+    return stmt_exec(s, st, "Failed to record a tick");
+}
+
+int dagd_store_tick_last(struct dagd_store *s, const char *name, const char *kind,
+                         struct dagd_tick_info *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_TICK_LAST, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, name);
+    (void)bind_text(st, 2, kind);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        return store_fail_errno(s, -ENOENT, "No tick of '%s'", name ? name : "");
+    }
+    if (rc != SQLITE_ROW) {
+        return store_fail(s, rc, "Failed to read ticks");
+    }
+    tick_from_row(st, ret);
+    return 0;
+}
+
+int dagd_store_ticks_list(struct dagd_store *s, const char *name, size_t limit,
+                          struct dagd_tick_info **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, name ? STMT_TICKS_LIST_NAME : STMT_TICKS_LIST_ALL, &st);
+    if (r < 0) {
+        return r;
+    }
+    if (name) {
+        (void)bind_text(st, 1, name);
+        (void)sqlite3_bind_int64(st, 2, sql_limit(limit));
+    } else {
+        (void)sqlite3_bind_int64(st, 1, sql_limit(limit));
+    }
+    return collect_rows(s, st, sizeof(**ret), tick_decode, tick_done, (void **)ret, ret_n);
+}
+
+int dagd_store_sensor_key_claim(struct dagd_store *s, const char *sensor, const char *key,
+                                const char *run_id, int64_t ts)
+{
+    if (!sensor || !key) {
+        return store_fail_errno(s, -EINVAL, "A sensor key needs a sensor and a key");
+    }
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_SENSOR_KEY_CLAIM, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, sensor);
+    (void)bind_text(st, 2, key);
+    (void)bind_text(st, 3, run_id);
+    (void)sqlite3_bind_int64(st, 4, ts);
+    r = stmt_exec(s, st, "Failed to record a sensor key");
+    if (r < 0) {
+        return r;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        return store_fail_errno(s, -EEXIST, "Sensor '%s' already saw '%s'", sensor, key);
+    }
+    return 0;
+}

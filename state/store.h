@@ -3,8 +3,19 @@
  * that opened it read-write (the daemon or `dagd run`). WAL mode, so
  * `sqlite3 state.db` readers never block it. Every status change and its
  * event are written in one transaction. Times passed in are epoch
- * milliseconds. All functions return 0 or -errno (-EIO for SQLite errors,
- * with the SQLite message available from dagd_store_errmsg()). */
+ * milliseconds. All functions return 0 or -errno, with a message from
+ * dagd_store_errmsg(). SQLite errors map to: -EBUSY (locked past the busy
+ * timeout), -EBADMSG (not an SQLite file, or corrupt), -ENOSPC, -EROFS /
+ * -EACCES, -ENOENT (unknown run for a step or event), -EEXIST (duplicate
+ * key), -EIO (anything else). The store never logs (STYLE 17).
+ *
+ * The schema lives in state/sql/NNNN_*.sql, applied in order by
+ * dagd_store_open() and versioned by PRAGMA user_version; a database newer
+ * than this code is refused (-EPROTONOSUPPORT). docs/state.md describes
+ * every table for users reading it with sqlite3.
+ *
+ * Not thread-safe: one struct dagd_store per thread (other threads or
+ * processes open their own; WAL lets readers run during writes). */
 #ifndef DAGD_STORE_H
 #define DAGD_STORE_H
 
@@ -38,14 +49,29 @@ int dagd_run_status_from_string(const char *s); /* value or -EINVAL */
 const char *dagd_step_status_to_string(enum dagd_step_status s);
 int dagd_step_status_from_string(const char *s);
 
-/* Open (creating and migrating) DIR/state.db. `dir` is created if missing. */
+/* Open (creating and migrating) DIR/state.db. `dir` is created if missing
+ * (mode 0750, parents too), state.db is created mode 0640. Sets WAL,
+ * synchronous=NORMAL, a busy timeout and foreign keys, then applies pending
+ * migrations, each in its own transaction. Errors: -EBADMSG (not a dagd
+ * state database, or corrupt), -EPROTONOSUPPORT (schema newer than this
+ * dagd), -errno of mkdir/open, -EIO. On failure the message is available
+ * from dagd_store_errmsg(NULL) (per thread). */
 int dagd_store_open(const char *dir, struct dagd_store **ret);
-/* Open read-only (for dagctl-free inspection tools and tests). */
+/* Open an existing DIR/state.db read-only (inspection tools and tests); it
+ * must be at the current schema version. -ENOENT if there is none. */
 int dagd_store_open_readonly(const char *dir, struct dagd_store **ret);
+/* Rolls back a transaction left open by dagd_store_begin(). Returns NULL. */
 struct dagd_store *dagd_store_free(struct dagd_store *s);
+/* The message of the last failed call on `s`, or with s == NULL of the last
+ * failed dagd_store_open*() of this thread. Never NULL; valid until the next
+ * call. */
 const char *dagd_store_errmsg(struct dagd_store *s);
 /* The schema version after migrations (PRAGMA user_version). */
 int dagd_store_schema_version(struct dagd_store *s);
+/* The schema version this code migrates to (the number of migrations). */
+int dagd_store_schema_latest(void);
+/* The path of state.db (owned by the store). */
+const char *dagd_store_path(struct dagd_store *s);
 
 struct dagd_run_info {
     char *run_id;
@@ -73,6 +99,7 @@ struct dagd_step_info {
     char *skip_reason;   /* "memoized", "upstream failed: X", ... */
     int64_t cpu_usec;
     int64_t max_rss_kb;
+    char *inputs_json;   /* JSON array of declared input files; NULL = keep */
 };
 void dagd_step_info_done(struct dagd_step_info *s);
 
@@ -88,20 +115,35 @@ struct dagd_event_info {
 void dagd_event_info_done(struct dagd_event_info *e);
 
 /* Runs. create inserts the run (status queued) and a 'pending' row for each
- * step name, with an event, in one transaction. */
+ * step name, with an event, in one transaction. run->status, started_at,
+ * ended_at and error are ignored; created_at 0 = now; trigger NULL = "cli",
+ * params_json NULL = "{}". `tasks` may be NULL. -EEXIST if the run_id is
+ * taken. */
 int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
                           char *const *steps, char *const *tasks, size_t n_steps);
+/* Sets status and error (NULL clears it) and writes an event. `running`
+ * sets started_at (once); succeeded/failed/canceled set ended_at. -ENOENT
+ * for an unknown run. */
 int dagd_store_run_set_status(struct dagd_store *s, const char *run_id,
                               enum dagd_run_status status, const char *error, int64_t now_ms);
+/* -ENOENT if there is no such run. */
 int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run_info *ret);
-/* Newest first; pipeline NULL = all. *ret is an array of n runs (free each
- * with dagd_run_info_done, then the array). */
+/* Newest first; pipeline NULL = all; limit 0 = no limit. *ret is an array
+ * of n runs (free each with dagd_run_info_done, then the array; NULL when
+ * n = 0). */
 int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limit,
                          struct dagd_run_info **ret, size_t *ret_n);
 
-/* Steps: one call per state change, with its event in the same transaction. */
+/* Steps: one call per state change, with its event in the same transaction
+ * ("step X running (attempt 2)", "step X failed (attempt 1): ...", ...).
+ * Every column is written from *step (the struct is the step's whole
+ * state: 0 times = NULL, exit_code -1 = NULL), except task and inputs_json,
+ * which NULL leaves unchanged. A step that run_create did not list is
+ * inserted. -ENOENT if the run does not exist. */
 int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step,
                            int64_t now_ms);
+/* The steps of a run in run_create order (then insertion order). Free like
+ * runs_list. A run without steps or an unknown run gives n = 0. */
 int dagd_store_steps_list(struct dagd_store *s, const char *run_id,
                           struct dagd_step_info **ret, size_t *ret_n);
 /* The last succeeded row of (pipeline, step) with its fingerprint, for
@@ -120,7 +162,10 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
                            int64_t after_seq, size_t limit, struct dagd_event_info **ret,
                            size_t *ret_n);
 
-/* Batch many writes (e.g. a burst of log events) in one transaction. */
+/* Batch many writes (e.g. a burst of log events) in one transaction: the
+ * store's own functions then join it (each still atomic on its own, through a
+ * savepoint). Not nested: begin while one is open gives -EBUSY; commit or
+ * rollback without one gives -ENOTCONN. */
 int dagd_store_begin(struct dagd_store *s);
 int dagd_store_commit(struct dagd_store *s);
 int dagd_store_rollback(struct dagd_store *s);
@@ -129,19 +174,51 @@ int dagd_store_rollback(struct dagd_store *s);
  * pending steps) failed with `reason`; returns the number of runs fixed. */
 int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t now_ms);
 
-/* Retention: delete up to `batch` runs (with their steps and events) that
- * ended before `before_ms`. Returns how many runs were deleted (0 = done), so
- * the daemon can call it again from an idle handle without blocking. */
+/* Retention: delete up to `batch` finished runs (with their steps and
+ * events) that ended before `before_ms`, and up to `batch` ticks older than
+ * before_ms (the newest tick of each schedule/sensor is kept). One call
+ * deletes at most batch * DAGD_STORE_PRUNE_EVENTS_PER_RUN events: a run with
+ * more is trimmed over several calls. Returns the number of rows deleted (of
+ * runs, steps, events and ticks); 0 means nothing is left to prune, so the
+ * daemon calls it again from an idle handle until it returns 0. */
+#define DAGD_STORE_PRUNE_EVENTS_PER_RUN 1000
 int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch);
 
-/* File-hash cache for fingerprints, keyed by (path, dev, ino, size, mtime). */
+/* File-hash cache for fingerprints, keyed by (path, dev, ino, size, mtime).
+ * get: -ENOENT unless a row for path matches all of dev, ino, size, mtime;
+ * *ret_hash is owned by the caller. put replaces the row of path. */
 int dagd_store_filehash_get(struct dagd_store *s, const char *path, uint64_t dev, uint64_t ino,
                             int64_t size, int64_t mtime_ns, char **ret_hash);
 int dagd_store_filehash_put(struct dagd_store *s, const char *path, uint64_t dev, uint64_t ino,
                             int64_t size, int64_t mtime_ns, const char *hash);
 
-/* Ticks of schedules and sensors (DESIGN 3b). run_id may be NULL. */
+/* Ticks of schedules and sensors (DESIGN 3b). run_id may be NULL. kind is
+ * "schedule" or "sensor"; status e.g. "started", "skipped", "failed". */
 int dagd_store_tick_add(struct dagd_store *s, const char *name, const char *kind, int64_t ts,
                         const char *run_id, const char *status, const char *reason);
+
+struct dagd_tick_info {
+    int64_t id;
+    char *name;
+    char *kind;
+    int64_t ts;
+    char *run_id; /* may be NULL */
+    char *status;
+    char *reason; /* may be NULL */
+};
+void dagd_tick_info_done(struct dagd_tick_info *t);
+/* The newest tick of (name, kind), for schedule catch-up after downtime;
+ * -ENOENT if none. */
+int dagd_store_tick_last(struct dagd_store *s, const char *name, const char *kind,
+                         struct dagd_tick_info *ret);
+/* Ticks newest first; name NULL = all; limit 0 = no limit. Free like runs_list. */
+int dagd_store_ticks_list(struct dagd_store *s, const char *name, size_t limit,
+                          struct dagd_tick_info **ret, size_t *ret_n);
+
+/* Sensor run keys: records that `key` (e.g. "path:size:mtime") of `sensor`
+ * triggered run_id (may be NULL). Returns 0 the first time, -EEXIST if the
+ * key was seen before (also across restarts), so each file triggers once. */
+int dagd_store_sensor_key_claim(struct dagd_store *s, const char *sensor, const char *key,
+                                const char *run_id, int64_t ts);
 
 #endif
