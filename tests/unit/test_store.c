@@ -1,0 +1,1160 @@
+/* Unit tests of state/store.c: every function of store.h, migrations (from an
+ * empty file and from a v1 fixture), crash recovery, prune batching, readers
+ * during writes, and refusal of foreign, corrupt and newer databases. Each
+ * test gets its own temporary state directory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+struct fixture {
+    char dir[64];
+    struct dagd_store *store;
+};
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/dagd-test-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    dagd_store_free(f->store);
+    (void)nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static struct dagd_store *open_rw(struct fixture *f)
+{
+    int r = dagd_store_open(f->dir, &f->store);
+    if (r < 0) {
+        fprintf(stderr, "open: %s\n", dagd_store_errmsg(NULL));
+    }
+    assert_int_equal(r, 0);
+    return f->store;
+}
+
+static char *db_path(struct fixture *f, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/state.db", f->dir);
+    return buf;
+}
+
+/* A raw sqlite3 connection to the test's state.db. */
+static sqlite3 *raw_open(struct fixture *f)
+{
+    char p[128];
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(db_path(f, p, sizeof(p)), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+    }
+    assert_int_equal(rc, SQLITE_OK);
+    rc = sqlite3_step(st);
+    assert_true(rc == SQLITE_ROW || rc == SQLITE_DONE);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+static char *raw_text(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    char *v = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t count_rows(struct fixture *f, const char *sql)
+{
+    sqlite3 *db = raw_open(f);
+    int64_t v = raw_int(db, sql);
+    sqlite3_close(db);
+    return v;
+}
+
+static void create_run(struct dagd_store *s, const char *run_id, const char *pipeline,
+                       int64_t created, size_t n_steps)
+{
+    char *steps[8], *tasks[8];
+    assert_true(n_steps <= 8);
+    for (size_t i = 0; i < n_steps; i++) {
+        steps[i] = calloc(1, 32);
+        tasks[i] = calloc(1, 16);
+        snprintf(steps[i], 32, "s%zu", i);
+        snprintf(tasks[i], 16, "noop");
+    }
+    struct dagd_run_info run = {
+        .run_id = (char *)run_id,
+        .pipeline = (char *)pipeline,
+        .trigger = "cli",
+        .params_json = "{\"k\":\"v\"}",
+        .created_at = created,
+    };
+    int r = dagd_store_run_create(s, &run, steps, tasks, n_steps);
+    if (r < 0) {
+        fprintf(stderr, "run_create: %s\n", dagd_store_errmsg(s));
+    }
+    assert_int_equal(r, 0);
+    for (size_t i = 0; i < n_steps; i++) {
+        free(steps[i]);
+        free(tasks[i]);
+    }
+}
+
+static void free_runs(struct dagd_run_info *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dagd_run_info_done(&runs[i]);
+    }
+    free(runs);
+}
+
+static void free_steps(struct dagd_step_info *steps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dagd_step_info_done(&steps[i]);
+    }
+    free(steps);
+}
+
+static void free_events(struct dagd_event_info *ev, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dagd_event_info_done(&ev[i]);
+    }
+    free(ev);
+}
+
+/* ---- tests ---- */
+
+static void test_status_strings(void **state)
+{
+    (void)state;
+    for (int i = 0; i < _DAGD_RUN_STATUS_MAX; i++) {
+        const char *s = dagd_run_status_to_string(i);
+        assert_non_null(s);
+        assert_int_equal(dagd_run_status_from_string(s), i);
+    }
+    for (int i = 0; i < _DAGD_STEP_STATUS_MAX; i++) {
+        const char *s = dagd_step_status_to_string(i);
+        assert_non_null(s);
+        assert_int_equal(dagd_step_status_from_string(s), i);
+    }
+    assert_string_equal(dagd_run_status_to_string(DAGD_RUN_SUCCEEDED), "succeeded");
+    assert_string_equal(dagd_step_status_to_string(DAGD_STEP_SKIPPED), "skipped");
+    assert_null(dagd_run_status_to_string(_DAGD_RUN_STATUS_MAX));
+    assert_null(dagd_step_status_to_string(_DAGD_STEP_STATUS_MAX));
+    assert_int_equal(dagd_run_status_from_string("bogus"), -EINVAL);
+    assert_int_equal(dagd_run_status_from_string(NULL), -EINVAL);
+    assert_int_equal(dagd_step_status_from_string("RUNNING"), -EINVAL);
+}
+
+static void test_open_creates(void **state)
+{
+    struct fixture *f = *state;
+    char dir[128], p[160];
+    snprintf(dir, sizeof(dir), "%s/a/b/state", f->dir);
+    struct dagd_store *s = NULL;
+    assert_int_equal(dagd_store_open(dir, &s), 0);
+
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    assert_int_equal(st.st_mode & 07777, 0750 & ~mask);
+    snprintf(p, sizeof(p), "%s/state.db", dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0007, 0);
+    assert_string_equal(dagd_store_path(s), p);
+
+    assert_int_equal(dagd_store_schema_version(s), dagd_store_schema_latest());
+    assert_true(dagd_store_schema_latest() >= 2);
+    s = dagd_store_free(s);
+    assert_null(s);
+    assert_null(dagd_store_free(NULL));
+
+    /* WAL persists in the file; reopening is idempotent. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    char *mode = raw_text(db, "PRAGMA journal_mode");
+    assert_string_equal(mode, "wal");
+    free(mode);
+    assert_int_equal(raw_int(db, "PRAGMA user_version"), dagd_store_schema_latest());
+    sqlite3_close(db);
+    assert_int_equal(dagd_store_open(dir, &s), 0);
+    assert_int_equal(dagd_store_schema_version(s), dagd_store_schema_latest());
+    dagd_store_free(s);
+
+    /* A trailing slash is fine; a file in the way is not. */
+    snprintf(dir, sizeof(dir), "%s/a/b/state/", f->dir);
+    assert_int_equal(dagd_store_open(dir, &s), 0);
+    s = dagd_store_free(s);
+    snprintf(dir, sizeof(dir), "%s/a/b/state/state.db/x", f->dir);
+    assert_int_equal(dagd_store_open(dir, &s), -ENOTDIR);
+    assert_null(s);
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "state directory"));
+    assert_int_equal(dagd_store_open(NULL, &s), -EINVAL);
+}
+
+static void test_runs(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+
+    create_run(s, "r1", "sales", 1000, 3);
+    create_run(s, "r2", "other", 2000, 1);
+    create_run(s, "r3", "sales", 3000, 0);
+
+    struct dagd_run_info run = {0};
+    assert_int_equal(dagd_store_run_get(s, "r1", &run), 0);
+    assert_string_equal(run.run_id, "r1");
+    assert_string_equal(run.pipeline, "sales");
+    assert_int_equal(run.status, DAGD_RUN_QUEUED);
+    assert_string_equal(run.trigger, "cli");
+    assert_string_equal(run.params_json, "{\"k\":\"v\"}");
+    assert_null(run.parent_run_id);
+    assert_int_equal(run.created_at, 1000);
+    assert_int_equal(run.started_at, 0);
+    assert_int_equal(run.ended_at, 0);
+    assert_null(run.error);
+    dagd_run_info_done(&run);
+    assert_null(run.run_id);
+
+    assert_int_equal(dagd_store_run_get(s, "nope", &run), -ENOENT);
+    assert_non_null(strstr(dagd_store_errmsg(s), "nope"));
+
+    /* Duplicate run id: refused, nothing half-written. */
+    struct dagd_run_info dup = {.run_id = "r1", .pipeline = "x"};
+    char *st[] = {"zz"};
+    assert_int_equal(dagd_store_run_create(s, &dup, st, NULL, 1), -EEXIST);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE step = 'zz'"), 0);
+    /* Duplicate step names: refused, the run is not created. */
+    struct dagd_run_info r4 = {.run_id = "r4", .pipeline = "x", .trigger = "retry",
+                               .parent_run_id = "r1"};
+    char *twice[] = {"a", "a"};
+    assert_int_equal(dagd_store_run_create(s, &r4, twice, NULL, 2), -EEXIST);
+    assert_int_equal(dagd_store_run_get(s, "r4", &run), -ENOENT);
+    /* Defaults: created_at now, tasks NULL. */
+    char *one[] = {"a"};
+    assert_int_equal(dagd_store_run_create(s, &r4, one, NULL, 1), 0);
+    assert_int_equal(dagd_store_run_get(s, "r4", &run), 0);
+    assert_string_equal(run.parent_run_id, "r1");
+    assert_string_equal(run.trigger, "retry");
+    assert_string_equal(run.params_json, "{}");
+    assert_true(run.created_at > 1500000000000LL);
+    dagd_run_info_done(&run);
+    struct dagd_run_info bad = {.pipeline = "x"};
+    assert_int_equal(dagd_store_run_create(s, &bad, NULL, NULL, 0), -EINVAL);
+
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_runs_list(s, NULL, 0, &runs, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(runs[0].run_id, "r4"); /* newest first */
+    assert_string_equal(runs[1].run_id, "r3");
+    assert_string_equal(runs[3].run_id, "r1");
+    free_runs(runs, n);
+    assert_int_equal(dagd_store_runs_list(s, "sales", 0, &runs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(runs[0].run_id, "r3");
+    assert_string_equal(runs[1].run_id, "r1");
+    free_runs(runs, n);
+    assert_int_equal(dagd_store_runs_list(s, "sales", 1, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(runs[0].run_id, "r3");
+    free_runs(runs, n);
+    assert_int_equal(dagd_store_runs_list(s, "none", 10, &runs, &n), 0);
+    assert_int_equal(n, 0);
+    free_runs(runs, n);
+
+    /* Status changes: started_at once, ended_at at the end, each with an event. */
+    assert_int_equal(dagd_store_run_set_status(s, "r1", DAGD_RUN_RUNNING, NULL, 1100), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "r1", DAGD_RUN_RUNNING, NULL, 1150), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "r1", DAGD_RUN_FAILED, "step s1 failed", 1200),
+                     0);
+    assert_int_equal(dagd_store_run_get(s, "r1", &run), 0);
+    assert_int_equal(run.status, DAGD_RUN_FAILED);
+    assert_int_equal(run.started_at, 1100);
+    assert_int_equal(run.ended_at, 1200);
+    assert_string_equal(run.error, "step s1 failed");
+    dagd_run_info_done(&run);
+    assert_int_equal(dagd_store_run_set_status(s, "nope", DAGD_RUN_RUNNING, NULL, 1), -ENOENT);
+    assert_int_equal(dagd_store_run_set_status(s, "r1", _DAGD_RUN_STATUS_MAX, NULL, 1), -EINVAL);
+
+    struct dagd_event_info *ev = NULL;
+    assert_int_equal(dagd_store_events_list(s, "r1", NULL, 0, 0, &ev, &n), 0);
+    assert_int_equal(n, 4); /* created, running x2, failed */
+    assert_string_equal(ev[0].kind, "run");
+    assert_non_null(strstr(ev[0].message, "created"));
+    assert_string_equal(ev[3].message, "run failed: step s1 failed");
+    assert_string_equal(ev[3].level, "error");
+    assert_int_equal(ev[3].ts, 1200);
+    assert_null(ev[3].step);
+    free_events(ev, n);
+    /* No event was written for the unknown run. */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE run_id = 'nope'"), 0);
+}
+
+static void test_steps(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "sales", 1000, 3);
+
+    struct dagd_step_info *steps = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_steps_list(s, "r1", &steps, &n), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "s%zu", i);
+        assert_string_equal(steps[i].step, name); /* run_create order */
+        assert_int_equal(steps[i].status, DAGD_STEP_PENDING);
+        assert_string_equal(steps[i].task, "noop");
+        assert_int_equal(steps[i].exit_code, -1);
+        assert_int_equal(steps[i].attempts, 0);
+    }
+    free_steps(steps, n);
+
+    struct dagd_step_info st = {
+        .run_id = "r1", .step = "s1", .status = DAGD_STEP_RUNNING, .attempts = 2,
+        .started_at = 1100, .exit_code = -1,
+    };
+    assert_int_equal(dagd_store_step_update(s, &st, 1100), 0);
+    st.status = DAGD_STEP_SUCCEEDED;
+    st.ended_at = 2350;
+    st.exit_code = 0;
+    st.rows_in = 10;
+    st.rows_out = 7;
+    st.fingerprint = "abc123";
+    st.cpu_usec = 4242;
+    st.max_rss_kb = 1024;
+    st.inputs_json = "[\"data/a.csv\"]";
+    assert_int_equal(dagd_store_step_update(s, &st, 2350), 0);
+
+    assert_int_equal(dagd_store_steps_list(s, "r1", &steps, &n), 0);
+    assert_int_equal(n, 3);
+    struct dagd_step_info *g = &steps[1];
+    assert_string_equal(g->run_id, "r1");
+    assert_string_equal(g->step, "s1");
+    assert_string_equal(g->task, "noop"); /* NULL task keeps it */
+    assert_int_equal(g->status, DAGD_STEP_SUCCEEDED);
+    assert_int_equal(g->attempts, 2);
+    assert_int_equal(g->started_at, 1100);
+    assert_int_equal(g->ended_at, 2350);
+    assert_int_equal(g->exit_code, 0);
+    assert_int_equal(g->rows_in, 10);
+    assert_int_equal(g->rows_out, 7);
+    assert_string_equal(g->fingerprint, "abc123");
+    assert_null(g->error);
+    assert_null(g->skip_reason);
+    assert_int_equal(g->cpu_usec, 4242);
+    assert_int_equal(g->max_rss_kb, 1024);
+    assert_string_equal(g->inputs_json, "[\"data/a.csv\"]");
+    free_steps(steps, n);
+
+    /* Failed and skipped steps, and a step run_create did not list. */
+    struct dagd_step_info fl = {.run_id = "r1", .step = "s2", .status = DAGD_STEP_FAILED,
+                                .attempts = 1, .exit_code = 3, .error = "boom"};
+    assert_int_equal(dagd_store_step_update(s, &fl, 2400), 0);
+    struct dagd_step_info sk = {.run_id = "r1", .step = "s0", .status = DAGD_STEP_SKIPPED,
+                                .exit_code = -1, .skip_reason = "memoized"};
+    assert_int_equal(dagd_store_step_update(s, &sk, 2500), 0);
+    struct dagd_step_info extra = {.run_id = "r1", .step = "late", .task = "sleep",
+                                   .status = DAGD_STEP_CANCELED, .exit_code = -1};
+    assert_int_equal(dagd_store_step_update(s, &extra, 2600), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE step = 'late' AND "
+                                   "pipeline = 'sales' AND task = 'sleep'"),
+                     1);
+    assert_int_equal(dagd_store_steps_list(s, "r1", &steps, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(steps[3].step, "late");
+    assert_string_equal(steps[0].skip_reason, "memoized");
+    assert_int_equal(steps[2].exit_code, 3);
+    assert_string_equal(steps[2].error, "boom");
+    free_steps(steps, n);
+
+    struct dagd_event_info *ev = NULL;
+    assert_int_equal(dagd_store_events_list(s, "r1", NULL, 0, 0, &ev, &n), 0);
+    assert_int_equal(n, 6);
+    assert_string_equal(ev[1].message, "step s1 running (attempt 2)");
+    assert_string_equal(ev[1].step, "s1");
+    assert_string_equal(ev[1].kind, "step");
+    assert_int_equal(ev[1].ts, 1100);
+    assert_string_equal(ev[2].message, "step s1 succeeded in 1.250 s (rows in 10, out 7)");
+    assert_string_equal(ev[3].message, "step s2 failed (attempt 1, exit code 3): boom");
+    assert_string_equal(ev[3].level, "error");
+    assert_string_equal(ev[4].message, "step s0 skipped: memoized");
+    assert_string_equal(ev[5].message, "step late canceled");
+    free_events(ev, n);
+
+    /* Unknown run: -ENOENT and nothing written; invalid input: -EINVAL. */
+    struct dagd_step_info orphan = {.run_id = "nope", .step = "x", .status = DAGD_STEP_RUNNING};
+    assert_int_equal(dagd_store_step_update(s, &orphan, 1), -ENOENT);
+    assert_non_null(strstr(dagd_store_errmsg(s), "nope"));
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE run_id = 'nope'"), 0);
+    struct dagd_step_info invalid = {.run_id = "r1", .step = "x",
+                                     .status = _DAGD_STEP_STATUS_MAX};
+    assert_int_equal(dagd_store_step_update(s, &invalid, 1), -EINVAL);
+    assert_int_equal(dagd_store_step_update(s, NULL, 1), -EINVAL);
+
+    assert_int_equal(dagd_store_steps_list(s, "nope", &steps, &n), 0);
+    assert_int_equal(n, 0);
+    free(steps);
+}
+
+static void succeed_step(struct dagd_store *s, const char *run_id, const char *step,
+                         const char *fp, int64_t ended)
+{
+    struct dagd_step_info st = {.run_id = (char *)run_id, .step = (char *)step,
+                                .status = DAGD_STEP_SUCCEEDED, .attempts = 1,
+                                .started_at = ended - 1, .ended_at = ended, .exit_code = 0,
+                                .fingerprint = (char *)fp};
+    assert_int_equal(dagd_store_step_update(s, &st, ended), 0);
+}
+
+static void test_last_success(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "sales", 1000, 2);
+    create_run(s, "r2", "sales", 2000, 2);
+    create_run(s, "r3", "other", 3000, 2);
+    create_run(s, "r4", "sales", 4000, 2);
+
+    struct dagd_step_info got = {0};
+    assert_int_equal(dagd_store_step_last_success(s, "sales", "s0", &got), -ENOENT);
+
+    succeed_step(s, "r1", "s0", "fp1", 1500);
+    succeed_step(s, "r2", "s0", "fp2", 2500);
+    succeed_step(s, "r3", "s0", "fp3", 3500); /* other pipeline */
+    struct dagd_step_info fl = {.run_id = "r4", .step = "s0", .status = DAGD_STEP_FAILED,
+                                .ended_at = 4500, .exit_code = 1, .fingerprint = "fp4"};
+    assert_int_equal(dagd_store_step_update(s, &fl, 4500), 0);
+
+    assert_int_equal(dagd_store_step_last_success(s, "sales", "s0", &got), 0);
+    assert_string_equal(got.run_id, "r2");
+    assert_string_equal(got.fingerprint, "fp2");
+    assert_int_equal(got.status, DAGD_STEP_SUCCEEDED);
+    dagd_step_info_done(&got);
+    assert_int_equal(dagd_store_step_last_success(s, "other", "s0", &got), 0);
+    assert_string_equal(got.fingerprint, "fp3");
+    dagd_step_info_done(&got);
+    assert_int_equal(dagd_store_step_last_success(s, "sales", "s1", &got), -ENOENT);
+
+    /* One indexed query: the plan searches the partial index, no table scan and
+     * no sort. */
+    sqlite3 *db = raw_open(f);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT fingerprint FROM steps "
+                                        "WHERE pipeline = 'sales' AND step = 's0' AND "
+                                        "status = 'succeeded' ORDER BY ended_at DESC LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    char plan[1024] = "";
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        strncat(plan, (const char *)sqlite3_column_text(st, 3), sizeof(plan) - strlen(plan) - 2);
+        strcat(plan, ";");
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    fprintf(stderr, "plan: %s\n", plan);
+    assert_non_null(strstr(plan, "USING INDEX steps_last_success"));
+    assert_null(strstr(plan, "TEMP B-TREE"));
+    assert_null(strstr(plan, "SCAN"));
+}
+
+static void test_events(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "sales", 1000, 1);
+    create_run(s, "r2", "sales", 1000, 1);
+
+    int64_t first = 0, seq = 0, prev = 0;
+    for (int i = 0; i < 10; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "line %d", i);
+        assert_int_equal(dagd_store_event_add(s, i % 2 ? "r1" : "r2", i < 5 ? "s0" : NULL,
+                                              2000 + i, "info", "stdout", msg, &seq),
+                         0);
+        assert_true(seq > prev);
+        prev = seq;
+        if (i == 0) {
+            first = seq;
+        }
+    }
+    assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(dagd_store_event_add(s, "nope", NULL, 1, "info", "log", "x", &seq), -ENOENT);
+    assert_int_equal(dagd_store_event_add(s, NULL, NULL, 1, "info", "log", "x", &seq), -EINVAL);
+
+    struct dagd_event_info *ev = NULL;
+    size_t n = 0;
+    /* after_seq and limit page through the run's events, oldest first. */
+    assert_int_equal(dagd_store_events_list(s, "r1", NULL, first, 2, &ev, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].message, "line 1");
+    assert_string_equal(ev[1].message, "line 3");
+    assert_string_equal(ev[0].kind, "stdout");
+    assert_int_equal(ev[0].ts, 2001);
+    int64_t last = ev[1].seq;
+    free_events(ev, n);
+    assert_int_equal(dagd_store_events_list(s, "r1", NULL, last, 0, &ev, &n), 0);
+    assert_int_equal(n, 4); /* lines 5, 7, 9 and the defaulted one */
+    assert_string_equal(ev[0].message, "line 5");
+    assert_null(ev[0].step);
+    assert_string_equal(ev[3].level, "info");
+    assert_string_equal(ev[3].kind, "log");
+    assert_string_equal(ev[3].message, "");
+    last = ev[3].seq;
+    free_events(ev, n);
+    assert_int_equal(dagd_store_events_list(s, "r1", NULL, last, 0, &ev, &n), 0);
+    assert_int_equal(n, 0);
+    free(ev);
+    /* Step filter. */
+    assert_int_equal(dagd_store_events_list(s, "r2", "s0", 0, 0, &ev, &n), 0);
+    assert_int_equal(n, 3); /* lines 0, 2, 4 */
+    assert_string_equal(ev[2].message, "line 4");
+    free_events(ev, n);
+}
+
+static void test_transactions(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "sales", 1000, 1);
+
+    assert_int_equal(dagd_store_commit(s), -ENOTCONN);
+    assert_int_equal(dagd_store_rollback(s), -ENOTCONN);
+
+    /* Rolled back batch leaves nothing. */
+    assert_int_equal(dagd_store_begin(s), 0);
+    assert_int_equal(dagd_store_begin(s), -EBUSY);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, "info", "log", "x", NULL), 0);
+    }
+    assert_int_equal(dagd_store_rollback(s), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'x'"), 0);
+
+    /* A committed batch; a failing call inside it only undoes itself. */
+    assert_int_equal(dagd_store_begin(s), 0);
+    assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, "info", "log", "y", NULL), 0);
+    struct dagd_step_info st = {.run_id = "r1", .step = "s0", .status = DAGD_STEP_RUNNING,
+                                .attempts = 1, .exit_code = -1};
+    assert_int_equal(dagd_store_step_update(s, &st, 5), 0);
+    struct dagd_run_info dup = {.run_id = "r1", .pipeline = "sales"};
+    assert_int_equal(dagd_store_run_create(s, &dup, NULL, NULL, 0), -EEXIST);
+    struct dagd_step_info bad = {.run_id = "nope", .step = "s0", .status = DAGD_STEP_RUNNING};
+    assert_int_equal(dagd_store_step_update(s, &bad, 5), -ENOENT);
+    /* Not visible to another connection before the commit. */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'y'"), 0);
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'y'"), 1);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE status = 'running'"), 1);
+    assert_int_equal(
+        count_rows(f, "SELECT count(*) FROM events WHERE message LIKE 'step s0 running%'"), 1);
+
+    /* Free with an open batch rolls it back. */
+    assert_int_equal(dagd_store_begin(s), 0);
+    assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, "info", "log", "z", NULL), 0);
+    f->store = dagd_store_free(s);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'z'"), 0);
+}
+
+static void test_fail_orphans(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "queued", "p", 1000, 2);
+    create_run(s, "running", "p", 1000, 3);
+    create_run(s, "done", "p", 1000, 1);
+    assert_int_equal(dagd_store_run_set_status(s, "running", DAGD_RUN_RUNNING, NULL, 1100), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "done", DAGD_RUN_SUCCEEDED, NULL, 1100), 0);
+    succeed_step(s, "running", "s0", "fp", 1200);
+    struct dagd_step_info st = {.run_id = "running", .step = "s1", .status = DAGD_STEP_RUNNING,
+                                .attempts = 1, .started_at = 1300, .exit_code = -1};
+    assert_int_equal(dagd_store_step_update(s, &st, 1300), 0);
+
+    assert_int_equal(dagd_store_fail_orphans(s, "dagd restarted", 5000), 2);
+
+    struct dagd_run_info run = {0};
+    assert_int_equal(dagd_store_run_get(s, "running", &run), 0);
+    assert_int_equal(run.status, DAGD_RUN_FAILED);
+    assert_string_equal(run.error, "dagd restarted");
+    assert_int_equal(run.ended_at, 5000);
+    assert_int_equal(run.started_at, 1100);
+    dagd_run_info_done(&run);
+    assert_int_equal(dagd_store_run_get(s, "queued", &run), 0);
+    assert_int_equal(run.status, DAGD_RUN_FAILED);
+    dagd_run_info_done(&run);
+    assert_int_equal(dagd_store_run_get(s, "done", &run), 0);
+    assert_int_equal(run.status, DAGD_RUN_SUCCEEDED);
+    assert_null(run.error);
+    dagd_run_info_done(&run);
+
+    struct dagd_step_info *steps = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_steps_list(s, "running", &steps, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(steps[0].status, DAGD_STEP_SUCCEEDED); /* untouched */
+    assert_int_equal(steps[0].ended_at, 1200);
+    assert_int_equal(steps[1].status, DAGD_STEP_FAILED);
+    assert_string_equal(steps[1].error, "dagd restarted");
+    assert_int_equal(steps[1].ended_at, 5000);
+    assert_int_equal(steps[2].status, DAGD_STEP_CANCELED);
+    assert_null(steps[2].error);
+    free_steps(steps, n);
+
+    struct dagd_event_info *ev = NULL;
+    assert_int_equal(dagd_store_events_list(s, "running", NULL, 0, 0, &ev, &n), 0);
+    assert_true(n >= 2);
+    assert_string_equal(ev[n - 2].message, "step s1 failed: dagd restarted");
+    assert_string_equal(ev[n - 1].message, "run failed: dagd restarted");
+    assert_string_equal(ev[n - 1].level, "error");
+    free_events(ev, n);
+
+    /* Nothing left to fix. */
+    assert_int_equal(dagd_store_fail_orphans(s, "again", 6000), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs WHERE status IN "
+                                   "('queued', 'running')"),
+                     0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE status IN "
+                                   "('pending', 'running') AND run_id != 'done'"),
+                     0);
+}
+
+static void test_prune(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    char id[32];
+    /* 25 old finished runs, 1 old unfinished, 1 recent. */
+    assert_int_equal(dagd_store_begin(s), 0);
+    for (int i = 0; i < 25; i++) {
+        snprintf(id, sizeof(id), "old%02d", i);
+        create_run(s, id, "p", 1000 + i, 2);
+        assert_int_equal(
+            dagd_store_run_set_status(s, id, i % 2 ? DAGD_RUN_FAILED : DAGD_RUN_SUCCEEDED,
+                                      NULL, 2000 + i),
+            0);
+    }
+    create_run(s, "active", "p", 1000, 1);
+    assert_int_equal(dagd_store_run_set_status(s, "active", DAGD_RUN_RUNNING, NULL, 1000), 0);
+    create_run(s, "new", "p", 9000, 1);
+    assert_int_equal(dagd_store_run_set_status(s, "new", DAGD_RUN_SUCCEEDED, NULL, 9500), 0);
+    assert_int_equal(dagd_store_commit(s), 0);
+
+    int calls = 0, r;
+    int64_t total = 0;
+    while ((r = dagd_store_prune(s, 5000, 10)) > 0) {
+        calls++;
+        total += r;
+        assert_true(calls < 10);
+        /* Each call deletes at most 10 runs. */
+        int64_t left = count_rows(f, "SELECT count(*) FROM runs WHERE run_id LIKE 'old%'");
+        assert_true(left >= 25 - 10 * calls);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(calls, 3);
+    /* 25 runs + 50 steps + 25 * 2 events (created, end) */
+    assert_int_equal(total, 25 + 50 + 50);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs"), 2);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE run_id LIKE 'old%'"), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE run_id LIKE 'old%'"), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps"), 2);
+    assert_int_equal(dagd_store_prune(s, 5000, 0), 0);
+
+    /* A run with a huge log is trimmed over several bounded calls. */
+    create_run(s, "big", "p", 100, 0);
+    assert_int_equal(dagd_store_begin(s), 0);
+    int n_ev = DAGD_STORE_PRUNE_EVENTS_PER_RUN * 2 + 10;
+    for (int i = 0; i < n_ev; i++) {
+        assert_int_equal(dagd_store_event_add(s, "big", NULL, 100, "info", "log", "l", NULL), 0);
+    }
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "big", DAGD_RUN_SUCCEEDED, NULL, 200), 0);
+    calls = 0;
+    while ((r = dagd_store_prune(s, 5000, 1)) > 0) {
+        assert_true(r <= DAGD_STORE_PRUNE_EVENTS_PER_RUN + 2);
+        calls++;
+        assert_true(calls < 10);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(calls, 3);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs WHERE run_id = 'big'"), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE run_id = 'big'"), 0);
+
+    /* Ticks: old ones go, the newest of each schedule stays. */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(dagd_store_tick_add(s, "hourly", "schedule", 1000 + i, NULL, "started",
+                                             NULL),
+                         0);
+    }
+    assert_int_equal(dagd_store_tick_add(s, "drop", "sensor", 1000, NULL, "skipped", "no match"),
+                     0);
+    assert_int_equal(dagd_store_prune(s, 5000, 100), 4);
+    assert_int_equal(dagd_store_prune(s, 5000, 100), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM ticks"), 2);
+    assert_int_equal(count_rows(f, "SELECT ts FROM ticks WHERE name = 'hourly'"), 1004);
+}
+
+static void test_filehash(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    char *h = NULL;
+    assert_int_equal(dagd_store_filehash_get(s, "/a", 1, 2, 3, 4, &h), -ENOENT);
+    assert_int_equal(dagd_store_filehash_put(s, "/a", UINT64_MAX, 2, 3, 4, "h1"), 0);
+    assert_int_equal(dagd_store_filehash_get(s, "/a", UINT64_MAX, 2, 3, 4, &h), 0);
+    assert_string_equal(h, "h1");
+    free(h);
+    h = NULL;
+    /* Any change of the key misses. */
+    assert_int_equal(dagd_store_filehash_get(s, "/a", UINT64_MAX, 2, 3, 5, &h), -ENOENT);
+    assert_int_equal(dagd_store_filehash_get(s, "/a", UINT64_MAX, 2, 4, 4, &h), -ENOENT);
+    assert_int_equal(dagd_store_filehash_get(s, "/a", UINT64_MAX, 9, 3, 4, &h), -ENOENT);
+    assert_int_equal(dagd_store_filehash_get(s, "/a", 7, 2, 3, 4, &h), -ENOENT);
+    assert_int_equal(dagd_store_filehash_get(s, "/b", UINT64_MAX, 2, 3, 4, &h), -ENOENT);
+    assert_null(h);
+    /* put replaces. */
+    assert_int_equal(dagd_store_filehash_put(s, "/a", 1, 2, 3, 5, "h2"), 0);
+    assert_int_equal(dagd_store_filehash_get(s, "/a", 1, 2, 3, 5, &h), 0);
+    assert_string_equal(h, "h2");
+    free(h);
+    assert_int_equal(dagd_store_filehash_get(s, "/a", UINT64_MAX, 2, 3, 4, &h), -ENOENT);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM file_hashes"), 1);
+    assert_int_equal(dagd_store_filehash_put(s, NULL, 1, 2, 3, 5, "h2"), -EINVAL);
+}
+
+static void test_ticks_and_sensor_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    struct dagd_tick_info t = {0};
+    assert_int_equal(dagd_store_tick_last(s, "hourly", "schedule", &t), -ENOENT);
+    assert_int_equal(dagd_store_tick_add(s, "hourly", "schedule", 1000, "r1", "started", NULL), 0);
+    assert_int_equal(dagd_store_tick_add(s, "hourly", "schedule", 2000, NULL, "skipped",
+                                         "previous run still active"),
+                     0);
+    assert_int_equal(dagd_store_tick_add(s, "watch", "sensor", 3000, NULL, "skipped", "no file"),
+                     0);
+    assert_int_equal(dagd_store_tick_add(s, NULL, "sensor", 3000, NULL, "x", NULL), -EINVAL);
+
+    assert_int_equal(dagd_store_tick_last(s, "hourly", "schedule", &t), 0);
+    assert_int_equal(t.ts, 2000);
+    assert_string_equal(t.status, "skipped");
+    assert_string_equal(t.reason, "previous run still active");
+    assert_null(t.run_id);
+    assert_string_equal(t.kind, "schedule");
+    dagd_tick_info_done(&t);
+    assert_int_equal(dagd_store_tick_last(s, "hourly", "sensor", &t), -ENOENT);
+
+    struct dagd_tick_info *ticks = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_ticks_list(s, NULL, 0, &ticks, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(ticks[0].name, "watch");
+    for (size_t i = 0; i < n; i++) {
+        dagd_tick_info_done(&ticks[i]);
+    }
+    free(ticks);
+    assert_int_equal(dagd_store_ticks_list(s, "hourly", 1, &ticks, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ticks[0].ts, 2000);
+    dagd_tick_info_done(&ticks[0]);
+    free(ticks);
+
+    assert_int_equal(dagd_store_sensor_key_claim(s, "watch", "/in/a:10:99", "r5", 1), 0);
+    assert_int_equal(dagd_store_sensor_key_claim(s, "watch", "/in/a:10:99", "r6", 2), -EEXIST);
+    assert_int_equal(dagd_store_sensor_key_claim(s, "watch", "/in/a:11:99", NULL, 3), 0);
+    assert_int_equal(dagd_store_sensor_key_claim(s, "other", "/in/a:10:99", NULL, 3), 0);
+    assert_int_equal(dagd_store_sensor_key_claim(s, NULL, "k", NULL, 3), -EINVAL);
+    /* Across a restart. */
+    f->store = dagd_store_free(s);
+    s = open_rw(f);
+    assert_int_equal(dagd_store_sensor_key_claim(s, "watch", "/in/a:10:99", "r7", 4), -EEXIST);
+}
+
+/* The v1 schema exactly as sql/0001_init.sql shipped it, with data: keeps the
+ * v1 -> latest path covered whatever later migrations add. */
+static const char v1_fixture[] =
+    "CREATE TABLE runs (run_id TEXT PRIMARY KEY NOT NULL, pipeline TEXT NOT NULL, status TEXT "
+    "NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'canceled')), "
+    "trigger TEXT NOT NULL DEFAULT 'cli', params TEXT NOT NULL DEFAULT '{}', parent_run_id TEXT, "
+    "created_at INTEGER NOT NULL, started_at INTEGER, ended_at INTEGER, error TEXT);"
+    "CREATE INDEX runs_by_pipeline ON runs (pipeline, created_at);"
+    "CREATE INDEX runs_by_created ON runs (created_at);"
+    "CREATE TABLE steps (run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE, "
+    "step TEXT NOT NULL, task TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('pending', "
+    "'running', 'succeeded', 'failed', 'skipped', 'canceled')), attempts INTEGER NOT NULL "
+    "DEFAULT 0, started_at INTEGER, ended_at INTEGER, exit_code INTEGER, rows_in INTEGER, "
+    "rows_out INTEGER, fingerprint TEXT, error TEXT, PRIMARY KEY (run_id, step));"
+    "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL "
+    "REFERENCES runs (run_id) ON DELETE CASCADE, step TEXT, ts INTEGER NOT NULL, level TEXT NOT "
+    "NULL, kind TEXT NOT NULL, message TEXT NOT NULL);"
+    "CREATE INDEX events_by_run ON events (run_id, seq);"
+    "INSERT INTO runs VALUES ('old1', 'sales', 'succeeded', 'cli', '{}', NULL, 100, 110, 190, "
+    "NULL);"
+    "INSERT INTO runs VALUES ('old2', 'sales', 'running', 'schedule', '{}', NULL, 200, 210, "
+    "NULL, NULL);"
+    "INSERT INTO steps VALUES ('old1', 'load', 'extract', 'succeeded', 1, 120, 180, 0, 5, 5, "
+    "'fpold', NULL);"
+    "INSERT INTO steps VALUES ('old2', 'load', 'extract', 'running', 1, 220, NULL, NULL, NULL, "
+    "NULL, NULL, NULL);"
+    "INSERT INTO events (run_id, step, ts, level, kind, message) VALUES ('old1', NULL, 100, "
+    "'info', 'run', 'run created');"
+    "PRAGMA application_id = 1684105060;"
+    "PRAGMA user_version = 1;";
+
+static void write_fixture(struct fixture *f, const char *sql)
+{
+    sqlite3 *db = raw_open(f);
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "fixture: %s\n", err);
+    }
+    assert_int_equal(rc, SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_migrate_from_v1(void **state)
+{
+    struct fixture *f = *state;
+    write_fixture(f, v1_fixture);
+    struct dagd_store *s = open_rw(f);
+    assert_int_equal(dagd_store_schema_version(s), dagd_store_schema_latest());
+
+    /* Old rows survive and work with the new queries. */
+    struct dagd_run_info run = {0};
+    assert_int_equal(dagd_store_run_get(s, "old1", &run), 0);
+    assert_int_equal(run.status, DAGD_RUN_SUCCEEDED);
+    assert_int_equal(run.ended_at, 190);
+    dagd_run_info_done(&run);
+    struct dagd_step_info st = {0};
+    assert_int_equal(dagd_store_step_last_success(s, "sales", "load", &st), 0);
+    assert_string_equal(st.fingerprint, "fpold");
+    assert_string_equal(st.run_id, "old1");
+    assert_int_equal(st.cpu_usec, 0);
+    assert_null(st.skip_reason);
+    dagd_step_info_done(&st);
+    assert_int_equal(dagd_store_fail_orphans(s, "upgraded", 300), 1);
+    int64_t seq = 0;
+    assert_int_equal(dagd_store_event_add(s, "old1", NULL, 400, "info", "log", "new", &seq), 0);
+    assert_true(seq > 1);
+    assert_int_equal(dagd_store_tick_add(s, "t", "schedule", 1, NULL, "started", NULL), 0);
+    f->store = dagd_store_free(s);
+
+    /* Same schema as a fresh database (columns and indexes). */
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('steps') WHERE name IN "
+                                 "('pipeline', 'skip_reason', 'cpu_usec', 'max_rss_kb', "
+                                 "'inputs')"),
+                     5);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = "
+                                 "'steps_last_success'"),
+                     1);
+    assert_int_equal(raw_int(db, "PRAGMA foreign_key_check"), -1); /* no violations */
+    sqlite3_close(db);
+}
+
+static void test_migrate_from_empty(void **state)
+{
+    struct fixture *f = *state;
+    char p[128];
+    int fd = open(db_path(f, p, sizeof(p)), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct dagd_store *s = open_rw(f);
+    assert_int_equal(dagd_store_schema_version(s), dagd_store_schema_latest());
+    f->store = dagd_store_free(s);
+
+    sqlite3 *db = raw_open(f);
+    static const char *const tables[] = {"runs", "steps", "events", "ticks", "file_hashes",
+                                         "sensor_keys"};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '%s'",
+                 tables[i]);
+        assert_int_equal(raw_int(db, sql), 1);
+    }
+    assert_int_equal(raw_int(db, "PRAGMA application_id"), 0x64616764);
+    /* Contract columns (DESIGN 5). */
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name IN "
+                                 "('run_id', 'pipeline', 'status', 'trigger', 'params', "
+                                 "'created_at', 'started_at', 'ended_at', 'error', "
+                                 "'parent_run_id')"),
+                     10);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('steps') WHERE name IN "
+                                 "('run_id', 'step', 'task', 'status', 'attempts', "
+                                 "'started_at', 'ended_at', 'exit_code', 'rows_in', 'rows_out', "
+                                 "'fingerprint', 'error')"),
+                     12);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('events') WHERE name IN "
+                                 "('seq', 'run_id', 'step', 'ts', 'level', 'kind', 'message')"),
+                     7);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_table_info('ticks') WHERE name IN "
+                                 "('name', 'kind', 'ts', 'run_id', 'status', 'reason')"),
+                     6);
+    sqlite3_close(db);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    f->store = s = dagd_store_free(s);
+    sqlite3 *db = raw_open(f);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", dagd_store_schema_latest() + 1);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(dagd_store_open(f->dir, &s), -EPROTONOSUPPORT);
+    assert_null(s);
+    const char *msg = dagd_store_errmsg(NULL);
+    fprintf(stderr, "%s\n", msg);
+    assert_non_null(strstr(msg, "newer than this dagd supports"));
+    assert_int_equal(dagd_store_open_readonly(f->dir, &s), -EPROTONOSUPPORT);
+    /* Untouched. */
+    assert_int_equal(count_rows(f, "PRAGMA user_version"), dagd_store_schema_latest() + 1);
+}
+
+static void test_not_a_database(void **state)
+{
+    struct fixture *f = *state;
+    char p[128];
+    FILE *fp = fopen(db_path(f, p, sizeof(p)), "we");
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++) {
+        fputs("this is not an SQLite database, just some text\n", fp);
+    }
+    fclose(fp);
+
+    struct dagd_store *s = NULL;
+    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_null(s);
+    const char *msg = dagd_store_errmsg(NULL);
+    fprintf(stderr, "%s\n", msg);
+    assert_non_null(strstr(msg, "not a dagd state database"));
+    assert_non_null(strstr(msg, p));
+    assert_int_equal(dagd_store_open_readonly(f->dir, &s), -EBADMSG);
+
+    /* An SQLite file of another program. */
+    assert_int_equal(unlink(p), 0);
+    write_fixture(f, "CREATE TABLE orders (id INTEGER)");
+    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "not a dagd state database"));
+    assert_int_equal(unlink(p), 0);
+    write_fixture(f, "PRAGMA application_id = 42; CREATE TABLE x (id INTEGER)");
+    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "another application"));
+}
+
+static void test_corrupt_database(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "p", 1, 2);
+    f->store = dagd_store_free(s);
+
+    /* Smash the first page (header and schema) after a clean close. */
+    char p[128];
+    int fd = open(db_path(f, p, sizeof(p)), O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    char junk[4096];
+    memset(junk, 0xA5, sizeof(junk));
+    assert_int_equal(pwrite(fd, junk, 100, 0), 100);
+    close(fd);
+    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
+}
+
+static void test_readonly(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *ro = NULL;
+    assert_int_equal(dagd_store_open_readonly(f->dir, &ro), -ENOENT);
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "No state database"));
+
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "p", 1, 1);
+    assert_int_equal(dagd_store_open_readonly(f->dir, &ro), 0);
+
+    /* The writer has a batch open: the reader sees the last commit, without
+     * blocking, and sees the rest after the commit. */
+    assert_int_equal(dagd_store_begin(s), 0);
+    create_run(s, "r2", "p", 2, 1);
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_runs_list(ro, NULL, 0, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    free_runs(runs, n);
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_int_equal(dagd_store_runs_list(ro, NULL, 0, &runs, &n), 0);
+    assert_int_equal(n, 2);
+    free_runs(runs, n);
+
+    /* Writes through a read-only store fail cleanly. */
+    assert_int_equal(dagd_store_event_add(ro, "r1", NULL, 1, "info", "log", "x", NULL), -EROFS);
+    assert_int_equal(dagd_store_run_set_status(ro, "r1", DAGD_RUN_RUNNING, NULL, 1), -EROFS);
+    assert_non_null(dagd_store_errmsg(ro));
+    assert_int_equal(dagd_store_schema_version(ro), dagd_store_schema_latest());
+    dagd_store_free(ro);
+
+    /* An old schema cannot be read until a writer migrates it. */
+    f->store = dagd_store_free(s);
+    char p[128];
+    assert_int_equal(unlink(db_path(f, p, sizeof(p))), 0);
+    write_fixture(f, v1_fixture);
+    assert_int_equal(dagd_store_open_readonly(f->dir, &ro), -EPROTONOSUPPORT);
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "migrate"));
+}
+
+/* A reader process polls while this process writes: it never sees an error,
+ * a torn transaction (a step update without its event) or a count going
+ * backwards. */
+static void test_concurrent_reader(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "p", 1, 1);
+
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        struct dagd_store *ro = NULL;
+        if (dagd_store_open_readonly(f->dir, &ro) < 0) {
+            _exit(10);
+        }
+        (void)!write(ready[1], "x", 1);
+        close(ready[1]);
+        int64_t last_seq = 0;
+        unsigned last_attempts = 0;
+        for (int loops = 0; loops < 100000; loops++) {
+            struct dagd_event_info *ev = NULL;
+            size_t n = 0;
+            if (dagd_store_events_list(ro, "r1", NULL, last_seq, 0, &ev, &n) < 0) {
+                _exit(11);
+            }
+            for (size_t i = 0; i < n; i++) {
+                if (ev[i].seq <= last_seq) {
+                    _exit(12);
+                }
+                last_seq = ev[i].seq;
+            }
+            free_events(ev, n);
+            struct dagd_step_info *steps = NULL;
+            if (dagd_store_steps_list(ro, "r1", &steps, &n) < 0 || n != 1) {
+                _exit(13);
+            }
+            unsigned attempts = steps[0].attempts;
+            free_steps(steps, n);
+            if (attempts < last_attempts) {
+                _exit(14);
+            }
+            last_attempts = attempts;
+            /* Each update writes its step row and its event together:
+             * events after 'created' = attempts, never fewer. */
+            struct dagd_event_info *all = NULL;
+            if (dagd_store_events_list(ro, "r1", NULL, 0, 0, &all, &n) < 0) {
+                _exit(15);
+            }
+            free_events(all, n);
+            if (n < 1 + (size_t)attempts) {
+                _exit(16);
+            }
+            if (attempts == 300) {
+                break;
+            }
+        }
+        dagd_store_free(ro);
+        _exit(last_attempts == 300 ? 0 : 17);
+    }
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    for (unsigned i = 1; i <= 300; i++) {
+        struct dagd_step_info st = {.run_id = "r1", .step = "s0", .status = DAGD_STEP_RUNNING,
+                                    .attempts = i, .exit_code = -1};
+        assert_int_equal(dagd_store_step_update(s, &st, i), 0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_strings),
+        cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fail_orphans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filehash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ticks_and_sensor_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
