@@ -1,0 +1,866 @@
+/* dagctl: the command line client of `dagd serve` (DESIGN 7). One request
+ * per invocation over the Unix socket; stream events (run --wait, logs
+ * --follow) are printed as they arrive. Exit codes: 0 ok, 1 run failed (or
+ * another error reply), 2 usage or invalid pipeline, 3 daemon unreachable. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "protocol.h"
+#include "util.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,
+    EXIT_USAGE = 2,
+    EXIT_UNREACHABLE = 3,
+};
+
+struct ctl {
+    const char *socket;
+    bool json;
+    int fd;
+    struct dagd_linebuf lines;
+    bool tty;
+};
+
+/* ---- connection ---- */
+
+static const char *default_socket(void)
+{
+    const char *e = getenv("DAGD_SOCKET");
+    static char buf[4096];
+
+    if (e && *e) {
+        return e;
+    }
+    e = getenv("RUNTIME_DIRECTORY");
+    if (e && *e) {
+        /* systemd may pass several colon-separated directories: use the first. */
+        size_t n = strcspn(e, ":");
+        snprintf(buf, sizeof(buf), "%.*s/dagd.sock", (int)n, e);
+        return buf;
+    }
+    return "/run/dagd/dagd.sock";
+}
+
+static int ctl_connect(struct ctl *c)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+    if (strlen(c->socket) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "dagctl: socket path too long: %s\n", c->socket);
+        return -ENAMETOOLONG;
+    }
+    memcpy(sa.sun_path, c->socket, strlen(c->socket));
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        return -errno;
+    }
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int r = -errno;
+        fprintf(stderr, "dagctl: cannot connect to %s: %s (is dagd serve running?)\n", c->socket,
+                strerror(errno));
+        return r;
+    }
+    return 0;
+}
+
+/* Read the next reply line; 0 on EOF. Lines of any length are accepted from
+ * the daemon up to 64 MiB. */
+static int ctl_read_reply(struct ctl *c, struct dagd_reply *ret)
+{
+    char buf[65536];
+    for (;;) {
+        char *line;
+        size_t len;
+        int r = dagd_linebuf_next(&c->lines, &line, &len);
+        if (r < 0) {
+            return -EMSGSIZE;
+        }
+        if (r == 1) {
+            if (len == 0) {
+                continue;
+            }
+            return dagd_reply_decode(line, len, ret) < 0 ? -EBADMSG : 1;
+        }
+        ssize_t n = read(c->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            return 0;
+        }
+        dagd_linebuf_append(&c->lines, buf, (size_t)n);
+    }
+}
+
+typedef int (*event_fn)(struct ctl *c, const cJSON *event, void *userdata);
+
+/* Send one request and read until its reply; events go to on_event. The
+ * final reply is returned in *ret (caller frees) when it is a result; an
+ * error is printed and mapped to an exit code. */
+static int ctl_call(struct ctl *c, const char *method, cJSON *params, event_fn on_event,
+                    void *userdata, struct dagd_reply *ret)
+{
+    size_t len;
+    _cleanup_free_ char *req = dagd_request_encode(1, method, params, &len);
+
+    if (ctl_connect(c) < 0) {
+        return EXIT_UNREACHABLE;
+    }
+    if (dagd_write_all(c->fd, req, len) < 0) {
+        fprintf(stderr, "dagctl: failed to send the request: %m\n");
+        return EXIT_UNREACHABLE;
+    }
+    for (;;) {
+        struct dagd_reply rep;
+        int r = ctl_read_reply(c, &rep);
+        if (r <= 0) {
+            fprintf(stderr, "dagctl: %s\n",
+                    r == 0 ? "the daemon closed the connection" : strerror(-r));
+            return EXIT_UNREACHABLE;
+        }
+        if (rep.event) {
+            int er = on_event ? on_event(c, rep.event, userdata) : 0;
+            dagd_reply_done(&rep);
+            if (er != 0) {
+                return er;
+            }
+            continue;
+        }
+        if (rep.error_code) {
+            int code = EXIT_FAILED;
+            if (streq(rep.error_code, DAGD_ERR_INVALID_PIPELINE) ||
+                streq(rep.error_code, DAGD_ERR_INVALID_PARAMS) ||
+                streq(rep.error_code, DAGD_ERR_UNKNOWN_METHOD) ||
+                streq(rep.error_code, DAGD_ERR_AMBIGUOUS) ||
+                streq(rep.error_code, DAGD_ERR_NOT_FOUND)) {
+                code = EXIT_USAGE;
+            }
+            if (c->json) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddStringToObject(e, "code", rep.error_code);
+                cJSON_AddStringToObject(e, "message", rep.error_message);
+                char *s = cJSON_PrintUnformatted(e);
+                printf("{\"error\":%s}\n", s);
+                cJSON_free(s);
+                cJSON_Delete(e);
+            }
+            fprintf(stderr, "dagctl: %s: %s\n", rep.error_code, rep.error_message);
+            /* Diagnostics of an invalid pipeline come as a list. */
+            dagd_reply_done(&rep);
+            return code;
+        }
+        *ret = rep;
+        return EXIT_OK;
+    }
+}
+
+static void print_json(const cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    printf("%s\n", s);
+    cJSON_free(s);
+    fflush(stdout);
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *key)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+static const char *or_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+static char *fmt_time(double ms, char *buf, size_t n)
+{
+    if (ms <= 0) {
+        snprintf(buf, n, "-");
+        return buf;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+static char *fmt_span(double start, double end, char *buf, size_t n)
+{
+    if (start <= 0 || end < start) {
+        snprintf(buf, n, "-");
+        return buf;
+    }
+    return dagd_format_duration((uint64_t)((end - start) * 1000), buf, n);
+}
+
+/* ---- commands ---- */
+
+static void print_diags(const cJSON *errors, FILE *f)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, errors) {
+        fprintf(f, "%s:%d:%d: error: %s\n", or_dash(jstr(e, "file")), (int)jnum(e, "line"),
+                (int)jnum(e, "col"), or_dash(jstr(e, "message")));
+    }
+}
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+    struct dagd_reply rep;
+    int r = ctl_call(c, "status", NULL, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        char up[32];
+        printf("dagd %s (pid %d), up %s\n", or_dash(jstr(rep.result, "version")),
+               (int)jnum(rep.result, "pid"),
+               dagd_format_duration((uint64_t)jnum(rep.result, "uptime_ms") * 1000, up,
+                                    sizeof(up)));
+        printf("pipelines: %d loaded, %d with errors\n", (int)jnum(rep.result, "pipelines"),
+               (int)jnum(rep.result, "pipeline_errors"));
+        printf("runs: %d running, %d queued (max %d concurrent)\n",
+               (int)jnum(rep.result, "running"), (int)jnum(rep.result, "queued"),
+               (int)jnum(rep.result, "max_concurrent_runs"));
+        printf("clients: %d\n", (int)jnum(rep.result, "clients"));
+        printf("state dir: %s\n", or_dash(jstr(rep.result, "state_dir")));
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+static int cmd_pipelines(struct ctl *c, int argc, char **argv)
+{
+    struct dagd_reply rep;
+    int r = ctl_call(c, "pipelines", NULL, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(rep.result, "pipelines");
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        const cJSON *p;
+        printf("%-24s %5s  %-8s %s\n", "PIPELINE", "STEPS", "STATUS", "FILE");
+        cJSON_ArrayForEach(p, list) {
+            const cJSON *errors = cJSON_GetObjectItemCaseSensitive(p, "errors");
+            bool loaded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "loaded"));
+            const char *st = cJSON_GetArraySize(errors) > 0 ? (loaded ? "stale" : "invalid") : "ok";
+            printf("%-24s %5d  %-8s %s\n", or_dash(jstr(p, "name")), (int)jnum(p, "steps"), st,
+                   or_dash(jstr(p, "file")));
+        }
+        cJSON_ArrayForEach(p, list) {
+            print_diags(cJSON_GetObjectItemCaseSensitive(p, "errors"), stdout);
+        }
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+/* Live progress of `run --wait`: on a terminal, one row per step redrawn in
+ * place with a bar; otherwise one plain line per step state change. */
+struct progress {
+    char **steps;
+    char **status;
+    double *done, *total;
+    size_t n;
+    bool drawn;
+    const char *final_status;
+    char run_id[64];
+};
+
+static void progress_done(struct progress *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->steps[i]);
+        free(p->status[i]);
+    }
+    free(p->steps);
+    free(p->status);
+    free(p->done);
+    free(p->total);
+}
+
+static ssize_t progress_find(struct progress *p, const char *step)
+{
+    for (size_t i = 0; step && i < p->n; i++) {
+        if (streq(p->steps[i], step)) {
+            return (ssize_t)i;
+        }
+    }
+    return -1;
+}
+
+static void progress_draw(struct progress *p)
+{
+    int width = 80;
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 40) {
+        width = ws.ws_col;
+    }
+    if (p->drawn && p->n > 0) {
+        printf("\033[%zuA", p->n); /* back to the first row */
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        char bar[64] = "";
+        char rows[48] = "";
+        int barw = 20;
+        double frac = 0;
+        const char *st = p->status[i] ? p->status[i] : "pending";
+        if (streq(st, "succeeded") || streq(st, "skipped")) {
+            frac = 1;
+        } else if (p->total[i] > 0) {
+            frac = p->done[i] / p->total[i];
+            if (frac > 1) {
+                frac = 1;
+            }
+        }
+        int fill = (int)(frac * barw);
+        for (int k = 0; k < barw; k++) {
+            bar[k] = k < fill ? '#' : '.';
+        }
+        bar[barw] = '\0';
+        if (p->total[i] > 0) {
+            snprintf(rows, sizeof(rows), "%.0f/%.0f", p->done[i], p->total[i]);
+        }
+        int namew = width - barw - 40;
+        printf("\033[2K  %-*.*s [%s] %-12s %s\n", namew > 10 ? (namew > 30 ? 30 : namew) : 10,
+               namew > 10 ? (namew > 30 ? 30 : namew) : 10, p->steps[i], bar, st, rows);
+    }
+    p->drawn = true;
+    fflush(stdout);
+}
+
+static int on_run_event(struct ctl *c, const cJSON *ev, void *userdata)
+{
+    struct progress *p = userdata;
+    const char *kind = jstr(ev, "kind");
+    const char *step = jstr(ev, "step");
+
+    if (c->json) {
+        print_json(ev);
+        return 0;
+    }
+    if (!kind) {
+        return 0;
+    }
+    if (streq(kind, "accepted")) {
+        const cJSON *steps = cJSON_GetObjectItemCaseSensitive(ev, "steps");
+        const cJSON *s;
+        snprintf(p->run_id, sizeof(p->run_id), "%s", or_dash(jstr(ev, "run_id")));
+        if (!c->tty) {
+            printf("run %s of %s %s\n", p->run_id, or_dash(jstr(ev, "pipeline")),
+                   or_dash(jstr(ev, "status")));
+        } else {
+            printf("run %s\n", p->run_id);
+        }
+        cJSON_ArrayForEach(s, steps) {
+            if (!cJSON_IsString(s) || p->n >= 100000) {
+                continue;
+            }
+            p->steps = dagd_xreallocarray(p->steps, p->n + 1, sizeof(char *));
+            p->status = dagd_xreallocarray(p->status, p->n + 1, sizeof(char *));
+            p->done = dagd_xreallocarray(p->done, p->n + 1, sizeof(double));
+            p->total = dagd_xreallocarray(p->total, p->n + 1, sizeof(double));
+            p->steps[p->n] = dagd_xstrdup(s->valuestring);
+            p->status[p->n] = dagd_xstrdup("pending");
+            p->done[p->n] = p->total[p->n] = 0;
+            p->n++;
+        }
+        if (c->tty) {
+            progress_draw(p);
+        }
+        fflush(stdout);
+        return 0;
+    }
+    ssize_t i = progress_find(p, step);
+    if (streq(kind, "step")) {
+        const char *st = or_dash(jstr(ev, "status"));
+        if (i >= 0) {
+            free(p->status[i]);
+            p->status[i] = dagd_xstrdup(st);
+        }
+        if (c->tty) {
+            progress_draw(p);
+        } else {
+            const char *err = jstr(ev, "error");
+            printf("step %s: %s (attempt %d)%s%s\n", or_dash(step), st, (int)jnum(ev, "attempts"),
+                   err ? ": " : "", err ? err : "");
+            fflush(stdout);
+        }
+    } else if (streq(kind, "progress") && i >= 0) {
+        p->done[i] = jnum(ev, "done");
+        p->total[i] = jnum(ev, "total");
+        if (c->tty) {
+            progress_draw(p);
+        }
+    } else if (streq(kind, "finished")) {
+        if (c->tty) {
+            progress_draw(p);
+        }
+    }
+    return 0;
+}
+
+static int run_wait_result(struct ctl *c, struct dagd_reply *rep)
+{
+    const char *status = jstr(rep->result, "status");
+    if (c->json) {
+        print_json(rep->result);
+    } else {
+        const char *err = jstr(rep->result, "error");
+        printf("run %s %s%s%s\n", or_dash(jstr(rep->result, "run_id")), or_dash(status),
+               err ? ": " : "", err ? err : "");
+    }
+    return status && streq(status, "succeeded") ? EXIT_OK : EXIT_FAILED;
+}
+
+static _printf_(1, 2) int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "dagctl: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'dagctl --help'.\n");
+    return EXIT_USAGE;
+}
+
+static int cmd_run(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"param", required_argument, NULL, 'p'}, {"wait", no_argument, NULL, 'w'},
+        {"force", no_argument, NULL, 'f'},       {"from", required_argument, NULL, 'F'},
+        {"only", required_argument, NULL, 'O'},  {NULL, 0, NULL, 0},
+    };
+    cJSON *params = cJSON_CreateObject();
+    cJSON *plist = cJSON_AddArrayToObject(params, "params");
+    bool wait = false;
+    int o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "+p:wf", opts, NULL)) >= 0) {
+        switch (o) {
+        case 'p':
+            if (!strchr(optarg, '=')) {
+                cJSON_Delete(params);
+                return usage_error("--param needs KEY=VALUE, got '%s'", optarg);
+            }
+            cJSON_AddItemToArray(plist, cJSON_CreateString(optarg));
+            break;
+        case 'w':
+            wait = true;
+            break;
+        case 'f':
+            cJSON_AddBoolToObject(params, "force", true);
+            break;
+        case 'F':
+            cJSON_AddStringToObject(params, "from", optarg);
+            break;
+        case 'O':
+            cJSON_AddStringToObject(params, "only", optarg);
+            break;
+        default:
+            cJSON_Delete(params);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        cJSON_Delete(params);
+        return usage_error("%s", "usage: dagctl run PIPELINE [--param k=v]... [--wait] [--force] "
+                                 "[--from STEP] [--only STEP]");
+    }
+    cJSON_AddStringToObject(params, "pipeline", argv[optind]);
+    cJSON_AddBoolToObject(params, "wait", wait);
+
+    struct progress p = {0};
+    struct dagd_reply rep;
+    int r = ctl_call(c, "run", params, on_run_event, &p, &rep);
+    progress_done(&p);
+    if (r != 0) {
+        return r;
+    }
+    if (wait) {
+        r = run_wait_result(c, &rep);
+    } else if (c->json) {
+        print_json(rep.result);
+    } else {
+        printf("%s\n", or_dash(jstr(rep.result, "run_id")));
+    }
+    dagd_reply_done(&rep);
+    return r;
+}
+
+static int cmd_retry(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"wait", no_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
+    };
+    bool wait = false;
+    int o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "+w", opts, NULL)) >= 0) {
+        if (o != 'w') {
+            return EXIT_USAGE;
+        }
+        wait = true;
+    }
+    if (optind != argc - 1) {
+        return usage_error("%s", "usage: dagctl retry RUN [--wait]");
+    }
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "run", argv[optind]);
+    cJSON_AddBoolToObject(params, "wait", wait);
+    struct progress p = {0};
+    struct dagd_reply rep;
+    int r = ctl_call(c, "retry", params, on_run_event, &p, &rep);
+    progress_done(&p);
+    if (r != 0) {
+        return r;
+    }
+    if (wait) {
+        r = run_wait_result(c, &rep);
+    } else if (c->json) {
+        print_json(rep.result);
+    } else {
+        printf("%s\n", or_dash(jstr(rep.result, "run_id")));
+    }
+    dagd_reply_done(&rep);
+    return r;
+}
+
+static void print_run_row(const cJSON *run)
+{
+    char created[32], span[32];
+    double end = jnum(run, "ended_at");
+    printf("%-32s  %-16s %-10s %-8s %-19s %s\n", or_dash(jstr(run, "run_id")),
+           or_dash(jstr(run, "pipeline")), or_dash(jstr(run, "status")),
+           or_dash(jstr(run, "trigger")), fmt_time(jnum(run, "created_at"), created, sizeof(created)),
+           end > 0 ? fmt_span(jnum(run, "started_at"), end, span, sizeof(span)) : "-");
+}
+
+static int cmd_runs(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pipeline", required_argument, NULL, 'p'},
+        {"limit", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    cJSON *params = cJSON_CreateObject();
+    int o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "+p:n:", opts, NULL)) >= 0) {
+        if (o == 'p') {
+            cJSON_AddStringToObject(params, "pipeline", optarg);
+        } else if (o == 'n') {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n <= 0 || n > 1000000) {
+                cJSON_Delete(params);
+                return usage_error("--limit needs a positive number, got '%s'", optarg);
+            }
+            cJSON_AddNumberToObject(params, "limit", (double)n);
+        } else {
+            cJSON_Delete(params);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        cJSON_Delete(params);
+        return usage_error("%s", "usage: dagctl runs [--pipeline P] [--limit N]");
+    }
+    struct dagd_reply rep;
+    int r = ctl_call(c, "runs", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        const cJSON *run;
+        printf("%-32s  %-16s %-10s %-8s %-19s %s\n", "RUN", "PIPELINE", "STATUS", "TRIGGER",
+               "CREATED", "DURATION");
+        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(rep.result, "runs")) {
+            print_run_row(run);
+        }
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+static int one_run_arg(int argc, char **argv, const char *usage)
+{
+    if (argc != 2 || argv[1][0] == '-') {
+        return usage_error("%s", usage);
+    }
+    return 0;
+}
+
+static int cmd_show(struct ctl *c, int argc, char **argv)
+{
+    int r = one_run_arg(argc, argv, "usage: dagctl show RUN");
+    if (r != 0) {
+        return r;
+    }
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "run", argv[1]);
+    struct dagd_reply rep;
+    r = ctl_call(c, "show", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+        dagd_reply_done(&rep);
+        return 0;
+    }
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(rep.result, "run");
+    char t1[32], t2[32], span[32];
+    printf("run:      %s\n", or_dash(jstr(run, "run_id")));
+    printf("pipeline: %s\n", or_dash(jstr(run, "pipeline")));
+    printf("status:   %s\n", or_dash(jstr(run, "status")));
+    printf("trigger:  %s\n", or_dash(jstr(run, "trigger")));
+    if (jstr(run, "parent_run_id")) {
+        printf("parent:   %s\n", jstr(run, "parent_run_id"));
+    }
+    printf("created:  %s\n", fmt_time(jnum(run, "created_at"), t1, sizeof(t1)));
+    printf("started:  %s\n", fmt_time(jnum(run, "started_at"), t2, sizeof(t2)));
+    printf("duration: %s\n", fmt_span(jnum(run, "started_at"), jnum(run, "ended_at"), span,
+                                      sizeof(span)));
+    printf("params:   %s\n", or_dash(jstr(run, "params")));
+    if (jstr(run, "error")) {
+        printf("error:    %s\n", jstr(run, "error"));
+    }
+    printf("\n%-24s %-16s %-10s %3s %9s %10s %10s  %s\n", "STEP", "TASK", "STATUS", "TRY",
+           "DURATION", "ROWS_IN", "ROWS_OUT", "ERROR");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(rep.result, "steps")) {
+        const char *err = jstr(s, "error");
+        const char *why = jstr(s, "skip_reason");
+        printf("%-24s %-16s %-10s %3d %9s %10.0f %10.0f  %s\n", or_dash(jstr(s, "step")),
+               or_dash(jstr(s, "task")), or_dash(jstr(s, "status")), (int)jnum(s, "attempts"),
+               fmt_span(jnum(s, "started_at"), jnum(s, "ended_at"), span, sizeof(span)),
+               jnum(s, "rows_in"), jnum(s, "rows_out"), err ? err : (why ? why : ""));
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+static int on_log_event(struct ctl *c, const cJSON *ev, void *userdata)
+{
+    if (c->json) {
+        print_json(ev);
+        return 0;
+    }
+    const char *kind = jstr(ev, "kind");
+    if (!kind || !streq(kind, "log")) {
+        return 0;
+    }
+    char t[32];
+    double ts = jnum(ev, "ts");
+    time_t sec = (time_t)(ts / 1000);
+    struct tm tm;
+    localtime_r(&sec, &tm);
+    strftime(t, sizeof(t), "%H:%M:%S", &tm);
+    printf("%s.%03d %-16s %-7s %s\n", t, (int)((int64_t)ts % 1000), or_dash(jstr(ev, "step")),
+           or_dash(jstr(ev, "level")), or_dash(jstr(ev, "message")));
+    fflush(stdout);
+    return 0;
+}
+
+static int cmd_logs(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"follow", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    bool follow = false;
+    int o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "+f", opts, NULL)) >= 0) {
+        if (o != 'f') {
+            return EXIT_USAGE;
+        }
+        follow = true;
+    }
+    if (optind >= argc || argc - optind > 2) {
+        return usage_error("%s", "usage: dagctl logs RUN [STEP] [--follow]");
+    }
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "run", argv[optind]);
+    if (argc - optind == 2) {
+        cJSON_AddStringToObject(params, "step", argv[optind + 1]);
+    }
+    cJSON_AddBoolToObject(params, "follow", follow);
+    struct dagd_reply rep;
+    int r = ctl_call(c, "logs", params, on_log_event, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+static int cmd_cancel(struct ctl *c, int argc, char **argv)
+{
+    int r = one_run_arg(argc, argv, "usage: dagctl cancel RUN");
+    if (r != 0) {
+        return r;
+    }
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "run", argv[1]);
+    struct dagd_reply rep;
+    r = ctl_call(c, "cancel", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        printf("run %s: %s\n", or_dash(jstr(rep.result, "run_id")),
+               or_dash(jstr(rep.result, "status")));
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+static int cmd_reload(struct ctl *c, int argc, char **argv)
+{
+    if (argc != 1) {
+        return usage_error("%s", "usage: dagctl reload");
+    }
+    struct dagd_reply rep;
+    int r = ctl_call(c, "reload", NULL, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        printf("reloaded: %d pipelines, %d with errors\n", (int)jnum(rep.result, "pipelines"),
+               (int)jnum(rep.result, "pipeline_errors"));
+        const cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(rep.result, "errors")) {
+            print_diags(p, stderr);
+        }
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(struct ctl *c, int argc, char **argv);
+    const char *usage;
+} commands[] = {
+    {"status", cmd_status, "status"},
+    {"pipelines", cmd_pipelines, "pipelines"},
+    {"run", cmd_run, "run PIPELINE [--param k=v]... [--wait] [--force] [--from STEP] [--only STEP]"},
+    {"runs", cmd_runs, "runs [--pipeline P] [--limit N]"},
+    {"show", cmd_show, "show RUN"},
+    {"logs", cmd_logs, "logs RUN [STEP] [--follow]"},
+    {"cancel", cmd_cancel, "cancel RUN"},
+    {"retry", cmd_retry, "retry RUN [--wait]"},
+    {"reload", cmd_reload, "reload"},
+};
+
+static int usage(FILE *f, int code)
+{
+    fprintf(f, "usage: dagctl [--socket PATH] [--json] COMMAND [ARGS]...\n\ncommands:\n");
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        fprintf(f, "  %s\n", commands[i].usage);
+    }
+    fprintf(f, "\nRUN may be any unique prefix of a run id.\n"
+               "Exit status: 0 ok, 1 run failed, 2 usage or invalid pipeline, "
+               "3 daemon unreachable.\n");
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl c = {.fd = -1};
+    _cleanup_free_ char **rest = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
+    int n = 0;
+
+    /* --socket and --json are accepted anywhere on the line. */
+    for (int i = 1; i < argc; i++) {
+        if (streq(argv[i], "--json")) {
+            c.json = true;
+        } else if (streq(argv[i], "--socket") || streq(argv[i], "-s")) {
+            if (i + 1 >= argc) {
+                return usage(stderr, EXIT_USAGE);
+            }
+            c.socket = argv[++i];
+        } else if (strncmp(argv[i], "--socket=", 9) == 0) {
+            c.socket = argv[i] + 9;
+        } else if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
+            return usage(stdout, EXIT_OK);
+        } else if (streq(argv[i], "--version")) {
+            printf("dagctl %s\n", DAGD_VERSION);
+            return EXIT_OK;
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    if (n == 0) {
+        return usage(stderr, EXIT_USAGE);
+    }
+    if (!c.socket) {
+        c.socket = default_socket();
+    }
+    c.tty = isatty(STDOUT_FILENO) && !c.json;
+    (void)signal(SIGPIPE, SIG_IGN);
+    dagd_linebuf_init(&c.lines, 64u * 1024u * 1024u);
+
+    int r = -1;
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        if (streq(rest[0], commands[i].name)) {
+            r = commands[i].fn(&c, n, rest);
+            break;
+        }
+    }
+    if (r < 0) {
+        fprintf(stderr, "dagctl: unknown command '%s'\n", rest[0]);
+        r = usage(stderr, EXIT_USAGE);
+    }
+    dagd_linebuf_done(&c.lines);
+    if (c.fd >= 0) {
+        close(c.fd);
+    }
+    return r;
+}
