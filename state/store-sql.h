@@ -25,20 +25,19 @@
     X(ROLLBACK_TO, "ROLLBACK TO dagd_op")                                                          \
                                                                                                    \
     X(RUN_INSERT,                                                                                  \
-      "INSERT INTO runs (" RUN_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")      \
+      "INSERT INTO runs (" RUN_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")       \
     X(RUN_SET_STATUS,                                                                              \
       "UPDATE runs SET status = ?2, error = ?3, "                                                  \
       "started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?4) ELSE started_at END, "  \
-      "ended_at = CASE WHEN ?2 IN ('succeeded', 'failed', 'canceled') THEN ?4 ELSE ended_at END " \
+      "ended_at = CASE WHEN ?2 IN ('succeeded', 'failed', 'canceled') THEN ?4 ELSE ended_at END "  \
       "WHERE run_id = ?1")                                                                         \
     X(RUN_GET, "SELECT " RUN_COLUMNS " FROM runs WHERE run_id = ?1")                               \
-    X(RUNS_LIST_ALL, "SELECT " RUN_COLUMNS " FROM runs ORDER BY created_at DESC LIMIT ?1")        \
+    X(RUNS_LIST_ALL, "SELECT " RUN_COLUMNS " FROM runs ORDER BY created_at DESC LIMIT ?1")         \
     X(RUNS_LIST_PIPELINE,                                                                          \
-      "SELECT " RUN_COLUMNS " FROM runs WHERE pipeline = ?1 ORDER BY created_at DESC LIMIT ?2")   \
+      "SELECT " RUN_COLUMNS " FROM runs WHERE pipeline = ?1 ORDER BY created_at DESC LIMIT ?2")    \
                                                                                                    \
-    X(STEP_INSERT_PENDING,                                                                         \
-      "INSERT INTO steps (run_id, pipeline, step, task, status, attempts) "                        \
-      "VALUES (?1, ?2, ?3, ?4, 'pending', 0)")                                                     \
+    X(STEP_INSERT_PENDING, "INSERT INTO steps (run_id, pipeline, step, task, status, attempts) "   \
+                           "VALUES (?1, ?2, ?3, ?4, 'pending', 0)")                                \
     X(STEP_UPDATE,                                                                                 \
       "UPDATE steps SET task = coalesce(?3, task), status = ?4, attempts = ?5, "                   \
       "started_at = ?6, ended_at = ?7, exit_code = ?8, rows_in = ?9, rows_out = ?10, "             \
@@ -47,48 +46,42 @@
     X(STEP_INSERT,                                                                                 \
       "INSERT INTO steps (run_id, pipeline, step, task, status, attempts, started_at, ended_at, "  \
       "exit_code, rows_in, rows_out, fingerprint, error, skip_reason, cpu_usec, max_rss_kb, "      \
-      "inputs) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, coalesce(?3, ''), " \
+      "inputs) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, coalesce(?3, ''), "  \
       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")                                \
-    X(STEPS_LIST, "SELECT " STEP_COLUMNS " FROM steps WHERE run_id = ?1 ORDER BY rowid")          \
-    /* One indexed lookup: steps_last_success (pipeline, step, ended_at) WHERE succeeded. */      \
-    X(STEP_LAST_SUCCESS,                                                                           \
-      "SELECT " STEP_COLUMNS " FROM steps WHERE pipeline = ?1 AND step = ?2 "                      \
-      "AND status = 'succeeded' ORDER BY ended_at DESC LIMIT 1")                                   \
+    X(STEPS_LIST, "SELECT " STEP_COLUMNS " FROM steps WHERE run_id = ?1 ORDER BY rowid")           \
+    /* One indexed lookup: steps_last_success (pipeline, step, ended_at) WHERE succeeded. */       \
+    X(STEP_LAST_SUCCESS, "SELECT " STEP_COLUMNS " FROM steps WHERE pipeline = ?1 AND step = ?2 "   \
+                         "AND status = 'succeeded' ORDER BY ended_at DESC LIMIT 1")                \
                                                                                                    \
-    X(EVENT_INSERT,                                                                                \
-      "INSERT INTO events (run_id, step, ts, level, kind, message) "                               \
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                           \
-    X(EVENTS_LIST,                                                                                 \
-      "SELECT " EVENT_COLUMNS " FROM events WHERE run_id = ?1 AND seq > ?2 "                       \
-      "AND (?3 IS NULL OR step = ?3) ORDER BY seq LIMIT ?4")                                       \
+    X(EVENT_INSERT, "INSERT INTO events (run_id, step, ts, level, kind, message) "                 \
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                             \
+    X(EVENTS_LIST, "SELECT " EVENT_COLUMNS " FROM events WHERE run_id = ?1 AND seq > ?2 "          \
+                   "AND (?3 IS NULL OR step = ?3) ORDER BY seq LIMIT ?4")                          \
                                                                                                    \
     /* Crash recovery (runs_unfinished index). */                                                  \
-    X(ORPHANS_SELECT, "SELECT run_id FROM runs WHERE status IN ('queued', 'running')")            \
+    X(ORPHANS_SELECT, "SELECT run_id FROM runs WHERE status IN ('queued', 'running')")             \
     X(ORPHAN_STEP_EVENTS,                                                                          \
       "INSERT INTO events (run_id, step, ts, level, kind, message) "                               \
       "SELECT run_id, step, ?2, 'error', 'step', 'step ' || step || ' failed: ' || ?3 "            \
       "FROM steps WHERE run_id = ?1 AND status = 'running' ORDER BY rowid")                        \
-    X(ORPHAN_STEPS,                                                                                \
-      "UPDATE steps SET "                                                                          \
-      "error = CASE status WHEN 'running' THEN ?3 ELSE error END, "                                \
-      "status = CASE status WHEN 'running' THEN 'failed' ELSE 'canceled' END, "                    \
-      "ended_at = ?2 WHERE run_id = ?1 AND status IN ('running', 'pending')")                      \
+    X(ORPHAN_STEPS, "UPDATE steps SET "                                                            \
+                    "error = CASE status WHEN 'running' THEN ?3 ELSE error END, "                  \
+                    "status = CASE status WHEN 'running' THEN 'failed' ELSE 'canceled' END, "      \
+                    "ended_at = ?2 WHERE run_id = ?1 AND status IN ('running', 'pending')")        \
     X(ORPHAN_RUN,                                                                                  \
       "UPDATE runs SET status = 'failed', error = ?3, ended_at = ?2 WHERE run_id = ?1")            \
                                                                                                    \
     /* Retention (runs_by_ended index), in bounded batches. */                                     \
-    X(PRUNE_SELECT,                                                                                \
-      "SELECT run_id FROM runs WHERE ended_at < ?1 "                                               \
-      "AND status NOT IN ('queued', 'running') ORDER BY ended_at LIMIT ?2")                        \
-    X(PRUNE_EVENTS,                                                                                \
-      "DELETE FROM events WHERE seq IN "                                                           \
-      "(SELECT seq FROM events WHERE run_id = ?1 ORDER BY seq LIMIT ?2)")                          \
+    X(PRUNE_SELECT, "SELECT run_id FROM runs WHERE ended_at < ?1 "                                 \
+                    "AND status NOT IN ('queued', 'running') ORDER BY ended_at LIMIT ?2")          \
+    X(PRUNE_EVENTS, "DELETE FROM events WHERE seq IN "                                             \
+                    "(SELECT seq FROM events WHERE run_id = ?1 ORDER BY seq LIMIT ?2)")            \
     X(PRUNE_STEPS, "DELETE FROM steps WHERE run_id = ?1")                                          \
     X(PRUNE_RUN, "DELETE FROM runs WHERE run_id = ?1")                                             \
-    /* Old ticks, but always keep the newest of each schedule/sensor (catch-up needs it). */      \
+    /* Old ticks, but always keep the newest of each schedule/sensor (catch-up needs it). */       \
     X(PRUNE_TICKS,                                                                                 \
-      "DELETE FROM ticks WHERE id IN (SELECT t.id FROM ticks t WHERE t.ts < ?1 AND t.ts < "       \
-      "(SELECT max(u.ts) FROM ticks u WHERE u.name = t.name AND u.kind = t.kind) LIMIT ?2)")      \
+      "DELETE FROM ticks WHERE id IN (SELECT t.id FROM ticks t WHERE t.ts < ?1 AND t.ts < "        \
+      "(SELECT max(u.ts) FROM ticks u WHERE u.name = t.name AND u.kind = t.kind) LIMIT ?2)")       \
                                                                                                    \
     X(FILEHASH_GET,                                                                                \
       "SELECT hash FROM file_hashes WHERE path = ?1 AND dev = ?2 AND ino = ?3 AND size = ?4 "      \
@@ -99,15 +92,13 @@
       "ino = excluded.ino, size = excluded.size, mtime_ns = excluded.mtime_ns, "                   \
       "hash = excluded.hash, checked_at = excluded.checked_at")                                    \
                                                                                                    \
-    X(TICK_INSERT,                                                                                 \
-      "INSERT INTO ticks (name, kind, ts, run_id, status, reason) "                                \
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                           \
-    X(TICK_LAST,                                                                                   \
-      "SELECT " TICK_COLUMNS " FROM ticks WHERE name = ?1 AND kind = ?2 "                          \
-      "ORDER BY ts DESC, id DESC LIMIT 1")                                                         \
-    X(TICKS_LIST_ALL, "SELECT " TICK_COLUMNS " FROM ticks ORDER BY ts DESC, id DESC LIMIT ?1")    \
+    X(TICK_INSERT, "INSERT INTO ticks (name, kind, ts, run_id, status, reason) "                   \
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                              \
+    X(TICK_LAST, "SELECT " TICK_COLUMNS " FROM ticks WHERE name = ?1 AND kind = ?2 "               \
+                 "ORDER BY ts DESC, id DESC LIMIT 1")                                              \
+    X(TICKS_LIST_ALL, "SELECT " TICK_COLUMNS " FROM ticks ORDER BY ts DESC, id DESC LIMIT ?1")     \
     X(TICKS_LIST_NAME,                                                                             \
-      "SELECT " TICK_COLUMNS " FROM ticks WHERE name = ?1 ORDER BY ts DESC, id DESC LIMIT ?2")    \
+      "SELECT " TICK_COLUMNS " FROM ticks WHERE name = ?1 ORDER BY ts DESC, id DESC LIMIT ?2")     \
     X(SENSOR_KEY_CLAIM,                                                                            \
       "INSERT INTO sensor_keys (sensor, key, run_id, ts) VALUES (?1, ?2, ?3, ?4) "                 \
       "ON CONFLICT (sensor, key) DO NOTHING")

@@ -39,12 +39,14 @@
  * `sqlite3 state.db` session) before failing with -EBUSY. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* clang-format off */
 enum store_stmt {
 #define X(name, sql) STMT_##name,
     STORE_STATEMENTS(X)
 #undef X
     _STMT_MAX,
 };
+/* clang-format on */
 
 static const char *const store_sql[_STMT_MAX] = {
 #define X(name, sql) [STMT_##name] = sql,
@@ -71,9 +73,9 @@ static const char *const run_status_table[_DAGD_RUN_STATUS_MAX] = {
 };
 
 static const char *const step_status_table[_DAGD_STEP_STATUS_MAX] = {
-    [DAGD_STEP_PENDING] = "pending", [DAGD_STEP_RUNNING] = "running",
+    [DAGD_STEP_PENDING] = "pending",     [DAGD_STEP_RUNNING] = "running",
     [DAGD_STEP_SUCCEEDED] = "succeeded", [DAGD_STEP_FAILED] = "failed",
-    [DAGD_STEP_SKIPPED] = "skipped", [DAGD_STEP_CANCELED] = "canceled",
+    [DAGD_STEP_SKIPPED] = "skipped",     [DAGD_STEP_CANCELED] = "canceled",
 };
 
 const char *dagd_run_status_to_string(enum dagd_run_status s)
@@ -238,8 +240,10 @@ static int store_fail(struct dagd_store *s, int rc, const char *what)
 {
     int r = errno_from_sqlite(rc, sqlite3_system_errno(s->db));
     if (r == -EBADMSG) {
-        set_msg(s->errmsg, sizeof(s->errmsg), "%s: '%s' is not a dagd state database or is corrupt: %s",
-                what, s->path, sqlite3_errmsg(s->db));
+        /* "what" adds nothing here: say what the file is. */
+        set_msg(s->errmsg, sizeof(s->errmsg),
+                "'%s' is not a dagd state database (not SQLite, or corrupt): %s", s->path,
+                sqlite3_errmsg(s->db));
     } else {
         set_msg(s->errmsg, sizeof(s->errmsg), "%s: %s", what, sqlite3_errmsg(s->db));
     }
@@ -338,8 +342,7 @@ static int txn_begin(struct dagd_store *s, bool *ret_nested)
 static int txn_end(struct dagd_store *s, bool nested, int r)
 {
     if (r >= 0) {
-        int k = exec_id(s, nested ? STMT_RELEASE : STMT_COMMIT,
-                        "Failed to commit a transaction");
+        int k = exec_id(s, nested ? STMT_RELEASE : STMT_COMMIT, "Failed to commit a transaction");
         if (k >= 0) {
             return r;
         }
@@ -563,8 +566,8 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
     if (!readonly) {
         r = mkdir_p(dir, 0750);
         if (r < 0) {
-            set_msg(open_errmsg, sizeof(open_errmsg),
-                    "Failed to create state directory '%s': %s", dir, strerror(-r));
+            set_msg(open_errmsg, sizeof(open_errmsg), "Failed to create state directory '%s': %s",
+                    dir, strerror(-r));
             goto fail;
         }
         /* Create the file ourselves so it gets mode 0640 whatever the umask
@@ -584,8 +587,8 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
         goto fail;
     }
 
-    int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
-                SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX |
+                SQLITE_OPEN_EXRESCODE;
     int rc = sqlite3_open_v2(s->path, &s->db, flags, NULL);
     if (rc != SQLITE_OK) {
         r = store_fail(s, rc, "Failed to open the state database");
@@ -631,8 +634,8 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
         bool wal = mode && strcmp(mode, "wal") == 0;
         (void)sqlite3_finalize(st);
         if (!wal) {
-            r = store_fail_errno(s, -EIO, "Failed to enable WAL mode on '%s' (got '%s')",
-                                 s->path, mode ? mode : "?");
+            r = store_fail_errno(s, -EIO, "Failed to enable WAL mode on '%s' (got '%s')", s->path,
+                                 mode ? mode : "?");
             goto fail_msg;
         }
         r = exec_sql(s,
@@ -842,8 +845,8 @@ static void tick_from_row(sqlite3_stmt *st, struct dagd_tick_info *t)
 /* Collect every row of a bound statement into a growing array of `size`
  * byte elements decoded by `decode`. */
 static int collect_rows(struct dagd_store *s, sqlite3_stmt *st, size_t size,
-                        void (*decode)(sqlite3_stmt *, void *), void (*done)(void *),
-                        void **ret, size_t *ret_n)
+                        void (*decode)(sqlite3_stmt *, void *), void (*done)(void *), void **ret,
+                        size_t *ret_n)
 {
     char *arr = NULL;
     size_t n = 0, cap = 0;
@@ -911,8 +914,7 @@ static int64_t sql_limit(size_t limit)
 /* ---- events ---- */
 
 static int event_insert(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,
-                        const char *level, const char *kind, const char *message,
-                        int64_t *ret_seq)
+                        const char *level, const char *kind, const char *message, int64_t *ret_seq)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r = stmt_get(s, STMT_EVENT_INSERT, &st);
@@ -939,8 +941,7 @@ static int event_insert(struct dagd_store *s, const char *run_id, const char *st
 }
 
 int dagd_store_event_add(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,
-                         const char *level, const char *kind, const char *message,
-                         int64_t *ret_seq)
+                         const char *level, const char *kind, const char *message, int64_t *ret_seq)
 {
     if (!run_id) {
         return store_fail_errno(s, -EINVAL, "An event needs a run id");
@@ -968,8 +969,8 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
 
 /* ---- runs ---- */
 
-int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
-                          char *const *steps, char *const *tasks, size_t n_steps)
+int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run, char *const *steps,
+                          char *const *tasks, size_t n_steps)
 {
     if (!run || !run->run_id || !run->pipeline || (n_steps > 0 && !steps)) {
         return store_fail_errno(s, -EINVAL, "A run needs a run id, a pipeline and step names");
@@ -1022,8 +1023,7 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
             (void)bind_text(st, 4, tasks && tasks[i] ? tasks[i] : "");
             r = stmt_exec(s, st, "Failed to create the steps of a run");
             if (r == -EEXIST) {
-                r = store_fail_errno(s, r, "Failed to create a run: duplicate step '%s'",
-                                     steps[i]);
+                r = store_fail_errno(s, r, "Failed to create a run: duplicate step '%s'", steps[i]);
             }
             if (r < 0) {
                 goto finish;
@@ -1041,8 +1041,8 @@ finish:
     return txn_end(s, nested, r);
 }
 
-int dagd_store_run_set_status(struct dagd_store *s, const char *run_id,
-                              enum dagd_run_status status, const char *error, int64_t now)
+int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dagd_run_status status,
+                              const char *error, int64_t now)
 {
     const char *status_s = dagd_run_status_to_string(status);
     if (!run_id || !status_s) {
@@ -1076,8 +1076,8 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id,
     {
         _cleanup_free_ char *msg =
             error ? xasprintf("run %s: %s", status_s, error) : xasprintf("run %s", status_s);
-        r = event_insert(s, run_id, NULL, now,
-                         status == DAGD_RUN_FAILED ? "error" : "info", "run", msg, NULL);
+        r = event_insert(s, run_id, NULL, now, status == DAGD_RUN_FAILED ? "error" : "info", "run",
+                         msg, NULL);
     }
 finish:
     return txn_end(s, nested, r);
@@ -1131,8 +1131,8 @@ static char *step_event_message(const struct dagd_step_info *st)
     case DAGD_STEP_SUCCEEDED: {
         int64_t ms = st->ended_at && st->started_at ? st->ended_at - st->started_at : 0;
         if (st->rows_in || st->rows_out) {
-            return xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64
-                             " s (rows in %" PRId64 ", out %" PRId64 ")",
+            return xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64 " s (rows in %" PRId64
+                             ", out %" PRId64 ")",
                              name, ms / 1000, ms % 1000, st->rows_in, st->rows_out);
         }
         return xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64 " s", name, ms / 1000,
@@ -1153,9 +1153,9 @@ static char *step_event_message(const struct dagd_step_info *st)
                          : xasprintf("step %s canceled", name);
     case DAGD_STEP_PENDING:
     default:
-        return st->attempts ? xasprintf("step %s pending (retry after attempt %u)", name,
-                                        st->attempts)
-                            : xasprintf("step %s pending", name);
+        return st->attempts
+                   ? xasprintf("step %s pending (retry after attempt %u)", name, st->attempts)
+                   : xasprintf("step %s pending", name);
     }
 }
 
@@ -1185,8 +1185,7 @@ static void bind_step(sqlite3_stmt *st, const struct dagd_step_info *step)
 
 int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step, int64_t now)
 {
-    if (!step || !step->run_id || !step->step ||
-        (unsigned)step->status >= _DAGD_STEP_STATUS_MAX) {
+    if (!step || !step->run_id || !step->step || (unsigned)step->status >= _DAGD_STEP_STATUS_MAX) {
         return store_fail_errno(s, -EINVAL, "Invalid step update");
     }
 
@@ -1233,8 +1232,8 @@ finish:
     return txn_end(s, nested, r);
 }
 
-int dagd_store_steps_list(struct dagd_store *s, const char *run_id,
-                          struct dagd_step_info **ret, size_t *ret_n)
+int dagd_store_steps_list(struct dagd_store *s, const char *run_id, struct dagd_step_info **ret,
+                          size_t *ret_n)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r = stmt_get(s, STMT_STEPS_LIST, &st);

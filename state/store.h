@@ -77,9 +77,9 @@ struct dagd_run_info {
     char *run_id;
     char *pipeline;
     enum dagd_run_status status;
-    char *trigger;       /* cli, schedule, sensor, retry */
+    char *trigger; /* cli, schedule, sensor, retry */
     char *params_json;
-    char *parent_run_id; /* NULL unless a retry */
+    char *parent_run_id;                      /* NULL unless a retry */
     int64_t created_at, started_at, ended_at; /* 0 = not yet */
     char *error;
 };
@@ -92,14 +92,14 @@ struct dagd_step_info {
     enum dagd_step_status status;
     unsigned attempts;
     int64_t started_at, ended_at;
-    int exit_code;       /* -1 = none */
+    int exit_code; /* -1 = none */
     int64_t rows_in, rows_out;
     char *fingerprint;
     char *error;
-    char *skip_reason;   /* "memoized", "upstream failed: X", ... */
+    char *skip_reason; /* "memoized", "upstream failed: X", ... */
     int64_t cpu_usec;
     int64_t max_rss_kb;
-    char *inputs_json;   /* JSON array of declared input files; NULL = keep */
+    char *inputs_json; /* JSON array of declared input files; NULL = keep */
 };
 void dagd_step_info_done(struct dagd_step_info *s);
 
@@ -119,13 +119,13 @@ void dagd_event_info_done(struct dagd_event_info *e);
  * ended_at and error are ignored; created_at 0 = now; trigger NULL = "cli",
  * params_json NULL = "{}". `tasks` may be NULL. -EEXIST if the run_id is
  * taken. */
-int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
-                          char *const *steps, char *const *tasks, size_t n_steps);
+int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run, char *const *steps,
+                          char *const *tasks, size_t n_steps);
 /* Sets status and error (NULL clears it) and writes an event. `running`
  * sets started_at (once); succeeded/failed/canceled set ended_at. -ENOENT
  * for an unknown run. */
-int dagd_store_run_set_status(struct dagd_store *s, const char *run_id,
-                              enum dagd_run_status status, const char *error, int64_t now_ms);
+int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dagd_run_status status,
+                              const char *error, int64_t now_ms);
 /* -ENOENT if there is no such run. */
 int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run_info *ret);
 /* Newest first; pipeline NULL = all; limit 0 = no limit. *ret is an array
@@ -140,12 +140,11 @@ int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limi
  * state: 0 times = NULL, exit_code -1 = NULL), except task and inputs_json,
  * which NULL leaves unchanged. A step that run_create did not list is
  * inserted. -ENOENT if the run does not exist. */
-int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step,
-                           int64_t now_ms);
+int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step, int64_t now_ms);
 /* The steps of a run in run_create order (then insertion order). Free like
  * runs_list. A run without steps or an unknown run gives n = 0. */
-int dagd_store_steps_list(struct dagd_store *s, const char *run_id,
-                          struct dagd_step_info **ret, size_t *ret_n);
+int dagd_store_steps_list(struct dagd_store *s, const char *run_id, struct dagd_step_info **ret,
+                          size_t *ret_n);
 /* The last succeeded row of (pipeline, step) with its fingerprint, for
  * memoization; -ENOENT if none. */
 int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, const char *step,
@@ -153,8 +152,8 @@ int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, con
 
 /* Events. run_id required; step may be NULL. Returns the new seq in *ret_seq
  * (may be NULL). */
-int dagd_store_event_add(struct dagd_store *s, const char *run_id, const char *step,
-                         int64_t ts, const char *level, const char *kind, const char *message,
+int dagd_store_event_add(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,
+                         const char *level, const char *kind, const char *message,
                          int64_t *ret_seq);
 /* Events of a run (step NULL = all) with seq > after_seq, oldest first, at
  * most `limit`. */

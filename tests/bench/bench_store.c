@@ -88,8 +88,8 @@ int main(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/floor.db", dir);
     sqlite3 *db = NULL;
     sqlite3_open(path, &db);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (x)",
-                 NULL, NULL, NULL);
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE t (x)", NULL,
+                 NULL, NULL);
     sqlite3_stmt *ins = NULL;
     sqlite3_prepare_v2(db, "INSERT INTO t VALUES (1)", -1, &ins, NULL);
     int64_t t0 = now_usec();
@@ -108,9 +108,12 @@ int main(int argc, char **argv)
     make_run(s, "r1", names, tasks);
     t0 = now_usec();
     for (int i = 0; i < N; i++) {
-        struct dagd_step_info st = {.run_id = "r1", .step = names[i],
-                                    .status = DAGD_STEP_RUNNING, .attempts = 1,
-                                    .started_at = 1, .exit_code = -1};
+        struct dagd_step_info st = {.run_id = "r1",
+                                    .step = names[i],
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = 1,
+                                    .started_at = 1,
+                                    .exit_code = -1};
         check(s, dagd_store_step_update(s, &st, 1), "step_update");
     }
     report("1000 step_update, one transaction each", now_usec() - t0, floor_usec);
@@ -120,9 +123,12 @@ int main(int argc, char **argv)
     t0 = now_usec();
     check(s, dagd_store_begin(s), "begin");
     for (int i = 0; i < N; i++) {
-        struct dagd_step_info st = {.run_id = "r2", .step = names[i],
-                                    .status = DAGD_STEP_RUNNING, .attempts = 1,
-                                    .started_at = 1, .exit_code = -1};
+        struct dagd_step_info st = {.run_id = "r2",
+                                    .step = names[i],
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = 1,
+                                    .started_at = 1,
+                                    .exit_code = -1};
         check(s, dagd_store_step_update(s, &st, 1), "step_update");
     }
     check(s, dagd_store_commit(s), "commit");
@@ -140,9 +146,12 @@ int main(int argc, char **argv)
             check(s, r, "last_success");
             dagd_step_info_done(&memo);
         }
-        struct dagd_step_info st = {.run_id = "r3", .step = names[i],
-                                    .status = DAGD_STEP_RUNNING, .attempts = 1,
-                                    .started_at = 10, .exit_code = -1};
+        struct dagd_step_info st = {.run_id = "r3",
+                                    .step = names[i],
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = 1,
+                                    .started_at = 10,
+                                    .exit_code = -1};
         check(s, dagd_store_step_update(s, &st, 10), "step_update");
         for (int k = 0; k < 3; k++) {
             check(s, dagd_store_event_add(s, "r3", names[i], 11, "info", "log", "a log line", NULL),

@@ -271,8 +271,8 @@ static void test_runs(void **state)
     assert_int_equal(dagd_store_run_create(s, &dup, st, NULL, 1), -EEXIST);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE step = 'zz'"), 0);
     /* Duplicate step names: refused, the run is not created. */
-    struct dagd_run_info r4 = {.run_id = "r4", .pipeline = "x", .trigger = "retry",
-                               .parent_run_id = "r1"};
+    struct dagd_run_info r4 = {
+        .run_id = "r4", .pipeline = "x", .trigger = "retry", .parent_run_id = "r1"};
     char *twice[] = {"a", "a"};
     assert_int_equal(dagd_store_run_create(s, &r4, twice, NULL, 2), -EEXIST);
     assert_int_equal(dagd_store_run_get(s, "r4", &run), -ENOENT);
@@ -359,8 +359,12 @@ static void test_steps(void **state)
     free_steps(steps, n);
 
     struct dagd_step_info st = {
-        .run_id = "r1", .step = "s1", .status = DAGD_STEP_RUNNING, .attempts = 2,
-        .started_at = 1100, .exit_code = -1,
+        .run_id = "r1",
+        .step = "s1",
+        .status = DAGD_STEP_RUNNING,
+        .attempts = 2,
+        .started_at = 1100,
+        .exit_code = -1,
     };
     assert_int_equal(dagd_store_step_update(s, &st, 1100), 0);
     st.status = DAGD_STEP_SUCCEEDED;
@@ -396,14 +400,24 @@ static void test_steps(void **state)
     free_steps(steps, n);
 
     /* Failed and skipped steps, and a step run_create did not list. */
-    struct dagd_step_info fl = {.run_id = "r1", .step = "s2", .status = DAGD_STEP_FAILED,
-                                .attempts = 1, .exit_code = 3, .error = "boom"};
+    struct dagd_step_info fl = {.run_id = "r1",
+                                .step = "s2",
+                                .status = DAGD_STEP_FAILED,
+                                .attempts = 1,
+                                .exit_code = 3,
+                                .error = "boom"};
     assert_int_equal(dagd_store_step_update(s, &fl, 2400), 0);
-    struct dagd_step_info sk = {.run_id = "r1", .step = "s0", .status = DAGD_STEP_SKIPPED,
-                                .exit_code = -1, .skip_reason = "memoized"};
+    struct dagd_step_info sk = {.run_id = "r1",
+                                .step = "s0",
+                                .status = DAGD_STEP_SKIPPED,
+                                .exit_code = -1,
+                                .skip_reason = "memoized"};
     assert_int_equal(dagd_store_step_update(s, &sk, 2500), 0);
-    struct dagd_step_info extra = {.run_id = "r1", .step = "late", .task = "sleep",
-                                   .status = DAGD_STEP_CANCELED, .exit_code = -1};
+    struct dagd_step_info extra = {.run_id = "r1",
+                                   .step = "late",
+                                   .task = "sleep",
+                                   .status = DAGD_STEP_CANCELED,
+                                   .exit_code = -1};
     assert_int_equal(dagd_store_step_update(s, &extra, 2600), 0);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE step = 'late' AND "
                                    "pipeline = 'sales' AND task = 'sleep'"),
@@ -435,8 +449,7 @@ static void test_steps(void **state)
     assert_int_equal(dagd_store_step_update(s, &orphan, 1), -ENOENT);
     assert_non_null(strstr(dagd_store_errmsg(s), "nope"));
     assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE run_id = 'nope'"), 0);
-    struct dagd_step_info invalid = {.run_id = "r1", .step = "x",
-                                     .status = _DAGD_STEP_STATUS_MAX};
+    struct dagd_step_info invalid = {.run_id = "r1", .step = "x", .status = _DAGD_STEP_STATUS_MAX};
     assert_int_equal(dagd_store_step_update(s, &invalid, 1), -EINVAL);
     assert_int_equal(dagd_store_step_update(s, NULL, 1), -EINVAL);
 
@@ -445,12 +458,16 @@ static void test_steps(void **state)
     free(steps);
 }
 
-static void succeed_step(struct dagd_store *s, const char *run_id, const char *step,
-                         const char *fp, int64_t ended)
+static void succeed_step(struct dagd_store *s, const char *run_id, const char *step, const char *fp,
+                         int64_t ended)
 {
-    struct dagd_step_info st = {.run_id = (char *)run_id, .step = (char *)step,
-                                .status = DAGD_STEP_SUCCEEDED, .attempts = 1,
-                                .started_at = ended - 1, .ended_at = ended, .exit_code = 0,
+    struct dagd_step_info st = {.run_id = (char *)run_id,
+                                .step = (char *)step,
+                                .status = DAGD_STEP_SUCCEEDED,
+                                .attempts = 1,
+                                .started_at = ended - 1,
+                                .ended_at = ended,
+                                .exit_code = 0,
                                 .fingerprint = (char *)fp};
     assert_int_equal(dagd_store_step_update(s, &st, ended), 0);
 }
@@ -470,8 +487,12 @@ static void test_last_success(void **state)
     succeed_step(s, "r1", "s0", "fp1", 1500);
     succeed_step(s, "r2", "s0", "fp2", 2500);
     succeed_step(s, "r3", "s0", "fp3", 3500); /* other pipeline */
-    struct dagd_step_info fl = {.run_id = "r4", .step = "s0", .status = DAGD_STEP_FAILED,
-                                .ended_at = 4500, .exit_code = 1, .fingerprint = "fp4"};
+    struct dagd_step_info fl = {.run_id = "r4",
+                                .step = "s0",
+                                .status = DAGD_STEP_FAILED,
+                                .ended_at = 4500,
+                                .exit_code = 1,
+                                .fingerprint = "fp4"};
     assert_int_equal(dagd_store_step_update(s, &fl, 4500), 0);
 
     assert_int_equal(dagd_store_step_last_success(s, "sales", "s0", &got), 0);
@@ -518,8 +539,8 @@ static void test_events(void **state)
     for (int i = 0; i < 10; i++) {
         char msg[32];
         snprintf(msg, sizeof(msg), "line %d", i);
-        assert_int_equal(dagd_store_event_add(s, i % 2 ? "r1" : "r2", i < 5 ? "s0" : NULL,
-                                              2000 + i, "info", "stdout", msg, &seq),
+        assert_int_equal(dagd_store_event_add(s, i % 2 ? "r1" : "r2", i < 5 ? "s0" : NULL, 2000 + i,
+                                              "info", "stdout", msg, &seq),
                          0);
         assert_true(seq > prev);
         prev = seq;
@@ -582,8 +603,8 @@ static void test_transactions(void **state)
     /* A committed batch; a failing call inside it only undoes itself. */
     assert_int_equal(dagd_store_begin(s), 0);
     assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, "info", "log", "y", NULL), 0);
-    struct dagd_step_info st = {.run_id = "r1", .step = "s0", .status = DAGD_STEP_RUNNING,
-                                .attempts = 1, .exit_code = -1};
+    struct dagd_step_info st = {
+        .run_id = "r1", .step = "s0", .status = DAGD_STEP_RUNNING, .attempts = 1, .exit_code = -1};
     assert_int_equal(dagd_store_step_update(s, &st, 5), 0);
     struct dagd_run_info dup = {.run_id = "r1", .pipeline = "sales"};
     assert_int_equal(dagd_store_run_create(s, &dup, NULL, NULL, 0), -EEXIST);
@@ -614,8 +635,12 @@ static void test_fail_orphans(void **state)
     assert_int_equal(dagd_store_run_set_status(s, "running", DAGD_RUN_RUNNING, NULL, 1100), 0);
     assert_int_equal(dagd_store_run_set_status(s, "done", DAGD_RUN_SUCCEEDED, NULL, 1100), 0);
     succeed_step(s, "running", "s0", "fp", 1200);
-    struct dagd_step_info st = {.run_id = "running", .step = "s1", .status = DAGD_STEP_RUNNING,
-                                .attempts = 1, .started_at = 1300, .exit_code = -1};
+    struct dagd_step_info st = {.run_id = "running",
+                                .step = "s1",
+                                .status = DAGD_STEP_RUNNING,
+                                .attempts = 1,
+                                .started_at = 1300,
+                                .exit_code = -1};
     assert_int_equal(dagd_store_step_update(s, &st, 1300), 0);
 
     assert_int_equal(dagd_store_fail_orphans(s, "dagd restarted", 5000), 2);
@@ -676,10 +701,9 @@ static void test_prune(void **state)
     for (int i = 0; i < 25; i++) {
         snprintf(id, sizeof(id), "old%02d", i);
         create_run(s, id, "p", 1000 + i, 2);
-        assert_int_equal(
-            dagd_store_run_set_status(s, id, i % 2 ? DAGD_RUN_FAILED : DAGD_RUN_SUCCEEDED,
-                                      NULL, 2000 + i),
-            0);
+        assert_int_equal(dagd_store_run_set_status(
+                             s, id, i % 2 ? DAGD_RUN_FAILED : DAGD_RUN_SUCCEEDED, NULL, 2000 + i),
+                         0);
     }
     create_run(s, "active", "p", 1000, 1);
     assert_int_equal(dagd_store_run_set_status(s, "active", DAGD_RUN_RUNNING, NULL, 1000), 0);
@@ -729,9 +753,8 @@ static void test_prune(void **state)
 
     /* Ticks: old ones go, the newest of each schedule stays. */
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(dagd_store_tick_add(s, "hourly", "schedule", 1000 + i, NULL, "started",
-                                             NULL),
-                         0);
+        assert_int_equal(
+            dagd_store_tick_add(s, "hourly", "schedule", 1000 + i, NULL, "started", NULL), 0);
     }
     assert_int_equal(dagd_store_tick_add(s, "drop", "sensor", 1000, NULL, "skipped", "no match"),
                      0);
@@ -913,8 +936,8 @@ static void test_migrate_from_empty(void **state)
     f->store = dagd_store_free(s);
 
     sqlite3 *db = raw_open(f);
-    static const char *const tables[] = {"runs", "steps", "events", "ticks", "file_hashes",
-                                         "sensor_keys"};
+    static const char *const tables[] = {"runs",  "steps",       "events",
+                                         "ticks", "file_hashes", "sensor_keys"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         char sql[128];
         snprintf(sql, sizeof(sql),
@@ -1124,8 +1147,11 @@ static void test_concurrent_reader(void **state)
     assert_int_equal(read(ready[0], &c, 1), 1);
     close(ready[0]);
     for (unsigned i = 1; i <= 300; i++) {
-        struct dagd_step_info st = {.run_id = "r1", .step = "s0", .status = DAGD_STEP_RUNNING,
-                                    .attempts = i, .exit_code = -1};
+        struct dagd_step_info st = {.run_id = "r1",
+                                    .step = "s0",
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = i,
+                                    .exit_code = -1};
         assert_int_equal(dagd_store_step_update(s, &st, i), 0);
     }
     int status = 0;
