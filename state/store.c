@@ -404,6 +404,11 @@ int dagd_store_rollback(struct dagd_store *s)
     return exec_id(s, STMT_ROLLBACK, "Failed to roll back a transaction");
 }
 
+bool dagd_store_in_batch(struct dagd_store *s)
+{
+    return s->user_txn;
+}
+
 /* ---- open, migrate, close ---- */
 
 static int mkdir_p(const char *dir, mode_t mode)
@@ -640,7 +645,7 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
         }
         r = exec_sql(s,
                      "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                     "PRAGMA temp_store = MEMORY",
+                     "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864",
                      "Failed to configure the state database");
         if (r < 0) {
             goto fail_msg;

@@ -168,6 +168,8 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
 int dagd_store_begin(struct dagd_store *s);
 int dagd_store_commit(struct dagd_store *s);
 int dagd_store_rollback(struct dagd_store *s);
+/* Whether a dagd_store_begin() batch is open. */
+bool dagd_store_in_batch(struct dagd_store *s);
 
 /* Crash recovery: mark every run still queued/running (and their running or
  * pending steps) failed with `reason`; returns the number of runs fixed. */

@@ -175,6 +175,28 @@ int main(int argc, char **argv)
     }
     report("1000 step_last_success (hits)", now_usec() - t0, 0);
 
+    /* Crash recovery: 1000 orphaned runs of 10 steps (DESIGN 5: within 1 s). */
+    check(s, dagd_store_begin(s), "begin");
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "orphan%04d", i);
+        struct dagd_run_info run = {.run_id = id, .pipeline = "chain", .trigger = "cli"};
+        check(s, dagd_store_run_create(s, &run, names, tasks, 10), "run_create");
+        check(s, dagd_store_run_set_status(s, id, DAGD_RUN_RUNNING, NULL, 1), "run_set_status");
+        struct dagd_step_info st = {.run_id = id,
+                                    .step = names[0],
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = 1,
+                                    .started_at = 1,
+                                    .exit_code = -1};
+        check(s, dagd_store_step_update(s, &st, 1), "step_update");
+    }
+    check(s, dagd_store_commit(s), "commit");
+    t0 = now_usec();
+    r = dagd_store_fail_orphans(s, "dagd restarted", 2);
+    check(s, r, "fail_orphans");
+    report("fail_orphans: 1000 runs x 10 steps", now_usec() - t0, 0);
+
     dagd_store_free(s);
     for (int i = 0; i < N; i++) {
         free(names[i]);

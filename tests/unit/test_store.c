@@ -592,12 +592,15 @@ static void test_transactions(void **state)
     assert_int_equal(dagd_store_rollback(s), -ENOTCONN);
 
     /* Rolled back batch leaves nothing. */
+    assert_false(dagd_store_in_batch(s));
     assert_int_equal(dagd_store_begin(s), 0);
+    assert_true(dagd_store_in_batch(s));
     assert_int_equal(dagd_store_begin(s), -EBUSY);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, "info", "log", "x", NULL), 0);
     }
     assert_int_equal(dagd_store_rollback(s), 0);
+    assert_false(dagd_store_in_batch(s));
     assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'x'"), 0);
 
     /* A committed batch; a failing call inside it only undoes itself. */
@@ -1160,6 +1163,117 @@ static void test_concurrent_reader(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* `dagd run` and `dagd serve` may share a state directory: two writer
+ * processes interleave transactions without -EBUSY (BEGIN IMMEDIATE waits on
+ * the busy timeout instead of failing on a lock upgrade). */
+static void test_two_writers(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "a", "p", 1, 1);
+    create_run(s, "b", "p", 1, 1);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    const char *mine = pid == 0 ? "b" : "a";
+    struct dagd_store *w = s;
+    if (pid == 0) {
+        /* The child must not use the parent's connection. */
+        if (dagd_store_open(f->dir, &w) < 0) {
+            _exit(10);
+        }
+    }
+    for (unsigned i = 1; i <= 200; i++) {
+        struct dagd_step_info st = {.run_id = (char *)mine,
+                                    .step = "s0",
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = i,
+                                    .exit_code = -1};
+        if (dagd_store_step_update(w, &st, i) < 0) {
+            if (pid == 0) {
+                _exit(11);
+            }
+            fail_msg("step_update: %s", dagd_store_errmsg(w));
+        }
+        /* A single-statement write (its own implicit transaction). */
+        if (dagd_store_event_add(w, mine, "s0", i, "info", "stdout", "line", NULL) < 0) {
+            if (pid == 0) {
+                _exit(13);
+            }
+            fail_msg("event_add: %s", dagd_store_errmsg(w));
+        }
+        if (i % 50 == 0) {
+            /* A batch too. */
+            if (dagd_store_begin(w) < 0 ||
+                dagd_store_event_add(w, mine, NULL, i, "info", "log", "batch", NULL) < 0 ||
+                dagd_store_commit(w) < 0) {
+                if (pid == 0) {
+                    _exit(12);
+                }
+                fail_msg("batch: %s", dagd_store_errmsg(w));
+            }
+        }
+    }
+    if (pid == 0) {
+        dagd_store_free(w);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(count_rows(f, "SELECT sum(attempts) FROM steps"), 400);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'batch'"), 8);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'line'"), 400);
+}
+
+/* Damage in a data page (not the header) is reported as corruption when it is
+ * read, with the file named, and never crashes. */
+static void test_corrupt_page(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    assert_int_equal(dagd_store_begin(s), 0);
+    for (int i = 0; i < 300; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "run-%04d", i);
+        create_run(s, id, "p", i + 1, 3);
+    }
+    assert_int_equal(dagd_store_commit(s), 0);
+    f->store = s = dagd_store_free(s);
+
+    /* Overwrite every page but the first (schema) with garbage. */
+    char p[128];
+    struct stat st;
+    assert_int_equal(stat(db_path(f, p, sizeof(p)), &st), 0);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    char junk[4096];
+    memset(junk, 0x5A, sizeof(junk));
+    for (off_t off = 4096; off < st.st_size; off += 4096) {
+        assert_int_equal(pwrite(fd, junk, sizeof(junk), off), (ssize_t)sizeof(junk));
+    }
+    close(fd);
+
+    int r = dagd_store_open(f->dir, &s);
+    if (r == 0) {
+        f->store = s;
+        struct dagd_run_info *runs = NULL;
+        size_t n = 0;
+        r = dagd_store_runs_list(s, NULL, 0, &runs, &n);
+        if (r == 0) {
+            free_runs(runs, n);
+        }
+        assert_int_equal(r, -EBADMSG);
+        fprintf(stderr, "%s\n", dagd_store_errmsg(s));
+        assert_non_null(strstr(dagd_store_errmsg(s), "corrupt"));
+        assert_non_null(strstr(dagd_store_errmsg(s), p));
+    } else {
+        assert_int_equal(r, -EBADMSG);
+        assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1181,6 +1295,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_page, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
