@@ -1090,6 +1090,8 @@ static void test_concurrent_reader(void **state)
     struct fixture *f = *state;
     struct dagd_store *s = open_rw(f);
     create_run(s, "r1", "p", 1, 1);
+    /* Fork with no connection open: a child never inherits one. */
+    f->store = s = dagd_store_free(s);
 
     int ready[2];
     assert_int_equal(pipe(ready), 0);
@@ -1146,6 +1148,7 @@ static void test_concurrent_reader(void **state)
         _exit(last_attempts == 300 ? 0 : 17);
     }
     close(ready[1]);
+    s = open_rw(f);
     char c;
     assert_int_equal(read(ready[0], &c, 1), 1);
     close(ready[0]);
@@ -1172,16 +1175,21 @@ static void test_two_writers(void **state)
     struct dagd_store *s = open_rw(f);
     create_run(s, "a", "p", 1, 1);
     create_run(s, "b", "p", 1, 1);
+    /* Fork with no connection open: each process opens its own. */
+    f->store = s = dagd_store_free(s);
 
     pid_t pid = fork();
     assert_true(pid >= 0);
     const char *mine = pid == 0 ? "b" : "a";
-    struct dagd_store *w = s;
-    if (pid == 0) {
-        /* The child must not use the parent's connection. */
-        if (dagd_store_open(f->dir, &w) < 0) {
+    struct dagd_store *w = NULL;
+    if (dagd_store_open(f->dir, &w) < 0) {
+        if (pid == 0) {
             _exit(10);
         }
+        fail_msg("open: %s", dagd_store_errmsg(NULL));
+    }
+    if (pid != 0) {
+        f->store = w;
     }
     for (unsigned i = 1; i <= 200; i++) {
         struct dagd_step_info st = {.run_id = (char *)mine,
