@@ -12,7 +12,7 @@
 /* Decoded by step_from_row() in this order. */
 #define STEP_COLUMNS                                                                               \
     "run_id, step, task, status, attempts, started_at, ended_at, exit_code, rows_in, rows_out, "   \
-    "fingerprint, error, skip_reason, cpu_usec, max_rss_kb, inputs"
+    "fingerprint, error, skip_reason, cpu_usec, max_rss_kb, inputs, manifest"
 #define EVENT_COLUMNS "seq, run_id, step, ts, level, kind, message"
 #define TICK_COLUMNS "id, name, kind, ts, run_id, status, reason"
 
@@ -42,12 +42,14 @@
       "UPDATE steps SET task = coalesce(?3, task), status = ?4, attempts = ?5, "                   \
       "started_at = ?6, ended_at = ?7, exit_code = ?8, rows_in = ?9, rows_out = ?10, "             \
       "fingerprint = ?11, error = ?12, skip_reason = ?13, cpu_usec = ?14, max_rss_kb = ?15, "      \
-      "inputs = coalesce(?16, inputs) WHERE run_id = ?1 AND step = ?2")                            \
+      "inputs = coalesce(?16, inputs), manifest = coalesce(?17, manifest) "                        \
+      "WHERE run_id = ?1 AND step = ?2")                                                           \
     X(STEP_INSERT,                                                                                 \
       "INSERT INTO steps (run_id, pipeline, step, task, status, attempts, started_at, ended_at, "  \
       "exit_code, rows_in, rows_out, fingerprint, error, skip_reason, cpu_usec, max_rss_kb, "      \
-      "inputs) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, coalesce(?3, ''), "  \
-      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")                                \
+      "inputs, manifest) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, "          \
+      "coalesce(?3, ''), "                                                                         \
+      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")                           \
     X(STEPS_LIST, "SELECT " STEP_COLUMNS " FROM steps WHERE run_id = ?1 ORDER BY rowid")           \
     /* One indexed lookup: steps_last_success (pipeline, step, ended_at) WHERE succeeded. */       \
     X(STEP_LAST_SUCCESS, "SELECT " STEP_COLUMNS " FROM steps WHERE pipeline = ?1 AND step = ?2 "   \

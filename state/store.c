@@ -750,6 +750,7 @@ void dagd_step_info_done(struct dagd_step_info *s)
     free(s->error);
     free(s->skip_reason);
     free(s->inputs_json);
+    free(s->manifest);
     memset(s, 0, sizeof(*s));
 }
 
@@ -816,6 +817,7 @@ static void step_from_row(sqlite3_stmt *st, struct dagd_step_info *s)
         .cpu_usec = sqlite3_column_int64(st, 13),
         .max_rss_kb = sqlite3_column_int64(st, 14),
         .inputs_json = column_strdup(st, 15),
+        .manifest = column_strdup(st, 16),
     };
     int v = dagd_step_status_from_string((const char *)sqlite3_column_text(st, 3));
     s->status = v >= 0 ? (enum dagd_step_status)v : DAGD_STEP_FAILED;
@@ -1186,6 +1188,7 @@ static void bind_step(sqlite3_stmt *st, const struct dagd_step_info *step)
     (void)bind_time(st, 14, step->cpu_usec);
     (void)bind_time(st, 15, step->max_rss_kb);
     (void)bind_text(st, 16, step->inputs_json);
+    (void)bind_text(st, 17, step->manifest);
 }
 
 int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step, int64_t now)

@@ -100,6 +100,7 @@ struct dagd_step_info {
     int64_t cpu_usec;
     int64_t max_rss_kb;
     char *inputs_json; /* JSON array of declared input files; NULL = keep */
+    char *manifest;    /* fingerprint manifest JSON (daemon/fingerprint.h); NULL = keep */
 };
 void dagd_step_info_done(struct dagd_step_info *s);
 
@@ -137,8 +138,8 @@ int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limi
 /* Steps: one call per state change, with its event in the same transaction
  * ("step X running (attempt 2)", "step X failed (attempt 1): ...", ...).
  * Every column is written from *step (the struct is the step's whole
- * state: 0 times = NULL, exit_code -1 = NULL), except task and inputs_json,
- * which NULL leaves unchanged. A step that run_create did not list is
+ * state: 0 times = NULL, exit_code -1 = NULL), except task, inputs_json and
+ * manifest, which NULL leaves unchanged. A step that run_create did not list is
  * inserted. -ENOENT if the run does not exist. */
 int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step, int64_t now_ms);
 /* The steps of a run in run_create order (then insertion order). Free like

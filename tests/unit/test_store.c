@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "store-migrations.h"
 #include "store.h"
 
 struct fixture {
@@ -376,6 +377,7 @@ static void test_steps(void **state)
     st.cpu_usec = 4242;
     st.max_rss_kb = 1024;
     st.inputs_json = "[\"data/a.csv\"]";
+    st.manifest = "{\"v\":1}";
     assert_int_equal(dagd_store_step_update(s, &st, 2350), 0);
 
     assert_int_equal(dagd_store_steps_list(s, "r1", &steps, &n), 0);
@@ -397,6 +399,7 @@ static void test_steps(void **state)
     assert_int_equal(g->cpu_usec, 4242);
     assert_int_equal(g->max_rss_kb, 1024);
     assert_string_equal(g->inputs_json, "[\"data/a.csv\"]");
+    assert_string_equal(g->manifest, "{\"v\":1}");
     free_steps(steps, n);
 
     /* Failed and skipped steps, and a step run_create did not list. */
@@ -927,6 +930,52 @@ static void test_migrate_from_v1(void **state)
     sqlite3_close(db);
 }
 
+/* From every older version k (the real migrations 1..k applied, with rows)
+ * to the latest: covers the N-1 step of each migration as it is added. */
+static void test_migrate_from_each_version(void **state)
+{
+    struct fixture *f = *state;
+    int latest = dagd_store_schema_latest();
+    assert_int_equal(latest,
+                     (int)(sizeof(dagd_store_migrations) / sizeof(dagd_store_migrations[0])));
+    for (int k = 1; k < latest; k++) {
+        char p[128];
+        (void)unlink(db_path(f, p, sizeof(p)));
+        sqlite3 *db = raw_open(f);
+        for (int i = 0; i < k; i++) {
+            assert_int_equal(sqlite3_exec(db, dagd_store_migrations[i].sql, NULL, NULL, NULL),
+                             SQLITE_OK);
+        }
+        char sql[256];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; PRAGMA application_id = %d", k,
+                 0x64616764);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "INSERT INTO runs (run_id, pipeline, status, created_at, "
+                                      "ended_at) VALUES ('r', 'p', 'succeeded', 1, 5);"
+                                      "INSERT INTO steps (run_id, step, task, status, ended_at, "
+                                      "fingerprint) VALUES ('r', 's', 't', 'succeeded', 4, 'fp')",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        if (k >= 2) {
+            /* From v2 on, the writer fills steps.pipeline. */
+            assert_int_equal(sqlite3_exec(db, "UPDATE steps SET pipeline = 'p'", NULL, NULL, NULL),
+                             SQLITE_OK);
+        }
+        sqlite3_close(db);
+
+        struct dagd_store *s = open_rw(f);
+        assert_int_equal(dagd_store_schema_version(s), latest);
+        struct dagd_step_info st = {0};
+        assert_int_equal(dagd_store_step_last_success(s, "p", "s", &st), 0);
+        assert_string_equal(st.fingerprint, "fp");
+        dagd_step_info_done(&st);
+        create_run(s, "new", "p", 10, 2);
+        succeed_step(s, "new", "s1", "fp2", 20);
+        f->store = dagd_store_free(s);
+    }
+}
+
 static void test_migrate_from_empty(void **state)
 {
     struct fixture *f = *state;
@@ -1297,6 +1346,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filehash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticks_and_sensor_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_each_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
