@@ -5,8 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0
 failed=0
-count() { # builddir
-    local log="$1/meson-logs/testlog.json"
+count() { # builddir [logname]
+    local log="$1/meson-logs/${2:-testlog}.json"
     [ -f "$log" ] || return 0
     local p f
     p=$(/usr/bin/python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(1 for x in r if x["result"] in ("OK","EXPECTEDFAIL","SKIP")))' "$log")
@@ -27,6 +27,14 @@ leg() { # name builddir meson-args...
     count "$dir"
 }
 leg "release build" build
+# The unit tests again under valgrind (reusing the release build): any leak
+# or memory error fails a test.
+if [ -f build/build.ninja ] && command -v valgrind >/dev/null; then
+    echo "=== valgrind (unit tests) ==="
+    rm -f build/meson-logs/testlog-valgrind.json
+    meson test -C build --setup valgrind --suite unit --print-errorlogs --num-processes 2 || true
+    count build testlog-valgrind
+fi
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     leg "ASan+UBSan build" build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
 echo "${passed} passed, ${failed} failed"
