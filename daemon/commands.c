@@ -7,7 +7,14 @@
  * command file needs no header of its own. */
 int dagd_cmd_prune(int argc, char **argv);
 
+int dagd_cmd_validate(int argc, char **argv);
+int dagd_cmd_graph(int argc, char **argv);
+int dagd_cmd_tasks(int argc, char **argv);
+
 const struct dagd_command dagd_commands[] = {
     {"prune", dagd_cmd_prune, "prune --older-than DURATION [--state-dir DIR] [--batch N]"},
+    {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
+    {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... FILE.yaml"},
+    {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json]"},
     {NULL, NULL, NULL},
 };

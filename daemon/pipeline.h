@@ -45,6 +45,10 @@ struct dagd_step {
     uint64_t retry_delay_usec;
     uint64_t timeout_usec;   /* 0 = none */
     uint64_t memory_bytes;   /* 0 = no limit */
+
+    /* Loader-private: YAML marks of the config keys and values, so errors
+     * found when a run resolves the config still point at the file. */
+    struct dagd_config_marks *config_marks;
 };
 
 struct dagd_schedule {
@@ -67,6 +71,7 @@ struct dagd_sensor {
 struct dagd_pipeline {
     unsigned n_ref;
     char *file;          /* path as given */
+    char *dir;           /* absolute directory of the file (${pipeline_dir}) */
     char *name;
     char *description;
     struct dagd_params params; /* declared params with defaults */
@@ -114,6 +119,18 @@ int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *ove
 int dagd_pipeline_resolve_config(const struct dagd_pipeline *p, size_t step,
                                  const struct dagd_params *params, char **ret_json,
                                  struct dagd_diags *reterr);
+
+/* The built-in params of a run: state_dir, run_id, pipeline (the name) and
+ * pipeline_dir, into *ret (a new list). */
+void dagd_pipeline_builtins(const struct dagd_pipeline *p, const char *state_dir,
+                            const char *run_id, struct dagd_params *ret);
+
+/* Substitute ${name} in `in` with values from `ps` ("$${" writes "${").
+ * Returns 0 and a new string in *ret; -ENOENT for an unknown name (its name in
+ * *reterr_name if not NULL), -EINVAL for a malformed reference, -E2BIG when
+ * the result exceeds 1 MiB. */
+int dagd_params_expand(const struct dagd_params *ps, const char *in, char **ret,
+                       char **reterr_name);
 
 /* Look up a param value, or NULL. */
 const char *dagd_params_get(const struct dagd_params *ps, const char *key);

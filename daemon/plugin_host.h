@@ -10,9 +10,14 @@
 #ifndef DAGD_PLUGIN_HOST_H
 #define DAGD_PLUGIN_HOST_H
 
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <sys/types.h>
 #include <dagd/task.h>
 
 #include "diag.h"
+
+struct dagd_params;
 
 struct dagd_plugin {
     char *path;    /* absolute path of the .so */
@@ -46,5 +51,39 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
 /* All task names found, sorted; caller frees the array (not the strings). */
 int dagd_plugin_host_list(struct dagd_plugin_host *h, const struct dagd_plugin ***ret,
                           size_t *ret_n);
+
+/* The API handed to plugins' dagd_task_entry() when they are loaded. The
+ * default is the loader-time API (config accessors over the config being
+ * validated, params = pipeline defaults, fail() collects failures; the rest
+ * returns NULL/0). The worker sets its own before loading anything: a plugin
+ * keeps the pointer it was first given. `api` must outlive the host. */
+void dagd_plugin_host_set_api(struct dagd_plugin_host *h, const struct dagd_host_api *api);
+
+/* The directories searched, in order (after the build-tree expansion). */
+int dagd_plugin_host_dirs(struct dagd_plugin_host *h, char *const **ret, size_t *ret_n);
+
+/* True if the plugin's descriptor is large enough to hold `field` (fields
+ * appended in later minor versions are absent from older plugins). */
+#define DAGD_PLUGIN_HAS(desc, field)                                                               \
+    ((desc)->struct_size >= offsetof(struct dagd_task_plugin, field) +                             \
+                                sizeof(((struct dagd_task_plugin *)0)->field))
+
+/* One fail(ctx, key, ...) of a plugin's validate callback. */
+struct dagd_plugin_failure {
+    char *key;     /* NULL: the step itself */
+    char *message;
+};
+
+/* Run the plugin's optional `validate` callback on `config` (an object,
+ * already schema-checked; not modified) with `params` (the pipeline
+ * defaults) and `step` as the step name. Returns 0 when the plugin accepts
+ * it or has no callback; -EINVAL with the failures in *ret and *ret_n (free with
+ * dagd_plugin_failures_free) when it refuses; -EOPNOTSUPP when a custom API
+ * was set (the plugin would not call ours). A plugin that returns < 0 without
+ * calling fail() gets a generic failure. */
+int dagd_plugin_host_validate(struct dagd_plugin_host *h, const struct dagd_plugin *pl,
+                              const cJSON *config, const struct dagd_params *params,
+                              const char *step, struct dagd_plugin_failure **ret, size_t *ret_n);
+void dagd_plugin_failures_free(struct dagd_plugin_failure *f, size_t n);
 
 #endif

@@ -1,0 +1,2053 @@
+/* The pipeline loader: YAML file -> struct dagd_pipeline (pipeline.h).
+ *
+ * Uses the libyaml document API, so every node keeps its start mark and all
+ * errors of a file can be collected (up to DAGD_DIAG_MAX) instead of stopping
+ * at the first, as tmux' cmd-parse.y and fluent-bit's flb_cf_yaml.c do. libyaml
+ * accepts duplicate mapping keys and expands aliases without limit: both are
+ * checked here (duplicate keys are errors; alias expansion is bounded by a
+ * node budget and a depth limit, so "billion laughs" documents and recursive
+ * aliases fail cleanly).
+ *
+ * Order of checks: structure and types of every key, then ${...} references
+ * (with the exact position of the reference inside the scalar), parameter
+ * cycles, step names and needs, the DAG (cycles with their path), and last
+ * each step's task and config: the plugin schema, then the plugin's own
+ * validate callback. Errors are sorted by position before they are returned. */
+#include <assert.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "dag.h"
+#include "log.h"
+#include "pipeline.h"
+#include "plugin_host.h"
+#include "task_config.h"
+
+#define MAX_FILE_SIZE (16u << 20)
+#define MAX_NODES 200000u      /* node visits, aliases included */
+#define MAX_DEPTH 64u
+#define MAX_STEPS 100000u
+#define MAX_RETRIES 1000u
+#define MAX_EXPANDED (1u << 20) /* bytes of one substituted value */
+
+static const char *const builtin_params[] = {"state_dir", "run_id", "pipeline", "pipeline_dir", NULL};
+static const char *const sensor_params[] = {"sensor.dir", "sensor.path", "sensor.name", NULL};
+
+/* Marks of one top-level config key. */
+struct config_mark_entry {
+    char *key;
+    struct dagd_mark key_mark;
+    struct dagd_mark value_mark;
+    struct dagd_mark *items; /* list items / map values, in file order */
+    size_t n_items;
+};
+
+struct dagd_config_marks {
+    struct dagd_mark map_mark;  /* the config mapping, or the step when absent */
+    bool bad;                   /* errors already reported while parsing it */
+    struct config_mark_entry *e;
+    size_t n;
+};
+
+struct loader {
+    const char *file;
+    const char *buf;
+    size_t len;
+    yaml_document_t doc;
+    struct dagd_diags *diags;
+    struct dagd_plugin_host *host;
+    struct dagd_pipeline *p;
+    size_t visits;
+    bool failed;
+    bool params_ok; /* references and cycles of params are fine */
+    struct dagd_params load_params; /* defaults + placeholder built-ins, expanded */
+};
+
+static struct dagd_mark M(yaml_mark_t m)
+{
+    return (struct dagd_mark){(unsigned)m.line + 1, (unsigned)m.column + 1};
+}
+
+#define error_at(L, mark, ...)                                                                     \
+    do {                                                                                           \
+        dagd_diags_add((L)->diags, (L)->file, (mark), __VA_ARGS__);                                \
+        (L)->failed = true;                                                                        \
+    } while (0)
+
+/* ---- params ---------------------------------------------------------------- */
+
+const char *dagd_params_get(const struct dagd_params *ps, const char *key)
+{
+    if (!ps || !key) {
+        return NULL;
+    }
+    for (size_t i = 0; i < ps->n; i++) {
+        if (streq(ps->items[i].key, key)) {
+            return ps->items[i].value;
+        }
+    }
+    return NULL;
+}
+
+static struct dagd_param *params_find(struct dagd_params *ps, const char *key)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        if (streq(ps->items[i].key, key)) {
+            return &ps->items[i];
+        }
+    }
+    return NULL;
+}
+
+static void params_set_mark(struct dagd_params *ps, const char *key, const char *value,
+                            struct dagd_mark mark)
+{
+    struct dagd_param *q = params_find(ps, key);
+
+    if (q) {
+        free(q->value);
+        q->value = dagd_xstrdup(value);
+        return;
+    }
+    ps->items = dagd_xreallocarray(ps->items, ps->n + 1, sizeof(*ps->items));
+    ps->items[ps->n++] = (struct dagd_param){
+        .key = dagd_xstrdup(key), .value = dagd_xstrdup(value), .mark = mark,
+    };
+}
+
+void dagd_params_set(struct dagd_params *ps, const char *key, const char *value)
+{
+    params_set_mark(ps, key, value, (struct dagd_mark){0, 0});
+}
+
+void dagd_params_done(struct dagd_params *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        free(ps->items[i].key);
+        free(ps->items[i].value);
+    }
+    free(ps->items);
+    *ps = (struct dagd_params){0};
+}
+
+char *dagd_params_to_json(const struct dagd_params *ps)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *s;
+
+    if (!o) {
+        abort();
+    }
+    for (size_t i = 0; ps && i < ps->n; i++) {
+        if (!cJSON_AddStringToObject(o, ps->items[i].key, ps->items[i].value)) {
+            abort();
+        }
+    }
+    s = dagd_json_canonical(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static bool valid_param_name(const char *s, size_t len)
+{
+    if (len == 0 || len > 128 || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                                   *s == '_')) {
+        return false;
+    }
+    for (size_t i = 1; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One ${...} reference found by scan_refs(). */
+struct ref {
+    size_t pos;      /* offset of '$' */
+    size_t name_pos; /* offset of the name */
+    size_t name_len;
+    size_t end;      /* offset after '}' */
+    int problem;     /* 0, -EINVAL (unterminated or bad name) */
+};
+
+/* Find the next reference at or after *i; skips "$${" escapes. Returns false
+ * at the end of the string. */
+static bool next_ref(const char *s, size_t *i, struct ref *ret)
+{
+    for (size_t k = *i; s[k]; k++) {
+        if (s[k] != '$') {
+            continue;
+        }
+        if (s[k + 1] == '$' && s[k + 2] == '{') {
+            k += 2; /* escape: "$${" is a literal "${" */
+            continue;
+        }
+        if (s[k + 1] != '{') {
+            continue;
+        }
+        const char *close = strchr(s + k + 2, '}');
+        *ret = (struct ref){.pos = k, .name_pos = k + 2};
+        if (!close) {
+            ret->name_len = strlen(s + k + 2);
+            ret->end = k + 2 + ret->name_len;
+            ret->problem = -EINVAL;
+        } else {
+            ret->name_len = (size_t)(close - (s + k + 2));
+            ret->end = (size_t)(close - s) + 1;
+            if (!valid_param_name(s + k + 2, ret->name_len)) {
+                ret->problem = -EINVAL;
+            }
+        }
+        *i = ret->end;
+        return true;
+    }
+    return false;
+}
+
+int dagd_params_expand(const struct dagd_params *ps, const char *in, char **ret,
+                       char **reterr_name)
+{
+    size_t cap = strlen(in) + 1, n = 0, i = 0;
+    char *out = dagd_xmalloc(cap);
+
+#define APPEND(src, l)                                                                             \
+    do {                                                                                           \
+        size_t _l = (l);                                                                           \
+        if (n + _l + 1 > MAX_EXPANDED) {                                                           \
+            free(out);                                                                             \
+            return -E2BIG;                                                                         \
+        }                                                                                          \
+        if (n + _l + 1 > cap) {                                                                    \
+            cap = (n + _l + 1) * 2;                                                                \
+            out = dagd_xrealloc(out, cap);                                                         \
+        }                                                                                          \
+        memcpy(out + n, (src), _l);                                                                \
+        n += _l;                                                                                   \
+    } while (0)
+
+    while (in[i]) {
+        if (in[i] == '$' && in[i + 1] == '$' && in[i + 2] == '{') {
+            APPEND("${", 2);
+            i += 3;
+            continue;
+        }
+        if (in[i] == '$' && in[i + 1] == '{') {
+            struct ref r;
+            size_t j = i;
+            _cleanup_free_ char *name = NULL;
+            const char *v;
+            (void)next_ref(in, &j, &r);
+            if (r.problem < 0) {
+                free(out);
+                return -EINVAL;
+            }
+            name = dagd_xstrndup(in + r.name_pos, r.name_len);
+            v = dagd_params_get(ps, name);
+            if (!v) {
+                free(out);
+                if (reterr_name) {
+                    *reterr_name = TAKE_PTR(name);
+                }
+                return -ENOENT;
+            }
+            APPEND(v, strlen(v));
+            i = r.end;
+            continue;
+        }
+        APPEND(in + i, 1);
+        i++;
+    }
+#undef APPEND
+    out[n] = 0;
+    *ret = out;
+    return 0;
+}
+
+void dagd_pipeline_builtins(const struct dagd_pipeline *p, const char *state_dir,
+                            const char *run_id, struct dagd_params *ret)
+{
+    struct dagd_params ps = {0};
+
+    dagd_params_set(&ps, "state_dir", state_dir ? state_dir : "");
+    dagd_params_set(&ps, "run_id", run_id ? run_id : "");
+    dagd_params_set(&ps, "pipeline", p->name ? p->name : "");
+    dagd_params_set(&ps, "pipeline_dir", p->dir ? p->dir : ".");
+    *ret = ps;
+}
+
+static bool in_list(const char *const *list, const char *s, size_t len)
+{
+    for (size_t i = 0; list[i]; i++) {
+        if (strlen(list[i]) == len && strncmp(list[i], s, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Expand param `i` of `ps` (declared params at [first, ps->n)) in place,
+ * depth first; state: 0 new, 1 in progress, 2 done. On a cycle, `path`
+ * gets the chain. */
+static int expand_param(struct dagd_params *ps, size_t i, bool expand, unsigned char *state,
+                        size_t *stack, size_t depth, size_t *ret_cycle_from, size_t *ret_depth)
+{
+    struct ref r;
+    size_t pos = 0;
+    char *v;
+    int k;
+
+    state[i] = 1;
+    stack[depth] = i;
+    while (next_ref(ps->items[i].value, &pos, &r)) {
+        if (r.problem < 0) {
+            continue;
+        }
+        for (size_t j = 0; j < ps->n; j++) {
+            if (strlen(ps->items[j].key) != r.name_len ||
+                strncmp(ps->items[j].key, ps->items[i].value + r.name_pos, r.name_len) != 0) {
+                continue;
+            }
+            if (state[j] == 1) {
+                *ret_cycle_from = j;
+                *ret_depth = depth;
+                return -ELOOP;
+            }
+            if (state[j] == 0) {
+                k = expand_param(ps, j, expand, state, stack, depth + 1, ret_cycle_from,
+                                 ret_depth);
+                if (k < 0) {
+                    return k;
+                }
+            }
+            break;
+        }
+    }
+    state[i] = 2;
+    if (!expand) {
+        return 0;
+    }
+    k = dagd_params_expand(ps, ps->items[i].value, &v, NULL);
+    if (k < 0) {
+        return k;
+    }
+    free(ps->items[i].value);
+    ps->items[i].value = v;
+    return 0;
+}
+
+/* Expand every value of ps (or with !expand only look for cycles, which
+ * are all reported); on error report with `file`. */
+static int expand_all(struct dagd_params *ps, bool expand, const char *file,
+                      struct dagd_diags *diags)
+{
+    unsigned char *state = dagd_xcalloc(ps->n + 1, 1);
+    size_t *stack = dagd_xcalloc(ps->n + 1, sizeof(size_t));
+    int r = 0;
+
+    int ret = 0;
+
+    for (size_t i = 0; i < ps->n && (r >= 0 || !expand); i++) {
+        size_t from = 0, depth = 0;
+        if (state[i] != 0) {
+            continue;
+        }
+        r = expand_param(ps, i, expand, state, stack, 0, &from, &depth);
+        if (r < 0) {
+            ret = r;
+            /* Steps of a reported cycle are not searched again. */
+            for (size_t j = 0; j < ps->n; j++) {
+                if (state[j] == 1) {
+                    state[j] = 2;
+                }
+            }
+        }
+        if (r == -ELOOP) {
+            /* The cycle is stack[k..depth] where stack[k] == from. */
+            size_t k = 0;
+            char *path = NULL;
+            while (k <= depth && stack[k] != from) {
+                k++;
+            }
+            path = dagd_xstrdup(ps->items[from].key);
+            for (size_t j = k + 1; j <= depth; j++) {
+                char *t = dagd_xasprintf("%s -> %s", path, ps->items[stack[j]].key);
+                free(path);
+                path = t;
+            }
+            char *t = dagd_xasprintf("%s -> %s", path, ps->items[from].key);
+            free(path);
+            path = t;
+            dagd_diags_add(diags, file, ps->items[from].mark, "parameter cycle: %s", path);
+            free(path);
+        } else if (r == -E2BIG) {
+            dagd_diags_add(diags, file, ps->items[i].mark,
+                           "parameter '%s' expands to more than %u bytes", ps->items[i].key,
+                           MAX_EXPANDED);
+        } else if (r < 0) {
+            dagd_diags_add(diags, file, ps->items[i].mark, "parameter '%s' cannot be expanded",
+                           ps->items[i].key);
+        }
+    }
+    free(state);
+    free(stack);
+    return ret < 0 ? -EINVAL : 0;
+}
+
+int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *overrides,
+                                 size_t n_overrides, const struct dagd_params *builtins,
+                                 struct dagd_params *ret, struct dagd_diags *reterr)
+{
+    struct dagd_params ps = {0};
+    bool bad = false;
+    int r;
+
+    for (size_t i = 0; builtins && i < builtins->n; i++) {
+        dagd_params_set(&ps, builtins->items[i].key, builtins->items[i].value);
+    }
+    for (size_t i = 0; i < p->params.n; i++) {
+        params_set_mark(&ps, p->params.items[i].key, p->params.items[i].value,
+                        p->params.items[i].mark);
+    }
+    for (size_t i = 0; i < n_overrides; i++) {
+        const char *eq = strchr(overrides[i], '=');
+        _cleanup_free_ char *key = NULL;
+        struct dagd_param *q;
+
+        if (!eq) {
+            dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},
+                           "'%s' is not of the form key=value", overrides[i]);
+            bad = true;
+            continue;
+        }
+        key = dagd_xstrndup(overrides[i], (size_t)(eq - overrides[i]));
+        if (in_list(builtin_params, key, strlen(key))) {
+            dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},
+                           "'%s' is a built-in parameter and cannot be overridden", key);
+            bad = true;
+            continue;
+        }
+        if (!dagd_params_get(&p->params, key)) {
+            dagd_diags_add(reterr, p->file, (struct dagd_mark){1, 1},
+                           "unknown parameter '%s' (not declared in params)", key);
+            bad = true;
+            continue;
+        }
+        q = params_find(&ps, key);
+        free(q->value);
+        q->value = dagd_xstrdup(eq + 1);
+    }
+    if (bad) {
+        dagd_params_done(&ps);
+        return -EINVAL;
+    }
+    /* References to unknown names are caught at load; an override may still
+     * name one. */
+    for (size_t i = 0; i < ps.n; i++) {
+        struct ref rf;
+        size_t pos = 0;
+        while (next_ref(ps.items[i].value, &pos, &rf)) {
+            if (rf.problem < 0) {
+                dagd_diags_add(reterr, p->file, ps.items[i].mark,
+                               "parameter '%s': malformed reference in '%s'", ps.items[i].key,
+                               ps.items[i].value);
+                bad = true;
+            } else {
+                _cleanup_free_ char *name = dagd_xstrndup(ps.items[i].value + rf.name_pos,
+                                                          rf.name_len);
+                if (!dagd_params_get(&ps, name)) {
+                    dagd_diags_add(reterr, p->file, ps.items[i].mark,
+                                   "parameter '%s': unknown parameter '${%s}'", ps.items[i].key,
+                                   name);
+                    bad = true;
+                }
+            }
+        }
+    }
+    if (bad) {
+        dagd_params_done(&ps);
+        return -EINVAL;
+    }
+    r = expand_all(&ps, true, p->file, reterr);
+    if (r < 0) {
+        dagd_params_done(&ps);
+        return r;
+    }
+    *ret = ps;
+    return 0;
+}
+
+/* ---- pipeline lifetime ----------------------------------------------------- */
+
+static void config_marks_free(struct dagd_config_marks *m)
+{
+    if (!m) {
+        return;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->e[i].key);
+        free(m->e[i].items);
+    }
+    free(m->e);
+    free(m);
+}
+
+static void pipeline_free(struct dagd_pipeline *p)
+{
+    free(p->file);
+    free(p->dir);
+    free(p->name);
+    free(p->description);
+    dagd_params_done(&p->params);
+    for (size_t i = 0; i < p->n_steps; i++) {
+        struct dagd_step *s = &p->steps[i];
+        free(s->name);
+        free(s->task);
+        for (size_t j = 0; j < s->n_needs; j++) {
+            free(s->needs[j]);
+        }
+        free(s->needs);
+        free(s->needs_idx);
+        cJSON_Delete(s->config);
+        config_marks_free(s->config_marks);
+    }
+    free(p->steps);
+    free(p->topo);
+    for (size_t i = 0; i < p->n_schedules; i++) {
+        free(p->schedules[i].name);
+        free(p->schedules[i].cron);
+        free(p->schedules[i].timezone);
+        dagd_params_done(&p->schedules[i].params);
+    }
+    free(p->schedules);
+    for (size_t i = 0; i < p->n_sensors; i++) {
+        free(p->sensors[i].name);
+        free(p->sensors[i].watch);
+        free(p->sensors[i].pattern);
+        dagd_params_done(&p->sensors[i].params);
+    }
+    free(p->sensors);
+    free(p);
+}
+
+struct dagd_pipeline *dagd_pipeline_ref(struct dagd_pipeline *p)
+{
+    if (p) {
+        p->n_ref++;
+    }
+    return p;
+}
+
+struct dagd_pipeline *dagd_pipeline_unref(struct dagd_pipeline *p)
+{
+    if (!p) {
+        return NULL;
+    }
+    assert(p->n_ref > 0);
+    if (--p->n_ref == 0) {
+        pipeline_free(p);
+    }
+    return NULL;
+}
+
+ssize_t dagd_pipeline_step_index(const struct dagd_pipeline *p, const char *name)
+{
+    for (size_t i = 0; name && i < p->n_steps; i++) {
+        if (streq(p->steps[i].name, name)) {
+            return (ssize_t)i;
+        }
+    }
+    return -ENOENT;
+}
+
+/* ---- YAML helpers ------------------------------------------------------------ */
+
+static yaml_node_t *node(struct loader *L, int id)
+{
+    return yaml_document_get_node(&L->doc, id);
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE: return "a scalar";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a map";
+    default: return "nothing";
+    }
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static bool is_plain(const yaml_node_t *n)
+{
+    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ||
+           n->data.scalar.style == YAML_ANY_SCALAR_STYLE;
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || !is_plain(n)) {
+        return false;
+    }
+    const char *s = scalar(n);
+    return !*s || streq(s, "~") || streq(s, "null") || streq(s, "Null") || streq(s, "NULL");
+}
+
+/* A scalar with a NUL inside cannot be a C string: reject it. */
+static bool scalar_has_nul(const yaml_node_t *n)
+{
+    return strlen(scalar(n)) != n->data.scalar.length;
+}
+
+/* Byte offset of a libyaml mark: libyaml counts `index` in characters, so
+ * walk the UTF-8 buffer. (For ASCII files both agree.) */
+static size_t byte_offset(struct loader *L, size_t char_index)
+{
+    size_t chars = 0, i = 0;
+
+    for (i = 0; i < L->len && chars < char_index; i++) {
+        if (((unsigned char)L->buf[i] & 0xC0) != 0x80) {
+            chars++;
+        }
+        /* step over continuation bytes of this character */
+        while (i + 1 < L->len && ((unsigned char)L->buf[i + 1] & 0xC0) == 0x80) {
+            i++;
+        }
+    }
+    return i;
+}
+
+static size_t count_dollar_brace(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] == '$' && s[i + 1] == '{') {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The mark of offset `pos` of a scalar's value, for a ${ at pos: found as
+ * the same-numbered "${" in the source text of the scalar (quotes, folding
+ * and escapes shift offsets, "${" occurrences keep their order). Falls back
+ * to the scalar's start. */
+static struct dagd_mark scalar_pos_mark(struct loader *L, const yaml_node_t *n, size_t pos)
+{
+    const char *v = scalar(n);
+    size_t k = count_dollar_brace(v, pos), total = count_dollar_brace(v, strlen(v));
+    size_t b0 = byte_offset(L, n->start_mark.index), b1 = byte_offset(L, n->end_mark.index);
+    size_t seen = 0;
+    unsigned line = (unsigned)n->start_mark.line + 1, col = (unsigned)n->start_mark.column + 1;
+
+    if (b1 > L->len || b0 > b1 || count_dollar_brace(L->buf + b0, b1 - b0) != total) {
+        return M(n->start_mark);
+    }
+    for (size_t i = b0; i + 1 < b1; i++) {
+        if (L->buf[i] == '$' && L->buf[i + 1] == '{') {
+            if (seen++ == k) {
+                return (struct dagd_mark){line, col};
+            }
+        }
+        if (L->buf[i] == '\n') {
+            line++;
+            col = 1;
+        } else if (((unsigned char)L->buf[i] & 0xC0) != 0x80) {
+            col++;
+        }
+    }
+    return M(n->start_mark);
+}
+
+/* Allowed reference names for a scalar. */
+struct refscope {
+    bool sensor; /* sensor.* names are allowed */
+};
+
+static bool ref_known(struct loader *L, const struct refscope *sc, const char *name, size_t len)
+{
+    if (in_list(builtin_params, name, len)) {
+        return true;
+    }
+    if (sc && sc->sensor && in_list(sensor_params, name, len)) {
+        return true;
+    }
+    for (size_t i = 0; i < L->p->params.n; i++) {
+        if (strlen(L->p->params.items[i].key) == len &&
+            strncmp(L->p->params.items[i].key, name, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Check every ${...} of a scalar; returns the number of problems reported. */
+static unsigned check_refs(struct loader *L, const yaml_node_t *n, const struct refscope *sc)
+{
+    const char *v = scalar(n);
+    size_t pos = 0;
+    struct ref r;
+    unsigned bad = 0;
+
+    while (next_ref(v, &pos, &r)) {
+        struct dagd_mark m = scalar_pos_mark(L, n, r.pos);
+        if (r.problem < 0) {
+            if (!strchr(v + r.name_pos, '}')) {
+                error_at(L, m, "unterminated '${' (write '$${' for a literal '${')");
+            } else {
+                error_at(L, m, "invalid parameter reference '${%.*s}'", (int)r.name_len,
+                         v + r.name_pos);
+            }
+            bad++;
+        } else if (!ref_known(L, sc, v + r.name_pos, r.name_len)) {
+            error_at(L, m, "unknown parameter '${%.*s}'%s", (int)r.name_len, v + r.name_pos,
+                     sc && sc->sensor ? "" : " (declare it under params)");
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* Check a mapping's keys: all scalars, no duplicates. Returns false (after
+ * reporting) if the node is not a mapping. */
+static int cmp_pair_key(const void *a, const void *b, void *ud)
+{
+    struct loader *L = ud;
+    const yaml_node_pair_t *x = *(yaml_node_pair_t *const *)a;
+    const yaml_node_pair_t *y = *(yaml_node_pair_t *const *)b;
+    int c = strcmp(scalar(node(L, x->key)), scalar(node(L, y->key)));
+
+    if (c != 0) {
+        return c;
+    }
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool check_mapping(struct loader *L, yaml_node_t *n, const char *what)
+{
+    size_t np, k = 0;
+    yaml_node_pair_t **v;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        error_at(L, M(n->start_mark), "%s must be a map, got %s", what, node_kind(n));
+        return false;
+    }
+    np = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    v = dagd_xcalloc(np + 1, sizeof(*v));
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+        yaml_node_t *key = node(L, pr->key);
+        if (!key || key->type != YAML_SCALAR_NODE) {
+            error_at(L, key ? M(key->start_mark) : M(n->start_mark),
+                     "keys of %s must be strings, got %s", what, key ? node_kind(key) : "nothing");
+            continue;
+        }
+        if (scalar_has_nul(key)) {
+            error_at(L, M(key->start_mark), "key contains a NUL character");
+            continue;
+        }
+        v[k++] = pr;
+    }
+    if (k > 1) {
+        qsort_r(v, k, sizeof(*v), cmp_pair_key, L);
+    }
+    for (size_t i = 1; i < k; i++) {
+        yaml_node_t *a = node(L, v[i - 1]->key), *b = node(L, v[i]->key);
+        if (streq(scalar(a), scalar(b))) {
+            /* v is sorted by (key, position): the first of a run is the original. */
+            size_t first = i - 1;
+            while (first > 0 && streq(scalar(node(L, v[first - 1]->key)), scalar(b))) {
+                first--;
+            }
+            yaml_node_t *o = node(L, v[first]->key);
+            error_at(L, M(b->start_mark), "duplicate key '%s' (first defined at line %u, column %u)",
+                     scalar(b), (unsigned)o->start_mark.line + 1,
+                     (unsigned)o->start_mark.column + 1);
+        }
+    }
+    free(v);
+    return true;
+}
+
+/* Iterate over a mapping's scalar-key pairs (checked by check_mapping). */
+#define FOREACH_PAIR(L, n, pr, K_, V_)                                                             \
+    for (yaml_node_pair_t *pr = (n)->data.mapping.pairs.start; pr < (n)->data.mapping.pairs.top;  \
+         pr++)                                                                                     \
+        for (yaml_node_t *K_ = node((L), pr->key), *V_ = node((L), pr->value), *pr##_once = K_;   \
+             pr##_once && K_ && V_ && K_->type == YAML_SCALAR_NODE && !scalar_has_nul(K_);         \
+             pr##_once = NULL)
+
+/* Is `key` a duplicate of an earlier key of the same mapping? Later
+ * duplicates are reported by check_mapping and otherwise ignored. */
+static bool is_dup_key(struct loader *L, yaml_node_t *map, yaml_node_pair_t *at)
+{
+    const char *k = scalar(node(L, at->key));
+
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < at; pr++) {
+        yaml_node_t *o = node(L, pr->key);
+        if (o && o->type == YAML_SCALAR_NODE && streq(scalar(o), k)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool get_string(struct loader *L, yaml_node_t *v, const char *what, bool allow_empty,
+                       char **ret)
+{
+    if (v->type != YAML_SCALAR_NODE || is_null(v)) {
+        if (v->type == YAML_SCALAR_NODE && allow_empty) {
+            free(*ret);
+            *ret = dagd_xstrdup("");
+            return true;
+        }
+        error_at(L, M(v->start_mark), "%s must be a string, got %s", what,
+                 v->type == YAML_SCALAR_NODE ? "nothing" : node_kind(v));
+        return false;
+    }
+    if (scalar_has_nul(v)) {
+        error_at(L, M(v->start_mark), "%s contains a NUL character", what);
+        return false;
+    }
+    free(*ret);
+    *ret = dagd_xstrdup(scalar(v));
+    return true;
+}
+
+static bool get_uint(struct loader *L, yaml_node_t *v, const char *what, unsigned max,
+                     unsigned *ret)
+{
+    int64_t i;
+
+    if (v->type != YAML_SCALAR_NODE || is_null(v)) {
+        error_at(L, M(v->start_mark), "%s must be an integer, got %s", what,
+                 v->type == YAML_SCALAR_NODE ? "nothing" : node_kind(v));
+        return false;
+    }
+    if (dagd_parse_int64(scalar(v), &i) < 0) {
+        error_at(L, M(v->start_mark), "%s must be an integer, got '%s'", what, scalar(v));
+        return false;
+    }
+    if (i < 0 || (uint64_t)i > max) {
+        error_at(L, M(v->start_mark), "%s must be between 0 and %u, got %" PRId64, what, max, i);
+        return false;
+    }
+    *ret = (unsigned)i;
+    return true;
+}
+
+static bool get_duration(struct loader *L, yaml_node_t *v, const char *what, uint64_t *ret)
+{
+    uint64_t u;
+
+    if (v->type != YAML_SCALAR_NODE || is_null(v)) {
+        error_at(L, M(v->start_mark), "%s must be a duration, got %s", what,
+                 v->type == YAML_SCALAR_NODE ? "nothing" : node_kind(v));
+        return false;
+    }
+    if (dagd_parse_duration(scalar(v), &u) < 0) {
+        error_at(L, M(v->start_mark), "%s: invalid duration '%s' (use e.g. 250ms, 2s, 5m, 1h30m)",
+                 what, scalar(v));
+        return false;
+    }
+    *ret = u;
+    return true;
+}
+
+static bool get_size(struct loader *L, yaml_node_t *v, const char *what, uint64_t *ret)
+{
+    uint64_t u;
+
+    if (v->type != YAML_SCALAR_NODE || is_null(v)) {
+        error_at(L, M(v->start_mark), "%s must be a size, got %s", what,
+                 v->type == YAML_SCALAR_NODE ? "nothing" : node_kind(v));
+        return false;
+    }
+    if (dagd_parse_size(scalar(v), &u) < 0) {
+        error_at(L, M(v->start_mark), "%s: invalid size '%s' (use e.g. 512M, 2G, 65536)", what,
+                 scalar(v));
+        return false;
+    }
+    *ret = u;
+    return true;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len > 128) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void unknown_key(struct loader *L, yaml_node_t *k, const char *where,
+                        const char *const *known)
+{
+    char buf[512] = "";
+
+    for (size_t i = 0; known[i]; i++) {
+        if (i > 0) {
+            strncat(buf, ", ", sizeof(buf) - strlen(buf) - 1);
+        }
+        strncat(buf, known[i], sizeof(buf) - strlen(buf) - 1);
+    }
+    error_at(L, M(k->start_mark), "unknown key '%s' in %s (expected one of: %s)", scalar(k), where,
+             buf);
+}
+
+/* ---- YAML -> JSON for configs -------------------------------------------- */
+
+static bool looks_like_json_number(const char *s)
+{
+    const char *p = s;
+
+    if (*p == '-') {
+        p++;
+    }
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (*p >= '0' && *p <= '9') {
+            p++;
+        }
+    } else {
+        return false;
+    }
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9')) {
+            return false;
+        }
+        while (*p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') {
+            p++;
+        }
+        if (!(*p >= '0' && *p <= '9')) {
+            return false;
+        }
+        while (*p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    return *p == 0 && p - s < 64;
+}
+
+static cJSON *must(cJSON *j)
+{
+    if (!j) {
+        abort(); /* OOM */
+    }
+    return j;
+}
+
+/* Convert a YAML node to JSON. Plain scalars are typed like YAML 1.2's
+ * core schema (null, true/false, numbers kept as their text in cJSON_Raw);
+ * quoted ones are strings. ${...} references in string scalars are
+ * checked. Returns NULL (after reporting) on budget exhaustion. */
+static cJSON *to_json(struct loader *L, yaml_node_t *n, unsigned depth, const struct refscope *sc)
+{
+    if (++L->visits > MAX_NODES) {
+        if (L->visits == MAX_NODES + 1) {
+            error_at(L, M(n->start_mark), "document too large: more than %u nodes after "
+                     "expanding aliases", MAX_NODES);
+        }
+        return NULL;
+    }
+    if (depth > MAX_DEPTH) {
+        error_at(L, M(n->start_mark), "nesting deeper than %u levels", MAX_DEPTH);
+        return NULL;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE: {
+        const char *s = scalar(n);
+        bool b;
+        if (scalar_has_nul(n)) {
+            error_at(L, M(n->start_mark), "value contains a NUL character");
+            return must(cJSON_CreateNull());
+        }
+        if (is_plain(n)) {
+            if (is_null(n)) {
+                return must(cJSON_CreateNull());
+            }
+            if ((streq(s, "true") || streq(s, "false") || streq(s, "True") || streq(s, "False") ||
+                 streq(s, "TRUE") || streq(s, "FALSE")) && dagd_parse_bool(s, &b) >= 0) {
+                return must(cJSON_CreateBool(b));
+            }
+            if (looks_like_json_number(s)) {
+                return must(cJSON_CreateRaw(s));
+            }
+        }
+        (void)check_refs(L, n, sc);
+        return must(cJSON_CreateString(s));
+    }
+    case YAML_SEQUENCE_NODE: {
+        cJSON *a = must(cJSON_CreateArray());
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+            yaml_node_t *c = node(L, *it);
+            cJSON *j = c ? to_json(L, c, depth + 1, sc) : NULL;
+            if (!j) {
+                cJSON_Delete(a);
+                return NULL;
+            }
+            cJSON_AddItemToArray(a, j);
+        }
+        return a;
+    }
+    case YAML_MAPPING_NODE: {
+        cJSON *o = must(cJSON_CreateObject());
+        (void)check_mapping(L, n, "a config map");
+        FOREACH_PAIR(L, n, pr, k, v) {
+            cJSON *j;
+            if (is_dup_key(L, n, pr)) {
+                continue;
+            }
+            j = to_json(L, v, depth + 1, sc);
+            if (!j) {
+                cJSON_Delete(o);
+                return NULL;
+            }
+            cJSON_AddItemToObject(o, scalar(k), j);
+        }
+        return o;
+    }
+    default:
+        return must(cJSON_CreateNull());
+    }
+}
+
+/* ---- pipeline keys -------------------------------------------------------- */
+
+static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_params *ret,
+                             const char *what, bool declare, const struct refscope *sc)
+{
+    if (!check_mapping(L, n, what)) {
+        return;
+    }
+    FOREACH_PAIR(L, n, pr, k, v) {
+        const char *name = scalar(k);
+        if (is_dup_key(L, n, pr)) {
+            continue;
+        }
+        if (declare) {
+            if (in_list(builtin_params, name, strlen(name))) {
+                error_at(L, M(k->start_mark), "parameter '%s' is built in and cannot be declared",
+                         name);
+                continue;
+            }
+            if (!valid_param_name(name, strlen(name)) || strchr(name, '.')) {
+                error_at(L, M(k->start_mark), "invalid parameter name '%s' (use letters, digits, "
+                         "'_' and '-', starting with a letter or '_')", name);
+                continue;
+            }
+        } else if (!dagd_params_get(&L->p->params, name)) {
+            error_at(L, M(k->start_mark), "unknown parameter '%s' (not declared in params)", name);
+            continue;
+        }
+        if (v->type != YAML_SCALAR_NODE) {
+            error_at(L, M(v->start_mark), "parameter '%s' must be a string, got %s", name,
+                     node_kind(v));
+            continue;
+        }
+        if (scalar_has_nul(v)) {
+            error_at(L, M(v->start_mark), "parameter '%s' contains a NUL character", name);
+            continue;
+        }
+        if (!declare && check_refs(L, v, sc) > 0) {
+            continue;
+        }
+        params_set_mark(ret, name, is_null(v) ? "" : scalar(v), M(k->start_mark));
+    }
+}
+
+static const char *const step_keys[] = {"name", "task", "needs", "config", "retries",
+                                        "retry_delay", "timeout", "memory", NULL};
+static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory", NULL};
+
+struct defaults {
+    bool has_retries, has_retry_delay, has_timeout, has_memory;
+    unsigned retries;
+    uint64_t retry_delay_usec, timeout_usec, memory_bytes;
+};
+
+/* Shared by steps and `defaults`; returns true if the key was a limit key. */
+static bool parse_limit_key(struct loader *L, const char *key, yaml_node_t *v, struct defaults *d)
+{
+    if (streq(key, "retries")) {
+        d->has_retries = get_uint(L, v, "retries", MAX_RETRIES, &d->retries);
+    } else if (streq(key, "retry_delay")) {
+        d->has_retry_delay = get_duration(L, v, "retry_delay", &d->retry_delay_usec);
+    } else if (streq(key, "timeout")) {
+        d->has_timeout = get_duration(L, v, "timeout", &d->timeout_usec);
+    } else if (streq(key, "memory")) {
+        d->has_memory = get_size(L, v, "memory", &d->memory_bytes);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static void parse_defaults(struct loader *L, yaml_node_t *n, struct defaults *d)
+{
+    if (!check_mapping(L, n, "defaults")) {
+        return;
+    }
+    FOREACH_PAIR(L, n, pr, k, v) {
+        if (is_dup_key(L, n, pr)) {
+            continue;
+        }
+        if (!parse_limit_key(L, scalar(k), v, d)) {
+            if (in_list(step_keys, scalar(k), strlen(scalar(k)))) {
+                error_at(L, M(k->start_mark), "key '%s' cannot have a default (defaults take: "
+                         "retries, retry_delay, timeout, memory)", scalar(k));
+            } else {
+                unknown_key(L, k, "defaults", default_keys);
+            }
+        }
+    }
+}
+
+static void config_marks_record(struct loader *L, struct dagd_step *s, yaml_node_t *cfg)
+{
+    struct dagd_config_marks *m = s->config_marks;
+
+    m->map_mark = M(cfg->start_mark);
+    if (cfg->type != YAML_MAPPING_NODE) {
+        return;
+    }
+    FOREACH_PAIR(L, cfg, pr, k, v) {
+        struct config_mark_entry *e;
+        if (is_dup_key(L, cfg, pr)) {
+            continue;
+        }
+        m->e = dagd_xreallocarray(m->e, m->n + 1, sizeof(*m->e));
+        e = &m->e[m->n++];
+        *e = (struct config_mark_entry){
+            .key = dagd_xstrdup(scalar(k)),
+            .key_mark = M(k->start_mark),
+            .value_mark = M(v->start_mark),
+        };
+        if (v->type == YAML_SEQUENCE_NODE) {
+            size_t ni = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            e->items = dagd_xcalloc(ni + 1, sizeof(*e->items));
+            for (size_t i = 0; i < ni; i++) {
+                yaml_node_t *c = node(L, v->data.sequence.items.start[i]);
+                e->items[i] = c ? M(c->start_mark) : e->value_mark;
+            }
+            e->n_items = ni;
+        } else if (v->type == YAML_MAPPING_NODE) {
+            /* Map values in file order, duplicates skipped like to_json. */
+            size_t np = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+            e->items = dagd_xcalloc(np + 1, sizeof(*e->items));
+            FOREACH_PAIR(L, v, p2, k2, v2) {
+                if (!is_dup_key(L, v, p2)) {
+                    e->items[e->n_items++] = M(v2->start_mark);
+                }
+            }
+        }
+    }
+}
+
+static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
+                       const struct defaults *dflt)
+{
+    struct defaults d = {0};
+    bool has_name = false, has_task = false;
+
+    s->mark = M(n->start_mark);
+    s->config_marks = dagd_xcalloc(1, sizeof(*s->config_marks));
+    s->config_marks->map_mark = s->mark;
+    if (!check_mapping(L, n, "a step")) {
+        return;
+    }
+    FOREACH_PAIR(L, n, pr, k, v) {
+        const char *key = scalar(k);
+        if (is_dup_key(L, n, pr)) {
+            continue;
+        }
+        if (streq(key, "name")) {
+            if (get_string(L, v, "step name", false, &s->name)) {
+                has_name = true;
+                s->mark = M(v->start_mark);
+                if (!valid_name(s->name)) {
+                    error_at(L, M(v->start_mark), "invalid step name '%s' (use letters, digits, "
+                             "'_', '-' and '.', at most 128)", s->name);
+                }
+            }
+        } else if (streq(key, "task")) {
+            if (get_string(L, v, "task", false, &s->task)) {
+                has_task = true;
+                s->task_mark = M(v->start_mark);
+            }
+        } else if (streq(key, "needs")) {
+            if (v->type != YAML_SEQUENCE_NODE) {
+                error_at(L, M(v->start_mark), "needs must be a list of step names, got %s%s",
+                         node_kind(v), v->type == YAML_SCALAR_NODE ? " (write [name])" : "");
+                continue;
+            }
+            size_t ni = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            s->needs = dagd_xcalloc(ni + 1, sizeof(char *));
+            s->needs_idx = dagd_xcalloc(ni + 1, sizeof(size_t));
+            /* Until resolve_needs(), needs_idx holds the YAML node id of each
+             * entry so errors can point at it. */
+            for (size_t i = 0; i < ni; i++) {
+                yaml_node_t *c = node(L, v->data.sequence.items.start[i]);
+                char *nm = NULL;
+                if (!c || !get_string(L, c, "an entry of needs", false, &nm)) {
+                    continue;
+                }
+                s->needs[s->n_needs] = nm;
+                s->needs_idx[s->n_needs] = (size_t)v->data.sequence.items.start[i];
+                s->n_needs++;
+            }
+        } else if (streq(key, "config")) {
+            cJSON *j;
+            if (is_null(v)) {
+                continue;
+            }
+            if (v->type != YAML_MAPPING_NODE) {
+                error_at(L, M(v->start_mark), "config must be a map, got %s", node_kind(v));
+                continue;
+            }
+            size_t before = L->diags->n + L->diags->dropped;
+            j = to_json(L, v, 1, NULL);
+            if (L->diags->n + L->diags->dropped != before) {
+                s->config_marks->bad = true;
+            }
+            if (j) {
+                cJSON_Delete(s->config);
+                s->config = j;
+                s->config_mark = M(v->start_mark);
+                config_marks_record(L, s, v);
+            }
+        } else if (!parse_limit_key(L, key, v, &d)) {
+            unknown_key(L, k, "step", step_keys);
+        }
+    }
+    if (!has_name) {
+        error_at(L, M(n->start_mark), "step has no name");
+    }
+    if (!has_task) {
+        error_at(L, M(n->start_mark), "step%s%s%s has no task", s->name ? " '" : "",
+                 s->name ? s->name : "", s->name ? "'" : "");
+    }
+    s->retries = d.has_retries ? d.retries : dflt->has_retries ? dflt->retries : 0;
+    s->retry_delay_usec = d.has_retry_delay ? d.retry_delay_usec
+                          : dflt->has_retry_delay ? dflt->retry_delay_usec : 1000000u;
+    s->timeout_usec = d.has_timeout ? d.timeout_usec : dflt->has_timeout ? dflt->timeout_usec : 0;
+    s->memory_bytes = d.has_memory ? d.memory_bytes : dflt->has_memory ? dflt->memory_bytes : 0;
+}
+
+static bool valid_cron(const char *s, unsigned *ret_fields)
+{
+    unsigned fields = 0;
+    bool in = false;
+
+    for (const char *p = s; *p; p++) {
+        bool sep = *p == ' ' || *p == '\t';
+        if (!sep && !((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                      (*p >= 'A' && *p <= 'Z') || strchr("*,/-?", *p))) {
+            return false;
+        }
+        if (!sep && !in) {
+            fields++;
+        }
+        in = !sep;
+    }
+    *ret_fields = fields;
+    return fields == 5 || fields == 6;
+}
+
+static bool valid_timezone(const char *tz)
+{
+    _cleanup_free_ char *path = NULL;
+    struct stat st;
+
+    if (streq(tz, "UTC") || streq(tz, "Etc/UTC")) {
+        return true;
+    }
+    if (!*tz || tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 128) {
+        return false;
+    }
+    if (stat("/usr/share/zoneinfo", &st) < 0) {
+        return true; /* no tz database here: cannot check */
+    }
+    path = dagd_xasprintf("/usr/share/zoneinfo/%s", tz);
+    return stat(path, &st) >= 0 && S_ISREG(st.st_mode);
+}
+
+static const char *const schedule_keys[] = {"name", "cron", "timezone", "params", "catchup", NULL};
+static const char *const sensor_keys[] = {"name", "watch", "pattern", "params", NULL};
+
+static void parse_schedules(struct loader *L, yaml_node_t *n)
+{
+    size_t ni;
+
+    if (n->type != YAML_SEQUENCE_NODE) {
+        error_at(L, M(n->start_mark), "schedules must be a list, got %s", node_kind(n));
+        return;
+    }
+    ni = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    L->p->schedules = dagd_xcalloc(ni + 1, sizeof(*L->p->schedules));
+    for (size_t i = 0; i < ni; i++) {
+        yaml_node_t *m = node(L, n->data.sequence.items.start[i]);
+        struct dagd_schedule *s = &L->p->schedules[L->p->n_schedules++];
+        bool has_cron = false;
+
+        s->mark = m ? M(m->start_mark) : M(n->start_mark);
+        if (!m || !check_mapping(L, m, "a schedule")) {
+            continue;
+        }
+        FOREACH_PAIR(L, m, pr, k, v) {
+            const char *key = scalar(k);
+            unsigned nf = 0;
+            if (is_dup_key(L, m, pr)) {
+                continue;
+            }
+            if (streq(key, "name")) {
+                if (get_string(L, v, "schedule name", false, &s->name)) {
+                    s->mark = M(v->start_mark);
+                    if (!valid_name(s->name)) {
+                        error_at(L, M(v->start_mark), "invalid schedule name '%s'", s->name);
+                    }
+                    for (size_t j = 0; j + 1 < L->p->n_schedules; j++) {
+                        if (streq_ptr(L->p->schedules[j].name, s->name)) {
+                            error_at(L, M(v->start_mark), "duplicate schedule name '%s' (first "
+                                     "defined at line %u)", s->name, L->p->schedules[j].mark.line);
+                            break;
+                        }
+                    }
+                }
+            } else if (streq(key, "cron")) {
+                if (get_string(L, v, "cron", false, &s->cron)) {
+                    has_cron = true;
+                    if (!valid_cron(s->cron, &nf)) {
+                        error_at(L, M(v->start_mark), "invalid cron expression '%s' (5 fields: "
+                                 "minute hour day month weekday; 6: seconds first)", s->cron);
+                    }
+                }
+            } else if (streq(key, "timezone")) {
+                if (get_string(L, v, "timezone", false, &s->timezone) &&
+                    !valid_timezone(s->timezone)) {
+                    error_at(L, M(v->start_mark), "unknown timezone '%s'", s->timezone);
+                }
+            } else if (streq(key, "params")) {
+                parse_params_map(L, v, &s->params, "schedule params", false, NULL);
+            } else if (streq(key, "catchup")) {
+                (void)get_uint(L, v, "catchup", 100000, &s->catchup);
+            } else {
+                unknown_key(L, k, "schedule", schedule_keys);
+            }
+        }
+        if (!s->name) {
+            error_at(L, M(m->start_mark), "schedule has no name");
+        }
+        if (!has_cron) {
+            error_at(L, M(m->start_mark), "schedule has no cron");
+        }
+        if (!s->timezone) {
+            s->timezone = dagd_xstrdup("UTC");
+        }
+    }
+}
+
+static void parse_sensors(struct loader *L, yaml_node_t *n)
+{
+    static const struct refscope sc = {.sensor = true};
+    size_t ni;
+
+    if (n->type != YAML_SEQUENCE_NODE) {
+        error_at(L, M(n->start_mark), "sensors must be a list, got %s", node_kind(n));
+        return;
+    }
+    ni = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    L->p->sensors = dagd_xcalloc(ni + 1, sizeof(*L->p->sensors));
+    for (size_t i = 0; i < ni; i++) {
+        yaml_node_t *m = node(L, n->data.sequence.items.start[i]);
+        struct dagd_sensor *s = &L->p->sensors[L->p->n_sensors++];
+
+        s->mark = m ? M(m->start_mark) : M(n->start_mark);
+        if (!m || !check_mapping(L, m, "a sensor")) {
+            continue;
+        }
+        FOREACH_PAIR(L, m, pr, k, v) {
+            const char *key = scalar(k);
+            if (is_dup_key(L, m, pr)) {
+                continue;
+            }
+            if (streq(key, "name")) {
+                if (get_string(L, v, "sensor name", false, &s->name)) {
+                    s->mark = M(v->start_mark);
+                    if (!valid_name(s->name)) {
+                        error_at(L, M(v->start_mark), "invalid sensor name '%s'", s->name);
+                    }
+                    for (size_t j = 0; j + 1 < L->p->n_sensors; j++) {
+                        if (streq_ptr(L->p->sensors[j].name, s->name)) {
+                            error_at(L, M(v->start_mark), "duplicate sensor name '%s' (first "
+                                     "defined at line %u)", s->name, L->p->sensors[j].mark.line);
+                            break;
+                        }
+                    }
+                }
+            } else if (streq(key, "watch")) {
+                (void)get_string(L, v, "watch", false, &s->watch);
+            } else if (streq(key, "pattern")) {
+                (void)get_string(L, v, "pattern", false, &s->pattern);
+            } else if (streq(key, "params")) {
+                parse_params_map(L, v, &s->params, "sensor params", false, &sc);
+            } else {
+                unknown_key(L, k, "sensor", sensor_keys);
+            }
+        }
+        if (!s->name) {
+            error_at(L, M(m->start_mark), "sensor has no name");
+        }
+        if (!s->watch) {
+            error_at(L, M(m->start_mark), "sensor has no watch directory");
+        }
+        if (!s->pattern) {
+            s->pattern = dagd_xstrdup("*");
+        }
+    }
+}
+
+/* ---- checks after parsing ----------------------------------------------- */
+
+static void check_param_refs(struct loader *L, yaml_node_t *params_node)
+{
+    if (!params_node || params_node->type != YAML_MAPPING_NODE) {
+        return;
+    }
+    FOREACH_PAIR(L, params_node, pr, k, v) {
+        if (v->type == YAML_SCALAR_NODE && !is_dup_key(L, params_node, pr)) {
+            if (check_refs(L, v, NULL) > 0) {
+                L->params_ok = false;
+            }
+        }
+    }
+}
+
+static void report_cycle(const size_t *path, size_t len, void *userdata)
+{
+    struct loader *L = userdata;
+    struct dagd_pipeline *p = L->p;
+    size_t cap = 1;
+    char *s;
+
+    for (size_t i = 0; i < len; i++) {
+        cap += strlen(p->steps[path[i]].name) + 4;
+    }
+    s = dagd_xmalloc(cap);
+    s[0] = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (i > 0) {
+            strcat(s, " -> ");
+        }
+        strcat(s, p->steps[path[i]].name);
+    }
+    error_at(L, p->steps[path[0]].mark, "dependency cycle: %s (each step needs the next)", s);
+    free(s);
+}
+
+/* Resolve needs names to indices; report unknown, self and repeated needs. */
+static void resolve_needs(struct loader *L)
+{
+    struct dagd_pipeline *p = L->p;
+
+    for (size_t i = 0; i < p->n_steps; i++) {
+        struct dagd_step *s = &p->steps[i];
+        for (size_t j = 0; j < s->n_needs; j++) {
+            yaml_node_t *item = node(L, (int)s->needs_idx[j]);
+            struct dagd_mark m = item ? M(item->start_mark) : s->mark;
+            ssize_t idx = dagd_pipeline_step_index(p, s->needs[j]);
+            bool dup = false;
+
+            for (size_t k = 0; k < j; k++) {
+                if (streq(s->needs[k], s->needs[j])) {
+                    dup = true;
+                }
+            }
+            s->needs_idx[j] = SIZE_MAX;
+            if (dup) {
+                error_at(L, m, "step '%s' lists '%s' twice in needs", s->name ? s->name : "?",
+                         s->needs[j]);
+            } else if (idx < 0) {
+                error_at(L, m, "step '%s' needs unknown step '%s'", s->name ? s->name : "?",
+                         s->needs[j]);
+            } else if ((size_t)idx == i) {
+                error_at(L, m, "step '%s' needs itself", s->name);
+            } else {
+                s->needs_idx[j] = (size_t)idx;
+            }
+        }
+    }
+}
+
+struct mark_ud {
+    const struct dagd_config_marks *m;
+    struct dagd_mark fallback;
+};
+
+static struct dagd_mark config_mark_fn(void *userdata, const char *key, int item)
+{
+    const struct mark_ud *u = userdata;
+    const struct dagd_config_marks *m = u->m;
+
+    if (!m) {
+        return u->fallback;
+    }
+    if (!key) {
+        return m->map_mark.line ? m->map_mark : u->fallback;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        if (!streq(m->e[i].key, key)) {
+            continue;
+        }
+        if (item == -2) {
+            return m->e[i].key_mark;
+        }
+        if (item >= 0 && (size_t)item < m->e[i].n_items) {
+            return m->e[i].items[item];
+        }
+        return m->e[i].value_mark;
+    }
+    return m->map_mark.line ? m->map_mark : u->fallback;
+}
+
+/* Substitute every string of a JSON value; on failure report at `mark`. */
+static int subst_json(cJSON *j, const struct dagd_params *ps, const char *file,
+                      struct dagd_mark mark, struct dagd_diags *diags)
+{
+    int r = 0;
+
+    if (cJSON_IsString(j)) {
+        char *out = NULL;
+        _cleanup_free_ char *name = NULL;
+        int k = dagd_params_expand(ps, j->valuestring, &out, &name);
+        if (k < 0) {
+            if (k == -ENOENT) {
+                dagd_diags_add(diags, file, mark, "unknown parameter '${%s}'", name);
+            } else if (k == -E2BIG) {
+                dagd_diags_add(diags, file, mark, "value expands to more than %u bytes",
+                               MAX_EXPANDED);
+            } else {
+                dagd_diags_add(diags, file, mark, "malformed parameter reference in '%s'",
+                               j->valuestring);
+            }
+            return -EINVAL;
+        }
+        free(j->valuestring);
+        j->valuestring = out;
+        return 0;
+    }
+    for (cJSON *c = j->child; c; c = c->next) {
+        if (subst_json(c, ps, file, mark, diags) < 0) {
+            r = -EINVAL;
+        }
+    }
+    return r;
+}
+
+static void unraw_all(cJSON *parent, cJSON *v)
+{
+    if (cJSON_IsRaw(v)) {
+        double d;
+        (void)cJSON_ReplaceItemViaPointer(parent, v,
+                                          must(dagd_parse_double(v->valuestring, &d) >= 0
+                                                   ? cJSON_CreateNumber(d)
+                                                   : cJSON_CreateString(v->valuestring)));
+        return;
+    }
+    for (cJSON *c = v->child; c;) {
+        cJSON *next = c->next;
+        unraw_all(v, c);
+        c = next;
+    }
+}
+
+/* Substitute and check one step's config; on success *ret is the checked
+ * object (normalized to the schema types). */
+static int step_config(const struct dagd_pipeline *p, const struct dagd_step *s,
+                       const struct dagd_params *ps, const char *file, cJSON **ret,
+                       struct dagd_diags *diags)
+{
+    struct mark_ud u = {.m = s->config_marks, .fallback = s->mark};
+    cJSON *c = s->config ? must(cJSON_Duplicate(s->config, true)) : NULL;
+    int r = 0;
+
+    for (cJSON *e = c ? c->child : NULL; e; e = e->next) {
+        if (subst_json(e, ps, file, config_mark_fn(&u, e->string, -1), diags) < 0) {
+            r = -EINVAL;
+        }
+    }
+    if (r < 0) {
+        cJSON_Delete(c);
+        return r;
+    }
+    if (s->plugin) {
+        r = dagd_task_config_check(s->plugin->desc->schema, c, file, config_mark_fn, &u, diags);
+    } else if (c) {
+        unraw_all(NULL, c);
+    }
+    if (r < 0) {
+        cJSON_Delete(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+static void check_tasks(struct loader *L)
+{
+    struct dagd_pipeline *p = L->p;
+
+    for (size_t i = 0; i < p->n_steps; i++) {
+        struct dagd_step *s = &p->steps[i];
+        const struct dagd_plugin *pl = NULL;
+        _cleanup_free_ char *msg = NULL;
+        cJSON *checked = NULL;
+        struct dagd_plugin_failure *f = NULL;
+        size_t nf = 0;
+        int r;
+
+        if (!s->task) {
+            continue;
+        }
+        r = dagd_plugin_host_find(L->host, s->task, &pl, &msg);
+        if (r == -ENOENT) {
+            error_at(L, s->task_mark, "unknown task '%s' (no dagd-task-%s.so in the plugin path)",
+                     s->task, s->task);
+            continue;
+        }
+        if (r < 0) {
+            error_at(L, s->task_mark, "task '%s': %s", s->task, msg ? msg : "cannot be loaded");
+            continue;
+        }
+        s->plugin = pl;
+        if (!L->params_ok || s->config_marks->bad) {
+            continue; /* values cannot be substituted; errors were reported */
+        }
+        {
+            size_t before = L->diags->n + L->diags->dropped;
+            r = step_config(p, s, &L->load_params, L->file, &checked, L->diags);
+            if (r < 0 || L->diags->n + L->diags->dropped != before) {
+                L->failed = true;
+                cJSON_Delete(checked);
+                continue;
+            }
+        }
+        r = dagd_plugin_host_validate(L->host, pl, checked, &L->load_params, s->name, &f, &nf);
+        if (r == -EINVAL) {
+            struct mark_ud u = {.m = s->config_marks, .fallback = s->mark};
+            for (size_t j = 0; j < nf; j++) {
+                if (f[j].key) {
+                    error_at(L, config_mark_fn(&u, f[j].key, -1), "config key '%s': %s", f[j].key,
+                             f[j].message);
+                } else {
+                    error_at(L, s->mark, "step '%s': %s", s->name, f[j].message);
+                }
+            }
+            dagd_plugin_failures_free(f, nf);
+        }
+        cJSON_Delete(checked);
+    }
+}
+
+/* ---- entry points ------------------------------------------------------------ */
+
+static const char *const pipeline_keys[] = {"pipeline", "description", "params", "defaults",
+                                            "steps", "concurrency", "schedules", "sensors", NULL};
+
+static void load_document(struct loader *L, yaml_node_t *root)
+{
+    struct dagd_pipeline *p = L->p;
+    yaml_node_t *params = NULL, *defaults = NULL, *steps = NULL, *schedules = NULL,
+                *sensors = NULL;
+    struct defaults dflt = {0};
+    bool has_name = false;
+
+    if (!check_mapping(L, root, "a pipeline file")) {
+        return;
+    }
+    FOREACH_PAIR(L, root, pr, k, v) {
+        const char *key = scalar(k);
+        if (is_dup_key(L, root, pr)) {
+            continue;
+        }
+        if (streq(key, "pipeline")) {
+            if (get_string(L, v, "pipeline", false, &p->name)) {
+                has_name = true;
+                if (!valid_name(p->name)) {
+                    error_at(L, M(v->start_mark), "invalid pipeline name '%s' (use letters, "
+                             "digits, '_', '-' and '.')", p->name);
+                }
+            }
+        } else if (streq(key, "description")) {
+            (void)get_string(L, v, "description", true, &p->description);
+        } else if (streq(key, "params")) {
+            params = v;
+        } else if (streq(key, "defaults")) {
+            defaults = v;
+        } else if (streq(key, "steps")) {
+            steps = v;
+        } else if (streq(key, "concurrency")) {
+            (void)get_uint(L, v, "concurrency", 100000, &p->concurrency);
+        } else if (streq(key, "schedules")) {
+            schedules = v;
+        } else if (streq(key, "sensors")) {
+            sensors = v;
+        } else {
+            unknown_key(L, k, "pipeline", pipeline_keys);
+        }
+    }
+    if (!has_name) {
+        error_at(L, M(root->start_mark), "missing key 'pipeline' (the pipeline's name)");
+    }
+    /* params first: configs and schedules refer to them. */
+    L->params_ok = true;
+    if (params && !is_null(params)) {
+        size_t before = L->diags->n + L->diags->dropped;
+        parse_params_map(L, params, &p->params, "params", true, NULL);
+        if (L->diags->n + L->diags->dropped != before) {
+            L->params_ok = false;
+        }
+        check_param_refs(L, params);
+        if (expand_all(&p->params, false, L->file, L->diags) < 0) {
+            L->failed = true;
+            L->params_ok = false;
+        }
+    }
+    if (defaults && !is_null(defaults)) {
+        parse_defaults(L, defaults, &dflt);
+    }
+    if (!steps) {
+        error_at(L, M(root->start_mark), "missing key 'steps'");
+    } else if (steps->type != YAML_SEQUENCE_NODE) {
+        error_at(L, M(steps->start_mark), "steps must be a list, got %s", node_kind(steps));
+    } else {
+        size_t ni = (size_t)(steps->data.sequence.items.top - steps->data.sequence.items.start);
+        if (ni == 0) {
+            error_at(L, M(steps->start_mark), "steps is empty");
+        }
+        if (ni > MAX_STEPS) {
+            error_at(L, M(steps->start_mark), "more than %u steps", MAX_STEPS);
+            ni = 0;
+        }
+        p->steps = dagd_xcalloc(ni + 1, sizeof(*p->steps));
+        for (size_t i = 0; i < ni; i++) {
+            yaml_node_t *sn = node(L, steps->data.sequence.items.start[i]);
+            struct dagd_step *s = &p->steps[p->n_steps++];
+            if (!sn) {
+                continue;
+            }
+            parse_step(L, sn, s, &dflt);
+            if (s->name) {
+                for (size_t j = 0; j + 1 < p->n_steps; j++) {
+                    if (streq_ptr(p->steps[j].name, s->name)) {
+                        error_at(L, s->mark, "duplicate step name '%s' (first defined at line %u, "
+                                 "column %u)", s->name, p->steps[j].mark.line,
+                                 p->steps[j].mark.col);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if (schedules && !is_null(schedules)) {
+        parse_schedules(L, schedules);
+    }
+    if (sensors && !is_null(sensors)) {
+        parse_sensors(L, sensors);
+    }
+
+    /* Parameters: cycles and the load-time values. */
+    if (L->params_ok) {
+        struct dagd_params builtins = {0};
+        _cleanup_free_ char *sd = dagd_xstrdup(".dagd");
+        dagd_pipeline_builtins(p, sd, "00000000000000000000000000000000", &builtins);
+        if (dagd_pipeline_resolve_params(p, NULL, 0, &builtins, &L->load_params, L->diags) < 0) {
+            L->failed = true;
+            L->params_ok = false;
+        }
+        dagd_params_done(&builtins);
+    }
+
+    resolve_needs(L);
+    if (p->n_steps > 0) {
+        bool names_ok = true;
+        for (size_t i = 0; i < p->n_steps; i++) {
+            if (!p->steps[i].name) {
+                names_ok = false;
+            }
+        }
+        p->topo = dagd_xcalloc(p->n_steps + 1, sizeof(size_t));
+        if (names_ok && dagd_dag_order(p->steps, p->n_steps, p->topo) < p->n_steps) {
+            (void)dagd_dag_cycles(p->steps, p->n_steps, report_cycle, L);
+        }
+    }
+    if (L->host) {
+        check_tasks(L);
+    }
+}
+
+static int cmp_diag(const void *a, const void *b)
+{
+    const struct dagd_diag *x = a, *y = b;
+
+    if (x->mark.line != y->mark.line) {
+        return x->mark.line < y->mark.line ? -1 : 1;
+    }
+    if (x->mark.col != y->mark.col) {
+        return x->mark.col < y->mark.col ? -1 : 1;
+    }
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Sort the diagnostics added since `first` by position (stable). */
+static void sort_diags(struct dagd_diags *d, size_t first)
+{
+    size_t n = d->n - first;
+    struct dagd_diag *tmp;
+
+    if (n < 2) {
+        return;
+    }
+    /* qsort is not stable: sort (mark, original index) pairs. */
+    tmp = dagd_xcalloc(n, sizeof(*tmp));
+    memcpy(tmp, d->items + first, n * sizeof(*tmp));
+    {
+        size_t *idx = dagd_xcalloc(n, sizeof(size_t));
+        for (size_t i = 0; i < n; i++) {
+            idx[i] = i;
+        }
+        /* insertion sort: diagnostics are at most DAGD_DIAG_MAX */
+        for (size_t i = 1; i < n; i++) {
+            size_t v = idx[i], j = i;
+            while (j > 0) {
+                const struct dagd_diag *x = &tmp[idx[j - 1]], *y = &tmp[v];
+                if (x->mark.line < y->mark.line ||
+                    (x->mark.line == y->mark.line && x->mark.col <= y->mark.col)) {
+                    break;
+                }
+                idx[j] = idx[j - 1];
+                j--;
+            }
+            idx[j] = v;
+        }
+        for (size_t i = 0; i < n; i++) {
+            d->items[first + i] = tmp[idx[i]];
+        }
+        free(idx);
+    }
+    free(tmp);
+    (void)cmp_diag;
+}
+
+static char *dir_of(const char *path)
+{
+    _cleanup_free_ char *copy = dagd_xstrdup(path);
+    char abs[PATH_MAX];
+    const char *d = dirname(copy);
+
+    if (realpath(d, abs)) {
+        return dagd_xstrdup(abs);
+    }
+    return dagd_xstrdup(d);
+}
+
+int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
+                              struct dagd_plugin_host *host, struct dagd_pipeline **ret,
+                              struct dagd_diags *reterr)
+{
+    struct loader L = {.file = name ? name : "<input>", .buf = buf, .len = len,
+                       .diags = reterr, .host = host};
+    yaml_parser_t parser;
+    yaml_node_t *root;
+    size_t first = reterr->n;
+    int r = 0;
+
+    L.p = dagd_xcalloc(1, sizeof(*L.p));
+    L.p->n_ref = 1;
+    L.p->file = dagd_xstrdup(L.file);
+    L.p->dir = dir_of(L.file);
+
+    if (len > MAX_FILE_SIZE) {
+        error_at(&L, ((struct dagd_mark){1, 1}), "file larger than %u bytes", MAX_FILE_SIZE);
+        goto finish;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        abort();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+    if (!yaml_parser_load(&parser, &L.doc)) {
+        const char *problem = parser.problem ? parser.problem : "invalid YAML";
+        struct dagd_mark m = M(parser.problem_mark);
+        if (parser.error == YAML_MEMORY_ERROR) {
+            m = (struct dagd_mark){1, 1};
+            problem = "out of memory";
+        }
+        if (parser.context) {
+            error_at(&L, m, "syntax error: %s (%s at line %u, column %u)", problem,
+                     parser.context, (unsigned)parser.context_mark.line + 1,
+                     (unsigned)parser.context_mark.column + 1);
+        } else {
+            error_at(&L, m, "syntax error: %s", problem);
+        }
+        yaml_parser_delete(&parser);
+        goto finish;
+    }
+    root = yaml_document_get_root_node(&L.doc);
+    if (!root) {
+        error_at(&L, ((struct dagd_mark){1, 1}), "empty file: expected a pipeline map");
+    } else {
+        yaml_document_t next;
+        load_document(&L, root);
+        /* Only one document per file. */
+        if (yaml_parser_load(&parser, &next)) {
+            yaml_node_t *r2 = yaml_document_get_root_node(&next);
+            if (r2) {
+                error_at(&L, M(next.start_mark), "only one YAML document per file is allowed");
+            }
+            yaml_document_delete(&next);
+        } else {
+            error_at(&L, M(parser.problem_mark), "syntax error: %s",
+                     parser.problem ? parser.problem : "invalid YAML");
+        }
+    }
+    yaml_document_delete(&L.doc);
+    yaml_parser_delete(&parser);
+
+finish:
+    dagd_params_done(&L.load_params);
+    sort_diags(reterr, first);
+    if (L.failed || reterr->n > first) {
+        pipeline_free(L.p);
+        return -EINVAL;
+    }
+    *ret = L.p;
+    return r;
+}
+
+int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host,
+                       struct dagd_pipeline **ret, struct dagd_diags *reterr)
+{
+    _cleanup_fclose_ FILE *f = NULL;
+    _cleanup_free_ char *buf = NULL;
+    struct stat st;
+    size_t n;
+
+    f = fopen(path, "re");
+    if (!f) {
+        int e = errno;
+        dagd_diags_add(reterr, path, (struct dagd_mark){1, 1}, "cannot open: %s", strerror(e));
+        return -e;
+    }
+    if (fstat(fileno(f), &st) < 0) {
+        int e = errno;
+        dagd_diags_add(reterr, path, (struct dagd_mark){1, 1}, "cannot stat: %s", strerror(e));
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        dagd_diags_add(reterr, path, (struct dagd_mark){1, 1}, "not a regular file");
+        return -EINVAL;
+    }
+    if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
+        dagd_diags_add(reterr, path, (struct dagd_mark){1, 1}, "file larger than %u bytes",
+                       MAX_FILE_SIZE);
+        return -EFBIG;
+    }
+    buf = dagd_xmalloc((size_t)st.st_size + 1);
+    n = fread(buf, 1, (size_t)st.st_size, f);
+    if (ferror(f)) {
+        dagd_diags_add(reterr, path, (struct dagd_mark){1, 1}, "read error");
+        return -EIO;
+    }
+    buf[n] = 0;
+    return dagd_pipeline_load_buffer(path, buf, n, host, ret, reterr);
+}
+
+int dagd_pipeline_resolve_config(const struct dagd_pipeline *p, size_t step,
+                                 const struct dagd_params *params, char **ret_json,
+                                 struct dagd_diags *reterr)
+{
+    cJSON *c = NULL;
+    int r;
+
+    if (step >= p->n_steps) {
+        return -EINVAL;
+    }
+    r = step_config(p, &p->steps[step], params, p->file, &c, reterr);
+    if (r < 0) {
+        return r;
+    }
+    *ret_json = c ? dagd_json_canonical(c) : dagd_xstrdup("{}");
+    cJSON_Delete(c);
+    return 0;
+}
+
+/* ---- DOT ----------------------------------------------------------------------- */
+
+static void dot_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const char *q = s ? s : ""; *q; q++) {
+        if (*q == '"' || *q == '\\') {
+            fputc('\\', f);
+        }
+        if (*q == '\n') {
+            fputs("\\n", f);
+            continue;
+        }
+        fputc(*q, f);
+    }
+    fputc('"', f);
+}
+
+void dagd_pipeline_write_dot(const struct dagd_pipeline *p, FILE *f)
+{
+    fputs("digraph ", f);
+    dot_quoted(f, p->name);
+    fputs(" {\n    rankdir=LR;\n    node [shape=box, fontname=\"Helvetica\"];\n", f);
+    for (size_t i = 0; i < p->n_steps; i++) {
+        _cleanup_free_ char *label = dagd_xasprintf("%s\n(%s)", p->steps[i].name,
+                                                    p->steps[i].task);
+        fputs("    ", f);
+        dot_quoted(f, p->steps[i].name);
+        fputs(" [label=", f);
+        dot_quoted(f, label);
+        fputs("];\n", f);
+    }
+    for (size_t i = 0; i < p->n_steps; i++) {
+        for (size_t j = 0; j < p->steps[i].n_needs; j++) {
+            fputs("    ", f);
+            dot_quoted(f, p->steps[i].needs[j]);
+            fputs(" -> ", f);
+            dot_quoted(f, p->steps[i].name);
+            fputs(";\n", f);
+        }
+    }
+    fputs("}\n", f);
+}

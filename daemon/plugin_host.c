@@ -1,0 +1,670 @@
+/* See plugin_host.h. Modeled on collectd's plugin loader (one .so per task,
+ * dlopen from configured directories only) with redis' versioned module ABI
+ * check. Plugins are opened lazily: looking up task NAME only stats
+ * DIR/dagd-task-NAME.so in each directory, so a daemon that runs three tasks
+ * maps three plugins. */
+#include "plugin_host.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "log.h"
+#include "pipeline.h"
+#include "task_config.h"
+
+#define PLUGIN_PREFIX "dagd-task-"
+#define PLUGIN_SUFFIX ".so"
+
+struct dagd_plugin_host {
+    char **base_dirs;  /* before build-tree expansion; NULL-terminated pieces */
+    size_t n_base;
+    bool *base_expand; /* build-tree dir: also search its immediate subdirectories */
+    char **dirs;       /* expanded, computed on first use */
+    size_t n_dirs;
+    bool expanded;
+
+    struct dagd_plugin **plugins; /* loaded, in load order */
+    size_t n_plugins;
+
+    const struct dagd_host_api *api;
+    bool custom_api;
+};
+
+/* ---- the loader-time host API ------------------------------------------ */
+
+/* The context of a validate callback run by the loader. */
+struct dagd_task_ctx {
+    struct dagd_task_config *config;
+    const struct dagd_params *params;
+    const char *step;
+    struct dagd_plugin_failure *failures;
+    size_t n_failures;
+};
+
+static const char *lt_run_id(struct dagd_task_ctx *ctx)
+{
+    return "";
+}
+
+static const char *lt_step_name(struct dagd_task_ctx *ctx)
+{
+    return ctx->step;
+}
+
+static unsigned lt_attempt(struct dagd_task_ctx *ctx)
+{
+    return 0;
+}
+
+static const char *lt_config_string(struct dagd_task_ctx *ctx, const char *key, const char *def)
+{
+    return dagd_task_config_string(ctx->config, key, def);
+}
+
+static int64_t lt_config_int(struct dagd_task_ctx *ctx, const char *key, int64_t def)
+{
+    return dagd_task_config_int(ctx->config, key, def);
+}
+
+static double lt_config_number(struct dagd_task_ctx *ctx, const char *key, double def)
+{
+    return dagd_task_config_number(ctx->config, key, def);
+}
+
+static bool lt_config_bool(struct dagd_task_ctx *ctx, const char *key, bool def)
+{
+    return dagd_task_config_bool(ctx->config, key, def);
+}
+
+static uint64_t lt_config_duration(struct dagd_task_ctx *ctx, const char *key, uint64_t def)
+{
+    return dagd_task_config_duration(ctx->config, key, def);
+}
+
+static size_t lt_config_list_len(struct dagd_task_ctx *ctx, const char *key)
+{
+    return dagd_task_config_list_len(ctx->config, key);
+}
+
+static const char *lt_config_list_item(struct dagd_task_ctx *ctx, const char *key, size_t i)
+{
+    return dagd_task_config_list_item(ctx->config, key, i);
+}
+
+static size_t lt_config_map_len(struct dagd_task_ctx *ctx, const char *key)
+{
+    return dagd_task_config_map_len(ctx->config, key);
+}
+
+static const char *lt_config_map_key(struct dagd_task_ctx *ctx, const char *key, size_t i)
+{
+    return dagd_task_config_map_key(ctx->config, key, i);
+}
+
+static const char *lt_config_map_value(struct dagd_task_ctx *ctx, const char *key, size_t i)
+{
+    return dagd_task_config_map_value(ctx->config, key, i);
+}
+
+static const char *lt_config_json(struct dagd_task_ctx *ctx)
+{
+    return dagd_task_config_json(ctx->config);
+}
+
+static const char *lt_param(struct dagd_task_ctx *ctx, const char *name)
+{
+    return ctx->params ? dagd_params_get(ctx->params, name) : NULL;
+}
+
+static const char *lt_state_dir(struct dagd_task_ctx *ctx)
+{
+    return ctx->params ? dagd_params_get(ctx->params, "state_dir") : NULL;
+}
+
+static struct sqlite3 *lt_warehouse(struct dagd_task_ctx *ctx)
+{
+    return NULL;
+}
+
+static void lt_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    _cleanup_free_ char *msg = NULL;
+
+    if ((int)level > dagd_log_max_level) {
+        return;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        msg = NULL;
+    }
+    va_end(ap);
+    dagd_log((int)level, "step '%s' (validate): %s", ctx->step ? ctx->step : "?",
+             msg ? msg : "(out of memory)");
+}
+
+static void lt_progress(struct dagd_task_ctx *ctx, uint64_t done, uint64_t total)
+{
+}
+
+static void lt_metrics(struct dagd_task_ctx *ctx, int64_t rows_in, int64_t rows_out)
+{
+}
+
+static bool lt_canceled(struct dagd_task_ctx *ctx)
+{
+    return false;
+}
+
+static int lt_declare(struct dagd_task_ctx *ctx, const char *path)
+{
+    return -EOPNOTSUPP;
+}
+
+static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        msg = NULL;
+    }
+    va_end(ap);
+    ctx->failures = dagd_xreallocarray(ctx->failures, ctx->n_failures + 1,
+                                       sizeof(*ctx->failures));
+    ctx->failures[ctx->n_failures++] = (struct dagd_plugin_failure){
+        .key = key ? dagd_xstrdup(key) : NULL,
+        .message = msg ? msg : dagd_xstrdup("(out of memory)"),
+    };
+    return -EINVAL;
+}
+
+static const struct dagd_host_api loader_api = {
+    .abi_major = DAGD_TASK_ABI_MAJOR,
+    .abi_minor = DAGD_TASK_ABI_MINOR,
+    .struct_size = sizeof(struct dagd_host_api),
+    .run_id = lt_run_id,
+    .step_name = lt_step_name,
+    .attempt = lt_attempt,
+    .config_string = lt_config_string,
+    .config_int = lt_config_int,
+    .config_number = lt_config_number,
+    .config_bool = lt_config_bool,
+    .config_duration = lt_config_duration,
+    .config_list_len = lt_config_list_len,
+    .config_list_item = lt_config_list_item,
+    .config_map_len = lt_config_map_len,
+    .config_map_key = lt_config_map_key,
+    .config_map_value = lt_config_map_value,
+    .config_json = lt_config_json,
+    .param = lt_param,
+    .state_dir = lt_state_dir,
+    .warehouse = lt_warehouse,
+    .log = lt_log,
+    .progress = lt_progress,
+    .metrics = lt_metrics,
+    .canceled = lt_canceled,
+    .declare_input = lt_declare,
+    .declare_output = lt_declare,
+    .fail = lt_fail,
+};
+
+void dagd_plugin_failures_free(struct dagd_plugin_failure *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(f[i].key);
+        free(f[i].message);
+    }
+    free(f);
+}
+
+int dagd_plugin_host_validate(struct dagd_plugin_host *h, const struct dagd_plugin *pl,
+                              const cJSON *config, const struct dagd_params *params,
+                              const char *step, struct dagd_plugin_failure **ret, size_t *ret_n)
+{
+    struct dagd_task_ctx ctx = {.params = params, .step = step};
+    cJSON *dup = NULL;
+    int r;
+
+    if (!DAGD_PLUGIN_HAS(pl->desc, validate) || !pl->desc->validate) {
+        return 0;
+    }
+    if (h->custom_api) {
+        return -EOPNOTSUPP;
+    }
+    if (config) {
+        dup = cJSON_Duplicate(config, true);
+        if (!dup) {
+            abort();
+        }
+    }
+    ctx.config = dagd_task_config_new_from_cjson(dup);
+    if (!ctx.config) {
+        return -EINVAL;
+    }
+    r = pl->desc->validate(&ctx);
+    dagd_task_config_free(ctx.config);
+    if (r >= 0 && ctx.n_failures == 0) {
+        return 0;
+    }
+    if (ctx.n_failures == 0) {
+        (void)lt_fail(&ctx, NULL, "the task rejected its config (error %d)", r);
+    }
+    *ret = ctx.failures;
+    *ret_n = ctx.n_failures;
+    return -EINVAL;
+}
+
+/* ---- search path -------------------------------------------------------- */
+
+static void add_base(struct dagd_plugin_host *h, const char *dir, size_t len, bool expand)
+{
+    if (len == 0) {
+        return;
+    }
+    h->base_dirs = dagd_xreallocarray(h->base_dirs, h->n_base + 1, sizeof(char *));
+    h->base_expand = dagd_xreallocarray(h->base_expand, h->n_base + 1, sizeof(bool));
+    h->base_dirs[h->n_base] = dagd_xstrndup(dir, len);
+    h->base_expand[h->n_base] = expand;
+    h->n_base++;
+}
+
+static void add_path_list(struct dagd_plugin_host *h, const char *list, bool expand)
+{
+    const char *p = list;
+
+    while (p && *p) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        add_base(h, p, len, expand);
+        p = colon ? colon + 1 : NULL;
+    }
+}
+
+/* Is the running binary inside the build tree? Then it should find the
+ * tree's own plugins with no setup (DESIGN 3a). */
+static bool running_from_build_tree(void)
+{
+    char exe[PATH_MAX];
+    char root[PATH_MAX];
+    ssize_t n;
+    size_t l;
+
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        return false;
+    }
+    exe[n] = 0;
+    if (!realpath(DAGD_BUILD_ROOT, root)) {
+        return false;
+    }
+    l = strlen(root);
+    return strncmp(exe, root, l) == 0 && exe[l] == '/';
+}
+
+struct dagd_plugin_host *dagd_plugin_host_new(char *const *dirs)
+{
+    struct dagd_plugin_host *h = dagd_xcalloc(1, sizeof(*h));
+
+    h->api = &loader_api;
+    for (size_t i = 0; dirs && dirs[i]; i++) {
+        add_base(h, dirs[i], strlen(dirs[i]), false);
+    }
+    add_path_list(h, getenv("DAGD_PLUGIN_PATH"), false);
+    if (running_from_build_tree()) {
+        add_path_list(h, DAGD_BUILD_PLUGIN_PATH, true);
+    }
+    add_base(h, DAGD_PLUGINDIR, strlen(DAGD_PLUGINDIR), false);
+    return h;
+}
+
+struct dagd_plugin_host *dagd_plugin_host_free(struct dagd_plugin_host *h)
+{
+    if (!h) {
+        return NULL;
+    }
+    for (size_t i = 0; i < h->n_plugins; i++) {
+        struct dagd_plugin *p = h->plugins[i];
+        if (p->handle) {
+            (void)dlclose(p->handle);
+        }
+        free(p->path);
+        free(p);
+    }
+    free(h->plugins);
+    for (size_t i = 0; i < h->n_base; i++) {
+        free(h->base_dirs[i]);
+    }
+    free(h->base_dirs);
+    free(h->base_expand);
+    for (size_t i = 0; i < h->n_dirs; i++) {
+        free(h->dirs[i]);
+    }
+    free(h->dirs);
+    free(h);
+    return NULL;
+}
+
+void dagd_plugin_host_set_api(struct dagd_plugin_host *h, const struct dagd_host_api *api)
+{
+    h->api = api ? api : &loader_api;
+    h->custom_api = api && api != &loader_api;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void add_dir(struct dagd_plugin_host *h, char *dir)
+{
+    h->dirs = dagd_xreallocarray(h->dirs, h->n_dirs + 1, sizeof(char *));
+    h->dirs[h->n_dirs++] = dir;
+}
+
+/* Expand the build-tree directories into themselves plus their immediate
+ * subdirectories (build/tasks/extract etc.), sorted by name. */
+static void expand_dirs(struct dagd_plugin_host *h)
+{
+    if (h->expanded) {
+        return;
+    }
+    h->expanded = true;
+    for (size_t i = 0; i < h->n_base; i++) {
+        DIR *d;
+        struct dirent *de;
+        char **subs = NULL;
+        size_t n_subs = 0;
+
+        add_dir(h, dagd_xstrdup(h->base_dirs[i]));
+        if (!h->base_expand[i]) {
+            continue;
+        }
+        d = opendir(h->base_dirs[i]);
+        if (!d) {
+            continue;
+        }
+        while ((de = readdir(d))) {
+            struct stat st;
+            char *sub;
+            if (de->d_name[0] == '.') {
+                continue;
+            }
+            sub = dagd_xasprintf("%s/%s", h->base_dirs[i], de->d_name);
+            if (stat(sub, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                free(sub);
+                continue;
+            }
+            subs = dagd_xreallocarray(subs, n_subs + 1, sizeof(char *));
+            subs[n_subs++] = sub;
+        }
+        (void)closedir(d);
+        if (n_subs > 0) {
+            qsort(subs, n_subs, sizeof(char *), cmp_str);
+        }
+        for (size_t j = 0; j < n_subs; j++) {
+            add_dir(h, subs[j]);
+        }
+        free(subs);
+    }
+}
+
+int dagd_plugin_host_dirs(struct dagd_plugin_host *h, char *const **ret, size_t *ret_n)
+{
+    expand_dirs(h);
+    *ret = h->dirs;
+    *ret_n = h->n_dirs;
+    return 0;
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static bool valid_task_name(const char *name)
+{
+    if (!name || !*name || strlen(name) > 128) {
+        return false;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static const struct dagd_plugin *loaded_by_path(struct dagd_plugin_host *h, const char *path)
+{
+    for (size_t i = 0; i < h->n_plugins; i++) {
+        if (streq(h->plugins[i]->path, path)) {
+            return h->plugins[i];
+        }
+    }
+    return NULL;
+}
+
+static const struct dagd_plugin *loaded_by_name(struct dagd_plugin_host *h, const char *name)
+{
+    for (size_t i = 0; i < h->n_plugins; i++) {
+        if (streq(h->plugins[i]->desc->name, name)) {
+            return h->plugins[i];
+        }
+    }
+    return NULL;
+}
+
+static int fail_msg(char **reterr_msg, int r, const char *fmt, ...) _printf_(3, 4);
+static int fail_msg(char **reterr_msg, int r, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+
+    if (!reterr_msg) {
+        return r;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        msg = NULL;
+    }
+    va_end(ap);
+    *reterr_msg = msg ? msg : dagd_xstrdup("out of memory");
+    return r;
+}
+
+int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
+                               const struct dagd_plugin **ret, char **reterr_msg)
+{
+    char abs[PATH_MAX];
+    struct stat st;
+    const struct dagd_plugin *old;
+    const struct dagd_task_plugin *desc;
+    dagd_task_entry_fn entry;
+    void *handle;
+    struct dagd_plugin *p;
+
+    if (!realpath(path, abs)) {
+        return fail_msg(reterr_msg, -errno, "cannot resolve plugin '%s': %s", path,
+                        strerror(errno));
+    }
+    old = loaded_by_path(h, abs);
+    if (old) {
+        *ret = old;
+        return 0;
+    }
+    if (stat(abs, &st) < 0) {
+        return fail_msg(reterr_msg, -errno, "cannot stat plugin '%s': %s", abs, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail_msg(reterr_msg, -EINVAL, "plugin '%s' is not a regular file", abs);
+    }
+    (void)dlerror();
+    handle = dlopen(abs, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *e = dlerror();
+        return fail_msg(reterr_msg, -ELIBBAD, "cannot load plugin '%s': %s", abs,
+                        e ? e : "unknown error");
+    }
+    /* POSIX requires this conversion to work for dlsym results. */
+    *(void **)&entry = dlsym(handle, DAGD_TASK_ENTRY_SYMBOL);
+    if (!entry) {
+        (void)dlclose(handle);
+        return fail_msg(reterr_msg, -ELIBBAD,
+                        "plugin '%s' does not export '%s' (not a dagd task plugin?)", abs,
+                        DAGD_TASK_ENTRY_SYMBOL);
+    }
+    desc = entry(h->api);
+    if (!desc) {
+        (void)dlclose(handle);
+        return fail_msg(reterr_msg, -ELIBBAD, "plugin '%s': %s() returned NULL", abs,
+                        DAGD_TASK_ENTRY_SYMBOL);
+    }
+    if (desc->abi_major != DAGD_TASK_ABI_MAJOR) {
+        unsigned maj = desc->abi_major, min = desc->abi_minor;
+        (void)dlclose(handle);
+        return fail_msg(reterr_msg, -EPROTO,
+                        "plugin '%s' was built for task ABI %u.%u, but this dagd speaks ABI %d.%d "
+                        "(major versions differ); rebuild the plugin against dagd/task.h",
+                        abs, maj, min, DAGD_TASK_ABI_MAJOR, DAGD_TASK_ABI_MINOR);
+    }
+    if (desc->struct_size < offsetof(struct dagd_task_plugin, run) + sizeof(desc->run)) {
+        unsigned sz = desc->struct_size;
+        (void)dlclose(handle);
+        return fail_msg(reterr_msg, -EPROTO,
+                        "plugin '%s' declares a descriptor of %u bytes, smaller than the "
+                        "minimum %zu of task ABI %d",
+                        abs, sz, offsetof(struct dagd_task_plugin, run) + sizeof(desc->run),
+                        DAGD_TASK_ABI_MAJOR);
+    }
+    if (!valid_task_name(desc->name) || !desc->version || !desc->run) {
+        (void)dlclose(handle);
+        return fail_msg(reterr_msg, -EPROTO,
+                        "plugin '%s' has an invalid descriptor (name, version and run are "
+                        "required; names use [A-Za-z0-9_.-])", abs);
+    }
+    old = loaded_by_name(h, desc->name);
+    if (old) {
+        /* Same task name from another file: the first loaded wins. */
+        dagd_log_debug("%s: task '%s' from '%s' already loaded from '%s', ignoring", __func__,
+                       desc->name, abs, old->path);
+        (void)dlclose(handle);
+        *ret = old;
+        return 0;
+    }
+    p = dagd_xcalloc(1, sizeof(*p));
+    p->path = dagd_xstrdup(abs);
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
+    p->size = st.st_size;
+    p->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    p->desc = desc;
+    p->handle = handle;
+    h->plugins = dagd_xreallocarray(h->plugins, h->n_plugins + 1, sizeof(*h->plugins));
+    h->plugins[h->n_plugins++] = p;
+    *ret = p;
+    return 0;
+}
+
+int dagd_plugin_host_find(struct dagd_plugin_host *h, const char *name,
+                          const struct dagd_plugin **ret, char **reterr_msg)
+{
+    const struct dagd_plugin *p;
+
+    if (!valid_task_name(name)) {
+        return fail_msg(reterr_msg, -ENOENT, "invalid task name '%s'", name ? name : "");
+    }
+    p = loaded_by_name(h, name);
+    if (p) {
+        *ret = p;
+        return 0;
+    }
+    expand_dirs(h);
+    for (size_t i = 0; i < h->n_dirs; i++) {
+        _cleanup_free_ char *path = dagd_xasprintf("%s/" PLUGIN_PREFIX "%s" PLUGIN_SUFFIX,
+                                                   h->dirs[i], name);
+        struct stat st;
+        int r;
+
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        r = dagd_plugin_host_load_file(h, path, &p, reterr_msg);
+        if (r < 0) {
+            return r;
+        }
+        if (!streq(p->desc->name, name)) {
+            return fail_msg(reterr_msg, -ELIBBAD, "plugin '%s' declares task '%s', not '%s'",
+                            p->path, p->desc->name, name);
+        }
+        *ret = p;
+        return 0;
+    }
+    return fail_msg(reterr_msg, -ENOENT, "no plugin provides task '%s'", name);
+}
+
+static int cmp_plugin(const void *a, const void *b)
+{
+    const struct dagd_plugin *x = *(const struct dagd_plugin *const *)a;
+    const struct dagd_plugin *y = *(const struct dagd_plugin *const *)b;
+
+    return strcmp(x->desc->name, y->desc->name);
+}
+
+int dagd_plugin_host_list(struct dagd_plugin_host *h, const struct dagd_plugin ***ret,
+                          size_t *ret_n)
+{
+    const struct dagd_plugin **list;
+    size_t n = 0;
+
+    expand_dirs(h);
+    for (size_t i = 0; i < h->n_dirs; i++) {
+        DIR *d = opendir(h->dirs[i]);
+        struct dirent *de;
+        char **names = NULL;
+        size_t n_names = 0;
+
+        if (!d) {
+            continue;
+        }
+        while ((de = readdir(d))) {
+            size_t l = strlen(de->d_name);
+            if (l <= strlen(PLUGIN_PREFIX) + strlen(PLUGIN_SUFFIX) ||
+                strncmp(de->d_name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) != 0 ||
+                !streq(de->d_name + l - strlen(PLUGIN_SUFFIX), PLUGIN_SUFFIX)) {
+                continue;
+            }
+            names = dagd_xreallocarray(names, n_names + 1, sizeof(char *));
+            names[n_names++] = dagd_xstrndup(de->d_name + strlen(PLUGIN_PREFIX),
+                                             l - strlen(PLUGIN_PREFIX) - strlen(PLUGIN_SUFFIX));
+        }
+        (void)closedir(d);
+        if (n_names > 0) {
+            qsort(names, n_names, sizeof(char *), cmp_str);
+        }
+        for (size_t j = 0; j < n_names; j++) {
+            const struct dagd_plugin *p;
+            _cleanup_free_ char *err = NULL;
+            if (!loaded_by_name(h, names[j])) {
+                int r = dagd_plugin_host_find(h, names[j], &p, &err);
+                if (r < 0) {
+                    dagd_log_warning("%s, ignoring", err ? err : "cannot load plugin");
+                }
+            }
+            free(names[j]);
+        }
+        free(names);
+    }
+    list = dagd_xcalloc(h->n_plugins + 1, sizeof(*list));
+    for (size_t i = 0; i < h->n_plugins; i++) {
+        list[n++] = h->plugins[i];
+    }
+    if (n > 0) {
+        qsort(list, n, sizeof(*list), cmp_plugin);
+    }
+    *ret = list;
+    *ret_n = n;
+    return 0;
+}
