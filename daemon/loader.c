@@ -16,7 +16,6 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -1869,11 +1868,11 @@ static void sort_diags(struct dagd_diags *d, size_t first)
 static char *dir_of(const char *path)
 {
     _cleanup_free_ char *copy = dagd_xstrdup(path);
-    char abs[PATH_MAX];
     const char *d = dirname(copy);
+    char *abs = realpath(d, NULL);
 
-    if (realpath(d, abs)) {
-        return dagd_xstrdup(abs);
+    if (abs) {
+        return abs;
     }
     return dagd_xstrdup(d);
 }

@@ -7,7 +7,6 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
-#include <limits.h>
 #include <sys/stat.h>
 
 #include "config.h"
@@ -289,8 +288,9 @@ static void add_path_list(struct dagd_plugin_host *h, const char *list, bool exp
  * tree's own plugins with no setup (DESIGN 3a). */
 static bool running_from_build_tree(void)
 {
-    char exe[PATH_MAX];
-    char root[PATH_MAX];
+    /* Not PATH_MAX: daemon/limits.h shadows <limits.h> on our include path. */
+    char exe[4096];
+    _cleanup_free_ char *root = NULL;
     ssize_t n;
     size_t l;
 
@@ -299,7 +299,8 @@ static bool running_from_build_tree(void)
         return false;
     }
     exe[n] = 0;
-    if (!realpath(DAGD_BUILD_ROOT, root)) {
+    root = realpath(DAGD_BUILD_ROOT, NULL);
+    if (!root) {
         return false;
     }
     l = strlen(root);
@@ -478,7 +479,7 @@ static int fail_msg(char **reterr_msg, int r, const char *fmt, ...)
 int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
                                const struct dagd_plugin **ret, char **reterr_msg)
 {
-    char abs[PATH_MAX];
+    _cleanup_free_ char *abs = NULL;
     struct stat st;
     const struct dagd_plugin *old;
     const struct dagd_task_plugin *desc;
@@ -486,7 +487,8 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
     void *handle;
     struct dagd_plugin *p;
 
-    if (!realpath(path, abs)) {
+    abs = realpath(path, NULL);
+    if (!abs) {
         return fail_msg(reterr_msg, -errno, "cannot resolve plugin '%s': %s", path,
                         strerror(errno));
     }
