@@ -1,0 +1,25 @@
+-- depends: orders
+-- Q2 for every city with city figures (included orders with a known
+-- location): city total, number of districts (CITY_DISTRICT_IDs) with at
+-- least one such order, and the average per district, rounded half up to
+-- cents. Ranked by the exact average (larger first), then city (BINARY).
+-- orders = city-figure rows of the city; city_total_rmb_cents is the
+-- per-city total the tiers are computed from.
+WITH district AS (
+    SELECT city, city_district_id, sum(amount_rmb_cents) AS sales, count(*) AS n
+    FROM orders
+    WHERE status = 'included' AND location_known = 1
+    GROUP BY city, city_district_id
+), city AS (
+    SELECT city, count(*) AS districts, sum(sales) AS total, sum(n) AS n
+    FROM district
+    GROUP BY city
+)
+SELECT row_number() OVER (ORDER BY CAST(total AS REAL) / districts DESC, city) AS rank,
+       city,
+       districts AS districts_with_sales,
+       total AS city_total_rmb_cents,
+       (2 * total + districts) / (2 * districts) AS avg_district_sales_rmb_cents,
+       n AS orders
+FROM city
+ORDER BY rank;

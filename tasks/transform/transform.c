@@ -1,0 +1,99 @@
+/* Task `transform`: runs the SQL model files of a directory against the
+ * warehouse (models.h, transform_run.h; the sales models are in
+ * pipelines/sales/models/, documented in docs/warehouse.md).
+ *
+ * Config: models (directory, relative to the working directory of the run). */
+#include <dagd/task.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "models.h"
+#include "transform_run.h"
+
+static const struct dagd_host_api *host;
+
+static const struct dagd_task_field schema[] = {
+    { .name = "models", .type = DAGD_FIELD_STRING, .required = true,
+      .doc = "directory of NAME.sql model files (one SELECT each), relative to the work dir" },
+    { .name = NULL },
+};
+
+static int transform_inputs(struct dagd_task_ctx *ctx)
+{
+    struct dagd_model_set set = { 0 };
+    const char *dir = host->config_string(ctx, "models", NULL);
+
+    /* The model files are part of the fingerprint; a missing directory is
+     * reported by run. */
+    if (dir && dagd_models_load(dir, &set, NULL) >= 0) {
+        for (size_t i = 0; i < set.n; i++) {
+            (void)host->declare_input(ctx, set.v[i].path);
+        }
+    }
+    dagd_model_set_done(&set);
+    return 0;
+}
+
+static bool is_canceled(void *userdata)
+{
+    return host->canceled(userdata);
+}
+
+static void on_progress(void *userdata, const char *model, int64_t rows, uint64_t done,
+                        uint64_t total)
+{
+    host->log(userdata, DAGD_TASK_LOG_INFO, "model %s: %lld rows", model, (long long)rows);
+    host->progress(userdata, done, total);
+}
+
+static int transform_run(struct dagd_task_ctx *ctx)
+{
+    struct dagd_transform_opts o = {
+        .canceled = is_canceled,
+        .progress = on_progress,
+        .userdata = ctx,
+    };
+    struct dagd_model_set set = { 0 };
+    const char *dir = host->config_string(ctx, "models", NULL);
+    struct sqlite3 *db = host->warehouse(ctx);
+    char *err = NULL;
+    int64_t rows = 0;
+    int r;
+
+    if (!db) {
+        return host->fail(ctx, NULL, "cannot open the warehouse");
+    }
+    if (!dir) {
+        return host->fail(ctx, "models", "no models directory configured");
+    }
+    r = dagd_models_load(dir, &set, &err);
+    if (r >= 0) {
+        r = dagd_transform_models(db, &set, &o, &rows, &err);
+    }
+    if (r < 0 && r != -ECANCELED) {
+        (void)host->fail(ctx, NULL, "%s", err ? err : "transform failed");
+    }
+    if (r >= 0) {
+        host->metrics(ctx, (int64_t)set.n, rows);
+    }
+    free(err);
+    dagd_model_set_done(&set);
+    return r;
+}
+
+static const struct dagd_task_plugin plugin = {
+    DAGD_TASK_PLUGIN_HEADER,
+    .name = "transform",
+    .version = "1",
+    .description = "Materialise SQL model files (one SELECT each) as warehouse tables",
+    .schema = schema,
+    .inputs = transform_inputs,
+    .run = transform_run,
+};
+
+DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
+DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)
+{
+    host = api;
+    return &plugin;
+}

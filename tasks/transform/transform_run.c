@@ -1,0 +1,275 @@
+/* Materialising SQL models (see transform_run.h). */
+#include "transform_run.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_err(char **reterr_msg, const char *fmt, ...)
+{
+    va_list ap;
+    char *m = NULL;
+
+    if (!reterr_msg) {
+        return;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&m, fmt, ap) < 0) {
+        m = NULL;
+    }
+    va_end(ap);
+    free(*reterr_msg);
+    *reterr_msg = m;
+}
+
+static int progress_cb(void *userdata)
+{
+    const struct dagd_transform_opts *o = userdata;
+
+    return o->canceled(o->userdata) ? 1 : 0;
+}
+
+static bool canceled(const struct dagd_transform_opts *o)
+{
+    return o->canceled && o->canceled(o->userdata);
+}
+
+/* Run `sql` (a sqlite3_mprintf result, freed here). */
+static int exec_owned(sqlite3 *db, const struct dagd_transform_opts *o, const struct dagd_model *m,
+                      char *sql, char **reterr_msg)
+{
+    char *e = NULL;
+    int rc;
+
+    if (!sql) {
+        abort();
+    }
+    rc = sqlite3_exec(db, sql, NULL, NULL, &e);
+    sqlite3_free(sql);
+    if (rc == SQLITE_INTERRUPT && canceled(o)) {
+        sqlite3_free(e);
+        return -ECANCELED;
+    }
+    if (rc != SQLITE_OK) {
+        set_err(reterr_msg, "model %s (%s): %s", m ? m->name : "-",
+                m && m->path ? m->path : "-", e ? e : sqlite3_errstr(rc));
+        sqlite3_free(e);
+        return -EIO;
+    }
+    return 0;
+}
+
+static bool table_exists(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM sqlite_schema WHERE type IN ('table', 'view')"
+                           " AND name = ?1 COLLATE NOCASE",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+static int64_t count_rows(sqlite3 *db, const char *table)
+{
+    sqlite3_stmt *st = NULL;
+    char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", table);
+    int64_t n = 0;
+
+    if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    return n;
+}
+
+/* A model must be exactly one statement. */
+static int check_single(sqlite3 *db, const struct dagd_model *m, char **reterr_msg)
+{
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    int rc = sqlite3_prepare_v2(db, m->sql, -1, &st, &tail);
+
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        set_err(reterr_msg, "model %s (%s): %s", m->name, m->path ? m->path : "-",
+                sqlite3_errmsg(db));
+        return -EIO;
+    }
+    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r')) {
+        tail++;
+    }
+    if (tail && *tail) {
+        set_err(reterr_msg, "model %s (%s): more than one SQL statement", m->name,
+                m->path ? m->path : "-");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Append ", "-joined quoted identifiers to a sqlite3_str. */
+static void append_idents(sqlite3_str *s, const struct dagd_strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++) {
+        sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "", sv->v[i]);
+    }
+}
+
+/* CREATE "_dagd_new_NAME" with the model's columns (types as SQLite infers
+ * them) and its primary key, then fill it. */
+static int build_with_key(sqlite3 *db, const struct dagd_transform_opts *o,
+                          const struct dagd_model *m, const char *tmp, char **reterr_msg)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_str *s;
+    int r, rc, ncol = 0;
+
+    r = exec_owned(db, o, m,
+                   sqlite3_mprintf("CREATE TEMP TABLE \"_dagd_shape\" AS SELECT * FROM (%s) LIMIT 0",
+                                   m->sql),
+                   reterr_msg);
+    if (r < 0) {
+        return r;
+    }
+    s = sqlite3_str_new(db);
+    sqlite3_str_appendf(s, "CREATE TABLE \"%w\" (", tmp);
+    rc = sqlite3_prepare_v2(db, "SELECT name, type FROM pragma_table_info('_dagd_shape', 'temp')",
+                            -1, &st, NULL);
+    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(st, 1);
+        sqlite3_str_appendf(s, "%s\"%w\" %s", ncol++ ? ", " : "",
+                            (const char *)sqlite3_column_text(st, 0), type ? type : "");
+    }
+    sqlite3_finalize(st);
+    sqlite3_str_appendall(s, ", PRIMARY KEY (");
+    append_idents(s, &m->primary_key);
+    sqlite3_str_appendall(s, "))");
+    r = exec_owned(db, o, m, sqlite3_str_finish(s), reterr_msg);
+    if (r < 0) {
+        return r;
+    }
+    r = exec_owned(db, o, m, sqlite3_mprintf("DROP TABLE temp.\"_dagd_shape\""), reterr_msg);
+    if (r < 0) {
+        return r;
+    }
+    return exec_owned(db, o, m, sqlite3_mprintf("INSERT INTO \"%w\" %s", tmp, m->sql), reterr_msg);
+}
+
+static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const struct dagd_model *m,
+                       int64_t *ret_rows, char **reterr_msg)
+{
+    char *tmp = sqlite3_mprintf("_dagd_new_%s", m->name);
+    int r;
+
+    if (!tmp) {
+        abort();
+    }
+    for (size_t i = 0; i < m->depends.n; i++) {
+        if (!table_exists(db, m->depends.v[i])) {
+            set_err(reterr_msg, "model %s (%s) depends on '%s', which is neither a model nor a "
+                                "table of the warehouse", m->name, m->path ? m->path : "-",
+                    m->depends.v[i]);
+            sqlite3_free(tmp);
+            return -ENOENT;
+        }
+    }
+    r = check_single(db, m, reterr_msg);
+    if (r < 0) {
+        goto out;
+    }
+    r = exec_owned(db, o, m, sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\"", tmp), reterr_msg);
+    if (r < 0) {
+        goto out;
+    }
+    if (m->primary_key.n > 0) {
+        r = build_with_key(db, o, m, tmp, reterr_msg);
+    } else {
+        r = exec_owned(db, o, m, sqlite3_mprintf("CREATE TABLE \"%w\" AS %s", tmp, m->sql),
+                       reterr_msg);
+    }
+    if (r < 0) {
+        goto out;
+    }
+    *ret_rows = count_rows(db, tmp);
+    r = exec_owned(db, o, m, sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\"", m->name), reterr_msg);
+    if (r < 0) {
+        goto out;
+    }
+    r = exec_owned(db, o, m, sqlite3_mprintf("ALTER TABLE \"%w\" RENAME TO \"%w\"", tmp, m->name),
+                   reterr_msg);
+    for (size_t i = 0; r >= 0 && i < m->n_indexes; i++) {
+        sqlite3_str *s = sqlite3_str_new(db);
+        sqlite3_str_appendf(s, "CREATE INDEX \"%w_i%zu\" ON \"%w\" (", m->name, i, m->name);
+        append_idents(s, &m->indexes[i]);
+        sqlite3_str_appendall(s, ")");
+        r = exec_owned(db, o, m, sqlite3_str_finish(s), reterr_msg);
+    }
+out:
+    sqlite3_free(tmp);
+    return r;
+}
+
+int dagd_transform_models(sqlite3 *db, struct dagd_model_set *set,
+                          const struct dagd_transform_opts *o, int64_t *ret_rows,
+                          char **reterr_msg)
+{
+    size_t *order = NULL;
+    int64_t total = 0;
+    int r;
+
+    r = dagd_models_order(set, &order, reterr_msg);
+    if (r < 0) {
+        return r;
+    }
+    /* Rename only the table itself: views other steps may define on a model
+     * must not make the swap fail. */
+    (void)sqlite3_exec(db, "PRAGMA legacy_alter_table = ON", NULL, NULL, NULL);
+    if (o->canceled) {
+        sqlite3_progress_handler(db, 20000, progress_cb, (void *)o);
+    }
+    r = exec_owned(db, o, NULL, sqlite3_mprintf("BEGIN IMMEDIATE"), reterr_msg);
+    if (r < 0) {
+        goto out;
+    }
+    for (size_t k = 0; k < set->n; k++) {
+        const struct dagd_model *m = &set->v[order[k]];
+        int64_t rows = 0;
+
+        if (canceled(o)) {
+            r = -ECANCELED;
+            break;
+        }
+        r = build_model(db, o, m, &rows, reterr_msg);
+        if (r < 0) {
+            break;
+        }
+        total += rows;
+        if (o->progress) {
+            o->progress(o->userdata, m->name, rows, k + 1, set->n);
+        }
+    }
+    if (r >= 0) {
+        r = exec_owned(db, o, NULL, sqlite3_mprintf("COMMIT"), reterr_msg);
+    }
+    if (r < 0) {
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+out:
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    (void)sqlite3_exec(db, "PRAGMA legacy_alter_table = OFF", NULL, NULL, NULL);
+    free(order);
+    if (r >= 0 && ret_rows) {
+        *ret_rows = total;
+    }
+    return r;
+}

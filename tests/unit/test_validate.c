@@ -1,0 +1,263 @@
+/* Unit tests of the data-quality rules (tasks/validate/dq.c) and of the
+ * validate step on a small hand-made bronze (tasks/validate/validate_run.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "dq.h"
+#include "validate_run.h"
+
+static void trimmed(const char *in, const char *want)
+{
+    size_t off, len;
+
+    dagd_dq_trim(in, strlen(in), &off, &len);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(in + off, want, len);
+}
+
+static void test_trim(void **state)
+{
+    trimmed("abc", "abc");
+    trimmed("  abc ", "abc");
+    trimmed("\t\n\r\v\fabc\f\v\r\n\t", "abc");
+    trimmed("\xe3\x80\x80北京", "北京");                 /* U+3000 */
+    trimmed("北京\xe3\x80\x80", "北京");
+    trimmed("\xc2\xa0" "a b" "\xc2\xa0 ", "a b");      /* U+00A0, inner space kept */
+    trimmed(" \xe3\x80\x80 \xc2\xa0", "");
+    trimmed("", "");
+    trimmed("\xe3\x80", "\xe3\x80");                   /* truncated U+3000: not space */
+    trimmed("\xc2", "\xc2");
+    assert_true(dagd_dq_has_outer_space(" x", 2));
+    assert_true(dagd_dq_has_outer_space("x\xe3\x80\x80", 4));
+    assert_false(dagd_dq_has_outer_space("x y", 3));
+    assert_false(dagd_dq_has_outer_space("", 0));
+}
+
+static void test_time(void **state)
+{
+    assert_int_equal(dagd_dq_time_from_int(50127), 50127);
+    assert_int_equal(dagd_dq_time_from_int(0), 0);
+    assert_int_equal(dagd_dq_time_from_int(235959), 235959);
+    assert_int_equal(dagd_dq_time_from_int(240000), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_int(106175), -EINVAL); /* SS 75 */
+    assert_int_equal(dagd_dq_time_from_int(99999), -EINVAL);  /* MM 99 */
+    assert_int_equal(dagd_dq_time_from_int(116160), -EINVAL); /* MM 61 */
+    assert_int_equal(dagd_dq_time_from_int(-1), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_double(102931.0), 102931);
+    assert_int_equal(dagd_dq_time_from_double(102931.5), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_double(1e300), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_text("051502", 6), 51502);
+    assert_int_equal(dagd_dq_time_from_text("51502", 5), 51502);
+    assert_int_equal(dagd_dq_time_from_text("time", 4), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_text("", 0), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_text(" 51502", 6), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_text("5150.2", 6), -EINVAL);
+    assert_int_equal(dagd_dq_time_from_text("99999999999999999999", 20), -EINVAL);
+    assert_true(dagd_dq_time_in_window(50000));
+    assert_true(dagd_dq_time_in_window(115959));
+    assert_false(dagd_dq_time_in_window(45959));
+    assert_false(dagd_dq_time_in_window(120000));
+    assert_false(dagd_dq_time_in_window(123000));
+}
+
+static void test_cents(void **state)
+{
+    int64_t c = 0;
+
+    assert_int_equal(dagd_dq_cents_from_double(1680.53, &c), 0);
+    assert_int_equal(c, 168053);
+    assert_int_equal(dagd_dq_cents_from_double(17520.35, &c), 0);
+    assert_int_equal(c, 1752035);
+    assert_int_equal(dagd_dq_cents_from_double(0.29, &c), 0); /* 28.999999999999996 */
+    assert_int_equal(c, 29);
+    assert_int_equal(dagd_dq_cents_from_double(-1325.66, &c), 0);
+    assert_int_equal(c, -132566);
+    assert_int_equal(dagd_dq_cents_from_double(0.0, &c), 0);
+    assert_int_equal(c, 0);
+    assert_int_equal(dagd_dq_cents_from_double(1.0 / 0.0, &c), -EINVAL);
+    assert_int_equal(dagd_dq_cents_from_double(1e20, &c), -EINVAL);
+}
+
+static void test_usd(void **state)
+{
+    struct dagd_dq_rate r;
+
+    assert_int_equal(dagd_dq_rate_parse("7.10", &r), 0);
+    assert_int_equal(r.num, 710);
+    assert_int_equal(r.scale, 2);
+    /* (usd_cents * 710 + 50) div 100 */
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(123383, &r), (123383LL * 710 + 50) / 100);
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(5, &r), 36);   /* 35.5 -> 36 (half up) */
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(15, &r), 107); /* 106.5 -> 107 */
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(1, &r), 7);    /* 7.1 -> 7 */
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(0, &r), 0);
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(-5, &r), -35); /* -35.5 -> -35 (half up) */
+    assert_int_equal(dagd_dq_rate_parse("7.1", &r), 0);
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(5, &r), 36);
+    assert_int_equal(dagd_dq_rate_parse("7", &r), 0);
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(5, &r), 35);
+    assert_int_equal(dagd_dq_rate_parse("6.8523", &r), 0);
+    assert_int_equal(dagd_dq_usd_to_rmb_cents(100, &r), 685); /* 685.23 */
+    assert_int_equal(dagd_dq_rate_parse("", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse("7.", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse(".5", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse("-7.10", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse("7,10", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse("1e3", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse("0.00", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse("1.0000000001", &r), -EINVAL);
+    assert_int_equal(dagd_dq_rate_parse(NULL, &r), -EINVAL);
+}
+
+static void test_qty(void **state)
+{
+    assert_int_equal(dagd_dq_qty_from_int(1), 1);
+    assert_int_equal(dagd_dq_qty_from_int(5), 5);
+    assert_int_equal(dagd_dq_qty_from_int(0), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_int(-1), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_double(2.0), 2);
+    assert_int_equal(dagd_dq_qty_from_double(1.5), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_double(0.0), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_double(0.0 / 0.0), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_text("2", 1), 2);
+    assert_int_equal(dagd_dq_qty_from_text("0", 1), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_text("2.0", 3), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_text("-1", 2), -EINVAL);
+    assert_int_equal(dagd_dq_qty_from_text("", 0), -EINVAL);
+}
+
+/* A hand-made bronze covering every rule once. */
+static const char bronze_sql[] =
+    "CREATE TABLE load_files (file_id INTEGER PRIMARY KEY, source TEXT, path TEXT,"
+    "  content_hash TEXT, size INTEGER, rows INTEGER, loaded_at INTEGER);"
+    "CREATE TABLE raw_orders (file_id INTEGER NOT NULL, row_no INTEGER NOT NULL, source TEXT,"
+    "  order_id, order_time, city_district_id, city, district, rptg_amt, currency_cd, order_qty,"
+    "  missing_keys TEXT, extra_keys TEXT, PRIMARY KEY (file_id, row_no));"
+    "CREATE TABLE city_district_map (city_district_id INTEGER PRIMARY KEY, city TEXT,"
+    "  district TEXT, file_id INTEGER);"
+    "INSERT INTO load_files VALUES (1, 'dataset1', 'a', 'h1', 1, 9, 0), (2, 'dataset2', 'b', 'h2', 1, 9, 0);"
+    "INSERT INTO city_district_map VALUES (1, '北京', '东城区', 1), (2, '上海', '浦东新区', 1),"
+    "  (3, '天津', '和平区', 1), (4, '沈阳', '和平区', 1);"
+    "INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time, city_district_id,"
+    "  rptg_amt, currency_cd, order_qty) VALUES"
+    "  (1, 2, 'dataset1', 'G1', 50127, 1, 100.5, 'RMB', 1),"      /* superseded by G1 row 9 */
+    "  (1, 3, 'dataset1', ' G2 ', 'time', 2, 10.0, 'USD', 2.0),"   /* bad time, USD */
+    "  (1, 4, 'dataset1', NULL, 60000, 1, 5, 'RMB', 1),"           /* no id */
+    "  (1, 5, 'dataset1', 'G3', 45959, 999999, 0, 'EUR', 1.5),"    /* outside, unknown id, rejected */
+    "  (1, 6, 'dataset1', 'G4', '051502', 3, 20, 'RMB', '2'),"
+    "  (1, 9, 'dataset1', 'G1', 106175, 1, 300, 'RMB', NULL);"     /* the winner of G1 (in ds1) */
+    "INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time, city, district,"
+    "  rptg_amt, currency_cd, order_qty, missing_keys, extra_keys) VALUES"
+    "  (2, 1, 'dataset2', 'G4', 110000, '\xe3\x80\x80天津', '和平区 ', 30, 'RMB', 1, NULL, NULL),"
+    "  (2, 2, 'dataset2', 'G5', 110000, '天津', '浦东新区', 40, 'RMB', 1, NULL, 'PROMO'),"
+    "  (2, 3, 'dataset2', 'G6', 110000, '山南', '乃东区', 50, 'RMB', NULL, 'ORDER_QTY', NULL),"
+    "  (2, 4, 'dataset2', '', 120000, '北京', '东城区', -1, ' RMB', 1, NULL, NULL);";
+
+static int64_t q_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -12345;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int64_t dq_count(sqlite3 *db, const char *source, const char *rule)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT \"rows\" FROM dq_summary WHERE source = '%s' AND rule = '%s'", source, rule);
+    return q_int(db, sql);
+}
+
+static void test_validate_bronze(void **state)
+{
+    struct dagd_validate_opts o = { .usd_rate = "7.10" };
+    struct dagd_validate_stats st;
+    char *err = NULL;
+    sqlite3 *db;
+
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), -ENOENT);
+    assert_non_null(err);
+    assert_int_equal(sqlite3_exec(db, bronze_sql, NULL, NULL, NULL), SQLITE_OK);
+    o.usd_rate = "7,10";
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), -EINVAL);
+    o.usd_rate = "7.10";
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
+    assert_int_equal(st.rows_in, 10);
+    assert_int_equal(st.orders, 6); /* G1..G6 */
+
+    /* dedup: the last G1 wins; G4 of dataset2 replaces dataset1's G4 */
+    assert_int_equal(q_int(db, "SELECT amount_rmb_cents FROM orders WHERE order_id = 'G1'"), 30000);
+    assert_int_equal(q_int(db, "SELECT order_time IS NULL FROM orders WHERE order_id = 'G1'"), 1);
+    assert_int_equal(q_int(db, "SELECT source = 'dataset2' FROM orders WHERE order_id = 'G4'"), 1);
+    assert_int_equal(q_int(db, "SELECT city_district_id FROM orders WHERE order_id = 'G4'"), 3);
+    /* USD 10.00 -> 71.00 RMB; trimmed id */
+    assert_int_equal(q_int(db, "SELECT amount_rmb_cents FROM orders WHERE order_id = 'G2'"), 7100);
+    assert_int_equal(q_int(db, "SELECT status = 'rejected' FROM orders WHERE order_id = 'G3'"), 1);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM orders WHERE status = 'included'"), 5);
+    assert_int_equal(q_int(db, "SELECT location_known FROM orders WHERE order_id = 'G5'"), 0);
+
+    assert_int_equal(dq_count(db, "dataset1", "duplicate_order_id_superseded"), 2);
+    assert_int_equal(dq_count(db, "dataset1", "order_id_missing"), 1);
+    assert_int_equal(dq_count(db, "dataset1", "bad_order_time"), 2);
+    assert_int_equal(dq_count(db, "dataset1", "currency_not_rmb"), 1);
+    assert_int_equal(dq_count(db, "dataset1", "currency_unknown"), 1);
+    assert_int_equal(dq_count(db, "dataset1", "amount_not_positive"), 1);
+    assert_int_equal(dq_count(db, "dataset1", "order_time_outside_window"), 1);
+    assert_int_equal(dq_count(db, "dataset1", "unknown_city_district_id"), 1);
+    assert_int_equal(dq_count(db, "dataset1", "qty_not_positive_integer"), 2);
+    assert_int_equal(dq_count(db, "dataset2", "location_whitespace_trimmed"), 1);
+    assert_int_equal(dq_count(db, "dataset2", "unknown_city"), 1);
+    assert_int_equal(dq_count(db, "dataset2", "unknown_district"), 1);
+    assert_int_equal(dq_count(db, "dataset2", "unknown_city_district_pair"), 2);
+    assert_int_equal(dq_count(db, "dataset2", "json_missing_key"), 1);
+    assert_int_equal(dq_count(db, "dataset2", "json_extra_key"), 1);
+    assert_int_equal(dq_count(db, "dataset2", "order_id_missing"), 1);
+    assert_int_equal(dq_count(db, "dataset2", "currency_unknown"), 0); /* ' RMB' trimmed */
+    assert_int_equal(dq_count(db, "dataset2", "amount_not_positive"), 1);
+    assert_int_equal(dq_count(db, "dataset2", "order_time_outside_window"), 1);
+    /* final rows: G1 (row 9), G2, G3, G4 (ds2), G5, G6 and the 2 rows without id */
+    assert_int_equal(dq_count(db, "final", "bad_order_time"), 2);
+    assert_int_equal(dq_count(db, "final", "qty_not_positive_integer"), 3);
+    assert_int_equal(dq_count(db, "final", "order_id_missing"), 2);
+    assert_int_equal(dq_count(db, "final", "order_time_outside_window"), 2);
+    assert_int_equal(dq_count(db, "final", "duplicate_order_id_superseded"), -12345);
+
+    /* idempotent: a second run leaves every orders row as it was */
+    int64_t before = q_int(db, "SELECT total_changes()");
+    assert_int_equal(sqlite3_exec(db, "CREATE TEMP TABLE snap AS SELECT rowid AS r, * FROM orders",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM (SELECT rowid AS r, * FROM orders EXCEPT "
+                               "SELECT * FROM snap)"), 0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM orders"), 6);
+    assert_true(q_int(db, "SELECT total_changes()") > before);
+    free(err);
+    sqlite3_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trim),  cmocka_unit_test(test_time),
+        cmocka_unit_test(test_cents), cmocka_unit_test(test_usd),
+        cmocka_unit_test(test_qty),   cmocka_unit_test(test_validate_bronze),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
