@@ -1,6 +1,6 @@
 /* `dagd prune --older-than DURATION [--state-dir DIR] [--batch N]`: delete
  * finished runs that ended more than DURATION ago, with their steps and
- * events, in batches (retention.h). Prints how many runs went. */
+ * events, in batches (retention.h). Prints how many rows went. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <sys/stat.h>
@@ -70,7 +70,7 @@ int dagd_cmd_prune(int argc, char **argv)
     /* Pruning never creates a state directory that was not there. */
     db = dagd_xasprintf("%s/state.db", state_dir);
     if (stat(db, &st) < 0) {
-        printf("deleted 0 runs (no state in '%s')\n", state_dir);
+        printf("deleted 0 rows (no state in '%s')\n", state_dir);
         return 0;
     }
     r = dagd_store_open(state_dir, &store);
@@ -84,6 +84,7 @@ int dagd_cmd_prune(int argc, char **argv)
                        dagd_store_errmsg(store));
         return 1;
     }
-    printf("deleted %" PRIu64 " run%s\n", deleted, deleted == 1 ? "" : "s");
+    printf("deleted %" PRIu64 " row%s (runs, steps, events, ticks)\n", deleted,
+           deleted == 1 ? "" : "s");
     return 0;
 }

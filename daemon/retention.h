@@ -17,12 +17,13 @@ struct dagd_store;
 
 /* One batch: delete up to `batch` runs (0 = DAGD_RETENTION_BATCH) that
  * ended more than `older_than_usec` before `now_usec` (0 = the wall clock).
- * Returns the number deleted (0 = nothing left to do) or -errno. For the
+ * Also prunes old schedule/sensor ticks. Returns the number of rows deleted
+ * (runs, steps, events, ticks; 0 = nothing left to do) or -errno. For the
  * daemon: call it from an idle/timer callback until it returns 0. */
 int dagd_retention_prune_batch(struct dagd_store *s, uint64_t older_than_usec, uint64_t now_usec,
                                size_t batch);
 
-/* All batches; *ret_deleted (may be NULL) gets the total. 0 or -errno. */
+/* All batches; *ret_deleted (may be NULL) gets the total rows. 0 or -errno. */
 int dagd_retention_prune(struct dagd_store *s, uint64_t older_than_usec, uint64_t now_usec,
                          size_t batch, uint64_t *ret_deleted);
 

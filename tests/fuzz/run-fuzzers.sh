@@ -15,12 +15,13 @@ secs="${1:-60}"
 shift || true
 dir=build-fuzz
 
+mkdir -p "$dir"
 if [ ! -f "$dir/build.ninja" ]; then
     CC=clang meson setup "$dir" -Dfuzzers=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dwerror=false --buildtype=debugoptimized -Dc_args=-fsanitize=fuzzer-no-link \
-        >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; exit 2; }
+        >"$dir/setup.log" 2>&1 || { cat "$dir/setup.log"; exit 2; }
 fi
-ninja -C "$dir" >"$dir.build.log" 2>&1 || { tail -40 "$dir.build.log"; exit 2; }
+ninja -C "$dir" >"$dir/build.log" 2>&1 || { tail -40 "$dir/build.log"; exit 2; }
 
 if [ $# -gt 0 ]; then
     targets=("$@")

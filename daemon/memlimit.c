@@ -1,5 +1,5 @@
-/* Per-step memory limits; see limits.h. */
-#include "limits.h"
+/* Per-step memory limits; see memlimit.h. */
+#include "memlimit.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,20 +23,20 @@
 #endif
 #endif
 
-static const char *const mode_names[_DAGD_LIMITS_MODE_MAX] = {
-    [DAGD_LIMITS_NONE] = "none",
-    [DAGD_LIMITS_RLIMIT_AS] = "rlimit",
-    [DAGD_LIMITS_CGROUP2] = "cgroup2",
+static const char *const mode_names[_DAGD_MEMLIMIT_MODE_MAX] = {
+    [DAGD_MEMLIMIT_NONE] = "none",
+    [DAGD_MEMLIMIT_RLIMIT_AS] = "rlimit",
+    [DAGD_MEMLIMIT_CGROUP2] = "cgroup2",
 };
 
-const char *dagd_limits_mode_to_string(enum dagd_limits_mode m)
+const char *dagd_memlimit_mode_to_string(enum dagd_memlimit_mode m)
 {
-    return (unsigned)m < _DAGD_LIMITS_MODE_MAX ? mode_names[m] : NULL;
+    return (unsigned)m < _DAGD_MEMLIMIT_MODE_MAX ? mode_names[m] : NULL;
 }
 
-int dagd_limits_mode_from_string(const char *s)
+int dagd_memlimit_mode_from_string(const char *s)
 {
-    for (int i = 0; i < _DAGD_LIMITS_MODE_MAX; i++) {
+    for (int i = 0; i < _DAGD_MEMLIMIT_MODE_MAX; i++) {
         if (s && streq(s, mode_names[i])) {
             return i;
         }
@@ -90,7 +90,7 @@ static int write_file(const char *path, const char *s)
     return dagd_write_all(fd, s, strlen(s));
 }
 
-char *dagd_limits_parse_proc_cgroup(const char *content)
+char *dagd_memlimit_parse_proc_cgroup(const char *content)
 {
     const char *p = content;
 
@@ -133,7 +133,7 @@ static char *detect_cgroup2_dir(void)
     if (read_small_file("/proc/self/cgroup", &content) < 0) {
         return NULL;
     }
-    rel = dagd_limits_parse_proc_cgroup(content);
+    rel = dagd_memlimit_parse_proc_cgroup(content);
     if (!rel) {
         return NULL;
     }
@@ -157,31 +157,31 @@ static char *detect_cgroup2_dir(void)
     return dir;
 }
 
-void dagd_limits_detect(struct dagd_limits *ret)
+void dagd_memlimit_detect(struct dagd_memlimit *ret)
 {
-    const char *force = getenv("DAGD_LIMITS");
-    int forced = force ? dagd_limits_mode_from_string(force) : -1;
+    const char *force = getenv("DAGD_MEMLIMIT");
+    int forced = force ? dagd_memlimit_mode_from_string(force) : -1;
 
-    *ret = (struct dagd_limits){.mode = DAGD_LIMITS_NONE};
-    if (forced == DAGD_LIMITS_NONE) {
+    *ret = (struct dagd_memlimit){.mode = DAGD_MEMLIMIT_NONE};
+    if (forced == DAGD_MEMLIMIT_NONE) {
         return;
     }
-    if (forced < 0 || forced == DAGD_LIMITS_CGROUP2) {
+    if (forced < 0 || forced == DAGD_MEMLIMIT_CGROUP2) {
         ret->cgroup_dir = detect_cgroup2_dir();
         if (ret->cgroup_dir) {
-            ret->mode = DAGD_LIMITS_CGROUP2;
+            ret->mode = DAGD_MEMLIMIT_CGROUP2;
             return;
         }
     }
 #ifdef DAGD_HAVE_ASAN
     /* ASan's shadow and allocator regions make RLIMIT_AS meaningless. */
-    ret->mode = DAGD_LIMITS_NONE;
+    ret->mode = DAGD_MEMLIMIT_NONE;
 #else
-    ret->mode = DAGD_LIMITS_RLIMIT_AS;
+    ret->mode = DAGD_MEMLIMIT_RLIMIT_AS;
 #endif
 }
 
-void dagd_limits_done(struct dagd_limits *l)
+void dagd_memlimit_done(struct dagd_memlimit *l)
 {
     free(l->cgroup_dir);
     l->cgroup_dir = NULL;
@@ -192,7 +192,7 @@ void dagd_limits_done(struct dagd_limits *l)
 /* cgroup v2's "no internal processes" rule: before enabling the memory
  * controller for children, every process of our cgroup moves into a leaf
  * child. The root cgroup is exempt. */
-static int cgroup_prepare(struct dagd_limits *l)
+static int cgroup_prepare(struct dagd_memlimit *l)
 {
     _cleanup_free_ char *leaf = NULL, *procs = NULL, *leaf_procs = NULL, *subtree = NULL,
                         *pids = NULL;
@@ -228,14 +228,14 @@ static int cgroup_prepare(struct dagd_limits *l)
     return 0;
 }
 
-int dagd_limits_cgroup_create(struct dagd_limits *l, const char *name, uint64_t bytes,
+int dagd_memlimit_cgroup_create(struct dagd_memlimit *l, const char *name, uint64_t bytes,
                               char **ret_path)
 {
     _cleanup_free_ char *path = NULL, *f = NULL;
     char v[32];
     int r;
 
-    if (l->mode != DAGD_LIMITS_CGROUP2 || !l->cgroup_dir || strchr(name, '/')) {
+    if (l->mode != DAGD_MEMLIMIT_CGROUP2 || !l->cgroup_dir || strchr(name, '/')) {
         return -EINVAL;
     }
     r = cgroup_prepare(l);
@@ -260,7 +260,7 @@ int dagd_limits_cgroup_create(struct dagd_limits *l, const char *name, uint64_t 
     return 0;
 }
 
-int dagd_limits_cgroup_enter(const char *path, pid_t pid)
+int dagd_memlimit_cgroup_enter(const char *path, pid_t pid)
 {
     _cleanup_free_ char *f = dagd_xasprintf("%s/cgroup.procs", path);
     char v[32];
@@ -288,7 +288,7 @@ static int64_t read_key(const char *file, const char *key)
     return -ENOENT;
 }
 
-int dagd_limits_cgroup_oom_killed(const char *path)
+int dagd_memlimit_cgroup_oom_killed(const char *path)
 {
     _cleanup_free_ char *f = dagd_xasprintf("%s/memory.events", path);
     int64_t v = read_key(f, "oom_kill");
@@ -298,7 +298,7 @@ int dagd_limits_cgroup_oom_killed(const char *path)
     return v > 0;
 }
 
-int64_t dagd_limits_cgroup_peak(const char *path)
+int64_t dagd_memlimit_cgroup_peak(const char *path)
 {
     _cleanup_free_ char *f = dagd_xasprintf("%s/memory.peak", path), *c = NULL;
     int r = read_small_file(f, &c);
@@ -308,14 +308,14 @@ int64_t dagd_limits_cgroup_peak(const char *path)
     return strtoll(c, NULL, 10);
 }
 
-int dagd_limits_cgroup_remove(const char *path)
+int dagd_memlimit_cgroup_remove(const char *path)
 {
     return rmdir(path) < 0 ? -errno : 0;
 }
 
 /* ---- RLIMIT_AS ------------------------------------------------------------ */
 
-int64_t dagd_limits_self_vsize(void)
+int64_t dagd_memlimit_self_vsize(void)
 {
     _cleanup_free_ char *c = NULL;
     int r = read_small_file("/proc/self/statm", &c);
@@ -326,7 +326,7 @@ int64_t dagd_limits_self_vsize(void)
     return strtoll(c, NULL, 10) * sysconf(_SC_PAGESIZE);
 }
 
-int dagd_limits_apply_rlimit(uint64_t bytes)
+int dagd_memlimit_apply_rlimit(uint64_t bytes)
 {
     struct rlimit rl;
     int64_t vsize;
@@ -337,7 +337,7 @@ int dagd_limits_apply_rlimit(uint64_t bytes)
     /* One malloc arena: each extra thread arena reserves 64 MiB of address
      * space, which would eat a small budget before the step allocates. */
     (void)mallopt(M_ARENA_MAX, 1);
-    vsize = dagd_limits_self_vsize();
+    vsize = dagd_memlimit_self_vsize();
     if (vsize < 0) {
         return (int)vsize;
     }
@@ -372,15 +372,15 @@ static bool mentions_memory(const char *m)
     return false;
 }
 
-bool dagd_limits_failure_is_oom(const struct dagd_limits_outcome *o)
+bool dagd_memlimit_failure_is_oom(const struct dagd_memlimit_outcome *o)
 {
     if (o->limit_bytes == 0) {
         return false;
     }
-    if (o->mode == DAGD_LIMITS_CGROUP2 && o->cgroup_oom >= 0) {
+    if (o->mode == DAGD_MEMLIMIT_CGROUP2 && o->cgroup_oom >= 0) {
         return o->cgroup_oom > 0;
     }
-    if (o->mode != DAGD_LIMITS_RLIMIT_AS) {
+    if (o->mode != DAGD_MEMLIMIT_RLIMIT_AS) {
         return false;
     }
     if (o->term_signal == SIGSEGV || o->term_signal == SIGBUS || o->term_signal == SIGABRT) {
@@ -389,7 +389,7 @@ bool dagd_limits_failure_is_oom(const struct dagd_limits_outcome *o)
     return o->error == -ENOMEM || mentions_memory(o->message);
 }
 
-char *dagd_limits_format_size(uint64_t bytes, char *buf, size_t len)
+char *dagd_memlimit_format_size(uint64_t bytes, char *buf, size_t len)
 {
     static const char units[] = "KMGT";
     int u = -1;
@@ -407,10 +407,10 @@ char *dagd_limits_format_size(uint64_t bytes, char *buf, size_t len)
     return buf;
 }
 
-char *dagd_limits_oom_message(uint64_t limit_bytes, char *buf, size_t len)
+char *dagd_memlimit_oom_message(uint64_t limit_bytes, char *buf, size_t len)
 {
     char sz[32];
     (void)snprintf(buf, len, "out of memory (limit %s)",
-                   dagd_limits_format_size(limit_bytes, sz, sizeof(sz)));
+                   dagd_memlimit_format_size(limit_bytes, sz, sizeof(sz)));
     return buf;
 }
