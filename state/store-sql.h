@@ -51,9 +51,11 @@
       "coalesce(?3, ''), "                                                                         \
       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")                           \
     X(STEPS_LIST, "SELECT " STEP_COLUMNS " FROM steps WHERE run_id = ?1 ORDER BY rowid")           \
-    /* One indexed lookup: steps_last_success (pipeline, step, ended_at) WHERE succeeded. */       \
-    X(STEP_LAST_SUCCESS, "SELECT " STEP_COLUMNS " FROM steps WHERE pipeline = ?1 AND step = ?2 "   \
-                         "AND status = 'succeeded' ORDER BY ended_at DESC LIMIT 1")                \
+    /* One indexed lookup in steps_last_success (pipeline, step, ended_at) WHERE succeeded:        \
+     * max() with bare columns takes the row of the newest success straight from the index         \
+     * (no sort, whatever the planner statistics say). No match gives one row of NULLs. */         \
+    X(STEP_LAST_SUCCESS, "SELECT " STEP_COLUMNS ", max(ended_at) FROM steps WHERE pipeline = ?1 "  \
+                         "AND step = ?2 AND status = 'succeeded'")                                 \
                                                                                                    \
     X(EVENT_INSERT, "INSERT INTO events (run_id, step, ts, level, kind, message) "                 \
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                             \
@@ -76,8 +78,11 @@
     /* Retention (runs_by_ended index), in bounded batches. */                                     \
     X(PRUNE_SELECT, "SELECT run_id FROM runs WHERE ended_at < ?1 "                                 \
                     "AND status NOT IN ('queued', 'running') ORDER BY ended_at LIMIT ?2")          \
-    X(PRUNE_EVENTS, "DELETE FROM events WHERE seq IN "                                             \
-                    "(SELECT seq FROM events WHERE run_id = ?1 ORDER BY seq LIMIT ?2)")            \
+    /* The first ?2 events of run ?1: all of them up to the ?2-th seq (a range of                  \
+     * events_by_run, whatever the statistics say). */                                             \
+    X(PRUNE_EVENTS,                                                                                \
+      "DELETE FROM events WHERE run_id = ?1 AND seq <= coalesce((SELECT seq "                      \
+      "FROM events WHERE run_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2 - 1), 9223372036854775807)")   \
     X(PRUNE_STEPS, "DELETE FROM steps WHERE run_id = ?1")                                          \
     X(PRUNE_RUN, "DELETE FROM runs WHERE run_id = ?1")                                             \
     /* Old ticks, but always keep the newest of each schedule/sensor (catch-up needs it). */       \

@@ -1263,7 +1263,8 @@ int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, con
     (void)bind_text(st, 1, pipeline);
     (void)bind_text(st, 2, step);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL)) {
+        /* The aggregate gives one row of NULLs when nothing matches. */
         return store_fail_errno(s, -ENOENT, "No succeeded step '%s' in pipeline '%s'",
                                 step ? step : "", pipeline ? pipeline : "");
     }
