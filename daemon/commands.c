@@ -6,12 +6,15 @@
 /* Declarations of the command functions live next to the table so each
  * command file needs no header of its own. */
 int dagd_cmd_prune(int argc, char **argv);
+int dagd_cmd_plan(int argc, char **argv);
 
 int dagd_cmd_validate(int argc, char **argv);
 int dagd_cmd_graph(int argc, char **argv);
 int dagd_cmd_tasks(int argc, char **argv);
 
 const struct dagd_command dagd_commands[] = {
+    {"plan", dagd_cmd_plan,
+     "plan FILE.yaml [--param k=v]... [--state-dir DIR] [--plugin-dir DIR] [--force] [--json]"},
     {"prune", dagd_cmd_prune, "prune --older-than DURATION [--state-dir DIR] [--batch N]"},
     {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
     {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... FILE.yaml"},

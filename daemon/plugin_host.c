@@ -41,6 +41,10 @@ struct dagd_task_ctx {
     const char *step;
     struct dagd_plugin_failure *failures;
     size_t n_failures;
+    /* dagd_plugin_host_inputs() only (plan time): declared files. */
+    bool collect;
+    char **inputs, **outputs;
+    size_t n_inputs, n_outputs;
 };
 
 static const char *lt_run_id(struct dagd_task_ctx *ctx)
@@ -158,9 +162,29 @@ static bool lt_canceled(struct dagd_task_ctx *ctx)
     return false;
 }
 
-static int lt_declare(struct dagd_task_ctx *ctx, const char *path)
+static int lt_declare(char ***v, size_t *n, const char *path)
 {
-    return -EOPNOTSUPP;
+    if (!path || !*path) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if (streq((*v)[i], path)) {
+            return 0; /* declared twice: once is enough */
+        }
+    }
+    *v = dagd_xreallocarray(*v, *n + 1, sizeof(char *));
+    (*v)[(*n)++] = dagd_xstrdup(path);
+    return 0;
+}
+
+static int lt_declare_input(struct dagd_task_ctx *ctx, const char *path)
+{
+    return ctx->collect ? lt_declare(&ctx->inputs, &ctx->n_inputs, path) : -EOPNOTSUPP;
+}
+
+static int lt_declare_output(struct dagd_task_ctx *ctx, const char *path)
+{
+    return ctx->collect ? lt_declare(&ctx->outputs, &ctx->n_outputs, path) : -EOPNOTSUPP;
 }
 
 static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
@@ -207,8 +231,8 @@ static const struct dagd_host_api loader_api = {
     .progress = lt_progress,
     .metrics = lt_metrics,
     .canceled = lt_canceled,
-    .declare_input = lt_declare,
-    .declare_output = lt_declare,
+    .declare_input = lt_declare_input,
+    .declare_output = lt_declare_output,
     .fail = lt_fail,
 };
 
@@ -256,6 +280,56 @@ int dagd_plugin_host_validate(struct dagd_plugin_host *h, const struct dagd_plug
     *ret = ctx.failures;
     *ret_n = ctx.n_failures;
     return -EINVAL;
+}
+
+/* ---- plan time: declared inputs and outputs (reliability, plan.c) ------- */
+
+static void strv_free_n(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+int dagd_plugin_host_inputs(struct dagd_plugin_host *h, const struct dagd_plugin *pl,
+                            const char *config_json, const struct dagd_params *params,
+                            const char *step, char ***ret_inputs, size_t *ret_n_inputs,
+                            char ***ret_outputs, size_t *ret_n_outputs, char **reterr_msg)
+{
+    struct dagd_task_ctx ctx = {.params = params, .step = step, .collect = true};
+    int r;
+
+    *ret_inputs = *ret_outputs = NULL;
+    *ret_n_inputs = *ret_n_outputs = 0;
+    if (!DAGD_PLUGIN_HAS(pl->desc, inputs) || !pl->desc->inputs) {
+        return 0;
+    }
+    if (h->custom_api) {
+        return -EOPNOTSUPP;
+    }
+    ctx.config = dagd_task_config_new_from_json(config_json);
+    if (!ctx.config) {
+        return -EINVAL;
+    }
+    r = pl->desc->inputs(&ctx);
+    dagd_task_config_free(ctx.config);
+    if (r < 0 || ctx.n_failures > 0) {
+        if (reterr_msg) {
+            *reterr_msg = ctx.n_failures > 0
+                              ? dagd_xstrdup(ctx.failures[0].message)
+                              : dagd_xasprintf("the task could not declare its inputs (error %d)", r);
+        }
+        dagd_plugin_failures_free(ctx.failures, ctx.n_failures);
+        strv_free_n(ctx.inputs, ctx.n_inputs);
+        strv_free_n(ctx.outputs, ctx.n_outputs);
+        return r < 0 ? r : -EINVAL;
+    }
+    *ret_inputs = ctx.inputs;
+    *ret_n_inputs = ctx.n_inputs;
+    *ret_outputs = ctx.outputs;
+    *ret_n_outputs = ctx.n_outputs;
+    return 0;
 }
 
 /* ---- search path -------------------------------------------------------- */

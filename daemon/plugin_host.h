@@ -86,4 +86,15 @@ int dagd_plugin_host_validate(struct dagd_plugin_host *h, const struct dagd_plug
                               const char *step, struct dagd_plugin_failure **ret, size_t *ret_n);
 void dagd_plugin_failures_free(struct dagd_plugin_failure *f, size_t n);
 
+/* Plan time (plan.c): run the plugin's optional `inputs` callback on a
+ * resolved config (canonical JSON) with the run's `params`, collecting the
+ * files it passes to declare_input/declare_output (duplicates dropped).
+ * Returns 0 with new arrays of new strings (all empty when the plugin has
+ * no callback); -errno when the callback fails, with a new message in
+ * *reterr_msg (may be NULL); -EOPNOTSUPP when a custom API was set. */
+int dagd_plugin_host_inputs(struct dagd_plugin_host *h, const struct dagd_plugin *pl,
+                            const char *config_json, const struct dagd_params *params,
+                            const char *step, char ***ret_inputs, size_t *ret_n_inputs,
+                            char ***ret_outputs, size_t *ret_n_outputs, char **reterr_msg);
+
 #endif

@@ -1,0 +1,387 @@
+/* Plans and memoization; see plan.h. */
+#include "plan.h"
+
+#include <assert.h>
+#include <sys/stat.h>
+
+#include "plugin_host.h"
+#include "store.h"
+#include "util.h"
+
+struct dagd_plan_ctx {
+    struct dagd_pipeline *p;
+    struct dagd_store *store;
+    struct dagd_plugin_host *plugins;
+    const struct dagd_params *params;
+    struct dagd_plan_options opts;
+    struct dagd_filehash_cache cache;
+    struct dagd_plan_step *steps; /* indexed like p->steps */
+    size_t *stack;                /* evaluation in progress, for cycle safety */
+    bool *in_progress;
+};
+
+/* ---- The store-backed file-hash cache ----------------------------------- */
+
+static int cache_get(void *userdata, const char *path, const struct dagd_file_id *id,
+                     char **ret_hash)
+{
+    return dagd_store_filehash_get(userdata, path, id->dev, id->ino, id->size, id->mtime_ns,
+                                   ret_hash);
+}
+
+static int cache_put(void *userdata, const char *path, const struct dagd_file_id *id,
+                     const char *hash)
+{
+    return dagd_store_filehash_put(userdata, path, id->dev, id->ino, id->size, id->mtime_ns,
+                                   hash);
+}
+
+struct dagd_plan_ctx *dagd_plan_ctx_new(struct dagd_pipeline *p, struct dagd_store *store,
+                                        struct dagd_plugin_host *plugins,
+                                        const struct dagd_params *params,
+                                        const struct dagd_plan_options *opts)
+{
+    struct dagd_plan_ctx *ctx = dagd_xcalloc(1, sizeof(*ctx));
+
+    ctx->p = dagd_pipeline_ref(p);
+    ctx->store = store;
+    ctx->plugins = plugins;
+    ctx->params = params;
+    if (opts) {
+        ctx->opts = *opts;
+    }
+    if (store) {
+        ctx->cache = (struct dagd_filehash_cache){.get = cache_get, .put = cache_put,
+                                                  .userdata = store};
+    }
+    ctx->steps = dagd_xcalloc(p->n_steps, sizeof(*ctx->steps));
+    ctx->in_progress = dagd_xcalloc(p->n_steps, sizeof(bool));
+    for (size_t i = 0; i < p->n_steps; i++) {
+        ctx->steps[i].name = p->steps[i].name;
+    }
+    return ctx;
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+static void plan_step_done(struct dagd_plan_step *s)
+{
+    free(s->reason);
+    free(s->manifest);
+    free(s->config_json);
+    strv_free(s->inputs, s->n_inputs);
+    strv_free(s->outputs, s->n_outputs);
+    free(s->last_run_id);
+}
+
+struct dagd_plan_ctx *dagd_plan_ctx_free(struct dagd_plan_ctx *ctx)
+{
+    if (!ctx) {
+        return NULL;
+    }
+    for (size_t i = 0; ctx->steps && i < ctx->p->n_steps; i++) {
+        plan_step_done(&ctx->steps[i]);
+    }
+    free(ctx->steps);
+    free(ctx->in_progress);
+    free(ctx->stack);
+    dagd_pipeline_unref(ctx->p);
+    free(ctx);
+    return NULL;
+}
+
+void dagd_plan_ctx_cache_stats(const struct dagd_plan_ctx *ctx, unsigned *ret_hits,
+                               unsigned *ret_misses)
+{
+    *ret_hits = ctx->cache.hits;
+    *ret_misses = ctx->cache.misses;
+}
+
+static void set_reason(struct dagd_plan_step *s, bool run, char *reason)
+{
+    s->run = run;
+    free(s->reason);
+    s->reason = reason;
+}
+
+void dagd_plan_step_mark_run(struct dagd_plan_ctx *ctx, size_t idx, const char *reason)
+{
+    assert(idx < ctx->p->n_steps);
+    set_reason(&ctx->steps[idx], true, dagd_xstrdup(reason ? reason : "forced"));
+    ctx->steps[idx].evaluated = true;
+}
+
+/* Ask the plugin which files the step reads and writes. */
+static int declare_files(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step *s,
+                         char **reterr)
+{
+    const struct dagd_step *step = &ctx->p->steps[idx];
+
+    if (!ctx->plugins || !step->plugin) {
+        return 0;
+    }
+    return dagd_plugin_host_inputs(ctx->plugins, step->plugin, s->config_json, ctx->params,
+                                   step->name, &s->inputs, &s->n_inputs, &s->outputs,
+                                   &s->n_outputs, reterr);
+}
+
+/* Compute the fingerprint and manifest of a step whose config resolved. */
+static void fingerprint_step(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step *s)
+{
+    const struct dagd_step *step = &ctx->p->steps[idx];
+    const struct dagd_params *ps = ctx->params;
+    _cleanup_free_ struct dagd_fp_input *in = NULL;
+    _cleanup_free_ char(*hashes)[DAGD_FP_HEX_SIZE] = NULL;
+    _cleanup_free_ struct dagd_fp_upstream *up = NULL;
+    _cleanup_free_ const char **keys = NULL, **values = NULL;
+    const struct dagd_task_plugin *desc = step->plugin ? step->plugin->desc : NULL;
+
+    in = dagd_xreallocarray(NULL, s->n_inputs, sizeof(*in));
+    hashes = dagd_xreallocarray(NULL, s->n_inputs, sizeof(*hashes));
+    for (size_t i = 0; i < s->n_inputs; i++) {
+        in[i].path = s->inputs[i];
+        in[i].hash = dagd_fingerprint_hash_file(s->inputs[i], ctx->store ? &ctx->cache : NULL,
+                                                hashes[i]) >= 0
+                         ? hashes[i]
+                         : NULL;
+    }
+    up = dagd_xreallocarray(NULL, step->n_needs, sizeof(*up));
+    for (size_t i = 0; i < step->n_needs; i++) {
+        const struct dagd_plan_step *u = &ctx->steps[step->needs_idx[i]];
+        up[i] = (struct dagd_fp_upstream){.step = u->name, .fingerprint = u->fingerprint};
+    }
+    size_t n_params = ps ? ps->n : 0;
+    keys = dagd_xreallocarray(NULL, n_params, sizeof(*keys));
+    values = dagd_xreallocarray(NULL, n_params, sizeof(*values));
+    for (size_t i = 0; i < n_params; i++) {
+        keys[i] = ps->items[i].key;
+        values[i] = ps->items[i].value;
+    }
+
+    struct dagd_fp_parts parts = {
+        .task = step->task,
+        .task_version = desc && desc->version ? desc->version : "",
+        .plugin_path = step->plugin ? step->plugin->path : NULL,
+        .plugin_size = step->plugin ? (int64_t)step->plugin->size : 0,
+        .plugin_mtime_ns = step->plugin ? step->plugin->mtime_ns : 0,
+        .config_json = s->config_json,
+        .param_keys = keys,
+        .param_values = values,
+        .n_params = n_params,
+        .inputs = in,
+        .n_inputs = s->n_inputs,
+        .upstream = up,
+        .n_upstream = step->n_needs,
+    };
+    if (dagd_fingerprint_compute(&parts, s->fingerprint, &s->manifest) < 0) {
+        s->fingerprint[0] = '\0';
+    }
+}
+
+/* The first upstream step that runs, or NULL. */
+static const char *upstream_running(struct dagd_plan_ctx *ctx, size_t idx)
+{
+    const struct dagd_step *step = &ctx->p->steps[idx];
+    for (size_t i = 0; i < step->n_needs; i++) {
+        if (ctx->steps[step->needs_idx[i]].run) {
+            return ctx->steps[step->needs_idx[i]].name;
+        }
+    }
+    return NULL;
+}
+
+static const char *output_missing(const struct dagd_plan_step *s)
+{
+    for (size_t i = 0; i < s->n_outputs; i++) {
+        if (access(s->outputs[i], F_OK) < 0) {
+            return s->outputs[i];
+        }
+    }
+    return NULL;
+}
+
+static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step *s)
+{
+    struct dagd_step_info last = {0};
+    const char *up = upstream_running(ctx, idx), *missing;
+    int r;
+
+    if (ctx->opts.force) {
+        set_reason(s, true, dagd_xstrdup("forced"));
+        return;
+    }
+    r = ctx->store ? dagd_store_step_last_success(ctx->store, ctx->p->name, s->name, &last)
+                   : -ENOENT;
+    if (r < 0) {
+        set_reason(s, true,
+                   r == -ENOENT ? dagd_xstrdup("never succeeded")
+                                : dagd_xasprintf("state unreadable: %s", strerror(-r)));
+        return;
+    }
+    s->last_run_id = last.run_id ? dagd_xstrdup(last.run_id) : NULL;
+    if (!last.fingerprint || !streq(last.fingerprint, s->fingerprint)) {
+        char *why = dagd_fingerprint_explain(last.manifest, s->manifest);
+        /* An upstream change is better told as "upstream X will run" when
+         * that upstream runs in this run. */
+        if (up && (!why || strncmp(why, "upstream ", 9) == 0)) {
+            free(why);
+            why = dagd_xasprintf("upstream %s will run", up);
+        }
+        set_reason(s, true, why ? why : dagd_xstrdup("fingerprint changed"));
+    } else if (up) {
+        set_reason(s, true, dagd_xasprintf("upstream %s will run", up));
+    } else if ((missing = output_missing(s))) {
+        set_reason(s, true, dagd_xasprintf("output %s missing", missing));
+    } else {
+        set_reason(s, false, dagd_xstrdup("up to date"));
+    }
+    dagd_step_info_done(&last);
+}
+
+const struct dagd_plan_step *dagd_plan_step_eval(struct dagd_plan_ctx *ctx, size_t idx)
+{
+    struct dagd_plan_step *s;
+    const struct dagd_step *step;
+    struct dagd_diags diags = {0};
+    _cleanup_free_ char *err = NULL;
+    int r;
+
+    assert(idx < ctx->p->n_steps);
+    s = &ctx->steps[idx];
+    if (s->evaluated || ctx->in_progress[idx]) {
+        return s;
+    }
+    ctx->in_progress[idx] = true;
+    step = &ctx->p->steps[idx];
+    /* The loader guarantees a DAG, so this recursion is bounded by the
+     * longest path; in topological order it never recurses at all. */
+    for (size_t i = 0; i < step->n_needs; i++) {
+        (void)dagd_plan_step_eval(ctx, step->needs_idx[i]);
+    }
+
+    r = dagd_pipeline_resolve_config(ctx->p, idx, ctx->params, &s->config_json, &diags);
+    if (r < 0) {
+        set_reason(s, true,
+                   dagd_xasprintf("config does not resolve: %s",
+                                  diags.n > 0 ? diags.items[0].message : strerror(-r)));
+        dagd_diags_done(&diags);
+        goto done;
+    }
+    dagd_diags_done(&diags);
+
+    r = declare_files(ctx, idx, s, &err);
+    fingerprint_step(ctx, idx, s);
+    if (r < 0) {
+        /* Without its inputs the fingerprint proves nothing: run. */
+        set_reason(s, true, dagd_xasprintf("inputs unknown: %s", err ? err : strerror(-r)));
+        goto done;
+    }
+    decide(ctx, idx, s);
+done:
+    s->evaluated = true;
+    ctx->in_progress[idx] = false;
+    return s;
+}
+
+/* ---- Whole plans ----------------------------------------------------------- */
+
+int dagd_plan_compute(struct dagd_pipeline *p, struct dagd_store *store,
+                      struct dagd_plugin_host *plugins, const struct dagd_params *params,
+                      const struct dagd_plan_options *opts, struct dagd_plan **ret)
+{
+    struct dagd_plan_ctx *ctx = dagd_plan_ctx_new(p, store, plugins, params, opts);
+    struct dagd_plan *plan = dagd_xcalloc(1, sizeof(*plan));
+
+    for (size_t i = 0; i < p->n_steps; i++) {
+        (void)dagd_plan_step_eval(ctx, p->topo ? p->topo[i] : i);
+    }
+    plan->pipeline = dagd_xstrdup(p->name);
+    plan->n_steps = p->n_steps;
+    plan->steps = TAKE_PTR(ctx->steps);
+    for (size_t i = 0; i < plan->n_steps; i++) {
+        plan->n_run += plan->steps[i].run;
+    }
+    dagd_plan_ctx_cache_stats(ctx, &plan->cache_hits, &plan->cache_misses);
+    /* The step names point into the pipeline: keep it alive with the plan. */
+    for (size_t i = 0; i < plan->n_steps; i++) {
+        plan->steps[i].name = dagd_xstrdup(plan->steps[i].name);
+    }
+    (void)dagd_plan_ctx_free(ctx);
+    *ret = plan;
+    return 0;
+}
+
+struct dagd_plan *dagd_plan_free(struct dagd_plan *plan)
+{
+    if (!plan) {
+        return NULL;
+    }
+    for (size_t i = 0; i < plan->n_steps; i++) {
+        plan_step_done(&plan->steps[i]);
+        free((char *)plan->steps[i].name);
+    }
+    free(plan->steps);
+    free(plan->pipeline);
+    free(plan);
+    return NULL;
+}
+
+static cJSON *strv_to_json(char *const *v, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+    }
+    return a;
+}
+
+cJSON *dagd_plan_to_json(const struct dagd_plan *plan)
+{
+    cJSON *o = cJSON_CreateObject(), *steps = cJSON_CreateArray();
+
+    if (!o || !steps) {
+        abort();
+    }
+    cJSON_AddStringToObject(o, "pipeline", plan->pipeline);
+    cJSON_AddNumberToObject(o, "run", (double)plan->n_run);
+    cJSON_AddNumberToObject(o, "skip", (double)(plan->n_steps - plan->n_run));
+    for (size_t i = 0; i < plan->n_steps; i++) {
+        const struct dagd_plan_step *s = &plan->steps[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "step", s->name);
+        cJSON_AddStringToObject(j, "action", s->run ? "run" : "skip");
+        cJSON_AddStringToObject(j, "reason", s->reason ? s->reason : "");
+        cJSON_AddStringToObject(j, "fingerprint", s->fingerprint);
+        if (s->last_run_id) {
+            cJSON_AddStringToObject(j, "last_success_run", s->last_run_id);
+        }
+        cJSON_AddItemToObject(j, "inputs", strv_to_json(s->inputs, s->n_inputs));
+        cJSON_AddItemToObject(j, "outputs", strv_to_json(s->outputs, s->n_outputs));
+        cJSON_AddItemToArray(steps, j);
+    }
+    cJSON_AddItemToObject(o, "steps", steps);
+    return o;
+}
+
+void dagd_plan_print(const struct dagd_plan *plan, FILE *f)
+{
+    int w = 4;
+
+    for (size_t i = 0; i < plan->n_steps; i++) {
+        int n = (int)strlen(plan->steps[i].name);
+        w = n > w ? n : w;
+    }
+    fprintf(f, "%-*s  %-6s  %s\n", w, "STEP", "ACTION", "REASON");
+    for (size_t i = 0; i < plan->n_steps; i++) {
+        const struct dagd_plan_step *s = &plan->steps[i];
+        fprintf(f, "%-*s  %-6s  %s\n", w, s->name, s->run ? "run" : "skip",
+                s->reason ? s->reason : "");
+    }
+    fprintf(f, "%zu to run, %zu up to date\n", plan->n_run, plan->n_steps - plan->n_run);
+}
