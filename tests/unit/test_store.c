@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1349,6 +1350,73 @@ static void test_two_writers(void **state)
     assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'line'"), 400);
 }
 
+/* A writer killed with SIGKILL in the middle of a batch: its committed rows
+ * stay, the open batch vanishes, the file opens cleanly and the next start
+ * fails the run it left running. */
+static void test_writer_killed(void **state)
+{
+    struct fixture *f = *state;
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        struct dagd_store *w = NULL;
+        if (dagd_store_open(f->dir, &w) < 0) {
+            _exit(10);
+        }
+        struct dagd_run_info run = {.run_id = "r1", .pipeline = "p", .created_at = 1};
+        char *steps[] = {"a", "b"};
+        struct dagd_step_info st = {.run_id = "r1",
+                                    .step = "a",
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = 1,
+                                    .started_at = 3,
+                                    .exit_code = -1};
+        if (dagd_store_run_create(w, &run, steps, NULL, 2) < 0 ||
+            dagd_store_run_set_status(w, "r1", DAGD_RUN_RUNNING, NULL, 2) < 0 ||
+            dagd_store_step_update(w, &st, 3) < 0 || dagd_store_begin(w) < 0) {
+            _exit(11);
+        }
+        for (int i = 0; i < 2000; i++) {
+            if (dagd_store_event_add(w, "r1", "a", 4, "info", "stdout", "uncommitted", NULL) < 0) {
+                _exit(12);
+            }
+        }
+        /* Tell the parent, then wait for its SIGKILL with the batch open. */
+        (void)!write(ready[1], "x", 1);
+        for (;;) {
+            pause();
+        }
+    }
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+
+    struct dagd_store *s = open_rw(f);
+    sqlite3 *db = raw_open(f);
+    char *check = raw_text(db, "PRAGMA integrity_check");
+    assert_string_equal(check, "ok");
+    free(check);
+    sqlite3_close(db);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'uncommitted'"), 0);
+    assert_int_equal(dagd_store_fail_orphans(s, "dagd was killed", 10), 1);
+    struct dagd_step_info *steps = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_steps_list(s, "r1", &steps, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(steps[0].status, DAGD_STEP_FAILED);
+    assert_int_equal(steps[1].status, DAGD_STEP_CANCELED);
+    free_steps(steps, n);
+}
+
 /* Damage in a data page (not the header) is reported as corruption when it is
  * read, with the file named, and never crashes. */
 static void test_corrupt_page(void **state)
@@ -1421,6 +1489,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_killed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
