@@ -32,6 +32,10 @@
       "ended_at = CASE WHEN ?2 IN ('succeeded', 'failed', 'canceled') THEN ?4 ELSE ended_at END "  \
       "WHERE run_id = ?1")                                                                         \
     X(RUN_GET, "SELECT " RUN_COLUMNS " FROM runs WHERE run_id = ?1")                               \
+    /* Prefix match as an index range: run_id >= prefix AND run_id < prefix + U+10FFFF.            \
+     * An exact id sorts first. */                                                                 \
+    X(RUN_RESOLVE, "SELECT run_id FROM runs WHERE run_id >= ?1 AND run_id < ?1 || char(1114111) "  \
+                   "ORDER BY run_id LIMIT 2")                                                      \
     X(RUNS_LIST_ALL, "SELECT " RUN_COLUMNS " FROM runs ORDER BY created_at DESC LIMIT ?1")         \
     X(RUNS_LIST_PIPELINE,                                                                          \
       "SELECT " RUN_COLUMNS " FROM runs WHERE pipeline = ?1 ORDER BY created_at DESC LIMIT ?2")    \

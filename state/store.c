@@ -1109,6 +1109,48 @@ int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run
     return 0;
 }
 
+int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_run_id)
+{
+    if (!prefix || !*prefix) {
+        return store_fail_errno(s, -EINVAL, "Empty run id");
+    }
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_RUN_RESOLVE, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, prefix);
+    /* At most two rows, in order: an exact match comes first. */
+    char *first = NULL;
+    bool exact = false;
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (n == 0) {
+            first = xstrdup(id);
+            exact = id && strcmp(id, prefix) == 0;
+        }
+        n++;
+        if (exact) {
+            break; /* an exact id wins over longer ids that share it as a prefix */
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        free(first);
+        return store_fail(s, rc, "Failed to look up a run");
+    }
+    if (n == 0) {
+        return store_fail_errno(s, -ENOENT, "No run '%s'", prefix);
+    }
+    if (n > 1) {
+        free(first);
+        return store_fail_errno(s, -ENOTUNIQ, "Run id prefix '%s' is ambiguous", prefix);
+    }
+    *ret_run_id = first;
+    return 0;
+}
+
 int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limit,
                          struct dagd_run_info **ret, size_t *ret_n)
 {

@@ -129,6 +129,10 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
                               const char *error, int64_t now_ms);
 /* -ENOENT if there is no such run. */
 int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run_info *ret);
+/* The full run id of an exact id or a unique prefix of one (for `dagctl show
+ * 3f2a`). *ret_run_id is owned by the caller. -ENOENT if nothing matches,
+ * -ENOTUNIQ if the prefix matches several runs, -EINVAL for "". */
+int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_run_id);
 /* Newest first; pipeline NULL = all; limit 0 = no limit. *ret is an array
  * of n runs (free each with dagd_run_info_done, then the array; NULL when
  * n = 0). */

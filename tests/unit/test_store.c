@@ -171,6 +171,9 @@ static void free_events(struct dagd_event_info *ev, size_t n)
     free(ev);
 }
 
+static void succeed_step(struct dagd_store *s, const char *run_id, const char *step, const char *fp,
+                         int64_t ended);
+
 /* ---- tests ---- */
 
 static void test_status_strings(void **state)
@@ -339,6 +342,96 @@ static void test_runs(void **state)
     free_events(ev, n);
     /* No event was written for the unknown run. */
     assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE run_id = 'nope'"), 0);
+}
+
+static void test_run_resolve(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "3f2a9c", "p", 1, 0);
+    create_run(s, "3f2b00", "p", 2, 0);
+    create_run(s, "3f", "p", 3, 0);
+    create_run(s, "abc", "p", 4, 0);
+
+    char *id = NULL;
+    assert_int_equal(dagd_store_run_resolve(s, "3f2a", &id), 0);
+    assert_string_equal(id, "3f2a9c");
+    free(id);
+    assert_int_equal(dagd_store_run_resolve(s, "3f2a9c", &id), 0);
+    assert_string_equal(id, "3f2a9c");
+    free(id);
+    /* An exact id wins over longer ids it prefixes. */
+    assert_int_equal(dagd_store_run_resolve(s, "3f", &id), 0);
+    assert_string_equal(id, "3f");
+    free(id);
+    id = NULL;
+    assert_int_equal(dagd_store_run_resolve(s, "3f2", &id), -ENOTUNIQ);
+    assert_non_null(strstr(dagd_store_errmsg(s), "ambiguous"));
+    assert_int_equal(dagd_store_run_resolve(s, "3f2c", &id), -ENOENT);
+    assert_int_equal(dagd_store_run_resolve(s, "b", &id), -ENOENT);
+    assert_int_equal(dagd_store_run_resolve(s, "", &id), -EINVAL);
+    assert_null(id);
+    assert_int_equal(dagd_store_run_resolve(s, "a", &id), 0);
+    assert_string_equal(id, "abc");
+    free(id);
+}
+
+/* Every example query of docs/state.md runs against a real database. */
+static void test_docs_queries(void **state)
+{
+    struct fixture *f = *state;
+    const char *root = getenv("DAGD_SOURCE_ROOT");
+    if (!root) {
+        skip();
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/docs/state.md", root);
+    FILE *fp = fopen(path, "re");
+    assert_non_null(fp);
+    static char doc[65536];
+    size_t len = fread(doc, 1, sizeof(doc) - 1, fp);
+    fclose(fp);
+    doc[len] = '\0';
+
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "RUN", "sales", 1000, 2);
+    assert_int_equal(dagd_store_run_set_status(s, "RUN", DAGD_RUN_RUNNING, NULL, 1100), 0);
+    succeed_step(s, "RUN", "s0", "fp", 1500);
+    assert_int_equal(dagd_store_tick_add(s, "hourly", "schedule", 1000, "RUN", "started", NULL), 0);
+    f->store = dagd_store_free(s);
+
+    sqlite3 *db = raw_open(f);
+    int blocks = 0, queries = 0;
+    for (char *p = doc; (p = strstr(p, "```sql\n"));) {
+        p += 7;
+        char *end = strstr(p, "```");
+        assert_non_null(end);
+        *end = '\0';
+        const char *sql = p;
+        while (*sql) {
+            sqlite3_stmt *st = NULL;
+            const char *tail = NULL;
+            int rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
+            if (rc != SQLITE_OK) {
+                fprintf(stderr, "docs/state.md: %s\n%s\n", sqlite3_errmsg(db), sql);
+            }
+            assert_int_equal(rc, SQLITE_OK);
+            if (!st) {
+                break; /* only comments/whitespace left */
+            }
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            }
+            assert_int_equal(rc, SQLITE_DONE);
+            sqlite3_finalize(st);
+            queries++;
+            sql = tail;
+        }
+        blocks++;
+        p = end + 3;
+    }
+    sqlite3_close(db);
+    assert_true(blocks >= 1);
+    assert_true(queries >= 5);
 }
 
 static void test_steps(void **state)
@@ -1470,6 +1563,8 @@ int main(void)
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_docs_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
