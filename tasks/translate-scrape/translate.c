@@ -1,0 +1,664 @@
+/* Task `translate-scrape`: English names for every city and district of
+ * city_district_map, through the MediaWiki Action API (zh.wikipedia), cached
+ * in `translations` (DESIGN 6).
+ *
+ * Lookup rules:
+ * - a city with a short name (日照) is asked as its "市" article first
+ *   (日照市 -> Rizhao), because the short title is often another article
+ *   (日照 = sunlight, 平顶山 = a mesa, 大同 = a disambiguation page) or does not
+ *   exist (唐山). Only when that gives nothing is the short name asked, and a
+ *   disambiguation result is never taken. Full names (红河哈尼族彝族自治州,
+ *   哈密市, 阿勒泰地区) are asked as they are;
+ * - a district is asked by its own name (相山区 -> "Xiangshan District, Huaibei");
+ * - names the wiki answered for (found or definitively absent) are cached:
+ *   a later run asks only for names without a definitive answer, and marks
+ *   rows it reused from the cache with source = 'cache';
+ * - what the wiki cannot give (unreachable API, no English link) comes from
+ *   the bundled dictionary (source 'dictionary'), else source 'none' and
+ *   en NULL. An unreachable API is a warning, not a failure.
+ * All rows are written in one transaction. */
+#include <dagd/task.h>
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "config.h"
+#include "dictionary.h"
+#include "mediawiki.h"
+#include "translations_sql.h"
+#include "wikiclient.h"
+
+#define DEFAULT_API "https://zh.wikipedia.org/w/api.php"
+#define DEFAULT_CONTACT "https://github.com/dagd/dagd; set `contact` in the translate step"
+
+static const struct dagd_host_api *host;
+
+static const struct dagd_task_field schema[] = {
+    {.name = "api", .type = DAGD_FIELD_STRING,
+     .doc = "MediaWiki api.php URL (default the wiki_api param); empty: dictionary only"},
+    {.name = "dictionary", .type = DAGD_FIELD_STRING,
+     .doc = "directory of city_translations.json / districts_translations.json (fallback)"},
+    {.name = "contact", .type = DAGD_FIELD_STRING,
+     .doc = "contact URL or e-mail for the User-Agent (Wikimedia policy)"},
+    {.name = "connections", .type = DAGD_FIELD_INT, .min = 1, .max = 2,
+     .doc = "parallel connections, 1..2 (default 2)"},
+    {.name = "batch", .type = DAGD_FIELD_INT, .min = 1, .max = 50,
+     .doc = "titles per request, 1..50 (default 50)"},
+    {.name = "rate", .type = DAGD_FIELD_NUMBER, .min = 0, .max = 100,
+     .doc = "max requests per second, 0 = unpaced (default 4)"},
+    {.name = "connect_timeout", .type = DAGD_FIELD_DURATION, .doc = "default 10s"},
+    {.name = "request_timeout", .type = DAGD_FIELD_DURATION, .doc = "per request, default 30s"},
+    {.name = "max_attempts", .type = DAGD_FIELD_INT, .min = 1, .max = 50,
+     .doc = "attempts per request (default 8)"},
+    {.name = "max_retries", .type = DAGD_FIELD_INT, .min = 1, .max = 100000,
+     .doc = "retries in total (default 200)"},
+    {.name = "refresh", .type = DAGD_FIELD_BOOL, .doc = "ignore the cache, ask every name again"},
+    {.name = NULL},
+};
+
+enum kind {
+    KIND_CITY,
+    KIND_DISTRICT,
+    _KIND_MAX,
+};
+
+static const char *const kind_names[_KIND_MAX] = {"city", "district"};
+
+/* One name to translate. */
+struct name {
+    enum kind kind;
+    char *zh;
+    bool cached;         /* a definitive answer is in the table already */
+    char *title1, *title2; /* titles to ask: first choice, fallback (short city name) */
+    const struct dagd_wiki_answer *a1, *a2;
+    char *en;
+    const char *source;
+    bool asked;          /* the wiki gave a definitive answer */
+    char *title;         /* the title that gave `en` */
+};
+
+struct names {
+    struct name *v;
+    size_t n, cap;
+};
+
+/* Sorted unique titles and their answers. */
+struct titles {
+    char **v;
+    size_t n, cap;
+    struct dagd_wiki_answer *answers;
+};
+
+struct ctxlog {
+    struct dagd_task_ctx *ctx;
+};
+
+static void names_done(struct names *ns)
+{
+    for (size_t i = 0; i < ns->n; i++) {
+        free(ns->v[i].zh);
+        free(ns->v[i].title1);
+        free(ns->v[i].title2);
+        free(ns->v[i].en);
+        free(ns->v[i].title);
+    }
+    free(ns->v);
+    *ns = (struct names){0};
+}
+
+static void titles_done(struct titles *t)
+{
+    if (t->answers) {
+        dagd_wiki_answers_done(t->answers, t->n);
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i]);
+    }
+    free(t->v);
+    free(t->answers);
+    *t = (struct titles){0};
+}
+
+static int push_title(struct titles *t, const char *s)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        char **nv = realloc(t->v, cap * sizeof(*nv));
+        if (!nv) {
+            return -ENOMEM;
+        }
+        t->v = nv;
+        t->cap = cap;
+    }
+    t->v[t->n] = strdup(s);
+    return t->v[t->n++] ? 0 : -ENOMEM;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int titles_finish(struct titles *t)
+{
+    if (t->n == 0) {
+        return 0;
+    }
+    qsort(t->v, t->n, sizeof(*t->v), cmp_str);
+    size_t w = 1;
+    for (size_t i = 1; i < t->n; i++) {
+        if (strcmp(t->v[i], t->v[w - 1]) == 0) {
+            free(t->v[i]);
+        } else {
+            t->v[w++] = t->v[i];
+        }
+    }
+    t->n = w;
+    t->answers = calloc(t->n, sizeof(*t->answers));
+    return t->answers ? 0 : -ENOMEM;
+}
+
+static const struct dagd_wiki_answer *titles_find(const struct titles *t, const char *s)
+{
+    if (!s || !t->n) {
+        return NULL;
+    }
+    char **hit = bsearch(&s, t->v, t->n, sizeof(*t->v), cmp_str);
+    return hit ? &t->answers[hit - t->v] : NULL;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static bool on_canceled(void *userdata)
+{
+    struct ctxlog *l = userdata;
+    return host->canceled(l->ctx);
+}
+
+static void on_log(void *userdata, int level, const char *msg)
+{
+    struct ctxlog *l = userdata;
+    host->log(l->ctx, (enum dagd_task_log_level)level, "%s", msg);
+}
+
+static const char *api_url(struct dagd_task_ctx *ctx)
+{
+    const char *p = host->param(ctx, "wiki_api");
+    return host->config_string(ctx, "api", p ? p : DEFAULT_API);
+}
+
+static const char *dict_dir(struct dagd_task_ctx *ctx)
+{
+    const char *p = host->param(ctx, "translations_dir");
+    return host->config_string(ctx, "dictionary", p ? p : "data/translations");
+}
+
+static int translate_validate(struct dagd_task_ctx *ctx)
+{
+    const char *api = api_url(ctx);
+    if (*api && strncmp(api, "http://", 7) != 0 && strncmp(api, "https://", 8) != 0) {
+        return host->fail(ctx, "api", "api must be an http:// or https:// URL, not '%s'", api);
+    }
+    return 0;
+}
+
+static int translate_inputs(struct dagd_task_ctx *ctx)
+{
+    char path[4096];
+    const char *dir = dict_dir(ctx);
+    static const char *const files[] = {"city_translations.json", "districts_translations.json"};
+    for (size_t i = 0; i < 2; i++) {
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < sizeof(path)) {
+            (void)host->declare_input(ctx, path);
+        }
+    }
+    return 0;
+}
+
+/* Make sure `translations` has the columns this task writes (an older or
+ * foreign schema may lack the extra ones). */
+static int ensure_schema(struct dagd_task_ctx *ctx, sqlite3 *db)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, DAGD_SQL_TRANSLATIONS_SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
+        int r = host->fail(ctx, NULL, "cannot create table translations: %s", err);
+        sqlite3_free(err);
+        return r;
+    }
+    bool has_title = false, has_asked = false;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA table_info(translations)", -1, &st, NULL) != SQLITE_OK) {
+        return host->fail(ctx, NULL, "cannot read translations schema: %s", sqlite3_errmsg(db));
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *col = (const char *)sqlite3_column_text(st, 1);
+        has_title |= col && strcmp(col, "title") == 0;
+        has_asked |= col && strcmp(col, "asked") == 0;
+    }
+    sqlite3_finalize(st);
+    if (!has_title && sqlite3_exec(db, "ALTER TABLE translations ADD COLUMN title TEXT", NULL,
+                                   NULL, NULL) != SQLITE_OK) {
+        return host->fail(ctx, NULL, "cannot add translations.title: %s", sqlite3_errmsg(db));
+    }
+    if (!has_asked && sqlite3_exec(db,
+                                   "ALTER TABLE translations ADD COLUMN asked INTEGER NOT NULL "
+                                   "DEFAULT 0",
+                                   NULL, NULL, NULL) != SQLITE_OK) {
+        return host->fail(ctx, NULL, "cannot add translations.asked: %s", sqlite3_errmsg(db));
+    }
+    return 0;
+}
+
+#define SQL_NAMES                                                                                  \
+    "SELECT DISTINCT 0, trim(city, " DAGD_SQL_TRIM_CHARS ") AS zh FROM city_district_map"         \
+    " UNION SELECT DISTINCT 1, trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"    \
+    " ORDER BY 1, 2"
+
+#define SQL_CACHED "SELECT 1 FROM translations WHERE kind = ?1 AND zh = ?2 AND asked = 1"
+
+static int load_names(struct dagd_task_ctx *ctx, sqlite3 *db, bool refresh, struct names *ns)
+{
+    sqlite3_stmt *st = NULL, *cached = NULL;
+    int rc = sqlite3_prepare_v2(db, SQL_NAMES, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_prepare_v2(db, SQL_CACHED, -1, &cached, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        int r = host->fail(ctx, NULL, "cannot read city_district_map: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return r;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *zh = (const char *)sqlite3_column_text(st, 1);
+        if (!zh || !*zh) {
+            continue;
+        }
+        if (ns->n == ns->cap) {
+            size_t cap = ns->cap ? ns->cap * 2 : 256;
+            struct name *nv = realloc(ns->v, cap * sizeof(*nv));
+            if (!nv) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            ns->v = nv;
+            ns->cap = cap;
+        }
+        struct name *nm = &ns->v[ns->n];
+        *nm = (struct name){.kind = sqlite3_column_int(st, 0) ? KIND_DISTRICT : KIND_CITY};
+        nm->zh = strdup(zh);
+        if (!nm->zh) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        ns->n++;
+        sqlite3_bind_text(cached, 1, kind_names[nm->kind], -1, SQLITE_STATIC);
+        sqlite3_bind_text(cached, 2, nm->zh, -1, SQLITE_STATIC);
+        nm->cached = !refresh && sqlite3_step(cached) == SQLITE_ROW;
+        sqlite3_reset(cached);
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(cached);
+    if (rc == SQLITE_NOMEM) {
+        return -ENOMEM;
+    }
+    if (rc != SQLITE_DONE) {
+        return host->fail(ctx, NULL, "reading city_district_map: %s", sqlite3_errmsg(db));
+    }
+    return 0;
+}
+
+/* Districts of a city (trimmed, in map order), for the dictionary vote. */
+static int city_districts(sqlite3 *db, const char *city, char ***ret, size_t *ret_n)
+{
+    sqlite3_stmt *st = NULL;
+    char **v = NULL;
+    size_t n = 0;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"
+                                " WHERE trim(city, " DAGD_SQL_TRIM_CHARS ") = ?1"
+                                " ORDER BY city_district_id",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return -EIO;
+    }
+    sqlite3_bind_text(st, 1, city, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char **nv = realloc(v, (n + 1) * sizeof(*v));
+        if (!nv) {
+            break;
+        }
+        v = nv;
+        v[n] = strdup((const char *)sqlite3_column_text(st, 0));
+        if (v[n]) {
+            n++;
+        }
+    }
+    sqlite3_finalize(st);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+/* An answer that settles the title: the wiki said yes or no for sure. */
+static bool definitive(const struct dagd_wiki_answer *a)
+{
+    return a && a->state != DAGD_WIKI_UNKNOWN;
+}
+
+static bool good_link(const struct dagd_wiki_answer *a)
+{
+    return a && a->state == DAGD_WIKI_FOUND && a->en && !dagd_wiki_is_disambiguation(a->en);
+}
+
+static void log_stats(struct dagd_task_ctx *ctx, const char *phase, size_t ntitles,
+                      const struct dagd_wiki_stats *s)
+{
+    host->log(ctx, DAGD_TASK_LOG_INFO,
+              "%s: %zu title(s), %u request(s) for %u batch(es): %u retries (429: %u, 5xx: %u, "
+              "garbage: %u, transport: %u, API errors: %u), %u continuation(s), %u given up",
+              phase, ntitles, s->requests, s->batches, s->retries, s->http_429, s->http_5xx,
+              s->garbage, s->transport_errors, s->api_errors, s->continues, s->given_up);
+}
+
+static int lookup(struct dagd_task_ctx *ctx, struct dagd_wiki_client_opts *o, struct titles *t,
+                  const char *phase, struct dagd_wiki_stats *total)
+{
+    struct dagd_wiki_stats s = {0};
+    if (t->n == 0) {
+        return 0;
+    }
+    int r = dagd_wiki_lookup(o, (const char *const *)t->v, t->n, t->answers, &s);
+    log_stats(ctx, phase, t->n, &s);
+    total->requests += s.requests;
+    total->batches += s.batches;
+    total->retries += s.retries;
+    total->given_up += s.given_up;
+    total->unreachable |= s.unreachable;
+    return r;
+}
+
+#define SQL_UPSERT                                                                                 \
+    "INSERT INTO translations (kind, zh, en, source, fetched_at, title, asked)"                    \
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"                                                         \
+    " ON CONFLICT (kind, zh) DO UPDATE SET en = excluded.en, source = excluded.source,"            \
+    " fetched_at = excluded.fetched_at, title = excluded.title, asked = excluded.asked"
+
+#define SQL_MARK_CACHED                                                                            \
+    "UPDATE translations SET source = 'cache'"                                                     \
+    " WHERE kind = ?1 AND zh = ?2 AND source = 'wikipedia'"
+
+static int write_rows(struct dagd_task_ctx *ctx, sqlite3 *db, const struct names *ns,
+                      size_t *ret_written)
+{
+    sqlite3_stmt *up = NULL, *mark = NULL;
+    size_t written = 0;
+    int64_t now = (int64_t)now_ms();
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_prepare_v2(db, SQL_UPSERT, -1, &up, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_prepare_v2(db, SQL_MARK_CACHED, -1, &mark, NULL);
+    }
+    for (size_t i = 0; rc == SQLITE_OK && i < ns->n; i++) {
+        const struct name *nm = &ns->v[i];
+        sqlite3_stmt *st = nm->cached ? mark : up;
+        sqlite3_bind_text(st, 1, kind_names[nm->kind], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, nm->zh, -1, SQLITE_STATIC);
+        if (!nm->cached) {
+            if (nm->en) {
+                sqlite3_bind_text(st, 3, nm->en, -1, SQLITE_STATIC);
+            } else {
+                sqlite3_bind_null(st, 3);
+            }
+            sqlite3_bind_text(st, 4, nm->source, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 5, now);
+            if (nm->title) {
+                sqlite3_bind_text(st, 6, nm->title, -1, SQLITE_STATIC);
+            } else {
+                sqlite3_bind_null(st, 6);
+            }
+            sqlite3_bind_int(st, 7, nm->asked);
+            written++;
+        }
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        int r = host->fail(ctx, NULL, "writing translations: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(up);
+        sqlite3_finalize(mark);
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
+    sqlite3_finalize(up);
+    sqlite3_finalize(mark);
+    *ret_written = written;
+    return 0;
+}
+
+static int translate_run(struct dagd_task_ctx *ctx)
+{
+    struct names ns = {0};
+    struct titles t1 = {0}, t2 = {0};
+    struct dagd_dict *dict = NULL;
+    struct dagd_wiki_stats total = {0};
+    struct ctxlog lg = {ctx};
+    char ua[512];
+    int r;
+
+    sqlite3 *db = host->warehouse(ctx);
+    if (!db) {
+        return host->fail(ctx, NULL, "no warehouse");
+    }
+    r = ensure_schema(ctx, db);
+    if (r < 0) {
+        return r;
+    }
+    r = load_names(ctx, db, host->config_bool(ctx, "refresh", false), &ns);
+    if (r < 0) {
+        goto out;
+    }
+
+    /* Phase 1 titles: 市 form of short city names, full names, districts. */
+    size_t to_ask = 0;
+    for (size_t i = 0; i < ns.n; i++) {
+        struct name *nm = &ns.v[i];
+        if (nm->cached) {
+            continue;
+        }
+        to_ask++;
+        nm->title1 = nm->kind == KIND_CITY ? dagd_wiki_city_title(nm->zh) : strdup(nm->zh);
+        if (!nm->title1) {
+            r = -ENOMEM;
+            goto out;
+        }
+        if (dagd_wiki_title_is_valid(nm->title1) && (r = push_title(&t1, nm->title1)) < 0) {
+            goto out;
+        }
+    }
+    if ((r = titles_finish(&t1)) < 0) {
+        goto out;
+    }
+
+    const char *api = api_url(ctx);
+    const char *contact = host->config_string(ctx, "contact", DEFAULT_CONTACT);
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    snprintf(ua, sizeof(ua), "dagd/%s (+%s) libcurl/%s", DAGD_VERSION, contact,
+             cv ? cv->version : "?");
+    struct dagd_wiki_client_opts o = {
+        .api = api,
+        .user_agent = ua,
+        .connections = (unsigned)host->config_int(ctx, "connections", 2),
+        .batch = (unsigned)host->config_int(ctx, "batch", DAGD_WIKI_MAX_TITLES),
+        .rate = host->config_number(ctx, "rate", 4.0),
+        .connect_timeout_usec = host->config_duration(ctx, "connect_timeout", 10000000),
+        .timeout_usec = host->config_duration(ctx, "request_timeout", 30000000),
+        .max_attempts = (unsigned)host->config_int(ctx, "max_attempts", 8),
+        .max_retries = (unsigned)host->config_int(ctx, "max_retries", 200),
+        .canceled = on_canceled,
+        .log = on_log,
+        .userdata = &lg,
+    };
+    dagd_wiki_client_defaults(&o);
+    bool online = *api != '\0';
+    if (!online && to_ask) {
+        host->log(ctx, DAGD_TASK_LOG_WARNING, "no api configured: using the dictionary only");
+    }
+    if (online && t1.n) {
+        host->log(ctx, DAGD_TASK_LOG_INFO, "asking %s for %zu name(s) (%zu cached) as %s", api,
+                  to_ask, ns.n - to_ask, ua);
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            r = host->fail(ctx, NULL, "curl_global_init failed");
+            goto out;
+        }
+        r = lookup(ctx, &o, &t1, "lookup", &total);
+        if (r < 0) {
+            goto curl_out;
+        }
+        /* Phase 2: short city names whose 市 title gave nothing for sure. */
+        for (size_t i = 0; !total.unreachable && i < ns.n; i++) {
+            struct name *nm = &ns.v[i];
+            if (nm->cached || nm->kind != KIND_CITY || strcmp(nm->title1, nm->zh) == 0) {
+                continue;
+            }
+            nm->a1 = titles_find(&t1, nm->title1);
+            if (definitive(nm->a1) && !good_link(nm->a1) && dagd_wiki_title_is_valid(nm->zh)) {
+                nm->title2 = strdup(nm->zh);
+                if (!nm->title2 || (r = push_title(&t2, nm->zh)) < 0) {
+                    r = -ENOMEM;
+                    goto curl_out;
+                }
+            }
+        }
+        if ((r = titles_finish(&t2)) < 0) {
+            goto curl_out;
+        }
+        r = lookup(ctx, &o, &t2, "short-name lookup", &total);
+curl_out:
+        curl_global_cleanup();
+        if (r < 0) {
+            if (r == -ECANCELED) {
+                host->fail(ctx, NULL, "canceled");
+            }
+            goto out;
+        }
+    }
+
+    /* Decide every name; the dictionary fills what the wiki did not give. */
+    size_t n_wiki = 0, n_dict = 0, n_none = 0, n_unanswered = 0;
+    for (size_t i = 0; i < ns.n; i++) {
+        struct name *nm = &ns.v[i];
+        if (nm->cached) {
+            continue;
+        }
+        nm->a1 = titles_find(&t1, nm->title1);
+        nm->a2 = titles_find(&t2, nm->title2);
+        const struct dagd_wiki_answer *good = good_link(nm->a1) ? nm->a1
+                                              : good_link(nm->a2) ? nm->a2 : NULL;
+        bool invalid = !dagd_wiki_title_is_valid(nm->title1);
+        if (good) {
+            nm->en = strdup(good->en);
+            nm->title = strdup(good->page ? good->page : nm->title1);
+            nm->source = "wikipedia";
+            nm->asked = true;
+            n_wiki++;
+            continue;
+        }
+        /* Settled: the wiki answered every title we had for this name (or
+         * the name cannot be a title at all). */
+        nm->asked = online && (invalid || (definitive(nm->a1) &&
+                                           (!nm->title2 || definitive(nm->a2))));
+        if (online && !nm->asked) {
+            n_unanswered++;
+        }
+        if (!dict) {
+            char *msg = NULL;
+            int dr = dagd_dict_load(dict_dir(ctx), &dict, &msg);
+            if (dr < 0) {
+                host->log(ctx, DAGD_TASK_LOG_WARNING, "dictionary unavailable: %s, ignoring",
+                          msg ? msg : strerror(-dr));
+                free(msg);
+                dict = NULL;
+            }
+        }
+        if (dict && nm->kind == KIND_CITY) {
+            char **ds = NULL;
+            size_t nd = 0;
+            (void)city_districts(db, nm->zh, &ds, &nd);
+            nm->en = dagd_dict_city(dict, nm->zh, (const char *const *)ds, nd);
+            for (size_t k = 0; k < nd; k++) {
+                free(ds[k]);
+            }
+            free(ds);
+        } else if (dict) {
+            nm->en = dagd_dict_district(dict, nm->zh);
+        }
+        nm->source = nm->en ? "dictionary" : "none";
+        if (nm->en) {
+            n_dict++;
+        } else {
+            n_none++;
+        }
+    }
+    if (n_unanswered) {
+        host->log(ctx, DAGD_TASK_LOG_WARNING,
+                  "%s: %zu name(s) got no answer from %s; the dictionary filled in "
+                  "(they are asked again next run)",
+                  total.unreachable ? "API unreachable" : "lookups given up", n_unanswered, api);
+    }
+
+    size_t written = 0;
+    r = write_rows(ctx, db, &ns, &written);
+    if (r < 0) {
+        goto out;
+    }
+    host->log(ctx, DAGD_TASK_LOG_NOTICE,
+              "%zu name(s): %zu cached, %zu from wikipedia, %zu from the dictionary, %zu none; "
+              "%u request(s) (%u batch(es), %u retries)",
+              ns.n, ns.n - to_ask, n_wiki, n_dict, n_none, total.requests, total.batches,
+              total.retries);
+    host->metrics(ctx, (int64_t)ns.n, (int64_t)written);
+    host->progress(ctx, ns.n, ns.n);
+    r = 0;
+out:
+    dagd_dict_free(dict);
+    titles_done(&t1);
+    titles_done(&t2);
+    names_done(&ns);
+    return r;
+}
+
+static const struct dagd_task_plugin plugin = {
+    DAGD_TASK_PLUGIN_HEADER,
+    .name = "translate-scrape",
+    .version = "1",
+    .description = "English names of cities and districts via the MediaWiki API, cached",
+    .schema = schema,
+    .validate = translate_validate,
+    .inputs = translate_inputs,
+    .run = translate_run,
+};
+
+DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
+DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)
+{
+    host = api;
+    return &plugin;
+}
