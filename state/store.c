@@ -690,7 +690,9 @@ struct dagd_store *dagd_store_free(struct dagd_store *s)
         }
         if (!s->readonly) {
             /* Keeps the planner's statistics fresh (SQLite docs); the
-             * analysis limit bounds its cost on a big events table. */
+             * analysis limit bounds its cost on a big events table, and a
+             * short busy timeout keeps another writer from delaying exit. */
+            (void)sqlite3_busy_timeout(s->db, 100);
             (void)sqlite3_exec(s->db, "PRAGMA analysis_limit = 400; PRAGMA optimize", NULL, NULL,
                                NULL);
         }
