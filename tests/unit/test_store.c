@@ -543,6 +543,47 @@ static void test_steps(void **state)
     assert_string_equal(ev[5].message, "step late canceled");
     free_events(ev, n);
 
+    /* The other event texts: a retry wait, a failure without exit code (a
+     * signal or timeout), a cancel with a reason, a skip without one. */
+    struct dagd_step_info msgs[] = {
+        {.run_id = "r1", .step = "s2", .status = DAGD_STEP_PENDING, .exit_code = -1},
+        {.run_id = "r1", .step = "s2", .status = DAGD_STEP_PENDING, .attempts = 1, .exit_code = -1},
+        {.run_id = "r1",
+         .step = "s2",
+         .status = DAGD_STEP_FAILED,
+         .attempts = 2,
+         .exit_code = -1,
+         .error = "killed by SIGSEGV"},
+        {.run_id = "r1", .step = "s2", .status = DAGD_STEP_FAILED, .attempts = 3, .exit_code = -1},
+        {.run_id = "r1",
+         .step = "s2",
+         .status = DAGD_STEP_CANCELED,
+         .exit_code = -1,
+         .error = "timeout after 10m"},
+        {.run_id = "r1", .step = "s2", .status = DAGD_STEP_SKIPPED, .exit_code = -1},
+        {.run_id = "r1", .step = "s2", .status = DAGD_STEP_SUCCEEDED, .exit_code = 0},
+    };
+    static const char *const want[] = {
+        "step s2 pending",
+        "step s2 pending (retry after attempt 1)",
+        "step s2 failed (attempt 2): killed by SIGSEGV",
+        "step s2 failed (attempt 3): unknown error",
+        "step s2 canceled: timeout after 10m",
+        "step s2 skipped: no reason given",
+        "step s2 succeeded in 0.000 s",
+    };
+    int64_t after = 0;
+    assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, "debug", "mark", "mark", &after), 0);
+    for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        assert_int_equal(dagd_store_step_update(s, &msgs[i], 3000), 0);
+    }
+    assert_int_equal(dagd_store_events_list(s, "r1", "s2", after, 0, &ev, &n), 0);
+    assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(ev[i].message, want[i]);
+    }
+    free_events(ev, n);
+
     /* Unknown run: -ENOENT and nothing written; invalid input: -EINVAL. */
     struct dagd_step_info orphan = {.run_id = "nope", .step = "x", .status = DAGD_STEP_RUNNING};
     assert_int_equal(dagd_store_step_update(s, &orphan, 1), -ENOENT);
