@@ -63,6 +63,7 @@ struct loader {
     bool failed;
     bool params_ok; /* references and cycles of params are fine */
     struct dagd_params load_params; /* defaults + placeholder built-ins, expanded */
+    struct dagd_mark budget_mark;   /* where a node budget overflow is reported */
 };
 
 static struct dagd_mark M(yaml_mark_t m)
@@ -970,8 +971,9 @@ static cJSON *to_json(struct loader *L, yaml_node_t *n, unsigned depth, const st
 {
     if (++L->visits > MAX_NODES) {
         if (L->visits == MAX_NODES + 1) {
-            error_at(L, M(n->start_mark), "document too large: more than %u nodes after "
-                     "expanding aliases", MAX_NODES);
+            error_at(L, L->budget_mark.line ? L->budget_mark : M(n->start_mark),
+                     "document too large: more than %u nodes after expanding aliases",
+                     MAX_NODES);
         }
         return NULL;
     }
@@ -1229,9 +1231,11 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
             }
             if (v->type != YAML_MAPPING_NODE) {
                 error_at(L, M(v->start_mark), "config must be a map, got %s", node_kind(v));
+                s->config_marks->bad = true;
                 continue;
             }
             size_t before = L->diags->n + L->diags->dropped;
+            L->budget_mark = M(v->start_mark);
             j = to_json(L, v, 1, NULL);
             if (L->diags->n + L->diags->dropped != before) {
                 s->config_marks->bad = true;
@@ -1245,6 +1249,9 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
         } else if (!parse_limit_key(L, key, v, &d)) {
             unknown_key(L, k, "step", step_keys);
         }
+    }
+    if (!s->config) {
+        s->config_marks->map_mark = s->mark; /* "missing key" errors point at the step */
     }
     if (!has_name) {
         error_at(L, M(n->start_mark), "step has no name");
@@ -1335,7 +1342,8 @@ static void parse_schedules(struct loader *L, yaml_node_t *n)
                     for (size_t j = 0; j + 1 < L->p->n_schedules; j++) {
                         if (streq_ptr(L->p->schedules[j].name, s->name)) {
                             error_at(L, M(v->start_mark), "duplicate schedule name '%s' (first "
-                                     "defined at line %u)", s->name, L->p->schedules[j].mark.line);
+                                     "defined at line %u, column %u)", s->name,
+                                     L->p->schedules[j].mark.line, L->p->schedules[j].mark.col);
                             break;
                         }
                     }
@@ -1406,7 +1414,8 @@ static void parse_sensors(struct loader *L, yaml_node_t *n)
                     for (size_t j = 0; j + 1 < L->p->n_sensors; j++) {
                         if (streq_ptr(L->p->sensors[j].name, s->name)) {
                             error_at(L, M(v->start_mark), "duplicate sensor name '%s' (first "
-                                     "defined at line %u)", s->name, L->p->sensors[j].mark.line);
+                                     "defined at line %u, column %u)", s->name,
+                                     L->p->sensors[j].mark.line, L->p->sensors[j].mark.col);
                             break;
                         }
                     }
@@ -1574,10 +1583,9 @@ static void unraw_all(cJSON *parent, cJSON *v)
 {
     if (cJSON_IsRaw(v)) {
         double d;
-        (void)cJSON_ReplaceItemViaPointer(parent, v,
-                                          must(dagd_parse_double(v->valuestring, &d) >= 0
-                                                   ? cJSON_CreateNumber(d)
-                                                   : cJSON_CreateString(v->valuestring)));
+        dagd_json_replace(parent, v, must(dagd_parse_double(v->valuestring, &d) >= 0
+                                              ? cJSON_CreateNumber(d)
+                                              : cJSON_CreateString(v->valuestring)));
         return;
     }
     for (cJSON *c = v->child; c;) {

@@ -253,12 +253,27 @@ static char *scalar_text(const cJSON *v)
     return NULL;
 }
 
-static void replace_value(cJSON *parent, cJSON *old, cJSON *new_item)
+void dagd_json_replace(cJSON *parent, cJSON *old, cJSON *new_item)
 {
     if (!new_item) {
         abort();
     }
+    /* cJSON_ReplaceItemViaPointer() does not carry the object key over. */
+    if (old->string) {
+        new_item->string = dagd_xstrdup(old->string);
+        new_item->type &= ~cJSON_StringIsConst;
+    }
+    if (!parent) {
+        /* The root itself: swap contents is not possible; callers never
+         * replace a root. */
+        abort();
+    }
     (void)cJSON_ReplaceItemViaPointer(parent, old, new_item);
+}
+
+static void replace_value(cJSON *parent, cJSON *old, cJSON *new_item)
+{
+    dagd_json_replace(parent, old, new_item);
 }
 
 static bool in_choices(const char *const *choices, const char *s)

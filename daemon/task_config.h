@@ -14,8 +14,9 @@
 /* ---- Schema checks ---------------------------------------------------- */
 
 /* Where a config value was written: the loader answers with the YAML mark of
- * `key` (item < 0: the value of key; item >= 0: the item-th element of a
- * list or the item-th value of a map; key NULL: the config mapping itself).
+ * `key` (item -1: the value of key; -2: the key itself; item >= 0: the
+ * item-th element of a list or the item-th value of a map; key NULL: the
+ * config mapping itself).
  * Return {0, 0} when unknown. */
 typedef struct dagd_mark (*dagd_config_mark_fn)(void *userdata, const char *key, int item);
 
@@ -39,6 +40,10 @@ const char *dagd_task_field_type_to_string(enum dagd_task_field_type t);
 /* `j` printed with object keys sorted (byte order, recursively) and no
  * spaces: the form fingerprints hash. Returns a new string (free()). */
 char *dagd_json_canonical(const cJSON *j);
+
+/* Replace `old` (a child of `parent`) by `new_item`, keeping its object key
+ * (cJSON_ReplaceItemViaPointer does not). Frees `old`. */
+void dagd_json_replace(cJSON *parent, cJSON *old, cJSON *new_item);
 
 /* ---- Accessors -------------------------------------------------------- */
 
