@@ -643,6 +643,12 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
                                  mode ? mode : "?");
             goto fail_msg;
         }
+        /* Keep state.db-wal and -shm when we close: then a group member
+         * can read the database with `sqlite3 -readonly` also while dagd is
+         * stopped (a reader without write access to the directory cannot
+         * create them). */
+        int persist = 1;
+        (void)sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         r = exec_sql(s,
                      "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
                      "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864",

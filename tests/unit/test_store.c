@@ -4,6 +4,7 @@
  * test gets its own temporary state directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <sqlite3.h>
@@ -1322,13 +1323,84 @@ static void test_readonly(void **state)
     assert_int_equal(dagd_store_schema_version(ro), dagd_store_schema_latest());
     dagd_store_free(ro);
 
-    /* An old schema cannot be read until a writer migrates it. */
+    /* With no writer left, a reader still works. */
     f->store = dagd_store_free(s);
+    assert_int_equal(dagd_store_open_readonly(f->dir, &ro), 0);
+    assert_int_equal(dagd_store_runs_list(ro, NULL, 0, &runs, &n), 0);
+    assert_int_equal(n, 2);
+    free_runs(runs, n);
+    dagd_store_free(ro);
+
+    /* An old schema cannot be read until a writer migrates it. */
     char p[128];
     assert_int_equal(unlink(db_path(f, p, sizeof(p))), 0);
     write_fixture(f, v1_fixture);
     assert_int_equal(dagd_store_open_readonly(f->dir, &ro), -EPROTONOSUPPORT);
     assert_non_null(strstr(dagd_store_errmsg(NULL), "migrate"));
+}
+
+/* A member of the state directory's group (not the owner, no write access)
+ * can read state.db with sqlite3 while dagd runs and after it stopped: the
+ * WAL files are kept at close, so the reader need not create them. Needs
+ * root to switch users; skipped otherwise. */
+static void test_group_reader(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "p", 1, 1);
+    f->store = s = dagd_store_free(s);
+
+    const gid_t gid = 65534; /* nogroup */
+    const uid_t uid = 65534; /* nobody */
+    assert_int_equal(chmod(f->dir, 0750), 0);
+    const char *const names[] = {"", "/state.db", "/state.db-wal", "/state.db-shm"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s%s", f->dir, names[i]);
+        assert_int_equal(chown(p, 0, gid), 0);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 0022, 0); /* group and others cannot write */
+    }
+
+    for (int writer_open = 0; writer_open < 2; writer_open++) {
+        if (writer_open) {
+            s = open_rw(f);
+            f->store = s;
+            assert_int_equal(dagd_store_begin(s), 0);
+            create_run(s, "r2", "p", 2, 1); /* uncommitted while the reader reads */
+        }
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+                _exit(10);
+            }
+            struct dagd_store *ro = NULL;
+            if (dagd_store_open_readonly(f->dir, &ro) < 0) {
+                fprintf(stderr, "reader: %s\n", dagd_store_errmsg(NULL));
+                _exit(11);
+            }
+            struct dagd_run_info *runs = NULL;
+            size_t n = 0;
+            int r = dagd_store_runs_list(ro, NULL, 0, &runs, &n);
+            if (r < 0) {
+                fprintf(stderr, "reader: %s\n", dagd_store_errmsg(ro));
+                _exit(12);
+            }
+            free_runs(runs, n);
+            dagd_store_free(ro);
+            _exit(n == 1 ? 0 : 13);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(dagd_store_commit(s), 0);
 }
 
 /* A reader process polls while this process writes: it never sees an error,
@@ -1622,6 +1694,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_page, setup, teardown),
