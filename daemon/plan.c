@@ -196,6 +196,29 @@ static const char *upstream_running(struct dagd_plan_ctx *ctx, size_t idx)
     return NULL;
 }
 
+/* Whether step idx reads a file that a running upstream step writes: then
+ * a changed or missing input is the upstream's doing. */
+static bool reads_upstream_output(struct dagd_plan_ctx *ctx, size_t idx)
+{
+    const struct dagd_step *step = &ctx->p->steps[idx];
+    const struct dagd_plan_step *s = &ctx->steps[idx];
+
+    for (size_t i = 0; i < step->n_needs; i++) {
+        const struct dagd_plan_step *u = &ctx->steps[step->needs_idx[i]];
+        if (!u->run) {
+            continue;
+        }
+        for (size_t o = 0; o < u->n_outputs; o++) {
+            for (size_t k = 0; k < s->n_inputs; k++) {
+                if (streq(u->outputs[o], s->inputs[k])) {
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
+}
+
 static const char *output_missing(const struct dagd_plan_step *s)
 {
     for (size_t i = 0; i < s->n_outputs; i++) {
@@ -227,9 +250,10 @@ static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step 
     s->last_run_id = last.run_id ? dagd_xstrdup(last.run_id) : NULL;
     if (!last.fingerprint || !streq(last.fingerprint, s->fingerprint)) {
         char *why = dagd_fingerprint_explain(last.manifest, s->manifest);
-        /* An upstream change is better told as "upstream X will run" when
-         * that upstream runs in this run. */
-        if (up && (!why || strncmp(why, "upstream ", 9) == 0)) {
+        /* An upstream change, or a change of a file an upstream step
+         * writes, is better told as "upstream X will run" when that
+         * upstream runs in this run. */
+        if (up && (!why || strncmp(why, "upstream ", 9) == 0 || reads_upstream_output(ctx, idx))) {
             free(why);
             why = dagd_xasprintf("upstream %s will run", up);
         }

@@ -1,0 +1,61 @@
+"""Small helpers shared by the reliability integration tests (test_memo,
+test_limits, test_crash, test_prune): paths of the built binaries, running
+dagd, and reading a state directory's database. Stdlib only."""
+import os
+import sqlite3
+import subprocess
+import sys
+
+BUILD = os.environ.get("DAGD_BUILD_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
+SOURCE = os.environ.get("DAGD_SOURCE_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..")
+DAGD = os.path.join(BUILD, "daemon", "dagd")
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def dagd(*args, cwd=None, check_rc=None, timeout=120, env=None):
+    """Run dagd; return the CompletedProcess. check_rc: expected exit code."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run([DAGD, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=e)
+    if check_rc is not None and p.returncode != check_rc:
+        fail("dagd %s: exit %d, wanted %d\nstdout:\n%s\nstderr:\n%s"
+             % (" ".join(args), p.returncode, check_rc, p.stdout, p.stderr))
+    return p
+
+
+def db(state_dir):
+    c = sqlite3.connect("file:%s?mode=ro" % os.path.join(state_dir, "state.db"), uri=True)
+    c.row_factory = sqlite3.Row
+    return c
+
+
+def last_run(state_dir):
+    with db(state_dir) as c:
+        return c.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+
+
+def run_steps(state_dir, run_id):
+    with db(state_dir) as c:
+        return {r["step"]: r for r in c.execute("SELECT * FROM steps WHERE run_id = ?", (run_id,))}
+
+
+def ran_steps(state_dir, run_id=None):
+    """Names of the steps that executed (succeeded) in a run (default: the last)."""
+    run_id = run_id or last_run(state_dir)["run_id"]
+    return {s for s, r in run_steps(state_dir, run_id).items() if r["status"] == "succeeded"}
+
+
+def plan(path, *args, cwd=None):
+    import json
+    p = dagd("plan", path, "--json", *args, cwd=cwd, check_rc=0)
+    return {s["step"]: s for s in json.loads(p.stdout)["steps"]}

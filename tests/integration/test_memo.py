@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""Memoization, end to end with real processes: a pipeline of `copy` steps
+(a, b -> c -> d) whose inputs and outputs are files. Change one input: only
+the steps depending on it run; change a step's config: that step and its
+downstream; touch a file without changing it: nothing runs; --force: all;
+delete an output: its step runs. `dagd plan` predicts each run, with the
+reasons. A failed run does not spoil the memo."""
+import os
+import shutil
+import tempfile
+import time
+
+from dagdtest import check, dagd, fail, last_run, plan, ran_steps, run_steps
+
+PIPELINE = """\
+pipeline: memo
+params:
+  dir: "."
+  unused: "x"
+steps:
+  - name: a
+    task: copy
+    config: {from: ["${dir}/in_a.txt"], to: "${dir}/mid_a.txt"}
+  - name: b
+    task: copy
+    config: {from: ["${dir}/in_b.txt"], to: "${dir}/mid_b.txt"}
+  - name: c
+    task: copy
+    needs: [a, b]
+    config: {from: ["${dir}/mid_a.txt", "${dir}/mid_b.txt"], to: "${dir}/out_c.txt", tag: TAG}
+  - name: d
+    task: copy
+    needs: [c]
+    config: {from: ["${dir}/out_c.txt"], to: "${dir}/out_d.txt"}
+"""
+ALL = {"a", "b", "c", "d"}
+
+
+def write(path, text, mtime=None):
+    with open(path, "w") as f:
+        f.write(text)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def step(work, want_ran, want_reasons=None, *args):
+    """Plan, check the prediction, run, check what ran."""
+    p = plan("memo.yaml", "--state-dir", "state", *args, cwd=work)
+    predicted = {s for s, v in p.items() if v["action"] == "run"}
+    check(predicted == want_ran, "plan predicted %s, wanted %s (%s)"
+          % (sorted(predicted), sorted(want_ran), {s: v["reason"] for s, v in p.items()}))
+    for s, reason in (want_reasons or {}).items():
+        check(p[s]["reason"] == reason, "plan reason of %s: %r, wanted %r" % (s, p[s]["reason"], reason))
+    r = dagd("run", "memo.yaml", "--state-dir", "state", *args, cwd=work)
+    check(r.returncode == 0, "dagd run failed: %s" % r.stderr)
+    state = os.path.join(work, "state")
+    run = last_run(state)
+    check(run["status"] == "succeeded", "run status %s" % run["status"])
+    ran = ran_steps(state)
+    check(ran == want_ran, "ran %s, wanted %s" % (sorted(ran), sorted(want_ran)))
+    steps = run_steps(state, run["run_id"])
+    for s in ALL - want_ran:
+        check(steps[s]["status"] == "skipped" and steps[s]["skip_reason"] == "memoized",
+              "step %s: %s/%s, wanted skipped/memoized" % (s, steps[s]["status"], steps[s]["skip_reason"]))
+    for s in want_ran:
+        check(steps[s]["fingerprint"] and len(steps[s]["fingerprint"]) == 32,
+              "step %s has no fingerprint" % s)
+    return steps
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="dagd-memo-")
+    try:
+        old = time.time() - 3600  # not "racy": the hash cache may keep it
+        write(os.path.join(work, "memo.yaml"), PIPELINE.replace("TAG", "one"))
+        write(os.path.join(work, "in_a.txt"), "alpha\n", old)
+        write(os.path.join(work, "in_b.txt"), "beta\n", old)
+
+        step(work, ALL, {s: "never succeeded" for s in ALL})
+        step(work, set(), {s: "up to date" for s in ALL})
+
+        # One input changes: its step and everything downstream, nothing else.
+        write(os.path.join(work, "in_b.txt"), "beta 2\n", old + 10)
+        step(work, {"b", "c", "d"}, {"a": "up to date", "b": "input ./in_b.txt changed",
+                                     "c": "upstream b will run", "d": "upstream c will run"})
+
+        # Touch without a change: a cache miss, a rehash, the same hash.
+        os.utime(os.path.join(work, "in_a.txt"), (old + 100, old + 100))
+        step(work, set())
+
+        # Same size, new content, new mtime: noticed.
+        write(os.path.join(work, "in_a.txt"), "ALPHA\n", old + 200)
+        step(work, {"a", "c", "d"}, {"a": "input ./in_a.txt changed"})
+
+        # A step's config: that step and its downstream.
+        write(os.path.join(work, "memo.yaml"), PIPELINE.replace("TAG", "two"))
+        step(work, {"c", "d"}, {"c": "config changed", "d": "upstream c will run"})
+
+        # A param every step can see, even if no config uses it.
+        step(work, ALL, {s: "params changed" for s in ALL if s != "d"}, "--param", "unused=y")
+        step(work, set(), None, "--param", "unused=y")
+        step(work, ALL, None)
+
+        # --force runs everything.
+        step(work, ALL, {s: "forced" for s in ALL}, "--force")
+
+        # A missing declared output reruns its step only.
+        os.unlink(os.path.join(work, "out_d.txt"))
+        step(work, {"d"}, {"d": "output ./out_d.txt missing"})
+
+        # A failed run: b's input is gone. b fails, c and d do not run.
+        os.rename(os.path.join(work, "in_b.txt"), os.path.join(work, "in_b.keep"))
+        r = dagd("run", "memo.yaml", "--state-dir", "state", cwd=work)
+        check(r.returncode == 1, "run with a missing input: exit %d, wanted 1" % r.returncode)
+        state = os.path.join(work, "state")
+        steps = run_steps(state, last_run(state)["run_id"])
+        check(steps["b"]["status"] == "failed", "b: %s, wanted failed" % steps["b"]["status"])
+        check(steps["a"]["status"] == "skipped", "a: %s, wanted skipped" % steps["a"]["status"])
+        # Put it back unchanged: the last success still matches, nothing runs.
+        os.rename(os.path.join(work, "in_b.keep"), os.path.join(work, "in_b.txt"))
+        step(work, set())
+
+        # The plan never writes the state database.
+        before = os.stat(os.path.join(state, "state.db")).st_mtime_ns
+        plan("memo.yaml", "--state-dir", "state", cwd=work)
+        check(os.stat(os.path.join(state, "state.db")).st_mtime_ns == before, "dagd plan wrote state.db")
+        # Nor creates a state directory.
+        plan("memo.yaml", "--state-dir", "nostate", cwd=work)
+        check(not os.path.exists(os.path.join(work, "nostate")), "dagd plan created a state dir")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
