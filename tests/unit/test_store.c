@@ -1367,15 +1367,17 @@ static void test_group_reader(void **state)
     }
 
     for (int writer_open = 0; writer_open < 2; writer_open++) {
-        if (writer_open) {
-            s = open_rw(f);
-            f->store = s;
-            assert_int_equal(dagd_store_begin(s), 0);
-            create_run(s, "r2", "p", 2, 1); /* uncommitted while the reader reads */
-        }
+        /* Fork first: the child must not inherit the writer's connection. */
+        int go[2];
+        assert_int_equal(pipe(go), 0);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+            close(go[1]);
+            char c;
+            if (read(go[0], &c, 1) != 1) {
+                _exit(9);
+            }
             if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
                 _exit(10);
             }
@@ -1395,6 +1397,14 @@ static void test_group_reader(void **state)
             dagd_store_free(ro);
             _exit(n == 1 ? 0 : 13);
         }
+        close(go[0]);
+        if (writer_open) {
+            s = open_rw(f);
+            assert_int_equal(dagd_store_begin(s), 0);
+            create_run(s, "r2", "p", 2, 1); /* uncommitted while the reader reads */
+        }
+        assert_int_equal(write(go[1], "x", 1), 1);
+        close(go[1]);
         int status = 0;
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status));
