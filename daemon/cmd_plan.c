@@ -3,7 +3,6 @@
  * would run, and why (plan.h). Reads the state database, never writes it,
  * and runs nothing. Exit 0, or 2 for usage errors and invalid pipelines. */
 #include <getopt.h>
-#include <limits.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -40,24 +39,6 @@ static void plan_freep(struct dagd_plan **p)
     (void)dagd_plan_free(*p);
 }
 
-/* The state directory as an absolute path, as `dagd run` passes it in the
- * state_dir param: the fingerprints of plan and run must see the same value.
- * The directory need not exist. */
-char *dagd__abs_state_dir(const char *dir);
-char *dagd__abs_state_dir(const char *dir)
-{
-    char cwd[PATH_MAX];
-    char *r = realpath(dir, NULL);
-
-    if (r) {
-        return r;
-    }
-    if (dir[0] == '/' || !getcwd(cwd, sizeof(cwd))) {
-        return dagd_xstrdup(dir);
-    }
-    return dagd_xasprintf("%s/%s", cwd, dir);
-}
-
 int dagd_cmd_plan(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -76,7 +57,6 @@ int dagd_cmd_plan(int argc, char **argv)
     _cleanup_free_ char **overrides = NULL, **dirs = NULL;
     _cleanup_free_ char *state_dir = NULL, *db = NULL;
     struct dagd_diags diags = {0};
-    struct dagd_params builtins = {0}, params = {0};
     struct dagd_plan_options opts = {0};
     size_t n_overrides = 0, n_dirs = 0;
     const char *dir_arg = ".dagd";
@@ -130,14 +110,7 @@ int dagd_cmd_plan(int argc, char **argv)
         return 2;
     }
 
-    state_dir = dagd__abs_state_dir(dir_arg);
-    dagd_pipeline_builtins(p, state_dir, "plan", &builtins);
-    r = dagd_pipeline_resolve_params(p, overrides, n_overrides, &builtins, &params, &diags);
-    if (r < 0) {
-        dagd_diags_print(&diags, stderr);
-        goto finish;
-    }
-
+    state_dir = dagd_plan_abs_path(dir_arg);
     /* No state yet means nothing ever succeeded; do not create it. */
     db = dagd_xasprintf("%s/state.db", state_dir);
     if (stat(db, &st) == 0) {
@@ -149,7 +122,11 @@ int dagd_cmd_plan(int argc, char **argv)
         }
     }
 
-    (void)dagd_plan_compute(p, store, host, &params, &opts, &plan);
+    r = dagd_plan_for_run(p, store, host, state_dir, overrides, n_overrides, &opts, &plan, &diags);
+    if (r < 0) {
+        dagd_diags_print(&diags, stderr);
+        goto finish;
+    }
     if (json) {
         cJSON *j = dagd_plan_to_json(plan);
         char *s = cJSON_PrintUnformatted(j);
@@ -165,7 +142,5 @@ int dagd_cmd_plan(int argc, char **argv)
     ret = 0;
 finish:
     dagd_diags_done(&diags);
-    dagd_params_done(&builtins);
-    dagd_params_done(&params);
     return ret;
 }

@@ -131,6 +131,15 @@ static int declare_files(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan
                                    &s->n_outputs, reterr);
 }
 
+/* A declared path as the step's process sees it (relative to work_dir). */
+static char *step_path(const struct dagd_plan_ctx *ctx, const char *path)
+{
+    if (path[0] == '/' || !ctx->opts.work_dir) {
+        return dagd_xstrdup(path);
+    }
+    return dagd_xasprintf("%s/%s", ctx->opts.work_dir, path);
+}
+
 /* Compute the fingerprint and manifest of a step whose config resolved. */
 static void fingerprint_step(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step *s)
 {
@@ -145,8 +154,9 @@ static void fingerprint_step(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_
     in = dagd_xreallocarray(NULL, s->n_inputs, sizeof(*in));
     hashes = dagd_xreallocarray(NULL, s->n_inputs, sizeof(*hashes));
     for (size_t i = 0; i < s->n_inputs; i++) {
+        _cleanup_free_ char *path = step_path(ctx, s->inputs[i]);
         in[i].path = s->inputs[i];
-        in[i].hash = dagd_fingerprint_hash_file(s->inputs[i], ctx->store ? &ctx->cache : NULL,
+        in[i].hash = dagd_fingerprint_hash_file(path, ctx->store ? &ctx->cache : NULL,
                                                 hashes[i]) >= 0
                          ? hashes[i]
                          : NULL;
@@ -219,10 +229,11 @@ static bool reads_upstream_output(struct dagd_plan_ctx *ctx, size_t idx)
     return false;
 }
 
-static const char *output_missing(const struct dagd_plan_step *s)
+static const char *output_missing(const struct dagd_plan_ctx *ctx, const struct dagd_plan_step *s)
 {
     for (size_t i = 0; i < s->n_outputs; i++) {
-        if (access(s->outputs[i], F_OK) < 0) {
+        _cleanup_free_ char *path = step_path(ctx, s->outputs[i]);
+        if (access(path, F_OK) < 0) {
             return s->outputs[i];
         }
     }
@@ -260,7 +271,7 @@ static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step 
         set_reason(s, true, why ? why : dagd_xstrdup("fingerprint changed"));
     } else if (up) {
         set_reason(s, true, dagd_xasprintf("upstream %s will run", up));
-    } else if ((missing = output_missing(s))) {
+    } else if ((missing = output_missing(ctx, s))) {
         set_reason(s, true, dagd_xasprintf("output %s missing", missing));
     } else {
         set_reason(s, false, dagd_xstrdup("up to date"));
@@ -363,6 +374,54 @@ static cJSON *strv_to_json(char *const *v, size_t n)
         cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
     }
     return a;
+}
+
+char *dagd_plan_step_inputs_json(const struct dagd_plan_step *s)
+{
+    cJSON *a = strv_to_json(s->inputs, s->n_inputs);
+    char *r = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    if (!r) {
+        abort();
+    }
+    return r;
+}
+
+char *dagd_plan_abs_path(const char *path)
+{
+    char cwd[4096]; /* not PATH_MAX: see memlimit.h's history */
+    char *r = realpath(path, NULL);
+
+    if (r) {
+        return r;
+    }
+    if (path[0] == '/' || !getcwd(cwd, sizeof(cwd))) {
+        return dagd_xstrdup(path);
+    }
+    return dagd_xasprintf("%s/%s", cwd, path);
+}
+
+int dagd_plan_for_run(struct dagd_pipeline *p, struct dagd_store *store,
+                      struct dagd_plugin_host *plugins, const char *state_dir,
+                      char *const *overrides, size_t n_overrides,
+                      const struct dagd_plan_options *opts, struct dagd_plan **ret,
+                      struct dagd_diags *reterr)
+{
+    _cleanup_free_ char *abs = dagd_plan_abs_path(state_dir);
+    struct dagd_params builtins = {0}, params = {0};
+    int r;
+
+    /* run_id never reaches a fingerprint; any value will do. */
+    dagd_pipeline_builtins(p, abs, "plan", &builtins);
+    r = dagd_pipeline_resolve_params(p, overrides, n_overrides, &builtins, &params, reterr);
+    dagd_params_done(&builtins);
+    if (r < 0) {
+        dagd_params_done(&params);
+        return r;
+    }
+    r = dagd_plan_compute(p, store, plugins, &params, opts, ret);
+    dagd_params_done(&params);
+    return r;
 }
 
 cJSON *dagd_plan_to_json(const struct dagd_plan *plan)

@@ -63,6 +63,8 @@ struct dagd_plan_step {
 
 struct dagd_plan_options {
     bool force;            /* run everything */
+    const char *work_dir;  /* base of relative input/output paths (the steps'
+                            * cwd); NULL = the current directory */
 };
 
 /* Per-run memoization state. */
@@ -93,6 +95,10 @@ void dagd_plan_step_mark_run(struct dagd_plan_ctx *ctx, size_t idx, const char *
 void dagd_plan_ctx_cache_stats(const struct dagd_plan_ctx *ctx, unsigned *ret_hits,
                                unsigned *ret_misses);
 
+/* steps.inputs for the executor: the declared input files as a JSON array
+ * string (new; free()). */
+char *dagd_plan_step_inputs_json(const struct dagd_plan_step *s);
+
 /* ---- Whole plans ---------------------------------------------------------- */
 
 struct dagd_plan {
@@ -109,6 +115,22 @@ int dagd_plan_compute(struct dagd_pipeline *p, struct dagd_store *store,
                       struct dagd_plugin_host *plugins, const struct dagd_params *params,
                       const struct dagd_plan_options *opts, struct dagd_plan **ret);
 struct dagd_plan *dagd_plan_free(struct dagd_plan *plan);
+
+/* The whole plan of a run that `dagd run FILE --state-dir STATE_DIR
+ * --param OVERRIDES...` would start (or `dagctl run`): resolves the params
+ * with the same built-ins a run gets (state_dir made absolute, as
+ * dagd_plan_abs_path does) and computes the plan. -EINVAL with diagnostics
+ * when the overrides do not resolve. For the daemon's `plan` method. */
+int dagd_plan_for_run(struct dagd_pipeline *p, struct dagd_store *store,
+                      struct dagd_plugin_host *plugins, const char *state_dir,
+                      char *const *overrides, size_t n_overrides,
+                      const struct dagd_plan_options *opts, struct dagd_plan **ret,
+                      struct dagd_diags *reterr);
+
+/* `path` made absolute against the current directory, symlinks resolved
+ * when it exists. The state_dir built-in of runs must be computed with it,
+ * so plans and runs see the same value. New string. */
+char *dagd_plan_abs_path(const char *path);
 
 /* The plan as JSON, for the daemon's `plan` method and `dagd plan --json`:
  *   {"pipeline":P,"run":N,"skip":N,
