@@ -515,24 +515,55 @@ static int check_schema(struct dagd_store *s, int64_t *ret_version)
     return 0;
 }
 
-/* Apply migrations version+1..latest, each in its own transaction together
- * with its user_version bump. */
-static int migrate(struct dagd_store *s, int64_t version)
+/* Roll back after a failed step, keeping the first error's message. */
+static void rollback_keep_msg(struct dagd_store *s)
 {
-    for (int64_t v = version + 1; v <= dagd_store_schema_latest(); v++) {
-        const struct dagd_store_migration *m = &dagd_store_migrations[v - 1];
-        char what[128];
-        set_msg(what, sizeof(what), "Failed to apply migration %s", m->name);
+    if (!sqlite3_get_autocommit(s->db)) {
+        char saved[sizeof(s->errmsg)];
+        memcpy(saved, s->errmsg, sizeof(saved));
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        memcpy(s->errmsg, saved, sizeof(saved));
+    }
+}
 
-        int r = exec_sql(s, "BEGIN IMMEDIATE", what);
+/* Apply the missing migrations, each in its own transaction together with
+ * its user_version bump. The version is read again under the write lock:
+ * two dagd processes starting on the same old database both see it old, and
+ * the second must not apply what the first just did. */
+static int migrate(struct dagd_store *s)
+{
+    for (;;) {
+        int r = exec_sql(s, "BEGIN IMMEDIATE", "Failed to start a migration");
         if (r < 0) {
             return r;
         }
+        int64_t v;
+        r = query_int(s, "PRAGMA user_version", &v);
+        if (r < 0) {
+            rollback_keep_msg(s);
+            return r;
+        }
+        if (v > dagd_store_schema_latest()) {
+            r = store_fail_errno(s, -EPROTONOSUPPORT,
+                                 "'%s' has schema version %" PRId64
+                                 ", newer than this dagd supports (%d): "
+                                 "use a newer dagd or another state directory",
+                                 s->path, v, dagd_store_schema_latest());
+            rollback_keep_msg(s);
+            return r;
+        }
+        if (v == dagd_store_schema_latest()) {
+            return exec_sql(s, "COMMIT", "Failed to finish migrations");
+        }
+
+        const struct dagd_store_migration *m = &dagd_store_migrations[v];
+        char what[128];
+        set_msg(what, sizeof(what), "Failed to apply migration %s", m->name);
         r = exec_sql(s, m->sql, what);
         if (r >= 0) {
             char pragma[96];
             set_msg(pragma, sizeof(pragma),
-                    "PRAGMA user_version = %" PRId64 "; PRAGMA application_id = %d", v,
+                    "PRAGMA user_version = %" PRId64 "; PRAGMA application_id = %d", v + 1,
                     STORE_APPLICATION_ID);
             r = exec_sql(s, pragma, what);
         }
@@ -540,16 +571,10 @@ static int migrate(struct dagd_store *s, int64_t version)
             r = exec_sql(s, "COMMIT", what);
         }
         if (r < 0) {
-            if (!sqlite3_get_autocommit(s->db)) {
-                char saved[sizeof(s->errmsg)];
-                memcpy(saved, s->errmsg, sizeof(saved));
-                (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-                memcpy(s->errmsg, saved, sizeof(saved));
-            }
+            rollback_keep_msg(s);
             return r;
         }
     }
-    return 0;
 }
 
 static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
@@ -656,7 +681,9 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
         if (r < 0) {
             goto fail_msg;
         }
-        r = migrate(s, version);
+        if (version < dagd_store_schema_latest()) {
+            r = migrate(s);
+        }
         if (r < 0) {
             goto fail_msg;
         }

@@ -1177,6 +1177,55 @@ static void test_migrate_from_each_version(void **state)
     }
 }
 
+/* Two dagd processes start on the same old database at once: both read
+ * version 1, both wait for the write lock; the second must see that the first
+ * migrated and not apply the migrations again. */
+static void test_concurrent_migration(void **state)
+{
+    struct fixture *f = *state;
+    write_fixture(f, v1_fixture);
+    write_fixture(f, "PRAGMA journal_mode = WAL");
+
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(go[1]);
+            char c;
+            if (read(go[0], &c, 1) != 1) {
+                _exit(9);
+            }
+            struct dagd_store *w = NULL;
+            if (dagd_store_open(f->dir, &w) < 0) {
+                fprintf(stderr, "child %d: %s\n", i, dagd_store_errmsg(NULL));
+                _exit(10);
+            }
+            int v = dagd_store_schema_version(w);
+            dagd_store_free(w);
+            _exit(v == dagd_store_schema_latest() ? 0 : 11);
+        }
+    }
+    close(go[0]);
+    /* Hold the write lock while both children open, so they queue up. */
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(write(go[1], "xx", 2), 2);
+    close(go[1]);
+    usleep(300 * 1000);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    for (int i = 0; i < 2; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(count_rows(f, "PRAGMA user_version"), dagd_store_schema_latest());
+}
+
 static void test_migrate_from_empty(void **state)
 {
     struct fixture *f = *state;
@@ -1699,6 +1748,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ticks_and_sensor_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_each_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
