@@ -68,6 +68,72 @@ def step(work, want_ran, want_reasons=None, *args):
     return steps
 
 
+def downstream(graph_dot, start):
+    """start and every step downstream of it, from `dagd graph` output."""
+    import re
+    edges = re.findall(r'"?([A-Za-z0-9_.-]+)"?\s*->\s*"?([A-Za-z0-9_.-]+)"?', graph_dot)
+    out, todo = {start}, [start]
+    while todo:
+        n = todo.pop()
+        for a, b in edges:
+            if a == n and b not in out:
+                out.add(b)
+                todo.append(b)
+    return out
+
+
+def sales(work):
+    """The same promises on the sales pipeline and data/sales-tiny: change
+    dataset2.json and only extract_dataset2 and the steps downstream of it
+    run; touch dataset1.xlsx and nothing runs."""
+    import subprocess
+    import sys
+    from dagdtest import BUILD, SOURCE
+    if not os.path.exists(os.path.join(BUILD, "tasks", "extract")) or \
+            not os.path.exists(os.path.join(BUILD, "tasks", "report")):
+        print("sales part skipped: the sales tasks are not built")
+        return
+    data = os.path.join(work, "delivery")
+    os.makedirs(data)
+    old = time.time() - 3600
+    for f in ("dataset1.xlsx", "dataset2.json"):
+        shutil.copy(os.path.join(SOURCE, "data", "sales-tiny", f), os.path.join(data, f))
+        os.utime(os.path.join(data, f), (old, old))
+    wiki = subprocess.Popen([sys.executable, os.path.join(SOURCE, "tests", "tools", "fakewiki.py"),
+                             "--port", "0", "--quiet", "--idle-exit", "120"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        url = wiki.stdout.readline().split()[-1]
+        state = os.path.join(work, "sales-state")
+        args = ["pipelines/sales.yaml", "--state-dir", state, "--param", "data_dir=" + data,
+                "--param", "wiki_api=" + url]
+        dot = dagd("graph", "pipelines/sales.yaml", cwd=SOURCE, check_rc=0).stdout
+        dagd("run", *args, cwd=SOURCE, check_rc=0)
+        all_steps = set(run_steps(state, last_run(state)["run_id"]))
+        dagd("run", *args, cwd=SOURCE, check_rc=0)
+        check(ran_steps(state) == set(), "sales re-run ran %s" % sorted(ran_steps(state)))
+
+        # Same orders, new bytes: a trailing newline.
+        with open(os.path.join(data, "dataset2.json"), "a") as f:
+            f.write("\n")
+        os.utime(os.path.join(data, "dataset2.json"), (old + 10, old + 10))
+        want = downstream(dot, "extract_dataset2")
+        p = plan(*args, cwd=SOURCE)
+        check(p["extract_dataset2"]["reason"].startswith("input ") and
+              p["extract_dataset2"]["reason"].endswith("dataset2.json changed"),
+              "plan reason of extract_dataset2: %r" % p["extract_dataset2"]["reason"])
+        dagd("run", *args, cwd=SOURCE, check_rc=0)
+        check(ran_steps(state) == want, "after changing dataset2.json ran %s, wanted %s (of %s)"
+              % (sorted(ran_steps(state)), sorted(want), sorted(all_steps)))
+
+        os.utime(os.path.join(data, "dataset1.xlsx"), (old + 20, old + 20))
+        dagd("run", *args, cwd=SOURCE, check_rc=0)
+        check(ran_steps(state) == set(), "after touching dataset1.xlsx ran %s" % sorted(ran_steps(state)))
+    finally:
+        wiki.terminate()
+        wiki.wait()
+
+
 def main():
     work = tempfile.mkdtemp(prefix="dagd-memo-")
     try:
@@ -127,6 +193,8 @@ def main():
         # Nor creates a state directory.
         plan("memo.yaml", "--state-dir", "nostate", cwd=work)
         check(not os.path.exists(os.path.join(work, "nostate")), "dagd plan created a state dir")
+
+        sales(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("ok")
