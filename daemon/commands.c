@@ -12,6 +12,8 @@ int dagd_cmd_validate(int argc, char **argv);
 int dagd_cmd_graph(int argc, char **argv);
 int dagd_cmd_tasks(int argc, char **argv);
 
+int dagd_cmd_serve(int argc, char **argv);
+
 const struct dagd_command dagd_commands[] = {
     {"plan", dagd_cmd_plan,
      "plan FILE.yaml [--param k=v]... [--state-dir DIR] [--plugin-dir DIR] [--force] [--json]"},
@@ -19,5 +21,7 @@ const struct dagd_command dagd_commands[] = {
     {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
     {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... FILE.yaml"},
     {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json]"},
+    {"serve", dagd_cmd_serve,
+     "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--pipelines DIR] [--plugin-dir DIR]"},
     {NULL, NULL, NULL},
 };

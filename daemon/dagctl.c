@@ -467,7 +467,7 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
     int o;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "+p:wf", opts, NULL)) >= 0) {
+    while ((o = getopt_long(argc, argv, "p:wf", opts, NULL)) >= 0) {
         switch (o) {
         case 'p':
             if (!strchr(optarg, '=')) {
@@ -529,7 +529,7 @@ static int cmd_retry(struct ctl *c, int argc, char **argv)
     int o;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "+w", opts, NULL)) >= 0) {
+    while ((o = getopt_long(argc, argv, "w", opts, NULL)) >= 0) {
         if (o != 'w') {
             return EXIT_USAGE;
         }
@@ -580,7 +580,7 @@ static int cmd_runs(struct ctl *c, int argc, char **argv)
     int o;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "+p:n:", opts, NULL)) >= 0) {
+    while ((o = getopt_long(argc, argv, "p:n:", opts, NULL)) >= 0) {
         if (o == 'p') {
             cJSON_AddStringToObject(params, "pipeline", optarg);
         } else if (o == 'n') {
@@ -709,7 +709,7 @@ static int cmd_logs(struct ctl *c, int argc, char **argv)
     int o;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "+f", opts, NULL)) >= 0) {
+    while ((o = getopt_long(argc, argv, "f", opts, NULL)) >= 0) {
         if (o != 'f') {
             return EXIT_USAGE;
         }

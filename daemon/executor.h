@@ -38,6 +38,10 @@ struct dagd_run_options {
     const char *only_step;      /* run this step only */
     const char *parent_run_id;  /* retry: re-run failed and downstream steps of this run */
     unsigned max_jobs;          /* per-run limit; 0 = the global limit */
+    /* Appended for the daemon's run queue (run_queue.c), which hands out a
+     * run id before the run reaches the executor: use this id (32 hex chars)
+     * instead of a new one; NULL = a new id. */
+    const char *run_id;
 };
 
 /* What observers are told. Pointers are valid during the callback only. */

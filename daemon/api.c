@@ -1,0 +1,234 @@
+/* See api.h: the dispatcher and helpers shared by the command groups. */
+#include "api.h"
+
+#include "log.h"
+
+static const struct dagd_api_command *const groups[] = {
+    dagd_api_status_commands,
+    dagd_api_pipelines_commands,
+    dagd_api_runs_commands,
+    dagd_api_logs_commands,
+};
+
+static const struct dagd_api_command *find(const char *method)
+{
+    for (size_t g = 0; g < ELEMENTSOF(groups); g++) {
+        for (const struct dagd_api_command *c = groups[g]; c->name; c++) {
+            if (streq(c->name, method)) {
+                return c;
+            }
+        }
+    }
+    return NULL;
+}
+
+void dagd_api_dispatch(struct dagd_server_call *call, const char *method, const cJSON *params,
+                       void *userdata)
+{
+    struct dagd_daemon *d = userdata;
+    const struct dagd_api_command *c = find(method);
+
+    if (!c) {
+        dagd_server_call_error(call, DAGD_ERR_UNKNOWN_METHOD, "unknown method '%.64s'", method);
+        return;
+    }
+    if ((c->flags & DAGD_API_MUTATING) && d->shutting_down) {
+        dagd_server_call_error(call, DAGD_ERR_SHUTTING_DOWN, "the daemon is shutting down");
+        return;
+    }
+    dagd_log_debug("%s: %s from uid %u pid %d", __func__, method,
+                   (unsigned)dagd_server_call_uid(call), (int)dagd_server_call_pid(call));
+    int r = c->fn(d, call, params);
+    if (r < 0) {
+        /* The handler failed without answering: the call is still ours. */
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s failed: %s", method, strerror(-r));
+    }
+}
+
+int dagd__api_get_string(struct dagd_server_call *call, const cJSON *params, const char *key,
+                         bool required, const char **ret)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(params, key);
+    if (!j || cJSON_IsNull(j)) {
+        if (required) {
+            dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "missing parameter '%s'", key);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (!cJSON_IsString(j) || j->valuestring[0] == '\0') {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "parameter '%s' must be a non-empty string", key);
+        return -EINVAL;
+    }
+    *ret = j->valuestring;
+    return 0;
+}
+
+int dagd__api_get_bool(struct dagd_server_call *call, const cJSON *params, const char *key,
+                       bool *ret)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(params, key);
+    if (!j || cJSON_IsNull(j)) {
+        return 0;
+    }
+    if (!cJSON_IsBool(j)) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "parameter '%s' must be a boolean",
+                               key);
+        return -EINVAL;
+    }
+    *ret = cJSON_IsTrue(j);
+    return 0;
+}
+
+int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const char *key,
+                       unsigned max, unsigned *ret)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(params, key);
+    if (!j || cJSON_IsNull(j)) {
+        return 0;
+    }
+    if (!cJSON_IsNumber(j) || j->valuedouble < 0 || j->valuedouble > max ||
+        j->valuedouble != (double)(unsigned)j->valuedouble) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "parameter '%s' must be an integer between 0 and %u", key, max);
+        return -EINVAL;
+    }
+    *ret = (unsigned)j->valuedouble;
+    return 0;
+}
+
+int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call,
+                          const char *prefix, char ret[static 33])
+{
+    size_t len = strlen(prefix);
+    char found[33] = "";
+    size_t n_found = 0;
+
+    if (len == 0 || len > 32 || strspn(prefix, "0123456789abcdef") != len) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "'%.64s' is not a run id (up to 32 lowercase hex digits)", prefix);
+        return -EINVAL;
+    }
+    /* Queued runs are not in the store yet. */
+    char **ids = NULL;
+    size_t n = dagd_run_queue_list(d->queue, prefix, &ids);
+    for (size_t i = 0; i < n; i++) {
+        if (n_found == 0) {
+            snprintf(found, sizeof(found), "%s", ids[i]);
+        }
+        n_found++;
+        free(ids[i]);
+    }
+    free(ids);
+
+    char *full = NULL;
+    int r = dagd_store_run_resolve(d->store, prefix, &full);
+    if (r == -ENOTUNIQ) {
+        n_found += 2;
+    } else if (r >= 0) {
+        if (n_found == 0) {
+            snprintf(found, sizeof(found), "%s", full);
+        }
+        if (!streq(found, full)) {
+            n_found++;
+        } else if (n_found == 0) {
+            n_found = 1;
+        }
+        free(full);
+    } else if (r != -ENOENT) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot look up runs: %s",
+                               dagd_store_errmsg(d->store));
+        return r;
+    }
+    if (n_found == 0) {
+        dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no run '%s'", prefix);
+        return -ENOENT;
+    }
+    if (n_found > 1) {
+        dagd_server_call_error(call, DAGD_ERR_AMBIGUOUS,
+                               "run id prefix '%s' matches several runs, give more digits", prefix);
+        return -EEXIST;
+    }
+    memcpy(ret, found, 33);
+    return 0;
+}
+
+static void add_str(cJSON *o, const char *key, const char *v)
+{
+    if (v) {
+        cJSON_AddStringToObject(o, key, v);
+    } else {
+        cJSON_AddNullToObject(o, key);
+    }
+}
+
+cJSON *dagd__api_run_json(const struct dagd_run_info *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "run_id", r->run_id);
+    add_str(o, "pipeline", r->pipeline);
+    add_str(o, "status", dagd_run_status_to_string(r->status));
+    add_str(o, "trigger", r->trigger);
+    add_str(o, "params", r->params_json);
+    add_str(o, "parent_run_id", r->parent_run_id);
+    cJSON_AddNumberToObject(o, "created_at", (double)r->created_at);
+    cJSON_AddNumberToObject(o, "started_at", (double)r->started_at);
+    cJSON_AddNumberToObject(o, "ended_at", (double)r->ended_at);
+    add_str(o, "error", r->error);
+    return o;
+}
+
+cJSON *dagd__api_step_json(const struct dagd_step_info *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "step", s->step);
+    add_str(o, "task", s->task);
+    add_str(o, "status", dagd_step_status_to_string(s->status));
+    cJSON_AddNumberToObject(o, "attempts", s->attempts);
+    cJSON_AddNumberToObject(o, "started_at", (double)s->started_at);
+    cJSON_AddNumberToObject(o, "ended_at", (double)s->ended_at);
+    if (s->exit_code >= 0) {
+        cJSON_AddNumberToObject(o, "exit_code", s->exit_code);
+    } else {
+        cJSON_AddNullToObject(o, "exit_code");
+    }
+    cJSON_AddNumberToObject(o, "rows_in", (double)s->rows_in);
+    cJSON_AddNumberToObject(o, "rows_out", (double)s->rows_out);
+    add_str(o, "fingerprint", s->fingerprint);
+    add_str(o, "error", s->error);
+    add_str(o, "skip_reason", s->skip_reason);
+    cJSON_AddNumberToObject(o, "cpu_usec", (double)s->cpu_usec);
+    cJSON_AddNumberToObject(o, "max_rss_kb", (double)s->max_rss_kb);
+    return o;
+}
+
+cJSON *dagd__api_diags_json(const struct dagd_diags *d)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; d && i < d->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        add_str(o, "file", d->items[i].file);
+        cJSON_AddNumberToObject(o, "line", d->items[i].mark.line);
+        cJSON_AddNumberToObject(o, "col", d->items[i].mark.col);
+        add_str(o, "message", d->items[i].message);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+char *dagd__api_diags_message(const struct dagd_diags *d)
+{
+    if (!d || d->n == 0) {
+        return dagd_xstrdup("invalid");
+    }
+    char *s = dagd_xasprintf("%s:%u:%u: error: %s", d->items[0].file ? d->items[0].file : "-",
+                             d->items[0].mark.line, d->items[0].mark.col, d->items[0].message);
+    size_t more = d->n - 1 + d->dropped;
+    if (more > 0) {
+        char *t = dagd_xasprintf("%s (and %zu more errors)", s, more);
+        free(s);
+        s = t;
+    }
+    return s;
+}

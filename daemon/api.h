@@ -1,0 +1,63 @@
+/* Command handlers of the socket protocol: a const table {name, flags,
+ * handler} per command group (api_status.c, api_pipelines.c, api_runs.c,
+ * api_logs.c), dispatched by api.c (tmux cmd_entry). A handler answers its
+ * call (dagd_server_call_reply/_error), now or later; it returns 0, or
+ * -errno when it failed without answering (api.c then answers INTERNAL).
+ * MUTATING commands are refused with SHUTTING_DOWN once the daemon stops. */
+#ifndef DAGD_API_H
+#define DAGD_API_H
+
+#include <cjson/cJSON.h>
+
+#include "daemon.h"
+#include "protocol.h"
+#include "server.h"
+
+enum {
+    DAGD_API_READONLY = 1 << 0,
+    DAGD_API_MUTATING = 1 << 1,
+};
+
+typedef int (*dagd_api_fn)(struct dagd_daemon *d, struct dagd_server_call *call,
+                           const cJSON *params);
+
+struct dagd_api_command {
+    const char *name;
+    unsigned flags;
+    dagd_api_fn fn;
+};
+
+/* The tables of each group, terminated by {NULL}. */
+extern const struct dagd_api_command dagd_api_status_commands[];
+extern const struct dagd_api_command dagd_api_pipelines_commands[];
+extern const struct dagd_api_command dagd_api_runs_commands[];
+extern const struct dagd_api_command dagd_api_logs_commands[];
+
+/* The server's dispatch callback; userdata is the struct dagd_daemon. */
+void dagd_api_dispatch(struct dagd_server_call *call, const char *method, const cJSON *params,
+                       void *userdata);
+
+/* ---- helpers for handlers (api.c) ---- */
+
+/* Optional typed params: return 0 and set *ret (left alone when absent), or
+ * answer INVALID_PARAMS and return -EINVAL. */
+int dagd__api_get_string(struct dagd_server_call *call, const cJSON *params, const char *key,
+                         bool required, const char **ret);
+int dagd__api_get_bool(struct dagd_server_call *call, const cJSON *params, const char *key,
+                       bool *ret);
+int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const char *key,
+                       unsigned max, unsigned *ret);
+/* Resolve a run id or unique prefix (queued runs included) into ret. On
+ * failure the call is answered (NOT_FOUND, AMBIGUOUS, INVALID_PARAMS) and
+ * -errno returned. */
+int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call,
+                          const char *prefix, char ret[static 33]);
+/* JSON of store records. */
+cJSON *dagd__api_run_json(const struct dagd_run_info *r);
+cJSON *dagd__api_step_json(const struct dagd_step_info *s);
+/* Diagnostics as [{file,line,col,message}]. */
+cJSON *dagd__api_diags_json(const struct dagd_diags *d);
+/* The first diagnostics as one line, for an error message. */
+char *dagd__api_diags_message(const struct dagd_diags *d);
+
+#endif

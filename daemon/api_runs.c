@@ -1,0 +1,428 @@
+/* Command group: runs (run, retry, runs, show, cancel). `run --wait` and
+ * `retry --wait` stream the run's events to the client until it ends. */
+#include "api.h"
+#include "log.h"
+
+/* ---- waiting for a run ---- */
+
+struct waiter {
+    struct dagd_daemon *d;
+    struct dagd_server_call *call;
+    int watch_id;
+    char run_id[33];
+    uint64_t last_progress_usec;
+};
+
+static void waiter_free(struct waiter *w)
+{
+    if (w->watch_id > 0) {
+        dagd_run_queue_unwatch(w->d->queue, w->watch_id);
+    }
+    free(w);
+}
+
+static void on_waiter_abort(struct dagd_server_call *call, void *userdata)
+{
+    /* The client went away during --wait: the run goes on, we stop watching. */
+    waiter_free(userdata);
+}
+
+static void waiter_finish(struct waiter *w)
+{
+    struct dagd_run_info info = {0};
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "run_id", w->run_id);
+    if (dagd_store_run_get(w->d->store, w->run_id, &info) >= 0) {
+        cJSON_AddStringToObject(o, "status", dagd_run_status_to_string(info.status));
+        if (info.error) {
+            cJSON_AddStringToObject(o, "error", info.error);
+        }
+        dagd_run_info_done(&info);
+    } else {
+        cJSON_AddStringToObject(o, "status", "unknown");
+    }
+    dagd_server_call_reply(w->call, o);
+    waiter_free(w);
+}
+
+static void on_waiter_event(const struct dagd_exec_event *ev, void *userdata)
+{
+    struct waiter *w = userdata;
+    cJSON *o = NULL;
+
+    switch (ev->kind) {
+    case DAGD_EXEC_RUN_STARTED:
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", "started");
+        break;
+    case DAGD_EXEC_STEP_CHANGED:
+        if (!ev->step) {
+            return;
+        }
+        o = dagd__api_step_json(ev->step);
+        cJSON_AddStringToObject(o, "kind", "step");
+        break;
+    case DAGD_EXEC_STEP_PROGRESS: {
+        /* At most ten progress events a second per client, plus the last. */
+        uint64_t now = dagd_now_mono_usec();
+        if (ev->done < ev->total && now - w->last_progress_usec < 100000u) {
+            return;
+        }
+        w->last_progress_usec = now;
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", "progress");
+        if (ev->step && ev->step->step) {
+            cJSON_AddStringToObject(o, "step", ev->step->step);
+        }
+        cJSON_AddNumberToObject(o, "done", (double)ev->done);
+        cJSON_AddNumberToObject(o, "total", (double)ev->total);
+        break;
+    }
+    case DAGD_EXEC_LOG:
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", "log");
+        if (ev->step && ev->step->step) {
+            cJSON_AddStringToObject(o, "step", ev->step->step);
+        }
+        cJSON_AddStringToObject(o, "level", ev->level ? ev->level : "info");
+        cJSON_AddStringToObject(o, "message", ev->message ? ev->message : "");
+        break;
+    case DAGD_EXEC_RUN_FINISHED:
+        waiter_finish(w);
+        return;
+    }
+    if (o) {
+        (void)dagd_server_call_event(w->call, o);
+    }
+}
+
+static bool status_final(enum dagd_run_status s)
+{
+    return s == DAGD_RUN_SUCCEEDED || s == DAGD_RUN_FAILED || s == DAGD_RUN_CANCELED;
+}
+
+/* Answer a submitted run: at once, or after streaming it (wait). */
+static void answer_submitted(struct dagd_daemon *d, struct dagd_server_call *call,
+                             struct dagd_pipeline *p, const char *run_id, bool wait)
+{
+    bool queued = dagd_run_queue_is_queued(d->queue, run_id);
+    if (!wait) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "run_id", run_id);
+        cJSON_AddStringToObject(o, "pipeline", p->name);
+        cJSON_AddStringToObject(o, "status", queued ? "queued" : "running");
+        dagd_server_call_reply(call, o);
+        return;
+    }
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "kind", "accepted");
+    cJSON_AddStringToObject(ev, "run_id", run_id);
+    cJSON_AddStringToObject(ev, "pipeline", p->name);
+    cJSON_AddStringToObject(ev, "status", queued ? "queued" : "running");
+    cJSON *steps = cJSON_AddArrayToObject(ev, "steps");
+    for (size_t i = 0; i < p->n_steps; i++) {
+        cJSON_AddItemToArray(steps, cJSON_CreateString(p->steps[p->topo ? p->topo[i] : i].name));
+    }
+    (void)dagd_server_call_event(call, ev);
+
+    struct waiter *w = dagd_xcalloc(1, sizeof(*w));
+    w->d = d;
+    w->call = call;
+    memcpy(w->run_id, run_id, 33);
+    w->watch_id = dagd_run_queue_watch(d->queue, run_id, on_waiter_event, w);
+    dagd_server_call_set_abort(call, on_waiter_abort, w);
+
+    /* It may have ended inside submit (refused by the executor at once). */
+    struct dagd_run_info info = {0};
+    if (!dagd_run_queue_is_active(d->queue, run_id) &&
+        dagd_store_run_get(d->store, run_id, &info) >= 0) {
+        bool done = status_final(info.status);
+        dagd_run_info_done(&info);
+        if (done) {
+            dagd_server_call_set_abort(call, NULL, NULL);
+            waiter_finish(w);
+        }
+    }
+}
+
+static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct dagd_pipeline *p,
+                  const struct dagd_run_options *opts, bool wait)
+{
+    struct dagd_diags diags = {0};
+    char run_id[33];
+
+    int r = dagd_run_queue_submit(d->queue, p, opts, run_id, &diags);
+    if (r < 0) {
+        _cleanup_free_ char *msg = dagd__api_diags_message(&diags);
+        dagd_diags_done(&diags);
+        if (r == -EINVAL) {
+            dagd_server_call_error(call, DAGD_ERR_INVALID_PIPELINE, "%s", msg);
+        } else {
+            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot start a run of '%s': %s",
+                                   p->name, strerror(-r));
+        }
+        return 0;
+    }
+    dagd_diags_done(&diags);
+    dagd_log_info("Run %s of '%s' submitted (trigger %s)", run_id, p->name, opts->trigger);
+    answer_submitted(d, call, p, run_id, wait);
+    dagd_daemon_update_status(d);
+    return 0;
+}
+
+/* The pipeline named `name`, or an answer saying why there is none. */
+static struct dagd_pipeline *find_pipeline(struct dagd_daemon *d, struct dagd_server_call *call,
+                                           const char *name)
+{
+    struct dagd_pipeline *p = dagd_registry_get(d->registry, name);
+    if (p) {
+        return p;
+    }
+    /* A file that never loaded: say so with its first error. */
+    for (size_t i = 0; i < dagd_registry_size(d->registry); i++) {
+        const struct dagd_registry_entry *e = dagd_registry_at(d->registry, i);
+        const char *base = strrchr(e->file, '/');
+        base = base ? base + 1 : e->file;
+        size_t n = strlen(name);
+        if (!e->pipeline && strncmp(base, name, n) == 0 &&
+            (streq(base + n, ".yaml") || streq(base + n, ".yml"))) {
+            _cleanup_free_ char *msg = dagd__api_diags_message(&e->errors);
+            dagd_server_call_error(call, DAGD_ERR_INVALID_PIPELINE, "%s", msg);
+            return NULL;
+        }
+    }
+    dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no pipeline '%.128s' in %s", name,
+                           d->config.pipelines_dir);
+    return NULL;
+}
+
+static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *name = NULL, *from = NULL, *only = NULL;
+    bool force = false, wait = false;
+
+    if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
+        dagd__api_get_string(call, params, "from", false, &from) < 0 ||
+        dagd__api_get_string(call, params, "only", false, &only) < 0 ||
+        dagd__api_get_bool(call, params, "force", &force) < 0 ||
+        dagd__api_get_bool(call, params, "wait", &wait) < 0) {
+        return 0;
+    }
+    const cJSON *plist = cJSON_GetObjectItemCaseSensitive(params, "params");
+    if (plist && !cJSON_IsArray(plist) && !cJSON_IsNull(plist)) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "'params' must be a list of \"key=value\" strings");
+        return 0;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(plist);
+    _cleanup_free_ char **overrides = dagd_xcalloc(n + 1, sizeof(char *));
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, plist) {
+        if (!cJSON_IsString(it) || !strchr(it->valuestring, '=') || it->valuestring[0] == '=') {
+            dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                                   "'params' must be a list of \"key=value\" strings");
+            return 0;
+        }
+        overrides[i++] = it->valuestring;
+    }
+    struct dagd_pipeline *p = find_pipeline(d, call, name);
+    if (!p) {
+        return 0;
+    }
+    struct dagd_run_options opts = {
+        .trigger = "cli",
+        .param_overrides = overrides,
+        .n_param_overrides = n,
+        .force = force,
+        .from_step = from,
+        .only_step = only,
+    };
+    return submit(d, call, p, &opts, wait);
+}
+
+static int api_retry(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *prefix = NULL;
+    bool wait = false;
+    char run_id[33];
+
+    if (dagd__api_get_string(call, params, "run", true, &prefix) < 0 ||
+        dagd__api_get_bool(call, params, "wait", &wait) < 0 ||
+        dagd__api_resolve_run(d, call, prefix, run_id) < 0) {
+        return 0;
+    }
+    struct dagd_run_info parent = {0};
+    if (dagd_run_queue_is_active(d->queue, run_id) ||
+        dagd_store_run_get(d->store, run_id, &parent) < 0) {
+        dagd_server_call_error(call, DAGD_ERR_CONFLICT,
+                               "run %s has not ended yet: cancel it or wait", run_id);
+        return 0;
+    }
+    struct dagd_pipeline *p = find_pipeline(d, call, parent.pipeline);
+    if (!p) {
+        dagd_run_info_done(&parent);
+        return 0;
+    }
+    /* The parent's declared params carry over (not the built-ins). */
+    cJSON *pj = parent.params_json ? cJSON_Parse(parent.params_json) : NULL;
+    char **overrides = dagd_xcalloc(p->params.n + 1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < p->params.n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(pj, p->params.items[i].key);
+        if (cJSON_IsString(v)) {
+            overrides[n++] = dagd_xasprintf("%s=%s", p->params.items[i].key, v->valuestring);
+        }
+    }
+    cJSON_Delete(pj);
+    struct dagd_run_options opts = {
+        .trigger = "retry",
+        .param_overrides = overrides,
+        .n_param_overrides = n,
+        .parent_run_id = run_id,
+    };
+    int r = submit(d, call, p, &opts, wait);
+    for (size_t i = 0; i < n; i++) {
+        free(overrides[i]);
+    }
+    free(overrides);
+    dagd_run_info_done(&parent);
+    return r;
+}
+
+static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *pipeline = NULL;
+    unsigned limit = 20;
+
+    if (dagd__api_get_string(call, params, "pipeline", false, &pipeline) < 0 ||
+        dagd__api_get_uint(call, params, "limit", 100000, &limit) < 0) {
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "runs");
+    size_t shown = 0;
+
+    /* Queued runs first: they are the newest. */
+    char **ids = NULL;
+    size_t nq = dagd_run_queue_list(d->queue, NULL, &ids);
+    for (size_t i = 0; i < nq; i++) {
+        struct dagd_run_info info;
+        if (shown < limit && dagd_run_queue_get(d->queue, ids[i], &info, NULL, NULL) >= 0) {
+            if (!pipeline || streq(pipeline, info.pipeline)) {
+                cJSON_AddItemToArray(a, dagd__api_run_json(&info));
+                shown++;
+            }
+            dagd_run_info_done(&info);
+        }
+        free(ids[i]);
+    }
+    free(ids);
+
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    if (shown < limit) {
+        int r = dagd_store_runs_list(d->store, pipeline, limit - shown, &runs, &n);
+        if (r < 0) {
+            cJSON_Delete(o);
+            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list runs: %s",
+                                   dagd_store_errmsg(d->store));
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, dagd__api_run_json(&runs[i]));
+        dagd_run_info_done(&runs[i]);
+    }
+    free(runs);
+    dagd_server_call_reply(call, o);
+    return 0;
+}
+
+static int api_show(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *prefix = NULL;
+    char run_id[33];
+    struct dagd_run_info info = {0};
+
+    if (dagd__api_get_string(call, params, "run", true, &prefix) < 0 ||
+        dagd__api_resolve_run(d, call, prefix, run_id) < 0) {
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    char **names = NULL;
+    size_t n_names = 0;
+    if (dagd_run_queue_get(d->queue, run_id, &info, &names, &n_names) >= 0) {
+        cJSON_AddItemToObject(o, "run", dagd__api_run_json(&info));
+        cJSON *a = cJSON_AddArrayToObject(o, "steps");
+        for (size_t i = 0; i < n_names; i++) {
+            struct dagd_step_info s = {.step = names[i], .status = DAGD_STEP_PENDING,
+                                       .exit_code = -1};
+            cJSON_AddItemToArray(a, dagd__api_step_json(&s));
+            free(names[i]);
+        }
+        free(names);
+        dagd_run_info_done(&info);
+        dagd_server_call_reply(call, o);
+        return 0;
+    }
+    if (dagd_store_run_get(d->store, run_id, &info) < 0) {
+        cJSON_Delete(o);
+        dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no run '%s'", run_id);
+        return 0;
+    }
+    cJSON_AddItemToObject(o, "run", dagd__api_run_json(&info));
+    dagd_run_info_done(&info);
+    struct dagd_step_info *steps = NULL;
+    size_t n = 0;
+    cJSON *a = cJSON_AddArrayToObject(o, "steps");
+    if (dagd_store_steps_list(d->store, run_id, &steps, &n) >= 0) {
+        for (size_t i = 0; i < n; i++) {
+            cJSON_AddItemToArray(a, dagd__api_step_json(&steps[i]));
+            dagd_step_info_done(&steps[i]);
+        }
+        free(steps);
+    }
+    dagd_server_call_reply(call, o);
+    return 0;
+}
+
+static int api_cancel(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *prefix = NULL;
+    char run_id[33];
+
+    if (dagd__api_get_string(call, params, "run", true, &prefix) < 0 ||
+        dagd__api_resolve_run(d, call, prefix, run_id) < 0) {
+        return 0;
+    }
+    int r = dagd_run_queue_cancel(d->queue, run_id);
+    if (r < 0) {
+        struct dagd_run_info info = {0};
+        const char *st = "ended";
+        if (dagd_store_run_get(d->store, run_id, &info) >= 0) {
+            st = dagd_run_status_to_string(info.status);
+        }
+        dagd_server_call_error(call, DAGD_ERR_CONFLICT, "run %s is not active (%s)", run_id, st);
+        dagd_run_info_done(&info);
+        return 0;
+    }
+    dagd_log_info("Run %s: cancel requested by uid %u", run_id,
+                  (unsigned)dagd_server_call_uid(call));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "run_id", run_id);
+    cJSON_AddStringToObject(o, "status", r == 1 ? "canceled" : "canceling");
+    dagd_server_call_reply(call, o);
+    dagd_daemon_update_status(d);
+    return 0;
+}
+
+const struct dagd_api_command dagd_api_runs_commands[] = {
+    {"run", DAGD_API_MUTATING, api_run},
+    {"retry", DAGD_API_MUTATING, api_retry},
+    {"runs", DAGD_API_READONLY, api_runs},
+    {"show", DAGD_API_READONLY, api_show},
+    {"cancel", DAGD_API_MUTATING, api_cancel},
+    {NULL, 0, NULL},
+};

@@ -1,0 +1,327 @@
+/* See daemon_config.h. Parsed with libyaml's document API so every node
+ * keeps its mark for FILE:LINE:COL errors. */
+#include "daemon_config.h"
+
+#include <limits.h>
+#include <yaml.h>
+
+#define MAX_CONFIG_BYTES (1024u * 1024u)
+
+void dagd_daemon_config_init(struct dagd_daemon_config *c)
+{
+    *c = (struct dagd_daemon_config){
+        .watch_pipelines = true,
+        .max_concurrent_runs = 4,
+        .max_jobs = 0,
+        .max_clients = 64,
+        .max_line_bytes = 1024u * 1024u,
+        .idle_timeout_usec = 60u * 1000000u,
+        .shutdown_grace_usec = 30u * 1000000u,
+        .retention_usec = 30ull * 86400u * 1000000u,
+    };
+    c->plugin_dirs = dagd_xcalloc(1, sizeof(char *));
+}
+
+void dagd_daemon_config_add_plugin_dir(struct dagd_daemon_config *c, const char *dir)
+{
+    c->plugin_dirs = dagd_xreallocarray(c->plugin_dirs, c->n_plugin_dirs + 2, sizeof(char *));
+    c->plugin_dirs[c->n_plugin_dirs++] = dagd_xstrdup(dir);
+    c->plugin_dirs[c->n_plugin_dirs] = NULL;
+}
+
+void dagd_daemon_config_done(struct dagd_daemon_config *c)
+{
+    free(c->socket);
+    free(c->state_dir);
+    free(c->pipelines_dir);
+    free(c->work_dir);
+    for (size_t i = 0; i < c->n_plugin_dirs; i++) {
+        free(c->plugin_dirs[i]);
+    }
+    free(c->plugin_dirs);
+    *c = (struct dagd_daemon_config){0};
+}
+
+struct parse {
+    yaml_document_t *doc;
+    const char *file;
+    struct dagd_diags *diags;
+};
+
+static struct dagd_mark mark_of(const yaml_node_t *n)
+{
+    return (struct dagd_mark){.line = (unsigned)n->start_mark.line + 1,
+                              .col = (unsigned)n->start_mark.column + 1};
+}
+
+static const char *scalar(struct parse *p, const yaml_node_t *n, const char *key)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        dagd_diags_add(p->diags, p->file, mark_of(n), "'%s' must be a scalar", key);
+        return NULL;
+    }
+    return (const char *)n->data.scalar.value;
+}
+
+static void set_string(struct parse *p, const yaml_node_t *n, const char *key, char **dst)
+{
+    const char *s = scalar(p, n, key);
+    if (!s) {
+        return;
+    }
+    if (!*s) {
+        dagd_diags_add(p->diags, p->file, mark_of(n), "'%s' must not be empty", key);
+        return;
+    }
+    free(*dst);
+    *dst = dagd_xstrdup(s);
+}
+
+static void set_uint(struct parse *p, const yaml_node_t *n, const char *key, unsigned long max,
+                     void *dst, size_t size)
+{
+    const char *s = scalar(p, n, key);
+    char *end;
+
+    if (!s) {
+        return;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-' || v > max) {
+        dagd_diags_add(p->diags, p->file, mark_of(n),
+                       "'%s' must be an integer between 0 and %lu, got '%s'", key, max, s);
+        return;
+    }
+    if (size == sizeof(unsigned)) {
+        *(unsigned *)dst = (unsigned)v;
+    } else {
+        *(size_t *)dst = (size_t)v;
+    }
+}
+
+static void set_duration(struct parse *p, const yaml_node_t *n, const char *key, uint64_t *dst)
+{
+    const char *s = scalar(p, n, key);
+    if (!s) {
+        return;
+    }
+    if (dagd_parse_duration(s, dst) < 0) {
+        dagd_diags_add(p->diags, p->file, mark_of(n),
+                       "'%s' must be a duration such as 250ms, 30s, 5m, 1h or 30d, got '%s'", key,
+                       s);
+    }
+}
+
+static void set_bool(struct parse *p, const yaml_node_t *n, const char *key, bool *dst)
+{
+    const char *s = scalar(p, n, key);
+    if (!s) {
+        return;
+    }
+    if (streq(s, "true") || streq(s, "yes") || streq(s, "on")) {
+        *dst = true;
+    } else if (streq(s, "false") || streq(s, "no") || streq(s, "off")) {
+        *dst = false;
+    } else {
+        dagd_diags_add(p->diags, p->file, mark_of(n), "'%s' must be true or false, got '%s'", key,
+                       s);
+    }
+}
+
+typedef void (*key_fn)(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                       const char *key);
+
+static void k_socket(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                     const char *key)
+{
+    set_string(p, v, key, &c->socket);
+}
+static void k_state_dir(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                        const char *key)
+{
+    set_string(p, v, key, &c->state_dir);
+}
+static void k_pipelines_dir(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                            const char *key)
+{
+    set_string(p, v, key, &c->pipelines_dir);
+}
+static void k_work_dir(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                       const char *key)
+{
+    set_string(p, v, key, &c->work_dir);
+}
+static void k_watch(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                    const char *key)
+{
+    set_bool(p, v, key, &c->watch_pipelines);
+}
+static void k_grace(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                    const char *key)
+{
+    set_duration(p, v, key, &c->shutdown_grace_usec);
+}
+static void k_retention(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                        const char *key)
+{
+    set_duration(p, v, key, &c->retention_usec);
+}
+static void k_plugin_dirs(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                          const char *key)
+{
+    if (v->type != YAML_SEQUENCE_NODE) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be a list of directories", key);
+        return;
+    }
+    for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        const yaml_node_t *item = yaml_document_get_node(p->doc, *i);
+        const char *s = item ? scalar(p, item, key) : NULL;
+        if (s && *s) {
+            dagd_daemon_config_add_plugin_dir(c, s);
+        }
+    }
+}
+
+static void parse_map(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *map,
+                      const char *const *names, const key_fn *fns, size_t n);
+
+static void k_max_runs(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                       const char *key)
+{
+    set_uint(p, v, key, 100000, &c->max_concurrent_runs, sizeof(unsigned));
+    if (c->max_concurrent_runs == 0) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be at least 1", key);
+    }
+}
+static void k_max_jobs(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                       const char *key)
+{
+    set_uint(p, v, key, 100000, &c->max_jobs, sizeof(unsigned));
+}
+static void k_max_clients(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                          const char *key)
+{
+    set_uint(p, v, key, 4096, &c->max_clients, sizeof(unsigned));
+}
+static void k_max_line(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                       const char *key)
+{
+    set_uint(p, v, key, 64ul * 1024 * 1024, &c->max_line_bytes, sizeof(size_t));
+    if (c->max_line_bytes < 1024) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be at least 1024", key);
+    }
+}
+static void k_idle(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                   const char *key)
+{
+    set_duration(p, v, key, &c->idle_timeout_usec);
+}
+
+static void k_limits(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                     const char *key)
+{
+    static const char *const names[] = {"max_concurrent_runs", "max_jobs", "max_clients",
+                                        "max_line_bytes", "idle_timeout"};
+    static const key_fn fns[] = {k_max_runs, k_max_jobs, k_max_clients, k_max_line, k_idle};
+    parse_map(p, c, v, names, fns, ELEMENTSOF(names));
+}
+
+static void parse_map(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *map,
+                      const char *const *names, const key_fn *fns, size_t n)
+{
+    if (map->type != YAML_MAPPING_NODE) {
+        dagd_diags_add(p->diags, p->file, mark_of(map), "expected a mapping");
+        return;
+    }
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        const yaml_node_t *k = yaml_document_get_node(p->doc, a->key);
+        const yaml_node_t *v = yaml_document_get_node(p->doc, a->value);
+        if (!k || !v) {
+            continue;
+        }
+        if (k->type != YAML_SCALAR_NODE) {
+            dagd_diags_add(p->diags, p->file, mark_of(k), "keys must be scalars");
+            continue;
+        }
+        const char *name = (const char *)k->data.scalar.value;
+        bool dup = false;
+        for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
+            const yaml_node_t *k2 = yaml_document_get_node(p->doc, b->key);
+            if (k2 && k2->type == YAML_SCALAR_NODE &&
+                streq((const char *)k2->data.scalar.value, name)) {
+                dup = true;
+            }
+        }
+        if (dup) {
+            dagd_diags_add(p->diags, p->file, mark_of(k), "duplicate key '%s'", name);
+            continue;
+        }
+        size_t i;
+        for (i = 0; i < n; i++) {
+            if (streq(names[i], name)) {
+                fns[i](p, c, v, name);
+                break;
+            }
+        }
+        if (i == n) {
+            dagd_diags_add(p->diags, p->file, mark_of(k), "unknown key '%s'", name);
+        }
+    }
+}
+
+int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name,
+                                   const char *buf, size_t len, struct dagd_diags *reterr)
+{
+    static const char *const names[] = {"socket",   "state_dir",       "pipelines_dir",
+                                        "plugin_dirs", "work_dir",     "watch_pipelines",
+                                        "limits",   "shutdown_grace",  "retention"};
+    static const key_fn fns[] = {k_socket, k_state_dir, k_pipelines_dir, k_plugin_dirs, k_work_dir,
+                                 k_watch,  k_limits,    k_grace,         k_retention};
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    size_t before = reterr->n + reterr->dropped;
+
+    if (!yaml_parser_initialize(&parser)) {
+        abort();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        dagd_diags_add(reterr, name,
+                       (struct dagd_mark){.line = (unsigned)parser.problem_mark.line + 1,
+                                          .col = (unsigned)parser.problem_mark.column + 1},
+                       "%s", parser.problem ? parser.problem : "invalid YAML");
+        yaml_parser_delete(&parser);
+        return -EINVAL;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+        struct parse p = {.doc = &doc, .file = name, .diags = reterr};
+        parse_map(&p, c, root, names, fns, ELEMENTSOF(names));
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return reterr->n + reterr->dropped > before ? -EINVAL : 0;
+}
+
+int dagd_daemon_config_load(struct dagd_daemon_config *c, const char *path,
+                            struct dagd_diags *reterr)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+
+    if (!f) {
+        int r = -errno;
+        dagd_diags_add(reterr, path, (struct dagd_mark){0}, "cannot open: %s", strerror(-r));
+        return r;
+    }
+    buf = dagd_xmalloc(MAX_CONFIG_BYTES + 1);
+    len = fread(buf, 1, MAX_CONFIG_BYTES + 1, f);
+    if (ferror(f) || len > MAX_CONFIG_BYTES) {
+        dagd_diags_add(reterr, path, (struct dagd_mark){0}, "cannot read (or larger than 1 MiB)");
+        return -EIO;
+    }
+    return dagd_daemon_config_load_buffer(c, path, buf, len, reterr);
+}

@@ -1,0 +1,56 @@
+/* The daemon configuration (`dagd serve --config FILE`, YAML). Every key is
+ * optional; command line options override the file. Errors read
+ * FILE:LINE:COL: error: MESSAGE (unknown and duplicate keys, wrong types,
+ * bad durations and numbers), all of them collected. Owns its strings.
+ *
+ *   socket: /run/dagd/dagd.sock
+ *   state_dir: /var/lib/dagd
+ *   pipelines_dir: /etc/dagd/pipelines
+ *   plugin_dirs: [/usr/local/lib/dagd/tasks]
+ *   work_dir: /var/lib/dagd          # cwd of steps
+ *   watch_pipelines: true            # reload when the directory changes
+ *   limits:
+ *     max_concurrent_runs: 4
+ *     max_jobs: 0                    # global step parallelism, 0 = CPUs
+ *     max_clients: 64
+ *     max_line_bytes: 1048576
+ *     idle_timeout: 60s
+ *   shutdown_grace: 30s
+ *   retention: 30d                   # 0 = keep every run
+ */
+#ifndef DAGD_DAEMON_CONFIG_H
+#define DAGD_DAEMON_CONFIG_H
+
+#include "diag.h"
+#include "util.h"
+
+struct dagd_daemon_config {
+    char *socket;
+    char *state_dir;
+    char *pipelines_dir;
+    char **plugin_dirs; /* NULL-terminated */
+    size_t n_plugin_dirs;
+    char *work_dir;
+    bool watch_pipelines;
+    unsigned max_concurrent_runs;
+    unsigned max_jobs;
+    unsigned max_clients;
+    size_t max_line_bytes;
+    uint64_t idle_timeout_usec;
+    uint64_t shutdown_grace_usec;
+    uint64_t retention_usec;
+};
+
+/* Defaults (no file). */
+void dagd_daemon_config_init(struct dagd_daemon_config *c);
+/* Parse FILE on top of the current values. 0, -EINVAL with every error in
+ * reterr, or -errno if the file cannot be read (also in reterr). */
+int dagd_daemon_config_load(struct dagd_daemon_config *c, const char *path,
+                            struct dagd_diags *reterr);
+/* The same from a buffer (tests). */
+int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name,
+                                   const char *buf, size_t len, struct dagd_diags *reterr);
+void dagd_daemon_config_add_plugin_dir(struct dagd_daemon_config *c, const char *dir);
+void dagd_daemon_config_done(struct dagd_daemon_config *c);
+
+#endif

@@ -1,0 +1,545 @@
+/* See run_queue.h. */
+#include "run_queue.h"
+
+#include "log.h"
+
+struct qrun {
+    struct qrun *next;
+    char run_id[33];
+    struct dagd_pipeline *p; /* a reference */
+    char *pipeline;          /* name, kept after the pipeline is released */
+    char *trigger;
+    char **overrides;
+    size_t n_overrides;
+    bool force;
+    char *from_step, *only_step, *parent_run_id;
+    unsigned max_jobs;
+    int64_t created_ms;
+};
+
+struct watcher {
+    int id;
+    char run_id[33];
+    dagd_exec_observer_fn fn;
+    void *userdata;
+    bool removed;
+};
+
+struct dagd_run_queue {
+    struct dagd_executor *executor;
+    struct dagd_store *store;
+    char *state_dir;
+    unsigned max_runs;
+    int observer_id;
+
+    struct qrun *queued; /* FIFO */
+    struct qrun *running;
+    size_t n_queued, n_running;
+
+    struct watcher *watchers;
+    size_t n_watchers;
+    int next_watch_id;
+    unsigned dispatching;
+
+    void (*idle_fn)(void *userdata);
+    void *idle_userdata;
+    bool pumping;
+};
+
+static void qrun_free(struct qrun *r)
+{
+    if (!r) {
+        return;
+    }
+    dagd_pipeline_unref(r->p);
+    free(r->pipeline);
+    free(r->trigger);
+    for (size_t i = 0; i < r->n_overrides; i++) {
+        free(r->overrides[i]);
+    }
+    free(r->overrides);
+    free(r->from_step);
+    free(r->only_step);
+    free(r->parent_run_id);
+    free(r);
+}
+
+static char *strdup_or_null(const char *s)
+{
+    return s ? dagd_xstrdup(s) : NULL;
+}
+
+/* ---- watchers ---- */
+
+static void dispatch(struct dagd_run_queue *q, const struct dagd_exec_event *ev)
+{
+    if (!ev->run_id) {
+        return;
+    }
+    q->dispatching++;
+    /* n_watchers may grow during the loop; only those present now are told. */
+    size_t n = q->n_watchers;
+    for (size_t i = 0; i < n; i++) {
+        struct watcher *w = &q->watchers[i];
+        if (!w->removed && streq(w->run_id, ev->run_id)) {
+            w->fn(ev, w->userdata);
+        }
+    }
+    if (--q->dispatching == 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < q->n_watchers; i++) {
+            if (!q->watchers[i].removed) {
+                q->watchers[k++] = q->watchers[i];
+            }
+        }
+        q->n_watchers = k;
+    }
+}
+
+int dagd_run_queue_watch(struct dagd_run_queue *q, const char *run_id, dagd_exec_observer_fn fn,
+                         void *userdata)
+{
+    q->watchers = dagd_xreallocarray(q->watchers, q->n_watchers + 1, sizeof(*q->watchers));
+    struct watcher *w = &q->watchers[q->n_watchers++];
+    *w = (struct watcher){.id = ++q->next_watch_id, .fn = fn, .userdata = userdata};
+    snprintf(w->run_id, sizeof(w->run_id), "%s", run_id);
+    return w->id;
+}
+
+void dagd_run_queue_unwatch(struct dagd_run_queue *q, int id)
+{
+    for (size_t i = 0; i < q->n_watchers; i++) {
+        if (q->watchers[i].id == id) {
+            q->watchers[i].removed = true;
+            if (q->dispatching == 0) {
+                q->watchers[i] = q->watchers[--q->n_watchers];
+            }
+            return;
+        }
+    }
+}
+
+/* ---- admission ---- */
+
+static size_t running_of(const struct dagd_run_queue *q, const char *pipeline)
+{
+    size_t n = 0;
+    for (const struct qrun *r = q->running; r; r = r->next) {
+        n += streq(r->pipeline, pipeline);
+    }
+    return n;
+}
+
+static bool can_start(const struct dagd_run_queue *q, const struct qrun *r)
+{
+    if (q->n_running >= q->max_runs) {
+        return false;
+    }
+    return r->p->concurrency == 0 || running_of(q, r->pipeline) < r->p->concurrency;
+}
+
+/* Record a run that never reached the executor (canceled while queued, or
+ * refused when it was finally submitted), so it shows up in the history. */
+static void record_unstarted(struct dagd_run_queue *q, struct qrun *r,
+                             enum dagd_run_status status, const char *error)
+{
+    char **steps = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
+    char **tasks = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
+    for (size_t i = 0; i < r->p->n_steps; i++) {
+        steps[i] = r->p->steps[i].name;
+        tasks[i] = r->p->steps[i].task;
+    }
+    struct dagd_params empty = {0};
+    _cleanup_free_ char *params = dagd_params_to_json(&empty);
+    struct dagd_run_info info = {
+        .run_id = r->run_id,
+        .pipeline = r->pipeline,
+        .trigger = r->trigger,
+        .params_json = params,
+        .parent_run_id = r->parent_run_id,
+        .created_at = r->created_ms,
+    };
+    int64_t now = dagd_usec_to_msec(dagd_now_wall_usec());
+    int k = dagd_store_run_create(q->store, &info, steps, tasks, r->p->n_steps);
+    if (k >= 0) {
+        k = dagd_store_run_set_status(q->store, r->run_id, status, error, now);
+    }
+    if (k < 0) {
+        dagd_log_warning("Failed to record run %s: %s, ignoring", r->run_id,
+                         dagd_store_errmsg(q->store));
+    }
+    free(steps);
+    free(tasks);
+
+    struct dagd_exec_event ev = {
+        .kind = DAGD_EXEC_RUN_FINISHED,
+        .run_id = r->run_id,
+        .pipeline = r->pipeline,
+        .run_status = status,
+    };
+    dispatch(q, &ev);
+}
+
+static void pump(struct dagd_run_queue *q);
+
+/* Hand a run to the executor; it moves to the running list first, so a
+ * RUN_FINISHED reported from inside submit finds it. */
+static bool is_running(const struct dagd_run_queue *q, const struct qrun *r)
+{
+    for (const struct qrun *i = q->running; i; i = i->next) {
+        if (i == r) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int start(struct dagd_run_queue *q, struct qrun *r, char ret_run_id[static 33],
+                 struct dagd_diags *reterr)
+{
+    struct dagd_run_options opts = {
+        .trigger = r->trigger,
+        .param_overrides = r->overrides,
+        .n_param_overrides = r->n_overrides,
+        .force = r->force,
+        .from_step = r->from_step,
+        .only_step = r->only_step,
+        .parent_run_id = r->parent_run_id,
+        .max_jobs = r->max_jobs,
+        .run_id = r->run_id,
+    };
+    char id[33];
+
+    r->next = q->running;
+    q->running = r;
+    q->n_running++;
+    int k = dagd_executor_submit(q->executor, r->p, &opts, id, reterr);
+    if (k < 0) {
+        for (struct qrun **pp = &q->running; *pp; pp = &(*pp)->next) {
+            if (*pp == r) {
+                *pp = r->next;
+                break;
+            }
+        }
+        q->n_running--;
+        return k;
+    }
+    memcpy(ret_run_id, id, 33);
+    /* r is gone already if the run ended inside submit. */
+    if (is_running(q, r) && !streq(id, r->run_id)) {
+        /* An executor that does not honor opts.run_id: follow its id. */
+        dagd_log_debug("%s: executor renamed run %s to %s", __func__, r->run_id, id);
+        memcpy(r->run_id, id, sizeof(id));
+    }
+    return 0;
+}
+
+static void pump(struct dagd_run_queue *q)
+{
+    if (q->pumping) {
+        return; /* re-entered from a RUN_FINISHED inside submit: the outer loop goes on */
+    }
+    q->pumping = true;
+    for (struct qrun **pp = &q->queued; *pp;) {
+        struct qrun *r = *pp;
+        if (!can_start(q, r)) {
+            if (q->n_running >= q->max_runs) {
+                break;
+            }
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        q->n_queued--;
+        struct dagd_diags diags = {0};
+        char id[33];
+        if (start(q, r, id, &diags) < 0) {
+            _cleanup_free_ char *msg =
+                diags.n > 0 ? dagd_xasprintf("%s:%u:%u: %s", diags.items[0].file,
+                                             diags.items[0].mark.line, diags.items[0].mark.col,
+                                             diags.items[0].message)
+                            : dagd_xstrdup("the executor refused the run");
+            dagd_log_warning("Queued run %s of '%s' could not start: %s", r->run_id, r->pipeline,
+                             msg);
+            record_unstarted(q, r, DAGD_RUN_FAILED, msg);
+            qrun_free(r);
+        }
+        dagd_diags_done(&diags);
+    }
+    q->pumping = false;
+}
+
+static void on_exec_event(const struct dagd_exec_event *ev, void *userdata)
+{
+    struct dagd_run_queue *q = userdata;
+
+    dispatch(q, ev);
+    if (ev->kind != DAGD_EXEC_RUN_FINISHED || !ev->run_id) {
+        return;
+    }
+    for (struct qrun **pp = &q->running; *pp; pp = &(*pp)->next) {
+        struct qrun *r = *pp;
+        if (streq(r->run_id, ev->run_id)) {
+            *pp = r->next;
+            q->n_running--;
+            qrun_free(r);
+            break;
+        }
+    }
+    /* A slot is free: the next queued run starts now. */
+    pump(q);
+    if (q->n_running == 0 && q->idle_fn) {
+        void (*fn)(void *) = q->idle_fn;
+        q->idle_fn = NULL;
+        fn(q->idle_userdata);
+    }
+}
+
+struct dagd_run_queue *dagd_run_queue_new(struct dagd_executor *e, struct dagd_store *store,
+                                          const char *state_dir, unsigned max_runs)
+{
+    struct dagd_run_queue *q = dagd_xcalloc(1, sizeof(*q));
+    q->executor = e;
+    q->store = store;
+    q->state_dir = dagd_xstrdup(state_dir);
+    q->max_runs = max_runs ? max_runs : 1;
+    q->observer_id = dagd_executor_observe(e, NULL, on_exec_event, q);
+    return q;
+}
+
+void dagd_run_queue_cancel_queued(struct dagd_run_queue *q)
+{
+    while (q->queued) {
+        struct qrun *r = q->queued;
+        q->queued = r->next;
+        q->n_queued--;
+        record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
+        qrun_free(r);
+    }
+}
+
+struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q)
+{
+    if (!q) {
+        return NULL;
+    }
+    dagd_run_queue_cancel_queued(q);
+    if (q->observer_id > 0) {
+        dagd_executor_unobserve(q->executor, q->observer_id);
+    }
+    while (q->running) {
+        struct qrun *r = q->running;
+        q->running = r->next;
+        qrun_free(r);
+    }
+    free(q->watchers);
+    free(q->state_dir);
+    free(q);
+    return NULL;
+}
+
+/* The checks the executor would do, done now for a run that has to wait, so
+ * a bad --param is reported to the caller and not at start time. */
+static int check_options(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
+                         struct dagd_diags *reterr)
+{
+    int r = 0;
+    struct dagd_mark m = {0};
+
+    if (opts->from_step && dagd_pipeline_step_index(p, opts->from_step) < 0) {
+        dagd_diags_add(reterr, p->file, m, "--from: no step '%s' in pipeline '%s'",
+                       opts->from_step, p->name);
+        r = -EINVAL;
+    }
+    if (opts->only_step && dagd_pipeline_step_index(p, opts->only_step) < 0) {
+        dagd_diags_add(reterr, p->file, m, "--only: no step '%s' in pipeline '%s'",
+                       opts->only_step, p->name);
+        r = -EINVAL;
+    }
+    struct dagd_params builtins = {0}, resolved = {0};
+    if (dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides, &builtins,
+                                     &resolved, reterr) < 0) {
+        r = -EINVAL;
+    } else {
+        dagd_params_done(&resolved);
+    }
+    return r;
+}
+
+int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                          const struct dagd_run_options *opts, char ret_run_id[static 33],
+                          struct dagd_diags *reterr)
+{
+    struct qrun *r = dagd_xcalloc(1, sizeof(*r));
+    int k;
+
+    if (opts->run_id) {
+        snprintf(r->run_id, sizeof(r->run_id), "%s", opts->run_id);
+    } else {
+        dagd_run_id_new(r->run_id);
+    }
+    r->p = dagd_pipeline_ref(p);
+    r->pipeline = dagd_xstrdup(p->name);
+    r->trigger = dagd_xstrdup(opts->trigger ? opts->trigger : "cli");
+    r->overrides = dagd_xcalloc(opts->n_param_overrides + 1, sizeof(char *));
+    for (size_t i = 0; i < opts->n_param_overrides; i++) {
+        r->overrides[i] = dagd_xstrdup(opts->param_overrides[i]);
+    }
+    r->n_overrides = opts->n_param_overrides;
+    r->force = opts->force;
+    r->from_step = strdup_or_null(opts->from_step);
+    r->only_step = strdup_or_null(opts->only_step);
+    r->parent_run_id = strdup_or_null(opts->parent_run_id);
+    r->max_jobs = opts->max_jobs;
+    r->created_ms = dagd_usec_to_msec(dagd_now_wall_usec());
+
+    k = check_options(p, opts, reterr);
+    if (k < 0) {
+        qrun_free(r);
+        return k;
+    }
+    if (q->queued == NULL && can_start(q, r)) {
+        k = start(q, r, ret_run_id, reterr);
+        if (k < 0) {
+            qrun_free(r);
+        }
+        return k;
+    }
+    struct qrun **pp = &q->queued;
+    while (*pp) {
+        pp = &(*pp)->next;
+    }
+    *pp = r;
+    q->n_queued++;
+    memcpy(ret_run_id, r->run_id, 33);
+    return 0;
+}
+
+int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id)
+{
+    for (struct qrun **pp = &q->queued; *pp; pp = &(*pp)->next) {
+        struct qrun *r = *pp;
+        if (streq(r->run_id, run_id)) {
+            *pp = r->next;
+            q->n_queued--;
+            record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
+            qrun_free(r);
+            return 1;
+        }
+    }
+    for (struct qrun *r = q->running; r; r = r->next) {
+        if (streq(r->run_id, run_id)) {
+            int k = dagd_executor_cancel(q->executor, run_id);
+            return k < 0 ? k : 0;
+        }
+    }
+    return -ENOENT;
+}
+
+int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd_run_info *ret,
+                       char ***ret_steps, size_t *ret_n_steps)
+{
+    for (struct qrun *r = q->queued; r; r = r->next) {
+        if (!streq(r->run_id, run_id)) {
+            continue;
+        }
+        struct dagd_params ps = {0};
+        for (size_t i = 0; i < r->n_overrides; i++) {
+            const char *eq = strchr(r->overrides[i], '=');
+            if (eq) {
+                _cleanup_free_ char *k = dagd_xstrndup(r->overrides[i],
+                                                       (size_t)(eq - r->overrides[i]));
+                dagd_params_set(&ps, k, eq + 1);
+            }
+        }
+        *ret = (struct dagd_run_info){
+            .run_id = dagd_xstrdup(r->run_id),
+            .pipeline = dagd_xstrdup(r->pipeline),
+            .status = DAGD_RUN_QUEUED,
+            .trigger = dagd_xstrdup(r->trigger),
+            .params_json = dagd_params_to_json(&ps),
+            .parent_run_id = strdup_or_null(r->parent_run_id),
+            .created_at = r->created_ms,
+        };
+        dagd_params_done(&ps);
+        if (ret_steps) {
+            char **steps = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
+            for (size_t i = 0; i < r->p->n_steps; i++) {
+                steps[i] = dagd_xstrdup(r->p->steps[i].name);
+            }
+            *ret_steps = steps;
+            *ret_n_steps = r->p->n_steps;
+        }
+        return 0;
+    }
+    return -ENOENT;
+}
+
+size_t dagd_run_queue_list(struct dagd_run_queue *q, const char *prefix, char ***ret)
+{
+    char **ids = dagd_xcalloc(q->n_queued + 1, sizeof(char *));
+    size_t n = 0;
+    for (struct qrun *r = q->queued; r; r = r->next) {
+        if (!prefix || strncmp(r->run_id, prefix, strlen(prefix)) == 0) {
+            ids[n++] = dagd_xstrdup(r->run_id);
+        }
+    }
+    /* newest first */
+    for (size_t i = 0; i < n / 2; i++) {
+        char *t = ids[i];
+        ids[i] = ids[n - 1 - i];
+        ids[n - 1 - i] = t;
+    }
+    *ret = ids;
+    return n;
+}
+
+bool dagd_run_queue_is_queued(struct dagd_run_queue *q, const char *run_id)
+{
+    for (struct qrun *r = q->queued; r; r = r->next) {
+        if (streq(r->run_id, run_id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool dagd_run_queue_is_active(struct dagd_run_queue *q, const char *run_id)
+{
+    for (struct qrun *r = q->queued; r; r = r->next) {
+        if (streq(r->run_id, run_id)) {
+            return true;
+        }
+    }
+    for (struct qrun *r = q->running; r; r = r->next) {
+        if (streq(r->run_id, run_id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t dagd_run_queue_n_queued(const struct dagd_run_queue *q)
+{
+    return q->n_queued;
+}
+
+size_t dagd_run_queue_n_running(const struct dagd_run_queue *q)
+{
+    return q->n_running;
+}
+
+unsigned dagd_run_queue_max_runs(const struct dagd_run_queue *q)
+{
+    return q->max_runs;
+}
+
+void dagd_run_queue_on_idle(struct dagd_run_queue *q, void (*fn)(void *userdata), void *userdata)
+{
+    if (q->n_running == 0) {
+        fn(userdata);
+        return;
+    }
+    q->idle_fn = fn;
+    q->idle_userdata = userdata;
+}

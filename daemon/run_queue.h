@@ -1,0 +1,61 @@
+/* The daemon's run queue: admission of runs into the executor. `run`
+ * returns a run id at once; the run starts when both limits allow it: at
+ * most `max_runs` runs at a time over all pipelines, and at most the
+ * pipeline's `concurrency` runs of one pipeline (0 = no per-pipeline limit).
+ * A queued run starts the moment a slot frees: the queue observes the
+ * executor's RUN_FINISHED events (no polling). The global step parallelism
+ * is the executor's max_jobs, shared by all runs.
+ *
+ * Queued runs live in memory only; they reach the store when they start
+ * (the executor records them) or when they are canceled while queued. The
+ * queue also fans out the executor's events to watchers of one run (the
+ * `run --wait` and `logs --follow` streams), adding a RUN_FINISHED for a run
+ * canceled while still queued. Owns its entries and one reference on each
+ * queued pipeline. */
+#ifndef DAGD_RUN_QUEUE_H
+#define DAGD_RUN_QUEUE_H
+
+#include "executor.h"
+
+struct dagd_run_queue;
+
+struct dagd_run_queue *dagd_run_queue_new(struct dagd_executor *e, struct dagd_store *store,
+                                          const char *state_dir, unsigned max_runs);
+/* Drop the queued runs (recording them canceled) and the executor observer. */
+struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q);
+
+/* Check the options against the pipeline (params, --from/--only steps),
+ * then start the run or queue it. 0 with the run id, or -EINVAL with
+ * diagnostics (nothing is recorded then). `opts` is copied. */
+int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                          const struct dagd_run_options *opts, char ret_run_id[static 33],
+                          struct dagd_diags *reterr);
+/* Cancel a queued run (recorded `canceled` at once) or a running one (the
+ * executor stops it). 1 if it was queued, 0 if running, -ENOENT if neither. */
+int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id);
+/* Cancel every queued run (shutdown). */
+void dagd_run_queue_cancel_queued(struct dagd_run_queue *q);
+
+/* A queued run: 0 and its pipeline name, params (JSON), trigger, parent and
+ * creation time in *ret (strings owned by the caller, free with
+ * dagd_run_info_done), or -ENOENT. */
+int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd_run_info *ret,
+                       char ***ret_steps, size_t *ret_n_steps);
+/* Ids of the queued runs matching `prefix` (NULL = all), newest first; the
+ * caller frees the array and its strings. */
+size_t dagd_run_queue_list(struct dagd_run_queue *q, const char *prefix, char ***ret);
+bool dagd_run_queue_is_queued(struct dagd_run_queue *q, const char *run_id);
+bool dagd_run_queue_is_active(struct dagd_run_queue *q, const char *run_id);
+
+size_t dagd_run_queue_n_queued(const struct dagd_run_queue *q);
+size_t dagd_run_queue_n_running(const struct dagd_run_queue *q);
+unsigned dagd_run_queue_max_runs(const struct dagd_run_queue *q);
+
+/* Watch the events of one run. Returns an id (> 0) for unwatch. */
+int dagd_run_queue_watch(struct dagd_run_queue *q, const char *run_id, dagd_exec_observer_fn fn,
+                         void *userdata);
+void dagd_run_queue_unwatch(struct dagd_run_queue *q, int id);
+/* Called (once) when no run is running any more: used by shutdown. */
+void dagd_run_queue_on_idle(struct dagd_run_queue *q, void (*fn)(void *userdata), void *userdata);
+
+#endif
