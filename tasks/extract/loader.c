@@ -1,0 +1,954 @@
+/* Bronze loader: readers -> prepared INSERTs, one transaction per file.
+ *
+ * Values keep their delivered type (bronze.sql): xlsx/CSV numbers become
+ * INTEGER when written without fraction or exponent and REAL otherwise, text
+ * stays TEXT, blanks are NULL. Text is bound SQLITE_STATIC straight from the
+ * reader's buffers (valid until the row callback returns, and the statement
+ * is stepped inside it), so a row costs no allocation.
+ */
+#include "loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "bronze_sql.h"
+#include "csv_reader.h"
+#include "json_reader.h"
+#include "numparse.h"
+#include "xlsx_reader.h"
+
+#define IO_CHUNK (1024u * 1024u)
+#define POLL_EVERY 4096u /* rows between progress/cancel polls */
+
+const char dagd_loader_bronze_sql[] = DAGD_BRONZE_SQL;
+
+/* raw_orders value columns, in INSERT parameter order from ?4. */
+enum field {
+    F_ORDER_ID,
+    F_ORDER_TIME,
+    F_CDID,
+    F_CITY,
+    F_DISTRICT,
+    F_AMT,
+    F_CURRENCY,
+    F_QTY,
+    _F_MAX,
+};
+#define P_FILE_ID 1
+#define P_ROW_NO 2
+#define P_SOURCE 3
+#define P_FIELD0 4
+#define P_MISSING 12
+#define P_EXTRA 13
+
+struct column {
+    const char *name;
+    enum field field;
+};
+
+/* Delivered column / key names per source (shared/data/README.md). */
+static const struct column ds1_columns[] = {
+    {"ORDER_ID", F_ORDER_ID},     {"ORDER_TIME  (PST)", F_ORDER_TIME}, {"CITY_DISTRICT_ID", F_CDID},
+    {"RPTG_AMT", F_AMT},          {"CURRENCY_CD", F_CURRENCY},         {"ORDER_QTY", F_QTY},
+};
+static const struct column ds2_columns[] = {
+    {"ORDER_ID", F_ORDER_ID},          {"ORDER_TIME_PST", F_ORDER_TIME},
+    {"SHIP_TO_DISTRICT_NAME", F_DISTRICT}, {"SHIP_TO_CITY_CD", F_CITY},
+    {"RPTG_AMT", F_AMT},               {"CURRENCY_CD", F_CURRENCY},
+    {"ORDER_QTY", F_QTY},
+};
+#define N_MAP_COLUMNS 3
+static const char *const map_columns[N_MAP_COLUMNS] = {"CITY_DISTRICT_ID", "SHIP_TO_CITY_CD",
+                                                       "SHIP_TO_DISTRICT_NAME"};
+#define DATA_SHEET "DATA"
+#define MAP_SHEET "CITY_DISTRICT_MAP"
+
+static const char sql_insert_row[] =
+    "INSERT INTO raw_orders(file_id, row_no, source, order_id, order_time, city_district_id, "
+    "city, district, rptg_amt, currency_cd, order_qty, missing_keys, extra_keys) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+static const char sql_upsert_map[] =
+    "INSERT INTO city_district_map(city_district_id, city, district, file_id) "
+    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(city_district_id) DO UPDATE SET "
+    "city = excluded.city, district = excluded.district, file_id = excluded.file_id";
+static const char sql_find_file[] =
+    "SELECT file_id, rows FROM load_files WHERE source = ?1 AND content_hash = ?2";
+static const char sql_insert_file[] =
+    "INSERT INTO load_files(source, path, content_hash, size, rows, loaded_at) "
+    "VALUES (?1, ?2, ?3, ?4, 0, ?5)";
+static const char sql_update_file[] = "UPDATE load_files SET rows = ?1 WHERE file_id = ?2";
+
+struct dagd_loader {
+    sqlite3 *db;
+    char *source;
+    struct dagd_loader_hooks hooks;
+    sqlite3_stmt *ins_row, *ups_map, *find_file, *ins_file, *upd_file;
+
+    /* current file */
+    const char *path;
+    int64_t file_id;
+    uint64_t rows, map_rows, total;
+    const struct column *columns;
+    size_t n_columns;
+
+    /* current sheet / csv */
+    const char *what; /* "sheet DATA", "line", ... for messages */
+    bool header_done, is_map, is_csv;
+    int16_t *colmap; /* DAGD_XLSX_MAX_COLS entries: column -> field, or -1 */
+    uint32_t map_cols[N_MAP_COLUMNS];
+
+    char err[1024];
+};
+
+static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    n = snprintf(l->err, sizeof(l->err), "%s: ", l->path ? l->path : "warehouse");
+    if (n < 0 || (size_t)n >= sizeof(l->err)) {
+        n = 0;
+    }
+    va_start(ap, fmt);
+    (void)vsnprintf(l->err + n, sizeof(l->err) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static int sql_err(struct dagd_loader *l, const char *what)
+{
+    return lerr(l, -EIO, "warehouse error (%s): %s", what, sqlite3_errmsg(l->db));
+}
+
+const char *dagd_loader_error(const struct dagd_loader *l)
+{
+    return l->err;
+}
+
+int dagd_loader_format_from_string(const char *s)
+{
+    static const char *const names[_DAGD_FORMAT_MAX] = {"xlsx", "json", "csv"};
+
+    for (int i = 0; i < _DAGD_FORMAT_MAX; i++) {
+        if (s && strcmp(s, names[i]) == 0) {
+            return i;
+        }
+    }
+    return -EINVAL;
+}
+
+int dagd_loader_new(sqlite3 *db, const char *source, const struct dagd_loader_hooks *hooks,
+                    struct dagd_loader **ret, char *err, size_t errlen)
+{
+    struct dagd_loader *l = calloc(1, sizeof(*l));
+    char *msg = NULL;
+
+    if (!l) {
+        (void)snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    l->db = db;
+    l->source = strdup(source);
+    l->colmap = malloc(DAGD_XLSX_MAX_COLS * sizeof(*l->colmap));
+    if (hooks) {
+        l->hooks = *hooks;
+    }
+    if (!l->source || !l->colmap) {
+        dagd_loader_free(l);
+        (void)snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (sqlite3_exec(db, dagd_loader_bronze_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        (void)snprintf(err, errlen, "cannot create the bronze tables: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        dagd_loader_free(l);
+        return -EIO;
+    }
+    if (sqlite3_prepare_v3(db, sql_insert_row, -1, SQLITE_PREPARE_PERSISTENT, &l->ins_row, NULL) ||
+        sqlite3_prepare_v3(db, sql_upsert_map, -1, SQLITE_PREPARE_PERSISTENT, &l->ups_map, NULL) ||
+        sqlite3_prepare_v2(db, sql_find_file, -1, &l->find_file, NULL) ||
+        sqlite3_prepare_v2(db, sql_insert_file, -1, &l->ins_file, NULL) ||
+        sqlite3_prepare_v2(db, sql_update_file, -1, &l->upd_file, NULL)) {
+        (void)snprintf(err, errlen, "cannot prepare the bronze statements: %s", sqlite3_errmsg(db));
+        dagd_loader_free(l);
+        return -EIO;
+    }
+    *ret = l;
+    return 0;
+}
+
+struct dagd_loader *dagd_loader_free(struct dagd_loader *l)
+{
+    if (!l) {
+        return NULL;
+    }
+    sqlite3_finalize(l->ins_row);
+    sqlite3_finalize(l->ups_map);
+    sqlite3_finalize(l->find_file);
+    sqlite3_finalize(l->ins_file);
+    sqlite3_finalize(l->upd_file);
+    free(l->source);
+    free(l->colmap);
+    free(l);
+    return NULL;
+}
+
+int dagd_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size)
+{
+    XXH3_state_t *st;
+    XXH128_canonical_t canon;
+    uint64_t size = 0;
+    char *buf;
+    int fd, r = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    buf = malloc(IO_CHUNK);
+    st = XXH3_createState();
+    if (!buf || !st) {
+        r = -ENOMEM;
+        goto out;
+    }
+    (void)XXH3_128bits_reset(st);
+    for (;;) {
+        ssize_t n = read(fd, buf, IO_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            r = -errno;
+            goto out;
+        }
+        if (n == 0) {
+            break;
+        }
+        (void)XXH3_128bits_update(st, buf, (size_t)n);
+        size += (uint64_t)n;
+    }
+    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(st));
+    for (size_t i = 0; i < sizeof(canon.digest); i++) {
+        (void)snprintf(ret_hex + 2 * i, 3, "%02x", canon.digest[i]);
+    }
+    *ret_size = size;
+out:
+    XXH3_freeState(st);
+    free(buf);
+    (void)close(fd);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Binding */
+
+static int bind_text_value(sqlite3_stmt *st, int p, const char *s, size_t len)
+{
+    int64_t i;
+    double d;
+
+    switch (dagd_num_parse(s, len, &i, &d)) {
+    case DAGD_NUM_INT:
+        return sqlite3_bind_int64(st, p, i);
+    case DAGD_NUM_REAL:
+        return sqlite3_bind_double(st, p, d);
+    default:
+        return sqlite3_bind_text(st, p, s, (int)len, SQLITE_STATIC);
+    }
+}
+
+static int bind_xlsx_cell(sqlite3_stmt *st, int p, const struct dagd_xlsx_cell *c)
+{
+    switch (c->kind) {
+    case DAGD_XLSX_NUMBER:
+        return bind_text_value(st, p, c->text, c->len);
+    case DAGD_XLSX_BOOL:
+        return sqlite3_bind_int(st, p, c->len == 1 && c->text[0] == '1');
+    case DAGD_XLSX_STRING:
+    case DAGD_XLSX_ERROR:
+    default:
+        /* An empty string is a blank: the shared-string writers drop such
+         * cells, so inline and shared workbooks load the same. */
+        if (c->len == 0) {
+            return sqlite3_bind_null(st, p);
+        }
+        return sqlite3_bind_text(st, p, c->text, (int)c->len, SQLITE_STATIC);
+    }
+}
+
+static int bind_csv_field(sqlite3_stmt *st, int p, const struct dagd_csv_field *f)
+{
+    if (f->len == 0) {
+        return sqlite3_bind_null(st, p);
+    }
+    if (f->quoted) {
+        return sqlite3_bind_text(st, p, f->s, (int)f->len, SQLITE_STATIC);
+    }
+    return bind_text_value(st, p, f->s, f->len);
+}
+
+static int bind_json_value(sqlite3_stmt *st, int p, const struct dagd_json_value *v)
+{
+    switch (v->kind) {
+    case DAGD_JSON_BOOL:
+    case DAGD_JSON_INT:
+        return sqlite3_bind_int64(st, p, v->i);
+    case DAGD_JSON_REAL:
+        return sqlite3_bind_double(st, p, v->d);
+    case DAGD_JSON_STRING:
+    case DAGD_JSON_NESTED:
+        return sqlite3_bind_text(st, p, v->s, (int)v->len, SQLITE_STATIC);
+    case DAGD_JSON_ABSENT:
+    case DAGD_JSON_NULL:
+    default:
+        return sqlite3_bind_null(st, p);
+    }
+}
+
+/* Steps the row insert; counts and polls progress / cancellation. */
+static int step_row(struct dagd_loader *l, uint64_t row_no)
+{
+    int rc = sqlite3_step(l->ins_row);
+
+    (void)sqlite3_reset(l->ins_row);
+    if (rc != SQLITE_DONE) {
+        return lerr(l, -EIO, "%s %llu: warehouse insert failed: %s", l->what,
+                    (unsigned long long)row_no, sqlite3_errmsg(l->db));
+    }
+    l->rows++;
+    if (l->rows % POLL_EVERY == 0) {
+        if (l->hooks.progress) {
+            l->hooks.progress(l->hooks.userdata, l->rows, l->total);
+        }
+        if (l->hooks.canceled && l->hooks.canceled(l->hooks.userdata)) {
+            return lerr(l, -ECANCELED, "canceled at %s %llu", l->what, (unsigned long long)row_no);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Header matching (xlsx and csv) */
+
+static inline char ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+/* Exact match first; then ignoring whitespace and ASCII case, so a header
+ * retyped as "ORDER_TIME (PST)" still maps. */
+static bool name_eq_loose(const char *a, size_t alen, const char *b)
+{
+    size_t i = 0, j = 0, blen = strlen(b);
+
+    for (;;) {
+        while (i < alen && (a[i] == ' ' || a[i] == '\t' || a[i] == '\n' || a[i] == '\r')) {
+            i++;
+        }
+        while (j < blen && b[j] == ' ') {
+            j++;
+        }
+        if (i == alen || j == blen) {
+            return i == alen && j == blen;
+        }
+        if (ascii_lower(a[i]) != ascii_lower(b[j])) {
+            return false;
+        }
+        i++;
+        j++;
+    }
+}
+
+struct header_cell {
+    uint32_t col;
+    const char *text;
+    size_t len;
+};
+
+/* Finds `name` among the header cells; returns the column or -1. */
+static long header_find(const struct header_cell *h, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].len == nl && memcmp(h[i].text, name, nl) == 0) {
+            return h[i].col;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (name_eq_loose(h[i].text, h[i].len, name)) {
+            return h[i].col;
+        }
+    }
+    return -1;
+}
+
+static void header_list(const struct header_cell *h, size_t n, char *buf, size_t len)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && o + 8 < len; i++) {
+        int w = snprintf(buf + o, len - o, "%s'%.*s'", i ? ", " : "", (int)(h[i].len > 40 ? 40 : h[i].len),
+                         h[i].text);
+        if (w < 0) {
+            break;
+        }
+        o += (size_t)w;
+    }
+    if (o >= len) {
+        memcpy(buf + len - 4, "...", 4);
+    }
+}
+
+/* Sets up l->colmap (data) or l->map_cols (map) from a header row. */
+static int apply_header(struct dagd_loader *l, const struct header_cell *h, size_t n,
+                        uint64_t row_no)
+{
+    char list[400];
+
+    if (l->is_map) {
+        for (size_t k = 0; k < N_MAP_COLUMNS; k++) {
+            long c = header_find(h, n, map_columns[k]);
+            if (c < 0) {
+                header_list(h, n, list, sizeof(list));
+                return lerr(l, -EINVAL, "%s: missing column '%s' in header %s %llu (found %s)",
+                            l->is_csv ? "map file" : "sheet " MAP_SHEET, map_columns[k],
+                            l->is_csv ? "line" : "row", (unsigned long long)row_no, list);
+            }
+            l->map_cols[k] = (uint32_t)c;
+        }
+    } else {
+        memset(l->colmap, 0xff, DAGD_XLSX_MAX_COLS * sizeof(*l->colmap));
+        for (size_t k = 0; k < l->n_columns; k++) {
+            long c = header_find(h, n, l->columns[k].name);
+            if (c < 0) {
+                header_list(h, n, list, sizeof(list));
+                return lerr(l, -EINVAL, "%s: missing column '%s' in header %s %llu (found %s)",
+                            l->is_csv ? "CSV" : "sheet " DATA_SHEET, l->columns[k].name,
+                            l->is_csv ? "line" : "row", (unsigned long long)row_no, list);
+            }
+            if (l->colmap[c] < 0) {
+                l->colmap[c] = (int16_t)l->columns[k].field;
+            }
+        }
+    }
+    l->header_done = true;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* city_district_map rows */
+
+static int map_id_of(const char *s, size_t len, int64_t *ret)
+{
+    int64_t i;
+    double d;
+
+    switch (dagd_num_parse(s, len, &i, &d)) {
+    case DAGD_NUM_INT:
+        *ret = i;
+        return 0;
+    case DAGD_NUM_REAL:
+        if (d >= -9.0e15 && d <= 9.0e15 && d == (double)(int64_t)d) {
+            *ret = (int64_t)d;
+            return 0;
+        }
+        return -EINVAL;
+    default:
+        return -EINVAL;
+    }
+}
+
+/* One map row: texts[k] for map_columns[k] (NULL when blank). */
+static int put_map_row(struct dagd_loader *l, uint64_t row_no, const char *const texts[],
+                       const size_t lens[])
+{
+    int64_t id;
+    int rc;
+
+    if (!texts[0] && !texts[1] && !texts[2]) {
+        return 0;
+    }
+    if (!texts[0] || map_id_of(texts[0], lens[0], &id) < 0) {
+        return lerr(l, -EINVAL, "%s %llu: CITY_DISTRICT_ID '%.*s' is not an integer",
+                    l->is_csv ? "map file line" : "sheet " MAP_SHEET " row",
+                    (unsigned long long)row_no, texts[0] ? (int)(lens[0] > 40 ? 40 : lens[0]) : 0,
+                    texts[0] ? texts[0] : "");
+    }
+    (void)sqlite3_bind_int64(l->ups_map, 1, id);
+    (void)sqlite3_bind_text(l->ups_map, 2, texts[1] ? texts[1] : "", (int)lens[1], SQLITE_STATIC);
+    (void)sqlite3_bind_text(l->ups_map, 3, texts[2] ? texts[2] : "", (int)lens[2], SQLITE_STATIC);
+    (void)sqlite3_bind_int64(l->ups_map, 4, l->file_id);
+    rc = sqlite3_step(l->ups_map);
+    (void)sqlite3_reset(l->ups_map);
+    if (rc != SQLITE_DONE) {
+        return lerr(l, -EIO, "map row %llu: warehouse upsert failed: %s",
+                    (unsigned long long)row_no, sqlite3_errmsg(l->db));
+    }
+    l->map_rows++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* xlsx */
+
+static void xlsx_dimension(void *ud, uint64_t last_row)
+{
+    struct dagd_loader *l = ud;
+
+    if (!l->is_map && last_row > 1) {
+        l->total = last_row - 1;
+    }
+}
+
+static int xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cells, size_t n)
+{
+    struct dagd_loader *l = ud;
+    bool present[_F_MAX] = {false};
+
+    if (!l->header_done) {
+        struct header_cell h[256];
+        size_t nh = 0;
+        for (size_t i = 0; i < n && nh < 256; i++) {
+            h[nh++] = (struct header_cell){cells[i].col, cells[i].text, cells[i].len};
+        }
+        return apply_header(l, h, nh, row_no);
+    }
+    if (l->is_map) {
+        const char *texts[N_MAP_COLUMNS] = {NULL};
+        size_t lens[N_MAP_COLUMNS] = {0};
+        for (size_t i = 0; i < n; i++) {
+            for (size_t k = 0; k < N_MAP_COLUMNS; k++) {
+                if (cells[i].col == l->map_cols[k] && cells[i].len > 0) {
+                    texts[k] = cells[i].text;
+                    lens[k] = cells[i].len;
+                }
+            }
+        }
+        return put_map_row(l, row_no, texts, lens);
+    }
+
+    (void)sqlite3_bind_int64(l->ins_row, P_ROW_NO, (int64_t)row_no);
+    for (size_t i = 0; i < n; i++) {
+        int f = l->colmap[cells[i].col];
+        if (f >= 0) {
+            (void)bind_xlsx_cell(l->ins_row, P_FIELD0 + f, &cells[i]);
+            present[f] = true;
+        }
+    }
+    for (int f = 0; f < _F_MAX; f++) {
+        if (!present[f]) {
+            (void)sqlite3_bind_null(l->ins_row, P_FIELD0 + f);
+        }
+    }
+    return step_row(l, row_no);
+}
+
+static int load_xlsx(struct dagd_loader *l)
+{
+    struct dagd_xlsx *x = NULL;
+    struct dagd_xlsx_handler h = {.row = xlsx_row, .dimension = xlsx_dimension, .userdata = l};
+    char rerr[512] = "";
+    int data, map, r;
+
+    r = dagd_xlsx_open(l->path, &x, rerr, sizeof(rerr));
+    if (r < 0) {
+        return lerr(l, r, "%s", rerr);
+    }
+    data = dagd_xlsx_find_sheet(x, DATA_SHEET);
+    map = dagd_xlsx_find_sheet(x, MAP_SHEET);
+    if (data < 0 || map < 0) {
+        char list[300] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < dagd_xlsx_sheet_count(x) && o + 8 < sizeof(list); i++) {
+            int w = snprintf(list + o, sizeof(list) - o, "%s'%s'", i ? ", " : "",
+                             dagd_xlsx_sheet_name(x, i));
+            o += w > 0 ? (size_t)w : 0;
+        }
+        dagd_xlsx_free(x);
+        return lerr(l, -EINVAL, "workbook has no sheet '%s' (sheets: %s)",
+                    data < 0 ? DATA_SHEET : MAP_SHEET, list[0] ? list : "none");
+    }
+
+    l->what = "sheet " DATA_SHEET " row";
+    l->is_map = false;
+    l->header_done = false;
+    r = dagd_xlsx_read_sheet(x, (size_t)data, &h, rerr, sizeof(rerr));
+    if (r < 0) {
+        dagd_xlsx_free(x);
+        return rerr[0] ? lerr(l, r, "%s (sheet %s)", rerr, DATA_SHEET) : r;
+    }
+    if (!l->header_done) {
+        dagd_xlsx_free(x);
+        return lerr(l, -EINVAL, "sheet %s is empty: no header row", DATA_SHEET);
+    }
+
+    l->what = "sheet " MAP_SHEET " row";
+    l->is_map = true;
+    l->header_done = false;
+    r = dagd_xlsx_read_sheet(x, (size_t)map, &h, rerr, sizeof(rerr));
+    dagd_xlsx_free(x);
+    if (r < 0) {
+        return rerr[0] ? lerr(l, r, "%s (sheet %s)", rerr, MAP_SHEET) : r;
+    }
+    if (!l->header_done) {
+        return lerr(l, -EINVAL, "sheet %s is empty: no header row", MAP_SHEET);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* json */
+
+static int json_record(void *ud, const struct dagd_json_record *rec)
+{
+    struct dagd_loader *l = ud;
+    char missing[256];
+    size_t mo = 0;
+
+    (void)sqlite3_bind_int64(l->ins_row, P_ROW_NO, (int64_t)rec->record_no);
+    for (size_t k = 0; k < rec->n_values; k++) {
+        const struct dagd_json_value *v = &rec->values[k];
+        (void)bind_json_value(l->ins_row, P_FIELD0 + (int)l->columns[k].field, v);
+        if (v->kind == DAGD_JSON_ABSENT) {
+            size_t nl = strlen(l->columns[k].name);
+            if (mo + nl + 2 < sizeof(missing)) {
+                if (mo > 0) {
+                    missing[mo++] = ',';
+                }
+                memcpy(missing + mo, l->columns[k].name, nl);
+                mo += nl;
+            }
+        }
+    }
+    /* fields this source does not deliver (city for dataset1, id for dataset2) */
+    for (int f = 0; f < _F_MAX; f++) {
+        bool delivered = false;
+        for (size_t k = 0; k < l->n_columns; k++) {
+            delivered |= (int)l->columns[k].field == f;
+        }
+        if (!delivered) {
+            (void)sqlite3_bind_null(l->ins_row, P_FIELD0 + f);
+        }
+    }
+    if (mo > 0) {
+        (void)sqlite3_bind_text(l->ins_row, P_MISSING, missing, (int)mo, SQLITE_STATIC);
+    } else {
+        (void)sqlite3_bind_null(l->ins_row, P_MISSING);
+    }
+    if (rec->extra_keys) {
+        (void)sqlite3_bind_text(l->ins_row, P_EXTRA, rec->extra_keys, -1, SQLITE_STATIC);
+    } else {
+        (void)sqlite3_bind_null(l->ins_row, P_EXTRA);
+    }
+    return step_row(l, rec->record_no);
+}
+
+static int read_fd_chunks(struct dagd_loader *l, int fd, int (*feed)(void *, const void *, size_t),
+                          void *reader)
+{
+    char *buf = malloc(IO_CHUNK);
+    int r = 0;
+
+    if (!buf) {
+        return lerr(l, -ENOMEM, "out of memory");
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf, IO_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            r = lerr(l, -errno, "read error: %s", strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        r = feed(reader, buf, (size_t)n);
+        if (r < 0) {
+            break;
+        }
+    }
+    free(buf);
+    return r;
+}
+
+static int json_feed(void *reader, const void *buf, size_t n)
+{
+    return dagd_json_reader_feed(reader, buf, n);
+}
+
+static int load_json(struct dagd_loader *l)
+{
+    const char *keys[16];
+    struct dagd_json_reader *jr;
+    int fd, r;
+
+    for (size_t k = 0; k < l->n_columns; k++) {
+        keys[k] = l->columns[k].name;
+    }
+    fd = open(l->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return lerr(l, -errno, "cannot open: %s", strerror(errno));
+    }
+    jr = dagd_json_reader_new(keys, l->n_columns, json_record, l);
+    if (!jr) {
+        (void)close(fd);
+        return lerr(l, -ENOMEM, "out of memory");
+    }
+    l->what = "record";
+    r = read_fd_chunks(l, fd, json_feed, jr);
+    if (r == 0) {
+        r = dagd_json_reader_finish(jr);
+    }
+    if (r < 0 && dagd_json_reader_error(jr)[0]) {
+        (void)lerr(l, r, "%s", dagd_json_reader_error(jr));
+    }
+    dagd_json_reader_free(jr);
+    (void)close(fd);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* csv */
+
+static int csv_record(void *ud, uint64_t record_no, uint64_t line,
+                      const struct dagd_csv_field *fields, size_t n)
+{
+    struct dagd_loader *l = ud;
+    bool present[_F_MAX] = {false};
+
+    if (!l->header_done) {
+        struct header_cell h[256];
+        size_t nh = 0;
+        for (size_t i = 0; i < n && nh < 256; i++) {
+            h[nh++] = (struct header_cell){(uint32_t)i, fields[i].s, fields[i].len};
+        }
+        /* A header with the map columns and no ORDER_ID is the map file. */
+        l->is_map = header_find(h, nh, "ORDER_ID") < 0 && header_find(h, nh, map_columns[0]) >= 0 &&
+                    header_find(h, nh, map_columns[1]) >= 0;
+        return apply_header(l, h, nh, line);
+    }
+    if (l->is_map) {
+        const char *texts[N_MAP_COLUMNS] = {NULL};
+        size_t lens[N_MAP_COLUMNS] = {0};
+        for (size_t k = 0; k < N_MAP_COLUMNS; k++) {
+            uint32_t c = l->map_cols[k];
+            if (c < n && fields[c].len > 0) {
+                texts[k] = fields[c].s;
+                lens[k] = fields[c].len;
+            }
+        }
+        return put_map_row(l, line, texts, lens);
+    }
+    (void)sqlite3_bind_int64(l->ins_row, P_ROW_NO, (int64_t)record_no);
+    for (size_t i = 0; i < n && i < DAGD_XLSX_MAX_COLS; i++) {
+        int f = l->colmap[i];
+        if (f >= 0) {
+            (void)bind_csv_field(l->ins_row, P_FIELD0 + f, &fields[i]);
+            present[f] = true;
+        }
+    }
+    for (int f = 0; f < _F_MAX; f++) {
+        if (!present[f]) {
+            (void)sqlite3_bind_null(l->ins_row, P_FIELD0 + f);
+        }
+    }
+    return step_row(l, line);
+}
+
+static int csv_feed(void *reader, const void *buf, size_t n)
+{
+    return dagd_csv_reader_feed(reader, buf, n);
+}
+
+static int load_csv(struct dagd_loader *l)
+{
+    struct dagd_csv_reader *cr;
+    int fd, r;
+
+    fd = open(l->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return lerr(l, -errno, "cannot open: %s", strerror(errno));
+    }
+    cr = dagd_csv_reader_new(csv_record, l);
+    if (!cr) {
+        (void)close(fd);
+        return lerr(l, -ENOMEM, "out of memory");
+    }
+    l->what = "line";
+    l->is_csv = true;
+    l->is_map = false;
+    l->header_done = false;
+    r = read_fd_chunks(l, fd, csv_feed, cr);
+    if (r == 0) {
+        r = dagd_csv_reader_finish(cr);
+    }
+    if (r < 0 && dagd_csv_reader_error(cr)[0]) {
+        (void)lerr(l, r, "%s", dagd_csv_reader_error(cr));
+    }
+    if (r == 0 && !l->header_done) {
+        r = lerr(l, -EINVAL, "empty CSV file: no header line");
+    }
+    dagd_csv_reader_free(cr);
+    (void)close(fd);
+    return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* One file, one transaction */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int find_loaded(struct dagd_loader *l, const char *hash, struct dagd_loader_file *f)
+{
+    int rc;
+
+    (void)sqlite3_bind_text(l->find_file, 1, l->source, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(l->find_file, 2, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(l->find_file);
+    if (rc == SQLITE_ROW) {
+        f->file_id = sqlite3_column_int64(l->find_file, 0);
+        f->rows = (uint64_t)sqlite3_column_int64(l->find_file, 1);
+    }
+    (void)sqlite3_reset(l->find_file);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return sql_err(l, "looking up load_files");
+    }
+    return rc == SQLITE_ROW;
+}
+
+static int exec(struct dagd_loader *l, const char *sql)
+{
+    if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        return sql_err(l, sql);
+    }
+    return 0;
+}
+
+int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format, const char *path,
+                          struct dagd_loader_file *ret)
+{
+    struct dagd_loader_file f = {0};
+    int r;
+
+    l->path = path;
+    l->err[0] = '\0';
+    l->rows = l->map_rows = l->total = 0;
+    l->is_csv = false;
+    if (strcmp(l->source, "dataset1") == 0) {
+        l->columns = ds1_columns;
+        l->n_columns = sizeof(ds1_columns) / sizeof(ds1_columns[0]);
+    } else {
+        l->columns = ds2_columns;
+        l->n_columns = sizeof(ds2_columns) / sizeof(ds2_columns[0]);
+    }
+
+    r = dagd_loader_hash_file(path, f.hash, &f.size);
+    if (r < 0) {
+        return lerr(l, r, "cannot read: %s", strerror(-r));
+    }
+    r = exec(l, "BEGIN IMMEDIATE");
+    if (r < 0) {
+        return r;
+    }
+    r = find_loaded(l, f.hash, &f);
+    if (r != 0) {
+        (void)exec(l, "ROLLBACK");
+        if (r > 0) {
+            f.skipped = true;
+            *ret = f;
+            return 0;
+        }
+        return r;
+    }
+
+    (void)sqlite3_bind_text(l->ins_file, 1, l->source, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(l->ins_file, 2, path, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_text(l->ins_file, 3, f.hash, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_int64(l->ins_file, 4, (int64_t)f.size);
+    (void)sqlite3_bind_int64(l->ins_file, 5, now_ms());
+    if (sqlite3_step(l->ins_file) != SQLITE_DONE) {
+        r = sql_err(l, "inserting into load_files");
+        (void)sqlite3_reset(l->ins_file);
+        goto rollback;
+    }
+    (void)sqlite3_reset(l->ins_file);
+    l->file_id = sqlite3_last_insert_rowid(l->db);
+
+    (void)sqlite3_bind_int64(l->ins_row, P_FILE_ID, l->file_id);
+    (void)sqlite3_bind_text(l->ins_row, P_SOURCE, l->source, -1, SQLITE_STATIC);
+    (void)sqlite3_bind_null(l->ins_row, P_MISSING);
+    (void)sqlite3_bind_null(l->ins_row, P_EXTRA);
+    switch (format) {
+    case DAGD_FORMAT_XLSX:
+        r = load_xlsx(l);
+        break;
+    case DAGD_FORMAT_JSON:
+        r = load_json(l);
+        break;
+    case DAGD_FORMAT_CSV:
+        r = load_csv(l);
+        break;
+    default:
+        r = lerr(l, -EINVAL, "unknown format");
+        break;
+    }
+    /* Drop references to reader buffers that are gone now. */
+    (void)sqlite3_clear_bindings(l->ins_row);
+    (void)sqlite3_clear_bindings(l->ups_map);
+    if (r < 0) {
+        if (!l->err[0]) {
+            (void)lerr(l, r, "load failed: %s", strerror(-r));
+        }
+        goto rollback;
+    }
+
+    (void)sqlite3_bind_int64(l->upd_file, 1, (int64_t)l->rows);
+    (void)sqlite3_bind_int64(l->upd_file, 2, l->file_id);
+    if (sqlite3_step(l->upd_file) != SQLITE_DONE) {
+        r = sql_err(l, "updating load_files");
+        (void)sqlite3_reset(l->upd_file);
+        goto rollback;
+    }
+    (void)sqlite3_reset(l->upd_file);
+    r = exec(l, "COMMIT");
+    if (r < 0) {
+        goto rollback;
+    }
+    if (l->hooks.progress) {
+        l->hooks.progress(l->hooks.userdata, l->rows, l->rows);
+    }
+    f.file_id = l->file_id;
+    f.rows = l->rows;
+    f.map_rows = l->map_rows;
+    *ret = f;
+    l->path = NULL;
+    return 0;
+
+rollback:
+    (void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    l->path = NULL;
+    return r;
+}

@@ -1,0 +1,75 @@
+/* Loader of delivered files into the bronze tables of the warehouse
+ * (pipelines/sales/bronze.sql: load_files, raw_orders, city_district_map).
+ *
+ * Owns: the prepared statements on a caller-owned SQLite connection, and one
+ * file's transaction at a time. Calls the readers (xlsx, json, csv) and
+ * SQLite; never logs: errors are -errno with a one-line message naming the
+ * file and the row / record / byte offset (dagd_loader_error).
+ *
+ * One file = one transaction: dagd_loader_load_file() runs BEGIN IMMEDIATE,
+ * inserts the load_files row, streams the rows, and COMMITs; on any error it
+ * rolls back, so the warehouse is exactly as before that file. A file whose
+ * (source, content hash) is already in load_files is not loaded again: that
+ * is the checkpoint a re-run resumes from.
+ */
+#ifndef DAGD_EXTRACT_LOADER_H
+#define DAGD_EXTRACT_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sqlite3;
+
+enum dagd_loader_format {
+    DAGD_FORMAT_XLSX,
+    DAGD_FORMAT_JSON,
+    DAGD_FORMAT_CSV,
+    _DAGD_FORMAT_MAX,
+};
+
+/* "xlsx" <-> DAGD_FORMAT_XLSX; -EINVAL for an unknown name. */
+int dagd_loader_format_from_string(const char *s);
+
+struct dagd_loader_hooks {
+    /* Rows of the current file done, and the file's total when known (the
+     * sheet's <dimension>), else 0. Called every few thousand rows. */
+    void (*progress)(void *userdata, uint64_t done, uint64_t total);
+    /* Polled as often; true stops the load with -ECANCELED (rolled back). */
+    bool (*canceled)(void *userdata);
+    void *userdata;
+};
+
+struct dagd_loader_file {
+    int64_t file_id;   /* load_files.file_id (new or existing) */
+    bool skipped;      /* already loaded: nothing done */
+    char hash[33];     /* xxh3-128, hex */
+    uint64_t size;
+    uint64_t rows;     /* raw_orders rows written (or recorded, when skipped) */
+    uint64_t map_rows; /* city_district_map rows upserted */
+};
+
+struct dagd_loader;
+
+/* Creates the bronze tables if missing and prepares the statements.
+ * `source` is copied. Returns 0 and *ret, or -errno with err filled. */
+int dagd_loader_new(struct sqlite3 *db, const char *source, const struct dagd_loader_hooks *hooks,
+                    struct dagd_loader **ret, char *err, size_t errlen);
+struct dagd_loader *dagd_loader_free(struct dagd_loader *l);
+
+/* Hashes `path` (XXH3-128 of the bytes, 32 hex digits). */
+int dagd_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size);
+
+/* Loads one file in its own transaction, or skips it when its (source,
+ * hash) is already in load_files. For csv, a file whose header is the
+ * CITY_DISTRICT_MAP columns goes to city_district_map. Returns 0 with *ret
+ * filled, or -errno (message: dagd_loader_error) with nothing written. */
+int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format, const char *path,
+                          struct dagd_loader_file *ret);
+
+const char *dagd_loader_error(const struct dagd_loader *l);
+
+/* The bronze DDL (pipelines/sales/bronze.sql, embedded at build time). */
+extern const char dagd_loader_bronze_sql[];
+
+#endif /* DAGD_EXTRACT_LOADER_H */

@@ -1,0 +1,1221 @@
+/* Streaming .xlsx reader: libzip for the container, expat for the parts.
+ *
+ * Layout of a workbook as read here (ECMA-376 part 1, and what Excel,
+ * openpyxl and pandas write):
+ *   _rels/.rels                 relationship of type .../officeDocument -> the
+ *                               workbook part (normally xl/workbook.xml)
+ *   xl/workbook.xml             <sheets><sheet name="DATA" r:id="rId1"/>...
+ *   xl/_rels/workbook.xml.rels  rId -> worksheet part (absolute "/xl/..." or
+ *                               relative to xl/), and the sharedStrings part
+ *   xl/sharedStrings.xml        <sst><si><t>text</t></si> or rich text runs
+ *                               <si><r><t>a</t></r><r><t>b</t></r></si>;
+ *                               phonetic runs <rPh> are not part of the text
+ *   xl/worksheets/sheetN.xml    <sheetData><row r="2"><c r="A2" t="s"><v>6</v></c>
+ *                               <c r="B2" t="inlineStr"><is><t>x</t></is></c>
+ *
+ * Performance notes: expat writes straight into its own buffer
+ * (XML_GetBuffer), so zip data is inflated once and never copied; cell text
+ * of a row goes into one reused arena, and cells refer to shared strings in
+ * place, so a row costs no allocation once the buffers have grown.
+ */
+#include "xlsx_reader.h"
+
+#include <errno.h>
+#include <expat.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zip.h>
+
+#define CHUNK (256u * 1024u)
+#define MAX_CELL_TEXT (4u * 1024u * 1024u)       /* Excel's own limit is 32767 chars */
+#define MAX_ROW_TEXT (64u * 1024u * 1024u)
+#define MAX_SHARED_BYTES (UINT32_C(0xFFFFFFF0)) /* offsets are uint32_t */
+#define MAX_SHARED_HINT (1u << 22)              /* pre-size at most 4M entries from uniqueCount */
+#define MAX_PART_NAME 1024
+#define MAX_SHEETS 4096
+
+struct sheet_entry {
+    char *name;
+    char *rid;
+    char *part; /* resolved zip entry name, or NULL when the rel is missing */
+};
+
+struct dagd_xlsx {
+    zip_t *za;
+    char *workbook_part;
+    struct sheet_entry *sheets;
+    size_t n_sheets;
+
+    /* Shared strings: NUL-terminated strings back to back in one arena;
+     * sst_off[i] is where string i starts, sst_off[n] the end. */
+    char *sst;
+    size_t sst_len, sst_cap;
+    uint32_t *sst_off;
+    size_t sst_n, sst_off_cap;
+};
+
+/* Common head of every parse state: lets handlers report an error and stop. */
+struct xml_ctx {
+    XML_Parser parser;
+    int r;
+    char msg[384];
+};
+
+static void ctx_fail(struct xml_ctx *c, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void ctx_fail(struct xml_ctx *c, int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->r != 0) {
+        return;
+    }
+    c->r = r;
+    va_start(ap, fmt);
+    (void)vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+    va_end(ap);
+    (void)XML_StopParser(c->parser, XML_FALSE);
+}
+
+static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen > 0) {
+        va_start(ap, fmt);
+        (void)vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+/* Element and attribute names without a namespace prefix ("x:row" -> "row"). */
+static inline const char *local_name(const char *name)
+{
+    const char *colon = strchr(name, ':');
+    return colon ? colon + 1 : name;
+}
+
+static const char *attr(const char **atts, const char *want)
+{
+    for (size_t i = 0; atts[i]; i += 2) {
+        if (strcmp(local_name(atts[i]), want) == 0) {
+            return atts[i + 1];
+        }
+    }
+    return NULL;
+}
+
+/* Grows *buf so that `need` more bytes fit after *len. */
+static int grow(char **buf, size_t *cap, size_t len, size_t need, size_t limit)
+{
+    size_t want, ncap;
+    char *nb;
+
+    if (need > limit || len > limit - need) {
+        return -E2BIG;
+    }
+    want = len + need;
+    if (want <= *cap) {
+        return 0;
+    }
+    ncap = *cap ? *cap : 4096;
+    while (ncap < want) {
+        ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
+    }
+    nb = realloc(*buf, ncap);
+    if (!nb) {
+        return -ENOMEM;
+    }
+    *buf = nb;
+    *cap = ncap;
+    return 0;
+}
+
+int dagd_xlsx_parse_ref(const char *ref, uint32_t *ret_col, uint64_t *ret_row)
+{
+    uint32_t col = 0;
+    uint64_t row = 0;
+    size_t i = 0, letters = 0, digits = 0;
+
+    for (; ref[i] >= 'A' && ref[i] <= 'Z'; i++) {
+        if (++letters > 3) {
+            return -EINVAL;
+        }
+        col = col * 26 + (uint32_t)(ref[i] - 'A' + 1);
+    }
+    for (; ref[i] >= '0' && ref[i] <= '9'; i++) {
+        if (++digits > 12) {
+            return -EINVAL;
+        }
+        row = row * 10 + (uint64_t)(ref[i] - '0');
+    }
+    if (letters == 0 || ref[i] != '\0' || col > DAGD_XLSX_MAX_COLS) {
+        return -EINVAL;
+    }
+    *ret_col = col - 1;
+    if (ret_row) {
+        *ret_row = row;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Feeding a part into a parser */
+
+struct source {
+    zip_file_t *zf;    /* either a zip entry ... */
+    const char *mem;   /* ... or memory */
+    size_t mem_len, mem_pos;
+};
+
+static int64_t source_read(struct source *s, void *buf, size_t n)
+{
+    if (s->zf) {
+        return zip_fread(s->zf, buf, n);
+    }
+    if (n > s->mem_len - s->mem_pos) {
+        n = s->mem_len - s->mem_pos;
+    }
+    memcpy(buf, s->mem + s->mem_pos, n);
+    s->mem_pos += n;
+    return (int64_t)n;
+}
+
+static int feed(struct xml_ctx *c, struct source *s, const char *part, char *err, size_t errlen)
+{
+    for (;;) {
+        void *buf = XML_GetBuffer(c->parser, (int)CHUNK);
+        int64_t n;
+
+        if (!buf) {
+            return set_err(err, errlen, -ENOMEM, "%s: out of memory", part);
+        }
+        n = source_read(s, buf, CHUNK);
+        if (n < 0) {
+            return set_err(err, errlen, -EIO, "%s: cannot read zip entry: %s (truncated or corrupt file)",
+                           part, s->zf ? zip_file_strerror(s->zf) : "?");
+        }
+        if (XML_ParseBuffer(c->parser, (int)n, n == 0) == XML_STATUS_ERROR) {
+            if (c->r != 0) {
+                if (c->msg[0]) {
+                    (void)set_err(err, errlen, c->r, "%s: %s", part, c->msg);
+                }
+                return c->r;
+            }
+            return set_err(err, errlen, -EINVAL, "%s: malformed XML at line %lu, column %lu (byte %lld): %s",
+                           part, (unsigned long)XML_GetCurrentLineNumber(c->parser),
+                           (unsigned long)XML_GetCurrentColumnNumber(c->parser),
+                           (long long)XML_GetCurrentByteIndex(c->parser),
+                           XML_ErrorString(XML_GetErrorCode(c->parser)));
+        }
+        if (n == 0) {
+            return 0;
+        }
+    }
+}
+
+static int locate(zip_t *za, const char *part, zip_int64_t *ret)
+{
+    zip_int64_t idx = zip_name_locate(za, part, ZIP_FL_ENC_GUESS);
+    if (idx < 0) {
+        idx = zip_name_locate(za, part, ZIP_FL_NOCASE);
+    }
+    if (idx < 0) {
+        return -ENOENT;
+    }
+    *ret = idx;
+    return 0;
+}
+
+/* Parses zip entry `part` with parser c->parser (handlers set by caller). */
+static int parse_part(struct dagd_xlsx *x, const char *part, struct xml_ctx *c, char *err,
+                      size_t errlen)
+{
+    struct source s = {0};
+    zip_int64_t idx;
+    int r;
+
+    if (locate(x->za, part, &idx) < 0) {
+        return set_err(err, errlen, -ENOENT, "part %s is missing from the archive", part);
+    }
+    s.zf = zip_fopen_index(x->za, (zip_uint64_t)idx, 0);
+    if (!s.zf) {
+        return set_err(err, errlen, -EIO, "%s: cannot open zip entry: %s (truncated or corrupt file)",
+                       part, zip_strerror(x->za));
+    }
+    r = feed(c, &s, part, err, errlen);
+    (void)zip_fclose(s.zf);
+    return r;
+}
+
+static XML_Parser parser_new(struct xml_ctx *c, void *state)
+{
+    c->parser = XML_ParserCreate(NULL);
+    if (c->parser) {
+        XML_SetUserData(c->parser, state);
+    }
+    return c->parser;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Relationships and workbook */
+
+struct rel {
+    char *id, *type, *target;
+};
+
+struct rels_state {
+    struct xml_ctx c;
+    struct rel *rels;
+    size_t n, cap;
+};
+
+static void rels_start(void *ud, const char *name, const char **atts)
+{
+    struct rels_state *s = ud;
+    const char *id, *type, *target, *mode;
+    struct rel *nr;
+
+    if (strcmp(local_name(name), "Relationship") != 0) {
+        return;
+    }
+    id = attr(atts, "Id");
+    type = attr(atts, "Type");
+    target = attr(atts, "Target");
+    mode = attr(atts, "TargetMode");
+    if (!id || !type || !target || (mode && strcmp(mode, "External") == 0)) {
+        return;
+    }
+    if (s->n >= MAX_SHEETS * 4) {
+        ctx_fail(&s->c, -E2BIG, "too many relationships");
+        return;
+    }
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 16;
+        nr = realloc(s->rels, ncap * sizeof(*nr));
+        if (!nr) {
+            ctx_fail(&s->c, -ENOMEM, "out of memory");
+            return;
+        }
+        s->rels = nr;
+        s->cap = ncap;
+    }
+    nr = &s->rels[s->n];
+    nr->id = strdup(id);
+    nr->type = strdup(type);
+    nr->target = strdup(target);
+    s->n++;
+    if (!nr->id || !nr->type || !nr->target) {
+        ctx_fail(&s->c, -ENOMEM, "out of memory");
+    }
+}
+
+static void rels_done(struct rels_state *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->rels[i].id);
+        free(s->rels[i].type);
+        free(s->rels[i].target);
+    }
+    free(s->rels);
+    s->rels = NULL;
+    s->n = s->cap = 0;
+}
+
+/* Reads the relationships part `part`; a missing part is an empty list. */
+static int read_rels(struct dagd_xlsx *x, const char *part, struct rels_state *s, char *err,
+                     size_t errlen)
+{
+    zip_int64_t idx;
+    int r;
+
+    memset(s, 0, sizeof(*s));
+    if (locate(x->za, part, &idx) < 0) {
+        return 0;
+    }
+    if (!parser_new(&s->c, s)) {
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    XML_SetStartElementHandler(s->c.parser, rels_start);
+    r = parse_part(x, part, &s->c, err, errlen);
+    XML_ParserFree(s->c.parser);
+    if (r < 0) {
+        rels_done(s);
+    }
+    return r;
+}
+
+static bool type_is(const char *type, const char *suffix)
+{
+    size_t lt = strlen(type), ls = strlen(suffix);
+    return lt >= ls && strcmp(type + lt - ls, suffix) == 0;
+}
+
+/* Resolves a relationship target against the directory of `from` (a part
+ * name): "/xl/a.xml" is absolute, "worksheets/s.xml" and "../x.xml" are
+ * relative. Returns a malloc'd part name, or NULL (bad path or OOM). */
+static char *resolve_target(const char *from, const char *target)
+{
+    char buf[MAX_PART_NAME * 2];
+    char *segs[256];
+    size_t nseg = 0, out = 0;
+    const char *slash;
+    char *p, *save = NULL, *res;
+    int n;
+
+    if (target[0] == '/') {
+        n = snprintf(buf, sizeof(buf), "%s", target + 1);
+    } else {
+        slash = strrchr(from, '/');
+        n = snprintf(buf, sizeof(buf), "%.*s%s%s", slash ? (int)(slash - from) : 0, from,
+                     slash ? "/" : "", target);
+    }
+    if (n < 0 || (size_t)n >= sizeof(buf) || (size_t)n >= MAX_PART_NAME) {
+        return NULL;
+    }
+    for (p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+        if (strcmp(p, ".") == 0) {
+            continue;
+        }
+        if (strcmp(p, "..") == 0) {
+            if (nseg > 0) {
+                nseg--;
+            }
+            continue;
+        }
+        if (nseg == sizeof(segs) / sizeof(segs[0])) {
+            return NULL;
+        }
+        segs[nseg++] = p;
+    }
+    res = malloc(MAX_PART_NAME + 1);
+    if (!res) {
+        return NULL;
+    }
+    for (size_t i = 0; i < nseg; i++) {
+        size_t l = strlen(segs[i]);
+        if (out + l + 2 > MAX_PART_NAME) {
+            free(res);
+            return NULL;
+        }
+        if (i > 0) {
+            res[out++] = '/';
+        }
+        memcpy(res + out, segs[i], l);
+        out += l;
+    }
+    res[out] = '\0';
+    return res;
+}
+
+struct wb_state {
+    struct xml_ctx c;
+    struct dagd_xlsx *x;
+    size_t cap;
+};
+
+static void wb_start(void *ud, const char *name, const char **atts)
+{
+    struct wb_state *s = ud;
+    struct dagd_xlsx *x = s->x;
+    const char *sname, *rid;
+
+    if (strcmp(local_name(name), "sheet") != 0) {
+        return;
+    }
+    sname = attr(atts, "name");
+    rid = NULL;
+    for (size_t i = 0; atts[i]; i += 2) {
+        /* r:id (any prefix bound to the relationships namespace) */
+        if (strchr(atts[i], ':') && strcmp(local_name(atts[i]), "id") == 0) {
+            rid = atts[i + 1];
+        }
+    }
+    if (!sname || !rid) {
+        ctx_fail(&s->c, -EINVAL, "<sheet> without name or r:id");
+        return;
+    }
+    if (x->n_sheets >= MAX_SHEETS) {
+        ctx_fail(&s->c, -E2BIG, "too many sheets");
+        return;
+    }
+    if (x->n_sheets == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 8;
+        struct sheet_entry *ns = realloc(x->sheets, ncap * sizeof(*ns));
+        if (!ns) {
+            ctx_fail(&s->c, -ENOMEM, "out of memory");
+            return;
+        }
+        x->sheets = ns;
+        s->cap = ncap;
+    }
+    x->sheets[x->n_sheets] = (struct sheet_entry){strdup(sname), strdup(rid), NULL};
+    x->n_sheets++;
+    if (!x->sheets[x->n_sheets - 1].name || !x->sheets[x->n_sheets - 1].rid) {
+        ctx_fail(&s->c, -ENOMEM, "out of memory");
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shared strings */
+
+struct sst_state {
+    struct xml_ctx c;
+    struct dagd_xlsx *x;
+    bool in_si, in_t, in_rph;
+};
+
+static int sst_push_offset(struct dagd_xlsx *x, uint32_t off)
+{
+    if (x->sst_n + 1 >= x->sst_off_cap) {
+        size_t ncap = x->sst_off_cap ? x->sst_off_cap * 2 : 1024;
+        uint32_t *no;
+        if (ncap > SIZE_MAX / sizeof(*no)) {
+            return -ENOMEM;
+        }
+        no = realloc(x->sst_off, ncap * sizeof(*no));
+        if (!no) {
+            return -ENOMEM;
+        }
+        x->sst_off = no;
+        x->sst_off_cap = ncap;
+    }
+    x->sst_off[x->sst_n] = off;
+    return 0;
+}
+
+static void sst_start(void *ud, const char *name, const char **atts)
+{
+    struct sst_state *s = ud;
+    struct dagd_xlsx *x = s->x;
+    const char *ln = local_name(name);
+
+    if (ln[0] == 't' && ln[1] == '\0') {
+        s->in_t = s->in_si && !s->in_rph;
+    } else if (strcmp(ln, "si") == 0) {
+        s->in_si = true;
+        if (sst_push_offset(x, (uint32_t)x->sst_len) < 0) {
+            ctx_fail(&s->c, -ENOMEM, "out of memory");
+        }
+    } else if (strcmp(ln, "rPh") == 0) {
+        s->in_rph = true;
+    } else if (strcmp(ln, "sst") == 0) {
+        const char *uc = attr(atts, "uniqueCount");
+        unsigned long long hint = uc ? strtoull(uc, NULL, 10) : 0;
+        if (hint > MAX_SHARED_HINT) {
+            hint = MAX_SHARED_HINT; /* bounded before allocating: it is input */
+        }
+        if (hint + 1 > x->sst_off_cap) {
+            uint32_t *no = realloc(x->sst_off, (size_t)(hint + 1) * sizeof(*no));
+            if (!no) {
+                ctx_fail(&s->c, -ENOMEM, "out of memory");
+                return;
+            }
+            x->sst_off = no;
+            x->sst_off_cap = (size_t)hint + 1;
+        }
+    }
+}
+
+static void sst_end(void *ud, const char *name)
+{
+    struct sst_state *s = ud;
+    struct dagd_xlsx *x = s->x;
+    const char *ln = local_name(name);
+
+    if (ln[0] == 't' && ln[1] == '\0') {
+        s->in_t = false;
+    } else if (strcmp(ln, "si") == 0 && s->in_si) {
+        s->in_si = false;
+        if (grow(&x->sst, &x->sst_cap, x->sst_len, 1, MAX_SHARED_BYTES) < 0) {
+            ctx_fail(&s->c, -E2BIG, "shared string table over %u bytes", MAX_SHARED_BYTES);
+            return;
+        }
+        x->sst[x->sst_len++] = '\0';
+        x->sst_n++;
+        if (sst_push_offset(x, (uint32_t)x->sst_len) < 0) {
+            ctx_fail(&s->c, -ENOMEM, "out of memory");
+        }
+    } else if (strcmp(ln, "rPh") == 0) {
+        s->in_rph = false;
+    }
+}
+
+static void sst_text(void *ud, const char *text, int len)
+{
+    struct sst_state *s = ud;
+    struct dagd_xlsx *x = s->x;
+
+    if (!s->in_t || len <= 0) {
+        return;
+    }
+    if (grow(&x->sst, &x->sst_cap, x->sst_len, (size_t)len, MAX_SHARED_BYTES) < 0) {
+        ctx_fail(&s->c, -E2BIG, "shared string table over %u bytes", MAX_SHARED_BYTES);
+        return;
+    }
+    memcpy(x->sst + x->sst_len, text, (size_t)len);
+    x->sst_len += (size_t)len;
+}
+
+static void sst_reset(struct dagd_xlsx *x)
+{
+    x->sst_len = 0;
+    x->sst_n = 0;
+}
+
+static int parse_shared(struct dagd_xlsx *x, const char *part, struct source *mem, char *err,
+                        size_t errlen)
+{
+    struct sst_state s = {.x = x};
+    int r;
+
+    sst_reset(x);
+    if (!parser_new(&s.c, &s)) {
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    XML_SetElementHandler(s.c.parser, sst_start, sst_end);
+    XML_SetCharacterDataHandler(s.c.parser, sst_text);
+    r = mem ? feed(&s.c, mem, part, err, errlen) : parse_part(x, part, &s.c, err, errlen);
+    XML_ParserFree(s.c.parser);
+    if (r < 0) {
+        sst_reset(x);
+    }
+    return r;
+}
+
+int dagd_xlsx_parse_shared_xml(struct dagd_xlsx *x, const void *xml, size_t size, char *err,
+                               size_t errlen)
+{
+    struct source mem = {.mem = xml, .mem_len = size};
+    return parse_shared(x, "sharedStrings", &mem, err, errlen);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sheets */
+
+enum cell_type { T_NUMBER, T_SHARED, T_INLINE, T_STR, T_BOOL, T_ERROR };
+
+struct pending_cell {
+    uint32_t col;
+    uint32_t kind;
+    const char *shared; /* text in the shared table, or NULL: text at off in the row arena */
+    uint32_t off, len;
+};
+
+struct sheet_state {
+    struct xml_ctx c;
+    struct dagd_xlsx *x;
+    const struct dagd_xlsx_handler *h;
+    bool in_data, in_row, in_cell, in_is, in_rph, capture, got_value;
+    enum cell_type type;
+    uint32_t col;
+    int64_t last_col;
+    uint64_t row_no;
+    uint32_t cell_off;
+    char cell_ref[24];
+
+    char *text; /* row arena */
+    size_t text_len, text_cap;
+    struct pending_cell *cells;
+    struct dagd_xlsx_cell *out;
+    size_t n_cells, cells_cap;
+};
+
+static void cell_ref_name(struct sheet_state *s)
+{
+    char letters[4];
+    uint32_t c = s->col + 1;
+    int i = 3;
+
+    letters[i] = '\0';
+    while (c > 0 && i > 0) {
+        letters[--i] = (char)('A' + (c - 1) % 26);
+        c = (c - 1) / 26;
+    }
+    (void)snprintf(s->cell_ref, sizeof(s->cell_ref), "%s%llu", letters + i,
+                   (unsigned long long)s->row_no);
+}
+
+static void sheet_start(void *ud, const char *name, const char **atts)
+{
+    struct sheet_state *s = ud;
+    const char *ln = local_name(name);
+
+    switch (ln[0]) {
+    case 'c':
+        if (ln[1] == '\0' && s->in_row) {
+            const char *ref = NULL, *t = NULL;
+            for (size_t i = 0; atts[i]; i += 2) {
+                const char *an = atts[i];
+                if (an[0] == 'r' && an[1] == '\0') {
+                    ref = atts[i + 1];
+                } else if (an[0] == 't' && an[1] == '\0') {
+                    t = atts[i + 1];
+                }
+            }
+            if (ref) {
+                uint64_t rr;
+                if (dagd_xlsx_parse_ref(ref, &s->col, &rr) < 0) {
+                    ctx_fail(&s->c, -EINVAL, "row %llu: bad cell reference r=\"%.20s\"",
+                             (unsigned long long)s->row_no, ref);
+                    return;
+                }
+            } else {
+                if (s->last_col + 1 >= (int64_t)DAGD_XLSX_MAX_COLS) {
+                    ctx_fail(&s->c, -E2BIG, "row %llu: more than %u columns",
+                             (unsigned long long)s->row_no, DAGD_XLSX_MAX_COLS);
+                    return;
+                }
+                s->col = (uint32_t)(s->last_col + 1);
+            }
+            s->last_col = s->col;
+            s->type = T_NUMBER;
+            if (t) {
+                if (strcmp(t, "s") == 0) {
+                    s->type = T_SHARED;
+                } else if (strcmp(t, "inlineStr") == 0) {
+                    s->type = T_INLINE;
+                } else if (strcmp(t, "str") == 0 || strcmp(t, "d") == 0) {
+                    s->type = T_STR;
+                } else if (strcmp(t, "b") == 0) {
+                    s->type = T_BOOL;
+                } else if (strcmp(t, "e") == 0) {
+                    s->type = T_ERROR;
+                }
+            }
+            s->in_cell = true;
+            s->got_value = false;
+            s->cell_off = (uint32_t)s->text_len;
+        }
+        break;
+    case 'v':
+        if (ln[1] == '\0' && s->in_cell && s->type != T_INLINE) {
+            s->capture = true;
+            s->got_value = true;
+        }
+        break;
+    case 't':
+        if (ln[1] == '\0' && s->in_is && !s->in_rph) {
+            s->capture = true;
+            s->got_value = true;
+        }
+        break;
+    case 'i':
+        if (ln[1] == 's' && ln[2] == '\0' && s->in_cell && s->type == T_INLINE) {
+            s->in_is = true;
+        }
+        break;
+    case 'r':
+        if (strcmp(ln, "row") == 0 && s->in_data) {
+            const char *r = NULL;
+            for (size_t i = 0; atts[i]; i += 2) {
+                if (atts[i][0] == 'r' && atts[i][1] == '\0') {
+                    r = atts[i + 1];
+                }
+            }
+            if (r) {
+                char *end;
+                unsigned long long v;
+                errno = 0;
+                v = strtoull(r, &end, 10);
+                if (errno != 0 || *end != '\0' || end == r || v == 0) {
+                    ctx_fail(&s->c, -EINVAL, "bad row number r=\"%.20s\" after row %llu", r,
+                             (unsigned long long)s->row_no);
+                    return;
+                }
+                s->row_no = v;
+            } else {
+                s->row_no++;
+            }
+            s->in_row = true;
+            s->last_col = -1;
+            s->n_cells = 0;
+            s->text_len = 0;
+        } else if (strcmp(ln, "rPh") == 0) {
+            s->in_rph = true;
+        }
+        break;
+    case 's':
+        if (strcmp(ln, "sheetData") == 0) {
+            s->in_data = true;
+        }
+        break;
+    case 'd':
+        if (strcmp(ln, "dimension") == 0 && s->h->dimension && !s->in_data) {
+            const char *ref = attr(atts, "ref");
+            const char *last = ref ? strrchr(ref, ':') : NULL;
+            uint32_t col;
+            uint64_t row;
+            if (ref && dagd_xlsx_parse_ref(last ? last + 1 : ref, &col, &row) == 0 && row > 0) {
+                s->h->dimension(s->h->userdata, row);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void finish_cell(struct sheet_state *s)
+{
+    struct dagd_xlsx *x = s->x;
+    struct pending_cell *pc;
+    uint32_t len = (uint32_t)(s->text_len - s->cell_off);
+
+    s->in_cell = s->in_is = s->capture = false;
+    if (!s->got_value) {
+        s->text_len = s->cell_off; /* blank cell: <c r="F7"/> or no <v> */
+        return;
+    }
+    if (s->n_cells >= DAGD_XLSX_MAX_COLS) {
+        cell_ref_name(s);
+        ctx_fail(&s->c, -E2BIG, "row %llu: more than %u cells", (unsigned long long)s->row_no,
+                 DAGD_XLSX_MAX_COLS);
+        return;
+    }
+    if (s->n_cells == s->cells_cap) {
+        size_t ncap = s->cells_cap ? s->cells_cap * 2 : 16;
+        struct pending_cell *nc = realloc(s->cells, ncap * sizeof(*nc));
+        struct dagd_xlsx_cell *no;
+        if (!nc) {
+            ctx_fail(&s->c, -ENOMEM, "out of memory");
+            return;
+        }
+        s->cells = nc;
+        no = realloc(s->out, ncap * sizeof(*no));
+        if (!no) {
+            ctx_fail(&s->c, -ENOMEM, "out of memory");
+            return;
+        }
+        s->out = no;
+        s->cells_cap = ncap;
+    }
+    pc = &s->cells[s->n_cells];
+    pc->col = s->col;
+    pc->shared = NULL;
+    pc->off = s->cell_off;
+    pc->len = len;
+    switch (s->type) {
+    case T_SHARED: {
+        uint64_t idx = 0;
+        const char *p = s->text + s->cell_off;
+        bool ok = len > 0 && len <= 10;
+        for (uint32_t i = 0; ok && i < len; i++) {
+            ok = p[i] >= '0' && p[i] <= '9';
+            idx = idx * 10 + (uint64_t)(p[i] - '0');
+        }
+        if (!ok || idx >= x->sst_n) {
+            cell_ref_name(s);
+            ctx_fail(&s->c, -EINVAL,
+                     "cell %s: shared string index \"%.*s\" out of range (the table has %zu strings)",
+                     s->cell_ref, (int)(len > 16 ? 16 : len), p, x->sst_n);
+            return;
+        }
+        s->text_len = s->cell_off;
+        pc->kind = DAGD_XLSX_STRING;
+        pc->shared = x->sst + x->sst_off[idx];
+        pc->len = x->sst_off[idx + 1] - x->sst_off[idx] - 1;
+        s->n_cells++;
+        return;
+    }
+    case T_INLINE:
+    case T_STR:
+        pc->kind = DAGD_XLSX_STRING;
+        break;
+    case T_BOOL:
+        pc->kind = DAGD_XLSX_BOOL;
+        break;
+    case T_ERROR:
+        pc->kind = DAGD_XLSX_ERROR;
+        break;
+    case T_NUMBER:
+    default:
+        if (len == 0) {
+            s->text_len = s->cell_off; /* <v></v>: blank */
+            return;
+        }
+        pc->kind = DAGD_XLSX_NUMBER;
+        break;
+    }
+    if (grow(&s->text, &s->text_cap, s->text_len, 1, MAX_ROW_TEXT) < 0) {
+        ctx_fail(&s->c, -E2BIG, "row %llu: over %u bytes of text", (unsigned long long)s->row_no,
+                 MAX_ROW_TEXT);
+        return;
+    }
+    s->text[s->text_len++] = '\0';
+    s->n_cells++;
+}
+
+static void finish_row(struct sheet_state *s)
+{
+    int r;
+
+    s->in_row = false;
+    if (s->n_cells == 0) {
+        return;
+    }
+    for (size_t i = 0; i < s->n_cells; i++) {
+        const struct pending_cell *pc = &s->cells[i];
+        s->out[i] = (struct dagd_xlsx_cell){
+            .col = pc->col,
+            .kind = pc->kind,
+            .text = pc->shared ? pc->shared : s->text + pc->off,
+            .len = pc->len,
+        };
+    }
+    r = s->h->row(s->h->userdata, s->row_no, s->out, s->n_cells);
+    if (r < 0) {
+        s->c.msg[0] = '\0';
+        s->c.r = r;
+        (void)XML_StopParser(s->c.parser, XML_FALSE);
+    }
+}
+
+static void sheet_end(void *ud, const char *name)
+{
+    struct sheet_state *s = ud;
+    const char *ln = local_name(name);
+
+    switch (ln[0]) {
+    case 'v':
+    case 't':
+        if (ln[1] == '\0') {
+            s->capture = false;
+        }
+        break;
+    case 'c':
+        if (ln[1] == '\0' && s->in_cell) {
+            finish_cell(s);
+        }
+        break;
+    case 'i':
+        if (ln[1] == 's' && ln[2] == '\0') {
+            s->in_is = false;
+        }
+        break;
+    case 'r':
+        if (strcmp(ln, "row") == 0 && s->in_row) {
+            finish_row(s);
+        } else if (strcmp(ln, "rPh") == 0) {
+            s->in_rph = false;
+        }
+        break;
+    case 's':
+        if (strcmp(ln, "sheetData") == 0) {
+            s->in_data = false;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void sheet_text(void *ud, const char *text, int len)
+{
+    struct sheet_state *s = ud;
+
+    if (!s->capture || len <= 0) {
+        return;
+    }
+    if (s->text_len - s->cell_off + (size_t)len > MAX_CELL_TEXT) {
+        cell_ref_name(s);
+        ctx_fail(&s->c, -E2BIG, "cell %s: text over %u bytes", s->cell_ref, MAX_CELL_TEXT);
+        return;
+    }
+    if (grow(&s->text, &s->text_cap, s->text_len, (size_t)len, MAX_ROW_TEXT) < 0) {
+        ctx_fail(&s->c, -E2BIG, "row %llu: over %u bytes of text", (unsigned long long)s->row_no,
+                 MAX_ROW_TEXT);
+        return;
+    }
+    memcpy(s->text + s->text_len, text, (size_t)len);
+    s->text_len += (size_t)len;
+}
+
+static int parse_sheet(struct dagd_xlsx *x, const char *part, struct source *mem,
+                       const struct dagd_xlsx_handler *h, char *err, size_t errlen)
+{
+    struct sheet_state s = {.x = x, .h = h};
+    int r;
+
+    if (!parser_new(&s.c, &s)) {
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    XML_SetElementHandler(s.c.parser, sheet_start, sheet_end);
+    XML_SetCharacterDataHandler(s.c.parser, sheet_text);
+    r = mem ? feed(&s.c, mem, part, err, errlen) : parse_part(x, part, &s.c, err, errlen);
+    XML_ParserFree(s.c.parser);
+    free(s.text);
+    free(s.cells);
+    free(s.out);
+    return r;
+}
+
+int dagd_xlsx_parse_sheet_xml(struct dagd_xlsx *x, const void *xml, size_t size,
+                              const struct dagd_xlsx_handler *h, char *err, size_t errlen)
+{
+    struct dagd_xlsx empty = {0};
+    struct source mem = {.mem = xml, .mem_len = size};
+
+    return parse_sheet(x ? x : &empty, "sheet", &mem, h, err, errlen);
+}
+
+int dagd_xlsx_read_sheet(struct dagd_xlsx *x, size_t index, const struct dagd_xlsx_handler *h,
+                         char *err, size_t errlen)
+{
+    if (index >= x->n_sheets) {
+        return set_err(err, errlen, -ENOENT, "no sheet number %zu", index + 1);
+    }
+    if (!x->sheets[index].part) {
+        return set_err(err, errlen, -EINVAL, "sheet '%s': relationship %s not found in %s rels",
+                       x->sheets[index].name, x->sheets[index].rid, x->workbook_part);
+    }
+    return parse_sheet(x, x->sheets[index].part, NULL, h, err, errlen);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Opening */
+
+struct dagd_xlsx *dagd_xlsx_new_empty(void)
+{
+    return calloc(1, sizeof(struct dagd_xlsx));
+}
+
+struct dagd_xlsx *dagd_xlsx_free(struct dagd_xlsx *x)
+{
+    if (!x) {
+        return NULL;
+    }
+    if (x->za) {
+        zip_discard(x->za);
+    }
+    for (size_t i = 0; i < x->n_sheets; i++) {
+        free(x->sheets[i].name);
+        free(x->sheets[i].rid);
+        free(x->sheets[i].part);
+    }
+    free(x->sheets);
+    free(x->workbook_part);
+    free(x->sst);
+    free(x->sst_off);
+    free(x);
+    return NULL;
+}
+
+static char *rels_part_of(const char *part)
+{
+    const char *slash = strrchr(part, '/');
+    size_t dirlen = slash ? (size_t)(slash - part) : 0;
+    const char *base = slash ? slash + 1 : part;
+    size_t n = dirlen + strlen(base) + 16;
+    char *res = malloc(n);
+
+    if (res) {
+        (void)snprintf(res, n, "%.*s%s_rels/%s.rels", (int)dirlen, part, slash ? "/" : "", base);
+    }
+    return res;
+}
+
+static int load_workbook(struct dagd_xlsx *x, char *err, size_t errlen)
+{
+    struct rels_state root, wbrels;
+    struct wb_state wb = {.x = x};
+    zip_int64_t idx;
+    char *rels_part = NULL, *sst_part = NULL;
+    int r;
+
+    /* Find the workbook through the package relationships. */
+    r = read_rels(x, "_rels/.rels", &root, err, errlen);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < root.n && !x->workbook_part; i++) {
+        if (type_is(root.rels[i].type, "/officeDocument")) {
+            x->workbook_part = resolve_target("", root.rels[i].target);
+        }
+    }
+    rels_done(&root);
+    if (!x->workbook_part || locate(x->za, x->workbook_part, &idx) < 0) {
+        free(x->workbook_part);
+        x->workbook_part = strdup("xl/workbook.xml");
+        if (!x->workbook_part) {
+            return set_err(err, errlen, -ENOMEM, "out of memory");
+        }
+        if (locate(x->za, x->workbook_part, &idx) < 0) {
+            return set_err(err, errlen, -ENOENT,
+                           "a zip archive but not an xlsx workbook (no xl/workbook.xml)");
+        }
+    }
+
+    if (!parser_new(&wb.c, &wb)) {
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    XML_SetStartElementHandler(wb.c.parser, wb_start);
+    r = parse_part(x, x->workbook_part, &wb.c, err, errlen);
+    XML_ParserFree(wb.c.parser);
+    if (r < 0) {
+        return r;
+    }
+
+    rels_part = rels_part_of(x->workbook_part);
+    if (!rels_part) {
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    r = read_rels(x, rels_part, &wbrels, err, errlen);
+    free(rels_part);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < x->n_sheets; i++) {
+        for (size_t j = 0; j < wbrels.n; j++) {
+            if (strcmp(wbrels.rels[j].id, x->sheets[i].rid) == 0) {
+                x->sheets[i].part = resolve_target(x->workbook_part, wbrels.rels[j].target);
+                break;
+            }
+        }
+    }
+    for (size_t j = 0; j < wbrels.n && !sst_part; j++) {
+        if (type_is(wbrels.rels[j].type, "/sharedStrings")) {
+            sst_part = resolve_target(x->workbook_part, wbrels.rels[j].target);
+        }
+    }
+    rels_done(&wbrels);
+    if (!sst_part) {
+        /* No relationship: Excel's default name, if present. */
+        sst_part = resolve_target(x->workbook_part, "sharedStrings.xml");
+        if (sst_part && locate(x->za, sst_part, &idx) < 0) {
+            free(sst_part);
+            sst_part = NULL;
+        }
+    }
+    if (sst_part) {
+        r = parse_shared(x, sst_part, NULL, err, errlen);
+        free(sst_part);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int open_common(zip_t *za, struct dagd_xlsx **ret, char *err, size_t errlen)
+{
+    struct dagd_xlsx *x = dagd_xlsx_new_empty();
+    int r;
+
+    if (!x) {
+        zip_discard(za);
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    x->za = za;
+    r = load_workbook(x, err, errlen);
+    if (r < 0) {
+        dagd_xlsx_free(x);
+        return r;
+    }
+    *ret = x;
+    return 0;
+}
+
+static int zip_open_error(int ze, char *err, size_t errlen)
+{
+    zip_error_t e;
+    int r;
+
+    zip_error_init_with_code(&e, ze);
+    switch (ze) {
+    case ZIP_ER_NOZIP:
+    case ZIP_ER_INCONS:
+    case ZIP_ER_SEEK:
+    case ZIP_ER_READ:
+        r = set_err(err, errlen, -EBADMSG,
+                    "not a valid zip archive (%s): truncated, or not an xlsx file",
+                    zip_error_strerror(&e));
+        break;
+    case ZIP_ER_OPEN:
+    case ZIP_ER_NOENT:
+        r = set_err(err, errlen, -ENOENT, "cannot open: %s", zip_error_strerror(&e));
+        break;
+    case ZIP_ER_MEMORY:
+        r = set_err(err, errlen, -ENOMEM, "out of memory");
+        break;
+    default:
+        r = set_err(err, errlen, -EBADMSG, "cannot open as zip archive: %s",
+                    zip_error_strerror(&e));
+        break;
+    }
+    zip_error_fini(&e);
+    return r;
+}
+
+int dagd_xlsx_open(const char *path, struct dagd_xlsx **ret, char *err, size_t errlen)
+{
+    int ze = 0;
+    zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
+
+    if (!za) {
+        return zip_open_error(ze, err, errlen);
+    }
+    return open_common(za, ret, err, errlen);
+}
+
+int dagd_xlsx_open_buffer(const void *data, size_t size, struct dagd_xlsx **ret, char *err,
+                          size_t errlen)
+{
+    zip_error_t ze;
+    zip_source_t *src;
+    zip_t *za;
+    int r;
+
+    zip_error_init(&ze);
+    src = zip_source_buffer_create(data, size, 0, &ze);
+    if (!src) {
+        zip_error_fini(&ze);
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    za = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
+    if (!za) {
+        r = zip_open_error(zip_error_code_zip(&ze), err, errlen);
+        zip_source_free(src);
+        zip_error_fini(&ze);
+        return r;
+    }
+    zip_error_fini(&ze);
+    return open_common(za, ret, err, errlen);
+}
+
+size_t dagd_xlsx_sheet_count(const struct dagd_xlsx *x)
+{
+    return x->n_sheets;
+}
+
+const char *dagd_xlsx_sheet_name(const struct dagd_xlsx *x, size_t i)
+{
+    return i < x->n_sheets ? x->sheets[i].name : NULL;
+}
+
+int dagd_xlsx_find_sheet(const struct dagd_xlsx *x, const char *name)
+{
+    for (size_t i = 0; i < x->n_sheets; i++) {
+        if (strcmp(x->sheets[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    for (size_t i = 0; i < x->n_sheets; i++) {
+        if (strcasecmp(x->sheets[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -ENOENT;
+}
+
+size_t dagd_xlsx_shared_count(const struct dagd_xlsx *x)
+{
+    return x->sst_n;
+}

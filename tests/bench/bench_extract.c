@@ -1,0 +1,202 @@
+/* Extract throughput benchmark (DESIGN 9: >= 500k rows/s, xlsx + json into
+ * SQLite).
+ *
+ *   bench_extract [DIR] [--db PATH] [--keep]
+ *
+ * Loads DIR/dataset1*.xlsx (or DIR/dataset1*.csv with DIR/city_district_map.csv)
+ * and DIR/dataset2*.json (default DIR: data/sales of the source tree) into a
+ * fresh WAL warehouse with the extract loader, exactly as the task does, and
+ * prints per file: rows, seconds, rows/s; then the parse-only floor (readers
+ * without SQLite) in the same run, the totals, the ratio to the 500k rows/s
+ * target, and the peak RSS. Not a pass/fail test: `meson test --benchmark`
+ * or run it by hand. */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "csv_reader.h"
+#include "json_reader.h"
+#include "loader.h"
+#include "xlsx_reader.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+
+    (void)getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static int count_xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *c, size_t n)
+{
+    (*(uint64_t *)ud)++;
+    return 0;
+}
+
+static int count_json(void *ud, const struct dagd_json_record *rec)
+{
+    (*(uint64_t *)ud)++;
+    return 0;
+}
+
+/* Parse-only floor: rows/s of the reader alone. */
+static uint64_t parse_only(const char *path, int format)
+{
+    uint64_t rows = 0;
+
+    if (format == DAGD_FORMAT_XLSX) {
+        struct dagd_xlsx *x;
+        struct dagd_xlsx_handler h = {.row = count_xlsx_row, .userdata = &rows};
+        char err[512];
+        if (dagd_xlsx_open(path, &x, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s: %s\n", path, err);
+            return 0;
+        }
+        for (size_t i = 0; i < dagd_xlsx_sheet_count(x); i++) {
+            (void)dagd_xlsx_read_sheet(x, i, &h, err, sizeof(err));
+        }
+        dagd_xlsx_free(x);
+    } else if (format == DAGD_FORMAT_JSON) {
+        static const char *const keys[] = {"ORDER_ID", "ORDER_TIME_PST", "SHIP_TO_DISTRICT_NAME",
+                                           "SHIP_TO_CITY_CD", "RPTG_AMT", "CURRENCY_CD", "ORDER_QTY"};
+        struct dagd_json_reader *r = dagd_json_reader_new(keys, 7, count_json, &rows);
+        static char buf[1 << 20];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+        while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+            (void)dagd_json_reader_feed(r, buf, (size_t)n);
+        }
+        (void)dagd_json_reader_finish(r);
+        dagd_json_reader_free(r);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    return rows;
+}
+
+struct job {
+    const char *pattern;
+    const char *source;
+    int format;
+};
+
+int main(int argc, char **argv)
+{
+    const char *dir = DAGD_SOURCE_ROOT "/data/sales";
+    char dbpath[4096] = "";
+    bool keep = false;
+    sqlite3 *db;
+    struct dagd_loader *l;
+    char err[1024];
+    char pat[3][4200];
+    struct job jobs[3];
+    uint64_t total_rows = 0, floor_rows = 0;
+    double total_s = 0, floor_s = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            snprintf(dbpath, sizeof(dbpath), "%s", argv[++i]);
+        } else if (strcmp(argv[i], "--keep") == 0) {
+            keep = true;
+        } else {
+            dir = argv[i];
+        }
+    }
+    if (!dbpath[0]) {
+        snprintf(dbpath, sizeof(dbpath), "/tmp/bench_extract.%d.db", (int)getpid());
+    }
+    (void)unlink(dbpath);
+    snprintf(pat[0], sizeof(pat[0]), "%s/city_district_map.csv", dir);
+    snprintf(pat[1], sizeof(pat[1]), "%s/dataset1*.xlsx", dir);
+    snprintf(pat[2], sizeof(pat[2]), "%s/dataset2*.json", dir);
+    jobs[0] = (struct job){pat[0], "dataset1", DAGD_FORMAT_CSV};
+    jobs[1] = (struct job){pat[1], "dataset1", DAGD_FORMAT_XLSX};
+    jobs[2] = (struct job){pat[2], "dataset2", DAGD_FORMAT_JSON};
+    {
+        /* csv deliveries (gen_sales.py --format csv) instead of a workbook */
+        glob_t g;
+        char p[4200];
+        snprintf(p, sizeof(p), "%s/dataset1*.csv", dir);
+        if (glob(p, 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+            snprintf(pat[1], sizeof(pat[1]), "%s", p);
+            jobs[1].format = DAGD_FORMAT_CSV;
+        }
+        globfree(&g);
+    }
+
+    if (sqlite3_open(dbpath, &db) != SQLITE_OK) {
+        fprintf(stderr, "cannot open %s\n", dbpath);
+        return 1;
+    }
+    (void)sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000", NULL, NULL, NULL);
+
+    printf("extract benchmark: %s -> %s (WAL, synchronous=FULL default)\n", dir, dbpath);
+    for (size_t j = 0; j < 3; j++) {
+        glob_t g;
+        if (glob(jobs[j].pattern, 0, NULL, &g) != 0) {
+            continue;
+        }
+        if (dagd_loader_new(db, jobs[j].source, NULL, &l, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            struct dagd_loader_file f;
+            double t0 = now_s(), dt, ft;
+            uint64_t fr;
+            if (dagd_loader_load_file(l, jobs[j].format, g.gl_pathv[i], &f) < 0) {
+                fprintf(stderr, "%s\n", dagd_loader_error(l));
+                return 1;
+            }
+            dt = now_s() - t0;
+            t0 = now_s();
+            fr = parse_only(g.gl_pathv[i], jobs[j].format);
+            ft = now_s() - t0;
+            printf("  %-40s %9llu rows %8.3f s %10.0f rows/s   (parse only: %8.3f s, %10.0f rows/s)\n",
+                   g.gl_pathv[i], (unsigned long long)f.rows, dt, dt > 0 ? f.rows / dt : 0, ft,
+                   ft > 0 ? fr / ft : 0);
+            if (f.rows > 0) {
+                total_rows += f.rows;
+                total_s += dt;
+                floor_rows += fr;
+                floor_s += ft;
+            }
+        }
+        globfree(&g);
+        dagd_loader_free(l);
+    }
+    (void)sqlite3_close(db);
+    printf("total: %llu rows in %.3f s = %.0f rows/s; target 500000 rows/s: ratio %.2f\n",
+           (unsigned long long)total_rows, total_s, total_s > 0 ? total_rows / total_s : 0,
+           total_s > 0 ? total_rows / total_s / 500000.0 : 0);
+    printf("parse-only floor: %.0f rows/s; load / parse-only = %.2f\n",
+           floor_s > 0 ? floor_rows / floor_s : 0,
+           floor_s > 0 && total_s > 0 ? (total_rows / total_s) / (floor_rows / floor_s) : 0);
+    printf("peak RSS: %ld KiB\n", peak_rss_kb());
+    if (!keep) {
+        char p[4200];
+        (void)unlink(dbpath);
+        snprintf(p, sizeof(p), "%s-wal", dbpath);
+        (void)unlink(p);
+        snprintf(p, sizeof(p), "%s-shm", dbpath);
+        (void)unlink(p);
+    }
+    return 0;
+}
