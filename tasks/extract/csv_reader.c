@@ -29,7 +29,7 @@ struct dagd_csv_reader {
     void *userdata;
     enum state st;
     bool skip_lf;    /* after a CR ending a record */
-    bool started;    /* BOM check done */
+    unsigned bom_pos; /* bytes of a leading BOM seen; 3 = done */
     bool dead;
     uint64_t offset; /* bytes consumed */
     uint64_t line;   /* current line (1-based) */
@@ -159,11 +159,21 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
     if (r->dead) {
         return r->r;
     }
-    if (!r->started && n > 0) {
-        r->started = true;
-        if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
-            i = 3;
+    /* Skip a UTF-8 byte order mark, even when split across chunks. */
+    while (r->bom_pos < 3 && i < n) {
+        if ((unsigned char)p[i] != (unsigned char)"\xEF\xBB\xBF"[r->bom_pos]) {
+            if (r->bom_pos > 0 && (e = put(r, "\xEF\xBB\xBF", r->bom_pos)) < 0) {
+                return e; /* a partial mark is data */
+            }
+            if (r->bom_pos > 0) {
+                r->in_record = true;
+                r->st = S_UNQUOTED;
+            }
+            r->bom_pos = 3;
+            break;
         }
+        r->bom_pos++;
+        i++;
     }
     while (i < n) {
         char c = p[i];

@@ -38,7 +38,8 @@ struct dagd_json_reader {
     int depth;
     bool seen_top;
     bool dead;
-    bool first_chunk;
+    bool nonblank;    /* a byte other than whitespace was seen */
+    unsigned bom_pos; /* bytes of a leading BOM seen; 3 = done */
     long cur_key;    /* wanted key index of the value being read, -1 for other keys */
     uint64_t records;  /* records delivered */
     uint64_t consumed; /* bytes of previous chunks */
@@ -462,7 +463,6 @@ struct dagd_json_reader *dagd_json_reader_new(const char *const *keys, size_t n_
     r->n_keys = n_keys;
     r->fn = fn;
     r->userdata = userdata;
-    r->first_chunk = true;
     r->cur_key = -1;
     r->key_len = calloc(n_keys ? n_keys : 1, sizeof(*r->key_len));
     r->slots = calloc(n_keys ? n_keys : 1, sizeof(*r->slots));
@@ -527,13 +527,27 @@ int dagd_json_reader_feed(struct dagd_json_reader *r, const void *buf, size_t le
     if (r->dead) {
         return r->r != 0 ? r->r : -EINVAL;
     }
-    if (r->first_chunk && len > 0) {
-        r->first_chunk = false;
-        if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) {
-            p += 3; /* UTF-8 byte order mark */
-            len -= 3;
-            r->consumed += 3;
+    /* Skip a UTF-8 byte order mark, even when split across chunks. */
+    while (r->bom_pos < 3 && len > 0) {
+        static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+        if (p[0] != bom[r->bom_pos]) {
+            if (r->bom_pos > 0) {
+                /* a partial mark: hand its bytes to yajl, which rejects them */
+                st = yajl_parse(r->h, bom, r->bom_pos);
+                if (st != yajl_status_ok) {
+                    return status_error(r, st, bom, r->bom_pos);
+                }
+            }
+            r->bom_pos = 3;
+            break;
         }
+        r->bom_pos++;
+        p++;
+        len--;
+        r->consumed++;
+    }
+    for (size_t i = 0; !r->nonblank && i < len; i++) {
+        r->nonblank = !(p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r');
     }
     st = yajl_parse(r->h, p, len);
     if (st != yajl_status_ok) {
@@ -565,6 +579,12 @@ int dagd_json_reader_finish(struct dagd_json_reader *r)
                        "truncated JSON: the input ends after record %llu, before the array is "
                        "closed (byte offset %llu)",
                        (unsigned long long)r->records, (unsigned long long)r->consumed);
+        return r->r;
+    }
+    if (!r->nonblank) {
+        r->dead = true;
+        r->r = -EINVAL;
+        (void)snprintf(r->err, sizeof(r->err), "empty input: expected a JSON array of records");
         return r->r;
     }
     /* May still deliver a top-level scalar whose end only EOF shows ("5"). */

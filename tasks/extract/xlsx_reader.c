@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 #define CHUNK (256u * 1024u)
@@ -1094,6 +1095,11 @@ static int load_workbook(struct dagd_xlsx *x, char *err, size_t errlen)
             sst_part = NULL;
         }
     }
+    if (sst_part && locate(x->za, sst_part, &idx) < 0) {
+        /* a dangling relationship: no shared strings (a t="s" cell then fails) */
+        free(sst_part);
+        sst_part = NULL;
+    }
     if (sst_part) {
         r = parse_shared(x, sst_part, NULL, err, errlen);
         free(sst_part);
@@ -1157,8 +1163,16 @@ static int zip_open_error(int ze, char *err, size_t errlen)
 int dagd_xlsx_open(const char *path, struct dagd_xlsx **ret, char *err, size_t errlen)
 {
     int ze = 0;
-    zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
+    struct stat st;
+    zip_t *za;
 
+    if (stat(path, &st) < 0) {
+        return set_err(err, errlen, -errno, "cannot open: %s", strerror(errno));
+    }
+    if (st.st_size == 0) {
+        return set_err(err, errlen, -EBADMSG, "empty file (0 bytes): not an xlsx workbook");
+    }
+    za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
     if (!za) {
         return zip_open_error(ze, err, errlen);
     }
@@ -1173,6 +1187,9 @@ int dagd_xlsx_open_buffer(const void *data, size_t size, struct dagd_xlsx **ret,
     zip_t *za;
     int r;
 
+    if (size == 0) {
+        return set_err(err, errlen, -EBADMSG, "empty file (0 bytes): not an xlsx workbook");
+    }
     zip_error_init(&ze);
     src = zip_source_buffer_create(data, size, 0, &ze);
     if (!src) {

@@ -1,0 +1,402 @@
+/* Unit tests of tasks/extract/xlsx_reader.c: cell references, sheet XML
+ * quirks (inline and shared strings, rich text, absent cells, cells without
+ * <v>, prefixes), whole workbooks (the repo's sample data, crafted zips) and
+ * every bad-input error. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zip.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "xlsx_reader.h"
+
+/* Collected rows, flattened as "row:COL=kind:text|..." lines. */
+struct collect {
+    char buf[8192];
+    size_t len;
+    uint64_t rows;
+    uint64_t last_dim;
+    int stop_at; /* return -ECANCELED at this row count (0: never) */
+};
+
+static int collect_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *c, size_t n)
+{
+    struct collect *co = ud;
+    static const char kinds[] = "?NSBE";
+
+    co->rows++;
+    if (co->stop_at && (int)co->rows == co->stop_at) {
+        return -ECANCELED;
+    }
+    if (co->len < sizeof(co->buf) - 256) {
+        co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "%llu:",
+                                    (unsigned long long)row_no);
+        for (size_t i = 0; i < n && co->len < sizeof(co->buf) - 128; i++) {
+            assert_int_equal(strlen(c[i].text), c[i].len);
+            co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "%u=%c:%s|",
+                                        c[i].col, kinds[c[i].kind], c[i].text);
+        }
+        co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "\n");
+    }
+    return 0;
+}
+
+static void collect_dim(void *ud, uint64_t last_row)
+{
+    ((struct collect *)ud)->last_dim = last_row;
+}
+
+static int parse_xml(struct dagd_xlsx *x, const char *xml, struct collect *co, char *err,
+                     size_t errlen)
+{
+    struct dagd_xlsx_handler h = {collect_row, collect_dim, co};
+    return dagd_xlsx_parse_sheet_xml(x, xml, strlen(xml), &h, err, errlen);
+}
+
+#define SHEET_HEAD "<worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
+
+static void test_parse_ref(void **state)
+{
+    uint32_t col;
+    uint64_t row;
+
+    assert_int_equal(dagd_xlsx_parse_ref("A1", &col, &row), 0);
+    assert_int_equal(col, 0);
+    assert_int_equal(row, 1);
+    assert_int_equal(dagd_xlsx_parse_ref("AB12", &col, &row), 0);
+    assert_int_equal(col, 27);
+    assert_int_equal(row, 12);
+    assert_int_equal(dagd_xlsx_parse_ref("XFD1048576", &col, &row), 0);
+    assert_int_equal(col, 16383);
+    assert_int_equal(row, 1048576);
+    assert_int_equal(dagd_xlsx_parse_ref("XFE1", &col, &row), -EINVAL);
+    assert_int_equal(dagd_xlsx_parse_ref("1A", &col, &row), -EINVAL);
+    assert_int_equal(dagd_xlsx_parse_ref("a1", &col, &row), -EINVAL);
+    assert_int_equal(dagd_xlsx_parse_ref("AAAA1", &col, &row), -EINVAL);
+    assert_int_equal(dagd_xlsx_parse_ref("", &col, &row), -EINVAL);
+}
+
+static void test_inline_and_blank_cells(void **state)
+{
+    struct collect co = {0};
+    char err[256] = "";
+    const char *xml =
+        SHEET_HEAD "<dimension ref=\"A1:F3\"/><sheetData>"
+                   "<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>ORDER_TIME  (PST)</t></is></c></row>"
+                   /* B absent, C without <v>, D empty <v>, E number, F rich text */
+                   "<row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>G1</t></is></c>"
+                   "<c r=\"C2\" s=\"1\"/><c r=\"D2\"><v></v></c><c r=\"E2\" t=\"n\"><v>50127</v></c>"
+                   "<c r=\"F2\" t=\"inlineStr\"><is><r><t>ab</t></r><r><t xml:space=\"preserve\"> c</t></r>"
+                   "<rPh><t>IGNORED</t></rPh></is></c></row>"
+                   "<row r=\"3\"><c r=\"A3\" t=\"b\"><v>1</v></c><c r=\"B3\" t=\"e\"><v>#N/A</v></c>"
+                   "<c r=\"C3\" t=\"str\"><f>A1</f><v>x</v></c><c r=\"D3\"><v>1680.53</v></c>"
+                   "<c r=\"E3\" t=\"inlineStr\"><is><t>&#33487;&#24030;</t></is></c></row>"
+                   "<row r=\"5\"/>"
+                   "</sheetData></worksheet>";
+
+    assert_int_equal(parse_xml(NULL, xml, &co, err, sizeof(err)), 0);
+    assert_int_equal(co.rows, 3);
+    assert_int_equal(co.last_dim, 3);
+    assert_string_equal(co.buf, "1:0=S:ORDER_TIME  (PST)|\n"
+                                "2:0=S:G1|4=N:50127|5=S:ab c|\n"
+                                "3:0=B:1|1=E:#N/A|2=S:x|3=N:1680.53|4=S:\xe8\x8b\x8f\xe5\xb7\x9e|\n");
+}
+
+static void test_shared_strings(void **state)
+{
+    struct dagd_xlsx *x = dagd_xlsx_new_empty();
+    struct collect co = {0};
+    char err[256] = "";
+    const char *sst = "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" "
+                      "count=\"4\" uniqueCount=\"3\"><si><t>ORDER_ID</t></si>"
+                      "<si><r><rPr><b/></rPr><t>R</t></r><r><t>MB</t></r><rPh><t>x</t></rPh></si>"
+                      "<si><t/></si></sst>";
+    const char *xml = SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row>"
+                                 "<row><c t=\"s\"><v>1</v></c><c t=\"s\"><v>2</v></c><c><v>7</v></c></row>"
+                                 "</sheetData></worksheet>";
+
+    assert_non_null(x);
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_shared_count(x), 3);
+    assert_int_equal(parse_xml(x, xml, &co, err, sizeof(err)), 0);
+    /* rows and columns without r="" follow the previous ones */
+    assert_string_equal(co.buf, "1:0=S:ORDER_ID|\n2:0=S:RMB|1=S:|2=N:7|\n");
+    dagd_xlsx_free(x);
+}
+
+static void test_namespace_prefix(void **state)
+{
+    struct collect co = {0};
+    char err[256] = "";
+    const char *xml = "<x:worksheet xmlns:x=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
+                      "<x:sheetData><x:row r=\"1\"><x:c r=\"B1\" t=\"inlineStr\"><x:is><x:t>h</x:t></x:is>"
+                      "</x:c></x:row></x:sheetData></x:worksheet>";
+
+    assert_int_equal(parse_xml(NULL, xml, &co, err, sizeof(err)), 0);
+    assert_string_equal(co.buf, "1:1=S:h|\n");
+}
+
+static void test_sheet_errors(void **state)
+{
+    struct dagd_xlsx *x = dagd_xlsx_new_empty();
+    struct collect co = {0};
+    char err[256] = "";
+    const char *sst = "<sst><si><t>a</t></si></sst>";
+
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
+
+    /* shared string index out of range names the cell */
+    assert_int_equal(parse_xml(x, SHEET_HEAD "<sheetData><row r=\"4\"><c r=\"C4\" t=\"s\"><v>1</v>"
+                                             "</c></row></sheetData></worksheet>",
+                               &co, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "cell C4"));
+    assert_non_null(strstr(err, "out of range"));
+
+    /* bad cell reference */
+    assert_int_equal(parse_xml(x, SHEET_HEAD "<sheetData><row r=\"2\"><c r=\"2B\"><v>1</v></c></row>"
+                                             "</sheetData></worksheet>",
+                               &co, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "row 2"));
+
+    /* malformed XML gives line, column and byte */
+    assert_int_equal(parse_xml(x, SHEET_HEAD "<sheetData><row r=\"2\"><c r=\"A2\"><v>1</c></row>",
+                               &co, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "malformed XML"));
+    assert_non_null(strstr(err, "byte"));
+
+    /* truncated XML */
+    assert_int_equal(parse_xml(x, SHEET_HEAD "<sheetData><row r=\"2\"><c r=\"A2\"><v>1</v>", &co,
+                               err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "no element found"));
+    dagd_xlsx_free(x);
+}
+
+static void test_callback_stops(void **state)
+{
+    struct collect co = {.stop_at = 2};
+    char err[256] = "";
+
+    assert_int_equal(parse_xml(NULL, SHEET_HEAD "<sheetData><row><c><v>1</v></c></row><row><c><v>2</v>"
+                                                "</c></row><row><c><v>3</v></c></row></sheetData>"
+                                                "</worksheet>",
+                               &co, err, sizeof(err)),
+                     -ECANCELED);
+    assert_int_equal(co.rows, 2);
+    assert_string_equal(err, "");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Whole workbooks */
+
+struct part {
+    const char *name;
+    const char *data;
+};
+
+static const char rels_root[] =
+    "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
+    "<Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/"
+    "relationships/officeDocument\" Target=\"xl/workbook.xml\"/></Relationships>";
+static const char wb_two[] =
+    "<workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" "
+    "xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><sheets>"
+    "<sheet name=\"DATA\" sheetId=\"1\" r:id=\"rId1\"/><sheet name=\"CITY_DISTRICT_MAP\" "
+    "sheetId=\"2\" r:id=\"rId2\"/></sheets></workbook>";
+/* relative and absolute targets, and a shared string part */
+static const char wb_rels[] =
+    "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">"
+    "<Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/"
+    "relationships/worksheet\" Target=\"worksheets/sheet1.xml\"/>"
+    "<Relationship Id=\"rId2\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/"
+    "relationships/worksheet\" Target=\"/xl/worksheets/../worksheets/sheet2.xml\"/>"
+    "<Relationship Id=\"rId3\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/"
+    "relationships/sharedStrings\" Target=\"sharedStrings.xml\"/></Relationships>";
+
+static void write_zip(const char *path, const struct part *parts, size_t n)
+{
+    int ze;
+    zip_t *z = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+
+    assert_non_null(z);
+    for (size_t i = 0; i < n; i++) {
+        zip_source_t *s = zip_source_buffer(z, parts[i].data, strlen(parts[i].data), 0);
+        assert_non_null(s);
+        assert_true(zip_file_add(z, parts[i].name, s, ZIP_FL_OVERWRITE) >= 0);
+    }
+    assert_int_equal(zip_close(z), 0);
+}
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_xlsx.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_crafted_workbook(void **state)
+{
+    const struct part parts[] = {
+        {"_rels/.rels", rels_root},
+        {"xl/workbook.xml", wb_two},
+        {"xl/_rels/workbook.xml.rels", wb_rels},
+        {"xl/sharedStrings.xml", "<sst><si><t>ORDER_ID</t></si><si><t>G0000000001</t></si></sst>"},
+        {"xl/worksheets/sheet1.xml", SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v>"
+                                                "</c></row><row r=\"2\"><c r=\"A2\" t=\"s\"><v>1</v>"
+                                                "</c></row></sheetData></worksheet>"},
+        {"xl/worksheets/sheet2.xml", SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\"><v>3</v></c>"
+                                                "</row></sheetData></worksheet>"},
+    };
+    char path[300], err[512] = "";
+    struct dagd_xlsx *x = NULL;
+    struct collect co = {0};
+    struct dagd_xlsx_handler h = {collect_row, NULL, &co};
+
+    snprintf(path, sizeof(path), "%s/crafted.xlsx", tmpdir);
+    write_zip(path, parts, sizeof(parts) / sizeof(parts[0]));
+    assert_int_equal(dagd_xlsx_open(path, &x, err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_sheet_count(x), 2);
+    assert_string_equal(dagd_xlsx_sheet_name(x, 1), "CITY_DISTRICT_MAP");
+    assert_int_equal(dagd_xlsx_find_sheet(x, "data"), 0);
+    assert_int_equal(dagd_xlsx_find_sheet(x, "NOPE"), -ENOENT);
+    assert_int_equal(dagd_xlsx_read_sheet(x, 0, &h, err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_read_sheet(x, 1, &h, err, sizeof(err)), 0);
+    assert_string_equal(co.buf, "1:0=S:ORDER_ID|\n2:0=S:G0000000001|\n1:0=N:3|\n");
+    dagd_xlsx_free(x);
+}
+
+static void test_not_a_workbook(void **state)
+{
+    const struct part parts[] = {{"hello.txt", "hello"}};
+    char path[300], err[512] = "";
+    struct dagd_xlsx *x = NULL;
+
+    snprintf(path, sizeof(path), "%s/plain.zip", tmpdir);
+    write_zip(path, parts, 1);
+    assert_int_equal(dagd_xlsx_open(path, &x, err, sizeof(err)), -ENOENT);
+    assert_null(x);
+    assert_non_null(strstr(err, "not an xlsx workbook"));
+
+    assert_int_equal(dagd_xlsx_open_buffer("not a zip at all", 16, &x, err, sizeof(err)), -EBADMSG);
+    assert_non_null(strstr(err, "not a valid zip archive"));
+    assert_int_equal(dagd_xlsx_open_buffer("", 0, &x, err, sizeof(err)), -EBADMSG);
+}
+
+static void test_missing_sheet_part(void **state)
+{
+    const struct part parts[] = {
+        {"_rels/.rels", rels_root},
+        {"xl/workbook.xml", wb_two},
+        {"xl/_rels/workbook.xml.rels", wb_rels},
+        {"xl/worksheets/sheet1.xml", SHEET_HEAD "<sheetData/></worksheet>"},
+    };
+    char path[300], err[512] = "";
+    struct dagd_xlsx *x = NULL;
+    struct collect co = {0};
+    struct dagd_xlsx_handler h = {collect_row, NULL, &co};
+
+    snprintf(path, sizeof(path), "%s/nosheet2.xlsx", tmpdir);
+    write_zip(path, parts, sizeof(parts) / sizeof(parts[0]));
+    assert_int_equal(dagd_xlsx_open(path, &x, err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_read_sheet(x, 0, &h, err, sizeof(err)), 0);
+    assert_int_equal(co.rows, 0);
+    assert_int_equal(dagd_xlsx_read_sheet(x, 1, &h, err, sizeof(err)), -ENOENT);
+    assert_non_null(strstr(err, "xl/worksheets/sheet2.xml is missing"));
+    dagd_xlsx_free(x);
+}
+
+static uint64_t count_rows(const char *path, const char *sheet, uint64_t *ret_last_row)
+{
+    char err[512] = "";
+    struct dagd_xlsx *x = NULL;
+    struct collect co = {0};
+    struct dagd_xlsx_handler h = {collect_row, NULL, &co};
+    int idx;
+
+    assert_int_equal(dagd_xlsx_open(path, &x, err, sizeof(err)), 0);
+    idx = dagd_xlsx_find_sheet(x, sheet);
+    assert_true(idx >= 0);
+    assert_int_equal(dagd_xlsx_read_sheet(x, (size_t)idx, &h, err, sizeof(err)), 0);
+    dagd_xlsx_free(x);
+    if (ret_last_row) {
+        /* first line of co.buf is the header: "1:0=S:ORDER_ID|..." */
+        assert_memory_equal(co.buf, "1:0=S:", 6);
+    }
+    return co.rows;
+}
+
+static void test_sample_workbooks(void **state)
+{
+    uint64_t dummy;
+
+    /* inline strings (sales-tiny) and shared strings (sales): header + rows */
+    assert_int_equal(count_rows(DAGD_SOURCE_ROOT "/data/sales-tiny/dataset1.xlsx", "DATA", &dummy),
+                     2001);
+    assert_int_equal(
+        count_rows(DAGD_SOURCE_ROOT "/data/sales-tiny/dataset1.xlsx", "CITY_DISTRICT_MAP", NULL),
+        2583);
+    assert_int_equal(count_rows(DAGD_SOURCE_ROOT "/data/sales/dataset1.xlsx", "DATA", &dummy),
+                     159751);
+}
+
+static void test_truncated_workbook(void **state)
+{
+    char path[300], err[512] = "";
+    struct dagd_xlsx *x = NULL;
+    FILE *in = fopen(DAGD_SOURCE_ROOT "/data/sales-tiny/dataset1.xlsx", "rb");
+    FILE *out;
+    char *buf = malloc(1 << 20);
+    size_t n;
+
+    assert_non_null(in);
+    n = fread(buf, 1, 1 << 20, in);
+    fclose(in);
+    snprintf(path, sizeof(path), "%s/truncated.xlsx", tmpdir);
+    out = fopen(path, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(buf, 1, n / 2, out), n / 2);
+    fclose(out);
+    free(buf);
+    assert_int_equal(dagd_xlsx_open(path, &x, err, sizeof(err)), -EBADMSG);
+    assert_non_null(strstr(err, "truncated"));
+    assert_null(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_ref),
+        cmocka_unit_test(test_inline_and_blank_cells),
+        cmocka_unit_test(test_shared_strings),
+        cmocka_unit_test(test_namespace_prefix),
+        cmocka_unit_test(test_sheet_errors),
+        cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_crafted_workbook),
+        cmocka_unit_test(test_not_a_workbook),
+        cmocka_unit_test(test_missing_sheet_part),
+        cmocka_unit_test(test_sample_workbooks),
+        cmocka_unit_test(test_truncated_workbook),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
