@@ -558,7 +558,8 @@ struct dagd_pipeline *dagd_pipeline_unref(struct dagd_pipeline *p)
 ssize_t dagd_pipeline_step_index(const struct dagd_pipeline *p, const char *name)
 {
     for (size_t i = 0; name && i < p->n_steps; i++) {
-        if (streq(p->steps[i].name, name)) {
+        /* steps of an invalid file may lack a name */
+        if (streq_ptr(p->steps[i].name, name)) {
             return (ssize_t)i;
         }
     }
@@ -1506,7 +1507,7 @@ static void resolve_needs(struct loader *L)
                 error_at(L, m, "step '%s' needs unknown step '%s'", s->name ? s->name : "?",
                          s->needs[j]);
             } else if ((size_t)idx == i) {
-                error_at(L, m, "step '%s' needs itself", s->name);
+                error_at(L, m, "step '%s' needs itself", s->name ? s->name : "?");
             } else {
                 s->needs_idx[j] = (size_t)idx;
             }
@@ -1674,7 +1675,8 @@ static void check_tasks(struct loader *L)
                     error_at(L, config_mark_fn(&u, f[j].key, -1), "config key '%s': %s", f[j].key,
                              f[j].message);
                 } else {
-                    error_at(L, s->mark, "step '%s': %s", s->name, f[j].message);
+                    error_at(L, s->mark, "step '%s': %s", s->name ? s->name : "?",
+                             f[j].message);
                 }
             }
             dagd_plugin_failures_free(f, nf);
