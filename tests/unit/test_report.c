@@ -1,0 +1,122 @@
+/* Unit tests for tasks/report/report_html.c. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "report_html.h"
+
+static char *render(const struct dagd_report *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(dagd_report_render(r, f), 0);
+    fclose(f);
+    return buf;
+}
+
+static void test_money(void **state)
+{
+    (void)state;
+    char b[48];
+    assert_string_equal(dagd_report_money(b, sizeof(b), 169069930), "1,690,699.30");
+    assert_string_equal(dagd_report_money(b, sizeof(b), 0), "0.00");
+    assert_string_equal(dagd_report_money(b, sizeof(b), 5), "0.05");
+    assert_string_equal(dagd_report_money(b, sizeof(b), 100000), "1,000.00");
+    assert_string_equal(dagd_report_money(b, sizeof(b), 99999), "999.99");
+    assert_string_equal(dagd_report_money(b, sizeof(b), -123456), "-1,234.56");
+    assert_string_equal(dagd_report_money(b, sizeof(b), INT64_MIN),
+                        "-92,233,720,368,547,758.08");
+}
+
+static void test_escape(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    dagd_html_escape(f, "<script>alert(\"x\" & 'y')</script>\x01上海");
+    dagd_html_escape(f, NULL);
+    fclose(f);
+    assert_string_equal(buf, "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
+                             "\xef\xbf\xbd上海");
+    free(buf);
+}
+
+static void test_render_full(void **state)
+{
+    (void)state;
+    const char *evil = "<script>alert(1)</script>";
+    struct dagd_report_kv summary[] = {{"total_sales_rmb_cents", "2215767092"},
+                                       {"rows_loaded", "2500"}};
+    struct dagd_report_hour hours[] = {{5, "北京", "Beijing", 5804513, 309467},
+                                       {6, evil, NULL, 13122479, 3185575}};
+    struct dagd_report_q2 q2[] = {{1, "上海", "Shanghai", 16, 169069930, 10566871},
+                                  {2, evil, "<b>bold</b>", 1, 100, 100}};
+    struct dagd_report_tier_city tiers[] = {{"上海", "Shanghai", 169069930, 2},
+                                            {"北京", "Beijing", 139453016, 2},
+                                            {"杭州", NULL, 91839571, 1},
+                                            {evil, NULL, 132566, 0}};
+    struct dagd_report_dq dq[] = {{"final", "bad_order_time", 1}, {"dataset1", evil, 2}};
+    struct dagd_report_file files[] = {{"dataset1", "/data/<x>.xlsx", "abc", 2000, 1234, 0}};
+    struct dagd_report r = {
+        .title = "Sales & <report>", .run_id = "run-\"42\"", .generated_at_ms = 1764161400000,
+        .summary = summary, .n_summary = 2, .hours = hours, .n_hours = 2, .q2 = q2, .n_q2 = 2,
+        .tiers = tiers, .n_tiers = 4, .dq = dq, .n_dq = 2, .files = files, .n_files = 1,
+    };
+    char *html = render(&r);
+    assert_non_null(strstr(html, "<meta charset=\"utf-8\">"));
+    assert_non_null(strstr(html, "id=\"" DAGD_REPORT_ID_Q1 "\""));
+    assert_non_null(strstr(html, "id=\"" DAGD_REPORT_ID_Q2 "\""));
+    assert_non_null(strstr(html, "id=\"" DAGD_REPORT_ID_TIERS "\""));
+    assert_non_null(strstr(html, "id=\"" DAGD_REPORT_ID_DQ "\""));
+    assert_non_null(strstr(html, "id=\"" DAGD_REPORT_ID_FILES "\""));
+    assert_non_null(strstr(html, "北京"));
+    assert_non_null(strstr(html, "Beijing"));
+    assert_non_null(strstr(html, "22,157,670.92"));
+    assert_non_null(strstr(html, "run-&quot;42&quot;"));
+    assert_non_null(strstr(html, "Sales &amp; &lt;report&gt;"));
+    assert_non_null(strstr(html, "/data/&lt;x&gt;.xlsx"));
+    assert_non_null(strstr(html, "2025-11-26 12:50:00 UTC"));
+    /* no markup from the data survives, and nothing loads from outside */
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "<b>bold"));
+    assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_null(strstr(html, "src="));
+    assert_null(strstr(html, "href="));
+    assert_null(strstr(html, "@import"));
+    assert_null(strstr(html, "url("));
+    /* the tiers legend names each tier */
+    assert_non_null(strstr(html, "tier 0 (lowest)"));
+    assert_non_null(strstr(html, "tier 2 (highest)"));
+    free(html);
+}
+
+static void test_render_empty(void **state)
+{
+    (void)state;
+    struct dagd_report r = {.title = "t", .run_id = "r"};
+    char *html = render(&r);
+    assert_non_null(strstr(html, "no data in the warehouse"));
+    assert_non_null(strstr(html, "</html>"));
+    free(html);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_money),
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_render_full),
+        cmocka_unit_test(test_render_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
