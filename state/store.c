@@ -473,8 +473,37 @@ int dagd_store_schema_latest(void)
     return (int)ELEMENTSOF(dagd_store_migrations);
 }
 
-/* Refuse files that are SQLite but not ours, or from a newer dagd. */
+/* Roll back after a failed step, keeping the first error's message. */
+static void rollback_keep_msg(struct dagd_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) {
+        char saved[sizeof(s->errmsg)];
+        memcpy(saved, s->errmsg, sizeof(saved));
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        memcpy(s->errmsg, saved, sizeof(saved));
+    }
+}
+
+/* Refuse files that are SQLite but not ours, or from a newer dagd. Runs in
+ * one read transaction: the version and the table count must come from the
+ * same snapshot, or another process's first migration committing in between
+ * would look like "tables but no version". */
+static int check_schema_snapshot(struct dagd_store *s, int64_t *ret_version);
 static int check_schema(struct dagd_store *s, int64_t *ret_version)
+{
+    int r = exec_sql(s, "BEGIN", "Failed to read the database");
+    if (r < 0) {
+        return r;
+    }
+    r = check_schema_snapshot(s, ret_version);
+    if (r < 0) {
+        rollback_keep_msg(s);
+        return r;
+    }
+    return exec_sql(s, "COMMIT", "Failed to read the database");
+}
+
+static int check_schema_snapshot(struct dagd_store *s, int64_t *ret_version)
 {
     int64_t version, app_id;
     int r = query_int(s, "PRAGMA user_version", &version);
@@ -513,17 +542,6 @@ static int check_schema(struct dagd_store *s, int64_t *ret_version)
     }
     *ret_version = version;
     return 0;
-}
-
-/* Roll back after a failed step, keeping the first error's message. */
-static void rollback_keep_msg(struct dagd_store *s)
-{
-    if (!sqlite3_get_autocommit(s->db)) {
-        char saved[sizeof(s->errmsg)];
-        memcpy(saved, s->errmsg, sizeof(saved));
-        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        memcpy(s->errmsg, saved, sizeof(saved));
-    }
 }
 
 /* Apply the missing migrations, each in its own transaction together with
@@ -574,6 +592,35 @@ static int migrate(struct dagd_store *s)
             rollback_keep_msg(s);
             return r;
         }
+    }
+}
+
+/* Switch to WAL (a no-op once the file is in WAL mode). The switch needs an
+ * exclusive lock and SQLite does not call the busy handler for it, so retry
+ * while another process holds a lock (two dagd starting on a new directory). */
+static int enable_wal(struct dagd_store *s)
+{
+    for (int waited_ms = 0;; waited_ms += 10) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            rc = sqlite3_step(st);
+        }
+        if (rc == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(st, 0);
+            bool wal = mode && strcmp(mode, "wal") == 0;
+            int r = wal ? 0
+                        : store_fail_errno(s, -EIO, "Failed to enable WAL mode on '%s' (got '%s')",
+                                           s->path, mode ? mode : "?");
+            (void)sqlite3_finalize(st);
+            return r;
+        }
+        int r = store_fail(s, rc, "Failed to enable WAL mode");
+        (void)sqlite3_finalize(st);
+        if (r != -EBUSY || waited_ms >= STORE_BUSY_TIMEOUT_MS) {
+            return r;
+        }
+        (void)usleep(10 * 1000);
     }
 }
 
@@ -650,22 +697,8 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
          * commit does not fsync, the WAL checkpoint does, so a 1000-step run
          * is not bound by fsyncs. A power cut may lose the last commits but
          * never corrupts the file. */
-        sqlite3_stmt *st = NULL;
-        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-            rc = sqlite3_step(st);
-        }
-        if (rc != SQLITE_ROW) {
-            r = store_fail(s, rc, "Failed to enable WAL mode");
-            (void)sqlite3_finalize(st);
-            goto fail_msg;
-        }
-        const char *mode = (const char *)sqlite3_column_text(st, 0);
-        bool wal = mode && strcmp(mode, "wal") == 0;
-        (void)sqlite3_finalize(st);
-        if (!wal) {
-            r = store_fail_errno(s, -EIO, "Failed to enable WAL mode on '%s' (got '%s')", s->path,
-                                 mode ? mode : "?");
+        r = enable_wal(s);
+        if (r < 0) {
             goto fail_msg;
         }
         /* Keep state.db-wal and -shm when we close: then a group member

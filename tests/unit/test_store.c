@@ -1226,6 +1226,37 @@ static void test_concurrent_migration(void **state)
     assert_int_equal(count_rows(f, "PRAGMA user_version"), dagd_store_schema_latest());
 }
 
+/* Several dagd processes start on a new state directory at once: all of them
+ * open it (the WAL switch and the first migration race). */
+static void test_concurrent_create(void **state)
+{
+    struct fixture *f = *state;
+    for (int trial = 0; trial < 25; trial++) {
+        char dir[128];
+        snprintf(dir, sizeof(dir), "%s/t%d/state", f->dir, trial);
+        pid_t pids[4];
+        for (int i = 0; i < 4; i++) {
+            pids[i] = fork();
+            assert_true(pids[i] >= 0);
+            if (pids[i] == 0) {
+                struct dagd_store *w = NULL;
+                if (dagd_store_open(dir, &w) < 0) {
+                    fprintf(stderr, "trial %d: %s\n", trial, dagd_store_errmsg(NULL));
+                    _exit(10);
+                }
+                dagd_store_free(w);
+                _exit(0);
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            int status = 0;
+            assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+        }
+    }
+}
+
 static void test_migrate_from_empty(void **state)
 {
     struct fixture *f = *state;
@@ -1749,6 +1780,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_each_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
