@@ -166,6 +166,31 @@ int main(int argc, char **argv)
     check(s, dagd_store_run_set_status(s, "r3", DAGD_RUN_SUCCEEDED, NULL, 13), "run_set_status");
     report("1000-step chain (memo lookup, running, 3 logs, done)", now_usec() - t0, floor_usec);
 
+    /* The same chain with one transaction per step (what batching per
+     * event-loop iteration gives when a no-op step starts and ends in one). */
+    t0 = now_usec();
+    make_run(s, "r4", names, tasks);
+    for (int i = 0; i < N; i++) {
+        check(s, dagd_store_begin(s), "begin");
+        struct dagd_step_info st = {.run_id = "r4",
+                                    .step = names[i],
+                                    .status = DAGD_STEP_RUNNING,
+                                    .attempts = 1,
+                                    .started_at = 10,
+                                    .exit_code = -1};
+        check(s, dagd_store_step_update(s, &st, 10), "step_update");
+        for (int k = 0; k < 3; k++) {
+            check(s, dagd_store_event_add(s, "r4", names[i], 11, "info", "log", "a log line", NULL),
+                  "event_add");
+        }
+        st.status = DAGD_STEP_SUCCEEDED;
+        st.ended_at = 12;
+        st.exit_code = 0;
+        check(s, dagd_store_step_update(s, &st, 12), "step_update");
+        check(s, dagd_store_commit(s), "commit");
+    }
+    report("1000-step chain, one batch per step", now_usec() - t0, floor_usec);
+
     /* Memoization lookups once history exists. */
     t0 = now_usec();
     for (int i = 0; i < N; i++) {
