@@ -343,12 +343,17 @@ static int expand_param(struct dagd_params *ps, size_t i, bool expand, unsigned 
 
 /* Expand every value of ps (or with !expand only look for cycles, which
  * are all reported); on error report with `file`. */
-static int expand_all(struct dagd_params *ps, bool expand, const char *file,
+static int expand_all(struct dagd_params *ps, size_t first, bool expand, const char *file,
                       struct dagd_diags *diags)
 {
     unsigned char *state = dagd_xcalloc(ps->n + 1, 1);
     size_t *stack = dagd_xcalloc(ps->n + 1, sizeof(size_t));
     int r = 0;
+
+    /* Entries before `first` (the built-ins) are literal values. */
+    for (size_t i = 0; i < first && i < ps->n; i++) {
+        state[i] = 2;
+    }
 
     int ret = 0;
 
@@ -405,11 +410,13 @@ int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *ove
 {
     struct dagd_params ps = {0};
     bool bad = false;
+    size_t first;
     int r;
 
     for (size_t i = 0; builtins && i < builtins->n; i++) {
         dagd_params_set(&ps, builtins->items[i].key, builtins->items[i].value);
     }
+    first = ps.n; /* built-ins are literal: never scanned for ${...} */
     for (size_t i = 0; i < p->params.n; i++) {
         params_set_mark(&ps, p->params.items[i].key, p->params.items[i].value,
                         p->params.items[i].mark);
@@ -448,7 +455,7 @@ int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *ove
     }
     /* References to unknown names are caught at load; an override may still
      * name one. */
-    for (size_t i = 0; i < ps.n; i++) {
+    for (size_t i = first; i < ps.n; i++) {
         struct ref rf;
         size_t pos = 0;
         while (next_ref(ps.items[i].value, &pos, &rf)) {
@@ -473,7 +480,7 @@ int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *ove
         dagd_params_done(&ps);
         return -EINVAL;
     }
-    r = expand_all(&ps, true, p->file, reterr);
+    r = expand_all(&ps, first, true, p->file, reterr);
     if (r < 0) {
         dagd_params_done(&ps);
         return r;
@@ -1744,7 +1751,7 @@ static void load_document(struct loader *L, yaml_node_t *root)
             L->params_ok = false;
         }
         check_param_refs(L, params);
-        if (expand_all(&p->params, false, L->file, L->diags) < 0) {
+        if (expand_all(&p->params, 0, false, L->file, L->diags) < 0) {
             L->failed = true;
             L->params_ok = false;
         }

@@ -813,6 +813,15 @@ static void test_substitution(void **state)
         assert_string_equal(dagd_params_get(&ps, "glob"), "${x}/*.xlsx");
         dagd_params_done(&ps);
     }
+    /* built-ins are literal, even when they contain "${" */
+    {
+        struct dagd_params odd = {0};
+        dagd_pipeline_builtins(p, "/tmp/${x}", "r", &odd);
+        assert_int_equal(dagd_pipeline_resolve_params(p, NULL, 0, &odd, &ps, &d), 0);
+        assert_string_equal(dagd_params_get(&ps, "warehouse"), "/tmp/${x}/warehouse.db");
+        dagd_params_done(&ps);
+        dagd_params_done(&odd);
+    }
     {
         char *pj = dagd_params_to_json(&builtins);
         assert_non_null(strstr(pj, "\"pipeline\":\"good\""));
