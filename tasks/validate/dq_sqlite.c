@@ -2,6 +2,7 @@
 #include "dq_sqlite.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -32,27 +33,80 @@ static void fn_has_space(sqlite3_context *c, int argc, sqlite3_value **argv)
     sqlite3_result_int(c, s && dagd_dq_has_outer_space(s, (size_t)sqlite3_value_bytes(argv[0])));
 }
 
-static void fn_time(sqlite3_context *c, int argc, sqlite3_value **argv)
+int dagd_dq_value_time(sqlite3_value *v)
 {
-    int t = -EINVAL;
-
-    switch (sqlite3_value_type(argv[0])) {
+    switch (sqlite3_value_type(v)) {
     case SQLITE_INTEGER:
-        t = dagd_dq_time_from_int(sqlite3_value_int64(argv[0]));
-        break;
+        return dagd_dq_time_from_int(sqlite3_value_int64(v));
     case SQLITE_FLOAT:
-        t = dagd_dq_time_from_double(sqlite3_value_double(argv[0]));
-        break;
+        return dagd_dq_time_from_double(sqlite3_value_double(v));
     case SQLITE_TEXT: {
-        const char *s = (const char *)sqlite3_value_text(argv[0]);
-        if (s) {
-            t = dagd_dq_time_from_text(s, (size_t)sqlite3_value_bytes(argv[0]));
-        }
-        break;
+        const char *s = (const char *)sqlite3_value_text(v);
+        return s ? dagd_dq_time_from_text(s, (size_t)sqlite3_value_bytes(v)) : -EINVAL;
     }
     default:
-        break;
+        return -EINVAL;
     }
+}
+
+int dagd_dq_value_cents(sqlite3_value *v, int64_t *ret_cents)
+{
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER: {
+        int64_t i = sqlite3_value_int64(v);
+        if (i <= -10000000000000LL || i >= 10000000000000LL) {
+            return -EINVAL;
+        }
+        *ret_cents = i * 100;
+        return 0;
+    }
+    case SQLITE_FLOAT:
+        return dagd_dq_cents_from_double(sqlite3_value_double(v), ret_cents);
+    default:
+        return -EINVAL; /* NULL, text and blobs are not numbers */
+    }
+}
+
+int64_t dagd_dq_value_qty(sqlite3_value *v)
+{
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+        return dagd_dq_qty_from_int(sqlite3_value_int64(v));
+    case SQLITE_FLOAT:
+        return dagd_dq_qty_from_double(sqlite3_value_double(v));
+    case SQLITE_TEXT: {
+        const char *s = (const char *)sqlite3_value_text(v);
+        return s ? dagd_dq_qty_from_text(s, (size_t)sqlite3_value_bytes(v)) : -EINVAL;
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+int dagd_dq_value_id(sqlite3_value *v, int64_t *ret_id)
+{
+    double d;
+
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+        *ret_id = sqlite3_value_int64(v);
+        return 0;
+    case SQLITE_FLOAT:
+        d = sqlite3_value_double(v);
+        if (d != floor(d) || fabs(d) > 9e15) {
+            return -EINVAL;
+        }
+        *ret_id = (int64_t)d;
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+static void fn_time(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    int t = dagd_dq_value_time(argv[0]);
+
     if (t >= 0) {
         sqlite3_result_int(c, t);
     }
@@ -62,21 +116,8 @@ static void fn_cents(sqlite3_context *c, int argc, sqlite3_value **argv)
 {
     int64_t cents;
 
-    switch (sqlite3_value_type(argv[0])) {
-    case SQLITE_INTEGER: {
-        int64_t v = sqlite3_value_int64(argv[0]);
-        if (v > -10000000000000LL && v < 10000000000000LL) {
-            sqlite3_result_int64(c, v * 100);
-        }
-        break;
-    }
-    case SQLITE_FLOAT:
-        if (dagd_dq_cents_from_double(sqlite3_value_double(argv[0]), &cents) >= 0) {
-            sqlite3_result_int64(c, cents);
-        }
-        break;
-    default:
-        break; /* NULL, text and blobs are not numbers */
+    if (dagd_dq_value_cents(argv[0], &cents) >= 0) {
+        sqlite3_result_int64(c, cents);
     }
 }
 
@@ -98,25 +139,8 @@ static void fn_rmb(sqlite3_context *c, int argc, sqlite3_value **argv)
 
 static void fn_qty(sqlite3_context *c, int argc, sqlite3_value **argv)
 {
-    int64_t q = -EINVAL;
+    int64_t q = dagd_dq_value_qty(argv[0]);
 
-    switch (sqlite3_value_type(argv[0])) {
-    case SQLITE_INTEGER:
-        q = dagd_dq_qty_from_int(sqlite3_value_int64(argv[0]));
-        break;
-    case SQLITE_FLOAT:
-        q = dagd_dq_qty_from_double(sqlite3_value_double(argv[0]));
-        break;
-    case SQLITE_TEXT: {
-        const char *s = (const char *)sqlite3_value_text(argv[0]);
-        if (s) {
-            q = dagd_dq_qty_from_text(s, (size_t)sqlite3_value_bytes(argv[0]));
-        }
-        break;
-    }
-    default:
-        break;
-    }
     if (q > 0) {
         sqlite3_result_int64(c, q);
     }

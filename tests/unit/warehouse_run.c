@@ -19,6 +19,16 @@
 
 static long sleep_ms;
 
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double t0;
+
 static void nap(void)
 {
     if (sleep_ms > 0) {
@@ -29,13 +39,15 @@ static void nap(void)
 
 static void v_progress(void *u, uint64_t done, uint64_t total)
 {
-    fprintf(stderr, "validate %llu/%llu\n", (unsigned long long)done, (unsigned long long)total);
+    fprintf(stderr, "%8.1f ms validate %llu/%llu\n", now_ms() - t0, (unsigned long long)done,
+            (unsigned long long)total);
     nap();
 }
 
 static void t_progress(void *u, const char *model, int64_t rows, uint64_t done, uint64_t total)
 {
-    fprintf(stderr, "transform %s %lld rows (%llu/%llu)\n", model, (long long)rows,
+    fprintf(stderr, "%8.1f ms transform %s %lld rows (%llu/%llu)\n", now_ms() - t0, model,
+            (long long)rows,
             (unsigned long long)done, (unsigned long long)total);
     nap();
 }
@@ -55,6 +67,7 @@ int main(int argc, char **argv)
     }
     (void)sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
     sqlite3_busy_timeout(db, 5000);
+    t0 = now_ms();
     for (int i = 2; i < argc && r >= 0; i++) {
         char *err = NULL;
         if (strcmp(argv[i], "--sleep-ms") == 0 && i + 1 < argc) {

@@ -1,21 +1,22 @@
--- depends: orders, dq_summary, raw_orders, warehouse_meta
+-- depends: stg_order_groups, dq_summary, load_files, warehouse_meta
 -- primary key: key
 -- Key figures of the warehouse as (key, value) text pairs; see
 -- docs/warehouse.md for the meaning of every key.
 WITH
-loaded AS (SELECT source, count(*) AS n FROM raw_orders GROUP BY source),
+loaded AS (SELECT source, sum("rows") AS n FROM load_files GROUP BY source),
 no_id AS (SELECT coalesce(sum("rows"), 0) AS n FROM dq_summary
           WHERE source = 'final' AND rule = 'order_id_missing'),
-o AS (SELECT count(*) AS final_ids,
-             coalesce(sum(status = 'rejected'), 0) AS rejected,
-             coalesce(sum(status = 'included'), 0) AS included,
-             coalesce(sum(status = 'included' AND location_known = 1), 0) AS city_rows,
-             coalesce(sum(status = 'included' AND location_known = 1 AND hour IS NOT NULL), 0)
-                 AS hourly_rows,
-             coalesce(sum(CASE WHEN status = 'included' THEN amount_rmb_cents END), 0) AS total,
+o AS (SELECT coalesce(sum(orders), 0) AS final_ids,
+             coalesce(sum(CASE WHEN status = 'rejected' THEN orders END), 0) AS rejected,
+             coalesce(sum(CASE WHEN status = 'included' THEN orders END), 0) AS included,
+             coalesce(sum(CASE WHEN status = 'included' AND location_known = 1 THEN orders END), 0)
+                 AS city_rows,
+             coalesce(sum(CASE WHEN status = 'included' AND location_known = 1 AND hour IS NOT NULL
+                               THEN orders END), 0) AS hourly_rows,
+             coalesce(sum(CASE WHEN status = 'included' THEN sales_rmb_cents END), 0) AS total,
              coalesce(sum(CASE WHEN status = 'included' AND location_known = 1
-                               THEN amount_rmb_cents END), 0) AS total_known
-      FROM orders),
+                               THEN sales_rmb_cents END), 0) AS total_known
+      FROM stg_order_groups),
 top_pair AS (SELECT city, hour, sales_rmb_cents FROM mart_city_hour_sales WHERE rank = 1),
 second_pair AS (SELECT sales_rmb_cents FROM mart_city_hour_sales WHERE rank = 2),
 q2 AS (SELECT city, avg_district_sales_rmb_cents, districts_with_sales, city_total_rmb_cents
