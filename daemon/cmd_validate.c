@@ -127,7 +127,8 @@ int dagd_cmd_graph(int argc, char **argv)
 static void print_bounds(FILE *f, const struct dagd_task_field *fl)
 {
     if ((fl->type == DAGD_FIELD_INT || fl->type == DAGD_FIELD_NUMBER ||
-         fl->type == DAGD_FIELD_INT_OR_STRING) && (fl->min != 0 || fl->max != 0)) {
+         fl->type == DAGD_FIELD_INT_OR_STRING) &&
+        (fl->min != 0 || fl->max != 0)) {
         fprintf(f, " [%" PRId64 "..%" PRId64 "]", fl->min, fl->max);
     }
     if (fl->choices) {

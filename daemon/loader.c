@@ -26,13 +26,14 @@
 #include "task_config.h"
 
 #define MAX_FILE_SIZE (16u << 20)
-#define MAX_NODES 200000u      /* node visits, aliases included */
+#define MAX_NODES 200000u /* node visits, aliases included */
 #define MAX_DEPTH 64u
 #define MAX_STEPS 100000u
 #define MAX_RETRIES 1000u
 #define MAX_EXPANDED (1u << 20) /* bytes of one substituted value */
 
-static const char *const builtin_params[] = {"state_dir", "run_id", "pipeline", "pipeline_dir", NULL};
+static const char *const builtin_params[] = {"state_dir", "run_id", "pipeline", "pipeline_dir",
+                                             NULL};
 static const char *const sensor_params[] = {"sensor.dir", "sensor.path", "sensor.name", NULL};
 
 /* Marks of one top-level config key. */
@@ -45,8 +46,8 @@ struct config_mark_entry {
 };
 
 struct dagd_config_marks {
-    struct dagd_mark map_mark;  /* the config mapping, or the step when absent */
-    bool bad;                   /* errors already reported while parsing it */
+    struct dagd_mark map_mark; /* the config mapping, or the step when absent */
+    bool bad;                  /* errors already reported while parsing it */
     struct config_mark_entry *e;
     size_t n;
 };
@@ -61,13 +62,12 @@ struct loader {
     struct dagd_pipeline *p;
     size_t visits;
     bool failed;
-    bool params_ok; /* references and cycles of params are fine */
+    bool params_ok;                 /* references and cycles of params are fine */
     struct dagd_params load_params; /* defaults + placeholder built-ins, expanded */
     struct dagd_mark budget_mark;   /* where a node budget overflow is reported */
 };
 
-static struct dagd_mark M(yaml_mark_t m)
-{
+static struct dagd_mark M(yaml_mark_t m) {
     return (struct dagd_mark){(unsigned)m.line + 1, (unsigned)m.column + 1};
 }
 
@@ -79,7 +79,8 @@ static struct dagd_mark M(yaml_mark_t m)
 
 /* ---- params ---------------------------------------------------------------- */
 
-const char *dagd_params_get(const struct dagd_params *ps, const char *key)
+const char *
+dagd_params_get(const struct dagd_params *ps, const char *key)
 {
     if (!ps || !key) {
         return NULL;
@@ -114,7 +115,9 @@ static void params_set_mark(struct dagd_params *ps, const char *key, const char 
     }
     ps->items = dagd_xreallocarray(ps->items, ps->n + 1, sizeof(*ps->items));
     ps->items[ps->n++] = (struct dagd_param){
-        .key = dagd_xstrdup(key), .value = dagd_xstrdup(value), .mark = mark,
+        .key = dagd_xstrdup(key),
+        .value = dagd_xstrdup(value),
+        .mark = mark,
     };
 }
 
@@ -153,8 +156,8 @@ char *dagd_params_to_json(const struct dagd_params *ps)
 
 static bool valid_param_name(const char *s, size_t len)
 {
-    if (len == 0 || len > 128 || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                                   *s == '_')) {
+    if (len == 0 || len > 128 ||
+        !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) {
         return false;
     }
     for (size_t i = 1; i < len; i++) {
@@ -172,8 +175,8 @@ struct ref {
     size_t pos;      /* offset of '$' */
     size_t name_pos; /* offset of the name */
     size_t name_len;
-    size_t end;      /* offset after '}' */
-    int problem;     /* 0, -EINVAL (unterminated or bad name) */
+    size_t end;  /* offset after '}' */
+    int problem; /* 0, -EINVAL (unterminated or bad name) */
 };
 
 /* Find the next reference at or after *i; skips "$${" escapes. Returns false
@@ -210,8 +213,7 @@ static bool next_ref(const char *s, size_t *i, struct ref *ret)
     return false;
 }
 
-int dagd_params_expand(const struct dagd_params *ps, const char *in, char **ret,
-                       char **reterr_name)
+int dagd_params_expand(const struct dagd_params *ps, const char *in, char **ret, char **reterr_name)
 {
     size_t cap = strlen(in) + 1, n = 0, i = 0;
     char *out = dagd_xmalloc(cap);
@@ -319,8 +321,7 @@ static int expand_param(struct dagd_params *ps, size_t i, bool expand, unsigned 
                 return -ELOOP;
             }
             if (state[j] == 0) {
-                k = expand_param(ps, j, expand, state, stack, depth + 1, ret_cycle_from,
-                                 ret_depth);
+                k = expand_param(ps, j, expand, state, stack, depth + 1, ret_cycle_from, ret_depth);
                 if (k < 0) {
                     return k;
                 }
@@ -465,8 +466,8 @@ int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *ove
                                ps.items[i].value);
                 bad = true;
             } else {
-                _cleanup_free_ char *name = dagd_xstrndup(ps.items[i].value + rf.name_pos,
-                                                          rf.name_len);
+                _cleanup_free_ char *name =
+                    dagd_xstrndup(ps.items[i].value + rf.name_pos, rf.name_len);
                 if (!dagd_params_get(&ps, name)) {
                     dagd_diags_add(reterr, p->file, ps.items[i].mark,
                                    "parameter '%s': unknown parameter '${%s}'", ps.items[i].key,
@@ -583,10 +584,14 @@ static yaml_node_t *node(struct loader *L, int id)
 static const char *node_kind(const yaml_node_t *n)
 {
     switch (n->type) {
-    case YAML_SCALAR_NODE: return "a scalar";
-    case YAML_SEQUENCE_NODE: return "a list";
-    case YAML_MAPPING_NODE: return "a map";
-    default: return "nothing";
+    case YAML_SCALAR_NODE:
+        return "a scalar";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a map";
+    default:
+        return "nothing";
     }
 }
 
@@ -777,9 +782,9 @@ static bool check_mapping(struct loader *L, yaml_node_t *n, const char *what)
                 first--;
             }
             yaml_node_t *o = node(L, v[first]->key);
-            error_at(L, M(b->start_mark), "duplicate key '%s' (first defined at line %u, column %u)",
-                     scalar(b), (unsigned)o->start_mark.line + 1,
-                     (unsigned)o->start_mark.column + 1);
+            error_at(L, M(b->start_mark),
+                     "duplicate key '%s' (first defined at line %u, column %u)", scalar(b),
+                     (unsigned)o->start_mark.line + 1, (unsigned)o->start_mark.column + 1);
         }
     }
     free(v);
@@ -788,9 +793,9 @@ static bool check_mapping(struct loader *L, yaml_node_t *n, const char *what)
 
 /* Iterate over a mapping's scalar-key pairs (checked by check_mapping). */
 #define FOREACH_PAIR(L, n, pr, K_, V_)                                                             \
-    for (yaml_node_pair_t *pr = (n)->data.mapping.pairs.start; pr < (n)->data.mapping.pairs.top;  \
+    for (yaml_node_pair_t *pr = (n)->data.mapping.pairs.start; pr < (n)->data.mapping.pairs.top;   \
          pr++)                                                                                     \
-        for (yaml_node_t *K_ = node((L), pr->key), *V_ = node((L), pr->value), *pr##_once = K_;   \
+        for (yaml_node_t *K_ = node((L), pr->key), *V_ = node((L), pr->value), *pr##_once = K_;    \
              pr##_once && K_ && V_ && K_->type == YAML_SCALAR_NODE && !scalar_has_nul(K_);         \
              pr##_once = NULL)
 
@@ -980,8 +985,7 @@ static cJSON *to_json(struct loader *L, yaml_node_t *n, unsigned depth, const st
     if (++L->visits > MAX_NODES) {
         if (L->visits == MAX_NODES + 1) {
             error_at(L, L->budget_mark.line ? L->budget_mark : M(n->start_mark),
-                     "document too large: more than %u nodes after expanding aliases",
-                     MAX_NODES);
+                     "document too large: more than %u nodes after expanding aliases", MAX_NODES);
         }
         return NULL;
     }
@@ -1002,7 +1006,8 @@ static cJSON *to_json(struct loader *L, yaml_node_t *n, unsigned depth, const st
                 return must(cJSON_CreateNull());
             }
             if ((streq(s, "true") || streq(s, "false") || streq(s, "True") || streq(s, "False") ||
-                 streq(s, "TRUE") || streq(s, "FALSE")) && dagd_parse_bool(s, &b) >= 0) {
+                 streq(s, "TRUE") || streq(s, "FALSE")) &&
+                dagd_parse_bool(s, &b) >= 0) {
                 return must(cJSON_CreateBool(b));
             }
             if (looks_like_json_number(s)) {
@@ -1029,7 +1034,8 @@ static cJSON *to_json(struct loader *L, yaml_node_t *n, unsigned depth, const st
     case YAML_MAPPING_NODE: {
         cJSON *o = must(cJSON_CreateObject());
         (void)check_mapping(L, n, "a config map");
-        FOREACH_PAIR(L, n, pr, k, v) {
+        FOREACH_PAIR(L, n, pr, k, v)
+        {
             cJSON *j;
             if (is_dup_key(L, n, pr)) {
                 continue;
@@ -1056,7 +1062,8 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
     if (!check_mapping(L, n, what)) {
         return;
     }
-    FOREACH_PAIR(L, n, pr, k, v) {
+    FOREACH_PAIR(L, n, pr, k, v)
+    {
         const char *name = scalar(k);
         if (is_dup_key(L, n, pr)) {
             continue;
@@ -1068,8 +1075,10 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
                 continue;
             }
             if (!valid_param_name(name, strlen(name)) || strchr(name, '.')) {
-                error_at(L, M(k->start_mark), "invalid parameter name '%s' (use letters, digits, "
-                         "'_' and '-', starting with a letter or '_')", name);
+                error_at(L, M(k->start_mark),
+                         "invalid parameter name '%s' (use letters, digits, "
+                         "'_' and '-', starting with a letter or '_')",
+                         name);
                 continue;
             }
         } else if (!dagd_params_get(&L->p->params, name)) {
@@ -1092,7 +1101,7 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
     }
 }
 
-static const char *const step_keys[] = {"name", "task", "needs", "config", "retries",
+static const char *const step_keys[] = {"name",        "task",    "needs",  "config", "retries",
                                         "retry_delay", "timeout", "memory", NULL};
 static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory", NULL};
 
@@ -1124,14 +1133,17 @@ static void parse_defaults(struct loader *L, yaml_node_t *n, struct defaults *d)
     if (!check_mapping(L, n, "defaults")) {
         return;
     }
-    FOREACH_PAIR(L, n, pr, k, v) {
+    FOREACH_PAIR(L, n, pr, k, v)
+    {
         if (is_dup_key(L, n, pr)) {
             continue;
         }
         if (!parse_limit_key(L, scalar(k), v, d)) {
             if (in_list(step_keys, scalar(k), strlen(scalar(k)))) {
-                error_at(L, M(k->start_mark), "key '%s' cannot have a default (defaults take: "
-                         "retries, retry_delay, timeout, memory)", scalar(k));
+                error_at(L, M(k->start_mark),
+                         "key '%s' cannot have a default (defaults take: "
+                         "retries, retry_delay, timeout, memory)",
+                         scalar(k));
             } else {
                 unknown_key(L, k, "defaults", default_keys);
             }
@@ -1147,7 +1159,8 @@ static void config_marks_record(struct loader *L, struct dagd_step *s, yaml_node
     if (cfg->type != YAML_MAPPING_NODE) {
         return;
     }
-    FOREACH_PAIR(L, cfg, pr, k, v) {
+    FOREACH_PAIR(L, cfg, pr, k, v)
+    {
         struct config_mark_entry *e;
         if (is_dup_key(L, cfg, pr)) {
             continue;
@@ -1171,7 +1184,8 @@ static void config_marks_record(struct loader *L, struct dagd_step *s, yaml_node
             /* Map values in file order, duplicates skipped like to_json. */
             size_t np = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
             e->items = dagd_xcalloc(np + 1, sizeof(*e->items));
-            FOREACH_PAIR(L, v, p2, k2, v2) {
+            FOREACH_PAIR(L, v, p2, k2, v2)
+            {
                 if (!is_dup_key(L, v, p2)) {
                     e->items[e->n_items++] = M(v2->start_mark);
                 }
@@ -1192,7 +1206,8 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
     if (!check_mapping(L, n, "a step")) {
         return;
     }
-    FOREACH_PAIR(L, n, pr, k, v) {
+    FOREACH_PAIR(L, n, pr, k, v)
+    {
         const char *key = scalar(k);
         if (is_dup_key(L, n, pr)) {
             continue;
@@ -1202,8 +1217,10 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                 has_name = true;
                 s->mark = M(v->start_mark);
                 if (!valid_name(s->name)) {
-                    error_at(L, M(v->start_mark), "invalid step name '%s' (use letters, digits, "
-                             "'_', '-' and '.', at most 128)", s->name);
+                    error_at(L, M(v->start_mark),
+                             "invalid step name '%s' (use letters, digits, "
+                             "'_', '-' and '.', at most 128)",
+                             s->name);
                 }
             }
         } else if (streq(key, "task")) {
@@ -1269,8 +1286,9 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                  s->name ? s->name : "", s->name ? "'" : "");
     }
     s->retries = d.has_retries ? d.retries : dflt->has_retries ? dflt->retries : 0;
-    s->retry_delay_usec = d.has_retry_delay ? d.retry_delay_usec
-                          : dflt->has_retry_delay ? dflt->retry_delay_usec : 1000000u;
+    s->retry_delay_usec = d.has_retry_delay       ? d.retry_delay_usec
+                          : dflt->has_retry_delay ? dflt->retry_delay_usec
+                                                  : 1000000u;
     s->timeout_usec = d.has_timeout ? d.timeout_usec : dflt->has_timeout ? dflt->timeout_usec : 0;
     s->memory_bytes = d.has_memory ? d.memory_bytes : dflt->has_memory ? dflt->memory_bytes : 0;
 }
@@ -1335,7 +1353,8 @@ static void parse_schedules(struct loader *L, yaml_node_t *n)
         if (!m || !check_mapping(L, m, "a schedule")) {
             continue;
         }
-        FOREACH_PAIR(L, m, pr, k, v) {
+        FOREACH_PAIR(L, m, pr, k, v)
+        {
             const char *key = scalar(k);
             unsigned nf = 0;
             if (is_dup_key(L, m, pr)) {
@@ -1349,9 +1368,11 @@ static void parse_schedules(struct loader *L, yaml_node_t *n)
                     }
                     for (size_t j = 0; j + 1 < L->p->n_schedules; j++) {
                         if (streq_ptr(L->p->schedules[j].name, s->name)) {
-                            error_at(L, M(v->start_mark), "duplicate schedule name '%s' (first "
-                                     "defined at line %u, column %u)", s->name,
-                                     L->p->schedules[j].mark.line, L->p->schedules[j].mark.col);
+                            error_at(L, M(v->start_mark),
+                                     "duplicate schedule name '%s' (first "
+                                     "defined at line %u, column %u)",
+                                     s->name, L->p->schedules[j].mark.line,
+                                     L->p->schedules[j].mark.col);
                             break;
                         }
                     }
@@ -1360,8 +1381,10 @@ static void parse_schedules(struct loader *L, yaml_node_t *n)
                 if (get_string(L, v, "cron", false, &s->cron)) {
                     has_cron = true;
                     if (!valid_cron(s->cron, &nf)) {
-                        error_at(L, M(v->start_mark), "invalid cron expression '%s' (5 fields: "
-                                 "minute hour day month weekday; 6: seconds first)", s->cron);
+                        error_at(L, M(v->start_mark),
+                                 "invalid cron expression '%s' (5 fields: "
+                                 "minute hour day month weekday; 6: seconds first)",
+                                 s->cron);
                     }
                 }
             } else if (streq(key, "timezone")) {
@@ -1408,7 +1431,8 @@ static void parse_sensors(struct loader *L, yaml_node_t *n)
         if (!m || !check_mapping(L, m, "a sensor")) {
             continue;
         }
-        FOREACH_PAIR(L, m, pr, k, v) {
+        FOREACH_PAIR(L, m, pr, k, v)
+        {
             const char *key = scalar(k);
             if (is_dup_key(L, m, pr)) {
                 continue;
@@ -1421,9 +1445,11 @@ static void parse_sensors(struct loader *L, yaml_node_t *n)
                     }
                     for (size_t j = 0; j + 1 < L->p->n_sensors; j++) {
                         if (streq_ptr(L->p->sensors[j].name, s->name)) {
-                            error_at(L, M(v->start_mark), "duplicate sensor name '%s' (first "
-                                     "defined at line %u, column %u)", s->name,
-                                     L->p->sensors[j].mark.line, L->p->sensors[j].mark.col);
+                            error_at(L, M(v->start_mark),
+                                     "duplicate sensor name '%s' (first "
+                                     "defined at line %u, column %u)",
+                                     s->name, L->p->sensors[j].mark.line,
+                                     L->p->sensors[j].mark.col);
                             break;
                         }
                     }
@@ -1457,7 +1483,8 @@ static void check_param_refs(struct loader *L, yaml_node_t *params_node)
     if (!params_node || params_node->type != YAML_MAPPING_NODE) {
         return;
     }
-    FOREACH_PAIR(L, params_node, pr, k, v) {
+    FOREACH_PAIR(L, params_node, pr, k, v)
+    {
         if (v->type == YAML_SCALAR_NODE && !is_dup_key(L, params_node, pr)) {
             if (check_refs(L, v, NULL) > 0) {
                 L->params_ok = false;
@@ -1591,9 +1618,10 @@ static void unraw_all(cJSON *parent, cJSON *v)
 {
     if (cJSON_IsRaw(v)) {
         double d;
-        dagd_json_replace(parent, v, must(dagd_parse_double(v->valuestring, &d) >= 0
-                                              ? cJSON_CreateNumber(d)
-                                              : cJSON_CreateString(v->valuestring)));
+        dagd_json_replace(parent, v,
+                          must(dagd_parse_double(v->valuestring, &d) >= 0
+                                   ? cJSON_CreateNumber(d)
+                                   : cJSON_CreateString(v->valuestring)));
         return;
     }
     for (cJSON *c = v->child; c;) {
@@ -1682,8 +1710,7 @@ static void check_tasks(struct loader *L)
                     error_at(L, config_mark_fn(&u, f[j].key, -1), "config key '%s': %s", f[j].key,
                              f[j].message);
                 } else {
-                    error_at(L, s->mark, "step '%s': %s", s->name ? s->name : "?",
-                             f[j].message);
+                    error_at(L, s->mark, "step '%s': %s", s->name ? s->name : "?", f[j].message);
                 }
             }
             dagd_plugin_failures_free(f, nf);
@@ -1694,21 +1721,22 @@ static void check_tasks(struct loader *L)
 
 /* ---- entry points ------------------------------------------------------------ */
 
-static const char *const pipeline_keys[] = {"pipeline", "description", "params", "defaults",
-                                            "steps", "concurrency", "schedules", "sensors", NULL};
+static const char *const pipeline_keys[] = {"pipeline",  "description", "params",
+                                            "defaults",  "steps",       "concurrency",
+                                            "schedules", "sensors",     NULL};
 
 static void load_document(struct loader *L, yaml_node_t *root)
 {
     struct dagd_pipeline *p = L->p;
-    yaml_node_t *params = NULL, *defaults = NULL, *steps = NULL, *schedules = NULL,
-                *sensors = NULL;
+    yaml_node_t *params = NULL, *defaults = NULL, *steps = NULL, *schedules = NULL, *sensors = NULL;
     struct defaults dflt = {0};
     bool has_name = false;
 
     if (!check_mapping(L, root, "a pipeline file")) {
         return;
     }
-    FOREACH_PAIR(L, root, pr, k, v) {
+    FOREACH_PAIR(L, root, pr, k, v)
+    {
         const char *key = scalar(k);
         if (is_dup_key(L, root, pr)) {
             continue;
@@ -1717,8 +1745,10 @@ static void load_document(struct loader *L, yaml_node_t *root)
             if (get_string(L, v, "pipeline", false, &p->name)) {
                 has_name = true;
                 if (!valid_name(p->name)) {
-                    error_at(L, M(v->start_mark), "invalid pipeline name '%s' (use letters, "
-                             "digits, '_', '-' and '.')", p->name);
+                    error_at(L, M(v->start_mark),
+                             "invalid pipeline name '%s' (use letters, "
+                             "digits, '_', '-' and '.')",
+                             p->name);
                 }
             }
         } else if (streq(key, "description")) {
@@ -1783,9 +1813,10 @@ static void load_document(struct loader *L, yaml_node_t *root)
             if (s->name) {
                 for (size_t j = 0; j + 1 < p->n_steps; j++) {
                     if (streq_ptr(p->steps[j].name, s->name)) {
-                        error_at(L, s->mark, "duplicate step name '%s' (first defined at line %u, "
-                                 "column %u)", s->name, p->steps[j].mark.line,
-                                 p->steps[j].mark.col);
+                        error_at(L, s->mark,
+                                 "duplicate step name '%s' (first defined at line %u, "
+                                 "column %u)",
+                                 s->name, p->steps[j].mark.line, p->steps[j].mark.col);
                         break;
                     }
                 }
@@ -1898,8 +1929,8 @@ int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
                               struct dagd_plugin_host *host, struct dagd_pipeline **ret,
                               struct dagd_diags *reterr)
 {
-    struct loader L = {.file = name ? name : "<input>", .buf = buf, .len = len,
-                       .diags = reterr, .host = host};
+    struct loader L = {
+        .file = name ? name : "<input>", .buf = buf, .len = len, .diags = reterr, .host = host};
     yaml_parser_t parser;
     yaml_node_t *root;
     size_t first = reterr->n;
@@ -1926,8 +1957,8 @@ int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
             problem = "out of memory";
         }
         if (parser.context) {
-            error_at(&L, m, "syntax error: %s (%s at line %u, column %u)", problem,
-                     parser.context, (unsigned)parser.context_mark.line + 1,
+            error_at(&L, m, "syntax error: %s (%s at line %u, column %u)", problem, parser.context,
+                     (unsigned)parser.context_mark.line + 1,
                      (unsigned)parser.context_mark.column + 1);
         } else {
             error_at(&L, m, "syntax error: %s", problem);
@@ -1967,8 +1998,8 @@ finish:
     return r;
 }
 
-int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host,
-                       struct dagd_pipeline **ret, struct dagd_diags *reterr)
+int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host, struct dagd_pipeline **ret,
+                       struct dagd_diags *reterr)
 {
     _cleanup_fclose_ FILE *f = NULL;
     _cleanup_free_ char *buf = NULL;
@@ -2048,8 +2079,7 @@ void dagd_pipeline_write_dot(const struct dagd_pipeline *p, FILE *f)
     dot_quoted(f, p->name);
     fputs(" {\n    rankdir=LR;\n    node [shape=box, fontname=\"Helvetica\"];\n", f);
     for (size_t i = 0; i < p->n_steps; i++) {
-        _cleanup_free_ char *label = dagd_xasprintf("%s\n(%s)", p->steps[i].name,
-                                                    p->steps[i].task);
+        _cleanup_free_ char *label = dagd_xasprintf("%s\n(%s)", p->steps[i].name, p->steps[i].task);
         fputs("    ", f);
         dot_quoted(f, p->steps[i].name);
         fputs(" [label=", f);

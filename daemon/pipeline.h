@@ -51,20 +51,25 @@ struct dagd_step {
     struct dagd_config_marks *config_marks;
 };
 
+/* Schedules and sensors are parsed and checked (DESIGN 3b) but run by the
+ * daemon. Their `params` are overrides of declared params, values as written
+ * (${...} not substituted): expand them with dagd_params_expand() (for
+ * sensors with sensor.dir, sensor.path and sensor.name added) and pass them
+ * as "key=value" overrides. */
 struct dagd_schedule {
     char *name;
     struct dagd_mark mark;
-    char *cron;
-    char *timezone;
+    char *cron;          /* 5 fields, or 6 with seconds first; checked for shape only */
+    char *timezone;      /* "UTC" when not given */
     struct dagd_params params;
-    unsigned catchup;
+    unsigned catchup;    /* 0 when not given */
 };
 
 struct dagd_sensor {
     char *name;
     struct dagd_mark mark;
-    char *watch;
-    char *pattern;
+    char *watch;         /* a directory */
+    char *pattern;       /* glob on file names; "*" when not given */
     struct dagd_params params;
 };
 

@@ -18,7 +18,7 @@
 #define PLUGIN_SUFFIX ".so"
 
 struct dagd_plugin_host {
-    char **base_dirs;  /* before build-tree expansion; NULL-terminated pieces */
+    char **base_dirs; /* before build-tree expansion; NULL-terminated pieces */
     size_t n_base;
     bool *base_expand; /* build-tree dir: also search its immediate subdirectories */
     char **dirs;       /* expanded, computed on first use */
@@ -197,8 +197,7 @@ static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, 
         msg = NULL;
     }
     va_end(ap);
-    ctx->failures = dagd_xreallocarray(ctx->failures, ctx->n_failures + 1,
-                                       sizeof(*ctx->failures));
+    ctx->failures = dagd_xreallocarray(ctx->failures, ctx->n_failures + 1, sizeof(*ctx->failures));
     ctx->failures[ctx->n_failures++] = (struct dagd_plugin_failure){
         .key = key ? dagd_xstrdup(key) : NULL,
         .message = msg ? msg : dagd_xstrdup("(out of memory)"),
@@ -316,9 +315,10 @@ int dagd_plugin_host_inputs(struct dagd_plugin_host *h, const struct dagd_plugin
     dagd_task_config_free(ctx.config);
     if (r < 0 || ctx.n_failures > 0) {
         if (reterr_msg) {
-            *reterr_msg = ctx.n_failures > 0
-                              ? dagd_xstrdup(ctx.failures[0].message)
-                              : dagd_xasprintf("the task could not declare its inputs (error %d)", r);
+            *reterr_msg =
+                ctx.n_failures > 0
+                    ? dagd_xstrdup(ctx.failures[0].message)
+                    : dagd_xasprintf("the task could not declare its inputs (error %d)", r);
         }
         dagd_plugin_failures_free(ctx.failures, ctx.n_failures);
         strv_free_n(ctx.inputs, ctx.n_inputs);
@@ -619,7 +619,8 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
         (void)dlclose(handle);
         return fail_msg(reterr_msg, -EPROTO,
                         "plugin '%s' has an invalid descriptor (name, version and run are "
-                        "required; names use [A-Za-z0-9_.-])", abs);
+                        "required; names use [A-Za-z0-9_.-])",
+                        abs);
     }
     old = loaded_by_name(h, desc->name);
     if (old) {
@@ -659,8 +660,8 @@ int dagd_plugin_host_find(struct dagd_plugin_host *h, const char *name,
     }
     expand_dirs(h);
     for (size_t i = 0; i < h->n_dirs; i++) {
-        _cleanup_free_ char *path = dagd_xasprintf("%s/" PLUGIN_PREFIX "%s" PLUGIN_SUFFIX,
-                                                   h->dirs[i], name);
+        _cleanup_free_ char *path =
+            dagd_xasprintf("%s/" PLUGIN_PREFIX "%s" PLUGIN_SUFFIX, h->dirs[i], name);
         struct stat st;
         int r;
 

@@ -47,8 +47,10 @@ int dagd_parse_double(const char *s, double *ret)
 
 int dagd_parse_bool(const char *s, bool *ret)
 {
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes",
+                                      "YES",  "on",   "On",   "ON"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No",
+                                     "NO",    "off",   "Off",   "OFF"};
 
     if (!s) {
         return -EINVAL;
@@ -81,11 +83,25 @@ int dagd_parse_size(const char *s, uint64_t *ret_bytes)
         return -EINVAL;
     }
     switch (*end) {
-    case 'K': case 'k': mult = 1ull << 10; end++; break;
-    case 'M': mult = 1ull << 20; end++; break;
-    case 'G': mult = 1ull << 30; end++; break;
-    case 'T': mult = 1ull << 40; end++; break;
-    default: break;
+    case 'K':
+    case 'k':
+        mult = 1ull << 10;
+        end++;
+        break;
+    case 'M':
+        mult = 1ull << 20;
+        end++;
+        break;
+    case 'G':
+        mult = 1ull << 30;
+        end++;
+        break;
+    case 'T':
+        mult = 1ull << 40;
+        end++;
+        break;
+    default:
+        break;
     }
     if (mult > 1 && streq(end, "iB")) {
         end += 2;
@@ -176,15 +192,24 @@ char *dagd_json_canonical(const cJSON *j)
 const char *dagd_task_field_type_to_string(enum dagd_task_field_type t)
 {
     switch (t) {
-    case DAGD_FIELD_STRING: return "string";
-    case DAGD_FIELD_INT: return "int";
-    case DAGD_FIELD_NUMBER: return "number";
-    case DAGD_FIELD_BOOL: return "bool";
-    case DAGD_FIELD_DURATION: return "duration";
-    case DAGD_FIELD_STRING_LIST: return "list of strings";
-    case DAGD_FIELD_STRING_MAP: return "map of strings";
-    case DAGD_FIELD_INT_OR_STRING: return "int or string";
-    case DAGD_FIELD_ANY: return "any";
+    case DAGD_FIELD_STRING:
+        return "string";
+    case DAGD_FIELD_INT:
+        return "int";
+    case DAGD_FIELD_NUMBER:
+        return "number";
+    case DAGD_FIELD_BOOL:
+        return "bool";
+    case DAGD_FIELD_DURATION:
+        return "duration";
+    case DAGD_FIELD_STRING_LIST:
+        return "list of strings";
+    case DAGD_FIELD_STRING_MAP:
+        return "map of strings";
+    case DAGD_FIELD_INT_OR_STRING:
+        return "int or string";
+    case DAGD_FIELD_ANY:
+        return "any";
     }
     return "unknown";
 }
@@ -314,8 +339,9 @@ static bool bounded(const struct dagd_task_field *f)
 static void check_int_bounds(struct check *c, const struct dagd_task_field *f, int64_t v)
 {
     if (bounded(f) && (v < f->min || v > f->max)) {
-        check_error(c, f->name, -1, "config key '%s': %" PRId64 " is out of range [%" PRId64
-                    ", %" PRId64 "]", f->name, v, f->min, f->max);
+        check_error(c, f->name, -1,
+                    "config key '%s': %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]",
+                    f->name, v, f->min, f->max);
     }
 }
 
@@ -367,8 +393,9 @@ static void check_field(struct check *c, const struct dagd_task_field *f, cJSON 
         if (f->type == DAGD_FIELD_INT_OR_STRING && cJSON_IsString(v)) {
             if (f->choices && !in_choices(f->choices, text)) {
                 _cleanup_free_ char *l = choices_list(f->choices);
-                check_error(c, k, -1, "config key '%s': expected an integer or one of: %s, got '%s'",
-                            k, l, text);
+                check_error(c, k, -1,
+                            "config key '%s': expected an integer or one of: %s, got '%s'", k, l,
+                            text);
             }
             return;
         }
@@ -384,8 +411,9 @@ static void check_field(struct check *c, const struct dagd_task_field *f, cJSON 
         double d;
         if (text && !cJSON_IsBool(v) && dagd_parse_double(text, &d) >= 0) {
             if (bounded(f) && (d < (double)f->min || d > (double)f->max)) {
-                check_error(c, k, -1, "config key '%s': %s is out of range [%" PRId64 ", %" PRId64
-                            "]", k, text, f->min, f->max);
+                check_error(c, k, -1,
+                            "config key '%s': %s is out of range [%" PRId64 ", %" PRId64 "]", k,
+                            text, f->min, f->max);
             }
             if (!cJSON_IsNumber(v)) {
                 replace_value(obj, v, cJSON_CreateNumber(d));
@@ -417,9 +445,10 @@ static void check_field(struct check *c, const struct dagd_task_field *f, cJSON 
     case DAGD_FIELD_DURATION: {
         uint64_t u;
         if (!text || cJSON_IsBool(v) || dagd_parse_duration(text, &u) < 0) {
-            check_error(c, k, -1, "config key '%s': expected a duration (e.g. 250ms, 2s, 5m), "
-                        "got %s%s%s", k, text ? "'" : "", text ? text : json_kind(v),
-                        text ? "'" : "");
+            check_error(c, k, -1,
+                        "config key '%s': expected a duration (e.g. 250ms, 2s, 5m), "
+                        "got %s%s%s",
+                        k, text ? "'" : "", text ? text : json_kind(v), text ? "'" : "");
             return;
         }
         (void)stringify(obj, v);
@@ -436,8 +465,8 @@ static void check_field(struct check *c, const struct dagd_task_field *f, cJSON 
         for (cJSON *it = v->child; it; i++) {
             cJSON *next = it->next;
             if (cJSON_IsNull(it) || !stringify(v, it)) {
-                check_error(c, k, i, "config key '%s': item %d: expected a string, got %s", k, i + 1,
-                            json_kind(it));
+                check_error(c, k, i, "config key '%s': item %d: expected a string, got %s", k,
+                            i + 1, json_kind(it));
             }
             it = next;
         }
@@ -454,8 +483,8 @@ static void check_field(struct check *c, const struct dagd_task_field *f, cJSON 
         for (cJSON *it = v->child; it; i++) {
             cJSON *next = it->next;
             if (cJSON_IsNull(it) || !stringify(v, it)) {
-                check_error(c, k, i, "config key '%s': value of '%s': expected a string, got %s",
-                            k, it->string, json_kind(it));
+                check_error(c, k, i, "config key '%s': value of '%s': expected a string, got %s", k,
+                            it->string, json_kind(it));
             }
             it = next;
         }
@@ -491,7 +520,11 @@ int dagd_task_config_check(const struct dagd_task_field *schema, cJSON *config, 
                            dagd_config_mark_fn mark_fn, void *userdata, struct dagd_diags *diags)
 {
     struct check c = {
-        .file = file, .mark_fn = mark_fn, .userdata = userdata, .diags = diags, .r = 0,
+        .file = file,
+        .mark_fn = mark_fn,
+        .userdata = userdata,
+        .diags = diags,
+        .r = 0,
     };
 
     if (config && !cJSON_IsObject(config)) {

@@ -36,8 +36,8 @@ static void test_find(void **state)
     assert_int_equal(dagd_plugin_host_find(h, "utest", &p2, NULL), 0);
     assert_ptr_equal(p, p2);
     /* by path: the same object */
-    assert_int_equal(dagd_plugin_host_load_file(h, UNIT_PLUGIN_DIR "/dagd-task-utest.so", &p2,
-                                                NULL), 0);
+    assert_int_equal(
+        dagd_plugin_host_load_file(h, UNIT_PLUGIN_DIR "/dagd-task-utest.so", &p2, NULL), 0);
     assert_ptr_equal(p, p2);
     dagd_plugin_host_free(h);
 }
@@ -97,13 +97,14 @@ static void test_missing_symbol(void **state)
     assert_int_equal(dagd_plugin_host_find(h, "nosym", &p, &msg), -ELIBBAD);
     snprintf(expect, sizeof(expect),
              "plugin '%s/dagd-task-nosym.so' does not export 'dagd_task_entry' (not a dagd task "
-             "plugin?)", UNIT_PLUGIN_DIR);
+             "plugin?)",
+             UNIT_PLUGIN_DIR);
     assert_string_equal(msg, expect);
     free(msg);
     /* a file that is not a shared object at all */
     msg = NULL;
-    assert_true(dagd_plugin_host_load_file(h, SOURCE_ROOT "/tests/unit/test_plugin_host.c", &p,
-                                           &msg) < 0);
+    assert_true(
+        dagd_plugin_host_load_file(h, SOURCE_ROOT "/tests/unit/test_plugin_host.c", &p, &msg) < 0);
     assert_non_null(strstr(msg, "cannot load plugin"));
     free(msg);
     dagd_plugin_host_free(h);
@@ -219,10 +220,14 @@ static void test_validate_callback(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_find),           cmocka_unit_test(test_not_found),
-        cmocka_unit_test(test_wrong_abi_major), cmocka_unit_test(test_too_small),
-        cmocka_unit_test(test_missing_symbol), cmocka_unit_test(test_search_order),
-        cmocka_unit_test(test_list),           cmocka_unit_test(test_validate_callback),
+        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_wrong_abi_major),
+        cmocka_unit_test(test_too_small),
+        cmocka_unit_test(test_missing_symbol),
+        cmocka_unit_test(test_search_order),
+        cmocka_unit_test(test_list),
+        cmocka_unit_test(test_validate_callback),
     };
     (void)unsetenv("DAGD_PLUGIN_PATH");
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,10 @@ static int dup_run(struct dagd_task_ctx *ctx)
 }
 
 static const struct dagd_task_plugin plugin = {
-    DAGD_TASK_PLUGIN_HEADER, .name = "dup", .version = DUP_VERSION, .run = dup_run,
+    DAGD_TASK_PLUGIN_HEADER,
+    .name = "dup",
+    .version = DUP_VERSION,
+    .run = dup_run,
 };
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);

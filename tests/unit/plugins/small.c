@@ -2,7 +2,10 @@
 #include <dagd/task.h>
 
 static const struct dagd_task_plugin plugin = {
-    .abi_major = DAGD_TASK_ABI_MAJOR, .abi_minor = 0, .struct_size = 16, .name = "small",
+    .abi_major = DAGD_TASK_ABI_MAJOR,
+    .abi_minor = 0,
+    .struct_size = 16,
+    .name = "small",
     .version = "1",
 };
 

@@ -11,7 +11,11 @@ static const char *const k_words[] = {"auto", NULL};
 static const struct dagd_task_field schema[] = {
     {.name = "path", .type = DAGD_FIELD_STRING, .required = true, .doc = "input glob"},
     {.name = "format", .type = DAGD_FIELD_STRING, .choices = formats, .doc = "file format"},
-    {.name = "k", .type = DAGD_FIELD_INT_OR_STRING, .min = 1, .max = 10, .choices = k_words,
+    {.name = "k",
+     .type = DAGD_FIELD_INT_OR_STRING,
+     .min = 1,
+     .max = 10,
+     .choices = k_words,
      .doc = "clusters"},
     {.name = "limit", .type = DAGD_FIELD_INT, .min = 0, .max = 100, .doc = "row limit"},
     {.name = "rate", .type = DAGD_FIELD_NUMBER, .doc = "a rate"},
@@ -49,12 +53,9 @@ static int utest_run(struct dagd_task_ctx *ctx)
 }
 
 static const struct dagd_task_plugin plugin = {
-    DAGD_TASK_PLUGIN_HEADER,
-    .name = "utest",
-    .version = "1.2",
-    .description = "unit test task with every field type",
-    .schema = schema,
-    .validate = utest_validate,
+    DAGD_TASK_PLUGIN_HEADER, .name = "utest",
+    .version = "1.2",        .description = "unit test task with every field type",
+    .schema = schema,        .validate = utest_validate,
     .run = utest_run,
 };
 
