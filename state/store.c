@@ -297,6 +297,112 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t v)
     return v ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if the
+ * bytes there are not one (overlong forms, surrogates and code points above
+ * U+10FFFF are invalid). */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    if (p[0] < 0x80) {
+        return 1;
+    }
+    size_t len;
+    uint32_t min, cp;
+    if ((p[0] & 0xe0) == 0xc0) {
+        len = 2, min = 0x80, cp = p[0] & 0x1f;
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        len = 3, min = 0x800, cp = p[0] & 0x0f;
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        len = 4, min = 0x10000, cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len) {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+    return len;
+}
+
+static bool utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq_len(p + i, n - i);
+        if (k == 0) {
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}
+
+/* Length of s[i..n) once invalid bytes become U+FFFD (3 bytes each). */
+static size_t utf8_clean_len(const unsigned char *p, size_t i, size_t n)
+{
+    size_t len = 0;
+    while (i < n) {
+        size_t k = utf8_seq_len(p + i, n - i);
+        len += k ? k : 3;
+        i += k ? k : 1;
+    }
+    return len;
+}
+
+/* A copy of s[0..n) with invalid UTF-8 bytes replaced by U+FFFD and, if the
+ * result is longer than `max` bytes, cut at a character boundary so that it
+ * ends in "..." within `max` bytes. max must be at least 3. */
+static char *utf8_clean(const char *s, size_t n, size_t max)
+{
+    static const char repl[] = "\xef\xbf\xbd", cut[] = "...";
+    const unsigned char *p = (const unsigned char *)s;
+    char *out = xcalloc(1, max + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq_len(p + i, n - i);
+        size_t len = k ? k : sizeof(repl) - 1;
+        if (o + len > max - (sizeof(cut) - 1) && o + utf8_clean_len(p, i, n) > max) {
+            /* The rest does not fit: end with the marker. */
+            memcpy(out + o, cut, sizeof(cut) - 1);
+            o += sizeof(cut) - 1;
+            break;
+        }
+        memcpy(out + o, k ? s + i : repl, len);
+        o += len;
+        i += k ? k : 1;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Bind text that comes from steps (log lines, error messages): stored as
+ * valid UTF-8, so every sqlite3 client (Python's too) can read it, and at
+ * most DAGD_STORE_TEXT_MAX bytes. Valid short text is bound without a copy. */
+static int bind_message(sqlite3_stmt *st, int i, const char *v)
+{
+    if (!v) {
+        return sqlite3_bind_null(st, i);
+    }
+    size_t n = strnlen(v, DAGD_STORE_TEXT_MAX + 1);
+    if (n <= DAGD_STORE_TEXT_MAX && utf8_valid(v, n)) {
+        return sqlite3_bind_text(st, i, v, (int)n, SQLITE_STATIC);
+    }
+    if (n > DAGD_STORE_TEXT_MAX) {
+        n = strlen(v);
+    }
+    char *c = utf8_clean(v, n, DAGD_STORE_TEXT_MAX);
+    int rc = sqlite3_bind_text(st, i, c, -1, SQLITE_TRANSIENT);
+    free(c);
+    return rc;
+}
+
 static char *column_strdup(sqlite3_stmt *st, int i)
 {
     return xstrdup((const char *)sqlite3_column_text(st, i));
@@ -1003,7 +1109,7 @@ static int event_insert(struct dagd_store *s, const char *run_id, const char *st
     (void)sqlite3_bind_int64(st, 3, ts);
     (void)bind_text(st, 4, level ? level : "info");
     (void)bind_text(st, 5, kind ? kind : "log");
-    (void)bind_text(st, 6, message ? message : "");
+    (void)bind_message(st, 6, message ? message : "");
     r = stmt_exec(s, st, "Failed to add an event");
     if (r < 0) {
         if (r == -ENOENT) {
@@ -1139,7 +1245,7 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         }
         (void)bind_text(st, 1, run_id);
         (void)bind_text(st, 2, status_s);
-        (void)bind_text(st, 3, error);
+        (void)bind_message(st, 3, error);
         (void)sqlite3_bind_int64(st, 4, now);
         r = stmt_exec(s, st, "Failed to set the status of a run");
         if (r < 0) {
@@ -1295,8 +1401,8 @@ static void bind_step(sqlite3_stmt *st, const struct dagd_step_info *step)
     (void)sqlite3_bind_int64(st, 9, step->rows_in);
     (void)sqlite3_bind_int64(st, 10, step->rows_out);
     (void)bind_text(st, 11, step->fingerprint);
-    (void)bind_text(st, 12, step->error);
-    (void)bind_text(st, 13, step->skip_reason);
+    (void)bind_message(st, 12, step->error);
+    (void)bind_message(st, 13, step->skip_reason);
     (void)bind_time(st, 14, step->cpu_usec);
     (void)bind_time(st, 15, step->max_rss_kb);
     (void)bind_text(st, 16, step->inputs_json);

@@ -25,6 +25,11 @@
 
 struct dagd_store;
 
+/* Text that steps produce (event messages, step and run errors, skip
+ * reasons) is stored as valid UTF-8 (invalid bytes become U+FFFD) and cut to
+ * this many bytes, ending in "..." when cut. */
+#define DAGD_STORE_TEXT_MAX 65536
+
 enum dagd_run_status {
     DAGD_RUN_QUEUED,
     DAGD_RUN_RUNNING,

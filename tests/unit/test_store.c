@@ -786,6 +786,88 @@ static void test_events(void **state)
     free_events(ev, n);
 }
 
+static const char *add_and_read(struct dagd_store *s, const char *msg, char *buf, size_t size)
+{
+    int64_t seq = 0;
+    assert_int_equal(dagd_store_event_add(s, "r1", NULL, 1, "info", "stdout", msg, &seq), 0);
+    struct dagd_event_info *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_events_list(s, "r1", NULL, seq - 1, 1, &ev, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(strlen(ev[0].message) < size);
+    strcpy(buf, ev[0].message);
+    free_events(ev, n);
+    return buf;
+}
+
+/* Text from steps is stored as valid UTF-8 and bounded. */
+static void test_text_sanitized(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "sales", 1, 0);
+    static char buf[DAGD_STORE_TEXT_MAX + 16];
+
+    /* Valid text, Chinese included, is kept byte for byte. */
+    assert_string_equal(add_and_read(s, "北京市 朝阳区 café ✓ 😀", buf, sizeof(buf)),
+                        "北京市 朝阳区 café ✓ 😀");
+    /* Invalid bytes, overlong forms, surrogates, a cut sequence: U+FFFD each. */
+    assert_string_equal(add_and_read(s, "bad \xff\xfe end", buf, sizeof(buf)),
+                        "bad \xef\xbf\xbd\xef\xbf\xbd end");
+    assert_string_equal(add_and_read(s, "\xc0\xaf", buf, sizeof(buf)), "\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(add_and_read(s, "\xed\xa0\x80!", buf, sizeof(buf)),
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!");
+    assert_string_equal(add_and_read(s, "abc\xe5\x8c", buf, sizeof(buf)),
+                        "abc\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(add_and_read(s, "\xf4\x90\x80\x80", buf, sizeof(buf)),
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+
+    /* Exactly the limit: kept. One byte more: cut with a marker. */
+    char *big = malloc(4 * DAGD_STORE_TEXT_MAX);
+    memset(big, 'a', DAGD_STORE_TEXT_MAX);
+    big[DAGD_STORE_TEXT_MAX] = '\0';
+    assert_int_equal(strlen(add_and_read(s, big, buf, sizeof(buf))), DAGD_STORE_TEXT_MAX);
+    memset(big, 'a', DAGD_STORE_TEXT_MAX + 1);
+    big[DAGD_STORE_TEXT_MAX + 1] = '\0';
+    add_and_read(s, big, buf, sizeof(buf));
+    assert_int_equal(strlen(buf), DAGD_STORE_TEXT_MAX);
+    assert_string_equal(buf + DAGD_STORE_TEXT_MAX - 3, "...");
+    /* Multi-byte text is cut at a character boundary. */
+    big[0] = '\0';
+    for (int i = 0; i < DAGD_STORE_TEXT_MAX / 2; i++) {
+        strcat(big + i * 3, "北");
+    }
+    add_and_read(s, big, buf, sizeof(buf));
+    size_t len = strlen(buf);
+    assert_true(len <= DAGD_STORE_TEXT_MAX);
+    assert_true(len >= DAGD_STORE_TEXT_MAX - 6);
+    assert_string_equal(buf + len - 3, "...");
+    assert_int_equal((len - 3) % 3, 0);
+    assert_int_equal(memcmp(buf, "北北", 6), 0);
+    free(big);
+
+    /* Step errors and skip reasons too. */
+    create_run(s, "r2", "sales", 1, 1);
+    struct dagd_step_info st = {.run_id = "r2",
+                                .step = "s0",
+                                .status = DAGD_STEP_FAILED,
+                                .attempts = 1,
+                                .exit_code = 1,
+                                .error = "bin\x80" "ary"};
+    assert_int_equal(dagd_store_step_update(s, &st, 1), 0);
+    struct dagd_step_info *steps = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_steps_list(s, "r2", &steps, &n), 0);
+    assert_string_equal(steps[0].error, "bin\xef\xbf\xbd"
+                                        "ary");
+    free_steps(steps, n);
+    assert_int_equal(dagd_store_run_set_status(s, "r2", DAGD_RUN_FAILED, "x\xff", 2), 0);
+    struct dagd_run_info run = {0};
+    assert_int_equal(dagd_store_run_get(s, "r2", &run), 0);
+    assert_string_equal(run.error, "x\xef\xbf\xbd");
+    dagd_run_info_done(&run);
+}
+
 static void test_transactions(void **state)
 {
     struct fixture *f = *state;
@@ -1772,6 +1854,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
