@@ -1,7 +1,8 @@
 /* The state store: the only code that touches state.db (DESIGN 5). Owns the
- * SQLite connection and its prepared statements. One writer: the process
- * that opened it read-write (the daemon or `dagd run`). WAL mode, so
- * `sqlite3 state.db` readers never block it. Every status change and its
+ * SQLite connection and its prepared statements. Writers are the daemon and
+ * `dagd run`; several processes may write the same state.db (their
+ * transactions queue on the busy timeout). WAL mode, so `sqlite3 state.db`
+ * readers never block a writer. Every status change and its
  * event are written in one transaction. Times passed in are epoch
  * milliseconds. All functions return 0 or -errno, with a message from
  * dagd_store_errmsg(). SQLite errors map to: -EBUSY (locked past the busy
@@ -49,8 +50,10 @@ enum dagd_step_status {
     _DAGD_STEP_STATUS_MAX,
 };
 
+/* The strings stored in runs.status / steps.status; NULL for values out of
+ * range. from_string returns the value or -EINVAL. */
 const char *dagd_run_status_to_string(enum dagd_run_status s);
-int dagd_run_status_from_string(const char *s); /* value or -EINVAL */
+int dagd_run_status_from_string(const char *s);
 const char *dagd_step_status_to_string(enum dagd_step_status s);
 int dagd_step_status_from_string(const char *s);
 
