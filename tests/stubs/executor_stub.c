@@ -34,6 +34,7 @@ struct srun {
     char run_id[33];
     uv_timer_t timer;
     size_t pos;          /* index into topo of the current step */
+    bool *done_before;   /* retry: succeeded in the parent run */
     bool canceled;
     bool finished;
     bool failed;
@@ -81,6 +82,7 @@ static void on_closed(uv_handle_t *h)
 {
     struct srun *r = h->data;
     dagd_pipeline_unref(r->p);
+    free(r->done_before);
     free(r);
 }
 
@@ -114,7 +116,7 @@ static void start_step(struct srun *r)
     }
     size_t idx = step_at(r, r->pos);
     const struct dagd_step *s = &r->p->steps[idx];
-    if (r->failed) {
+    if (r->failed || r->done_before[idx]) {
         step_set(r, idx, DAGD_STEP_SKIPPED, NULL);
         r->pos++;
         start_step(r);
@@ -134,6 +136,8 @@ static void start_step(struct srun *r)
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(s->config, "ms");
     if (streq(s->task, "sleep") && cJSON_IsNumber(j)) {
         ms = (uint64_t)j->valuedouble;
+    } else if (streq(s->task, "sleep") && (cJSON_IsString(j) || cJSON_IsRaw(j))) {
+        ms = strtoull(j->valuestring, NULL, 10);
     }
     (void)uv_timer_start(&r->timer, on_step_timer, ms, 0);
 }
@@ -224,6 +228,20 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     r->e = e;
     r->p = dagd_pipeline_ref(p);
     memcpy(r->run_id, id, 33);
+    r->done_before = dagd_xcalloc(p->n_steps + 1, sizeof(bool));
+    struct dagd_step_info *ps = NULL;
+    size_t nps = 0;
+    if (opts->parent_run_id &&
+        dagd_store_steps_list(e->cfg.store, opts->parent_run_id, &ps, &nps) >= 0) {
+        for (size_t i = 0; i < nps; i++) {
+            ssize_t idx = dagd_pipeline_step_index(p, ps[i].step);
+            if (idx >= 0 && ps[i].status == DAGD_STEP_SUCCEEDED) {
+                r->done_before[idx] = true;
+            }
+            dagd_step_info_done(&ps[i]);
+        }
+        free(ps);
+    }
     uv_timer_init(e->cfg.loop, &r->timer);
     r->timer.data = r;
     (void)uv_timer_start(&r->timer, on_start, 0, 0);
