@@ -124,10 +124,13 @@ static int ctl_call(struct ctl *c, const char *method, cJSON *params, event_fn o
     if (ctl_connect(c) < 0) {
         return EXIT_UNREACHABLE;
     }
-    if (dagd_write_all(c->fd, req, len) < 0) {
-        fprintf(stderr, "dagctl: failed to send the request: %m\n");
+    int wr = dagd_write_all(c->fd, req, len);
+    if (wr < 0 && wr != -EPIPE && wr != -ECONNRESET) {
+        fprintf(stderr, "dagctl: failed to send the request: %s\n", strerror(-wr));
         return EXIT_UNREACHABLE;
     }
+    /* On EPIPE the daemon closed first: it may have said why (refused peer,
+     * too many clients), so read its reply anyway. */
     for (;;) {
         struct dagd_reply rep;
         int r = ctl_read_reply(c, &rep);
