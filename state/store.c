@@ -273,6 +273,10 @@ static void stmt_resetp(sqlite3_stmt **st)
 /* A cached statement that is reset (not finalized) when it goes out of scope. */
 #define _cleanup_stmt_ _cleanup_(stmt_resetp)
 
+/* The cached statement `id`, prepared on first use. SQLITE_PREPARE_PERSISTENT
+ * tells SQLite the statement lives long, so it keeps it out of the
+ * lookaside allocator meant for short-lived ones. A read-only store never
+ * prepares the write statements, so opening one costs nothing for them. */
 static int stmt_get(struct dagd_store *s, enum store_stmt id, sqlite3_stmt **ret)
 {
     if (!s->stmts[id]) {
@@ -286,6 +290,9 @@ static int stmt_get(struct dagd_store *s, enum store_stmt id, sqlite3_stmt **ret
     return 0;
 }
 
+/* SQLITE_STATIC is safe: every bound string belongs to the caller and
+ * outlives the statement's step, which the cleanup handler resets (and so
+ * unbinds) before the function returns. */
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
@@ -403,6 +410,7 @@ static int bind_message(sqlite3_stmt *st, int i, const char *v)
     return rc;
 }
 
+/* A copy of a text column; NULL stays NULL. */
 static char *column_strdup(sqlite3_stmt *st, int i)
 {
     return xstrdup((const char *)sqlite3_column_text(st, i));
@@ -418,6 +426,7 @@ static int stmt_exec(struct dagd_store *s, sqlite3_stmt *st, const char *what)
     return 0;
 }
 
+/* Run a cached statement without parameters (transaction control). */
 static int exec_id(struct dagd_store *s, enum store_stmt id, const char *what)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -517,6 +526,8 @@ bool dagd_store_in_batch(struct dagd_store *s)
 
 /* ---- open, migrate, close ---- */
 
+/* mkdir -p with `mode` for every directory it creates; existing ones keep
+ * their mode (an admin may have widened it on purpose). */
 static int mkdir_p(const char *dir, mode_t mode)
 {
     _cleanup_free_ char *p = xstrdup(dir);
@@ -565,6 +576,7 @@ static int query_int(struct dagd_store *s, const char *sql, int64_t *ret)
     return 0;
 }
 
+/* Run uncached SQL (PRAGMAs and migrations: once per open). */
 static int exec_sql(struct dagd_store *s, const char *sql, const char *what)
 {
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -730,6 +742,10 @@ static int enable_wal(struct dagd_store *s)
     }
 }
 
+/* Open in this order: create the directory and file (so we choose their
+ * modes), refuse foreign or newer files before changing anything in them,
+ * then configure the connection and migrate. A read-only store changes
+ * nothing at all: no WAL switch, no migration. */
 static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
 {
     if (!dir || !*dir || !ret) {
@@ -1123,6 +1139,8 @@ static int event_insert(struct dagd_store *s, const char *run_id, const char *st
     return 0;
 }
 
+/* The public entry point validates; event_insert() is shared with the
+ * functions that write a state change and its event together. */
 int dagd_store_event_add(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,
                          const char *level, const char *kind, const char *message, int64_t *ret_seq)
 {
@@ -1152,6 +1170,9 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
 
 /* ---- runs ---- */
 
+/* The run row, one pending row per step (so `dagctl show` lists every step
+ * from the start, in pipeline order) and the "run created" event, in one
+ * transaction: a reader sees the whole run or none of it. */
 int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run, char *const *steps,
                           char *const *tasks, size_t n_steps)
 {
@@ -1224,6 +1245,8 @@ finish:
     return txn_end(s, nested, r);
 }
 
+/* The CASE expressions of RUN_SET_STATUS keep the first start time across
+ * repeated `running` updates and stamp the end time only for final states. */
 int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dagd_run_status status,
                               const char *error, int64_t now)
 {
@@ -1285,6 +1308,8 @@ int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run
     return 0;
 }
 
+/* Unique-prefix lookup, like git's short ids: the range query reads at most
+ * two index entries whatever the number of runs. */
 int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_run_id)
 {
     if (!prefix || !*prefix) {
@@ -1384,6 +1409,8 @@ static char *step_event_message(const struct dagd_step_info *st)
     }
 }
 
+/* STEP_UPDATE and STEP_INSERT share their parameter numbers (?1..?17), so
+ * one binder serves both. */
 static void bind_step(sqlite3_stmt *st, const struct dagd_step_info *step)
 {
     (void)bind_text(st, 1, step->run_id);
@@ -1409,6 +1436,8 @@ static void bind_step(sqlite3_stmt *st, const struct dagd_step_info *step)
     (void)bind_text(st, 17, step->manifest);
 }
 
+/* UPDATE first (the common case: run_create listed the step), INSERT only if
+ * no row changed; either way with the event, in one transaction. */
 int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step, int64_t now)
 {
     if (!step || !step->run_id || !step->step || (unsigned)step->status >= _DAGD_STEP_STATUS_MAX) {
@@ -1495,6 +1524,10 @@ int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, con
 
 /* ---- crash recovery and retention ---- */
 
+/* Per unfinished run, in this order: the events of its running steps (they
+ * are found by status = 'running', so before the update changes it), the
+ * step rows, the run row, the run's event. All runs in one transaction, so
+ * a crash during recovery leaves the database as it was. */
 int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t now)
 {
     if (!reason) {
@@ -1562,6 +1595,9 @@ finish:
     return txn_end(s, nested, r);
 }
 
+/* Oldest runs first. Children are deleted explicitly before the run (the
+ * foreign keys' ON DELETE CASCADE is only the safety net): that keeps the
+ * event deletion bounded and countable. */
 int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
 {
     if (batch == 0) {
@@ -1710,6 +1746,8 @@ int dagd_store_filehash_put(struct dagd_store *s, const char *path, uint64_t dev
     return stmt_exec(s, st, "Failed to write the file-hash cache");
 }
 
+/* One INSERT: atomic without an explicit transaction, and it joins the
+ * caller's batch if one is open. */
 int dagd_store_tick_add(struct dagd_store *s, const char *name, const char *kind, int64_t ts,
                         const char *run_id, const char *status, const char *reason)
 {
@@ -1768,6 +1806,9 @@ int dagd_store_ticks_list(struct dagd_store *s, const char *name, size_t limit,
     return collect_rows(s, st, sizeof(**ret), tick_decode, tick_done, (void **)ret, ret_n);
 }
 
+/* INSERT ... ON CONFLICT DO NOTHING and the change count make the check and
+ * the claim one atomic statement: two sensors racing on a file cannot both
+ * win. */
 int dagd_store_sensor_key_claim(struct dagd_store *s, const char *sensor, const char *key,
                                 const char *run_id, int64_t ts)
 {
