@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""cluster + report on a warehouse of data/sales-tiny (DESIGN 6).
+
+1. cluster (k=3) writes city_tiers equal to expected.json `tiers`
+   (tier_of_city, sizes), city_en from translations; k: auto and several
+   features also succeed and cover every city.
+2. report writes one self-contained UTF-8 HTML file atomically (no temp file
+   left), with every chart (SVG ids and titles), the DQ table, run id, input
+   files, English names beside Chinese ones, and a city named
+   <script>alert(1)</script> escaped.
+3. Headless Chromium renders it to a PNG that is not blank (distinct
+   colours counted by decoding the PNG with zlib). Skipped, with a message,
+   only if chromium is missing."""
+import glob
+import os
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from analytics import DICT, check, expected, fixture, run_task  # noqa: E402
+
+EVIL = "<script>alert(1)</script>"
+CHART_IDS = ["chart-q1-top-city-per-hour", "chart-q2-top10-avg-district", "chart-tiers"]
+
+
+def png_pixels(path):
+    """(width, height, set of distinct colours, count of non-white pixels)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "PNG signature")
+    pos, idat, width = 8, [], None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            check(depth == 8 and ctype in (2, 6) and interlace == 0,
+                  "PNG format %d/%d/%d" % (depth, ctype, interlace))
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + n
+    raw = zlib.decompress(b"".join(idat))
+    stride = width * bpp
+    prev = bytearray(stride)
+    colours, ink = set(), 0
+    for y in range(height):
+        ft = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if ft == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 255
+        elif ft == 2:
+            for i in range(stride):
+                line[i] = (line[i] + prev[i]) & 255
+        elif ft == 3:
+            for i in range(stride):
+                left = line[i - bpp] if i >= bpp else 0
+                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 255
+        elif ft == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b = prev[i]
+                c = prev[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[i] = (line[i] + pred) & 255
+        # sample every 3rd pixel: plenty for "not blank", 3x cheaper
+        for x in range(0, width, 3):
+            px = bytes(line[x * bpp:x * bpp + 3])
+            colours.add(px)
+            if px != b"\xff\xff\xff":
+                ink += 1
+        prev = line
+    return width, height, colours, ink
+
+
+def main():
+    exp = expected()
+    tmp = tempfile.mkdtemp(prefix="dagd-report-")
+    try:
+        # 1. tiers equal the exact optimum of expected.json
+        wh = os.path.join(tmp, "warehouse.db")
+        fixture(wh)
+        run_task("translate-scrape", {"api": "", "dictionary": DICT}, wh)
+        run_task("cluster", {"k": 3}, wh)
+        con = sqlite3.connect(wh)
+        got = {c: t for c, t in con.execute("SELECT city, tier FROM city_tiers")}
+        want = exp["tiers"]["tier_of_city"]
+        diff = sorted(c for c in set(got) | set(want) if got.get(c) != want.get(c))
+        check(not diff, "tiers differ from expected.json for %s" % diff[:10])
+        sizes = [sum(1 for t in got.values() if t == k) for k in range(exp["tiers"]["k"])]
+        check(sizes == exp["tiers"]["sizes_low_to_high"], "tier sizes %r" % sizes)
+        for city, total in con.execute("SELECT city, total_sales_rmb_cents FROM city_tiers"):
+            check(abs(total / 100 - exp["city_totals_rmb"][city]) <= 1.0, "total of %s" % city)
+        en = dict(con.execute("SELECT city, city_en FROM city_tiers"))
+        check(en["上海"] == "Shanghai" and en["日照"] == "Rizhao", "city_en from translations")
+        con.close()
+        log = run_task("cluster", {"k": "auto"}, wh)
+        check("chose k=" in log, "k auto logs its choice")
+        run_task("cluster", {"k": 4, "features": ["total", "orders", "avg_order"]}, wh)
+        con = sqlite3.connect(wh)
+        n, tiers = con.execute("SELECT count(*), count(DISTINCT tier) FROM city_tiers").fetchone()
+        check(n == len(want) and tiers == 4, "several features: %d cities in %d tiers" % (n, tiers))
+        con.close()
+        run_task("cluster", {"k": "x"}, wh, expect_rc=2)
+
+        # 2. report on a warehouse with a hostile city name
+        wh2 = os.path.join(tmp, "evil.db")
+        fixture(wh2, evil=EVIL)
+        run_task("translate-scrape", {"api": "", "dictionary": DICT}, wh2)
+        run_task("cluster", {"k": 3}, wh2)
+        out_dir = os.path.join(tmp, "out")
+        out = os.path.join(out_dir, "report.html")
+        log = run_task("report", {"output": out}, wh2, run_id="run-42-report")
+        check("declare_output " + out in log, "the report path is declared as an output")
+        check(sorted(os.listdir(out_dir)) == ["report.html"], "no temp file left: %s" % os.listdir(out_dir))
+        with open(out, "rb") as f:
+            html = f.read().decode("utf-8")  # must be UTF-8
+        for cid in CHART_IDS:
+            check('id="%s"' % cid in html, "chart %s in the report" % cid)
+            check('<title id="%s-title">' % cid in html, "chart %s has a title" % cid)
+        check(html.count("<svg") == 3, "three charts")
+        check('id="table-dq"' in html and "bad_order_time" in html, "DQ table")
+        check("run-42-report" in html, "run id")
+        check("dataset1.xlsx" in html and "dataset2.json" in html, "input files")
+        check("上海" in html and "Shanghai" in html, "English beside Chinese")
+        check("<script" not in html.lower(), "no script element")
+        check("&lt;script&gt;alert(1)&lt;/script&gt;" in html, "the hostile name is shown escaped")
+        for bad in ("http://", "https://", "src=", "href=", "url("):
+            check(bad not in html.replace("http://www.w3.org/2000/svg", ""),
+                  "no external resource (%s)" % bad)
+        check(html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html, "UTF-8 HTML")
+
+        # a second run replaces the file atomically
+        run_task("report", {"output": out}, wh2, run_id="run-43-report")
+        with open(out, encoding="utf-8") as f:
+            check("run-43-report" in f.read(), "report replaced")
+        check(not glob.glob(out + ".*"), "no temp file left after a rerun")
+
+        # 3. headless Chromium
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not chromium:
+            print("SKIP: chromium not installed, the screenshot check did not run")
+            print("PASS")
+            return
+        png = os.path.join(tmp, "out.png")
+        p = subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                            "--disable-background-networking", "--disable-component-update",
+                            "--disable-sync", "--no-first-run",
+                            "--user-data-dir=" + os.path.join(tmp, "chromium"),
+                            "--window-size=1200,900", "--screenshot=" + png, "file://" + out],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        check(p.returncode == 0 and os.path.exists(png),
+              "chromium failed: %s" % p.stderr.decode("utf-8", "replace")[-2000:])
+        w, h, colours, ink = png_pixels(png)
+        print("screenshot %dx%d: %d distinct colours, %d non-white sampled pixels" %
+              (w, h, len(colours), ink))
+        check((w, h) == (1200, 900), "screenshot size")
+        check(len(colours) >= 20, "the screenshot is blank (%d colours)" % len(colours))
+        check(ink >= 0.02 * (w // 3) * h, "too little drawn (%d pixels)" % ink)
+        print("PASS")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""translate-scrape against tests/tools/fakewiki.py (DESIGN 6, translations).
+
+1. With faults (--fail-rate 0.3 --rate-limit 5 --garbage-rate 0.1
+   --require-user-agent): every map city of data/sales-tiny gets the English
+   name of its city article (日照 Rizhao, 平顶山 Pingdingshan, 大同 Datong,
+   唐山 Tangshan, every short-name pitfall of fakewiki.py), districts their
+   article names; the request count stays near the minimum (printed) and no
+   request has more than 50 titles or lacks a User-Agent.
+2. A rerun sends no request and changes no English name (source 'cache').
+3. A dead port: the dictionary fills in (source 'dictionary'), the step
+   succeeds with a warning; names found nowhere get source 'none', en NULL.
+4. A city name that cannot be a title (<script>...) is never sent."""
+import math
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from analytics import (DICT, SOURCE, FakeWiki, check, dead_api, fail, fixture, run_task)  # noqa: E402
+
+sys.path.insert(0, os.path.join(SOURCE, "tests", "tools"))
+import fakewiki  # noqa: E402
+
+EVIL = "<script>alert(1)</script>"
+
+
+def city_truth(wiki, city):
+    """English title of the city article, as fakewiki serves it."""
+    if city.endswith(fakewiki.CITY_FULL_SUFFIXES):
+        return wiki.pages.get(city)
+    return wiki.pages.get(city + "市")
+
+
+def translations(wh):
+    con = sqlite3.connect(wh)
+    rows = {(k, zh): (en, src) for k, zh, en, src in
+            con.execute("SELECT kind, zh, en, source FROM translations")}
+    con.close()
+    return rows
+
+
+def map_names(wh):
+    con = sqlite3.connect(wh)
+    cities = sorted({r[0].strip() for r in con.execute("SELECT city FROM city_district_map")})
+    districts = sorted({r[0].strip() for r in con.execute("SELECT district FROM city_district_map")})
+    con.close()
+    return cities, districts
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="dagd-translate-")
+    try:
+        wiki = fakewiki.Wiki(DICT)
+        wh = os.path.join(tmp, "warehouse.db")
+        fixture(wh, evil=EVIL)
+        cities, districts = map_names(wh)
+        check(EVIL in cities, "fixture has the evil city")
+
+        with FakeWiki("--fail-rate", "0.3", "--rate-limit", "5", "--garbage-rate", "0.1",
+                      "--require-user-agent") as fw:
+            cfg = {"api": fw.api, "dictionary": DICT, "contact": "dagd-tests@example.org"}
+            log = run_task("translate-scrape", cfg, wh)
+            st = fw.stats()
+            tr = translations(wh)
+
+            # 1. every map city: its city article, never a namesake
+            wrong = []
+            for c in cities:
+                if c == EVIL:
+                    continue
+                want = city_truth(wiki, c)
+                got = tr.get(("city", c))
+                check(got is not None, "no translation row for city %s" % c)
+                if got[0] != want:
+                    wrong.append("%s: got %r want %r" % (c, got[0], want))
+                if want is not None and got[1] != "wikipedia":
+                    wrong.append("%s: source %s" % (c, got[1]))
+            check(not wrong, "wrong city translations:\n  " + "\n  ".join(wrong))
+            for zh, en in list(fakewiki.SHORT_NAME_PITFALLS.items()):
+                if zh in cities:
+                    check(tr[("city", zh)][0] == en, "pitfall %s -> %r" % (zh, tr[("city", zh)][0]))
+            for zh, en in [("日照", "Rizhao"), ("平顶山", "Pingdingshan"), ("大同", "Datong"),
+                           ("唐山", "Tangshan")]:
+                check(zh in cities, "%s in the tiny map" % zh)
+                check(tr[("city", zh)][0] == en, "%s -> %r, want %s" % (zh, tr[("city", zh)][0], en))
+            # never asked (not a valid title); its districts may still vote in the dictionary
+            check(tr[("city", EVIL)][1] in ("dictionary", "none"), "evil city: %r" % (tr[("city", EVIL)],))
+
+            # districts by their own name
+            for d in districts:
+                want = wiki.pages.get(d)
+                got = tr.get(("district", d))
+                check(got is not None, "no translation row for district %s" % d)
+                check(got[0] == want, "district %s: got %r want %r" % (d, got[0], want))
+            check(tr[("district", "相山区")][0] == "Xiangshan District, Huaibei", "相山区")
+
+            # request economy and manners
+            titles = len({(c if c.endswith(fakewiki.CITY_FULL_SUFFIXES) else c + "市")
+                          for c in cities if c != EVIL} | set(districts))
+            minimum = math.ceil(titles / 50)
+            print("requests: %d API requests for %d titles (minimum %d batches), faults %s, "
+                  "status %s" % (st["api_requests"], titles, minimum, dict(st["faults"]),
+                                 dict(st["status"])))
+            check(st["max_titles_in_request"] <= 50, "at most 50 titles per request")
+            check(st["requests_without_user_agent"] == 0, "User-Agent on every request")
+            check(st["status"].get("403", 0) == 0, "no 403 (User-Agent refused)")
+            check(st["pages_invalid"] == 0, "invalid titles are never sent")
+            # with 30% 503 + 10% garbage the expected count is ~1.6 x minimum
+            check(st["api_requests"] <= 3 * minimum + 10,
+                  "%d requests for a minimum of %d" % (st["api_requests"], minimum))
+            check("wikipedia" in log, "summary logged")
+
+            # 2. rerun: no request, same names
+            fw.stats(reset=True)
+            run_task("translate-scrape", cfg, wh)
+            st2 = fw.stats()
+            print("rerun: %d API requests" % st2["api_requests"])
+            check(st2["api_requests"] == 0, "rerun sent %d requests" % st2["api_requests"])
+            tr2 = translations(wh)
+            check({k: v[0] for k, v in tr2.items()} == {k: v[0] for k, v in tr.items()},
+                  "rerun changed English names")
+            check(tr2[("city", "日照")][1] == "cache", "rerun source: %r" % (tr2[("city", "日照")],))
+
+        # 3. dead port: the dictionary fills in
+        wh2 = os.path.join(tmp, "warehouse2.db")
+        fixture(wh2)
+        log = run_task("translate-scrape", {"api": dead_api(), "dictionary": DICT,
+                                            "connect_timeout": "2s"}, wh2)
+        check("<4>" in log and "unreachable" in log, "a warning names the unreachable API")
+        tr3 = translations(wh2)
+        check(tr3[("city", "日照")] == ("Rizhao", "dictionary"), "dictionary 日照: %r" % (tr3[("city", "日照")],))
+        check(tr3[("city", "唐山")] == ("Tangshan", "dictionary"), "dictionary 唐山: %r" % (tr3[("city", "唐山")],))
+        check(tr3[("city", "上海")] == ("Shanghai", "dictionary"), "dictionary 上海")
+        check(tr3[("city", "大同")][0] == "Datong", "dictionary 大同: no disambiguation page")
+        check(tr3[("district", "相山区")][1] == "dictionary", "dictionary district")
+        sources = {v[1] for v in tr3.values()}
+        check(sources <= {"dictionary", "none"}, "sources after an outage: %r" % sources)
+        for (kind, zh), (en, src) in tr3.items():
+            check((en is None) == (src == "none"), "en NULL exactly for source none: %s" % zh)
+        print("dead port: %d names, %d from the dictionary" %
+              (len(tr3), sum(1 for v in tr3.values() if v[1] == "dictionary")))
+        print("PASS")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
