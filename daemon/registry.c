@@ -77,7 +77,9 @@ int dagd_registry_reload(struct dagd_registry *r, unsigned *ret_errors)
         files[n_files++] = dagd_xasprintf("%s/%s", r->dir, de->d_name);
     }
     closedir(d);
-    qsort(files, n_files, sizeof(char *), cmp_str);
+    if (n_files > 1) {
+        qsort(files, n_files, sizeof(char *), cmp_str);
+    }
 
     struct dagd_registry_entry *next = dagd_xcalloc(n_files ? n_files : 1, sizeof(*next));
     unsigned errors = 0;
