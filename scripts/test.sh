@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Build and run every test: a normal build, then the suite again under
-# AddressSanitizer + UBSan. Prints "N passed, N failed" last.
+# AddressSanitizer + UBSan. Prints "N passed, N failed, N skipped" last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0
 failed=0
+skipped=0
 count() { # builddir [logname]
     local log="$1/meson-logs/${2:-testlog}.json"
     [ -f "$log" ] || return 0
-    local p f
-    p=$(/usr/bin/python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(1 for x in r if x["result"] in ("OK","EXPECTEDFAIL","SKIP")))' "$log")
-    f=$(/usr/bin/python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; print(sum(1 for x in r if x["result"] not in ("OK","EXPECTEDFAIL","SKIP")))' "$log")
-    passed=$((passed + p)); failed=$((failed + f))
+    local p f s
+    read -r p f s < <(/usr/bin/python3 -c '
+import json, sys
+r = [json.loads(l)["result"] for l in open(sys.argv[1])]
+ok = sum(x in ("OK", "EXPECTEDFAIL") for x in r)
+sk = sum(x == "SKIP" for x in r)
+print(ok, len(r) - ok - sk, sk)' "$log")
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 leg() { # name builddir meson-args...
     local name="$1" dir="$2"; shift 2
@@ -37,5 +42,6 @@ if [ -f build/build.ninja ] && command -v valgrind >/dev/null; then
 fi
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     leg "ASan+UBSan build" build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
-echo "${passed} passed, ${failed} failed"
+# A skipped test is reported as such, never counted as passed.
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]
