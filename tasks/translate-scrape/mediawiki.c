@@ -130,16 +130,28 @@ static int buf_add_escaped(struct buf *b, const char *s)
 int dagd_wiki_build_url(const char *api, const char *const *titles, size_t n,
                         const char *llcontinue, char **ret_url)
 {
+    return dagd_wiki_build_url_limit(api, titles, n, llcontinue, 0, ret_url);
+}
+
+int dagd_wiki_build_url_limit(const char *api, const char *const *titles, size_t n,
+                              const char *llcontinue, unsigned lllimit, char **ret_url)
+{
     struct buf b = {0};
+    char lim[16] = "max";
     int r = 0;
 
-    if (!api || !titles || !ret_url || n == 0 || n > DAGD_WIKI_MAX_TITLES) {
+    if (!api || !titles || !ret_url || n == 0 || n > DAGD_WIKI_MAX_TITLES || lllimit > 500) {
         return -EINVAL;
+    }
+    if (lllimit) {
+        snprintf(lim, sizeof(lim), "%u", lllimit);
     }
     r |= buf_adds(&b, api);
     r |= buf_adds(&b, strchr(api, '?') ? "&" : "?");
     r |= buf_adds(&b, "action=query&format=json&formatversion=2&prop=langlinks&lllang=en"
-                      "&lllimit=max&redirects=1&titles=");
+                      "&redirects=1&lllimit=");
+    r |= buf_adds(&b, lim);
+    r |= buf_adds(&b, "&titles=");
     for (size_t i = 0; i < n; i++) {
         if (!dagd_wiki_title_is_valid(titles[i])) {
             free(b.p);

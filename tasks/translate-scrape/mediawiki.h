@@ -49,6 +49,11 @@ bool dagd_wiki_title_is_valid(const char *title);
 int dagd_wiki_build_url(const char *api, const char *const *titles, size_t n,
                         const char *llcontinue, char **ret_url);
 
+/* The same with an explicit lllimit (1..500; 0 = "max"). A small limit makes
+ * the API page langlinks with llcontinue (tests use it). */
+int dagd_wiki_build_url_limit(const char *api, const char *const *titles, size_t n,
+                              const char *llcontinue, unsigned lllimit, char **ret_url);
+
 /* Parse one response body for the n titles it was asked for, merging into
  * answers[] (an English link found in an earlier continuation response is
  * kept). *ret_continue receives the llcontinue value when the response asks

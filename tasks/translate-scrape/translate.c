@@ -59,6 +59,8 @@ static const struct dagd_task_field schema[] = {
     {.name = "max_retries", .type = DAGD_FIELD_INT, .min = 1, .max = 100000,
      .doc = "retries in total (default 200)"},
     {.name = "refresh", .type = DAGD_FIELD_BOOL, .doc = "ignore the cache, ask every name again"},
+    {.name = "lllimit", .type = DAGD_FIELD_INT, .min = 1, .max = 500,
+     .doc = "langlinks per response (default max; a small value forces continuation, for tests)"},
     {.name = NULL},
 };
 
@@ -512,6 +514,7 @@ static int translate_run(struct dagd_task_ctx *ctx)
         .timeout_usec = host->config_duration(ctx, "request_timeout", 30000000),
         .max_attempts = (unsigned)host->config_int(ctx, "max_attempts", 8),
         .max_retries = (unsigned)host->config_int(ctx, "max_retries", 200),
+        .lllimit = (unsigned)host->config_int(ctx, "lllimit", 0),
         .canceled = on_canceled,
         .log = on_log,
         .userdata = &lg,

@@ -197,7 +197,8 @@ static void retry(struct client *c, struct job *j, uint64_t retry_after, const c
 static int start(struct client *c, struct job *j)
 {
     char *url = NULL;
-    int r = dagd_wiki_build_url(c->o->api, c->titles + j->first, j->count, j->cont, &url);
+    int r = dagd_wiki_build_url_limit(c->o->api, c->titles + j->first, j->count, j->cont,
+                                      c->o->lllimit, &url);
     if (r < 0) {
         return r;
     }

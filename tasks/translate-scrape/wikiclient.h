@@ -36,6 +36,7 @@ struct dagd_wiki_client_opts {
     uint64_t backoff_base_usec, backoff_cap_usec;
     uint64_t retry_after_cap_usec; /* longest Retry-After honoured */
     uint64_t seed;                 /* jitter */
+    unsigned lllimit;              /* langlinks per response, 0 = max (tests page with less) */
     dagd_wiki_canceled_fn canceled;
     dagd_wiki_log_fn log; /* level: syslog numbering */
     void *userdata;

@@ -10,7 +10,9 @@
 2. A rerun sends no request and changes no English name (source 'cache').
 3. A dead port: the dictionary fills in (source 'dictionary'), the step
    succeeds with a warning; names found nowhere get source 'none', en NULL.
-4. A city name that cannot be a title (<script>...) is never sent."""
+4. A city name that cannot be a title (<script>...) is never sent.
+5. With langlinks paged by a small lllimit, llcontinue is followed and the
+   names are the same."""
 import math
 import os
 import shutil
@@ -123,6 +125,20 @@ def main():
             check({k: v[0] for k, v in tr2.items()} == {k: v[0] for k, v in tr.items()},
                   "rerun changed English names")
             check(tr2[("city", "日照")][1] == "cache", "rerun source: %r" % (tr2[("city", "日照")],))
+
+        # 2b. langlinks paged (lllimit 7): llcontinue followed, same names
+        wh_c = os.path.join(tmp, "warehouse-continue.db")
+        fixture(wh_c, evil=EVIL)
+        with FakeWiki() as fw:
+            run_task("translate-scrape", {"api": fw.api, "dictionary": DICT, "lllimit": 7,
+                                          "rate": 0}, wh_c)
+            st = fw.stats()
+        print("paged: %d API requests, %d continuation responses" %
+              (st["api_requests"], st["continue_responses"]))
+        check(st["continue_responses"] > 0, "fakewiki paged the langlinks")
+        trc = translations(wh_c)
+        check({k: v[0] for k, v in trc.items()} == {k: v[0] for k, v in tr.items()},
+              "paged langlinks give the same names")
 
         # 3. dead port: the dictionary fills in
         wh2 = os.path.join(tmp, "warehouse2.db")

@@ -132,6 +132,10 @@ static void test_build_url(void **state)
     assert_int_equal(dagd_wiki_build_url("http://h/api.php?x=1", titles, 1, "20|en", &url), 0);
     assert_non_null(strstr(url, "?x=1&action=query"));
     assert_non_null(strstr(url, "&llcontinue=20%7Cen"));
+    assert_non_null(strstr(url, "lllimit=max"));
+    free(url);
+    assert_int_equal(dagd_wiki_build_url_limit("http://h/", titles, 1, NULL, 10, &url), 0);
+    assert_non_null(strstr(url, "lllimit=10&"));
     free(url);
     const char *bad[] = {"<script>"};
     assert_int_equal(dagd_wiki_build_url("http://h/", bad, 1, NULL, &url), -EINVAL);
