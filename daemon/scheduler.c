@@ -1,0 +1,314 @@
+/* See scheduler.h. Ready steps are kept in a binary min-heap keyed by their
+ * rank in the priority order, so a 1000-step fan-out pops in O(log n). */
+#include "scheduler.h"
+
+#include <assert.h>
+
+#include "util.h"
+
+struct sched_step {
+    enum dagd_sched_state state;
+    size_t n_unmet;    /* needs not yet satisfied */
+    size_t rank;       /* position in the priority order */
+    size_t *deps;      /* dependents: steps that need this one */
+    size_t n_deps;
+};
+
+struct dagd_sched {
+    size_t n;
+    struct sched_step *steps;
+    size_t *heap;      /* READY steps, min-heap on rank */
+    size_t n_heap;
+    size_t n_running;
+    size_t n_active;   /* WAITING + READY + RUNNING + BACKOFF */
+    size_t *stack;     /* scratch for downstream walks */
+};
+
+static const char *const state_names[_DAGD_SCHED_STATE_MAX] = {
+    [DAGD_SCHED_WAITING] = "waiting",
+    [DAGD_SCHED_READY] = "ready",
+    [DAGD_SCHED_RUNNING] = "running",
+    [DAGD_SCHED_BACKOFF] = "backoff",
+    [DAGD_SCHED_SUCCEEDED] = "succeeded",
+    [DAGD_SCHED_FAILED] = "failed",
+    [DAGD_SCHED_SKIPPED] = "skipped",
+    [DAGD_SCHED_UPSTREAM_FAILED] = "upstream-failed",
+    [DAGD_SCHED_CANCELED] = "canceled",
+};
+
+const char *dagd_sched_state_to_string(enum dagd_sched_state st)
+{
+    return st < _DAGD_SCHED_STATE_MAX ? state_names[st] : NULL;
+}
+
+static bool is_active(enum dagd_sched_state st)
+{
+    return st == DAGD_SCHED_WAITING || st == DAGD_SCHED_READY || st == DAGD_SCHED_RUNNING ||
+           st == DAGD_SCHED_BACKOFF;
+}
+
+static bool rank_less(const struct dagd_sched *s, size_t a, size_t b)
+{
+    return s->steps[a].rank < s->steps[b].rank;
+}
+
+static void heap_push(struct dagd_sched *s, size_t i)
+{
+    size_t k = s->n_heap++;
+    s->heap[k] = i;
+    while (k > 0) {
+        size_t parent = (k - 1) / 2;
+        if (!rank_less(s, s->heap[k], s->heap[parent])) {
+            break;
+        }
+        size_t t = s->heap[k];
+        s->heap[k] = s->heap[parent];
+        s->heap[parent] = t;
+        k = parent;
+    }
+}
+
+static size_t heap_pop(struct dagd_sched *s)
+{
+    size_t top = s->heap[0];
+    s->heap[0] = s->heap[--s->n_heap];
+    size_t k = 0;
+    for (;;) {
+        size_t l = 2 * k + 1, r = l + 1, m = k;
+        if (l < s->n_heap && rank_less(s, s->heap[l], s->heap[m])) {
+            m = l;
+        }
+        if (r < s->n_heap && rank_less(s, s->heap[r], s->heap[m])) {
+            m = r;
+        }
+        if (m == k) {
+            break;
+        }
+        size_t t = s->heap[k];
+        s->heap[k] = s->heap[m];
+        s->heap[m] = t;
+        k = m;
+    }
+    return top;
+}
+
+struct dagd_sched *dagd_sched_new(size_t n, const size_t *const *needs, const size_t *n_needs,
+                                  const size_t *order)
+{
+    struct dagd_sched *s = dagd_xcalloc(1, sizeof(*s));
+    s->n = n;
+    s->steps = dagd_xcalloc(n, sizeof(*s->steps));
+    s->heap = dagd_xcalloc(n, sizeof(size_t));
+    s->stack = dagd_xcalloc(n, sizeof(size_t));
+    s->n_active = n;
+
+    for (size_t k = 0; k < n; k++) {
+        s->steps[order ? order[k] : k].rank = k;
+    }
+    /* Two passes: count dependents, then fill them. */
+    for (size_t i = 0; i < n; i++) {
+        s->steps[i].n_unmet = n_needs ? n_needs[i] : 0;
+        for (size_t j = 0; j < s->steps[i].n_unmet; j++) {
+            assert(needs[i][j] < n);
+            s->steps[needs[i][j]].n_deps++;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        s->steps[i].deps = dagd_xcalloc(s->steps[i].n_deps, sizeof(size_t));
+        s->steps[i].n_deps = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < s->steps[i].n_unmet; j++) {
+            struct sched_step *up = &s->steps[needs[i][j]];
+            up->deps[up->n_deps++] = i;
+        }
+    }
+    return s;
+}
+
+struct dagd_sched *dagd_sched_free(struct dagd_sched *s)
+{
+    if (!s) {
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->steps[i].deps);
+    }
+    free(s->steps);
+    free(s->heap);
+    free(s->stack);
+    free(s);
+    return NULL;
+}
+
+static void set_state(struct dagd_sched *s, size_t i, enum dagd_sched_state st)
+{
+    struct sched_step *p = &s->steps[i];
+    if (p->state == DAGD_SCHED_RUNNING) {
+        s->n_running--;
+    }
+    if (st == DAGD_SCHED_RUNNING) {
+        s->n_running++;
+    }
+    if (is_active(p->state) && !is_active(st)) {
+        s->n_active--;
+    }
+    p->state = st;
+}
+
+/* Step i is satisfied (succeeded or skipped): release its dependents. Only
+ * WAITING dependents move; ones already decided (e.g. excluded) stay. */
+static void release(struct dagd_sched *s, size_t i, bool begun)
+{
+    struct sched_step *p = &s->steps[i];
+    for (size_t k = 0; k < p->n_deps; k++) {
+        struct sched_step *d = &s->steps[p->deps[k]];
+        assert(d->n_unmet > 0);
+        d->n_unmet--;
+        if (begun && d->n_unmet == 0 && d->state == DAGD_SCHED_WAITING) {
+            set_state(s, p->deps[k], DAGD_SCHED_READY);
+            heap_push(s, p->deps[k]);
+        }
+    }
+}
+
+void dagd_sched_exclude(struct dagd_sched *s, size_t i)
+{
+    assert(s->steps[i].state == DAGD_SCHED_WAITING);
+    set_state(s, i, DAGD_SCHED_SKIPPED);
+    release(s, i, false);
+}
+
+void dagd_sched_begin(struct dagd_sched *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->steps[i].state == DAGD_SCHED_WAITING && s->steps[i].n_unmet == 0) {
+            set_state(s, i, DAGD_SCHED_READY);
+            heap_push(s, i);
+        }
+    }
+}
+
+ssize_t dagd_sched_pop_ready(struct dagd_sched *s)
+{
+    if (s->n_heap == 0) {
+        return -1;
+    }
+    size_t i = heap_pop(s);
+    set_state(s, i, DAGD_SCHED_RUNNING);
+    return (ssize_t)i;
+}
+
+size_t dagd_sched_n_ready(const struct dagd_sched *s)
+{
+    return s->n_heap;
+}
+
+size_t dagd_sched_n_running(const struct dagd_sched *s)
+{
+    return s->n_running;
+}
+
+void dagd_sched_succeeded(struct dagd_sched *s, size_t i, bool skipped)
+{
+    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
+    set_state(s, i, skipped ? DAGD_SCHED_SKIPPED : DAGD_SCHED_SUCCEEDED);
+    release(s, i, true);
+}
+
+static int cmp_rank_ctx(const void *a, const void *b, void *ctx)
+{
+    const struct dagd_sched *s = ctx;
+    size_t ra = s->steps[*(const size_t *)a].rank, rb = s->steps[*(const size_t *)b].rank;
+    return ra < rb ? -1 : ra > rb;
+}
+
+size_t dagd_sched_failed(struct dagd_sched *s, size_t i, size_t *ret_skipped)
+{
+    size_t n_out = 0, top = 0;
+
+    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
+    set_state(s, i, DAGD_SCHED_FAILED);
+    /* Depth-first over dependents; a step not yet started (WAITING: READY
+     * and BACKOFF are impossible below a step that has not succeeded) is
+     * marked once, which also stops the walk through it twice. */
+    s->stack[top++] = i;
+    while (top > 0) {
+        struct sched_step *p = &s->steps[s->stack[--top]];
+        for (size_t k = 0; k < p->n_deps; k++) {
+            size_t d = p->deps[k];
+            if (s->steps[d].state != DAGD_SCHED_WAITING) {
+                continue;
+            }
+            set_state(s, d, DAGD_SCHED_UPSTREAM_FAILED);
+            ret_skipped[n_out++] = d;
+            s->stack[top++] = d;
+        }
+    }
+    qsort_r(ret_skipped, n_out, sizeof(size_t), cmp_rank_ctx, s);
+    return n_out;
+}
+
+void dagd_sched_backoff(struct dagd_sched *s, size_t i)
+{
+    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
+    set_state(s, i, DAGD_SCHED_BACKOFF);
+}
+
+void dagd_sched_retry(struct dagd_sched *s, size_t i)
+{
+    assert(s->steps[i].state == DAGD_SCHED_BACKOFF);
+    set_state(s, i, DAGD_SCHED_READY);
+    heap_push(s, i);
+}
+
+void dagd_sched_canceled(struct dagd_sched *s, size_t i)
+{
+    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
+    set_state(s, i, DAGD_SCHED_CANCELED);
+}
+
+size_t dagd_sched_cancel_pending(struct dagd_sched *s, size_t *ret)
+{
+    size_t n_out = 0;
+    s->n_heap = 0;
+    for (size_t k = 0; k < s->n; k++) {
+        enum dagd_sched_state st = s->steps[k].state;
+        if (st == DAGD_SCHED_WAITING || st == DAGD_SCHED_READY || st == DAGD_SCHED_BACKOFF) {
+            set_state(s, k, DAGD_SCHED_CANCELED);
+            ret[n_out++] = k;
+        }
+    }
+    qsort_r(ret, n_out, sizeof(size_t), cmp_rank_ctx, s);
+    return n_out;
+}
+
+bool dagd_sched_done(const struct dagd_sched *s)
+{
+    return s->n_active == 0;
+}
+
+enum dagd_sched_state dagd_sched_state(const struct dagd_sched *s, size_t i)
+{
+    return s->steps[i].state;
+}
+
+uint64_t dagd_sched_retry_delay(uint64_t base_usec, unsigned attempt, uint64_t cap_usec,
+                                uint64_t rnd)
+{
+    uint64_t ceiling = base_usec;
+
+    /* base * 2^(attempt-1), saturating at cap without overflowing. */
+    for (unsigned k = 1; k < attempt && ceiling < cap_usec; k++) {
+        ceiling = ceiling > UINT64_MAX / 2 ? UINT64_MAX : ceiling * 2;
+    }
+    if (ceiling > cap_usec) {
+        ceiling = cap_usec;
+    }
+    if (ceiling == 0) {
+        return 0;
+    }
+    /* Full jitter: uniform in [0, ceiling]. The modulo bias is below 2^-40
+     * for any ceiling under a day, which no retry timer can tell apart. */
+    return rnd % (ceiling + 1);
+}

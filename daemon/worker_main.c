@@ -1,0 +1,934 @@
+/* dagd-worker: runs step attempts in their own processes (DESIGN 4).
+ *
+ * `dagd-worker --template` is a pre-forked zygote: started once by the
+ * executor, it waits for jobs on its control socket (fd 3, SOCK_SEQPACKET),
+ * forks one child per job and reports the child's pid and, after wait4(),
+ * its exit status and rusage. Forking this small, already-linked process is
+ * cheaper than exec'ing a fresh one for every step, which keeps the per-step
+ * cost near the posix_spawn floor (tests/bench/overhead). Plugins are
+ * dlopen'ed in the template once and inherited by every child; a plugin file
+ * that changed on disk is loaded afresh in the child instead.
+ *
+ * The child is the host side of the plugin ABI (tasks/include/dagd/task.h):
+ * it implements struct dagd_host_api, runs the plugin's `run` callback and
+ * writes JSON-lines events on fd 3 (protocol: worker_proto.h,
+ * docs/executor.md). It never touches state.db; the warehouse is opened
+ * lazily on first use.
+ *
+ * The template must stay single-threaded (it forks) and must not open
+ * SQLite (a forked connection is unusable). */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include <dagd/task.h>
+
+#include "util.h"
+#include "worker_proto.h"
+
+/* ---- the child: host API ---------------------------------------------------------------- */
+
+struct dagd_task_ctx {
+    cJSON *job;
+    const cJSON *config;
+    const cJSON *params;
+    const char *run_id, *step, *state_dir, *warehouse_path;
+    unsigned attempt;
+    char *config_json;
+    char *error;
+    sqlite3 *warehouse;
+    bool warehouse_failed;
+    uint64_t last_progress_usec;
+    uint64_t last_done, last_total;
+    /* Strings handed to the plugin that we had to format; freed at exit. */
+    char **owned;
+    size_t n_owned;
+};
+
+static volatile sig_atomic_t canceled_flag;
+static const struct dagd_task_plugin *cur_plugin;
+static struct dagd_task_ctx *cur_ctx;
+
+/* A growing buffer for one JSON line. */
+struct line {
+    char *buf;
+    size_t len, cap;
+};
+
+static void line_put(struct line *l, const char *s, size_t n)
+{
+    if (l->len + n + 1 > l->cap) {
+        l->cap = (l->len + n + 1) * 2;
+        l->buf = dagd_xrealloc(l->buf, l->cap);
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+    l->buf[l->len] = '\0';
+}
+
+static void line_puts(struct line *l, const char *s)
+{
+    line_put(l, s, strlen(s));
+}
+
+/* Append s as a JSON string literal. Invalid UTF-8 is passed through: the
+ * parent's JSON parser accepts bytes >= 0x80 as they are. */
+static void line_put_json_string(struct line *l, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    line_put(l, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char e[2] = {'\\', (char)*p};
+            line_put(l, e, 2);
+        } else if (*p == '\n') {
+            line_put(l, "\\n", 2);
+        } else if (*p == '\t') {
+            line_put(l, "\\t", 2);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            line_put(l, e, 6);
+        } else {
+            line_put(l, (const char *)p, 1);
+        }
+    }
+    line_put(l, "\"", 1);
+}
+
+/* Send one complete line to the parent. Errors (parent gone) are ignored:
+ * the parent notices our exit either way. */
+static void line_send(struct line *l)
+{
+    line_put(l, "\n", 1);
+    (void)dagd_write_all(DAGD_WORKER_EVENTS_FD, l->buf, l->len);
+    free(l->buf);
+    *l = (struct line){0};
+}
+
+static void send_event_str(const char *kind, const char *key, const char *value)
+{
+    struct line l = {0};
+    line_puts(&l, "{\"k\":\"");
+    line_puts(&l, kind);
+    line_puts(&l, "\",\"");
+    line_puts(&l, key);
+    line_puts(&l, "\":");
+    line_put_json_string(&l, value);
+    line_puts(&l, "}");
+    line_send(&l);
+}
+
+static const char *own(struct dagd_task_ctx *ctx, char *s)
+{
+    ctx->owned = dagd_xreallocarray(ctx->owned, ctx->n_owned + 1, sizeof(char *));
+    ctx->owned[ctx->n_owned++] = s;
+    return s;
+}
+
+static const char *h_run_id(struct dagd_task_ctx *ctx)
+{
+    return ctx->run_id;
+}
+
+static const char *h_step_name(struct dagd_task_ctx *ctx)
+{
+    return ctx->step;
+}
+
+static unsigned h_attempt(struct dagd_task_ctx *ctx)
+{
+    return ctx->attempt;
+}
+
+static const cJSON *cfg(struct dagd_task_ctx *ctx, const char *key)
+{
+    return ctx->config ? cJSON_GetObjectItemCaseSensitive(ctx->config, key) : NULL;
+}
+
+/* Scalars as strings: config values arrive as JSON; numbers and bools given
+ * where a string is expected are formatted the way YAML wrote them. */
+static const char *scalar_string(struct dagd_task_ctx *ctx, const cJSON *v)
+{
+    if (cJSON_IsString(v)) {
+        return v->valuestring;
+    }
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d == (double)(int64_t)d) {
+            return own(ctx, dagd_xasprintf("%" PRId64, (int64_t)d));
+        }
+        return own(ctx, dagd_xasprintf("%.17g", d));
+    }
+    if (cJSON_IsBool(v)) {
+        return cJSON_IsTrue(v) ? "true" : "false";
+    }
+    if (v && !cJSON_IsNull(v)) {
+        return own(ctx, cJSON_PrintUnformatted(v));
+    }
+    return NULL;
+}
+
+static const char *h_config_string(struct dagd_task_ctx *ctx, const char *key, const char *def)
+{
+    const char *s = scalar_string(ctx, cfg(ctx, key));
+    return s ? s : def;
+}
+
+static int64_t h_config_int(struct dagd_task_ctx *ctx, const char *key, int64_t def)
+{
+    const cJSON *v = cfg(ctx, key);
+    if (cJSON_IsNumber(v)) {
+        return (int64_t)v->valuedouble;
+    }
+    if (cJSON_IsString(v)) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v->valuestring, &end, 10);
+        if (errno == 0 && end != v->valuestring && *end == '\0') {
+            return n;
+        }
+    }
+    return def;
+}
+
+static double h_config_number(struct dagd_task_ctx *ctx, const char *key, double def)
+{
+    const cJSON *v = cfg(ctx, key);
+    if (cJSON_IsNumber(v)) {
+        return v->valuedouble;
+    }
+    if (cJSON_IsString(v)) {
+        char *end;
+        double d = strtod(v->valuestring, &end);
+        if (end != v->valuestring && *end == '\0') {
+            return d;
+        }
+    }
+    return def;
+}
+
+static bool h_config_bool(struct dagd_task_ctx *ctx, const char *key, bool def)
+{
+    const cJSON *v = cfg(ctx, key);
+    if (cJSON_IsBool(v)) {
+        return cJSON_IsTrue(v);
+    }
+    if (cJSON_IsString(v)) {
+        if (streq(v->valuestring, "true") || streq(v->valuestring, "yes")) {
+            return true;
+        }
+        if (streq(v->valuestring, "false") || streq(v->valuestring, "no")) {
+            return false;
+        }
+    }
+    return def;
+}
+
+static uint64_t h_config_duration(struct dagd_task_ctx *ctx, const char *key, uint64_t def)
+{
+    const cJSON *v = cfg(ctx, key);
+    uint64_t usec;
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        return (uint64_t)(v->valuedouble * 1e6); /* a plain number is seconds */
+    }
+    if (cJSON_IsString(v) && dagd_parse_duration(v->valuestring, &usec) >= 0) {
+        return usec;
+    }
+    return def;
+}
+
+static size_t h_config_list_len(struct dagd_task_ctx *ctx, const char *key)
+{
+    const cJSON *v = cfg(ctx, key);
+    return cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 0;
+}
+
+static const char *h_config_list_item(struct dagd_task_ctx *ctx, const char *key, size_t i)
+{
+    const cJSON *v = cfg(ctx, key);
+    if (!cJSON_IsArray(v) || i >= (size_t)cJSON_GetArraySize(v)) {
+        return NULL;
+    }
+    return scalar_string(ctx, cJSON_GetArrayItem(v, (int)i));
+}
+
+static size_t h_config_map_len(struct dagd_task_ctx *ctx, const char *key)
+{
+    const cJSON *v = cfg(ctx, key);
+    return cJSON_IsObject(v) ? (size_t)cJSON_GetArraySize(v) : 0;
+}
+
+static const char *h_config_map_key(struct dagd_task_ctx *ctx, const char *key, size_t i)
+{
+    const cJSON *v = cfg(ctx, key);
+    if (!cJSON_IsObject(v) || i >= (size_t)cJSON_GetArraySize(v)) {
+        return NULL;
+    }
+    return cJSON_GetArrayItem(v, (int)i)->string;
+}
+
+static const char *h_config_map_value(struct dagd_task_ctx *ctx, const char *key, size_t i)
+{
+    const cJSON *v = cfg(ctx, key);
+    if (!cJSON_IsObject(v) || i >= (size_t)cJSON_GetArraySize(v)) {
+        return NULL;
+    }
+    return scalar_string(ctx, cJSON_GetArrayItem(v, (int)i));
+}
+
+static const char *h_config_json(struct dagd_task_ctx *ctx)
+{
+    if (!ctx->config_json) {
+        ctx->config_json = ctx->config ? cJSON_PrintUnformatted(ctx->config) : NULL;
+        if (!ctx->config_json) {
+            ctx->config_json = dagd_xstrdup("{}");
+        }
+    }
+    return ctx->config_json;
+}
+
+static const char *h_param(struct dagd_task_ctx *ctx, const char *name)
+{
+    const cJSON *v = ctx->params ? cJSON_GetObjectItemCaseSensitive(ctx->params, name) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *h_state_dir(struct dagd_task_ctx *ctx)
+{
+    return ctx->state_dir;
+}
+
+static void h_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
+    DAGD_TASK_PRINTF(3, 4);
+
+static const char *level_name(enum dagd_task_log_level level)
+{
+    switch (level) {
+    case DAGD_TASK_LOG_ERR:
+        return "error";
+    case DAGD_TASK_LOG_WARNING:
+        return "warning";
+    case DAGD_TASK_LOG_NOTICE:
+        return "notice";
+    case DAGD_TASK_LOG_DEBUG:
+        return "debug";
+    case DAGD_TASK_LOG_INFO:
+    default:
+        return "info";
+    }
+}
+
+static void log_v(enum dagd_task_log_level level, const char *fmt, va_list ap)
+{
+    char buf[8192];
+    struct line l = {0};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+#pragma GCC diagnostic pop
+    line_puts(&l, "{\"k\":\"log\",\"l\":\"");
+    line_puts(&l, level_name(level));
+    line_puts(&l, "\",\"m\":");
+    line_put_json_string(&l, buf);
+    line_puts(&l, "}");
+    line_send(&l);
+}
+
+static void h_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_v(level, fmt, ap);
+    va_end(ap);
+}
+
+static sqlite3 *h_warehouse(struct dagd_task_ctx *ctx)
+{
+    if (ctx->warehouse || ctx->warehouse_failed) {
+        return ctx->warehouse;
+    }
+    _cleanup_free_ char *path = NULL;
+    if (ctx->warehouse_path && *ctx->warehouse_path) {
+        path = dagd_xstrdup(ctx->warehouse_path);
+    } else {
+        path = dagd_xasprintf("%s/warehouse.db", ctx->state_dir ? ctx->state_dir : ".");
+    }
+    sqlite3 *db = NULL;
+    int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (r == SQLITE_OK) {
+        (void)sqlite3_busy_timeout(db, 30000);
+        r = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                         NULL);
+    }
+    if (r != SQLITE_OK) {
+        h_log(ctx, DAGD_TASK_LOG_ERR, "Failed to open warehouse '%s': %s", path,
+              db ? sqlite3_errmsg(db) : sqlite3_errstr(r));
+        (void)sqlite3_close(db);
+        ctx->warehouse_failed = true;
+        return NULL;
+    }
+    ctx->warehouse = db;
+    return db;
+}
+
+static void h_progress(struct dagd_task_ctx *ctx, uint64_t done, uint64_t total)
+{
+    /* Forward at most 10 per second, plus the first and the last. */
+    uint64_t now = dagd_now_mono_usec();
+    bool last = total > 0 && done >= total;
+    if (!last && ctx->last_progress_usec && now - ctx->last_progress_usec < 100000) {
+        return;
+    }
+    if (done == ctx->last_done && total == ctx->last_total && ctx->last_progress_usec) {
+        return;
+    }
+    ctx->last_progress_usec = now;
+    ctx->last_done = done;
+    ctx->last_total = total;
+    char buf[128];
+    int n = snprintf(buf, sizeof(buf), "{\"k\":\"progress\",\"done\":%" PRIu64 ",\"total\":%" PRIu64
+                     "}\n", done, total);
+    (void)dagd_write_all(DAGD_WORKER_EVENTS_FD, buf, (size_t)n);
+}
+
+static void h_metrics(struct dagd_task_ctx *ctx, int64_t rows_in, int64_t rows_out)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof(buf), "{\"k\":\"metrics\",\"in\":%" PRId64 ",\"out\":%" PRId64
+                     "}\n", rows_in, rows_out);
+    (void)dagd_write_all(DAGD_WORKER_EVENTS_FD, buf, (size_t)n);
+}
+
+static bool h_canceled(struct dagd_task_ctx *ctx)
+{
+    return canceled_flag != 0;
+}
+
+static int declare(struct dagd_task_ctx *ctx, const char *kind, const char *path)
+{
+    if (!path || !*path) {
+        return -EINVAL;
+    }
+    _cleanup_free_ char *abs = NULL;
+    if (path[0] != '/') {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd))) {
+            return -errno;
+        }
+        abs = dagd_xasprintf("%s/%s", cwd, path);
+    }
+    send_event_str(kind, "path", abs ? abs : path);
+    return 0;
+}
+
+static int h_declare_input(struct dagd_task_ctx *ctx, const char *path)
+{
+    return declare(ctx, "input", path);
+}
+
+static int h_declare_output(struct dagd_task_ctx *ctx, const char *path)
+{
+    return declare(ctx, "output", path);
+}
+
+static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
+    DAGD_TASK_PRINTF(3, 4);
+static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+#pragma GCC diagnostic pop
+    va_end(ap);
+    free(ctx->error);
+    ctx->error = dagd_xstrdup(buf);
+    return -EINVAL;
+}
+
+static const struct dagd_host_api host_api = {
+    .abi_major = DAGD_TASK_ABI_MAJOR,
+    .abi_minor = DAGD_TASK_ABI_MINOR,
+    .struct_size = sizeof(struct dagd_host_api),
+    .run_id = h_run_id,
+    .step_name = h_step_name,
+    .attempt = h_attempt,
+    .config_string = h_config_string,
+    .config_int = h_config_int,
+    .config_number = h_config_number,
+    .config_bool = h_config_bool,
+    .config_duration = h_config_duration,
+    .config_list_len = h_config_list_len,
+    .config_list_item = h_config_list_item,
+    .config_map_len = h_config_map_len,
+    .config_map_key = h_config_map_key,
+    .config_map_value = h_config_map_value,
+    .config_json = h_config_json,
+    .param = h_param,
+    .state_dir = h_state_dir,
+    .warehouse = h_warehouse,
+    .log = h_log,
+    .progress = h_progress,
+    .metrics = h_metrics,
+    .canceled = h_canceled,
+    .declare_input = h_declare_input,
+    .declare_output = h_declare_output,
+    .fail = h_fail,
+};
+
+/* ---- plugins ------------------------------------------------------------------------------ */
+
+struct plugin_cache {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+    const struct dagd_task_plugin *desc;
+    char *error;
+};
+
+static struct plugin_cache *plugins;
+static size_t n_plugins;
+
+/* dlopen `open_path` (the file, or /proc/self/fd/N for a fresh copy), check
+ * the ABI and return the descriptor, or NULL with *ret_error. */
+static const struct dagd_task_plugin *plugin_open(const char *open_path, const char *path,
+                                                  char **ret_error)
+{
+    void *h = dlopen(open_path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        *ret_error = dagd_xasprintf("cannot load plugin '%s': %s", path, dlerror());
+        return NULL;
+    }
+    dagd_task_entry_fn entry = (dagd_task_entry_fn)dlsym(h, DAGD_TASK_ENTRY_SYMBOL);
+    if (!entry) {
+        *ret_error = dagd_xasprintf("plugin '%s' has no %s symbol", path, DAGD_TASK_ENTRY_SYMBOL);
+        return NULL;
+    }
+    const struct dagd_task_plugin *d = entry(&host_api);
+    if (!d) {
+        *ret_error = dagd_xasprintf("plugin '%s' returned no descriptor", path);
+        return NULL;
+    }
+    if (d->abi_major != DAGD_TASK_ABI_MAJOR) {
+        *ret_error = dagd_xasprintf("plugin '%s' has ABI %u, this host speaks %u", path,
+                                    (unsigned)d->abi_major, (unsigned)DAGD_TASK_ABI_MAJOR);
+        return NULL;
+    }
+    if (!d->run) {
+        *ret_error = dagd_xasprintf("plugin '%s' has no run callback", path);
+        return NULL;
+    }
+    return d;
+}
+
+/* In the template: the cached descriptor of `path` if the file is unchanged,
+ * loading it on first use. Returns NULL with *ret_stale set when the file
+ * changed since it was loaded (the child must load its own copy), or NULL
+ * with *ret_error. */
+static const struct dagd_task_plugin *plugin_get(const char *path, bool *ret_stale,
+                                                 const char **ret_error)
+{
+    struct stat st;
+    *ret_stale = false;
+    *ret_error = NULL;
+    if (stat(path, &st) < 0) {
+        return NULL; /* the child reports it */
+    }
+    for (size_t i = 0; i < n_plugins; i++) {
+        struct plugin_cache *c = &plugins[i];
+        if (!streq(c->path, path)) {
+            continue;
+        }
+        if (c->dev != st.st_dev || c->ino != st.st_ino || c->size != st.st_size ||
+            c->mtime.tv_sec != st.st_mtim.tv_sec || c->mtime.tv_nsec != st.st_mtim.tv_nsec) {
+            *ret_stale = true;
+            return NULL;
+        }
+        *ret_error = c->error;
+        return c->desc;
+    }
+    plugins = dagd_xreallocarray(plugins, n_plugins + 1, sizeof(*plugins));
+    struct plugin_cache *c = &plugins[n_plugins++];
+    *c = (struct plugin_cache){
+        .path = dagd_xstrdup(path),
+        .dev = st.st_dev,
+        .ino = st.st_ino,
+        .mtime = st.st_mtim,
+        .size = st.st_size,
+    };
+    c->desc = plugin_open(path, path, &c->error);
+    *ret_error = c->error;
+    return c->desc;
+}
+
+/* ---- the child ---------------------------------------------------------------------------- */
+
+static void on_sigterm(int sig)
+{
+    canceled_flag = 1;
+}
+
+/* When the plugin has a cancel callback, a control thread waits for SIGTERM
+ * and calls it from normal (not signal) context, as the ABI promises. */
+static void *cancel_thread(void *arg)
+{
+    sigset_t set;
+    int sig;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    for (;;) {
+        if (sigwait(&set, &sig) == 0 && sig == SIGTERM) {
+            canceled_flag = 1;
+            cur_plugin->cancel(cur_ctx);
+            return NULL;
+        }
+    }
+}
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static _Noreturn void child_finish(struct dagd_task_ctx *ctx, int rc, const char *error)
+{
+    struct line l = {0};
+    char buf[64];
+
+    if (rc == 0 && error == NULL) {
+        line_puts(&l, "{\"k\":\"result\",\"rc\":0}");
+    } else {
+        if (rc == 0) {
+            rc = -EINVAL;
+        }
+        snprintf(buf, sizeof(buf), "{\"k\":\"result\",\"rc\":%d,\"error\":", rc);
+        line_puts(&l, buf);
+        line_put_json_string(&l, error ? error : strerror(rc < 0 ? -rc : rc));
+        line_puts(&l, "}");
+    }
+    /* Flush what the plugin printed before the result, so output precedes it. */
+    (void)fflush(NULL);
+    line_send(&l);
+    if (ctx && ctx->warehouse) {
+        (void)sqlite3_close(ctx->warehouse);
+    }
+    /* _exit: atexit handlers and stdio state belong to the template. */
+    _exit(rc == 0 ? 0 : 1);
+}
+
+static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc, bool stale,
+                                const char *load_error, int ev_fd, int out_fd, int err_fd)
+{
+    struct dagd_task_ctx ctx = {.job = job};
+    sigset_t none;
+
+    /* Own process group, so a cancel or timeout reaches everything the step
+     * started; die with the template. */
+    (void)setpgid(0, 0);
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+    /* Wire fds: 1 and 2 to the output pipes, 3 to the events pipe. The
+     * control socket (3 in the template) is replaced; events stays
+     * close-on-exec so programs the step runs do not hold it. */
+    if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0 ||
+        dup3(ev_fd, DAGD_WORKER_EVENTS_FD, O_CLOEXEC) < 0) {
+        _exit(127);
+    }
+    (void)close(out_fd);
+    (void)close(err_fd);
+    (void)close(ev_fd);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull >= 0) {
+        (void)dup2(devnull, STDIN_FILENO);
+        (void)close(devnull);
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    struct sigaction sa = {.sa_handler = on_sigterm};
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+    ctx.config = cJSON_GetObjectItemCaseSensitive(job, "config");
+    ctx.params = cJSON_GetObjectItemCaseSensitive(job, "params");
+    ctx.run_id = jstr(job, "run_id");
+    ctx.step = jstr(job, "step");
+    ctx.state_dir = jstr(job, "state_dir");
+    ctx.warehouse_path = jstr(job, "warehouse");
+    ctx.attempt = (unsigned)jnum(job, "attempt");
+    const char *cwd = jstr(job, "cwd");
+    const char *path = jstr(job, "plugin");
+    double mem = jnum(job, "memory");
+
+    if (cwd && chdir(cwd) < 0) {
+        char *m = dagd_xasprintf("cannot change to directory '%s': %s", cwd, strerror(errno));
+        child_finish(&ctx, -errno, m);
+    }
+    if (mem > 0) {
+        /* No cgroup v2 memory.max here (DESIGN 10): RLIMIT_AS is the limit. */
+        struct rlimit rl = {(rlim_t)mem, (rlim_t)mem};
+        (void)setrlimit(RLIMIT_AS, &rl);
+    }
+    if (stale) {
+        /* The file changed since the template loaded it: dlopen by the same
+         * name would return the old copy, so open it by fd. */
+        char *err = NULL;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            child_finish(&ctx, -errno,
+                         dagd_xasprintf("cannot open plugin '%s': %s", path, strerror(errno)));
+        }
+        char fdpath[64];
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+        desc = plugin_open(fdpath, path, &err);
+        if (!desc) {
+            child_finish(&ctx, -ENOEXEC, err);
+        }
+    } else if (!desc) {
+        char *err = NULL;
+        if (load_error) {
+            child_finish(&ctx, -ENOEXEC, load_error);
+        }
+        desc = path ? plugin_open(path, path, &err) : NULL;
+        if (!desc) {
+            child_finish(&ctx, -ENOEXEC, err ? err : "no plugin path in job");
+        }
+    }
+    cur_plugin = desc;
+    cur_ctx = &ctx;
+    if (desc->cancel) {
+        pthread_t t;
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        (void)pthread_sigmask(SIG_BLOCK, &term, NULL);
+        if (pthread_create(&t, NULL, cancel_thread, NULL) != 0) {
+            (void)pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+        }
+    }
+    int rc = desc->run(&ctx);
+    if (rc > 0) {
+        rc = 0;
+    }
+    if (rc < 0 && !ctx.error && canceled_flag) {
+        ctx.error = dagd_xstrdup("canceled");
+    }
+    child_finish(&ctx, rc, rc < 0 ? ctx.error : NULL);
+}
+
+/* ---- the template ------------------------------------------------------------------------- */
+
+struct child {
+    pid_t pid;
+    uint64_t id;
+};
+
+static struct child *children;
+static size_t n_children;
+
+static void reply(const char *fmt, ...) _printf_(1, 2);
+static void reply(const char *fmt, ...)
+{
+    char buf[DAGD_WORKER_MAX_REPLY];
+    va_list ap;
+    va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+#pragma GCC diagnostic pop
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf)) {
+        n = (int)sizeof(buf) - 1;
+    }
+    /* Blocking send: the executor always reads replies promptly. */
+    while (send(DAGD_WORKER_CTRL_FD, buf, (size_t)n, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    }
+}
+
+static void reap(void)
+{
+    for (;;) {
+        int status;
+        struct rusage ru;
+        pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+        if (pid <= 0) {
+            return;
+        }
+        for (size_t i = 0; i < n_children; i++) {
+            if (children[i].pid != pid) {
+                continue;
+            }
+            reply("{\"id\":%" PRIu64 ",\"pid\":%d,\"status\":%d,\"utime_us\":%" PRId64
+                  ",\"stime_us\":%" PRId64 ",\"maxrss_kb\":%ld}",
+                  children[i].id, (int)pid, status,
+                  (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+                  (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss);
+            children[i] = children[--n_children];
+            break;
+        }
+    }
+}
+
+/* Receive one job with its three fds. Returns 1 on a job, 0 on EOF (the
+ * executor is gone), -errno on error. */
+static int recv_job(char *buf, size_t len, size_t *ret_len, int fds[3])
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 3)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {buf, len - 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                         .msg_controllen = sizeof(u.buf)};
+    ssize_t n;
+
+    do {
+        n = recvmsg(DAGD_WORKER_CTRL_FD, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return -errno;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    fds[0] = fds[1] = fds[2] = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            memcpy(fds, CMSG_DATA(c), sizeof(int) * (nfd < 3 ? nfd : 3));
+            for (size_t i = 3; i < nfd; i++) {
+                int extra;
+                memcpy(&extra, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                (void)close(extra);
+            }
+        }
+    }
+    buf[n] = '\0';
+    *ret_len = (size_t)n;
+    return 1;
+}
+
+static void handle_job(char *buf, int fds[3])
+{
+    cJSON *job = cJSON_Parse(buf);
+    uint64_t id = job ? (uint64_t)jnum(job, "id") : 0;
+
+    if (!job || fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
+        reply("{\"id\":%" PRIu64 ",\"error\":\"malformed job\"}", id);
+        goto out;
+    }
+    bool stale = false;
+    const char *load_error = NULL;
+    const struct dagd_task_plugin *desc = NULL;
+    const char *path = jstr(job, "plugin");
+    if (path) {
+        desc = plugin_get(path, &stale, &load_error);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        reply("{\"id\":%" PRIu64 ",\"error\":\"fork: %s\"}", id, strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        child_run(job, desc, stale, load_error, fds[0], fds[1], fds[2]);
+    }
+    /* Also from the parent side, so the executor can signal the group as
+     * soon as it knows the pid (whichever setpgid runs first wins). */
+    (void)setpgid(pid, pid);
+    children = dagd_xreallocarray(children, n_children + 1, sizeof(*children));
+    children[n_children++] = (struct child){pid, id};
+    reply("{\"id\":%" PRIu64 ",\"pid\":%d}", id, (int)pid);
+out:
+    cJSON_Delete(job);
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] >= 0) {
+            (void)close(fds[i]);
+        }
+    }
+}
+
+static int template_main(void)
+{
+    sigset_t mask;
+    _cleanup_free_ char *buf = dagd_xmalloc(DAGD_WORKER_MAX_JOB + 1);
+
+    /* SIGINT is for the executor (dagd run's ^C); it cancels us properly. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    (void)sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        fprintf(stderr, "<3>dagd-worker: signalfd: %s\n", strerror(errno));
+        return 1;
+    }
+
+    for (;;) {
+        struct pollfd p[2] = {{DAGD_WORKER_CTRL_FD, POLLIN, 0}, {sfd, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fprintf(stderr, "<3>dagd-worker: poll: %s\n", strerror(errno));
+            return 1;
+        }
+        if (p[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) > 0) {
+            }
+            reap();
+        }
+        if (p[0].revents) {
+            int fds[3];
+            size_t len;
+            int r = recv_job(buf, DAGD_WORKER_MAX_JOB + 1, &len, fds);
+            if (r == 0 || (r < 0 && r != -EAGAIN)) {
+                break; /* executor gone: children die with us (PDEATHSIG) */
+            }
+            if (r > 0) {
+                handle_job(buf, fds);
+            }
+        }
+    }
+    (void)close(sfd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && streq(argv[1], "--template")) {
+        return template_main();
+    }
+    fprintf(stderr, "usage: dagd-worker --template   (started by dagd; not for direct use)\n");
+    return 2;
+}

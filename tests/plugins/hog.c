@@ -1,0 +1,52 @@
+/* Test task `hog {mb: N}`: allocates and touches N MiB, to exercise max RSS
+ * accounting and memory limits. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dagd/task.h>
+
+static const struct dagd_host_api *host;
+
+static const struct dagd_task_field schema[] = {
+    {.name = "mb", .type = DAGD_FIELD_INT, .required = true, .min = 0, .max = 65536,
+     .doc = "MiB to allocate and touch"},
+    {0},
+};
+
+static int hog_run(struct dagd_task_ctx *ctx)
+{
+    int64_t mb = host->config_int(ctx, "mb", 0);
+    size_t len = (size_t)mb << 20;
+    char *p = malloc(len ? len : 1);
+
+    if (!p) {
+        return host->fail(ctx, NULL, "cannot allocate %lld MiB", (long long)mb);
+    }
+    /* Touch every page so it counts in the RSS; volatile so the compiler
+     * cannot drop the stores of a buffer that is freed unread. */
+    volatile char *v = p;
+    for (size_t i = 0; i < len; i += 4096) {
+        v[i] = (char)i;
+    }
+    host->metrics(ctx, 0, mb);
+    host->log(ctx, DAGD_TASK_LOG_INFO, "touched %lld MiB", (long long)mb);
+    free(p);
+    return 0;
+}
+
+static const struct dagd_task_plugin plugin = {
+    DAGD_TASK_PLUGIN_HEADER,
+    .name = "hog",
+    .version = "1",
+    .description = "allocates and touches `mb` MiB (tests)",
+    .schema = schema,
+    .run = hog_run,
+};
+
+DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
+DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)
+{
+    host = api;
+    return &plugin;
+}
