@@ -13,8 +13,12 @@ int dagd_cmd_graph(int argc, char **argv);
 int dagd_cmd_tasks(int argc, char **argv);
 
 int dagd_cmd_serve(int argc, char **argv);
+int dagd_cmd_run(int argc, char **argv);
 
 const struct dagd_command dagd_commands[] = {
+    {"run", dagd_cmd_run,
+     "run FILE.yaml [--param k=v]... [--state-dir DIR] [--jobs N] [--force] [--plugin-dir DIR]..."
+     " [--from STEP | --only STEP] [--retry RUN_ID] [-q]"},
     {"plan", dagd_cmd_plan,
      "plan FILE.yaml [--param k=v]... [--state-dir DIR] [--plugin-dir DIR] [--force] [--json]"},
     {"prune", dagd_cmd_prune, "prune --older-than DURATION [--state-dir DIR] [--batch N]"},

@@ -36,6 +36,8 @@
 
 #include <dagd/task.h>
 
+#include "memlimit.h"
+#include "task_config.h"
 #include "util.h"
 #include "worker_proto.h"
 
@@ -43,19 +45,15 @@
 
 struct dagd_task_ctx {
     cJSON *job;
-    const cJSON *config;
+    struct dagd_task_config *config;
     const cJSON *params;
     const char *run_id, *step, *state_dir, *warehouse_path;
     unsigned attempt;
-    char *config_json;
     char *error;
     sqlite3 *warehouse;
     bool warehouse_failed;
     uint64_t last_progress_usec;
     uint64_t last_done, last_total;
-    /* Strings handed to the plugin that we had to format; freed at exit. */
-    char **owned;
-    size_t n_owned;
 };
 
 static volatile sig_atomic_t canceled_flag;
@@ -131,13 +129,6 @@ static void send_event_str(const char *kind, const char *key, const char *value)
     line_send(&l);
 }
 
-static const char *own(struct dagd_task_ctx *ctx, char *s)
-{
-    ctx->owned = dagd_xreallocarray(ctx->owned, ctx->n_owned + 1, sizeof(char *));
-    ctx->owned[ctx->n_owned++] = s;
-    return s;
-}
-
 static const char *h_run_id(struct dagd_task_ctx *ctx)
 {
     return ctx->run_id;
@@ -153,151 +144,61 @@ static unsigned h_attempt(struct dagd_task_ctx *ctx)
     return ctx->attempt;
 }
 
-static const cJSON *cfg(struct dagd_task_ctx *ctx, const char *key)
-{
-    return ctx->config ? cJSON_GetObjectItemCaseSensitive(ctx->config, key) : NULL;
-}
-
-/* Scalars as strings: config values arrive as JSON; numbers and bools given
- * where a string is expected are formatted the way YAML wrote them. */
-static const char *scalar_string(struct dagd_task_ctx *ctx, const cJSON *v)
-{
-    if (cJSON_IsString(v)) {
-        return v->valuestring;
-    }
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d == (double)(int64_t)d) {
-            return own(ctx, dagd_xasprintf("%" PRId64, (int64_t)d));
-        }
-        return own(ctx, dagd_xasprintf("%.17g", d));
-    }
-    if (cJSON_IsBool(v)) {
-        return cJSON_IsTrue(v) ? "true" : "false";
-    }
-    if (v && !cJSON_IsNull(v)) {
-        return own(ctx, cJSON_PrintUnformatted(v));
-    }
-    return NULL;
-}
-
+/* Config accessors: the loader's task_config.c, so a value reads the same at
+ * load time (validate) and at run time. */
 static const char *h_config_string(struct dagd_task_ctx *ctx, const char *key, const char *def)
 {
-    const char *s = scalar_string(ctx, cfg(ctx, key));
-    return s ? s : def;
+    return dagd_task_config_string(ctx->config, key, def);
 }
 
 static int64_t h_config_int(struct dagd_task_ctx *ctx, const char *key, int64_t def)
 {
-    const cJSON *v = cfg(ctx, key);
-    if (cJSON_IsNumber(v)) {
-        return (int64_t)v->valuedouble;
-    }
-    if (cJSON_IsString(v)) {
-        char *end;
-        errno = 0;
-        long long n = strtoll(v->valuestring, &end, 10);
-        if (errno == 0 && end != v->valuestring && *end == '\0') {
-            return n;
-        }
-    }
-    return def;
+    return dagd_task_config_int(ctx->config, key, def);
 }
 
 static double h_config_number(struct dagd_task_ctx *ctx, const char *key, double def)
 {
-    const cJSON *v = cfg(ctx, key);
-    if (cJSON_IsNumber(v)) {
-        return v->valuedouble;
-    }
-    if (cJSON_IsString(v)) {
-        char *end;
-        double d = strtod(v->valuestring, &end);
-        if (end != v->valuestring && *end == '\0') {
-            return d;
-        }
-    }
-    return def;
+    return dagd_task_config_number(ctx->config, key, def);
 }
 
 static bool h_config_bool(struct dagd_task_ctx *ctx, const char *key, bool def)
 {
-    const cJSON *v = cfg(ctx, key);
-    if (cJSON_IsBool(v)) {
-        return cJSON_IsTrue(v);
-    }
-    if (cJSON_IsString(v)) {
-        if (streq(v->valuestring, "true") || streq(v->valuestring, "yes")) {
-            return true;
-        }
-        if (streq(v->valuestring, "false") || streq(v->valuestring, "no")) {
-            return false;
-        }
-    }
-    return def;
+    return dagd_task_config_bool(ctx->config, key, def);
 }
 
 static uint64_t h_config_duration(struct dagd_task_ctx *ctx, const char *key, uint64_t def)
 {
-    const cJSON *v = cfg(ctx, key);
-    uint64_t usec;
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
-        return (uint64_t)(v->valuedouble * 1e6); /* a plain number is seconds */
-    }
-    if (cJSON_IsString(v) && dagd_parse_duration(v->valuestring, &usec) >= 0) {
-        return usec;
-    }
-    return def;
+    return dagd_task_config_duration(ctx->config, key, def);
 }
 
 static size_t h_config_list_len(struct dagd_task_ctx *ctx, const char *key)
 {
-    const cJSON *v = cfg(ctx, key);
-    return cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 0;
+    return dagd_task_config_list_len(ctx->config, key);
 }
 
 static const char *h_config_list_item(struct dagd_task_ctx *ctx, const char *key, size_t i)
 {
-    const cJSON *v = cfg(ctx, key);
-    if (!cJSON_IsArray(v) || i >= (size_t)cJSON_GetArraySize(v)) {
-        return NULL;
-    }
-    return scalar_string(ctx, cJSON_GetArrayItem(v, (int)i));
+    return dagd_task_config_list_item(ctx->config, key, i);
 }
 
 static size_t h_config_map_len(struct dagd_task_ctx *ctx, const char *key)
 {
-    const cJSON *v = cfg(ctx, key);
-    return cJSON_IsObject(v) ? (size_t)cJSON_GetArraySize(v) : 0;
+    return dagd_task_config_map_len(ctx->config, key);
 }
 
 static const char *h_config_map_key(struct dagd_task_ctx *ctx, const char *key, size_t i)
 {
-    const cJSON *v = cfg(ctx, key);
-    if (!cJSON_IsObject(v) || i >= (size_t)cJSON_GetArraySize(v)) {
-        return NULL;
-    }
-    return cJSON_GetArrayItem(v, (int)i)->string;
+    return dagd_task_config_map_key(ctx->config, key, i);
 }
 
 static const char *h_config_map_value(struct dagd_task_ctx *ctx, const char *key, size_t i)
 {
-    const cJSON *v = cfg(ctx, key);
-    if (!cJSON_IsObject(v) || i >= (size_t)cJSON_GetArraySize(v)) {
-        return NULL;
-    }
-    return scalar_string(ctx, cJSON_GetArrayItem(v, (int)i));
+    return dagd_task_config_map_value(ctx->config, key, i);
 }
 
 static const char *h_config_json(struct dagd_task_ctx *ctx)
 {
-    if (!ctx->config_json) {
-        ctx->config_json = ctx->config ? cJSON_PrintUnformatted(ctx->config) : NULL;
-        if (!ctx->config_json) {
-            ctx->config_json = dagd_xstrdup("{}");
-        }
-    }
-    return ctx->config_json;
+    return dagd_task_config_json(ctx->config);
 }
 
 static const char *h_param(struct dagd_task_ctx *ctx, const char *name)
@@ -677,7 +578,8 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-    ctx.config = cJSON_GetObjectItemCaseSensitive(job, "config");
+    ctx.config = dagd_task_config_new_from_cjson(
+        cJSON_DetachItemFromObjectCaseSensitive(job, "config"));
     ctx.params = cJSON_GetObjectItemCaseSensitive(job, "params");
     ctx.run_id = jstr(job, "run_id");
     ctx.step = jstr(job, "step");
@@ -687,15 +589,19 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     const char *cwd = jstr(job, "cwd");
     const char *path = jstr(job, "plugin");
     double mem = jnum(job, "memory");
+    const char *cgroup = jstr(job, "cgroup");
 
     if (cwd && chdir(cwd) < 0) {
         char *m = dagd_xasprintf("cannot change to directory '%s': %s", cwd, strerror(errno));
         child_finish(&ctx, -errno, m);
     }
-    if (mem > 0) {
-        /* No cgroup v2 memory.max here (DESIGN 10): RLIMIT_AS is the limit. */
-        struct rlimit rl = {(rlim_t)mem, (rlim_t)mem};
-        (void)setrlimit(RLIMIT_AS, &rl);
+    if (cgroup) {
+        /* The executor made a cgroup with memory.max for this attempt. */
+        int k = dagd_memlimit_cgroup_enter(cgroup, 0);
+        if (k < 0) {
+            child_finish(&ctx, k, dagd_xasprintf("cannot enter cgroup '%s': %s", cgroup,
+                                                 strerror(-k)));
+        }
     }
     if (stale) {
         /* The file changed since the template loaded it: dlopen by the same
@@ -724,6 +630,15 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     }
     cur_plugin = desc;
     cur_ctx = &ctx;
+    if (mem > 0) {
+        /* No usable cgroup v2 (DESIGN 10): RLIMIT_AS, set after the plugin
+         * is mapped so the budget is what the step may add. */
+        int k = dagd_memlimit_apply_rlimit((uint64_t)mem);
+        if (k < 0) {
+            child_finish(&ctx, k, dagd_xasprintf("cannot set the memory limit: %s",
+                                                 strerror(-k)));
+        }
+    }
     if (desc->cancel) {
         pthread_t t;
         sigset_t term;

@@ -1,0 +1,1788 @@
+/* See executor.h. The moving parts:
+ *
+ *   - one dagd-worker template process per executor (worker_proto.h), started
+ *     lazily with uv_spawn and restarted if it dies; each step attempt is a
+ *     child it forks;
+ *   - per attempt: three pipes (events, stdout, stderr) read with uv_poll on
+ *     the raw fds, so that when the template reports the exit we can drain
+ *     them synchronously and never lose a line that raced the exit;
+ *   - per run: a scheduler (scheduler.h) for the dependency bookkeeping and a
+ *     plan context (plan.h) for the "should this step run?" decision right
+ *     before launch; the fingerprint is recorded with the success;
+ *   - store writes join one transaction per loop iteration (committed from a
+ *     prepare and a check handle), so a burst of state changes and log lines
+ *     costs one commit.
+ *
+ * Lifetimes: an attempt owns its poll and timer handles and is freed when
+ * the last one is closed; it keeps its run alive (run->n_open) until then.
+ * A run is freed once it finished and nothing refers to it; the executor once
+ * it is being freed and its own handles are closed. */
+#include "executor.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "log.h"
+#include "memlimit.h"
+#include "plan.h"
+#include "plugin_host.h"
+#include "scheduler.h"
+#include "worker_proto.h"
+
+/* The cap of retry delays (exponential backoff stops growing there). */
+#define RETRY_CAP_USEC (5ull * 60 * 1000000)
+/* stdout + stderr bytes stored per attempt; the rest is counted, not kept. */
+#define OUTPUT_CAP_BYTES (1024 * 1024)
+
+enum { FD_EVENTS, FD_STDOUT, FD_STDERR, N_FDS };
+
+struct exec_run;
+struct exec_step;
+
+struct exec_attempt {
+    struct exec_attempt *prev, *next; /* e->inflight */
+    struct dagd_executor *e;
+    struct exec_step *step;           /* NULL once the step moved on */
+    uint64_t id;
+    pid_t pid;                        /* 0 until the template reported it */
+    unsigned number;
+
+    int fd[N_FDS];
+    uv_poll_t poll[N_FDS];
+    bool poll_open[N_FDS];
+    char *lbuf[N_FDS];                /* partial line */
+    size_t llen[N_FDS];
+    size_t out_bytes;
+    bool out_truncated;
+
+    uv_timer_t timer;                 /* timeout, then SIGTERM -> SIGKILL grace */
+    bool timer_open;
+    bool term_sent, kill_sent;
+    bool want_term;                   /* stop requested before the pid was known */
+    bool timed_out, canceled;
+
+    bool exited, finished;
+    int status;                       /* wait4 status */
+    int64_t cpu_usec, maxrss_kb;
+    bool got_result;
+    int rc;
+    char *error;
+    char *cgroup;
+    uint64_t start_mono;
+
+    unsigned n_open;                  /* handles not yet closed */
+};
+
+struct exec_step {
+    struct exec_run *run;
+    size_t idx;
+    struct dagd_step_info info;       /* run_id/step/task borrowed; the rest owned */
+    char *config_json;
+    bool forced;                      /* selected by --from/--only: run despite memo */
+    const struct dagd_plan_step *verdict;
+    struct exec_attempt *att;
+    uv_timer_t *retry_timer;
+    uint64_t retry_delay_usec;
+};
+
+struct exec_run {
+    struct exec_run *next;
+    struct dagd_executor *e;
+    struct dagd_pipeline *p;
+    char run_id[33];
+    struct dagd_params params;
+    char *params_json;
+    struct dagd_sched *sched;
+    struct exec_step *steps;
+    size_t *scratch;
+    struct dagd_plan_ctx *plan;
+    unsigned max_jobs;
+    bool canceling, finished;
+    char *cancel_reason;
+    unsigned n_open;
+};
+
+struct observer {
+    int id;
+    char *run_id;
+    dagd_exec_observer_fn fn;
+    void *userdata;
+};
+
+struct pending_send {
+    struct pending_send *next;
+    struct exec_attempt *att;
+    char *msg;
+    int fds[3];
+};
+
+struct dagd_executor {
+    struct dagd_executor_config cfg;
+    char *state_dir, *worker_path, *work_dir;
+    struct dagd_memlimit memlimit;
+    bool memlimit_warned;
+
+    struct exec_run *runs;            /* in submission order */
+    struct exec_attempt *inflight;
+    size_t n_inflight;
+    uint64_t next_id;
+
+    /* The template. */
+    uv_process_t tmpl_proc;
+    uv_poll_t tmpl_poll;
+    int tmpl_fd;
+    bool tmpl_running, tmpl_proc_open, tmpl_poll_open;
+    struct pending_send *sendq, **sendq_tail;
+    bool sendq_polling;
+
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_timer_t shutdown_timer;
+    bool shutting_down;
+
+    struct observer *obs;
+    size_t n_obs;
+    int next_obs_id;
+    unsigned notifying;
+
+    bool pumping, pump_again;
+    bool freeing;
+    unsigned n_open;
+};
+
+static void pump(struct dagd_executor *e);
+static void attempt_finish(struct exec_attempt *a);
+static void run_maybe_finish(struct exec_run *r);
+static void maybe_free_executor(struct dagd_executor *e);
+
+static int64_t now_ms(void)
+{
+    return dagd_usec_to_msec(dagd_now_wall_usec());
+}
+
+/* ---- store batching ------------------------------------------------------------------------ */
+
+/* Join (or open) the loop iteration's transaction. If someone else holds a
+ * batch open, our writes simply join theirs. */
+static void batch(struct dagd_executor *e)
+{
+    if (!dagd_store_in_batch(e->cfg.store)) {
+        (void)dagd_store_begin(e->cfg.store);
+    }
+}
+
+static void batch_commit(struct dagd_executor *e)
+{
+    if (dagd_store_in_batch(e->cfg.store)) {
+        int r = dagd_store_commit(e->cfg.store);
+        if (r < 0) {
+            dagd_log_errno(LOG_ERR, r, "Failed to commit state changes: %s",
+                           dagd_store_errmsg(e->cfg.store));
+        }
+    }
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    batch_commit(h->data);
+}
+
+static void on_check(uv_check_t *h)
+{
+    batch_commit(h->data);
+}
+
+/* ---- observers ----------------------------------------------------------------------------- */
+
+static void notify(struct dagd_executor *e, const struct dagd_exec_event *ev)
+{
+    e->notifying++;
+    /* Index loop: an observer may add or remove observers. Removed ones get
+     * fn = NULL and are compacted when no notification is running. */
+    for (size_t i = 0; i < e->n_obs; i++) {
+        struct observer *o = &e->obs[i];
+        if (o->fn && (!o->run_id || streq(o->run_id, ev->run_id))) {
+            o->fn(ev, o->userdata);
+        }
+    }
+    if (--e->notifying == 0) {
+        size_t j = 0;
+        for (size_t i = 0; i < e->n_obs; i++) {
+            if (e->obs[i].fn) {
+                e->obs[j++] = e->obs[i];
+            }
+        }
+        e->n_obs = j;
+    }
+}
+
+int dagd_executor_observe(struct dagd_executor *e, const char *run_id, dagd_exec_observer_fn fn,
+                          void *userdata)
+{
+    e->obs = dagd_xreallocarray(e->obs, e->n_obs + 1, sizeof(*e->obs));
+    e->obs[e->n_obs++] = (struct observer){
+        .id = ++e->next_obs_id,
+        .run_id = run_id ? dagd_xstrdup(run_id) : NULL,
+        .fn = fn,
+        .userdata = userdata,
+    };
+    return e->next_obs_id;
+}
+
+void dagd_executor_unobserve(struct dagd_executor *e, int id)
+{
+    for (size_t i = 0; i < e->n_obs; i++) {
+        if (e->obs[i].id == id && e->obs[i].fn) {
+            free(e->obs[i].run_id);
+            e->obs[i].run_id = NULL;
+            e->obs[i].fn = NULL;
+        }
+    }
+    if (e->notifying == 0) {
+        size_t j = 0;
+        for (size_t i = 0; i < e->n_obs; i++) {
+            if (e->obs[i].fn) {
+                e->obs[j++] = e->obs[i];
+            }
+        }
+        e->n_obs = j;
+    }
+}
+
+/* ---- recording ----------------------------------------------------------------------------- */
+
+static void set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s ? dagd_xstrdup(s) : NULL;
+}
+
+/* Write the step's row (with its event) and tell observers. */
+static void step_record(struct exec_step *s)
+{
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+
+    batch(e);
+    int k = dagd_store_step_update(e->cfg.store, &s->info, now_ms());
+    if (k < 0) {
+        dagd_log_errno(LOG_WARNING, k, "Failed to record step '%s' of run %s: %s, ignoring",
+                       s->info.step, r->run_id, dagd_store_errmsg(e->cfg.store));
+    }
+    struct dagd_exec_event ev = {
+        .kind = DAGD_EXEC_STEP_CHANGED,
+        .run_id = r->run_id,
+        .pipeline = r->p->name,
+        .step = &s->info,
+    };
+    notify(e, &ev);
+}
+
+/* A log/stdout/stderr line of a step: stored as an event and told. */
+static void step_log(struct exec_step *s, const char *level, const char *kind, const char *msg)
+{
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+    int64_t seq = 0;
+
+    batch(e);
+    int k = dagd_store_event_add(e->cfg.store, r->run_id, s->info.step, now_ms(), level, kind, msg,
+                                 &seq);
+    if (k < 0) {
+        dagd_log_errno(LOG_WARNING, k, "Failed to record an event of run %s: %s, ignoring",
+                       r->run_id, dagd_store_errmsg(e->cfg.store));
+    }
+    struct dagd_exec_event ev = {
+        .kind = DAGD_EXEC_LOG,
+        .run_id = r->run_id,
+        .pipeline = r->p->name,
+        .step = &s->info,
+        .level = level,
+        .message = msg,
+        .seq = seq,
+    };
+    notify(e, &ev);
+}
+
+/* ---- formatting ---------------------------------------------------------------------------- */
+
+/* "2s", "250ms", "5m", "1h30m": how users write durations in YAML. */
+static char *format_duration_exact(uint64_t usec, char *buf, size_t len)
+{
+    if (usec % 1000000u != 0) {
+        if (usec % 1000u == 0) {
+            snprintf(buf, len, "%" PRIu64 "ms", usec / 1000u);
+        } else {
+            snprintf(buf, len, "%" PRIu64 "us", usec);
+        }
+        return buf;
+    }
+    uint64_t s = usec / 1000000u;
+    if (s < 60 || s % 60 != 0) {
+        snprintf(buf, len, "%" PRIu64 "s", s);
+    } else if (s < 3600 || s % 3600 != 0) {
+        snprintf(buf, len, "%" PRIu64 "m", s / 60);
+    } else {
+        snprintf(buf, len, "%" PRIu64 "h", s / 3600);
+    }
+    return buf;
+}
+
+static const char *signal_name(int sig, char *buf, size_t len)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev) {
+        snprintf(buf, len, "SIG%s", abbrev);
+    } else {
+        snprintf(buf, len, "%d", sig);
+    }
+    return buf;
+}
+
+/* ---- the worker template ------------------------------------------------------------------- */
+
+static void handle_closed_count(uv_handle_t *h)
+{
+    struct dagd_executor *e = h->data;
+    e->n_open--;
+    maybe_free_executor(e);
+}
+
+static void tmpl_fail_inflight(struct dagd_executor *e, const char *why);
+
+static void tmpl_stop(struct dagd_executor *e)
+{
+    if (e->tmpl_poll_open) {
+        e->tmpl_poll_open = false;
+        uv_close((uv_handle_t *)&e->tmpl_poll, handle_closed_count);
+    }
+    if (e->tmpl_fd >= 0) {
+        (void)close(e->tmpl_fd);
+        e->tmpl_fd = -1;
+    }
+    while (e->sendq) {
+        struct pending_send *ps = e->sendq;
+        e->sendq = ps->next;
+        for (int i = 0; i < 3; i++) {
+            (void)close(ps->fds[i]);
+        }
+        free(ps->msg);
+        free(ps);
+    }
+    e->sendq_tail = &e->sendq;
+    e->sendq_polling = false;
+    e->tmpl_running = false;
+}
+
+static void on_tmpl_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    struct dagd_executor *e = p->data;
+    if (!e->freeing) {
+        dagd_log_warning("Worker template exited (status %" PRId64 ", signal %d), restarting it "
+                         "on the next step", status, term_signal);
+    }
+    if (e->tmpl_proc_open) {
+        e->tmpl_proc_open = false;
+        uv_close((uv_handle_t *)p, handle_closed_count);
+    }
+    if (e->tmpl_running) {
+        tmpl_stop(e);
+        tmpl_fail_inflight(e, "the worker template died");
+        pump(e);
+    }
+}
+
+static struct exec_attempt *find_attempt(struct dagd_executor *e, uint64_t id)
+{
+    for (struct exec_attempt *a = e->inflight; a; a = a->next) {
+        if (a->id == id) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static void kill_group(struct exec_attempt *a, int sig)
+{
+    if (a->pid > 0 && !a->exited) {
+        /* The child made itself a group leader before anything else ran. */
+        if (kill(-a->pid, sig) < 0 && errno == ESRCH) {
+            (void)kill(a->pid, sig);
+        }
+    }
+}
+
+static void on_attempt_timer(uv_timer_t *t);
+
+static void attempt_stop(struct exec_attempt *a)
+{
+    struct dagd_executor *e = a->e;
+    if (a->exited || a->term_sent) {
+        return;
+    }
+    if (a->pid == 0) {
+        a->want_term = true;
+        return;
+    }
+    a->term_sent = true;
+    kill_group(a, SIGTERM);
+    if (a->timer_open) {
+        uint64_t grace = e->cfg.kill_grace_usec ? e->cfg.kill_grace_usec : 5000000u;
+        (void)uv_timer_start(&a->timer, on_attempt_timer, (grace + 999) / 1000, 0);
+    }
+}
+
+static void on_tmpl_message(struct dagd_executor *e, const char *msg, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(msg, len);
+    if (!j) {
+        dagd_log_warning("Bad message from the worker template, ignoring");
+        return;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+    struct exec_attempt *a = cJSON_IsNumber(id) ? find_attempt(e, (uint64_t)id->valuedouble) : NULL;
+    if (!a) {
+        cJSON_Delete(j);
+        return;
+    }
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(j, "status");
+    if (cJSON_IsString(err)) {
+        a->exited = true;
+        a->status = -1;
+        set_str(&a->error, err->valuestring);
+        attempt_finish(a);
+    } else if (cJSON_IsNumber(status)) {
+        a->exited = true;
+        a->status = (int)status->valuedouble;
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "utime_us");
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "stime_us");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "maxrss_kb");
+        a->cpu_usec = (int64_t)((cJSON_IsNumber(u) ? u->valuedouble : 0) +
+                                (cJSON_IsNumber(s) ? s->valuedouble : 0));
+        a->maxrss_kb = cJSON_IsNumber(m) ? (int64_t)m->valuedouble : 0;
+        attempt_finish(a);
+    } else if (cJSON_IsNumber(pid)) {
+        a->pid = (pid_t)pid->valuedouble;
+        if (a->want_term) {
+            attempt_stop(a);
+        }
+    }
+    cJSON_Delete(j);
+}
+
+static void tmpl_flush_sendq(struct dagd_executor *e);
+
+static void on_tmpl_poll(uv_poll_t *h, int status, int events)
+{
+    struct dagd_executor *e = h->data;
+    char buf[DAGD_WORKER_MAX_REPLY + 1];
+
+    if (events & UV_WRITABLE) {
+        tmpl_flush_sendq(e);
+    }
+    if (!(events & (UV_READABLE | UV_DISCONNECT)) && status >= 0) {
+        return;
+    }
+    for (;;) {
+        ssize_t n = recv(e->tmpl_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        if (n > 0) {
+            on_tmpl_message(e, buf, (size_t)n);
+            if (e->tmpl_fd < 0) {
+                return; /* stopped from a callback */
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            break;
+        }
+        /* EOF or error: the template is gone; on_tmpl_exit may not have run yet. */
+        if (e->tmpl_running) {
+            tmpl_stop(e);
+            tmpl_fail_inflight(e, "the worker template died");
+            pump(e);
+        }
+        return;
+    }
+    pump(e);
+}
+
+static void tmpl_update_poll(struct dagd_executor *e)
+{
+    if (e->tmpl_poll_open) {
+        int ev = UV_READABLE | UV_DISCONNECT | (e->sendq ? UV_WRITABLE : 0);
+        (void)uv_poll_start(&e->tmpl_poll, ev, on_tmpl_poll);
+        e->sendq_polling = e->sendq != NULL;
+    }
+}
+
+static int send_job(struct dagd_executor *e, const char *msg, const int fds[3])
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 3)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {(void *)msg, strlen(msg)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * 3);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * 3);
+
+    for (;;) {
+        ssize_t n = sendmsg(e->tmpl_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) {
+            return 0;
+        }
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+static void tmpl_flush_sendq(struct dagd_executor *e)
+{
+    while (e->sendq) {
+        struct pending_send *ps = e->sendq;
+        int r = send_job(e, ps->msg, ps->fds);
+        if (r == -EAGAIN) {
+            break;
+        }
+        e->sendq = ps->next;
+        if (!e->sendq) {
+            e->sendq_tail = &e->sendq;
+        }
+        for (int i = 0; i < 3; i++) {
+            (void)close(ps->fds[i]);
+        }
+        if (r < 0 && ps->att) {
+            ps->att->exited = true;
+            ps->att->status = -1;
+            set_str(&ps->att->error, "cannot hand the step to the worker template");
+            free(ps->msg);
+            struct exec_attempt *a = ps->att;
+            free(ps);
+            attempt_finish(a);
+            continue;
+        }
+        free(ps->msg);
+        free(ps);
+    }
+    if (e->tmpl_poll_open && e->sendq_polling != (e->sendq != NULL)) {
+        tmpl_update_poll(e);
+    }
+}
+
+static int tmpl_start(struct dagd_executor *e)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        return dagd_log_errno(LOG_ERR, errno, "Failed to create the worker socket: %m");
+    }
+    /* Room for many queued jobs, so sends rarely wait. */
+    int sz = 4 * 1024 * 1024;
+    (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    (void)setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+
+    char *args[] = {e->worker_path, (char *)"--template", NULL};
+    uv_stdio_container_t stdio[4] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = STDOUT_FILENO},
+        {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
+        {.flags = UV_INHERIT_FD, .data.fd = sv[1]},
+    };
+    uv_process_options_t opts = {
+        .exit_cb = on_tmpl_exit,
+        .file = e->worker_path,
+        .args = args,
+        .stdio = stdio,
+        .stdio_count = 4,
+    };
+    e->tmpl_proc.data = e;
+    int r = uv_spawn(e->cfg.loop, &e->tmpl_proc, &opts);
+    (void)close(sv[1]);
+    if (r < 0) {
+        (void)close(sv[0]);
+        /* uv_spawn failures still need the handle closed. */
+        e->n_open++;
+        uv_close((uv_handle_t *)&e->tmpl_proc, handle_closed_count);
+        return dagd_log_errno(LOG_ERR, r, "Failed to start the worker '%s': %s", e->worker_path,
+                              uv_strerror(r));
+    }
+    e->n_open++;
+    e->tmpl_proc_open = true;
+    /* It must not keep a loop alive on its own (dagd serve idles with it). */
+    uv_unref((uv_handle_t *)&e->tmpl_proc);
+    e->tmpl_fd = sv[0];
+    r = uv_poll_init(e->cfg.loop, &e->tmpl_poll, e->tmpl_fd);
+    if (r < 0) {
+        (void)close(sv[0]);
+        e->tmpl_fd = -1;
+        (void)uv_process_kill(&e->tmpl_proc, SIGKILL);
+        return dagd_log_errno(LOG_ERR, r, "Failed to watch the worker socket: %s", uv_strerror(r));
+    }
+    e->n_open++;
+    e->tmpl_poll.data = e;
+    e->tmpl_poll_open = true;
+    e->tmpl_running = true;
+    tmpl_update_poll(e);
+    uv_unref((uv_handle_t *)&e->tmpl_poll);
+    return 0;
+}
+
+/* ---- attempts ------------------------------------------------------------------------------ */
+
+static void attempt_unref(struct exec_attempt *a);
+
+static void on_attempt_handle_closed(uv_handle_t *h)
+{
+    attempt_unref(h->data);
+}
+
+static void run_unref(struct exec_run *r);
+
+static void attempt_unref(struct exec_attempt *a)
+{
+    if (--a->n_open > 0) {
+        return;
+    }
+    struct exec_run *r = a->step ? a->step->run : NULL;
+    struct dagd_executor *e = a->e;
+    for (int i = 0; i < N_FDS; i++) {
+        free(a->lbuf[i]);
+    }
+    free(a->error);
+    free(a->cgroup);
+    free(a);
+    if (r) {
+        run_unref(r);
+    }
+    maybe_free_executor(e);
+}
+
+/* One complete line from the events pipe. */
+static void on_event_line(struct exec_attempt *a, char *line, size_t len)
+{
+    struct exec_step *s = a->step;
+    cJSON *j = cJSON_ParseWithLength(line, len);
+    if (!j) {
+        step_log(s, "warning", "log", "worker sent a malformed event line");
+        return;
+    }
+    const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "k"));
+    if (!k) {
+        /* nothing */
+    } else if (streq(k, "log")) {
+        const char *l = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "l"));
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "m"));
+        step_log(s, l ? l : "info", "log", m ? m : "");
+    } else if (streq(k, "progress")) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "done");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "total");
+        struct dagd_exec_event ev = {
+            .kind = DAGD_EXEC_STEP_PROGRESS,
+            .run_id = s->run->run_id,
+            .pipeline = s->run->p->name,
+            .step = &s->info,
+            .done = cJSON_IsNumber(d) ? (uint64_t)d->valuedouble : 0,
+            .total = cJSON_IsNumber(t) ? (uint64_t)t->valuedouble : 0,
+        };
+        notify(a->e, &ev);
+    } else if (streq(k, "metrics")) {
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "in");
+        const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "out");
+        s->info.rows_in = cJSON_IsNumber(in) ? (int64_t)in->valuedouble : s->info.rows_in;
+        s->info.rows_out = cJSON_IsNumber(out) ? (int64_t)out->valuedouble : s->info.rows_out;
+    } else if (streq(k, "input") || streq(k, "output")) {
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "path"));
+        if (p) {
+            char *m = dagd_xasprintf("declared %s %s", k, p);
+            step_log(s, "debug", k, m);
+            free(m);
+        }
+    } else if (streq(k, "result")) {
+        const cJSON *rc = cJSON_GetObjectItemCaseSensitive(j, "rc");
+        const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "error"));
+        a->got_result = true;
+        a->rc = cJSON_IsNumber(rc) ? (int)rc->valuedouble : -EINVAL;
+        set_str(&a->error, err);
+    }
+    cJSON_Delete(j);
+}
+
+static void on_output_line(struct exec_attempt *a, int which, char *line, size_t len)
+{
+    if (a->out_truncated) {
+        return;
+    }
+    a->out_bytes += len + 1;
+    if (a->out_bytes > OUTPUT_CAP_BYTES) {
+        a->out_truncated = true;
+        step_log(a->step, "warning", which == FD_STDOUT ? "stdout" : "stderr",
+                 "[output truncated: more than 1 MiB of stdout/stderr]");
+        return;
+    }
+    /* Events are one line each and carry text: a NUL ends the message. */
+    line[len] = '\0';
+    step_log(a->step, which == FD_STDOUT ? "info" : "warning",
+             which == FD_STDOUT ? "stdout" : "stderr", line);
+}
+
+static void dispatch_line(struct exec_attempt *a, int which, char *line, size_t len)
+{
+    if (len > 0 && line[len - 1] == '\r') {
+        len--;
+    }
+    if (which == FD_EVENTS) {
+        on_event_line(a, line, len);
+    } else {
+        on_output_line(a, which, line, len);
+    }
+}
+
+/* Split what was read into lines; keep a partial one. Lines longer than
+ * DAGD_WORKER_MAX_LINE are cut there. */
+static void feed(struct exec_attempt *a, int which, const char *data, size_t n, bool eof)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (data[i] != '\n') {
+            continue;
+        }
+        size_t part = i - start;
+        if (a->llen[which] == 0) {
+            char *tmp = dagd_xmalloc(part + 1);
+            memcpy(tmp, data + start, part);
+            dispatch_line(a, which, tmp, part);
+            free(tmp);
+        } else {
+            size_t room = DAGD_WORKER_MAX_LINE - a->llen[which];
+            size_t take = part < room ? part : room;
+            memcpy(a->lbuf[which] + a->llen[which], data + start, take);
+            a->llen[which] += take;
+            dispatch_line(a, which, a->lbuf[which], a->llen[which]);
+            a->llen[which] = 0;
+        }
+        start = i + 1;
+    }
+    if (start < n) {
+        if (!a->lbuf[which]) {
+            a->lbuf[which] = dagd_xmalloc(DAGD_WORKER_MAX_LINE + 1);
+        }
+        size_t part = n - start;
+        size_t room = DAGD_WORKER_MAX_LINE - a->llen[which];
+        size_t take = part < room ? part : room;
+        memcpy(a->lbuf[which] + a->llen[which], data + start, take);
+        a->llen[which] += take;
+    }
+    if (eof && a->llen[which] > 0) {
+        dispatch_line(a, which, a->lbuf[which], a->llen[which]);
+        a->llen[which] = 0;
+    }
+}
+
+static void close_fd(struct exec_attempt *a, int which)
+{
+    if (a->poll_open[which]) {
+        a->poll_open[which] = false;
+        uv_close((uv_handle_t *)&a->poll[which], on_attempt_handle_closed);
+    }
+    if (a->fd[which] >= 0) {
+        (void)close(a->fd[which]);
+        a->fd[which] = -1;
+    }
+}
+
+/* Read what is there; returns true at EOF (or error). */
+static bool drain(struct exec_attempt *a, int which)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t n = read(a->fd[which], buf, sizeof(buf));
+        if (n > 0) {
+            feed(a, which, buf, (size_t)n, false);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return false;
+        }
+        feed(a, which, NULL, 0, true);
+        return true;
+    }
+}
+
+static void on_attempt_poll(uv_poll_t *h, int status, int events)
+{
+    struct exec_attempt *a = h->data;
+    int which = (int)(h - a->poll);
+    if (a->fd[which] < 0 || !a->step) {
+        return;
+    }
+    if (drain(a, which)) {
+        close_fd(a, which);
+    }
+}
+
+static void on_attempt_timer(uv_timer_t *t)
+{
+    struct exec_attempt *a = t->data;
+    struct dagd_executor *e = a->e;
+    if (a->exited) {
+        return;
+    }
+    if (!a->term_sent) {
+        /* The step's timeout. */
+        a->timed_out = true;
+        attempt_stop(a);
+        if (!a->term_sent) {
+            /* pid unknown yet: attempt_stop arms the grace once it is */
+            uint64_t grace = e->cfg.kill_grace_usec ? e->cfg.kill_grace_usec : 5000000u;
+            (void)uv_timer_start(&a->timer, on_attempt_timer, (grace + 999) / 1000, 0);
+        }
+        return;
+    }
+    if (!a->kill_sent) {
+        a->kill_sent = true;
+        kill_group(a, SIGKILL);
+    }
+}
+
+static char *build_job(struct exec_attempt *a)
+{
+    struct exec_step *s = a->step;
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+    const struct dagd_step *ps = &r->p->steps[s->idx];
+    const char *warehouse = dagd_params_get(&r->params, "warehouse");
+    cJSON *j = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(j, "id", (double)a->id);
+    cJSON_AddStringToObject(j, "plugin", ps->plugin ? ps->plugin->path : "");
+    cJSON_AddStringToObject(j, "task", ps->task);
+    cJSON_AddItemToObject(j, "config", cJSON_CreateRaw(s->config_json ? s->config_json : "{}"));
+    cJSON_AddItemToObject(j, "params", cJSON_CreateRaw(r->params_json));
+    cJSON_AddStringToObject(j, "run_id", r->run_id);
+    cJSON_AddStringToObject(j, "step", ps->name);
+    cJSON_AddNumberToObject(j, "attempt", a->number);
+    cJSON_AddStringToObject(j, "state_dir", e->state_dir);
+    if (warehouse) {
+        cJSON_AddStringToObject(j, "warehouse", warehouse);
+    }
+    cJSON_AddStringToObject(j, "cwd", e->work_dir);
+    if (ps->memory_bytes && e->memlimit.mode == DAGD_MEMLIMIT_RLIMIT_AS) {
+        cJSON_AddNumberToObject(j, "memory", (double)ps->memory_bytes);
+    }
+    if (a->cgroup) {
+        cJSON_AddStringToObject(j, "cgroup", a->cgroup);
+    }
+    char *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return out;
+}
+
+static void attempt_link(struct dagd_executor *e, struct exec_attempt *a)
+{
+    a->next = e->inflight;
+    if (e->inflight) {
+        e->inflight->prev = a;
+    }
+    e->inflight = a;
+    e->n_inflight++;
+}
+
+static void attempt_unlink(struct dagd_executor *e, struct exec_attempt *a)
+{
+    if (a->prev) {
+        a->prev->next = a->next;
+    } else {
+        e->inflight = a->next;
+    }
+    if (a->next) {
+        a->next->prev = a->prev;
+    }
+    a->prev = a->next = NULL;
+    e->n_inflight--;
+}
+
+/* Start attempt s->info.attempts (already incremented). A failure to start
+ * becomes a failed attempt (retried like any other). */
+static void attempt_launch(struct exec_step *s)
+{
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+    const struct dagd_step *ps = &r->p->steps[s->idx];
+    struct exec_attempt *a = dagd_xcalloc(1, sizeof(*a));
+    int pipes[N_FDS][2];
+    int k, n_pipes = 0;
+
+    a->e = e;
+    a->step = s;
+    a->id = ++e->next_id;
+    a->number = s->info.attempts;
+    a->start_mono = dagd_now_mono_usec();
+    for (int i = 0; i < N_FDS; i++) {
+        a->fd[i] = -1;
+    }
+    s->att = a;
+    r->n_open++;
+    a->n_open = 1; /* the "not finished" reference, dropped by attempt_finish */
+    attempt_link(e, a);
+
+    if (!e->tmpl_running && tmpl_start(e) < 0) {
+        set_str(&a->error, "cannot start the worker");
+        goto fail;
+    }
+    if (ps->memory_bytes && e->memlimit.mode == DAGD_MEMLIMIT_CGROUP2) {
+        char name[80];
+        snprintf(name, sizeof(name), "%s-%zu-%u", r->run_id, s->idx, a->number);
+        k = dagd_memlimit_cgroup_create(&e->memlimit, name, ps->memory_bytes, &a->cgroup);
+        if (k < 0) {
+            dagd_log_errno(LOG_WARNING, k, "Failed to create a cgroup for step '%s': %m, "
+                           "running it without a memory limit", ps->name);
+        }
+    }
+    for (n_pipes = 0; n_pipes < N_FDS; n_pipes++) {
+        if (pipe2(pipes[n_pipes], O_CLOEXEC) < 0) {
+            k = -errno;
+            char *m = dagd_xasprintf("cannot create a pipe: %s", strerror(-k));
+            set_str(&a->error, m);
+            free(m);
+            goto fail_pipes;
+        }
+    }
+    for (int i = 0; i < N_FDS; i++) {
+        a->fd[i] = pipes[i][0];
+        (void)fcntl(a->fd[i], F_SETFL, O_NONBLOCK);
+        if (uv_poll_init(e->cfg.loop, &a->poll[i], a->fd[i]) == 0) {
+            a->poll[i].data = a;
+            a->poll_open[i] = true;
+            a->n_open++;
+            (void)uv_poll_start(&a->poll[i], UV_READABLE | UV_DISCONNECT, on_attempt_poll);
+        }
+    }
+    if (ps->timeout_usec > 0) {
+        (void)uv_timer_init(e->cfg.loop, &a->timer);
+        a->timer.data = a;
+        a->timer_open = true;
+        a->n_open++;
+        (void)uv_timer_start(&a->timer, on_attempt_timer, (ps->timeout_usec + 999) / 1000, 0);
+    }
+
+    char *msg = build_job(a);
+    int fds[3] = {pipes[FD_EVENTS][1], pipes[FD_STDOUT][1], pipes[FD_STDERR][1]};
+    k = e->sendq ? -EAGAIN : send_job(e, msg, fds);
+    if (k == -EAGAIN) {
+        struct pending_send *q = dagd_xcalloc(1, sizeof(*q));
+        q->att = a;
+        q->msg = msg;
+        memcpy(q->fds, fds, sizeof(fds));
+        *e->sendq_tail = q;
+        e->sendq_tail = &q->next;
+        tmpl_update_poll(e);
+        return;
+    }
+    free(msg);
+    for (int i = 0; i < 3; i++) {
+        (void)close(fds[i]);
+    }
+    if (k < 0) {
+        char *m = dagd_xasprintf("cannot hand the step to the worker: %s", strerror(-k));
+        set_str(&a->error, m);
+        free(m);
+        a->exited = true;
+        a->status = -1;
+        attempt_finish(a);
+    }
+    return;
+
+fail_pipes:
+    for (int i = 0; i < n_pipes; i++) {
+        (void)close(pipes[i][0]);
+        (void)close(pipes[i][1]);
+    }
+fail:
+    a->exited = true;
+    a->status = -1;
+    attempt_finish(a);
+}
+
+static void tmpl_fail_inflight(struct dagd_executor *e, const char *why)
+{
+    /* attempt_finish unlinks: restart from the head each time. */
+    for (;;) {
+        struct exec_attempt *a = e->inflight;
+        while (a && a->exited) {
+            a = a->next;
+        }
+        if (!a) {
+            return;
+        }
+        a->exited = true;
+        a->status = -1;
+        set_str(&a->error, why);
+        /* Its process (if any) died with the template (PDEATHSIG). */
+        attempt_finish(a);
+    }
+}
+
+/* ---- step outcomes ------------------------------------------------------------------------- */
+
+static void step_skip_downstream(struct exec_step *s)
+{
+    struct exec_run *r = s->run;
+    size_t n = dagd_sched_failed(r->sched, s->idx, r->scratch);
+    for (size_t k = 0; k < n; k++) {
+        struct exec_step *d = &r->steps[r->scratch[k]];
+        char *why = dagd_xasprintf("upstream failed: %s", s->info.step);
+        d->info.status = DAGD_STEP_SKIPPED;
+        set_str(&d->info.skip_reason, why);
+        set_str(&d->info.error, why);
+        free(why);
+        step_record(d);
+    }
+}
+
+static void on_retry_timer_closed(uv_handle_t *h)
+{
+    struct exec_run *r = h->data;
+    free(h);
+    run_unref(r);
+}
+
+static void step_close_retry_timer(struct exec_step *s)
+{
+    if (s->retry_timer) {
+        s->retry_timer->data = s->run;
+        uv_close((uv_handle_t *)s->retry_timer, on_retry_timer_closed);
+        s->retry_timer = NULL;
+    }
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    struct exec_step *s = t->data;
+    step_close_retry_timer(s);
+    if (dagd_sched_state(s->run->sched, s->idx) == DAGD_SCHED_BACKOFF) {
+        dagd_sched_retry(s->run->sched, s->idx);
+    }
+    pump(s->run->e);
+}
+
+/* The attempt's process is gone: read the rest of its output, decide. */
+static void attempt_finish(struct exec_attempt *a)
+{
+    struct exec_step *s = a->step;
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+    const struct dagd_step *ps = &r->p->steps[s->idx];
+    char buf[128], dbuf[64];
+
+    if (a->finished) {
+        return;
+    }
+    a->finished = true;
+    attempt_unlink(e, a);
+    for (int i = 0; i < N_FDS; i++) {
+        if (a->fd[i] >= 0) {
+            (void)drain(a, i);
+            feed(a, i, NULL, 0, true);
+        }
+        close_fd(a, i);
+    }
+    if (a->timer_open) {
+        a->timer_open = false;
+        uv_close((uv_handle_t *)&a->timer, on_attempt_handle_closed);
+    }
+
+    /* The verdict. */
+    bool ok = false;
+    _cleanup_free_ char *error = NULL;
+    int sig = a->status >= 0 && WIFSIGNALED(a->status) ? WTERMSIG(a->status) : 0;
+    int code = a->status >= 0 && WIFEXITED(a->status) ? WEXITSTATUS(a->status) : -1;
+    if (a->canceled) {
+        error = dagd_xstrdup(r->cancel_reason ? r->cancel_reason : "canceled");
+    } else if (a->timed_out) {
+        error = dagd_xasprintf("timed out after %s",
+                               format_duration_exact(ps->timeout_usec, dbuf, sizeof(dbuf)));
+    } else if (a->status < 0) {
+        error = dagd_xstrdup(a->error ? a->error : "the worker failed");
+    } else if (a->got_result && a->rc == 0 && code == 0) {
+        ok = true;
+    } else if (a->got_result && a->rc < 0) {
+        error = dagd_xstrdup(a->error ? a->error : "failed");
+    } else if (sig) {
+        error = dagd_xasprintf("killed by signal %s", signal_name(sig, buf, sizeof(buf)));
+    } else if (code >= 0) {
+        error = dagd_xasprintf("exited with code %d without a result", code);
+    } else {
+        error = dagd_xstrdup("ended without a result");
+    }
+    if (!ok && !a->canceled && ps->memory_bytes &&
+        e->memlimit.mode != DAGD_MEMLIMIT_NONE) {
+        struct dagd_memlimit_outcome o = {
+            .limit_bytes = ps->memory_bytes,
+            .mode = e->memlimit.mode,
+            .term_signal = sig,
+            .exit_code = code,
+            .error = a->got_result ? a->rc : 0,
+            .message = a->error,
+            .cgroup_oom = a->cgroup ? dagd_memlimit_cgroup_oom_killed(a->cgroup) : -1,
+        };
+        if (dagd_memlimit_failure_is_oom(&o)) {
+            free(error);
+            error = dagd_xstrdup(dagd_memlimit_oom_message(ps->memory_bytes, buf, sizeof(buf)));
+        }
+    }
+    if (a->cgroup) {
+        (void)dagd_memlimit_cgroup_remove(a->cgroup);
+    }
+
+    s->att = NULL;
+    s->info.exit_code = code;
+    s->info.cpu_usec = a->cpu_usec;
+    s->info.max_rss_kb = a->maxrss_kb;
+    s->info.ended_at = now_ms();
+    enum dagd_sched_state st = dagd_sched_state(r->sched, s->idx);
+
+    if (ok) {
+        s->info.status = DAGD_STEP_SUCCEEDED;
+        set_str(&s->info.error, NULL);
+        if (s->verdict) {
+            /* reliability: the fingerprint of what ran, for the next memo lookup */
+            set_str(&s->info.fingerprint, s->verdict->fingerprint[0] ? s->verdict->fingerprint
+                                                                     : NULL);
+            set_str(&s->info.manifest, s->verdict->manifest);
+            free(s->info.inputs_json);
+            s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);
+        }
+        step_record(s);
+        if (st == DAGD_SCHED_RUNNING) {
+            dagd_sched_succeeded(r->sched, s->idx, false);
+        }
+    } else if (a->canceled) {
+        s->info.status = DAGD_STEP_CANCELED;
+        set_str(&s->info.error, error);
+        step_record(s);
+        if (st == DAGD_SCHED_RUNNING) {
+            dagd_sched_canceled(r->sched, s->idx);
+        }
+    } else if (s->info.attempts <= ps->retries && !e->shutting_down && !r->canceling) {
+        uint64_t rnd = 0;
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
+            rnd = dagd_now_mono_usec() * 0x9e3779b97f4a7c15ull;
+        }
+        s->retry_delay_usec =
+            dagd_sched_retry_delay(ps->retry_delay_usec, s->info.attempts, RETRY_CAP_USEC, rnd);
+        char *m = dagd_xasprintf("attempt %u failed: %s; retrying in %s", s->info.attempts, error,
+                                 dagd_format_duration(s->retry_delay_usec, dbuf, sizeof(dbuf)));
+        step_log(s, "notice", "retry", m);
+        free(m);
+        s->info.status = DAGD_STEP_PENDING;
+        set_str(&s->info.error, error);
+        step_record(s);
+        dagd_sched_backoff(r->sched, s->idx);
+        s->retry_timer = dagd_xmalloc(sizeof(uv_timer_t));
+        (void)uv_timer_init(e->cfg.loop, s->retry_timer);
+        s->retry_timer->data = s;
+        r->n_open++;
+        (void)uv_timer_start(s->retry_timer, on_retry_timer, (s->retry_delay_usec + 999) / 1000, 0);
+    } else {
+        s->info.status = DAGD_STEP_FAILED;
+        set_str(&s->info.error, error);
+        step_record(s);
+        if (st == DAGD_SCHED_RUNNING) {
+            step_skip_downstream(s);
+        }
+    }
+    attempt_unref(a); /* the "not finished" reference */
+    run_maybe_finish(r);
+    pump(e);
+}
+
+/* ---- runs ---------------------------------------------------------------------------------- */
+
+static void run_free(struct exec_run *r)
+{
+    for (size_t i = 0; i < r->p->n_steps; i++) {
+        struct exec_step *s = &r->steps[i];
+        free(s->info.error);
+        free(s->info.fingerprint);
+        free(s->info.skip_reason);
+        free(s->info.inputs_json);
+        free(s->info.manifest);
+        free(s->config_json);
+    }
+    free(r->steps);
+    free(r->scratch);
+    dagd_sched_free(r->sched);
+    dagd_plan_ctx_free(r->plan);
+    dagd_params_done(&r->params);
+    free(r->params_json);
+    free(r->cancel_reason);
+    dagd_pipeline_unref(r->p);
+    free(r);
+}
+
+static void run_unref(struct exec_run *r)
+{
+    if (--r->n_open > 0) {
+        return;
+    }
+    struct dagd_executor *e = r->e;
+    for (struct exec_run **pp = &e->runs; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    run_free(r);
+    maybe_free_executor(e);
+}
+
+static void run_maybe_finish(struct exec_run *r)
+{
+    struct dagd_executor *e = r->e;
+    if (r->finished || !dagd_sched_done(r->sched)) {
+        return;
+    }
+    for (size_t i = 0; i < r->p->n_steps; i++) {
+        if (r->steps[i].att) {
+            return;
+        }
+    }
+    r->finished = true;
+
+    enum dagd_run_status status = DAGD_RUN_SUCCEEDED;
+    _cleanup_free_ char *error = NULL;
+    size_t n_failed = 0;
+    const char *first_failed = NULL;
+    for (size_t k = 0; k < r->p->n_steps; k++) {
+        size_t i = r->p->topo ? r->p->topo[k] : k;
+        if (dagd_sched_state(r->sched, i) == DAGD_SCHED_FAILED) {
+            if (!first_failed) {
+                first_failed = r->steps[i].info.step;
+            }
+            n_failed++;
+        }
+    }
+    if (r->canceling) {
+        status = DAGD_RUN_CANCELED;
+        error = dagd_xstrdup(r->cancel_reason ? r->cancel_reason : "canceled");
+    } else if (n_failed > 0) {
+        status = DAGD_RUN_FAILED;
+        error = n_failed == 1 ? dagd_xasprintf("step %s failed", first_failed)
+                              : dagd_xasprintf("%zu steps failed, first %s", n_failed, first_failed);
+    }
+    batch(e);
+    int k = dagd_store_run_set_status(e->cfg.store, r->run_id, status, error, now_ms());
+    if (k < 0) {
+        dagd_log_errno(LOG_WARNING, k, "Failed to record the end of run %s: %s, ignoring",
+                       r->run_id, dagd_store_errmsg(e->cfg.store));
+    }
+    struct dagd_exec_event ev = {
+        .kind = DAGD_EXEC_RUN_FINISHED,
+        .run_id = r->run_id,
+        .pipeline = r->p->name,
+        .run_status = status,
+    };
+    notify(e, &ev);
+    run_unref(r); /* the "not finished" reference */
+}
+
+/* Start step i of r, or record it skipped when the plan says it is up to date. */
+static void step_start(struct exec_run *r, size_t i)
+{
+    struct exec_step *s = &r->steps[i];
+
+    if (s->info.attempts == 0 && r->plan) {
+        /* reliability: "should this step run?" right before launch, when the
+         * files its upstream steps wrote are there to be hashed. */
+        s->verdict = dagd_plan_step_eval(r->plan, i);
+        if (s->verdict && !s->verdict->run && s->forced) {
+            /* --from/--only name a step to run: it runs, and so does
+             * everything downstream of it. */
+            dagd_plan_step_mark_run(r->plan, i, "selected with --from/--only");
+        } else if (s->verdict && !s->verdict->run) {
+            s->info.status = DAGD_STEP_SKIPPED;
+            set_str(&s->info.skip_reason, "memoized");
+            set_str(&s->info.fingerprint,
+                    s->verdict->fingerprint[0] ? s->verdict->fingerprint : NULL);
+            s->info.started_at = s->info.ended_at = now_ms();
+            step_record(s);
+            dagd_sched_succeeded(r->sched, i, true);
+            return;
+        }
+    }
+    s->info.attempts++;
+    s->info.status = DAGD_STEP_RUNNING;
+    if (s->info.attempts == 1) {
+        s->info.started_at = now_ms();
+    }
+    s->info.ended_at = 0;
+    s->info.exit_code = -1;
+    step_record(s);
+    attempt_launch(s);
+}
+
+static unsigned effective_jobs(const struct dagd_executor *e)
+{
+    return e->cfg.max_jobs;
+}
+
+/* Start as many ready steps as the limits allow, oldest run first. */
+static void pump(struct dagd_executor *e)
+{
+    if (e->pumping) {
+        e->pump_again = true;
+        return;
+    }
+    e->pumping = true;
+    do {
+        e->pump_again = false;
+        struct exec_run *next;
+        for (struct exec_run *r = e->runs; r; r = next) {
+            /* A launch that fails at once can finish and free the run. */
+            r->n_open++;
+            while (!r->finished && !r->canceling && !e->shutting_down && !e->freeing &&
+                   e->n_inflight < effective_jobs(e) &&
+                   (r->max_jobs == 0 || dagd_sched_n_running(r->sched) < r->max_jobs)) {
+                ssize_t i = dagd_sched_pop_ready(r->sched);
+                if (i < 0) {
+                    break;
+                }
+                step_start(r, (size_t)i);
+            }
+            run_maybe_finish(r); /* e.g. everything memoized */
+            next = r->next;
+            run_unref(r);
+        }
+    } while (e->pump_again);
+    e->pumping = false;
+}
+
+/* Steps of the parent run that do not need to run again in a retry. */
+static int load_parent(struct dagd_executor *e, struct exec_run *r, const char *parent,
+                       struct dagd_diags *reterr)
+{
+    struct dagd_step_info *steps = NULL;
+    size_t n = 0;
+    int k = dagd_store_steps_list(e->cfg.store, parent, &steps, &n);
+    if (k < 0 || n == 0) {
+        dagd_diags_add(reterr, r->p->file, (struct dagd_mark){0, 0},
+                       "cannot retry run %s: %s", parent,
+                       k < 0 ? dagd_store_errmsg(e->cfg.store) : "no such run or no steps");
+        free(steps);
+        return -EINVAL;
+    }
+    for (size_t j = 0; j < n; j++) {
+        ssize_t i = dagd_pipeline_step_index(r->p, steps[j].step);
+        if (i >= 0 && (steps[j].status == DAGD_STEP_SUCCEEDED ||
+                       (steps[j].status == DAGD_STEP_SKIPPED && steps[j].skip_reason &&
+                        !strstr(steps[j].skip_reason, "upstream failed")))) {
+            struct exec_step *s = &r->steps[i];
+            char *why = dagd_xasprintf("succeeded in run %s", parent);
+            s->info.status = DAGD_STEP_SKIPPED;
+            set_str(&s->info.skip_reason, why);
+            set_str(&s->info.fingerprint, steps[j].fingerprint);
+            free(why);
+            dagd_sched_exclude(r->sched, (size_t)i);
+        }
+        dagd_step_info_done(&steps[j]);
+    }
+    free(steps);
+    return 0;
+}
+
+/* --from X: X and everything downstream of it. */
+static void mark_downstream(const struct dagd_pipeline *p, size_t from, bool *sel)
+{
+    sel[from] = true;
+    /* topo order: a step is downstream if any need is selected and downstream */
+    for (size_t k = 0; k < p->n_steps; k++) {
+        size_t i = p->topo ? p->topo[k] : k;
+        for (size_t j = 0; j < p->steps[i].n_needs && !sel[i]; j++) {
+            if (sel[p->steps[i].needs_idx[j]]) {
+                sel[i] = true;
+            }
+        }
+    }
+}
+
+int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
+                         const struct dagd_run_options *opts, char ret_run_id[static 33],
+                         struct dagd_diags *reterr)
+{
+    static const struct dagd_run_options no_opts = {0};
+    struct dagd_params builtins = {0};
+    _cleanup_free_ char **names = NULL;
+    _cleanup_free_ char **tasks = NULL;
+    ssize_t from = -1, only = -1;
+    bool bad = false;
+    int k;
+
+    if (!opts) {
+        opts = &no_opts;
+    }
+    if (e->freeing || e->shutting_down) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "dagd is shutting down");
+        return -ESHUTDOWN;
+    }
+    struct exec_run *r = dagd_xcalloc(1, sizeof(*r));
+    r->e = e;
+    r->p = dagd_pipeline_ref(p);
+    r->max_jobs = opts->max_jobs;
+    if (opts->run_id && strlen(opts->run_id) == 32) {
+        memcpy(r->run_id, opts->run_id, 33);
+    } else {
+        dagd_run_id_new(r->run_id);
+    }
+    r->steps = dagd_xcalloc(p->n_steps, sizeof(*r->steps));
+    r->scratch = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t));
+
+    dagd_pipeline_builtins(p, e->state_dir, r->run_id, &builtins);
+    k = dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides, &builtins,
+                                     &r->params, reterr);
+    dagd_params_done(&builtins);
+    if (k < 0) {
+        goto fail;
+    }
+    r->params_json = dagd_params_to_json(&r->params);
+
+    for (size_t i = 0; i < p->n_steps; i++) {
+        struct exec_step *s = &r->steps[i];
+        s->run = r;
+        s->idx = i;
+        s->info.run_id = r->run_id;
+        s->info.step = p->steps[i].name;
+        s->info.task = p->steps[i].task;
+        s->info.status = DAGD_STEP_PENDING;
+        s->info.exit_code = -1;
+        if (dagd_pipeline_resolve_config(p, i, &r->params, &s->config_json, reterr) < 0) {
+            bad = true;
+        }
+    }
+    if (bad) {
+        k = -EINVAL;
+        goto fail;
+    }
+
+    /* Selections. */
+    if (opts->from_step && (from = dagd_pipeline_step_index(p, opts->from_step)) < 0) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "--from: no step '%s'",
+                       opts->from_step);
+        k = -EINVAL;
+        goto fail;
+    }
+    if (opts->only_step && (only = dagd_pipeline_step_index(p, opts->only_step)) < 0) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "--only: no step '%s'",
+                       opts->only_step);
+        k = -EINVAL;
+        goto fail;
+    }
+
+    size_t *n_needs = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t));
+    const size_t **needs = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t *));
+    for (size_t i = 0; i < p->n_steps; i++) {
+        n_needs[i] = p->steps[i].n_needs;
+        needs[i] = p->steps[i].needs_idx;
+    }
+    r->sched = dagd_sched_new(p->n_steps, needs, n_needs, p->topo);
+    free(n_needs);
+    free(needs);
+
+    if (from >= 0 || only >= 0) {
+        _cleanup_free_ bool *sel = dagd_xcalloc(p->n_steps, sizeof(bool));
+        if (only >= 0) {
+            sel[only] = true;
+        } else {
+            mark_downstream(p, (size_t)from, sel);
+        }
+        for (size_t i = 0; i < p->n_steps; i++) {
+            if (!sel[i]) {
+                r->steps[i].info.status = DAGD_STEP_SKIPPED;
+                set_str(&r->steps[i].info.skip_reason, "not selected");
+                dagd_sched_exclude(r->sched, i);
+            }
+        }
+        r->steps[only >= 0 ? only : from].forced = true;
+    }
+    if (opts->parent_run_id) {
+        k = load_parent(e, r, opts->parent_run_id, reterr);
+        if (k < 0) {
+            goto fail;
+        }
+    }
+
+    /* Record the run. */
+    names = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    tasks = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    for (size_t i = 0; i < p->n_steps; i++) {
+        names[i] = p->steps[i].name;
+        tasks[i] = p->steps[i].task;
+    }
+    struct dagd_run_info info = {
+        .run_id = r->run_id,
+        .pipeline = p->name,
+        .trigger = (char *)(opts->trigger ? opts->trigger : opts->parent_run_id ? "retry" : "cli"),
+        .params_json = r->params_json,
+        .parent_run_id = (char *)opts->parent_run_id,
+        .created_at = now_ms(),
+    };
+    batch(e);
+    k = dagd_store_run_create(e->cfg.store, &info, names, tasks, p->n_steps);
+    if (k < 0) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "cannot record the run: %s",
+                       dagd_store_errmsg(e->cfg.store));
+        goto fail;
+    }
+    k = dagd_store_run_set_status(e->cfg.store, r->run_id, DAGD_RUN_RUNNING, NULL, now_ms());
+    if (k < 0) {
+        dagd_log_errno(LOG_WARNING, k, "Failed to record run %s running: %s, ignoring", r->run_id,
+                       dagd_store_errmsg(e->cfg.store));
+    }
+
+    struct dagd_plan_options popts = {.force = opts->force, .work_dir = e->work_dir};
+    r->plan = dagd_plan_ctx_new(p, e->cfg.store, e->cfg.plugins, &r->params, &popts);
+
+    r->n_open = 1; /* the "not finished" reference */
+    struct exec_run **tail = &e->runs;
+    while (*tail) {
+        tail = &(*tail)->next;
+    }
+    *tail = r;
+    memcpy(ret_run_id, r->run_id, 33);
+
+    struct dagd_exec_event ev = {
+        .kind = DAGD_EXEC_RUN_STARTED,
+        .run_id = r->run_id,
+        .pipeline = p->name,
+    };
+    notify(e, &ev);
+    for (size_t i = 0; i < p->n_steps; i++) {
+        if (r->steps[i].info.status == DAGD_STEP_SKIPPED) {
+            step_record(&r->steps[i]);
+        }
+    }
+    dagd_sched_begin(r->sched);
+    pump(e);
+    return 0;
+
+fail:
+    r->n_open = 0;
+    run_free(r);
+    return k;
+}
+
+static void run_cancel(struct exec_run *r, const char *reason)
+{
+    if (r->finished || r->canceling) {
+        return;
+    }
+    r->canceling = true;
+    set_str(&r->cancel_reason, reason);
+    size_t n = dagd_sched_cancel_pending(r->sched, r->scratch);
+    for (size_t k = 0; k < n; k++) {
+        struct exec_step *s = &r->steps[r->scratch[k]];
+        step_close_retry_timer(s);
+        s->info.status = DAGD_STEP_CANCELED;
+        set_str(&s->info.error, reason);
+        step_record(s);
+    }
+    for (size_t i = 0; i < r->p->n_steps; i++) {
+        struct exec_attempt *a = r->steps[i].att;
+        if (a && !a->exited) {
+            a->canceled = true;
+            if (!a->timer_open) {
+                (void)uv_timer_init(r->e->cfg.loop, &a->timer);
+                a->timer.data = a;
+                a->timer_open = true;
+                a->n_open++;
+            }
+            (void)uv_timer_stop(&a->timer);
+            attempt_stop(a);
+        }
+    }
+    run_maybe_finish(r);
+}
+
+int dagd_executor_cancel(struct dagd_executor *e, const char *run_id)
+{
+    for (struct exec_run *r = e->runs; r; r = r->next) {
+        if (streq(r->run_id, run_id) && !r->finished) {
+            run_cancel(r, "canceled");
+            pump(e);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    struct dagd_executor *e = t->data;
+    for (struct exec_run *r = e->runs; r; r = r->next) {
+        run_cancel(r, "canceled: dagd is shutting down");
+    }
+}
+
+void dagd_executor_shutdown(struct dagd_executor *e, uint64_t grace_usec)
+{
+    if (e->shutting_down) {
+        return;
+    }
+    e->shutting_down = true;
+    /* No new steps start; the running ones get `grace_usec` to finish. */
+    for (struct exec_run *r = e->runs; r; r = r->next) {
+        if (r->finished) {
+            continue;
+        }
+        size_t n = dagd_sched_cancel_pending(r->sched, r->scratch);
+        for (size_t k = 0; k < n; k++) {
+            struct exec_step *s = &r->steps[r->scratch[k]];
+            step_close_retry_timer(s);
+            s->info.status = DAGD_STEP_CANCELED;
+            set_str(&s->info.error, "canceled: dagd is shutting down");
+            step_record(s);
+        }
+        if (n > 0) {
+            r->canceling = true;
+            set_str(&r->cancel_reason, "canceled: dagd is shutting down");
+        }
+    }
+    if (grace_usec == 0) {
+        on_shutdown_timer(&e->shutdown_timer);
+    } else {
+        (void)uv_timer_start(&e->shutdown_timer, on_shutdown_timer, (grace_usec + 999) / 1000, 0);
+    }
+    for (struct exec_run *r = e->runs; r; r = r->next) {
+        run_maybe_finish(r);
+    }
+}
+
+size_t dagd_executor_active(const struct dagd_executor *e)
+{
+    size_t n = 0;
+    for (const struct exec_run *r = e->runs; r; r = r->next) {
+        n += !r->finished;
+    }
+    return n;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static char *find_worker(void)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *p = dagd_xasprintf("%s/dagd-worker", dirname(self));
+        if (access(p, X_OK) == 0) {
+            return p;
+        }
+        free(p);
+    }
+    /* Tests linking the core from another build directory. */
+    char *p = dagd_xasprintf("%s/daemon/dagd-worker", DAGD_BUILD_ROOT);
+    if (access(p, X_OK) == 0) {
+        return p;
+    }
+    free(p);
+    return dagd_xasprintf("%s/dagd-worker", DAGD_LIBEXECDIR);
+}
+
+int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_executor **ret)
+{
+    struct dagd_executor *e = dagd_xcalloc(1, sizeof(*e));
+    e->cfg = *cfg;
+    if (e->cfg.max_jobs == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        e->cfg.max_jobs = n > 0 ? (unsigned)n : 1;
+    }
+    e->state_dir = dagd_xstrdup(cfg->state_dir ? cfg->state_dir : ".");
+    e->worker_path = cfg->worker_path ? dagd_xstrdup(cfg->worker_path) : find_worker();
+    if (cfg->work_dir) {
+        e->work_dir = dagd_xstrdup(cfg->work_dir);
+    } else {
+        char cwd[4096];
+        e->work_dir = dagd_xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+    }
+    e->tmpl_fd = -1;
+    e->sendq_tail = &e->sendq;
+    dagd_memlimit_detect(&e->memlimit);
+
+    (void)uv_prepare_init(cfg->loop, &e->prepare);
+    (void)uv_check_init(cfg->loop, &e->check);
+    (void)uv_timer_init(cfg->loop, &e->shutdown_timer);
+    e->prepare.data = e->check.data = e->shutdown_timer.data = e;
+    e->n_open = 3;
+    (void)uv_prepare_start(&e->prepare, on_prepare);
+    (void)uv_check_start(&e->check, on_check);
+    uv_unref((uv_handle_t *)&e->prepare);
+    uv_unref((uv_handle_t *)&e->check);
+    uv_unref((uv_handle_t *)&e->shutdown_timer);
+    *ret = e;
+    return 0;
+}
+
+static void maybe_free_executor(struct dagd_executor *e)
+{
+    if (!e->freeing || e->n_open > 0 || e->runs) {
+        return;
+    }
+    for (size_t i = 0; i < e->n_obs; i++) {
+        free(e->obs[i].run_id);
+    }
+    free(e->obs);
+    dagd_memlimit_done(&e->memlimit);
+    free(e->state_dir);
+    free(e->worker_path);
+    free(e->work_dir);
+    free(e);
+}
+
+void dagd_executor_free(struct dagd_executor *e)
+{
+    if (!e || e->freeing) {
+        return;
+    }
+    e->freeing = true;
+    /* Everything still running is killed now; its state is recorded before
+     * we return, the memory goes with the close callbacks. */
+    for (struct exec_run *r = e->runs; r; r = r->next) {
+        if (!r->finished) {
+            run_cancel(r, "canceled: dagd is stopping");
+        }
+    }
+    for (struct exec_attempt *a = e->inflight; a; a = a->next) {
+        if (a->pid > 0) {
+            kill_group(a, SIGKILL);
+        }
+    }
+    tmpl_stop(e);
+    tmpl_fail_inflight(e, "canceled: dagd is stopping");
+    if (e->tmpl_proc_open) {
+        (void)uv_process_kill(&e->tmpl_proc, SIGKILL);
+        e->tmpl_proc_open = false;
+        uv_close((uv_handle_t *)&e->tmpl_proc, handle_closed_count);
+    }
+    batch_commit(e);
+    uv_close((uv_handle_t *)&e->prepare, handle_closed_count);
+    uv_close((uv_handle_t *)&e->check, handle_closed_count);
+    uv_close((uv_handle_t *)&e->shutdown_timer, handle_closed_count);
+}

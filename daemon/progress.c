@@ -1,0 +1,268 @@
+/* See progress.h. */
+#include "progress.h"
+
+#include <inttypes.h>
+
+#include "util.h"
+
+/* Redraw the status line at most this often. */
+#define REDRAW_USEC 100000u
+
+struct live {
+    char *step;
+    uint64_t done, total;
+};
+
+struct dagd_progress {
+    FILE *f;
+    bool tty, quiet;
+    size_t n_steps, n_done;
+    struct live *live; /* running steps, for the status line */
+    size_t n_live;
+    bool status_shown;
+    uint64_t last_draw;
+};
+
+struct dagd_progress *dagd_progress_new(FILE *f, bool tty, bool quiet, size_t n_steps)
+{
+    struct dagd_progress *pr = dagd_xcalloc(1, sizeof(*pr));
+    pr->f = f;
+    pr->tty = tty;
+    pr->quiet = quiet;
+    pr->n_steps = n_steps;
+    return pr;
+}
+
+struct dagd_progress *dagd_progress_free(struct dagd_progress *pr)
+{
+    if (!pr) {
+        return NULL;
+    }
+    for (size_t i = 0; i < pr->n_live; i++) {
+        free(pr->live[i].step);
+    }
+    free(pr->live);
+    free(pr);
+    return NULL;
+}
+
+static struct live *live_find(struct dagd_progress *pr, const char *step, bool add)
+{
+    for (size_t i = 0; i < pr->n_live; i++) {
+        if (streq(pr->live[i].step, step)) {
+            return &pr->live[i];
+        }
+    }
+    if (!add) {
+        return NULL;
+    }
+    pr->live = dagd_xreallocarray(pr->live, pr->n_live + 1, sizeof(*pr->live));
+    pr->live[pr->n_live] = (struct live){.step = dagd_xstrdup(step)};
+    return &pr->live[pr->n_live++];
+}
+
+static void live_remove(struct dagd_progress *pr, const char *step)
+{
+    for (size_t i = 0; i < pr->n_live; i++) {
+        if (streq(pr->live[i].step, step)) {
+            free(pr->live[i].step);
+            pr->live[i] = pr->live[--pr->n_live];
+            return;
+        }
+    }
+}
+
+static void status_clear(struct dagd_progress *pr)
+{
+    if (pr->status_shown) {
+        fputs("\r\033[K", pr->f);
+        pr->status_shown = false;
+    }
+}
+
+/* The live line: "[3/10] running: a, b [#####-----] 52% 104k/200k rows". */
+static void status_draw(struct dagd_progress *pr)
+{
+    char line[256];
+    size_t len = 0;
+
+    if (!pr->tty || pr->quiet || pr->n_live == 0) {
+        return;
+    }
+    len += (size_t)snprintf(line + len, sizeof(line) - len, "[%zu/%zu] running:", pr->n_done,
+                            pr->n_steps);
+    const struct live *bar = NULL;
+    for (size_t i = 0; i < pr->n_live && len < 60; i++) {
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %s", i ? "," : "",
+                                pr->live[i].step);
+        if (!bar && pr->live[i].total > 0) {
+            bar = &pr->live[i];
+        }
+    }
+    if (pr->n_live > 1 && len >= 60) {
+        len += (size_t)snprintf(line + len, sizeof(line) - len, " ...");
+    }
+    if (bar && len < sizeof(line) - 80) {
+        uint64_t pct = bar->done >= bar->total ? 100 : bar->done * 100 / bar->total;
+        char cells[21];
+        for (int i = 0; i < 20; i++) {
+            cells[i] = (uint64_t)i < pct / 5 ? '#' : '-';
+        }
+        cells[20] = '\0';
+        len += (size_t)snprintf(line + len, sizeof(line) - len,
+                                "  %s [%s] %" PRIu64 "%% %" PRIu64 "/%" PRIu64 " rows", bar->step,
+                                cells, pct, bar->done, bar->total);
+    }
+    status_clear(pr);
+    fputs(line, pr->f);
+    fflush(pr->f);
+    pr->status_shown = true;
+    pr->last_draw = dagd_now_mono_usec();
+}
+
+static bool terminal(enum dagd_step_status st)
+{
+    return st == DAGD_STEP_SUCCEEDED || st == DAGD_STEP_FAILED || st == DAGD_STEP_SKIPPED ||
+           st == DAGD_STEP_CANCELED;
+}
+
+static void step_line(struct dagd_progress *pr, const struct dagd_step_info *s)
+{
+    char dur[32] = "";
+    if (terminal(s->status) && s->started_at && s->ended_at >= s->started_at &&
+        s->status != DAGD_STEP_SKIPPED) {
+        char b[24];
+        snprintf(dur, sizeof(dur), " in %s",
+                 dagd_format_duration((uint64_t)(s->ended_at - s->started_at) * 1000u, b,
+                                      sizeof(b)));
+    }
+    status_clear(pr);
+    fprintf(pr->f, "[%zu/%zu] %s %s", pr->n_done, pr->n_steps, s->step,
+            dagd_step_status_to_string(s->status));
+    if (s->status == DAGD_STEP_RUNNING && s->attempts > 1) {
+        fprintf(pr->f, " (attempt %u)", s->attempts);
+    } else if (s->status == DAGD_STEP_PENDING && s->attempts > 0) {
+        fprintf(pr->f, " (attempt %u failed: %s; will retry)", s->attempts,
+                s->error ? s->error : "?");
+    }
+    fputs(dur, pr->f);
+    if (s->status == DAGD_STEP_SUCCEEDED && (s->rows_in || s->rows_out)) {
+        fprintf(pr->f, " (rows in %" PRId64 ", out %" PRId64 ")", s->rows_in, s->rows_out);
+    }
+    if (s->status == DAGD_STEP_SKIPPED && s->skip_reason) {
+        fprintf(pr->f, " (%s)", s->skip_reason);
+    } else if ((s->status == DAGD_STEP_FAILED || s->status == DAGD_STEP_CANCELED) && s->error) {
+        fprintf(pr->f, ": %s", s->error);
+    }
+    fputc('\n', pr->f);
+}
+
+void dagd_progress_on_event(const struct dagd_exec_event *ev, void *userdata)
+{
+    struct dagd_progress *pr = userdata;
+
+    switch (ev->kind) {
+    case DAGD_EXEC_STEP_CHANGED:
+        if (terminal(ev->step->status)) {
+            pr->n_done++;
+            live_remove(pr, ev->step->step);
+        } else if (ev->step->status == DAGD_STEP_RUNNING) {
+            (void)live_find(pr, ev->step->step, true);
+        } else {
+            live_remove(pr, ev->step->step);
+        }
+        if (!pr->quiet) {
+            step_line(pr, ev->step);
+            status_draw(pr);
+        }
+        break;
+    case DAGD_EXEC_STEP_PROGRESS: {
+        struct live *l = live_find(pr, ev->step->step, false);
+        if (l) {
+            l->done = ev->done;
+            l->total = ev->total;
+        }
+        if (dagd_now_mono_usec() - pr->last_draw >= REDRAW_USEC) {
+            status_draw(pr);
+        }
+        break;
+    }
+    case DAGD_EXEC_LOG:
+        /* Warnings and errors of steps are worth seeing live; the rest is in
+         * the events table (`dagctl logs`). */
+        if (!pr->quiet && ev->level && (streq(ev->level, "error") || streq(ev->level, "warning")) &&
+            ev->step) {
+            status_clear(pr);
+            fprintf(pr->f, "  %s: %s\n", ev->step->step, ev->message ? ev->message : "");
+            status_draw(pr);
+        }
+        break;
+    case DAGD_EXEC_RUN_STARTED:
+    case DAGD_EXEC_RUN_FINISHED:
+    default:
+        break;
+    }
+}
+
+static size_t width(const char *s)
+{
+    /* Columns of UTF-8 text, counting code points (close enough for names). */
+    size_t n = 0;
+    for (; *s; s++) {
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    }
+    return n;
+}
+
+void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, const char *run_id)
+{
+    struct dagd_step_info *steps = NULL;
+    struct dagd_run_info run = {0};
+    size_t n = 0, wname = 4;
+
+    status_clear(pr);
+    if (dagd_store_steps_list(store, run_id, &steps, &n) < 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t w = width(steps[i].step);
+        wname = w > wname ? w : wname;
+    }
+    if (!pr->quiet && n > 0) {
+        fprintf(pr->f, "\n%-*s  %-9s  %8s  %9s  %10s  %s\n", (int)wname, "STEP", "STATUS",
+                "ATTEMPTS", "DURATION", "ROWS", "ERROR");
+        for (size_t i = 0; i < n; i++) {
+            const struct dagd_step_info *s = &steps[i];
+            char dur[24] = "-", rows[24] = "-";
+            if (s->started_at && s->ended_at >= s->started_at && s->status != DAGD_STEP_SKIPPED) {
+                dagd_format_duration((uint64_t)(s->ended_at - s->started_at) * 1000u, dur,
+                                     sizeof(dur));
+            }
+            if (s->rows_out || s->rows_in) {
+                snprintf(rows, sizeof(rows), "%" PRId64, s->rows_out ? s->rows_out : s->rows_in);
+            }
+            const char *err = s->error ? s->error
+                              : s->status == DAGD_STEP_SKIPPED && s->skip_reason ? s->skip_reason
+                                                                                 : "";
+            fprintf(pr->f, "%s%*s  %-9s  %8u  %9s  %10s  %s\n", s->step,
+                    (int)(wname - width(s->step)), "", dagd_step_status_to_string(s->status),
+                    s->attempts, dur, rows, err);
+        }
+    }
+    if (dagd_store_run_get(store, run_id, &run) == 0) {
+        char dur[24] = "-";
+        if (run.started_at && run.ended_at >= run.started_at) {
+            dagd_format_duration((uint64_t)(run.ended_at - run.started_at) * 1000u, dur,
+                                 sizeof(dur));
+        }
+        fprintf(pr->f, "%srun %s %s in %s%s%s\n", pr->quiet ? "" : "\n", run.run_id,
+                dagd_run_status_to_string(run.status), dur, run.error ? ": " : "",
+                run.error ? run.error : "");
+        dagd_run_info_done(&run);
+    }
+    for (size_t i = 0; i < n; i++) {
+        dagd_step_info_done(&steps[i]);
+    }
+    free(steps);
+    fflush(pr->f);
+}
