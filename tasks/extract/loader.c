@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,13 @@
 #include "csv_reader.h"
 #include "json_reader.h"
 #include "numparse.h"
+#include "rowq.h"
 #include "xlsx_reader.h"
 
 #define IO_CHUNK (1024u * 1024u)
 #define POLL_EVERY 4096u /* rows between progress/cancel polls */
+#define ROWQ_BATCH_BYTES (256u * 1024u)
+#define ROWQ_BATCHES 4u
 
 const char dagd_loader_bronze_sql[] = DAGD_BRONZE_SQL;
 
@@ -94,10 +98,14 @@ struct dagd_loader {
     struct dagd_loader_hooks hooks;
     sqlite3_stmt *ins_row, *ups_map, *find_file, *ins_file, *upd_file;
 
-    /* current file */
+    /* current file: the reader thread owns err and the reader fields below,
+     * the SQLite thread owns cerr, rows and map_rows */
     const char *path;
+    enum dagd_loader_format format;
+    struct dagd_rowq *q;
+    char cerr[1024];
     int64_t file_id;
-    uint64_t rows, map_rows, total;
+    uint64_t rows, map_rows;
     const struct column *columns;
     size_t n_columns;
 
@@ -253,91 +261,72 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
-/* Binding */
+/* Encoding rows for the SQLite thread (runs on the reader thread) */
 
-static int bind_text_value(sqlite3_stmt *st, int p, const char *s, size_t len)
+enum row_kind { KIND_ROW = 1, KIND_MAP = 2 };
+
+/* Text that may be a number (xlsx <v>, unquoted CSV): INTEGER, REAL or TEXT. */
+static int put_text_value(struct dagd_rowq *q, uint8_t p, const char *s, size_t len)
 {
     int64_t i;
     double d;
 
     switch (dagd_num_parse(s, len, &i, &d)) {
     case DAGD_NUM_INT:
-        return sqlite3_bind_int64(st, p, i);
+        return dagd_rowq_int(q, p, i);
     case DAGD_NUM_REAL:
-        return sqlite3_bind_double(st, p, d);
+        return dagd_rowq_real(q, p, d);
     default:
-        return sqlite3_bind_text(st, p, s, (int)len, SQLITE_STATIC);
+        return dagd_rowq_text(q, p, s, len);
     }
 }
 
-static int bind_xlsx_cell(sqlite3_stmt *st, int p, const struct dagd_xlsx_cell *c)
+static int put_xlsx_cell(struct dagd_rowq *q, uint8_t p, const struct dagd_xlsx_cell *c)
 {
     switch (c->kind) {
     case DAGD_XLSX_NUMBER:
-        return bind_text_value(st, p, c->text, c->len);
+        return put_text_value(q, p, c->text, c->len);
     case DAGD_XLSX_BOOL:
-        return sqlite3_bind_int(st, p, c->len == 1 && c->text[0] == '1');
+        return dagd_rowq_int(q, p, c->len == 1 && c->text[0] == '1');
     case DAGD_XLSX_STRING:
     case DAGD_XLSX_ERROR:
     default:
         /* An empty string is a blank: the shared-string writers drop such
          * cells, so inline and shared workbooks load the same. */
         if (c->len == 0) {
-            return sqlite3_bind_null(st, p);
+            return 0;
         }
-        return sqlite3_bind_text(st, p, c->text, (int)c->len, SQLITE_STATIC);
+        return dagd_rowq_text(q, p, c->text, c->len);
     }
 }
 
-static int bind_csv_field(sqlite3_stmt *st, int p, const struct dagd_csv_field *f)
+static int put_csv_field(struct dagd_rowq *q, uint8_t p, const struct dagd_csv_field *f)
 {
     if (f->len == 0) {
-        return sqlite3_bind_null(st, p);
+        return 0;
     }
     if (f->quoted) {
-        return sqlite3_bind_text(st, p, f->s, (int)f->len, SQLITE_STATIC);
+        return dagd_rowq_text(q, p, f->s, f->len);
     }
-    return bind_text_value(st, p, f->s, f->len);
+    return put_text_value(q, p, f->s, f->len);
 }
 
-static int bind_json_value(sqlite3_stmt *st, int p, const struct dagd_json_value *v)
+static int put_json_value(struct dagd_rowq *q, uint8_t p, const struct dagd_json_value *v)
 {
     switch (v->kind) {
     case DAGD_JSON_BOOL:
     case DAGD_JSON_INT:
-        return sqlite3_bind_int64(st, p, v->i);
+        return dagd_rowq_int(q, p, v->i);
     case DAGD_JSON_REAL:
-        return sqlite3_bind_double(st, p, v->d);
+        return dagd_rowq_real(q, p, v->d);
     case DAGD_JSON_STRING:
     case DAGD_JSON_NESTED:
-        return sqlite3_bind_text(st, p, v->s, (int)v->len, SQLITE_STATIC);
+        return dagd_rowq_text(q, p, v->s, v->len);
     case DAGD_JSON_ABSENT:
     case DAGD_JSON_NULL:
     default:
-        return sqlite3_bind_null(st, p);
+        return 0; /* absent from the row = NULL */
     }
-}
-
-/* Steps the row insert; counts and polls progress / cancellation. */
-static int step_row(struct dagd_loader *l, uint64_t row_no)
-{
-    int rc = sqlite3_step(l->ins_row);
-
-    (void)sqlite3_reset(l->ins_row);
-    if (rc != SQLITE_DONE) {
-        return lerr(l, -EIO, "%s %llu: warehouse insert failed: %s", l->what,
-                    (unsigned long long)row_no, sqlite3_errmsg(l->db));
-    }
-    l->rows++;
-    if (l->rows % POLL_EVERY == 0) {
-        if (l->hooks.progress) {
-            l->hooks.progress(l->hooks.userdata, l->rows, l->total);
-        }
-        if (l->hooks.canceled && l->hooks.canceled(l->hooks.userdata)) {
-            return lerr(l, -ECANCELED, "canceled at %s %llu", l->what, (unsigned long long)row_no);
-        }
-    }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -489,18 +478,13 @@ static int put_map_row(struct dagd_loader *l, uint64_t row_no, const char *const
                     (unsigned long long)row_no, texts[0] ? (int)(lens[0] > 40 ? 40 : lens[0]) : 0,
                     texts[0] ? texts[0] : "");
     }
-    (void)sqlite3_bind_int64(l->ups_map, 1, id);
-    (void)sqlite3_bind_text(l->ups_map, 2, texts[1] ? texts[1] : "", (int)lens[1], SQLITE_STATIC);
-    (void)sqlite3_bind_text(l->ups_map, 3, texts[2] ? texts[2] : "", (int)lens[2], SQLITE_STATIC);
-    (void)sqlite3_bind_int64(l->ups_map, 4, l->file_id);
-    rc = sqlite3_step(l->ups_map);
-    (void)sqlite3_reset(l->ups_map);
-    if (rc != SQLITE_DONE) {
-        return lerr(l, -EIO, "map row %llu: warehouse upsert failed: %s",
-                    (unsigned long long)row_no, sqlite3_errmsg(l->db));
+    if ((rc = dagd_rowq_begin(l->q, KIND_MAP, row_no)) < 0 ||
+        (rc = dagd_rowq_int(l->q, 1, id)) < 0 ||
+        (rc = dagd_rowq_text(l->q, 2, texts[1] ? texts[1] : "", lens[1])) < 0 ||
+        (rc = dagd_rowq_text(l->q, 3, texts[2] ? texts[2] : "", lens[2])) < 0) {
+        return rc;
     }
-    l->map_rows++;
-    return 0;
+    return dagd_rowq_end(l->q);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -511,14 +495,14 @@ static void xlsx_dimension(void *ud, uint64_t last_row)
     struct dagd_loader *l = ud;
 
     if (!l->is_map && last_row > 1) {
-        l->total = last_row - 1;
+        dagd_rowq_set_total(l->q, last_row - 1);
     }
 }
 
 static int xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cells, size_t n)
 {
     struct dagd_loader *l = ud;
-    bool present[_F_MAX] = {false};
+    int r;
 
     if (!l->header_done) {
         struct header_cell h[256];
@@ -542,20 +526,16 @@ static int xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cell
         return put_map_row(l, row_no, texts, lens);
     }
 
-    (void)sqlite3_bind_int64(l->ins_row, P_ROW_NO, (int64_t)row_no);
+    if ((r = dagd_rowq_begin(l->q, KIND_ROW, row_no)) < 0) {
+        return r;
+    }
     for (size_t i = 0; i < n; i++) {
         int f = l->colmap[cells[i].col];
-        if (f >= 0) {
-            (void)bind_xlsx_cell(l->ins_row, P_FIELD0 + f, &cells[i]);
-            present[f] = true;
+        if (f >= 0 && (r = put_xlsx_cell(l->q, (uint8_t)(P_FIELD0 + f), &cells[i])) < 0) {
+            return r;
         }
     }
-    for (int f = 0; f < _F_MAX; f++) {
-        if (!present[f]) {
-            (void)sqlite3_bind_null(l->ins_row, P_FIELD0 + f);
-        }
-    }
-    return step_row(l, row_no);
+    return dagd_rowq_end(l->q);
 }
 
 static int load_xlsx(struct dagd_loader *l)
@@ -620,10 +600,17 @@ static int json_record(void *ud, const struct dagd_json_record *rec)
     char missing[256];
     size_t mo = 0;
 
-    (void)sqlite3_bind_int64(l->ins_row, P_ROW_NO, (int64_t)rec->record_no);
+    int r = dagd_rowq_begin(l->q, KIND_ROW, rec->record_no);
+
+    if (r < 0) {
+        return r;
+    }
     for (size_t k = 0; k < rec->n_values; k++) {
         const struct dagd_json_value *v = &rec->values[k];
-        (void)bind_json_value(l->ins_row, P_FIELD0 + (int)l->columns[k].field, v);
+        r = put_json_value(l->q, (uint8_t)(P_FIELD0 + (int)l->columns[k].field), v);
+        if (r < 0) {
+            return r;
+        }
         if (v->kind == DAGD_JSON_ABSENT) {
             size_t nl = strlen(l->columns[k].name);
             if (mo + nl + 2 < sizeof(missing)) {
@@ -635,27 +622,14 @@ static int json_record(void *ud, const struct dagd_json_record *rec)
             }
         }
     }
-    /* fields this source does not deliver (city for dataset1, id for dataset2) */
-    for (int f = 0; f < _F_MAX; f++) {
-        bool delivered = false;
-        for (size_t k = 0; k < l->n_columns; k++) {
-            delivered |= (int)l->columns[k].field == f;
-        }
-        if (!delivered) {
-            (void)sqlite3_bind_null(l->ins_row, P_FIELD0 + f);
-        }
+    if (mo > 0 && (r = dagd_rowq_text(l->q, P_MISSING, missing, mo)) < 0) {
+        return r;
     }
-    if (mo > 0) {
-        (void)sqlite3_bind_text(l->ins_row, P_MISSING, missing, (int)mo, SQLITE_STATIC);
-    } else {
-        (void)sqlite3_bind_null(l->ins_row, P_MISSING);
+    if (rec->extra_keys &&
+        (r = dagd_rowq_text(l->q, P_EXTRA, rec->extra_keys, strlen(rec->extra_keys))) < 0) {
+        return r;
     }
-    if (rec->extra_keys) {
-        (void)sqlite3_bind_text(l->ins_row, P_EXTRA, rec->extra_keys, -1, SQLITE_STATIC);
-    } else {
-        (void)sqlite3_bind_null(l->ins_row, P_EXTRA);
-    }
-    return step_row(l, rec->record_no);
+    return dagd_rowq_end(l->q);
 }
 
 static int read_fd_chunks(struct dagd_loader *l, int fd, int (*feed)(void *, const void *, size_t),
@@ -731,7 +705,7 @@ static int csv_record(void *ud, uint64_t record_no, uint64_t line,
                       const struct dagd_csv_field *fields, size_t n)
 {
     struct dagd_loader *l = ud;
-    bool present[_F_MAX] = {false};
+    int r;
 
     if (!l->header_done) {
         struct header_cell h[256];
@@ -756,20 +730,16 @@ static int csv_record(void *ud, uint64_t record_no, uint64_t line,
         }
         return put_map_row(l, line, texts, lens);
     }
-    (void)sqlite3_bind_int64(l->ins_row, P_ROW_NO, (int64_t)record_no);
+    if ((r = dagd_rowq_begin(l->q, KIND_ROW, record_no)) < 0) {
+        return r;
+    }
     for (size_t i = 0; i < n && i < DAGD_XLSX_MAX_COLS; i++) {
         int f = l->colmap[i];
-        if (f >= 0) {
-            (void)bind_csv_field(l->ins_row, P_FIELD0 + f, &fields[i]);
-            present[f] = true;
+        if (f >= 0 && (r = put_csv_field(l->q, (uint8_t)(P_FIELD0 + f), &fields[i])) < 0) {
+            return r;
         }
     }
-    for (int f = 0; f < _F_MAX; f++) {
-        if (!present[f]) {
-            (void)sqlite3_bind_null(l->ins_row, P_FIELD0 + f);
-        }
-    }
-    return step_row(l, line);
+    return dagd_rowq_end(l->q);
 }
 
 static int csv_feed(void *reader, const void *buf, size_t n)
@@ -813,6 +783,148 @@ static int load_csv(struct dagd_loader *l)
 /* ---------------------------------------------------------------------- */
 /* One file, one transaction */
 
+/* ---------------------------------------------------------------------- */
+/* The SQLite side: rows from the queue into the prepared statements */
+
+static int cerr(struct dagd_loader *l, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Errors of the SQLite thread: l->cerr (l->err belongs to the reader thread). */
+static int cerr(struct dagd_loader *l, int r, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    n = snprintf(l->cerr, sizeof(l->cerr), "%s: ", l->path);
+    if (n < 0 || (size_t)n >= sizeof(l->cerr)) {
+        n = 0;
+    }
+    va_start(ap, fmt);
+    (void)vsnprintf(l->cerr + n, sizeof(l->cerr) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static void bind_value(sqlite3_stmt *st, const struct dagd_rowq_value *v)
+{
+    switch (v->type) {
+    case DAGD_ROWQ_INT:
+        (void)sqlite3_bind_int64(st, v->param, v->i);
+        break;
+    case DAGD_ROWQ_REAL:
+        (void)sqlite3_bind_double(st, v->param, v->d);
+        break;
+    case DAGD_ROWQ_TEXT:
+        (void)sqlite3_bind_text(st, v->param, v->s, (int)v->len, SQLITE_STATIC);
+        break;
+    default:
+        (void)sqlite3_bind_null(st, v->param);
+        break;
+    }
+}
+
+static int consume(struct dagd_loader *l)
+{
+    struct dagd_rowq_row row;
+    uint64_t n = 0;
+    int k;
+
+    while ((k = dagd_rowq_next(l->q, &row)) > 0) {
+        sqlite3_stmt *st = row.kind == KIND_MAP ? l->ups_map : l->ins_row;
+        uint32_t set = 0;
+        int rc;
+
+        for (size_t i = 0; i < row.n; i++) {
+            bind_value(st, &row.v[i]);
+            set |= UINT32_C(1) << row.v[i].param;
+        }
+        if (row.kind == KIND_ROW) {
+            (void)sqlite3_bind_int64(st, P_ROW_NO, (int64_t)row.row_no);
+            for (int p = P_FIELD0; p <= P_EXTRA; p++) {
+                if (!(set & (UINT32_C(1) << p))) {
+                    (void)sqlite3_bind_null(st, p);
+                }
+            }
+        }
+        rc = sqlite3_step(st);
+        (void)sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            return cerr(l, -EIO, "%s %llu: warehouse write failed: %s",
+                        row.kind == KIND_MAP ? "sheet " MAP_SHEET " row" : "row",
+                        (unsigned long long)row.row_no, sqlite3_errmsg(l->db));
+        }
+        if (row.kind == KIND_MAP) {
+            l->map_rows++;
+        } else {
+            l->rows++;
+        }
+        if (++n % POLL_EVERY == 0) {
+            if (l->hooks.progress) {
+                l->hooks.progress(l->hooks.userdata, l->rows, row.total);
+            }
+            if (l->hooks.canceled && l->hooks.canceled(l->hooks.userdata)) {
+                return cerr(l, -ECANCELED, "canceled at row %llu", (unsigned long long)row.row_no);
+            }
+        }
+    }
+    return 0;
+}
+
+static void *reader_main(void *arg)
+{
+    struct dagd_loader *l = arg;
+    int r;
+
+    switch (l->format) {
+    case DAGD_FORMAT_XLSX:
+        r = load_xlsx(l);
+        break;
+    case DAGD_FORMAT_JSON:
+        r = load_json(l);
+        break;
+    case DAGD_FORMAT_CSV:
+        r = load_csv(l);
+        break;
+    default:
+        r = lerr(l, -EINVAL, "unknown format");
+        break;
+    }
+    dagd_rowq_close(l->q, r);
+    return NULL;
+}
+
+/* Reads the file on a second thread while this one writes to SQLite, so
+ * parsing and inserting overlap; the queue bounds the memory in between. */
+static int run_load(struct dagd_loader *l)
+{
+    pthread_t th;
+    int rc, rp, e;
+
+    l->cerr[0] = '\0';
+    l->q = dagd_rowq_new(ROWQ_BATCH_BYTES, ROWQ_BATCHES);
+    if (!l->q) {
+        return lerr(l, -ENOMEM, "out of memory");
+    }
+    e = pthread_create(&th, NULL, reader_main, l);
+    if (e != 0) {
+        l->q = dagd_rowq_free(l->q);
+        return lerr(l, -e, "cannot start the reader thread: %s", strerror(e));
+    }
+    rc = consume(l);
+    if (rc < 0) {
+        dagd_rowq_stop(l->q);
+    }
+    (void)pthread_join(th, NULL);
+    rp = dagd_rowq_result(l->q);
+    l->q = dagd_rowq_free(l->q);
+    if (rc < 0) {
+        /* the reader stopped because we did: our error is the cause */
+        memcpy(l->err, l->cerr, sizeof(l->err));
+        return rc;
+    }
+    return rp;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -855,7 +967,7 @@ int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format,
 
     l->path = path;
     l->err[0] = '\0';
-    l->rows = l->map_rows = l->total = 0;
+    l->rows = l->map_rows = 0;
     l->is_csv = false;
     if (strcmp(l->source, "dataset1") == 0) {
         l->columns = ds1_columns;
@@ -899,23 +1011,10 @@ int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format,
 
     (void)sqlite3_bind_int64(l->ins_row, P_FILE_ID, l->file_id);
     (void)sqlite3_bind_text(l->ins_row, P_SOURCE, l->source, -1, SQLITE_STATIC);
-    (void)sqlite3_bind_null(l->ins_row, P_MISSING);
-    (void)sqlite3_bind_null(l->ins_row, P_EXTRA);
-    switch (format) {
-    case DAGD_FORMAT_XLSX:
-        r = load_xlsx(l);
-        break;
-    case DAGD_FORMAT_JSON:
-        r = load_json(l);
-        break;
-    case DAGD_FORMAT_CSV:
-        r = load_csv(l);
-        break;
-    default:
-        r = lerr(l, -EINVAL, "unknown format");
-        break;
-    }
-    /* Drop references to reader buffers that are gone now. */
+    (void)sqlite3_bind_int64(l->ups_map, 4, l->file_id);
+    l->format = format;
+    r = run_load(l);
+    /* Drop references to batch buffers that are gone now. */
     (void)sqlite3_clear_bindings(l->ins_row);
     (void)sqlite3_clear_bindings(l->ups_map);
     if (r < 0) {

@@ -615,6 +615,7 @@ struct sheet_state {
     struct dagd_xlsx *x;
     const struct dagd_xlsx_handler *h;
     bool in_data, in_row, in_cell, in_is, in_rph, capture, got_value;
+    bool root_seen, prefixed;
     enum cell_type type;
     uint32_t col;
     int64_t last_col;
@@ -647,7 +648,15 @@ static void cell_ref_name(struct sheet_state *s)
 static void sheet_start(void *ud, const char *name, const char **atts)
 {
     struct sheet_state *s = ud;
-    const char *ln = local_name(name);
+    const char *ln;
+
+    if (!s->root_seen) {
+        /* Writers either prefix every SpreadsheetML element (x:row) or none;
+         * only a prefixed document pays for stripping prefixes. */
+        s->root_seen = true;
+        s->prefixed = strchr(name, ':') != NULL;
+    }
+    ln = s->prefixed ? local_name(name) : name;
 
     switch (ln[0]) {
     case 'c':
@@ -882,7 +891,7 @@ static void finish_row(struct sheet_state *s)
 static void sheet_end(void *ud, const char *name)
 {
     struct sheet_state *s = ud;
-    const char *ln = local_name(name);
+    const char *ln = s->prefixed ? local_name(name) : name;
 
     switch (ln[0]) {
     case 'v':

@@ -35,6 +35,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    (void)getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static long peak_rss_kb(void)
 {
     struct rusage ru;
@@ -146,6 +155,9 @@ int main(int argc, char **argv)
         return 1;
     }
     (void)sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000", NULL, NULL, NULL);
+    if (getenv("BENCH_SQL")) {
+        (void)sqlite3_exec(db, getenv("BENCH_SQL"), NULL, NULL, NULL);
+    }
 
     printf("extract benchmark: %s -> %s (WAL, synchronous=FULL default)\n", dir, dbpath);
     for (size_t j = 0; j < 3; j++) {
@@ -159,18 +171,20 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < g.gl_pathc; i++) {
             struct dagd_loader_file f;
-            double t0 = now_s(), dt, ft;
+            double t0 = now_s(), c0 = cpu_s(), dt, ft, dc;
             uint64_t fr;
             if (dagd_loader_load_file(l, jobs[j].format, g.gl_pathv[i], &f) < 0) {
                 fprintf(stderr, "%s\n", dagd_loader_error(l));
                 return 1;
             }
             dt = now_s() - t0;
+            dc = cpu_s() - c0;
             t0 = now_s();
             fr = parse_only(g.gl_pathv[i], jobs[j].format);
             ft = now_s() - t0;
-            printf("  %-40s %9llu rows %8.3f s %10.0f rows/s   (parse only: %8.3f s, %10.0f rows/s)\n",
-                   g.gl_pathv[i], (unsigned long long)f.rows, dt, dt > 0 ? f.rows / dt : 0, ft,
+            printf("  %-40s %9llu rows %7.3f s %9.0f rows/s, cpu %6.3f s  (parse only: %7.3f s, "
+                   "%9.0f rows/s)\n",
+                   g.gl_pathv[i], (unsigned long long)f.rows, dt, dt > 0 ? f.rows / dt : 0, dc, ft,
                    ft > 0 ? fr / ft : 0);
             if (f.rows > 0) {
                 total_rows += f.rows;
