@@ -44,22 +44,34 @@ static const char *const feature_names[_FEATURE_MAX + 1] = {
 static const char *const k_choices[] = {"auto", NULL};
 
 static const struct dagd_task_field schema[] = {
-    {.name = "k", .type = DAGD_FIELD_INT_OR_STRING, .min = 1, .max = 20, .choices = k_choices,
+    {.name = "k",
+     .type = DAGD_FIELD_INT_OR_STRING,
+     .min = 1,
+     .max = 20,
+     .choices = k_choices,
      .doc = "number of tiers (default 3), or `auto` (2..8 by silhouette)"},
-    {.name = "features", .type = DAGD_FIELD_STRING_LIST, .choices = feature_names,
+    {.name = "features",
+     .type = DAGD_FIELD_STRING_LIST,
+     .choices = feature_names,
      .doc = "per-city features: total, orders, avg_order (default [total])"},
-    {.name = "seed", .type = DAGD_FIELD_INT, .min = 0, .max = INT32_MAX,
+    {.name = "seed",
+     .type = DAGD_FIELD_INT,
+     .min = 0,
+     .max = INT32_MAX,
      .doc = "k-means++ seed for several features (default 0)"},
-    {.name = "n_init", .type = DAGD_FIELD_INT, .min = 1, .max = 100,
+    {.name = "n_init",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 100,
      .doc = "k-means++ initialisations for several features (default 10)"},
     {.name = NULL},
 };
 
 #define SQL_CITY_FIGURES                                                                           \
-    "SELECT trim(m.city, " DAGD_SQL_TRIM_CHARS ") AS c,"                                          \
+    "SELECT trim(m.city, " DAGD_SQL_TRIM_CHARS ") AS c,"                                           \
     "       SUM(o.amount_rmb_cents), COUNT(*)"                                                     \
     "  FROM orders o JOIN city_district_map m ON m.city_district_id = o.city_district_id"          \
-    " WHERE o.status = 'included' AND o.amount_rmb_cents IS NOT NULL"                             \
+    " WHERE o.status = 'included' AND o.amount_rmb_cents IS NOT NULL"                              \
     " GROUP BY c ORDER BY c"
 
 #define SQL_TIERS_SCHEMA                                                                           \
@@ -243,7 +255,8 @@ static size_t distinct_points(const double *x, size_t n, size_t d)
 
 /* Cluster with a fixed k into labels; *ret_score = within SSE/inertia. */
 static int cluster_k(const struct cities *cs, const int *feat, int nfeat, const double *x,
-                     unsigned k, uint64_t seed, unsigned n_init, unsigned *labels, double *ret_score)
+                     unsigned k, uint64_t seed, unsigned n_init, unsigned *labels,
+                     double *ret_score)
 {
     if (nfeat == 1) {
         int64_t *v = malloc(cs->n * sizeof(*v));
@@ -355,8 +368,8 @@ static int cluster_run(struct dagd_task_ctx *ctx)
     if (k_cfg > 0) {
         k = (unsigned)k_cfg;
         if (k > distinct) {
-            host->log(ctx, DAGD_TASK_LOG_WARNING,
-                      "k=%u but only %zu distinct cities: using k=%zu", k, distinct, distinct);
+            host->log(ctx, DAGD_TASK_LOG_WARNING, "k=%u but only %zu distinct cities: using k=%zu",
+                      k, distinct, distinct);
             k = (unsigned)distinct;
         }
         r = cluster_k(&cs, feat, nfeat, x, k, seed, n_init, labels, &score);

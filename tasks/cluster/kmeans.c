@@ -52,8 +52,7 @@ static long double seg_cost(const struct prefix *p, size_t i, size_t j)
     return c < 0 ? 0 : c;
 }
 
-int dagd_kmeans1d(const int64_t *values, size_t n, unsigned k, unsigned *labels,
-                  double *ret_sse)
+int dagd_kmeans1d(const int64_t *values, size_t n, unsigned k, unsigned *labels, double *ret_sse)
 {
     struct kv *kv = NULL;
     struct prefix p = {0};
@@ -317,8 +316,8 @@ static double lloyd(const double *x, size_t n, size_t d, unsigned k, unsigned ma
     return inertia;
 }
 
-int dagd_kmeans_pp(const double *x, size_t n, size_t d, unsigned k, uint64_t seed,
-                   unsigned n_init, unsigned max_iter, unsigned *labels, double *ret_inertia)
+int dagd_kmeans_pp(const double *x, size_t n, size_t d, unsigned k, uint64_t seed, unsigned n_init,
+                   unsigned max_iter, unsigned *labels, double *ret_inertia)
 {
     if (!x || !labels || n == 0 || d == 0 || k == 0 || k > DAGD_KMEANS_MAX_K || k > n) {
         return -EINVAL;

@@ -26,15 +26,14 @@
  * modified); labels[i] (0..k-1, ascending with the value) is written for
  * every i. Requires 1 <= k <= n. *ret_sse (optional) receives the
  * within-group sum of squares. Equal values always share a label. */
-int dagd_kmeans1d(const int64_t *values, size_t n, unsigned k, unsigned *labels,
-                  double *ret_sse);
+int dagd_kmeans1d(const int64_t *values, size_t n, unsigned k, unsigned *labels, double *ret_sse);
 
 /* k-means on n points of d dimensions (row-major x[i*d + j]). Runs `n_init`
  * k-means++ initialisations from a generator seeded with `seed`, Lloyd
  * iterations up to `max_iter` each, and keeps the labelling of least inertia
  * (first one on ties). Requires 1 <= k <= n, d >= 1. Deterministic. */
-int dagd_kmeans_pp(const double *x, size_t n, size_t d, unsigned k, uint64_t seed,
-                   unsigned n_init, unsigned max_iter, unsigned *labels, double *ret_inertia);
+int dagd_kmeans_pp(const double *x, size_t n, size_t d, unsigned k, uint64_t seed, unsigned n_init,
+                   unsigned max_iter, unsigned *labels, double *ret_inertia);
 
 /* Mean silhouette coefficient (Euclidean) of the labelling, in [-1, 1].
  * A point alone in its cluster scores 0 (sklearn convention). Requires

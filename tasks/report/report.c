@@ -26,10 +26,14 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    {.name = "output", .type = DAGD_FIELD_STRING,
+    {.name = "output",
+     .type = DAGD_FIELD_STRING,
      .doc = "HTML file to write (default the `report` param, else STATE_DIR/report.html)"},
     {.name = "title", .type = DAGD_FIELD_STRING, .doc = "report title (default \"Sales report\")"},
-    {.name = "top", .type = DAGD_FIELD_INT, .min = 1, .max = 100,
+    {.name = "top",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 100,
      .doc = "cities in the Q2 chart (default 10)"},
     {.name = NULL},
 };
@@ -95,8 +99,7 @@ static void *grow(void **v, size_t *n, size_t size)
     return nv + (*n)++ * size;
 }
 
-#define EN_JOIN(col)                                                                               \
-    " LEFT JOIN translations tr ON tr.kind = 'city' AND tr.zh = " col
+#define EN_JOIN(col) " LEFT JOIN translations tr ON tr.kind = 'city' AND tr.zh = " col
 
 struct model {
     struct dagd_report r;
@@ -161,12 +164,13 @@ static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct mode
     m->r.hours = m->hours;
     m->r.n_hours = n;
 
-    st = prepare(db,
-                 "SELECT q.rank, q.city, tr.en, q.districts_with_sales, q.city_total_rmb_cents,"
-                 " q.avg_district_sales_rmb_cents FROM mart_city_district_avg q" EN_JOIN("q.city")
-                 " ORDER BY q.rank LIMIT ?1",
-                 "SELECT rank, city, NULL, districts_with_sales, city_total_rmb_cents,"
-                 " avg_district_sales_rmb_cents FROM mart_city_district_avg ORDER BY rank LIMIT ?1");
+    st =
+        prepare(db,
+                "SELECT q.rank, q.city, tr.en, q.districts_with_sales, q.city_total_rmb_cents,"
+                " q.avg_district_sales_rmb_cents FROM mart_city_district_avg q" EN_JOIN(
+                    "q.city") " ORDER BY q.rank LIMIT ?1",
+                "SELECT rank, city, NULL, districts_with_sales, city_total_rmb_cents,"
+                " avg_district_sales_rmb_cents FROM mart_city_district_avg ORDER BY rank LIMIT ?1");
     if (st) {
         sqlite3_bind_int64(st, 1, top);
     }
@@ -373,8 +377,9 @@ static int report_run(struct dagd_task_ctx *ctx)
     r = write_atomic(ctx, path, &m.r);
     if (r >= 0) {
         size_t rows = m.r.n_hours + m.r.n_q2 + m.r.n_tiers + m.r.n_dq + m.r.n_files;
-        host->log(ctx, DAGD_TASK_LOG_NOTICE, "wrote '%s' (%zu hours, %zu Q2 cities, %zu tiered "
-                                             "cities, %zu dq rows)",
+        host->log(ctx, DAGD_TASK_LOG_NOTICE,
+                  "wrote '%s' (%zu hours, %zu Q2 cities, %zu tiered "
+                  "cities, %zu dq rows)",
                   path, m.r.n_hours, m.r.n_q2, m.r.n_tiers, m.r.n_dq);
         host->metrics(ctx, (int64_t)rows, 1);
     }

@@ -142,13 +142,14 @@ static void chart_q1(FILE *out, const struct dagd_report *r)
         double bh = max > 0 ? plot_h * v / max : 0;
         double x = L + slot * (double)i + slot * 0.15, w = slot * 0.7;
         double y = T + plot_h - bh;
-        fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">",
-                x, y, w, bh, tier_colours[2]);
+        fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">", x,
+                y, w, bh, tier_colours[2]);
         fprintf(out, "<title>%02d:00 ", h->hour);
         dagd_html_escape(out, h->city);
         fprintf(out, " %s</title></rect>\n",
                 dagd_report_money(money, sizeof(money), h->sales_cents));
-        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" class=\"value\" text-anchor=\"middle\">%s</text>\n",
+        fprintf(out,
+                "<text x=\"%.1f\" y=\"%.1f\" class=\"value\" text-anchor=\"middle\">%s</text>\n",
                 x + w / 2, y - 6, money);
         fprintf(out, "<text x=\"%.1f\" y=\"%d\" class=\"label\" text-anchor=\"middle\">", x + w / 2,
                 H - B + 20);
@@ -273,7 +274,10 @@ static void chart_tiers(FILE *out, const struct dagd_report *r,
         fprintf(out, "<rect x=\"%.1f\" y=\"%d\" width=\"14\" height=\"14\" fill=\"%s\"/>", x,
                 H - B + 20, tier_colours[(size_t)t % N_TIER_COLOURS]);
         fprintf(out, "<text x=\"%.1f\" y=\"%d\" class=\"label\">tier %d%s</text>\n", x + 20,
-                H - B + 32, t, t == 0 ? " (lowest)" : t == ntiers - 1 ? " (highest)" : "");
+                H - B + 32, t,
+                t == 0            ? " (lowest)"
+                : t == ntiers - 1 ? " (highest)"
+                                  : "");
     }
     fputs("</svg>\n", out);
 }
@@ -471,8 +475,9 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
     /* Data quality. */
     fputs("<h2 id=\"dq\">Data quality</h2>\n", out);
     if (r->n_dq) {
-        fprintf(out, "<table id=\"%s\"><tr><th>Source</th><th>Rule</th><th "
-                     "class=\"num\">Rows</th></tr>\n",
+        fprintf(out,
+                "<table id=\"%s\"><tr><th>Source</th><th>Rule</th><th "
+                "class=\"num\">Rows</th></tr>\n",
                 DAGD_REPORT_ID_DQ);
         for (size_t i = 0; i < r->n_dq; i++) {
             fputs("<tr><td>", out);
@@ -489,8 +494,9 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
 
     /* Inputs. */
     fputs("<h2 id=\"inputs\">Input files</h2>\n", out);
-    fprintf(out, "<table id=\"%s\"><tr><th>Source</th><th>Path</th><th class=\"num\">Rows</th>"
-                 "<th class=\"num\">Bytes</th><th>Loaded</th><th>Content hash</th></tr>\n",
+    fprintf(out,
+            "<table id=\"%s\"><tr><th>Source</th><th>Path</th><th class=\"num\">Rows</th>"
+            "<th class=\"num\">Bytes</th><th>Loaded</th><th>Content hash</th></tr>\n",
             DAGD_REPORT_ID_FILES);
     for (size_t i = 0; i < r->n_files; i++) {
         const struct dagd_report_file *f = &r->files[i];
@@ -499,8 +505,9 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
         dagd_html_escape(out, f->source);
         fputs("</td><td><code>", out);
         dagd_html_escape(out, f->path);
-        fprintf(out, "</code></td><td class=\"num\">%" PRId64 "</td><td class=\"num\">%" PRId64
-                     "</td><td>%s</td><td><code>",
+        fprintf(out,
+                "</code></td><td class=\"num\">%" PRId64 "</td><td class=\"num\">%" PRId64
+                "</td><td>%s</td><td><code>",
                 f->rows, f->size, m2);
         dagd_html_escape(out, f->hash);
         fputs("</code></td></tr>\n", out);

@@ -17,7 +17,7 @@
 struct table {
     const cJSON **slot; /* entries by name, NULL = empty */
     size_t cap;
-    const char *key;    /* the JSON key holding the name */
+    const char *key; /* the JSON key holding the name */
 };
 
 struct dagd_dict {
@@ -190,8 +190,13 @@ static bool usable_en(const char *zh, const char *en)
 
 /* Infobox keys naming a district's city, most specific first. */
 static const char *const city_keys[] = {
-    "Prefecture-level city", "Sub-provincial city", "Municipality",
-    "Autonomous prefecture", "Prefecture", "League", NULL,
+    "Prefecture-level city",
+    "Sub-provincial city",
+    "Municipality",
+    "Autonomous prefecture",
+    "Prefecture",
+    "League",
+    NULL,
 };
 
 char *dagd_dict_city(const struct dagd_dict *d, const char *zh, const char *const *districts,
@@ -213,8 +218,8 @@ char *dagd_dict_city(const struct dagd_dict *d, const char *zh, const char *cons
     size_t best_votes = 0;
     for (size_t i = 0; i < n_districts; i++) {
         const char *v = NULL;
-        const cJSON *dm = cJSON_GetObjectItemCaseSensitive(table_get(&d->district, districts[i]),
-                                                           "metadata");
+        const cJSON *dm =
+            cJSON_GetObjectItemCaseSensitive(table_get(&d->district, districts[i]), "metadata");
         for (size_t k = 0; !v && city_keys[k]; k++) {
             v = str(dm, city_keys[k]);
         }
@@ -224,8 +229,8 @@ char *dagd_dict_city(const struct dagd_dict *d, const char *zh, const char *cons
         size_t votes = 0;
         for (size_t j = 0; j < n_districts; j++) {
             const char *w = NULL;
-            const cJSON *dj = cJSON_GetObjectItemCaseSensitive(
-                table_get(&d->district, districts[j]), "metadata");
+            const cJSON *dj =
+                cJSON_GetObjectItemCaseSensitive(table_get(&d->district, districts[j]), "metadata");
             for (size_t k = 0; !w && city_keys[k]; k++) {
                 w = str(dj, city_keys[k]);
             }
@@ -275,5 +280,6 @@ char *dagd_dict_district(const struct dagd_dict *d, const char *zh)
     if (!d || !zh) {
         return NULL;
     }
-    return dagd_dict_district_title(zh, str(table_get(&d->district, zh), "SHIP_TO_DISTRICT_NAME_ENG"));
+    return dagd_dict_district_title(zh,
+                                    str(table_get(&d->district, zh), "SHIP_TO_DISTRICT_NAME_ENG"));
 }

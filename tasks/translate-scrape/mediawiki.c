@@ -40,7 +40,10 @@ static size_t utf8_len(const unsigned char *s)
     if (s[0] < 0x80) {
         return 1;
     }
-    size_t n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = (s[0] & 0xe0) == 0xc0   ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (n == 0 || (n == 2 && s[0] < 0xc2)) {
         return 0;
     }
@@ -277,8 +280,8 @@ int dagd_wiki_parse(const char *body, size_t len, const char *const *titles, siz
     bool complete = flag(root, "batchcomplete");
     const cJSON *query = cJSON_GetObjectItemCaseSensitive(root, "query");
     const cJSON *pages = cJSON_GetObjectItemCaseSensitive(query, "pages");
-    if ((!complete && !llcont) || (n > 0 && !pages) || (pages && !cJSON_IsArray(pages) &&
-                                                        !cJSON_IsObject(pages))) {
+    if ((!complete && !llcont) || (n > 0 && !pages) ||
+        (pages && !cJSON_IsArray(pages) && !cJSON_IsObject(pages))) {
         cJSON_Delete(root);
         return -EBADMSG;
     }
@@ -354,7 +357,8 @@ static bool ends_with(const char *s, const char *suffix)
 bool dagd_wiki_city_is_full_name(const char *zh)
 {
     /* Not plain "州": 广州 and 杭州 are short names. */
-    static const char *const suffixes[] = {"市", "自治州", "地区", "盟", "县", "林区", "特别行政区", NULL};
+    static const char *const suffixes[] = {"市", "自治州", "地区",       "盟",
+                                           "县", "林区",   "特别行政区", NULL};
     if (!zh) {
         return false;
     }
@@ -383,8 +387,8 @@ char *dagd_wiki_city_title(const char *zh)
     return t;
 }
 
-uint64_t dagd_wiki_backoff_usec(unsigned attempt, uint64_t base, uint64_t cap,
-                                uint64_t retry_after, double jitter)
+uint64_t dagd_wiki_backoff_usec(unsigned attempt, uint64_t base, uint64_t cap, uint64_t retry_after,
+                                double jitter)
 {
     uint64_t d = base;
     for (unsigned i = 1; i < attempt && d < cap; i++) {

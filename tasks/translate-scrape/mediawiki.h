@@ -80,7 +80,7 @@ char *dagd_wiki_city_title(const char *zh);
  * backoff with full jitter, min(cap, base * 2^(attempt-1)) scaled by
  * `jitter` in [0, 1), but never less than `retry_after` (the server's
  * Retry-After, 0 if none). All in microseconds. */
-uint64_t dagd_wiki_backoff_usec(unsigned attempt, uint64_t base, uint64_t cap,
-                                uint64_t retry_after, double jitter);
+uint64_t dagd_wiki_backoff_usec(unsigned attempt, uint64_t base, uint64_t cap, uint64_t retry_after,
+                                double jitter);
 
 #endif /* DAGD_MEDIAWIKI_H */

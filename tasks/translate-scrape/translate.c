@@ -40,26 +40,47 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    {.name = "api", .type = DAGD_FIELD_STRING,
+    {.name = "api",
+     .type = DAGD_FIELD_STRING,
      .doc = "MediaWiki api.php URL (default the wiki_api param); empty: dictionary only"},
-    {.name = "dictionary", .type = DAGD_FIELD_STRING,
+    {.name = "dictionary",
+     .type = DAGD_FIELD_STRING,
      .doc = "directory of city_translations.json / districts_translations.json (fallback)"},
-    {.name = "contact", .type = DAGD_FIELD_STRING,
+    {.name = "contact",
+     .type = DAGD_FIELD_STRING,
      .doc = "contact URL or e-mail for the User-Agent (Wikimedia policy)"},
-    {.name = "connections", .type = DAGD_FIELD_INT, .min = 1, .max = 2,
+    {.name = "connections",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 2,
      .doc = "parallel connections, 1..2 (default 2)"},
-    {.name = "batch", .type = DAGD_FIELD_INT, .min = 1, .max = 50,
+    {.name = "batch",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 50,
      .doc = "titles per request, 1..50 (default 50)"},
-    {.name = "rate", .type = DAGD_FIELD_NUMBER, .min = 0, .max = 100,
+    {.name = "rate",
+     .type = DAGD_FIELD_NUMBER,
+     .min = 0,
+     .max = 100,
      .doc = "max requests per second, 0 = unpaced (default 4)"},
     {.name = "connect_timeout", .type = DAGD_FIELD_DURATION, .doc = "default 10s"},
     {.name = "request_timeout", .type = DAGD_FIELD_DURATION, .doc = "per request, default 30s"},
-    {.name = "max_attempts", .type = DAGD_FIELD_INT, .min = 1, .max = 50,
+    {.name = "max_attempts",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 50,
      .doc = "attempts per request (default 8)"},
-    {.name = "max_retries", .type = DAGD_FIELD_INT, .min = 1, .max = 100000,
+    {.name = "max_retries",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 100000,
      .doc = "retries in total (default 200)"},
     {.name = "refresh", .type = DAGD_FIELD_BOOL, .doc = "ignore the cache, ask every name again"},
-    {.name = "lllimit", .type = DAGD_FIELD_INT, .min = 1, .max = 500,
+    {.name = "lllimit",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 500,
      .doc = "langlinks per response (default max; a small value forces continuation, for tests)"},
     {.name = NULL},
 };
@@ -76,13 +97,13 @@ static const char *const kind_names[_KIND_MAX] = {"city", "district"};
 struct name {
     enum kind kind;
     char *zh;
-    bool cached;         /* a definitive answer is in the table already */
+    bool cached;           /* a definitive answer is in the table already */
     char *title1, *title2; /* titles to ask: first choice, fallback (short city name) */
     const struct dagd_wiki_answer *a1, *a2;
     char *en;
     const char *source;
-    bool asked;          /* the wiki gave a definitive answer */
-    char *title;         /* the title that gave `en` */
+    bool asked;  /* the wiki gave a definitive answer */
+    char *title; /* the title that gave `en` */
 };
 
 struct names {
@@ -249,8 +270,8 @@ static int ensure_schema(struct dagd_task_ctx *ctx, sqlite3 *db)
         has_asked |= col && strcmp(col, "asked") == 0;
     }
     sqlite3_finalize(st);
-    if (!has_title && sqlite3_exec(db, "ALTER TABLE translations ADD COLUMN title TEXT", NULL,
-                                   NULL, NULL) != SQLITE_OK) {
+    if (!has_title && sqlite3_exec(db, "ALTER TABLE translations ADD COLUMN title TEXT", NULL, NULL,
+                                   NULL) != SQLITE_OK) {
         return host->fail(ctx, NULL, "cannot add translations.title: %s", sqlite3_errmsg(db));
     }
     if (!has_asked && sqlite3_exec(db,
@@ -263,8 +284,8 @@ static int ensure_schema(struct dagd_task_ctx *ctx, sqlite3 *db)
 }
 
 #define SQL_NAMES                                                                                  \
-    "SELECT DISTINCT 0, trim(city, " DAGD_SQL_TRIM_CHARS ") AS zh FROM city_district_map"         \
-    " UNION SELECT DISTINCT 1, trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"    \
+    "SELECT DISTINCT 0, trim(city, " DAGD_SQL_TRIM_CHARS ") AS zh FROM city_district_map"          \
+    " UNION SELECT DISTINCT 1, trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"     \
     " ORDER BY 1, 2"
 
 #define SQL_CACHED "SELECT 1 FROM translations WHERE kind = ?1 AND zh = ?2 AND asked = 1"
@@ -326,11 +347,12 @@ static int city_districts(sqlite3 *db, const char *city, char ***ret, size_t *re
     sqlite3_stmt *st = NULL;
     char **v = NULL;
     size_t n = 0;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"
-                                " WHERE trim(city, " DAGD_SQL_TRIM_CHARS ") = ?1"
-                                " ORDER BY city_district_id",
-                                -1, &st, NULL);
+    int rc =
+        sqlite3_prepare_v2(db,
+                           "SELECT trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"
+                           " WHERE trim(city, " DAGD_SQL_TRIM_CHARS ") = ?1"
+                           " ORDER BY city_district_id",
+                           -1, &st, NULL);
     if (rc != SQLITE_OK) {
         return -EIO;
     }
@@ -554,7 +576,7 @@ static int translate_run(struct dagd_task_ctx *ctx)
             goto curl_out;
         }
         r = lookup(ctx, &o, &t2, "short-name lookup", &total);
-curl_out:
+    curl_out:
         curl_global_cleanup();
         if (r < 0) {
             if (r == -ECANCELED) {
@@ -573,8 +595,9 @@ curl_out:
         }
         nm->a1 = titles_find(&t1, nm->title1);
         nm->a2 = titles_find(&t2, nm->title2);
-        const struct dagd_wiki_answer *good = good_link(nm->a1) ? nm->a1
-                                              : good_link(nm->a2) ? nm->a2 : NULL;
+        const struct dagd_wiki_answer *good = good_link(nm->a1)   ? nm->a1
+                                              : good_link(nm->a2) ? nm->a2
+                                                                  : NULL;
         bool invalid = !dagd_wiki_title_is_valid(nm->title1);
         if (good) {
             nm->en = strdup(good->en);
@@ -586,8 +609,8 @@ curl_out:
         }
         /* Settled: the wiki answered every title we had for this name (or
          * the name cannot be a title at all). */
-        nm->asked = online && (invalid || (definitive(nm->a1) &&
-                                           (!nm->title2 || definitive(nm->a2))));
+        nm->asked =
+            online && (invalid || (definitive(nm->a1) && (!nm->title2 || definitive(nm->a2))));
         if (online && !nm->asked) {
             n_unanswered++;
         }

@@ -9,9 +9,10 @@
     " kind TEXT NOT NULL CHECK (kind IN ('city', 'district')),"                                    \
     " zh TEXT NOT NULL,"                                                                           \
     " en TEXT,"                                                                                    \
-    " source TEXT NOT NULL CHECK (source IN ('wikipedia', 'cache', 'dictionary', 'none')),"      \
+    " source TEXT NOT NULL CHECK (source IN ('wikipedia', 'cache', 'dictionary', 'none')),"        \
     " fetched_at INTEGER NOT NULL," /* epoch ms */                                                 \
     " title TEXT,"                  /* the zh.wikipedia title that gave `en` */                    \
+    " asked INTEGER NOT NULL DEFAULT 0," /* 1: the wiki answered for sure (cached) */              \
     " PRIMARY KEY (kind, zh));"
 
 /* Whitespace the rules trim (space, TAB, LF, CR, VT, FF, U+00A0, U+3000), as

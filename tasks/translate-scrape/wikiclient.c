@@ -20,10 +20,10 @@
 #define MAX_BODY_BYTES (8u << 20)
 
 struct job {
-    size_t first, count;   /* slice of the titles */
-    char *cont;            /* llcontinue of the next request, or NULL */
-    unsigned attempts;     /* failed attempts so far */
-    uint64_t not_before;   /* monotonic usec */
+    size_t first, count; /* slice of the titles */
+    char *cont;          /* llcontinue of the next request, or NULL */
+    unsigned attempts;   /* failed attempts so far */
+    uint64_t not_before; /* monotonic usec */
     bool done, running;
     CURL *easy;
     char *body;
@@ -63,7 +63,7 @@ static double jitter(struct client *c)
 }
 
 __attribute__((format(printf, 3, 4))) static void logf_(struct client *c, int level,
-                                                       const char *fmt, ...)
+                                                        const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -154,8 +154,8 @@ static void give_up(struct client *c, struct job *j, const char *why)
     job_reset_transfer(c, j);
     j->done = true;
     c->st->given_up++;
-    logf_(c, 4, "giving up on %zu title(s) starting with '%s': %s", j->count,
-          c->titles[j->first], why);
+    logf_(c, 4, "giving up on %zu title(s) starting with '%s': %s", j->count, c->titles[j->first],
+          why);
 }
 
 static void give_up_all(struct client *c, const char *why)
@@ -329,8 +329,8 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
     struct client c = {.o = o, .titles = titles, .answers = answers, .st = stats};
     int r = 0;
 
-    if (!o || !o->api || !o->user_agent || !titles || !answers || !stats ||
-        !o->connections || !o->batch || o->batch > DAGD_WIKI_MAX_TITLES) {
+    if (!o || !o->api || !o->user_agent || !titles || !answers || !stats || !o->connections ||
+        !o->batch || o->batch > DAGD_WIKI_MAX_TITLES) {
         return -EINVAL;
     }
     *stats = (struct dagd_wiki_stats){0};

@@ -43,11 +43,11 @@ struct dagd_wiki_client_opts {
 };
 
 struct dagd_wiki_stats {
-    unsigned requests;         /* HTTP requests started */
-    unsigned batches;          /* requests needed without faults */
+    unsigned requests; /* HTTP requests started */
+    unsigned batches;  /* requests needed without faults */
     unsigned retries;
     unsigned http_429, http_5xx, garbage, transport_errors, api_errors, continues;
-    unsigned given_up;         /* batches abandoned (budget, errors, unreachable) */
+    unsigned given_up; /* batches abandoned (budget, errors, unreachable) */
     bool unreachable;
 };
 

@@ -344,7 +344,8 @@ int main(int argc, char **argv)
     }
     int r = p->run(&ctx);
     if (r < 0) {
-        fprintf(stderr, "taskhost: %s failed: %s\n", p->name, ctx.error[0] ? ctx.error : strerror(-r));
+        fprintf(stderr, "taskhost: %s failed: %s\n", p->name,
+                ctx.error[0] ? ctx.error : strerror(-r));
     } else {
         status = 0;
     }

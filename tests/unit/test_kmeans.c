@@ -140,7 +140,8 @@ static void test_1d_large_money(void **state)
 {
     (void)state;
     /* Totals in cents of the size of the full data set: exact integer costs. */
-    int64_t v[] = {169069930000, 139453016000, 91839571000, 29386021000, 26917523000, 132566, 1000000};
+    int64_t v[] = {169069930000, 139453016000, 91839571000, 29386021000,
+                   26917523000,  132566,       1000000};
     int64_t sorted[7];
     unsigned lab[7];
     double sse;

@@ -13,8 +13,8 @@
 #include "dictionary.h"
 #include "mediawiki.h"
 
-static int parse(const char *body, const char *const *titles, size_t n,
-                 struct dagd_wiki_answer *a, char **cont, char **code)
+static int parse(const char *body, const char *const *titles, size_t n, struct dagd_wiki_answer *a,
+                 char **cont, char **code)
 {
     return dagd_wiki_parse(body, strlen(body), titles, n, a, cont, code);
 }
@@ -29,8 +29,10 @@ static void test_parse_v2_redirect_missing_link(void **state)
         "\"redirects\":[{\"from\":\"泸州\",\"to\":\"泸州市\"}],"
         "\"pages\":[{\"ns\":0,\"title\":\"唐山\",\"missing\":true},"
         "{\"ns\":0,\"title\":\"A b\",\"missing\":true},"
-        "{\"pageid\":1,\"ns\":0,\"title\":\"泸州市\",\"langlinks\":[{\"lang\":\"en\",\"title\":\"Luzhou\"}]},"
-        "{\"pageid\":2,\"ns\":0,\"title\":\"日照市\",\"langlinks\":[{\"lang\":\"en\",\"title\":\"Rizhao\"}]},"
+        "{\"pageid\":1,\"ns\":0,\"title\":\"泸州市\",\"langlinks\":[{\"lang\":\"en\",\"title\":"
+        "\"Luzhou\"}]},"
+        "{\"pageid\":2,\"ns\":0,\"title\":\"日照市\",\"langlinks\":[{\"lang\":\"en\",\"title\":"
+        "\"Rizhao\"}]},"
         "{\"pageid\":3,\"ns\":0,\"title\":\"相山区\",\"langlinks\":[{\"lang\":\"en\",\"title\":"
         "\"Xiangshan District, Huaibei\"}]}]}}";
     const char *titles[] = {"泸州", "日照市", "唐山", "a_b", "相山区"};
@@ -54,14 +56,15 @@ static void test_parse_v1_and_continue(void **state)
     (void)state;
     const char *first =
         "{\"continue\":{\"llcontinue\":\"20|en\",\"continue\":\"||\"},\"query\":{\"pages\":{"
-        "\"10\":{\"pageid\":10,\"ns\":0,\"title\":\"A\",\"langlinks\":[{\"lang\":\"en\",\"*\":\"Alpha\"}]},"
+        "\"10\":{\"pageid\":10,\"ns\":0,\"title\":\"A\",\"langlinks\":[{\"lang\":\"en\",\"*\":"
+        "\"Alpha\"}]},"
         "\"20\":{\"pageid\":20,\"ns\":0,\"title\":\"B\"},"
         "\"-1\":{\"title\":\"C|\",\"invalidreason\":\"bad\",\"invalid\":\"\"}}}}";
-    const char *second =
-        "{\"batchcomplete\":\"\",\"query\":{\"pages\":{"
-        "\"10\":{\"pageid\":10,\"ns\":0,\"title\":\"A\"},"
-        "\"20\":{\"pageid\":20,\"ns\":0,\"title\":\"B\",\"langlinks\":[{\"lang\":\"en\",\"*\":\"Beta\"}]},"
-        "\"-1\":{\"title\":\"C|\",\"invalidreason\":\"bad\",\"invalid\":\"\"}}}}";
+    const char *second = "{\"batchcomplete\":\"\",\"query\":{\"pages\":{"
+                         "\"10\":{\"pageid\":10,\"ns\":0,\"title\":\"A\"},"
+                         "\"20\":{\"pageid\":20,\"ns\":0,\"title\":\"B\",\"langlinks\":[{\"lang\":"
+                         "\"en\",\"*\":\"Beta\"}]},"
+                         "\"-1\":{\"title\":\"C|\",\"invalidreason\":\"bad\",\"invalid\":\"\"}}}}";
     const char *titles[] = {"A", "B", "C|"};
     struct dagd_wiki_answer a[3] = {0};
     char *cont = NULL;
@@ -93,9 +96,9 @@ static void test_parse_garbage_and_errors(void **state)
     snprintf(extra, sizeof(extra), "%s}", ok);
     assert_int_equal(parse(trunc, titles, 1, a, NULL, NULL), -EBADMSG);
     assert_int_equal(parse(extra, titles, 1, a, NULL, NULL), -EBADMSG);
-    assert_int_equal(parse("<html><body>upstream connect error</body></html>", titles, 1, a, NULL,
-                           NULL),
-                     -EBADMSG);
+    assert_int_equal(
+        parse("<html><body>upstream connect error</body></html>", titles, 1, a, NULL, NULL),
+        -EBADMSG);
     assert_int_equal(parse("{'batchcomplete':true}", titles, 1, a, NULL, NULL), -EBADMSG);
     assert_int_equal(parse("", titles, 1, a, NULL, NULL), -EBADMSG);
     /* a page we did not ask for only */
@@ -104,9 +107,9 @@ static void test_parse_garbage_and_errors(void **state)
                            titles, 1, a, NULL, NULL),
                      -EBADMSG);
     assert_int_equal(a[0].state, DAGD_WIKI_UNKNOWN); /* untouched by failures */
-    assert_int_equal(parse("{\"error\":{\"code\":\"toomanyvalues\",\"info\":\"x\"}}", titles, 1,
-                           a, NULL, &code),
-                     -EPROTO);
+    assert_int_equal(
+        parse("{\"error\":{\"code\":\"toomanyvalues\",\"info\":\"x\"}}", titles, 1, a, NULL, &code),
+        -EPROTO);
     assert_string_equal(code, "toomanyvalues");
     free(code);
     assert_int_equal(parse(ok, titles, 1, a, NULL, NULL), 0);
@@ -165,10 +168,11 @@ static void test_titles_and_cities(void **state)
     struct {
         const char *zh, *title;
     } cases[] = {
-        {"日照", "日照市"}, {"平顶山", "平顶山市"}, {"大同", "大同市"}, {"唐山", "唐山市"},
-        {"广州", "广州市"}, {"哈密市", "哈密市"}, {"阿勒泰地区", "阿勒泰地区"},
-        {"红河哈尼族彝族自治州", "红河哈尼族彝族自治州"}, {"兴安盟", "兴安盟"},
-        {"神农架林区", "神农架林区"},
+        {"日照", "日照市"},           {"平顶山", "平顶山市"},
+        {"大同", "大同市"},           {"唐山", "唐山市"},
+        {"广州", "广州市"},           {"哈密市", "哈密市"},
+        {"阿勒泰地区", "阿勒泰地区"}, {"红河哈尼族彝族自治州", "红河哈尼族彝族自治州"},
+        {"兴安盟", "兴安盟"},         {"神农架林区", "神农架林区"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *t = dagd_wiki_city_title(cases[i].zh);

@@ -33,8 +33,7 @@ static void test_money(void **state)
     assert_string_equal(dagd_report_money(b, sizeof(b), 100000), "1,000.00");
     assert_string_equal(dagd_report_money(b, sizeof(b), 99999), "999.99");
     assert_string_equal(dagd_report_money(b, sizeof(b), -123456), "-1,234.56");
-    assert_string_equal(dagd_report_money(b, sizeof(b), INT64_MIN),
-                        "-92,233,720,368,547,758.08");
+    assert_string_equal(dagd_report_money(b, sizeof(b), INT64_MIN), "-92,233,720,368,547,758.08");
 }
 
 static void test_escape(void **state)
@@ -68,9 +67,21 @@ static void test_render_full(void **state)
     struct dagd_report_dq dq[] = {{"final", "bad_order_time", 1}, {"dataset1", evil, 2}};
     struct dagd_report_file files[] = {{"dataset1", "/data/<x>.xlsx", "abc", 2000, 1234, 0}};
     struct dagd_report r = {
-        .title = "Sales & <report>", .run_id = "run-\"42\"", .generated_at_ms = 1764161400000,
-        .summary = summary, .n_summary = 2, .hours = hours, .n_hours = 2, .q2 = q2, .n_q2 = 2,
-        .tiers = tiers, .n_tiers = 4, .dq = dq, .n_dq = 2, .files = files, .n_files = 1,
+        .title = "Sales & <report>",
+        .run_id = "run-\"42\"",
+        .generated_at_ms = 1764161400000,
+        .summary = summary,
+        .n_summary = 2,
+        .hours = hours,
+        .n_hours = 2,
+        .q2 = q2,
+        .n_q2 = 2,
+        .tiers = tiers,
+        .n_tiers = 4,
+        .dq = dq,
+        .n_dq = 2,
+        .files = files,
+        .n_files = 1,
     };
     char *html = render(&r);
     assert_non_null(strstr(html, "<meta charset=\"utf-8\">"));
