@@ -98,8 +98,8 @@ int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const
     return 0;
 }
 
-int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call,
-                          const char *prefix, char ret[static 33])
+int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, const char *prefix,
+                          char ret[static 33])
 {
     size_t len = strlen(prefix);
     char found[33] = "";

@@ -50,8 +50,8 @@ int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const
 /* Resolve a run id or unique prefix (queued runs included) into ret. On
  * failure the call is answered (NOT_FOUND, AMBIGUOUS, INVALID_PARAMS) and
  * -errno returned. */
-int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call,
-                          const char *prefix, char ret[static 33]);
+int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, const char *prefix,
+                          char ret[static 33]);
 /* JSON of store records. */
 cJSON *dagd__api_run_json(const struct dagd_run_info *r);
 cJSON *dagd__api_step_json(const struct dagd_step_info *s);

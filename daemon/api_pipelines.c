@@ -27,8 +27,7 @@ static cJSON *pipelines_json(struct dagd_daemon *d)
     return a;
 }
 
-static int api_pipelines(struct dagd_daemon *d, struct dagd_server_call *call,
-                         const cJSON *params)
+static int api_pipelines(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "pipelines", pipelines_json(d));

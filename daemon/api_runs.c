@@ -219,7 +219,8 @@ static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const c
     _cleanup_free_ char **overrides = dagd_xcalloc(n + 1, sizeof(char *));
     size_t i = 0;
     const cJSON *it;
-    cJSON_ArrayForEach(it, plist) {
+    cJSON_ArrayForEach(it, plist)
+    {
         if (!cJSON_IsString(it) || !strchr(it->valuestring, '=') || it->valuestring[0] == '=') {
             dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
                                    "'params' must be a list of \"key=value\" strings");
@@ -357,8 +358,8 @@ static int api_show(struct dagd_daemon *d, struct dagd_server_call *call, const 
         cJSON_AddItemToObject(o, "run", dagd__api_run_json(&info));
         cJSON *a = cJSON_AddArrayToObject(o, "steps");
         for (size_t i = 0; i < n_names; i++) {
-            struct dagd_step_info s = {.step = names[i], .status = DAGD_STEP_PENDING,
-                                       .exit_code = -1};
+            struct dagd_step_info s = {
+                .step = names[i], .status = DAGD_STEP_PENDING, .exit_code = -1};
             cJSON_AddItemToArray(a, dagd__api_step_json(&s));
             free(names[i]);
         }
@@ -419,10 +420,7 @@ static int api_cancel(struct dagd_daemon *d, struct dagd_server_call *call, cons
 }
 
 const struct dagd_api_command dagd_api_runs_commands[] = {
-    {"run", DAGD_API_MUTATING, api_run},
-    {"retry", DAGD_API_MUTATING, api_retry},
-    {"runs", DAGD_API_READONLY, api_runs},
-    {"show", DAGD_API_READONLY, api_show},
-    {"cancel", DAGD_API_MUTATING, api_cancel},
-    {NULL, 0, NULL},
+    {"run", DAGD_API_MUTATING, api_run},       {"retry", DAGD_API_MUTATING, api_retry},
+    {"runs", DAGD_API_READONLY, api_runs},     {"show", DAGD_API_READONLY, api_show},
+    {"cancel", DAGD_API_MUTATING, api_cancel}, {NULL, 0, NULL},
 };

@@ -55,8 +55,8 @@ int dagd_daemon_reload(struct dagd_daemon *d, unsigned *ret_errors)
     unsigned errors = 0;
     int r = dagd_registry_reload(d->registry, &errors);
     if (r < 0) {
-        dagd_log_error("Failed to read the pipelines directory '%s': %s",
-                       d->config.pipelines_dir, strerror(-r));
+        dagd_log_error("Failed to read the pipelines directory '%s': %s", d->config.pipelines_dir,
+                       strerror(-r));
     } else {
         dagd_log_info("Pipelines loaded from '%s': %u active, %u files with errors",
                       d->config.pipelines_dir, dagd_registry_n_active(d->registry), errors);
@@ -204,9 +204,12 @@ static int usage(void)
 static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},   {"socket", required_argument, NULL, 's'},
-        {"state-dir", required_argument, NULL, 'S'}, {"pipelines", required_argument, NULL, 'p'},
-        {"plugin-dir", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"socket", required_argument, NULL, 's'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"pipelines", required_argument, NULL, 'p'},
+        {"plugin-dir", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *sock = NULL, *state = NULL, *pipes = NULL;
@@ -315,8 +318,7 @@ static int open_store(struct serve *s)
     }
     s->lock_fd = dagd_statelock_acquire(d->config.state_dir, &alone);
     if (s->lock_fd < 0) {
-        return dagd_log_errno(LOG_ERR, s->lock_fd, "Failed to lock '%s': %m",
-                              d->config.state_dir);
+        return dagd_log_errno(LOG_ERR, s->lock_fd, "Failed to lock '%s': %m", d->config.state_dir);
     }
     if (alone) {
         /* No other dagd uses this state: every run still marked running
@@ -360,8 +362,9 @@ static int start_server(struct serve *s)
     }
     int fd = dagd_notify_listen_fd();
     if (fd == -EINVAL) {
-        return dagd_log_errno(LOG_ERR, fd, "systemd passed an unusable socket (need exactly one "
-                                           "listening Unix stream socket)");
+        return dagd_log_errno(LOG_ERR, fd,
+                              "systemd passed an unusable socket (need exactly one "
+                              "listening Unix stream socket)");
     }
     if (fd >= 0) {
         d->socket_path = d->config.socket ? dagd_xstrdup(d->config.socket) : NULL;

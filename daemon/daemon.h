@@ -22,7 +22,7 @@ struct dagd_daemon {
     struct dagd_run_queue *queue;
     struct dagd_server *server;
     struct dagd_notify *notify;
-    uint64_t started_usec;   /* monotonic */
+    uint64_t started_usec; /* monotonic */
     bool shutting_down;
     char *socket_path;
 };

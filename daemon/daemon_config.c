@@ -271,12 +271,12 @@ static void parse_map(struct parse *p, struct dagd_daemon_config *c, const yaml_
     }
 }
 
-int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name,
-                                   const char *buf, size_t len, struct dagd_diags *reterr)
+int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name, const char *buf,
+                                   size_t len, struct dagd_diags *reterr)
 {
-    static const char *const names[] = {"socket",   "state_dir",       "pipelines_dir",
-                                        "plugin_dirs", "work_dir",     "watch_pipelines",
-                                        "limits",   "shutdown_grace",  "retention"};
+    static const char *const names[] = {"socket",      "state_dir",      "pipelines_dir",
+                                        "plugin_dirs", "work_dir",       "watch_pipelines",
+                                        "limits",      "shutdown_grace", "retention"};
     static const key_fn fns[] = {k_socket, k_state_dir, k_pipelines_dir, k_plugin_dirs, k_work_dir,
                                  k_watch,  k_limits,    k_grace,         k_retention};
     yaml_parser_t parser;

@@ -48,8 +48,8 @@ void dagd_daemon_config_init(struct dagd_daemon_config *c);
 int dagd_daemon_config_load(struct dagd_daemon_config *c, const char *path,
                             struct dagd_diags *reterr);
 /* The same from a buffer (tests). */
-int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name,
-                                   const char *buf, size_t len, struct dagd_diags *reterr);
+int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name, const char *buf,
+                                   size_t len, struct dagd_diags *reterr);
 void dagd_daemon_config_add_plugin_dir(struct dagd_daemon_config *c, const char *dir);
 void dagd_daemon_config_done(struct dagd_daemon_config *c);
 

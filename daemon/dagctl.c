@@ -227,7 +227,8 @@ static char *fmt_span(double start, double end, char *buf, size_t n)
 static void print_diags(const cJSON *errors, FILE *f)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, errors) {
+    cJSON_ArrayForEach(e, errors)
+    {
         fprintf(f, "%s:%d:%d: error: %s\n", or_dash(jstr(e, "file")), (int)jnum(e, "line"),
                 (int)jnum(e, "col"), or_dash(jstr(e, "message")));
     }
@@ -244,10 +245,10 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
         print_json(rep.result);
     } else {
         char up[32];
-        printf("dagd %s (pid %d), up %s\n", or_dash(jstr(rep.result, "version")),
-               (int)jnum(rep.result, "pid"),
-               dagd_format_duration((uint64_t)jnum(rep.result, "uptime_ms") * 1000, up,
-                                    sizeof(up)));
+        printf(
+            "dagd %s (pid %d), up %s\n", or_dash(jstr(rep.result, "version")),
+            (int)jnum(rep.result, "pid"),
+            dagd_format_duration((uint64_t)jnum(rep.result, "uptime_ms") * 1000, up, sizeof(up)));
         printf("pipelines: %d loaded, %d with errors\n", (int)jnum(rep.result, "pipelines"),
                (int)jnum(rep.result, "pipeline_errors"));
         printf("runs: %d running, %d queued (max %d concurrent)\n",
@@ -273,14 +274,16 @@ static int cmd_pipelines(struct ctl *c, int argc, char **argv)
     } else {
         const cJSON *p;
         printf("%-24s %5s  %-8s %s\n", "PIPELINE", "STEPS", "STATUS", "FILE");
-        cJSON_ArrayForEach(p, list) {
+        cJSON_ArrayForEach(p, list)
+        {
             const cJSON *errors = cJSON_GetObjectItemCaseSensitive(p, "errors");
             bool loaded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "loaded"));
             const char *st = cJSON_GetArraySize(errors) > 0 ? (loaded ? "stale" : "invalid") : "ok";
             printf("%-24s %5d  %-8s %s\n", or_dash(jstr(p, "name")), (int)jnum(p, "steps"), st,
                    or_dash(jstr(p, "file")));
         }
-        cJSON_ArrayForEach(p, list) {
+        cJSON_ArrayForEach(p, list)
+        {
             print_diags(cJSON_GetObjectItemCaseSensitive(p, "errors"), stdout);
         }
     }
@@ -385,7 +388,8 @@ static int on_run_event(struct ctl *c, const cJSON *ev, void *userdata)
         } else {
             printf("run %s\n", p->run_id);
         }
-        cJSON_ArrayForEach(s, steps) {
+        cJSON_ArrayForEach(s, steps)
+        {
             if (!cJSON_IsString(s) || p->n >= 100000) {
                 continue;
             }
@@ -568,7 +572,8 @@ static void print_run_row(const cJSON *run)
     double end = jnum(run, "ended_at");
     printf("%-32s  %-16s %-10s %-8s %-19s %s\n", or_dash(jstr(run, "run_id")),
            or_dash(jstr(run, "pipeline")), or_dash(jstr(run, "status")),
-           or_dash(jstr(run, "trigger")), fmt_time(jnum(run, "created_at"), created, sizeof(created)),
+           or_dash(jstr(run, "trigger")),
+           fmt_time(jnum(run, "created_at"), created, sizeof(created)),
            end > 0 ? fmt_span(jnum(run, "started_at"), end, span, sizeof(span)) : "-");
 }
 
@@ -614,7 +619,8 @@ static int cmd_runs(struct ctl *c, int argc, char **argv)
         const cJSON *run;
         printf("%-32s  %-16s %-10s %-8s %-19s %s\n", "RUN", "PIPELINE", "STATUS", "TRIGGER",
                "CREATED", "DURATION");
-        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(rep.result, "runs")) {
+        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(rep.result, "runs"))
+        {
             print_run_row(run);
         }
     }
@@ -659,8 +665,8 @@ static int cmd_show(struct ctl *c, int argc, char **argv)
     }
     printf("created:  %s\n", fmt_time(jnum(run, "created_at"), t1, sizeof(t1)));
     printf("started:  %s\n", fmt_time(jnum(run, "started_at"), t2, sizeof(t2)));
-    printf("duration: %s\n", fmt_span(jnum(run, "started_at"), jnum(run, "ended_at"), span,
-                                      sizeof(span)));
+    printf("duration: %s\n",
+           fmt_span(jnum(run, "started_at"), jnum(run, "ended_at"), span, sizeof(span)));
     printf("params:   %s\n", or_dash(jstr(run, "params")));
     if (jstr(run, "error")) {
         printf("error:    %s\n", jstr(run, "error"));
@@ -668,7 +674,8 @@ static int cmd_show(struct ctl *c, int argc, char **argv)
     printf("\n%-24s %-16s %-10s %3s %9s %10s %10s  %s\n", "STEP", "TASK", "STATUS", "TRY",
            "DURATION", "ROWS_IN", "ROWS_OUT", "ERROR");
     const cJSON *s;
-    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(rep.result, "steps")) {
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(rep.result, "steps"))
+    {
         const char *err = jstr(s, "error");
         const char *why = jstr(s, "skip_reason");
         printf("%-24s %-16s %-10s %3d %9s %10.0f %10.0f  %s\n", or_dash(jstr(s, "step")),
@@ -778,7 +785,8 @@ static int cmd_reload(struct ctl *c, int argc, char **argv)
         printf("reloaded: %d pipelines, %d with errors\n", (int)jnum(rep.result, "pipelines"),
                (int)jnum(rep.result, "pipeline_errors"));
         const cJSON *p;
-        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(rep.result, "errors")) {
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(rep.result, "errors"))
+        {
             print_diags(p, stderr);
         }
     }
@@ -793,7 +801,8 @@ static const struct {
 } commands[] = {
     {"status", cmd_status, "status"},
     {"pipelines", cmd_pipelines, "pipelines"},
-    {"run", cmd_run, "run PIPELINE [--param k=v]... [--wait] [--force] [--from STEP] [--only STEP]"},
+    {"run", cmd_run,
+     "run PIPELINE [--param k=v]... [--wait] [--force] [--from STEP] [--only STEP]"},
     {"runs", cmd_runs, "runs [--pipeline P] [--limit N]"},
     {"show", cmd_show, "show RUN"},
     {"logs", cmd_logs, "logs RUN [STEP] [--follow]"},

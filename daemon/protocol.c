@@ -333,8 +333,7 @@ char *dagd_reply_error(const cJSON *id, const char *code, const char *message, s
 {
     cJSON *root = envelope(id);
     cJSON *err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "code",
-                            dagd_protocol_code_valid(code) ? code : DAGD_ERR_INTERNAL);
+    cJSON_AddStringToObject(err, "code", dagd_protocol_code_valid(code) ? code : DAGD_ERR_INTERNAL);
     _cleanup_free_ char *m = dagd_xstrdup(message ? message : "");
     cJSON_AddStringToObject(err, "message", dagd_protocol_flatten(m));
     return finish(root, ret_len);

@@ -49,14 +49,14 @@
  * stopped, so the cost stays linear). */
 struct dagd_linebuf {
     char *buf;
-    size_t start;      /* first byte not yet returned by next() */
-    size_t tail;       /* first byte of the incomplete last line */
-    size_t len;        /* bytes held */
+    size_t start; /* first byte not yet returned by next() */
+    size_t tail;  /* first byte of the incomplete last line */
+    size_t len;   /* bytes held */
     size_t cap;
-    size_t max;        /* maximum line length, without the newline */
+    size_t max;         /* maximum line length, without the newline */
     size_t oversize_at; /* offset where an oversized line was dropped */
-    bool oversize;     /* an oversized line is waiting to be reported */
-    bool discarding;   /* inside an oversized line: drop bytes up to the next "\n" */
+    bool oversize;      /* an oversized line is waiting to be reported */
+    bool discarding;    /* inside an oversized line: drop bytes up to the next "\n" */
 };
 
 void dagd_linebuf_init(struct dagd_linebuf *lb, size_t max);
@@ -75,8 +75,8 @@ size_t dagd_linebuf_pending(const struct dagd_linebuf *lb);
 /* ---- requests ---- */
 
 struct dagd_request {
-    cJSON *root;         /* owns everything below */
-    const cJSON *id;     /* number or string; NULL if absent/invalid */
+    cJSON *root;     /* owns everything below */
+    const cJSON *id; /* number or string; NULL if absent/invalid */
     const char *method;
     const cJSON *params; /* an object (an empty one when absent) */
 };
@@ -110,7 +110,7 @@ bool dagd_protocol_code_valid(const char *code);
 struct dagd_reply {
     cJSON *root;
     const cJSON *id;
-    const cJSON *result;  /* exactly one of result, error, event is set */
+    const cJSON *result; /* exactly one of result, error, event is set */
     const cJSON *event;
     const char *error_code;
     const char *error_message;

@@ -14,10 +14,10 @@
 struct dagd_plugin_host;
 
 struct dagd_registry_entry {
-    char *file;                    /* path of the file */
+    char *file;                     /* path of the file */
     struct dagd_pipeline *pipeline; /* active version; NULL if it never loaded */
-    struct dagd_diags errors;      /* of the last load; empty if it loaded */
-    uint64_t loaded_usec;          /* wall clock of the active version's load */
+    struct dagd_diags errors;       /* of the last load; empty if it loaded */
+    uint64_t loaded_usec;           /* wall clock of the active version's load */
 };
 
 struct dagd_registry;

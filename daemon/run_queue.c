@@ -140,8 +140,8 @@ static bool can_start(const struct dagd_run_queue *q, const struct qrun *r)
 
 /* Record a run that never reached the executor (canceled while queued, or
  * refused when it was finally submitted), so it shows up in the history. */
-static void record_unstarted(struct dagd_run_queue *q, struct qrun *r,
-                             enum dagd_run_status status, const char *error)
+static void record_unstarted(struct dagd_run_queue *q, struct qrun *r, enum dagd_run_status status,
+                             const char *error)
 {
     char **steps = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
     char **tasks = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
@@ -255,10 +255,10 @@ static void pump(struct dagd_run_queue *q)
         char id[33];
         if (start(q, r, id, &diags) < 0) {
             _cleanup_free_ char *msg =
-                diags.n > 0 ? dagd_xasprintf("%s:%u:%u: %s", diags.items[0].file,
-                                             diags.items[0].mark.line, diags.items[0].mark.col,
-                                             diags.items[0].message)
-                            : dagd_xstrdup("the executor refused the run");
+                diags.n > 0
+                    ? dagd_xasprintf("%s:%u:%u: %s", diags.items[0].file, diags.items[0].mark.line,
+                                     diags.items[0].mark.col, diags.items[0].message)
+                    : dagd_xstrdup("the executor refused the run");
             dagd_log_warning("Queued run %s of '%s' could not start: %s", r->run_id, r->pipeline,
                              msg);
             record_unstarted(q, r, DAGD_RUN_FAILED, msg);
@@ -347,13 +347,13 @@ static int check_options(const struct dagd_pipeline *p, const struct dagd_run_op
     struct dagd_mark m = {0};
 
     if (opts->from_step && dagd_pipeline_step_index(p, opts->from_step) < 0) {
-        dagd_diags_add(reterr, p->file, m, "--from: no step '%s' in pipeline '%s'",
-                       opts->from_step, p->name);
+        dagd_diags_add(reterr, p->file, m, "--from: no step '%s' in pipeline '%s'", opts->from_step,
+                       p->name);
         r = -EINVAL;
     }
     if (opts->only_step && dagd_pipeline_step_index(p, opts->only_step) < 0) {
-        dagd_diags_add(reterr, p->file, m, "--only: no step '%s' in pipeline '%s'",
-                       opts->only_step, p->name);
+        dagd_diags_add(reterr, p->file, m, "--only: no step '%s' in pipeline '%s'", opts->only_step,
+                       p->name);
         r = -EINVAL;
     }
     struct dagd_params builtins = {0}, resolved = {0};
@@ -447,8 +447,8 @@ int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd
         for (size_t i = 0; i < r->n_overrides; i++) {
             const char *eq = strchr(r->overrides[i], '=');
             if (eq) {
-                _cleanup_free_ char *k = dagd_xstrndup(r->overrides[i],
-                                                       (size_t)(eq - r->overrides[i]));
+                _cleanup_free_ char *k =
+                    dagd_xstrndup(r->overrides[i], (size_t)(eq - r->overrides[i]));
                 dagd_params_set(&ps, k, eq + 1);
             }
         }

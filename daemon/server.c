@@ -49,9 +49,9 @@ struct dagd_server {
     void *userdata;
 
     uv_pipe_t listener;
-    bool listener_open;   /* initialized and not yet closed */
-    char *bound_path;     /* the file we created, unlinked on stop */
-    gid_t group;          /* members of this group may connect */
+    bool listener_open; /* initialized and not yet closed */
+    char *bound_path;   /* the file we created, unlinked on stop */
+    gid_t group;        /* members of this group may connect */
 
     struct list_head clients;
     unsigned n_clients;
@@ -69,7 +69,7 @@ struct client {
 
     struct list_head calls;
     unsigned n_calls;
-    size_t unsent;        /* bytes handed to uv_write not yet written */
+    size_t unsent; /* bytes handed to uv_write not yet written */
     bool reading;
     bool closing;
     bool close_when_flushed; /* after a fatal error reply */
@@ -107,8 +107,8 @@ static void on_write(uv_write_t *req, int status)
     free(w);
     if (status < 0) {
         if (status != UV_ECANCELED) {
-            dagd_log_debug("%s: write to client pid %d failed: %s", __func__,
-                           (int)c->cred.pid, uv_strerror(status));
+            dagd_log_debug("%s: write to client pid %d failed: %s", __func__, (int)c->cred.pid,
+                           uv_strerror(status));
         }
         client_close(c);
         return;
@@ -185,8 +185,7 @@ void dagd_server_call_reply(struct dagd_server_call *call, cJSON *result)
     call_finish(call, line, len);
 }
 
-void dagd_server_call_error(struct dagd_server_call *call, const char *code, const char *fmt,
-                            ...)
+void dagd_server_call_error(struct dagd_server_call *call, const char *code, const char *fmt, ...)
 {
     va_list ap;
     char *msg = NULL;
@@ -214,8 +213,7 @@ int dagd_server_call_event(struct dagd_server_call *call, cJSON *event)
     if (c->unsent > c->server->limits.max_unsent) {
         /* A follower that does not read: drop it rather than buffer forever. */
         cJSON_Delete(event);
-        dagd_log_warning("Client pid %d does not read its stream, dropping it",
-                         (int)c->cred.pid);
+        dagd_log_warning("Client pid %d does not read its stream, dropping it", (int)c->cred.pid);
         client_close(c);
         return -ENOBUFS;
     }

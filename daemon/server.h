@@ -23,10 +23,10 @@ struct dagd_server;
 struct dagd_server_call;
 
 struct dagd_server_limits {
-    size_t max_line;           /* bytes; 0 = DAGD_PROTOCOL_MAX_LINE */
-    unsigned max_clients;      /* 0 = 64 */
-    unsigned max_calls;        /* calls in flight per client; 0 = 16 */
-    size_t max_unsent;         /* hard limit of queued reply bytes per client; 0 = 16 MiB */
+    size_t max_line;            /* bytes; 0 = DAGD_PROTOCOL_MAX_LINE */
+    unsigned max_clients;       /* 0 = 64 */
+    unsigned max_calls;         /* calls in flight per client; 0 = 16 */
+    size_t max_unsent;          /* hard limit of queued reply bytes per client; 0 = 16 MiB */
     uint64_t idle_timeout_usec; /* close idle clients without calls in flight; 0 = 60 s */
 };
 
@@ -58,8 +58,8 @@ unsigned dagd_server_n_clients(const struct dagd_server *s);
 /* Answer with a result (ownership of `result` passes; NULL = {}). Frees the call. */
 void dagd_server_call_reply(struct dagd_server_call *call, cJSON *result);
 /* Answer with an error. Frees the call. */
-void dagd_server_call_error(struct dagd_server_call *call, const char *code, const char *fmt,
-                            ...) _printf_(3, 4);
+void dagd_server_call_error(struct dagd_server_call *call, const char *code, const char *fmt, ...)
+    _printf_(3, 4);
 /* Send a stream event (ownership passes). -EPIPE if the client is closing;
  * -ENOBUFS if it does not read fast enough (it is then dropped, and the
  * abort callback runs later from the loop, not from inside this call). */

@@ -7,7 +7,9 @@ import os
 import subprocess
 import tempfile
 
-from daemonlib import DAGCTL, DAGD, Daemon, check
+import json
+
+from daemonlib import DAGCTL, DAGD, Daemon, call, check, read_line, wait_for
 
 with tempfile.TemporaryDirectory() as tmp:
     bad = os.path.join(tmp, "bad.yaml")
@@ -52,6 +54,21 @@ with Daemon({}, config=cfg) as d:
     p = subprocess.run(d.command(), capture_output=True, text=True, timeout=30, env=d.env)
     check(p.returncode != 0 and "Another daemon" in p.stderr, "second daemon: " + p.stderr)
     d.ctl("status")
+    check(d.stop() == 0, "exit status")
+
+# max_clients: the connection past the limit gets BUSY and is closed
+with Daemon({}, config="limits:\n  max_clients: 2\n") as d:
+    a, b = d.connect(), d.connect()
+    for s_ in (a, b):
+        check("result" in call(s_, "status"), "client within the limit served")
+    c = d.connect()
+    line, rest = read_line(c)
+    check(line is not None and json.loads(line)["error"]["code"] == "BUSY", "third client: %r" % line)
+    end, _ = read_line(c, rest)
+    check(end is None, "third client not closed")
+    a.close()
+    wait_for(lambda: d.ctl("status", check_rc=None).returncode == 0, 10, "a slot to free")
+    b.close()
     check(d.stop() == 0, "exit status")
 
 print("ok")

@@ -33,8 +33,8 @@ struct srun {
     struct dagd_pipeline *p;
     char run_id[33];
     uv_timer_t timer;
-    size_t pos;          /* index into topo of the current step */
-    bool *done_before;   /* retry: succeeded in the parent run */
+    size_t pos;        /* index into topo of the current step */
+    bool *done_before; /* retry: succeeded in the parent run */
     bool canceled;
     bool finished;
     bool failed;
@@ -73,7 +73,10 @@ static void step_set(struct srun *r, size_t idx, enum dagd_step_status st, const
     };
     (void)dagd_store_step_update(r->e->cfg.store, &info, now_ms());
     struct dagd_exec_event ev = {
-        .kind = DAGD_EXEC_STEP_CHANGED, .run_id = r->run_id, .pipeline = r->p->name, .step = &info,
+        .kind = DAGD_EXEC_STEP_CHANGED,
+        .run_id = r->run_id,
+        .pipeline = r->p->name,
+        .step = &info,
     };
     notify(r->e, &ev);
 }
@@ -98,7 +101,9 @@ static void run_finish(struct srun *r, enum dagd_run_status st, const char *erro
         }
     }
     struct dagd_exec_event ev = {
-        .kind = DAGD_EXEC_RUN_FINISHED, .run_id = r->run_id, .pipeline = r->p->name,
+        .kind = DAGD_EXEC_RUN_FINISHED,
+        .run_id = r->run_id,
+        .pipeline = r->p->name,
         .run_status = st,
     };
     notify(e, &ev);
@@ -128,8 +133,13 @@ static void start_step(struct srun *r)
                                "stub executor: step started", &seq);
     struct dagd_step_info info = {.run_id = r->run_id, .step = s->name, .task = s->task};
     struct dagd_exec_event ev = {
-        .kind = DAGD_EXEC_LOG, .run_id = r->run_id, .pipeline = r->p->name, .step = &info,
-        .level = "info", .message = "stub executor: step started", .seq = seq,
+        .kind = DAGD_EXEC_LOG,
+        .run_id = r->run_id,
+        .pipeline = r->p->name,
+        .step = &info,
+        .level = "info",
+        .message = "stub executor: step started",
+        .seq = seq,
     };
     notify(r->e, &ev);
     uint64_t ms = 0;
@@ -158,7 +168,9 @@ static void on_start(uv_timer_t *t)
     struct srun *r = t->data;
     (void)dagd_store_run_set_status(r->e->cfg.store, r->run_id, DAGD_RUN_RUNNING, NULL, now_ms());
     struct dagd_exec_event ev = {
-        .kind = DAGD_EXEC_RUN_STARTED, .run_id = r->run_id, .pipeline = r->p->name,
+        .kind = DAGD_EXEC_RUN_STARTED,
+        .run_id = r->run_id,
+        .pipeline = r->p->name,
     };
     notify(r->e, &ev);
     start_step(r);
@@ -215,8 +227,11 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
         tasks[i] = p->steps[i].task;
     }
     struct dagd_run_info info = {
-        .run_id = id, .pipeline = p->name, .trigger = (char *)opts->trigger,
-        .params_json = pj, .parent_run_id = (char *)opts->parent_run_id,
+        .run_id = id,
+        .pipeline = p->name,
+        .trigger = (char *)opts->trigger,
+        .params_json = pj,
+        .parent_run_id = (char *)opts->parent_run_id,
     };
     k = dagd_store_run_create(e->cfg.store, &info, steps, tasks, p->n_steps);
     free(steps);
@@ -286,7 +301,9 @@ int dagd_executor_observe(struct dagd_executor *e, const char *run_id, dagd_exec
 {
     e->obs = dagd_xreallocarray(e->obs, e->n_obs + 1, sizeof(*e->obs));
     e->obs[e->n_obs] = (struct observer){
-        .id = ++e->next_obs, .run_id = run_id ? dagd_xstrdup(run_id) : NULL, .fn = fn,
+        .id = ++e->next_obs,
+        .run_id = run_id ? dagd_xstrdup(run_id) : NULL,
+        .fn = fn,
         .userdata = userdata,
     };
     e->n_obs++;

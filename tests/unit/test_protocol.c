@@ -112,9 +112,9 @@ static void test_request_decode(void **state)
     assert_int_equal(req.id->valueint, 7);
     dagd_request_done(&req);
 
-    assert_int_equal(decode("{\"v\":1,\"id\":\"a\",\"method\":\"run\",\"params\":{\"x\":1}}", &req,
-                            &code, &id),
-                     0);
+    assert_int_equal(
+        decode("{\"v\":1,\"id\":\"a\",\"method\":\"run\",\"params\":{\"x\":1}}", &req, &code, &id),
+        0);
     assert_string_equal(req.id->valuestring, "a");
     dagd_request_done(&req);
 
@@ -143,8 +143,7 @@ static void test_request_decode(void **state)
     cJSON_Delete(id);
     id = NULL;
     assert_int_equal(decode("[1,2]", &req, &code, &id), -EINVAL);
-    assert_int_equal(decode("{\"v\":1,\"id\":1,\"method\":\"x\"} junk", &req, &code, &id),
-                     -EINVAL);
+    assert_int_equal(decode("{\"v\":1,\"id\":1,\"method\":\"x\"} junk", &req, &code, &id), -EINVAL);
     assert_string_equal(code, DAGD_ERR_PARSE);
     cJSON_Delete(id);
     id = NULL;
@@ -204,10 +203,8 @@ static void test_reply_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines_basic),
-        cmocka_unit_test(test_lines_byte_at_a_time),
-        cmocka_unit_test(test_lines_oversize),
-        cmocka_unit_test(test_request_decode),
+        cmocka_unit_test(test_lines_basic),     cmocka_unit_test(test_lines_byte_at_a_time),
+        cmocka_unit_test(test_lines_oversize),  cmocka_unit_test(test_request_decode),
         cmocka_unit_test(test_reply_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
