@@ -10,8 +10,8 @@
     " zh TEXT NOT NULL,"                                                                           \
     " en TEXT,"                                                                                    \
     " source TEXT NOT NULL CHECK (source IN ('wikipedia', 'cache', 'dictionary', 'none')),"        \
-    " fetched_at INTEGER NOT NULL," /* epoch ms */                                                 \
-    " title TEXT,"                  /* the zh.wikipedia title that gave `en` */                    \
+    " fetched_at INTEGER NOT NULL,"      /* epoch ms */                                            \
+    " title TEXT,"                       /* the zh.wikipedia title that gave `en` */               \
     " asked INTEGER NOT NULL DEFAULT 0," /* 1: the wiki answered for sure (cached) */              \
     " PRIMARY KEY (kind, zh));"
 
