@@ -704,6 +704,24 @@ static bool ref_known(struct loader *L, const struct refscope *sc, const char *n
     return false;
 }
 
+static const char *closest_param(struct loader *L, const struct refscope *sc, const char *name,
+                                 size_t len)
+{
+    size_t n = L->p->params.n + ELEMENTSOF(builtin_params) + ELEMENTSOF(sensor_params), k = 0;
+    _cleanup_free_ const char **c = dagd_xcalloc(n + 1, sizeof(char *));
+
+    for (size_t i = 0; builtin_params[i]; i++) {
+        c[k++] = builtin_params[i];
+    }
+    for (size_t i = 0; sc && sc->sensor && sensor_params[i]; i++) {
+        c[k++] = sensor_params[i];
+    }
+    for (size_t i = 0; i < L->p->params.n; i++) {
+        c[k++] = L->p->params.items[i].key;
+    }
+    return dagd_closest_word(name, len, c, k);
+}
+
 /* Check every ${...} of a scalar; returns the number of problems reported. */
 static unsigned check_refs(struct loader *L, const yaml_node_t *n, const struct refscope *sc)
 {
@@ -723,8 +741,14 @@ static unsigned check_refs(struct loader *L, const yaml_node_t *n, const struct 
             }
             bad++;
         } else if (!ref_known(L, sc, v + r.name_pos, r.name_len)) {
-            error_at(L, m, "unknown parameter '${%.*s}'%s", (int)r.name_len, v + r.name_pos,
-                     sc && sc->sensor ? "" : " (declare it under params)");
+            const char *hint = closest_param(L, sc, v + r.name_pos, r.name_len);
+            if (hint) {
+                error_at(L, m, "unknown parameter '${%.*s}' (did you mean '${%s}'?)",
+                         (int)r.name_len, v + r.name_pos, hint);
+            } else {
+                error_at(L, m, "unknown parameter '${%.*s}'%s", (int)r.name_len, v + r.name_pos,
+                         sc && sc->sensor ? "" : " (declare it under params)");
+            }
             bad++;
         }
     }
@@ -915,15 +939,24 @@ static void unknown_key(struct loader *L, yaml_node_t *k, const char *where,
                         const char *const *known)
 {
     char buf[512] = "";
+    size_t n = 0;
+    const char *hint;
 
     for (size_t i = 0; known[i]; i++) {
         if (i > 0) {
             strncat(buf, ", ", sizeof(buf) - strlen(buf) - 1);
         }
         strncat(buf, known[i], sizeof(buf) - strlen(buf) - 1);
+        n++;
     }
-    error_at(L, M(k->start_mark), "unknown key '%s' in %s (expected one of: %s)", scalar(k), where,
-             buf);
+    hint = dagd_closest_word(scalar(k), strlen(scalar(k)), known, n);
+    if (hint) {
+        error_at(L, M(k->start_mark), "unknown key '%s' in %s (did you mean '%s'?)", scalar(k),
+                 where, hint);
+    } else {
+        error_at(L, M(k->start_mark), "unknown key '%s' in %s (expected one of: %s)", scalar(k),
+                 where, buf);
+    }
 }
 
 /* ---- YAML -> JSON for configs -------------------------------------------- */
@@ -1515,6 +1548,16 @@ static void report_cycle(const size_t *path, size_t len, void *userdata)
     free(s);
 }
 
+static const char *closest_step(const struct dagd_pipeline *p, const char *name)
+{
+    _cleanup_free_ const char **c = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+
+    for (size_t i = 0; i < p->n_steps; i++) {
+        c[i] = p->steps[i].name;
+    }
+    return dagd_closest_word(name, strlen(name), c, p->n_steps);
+}
+
 /* Resolve needs names to indices; report unknown, self and repeated needs. */
 static void resolve_needs(struct loader *L)
 {
@@ -1538,8 +1581,10 @@ static void resolve_needs(struct loader *L)
                 error_at(L, m, "step '%s' lists '%s' twice in needs", s->name ? s->name : "?",
                          s->needs[j]);
             } else if (idx < 0) {
-                error_at(L, m, "step '%s' needs unknown step '%s'", s->name ? s->name : "?",
-                         s->needs[j]);
+                const char *hint = closest_step(p, s->needs[j]);
+                error_at(L, m, "step '%s' needs unknown step '%s'%s%s%s", s->name ? s->name : "?",
+                         s->needs[j], hint ? " (did you mean '" : "", hint ? hint : "",
+                         hint ? "'?)" : "");
             } else if ((size_t)idx == i) {
                 error_at(L, m, "step '%s' needs itself", s->name ? s->name : "?");
             } else {

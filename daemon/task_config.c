@@ -121,6 +121,58 @@ int dagd_parse_size(const char *s, uint64_t *ret_bytes)
     return 0;
 }
 
+const char *dagd_closest_word(const char *word, size_t len, const char *const *cands, size_t n)
+{
+    /* Optimal string alignment distance (Levenshtein plus transpositions),
+     * so "dri" is one edit from "dir". One- and two-letter words get no
+     * hint: everything is close to them. */
+    size_t best_d = SIZE_MAX, limit = len <= 2 ? 0 : len <= 5 ? 1 : len / 3;
+    const char *best = NULL;
+
+    if (len == 0 || len > 128 || limit == 0) {
+        return NULL;
+    }
+    for (size_t c = 0; c < n; c++) {
+        const char *w = cands[c];
+        size_t wl, *d;
+        if (!w || (wl = strlen(w)) > 128 || (wl == len && strncmp(w, word, len) == 0)) {
+            continue;
+        }
+        d = dagd_xcalloc((len + 1) * (wl + 1), sizeof(size_t));
+#define D(i, j) d[(i) * (wl + 1) + (j)]
+        for (size_t i = 0; i <= len; i++) {
+            D(i, 0) = i;
+        }
+        for (size_t j = 0; j <= wl; j++) {
+            D(0, j) = j;
+        }
+        for (size_t i = 1; i <= len; i++) {
+            for (size_t j = 1; j <= wl; j++) {
+                size_t cost = word[i - 1] == w[j - 1] ? 0 : 1;
+                size_t v = D(i - 1, j - 1) + cost;
+                if (D(i - 1, j) + 1 < v) {
+                    v = D(i - 1, j) + 1;
+                }
+                if (D(i, j - 1) + 1 < v) {
+                    v = D(i, j - 1) + 1;
+                }
+                if (i > 1 && j > 1 && word[i - 1] == w[j - 2] && word[i - 2] == w[j - 1] &&
+                    D(i - 2, j - 2) + 1 < v) {
+                    v = D(i - 2, j - 2) + 1;
+                }
+                D(i, j) = v;
+            }
+        }
+        if (D(len, wl) <= limit && D(len, wl) < best_d) {
+            best_d = D(len, wl);
+            best = w;
+        }
+#undef D
+        free(d);
+    }
+    return best;
+}
+
 /* ---- canonical JSON ---------------------------------------------------- */
 
 /* Sort an object's children by key, in place (stable insertion into a new
@@ -547,9 +599,24 @@ int dagd_task_config_check(const struct dagd_task_field *schema, cJSON *config, 
             check_error(&c, v->string, -2, "unknown config key '%s' (the task takes no config)",
                         v->string);
         } else {
-            size_t len = 1;
+            size_t len = 1, n = 0;
+            const char *hint;
             for (size_t i = 0; schema[i].name; i++) {
                 len += strlen(schema[i].name) + 2;
+                n++;
+            }
+            {
+                const char **names = dagd_xcalloc(n + 1, sizeof(char *));
+                for (size_t i = 0; i < n; i++) {
+                    names[i] = schema[i].name;
+                }
+                hint = dagd_closest_word(v->string, strlen(v->string), names, n);
+                free(names);
+            }
+            if (hint) {
+                check_error(&c, v->string, -2, "unknown config key '%s' (did you mean '%s'?)",
+                            v->string, hint);
+                continue;
             }
             _cleanup_free_ char *known = dagd_xmalloc(len);
             known[0] = 0;

@@ -94,4 +94,9 @@ int dagd_parse_bool(const char *s, bool *ret);
  * powers of 1024, an optional trailing "B" or "iB" is accepted. 0 or -EINVAL/-ERANGE. */
 int dagd_parse_size(const char *s, uint64_t *ret_bytes);
 
+/* The candidate closest to `word` (Levenshtein distance at most 1 for
+ * short words, a third of the length for longer ones), for "did you mean"
+ * hints; NULL when none is close. `cands` has `n` entries (NULLs skipped). */
+const char *dagd_closest_word(const char *word, size_t len, const char *const *cands, size_t n);
+
 #endif

@@ -45,7 +45,7 @@ static const struct bad_case bad_cases[] = {
          "stepz: []\n"
          "steps:\n"
          "  - {name: a, task: bare}\n",
-         "t.yaml:2:1: error: unknown key 'stepz' in pipeline (expected one of: pipeline, description, params, defaults, steps, concurrency, schedules, sensors)\n"},
+         "t.yaml:2:1: error: unknown key 'stepz' in pipeline (did you mean 'steps'?)\n"},
     {"dup_top_key",
          "pipeline: t\n"
          "pipeline: u\n"
@@ -84,7 +84,7 @@ static const struct bad_case bad_cases[] = {
          "  - name: a\n"
          "    task: bare\n"
          "    need: [b]\n",
-         "t.yaml:5:5: error: unknown key 'need' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"},
+         "t.yaml:5:5: error: unknown key 'need' in step (did you mean 'needs'?)\n"},
     {"dup_step_key",
          "pipeline: t\n"
          "steps:\n"
@@ -175,7 +175,7 @@ static const struct bad_case bad_cases[] = {
          "  - name: a\n"
          "    task: utest\n"
          "    config: {path: \"${dir}/${dri}/x\"}\n",
-         "t.yaml:7:28: error: unknown parameter '${dri}' (declare it under params)\n"},
+         "t.yaml:7:28: error: unknown parameter '${dri}' (did you mean '${dir}'?)\n"},
     {"unknown_ref_params",
          "pipeline: t\n"
          "params:\n"
@@ -383,7 +383,7 @@ static const struct bad_case bad_cases[] = {
          "  - {name: a, task: bare}\n",
          "t.yaml:4:5: error: sensor has no watch directory\n"
          "t.yaml:6:38: error: unknown parameter 'other' (not declared in params)\n"
-         "t.yaml:7:45: error: unknown parameter '${sensor.size}'\n"},
+         "t.yaml:7:45: error: unknown parameter '${sensor.size}' (did you mean '${sensor.dir}'?)\n"},
     {"dup_sensor",
          "pipeline: t\n"
          "sensors:\n"
@@ -392,6 +392,15 @@ static const struct bad_case bad_cases[] = {
          "steps:\n"
          "  - {name: a, task: bare}\n",
          "t.yaml:4:12: error: duplicate sensor name 's' (first defined at line 3, column 12)\n"},
+    {"hints",
+         "pipeline: t\n"
+         "steps:\n"
+         "  - name: extract\n"
+         "    task: utest\n"
+         "    config: {path: x, fromat: json}\n"
+         "  - {name: load, task: bare, needs: [extrcat]}\n",
+         "t.yaml:5:23: error: unknown config key 'fromat' (did you mean 'format'?)\n"
+         "t.yaml:6:38: error: step 'load' needs unknown step 'extrcat' (did you mean 'extract'?)\n"},
     {"two_documents",
          "pipeline: t\n"
          "steps:\n"
