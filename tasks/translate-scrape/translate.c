@@ -35,7 +35,7 @@
 #include "wikiclient.h"
 
 #define DEFAULT_API "https://zh.wikipedia.org/w/api.php"
-#define DEFAULT_CONTACT "https://github.com/dagd/dagd; set `contact` in the translate step"
+#define DEFAULT_CONTACT "https://github.com/dagd/dagd" /* set `contact` to yours */
 
 static const struct dagd_host_api *host;
 
@@ -213,6 +213,12 @@ static void on_log(void *userdata, int level, const char *msg)
 {
     struct ctxlog *l = userdata;
     host->log(l->ctx, (enum dagd_task_log_level)level, "%s", msg);
+}
+
+static void on_progress(void *userdata, size_t done, size_t total)
+{
+    struct ctxlog *l = userdata;
+    host->progress(l->ctx, done, total);
 }
 
 static const char *api_url(struct dagd_task_ctx *ctx)
@@ -539,6 +545,7 @@ static int translate_run(struct dagd_task_ctx *ctx)
         .lllimit = (unsigned)host->config_int(ctx, "lllimit", 0),
         .canceled = on_canceled,
         .log = on_log,
+        .progress = on_progress,
         .userdata = &lg,
     };
     dagd_wiki_client_defaults(&o);

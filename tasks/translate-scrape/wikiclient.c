@@ -43,6 +43,7 @@ struct client {
     unsigned consecutive_transport;
     bool any_answer;
     uint64_t pause_until, next_start;
+    size_t titles_done, titles_total;
     uint64_t rng;
 };
 
@@ -129,6 +130,15 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+static void job_done(struct client *c, struct job *j)
+{
+    j->done = true;
+    c->titles_done += j->count;
+    if (c->o->progress) {
+        c->o->progress(c->o->userdata, c->titles_done, c->titles_total);
+    }
+}
+
 static void job_reset_transfer(struct client *c, struct job *j)
 {
     if (j->easy) {
@@ -152,7 +162,7 @@ static void give_up(struct client *c, struct job *j, const char *why)
         return;
     }
     job_reset_transfer(c, j);
-    j->done = true;
+    job_done(c, j);
     c->st->given_up++;
     logf_(c, 4, "giving up on %zu title(s) starting with '%s': %s", j->count, c->titles[j->first],
           why);
@@ -163,7 +173,7 @@ static void give_up_all(struct client *c, const char *why)
     for (size_t i = 0; i < c->njobs; i++) {
         if (!c->jobs[i].done) {
             job_reset_transfer(c, &c->jobs[i]);
-            c->jobs[i].done = true;
+            job_done(c, &c->jobs[i]);
             c->st->given_up++;
         }
     }
@@ -319,7 +329,7 @@ static void finished(struct client *c, struct job *j, CURLcode res)
         c->st->continues++; /* not a retry: the next page of the same batch */
         j->not_before = 0;
     } else {
-        j->done = true;
+        job_done(c, j);
     }
 }
 
@@ -339,6 +349,7 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
     }
     c.rng = o->seed ? o->seed : (uint64_t)now_usec();
     c.njobs = (n + o->batch - 1) / o->batch;
+    c.titles_total = n;
     stats->batches = (unsigned)c.njobs;
     c.jobs = calloc(c.njobs, sizeof(*c.jobs));
     c.multi = curl_multi_init();

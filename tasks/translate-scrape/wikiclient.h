@@ -22,6 +22,7 @@
 
 typedef bool (*dagd_wiki_canceled_fn)(void *userdata);
 typedef void (*dagd_wiki_log_fn)(void *userdata, int level, const char *msg);
+typedef void (*dagd_wiki_progress_fn)(void *userdata, size_t titles_done, size_t titles_total);
 
 struct dagd_wiki_client_opts {
     const char *api;        /* .../w/api.php */
@@ -38,7 +39,8 @@ struct dagd_wiki_client_opts {
     uint64_t seed;                 /* jitter */
     unsigned lllimit;              /* langlinks per response, 0 = max (tests page with less) */
     dagd_wiki_canceled_fn canceled;
-    dagd_wiki_log_fn log; /* level: syslog numbering */
+    dagd_wiki_log_fn log;           /* level: syslog numbering */
+    dagd_wiki_progress_fn progress; /* optional, after every finished batch */
     void *userdata;
 };
 
