@@ -65,6 +65,8 @@ struct loader {
     bool params_ok;                 /* references and cycles of params are fine */
     struct dagd_params load_params; /* defaults + placeholder built-ins, expanded */
     struct dagd_mark budget_mark;   /* where a node budget overflow is reported */
+    size_t *by_name;                /* step indices sorted by name (index_step_names) */
+    size_t n_by_name;
 };
 
 static struct dagd_mark M(yaml_mark_t m) {
@@ -708,7 +710,12 @@ static const char *closest_param(struct loader *L, const struct refscope *sc, co
                                  size_t len)
 {
     size_t n = L->p->params.n + ELEMENTSOF(builtin_params) + ELEMENTSOF(sensor_params), k = 0;
-    _cleanup_free_ const char **c = dagd_xcalloc(n + 1, sizeof(char *));
+    _cleanup_free_ const char **c = NULL;
+
+    if (L->diags->n >= DAGD_DIAG_MAX || n > 10000) {
+        return NULL;
+    }
+    c = dagd_xcalloc(n + 1, sizeof(char *));
 
     for (size_t i = 0; builtin_params[i]; i++) {
         c[k++] = builtin_params[i];
@@ -1013,13 +1020,27 @@ static cJSON *must(cJSON *j)
  * core schema (null, true/false, numbers kept as their text in cJSON_Raw);
  * quoted ones are strings. ${...} references in string scalars are
  * checked. Returns NULL (after reporting) on budget exhaustion. */
+/* Count `n` node visits against MAX_NODES; false (reported once) when the
+ * budget is spent. Aliases make a small file expand to a huge tree; every
+ * walk over user-sized data spends from this budget. */
+static bool spend(struct loader *L, size_t n, struct dagd_mark m)
+{
+    bool was_over = L->visits > MAX_NODES;
+
+    L->visits += n;
+    if (L->visits <= MAX_NODES) {
+        return true;
+    }
+    if (!was_over) {
+        error_at(L, L->budget_mark.line ? L->budget_mark : m,
+                 "document too large: more than %u nodes after expanding aliases", MAX_NODES);
+    }
+    return false;
+}
+
 static cJSON *to_json(struct loader *L, yaml_node_t *n, unsigned depth, const struct refscope *sc)
 {
-    if (++L->visits > MAX_NODES) {
-        if (L->visits == MAX_NODES + 1) {
-            error_at(L, L->budget_mark.line ? L->budget_mark : M(n->start_mark),
-                     "document too large: more than %u nodes after expanding aliases", MAX_NODES);
-        }
+    if (!spend(L, 1, M(n->start_mark))) {
         return NULL;
     }
     if (depth > MAX_DEPTH) {
@@ -1236,7 +1257,8 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
     s->mark = M(n->start_mark);
     s->config_marks = dagd_xcalloc(1, sizeof(*s->config_marks));
     s->config_marks->map_mark = s->mark;
-    if (!check_mapping(L, n, "a step")) {
+    L->budget_mark = s->mark;
+    if (!spend(L, 1, s->mark) || !check_mapping(L, n, "a step")) {
         return;
     }
     FOREACH_PAIR(L, n, pr, k, v)
@@ -1268,6 +1290,10 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                 continue;
             }
             size_t ni = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+            L->budget_mark = M(v->start_mark);
+            if (!spend(L, ni, M(v->start_mark))) {
+                continue;
+            }
             s->needs = dagd_xcalloc(ni + 1, sizeof(char *));
             s->needs_idx = dagd_xcalloc(ni + 1, sizeof(size_t));
             /* Until resolve_needs(), needs_idx holds the YAML node id of each
@@ -1548,10 +1574,70 @@ static void report_cycle(const size_t *path, size_t len, void *userdata)
     free(s);
 }
 
-static const char *closest_step(const struct dagd_pipeline *p, const char *name)
+/* Step names sorted (by name, then file order) for O(log n) lookups while
+ * loading; also reports duplicate names. */
+static int cmp_step_name(const void *a, const void *b, void *ud)
 {
-    _cleanup_free_ const char **c = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    const struct dagd_pipeline *p = ud;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(p->steps[x].name, p->steps[y].name);
 
+    return c != 0 ? c : x < y ? -1 : x > y ? 1 : 0;
+}
+
+static void index_step_names(struct loader *L)
+{
+    struct dagd_pipeline *p = L->p;
+    size_t k = 0;
+
+    L->by_name = dagd_xcalloc(p->n_steps + 1, sizeof(size_t));
+    for (size_t i = 0; i < p->n_steps; i++) {
+        if (p->steps[i].name) {
+            L->by_name[k++] = i;
+        }
+    }
+    L->n_by_name = k;
+    if (k > 1) {
+        qsort_r(L->by_name, k, sizeof(size_t), cmp_step_name, p);
+    }
+    for (size_t i = 1, first = 0; i < k; i++) {
+        const struct dagd_step *a = &p->steps[L->by_name[first]], *b = &p->steps[L->by_name[i]];
+        if (!streq(a->name, b->name)) {
+            first = i;
+            continue;
+        }
+        error_at(L, b->mark, "duplicate step name '%s' (first defined at line %u, column %u)",
+                 b->name, a->mark.line, a->mark.col);
+    }
+}
+
+/* The first step named `name` in file order, or -ENOENT. */
+static ssize_t find_step(struct loader *L, const char *name)
+{
+    size_t lo = 0, hi = L->n_by_name;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(L->p->steps[L->by_name[mid]].name, name) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < L->n_by_name && streq(L->p->steps[L->by_name[lo]].name, name)) {
+        return (ssize_t)L->by_name[lo];
+    }
+    return -ENOENT;
+}
+
+static const char *closest_step(struct loader *L, const struct dagd_pipeline *p, const char *name)
+{
+    _cleanup_free_ const char **c = NULL;
+
+    if (L->diags->n >= DAGD_DIAG_MAX || p->n_steps > 10000) {
+        return NULL; /* the hint would not be shown, or would cost too much */
+    }
+    c = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
     for (size_t i = 0; i < p->n_steps; i++) {
         c[i] = p->steps[i].name;
     }
@@ -1562,26 +1648,26 @@ static const char *closest_step(const struct dagd_pipeline *p, const char *name)
 static void resolve_needs(struct loader *L)
 {
     struct dagd_pipeline *p = L->p;
+    /* seen[k] == i + 1: step i already listed step k (linear, not k^2) */
+    size_t *seen = dagd_xcalloc(p->n_steps + 1, sizeof(size_t));
 
     for (size_t i = 0; i < p->n_steps; i++) {
         struct dagd_step *s = &p->steps[i];
         for (size_t j = 0; j < s->n_needs; j++) {
             yaml_node_t *item = node(L, (int)s->needs_idx[j]);
             struct dagd_mark m = item ? M(item->start_mark) : s->mark;
-            ssize_t idx = dagd_pipeline_step_index(p, s->needs[j]);
-            bool dup = false;
+            ssize_t idx = find_step(L, s->needs[j]);
+            bool dup = idx >= 0 && seen[idx] == i + 1;
 
-            for (size_t k = 0; k < j; k++) {
-                if (streq(s->needs[k], s->needs[j])) {
-                    dup = true;
-                }
+            if (idx >= 0) {
+                seen[idx] = i + 1;
             }
             s->needs_idx[j] = SIZE_MAX;
             if (dup) {
                 error_at(L, m, "step '%s' lists '%s' twice in needs", s->name ? s->name : "?",
                          s->needs[j]);
             } else if (idx < 0) {
-                const char *hint = closest_step(p, s->needs[j]);
+                const char *hint = closest_step(L, p, s->needs[j]);
                 error_at(L, m, "step '%s' needs unknown step '%s'%s%s%s", s->name ? s->name : "?",
                          s->needs[j], hint ? " (did you mean '" : "", hint ? hint : "",
                          hint ? "'?)" : "");
@@ -1592,6 +1678,7 @@ static void resolve_needs(struct loader *L)
             }
         }
     }
+    free(seen);
 }
 
 struct mark_ud {
@@ -1855,19 +1942,9 @@ static void load_document(struct loader *L, yaml_node_t *root)
                 continue;
             }
             parse_step(L, sn, s, &dflt);
-            if (s->name) {
-                for (size_t j = 0; j + 1 < p->n_steps; j++) {
-                    if (streq_ptr(p->steps[j].name, s->name)) {
-                        error_at(L, s->mark,
-                                 "duplicate step name '%s' (first defined at line %u, "
-                                 "column %u)",
-                                 s->name, p->steps[j].mark.line, p->steps[j].mark.col);
-                        break;
-                    }
-                }
-            }
         }
     }
+    index_step_names(L);
     if (schedules && !is_null(schedules)) {
         parse_schedules(L, schedules);
     }
@@ -2034,6 +2111,7 @@ int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
 
 finish:
     dagd_params_done(&L.load_params);
+    free(L.by_name);
     sort_diags(reterr, first);
     if (L.failed || reterr->n > first) {
         pipeline_free(L.p);
