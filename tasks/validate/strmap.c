@@ -65,12 +65,12 @@ static struct dagd_strmap_entry *slot_of(const struct dagd_strmap *m, const char
     }
 }
 
-static void grow(struct dagd_strmap *m)
+static void grow_to(struct dagd_strmap *m, size_t cap)
 {
     struct dagd_strmap_entry *old = m->slots;
     size_t old_cap = m->cap;
 
-    m->cap = old_cap ? old_cap * 2 : 64;
+    m->cap = cap;
     m->slots = xmalloc0(m->cap * sizeof(*m->slots));
     for (size_t i = 0; i < old_cap; i++) {
         if (old[i].key) {
@@ -78,6 +78,23 @@ static void grow(struct dagd_strmap *m)
         }
     }
     free(old);
+}
+
+static void grow(struct dagd_strmap *m)
+{
+    grow_to(m, m->cap ? m->cap * 2 : 64);
+}
+
+void dagd_strmap_reserve(struct dagd_strmap *m, size_t n)
+{
+    size_t cap = m->cap ? m->cap : 64;
+
+    while (cap < 2 * (n + 1)) {
+        cap *= 2;
+    }
+    if (cap > m->cap) {
+        grow_to(m, cap);
+    }
 }
 
 struct dagd_strmap_entry *dagd_strmap_upsert(struct dagd_strmap *m, const char *key, size_t len,

@@ -36,6 +36,8 @@ struct dagd_strmap {
  * insertion. */
 struct dagd_strmap_entry *dagd_strmap_upsert(struct dagd_strmap *m, const char *key, size_t len,
                                              int64_t def, bool *ret_added);
+/* Make room for n keys in all: no entry moves until the map holds more. */
+void dagd_strmap_reserve(struct dagd_strmap *m, size_t n);
 /* The entry for key, or NULL. */
 struct dagd_strmap_entry *dagd_strmap_find(const struct dagd_strmap *m, const char *key,
                                            size_t len);

@@ -89,6 +89,7 @@ struct vrow {
     int64_t qty;          /* > 0, or 0 if invalid */
     int64_t cdid;         /* delivered CITY_DISTRICT_ID, if has_cdid */
     int64_t loc;          /* CITY_DISTRICT_ID of the map row, or -1 */
+    struct dagd_strmap_entry *last; /* the dedup entry of oid (its value: the last row) */
     uint32_t flags;       /* BIT(rule) of every hit */
     int32_t t;            /* HHMMSS, or -1 */
     uint16_t source;      /* index into pass.sources */
@@ -100,8 +101,20 @@ struct map_row {
     const char *city, *district;
 };
 
+/* How a delivered (city, district) pair resolves; memoised per raw pair. */
+struct loc_result {
+    const char *city, *district; /* trimmed */
+    int64_t loc;                 /* map id or -1 */
+    uint32_t flags;              /* R_UNKNOWN_CITY/DISTRICT/PAIR, R_WHITESPACE */
+};
+
 struct pass {
     struct dagd_arena arena;
+    struct dagd_strmap loc_memo; /* raw "city\x1fdistrict" -> index into locs */
+    struct loc_result *locs;
+    size_t n_locs;
+    int32_t *id_index;           /* map id -> index into map, if ids are small */
+    int64_t id_max;
     struct dagd_strmap interned; /* short repeated strings (currency, names) */
     struct dagd_strmap cities, districts, pairs; /* of the map; pairs -> min id */
     struct map_row *map;
@@ -139,6 +152,9 @@ static void pass_done(struct pass *p)
     dagd_strmap_done(&p->districts);
     dagd_strmap_done(&p->pairs);
     dagd_strmap_done(&p->last);
+    dagd_strmap_done(&p->loc_memo);
+    free(p->locs);
+    free(p->id_index);
     free(p->map);
     free(p->rows);
     dagd_arena_done(&p->arena);
@@ -162,23 +178,28 @@ static const char *intern(struct pass *p, const char *s, size_t len)
 static const char *trimmed_col(struct pass *p, sqlite3_stmt *st, int col, bool shared,
                                bool *ret_space)
 {
+    sqlite3_value *v = sqlite3_column_value(st, col);
     const char *s;
     size_t off, len, n;
 
     if (ret_space) {
         *ret_space = false;
     }
-    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+    if (sqlite3_value_type(v) == SQLITE_NULL) {
         return NULL;
     }
-    s = (const char *)sqlite3_column_text(st, col);
+    s = (const char *)sqlite3_value_text(v);
     if (!s) {
         return NULL;
     }
-    n = (size_t)sqlite3_column_bytes(st, col);
+    n = (size_t)sqlite3_value_bytes(v);
     dagd_dq_trim(s, n, &off, &len);
     if (ret_space) {
         *ret_space = len != n;
+    }
+    /* Nearly every row says RMB: skip the hash for it. */
+    if (shared && len == 3 && memcmp(s + off, "RMB", 3) == 0) {
+        return "RMB";
     }
     return shared ? intern(p, s + off, len) : dagd_arena_strndup(&p->arena, s + off, len);
 }
@@ -236,6 +257,18 @@ static int load_map(sqlite3 *db, struct pass *p, char **reterr_msg)
         return -EIO;
     }
     qsort(p->map, p->n_map, sizeof(*p->map), cmp_map);
+    /* The ids are 1..N in the deliveries: index them directly when small. */
+    if (p->n_map > 0 && p->map[0].id >= 0 && p->map[p->n_map - 1].id < 4 * (int64_t)p->n_map + 1024) {
+        p->id_max = p->map[p->n_map - 1].id;
+        p->id_index = malloc(((size_t)p->id_max + 1) * sizeof(*p->id_index));
+        if (!p->id_index) {
+            abort();
+        }
+        memset(p->id_index, 0xff, ((size_t)p->id_max + 1) * sizeof(*p->id_index));
+        for (size_t i = 0; i < p->n_map; i++) {
+            p->id_index[p->map[i].id] = (int32_t)i;
+        }
+    }
     for (size_t i = 0; i < p->n_map; i++) {
         const struct map_row *m = &p->map[i];
         char buf[1024];
@@ -258,6 +291,9 @@ static const struct map_row *map_by_id(const struct pass *p, int64_t id)
 {
     struct map_row key = { .id = id };
 
+    if (p->id_index) {
+        return id >= 0 && id <= p->id_max && p->id_index[id] >= 0 ? &p->map[p->id_index[id]] : NULL;
+    }
     return bsearch(&key, p->map, p->n_map, sizeof(*p->map), cmp_map);
 }
 
@@ -284,10 +320,70 @@ static int source_index(struct pass *p, sqlite3_stmt *st, int col, char **reterr
     return (int)p->n_sources++;
 }
 
+/* The location rules of a name-located row. The result depends only on the
+ * raw city and district values, so it is computed once per distinct pair. */
+static const struct loc_result *resolve_location(struct pass *p, sqlite3_stmt *st)
+{
+    sqlite3_value *vc = sqlite3_column_value(st, 6), *vd = sqlite3_column_value(st, 7);
+    struct dagd_strmap_entry *e;
+    struct loc_result *lr;
+    char raw[1024], buf[1024];
+    bool ws_city, ws_district;
+    int tc = sqlite3_value_type(vc), td = sqlite3_value_type(vd);
+    size_t len;
+    const char *k;
+    int n;
+
+    /* memo key: types and raw text of both values */
+    n = snprintf(raw, sizeof(raw), "%d%s\x1f%d%s", tc, tc == SQLITE_NULL ? "" : (const char *)sqlite3_value_text(vc),
+                 td, td == SQLITE_NULL ? "" : (const char *)sqlite3_value_text(vd));
+    if (n > 0 && (size_t)n < sizeof(raw)) {
+        e = dagd_strmap_find(&p->loc_memo, raw, (size_t)n);
+        if (e) {
+            return &p->locs[e->value];
+        }
+    }
+    if ((p->n_locs & (p->n_locs - 1)) == 0) { /* 0, 1, 2, 4, ...: grow geometrically */
+        p->locs = realloc(p->locs, (p->n_locs ? 2 * p->n_locs : 1) * sizeof(*p->locs));
+        if (!p->locs) {
+            abort();
+        }
+    }
+    lr = &p->locs[p->n_locs];
+    memset(lr, 0, sizeof(*lr));
+    lr->loc = -1;
+    lr->city = trimmed_col(p, st, 6, true, &ws_city);
+    lr->district = trimmed_col(p, st, 7, true, &ws_district);
+    if (!lr->city || !dagd_strmap_find(&p->cities, lr->city, strlen(lr->city))) {
+        lr->flags |= BIT(R_UNKNOWN_CITY);
+    }
+    if (!lr->district || !dagd_strmap_find(&p->districts, lr->district, strlen(lr->district))) {
+        lr->flags |= BIT(R_UNKNOWN_DISTRICT);
+    }
+    if (lr->city && lr->district &&
+        (k = pair_key(p, lr->city, lr->district, &len, buf, sizeof(buf)))) {
+        const struct dagd_strmap_entry *pe = dagd_strmap_find(&p->pairs, k, len);
+        if (pe) {
+            lr->loc = pe->value;
+        }
+    }
+    if (lr->loc < 0) {
+        lr->flags |= BIT(R_UNKNOWN_PAIR);
+    }
+    /* only text values can carry whitespace */
+    if ((ws_city && tc == SQLITE_TEXT) || (ws_district && td == SQLITE_TEXT)) {
+        lr->flags |= BIT(R_WHITESPACE);
+    }
+    if (n > 0 && (size_t)n < sizeof(raw)) {
+        (void)dagd_strmap_upsert(&p->loc_memo, dagd_arena_strndup(&p->arena, raw, (size_t)n),
+                                 (size_t)n, (int64_t)p->n_locs, NULL);
+    }
+    return &p->locs[p->n_locs++];
+}
+
 /* Parse and check one bronze row (every rule but the dedup). */
 static int eval_row(struct pass *p, sqlite3_stmt *st, struct vrow *r, char **reterr_msg)
 {
-    bool ws_city, ws_district;
     int64_t v;
     int s;
 
@@ -340,33 +436,11 @@ static int eval_row(struct pass *p, sqlite3_stmt *st, struct vrow *r, char **ret
             r->flags |= BIT(R_UNKNOWN_ID);
         }
     } else {
-        char buf[1024];
-        size_t len;
-        const char *k;
-
-        r->city = trimmed_col(p, st, 6, true, &ws_city);
-        r->district = trimmed_col(p, st, 7, true, &ws_district);
-        if (!r->city || !dagd_strmap_find(&p->cities, r->city, strlen(r->city))) {
-            r->flags |= BIT(R_UNKNOWN_CITY);
-        }
-        if (!r->district || !dagd_strmap_find(&p->districts, r->district, strlen(r->district))) {
-            r->flags |= BIT(R_UNKNOWN_DISTRICT);
-        }
-        if (r->city && r->district &&
-            (k = pair_key(p, r->city, r->district, &len, buf, sizeof(buf)))) {
-            const struct dagd_strmap_entry *e = dagd_strmap_find(&p->pairs, k, len);
-            if (e) {
-                r->loc = e->value;
-            }
-        }
-        if (r->loc < 0) {
-            r->flags |= BIT(R_UNKNOWN_PAIR);
-        }
-        /* only text values can carry whitespace */
-        if ((ws_city && sqlite3_column_type(st, 6) == SQLITE_TEXT) ||
-            (ws_district && sqlite3_column_type(st, 7) == SQLITE_TEXT)) {
-            r->flags |= BIT(R_WHITESPACE);
-        }
+        const struct loc_result *lr = resolve_location(p, st);
+        r->city = lr->city;
+        r->district = lr->district;
+        r->loc = lr->loc;
+        r->flags |= lr->flags;
         if (sqlite3_column_int(st, 11)) {
             r->flags |= BIT(R_JSON_MISSING);
         }
@@ -437,16 +511,18 @@ static void dedup_and_count(struct pass *p)
 {
     const size_t final = p->n_sources;
 
+    /* Sized up front, the map never moves, so rows can keep their entry. */
+    dagd_strmap_reserve(&p->last, p->n_rows);
     for (size_t i = 0; i < p->n_rows; i++) {
         struct vrow *r = &p->rows[i];
         if (r->oid) {
-            dagd_strmap_upsert(&p->last, r->oid, strlen(r->oid), 0, NULL)->value = (int64_t)i;
+            r->last = dagd_strmap_upsert(&p->last, r->oid, strlen(r->oid), 0, NULL);
+            r->last->value = (int64_t)i;
         }
     }
     for (size_t i = 0; i < p->n_rows; i++) {
         struct vrow *r = &p->rows[i];
-        bool is_final = !r->oid ||
-                        dagd_strmap_find(&p->last, r->oid, strlen(r->oid))->value == (int64_t)i;
+        bool is_final = !r->oid || r->last->value == (int64_t)i;
         if (!is_final) {
             r->flags |= BIT(R_SUPERSEDED);
         }
@@ -514,7 +590,7 @@ static int write_exceptions(sqlite3 *db, struct pass *p, char **reterr_msg)
                 sqlite3_bind_int64(st, 10, w->amt);
             }
             if (k == R_SUPERSEDED) {
-                int64_t win = p->rows[dagd_strmap_find(&p->last, w->oid, strlen(w->oid))->value].pos;
+                int64_t win = p->rows[w->last->value].pos;
                 sqlite3_bind_int64(st, 11, win >> 32);
                 sqlite3_bind_int64(st, 12, win & 0xffffffff);
             }
@@ -564,25 +640,208 @@ static int write_summary(sqlite3 *db, struct pass *p, char **reterr_msg)
     return r;
 }
 
-static int cmp_oid(const void *a, const void *b)
+static int exec_sql(sqlite3 *db, const char *what, const char *sql, char **reterr_msg)
 {
-    return strcmp((*(const struct vrow *const *)a)->oid, (*(const struct vrow *const *)b)->oid);
+    char *e = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &e);
+
+    if (rc != SQLITE_OK) {
+        set_err(reterr_msg, "%s: %s", what, e ? e : sqlite3_errstr(rc));
+        sqlite3_free(e);
+        return rc == SQLITE_INTERRUPT ? -EINTR : -EIO;
+    }
+    return 0;
 }
+
+/* The final rows as an eponymous virtual table, so that orders is filled by
+ * one INSERT ... SELECT inside SQLite: binding 15 values and stepping a
+ * statement per row cost more than the b-tree writes themselves. */
+struct final_tab {
+    const struct pass *p;
+    const struct dagd_dq_rate *rate;
+    const struct vrow **rows;
+    size_t n;
+};
+
+struct final_cursor {
+    sqlite3_vtab_cursor base;
+    size_t i;
+};
+
+static int ft_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                      sqlite3_vtab **ret, char **err)
+{
+    sqlite3_vtab *t;
+    int rc = sqlite3_declare_vtab(db, dagd_validate_final_vtab_sql);
+
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    t = sqlite3_malloc(sizeof(*t));
+    if (!t) {
+        return SQLITE_NOMEM;
+    }
+    memset(t, 0, sizeof(*t));
+    *ret = t;
+    return SQLITE_OK;
+}
+
+static int ft_disconnect(sqlite3_vtab *t)
+{
+    sqlite3_free(t);
+    return SQLITE_OK;
+}
+
+static int ft_best_index(sqlite3_vtab *t, sqlite3_index_info *info)
+{
+    info->estimatedCost = 1e6;
+    return SQLITE_OK;
+}
+
+static int ft_open(sqlite3_vtab *t, sqlite3_vtab_cursor **ret)
+{
+    struct final_cursor *c = sqlite3_malloc(sizeof(*c));
+
+    if (!c) {
+        return SQLITE_NOMEM;
+    }
+    memset(c, 0, sizeof(*c));
+    *ret = &c->base;
+    return SQLITE_OK;
+}
+
+static int ft_close(sqlite3_vtab_cursor *c)
+{
+    sqlite3_free(c);
+    return SQLITE_OK;
+}
+
+static int ft_filter(sqlite3_vtab_cursor *c, int idx, const char *idx_str, int argc,
+                     sqlite3_value **argv)
+{
+    ((struct final_cursor *)c)->i = 0;
+    return SQLITE_OK;
+}
+
+static int ft_next(sqlite3_vtab_cursor *c)
+{
+    ((struct final_cursor *)c)->i++;
+    return SQLITE_OK;
+}
+
+static struct final_tab final_tab; /* what the table shows; set by write_orders */
+
+static int ft_eof(sqlite3_vtab_cursor *c)
+{
+    return ((struct final_cursor *)c)->i >= final_tab.n;
+}
+
+static void result_text(sqlite3_context *ctx, const char *s)
+{
+    if (s) {
+        sqlite3_result_text(ctx, s, -1, SQLITE_STATIC);
+    }
+}
+
+/* The orders columns of one final row (see dagd_validate_final_vtab_sql). */
+static int ft_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col)
+{
+    const struct vrow *w = final_tab.rows[((struct final_cursor *)c)->i];
+    const struct pass *p = final_tab.p;
+    bool by_id = p->source_by_id[w->source];
+
+    switch (col) {
+    case 0:
+        result_text(ctx, w->oid);
+        break;
+    case 1:
+        result_text(ctx, p->sources[w->source]);
+        break;
+    case 2:
+        if (w->t >= 0) {
+            sqlite3_result_int(ctx, w->t);
+        }
+        break;
+    case 3:
+        if (by_id ? w->has_cdid : w->loc >= 0) {
+            sqlite3_result_int64(ctx, by_id ? w->cdid : w->loc);
+        }
+        break;
+    case 4:
+        result_text(ctx, w->city);
+        break;
+    case 5:
+        result_text(ctx, w->district);
+        break;
+    case 6:
+        if (w->has_amt) {
+            bool usd = w->flags & BIT(R_CURRENCY_NOT_RMB);
+            sqlite3_result_int64(ctx, usd ? dagd_dq_usd_to_rmb_cents(w->amt, final_tab.rate) : w->amt);
+        }
+        break;
+    case 7:
+        result_text(ctx, w->cur);
+        break;
+    case 8:
+        if (w->qty > 0) {
+            sqlite3_result_int64(ctx, w->qty);
+        }
+        break;
+    case 9:
+        result_text(ctx, w->flags & REJECTING ? "rejected" : "included");
+        break;
+    case 10:
+        sqlite3_result_int(ctx, w->loc >= 0);
+        break;
+    case 11:
+        if (w->t >= 0 && dagd_dq_time_in_window(w->t)) {
+            sqlite3_result_int(ctx, w->t / 10000);
+        }
+        break;
+    case 12:
+        if (w->has_amt) {
+            sqlite3_result_int64(ctx, w->amt);
+        }
+        break;
+    case 13:
+        sqlite3_result_int64(ctx, w->pos >> 32);
+        break;
+    case 14:
+        sqlite3_result_int64(ctx, w->pos & 0xffffffff);
+        break;
+    default:
+        break;
+    }
+    return SQLITE_OK;
+}
+
+static int ft_rowid(sqlite3_vtab_cursor *c, sqlite3_int64 *ret)
+{
+    *ret = (sqlite3_int64)((struct final_cursor *)c)->i;
+    return SQLITE_OK;
+}
+
+static const sqlite3_module final_module = {
+    .iVersion = 0,
+    .xConnect = ft_connect, /* xCreate NULL: eponymous-only */
+    .xBestIndex = ft_best_index,
+    .xDisconnect = ft_disconnect,
+    .xOpen = ft_open,
+    .xClose = ft_close,
+    .xFilter = ft_filter,
+    .xNext = ft_next,
+    .xEof = ft_eof,
+    .xColumn = ft_column,
+    .xRowid = ft_rowid,
+};
 
 static int write_orders(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *rate,
                         int64_t *ret_n, char **reterr_msg)
 {
-    sqlite3_stmt *st = NULL;
     const struct vrow **fin;
     size_t n = 0;
-    int r = 0;
+    int r;
 
-    if (sqlite3_prepare_v2(db, dagd_validate_upsert_sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "orders: %s", sqlite3_errmsg(db));
-        return -EIO;
-    }
-    /* Upsert in key order: the b-tree of orders is then filled (or compared)
-     * page by page instead of at random places. */
     fin = malloc((p->n_rows ? p->n_rows : 1) * sizeof(*fin));
     if (!fin) {
         abort();
@@ -592,38 +851,14 @@ static int write_orders(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *
             fin[n++] = &p->rows[i];
         }
     }
-    qsort(fin, n, sizeof(*fin), cmp_oid);
-    for (size_t i = 0; i < n && r >= 0; i++) {
-        const struct vrow *w = fin[i];
-        bind_text(st, 1, w->oid);
-        bind_text(st, 2, p->sources[w->source]);
-        if (w->t >= 0) {
-            sqlite3_bind_int(st, 3, w->t);
-        }
-        if (p->source_by_id[w->source] ? w->has_cdid : w->loc >= 0) {
-            sqlite3_bind_int64(st, 4, p->source_by_id[w->source] ? w->cdid : w->loc);
-        }
-        bind_text(st, 5, w->city);
-        bind_text(st, 6, w->district);
-        if (w->has_amt) {
-            bool usd = w->flags & BIT(R_CURRENCY_NOT_RMB);
-            sqlite3_bind_int64(st, 7, usd ? dagd_dq_usd_to_rmb_cents(w->amt, rate) : w->amt);
-            sqlite3_bind_int64(st, 13, w->amt);
-        }
-        bind_text(st, 8, w->cur);
-        if (w->qty > 0) {
-            sqlite3_bind_int64(st, 9, w->qty);
-        }
-        bind_text(st, 10, w->flags & REJECTING ? "rejected" : "included");
-        sqlite3_bind_int(st, 11, w->loc >= 0);
-        if (w->t >= 0 && dagd_dq_time_in_window(w->t)) {
-            sqlite3_bind_int(st, 12, w->t / 10000);
-        }
-        sqlite3_bind_int64(st, 14, w->pos >> 32);
-        sqlite3_bind_int64(st, 15, w->pos & 0xffffffff);
-        r = step_done(db, st, "orders", reterr_msg);
+    final_tab = (struct final_tab){ .p = p, .rate = rate, .rows = fin, .n = n };
+    if (sqlite3_create_module_v2(db, "dq_final_orders", &final_module, NULL, NULL) != SQLITE_OK) {
+        set_err(reterr_msg, "orders: %s", sqlite3_errmsg(db));
+        r = -EIO;
+    } else {
+        r = exec_sql(db, "orders", dagd_validate_upsert_sql, reterr_msg);
     }
-    sqlite3_finalize(st);
+    final_tab = (struct final_tab){ 0 };
     free(fin);
     if (r >= 0) {
         *ret_n = (int64_t)n;
@@ -671,19 +906,6 @@ static int progress_cb(void *userdata)
     const struct dagd_validate_opts *o = userdata;
 
     return o->canceled(o->userdata) ? 1 : 0; /* non-zero interrupts the statement */
-}
-
-static int exec_sql(sqlite3 *db, const char *what, const char *sql, char **reterr_msg)
-{
-    char *e = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &e);
-
-    if (rc != SQLITE_OK) {
-        set_err(reterr_msg, "%s: %s", what, e ? e : sqlite3_errstr(rc));
-        sqlite3_free(e);
-        return rc == SQLITE_INTERRUPT ? -EINTR : -EIO;
-    }
-    return 0;
 }
 
 static int count_rows(sqlite3 *db, const char *sql)

@@ -98,13 +98,22 @@ static const char dagd_validate_exception_sql[] =
 static const char dagd_validate_summary_sql[] =
     "INSERT INTO main.dq_summary (source, rule, \"rows\") VALUES (?1, ?2, ?3)";
 
-/* The contract table: upsert the final row of an ORDER_ID; an unchanged row
- * is not written at all. */
+/* The final rows, as the eponymous virtual table dq_final_orders of
+ * validate_run.c shows them (same columns as orders). */
+static const char dagd_validate_final_vtab_sql[] =
+    "CREATE TABLE x (order_id, source, order_time, city_district_id, city, district,\n"
+    "                amount_rmb_cents, currency, qty, status, location_known, hour,\n"
+    "                amount_cents, file_id, row_no)";
+
+/* The contract table: upsert the final row of every ORDER_ID; an unchanged
+ * row is not written at all. */
 static const char dagd_validate_upsert_sql[] =
     "INSERT INTO main.orders (order_id, source, order_time, city_district_id, city, district,\n"
     "                         amount_rmb_cents, currency, qty, status, location_known, hour,\n"
     "                         amount_cents, file_id, row_no)\n"
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)\n"
+    "SELECT order_id, source, order_time, city_district_id, city, district, amount_rmb_cents,\n"
+    "       currency, qty, status, location_known, hour, amount_cents, file_id, row_no\n"
+    "FROM dq_final_orders WHERE true\n"
     "ON CONFLICT (order_id) DO UPDATE SET\n"
     "  source = excluded.source, order_time = excluded.order_time,\n"
     "  city_district_id = excluded.city_district_id, city = excluded.city,\n"
