@@ -66,6 +66,8 @@ struct loader {
     struct dagd_params load_params; /* defaults + placeholder built-ins, expanded */
     struct dagd_mark budget_mark;   /* where a node budget overflow is reported */
     size_t *by_name;                /* step indices sorted by name (index_step_names) */
+    bool **dup_cache;               /* per mapping node: which pairs repeat a key */
+    size_t n_dup_cache;
     size_t n_by_name;
 };
 
@@ -804,19 +806,27 @@ static bool check_mapping(struct loader *L, yaml_node_t *n, const char *what)
     if (k > 1) {
         qsort_r(v, k, sizeof(*v), cmp_pair_key, L);
     }
-    for (size_t i = 1; i < k; i++) {
-        yaml_node_t *a = node(L, v[i - 1]->key), *b = node(L, v[i]->key);
-        if (streq(scalar(a), scalar(b))) {
-            /* v is sorted by (key, position): the first of a run is the original. */
-            size_t first = i - 1;
-            while (first > 0 && streq(scalar(node(L, v[first - 1]->key)), scalar(b))) {
-                first--;
+    /* v is sorted by (key, position): the first of a run is the original.
+     * Remember it per pair, then report in file order. */
+    {
+        yaml_node_pair_t **orig = dagd_xcalloc(np + 1, sizeof(*orig));
+        for (size_t i = 1, first = 0; i < k; i++) {
+            if (!streq(scalar(node(L, v[first]->key)), scalar(node(L, v[i]->key)))) {
+                first = i;
+                continue;
             }
-            yaml_node_t *o = node(L, v[first]->key);
-            error_at(L, M(b->start_mark),
-                     "duplicate key '%s' (first defined at line %u, column %u)", scalar(b),
-                     (unsigned)o->start_mark.line + 1, (unsigned)o->start_mark.column + 1);
+            orig[v[i] - n->data.mapping.pairs.start] = v[first];
         }
+        for (size_t i = 0; i < np; i++) {
+            if (orig[i]) {
+                yaml_node_t *b = node(L, n->data.mapping.pairs.start[i].key);
+                yaml_node_t *o = node(L, orig[i]->key);
+                error_at(L, M(b->start_mark),
+                         "duplicate key '%s' (first defined at line %u, column %u)", scalar(b),
+                         (unsigned)o->start_mark.line + 1, (unsigned)o->start_mark.column + 1);
+            }
+        }
+        free(orig);
     }
     free(v);
     return true;
@@ -831,18 +841,45 @@ static bool check_mapping(struct loader *L, yaml_node_t *n, const char *what)
              pr##_once = NULL)
 
 /* Is `key` a duplicate of an earlier key of the same mapping? Later
- * duplicates are reported by check_mapping and otherwise ignored. */
+ * duplicates are reported by check_mapping and otherwise ignored. The
+ * answer for every pair of a mapping is computed once (sorting its keys)
+ * and cached by node id, so wide mappings cost O(k log k), not O(k^2). */
 static bool is_dup_key(struct loader *L, yaml_node_t *map, yaml_node_pair_t *at)
 {
-    const char *k = scalar(node(L, at->key));
+    size_t id = (size_t)(map - L->doc.nodes.start);
+    size_t np = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
 
-    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < at; pr++) {
-        yaml_node_t *o = node(L, pr->key);
-        if (o && o->type == YAML_SCALAR_NODE && streq(scalar(o), k)) {
-            return true;
-        }
+    if (!L->dup_cache) {
+        L->n_dup_cache = (size_t)(L->doc.nodes.top - L->doc.nodes.start);
+        L->dup_cache = dagd_xcalloc(L->n_dup_cache + 1, sizeof(bool *));
     }
-    return false;
+    if (id >= L->n_dup_cache) {
+        return false;
+    }
+    if (!L->dup_cache[id]) {
+        yaml_node_pair_t **v = dagd_xcalloc(np + 1, sizeof(*v));
+        bool *dup = dagd_xcalloc(np + 1, sizeof(bool));
+        size_t k = 0;
+
+        for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+             pr++) {
+            yaml_node_t *key = node(L, pr->key);
+            if (key && key->type == YAML_SCALAR_NODE && !scalar_has_nul(key)) {
+                v[k++] = pr;
+            }
+        }
+        if (k > 1) {
+            qsort_r(v, k, sizeof(*v), cmp_pair_key, L);
+        }
+        for (size_t i = 1; i < k; i++) {
+            if (streq(scalar(node(L, v[i - 1]->key)), scalar(node(L, v[i]->key)))) {
+                dup[v[i] - map->data.mapping.pairs.start] = true;
+            }
+        }
+        free(v);
+        L->dup_cache[id] = dup;
+    }
+    return L->dup_cache[id][at - map->data.mapping.pairs.start];
 }
 
 static bool get_string(struct loader *L, yaml_node_t *v, const char *what, bool allow_empty,
@@ -1600,14 +1637,25 @@ static void index_step_names(struct loader *L)
     if (k > 1) {
         qsort_r(L->by_name, k, sizeof(size_t), cmp_step_name, p);
     }
-    for (size_t i = 1, first = 0; i < k; i++) {
-        const struct dagd_step *a = &p->steps[L->by_name[first]], *b = &p->steps[L->by_name[i]];
-        if (!streq(a->name, b->name)) {
-            first = i;
-            continue;
+    {
+        /* report in file order, so the first DAGD_DIAG_MAX kept are the first */
+        size_t *orig = dagd_xcalloc(p->n_steps + 1, sizeof(size_t)); /* index + 1 */
+        for (size_t i = 1, first = 0; i < k; i++) {
+            if (!streq(p->steps[L->by_name[first]].name, p->steps[L->by_name[i]].name)) {
+                first = i;
+                continue;
+            }
+            orig[L->by_name[i]] = L->by_name[first] + 1;
         }
-        error_at(L, b->mark, "duplicate step name '%s' (first defined at line %u, column %u)",
-                 b->name, a->mark.line, a->mark.col);
+        for (size_t i = 0; i < p->n_steps; i++) {
+            if (orig[i]) {
+                const struct dagd_step *a = &p->steps[orig[i] - 1], *b = &p->steps[i];
+                error_at(L, b->mark,
+                         "duplicate step name '%s' (first defined at line %u, column %u)", b->name,
+                         a->mark.line, a->mark.col);
+            }
+        }
+        free(orig);
     }
 }
 
@@ -2106,6 +2154,10 @@ int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
                      parser.problem ? parser.problem : "invalid YAML");
         }
     }
+    for (size_t i = 0; i < L.n_dup_cache; i++) {
+        free(L.dup_cache[i]);
+    }
+    free(L.dup_cache);
     yaml_document_delete(&L.doc);
     yaml_parser_delete(&parser);
 
