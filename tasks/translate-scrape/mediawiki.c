@@ -343,6 +343,18 @@ out:
     return r;
 }
 
+int dagd_wiki_error_limit(const char *body, size_t len)
+{
+    cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *lim =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "error"), "limit");
+    int r = cJSON_IsNumber(lim) && lim->valuedouble >= 1 && lim->valuedouble <= 5000
+                ? (int)lim->valuedouble
+                : -EINVAL;
+    cJSON_Delete(root);
+    return r;
+}
+
 bool dagd_wiki_is_disambiguation(const char *en)
 {
     return en && (strstr(en, "(disambiguation)") || strstr(en, "(Disambiguation)"));

@@ -65,6 +65,10 @@ int dagd_wiki_build_url_limit(const char *api, const char *const *titles, size_t
 int dagd_wiki_parse(const char *body, size_t len, const char *const *titles, size_t n,
                     struct dagd_wiki_answer *answers, char **ret_continue, char **reterr_code);
 
+/* The `limit` of a "toomanyvalues" API error body (the most titles the wiki
+ * takes per request), or -EINVAL if the body carries none. */
+int dagd_wiki_error_limit(const char *body, size_t len);
+
 /* True if an English title names a disambiguation page. */
 bool dagd_wiki_is_disambiguation(const char *en);
 

@@ -37,7 +37,8 @@ struct client {
     struct dagd_wiki_answer *answers;
     struct dagd_wiki_stats *st;
     struct job *jobs;
-    size_t njobs;
+    size_t njobs, cap_jobs; /* cap_jobs = n: a batch can be split down to one title */
+    size_t batch_cap;       /* titles per request, lowered on "toomanyvalues" */
     CURLM *multi;
     unsigned running;
     unsigned consecutive_transport;
@@ -244,6 +245,18 @@ static int start(struct client *c, struct job *j)
     return 0;
 }
 
+/* Split j after `keep` titles; the rest becomes a new batch at the end. */
+static void split(struct client *c, struct job *j, size_t keep)
+{
+    if (keep == 0 || keep >= j->count || c->njobs == c->cap_jobs) {
+        return;
+    }
+    struct job *nj = &c->jobs[c->njobs++];
+    *nj = (struct job){.first = j->first + keep, .count = j->count - keep};
+    j->count = keep;
+    c->st->batches++;
+}
+
 static bool retryable_api_error(const char *code)
 {
     return strcmp(code, "ratelimited") == 0 || strcmp(code, "maxlag") == 0 ||
@@ -310,7 +323,17 @@ static void finished(struct client *c, struct job *j, CURLcode res)
     if (r == -EPROTO) {
         c->st->api_errors++;
         snprintf(why, sizeof(why), "API error '%s'", code ? code : "?");
-        if (code && retryable_api_error(code)) {
+        if (code && strcmp(code, "toomanyvalues") == 0 && j->count > 1 && !j->cont) {
+            /* The wiki takes fewer titles per request than we sent: halve
+             * the batches from now on (not a retry: nothing was answered). */
+            int lim = dagd_wiki_error_limit(j->body, j->len);
+            size_t cap = lim > 0 && (size_t)lim < j->count ? (size_t)lim : j->count / 2;
+            c->batch_cap = cap < c->batch_cap ? cap : c->batch_cap;
+            logf_(c, 5, "the API takes fewer titles per request: batches of %zu", c->batch_cap);
+            job_reset_transfer(c, j);
+            split(c, j, c->batch_cap);
+            j->not_before = 0;
+        } else if (code && retryable_api_error(code)) {
             retry(c, j, ra_usec, why);
         } else {
             give_up(c, j, why);
@@ -351,7 +374,9 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
     c.njobs = (n + o->batch - 1) / o->batch;
     c.titles_total = n;
     stats->batches = (unsigned)c.njobs;
-    c.jobs = calloc(c.njobs, sizeof(*c.jobs));
+    c.cap_jobs = n;
+    c.batch_cap = o->batch;
+    c.jobs = calloc(c.cap_jobs, sizeof(*c.jobs));
     c.multi = curl_multi_init();
     if (!c.jobs || !c.multi) {
         r = -ENOMEM;
@@ -395,6 +420,9 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
                     wake = ready;
                 }
                 continue;
+            }
+            while (j->count > c.batch_cap && c.njobs < c.cap_jobs) {
+                split(&c, j, c.batch_cap);
             }
             r = start(&c, j);
             if (r < 0) {

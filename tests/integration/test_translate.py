@@ -12,7 +12,8 @@
    succeeds with a warning; names found nowhere get source 'none', en NULL.
 4. A city name that cannot be a title (<script>...) is never sent.
 5. With langlinks paged by a small lllimit, llcontinue is followed and the
-   names are the same."""
+   names are the same; a wiki taking fewer titles per request
+   ("toomanyvalues") gets smaller batches."""
 import math
 import os
 import shutil
@@ -139,6 +140,18 @@ def main():
         trc = translations(wh_c)
         check({k: v[0] for k, v in trc.items()} == {k: v[0] for k, v in tr.items()},
               "paged langlinks give the same names")
+
+        # 2c. a wiki that takes only 20 titles per request: batches shrink once
+        wh_l = os.path.join(tmp, "warehouse-limit.db")
+        fixture(wh_l, evil=EVIL)
+        with FakeWiki("--title-limit", "20") as fw:
+            run_task("translate-scrape", {"api": fw.api, "dictionary": DICT, "rate": 0}, wh_l)
+            st = fw.stats()
+        print("title limit 20: %d API requests, errors %s" % (st["api_requests"], dict(st["errors"])))
+        check(st["errors"].get("toomanyvalues", 0) <= 2, "batches shrink after the first refusal")
+        trl = translations(wh_l)
+        check({k: v[0] for k, v in trl.items()} == {k: v[0] for k, v in tr.items()},
+              "smaller batches give the same names")
 
         # 3. dead port: the dictionary fills in
         wh2 = os.path.join(tmp, "warehouse2.db")

@@ -111,6 +111,10 @@ static void test_parse_garbage_and_errors(void **state)
         parse("{\"error\":{\"code\":\"toomanyvalues\",\"info\":\"x\"}}", titles, 1, a, NULL, &code),
         -EPROTO);
     assert_string_equal(code, "toomanyvalues");
+    const char *tmv = "{\"error\":{\"code\":\"toomanyvalues\",\"limit\":20}}";
+    assert_int_equal(dagd_wiki_error_limit(tmv, strlen(tmv)), 20);
+    assert_int_equal(dagd_wiki_error_limit("{}", 2), -EINVAL);
+    assert_int_equal(dagd_wiki_error_limit("garbage", 7), -EINVAL);
     free(code);
     assert_int_equal(parse(ok, titles, 1, a, NULL, NULL), 0);
     assert_int_equal(a[0].state, DAGD_WIKI_MISSING);
