@@ -11,6 +11,12 @@ struct waiter {
     int watch_id;
     char run_id[33];
     uint64_t last_progress_usec;
+    /* Events that come while the run is being submitted (the executor may
+     * start, or even finish, a run inside submit) wait here until the
+     * "accepted" event is out. */
+    bool holding;
+    bool finished_while_holding;
+    cJSON *held;
 };
 
 static void waiter_free(struct waiter *w)
@@ -18,6 +24,7 @@ static void waiter_free(struct waiter *w)
     if (w->watch_id > 0) {
         dagd_run_queue_unwatch(w->d->queue, w->watch_id);
     }
+    cJSON_Delete(w->held);
     free(w);
 }
 
@@ -42,8 +49,18 @@ static void waiter_finish(struct waiter *w)
     } else {
         cJSON_AddStringToObject(o, "status", "unknown");
     }
+    dagd_server_call_set_abort(w->call, NULL, NULL);
     dagd_server_call_reply(w->call, o);
     waiter_free(w);
+}
+
+static void waiter_send(struct waiter *w, cJSON *o)
+{
+    if (w->holding) {
+        cJSON_AddItemToArray(w->held, o);
+        return;
+    }
+    (void)dagd_server_call_event(w->call, o);
 }
 
 static void on_waiter_event(const struct dagd_exec_event *ev, void *userdata)
@@ -89,32 +106,20 @@ static void on_waiter_event(const struct dagd_exec_event *ev, void *userdata)
         cJSON_AddStringToObject(o, "message", ev->message ? ev->message : "");
         break;
     case DAGD_EXEC_RUN_FINISHED:
+        if (w->holding) {
+            w->finished_while_holding = true;
+            return;
+        }
         waiter_finish(w);
         return;
     }
     if (o) {
-        (void)dagd_server_call_event(w->call, o);
+        waiter_send(w, o);
     }
 }
 
-static bool status_final(enum dagd_run_status s)
+static cJSON *accepted_event(struct dagd_pipeline *p, const char *run_id, bool queued)
 {
-    return s == DAGD_RUN_SUCCEEDED || s == DAGD_RUN_FAILED || s == DAGD_RUN_CANCELED;
-}
-
-/* Answer a submitted run: at once, or after streaming it (wait). */
-static void answer_submitted(struct dagd_daemon *d, struct dagd_server_call *call,
-                             struct dagd_pipeline *p, const char *run_id, bool wait)
-{
-    bool queued = dagd_run_queue_is_queued(d->queue, run_id);
-    if (!wait) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "run_id", run_id);
-        cJSON_AddStringToObject(o, "pipeline", p->name);
-        cJSON_AddStringToObject(o, "status", queued ? "queued" : "running");
-        dagd_server_call_reply(call, o);
-        return;
-    }
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "kind", "accepted");
     cJSON_AddStringToObject(ev, "run_id", run_id);
@@ -124,36 +129,36 @@ static void answer_submitted(struct dagd_daemon *d, struct dagd_server_call *cal
     for (size_t i = 0; i < p->n_steps; i++) {
         cJSON_AddItemToArray(steps, cJSON_CreateString(p->steps[p->topo ? p->topo[i] : i].name));
     }
-    (void)dagd_server_call_event(call, ev);
-
-    struct waiter *w = dagd_xcalloc(1, sizeof(*w));
-    w->d = d;
-    w->call = call;
-    memcpy(w->run_id, run_id, 33);
-    w->watch_id = dagd_run_queue_watch(d->queue, run_id, on_waiter_event, w);
-    dagd_server_call_set_abort(call, on_waiter_abort, w);
-
-    /* It may have ended inside submit (refused by the executor at once). */
-    struct dagd_run_info info = {0};
-    if (!dagd_run_queue_is_active(d->queue, run_id) &&
-        dagd_store_run_get(d->store, run_id, &info) >= 0) {
-        bool done = status_final(info.status);
-        dagd_run_info_done(&info);
-        if (done) {
-            dagd_server_call_set_abort(call, NULL, NULL);
-            waiter_finish(w);
-        }
-    }
+    return ev;
 }
 
+/* Submit a run and answer: at once, or (wait) after streaming it. With
+ * wait, the watcher is in place before submit, so no event is missed even
+ * when the executor starts or finishes the run inside submit. */
 static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct dagd_pipeline *p,
-                  const struct dagd_run_options *opts, bool wait)
+                  const struct dagd_run_options *in_opts, bool wait)
 {
     struct dagd_diags diags = {0};
-    char run_id[33];
+    struct dagd_run_options opts = *in_opts;
+    char id[33], run_id[33];
+    struct waiter *w = NULL;
 
-    int r = dagd_run_queue_submit(d->queue, p, opts, run_id, &diags);
+    dagd_run_id_new(id);
+    opts.run_id = id;
+    if (wait) {
+        w = dagd_xcalloc(1, sizeof(*w));
+        w->d = d;
+        w->call = call;
+        w->holding = true;
+        w->held = cJSON_CreateArray();
+        memcpy(w->run_id, id, 33);
+        w->watch_id = dagd_run_queue_watch(d->queue, id, on_waiter_event, w);
+    }
+    int r = dagd_run_queue_submit(d->queue, p, &opts, run_id, &diags);
     if (r < 0) {
+        if (w) {
+            waiter_free(w);
+        }
         _cleanup_free_ char *msg = dagd__api_diags_message(&diags);
         dagd_diags_done(&diags);
         if (r == -EINVAL) {
@@ -165,9 +170,34 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
         return 0;
     }
     dagd_diags_done(&diags);
-    dagd_log_info("Run %s of '%s' submitted (trigger %s)", run_id, p->name, opts->trigger);
-    answer_submitted(d, call, p, run_id, wait);
+    dagd_log_info("Run %s of '%s' submitted (trigger %s)", run_id, p->name, opts.trigger);
     dagd_daemon_update_status(d);
+    bool queued = dagd_run_queue_is_queued(d->queue, run_id);
+    if (!wait) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "run_id", run_id);
+        cJSON_AddStringToObject(o, "pipeline", p->name);
+        cJSON_AddStringToObject(o, "status", queued ? "queued" : "running");
+        dagd_server_call_reply(call, o);
+        return 0;
+    }
+    if (!streq(run_id, id)) {
+        /* The run got another id after all: watch that one (nothing of it
+         * was seen yet, so nothing is lost but what submit itself did). */
+        dagd_run_queue_unwatch(d->queue, w->watch_id);
+        memcpy(w->run_id, run_id, 33);
+        w->watch_id = dagd_run_queue_watch(d->queue, run_id, on_waiter_event, w);
+    }
+    dagd_server_call_set_abort(call, on_waiter_abort, w);
+    (void)dagd_server_call_event(call, accepted_event(p, run_id, queued));
+    w->holding = false;
+    cJSON *o;
+    while ((o = cJSON_DetachItemFromArray(w->held, 0))) {
+        (void)dagd_server_call_event(call, o);
+    }
+    if (w->finished_while_holding || !dagd_run_queue_is_active(d->queue, run_id)) {
+        waiter_finish(w);
+    }
     return 0;
 }
 

@@ -68,6 +68,14 @@ int dagd_daemon_reload(struct dagd_daemon *d, unsigned *ret_errors)
     return r;
 }
 
+/* Keep systemd's STATUS= line current as runs end. */
+static void on_run_event(const struct dagd_exec_event *ev, void *userdata)
+{
+    if (ev->kind == DAGD_EXEC_RUN_FINISHED || ev->kind == DAGD_EXEC_RUN_STARTED) {
+        dagd_daemon_update_status(userdata);
+    }
+}
+
 /* ---- shutdown ---- */
 
 static void close_any(uv_handle_t *h, void *arg)
@@ -405,6 +413,7 @@ int dagd_cmd_serve(int argc, char **argv)
     struct serve s = {.lock_fd = -1};
     struct dagd_daemon *d = &s.d;
     uv_loop_t loop;
+    int status_observer = 0;
     int ret = 1;
     int r;
 
@@ -444,6 +453,8 @@ int dagd_cmd_serve(int argc, char **argv)
     }
     d->queue = dagd_run_queue_new(d->executor, d->store, d->config.state_dir,
                                   d->config.max_concurrent_runs);
+    /* After the queue's own observer, so the counts are current. */
+    status_observer = dagd_executor_observe(d->executor, NULL, on_run_event, d);
     (void)dagd_daemon_reload(d, NULL);
 
     if (start_server(&s) < 0) {
@@ -489,6 +500,9 @@ out:
         (void)uv_run(&loop, UV_RUN_NOWAIT);
     }
     d->queue = dagd_run_queue_free(d->queue);
+    if (d->executor && status_observer > 0) {
+        dagd_executor_unobserve(d->executor, status_observer);
+    }
     if (d->executor) {
         dagd_executor_free(d->executor);
         d->executor = NULL;

@@ -35,8 +35,16 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW}) as
     check(len(chain_id) == 32, "run id: " + chain_id)
     check(d.run_row(chain_id)["status"] == "succeeded", "stored status")
 
+    # an unchanged re-run ends inside submit (all steps memoized): the
+    # stream still carries every step, after the accepted event
+    p = d.ctl("run", "chain", "--wait", json_out=True)
+    check(p.json["status"] == "succeeded", "memoized: %r" % p.json)
+    check(p.events[0]["kind"] == "accepted", "memoized first event: %r" % p.events[0])
+    skipped = {e["step"] for e in p.events if e.get("kind") == "step" and e["status"] == "skipped"}
+    check(skipped == {"first", "second", "third"}, "memoized steps streamed: %r" % p.events)
+
     # plain (non-terminal) progress lines
-    p = d.ctl("run", "chain", "--wait")
+    p = d.ctl("run", "chain", "--wait", "--force")
     check("step second: succeeded" in p.stdout and "succeeded" in p.stdout.splitlines()[-1],
           "plain progress: " + p.stdout)
 
@@ -68,7 +76,7 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW}) as
     runs = d.ctl("runs", json_out=True).json["runs"]
     check(runs[0]["run_id"] == rid, "newest first: %r" % [r["run_id"] for r in runs])
     runs = d.ctl("runs", "--pipeline", "chain", json_out=True).json["runs"]
-    check(len(runs) == 2 and all(r["pipeline"] == "chain" for r in runs), "filter: %r" % runs)
+    check(len(runs) == 3 and all(r["pipeline"] == "chain" for r in runs), "filter: %r" % runs)
     runs = d.ctl("runs", "--limit", "1", json_out=True).json["runs"]
     check(len(runs) == 1, "limit: %r" % runs)
     d.ctl("runs", "--limit", "0", check_rc=2)
@@ -109,7 +117,7 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW}) as
     check("CONFLICT" in p.stderr, p.stderr)
 
     # logs --follow of a running run ends when the run ends
-    rid = d.ctl("run", "chain").stdout.strip()
+    rid = d.ctl("run", "chain", "--force").stdout.strip()
     p = d.ctl("logs", rid, "--follow", json_out=True)
     check(p.json["status"] == "succeeded", "follow: %r" % p.json)
     check(any(e.get("step") == "third" for e in p.events), "follow saw the last step")

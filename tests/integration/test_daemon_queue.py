@@ -44,7 +44,7 @@ def overlaps(d, ids):
 with Daemon({"nap": NAP, "solo": SOLO},
             config="limits:\n  max_concurrent_runs: 2\n") as d:
     t0 = time.monotonic()
-    ids = [d.ctl("run", "nap").stdout.strip() for _ in range(5)]
+    ids = [d.ctl("run", "nap", "--force").stdout.strip() for _ in range(5)]
     check(time.monotonic() - t0 < 5, "run did not return at once")
     check(len(set(ids)) == 5 and all(len(i) == 32 for i in ids), "ids: %r" % ids)
     st = d.ctl("status", json_out=True).json
@@ -67,14 +67,14 @@ with Daemon({"nap": NAP, "solo": SOLO},
     check(overlaps(d, rest) == 2, "the two slots were not both used")
 
     # concurrency: 1 serializes one pipeline even with free slots
-    solo = [d.ctl("run", "solo").stdout.strip() for _ in range(3)]
+    solo = [d.ctl("run", "solo", "--force").stdout.strip() for _ in range(3)]
     for i in solo:
         check(d.wait_run(i, timeout=30)["status"] == "succeeded", "solo run %s" % i)
     check(overlaps(d, solo) == 1, "concurrency: 1 runs overlapped")
 
     # run --wait on a queued run streams it from the queue to the end
-    blockers = [d.ctl("run", "nap").stdout.strip() for _ in range(2)]
-    p = d.ctl("run", "nap", "--wait", json_out=True)
+    blockers = [d.ctl("run", "nap", "--force").stdout.strip() for _ in range(2)]
+    p = d.ctl("run", "nap", "--wait", "--force", json_out=True)
     check(p.json["status"] == "succeeded", "wait through the queue: %r" % p.json)
     check(p.events[0]["status"] == "queued", "accepted while queued: %r" % p.events[0])
     check(d.stop() == 0, "exit status")
