@@ -347,37 +347,85 @@ static int load_names(struct dagd_task_ctx *ctx, sqlite3 *db, bool refresh, stru
     return 0;
 }
 
-/* Districts of a city (trimmed, in map order), for the dictionary vote. */
-static int city_districts(sqlite3 *db, const char *city, char ***ret, size_t *ret_n)
+/* (city, district) pairs of the map, trimmed, sorted by city then map id:
+ * the districts of a city for the dictionary vote, read in one query. */
+struct citymap {
+    char **city, **district;
+    size_t n;
+};
+
+static void citymap_done(struct citymap *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->city[i]);
+        free(m->district[i]);
+    }
+    free(m->city);
+    free(m->district);
+    *m = (struct citymap){0};
+}
+
+static int citymap_load(sqlite3 *db, struct citymap *m)
 {
     sqlite3_stmt *st = NULL;
-    char **v = NULL;
-    size_t n = 0;
-    int rc =
-        sqlite3_prepare_v2(db,
-                           "SELECT trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"
-                           " WHERE trim(city, " DAGD_SQL_TRIM_CHARS ") = ?1"
-                           " ORDER BY city_district_id",
-                           -1, &st, NULL);
-    if (rc != SQLITE_OK) {
+    size_t cap = 0;
+    int r = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT trim(city, " DAGD_SQL_TRIM_CHARS ") AS c,"
+                           " trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"
+                           " ORDER BY c, city_district_id",
+                           -1, &st, NULL) != SQLITE_OK) {
         return -EIO;
     }
-    sqlite3_bind_text(st, 1, city, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        char **nv = realloc(v, (n + 1) * sizeof(*v));
-        if (!nv) {
+    while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        if (m->n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            char **c = realloc(m->city, cap * sizeof(*c));
+            if (c) {
+                m->city = c;
+            }
+            char **d = realloc(m->district, cap * sizeof(*d));
+            if (d) {
+                m->district = d;
+            }
+            if (!c || !d) {
+                r = -ENOMEM;
+                break;
+            }
+        }
+        m->city[m->n] = strdup((const char *)sqlite3_column_text(st, 0));
+        m->district[m->n] = strdup((const char *)sqlite3_column_text(st, 1));
+        if (!m->city[m->n] || !m->district[m->n]) {
+            free(m->city[m->n]);
+            free(m->district[m->n]);
+            r = -ENOMEM;
             break;
         }
-        v = nv;
-        v[n] = strdup((const char *)sqlite3_column_text(st, 0));
-        if (v[n]) {
-            n++;
-        }
+        m->n++;
     }
     sqlite3_finalize(st);
-    *ret = v;
-    *ret_n = n;
-    return 0;
+    return r;
+}
+
+/* The districts of `city`: a slice of m->district (no copy). */
+static const char *const *citymap_districts(const struct citymap *m, const char *city,
+                                            size_t *ret_n)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->city[mid], city) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    size_t end = lo;
+    while (end < m->n && strcmp(m->city[end], city) == 0) {
+        end++;
+    }
+    *ret_n = end - lo;
+    return (const char *const *)(m->district ? m->district + lo : NULL);
 }
 
 /* An answer that settles the title: the wiki said yes or no for sure. */
@@ -422,7 +470,9 @@ static int lookup(struct dagd_task_ctx *ctx, struct dagd_wiki_client_opts *o, st
     "INSERT INTO translations (kind, zh, en, source, fetched_at, title, asked)"                    \
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"                                                         \
     " ON CONFLICT (kind, zh) DO UPDATE SET en = excluded.en, source = excluded.source,"            \
-    " fetched_at = excluded.fetched_at, title = excluded.title, asked = excluded.asked"
+    " fetched_at = excluded.fetched_at, title = excluded.title, asked = excluded.asked"            \
+    " WHERE (en, source, title, asked) IS NOT"                                                     \
+    " (excluded.en, excluded.source, excluded.title, excluded.asked)"
 
 #define SQL_MARK_CACHED                                                                            \
     "UPDATE translations SET source = 'cache'"                                                     \
@@ -488,6 +538,8 @@ static int translate_run(struct dagd_task_ctx *ctx)
     struct names ns = {0};
     struct titles t1 = {0}, t2 = {0};
     struct dagd_dict *dict = NULL;
+    struct citymap cmap = {0};
+    bool dict_tried = false;
     struct dagd_wiki_stats total = {0};
     struct ctxlog lg = {ctx};
     char ua[512];
@@ -621,25 +673,27 @@ static int translate_run(struct dagd_task_ctx *ctx)
         if (online && !nm->asked) {
             n_unanswered++;
         }
-        if (!dict) {
+        if (!dict_tried) {
             char *msg = NULL;
+            dict_tried = true;
             int dr = dagd_dict_load(dict_dir(ctx), &dict, &msg);
+            if (dr >= 0) {
+                dr = citymap_load(db, &cmap);
+                if (dr < 0) {
+                    msg = strdup("cannot read city_district_map");
+                }
+            }
             if (dr < 0) {
                 host->log(ctx, DAGD_TASK_LOG_WARNING, "dictionary unavailable: %s, ignoring",
                           msg ? msg : strerror(-dr));
                 free(msg);
-                dict = NULL;
+                dict = dagd_dict_free(dict);
             }
         }
         if (dict && nm->kind == KIND_CITY) {
-            char **ds = NULL;
             size_t nd = 0;
-            (void)city_districts(db, nm->zh, &ds, &nd);
-            nm->en = dagd_dict_city(dict, nm->zh, (const char *const *)ds, nd);
-            for (size_t k = 0; k < nd; k++) {
-                free(ds[k]);
-            }
-            free(ds);
+            const char *const *ds = citymap_districts(&cmap, nm->zh, &nd);
+            nm->en = dagd_dict_city(dict, nm->zh, ds, nd);
         } else if (dict) {
             nm->en = dagd_dict_district(dict, nm->zh);
         }
@@ -672,6 +726,7 @@ static int translate_run(struct dagd_task_ctx *ctx)
     r = 0;
 out:
     dagd_dict_free(dict);
+    citymap_done(&cmap);
     titles_done(&t1);
     titles_done(&t2);
     names_done(&ns);
