@@ -340,7 +340,8 @@ struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q)
 
 /* The checks the executor would do, done now for a run that has to wait, so
  * a bad --param is reported to the caller and not at start time. */
-static int check_options(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
+static int check_options(const struct dagd_pipeline *p, const char *state_dir,
+                         const char *run_id, const struct dagd_run_options *opts,
                          struct dagd_diags *reterr)
 {
     int r = 0;
@@ -357,8 +358,11 @@ static int check_options(const struct dagd_pipeline *p, const struct dagd_run_op
         r = -EINVAL;
     }
     struct dagd_params builtins = {0}, resolved = {0};
-    if (dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides, &builtins,
-                                     &resolved, reterr) < 0) {
+    dagd_pipeline_builtins(p, state_dir, run_id, &builtins);
+    int k = dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides,
+                                         &builtins, &resolved, reterr);
+    dagd_params_done(&builtins);
+    if (k < 0) {
         r = -EINVAL;
     } else {
         dagd_params_done(&resolved);
@@ -393,7 +397,7 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     r->max_jobs = opts->max_jobs;
     r->created_ms = dagd_usec_to_msec(dagd_now_wall_usec());
 
-    k = check_options(p, opts, reterr);
+    k = check_options(p, q->state_dir, r->run_id, opts, reterr);
     if (k < 0) {
         qrun_free(r);
         return k;

@@ -11,14 +11,24 @@ from daemonlib import (CHAIN, FAILING, NOOP, SLOW, Daemon, check, fail, need_tes
 
 need_test_plugins("noop", "sleep", "fail")
 
-with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW}) as d:
+# A param default that uses a built-in (checked at submit like the executor does).
+BUILTIN = """pipeline: builtin
+params:
+  where: "${state_dir}/somewhere"
+steps:
+  - name: only
+    task: noop
+"""
+
+with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW,
+             "builtin": BUILTIN}) as d:
     # status and pipelines
     st = d.ctl("status", json_out=True).json
-    check(st["pipelines"] == 4 and st["pipeline_errors"] == 0, "status: %r" % st)
+    check(st["pipelines"] == 5 and st["pipeline_errors"] == 0, "status: %r" % st)
     check(st["running"] == 0 and st["queued"] == 0, "status: %r" % st)
     pl = d.ctl("pipelines", json_out=True).json["pipelines"]
     names = sorted(p["name"] for p in pl)
-    check(names == ["chain", "failing", "noop", "slow"], "pipelines: %r" % names)
+    check(names == ["builtin", "chain", "failing", "noop", "slow"], "pipelines: %r" % names)
     check(all(p["loaded"] and p["errors"] == [] for p in pl), "pipelines: %r" % pl)
     text = d.ctl("pipelines").stdout
     check("chain" in text and "ok" in text, "pipelines text: " + text)
@@ -57,6 +67,10 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW}) as
     st = {s["step"]: s["status"] for s in show["steps"]}
     check(st == {"ok": "succeeded", "broken": "failed", "after": "skipped"}, "steps: %r" % st)
     check(show["run"]["status"] == "failed", "show: %r" % show["run"])
+
+    # built-in params (state_dir) resolve at submit
+    p = d.ctl("run", "builtin", "--wait", "--param", "where=${state_dir}/else", json_out=True)
+    check(p.json["status"] == "succeeded", "builtin: %r" % p.json)
 
     # run without --wait returns the id at once
     p = d.ctl("run", "noop")
