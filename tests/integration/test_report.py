@@ -8,6 +8,8 @@
    left), with every chart (SVG ids and titles), the DQ table, run id, input
    files, English names beside Chinese ones, and a city named
    <script>alert(1)</script> escaped.
+2b. `dagd run pipelines/sales.yaml` on data/sales-tiny (dictionary only)
+   gives the same tiers and a complete report.
 3. Headless Chromium renders it to a PNG that is not blank (distinct
    colours counted by decoding the PNG with zlib). Skipped, with a message,
    only if chromium is missing."""
@@ -22,7 +24,9 @@ import tempfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from analytics import DICT, check, expected, fixture, run_task  # noqa: E402
+from analytics import BUILD, DICT, SOURCE, TINY, check, expected, fixture, run_task  # noqa: E402
+
+DAGD = os.path.join(BUILD, "daemon", "dagd")
 
 EVIL = "<script>alert(1)</script>"
 CHART_IDS = ["chart-q1-top-city-per-hour", "chart-q2-top10-avg-district", "chart-tiers"]
@@ -143,6 +147,25 @@ def main():
         with open(out, encoding="utf-8") as f:
             check("run-43-report" in f.read(), "report replaced")
         check(not glob.glob(out + ".*"), "no temp file left after a rerun")
+
+        # 2b. the whole pipelines/sales.yaml through `dagd run` (dictionary only,
+        # translate-scrape against fakewiki is test_translate.py)
+        state = os.path.join(tmp, "state")
+        p = subprocess.run([DAGD, "run", os.path.join(SOURCE, "pipelines", "sales.yaml"),
+                            "--param", "data_dir=" + TINY, "--param", "wiki_api=",
+                            "--param", "translations_dir=" + DICT, "--state-dir", state, "-q"],
+                           cwd=SOURCE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        check(p.returncode == 0, "dagd run sales.yaml: rc %d\n%s" %
+              (p.returncode, p.stderr.decode("utf-8", "replace")[-3000:]))
+        con = sqlite3.connect(os.path.join(state, "warehouse.db"))
+        got = dict(con.execute("SELECT city, tier FROM city_tiers"))
+        con.close()
+        check(got == want, "pipeline tiers differ from expected.json")
+        with open(os.path.join(state, "report.html"), encoding="utf-8") as f:
+            phtml = f.read()
+        for cid in CHART_IDS:
+            check('id="%s"' % cid in phtml, "pipeline report has %s" % cid)
+        check("dataset1.xlsx" in phtml and "Shanghai" in phtml, "pipeline report content")
 
         # 3. headless Chromium
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
