@@ -163,7 +163,7 @@ void dagd_models_add(struct dagd_model_set *set, struct dagd_model *m)
  * a directive, 0 for a plain comment, -EINVAL for a bad value. */
 static int parse_directive(struct dagd_model *m, const char *s, size_t len, char **reterr_msg)
 {
-    static const char *const keys[] = { "depends", "primary key", "index" };
+    static const char *const keys[] = {"depends", "primary key", "index"};
     size_t i = 0;
 
     while (i < len && isspace((unsigned char)s[i])) {
@@ -171,15 +171,15 @@ static int parse_directive(struct dagd_model *m, const char *s, size_t len, char
     }
     for (size_t k = 0; k < 3; k++) {
         size_t kl = strlen(keys[k]);
-        struct dagd_strv sv = { 0 };
+        struct dagd_strv sv = {0};
 
         if (len - i <= kl || strncasecmp(s + i, keys[k], kl) != 0 || s[i + kl] != ':') {
             continue;
         }
         if (split_idents(s + i + kl + 1, len - i - kl - 1, &sv) < 0) {
             strv_done(&sv);
-            set_err(reterr_msg, "model %s: '-- %s:' wants a comma-separated list of names",
-                    m->name, keys[k]);
+            set_err(reterr_msg, "model %s: '-- %s:' wants a comma-separated list of names", m->name,
+                    keys[k]);
             return -EINVAL;
         }
         if (k == 0) {
@@ -199,10 +199,9 @@ static int parse_directive(struct dagd_model *m, const char *s, size_t len, char
     return 0;
 }
 
-int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret,
-                     char **reterr_msg)
+int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret, char **reterr_msg)
 {
-    struct dagd_model m = { 0 };
+    struct dagd_model m = {0};
     const char *p = text;
     size_t len;
     int r;
@@ -281,8 +280,8 @@ static char *read_file(const char *path, char **reterr_msg)
 
 int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_msg)
 {
-    struct dagd_model_set set = { 0 };
-    struct dagd_strv files = { 0 };
+    struct dagd_model_set set = {0};
+    struct dagd_strv files = {0};
     struct dirent *de;
     DIR *d = opendir(dir);
     int r = 0;
@@ -304,7 +303,7 @@ int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_
     }
     qsort(files.v, files.n, sizeof(*files.v), cmp_str);
     for (size_t i = 0; i < files.n && r >= 0; i++) {
-        struct dagd_model m = { 0 };
+        struct dagd_model m = {0};
         char *path = NULL, *text, *name;
 
         if (asprintf(&path, "%s/%s", dir, files.v[i]) < 0) {

@@ -23,14 +23,14 @@ struct dagd_strv {
 };
 
 struct dagd_model {
-    char *name;     /* table name = file name without .sql */
-    char *path;     /* file path, or NULL for models parsed from memory */
-    char *sql;      /* the SELECT, trailing ';' and whitespace removed */
+    char *name;                   /* table name = file name without .sql */
+    char *path;                   /* file path, or NULL for models parsed from memory */
+    char *sql;                    /* the SELECT, trailing ';' and whitespace removed */
     struct dagd_strv depends;     /* declared with `-- depends:` */
     struct dagd_strv primary_key; /* `-- primary key:` columns */
     struct dagd_strv *indexes;    /* one column list per `-- index:` line */
     size_t n_indexes;
-    struct dagd_strv uses;        /* other models referenced (set by order) */
+    struct dagd_strv uses; /* other models referenced (set by order) */
 };
 
 struct dagd_model_set {
@@ -40,8 +40,7 @@ struct dagd_model_set {
 
 /* Parse one model from its text. Takes nothing; copies what it keeps.
  * 0, or -EINVAL (bad name, empty SQL, bad directive) with *reterr_msg set. */
-int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret,
-                     char **reterr_msg);
+int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret, char **reterr_msg);
 
 /* Load every *.sql file of dir, sorted by name. 0, -ENOENT (no dir or no
  * model), -EINVAL, -EIO; *reterr_msg set on failure. */

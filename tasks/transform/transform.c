@@ -13,14 +13,16 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    { .name = "models", .type = DAGD_FIELD_STRING, .required = true,
-      .doc = "directory of NAME.sql model files (one SELECT each), relative to the work dir" },
-    { .name = NULL },
+    {.name = "models",
+     .type = DAGD_FIELD_STRING,
+     .required = true,
+     .doc = "directory of NAME.sql model files (one SELECT each), relative to the work dir"},
+    {.name = NULL},
 };
 
 static int transform_inputs(struct dagd_task_ctx *ctx)
 {
-    struct dagd_model_set set = { 0 };
+    struct dagd_model_set set = {0};
     const char *dir = host->config_string(ctx, "models", NULL);
 
     /* The model files are part of the fingerprint; a missing directory is
@@ -53,7 +55,7 @@ static int transform_run(struct dagd_task_ctx *ctx)
         .progress = on_progress,
         .userdata = ctx,
     };
-    struct dagd_model_set set = { 0 };
+    struct dagd_model_set set = {0};
     const char *dir = host->config_string(ctx, "models", NULL);
     struct sqlite3 *db = host->warehouse(ctx);
     char *err = NULL;

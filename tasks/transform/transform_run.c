@@ -54,8 +54,8 @@ static int exec_owned(sqlite3 *db, const struct dagd_transform_opts *o, const st
         return -ECANCELED;
     }
     if (rc != SQLITE_OK) {
-        set_err(reterr_msg, "model %s (%s): %s", m ? m->name : "-",
-                m && m->path ? m->path : "-", e ? e : sqlite3_errstr(rc));
+        set_err(reterr_msg, "model %s (%s): %s", m ? m->name : "-", m && m->path ? m->path : "-",
+                e ? e : sqlite3_errstr(rc));
         sqlite3_free(e);
         return -EIO;
     }
@@ -134,10 +134,10 @@ static int build_with_key(sqlite3 *db, const struct dagd_transform_opts *o,
     sqlite3_str *s;
     int r, rc, ncol = 0;
 
-    r = exec_owned(db, o, m,
-                   sqlite3_mprintf("CREATE TEMP TABLE \"_dagd_shape\" AS SELECT * FROM (%s) LIMIT 0",
-                                   m->sql),
-                   reterr_msg);
+    r = exec_owned(
+        db, o, m,
+        sqlite3_mprintf("CREATE TEMP TABLE \"_dagd_shape\" AS SELECT * FROM (%s) LIMIT 0", m->sql),
+        reterr_msg);
     if (r < 0) {
         return r;
     }
@@ -176,9 +176,10 @@ static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const s
     }
     for (size_t i = 0; i < m->depends.n; i++) {
         if (!table_exists(db, m->depends.v[i])) {
-            set_err(reterr_msg, "model %s (%s) depends on '%s', which is neither a model nor a "
-                                "table of the warehouse", m->name, m->path ? m->path : "-",
-                    m->depends.v[i]);
+            set_err(reterr_msg,
+                    "model %s (%s) depends on '%s', which is neither a model nor a "
+                    "table of the warehouse",
+                    m->name, m->path ? m->path : "-", m->depends.v[i]);
             sqlite3_free(tmp);
             return -ENOENT;
         }
@@ -220,8 +221,7 @@ out:
 }
 
 int dagd_transform_models(sqlite3 *db, struct dagd_model_set *set,
-                          const struct dagd_transform_opts *o, int64_t *ret_rows,
-                          char **reterr_msg)
+                          const struct dagd_transform_opts *o, int64_t *ret_rows, char **reterr_msg)
 {
     size_t *order = NULL;
     int64_t total = 0;

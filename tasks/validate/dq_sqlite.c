@@ -153,9 +153,9 @@ int dagd_dq_sqlite_register(struct sqlite3 *db, const struct dagd_dq_rate *rate)
         int argc;
         void (*fn)(sqlite3_context *, int, sqlite3_value **);
     } fns[] = {
-        { "dq_trim", 1, fn_trim },   { "dq_has_space", 1, fn_has_space },
-        { "dq_time", 1, fn_time },   { "dq_cents", 1, fn_cents },
-        { "dq_rmb", 2, fn_rmb },     { "dq_qty", 1, fn_qty },
+        {"dq_trim", 1, fn_trim}, {"dq_has_space", 1, fn_has_space},
+        {"dq_time", 1, fn_time}, {"dq_cents", 1, fn_cents},
+        {"dq_rmb", 2, fn_rmb},   {"dq_qty", 1, fn_qty},
     };
     const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
     struct dagd_dq_rate *copy = malloc(sizeof(*copy));

@@ -121,8 +121,7 @@ struct dagd_strmap_entry *dagd_strmap_upsert(struct dagd_strmap *m, const char *
     return e;
 }
 
-struct dagd_strmap_entry *dagd_strmap_find(const struct dagd_strmap *m, const char *key,
-                                           size_t len)
+struct dagd_strmap_entry *dagd_strmap_find(const struct dagd_strmap *m, const char *key, size_t len)
 {
     struct dagd_strmap_entry *e;
 

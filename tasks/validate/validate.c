@@ -15,9 +15,10 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    { .name = "usd_rate", .type = DAGD_FIELD_STRING,
-      .doc = "RMB per USD as a decimal, e.g. \"7.10\" (default: the usd_rate param, else 7.10)" },
-    { .name = NULL },
+    {.name = "usd_rate",
+     .type = DAGD_FIELD_STRING,
+     .doc = "RMB per USD as a decimal, e.g. \"7.10\" (default: the usd_rate param, else 7.10)"},
+    {.name = NULL},
 };
 
 static const char *rate_of(struct dagd_task_ctx *ctx)
@@ -34,7 +35,8 @@ static int validate_config(struct dagd_task_ctx *ctx)
 
     /* "${usd_rate}" may only be known at run time; check literal values. */
     if (s && !strchr(s, '$') && dagd_dq_rate_parse(s, &rate) < 0) {
-        return host->fail(ctx, "usd_rate", "usd_rate '%s' is not a positive decimal such as 7.10", s);
+        return host->fail(ctx, "usd_rate", "usd_rate '%s' is not a positive decimal such as 7.10",
+                          s);
     }
     return 0;
 }

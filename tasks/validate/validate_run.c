@@ -58,21 +58,21 @@ static const struct {
     const char *name;
     enum rule_scope scope;
 } rules[_R_MAX] = {
-    [R_ORDER_ID_MISSING] = { "order_id_missing", SCOPE_ANY },
-    [R_AMOUNT_NOT_POSITIVE] = { "amount_not_positive", SCOPE_ANY },
-    [R_CURRENCY_UNKNOWN] = { "currency_unknown", SCOPE_ANY },
-    [R_CURRENCY_NOT_RMB] = { "currency_not_rmb", SCOPE_ANY },
-    [R_QTY] = { "qty_not_positive_integer", SCOPE_ANY },
-    [R_BAD_TIME] = { "bad_order_time", SCOPE_ANY },
-    [R_OUTSIDE_WINDOW] = { "order_time_outside_window", SCOPE_ANY },
-    [R_UNKNOWN_ID] = { "unknown_city_district_id", SCOPE_ID },
-    [R_UNKNOWN_CITY] = { "unknown_city", SCOPE_NAME },
-    [R_UNKNOWN_DISTRICT] = { "unknown_district", SCOPE_NAME },
-    [R_UNKNOWN_PAIR] = { "unknown_city_district_pair", SCOPE_NAME },
-    [R_WHITESPACE] = { "location_whitespace_trimmed", SCOPE_NAME },
-    [R_JSON_MISSING] = { "json_missing_key", SCOPE_NAME },
-    [R_JSON_EXTRA] = { "json_extra_key", SCOPE_NAME },
-    [R_SUPERSEDED] = { "duplicate_order_id_superseded", SCOPE_SOURCE },
+    [R_ORDER_ID_MISSING] = {"order_id_missing", SCOPE_ANY},
+    [R_AMOUNT_NOT_POSITIVE] = {"amount_not_positive", SCOPE_ANY},
+    [R_CURRENCY_UNKNOWN] = {"currency_unknown", SCOPE_ANY},
+    [R_CURRENCY_NOT_RMB] = {"currency_not_rmb", SCOPE_ANY},
+    [R_QTY] = {"qty_not_positive_integer", SCOPE_ANY},
+    [R_BAD_TIME] = {"bad_order_time", SCOPE_ANY},
+    [R_OUTSIDE_WINDOW] = {"order_time_outside_window", SCOPE_ANY},
+    [R_UNKNOWN_ID] = {"unknown_city_district_id", SCOPE_ID},
+    [R_UNKNOWN_CITY] = {"unknown_city", SCOPE_NAME},
+    [R_UNKNOWN_DISTRICT] = {"unknown_district", SCOPE_NAME},
+    [R_UNKNOWN_PAIR] = {"unknown_city_district_pair", SCOPE_NAME},
+    [R_WHITESPACE] = {"location_whitespace_trimmed", SCOPE_NAME},
+    [R_JSON_MISSING] = {"json_missing_key", SCOPE_NAME},
+    [R_JSON_EXTRA] = {"json_extra_key", SCOPE_NAME},
+    [R_SUPERSEDED] = {"duplicate_order_id_superseded", SCOPE_SOURCE},
 };
 
 #define BIT(r) (1u << (r))
@@ -80,19 +80,19 @@ static const struct {
 
 /* One bronze row after trimming and parsing. Strings live in the arena. */
 struct vrow {
-    int64_t pos;          /* file_id << 32 | row_no: the global load order */
-    const char *oid;      /* trimmed ORDER_ID, NULL if missing or empty */
-    const char *cur;      /* trimmed CURRENCY_CD, NULL if not text */
-    const char *city;     /* trimmed names (name sources) or the map's (id sources) */
+    int64_t pos;      /* file_id << 32 | row_no: the global load order */
+    const char *oid;  /* trimmed ORDER_ID, NULL if missing or empty */
+    const char *cur;  /* trimmed CURRENCY_CD, NULL if not text */
+    const char *city; /* trimmed names (name sources) or the map's (id sources) */
     const char *district;
-    int64_t amt;          /* RPTG_AMT in cents, if has_amt */
-    int64_t qty;          /* > 0, or 0 if invalid */
-    int64_t cdid;         /* delivered CITY_DISTRICT_ID, if has_cdid */
-    int64_t loc;          /* CITY_DISTRICT_ID of the map row, or -1 */
+    int64_t amt;                    /* RPTG_AMT in cents, if has_amt */
+    int64_t qty;                    /* > 0, or 0 if invalid */
+    int64_t cdid;                   /* delivered CITY_DISTRICT_ID, if has_cdid */
+    int64_t loc;                    /* CITY_DISTRICT_ID of the map row, or -1 */
     struct dagd_strmap_entry *last; /* the dedup entry of oid (its value: the last row) */
-    uint32_t flags;       /* BIT(rule) of every hit */
-    int32_t t;            /* HHMMSS, or -1 */
-    uint16_t source;      /* index into pass.sources */
+    uint32_t flags;                 /* BIT(rule) of every hit */
+    int32_t t;                      /* HHMMSS, or -1 */
+    uint16_t source;                /* index into pass.sources */
     bool has_amt, has_cdid;
 };
 
@@ -113,9 +113,9 @@ struct pass {
     struct dagd_strmap loc_memo; /* raw "city\x1fdistrict" -> index into locs */
     struct loc_result *locs;
     size_t n_locs;
-    int32_t *id_index;           /* map id -> index into map, if ids are small */
+    int32_t *id_index; /* map id -> index into map, if ids are small */
     int64_t id_max;
-    struct dagd_strmap interned; /* short repeated strings (currency, names) */
+    struct dagd_strmap interned;                 /* short repeated strings (currency, names) */
     struct dagd_strmap cities, districts, pairs; /* of the map; pairs -> min id */
     struct map_row *map;
     size_t n_map;
@@ -258,7 +258,8 @@ static int load_map(sqlite3 *db, struct pass *p, char **reterr_msg)
     }
     qsort(p->map, p->n_map, sizeof(*p->map), cmp_map);
     /* The ids are 1..N in the deliveries: index them directly when small. */
-    if (p->n_map > 0 && p->map[0].id >= 0 && p->map[p->n_map - 1].id < 4 * (int64_t)p->n_map + 1024) {
+    if (p->n_map > 0 && p->map[0].id >= 0 &&
+        p->map[p->n_map - 1].id < 4 * (int64_t)p->n_map + 1024) {
         p->id_max = p->map[p->n_map - 1].id;
         p->id_index = malloc(((size_t)p->id_max + 1) * sizeof(*p->id_index));
         if (!p->id_index) {
@@ -289,7 +290,7 @@ static int load_map(sqlite3 *db, struct pass *p, char **reterr_msg)
 
 static const struct map_row *map_by_id(const struct pass *p, int64_t id)
 {
-    struct map_row key = { .id = id };
+    struct map_row key = {.id = id};
 
     if (p->id_index) {
         return id >= 0 && id <= p->id_max && p->id_index[id] >= 0 ? &p->map[p->id_index[id]] : NULL;
@@ -335,8 +336,9 @@ static const struct loc_result *resolve_location(struct pass *p, sqlite3_stmt *s
     int n;
 
     /* memo key: types and raw text of both values */
-    n = snprintf(raw, sizeof(raw), "%d%s\x1f%d%s", tc, tc == SQLITE_NULL ? "" : (const char *)sqlite3_value_text(vc),
-                 td, td == SQLITE_NULL ? "" : (const char *)sqlite3_value_text(vd));
+    n = snprintf(raw, sizeof(raw), "%d%s\x1f%d%s", tc,
+                 tc == SQLITE_NULL ? "" : (const char *)sqlite3_value_text(vc), td,
+                 td == SQLITE_NULL ? "" : (const char *)sqlite3_value_text(vd));
     if (n > 0 && (size_t)n < sizeof(raw)) {
         e = dagd_strmap_find(&p->loc_memo, raw, (size_t)n);
         if (e) {
@@ -668,8 +670,8 @@ struct final_cursor {
     size_t i;
 };
 
-static int ft_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                      sqlite3_vtab **ret, char **err)
+static int ft_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **ret,
+                      char **err)
 {
     sqlite3_vtab *t;
     int rc = sqlite3_declare_vtab(db, dagd_validate_final_vtab_sql);
@@ -776,7 +778,8 @@ static int ft_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col)
     case 6:
         if (w->has_amt) {
             bool usd = w->flags & BIT(R_CURRENCY_NOT_RMB);
-            sqlite3_result_int64(ctx, usd ? dagd_dq_usd_to_rmb_cents(w->amt, final_tab.rate) : w->amt);
+            sqlite3_result_int64(ctx,
+                                 usd ? dagd_dq_usd_to_rmb_cents(w->amt, final_tab.rate) : w->amt);
         }
         break;
     case 7:
@@ -851,14 +854,14 @@ static int write_orders(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *
             fin[n++] = &p->rows[i];
         }
     }
-    final_tab = (struct final_tab){ .p = p, .rate = rate, .rows = fin, .n = n };
+    final_tab = (struct final_tab){.p = p, .rate = rate, .rows = fin, .n = n};
     if (sqlite3_create_module_v2(db, "dq_final_orders", &final_module, NULL, NULL) != SQLITE_OK) {
         set_err(reterr_msg, "orders: %s", sqlite3_errmsg(db));
         r = -EIO;
     } else {
         r = exec_sql(db, "orders", dagd_validate_upsert_sql, reterr_msg);
     }
-    final_tab = (struct final_tab){ 0 };
+    final_tab = (struct final_tab){0};
     free(fin);
     if (r >= 0) {
         *ret_n = (int64_t)n;
@@ -946,7 +949,7 @@ static int run_in_transaction(sqlite3 *db, const struct dagd_validate_opts *o,
                               const struct dagd_dq_rate *rate, struct dagd_validate_stats *stats,
                               char **reterr_msg)
 {
-    struct pass p = { 0 };
+    struct pass p = {0};
     int64_t n_orders = 0;
     int r;
 
@@ -998,7 +1001,7 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
                             struct dagd_validate_stats *ret_stats, char **reterr_msg)
 {
     struct dagd_dq_rate rate;
-    struct dagd_validate_stats stats = { 0 };
+    struct dagd_validate_stats stats = {0};
     int r;
 
     if (dagd_dq_rate_parse(o->usd_rate, &rate) < 0) {

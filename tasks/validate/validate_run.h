@@ -16,9 +16,9 @@ typedef bool (*dagd_validate_canceled_fn)(void *userdata);
 typedef void (*dagd_validate_progress_fn)(void *userdata, uint64_t done, uint64_t total);
 
 struct dagd_validate_opts {
-    const char *usd_rate;                /* decimal text, e.g. "7.10" */
-    dagd_validate_canceled_fn canceled;  /* may be NULL */
-    dagd_validate_progress_fn progress;  /* may be NULL; stages done / total */
+    const char *usd_rate;               /* decimal text, e.g. "7.10" */
+    dagd_validate_canceled_fn canceled; /* may be NULL */
+    dagd_validate_progress_fn progress; /* may be NULL; stages done / total */
     void *userdata;
 };
 

@@ -68,7 +68,7 @@ static void test_mentions(void **state)
 
 static void test_order_and_cycle(void **state)
 {
-    struct dagd_model_set set = { 0 };
+    struct dagd_model_set set = {0};
     size_t *order = NULL;
     char *err = NULL;
 
@@ -106,15 +106,16 @@ static int64_t q_int(sqlite3 *db, const char *sql)
 
 static void test_materialise(void **state)
 {
-    struct dagd_transform_opts o = { 0 };
-    struct dagd_model_set set = { 0 };
+    struct dagd_transform_opts o = {0};
+    struct dagd_model_set set = {0};
     int64_t rows = 0;
     char *err = NULL;
     sqlite3 *db;
 
     assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (k TEXT, v INTEGER);"
-                                      "INSERT INTO t VALUES ('a', 1), ('a', 2), ('b', 5);",
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE t (k TEXT, v INTEGER);"
+                                  "INSERT INTO t VALUES ('a', 1), ('a', 2), ('b', 5);",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     add(&set, "sums", "-- depends: t\n-- primary key: k\nSELECT k, sum(v) AS s FROM t GROUP BY k");
@@ -135,7 +136,8 @@ static void test_materialise(void **state)
     assert_int_equal(dagd_transform_models(db, &set, &o, &rows, &err), -EIO);
     assert_non_null(strstr(err, "zbad"));
     assert_int_equal(q_int(db, "SELECT s FROM sums WHERE k = 'b'"), 5);
-    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '_dagd_new%'"), 0);
+    assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '_dagd_new%'"),
+                     0);
     dagd_model_set_done(&set);
 
     add(&set, "m", "-- depends: nowhere\nSELECT 1");

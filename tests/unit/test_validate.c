@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "dq.h"
+#include "strmap.h"
 #include "validate_run.h"
 
 static void trimmed(const char *in, const char *want)
@@ -29,12 +30,15 @@ static void test_trim(void **state)
     trimmed("abc", "abc");
     trimmed("  abc ", "abc");
     trimmed("\t\n\r\v\fabc\f\v\r\n\t", "abc");
-    trimmed("\xe3\x80\x80北京", "北京");                 /* U+3000 */
+    trimmed("\xe3\x80\x80北京", "北京"); /* U+3000 */
     trimmed("北京\xe3\x80\x80", "北京");
-    trimmed("\xc2\xa0" "a b" "\xc2\xa0 ", "a b");      /* U+00A0, inner space kept */
+    trimmed("\xc2\xa0"
+            "a b"
+            "\xc2\xa0 ",
+            "a b"); /* U+00A0, inner space kept */
     trimmed(" \xe3\x80\x80 \xc2\xa0", "");
     trimmed("", "");
-    trimmed("\xe3\x80", "\xe3\x80");                   /* truncated U+3000: not space */
+    trimmed("\xe3\x80", "\xe3\x80"); /* truncated U+3000: not space */
     trimmed("\xc2", "\xc2");
     assert_true(dagd_dq_has_outer_space(" x", 2));
     assert_true(dagd_dq_has_outer_space("x\xe3\x80\x80", 4));
@@ -135,6 +139,48 @@ static void test_qty(void **state)
     assert_int_equal(dagd_dq_qty_from_text("", 0), -EINVAL);
 }
 
+static void test_strmap(void **state)
+{
+    struct dagd_arena a = {0};
+    struct dagd_strmap m = {0};
+    struct dagd_strmap_entry *e;
+    char key[32];
+    bool added;
+
+    assert_null(dagd_strmap_find(&m, "x", 1));
+    for (int i = 0; i < 10000; i++) {
+        int n = snprintf(key, sizeof(key), "G%010d", i);
+        e = dagd_strmap_upsert(&m, dagd_arena_strndup(&a, key, (size_t)n), (size_t)n, i, &added);
+        assert_true(added);
+        assert_int_equal(e->value, i);
+    }
+    assert_int_equal(m.n, 10000);
+    e = dagd_strmap_upsert(&m, "G0000000042", 11, -1, &added);
+    assert_false(added);
+    assert_int_equal(e->value, 42);
+    assert_null(dagd_strmap_find(&m, "G0000000042", 10)); /* a prefix is another key */
+    assert_non_null(dagd_strmap_find(&m, "G0000009999", 11));
+    /* reserve: entries do not move while the map holds at most n keys */
+    dagd_strmap_done(&m);
+    dagd_strmap_reserve(&m, 1000);
+    e = dagd_strmap_upsert(&m, "first", 5, 1, NULL);
+    for (int i = 0; i < 998; i++) {
+        int n = snprintf(key, sizeof(key), "k%d", i);
+        (void)dagd_strmap_upsert(&m, dagd_arena_strndup(&a, key, (size_t)n), (size_t)n, i, NULL);
+    }
+    assert_ptr_equal(dagd_strmap_find(&m, "first", 5), e);
+    /* empty keys and long strings */
+    assert_true(dagd_strmap_upsert(&m, "", 0, 7, &added) != NULL && added);
+    assert_int_equal(dagd_strmap_find(&m, "", 0)->value, 7);
+    char *big = malloc(300000);
+    memset(big, 'x', 299999);
+    big[299999] = '\0';
+    assert_string_equal(dagd_arena_strndup(&a, big, 299999), big);
+    free(big);
+    dagd_strmap_done(&m);
+    dagd_arena_done(&a);
+}
+
 /* A hand-made bronze covering every rule once. */
 static const char bronze_sql[] =
     "CREATE TABLE load_files (file_id INTEGER PRIMARY KEY, source TEXT, path TEXT,"
@@ -144,17 +190,18 @@ static const char bronze_sql[] =
     "  missing_keys TEXT, extra_keys TEXT, PRIMARY KEY (file_id, row_no));"
     "CREATE TABLE city_district_map (city_district_id INTEGER PRIMARY KEY, city TEXT,"
     "  district TEXT, file_id INTEGER);"
-    "INSERT INTO load_files VALUES (1, 'dataset1', 'a', 'h1', 1, 9, 0), (2, 'dataset2', 'b', 'h2', 1, 9, 0);"
+    "INSERT INTO load_files VALUES (1, 'dataset1', 'a', 'h1', 1, 9, 0), (2, 'dataset2', 'b', 'h2', "
+    "1, 9, 0);"
     "INSERT INTO city_district_map VALUES (1, '北京', '东城区', 1), (2, '上海', '浦东新区', 1),"
     "  (3, '天津', '和平区', 1), (4, '沈阳', '和平区', 1);"
     "INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time, city_district_id,"
     "  rptg_amt, currency_cd, order_qty) VALUES"
-    "  (1, 2, 'dataset1', 'G1', 50127, 1, 100.5, 'RMB', 1),"      /* superseded by G1 row 9 */
-    "  (1, 3, 'dataset1', ' G2 ', 'time', 2, 10.0, 'USD', 2.0),"   /* bad time, USD */
-    "  (1, 4, 'dataset1', NULL, 60000, 1, 5, 'RMB', 1),"           /* no id */
-    "  (1, 5, 'dataset1', 'G3', 45959, 999999, 0, 'EUR', 1.5),"    /* outside, unknown id, rejected */
+    "  (1, 2, 'dataset1', 'G1', 50127, 1, 100.5, 'RMB', 1),"     /* superseded by G1 row 9 */
+    "  (1, 3, 'dataset1', ' G2 ', 'time', 2, 10.0, 'USD', 2.0)," /* bad time, USD */
+    "  (1, 4, 'dataset1', NULL, 60000, 1, 5, 'RMB', 1),"         /* no id */
+    "  (1, 5, 'dataset1', 'G3', 45959, 999999, 0, 'EUR', 1.5),"  /* outside, unknown id, rejected */
     "  (1, 6, 'dataset1', 'G4', '051502', 3, 20, 'RMB', '2'),"
-    "  (1, 9, 'dataset1', 'G1', 106175, 1, 300, 'RMB', NULL);"     /* the winner of G1 (in ds1) */
+    "  (1, 9, 'dataset1', 'G1', 106175, 1, 300, 'RMB', NULL);" /* the winner of G1 (in ds1) */
     "INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time, city, district,"
     "  rptg_amt, currency_cd, order_qty, missing_keys, extra_keys) VALUES"
     "  (2, 1, 'dataset2', 'G4', 110000, '\xe3\x80\x80天津', '和平区 ', 30, 'RMB', 1, NULL, NULL),"
@@ -186,7 +233,7 @@ static int64_t dq_count(sqlite3 *db, const char *source, const char *rule)
 
 static void test_validate_bronze(void **state)
 {
-    struct dagd_validate_opts o = { .usd_rate = "7.10" };
+    struct dagd_validate_opts o = {.usd_rate = "7.10"};
     struct dagd_validate_stats st;
     char *err = NULL;
     sqlite3 *db;
@@ -241,11 +288,13 @@ static void test_validate_bronze(void **state)
 
     /* idempotent: a second run leaves every orders row as it was */
     int64_t before = q_int(db, "SELECT total_changes()");
-    assert_int_equal(sqlite3_exec(db, "CREATE TEMP TABLE snap AS SELECT * FROM orders",
-                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "CREATE TEMP TABLE snap AS SELECT * FROM orders", NULL, NULL, NULL),
+        SQLITE_OK);
     assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
     assert_int_equal(q_int(db, "SELECT count(*) FROM (SELECT * FROM orders EXCEPT "
-                               "SELECT * FROM snap)"), 0);
+                               "SELECT * FROM snap)"),
+                     0);
     assert_int_equal(q_int(db, "SELECT count(*) FROM orders"), 6);
     assert_true(q_int(db, "SELECT total_changes()") > before);
     free(err);
@@ -255,9 +304,13 @@ static void test_validate_bronze(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trim),  cmocka_unit_test(test_time),
-        cmocka_unit_test(test_cents), cmocka_unit_test(test_usd),
-        cmocka_unit_test(test_qty),   cmocka_unit_test(test_validate_bronze),
+        cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_cents),
+        cmocka_unit_test(test_usd),
+        cmocka_unit_test(test_qty),
+        cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_validate_bronze),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ static double t0;
 static void nap(void)
 {
     if (sleep_ms > 0) {
-        struct timespec ts = { sleep_ms / 1000, (sleep_ms % 1000) * 1000000L };
+        struct timespec ts = {sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
 }
@@ -47,8 +47,7 @@ static void v_progress(void *u, uint64_t done, uint64_t total)
 static void t_progress(void *u, const char *model, int64_t rows, uint64_t done, uint64_t total)
 {
     fprintf(stderr, "%8.1f ms transform %s %lld rows (%llu/%llu)\n", now_ms() - t0, model,
-            (long long)rows,
-            (unsigned long long)done, (unsigned long long)total);
+            (long long)rows, (unsigned long long)done, (unsigned long long)total);
     nap();
 }
 
@@ -58,7 +57,8 @@ int main(int argc, char **argv)
     int r = 0;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: %s DB [--validate RATE] [--transform DIR] [--sleep-ms N]\n", argv[0]);
+        fprintf(stderr, "usage: %s DB [--validate RATE] [--transform DIR] [--sleep-ms N]\n",
+                argv[0]);
         return 2;
     }
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) {
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--sleep-ms") == 0 && i + 1 < argc) {
             sleep_ms = atol(argv[++i]);
         } else if (strcmp(argv[i], "--validate") == 0 && i + 1 < argc) {
-            struct dagd_validate_opts o = { .usd_rate = argv[++i], .progress = v_progress };
+            struct dagd_validate_opts o = {.usd_rate = argv[++i], .progress = v_progress};
             struct dagd_validate_stats st;
             r = dagd_validate_warehouse(db, &o, &st, &err);
             if (r >= 0) {
@@ -81,8 +81,8 @@ int main(int argc, char **argv)
                        (long long)st.rows_in, (long long)st.orders, (long long)st.exceptions);
             }
         } else if (strcmp(argv[i], "--transform") == 0 && i + 1 < argc) {
-            struct dagd_model_set set = { 0 };
-            struct dagd_transform_opts o = { .progress = t_progress };
+            struct dagd_model_set set = {0};
+            struct dagd_transform_opts o = {.progress = t_progress};
             int64_t rows = 0;
             r = dagd_models_load(argv[++i], &set, &err);
             if (r >= 0) {
