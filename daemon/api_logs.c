@@ -19,6 +19,7 @@ struct follower {
     char *step;
     int64_t last_seq;
     bool follow;
+    bool truncated; /* the last flush stopped at LOGS_MAX_PER_FLUSH */
 };
 
 static void follower_free(struct follower *f)
@@ -30,10 +31,14 @@ static void follower_free(struct follower *f)
     free(f);
 }
 
-/* Send the stored events after last_seq. -EPIPE if the client is gone. */
+/* Send the stored events after last_seq, at most LOGS_MAX_PER_FLUSH of
+ * them (f->truncated then says more are stored; the client asks again with
+ * `after`). -EPIPE if the client is gone. */
 static int flush(struct follower *f)
 {
     size_t sent = 0;
+
+    f->truncated = false;
     for (;;) {
         struct dagd_event_info *evs = NULL;
         size_t n = 0;
@@ -65,7 +70,11 @@ static int flush(struct follower *f)
             return k;
         }
         sent += n;
-        if (n < LOGS_BATCH || sent >= LOGS_MAX_PER_FLUSH) {
+        if (n < LOGS_BATCH) {
+            return 0;
+        }
+        if (sent >= LOGS_MAX_PER_FLUSH) {
+            f->truncated = true;
             return 0;
         }
     }
@@ -81,6 +90,7 @@ static void follower_finish(struct follower *f)
         dagd_run_info_done(&info);
     }
     cJSON_AddNumberToObject(o, "last_seq", (double)f->last_seq);
+    cJSON_AddBoolToObject(o, "truncated", f->truncated);
     dagd_server_call_reply(f->call, o);
     follower_free(f);
 }
@@ -110,7 +120,13 @@ static int api_logs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     const char *prefix = NULL, *step = NULL;
     bool follow = false;
     char run_id[33];
+    const cJSON *after = cJSON_GetObjectItemCaseSensitive(params, "after");
 
+    if (after && (!cJSON_IsNumber(after) || after->valuedouble < 0)) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "parameter 'after' must be an event seq (a number >= 0)");
+        return 0;
+    }
     if (dagd__api_get_string(call, params, "run", true, &prefix) < 0 ||
         dagd__api_get_string(call, params, "step", false, &step) < 0 ||
         dagd__api_get_bool(call, params, "follow", &follow) < 0 ||
@@ -123,6 +139,7 @@ static int api_logs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     memcpy(f->run_id, run_id, 33);
     f->step = step ? dagd_xstrdup(step) : NULL;
     f->follow = follow;
+    f->last_seq = after ? (int64_t)after->valuedouble : 0;
 
     /* Watch before reading the history: nothing can slip in between, since
      * both happen in this loop iteration. */

@@ -734,16 +734,34 @@ static int cmd_logs(struct ctl *c, int argc, char **argv)
         cJSON_AddStringToObject(params, "step", argv[optind + 1]);
     }
     cJSON_AddBoolToObject(params, "follow", follow);
-    struct dagd_reply rep;
-    int r = ctl_call(c, "logs", params, on_log_event, NULL, &rep);
-    if (r != 0) {
-        return r;
+    for (;;) {
+        struct dagd_reply rep;
+        int r = ctl_call(c, "logs", params, on_log_event, NULL, &rep);
+        if (r != 0) {
+            return r;
+        }
+        /* The daemon sends a bounded batch per request: ask for the rest. */
+        bool more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep.result, "truncated"));
+        double last = jnum(rep.result, "last_seq");
+        if (c->json && !more) {
+            print_json(rep.result);
+        }
+        dagd_reply_done(&rep);
+        if (!more) {
+            return 0;
+        }
+        close(c->fd);
+        c->fd = -1;
+        dagd_linebuf_done(&c->lines);
+        cJSON *next = cJSON_CreateObject();
+        cJSON_AddStringToObject(next, "run", argv[optind]);
+        if (argc - optind == 2) {
+            cJSON_AddStringToObject(next, "step", argv[optind + 1]);
+        }
+        cJSON_AddBoolToObject(next, "follow", follow);
+        cJSON_AddNumberToObject(next, "after", last);
+        params = next;
     }
-    if (c->json) {
-        print_json(rep.result);
-    }
-    dagd_reply_done(&rep);
-    return 0;
 }
 
 static int cmd_cancel(struct ctl *c, int argc, char **argv)

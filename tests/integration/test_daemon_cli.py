@@ -2,12 +2,13 @@
 """dagd serve driven by dagctl: status, pipelines, run (--wait, exit codes),
 runs, show, logs, cancel, retry, reload (dagctl, SIGHUP, directory watch),
 run id prefixes, and the daemon-unreachable exit code."""
+import json
 import os
 import signal
 import time
 
 from daemonlib import (CHAIN, FAILING, NOOP, SLOW, Daemon, check, fail, need_test_plugins,
-                       wait_for)
+                       read_line, request, wait_for)
 
 need_test_plugins("noop", "sleep", "fail")
 
@@ -115,6 +116,21 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW,
     check(all(e["kind"] == "log" for e in logs.events), "logs events: %r" % logs.events[:3])
     seqs = [e["seq"] for e in logs.events]
     check(seqs == sorted(seqs), "logs in order")
+    # "after" resumes from a seq (dagctl uses it when a reply says truncated)
+    s_ = d.connect()
+    s_.sendall(request("logs", {"run": failed_id, "after": seqs[1]}))
+    rest, later = b"", []
+    while True:
+        line, rest = read_line(s_, rest)
+        msg = json.loads(line)
+        if "event" in msg:
+            later.append(msg["event"]["seq"])
+        else:
+            break
+    s_.close()
+    check(later == seqs[2:], "after: %r vs %r" % (later, seqs))
+    check(msg["result"]["truncated"] is False and msg["result"]["last_seq"] == seqs[-1],
+          "logs result: %r" % msg)
     step_logs = d.ctl("logs", failed_id, "broken", json_out=True)
     check(step_logs.events and all(e.get("step") == "broken" for e in step_logs.events),
           "step logs: %r" % step_logs.events)
