@@ -312,21 +312,39 @@ static const char *const css =
     ".na{color:#9a6700}.swatch{display:inline-block;width:12px;height:12px;margin-right:6px;"
     "vertical-align:-1px}";
 
-/* Readable labels for the summary keys of DESIGN 6; others show as is. */
+/* Readable labels for the key summary figures of DESIGN 6. */
+static const char *const summary_labels[][2] = {
+    {"total_sales_rmb_cents", "Total sales (RMB)"},
+    {"rows_loaded", "Rows loaded"},
+    {"rows_included", "Rows included"},
+    {"rows_rejected", "Rows rejected"},
+};
+#define N_SUMMARY_LABELS (sizeof(summary_labels) / sizeof(summary_labels[0]))
+
 static const char *summary_label(const char *key)
 {
-    static const char *const labels[][2] = {
-        {"total_sales_rmb_cents", "Total sales (RMB)"},
-        {"rows_loaded", "Rows loaded"},
-        {"rows_included", "Rows included"},
-        {"rows_rejected", "Rows rejected"},
-    };
-    for (size_t i = 0; key && i < sizeof(labels) / sizeof(labels[0]); i++) {
-        if (strcmp(key, labels[i][0]) == 0) {
-            return labels[i][1];
+    for (size_t i = 0; key && i < N_SUMMARY_LABELS; i++) {
+        if (strcmp(key, summary_labels[i][0]) == 0) {
+            return summary_labels[i][1];
         }
     }
-    return key;
+    return NULL;
+}
+
+/* A summary value: money for *_cents keys (when integral), else as is. */
+static void summary_value(FILE *out, const char *key, const char *value)
+{
+    char money[48];
+    if (key && value && *value && strstr(key, "_cents")) {
+        char *end;
+        errno = 0;
+        long long c = strtoll(value, &end, 10);
+        if (!*end && errno == 0) {
+            fputs(dagd_report_money(money, sizeof(money), c), out);
+            return;
+        }
+    }
+    dagd_html_escape(out, value);
 }
 
 static void not_available(FILE *out, const char *what)
@@ -355,24 +373,39 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
     dagd_html_escape(out, r->run_id);
     fprintf(out, "</code> &middot; generated <time id=\"generated-at\">%s</time></p>\n", when);
 
-    /* Key figures. */
+    /* Key figures first (the labelled ones, in label order), then every
+     * other summary row in a folded table. */
     fputs("<h2 id=\"summary\">Summary</h2>\n<div class=\"kpi\">", out);
-    for (size_t i = 0; i < r->n_summary; i++) {
-        const char *k = r->summary[i].key, *v = r->summary[i].value;
-        fputs("<div>", out);
-        if (k && v && strstr(k, "_cents")) {
-            char *end;
-            long long c = strtoll(v, &end, 10);
-            fprintf(out, "<b>%s</b>", *end ? "?" : dagd_report_money(money, sizeof(money), c));
-        } else {
-            fputs("<b>", out);
-            dagd_html_escape(out, v);
-            fputs("</b>", out);
+    for (size_t l = 0; l < N_SUMMARY_LABELS; l++) {
+        for (size_t i = 0; i < r->n_summary; i++) {
+            if (r->summary[i].key && strcmp(r->summary[i].key, summary_labels[l][0]) == 0) {
+                fputs("<div><b>", out);
+                summary_value(out, r->summary[i].key, r->summary[i].value);
+                fputs("</b>", out);
+                dagd_html_escape(out, summary_labels[l][1]);
+                fputs("</div>", out);
+            }
         }
-        dagd_html_escape(out, summary_label(k));
-        fputs("</div>", out);
     }
     fputs("</div>\n", out);
+    size_t others = 0;
+    for (size_t i = 0; i < r->n_summary; i++) {
+        others += !summary_label(r->summary[i].key);
+    }
+    if (others) {
+        fprintf(out,
+                "<details><summary>All %zu summary figures</summary>\n<table "
+                "id=\"table-summary\"><tr><th>Key</th><th class=\"num\">Value</th></tr>\n",
+                r->n_summary);
+        for (size_t i = 0; i < r->n_summary; i++) {
+            fputs("<tr><td><code>", out);
+            dagd_html_escape(out, r->summary[i].key);
+            fputs("</code></td><td class=\"num\">", out);
+            summary_value(out, r->summary[i].key, r->summary[i].value);
+            fputs("</td></tr>\n", out);
+        }
+        fputs("</table></details>\n", out);
+    }
     if (!r->n_summary) {
         not_available(out, "Summary");
     }
