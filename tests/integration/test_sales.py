@@ -2,7 +2,7 @@
 """THE sales acceptance test: runs the whole sales pipeline and compares every
 contract figure of the warehouse with expected.json.
 
-    test_sales.py [CASE...]      (default: tiny reference deliveries nasty killed)
+    test_sales.py [CASE...]      (default: all but full)
 
 Cases:
   reference   tests/tools/sales_expected.py reproduces data/sales-tiny/expected.json
@@ -15,6 +15,7 @@ Cases:
               warehouse: figures after each, the later row wins, nothing is
               double-counted, a third run of the same delivery changes no row
   nasty       a delivery with every later-delivery problem (--profile nasty)
+  rate        --param usd_rate=7.25: USD amounts converted exactly at that rate
   killed      a validate / transform step killed mid-way leaves the warehouse
               exactly as it was
 
@@ -220,8 +221,9 @@ def compare_all(what, exp, db):
     return got
 
 
-def reference(dirs, out):
-    p = subprocess.run([PY, os.path.join(TOOLS, 'sales_expected.py'), *dirs, '--out', out],
+def reference(dirs, out, usd_rate='7.10'):
+    p = subprocess.run([PY, os.path.join(TOOLS, 'sales_expected.py'), *dirs, '--out', out,
+                        '--usd-rate', usd_rate],
                        capture_output=True, text=True, timeout=600)
     check(p.returncode == 0, 'sales_expected.py failed: %s' % p.stderr[-2000:])
     with open(out, encoding='utf-8') as f:
@@ -333,6 +335,23 @@ def case_nasty(tmp, wiki):
     con.close()
 
 
+def case_rate(tmp, wiki):
+    """--param usd_rate: USD rows converted at another rate, exactly."""
+    tiny = os.path.join(SOURCE, 'data', 'sales-tiny')
+    exp = reference([tiny], os.path.join(tmp, 'exp.json'), usd_rate='7.25')
+    base = load_expected('sales-tiny')
+    check(abs(exp['total_sales_rmb'] - base['total_sales_rmb']) > 1.0,
+          'usd_rate 7.25 does not change the tiny total: the case proves nothing')
+    r = Runner(os.path.join(tmp, 'state'), wiki)
+    r.run('data/sales-tiny', usd_rate='7.25')
+    compare_all('data/sales-tiny at usd_rate 7.25', exp, r.warehouse)
+    con = sqlite3.connect(r.warehouse)
+    bad = con.execute("SELECT count(*) FROM orders WHERE currency = 'USD' AND"
+                      " amount_rmb_cents <> (amount_cents * 725 + 50) / 100").fetchone()[0]
+    con.close()
+    check(bad == 0, '%d USD orders not converted as (usd_cents * 725 + 50) div 100' % bad)
+
+
 def case_killed(tmp, wiki):
     if not os.path.exists(WH_RUN):
         raise Skip('tests/unit/warehouse-run not built')
@@ -376,8 +395,9 @@ def case_killed(tmp, wiki):
 
 
 CASES = {'reference': case_reference, 'tiny': case_tiny, 'full': case_full,
-         'deliveries': case_deliveries, 'nasty': case_nasty, 'killed': case_killed}
-DEFAULT = ['reference', 'tiny', 'deliveries', 'nasty', 'killed']
+         'deliveries': case_deliveries, 'nasty': case_nasty, 'killed': case_killed,
+         'rate': case_rate}
+DEFAULT = ['reference', 'tiny', 'deliveries', 'nasty', 'rate', 'killed']
 
 
 def main(argv):
