@@ -264,7 +264,8 @@ static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step 
         /* An upstream change, or a change of a file an upstream step
          * writes, is better told as "upstream X will run" when that
          * upstream runs in this run. */
-        if (up && (!why || strncmp(why, "upstream ", 9) == 0 || reads_upstream_output(ctx, idx))) {
+        if (up && (!why || strncmp(why, "upstream ", 9) == 0 ||
+                   (strncmp(why, "input ", 6) == 0 && reads_upstream_output(ctx, idx)))) {
             free(why);
             why = dagd_xasprintf("upstream %s will run", up);
         }

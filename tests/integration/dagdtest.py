@@ -59,3 +59,24 @@ def plan(path, *args, cwd=None):
     import json
     p = dagd("plan", path, "--json", *args, cwd=cwd, check_rc=0)
     return {s["step"]: s for s in json.loads(p.stdout)["steps"]}
+
+
+class FakeWiki:
+    """tests/tools/fakewiki.py on a free port (data/translations), stopped
+    on exit: `with FakeWiki() as url: ...`."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(SOURCE, "tests", "tools", "fakewiki.py"), "--port", "0",
+             "--data", os.path.join(SOURCE, "data", "translations"), "--quiet", "--max-seconds", "600"],
+            stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            self.proc.kill()
+            fail("fakewiki did not start: %r" % line)
+        return line.split()[-1]
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+        return False

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from dagdtest import DAGD, SOURCE, check, db, fail
+from dagdtest import DAGD, SOURCE, FakeWiki, check, db, fail
 
 TARGETS = ["extract_dataset1", "extract_dataset2", "transform"]
 TRIALS = int(os.environ.get("DAGD_CRASH_TRIALS", "20"))
@@ -72,14 +72,15 @@ def cmdline(pid):
 
 
 def step_processes(root):
-    """Processes running step attempts under `dagd run` (pid root): every
-    descendant except a pre-forked worker template."""
-    found, todo = [], [root]
-    while todo:
-        for c in children_of(todo.pop()):
-            todo.append(c)
-            if "--template" not in cmdline(c):
-                found.append(c)
+    """Processes running step attempts under `dagd run` (pid root): the
+    children of the pre-forked worker template (whose forks share its
+    command line), or direct children if there is no template."""
+    found = []
+    for c in children_of(root):
+        if "--template" in cmdline(c):
+            found.extend(children_of(c))
+        else:
+            found.append(c)
     return found
 
 
@@ -194,11 +195,10 @@ def main():
     rng = random.Random(seed)
     print("seed %d (DAGD_CRASH_SEED=%d reproduces the kill plan)" % (seed, seed))
     work = tempfile.mkdtemp(prefix="dagd-crash-")
-    wiki = subprocess.Popen([sys.executable, os.path.join(SOURCE, "tests", "tools", "fakewiki.py"),
-                             "--port", "0", "--quiet", "--idle-exit", "300"],
-                            stdout=subprocess.PIPE, text=True)
+    wiki = None
     try:
-        url = wiki.stdout.readline().split()[-1]
+        wiki = FakeWiki()
+        url = wiki.__enter__()
         start = time.monotonic()
         clean = clean_run(work, url)
         state = os.path.join(work, "crash")
@@ -217,8 +217,8 @@ def main():
         kill_runner_trial(os.path.join(work, "runner"), url, clean)
         print("ok in %.1f s" % (time.monotonic() - start))
     finally:
-        wiki.terminate()
-        wiki.wait()
+        if wiki:
+            wiki.__exit__(None)
         shutil.rmtree(work, ignore_errors=True)
 
 
