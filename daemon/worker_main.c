@@ -572,6 +572,13 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     signal(SIGPIPE, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    /* A crashing plugin must die of its signal, so the step error names it
+     * ("killed by signal SIGSEGV"), also in sanitizer builds whose runtime
+     * would catch it and exit(1) instead. */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < ELEMENTSOF(fatal); i++) {
+        signal(fatal[i], SIG_DFL);
+    }
     struct sigaction sa = {.sa_handler = on_sigterm};
     sigemptyset(&sa.sa_mask);
     (void)sigaction(SIGTERM, &sa, NULL);
