@@ -97,7 +97,11 @@ struct dagd_plugin_host;
 /* Load and check a pipeline file. On success *ret is a new pipeline (ref 1).
  * On failure returns -EINVAL and appends every error (up to 50) to *reterr
  * with file/line/col; -errno for I/O errors (also added to reterr). Plugins
- * are looked up in `host` to resolve tasks and check configs. */
+ * are looked up in `host` to resolve tasks and check configs (schema, then
+ * the plugin's validate callback, with the params' default values); with
+ * host NULL tasks are not resolved (step->plugin stays NULL) and configs
+ * are checked for ${...} references only. Errors are sorted by position.
+ * The rules and messages are documented in pipelines/README.md. */
 int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host,
                        struct dagd_pipeline **ret, struct dagd_diags *reterr);
 /* The same from a memory buffer; `name` is used as FILE in diagnostics. */
