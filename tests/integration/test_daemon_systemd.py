@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from daemonlib import (BUILD, DAGCTL, DAGD, NOOP, SLOW, SOURCE, Daemon, check, fail,
+from daemonlib import (BUILD, DAGCTL, DAGD, NOOP, SLOW, SOURCE, Daemon, call, check, fail,
                        need_test_plugins, wait_for)
 
 need_test_plugins("noop", "sleep")
@@ -88,11 +88,16 @@ with Daemon({"short": SHORT, "slow": SLOW},
             config="shutdown_grace: 10s\n") as d:
     rid = d.ctl("run", "short").stdout.strip()
     wait_for(lambda: (d.run_row(rid) or {"status": ""})["status"] == "running", 10, "run started")
-    time.sleep(0.2)
+    early = d.connect()  # connected before SIGTERM
+    check("result" in call(early, "status"), "status before SIGTERM")
     d.proc.send_signal(signal.SIGTERM)
-    # new work is refused while stopping (or the socket is gone already)
-    p = d.ctl("run", "short", check_rc=None)
-    check(p.returncode in (1, 3), "run during shutdown: %d %s" % (p.returncode, p.stderr))
+    # the socket stops accepting (its file goes away)...
+    wait_for(lambda: not os.path.exists(d.sock), 10, "the socket to close")
+    d.ctl("status", check_rc=3)
+    # ...and a client connected before is refused new work
+    rep = call(early, "run", {"pipeline": "short"}, id=2)
+    check(rep.get("error", {}).get("code") == "SHUTTING_DOWN", "run while stopping: %r" % rep)
+    early.close()
     check(d.proc.wait(30) == 0, "exit status after SIGTERM:\n" + d.logtext())
     with d.db() as c:
         row = c.execute("SELECT status FROM runs WHERE run_id = ?", (rid,)).fetchone()
