@@ -58,9 +58,18 @@ with Daemon({}, config=cfg) as d:
 
 # max_clients: the connection past the limit gets BUSY and is closed
 with Daemon({}, config="limits:\n  max_clients: 2\n") as d:
-    a, b = d.connect(), d.connect()
-    for s_ in (a, b):
-        check("result" in call(s_, "status"), "client within the limit served")
+    # (dagctl's connection from the readiness check may take a moment to go)
+    def served():
+        s_ = d.connect()
+        try:
+            if "result" in call(s_, "status"):
+                return s_
+        except OSError:
+            pass
+        s_.close()
+        return None
+    a = wait_for(served, 10, "first client served")
+    b = wait_for(served, 10, "second client served")
     c = d.connect()
     line, rest = read_line(c)
     check(line is not None and json.loads(line)["error"]["code"] == "BUSY", "third client: %r" % line)
