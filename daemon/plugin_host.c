@@ -133,6 +133,8 @@ static struct sqlite3 *lt_warehouse(struct dagd_task_ctx *ctx)
 }
 
 static void lt_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
+    _printf_(3, 4);
+static void lt_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
 {
     va_list ap;
     _cleanup_free_ char *msg = NULL;
@@ -187,6 +189,8 @@ static int lt_declare_output(struct dagd_task_ctx *ctx, const char *path)
     return ctx->collect ? lt_declare(&ctx->outputs, &ctx->n_outputs, path) : -EOPNOTSUPP;
 }
 
+static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
+    _printf_(3, 4);
 static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
 {
     va_list ap;
