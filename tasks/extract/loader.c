@@ -10,6 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sqlite3.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -924,6 +927,12 @@ static int run_load(struct dagd_loader *l)
     (void)pthread_join(th, NULL);
     rp = dagd_rowq_result(l->q);
     l->q = dagd_rowq_free(l->q);
+#ifdef __GLIBC__
+    /* The reader thread's malloc arena keeps the freed shared string table
+     * and buffers; the next file's thread may get another arena. Give the
+     * pages back so that peak RSS stays that of one file, not of the sum. */
+    (void)malloc_trim(0);
+#endif
     if (rc < 0) {
         /* the reader stopped because we did: our error is the cause */
         memcpy(l->err, l->cerr, sizeof(l->err));

@@ -100,6 +100,8 @@ static uint64_t parse_only(const char *path, int format)
     return rows;
 }
 
+#define MAX_FILES 64
+
 struct job {
     const char *pattern;
     const char *source;
@@ -117,7 +119,13 @@ int main(int argc, char **argv)
     char pat[3][4200];
     struct job jobs[3];
     uint64_t total_rows = 0, floor_rows = 0;
-    double total_s = 0, floor_s = 0;
+    double total_s = 0, floor_s = 0, total_cpu = 0;
+    struct {
+        char *path;
+        int format;
+    } done[MAX_FILES];
+    size_t n_done = 0;
+    long load_rss;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
@@ -160,6 +168,7 @@ int main(int argc, char **argv)
     }
 
     printf("extract benchmark: %s -> %s (WAL, synchronous=FULL default)\n", dir, dbpath);
+    /* Pass 1: load every file as the task does (the figures that count). */
     for (size_t j = 0; j < 3; j++) {
         glob_t g;
         if (glob(jobs[j].pattern, 0, NULL, &g) != 0) {
@@ -169,41 +178,52 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             return 1;
         }
-        for (size_t i = 0; i < g.gl_pathc; i++) {
+        for (size_t i = 0; i < g.gl_pathc && n_done < MAX_FILES; i++) {
             struct dagd_loader_file f;
-            double t0 = now_s(), c0 = cpu_s(), dt, ft, dc;
-            uint64_t fr;
+            double t0 = now_s(), c0 = cpu_s(), dt, dc;
             if (dagd_loader_load_file(l, jobs[j].format, g.gl_pathv[i], &f) < 0) {
                 fprintf(stderr, "%s\n", dagd_loader_error(l));
                 return 1;
             }
             dt = now_s() - t0;
             dc = cpu_s() - c0;
-            t0 = now_s();
-            fr = parse_only(g.gl_pathv[i], jobs[j].format);
-            ft = now_s() - t0;
-            printf("  %-40s %9llu rows %7.3f s %9.0f rows/s, cpu %6.3f s  (parse only: %7.3f s, "
-                   "%9.0f rows/s)\n",
-                   g.gl_pathv[i], (unsigned long long)f.rows, dt, dt > 0 ? f.rows / dt : 0, dc, ft,
-                   ft > 0 ? fr / ft : 0);
+            printf("  load %-40s %9llu rows %7.3f s %9.0f rows/s  cpu %6.3f s  peak RSS %ld KiB\n",
+                   g.gl_pathv[i], (unsigned long long)f.rows, dt, dt > 0 ? f.rows / dt : 0, dc,
+                   peak_rss_kb());
             if (f.rows > 0) {
                 total_rows += f.rows;
                 total_s += dt;
-                floor_rows += fr;
-                floor_s += ft;
+                total_cpu += dc;
+                done[n_done].path = strdup(g.gl_pathv[i]);
+                done[n_done].format = jobs[j].format;
+                n_done++;
             }
         }
         globfree(&g);
         dagd_loader_free(l);
     }
+    load_rss = peak_rss_kb();
+    /* Pass 2: the parse-only floor (readers without SQLite), same files. */
+    for (size_t i = 0; i < n_done; i++) {
+        double t0 = now_s(), ft;
+        uint64_t fr = parse_only(done[i].path, done[i].format);
+        ft = now_s() - t0;
+        printf("  parse only %-34s %9llu rows %7.3f s %9.0f rows/s\n", done[i].path,
+               (unsigned long long)fr, ft, ft > 0 ? fr / ft : 0);
+        floor_rows += fr;
+        floor_s += ft;
+        free(done[i].path);
+    }
     (void)sqlite3_close(db);
     printf("total: %llu rows in %.3f s = %.0f rows/s; target 500000 rows/s: ratio %.2f\n",
            (unsigned long long)total_rows, total_s, total_s > 0 ? total_rows / total_s : 0,
            total_s > 0 ? total_rows / total_s / 500000.0 : 0);
+    printf("cpu: %.3f s = %.2f us/row (both threads); peak RSS while loading: %ld KiB\n",
+           total_cpu, total_rows ? total_cpu * 1e6 / total_rows : 0, load_rss);
     printf("parse-only floor: %.0f rows/s; load / parse-only = %.2f\n",
            floor_s > 0 ? floor_rows / floor_s : 0,
            floor_s > 0 && total_s > 0 ? (total_rows / total_s) / (floor_rows / floor_s) : 0);
-    printf("peak RSS: %ld KiB\n", peak_rss_kb());
+    printf("peak RSS (with the parse-only pass): %ld KiB\n", peak_rss_kb());
     if (!keep) {
         char p[4200];
         (void)unlink(dbpath);
