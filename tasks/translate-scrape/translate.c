@@ -444,9 +444,11 @@ static void log_stats(struct dagd_task_ctx *ctx, const char *phase, size_t ntitl
 {
     host->log(ctx, DAGD_TASK_LOG_INFO,
               "%s: %zu title(s), %u request(s) for %u batch(es): %u retries (429: %u, 5xx: %u, "
-              "garbage: %u, transport: %u, API errors: %u), %u continuation(s), %u given up",
+              "garbage: %u, transport: %u, API errors: %u), %u continuation(s), %u given up, "
+              "%u connection(s) opened",
               phase, ntitles, s->requests, s->batches, s->retries, s->http_429, s->http_5xx,
-              s->garbage, s->transport_errors, s->api_errors, s->continues, s->given_up);
+              s->garbage, s->transport_errors, s->api_errors, s->continues, s->given_up,
+              s->connections);
 }
 
 static int lookup(struct dagd_task_ctx *ctx, struct dagd_wiki_client_opts *o, struct titles *t,

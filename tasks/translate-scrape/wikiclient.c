@@ -265,9 +265,13 @@ static bool retryable_api_error(const char *code)
 
 static void finished(struct client *c, struct job *j, CURLcode res)
 {
-    long status = 0;
+    long status = 0, connects = 0;
     curl_off_t ra = 0;
     char why[160];
+
+    if (curl_easy_getinfo(j->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0) {
+        c->st->connections += (unsigned)connects;
+    }
 
     if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && j->too_big)) {
         c->st->transport_errors++;

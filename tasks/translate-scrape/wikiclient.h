@@ -49,7 +49,8 @@ struct dagd_wiki_stats {
     unsigned batches;  /* requests needed without faults */
     unsigned retries;
     unsigned http_429, http_5xx, garbage, transport_errors, api_errors, continues;
-    unsigned given_up; /* batches abandoned (budget, errors, unreachable) */
+    unsigned given_up;    /* batches abandoned (budget, errors, unreachable) */
+    unsigned connections; /* new connections opened (keep-alive reuses them) */
     bool unreachable;
 };
 

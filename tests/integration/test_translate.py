@@ -15,6 +15,7 @@
    names are the same; a wiki taking fewer titles per request
    ("toomanyvalues") gets smaller batches."""
 import math
+import re
 import os
 import shutil
 import sqlite3
@@ -115,6 +116,11 @@ def main():
             check(st["api_requests"] <= 3 * minimum + 10,
                   "%d requests for a minimum of %d" % (st["api_requests"], minimum))
             check("wikipedia" in log, "summary logged")
+            m = re.search(r"lookup: .* (\d+) connection\(s\) opened", log)
+            check(m is not None, "connections logged")
+            print("connections opened: %s" % m.group(1))
+            check(int(m.group(1)) <= 4, "keep-alive: %s connections for %d requests" %
+                  (m.group(1), st["api_requests"]))
 
             # 2. rerun: no request, same names
             fw.stats(reset=True)
