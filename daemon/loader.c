@@ -67,6 +67,8 @@ struct loader {
     struct dagd_mark budget_mark;   /* where a node budget overflow is reported */
     size_t *by_name;                /* step indices sorted by name (index_step_names) */
     bool **dup_cache;               /* per mapping node: which pairs repeat a key */
+    bool ascii;                     /* buf has no byte >= 0x80: char index == byte offset */
+    size_t last_chars, last_byte;   /* byte_offset() memo */
     size_t n_dup_cache;
     size_t n_by_name;
 };
@@ -629,17 +631,29 @@ static bool scalar_has_nul(const yaml_node_t *n)
  * walk the UTF-8 buffer. (For ASCII files both agree.) */
 static size_t byte_offset(struct loader *L, size_t char_index)
 {
-    size_t chars = 0, i = 0;
+    size_t chars, i;
 
-    for (i = 0; i < L->len && chars < char_index; i++) {
-        if (((unsigned char)L->buf[i] & 0xC0) != 0x80) {
-            chars++;
-        }
-        /* step over continuation bytes of this character */
-        while (i + 1 < L->len && ((unsigned char)L->buf[i + 1] & 0xC0) == 0x80) {
-            i++;
-        }
+    if (L->ascii) {
+        return char_index < L->len ? char_index : L->len;
     }
+    /* Marks are mostly asked for in increasing order: walk on from the last
+     * answer instead of from the start (linear overall, not quadratic). */
+    if (char_index >= L->last_chars) {
+        chars = L->last_chars;
+        i = L->last_byte;
+    } else {
+        chars = 0;
+        i = 0;
+    }
+    while (i < L->len && chars < char_index) {
+        i++;
+        while (i < L->len && ((unsigned char)L->buf[i] & 0xC0) == 0x80) {
+            i++; /* continuation bytes of the character just passed */
+        }
+        chars++;
+    }
+    L->last_chars = chars;
+    L->last_byte = i;
     return i;
 }
 
@@ -2114,6 +2128,13 @@ int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
     if (len > MAX_FILE_SIZE) {
         error_at(&L, ((struct dagd_mark){1, 1}), "file larger than %u bytes", MAX_FILE_SIZE);
         goto finish;
+    }
+    L.ascii = true;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)buf[i] >= 0x80) {
+            L.ascii = false;
+            break;
+        }
     }
     if (!yaml_parser_initialize(&parser)) {
         abort();

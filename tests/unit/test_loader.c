@@ -448,6 +448,23 @@ static const struct bad_case bad_cases[] = {
          "    task: utest\n"
          "    config: {path: \"城市/${nope}\"}\n",
          "t.yaml:5:24: error: unknown parameter '${nope}' (declare it under params)\n"},
+    {"utf8_multi",
+         "pipeline: t\n"
+         "params:\n"
+         "  a: \"城 ${b}\"\n"
+         "  c: '区区 ${d} ${e}'\n"
+         "steps:\n"
+         "  - name: a\n"
+         "    task: utest\n"
+         "    config:\n"
+         "      path: |\n"
+         "        城市\n"
+         "        ${f} 区 ${g}\n",
+         "t.yaml:3:9: error: unknown parameter '${b}' (declare it under params)\n"
+         "t.yaml:4:10: error: unknown parameter '${d}' (declare it under params)\n"
+         "t.yaml:4:15: error: unknown parameter '${e}' (declare it under params)\n"
+         "t.yaml:11:9: error: unknown parameter '${f}' (declare it under params)\n"
+         "t.yaml:11:16: error: unknown parameter '${g}' (declare it under params)\n"},
     {"many_errors",
          "pipeline: t\n"
          "steps:\n"
