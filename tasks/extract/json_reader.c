@@ -117,6 +117,9 @@ static int append(struct dagd_json_reader *r, const void *p, size_t n)
                     (unsigned long long)r->records + 1, (unsigned long long)r->rec_offset,
                     MAX_RECORD_BYTES);
     }
+    if (n == 0) {
+        return 1; /* arena may still be NULL: NULL + 0 is undefined (found by fuzz_json) */
+    }
     memcpy(r->arena + r->arena_len, p, n);
     r->arena_len += n;
     return 1;
