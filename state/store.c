@@ -1607,6 +1607,9 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
         batch = 100000; /* keeps the event budget and the return value in range */
     }
     int64_t event_budget = (int64_t)batch * DAGD_STORE_PRUNE_EVENTS_PER_RUN;
+    if (event_budget > DAGD_STORE_PRUNE_EVENTS_MAX) {
+        event_budget = DAGD_STORE_PRUNE_EVENTS_MAX;
+    }
     int64_t deleted = 0;
 
     bool nested;

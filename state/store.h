@@ -191,11 +191,13 @@ int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t no
 /* Retention: delete up to `batch` finished runs (with their steps and
  * events) that ended before `before_ms`, and up to `batch` ticks older than
  * before_ms (the newest tick of each schedule/sensor is kept). One call
- * deletes at most batch * DAGD_STORE_PRUNE_EVENTS_PER_RUN events: a run with
- * more is trimmed over several calls. Returns the number of rows deleted (of
+ * deletes at most batch * DAGD_STORE_PRUNE_EVENTS_PER_RUN events and never
+ * more than DAGD_STORE_PRUNE_EVENTS_MAX (a few ms of work): a run with more
+ * is trimmed over several calls. Returns the number of rows deleted (of
  * runs, steps, events and ticks); 0 means nothing is left to prune, so the
  * daemon calls it again from an idle handle until it returns 0. */
 #define DAGD_STORE_PRUNE_EVENTS_PER_RUN 1000
+#define DAGD_STORE_PRUNE_EVENTS_MAX 10000
 int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch);
 
 /* File-hash cache for fingerprints, keyed by (path, dev, ino, size, mtime).

@@ -853,7 +853,8 @@ static void test_text_sanitized(void **state)
                                 .status = DAGD_STEP_FAILED,
                                 .attempts = 1,
                                 .exit_code = 1,
-                                .error = "bin\x80" "ary"};
+                                .error = "bin\x80"
+                                         "ary"};
     assert_int_equal(dagd_store_step_update(s, &st, 1), 0);
     struct dagd_step_info *steps = NULL;
     size_t n = 0;
@@ -1039,6 +1040,18 @@ static void test_prune(void **state)
     assert_int_equal(calls, 3);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM runs WHERE run_id = 'big'"), 0);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE run_id = 'big'"), 0);
+
+    /* Whatever the batch, one call deletes at most DAGD_STORE_PRUNE_EVENTS_MAX events. */
+    create_run(s, "huge", "p", 100, 0);
+    assert_int_equal(dagd_store_begin(s), 0);
+    for (int i = 0; i < DAGD_STORE_PRUNE_EVENTS_MAX + 5; i++) {
+        assert_int_equal(dagd_store_event_add(s, "huge", NULL, 100, "info", "log", "l", NULL), 0);
+    }
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "huge", DAGD_RUN_SUCCEEDED, NULL, 200), 0);
+    assert_int_equal(dagd_store_prune(s, 5000, 1000), DAGD_STORE_PRUNE_EVENTS_MAX);
+    assert_int_equal(dagd_store_prune(s, 5000, 1000), 7 + 1); /* 5 + created + succeeded, run */
+    assert_int_equal(dagd_store_prune(s, 5000, 1000), 0);
 
     /* Ticks: old ones go, the newest of each schedule stays. */
     for (int i = 0; i < 5; i++) {
