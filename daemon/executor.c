@@ -51,27 +51,27 @@ struct exec_step;
 struct exec_attempt {
     struct exec_attempt *prev, *next; /* e->inflight */
     struct dagd_executor *e;
-    struct exec_step *step;           /* NULL once the step moved on */
+    struct exec_step *step; /* NULL once the step moved on */
     uint64_t id;
-    pid_t pid;                        /* 0 until the template reported it */
+    pid_t pid; /* 0 until the template reported it */
     unsigned number;
 
     int fd[N_FDS];
     uv_poll_t poll[N_FDS];
     bool poll_open[N_FDS];
-    char *lbuf[N_FDS];                /* partial line */
+    char *lbuf[N_FDS]; /* partial line */
     size_t llen[N_FDS];
     size_t out_bytes;
     bool out_truncated;
 
-    uv_timer_t timer;                 /* timeout, then SIGTERM -> SIGKILL grace */
+    uv_timer_t timer; /* timeout, then SIGTERM -> SIGKILL grace */
     bool timer_open;
     bool term_sent, kill_sent;
-    bool want_term;                   /* stop requested before the pid was known */
+    bool want_term; /* stop requested before the pid was known */
     bool timed_out, canceled;
 
     bool exited, finished;
-    int status;                       /* wait4 status */
+    int status; /* wait4 status */
     int64_t cpu_usec, maxrss_kb;
     bool got_result;
     int rc;
@@ -79,15 +79,15 @@ struct exec_attempt {
     char *cgroup;
     uint64_t start_mono;
 
-    unsigned n_open;                  /* handles not yet closed */
+    unsigned n_open; /* handles not yet closed */
 };
 
 struct exec_step {
     struct exec_run *run;
     size_t idx;
-    struct dagd_step_info info;       /* run_id/step/task borrowed; the rest owned */
+    struct dagd_step_info info; /* run_id/step/task borrowed; the rest owned */
     char *config_json;
-    bool forced;                      /* selected by --from/--only: run despite memo */
+    bool forced; /* selected by --from/--only: run despite memo */
     const struct dagd_plan_step *verdict;
     struct exec_attempt *att;
     uv_timer_t *retry_timer;
@@ -131,7 +131,7 @@ struct dagd_executor {
     struct dagd_memlimit memlimit;
     bool memlimit_warned;
 
-    struct exec_run *runs;            /* in submission order */
+    struct exec_run *runs; /* in submission order */
     struct exec_attempt *inflight;
     size_t n_inflight;
     uint64_t next_id;
@@ -388,7 +388,8 @@ static void on_tmpl_exit(uv_process_t *p, int64_t status, int term_signal)
     struct dagd_executor *e = p->data;
     if (!e->freeing) {
         dagd_log_warning("Worker template exited (status %" PRId64 ", signal %d), restarting it "
-                         "on the next step", status, term_signal);
+                         "on the next step",
+                         status, term_signal);
     }
     if (e->tmpl_proc_open) {
         e->tmpl_proc_open = false;
@@ -533,8 +534,8 @@ static int send_job(struct dagd_executor *e, const char *msg, const int fds[3])
         struct cmsghdr align;
     } u;
     struct iovec iov = {(void *)msg, strlen(msg)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof(u.buf)};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -952,8 +953,10 @@ static void attempt_launch(struct exec_step *s)
         snprintf(name, sizeof(name), "%s-%zu-%u", r->run_id, s->idx, a->number);
         k = dagd_memlimit_cgroup_create(&e->memlimit, name, ps->memory_bytes, &a->cgroup);
         if (k < 0) {
-            dagd_log_errno(LOG_WARNING, k, "Failed to create a cgroup for step '%s': %m, "
-                           "running it without a memory limit", ps->name);
+            dagd_log_errno(LOG_WARNING, k,
+                           "Failed to create a cgroup for step '%s': %m, "
+                           "running it without a memory limit",
+                           ps->name);
         }
     }
     for (n_pipes = 0; n_pipes < N_FDS; n_pipes++) {
@@ -1132,8 +1135,7 @@ static void attempt_finish(struct exec_attempt *a)
     } else {
         error = dagd_xstrdup("ended without a result");
     }
-    if (!ok && !a->canceled && ps->memory_bytes &&
-        e->memlimit.mode != DAGD_MEMLIMIT_NONE) {
+    if (!ok && !a->canceled && ps->memory_bytes && e->memlimit.mode != DAGD_MEMLIMIT_NONE) {
         struct dagd_memlimit_outcome o = {
             .limit_bytes = ps->memory_bytes,
             .mode = e->memlimit.mode,
@@ -1164,8 +1166,8 @@ static void attempt_finish(struct exec_attempt *a)
         set_str(&s->info.error, NULL);
         if (s->verdict) {
             /* reliability: the fingerprint of what ran, for the next memo lookup */
-            set_str(&s->info.fingerprint, s->verdict->fingerprint[0] ? s->verdict->fingerprint
-                                                                     : NULL);
+            set_str(&s->info.fingerprint,
+                    s->verdict->fingerprint[0] ? s->verdict->fingerprint : NULL);
             set_str(&s->info.manifest, s->verdict->manifest);
             free(s->info.inputs_json);
             s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);
@@ -1285,8 +1287,9 @@ static void run_maybe_finish(struct exec_run *r)
         error = dagd_xstrdup(r->cancel_reason ? r->cancel_reason : "canceled");
     } else if (n_failed > 0) {
         status = DAGD_RUN_FAILED;
-        error = n_failed == 1 ? dagd_xasprintf("step %s failed", first_failed)
-                              : dagd_xasprintf("%zu steps failed, first %s", n_failed, first_failed);
+        error = n_failed == 1
+                    ? dagd_xasprintf("step %s failed", first_failed)
+                    : dagd_xasprintf("%zu steps failed, first %s", n_failed, first_failed);
     }
     batch(e);
     int k = dagd_store_run_set_status(e->cfg.store, r->run_id, status, error, now_ms());
@@ -1383,9 +1386,8 @@ static int load_parent(struct dagd_executor *e, struct exec_run *r, const char *
     size_t n = 0;
     int k = dagd_store_steps_list(e->cfg.store, parent, &steps, &n);
     if (k < 0 || n == 0) {
-        dagd_diags_add(reterr, r->p->file, (struct dagd_mark){0, 0},
-                       "cannot retry run %s: %s", parent,
-                       k < 0 ? dagd_store_errmsg(e->cfg.store) : "no such run or no steps");
+        dagd_diags_add(reterr, r->p->file, (struct dagd_mark){0, 0}, "cannot retry run %s: %s",
+                       parent, k < 0 ? dagd_store_errmsg(e->cfg.store) : "no such run or no steps");
         free(steps);
         return -EINVAL;
     }
@@ -1538,7 +1540,9 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     struct dagd_run_info info = {
         .run_id = r->run_id,
         .pipeline = p->name,
-        .trigger = (char *)(opts->trigger ? opts->trigger : opts->parent_run_id ? "retry" : "cli"),
+        .trigger = (char *)(opts->trigger         ? opts->trigger
+                            : opts->parent_run_id ? "retry"
+                                                  : "cli"),
         .params_json = r->params_json,
         .parent_run_id = (char *)opts->parent_run_id,
         .created_at = now_ms(),

@@ -132,9 +132,9 @@ static void step_line(struct dagd_progress *pr, const struct dagd_step_info *s)
     if (terminal(s->status) && s->started_at && s->ended_at >= s->started_at &&
         s->status != DAGD_STEP_SKIPPED) {
         char b[24];
-        snprintf(dur, sizeof(dur), " in %s",
-                 dagd_format_duration((uint64_t)(s->ended_at - s->started_at) * 1000u, b,
-                                      sizeof(b)));
+        snprintf(
+            dur, sizeof(dur), " in %s",
+            dagd_format_duration((uint64_t)(s->ended_at - s->started_at) * 1000u, b, sizeof(b)));
     }
     status_clear(pr);
     fprintf(pr->f, "[%zu/%zu] %s %s", pr->n_done, pr->n_steps, s->step,
@@ -241,7 +241,7 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
             if (s->rows_out || s->rows_in) {
                 snprintf(rows, sizeof(rows), "%" PRId64, s->rows_out ? s->rows_out : s->rows_in);
             }
-            const char *err = s->error ? s->error
+            const char *err = s->error                                           ? s->error
                               : s->status == DAGD_STEP_SKIPPED && s->skip_reason ? s->skip_reason
                                                                                  : "";
             fprintf(pr->f, "%s%*s  %-9s  %8u  %9s  %10s  %s\n", s->step,

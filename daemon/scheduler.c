@@ -8,31 +8,27 @@
 
 struct sched_step {
     enum dagd_sched_state state;
-    size_t n_unmet;    /* needs not yet satisfied */
-    size_t rank;       /* position in the priority order */
-    size_t *deps;      /* dependents: steps that need this one */
+    size_t n_unmet; /* needs not yet satisfied */
+    size_t rank;    /* position in the priority order */
+    size_t *deps;   /* dependents: steps that need this one */
     size_t n_deps;
 };
 
 struct dagd_sched {
     size_t n;
     struct sched_step *steps;
-    size_t *heap;      /* READY steps, min-heap on rank */
+    size_t *heap; /* READY steps, min-heap on rank */
     size_t n_heap;
     size_t n_running;
-    size_t n_active;   /* WAITING + READY + RUNNING + BACKOFF */
-    size_t *stack;     /* scratch for downstream walks */
+    size_t n_active; /* WAITING + READY + RUNNING + BACKOFF */
+    size_t *stack;   /* scratch for downstream walks */
 };
 
 static const char *const state_names[_DAGD_SCHED_STATE_MAX] = {
-    [DAGD_SCHED_WAITING] = "waiting",
-    [DAGD_SCHED_READY] = "ready",
-    [DAGD_SCHED_RUNNING] = "running",
-    [DAGD_SCHED_BACKOFF] = "backoff",
-    [DAGD_SCHED_SUCCEEDED] = "succeeded",
-    [DAGD_SCHED_FAILED] = "failed",
-    [DAGD_SCHED_SKIPPED] = "skipped",
-    [DAGD_SCHED_UPSTREAM_FAILED] = "upstream-failed",
+    [DAGD_SCHED_WAITING] = "waiting",     [DAGD_SCHED_READY] = "ready",
+    [DAGD_SCHED_RUNNING] = "running",     [DAGD_SCHED_BACKOFF] = "backoff",
+    [DAGD_SCHED_SUCCEEDED] = "succeeded", [DAGD_SCHED_FAILED] = "failed",
+    [DAGD_SCHED_SKIPPED] = "skipped",     [DAGD_SCHED_UPSTREAM_FAILED] = "upstream-failed",
     [DAGD_SCHED_CANCELED] = "canceled",
 };
 

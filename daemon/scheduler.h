@@ -24,8 +24,8 @@ enum dagd_sched_state {
     DAGD_SCHED_BACKOFF,
     DAGD_SCHED_SUCCEEDED,
     DAGD_SCHED_FAILED,
-    DAGD_SCHED_SKIPPED,          /* memoized or not selected: satisfies dependents */
-    DAGD_SCHED_UPSTREAM_FAILED,  /* not run because a need failed */
+    DAGD_SCHED_SKIPPED,         /* memoized or not selected: satisfies dependents */
+    DAGD_SCHED_UPSTREAM_FAILED, /* not run because a need failed */
     DAGD_SCHED_CANCELED,
     _DAGD_SCHED_STATE_MAX,
 };

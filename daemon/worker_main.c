@@ -301,16 +301,18 @@ static void h_progress(struct dagd_task_ctx *ctx, uint64_t done, uint64_t total)
     ctx->last_done = done;
     ctx->last_total = total;
     char buf[128];
-    int n = snprintf(buf, sizeof(buf), "{\"k\":\"progress\",\"done\":%" PRIu64 ",\"total\":%" PRIu64
-                     "}\n", done, total);
+    int n =
+        snprintf(buf, sizeof(buf),
+                 "{\"k\":\"progress\",\"done\":%" PRIu64 ",\"total\":%" PRIu64 "}\n", done, total);
     (void)dagd_write_all(DAGD_WORKER_EVENTS_FD, buf, (size_t)n);
 }
 
 static void h_metrics(struct dagd_task_ctx *ctx, int64_t rows_in, int64_t rows_out)
 {
     char buf[128];
-    int n = snprintf(buf, sizeof(buf), "{\"k\":\"metrics\",\"in\":%" PRId64 ",\"out\":%" PRId64
-                     "}\n", rows_in, rows_out);
+    int n =
+        snprintf(buf, sizeof(buf), "{\"k\":\"metrics\",\"in\":%" PRId64 ",\"out\":%" PRId64 "}\n",
+                 rows_in, rows_out);
     (void)dagd_write_all(DAGD_WORKER_EVENTS_FD, buf, (size_t)n);
 }
 
@@ -585,8 +587,8 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     sigemptyset(&none);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-    ctx.config = dagd_task_config_new_from_cjson(
-        cJSON_DetachItemFromObjectCaseSensitive(job, "config"));
+    ctx.config =
+        dagd_task_config_new_from_cjson(cJSON_DetachItemFromObjectCaseSensitive(job, "config"));
     ctx.params = cJSON_GetObjectItemCaseSensitive(job, "params");
     ctx.run_id = jstr(job, "run_id");
     ctx.step = jstr(job, "step");
@@ -606,8 +608,8 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
         /* The executor made a cgroup with memory.max for this attempt. */
         int k = dagd_memlimit_cgroup_enter(cgroup, 0);
         if (k < 0) {
-            child_finish(&ctx, k, dagd_xasprintf("cannot enter cgroup '%s': %s", cgroup,
-                                                 strerror(-k)));
+            child_finish(&ctx, k,
+                         dagd_xasprintf("cannot enter cgroup '%s': %s", cgroup, strerror(-k)));
         }
     }
     if (stale) {
@@ -642,8 +644,7 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
          * is mapped so the budget is what the step may add. */
         int k = dagd_memlimit_apply_rlimit((uint64_t)mem);
         if (k < 0) {
-            child_finish(&ctx, k, dagd_xasprintf("cannot set the memory limit: %s",
-                                                 strerror(-k)));
+            child_finish(&ctx, k, dagd_xasprintf("cannot set the memory limit: %s", strerror(-k)));
         }
     }
     if (desc->cancel) {
@@ -728,8 +729,8 @@ static int recv_job(char *buf, size_t len, size_t *ret_len, int fds[3])
         struct cmsghdr align;
     } u;
     struct iovec iov = {buf, len - 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                         .msg_controllen = sizeof(u.buf)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
     ssize_t n;
 
     do {

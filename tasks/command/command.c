@@ -20,7 +20,9 @@ extern char **environ;
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    {.name = "argv", .type = DAGD_FIELD_STRING_LIST, .required = true,
+    {.name = "argv",
+     .type = DAGD_FIELD_STRING_LIST,
+     .required = true,
      .doc = "program and arguments; the program is looked up in PATH"},
     {.name = "env", .type = DAGD_FIELD_STRING_MAP, .doc = "environment variables to set"},
     {.name = "cwd", .type = DAGD_FIELD_STRING, .doc = "working directory of the program"},
@@ -130,12 +132,13 @@ static int command_run(struct dagd_task_ctx *ctx)
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         const char *abbrev = sigabbrev_np(sig);
-        return host->fail(ctx, NULL, "'%s' was killed by signal %s%s", argv[0],
-                          abbrev ? "SIG" : "", abbrev ? abbrev : "?");
+        return host->fail(ctx, NULL, "'%s' was killed by signal %s%s", argv[0], abbrev ? "SIG" : "",
+                          abbrev ? abbrev : "?");
     }
     return host->fail(ctx, NULL, "'%s' ended strangely (status %d)", argv[0], status);
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "command",
@@ -145,6 +148,7 @@ static const struct dagd_task_plugin plugin = {
     .validate = command_validate,
     .run = command_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

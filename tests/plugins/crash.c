@@ -13,6 +13,7 @@ static int crash_run(struct dagd_task_ctx *ctx)
     return 0;
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "crash",
@@ -20,6 +21,7 @@ static const struct dagd_task_plugin plugin = {
     .description = "dies of SIGSEGV (tests)",
     .run = crash_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

@@ -11,7 +11,10 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    {.name = "exit_code", .type = DAGD_FIELD_INT, .min = 0, .max = 255,
+    {.name = "exit_code",
+     .type = DAGD_FIELD_INT,
+     .min = 0,
+     .max = 255,
      .doc = "exit the worker with this code (0: fail through the ABI)"},
     {.name = "message", .type = DAGD_FIELD_STRING, .doc = "the failure reason"},
     {0},
@@ -29,6 +32,7 @@ static int fail_run(struct dagd_task_ctx *ctx)
     return host->fail(ctx, NULL, "%s", msg);
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "fail",
@@ -37,6 +41,7 @@ static const struct dagd_task_plugin plugin = {
     .schema = schema,
     .run = fail_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

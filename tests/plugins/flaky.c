@@ -6,7 +6,11 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    {.name = "failures", .type = DAGD_FIELD_INT, .required = true, .min = 0, .max = 1000,
+    {.name = "failures",
+     .type = DAGD_FIELD_INT,
+     .required = true,
+     .min = 0,
+     .max = 1000,
      .doc = "how many attempts fail before one succeeds"},
     {0},
 };
@@ -23,6 +27,7 @@ static int flaky_run(struct dagd_task_ctx *ctx)
     return 0;
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "flaky",
@@ -31,6 +36,7 @@ static const struct dagd_task_plugin plugin = {
     .schema = schema,
     .run = flaky_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

@@ -9,7 +9,11 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    {.name = "mb", .type = DAGD_FIELD_INT, .required = true, .min = 0, .max = 65536,
+    {.name = "mb",
+     .type = DAGD_FIELD_INT,
+     .required = true,
+     .min = 0,
+     .max = 65536,
      .doc = "MiB to allocate and touch"},
     {0},
 };
@@ -35,6 +39,7 @@ static int hog_run(struct dagd_task_ctx *ctx)
     return 0;
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "hog",
@@ -43,6 +48,7 @@ static const struct dagd_task_plugin plugin = {
     .schema = schema,
     .run = hog_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

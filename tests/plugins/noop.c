@@ -8,6 +8,7 @@ static int noop_run(struct dagd_task_ctx *ctx)
     return 0;
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "noop",
@@ -15,6 +16,7 @@ static const struct dagd_task_plugin plugin = {
     .description = "does nothing and succeeds (tests, benchmarks)",
     .run = noop_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

@@ -8,7 +8,11 @@
 static const struct dagd_host_api *host;
 
 static const struct dagd_task_field schema[] = {
-    {.name = "ms", .type = DAGD_FIELD_INT, .required = true, .min = 0, .max = 86400000,
+    {.name = "ms",
+     .type = DAGD_FIELD_INT,
+     .required = true,
+     .min = 0,
+     .max = 86400000,
      .doc = "milliseconds to sleep"},
     {0},
 };
@@ -21,7 +25,8 @@ static int sleep_run(struct dagd_task_ctx *ctx)
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        int64_t elapsed =
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (elapsed >= ms) {
             break;
         }
@@ -37,6 +42,7 @@ static int sleep_run(struct dagd_task_ctx *ctx)
     return 0;
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "sleep",
@@ -45,6 +51,7 @@ static const struct dagd_task_plugin plugin = {
     .schema = schema,
     .run = sleep_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

@@ -47,8 +47,8 @@ static void test_fan_out_in(void **state)
 {
     /* 0 -> {1,2,3} -> 4; ready steps come out in priority order. */
     static const size_t n_mid[] = {0}, n_last[] = {1, 2, 3};
-    struct dag d = {.n = 5, .needs = {NULL, n_mid, n_mid, n_mid, n_last},
-                    .n_needs = {0, 1, 1, 1, 3}};
+    struct dag d = {
+        .n = 5, .needs = {NULL, n_mid, n_mid, n_mid, n_last}, .n_needs = {0, 1, 1, 1, 3}};
     /* Priority order puts 3 before 1 before 2. */
     static const size_t order[] = {0, 3, 1, 2, 4};
     struct dagd_sched *s = mk(&d, order);
@@ -78,8 +78,7 @@ static void test_skip_propagation(void **state)
 {
     /* a(0) -> b(1) -> c(2);  a -> d(3);  e(4) independent;  f(5) needs c and e. */
     static const size_t nb[] = {0}, nc[] = {1}, nd[] = {0}, nf[] = {2, 4};
-    struct dag d = {.n = 6, .needs = {NULL, nb, nc, nd, NULL, nf},
-                    .n_needs = {0, 1, 1, 1, 0, 2}};
+    struct dag d = {.n = 6, .needs = {NULL, nb, nc, nd, NULL, nf}, .n_needs = {0, 1, 1, 1, 0, 2}};
     struct dagd_sched *s = mk(&d, NULL);
     size_t skipped[6];
 
@@ -273,16 +272,11 @@ static void test_retry_delay_bounds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chain_order),
-        cmocka_unit_test(test_fan_out_in),
-        cmocka_unit_test(test_skip_propagation),
-        cmocka_unit_test(test_diamond_failure_marks_once),
-        cmocka_unit_test(test_retry_cycle),
-        cmocka_unit_test(test_exclude_from),
-        cmocka_unit_test(test_exclude_only),
-        cmocka_unit_test(test_cancel_pending),
-        cmocka_unit_test(test_big_fan),
-        cmocka_unit_test(test_retry_delay_bounds),
+        cmocka_unit_test(test_chain_order),      cmocka_unit_test(test_fan_out_in),
+        cmocka_unit_test(test_skip_propagation), cmocka_unit_test(test_diamond_failure_marks_once),
+        cmocka_unit_test(test_retry_cycle),      cmocka_unit_test(test_exclude_from),
+        cmocka_unit_test(test_exclude_only),     cmocka_unit_test(test_cancel_pending),
+        cmocka_unit_test(test_big_fan),          cmocka_unit_test(test_retry_delay_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
