@@ -231,10 +231,23 @@ static bool reads_upstream_output(struct dagd_plan_ctx *ctx, size_t idx)
 
 static const char *output_missing(const struct dagd_plan_ctx *ctx, const struct dagd_plan_step *s)
 {
+    const char *wh;
+
     for (size_t i = 0; i < s->n_outputs; i++) {
         _cleanup_free_ char *path = step_path(ctx, s->outputs[i]);
         if (access(path, F_OK) < 0) {
             return s->outputs[i];
+        }
+    }
+    /* The warehouse is the host's: every step may write it through
+     * warehouse(), none declares it. A pipeline that names it in its params
+     * gets it as an implicit output of every step, so a deleted warehouse
+     * is rebuilt instead of every step being skipped against nothing. */
+    wh = ctx->params ? dagd_params_get(ctx->params, "warehouse") : NULL;
+    if (wh && *wh) {
+        _cleanup_free_ char *path = step_path(ctx, wh);
+        if (access(path, F_OK) < 0) {
+            return wh;
         }
     }
     return NULL;

@@ -9,6 +9,10 @@ import sys
 BUILD = os.environ.get("DAGD_BUILD_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
 SOURCE = os.environ.get("DAGD_SOURCE_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..")
 DAGD = os.path.join(BUILD, "daemon", "dagd")
+# A Wikipedia API that refuses connections at once: translate-scrape falls
+# back to its dictionary in about a second, where a paced fakewiki session
+# takes ~15 s. For tests that need a sales run but not its translations.
+NO_WIKI = "http://127.0.0.1:1/w/api.php"
 
 
 def fail(msg):

@@ -86,9 +86,8 @@ def sales(work):
     """The same promises on the sales pipeline and data/sales-tiny: change
     dataset2.json and only extract_dataset2 and the steps downstream of it
     run; touch dataset1.xlsx and nothing runs."""
-    import subprocess
-    import sys
-    from dagdtest import BUILD, SOURCE, FakeWiki
+    import sqlite3
+    from dagdtest import BUILD, NO_WIKI, SOURCE
     if not os.path.exists(os.path.join(BUILD, "tasks", "extract")) or \
             not os.path.exists(os.path.join(BUILD, "tasks", "report")):
         print("sales part skipped: the sales tasks are not built")
@@ -99,32 +98,49 @@ def sales(work):
     for f in ("dataset1.xlsx", "dataset2.json"):
         shutil.copy(os.path.join(SOURCE, "data", "sales-tiny", f), os.path.join(data, f))
         os.utime(os.path.join(data, f), (old, old))
-    with FakeWiki() as url:
-        state = os.path.join(work, "sales-state")
-        args = ["pipelines/sales.yaml", "--state-dir", state, "--param", "data_dir=" + data,
-                "--param", "wiki_api=" + url]
-        dot = dagd("graph", "pipelines/sales.yaml", cwd=SOURCE, check_rc=0).stdout
-        dagd("run", *args, cwd=SOURCE, check_rc=0)
-        all_steps = set(run_steps(state, last_run(state)["run_id"]))
-        dagd("run", *args, cwd=SOURCE, check_rc=0)
-        check(ran_steps(state) == set(), "sales re-run ran %s" % sorted(ran_steps(state)))
+    url = NO_WIKI
+    state = os.path.join(work, "sales-state")
+    args = ["pipelines/sales.yaml", "--state-dir", state, "--param", "data_dir=" + data,
+            "--param", "wiki_api=" + url]
+    dot = dagd("graph", "pipelines/sales.yaml", cwd=SOURCE, check_rc=0).stdout
+    dagd("run", *args, cwd=SOURCE, check_rc=0)
+    all_steps = set(run_steps(state, last_run(state)["run_id"]))
+    dagd("run", *args, cwd=SOURCE, check_rc=0)
+    check(ran_steps(state) == set(), "sales re-run ran %s" % sorted(ran_steps(state)))
 
-        # Same orders, new bytes: a trailing newline.
-        with open(os.path.join(data, "dataset2.json"), "a") as f:
-            f.write("\n")
-        os.utime(os.path.join(data, "dataset2.json"), (old + 10, old + 10))
-        want = downstream(dot, "extract_dataset2")
-        p = plan(*args, cwd=SOURCE)
-        check(p["extract_dataset2"]["reason"].startswith("input ") and
-              p["extract_dataset2"]["reason"].endswith("dataset2.json changed"),
-              "plan reason of extract_dataset2: %r" % p["extract_dataset2"]["reason"])
-        dagd("run", *args, cwd=SOURCE, check_rc=0)
-        check(ran_steps(state) == want, "after changing dataset2.json ran %s, wanted %s (of %s)"
-              % (sorted(ran_steps(state)), sorted(want), sorted(all_steps)))
+    # Same orders, new bytes: a trailing newline.
+    with open(os.path.join(data, "dataset2.json"), "a") as f:
+        f.write("\n")
+    os.utime(os.path.join(data, "dataset2.json"), (old + 10, old + 10))
+    want = downstream(dot, "extract_dataset2")
+    p = plan(*args, cwd=SOURCE)
+    check(p["extract_dataset2"]["reason"].startswith("input ") and
+          p["extract_dataset2"]["reason"].endswith("dataset2.json changed"),
+          "plan reason of extract_dataset2: %r" % p["extract_dataset2"]["reason"])
+    dagd("run", *args, cwd=SOURCE, check_rc=0)
+    check(ran_steps(state) == want, "after changing dataset2.json ran %s, wanted %s (of %s)"
+          % (sorted(ran_steps(state)), sorted(want), sorted(all_steps)))
 
-        os.utime(os.path.join(data, "dataset1.xlsx"), (old + 20, old + 20))
-        dagd("run", *args, cwd=SOURCE, check_rc=0)
-        check(ran_steps(state) == set(), "after touching dataset1.xlsx ran %s" % sorted(ran_steps(state)))
+    os.utime(os.path.join(data, "dataset1.xlsx"), (old + 20, old + 20))
+    dagd("run", *args, cwd=SOURCE, check_rc=0)
+    check(ran_steps(state) == set(), "after touching dataset1.xlsx ran %s" % sorted(ran_steps(state)))
+
+    # The warehouse is an implicit output of every step: delete it and
+    # everything runs again (instead of skipping against nothing).
+    with sqlite3.connect(os.path.join(state, "warehouse.db")) as c:
+        before = c.execute("SELECT count(*), sum(amount_rmb_cents) FROM orders").fetchone()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(os.path.join(state, "warehouse.db" + suffix)):
+            os.unlink(os.path.join(state, "warehouse.db" + suffix))
+    p = plan(*args, cwd=SOURCE)
+    check(all(v["action"] == "run" for v in p.values()) and
+          p["extract_dataset1"]["reason"].endswith("warehouse.db missing"),
+          "plan after deleting the warehouse: %s" % {k: v["reason"] for k, v in p.items()})
+    dagd("run", *args, cwd=SOURCE, check_rc=0)
+    check(ran_steps(state) == all_steps, "after deleting the warehouse ran %s" % sorted(ran_steps(state)))
+    with sqlite3.connect(os.path.join(state, "warehouse.db")) as c:
+        after = c.execute("SELECT count(*), sum(amount_rmb_cents) FROM orders").fetchone()
+    check(before == after, "rebuilt warehouse: %s, before %s" % (after, before))
 
 
 def main():
