@@ -118,6 +118,17 @@ struct observer {
     void *userdata;
 };
 
+/* A worker template process. Heap-allocated, so a dead one can finish
+ * closing its handles while its successor starts. */
+struct tmpl {
+    struct tmpl *next; /* e->tmpls: every template not yet freed */
+    struct dagd_executor *e;
+    uv_process_t proc;
+    uv_poll_t poll;
+    bool proc_open, poll_open;
+    unsigned n_open;
+};
+
 struct pending_send {
     struct pending_send *next;
     struct exec_attempt *att;
@@ -136,11 +147,10 @@ struct dagd_executor {
     size_t n_inflight;
     uint64_t next_id;
 
-    /* The template. */
-    uv_process_t tmpl_proc;
-    uv_poll_t tmpl_poll;
+    /* The current template (NULL if none) and its control socket. */
+    struct tmpl *tmpl, *tmpls;
     int tmpl_fd;
-    bool tmpl_running, tmpl_proc_open, tmpl_poll_open;
+    bool tmpl_running;
     struct pending_send *sendq, **sendq_tail;
     bool sendq_polling;
 
@@ -359,12 +369,33 @@ static void handle_closed_count(uv_handle_t *h)
 
 static void tmpl_fail_inflight(struct dagd_executor *e, const char *why);
 
+static void on_tmpl_handle_closed(uv_handle_t *h)
+{
+    struct tmpl *t = h->data;
+    struct dagd_executor *e = t->e;
+    if (--t->n_open == 0) {
+        for (struct tmpl **pp = &e->tmpls; *pp; pp = &(*pp)->next) {
+            if (*pp == t) {
+                *pp = t->next;
+                break;
+            }
+        }
+        free(t);
+    }
+    e->n_open--;
+    maybe_free_executor(e);
+}
+
+/* Forget the current template: stop talking to it. Its process handle
+ * closes when it exits (it does on EOF of its socket). */
 static void tmpl_stop(struct dagd_executor *e)
 {
-    if (e->tmpl_poll_open) {
-        e->tmpl_poll_open = false;
-        uv_close((uv_handle_t *)&e->tmpl_poll, handle_closed_count);
+    struct tmpl *t = e->tmpl;
+    if (t && t->poll_open) {
+        t->poll_open = false;
+        uv_close((uv_handle_t *)&t->poll, on_tmpl_handle_closed);
     }
+    e->tmpl = NULL;
     if (e->tmpl_fd >= 0) {
         (void)close(e->tmpl_fd);
         e->tmpl_fd = -1;
@@ -385,17 +416,19 @@ static void tmpl_stop(struct dagd_executor *e)
 
 static void on_tmpl_exit(uv_process_t *p, int64_t status, int term_signal)
 {
-    struct dagd_executor *e = p->data;
-    if (!e->freeing) {
+    struct tmpl *t = p->data;
+    struct dagd_executor *e = t->e;
+    bool current = t == e->tmpl;
+    if (!e->freeing && current) {
         dagd_log_warning("Worker template exited (status %" PRId64 ", signal %d), restarting it "
                          "on the next step",
                          status, term_signal);
     }
-    if (e->tmpl_proc_open) {
-        e->tmpl_proc_open = false;
-        uv_close((uv_handle_t *)p, handle_closed_count);
+    if (t->proc_open) {
+        t->proc_open = false;
+        uv_close((uv_handle_t *)p, on_tmpl_handle_closed);
     }
-    if (e->tmpl_running) {
+    if (current && e->tmpl_running) {
         tmpl_stop(e);
         tmpl_fail_inflight(e, "the worker template died");
         pump(e);
@@ -486,7 +519,8 @@ static void tmpl_flush_sendq(struct dagd_executor *e);
 
 static void on_tmpl_poll(uv_poll_t *h, int status, int events)
 {
-    struct dagd_executor *e = h->data;
+    struct tmpl *t = h->data;
+    struct dagd_executor *e = t->e;
     char buf[DAGD_WORKER_MAX_REPLY + 1];
 
     if (events & UV_WRITABLE) {
@@ -499,7 +533,7 @@ static void on_tmpl_poll(uv_poll_t *h, int status, int events)
         ssize_t n = recv(e->tmpl_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
         if (n > 0) {
             on_tmpl_message(e, buf, (size_t)n);
-            if (e->tmpl_fd < 0) {
+            if (e->tmpl != t) {
                 return; /* stopped from a callback */
             }
             continue;
@@ -520,9 +554,9 @@ static void on_tmpl_poll(uv_poll_t *h, int status, int events)
 
 static void tmpl_update_poll(struct dagd_executor *e)
 {
-    if (e->tmpl_poll_open) {
+    if (e->tmpl && e->tmpl->poll_open) {
         int ev = UV_READABLE | UV_DISCONNECT | (e->sendq ? UV_WRITABLE : 0);
-        (void)uv_poll_start(&e->tmpl_poll, ev, on_tmpl_poll);
+        (void)uv_poll_start(&e->tmpl->poll, ev, on_tmpl_poll);
         e->sendq_polling = e->sendq != NULL;
     }
 }
@@ -581,7 +615,7 @@ static void tmpl_flush_sendq(struct dagd_executor *e)
         free(ps->msg);
         free(ps);
     }
-    if (e->tmpl_poll_open && e->sendq_polling != (e->sendq != NULL)) {
+    if (e->tmpl && e->sendq_polling != (e->sendq != NULL)) {
         tmpl_update_poll(e);
     }
 }
@@ -611,35 +645,40 @@ static int tmpl_start(struct dagd_executor *e)
         .stdio = stdio,
         .stdio_count = 4,
     };
-    e->tmpl_proc.data = e;
-    int r = uv_spawn(e->cfg.loop, &e->tmpl_proc, &opts);
+    struct tmpl *t = dagd_xcalloc(1, sizeof(*t));
+    t->e = e;
+    t->proc.data = t;
+    t->next = e->tmpls;
+    e->tmpls = t;
+    int r = uv_spawn(e->cfg.loop, &t->proc, &opts);
     (void)close(sv[1]);
+    t->n_open = 1;
+    e->n_open++;
     if (r < 0) {
         (void)close(sv[0]);
         /* uv_spawn failures still need the handle closed. */
-        e->n_open++;
-        uv_close((uv_handle_t *)&e->tmpl_proc, handle_closed_count);
+        uv_close((uv_handle_t *)&t->proc, on_tmpl_handle_closed);
         return dagd_log_errno(LOG_ERR, r, "Failed to start the worker '%s': %s", e->worker_path,
                               uv_strerror(r));
     }
-    e->n_open++;
-    e->tmpl_proc_open = true;
+    t->proc_open = true;
     /* It must not keep a loop alive on its own (dagd serve idles with it). */
-    uv_unref((uv_handle_t *)&e->tmpl_proc);
-    e->tmpl_fd = sv[0];
-    r = uv_poll_init(e->cfg.loop, &e->tmpl_poll, e->tmpl_fd);
+    uv_unref((uv_handle_t *)&t->proc);
+    r = uv_poll_init(e->cfg.loop, &t->poll, sv[0]);
     if (r < 0) {
         (void)close(sv[0]);
-        e->tmpl_fd = -1;
-        (void)uv_process_kill(&e->tmpl_proc, SIGKILL);
+        (void)uv_process_kill(&t->proc, SIGKILL);
         return dagd_log_errno(LOG_ERR, r, "Failed to watch the worker socket: %s", uv_strerror(r));
     }
+    t->n_open++;
     e->n_open++;
-    e->tmpl_poll.data = e;
-    e->tmpl_poll_open = true;
+    t->poll.data = t;
+    t->poll_open = true;
+    uv_unref((uv_handle_t *)&t->poll);
+    e->tmpl = t;
+    e->tmpl_fd = sv[0];
     e->tmpl_running = true;
     tmpl_update_poll(e);
-    uv_unref((uv_handle_t *)&e->tmpl_poll);
     return 0;
 }
 
@@ -1780,10 +1819,12 @@ void dagd_executor_free(struct dagd_executor *e)
     }
     tmpl_stop(e);
     tmpl_fail_inflight(e, "canceled: dagd is stopping");
-    if (e->tmpl_proc_open) {
-        (void)uv_process_kill(&e->tmpl_proc, SIGKILL);
-        e->tmpl_proc_open = false;
-        uv_close((uv_handle_t *)&e->tmpl_proc, handle_closed_count);
+    for (struct tmpl *t = e->tmpls; t; t = t->next) {
+        if (t->proc_open) {
+            (void)uv_process_kill(&t->proc, SIGKILL);
+            t->proc_open = false;
+            uv_close((uv_handle_t *)&t->proc, on_tmpl_handle_closed);
+        }
     }
     batch_commit(e);
     uv_close((uv_handle_t *)&e->prepare, handle_closed_count);
