@@ -16,6 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Request start times remembered to learn a server's rate limit. */
+#define RECENT 64
+
 /* Largest response body accepted: a batch of 50 pages is a few kB. */
 #define MAX_BODY_BYTES (8u << 20)
 
@@ -44,6 +47,9 @@ struct client {
     unsigned consecutive_transport;
     bool any_answer;
     uint64_t pause_until, next_start;
+    uint64_t interval;       /* pacing between request starts, usec */
+    uint64_t starts[RECENT]; /* ring of the latest request start times */
+    unsigned n_starts;
     size_t titles_done, titles_total;
     uint64_t rng;
 };
@@ -295,10 +301,22 @@ static void finished(struct client *c, struct job *j, CURLcode res)
 
     if (status == 429) {
         c->st->http_429++;
-        /* A rate limit is about the client: pause every request. */
-        uint64_t until = now_usec() + (ra_usec ? ra_usec : 1000000u);
+        /* A rate limit is about the client: pause every request, and pace
+         * below the rate that was refused (requests started in the last
+         * second, minus one, with 10% to spare) so it does not recur. */
+        uint64_t now = now_usec();
+        uint64_t until = now + (ra_usec ? ra_usec : 1000000u);
         if (until > c->pause_until) {
             c->pause_until = until;
+        }
+        unsigned k = 0;
+        for (unsigned i = 0; i < c->n_starts && i < RECENT; i++) {
+            k += c->starts[i] + 1000000u > now;
+        }
+        uint64_t iv = (uint64_t)(1.1e6 / (k > 1 ? k - 1 : 1));
+        if (iv > c->interval) {
+            c->interval = iv;
+            logf_(c, 5, "rate limited (HTTP 429): pacing requests to %.1f/s", 1e6 / (double)iv);
         }
         retry(c, j, ra_usec, "HTTP 429");
         return;
@@ -393,7 +411,7 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
     curl_multi_setopt(c.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)o->connections);
     curl_multi_setopt(c.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->connections);
     curl_multi_setopt(c.multi, CURLMOPT_MAXCONNECTS, (long)o->connections);
-    uint64_t interval = o->rate > 0 ? (uint64_t)(1e6 / o->rate) : 0;
+    c.interval = o->rate > 0 ? (uint64_t)(1e6 / o->rate) : 0;
 
     for (;;) {
         if (o->canceled && o->canceled(o->userdata)) {
@@ -432,7 +450,8 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
             if (r < 0) {
                 goto out;
             }
-            c.next_start = now + interval;
+            c.next_start = now + c.interval;
+            c.starts[c.n_starts++ % RECENT] = now;
         }
         if (!pending) {
             break;

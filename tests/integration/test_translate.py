@@ -13,7 +13,8 @@
 4. A city name that cannot be a title (<script>...) is never sent.
 5. With langlinks paged by a small lllimit, llcontinue is followed and the
    names are the same; a wiki taking fewer titles per request
-   ("toomanyvalues") gets smaller batches."""
+   ("toomanyvalues") gets smaller batches; an unpaced client slows down to
+   a server's rate limit after the first HTTP 429."""
 import math
 import re
 import os
@@ -158,6 +159,21 @@ def main():
         trl = translations(wh_l)
         check({k: v[0] for k, v in trl.items()} == {k: v[0] for k, v in tr.items()},
               "smaller batches give the same names")
+
+        # 2d. unpaced client against a 20/s rate limit: 429 honoured, pace learnt
+        wh_r = os.path.join(tmp, "warehouse-rate.db")
+        fixture(wh_r, evil=EVIL)
+        with FakeWiki("--rate-limit", "20") as fw:
+            log = run_task("translate-scrape", {"api": fw.api, "dictionary": DICT, "rate": 0}, wh_r)
+            st = fw.stats()
+        print("rate limit 20/s, unpaced: %d API requests, %d x 429" %
+              (st["api_requests"], st["status"].get("429", 0)))
+        check(st["status"].get("429", 0) >= 1, "the rate limit was hit")
+        check(st["status"].get("429", 0) <= 6, "the client slows down after a 429")
+        check("pacing requests to" in log, "the learnt pace is logged")
+        trr = translations(wh_r)
+        check({k: v[0] for k, v in trr.items()} == {k: v[0] for k, v in tr.items()},
+              "rate-limited run gives the same names")
 
         # 3. dead port: the dictionary fills in
         wh2 = os.path.join(tmp, "warehouse2.db")
