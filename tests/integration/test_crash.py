@@ -8,6 +8,8 @@
 2. kill -9 `dagd run` itself in the middle of a run: the next `dagd run`
    on the state directory fails the orphan (nothing left `running`) and
    succeeds, with the same warehouse again.
+3. Two `dagd run` on one state directory: the second must not take the
+   first one's live run for an orphan.
 
 Total time is bounded (~90 s): each kill waits at most a few seconds for its
 moment. The Wikipedia API is unreachable: translations come from the
@@ -188,6 +190,36 @@ def kill_runner_trial(state, wiki, clean):
     compare(clean, snapshot(os.path.join(state, "warehouse.db")), "after killing dagd run")
 
 
+def no_false_orphans(work):
+    """A second dagd run on a state directory in use must not take the
+    first one's live run for an orphan (the state lock is shared)."""
+    d = os.path.join(work, "shared")
+    os.makedirs(d)
+    with open(os.path.join(d, "slow.yaml"), "w") as f:
+        f.write("pipeline: slow\nsteps:\n  - name: nap\n    task: sleep\n    config: {ms: 1500}\n")
+    with open(os.path.join(d, "quick.yaml"), "w") as f:
+        f.write("pipeline: quick\nsteps:\n  - name: hop\n    task: noop\n")
+    state = os.path.join(d, "state")
+    a = subprocess.Popen([DAGD, "run", "slow.yaml", "--state-dir", state], cwd=d,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while "nap" not in running_steps(state):
+            check(time.monotonic() - t0 < 10 and a.poll() is None, "the slow run did not start")
+            time.sleep(0.005)
+        b = subprocess.run([DAGD, "run", "quick.yaml", "--state-dir", state], cwd=d,
+                           capture_output=True, text=True, timeout=60)
+        check(b.returncode == 0, "second dagd run failed: %s" % b.stderr[-2000:])
+        check("nap" in running_steps(state), "a second dagd run failed the first one's live step")
+        _, err = a.communicate(timeout=60)
+        check(a.returncode == 0, "the first run failed after a second dagd started: %s" % err[-2000:])
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+    no_running(state, "two dagd runs on one state directory")
+
+
 def main():
     if not os.path.exists(os.path.join(os.environ.get("DAGD_BUILD_ROOT", ""), "tasks", "extract")):
         print("SKIP: the sales tasks are not built")
@@ -214,6 +246,7 @@ def main():
         print("workers killed per step: %s" % kills)
         check(sum(kills.values()) >= min(TRIALS, 5) // 2, "too few kills landed: %s" % kills)
         kill_runner_trial(os.path.join(work, "runner"), url, clean)
+        no_false_orphans(work)
         print("ok in %.1f s" % (time.monotonic() - start))
     finally:
         shutil.rmtree(work, ignore_errors=True)
