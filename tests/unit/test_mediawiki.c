@@ -90,7 +90,7 @@ static void test_parse_garbage_and_errors(void **state)
     char *code = NULL;
     const char *ok = "{\"batchcomplete\":true,\"query\":{\"pages\":[{\"ns\":0,\"title\":\"A\","
                      "\"missing\":true}]}}";
-    char trunc[64];
+    char trunc[128]; /* room for the whole %.*s: gcc -O0 checks the bound */
     snprintf(trunc, sizeof(trunc), "%.*s", (int)strlen(ok) / 2, ok);
     char extra[256];
     snprintf(extra, sizeof(extra), "%s}", ok);
