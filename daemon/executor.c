@@ -1779,6 +1779,10 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
     uv_unref((uv_handle_t *)&e->prepare);
     uv_unref((uv_handle_t *)&e->check);
     uv_unref((uv_handle_t *)&e->shutdown_timer);
+    /* Start the template now, so the first step of `dagd serve` does not pay
+     * for it; if it cannot start, the first step tries again (and fails
+     * with the reason). */
+    (void)tmpl_start(e);
     *ret = e;
     return 0;
 }

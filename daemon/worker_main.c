@@ -544,6 +544,8 @@ static _Noreturn void child_finish(struct dagd_task_ctx *ctx, int rc, const char
     _exit(rc == 0 ? 0 : 1);
 }
 
+static int template_sfd = -1;
+
 static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc, bool stale,
                                 const char *load_error, int ev_fd, int out_fd, int err_fd)
 {
@@ -565,6 +567,9 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     (void)close(out_fd);
     (void)close(err_fd);
     (void)close(ev_fd);
+    if (template_sfd >= 0) {
+        (void)close(template_sfd); /* the template's SIGCHLD signalfd */
+    }
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) {
         (void)dup2(devnull, STDIN_FILENO);
@@ -811,6 +816,7 @@ static int template_main(void)
     sigaddset(&mask, SIGCHLD);
     (void)sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    template_sfd = sfd;
     if (sfd < 0) {
         fprintf(stderr, "<3>dagd-worker: signalfd: %s\n", strerror(errno));
         return 1;
