@@ -125,6 +125,17 @@ def sales(work):
     dagd("run", *args, cwd=SOURCE, check_rc=0)
     check(ran_steps(state) == set(), "after touching dataset1.xlsx ran %s" % sorted(ran_steps(state)))
 
+    # A new file matching a step's glob is a new input: that step and its
+    # downstream run (a second delivery file loaded on top).
+    shutil.copy(os.path.join(data, "dataset2.json"), os.path.join(data, "dataset2_002.json"))
+    os.utime(os.path.join(data, "dataset2_002.json"), (old + 30, old + 30))
+    p = plan(*args, cwd=SOURCE)
+    check(p["extract_dataset2"]["reason"].endswith("dataset2_002.json added"),
+          "plan reason of extract_dataset2: %r" % p["extract_dataset2"]["reason"])
+    dagd("run", *args, cwd=SOURCE, check_rc=0)
+    check(ran_steps(state) == want, "after adding dataset2_002.json ran %s, wanted %s"
+          % (sorted(ran_steps(state)), sorted(want)))
+
     # The warehouse is an implicit output of every step: delete it and
     # everything runs again (instead of skipping against nothing).
     with sqlite3.connect(os.path.join(state, "warehouse.db")) as c:
