@@ -22,6 +22,7 @@
 #include "dag.h"
 #include "log.h"
 #include "pipeline.h"
+#include "cron.h"
 #include "plugin_host.h"
 #include "task_config.h"
 
@@ -1403,26 +1404,6 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
     s->memory_bytes = d.has_memory ? d.memory_bytes : dflt->has_memory ? dflt->memory_bytes : 0;
 }
 
-static bool valid_cron(const char *s, unsigned *ret_fields)
-{
-    unsigned fields = 0;
-    bool in = false;
-
-    for (const char *p = s; *p; p++) {
-        bool sep = *p == ' ' || *p == '\t';
-        if (!sep && !((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-                      (*p >= 'A' && *p <= 'Z') || strchr("*,/-?", *p))) {
-            return false;
-        }
-        if (!sep && !in) {
-            fields++;
-        }
-        in = !sep;
-    }
-    *ret_fields = fields;
-    return fields == 5 || fields == 6;
-}
-
 static bool valid_timezone(const char *tz)
 {
     _cleanup_free_ char *path = NULL;
@@ -1466,7 +1447,6 @@ static void parse_schedules(struct loader *L, yaml_node_t *n)
         FOREACH_PAIR(L, m, pr, k, v)
         {
             const char *key = scalar(k);
-            unsigned nf = 0;
             if (is_dup_key(L, m, pr)) {
                 continue;
             }
@@ -1489,12 +1469,12 @@ static void parse_schedules(struct loader *L, yaml_node_t *n)
                 }
             } else if (streq(key, "cron")) {
                 if (get_string(L, v, "cron", false, &s->cron)) {
+                    struct dagd_cron cron;
+                    _cleanup_free_ char *why = NULL;
                     has_cron = true;
-                    if (!valid_cron(s->cron, &nf)) {
-                        error_at(L, M(v->start_mark),
-                                 "invalid cron expression '%s' (5 fields: "
-                                 "minute hour day month weekday; 6: seconds first)",
-                                 s->cron);
+                    if (dagd_cron_parse(s->cron, &cron, &why) < 0) {
+                        error_at(L, M(v->start_mark), "invalid cron expression '%s': %s",
+                                 s->cron, why);
                     }
                 }
             } else if (streq(key, "timezone")) {

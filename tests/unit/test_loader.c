@@ -365,7 +365,7 @@ static const struct bad_case bad_cases[] = {
          "  - {cron: \"0 0 * * * *\"}\n"
          "steps:\n"
          "  - {name: a, task: bare}\n",
-         "t.yaml:5:11: error: invalid cron expression '0 * * *' (5 fields: minute hour day month weekday; 6: seconds first)\n"
+         "t.yaml:5:11: error: invalid cron expression '0 * * *': expected 5 fields (minute hour day month weekday) or 6 (seconds first), got 4\n"
          "t.yaml:6:15: error: unknown timezone 'Mars/Olympus'\n"
          "t.yaml:7:14: error: unknown parameter 'e' (not declared in params)\n"
          "t.yaml:8:5: error: unknown key 'every' in schedule (expected one of: name, cron, timezone, params, catchup)\n"
