@@ -570,6 +570,9 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     if (template_sfd >= 0) {
         (void)close(template_sfd); /* the template's SIGCHLD signalfd */
     }
+    /* Line-buffered: what a plugin prints shows up (as stdout events) while
+     * it runs, not in one burst at the end. */
+    (void)setvbuf(stdout, NULL, _IOLBF, 0);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) {
         (void)dup2(devnull, STDIN_FILENO);
