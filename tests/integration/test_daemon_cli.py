@@ -59,6 +59,16 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW,
     check("step second: succeeded" in p.stdout and "succeeded" in p.stdout.splitlines()[-1],
           "plain progress: " + p.stdout)
 
+    # --only / --from select steps
+    p = d.ctl("run", "chain", "--wait", "--force", "--only", "third", json_out=True)
+    show = d.ctl("show", p.json["run_id"], json_out=True).json
+    st = {s_["step"]: s_["status"] for s_ in show["steps"]}
+    check(st == {"first": "skipped", "second": "skipped", "third": "succeeded"}, "--only: %r" % st)
+    p = d.ctl("run", "chain", "--wait", "--force", "--from", "second", json_out=True)
+    show = d.ctl("show", p.json["run_id"], json_out=True).json
+    st = {s_["step"]: s_["status"] for s_ in show["steps"]}
+    check(st == {"first": "skipped", "second": "succeeded", "third": "succeeded"}, "--from: %r" % st)
+
     # a failing run: exit 1, downstream skipped, error recorded
     p = d.ctl("run", "failing", "--wait", "--param", "msg=custom failure", check_rc=1,
               json_out=True)
@@ -91,7 +101,7 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW,
     runs = d.ctl("runs", json_out=True).json["runs"]
     check(runs[0]["run_id"] == rid, "newest first: %r" % [r["run_id"] for r in runs])
     runs = d.ctl("runs", "--pipeline", "chain", json_out=True).json["runs"]
-    check(len(runs) == 3 and all(r["pipeline"] == "chain" for r in runs), "filter: %r" % runs)
+    check(len(runs) == 5 and all(r["pipeline"] == "chain" for r in runs), "filter: %r" % runs)
     runs = d.ctl("runs", "--limit", "1", json_out=True).json["runs"]
     check(len(runs) == 1, "limit: %r" % runs)
     d.ctl("runs", "--limit", "0", check_rc=2)
