@@ -97,7 +97,10 @@ static const char *const kind_names[_KIND_MAX] = {"city", "district"};
 struct name {
     enum kind kind;
     char *zh;
-    bool cached;           /* a definitive answer is in the table already */
+    bool cached; /* a definitive answer is in the table already */
+    bool exists; /* the table has a row: old_* hold it */
+    char *old_en, *old_source, *old_title;
+    int old_asked;
     char *title1, *title2; /* titles to ask: first choice, fallback (short city name) */
     const struct dagd_wiki_answer *a1, *a2;
     char *en;
@@ -130,6 +133,9 @@ static void names_done(struct names *ns)
         free(ns->v[i].title2);
         free(ns->v[i].en);
         free(ns->v[i].title);
+        free(ns->v[i].old_en);
+        free(ns->v[i].old_source);
+        free(ns->v[i].old_title);
     }
     free(ns->v);
     *ns = (struct names){0};
@@ -294,7 +300,7 @@ static int ensure_schema(struct dagd_task_ctx *ctx, sqlite3 *db)
     " UNION SELECT DISTINCT 1, trim(district, " DAGD_SQL_TRIM_CHARS ") FROM city_district_map"     \
     " ORDER BY 1, 2"
 
-#define SQL_CACHED "SELECT 1 FROM translations WHERE kind = ?1 AND zh = ?2 AND asked = 1"
+#define SQL_CACHED "SELECT asked, en, source, title FROM translations WHERE kind = ?1 AND zh = ?2"
 
 static int load_names(struct dagd_task_ctx *ctx, sqlite3 *db, bool refresh, struct names *ns)
 {
@@ -333,7 +339,21 @@ static int load_names(struct dagd_task_ctx *ctx, sqlite3 *db, bool refresh, stru
         ns->n++;
         sqlite3_bind_text(cached, 1, kind_names[nm->kind], -1, SQLITE_STATIC);
         sqlite3_bind_text(cached, 2, nm->zh, -1, SQLITE_STATIC);
-        nm->cached = !refresh && sqlite3_step(cached) == SQLITE_ROW;
+        if (sqlite3_step(cached) == SQLITE_ROW) {
+            const unsigned char *v;
+            nm->exists = true;
+            nm->old_asked = sqlite3_column_int(cached, 0);
+            nm->cached = !refresh && nm->old_asked == 1;
+            if ((v = sqlite3_column_text(cached, 1))) {
+                nm->old_en = strdup((const char *)v);
+            }
+            if ((v = sqlite3_column_text(cached, 2))) {
+                nm->old_source = strdup((const char *)v);
+            }
+            if ((v = sqlite3_column_text(cached, 3))) {
+                nm->old_title = strdup((const char *)v);
+            }
+        }
         sqlite3_reset(cached);
     }
     sqlite3_finalize(st);
@@ -480,12 +500,35 @@ static int lookup(struct dagd_task_ctx *ctx, struct dagd_wiki_client_opts *o, st
     "UPDATE translations SET source = 'cache'"                                                     \
     " WHERE kind = ?1 AND zh = ?2 AND source = 'wikipedia'"
 
+static bool same_str(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* Would writing this name change its row? Unchanged rows are not written
+ * (and a run that changes nothing takes no write lock at all). */
+static bool row_changes(const struct name *nm)
+{
+    if (nm->cached) {
+        return same_str(nm->old_source, "wikipedia"); /* becomes 'cache' */
+    }
+    return !nm->exists || !same_str(nm->old_en, nm->en) || !same_str(nm->old_source, nm->source) ||
+           !same_str(nm->old_title, nm->title) || nm->old_asked != (int)nm->asked;
+}
+
 static int write_rows(struct dagd_task_ctx *ctx, sqlite3 *db, const struct names *ns,
                       size_t *ret_written)
 {
     sqlite3_stmt *up = NULL, *mark = NULL;
-    size_t written = 0;
+    size_t written = 0, changes = 0;
     int64_t now = (int64_t)now_ms();
+    for (size_t i = 0; i < ns->n; i++) {
+        changes += row_changes(&ns->v[i]);
+    }
+    if (changes == 0) {
+        *ret_written = 0;
+        return 0;
+    }
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_prepare_v2(db, SQL_UPSERT, -1, &up, NULL);
@@ -496,6 +539,9 @@ static int write_rows(struct dagd_task_ctx *ctx, sqlite3 *db, const struct names
     for (size_t i = 0; rc == SQLITE_OK && i < ns->n; i++) {
         const struct name *nm = &ns->v[i];
         sqlite3_stmt *st = nm->cached ? mark : up;
+        if (!row_changes(nm)) {
+            continue;
+        }
         sqlite3_bind_text(st, 1, kind_names[nm->kind], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, nm->zh, -1, SQLITE_STATIC);
         if (!nm->cached) {
@@ -512,8 +558,8 @@ static int write_rows(struct dagd_task_ctx *ctx, sqlite3 *db, const struct names
                 sqlite3_bind_null(st, 6);
             }
             sqlite3_bind_int(st, 7, nm->asked);
-            written++;
         }
+        written++;
         rc = sqlite3_step(st);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
         sqlite3_reset(st);
