@@ -5,6 +5,7 @@ with systemd-socket-activate, graceful SIGTERM (a running step finishes
 within the grace period, the rest is canceled and recorded), kill -9 during a
 run followed by a restart (no run stays running), and the unit files
 (systemd-analyze verify, security --offline=true <= 2.0)."""
+import json
 import os
 import re
 import shutil
@@ -109,8 +110,12 @@ with Daemon({"short": SHORT, "slow": SLOW},
     check(running == 0, "no run left running after SIGTERM")
 
 # a step longer than the grace is canceled and recorded
+# (and a client waiting on it gets the end of the run, not a dropped connection)
 with Daemon({"slow": SLOW}, config="shutdown_grace: 1s\n") as d:
-    rid = d.ctl("run", "slow").stdout.strip()
+    waiter = subprocess.Popen([DAGCTL, "--socket", d.sock, "--json", "run", "slow", "--wait"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = waiter.stdout.readline()
+    rid = json.loads(first)["run_id"]
     wait_for(lambda: (d.run_row(rid) or {"status": ""})["status"] == "running", 10, "run started")
     t0 = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
@@ -118,6 +123,10 @@ with Daemon({"slow": SLOW}, config="shutdown_grace: 1s\n") as d:
     check(time.monotonic() - t0 < 20, "shutdown took too long")
     row = d.run_row(rid)
     check(row["status"] in ("canceled", "failed"), "long run after SIGTERM: %r" % row["status"])
+    out, err = waiter.communicate(timeout=30)
+    last = json.loads(out.strip().splitlines()[-1])
+    check(waiter.returncode == 1 and last.get("status") == row["status"],
+          "waiting client: rc %d, %r %s" % (waiter.returncode, last, err))
 
 # ---- kill -9 during a run, then restart: no run stays running ----
 with Daemon({"slow": SLOW}) as d:
