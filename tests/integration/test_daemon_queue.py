@@ -13,7 +13,7 @@ NAP = """pipeline: nap
 steps:
   - name: nap
     task: sleep
-    config: {ms: 700}
+    config: {ms: 1500}
 """
 SOLO = """pipeline: solo
 concurrency: 1
