@@ -41,6 +41,15 @@ static const char dagd_validate_schema_sql[] =
     "    \"rows\" INTEGER NOT NULL,\n"
     "    PRIMARY KEY (source, rule)\n"
     ");\n"
+    "CREATE TABLE IF NOT EXISTS order_groups (\n"
+    "    city_district_id INTEGER,\n"
+    "    hour             INTEGER,\n"
+    "    status           TEXT NOT NULL,\n"
+    "    location_known   INTEGER NOT NULL,\n"
+    "    city             TEXT,\n" /* located groups only */
+    "    orders           INTEGER NOT NULL,\n"
+    "    sales_rmb_cents  INTEGER\n"
+    ");\n"
     "CREATE TABLE IF NOT EXISTS warehouse_meta (\n"
     "    key   TEXT PRIMARY KEY,\n"
     "    value TEXT\n"
@@ -136,6 +145,10 @@ static const char dagd_validate_keep_insert_sql[] = "INSERT INTO temp.dq_keep VA
 static const char dagd_validate_prune_sql[] =
     "DELETE FROM main.orders WHERE order_id NOT IN (SELECT order_id FROM temp.dq_keep);\n"
     "DROP TABLE temp.dq_keep;\n";
+
+static const char dagd_validate_groups_sql[] =
+    "INSERT INTO main.order_groups (city_district_id, hour, status, location_known, city, orders,\n"
+    "                               sales_rmb_cents) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /* Parameters the marts need (summary.sql reads usd_rate). ?1 = the rate. */
 static const char dagd_validate_meta_sql[] =

@@ -48,7 +48,7 @@ WH_RUN = os.path.join(BUILD, 'tests', 'unit', 'warehouse-run')
 PY = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
 TOOLS = os.path.join(SOURCE, 'tests', 'tools')
 PIPELINE = os.path.join(SOURCE, 'pipelines', 'sales.yaml')
-WAREHOUSE_TABLES = ['orders', 'dq_exceptions', 'dq_summary', 'warehouse_meta', 'stg_order_groups',
+WAREHOUSE_TABLES = ['orders', 'dq_exceptions', 'dq_summary', 'warehouse_meta', 'order_groups',
                     'mart_city_hour_sales', 'mart_top_city_per_hour', 'mart_city_district_avg',
                     'summary', 'city_tiers']
 
@@ -212,7 +212,20 @@ def orders_writes(db):
     return n
 
 
+GROUPS_SQL = """
+    SELECT city_district_id, hour, status, location_known,
+           CASE WHEN location_known = 1 THEN min(city) END, count(*), sum(amount_rmb_cents)
+    FROM orders GROUP BY city_district_id, hour, status, location_known"""
+
+
 def compare_all(what, exp, db):
+    # order_groups (written by validate in C) must be exactly this GROUP BY of orders
+    con = sqlite3.connect(db)
+    extra = con.execute('SELECT count(*) FROM (%s EXCEPT SELECT * FROM order_groups)' % GROUPS_SQL).fetchone()[0]
+    missing = con.execute('SELECT count(*) FROM (SELECT * FROM order_groups EXCEPT %s)' % GROUPS_SQL).fetchone()[0]
+    con.close()
+    check(extra == 0 and missing == 0, '%s: order_groups differs from orders grouped (%d/%d rows)'
+          % (what, extra, missing))
     got = sf.figures(db)
     tiers = 'tier_of_city' in got
     if not tiers:

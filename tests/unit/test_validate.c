@@ -286,6 +286,20 @@ static void test_validate_bronze(void **state)
     assert_int_equal(dq_count(db, "final", "order_time_outside_window"), 2);
     assert_int_equal(dq_count(db, "final", "duplicate_order_id_superseded"), -12345);
 
+    /* order_groups is orders grouped */
+    static const char groups_sql[] =
+        "SELECT city_district_id, hour, status, location_known,"
+        " CASE WHEN location_known = 1 THEN min(city) END, count(*), sum(amount_rmb_cents)"
+        " FROM orders GROUP BY city_district_id, hour, status, location_known";
+    char sql[1024];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM (%s EXCEPT SELECT * FROM order_groups)",
+             groups_sql);
+    assert_int_equal(q_int(db, sql), 0);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT * FROM order_groups EXCEPT %s)",
+             groups_sql);
+    assert_int_equal(q_int(db, sql), 0);
+    assert_true(q_int(db, "SELECT count(*) FROM order_groups") >= 4);
+
     /* idempotent: a second run leaves every orders row as it was */
     int64_t before = q_int(db, "SELECT total_changes()");
     assert_int_equal(

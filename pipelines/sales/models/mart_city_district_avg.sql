@@ -1,4 +1,4 @@
--- depends: stg_order_groups
+-- depends: order_groups
 -- Q2 for every city with city figures (included orders with a known
 -- location): city total, number of districts (CITY_DISTRICT_IDs) with at
 -- least one such order, and the average per district, rounded half up to
@@ -7,7 +7,7 @@
 -- per-city total the tiers are computed from.
 WITH district AS (
     SELECT city, city_district_id, sum(sales_rmb_cents) AS sales, sum(orders) AS n
-    FROM stg_order_groups
+    FROM order_groups
     WHERE status = 'included' AND location_known = 1
     GROUP BY city, city_district_id
 ), city AS (

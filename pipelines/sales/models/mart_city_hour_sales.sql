@@ -1,4 +1,4 @@
--- depends: stg_order_groups
+-- depends: order_groups
 -- Hourly figures (rules.hourly_figures): included orders with a known
 -- location and a valid time in 05:00:00-11:59:59, per (city, hour).
 -- rank orders all (city, hour) pairs: larger sales first, then city in
@@ -13,7 +13,7 @@ FROM (SELECT city,
              hour,
              sum(sales_rmb_cents) AS sales_rmb_cents,
              sum(orders) AS orders
-      FROM stg_order_groups
+      FROM order_groups
       WHERE status = 'included' AND location_known = 1 AND hour IS NOT NULL
       GROUP BY city, hour)
 ORDER BY hour, sales_rmb_cents DESC, city;

@@ -1,4 +1,4 @@
--- depends: stg_order_groups, dq_summary, load_files, warehouse_meta
+-- depends: order_groups, dq_summary, load_files, warehouse_meta
 -- primary key: key
 -- Key figures of the warehouse as (key, value) text pairs; see
 -- docs/warehouse.md for the meaning of every key.
@@ -16,7 +16,7 @@ o AS (SELECT coalesce(sum(orders), 0) AS final_ids,
              coalesce(sum(CASE WHEN status = 'included' THEN sales_rmb_cents END), 0) AS total,
              coalesce(sum(CASE WHEN status = 'included' AND location_known = 1
                                THEN sales_rmb_cents END), 0) AS total_known
-      FROM stg_order_groups),
+      FROM order_groups),
 top_pair AS (SELECT city, hour, sales_rmb_cents FROM mart_city_hour_sales WHERE rank = 1),
 second_pair AS (SELECT sales_rmb_cents FROM mart_city_hour_sales WHERE rank = 2),
 q2 AS (SELECT city, avg_district_sales_rmb_cents, districts_with_sales, city_total_rmb_cents
