@@ -84,7 +84,7 @@ static int validate_run(struct dagd_task_ctx *ctx)
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "validate",
-    .version = "1",
+    .version = "2", /* 2: order_groups */
     .description = "Data-quality rules on bronze orders: orders, dq_exceptions, dq_summary",
     .schema = schema,
     .validate = validate_config,
