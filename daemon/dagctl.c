@@ -299,6 +299,7 @@ struct progress {
     double *done, *total;
     size_t n;
     bool drawn;
+    bool compact; /* one summary row (more steps than terminal rows) */
     const char *final_status;
     char run_id[64];
 };
@@ -325,12 +326,63 @@ static ssize_t progress_find(struct progress *p, const char *step)
     return -1;
 }
 
+static void fill_bar(char *bar, int barw, double frac)
+{
+    int fill = (int)(frac * barw);
+    for (int k = 0; k < barw; k++) {
+        bar[k] = k < fill ? '#' : '.';
+    }
+    bar[barw] = '\0';
+}
+
+/* A pipeline taller than the terminal gets one summary row instead of one
+ * row per step (redrawing hundreds of rows per event would flood it). */
+static void progress_draw_compact(struct progress *p, int width)
+{
+    size_t done = 0, failed = 0;
+    char running[256] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < p->n; i++) {
+        const char *st = p->status[i];
+        if (streq(st, "succeeded") || streq(st, "skipped")) {
+            done++;
+        } else if (streq(st, "failed") || streq(st, "canceled")) {
+            done++;
+            failed++;
+        } else if (streq(st, "running") && used + strlen(p->steps[i]) + 2 < sizeof(running)) {
+            used += (size_t)snprintf(running + used, sizeof(running) - used, "%s%s",
+                                     used ? ", " : "", p->steps[i]);
+        }
+    }
+    char bar[64];
+    fill_bar(bar, 30, p->n ? (double)done / (double)p->n : 1);
+    printf("%s\033[2K  [%s] %zu/%zu steps", p->drawn ? "\r" : "", bar, done, p->n);
+    if (failed) {
+        printf(", %zu failed", failed);
+    }
+    int left = width - 50;
+    if (*running && left > 10) {
+        printf("  running: %.*s", left, running);
+    }
+    p->drawn = true;
+    fflush(stdout);
+}
+
 static void progress_draw(struct progress *p)
 {
-    int width = 80;
+    int width = 80, height = 24;
     struct winsize ws;
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 40) {
         width = ws.ws_col;
+        height = ws.ws_row > 2 ? ws.ws_row : height;
+    }
+    if (p->n + 2 > (size_t)height) {
+        p->compact = true;
+    }
+    if (p->compact) {
+        progress_draw_compact(p, width);
+        return;
     }
     if (p->drawn && p->n > 0) {
         printf("\033[%zuA", p->n); /* back to the first row */
@@ -349,17 +401,13 @@ static void progress_draw(struct progress *p)
                 frac = 1;
             }
         }
-        int fill = (int)(frac * barw);
-        for (int k = 0; k < barw; k++) {
-            bar[k] = k < fill ? '#' : '.';
-        }
-        bar[barw] = '\0';
+        fill_bar(bar, barw, frac);
         if (p->total[i] > 0) {
             snprintf(rows, sizeof(rows), "%.0f/%.0f", p->done[i], p->total[i]);
         }
         int namew = width - barw - 40;
-        printf("\033[2K  %-*.*s [%s] %-12s %s\n", namew > 10 ? (namew > 30 ? 30 : namew) : 10,
-               namew > 10 ? (namew > 30 ? 30 : namew) : 10, p->steps[i], bar, st, rows);
+        namew = namew > 10 ? (namew > 30 ? 30 : namew) : 10;
+        printf("\033[2K  %-*.*s [%s] %-12s %s\n", namew, namew, p->steps[i], bar, st, rows);
     }
     p->drawn = true;
     fflush(stdout);
@@ -437,8 +485,11 @@ static int on_run_event(struct ctl *c, const cJSON *ev, void *userdata)
     return 0;
 }
 
-static int run_wait_result(struct ctl *c, struct dagd_reply *rep)
+static int run_wait_result(struct ctl *c, struct dagd_reply *rep, const struct progress *p)
 {
+    if (p->compact && p->drawn) {
+        printf("\n");
+    }
     const char *status = jstr(rep->result, "status");
     if (c->json) {
         print_json(rep->result);
@@ -511,17 +562,18 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
     struct progress p = {0};
     struct dagd_reply rep;
     int r = ctl_call(c, "run", params, on_run_event, &p, &rep);
-    progress_done(&p);
     if (r != 0) {
+        progress_done(&p);
         return r;
     }
     if (wait) {
-        r = run_wait_result(c, &rep);
+        r = run_wait_result(c, &rep, &p);
     } else if (c->json) {
         print_json(rep.result);
     } else {
         printf("%s\n", or_dash(jstr(rep.result, "run_id")));
     }
+    progress_done(&p);
     dagd_reply_done(&rep);
     return r;
 }
@@ -551,17 +603,18 @@ static int cmd_retry(struct ctl *c, int argc, char **argv)
     struct progress p = {0};
     struct dagd_reply rep;
     int r = ctl_call(c, "retry", params, on_run_event, &p, &rep);
-    progress_done(&p);
     if (r != 0) {
+        progress_done(&p);
         return r;
     }
     if (wait) {
-        r = run_wait_result(c, &rep);
+        r = run_wait_result(c, &rep, &p);
     } else if (c->json) {
         print_json(rep.result);
     } else {
         printf("%s\n", or_dash(jstr(rep.result, "run_id")));
     }
+    progress_done(&p);
     dagd_reply_done(&rep);
     return r;
 }
