@@ -156,6 +156,7 @@ struct dagd_executor {
 
     uv_prepare_t prepare;
     uv_check_t check;
+    bool own_batch;
     uv_timer_t shutdown_timer;
     bool shutting_down;
 
@@ -186,14 +187,17 @@ static int64_t now_ms(void)
 static void batch(struct dagd_executor *e)
 {
     if (!dagd_store_in_batch(e->cfg.store)) {
-        (void)dagd_store_begin(e->cfg.store);
+        e->own_batch = dagd_store_begin(e->cfg.store) >= 0;
     }
 }
 
+/* Commit the batch we opened (never one of the caller's). */
 static void batch_commit(struct dagd_executor *e)
 {
-    if (dagd_store_in_batch(e->cfg.store)) {
+    if (e->own_batch) {
         int r = dagd_store_commit(e->cfg.store);
+        /* Still open after a failed commit (e.g. busy): try again next time. */
+        e->own_batch = r < 0 && dagd_store_in_batch(e->cfg.store);
         if (r < 0) {
             dagd_log_errno(LOG_ERR, r, "Failed to commit state changes: %s",
                            dagd_store_errmsg(e->cfg.store));
@@ -566,7 +570,7 @@ static int send_job(struct dagd_executor *e, const char *msg, const int fds[3])
     union {
         char buf[CMSG_SPACE(sizeof(int) * 3)];
         struct cmsghdr align;
-    } u;
+    } u = {0}; /* the padding after the fds goes to the kernel too */
     struct iovec iov = {(void *)msg, strlen(msg)};
     struct msghdr mh = {
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
@@ -935,6 +939,20 @@ static char *build_job(struct exec_attempt *a)
     return out;
 }
 
+/* The template's socket keeps the loop alive exactly while attempts are in
+ * flight: their exit reports come through it, after their pipes may have
+ * closed. An idle template must not keep `dagd serve`'s loop running. */
+static void tmpl_update_ref(struct dagd_executor *e)
+{
+    if (e->tmpl && e->tmpl->poll_open) {
+        if (e->n_inflight > 0) {
+            uv_ref((uv_handle_t *)&e->tmpl->poll);
+        } else {
+            uv_unref((uv_handle_t *)&e->tmpl->poll);
+        }
+    }
+}
+
 static void attempt_link(struct dagd_executor *e, struct exec_attempt *a)
 {
     a->next = e->inflight;
@@ -943,6 +961,7 @@ static void attempt_link(struct dagd_executor *e, struct exec_attempt *a)
     }
     e->inflight = a;
     e->n_inflight++;
+    tmpl_update_ref(e);
 }
 
 static void attempt_unlink(struct dagd_executor *e, struct exec_attempt *a)
@@ -957,6 +976,7 @@ static void attempt_unlink(struct dagd_executor *e, struct exec_attempt *a)
     }
     a->prev = a->next = NULL;
     e->n_inflight--;
+    tmpl_update_ref(e);
 }
 
 /* Start attempt s->info.attempts (already incremented). A failure to start
@@ -983,9 +1003,12 @@ static void attempt_launch(struct exec_step *s)
     a->n_open = 1; /* the "not finished" reference, dropped by attempt_finish */
     attempt_link(e, a);
 
-    if (!e->tmpl_running && tmpl_start(e) < 0) {
-        set_str(&a->error, "cannot start the worker");
-        goto fail;
+    if (!e->tmpl_running) {
+        if (tmpl_start(e) < 0) {
+            set_str(&a->error, "cannot start the worker");
+            goto fail;
+        }
+        tmpl_update_ref(e);
     }
     if (ps->memory_bytes && e->memlimit.mode == DAGD_MEMLIMIT_CGROUP2) {
         char name[80];
@@ -1336,6 +1359,9 @@ static void run_maybe_finish(struct exec_run *r)
         dagd_log_errno(LOG_WARNING, k, "Failed to record the end of run %s: %s, ignoring",
                        r->run_id, dagd_store_errmsg(e->cfg.store));
     }
+    /* Observers answer clients (`dagctl run --wait`) who then read state.db
+     * themselves: the end of the run must be committed before they hear of it. */
+    batch_commit(e);
     struct dagd_exec_event ev = {
         .kind = DAGD_EXEC_RUN_FINISHED,
         .run_id = r->run_id,
@@ -1623,6 +1649,8 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     }
     dagd_sched_begin(r->sched);
     pump(e);
+    /* The caller may hand the id to a client that looks it up in state.db. */
+    batch_commit(e);
     return 0;
 
 fail:
