@@ -96,10 +96,10 @@ void dagd_fingerprint_hash_buffer(const void *buf, size_t len, char ret[static D
 }
 
 /* Index sorts, so the caller's arrays stay as they are. */
-static const char *const *sort_keys;
-static int cmp_by_key(const void *a, const void *b)
+static int cmp_by_key(const void *a, const void *b, void *keys)
 {
-    return strcmp(sort_keys[*(const size_t *)a], sort_keys[*(const size_t *)b]);
+    const char *const *k = keys;
+    return strcmp(k[*(const size_t *)a], k[*(const size_t *)b]);
 }
 
 static size_t *sorted_order(const char *const *keys, size_t n)
@@ -108,11 +108,7 @@ static size_t *sorted_order(const char *const *keys, size_t n)
     for (size_t i = 0; i < n; i++) {
         idx[i] = i;
     }
-    /* qsort has no userdata argument; this module is not used from more
-     * than one thread at a time (the loop thread computes plans). */
-    sort_keys = keys;
-    qsort(idx, n, sizeof(size_t), cmp_by_key);
-    sort_keys = NULL;
+    qsort_r(idx, n, sizeof(size_t), cmp_by_key, (void *)keys);
     return idx;
 }
 
@@ -253,7 +249,8 @@ static char *explain_map(const cJSON *old, const cJSON *cur, const char *what)
 {
     const cJSON *o, *c;
 
-    cJSON_ArrayForEach(c, cur) {
+    cJSON_ArrayForEach(c, cur)
+    {
         o = cJSON_GetObjectItemCaseSensitive(old, c->string);
         if (!o) {
             return dagd_xasprintf("%s %s added", what, c->string);
@@ -266,7 +263,8 @@ static char *explain_map(const cJSON *old, const cJSON *cur, const char *what)
             return dagd_xasprintf("%s %s changed", what, c->string);
         }
     }
-    cJSON_ArrayForEach(o, old) {
+    cJSON_ArrayForEach(o, old)
+    {
         if (!cJSON_GetObjectItemCaseSensitive(cur, o->string)) {
             return dagd_xasprintf("%s %s removed", what, o->string);
         }

@@ -32,8 +32,8 @@
 
 /* A declared input file with its content hash (NULL = missing/unreadable). */
 struct dagd_fp_input {
-    const char *path;  /* as declared (shown to users) */
-    const char *hash;  /* 32 hex chars, or NULL */
+    const char *path; /* as declared (shown to users) */
+    const char *hash; /* 32 hex chars, or NULL */
 };
 
 /* An upstream step and its fingerprint for this run. */
@@ -47,10 +47,10 @@ struct dagd_fp_upstream {
 struct dagd_fp_parts {
     const char *task;
     const char *task_version;
-    const char *plugin_path;   /* NULL: unknown (not hashed) */
+    const char *plugin_path; /* NULL: unknown (not hashed) */
     int64_t plugin_size;
     int64_t plugin_mtime_ns;
-    const char *config_json;   /* canonical JSON; NULL = "{}" */
+    const char *config_json;       /* canonical JSON; NULL = "{}" */
     const char *const *param_keys; /* parallel arrays of n_params items */
     const char *const *param_values;
     size_t n_params;
@@ -94,10 +94,10 @@ struct dagd_file_id {
 /* A cache of content hashes keyed by (path, identity). get returns 0 and a
  * new string (free()) on a hit, -ENOENT on a miss; put stores a hash.
  * Either may be NULL. */
-typedef int (*dagd_filehash_get_fn)(void *userdata, const char *path,
-                                    const struct dagd_file_id *id, char **ret_hash);
-typedef int (*dagd_filehash_put_fn)(void *userdata, const char *path,
-                                    const struct dagd_file_id *id, const char *hash);
+typedef int (*dagd_filehash_get_fn)(void *userdata, const char *path, const struct dagd_file_id *id,
+                                    char **ret_hash);
+typedef int (*dagd_filehash_put_fn)(void *userdata, const char *path, const struct dagd_file_id *id,
+                                    const char *hash);
 
 struct dagd_filehash_cache {
     dagd_filehash_get_fn get;

@@ -201,7 +201,8 @@ static int cgroup_prepare(struct dagd_memlimit *l)
     if (l->cgroup_prepared) {
         return 0;
     }
-    if (!streq(l->cgroup_dir, "/sys/fs/cgroup") && !streq(l->cgroup_dir, "/sys/fs/cgroup/unified")) {
+    if (!streq(l->cgroup_dir, "/sys/fs/cgroup") &&
+        !streq(l->cgroup_dir, "/sys/fs/cgroup/unified")) {
         leaf = dagd_xasprintf("%s/dagd-main", l->cgroup_dir);
         if (mkdir(leaf, 0755) < 0 && errno != EEXIST) {
             return -errno;
@@ -229,7 +230,7 @@ static int cgroup_prepare(struct dagd_memlimit *l)
 }
 
 int dagd_memlimit_cgroup_create(struct dagd_memlimit *l, const char *name, uint64_t bytes,
-                              char **ret_path)
+                                char **ret_path)
 {
     _cleanup_free_ char *path = NULL, *f = NULL;
     char v[32];

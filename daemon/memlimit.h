@@ -31,9 +31,9 @@
 #include <sys/types.h>
 
 enum dagd_memlimit_mode {
-    DAGD_MEMLIMIT_NONE,       /* limits cannot be enforced */
-    DAGD_MEMLIMIT_RLIMIT_AS,  /* worker-side setrlimit(RLIMIT_AS) */
-    DAGD_MEMLIMIT_CGROUP2,    /* delegated cgroup v2 with the memory controller */
+    DAGD_MEMLIMIT_NONE,      /* limits cannot be enforced */
+    DAGD_MEMLIMIT_RLIMIT_AS, /* worker-side setrlimit(RLIMIT_AS) */
+    DAGD_MEMLIMIT_CGROUP2,   /* delegated cgroup v2 with the memory controller */
     _DAGD_MEMLIMIT_MODE_MAX,
 };
 
@@ -42,8 +42,8 @@ int dagd_memlimit_mode_from_string(const char *s);
 
 struct dagd_memlimit {
     enum dagd_memlimit_mode mode;
-    char *cgroup_dir;       /* CGROUP2: our cgroup's directory (steps go below it) */
-    bool cgroup_prepared;   /* CGROUP2: we moved ourselves into the leaf */
+    char *cgroup_dir;     /* CGROUP2: our cgroup's directory (steps go below it) */
+    bool cgroup_prepared; /* CGROUP2: we moved ourselves into the leaf */
 };
 
 /* Detect the best mechanism. $DAGD_MEMLIMIT=none|rlimit|cgroup2 forces one
@@ -62,7 +62,7 @@ char *dagd_memlimit_parse_proc_cgroup(const char *content);
  * 0. `name` must be unique among live steps (e.g. "<run_id>-<attempt>-<n>").
  * Returns 0 and a new path (free()) in *ret_path, or -errno. */
 int dagd_memlimit_cgroup_create(struct dagd_memlimit *l, const char *name, uint64_t bytes,
-                              char **ret_path);
+                                char **ret_path);
 /* Move `pid` (0 = the caller) into the cgroup at `path`. 0 or -errno. */
 int dagd_memlimit_cgroup_enter(const char *path, pid_t pid);
 /* Whether the kernel OOM-killed anything in the cgroup (memory.events
@@ -88,13 +88,13 @@ int64_t dagd_memlimit_self_vsize(void);
 
 /* How a limited step attempt ended, as the parent saw it. */
 struct dagd_memlimit_outcome {
-    uint64_t limit_bytes;   /* 0: no limit (never OOM by this rule) */
+    uint64_t limit_bytes; /* 0: no limit (never OOM by this rule) */
     enum dagd_memlimit_mode mode;
-    int term_signal;        /* 0 if it exited */
-    int exit_code;          /* if it exited */
-    int error;              /* the step's negative errno result, or 0 */
-    const char *message;    /* the step's failure message, or NULL */
-    int cgroup_oom;         /* CGROUP2: dagd_memlimit_cgroup_oom_killed(), else -1 */
+    int term_signal;     /* 0 if it exited */
+    int exit_code;       /* if it exited */
+    int error;           /* the step's negative errno result, or 0 */
+    const char *message; /* the step's failure message, or NULL */
+    int cgroup_oom;      /* CGROUP2: dagd_memlimit_cgroup_oom_killed(), else -1 */
 };
 
 /* Decide whether a failed attempt ran out of its memory limit. With a

@@ -32,8 +32,7 @@ static int cache_get(void *userdata, const char *path, const struct dagd_file_id
 static int cache_put(void *userdata, const char *path, const struct dagd_file_id *id,
                      const char *hash)
 {
-    return dagd_store_filehash_put(userdata, path, id->dev, id->ino, id->size, id->mtime_ns,
-                                   hash);
+    return dagd_store_filehash_put(userdata, path, id->dev, id->ino, id->size, id->mtime_ns, hash);
 }
 
 struct dagd_plan_ctx *dagd_plan_ctx_new(struct dagd_pipeline *p, struct dagd_store *store,
@@ -51,8 +50,8 @@ struct dagd_plan_ctx *dagd_plan_ctx_new(struct dagd_pipeline *p, struct dagd_sto
         ctx->opts = *opts;
     }
     if (store) {
-        ctx->cache = (struct dagd_filehash_cache){.get = cache_get, .put = cache_put,
-                                                  .userdata = store};
+        ctx->cache =
+            (struct dagd_filehash_cache){.get = cache_get, .put = cache_put, .userdata = store};
     }
     ctx->steps = dagd_xcalloc(p->n_steps, sizeof(*ctx->steps));
     ctx->in_progress = dagd_xcalloc(p->n_steps, sizeof(bool));
@@ -127,8 +126,8 @@ static int declare_files(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan
         return 0;
     }
     return dagd_plugin_host_inputs(ctx->plugins, step->plugin, s->config_json, ctx->params,
-                                   step->name, &s->inputs, &s->n_inputs, &s->outputs,
-                                   &s->n_outputs, reterr);
+                                   step->name, &s->inputs, &s->n_inputs, &s->outputs, &s->n_outputs,
+                                   reterr);
 }
 
 /* A declared path as the step's process sees it (relative to work_dir). */
@@ -156,10 +155,10 @@ static void fingerprint_step(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_
     for (size_t i = 0; i < s->n_inputs; i++) {
         _cleanup_free_ char *path = step_path(ctx, s->inputs[i]);
         in[i].path = s->inputs[i];
-        in[i].hash = dagd_fingerprint_hash_file(path, ctx->store ? &ctx->cache : NULL,
-                                                hashes[i]) >= 0
-                         ? hashes[i]
-                         : NULL;
+        in[i].hash =
+            dagd_fingerprint_hash_file(path, ctx->store ? &ctx->cache : NULL, hashes[i]) >= 0
+                ? hashes[i]
+                : NULL;
     }
     up = dagd_xreallocarray(NULL, step->n_needs, sizeof(*up));
     for (size_t i = 0; i < step->n_needs; i++) {

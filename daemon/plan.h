@@ -47,24 +47,24 @@ struct dagd_plugin_host;
 
 /* The verdict on one step. Strings are owned by the plan/ctx. */
 struct dagd_plan_step {
-    const char *name;      /* borrowed from the pipeline */
+    const char *name; /* borrowed from the pipeline */
     bool evaluated;
-    bool run;              /* true: runs; false: skipped as memoized */
-    char *reason;          /* human reason (see above) */
+    bool run;                           /* true: runs; false: skipped as memoized */
+    char *reason;                       /* human reason (see above) */
     char fingerprint[DAGD_FP_HEX_SIZE]; /* "" if it could not be computed */
-    char *manifest;        /* JSON, for steps.inputs; NULL if not computed */
-    char *config_json;     /* resolved canonical config, NULL on error */
-    char **inputs;         /* declared input files, as declared */
+    char *manifest;                     /* JSON, for steps.inputs; NULL if not computed */
+    char *config_json;                  /* resolved canonical config, NULL on error */
+    char **inputs;                      /* declared input files, as declared */
     size_t n_inputs;
-    char **outputs;        /* declared output files */
+    char **outputs; /* declared output files */
     size_t n_outputs;
-    char *last_run_id;     /* run of the last success, or NULL */
+    char *last_run_id; /* run of the last success, or NULL */
 };
 
 struct dagd_plan_options {
-    bool force;            /* run everything */
-    const char *work_dir;  /* base of relative input/output paths (the steps'
-                            * cwd); NULL = the current directory */
+    bool force;           /* run everything */
+    const char *work_dir; /* base of relative input/output paths (the steps'
+                           * cwd); NULL = the current directory */
 };
 
 /* Per-run memoization state. */

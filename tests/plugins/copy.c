@@ -67,12 +67,9 @@ static int copy_run(struct dagd_task_ctx *ctx)
 }
 
 static const struct dagd_task_plugin plugin = {
-    DAGD_TASK_PLUGIN_HEADER,
-    .name = "copy",
-    .version = "1",
-    .description = "concatenates `from` files into `to` (tests)",
-    .schema = schema,
-    .inputs = copy_inputs,
+    DAGD_TASK_PLUGIN_HEADER, .name = "copy",
+    .version = "1",          .description = "concatenates `from` files into `to` (tests)",
+    .schema = schema,        .inputs = copy_inputs,
     .run = copy_run,
 };
 

@@ -112,18 +112,44 @@ static void test_every_component_counts(void **state)
     for (int field = 0; field < 12; field++) {
         p = base();
         switch (field) {
-        case 0: p.task = "extract2"; break;
-        case 1: p.task_version = "2"; break;
-        case 2: p.plugin_path = "/other/dagd-task-extract.so"; break;
-        case 3: p.plugin_size++; break;
-        case 4: p.plugin_mtime_ns++; break;
-        case 5: p.config_json = "{\"format\":\"json\",\"path\":\"data/c.json\"}"; break;
-        case 6: p.param_values = v2; break;
-        case 7: p.param_keys = k3; p.param_values = v3; p.n_params = 4; break;
-        case 8: p.inputs = in2; break;
-        case 9: p.inputs = in3; break;
-        case 10: p.n_inputs = 1; break;
-        case 11: p.upstream = up2; break;
+        case 0:
+            p.task = "extract2";
+            break;
+        case 1:
+            p.task_version = "2";
+            break;
+        case 2:
+            p.plugin_path = "/other/dagd-task-extract.so";
+            break;
+        case 3:
+            p.plugin_size++;
+            break;
+        case 4:
+            p.plugin_mtime_ns++;
+            break;
+        case 5:
+            p.config_json = "{\"format\":\"json\",\"path\":\"data/c.json\"}";
+            break;
+        case 6:
+            p.param_values = v2;
+            break;
+        case 7:
+            p.param_keys = k3;
+            p.param_values = v3;
+            p.n_params = 4;
+            break;
+        case 8:
+            p.inputs = in2;
+            break;
+        case 9:
+            p.inputs = in3;
+            break;
+        case 10:
+            p.n_inputs = 1;
+            break;
+        case 11:
+            p.upstream = up2;
+            break;
         }
         fp(&p, got);
         if (streq(ref, got)) {
@@ -207,7 +233,8 @@ static void test_explain(void **state)
     const char *v2[] = {"data/sales", "0123", "7.11"};
     struct dagd_fp_input in2[] = {inputs[0], {"data/b.xlsx", "00000000000000000000000000000003"}};
     struct dagd_fp_input in3[] = {inputs[0], {"data/b.xlsx", NULL}};
-    struct dagd_fp_input in4[] = {inputs[0], inputs[1], {"data/c.csv", "0000000000000000000000000000000f"}};
+    struct dagd_fp_input in4[] = {
+        inputs[0], inputs[1], {"data/c.csv", "0000000000000000000000000000000f"}};
     struct dagd_fp_upstream up2[] = {ups[0], {"load", "0000000000000000000000000000000c"}};
 
     cur = base();

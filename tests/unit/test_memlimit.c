@@ -34,7 +34,8 @@ static void test_modes(void **state)
 
 static void test_parse_proc_cgroup(void **state)
 {
-    _cleanup_free_ char *a = dagd_memlimit_parse_proc_cgroup("4:memory:/x\n0::/system.slice/d.service\n");
+    _cleanup_free_ char *a =
+        dagd_memlimit_parse_proc_cgroup("4:memory:/x\n0::/system.slice/d.service\n");
     _cleanup_free_ char *b = dagd_memlimit_parse_proc_cgroup("0::/");
     _cleanup_free_ char *c = dagd_memlimit_parse_proc_cgroup("1:cpu:/\n");
     assert_string_equal(a, "/system.slice/d.service");
@@ -45,7 +46,10 @@ static void test_parse_proc_cgroup(void **state)
 static void test_verdict(void **state)
 {
     struct dagd_memlimit_outcome o = {
-        .limit_bytes = 64 << 20, .mode = DAGD_MEMLIMIT_RLIMIT_AS, .cgroup_oom = -1, .exit_code = 1,
+        .limit_bytes = 64 << 20,
+        .mode = DAGD_MEMLIMIT_RLIMIT_AS,
+        .cgroup_oom = -1,
+        .exit_code = 1,
     };
     assert_false(dagd_memlimit_failure_is_oom(&o));
     o.message = "cannot allocate 256 MiB";
@@ -59,12 +63,14 @@ static void test_verdict(void **state)
     o.term_signal = SIGTERM; /* a timeout or cancel is not an OOM */
     assert_false(dagd_memlimit_failure_is_oom(&o));
     o.term_signal = SIGSEGV;
-    o.limit_bytes = 0;       /* no limit: a crash is a crash */
+    o.limit_bytes = 0; /* no limit: a crash is a crash */
     assert_false(dagd_memlimit_failure_is_oom(&o));
 
     /* With a cgroup, the kernel's count alone decides. */
     o = (struct dagd_memlimit_outcome){
-        .limit_bytes = 1 << 20, .mode = DAGD_MEMLIMIT_CGROUP2, .term_signal = SIGKILL,
+        .limit_bytes = 1 << 20,
+        .mode = DAGD_MEMLIMIT_CGROUP2,
+        .term_signal = SIGKILL,
         .cgroup_oom = 1,
     };
     assert_true(dagd_memlimit_failure_is_oom(&o));

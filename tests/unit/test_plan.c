@@ -74,10 +74,12 @@ static int setup(void **state)
     write_file("out_c.txt", "alpha\nbeta\n", old);
     write_file("out_d.txt", "alpha\nbeta\n", old);
 
-    plugdir = dagd_xasprintf("%s/tests/plugins", getenv("DAGD_BUILD_ROOT") ? getenv("DAGD_BUILD_ROOT") : "build");
+    plugdir = dagd_xasprintf("%s/tests/plugins",
+                             getenv("DAGD_BUILD_ROOT") ? getenv("DAGD_BUILD_ROOT") : "build");
     dirs[0] = plugdir;
     f->host = dagd_plugin_host_new(dirs);
-    if (dagd_pipeline_load_buffer("memo.yaml", yaml, sizeof(yaml) - 1, f->host, &f->p, &diags) < 0) {
+    if (dagd_pipeline_load_buffer("memo.yaml", yaml, sizeof(yaml) - 1, f->host, &f->p, &diags) <
+        0) {
         dagd_diags_print(&diags, stderr);
         fail_msg("pipeline does not load");
     }
