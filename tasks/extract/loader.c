@@ -107,6 +107,7 @@ struct dagd_loader {
     enum dagd_loader_format format;
     struct dagd_rowq *q;
     char cerr[1024];
+    double read_cpu, write_cpu; /* CPU seconds of each thread for this file */
     int64_t file_id;
     uint64_t rows, map_rows;
     const struct column *columns;
@@ -880,6 +881,14 @@ static int consume(struct dagd_loader *l)
     return 0;
 }
 
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *reader_main(void *arg)
 {
     struct dagd_loader *l = arg;
@@ -899,6 +908,7 @@ static void *reader_main(void *arg)
         r = lerr(l, -EINVAL, "unknown format");
         break;
     }
+    l->read_cpu = thread_cpu_s();
     dagd_rowq_close(l->q, r);
     return NULL;
 }
@@ -908,9 +918,11 @@ static void *reader_main(void *arg)
 static int run_load(struct dagd_loader *l)
 {
     pthread_t th;
+    double t0;
     int rc, rp, e;
 
     l->cerr[0] = '\0';
+    l->read_cpu = l->write_cpu = 0;
     l->q = dagd_rowq_new(ROWQ_BATCH_BYTES, ROWQ_BATCHES);
     if (!l->q) {
         return lerr(l, -ENOMEM, "out of memory");
@@ -920,7 +932,9 @@ static int run_load(struct dagd_loader *l)
         l->q = dagd_rowq_free(l->q);
         return lerr(l, -e, "cannot start the reader thread: %s", strerror(e));
     }
+    t0 = thread_cpu_s();
     rc = consume(l);
+    l->write_cpu = thread_cpu_s() - t0;
     if (rc < 0) {
         dagd_rowq_stop(l->q);
     }
@@ -1058,6 +1072,8 @@ int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format,
     f.file_id = l->file_id;
     f.rows = l->rows;
     f.map_rows = l->map_rows;
+    f.read_cpu = l->read_cpu;
+    f.write_cpu = l->write_cpu;
     *ret = f;
     l->path = NULL;
     return 0;

@@ -47,6 +47,8 @@ struct dagd_loader_file {
     uint64_t size;
     uint64_t rows;     /* raw_orders rows written (or recorded, when skipped) */
     uint64_t map_rows; /* city_district_map rows upserted */
+    double read_cpu;   /* CPU seconds of the reader thread (unzip + parse) */
+    double write_cpu;  /* CPU seconds of the SQLite thread */
 };
 
 struct dagd_loader;
