@@ -29,4 +29,7 @@ steps:
         eq(st["long"]["status"], "canceled", "running step")
         eq(st["after"]["status"], "canceled", "pending step")
         check(st["long"]["ended_at"] - st["long"]["started_at"] < 30000, "stopped early")
+        # The plugin's cancel callback ran (in the worker's control thread).
+        logs = [e["message"] for e in t.events(step="long", kind="log")]
+        eq(logs, ["cancel requested"], "cancel callback")
 print("ok")

@@ -1,5 +1,7 @@
 /* Test task `sleep {ms: N}`: sleeps N milliseconds, waking every 10 ms to
- * check the cancellation flag and to report progress. */
+ * check the cancellation flag and to report progress. It has a `cancel`
+ * callback (which logs "cancel requested"), so tests exercise the worker's
+ * cancel thread too. */
 #include <errno.h>
 #include <time.h>
 
@@ -42,6 +44,12 @@ static int sleep_run(struct dagd_task_ctx *ctx)
     return 0;
 }
 
+static void sleep_cancel(struct dagd_task_ctx *ctx)
+{
+    /* Called from the worker's control thread, not a signal handler. */
+    host->log(ctx, DAGD_TASK_LOG_NOTICE, "cancel requested");
+}
+
 /* clang-format off */
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
@@ -50,6 +58,7 @@ static const struct dagd_task_plugin plugin = {
     .description = "sleeps `ms` milliseconds (tests)",
     .schema = schema,
     .run = sleep_run,
+    .cancel = sleep_cancel,
 };
 /* clang-format on */
 
