@@ -8,6 +8,7 @@ static const struct dagd_api_command *const groups[] = {
     dagd_api_pipelines_commands,
     dagd_api_runs_commands,
     dagd_api_logs_commands,
+    dagd_api_ticks_commands,
 };
 
 static const struct dagd_api_command *find(const char *method)

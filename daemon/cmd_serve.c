@@ -17,6 +17,8 @@
 #include "log.h"
 #include "plugin_host.h"
 #include "retention.h"
+#include "schedules.h"
+#include "sensors.h"
 #include "statelock.h"
 
 #define RELOAD_DEBOUNCE_MS 150
@@ -64,6 +66,9 @@ int dagd_daemon_reload(struct dagd_daemon *d, unsigned *ret_errors)
     if (ret_errors) {
         *ret_errors = errors;
     }
+    /* Schedules and sensors follow the pipelines (DESIGN 3b). */
+    dagd_schedules_sync(d->schedules);
+    dagd_sensors_sync(d->sensors);
     dagd_daemon_update_status(d);
     return r;
 }
@@ -112,6 +117,8 @@ static void finish(void *userdata)
     close_handle((uv_handle_t *)&s->deadline);
     dagd_server_free(s->d.server);
     s->d.server = NULL;
+    s->d.schedules = dagd_schedules_free(s->d.schedules);
+    s->d.sensors = dagd_sensors_free(s->d.sensors);
     uv_stop(s->d.loop);
 }
 
@@ -133,6 +140,9 @@ static void begin_shutdown(struct serve *s, const char *why)
     dagd_notify_stopping(d->notify);
     dagd_daemon_update_status(d);
     dagd_server_stop_accepting(d->server);
+    /* No new runs from schedules or sensors. */
+    d->schedules = dagd_schedules_free(d->schedules);
+    d->sensors = dagd_sensors_free(d->sensors);
     dagd_run_queue_cancel_queued(d->queue);
     dagd_executor_shutdown(d->executor, d->config.shutdown_grace_usec);
     (void)uv_timer_start(&s->deadline, on_deadline,
@@ -455,6 +465,8 @@ int dagd_cmd_serve(int argc, char **argv)
                                   d->config.max_concurrent_runs);
     /* After the queue's own observer, so the counts are current. */
     status_observer = dagd_executor_observe(d->executor, NULL, on_run_event, d);
+    d->schedules = dagd_schedules_new(d);
+    d->sensors = dagd_sensors_new(d);
     (void)dagd_daemon_reload(d, NULL);
 
     if (start_server(&s) < 0) {

@@ -12,6 +12,9 @@
 #include "run_queue.h"
 #include "server.h"
 
+struct dagd_schedules;
+struct dagd_sensors;
+
 struct dagd_daemon {
     uv_loop_t *loop;
     struct dagd_daemon_config config;
@@ -22,6 +25,8 @@ struct dagd_daemon {
     struct dagd_run_queue *queue;
     struct dagd_server *server;
     struct dagd_notify *notify;
+    struct dagd_schedules *schedules; /* cron timers (schedules.h) */
+    struct dagd_sensors *sensors;     /* directory watches (sensors.h); NULL without inotify */
     uint64_t started_usec; /* monotonic */
     bool shutting_down;
     char *socket_path;

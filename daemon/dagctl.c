@@ -865,6 +865,60 @@ static int cmd_reload(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+static int cmd_ticks(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"limit", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    cJSON *params = cJSON_CreateObject();
+    int o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "n:", opts, NULL)) >= 0) {
+        if (o == 'n') {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n <= 0 || n > 100000) {
+                cJSON_Delete(params);
+                return usage_error("--limit needs a positive number, got '%s'", optarg);
+            }
+            cJSON_AddNumberToObject(params, "limit", (double)n);
+        } else {
+            cJSON_Delete(params);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind + 1 == argc) {
+        cJSON_AddStringToObject(params, "name", argv[optind]);
+    } else if (optind != argc) {
+        cJSON_Delete(params);
+        return usage_error("%s", "usage: dagctl ticks [NAME] [--limit N]");
+    }
+    struct dagd_reply rep;
+    int r = ctl_call(c, "ticks", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        const cJSON *t;
+        char when[32];
+        printf("%-19s %-8s %-16s %-8s %-32s %s\n", "TIME", "KIND", "NAME", "STATUS", "RUN",
+               "REASON");
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(rep.result, "ticks"))
+        {
+            printf("%-19s %-8s %-16s %-8s %-32s %s\n",
+                   fmt_time(jnum(t, "ts"), when, sizeof(when)), or_dash(jstr(t, "kind")),
+                   or_dash(jstr(t, "name")), or_dash(jstr(t, "status")),
+                   or_dash(jstr(t, "run_id")), or_dash(jstr(t, "reason")));
+        }
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct ctl *c, int argc, char **argv);
@@ -880,6 +934,7 @@ static const struct {
     {"cancel", cmd_cancel, "cancel RUN"},
     {"retry", cmd_retry, "retry RUN [--wait]"},
     {"reload", cmd_reload, "reload"},
+    {"ticks", cmd_ticks, "ticks [NAME] [--limit N]"},
 };
 
 static int usage(FILE *f, int code)

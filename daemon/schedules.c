@@ -1,0 +1,352 @@
+/* Schedules of `dagd serve`: cron timers that submit runs (see schedules.h).
+ *
+ * Each timer is armed for exactly one boundary. libuv timers count on the
+ * monotonic clock while cron boundaries are wall-clock instants, so a timer
+ * that fires before its wall-clock second (clock skew, a stale loop time)
+ * re-arms for the rest instead of firing early. A tick that comes late
+ * (the loop was busy, the machine slept) fires once; boundaries passed in
+ * between are not run twice. */
+#include <inttypes.h>
+#include <uv.h>
+
+#include "api.h"
+#include "cron.h"
+#include "daemon.h"
+#include "log.h"
+#include "schedules.h"
+
+#define CATCHUP_SCAN_MAX 100000u /* boundaries looked at for one catch-up */
+
+struct entry {
+    struct dagd_schedules *owner; /* NULL once closing */
+    char *key;                    /* "pipeline\nschedule" */
+    char *sig;                    /* everything that re-arms when it changes */
+    char *pipeline;
+    char *name;
+    struct dagd_cron cron;
+    char *tz;
+    char **overrides; /* "key=value" as written (${...} expanded by the run) */
+    size_t n_overrides;
+    unsigned catchup;
+    int64_t next; /* Unix seconds of the armed boundary; 0 = not armed */
+    bool seen;
+    uv_timer_t timer;
+};
+
+struct dagd_schedules {
+    struct dagd_daemon *d;
+    struct entry **v;
+    size_t n;
+    bool synced;
+};
+
+static int64_t now_ms(void)
+{
+    return dagd_usec_to_msec(dagd_now_wall_usec());
+}
+
+int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char *trigger,
+                         char *const *overrides, size_t n_overrides, const char *run_id,
+                         char **reterr_reason)
+{
+    struct dagd_pipeline *p = dagd_registry_get(d->registry, pipeline);
+    struct dagd_diags diags = {0};
+    struct dagd_run_options opts = {
+        .trigger = trigger,
+        .param_overrides = overrides,
+        .n_param_overrides = n_overrides,
+        .run_id = run_id,
+    };
+    char got[33];
+    int r;
+
+    if (d->shutting_down) {
+        *reterr_reason = dagd_xstrdup("the daemon is shutting down");
+        return -ESHUTDOWN;
+    }
+    if (!p) {
+        *reterr_reason = dagd_xasprintf("pipeline '%s' is not loaded", pipeline);
+        return -ENOENT;
+    }
+    r = dagd_run_queue_submit(d->queue, p, &opts, got, &diags);
+    if (r < 0) {
+        *reterr_reason = diags.n > 0 ? dagd__api_diags_message(&diags)
+                                     : dagd_xasprintf("cannot start a run: %s", strerror(-r));
+        dagd_diags_done(&diags);
+        return r;
+    }
+    dagd_diags_done(&diags);
+    dagd_daemon_update_status(d);
+    return 0;
+}
+
+static void entry_free(struct entry *e)
+{
+    free(e->key);
+    free(e->sig);
+    free(e->pipeline);
+    free(e->name);
+    free(e->tz);
+    for (size_t i = 0; i < e->n_overrides; i++) {
+        free(e->overrides[i]);
+    }
+    free(e->overrides);
+    free(e);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    entry_free(h->data);
+}
+
+static void entry_close(struct entry *e)
+{
+    e->owner = NULL;
+    uv_close((uv_handle_t *)&e->timer, on_closed);
+}
+
+/* Run the pipeline for the boundary `ts` (Unix seconds) and record the tick. */
+static void fire(struct entry *e, int64_t ts, const char *why)
+{
+    struct dagd_daemon *d = e->owner->d;
+    _cleanup_free_ char *reason = NULL;
+    char run_id[33];
+    int r;
+
+    dagd_run_id_new(run_id);
+    r = dagd__trigger_submit(d, e->pipeline, "schedule", e->overrides, e->n_overrides, run_id,
+                             &reason);
+    if (r < 0) {
+        dagd_log_warning("Schedule '%s' of pipeline '%s': no run: %s", e->name, e->pipeline,
+                         reason);
+    } else {
+        dagd_log_info("Schedule '%s' of pipeline '%s' started run %s%s%s", e->name, e->pipeline,
+                      run_id, why ? " " : "", why ? why : "");
+    }
+    if (dagd_store_tick_add(d->store, e->name, "schedule", ts * 1000, r < 0 ? NULL : run_id,
+                            r < 0 ? "failed" : "started", r < 0 ? reason : why) < 0) {
+        dagd_log_warning("Failed to record a tick of schedule '%s': %s, ignoring", e->name,
+                         dagd_store_errmsg(d->store));
+    }
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void start_timer(struct entry *e)
+{
+    int64_t delay;
+
+    uv_update_time(e->owner->d->loop);
+    delay = e->next * 1000 - now_ms();
+    (void)uv_timer_start(&e->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
+}
+
+/* Arm for the first boundary after `after` (Unix seconds). */
+static void arm(struct entry *e, int64_t after)
+{
+    if (dagd_cron_next(&e->cron, e->tz, after, &e->next) < 0) {
+        dagd_log_warning("Schedule '%s' of pipeline '%s' never fires again", e->name, e->pipeline);
+        e->next = 0;
+        return;
+    }
+    start_timer(e);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct entry *e = t->data;
+    int64_t now = now_ms(), due = e->next;
+
+    if (!e->owner || due == 0) {
+        return;
+    }
+    if (now < due * 1000) {
+        start_timer(e); /* early by the wall clock: wait for the rest */
+        return;
+    }
+    fire(e, due, NULL);
+    /* Normally now/1000 == due. When late, boundaries in between are
+     * dropped, except one due this very second. */
+    arm(e, due > now / 1000 - 1 ? due : now / 1000 - 1);
+}
+
+/* After downtime: the boundaries since the newest recorded tick. The newest
+ * `catchup` of them run now; the rest are recorded once as skipped. */
+static void catch_up(struct entry *e, int64_t now)
+{
+    struct dagd_daemon *d = e->owner->d;
+    struct dagd_tick_info last = {0};
+    _cleanup_free_ int64_t *ring = NULL;
+    size_t cap = (size_t)e->catchup + 1, missed = 0;
+    int64_t t;
+
+    if (dagd_store_tick_last(d->store, e->name, "schedule", &last) < 0) {
+        return; /* never ticked (or unreadable): nothing to catch up */
+    }
+    t = last.ts / 1000;
+    dagd_tick_info_done(&last);
+    ring = dagd_xcalloc(cap, sizeof(*ring));
+    for (unsigned i = 0; i < CATCHUP_SCAN_MAX; i++) {
+        if (dagd_cron_next(&e->cron, e->tz, t, &t) < 0 || t > now) {
+            break;
+        }
+        ring[missed % cap] = t;
+        missed++;
+    }
+    if (missed == 0) {
+        return;
+    }
+    size_t n_run = missed < e->catchup ? missed : e->catchup;
+    if (missed > n_run) {
+        _cleanup_free_ char *reason = dagd_xasprintf(
+            "%s%zu ticks missed while the daemon was down (catchup: %u)",
+            missed >= CATCHUP_SCAN_MAX ? "more than " : "", missed - n_run, e->catchup);
+        int64_t newest_skipped = ring[(missed - n_run - 1) % cap];
+        dagd_log_info("Schedule '%s' of pipeline '%s': %s", e->name, e->pipeline, reason);
+        if (dagd_store_tick_add(d->store, e->name, "schedule", newest_skipped * 1000, NULL,
+                                "skipped", reason) < 0) {
+            dagd_log_warning("Failed to record a tick of schedule '%s': %s, ignoring", e->name,
+                             dagd_store_errmsg(d->store));
+        }
+    }
+    for (size_t i = missed - n_run; i < missed; i++) {
+        fire(e, ring[i % cap], "catchup");
+    }
+}
+
+struct dagd_schedules *dagd_schedules_new(struct dagd_daemon *d)
+{
+    struct dagd_schedules *s = dagd_xcalloc(1, sizeof(*s));
+    s->d = d;
+    return s;
+}
+
+static void remove_at(struct dagd_schedules *s, size_t i)
+{
+    entry_close(s->v[i]);
+    s->v[i] = s->v[--s->n];
+}
+
+struct dagd_schedules *dagd_schedules_free(struct dagd_schedules *s)
+{
+    if (!s) {
+        return NULL;
+    }
+    while (s->n > 0) {
+        remove_at(s, s->n - 1);
+    }
+    free(s->v);
+    free(s);
+    return NULL;
+}
+
+size_t dagd_schedules_count(const struct dagd_schedules *s)
+{
+    return s ? s->n : 0;
+}
+
+static char *signature(const struct dagd_schedule *sc)
+{
+    char *sig = dagd_xasprintf("%s\n%s\n%u", sc->cron, sc->timezone, sc->catchup);
+    for (size_t i = 0; i < sc->params.n; i++) {
+        char *t =
+            dagd_xasprintf("%s\n%s=%s", sig, sc->params.items[i].key, sc->params.items[i].value);
+        free(sig);
+        sig = t;
+    }
+    return sig;
+}
+
+static void add(struct dagd_schedules *s, const struct dagd_pipeline *p,
+                const struct dagd_schedule *sc, char *key, char *sig, int64_t now_s)
+{
+    struct entry *e;
+    struct dagd_cron cron;
+    _cleanup_free_ char *why = NULL;
+
+    /* The loader checked the expression; this only guards a mismatch. */
+    if (dagd_cron_parse(sc->cron, &cron, &why) < 0) {
+        dagd_log_warning("%s:%u:%u: schedule '%s': invalid cron '%s': %s, ignoring", p->file,
+                         sc->mark.line, sc->mark.col, sc->name, sc->cron, why);
+        free(key);
+        free(sig);
+        return;
+    }
+    e = dagd_xcalloc(1, sizeof(*e));
+    e->owner = s;
+    e->key = key;
+    e->sig = sig;
+    e->pipeline = dagd_xstrdup(p->name);
+    e->name = dagd_xstrdup(sc->name);
+    e->cron = cron;
+    e->tz = dagd_xstrdup(sc->timezone ? sc->timezone : "UTC");
+    e->catchup = sc->catchup;
+    e->overrides = dagd_xcalloc(sc->params.n + 1, sizeof(char *));
+    for (size_t i = 0; i < sc->params.n; i++) {
+        e->overrides[i] =
+            dagd_xasprintf("%s=%s", sc->params.items[i].key, sc->params.items[i].value);
+    }
+    e->n_overrides = sc->params.n;
+    e->seen = true;
+    uv_timer_init(s->d->loop, &e->timer);
+    e->timer.data = e;
+    s->v = dagd_xreallocarray(s->v, s->n + 1, sizeof(*s->v));
+    s->v[s->n++] = e;
+
+    if (!s->synced) {
+        catch_up(e, now_s);
+    }
+    arm(e, now_s);
+    if (e->next > 0) {
+        dagd_log_debug("%s: schedule '%s' of '%s' armed for %" PRId64, __func__, e->name,
+                       e->pipeline, e->next);
+    }
+}
+
+void dagd_schedules_sync(struct dagd_schedules *s)
+{
+    struct dagd_registry *reg = s ? s->d->registry : NULL;
+    int64_t now_s = now_ms() / 1000;
+
+    if (!s || s->d->shutting_down) {
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        s->v[i]->seen = false;
+    }
+    for (size_t i = 0; i < dagd_registry_size(reg); i++) {
+        const struct dagd_pipeline *p = dagd_registry_at(reg, i)->pipeline;
+        /* A name defined twice: only the version the registry serves. */
+        if (!p || dagd_registry_get(reg, p->name) != p) {
+            continue;
+        }
+        for (size_t j = 0; j < p->n_schedules; j++) {
+            const struct dagd_schedule *sc = &p->schedules[j];
+            char *key = dagd_xasprintf("%s\n%s", p->name, sc->name);
+            char *sig = signature(sc);
+            size_t k = 0;
+
+            while (k < s->n && !streq(s->v[k]->key, key)) {
+                k++;
+            }
+            if (k < s->n && streq(s->v[k]->sig, sig)) {
+                s->v[k]->seen = true; /* unchanged: keep its timer */
+                free(key);
+                free(sig);
+                continue;
+            }
+            if (k < s->n) {
+                remove_at(s, k);
+            }
+            add(s, p, sc, key, sig, now_s);
+        }
+    }
+    for (size_t i = s->n; i > 0; i--) {
+        if (!s->v[i - 1]->seen) {
+            dagd_log_info("Schedule '%s' of pipeline '%s' removed", s->v[i - 1]->name,
+                          s->v[i - 1]->pipeline);
+            remove_at(s, i - 1);
+        }
+    }
+    s->synced = true;
+}

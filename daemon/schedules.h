@@ -1,0 +1,44 @@
+/* Schedules of `dagd serve` (DESIGN 3b): one libuv timer per schedule of
+ * every active pipeline, armed for the schedule's next cron boundary (no
+ * polling loop). A tick submits a run to the run queue with trigger
+ * `schedule` and the schedule's params, and is recorded in the store's
+ * `ticks` table (status `started`, or `failed` with the reason). On the
+ * first sync after start, ticks missed while the daemon was down (since the
+ * schedule's newest recorded tick) are run, up to `catchup` of them, the
+ * newest ones; older missed ticks are recorded once as `skipped`.
+ *
+ * Owns its timers and entries; reads the registry, submits to the queue and
+ * writes ticks through the daemon's store. Single-threaded (the loop). */
+#ifndef DAGD_SCHEDULES_H
+#define DAGD_SCHEDULES_H
+
+#include <stdint.h>
+
+struct dagd_daemon;
+struct dagd_diags;
+
+struct dagd_schedules;
+
+struct dagd_schedules *dagd_schedules_new(struct dagd_daemon *d);
+/* Stop every timer and free (handles are freed in their close callbacks, so
+ * run the loop once more afterwards). Accepts NULL; returns NULL. */
+struct dagd_schedules *dagd_schedules_free(struct dagd_schedules *s);
+
+/* Bring the timers in line with the registry's active pipelines: new
+ * schedules are armed, changed ones (cron, timezone, params, catchup)
+ * re-armed, removed ones stopped. Call after every reload. The first call
+ * also runs the catch-up of missed ticks. */
+void dagd_schedules_sync(struct dagd_schedules *s);
+
+/* Number of armed schedules. */
+size_t dagd_schedules_count(const struct dagd_schedules *s);
+
+/* Shared with sensors.c: submit a run of pipeline `pipeline` (the active
+ * version in the registry) with trigger `trigger` and "key=value"
+ * overrides; `run_id` is the id to use (32 hex chars). 0 on success;
+ * -errno with a new one-line reason in *reterr_reason otherwise. */
+int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char *trigger,
+                         char *const *overrides, size_t n_overrides, const char *run_id,
+                         char **reterr_reason);
+
+#endif

@@ -1,0 +1,450 @@
+/* Sensors of `dagd serve`: inotify watches that submit runs (see sensors.h).
+ *
+ * One inotify fd serves every sensor. Two sensors on one directory share its
+ * watch descriptor (inotify returns the same wd for the same inode), so a
+ * watch is removed only when no sensor uses it any more. An event queue
+ * overflow (IN_Q_OVERFLOW) rescans every directory: the run keys make the
+ * rescan harmless. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "schedules.h"
+#include "sensors.h"
+
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
+
+struct sensor {
+    char *key; /* "pipeline/sensor": the sensor_keys namespace */
+    char *sig; /* everything that re-arms when it changes */
+    char *pipeline;
+    char *name;
+    char *dir; /* absolute */
+    char *pattern;
+    struct dagd_params params; /* as written */
+    int wd;                    /* -1 when not watching */
+    bool seen;
+};
+
+struct dagd_sensors {
+    struct dagd_daemon *d;
+    int fd;
+    uv_poll_t poll;
+    struct sensor **v;
+    size_t n;
+};
+
+static int64_t now_ms(void)
+{
+    return dagd_usec_to_msec(dagd_now_wall_usec());
+}
+
+/* Append `v` escaped so that the run's own ${...} expansion leaves it as is:
+ * a '$' that would start a reference (followed by '{', in `v` or by `after`)
+ * is doubled ("$${" reads as a literal "${"). */
+static void append_escaped(char **out, size_t *len, size_t *cap, const char *v, char after)
+{
+    for (size_t i = 0; v[i]; i++) {
+        char next = v[i + 1] ? v[i + 1] : after;
+        size_t need = *len + 3;
+        if (need > *cap) {
+            *cap = need * 2;
+            *out = dagd_xrealloc(*out, *cap);
+        }
+        if (v[i] == '$' && next == '{') {
+            (*out)[(*len)++] = '$';
+        }
+        (*out)[(*len)++] = v[i];
+    }
+}
+
+char *dagd_sensor_subst(const char *in, const char *dir, const char *path, const char *name)
+{
+    static const char *const names[] = {"${sensor.dir}", "${sensor.path}", "${sensor.name}"};
+    const char *values[] = {dir, path, name};
+    size_t cap = strlen(in) + 64, len = 0;
+    char *out = dagd_xmalloc(cap);
+
+    for (size_t i = 0; in[i];) {
+        bool done = false;
+        if (in[i] == '$' && in[i + 1] == '$' && in[i + 2] == '{') {
+            /* an escaped "${": keep it escaped for the run's expansion */
+            if (len + 4 > cap) {
+                cap = (len + 4) * 2;
+                out = dagd_xrealloc(out, cap);
+            }
+            memcpy(out + len, "$${", 3);
+            len += 3;
+            i += 3;
+            continue;
+        }
+        for (size_t k = 0; k < ELEMENTSOF(names) && in[i] == '$'; k++) {
+            size_t l = strlen(names[k]);
+            if (strncmp(in + i, names[k], l) == 0) {
+                append_escaped(&out, &len, &cap, values[k], in[i + l]);
+                i += l;
+                done = true;
+                break;
+            }
+        }
+        if (!done) {
+            if (len + 2 > cap) {
+                cap = (len + 2) * 2;
+                out = dagd_xrealloc(out, cap);
+            }
+            out[len++] = in[i++];
+        }
+    }
+    if (len + 1 > cap) {
+        out = dagd_xrealloc(out, len + 1);
+    }
+    out[len] = '\0';
+    return out;
+}
+
+static void record(struct dagd_sensors *s, const struct sensor *sn, const char *run_id,
+                   const char *status, const char *reason)
+{
+    if (dagd_store_tick_add(s->d->store, sn->name, "sensor", now_ms(), run_id, status, reason) <
+        0) {
+        dagd_log_warning("Failed to record a tick of sensor '%s': %s, ignoring", sn->name,
+                         dagd_store_errmsg(s->d->store));
+    }
+}
+
+/* A matching file `name` in the sensor's directory is complete: run the
+ * pipeline unless this version of the file triggered a run already. During
+ * a scan, files claimed before are passed over silently (they are not
+ * news). */
+static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name, const char *how,
+                     bool scanning)
+{
+    struct dagd_daemon *d = s->d;
+    _cleanup_free_ char *path = dagd_xasprintf("%s/%s", sn->dir, name);
+    _cleanup_free_ char *key = NULL, *reason = NULL;
+    char run_id[33];
+    struct stat st;
+    int r;
+
+    if (stat(path, &st) < 0) {
+        if (!scanning) {
+            _cleanup_free_ char *why = dagd_xasprintf("%s: gone before it was looked at", path);
+            record(s, sn, NULL, "skipped", why);
+        }
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return;
+    }
+    key = dagd_xasprintf("%s:%" PRId64 ":%" PRId64, path, (int64_t)st.st_size,
+                         (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+    dagd_run_id_new(run_id);
+    r = dagd_store_sensor_key_claim(d->store, sn->key, key, run_id, now_ms());
+    if (r == -EEXIST) {
+        if (!scanning) {
+            _cleanup_free_ char *why =
+                dagd_xasprintf("%s: already triggered a run (same size and mtime)", path);
+            record(s, sn, NULL, "skipped", why);
+        }
+        return;
+    }
+    if (r < 0) {
+        _cleanup_free_ char *why =
+            dagd_xasprintf("%s: cannot claim the run key: %s", path, dagd_store_errmsg(d->store));
+        dagd_log_warning("Sensor '%s' of pipeline '%s': %s", sn->name, sn->pipeline, why);
+        record(s, sn, NULL, "failed", why);
+        return;
+    }
+
+    char **overrides = dagd_xcalloc(sn->params.n + 1, sizeof(char *));
+    for (size_t i = 0; i < sn->params.n; i++) {
+        _cleanup_free_ char *v = dagd_sensor_subst(sn->params.items[i].value, sn->dir, path, name);
+        overrides[i] = dagd_xasprintf("%s=%s", sn->params.items[i].key, v);
+    }
+    r = dagd__trigger_submit(d, sn->pipeline, "sensor", overrides, sn->params.n, run_id, &reason);
+    for (size_t i = 0; i < sn->params.n; i++) {
+        free(overrides[i]);
+    }
+    free(overrides);
+    if (r < 0) {
+        _cleanup_free_ char *why = dagd_xasprintf("%s: %s", path, reason);
+        dagd_log_warning("Sensor '%s' of pipeline '%s': no run: %s", sn->name, sn->pipeline, why);
+        record(s, sn, NULL, "failed", why);
+        return;
+    }
+    dagd_log_info("Sensor '%s' of pipeline '%s' started run %s for '%s' (%s)", sn->name,
+                  sn->pipeline, run_id, path, how);
+    _cleanup_free_ char *why = dagd_xasprintf("%s: %s", path, how);
+    record(s, sn, run_id, "started", why);
+}
+
+static void scan(struct dagd_sensors *s, struct sensor *sn)
+{
+    DIR *dir = opendir(sn->dir);
+    struct dirent *de;
+
+    if (!dir) {
+        return;
+    }
+    /* Collect first: evaluating may take a while and the directory may
+     * change under readdir. */
+    char **names = NULL;
+    size_t n = 0;
+    while ((de = readdir(dir))) {
+        if (de->d_name[0] == '.' && (!de->d_name[1] || streq(de->d_name, ".."))) {
+            continue;
+        }
+        if (fnmatch(sn->pattern, de->d_name, 0) == 0) {
+            names = dagd_xreallocarray(names, n + 1, sizeof(char *));
+            names[n++] = dagd_xstrdup(de->d_name);
+        }
+    }
+    closedir(dir);
+    for (size_t i = 0; i < n; i++) {
+        evaluate(s, sn, names[i], "found at start", true);
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void handle_event(struct dagd_sensors *s, const struct inotify_event *ev)
+{
+    if (ev->mask & IN_Q_OVERFLOW) {
+        dagd_log_warning("Sensor event queue overflowed: rescanning every watched directory");
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->v[i]->wd >= 0) {
+                scan(s, s->v[i]);
+            }
+        }
+        return;
+    }
+    if (ev->mask & IN_IGNORED) {
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->v[i]->wd == ev->wd) {
+                dagd_log_warning("Sensor '%s' of pipeline '%s': '%s' is gone; watching again "
+                                 "at the next reload",
+                                 s->v[i]->name, s->v[i]->pipeline, s->v[i]->dir);
+                s->v[i]->wd = -1;
+            }
+        }
+        return;
+    }
+    if (ev->len == 0 || (ev->mask & IN_ISDIR) || !(ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))) {
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        struct sensor *sn = s->v[i];
+        if (sn->wd == ev->wd && fnmatch(sn->pattern, ev->name, 0) == 0) {
+            evaluate(s, sn, ev->name, ev->mask & IN_MOVED_TO ? "moved in" : "closed after writing",
+                     false);
+        }
+    }
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    struct dagd_sensors *s = h->data;
+    char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+    if (status < 0) {
+        dagd_log_warning("Sensor events: %s, ignoring", uv_strerror(status));
+        return;
+    }
+    for (;;) {
+        ssize_t n = read(s->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return; /* EAGAIN: drained */
+        }
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            handle_event(s, ev);
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+}
+
+struct dagd_sensors *dagd_sensors_new(struct dagd_daemon *d)
+{
+    struct dagd_sensors *s;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int r;
+
+    if (fd < 0) {
+        dagd_log_errno(LOG_ERR, -errno,
+                       "Failed to create an inotify instance, sensors are off: %m");
+        return NULL;
+    }
+    s = dagd_xcalloc(1, sizeof(*s));
+    s->d = d;
+    s->fd = fd;
+    r = uv_poll_init(d->loop, &s->poll, fd);
+    if (r < 0) {
+        dagd_log_error("Failed to poll the inotify fd, sensors are off: %s", uv_strerror(r));
+        close(fd);
+        free(s);
+        return NULL;
+    }
+    s->poll.data = s;
+    (void)uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    return s;
+}
+
+static void sensor_free(struct sensor *sn)
+{
+    free(sn->key);
+    free(sn->sig);
+    free(sn->pipeline);
+    free(sn->name);
+    free(sn->dir);
+    free(sn->pattern);
+    dagd_params_done(&sn->params);
+    free(sn);
+}
+
+static void remove_at(struct dagd_sensors *s, size_t i)
+{
+    struct sensor *sn = s->v[i];
+    bool shared = false;
+
+    s->v[i] = s->v[--s->n];
+    for (size_t k = 0; k < s->n && sn->wd >= 0; k++) {
+        shared = shared || s->v[k]->wd == sn->wd;
+    }
+    if (sn->wd >= 0 && !shared) {
+        (void)inotify_rm_watch(s->fd, sn->wd);
+    }
+    sensor_free(sn);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct dagd_sensors *s = h->data;
+    close(s->fd);
+    free(s);
+}
+
+struct dagd_sensors *dagd_sensors_free(struct dagd_sensors *s)
+{
+    if (!s) {
+        return NULL;
+    }
+    while (s->n > 0) {
+        remove_at(s, s->n - 1);
+    }
+    free(s->v);
+    s->v = NULL;
+    uv_close((uv_handle_t *)&s->poll, on_closed);
+    return NULL;
+}
+
+size_t dagd_sensors_count(const struct dagd_sensors *s)
+{
+    return s ? s->n : 0;
+}
+
+static char *absolute_dir(const struct dagd_pipeline *p, const char *watch)
+{
+    if (watch[0] == '/') {
+        return dagd_xstrdup(watch);
+    }
+    /* Relative to the pipeline file, like ${pipeline_dir}. */
+    return dagd_xasprintf("%s/%s", p->dir ? p->dir : ".", watch);
+}
+
+static void add(struct dagd_sensors *s, const struct dagd_pipeline *p,
+                const struct dagd_sensor *src, char *key, char *sig)
+{
+    struct sensor *sn = dagd_xcalloc(1, sizeof(*sn));
+
+    sn->key = key;
+    sn->sig = sig;
+    sn->pipeline = dagd_xstrdup(p->name);
+    sn->name = dagd_xstrdup(src->name);
+    sn->dir = absolute_dir(p, src->watch);
+    sn->pattern = dagd_xstrdup(src->pattern ? src->pattern : "*");
+    for (size_t i = 0; i < src->params.n; i++) {
+        dagd_params_set(&sn->params, src->params.items[i].key, src->params.items[i].value);
+    }
+    sn->seen = true;
+    s->v = dagd_xreallocarray(s->v, s->n + 1, sizeof(*s->v));
+    s->v[s->n++] = sn;
+
+    /* Watch first, then scan: a file completed in between is seen twice
+     * and claimed once. */
+    sn->wd = inotify_add_watch(s->fd, sn->dir, WATCH_MASK);
+    if (sn->wd < 0) {
+        _cleanup_free_ char *why =
+            dagd_xasprintf("cannot watch '%s': %s", sn->dir, strerror(errno));
+        dagd_log_warning("%s:%u:%u: sensor '%s': %s (retried at the next reload)", p->file,
+                         src->mark.line, src->mark.col, src->name, why);
+        record(s, sn, NULL, "failed", why);
+        return;
+    }
+    dagd_log_info("Sensor '%s' of pipeline '%s' watches '%s' for '%s'", sn->name, sn->pipeline,
+                  sn->dir, sn->pattern);
+    scan(s, sn);
+}
+
+void dagd_sensors_sync(struct dagd_sensors *s)
+{
+    struct dagd_registry *reg;
+
+    if (!s || s->d->shutting_down) {
+        return;
+    }
+    reg = s->d->registry;
+    for (size_t i = 0; i < s->n; i++) {
+        s->v[i]->seen = false;
+    }
+    for (size_t i = 0; i < dagd_registry_size(reg); i++) {
+        const struct dagd_pipeline *p = dagd_registry_at(reg, i)->pipeline;
+        if (!p || dagd_registry_get(reg, p->name) != p) {
+            continue;
+        }
+        for (size_t j = 0; j < p->n_sensors; j++) {
+            const struct dagd_sensor *src = &p->sensors[j];
+            _cleanup_free_ char *dir = absolute_dir(p, src->watch);
+            char *key = dagd_xasprintf("%s/%s", p->name, src->name);
+            char *sig = dagd_xasprintf("%s\n%s", dir, src->pattern ? src->pattern : "*");
+            size_t k = 0;
+
+            for (size_t q = 0; q < src->params.n; q++) {
+                char *t = dagd_xasprintf("%s\n%s=%s", sig, src->params.items[q].key,
+                                         src->params.items[q].value);
+                free(sig);
+                sig = t;
+            }
+            while (k < s->n && !streq(s->v[k]->key, key)) {
+                k++;
+            }
+            /* Unchanged and still watching: keep it. */
+            if (k < s->n && streq(s->v[k]->sig, sig) && s->v[k]->wd >= 0) {
+                s->v[k]->seen = true;
+                free(key);
+                free(sig);
+                continue;
+            }
+            if (k < s->n) {
+                remove_at(s, k);
+            }
+            add(s, p, src, key, sig);
+        }
+    }
+    for (size_t i = s->n; i > 0; i--) {
+        if (!s->v[i - 1]->seen) {
+            dagd_log_info("Sensor '%s' of pipeline '%s' removed", s->v[i - 1]->name,
+                          s->v[i - 1]->pipeline);
+            remove_at(s, i - 1);
+        }
+    }
+}
