@@ -1756,24 +1756,38 @@ size_t dagd_executor_active(const struct dagd_executor *e)
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* The dagd-worker binary: next to the running binary (build tree:
+ * daemon/dagd and daemon/dagd-worker), else, for another binary of the build
+ * tree (unit tests), the tree's own worker, else the installed one in
+ * DAGD_LIBEXECDIR. An installed dagd never uses a build tree's worker, even
+ * when the tree it was built from still exists. */
 static char *find_worker(void)
 {
-    char self[4096];
+    char self[4096], dir[4096];
+    _cleanup_free_ char *root = NULL;
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *p = dagd_xasprintf("%s/dagd-worker", dirname(self));
+    char *p;
+    size_t l;
+
+    if (n <= 0) {
+        return dagd_xasprintf("%s/dagd-worker", DAGD_LIBEXECDIR);
+    }
+    self[n] = '\0';
+    memcpy(dir, self, (size_t)n + 1);
+    p = dagd_xasprintf("%s/dagd-worker", dirname(dir)); /* dirname() writes into dir */
+    if (access(p, X_OK) == 0) {
+        return p;
+    }
+    free(p);
+    root = realpath(DAGD_BUILD_ROOT, NULL);
+    l = root ? strlen(root) : 0;
+    if (root && strncmp(self, root, l) == 0 && self[l] == '/') {
+        p = dagd_xasprintf("%s/daemon/dagd-worker", root);
         if (access(p, X_OK) == 0) {
             return p;
         }
         free(p);
     }
-    /* Tests linking the core from another build directory. */
-    char *p = dagd_xasprintf("%s/daemon/dagd-worker", DAGD_BUILD_ROOT);
-    if (access(p, X_OK) == 0) {
-        return p;
-    }
-    free(p);
     return dagd_xasprintf("%s/dagd-worker", DAGD_LIBEXECDIR);
 }
 
