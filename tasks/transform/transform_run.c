@@ -125,9 +125,26 @@ static void append_idents(sqlite3_str *s, const struct dagd_strv *sv)
     }
 }
 
+/* The declared type for a column whose affinity SQLite reports as `type`
+ * (CREATE TABLE AS names them INT, NUM, REAL, TEXT or nothing). */
+static const char *declared_type(const char *type)
+{
+    if (!type) {
+        return "";
+    }
+    if (strcmp(type, "INT") == 0) {
+        return "INTEGER";
+    }
+    if (strcmp(type, "NUM") == 0) {
+        return "NUMERIC";
+    }
+    return type;
+}
+
 /* CREATE "_dagd_new_NAME" with the model's columns (types as SQLite infers
- * them) and its primary key, then fill it. */
-static int build_with_key(sqlite3 *db, const struct dagd_transform_opts *o,
+ * them from the SELECT: CAST(x AS INTEGER) gives INTEGER) and its primary
+ * key, then fill it. */
+static int build_explicit(sqlite3 *db, const struct dagd_transform_opts *o,
                           const struct dagd_model *m, const char *tmp, char **reterr_msg)
 {
     sqlite3_stmt *st = NULL;
@@ -146,14 +163,17 @@ static int build_with_key(sqlite3 *db, const struct dagd_transform_opts *o,
     rc = sqlite3_prepare_v2(db, "SELECT name, type FROM pragma_table_info('_dagd_shape', 'temp')",
                             -1, &st, NULL);
     while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-        const char *type = (const char *)sqlite3_column_text(st, 1);
-        sqlite3_str_appendf(s, "%s\"%w\" %s", ncol++ ? ", " : "",
-                            (const char *)sqlite3_column_text(st, 0), type ? type : "");
+        const char *type = declared_type((const char *)sqlite3_column_text(st, 1));
+        sqlite3_str_appendf(s, "%s\"%w\"%s%s", ncol++ ? ", " : "",
+                            (const char *)sqlite3_column_text(st, 0), *type ? " " : "", type);
     }
     sqlite3_finalize(st);
-    sqlite3_str_appendall(s, ", PRIMARY KEY (");
-    append_idents(s, &m->primary_key);
-    sqlite3_str_appendall(s, "))");
+    if (m->primary_key.n > 0) {
+        sqlite3_str_appendall(s, ", PRIMARY KEY (");
+        append_idents(s, &m->primary_key);
+        sqlite3_str_appendall(s, ")");
+    }
+    sqlite3_str_appendall(s, ")");
     r = exec_owned(db, o, m, sqlite3_str_finish(s), reterr_msg);
     if (r < 0) {
         return r;
@@ -192,12 +212,7 @@ static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const s
     if (r < 0) {
         goto out;
     }
-    if (m->primary_key.n > 0) {
-        r = build_with_key(db, o, m, tmp, reterr_msg);
-    } else {
-        r = exec_owned(db, o, m, sqlite3_mprintf("CREATE TABLE \"%w\" AS %s", tmp, m->sql),
-                       reterr_msg);
-    }
+    r = build_explicit(db, o, m, tmp, reterr_msg);
     if (r < 0) {
         goto out;
     }
@@ -210,7 +225,7 @@ static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const s
                    reterr_msg);
     for (size_t i = 0; r >= 0 && i < m->n_indexes; i++) {
         sqlite3_str *s = sqlite3_str_new(db);
-        sqlite3_str_appendf(s, "CREATE INDEX \"%w_i%zu\" ON \"%w\" (", m->name, i, m->name);
+        sqlite3_str_appendf(s, "CREATE INDEX \"%w_i%d\" ON \"%w\" (", m->name, (int)i, m->name);
         append_idents(s, &m->indexes[i]);
         sqlite3_str_appendall(s, ")");
         r = exec_owned(db, o, m, sqlite3_str_finish(s), reterr_msg);

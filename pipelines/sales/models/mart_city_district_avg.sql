@@ -15,11 +15,12 @@ WITH district AS (
     FROM district
     GROUP BY city
 )
-SELECT row_number() OVER (ORDER BY CAST(total AS REAL) / districts DESC, city) AS rank,
+SELECT CAST(row_number() OVER (ORDER BY CAST(total AS REAL) / districts DESC, city) AS INTEGER)
+           AS rank,
        city,
-       districts AS districts_with_sales,
-       total AS city_total_rmb_cents,
-       (2 * total + districts) / (2 * districts) AS avg_district_sales_rmb_cents,
-       n AS orders
+       CAST(districts AS INTEGER) AS districts_with_sales,
+       CAST(total AS INTEGER) AS city_total_rmb_cents,
+       CAST((2 * total + districts) / (2 * districts) AS INTEGER) AS avg_district_sales_rmb_cents,
+       CAST(n AS INTEGER) AS orders
 FROM city
 ORDER BY rank;

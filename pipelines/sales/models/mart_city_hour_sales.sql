@@ -6,9 +6,9 @@
 -- index: city, hour
 SELECT city,
        hour,
-       sales_rmb_cents,
-       orders,
-       row_number() OVER (ORDER BY sales_rmb_cents DESC, city, hour) AS rank
+       CAST(sales_rmb_cents AS INTEGER) AS sales_rmb_cents,
+       CAST(orders AS INTEGER) AS orders,
+       CAST(row_number() OVER (ORDER BY sales_rmb_cents DESC, city, hour) AS INTEGER) AS rank
 FROM (SELECT city,
              hour,
              sum(sales_rmb_cents) AS sales_rmb_cents,

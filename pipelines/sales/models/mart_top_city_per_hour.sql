@@ -12,11 +12,11 @@ WITH ranked AS (
 SELECT t.hour,
        t.city,
        t.sales_rmb_cents,
-       t.sales_rmb_cents - coalesce(s.sales_rmb_cents, 0) AS margin_rmb_cents,
+       CAST(t.sales_rmb_cents - coalesce(s.sales_rmb_cents, 0) AS INTEGER) AS margin_rmb_cents,
        s.city AS second_city,
        s.sales_rmb_cents AS second_sales_rmb_cents,
-       t.hour_total AS hour_total_rmb_cents,
-       t.cities AS cities_with_sales
+       CAST(t.hour_total AS INTEGER) AS hour_total_rmb_cents,
+       CAST(t.cities AS INTEGER) AS cities_with_sales
 FROM ranked t
 LEFT JOIN ranked s ON s.hour = t.hour AND s.pos = 2
 WHERE t.pos = 1

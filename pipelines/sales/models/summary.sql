@@ -22,7 +22,7 @@ second_pair AS (SELECT sales_rmb_cents FROM mart_city_hour_sales WHERE rank = 2)
 q2 AS (SELECT city, avg_district_sales_rmb_cents, districts_with_sales, city_total_rmb_cents
        FROM mart_city_district_avg WHERE rank = 1),
 q2b AS (SELECT city_total_rmb_cents, districts_with_sales FROM mart_city_district_avg WHERE rank = 2)
-SELECT 'rows_loaded' AS key, CAST((SELECT coalesce(sum(n), 0) FROM loaded) AS TEXT) AS value
+SELECT CAST('rows_loaded' AS TEXT) AS key, CAST((SELECT coalesce(sum(n), 0) FROM loaded) AS TEXT) AS value
 UNION ALL SELECT 'rows_loaded_' || source, CAST(n AS TEXT) FROM loaded
 UNION ALL SELECT 'distinct_order_ids', CAST(final_ids AS TEXT) FROM o
 UNION ALL SELECT 'rows_without_order_id', CAST(n AS TEXT) FROM no_id
