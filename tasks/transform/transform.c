@@ -86,7 +86,7 @@ static int transform_run(struct dagd_task_ctx *ctx)
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = "transform",
-    .version = "1",
+    .version = "2", /* 2: declared column types */
     .description = "Materialise SQL model files (one SELECT each) as warehouse tables",
     .schema = schema,
     .inputs = transform_inputs,
