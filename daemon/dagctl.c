@@ -578,6 +578,66 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
     return r;
 }
 
+/* `dagctl plan PIPELINE [--param k=v]... [--force]`: which steps `run`
+ * would run, and why (docs/reliability.md). */
+static int cmd_plan(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"param", required_argument, NULL, 'p'},
+        {"force", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    cJSON *params = cJSON_CreateObject();
+    cJSON *plist = cJSON_AddArrayToObject(params, "params");
+    int o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "p:f", opts, NULL)) >= 0) {
+        if (o == 'p') {
+            if (!strchr(optarg, '=')) {
+                cJSON_Delete(params);
+                return usage_error("--param needs KEY=VALUE, got '%s'", optarg);
+            }
+            cJSON_AddItemToArray(plist, cJSON_CreateString(optarg));
+        } else if (o == 'f') {
+            cJSON_AddBoolToObject(params, "force", true);
+        } else {
+            cJSON_Delete(params);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        cJSON_Delete(params);
+        return usage_error("%s", "usage: dagctl plan PIPELINE [--param k=v]... [--force]");
+    }
+    cJSON_AddStringToObject(params, "pipeline", argv[optind]);
+    struct dagd_reply rep;
+    int r = ctl_call(c, "plan", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        const cJSON *steps = cJSON_GetObjectItemCaseSensitive(rep.result, "steps"), *s;
+        int w = 4;
+        cJSON_ArrayForEach(s, steps)
+        {
+            int n = (int)strlen(or_dash(jstr(s, "step")));
+            w = n > w ? n : w;
+        }
+        printf("%-*s  %-6s  %s\n", w, "STEP", "ACTION", "REASON");
+        cJSON_ArrayForEach(s, steps)
+        {
+            printf("%-*s  %-6s  %s\n", w, or_dash(jstr(s, "step")), or_dash(jstr(s, "action")),
+                   or_dash(jstr(s, "reason")));
+        }
+        printf("%.0f to run, %.0f up to date\n", jnum(rep.result, "run"), jnum(rep.result, "skip"));
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
 static int cmd_retry(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -933,6 +993,7 @@ static const struct {
     {"logs", cmd_logs, "logs RUN [STEP] [--follow]"},
     {"cancel", cmd_cancel, "cancel RUN"},
     {"retry", cmd_retry, "retry RUN [--wait]"},
+    {"plan", cmd_plan, "plan PIPELINE [--param k=v]... [--force]"},
     {"reload", cmd_reload, "reload"},
     {"ticks", cmd_ticks, "ticks [NAME] [--limit N]"},
 };

@@ -154,6 +154,57 @@ def sales(work):
     check(before == after, "rebuilt warehouse: %s, before %s" % (after, before))
 
 
+def daemon(work):
+    """The same through `dagd serve` and `dagctl`: runs are memoized, and
+    `dagctl plan` answers like `dagd plan`."""
+    import json
+    import subprocess
+    from dagdtest import BUILD
+    dagctl = os.path.join(BUILD, "daemon", "dagctl")
+    d = os.path.join(work, "served")
+    os.makedirs(os.path.join(d, "pipelines"))
+    old = time.time() - 3600
+    write(os.path.join(d, "pipelines", "memo.yaml"), PIPELINE.replace("TAG", "one"))
+    write(os.path.join(d, "in_a.txt"), "alpha\n", old)
+    write(os.path.join(d, "in_b.txt"), "beta\n", old)
+    sock = os.path.join(d, "s.sock")
+    srv = subprocess.Popen([os.path.join(BUILD, "daemon", "dagd"), "serve", "--socket", sock,
+                            "--state-dir", os.path.join(d, "state"), "--pipelines",
+                            os.path.join(d, "pipelines")], cwd=d,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def ctl(*args, rc=0):
+        p = subprocess.run([dagctl, "--socket", sock, *args], cwd=d, capture_output=True,
+                           text=True, timeout=60)
+        check(p.returncode == rc, "dagctl %s: exit %d (%s)" % (" ".join(args), p.returncode, p.stderr))
+        return p.stdout
+
+    try:
+        t0 = time.monotonic()
+        while not os.path.exists(sock):
+            check(time.monotonic() - t0 < 10 and srv.poll() is None, "dagd serve did not start")
+            time.sleep(0.01)
+        ctl("run", "memo", "--wait")
+        plan_all = json.loads(ctl("--json", "plan", "memo"))
+        check(plan_all["run"] == 0, "dagctl plan after a run: %s" % plan_all)
+        ctl("run", "memo", "--wait")
+        steps = run_steps(os.path.join(d, "state"), last_run(os.path.join(d, "state"))["run_id"])
+        check(all(r["skip_reason"] == "memoized" for r in steps.values()),
+              "a served re-run did not skip: %s" % {k: r["status"] for k, r in steps.items()})
+        write(os.path.join(d, "in_b.txt"), "beta 2\n", old + 10)
+        p = {s["step"]: s for s in json.loads(ctl("--json", "plan", "memo"))["steps"]}
+        check(p["b"]["reason"] == "input ./in_b.txt changed" and p["a"]["action"] == "skip",
+              "dagctl plan after a change: %s" % {k: v["reason"] for k, v in p.items()})
+        out = ctl("plan", "memo")
+        check("input ./in_b.txt changed" in out and "3 to run, 1 up to date" in out,
+              "dagctl plan table: %s" % out)
+        ctl("plan", "nosuch", rc=2)
+        ctl("plan", "memo", "--param", "nosuch=1", rc=2)
+    finally:
+        srv.terminate()
+        srv.communicate(timeout=30)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="dagd-memo-")
     try:
@@ -214,6 +265,7 @@ def main():
         plan("memo.yaml", "--state-dir", "nostate", cwd=work)
         check(not os.path.exists(os.path.join(work, "nostate")), "dagd plan created a state dir")
 
+        daemon(work)
         sales(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
