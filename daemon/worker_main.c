@@ -499,8 +499,11 @@ static void *cancel_thread(void *arg)
     sigaddset(&set, SIGTERM);
     for (;;) {
         if (sigwait(&set, &sig) == 0 && sig == SIGTERM) {
-            canceled_flag = 1;
+            /* The flag only after the callback returned: a run loop that
+             * sees canceled() and returns ends the process, which must not
+             * cut the callback short. */
             cur_plugin->cancel(cur_ctx);
+            canceled_flag = 1;
             return NULL;
         }
     }
@@ -592,7 +595,11 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     struct sigaction sa = {.sa_handler = on_sigterm};
     sigemptyset(&sa.sa_mask);
     (void)sigaction(SIGTERM, &sa, NULL);
+    /* Everything unblocked except SIGTERM, which the template blocked
+     * around fork(): a cancel that arrives while we set up stays pending
+     * until the handler or the cancel thread below is ready for it. */
     sigemptyset(&none);
+    sigaddset(&none, SIGTERM);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
     ctx.config =
@@ -655,15 +662,14 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
             child_finish(&ctx, k, dagd_xasprintf("cannot set the memory limit: %s", strerror(-k)));
         }
     }
-    if (desc->cancel) {
-        pthread_t t;
+    pthread_t t;
+    if (!desc->cancel || pthread_create(&t, NULL, cancel_thread, NULL) != 0) {
+        /* No cancel thread (it inherits SIGTERM blocked and sigwaits for
+         * it): the handler sets the flag. */
         sigset_t term;
         sigemptyset(&term);
         sigaddset(&term, SIGTERM);
-        (void)pthread_sigmask(SIG_BLOCK, &term, NULL);
-        if (pthread_create(&t, NULL, cancel_thread, NULL) != 0) {
-            (void)pthread_sigmask(SIG_UNBLOCK, &term, NULL);
-        }
+        (void)sigprocmask(SIG_UNBLOCK, &term, NULL);
     }
     int rc = desc->run(&ctx);
     if (rc > 0) {
@@ -783,13 +789,21 @@ static void handle_job(char *buf, int fds[3])
     if (path) {
         desc = plugin_get(path, &stale, &load_error);
     }
+    /* SIGTERM blocked across fork: the child unblocks it once it can act
+     * on it (see child_run). */
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    (void)sigprocmask(SIG_BLOCK, &term, &old);
     pid_t pid = fork();
-    if (pid < 0) {
-        reply("{\"id\":%" PRIu64 ",\"error\":\"fork: %s\"}", id, strerror(errno));
-        goto out;
-    }
     if (pid == 0) {
         child_run(job, desc, stale, load_error, fds[0], fds[1], fds[2]);
+    }
+    int fork_errno = errno;
+    (void)sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        reply("{\"id\":%" PRIu64 ",\"error\":\"fork: %s\"}", id, strerror(fork_errno));
+        goto out;
     }
     /* Also from the parent side, so the executor can signal the group as
      * soon as it knows the pid (whichever setpgid runs first wins). */
