@@ -28,7 +28,7 @@ struct dagd_csv_reader {
     dagd_csv_record_fn fn;
     void *userdata;
     enum state st;
-    bool skip_lf;    /* after a CR ending a record */
+    bool skip_lf;     /* after a CR ending a record */
     unsigned bom_pos; /* bytes of a leading BOM seen; 3 = done */
     bool dead;
     uint64_t offset; /* bytes consumed */
@@ -215,7 +215,8 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
             }
             c = p[i++];
             if (c == '"') {
-                return fail(r, -EINVAL, "line %llu (byte offset %llu): '\"' inside an unquoted field",
+                return fail(r, -EINVAL,
+                            "line %llu (byte offset %llu): '\"' inside an unquoted field",
                             (unsigned long long)r->line, (unsigned long long)(r->offset + i - 1));
             }
             if (c == ',') {
@@ -270,9 +271,10 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
                     return e;
                 }
             } else {
-                return fail(r, -EINVAL,
-                            "line %llu (byte offset %llu): unexpected character after a closing quote",
-                            (unsigned long long)r->line, (unsigned long long)(r->offset + i - 1));
+                return fail(
+                    r, -EINVAL,
+                    "line %llu (byte offset %llu): unexpected character after a closing quote",
+                    (unsigned long long)r->line, (unsigned long long)(r->offset + i - 1));
             }
             continue;
         }
@@ -287,9 +289,10 @@ int dagd_csv_reader_finish(struct dagd_csv_reader *r)
         return r->r;
     }
     if (r->st == S_QUOTED) {
-        return fail(r, -EINVAL,
-                    "truncated CSV: quoted field opened at line %llu (byte offset %llu) is not closed",
-                    (unsigned long long)r->rec_line, (unsigned long long)r->quote_offset);
+        return fail(
+            r, -EINVAL,
+            "truncated CSV: quoted field opened at line %llu (byte offset %llu) is not closed",
+            (unsigned long long)r->rec_line, (unsigned long long)r->quote_offset);
     }
     if (r->in_record) {
         int e = end_record(r);

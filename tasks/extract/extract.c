@@ -32,13 +32,22 @@ static const char *const format_choices[] = {"xlsx", "json", "csv", NULL};
 static const char *const source_choices[] = {"dataset1", "dataset2", NULL};
 
 static const struct dagd_task_field schema[] = {
-    {.name = "format", .type = DAGD_FIELD_STRING, .required = true, .choices = format_choices,
+    {.name = "format",
+     .type = DAGD_FIELD_STRING,
+     .required = true,
+     .choices = format_choices,
      .doc = "file format: xlsx (sheets DATA and CITY_DISTRICT_MAP), json (array of records), csv"},
-    {.name = "path", .type = DAGD_FIELD_STRING, .required = true,
+    {.name = "path",
+     .type = DAGD_FIELD_STRING,
+     .required = true,
      .doc = "glob of the files to load, in name order (e.g. ${data_dir}/dataset1*.xlsx)"},
-    {.name = "source", .type = DAGD_FIELD_STRING, .required = true, .choices = source_choices,
+    {.name = "source",
+     .type = DAGD_FIELD_STRING,
+     .required = true,
+     .choices = source_choices,
      .doc = "which delivery the rows belong to (raw_orders.source)"},
-    {.name = "map_path", .type = DAGD_FIELD_STRING,
+    {.name = "map_path",
+     .type = DAGD_FIELD_STRING,
      .doc = "csv only: glob of CITY_DISTRICT_MAP csv files, loaded before the data"},
     {.name = NULL},
 };
@@ -131,8 +140,9 @@ static int extract_validate(struct dagd_task_ctx *ctx)
     const char *map = host->config_string(ctx, "map_path", NULL);
 
     if (map && strcmp(format, "csv") != 0) {
-        return host->fail(ctx, "map_path", "map_path is only for format: csv (a workbook carries "
-                                           "its own CITY_DISTRICT_MAP sheet)");
+        return host->fail(ctx, "map_path",
+                          "map_path is only for format: csv (a workbook carries "
+                          "its own CITY_DISTRICT_MAP sheet)");
     }
     return 0;
 }
@@ -220,8 +230,8 @@ static int extract_run(struct dagd_task_ctx *ctx)
         }
         if (f.skipped) {
             host->log(ctx, DAGD_TASK_LOG_NOTICE,
-                      "'%s' already loaded (file_id %lld, %llu rows, xxh3 %s), skipping", fl.paths[i],
-                      (long long)f.file_id, (unsigned long long)f.rows, f.hash);
+                      "'%s' already loaded (file_id %lld, %llu rows, xxh3 %s), skipping",
+                      fl.paths[i], (long long)f.file_id, (unsigned long long)f.rows, f.hash);
             skipped++;
             continue;
         }

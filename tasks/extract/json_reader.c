@@ -38,9 +38,9 @@ struct dagd_json_reader {
     int depth;
     bool seen_top;
     bool dead;
-    bool nonblank;    /* a byte other than whitespace was seen */
-    unsigned bom_pos; /* bytes of a leading BOM seen; 3 = done */
-    long cur_key;    /* wanted key index of the value being read, -1 for other keys */
+    bool nonblank;     /* a byte other than whitespace was seen */
+    unsigned bom_pos;  /* bytes of a leading BOM seen; 3 = done */
+    long cur_key;      /* wanted key index of the value being read, -1 for other keys */
     uint64_t records;  /* records delivered */
     uint64_t consumed; /* bytes of previous chunks */
     uint64_t rec_offset;
@@ -61,8 +61,8 @@ struct dagd_json_reader {
     char err[512];
 };
 
-static const char *const kind_names[] = {"nothing", "null", "a boolean", "an integer", "a number",
-                                         "a string", "a nested value"};
+static const char *const kind_names[] = {"nothing",  "null",     "a boolean",     "an integer",
+                                         "a number", "a string", "a nested value"};
 
 static uint64_t cur_offset(const struct dagd_json_reader *r)
 {
@@ -358,9 +358,8 @@ static int emit(struct dagd_json_reader *r)
             .kind = sl->kind,
             .i = sl->i,
             .d = sl->d,
-            .s = (sl->kind == DAGD_JSON_STRING || sl->kind == DAGD_JSON_NESTED)
-                     ? r->arena + sl->off
-                     : NULL,
+            .s = (sl->kind == DAGD_JSON_STRING || sl->kind == DAGD_JSON_NESTED) ? r->arena + sl->off
+                                                                                : NULL,
             .len = sl->len,
         };
     }

@@ -42,8 +42,8 @@ struct dagd_json_value {
 };
 
 struct dagd_json_record {
-    uint64_t record_no; /* 1-based index in the array */
-    uint64_t offset;    /* byte offset of the record's '{' in the input */
+    uint64_t record_no;                   /* 1-based index in the array */
+    uint64_t offset;                      /* byte offset of the record's '{' in the input */
     const struct dagd_json_value *values; /* one per wanted key, in key order */
     size_t n_values;
     const char *extra_keys; /* "A,B" or NULL when none */

@@ -65,13 +65,16 @@ struct column {
 
 /* Delivered column / key names per source (shared/data/README.md). */
 static const struct column ds1_columns[] = {
-    {"ORDER_ID", F_ORDER_ID},     {"ORDER_TIME  (PST)", F_ORDER_TIME}, {"CITY_DISTRICT_ID", F_CDID},
-    {"RPTG_AMT", F_AMT},          {"CURRENCY_CD", F_CURRENCY},         {"ORDER_QTY", F_QTY},
+    {"ORDER_ID", F_ORDER_ID}, {"ORDER_TIME  (PST)", F_ORDER_TIME}, {"CITY_DISTRICT_ID", F_CDID},
+    {"RPTG_AMT", F_AMT},      {"CURRENCY_CD", F_CURRENCY},         {"ORDER_QTY", F_QTY},
 };
 static const struct column ds2_columns[] = {
-    {"ORDER_ID", F_ORDER_ID},          {"ORDER_TIME_PST", F_ORDER_TIME},
-    {"SHIP_TO_DISTRICT_NAME", F_DISTRICT}, {"SHIP_TO_CITY_CD", F_CITY},
-    {"RPTG_AMT", F_AMT},               {"CURRENCY_CD", F_CURRENCY},
+    {"ORDER_ID", F_ORDER_ID},
+    {"ORDER_TIME_PST", F_ORDER_TIME},
+    {"SHIP_TO_DISTRICT_NAME", F_DISTRICT},
+    {"SHIP_TO_CITY_CD", F_CITY},
+    {"RPTG_AMT", F_AMT},
+    {"CURRENCY_CD", F_CURRENCY},
     {"ORDER_QTY", F_QTY},
 };
 #define N_MAP_COLUMNS 3
@@ -395,8 +398,8 @@ static void header_list(const struct header_cell *h, size_t n, char *buf, size_t
 
     buf[0] = '\0';
     for (size_t i = 0; i < n && o + 8 < len; i++) {
-        int w = snprintf(buf + o, len - o, "%s'%.*s'", i ? ", " : "", (int)(h[i].len > 40 ? 40 : h[i].len),
-                         h[i].text);
+        int w = snprintf(buf + o, len - o, "%s'%.*s'", i ? ", " : "",
+                         (int)(h[i].len > 40 ? 40 : h[i].len), h[i].text);
         if (w < 0) {
             break;
         }

@@ -41,9 +41,9 @@ struct dagd_loader_hooks {
 };
 
 struct dagd_loader_file {
-    int64_t file_id;   /* load_files.file_id (new or existing) */
-    bool skipped;      /* already loaded: nothing done */
-    char hash[33];     /* xxh3-128, hex */
+    int64_t file_id; /* load_files.file_id (new or existing) */
+    bool skipped;    /* already loaded: nothing done */
+    char hash[33];   /* xxh3-128, hex */
     uint64_t size;
     uint64_t rows;     /* raw_orders rows written (or recorded, when skipped) */
     uint64_t map_rows; /* city_district_map rows upserted */

@@ -32,7 +32,7 @@
 #include <zip.h>
 
 #define CHUNK (256u * 1024u)
-#define MAX_CELL_TEXT (4u * 1024u * 1024u)       /* Excel's own limit is 32767 chars */
+#define MAX_CELL_TEXT (4u * 1024u * 1024u) /* Excel's own limit is 32767 chars */
 #define MAX_ROW_TEXT (64u * 1024u * 1024u)
 #define MAX_SHARED_BYTES (UINT32_C(0xFFFFFFF0)) /* offsets are uint32_t */
 #define MAX_SHARED_HINT (1u << 22)              /* pre-size at most 4M entries from uniqueCount */
@@ -66,7 +66,8 @@ struct xml_ctx {
     char msg[384];
 };
 
-static void ctx_fail(struct xml_ctx *c, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ctx_fail(struct xml_ctx *c, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void ctx_fail(struct xml_ctx *c, int r, const char *fmt, ...)
 {
@@ -352,8 +353,9 @@ static int feed(struct xml_ctx *c, struct source *s, const char *part, char *err
         }
         n = source_read(s, buf, CHUNK);
         if (n < 0) {
-            return set_err(err, errlen, -EIO, "%s: cannot read zip entry: %s (truncated or corrupt file)",
-                           part, source_strerror(s));
+            return set_err(err, errlen, -EIO,
+                           "%s: cannot read zip entry: %s (truncated or corrupt file)", part,
+                           source_strerror(s));
         }
         if (XML_ParseBuffer(c->parser, (int)n, n == 0) == XML_STATUS_ERROR) {
             if (c->r != 0) {
@@ -362,8 +364,9 @@ static int feed(struct xml_ctx *c, struct source *s, const char *part, char *err
                 }
                 return c->r;
             }
-            return set_err(err, errlen, -EINVAL, "%s: malformed XML at line %lu, column %lu (byte %lld): %s",
-                           part, (unsigned long)XML_GetCurrentLineNumber(c->parser),
+            return set_err(err, errlen, -EINVAL,
+                           "%s: malformed XML at line %lu, column %lu (byte %lld): %s", part,
+                           (unsigned long)XML_GetCurrentLineNumber(c->parser),
                            (unsigned long)XML_GetCurrentColumnNumber(c->parser),
                            (long long)XML_GetCurrentByteIndex(c->parser),
                            XML_ErrorString(XML_GetErrorCode(c->parser)));
@@ -401,8 +404,9 @@ static int parse_part(struct dagd_xlsx *x, const char *part, struct xml_ctx *c, 
     }
     s.zf = zip_fopen_index(x->za, (zip_uint64_t)idx, 0);
     if (!s.zf) {
-        return set_err(err, errlen, -EIO, "%s: cannot open zip entry: %s (truncated or corrupt file)",
-                       part, zip_strerror(x->za));
+        return set_err(err, errlen, -EIO,
+                       "%s: cannot open zip entry: %s (truncated or corrupt file)", part,
+                       zip_strerror(x->za));
     }
     if (zip_stat_index(x->za, (zip_uint64_t)idx, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE) &&
         st.size >= ASYNC_MIN_SIZE) {
@@ -983,9 +987,10 @@ static void finish_cell(struct sheet_state *s)
         }
         if (!ok || idx >= x->sst_n) {
             cell_ref_name(s);
-            ctx_fail(&s->c, -EINVAL,
-                     "cell %s: shared string index \"%.*s\" out of range (the table has %zu strings)",
-                     s->cell_ref, (int)(len > 16 ? 16 : len), p, x->sst_n);
+            ctx_fail(
+                &s->c, -EINVAL,
+                "cell %s: shared string index \"%.*s\" out of range (the table has %zu strings)",
+                s->cell_ref, (int)(len > 16 ? 16 : len), p, x->sst_n);
             return;
         }
         s->text_len = s->cell_off;

@@ -31,7 +31,7 @@ enum dagd_xlsx_kind {
  * delivered. `text` is NUL-terminated and valid until the row callback
  * returns. */
 struct dagd_xlsx_cell {
-    uint32_t col; /* 0-based: A = 0 */
+    uint32_t col;  /* 0-based: A = 0 */
     uint32_t kind; /* enum dagd_xlsx_kind */
     const char *text;
     size_t len;

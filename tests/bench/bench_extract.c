@@ -82,8 +82,9 @@ static uint64_t parse_only(const char *path, int format)
         }
         dagd_xlsx_free(x);
     } else if (format == DAGD_FORMAT_JSON) {
-        static const char *const keys[] = {"ORDER_ID", "ORDER_TIME_PST", "SHIP_TO_DISTRICT_NAME",
-                                           "SHIP_TO_CITY_CD", "RPTG_AMT", "CURRENCY_CD", "ORDER_QTY"};
+        static const char *const keys[] = {
+            "ORDER_ID",    "ORDER_TIME_PST", "SHIP_TO_DISTRICT_NAME", "SHIP_TO_CITY_CD", "RPTG_AMT",
+            "CURRENCY_CD", "ORDER_QTY"};
         struct dagd_json_reader *r = dagd_json_reader_new(keys, 7, count_json, &rows);
         static char buf[1 << 20];
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -221,8 +222,8 @@ int main(int argc, char **argv)
     printf("total: %llu rows in %.3f s = %.0f rows/s; target 500000 rows/s: ratio %.2f\n",
            (unsigned long long)total_rows, total_s, total_s > 0 ? total_rows / total_s : 0,
            total_s > 0 ? total_rows / total_s / 500000.0 : 0);
-    printf("cpu: %.3f s = %.2f us/row (all threads); peak RSS while loading: %ld KiB\n",
-           total_cpu, total_rows ? total_cpu * 1e6 / total_rows : 0, load_rss);
+    printf("cpu: %.3f s = %.2f us/row (all threads); peak RSS while loading: %ld KiB\n", total_cpu,
+           total_rows ? total_cpu * 1e6 / total_rows : 0, load_rss);
     printf("critical path (busier thread per file, CPU): %.3f s = %.0f rows/s on two idle cores; "
            "ratio to target %.2f\n",
            crit_s, crit_s > 0 ? total_rows / crit_s : 0,

@@ -11,8 +11,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const keys[] = {"ORDER_ID", "ORDER_TIME_PST", "SHIP_TO_DISTRICT_NAME",
-                                   "SHIP_TO_CITY_CD", "RPTG_AMT", "CURRENCY_CD", "ORDER_QTY"};
+static const char *const keys[] = {"ORDER_ID",        "ORDER_TIME_PST", "SHIP_TO_DISTRICT_NAME",
+                                   "SHIP_TO_CITY_CD", "RPTG_AMT",       "CURRENCY_CD",
+                                   "ORDER_QTY"};
 
 static int on_record(void *ud, const struct dagd_json_record *rec)
 {

@@ -25,8 +25,9 @@ static int collect(void *ud, uint64_t record_no, uint64_t line, const struct dag
 
     co->records++;
     assert_int_equal(record_no, co->records);
-    co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "%llu@%llu:",
-                                (unsigned long long)record_no, (unsigned long long)line);
+    co->len +=
+        (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len,
+                         "%llu@%llu:", (unsigned long long)record_no, (unsigned long long)line);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(strlen(f[i].s), f[i].len);
         co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "%s[%s]",

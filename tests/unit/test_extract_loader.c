@@ -289,8 +289,8 @@ static void test_bad_deliveries(void **state)
     /* missing sheet CITY_DISTRICT_MAP */
     snprintf(data, sizeof(data), "%s<row r=\"1\">%s%s%s%s%s%s</row></sheetData></worksheet>",
              sheet_head, INLINE("A1", "ORDER_ID"), INLINE("B1", "ORDER_TIME  (PST)"),
-             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"), INLINE("E1", "CURRENCY_CD"),
-             INLINE("F1", "ORDER_QTY"));
+             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"),
+             INLINE("E1", "CURRENCY_CD"), INLINE("F1", "ORDER_QTY"));
     snprintf(path, sizeof(path), "%s/nomap.xlsx", tmpdir);
     write_workbook(path, data, NULL);
     expect_fail(db, l1, DAGD_FORMAT_XLSX, path, "no sheet 'CITY_DISTRICT_MAP'", "'DATA'");
@@ -299,10 +299,11 @@ static void test_bad_deliveries(void **state)
     snprintf(data, sizeof(data),
              "%s<row r=\"1\">%s%s%s%s%s</row><row r=\"2\">%s%s</row></sheetData></worksheet>",
              sheet_head, INLINE("A1", "ORDER_ID"), INLINE("B1", "ORDER_TIME  (PST)"),
-             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"), INLINE("E1", "CURRENCY_CD"),
-             INLINE("A2", "G1"), NUM("B2", "50127"));
-    snprintf(map, sizeof(map), "%s<row r=\"1\">%s%s%s</row><row r=\"2\">%s%s%s</row></sheetData>"
-                               "</worksheet>",
+             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"),
+             INLINE("E1", "CURRENCY_CD"), INLINE("A2", "G1"), NUM("B2", "50127"));
+    snprintf(map, sizeof(map),
+             "%s<row r=\"1\">%s%s%s</row><row r=\"2\">%s%s%s</row></sheetData>"
+             "</worksheet>",
              sheet_head, INLINE("A1", "CITY_DISTRICT_ID"), INLINE("B1", "SHIP_TO_CITY_CD"),
              INLINE("C1", "SHIP_TO_DISTRICT_NAME"), NUM("A2", "1"), INLINE("B2", "x"),
              INLINE("C2", "y"));
@@ -315,8 +316,8 @@ static void test_bad_deliveries(void **state)
              "%s<row r=\"1\">%s%s%s%s%s%s</row><row r=\"2\">%s</row><row r=\"3\">"
              "<c r=\"A3\" t=\"s\"><v>99</v></c></row></sheetData></worksheet>",
              sheet_head, INLINE("A1", "ORDER_ID"), INLINE("B1", "ORDER_TIME  (PST)"),
-             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"), INLINE("E1", "CURRENCY_CD"),
-             INLINE("F1", "ORDER_QTY"), INLINE("A2", "G1"));
+             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"),
+             INLINE("E1", "CURRENCY_CD"), INLINE("F1", "ORDER_QTY"), INLINE("A2", "G1"));
     snprintf(path, sizeof(path), "%s/badcell.xlsx", tmpdir);
     write_workbook(path, data, map);
     expect_fail(db, l1, DAGD_FORMAT_XLSX, path, "cell A3", "shared string");
@@ -324,10 +325,11 @@ static void test_bad_deliveries(void **state)
     /* a bad map id */
     snprintf(data, sizeof(data), "%s<row r=\"1\">%s%s%s%s%s%s</row></sheetData></worksheet>",
              sheet_head, INLINE("A1", "ORDER_ID"), INLINE("B1", "ORDER_TIME  (PST)"),
-             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"), INLINE("E1", "CURRENCY_CD"),
-             INLINE("F1", "ORDER_QTY"));
-    snprintf(map, sizeof(map), "%s<row r=\"1\">%s%s%s</row><row r=\"7\">%s%s%s</row></sheetData>"
-                               "</worksheet>",
+             INLINE("C1", "CITY_DISTRICT_ID"), INLINE("D1", "RPTG_AMT"),
+             INLINE("E1", "CURRENCY_CD"), INLINE("F1", "ORDER_QTY"));
+    snprintf(map, sizeof(map),
+             "%s<row r=\"1\">%s%s%s</row><row r=\"7\">%s%s%s</row></sheetData>"
+             "</worksheet>",
              sheet_head, INLINE("A1", "CITY_DISTRICT_ID"), INLINE("B1", "SHIP_TO_CITY_CD"),
              INLINE("C1", "SHIP_TO_DISTRICT_NAME"), INLINE("A7", "seven"), INLINE("B7", "x"),
              INLINE("C7", "y"));
@@ -337,7 +339,8 @@ static void test_bad_deliveries(void **state)
 
     /* JSON: syntax error at record 3, top level not an array, record not an object */
     snprintf(path, sizeof(path), "%s/bad.json", tmpdir);
-    spit(path, "[\n{\"ORDER_ID\": \"a\"},\n{\"ORDER_ID\": \"b\"},\n{\"ORDER_ID\": \"c\",}\n]\n", 61);
+    spit(path, "[\n{\"ORDER_ID\": \"a\"},\n{\"ORDER_ID\": \"b\"},\n{\"ORDER_ID\": \"c\",}\n]\n",
+         61);
     expect_fail(db, l2, DAGD_FORMAT_JSON, path, "record 3", "byte offset");
     spit(path, "{\"ORDER_ID\": \"a\"}", 17);
     expect_fail(db, l2, DAGD_FORMAT_JSON, path, "not an array", NULL);
@@ -393,7 +396,8 @@ static void test_csv_delivery(void **state)
     struct dagd_loader *l1 = loader(db, "dataset1");
     struct dagd_loader_file f;
     char path[512];
-    static const char map[] = "CITY_DISTRICT_ID,SHIP_TO_CITY_CD,SHIP_TO_DISTRICT_NAME\n1,a,b\n2,c,d\n";
+    static const char map[] =
+        "CITY_DISTRICT_ID,SHIP_TO_CITY_CD,SHIP_TO_DISTRICT_NAME\n1,a,b\n2,c,d\n";
     static const char data[] = "ORDER_ID,ORDER_TIME  (PST),CITY_DISTRICT_ID,RPTG_AMT,CURRENCY_CD,"
                                "ORDER_QTY\nG1,50127,1,1680.53,RMB,1\nG2,time,2,17520.35,USD,\n";
 

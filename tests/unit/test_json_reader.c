@@ -37,9 +37,9 @@ static int collect(void *ud, const struct dagd_json_record *rec)
     if (co->len > sizeof(co->buf) - 512) {
         return 0;
     }
-    co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "#%llu@%llu",
-                                (unsigned long long)rec->record_no,
-                                (unsigned long long)rec->offset);
+    co->len +=
+        (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "#%llu@%llu",
+                         (unsigned long long)rec->record_no, (unsigned long long)rec->offset);
     for (size_t k = 0; k < rec->n_values; k++) {
         const struct dagd_json_value *v = &rec->values[k];
         char *o = co->buf + co->len;
@@ -103,7 +103,8 @@ static const char sample[] =
     "{\"ORDER_ID\": \"G0000165048\", \"ORDER_TIME_PST\": 110136, \"RPTG_AMT\": 1325.66, "
     "\"ORDER_QTY\": 1},\n"
     "{\"ORDER_ID\": \"\\u6842\\u6797 \\\"q\\\" \\ud83d\\ude00\", \"ORDER_TIME_PST\": \"051502\", "
-    "\"RPTG_AMT\": -1e2, \"ORDER_QTY\": 2.0, \"PROMO_CD\": \"SUMMER24\", \"X\": {\"a\": [1, true]}},\n"
+    "\"RPTG_AMT\": -1e2, \"ORDER_QTY\": 2.0, \"PROMO_CD\": \"SUMMER24\", \"X\": {\"a\": [1, "
+    "true]}},\n"
     "{\"ORDER_TIME_PST\": null, \"RPTG_AMT\": 12345678901234567890, \"ORDER_QTY\": [1, {\"k\": "
     "\"v\\n\"}, null, false], \"ORDER_ID\": \"a\", \"ORDER_ID\": \"b\"},\n"
     "{}\n"
@@ -191,8 +192,9 @@ static int count_only(void *ud, const struct dagd_json_record *rec)
 
 static void test_sample_file(void **state)
 {
-    static const char *const ds2[] = {"ORDER_ID", "ORDER_TIME_PST", "SHIP_TO_DISTRICT_NAME",
-                                      "SHIP_TO_CITY_CD", "RPTG_AMT", "CURRENCY_CD", "ORDER_QTY"};
+    static const char *const ds2[] = {"ORDER_ID",        "ORDER_TIME_PST", "SHIP_TO_DISTRICT_NAME",
+                                      "SHIP_TO_CITY_CD", "RPTG_AMT",       "CURRENCY_CD",
+                                      "ORDER_QTY"};
     uint64_t n = 0;
     struct dagd_json_reader *r = dagd_json_reader_new(ds2, 7, count_only, &n);
     FILE *f = fopen(DAGD_SOURCE_ROOT "/data/sales-tiny/dataset2.json", "rb");
@@ -213,10 +215,8 @@ static void test_sample_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_records),
-        cmocka_unit_test(test_chunked),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_records),     cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_sample_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,8 +37,8 @@ static int collect_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *c
         return -ECANCELED;
     }
     if (co->len < sizeof(co->buf) - 256) {
-        co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "%llu:",
-                                    (unsigned long long)row_no);
+        co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len,
+                                    "%llu:", (unsigned long long)row_no);
         for (size_t i = 0; i < n && co->len < sizeof(co->buf) - 128; i++) {
             assert_int_equal(strlen(c[i].text), c[i].len);
             co->len += (size_t)snprintf(co->buf + co->len, sizeof(co->buf) - co->len, "%u=%c:%s|",
@@ -88,26 +88,27 @@ static void test_inline_and_blank_cells(void **state)
 {
     struct collect co = {0};
     char err[256] = "";
-    const char *xml =
-        SHEET_HEAD "<dimension ref=\"A1:F3\"/><sheetData>"
-                   "<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>ORDER_TIME  (PST)</t></is></c></row>"
-                   /* B absent, C without <v>, D empty <v>, E number, F rich text */
-                   "<row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>G1</t></is></c>"
-                   "<c r=\"C2\" s=\"1\"/><c r=\"D2\"><v></v></c><c r=\"E2\" t=\"n\"><v>50127</v></c>"
-                   "<c r=\"F2\" t=\"inlineStr\"><is><r><t>ab</t></r><r><t xml:space=\"preserve\"> c</t></r>"
-                   "<rPh><t>IGNORED</t></rPh></is></c></row>"
-                   "<row r=\"3\"><c r=\"A3\" t=\"b\"><v>1</v></c><c r=\"B3\" t=\"e\"><v>#N/A</v></c>"
-                   "<c r=\"C3\" t=\"str\"><f>A1</f><v>x</v></c><c r=\"D3\"><v>1680.53</v></c>"
-                   "<c r=\"E3\" t=\"inlineStr\"><is><t>&#33487;&#24030;</t></is></c></row>"
-                   "<row r=\"5\"/>"
-                   "</sheetData></worksheet>";
+    const char *xml = SHEET_HEAD
+        "<dimension ref=\"A1:F3\"/><sheetData>"
+        "<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>ORDER_TIME  (PST)</t></is></c></row>"
+        /* B absent, C without <v>, D empty <v>, E number, F rich text */
+        "<row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>G1</t></is></c>"
+        "<c r=\"C2\" s=\"1\"/><c r=\"D2\"><v></v></c><c r=\"E2\" t=\"n\"><v>50127</v></c>"
+        "<c r=\"F2\" t=\"inlineStr\"><is><r><t>ab</t></r><r><t xml:space=\"preserve\"> c</t></r>"
+        "<rPh><t>IGNORED</t></rPh></is></c></row>"
+        "<row r=\"3\"><c r=\"A3\" t=\"b\"><v>1</v></c><c r=\"B3\" t=\"e\"><v>#N/A</v></c>"
+        "<c r=\"C3\" t=\"str\"><f>A1</f><v>x</v></c><c r=\"D3\"><v>1680.53</v></c>"
+        "<c r=\"E3\" t=\"inlineStr\"><is><t>&#33487;&#24030;</t></is></c></row>"
+        "<row r=\"5\"/>"
+        "</sheetData></worksheet>";
 
     assert_int_equal(parse_xml(NULL, xml, &co, err, sizeof(err)), 0);
     assert_int_equal(co.rows, 3);
     assert_int_equal(co.last_dim, 3);
-    assert_string_equal(co.buf, "1:0=S:ORDER_TIME  (PST)|\n"
-                                "2:0=S:G1|4=N:50127|5=S:ab c|\n"
-                                "3:0=B:1|1=E:#N/A|2=S:x|3=N:1680.53|4=S:\xe8\x8b\x8f\xe5\xb7\x9e|\n");
+    assert_string_equal(co.buf,
+                        "1:0=S:ORDER_TIME  (PST)|\n"
+                        "2:0=S:G1|4=N:50127|5=S:ab c|\n"
+                        "3:0=B:1|1=E:#N/A|2=S:x|3=N:1680.53|4=S:\xe8\x8b\x8f\xe5\xb7\x9e|\n");
 }
 
 static void test_shared_strings(void **state)
@@ -119,9 +120,10 @@ static void test_shared_strings(void **state)
                       "count=\"4\" uniqueCount=\"3\"><si><t>ORDER_ID</t></si>"
                       "<si><r><rPr><b/></rPr><t>R</t></r><r><t>MB</t></r><rPh><t>x</t></rPh></si>"
                       "<si><t/></si></sst>";
-    const char *xml = SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row>"
-                                 "<row><c t=\"s\"><v>1</v></c><c t=\"s\"><v>2</v></c><c><v>7</v></c></row>"
-                                 "</sheetData></worksheet>";
+    const char *xml =
+        SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row>"
+                   "<row><c t=\"s\"><v>1</v></c><c t=\"s\"><v>2</v></c><c><v>7</v></c></row>"
+                   "</sheetData></worksheet>";
 
     assert_non_null(x);
     assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
@@ -136,9 +138,10 @@ static void test_namespace_prefix(void **state)
 {
     struct collect co = {0};
     char err[256] = "";
-    const char *xml = "<x:worksheet xmlns:x=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
-                      "<x:sheetData><x:row r=\"1\"><x:c r=\"B1\" t=\"inlineStr\"><x:is><x:t>h</x:t></x:is>"
-                      "</x:c></x:row></x:sheetData></x:worksheet>";
+    const char *xml =
+        "<x:worksheet xmlns:x=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">"
+        "<x:sheetData><x:row r=\"1\"><x:c r=\"B1\" t=\"inlineStr\"><x:is><x:t>h</x:t></x:is>"
+        "</x:c></x:row></x:sheetData></x:worksheet>";
 
     assert_int_equal(parse_xml(NULL, xml, &co, err, sizeof(err)), 0);
     assert_string_equal(co.buf, "1:1=S:h|\n");
@@ -154,16 +157,18 @@ static void test_sheet_errors(void **state)
     assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
 
     /* shared string index out of range names the cell */
-    assert_int_equal(parse_xml(x, SHEET_HEAD "<sheetData><row r=\"4\"><c r=\"C4\" t=\"s\"><v>1</v>"
-                                             "</c></row></sheetData></worksheet>",
+    assert_int_equal(parse_xml(x,
+                               SHEET_HEAD "<sheetData><row r=\"4\"><c r=\"C4\" t=\"s\"><v>1</v>"
+                                          "</c></row></sheetData></worksheet>",
                                &co, err, sizeof(err)),
                      -EINVAL);
     assert_non_null(strstr(err, "cell C4"));
     assert_non_null(strstr(err, "out of range"));
 
     /* bad cell reference */
-    assert_int_equal(parse_xml(x, SHEET_HEAD "<sheetData><row r=\"2\"><c r=\"2B\"><v>1</v></c></row>"
-                                             "</sheetData></worksheet>",
+    assert_int_equal(parse_xml(x,
+                               SHEET_HEAD "<sheetData><row r=\"2\"><c r=\"2B\"><v>1</v></c></row>"
+                                          "</sheetData></worksheet>",
                                &co, err, sizeof(err)),
                      -EINVAL);
     assert_non_null(strstr(err, "row 2"));
@@ -188,9 +193,10 @@ static void test_callback_stops(void **state)
     struct collect co = {.stop_at = 2};
     char err[256] = "";
 
-    assert_int_equal(parse_xml(NULL, SHEET_HEAD "<sheetData><row><c><v>1</v></c></row><row><c><v>2</v>"
-                                                "</c></row><row><c><v>3</v></c></row></sheetData>"
-                                                "</worksheet>",
+    assert_int_equal(parse_xml(NULL,
+                               SHEET_HEAD "<sheetData><row><c><v>1</v></c></row><row><c><v>2</v>"
+                                          "</c></row><row><c><v>3</v></c></row></sheetData>"
+                                          "</worksheet>",
                                &co, err, sizeof(err)),
                      -ECANCELED);
     assert_int_equal(co.rows, 2);
@@ -262,9 +268,10 @@ static void test_crafted_workbook(void **state)
         {"xl/workbook.xml", wb_two},
         {"xl/_rels/workbook.xml.rels", wb_rels},
         {"xl/sharedStrings.xml", "<sst><si><t>ORDER_ID</t></si><si><t>G0000000001</t></si></sst>"},
-        {"xl/worksheets/sheet1.xml", SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v>"
-                                                "</c></row><row r=\"2\"><c r=\"A2\" t=\"s\"><v>1</v>"
-                                                "</c></row></sheetData></worksheet>"},
+        {"xl/worksheets/sheet1.xml",
+         SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v>"
+                    "</c></row><row r=\"2\"><c r=\"A2\" t=\"s\"><v>1</v>"
+                    "</c></row></sheetData></worksheet>"},
         {"xl/worksheets/sheet2.xml", SHEET_HEAD "<sheetData><row r=\"1\"><c r=\"A1\"><v>3</v></c>"
                                                 "</row></sheetData></worksheet>"},
     };
@@ -386,16 +393,11 @@ static void test_truncated_workbook(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_ref),
-        cmocka_unit_test(test_inline_and_blank_cells),
-        cmocka_unit_test(test_shared_strings),
-        cmocka_unit_test(test_namespace_prefix),
-        cmocka_unit_test(test_sheet_errors),
-        cmocka_unit_test(test_callback_stops),
-        cmocka_unit_test(test_crafted_workbook),
-        cmocka_unit_test(test_not_a_workbook),
-        cmocka_unit_test(test_missing_sheet_part),
-        cmocka_unit_test(test_sample_workbooks),
+        cmocka_unit_test(test_parse_ref),          cmocka_unit_test(test_inline_and_blank_cells),
+        cmocka_unit_test(test_shared_strings),     cmocka_unit_test(test_namespace_prefix),
+        cmocka_unit_test(test_sheet_errors),       cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_crafted_workbook),   cmocka_unit_test(test_not_a_workbook),
+        cmocka_unit_test(test_missing_sheet_part), cmocka_unit_test(test_sample_workbooks),
         cmocka_unit_test(test_truncated_workbook),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
