@@ -20,6 +20,7 @@
 #include "sensors.h"
 
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
+#define RETRY_MS 5000 /* a missing directory is tried again this often */
 
 struct sensor {
     char *key; /* "pipeline/sensor": the sensor_keys namespace */
@@ -37,6 +38,8 @@ struct dagd_sensors {
     struct dagd_daemon *d;
     int fd;
     uv_poll_t poll;
+    uv_timer_t retry; /* re-watches directories that were missing */
+    unsigned open_handles;
     struct sensor **v;
     size_t n;
 };
@@ -214,6 +217,39 @@ static void scan(struct dagd_sensors *s, struct sensor *sn)
     free(names);
 }
 
+/* Try the sensors without a watch again; scan the directories that came
+ * back. Keeps going while some are still missing. */
+static void on_retry(uv_timer_t *t)
+{
+    struct dagd_sensors *s = t->data;
+    bool missing = false;
+
+    for (size_t i = 0; i < s->n; i++) {
+        struct sensor *sn = s->v[i];
+        if (sn->wd >= 0) {
+            continue;
+        }
+        sn->wd = inotify_add_watch(s->fd, sn->dir, WATCH_MASK);
+        if (sn->wd < 0) {
+            missing = true;
+            continue;
+        }
+        dagd_log_info("Sensor '%s' of pipeline '%s' watches '%s' for '%s'", sn->name, sn->pipeline,
+                      sn->dir, sn->pattern);
+        scan(s, sn);
+    }
+    if (missing) {
+        (void)uv_timer_start(&s->retry, on_retry, RETRY_MS, 0);
+    }
+}
+
+static void start_retry(struct dagd_sensors *s)
+{
+    if (!uv_is_active((uv_handle_t *)&s->retry)) {
+        (void)uv_timer_start(&s->retry, on_retry, RETRY_MS, 0);
+    }
+}
+
 static void handle_event(struct dagd_sensors *s, const struct inotify_event *ev)
 {
     if (ev->mask & IN_Q_OVERFLOW) {
@@ -228,10 +264,11 @@ static void handle_event(struct dagd_sensors *s, const struct inotify_event *ev)
     if (ev->mask & IN_IGNORED) {
         for (size_t i = 0; i < s->n; i++) {
             if (s->v[i]->wd == ev->wd) {
-                dagd_log_warning("Sensor '%s' of pipeline '%s': '%s' is gone; watching again "
-                                 "at the next reload",
+                dagd_log_warning("Sensor '%s' of pipeline '%s': '%s' is gone; watching it "
+                                 "again when it comes back",
                                  s->v[i]->name, s->v[i]->pipeline, s->v[i]->dir);
                 s->v[i]->wd = -1;
+                start_retry(s);
             }
         }
         return;
@@ -296,6 +333,9 @@ struct dagd_sensors *dagd_sensors_new(struct dagd_daemon *d)
     }
     s->poll.data = s;
     (void)uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    uv_timer_init(d->loop, &s->retry);
+    s->retry.data = s;
+    s->open_handles = 2;
     return s;
 }
 
@@ -329,6 +369,9 @@ static void remove_at(struct dagd_sensors *s, size_t i)
 static void on_closed(uv_handle_t *h)
 {
     struct dagd_sensors *s = h->data;
+    if (--s->open_handles > 0) {
+        return;
+    }
     close(s->fd);
     free(s);
 }
@@ -344,6 +387,7 @@ struct dagd_sensors *dagd_sensors_free(struct dagd_sensors *s)
     free(s->v);
     s->v = NULL;
     uv_close((uv_handle_t *)&s->poll, on_closed);
+    uv_close((uv_handle_t *)&s->retry, on_closed);
     return NULL;
 }
 
@@ -385,9 +429,10 @@ static void add(struct dagd_sensors *s, const struct dagd_pipeline *p,
     if (sn->wd < 0) {
         _cleanup_free_ char *why =
             dagd_xasprintf("cannot watch '%s': %s", sn->dir, strerror(errno));
-        dagd_log_warning("%s:%u:%u: sensor '%s': %s (retried at the next reload)", p->file,
-                         src->mark.line, src->mark.col, src->name, why);
+        dagd_log_warning("%s:%u:%u: sensor '%s': %s (tried again every %u s)", p->file,
+                         src->mark.line, src->mark.col, src->name, why, RETRY_MS / 1000);
         record(s, sn, NULL, "failed", why);
+        start_retry(s);
         return;
     }
     dagd_log_info("Sensor '%s' of pipeline '%s' watches '%s' for '%s'", sn->name, sn->pipeline,
@@ -427,8 +472,9 @@ void dagd_sensors_sync(struct dagd_sensors *s)
             while (k < s->n && !streq(s->v[k]->key, key)) {
                 k++;
             }
-            /* Unchanged and still watching: keep it. */
-            if (k < s->n && streq(s->v[k]->sig, sig) && s->v[k]->wd >= 0) {
+            /* Unchanged: keep it (the retry timer re-watches a missing
+             * directory). */
+            if (k < s->n && streq(s->v[k]->sig, sig)) {
                 s->v[k]->seen = true;
                 free(key);
                 free(sig);

@@ -218,9 +218,30 @@ def test_sensor():
         check(d.stop() == 0, "dagd serve exits 0")
 
 
+def test_sensor_late():
+    """A directory that does not exist yet is watched once it appears."""
+    with Daemon(start=False) as d:
+        inbox = os.path.join(d.tmp, "later")
+        d.write_pipeline("sens", SENSOR % inbox)
+        d.start()
+        t = wait_for(lambda: ticks(d, "drop"), 30, "a tick for the missing directory")
+        check(t[0]["status"] == "failed" and "cannot watch" in t[0]["reason"],
+              "missing directory tick: %s" % dict(t[0]))
+        os.makedirs(inbox)
+        with open(os.path.join(inbox, "data9.json"), "w") as f:
+            f.write("{}")
+        got = wait_for(lambda: sensor_runs(d), 60, "a run once the directory exists")
+        check(json.loads(got[0]["params"])["fname"] == "data9.json", "late file params")
+        # Watched from then on.
+        with open(os.path.join(inbox, "data10.json"), "w") as f:
+            f.write("{}")
+        wait_for(lambda: len(sensor_runs(d)) == 2, 30, "a run for the next file")
+        check(d.stop() == 0, "dagd serve exits 0")
+
+
 def main():
     need_test_plugins("noop")
-    which = sys.argv[1:] or ["schedule", "catchup", "sensor"]
+    which = sys.argv[1:] or ["schedule", "catchup", "sensor", "sensor_late"]
     for name in which:
         globals()["test_" + name]()
         print("ok - " + name)
