@@ -64,6 +64,8 @@ static int fail(struct dagd_csv_reader *r, int code, const char *fmt, ...)
     return code;
 }
 
+/* Appends n bytes of field text to the record arena, bounded by
+ * MAX_RECORD_BYTES (one runaway quoted field must not eat the memory). */
 static int put(struct dagd_csv_reader *r, const char *p, size_t n)
 {
     if (r->len + n + 1 > r->cap) {
@@ -88,6 +90,8 @@ static int put(struct dagd_csv_reader *r, const char *p, size_t n)
     return 0;
 }
 
+/* Closes the current field: records its span and NUL-terminates it, so
+ * the loader can parse numbers in place. */
 static int end_field(struct dagd_csv_reader *r)
 {
     int e;
@@ -122,6 +126,9 @@ static int end_field(struct dagd_csv_reader *r)
     return 0;
 }
 
+/* Closes the current record and hands it to the callback; a record that
+ * is a single empty unquoted field is a blank line and is skipped. Spans are
+ * turned into pointers only here, because the arena may move while it grows. */
 static int end_record(struct dagd_csv_reader *r)
 {
     int e = end_field(r);
@@ -150,6 +157,9 @@ static int end_record(struct dagd_csv_reader *r)
     return 0;
 }
 
+/* The state survives between calls, so a field, a quote pair ("") or a
+ * CRLF may be split across chunks anywhere. Plain bytes are copied in runs
+ * (the inner scans) rather than one state transition at a time. */
 int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
 {
     const char *p = data;
@@ -283,6 +293,8 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
     return 0;
 }
 
+/* The last record may lack a line end; an open quote at EOF means the
+ * file was cut (or a quote is missing): report where it opened. */
 int dagd_csv_reader_finish(struct dagd_csv_reader *r)
 {
     if (r->dead) {

@@ -64,6 +64,8 @@ struct dagd_json_reader {
 static const char *const kind_names[] = {"nothing",  "null",     "a boolean",     "an integer",
                                          "a number", "a string", "a nested value"};
 
+/* Byte offset in the whole input of the parser position: yajl counts
+ * within the current chunk only. */
 static uint64_t cur_offset(const struct dagd_json_reader *r)
 {
     return r->consumed + yajl_get_bytes_consumed(r->h);
@@ -72,6 +74,8 @@ static uint64_t cur_offset(const struct dagd_json_reader *r)
 static int fail(struct dagd_json_reader *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Records the first error and returns 0, which makes yajl stop with
+ * yajl_status_client_canceled; feed() then reports r->err. */
 static int fail(struct dagd_json_reader *r, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -109,6 +113,8 @@ static int grow(char **buf, size_t *cap, size_t len, size_t need)
     return 0;
 }
 
+/* Record arena append; returns 1 (continue) or 0 (stop), like a yajl
+ * callback, so callers can chain it with &&. */
 static int append(struct dagd_json_reader *r, const void *p, size_t n)
 {
     int e = grow(&r->arena, &r->arena_cap, r->arena_len, n);
@@ -126,6 +132,7 @@ static int append(struct dagd_json_reader *r, const void *p, size_t n)
 }
 
 /* Appends s as a JSON string literal (for nested values). */
+/* Re-escapes a decoded string for the compact JSON text of a nested value. */
 static int append_quoted(struct dagd_json_reader *r, const unsigned char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -177,6 +184,9 @@ static const char *describe(enum dagd_json_kind k)
 }
 
 /* A scalar event, at any depth. */
+/* Where a scalar may appear: at depth 0 or 1 it is a structural error
+ * (the top level is not an array, an element is not an object); at depth 2 it
+ * is the value of the current key; deeper, it is part of a nested value. */
 static int on_scalar(struct dagd_json_reader *r, enum dagd_json_kind kind, int64_t i, double d,
                      const unsigned char *s, size_t len)
 {
@@ -235,6 +245,8 @@ static int cb_boolean(void *ctx, int v)
     return on_scalar(ctx, DAGD_JSON_BOOL, v ? 1 : 0, 0, NULL, 0);
 }
 
+/* yajl_number gets the number text, so integral numbers stay integers
+ * of any size up to int64 and "2.0" stays a real (bronze.sql). */
 static int cb_number(void *ctx, const char *s, size_t len)
 {
     struct dagd_json_reader *r = ctx;
@@ -275,6 +287,8 @@ static int append_extra(struct dagd_json_reader *r, const unsigned char *key, si
     return 1;
 }
 
+/* Keys of a record select the slot of the value that follows; others
+ * are listed in extra_keys. Keys inside nested values are serialised. */
 static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
 {
     struct dagd_json_reader *r = ctx;
@@ -299,6 +313,8 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
     return 1;
 }
 
+/* Opening [ or {: the top-level array, a record, or a nested value (which
+ * is captured as text only when it is the value of a wanted key). */
 static int open_container(struct dagd_json_reader *r, bool is_map)
 {
     if (r->depth == 0) {
@@ -347,6 +363,7 @@ static int open_container(struct dagd_json_reader *r, bool is_map)
     return 1;
 }
 
+/* A record is complete: resolve arena offsets to pointers and call back. */
 static int emit(struct dagd_json_reader *r)
 {
     struct dagd_json_record rec;
@@ -496,6 +513,8 @@ struct dagd_json_reader *dagd_json_reader_free(struct dagd_json_reader *r)
     return NULL;
 }
 
+/* Turns a yajl failure into our message: ours if a callback stopped the
+ * parse, else yajl's short message with the record number and byte offset. */
 static int status_error(struct dagd_json_reader *r, yajl_status st, const unsigned char *buf,
                         size_t len)
 {

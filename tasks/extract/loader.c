@@ -128,6 +128,8 @@ struct dagd_loader {
 static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Sets the error message, always prefixed with the file, and returns r.
+ * Only the reader thread (and the setup before it) writes l->err. */
 static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
 {
     va_list ap;
@@ -470,6 +472,8 @@ static int map_id_of(const char *s, size_t len, int64_t *ret)
 }
 
 /* One map row: texts[k] for map_columns[k] (NULL when blank). */
+/* Map rows: the id must be an integer (5 and 5.0 are; "x" is an error
+ * naming the row); blank names are stored as '' (the columns are NOT NULL). */
 static int put_map_row(struct dagd_loader *l, uint64_t row_no, const char *const texts[],
                        const size_t lens[])
 {
@@ -506,6 +510,8 @@ static void xlsx_dimension(void *ud, uint64_t last_row)
     }
 }
 
+/* Reader thread: the first row of a sheet is its header; later rows are
+ * encoded for the SQLite thread with the header's column -> field map. */
 static int xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cells, size_t n)
 {
     struct dagd_loader *l = ud;
@@ -545,6 +551,8 @@ static int xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cell
     return dagd_rowq_end(l->q);
 }
 
+/* Both sheets must exist before anything is sent, so a workbook without
+ * its map fails before any row is read. DATA is read first, then the map. */
 static int load_xlsx(struct dagd_loader *l)
 {
     struct dagd_xlsx *x = NULL;
@@ -601,6 +609,7 @@ static int load_xlsx(struct dagd_loader *l)
 /* ---------------------------------------------------------------------- */
 /* json */
 
+/* One record -> one row; absent wanted keys are listed in missing_keys. */
 static int json_record(void *ud, const struct dagd_json_record *rec)
 {
     struct dagd_loader *l = ud;
@@ -639,6 +648,7 @@ static int json_record(void *ud, const struct dagd_json_record *rec)
     return dagd_rowq_end(l->q);
 }
 
+/* Streams a file through a push parser in IO_CHUNK reads. */
 static int read_fd_chunks(struct dagd_loader *l, int fd, int (*feed)(void *, const void *, size_t),
                           void *reader)
 {
@@ -966,6 +976,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The checkpoint: 1 if (source, hash) is already in load_files. */
 static int find_loaded(struct dagd_loader *l, const char *hash, struct dagd_loader_file *f)
 {
     int rc;

@@ -118,6 +118,8 @@ struct dagd_rowq *dagd_rowq_free(struct dagd_rowq *q)
 /* ---------------------------------------------------------------------- */
 /* Producer */
 
+/* Grows the producer's batch for one more value; only a row larger than
+ * the remaining room makes a batch exceed batch_bytes. */
 static int ensure(struct dagd_rowq *q, size_t need)
 {
     struct batch *b = &q->b[q->cur];
@@ -146,6 +148,8 @@ static void put(struct dagd_rowq *q, const void *p, size_t n)
     b->len += n;
 }
 
+/* Takes a free batch if the producer has none; blocks while the consumer
+ * holds them all (this is the back-pressure that bounds memory). */
 int dagd_rowq_begin(struct dagd_rowq *q, uint32_t kind, uint64_t row_no)
 {
     uint32_t zero = 0;
@@ -178,6 +182,8 @@ int dagd_rowq_begin(struct dagd_rowq *q, uint32_t kind, uint64_t row_no)
     return 0;
 }
 
+/* Writes a value's parameter and type; 0 (nothing written) outside a row
+ * or past DAGD_ROWQ_MAX_VALUES. */
 static int value_head(struct dagd_rowq *q, uint8_t param, uint8_t type, size_t payload)
 {
     if (!q->row_open || q->row_n >= DAGD_ROWQ_MAX_VALUES) {
@@ -228,6 +234,7 @@ int dagd_rowq_text(struct dagd_rowq *q, uint8_t param, const char *s, size_t len
     return r < 0 ? r : 0;
 }
 
+/* Hands the producer's batch to the consumer with the current total. */
 static void send_current(struct dagd_rowq *q)
 {
     q->b[q->cur].total = q->total;
@@ -238,6 +245,7 @@ static void send_current(struct dagd_rowq *q)
     q->cur = -1;
 }
 
+/* Patches the row's value count; sends the batch once it is full enough. */
 int dagd_rowq_end(struct dagd_rowq *q)
 {
     if (!q->row_open) {
@@ -256,6 +264,8 @@ void dagd_rowq_set_total(struct dagd_rowq *q, uint64_t total)
     q->total = total;
 }
 
+/* An unfinished row (the reader failed inside it) is dropped, so the
+ * consumer only ever sees whole rows. */
 void dagd_rowq_close(struct dagd_rowq *q, int result)
 {
     if (q->cur >= 0) {
@@ -282,6 +292,8 @@ void dagd_rowq_close(struct dagd_rowq *q, int result)
 /* ---------------------------------------------------------------------- */
 /* Consumer */
 
+/* Returns the previous batch to the free ring only when moving past it,
+ * so text pointers of the last row stay valid until the next call. */
 int dagd_rowq_next(struct dagd_rowq *q, struct dagd_rowq_row *row)
 {
     const char *p;
@@ -354,6 +366,7 @@ int dagd_rowq_result(struct dagd_rowq *q)
     return r;
 }
 
+/* Wakes a producer blocked in begin(); it sees `stopped` and gives up. */
 void dagd_rowq_stop(struct dagd_rowq *q)
 {
     (void)pthread_mutex_lock(&q->mu);

@@ -69,6 +69,8 @@ struct xml_ctx {
 static void ctx_fail(struct xml_ctx *c, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Keeps the first error of a parse and stops expat; XML_ParseBuffer then
+ * returns an error and feed() reports c->msg instead of expat's text. */
 static void ctx_fail(struct xml_ctx *c, int r, const char *fmt, ...)
 {
     va_list ap;
@@ -105,6 +107,7 @@ static inline const char *local_name(const char *name)
     return colon ? colon + 1 : name;
 }
 
+/* Attribute value by local name, or NULL. */
 static const char *attr(const char **atts, const char *want)
 {
     for (size_t i = 0; atts[i]; i += 2) {
@@ -116,6 +119,8 @@ static const char *attr(const char **atts, const char *want)
 }
 
 /* Grows *buf so that `need` more bytes fit after *len. */
+/* Makes room for `need` more bytes, doubling; -E2BIG past `limit`. All
+ * sizes come from the input, so they are bounded before allocating. */
 static int grow(char **buf, size_t *cap, size_t len, size_t need, size_t limit)
 {
     size_t want, ncap;
@@ -198,6 +203,8 @@ struct source {
     size_t mem_len, mem_pos;
 };
 
+/* Helper thread: fills free slots with inflated chunks until EOF (a 0
+ * length), an error (-1, zerr set) or stop. zf is used by this thread only. */
 static void *inflate_main(void *arg)
 {
     struct inflater *in = arg;
@@ -285,6 +292,8 @@ static void inflater_stop(struct inflater *in)
     inflater_free(in);
 }
 
+/* Parser side: copies from the oldest filled slot; a slot holding EOF or
+ * an error is never released, so repeated reads see it again. */
 static int64_t inflater_read(struct inflater *in, void *out, size_t n)
 {
     unsigned slot;
@@ -342,6 +351,8 @@ static const char *source_strerror(struct source *s)
     return s->zf ? zip_file_strerror(s->zf) : "?";
 }
 
+/* Pushes a whole part through the parser in CHUNK-sized pieces read
+ * straight into expat's buffer (no intermediate copy for inline reads). */
 static int feed(struct xml_ctx *c, struct source *s, const char *part, char *err, size_t errlen)
 {
     for (;;) {
@@ -377,6 +388,7 @@ static int feed(struct xml_ctx *c, struct source *s, const char *part, char *err
     }
 }
 
+/* Zip entry of a part; names are case-insensitive in OPC, so retry so. */
 static int locate(zip_t *za, const char *part, zip_int64_t *ret)
 {
     zip_int64_t idx = zip_name_locate(za, part, ZIP_FL_ENC_GUESS);
@@ -442,6 +454,7 @@ struct rels_state {
     size_t n, cap;
 };
 
+/* Collects the internal relationships (id, type, target) of a .rels part. */
 static void rels_start(void *ud, const char *name, const char **atts)
 {
     struct rels_state *s = ud;
@@ -526,6 +539,8 @@ static bool type_is(const char *type, const char *suffix)
 /* Resolves a relationship target against the directory of `from` (a part
  * name): "/xl/a.xml" is absolute, "worksheets/s.xml" and "../x.xml" are
  * relative. Returns a malloc'd part name, or NULL (bad path or OOM). */
+/* Part names are zip entry names without a leading slash; ".." segments
+ * are resolved textually and may not climb above the root. */
 static char *resolve_target(const char *from, const char *target)
 {
     char buf[MAX_PART_NAME * 2];
@@ -586,6 +601,7 @@ struct wb_state {
     size_t cap;
 };
 
+/* xl/workbook.xml: one <sheet name= r:id=> per sheet, in workbook order. */
 static void wb_start(void *ud, const char *name, const char **atts)
 {
     struct wb_state *s = ud;
@@ -656,6 +672,8 @@ static int sst_push_offset(struct dagd_xlsx *x, uint32_t off)
     return 0;
 }
 
+/* xl/sharedStrings.xml: one <si> per string; its text is all its <t>
+ * runs outside <rPh> (phonetic guides), concatenated. */
 static void sst_start(void *ud, const char *name, const char **atts)
 {
     struct sst_state *s = ud;
@@ -937,6 +955,9 @@ static void sheet_start(void *ud, const char *name, const char **atts)
     }
 }
 
+/* End of <c>: resolve its value by type. Shared-string cells point into
+ * the table (no copy); others keep their text in the row arena, NUL-ended.
+ * Blank cells (no <v>/<is>, or an empty number) are not delivered. */
 static void finish_cell(struct sheet_state *s)
 {
     struct dagd_xlsx *x = s->x;
@@ -1028,6 +1049,8 @@ static void finish_cell(struct sheet_state *s)
     s->n_cells++;
 }
 
+/* End of <row>: arena offsets become pointers (the arena is stable now)
+ * and the row goes to the caller; a negative return stops the parse. */
 static void finish_row(struct sheet_state *s)
 {
     int r;
@@ -1197,6 +1220,9 @@ static char *rels_part_of(const char *part)
     return res;
 }
 
+/* Package relationships -> workbook part -> its relationships -> sheet
+ * parts and the shared strings; falls back to the conventional names when a
+ * writer omitted a relationship. */
 static int load_workbook(struct dagd_xlsx *x, char *err, size_t errlen)
 {
     struct rels_state root, wbrels;
@@ -1303,6 +1329,8 @@ static int open_common(zip_t *za, struct dagd_xlsx **ret, char *err, size_t errl
     return 0;
 }
 
+/* libzip error codes -> -errno and a message that says what the user
+ * should suspect (a truncated file, or not a workbook at all). */
 static int zip_open_error(int ze, char *err, size_t errlen)
 {
     zip_error_t e;
