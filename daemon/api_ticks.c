@@ -49,6 +49,15 @@ static int api_ticks(struct dagd_daemon *d, struct dagd_server_call *call, const
     free(ticks);
     cJSON_AddNumberToObject(o, "schedules", (double)dagd_schedules_count(d->schedules));
     cJSON_AddNumberToObject(o, "sensors", (double)dagd_sensors_count(d->sensors));
+    /* What is armed now: schedules with their next boundary, sensors. */
+    cJSON *armed = dagd_schedules_to_json(d->schedules);
+    cJSON *sensors = dagd_sensors_to_json(d->sensors);
+    cJSON *it;
+    while ((it = cJSON_DetachItemFromArray(sensors, 0))) {
+        cJSON_AddItemToArray(armed, it);
+    }
+    cJSON_Delete(sensors);
+    cJSON_AddItemToObject(o, "armed", armed);
     dagd_server_call_reply(call, o);
     return 0;
 }

@@ -963,8 +963,24 @@ static int cmd_ticks(struct ctl *c, int argc, char **argv)
     if (c->json) {
         print_json(rep.result);
     } else {
-        const cJSON *t;
+        const cJSON *t, *a;
         char when[32];
+        cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(rep.result, "armed"))
+        {
+            if (streq(or_dash(jstr(a, "kind")), "schedule")) {
+                printf("schedule %s/%s: '%s' (%s), next %s\n", or_dash(jstr(a, "pipeline")),
+                       or_dash(jstr(a, "name")), or_dash(jstr(a, "cron")),
+                       or_dash(jstr(a, "timezone")),
+                       fmt_time(jnum(a, "next"), when, sizeof(when)));
+            } else {
+                printf("sensor %s/%s: '%s' in %s%s\n", or_dash(jstr(a, "pipeline")),
+                       or_dash(jstr(a, "name")), or_dash(jstr(a, "pattern")),
+                       or_dash(jstr(a, "watch")),
+                       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "watching"))
+                           ? ""
+                           : " (directory missing)");
+            }
+        }
         printf("%-19s %-8s %-16s %-8s %-32s %s\n", "TIME", "KIND", "NAME", "STATUS", "RUN",
                "REASON");
         cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(rep.result, "ticks"))

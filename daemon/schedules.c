@@ -6,6 +6,7 @@
  * re-arms for the rest instead of firing early. A tick that comes late
  * (the loop was busy, the machine slept) fires once; boundaries passed in
  * between are not run twice. */
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <uv.h>
 
@@ -23,6 +24,7 @@ struct entry {
     char *sig;                    /* everything that re-arms when it changes */
     char *pipeline;
     char *name;
+    char *cron_text;
     struct dagd_cron cron;
     char *tz;
     char **overrides; /* "key=value" as written (${...} expanded by the run) */
@@ -86,6 +88,7 @@ static void entry_free(struct entry *e)
     free(e->sig);
     free(e->pipeline);
     free(e->name);
+    free(e->cron_text);
     free(e->tz);
     for (size_t i = 0; i < e->n_overrides; i++) {
         free(e->overrides[i]);
@@ -245,6 +248,27 @@ size_t dagd_schedules_count(const struct dagd_schedules *s)
     return s ? s->n : 0;
 }
 
+cJSON *dagd_schedules_to_json(const struct dagd_schedules *s)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; s && i < s->n; i++) {
+        const struct entry *e = s->v[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", "schedule");
+        cJSON_AddStringToObject(o, "pipeline", e->pipeline);
+        cJSON_AddStringToObject(o, "name", e->name);
+        cJSON_AddStringToObject(o, "cron", e->cron_text);
+        cJSON_AddStringToObject(o, "timezone", e->tz);
+        if (e->next > 0) {
+            cJSON_AddNumberToObject(o, "next", (double)e->next * 1000.0);
+        } else {
+            cJSON_AddNullToObject(o, "next");
+        }
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
 static char *signature(const struct dagd_schedule *sc)
 {
     char *sig = dagd_xasprintf("%s\n%s\n%u", sc->cron, sc->timezone, sc->catchup);
@@ -279,6 +303,7 @@ static void add(struct dagd_schedules *s, const struct dagd_pipeline *p,
     e->pipeline = dagd_xstrdup(p->name);
     e->name = dagd_xstrdup(sc->name);
     e->cron = cron;
+    e->cron_text = dagd_xstrdup(sc->cron);
     e->tz = dagd_xstrdup(sc->timezone ? sc->timezone : "UTC");
     e->catchup = sc->catchup;
     e->overrides = dagd_xcalloc(sc->params.n + 1, sizeof(char *));

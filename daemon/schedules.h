@@ -33,6 +33,11 @@ void dagd_schedules_sync(struct dagd_schedules *s);
 /* Number of armed schedules. */
 size_t dagd_schedules_count(const struct dagd_schedules *s);
 
+/* The armed schedules as a new JSON array of {kind: "schedule", pipeline,
+ * name, cron, timezone, next} (next: epoch ms of the armed boundary, null
+ * when it never fires again). */
+struct cJSON *dagd_schedules_to_json(const struct dagd_schedules *s);
+
 /* Shared with sensors.c: submit a run of pipeline `pipeline` (the active
  * version in the registry) with trigger `trigger` and "key=value"
  * overrides; `run_id` is the id to use (32 hex chars). 0 on success;

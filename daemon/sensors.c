@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <cjson/cJSON.h>
 #include <uv.h>
 
 #include "daemon.h"
@@ -394,6 +395,23 @@ struct dagd_sensors *dagd_sensors_free(struct dagd_sensors *s)
 size_t dagd_sensors_count(const struct dagd_sensors *s)
 {
     return s ? s->n : 0;
+}
+
+cJSON *dagd_sensors_to_json(const struct dagd_sensors *s)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; s && i < s->n; i++) {
+        const struct sensor *sn = s->v[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", "sensor");
+        cJSON_AddStringToObject(o, "pipeline", sn->pipeline);
+        cJSON_AddStringToObject(o, "name", sn->name);
+        cJSON_AddStringToObject(o, "watch", sn->dir);
+        cJSON_AddStringToObject(o, "pattern", sn->pattern);
+        cJSON_AddBoolToObject(o, "watching", sn->wd >= 0);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
 }
 
 static char *absolute_dir(const struct dagd_pipeline *p, const char *watch)

@@ -35,6 +35,11 @@ void dagd_sensors_sync(struct dagd_sensors *s);
 
 size_t dagd_sensors_count(const struct dagd_sensors *s);
 
+/* The sensors as a new JSON array of {kind: "sensor", pipeline, name,
+ * watch (absolute), pattern, watching (false while the directory is
+ * missing)}. */
+struct cJSON *dagd_sensors_to_json(const struct dagd_sensors *s);
+
 /* Substitute ${sensor.dir}, ${sensor.path} and ${sensor.name} in `in`,
  * leaving every other ${...} (and $${) for the run's own expansion; a `${`
  * inside an inserted value is escaped as `$${`. Returns a new string. */

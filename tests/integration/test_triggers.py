@@ -96,6 +96,13 @@ def test_schedule():
         check(len(p.json["ticks"]) == 2, "dagctl ticks --limit: %s" % p.stdout)
         check(p.json["ticks"][0]["ts"] >= p.json["ticks"][1]["ts"], "newest first")
         check(p.json["schedules"] == 1, "one armed schedule: %s" % p.stdout)
+        armed = p.json["armed"]
+        check(len(armed) == 1 and armed[0]["kind"] == "schedule" and
+              armed[0]["pipeline"] == "sched" and armed[0]["name"] == "every_second" and
+              armed[0]["cron"] == "* * * * * *" and armed[0]["timezone"] == "UTC",
+              "armed schedule: %s" % p.stdout)
+        check(armed[0]["next"] % 1000 == 0 and armed[0]["next"] > p.json["ticks"][0]["ts"] - 5000,
+              "next boundary: %s" % p.stdout)
         p = d.ctl("ticks")
         check("every_second" in p.stdout and "started" in p.stdout, "dagctl ticks: " + p.stdout)
         d.ctl("ticks", "a", "b", check_rc=2)
@@ -227,6 +234,11 @@ def test_sensor_late():
         t = wait_for(lambda: ticks(d, "drop"), 30, "a tick for the missing directory")
         check(t[0]["status"] == "failed" and "cannot watch" in t[0]["reason"],
               "missing directory tick: %s" % dict(t[0]))
+        armed = d.ctl("ticks", json_out=True).json["armed"]
+        check(len(armed) == 1 and armed[0]["kind"] == "sensor" and not armed[0]["watching"]
+              and armed[0]["watch"] == inbox and armed[0]["pattern"] == "data*.json",
+              "armed sensor, not watching: %s" % armed)
+        check("directory missing" in d.ctl("ticks").stdout, "dagctl ticks shows the missing dir")
         os.makedirs(inbox)
         with open(os.path.join(inbox, "data9.json"), "w") as f:
             f.write("{}")
@@ -236,6 +248,7 @@ def test_sensor_late():
         with open(os.path.join(inbox, "data10.json"), "w") as f:
             f.write("{}")
         wait_for(lambda: len(sensor_runs(d)) == 2, 30, "a run for the next file")
+        check(d.ctl("ticks", json_out=True).json["armed"][0]["watching"], "watching now")
         check(d.stop() == 0, "dagd serve exits 0")
 
 
