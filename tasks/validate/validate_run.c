@@ -175,10 +175,8 @@ static const char *intern(struct pass *p, const char *s, size_t len)
 /* The trimmed text of a column, interned (or copied if !shared), or NULL if
  * the value is NULL. Numbers are taken as their text. *ret_space tells if
  * whitespace was trimmed. */
-static const char *trimmed_col(struct pass *p, sqlite3_stmt *st, int col, bool shared,
-                               bool *ret_space)
+static const char *trimmed_val(struct pass *p, sqlite3_value *v, bool shared, bool *ret_space)
 {
-    sqlite3_value *v = sqlite3_column_value(st, col);
     const char *s;
     size_t off, len, n;
 
@@ -245,8 +243,8 @@ static int load_map(sqlite3 *db, struct pass *p, char **reterr_msg)
         }
         m = &p->map[p->n_map++];
         m->id = sqlite3_column_int64(st, 0);
-        m->city = trimmed_col(p, st, 1, true, NULL);
-        m->district = trimmed_col(p, st, 2, true, NULL);
+        m->city = trimmed_val(p, sqlite3_column_value(st, 1), true, NULL);
+        m->district = trimmed_val(p, sqlite3_column_value(st, 2), true, NULL);
         if (!m->city || !m->district) {
             p->n_map--; /* NOT NULL in bronze.sql; be safe anyway */
         }
@@ -298,9 +296,9 @@ static const struct map_row *map_by_id(const struct pass *p, int64_t id)
     return bsearch(&key, p->map, p->n_map, sizeof(*p->map), cmp_map);
 }
 
-static int source_index(struct pass *p, sqlite3_stmt *st, int col, char **reterr_msg)
+static int source_index(struct pass *p, sqlite3_value *v, char **reterr_msg)
 {
-    const char *s = (const char *)sqlite3_column_text(st, col);
+    const char *s = (const char *)sqlite3_value_text(v);
 
     if (!s) {
         s = "";
@@ -323,9 +321,9 @@ static int source_index(struct pass *p, sqlite3_stmt *st, int col, char **reterr
 
 /* The location rules of a name-located row. The result depends only on the
  * raw city and district values, so it is computed once per distinct pair. */
-static const struct loc_result *resolve_location(struct pass *p, sqlite3_stmt *st)
+static const struct loc_result *resolve_location(struct pass *p, sqlite3_value *vc,
+                                                 sqlite3_value *vd)
 {
-    sqlite3_value *vc = sqlite3_column_value(st, 6), *vd = sqlite3_column_value(st, 7);
     struct dagd_strmap_entry *e;
     struct loc_result *lr;
     char raw[1024], buf[1024];
@@ -354,8 +352,8 @@ static const struct loc_result *resolve_location(struct pass *p, sqlite3_stmt *s
     lr = &p->locs[p->n_locs];
     memset(lr, 0, sizeof(*lr));
     lr->loc = -1;
-    lr->city = trimmed_col(p, st, 6, true, &ws_city);
-    lr->district = trimmed_col(p, st, 7, true, &ws_district);
+    lr->city = trimmed_val(p, vc, true, &ws_city);
+    lr->district = trimmed_val(p, vd, true, &ws_district);
     if (!lr->city || !dagd_strmap_find(&p->cities, lr->city, strlen(lr->city))) {
         lr->flags |= BIT(R_UNKNOWN_CITY);
     }
@@ -384,41 +382,42 @@ static const struct loc_result *resolve_location(struct pass *p, sqlite3_stmt *s
 }
 
 /* Parse and check one bronze row (every rule but the dedup). */
-static int eval_row(struct pass *p, sqlite3_stmt *st, struct vrow *r, char **reterr_msg)
+static int eval_row(struct pass *p, sqlite3_value **argv, struct vrow *r, char **reterr_msg)
 {
     int64_t v;
     int s;
 
     memset(r, 0, sizeof(*r));
-    r->pos = (sqlite3_column_int64(st, 0) << 32) | (sqlite3_column_int64(st, 1) & 0xffffffff);
-    s = source_index(p, st, 2, reterr_msg);
+    r->pos = (sqlite3_value_int64(argv[0]) << 32) | (sqlite3_value_int64(argv[1]) & 0xffffffff);
+    s = source_index(p, argv[2], reterr_msg);
     if (s < 0) {
         return s;
     }
     r->source = (uint16_t)s;
-    r->oid = trimmed_col(p, st, 3, false, NULL);
+    r->oid = trimmed_val(p, argv[3], false, NULL);
     if (!r->oid || !*r->oid) {
         r->oid = NULL;
         r->flags |= BIT(R_ORDER_ID_MISSING);
     }
-    r->t = dagd_dq_value_time(sqlite3_column_value(st, 4));
+    r->t = dagd_dq_value_time(argv[4]);
     if (r->t < 0) {
         r->t = -1;
         r->flags |= BIT(R_BAD_TIME);
     } else if (!dagd_dq_time_in_window(r->t)) {
         r->flags |= BIT(R_OUTSIDE_WINDOW);
     }
-    r->has_amt = dagd_dq_value_cents(sqlite3_column_value(st, 8), &r->amt) >= 0;
+    r->has_amt = dagd_dq_value_cents(argv[8], &r->amt) >= 0;
     if (!r->has_amt || r->amt <= 0) {
         r->flags |= BIT(R_AMOUNT_NOT_POSITIVE);
     }
-    r->cur = sqlite3_column_type(st, 9) == SQLITE_TEXT ? trimmed_col(p, st, 9, true, NULL) : NULL;
+    r->cur =
+        sqlite3_value_type(argv[9]) == SQLITE_TEXT ? trimmed_val(p, argv[9], true, NULL) : NULL;
     if (!r->cur || (strcmp(r->cur, "RMB") != 0 && strcmp(r->cur, "USD") != 0)) {
         r->flags |= BIT(R_CURRENCY_UNKNOWN);
     } else if (strcmp(r->cur, "USD") == 0) {
         r->flags |= BIT(R_CURRENCY_NOT_RMB);
     }
-    v = dagd_dq_value_qty(sqlite3_column_value(st, 10));
+    v = dagd_dq_value_qty(argv[10]);
     r->qty = v > 0 ? v : 0;
     if (v <= 0) {
         r->flags |= BIT(R_QTY);
@@ -426,7 +425,7 @@ static int eval_row(struct pass *p, sqlite3_stmt *st, struct vrow *r, char **ret
     r->loc = -1;
     if (p->source_by_id[r->source]) {
         const struct map_row *m = NULL;
-        r->has_cdid = dagd_dq_value_id(sqlite3_column_value(st, 5), &r->cdid) >= 0;
+        r->has_cdid = dagd_dq_value_id(argv[5], &r->cdid) >= 0;
         if (r->has_cdid) {
             m = map_by_id(p, r->cdid);
         }
@@ -438,15 +437,15 @@ static int eval_row(struct pass *p, sqlite3_stmt *st, struct vrow *r, char **ret
             r->flags |= BIT(R_UNKNOWN_ID);
         }
     } else {
-        const struct loc_result *lr = resolve_location(p, st);
+        const struct loc_result *lr = resolve_location(p, argv[6], argv[7]);
         r->city = lr->city;
         r->district = lr->district;
         r->loc = lr->loc;
         r->flags |= lr->flags;
-        if (sqlite3_column_int(st, 11)) {
+        if (sqlite3_value_int(argv[11])) {
             r->flags |= BIT(R_JSON_MISSING);
         }
-        if (sqlite3_column_int(st, 12)) {
+        if (sqlite3_value_int(argv[12])) {
             r->flags |= BIT(R_JSON_EXTRA);
         }
     }
@@ -460,48 +459,76 @@ static int cmp_pos(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* The scan: raw_orders is read by one SELECT that hands every row to the SQL
+ * function dq_scan_row (its values arrive as an argv, so no per-column API
+ * call and no step per row). */
+struct scan_ctx {
+    struct pass *p;
+    char *err;
+    int r;
+    bool sorted;
+};
+
+static void fn_scan_row(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    struct scan_ctx *sc = sqlite3_user_data(c);
+    struct pass *p = sc->p;
+    int r;
+
+    if (p->n_rows == p->cap_rows) {
+        p->cap_rows = p->cap_rows ? p->cap_rows * 2 : 65536;
+        p->rows = realloc(p->rows, p->cap_rows * sizeof(*p->rows));
+        if (!p->rows) {
+            abort();
+        }
+    }
+    r = eval_row(p, argv, &p->rows[p->n_rows], &sc->err);
+    if (r < 0) {
+        sc->r = r;
+        sqlite3_result_error(c, sc->err ? sc->err : "bad row", -1);
+        return;
+    }
+    if (p->n_rows > 0 && p->rows[p->n_rows].pos < p->rows[p->n_rows - 1].pos) {
+        sc->sorted = false;
+    }
+    p->n_rows++;
+}
+
 static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opts *o,
                      char **reterr_msg)
 {
-    sqlite3_stmt *st = NULL;
-    bool sorted = true;
-    int rc, r = 0;
+    struct scan_ctx sc = {.p = p, .sorted = true};
+    char *e = NULL;
+    int rc;
 
-    if (sqlite3_prepare_v2(db, dagd_validate_scan_sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8 | SQLITE_DIRECTONLY, &sc,
+                                   fn_scan_row, NULL, NULL, NULL) != SQLITE_OK) {
         set_err(reterr_msg, "reading raw_orders: %s", sqlite3_errmsg(db));
         return -EIO;
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (p->n_rows == p->cap_rows) {
-            p->cap_rows = p->cap_rows ? p->cap_rows * 2 : 65536;
-            p->rows = realloc(p->rows, p->cap_rows * sizeof(*p->rows));
-            if (!p->rows) {
-                abort();
-            }
-        }
-        r = eval_row(p, st, &p->rows[p->n_rows], reterr_msg);
-        if (r < 0) {
-            break;
-        }
-        if (p->n_rows > 0 && p->rows[p->n_rows].pos < p->rows[p->n_rows - 1].pos) {
-            sorted = false;
-        }
-        p->n_rows++;
+    rc = sqlite3_exec(db, dagd_validate_scan_sql, NULL, NULL, &e);
+    /* unregister: the function points into this stack frame */
+    (void)sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8, NULL, NULL, NULL, NULL,
+                                     NULL);
+    if (sc.r < 0) {
+        sqlite3_free(e);
+        set_err(reterr_msg, "%s", sc.err ? sc.err : "reading raw_orders failed");
+        free(sc.err);
+        return sc.r;
     }
-    sqlite3_finalize(st);
-    if (r < 0) {
-        return r;
-    }
+    free(sc.err);
     if (rc == SQLITE_INTERRUPT && o->canceled && o->canceled(o->userdata)) {
+        sqlite3_free(e);
         return -ECANCELED;
     }
-    if (rc != SQLITE_DONE) {
-        set_err(reterr_msg, "reading raw_orders: %s", sqlite3_errmsg(db));
+    if (rc != SQLITE_OK) {
+        set_err(reterr_msg, "reading raw_orders: %s", e ? e : sqlite3_errstr(rc));
+        sqlite3_free(e);
         return -EIO;
     }
     /* The table is scanned in rowid order, which is the load order when
      * extract inserts in order; sort only if it is not. */
-    if (!sorted) {
+    if (!sc.sorted) {
         qsort(p->rows, p->n_rows, sizeof(*p->rows), cmp_pos);
     }
     return 0;
@@ -936,14 +963,18 @@ static int write_groups(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *
         }
         k.included = !(w->flags & REJECTING);
         k.known = w->loc >= 0;
-        char key[32];
-        int kl = snprintf(key, sizeof(key), "%d:%lld:%d:%d:%d", k.has_id, (long long)k.id, k.hour,
-                          k.included, k.known);
-        e = dagd_strmap_find(&idx, key, (size_t)kl);
+        /* binary key: has_id, id, hour, included, known */
+        char key[12];
+        const size_t kl = sizeof(key);
+        key[0] = (char)k.has_id;
+        memcpy(key + 1, &k.id, sizeof(k.id));
+        key[9] = (char)k.hour;
+        key[10] = (char)k.included;
+        key[11] = (char)k.known;
+        e = dagd_strmap_find(&idx, key, kl);
         added = !e;
         if (added) {
-            e = dagd_strmap_upsert(&idx, dagd_arena_strndup(&keys, key, (size_t)kl), (size_t)kl,
-                                   (int64_t)n, NULL);
+            e = dagd_strmap_upsert(&idx, dagd_arena_strndup(&keys, key, kl), kl, (int64_t)n, NULL);
             if (n == cap) {
                 cap = cap ? 2 * cap : 1024;
                 g = realloc(g, cap * sizeof(*g));

@@ -66,8 +66,9 @@ static const char dagd_validate_map_sql[] =
 
 /* Every bronze row; the C pass (validate_run.c) evaluates the rules. */
 static const char dagd_validate_scan_sql[] =
-    "SELECT file_id, row_no, source, order_id, order_time, city_district_id, city, district,\n"
-    "       rptg_amt, currency_cd, order_qty, missing_keys IS NOT NULL, extra_keys IS NOT NULL\n"
+    "SELECT count(dq_scan_row(file_id, row_no, source, order_id, order_time, city_district_id,\n"
+    "                         city, district, rptg_amt, currency_cd, order_qty,\n"
+    "                         missing_keys IS NOT NULL, extra_keys IS NOT NULL))\n"
     "FROM main.raw_orders";
 
 static const char dagd_validate_clear_sql[] =
