@@ -30,7 +30,8 @@ struct entry {
     char **overrides; /* "key=value" as written (${...} expanded by the run) */
     size_t n_overrides;
     unsigned catchup;
-    int64_t next; /* Unix seconds of the armed boundary; 0 = not armed */
+    int64_t next;      /* Unix seconds of the armed boundary; 0 = not armed */
+    char last_run[33]; /* the run of the previous tick; "" = none */
     bool seen;
     uv_timer_t timer;
 };
@@ -116,9 +117,24 @@ static void fire(struct entry *e, int64_t ts, const char *why)
     char run_id[33];
     int r;
 
+    /* A pipeline slower than its schedule (or held by its concurrency
+     * limit) must not pile up queued runs: one waiting run per schedule. */
+    if (e->last_run[0] && dagd_run_queue_is_queued(d->queue, e->last_run)) {
+        _cleanup_free_ char *skip =
+            dagd_xasprintf("the previous run %s is still queued", e->last_run);
+        if (dagd_store_tick_add(d->store, e->name, "schedule", ts * 1000, NULL, "skipped", skip) <
+            0) {
+            dagd_log_warning("Failed to record a tick of schedule '%s': %s, ignoring", e->name,
+                             dagd_store_errmsg(d->store));
+        }
+        return;
+    }
     dagd_run_id_new(run_id);
     r = dagd__trigger_submit(d, e->pipeline, "schedule", e->overrides, e->n_overrides, run_id,
                              &reason);
+    if (r >= 0) {
+        memcpy(e->last_run, run_id, sizeof(run_id));
+    }
     if (r < 0) {
         dagd_log_warning("Schedule '%s' of pipeline '%s': no run: %s", e->name, e->pipeline,
                          reason);

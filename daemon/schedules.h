@@ -2,7 +2,8 @@
  * every active pipeline, armed for the schedule's next cron boundary (no
  * polling loop). A tick submits a run to the run queue with trigger
  * `schedule` and the schedule's params, and is recorded in the store's
- * `ticks` table (status `started`, or `failed` with the reason). On the
+ * `ticks` table (status `started`, `failed` with the reason, or `skipped`
+ * while the schedule's previous run is still queued). On the
  * first sync after start, ticks missed while the daemon was down (since the
  * schedule's newest recorded tick) are run, up to `catchup` of them, the
  * newest ones; older missed ticks are recorded once as `skipped`.

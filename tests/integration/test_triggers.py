@@ -141,6 +141,34 @@ def test_catchup():
         check(skipped[0]["ts"] < caught[0]["ts"] < caught[1]["ts"], "order of catch-up ticks")
 
 
+BACKLOG = """pipeline: backlog
+concurrency: 1
+schedules:
+  - name: backlog_tick
+    cron: "* * * * * *"
+steps:
+  - name: slow
+    task: sleep
+    config: {ms: 4000}
+"""
+
+
+def test_schedule_backlog():
+    """A pipeline slower than its schedule: one run waits, later ticks skip."""
+    need_test_plugins("sleep")
+    with Daemon({"backlog": BACKLOG}) as d:
+        def skipped():
+            return [t for t in ticks(d, "backlog_tick") if t["status"] == "skipped"]
+        got = wait_for(skipped, 30, "a skipped tick")
+        check("still queued" in got[0]["reason"], "skip reason: %s" % dict(got[0]))
+        st = d.ctl("status", json_out=True).json
+        check(st["queued"] <= 1 and st["running"] <= 1, "no pile-up: %s" % st)
+        wait_for(lambda: len(skipped()) >= 3, 30, "more skipped ticks")
+        st = d.ctl("status", json_out=True).json
+        check(st["queued"] <= 1, "still no pile-up: %s" % st)
+        check(d.stop() == 0, "dagd serve exits 0")
+
+
 def sensor_runs(d):
     return runs(d, "sensor", "sens")
 
@@ -254,7 +282,7 @@ def test_sensor_late():
 
 def main():
     need_test_plugins("noop")
-    which = sys.argv[1:] or ["schedule", "catchup", "sensor", "sensor_late"]
+    which = sys.argv[1:] or ["schedule", "catchup", "schedule_backlog", "sensor", "sensor_late"]
     for name in which:
         globals()["test_" + name]()
         print("ok - " + name)
