@@ -117,7 +117,12 @@ static int grow(char **buf, size_t *cap, size_t len, size_t need)
  * callback, so callers can chain it with &&. */
 static int append(struct dagd_json_reader *r, const void *p, size_t n)
 {
-    int e = grow(&r->arena, &r->arena_cap, r->arena_len, n);
+    int e;
+
+    if (n == 0) {
+        return 1; /* also: the arena may still be NULL, and memcpy(NULL, ..., 0) is UB */
+    }
+    e = grow(&r->arena, &r->arena_cap, r->arena_len, n);
     if (e < 0) {
         return fail(r, e, "record %llu (byte offset %llu): larger than %u bytes",
                     (unsigned long long)r->records + 1, (unsigned long long)r->rec_offset,
