@@ -155,6 +155,8 @@ static void step_line(struct dagd_progress *pr, const struct dagd_step_info *s)
         fprintf(pr->f, ": %s", s->error);
     }
     fputc('\n', pr->f);
+    /* Line by line also into pipes (`dagd run ... | tee log`). */
+    fflush(pr->f);
 }
 
 void dagd_progress_on_event(const struct dagd_exec_event *ev, void *userdata)
