@@ -115,6 +115,34 @@ def plugin(name):
     return path if os.path.exists(path) else None
 
 
+# The translations table of the first pipeline run (schema, rows): seeded into
+# the warehouse of every later fresh state directory, so that translate asks
+# the fake wiki once per test process (its pacing makes a full lookup ~15 s).
+TRANSLATIONS = None
+
+
+def save_translations(db):
+    global TRANSLATIONS
+    con = sqlite3.connect(db)
+    row = con.execute("SELECT sql FROM sqlite_schema WHERE name = 'translations'").fetchone()
+    if row:
+        rows = con.execute('SELECT * FROM translations').fetchall()
+        if rows:
+            TRANSLATIONS = (row[0], rows)
+    con.close()
+
+
+def seed_translations(db):
+    if TRANSLATIONS is None or os.path.exists(db):
+        return
+    con = sqlite3.connect(db)
+    con.execute(TRANSLATIONS[0])
+    con.executemany('INSERT INTO translations VALUES (%s)' % ','.join('?' * len(TRANSLATIONS[1][0])),
+                    TRANSLATIONS[1])
+    con.commit()
+    con.close()
+
+
 class Runner:
     """Runs the sales pipeline into a state directory."""
 
@@ -124,6 +152,7 @@ class Runner:
         self.wiki = wiki
         self.use_dagd = dagd_has_run()
         self.warehouse = os.path.join(state_dir, 'warehouse.db')
+        seed_translations(self.warehouse)
         if not self.use_dagd:
             if not os.path.exists(TASKHOST):
                 raise Skip('neither `dagd run` nor tests/integration/taskhost is built')
@@ -147,6 +176,8 @@ class Runner:
             check(p.returncode == 0, 'dagd run %s failed with exit %d' % (data_dir, p.returncode))
         else:
             self._taskhost_chain(data_dir, usd_rate or '7.10')
+        if TRANSLATIONS is None:
+            save_translations(self.warehouse)
         return time.time() - t0
 
     def _taskhost_chain(self, data_dir, usd_rate):
