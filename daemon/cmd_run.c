@@ -26,6 +26,8 @@ int dagd_cmd_run(int argc, char **argv);
 
 struct run_ctx {
     struct dagd_executor *e;
+    const struct dagd_pipeline *p;
+    bool quiet;
     char run_id[33];
     bool finished;
     enum dagd_run_status status;
@@ -46,6 +48,12 @@ static void close_signals(struct run_ctx *c)
 static void on_event(const struct dagd_exec_event *ev, void *userdata)
 {
     struct run_ctx *c = userdata;
+    if (ev->kind == DAGD_EXEC_RUN_STARTED && streq(ev->run_id, c->run_id) && !c->quiet) {
+        /* Printed here, not before submit: the run exists only now (params
+         * and configs resolved), and before its first step's line. */
+        printf("run %s of pipeline %s (%zu steps)\n", c->run_id, c->p->name, c->p->n_steps);
+        fflush(stdout);
+    }
     if (ev->kind == DAGD_EXEC_RUN_FINISHED && streq(ev->run_id, c->run_id)) {
         c->finished = true;
         c->status = ev->run_status;
@@ -179,6 +187,16 @@ int dagd_cmd_run(int argc, char **argv)
         dagd_diags_print(&diags, stderr);
         goto out;
     }
+    for (int k = 0; k < 2; k++) {
+        const char *name = k == 0 ? from : only;
+        if (name && dagd_pipeline_step_index(p, name) < 0) {
+            fprintf(stderr, "dagd run: %s: no step '%s' in %s\n", k == 0 ? "--from" : "--only",
+                    name, file);
+            goto out;
+        }
+    }
+    c.p = p;
+    c.quiet = quiet;
     r = dagd_store_open(dir_arg, &store);
     if (r < 0) {
         dagd_log_errno(LOG_ERR, r, "Failed to open the state database in '%s': %s", dir_arg,
@@ -244,10 +262,6 @@ int dagd_cmd_run(int argc, char **argv)
      * means: generate it here. */
     dagd_run_id_new(c.run_id);
     opts.run_id = c.run_id;
-    if (!quiet) {
-        printf("run %s of pipeline %s (%zu steps)\n", c.run_id, p->name, p->n_steps);
-        fflush(stdout);
-    }
     r = dagd_executor_submit(c.e, p, &opts, c.run_id, &diags);
     if (r < 0) {
         dagd_diags_print(&diags, stderr);
