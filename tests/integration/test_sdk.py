@@ -12,7 +12,8 @@
    --prefix, -Dtests=false) whose build tree stays in place: the installed
    dagd, run from elsewhere with no DAGD_PLUGIN_PATH, uses only installed
    files (its plugins, its dagd-worker) and finds the example plugin after
-   `make install` with no --plugin-dir.
+   `make install` with no --plugin-dir; the same through the installed
+   `dagd serve` and `dagctl run --wait`.
 
 A plugin built for another abi_major is refused with a clear message: that is
 covered by tests/unit/test_plugin_host.c and test_validate_cli.py.
@@ -25,6 +26,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 from runlib import check, eq, fail
 
@@ -292,6 +294,34 @@ def check_prefix_install(tmp):
     with open(os.path.join(state, "wordcount.tsv")) as f:
         eq(f.read(), expected_tsv([os.path.join(ex, "data", n)
                                    for n in ("alpha.txt", "beta.txt")])[0], "installed result")
+
+    # The installed daemon and dagctl: serve the example's directory, run it through the socket.
+    sock, sstate = os.path.join(tmp, "dagd.sock"), os.path.join(tmp, "serve-state")
+    serve = subprocess.Popen([dagd, "serve", "--socket", sock, "--state-dir", sstate,
+                              "--pipelines", ex], cwd=work, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        dagctl = os.path.join(prefix, "bin", "dagctl")
+        for _ in range(1500):
+            if os.path.exists(sock) or serve.poll() is not None:
+                break
+            time.sleep(0.02)
+        check(serve.poll() is None and os.path.exists(sock), "installed dagd serve did not start")
+        run([dagctl, "--socket", sock, "run", "wordcount", "--wait"], env=env, timeout=120)
+        rid, st = last_steps(sstate)
+        eq({k: v["status"] for k, v in st.items()},
+           {"count": "succeeded", "show": "succeeded", "who": "succeeded"}, "dagctl run")
+        eq(events(sstate, rid, "who", "stdout"), [os.path.realpath(worker)],
+           "the worker process of the installed dagd serve")
+    finally:
+        serve.terminate()
+        try:
+            serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+    eq(serve.returncode, 0, "installed dagd serve exit status after SIGTERM (stderr: %s)"
+       % serve.stderr.read()[-2000:])
 
 
 def main():
