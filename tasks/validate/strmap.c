@@ -51,8 +51,15 @@ void dagd_arena_done(struct dagd_arena *a)
     }
 }
 
+static uint32_t hash_of(const char *key, size_t len)
+{
+    uint64_t h = XXH3_64bits(key, len);
+
+    return (uint32_t)(h ^ (h >> 32));
+}
+
 static struct dagd_strmap_entry *slot_of(const struct dagd_strmap *m, const char *key, size_t len,
-                                         uint64_t h)
+                                         uint32_t h)
 {
     size_t i = (size_t)h & (m->cap - 1);
 
@@ -100,7 +107,7 @@ void dagd_strmap_reserve(struct dagd_strmap *m, size_t n)
 struct dagd_strmap_entry *dagd_strmap_upsert(struct dagd_strmap *m, const char *key, size_t len,
                                              int64_t def, bool *ret_added)
 {
-    uint64_t h = XXH3_64bits(key, len);
+    uint32_t h = hash_of(key, len);
     struct dagd_strmap_entry *e;
 
     /* Keep the load factor below 1/2 so probes stay short. */
@@ -128,7 +135,7 @@ struct dagd_strmap_entry *dagd_strmap_find(const struct dagd_strmap *m, const ch
     if (m->cap == 0) {
         return NULL;
     }
-    e = slot_of(m, key, len, XXH3_64bits(key, len));
+    e = slot_of(m, key, len, hash_of(key, len));
     return e->key ? e : NULL;
 }
 

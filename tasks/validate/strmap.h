@@ -20,7 +20,7 @@ void dagd_arena_done(struct dagd_arena *a);
 struct dagd_strmap_entry {
     const char *key; /* not owned; NULL = empty slot */
     uint32_t len;
-    uint64_t hash;
+    uint32_t hash; /* 24-byte entries: the map of 200k ORDER_IDs stays small */
     int64_t value;
 };
 
