@@ -9,7 +9,7 @@ static const struct dagd_api_command *const groups[] = {
     dagd_api_runs_commands,
     dagd_api_logs_commands,
     dagd_api_ticks_commands,
-    dagd_api_plan_commands,
+    dagd_api_reliability_commands,
 };
 
 static const struct dagd_api_command *find(const char *method)

@@ -1,7 +1,7 @@
 /* Command handlers of the socket protocol: a const table {name, flags,
  * handler} per command group (api_status.c, api_pipelines.c, api_runs.c,
- * api_logs.c, api_plan.c), dispatched by api.c (tmux cmd_entry). A handler answers its
- * call (dagd_server_call_reply/_error), now or later; it returns 0, or
+ * api_logs.c, api_reliability.c), dispatched by api.c (tmux cmd_entry). A
+ * handler answers its call (dagd_server_call_reply/_error), now or later; it returns 0, or
  * -errno when it failed without answering (api.c then answers INTERNAL).
  * MUTATING commands are refused with SHUTTING_DOWN once the daemon stops. */
 #ifndef DAGD_API_H
@@ -33,7 +33,7 @@ extern const struct dagd_api_command dagd_api_pipelines_commands[];
 extern const struct dagd_api_command dagd_api_runs_commands[];
 extern const struct dagd_api_command dagd_api_logs_commands[];
 extern const struct dagd_api_command dagd_api_ticks_commands[];
-extern const struct dagd_api_command dagd_api_plan_commands[]; /* api_plan.c (reliability) */
+extern const struct dagd_api_command dagd_api_reliability_commands[]; /* plan, prune */
 
 /* The server's dispatch callback; userdata is the struct dagd_daemon. */
 void dagd_api_dispatch(struct dagd_server_call *call, const char *method, const cJSON *params,

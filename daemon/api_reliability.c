@@ -1,10 +1,19 @@
-/* The `plan` command group: which steps `run` would run, and why (plan.h),
- * for `dagctl plan PIPELINE [--param k=v]... [--force]`. Read-only: it
- * resolves the params exactly as `run` would and answers with
- * dagd_plan_to_json(); nothing is recorded except file-hash cache entries. */
+/* The reliability command group (docs/reliability.md):
+ *
+ *   plan   which steps `run` would run, and why (plan.h), for `dagctl plan
+ *          PIPELINE [--param k=v]... [--force]`. Read-only: it resolves the
+ *          params exactly as `run` would and answers with dagd_plan_to_json();
+ *          nothing is recorded except file-hash cache entries.
+ *   prune  `dagctl prune --older-than DURATION`: delete finished runs older
+ *          than DURATION (retention.h). One request deletes at most
+ *          PRUNE_BATCHES batches, so the loop never stalls for long; the
+ *          reply says whether more is left and dagctl asks again. */
 #include "api.h"
 #include "plan.h"
+#include "retention.h"
 #include "store.h"
+
+#define PRUNE_BATCHES 20
 
 static void plan_freep(struct dagd_plan **p)
 {
@@ -62,7 +71,41 @@ static int api_plan(struct dagd_daemon *d, struct dagd_server_call *call, const 
     return 0;
 }
 
-const struct dagd_api_command dagd_api_plan_commands[] = {
+static int api_prune(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *older = NULL;
+    uint64_t older_usec, now = dagd_now_wall_usec(), deleted = 0;
+    unsigned batch = DAGD_RETENTION_BATCH;
+    bool done = false;
+
+    if (dagd__api_get_string(call, params, "older_than", true, &older) < 0 ||
+        dagd__api_get_uint(call, params, "batch", 100000, &batch) < 0) {
+        return 0;
+    }
+    if (dagd_parse_duration(older, &older_usec) < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "invalid duration '%.64s' (e.g. 30d, 12h, 90m)", older);
+        return 0;
+    }
+    for (unsigned i = 0; i < PRUNE_BATCHES && !done; i++) {
+        int r = dagd_retention_prune_batch(d->store, older_usec, now, batch ? batch : 1);
+        if (r < 0) {
+            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot prune: %s",
+                                   dagd_store_errmsg(d->store));
+            return 0;
+        }
+        deleted += (uint64_t)r;
+        done = r == 0;
+    }
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddNumberToObject(res, "deleted", (double)deleted);
+    cJSON_AddBoolToObject(res, "done", done);
+    dagd_server_call_reply(call, res);
+    return 0;
+}
+
+const struct dagd_api_command dagd_api_reliability_commands[] = {
     {"plan", DAGD_API_READONLY, api_plan},
+    {"prune", DAGD_API_MUTATING, api_prune},
     {NULL, 0, NULL},
 };

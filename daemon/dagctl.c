@@ -638,6 +638,51 @@ static int cmd_plan(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* `dagctl prune --older-than DURATION`: the daemon deletes finished runs
+ * in bounded requests; ask until it says it is done. */
+static int cmd_prune(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"older-than", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *older = NULL;
+    double total = 0;
+    int o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "o:", opts, NULL)) >= 0) {
+        if (o != 'o') {
+            return EXIT_USAGE;
+        }
+        older = optarg;
+    }
+    if (!older || optind != argc) {
+        return usage_error("%s", "usage: dagctl prune --older-than DURATION");
+    }
+    for (;;) {
+        cJSON *params = cJSON_CreateObject();
+        cJSON_AddStringToObject(params, "older_than", older);
+        struct dagd_reply rep;
+        int r = ctl_call(c, "prune", params, NULL, NULL, &rep);
+        if (r != 0) {
+            return r;
+        }
+        total += jnum(rep.result, "deleted");
+        bool done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep.result, "done"));
+        dagd_reply_done(&rep);
+        if (done) {
+            break;
+        }
+    }
+    if (c->json) {
+        printf("{\"deleted\":%.0f}\n", total);
+    } else {
+        printf("deleted %.0f rows (runs, steps, events, ticks)\n", total);
+    }
+    return 0;
+}
+
 static int cmd_retry(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1010,6 +1055,7 @@ static const struct {
     {"cancel", cmd_cancel, "cancel RUN"},
     {"retry", cmd_retry, "retry RUN [--wait]"},
     {"plan", cmd_plan, "plan PIPELINE [--param k=v]... [--force]"},
+    {"prune", cmd_prune, "prune --older-than DURATION"},
     {"reload", cmd_reload, "reload"},
     {"ticks", cmd_ticks, "ticks [NAME] [--limit N]"},
 };

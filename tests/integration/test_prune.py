@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""Retention: `dagd prune --older-than DURATION` deletes finished runs older
-than the cutoff (with their steps and events) in batches, keeps newer ones,
-never creates a state directory, and rejects bad durations."""
+"""Retention: `dagd prune --older-than DURATION` (and `dagctl prune` through a
+daemon) deletes finished runs older than the cutoff (with their steps and
+events) in batches, keeps newer ones, never creates a state directory, and
+rejects bad durations."""
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 
@@ -39,7 +41,6 @@ def main():
         check(count(state, "runs") == 5, "prune --older-than 1h deleted recent runs: %s" % p.stdout)
 
         # Make three runs old, as if they ended two days ago.
-        import sqlite3
         old_ms = int((time.time() - 2 * 86400) * 1000)
         with sqlite3.connect(os.path.join(state, "state.db")) as c:
             ids = [r[0] for r in c.execute("SELECT run_id FROM runs ORDER BY created_at LIMIT 3")]
@@ -56,6 +57,33 @@ def main():
         # Memoization survives on the runs that are left.
         pl = plan("keep.yaml", "--state-dir", "state", cwd=work)
         check(all(s["action"] == "skip" for s in pl.values()), "plan after prune: %s" % pl)
+
+        # The same through the daemon: dagctl prune asks until it is done.
+        import subprocess
+        from dagdtest import BUILD
+        old2 = int((time.time() - 3 * 86400) * 1000)
+        with sqlite3.connect(os.path.join(state, "state.db")) as c:
+            c.execute("UPDATE runs SET created_at = ?, started_at = ?, ended_at = ?", (old2, old2, old2))
+        os.makedirs(os.path.join(work, "pipelines"))
+        sock = os.path.join(work, "s.sock")
+        srv = subprocess.Popen([os.path.join(BUILD, "daemon", "dagd"), "serve", "--socket", sock,
+                                "--state-dir", state, "--pipelines", os.path.join(work, "pipelines")],
+                               cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            t0 = time.monotonic()
+            while not os.path.exists(sock):
+                check(time.monotonic() - t0 < 10 and srv.poll() is None, "dagd serve did not start")
+                time.sleep(0.01)
+            ctl = [os.path.join(BUILD, "daemon", "dagctl"), "--socket", sock, "prune"]
+            p = subprocess.run(ctl + ["--older-than", "bogus"], capture_output=True, text=True)
+            check(p.returncode != 0, "dagctl prune accepted a bogus duration")
+            p = subprocess.run(ctl + ["--older-than", "1d"], capture_output=True, text=True, timeout=60)
+            check(p.returncode == 0 and p.stdout.startswith("deleted "), "dagctl prune: %d %s %s"
+                  % (p.returncode, p.stdout, p.stderr))
+            check(count(state, "runs") == 0, "after dagctl prune: %d runs" % count(state, "runs"))
+        finally:
+            srv.terminate()
+            srv.wait(timeout=30)
 
         dagd("prune", "--older-than", "bogus", "--state-dir", "state", cwd=work, check_rc=2)
         dagd("prune", "--state-dir", "state", cwd=work, check_rc=2)
