@@ -4,7 +4,8 @@
    the code looks for it (config.h's DAGD_LIBEXECDIR and DAGD_PLUGINDIR), the
    test plugins are not installed, and dagd-task.pc gives `-I${includedir}`.
 2. tasks/example, copied out of the tree, built with its plain Makefile
-   against the destdir's header and .pc only (PKG_CONFIG_SYSROOT_DIR), then
+   against the SDK alone (`meson install --tags devel --destdir`: the header
+   and the .pc, found through PKG_CONFIG_PATH + PKG_CONFIG_SYSROOT_DIR), then
    `dagd validate` and `dagd run --plugin-dir` on its sample pipeline: output
    file, state.db rows, metrics and logs, memoization on declared inputs,
    config errors from the schema and the validate callback, a run failure.
@@ -150,7 +151,17 @@ def check_destdir_install(tmp):
     env = clean_env(PKG_CONFIG_PATH=pcdir)
     eq(run(["pkg-config", "--variable=plugindir", "dagd-task"], env=env).stdout.strip(),
        conf["DAGD_PLUGINDIR"], "plugindir in dagd-task.pc")
-    return dd, pcdir
+
+    # The SDK alone (`--tags devel`, what a -dev package holds): the header and the .pc.
+    sdk = os.path.join(tmp, "sdk-destdir")
+    run(["meson", "install", "-C", BUILD, "--no-rebuild", "--quiet", "--destdir", sdk,
+         "--tags", "devel"])
+    got = sorted(os.path.relpath(os.path.join(d, n), sdk) for d, _, ns in os.walk(sdk) for n in ns)
+    want = sorted(os.path.relpath(sdk + os.path.join(prefix, *p), sdk) for p in
+                  ((opts["includedir"], "dagd", "task.h"), (opts["libdir"], "pkgconfig",
+                                                            "dagd-task.pc")))
+    eq(got, want, "files of meson install --tags devel")
+    return sdk, sdk + os.path.join(prefix, opts["libdir"], "pkgconfig")
 
 
 # ---- 2. the example, built out of tree against the destdir --------------------------------------
