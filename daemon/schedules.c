@@ -118,8 +118,9 @@ static void fire(struct entry *e, int64_t ts, const char *why)
     int r;
 
     /* A pipeline slower than its schedule (or held by its concurrency
-     * limit) must not pile up queued runs: one waiting run per schedule. */
-    if (e->last_run[0] && dagd_run_queue_is_queued(d->queue, e->last_run)) {
+     * limit) must not pile up queued runs: one waiting run per schedule.
+     * Catch-up asked for its runs explicitly (and is bounded by catchup). */
+    if (!why && e->last_run[0] && dagd_run_queue_is_queued(d->queue, e->last_run)) {
         _cleanup_free_ char *skip =
             dagd_xasprintf("the previous run %s is still queued", e->last_run);
         if (dagd_store_tick_add(d->store, e->name, "schedule", ts * 1000, NULL, "skipped", skip) <
