@@ -50,7 +50,7 @@ static int64_t now_ms(void)
 
 int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char *trigger,
                          char *const *overrides, size_t n_overrides, const char *run_id,
-                         char **reterr_reason)
+                         char ret_run_id[static 33], char **reterr_reason)
 {
     struct dagd_pipeline *p = dagd_registry_get(d->registry, pipeline);
     struct dagd_diags diags = {0};
@@ -79,6 +79,7 @@ int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char
         return r;
     }
     dagd_diags_done(&diags);
+    memcpy(ret_run_id, got, sizeof(got));
     dagd_daemon_update_status(d);
     return 0;
 }
@@ -114,7 +115,7 @@ static void fire(struct entry *e, int64_t ts, const char *why)
 {
     struct dagd_daemon *d = e->owner->d;
     _cleanup_free_ char *reason = NULL;
-    char run_id[33];
+    char want[33], run_id[33] = "";
     int r;
 
     /* A pipeline slower than its schedule (or held by its concurrency
@@ -130,8 +131,8 @@ static void fire(struct entry *e, int64_t ts, const char *why)
         }
         return;
     }
-    dagd_run_id_new(run_id);
-    r = dagd__trigger_submit(d, e->pipeline, "schedule", e->overrides, e->n_overrides, run_id,
+    dagd_run_id_new(want);
+    r = dagd__trigger_submit(d, e->pipeline, "schedule", e->overrides, e->n_overrides, want, run_id,
                              &reason);
     if (r >= 0) {
         memcpy(e->last_run, run_id, sizeof(run_id));

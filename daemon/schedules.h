@@ -41,10 +41,11 @@ struct cJSON *dagd_schedules_to_json(const struct dagd_schedules *s);
 
 /* Shared with sensors.c: submit a run of pipeline `pipeline` (the active
  * version in the registry) with trigger `trigger` and "key=value"
- * overrides; `run_id` is the id to use (32 hex chars). 0 on success;
- * -errno with a new one-line reason in *reterr_reason otherwise. */
+ * overrides; `run_id` is the id to ask for (32 hex chars). 0 with the id
+ * the run got in ret_run_id on success; -errno with a new one-line reason
+ * in *reterr_reason otherwise. */
 int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char *trigger,
                          char *const *overrides, size_t n_overrides, const char *run_id,
-                         char **reterr_reason);
+                         char ret_run_id[static 33], char **reterr_reason);
 
 #endif

@@ -133,7 +133,7 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
     struct dagd_daemon *d = s->d;
     _cleanup_free_ char *path = dagd_xasprintf("%s/%s", sn->dir, name);
     _cleanup_free_ char *key = NULL, *reason = NULL;
-    char run_id[33];
+    char run_id[33], got[33] = "";
     struct stat st;
     int r;
 
@@ -172,7 +172,8 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
         _cleanup_free_ char *v = dagd_sensor_subst(sn->params.items[i].value, sn->dir, path, name);
         overrides[i] = dagd_xasprintf("%s=%s", sn->params.items[i].key, v);
     }
-    r = dagd__trigger_submit(d, sn->pipeline, "sensor", overrides, sn->params.n, run_id, &reason);
+    r = dagd__trigger_submit(d, sn->pipeline, "sensor", overrides, sn->params.n, run_id, got,
+                             &reason);
     for (size_t i = 0; i < sn->params.n; i++) {
         free(overrides[i]);
     }
@@ -184,9 +185,9 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
         return;
     }
     dagd_log_info("Sensor '%s' of pipeline '%s' started run %s for '%s' (%s)", sn->name,
-                  sn->pipeline, run_id, path, how);
+                  sn->pipeline, got, path, how);
     _cleanup_free_ char *why = dagd_xasprintf("%s: %s", path, how);
-    record(s, sn, run_id, "started", why);
+    record(s, sn, got, "started", why);
 }
 
 static void scan(struct dagd_sensors *s, struct sensor *sn)

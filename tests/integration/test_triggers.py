@@ -33,13 +33,15 @@ steps:
 """
 
 CATCHUP = """pipeline: catchup
+concurrency: 1
 schedules:
   - name: catchup_tick
     cron: "* * * * * *"
-    catchup: 2
+    catchup: 3
 steps:
   - name: only
-    task: noop
+    task: sleep
+    config: {ms: 300}
 """
 
 SENSOR = """pipeline: sens
@@ -123,6 +125,7 @@ def test_schedule():
 
 
 def test_catchup():
+    need_test_plugins("sleep")
     with Daemon({"catchup": CATCHUP}) as d:
         wait_for(lambda: ticks(d, "catchup_tick"), 30, "a first tick")
         check(d.stop() == 0, "dagd serve exits 0")
@@ -131,14 +134,17 @@ def test_catchup():
         d.start()
         t = ticks(d, "catchup_tick")[before:]
         caught = [row for row in t if row["reason"] == "catchup"]
-        check(len(caught) == 2, "two caught-up ticks: %s" % [dict(x) for x in t])
+        check(len(caught) == 3, "three caught-up ticks: %s" % [dict(x) for x in t])
         for row in caught:
             check(row["status"] == "started" and row["run_id"], "catch-up runs: %s" % dict(row))
             check(d.run_row(row["run_id"])["trigger"] == "schedule", "catch-up trigger")
-        skipped = [row for row in t if row["status"] == "skipped"]
-        check(len(skipped) == 1 and "missed" in skipped[0]["reason"],
-              "one skipped row for the rest: %s" % [dict(x) for x in t])
-        check(skipped[0]["ts"] < caught[0]["ts"] < caught[1]["ts"], "order of catch-up ticks")
+        skipped = [row for row in t if row["status"] == "skipped" and "missed" in row["reason"]]
+        check(len(skipped) == 1, "one skipped row for the rest: %s" % [dict(x) for x in t])
+        check(skipped[0]["ts"] < caught[0]["ts"] < caught[1]["ts"] < caught[2]["ts"],
+              "order of catch-up ticks")
+        # concurrency 1: they wait for each other, and all of them run.
+        for row in caught:
+            check(d.wait_run(row["run_id"])["status"] == "succeeded", "caught-up run succeeds")
 
 
 BACKLOG = """pipeline: backlog
