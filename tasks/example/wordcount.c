@@ -126,6 +126,22 @@ static int wc_count_file(struct dagd_task_ctx *ctx, const char *path, struct wc_
     return 0;
 }
 
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void wc_json_string(FILE *out, const char *str)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            fprintf(out, "\\%c", *p);
+        } else if (*p < 0x20) {
+            fprintf(out, "\\u%04x", *p);
+        } else {
+            fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
 static void wc_write_row(FILE *out, bool json, bool first, const char *name,
                          const struct wc_counts *c)
 {
@@ -134,11 +150,10 @@ static void wc_write_row(FILE *out, bool json, bool first, const char *name,
                 (long long)c->bytes);
         return;
     }
-    /* File names are written as given; a name with `"` or `\` would need
-     * escaping, which this example leaves out. */
-    fprintf(out, "%s\n  {\"file\": \"%s\", \"lines\": %lld, \"words\": %lld, \"bytes\": %lld}",
-            first ? "" : ",", name, (long long)c->lines, (long long)c->words,
-            (long long)c->bytes);
+    fprintf(out, "%s\n  {\"file\": ", first ? "" : ",");
+    wc_json_string(out, name);
+    fprintf(out, ", \"lines\": %lld, \"words\": %lld, \"bytes\": %lld}", (long long)c->lines,
+            (long long)c->words, (long long)c->bytes);
 }
 
 /* One attempt, in its own worker process. */

@@ -217,6 +217,22 @@ def check_example(tmp, dd, pcdir):
     with open(os.path.join(state, "wordcount.tsv")) as f:
         eq(f.read(), expected_tsv(files)[0], "wordcount.tsv after an input changed")
 
+    # format: json, with a file name that needs escaping.
+    odd = os.path.join(tmp, 'we"ird\\name.txt')
+    with open(odd, "w") as f:
+        f.write("one two\nthree\n")
+    jpipe = os.path.join(ex, "json.yaml")
+    with open(jpipe, "w") as f:
+        f.write("pipeline: json\nsteps:\n  - name: count\n    task: wordcount\n    config:\n"
+                "      files: ['%s', '%s']\n      output: '%s'\n      format: json\n"
+                % (files[1], odd, os.path.join(work, "out.json")))
+    run([DAGD, "run", jpipe, "--plugin-dir", ex, "-q"], cwd=work, env=env)
+    with open(os.path.join(work, "out.json")) as f:
+        got = json.load(f)
+    rows = [(files[1],) + counts(files[1]), (odd,) + counts(odd)]
+    rows.append(("total",) + tuple(a + b for a, b in zip(rows[0][1:], rows[1][1:])))
+    eq([(r["file"], r["lines"], r["words"], r["bytes"]) for r in got], rows, "out.json")
+
     # Config errors: schema (bounds, choices, required) and the validate callback, at their
     # YAML positions.
     bad = os.path.join(ex, "bad.yaml")
