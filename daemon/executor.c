@@ -74,6 +74,7 @@ struct exec_attempt {
     int status; /* wait4 status */
     int64_t cpu_usec, maxrss_kb;
     bool got_result;
+    bool no_memo; /* the plugin said its result must not be memoized */
     int rc;
     char *error;
     char *cgroup;
@@ -756,6 +757,12 @@ static void on_event_line(struct exec_attempt *a, char *line, size_t len)
             step_log(s, "debug", k, m);
             free(m);
         }
+    } else if (streq(k, "nomemo")) {
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "reason"));
+        char *m = dagd_xasprintf("result not memoized: %s", why ? why : "degraded result");
+        a->no_memo = true;
+        step_log(s, "warning", "log", m);
+        free(m);
     } else if (streq(k, "result")) {
         const cJSON *rc = cJSON_GetObjectItemCaseSensitive(j, "rc");
         const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "error"));
@@ -1227,9 +1234,11 @@ static void attempt_finish(struct exec_attempt *a)
         s->info.status = DAGD_STEP_SUCCEEDED;
         set_str(&s->info.error, NULL);
         if (s->verdict) {
-            /* reliability: the fingerprint of what ran, for the next memo lookup */
-            set_str(&s->info.fingerprint,
-                    s->verdict->fingerprint[0] ? s->verdict->fingerprint : NULL);
+            /* reliability: the fingerprint of what ran, for the next memo
+             * lookup; none for a degraded result, so the next run retries it. */
+            set_str(&s->info.fingerprint, s->verdict->fingerprint[0] && !a->no_memo
+                                              ? s->verdict->fingerprint
+                                              : NULL);
             set_str(&s->info.manifest, s->verdict->manifest);
             free(s->info.inputs_json);
             s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);

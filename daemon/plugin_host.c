@@ -189,6 +189,11 @@ static int lt_declare_output(struct dagd_task_ctx *ctx, const char *path)
     return ctx->collect ? lt_declare(&ctx->outputs, &ctx->n_outputs, path) : -EOPNOTSUPP;
 }
 
+/* Plan/validate time: nothing ran, so there is no result to keep from memoization. */
+static void lt_no_memo(struct dagd_task_ctx *ctx, const char *reason)
+{
+}
+
 static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
     _printf_(3, 4);
 static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
@@ -236,6 +241,7 @@ static const struct dagd_host_api loader_api = {
     .canceled = lt_canceled,
     .declare_input = lt_declare_input,
     .declare_output = lt_declare_output,
+    .no_memo = lt_no_memo,
     .fail = lt_fail,
 };
 

@@ -348,6 +348,11 @@ static int h_declare_output(struct dagd_task_ctx *ctx, const char *path)
     return declare(ctx, "output", path);
 }
 
+static void h_no_memo(struct dagd_task_ctx *ctx, const char *reason)
+{
+    send_event_str("nomemo", "reason", reason && *reason ? reason : "degraded result");
+}
+
 static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
     DAGD_TASK_PRINTF(3, 4);
 static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
@@ -392,6 +397,7 @@ static const struct dagd_host_api host_api = {
     .canceled = h_canceled,
     .declare_input = h_declare_input,
     .declare_output = h_declare_output,
+    .no_memo = h_no_memo,
     .fail = h_fail,
 };
 

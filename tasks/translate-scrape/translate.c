@@ -757,6 +757,10 @@ static int translate_run(struct dagd_task_ctx *ctx)
                   "%s: %zu name(s) got no answer from %s; the dictionary filled in "
                   "(they are asked again next run)",
                   total.unreachable ? "API unreachable" : "lookups given up", n_unanswered, api);
+        /* A fallback answer is not the answer: keep the engine from memoizing it. */
+        if (DAGD_HOST_HAS(host, no_memo)) {
+            host->no_memo(ctx, "the dictionary filled in for names the API did not answer");
+        }
     }
 
     size_t written = 0;

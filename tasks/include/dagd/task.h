@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define DAGD_TASK_ABI_MAJOR 1
-#define DAGD_TASK_ABI_MINOR 0
+#define DAGD_TASK_ABI_MINOR 1
 
 /* The symbol the host looks up in every plugin. */
 #define DAGD_TASK_ENTRY_SYMBOL "dagd_task_entry"
@@ -154,7 +154,18 @@ struct dagd_host_api {
      * a plugin can write `return host->fail(ctx, "k", "bad %s", v);`. */
     int (*fail)(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
         DAGD_TASK_PRINTF(3, 4);
+
+    /* ABI 1.1: the attempt succeeded with a degraded result (e.g. a fallback
+     * used because a service was down), so the host must not memoize it: the
+     * next run runs the step again even when nothing changed. `reason` is
+     * logged. Check DAGD_HOST_HAS(api, no_memo) before calling. */
+    void (*no_memo)(struct dagd_task_ctx *ctx, const char *reason);
 };
+
+/* True when the host's API table is large enough to have `field` (fields
+ * appended in later minor versions). */
+#define DAGD_HOST_HAS(api, field)                                                                  \
+    ((api)->struct_size >= offsetof(struct dagd_host_api, field) + sizeof((api)->field))
 
 /* What a plugin declares. */
 struct dagd_task_plugin {
