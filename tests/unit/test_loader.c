@@ -166,7 +166,7 @@ static const struct bad_case bad_cases[] = {
          "pipeline: t\n"
          "steps:\n"
          "  - {name: a, task: badabi}\n",
-         "t.yaml:3:21: error: task 'badabi': plugin '@PLUGINDIR@/dagd-task-badabi.so' was built for task ABI 99.3, but this dagd speaks ABI 1.0 (major versions differ); rebuild the plugin against dagd/task.h\n"},
+         "t.yaml:3:21: error: task 'badabi': plugin '@PLUGINDIR@/dagd-task-badabi.so' was built for task ABI 99.3, but this dagd speaks ABI @ABI@ (major versions differ); rebuild the plugin against dagd/task.h\n"},
     {"unknown_ref_config",
          "pipeline: t\n"
          "params:\n"
@@ -614,14 +614,22 @@ static char *load_errors(const char *yaml, struct dagd_pipeline **ret)
     return out;
 }
 
-/* Replace the build-specific plugin directory by @PLUGINDIR@. */
+/* Replace the build-specific plugin directory by @PLUGINDIR@ and the host's
+ * ABI version by @ABI@, so expectations survive a minor ABI bump. */
 static char *placeholder(char *s)
 {
     const char *dir = UNIT_PLUGIN_DIR;
+    char abi[64];
     char *at;
 
     while (s && (at = strstr(s, dir))) {
         char *t = dagd_xasprintf("%.*s@PLUGINDIR@%s", (int)(at - s), s, at + strlen(dir));
+        free(s);
+        s = t;
+    }
+    snprintf(abi, sizeof(abi), "speaks ABI %d.%d ", DAGD_TASK_ABI_MAJOR, DAGD_TASK_ABI_MINOR);
+    while (s && (at = strstr(s, abi))) {
+        char *t = dagd_xasprintf("%.*sspeaks ABI @ABI@ %s", (int)(at - s), s, at + strlen(abi));
         free(s);
         s = t;
     }
