@@ -32,13 +32,22 @@ static const char *const formats[] = {"tsv", "json", NULL};
 /* The config keys. The loader checks types, bounds and choices against the
  * YAML, with the YAML position in the error, before validate() is called. */
 static const struct dagd_task_field schema[] = {
-    {.name = "files", .type = DAGD_FIELD_STRING_LIST, .required = true,
+    {.name = "files",
+     .type = DAGD_FIELD_STRING_LIST,
+     .required = true,
      .doc = "text files to count (declared as inputs)"},
-    {.name = "output", .type = DAGD_FIELD_STRING, .required = true,
+    {.name = "output",
+     .type = DAGD_FIELD_STRING,
+     .required = true,
      .doc = "result file to write (declared as output)"},
-    {.name = "min_words", .type = DAGD_FIELD_INT, .min = 0, .max = 1000000000,
+    {.name = "min_words",
+     .type = DAGD_FIELD_INT,
+     .min = 0,
+     .max = 1000000000,
      .doc = "fail the step if all files hold fewer words (default 0)"},
-    {.name = "format", .type = DAGD_FIELD_STRING, .choices = formats,
+    {.name = "format",
+     .type = DAGD_FIELD_STRING,
+     .choices = formats,
      .doc = "result format: tsv (default) or json"},
     {0},
 };
@@ -62,8 +71,7 @@ static int wc_validate(struct dagd_task_ctx *ctx)
     }
     for (size_t i = 0; i < n; i++) {
         if (strcmp(host->config_list_item(ctx, "files", i), output) == 0) {
-            return host->fail(ctx, "output", "output '%s' is also one of the input files",
-                              output);
+            return host->fail(ctx, "output", "output '%s' is also one of the input files", output);
         }
     }
     return 0;
@@ -201,8 +209,8 @@ static int wc_run(struct dagd_task_ctx *ctx)
             (void)remove(tmp);
             return r;
         }
-        host->log(ctx, DAGD_TASK_LOG_INFO, "%s: %lld lines, %lld words", path,
-                  (long long)c.lines, (long long)c.words);
+        host->log(ctx, DAGD_TASK_LOG_INFO, "%s: %lld lines, %lld words", path, (long long)c.lines,
+                  (long long)c.words);
         wc_write_row(out, json, i == 0, path, &c);
         total.lines += c.lines;
         total.words += c.words;
