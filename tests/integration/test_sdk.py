@@ -14,7 +14,8 @@
    dagd, run from elsewhere with no DAGD_PLUGIN_PATH, uses only installed
    files (its plugins, its dagd-worker) and finds the example plugin after
    `make install` with no --plugin-dir; the same through the installed
-   `dagd serve` and `dagctl run --wait`.
+   `dagd serve` and `dagctl run --wait`; and it runs the repo's sales
+   pipeline (tiny delivery, offline) with the installed plugins.
 
 A plugin built for another abi_major is refused with a clear message: that is
 covered by tests/unit/test_plugin_host.c and test_validate_cli.py.
@@ -321,6 +322,19 @@ def check_prefix_install(tmp):
     with open(os.path.join(state, "wordcount.tsv")) as f:
         eq(f.read(), expected_tsv([os.path.join(ex, "data", n)
                                    for n in ("alpha.txt", "beta.txt")])[0], "installed result")
+
+    # The repo's sales pipeline on the tiny delivery with the installed plugins only, offline
+    # (a refused wiki_api: translate-scrape falls back to the bundled dictionary).
+    sales = os.path.join(tmp, "sales-run")
+    os.mkdir(sales)
+    run([dagd, "run", os.path.join(SRC, "pipelines", "sales.yaml"), "-q",
+         "--param", "data_dir=" + os.path.join(SRC, "data", "sales-tiny"),
+         "--param", "translations_dir=" + os.path.join(SRC, "data", "translations"),
+         "--param", "wiki_api=http://127.0.0.1:9/w/api.php"], cwd=sales, env=env)
+    rid, st = last_steps(os.path.join(sales, ".dagd"))
+    bad = {k: (v["status"], v["error"]) for k, v in st.items() if v["status"] != "succeeded"}
+    eq(bad, {}, "steps of the sales pipeline run by the installed dagd")
+    check(os.path.getsize(os.path.join(sales, ".dagd", "report.html")) > 0, "report.html")
 
     # The installed daemon and dagctl: serve the example's directory, run it through the socket.
     sock, sstate = os.path.join(tmp, "dagd.sock"), os.path.join(tmp, "serve-state")
