@@ -256,10 +256,10 @@ static const struct dagd_task_plugin plugin = {
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)
 {
-    /* Refuse a host that is too old to have every function this plugin
-     * calls (fail is the last one it needs). */
-    if (api->abi_major != DAGD_TASK_ABI_MAJOR ||
-        api->struct_size < offsetof(struct dagd_host_api, fail) + sizeof(api->fail)) {
+    /* Refuse a host too old to have every function this plugin calls (fail
+     * is the last one of ABI 1.0 it needs; a plugin that uses a later
+     * function such as no_memo (1.1) checks DAGD_HOST_HAS before calling). */
+    if (api->abi_major != DAGD_TASK_ABI_MAJOR || !DAGD_HOST_HAS(api, fail)) {
         return NULL;
     }
     host = api;
