@@ -16,7 +16,8 @@
  * plugin may keep process-global state, may leak, and may crash without harm to
  * the daemon.
  *
- * Example (see tests/plugins/noop.c):
+ * Example (see tests/plugins/noop.c; tasks/example/ is a complete plugin built
+ * outside the tree with `pkg-config dagd-task`, and its README the guide):
  *
  *     static const struct dagd_host_api *host;
  *     static int noop_run(struct dagd_task_ctx *ctx) { return 0; }
