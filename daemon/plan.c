@@ -271,7 +271,11 @@ static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step 
         return;
     }
     s->last_run_id = last.run_id ? dagd_xstrdup(last.run_id) : NULL;
-    if (!last.fingerprint || !streq(last.fingerprint, s->fingerprint)) {
+    if (!last.fingerprint) {
+        /* The plugin asked not to memoize its last result (no_memo: e.g. a
+         * dictionary fallback instead of the API's answer). */
+        set_reason(s, true, dagd_xstrdup("last result not memoized"));
+    } else if (!streq(last.fingerprint, s->fingerprint)) {
         char *why = dagd_fingerprint_explain(last.manifest, s->manifest);
         /* An upstream change, or a change of a file an upstream step
          * writes, is better told as "upstream X will run" when that

@@ -9,6 +9,7 @@
  *
  *   - the run is forced (--force)                        "forced"
  *   - it never succeeded                                 "never succeeded"
+ *   - its last success was not memoized (no_memo)        "last result not memoized"
  *   - its fingerprint changed                            "input data/x.json changed",
  *                                                        "config changed", "params changed",
  *                                                        "task version changed",

@@ -86,8 +86,7 @@ def sales(work):
     """The same promises on the sales pipeline and data/sales-tiny: change
     dataset2.json and only extract_dataset2 and the steps downstream of it
     run; touch dataset1.xlsx and nothing runs."""
-    import sqlite3
-    from dagdtest import BUILD, NO_WIKI, SOURCE
+    from dagdtest import BUILD, SOURCE, FakeWiki, fast_sales_yaml
     if not os.path.exists(os.path.join(BUILD, "tasks", "extract")) or \
             not os.path.exists(os.path.join(BUILD, "tasks", "report")):
         print("sales part skipped: the sales tasks are not built")
@@ -98,11 +97,17 @@ def sales(work):
     for f in ("dataset1.xlsx", "dataset2.json"):
         shutil.copy(os.path.join(SOURCE, "data", "sales-tiny", f), os.path.join(data, f))
         os.utime(os.path.join(data, f), (old, old))
-    url = NO_WIKI
+    yaml = fast_sales_yaml(work)
+    with FakeWiki() as url:
+        sales_runs(work, data, yaml, url, old)
+
+
+def sales_runs(work, data, yaml, url, old):
+    import sqlite3
+    from dagdtest import SOURCE
     state = os.path.join(work, "sales-state")
-    args = ["pipelines/sales.yaml", "--state-dir", state, "--param", "data_dir=" + data,
-            "--param", "wiki_api=" + url]
-    dot = dagd("graph", "pipelines/sales.yaml", cwd=SOURCE, check_rc=0).stdout
+    args = [yaml, "--state-dir", state, "--param", "data_dir=" + data, "--param", "wiki_api=" + url]
+    dot = dagd("graph", yaml, cwd=SOURCE, check_rc=0).stdout
     dagd("run", *args, cwd=SOURCE, check_rc=0)
     all_steps = set(run_steps(state, last_run(state)["run_id"]))
     dagd("run", *args, cwd=SOURCE, check_rc=0)
@@ -180,10 +185,8 @@ def daemon(work):
         return p.stdout
 
     try:
-        t0 = time.monotonic()
-        while not os.path.exists(sock):
-            check(time.monotonic() - t0 < 10 and srv.poll() is None, "dagd serve did not start")
-            time.sleep(0.01)
+        from dagdtest import wait_socket
+        wait_socket(sock, srv)
         ctl("run", "memo", "--wait")
         plan_all = json.loads(ctl("--json", "plan", "memo"))
         check(plan_all["run"] == 0, "dagctl plan after a run: %s" % plan_all)

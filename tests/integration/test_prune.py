@@ -70,10 +70,8 @@ def main():
                                 "--state-dir", state, "--pipelines", os.path.join(work, "pipelines")],
                                cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            t0 = time.monotonic()
-            while not os.path.exists(sock):
-                check(time.monotonic() - t0 < 10 and srv.poll() is None, "dagd serve did not start")
-                time.sleep(0.01)
+            from dagdtest import wait_socket
+            wait_socket(sock, srv)
             ctl = [os.path.join(BUILD, "daemon", "dagctl"), "--socket", sock, "prune"]
             p = subprocess.run(ctl + ["--older-than", "bogus"], capture_output=True, text=True)
             check(p.returncode != 0, "dagctl prune accepted a bogus duration")
