@@ -155,7 +155,7 @@ schedules:
 steps:
   - name: slow
     task: sleep
-    config: {ms: 4000}
+    config: {ms: 8000}
 """
 
 
