@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <assert.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "plugin_host.h"
@@ -16,8 +17,8 @@ struct dagd_plan_ctx {
     struct dagd_plan_options opts;
     struct dagd_filehash_cache cache;
     struct dagd_plan_step *steps; /* indexed like p->steps */
-    size_t *stack;                /* evaluation in progress, for cycle safety */
-    bool *in_progress;
+    bool *in_progress;            /* evaluation in progress, for cycle safety */
+    bool in_work_dir;             /* cwd is opts.work_dir during an evaluation */
 };
 
 /* ---- The store-backed file-hash cache ----------------------------------- */
@@ -89,7 +90,6 @@ struct dagd_plan_ctx *dagd_plan_ctx_free(struct dagd_plan_ctx *ctx)
     }
     free(ctx->steps);
     free(ctx->in_progress);
-    free(ctx->stack);
     dagd_pipeline_unref(ctx->p);
     free(ctx);
     return NULL;
@@ -130,10 +130,11 @@ static int declare_files(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan
                                    reterr);
 }
 
-/* A declared path as the step's process sees it (relative to work_dir). */
+/* A declared path as the step's process sees it. Evaluation runs inside
+ * work_dir (see in_work_dir), so only a failed chdir needs the prefix. */
 static char *step_path(const struct dagd_plan_ctx *ctx, const char *path)
 {
-    if (path[0] == '/' || !ctx->opts.work_dir) {
+    if (path[0] == '/' || !ctx->opts.work_dir || ctx->in_work_dir) {
         return dagd_xstrdup(path);
     }
     return dagd_xasprintf("%s/%s", ctx->opts.work_dir, path);
@@ -296,7 +297,38 @@ static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step 
     dagd_step_info_done(&last);
 }
 
+static const struct dagd_plan_step *step_eval(struct dagd_plan_ctx *ctx, size_t idx);
+
+/* Evaluate inside work_dir, where the step will run: a plugin's `inputs`
+ * callback expands globs and relative paths against the cwd, and a daemon's
+ * cwd need not be its steps' (systemd starts it in /). The loop thread is
+ * the only one using relative paths, and the previous cwd is restored
+ * before returning. */
 const struct dagd_plan_step *dagd_plan_step_eval(struct dagd_plan_ctx *ctx, size_t idx)
+{
+    const struct dagd_plan_step *s;
+    _cleanup_close_ int old = -1;
+
+    if (!ctx->opts.work_dir || ctx->in_work_dir) {
+        return step_eval(ctx, idx);
+    }
+    old = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (old >= 0 && chdir(ctx->opts.work_dir) == 0) {
+        ctx->in_work_dir = true;
+    }
+    s = step_eval(ctx, idx);
+    if (ctx->in_work_dir) {
+        /* If the old cwd cannot be restored, relative paths would go wrong
+         * for the whole process: fail loudly rather than quietly. */
+        if (fchdir(old) < 0) {
+            abort();
+        }
+        ctx->in_work_dir = false;
+    }
+    return s;
+}
+
+static const struct dagd_plan_step *step_eval(struct dagd_plan_ctx *ctx, size_t idx)
 {
     struct dagd_plan_step *s;
     const struct dagd_step *step;
@@ -314,7 +346,7 @@ const struct dagd_plan_step *dagd_plan_step_eval(struct dagd_plan_ctx *ctx, size
     /* The loader guarantees a DAG, so this recursion is bounded by the
      * longest path; in topological order it never recurses at all. */
     for (size_t i = 0; i < step->n_needs; i++) {
-        (void)dagd_plan_step_eval(ctx, step->needs_idx[i]);
+        (void)step_eval(ctx, step->needs_idx[i]);
     }
 
     r = dagd_pipeline_resolve_config(ctx->p, idx, ctx->params, &s->config_json, &diags);

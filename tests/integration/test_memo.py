@@ -169,13 +169,18 @@ def daemon(work):
     d = os.path.join(work, "served")
     os.makedirs(os.path.join(d, "pipelines"))
     old = time.time() - 3600
-    write(os.path.join(d, "pipelines", "memo.yaml"), PIPELINE.replace("TAG", "one"))
+    # A glob in a: the plugin expands it at plan time, which must happen in
+    # the daemon's work_dir (where steps run), not in its cwd (/ here).
+    write(os.path.join(d, "pipelines", "memo.yaml"),
+          PIPELINE.replace("TAG", "one").replace('in_a.txt"]', 'in_a*.txt"]'))
+    write(os.path.join(d, "dagd.yaml"), "work_dir: %s\n" % d)
     write(os.path.join(d, "in_a.txt"), "alpha\n", old)
     write(os.path.join(d, "in_b.txt"), "beta\n", old)
     sock = os.path.join(d, "s.sock")
-    srv = subprocess.Popen([os.path.join(BUILD, "daemon", "dagd"), "serve", "--socket", sock,
+    srv = subprocess.Popen([os.path.join(BUILD, "daemon", "dagd"), "serve", "--config",
+                            os.path.join(d, "dagd.yaml"), "--socket", sock,
                             "--state-dir", os.path.join(d, "state"), "--pipelines",
-                            os.path.join(d, "pipelines")], cwd=d,
+                            os.path.join(d, "pipelines")], cwd="/",
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def ctl(*args, rc=0):
@@ -198,8 +203,13 @@ def daemon(work):
         p = {s["step"]: s for s in json.loads(ctl("--json", "plan", "memo"))["steps"]}
         check(p["b"]["reason"] == "input ./in_b.txt changed" and p["a"]["action"] == "skip",
               "dagctl plan after a change: %s" % {k: v["reason"] for k, v in p.items()})
+        check(p["a"]["inputs"] == ["./in_a.txt"], "a's glob expanded to %s" % p["a"]["inputs"])
+        write(os.path.join(d, "in_a.txt"), "alpha 2\n", old + 10)
+        p = {s["step"]: s for s in json.loads(ctl("--json", "plan", "memo"))["steps"]}
+        check(p["a"]["reason"] == "input ./in_a.txt changed",
+              "dagctl plan after changing a globbed input: %s" % p["a"]["reason"])
         out = ctl("plan", "memo")
-        check("input ./in_b.txt changed" in out and "3 to run, 1 up to date" in out,
+        check("input ./in_b.txt changed" in out and "4 to run, 0 up to date" in out,
               "dagctl plan table: %s" % out)
         ctl("plan", "nosuch", rc=2)
         ctl("plan", "memo", "--param", "nosuch=1", rc=2)
