@@ -206,7 +206,7 @@ static void scan(struct dagd_sensors *s, struct sensor *sn)
         if (de->d_name[0] == '.' && (!de->d_name[1] || streq(de->d_name, ".."))) {
             continue;
         }
-        if (fnmatch(sn->pattern, de->d_name, 0) == 0) {
+        if (fnmatch(sn->pattern, de->d_name, FNM_PERIOD) == 0) {
             names = dagd_xreallocarray(names, n + 1, sizeof(char *));
             names[n++] = dagd_xstrdup(de->d_name);
         }
@@ -280,7 +280,7 @@ static void handle_event(struct dagd_sensors *s, const struct inotify_event *ev)
     }
     for (size_t i = 0; i < s->n; i++) {
         struct sensor *sn = s->v[i];
-        if (sn->wd == ev->wd && fnmatch(sn->pattern, ev->name, 0) == 0) {
+        if (sn->wd == ev->wd && fnmatch(sn->pattern, ev->name, FNM_PERIOD) == 0) {
             evaluate(s, sn, ev->name, ev->mask & IN_MOVED_TO ? "moved in" : "closed after writing",
                      false);
         }

@@ -49,7 +49,7 @@ params: {file: none, dir: none, fname: none}
 sensors:
   - name: drop
     watch: %s
-    pattern: "data*.json"
+    pattern: "*data*.json"
     params: {file: "${sensor.path}", dir: "${sensor.dir}", fname: "${sensor.name}"}
 steps:
   - name: only
@@ -214,6 +214,10 @@ def test_sensor():
         # A name that does not match, then a file moved in.
         with open(os.path.join(inbox, "other.txt"), "w") as f:
             f.write("x")
+        # A hidden temp file (rsync writes .NAME.XXXXXX, then renames): as in
+        # the shell, a leading dot must be matched explicitly.
+        with open(os.path.join(inbox, ".tmp-data2.json"), "w") as f:
+            f.write("{}")
         path2 = os.path.join(outside, "data2.json")
         with open(path2, "w") as f:
             f.write("{}")
@@ -233,6 +237,7 @@ def test_sensor():
         check({row["run_id"] for row in started} == {r["run_id"] for r in got},
               "ticks name the runs")
         check(not any("other.txt" in (row["reason"] or "") for row in t), "other.txt ignored")
+        check(not any(".tmp-data2" in (row["reason"] or "") for row in t), "hidden file ignored")
         check(any("moved in" in row["reason"] for row in started), "reason says moved in")
         check(any("closed after writing" in row["reason"] for row in started),
               "reason says closed after writing")
@@ -270,7 +275,7 @@ def test_sensor_late():
               "missing directory tick: %s" % dict(t[0]))
         armed = d.ctl("ticks", json_out=True).json["armed"]
         check(len(armed) == 1 and armed[0]["kind"] == "sensor" and not armed[0]["watching"]
-              and armed[0]["watch"] == inbox and armed[0]["pattern"] == "data*.json",
+              and armed[0]["watch"] == inbox and armed[0]["pattern"] == "*data*.json",
               "armed sensor, not watching: %s" % armed)
         check("directory missing" in d.ctl("ticks").stdout, "dagctl ticks shows the missing dir")
         os.makedirs(inbox)
