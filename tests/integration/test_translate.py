@@ -1,5 +1,11 @@
 #!/usr/bin/python3
-"""translate-scrape against tests/tools/fakewiki.py (DESIGN 6, translations).
+"""translate-scrape against tests/tools/fakewiki.py (DESIGN 6, translations),
+run by the real engine: every case writes a small pipeline (extract_dataset1
+on data/sales-tiny, then a translate-scrape step; `params: {warehouse: ...}`
+in the temp dir) and runs `build/daemon/dagd run FILE --state-dir DIR`;
+results come from state.db (run and step status, error, events) and the
+warehouse. The input is a copy of data/sales-tiny with one busy city renamed
+<script>alert(1)</script> (analytics.evil_copy).
 
 1. With faults (--fail-rate 0.3 --rate-limit 5 --garbage-rate 0.1
    --require-user-agent): every map city of data/sales-tiny gets the English
@@ -7,9 +13,11 @@
    唐山 Tangshan, every short-name pitfall of fakewiki.py), districts their
    article names; the request count stays near the minimum (printed) and no
    request has more than 50 titles or lacks a User-Agent.
-2. A rerun sends no request and changes no English name (source 'cache').
+2. An unchanged rerun is memoized by the engine (every step skipped, no
+   request). A forced rerun (--force) runs translate-scrape again: its
+   cache sends no request and changes no English name (source 'cache').
 3. A dead port: the dictionary fills in (source 'dictionary'), the step
-   succeeds with a warning; names found nowhere get source 'none', en NULL.
+   succeeds with a warning event; names found nowhere get source 'none', en NULL.
 4. A city name that cannot be a title (<script>...) is never sent.
 5. With langlinks paged by a small lllimit, llcontinue is followed and the
    names are the same; a wiki taking fewer titles per request
@@ -24,7 +32,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from analytics import (DICT, SOURCE, FakeWiki, check, dead_api, fail, fixture, run_task)  # noqa: E402
+from analytics import (DICT, SOURCE, TINY, FakeWiki, Pipeline, check, dead_api, evil_copy,  # noqa: E402
+                       extract_steps)
 
 sys.path.insert(0, os.path.join(SOURCE, "tests", "tools"))
 import fakewiki  # noqa: E402
@@ -55,21 +64,33 @@ def map_names(wh):
     return cities, districts
 
 
+def translate_pipeline(tmp, name, config, data_dir):
+    """extract_dataset1 (the city_district_map) + translate-scrape with
+    CONFIG, into its own warehouse and state directory."""
+    steps = extract_steps(data_dir, both=False) + [
+        {"name": "translate", "task": "translate-scrape", "needs": ["extract_dataset1"],
+         "config": config}]
+    return Pipeline(tmp, name, steps, os.path.join(tmp, "warehouse-%s.db" % name))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="dagd-translate-")
     try:
         wiki = fakewiki.Wiki(DICT)
-        wh = os.path.join(tmp, "warehouse.db")
-        fixture(wh, evil=EVIL)
-        cities, districts = map_names(wh)
-        check(EVIL in cities, "fixture has the evil city")
+        evil_dir, _ = evil_copy(os.path.join(tmp, "evil-data"), EVIL)
 
         with FakeWiki("--fail-rate", "0.3", "--rate-limit", "5", "--garbage-rate", "0.1",
                       "--require-user-agent") as fw:
             cfg = {"api": fw.api, "dictionary": DICT, "contact": "dagd-tests@example.org"}
-            log = run_task("translate-scrape", cfg, wh)
+            p = translate_pipeline(tmp, "faults", cfg, evil_dir)
+            wh = p.warehouse
+            r = p.run()
+            check(r.status("translate") == "succeeded", "translate ran")
+            log = r.log("translate")
             st = fw.stats()
             tr = translations(wh)
+            cities, districts = map_names(wh)
+            check(EVIL in cities, "the extracted map has the evil city")
 
             # 1. every map city: its city article, never a namesake
             wrong = []
@@ -123,11 +144,26 @@ def main():
             check(int(m.group(1)) <= 4, "keep-alive: %s connections for %d requests" %
                   (m.group(1), st["api_requests"]))
 
-            # 2. rerun: no request, same names
+            # 2a. an unchanged rerun is memoized by the engine: no step runs,
+            # no request, no row changes
             fw.stats(reset=True)
-            run_task("translate-scrape", cfg, wh)
+            r = p.run()
+            for step in p.steps:
+                check(r.steps[step]["status"] == "skipped" and
+                      r.steps[step]["skip_reason"] == "memoized",
+                      "unchanged rerun: %s %s (%r)" % (step, r.steps[step]["status"],
+                                                      r.steps[step]["skip_reason"]))
             st2 = fw.stats()
-            print("rerun: %d API requests" % st2["api_requests"])
+            check(st2["api_requests"] == 0, "memoized rerun sent %d requests" % st2["api_requests"])
+            check(translations(wh) == tr, "memoized rerun changed translations")
+
+            # 2. a forced rerun runs translate-scrape again: its own cache
+            # answers, no request, same names
+            fw.stats(reset=True)
+            r = p.run("--force")
+            check(r.status("translate") == "succeeded", "forced rerun ran translate")
+            st2 = fw.stats()
+            print("rerun (--force): %d API requests" % st2["api_requests"])
             check(st2["api_requests"] == 0, "rerun sent %d requests" % st2["api_requests"])
             tr2 = translations(wh)
             check({k: v[0] for k, v in tr2.items()} == {k: v[0] for k, v in tr.items()},
@@ -135,11 +171,11 @@ def main():
             check(tr2[("city", "日照")][1] == "cache", "rerun source: %r" % (tr2[("city", "日照")],))
 
         # 2b. langlinks paged (lllimit 7): llcontinue followed, same names
-        wh_c = os.path.join(tmp, "warehouse-continue.db")
-        fixture(wh_c, evil=EVIL)
         with FakeWiki() as fw:
-            run_task("translate-scrape", {"api": fw.api, "dictionary": DICT, "lllimit": 7,
-                                          "rate": 0}, wh_c)
+            p = translate_pipeline(tmp, "continue", {"api": fw.api, "dictionary": DICT,
+                                                     "lllimit": 7, "rate": 0}, evil_dir)
+            wh_c = p.warehouse
+            p.run()
             st = fw.stats()
         print("paged: %d API requests, %d continuation responses" %
               (st["api_requests"], st["continue_responses"]))
@@ -149,10 +185,11 @@ def main():
               "paged langlinks give the same names")
 
         # 2c. a wiki that takes only 20 titles per request: batches shrink once
-        wh_l = os.path.join(tmp, "warehouse-limit.db")
-        fixture(wh_l, evil=EVIL)
         with FakeWiki("--title-limit", "20") as fw:
-            run_task("translate-scrape", {"api": fw.api, "dictionary": DICT, "rate": 0}, wh_l)
+            p = translate_pipeline(tmp, "limit", {"api": fw.api, "dictionary": DICT, "rate": 0},
+                                   evil_dir)
+            wh_l = p.warehouse
+            p.run()
             st = fw.stats()
         print("title limit 20: %d API requests, errors %s" % (st["api_requests"], dict(st["errors"])))
         check(st["errors"].get("toomanyvalues", 0) <= 2, "batches shrink after the first refusal")
@@ -161,10 +198,11 @@ def main():
               "smaller batches give the same names")
 
         # 2d. unpaced client against a 20/s rate limit: 429 honoured, pace learnt
-        wh_r = os.path.join(tmp, "warehouse-rate.db")
-        fixture(wh_r, evil=EVIL)
         with FakeWiki("--rate-limit", "20") as fw:
-            log = run_task("translate-scrape", {"api": fw.api, "dictionary": DICT, "rate": 0}, wh_r)
+            p = translate_pipeline(tmp, "rate", {"api": fw.api, "dictionary": DICT, "rate": 0},
+                                   evil_dir)
+            wh_r = p.warehouse
+            log = p.run().log("translate")
             st = fw.stats()
         print("rate limit 20/s, unpaced: %d API requests, %d x 429" %
               (st["api_requests"], st["status"].get("429", 0)))
@@ -176,11 +214,13 @@ def main():
               "rate-limited run gives the same names")
 
         # 3. dead port: the dictionary fills in
-        wh2 = os.path.join(tmp, "warehouse2.db")
-        fixture(wh2)
-        log = run_task("translate-scrape", {"api": dead_api(), "dictionary": DICT,
-                                            "connect_timeout": "2s"}, wh2)
-        check("<4>" in log and "unreachable" in log, "a warning names the unreachable API")
+        p = translate_pipeline(tmp, "dead", {"api": dead_api(), "dictionary": DICT,
+                                             "connect_timeout": "2s"}, TINY)
+        wh2 = p.warehouse
+        r = p.run()  # the step succeeds (checked by run())
+        warnings = [e["message"] for e in r.step_events("translate", level="warning")]
+        check(any("unreachable" in w for w in warnings),
+              "a warning event names the unreachable API: %r" % warnings)
         tr3 = translations(wh2)
         check(tr3[("city", "日照")] == ("Rizhao", "dictionary"), "dictionary 日照: %r" % (tr3[("city", "日照")],))
         check(tr3[("city", "唐山")] == ("Tangshan", "dictionary"), "dictionary 唐山: %r" % (tr3[("city", "唐山")],))
