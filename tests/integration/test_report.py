@@ -1,13 +1,21 @@
 #!/usr/bin/python3
-"""cluster + report on a warehouse of data/sales-tiny (DESIGN 6).
+"""cluster + report on a warehouse of data/sales-tiny (DESIGN 6), run by the
+real engine: each case writes a small pipeline in the temp dir (extract,
+validate, transform, translate (dictionary only), cluster, report;
+`params: {warehouse: ...}`) and runs `build/daemon/dagd run FILE --state-dir
+DIR`; results come from state.db (run and step status, error, events) and
+the warehouse.
 
 1. cluster (k=3) writes city_tiers equal to expected.json `tiers`
    (tier_of_city, sizes), city_en from translations; k: auto and several
-   features also succeed and cover every city.
+   features also succeed (one-step pipelines on the same warehouse) and
+   cover every city; k: x is refused at load time (exit 2, FILE:LINE:COL
+   of the value, nothing recorded).
 2. report writes one self-contained UTF-8 HTML file atomically (no temp file
-   left), with every chart (SVG ids and titles), the DQ table, run id, input
-   files, English names beside Chinese ones, and a city named
-   <script>alert(1)</script> escaped.
+   left), declared as the step's output (an `output` event), with every
+   chart (SVG ids and titles), the DQ table, run id, input files, English
+   names beside Chinese ones, and a city named <script>alert(1)</script>
+   (a copy of data/sales-tiny with one busy city renamed) escaped.
 2b. `dagd run pipelines/sales.yaml` on data/sales-tiny (dictionary only)
    gives the same tiers and a complete report.
 3. Headless Chromium renders it to a PNG that is not blank (distinct
@@ -24,9 +32,8 @@ import tempfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from analytics import BUILD, DICT, SOURCE, TINY, check, expected, fixture, run_task  # noqa: E402
-
-DAGD = os.path.join(BUILD, "daemon", "dagd")
+from analytics import (DAGD, DICT, SOURCE, TINY, Pipeline, check, evil_copy, expected,  # noqa: E402
+                       state_db, warehouse_steps)
 
 EVIL = "<script>alert(1)</script>"
 CHART_IDS = ["chart-q1-top-city-per-hour", "chart-q2-top10-avg-district", "chart-tiers"]
@@ -85,15 +92,28 @@ def png_pixels(path):
     return width, height, colours, ink
 
 
+def tiers_steps(data_dir, k=3):
+    """The warehouse, translations from the dictionary only, tiers."""
+    return warehouse_steps(data_dir) + [
+        {"name": "translate", "task": "translate-scrape", "needs": ["extract_dataset1"],
+         "config": {"api": "", "dictionary": DICT}},
+        {"name": "cluster", "task": "cluster", "needs": ["transform", "translate"],
+         "config": {"k": k}},
+    ]
+
+
+def cluster_only(tmp, name, config, wh):
+    """A one-step pipeline: cluster with CONFIG on an existing warehouse."""
+    return Pipeline(tmp, name, [{"name": "cluster", "task": "cluster", "config": config}], wh)
+
+
 def main():
     exp = expected()
     tmp = tempfile.mkdtemp(prefix="dagd-report-")
     try:
         # 1. tiers equal the exact optimum of expected.json
         wh = os.path.join(tmp, "warehouse.db")
-        fixture(wh)
-        run_task("translate-scrape", {"api": "", "dictionary": DICT}, wh)
-        run_task("cluster", {"k": 3}, wh)
+        Pipeline(tmp, "tiers", tiers_steps(TINY), wh).run()
         con = sqlite3.connect(wh)
         got = {c: t for c, t in con.execute("SELECT city, tier FROM city_tiers")}
         want = exp["tiers"]["tier_of_city"]
@@ -106,24 +126,34 @@ def main():
         en = dict(con.execute("SELECT city, city_en FROM city_tiers"))
         check(en["上海"] == "Shanghai" and en["日照"] == "Rizhao", "city_en from translations")
         con.close()
-        log = run_task("cluster", {"k": "auto"}, wh)
+        log = cluster_only(tmp, "tiers-auto", {"k": "auto"}, wh).run().log("cluster")
         check("chose k=" in log, "k auto logs its choice")
-        run_task("cluster", {"k": 4, "features": ["total", "orders", "avg_order"]}, wh)
+        cluster_only(tmp, "tiers-4", {"k": 4, "features": ["total", "orders", "avg_order"]}, wh).run()
         con = sqlite3.connect(wh)
         n, tiers = con.execute("SELECT count(*), count(DISTINCT tier) FROM city_tiers").fetchone()
         check(n == len(want) and tiers == 4, "several features: %d cities in %d tiers" % (n, tiers))
         con.close()
-        run_task("cluster", {"k": "x"}, wh, expect_rc=2)
+        bad = cluster_only(tmp, "tiers-bad", {"k": "x"}, wh)
+        r = bad.run(rc=2)
+        where = "%s:%d:" % (bad.path, bad.lines[("cluster", "k")])
+        check(where in r.stderr and "error:" in r.stderr and "'k'" in r.stderr,
+              "k: x refused at %s...: %r" % (where, r.stderr))
+        check(not os.path.exists(os.path.join(bad.state, "state.db")),
+              "an invalid pipeline records nothing")
 
         # 2. report on a warehouse with a hostile city name
+        evil_dir, _ = evil_copy(os.path.join(tmp, "evil-data"), EVIL)
         wh2 = os.path.join(tmp, "evil.db")
-        fixture(wh2, evil=EVIL)
-        run_task("translate-scrape", {"api": "", "dictionary": DICT}, wh2)
-        run_task("cluster", {"k": 3}, wh2)
         out_dir = os.path.join(tmp, "out")
         out = os.path.join(out_dir, "report.html")
-        log = run_task("report", {"output": out}, wh2, run_id="run-42-report")
-        check("declare_output " + out in log, "the report path is declared as an output")
+        rp = Pipeline(tmp, "evil", tiers_steps(evil_dir) + [
+            {"name": "report", "task": "report", "needs": ["cluster"], "config": {"output": out}}],
+            wh2)
+        r = rp.run()
+        run_id = r.run_id
+        outputs = [e["message"] for e in r.step_events("report", kind="output")]
+        check("declared output " + out in outputs,
+              "the report path is declared as an output: %r" % outputs)
         check(sorted(os.listdir(out_dir)) == ["report.html"], "no temp file left: %s" % os.listdir(out_dir))
         with open(out, "rb") as f:
             html = f.read().decode("utf-8")  # must be UTF-8
@@ -132,7 +162,7 @@ def main():
             check('<title id="%s-title">' % cid in html, "chart %s has a title" % cid)
         check(html.count("<svg") == 3, "three charts")
         check('id="table-dq"' in html and "bad_order_time" in html, "DQ table")
-        check("run-42-report" in html, "run id")
+        check(run_id in html, "run id")
         check("dataset1.xlsx" in html and "dataset2.json" in html, "input files")
         check("上海" in html and "Shanghai" in html, "English beside Chinese")
         check("<script" not in html.lower(), "no script element")
@@ -143,9 +173,10 @@ def main():
         check(html.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in html, "UTF-8 HTML")
 
         # a second run replaces the file atomically
-        run_task("report", {"output": out}, wh2, run_id="run-43-report")
+        r2 = rp.run("--only", "report", "--force")
+        check(r2.status("report") == "succeeded" and r2.run_id != run_id, "report ran again")
         with open(out, encoding="utf-8") as f:
-            check("run-43-report" in f.read(), "report replaced")
+            check(r2.run_id in f.read(), "report replaced")
         check(not glob.glob(out + ".*"), "no temp file left after a rerun")
 
         # 2b. the whole pipelines/sales.yaml through `dagd run` (dictionary only,
@@ -157,6 +188,13 @@ def main():
                            cwd=SOURCE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
         check(p.returncode == 0, "dagd run sales.yaml: rc %d\n%s" %
               (p.returncode, p.stderr.decode("utf-8", "replace")[-3000:]))
+        con = state_db(state)
+        bad = con.execute("SELECT step, status, error FROM steps WHERE status != 'succeeded' OR "
+                          "error IS NOT NULL").fetchall()
+        runs = con.execute("SELECT status FROM runs").fetchall()
+        con.close()
+        check([tuple(x) for x in runs] == [("succeeded",)], "sales.yaml run: %r" % runs)
+        check(not bad, "sales.yaml steps: %r" % [tuple(x) for x in bad])
         con = sqlite3.connect(os.path.join(state, "warehouse.db"))
         got = dict(con.execute("SELECT city, tier FROM city_tiers"))
         con.close()
