@@ -6,7 +6,6 @@ import html
 import json
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess

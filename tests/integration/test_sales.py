@@ -21,9 +21,8 @@ Cases:
 
 The pipeline runs as `dagd run pipelines/sales.yaml --param data_dir=D
 --param wiki_api=URL --state-dir S` from the source tree, with a local
-tests/tools/fakewiki.py as the Wikipedia API. Until the engine provides
-`dagd run`, the same plugins are chained with tests/integration/taskhost
-(printed as such). Exit 0 = pass, 1 = fail, 77 = skipped.
+tests/tools/fakewiki.py as the Wikipedia API. Exit 0 = pass, 1 = fail,
+77 = skipped.
 """
 import hashlib
 import json
@@ -43,7 +42,6 @@ import sales_figures as sf  # noqa: E402
 SOURCE = os.environ.get('DAGD_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
 BUILD = os.environ.get('DAGD_BUILD_ROOT') or os.path.join(SOURCE, 'build')
 DAGD = os.path.join(BUILD, 'daemon', 'dagd')
-TASKHOST = os.path.join(BUILD, 'tests', 'integration', 'taskhost')
 WH_RUN = os.path.join(BUILD, 'tests', 'unit', 'warehouse-run')
 PY = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
 TOOLS = os.path.join(SOURCE, 'tests', 'tools')
@@ -103,18 +101,6 @@ class FakeWiki:
 # ---------------------------------------------------------------------------
 # running the pipeline
 
-def dagd_has_run():
-    if not os.path.exists(DAGD):
-        return False
-    p = subprocess.run([DAGD, '--help'], capture_output=True, text=True)
-    return any(l.strip().startswith('run ') for l in (p.stdout + p.stderr).splitlines())
-
-
-def plugin(name):
-    path = os.path.join(BUILD, 'tasks', name, 'dagd-task-%s.so' % name)
-    return path if os.path.exists(path) else None
-
-
 # The translations table of the first pipeline run (schema, rows): seeded into
 # the warehouse of every later fresh state directory, so that translate asks
 # the fake wiki once per test process (its pacing makes a full lookup ~15 s).
@@ -150,57 +136,25 @@ class Runner:
         self.state_dir = state_dir
         os.makedirs(state_dir, exist_ok=True)
         self.wiki = wiki
-        self.use_dagd = dagd_has_run()
         self.warehouse = os.path.join(state_dir, 'warehouse.db')
         seed_translations(self.warehouse)
-        if not self.use_dagd:
-            if not os.path.exists(TASKHOST):
-                raise Skip('neither `dagd run` nor tests/integration/taskhost is built')
-            for t in ('extract', 'validate', 'transform'):
-                if not plugin(t):
-                    raise Skip('task plugin %s not built yet' % t)
 
     def run(self, data_dir, force=False, usd_rate=None):
         t0 = time.time()
-        if self.use_dagd:
-            args = [DAGD, 'run', PIPELINE, '--param', 'data_dir=' + data_dir, '--param',
-                    'wiki_api=' + self.wiki.url, '--state-dir', self.state_dir]
-            if usd_rate:
-                args += ['--param', 'usd_rate=' + usd_rate]
-            if force:
-                args.append('--force')
-            p = subprocess.run(args, cwd=SOURCE, capture_output=True, text=True, timeout=300)
-            if p.returncode != 0:
-                log(p.stdout[-3000:])
-                log(p.stderr[-3000:])
-            check(p.returncode == 0, 'dagd run %s failed with exit %d' % (data_dir, p.returncode))
-        else:
-            self._taskhost_chain(data_dir, usd_rate or '7.10')
+        args = [DAGD, 'run', PIPELINE, '--param', 'data_dir=' + data_dir, '--param',
+                'wiki_api=' + self.wiki.url, '--state-dir', self.state_dir]
+        if usd_rate:
+            args += ['--param', 'usd_rate=' + usd_rate]
+        if force:
+            args.append('--force')
+        p = subprocess.run(args, cwd=SOURCE, capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            log(p.stdout[-3000:])
+            log(p.stderr[-3000:])
+        check(p.returncode == 0, 'dagd run %s failed with exit %d' % (data_dir, p.returncode))
         if TRANSLATIONS is None:
             save_translations(self.warehouse)
         return time.time() - t0
-
-    def _taskhost_chain(self, data_dir, usd_rate):
-        # The steps of pipelines/sales.yaml, configs resolved by hand.
-        steps = [
-            ('extract', {'format': 'xlsx', 'path': data_dir + '/dataset1*.xlsx', 'source': 'dataset1'}),
-            ('extract', {'format': 'json', 'path': data_dir + '/dataset2*.json', 'source': 'dataset2'}),
-            ('validate', {'usd_rate': usd_rate}),
-            ('translate-scrape', {'api': self.wiki.url, 'dictionary': 'data/translations'}),
-            ('transform', {'models': 'pipelines/sales/models'}),
-            ('cluster', {'k': 3}),
-        ]
-        for task, config in steps:
-            so = plugin(task)
-            if not so:
-                log('  (task %s not built: step left out)' % task)
-                continue
-            p = subprocess.run([TASKHOST, so, '--config', json.dumps(config), '--state-dir', self.state_dir,
-                                '--param', 'usd_rate=' + usd_rate, '--step', task],
-                               cwd=SOURCE, capture_output=True, text=True, timeout=300)
-            if p.returncode != 0:
-                log(p.stderr[-3000:])
-            check(p.returncode == 0, 'taskhost %s failed with exit %d' % (task, p.returncode))
 
 
 def table_checksums(db):
@@ -301,7 +255,7 @@ def run_delivery_case(name, tmp, wiki):
     exp = load_expected(name)
     r = Runner(os.path.join(tmp, 'state'), wiki)
     secs = r.run('data/' + name)
-    log('  pipeline on data/%s: %.2f s (%s)' % (name, secs, 'dagd run' if r.use_dagd else 'taskhost chain'))
+    log('  pipeline on data/%s: %.2f s (dagd run)' % (name, secs))
     compare_all('data/' + name, exp, r.warehouse)
     before = table_checksums(r.warehouse)
     install_write_counter(r.warehouse)
@@ -404,15 +358,11 @@ def case_killed(tmp, wiki):
     gen_sales(['--seed', '11', '--rows1', '2000', '--rows2', '500', '--profile', 'nasty'], gen)
     r.run('data/sales-tiny')
     # a second delivery in bronze, not yet validated: what the steps would change
-    r2 = Runner(os.path.join(tmp, 'state'), wiki)
-    so = plugin('extract')
-    for fmt, pat, src in (('xlsx', '/dataset1*.xlsx', 'dataset1'), ('json', '/dataset2*.json', 'dataset2')):
-        cfg = {'format': fmt, 'path': gen + pat, 'source': src}
-        if os.path.exists(TASKHOST) and so:
-            subprocess.run([TASKHOST, so, '--config', json.dumps(cfg), '--state-dir', r2.state_dir],
-                           cwd=SOURCE, check=True, capture_output=True, timeout=120)
-        else:
-            raise Skip('taskhost or extract not built')
+    for step in ('extract_dataset1', 'extract_dataset2'):
+        p = subprocess.run([DAGD, 'run', PIPELINE, '--param', 'data_dir=' + gen, '--param',
+                            'wiki_api=' + wiki.url, '--state-dir', r.state_dir, '--only', step, '-q'],
+                           cwd=SOURCE, capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0, 'dagd run --only %s: exit %d\n%s' % (step, p.returncode, p.stderr[-3000:]))
     for stage, args, marker in (('validate', ['--validate', '7.10'], 'validate 3/6'),
                                 ('transform', ['--validate', '7.10', '--transform', 'pipelines/sales/models'],
                                  'transform mart_city_district_avg')):
