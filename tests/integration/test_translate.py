@@ -7,8 +7,9 @@ results come from state.db (run and step status, error, events) and the
 warehouse. The input is a copy of data/sales-tiny with one busy city renamed
 <script>alert(1)</script> (analytics.evil_copy).
 
-1. With faults (--fail-rate 0.3 --rate-limit 5 --garbage-rate 0.1
-   --require-user-agent): every map city of data/sales-tiny gets the English
+1. With faults (--fail-rate 0.3 --rate-limit 25 --garbage-rate 0.1
+   --require-user-agent) and the client paced at `rate: 20` (the ratio of
+   the default pace, 4/s, to a 5/s limit, five times faster): no 429, every map city of data/sales-tiny gets the English
    name of its city article (日照 Rizhao, 平顶山 Pingdingshan, 大同 Datong,
    唐山 Tangshan, every short-name pitfall of fakewiki.py), districts their
    article names; the request count stays near the minimum (printed) and no
@@ -79,9 +80,12 @@ def main():
         wiki = fakewiki.Wiki(DICT)
         evil_dir, _ = evil_copy(os.path.join(tmp, "evil-data"), EVIL)
 
-        with FakeWiki("--fail-rate", "0.3", "--rate-limit", "5", "--garbage-rate", "0.1",
+        # The default pace (4/s) under a 5/s limit, scaled by 5 to keep the
+        # test short: the same margin, so a paced client never meets a 429.
+        with FakeWiki("--fail-rate", "0.3", "--rate-limit", "25", "--garbage-rate", "0.1",
                       "--require-user-agent") as fw:
-            cfg = {"api": fw.api, "dictionary": DICT, "contact": "dagd-tests@example.org"}
+            cfg = {"api": fw.api, "dictionary": DICT, "contact": "dagd-tests@example.org",
+                   "rate": 20}
             p = translate_pipeline(tmp, "faults", cfg, evil_dir)
             wh = p.warehouse
             r = p.run()
@@ -134,6 +138,7 @@ def main():
             check(st["requests_without_user_agent"] == 0, "User-Agent on every request")
             check(st["status"].get("403", 0) == 0, "no 403 (User-Agent refused)")
             check(st["pages_invalid"] == 0, "invalid titles are never sent")
+            check(st["status"].get("429", 0) == 0, "a client paced below the limit gets no 429")
             # with 30% 503 + 10% garbage the expected count is ~1.6 x minimum
             check(st["api_requests"] <= 3 * minimum + 10,
                   "%d requests for a minimum of %d" % (st["api_requests"], minimum))
