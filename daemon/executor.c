@@ -75,6 +75,7 @@ struct exec_attempt {
     int64_t cpu_usec, maxrss_kb;
     bool got_result;
     bool no_memo; /* the plugin said its result must not be memoized */
+    bool oom;     /* reliability: the worker saw an allocation fail under its limit */
     int rc;
     char *error;
     char *cgroup;
@@ -757,6 +758,8 @@ static void on_event_line(struct exec_attempt *a, char *line, size_t len)
             step_log(s, "debug", k, m);
             free(m);
         }
+    } else if (streq(k, "oom")) {
+        a->oom = true; /* reliability: memlimit_worker.c */
     } else if (streq(k, "nomemo")) {
         const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "reason"));
         char *m = dagd_xasprintf("result not memoized: %s", why ? why : "degraded result");
@@ -1213,6 +1216,8 @@ static void attempt_finish(struct exec_attempt *a)
             .error = a->got_result ? a->rc : 0,
             .message = a->error,
             .cgroup_oom = a->cgroup ? dagd_memlimit_cgroup_oom_killed(a->cgroup) : -1,
+            .alloc_watch = e->memlimit.mode == DAGD_MEMLIMIT_RLIMIT_AS,
+            .alloc_failed = a->oom,
         };
         if (dagd_memlimit_failure_is_oom(&o)) {
             free(error);

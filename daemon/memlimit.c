@@ -384,6 +384,12 @@ bool dagd_memlimit_failure_is_oom(const struct dagd_memlimit_outcome *o)
     if (o->mode != DAGD_MEMLIMIT_RLIMIT_AS) {
         return false;
     }
+    if (o->alloc_failed || o->error == -ENOMEM) {
+        return true;
+    }
+    if (o->alloc_watch) {
+        return false; /* armed and silent: no allocation failed */
+    }
     if (o->term_signal == SIGSEGV || o->term_signal == SIGBUS || o->term_signal == SIGABRT) {
         return true;
     }

@@ -81,6 +81,13 @@ int dagd_memlimit_cgroup_remove(const char *path);
  * arenas reserve 64 MiB of address space each). Returns 0 or -errno. */
 int dagd_memlimit_apply_rlimit(uint64_t bytes);
 
+/* In the worker (dagd-worker links daemon/memlimit_worker.c): from now on,
+ * the first malloc/calloc/realloc that fails writes {"k":"oom"} on `fd`
+ * (the events pipe), so the parent knows the step hit its limit whatever
+ * the step did next. Returns false where the witness is not built
+ * (sanitizers, non-glibc). */
+bool dagd_memlimit_watch_allocations(int fd);
+
 /* Current virtual size of the calling process in bytes, or -errno. */
 int64_t dagd_memlimit_self_vsize(void);
 
@@ -95,13 +102,20 @@ struct dagd_memlimit_outcome {
     int error;           /* the step's negative errno result, or 0 */
     const char *message; /* the step's failure message, or NULL */
     int cgroup_oom;      /* CGROUP2: dagd_memlimit_cgroup_oom_killed(), else -1 */
+    /* RLIMIT_AS: the worker's allocation witness was armed (alloc_watch) and
+     * saw an allocation fail (alloc_failed, the "oom" event). With the
+     * witness armed, only a failed allocation or ENOMEM counts as OOM; a
+     * crash without one is a crash. Without it, the heuristics below. */
+    bool alloc_watch;
+    bool alloc_failed;
 };
 
 /* Decide whether a failed attempt ran out of its memory limit. With a
- * cgroup the kernel's count decides. With RLIMIT_AS the allocation failure
- * shows as ENOMEM, a message about allocation/memory, or a death by SIGSEGV,
- * SIGBUS or SIGABRT (a plugin dereferencing a NULL malloc result or
- * aborting in an out-of-memory handler). */
+ * cgroup the kernel's count decides. With RLIMIT_AS the worker's allocation
+ * witness decides when it was armed (or the step returned -ENOMEM);
+ * otherwise the failure is inferred from ENOMEM, a message about
+ * allocation/memory, or a death by SIGSEGV, SIGBUS or SIGABRT (a plugin
+ * dereferencing a NULL malloc result or aborting in an OOM handler). */
 bool dagd_memlimit_failure_is_oom(const struct dagd_memlimit_outcome *o);
 
 /* "out of memory (limit 64M)" into buf; returns buf. */

@@ -667,6 +667,8 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
         if (k < 0) {
             child_finish(&ctx, k, dagd_xasprintf("cannot set the memory limit: %s", strerror(-k)));
         }
+        /* reliability: tell the executor when an allocation hits the limit */
+        (void)dagd_memlimit_watch_allocations(DAGD_WORKER_EVENTS_FD);
     }
     pthread_t t;
     if (!desc->cancel || pthread_create(&t, NULL, cancel_thread, NULL) != 0) {

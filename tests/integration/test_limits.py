@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Memory limits and resource accounting, with real processes: the `hog`
 test task touches N MiB. Over its `memory` limit a step fails with "out of
-memory (limit 64M)" (not a mystery signal); under it (48 MiB in a 64M budget: the limit counts what the step adds to the
-worker, not the worker's own libraries), it succeeds; every
+memory (limit 64M)" (not a mystery signal), also when it then dies of
+SIGSEGV, while a crash under a limit stays a crash; under it (48 MiB in a
+64M budget: the limit counts what the step adds to the worker, not the
+worker's own libraries), it succeeds; every
 attempt records CPU time and peak RSS in the steps table."""
 import json
 import os
@@ -31,6 +33,15 @@ steps:
     memory: 64M
     retries: 0
     config: {mb: 256}
+  - name: careless
+    task: hog
+    memory: 64M
+    retries: 0
+    config: {mb: 256, unchecked: true}
+  - name: crashes
+    task: crash
+    memory: 64M
+    retries: 0
 """
 
 
@@ -71,6 +82,15 @@ def main():
             check(big["error"] and "out of memory (limit 64M)" in big["error"],
                   "big: error %r, wanted 'out of memory (limit 64M)'" % big["error"])
             check(big["attempts"] == 1, "big: %s attempts, wanted 1 (retries: 0)" % big["attempts"])
+            # Dying of SIGSEGV on a NULL malloc result is still running out
+            # of memory; a crash that is not is still a crash.
+            careless, crashes = steps["careless"], steps["crashes"]
+            check(careless["status"] == "failed" and
+                  "out of memory (limit 64M)" in (careless["error"] or ""),
+                  "careless: %s %r, wanted out of memory" % (careless["status"], careless["error"]))
+            check(crashes["status"] == "failed" and "out of memory" not in (crashes["error"] or ""),
+                  "crashes: %s %r, wanted a crash, not out of memory"
+                  % (crashes["status"], crashes["error"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("ok")

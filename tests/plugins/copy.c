@@ -94,12 +94,17 @@ static int copy_run(struct dagd_task_ctx *ctx)
     return 0;
 }
 
+/* clang-format off */
 static const struct dagd_task_plugin plugin = {
-    DAGD_TASK_PLUGIN_HEADER, .name = "copy",
-    .version = "1",          .description = "concatenates `from` files into `to` (tests)",
-    .schema = schema,        .inputs = copy_inputs,
+    DAGD_TASK_PLUGIN_HEADER,
+    .name = "copy",
+    .version = "1",
+    .description = "concatenates `from` files into `to` (tests)",
+    .schema = schema,
+    .inputs = copy_inputs,
     .run = copy_run,
 };
+/* clang-format on */
 
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api);
 DAGD_TASK_EXPORT const struct dagd_task_plugin *dagd_task_entry(const struct dagd_host_api *api)

@@ -1,5 +1,8 @@
-/* Test task `hog {mb: N}`: allocates and touches N MiB, to exercise max RSS
- * accounting and memory limits. */
+/* Test task `hog {mb: N, unchecked: BOOL}`: allocates and touches N MiB, to
+ * exercise max RSS accounting and memory limits. `unchecked` uses the
+ * allocation without checking it, like careless code: under a memory limit
+ * it then dies of SIGSEGV, which the engine must still report as "out of
+ * memory" (tests/integration/test_limits.py). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,9 @@ static const struct dagd_task_field schema[] = {
      .min = 0,
      .max = 65536,
      .doc = "MiB to allocate and touch"},
+    {.name = "unchecked",
+     .type = DAGD_FIELD_BOOL,
+     .doc = "touch the allocation without checking it (SIGSEGV if it failed)"},
     {0},
 };
 
@@ -24,7 +30,7 @@ static int hog_run(struct dagd_task_ctx *ctx)
     size_t len = (size_t)mb << 20;
     char *p = malloc(len ? len : 1);
 
-    if (!p) {
+    if (!p && !host->config_bool(ctx, "unchecked", false)) {
         return host->fail(ctx, NULL, "cannot allocate %lld MiB", (long long)mb);
     }
     /* Touch every page so it counts in the RSS; volatile so the compiler

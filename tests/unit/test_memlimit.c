@@ -66,6 +66,26 @@ static void test_verdict(void **state)
     o.limit_bytes = 0; /* no limit: a crash is a crash */
     assert_false(dagd_memlimit_failure_is_oom(&o));
 
+    /* With the worker's allocation witness armed, it decides: a crash with
+     * no failed allocation is a crash, and one after a failed allocation is
+     * running out of memory. */
+    o = (struct dagd_memlimit_outcome){
+        .limit_bytes = 64 << 20,
+        .mode = DAGD_MEMLIMIT_RLIMIT_AS,
+        .cgroup_oom = -1,
+        .term_signal = SIGSEGV,
+        .alloc_watch = true,
+    };
+    assert_false(dagd_memlimit_failure_is_oom(&o));
+    o.message = "cannot allocate a port"; /* no word guessing when armed */
+    assert_false(dagd_memlimit_failure_is_oom(&o));
+    o.alloc_failed = true;
+    assert_true(dagd_memlimit_failure_is_oom(&o));
+    o.alloc_failed = false;
+    o.term_signal = 0;
+    o.error = -ENOMEM;
+    assert_true(dagd_memlimit_failure_is_oom(&o));
+
     /* With a cgroup, the kernel's count alone decides. */
     o = (struct dagd_memlimit_outcome){
         .limit_bytes = 1 << 20,
