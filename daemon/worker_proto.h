@@ -19,6 +19,8 @@
  *     {"k":"progress","done":N,"total":M}
  *     {"k":"metrics","in":N,"out":M}
  *     {"k":"input","path":"..."} / {"k":"output","path":"..."}
+ *     {"k":"oom"}             an allocation failed under the step's memory
+ *                             limit (memlimit_worker.c; at most once)
  *     {"k":"result","rc":0}  or  {"k":"result","rc":-22,"error":"..."}
  *
  * and exits 0 after a successful result, 1 after a failed one. A child that
