@@ -7,6 +7,7 @@
  * rescan harmless. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,6 +23,8 @@
 
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
 #define RETRY_MS 5000 /* a missing directory is tried again this often */
+#define RECHECK_MS 20 /* a just-closed file that still looks written: look again */
+#define RECHECK_TRIES 25
 
 struct sensor {
     char *key; /* "pipeline/sensor": the sensor_keys namespace */
@@ -35,11 +38,22 @@ struct sensor {
     bool seen;
 };
 
+/* A file whose IN_CLOSE_WRITE came while it still looked open for writing. */
+struct pending {
+    char *sensor; /* sensor key */
+    char *name;
+    unsigned tries;
+};
+
 struct dagd_sensors {
     struct dagd_daemon *d;
     int fd;
     uv_poll_t poll;
-    uv_timer_t retry; /* re-watches directories that were missing */
+    uv_timer_t retry;   /* re-watches directories that were missing */
+    uv_signal_t sigio;  /* lease breaks: see still_written() */
+    uv_timer_t recheck; /* for `pending` */
+    struct pending *pending;
+    size_t n_pending;
     unsigned open_handles;
     struct sensor **v;
     size_t n;
@@ -113,6 +127,37 @@ char *dagd_sensor_subst(const char *in, const char *dir, const char *path, const
     return out;
 }
 
+/* Is the file still open for writing by some process? A read lease is
+ * refused (EAGAIN) exactly then (fcntl(2) F_SETLEASE), so this tells a
+ * file found by the start scan, or moved in while its writer still writes,
+ * from a complete one without guessing from times. The lease is dropped at
+ * once; a writer opening the file in between waits only for that (the
+ * kernel tells us with SIGIO, which the daemon handles as a no-op rather
+ * than dying of its default action). 1 yes, 0 no, -errno when it cannot be
+ * told (not the file's owner without CAP_LEASE, a file system without
+ * leases): then the file counts as complete. */
+static int still_written(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int r;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) < 0) {
+        r = errno == EAGAIN ? 1 : -errno;
+    } else {
+        (void)fcntl(fd, F_SETLEASE, F_UNLCK);
+        r = 0;
+    }
+    close(fd);
+    return r;
+}
+
+static void on_sigio(uv_signal_t *h, int signum)
+{
+}
+
 static void record(struct dagd_sensors *s, const struct sensor *sn, const char *run_id,
                    const char *status, const char *reason)
 {
@@ -127,8 +172,10 @@ static void record(struct dagd_sensors *s, const struct sensor *sn, const char *
  * pipeline unless this version of the file triggered a run already. During
  * a scan, files claimed before are passed over silently (they are not
  * news). */
+static void defer(struct dagd_sensors *s, struct sensor *sn, const char *name, unsigned tries);
+
 static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name, const char *how,
-                     bool scanning)
+                     bool scanning, bool closed)
 {
     struct dagd_daemon *d = s->d;
     _cleanup_free_ char *path = dagd_xasprintf("%s/%s", sn->dir, name);
@@ -145,6 +192,19 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
         return;
     }
     if (!S_ISREG(st.st_mode)) {
+        return;
+    }
+    if (still_written(path) == 1) {
+        /* The kernel queues IN_CLOSE_WRITE before the closing file stops
+         * counting as a writer: right after a close, look again shortly.
+         * Otherwise the last writer's close brings an IN_CLOSE_WRITE. */
+        if (closed) {
+            defer(s, sn, name, 0);
+            return;
+        }
+        _cleanup_free_ char *why =
+            dagd_xasprintf("%s: still open for writing, waiting for its close", path);
+        record(s, sn, NULL, "skipped", why);
         return;
     }
     key = dagd_xasprintf("%s:%" PRId64 ":%" PRId64, path, (int64_t)st.st_size,
@@ -190,6 +250,59 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
     record(s, sn, got, "started", why);
 }
 
+static struct sensor *find(struct dagd_sensors *s, const char *key)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (streq(s->v[i]->key, key)) {
+            return s->v[i];
+        }
+    }
+    return NULL;
+}
+
+static void on_recheck(uv_timer_t *t)
+{
+    struct dagd_sensors *s = t->data;
+    struct pending *list = s->pending;
+    size_t n = s->n_pending;
+
+    /* evaluate() may defer again: work on the taken list. */
+    s->pending = NULL;
+    s->n_pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sensor *sn = find(s, list[i].sensor);
+        if (sn) {
+            _cleanup_free_ char *path = dagd_xasprintf("%s/%s", sn->dir, list[i].name);
+            if (still_written(path) == 1 && list[i].tries + 1 < RECHECK_TRIES) {
+                defer(s, sn, list[i].name, list[i].tries + 1);
+            } else {
+                /* Complete now, or another writer has it open (then
+                 * evaluate records that and its close comes later). */
+                evaluate(s, sn, list[i].name, "closed after writing", false, false);
+            }
+        }
+        free(list[i].sensor);
+        free(list[i].name);
+    }
+    free(list);
+    if (s->n_pending == 0) {
+        (void)uv_timer_stop(&s->recheck);
+    }
+}
+
+static void defer(struct dagd_sensors *s, struct sensor *sn, const char *name, unsigned tries)
+{
+    s->pending = dagd_xreallocarray(s->pending, s->n_pending + 1, sizeof(*s->pending));
+    s->pending[s->n_pending++] = (struct pending){
+        .sensor = dagd_xstrdup(sn->key),
+        .name = dagd_xstrdup(name),
+        .tries = tries,
+    };
+    if (!uv_is_active((uv_handle_t *)&s->recheck)) {
+        (void)uv_timer_start(&s->recheck, on_recheck, RECHECK_MS, RECHECK_MS);
+    }
+}
+
 static void scan(struct dagd_sensors *s, struct sensor *sn)
 {
     DIR *dir = opendir(sn->dir);
@@ -213,7 +326,7 @@ static void scan(struct dagd_sensors *s, struct sensor *sn)
     }
     closedir(dir);
     for (size_t i = 0; i < n; i++) {
-        evaluate(s, sn, names[i], "found at start", true);
+        evaluate(s, sn, names[i], "found at start", true, false);
         free(names[i]);
     }
     free(names);
@@ -281,8 +394,8 @@ static void handle_event(struct dagd_sensors *s, const struct inotify_event *ev)
     for (size_t i = 0; i < s->n; i++) {
         struct sensor *sn = s->v[i];
         if (sn->wd == ev->wd && fnmatch(sn->pattern, ev->name, FNM_PERIOD) == 0) {
-            evaluate(s, sn, ev->name, ev->mask & IN_MOVED_TO ? "moved in" : "closed after writing",
-                     false);
+            bool moved = ev->mask & IN_MOVED_TO;
+            evaluate(s, sn, ev->name, moved ? "moved in" : "closed after writing", false, !moved);
         }
     }
 }
@@ -337,7 +450,12 @@ struct dagd_sensors *dagd_sensors_new(struct dagd_daemon *d)
     (void)uv_poll_start(&s->poll, UV_READABLE, on_readable);
     uv_timer_init(d->loop, &s->retry);
     s->retry.data = s;
-    s->open_handles = 2;
+    uv_signal_init(d->loop, &s->sigio);
+    s->sigio.data = s;
+    (void)uv_signal_start(&s->sigio, on_sigio, SIGIO);
+    uv_timer_init(d->loop, &s->recheck);
+    s->recheck.data = s;
+    s->open_handles = 4;
     return s;
 }
 
@@ -390,6 +508,15 @@ struct dagd_sensors *dagd_sensors_free(struct dagd_sensors *s)
     s->v = NULL;
     uv_close((uv_handle_t *)&s->poll, on_closed);
     uv_close((uv_handle_t *)&s->retry, on_closed);
+    uv_close((uv_handle_t *)&s->sigio, on_closed);
+    uv_close((uv_handle_t *)&s->recheck, on_closed);
+    for (size_t i = 0; i < s->n_pending; i++) {
+        free(s->pending[i].sensor);
+        free(s->pending[i].name);
+    }
+    free(s->pending);
+    s->pending = NULL;
+    s->n_pending = 0;
     return NULL;
 }
 

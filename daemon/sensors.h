@@ -3,13 +3,15 @@
  * uv_fs_event reports neither close-after-write nor moves precisely) and
  * starts a run, trigger `sensor`, when a file whose name matches the
  * sensor's glob is complete: closed after writing (IN_CLOSE_WRITE) or moved
- * in (IN_MOVED_TO). The file's run key "PATH:SIZE:MTIME_NS" is claimed in
+ * in (IN_MOVED_TO), and no process has it open for writing any more (a
+ * read lease is refused while one does). The file's run key "PATH:SIZE:MTIME_NS" is claimed in
  * the store first, so each version of a file triggers exactly one run, also
  * across restarts. When a sensor is armed (start, reload) the directory is
  * scanned once for matching files not claimed yet. Params may use
  * ${sensor.dir}, ${sensor.path} and ${sensor.name}. Every evaluation of a
  * matching file is recorded in `ticks` (kind `sensor`): `started`,
- * `skipped` (already claimed, or gone) or `failed` (with the reason).
+ * `skipped` (already claimed, still open for writing, or gone) or `failed`
+ * (with the reason).
  *
  * Owns the inotify fd, its poll handle and the entries; reads the registry,
  * submits through dagd__trigger_submit (schedules.h). Single-threaded. */

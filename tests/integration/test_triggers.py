@@ -179,6 +179,19 @@ def sensor_runs(d):
     return runs(d, "sensor", "sens")
 
 
+def wait_runs(d, n, what):
+    """Wait for n sensor runs; on a timeout say what the sensor saw."""
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        got = sensor_runs(d)
+        if len(got) >= n:
+            return got
+        time.sleep(0.02)
+    fail("timed out waiting for %s: runs %s\nticks: %s\nlog:\n%s"
+         % (what, [json.loads(r["params"])["fname"] for r in sensor_runs(d)],
+            [(x["status"], x["reason"]) for x in ticks(d, "drop")], d.logtext()[-4000:]))
+
+
 def test_sensor():
     with Daemon(start=False) as d:
         inbox = os.path.join(d.tmp, "incoming")
@@ -190,7 +203,7 @@ def test_sensor():
             f.write("{}")
         d.write_pipeline("sens", SENSOR % inbox)
         d.start()
-        wait_for(lambda: len(sensor_runs(d)) == 1, 30, "the run of a file present at start")
+        wait_runs(d, 1, "the run of a file present at start")
 
         # Written slowly: no run while open, exactly one after close.
         path1 = os.path.join(inbox, "data1.json")
@@ -203,8 +216,7 @@ def test_sensor():
         time.sleep(1.0)
         check(len(sensor_runs(d)) == 1, "no run while the file is still open")
         f.close()
-        got = wait_for(lambda: len(sensor_runs(d)) == 2 and sensor_runs(d), 30,
-                       "a run after close")
+        got = wait_runs(d, 2, "a run after close")
         params = json.loads(got[1]["params"])
         check(params["file"] == path1, "sensor.path: %s" % params)
         check(params["dir"] == inbox, "sensor.dir: %s" % params)
@@ -222,8 +234,7 @@ def test_sensor():
         with open(path2, "w") as f:
             f.write("{}")
         os.rename(path2, os.path.join(inbox, "data2.json"))
-        got = wait_for(lambda: len(sensor_runs(d)) >= 3 and sensor_runs(d), 30,
-                       "a run for the moved-in file")
+        got = wait_runs(d, 3, "a run for the moved-in file")
         time.sleep(1.0)
         got = sensor_runs(d)
         check(len(got) == 3, "one run for the moved file, none for other.txt: %s"
@@ -249,18 +260,48 @@ def test_sensor():
         check(d.stop() == 0, "dagd serve exits 0")
         with open(os.path.join(inbox, "data3.json"), "w") as f:
             f.write("{}")
+        # Still being written while the daemon starts: the start scan must
+        # leave it until it is closed.
+        f4 = open(os.path.join(inbox, "data4.json"), "w")
+        f4.write('{"part": ')
+        f4.flush()
         d.start()
-        got = wait_for(lambda: len(sensor_runs(d)) >= 4 and sensor_runs(d), 30,
-                       "the run of a file written while down")
+        got = wait_runs(d, 4, "the run of a file written while down")
         time.sleep(1.0)
         got = sensor_runs(d)
-        check(len(got) == 4, "no second run for the same files after a restart: %s"
-              % [r["params"] for r in got])
+        check(len(got) == 4, "no second run for the same files after a restart, none for an "
+              "open file: %s" % [r["params"] for r in got])
         check(json.loads(got[3]["params"])["fname"] == "data3.json", "data3 ran")
+        check(any(row["status"] == "skipped" and "data4.json: still open for writing"
+                  in row["reason"] for row in ticks(d, "drop")),
+              "the open file is recorded as waiting: %s" % [dict(x) for x in ticks(d, "drop")])
+        f4.write("1}")
+        f4.close()
+        got = wait_runs(d, 5, "the run of the file once closed")
+        check(json.loads(got[4]["params"])["fname"] == "data4.json", "data4 ran after close")
+
+        # Moved in while its writer still writes: one run, after the close.
+        path5 = os.path.join(outside, "data5.json")
+        f5 = open(path5, "w")
+        f5.write('{"part": ')
+        f5.flush()
+        os.rename(path5, os.path.join(inbox, "data5.json"))
+        time.sleep(1.0)
+        check(len(sensor_runs(d)) == 5, "no run for a moved-in file still being written")
+        f5.write("2}")
+        f5.close()
+        got = wait_runs(d, 6, "the run of the moved file once closed")
+        check(json.loads(got[5]["params"])["fname"] == "data5.json", "data5 ran after close")
+
         # Rewritten file (new size/mtime) is a new version: one more run.
         with open(path1, "w") as f:
             f.write('{"a": 2, "b": 3}')
-        wait_for(lambda: len(sensor_runs(d)) == 5, 30, "a run for the rewritten file")
+        wait_runs(d, 7, "a run for the rewritten file")
+        time.sleep(1.0)
+        names = [json.loads(r["params"])["fname"] for r in sensor_runs(d)]
+        check(sorted(names) == ["data%d.json" % i for i in (0, 1, 1, 2, 3, 4, 5)],
+              "exactly one run per file version: %s\nticks: %s"
+              % (names, [(x["status"], x["reason"]) for x in ticks(d, "drop")]))
         check(d.stop() == 0, "dagd serve exits 0")
 
 
