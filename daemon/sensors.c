@@ -168,11 +168,12 @@ static void record(struct dagd_sensors *s, const struct sensor *sn, const char *
     }
 }
 
-/* A matching file `name` in the sensor's directory is complete: run the
- * pipeline unless this version of the file triggered a run already. During
- * a scan, files claimed before are passed over silently (they are not
- * news). */
 static void defer(struct dagd_sensors *s, struct sensor *sn, const char *name, unsigned tries);
+
+/* A matching file `name` in the sensor's directory may be complete: run the
+ * pipeline unless it is still being written or this version of the file
+ * triggered a run already. During a scan, files claimed before are passed
+ * over silently (they are not news). `closed`: this is an IN_CLOSE_WRITE. */
 
 static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name, const char *how,
                      bool scanning, bool closed)
@@ -205,6 +206,11 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
         _cleanup_free_ char *why =
             dagd_xasprintf("%s: still open for writing, waiting for its close", path);
         record(s, sn, NULL, "skipped", why);
+        return;
+    }
+    /* The key describes the file as complete: a writer may have finished
+     * between the first stat and the lease. */
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
         return;
     }
     key = dagd_xasprintf("%s:%" PRId64 ":%" PRId64, path, (int64_t)st.st_size,
