@@ -4,30 +4,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "task_errmsg.h"
+
 #define MODEL_MAX_BYTES (4 * 1024 * 1024)
-
-static void set_err(char **reterr_msg, const char *fmt, ...)
-{
-    va_list ap;
-    char *m = NULL;
-
-    if (!reterr_msg) {
-        return;
-    }
-    va_start(ap, fmt);
-    if (vasprintf(&m, fmt, ap) < 0) {
-        m = NULL;
-    }
-    va_end(ap);
-    free(*reterr_msg);
-    *reterr_msg = m;
-}
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -178,8 +162,9 @@ static int parse_directive(struct dagd_model *m, const char *s, size_t len, char
         }
         if (split_idents(s + i + kl + 1, len - i - kl - 1, &sv) < 0) {
             strv_done(&sv);
-            set_err(reterr_msg, "model %s: '-- %s:' wants a comma-separated list of names", m->name,
-                    keys[k]);
+            dagd__task_set_err(reterr_msg,
+                               "model %s: '-- %s:' wants a comma-separated list of names", m->name,
+                               keys[k]);
             return -EINVAL;
         }
         if (k == 0) {
@@ -207,7 +192,7 @@ int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret,
     int r;
 
     if (!is_identifier(name) || strncasecmp(name, "sqlite_", 7) == 0) {
-        set_err(reterr_msg, "model name '%s' is not a valid table name", name);
+        dagd__task_set_err(reterr_msg, "model name '%s' is not a valid table name", name);
         return -EINVAL;
     }
     m.name = strdup(name);
@@ -236,7 +221,7 @@ int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret,
         len--;
     }
     if (len == 0) {
-        set_err(reterr_msg, "model %s has no SQL", name);
+        dagd__task_set_err(reterr_msg, "model %s has no SQL", name);
         dagd_model_done(&m);
         return -EINVAL;
     }
@@ -257,13 +242,14 @@ static char *read_file(const char *path, char **reterr_msg)
     size_t n = 0;
 
     if (!f) {
-        set_err(reterr_msg, "cannot open '%s': %s", path, strerror(errno));
+        dagd__task_set_err(reterr_msg, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
     }
     buf = xrealloc(NULL, MODEL_MAX_BYTES + 1);
     n = fread(buf, 1, MODEL_MAX_BYTES + 1, f);
     if (ferror(f) || n > MODEL_MAX_BYTES) {
-        set_err(reterr_msg, "cannot read '%s' (or larger than %d bytes)", path, MODEL_MAX_BYTES);
+        dagd__task_set_err(reterr_msg, "cannot read '%s' (or larger than %d bytes)", path,
+                           MODEL_MAX_BYTES);
         free(buf);
         fclose(f);
         return NULL;
@@ -271,7 +257,7 @@ static char *read_file(const char *path, char **reterr_msg)
     fclose(f);
     buf[n] = '\0';
     if (strlen(buf) != n) {
-        set_err(reterr_msg, "'%s' contains a NUL byte", path);
+        dagd__task_set_err(reterr_msg, "'%s' contains a NUL byte", path);
         free(buf);
         return NULL;
     }
@@ -287,7 +273,8 @@ int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_
     int r = 0;
 
     if (!d) {
-        set_err(reterr_msg, "cannot open models directory '%s': %s", dir, strerror(errno));
+        dagd__task_set_err(reterr_msg, "cannot open models directory '%s': %s", dir,
+                           strerror(errno));
         return -ENOENT;
     }
     while ((de = readdir(d))) {
@@ -298,7 +285,7 @@ int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_
     }
     closedir(d);
     if (files.n == 0) {
-        set_err(reterr_msg, "no *.sql model in '%s'", dir);
+        dagd__task_set_err(reterr_msg, "no *.sql model in '%s'", dir);
         return -ENOENT;
     }
     qsort(files.v, files.n, sizeof(*files.v), cmp_str);
@@ -415,7 +402,7 @@ static int visit(struct dagd_model_set *set, size_t i, int *state, size_t *stack
             strcat(msg, " -> ");
         }
         strcat(msg, m->name);
-        set_err(reterr_msg, "%s", msg);
+        dagd__task_set_err(reterr_msg, "%s", msg);
         free(msg);
         return -ELOOP;
     }
@@ -453,7 +440,7 @@ int dagd_models_order(struct dagd_model_set *set, size_t **ret_order, char **ret
             }
         }
         if (strv_has(&m->depends, m->name)) {
-            set_err(reterr_msg, "model %s depends on itself", m->name);
+            dagd__task_set_err(reterr_msg, "model %s depends on itself", m->name);
             return -ELOOP;
         }
     }

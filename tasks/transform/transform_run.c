@@ -3,27 +3,11 @@
 
 #include <errno.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char **reterr_msg, const char *fmt, ...)
-{
-    va_list ap;
-    char *m = NULL;
-
-    if (!reterr_msg) {
-        return;
-    }
-    va_start(ap, fmt);
-    if (vasprintf(&m, fmt, ap) < 0) {
-        m = NULL;
-    }
-    va_end(ap);
-    free(*reterr_msg);
-    *reterr_msg = m;
-}
+#include "task_errmsg.h"
 
 static int progress_cb(void *userdata)
 {
@@ -54,8 +38,8 @@ static int exec_owned(sqlite3 *db, const struct dagd_transform_opts *o, const st
         return -ECANCELED;
     }
     if (rc != SQLITE_OK) {
-        set_err(reterr_msg, "model %s (%s): %s", m ? m->name : "-", m && m->path ? m->path : "-",
-                e ? e : sqlite3_errstr(rc));
+        dagd__task_set_err(reterr_msg, "model %s (%s): %s", m ? m->name : "-",
+                           m && m->path ? m->path : "-", e ? e : sqlite3_errstr(rc));
         sqlite3_free(e);
         return -EIO;
     }
@@ -102,16 +86,16 @@ static int check_single(sqlite3 *db, const struct dagd_model *m, char **reterr_m
 
     sqlite3_finalize(st);
     if (rc != SQLITE_OK) {
-        set_err(reterr_msg, "model %s (%s): %s", m->name, m->path ? m->path : "-",
-                sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "model %s (%s): %s", m->name, m->path ? m->path : "-",
+                           sqlite3_errmsg(db));
         return -EIO;
     }
     while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r')) {
         tail++;
     }
     if (tail && *tail) {
-        set_err(reterr_msg, "model %s (%s): more than one SQL statement", m->name,
-                m->path ? m->path : "-");
+        dagd__task_set_err(reterr_msg, "model %s (%s): more than one SQL statement", m->name,
+                           m->path ? m->path : "-");
         return -EINVAL;
     }
     return 0;
@@ -196,10 +180,10 @@ static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const s
     }
     for (size_t i = 0; i < m->depends.n; i++) {
         if (!table_exists(db, m->depends.v[i])) {
-            set_err(reterr_msg,
-                    "model %s (%s) depends on '%s', which is neither a model nor a "
-                    "table of the warehouse",
-                    m->name, m->path ? m->path : "-", m->depends.v[i]);
+            dagd__task_set_err(reterr_msg,
+                               "model %s (%s) depends on '%s', which is neither a model nor a "
+                               "table of the warehouse",
+                               m->name, m->path ? m->path : "-", m->depends.v[i]);
             sqlite3_free(tmp);
             return -ENOENT;
         }

@@ -15,13 +15,13 @@
 
 #include <errno.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dq_sqlite.h"
 #include "strmap.h"
+#include "task_errmsg.h"
 #include "validate_sql.h"
 
 #define STAGES 6
@@ -128,23 +128,6 @@ struct pass {
     int64_t counts[MAX_SOURCES + 1][_R_MAX]; /* [n_sources] = final rows */
 };
 
-static void set_err(char **reterr_msg, const char *fmt, ...)
-{
-    va_list ap;
-    char *m = NULL;
-
-    if (!reterr_msg) {
-        return;
-    }
-    va_start(ap, fmt);
-    if (vasprintf(&m, fmt, ap) < 0) {
-        m = NULL;
-    }
-    va_end(ap);
-    free(*reterr_msg);
-    *reterr_msg = m;
-}
-
 static void pass_done(struct pass *p)
 {
     dagd_strmap_done(&p->interned);
@@ -229,7 +212,7 @@ static int load_map(sqlite3 *db, struct pass *p, char **reterr_msg)
     int rc;
 
     if (sqlite3_prepare_v2(db, dagd_validate_map_sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "reading city_district_map: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "reading city_district_map: %s", sqlite3_errmsg(db));
         return -EIO;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -251,7 +234,7 @@ static int load_map(sqlite3 *db, struct pass *p, char **reterr_msg)
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        set_err(reterr_msg, "reading city_district_map: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "reading city_district_map: %s", sqlite3_errmsg(db));
         return -EIO;
     }
     qsort(p->map, p->n_map, sizeof(*p->map), cmp_map);
@@ -309,7 +292,7 @@ static int source_index(struct pass *p, sqlite3_value *v, char **reterr_msg)
         }
     }
     if (p->n_sources == MAX_SOURCES) {
-        set_err(reterr_msg, "more than %d distinct sources in raw_orders", MAX_SOURCES);
+        dagd__task_set_err(reterr_msg, "more than %d distinct sources in raw_orders", MAX_SOURCES);
         return -E2BIG;
     }
     p->sources[p->n_sources] = intern(p, s, strlen(s));
@@ -503,7 +486,7 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
 
     if (sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8 | SQLITE_DIRECTONLY, &sc,
                                    fn_scan_row, NULL, NULL, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "reading raw_orders: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "reading raw_orders: %s", sqlite3_errmsg(db));
         return -EIO;
     }
     rc = sqlite3_exec(db, dagd_validate_scan_sql, NULL, NULL, &e);
@@ -512,7 +495,7 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
                                      NULL);
     if (sc.r < 0) {
         sqlite3_free(e);
-        set_err(reterr_msg, "%s", sc.err ? sc.err : "reading raw_orders failed");
+        dagd__task_set_err(reterr_msg, "%s", sc.err ? sc.err : "reading raw_orders failed");
         free(sc.err);
         return sc.r;
     }
@@ -522,7 +505,7 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
         return -ECANCELED;
     }
     if (rc != SQLITE_OK) {
-        set_err(reterr_msg, "reading raw_orders: %s", e ? e : sqlite3_errstr(rc));
+        dagd__task_set_err(reterr_msg, "reading raw_orders: %s", e ? e : sqlite3_errstr(rc));
         sqlite3_free(e);
         return -EIO;
     }
@@ -573,7 +556,7 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, char **ret
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
-        set_err(reterr_msg, "%s: %s", what, sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "%s: %s", what, sqlite3_errmsg(db));
         return rc == SQLITE_INTERRUPT ? -EINTR : -EIO;
     }
     return 0;
@@ -594,7 +577,7 @@ static int write_exceptions(sqlite3 *db, struct pass *p, char **reterr_msg)
     int r = 0;
 
     if (sqlite3_prepare_v2(db, dagd_validate_exception_sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "dq_exceptions: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "dq_exceptions: %s", sqlite3_errmsg(db));
         return -EIO;
     }
     for (size_t i = 0; i < p->n_rows && r >= 0; i++) {
@@ -651,7 +634,7 @@ static int write_summary(sqlite3 *db, struct pass *p, char **reterr_msg)
     int r = 0;
 
     if (sqlite3_prepare_v2(db, dagd_validate_summary_sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "dq_summary: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "dq_summary: %s", sqlite3_errmsg(db));
         return -EIO;
     }
     for (size_t s = 0; s <= p->n_sources && r >= 0; s++) {
@@ -675,7 +658,7 @@ static int exec_sql(sqlite3 *db, const char *what, const char *sql, char **reter
     int rc = sqlite3_exec(db, sql, NULL, NULL, &e);
 
     if (rc != SQLITE_OK) {
-        set_err(reterr_msg, "%s: %s", what, e ? e : sqlite3_errstr(rc));
+        dagd__task_set_err(reterr_msg, "%s: %s", what, e ? e : sqlite3_errstr(rc));
         sqlite3_free(e);
         return rc == SQLITE_INTERRUPT ? -EINTR : -EIO;
     }
@@ -891,7 +874,7 @@ static int write_orders(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *
     qsort(fin, n, sizeof(*fin), cmp_oid);
     final_tab = (struct final_tab){.p = p, .rate = rate, .rows = fin, .n = n};
     if (sqlite3_create_module_v2(db, "dq_final_orders", &final_module, NULL, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "orders: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "orders: %s", sqlite3_errmsg(db));
         r = -EIO;
     } else {
         r = exec_sql(db, "orders", dagd_validate_upsert_sql, reterr_msg);
@@ -998,7 +981,7 @@ static int write_groups(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *
     qsort(g, n, sizeof(*g), cmp_group);
     r = exec_sql(db, "order_groups", "DELETE FROM main.order_groups", reterr_msg);
     if (r >= 0 && sqlite3_prepare_v2(db, dagd_validate_groups_sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "order_groups: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "order_groups: %s", sqlite3_errmsg(db));
         r = -EIO;
     }
     for (size_t i = 0; r >= 0 && i < n; i++) {
@@ -1040,7 +1023,7 @@ static int prune_orders(sqlite3 *db, struct pass *p, int64_t n_ids, char **reter
     }
     if (sqlite3_exec(db, dagd_validate_keep_sql, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, dagd_validate_keep_insert_sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "pruning orders: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "pruning orders: %s", sqlite3_errmsg(db));
         return -EIO;
     }
     for (size_t i = 0; i < p->last.cap && r >= 0; i++) {
@@ -1051,7 +1034,7 @@ static int prune_orders(sqlite3 *db, struct pass *p, int64_t n_ids, char **reter
     }
     sqlite3_finalize(st);
     if (r >= 0 && sqlite3_exec(db, dagd_validate_prune_sql, NULL, NULL, NULL) != SQLITE_OK) {
-        set_err(reterr_msg, "pruning orders: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "pruning orders: %s", sqlite3_errmsg(db));
         r = -EIO;
     }
     return r;
@@ -1085,7 +1068,7 @@ static int write_meta(sqlite3 *db, const char *rate, char **reterr_msg)
         sqlite3_bind_text(st, 1, rate, -1, SQLITE_STATIC);
         r = step_done(db, st, "warehouse_meta", reterr_msg);
     } else {
-        set_err(reterr_msg, "warehouse_meta: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "warehouse_meta: %s", sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
     return r;
@@ -1161,18 +1144,20 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
     int r;
 
     if (dagd_dq_rate_parse(o->usd_rate, &rate) < 0) {
-        set_err(reterr_msg, "usd_rate '%s' is not a positive decimal number such as 7.10",
-                o->usd_rate ? o->usd_rate : "");
+        dagd__task_set_err(reterr_msg,
+                           "usd_rate '%s' is not a positive decimal number such as 7.10",
+                           o->usd_rate ? o->usd_rate : "");
         return -EINVAL;
     }
     r = dagd_dq_sqlite_register(db, &rate);
     if (r < 0) {
-        set_err(reterr_msg, "cannot register SQL functions: %s", sqlite3_errmsg(db));
+        dagd__task_set_err(reterr_msg, "cannot register SQL functions: %s", sqlite3_errmsg(db));
         return r;
     }
     if (count_rows(db, dagd_validate_check_sql) != 3) {
-        set_err(reterr_msg, "bronze tables raw_orders, city_district_map, load_files missing "
-                            "from the warehouse: run the extract steps first");
+        dagd__task_set_err(reterr_msg,
+                           "bronze tables raw_orders, city_district_map, load_files missing "
+                           "from the warehouse: run the extract steps first");
         return -ENOENT;
     }
     /* A page cache that holds orders (~15 MB at 200k rows) keeps the upserts
