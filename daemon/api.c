@@ -100,6 +100,33 @@ int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const
     return 0;
 }
 
+int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, char ***ret,
+                            size_t *ret_n)
+{
+    const cJSON *plist = cJSON_GetObjectItemCaseSensitive(params, "params");
+    if (plist && !cJSON_IsArray(plist) && !cJSON_IsNull(plist)) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "'params' must be a list of \"key=value\" strings");
+        return -EINVAL;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(plist);
+    _cleanup_free_ char **overrides = dagd_xcalloc(n + 1, sizeof(char *));
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, plist)
+    {
+        if (!cJSON_IsString(it) || !strchr(it->valuestring, '=') || it->valuestring[0] == '=') {
+            dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                                   "'params' must be a list of \"key=value\" strings");
+            return -EINVAL;
+        }
+        overrides[i++] = it->valuestring;
+    }
+    *ret = TAKE_PTR(overrides);
+    *ret_n = n;
+    return 0;
+}
+
 int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, const char *prefix,
                           char ret[static 33])
 {

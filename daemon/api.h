@@ -49,6 +49,12 @@ int dagd__api_get_bool(struct dagd_server_call *call, const cJSON *params, const
                        bool *ret);
 int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const char *key,
                        unsigned max, unsigned *ret);
+/* The optional "params" list of "key=value" strings (run, plan): 0 with a
+ * NULL-terminated array of pointers into params in *ret (the caller frees the
+ * array, not the strings) and its length in *ret_n; absent or null gives an
+ * empty list. Otherwise answer INVALID_PARAMS and return -EINVAL. */
+int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, char ***ret,
+                            size_t *ret_n);
 /* Resolve a run id or unique prefix (queued runs included) into ret. On
  * failure the call is answered (NOT_FOUND, AMBIGUOUS, INVALID_PARAMS) and
  * -errno returned. */

@@ -25,30 +25,14 @@ static int api_plan(struct dagd_daemon *d, struct dagd_server_call *call, const 
     _cleanup_(plan_freep) struct dagd_plan *plan = NULL;
     struct dagd_diags diags = {0};
     const char *name = NULL;
+    _cleanup_free_ char **overrides = NULL;
+    size_t n = 0;
     bool force = false;
-    const cJSON *it;
-    size_t i = 0;
 
     if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
-        dagd__api_get_bool(call, params, "force", &force) < 0) {
+        dagd__api_get_bool(call, params, "force", &force) < 0 ||
+        dagd__api_get_overrides(call, params, &overrides, &n) < 0) {
         return 0;
-    }
-    const cJSON *plist = cJSON_GetObjectItemCaseSensitive(params, "params");
-    if (plist && !cJSON_IsArray(plist) && !cJSON_IsNull(plist)) {
-        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
-                               "'params' must be a list of \"key=value\" strings");
-        return 0;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(plist);
-    _cleanup_free_ char **overrides = dagd_xcalloc(n + 1, sizeof(char *));
-    cJSON_ArrayForEach(it, plist)
-    {
-        if (!cJSON_IsString(it) || !strchr(it->valuestring, '=') || it->valuestring[0] == '=') {
-            dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
-                                   "'params' must be a list of \"key=value\" strings");
-            return 0;
-        }
-        overrides[i++] = it->valuestring;
     }
     struct dagd_pipeline *p = dagd_registry_get(d->registry, name);
     if (!p) {

@@ -230,33 +230,17 @@ static struct dagd_pipeline *find_pipeline(struct dagd_daemon *d, struct dagd_se
 static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
     const char *name = NULL, *from = NULL, *only = NULL;
+    _cleanup_free_ char **overrides = NULL;
+    size_t n = 0;
     bool force = false, wait = false;
 
     if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
         dagd__api_get_string(call, params, "from", false, &from) < 0 ||
         dagd__api_get_string(call, params, "only", false, &only) < 0 ||
         dagd__api_get_bool(call, params, "force", &force) < 0 ||
-        dagd__api_get_bool(call, params, "wait", &wait) < 0) {
+        dagd__api_get_bool(call, params, "wait", &wait) < 0 ||
+        dagd__api_get_overrides(call, params, &overrides, &n) < 0) {
         return 0;
-    }
-    const cJSON *plist = cJSON_GetObjectItemCaseSensitive(params, "params");
-    if (plist && !cJSON_IsArray(plist) && !cJSON_IsNull(plist)) {
-        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
-                               "'params' must be a list of \"key=value\" strings");
-        return 0;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(plist);
-    _cleanup_free_ char **overrides = dagd_xcalloc(n + 1, sizeof(char *));
-    size_t i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, plist)
-    {
-        if (!cJSON_IsString(it) || !strchr(it->valuestring, '=') || it->valuestring[0] == '=') {
-            dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
-                                   "'params' must be a list of \"key=value\" strings");
-            return 0;
-        }
-        overrides[i++] = it->valuestring;
     }
     struct dagd_pipeline *p = find_pipeline(d, call, name);
     if (!p) {

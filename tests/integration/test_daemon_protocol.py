@@ -45,6 +45,19 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "slow": SLOW}, config=CONFIG) as d:
     rep = json.loads(line)
     check(rep["error"]["code"] == "INVALID_PARAMS", "params: %r" % rep)
     check("\n" not in rep["error"]["message"], "one-line message")
+    # run and plan check their "params" overrides alike, before the pipeline
+    for method in ("run", "plan"):
+        for bad in ("k=v", ["k=v", 3], ["novalue"], ["=v"]):
+            s.sendall(request(method, {"pipeline": "nosuch", "params": bad}, id=8))
+            line, rest = read_line(s, rest)
+            rep = json.loads(line)
+            check(rep["error"]["code"] == "INVALID_PARAMS" and
+                  rep["error"]["message"] == "'params' must be a list of \"key=value\" strings",
+                  "%s params %r: %r" % (method, bad, rep))
+        s.sendall(request(method, {"pipeline": "nosuch", "params": ["k=v"]}, id=9))
+        line, rest = read_line(s, rest)
+        rep = json.loads(line)
+        check(rep["error"]["code"] == "NOT_FOUND", "%s good params: %r" % (method, rep))
     s.sendall(request("status", id=7))
     line, rest = read_line(s, rest)
     check(json.loads(line)["result"]["pipelines"] == 3, "still usable after errors")
