@@ -512,6 +512,31 @@ static _printf_(1, 2) int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* Send `method` (run, retry: both start a run) with params, which it takes,
+ * adding "wait". Prints the new run's id, or with wait the progress while it
+ * runs and its final status. */
+static int start_run(struct ctl *c, const char *method, cJSON *params, bool wait)
+{
+    cJSON_AddBoolToObject(params, "wait", wait);
+    struct progress p = {0};
+    struct dagd_reply rep;
+    int r = ctl_call(c, method, params, on_run_event, &p, &rep);
+    if (r != 0) {
+        progress_done(&p);
+        return r;
+    }
+    if (wait) {
+        r = run_wait_result(c, &rep, &p);
+    } else if (c->json) {
+        print_json(rep.result);
+    } else {
+        printf("%s\n", or_dash(jstr(rep.result, "run_id")));
+    }
+    progress_done(&p);
+    dagd_reply_done(&rep);
+    return r;
+}
+
 static int cmd_run(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -557,25 +582,7 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
                                  "[--from STEP] [--only STEP]");
     }
     cJSON_AddStringToObject(params, "pipeline", argv[optind]);
-    cJSON_AddBoolToObject(params, "wait", wait);
-
-    struct progress p = {0};
-    struct dagd_reply rep;
-    int r = ctl_call(c, "run", params, on_run_event, &p, &rep);
-    if (r != 0) {
-        progress_done(&p);
-        return r;
-    }
-    if (wait) {
-        r = run_wait_result(c, &rep, &p);
-    } else if (c->json) {
-        print_json(rep.result);
-    } else {
-        printf("%s\n", or_dash(jstr(rep.result, "run_id")));
-    }
-    progress_done(&p);
-    dagd_reply_done(&rep);
-    return r;
+    return start_run(c, "run", params, wait);
 }
 
 /* `dagctl plan PIPELINE [--param k=v]... [--force]`: which steps `run`
@@ -704,24 +711,7 @@ static int cmd_retry(struct ctl *c, int argc, char **argv)
     }
     cJSON *params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "run", argv[optind]);
-    cJSON_AddBoolToObject(params, "wait", wait);
-    struct progress p = {0};
-    struct dagd_reply rep;
-    int r = ctl_call(c, "retry", params, on_run_event, &p, &rep);
-    if (r != 0) {
-        progress_done(&p);
-        return r;
-    }
-    if (wait) {
-        r = run_wait_result(c, &rep, &p);
-    } else if (c->json) {
-        print_json(rep.result);
-    } else {
-        printf("%s\n", or_dash(jstr(rep.result, "run_id")));
-    }
-    progress_done(&p);
-    dagd_reply_done(&rep);
-    return r;
+    return start_run(c, "retry", params, wait);
 }
 
 static void print_run_row(const cJSON *run)
