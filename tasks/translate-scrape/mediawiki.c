@@ -204,6 +204,23 @@ static const char *map_title(const cJSON *list, const char *t)
     return NULL;
 }
 
+/* The title the answer lists a requested title's page under: normalized
+ * first, then redirects followed for at most 8 hops (a redirect loop in a
+ * body ends there instead of spinning). */
+static const char *resolve_title(const cJSON *normalized, const cJSON *redirects, const char *t)
+{
+    const char *nt = map_title(normalized, t);
+    t = nt ? nt : t;
+    for (int hop = 0; hop < 8; hop++) {
+        const char *to = map_title(redirects, t);
+        if (!to || strcmp(to, t) == 0) {
+            break;
+        }
+        t = to;
+    }
+    return t;
+}
+
 static const cJSON *find_page(const cJSON *pages, const char *title)
 {
     const cJSON *pg;
@@ -291,33 +308,14 @@ int dagd_wiki_parse(const char *body, size_t len, const char *const *titles, siz
     /* First pass: every requested title must be accounted for, or the body
      * is not what we asked for. */
     for (size_t i = 0; i < n; i++) {
-        const char *t = titles[i];
-        const char *nt = map_title(normalized, t);
-        t = nt ? nt : t;
-        for (int hop = 0; hop < 8; hop++) {
-            const char *to = map_title(redirects, t);
-            if (!to || strcmp(to, t) == 0) {
-                break;
-            }
-            t = to;
-        }
-        const cJSON *pg = find_page(pages, t);
+        const cJSON *pg = find_page(pages, resolve_title(normalized, redirects, titles[i]));
         if (!pg) {
             r = -EBADMSG;
             goto out;
         }
     }
     for (size_t i = 0; i < n; i++) {
-        const char *t = titles[i];
-        const char *nt = map_title(normalized, t);
-        t = nt ? nt : t;
-        for (int hop = 0; hop < 8; hop++) {
-            const char *to = map_title(redirects, t);
-            if (!to || strcmp(to, t) == 0) {
-                break;
-            }
-            t = to;
-        }
+        const char *t = resolve_title(normalized, redirects, titles[i]);
         const cJSON *pg = find_page(pages, t);
         struct dagd_wiki_answer *a = &answers[i];
         if (flag(pg, "invalid")) {
