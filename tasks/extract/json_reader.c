@@ -425,11 +425,12 @@ static int cb_start_array(void *ctx)
     return open_container(ctx, false);
 }
 
-static int cb_end_map(void *ctx)
+/* In a captured nested value (depth >= 3) write the closing bracket; when
+ * it closes the captured value itself (depth 3), end its slot with a NUL.
+ * Returns like append(): 1 to continue, 0 to stop. */
+static int end_nested(struct dagd_json_reader *r, const char *bracket)
 {
-    struct dagd_json_reader *r = ctx;
-
-    if (r->depth >= 3 && r->nest_capture && !append(r, "}", 1)) {
+    if (r->depth >= 3 && r->nest_capture && !append(r, bracket, 1)) {
         return 0;
     }
     if (r->depth == 3 && r->nest_capture) {
@@ -438,6 +439,16 @@ static int cb_end_map(void *ctx)
         if (!append(r, "", 1)) {
             return 0;
         }
+    }
+    return 1;
+}
+
+static int cb_end_map(void *ctx)
+{
+    struct dagd_json_reader *r = ctx;
+
+    if (!end_nested(r, "}")) {
+        return 0;
     }
     return close_container(r);
 }
@@ -446,15 +457,8 @@ static int cb_end_array(void *ctx)
 {
     struct dagd_json_reader *r = ctx;
 
-    if (r->depth >= 3 && r->nest_capture && !append(r, "]", 1)) {
+    if (!end_nested(r, "]")) {
         return 0;
-    }
-    if (r->depth == 3 && r->nest_capture) {
-        struct slot *sl = &r->slots[r->cur_key];
-        sl->len = r->arena_len - sl->off;
-        if (!append(r, "", 1)) {
-            return 0;
-        }
     }
     if (r->depth == 1) {
         r->depth = 0;
