@@ -128,19 +128,27 @@ struct dagd_loader {
 static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Formats "<prefix>: <message>" into buf; a prefix too long for buf is
+ * dropped, so the message itself is always there. */
+static void format_err(char *buf, size_t size, const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void format_err(char *buf, size_t size, const char *prefix, const char *fmt, va_list ap)
+{
+    int n = snprintf(buf, size, "%s: ", prefix);
+    if (n < 0 || (size_t)n >= size) {
+        n = 0;
+    }
+    (void)vsnprintf(buf + n, size - (size_t)n, fmt, ap);
+}
+
 /* Sets the error message, always prefixed with the file, and returns r.
  * Only the reader thread (and the setup before it) writes l->err. */
 static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
 {
     va_list ap;
-    int n;
 
-    n = snprintf(l->err, sizeof(l->err), "%s: ", l->path ? l->path : "warehouse");
-    if (n < 0 || (size_t)n >= sizeof(l->err)) {
-        n = 0;
-    }
     va_start(ap, fmt);
-    (void)vsnprintf(l->err + n, sizeof(l->err) - (size_t)n, fmt, ap);
+    format_err(l->err, sizeof(l->err), l->path ? l->path : "warehouse", fmt, ap);
     va_end(ap);
     return r;
 }
@@ -810,14 +818,9 @@ static int cerr(struct dagd_loader *l, int r, const char *fmt, ...)
 static int cerr(struct dagd_loader *l, int r, const char *fmt, ...)
 {
     va_list ap;
-    int n;
 
-    n = snprintf(l->cerr, sizeof(l->cerr), "%s: ", l->path);
-    if (n < 0 || (size_t)n >= sizeof(l->cerr)) {
-        n = 0;
-    }
     va_start(ap, fmt);
-    (void)vsnprintf(l->cerr + n, sizeof(l->cerr) - (size_t)n, fmt, ap);
+    format_err(l->cerr, sizeof(l->cerr), l->path, fmt, ap);
     va_end(ap);
     return r;
 }
