@@ -15,6 +15,16 @@ static cJSON *pipelines_json(struct dagd_daemon *d)
                 cJSON_AddStringToObject(o, "description", e->pipeline->description);
             }
             cJSON_AddNumberToObject(o, "loaded_at", (double)(e->loaded_usec / 1000u));
+            /* Names of its schedules and sensors (DESIGN 3b; `ticks` says
+             * what they did). */
+            cJSON *sch = cJSON_AddArrayToObject(o, "schedules");
+            for (size_t k = 0; k < e->pipeline->n_schedules; k++) {
+                cJSON_AddItemToArray(sch, cJSON_CreateString(e->pipeline->schedules[k].name));
+            }
+            cJSON *sen = cJSON_AddArrayToObject(o, "sensors");
+            for (size_t k = 0; k < e->pipeline->n_sensors; k++) {
+                cJSON_AddItemToArray(sen, cJSON_CreateString(e->pipeline->sensors[k].name));
+            }
         } else {
             cJSON_AddNullToObject(o, "name");
             cJSON_AddNumberToObject(o, "steps", 0);

@@ -94,6 +94,9 @@ def test_schedule():
         check(len({row["ts"] for row in t}) == len(t), "one tick per boundary")
         d.wait_run(got[0]["run_id"])
 
+        pl = d.ctl("pipelines", json_out=True).json["pipelines"]
+        check(pl[0]["schedules"] == ["every_second"] and pl[0]["sensors"] == [],
+              "pipelines lists the schedule: %s" % pl)
         p = d.ctl("ticks", "every_second", "--limit", "2", json_out=True)
         check(len(p.json["ticks"]) == 2, "dagctl ticks --limit: %s" % p.stdout)
         check(p.json["ticks"][0]["ts"] >= p.json["ticks"][1]["ts"], "newest first")
