@@ -17,6 +17,7 @@
 #include "util.h"
 
 #define SEARCH_YEARS 30
+#define SPACES " \t\n\r\v\f"   /* isspace() in the C locale */
 #define MAX_CANDIDATES 1000000 /* wall times tried by one next() (a repeated hour: 3600) */
 
 struct field_spec {
@@ -172,10 +173,10 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg)
         expr++;
     }
     if (expr[0] == '@') {
-        size_t l = strcspn(expr, " \t");
+        size_t l = strcspn(expr, SPACES);
         for (size_t i = 0; i < ELEMENTSOF(aliases); i++) {
             if (strlen(aliases[i].alias) == l && strncasecmp(expr, aliases[i].alias, l) == 0 &&
-                expr[l + strspn(expr + l, " \t")] == '\0') {
+                expr[l + strspn(expr + l, SPACES)] == '\0') {
                 return dagd_cron_parse(aliases[i].expr, ret, reterr_msg);
             }
         }
@@ -185,7 +186,7 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg)
                     (int)l, expr);
     }
     for (const char *p = expr; *p;) {
-        size_t l = strcspn(p, " \t");
+        size_t l = strcspn(p, SPACES);
         if (l > 0) {
             if (n == 6) {
                 n++;
@@ -195,7 +196,7 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg)
             len[n++] = l;
             p += l;
         }
-        p += strspn(p, " \t");
+        p += strspn(p, SPACES);
     }
     if (n != 5 && n != 6) {
         return fail(reterr_msg,
