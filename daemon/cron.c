@@ -415,20 +415,18 @@ static int64_t local_to_instant(const struct zone *z, int64_t L)
     return lo;
 }
 
-int dagd_cron_next(const struct dagd_cron *c, const char *tz, int64_t after, int64_t *ret)
+static int next_in_zone(const struct dagd_cron *c, const struct zone *zp, int64_t after,
+                        int64_t *ret)
 {
-    struct zone z;
-    int64_t L, u;
+    int64_t L = after + zone_offset(zp, after), u;
     int r = -ERANGE;
 
-    zone_enter(&z, tz);
-    L = after + zone_offset(&z, after);
     for (unsigned i = 0; i < MAX_CANDIDATES; i++) {
         r = next_local(c, L, &L);
         if (r < 0) {
             break;
         }
-        u = local_to_instant(&z, L);
+        u = local_to_instant(zp, L);
         /* A wall time in a repeated hour's second pass maps to its first
          * occurrence, at or before `after`: it already fired. */
         if (u > after) {
@@ -438,6 +436,46 @@ int dagd_cron_next(const struct dagd_cron *c, const char *tz, int64_t after, int
         }
         r = -ERANGE;
     }
+    return r;
+}
+
+int dagd_cron_next(const struct dagd_cron *c, const char *tz, int64_t after, int64_t *ret)
+{
+    struct zone z;
+    int r;
+
+    zone_enter(&z, tz);
+    r = next_in_zone(c, &z, after, ret);
     zone_leave(&z);
     return r;
+}
+
+size_t dagd_cron_between(const struct dagd_cron *c, const char *tz, int64_t after, int64_t until,
+                         size_t max_scan, int64_t *keep, size_t n_keep, size_t *ret_n_kept)
+{
+    struct zone z;
+    size_t n = 0;
+    int64_t t = after;
+
+    zone_enter(&z, tz);
+    /* keep[] is a ring while scanning, rotated into order at the end. */
+    while (n < max_scan && next_in_zone(c, &z, t, &t) == 0 && t <= until) {
+        if (n_keep > 0) {
+            keep[n % n_keep] = t;
+        }
+        n++;
+    }
+    zone_leave(&z);
+    size_t kept = n < n_keep ? n : n_keep;
+    if (n > n_keep && n_keep > 0) {
+        size_t start = n % n_keep; /* the oldest kept */
+        int64_t *tmp = dagd_xmalloc(n_keep * sizeof(*tmp));
+        for (size_t i = 0; i < n_keep; i++) {
+            tmp[i] = keep[(start + i) % n_keep];
+        }
+        memcpy(keep, tmp, n_keep * sizeof(*tmp));
+        free(tmp);
+    }
+    *ret_n_kept = kept;
+    return n;
 }

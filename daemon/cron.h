@@ -44,4 +44,12 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg);
  * them); the daemon calls it from its one loop thread. */
 int dagd_cron_next(const struct dagd_cron *c, const char *tz, int64_t after, int64_t *ret);
 
+/* The fire times in (after, until], for catch-up: returns how many there
+ * are, looking at no more than `max_scan` of them, and writes the newest
+ * min(count, n_keep) to keep[] in ascending order (their number in
+ * *ret_n_kept). Switches the time zone once for the whole scan (a zone
+ * switch costs ~13 us per dagd_cron_next call). */
+size_t dagd_cron_between(const struct dagd_cron *c, const char *tz, int64_t after, int64_t until,
+                         size_t max_scan, int64_t *keep, size_t n_keep, size_t *ret_n_kept);
+
 #endif

@@ -197,8 +197,8 @@ static void catch_up(struct entry *e, int64_t now)
 {
     struct dagd_daemon *d = e->owner->d;
     struct dagd_tick_info last = {0};
-    _cleanup_free_ int64_t *ring = NULL;
-    size_t cap = (size_t)e->catchup + 1, missed = 0;
+    _cleanup_free_ int64_t *kept = NULL;
+    size_t n_kept = 0, missed;
     int64_t t;
 
     if (dagd_store_tick_last(d->store, e->name, "schedule", &last) < 0) {
@@ -206,14 +206,10 @@ static void catch_up(struct entry *e, int64_t now)
     }
     t = last.ts / 1000;
     dagd_tick_info_done(&last);
-    ring = dagd_xcalloc(cap, sizeof(*ring));
-    for (unsigned i = 0; i < CATCHUP_SCAN_MAX; i++) {
-        if (dagd_cron_next(&e->cron, e->tz, t, &t) < 0 || t > now) {
-            break;
-        }
-        ring[missed % cap] = t;
-        missed++;
-    }
+    /* The newest catchup + 1: the runs, and the newest skipped one. */
+    kept = dagd_xcalloc((size_t)e->catchup + 1, sizeof(*kept));
+    missed = dagd_cron_between(&e->cron, e->tz, t, now, CATCHUP_SCAN_MAX, kept,
+                               (size_t)e->catchup + 1, &n_kept);
     if (missed == 0) {
         return;
     }
@@ -222,7 +218,7 @@ static void catch_up(struct entry *e, int64_t now)
         _cleanup_free_ char *reason = dagd_xasprintf(
             "%s%zu ticks missed while the daemon was down (catchup: %u)",
             missed >= CATCHUP_SCAN_MAX ? "more than " : "", missed - n_run, e->catchup);
-        int64_t newest_skipped = ring[(missed - n_run - 1) % cap];
+        int64_t newest_skipped = kept[n_kept - n_run - 1];
         dagd_log_info("Schedule '%s' of pipeline '%s': %s", e->name, e->pipeline, reason);
         if (dagd_store_tick_add(d->store, e->name, "schedule", newest_skipped * 1000, NULL,
                                 "skipped", reason) < 0) {
@@ -230,8 +226,8 @@ static void catch_up(struct entry *e, int64_t now)
                              dagd_store_errmsg(d->store));
         }
     }
-    for (size_t i = missed - n_run; i < missed; i++) {
-        fire(e, ring[i % cap], "catchup");
+    for (size_t i = n_kept - n_run; i < n_kept; i++) {
+        fire(e, kept[i], "catchup");
     }
 }
 

@@ -222,6 +222,52 @@ static void test_dst_new_york(void **state)
                         "2024-11-04 05:00:00");
 }
 
+static void test_between(void **state)
+{
+    struct dagd_cron c;
+    int64_t keep[4];
+    size_t kept = 99;
+
+    assert_int_equal(dagd_cron_parse("*/10 * * * * *", &c, NULL), 0);
+    /* 00:00:00 < t <= 00:01:00: 10, 20, ..., 60 = 6 fires; keep the newest 4 */
+    assert_int_equal(dagd_cron_between(&c, NULL, utc("2024-05-05 00:00:00"),
+                                       utc("2024-05-05 00:01:00"), 1000, keep, 4, &kept),
+                     6);
+    assert_int_equal(kept, 4);
+    assert_string_equal(fmt(keep[0]), "2024-05-05 00:00:30");
+    assert_string_equal(fmt(keep[3]), "2024-05-05 00:01:00");
+    /* fewer than kept */
+    assert_int_equal(dagd_cron_between(&c, "Europe/Berlin", utc("2024-05-05 00:00:00"),
+                                       utc("2024-05-05 00:00:25"), 1000, keep, 4, &kept),
+                     2);
+    assert_int_equal(kept, 2);
+    assert_string_equal(fmt(keep[1]), "2024-05-05 00:00:20");
+    /* the scan limit */
+    assert_int_equal(dagd_cron_between(&c, NULL, utc("2024-05-05 00:00:00"),
+                                       utc("2024-05-06 00:00:00"), 100, keep, 1, &kept),
+                     100);
+    assert_int_equal(kept, 1);
+    assert_string_equal(fmt(keep[0]), "2024-05-05 00:16:40");
+    /* nothing, and n_keep 0 */
+    assert_int_equal(dagd_cron_between(&c, NULL, utc("2024-05-05 00:00:00"),
+                                       utc("2024-05-05 00:00:05"), 100, keep, 4, &kept),
+                     0);
+    assert_int_equal(kept, 0);
+    assert_int_equal(dagd_cron_between(&c, NULL, utc("2024-05-05 00:00:00"),
+                                       utc("2024-05-05 00:00:30"), 100, NULL, 0, &kept),
+                     3);
+    assert_int_equal(kept, 0);
+    /* the Berlin fall-back night, hourly: 02:00 local once */
+    assert_int_equal(dagd_cron_parse("0 * * * *", &c, NULL), 0);
+    assert_int_equal(dagd_cron_between(&c, "Europe/Berlin", utc("2024-10-26 22:30:00"),
+                                       utc("2024-10-27 03:30:00"), 100, keep, 4, &kept),
+                     4);
+    assert_string_equal(fmt(keep[0]), "2024-10-26 23:00:00"); /* 01:00 CEST */
+    assert_string_equal(fmt(keep[1]), "2024-10-27 00:00:00"); /* 02:00 CEST */
+    assert_string_equal(fmt(keep[2]), "2024-10-27 02:00:00"); /* 03:00 CET */
+    assert_string_equal(fmt(keep[3]), "2024-10-27 03:00:00");
+}
+
 static void test_tz_restored(void **state)
 {
     assert_int_equal(setenv("TZ", "Asia/Tokyo", 1), 0);
@@ -245,7 +291,8 @@ int main(void)
         cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_parse_ok),
         cmocka_unit_test(test_next_calendar),   cmocka_unit_test(test_next_never),
         cmocka_unit_test(test_no_dst_shanghai), cmocka_unit_test(test_dst_berlin),
-        cmocka_unit_test(test_dst_new_york),    cmocka_unit_test(test_tz_restored),
+        cmocka_unit_test(test_dst_new_york),    cmocka_unit_test(test_between),
+        cmocka_unit_test(test_tz_restored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
