@@ -8,6 +8,8 @@
  * between are not run twice. */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <uv.h>
 
 #include "api.h"
@@ -41,6 +43,11 @@ struct dagd_schedules {
     struct entry **v;
     size_t n;
     bool synced;
+    /* A CLOCK_REALTIME timerfd with TFD_TIMER_CANCEL_ON_SET: readable
+     * (ECANCELED) when the wall clock is set, so timers computed from the
+     * old clock are re-armed (-1 if unavailable). */
+    int clock_fd;
+    uv_poll_t clock_poll;
 };
 
 static int64_t now_ms(void)
@@ -231,11 +238,63 @@ static void catch_up(struct entry *e, int64_t now)
     }
 }
 
+static int arm_clock_fd(struct dagd_schedules *s)
+{
+    /* Far in the future: only the cancellation on a clock set matters. */
+    struct itimerspec its = {.it_value = {.tv_sec = time(NULL) + 10 * 366 * 86400}};
+    return timerfd_settime(s->clock_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0
+               ? -errno
+               : 0;
+}
+
+static void on_clock(uv_poll_t *h, int status, int events)
+{
+    struct dagd_schedules *s = h->data;
+    uint64_t expirations;
+    ssize_t n = read(s->clock_fd, &expirations, sizeof(expirations));
+
+    if (n < 0 && errno == EAGAIN) {
+        return;
+    }
+    (void)arm_clock_fd(s);
+    if (n < 0 && errno == ECANCELED) {
+        /* Forward: boundaries now past fire once (a late tick). Backward:
+         * the armed boundary waits for the clock to reach it again, so
+         * nothing runs twice. */
+        dagd_log_info("The system clock was set: re-arming %zu schedules", s->n);
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->v[i]->next > 0) {
+                start_timer(s->v[i]);
+            }
+        }
+    }
+}
+
 struct dagd_schedules *dagd_schedules_new(struct dagd_daemon *d)
 {
     struct dagd_schedules *s = dagd_xcalloc(1, sizeof(*s));
     s->d = d;
+    s->clock_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->clock_fd >= 0 &&
+        (arm_clock_fd(s) < 0 || uv_poll_init(d->loop, &s->clock_poll, s->clock_fd) < 0)) {
+        close(s->clock_fd);
+        s->clock_fd = -1;
+    }
+    if (s->clock_fd < 0) {
+        dagd_log_warning("Cannot watch for wall clock changes, schedules may fire late after one, "
+                         "ignoring");
+        return s;
+    }
+    s->clock_poll.data = s;
+    (void)uv_poll_start(&s->clock_poll, UV_READABLE, on_clock);
     return s;
+}
+
+static void on_clock_closed(uv_handle_t *h)
+{
+    struct dagd_schedules *s = h->data;
+    close(s->clock_fd);
+    free(s);
 }
 
 static void remove_at(struct dagd_schedules *s, size_t i)
@@ -253,7 +312,12 @@ struct dagd_schedules *dagd_schedules_free(struct dagd_schedules *s)
         remove_at(s, s->n - 1);
     }
     free(s->v);
-    free(s);
+    s->v = NULL;
+    if (s->clock_fd >= 0) {
+        uv_close((uv_handle_t *)&s->clock_poll, on_clock_closed);
+    } else {
+        free(s);
+    }
     return NULL;
 }
 
