@@ -124,6 +124,16 @@ def test_schedule():
         d.write_pipeline("sched", SCHED)
         d.ctl("reload")
         wait_for(lambda: len(ticks(d, "every_second")) > n, 30, "ticks after re-adding")
+        # A changed cron re-arms the timer: a yearly boundary, nothing now.
+        d.write_pipeline("sched", SCHED.replace('"* * * * * *"', '"0 0 1 1 *"'))
+        d.ctl("reload")
+        wait_for(lambda: d.ctl("ticks", json_out=True).json["armed"][0]["cron"] == "0 0 1 1 *",
+                 10, "the changed schedule")
+        n = len(ticks(d, "every_second"))
+        time.sleep(2.5)
+        check(len(ticks(d, "every_second")) == n, "no ticks after the cron changed")
+        nxt = d.ctl("ticks", json_out=True).json["armed"][0]["next"]
+        check(time.gmtime(nxt / 1000)[1:6] == (1, 1, 0, 0, 0), "next is Jan 1 00:00: %s" % nxt)
         check(d.stop() == 0, "dagd serve exits 0")
 
 
