@@ -246,6 +246,13 @@ def main():
         write(os.path.join(work, "memo.yaml"), PIPELINE.replace("TAG", "two"))
         step(work, {"c", "d"}, {"c": "config changed", "d": "upstream c will run"})
 
+        # How a step runs is not what it produces: retries, timeout and
+        # memory change nothing.
+        write(os.path.join(work, "memo.yaml"), PIPELINE.replace("TAG", "two").replace(
+            "  - name: a\n", "  - name: a\n    retries: 3\n    timeout: 1m\n    memory: 512M\n"))
+        step(work, set())
+        write(os.path.join(work, "memo.yaml"), PIPELINE.replace("TAG", "two"))
+
         # A param every step can see, even if no config uses it.
         step(work, ALL, {s: "params changed" for s in ALL}, "--param", "unused=y")
         step(work, set(), None, "--param", "unused=y")
