@@ -1524,6 +1524,35 @@ int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, con
 
 /* ---- crash recovery and retention ---- */
 
+/* Read column 0 (a run id) of the rows of st, at most `max` of them, into
+ * *ids (NULL and *n 0 on entry), a growing array. *ids and *n are updated as
+ * rows come, so the caller frees them with free_ids() whatever this returns. */
+static int collect_ids(struct dagd_store *s, sqlite3_stmt *st, size_t max, const char *what,
+                       char ***ids, size_t *n)
+{
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *ids = xreallocarray(*ids, cap, sizeof(**ids));
+        }
+        (*ids)[(*n)++] = column_strdup(st, 0);
+    }
+    if (*n < max && rc != SQLITE_DONE) {
+        return store_fail(s, rc, what);
+    }
+    return 0;
+}
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+}
+
 /* Per unfinished run, in this order: the events of its running steps (they
  * are found by status = 'running', so before the update changes it), the
  * step rows, the run row, the run's event. All runs in one transaction, so
@@ -1541,23 +1570,15 @@ int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t no
 
     /* Collect first: the run ids are updated while we iterate. */
     char **ids = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         r = stmt_get(s, STMT_ORPHANS_SELECT, &st);
         if (r < 0) {
             goto finish;
         }
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                ids = xreallocarray(ids, cap, sizeof(*ids));
-            }
-            ids[n++] = column_strdup(st, 0);
-        }
-        if (rc != SQLITE_DONE) {
-            r = store_fail(s, rc, "Failed to find unfinished runs");
+        r = collect_ids(s, st, SIZE_MAX, "Failed to find unfinished runs", &ids, &n);
+        if (r < 0) {
             goto finish;
         }
     }
@@ -1588,10 +1609,7 @@ int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t no
     r = n > INT_MAX ? INT_MAX : (int)n;
 
 finish:
-    for (size_t i = 0; i < n; i++) {
-        free(ids[i]);
-    }
-    free(ids);
+    free_ids(ids, n);
     return txn_end(s, nested, r);
 }
 
@@ -1628,13 +1646,8 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
         }
         (void)sqlite3_bind_int64(st, 1, before_ms);
         (void)sqlite3_bind_int64(st, 2, (int64_t)batch);
-        ids = xcalloc(batch, sizeof(*ids));
-        int rc = SQLITE_DONE;
-        while (n < batch && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-            ids[n++] = column_strdup(st, 0);
-        }
-        if (n < batch && rc != SQLITE_DONE) {
-            r = store_fail(s, rc, "Failed to find old runs");
+        r = collect_ids(s, st, batch, "Failed to find old runs", &ids, &n);
+        if (r < 0) {
             goto finish;
         }
     }
@@ -1694,10 +1707,7 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
     r = deleted > INT_MAX ? INT_MAX : (int)deleted;
 
 finish:
-    for (size_t i = 0; i < n; i++) {
-        free(ids[i]);
-    }
-    free(ids);
+    free_ids(ids, n);
     return txn_end(s, nested, r);
 }
 
