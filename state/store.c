@@ -1713,6 +1713,18 @@ finish:
 
 /* ---- file hashes, ticks, sensor keys ---- */
 
+/* FILEHASH_GET and FILEHASH_PUT name a file version with the same ?1..?5. */
+static void bind_file_key(sqlite3_stmt *st, const char *path, uint64_t dev, uint64_t ino,
+                          int64_t size, int64_t mtime_ns)
+{
+    (void)bind_text(st, 1, path);
+    /* SQLite integers are signed: store the bit pattern. */
+    (void)sqlite3_bind_int64(st, 2, (int64_t)dev);
+    (void)sqlite3_bind_int64(st, 3, (int64_t)ino);
+    (void)sqlite3_bind_int64(st, 4, size);
+    (void)sqlite3_bind_int64(st, 5, mtime_ns);
+}
+
 int dagd_store_filehash_get(struct dagd_store *s, const char *path, uint64_t dev, uint64_t ino,
                             int64_t size, int64_t mtime_ns, char **ret_hash)
 {
@@ -1721,12 +1733,7 @@ int dagd_store_filehash_get(struct dagd_store *s, const char *path, uint64_t dev
     if (r < 0) {
         return r;
     }
-    (void)bind_text(st, 1, path);
-    /* SQLite integers are signed: store the bit pattern. */
-    (void)sqlite3_bind_int64(st, 2, (int64_t)dev);
-    (void)sqlite3_bind_int64(st, 3, (int64_t)ino);
-    (void)sqlite3_bind_int64(st, 4, size);
-    (void)sqlite3_bind_int64(st, 5, mtime_ns);
+    bind_file_key(st, path, dev, ino, size, mtime_ns);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         return store_fail_errno(s, -ENOENT, "No cached hash of '%s'", path ? path : "");
@@ -1749,11 +1756,7 @@ int dagd_store_filehash_put(struct dagd_store *s, const char *path, uint64_t dev
     if (r < 0) {
         return r;
     }
-    (void)bind_text(st, 1, path);
-    (void)sqlite3_bind_int64(st, 2, (int64_t)dev);
-    (void)sqlite3_bind_int64(st, 3, (int64_t)ino);
-    (void)sqlite3_bind_int64(st, 4, size);
-    (void)sqlite3_bind_int64(st, 5, mtime_ns);
+    bind_file_key(st, path, dev, ino, size, mtime_ns);
     (void)bind_text(st, 6, hash);
     (void)sqlite3_bind_int64(st, 7, now_ms());
     return stmt_exec(s, st, "Failed to write the file-hash cache");
