@@ -725,6 +725,19 @@ static void print_run_row(const cJSON *run)
            end > 0 ? fmt_span(jnum(run, "started_at"), end, span, sizeof(span)) : "-");
 }
 
+/* `--limit N` (runs, ticks): N from 1 to max as params' "limit", or a usage
+ * error. */
+static int add_limit(cJSON *params, const char *arg, long max)
+{
+    char *end;
+    long n = strtol(arg, &end, 10);
+    if (*end || n <= 0 || n > max) {
+        return usage_error("--limit needs a positive number, got '%s'", arg);
+    }
+    cJSON_AddNumberToObject(params, "limit", (double)n);
+    return 0;
+}
+
 static int cmd_runs(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -740,13 +753,11 @@ static int cmd_runs(struct ctl *c, int argc, char **argv)
         if (o == 'p') {
             cJSON_AddStringToObject(params, "pipeline", optarg);
         } else if (o == 'n') {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n <= 0 || n > 1000000) {
+            int r = add_limit(params, optarg, 1000000);
+            if (r != 0) {
                 cJSON_Delete(params);
-                return usage_error("--limit needs a positive number, got '%s'", optarg);
+                return r;
             }
-            cJSON_AddNumberToObject(params, "limit", (double)n);
         } else {
             cJSON_Delete(params);
             return EXIT_USAGE;
@@ -972,13 +983,11 @@ static int cmd_ticks(struct ctl *c, int argc, char **argv)
     optind = 1;
     while ((o = getopt_long(argc, argv, "n:", opts, NULL)) >= 0) {
         if (o == 'n') {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n <= 0 || n > 100000) {
+            int r = add_limit(params, optarg, 100000);
+            if (r != 0) {
                 cJSON_Delete(params);
-                return usage_error("--limit needs a positive number, got '%s'", optarg);
+                return r;
             }
-            cJSON_AddNumberToObject(params, "limit", (double)n);
         } else {
             cJSON_Delete(params);
             return EXIT_USAGE;
