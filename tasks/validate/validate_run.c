@@ -8,9 +8,10 @@
  *
  * The rules are evaluated in C in one pass over raw_orders (a SQL version
  * with temp tables took ~4x longer on 200k rows, mostly in materialising and
- * joining the temp tables): rows are read once, ORDER_IDs are deduplicated
- * in a hash map, and only the writes go back to SQLite, all inside one
- * transaction. */
+ * joining the temp tables): rows are read once and consumed in ORDER_ID
+ * order, which is the dedup (sorted in memory up to memory_rows rows, by
+ * SQLite's sorter beyond, so memory stays flat), and only the writes go back
+ * to SQLite, all inside one transaction. See scan_rows(). */
 #include "validate_run.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 
 #define STAGES 6
 #define MAX_SOURCES 64
+#define FINAL MAX_SOURCES /* counts[FINAL]: the final rows */
 
 /* The rules, in the bit order of dq_exceptions details (validate_sql.h). */
 enum rule_scope {
@@ -85,14 +87,15 @@ struct vrow {
     const char *cur;  /* trimmed CURRENCY_CD, NULL if not text */
     const char *city; /* trimmed names (name sources) or the map's (id sources) */
     const char *district;
-    int64_t amt;                    /* RPTG_AMT in cents, if has_amt */
-    int64_t qty;                    /* > 0, or 0 if invalid */
-    int64_t cdid;                   /* delivered CITY_DISTRICT_ID, if has_cdid */
-    int64_t loc;                    /* CITY_DISTRICT_ID of the map row, or -1 */
-    struct dagd_strmap_entry *last; /* the dedup entry of oid (its value: the last row) */
-    uint32_t flags;                 /* BIT(rule) of every hit */
-    int32_t t;                      /* HHMMSS, or -1 */
-    uint16_t source;                /* index into pass.sources */
+    int64_t amt;  /* RPTG_AMT in cents, if has_amt */
+    int64_t qty;  /* > 0, or 0 if invalid */
+    int64_t cdid; /* delivered CITY_DISTRICT_ID, if has_cdid */
+    int64_t loc;  /* CITY_DISTRICT_ID of the map row, or -1 */
+    int64_t win;  /* pos of the last row of oid: the one that wins */
+    size_t oid_len;
+    uint32_t flags;  /* BIT(rule) of every hit */
+    int32_t t;       /* HHMMSS, or -1 */
+    uint16_t source; /* index into pass.sources */
     bool has_amt, has_cdid;
 };
 
@@ -119,13 +122,25 @@ struct pass {
     struct dagd_strmap cities, districts, pairs; /* of the map; pairs -> min id */
     struct map_row *map;
     size_t n_map;
-    struct vrow *rows;
-    size_t n_rows, cap_rows;
-    struct dagd_strmap last; /* ORDER_ID -> index of its last row */
+    int64_t n_rows;
+    const struct dagd_dq_rate *rate;
+    sqlite3_stmt *exc; /* the dq_exceptions insert */
+    struct vrow *rows; /* in memory: every row */
+    size_t cap_rows;
+    struct vrow *dups; /* the rows of the current ORDER_ID, in load order */
+    size_t n_dups, cap_dups;
+    struct vrow *batch;              /* final rows not yet upserted into orders */
+    const struct vrow **batch_order; /* the same, as the virtual table's rows */
+    size_t n_batch;
+    struct dagd_arena oids;       /* streaming: ORDER_IDs of dups and batch; emptied by flushes */
+    int64_t n_orders;             /* final rows written so far */
+    struct dagd_strmap group_idx; /* binary group key -> index into groups */
+    struct group *groups;
+    size_t n_groups, cap_groups;
     const char *sources[MAX_SOURCES];
     bool source_by_id[MAX_SOURCES];
     size_t n_sources;
-    int64_t counts[MAX_SOURCES + 1][_R_MAX]; /* [n_sources] = final rows */
+    int64_t counts[MAX_SOURCES + 1][_R_MAX]; /* [FINAL] = final rows */
 };
 
 static void pass_done(struct pass *p)
@@ -134,13 +149,33 @@ static void pass_done(struct pass *p)
     dagd_strmap_done(&p->cities);
     dagd_strmap_done(&p->districts);
     dagd_strmap_done(&p->pairs);
-    dagd_strmap_done(&p->last);
     dagd_strmap_done(&p->loc_memo);
     free(p->locs);
     free(p->id_index);
     free(p->map);
     free(p->rows);
+    free(p->dups);
+    free(p->batch);
+    free(p->batch_order);
+    dagd_arena_done(&p->oids);
+    dagd_strmap_done(&p->group_idx);
+    free(p->groups);
     dagd_arena_done(&p->arena);
+}
+
+/* The trimmed text of a value (numbers as their text), not copied; false if
+ * the value is NULL. */
+static bool trimmed_span(sqlite3_value *v, const char **ret_s, size_t *ret_len)
+{
+    const char *s;
+    size_t off;
+
+    if (sqlite3_value_type(v) == SQLITE_NULL || !(s = (const char *)sqlite3_value_text(v))) {
+        return false;
+    }
+    dagd_dq_trim(s, (size_t)sqlite3_value_bytes(v), &off, ret_len);
+    *ret_s = s + off;
+    return true;
 }
 
 /* An interned copy of s[0..len). */
@@ -367,6 +402,8 @@ static const struct loc_result *resolve_location(struct pass *p, sqlite3_value *
 /* Parse and check one bronze row (every rule but the dedup). */
 static int eval_row(struct pass *p, sqlite3_value **argv, struct vrow *r, char **reterr_msg)
 {
+    const char *oid;
+    size_t len;
     int64_t v;
     int s;
 
@@ -377,9 +414,10 @@ static int eval_row(struct pass *p, sqlite3_value **argv, struct vrow *r, char *
         return s;
     }
     r->source = (uint16_t)s;
-    r->oid = trimmed_val(p, argv[3], false, NULL);
-    if (!r->oid || !*r->oid) {
-        r->oid = NULL;
+    if (trimmed_span(argv[3], &oid, &len) && len > 0) {
+        r->oid = oid; /* not NUL-terminated: the caller copies it */
+        r->oid_len = len;
+    } else {
         r->flags |= BIT(R_ORDER_ID_MISSING);
     }
     r->t = dagd_dq_value_time(argv[4]);
@@ -435,120 +473,6 @@ static int eval_row(struct pass *p, sqlite3_value **argv, struct vrow *r, char *
     return 0;
 }
 
-static int cmp_pos(const void *a, const void *b)
-{
-    const struct vrow *x = a, *y = b;
-
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-/* The scan: raw_orders is read by one SELECT that hands every row to the SQL
- * function dq_scan_row (its values arrive as an argv, so no per-column API
- * call and no step per row). */
-struct scan_ctx {
-    struct pass *p;
-    char *err;
-    int r;
-    bool sorted;
-};
-
-static void fn_scan_row(sqlite3_context *c, int argc, sqlite3_value **argv)
-{
-    struct scan_ctx *sc = sqlite3_user_data(c);
-    struct pass *p = sc->p;
-    int r;
-
-    if (p->n_rows == p->cap_rows) {
-        p->cap_rows = p->cap_rows ? p->cap_rows * 2 : 65536;
-        p->rows = realloc(p->rows, p->cap_rows * sizeof(*p->rows));
-        if (!p->rows) {
-            abort();
-        }
-    }
-    r = eval_row(p, argv, &p->rows[p->n_rows], &sc->err);
-    if (r < 0) {
-        sc->r = r;
-        sqlite3_result_error(c, sc->err ? sc->err : "bad row", -1);
-        return;
-    }
-    if (p->n_rows > 0 && p->rows[p->n_rows].pos < p->rows[p->n_rows - 1].pos) {
-        sc->sorted = false;
-    }
-    p->n_rows++;
-}
-
-static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opts *o,
-                     char **reterr_msg)
-{
-    struct scan_ctx sc = {.p = p, .sorted = true};
-    char *e = NULL;
-    int rc;
-
-    if (sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8 | SQLITE_DIRECTONLY, &sc,
-                                   fn_scan_row, NULL, NULL, NULL) != SQLITE_OK) {
-        dagd__task_set_err(reterr_msg, "reading raw_orders: %s", sqlite3_errmsg(db));
-        return -EIO;
-    }
-    rc = sqlite3_exec(db, dagd_validate_scan_sql, NULL, NULL, &e);
-    /* unregister: the function points into this stack frame */
-    (void)sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8, NULL, NULL, NULL, NULL,
-                                     NULL);
-    if (sc.r < 0) {
-        sqlite3_free(e);
-        dagd__task_set_err(reterr_msg, "%s", sc.err ? sc.err : "reading raw_orders failed");
-        free(sc.err);
-        return sc.r;
-    }
-    free(sc.err);
-    if (rc == SQLITE_INTERRUPT && o->canceled && o->canceled(o->userdata)) {
-        sqlite3_free(e);
-        return -ECANCELED;
-    }
-    if (rc != SQLITE_OK) {
-        dagd__task_set_err(reterr_msg, "reading raw_orders: %s", e ? e : sqlite3_errstr(rc));
-        sqlite3_free(e);
-        return -EIO;
-    }
-    /* The table is scanned in rowid order, which is the load order when
-     * extract inserts in order; sort only if it is not. */
-    if (!sc.sorted) {
-        qsort(p->rows, p->n_rows, sizeof(*p->rows), cmp_pos);
-    }
-    return 0;
-}
-
-/* Dedup: the last row of every ORDER_ID wins; the others are superseded.
- * Then count hits per source and for the final rows. */
-static void dedup_and_count(struct pass *p)
-{
-    const size_t final = p->n_sources;
-
-    /* Sized up front, the map never moves, so rows can keep their entry. */
-    dagd_strmap_reserve(&p->last, p->n_rows);
-    for (size_t i = 0; i < p->n_rows; i++) {
-        struct vrow *r = &p->rows[i];
-        if (r->oid) {
-            r->last = dagd_strmap_upsert(&p->last, r->oid, strlen(r->oid), 0, NULL);
-            r->last->value = (int64_t)i;
-        }
-    }
-    for (size_t i = 0; i < p->n_rows; i++) {
-        struct vrow *r = &p->rows[i];
-        bool is_final = !r->oid || r->last->value == (int64_t)i;
-        if (!is_final) {
-            r->flags |= BIT(R_SUPERSEDED);
-        }
-        for (int k = 0; k < _R_MAX; k++) {
-            if (r->flags & BIT(k)) {
-                p->counts[r->source][k]++;
-                if (is_final) {
-                    p->counts[final][k]++;
-                }
-            }
-        }
-    }
-}
-
 static int step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, char **reterr_msg)
 {
     int rc = sqlite3_step(st);
@@ -571,45 +495,34 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
     }
 }
 
-static int write_exceptions(sqlite3 *db, struct pass *p, char **reterr_msg)
+/* The dq_exceptions rows of one bronze row, one per rule it hit. */
+static int write_exception(sqlite3 *db, sqlite3_stmt *st, const struct pass *p,
+                           const struct vrow *w, char **reterr_msg)
 {
-    sqlite3_stmt *st = NULL;
     int r = 0;
 
-    if (sqlite3_prepare_v2(db, dagd_validate_exception_sql, -1, &st, NULL) != SQLITE_OK) {
-        dagd__task_set_err(reterr_msg, "dq_exceptions: %s", sqlite3_errmsg(db));
-        return -EIO;
-    }
-    for (size_t i = 0; i < p->n_rows && r >= 0; i++) {
-        const struct vrow *w = &p->rows[i];
-        if (!w->flags) {
+    for (int k = 0; k < _R_MAX && r >= 0; k++) {
+        if (!(w->flags & BIT(k))) {
             continue;
         }
-        for (int k = 0; k < _R_MAX && r >= 0; k++) {
-            if (!(w->flags & BIT(k))) {
-                continue;
-            }
-            bind_text(st, 1, w->oid);
-            bind_text(st, 2, p->sources[w->source]);
-            bind_text(st, 3, rules[k].name);
-            sqlite3_bind_int(st, 4, (int)BIT(k));
-            sqlite3_bind_int64(st, 5, w->pos >> 32);
-            sqlite3_bind_int64(st, 6, w->pos & 0xffffffff);
-            sqlite3_bind_int(st, 7, !(w->flags & BIT(R_SUPERSEDED)));
-            bind_text(st, 8, w->city);
-            bind_text(st, 9, w->district);
-            if (w->has_amt) {
-                sqlite3_bind_int64(st, 10, w->amt);
-            }
-            if (k == R_SUPERSEDED) {
-                int64_t win = p->rows[w->last->value].pos;
-                sqlite3_bind_int64(st, 11, win >> 32);
-                sqlite3_bind_int64(st, 12, win & 0xffffffff);
-            }
-            r = step_done(db, st, "dq_exceptions", reterr_msg);
+        bind_text(st, 1, w->oid);
+        bind_text(st, 2, p->sources[w->source]);
+        bind_text(st, 3, rules[k].name);
+        sqlite3_bind_int(st, 4, (int)BIT(k));
+        sqlite3_bind_int64(st, 5, w->pos >> 32);
+        sqlite3_bind_int64(st, 6, w->pos & 0xffffffff);
+        sqlite3_bind_int(st, 7, !(w->flags & BIT(R_SUPERSEDED)));
+        bind_text(st, 8, w->city);
+        bind_text(st, 9, w->district);
+        if (w->has_amt) {
+            sqlite3_bind_int64(st, 10, w->amt);
         }
+        if (k == R_SUPERSEDED) {
+            sqlite3_bind_int64(st, 11, w->win >> 32);
+            sqlite3_bind_int64(st, 12, w->win & 0xffffffff);
+        }
+        r = step_done(db, st, "dq_exceptions", reterr_msg);
     }
-    sqlite3_finalize(st);
     return r;
 }
 
@@ -644,7 +557,7 @@ static int write_summary(sqlite3 *db, struct pass *p, char **reterr_msg)
             }
             bind_text(st, 1, s == p->n_sources ? "final" : p->sources[s]);
             bind_text(st, 2, rules[k].name);
-            sqlite3_bind_int64(st, 3, p->counts[s][k]);
+            sqlite3_bind_int64(st, 3, p->counts[s == p->n_sources ? FINAL : s][k]);
             r = step_done(db, st, "dq_summary", reterr_msg);
         }
     }
@@ -741,7 +654,7 @@ static int ft_next(sqlite3_vtab_cursor *c)
     return SQLITE_OK;
 }
 
-static struct final_tab final_tab; /* what the table shows; set by write_orders */
+static struct final_tab final_tab; /* what the table shows; set by flush_orders */
 
 static int ft_eof(sqlite3_vtab_cursor *c)
 {
@@ -848,45 +761,6 @@ static const sqlite3_module final_module = {
     .xRowid = ft_rowid,
 };
 
-static int cmp_oid(const void *a, const void *b)
-{
-    return strcmp((*(const struct vrow *const *)a)->oid, (*(const struct vrow *const *)b)->oid);
-}
-
-static int write_orders(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *rate,
-                        int64_t *ret_n, char **reterr_msg)
-{
-    const struct vrow **fin;
-    size_t n = 0;
-    int r;
-
-    fin = malloc((p->n_rows ? p->n_rows : 1) * sizeof(*fin));
-    if (!fin) {
-        abort();
-    }
-    for (size_t i = 0; i < p->n_rows; i++) {
-        if (p->rows[i].oid && !(p->rows[i].flags & BIT(R_SUPERSEDED))) {
-            fin[n++] = &p->rows[i];
-        }
-    }
-    /* In key order, the b-tree of orders is filled (or compared) page by
-     * page instead of at random places: 16% fewer instructions on data/sales. */
-    qsort(fin, n, sizeof(*fin), cmp_oid);
-    final_tab = (struct final_tab){.p = p, .rate = rate, .rows = fin, .n = n};
-    if (sqlite3_create_module_v2(db, "dq_final_orders", &final_module, NULL, NULL) != SQLITE_OK) {
-        dagd__task_set_err(reterr_msg, "orders: %s", sqlite3_errmsg(db));
-        r = -EIO;
-    } else {
-        r = exec_sql(db, "orders", dagd_validate_upsert_sql, reterr_msg);
-    }
-    final_tab = (struct final_tab){0};
-    free(fin);
-    if (r >= 0) {
-        *ret_n = (int64_t)n;
-    }
-    return r;
-}
-
 /* order_groups: the final orders aggregated by everything the marts need, by
  * hashing in this pass. The transform models read these ~14k rows instead of
  * sorting the 200k rows of orders again (GROUP BY on orders was half of the
@@ -918,66 +792,59 @@ static int cmp_group(const void *a, const void *b)
     return (int)x->known - (int)y->known;
 }
 
-static int write_groups(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *rate,
-                        char **reterr_msg)
+/* Count a final row into its order_groups group. */
+static void group_add(struct pass *p, const struct vrow *w)
 {
-    struct dagd_strmap idx = {0};
-    struct dagd_arena keys = {0};
-    struct group *g = NULL;
-    size_t n = 0, cap = 0;
+    struct group k = {.hour = -1};
+    struct dagd_strmap_entry *e;
+
+    if (p->source_by_id[w->source] ? w->has_cdid : w->loc >= 0) {
+        k.has_id = true;
+        k.id = p->source_by_id[w->source] ? w->cdid : w->loc;
+    }
+    if (w->t >= 0 && dagd_dq_time_in_window(w->t)) {
+        k.hour = w->t / 10000;
+    }
+    k.included = !(w->flags & REJECTING);
+    k.known = w->loc >= 0;
+    /* binary key: has_id, id, hour, included, known */
+    char key[12];
+    const size_t kl = sizeof(key);
+    key[0] = (char)k.has_id;
+    memcpy(key + 1, &k.id, sizeof(k.id));
+    key[9] = (char)k.hour;
+    key[10] = (char)k.included;
+    key[11] = (char)k.known;
+    e = dagd_strmap_find(&p->group_idx, key, kl);
+    if (!e) {
+        e = dagd_strmap_upsert(&p->group_idx, dagd_arena_strndup(&p->arena, key, kl), kl,
+                               (int64_t)p->n_groups, NULL);
+        if (p->n_groups == p->cap_groups) {
+            p->cap_groups = p->cap_groups ? 2 * p->cap_groups : 1024;
+            p->groups = realloc(p->groups, p->cap_groups * sizeof(*p->groups));
+            if (!p->groups) {
+                abort();
+            }
+        }
+        k.city = k.known ? w->city : NULL;
+        p->groups[p->n_groups++] = k;
+    }
+    struct group *t = &p->groups[e->value];
+    t->orders++;
+    if (w->has_amt) {
+        bool usd = w->flags & BIT(R_CURRENCY_NOT_RMB);
+        t->sales += usd ? dagd_dq_usd_to_rmb_cents(w->amt, p->rate) : w->amt;
+        t->has_sales = true;
+    }
+}
+
+static int write_groups(sqlite3 *db, struct pass *p, char **reterr_msg)
+{
+    struct group *g = p->groups;
+    size_t n = p->n_groups;
     sqlite3_stmt *st = NULL;
     int r = 0;
 
-    for (size_t i = 0; i < p->n_rows; i++) {
-        const struct vrow *w = &p->rows[i];
-        struct group k = {.hour = -1};
-        struct dagd_strmap_entry *e;
-        bool added;
-
-        if (!w->oid || (w->flags & BIT(R_SUPERSEDED))) {
-            continue;
-        }
-        if (p->source_by_id[w->source] ? w->has_cdid : w->loc >= 0) {
-            k.has_id = true;
-            k.id = p->source_by_id[w->source] ? w->cdid : w->loc;
-        }
-        if (w->t >= 0 && dagd_dq_time_in_window(w->t)) {
-            k.hour = w->t / 10000;
-        }
-        k.included = !(w->flags & REJECTING);
-        k.known = w->loc >= 0;
-        /* binary key: has_id, id, hour, included, known */
-        char key[12];
-        const size_t kl = sizeof(key);
-        key[0] = (char)k.has_id;
-        memcpy(key + 1, &k.id, sizeof(k.id));
-        key[9] = (char)k.hour;
-        key[10] = (char)k.included;
-        key[11] = (char)k.known;
-        e = dagd_strmap_find(&idx, key, kl);
-        added = !e;
-        if (added) {
-            e = dagd_strmap_upsert(&idx, dagd_arena_strndup(&keys, key, kl), kl, (int64_t)n, NULL);
-            if (n == cap) {
-                cap = cap ? 2 * cap : 1024;
-                g = realloc(g, cap * sizeof(*g));
-                if (!g) {
-                    abort();
-                }
-            }
-            k.city = k.known ? w->city : NULL;
-            g[n++] = k;
-        }
-        struct group *t = &g[e->value];
-        t->orders++;
-        if (w->has_amt) {
-            bool usd = w->flags & BIT(R_CURRENCY_NOT_RMB);
-            t->sales += usd ? dagd_dq_usd_to_rmb_cents(w->amt, rate) : w->amt;
-            t->has_sales = true;
-        }
-    }
-    dagd_strmap_done(&idx);
-    dagd_arena_done(&keys);
     qsort(g, n, sizeof(*g), cmp_group);
     r = exec_sql(db, "order_groups", "DELETE FROM main.order_groups", reterr_msg);
     if (r >= 0 && sqlite3_prepare_v2(db, dagd_validate_groups_sql, -1, &st, NULL) != SQLITE_OK) {
@@ -1001,17 +868,15 @@ static int write_groups(sqlite3 *db, struct pass *p, const struct dagd_dq_rate *
         r = step_done(db, st, "order_groups", reterr_msg);
     }
     sqlite3_finalize(st);
-    free(g);
     return r;
 }
 
 /* Drop orders whose ORDER_ID is not in bronze any more. Only needed when the
  * table holds more rows than this run's ORDER_IDs (someone cut bronze). */
-static int prune_orders(sqlite3 *db, struct pass *p, int64_t n_ids, char **reterr_msg)
+static int prune_orders(sqlite3 *db, int64_t n_ids, char **reterr_msg)
 {
     sqlite3_stmt *st = NULL;
     int64_t have = -1;
-    int r = 0;
 
     if (sqlite3_prepare_v2(db, "SELECT count(*) FROM main.orders", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW) {
@@ -1022,21 +887,290 @@ static int prune_orders(sqlite3 *db, struct pass *p, int64_t n_ids, char **reter
         return 0;
     }
     if (sqlite3_exec(db, dagd_validate_keep_sql, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, dagd_validate_keep_insert_sql, -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_exec(db, dagd_validate_prune_sql, NULL, NULL, NULL) != SQLITE_OK) {
         dagd__task_set_err(reterr_msg, "pruning orders: %s", sqlite3_errmsg(db));
         return -EIO;
     }
-    for (size_t i = 0; i < p->last.cap && r >= 0; i++) {
-        if (p->last.slots[i].key) {
-            bind_text(st, 1, p->last.slots[i].key);
-            r = step_done(db, st, "pruning orders", reterr_msg);
+    return 0;
+}
+
+/* The pass over raw_orders. The rules of a row are evaluated on its own; the
+ * dedup needs the rows of an ORDER_ID together: rows are consumed in
+ * (trimmed ORDER_ID, file_id, row_no) order, so the last one in load order
+ * comes last: it wins, the ones before are superseded. Two ways to that
+ * order, same result:
+ * - in memory (up to memory_rows rows): one SELECT hands every row to the
+ *   SQL function dq_scan_row (its values arrive as an argv: no per-column
+ *   API call), which evaluates and keeps it; qsort sorts them;
+ * - streaming (more rows): SQLite sorts the rows (its sorter spills to temp
+ *   files beyond the page cache) and dq_scan_row evaluates and consumes them
+ *   as they come; memory does not grow with the rows.
+ * orders is written in key order, page by page, a batch at a time. */
+#define BATCH_ROWS 8192
+
+struct scan_ctx {
+    sqlite3 *db;
+    struct pass *p;
+    char *err;
+    int r;
+};
+
+/* dq_oid(order_id): the trimmed ORDER_ID, NULL if missing or empty (the sort
+ * key of the pass, and the key of orders). */
+static void fn_oid(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    const char *s;
+    size_t len;
+
+    if (trimmed_span(argv[0], &s, &len) && len > 0) {
+        sqlite3_result_text(c, s, (int)len, SQLITE_TRANSIENT);
+    }
+}
+
+/* Upsert the batch into orders (it is in key order) and empty it. */
+static int flush_orders(sqlite3 *db, struct pass *p, char **reterr_msg)
+{
+    int r = 0;
+
+    if (p->n_batch > 0) {
+        for (size_t i = 0; i < p->n_batch; i++) {
+            p->batch_order[i] = &p->batch[i];
+        }
+        final_tab =
+            (struct final_tab){.p = p, .rate = p->rate, .rows = p->batch_order, .n = p->n_batch};
+        r = exec_sql(db, "orders", dagd_validate_upsert_sql, reterr_msg);
+        final_tab = (struct final_tab){0};
+    }
+    p->n_orders += (int64_t)p->n_batch;
+    p->n_batch = 0;
+    dagd_arena_done(&p->oids); /* streaming: nothing points into it any more */
+    return r;
+}
+
+/* Count the hits of a row, write its exceptions, and batch it for orders if
+ * it is final. */
+static int finish_row(struct scan_ctx *sc, const struct vrow *w)
+{
+    struct pass *p = sc->p;
+    bool is_final = !(w->flags & BIT(R_SUPERSEDED));
+    int r;
+
+    for (int k = 0; k < _R_MAX; k++) {
+        if (w->flags & BIT(k)) {
+            p->counts[w->source][k]++;
+            if (is_final) {
+                p->counts[FINAL][k]++;
+            }
         }
     }
-    sqlite3_finalize(st);
-    if (r >= 0 && sqlite3_exec(db, dagd_validate_prune_sql, NULL, NULL, NULL) != SQLITE_OK) {
-        dagd__task_set_err(reterr_msg, "pruning orders: %s", sqlite3_errmsg(db));
-        r = -EIO;
+    if (w->flags && (r = write_exception(sc->db, p->exc, p, w, &sc->err)) < 0) {
+        return r;
     }
+    if (!w->oid || !is_final) {
+        return 0;
+    }
+    group_add(p, w);
+    p->batch[p->n_batch++] = *w;
+    return p->n_batch == BATCH_ROWS ? flush_orders(sc->db, p, &sc->err) : 0;
+}
+
+/* Every row of the current ORDER_ID is in dups: the last one wins. */
+static int finish_dups(struct scan_ctx *sc)
+{
+    struct pass *p = sc->p;
+    int r = 0;
+
+    for (size_t i = 0; i < p->n_dups && r >= 0; i++) {
+        struct vrow *w = &p->dups[i];
+        w->win = p->dups[p->n_dups - 1].pos;
+        if (i + 1 < p->n_dups) {
+            w->flags |= BIT(R_SUPERSEDED);
+        }
+        r = finish_row(sc, w);
+    }
+    p->n_dups = 0;
+    return r;
+}
+
+/* ORDER_IDs as SQLite's BINARY collation orders them; NULL first. */
+static int cmp_oids(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c;
+
+    if (!a || !b) {
+        return (a != NULL) - (b != NULL);
+    }
+    c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* The next row in (ORDER_ID, load) order. Its oid must stay valid until the
+ * next flush unless `copy` (then it is copied). */
+static int consume_row(struct scan_ctx *sc, struct vrow *w, bool copy)
+{
+    struct pass *p = sc->p;
+    int c = 1, r;
+
+    if (p->n_dups > 0) {
+        const struct vrow *d = &p->dups[p->n_dups - 1];
+        c = cmp_oids(w->oid, w->oid_len, d->oid, d->oid_len);
+        if (c < 0 || (c == 0 && w->pos <= d->pos)) {
+            dagd__task_set_err(&sc->err, "raw_orders did not arrive in ORDER_ID order");
+            return -EIO;
+        }
+        if (c > 0 && (r = finish_dups(sc)) < 0) {
+            return r;
+        }
+    }
+    if (!w->oid) {
+        return finish_row(sc, w); /* a row without ORDER_ID is final */
+    }
+    if (copy) {
+        w->oid = c == 0 ? p->dups[0].oid : dagd_arena_strndup(&p->oids, w->oid, w->oid_len);
+    }
+    if (p->n_dups == p->cap_dups) {
+        p->cap_dups = p->cap_dups ? 2 * p->cap_dups : 16;
+        p->dups = realloc(p->dups, p->cap_dups * sizeof(*p->dups));
+        if (!p->dups) {
+            abort();
+        }
+    }
+    p->dups[p->n_dups++] = *w;
+    return 0;
+}
+
+/* Streaming: the row arrives in order; its text lives until the call returns. */
+static void fn_stream_row(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    struct scan_ctx *sc = sqlite3_user_data(c);
+    struct vrow w;
+    int r = eval_row(sc->p, argv, &w, &sc->err);
+
+    if (r >= 0) {
+        sc->p->n_rows++;
+        r = consume_row(sc, &w, true);
+    }
+    if (r < 0) {
+        sc->r = r;
+        sqlite3_result_error(c, sc->err ? sc->err : "bad row", -1);
+    }
+}
+
+/* In memory: keep the evaluated row (its ORDER_ID copied to the arena). */
+static void fn_keep_row(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    struct scan_ctx *sc = sqlite3_user_data(c);
+    struct pass *p = sc->p;
+    struct vrow *w;
+    int r;
+
+    if ((size_t)p->n_rows == p->cap_rows) {
+        p->cap_rows = p->cap_rows ? 2 * p->cap_rows : 65536;
+        p->rows = realloc(p->rows, p->cap_rows * sizeof(*p->rows));
+        if (!p->rows) {
+            abort();
+        }
+    }
+    w = &p->rows[p->n_rows];
+    r = eval_row(p, argv, w, &sc->err);
+    if (r < 0) {
+        sc->r = r;
+        sqlite3_result_error(c, sc->err ? sc->err : "bad row", -1);
+        return;
+    }
+    if (w->oid) {
+        w->oid = dagd_arena_strndup(&p->arena, w->oid, w->oid_len);
+    }
+    p->n_rows++;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+    const struct vrow *x = *(const struct vrow *const *)a, *y = *(const struct vrow *const *)b;
+    int c = cmp_oids(x->oid, x->oid_len, y->oid, y->oid_len);
+
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int64_t count_bronze(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+
+    if (sqlite3_prepare_v2(db, dagd_validate_count_sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* orders, dq_exceptions and the counts are written or complete after it. */
+static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opts *o,
+                     char **reterr_msg)
+{
+    struct scan_ctx sc = {.db = db, .p = p};
+    int64_t max_rows = o->memory_rows > 0 ? o->memory_rows : DAGD_VALIDATE_MEMORY_ROWS;
+    bool stream = o->stream || count_bronze(db) > max_rows;
+    char *e = NULL;
+    int rc, r = 0;
+
+    p->batch = malloc(BATCH_ROWS * sizeof(*p->batch));
+    p->batch_order = malloc(BATCH_ROWS * sizeof(*p->batch_order));
+    if (!p->batch || !p->batch_order) {
+        abort();
+    }
+    if (sqlite3_prepare_v2(db, dagd_validate_exception_sql, -1, &p->exc, NULL) != SQLITE_OK ||
+        sqlite3_create_module_v2(db, "dq_final_orders", &final_module, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8 | SQLITE_DIRECTONLY, &sc,
+                                   stream ? fn_stream_row : fn_keep_row, NULL, NULL,
+                                   NULL) != SQLITE_OK) {
+        dagd__task_set_err(reterr_msg, "reading raw_orders: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(p->exc);
+        p->exc = NULL;
+        return -EIO;
+    }
+    rc = sqlite3_exec(db, stream ? dagd_validate_scan_sorted_sql : dagd_validate_scan_sql, NULL,
+                      NULL, &e);
+    /* unregister: the function points into this stack frame */
+    (void)sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8, NULL, NULL, NULL, NULL,
+                                     NULL);
+    if (sc.r < 0) {
+        r = sc.r;
+    } else if (rc == SQLITE_INTERRUPT && o->canceled && o->canceled(o->userdata)) {
+        r = -ECANCELED;
+    } else if (rc != SQLITE_OK) {
+        dagd__task_set_err(reterr_msg, "reading raw_orders: %s", e ? e : sqlite3_errstr(rc));
+        r = -EIO;
+    } else {
+        if (!stream) {
+            struct vrow **order = malloc(((size_t)p->n_rows + 1) * sizeof(*order));
+            if (!order) {
+                abort();
+            }
+            for (int64_t i = 0; i < p->n_rows; i++) {
+                order[i] = &p->rows[i];
+            }
+            qsort(order, (size_t)p->n_rows, sizeof(*order), cmp_rows);
+            for (int64_t i = 0; i < p->n_rows && r >= 0; i++) {
+                r = consume_row(&sc, order[i], false);
+            }
+            free(order);
+        }
+        if (r >= 0) {
+            r = finish_dups(&sc);
+        }
+        if (r >= 0) {
+            r = flush_orders(db, p, &sc.err);
+        }
+    }
+    if (sc.r < 0 || (r < 0 && r != -ECANCELED && rc == SQLITE_OK)) {
+        dagd__task_set_err(reterr_msg, "%s", sc.err ? sc.err : "reading raw_orders failed");
+    }
+    sqlite3_free(e);
+    free(sc.err);
+    sqlite3_finalize(p->exc);
+    p->exc = NULL;
     return r;
 }
 
@@ -1085,47 +1219,45 @@ static int run_in_transaction(sqlite3 *db, const struct dagd_validate_opts *o,
                               const struct dagd_dq_rate *rate, struct dagd_validate_stats *stats,
                               char **reterr_msg)
 {
-    struct pass p = {0};
-    int64_t n_orders = 0;
+    struct pass p = {.rate = rate};
     int r;
 
     r = exec_sql(db, "schema", dagd_validate_schema_sql, reterr_msg);
+    if (r >= 0 && sqlite3_create_function_v2(db, "dq_oid", 1,
+                                             SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC,
+                                             NULL, fn_oid, NULL, NULL, NULL) != SQLITE_OK) {
+        dagd__task_set_err(reterr_msg, "cannot register dq_oid: %s", sqlite3_errmsg(db));
+        r = -EIO;
+    }
     if (r >= 0) {
         r = load_map(db, &p, reterr_msg);
     }
     if (r >= 0) {
         stage_done(o, 1);
-        r = scan_rows(db, &p, o, reterr_msg);
-    }
-    if (r >= 0) {
-        dedup_and_count(&p);
-        stage_done(o, 2);
         r = exec_sql(db, "clearing dq tables", dagd_validate_clear_sql, reterr_msg);
     }
     if (r >= 0) {
-        r = write_exceptions(db, &p, reterr_msg);
+        r = scan_rows(db, &p, o, reterr_msg);
     }
     if (r >= 0) {
+        stage_done(o, 2);
         r = write_summary(db, &p, reterr_msg);
     }
     if (r >= 0) {
         stage_done(o, 3);
-        r = write_orders(db, &p, rate, &n_orders, reterr_msg);
+        r = prune_orders(db, p.n_orders, reterr_msg);
     }
     if (r >= 0) {
         stage_done(o, 4);
-        r = prune_orders(db, &p, n_orders, reterr_msg);
-    }
-    if (r >= 0) {
-        r = write_groups(db, &p, rate, reterr_msg);
+        r = write_groups(db, &p, reterr_msg);
     }
     if (r >= 0) {
         r = write_meta(db, o->usd_rate, reterr_msg);
     }
     if (r >= 0) {
         stage_done(o, 5);
-        stats->rows_in = (int64_t)p.n_rows;
-        stats->orders = n_orders;
+        stats->rows_in = p.n_rows;
+        stats->orders = p.n_orders;
         for (size_t s = 0; s < p.n_sources; s++) {
             for (int k = 0; k < _R_MAX; k++) {
                 stats->exceptions += p.counts[s][k];
@@ -1160,9 +1292,10 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
                            "from the warehouse: run the extract steps first");
         return -ENOENT;
     }
-    /* A page cache that holds orders (~15 MB at 200k rows) keeps the upserts
-     * off the disk until commit. */
-    (void)sqlite3_exec(db, "PRAGMA cache_size = -131072", NULL, NULL, NULL);
+    /* A page cache that holds orders at 200k rows (~15 MB) keeps the upserts
+     * off the disk until commit; it also bounds the memory of the sorter that
+     * orders big bronze (scan_rows), so it is not bigger. */
+    (void)sqlite3_exec(db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
     if (o->canceled) {
         sqlite3_progress_handler(db, 20000, progress_cb, (void *)o);
     }

@@ -20,7 +20,15 @@ struct dagd_validate_opts {
     dagd_validate_canceled_fn canceled; /* may be NULL */
     dagd_validate_progress_fn progress; /* may be NULL; stages done / total */
     void *userdata;
+    /* Bronze of up to memory_rows rows (0: DAGD_VALIDATE_MEMORY_ROWS) is
+     * evaluated in memory and sorted by qsort; bigger bronze is sorted by
+     * SQLite as it is read, so memory does not grow with the rows. `stream`
+     * takes the second way whatever the size (tests). */
+    int64_t memory_rows;
+    bool stream;
 };
+
+#define DAGD_VALIDATE_MEMORY_ROWS 500000
 
 struct dagd_validate_stats {
     int64_t rows_in;    /* bronze rows read */

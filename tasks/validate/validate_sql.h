@@ -65,11 +65,24 @@ static const char dagd_validate_map_sql[] =
     "SELECT city_district_id, city, district FROM main.city_district_map";
 
 /* Every bronze row; the C pass (validate_run.c) evaluates the rules. */
+#define DQ_SCAN_ROW_CALL                                                                           \
+    "dq_scan_row(file_id, row_no, source, order_id, order_time, city_district_id, city,\n"         \
+    "            district, rptg_amt, currency_cd, order_qty, missing_keys IS NOT NULL,\n"         \
+    "            extra_keys IS NOT NULL)"
+
+/* In storage order (the pass sorts the rows in memory). */
 static const char dagd_validate_scan_sql[] =
-    "SELECT count(dq_scan_row(file_id, row_no, source, order_id, order_time, city_district_id,\n"
-    "                         city, district, rptg_amt, currency_cd, order_qty,\n"
-    "                         missing_keys IS NOT NULL, extra_keys IS NOT NULL))\n"
-    "FROM main.raw_orders";
+    "SELECT count(" DQ_SCAN_ROW_CALL ") FROM main.raw_orders";
+
+/* By trimmed ORDER_ID then load order. The function is called on the rows of
+ * the sorted subquery as they come out (not an aggregate, no LIMIT: that way
+ * SQLite keeps the subquery's ORDER BY and uses its sorter, which spills to
+ * temp files, instead of a temp b-tree). The pass checks the order. */
+static const char dagd_validate_scan_sorted_sql[] =
+    "SELECT " DQ_SCAN_ROW_CALL "\n"
+    "FROM (SELECT * FROM main.raw_orders ORDER BY dq_oid(order_id), file_id, row_no)";
+
+static const char dagd_validate_count_sql[] = "SELECT count(*) FROM main.raw_orders";
 
 static const char dagd_validate_clear_sql[] =
     "DELETE FROM main.dq_exceptions;\n"
@@ -115,34 +128,38 @@ static const char dagd_validate_final_vtab_sql[] =
     "                amount_rmb_cents, currency, qty, status, location_known, hour,\n"
     "                amount_cents, file_id, row_no)";
 
+#define DQ_ORDERS_COLS                                                                             \
+    "order_id, source, order_time, city_district_id, city, district, amount_rmb_cents,\n"          \
+    "currency, qty, status, location_known, hour, amount_cents, file_id, row_no"
+
+#define DQ_ORDERS_UPSERT_TAIL                                                                      \
+    "ON CONFLICT (order_id) DO UPDATE SET\n"                                                       \
+    "  source = excluded.source, order_time = excluded.order_time,\n"                             \
+    "  city_district_id = excluded.city_district_id, city = excluded.city,\n"                     \
+    "  district = excluded.district, amount_rmb_cents = excluded.amount_rmb_cents,\n"             \
+    "  currency = excluded.currency, qty = excluded.qty, status = excluded.status,\n"             \
+    "  location_known = excluded.location_known, hour = excluded.hour,\n"                         \
+    "  amount_cents = excluded.amount_cents, file_id = excluded.file_id, row_no = excluded.row_no\n" \
+    "WHERE (source, order_time, city_district_id, city, district, amount_rmb_cents, currency, qty,\n" \
+    "       status, location_known, hour, amount_cents, file_id, row_no)\n"                         \
+    "  IS NOT (excluded.source, excluded.order_time, excluded.city_district_id, excluded.city,\n"   \
+    "          excluded.district, excluded.amount_rmb_cents, excluded.currency, excluded.qty,\n"  \
+    "          excluded.status, excluded.location_known, excluded.hour, excluded.amount_cents,\n"   \
+    "          excluded.file_id, excluded.row_no)"
+
 /* The contract table: upsert the final row of every ORDER_ID; an unchanged
  * row is not written at all. */
 static const char dagd_validate_upsert_sql[] =
-    "INSERT INTO main.orders (order_id, source, order_time, city_district_id, city, district,\n"
-    "                         amount_rmb_cents, currency, qty, status, location_known, hour,\n"
-    "                         amount_cents, file_id, row_no)\n"
-    "SELECT order_id, source, order_time, city_district_id, city, district, amount_rmb_cents,\n"
-    "       currency, qty, status, location_known, hour, amount_cents, file_id, row_no\n"
-    "FROM dq_final_orders WHERE true\n"
-    "ON CONFLICT (order_id) DO UPDATE SET\n"
-    "  source = excluded.source, order_time = excluded.order_time,\n"
-    "  city_district_id = excluded.city_district_id, city = excluded.city,\n"
-    "  district = excluded.district, amount_rmb_cents = excluded.amount_rmb_cents,\n"
-    "  currency = excluded.currency, qty = excluded.qty, status = excluded.status,\n"
-    "  location_known = excluded.location_known, hour = excluded.hour,\n"
-    "  amount_cents = excluded.amount_cents, file_id = excluded.file_id, row_no = excluded.row_no\n"
-    "WHERE (source, order_time, city_district_id, city, district, amount_rmb_cents, currency, qty,\n"
-    "       status, location_known, hour, amount_cents, file_id, row_no)\n"
-    "  IS NOT (excluded.source, excluded.order_time, excluded.city_district_id, excluded.city,\n"
-    "          excluded.district, excluded.amount_rmb_cents, excluded.currency, excluded.qty,\n"
-    "          excluded.status, excluded.location_known, excluded.hour, excluded.amount_cents,\n"
-    "          excluded.file_id, excluded.row_no)";
+    "INSERT INTO main.orders (" DQ_ORDERS_COLS ")\n"
+    "SELECT " DQ_ORDERS_COLS " FROM dq_final_orders WHERE true\n" DQ_ORDERS_UPSERT_TAIL;
+
 
 /* Orders whose ORDER_ID is no longer in bronze (only if bronze was cut). */
 static const char dagd_validate_keep_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS dq_keep (order_id TEXT PRIMARY KEY) WITHOUT ROWID;\n"
-    "DELETE FROM temp.dq_keep;\n";
-static const char dagd_validate_keep_insert_sql[] = "INSERT INTO temp.dq_keep VALUES (?1)";
+    "DELETE FROM temp.dq_keep;\n"
+    "INSERT OR IGNORE INTO temp.dq_keep\n"
+    "  SELECT dq_oid(order_id) FROM main.raw_orders WHERE dq_oid(order_id) IS NOT NULL;\n";
 static const char dagd_validate_prune_sql[] =
     "DELETE FROM main.orders WHERE order_id NOT IN (SELECT order_id FROM temp.dq_keep);\n"
     "DROP TABLE temp.dq_keep;\n";

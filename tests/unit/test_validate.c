@@ -311,6 +311,31 @@ static void test_validate_bronze(void **state)
                      0);
     assert_int_equal(q_int(db, "SELECT count(*) FROM orders"), 6);
     assert_true(q_int(db, "SELECT total_changes()") > before);
+
+    /* Bronze beyond memory_rows is sorted by SQLite while it is read: the
+     * same tables, and orders untouched. */
+    static const char *const tables[] = {"orders", "dq_exceptions", "dq_summary", "order_groups"};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+        snprintf(sql, sizeof(sql), "CREATE TEMP TABLE snap_%s AS SELECT * FROM %s", tables[i],
+                 tables[i]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    o.memory_rows = 1;
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
+    assert_int_equal(st.rows_in, 10);
+    assert_int_equal(st.orders, 6);
+    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT (SELECT count(*) FROM (SELECT * FROM %s EXCEPT SELECT * FROM snap_%s))"
+                 " + (SELECT count(*) FROM (SELECT * FROM snap_%s EXCEPT SELECT * FROM %s))"
+                 " + (SELECT count(*) FROM %s) - (SELECT count(*) FROM snap_%s)",
+                 tables[i], tables[i], tables[i], tables[i], tables[i], tables[i]);
+        assert_int_equal(q_int(db, sql), 0);
+    }
+    /* dq_* and order_groups are rebuilt; orders is not written */
+    assert_int_equal(q_int(db, "SELECT count(*) FROM (SELECT * FROM orders EXCEPT "
+                               "SELECT * FROM snap)"),
+                     0);
     free(err);
     sqlite3_close(db);
 }
