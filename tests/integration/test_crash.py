@@ -8,7 +8,9 @@
 2. kill -9 `dagd run` itself in the middle of a run: the next `dagd run`
    on the state directory fails the orphan (nothing left `running`) and
    succeeds, with the same warehouse again.
-3. Two `dagd run` on one state directory: the second must not take the
+3. kill -9 `dagd run` at 6 random moments of a run: every next start fails
+   the orphan, and the last run rebuilds the same warehouse.
+4. Two `dagd run` on one state directory: the second must not take the
    first one's live run for an orphan.
 
 Total time is bounded (~90 s): each kill waits at most a few seconds for its
@@ -192,6 +194,28 @@ def kill_runner_trial(state, wiki, clean):
     compare(clean, snapshot(os.path.join(state, "warehouse.db")), "after killing dagd run")
 
 
+def kill_runner_randomly(state, wiki, clean, rng, n, span):
+    """kill -9 `dagd run` at n uniformly random moments of a run (span:
+    a clean run's duration), whatever it is doing: planning, writing
+    state.db, waiting for a worker. Every start after a kill must fail the
+    orphan, and the run after the last kill must rebuild the same
+    warehouse."""
+    for i in range(n):
+        p = subprocess.Popen(run_args(state, wiki) + ["--force"], cwd=SOURCE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, span))
+        p.kill()
+        p.wait()
+    r = subprocess.run(run_args(state, wiki) + ["--force"], cwd=SOURCE, capture_output=True,
+                       text=True, timeout=120)
+    check(r.returncode == 0, "run after %d random kills of dagd run failed: %s" % (n, r.stderr[-3000:]))
+    no_running(state, "after %d random kills of dagd run" % n)
+    compare(clean, snapshot(os.path.join(state, "warehouse.db")), "after random kills of dagd run")
+    with db(state) as c:
+        bad = c.execute("SELECT count(*) FROM runs WHERE status NOT IN ('succeeded', 'failed')").fetchone()[0]
+    check(bad == 0, "%d runs neither succeeded nor failed after the kills" % bad)
+
+
 def no_false_orphans(work):
     """A second dagd run on a state directory in use must not take the
     first one's live run for an orphan (the state lock is shared)."""
@@ -236,7 +260,9 @@ def main():
     try:
         url = wiki.__enter__()
         start = time.monotonic()
+        t_clean = time.monotonic()
         clean = clean_run(work, url)
+        clean_secs = time.monotonic() - t_clean
         state = os.path.join(work, "crash")
         deadline = start + BUDGET_S
         kills = {}
@@ -251,6 +277,7 @@ def main():
         print("workers killed per step: %s" % kills)
         check(sum(kills.values()) >= min(TRIALS, 5) // 2, "too few kills landed: %s" % kills)
         kill_runner_trial(os.path.join(work, "runner"), url, clean)
+        kill_runner_randomly(os.path.join(work, "runner"), url, clean, rng, 6, clean_secs)
         no_false_orphans(work)
         print("ok in %.1f s" % (time.monotonic() - start))
     finally:
