@@ -340,6 +340,56 @@ static void test_validate_bronze(void **state)
     sqlite3_close(db);
 }
 
+/* More rows than a batch of orders (8192), duplicates far apart, ORDER_IDs as
+ * numbers and as padded text: the in-memory and the streaming way agree. */
+static void test_validate_many_rows(void **state)
+{
+    static const char *const tables[] = {"orders", "dq_exceptions", "dq_summary", "order_groups"};
+    struct dagd_validate_opts o = {.usd_rate = "7.10"};
+    struct dagd_validate_stats st;
+    char *err = NULL, sql[1024];
+    sqlite3 *db;
+
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, bronze_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)"
+            " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
+            "  city_district_id, rptg_amt, currency_cd, order_qty)"
+            " SELECT 3, i + 1, 'dataset1',"
+            "  CASE i % 3 WHEN 0 THEN i % 20000 WHEN 1 THEN ' ' || (i % 20000)"
+            "   ELSE CAST(i % 20000 AS TEXT) END,"
+            "  50000 + i % 70000, 1 + i % 5, i % 101, CASE WHEN i % 7 = 0 THEN 'USD'"
+            "   ELSE 'RMB' END, 1 FROM n",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
+    assert_int_equal(st.rows_in, 30010);
+    assert_int_equal(st.orders, 6 + 20000);
+    assert_int_equal(dq_count(db, "dataset1", "duplicate_order_id_superseded"), 2 + 10000);
+    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+        snprintf(sql, sizeof(sql), "CREATE TEMP TABLE snap_%s AS SELECT * FROM %s", tables[i],
+                 tables[i]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM orders", NULL, NULL, NULL), SQLITE_OK);
+    o.stream = true;
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
+    assert_int_equal(st.orders, 6 + 20000);
+    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT (SELECT count(*) FROM (SELECT * FROM %s EXCEPT SELECT * FROM snap_%s))"
+                 " + (SELECT count(*) FROM (SELECT * FROM snap_%s EXCEPT SELECT * FROM %s))"
+                 " + (SELECT count(*) FROM %s) - (SELECT count(*) FROM snap_%s)",
+                 tables[i], tables[i], tables[i], tables[i], tables[i], tables[i]);
+        assert_int_equal(q_int(db, sql), 0);
+    }
+    free(err);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_qty),
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_validate_bronze),
+        cmocka_unit_test(test_validate_many_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
