@@ -153,7 +153,6 @@ static const char dagd_validate_upsert_sql[] =
     "INSERT INTO main.orders (" DQ_ORDERS_COLS ")\n"
     "SELECT " DQ_ORDERS_COLS " FROM dq_final_orders WHERE true\n" DQ_ORDERS_UPSERT_TAIL;
 
-
 /* Orders whose ORDER_ID is no longer in bronze (only if bronze was cut). */
 static const char dagd_validate_keep_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS dq_keep (order_id TEXT PRIMARY KEY) WITHOUT ROWID;\n"
