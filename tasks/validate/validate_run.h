@@ -28,7 +28,7 @@ struct dagd_validate_opts {
     bool stream;
 };
 
-#define DAGD_VALIDATE_MEMORY_ROWS 500000
+#define DAGD_VALIDATE_MEMORY_ROWS 250000 /* ~75 MB, what streaming takes */
 
 struct dagd_validate_stats {
     int64_t rows_in;    /* bronze rows read */
