@@ -14,6 +14,20 @@
 #include "pipeline.h"
 #include "task_config.h"
 
+/* Under LeakSanitizer, plugins stay mapped when the host is freed: LSan's
+ * exit-time scan walks every thread's TLS through the DTV, and a dlclose'd
+ * library with TLS (libcurl's OpenSSL, via translate-scrape) leaves a stale
+ * slot there that crashes its tracer ("Tracer caught signal 11"), turning a
+ * clean run into exit 1. Keeping them mapped also lets LSan symbolize leak
+ * reports in plugin code. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DAGD_KEEP_PLUGINS_MAPPED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define DAGD_KEEP_PLUGINS_MAPPED 1
+#endif
+#endif
+
 #define PLUGIN_PREFIX "dagd-task-"
 #define PLUGIN_SUFFIX ".so"
 
@@ -414,9 +428,11 @@ struct dagd_plugin_host *dagd_plugin_host_free(struct dagd_plugin_host *h)
     }
     for (size_t i = 0; i < h->n_plugins; i++) {
         struct dagd_plugin *p = h->plugins[i];
+#ifndef DAGD_KEEP_PLUGINS_MAPPED
         if (p->handle) {
             (void)dlclose(p->handle);
         }
+#endif
         free(p->path);
         free(p);
     }
