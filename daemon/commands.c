@@ -26,6 +26,7 @@ const struct dagd_command dagd_commands[] = {
     {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... FILE.yaml"},
     {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json]"},
     {"serve", dagd_cmd_serve,
-     "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--pipelines DIR] [--plugin-dir DIR]"},
+     "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--pipelines DIR] [--plugin-dir "
+     "DIR]"},
     {NULL, NULL, NULL},
 };

@@ -27,7 +27,7 @@ struct dagd_daemon {
     struct dagd_notify *notify;
     struct dagd_schedules *schedules; /* cron timers (schedules.h) */
     struct dagd_sensors *sensors;     /* directory watches (sensors.h); NULL without inotify */
-    uint64_t started_usec; /* monotonic */
+    uint64_t started_usec;            /* monotonic */
     bool shutting_down;
     char *socket_path;
 };

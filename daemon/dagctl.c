@@ -1014,8 +1014,7 @@ static int cmd_ticks(struct ctl *c, int argc, char **argv)
             if (streq(or_dash(jstr(a, "kind")), "schedule")) {
                 printf("schedule %s/%s: '%s' (%s), next %s\n", or_dash(jstr(a, "pipeline")),
                        or_dash(jstr(a, "name")), or_dash(jstr(a, "cron")),
-                       or_dash(jstr(a, "timezone")),
-                       fmt_time(jnum(a, "next"), when, sizeof(when)));
+                       or_dash(jstr(a, "timezone")), fmt_time(jnum(a, "next"), when, sizeof(when)));
             } else {
                 printf("sensor %s/%s: '%s' in %s%s\n", or_dash(jstr(a, "pipeline")),
                        or_dash(jstr(a, "name")), or_dash(jstr(a, "pattern")),
@@ -1029,9 +1028,8 @@ static int cmd_ticks(struct ctl *c, int argc, char **argv)
                "REASON");
         cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(rep.result, "ticks"))
         {
-            printf("%-19s %-8s %-16s %-8s %-32s %s\n",
-                   fmt_time(jnum(t, "ts"), when, sizeof(when)), or_dash(jstr(t, "kind")),
-                   or_dash(jstr(t, "name")), or_dash(jstr(t, "status")),
+            printf("%-19s %-8s %-16s %-8s %-32s %s\n", fmt_time(jnum(t, "ts"), when, sizeof(when)),
+                   or_dash(jstr(t, "kind")), or_dash(jstr(t, "name")), or_dash(jstr(t, "status")),
                    or_dash(jstr(t, "run_id")), or_dash(jstr(t, "reason")));
         }
     }

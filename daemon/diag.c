@@ -3,8 +3,8 @@
 
 #include <stdarg.h>
 
-void dagd_diags_add(struct dagd_diags *d, const char *file, struct dagd_mark mark,
-                    const char *fmt, ...)
+void dagd_diags_add(struct dagd_diags *d, const char *file, struct dagd_mark mark, const char *fmt,
+                    ...)
 {
     va_list ap;
     char *msg;

@@ -27,8 +27,8 @@ struct dagd_diags {
 };
 
 /* Append an error; beyond DAGD_DIAG_MAX only counts it. */
-void dagd_diags_add(struct dagd_diags *d, const char *file, struct dagd_mark mark,
-                    const char *fmt, ...) _printf_(4, 5);
+void dagd_diags_add(struct dagd_diags *d, const char *file, struct dagd_mark mark, const char *fmt,
+                    ...) _printf_(4, 5);
 /* Print every diagnostic as "FILE:LINE:COL: error: MESSAGE\n". */
 void dagd_diags_print(const struct dagd_diags *d, FILE *f);
 /* Free the contents (not d itself). */

@@ -1241,9 +1241,8 @@ static void attempt_finish(struct exec_attempt *a)
         if (s->verdict) {
             /* reliability: the fingerprint of what ran, for the next memo
              * lookup; none for a degraded result, so the next run retries it. */
-            set_str(&s->info.fingerprint, s->verdict->fingerprint[0] && !a->no_memo
-                                              ? s->verdict->fingerprint
-                                              : NULL);
+            set_str(&s->info.fingerprint,
+                    s->verdict->fingerprint[0] && !a->no_memo ? s->verdict->fingerprint : NULL);
             set_str(&s->info.manifest, s->verdict->manifest);
             free(s->info.inputs_json);
             s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);

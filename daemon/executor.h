@@ -22,22 +22,22 @@ struct dagd_executor_config {
     uv_loop_t *loop;
     struct dagd_store *store;
     struct dagd_plugin_host *plugins;
-    unsigned max_jobs;          /* global step parallelism; 0 = number of CPUs */
-    const char *state_dir;      /* absolute */
-    const char *worker_path;    /* the dagd-worker binary; NULL = next to /proc/self/exe */
-    const char *work_dir;       /* cwd of steps and base of relative params; NULL = cwd */
-    uint64_t kill_grace_usec;   /* SIGTERM -> SIGKILL grace; 0 = 5 s */
+    unsigned max_jobs;        /* global step parallelism; 0 = number of CPUs */
+    const char *state_dir;    /* absolute */
+    const char *worker_path;  /* the dagd-worker binary; NULL = next to /proc/self/exe */
+    const char *work_dir;     /* cwd of steps and base of relative params; NULL = cwd */
+    uint64_t kill_grace_usec; /* SIGTERM -> SIGKILL grace; 0 = 5 s */
 };
 
 struct dagd_run_options {
-    const char *trigger;        /* "cli", "schedule", "sensor", "retry" */
+    const char *trigger;          /* "cli", "schedule", "sensor", "retry" */
     char *const *param_overrides; /* "key=value" */
     size_t n_param_overrides;
-    bool force;                 /* ignore memoization */
-    const char *from_step;      /* run this step and everything downstream only */
-    const char *only_step;      /* run this step only */
-    const char *parent_run_id;  /* retry: re-run failed and downstream steps of this run */
-    unsigned max_jobs;          /* per-run limit; 0 = the global limit */
+    bool force;                /* ignore memoization */
+    const char *from_step;     /* run this step and everything downstream only */
+    const char *only_step;     /* run this step only */
+    const char *parent_run_id; /* retry: re-run failed and downstream steps of this run */
+    unsigned max_jobs;         /* per-run limit; 0 = the global limit */
     /* Appended for the daemon's run queue (run_queue.c), which hands out a
      * run id before the run reaches the executor: use this id (32 hex chars)
      * instead of a new one; NULL = a new id. */
@@ -47,9 +47,9 @@ struct dagd_run_options {
 /* What observers are told. Pointers are valid during the callback only. */
 enum dagd_exec_event_kind {
     DAGD_EXEC_RUN_STARTED,
-    DAGD_EXEC_STEP_CHANGED,     /* status, attempts, error changed */
-    DAGD_EXEC_STEP_PROGRESS,    /* done/total */
-    DAGD_EXEC_LOG,              /* a log/stdout/stderr line of a step */
+    DAGD_EXEC_STEP_CHANGED,  /* status, attempts, error changed */
+    DAGD_EXEC_STEP_PROGRESS, /* done/total */
+    DAGD_EXEC_LOG,           /* a log/stdout/stderr line of a step */
     DAGD_EXEC_RUN_FINISHED,
 };
 
@@ -58,10 +58,10 @@ struct dagd_exec_event {
     const char *run_id;
     const char *pipeline;
     const struct dagd_step_info *step; /* STEP_*; LOG: may be NULL */
-    uint64_t done, total;               /* STEP_PROGRESS */
-    const char *level, *message;        /* LOG */
-    enum dagd_run_status run_status;    /* RUN_FINISHED */
-    int64_t seq;                        /* events.seq of the stored event, or 0 */
+    uint64_t done, total;              /* STEP_PROGRESS */
+    const char *level, *message;       /* LOG */
+    enum dagd_run_status run_status;   /* RUN_FINISHED */
+    int64_t seq;                       /* events.seq of the stored event, or 0 */
 };
 
 typedef void (*dagd_exec_observer_fn)(const struct dagd_exec_event *ev, void *userdata);

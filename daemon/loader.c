@@ -1473,8 +1473,8 @@ static void parse_schedules(struct loader *L, yaml_node_t *n)
                     _cleanup_free_ char *why = NULL;
                     has_cron = true;
                     if (dagd_cron_parse(s->cron, &cron, &why) < 0) {
-                        error_at(L, M(v->start_mark), "invalid cron expression '%s': %s",
-                                 s->cron, why);
+                        error_at(L, M(v->start_mark), "invalid cron expression '%s': %s", s->cron,
+                                 why);
                     }
                 }
             } else if (streq(key, "timezone")) {

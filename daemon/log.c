@@ -19,7 +19,7 @@ void dagd_log_set_prefix(bool on)
 
 int dagd_log_level_from_string(const char *s)
 {
-    static const char *const names[] = {"emerg", "alert", "crit",  "err",
+    static const char *const names[] = {"emerg",   "alert",  "crit", "err",
                                         "warning", "notice", "info", "debug"};
     for (size_t i = 0; i < ELEMENTSOF(names); i++) {
         if (streq(s, names[i])) {

@@ -21,8 +21,7 @@ void dagd_log_set_prefix(bool on);
 
 /* Log a line; returns -abs(error) so callers can `return dagd_log_errno(...)`.
  * %m in fmt expands to strerror(error). error 0 returns 0. */
-int dagd_log_internal(int level, int error, const char *func, const char *fmt, ...)
-    _printf_(4, 5);
+int dagd_log_internal(int level, int error, const char *func, const char *fmt, ...) _printf_(4, 5);
 
 #define dagd_log_full_errno(level, error, ...)                                                     \
     ({                                                                                             \

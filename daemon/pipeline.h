@@ -31,8 +31,8 @@ struct dagd_step {
     struct dagd_mark task_mark;
     const struct dagd_plugin *plugin; /* resolved at load; owned by the plugin host */
 
-    char **needs;       /* names as written */
-    size_t *needs_idx;  /* resolved indices into pipeline->steps */
+    char **needs;      /* names as written */
+    size_t *needs_idx; /* resolved indices into pipeline->steps */
     size_t n_needs;
 
     /* The config mapping as written, `${...}` not yet substituted; values are
@@ -43,8 +43,8 @@ struct dagd_step {
 
     unsigned retries;
     uint64_t retry_delay_usec;
-    uint64_t timeout_usec;   /* 0 = none */
-    uint64_t memory_bytes;   /* 0 = no limit */
+    uint64_t timeout_usec; /* 0 = none */
+    uint64_t memory_bytes; /* 0 = no limit */
 
     /* Loader-private: YAML marks of the config keys and values, so errors
      * found when a run resolves the config still point at the file. */
@@ -59,24 +59,24 @@ struct dagd_step {
 struct dagd_schedule {
     char *name;
     struct dagd_mark mark;
-    char *cron;          /* 5 fields, or 6 with seconds first; checked for shape only */
-    char *timezone;      /* "UTC" when not given */
+    char *cron;     /* 5 fields, or 6 with seconds first; checked for shape only */
+    char *timezone; /* "UTC" when not given */
     struct dagd_params params;
-    unsigned catchup;    /* 0 when not given */
+    unsigned catchup; /* 0 when not given */
 };
 
 struct dagd_sensor {
     char *name;
     struct dagd_mark mark;
-    char *watch;         /* a directory */
-    char *pattern;       /* glob on file names; "*" when not given */
+    char *watch;   /* a directory */
+    char *pattern; /* glob on file names; "*" when not given */
     struct dagd_params params;
 };
 
 struct dagd_pipeline {
     unsigned n_ref;
-    char *file;          /* path as given */
-    char *dir;           /* absolute directory of the file (${pipeline_dir}) */
+    char *file; /* path as given */
+    char *dir;  /* absolute directory of the file (${pipeline_dir}) */
     char *name;
     char *description;
     struct dagd_params params; /* declared params with defaults */
@@ -84,7 +84,7 @@ struct dagd_pipeline {
 
     struct dagd_step *steps;
     size_t n_steps;
-    size_t *topo;              /* step indices in a topological order */
+    size_t *topo; /* step indices in a topological order */
 
     struct dagd_schedule *schedules;
     size_t n_schedules;
@@ -102,8 +102,8 @@ struct dagd_plugin_host;
  * host NULL tasks are not resolved (step->plugin stays NULL) and configs
  * are checked for ${...} references only. Errors are sorted by position.
  * The rules and messages are documented in pipelines/README.md. */
-int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host,
-                       struct dagd_pipeline **ret, struct dagd_diags *reterr);
+int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host, struct dagd_pipeline **ret,
+                       struct dagd_diags *reterr);
 /* The same from a memory buffer; `name` is used as FILE in diagnostics. */
 int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
                               struct dagd_plugin_host *host, struct dagd_pipeline **ret,

@@ -208,8 +208,7 @@ static void lt_no_memo(struct dagd_task_ctx *ctx, const char *reason)
 {
 }
 
-static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
-    _printf_(3, 4);
+static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...) _printf_(3, 4);
 static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
 {
     va_list ap;

@@ -20,8 +20,8 @@
 struct dagd_params;
 
 struct dagd_plugin {
-    char *path;    /* absolute path of the .so */
-    dev_t dev;     /* identity of the file, for fingerprints */
+    char *path; /* absolute path of the .so */
+    dev_t dev;  /* identity of the file, for fingerprints */
     ino_t ino;
     int64_t mtime_ns;
     off_t size;
@@ -65,12 +65,12 @@ int dagd_plugin_host_dirs(struct dagd_plugin_host *h, char *const **ret, size_t 
 /* True if the plugin's descriptor is large enough to hold `field` (fields
  * appended in later minor versions are absent from older plugins). */
 #define DAGD_PLUGIN_HAS(desc, field)                                                               \
-    ((desc)->struct_size >= offsetof(struct dagd_task_plugin, field) +                             \
-                                sizeof(((struct dagd_task_plugin *)0)->field))
+    ((desc)->struct_size >=                                                                        \
+     offsetof(struct dagd_task_plugin, field) + sizeof(((struct dagd_task_plugin *)0)->field))
 
 /* One fail(ctx, key, ...) of a plugin's validate callback. */
 struct dagd_plugin_failure {
-    char *key;     /* NULL: the step itself */
+    char *key; /* NULL: the step itself */
     char *message;
 };
 

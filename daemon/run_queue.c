@@ -340,9 +340,8 @@ struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q)
 
 /* The checks the executor would do, done now for a run that has to wait, so
  * a bad --param is reported to the caller and not at start time. */
-static int check_options(const struct dagd_pipeline *p, const char *state_dir,
-                         const char *run_id, const struct dagd_run_options *opts,
-                         struct dagd_diags *reterr)
+static int check_options(const struct dagd_pipeline *p, const char *state_dir, const char *run_id,
+                         const struct dagd_run_options *opts, struct dagd_diags *reterr)
 {
     int r = 0;
     struct dagd_mark m = {0};

@@ -105,8 +105,8 @@ int dagd_parse_duration(const char *s, uint64_t *ret_usec)
         const char *suffix;
         uint64_t usec;
     } units[] = {
-        {"ms", 1000u}, {"us", 1u}, {"s", 1000000u}, {"m", 60000000u}, {"h", 3600000000u},
-        {"d", 86400000000u},
+        {"ms", 1000u},    {"us", 1u},         {"s", 1000000u},
+        {"m", 60000000u}, {"h", 3600000000u}, {"d", 86400000000u},
     };
     uint64_t total = 0;
     const char *p = s;

@@ -10,7 +10,7 @@ static const char dagd_validate_schema_sql[] =
     "CREATE TABLE IF NOT EXISTS orders (\n"
     "    order_id         TEXT PRIMARY KEY,\n"
     "    source           TEXT NOT NULL,\n"
-    "    order_time       INTEGER,\n"          /* HHMMSS, NULL if bad */
+    "    order_time       INTEGER,\n" /* HHMMSS, NULL if bad */
     "    city_district_id INTEGER,\n"
     "    city             TEXT,\n"
     "    district         TEXT,\n"
@@ -67,7 +67,7 @@ static const char dagd_validate_map_sql[] =
 /* Every bronze row; the C pass (validate_run.c) evaluates the rules. */
 #define DQ_SCAN_ROW_CALL                                                                           \
     "dq_scan_row(file_id, row_no, source, order_id, order_time, city_district_id, city,\n"         \
-    "            district, rptg_amt, currency_cd, order_qty, missing_keys IS NOT NULL,\n"         \
+    "            district, rptg_amt, currency_cd, order_qty, missing_keys IS NOT NULL,\n"          \
     "            extra_keys IS NOT NULL)"
 
 /* In storage order (the pass sorts the rows in memory). */
@@ -84,9 +84,8 @@ static const char dagd_validate_scan_sorted_sql[] =
 
 static const char dagd_validate_count_sql[] = "SELECT count(*) FROM main.raw_orders";
 
-static const char dagd_validate_clear_sql[] =
-    "DELETE FROM main.dq_exceptions;\n"
-    "DELETE FROM main.dq_summary;\n";
+static const char dagd_validate_clear_sql[] = "DELETE FROM main.dq_exceptions;\n"
+                                              "DELETE FROM main.dq_summary;\n";
 
 /* One (row, rule) hit. The detail quotes the delivered value from bronze.
  * ?1 order_id, ?2 source, ?3 rule, ?4 rule bit, ?5 file_id, ?6 row_no,
@@ -134,17 +133,19 @@ static const char dagd_validate_final_vtab_sql[] =
 
 #define DQ_ORDERS_UPSERT_TAIL                                                                      \
     "ON CONFLICT (order_id) DO UPDATE SET\n"                                                       \
-    "  source = excluded.source, order_time = excluded.order_time,\n"                             \
-    "  city_district_id = excluded.city_district_id, city = excluded.city,\n"                     \
-    "  district = excluded.district, amount_rmb_cents = excluded.amount_rmb_cents,\n"             \
-    "  currency = excluded.currency, qty = excluded.qty, status = excluded.status,\n"             \
-    "  location_known = excluded.location_known, hour = excluded.hour,\n"                         \
-    "  amount_cents = excluded.amount_cents, file_id = excluded.file_id, row_no = excluded.row_no\n" \
-    "WHERE (source, order_time, city_district_id, city, district, amount_rmb_cents, currency, qty,\n" \
-    "       status, location_known, hour, amount_cents, file_id, row_no)\n"                         \
-    "  IS NOT (excluded.source, excluded.order_time, excluded.city_district_id, excluded.city,\n"   \
-    "          excluded.district, excluded.amount_rmb_cents, excluded.currency, excluded.qty,\n"  \
-    "          excluded.status, excluded.location_known, excluded.hour, excluded.amount_cents,\n"   \
+    "  source = excluded.source, order_time = excluded.order_time,\n"                              \
+    "  city_district_id = excluded.city_district_id, city = excluded.city,\n"                      \
+    "  district = excluded.district, amount_rmb_cents = excluded.amount_rmb_cents,\n"              \
+    "  currency = excluded.currency, qty = excluded.qty, status = excluded.status,\n"              \
+    "  location_known = excluded.location_known, hour = excluded.hour,\n"                          \
+    "  amount_cents = excluded.amount_cents, file_id = excluded.file_id, row_no = "                \
+    "excluded.row_no\n"                                                                            \
+    "WHERE (source, order_time, city_district_id, city, district, amount_rmb_cents, currency, "    \
+    "qty,\n"                                                                                       \
+    "       status, location_known, hour, amount_cents, file_id, row_no)\n"                        \
+    "  IS NOT (excluded.source, excluded.order_time, excluded.city_district_id, excluded.city,\n"  \
+    "          excluded.district, excluded.amount_rmb_cents, excluded.currency, excluded.qty,\n"   \
+    "          excluded.status, excluded.location_known, excluded.hour, excluded.amount_cents,\n"  \
     "          excluded.file_id, excluded.row_no)"
 
 /* The contract table: upsert the final row of every ORDER_ID; an unchanged

@@ -30,550 +30,610 @@ struct bad_case {
 /* BEGIN BAD CASES (generated from a list; keep one case per rule) */
 static const struct bad_case bad_cases[] = {
     {"syntax",
-         "pipeline: t\n"
-         "steps: [a, b\n",
-         "t.yaml:3:1: error: syntax error: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 8)\n"},
-    {"empty",
-         "",
-         "t.yaml:1:1: error: empty file: expected a pipeline map\n"},
+     "pipeline: t\n"
+     "steps: [a, b\n",
+     "t.yaml:3:1: error: syntax error: did not find expected ',' or ']' (while parsing a flow "
+     "sequence at line 2, column 8)\n"},
+    {"empty", "", "t.yaml:1:1: error: empty file: expected a pipeline map\n"},
     {"root_list",
-         "- a\n"
-         "- b\n",
-         "t.yaml:1:1: error: a pipeline file must be a map, got a list\n"},
+     "- a\n"
+     "- b\n",
+     "t.yaml:1:1: error: a pipeline file must be a map, got a list\n"},
     {"unknown_top_key",
-         "pipeline: t\n"
-         "stepz: []\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:2:1: error: unknown key 'stepz' in pipeline (did you mean 'steps'?)\n"},
+     "pipeline: t\n"
+     "stepz: []\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:2:1: error: unknown key 'stepz' in pipeline (did you mean 'steps'?)\n"},
     {"dup_top_key",
-         "pipeline: t\n"
-         "pipeline: u\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:2:1: error: duplicate key 'pipeline' (first defined at line 1, column 1)\n"},
+     "pipeline: t\n"
+     "pipeline: u\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:2:1: error: duplicate key 'pipeline' (first defined at line 1, column 1)\n"},
     {"missing_name",
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:1:1: error: missing key 'pipeline' (the pipeline's name)\n"},
-    {"missing_steps",
-         "pipeline: t\n",
-         "t.yaml:1:1: error: missing key 'steps'\n"},
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:1:1: error: missing key 'pipeline' (the pipeline's name)\n"},
+    {"missing_steps", "pipeline: t\n", "t.yaml:1:1: error: missing key 'steps'\n"},
     {"steps_not_list",
-         "pipeline: t\n"
-         "steps: {a: 1}\n",
-         "t.yaml:2:8: error: steps must be a list, got a map\n"},
+     "pipeline: t\n"
+     "steps: {a: 1}\n",
+     "t.yaml:2:8: error: steps must be a list, got a map\n"},
     {"empty_steps",
-         "pipeline: t\n"
-         "steps: []\n",
-         "t.yaml:2:8: error: steps is empty\n"},
+     "pipeline: t\n"
+     "steps: []\n",
+     "t.yaml:2:8: error: steps is empty\n"},
     {"step_not_map",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - just a string\n",
-         "t.yaml:3:5: error: a step must be a map, got a scalar\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - just a string\n",
+     "t.yaml:3:5: error: a step must be a map, got a scalar\n"},
     {"step_no_name_task",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - needs: []\n",
-         "t.yaml:3:5: error: step has no name\n"
-         "t.yaml:3:5: error: step has no task\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - needs: []\n",
+     "t.yaml:3:5: error: step has no name\n"
+     "t.yaml:3:5: error: step has no task\n"},
     {"unknown_step_key",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: bare\n"
-         "    need: [b]\n",
-         "t.yaml:5:5: error: unknown key 'need' in step (did you mean 'needs'?)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: bare\n"
+     "    need: [b]\n",
+     "t.yaml:5:5: error: unknown key 'need' in step (did you mean 'needs'?)\n"},
     {"dup_step_key",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: bare\n"
-         "    task: utest\n",
-         "t.yaml:5:5: error: duplicate key 'task' (first defined at line 4, column 5)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: bare\n"
+     "    task: utest\n",
+     "t.yaml:5:5: error: duplicate key 'task' (first defined at line 4, column 5)\n"},
     {"dup_step_name",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n"
-         "  - {name: b, task: bare}\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:5:12: error: duplicate step name 'a' (first defined at line 3, column 12)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n"
+     "  - {name: b, task: bare}\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:5:12: error: duplicate step name 'a' (first defined at line 3, column 12)\n"},
     {"unknown_needs",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare, needs: [b, c]}\n"
-         "  - {name: b, task: bare}\n",
-         "t.yaml:3:38: error: step 'a' needs unknown step 'c'\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, needs: [b, c]}\n"
+     "  - {name: b, task: bare}\n",
+     "t.yaml:3:38: error: step 'a' needs unknown step 'c'\n"},
     {"self_needs",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: bare\n"
-         "    needs:\n"
-         "      - a\n",
-         "t.yaml:6:9: error: step 'a' needs itself\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: bare\n"
+     "    needs:\n"
+     "      - a\n",
+     "t.yaml:6:9: error: step 'a' needs itself\n"},
     {"needs_scalar",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n"
-         "  - {name: b, task: bare, needs: a}\n",
-         "t.yaml:4:34: error: needs must be a list of step names, got a scalar (write [name])\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n"
+     "  - {name: b, task: bare, needs: a}\n",
+     "t.yaml:4:34: error: needs must be a list of step names, got a scalar (write [name])\n"},
     {"cycle3",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: x, task: bare}\n"
-         "  - {name: a, task: bare, needs: [c]}\n"
-         "  - {name: b, task: bare, needs: [a]}\n"
-         "  - {name: c, task: bare, needs: [b, x]}\n",
-         "t.yaml:4:12: error: dependency cycle: a -> c -> b -> a (each step needs the next)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: x, task: bare}\n"
+     "  - {name: a, task: bare, needs: [c]}\n"
+     "  - {name: b, task: bare, needs: [a]}\n"
+     "  - {name: c, task: bare, needs: [b, x]}\n",
+     "t.yaml:4:12: error: dependency cycle: a -> c -> b -> a (each step needs the next)\n"},
     {"two_cycles",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare, needs: [b]}\n"
-         "  - {name: b, task: bare, needs: [a]}\n"
-         "  - {name: c, task: bare, needs: [d]}\n"
-         "  - {name: d, task: bare, needs: [c]}\n",
-         "t.yaml:3:12: error: dependency cycle: a -> b -> a (each step needs the next)\n"
-         "t.yaml:5:12: error: dependency cycle: c -> d -> c (each step needs the next)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, needs: [b]}\n"
+     "  - {name: b, task: bare, needs: [a]}\n"
+     "  - {name: c, task: bare, needs: [d]}\n"
+     "  - {name: d, task: bare, needs: [c]}\n",
+     "t.yaml:3:12: error: dependency cycle: a -> b -> a (each step needs the next)\n"
+     "t.yaml:5:12: error: dependency cycle: c -> d -> c (each step needs the next)\n"},
     {"retries_type",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare, retries: many}\n",
-         "t.yaml:3:36: error: retries must be an integer, got 'many'\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, retries: many}\n",
+     "t.yaml:3:36: error: retries must be an integer, got 'many'\n"},
     {"retries_list",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare, retries: [1]}\n",
-         "t.yaml:3:36: error: retries must be an integer, got a list\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, retries: [1]}\n",
+     "t.yaml:3:36: error: retries must be an integer, got a list\n"},
     {"bad_duration",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare, retry_delay: fast, timeout: 10 minutes}\n",
-         "t.yaml:3:40: error: retry_delay: invalid duration 'fast' (use e.g. 250ms, 2s, 5m, 1h30m)\n"
-         "t.yaml:3:55: error: timeout: invalid duration '10 minutes' (use e.g. 250ms, 2s, 5m, 1h30m)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, retry_delay: fast, timeout: 10 minutes}\n",
+     "t.yaml:3:40: error: retry_delay: invalid duration 'fast' (use e.g. 250ms, 2s, 5m, 1h30m)\n"
+     "t.yaml:3:55: error: timeout: invalid duration '10 minutes' (use e.g. 250ms, 2s, 5m, "
+     "1h30m)\n"},
     {"bad_memory",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare, memory: lots}\n",
-         "t.yaml:3:35: error: memory: invalid size 'lots' (use e.g. 512M, 2G, 65536)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, memory: lots}\n",
+     "t.yaml:3:35: error: memory: invalid size 'lots' (use e.g. 512M, 2G, 65536)\n"},
     {"unknown_task",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: nosuchtask}\n",
-         "t.yaml:3:21: error: unknown task 'nosuchtask' (no dagd-task-nosuchtask.so in the plugin path)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: nosuchtask}\n",
+     "t.yaml:3:21: error: unknown task 'nosuchtask' (no dagd-task-nosuchtask.so in the plugin "
+     "path)\n"},
     {"bad_abi_task",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: badabi}\n",
-         "t.yaml:3:21: error: task 'badabi': plugin '@PLUGINDIR@/dagd-task-badabi.so' was built for task ABI 99.3, but this dagd speaks ABI @ABI@ (major versions differ); rebuild the plugin against dagd/task.h\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: badabi}\n",
+     "t.yaml:3:21: error: task 'badabi': plugin '@PLUGINDIR@/dagd-task-badabi.so' was built for "
+     "task ABI 99.3, but this dagd speaks ABI @ABI@ (major versions differ); rebuild the plugin "
+     "against dagd/task.h\n"},
     {"unknown_ref_config",
-         "pipeline: t\n"
-         "params:\n"
-         "  dir: data\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config: {path: \"${dir}/${dri}/x\"}\n",
-         "t.yaml:7:28: error: unknown parameter '${dri}' (did you mean '${dir}'?)\n"},
+     "pipeline: t\n"
+     "params:\n"
+     "  dir: data\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config: {path: \"${dir}/${dri}/x\"}\n",
+     "t.yaml:7:28: error: unknown parameter '${dri}' (did you mean '${dir}'?)\n"},
     {"unknown_ref_params",
-         "pipeline: t\n"
-         "params:\n"
-         "  a: x\n"
-         "  b: ${a}-${c}\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:4:11: error: unknown parameter '${c}' (declare it under params)\n"},
+     "pipeline: t\n"
+     "params:\n"
+     "  a: x\n"
+     "  b: ${a}-${c}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:4:11: error: unknown parameter '${c}' (declare it under params)\n"},
     {"param_cycle",
-         "pipeline: t\n"
-         "params:\n"
-         "  a: ${b}\n"
-         "  b: ${c}/x\n"
-         "  c: ${a}\n"
-         "  d: ${d}\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:3:3: error: parameter cycle: a -> b -> c -> a\n"
-         "t.yaml:6:3: error: parameter cycle: d -> d\n"},
+     "pipeline: t\n"
+     "params:\n"
+     "  a: ${b}\n"
+     "  b: ${c}/x\n"
+     "  c: ${a}\n"
+     "  d: ${d}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:3:3: error: parameter cycle: a -> b -> c -> a\n"
+     "t.yaml:6:3: error: parameter cycle: d -> d\n"},
     {"unterminated_ref",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: abc${x\n",
-         "t.yaml:6:16: error: unterminated '${' (write '$${' for a literal '${')\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: abc${x\n",
+     "t.yaml:6:16: error: unterminated '${' (write '$${' for a literal '${')\n"},
     {"bad_ref_name",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: 'x${1a}'\n",
-         "t.yaml:6:15: error: invalid parameter reference '${1a}'\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: 'x${1a}'\n",
+     "t.yaml:6:15: error: invalid parameter reference '${1a}'\n"},
     {"builtin_param_declared",
-         "pipeline: t\n"
-         "params:\n"
-         "  state_dir: /tmp\n"
-         "  'bad name': x\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:3:3: error: parameter 'state_dir' is built in and cannot be declared\n"
-         "t.yaml:4:3: error: invalid parameter name 'bad name' (use letters, digits, '_' and '-', starting with a letter or '_')\n"},
+     "pipeline: t\n"
+     "params:\n"
+     "  state_dir: /tmp\n"
+     "  'bad name': x\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:3:3: error: parameter 'state_dir' is built in and cannot be declared\n"
+     "t.yaml:4:3: error: invalid parameter name 'bad name' (use letters, digits, '_' and '-', "
+     "starting with a letter or '_')\n"},
     {"param_not_scalar",
-         "pipeline: t\n"
-         "params:\n"
-         "  a: [1, 2]\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:3:6: error: parameter 'a' must be a string, got a list\n"},
+     "pipeline: t\n"
+     "params:\n"
+     "  a: [1, 2]\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:3:6: error: parameter 'a' must be a string, got a list\n"},
     {"params_not_map",
-         "pipeline: t\n"
-         "params: [a]\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:2:9: error: params must be a map, got a list\n"},
+     "pipeline: t\n"
+     "params: [a]\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:2:9: error: params must be a map, got a list\n"},
     {"config_unknown_key",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: x\n"
-         "      colour: red\n",
-         "t.yaml:7:7: error: unknown config key 'colour' (known keys: path, format, k, limit, rate, flag, wait, files, env, extra)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: x\n"
+     "      colour: red\n",
+     "t.yaml:7:7: error: unknown config key 'colour' (known keys: path, format, k, limit, rate, "
+     "flag, wait, files, env, extra)\n"},
     {"config_missing_required",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      format: json\n"
-         "  - {name: b, task: utest}\n",
-         "t.yaml:6:7: error: missing required config key 'path' (string)\n"
-         "t.yaml:7:12: error: missing required config key 'path' (string)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      format: json\n"
+     "  - {name: b, task: utest}\n",
+     "t.yaml:6:7: error: missing required config key 'path' (string)\n"
+     "t.yaml:7:12: error: missing required config key 'path' (string)\n"},
     {"config_int_range",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config: {path: x, limit: 101, k: 0}\n",
-         "t.yaml:5:30: error: config key 'limit': 101 is out of range [0, 100]\n"
-         "t.yaml:5:38: error: config key 'k': 0 is out of range [1, 10]\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config: {path: x, limit: 101, k: 0}\n",
+     "t.yaml:5:30: error: config key 'limit': 101 is out of range [0, 100]\n"
+     "t.yaml:5:38: error: config key 'k': 0 is out of range [1, 10]\n"},
     {"config_int_type",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config: {path: x, limit: 1.5, k: many}\n",
-         "t.yaml:5:30: error: config key 'limit': expected an integer, got '1.5'\n"
-         "t.yaml:5:38: error: config key 'k': expected an integer or one of: auto, got 'many'\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config: {path: x, limit: 1.5, k: many}\n",
+     "t.yaml:5:30: error: config key 'limit': expected an integer, got '1.5'\n"
+     "t.yaml:5:38: error: config key 'k': expected an integer or one of: auto, got 'many'\n"},
     {"config_choice",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config: {path: x, format: csv}\n",
-         "t.yaml:5:31: error: config key 'format': 'csv' is not one of: xlsx, json\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config: {path: x, format: csv}\n",
+     "t.yaml:5:31: error: config key 'format': 'csv' is not one of: xlsx, json\n"},
     {"config_types",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: [x]\n"
-         "      rate: fast\n"
-         "      flag: maybe\n"
-         "      wait: soon\n"
-         "      files: [a, {b: c}, d]\n"
-         "      env: {A: x, B: [1]}\n",
-         "t.yaml:6:13: error: config key 'path': expected a string, got a list\n"
-         "t.yaml:7:13: error: config key 'rate': expected a number, got 'fast'\n"
-         "t.yaml:8:13: error: config key 'flag': expected true or false, got 'maybe'\n"
-         "t.yaml:9:13: error: config key 'wait': expected a duration (e.g. 250ms, 2s, 5m), got 'soon'\n"
-         "t.yaml:10:18: error: config key 'files': item 2: expected a string, got a map\n"
-         "t.yaml:11:22: error: config key 'env': value of 'B': expected a string, got a list\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: [x]\n"
+     "      rate: fast\n"
+     "      flag: maybe\n"
+     "      wait: soon\n"
+     "      files: [a, {b: c}, d]\n"
+     "      env: {A: x, B: [1]}\n",
+     "t.yaml:6:13: error: config key 'path': expected a string, got a list\n"
+     "t.yaml:7:13: error: config key 'rate': expected a number, got 'fast'\n"
+     "t.yaml:8:13: error: config key 'flag': expected true or false, got 'maybe'\n"
+     "t.yaml:9:13: error: config key 'wait': expected a duration (e.g. 250ms, 2s, 5m), got 'soon'\n"
+     "t.yaml:10:18: error: config key 'files': item 2: expected a string, got a map\n"
+     "t.yaml:11:22: error: config key 'env': value of 'B': expected a string, got a list\n"},
     {"config_not_map",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: utest, config: [path, x]}\n",
-         "t.yaml:3:36: error: config must be a map, got a list\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: utest, config: [path, x]}\n",
+     "t.yaml:3:36: error: config must be a map, got a list\n"},
     {"config_dup_key",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: x\n"
-         "      path: y\n",
-         "t.yaml:7:7: error: duplicate key 'path' (first defined at line 6, column 7)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: x\n"
+     "      path: y\n",
+     "t.yaml:7:7: error: duplicate key 'path' (first defined at line 6, column 7)\n"},
     {"config_param_type",
-         "pipeline: t\n"
-         "params:\n"
-         "  n: lots\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config: {path: x, limit: \"${n}\"}\n",
-         "t.yaml:7:30: error: config key 'limit': expected an integer, got 'lots'\n"},
+     "pipeline: t\n"
+     "params:\n"
+     "  n: lots\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config: {path: x, limit: \"${n}\"}\n",
+     "t.yaml:7:30: error: config key 'limit': expected an integer, got 'lots'\n"},
     {"validate_cb_key",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: x\n"
-         "      format: json\n"
-         "      limit: 60\n",
-         "t.yaml:8:14: error: config key 'limit': must be at most 50 with format json\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: x\n"
+     "      format: json\n"
+     "      limit: 60\n",
+     "t.yaml:8:14: error: config key 'limit': must be at most 50 with format json\n"},
     {"validate_cb_step",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config: {path: reject-step}\n"
-         "  - name: b\n"
-         "    task: utest\n"
-         "    config: {path: forbidden}\n",
-         "t.yaml:3:11: error: step 'a': rejected by the task\n"
-         "t.yaml:8:20: error: config key 'path': path 'forbidden' is forbidden\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config: {path: reject-step}\n"
+     "  - name: b\n"
+     "    task: utest\n"
+     "    config: {path: forbidden}\n",
+     "t.yaml:3:11: error: step 'a': rejected by the task\n"
+     "t.yaml:8:20: error: config key 'path': path 'forbidden' is forbidden\n"},
     {"bare_with_config",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: bare\n"
-         "    config: {x: 1}\n",
-         "t.yaml:5:14: error: unknown config key 'x' (the task takes no config)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: bare\n"
+     "    config: {x: 1}\n",
+     "t.yaml:5:14: error: unknown config key 'x' (the task takes no config)\n"},
     {"defaults_bad",
-         "pipeline: t\n"
-         "defaults: {retries: 2, name: x, colour: red, timeout: 1y}\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:2:24: error: key 'name' cannot have a default (defaults take: retries, retry_delay, timeout, memory)\n"
-         "t.yaml:2:33: error: unknown key 'colour' in defaults (expected one of: retries, retry_delay, timeout, memory)\n"
-         "t.yaml:2:55: error: timeout: invalid duration '1y' (use e.g. 250ms, 2s, 5m, 1h30m)\n"},
+     "pipeline: t\n"
+     "defaults: {retries: 2, name: x, colour: red, timeout: 1y}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:2:24: error: key 'name' cannot have a default (defaults take: retries, retry_delay, "
+     "timeout, memory)\n"
+     "t.yaml:2:33: error: unknown key 'colour' in defaults (expected one of: retries, retry_delay, "
+     "timeout, memory)\n"
+     "t.yaml:2:55: error: timeout: invalid duration '1y' (use e.g. 250ms, 2s, 5m, 1h30m)\n"},
     {"schedule_bad",
-         "pipeline: t\n"
-         "params: {d: x}\n"
-         "schedules:\n"
-         "  - name: hourly\n"
-         "    cron: \"0 * * *\"\n"
-         "    timezone: Mars/Olympus\n"
-         "    params: {e: 1}\n"
-         "    every: 1h\n"
-         "  - {name: hourly, cron: \"0 0 * * *\"}\n"
-         "  - {cron: \"0 0 * * * *\"}\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:5:11: error: invalid cron expression '0 * * *': expected 5 fields (minute hour day month weekday) or 6 (seconds first), got 4\n"
-         "t.yaml:6:15: error: unknown timezone 'Mars/Olympus'\n"
-         "t.yaml:7:14: error: unknown parameter 'e' (not declared in params)\n"
-         "t.yaml:8:5: error: unknown key 'every' in schedule (expected one of: name, cron, timezone, params, catchup)\n"
-         "t.yaml:9:12: error: duplicate schedule name 'hourly' (first defined at line 4, column 11)\n"
-         "t.yaml:10:5: error: schedule has no name\n"},
+     "pipeline: t\n"
+     "params: {d: x}\n"
+     "schedules:\n"
+     "  - name: hourly\n"
+     "    cron: \"0 * * *\"\n"
+     "    timezone: Mars/Olympus\n"
+     "    params: {e: 1}\n"
+     "    every: 1h\n"
+     "  - {name: hourly, cron: \"0 0 * * *\"}\n"
+     "  - {cron: \"0 0 * * * *\"}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:5:11: error: invalid cron expression '0 * * *': expected 5 fields (minute hour day "
+     "month weekday) or 6 (seconds first), got 4\n"
+     "t.yaml:6:15: error: unknown timezone 'Mars/Olympus'\n"
+     "t.yaml:7:14: error: unknown parameter 'e' (not declared in params)\n"
+     "t.yaml:8:5: error: unknown key 'every' in schedule (expected one of: name, cron, timezone, "
+     "params, catchup)\n"
+     "t.yaml:9:12: error: duplicate schedule name 'hourly' (first defined at line 4, column 11)\n"
+     "t.yaml:10:5: error: schedule has no name\n"},
     {"sensor_bad",
-         "pipeline: t\n"
-         "params: {file: x}\n"
-         "sensors:\n"
-         "  - name: s\n"
-         "    pattern: '*.json'\n"
-         "    params: {file: \"${sensor.path}\", other: y}\n"
-         "  - {name: s2, watch: /tmp, params: {file: \"${sensor.size}\"}}\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:4:5: error: sensor has no watch directory\n"
-         "t.yaml:6:38: error: unknown parameter 'other' (not declared in params)\n"
-         "t.yaml:7:45: error: unknown parameter '${sensor.size}' (did you mean '${sensor.dir}'?)\n"},
+     "pipeline: t\n"
+     "params: {file: x}\n"
+     "sensors:\n"
+     "  - name: s\n"
+     "    pattern: '*.json'\n"
+     "    params: {file: \"${sensor.path}\", other: y}\n"
+     "  - {name: s2, watch: /tmp, params: {file: \"${sensor.size}\"}}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:4:5: error: sensor has no watch directory\n"
+     "t.yaml:6:38: error: unknown parameter 'other' (not declared in params)\n"
+     "t.yaml:7:45: error: unknown parameter '${sensor.size}' (did you mean '${sensor.dir}'?)\n"},
     {"dup_sensor",
-         "pipeline: t\n"
-         "sensors:\n"
-         "  - {name: s, watch: /a}\n"
-         "  - {name: s, watch: /b}\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:4:12: error: duplicate sensor name 's' (first defined at line 3, column 12)\n"},
+     "pipeline: t\n"
+     "sensors:\n"
+     "  - {name: s, watch: /a}\n"
+     "  - {name: s, watch: /b}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:4:12: error: duplicate sensor name 's' (first defined at line 3, column 12)\n"},
     {"hints",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: extract\n"
-         "    task: utest\n"
-         "    config: {path: x, fromat: json}\n"
-         "  - {name: load, task: bare, needs: [extrcat]}\n",
-         "t.yaml:5:23: error: unknown config key 'fromat' (did you mean 'format'?)\n"
-         "t.yaml:6:38: error: step 'load' needs unknown step 'extrcat' (did you mean 'extract'?)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: extract\n"
+     "    task: utest\n"
+     "    config: {path: x, fromat: json}\n"
+     "  - {name: load, task: bare, needs: [extrcat]}\n",
+     "t.yaml:5:23: error: unknown config key 'fromat' (did you mean 'format'?)\n"
+     "t.yaml:6:38: error: step 'load' needs unknown step 'extrcat' (did you mean 'extract'?)\n"},
     {"two_documents",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n"
-         "---\n"
-         "pipeline: u\n",
-         "t.yaml:4:1: error: only one YAML document per file is allowed\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n"
+     "---\n"
+     "pipeline: u\n",
+     "t.yaml:4:1: error: only one YAML document per file is allowed\n"},
     {"alias_bomb",
-         "pipeline: t\n"
-         "x: &a [1,1,1,1,1,1,1,1,1,1]\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: x\n"
-         "      extra: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-         "      e2: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-         "      e3: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-         "      e4: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-         "      e5: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
-         "t.yaml:2:1: error: unknown key 'x' in pipeline (expected one of: pipeline, description, params, defaults, steps, concurrency, schedules, sensors)\n"
-         "t.yaml:7:7: error: document too large: more than 200000 nodes after expanding aliases\n"},
+     "pipeline: t\n"
+     "x: &a [1,1,1,1,1,1,1,1,1,1]\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: x\n"
+     "      extra: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+     "      e2: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+     "      e3: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+     "      e4: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+     "      e5: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+     "t.yaml:2:1: error: unknown key 'x' in pipeline (expected one of: pipeline, description, "
+     "params, defaults, steps, concurrency, schedules, sensors)\n"
+     "t.yaml:7:7: error: document too large: more than 200000 nodes after expanding aliases\n"},
     {"concurrency_bad",
-         "pipeline: t\n"
-         "concurrency: -1\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:2:14: error: concurrency must be between 0 and 100000, got -1\n"},
+     "pipeline: t\n"
+     "concurrency: -1\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:2:14: error: concurrency must be between 0 and 100000, got -1\n"},
     {"bad_step_name",
-         "pipeline: 'my pipeline'\n"
-         "steps:\n"
-         "  - {name: 'a b', task: bare}\n",
-         "t.yaml:1:11: error: invalid pipeline name 'my pipeline' (use letters, digits, '_', '-' and '.')\n"
-         "t.yaml:3:12: error: invalid step name 'a b' (use letters, digits, '_', '-' and '.', at most 128)\n"},
+     "pipeline: 'my pipeline'\n"
+     "steps:\n"
+     "  - {name: 'a b', task: bare}\n",
+     "t.yaml:1:11: error: invalid pipeline name 'my pipeline' (use letters, digits, '_', '-' and "
+     "'.')\n"
+     "t.yaml:3:12: error: invalid step name 'a b' (use letters, digits, '_', '-' and '.', at most "
+     "128)\n"},
     {"non_scalar_key",
-         "pipeline: t\n"
-         "[a]: 1\n"
-         "steps:\n"
-         "  - {name: a, task: bare}\n",
-         "t.yaml:2:1: error: keys of a pipeline file must be strings, got a list\n"},
+     "pipeline: t\n"
+     "[a]: 1\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:2:1: error: keys of a pipeline file must be strings, got a list\n"},
     {"utf8_position",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config: {path: \"城市/${nope}\"}\n",
-         "t.yaml:5:24: error: unknown parameter '${nope}' (declare it under params)\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config: {path: \"城市/${nope}\"}\n",
+     "t.yaml:5:24: error: unknown parameter '${nope}' (declare it under params)\n"},
     {"utf8_multi",
-         "pipeline: t\n"
-         "params:\n"
-         "  a: \"城 ${b}\"\n"
-         "  c: '区区 ${d} ${e}'\n"
-         "steps:\n"
-         "  - name: a\n"
-         "    task: utest\n"
-         "    config:\n"
-         "      path: |\n"
-         "        城市\n"
-         "        ${f} 区 ${g}\n",
-         "t.yaml:3:9: error: unknown parameter '${b}' (declare it under params)\n"
-         "t.yaml:4:10: error: unknown parameter '${d}' (declare it under params)\n"
-         "t.yaml:4:15: error: unknown parameter '${e}' (declare it under params)\n"
-         "t.yaml:11:9: error: unknown parameter '${f}' (declare it under params)\n"
-         "t.yaml:11:16: error: unknown parameter '${g}' (declare it under params)\n"},
+     "pipeline: t\n"
+     "params:\n"
+     "  a: \"城 ${b}\"\n"
+     "  c: '区区 ${d} ${e}'\n"
+     "steps:\n"
+     "  - name: a\n"
+     "    task: utest\n"
+     "    config:\n"
+     "      path: |\n"
+     "        城市\n"
+     "        ${f} 区 ${g}\n",
+     "t.yaml:3:9: error: unknown parameter '${b}' (declare it under params)\n"
+     "t.yaml:4:10: error: unknown parameter '${d}' (declare it under params)\n"
+     "t.yaml:4:15: error: unknown parameter '${e}' (declare it under params)\n"
+     "t.yaml:11:9: error: unknown parameter '${f}' (declare it under params)\n"
+     "t.yaml:11:16: error: unknown parameter '${g}' (declare it under params)\n"},
     {"many_errors",
-         "pipeline: t\n"
-         "steps:\n"
-         "  - {name: s0, task: bare, bogus: 1}\n"
-         "  - {name: s1, task: bare, bogus: 1}\n"
-         "  - {name: s2, task: bare, bogus: 1}\n"
-         "  - {name: s3, task: bare, bogus: 1}\n"
-         "  - {name: s4, task: bare, bogus: 1}\n"
-         "  - {name: s5, task: bare, bogus: 1}\n"
-         "  - {name: s6, task: bare, bogus: 1}\n"
-         "  - {name: s7, task: bare, bogus: 1}\n"
-         "  - {name: s8, task: bare, bogus: 1}\n"
-         "  - {name: s9, task: bare, bogus: 1}\n"
-         "  - {name: s10, task: bare, bogus: 1}\n"
-         "  - {name: s11, task: bare, bogus: 1}\n"
-         "  - {name: s12, task: bare, bogus: 1}\n"
-         "  - {name: s13, task: bare, bogus: 1}\n"
-         "  - {name: s14, task: bare, bogus: 1}\n"
-         "  - {name: s15, task: bare, bogus: 1}\n"
-         "  - {name: s16, task: bare, bogus: 1}\n"
-         "  - {name: s17, task: bare, bogus: 1}\n"
-         "  - {name: s18, task: bare, bogus: 1}\n"
-         "  - {name: s19, task: bare, bogus: 1}\n"
-         "  - {name: s20, task: bare, bogus: 1}\n"
-         "  - {name: s21, task: bare, bogus: 1}\n"
-         "  - {name: s22, task: bare, bogus: 1}\n"
-         "  - {name: s23, task: bare, bogus: 1}\n"
-         "  - {name: s24, task: bare, bogus: 1}\n"
-         "  - {name: s25, task: bare, bogus: 1}\n"
-         "  - {name: s26, task: bare, bogus: 1}\n"
-         "  - {name: s27, task: bare, bogus: 1}\n"
-         "  - {name: s28, task: bare, bogus: 1}\n"
-         "  - {name: s29, task: bare, bogus: 1}\n"
-         "  - {name: s30, task: bare, bogus: 1}\n"
-         "  - {name: s31, task: bare, bogus: 1}\n"
-         "  - {name: s32, task: bare, bogus: 1}\n"
-         "  - {name: s33, task: bare, bogus: 1}\n"
-         "  - {name: s34, task: bare, bogus: 1}\n"
-         "  - {name: s35, task: bare, bogus: 1}\n"
-         "  - {name: s36, task: bare, bogus: 1}\n"
-         "  - {name: s37, task: bare, bogus: 1}\n"
-         "  - {name: s38, task: bare, bogus: 1}\n"
-         "  - {name: s39, task: bare, bogus: 1}\n"
-         "  - {name: s40, task: bare, bogus: 1}\n"
-         "  - {name: s41, task: bare, bogus: 1}\n"
-         "  - {name: s42, task: bare, bogus: 1}\n"
-         "  - {name: s43, task: bare, bogus: 1}\n"
-         "  - {name: s44, task: bare, bogus: 1}\n"
-         "  - {name: s45, task: bare, bogus: 1}\n"
-         "  - {name: s46, task: bare, bogus: 1}\n"
-         "  - {name: s47, task: bare, bogus: 1}\n"
-         "  - {name: s48, task: bare, bogus: 1}\n"
-         "  - {name: s49, task: bare, bogus: 1}\n"
-         "  - {name: s50, task: bare, bogus: 1}\n"
-         "  - {name: s51, task: bare, bogus: 1}\n"
-         "  - {name: s52, task: bare, bogus: 1}\n"
-         "  - {name: s53, task: bare, bogus: 1}\n"
-         "  - {name: s54, task: bare, bogus: 1}\n",
-         "t.yaml:3:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:4:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:5:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:6:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:7:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:8:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:9:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:10:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:11:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:12:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:13:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:14:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:15:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:16:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:17:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:18:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:19:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:20:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:21:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:22:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:23:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:24:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:25:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:26:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:27:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:28:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:29:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:30:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:31:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:32:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:33:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:34:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:35:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:36:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:37:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:38:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:39:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:40:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:41:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:42:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:43:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:44:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:45:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:46:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:47:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:48:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:49:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:50:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:51:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml:52:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, retries, retry_delay, timeout, memory)\n"
-         "t.yaml: error: 5 more errors not shown\n"},
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: s0, task: bare, bogus: 1}\n"
+     "  - {name: s1, task: bare, bogus: 1}\n"
+     "  - {name: s2, task: bare, bogus: 1}\n"
+     "  - {name: s3, task: bare, bogus: 1}\n"
+     "  - {name: s4, task: bare, bogus: 1}\n"
+     "  - {name: s5, task: bare, bogus: 1}\n"
+     "  - {name: s6, task: bare, bogus: 1}\n"
+     "  - {name: s7, task: bare, bogus: 1}\n"
+     "  - {name: s8, task: bare, bogus: 1}\n"
+     "  - {name: s9, task: bare, bogus: 1}\n"
+     "  - {name: s10, task: bare, bogus: 1}\n"
+     "  - {name: s11, task: bare, bogus: 1}\n"
+     "  - {name: s12, task: bare, bogus: 1}\n"
+     "  - {name: s13, task: bare, bogus: 1}\n"
+     "  - {name: s14, task: bare, bogus: 1}\n"
+     "  - {name: s15, task: bare, bogus: 1}\n"
+     "  - {name: s16, task: bare, bogus: 1}\n"
+     "  - {name: s17, task: bare, bogus: 1}\n"
+     "  - {name: s18, task: bare, bogus: 1}\n"
+     "  - {name: s19, task: bare, bogus: 1}\n"
+     "  - {name: s20, task: bare, bogus: 1}\n"
+     "  - {name: s21, task: bare, bogus: 1}\n"
+     "  - {name: s22, task: bare, bogus: 1}\n"
+     "  - {name: s23, task: bare, bogus: 1}\n"
+     "  - {name: s24, task: bare, bogus: 1}\n"
+     "  - {name: s25, task: bare, bogus: 1}\n"
+     "  - {name: s26, task: bare, bogus: 1}\n"
+     "  - {name: s27, task: bare, bogus: 1}\n"
+     "  - {name: s28, task: bare, bogus: 1}\n"
+     "  - {name: s29, task: bare, bogus: 1}\n"
+     "  - {name: s30, task: bare, bogus: 1}\n"
+     "  - {name: s31, task: bare, bogus: 1}\n"
+     "  - {name: s32, task: bare, bogus: 1}\n"
+     "  - {name: s33, task: bare, bogus: 1}\n"
+     "  - {name: s34, task: bare, bogus: 1}\n"
+     "  - {name: s35, task: bare, bogus: 1}\n"
+     "  - {name: s36, task: bare, bogus: 1}\n"
+     "  - {name: s37, task: bare, bogus: 1}\n"
+     "  - {name: s38, task: bare, bogus: 1}\n"
+     "  - {name: s39, task: bare, bogus: 1}\n"
+     "  - {name: s40, task: bare, bogus: 1}\n"
+     "  - {name: s41, task: bare, bogus: 1}\n"
+     "  - {name: s42, task: bare, bogus: 1}\n"
+     "  - {name: s43, task: bare, bogus: 1}\n"
+     "  - {name: s44, task: bare, bogus: 1}\n"
+     "  - {name: s45, task: bare, bogus: 1}\n"
+     "  - {name: s46, task: bare, bogus: 1}\n"
+     "  - {name: s47, task: bare, bogus: 1}\n"
+     "  - {name: s48, task: bare, bogus: 1}\n"
+     "  - {name: s49, task: bare, bogus: 1}\n"
+     "  - {name: s50, task: bare, bogus: 1}\n"
+     "  - {name: s51, task: bare, bogus: 1}\n"
+     "  - {name: s52, task: bare, bogus: 1}\n"
+     "  - {name: s53, task: bare, bogus: 1}\n"
+     "  - {name: s54, task: bare, bogus: 1}\n",
+     "t.yaml:3:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
+     "retries, retry_delay, timeout, memory)\n"
+     "t.yaml:4:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
+     "retries, retry_delay, timeout, memory)\n"
+     "t.yaml:5:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
+     "retries, retry_delay, timeout, memory)\n"
+     "t.yaml:6:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
+     "retries, retry_delay, timeout, memory)\n"
+     "t.yaml:7:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
+     "retries, retry_delay, timeout, memory)\n"
+     "t.yaml:8:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
+     "retries, retry_delay, timeout, memory)\n"
+     "t.yaml:9:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
+     "retries, retry_delay, timeout, memory)\n"
+     "t.yaml:10:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:11:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:12:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:13:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:14:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:15:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:16:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:17:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:18:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:19:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:20:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:21:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:22:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:23:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:24:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:25:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:26:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:27:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:28:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:29:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:30:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:31:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:32:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:33:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:34:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:35:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:36:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:37:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:38:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:39:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:40:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:41:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:42:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:43:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:44:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:45:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:46:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:47:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:48:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:49:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:50:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:51:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml:52:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
+     "config, retries, retry_delay, timeout, memory)\n"
+     "t.yaml: error: 5 more errors not shown\n"},
 };
 /* END BAD CASES */
 
@@ -794,12 +854,11 @@ static void test_substitution(void **state)
 
     /* canonical JSON: sorted keys, no spaces, values typed by the schema */
     assert_int_equal(dagd_pipeline_resolve_config(p, 0, &ps, &json, &d), 0);
-    assert_string_equal(json,
-                        "{\"env\":{\"A\":\"good\",\"B\":\"1\"},"
-                        "\"extra\":{\"a\":\"cost ${not_a_param} $5\",\"z\":[1,2.5,null]},"
-                        "\"files\":[\"a\",\"2\",\"true\"],\"flag\":true,\"format\":\"xlsx\","
-                        "\"k\":\"auto\",\"limit\":9,\"path\":\"/data/second/*.xlsx\","
-                        "\"rate\":7.1,\"wait\":\"2s\"}");
+    assert_string_equal(json, "{\"env\":{\"A\":\"good\",\"B\":\"1\"},"
+                              "\"extra\":{\"a\":\"cost ${not_a_param} $5\",\"z\":[1,2.5,null]},"
+                              "\"files\":[\"a\",\"2\",\"true\"],\"flag\":true,\"format\":\"xlsx\","
+                              "\"k\":\"auto\",\"limit\":9,\"path\":\"/data/second/*.xlsx\","
+                              "\"rate\":7.1,\"wait\":\"2s\"}");
     free(json);
     assert_int_equal(dagd_pipeline_resolve_config(p, 2, &ps, &json, &d), 0);
     assert_string_equal(json, "{\"k\":3,\"path\":\"/var/lib/dagd/warehouse.db\"}");
@@ -895,7 +954,8 @@ static void test_dot(void **state)
 
     assert_null(load_errors("pipeline: g\nsteps:\n  - {name: a, task: bare}\n"
                             "  - {name: b, task: bare, needs: [a]}\n"
-                            "  - {name: c, task: bare, needs: [a, b]}\n", &p));
+                            "  - {name: c, task: bare, needs: [a, b]}\n",
+                            &p));
     f = open_memstream(&buf, &len);
     dagd_pipeline_write_dot(p, f);
     fclose(f);
@@ -918,7 +978,7 @@ static void test_sales_yaml(void **state)
     struct dagd_pipeline *p = NULL;
     struct dagd_diags d = {0};
     const char *order[] = {"extract_dataset1", "extract_dataset2", "validate", "translate",
-                           "transform", "cluster", "report"};
+                           "transform",        "cluster",          "report"};
 
     /* Without a plugin host, tasks are not resolved (the sales plugins are
      * other people's); structure, params and the DAG are still checked. */
@@ -1031,11 +1091,10 @@ static void test_config_check_direct(void **state)
     c = cJSON_Parse("{\"n\":9,\"mode\":\"medium\",\"x\":2,\"y\":1}");
     assert_int_equal(dagd_task_config_check(schema, c, "w", NULL, NULL, &d), -EINVAL);
     out = diags_string(&d);
-    assert_string_equal(out,
-                        "w:0:0: error: unknown config key 'y' (known keys: n, mode, x)\n"
-                        "w:0:0: error: config key 'n': 9 is out of range [1, 5]\n"
-                        "w:0:0: error: config key 'mode': 'medium' is not one of: fast, slow\n"
-                        "w:0:0: error: config key 'x': 2 is out of range [-1, 1]\n");
+    assert_string_equal(out, "w:0:0: error: unknown config key 'y' (known keys: n, mode, x)\n"
+                             "w:0:0: error: config key 'n': 9 is out of range [1, 5]\n"
+                             "w:0:0: error: config key 'mode': 'medium' is not one of: fast, slow\n"
+                             "w:0:0: error: config key 'x': 2 is out of range [-1, 1]\n");
     free(out);
     dagd_diags_done(&d);
     cJSON_Delete(c);
@@ -1090,11 +1149,16 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_cases),         cmocka_unit_test(test_good_file),
-        cmocka_unit_test(test_substitution),      cmocka_unit_test(test_params_expand),
-        cmocka_unit_test(test_dot),               cmocka_unit_test(test_sales_yaml),
-        cmocka_unit_test(test_load_file_errors),  cmocka_unit_test(test_config_accessors),
-        cmocka_unit_test(test_config_check_direct), cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_bad_cases),
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_substitution),
+        cmocka_unit_test(test_params_expand),
+        cmocka_unit_test(test_dot),
+        cmocka_unit_test(test_sales_yaml),
+        cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_config_accessors),
+        cmocka_unit_test(test_config_check_direct),
+        cmocka_unit_test(test_parsers),
     };
     if (getenv("DUMP")) {
         setup(NULL);

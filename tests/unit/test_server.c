@@ -323,8 +323,8 @@ static void test_listen_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),        cmocka_unit_test(test_oversize),
-        cmocka_unit_test(test_busy),         cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_basic),         cmocka_unit_test(test_oversize),
+        cmocka_unit_test(test_busy),          cmocka_unit_test(test_abort),
         cmocka_unit_test(test_listen_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -64,15 +64,15 @@ enum dagd_task_log_level {
 /* Types a config field may have. The loader checks them against the YAML
  * value, with the YAML position of a bad value in the error. */
 enum dagd_task_field_type {
-    DAGD_FIELD_STRING = 1,   /* scalar string; `choices` restricts it */
-    DAGD_FIELD_INT,          /* integer in [min, max] (both 0: unbounded) */
-    DAGD_FIELD_NUMBER,       /* decimal number in [min, max] (both 0: unbounded) */
-    DAGD_FIELD_BOOL,         /* true/false */
-    DAGD_FIELD_DURATION,     /* "250ms", "2s", "5m", "1h"; read back as microseconds */
-    DAGD_FIELD_STRING_LIST,  /* sequence of strings */
-    DAGD_FIELD_STRING_MAP,   /* mapping of string to string */
-    DAGD_FIELD_INT_OR_STRING,/* an integer or one of `choices` (e.g. k: 3 or k: auto) */
-    DAGD_FIELD_ANY,          /* any YAML value, passed as JSON */
+    DAGD_FIELD_STRING = 1,    /* scalar string; `choices` restricts it */
+    DAGD_FIELD_INT,           /* integer in [min, max] (both 0: unbounded) */
+    DAGD_FIELD_NUMBER,        /* decimal number in [min, max] (both 0: unbounded) */
+    DAGD_FIELD_BOOL,          /* true/false */
+    DAGD_FIELD_DURATION,      /* "250ms", "2s", "5m", "1h"; read back as microseconds */
+    DAGD_FIELD_STRING_LIST,   /* sequence of strings */
+    DAGD_FIELD_STRING_MAP,    /* mapping of string to string */
+    DAGD_FIELD_INT_OR_STRING, /* an integer or one of `choices` (e.g. k: 3 or k: auto) */
+    DAGD_FIELD_ANY,           /* any YAML value, passed as JSON */
 };
 
 /* One declared config key. A schema is an array terminated by name == NULL. */
@@ -80,9 +80,9 @@ struct dagd_task_field {
     const char *name;
     enum dagd_task_field_type type;
     bool required;
-    int64_t min, max;             /* DAGD_FIELD_INT / NUMBER / INT_OR_STRING bounds */
-    const char *const *choices;   /* NULL-terminated allowed strings, or NULL */
-    const char *doc;              /* one line for `dagd tasks` and docs */
+    int64_t min, max;           /* DAGD_FIELD_INT / NUMBER / INT_OR_STRING bounds */
+    const char *const *choices; /* NULL-terminated allowed strings, or NULL */
+    const char *doc;            /* one line for `dagd tasks` and docs */
 };
 
 /* Opaque per-attempt (or per-validation) context owned by the host. */
