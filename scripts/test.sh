@@ -8,7 +8,8 @@ failed=0
 skipped=0
 count() { # builddir [logname]
     local log="$1/meson-logs/${2:-testlog}.json"
-    [ -f "$log" ] || return 0
+    # No log means meson test never ran its tests: that is a failure, not zero tests.
+    [ -f "$log" ] || { echo "no test log $log"; failed=$((failed + 1)); return 0; }
     local p f s
     read -r p f s < <(/usr/bin/python3 -c '
 import json, sys
@@ -28,18 +29,21 @@ build_leg() { # name builddir meson-args...; fails (and counts a failure) if it 
         tail -50 "$dir.build.log"; failed=$((failed + 1)); return 1
     fi
 }
-run_suites() { # builddir logbase [meson test args...]
+run_suites() { # builddir logbase [--setup NAME] [meson test args...]
     local dir="$1" logbase="$2"; shift 2
-    rm -f "$dir/meson-logs/$logbase.json"
+    local log="$logbase"
+    # meson names the log LOGBASE-SETUP.json when a test setup is used.
+    [ "${1:-}" = "--setup" ] && log="$logbase-$2"
+    rm -f "$dir/meson-logs/$log.json"
     meson test -C "$dir" --logbase "$logbase" --print-errorlogs --num-processes 2 "$@" || true
-    count "$dir" "$logbase"
+    count "$dir" "$log"
 }
 if build_leg "release build" build; then
     run_suites build testlog
     # The unit tests again under valgrind: any leak or memory error fails a test.
     if command -v valgrind >/dev/null; then
         echo "=== valgrind (unit tests) ==="
-        run_suites build testlog-valgrind --setup valgrind --suite unit
+        run_suites build testlog --setup valgrind --suite unit
     fi
 fi
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
