@@ -4,10 +4,9 @@
  * computed. Checks the invariants: a next fire is strictly after its start
  * and fires are strictly increasing.
  *
- * Built as a libFuzzer target with -Dfuzzers=true (clang); built with
- * DAGD_FUZZ_REPLAY as a plain program that replays a corpus (files or
+ * Built as a libFuzzer target with -Dfuzzers=true (clang); linked with
+ * replay_main.c as a plain program that replays a corpus (files or
  * directories given as arguments), which meson runs as a test. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,65 +53,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     return 0;
 }
-
-#ifdef DAGD_FUZZ_REPLAY
-static int replay_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return -1;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 4096;
-            buf = realloc(buf, cap);
-            if (!buf) {
-                abort();
-            }
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        if (n == 0) {
-            break;
-        }
-        len += n;
-    }
-    fclose(f);
-    LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-    free(buf);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        DIR *d = opendir(argv[i]);
-        if (!d) {
-            if (replay_file(argv[i]) < 0) {
-                return 1;
-            }
-            n++;
-            continue;
-        }
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.') {
-                continue;
-            }
-            char path[4096];
-            snprintf(path, sizeof(path), "%s/%s", argv[i], de->d_name);
-            if (replay_file(path) < 0) {
-                closedir(d);
-                return 1;
-            }
-            n++;
-        }
-        closedir(d);
-    }
-    printf("replayed %d inputs\n", n);
-    return n > 0 ? 0 : 1;
-}
-#endif

@@ -2,7 +2,7 @@
  * chunks whose size comes from the first byte (1..256, so records and
  * tokens are split everywhere), with the dataset2 keys wanted.
  * Built as a libFuzzer target with -Dfuzzers=true (clang), and always as a
- * corpus replay test (extract_replay_main.c). */
+ * corpus replay test (replay_main.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

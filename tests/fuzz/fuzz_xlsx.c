@@ -5,7 +5,7 @@
  * (if any) are a shared string table, the rest a worksheet, so the sheet
  * parser is reached without the zip container in the way.
  * Built as a libFuzzer target with -Dfuzzers=true (clang), and always as a
- * corpus replay test (extract_replay_main.c). */
+ * corpus replay test (replay_main.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Corpus replay for the extract fuzz targets (no libFuzzer needed): runs
+/* Corpus replay for every fuzz target (no libFuzzer needed): runs
  * LLVMFuzzerTestOneInput on every file of the directories or files given,
  * so the committed corpora run as ordinary `suite : 'fuzz'` tests under the
  * normal and the sanitizer builds. */
