@@ -126,15 +126,25 @@ static bool terminal(enum dagd_step_status st)
            st == DAGD_STEP_CANCELED;
 }
 
+/* A span between two stored epoch-millisecond times. The store keeps
+ * milliseconds, so a span of 0 means "under a millisecond", not 0us. */
+static char *format_ms_span(int64_t start_ms, int64_t end_ms, char *buf, size_t len)
+{
+    if (end_ms == start_ms) {
+        snprintf(buf, len, "<1ms");
+        return buf;
+    }
+    return dagd_format_duration((uint64_t)(end_ms - start_ms) * 1000u, buf, len);
+}
+
 static void step_line(struct dagd_progress *pr, const struct dagd_step_info *s)
 {
     char dur[32] = "";
     if (terminal(s->status) && s->started_at && s->ended_at >= s->started_at &&
         s->status != DAGD_STEP_SKIPPED) {
         char b[24];
-        snprintf(
-            dur, sizeof(dur), " in %s",
-            dagd_format_duration((uint64_t)(s->ended_at - s->started_at) * 1000u, b, sizeof(b)));
+        snprintf(dur, sizeof(dur), " in %s",
+                 format_ms_span(s->started_at, s->ended_at, b, sizeof(b)));
     }
     status_clear(pr);
     fprintf(pr->f, "[%zu/%zu] %s %s", pr->n_done, pr->n_steps, s->step,
@@ -237,8 +247,7 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
             const struct dagd_step_info *s = &steps[i];
             char dur[24] = "-", rows[24] = "-";
             if (s->started_at && s->ended_at >= s->started_at && s->status != DAGD_STEP_SKIPPED) {
-                dagd_format_duration((uint64_t)(s->ended_at - s->started_at) * 1000u, dur,
-                                     sizeof(dur));
+                format_ms_span(s->started_at, s->ended_at, dur, sizeof(dur));
             }
             if (s->rows_out || s->rows_in) {
                 snprintf(rows, sizeof(rows), "%" PRId64, s->rows_out ? s->rows_out : s->rows_in);
@@ -254,8 +263,7 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
     if (dagd_store_run_get(store, run_id, &run) == 0) {
         char dur[24] = "-";
         if (run.started_at && run.ended_at >= run.started_at) {
-            dagd_format_duration((uint64_t)(run.ended_at - run.started_at) * 1000u, dur,
-                                 sizeof(dur));
+            format_ms_span(run.started_at, run.ended_at, dur, sizeof(dur));
         }
         fprintf(pr->f, "%srun %s %s in %s%s%s\n", pr->quiet ? "" : "\n", run.run_id,
                 dagd_run_status_to_string(run.status), dur, run.error ? ": " : "",

@@ -24,6 +24,12 @@ steps:
     check(st["a"]["max_rss_kb"] and st["a"]["max_rss_kb"] > 0, "max rss recorded")
     check(st["a"]["cpu_usec"] is not None, "cpu time recorded")
     check("STEP" in p.stdout and "succeeded" in p.stdout, "summary table printed:\n" + p.stdout)
+    # An unchanged re-run is memoized and ends within the store's millisecond
+    # resolution: the summary says "<1ms" or a real figure, never "0us".
+    p = t.run("ok.yaml", rc=0)
+    check(" 0us" not in p.stdout and " 0us" not in p.stderr,
+          "a zero millisecond span printed as 0us:\n" + p.stdout + p.stderr)
+    check(" in " in p.stdout.splitlines()[-1], "run line has a duration:\n" + p.stdout)
 
     # Failures of every kind, skip propagation, an independent branch.
     t.write("bad.yaml", """
