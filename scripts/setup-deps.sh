@@ -12,5 +12,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # With recommends, as the packages were installed where the suite was proven
+    # (chromium needs some of its recommended font and GL packages to render).
+    apt-get install -y -qq "${missing[@]}"
 fi
