@@ -12,7 +12,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    # With recommends, as the packages were installed where the suite was proven
-    # (chromium needs some of its recommended font and GL packages to render).
+    # With recommends: that is how they were installed on the machines the
+    # suite passed on (chromium's rendering was never tried without them).
     apt-get install -y -qq "${missing[@]}"
 fi
