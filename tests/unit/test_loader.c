@@ -674,26 +674,28 @@ static char *load_errors(const char *yaml, struct dagd_pipeline **ret)
     return out;
 }
 
-/* Replace the build-specific plugin directory by @PLUGINDIR@ and the host's
- * ABI version by @ABI@, so expectations survive a minor ABI bump. */
-static char *placeholder(char *s)
+/* Replace every `from` in s (owned) by `to`; returns the new string. */
+static char *replace_all(char *s, const char *from, const char *to)
 {
-    const char *dir = UNIT_PLUGIN_DIR;
-    char abi[64];
     char *at;
 
-    while (s && (at = strstr(s, dir))) {
-        char *t = dagd_xasprintf("%.*s@PLUGINDIR@%s", (int)(at - s), s, at + strlen(dir));
-        free(s);
-        s = t;
-    }
-    snprintf(abi, sizeof(abi), "speaks ABI %d.%d ", DAGD_TASK_ABI_MAJOR, DAGD_TASK_ABI_MINOR);
-    while (s && (at = strstr(s, abi))) {
-        char *t = dagd_xasprintf("%.*sspeaks ABI @ABI@ %s", (int)(at - s), s, at + strlen(abi));
+    while (s && (at = strstr(s, from))) {
+        char *t = dagd_xasprintf("%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
         free(s);
         s = t;
     }
     return s;
+}
+
+/* Replace the build-specific plugin directory by @PLUGINDIR@ and the host's
+ * ABI version by @ABI@, so expectations survive a minor ABI bump. */
+static char *placeholder(char *s)
+{
+    char abi[64];
+
+    s = replace_all(s, UNIT_PLUGIN_DIR, "@PLUGINDIR@");
+    snprintf(abi, sizeof(abi), "speaks ABI %d.%d ", DAGD_TASK_ABI_MAJOR, DAGD_TASK_ABI_MINOR);
+    return replace_all(s, abi, "speaks ABI @ABI@ ");
 }
 
 static void test_bad_cases(void **state)
