@@ -39,6 +39,7 @@
 #include "memlimit.h"
 #include "task_config.h"
 #include "util.h"
+#include "warehouse_db.h"
 #include "worker_proto.h"
 
 /* ---- the child: host API ---------------------------------------------------------------- */
@@ -269,16 +270,9 @@ static sqlite3 *h_warehouse(struct dagd_task_ctx *ctx)
         path = dagd_xasprintf("%s/warehouse.db", ctx->state_dir ? ctx->state_dir : ".");
     }
     sqlite3 *db = NULL;
-    int r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (r == SQLITE_OK) {
-        (void)sqlite3_busy_timeout(db, 30000);
-        r = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-                         NULL);
-    }
-    if (r != SQLITE_OK) {
-        h_log(ctx, DAGD_TASK_LOG_ERR, "Failed to open warehouse '%s': %s", path,
-              db ? sqlite3_errmsg(db) : sqlite3_errstr(r));
-        (void)sqlite3_close(db);
+    _cleanup_free_ char *err = NULL;
+    if (dagd_warehouse_open(path, DAGD_WAREHOUSE_BUSY_TIMEOUT_MS, &db, &err) < 0) {
+        h_log(ctx, DAGD_TASK_LOG_ERR, "Failed to open warehouse '%s': %s", path, err);
         ctx->warehouse_failed = true;
         return NULL;
     }

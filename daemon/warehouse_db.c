@@ -1,0 +1,99 @@
+/* See warehouse_db.h. */
+#include "warehouse_db.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define WAL_CHECKPOINT_BYTES (4 * 1024 * 1024)
+#define BUSY_SLEEP_MAX_USEC 4000
+
+struct busy {
+    int timeout_ms;
+    uint64_t since_usec; /* when this wait began */
+};
+
+/* Retry sooner than SQLite's own handler: 0.5, 1, 2, 4, 4, 4... ms. A retry
+ * is a failed fcntl lock, cheap next to the time a waiter would lose
+ * sleeping past the end of the other step's transaction. */
+static int on_busy(void *userdata, int n)
+{
+    struct busy *b = userdata;
+    uint64_t now = dagd_now_mono_usec();
+    uint64_t sleep_usec = n < 4 ? 500u << n : BUSY_SLEEP_MAX_USEC;
+
+    if (n == 0) {
+        b->since_usec = now;
+    }
+    if (now - b->since_usec >= (uint64_t)b->timeout_ms * 1000) {
+        return 0; /* give up: the statement fails with SQLITE_BUSY */
+    }
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)sleep_usec * 1000};
+    (void)nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* One busy state per process: the worker opens one warehouse connection. */
+static struct busy busy_state;
+
+static int exec_all(sqlite3 *db, const char *sql, char **reterr_msg)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        *reterr_msg = dagd_xasprintf("%s", sqlite3_errmsg(db));
+        return -EIO;
+    }
+    return 0;
+}
+
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+int dagd_warehouse_open(const char *path, int busy_timeout_ms, sqlite3 **ret_db, char **reterr_msg)
+{
+    sqlite3 *db = NULL;
+    char *err = NULL;
+    int r = 0;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        err = dagd_xasprintf("%s", db ? sqlite3_errmsg(db) : "out of memory");
+        r = -EIO;
+    }
+    if (r >= 0) {
+        busy_state.timeout_ms = busy_timeout_ms;
+        (void)sqlite3_busy_handler(db, on_busy, &busy_state);
+        /* page_size only takes effect on a database without content, and
+         * before the switch to WAL; on an existing file it is a no-op. */
+        r = exec_all(
+            db,
+            "PRAGMA page_size = " STR(
+                DAGD_WAREHOUSE_PAGE_SIZE) ";"
+                                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+            &err);
+    }
+    if (r >= 0) {
+        int64_t page = pragma_int(db, "PRAGMA page_size");
+        if (page > 0) {
+            (void)sqlite3_wal_autocheckpoint(db, (int)(WAL_CHECKPOINT_BYTES / page));
+        }
+    }
+    if (r < 0) {
+        (void)sqlite3_close(db);
+        *reterr_msg = err;
+        return r;
+    }
+    *ret_db = db;
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* Opening the warehouse: the SQLite file the task plugins share
+ * (DESIGN 6), opened by the worker host for a step that asks for it.
+ *
+ * Owns the connection settings every plugin gets, so that they are the same
+ * for each step and chosen in one place:
+ * - a NEW warehouse gets 64 KiB pages: bulk loads and full scans (what the
+ *   warehouse does) make 16x fewer page writes, reads and b-tree splits
+ *   than with 4 KiB pages; an existing file keeps the page size it has;
+ * - WAL with synchronous=NORMAL: readers never block the one writer, and a
+ *   commit survives a crash of the process (a power cut may lose the last
+ *   commits, never corrupt the file);
+ * - the WAL is checkpointed every ~4 MiB whatever the page size (SQLite's
+ *   default of 1000 pages, in bytes), so big pages do not defer work;
+ * - a busy handler that retries a locked database every few milliseconds
+ *   for up to `busy_timeout_ms`: steps run in parallel (say translate next
+ *   to validate) and wait for each other's write transaction. SQLite's
+ *   built-in handler backs off to 100 ms sleeps, so a waiter could wake up
+ *   ~100 ms after the lock was freed, on the pipeline's critical path.
+ * Does not log. */
+#ifndef DAGD_WAREHOUSE_DB_H
+#define DAGD_WAREHOUSE_DB_H
+
+#include <sqlite3.h>
+
+#define DAGD_WAREHOUSE_PAGE_SIZE 65536
+#define DAGD_WAREHOUSE_BUSY_TIMEOUT_MS 30000
+
+/* Open (creating it if missing) the warehouse at PATH with the settings
+ * above. Returns 0 with *ret_db (the caller closes it), or -errno with
+ * *reterr_msg (malloc'ed, the caller frees it). */
+int dagd_warehouse_open(const char *path, int busy_timeout_ms, sqlite3 **ret_db, char **reterr_msg);
+
+#endif
