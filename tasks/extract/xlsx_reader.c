@@ -19,6 +19,7 @@
  * place, so a row costs no allocation once the buffers have grown.
  */
 #include "xlsx_reader.h"
+#include "xml_scan.h"
 
 #include <errno.h>
 #include <expat.h>
@@ -146,25 +147,26 @@ static int grow(char **buf, size_t *cap, size_t len, size_t need, size_t limit)
     return 0;
 }
 
-int dagd_xlsx_parse_ref(const char *ref, uint32_t *ret_col, uint64_t *ret_row)
+/* "AB12" in ref[0..len) (not NUL-terminated) -> column 27, row 12. */
+static int parse_ref_n(const char *ref, size_t len, uint32_t *ret_col, uint64_t *ret_row)
 {
     uint32_t col = 0;
     uint64_t row = 0;
     size_t i = 0, letters = 0, digits = 0;
 
-    for (; ref[i] >= 'A' && ref[i] <= 'Z'; i++) {
+    for (; i < len && ref[i] >= 'A' && ref[i] <= 'Z'; i++) {
         if (++letters > 3) {
             return -EINVAL;
         }
         col = col * 26 + (uint32_t)(ref[i] - 'A' + 1);
     }
-    for (; ref[i] >= '0' && ref[i] <= '9'; i++) {
+    for (; i < len && ref[i] >= '0' && ref[i] <= '9'; i++) {
         if (++digits > 12) {
             return -EINVAL;
         }
         row = row * 10 + (uint64_t)(ref[i] - '0');
     }
-    if (letters == 0 || ref[i] != '\0' || col > DAGD_XLSX_MAX_COLS) {
+    if (letters == 0 || i != len || col > DAGD_XLSX_MAX_COLS) {
         return -EINVAL;
     }
     *ret_col = col - 1;
@@ -172,6 +174,11 @@ int dagd_xlsx_parse_ref(const char *ref, uint32_t *ret_col, uint64_t *ret_row)
         *ret_row = row;
     }
     return 0;
+}
+
+int dagd_xlsx_parse_ref(const char *ref, uint32_t *ret_col, uint64_t *ret_row)
+{
+    return parse_ref_n(ref, strlen(ref), ret_col, ret_row);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -645,10 +652,204 @@ static void wb_start(void *ud, const char *name, const char **atts)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Scanning a big part (xml_scan.c instead of expat) */
+
+/* Error state of a scan: the first error a callback found (with message),
+ * or a value the row callback returned (msg empty). */
+struct scan_ctx {
+    int r;
+    char msg[384];
+};
+
+static int scan_fail(struct scan_ctx *c, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int scan_fail(struct scan_ctx *c, int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->r == 0) {
+        c->r = r;
+        va_start(ap, fmt);
+        (void)vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+static inline bool name_is(const char *name, size_t len, const char *want, size_t want_len)
+{
+    return len == want_len && memcmp(name, want, len) == 0;
+}
+#define NAME_IS(name, len, lit) name_is(name, len, lit, sizeof(lit) - 1)
+
+/* Strips a namespace prefix ("x:row" -> "row"). */
+static inline const char *local_n(const char *name, size_t *len)
+{
+    const char *colon = memchr(name, ':', *len);
+
+    if (!colon) {
+        return name;
+    }
+    *len -= (size_t)(colon + 1 - name);
+    return colon + 1;
+}
+
+/* Inflater side of a zero-copy read: the oldest filled slot (its length,
+ * 0 at the end, -1 on error); inflater_release() hands it back. */
+static int64_t inflater_peek(struct inflater *in, const char **ret)
+{
+    int64_t len;
+
+    (void)pthread_mutex_lock(&in->mu);
+    while (in->count == 0) {
+        (void)pthread_cond_wait(&in->cv_data, &in->mu);
+    }
+    (void)pthread_mutex_unlock(&in->mu);
+    len = in->len[in->head];
+    *ret = in->buf[in->head];
+    return len;
+}
+
+static void inflater_release(struct inflater *in)
+{
+    (void)pthread_mutex_lock(&in->mu);
+    in->head = (in->head + 1) % ASYNC_SLOTS;
+    in->count--;
+    (void)pthread_cond_signal(&in->cv_space);
+    (void)pthread_mutex_unlock(&in->mu);
+}
+
+/* Pushes a whole part through the scanner, in place: inflater slots and
+ * memory are scanned where they are, inline zip reads go through one
+ * CHUNK buffer. `where` adds context to a malformed-XML message (the row),
+ * may be NULL. Returns 0, the callbacks' error (c->msg, if any, in err) or
+ * the scanner's (with line, column and byte). */
+static int scan_source(struct dagd_xml_scan *sc, struct scan_ctx *c, struct source *s,
+                       const char *part, void (*where)(void *, char *, size_t), void *ud,
+                       char *err, size_t errlen)
+{
+    char *buf = NULL;
+    int r = 0;
+
+    if (s->zf && !s->async && !(buf = malloc(CHUNK))) {
+        return set_err(err, errlen, -ENOMEM, "%s: out of memory", part);
+    }
+    for (;;) {
+        const char *p;
+        int64_t n;
+
+        if (s->async) {
+            n = inflater_peek(s->async, &p);
+        } else if (s->zf) {
+            n = zip_fread(s->zf, buf, CHUNK);
+            p = buf;
+        } else {
+            n = (int64_t)(s->mem_len - s->mem_pos < CHUNK ? s->mem_len - s->mem_pos : CHUNK);
+            p = s->mem + s->mem_pos;
+            s->mem_pos += (size_t)n;
+        }
+        if (n < 0) {
+            r = set_err(err, errlen, -EIO,
+                        "%s: cannot read zip entry: %s (truncated or corrupt file)", part,
+                        source_strerror(s));
+            break;
+        }
+        r = dagd_xml_scan_feed(sc, p, (size_t)n, n == 0);
+        if (s->async && n > 0) {
+            inflater_release(s->async);
+        }
+        if (r < 0 || n == 0) {
+            break;
+        }
+    }
+    free(buf);
+    if (r >= 0 || r == -EIO) {
+        return r;
+    }
+    if (c->r != 0) {
+        /* a callback stopped the scan */
+        if (c->msg[0]) {
+            (void)set_err(err, errlen, c->r, "%s: %s", part, c->msg);
+        }
+        return c->r;
+    }
+    if (dagd_xml_scan_error(sc)[0]) {
+        uint64_t line, col, byte;
+        char ctx[64] = "";
+        dagd_xml_scan_position(sc, &line, &col, &byte);
+        if (where) {
+            where(ud, ctx, sizeof(ctx));
+        }
+        (void)set_err(err, errlen, r == -ENOMEM ? r : -EINVAL,
+                      "%s: %s at line %llu, column %llu (byte %llu)%s: %s", part,
+                      r == -EINVAL ? "malformed XML" : "unsupported or oversized XML",
+                      (unsigned long long)line, (unsigned long long)col,
+                      (unsigned long long)byte, ctx, dagd_xml_scan_error(sc));
+        return r == -ENOTSUP ? -EINVAL : r;
+    }
+    return r;
+}
+
+/* Scans zip entry `part` (or `mem`) with handler h. */
+static int scan_part(struct dagd_xlsx *x, const char *part, struct source *mem,
+                     const struct dagd_xml_handler *h, struct scan_ctx *c,
+                     void (*where)(void *, char *, size_t), char *err, size_t errlen)
+{
+    struct dagd_xml_scan *sc = dagd_xml_scan_new(h);
+    struct source s = {0};
+    zip_stat_t st;
+    zip_int64_t idx;
+    int r;
+
+    if (!sc) {
+        return set_err(err, errlen, -ENOMEM, "out of memory");
+    }
+    if (mem) {
+        r = scan_source(sc, c, mem, part, where, h->userdata, err, errlen);
+        dagd_xml_scan_free(sc);
+        return r;
+    }
+    if (locate(x->za, part, &idx) < 0) {
+        dagd_xml_scan_free(sc);
+        return set_err(err, errlen, -ENOENT, "part %s is missing from the archive", part);
+    }
+    s.zf = zip_fopen_index(x->za, (zip_uint64_t)idx, 0);
+    if (!s.zf) {
+        dagd_xml_scan_free(sc);
+        return set_err(err, errlen, -EIO,
+                       "%s: cannot open zip entry: %s (truncated or corrupt file)", part,
+                       zip_strerror(x->za));
+    }
+    if (zip_stat_index(x->za, (zip_uint64_t)idx, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE) &&
+        st.size >= ASYNC_MIN_SIZE) {
+        s.async = inflater_start(s.zf);
+    }
+    r = scan_source(sc, c, &s, part, where, h->userdata, err, errlen);
+    if (s.async) {
+        inflater_stop(s.async);
+    }
+    (void)zip_fclose(s.zf);
+    dagd_xml_scan_free(sc);
+    return r;
+}
+
+/* Leading decimal digits of v (at most 19), or 0. */
+static uint64_t leading_number(const char *v, size_t len)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < len && i < 19 && v[i] >= '0' && v[i] <= '9'; i++) {
+        n = n * 10 + (uint64_t)(v[i] - '0');
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Shared strings */
 
 struct sst_state {
-    struct xml_ctx c;
+    struct scan_ctx c;
     struct dagd_xlsx *x;
     bool in_si, in_t, in_rph;
 };
@@ -674,77 +875,85 @@ static int sst_push_offset(struct dagd_xlsx *x, uint32_t off)
 
 /* xl/sharedStrings.xml: one <si> per string; its text is all its <t>
  * runs outside <rPh> (phonetic guides), concatenated. */
-static void sst_start(void *ud, const char *name, const char **atts)
+static int sst_start(void *ud, const char *name, size_t len, const struct dagd_xml_attr *atts,
+                     size_t n_atts)
 {
     struct sst_state *s = ud;
     struct dagd_xlsx *x = s->x;
-    const char *ln = local_name(name);
+    const char *ln = local_n(name, &len);
 
-    if (ln[0] == 't' && ln[1] == '\0') {
+    if (len == 1 && ln[0] == 't') {
         s->in_t = s->in_si && !s->in_rph;
-    } else if (strcmp(ln, "si") == 0) {
+    } else if (NAME_IS(ln, len, "si")) {
         s->in_si = true;
         if (sst_push_offset(x, (uint32_t)x->sst_len) < 0) {
-            ctx_fail(&s->c, -ENOMEM, "out of memory");
+            return scan_fail(&s->c, -ENOMEM, "out of memory");
         }
-    } else if (strcmp(ln, "rPh") == 0) {
+    } else if (NAME_IS(ln, len, "rPh")) {
         s->in_rph = true;
-    } else if (strcmp(ln, "sst") == 0) {
-        const char *uc = attr(atts, "uniqueCount");
-        unsigned long long hint = uc ? strtoull(uc, NULL, 10) : 0;
+    } else if (NAME_IS(ln, len, "sst")) {
+        uint64_t hint = 0;
+        for (size_t i = 0; i < n_atts; i++) {
+            size_t al = atts[i].name_len;
+            const char *an = local_n(atts[i].name, &al);
+            if (NAME_IS(an, al, "uniqueCount")) {
+                hint = leading_number(atts[i].value, atts[i].value_len);
+            }
+        }
         if (hint > MAX_SHARED_HINT) {
             hint = MAX_SHARED_HINT; /* bounded before allocating: it is input */
         }
         if (hint + 1 > x->sst_off_cap) {
             uint32_t *no = realloc(x->sst_off, (size_t)(hint + 1) * sizeof(*no));
             if (!no) {
-                ctx_fail(&s->c, -ENOMEM, "out of memory");
-                return;
+                return scan_fail(&s->c, -ENOMEM, "out of memory");
             }
             x->sst_off = no;
             x->sst_off_cap = (size_t)hint + 1;
         }
     }
+    return 0;
 }
 
-static void sst_end(void *ud, const char *name)
+static int sst_end(void *ud, const char *name, size_t len)
 {
     struct sst_state *s = ud;
     struct dagd_xlsx *x = s->x;
-    const char *ln = local_name(name);
+    const char *ln = local_n(name, &len);
 
-    if (ln[0] == 't' && ln[1] == '\0') {
+    if (len == 1 && ln[0] == 't') {
         s->in_t = false;
-    } else if (strcmp(ln, "si") == 0 && s->in_si) {
+    } else if (NAME_IS(ln, len, "si") && s->in_si) {
         s->in_si = false;
         if (grow(&x->sst, &x->sst_cap, x->sst_len, 1, MAX_SHARED_BYTES) < 0) {
-            ctx_fail(&s->c, -E2BIG, "shared string table over %u bytes", MAX_SHARED_BYTES);
-            return;
+            return scan_fail(&s->c, -E2BIG, "shared string table over %u bytes",
+                             MAX_SHARED_BYTES);
         }
         x->sst[x->sst_len++] = '\0';
         x->sst_n++;
         if (sst_push_offset(x, (uint32_t)x->sst_len) < 0) {
-            ctx_fail(&s->c, -ENOMEM, "out of memory");
+            return scan_fail(&s->c, -ENOMEM, "out of memory");
         }
-    } else if (strcmp(ln, "rPh") == 0) {
+    } else if (NAME_IS(ln, len, "rPh")) {
         s->in_rph = false;
     }
+    return 0;
 }
 
-static void sst_text(void *ud, const char *text, int len)
+static int sst_text(void *ud, const char *text, size_t len)
 {
     struct sst_state *s = ud;
     struct dagd_xlsx *x = s->x;
 
-    if (!s->in_t || len <= 0) {
-        return;
+    if (!s->in_t) {
+        return 0;
     }
-    if (grow(&x->sst, &x->sst_cap, x->sst_len, (size_t)len, MAX_SHARED_BYTES) < 0) {
-        ctx_fail(&s->c, -E2BIG, "shared string table over %u bytes", MAX_SHARED_BYTES);
-        return;
+    if (grow(&x->sst, &x->sst_cap, x->sst_len, len, MAX_SHARED_BYTES) < 0) {
+        return scan_fail(&s->c, -E2BIG, "shared string table over %u bytes", MAX_SHARED_BYTES);
     }
-    memcpy(x->sst + x->sst_len, text, (size_t)len);
-    x->sst_len += (size_t)len;
+    memcpy(x->sst + x->sst_len, text, len);
+    x->sst_len += len;
+    return 0;
 }
 
 static void sst_reset(struct dagd_xlsx *x)
@@ -753,20 +962,23 @@ static void sst_reset(struct dagd_xlsx *x)
     x->sst_n = 0;
 }
 
+/* The string number the scan had reached, for a malformed-XML message. */
+static void sst_where(void *ud, char *buf, size_t len)
+{
+    struct sst_state *s = ud;
+
+    (void)snprintf(buf, len, " in string %zu", s->x->sst_n + (s->in_si ? 1 : 0));
+}
+
 static int parse_shared(struct dagd_xlsx *x, const char *part, struct source *mem, char *err,
                         size_t errlen)
 {
     struct sst_state s = {.x = x};
+    struct dagd_xml_handler h = {sst_start, sst_end, sst_text, &s};
     int r;
 
     sst_reset(x);
-    if (!parser_new(&s.c, &s)) {
-        return set_err(err, errlen, -ENOMEM, "out of memory");
-    }
-    XML_SetElementHandler(s.c.parser, sst_start, sst_end);
-    XML_SetCharacterDataHandler(s.c.parser, sst_text);
-    r = mem ? feed(&s.c, mem, part, err, errlen) : parse_part(x, part, &s.c, err, errlen);
-    XML_ParserFree(s.c.parser);
+    r = scan_part(x, part, mem, &h, &s.c, sst_where, err, errlen);
     if (r < 0) {
         sst_reset(x);
     }
@@ -793,7 +1005,7 @@ struct pending_cell {
 };
 
 struct sheet_state {
-    struct xml_ctx c;
+    struct scan_ctx c;
     struct dagd_xlsx *x;
     const struct dagd_xlsx_handler *h;
     bool in_data, in_row, in_cell, in_is, in_rph, capture, got_value;
@@ -827,138 +1039,179 @@ static void cell_ref_name(struct sheet_state *s)
                    (unsigned long long)s->row_no);
 }
 
-static void sheet_start(void *ud, const char *name, const char **atts)
+/* <c r="B2" t="s">: column (from r, else the next one) and value type. */
+static int start_cell(struct sheet_state *s, const struct dagd_xml_attr *atts, size_t n_atts)
+{
+    const struct dagd_xml_attr *ref = NULL, *t = NULL;
+
+    for (size_t i = 0; i < n_atts; i++) {
+        if (atts[i].name_len == 1) {
+            if (atts[i].name[0] == 'r') {
+                ref = &atts[i];
+            } else if (atts[i].name[0] == 't') {
+                t = &atts[i];
+            }
+        }
+    }
+    if (ref) {
+        if (parse_ref_n(ref->value, ref->value_len, &s->col, NULL) < 0) {
+            return scan_fail(&s->c, -EINVAL, "row %llu: bad cell reference r=\"%.*s\"",
+                             (unsigned long long)s->row_no,
+                             (int)(ref->value_len > 20 ? 20 : ref->value_len), ref->value);
+        }
+    } else {
+        if (s->last_col + 1 >= (int64_t)DAGD_XLSX_MAX_COLS) {
+            return scan_fail(&s->c, -E2BIG, "row %llu: more than %u columns",
+                             (unsigned long long)s->row_no, DAGD_XLSX_MAX_COLS);
+        }
+        s->col = (uint32_t)(s->last_col + 1);
+    }
+    s->last_col = s->col;
+    s->type = T_NUMBER;
+    if (t) {
+        const char *v = t->value;
+        size_t vl = t->value_len;
+        if (NAME_IS(v, vl, "s")) {
+            s->type = T_SHARED;
+        } else if (NAME_IS(v, vl, "inlineStr")) {
+            s->type = T_INLINE;
+        } else if (NAME_IS(v, vl, "str") || NAME_IS(v, vl, "d")) {
+            s->type = T_STR;
+        } else if (NAME_IS(v, vl, "b")) {
+            s->type = T_BOOL;
+        } else if (NAME_IS(v, vl, "e")) {
+            s->type = T_ERROR;
+        }
+    }
+    s->in_cell = true;
+    s->got_value = false;
+    s->cell_off = (uint32_t)s->text_len;
+    return 0;
+}
+
+/* <row r="7">: the row number (previous + 1 without r). */
+static int start_row(struct sheet_state *s, const struct dagd_xml_attr *atts, size_t n_atts)
+{
+    const struct dagd_xml_attr *ra = NULL;
+
+    for (size_t i = 0; i < n_atts; i++) {
+        if (atts[i].name_len == 1 && atts[i].name[0] == 'r') {
+            ra = &atts[i];
+        }
+    }
+    if (ra) {
+        /* what strtoull took before: leading blanks and '+', then digits */
+        const char *v = ra->value;
+        size_t i = 0, vl = ra->value_len;
+        uint64_t n = 0;
+        bool ok;
+        while (i < vl && v[i] == ' ') {
+            i++;
+        }
+        if (i < vl && v[i] == '+') {
+            i++;
+        }
+        ok = i < vl;
+        for (; ok && i < vl; i++) {
+            ok = v[i] >= '0' && v[i] <= '9' && n <= (UINT64_MAX - 9) / 10;
+            n = n * 10 + (uint64_t)(v[i] - '0');
+        }
+        if (!ok || n == 0) {
+            return scan_fail(&s->c, -EINVAL, "bad row number r=\"%.*s\" after row %llu",
+                             (int)(vl > 20 ? 20 : vl), v, (unsigned long long)s->row_no);
+        }
+        s->row_no = n;
+    } else {
+        s->row_no++;
+    }
+    s->in_row = true;
+    s->last_col = -1;
+    s->n_cells = 0;
+    s->text_len = 0;
+    return 0;
+}
+
+static int sheet_start(void *ud, const char *name, size_t len, const struct dagd_xml_attr *atts,
+                       size_t n_atts)
 {
     struct sheet_state *s = ud;
-    const char *ln;
+    const char *ln = name;
 
     if (!s->root_seen) {
         /* Writers either prefix every SpreadsheetML element (x:row) or none;
          * only a prefixed document pays for stripping prefixes. */
         s->root_seen = true;
-        s->prefixed = strchr(name, ':') != NULL;
+        s->prefixed = memchr(name, ':', len) != NULL;
     }
-    ln = s->prefixed ? local_name(name) : name;
+    if (s->prefixed) {
+        ln = local_n(name, &len);
+    }
 
     switch (ln[0]) {
     case 'c':
-        if (ln[1] == '\0' && s->in_row) {
-            const char *ref = NULL, *t = NULL;
-            for (size_t i = 0; atts[i]; i += 2) {
-                const char *an = atts[i];
-                if (an[0] == 'r' && an[1] == '\0') {
-                    ref = atts[i + 1];
-                } else if (an[0] == 't' && an[1] == '\0') {
-                    t = atts[i + 1];
-                }
-            }
-            if (ref) {
-                uint64_t rr;
-                if (dagd_xlsx_parse_ref(ref, &s->col, &rr) < 0) {
-                    ctx_fail(&s->c, -EINVAL, "row %llu: bad cell reference r=\"%.20s\"",
-                             (unsigned long long)s->row_no, ref);
-                    return;
-                }
-            } else {
-                if (s->last_col + 1 >= (int64_t)DAGD_XLSX_MAX_COLS) {
-                    ctx_fail(&s->c, -E2BIG, "row %llu: more than %u columns",
-                             (unsigned long long)s->row_no, DAGD_XLSX_MAX_COLS);
-                    return;
-                }
-                s->col = (uint32_t)(s->last_col + 1);
-            }
-            s->last_col = s->col;
-            s->type = T_NUMBER;
-            if (t) {
-                if (strcmp(t, "s") == 0) {
-                    s->type = T_SHARED;
-                } else if (strcmp(t, "inlineStr") == 0) {
-                    s->type = T_INLINE;
-                } else if (strcmp(t, "str") == 0 || strcmp(t, "d") == 0) {
-                    s->type = T_STR;
-                } else if (strcmp(t, "b") == 0) {
-                    s->type = T_BOOL;
-                } else if (strcmp(t, "e") == 0) {
-                    s->type = T_ERROR;
-                }
-            }
-            s->in_cell = true;
-            s->got_value = false;
-            s->cell_off = (uint32_t)s->text_len;
+        if (len == 1 && s->in_row) {
+            return start_cell(s, atts, n_atts);
         }
         break;
     case 'v':
-        if (ln[1] == '\0' && s->in_cell && s->type != T_INLINE) {
+        if (len == 1 && s->in_cell && s->type != T_INLINE) {
             s->capture = true;
             s->got_value = true;
         }
         break;
     case 't':
-        if (ln[1] == '\0' && s->in_is && !s->in_rph) {
+        if (len == 1 && s->in_is && !s->in_rph) {
             s->capture = true;
             s->got_value = true;
         }
         break;
     case 'i':
-        if (ln[1] == 's' && ln[2] == '\0' && s->in_cell && s->type == T_INLINE) {
+        if (len == 2 && ln[1] == 's' && s->in_cell && s->type == T_INLINE) {
             s->in_is = true;
         }
         break;
     case 'r':
-        if (strcmp(ln, "row") == 0 && s->in_data) {
-            const char *r = NULL;
-            for (size_t i = 0; atts[i]; i += 2) {
-                if (atts[i][0] == 'r' && atts[i][1] == '\0') {
-                    r = atts[i + 1];
-                }
-            }
-            if (r) {
-                char *end;
-                unsigned long long v;
-                errno = 0;
-                v = strtoull(r, &end, 10);
-                if (errno != 0 || *end != '\0' || end == r || v == 0) {
-                    ctx_fail(&s->c, -EINVAL, "bad row number r=\"%.20s\" after row %llu", r,
-                             (unsigned long long)s->row_no);
-                    return;
-                }
-                s->row_no = v;
-            } else {
-                s->row_no++;
-            }
-            s->in_row = true;
-            s->last_col = -1;
-            s->n_cells = 0;
-            s->text_len = 0;
-        } else if (strcmp(ln, "rPh") == 0) {
+        if (NAME_IS(ln, len, "row") && s->in_data) {
+            return start_row(s, atts, n_atts);
+        } else if (NAME_IS(ln, len, "rPh")) {
             s->in_rph = true;
         }
         break;
     case 's':
-        if (strcmp(ln, "sheetData") == 0) {
+        if (NAME_IS(ln, len, "sheetData")) {
             s->in_data = true;
         }
         break;
     case 'd':
-        if (strcmp(ln, "dimension") == 0 && s->h->dimension && !s->in_data) {
-            const char *ref = attr(atts, "ref");
-            const char *last = ref ? strrchr(ref, ':') : NULL;
-            uint32_t col;
-            uint64_t row;
-            if (ref && dagd_xlsx_parse_ref(last ? last + 1 : ref, &col, &row) == 0 && row > 0) {
-                s->h->dimension(s->h->userdata, row);
+        if (NAME_IS(ln, len, "dimension") && s->h->dimension && !s->in_data) {
+            for (size_t i = 0; i < n_atts; i++) {
+                if (NAME_IS(atts[i].name, atts[i].name_len, "ref")) {
+                    const char *v = atts[i].value, *last;
+                    size_t vl = atts[i].value_len;
+                    uint32_t col;
+                    uint64_t row;
+                    last = memrchr(v, ':', vl);
+                    if (last) {
+                        vl -= (size_t)(last + 1 - v);
+                        v = last + 1;
+                    }
+                    if (parse_ref_n(v, vl, &col, &row) == 0 && row > 0) {
+                        s->h->dimension(s->h->userdata, row);
+                    }
+                }
             }
         }
         break;
     default:
         break;
     }
+    return 0;
 }
 
 /* End of <c>: resolve its value by type. Shared-string cells point into
  * the table (no copy); others keep their text in the row arena, NUL-ended.
  * Blank cells (no <v>/<is>, or an empty number) are not delivered. */
-static void finish_cell(struct sheet_state *s)
+static int finish_cell(struct sheet_state *s)
 {
     struct dagd_xlsx *x = s->x;
     struct pending_cell *pc;
@@ -967,27 +1220,24 @@ static void finish_cell(struct sheet_state *s)
     s->in_cell = s->in_is = s->capture = false;
     if (!s->got_value) {
         s->text_len = s->cell_off; /* blank cell: <c r="F7"/> or no <v> */
-        return;
+        return 0;
     }
     if (s->n_cells >= DAGD_XLSX_MAX_COLS) {
         cell_ref_name(s);
-        ctx_fail(&s->c, -E2BIG, "row %llu: more than %u cells", (unsigned long long)s->row_no,
-                 DAGD_XLSX_MAX_COLS);
-        return;
+        return scan_fail(&s->c, -E2BIG, "row %llu: more than %u cells",
+                         (unsigned long long)s->row_no, DAGD_XLSX_MAX_COLS);
     }
     if (s->n_cells == s->cells_cap) {
         size_t ncap = s->cells_cap ? s->cells_cap * 2 : 16;
         struct pending_cell *nc = realloc(s->cells, ncap * sizeof(*nc));
         struct dagd_xlsx_cell *no;
         if (!nc) {
-            ctx_fail(&s->c, -ENOMEM, "out of memory");
-            return;
+            return scan_fail(&s->c, -ENOMEM, "out of memory");
         }
         s->cells = nc;
         no = realloc(s->out, ncap * sizeof(*no));
         if (!no) {
-            ctx_fail(&s->c, -ENOMEM, "out of memory");
-            return;
+            return scan_fail(&s->c, -ENOMEM, "out of memory");
         }
         s->out = no;
         s->cells_cap = ncap;
@@ -1008,18 +1258,17 @@ static void finish_cell(struct sheet_state *s)
         }
         if (!ok || idx >= x->sst_n) {
             cell_ref_name(s);
-            ctx_fail(
+            return scan_fail(
                 &s->c, -EINVAL,
                 "cell %s: shared string index \"%.*s\" out of range (the table has %zu strings)",
                 s->cell_ref, (int)(len > 16 ? 16 : len), p, x->sst_n);
-            return;
         }
         s->text_len = s->cell_off;
         pc->kind = DAGD_XLSX_STRING;
         pc->shared = x->sst + x->sst_off[idx];
         pc->len = x->sst_off[idx + 1] - x->sst_off[idx] - 1;
         s->n_cells++;
-        return;
+        return 0;
     }
     case T_INLINE:
     case T_STR:
@@ -1035,29 +1284,29 @@ static void finish_cell(struct sheet_state *s)
     default:
         if (len == 0) {
             s->text_len = s->cell_off; /* <v></v>: blank */
-            return;
+            return 0;
         }
         pc->kind = DAGD_XLSX_NUMBER;
         break;
     }
     if (grow(&s->text, &s->text_cap, s->text_len, 1, MAX_ROW_TEXT) < 0) {
-        ctx_fail(&s->c, -E2BIG, "row %llu: over %u bytes of text", (unsigned long long)s->row_no,
-                 MAX_ROW_TEXT);
-        return;
+        return scan_fail(&s->c, -E2BIG, "row %llu: over %u bytes of text",
+                         (unsigned long long)s->row_no, MAX_ROW_TEXT);
     }
     s->text[s->text_len++] = '\0';
     s->n_cells++;
+    return 0;
 }
 
 /* End of <row>: arena offsets become pointers (the arena is stable now)
- * and the row goes to the caller; a negative return stops the parse. */
-static void finish_row(struct sheet_state *s)
+ * and the row goes to the caller; a negative return stops the scan. */
+static int finish_row(struct sheet_state *s)
 {
     int r;
 
     s->in_row = false;
     if (s->n_cells == 0) {
-        return;
+        return 0;
     }
     for (size_t i = 0; i < s->n_cells; i++) {
         const struct pending_cell *pc = &s->cells[i];
@@ -1072,83 +1321,92 @@ static void finish_row(struct sheet_state *s)
     if (r < 0) {
         s->c.msg[0] = '\0';
         s->c.r = r;
-        (void)XML_StopParser(s->c.parser, XML_FALSE);
+        return r;
     }
+    return 0;
 }
 
-static void sheet_end(void *ud, const char *name)
+static int sheet_end(void *ud, const char *name, size_t len)
 {
     struct sheet_state *s = ud;
-    const char *ln = s->prefixed ? local_name(name) : name;
+    const char *ln = s->prefixed ? local_n(name, &len) : name;
 
     switch (ln[0]) {
     case 'v':
     case 't':
-        if (ln[1] == '\0') {
+        if (len == 1) {
             s->capture = false;
         }
         break;
     case 'c':
-        if (ln[1] == '\0' && s->in_cell) {
-            finish_cell(s);
+        if (len == 1 && s->in_cell) {
+            return finish_cell(s);
         }
         break;
     case 'i':
-        if (ln[1] == 's' && ln[2] == '\0') {
+        if (len == 2 && ln[1] == 's') {
             s->in_is = false;
         }
         break;
     case 'r':
-        if (strcmp(ln, "row") == 0 && s->in_row) {
-            finish_row(s);
-        } else if (strcmp(ln, "rPh") == 0) {
+        if (NAME_IS(ln, len, "row") && s->in_row) {
+            return finish_row(s);
+        } else if (NAME_IS(ln, len, "rPh")) {
             s->in_rph = false;
         }
         break;
     case 's':
-        if (strcmp(ln, "sheetData") == 0) {
+        if (NAME_IS(ln, len, "sheetData")) {
             s->in_data = false;
         }
         break;
     default:
         break;
     }
+    return 0;
 }
 
-static void sheet_text(void *ud, const char *text, int len)
+static int sheet_text(void *ud, const char *text, size_t len)
 {
     struct sheet_state *s = ud;
 
-    if (!s->capture || len <= 0) {
-        return;
+    if (!s->capture) {
+        return 0;
     }
-    if (s->text_len - s->cell_off + (size_t)len > MAX_CELL_TEXT) {
+    if (s->text_len - s->cell_off + len > MAX_CELL_TEXT) {
         cell_ref_name(s);
-        ctx_fail(&s->c, -E2BIG, "cell %s: text over %u bytes", s->cell_ref, MAX_CELL_TEXT);
-        return;
+        return scan_fail(&s->c, -E2BIG, "cell %s: text over %u bytes", s->cell_ref,
+                         MAX_CELL_TEXT);
     }
-    if (grow(&s->text, &s->text_cap, s->text_len, (size_t)len, MAX_ROW_TEXT) < 0) {
-        ctx_fail(&s->c, -E2BIG, "row %llu: over %u bytes of text", (unsigned long long)s->row_no,
-                 MAX_ROW_TEXT);
-        return;
+    if (grow(&s->text, &s->text_cap, s->text_len, len, MAX_ROW_TEXT) < 0) {
+        return scan_fail(&s->c, -E2BIG, "row %llu: over %u bytes of text",
+                         (unsigned long long)s->row_no, MAX_ROW_TEXT);
     }
-    memcpy(s->text + s->text_len, text, (size_t)len);
-    s->text_len += (size_t)len;
+    memcpy(s->text + s->text_len, text, len);
+    s->text_len += len;
+    return 0;
+}
+
+/* The row the scan was in (or had passed), for a malformed-XML message. */
+static void sheet_where(void *ud, char *buf, size_t len)
+{
+    struct sheet_state *s = ud;
+
+    if (s->in_row) {
+        (void)snprintf(buf, len, " in row %llu", (unsigned long long)s->row_no);
+    } else if (s->row_no > 0) {
+        (void)snprintf(buf, len, " after row %llu", (unsigned long long)s->row_no);
+    }
 }
 
 static int parse_sheet(struct dagd_xlsx *x, const char *part, struct source *mem,
                        const struct dagd_xlsx_handler *h, char *err, size_t errlen)
 {
     struct sheet_state s = {.x = x, .h = h};
+    struct dagd_xml_handler xh = {sheet_start, sheet_end, sheet_text, &s};
     int r;
 
-    if (!parser_new(&s.c, &s)) {
-        return set_err(err, errlen, -ENOMEM, "out of memory");
-    }
-    XML_SetElementHandler(s.c.parser, sheet_start, sheet_end);
-    XML_SetCharacterDataHandler(s.c.parser, sheet_text);
-    r = mem ? feed(&s.c, mem, part, err, errlen) : parse_part(x, part, &s.c, err, errlen);
-    XML_ParserFree(s.c.parser);
+    r = scan_part(x, part, mem, &xh, &s.c, sheet_where, err, errlen);
     free(s.text);
     free(s.cells);
     free(s.out);
