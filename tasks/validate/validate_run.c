@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dq_sqlite.h"
+#include "oidsort.h"
 #include "strmap.h"
 #include "task_errmsg.h"
 #include "validate_sql.h"
@@ -923,7 +924,7 @@ static int prune_orders(sqlite3 *db, int64_t n_ids, char **reterr_msg)
  * order, same result:
  * - in memory (up to memory_rows rows): one SELECT hands every row to the
  *   SQL function dq_scan_row (its values arrive as an argv: no per-column
- *   API call), which evaluates and keeps it; qsort sorts them;
+ *   API call), which evaluates and keeps it; a radix sort (oidsort.c) sorts them;
  * - streaming (more rows): SQLite sorts the rows (its sorter spills to temp
  *   files beyond the page cache) and dq_scan_row evaluates and consumes them
  *   as they come; memory does not grow with the rows.
@@ -1106,12 +1107,44 @@ static void fn_keep_row(sqlite3_context *c, int argc, sqlite3_value **argv)
     p->n_rows++;
 }
 
-static int cmp_rows(const void *a, const void *b)
+/* The full order of two rows of p->rows: (ORDER_ID, load position). */
+static int cmp_rows(uint32_t a, uint32_t b, void *userdata)
 {
-    const struct vrow *x = *(const struct vrow *const *)a, *y = *(const struct vrow *const *)b;
+    const struct pass *p = userdata;
+    const struct vrow *x = &p->rows[a], *y = &p->rows[b];
     int c = cmp_oids(x->oid, x->oid_len, y->oid, y->oid_len);
 
     return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* The in-memory rows in (ORDER_ID, load) order, as indexes into p->rows
+ * (malloc'ed, p->n_rows keys). */
+static struct dagd_oidsort_key *sort_rows(struct pass *p)
+{
+    size_t n = (size_t)p->n_rows, skip = SIZE_MAX;
+    const char *first = NULL;
+    struct dagd_oidsort_key *keys = malloc((n + 1) * sizeof(*keys));
+    struct dagd_oidsort_key *tmp = malloc((n + 1) * sizeof(*tmp));
+
+    if (!keys || !tmp) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct vrow *w = &p->rows[i];
+        if (w->oid) {
+            if (!first) {
+                first = w->oid;
+                skip = w->oid_len;
+            }
+            skip = dagd_oidsort_lcp(first, skip, w->oid, w->oid_len);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        dagd_oidsort_key_set(&keys[i], p->rows[i].oid, p->rows[i].oid_len, skip, (uint32_t)i);
+    }
+    dagd_oidsort_sort(keys, tmp, n, cmp_rows, p);
+    free(tmp);
+    return keys;
 }
 
 /* The integer a one-row query returns, or -1. */
@@ -1133,6 +1166,8 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
 {
     struct scan_ctx sc = {.db = db, .p = p};
     int64_t max_rows = o->memory_rows > 0 ? o->memory_rows : DAGD_VALIDATE_MEMORY_ROWS;
+    /* the sort keys of the in-memory way index rows with 32 bits */
+    max_rows = max_rows < UINT32_MAX ? max_rows : UINT32_MAX;
     bool stream = o->stream || count_rows64(db, dagd_validate_count_sql) > max_rows;
     char *e = NULL;
     int rc, r = 0;
@@ -1166,16 +1201,9 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
         r = -EIO;
     } else {
         if (!stream) {
-            struct vrow **order = malloc(((size_t)p->n_rows + 1) * sizeof(*order));
-            if (!order) {
-                abort();
-            }
-            for (int64_t i = 0; i < p->n_rows; i++) {
-                order[i] = &p->rows[i];
-            }
-            qsort(order, (size_t)p->n_rows, sizeof(*order), cmp_rows);
+            struct dagd_oidsort_key *order = sort_rows(p);
             for (int64_t i = 0; i < p->n_rows && r >= 0; i++) {
-                r = consume_row(&sc, order[i], false);
+                r = consume_row(&sc, &p->rows[order[i].idx], false);
             }
             free(order);
         }

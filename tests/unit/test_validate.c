@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "dq.h"
+#include "oidsort.h"
 #include "strmap.h"
 #include "validate_run.h"
 
@@ -340,6 +341,102 @@ static void test_validate_bronze(void **state)
     sqlite3_close(db);
 }
 
+/* Strings of the radix sort test: NULL, empty, embedded NULs, a shared
+ * prefix, lengths on both sides of 16 bytes after it. */
+struct sort_item {
+    const char *s;
+    size_t len;
+    int64_t pos;
+};
+
+static int cmp_items(const struct sort_item *x, const struct sort_item *y)
+{
+    int c;
+
+    if (!x->s || !y->s) {
+        c = (x->s != NULL) - (y->s != NULL);
+    } else {
+        c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+        c = c ? c : (x->len > y->len) - (x->len < y->len);
+    }
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int cmp_items_idx(uint32_t a, uint32_t b, void *userdata)
+{
+    const struct sort_item *items = userdata;
+
+    return cmp_items(&items[a], &items[b]);
+}
+
+static int cmp_items_q(const void *a, const void *b)
+{
+    return cmp_items(a, b);
+}
+
+static void check_oidsort(size_t n, const char *prefix, size_t tail_max, unsigned seed)
+{
+    struct sort_item *items = calloc(n, sizeof(*items)), *want = calloc(n, sizeof(*items));
+    struct dagd_oidsort_key *keys = calloc(n, sizeof(*keys)), *tmp = calloc(n, sizeof(*tmp));
+    char *text = calloc(n, strlen(prefix) + tail_max + 1);
+    size_t plen = strlen(prefix), skip = SIZE_MAX;
+    const char *first = NULL;
+
+    assert_non_null(items);
+    assert_non_null(want);
+    assert_non_null(keys);
+    assert_non_null(tmp);
+    assert_non_null(text);
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        char *t = text + i * (plen + tail_max + 1);
+        size_t tl = (size_t)rand() % (tail_max + 1);
+        memcpy(t, prefix, plen);
+        for (size_t j = 0; j < tl; j++) {
+            /* few distinct bytes, NUL and 0xff included: many ties */
+            static const char alphabet[] = {'\0', '1', '2', '\xff'};
+            t[plen + j] = alphabet[rand() % 4];
+        }
+        items[i] = (struct sort_item){
+            .s = rand() % 50 == 0 ? NULL : t, .len = plen + tl, .pos = rand() % 1000};
+        if (i % 7 == 3) {
+            items[i].s = items[i - 1].s; /* the same ORDER_ID again */
+            items[i].len = items[i - 1].len;
+        }
+        if (items[i].s) {
+            if (!first) {
+                first = items[i].s;
+                skip = items[i].len;
+            }
+            skip = dagd_oidsort_lcp(first, skip, items[i].s, items[i].len);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        dagd_oidsort_key_set(&keys[i], items[i].s, items[i].len, skip, (uint32_t)i);
+    }
+    dagd_oidsort_sort(keys, tmp, n, cmp_items_idx, items);
+    memcpy(want, items, n * sizeof(*items));
+    qsort(want, n, sizeof(*want), cmp_items_q);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(cmp_items(&items[keys[i].idx], &want[i]), 0);
+    }
+    free(items);
+    free(want);
+    free(keys);
+    free(tmp);
+    free(text);
+}
+
+static void test_oidsort(void **state)
+{
+    check_oidsort(0, "", 4, 1);
+    check_oidsort(1, "G", 4, 1);
+    check_oidsort(5000, "", 3, 2);             /* short: tails of 0..3 bytes */
+    check_oidsort(5000, "G0000", 12, 3);       /* all differ within 16 bytes */
+    check_oidsort(5000, "ORDER-", 30, 4);      /* long ones tie on 16 bytes */
+    check_oidsort(3000, "ORDER-2024-", 40, 5); /* big runs: qsort */
+}
+
 /* More rows than a batch of orders (8192), duplicates far apart, ORDER_IDs as
  * numbers and as padded text: the in-memory and the streaming way agree. */
 static void test_validate_many_rows(void **state)
@@ -399,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_usd),
         cmocka_unit_test(test_qty),
         cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_oidsort),
         cmocka_unit_test(test_validate_bronze),
         cmocka_unit_test(test_validate_many_rows),
     };
