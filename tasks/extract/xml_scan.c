@@ -24,10 +24,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define NEED_MORE 1            /* a step's result: the region ends inside a token */
-#define MAX_REF 32             /* "&#x0000010FFFF;" and the like, leading zeros included */
+#define NEED_MORE 1               /* a step's result: the region ends inside a token */
+#define MAX_REF 32                /* "&#x0000010FFFF;" and the like, leading zeros included */
 #define MAX_NAMES (1024u * 1024u) /* bytes of open element names */
-#define WINDOW 4096u           /* first window of new bytes appended to a carried token */
+#define WINDOW 4096u              /* first window of new bytes appended to a carried token */
 
 enum mode {
     M_CONTENT, /* text and markup */
@@ -39,8 +39,8 @@ enum mode {
 struct dagd_xml_scan {
     struct dagd_xml_handler h;
     enum mode mode;
-    bool started;   /* the byte order mark check is done */
-    bool root_seen; /* the root start tag was seen */
+    bool started;     /* the byte order mark check is done */
+    bool root_seen;   /* the root start tag was seen */
     uint64_t decl_at; /* where an XML declaration may be: 0, or 3 after a BOM */
     int err;
     char msg[256];
@@ -73,7 +73,7 @@ enum { C_PLAIN = 0, C_LT, C_AMP, C_CR, C_RSQB, C_CTL, C_HIGH, C_QUOT, C_APOS, C_
 
 #define CTL_RANGE                                                                                  \
     [0x00 ... 0x08] = C_CTL, [0x0B ... 0x0C] = C_CTL, [0x0E ... 0x1F] = C_CTL, [0x7F] = C_PLAIN,   \
-    [0x80 ... 0xFF] = C_HIGH
+              [0x80 ... 0xFF] = C_HIGH
 
 static const unsigned char text_class[256] = {
     CTL_RANGE, ['<'] = C_LT, ['&'] = C_AMP, ['\r'] = C_CR, [']'] = C_RSQB,
@@ -81,15 +81,15 @@ static const unsigned char text_class[256] = {
 
 /* Attribute values: the quotes end them, \t \n \r are normalized to spaces. */
 static const unsigned char attr_class[256] = {
-    CTL_RANGE,      ['<'] = C_LT,   ['&'] = C_AMP,  ['"'] = C_QUOT,
+    CTL_RANGE,       ['<'] = C_LT,  ['&'] = C_AMP, ['"'] = C_QUOT,
     ['\''] = C_APOS, ['\t'] = C_WS, ['\n'] = C_WS, ['\r'] = C_WS,
 };
 
 /* Names: 1 may start a name, 2 only continue it, 3 non-ASCII (any valid
  * UTF-8 character is taken, a superset of XML's NameChar). */
 static const unsigned char name_class[256] = {
-    ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1,    [':'] = 1,
-    ['0' ... '9'] = 2, ['-'] = 2,         ['.'] = 2,    [0x80 ... 0xFF] = 3,
+    ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1, [':'] = 1,
+    ['0' ... '9'] = 2, ['-'] = 2,         ['.'] = 2, [0x80 ... 0xFF] = 3,
 };
 
 static inline bool is_space(char c)
@@ -446,8 +446,7 @@ static int check_chars(struct dagd_xml_scan *s, const char *p, size_t from, size
         int k;
         if (c < 0x80) {
             if (text_class[c] == C_CTL) {
-                return fail_at(s, p, i, -EINVAL, "control character 0x%02x not allowed in XML",
-                               c);
+                return fail_at(s, p, i, -EINVAL, "control character 0x%02x not allowed in XML", c);
             }
             i++;
             continue;
@@ -957,8 +956,9 @@ static int64_t scan_region(struct dagd_xml_scan *s, const char *p, size_t len, b
 
     if (!s->started) {
         const unsigned char *u = (const unsigned char *)p;
-        if (len < 3 && !final && (len == 0 || u[0] == 0xEF || u[0] == 0xFE || u[0] == 0xFF ||
-                                  u[0] == 0x00 || (len == 1 && u[0] == '<'))) {
+        if (len < 3 && !final &&
+            (len == 0 || u[0] == 0xEF || u[0] == 0xFE || u[0] == 0xFF || u[0] == 0x00 ||
+             (len == 1 && u[0] == '<'))) {
             return 0;
         }
         if ((len >= 2 && ((u[0] == 0xFE && u[1] == 0xFF) || (u[0] == 0xFF && u[1] == 0xFE))) ||
