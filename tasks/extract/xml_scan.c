@@ -766,6 +766,11 @@ static int scan_start_tag(struct dagd_xml_scan *s, const char *p, size_t len, si
         q++; /* the closing quote */
     }
 
+    if (q - pos > DAGD_XML_MAX_TOKEN) {
+        /* the same limit as for a tag cut by chunk ends (feed()) */
+        return fail_at(s, p, pos, -E2BIG, "a tag over %u bytes (an unclosed '<'?)",
+                       DAGD_XML_MAX_TOKEN);
+    }
     if (s->depth == 0 && s->root_seen) {
         return fail_at(s, p, pos, -EINVAL, "junk after document element");
     }
@@ -805,6 +810,10 @@ static int scan_end_tag(struct dagd_xml_scan *s, const char *p, size_t len, size
         return fail_at(s, p, q, -EINVAL, "not well-formed (invalid token) in </%.*s>",
                        (int)(nlen > 40 ? 40 : nlen), name);
     }
+    if (q - pos > DAGD_XML_MAX_TOKEN) {
+        return fail_at(s, p, pos, -E2BIG, "a tag over %u bytes (an unclosed '<'?)",
+                       DAGD_XML_MAX_TOKEN);
+    }
     if (s->depth == 0) {
         return fail_at(s, p, pos, -EINVAL, "end tag </%.*s> without a start tag",
                        (int)(nlen > 40 ? 40 : nlen), name);
@@ -824,39 +833,77 @@ static int scan_end_tag(struct dagd_xml_scan *s, const char *p, size_t len, size
     return 0;
 }
 
-/* <?xml ...?> at the start: only UTF-8 (or its ASCII subset) is read. */
+/* The pseudo-attributes of <?xml ...?> in p[pos..end) (XML 1.0 2.8, 4.3.3):
+ * version, then optionally encoding and standalone, in that order. Only
+ * UTF-8 (or its ASCII subset) is read. */
 static int xml_declaration(struct dagd_xml_scan *s, const char *p, size_t pos, size_t end)
 {
-    static const char key[] = "encoding";
-    const char *d = p + pos, *e = p + end, *k;
-    size_t q;
+    static const char *const keys[] = {"version", "encoding", "standalone"};
+    size_t q = pos, next = 0;
 
-    for (k = d; k + sizeof(key) - 1 <= e; k++) {
-        if (memcmp(k, key, sizeof(key) - 1) == 0) {
+    for (;;) {
+        size_t sp = q, k, kl, vs, vl;
+        q = skip_space(p, end, q);
+        if (q == end) {
             break;
         }
-    }
-    if (k + sizeof(key) - 1 > e) {
-        return 0; /* no encoding: UTF-8 */
-    }
-    q = skip_space(p, end, (size_t)(k - p) + sizeof(key) - 1);
-    if (q < end && p[q] == '=') {
-        q = skip_space(p, end, q + 1);
-        if (q < end && (p[q] == '"' || p[q] == '\'')) {
-            const char *v = p + q + 1, *ve = memchr(v, p[q], (size_t)(e - v));
-            size_t vl = ve ? (size_t)(ve - v) : 0;
-            if (ve && ((vl == 5 && strncasecmp(v, "UTF-8", 5) == 0) ||
-                       (vl == 8 && strncasecmp(v, "US-ASCII", 8) == 0))) {
-                return 0;
-            }
-            if (ve) {
-                return fail_at(s, p, (size_t)(v - p), -ENOTSUP,
-                               "encoding \"%.*s\" is not supported (only UTF-8)",
-                               (int)(vl > 40 ? 40 : vl), v);
+        if (q == sp) {
+            return fail_at(s, p, q, -EINVAL, "XML declaration not well-formed");
+        }
+        for (kl = 0; q + kl < end && p[q + kl] >= 'a' && p[q + kl] <= 'z'; kl++) {
+        }
+        for (k = next; k < 3; k++) {
+            if (strlen(keys[k]) == kl && memcmp(p + q, keys[k], kl) == 0) {
+                break;
             }
         }
+        if (k == 3 || (next == 0 && k != 0)) {
+            return fail_at(s, p, q, -EINVAL, "XML declaration not well-formed");
+        }
+        next = k + 1;
+        q = skip_space(p, end, q + kl);
+        if (q == end || p[q] != '=') {
+            return fail_at(s, p, q, -EINVAL, "XML declaration not well-formed");
+        }
+        q = skip_space(p, end, q + 1);
+        if (q == end || (p[q] != '"' && p[q] != '\'')) {
+            return fail_at(s, p, q, -EINVAL, "XML declaration not well-formed");
+        }
+        vs = q + 1;
+        for (q = vs; q < end && p[q] != p[vs - 1]; q++) {
+        }
+        if (q == end) {
+            return fail_at(s, p, vs, -EINVAL, "XML declaration not well-formed");
+        }
+        vl = q - vs;
+        q++;
+        if (k == 0) {
+            /* VersionNum of XML 1.0 first edition, as expat checks it */
+            bool ok = vl > 0;
+            for (size_t i = 0; ok && i < vl; i++) {
+                char c = p[vs + i];
+                ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '.' || c == ':' || c == '-';
+            }
+            if (!ok) {
+                return fail_at(s, p, vs, -EINVAL, "XML declaration: bad version");
+            }
+        } else if (k == 1) {
+            if ((vl == 5 && strncasecmp(p + vs, "UTF-8", 5) == 0) ||
+                (vl == 8 && strncasecmp(p + vs, "US-ASCII", 8) == 0)) {
+                continue;
+            }
+            return fail_at(s, p, vs, -ENOTSUP, "encoding \"%.*s\" is not supported (only UTF-8)",
+                           (int)(vl > 40 ? 40 : vl), p + vs);
+        } else if (!(vl == 3 && memcmp(p + vs, "yes", 3) == 0) &&
+                   !(vl == 2 && memcmp(p + vs, "no", 2) == 0)) {
+            return fail_at(s, p, vs, -EINVAL, "XML declaration: bad standalone");
+        }
     }
-    return fail_at(s, p, pos, -EINVAL, "malformed XML declaration");
+    if (next == 0) {
+        return fail_at(s, p, pos, -EINVAL, "XML declaration without version");
+    }
+    return 0;
 }
 
 /* '<' at p[*ppos]: a tag, comment, CDATA section or processing instruction. */
@@ -882,6 +929,10 @@ static int scan_markup(struct dagd_xml_scan *s, const char *p, size_t len, size_
             return fail_at(s, p, pos, -EINVAL, "not well-formed (invalid token)");
         }
         if (q - pos - 2 == 3 && strncasecmp(p + pos + 2, "xml", 3) == 0) {
+            if (memcmp(p + pos + 2, "xml", 3) != 0) {
+                /* XML 1.0 2.6: targets matching [Xx][Mm][Ll] are reserved */
+                return fail_at(s, p, pos, -EINVAL, "reserved processing instruction target");
+            }
             if (s->base + pos != s->decl_at) {
                 /* only first in the document (after a byte order mark) */
                 return fail_at(s, p, pos, -EINVAL,
@@ -896,6 +947,10 @@ static int scan_markup(struct dagd_xml_scan *s, const char *p, size_t len, size_
             }
             if (!end) {
                 return NEED_MORE;
+            }
+            if ((size_t)(end - p) - pos > DAGD_XML_MAX_TOKEN) {
+                return fail_at(s, p, pos, -E2BIG, "a tag over %u bytes (an unclosed '<'?)",
+                               DAGD_XML_MAX_TOKEN);
             }
             if ((r = xml_declaration(s, p, q, (size_t)(end - p))) < 0) {
                 return r;
