@@ -293,6 +293,144 @@ static void test_crafted_workbook(void **state)
     dagd_xlsx_free(x);
 }
 
+/* What the scanner has to get right inside a sheet: attributes in any
+ * order and quoting, empty and absent values, references, CDATA, line ends,
+ * comments and processing instructions; rich text with phonetic runs in
+ * the shared strings. */
+static void test_scanner_constructs(void **state)
+{
+    struct dagd_xlsx *x = dagd_xlsx_new_empty();
+    struct collect co = {0};
+    char err[256] = "";
+    const char *sst =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\r\n"
+        "<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" uniqueCount='4'>"
+        "<si><t>a&amp;b &#x4E2D;</t></si>"
+        "<si><r><rPr><b/><sz val=\"11\"/></rPr><t>To</t></r><r><t xml:space=\"preserve\"> kyo"
+        "</t></r><rPh sb=\"0\" eb=\"1\"><t>TOU</t></rPh><phoneticPr fontId=\"1\"/></si>"
+        "<si><t/></si><!-- c --><si><t><![CDATA[<x>]]>\r\n</t></si></sst>";
+    const char *xml =
+        "\xef\xbb\xbf<?xml version='1.0'?>" SHEET_HEAD "<?mso-application progid?><sheetData>"
+        "<row r = '3' spans=\"1:6\"><c t='s' s=\"2\" r='A3'><v>0</v></c><c s='1' r=\"B3\"/>"
+        "<c r=\"C3\" t=\"s\"><v>1</v></c><c r=\"D3\" t=\"s\"><v >2</v></c><c r=\"E3\"><v/></c>"
+        "<c r=\"F3\" t=\"s\"><v>3</v></c></row><!-- between rows -->"
+        "<row><c t=\"str\"><v>&lt;&quot;&apos;&gt;</v></c><c t=\"inlineStr\"><is><t>l1\r\nl2"
+        "</t></is></c><c t=\"e\"><v>#N/A</v></c><c t=\"b\"><v>1</v></c><c><v>-1.5E-3</v></c>"
+        "</row></sheetData></worksheet>";
+
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_shared_count(x), 4);
+    assert_int_equal(parse_xml(x, xml, &co, err, sizeof(err)), 0);
+    assert_string_equal(co.buf, "3:0=S:a&b \xe4\xb8\xad|2=S:To kyo|3=S:|5=S:<x>\n|\n"
+                                "4:0=S:<\"'>|1=S:l1\nl2|2=E:#N/A|3=B:1|4=N:-1.5E-3|\n");
+    dagd_xlsx_free(x);
+}
+
+/* Malformed XML names the part and the row it was found in. */
+static void test_malformed_names_row(void **state)
+{
+    struct collect co = {0};
+    char err[512] = "";
+
+    assert_int_equal(parse_xml(NULL,
+                               SHEET_HEAD "<sheetData><row r=\"1\"><c><v>1</v></c></row>\n"
+                                          "<row r=\"2\"><c r=\"A2\"><v>1&bogus;</v></c></row>"
+                                          "</sheetData></worksheet>",
+                               &co, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "sheet: malformed XML at line 2, column 26 (byte "));
+    assert_non_null(strstr(err, "in row 2"));
+    assert_non_null(strstr(err, "undefined entity"));
+
+    /* a DTD is refused (OPC forbids them): no entity expansion */
+    assert_int_equal(parse_xml(NULL,
+                               "<!DOCTYPE w [<!ENTITY a \"aaaa\">]>" SHEET_HEAD
+                               "<sheetData><row><c t=\"inlineStr\"><is><t>&a;</t></is></c></row>"
+                               "</sheetData></worksheet>",
+                               &co, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "DOCTYPE"));
+
+    /* a huge attribute is bounded */
+    {
+        size_t n = 3u << 20;
+        char *big = malloc(n + 256);
+        size_t o = (size_t)sprintf(big, SHEET_HEAD "<sheetData><row r=\"7\"><c r=\"");
+        memset(big + o, 'A', n);
+        strcpy(big + o + n, "1\"><v>1</v></c></row></sheetData></worksheet>");
+        assert_int_equal(parse_xml(NULL, big, &co, err, sizeof(err)), -E2BIG);
+        assert_non_null(strstr(err, "a tag over"));
+        assert_non_null(strstr(err, "in row 7"));
+        free(big);
+    }
+}
+
+/* A sheet of several chunks (the reader reads 256 KiB at a time), so chunk
+ * ends fall inside tags, references and UTF-8 sequences: every row must
+ * still come out whole. Read from memory and from a zip entry. */
+struct big_check {
+    uint64_t rows;
+    bool bad;
+};
+
+static int check_big_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *c, size_t n)
+{
+    struct big_check *bc = ud;
+    char want[64];
+
+    snprintf(want, sizeof(want), "r&%llu<\xe4\xb8\xad>", (unsigned long long)row_no);
+    bc->rows++;
+    if (n != 2 || c[0].col != 0 || strcmp(c[0].text, want) != 0 || c[1].col != 2 ||
+        strtoull(c[1].text, NULL, 10) != row_no * 7) {
+        bc->bad = true;
+    }
+    return 0;
+}
+
+static void test_big_sheet_chunks(void **state)
+{
+    const unsigned rows = 30000;
+    size_t cap = (size_t)rows * 160 + 1024, n;
+    char *xml = malloc(cap), path[300], err[512] = "";
+    struct big_check bc = {0};
+    struct dagd_xlsx_handler h = {check_big_row, NULL, &bc};
+    struct dagd_xlsx *x = NULL;
+
+    assert_non_null(xml);
+    n = (size_t)sprintf(xml, "%s", SHEET_HEAD "<sheetData>");
+    for (unsigned i = 1; i <= rows; i++) {
+        /* lengths vary with i, so the chunk ends land everywhere */
+        n += (size_t)sprintf(xml + n,
+                             "<row r=\"%u\"><c r=\"A%u\" t=\"inlineStr\"><is><t>r&amp;%u&lt;"
+                             "\xe4\xb8\xad&#x3E;</t></is></c><c r=\"C%u\"%*s><v>%u</v></c></row>",
+                             i, i, i, i, (int)(i % 13), "", i * 7);
+    }
+    n += (size_t)sprintf(xml + n, "</sheetData></worksheet>");
+    assert_true(n > 3 * 256 * 1024);
+    assert_int_equal(dagd_xlsx_parse_sheet_xml(NULL, xml, n, &h, err, sizeof(err)), 0);
+    assert_int_equal(bc.rows, rows);
+    assert_false(bc.bad);
+
+    {
+        const struct part parts[] = {
+            {"_rels/.rels", rels_root},
+            {"xl/workbook.xml", wb_two},
+            {"xl/_rels/workbook.xml.rels", wb_rels},
+            {"xl/worksheets/sheet1.xml", xml},
+            {"xl/worksheets/sheet2.xml", SHEET_HEAD "<sheetData/></worksheet>"},
+        };
+        snprintf(path, sizeof(path), "%s/big.xlsx", tmpdir);
+        write_zip(path, parts, sizeof(parts) / sizeof(parts[0]));
+    }
+    memset(&bc, 0, sizeof(bc));
+    assert_int_equal(dagd_xlsx_open(path, &x, err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_read_sheet(x, 0, &h, err, sizeof(err)), 0);
+    assert_int_equal(bc.rows, rows);
+    assert_false(bc.bad);
+    dagd_xlsx_free(x);
+    free(xml);
+}
+
 static void test_not_a_workbook(void **state)
 {
     const struct part parts[] = {{"hello.txt", "hello"}};
@@ -398,7 +536,8 @@ int main(void)
         cmocka_unit_test(test_sheet_errors),       cmocka_unit_test(test_callback_stops),
         cmocka_unit_test(test_crafted_workbook),   cmocka_unit_test(test_not_a_workbook),
         cmocka_unit_test(test_missing_sheet_part), cmocka_unit_test(test_sample_workbooks),
-        cmocka_unit_test(test_truncated_workbook),
+        cmocka_unit_test(test_truncated_workbook), cmocka_unit_test(test_scanner_constructs),
+        cmocka_unit_test(test_malformed_names_row), cmocka_unit_test(test_big_sheet_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
