@@ -531,12 +531,12 @@ static void test_truncated_workbook(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_ref),          cmocka_unit_test(test_inline_and_blank_cells),
-        cmocka_unit_test(test_shared_strings),     cmocka_unit_test(test_namespace_prefix),
-        cmocka_unit_test(test_sheet_errors),       cmocka_unit_test(test_callback_stops),
-        cmocka_unit_test(test_crafted_workbook),   cmocka_unit_test(test_not_a_workbook),
-        cmocka_unit_test(test_missing_sheet_part), cmocka_unit_test(test_sample_workbooks),
-        cmocka_unit_test(test_truncated_workbook), cmocka_unit_test(test_scanner_constructs),
+        cmocka_unit_test(test_parse_ref),           cmocka_unit_test(test_inline_and_blank_cells),
+        cmocka_unit_test(test_shared_strings),      cmocka_unit_test(test_namespace_prefix),
+        cmocka_unit_test(test_sheet_errors),        cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_crafted_workbook),    cmocka_unit_test(test_not_a_workbook),
+        cmocka_unit_test(test_missing_sheet_part),  cmocka_unit_test(test_sample_workbooks),
+        cmocka_unit_test(test_truncated_workbook),  cmocka_unit_test(test_scanner_constructs),
         cmocka_unit_test(test_malformed_names_row), cmocka_unit_test(test_big_sheet_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -33,8 +33,7 @@ static void put(struct events *e, const char *s, size_t n)
     }
 }
 
-static int on_start(void *ud, const char *name, size_t len, const struct dagd_xml_attr *a,
-                    size_t n)
+static int on_start(void *ud, const char *name, size_t len, const struct dagd_xml_attr *a, size_t n)
 {
     struct events *e = ud;
 
@@ -107,8 +106,8 @@ static void same(const struct result *a, const struct result *b, const char *doc
 {
     /* before an error, how much text was handed out depends on the pieces */
     if (a->r != b->r || (a->r == 0 && strcmp(a->ev.buf, b->ev.buf) != 0) ||
-        strcmp(a->msg, b->msg) != 0 ||
-        a->byte != b->byte || a->line != b->line || a->col != b->col) {
+        strcmp(a->msg, b->msg) != 0 || a->byte != b->byte || a->line != b->line ||
+        a->col != b->col) {
         fail_msg("split at %zu of \"%s\":\n whole: %d %s [%s] byte %llu\n split: %d %s [%s] "
                  "byte %llu",
                  cut, doc, a->r, a->ev.buf, a->msg, (unsigned long long)a->byte, b->r, b->ev.buf,
@@ -154,8 +153,8 @@ static void expect_error_n(const char *doc, size_t n, int r, const char *needle,
 
     scan_all_ways(doc, n, &res);
     if (res.r != r || !strstr(res.msg, needle) || res.byte != byte) {
-        fail_msg("\"%s\": want %d \"%s\" at byte %llu, got %d \"%s\" at byte %llu", doc, r,
-                 needle, (unsigned long long)byte, res.r, res.msg, (unsigned long long)res.byte);
+        fail_msg("\"%s\": want %d \"%s\" at byte %llu, got %d \"%s\" at byte %llu", doc, r, needle,
+                 (unsigned long long)byte, res.r, res.msg, (unsigned long long)res.byte);
     }
 }
 
@@ -177,7 +176,8 @@ static void test_cells_and_attributes(void **state)
     expect_events("<x:c xmlns:x=\"u\" x:r=\"A1\"><x:v>1</x:v></x:c >",
                   "<x:c xmlns:x=u x:r=A1><x:v>1</x:v></x:c>");
     /* names with '-', '.', digits and non-ASCII */
-    expect_events("<a.b-c_1 \xc3\xa9=\"\xe4\xb8\xad\"/>", "<a.b-c_1 \xc3\xa9=\xe4\xb8\xad></a.b-c_1>");
+    expect_events("<a.b-c_1 \xc3\xa9=\"\xe4\xb8\xad\"/>",
+                  "<a.b-c_1 \xc3\xa9=\xe4\xb8\xad></a.b-c_1>");
     /* white space in values: \t \n \r and \r\n become one space each;
      * references keep theirs */
     expect_events("<a v=\"x\ty\nz\r\nw\rq&#10;&#9;\"/>", "<a v=x y z w q\n\t></a>");
@@ -202,7 +202,8 @@ static void test_references(void **state)
     expect_events("<t>&amp;&lt;&gt;&quot;&apos;</t>", "<t>&<>\"'</t>");
     /* 1- to 4-byte UTF-8, decimal, hex (either case), leading zeros */
     expect_events("<t>&#65;&#xe9;&#x4E2D;&#x1F600;&#0000066;&#x000043;</t>",
-                  "<t>A\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80" "BC</t>");
+                  "<t>A\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80"
+                  "BC</t>");
     expect_events("<t a=\"&lt;&#x4e2d;&amp;\">&#13;</t>", "<t a=<\xe4\xb8\xad&>\r</t>");
 
     expect_error("<t>&#0;</t>", -EINVAL, "not an XML Char", 3);
@@ -279,11 +280,11 @@ static void test_malformed(void **state)
     expect_error("< r/>", -EINVAL, "invalid token", 1);
     expect_error("<r>\x01</r>", -EINVAL, "control character 0x01", 3);
     expect_error_n("<r>\0</r>", 7, -EINVAL, "control character 0x00", 3);
-    expect_error("<r>\xc0\x80</r>", -EINVAL, "invalid UTF-8", 3);       /* overlong */
-    expect_error("<r>\xed\xa0\x80</r>", -EINVAL, "invalid UTF-8", 3);   /* surrogate */
-    expect_error("<r>\xef\xbf\xbe</r>", -EINVAL, "invalid UTF-8", 3);   /* U+FFFE */
+    expect_error("<r>\xc0\x80</r>", -EINVAL, "invalid UTF-8", 3);     /* overlong */
+    expect_error("<r>\xed\xa0\x80</r>", -EINVAL, "invalid UTF-8", 3); /* surrogate */
+    expect_error("<r>\xef\xbf\xbe</r>", -EINVAL, "invalid UTF-8", 3); /* U+FFFE */
     expect_error("<r>\xf5\x80\x80\x80</r>", -EINVAL, "invalid UTF-8", 3);
-    expect_error("<r>\xe4\xb8</r>", -EINVAL, "invalid UTF-8", 3);       /* cut short */
+    expect_error("<r>\xe4\xb8</r>", -EINVAL, "invalid UTF-8", 3); /* cut short */
     expect_error("<r a=\"\xff\"/>", -EINVAL, "invalid UTF-8", 6);
     expect_error("<r>\xe4\xb8", -EINVAL, "invalid UTF-8", 3);
     expect_error("<r><!--\x02--></r>", -EINVAL, "control character", 7);
@@ -370,10 +371,14 @@ static void test_callback_stops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cells_and_attributes), cmocka_unit_test(test_shared_string_shapes),
-        cmocka_unit_test(test_references),           cmocka_unit_test(test_cdata_comments_pis),
-        cmocka_unit_test(test_malformed),            cmocka_unit_test(test_positions),
-        cmocka_unit_test(test_limits),               cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_cells_and_attributes),
+        cmocka_unit_test(test_shared_string_shapes),
+        cmocka_unit_test(test_references),
+        cmocka_unit_test(test_cdata_comments_pis),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_callback_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
