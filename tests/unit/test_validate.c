@@ -438,7 +438,9 @@ static void test_oidsort(void **state)
 }
 
 /* More rows than a batch of orders (8192), duplicates far apart, ORDER_IDs as
- * numbers and as padded text: the in-memory and the streaming way agree. */
+ * numbers and as padded text, one ORDER_ID 40 times (more than the first
+ * allocation for the rows of one ORDER_ID): the in-memory and the streaming
+ * way agree. */
 static void test_validate_many_rows(void **state)
 {
     static const char *const tables[] = {"orders", "dq_exceptions", "dq_summary", "order_groups"};
@@ -459,13 +461,18 @@ static void test_validate_many_rows(void **state)
             "  CASE i % 3 WHEN 0 THEN i % 20000 WHEN 1 THEN ' ' || (i % 20000)"
             "   ELSE CAST(i % 20000 AS TEXT) END,"
             "  50000 + i % 70000, 1 + i % 5, i % 101, CASE WHEN i % 7 = 0 THEN 'USD'"
-            "   ELSE 'RMB' END, 1 FROM n",
+            "   ELSE 'RMB' END, 1 FROM n;"
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)"
+            " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
+            "  city_district_id, rptg_amt, currency_cd, order_qty)"
+            " SELECT 4, i, 'dataset1', 'MANY', 60000 + i, 1 + i % 4, i, 'RMB', i FROM n",
             NULL, NULL, NULL),
         SQLITE_OK);
     assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
-    assert_int_equal(st.rows_in, 30010);
-    assert_int_equal(st.orders, 6 + 20000);
-    assert_int_equal(dq_count(db, "dataset1", "duplicate_order_id_superseded"), 2 + 10000);
+    assert_int_equal(st.rows_in, 30010 + 40);
+    assert_int_equal(st.orders, 6 + 20000 + 1);
+    assert_int_equal(dq_count(db, "dataset1", "duplicate_order_id_superseded"), 2 + 10000 + 39);
+    assert_int_equal(q_int(db, "SELECT qty FROM orders WHERE order_id = 'MANY'"), 40);
     for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
         snprintf(sql, sizeof(sql), "CREATE TEMP TABLE snap_%s AS SELECT * FROM %s", tables[i],
                  tables[i]);
@@ -474,7 +481,7 @@ static void test_validate_many_rows(void **state)
     assert_int_equal(sqlite3_exec(db, "DELETE FROM orders", NULL, NULL, NULL), SQLITE_OK);
     o.stream = true;
     assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
-    assert_int_equal(st.orders, 6 + 20000);
+    assert_int_equal(st.orders, 6 + 20000 + 1);
     for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
         snprintf(sql, sizeof(sql),
                  "SELECT (SELECT count(*) FROM (SELECT * FROM %s EXCEPT SELECT * FROM snap_%s))"
