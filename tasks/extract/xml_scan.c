@@ -520,7 +520,7 @@ static int scan_skip(struct dagd_xml_scan *s, const char *p, size_t len, size_t 
 /* Markup */
 
 /* A name at p[*pq]: 0 and *pq past it, NEED_MORE, or -1 (not a name). */
-static int scan_name(const char *p, size_t len, size_t *pq)
+static int scan_name_slow(const char *p, size_t len, size_t *pq)
 {
     size_t q = *pq;
 
@@ -554,12 +554,57 @@ static int scan_name(const char *p, size_t len, size_t *pq)
     return 0;
 }
 
+/* scan_name() for the common case, inlined: an ASCII name followed by
+ * something that is not part of it. */
+static inline __attribute__((always_inline)) int scan_name(const char *p, size_t len, size_t *pq)
+{
+    size_t q = *pq;
+
+    if (q < len && name_class[(unsigned char)p[q]] == 1) {
+        q++;
+        while (q < len && (unsigned)(name_class[(unsigned char)p[q]] - 1) < 2) {
+            q++;
+        }
+        if (q < len && name_class[(unsigned char)p[q]] != 3) {
+            *pq = q;
+            return 0;
+        }
+    }
+    return scan_name_slow(p, len, pq);
+}
+
 static inline size_t skip_space(const char *p, size_t len, size_t q)
 {
-    while (q < len && is_space(p[q])) {
+    while (q < len && (unsigned char)p[q] <= ' ' && is_space(p[q])) {
         q++;
     }
     return q;
+}
+
+/* Short names are copied and compared inline: a libc call per tag costs
+ * more than the few bytes. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n > 16) {
+        memcpy(d, s, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        d[i] = s[i];
+    }
+}
+
+static inline bool equal_short(const char *a, const char *b, size_t n)
+{
+    if (n > 16) {
+        return memcmp(a, b, n) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Decodes the attribute values that hold references or white space into
@@ -628,7 +673,7 @@ static int push_name(struct dagd_xml_scan *s, const char *p, size_t at, const ch
         s->names = nn;
         s->names_cap = ncap;
     }
-    memcpy(s->names + used, name, nlen);
+    copy_short(s->names + used, name, nlen);
     s->name_end[s->depth++] = (uint32_t)(used + nlen);
     return 0;
 }
@@ -820,7 +865,7 @@ static int scan_end_tag(struct dagd_xml_scan *s, const char *p, size_t len, size
     }
     open_from = s->depth > 1 ? s->name_end[s->depth - 2] : 0;
     open_len = s->name_end[s->depth - 1] - open_from;
-    if (open_len != nlen || memcmp(s->names + open_from, name, nlen) != 0) {
+    if (open_len != nlen || !equal_short(s->names + open_from, name, nlen)) {
         return fail_at(s, p, pos, -EINVAL, "mismatched tag: </%.*s> closes <%.*s>",
                        (int)(nlen > 40 ? 40 : nlen), name, (int)(open_len > 40 ? 40 : open_len),
                        s->names + open_from);
@@ -878,12 +923,12 @@ static int xml_declaration(struct dagd_xml_scan *s, const char *p, size_t pos, s
         vl = q - vs;
         q++;
         if (k == 0) {
-            /* VersionNum of XML 1.0 first edition, as expat checks it */
+            /* [a-zA-Z0-9_.-]+, what expat takes as a version */
             bool ok = vl > 0;
             for (size_t i = 0; ok && i < vl; i++) {
                 char c = p[vs + i];
                 ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     c == '_' || c == '.' || c == ':' || c == '-';
+                     c == '_' || c == '.' || c == '-';
             }
             if (!ok) {
                 return fail_at(s, p, vs, -EINVAL, "XML declaration: bad version");
