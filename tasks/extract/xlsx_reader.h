@@ -3,13 +3,15 @@
  * Owns: the opened zip archive (libzip), the sheet list found through
  * _rels/.rels -> xl/workbook.xml -> its relationships, and the shared string
  * table (one arena, the only thing kept in memory: cells refer to it). A
- * sheet is parsed with expat straight out of the zip entry, in fixed-size
+ * sheet is scanned (xml_scan.h) straight out of the zip entry, in fixed-size
  * chunks, and handed to the caller one row at a time: memory does not grow
- * with the number of rows.
+ * with the number of rows. Sheets and shared strings must be UTF-8 without
+ * a DOCTYPE (what xml_scan.h reads); the small parts go through expat.
  *
- * Calls nothing but libzip and expat; it never logs. Errors are returned as
- * -errno with a one-line message (naming the zip part, the cell or row and
- * the byte offset where that helps) in the caller's buffer.
+ * Calls nothing but libzip, zip_entry, xml_scan and expat; it never logs.
+ * Errors are returned as -errno with a one-line message (naming the zip
+ * part, the cell or row, and the line, column and byte offset where that
+ * helps) in the caller's buffer.
  */
 #ifndef DAGD_EXTRACT_XLSX_READER_H
 #define DAGD_EXTRACT_XLSX_READER_H
