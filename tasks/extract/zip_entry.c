@@ -27,8 +27,8 @@ struct dagd_zip_entry {
 int dagd_zip_entry_open(zip_t *za, zip_uint64_t idx, struct dagd_zip_entry **ret, char *err,
                         size_t errlen)
 {
-    const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_CRC | ZIP_STAT_COMP_METHOD |
-                              ZIP_STAT_ENCRYPTION_METHOD;
+    const zip_uint64_t need =
+        ZIP_STAT_SIZE | ZIP_STAT_CRC | ZIP_STAT_COMP_METHOD | ZIP_STAT_ENCRYPTION_METHOD;
     struct dagd_zip_entry *e = calloc(1, sizeof(*e));
     zip_stat_t zs;
 
@@ -121,8 +121,8 @@ int64_t dagd_zip_entry_read(struct dagd_zip_entry *e, void *buf, size_t n)
         }
         /* Nothing came out: isal needs more input, unless there is none
          * (or it took none: never loop without progress). */
-        if (!e->finished && ((e->in_eof && e->st.avail_in == 0) ||
-                             (avail_in > 0 && e->st.avail_in == avail_in))) {
+        if (!e->finished &&
+            ((e->in_eof && e->st.avail_in == 0) || (avail_in > 0 && e->st.avail_in == avail_in))) {
             return fail(e, "compressed data ends early");
         }
     }

@@ -168,8 +168,7 @@ static void test_roundtrip(void **state)
             zip_discard(za);
             continue;
         }
-        assert_int_equal(read_all("a.xml", chunk, out, TEXT_LEN + 100, msg, sizeof(msg)),
-                         TEXT_LEN);
+        assert_int_equal(read_all("a.xml", chunk, out, TEXT_LEN + 100, msg, sizeof(msg)), TEXT_LEN);
         assert_memory_equal(out, text, TEXT_LEN);
     }
     assert_int_equal(read_all("b.txt", 5, out, 100, msg, sizeof(msg)), 18);
@@ -218,7 +217,7 @@ static void test_crc_mismatch(void **state)
 
 static void test_size_mismatch(void **state)
 {
-    expect_error(24, 0, plus_one, "size"); /* declared longer than the data */
+    expect_error(24, 0, plus_one, "size");  /* declared longer than the data */
     expect_error(24, 0, minus_one, "size"); /* declared shorter */
 }
 
@@ -237,7 +236,7 @@ static void test_garbage_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_crc_mismatch),
+        cmocka_unit_test(test_roundtrip),     cmocka_unit_test(test_crc_mismatch),
         cmocka_unit_test(test_size_mismatch), cmocka_unit_test(test_cut_data),
         cmocka_unit_test(test_garbage_data),
     };
