@@ -30,6 +30,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "checkpointer.h"
 #include "config.h"
 #include "log.h"
 #include "memlimit.h"
@@ -170,6 +171,8 @@ struct dagd_executor {
     bool pumping, pump_again;
     bool freeing;
     unsigned n_open;
+
+    struct dagd_checkpointer *ckpt; /* warehouse checkpoints after each step */
 };
 
 static void pump(struct dagd_executor *e);
@@ -1158,6 +1161,24 @@ static void on_retry_timer(uv_timer_t *t)
     pump(s->run->e);
 }
 
+/* The warehouse the run's steps open (the worker host's rule: the
+ * `warehouse` param, relative to the work dir, else STATE_DIR/warehouse.db):
+ * its WAL is checkpointed in the background once a step's process is gone,
+ * whether or not that step wrote to it (checkpointer.h). */
+static void request_checkpoint(struct exec_run *r)
+{
+    struct dagd_executor *e = r->e;
+    const char *w = dagd_params_get(&r->params, "warehouse");
+    _cleanup_free_ char *path = NULL;
+
+    if (w && *w) {
+        path = w[0] == '/' ? dagd_xstrdup(w) : dagd_xasprintf("%s/%s", e->work_dir, w);
+    } else {
+        path = dagd_xasprintf("%s/warehouse.db", e->state_dir);
+    }
+    dagd_checkpointer_request(e->ckpt, path);
+}
+
 /* The attempt's process is gone: read the rest of its output, decide. */
 static void attempt_finish(struct exec_attempt *a)
 {
@@ -1229,6 +1250,7 @@ static void attempt_finish(struct exec_attempt *a)
     }
 
     s->att = NULL;
+    request_checkpoint(r);
     s->info.exit_code = code;
     s->info.cpu_usec = a->cpu_usec;
     s->info.max_rss_kb = a->maxrss_kb;
@@ -1823,6 +1845,7 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
     e->tmpl_fd = -1;
     e->sendq_tail = &e->sendq;
     dagd_memlimit_detect(&e->memlimit);
+    e->ckpt = dagd_checkpointer_new(cfg->loop);
 
     (void)uv_prepare_init(cfg->loop, &e->prepare);
     (void)uv_check_init(cfg->loop, &e->check);
@@ -1852,6 +1875,7 @@ static void maybe_free_executor(struct dagd_executor *e)
     }
     free(e->obs);
     dagd_memlimit_done(&e->memlimit);
+    (void)dagd_checkpointer_free(e->ckpt);
     free(e->state_dir);
     free(e->worker_path);
     free(e->work_dir);

@@ -9,7 +9,8 @@
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
-#define WAL_CHECKPOINT_BYTES (4 * 1024 * 1024)
+#define WAL_CHECKPOINT_CAP_BYTES (256 * 1024 * 1024)
+#define WAL_KEEP_BYTES 67108864 /* a reset WAL is truncated to 64 MiB */
 #define BUSY_SLEEP_MAX_USEC 4000
 
 struct busy {
@@ -84,10 +85,15 @@ int dagd_warehouse_open(const char *path, int busy_timeout_ms, sqlite3 **ret_db,
             &err);
     }
     if (r >= 0) {
+        /* Checkpoints are the executor's, in the background after the step
+         * (checkpointer.h); SQLite's own only past a cap, so that the WAL
+         * stays bounded if nobody else checkpoints. */
         int64_t page = pragma_int(db, "PRAGMA page_size");
         if (page > 0) {
-            (void)sqlite3_wal_autocheckpoint(db, (int)(WAL_CHECKPOINT_BYTES / page));
+            (void)sqlite3_wal_autocheckpoint(db, (int)(WAL_CHECKPOINT_CAP_BYTES / page));
         }
+        (void)sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+        r = exec_all(db, "PRAGMA journal_size_limit = " STR(WAL_KEEP_BYTES), &err);
     }
     if (r < 0) {
         (void)sqlite3_close(db);

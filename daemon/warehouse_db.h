@@ -9,8 +9,11 @@
  * - WAL with synchronous=NORMAL: readers never block the one writer, and a
  *   commit survives a crash of the process (a power cut may lose the last
  *   commits, never corrupt the file);
- * - the WAL is checkpointed every ~4 MiB whatever the page size (SQLite's
- *   default of 1000 pages, in bytes), so big pages do not defer work;
+ * - the step does not checkpoint the WAL into the database file, not even
+ *   when it closes: dagd's executor does it in the background once the
+ *   step's process is gone (checkpointer.h), off the pipeline's critical
+ *   path. SQLite's own checkpoint still runs past 256 MiB of WAL, and a
+ *   WAL that was reset is truncated to 64 MiB;
  * - a busy handler that retries a locked database every few milliseconds
  *   for up to `busy_timeout_ms`: steps run in parallel (say translate next
  *   to validate) and wait for each other's write transaction. SQLite's

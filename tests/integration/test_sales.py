@@ -152,6 +152,12 @@ class Runner:
             log(p.stdout[-3000:])
             log(p.stderr[-3000:])
         check(p.returncode == 0, 'dagd run %s failed with exit %d' % (data_dir, p.returncode))
+        # steps leave their writes in the WAL; dagd checkpoints it in the
+        # background and, at the end of the run, into the file (checkpointer.h)
+        wal = self.warehouse + '-wal'
+        check(not os.path.exists(wal) or os.path.getsize(wal) == 0,
+              'dagd run left %d bytes of WAL: not checkpointed' %
+              (os.path.getsize(wal) if os.path.exists(wal) else 0))
         if TRANSLATIONS is None:
             save_translations(self.warehouse)
         return time.time() - t0
