@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dq_sqlite.h"
+#include "handoff.h"
 #include "oidsort.h"
 #include "strmap.h"
 #include "task_errmsg.h"
@@ -134,6 +135,9 @@ struct pass {
     struct vrow *batch; /* copies of the final rows not yet upserted into orders */
     size_t n_batch;
     bool rows_kept;               /* in memory: dups points into p->rows */
+    struct dagd_handoff *ho;      /* in memory: batches go to the SQLite thread */
+    const struct vrow **exc_rows; /* in memory: rows whose dq_exceptions wait for the end */
+    size_t n_exc, cap_exc;
     sqlite3_stmt *upsert;         /* the orders upsert */
     struct dagd_arena oids;       /* streaming: ORDER_IDs of dups and batch; emptied by flushes */
     int64_t n_orders;             /* final rows written so far */
@@ -159,6 +163,7 @@ static void pass_done(struct pass *p)
     free(p->rows);
     free(p->dups);
     free(p->dup_rows);
+    free(p->exc_rows);
     free(p->batch);
     dagd_arena_done(&p->oids);
     dagd_strmap_done(&p->group_idx);
@@ -926,7 +931,8 @@ static int prune_orders(sqlite3 *db, int64_t n_ids, char **reterr_msg)
  * order, same result:
  * - in memory (up to memory_rows rows): one SELECT hands every row to the
  *   SQL function dq_scan_row (its values arrive as an argv: no per-column
- *   API call), which evaluates and keeps it; a radix sort (oidsort.c) sorts them;
+ *   API call), which evaluates and keeps it; a radix sort (oidsort.c) sorts
+ *   them, and the dedup runs on a second thread (consume_in_memory);
  * - streaming (more rows): SQLite sorts the rows (its sorter spills to temp
  *   files beyond the page cache) and dq_scan_row evaluates and consumes them
  *   as they come; memory does not grow with the rows.
@@ -985,7 +991,17 @@ static int finish_row(struct scan_ctx *sc, const struct vrow *w)
             }
         }
     }
-    if (w->flags && (r = write_exception(sc->db, p->exc, p, w, &sc->err)) < 0) {
+    if (w->flags && p->ho) {
+        /* not on this thread: the SQLite thread writes them at the end */
+        if (p->n_exc == p->cap_exc) {
+            p->cap_exc = p->cap_exc ? 2 * p->cap_exc : 1024;
+            p->exc_rows = realloc(p->exc_rows, p->cap_exc * sizeof(*p->exc_rows));
+            if (!p->exc_rows) {
+                abort();
+            }
+        }
+        p->exc_rows[p->n_exc++] = w;
+    } else if (w->flags && (r = write_exception(sc->db, p->exc, p, w, &sc->err)) < 0) {
         return r;
     }
     if (!w->oid || !is_final) {
@@ -994,6 +1010,10 @@ static int finish_row(struct scan_ctx *sc, const struct vrow *w)
     group_add(p, w);
     /* copied: the virtual table then reads the batch in order (one
      * statement over the scattered rows of p->rows was ~30 ms slower) */
+    if (p->ho) {
+        memcpy(dagd_handoff_slot(p->ho), w, sizeof(*w));
+        return dagd_handoff_commit(p->ho);
+    }
     p->batch[p->n_batch++] = *w;
     return p->n_batch == BATCH_ROWS ? flush_orders(sc->db, p, &sc->err) : 0;
 }
@@ -1159,6 +1179,98 @@ static struct dagd_oidsort_key *sort_rows(struct pass *p)
     return keys;
 }
 
+/* The in-memory rows through consume_row, in (ORDER_ID, load) order. */
+static int consume_sorted(struct scan_ctx *sc, const struct dagd_oidsort_key *order)
+{
+    struct pass *p = sc->p;
+    int r = 0;
+
+    for (int64_t i = 0; i < p->n_rows && r >= 0; i++) {
+        /* sorted, the rows are visited in random order: ask for them (two
+         * cache lines) and their ORDER_ID early; ~25 ms of cache misses at
+         * 200k rows otherwise */
+        if (i + PREFETCH_ROWS < p->n_rows) {
+            const struct vrow *ahead = &p->rows[order[i + PREFETCH_ROWS].idx];
+            __builtin_prefetch(ahead);
+            __builtin_prefetch((const char *)ahead + 64);
+        }
+        if (i + PREFETCH_ROWS / 2 < p->n_rows) {
+            __builtin_prefetch(p->rows[order[i + PREFETCH_ROWS / 2].idx].oid);
+        }
+        r = consume_row(sc, &p->rows[order[i].idx]);
+    }
+    return r >= 0 ? finish_dups(sc) : r;
+}
+
+struct producer {
+    struct scan_ctx *sc;
+    const struct dagd_oidsort_key *order;
+};
+
+static void *producer_main(void *userdata)
+{
+    struct producer *pr = userdata;
+
+    dagd_handoff_finish(pr->sc->p->ho, consume_sorted(pr->sc, pr->order));
+    return NULL;
+}
+
+/* The in-memory way after the scan: sort, then a second thread runs the
+ * dedup and fills batches of orders rows (p->ho) while this one writes the
+ * previous batch with SQLite, which is never called from the other thread:
+ * dq_exceptions are written at the end. Without a second thread, the same
+ * on this one. The caller flushes what is left in p->batch. */
+static int consume_in_memory(sqlite3 *db, struct scan_ctx *sc)
+{
+    struct pass *p = sc->p;
+    struct dagd_oidsort_key *order = sort_rows(p);
+    struct producer pr = {.sc = sc, .order = order};
+    struct dagd_handoff ho;
+    char *ferr = NULL;
+    pthread_t t;
+    void *buf;
+    size_t n;
+    int r = 0;
+
+    dagd_handoff_init(&ho, sizeof(struct vrow), BATCH_ROWS);
+    p->ho = &ho;
+    if (pthread_create(&t, NULL, producer_main, &pr) != 0) {
+        p->ho = NULL;
+        dagd_handoff_done(&ho);
+        r = consume_sorted(sc, order);
+        free(order);
+        return r;
+    }
+    while ((n = dagd_handoff_take(&ho, &buf)) > 0) {
+        if (r >= 0) {
+            final_tab = (struct final_tab){.p = p, .rate = p->rate, .rows = buf, .n = n};
+            r = step_done(db, p->upsert, "orders", &ferr);
+            final_tab = (struct final_tab){0};
+            p->n_orders += (int64_t)n;
+        }
+        if (r < 0) {
+            dagd_handoff_stop(&ho); /* the producer ends at its next batch */
+        }
+        dagd_handoff_release(&ho);
+    }
+    (void)pthread_join(t, NULL);
+    p->ho = NULL;
+    if (r < 0) {
+        free(sc->err);
+        sc->err = ferr; /* what failed first, the write */
+        ferr = NULL;
+    } else {
+        r = ho.r;
+    }
+    for (size_t i = 0; i < p->n_exc && r >= 0; i++) {
+        r = write_exception(db, p->exc, p, p->exc_rows[i], &sc->err);
+    }
+    free(ferr);
+    dagd_handoff_done(&ho);
+    free(order);
+    return r;
+}
+
 /* The integer a one-row query returns, or -1. */
 static int64_t count_rows64(sqlite3 *db, const char *sql)
 {
@@ -1214,27 +1326,7 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
         dagd__task_set_err(reterr_msg, "reading raw_orders: %s", e ? e : sqlite3_errstr(rc));
         r = -EIO;
     } else {
-        if (!stream) {
-            struct dagd_oidsort_key *order = sort_rows(p);
-            for (int64_t i = 0; i < p->n_rows && r >= 0; i++) {
-                /* sorted, the rows are visited in random order: ask for
-                 * them (two cache lines) and their ORDER_ID early; ~25 ms
-                 * of cache misses at 200k rows otherwise */
-                if (i + PREFETCH_ROWS < p->n_rows) {
-                    const struct vrow *ahead = &p->rows[order[i + PREFETCH_ROWS].idx];
-                    __builtin_prefetch(ahead);
-                    __builtin_prefetch((const char *)ahead + 64);
-                }
-                if (i + PREFETCH_ROWS / 2 < p->n_rows) {
-                    __builtin_prefetch(p->rows[order[i + PREFETCH_ROWS / 2].idx].oid);
-                }
-                r = consume_row(&sc, &p->rows[order[i].idx]);
-            }
-            free(order);
-        }
-        if (r >= 0) {
-            r = finish_dups(&sc);
-        }
+        r = stream ? finish_dups(&sc) : consume_in_memory(db, &sc);
         if (r >= 0) {
             r = flush_orders(db, p, &sc.err);
         }

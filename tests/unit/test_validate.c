@@ -1,6 +1,7 @@
 /* Unit tests of the data-quality rules (tasks/validate/dq.c) and of the
  * validate step on a small hand-made bronze (tasks/validate/validate_run.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "dq.h"
+#include "handoff.h"
 #include "oidsort.h"
 #include "strmap.h"
 #include "validate_run.h"
@@ -437,6 +439,173 @@ static void test_oidsort(void **state)
     check_oidsort(3000, "ORDER-2024-", 40, 5); /* big runs: qsort */
 }
 
+/* The producer of the handoff test: 0..n-1, then its status. */
+struct ho_producer {
+    struct dagd_handoff *h;
+    int n, committed, r;
+};
+
+static void *ho_produce(void *userdata)
+{
+    struct ho_producer *pr = userdata;
+    int r = 0;
+
+    for (int i = 0; i < pr->n && r >= 0; i++) {
+        *(int *)dagd_handoff_slot(pr->h) = i;
+        r = dagd_handoff_commit(pr->h);
+        pr->committed += r >= 0;
+    }
+    pr->r = r;
+    dagd_handoff_finish(pr->h, r >= 0 ? 7 : r);
+    return NULL;
+}
+
+/* Every element arrives once, in order, in buffers of at most cap; a
+ * consumer that stops ends the producer; a producer with nothing to send
+ * ends the consumer. */
+static void check_handoff(int n, size_t cap, int stop_after)
+{
+    struct dagd_handoff h;
+    struct ho_producer pr = {.h = &h, .n = n};
+    pthread_t t;
+    void *buf;
+    size_t got;
+    int next = 0, batches = 0;
+
+    dagd_handoff_init(&h, sizeof(int), cap);
+    assert_int_equal(pthread_create(&t, NULL, ho_produce, &pr), 0);
+    while ((got = dagd_handoff_take(&h, &buf)) > 0) {
+        assert_true(got <= cap);
+        if (stop_after < 0 || batches < stop_after) {
+            for (size_t i = 0; i < got; i++) {
+                assert_int_equal(((int *)buf)[i], next++);
+            }
+        }
+        if (++batches == stop_after) {
+            dagd_handoff_stop(&h);
+        }
+        dagd_handoff_release(&h);
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (stop_after < 0) {
+        assert_int_equal(next, n);
+        assert_int_equal(h.r, 7);
+        assert_int_equal(pr.r, 0);
+    } else {
+        assert_int_equal(next, stop_after * (int)cap);
+        assert_int_equal(pr.r, -ECANCELED);
+        assert_int_equal(h.r, -ECANCELED);
+        assert_true(pr.committed < n);
+    }
+    dagd_handoff_done(&h);
+}
+
+static void test_handoff(void **state)
+{
+    check_handoff(0, 4, -1);
+    check_handoff(3, 4, -1);       /* one partial buffer */
+    check_handoff(8, 4, -1);       /* exactly two full */
+    check_handoff(100003, 64, -1); /* many turns of both buffers */
+    check_handoff(100000, 64, 3);  /* the consumer gives up */
+}
+
+/* 30040 more bronze rows for bronze_sql (see test_validate_many_rows). */
+static const char many_rows_sql[] =
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)"
+    " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
+    "  city_district_id, rptg_amt, currency_cd, order_qty)"
+    " SELECT 3, i + 1, 'dataset1',"
+    "  CASE i % 3 WHEN 0 THEN i % 20000 WHEN 1 THEN ' ' || (i % 20000)"
+    "   ELSE CAST(i % 20000 AS TEXT) END,"
+    "  50000 + i % 70000, 1 + i % 5, i % 101, CASE WHEN i % 7 = 0 THEN 'USD'"
+    "   ELSE 'RMB' END, 1 FROM n;"
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)"
+    " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
+    "  city_district_id, rptg_amt, currency_cd, order_qty)"
+    " SELECT 4, i, 'dataset1', 'MANY', 60000 + i, 1 + i % 4, i, 'RMB', i FROM n";
+
+static const char *const out_tables[] = {"orders", "dq_exceptions", "dq_summary", "order_groups"};
+
+/* Copy the output tables to temp.snap_<table>. */
+static void snapshot(sqlite3 *db)
+{
+    char sql[256];
+
+    for (size_t i = 0; i < sizeof(out_tables) / sizeof(*out_tables); i++) {
+        snprintf(sql, sizeof(sql),
+                 "DROP TABLE IF EXISTS temp.snap_%s; CREATE TEMP TABLE snap_%s AS SELECT * FROM %s",
+                 out_tables[i], out_tables[i], out_tables[i]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+}
+
+/* How many output tables differ from their snapshot. */
+static int snapshot_diff(sqlite3 *db)
+{
+    char sql[1024];
+    int n = 0;
+
+    for (size_t i = 0; i < sizeof(out_tables) / sizeof(*out_tables); i++) {
+        const char *t = out_tables[i];
+        snprintf(sql, sizeof(sql),
+                 "SELECT (SELECT count(*) FROM (SELECT * FROM %s EXCEPT SELECT * FROM snap_%s))"
+                 " + (SELECT count(*) FROM (SELECT * FROM snap_%s EXCEPT SELECT * FROM %s))"
+                 " + (SELECT count(*) FROM %s) - (SELECT count(*) FROM snap_%s)",
+                 t, t, t, t, t, t);
+        n += q_int(db, sql) != 0;
+    }
+    return n;
+}
+
+static int cancel_after, cancel_calls;
+
+static bool cancel_late(void *userdata)
+{
+    return ++cancel_calls > cancel_after;
+}
+
+/* Canceled at any point (the scan, the sort, the batches of orders written
+ * while the second thread prepares the next, dq_exceptions, the rest), in
+ * both ways: -ECANCELED and the warehouse as before; the SQLite thread stops
+ * the other one. */
+static void test_validate_cancel(void **state)
+{
+    struct dagd_validate_opts o = {.usd_rate = "7.10"};
+    struct dagd_validate_stats st;
+    char *err = NULL;
+    sqlite3 *db;
+
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, bronze_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, many_rows_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
+    snapshot(db);
+    for (int stream = 0; stream < 2; stream++) {
+        int canceled = 0;
+        /* another rate changes every USD order: a run that got through
+         * would show */
+        o = (struct dagd_validate_opts){
+            .usd_rate = "6.50", .canceled = cancel_late, .stream = stream};
+        for (cancel_after = 0;; cancel_after = 4 * cancel_after + 1) {
+            cancel_calls = 0;
+            int r = dagd_validate_warehouse(db, &o, &st, &err);
+            if (r == 0) {
+                break;
+            }
+            assert_int_equal(r, -ECANCELED);
+            assert_int_equal(snapshot_diff(db), 0);
+            canceled++;
+        }
+        assert_true(canceled > 4);
+        assert_true(snapshot_diff(db) > 0);
+        o = (struct dagd_validate_opts){.usd_rate = "7.10"};
+        assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
+        assert_int_equal(snapshot_diff(db), 0);
+    }
+    free(err);
+    sqlite3_close(db);
+}
+
 /* More rows than a batch of orders (8192), duplicates far apart, ORDER_IDs as
  * numbers and as padded text, one ORDER_ID 40 times (more than the first
  * allocation for the rows of one ORDER_ID): the in-memory and the streaming
@@ -451,23 +620,7 @@ static void test_validate_many_rows(void **state)
 
     assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, bronze_sql, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(
-            db,
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)"
-            " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
-            "  city_district_id, rptg_amt, currency_cd, order_qty)"
-            " SELECT 3, i + 1, 'dataset1',"
-            "  CASE i % 3 WHEN 0 THEN i % 20000 WHEN 1 THEN ' ' || (i % 20000)"
-            "   ELSE CAST(i % 20000 AS TEXT) END,"
-            "  50000 + i % 70000, 1 + i % 5, i % 101, CASE WHEN i % 7 = 0 THEN 'USD'"
-            "   ELSE 'RMB' END, 1 FROM n;"
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)"
-            " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
-            "  city_district_id, rptg_amt, currency_cd, order_qty)"
-            " SELECT 4, i, 'dataset1', 'MANY', 60000 + i, 1 + i % 4, i, 'RMB', i FROM n",
-            NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, many_rows_sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
     assert_int_equal(st.rows_in, 30010 + 40);
     assert_int_equal(st.orders, 6 + 20000 + 1);
@@ -504,8 +657,10 @@ int main(void)
         cmocka_unit_test(test_qty),
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_oidsort),
+        cmocka_unit_test(test_handoff),
         cmocka_unit_test(test_validate_bronze),
         cmocka_unit_test(test_validate_many_rows),
+        cmocka_unit_test(test_validate_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
