@@ -15,6 +15,7 @@
 #include "validate_run.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,9 @@
 #include "validate_sql.h"
 
 #define STAGES 6
+#define MMAP_BYTES 268435456 /* 256 MiB: bronze of DAGD_VALIDATE_MEMORY_ROWS rows is ~20 MB */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define MAX_SOURCES 64
 #define FINAL MAX_SOURCES /* counts[FINAL]: the final rows */
 
@@ -1284,15 +1288,21 @@ static int64_t count_rows64(sqlite3 *db, const char *sql)
     return n;
 }
 
+/* Up to how many bronze rows the in-memory way is taken. */
+static int64_t memory_rows_of(const struct dagd_validate_opts *o)
+{
+    int64_t max_rows = o->memory_rows > 0 ? o->memory_rows : DAGD_VALIDATE_MEMORY_ROWS;
+
+    /* the sort keys of the in-memory way index rows with 32 bits */
+    return max_rows < UINT32_MAX ? max_rows : UINT32_MAX;
+}
+
 /* orders, dq_exceptions and the counts are written or complete after it. */
 static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opts *o,
                      char **reterr_msg)
 {
     struct scan_ctx sc = {.db = db, .p = p};
-    int64_t max_rows = o->memory_rows > 0 ? o->memory_rows : DAGD_VALIDATE_MEMORY_ROWS;
-    /* the sort keys of the in-memory way index rows with 32 bits */
-    max_rows = max_rows < UINT32_MAX ? max_rows : UINT32_MAX;
-    bool stream = o->stream || count_rows64(db, dagd_validate_count_sql) > max_rows;
+    bool stream = o->stream || count_rows64(db, dagd_validate_count_sql) > memory_rows_of(o);
     char *e = NULL;
     int rc, r = 0;
 
@@ -1441,6 +1451,7 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
 {
     struct dagd_dq_rate rate;
     struct dagd_validate_stats stats = {0};
+    int64_t mmap_was = -1;
     int r;
 
     if (dagd_dq_rate_parse(o->usd_rate, &rate) < 0) {
@@ -1464,6 +1475,13 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
      * off the disk until commit; it also bounds the memory of the sorter that
      * orders big bronze (scan_rows), so it is not bigger. */
     (void)sqlite3_exec(db, "PRAGMA cache_size = -32768", NULL, NULL, NULL);
+    /* Bronze read through a memory map is not copied into the page cache:
+     * ~20 ms less CPU at 200k rows. Only when the in-memory way is coming:
+     * mapped pages count in the RSS, which the streaming way keeps flat. */
+    if (!o->stream && count_rows64(db, dagd_validate_rows_loaded_sql) <= memory_rows_of(o)) {
+        mmap_was = count_rows64(db, "PRAGMA mmap_size");
+        (void)sqlite3_exec(db, "PRAGMA mmap_size = " STR(MMAP_BYTES), NULL, NULL, NULL);
+    }
     if (o->canceled) {
         sqlite3_progress_handler(db, 20000, progress_cb, (void *)o);
     }
@@ -1476,6 +1494,11 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
         if (r < 0) {
             (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         }
+    }
+    if (mmap_was >= 0) {
+        char sql[64];
+        (void)snprintf(sql, sizeof(sql), "PRAGMA mmap_size = %" PRId64, mmap_was);
+        (void)sqlite3_exec(db, sql, NULL, NULL, NULL);
     }
     sqlite3_progress_handler(db, 0, NULL, NULL);
     if (r == -EINTR && o->canceled && o->canceled(o->userdata)) {

@@ -84,6 +84,12 @@ static const char dagd_validate_scan_sorted_sql[] =
 
 static const char dagd_validate_count_sql[] = "SELECT count(*) FROM main.raw_orders";
 
+/* The rows the extract steps loaded: raw_orders' count unless bronze was
+ * edited by hand. Cheap, outside the transaction: only a hint (whether to
+ * map the file, validate_run.c). */
+static const char dagd_validate_rows_loaded_sql[] =
+    "SELECT coalesce(sum(rows), 0) FROM main.load_files";
+
 static const char dagd_validate_clear_sql[] = "DELETE FROM main.dq_exceptions;\n"
                                               "DELETE FROM main.dq_summary;\n";
 
