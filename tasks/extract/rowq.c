@@ -294,6 +294,11 @@ void dagd_rowq_close(struct dagd_rowq *q, int result)
 
 /* Returns the previous batch to the free ring only when moving past it,
  * so text pointers of the last row stay valid until the next call. */
+bool dagd_rowq_batch_ends(const struct dagd_rowq *q)
+{
+    return q->ccur < 0 || q->cpos >= q->b[q->ccur].len;
+}
+
 int dagd_rowq_next(struct dagd_rowq *q, struct dagd_rowq_row *row)
 {
     const char *p;

@@ -66,6 +66,11 @@ void dagd_rowq_close(struct dagd_rowq *q, int result);
  * dagd_rowq_result() is the producer's result), or blocks until either. */
 int dagd_rowq_next(struct dagd_rowq *q, struct dagd_rowq_row *row);
 int dagd_rowq_result(struct dagd_rowq *q);
+/* True when the row dagd_rowq_next() returned last is the last one of its
+ * batch: the text of the rows returned so far stays valid exactly until
+ * the next dagd_rowq_next() then; otherwise it stays valid longer, until
+ * the batch ends. (Lets the consumer insert several rows at once.) */
+bool dagd_rowq_batch_ends(const struct dagd_rowq *q);
 /* Tells the producer to stop (its next begin() fails with -ECANCELED) and
  * discards queued rows. */
 void dagd_rowq_stop(struct dagd_rowq *q);

@@ -390,6 +390,66 @@ static void test_json_keys(void **state)
     sqlite3_close(db);
 }
 
+/* Many records: the loader writes them MULTI_ROWS at a time and the rest of
+ * each queue batch one by one. Every record must land once, with its own
+ * values: a key absent from a record is NULL even where the record written
+ * in the same slot before had it, and text survives until it is written
+ * (long values make the queue's batches end at varied rows). */
+static void test_json_many_records(void **state)
+{
+    sqlite3 *db = open_db("many.json.db");
+    struct dagd_loader *l2 = loader(db, "dataset2");
+    struct dagd_loader_file f;
+    char path[512];
+    const int n = 5037;
+    size_t cap = (size_t)n * 400, len = 0;
+    char *json = malloc(cap);
+
+    assert_non_null(json);
+    len += (size_t)snprintf(json + len, cap - len, "[");
+    for (int i = 1; i <= n; i++) {
+        len += (size_t)snprintf(json + len, cap - len,
+                                "%s{\"ORDER_ID\": \"O%d\", \"RPTG_AMT\": %d.5, "
+                                "\"CURRENCY_CD\": \"%s\", \"SHIP_TO_CITY_CD\": \"c%d\"",
+                                i > 1 ? ",\n" : "", i, i, i % 11 == 0 ? "USD" : "RMB", i % 97);
+        if (i % 7 != 0) {
+            len += (size_t)snprintf(json + len, cap - len, ", \"ORDER_QTY\": %d", i % 5);
+        }
+        if (i % 13 == 0) {
+            len += (size_t)snprintf(json + len, cap - len, ", \"SHIP_TO_DISTRICT_NAME\": \"%0*d\"",
+                                    100 + i % 200, i);
+        }
+        len += (size_t)snprintf(json + len, cap - len, "}");
+    }
+    len += (size_t)snprintf(json + len, cap - len, "]");
+    assert_true(len < cap);
+    snprintf(path, sizeof(path), "%s/many.json", tmpdir);
+    spit(path, json, len);
+    free(json);
+
+    assert_int_equal(dagd_loader_load_file(l2, DAGD_FORMAT_JSON, path, &f), 0);
+    assert_int_equal(f.rows, n);
+    assert_int_equal(q(db, "SELECT count(*) FROM raw_orders"), n);
+    assert_int_equal(q(db, "SELECT count(DISTINCT row_no) FROM raw_orders WHERE row_no BETWEEN 1 "
+                           "AND 5037"),
+                     n);
+    /* each row holds its own record's values */
+    assert_int_equal(q(db, "SELECT count(*) FROM raw_orders WHERE order_id = 'O' || row_no "
+                           "AND rptg_amt = row_no + 0.5 AND city = 'c' || (row_no % 97) "
+                           "AND currency_cd = CASE WHEN row_no % 11 = 0 THEN 'USD' ELSE 'RMB' END"),
+                     n);
+    assert_int_equal(q(db, "SELECT count(*) FROM raw_orders WHERE (row_no % 7 = 0) = "
+                           "(order_qty IS NULL) AND (order_qty IS NULL OR order_qty = row_no % 5)"),
+                     n);
+    assert_int_equal(q(db, "SELECT count(*) FROM raw_orders WHERE (row_no % 13 = 0) = "
+                           "(district IS NOT NULL) AND (district IS NULL OR "
+                           "(CAST(district AS INTEGER) = row_no AND length(district) = "
+                           "100 + row_no % 200))"),
+                     n);
+    dagd_loader_free(l2);
+    sqlite3_close(db);
+}
+
 static void test_csv_delivery(void **state)
 {
     sqlite3 *db = open_db("csv.db");
@@ -421,9 +481,8 @@ static void test_csv_delivery(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sample_delivery),
-        cmocka_unit_test(test_bad_deliveries),
-        cmocka_unit_test(test_json_keys),
+        cmocka_unit_test(test_sample_delivery), cmocka_unit_test(test_bad_deliveries),
+        cmocka_unit_test(test_json_keys),       cmocka_unit_test(test_json_many_records),
         cmocka_unit_test(test_csv_delivery),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
