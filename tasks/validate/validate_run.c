@@ -631,7 +631,7 @@ static int ft_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
                       char **err)
 {
     sqlite3_vtab *t;
-    int rc = sqlite3_declare_vtab(db, dagd_validate_final_vtab_sql);
+    int rc = sqlite3_declare_vtab(db, aux); /* the columns: see the modules below */
 
     if (rc != SQLITE_OK) {
         return rc;
@@ -711,7 +711,9 @@ static int ft_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col)
 
     switch (col) {
     case 0:
-        result_text(ctx, w->oid);
+        if (w->oid) {
+            sqlite3_result_text(ctx, w->oid, (int)w->oid_len, SQLITE_STATIC);
+        }
         break;
     case 1:
         result_text(ctx, p->sources[w->source]);
@@ -872,36 +874,91 @@ static void group_add(struct pass *p, const struct vrow *w)
     }
 }
 
+/* dq_order_groups, the same way: the groups of write_groups. */
+static struct {
+    const struct group *rows;
+    size_t n;
+} groups_tab;
+
+static int gt_eof(sqlite3_vtab_cursor *c)
+{
+    return ((struct final_cursor *)c)->i >= groups_tab.n;
+}
+
+/* The order_groups columns of one group (dagd_validate_groups_vtab_sql). */
+static int gt_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col)
+{
+    const struct group *g = &groups_tab.rows[((struct final_cursor *)c)->i];
+
+    switch (col) {
+    case 0:
+        if (g->has_id) {
+            sqlite3_result_int64(ctx, g->id);
+        }
+        break;
+    case 1:
+        if (g->hour >= 0) {
+            sqlite3_result_int(ctx, g->hour);
+        }
+        break;
+    case 2:
+        sqlite3_result_text(ctx, g->included ? "included" : "rejected", 8, SQLITE_STATIC);
+        break;
+    case 3:
+        sqlite3_result_int(ctx, g->known);
+        break;
+    case 4:
+        result_text(ctx, g->city);
+        break;
+    case 5:
+        sqlite3_result_int64(ctx, g->orders);
+        break;
+    case 6:
+        if (g->has_sales) {
+            sqlite3_result_int64(ctx, g->sales);
+        }
+        break;
+    default:
+        break;
+    }
+    return SQLITE_OK;
+}
+
+static const sqlite3_module groups_module = {
+    .iVersion = 0,
+    .xConnect = ft_connect,
+    .xBestIndex = ft_best_index,
+    .xDisconnect = ft_disconnect,
+    .xOpen = ft_open,
+    .xClose = ft_close,
+    .xFilter = ft_filter,
+    .xNext = ft_next,
+    .xEof = gt_eof,
+    .xColumn = gt_column,
+    .xRowid = ft_rowid,
+};
+
 static int write_groups(sqlite3 *db, struct pass *p, char **reterr_msg)
 {
     struct group *g = p->groups;
     size_t n = p->n_groups;
-    sqlite3_stmt *st = NULL;
     int r = 0;
 
     qsort(g, n, sizeof(*g), cmp_group);
     r = exec_sql(db, "order_groups", "DELETE FROM main.order_groups", reterr_msg);
-    if (r >= 0 && sqlite3_prepare_v2(db, dagd_validate_groups_sql, -1, &st, NULL) != SQLITE_OK) {
+    if (r >= 0 &&
+        sqlite3_create_module_v2(db, "dq_order_groups", &groups_module,
+                                 (void *)dagd_validate_groups_vtab_sql, NULL) != SQLITE_OK) {
         dagd__task_set_err(reterr_msg, "order_groups: %s", sqlite3_errmsg(db));
         r = -EIO;
     }
-    for (size_t i = 0; r >= 0 && i < n; i++) {
-        if (g[i].has_id) {
-            sqlite3_bind_int64(st, 1, g[i].id);
-        }
-        if (g[i].hour >= 0) {
-            sqlite3_bind_int(st, 2, g[i].hour);
-        }
-        bind_text(st, 3, g[i].included ? "included" : "rejected");
-        sqlite3_bind_int(st, 4, g[i].known);
-        bind_text(st, 5, g[i].city);
-        sqlite3_bind_int64(st, 6, g[i].orders);
-        if (g[i].has_sales) {
-            sqlite3_bind_int64(st, 7, g[i].sales);
-        }
-        r = step_done(db, st, "order_groups", reterr_msg);
+    if (r >= 0) {
+        groups_tab.rows = g;
+        groups_tab.n = n;
+        r = exec_sql(db, "order_groups", dagd_validate_groups_sql, reterr_msg);
+        groups_tab.rows = NULL;
+        groups_tab.n = 0;
     }
-    sqlite3_finalize(st);
     return r;
 }
 
@@ -1312,7 +1369,8 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
         abort();
     }
     if (sqlite3_prepare_v2(db, dagd_validate_exception_sql, -1, &p->exc, NULL) != SQLITE_OK ||
-        sqlite3_create_module_v2(db, "dq_final_orders", &final_module, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_module_v2(db, "dq_final_orders", &final_module,
+                                 (void *)dagd_validate_final_vtab_sql, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, dagd_validate_upsert_sql, -1, &p->upsert, NULL) != SQLITE_OK ||
         sqlite3_create_function_v2(db, "dq_scan_row", 13, SQLITE_UTF8 | SQLITE_DIRECTONLY, &sc,
                                    stream ? fn_stream_row : fn_keep_row, NULL, NULL,
