@@ -10,6 +10,7 @@
 #include "oidsort.h"
 
 #include <assert.h>
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,18 +30,16 @@ void dagd_oidsort_key_set(struct dagd_oidsort_key *k, const char *s, size_t len,
                           uint32_t idx)
 {
     unsigned char b[KEY_BYTES] = {0};
-    uint64_t hi = 0, lo = 0;
+    uint64_t hi, lo;
 
     /* NULL and an empty tail both give (0, 0): the smallest key, and the
      * caller's cmp orders that run (NULL first). */
     if (s && len > skip) {
         memcpy(b, s + skip, len - skip < KEY_BYTES ? len - skip : KEY_BYTES);
     }
-    for (int i = 0; i < 8; i++) {
-        hi = hi << 8 | b[i];
-        lo = lo << 8 | b[8 + i];
-    }
-    *k = (struct dagd_oidsort_key){.hi = hi, .lo = lo, .idx = idx};
+    memcpy(&hi, b, 8);
+    memcpy(&lo, b + 8, 8);
+    *k = (struct dagd_oidsort_key){.hi = be64toh(hi), .lo = be64toh(lo), .idx = idx};
 }
 
 /* Byte d of the key, 0 the most significant. */
@@ -89,28 +88,43 @@ void dagd_oidsort_sort(struct dagd_oidsort_key *keys, struct dagd_oidsort_key *t
     static_assert(sizeof(struct dagd_oidsort_key) == 24, "keys stay small");
     struct run_ctx rc = {.cmp = cmp, .userdata = userdata};
     struct dagd_oidsort_key *src = keys, *dst = tmp;
+    uint64_t hi_or = 0, hi_and = UINT64_MAX, lo_or = 0, lo_and = UINT64_MAX;
+    struct dagd_oidsort_key varies = {0};
+    int digits[KEY_BYTES], n_digits = 0;
     uint32_t(*count)[256];
 
     if (n < 2) {
         return;
     }
-    /* one counting pass for all 16 digits */
+    /* the bytes that differ somewhere: only those get a pass */
+    for (size_t i = 0; i < n; i++) {
+        hi_or |= keys[i].hi;
+        hi_and &= keys[i].hi;
+        lo_or |= keys[i].lo;
+        lo_and &= keys[i].lo;
+    }
+    varies.hi = hi_or ^ hi_and;
+    varies.lo = lo_or ^ lo_and;
+    for (int d = 0; d < KEY_BYTES; d++) {
+        if (digit(&varies, d)) {
+            digits[n_digits++] = d;
+        }
+    }
+    /* one counting pass for all of them */
     count = calloc(KEY_BYTES, sizeof(*count));
     if (!count) {
         abort(); /* like dagd_xmalloc: the step is retried */
     }
     for (size_t i = 0; i < n; i++) {
-        for (int d = 0; d < KEY_BYTES; d++) {
-            count[d][digit(&keys[i], d)]++;
+        for (int j = 0; j < n_digits; j++) {
+            count[digits[j]][digit(&keys[i], digits[j])]++;
         }
     }
-    for (int d = KEY_BYTES - 1; d >= 0; d--) {
+    for (int j = n_digits - 1; j >= 0; j--) {
+        int d = digits[j];
         size_t off = 0;
         uint32_t pos[256];
 
-        if (count[d][digit(&keys[0], d)] == n) {
-            continue; /* every key has the same byte here */
-        }
         for (int v = 0; v < 256; v++) {
             pos[v] = (uint32_t)off;
             off += count[d][v];
