@@ -153,8 +153,9 @@ static int grow(char **buf, size_t *cap, size_t len, size_t need, size_t limit)
     return 0;
 }
 
-/* "AB12" in ref[0..len) (not NUL-terminated) -> column 27, row 12. */
-static int parse_ref_n(const char *ref, size_t len, uint32_t *ret_col, uint64_t *ret_row)
+/* "AB12" in ref[0..len) (not NUL-terminated) -> column 27, row 12. Inline:
+ * it runs for every cell. */
+static inline int parse_ref_n(const char *ref, size_t len, uint32_t *ret_col, uint64_t *ret_row)
 {
     uint32_t col = 0;
     uint64_t row = 0;
@@ -684,7 +685,8 @@ static int scan_fail(struct scan_ctx *c, int r, const char *fmt, ...)
 
 static inline bool name_is(const char *name, size_t len, const char *want, size_t want_len)
 {
-    return len == want_len && memcmp(name, want, len) == 0;
+    /* want_len is a constant once inlined: no libc call */
+    return len == want_len && memcmp(name, want, want_len) == 0;
 }
 #define NAME_IS(name, len, lit) name_is(name, len, lit, sizeof(lit) - 1)
 
@@ -1380,11 +1382,19 @@ static int sheet_text(void *ud, const char *text, size_t len)
         cell_ref_name(s);
         return scan_fail(&s->c, -E2BIG, "cell %s: text over %u bytes", s->cell_ref, MAX_CELL_TEXT);
     }
-    if (grow(&s->text, &s->text_cap, s->text_len, len, MAX_ROW_TEXT) < 0) {
+    if ((s->text_len + len > s->text_cap || s->text_len + len > MAX_ROW_TEXT) &&
+        grow(&s->text, &s->text_cap, s->text_len, len, MAX_ROW_TEXT) < 0) {
         return scan_fail(&s->c, -E2BIG, "row %llu: over %u bytes of text",
                          (unsigned long long)s->row_no, MAX_ROW_TEXT);
     }
-    memcpy(s->text + s->text_len, text, len);
+    if (len <= 16) {
+        /* most values are a few digits: cheaper than a memcpy call */
+        for (size_t i = 0; i < len; i++) {
+            s->text[s->text_len + i] = text[i];
+        }
+    } else {
+        memcpy(s->text + s->text_len, text, len);
+    }
     s->text_len += len;
     return 0;
 }

@@ -293,7 +293,7 @@ static int reference_error(struct dagd_xml_scan *s, const char *p, size_t len, s
 /* ---------------------------------------------------------------------- */
 /* Text, CDATA, comments, processing instructions */
 
-static int emit_text(struct dagd_xml_scan *s, const char *p, size_t from, size_t to)
+static inline int emit_text(struct dagd_xml_scan *s, const char *p, size_t from, size_t to)
 {
     int r;
 
@@ -801,7 +801,7 @@ static int scan_start_tag(struct dagd_xml_scan *s, const char *p, size_t len, si
         }
         for (size_t i = 0; i < n; i++) {
             if (s->attrs[i].name_len == s->attrs[n].name_len &&
-                memcmp(s->attrs[i].name, s->attrs[n].name, s->attrs[n].name_len) == 0) {
+                equal_short(s->attrs[i].name, s->attrs[n].name, s->attrs[n].name_len)) {
                 return fail_at(s, p, an, -EINVAL, "duplicate attribute %.*s",
                                (int)(s->attrs[n].name_len > 40 ? 40 : s->attrs[n].name_len),
                                p + an);
