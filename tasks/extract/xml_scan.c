@@ -1074,6 +1074,19 @@ static int64_t scan_region(struct dagd_xml_scan *s, const char *p, size_t len, b
     while (pos < len && r == 0) {
         switch (s->mode) {
         case M_CONTENT:
+            if (p[pos] != '<' && s->depth > 0) {
+                /* fast path: plain text up to the next tag, as in <v>123</v> */
+                size_t e = pos;
+                while (e < len && text_class[(unsigned char)p[e]] == C_PLAIN) {
+                    e++;
+                }
+                if (e < len && p[e] == '<') {
+                    if (s->h.text && (r = s->h.text(s->h.userdata, p + pos, e - pos)) < 0) {
+                        return cb_fail(s, p, pos, r);
+                    }
+                    pos = e;
+                }
+            }
             r = p[pos] == '<' ? scan_markup(s, p, len, &pos)
                               : scan_text(s, p, len, &pos, final, false);
             if (r == NEED_MORE && pos == len) {
