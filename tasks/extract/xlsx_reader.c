@@ -1255,7 +1255,8 @@ static int finish_cell(struct sheet_state *s)
     switch (s->type) {
     case T_SHARED: {
         uint64_t idx = 0;
-        const char *p = s->text + s->cell_off;
+        /* no text yet at all: <v></v> in the sheet's first cell */
+        const char *p = s->text ? s->text + s->cell_off : "";
         bool ok = len > 0 && len <= 10;
         for (uint32_t i = 0; ok && i < len; i++) {
             ok = p[i] >= '0' && p[i] <= '9';
