@@ -5,8 +5,8 @@
  * table (one arena, the only thing kept in memory: cells refer to it). A
  * sheet is scanned (xml_scan.h) straight out of the zip entry, in fixed-size
  * chunks, and handed to the caller one row at a time: memory does not grow
- * with the number of rows. Sheets and shared strings must be UTF-8 without
- * a DOCTYPE (what xml_scan.h reads); the small parts go through expat.
+ * with the number of rows. Sheets and shared strings may not hold a DOCTYPE
+ * (what xml_scan.h reads); the small parts go through expat.
  *
  * Calls nothing but libzip, zip_entry, xml_scan and expat; it never logs.
  * Errors are returned as -errno with a one-line message (naming the zip

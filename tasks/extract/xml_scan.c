@@ -36,9 +36,25 @@ enum mode {
     M_PI,      /* inside <? ?>, after the target */
 };
 
+/* How the bytes are encoded (XML 1.0 4.3.3, appendix F): UTF-8 is scanned
+ * as it is, the others are first transcoded to UTF-8 (feed_transcoded). */
+enum encoding {
+    ENC_UTF8,
+    ENC_UTF16LE,
+    ENC_UTF16BE,
+    ENC_LATIN1, /* declared ISO-8859-1: switched to after the declaration */
+};
+
 struct dagd_xml_scan {
     struct dagd_xml_handler h;
     enum mode mode;
+    enum encoding enc;
+    bool enc_known;       /* the first two bytes were looked at */
+    bool enc_switched;    /* the declaration just switched to ENC_LATIN1 */
+    unsigned char pre[4]; /* bytes not transcoded yet (first bytes, a cut UTF-16 unit) */
+    size_t pre_len;
+    char *conv; /* transcoded bytes of the current feed */
+    size_t conv_cap;
     bool started;     /* the byte order mark check is done */
     bool root_seen;   /* the root start tag was seen */
     uint64_t decl_at; /* where an XML declaration may be: 0, or 3 after a BOM */
@@ -879,8 +895,9 @@ static int scan_end_tag(struct dagd_xml_scan *s, const char *p, size_t len, size
 }
 
 /* The pseudo-attributes of <?xml ...?> in p[pos..end) (XML 1.0 2.8, 4.3.3):
- * version, then optionally encoding and standalone, in that order. Only
- * UTF-8 (or its ASCII subset) is read. */
+ * version, then optionally encoding and standalone, in that order. The
+ * encoding must match what detect_encoding() saw; ISO-8859-1 switches to
+ * transcoding after the declaration. */
 static int xml_declaration(struct dagd_xml_scan *s, const char *p, size_t pos, size_t end)
 {
     static const char *const keys[] = {"version", "encoding", "standalone"};
@@ -934,11 +951,30 @@ static int xml_declaration(struct dagd_xml_scan *s, const char *p, size_t pos, s
                 return fail_at(s, p, vs, -EINVAL, "XML declaration: bad version");
             }
         } else if (k == 1) {
+            /* the encodings expat knows without help */
+            bool utf16 = s->enc == ENC_UTF16LE || s->enc == ENC_UTF16BE;
+            bool says16 = (vl == 6 && strncasecmp(p + vs, "UTF-16", 6) == 0) ||
+                          (vl == 8 && (strncasecmp(p + vs, "UTF-16LE", 8) == 0 ||
+                                       strncasecmp(p + vs, "UTF-16BE", 8) == 0));
+            if (utf16 || says16) {
+                if (utf16 && says16) {
+                    continue;
+                }
+                return fail_at(s, p, vs, -EINVAL, "encoding \"%.*s\" declared, but the part is %s",
+                               (int)(vl > 40 ? 40 : vl), p + vs, utf16 ? "UTF-16" : "not UTF-16");
+            }
             if ((vl == 5 && strncasecmp(p + vs, "UTF-8", 5) == 0) ||
                 (vl == 8 && strncasecmp(p + vs, "US-ASCII", 8) == 0)) {
                 continue;
             }
-            return fail_at(s, p, vs, -ENOTSUP, "encoding \"%.*s\" is not supported (only UTF-8)",
+            if (vl == 10 && strncasecmp(p + vs, "ISO-8859-1", 10) == 0) {
+                /* the bytes after the declaration are Latin-1 */
+                s->enc = ENC_LATIN1;
+                s->enc_switched = true;
+                continue;
+            }
+            return fail_at(s, p, vs, -ENOTSUP,
+                           "encoding \"%.*s\" is not supported (UTF-8, UTF-16, ISO-8859-1 are)",
                            (int)(vl > 40 ? 40 : vl), p + vs);
         } else if (!(vl == 3 && memcmp(p + vs, "yes", 3) == 0) &&
                    !(vl == 2 && memcmp(p + vs, "no", 2) == 0)) {
@@ -1056,14 +1092,8 @@ static int64_t scan_region(struct dagd_xml_scan *s, const char *p, size_t len, b
 
     if (!s->started) {
         const unsigned char *u = (const unsigned char *)p;
-        if (len < 3 && !final &&
-            (len == 0 || u[0] == 0xEF || u[0] == 0xFE || u[0] == 0xFF || u[0] == 0x00 ||
-             (len == 1 && u[0] == '<'))) {
-            return 0;
-        }
-        if ((len >= 2 && ((u[0] == 0xFE && u[1] == 0xFF) || (u[0] == 0xFF && u[1] == 0xFE))) ||
-            (len >= 2 && ((u[0] == 0 && u[1] == '<') || (u[0] == '<' && u[1] == 0)))) {
-            return fail_at(s, p, 0, -ENOTSUP, "UTF-16 encoded part: only UTF-8 is supported");
+        if (len < 3 && !final && (len == 0 || u[0] == 0xEF)) {
+            return 0; /* maybe a UTF-8 byte order mark */
         }
         if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) {
             pos = 3;
@@ -1071,7 +1101,7 @@ static int64_t scan_region(struct dagd_xml_scan *s, const char *p, size_t len, b
         s->decl_at = pos;
         s->started = true;
     }
-    while (pos < len && r == 0) {
+    while (pos < len && r == 0 && !s->enc_switched) {
         switch (s->mode) {
         case M_CONTENT:
             if (p[pos] != '<' && s->depth > 0) {
@@ -1111,7 +1141,7 @@ static int64_t scan_region(struct dagd_xml_scan *s, const char *p, size_t len, b
     if (r < 0) {
         return r;
     }
-    if (final) {
+    if (final && !s->enc_switched) {
         static const char *const open[] = {
             [M_CONTENT] = "unclosed token",
             [M_COMMENT] = "unclosed comment",
@@ -1164,14 +1194,14 @@ static int token_too_big(struct dagd_xml_scan *s)
                    DAGD_XML_MAX_TOKEN);
 }
 
-int dagd_xml_scan_feed(struct dagd_xml_scan *s, const void *data, size_t len, bool final)
+/* Scans UTF-8 bytes. When the XML declaration switches the encoding,
+ * stops after it and says in *ret_rest how many bytes of d were not
+ * scanned (they are in the new encoding). */
+static int feed_utf8(struct dagd_xml_scan *s, const char *d, size_t len, bool final,
+                     size_t *ret_rest)
 {
-    const char *d = data;
     int64_t r;
 
-    if (s->err != 0) {
-        return s->err;
-    }
     if (len == 0 && !final) {
         return 0;
     }
@@ -1198,6 +1228,10 @@ int dagd_xml_scan_feed(struct dagd_xml_scan *s, const void *data, size_t len, bo
             d -= back;
             len += back;
             s->carry_len = 0;
+            if (s->enc_switched) {
+                *ret_rest = len;
+                return 0;
+            }
             break;
         }
         memmove(s->carry, s->carry + r, s->carry_len - (size_t)r);
@@ -1216,6 +1250,10 @@ int dagd_xml_scan_feed(struct dagd_xml_scan *s, const void *data, size_t len, bo
     if (r < 0) {
         return (int)r;
     }
+    if (s->enc_switched) {
+        *ret_rest = len - (size_t)r;
+        return 0;
+    }
     if ((size_t)r < len) {
         /* base is at d + r now */
         if (len - (size_t)r > DAGD_XML_MAX_TOKEN) {
@@ -1227,6 +1265,159 @@ int dagd_xml_scan_feed(struct dagd_xml_scan *s, const void *data, size_t len, bo
         }
     }
     return 0;
+}
+
+static char *conv_room(struct dagd_xml_scan *s, size_t need)
+{
+    if (need > s->conv_cap) {
+        char *nc = realloc(s->conv, need);
+        if (!nc) {
+            return NULL;
+        }
+        s->conv = nc;
+        s->conv_cap = need;
+    }
+    return s->conv;
+}
+
+/* Transcodes d (after the bytes kept in pre) to UTF-8 and scans that. A
+ * UTF-16 unit or surrogate pair cut by the end of d waits in pre. Error
+ * positions then count the UTF-8 bytes. */
+static int feed_transcoded(struct dagd_xml_scan *s, const unsigned char *d, size_t len, bool final)
+{
+    size_t total = s->pre_len + len, o = 0, k = 0, rest = 0;
+    const char *bad = NULL;
+    char *out;
+    int r;
+
+#define BYTE(i) ((i) < s->pre_len ? s->pre[i] : d[(i)-s->pre_len])
+    if (s->enc == ENC_LATIN1) {
+        if (!(out = conv_room(s, 2 * total + 1))) {
+            return fail_at(s, "", 0, -ENOMEM, "out of memory");
+        }
+        for (; k < total; k++) {
+            unsigned char c = BYTE(k);
+            if (c < 0x80) {
+                out[o++] = (char)c;
+            } else {
+                out[o++] = (char)(0xC0 | (c >> 6));
+                out[o++] = (char)(0x80 | (c & 0x3F));
+            }
+        }
+    } else {
+        bool le = s->enc == ENC_UTF16LE;
+        if (!(out = conv_room(s, total / 2 * 3 + 4))) {
+            return fail_at(s, "", 0, -ENOMEM, "out of memory");
+        }
+        while (k + 2 <= total) {
+            uint32_t u = le ? (uint32_t)(BYTE(k) | BYTE(k + 1) << 8)
+                            : (uint32_t)(BYTE(k) << 8 | BYTE(k + 1));
+            size_t used = 2;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                uint32_t u2;
+                if (k + 4 > total) {
+                    break; /* the low surrogate is in the next piece */
+                }
+                u2 = le ? (uint32_t)(BYTE(k + 2) | BYTE(k + 3) << 8)
+                        : (uint32_t)(BYTE(k + 2) << 8 | BYTE(k + 3));
+                if (u2 < 0xDC00 || u2 > 0xDFFF) {
+                    bad = "invalid UTF-16: unpaired surrogate";
+                    break;
+                }
+                u = 0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00);
+                used = 4;
+            } else if (u >= 0xDC00 && u <= 0xDFFF) {
+                bad = "invalid UTF-16: unpaired surrogate";
+                break;
+            }
+            o += utf8_put(u, out + o);
+            k += used;
+        }
+    }
+    rest = total - k;
+    if (!bad && rest > 0 && final) {
+        bad = "invalid UTF-16: the part ends inside a character";
+    }
+    if (!bad) {
+        unsigned char keep[4];
+        for (size_t i = 0; i < rest; i++) {
+            keep[i] = BYTE(k + i);
+        }
+        memcpy(s->pre, keep, rest);
+        s->pre_len = rest;
+    }
+#undef BYTE
+    r = feed_utf8(s, out, o, final && !bad, &rest);
+    if (r < 0 || !bad) {
+        return r;
+    }
+    /* after what came before: the carry starts at base, so this is the
+     * position of the first byte not scanned */
+    return fail_at(s, s->carry_len ? s->carry : "", s->carry_len, -EINVAL, "%s", bad);
+}
+
+/* Looks at the first two bytes (XML 1.0 appendix F): a UTF-16 byte order
+ * mark, or "<" as a UTF-16 unit, means UTF-16; anything else is read as
+ * UTF-8 (whose own mark scan_region() skips). Returns NEED_MORE until two
+ * bytes (or the end) were seen; they wait in pre. */
+static int detect_encoding(struct dagd_xml_scan *s, const unsigned char **pd, size_t *plen,
+                           bool final)
+{
+    while (s->pre_len < 2 && *plen > 0) {
+        s->pre[s->pre_len++] = *(*pd)++;
+        (*plen)--;
+    }
+    if (s->pre_len < 2 && !final) {
+        return NEED_MORE;
+    }
+    s->enc_known = true;
+    if (s->pre_len == 2) {
+        unsigned char a = s->pre[0], b = s->pre[1];
+        if ((a == 0xFF && b == 0xFE) || (a == 0xFE && b == 0xFF)) {
+            s->enc = a == 0xFF ? ENC_UTF16LE : ENC_UTF16BE;
+            s->pre_len = 0; /* the mark is not part of the document */
+        } else if ((a == '<' && b == 0) || (a == 0 && b == '<')) {
+            s->enc = a == '<' ? ENC_UTF16LE : ENC_UTF16BE;
+        }
+    }
+    return 0;
+}
+
+int dagd_xml_scan_feed(struct dagd_xml_scan *s, const void *data, size_t len, bool final)
+{
+    const unsigned char *d = data;
+    size_t rest = 0;
+    int r;
+
+    if (s->err != 0) {
+        return s->err;
+    }
+    if (!s->enc_known) {
+        if (detect_encoding(s, &d, &len, final) == NEED_MORE) {
+            return 0;
+        }
+        if (s->enc == ENC_UTF8 && s->pre_len > 0) {
+            char first[2];
+            size_t n = s->pre_len;
+            memcpy(first, s->pre, n);
+            s->pre_len = 0;
+            /* two bytes cannot hold a declaration: no switch here */
+            if ((r = feed_utf8(s, first, n, final && len == 0, &rest)) < 0 || (final && len == 0)) {
+                return r;
+            }
+        }
+    }
+    if (s->enc == ENC_UTF8) {
+        /* the common case: scanned in place */
+        r = feed_utf8(s, (const char *)d, len, final, &rest);
+        if (r < 0 || !s->enc_switched) {
+            return r;
+        }
+        s->enc_switched = false;
+        d += len - rest;
+        len = rest;
+    }
+    return feed_transcoded(s, d, len, final);
 }
 
 struct dagd_xml_scan *dagd_xml_scan_new(const struct dagd_xml_handler *h)
@@ -1246,6 +1437,7 @@ struct dagd_xml_scan *dagd_xml_scan_free(struct dagd_xml_scan *s)
         free(s->carry);
         free(s->names);
         free(s->scratch);
+        free(s->conv);
         free(s);
     }
     return NULL;

@@ -16,9 +16,11 @@
  * processing instructions around it. CDATA sections are text. \r\n and \r
  * become \n in text, \t \n \r become spaces in attribute values (XML 1.0
  * 2.11, 3.3.3).
- * What it refuses that a general parser would take: a DOCTYPE (OPC, ECMA-376
- * part 2, forbids DTDs in parts) and any encoding but UTF-8 (and its ASCII
- * subset): a UTF-16 part is reported as unsupported.
+ * Encodings: UTF-8 (and its ASCII subset) is scanned in place; UTF-16 (by
+ * byte order mark or a leading "<" unit) and a declared ISO-8859-1 are
+ * transcoded to UTF-8 first, and positions then count UTF-8 bytes. Others
+ * are refused (-ENOTSUP), as is a DOCTYPE (OPC, ECMA-376 part 2, forbids
+ * DTDs in parts, so no entity is ever expanded).
  * Namespaces are not processed: names are handed out as written ("x:c").
  *
  * Calls nothing but libc; it never logs.
@@ -74,7 +76,7 @@ struct dagd_xml_scan *dagd_xml_scan_free(struct dagd_xml_scan *s);
  * element or token is then an error. Returns 0, the negative value a
  * callback returned, or:
  *   -EINVAL  the document is not well-formed (message and position set),
- *   -ENOTSUP a DOCTYPE or an encoding other than UTF-8,
+ *   -ENOTSUP a DOCTYPE or an encoding other than UTF-8, UTF-16, ISO-8859-1,
  *   -E2BIG   a tag over DAGD_XML_MAX_TOKEN, nesting over DAGD_XML_MAX_DEPTH,
  *            more than DAGD_XML_MAX_ATTRS attributes,
  *   -ENOMEM.

@@ -326,6 +326,28 @@ static void test_scanner_constructs(void **state)
     dagd_xlsx_free(x);
 }
 
+/* UTF-16 and ISO-8859-1 parts are transcoded, as expat read them. */
+static void test_other_encodings(void **state)
+{
+    struct dagd_xlsx *x = dagd_xlsx_new_empty();
+    struct collect co = {0};
+    char err[256] = "";
+    const char *sst = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><sst><si><t>caf\xe9</t></si>"
+                      "</sst>";
+    /* <sheetData><row><c t="s"><v>0</v></c></row></sheetData> in UTF-16LE */
+    static const char sheet[] =
+        "\xff\xfe<\0s\0h\0e\0e\0t\0D\0a\0t\0a\0>\0<\0r\0o\0w\0>\0<\0c\0 \0t\0="
+        "\0\"\0s\0\"\0>\0<\0v\0>\0000\0<\0/\0v\0>\0<\0/\0c\0>\0<\0/\0r\0o\0w\0>"
+        "\0<\0/\0s\0h\0e\0e\0t\0D\0a\0t\0a\0>\0";
+    struct dagd_xlsx_handler h = {collect_row, collect_dim, &co};
+
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_parse_sheet_xml(x, sheet, sizeof(sheet) - 1, &h, err, sizeof(err)),
+                     0);
+    assert_string_equal(co.buf, "1:0=S:caf\xc3\xa9|\n");
+    dagd_xlsx_free(x);
+}
+
 /* Malformed XML names the part and the row it was found in. */
 static void test_malformed_names_row(void **state)
 {
@@ -538,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_missing_sheet_part),  cmocka_unit_test(test_sample_workbooks),
         cmocka_unit_test(test_truncated_workbook),  cmocka_unit_test(test_scanner_constructs),
         cmocka_unit_test(test_malformed_names_row), cmocka_unit_test(test_big_sheet_chunks),
+        cmocka_unit_test(test_other_encodings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

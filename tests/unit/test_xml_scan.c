@@ -246,14 +246,51 @@ static void test_cdata_comments_pis(void **state)
     expect_error("<?XML version=\"1.0\"?><r/>", -EINVAL, "reserved", 0);
     expect_error("<?xml encoding=\"UTF-8\"?><r/>", -EINVAL, "not well-formed", 6);
     expect_error("<?xml version=\"1.0\" standalone=\"maybe\"?><r/>", -EINVAL, "standalone", 32);
-    expect_error("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r/>", -ENOTSUP,
-                 "encoding \"ISO-8859-1\" is not supported", 30);
+    expect_error("<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><r/>", -ENOTSUP,
+                 "encoding \"Shift_JIS\" is not supported", 30);
+    expect_error("<?xml version=\"1.0\" encoding=\"UTF-16\"?><r/>", -EINVAL,
+                 "the part is not UTF-16", 30);
     expect_error("<!DOCTYPE r [<!ENTITY a \"b\">]><r>&a;</r>", -ENOTSUP, "DOCTYPE", 0);
-    expect_error_n("\xff\xfe<\0r\0/\0>\0", 10, -ENOTSUP, "UTF-16", 0);
-    expect_error_n("<\0r\0/\0>\0", 8, -ENOTSUP, "UTF-16", 0);
     expect_error("<r><!-- open", -EINVAL, "unclosed comment", 12);
     expect_error("<r><![CDATA[open", -EINVAL, "unclosed CDATA", 16);
     expect_error("<r><?pi open", -EINVAL, "unclosed processing", 12);
+}
+
+static void expect_events_n(const char *doc, size_t n, const char *want)
+{
+    static struct result res;
+
+    scan_all_ways(doc, n, &res);
+    if (res.r != 0) {
+        fail_msg("%d %s at byte %llu", res.r, res.msg, (unsigned long long)res.byte);
+    }
+    assert_string_equal(res.ev.buf, want);
+}
+
+/* UTF-16 (by byte order mark, or "<" as a UTF-16 unit) and a declared
+ * ISO-8859-1 are transcoded to UTF-8, as expat did; at every split, so
+ * units and surrogate pairs are cut everywhere. */
+static void test_encodings(void **state)
+{
+    /* <r a="é">x😀</r> in UTF-16LE with a mark, and BE without */
+    static const char le[] =
+        "\xff\xfe<\0r\0 \0a\0=\0\"\0\xe9\0\"\0>\0x\0\x3d\xd8\x00\xde<\0/\0r\0>\0";
+    static const char be[] = "\0<\0r\0 \0a\0=\0\"\0\xe9\0\"\0>\0x\xd8\x3d\xde\x00\0<\0/\0r\0>";
+    static const char decl16[] = "\xfe\xff\0<\0?\0x\0m\0l\0 \0v\0e\0r\0s\0i\0o\0n\0=\0'\0001\0.\0"
+                                 "0\0'\0 \0e\0n\0c\0o\0d\0i\0n\0g\0=\0'\0U\0T\0F\0-\0001\0006\0'\0?"
+                                 "\0>\0<\0r\0/\0>";
+    static const char bad_pair[] = "<\0r\0>\0\x3d\xd8x\0<\0/\0r\0>\0";
+    static const char cut[] = "<\0r\0/\0>\0\x3d";
+    const char *want = "<r a=\xc3\xa9>x\xf0\x9f\x98\x80</r>";
+
+    expect_events_n(le, sizeof(le) - 1, want);
+    expect_events_n(be, sizeof(be) - 1, want);
+    expect_events_n(decl16, sizeof(decl16) - 1, "<r></r>");
+    expect_error_n(bad_pair, sizeof(bad_pair) - 1, -EINVAL, "unpaired surrogate", 3);
+    expect_error_n(cut, sizeof(cut) - 1, -EINVAL, "ends inside a character", 4);
+    /* Latin-1 after its declaration; "é" is one byte there */
+    expect_events("<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n<r a=\"\xe9\">\xe9\xff</r>",
+                  "<r a=\xc3\xa9>\xc3\xa9\xc3\xbf</r>");
 }
 
 static void test_malformed(void **state)
@@ -379,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_encodings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
