@@ -42,6 +42,18 @@ const char *dagd_arena_strndup(struct dagd_arena *a, const char *s, size_t len)
     return d;
 }
 
+void dagd_arena_move(struct dagd_arena *to, struct dagd_arena *from)
+{
+    struct dagd_arena_chunk **tail = &from->head;
+
+    while (*tail) {
+        tail = &(*tail)->next;
+    }
+    *tail = to->head; /* chunks are only freed, in any order */
+    to->head = from->head;
+    from->head = NULL;
+}
+
 void dagd_arena_done(struct dagd_arena *a)
 {
     while (a->head) {

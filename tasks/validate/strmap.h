@@ -16,6 +16,9 @@ struct dagd_arena {
 /* A NUL-terminated copy of s[0..len) that lives until dagd_arena_done. */
 const char *dagd_arena_strndup(struct dagd_arena *a, const char *s, size_t len);
 void dagd_arena_done(struct dagd_arena *a);
+/* Hand every string of `from` over to `to` (they live until
+ * dagd_arena_done(to)); `from` is empty afterwards. */
+void dagd_arena_move(struct dagd_arena *to, struct dagd_arena *from);
 
 struct dagd_strmap_entry {
     const char *key; /* not owned; NULL = empty slot */

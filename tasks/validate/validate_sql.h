@@ -84,6 +84,18 @@ static const char dagd_validate_scan_sorted_sql[] =
 
 static const char dagd_validate_count_sql[] = "SELECT count(*) FROM main.raw_orders";
 
+/* The in-memory way reads bronze in two halves at once, on two connections
+ * (validate_run.c, scan_halves): the key of the first row of the second
+ * half (?1 = the rows before it), then each half by key range. */
+static const char dagd_validate_split_sql[] =
+    "SELECT file_id, row_no FROM main.raw_orders LIMIT 1 OFFSET ?1";
+static const char dagd_validate_scan_lower_sql[] =
+    "SELECT count(" DQ_SCAN_ROW_CALL ") FROM main.raw_orders\n"
+    "WHERE (file_id, row_no) < (?1, ?2)";
+static const char dagd_validate_scan_upper_sql[] =
+    "SELECT count(" DQ_SCAN_ROW_CALL ") FROM main.raw_orders\n"
+    "WHERE (file_id, row_no) >= (?1, ?2)";
+
 /* The rows the extract steps loaded: raw_orders' count unless bronze was
  * edited by hand. Cheap, outside the transaction: only a hint (whether to
  * map the file, validate_run.c). */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -509,7 +510,7 @@ static void test_handoff(void **state)
     check_handoff(100000, 64, 3);  /* the consumer gives up */
 }
 
-/* 30040 more bronze rows for bronze_sql (see test_validate_many_rows). */
+/* 30041 more bronze rows for bronze_sql (see test_validate_many_rows). */
 static const char many_rows_sql[] =
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)"
     " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
@@ -522,7 +523,12 @@ static const char many_rows_sql[] =
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)"
     " INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time,"
     "  city_district_id, rptg_amt, currency_cd, order_qty)"
-    " SELECT 4, i, 'dataset1', 'MANY', 60000 + i, 1 + i % 4, i, 'RMB', i FROM n";
+    " SELECT 4, i, 'dataset1', 'MANY', 60000 + i, 1 + i % 4, i, 'RMB', i FROM n;"
+    /* first in load order, so that the two halves of a parallel scan meet
+     * the sources in different orders */
+    "INSERT INTO raw_orders (file_id, row_no, source, order_id, order_time, city, district,"
+    "  rptg_amt, currency_cd, order_qty) VALUES"
+    "  (0, 1, 'dataset2', 'Z0', 110000, '北京', '东城区', 10, 'RMB', 1)";
 
 static const char *const out_tables[] = {"orders", "dq_exceptions", "dq_summary", "order_groups"};
 
@@ -557,6 +563,37 @@ static int snapshot_diff(sqlite3 *db)
     return n;
 }
 
+/* bronze_sql and many_rows_sql in a new database: in memory (path NULL) or
+ * a WAL file in dir, as the worker opens the warehouse (the in-memory way
+ * then reads bronze in two halves on two connections). */
+static sqlite3 *open_many_rows(const char *dir)
+{
+    char path[512];
+    sqlite3 *db;
+
+    snprintf(path, sizeof(path), "%s/warehouse.db", dir ? dir : "");
+    assert_int_equal(sqlite3_open(dir ? path : ":memory:", &db), SQLITE_OK);
+    if (dir) {
+        assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL),
+                         SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(db, bronze_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, many_rows_sql, NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void remove_many_rows(const char *dir)
+{
+    static const char *const files[] = {"warehouse.db", "warehouse.db-wal", "warehouse.db-shm"};
+    char path[512];
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        (void)unlink(path);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static int cancel_after, cancel_calls;
 
 static bool cancel_late(void *userdata)
@@ -568,16 +605,12 @@ static bool cancel_late(void *userdata)
  * while the second thread prepares the next, dq_exceptions, the rest), in
  * both ways: -ECANCELED and the warehouse as before; the SQLite thread stops
  * the other one. */
-static void test_validate_cancel(void **state)
+static void check_cancel(sqlite3 *db)
 {
     struct dagd_validate_opts o = {.usd_rate = "7.10"};
     struct dagd_validate_stats st;
     char *err = NULL;
-    sqlite3 *db;
 
-    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, bronze_sql, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, many_rows_sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
     snapshot(db);
     for (int stream = 0; stream < 2; stream++) {
@@ -603,27 +636,36 @@ static void test_validate_cancel(void **state)
         assert_int_equal(snapshot_diff(db), 0);
     }
     free(err);
+}
+
+static void test_validate_cancel(void **state)
+{
+    char dir[] = "/tmp/dagd-test-validate-XXXXXX";
+    sqlite3 *db = open_many_rows(NULL);
+
+    check_cancel(db);
     sqlite3_close(db);
+    assert_non_null(mkdtemp(dir));
+    db = open_many_rows(dir);
+    check_cancel(db);
+    sqlite3_close(db);
+    remove_many_rows(dir);
 }
 
 /* More rows than a batch of orders (8192), duplicates far apart, ORDER_IDs as
  * numbers and as padded text, one ORDER_ID 40 times (more than the first
  * allocation for the rows of one ORDER_ID): the in-memory and the streaming
  * way agree. */
-static void test_validate_many_rows(void **state)
+static void check_many_rows(sqlite3 *db)
 {
     static const char *const tables[] = {"orders", "dq_exceptions", "dq_summary", "order_groups"};
     struct dagd_validate_opts o = {.usd_rate = "7.10"};
     struct dagd_validate_stats st;
     char *err = NULL, sql[1024];
-    sqlite3 *db;
 
-    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, bronze_sql, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, many_rows_sql, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
-    assert_int_equal(st.rows_in, 30010 + 40);
-    assert_int_equal(st.orders, 6 + 20000 + 1);
+    assert_int_equal(st.rows_in, 30010 + 40 + 1);
+    assert_int_equal(st.orders, 6 + 20000 + 1 + 1);
     assert_int_equal(dq_count(db, "dataset1", "duplicate_order_id_superseded"), 2 + 10000 + 39);
     assert_int_equal(q_int(db, "SELECT qty FROM orders WHERE order_id = 'MANY'"), 40);
     for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
@@ -634,7 +676,7 @@ static void test_validate_many_rows(void **state)
     assert_int_equal(sqlite3_exec(db, "DELETE FROM orders", NULL, NULL, NULL), SQLITE_OK);
     o.stream = true;
     assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
-    assert_int_equal(st.orders, 6 + 20000 + 1);
+    assert_int_equal(st.orders, 6 + 20000 + 1 + 1);
     for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
         snprintf(sql, sizeof(sql),
                  "SELECT (SELECT count(*) FROM (SELECT * FROM %s EXCEPT SELECT * FROM snap_%s))"
@@ -644,7 +686,20 @@ static void test_validate_many_rows(void **state)
         assert_int_equal(q_int(db, sql), 0);
     }
     free(err);
+}
+
+static void test_validate_many_rows(void **state)
+{
+    char dir[] = "/tmp/dagd-test-validate-XXXXXX";
+    sqlite3 *db = open_many_rows(NULL);
+
+    check_many_rows(db);
     sqlite3_close(db);
+    assert_non_null(mkdtemp(dir));
+    db = open_many_rows(dir);
+    check_many_rows(db);
+    sqlite3_close(db);
+    remove_many_rows(dir);
 }
 
 int main(void)
