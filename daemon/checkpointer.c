@@ -65,7 +65,7 @@ static void job_work(uv_work_t *req)
     struct job *j = req->data;
     sqlite3 *db = NULL;
 
-    j->rc = sqlite3_open_v2(j->path, &db, SQLITE_OPEN_READWRITE, NULL);
+    j->rc = sqlite3_open_v2(j->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (j->rc == SQLITE_OK && is_wal(db)) {
         j->rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     }

@@ -14,6 +14,8 @@
  *   step's process is gone (checkpointer.h), off the pipeline's critical
  *   path. SQLite's own checkpoint still runs past 256 MiB of WAL, and a
  *   WAL that was reset is truncated to 64 MiB;
+ * - SQLite's multi-thread mode (SQLITE_OPEN_NOMUTEX): no mutex around each
+ *   call, so the connection must be used by one thread at a time;
  * - a busy handler that retries a locked database every few milliseconds
  *   for up to `busy_timeout_ms`: steps run in parallel (say translate next
  *   to validate) and wait for each other's write transaction. SQLite's

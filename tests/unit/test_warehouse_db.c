@@ -69,6 +69,7 @@ static void test_new_warehouse(void **state)
     assert_int_equal(query_int(db, "PRAGMA page_size"), DAGD_WAREHOUSE_PAGE_SIZE);
     assert_string_equal(query_text(db, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
     assert_int_equal(query_int(db, "PRAGMA synchronous"), 1); /* NORMAL */
+    assert_null(sqlite3_db_mutex(db)); /* multi-thread mode: no per-call mutex */
     /* checkpoints are the executor's (checkpointer.c): SQLite's only past a cap */
     assert_int_equal(query_int(db, "PRAGMA wal_autocheckpoint"),
                      256 * 1024 * 1024 / DAGD_WAREHOUSE_PAGE_SIZE);

@@ -128,7 +128,10 @@ struct dagd_host_api {
 
     /* The warehouse: SQLite handle opened by the host on the `warehouse`
      * param (default STATE_DIR/warehouse.db), WAL mode, busy timeout set.
-     * NULL with an error logged if it cannot be opened. Do not close it. */
+     * NULL with an error logged if it cannot be opened. Do not close it.
+     * It is opened in SQLite's multi-thread mode: use it from one thread at
+     * a time (a worker thread that needs SQLite opens its own connection).
+     * The host does not checkpoint the WAL; dagd does after the step. */
     struct sqlite3 *(*warehouse)(struct dagd_task_ctx *ctx);
 
     /* Logging: the host adds run, step and attempt context. */
