@@ -17,11 +17,13 @@ typedef void (*dagd_validate_progress_fn)(void *userdata, uint64_t done, uint64_
 
 struct dagd_validate_opts {
     const char *usd_rate;               /* decimal text, e.g. "7.10" */
-    dagd_validate_canceled_fn canceled; /* may be NULL */
+    dagd_validate_canceled_fn canceled; /* may be NULL; only called on the calling thread */
     dagd_validate_progress_fn progress; /* may be NULL; stages done / total */
     void *userdata;
     /* Bronze of up to memory_rows rows (0: DAGD_VALIDATE_MEMORY_ROWS) is
-     * evaluated in memory and sorted by qsort; bigger bronze is sorted by
+     * evaluated in memory (read in two halves at once from a WAL file: a
+     * second connection and thread), sorted by a radix sort and deduplicated
+     * on a second thread while this one writes; bigger bronze is sorted by
      * SQLite as it is read, so memory does not grow with the rows. `stream`
      * takes the second way whatever the size (tests). */
     int64_t memory_rows;
