@@ -5,8 +5,8 @@
  * that copy ends with two fsyncs (~15-20 ms for the 15 MB a 160k-row load
  * writes, mostly waiting on the disk), and inside the step it would sit on
  * the pipeline's critical path. Instead the executor asks for a checkpoint
- * whenever a step's process has ended, and this module runs it on libuv's
- * thread pool while the next step already works: a PASSIVE checkpoint
+ * once a step that opened the warehouse has ended, and this module runs it
+ * on libuv's thread pool while the next step works: a PASSIVE checkpoint
  * (never blocks a writer or a reader), then the connection is closed, which
  * also deletes the WAL when nobody else has the file open (the end of a
  * run). The loop stays alive until queued checkpoints are done, so

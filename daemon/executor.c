@@ -75,8 +75,9 @@ struct exec_attempt {
     int status; /* wait4 status */
     int64_t cpu_usec, maxrss_kb;
     bool got_result;
-    bool no_memo; /* the plugin said its result must not be memoized */
-    bool oom;     /* reliability: the worker saw an allocation fail under its limit */
+    bool no_memo;    /* the plugin said its result must not be memoized */
+    char *warehouse; /* the warehouse file the step opened, to checkpoint */
+    bool oom;        /* reliability: the worker saw an allocation fail under its limit */
     int rc;
     char *error;
     char *cgroup;
@@ -713,6 +714,7 @@ static void attempt_unref(struct exec_attempt *a)
         free(a->lbuf[i]);
     }
     free(a->error);
+    free(a->warehouse);
     free(a->cgroup);
     free(a);
     if (r) {
@@ -760,6 +762,11 @@ static void on_event_line(struct exec_attempt *a, char *line, size_t len)
             char *m = dagd_xasprintf("declared %s %s", k, p);
             step_log(s, "debug", k, m);
             free(m);
+        }
+    } else if (streq(k, "warehouse")) {
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "path"));
+        if (p && p[0] == '/') {
+            set_str(&a->warehouse, p);
         }
     } else if (streq(k, "oom")) {
         a->oom = true; /* reliability: memlimit_worker.c */
@@ -1161,24 +1168,6 @@ static void on_retry_timer(uv_timer_t *t)
     pump(s->run->e);
 }
 
-/* The warehouse the run's steps open (the worker host's rule: the
- * `warehouse` param, relative to the work dir, else STATE_DIR/warehouse.db):
- * its WAL is checkpointed in the background once a step's process is gone,
- * whether or not that step wrote to it (checkpointer.h). */
-static void request_checkpoint(struct exec_run *r)
-{
-    struct dagd_executor *e = r->e;
-    const char *w = dagd_params_get(&r->params, "warehouse");
-    _cleanup_free_ char *path = NULL;
-
-    if (w && *w) {
-        path = w[0] == '/' ? dagd_xstrdup(w) : dagd_xasprintf("%s/%s", e->work_dir, w);
-    } else {
-        path = dagd_xasprintf("%s/warehouse.db", e->state_dir);
-    }
-    dagd_checkpointer_request(e->ckpt, path);
-}
-
 /* The attempt's process is gone: read the rest of its output, decide. */
 static void attempt_finish(struct exec_attempt *a)
 {
@@ -1250,7 +1239,10 @@ static void attempt_finish(struct exec_attempt *a)
     }
 
     s->att = NULL;
-    request_checkpoint(r);
+    if (a->warehouse) {
+        /* its WAL goes into the file in the background (checkpointer.h) */
+        dagd_checkpointer_request(e->ckpt, a->warehouse);
+    }
     s->info.exit_code = code;
     s->info.cpu_usec = a->cpu_usec;
     s->info.max_rss_kb = a->maxrss_kb;

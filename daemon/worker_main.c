@@ -277,6 +277,16 @@ static sqlite3 *h_warehouse(struct dagd_task_ctx *ctx)
         return NULL;
     }
     ctx->warehouse = db;
+    /* The executor checkpoints the WAL once this process is gone
+     * (checkpointer.h); it needs the file, absolute: we run in the step's cwd. */
+    if (path[0] == '/') {
+        send_event_str("warehouse", "path", path);
+    } else {
+        char cwd[4096];
+        _cleanup_free_ char *abs =
+            dagd_xasprintf("%s/%s", getcwd(cwd, sizeof(cwd)) ? cwd : ".", path);
+        send_event_str("warehouse", "path", abs);
+    }
     return db;
 }
 
