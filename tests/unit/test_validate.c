@@ -619,7 +619,10 @@ static void check_cancel(sqlite3 *db)
          * would show */
         o = (struct dagd_validate_opts){
             .usd_rate = "6.50", .canceled = cancel_late, .stream = stream};
-        for (cancel_after = 0;; cancel_after = 4 * cancel_after + 1) {
+        /* under valgrind (50x slower) fewer cancel points, still from the
+         * first callback to the last */
+        const int grow = getenv("DAGD_VALGRIND") ? 16 : 4;
+        for (cancel_after = 0;; cancel_after = grow * cancel_after + 1) {
             cancel_calls = 0;
             int r = dagd_validate_warehouse(db, &o, &st, &err);
             if (r == 0) {
@@ -629,7 +632,7 @@ static void check_cancel(sqlite3 *db)
             assert_int_equal(snapshot_diff(db), 0);
             canceled++;
         }
-        assert_true(canceled > 4);
+        assert_true(canceled > (grow == 4 ? 4 : 2));
         assert_true(snapshot_diff(db) > 0);
         o = (struct dagd_validate_opts){.usd_rate = "7.10"};
         assert_int_equal(dagd_validate_warehouse(db, &o, &st, &err), 0);
@@ -641,10 +644,15 @@ static void check_cancel(sqlite3 *db)
 static void test_validate_cancel(void **state)
 {
     char dir[] = "/tmp/dagd-test-validate-XXXXXX";
-    sqlite3 *db = open_many_rows(NULL);
+    sqlite3 *db;
 
-    check_cancel(db);
-    sqlite3_close(db);
+    /* under valgrind only the WAL file (two connections, three threads):
+     * the release and sanitizer builds run both */
+    if (!getenv("DAGD_VALGRIND")) {
+        db = open_many_rows(NULL);
+        check_cancel(db);
+        sqlite3_close(db);
+    }
     assert_non_null(mkdtemp(dir));
     db = open_many_rows(dir);
     check_cancel(db);
