@@ -1343,7 +1343,7 @@ static int consume_in_memory(sqlite3 *db, struct scan_ctx *sc)
 }
 
 /* The integer a one-row query returns, or -1. */
-static int64_t count_rows64(sqlite3 *db, const char *sql)
+static int64_t query_int64(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     int64_t n = -1;
@@ -1540,7 +1540,7 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
                      char **reterr_msg)
 {
     struct scan_ctx sc = {.db = db, .p = p};
-    int64_t n = count_rows64(db, dagd_validate_count_sql);
+    int64_t n = query_int64(db, dagd_validate_count_sql);
     bool stream = o->stream || n > memory_rows_of(o);
     char *e = NULL;
     int rc, r = 0;
@@ -1592,18 +1592,6 @@ static int scan_rows(sqlite3 *db, struct pass *p, const struct dagd_validate_opt
     sqlite3_finalize(p->upsert);
     p->exc = p->upsert = NULL;
     return r;
-}
-
-static int count_rows(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    int n = -1;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int(st, 0);
-    }
-    sqlite3_finalize(st);
-    return n;
 }
 
 static int write_meta(sqlite3 *db, const char *rate, char **reterr_msg)
@@ -1700,7 +1688,7 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
         dagd__task_set_err(reterr_msg, "cannot register SQL functions: %s", sqlite3_errmsg(db));
         return r;
     }
-    if (count_rows(db, dagd_validate_check_sql) != 3) {
+    if (query_int64(db, dagd_validate_check_sql) != 3) {
         dagd__task_set_err(reterr_msg,
                            "bronze tables raw_orders, city_district_map, load_files missing "
                            "from the warehouse: run the extract steps first");
@@ -1713,8 +1701,8 @@ int dagd_validate_warehouse(sqlite3 *db, const struct dagd_validate_opts *o,
     /* Bronze read through a memory map is not copied into the page cache:
      * ~20 ms less CPU at 200k rows. Only when the in-memory way is coming:
      * mapped pages count in the RSS, which the streaming way keeps flat. */
-    if (!o->stream && count_rows64(db, dagd_validate_rows_loaded_sql) <= memory_rows_of(o)) {
-        mmap_was = count_rows64(db, "PRAGMA mmap_size");
+    if (!o->stream && query_int64(db, dagd_validate_rows_loaded_sql) <= memory_rows_of(o)) {
+        mmap_was = query_int64(db, "PRAGMA mmap_size");
         (void)sqlite3_exec(db, "PRAGMA mmap_size = " STR(MMAP_BYTES), NULL, NULL, NULL);
     }
     if (o->canceled) {
