@@ -967,9 +967,8 @@ static int consume(struct dagd_loader *l)
             }
         }
     }
-    if (r >= 0 && l->n_pending > 0) {
-        r = flush_rows(l, set_multi, &set_one);
-    }
+    /* Nothing is pending here: the last row of every batch flushed it (and
+     * the batch's text is gone once dagd_rowq_next() ended the stream). */
     return r;
 }
 
