@@ -173,7 +173,7 @@ struct dagd_executor {
     bool freeing;
     unsigned n_open;
 
-    struct dagd_checkpointer *ckpt; /* warehouse checkpoints after each step */
+    struct dagd_checkpointer *ckpt; /* warehouse WAL checkpoints after steps */
 };
 
 static void pump(struct dagd_executor *e);
