@@ -641,23 +641,30 @@ static void check_cancel(sqlite3 *db)
     free(err);
 }
 
-static void test_validate_cancel(void **state)
+/* check() on the many-rows bronze in memory (unless wal_only) and in a WAL
+ * file, as the worker opens the warehouse. */
+static void on_many_rows(void (*check)(sqlite3 *db), bool wal_only)
 {
     char dir[] = "/tmp/dagd-test-validate-XXXXXX";
     sqlite3 *db;
 
-    /* under valgrind only the WAL file (two connections, three threads):
-     * the release and sanitizer builds run both */
-    if (!getenv("DAGD_VALGRIND")) {
+    if (!wal_only) {
         db = open_many_rows(NULL);
-        check_cancel(db);
+        check(db);
         sqlite3_close(db);
     }
     assert_non_null(mkdtemp(dir));
     db = open_many_rows(dir);
-    check_cancel(db);
+    check(db);
     sqlite3_close(db);
     remove_many_rows(dir);
+}
+
+static void test_validate_cancel(void **state)
+{
+    /* under valgrind only the WAL file (two connections, three threads):
+     * the release and sanitizer builds run both */
+    on_many_rows(check_cancel, getenv("DAGD_VALGRIND") != NULL);
 }
 
 /* More rows than a batch of orders (8192), duplicates far apart, ORDER_IDs as
@@ -698,16 +705,7 @@ static void check_many_rows(sqlite3 *db)
 
 static void test_validate_many_rows(void **state)
 {
-    char dir[] = "/tmp/dagd-test-validate-XXXXXX";
-    sqlite3 *db = open_many_rows(NULL);
-
-    check_many_rows(db);
-    sqlite3_close(db);
-    assert_non_null(mkdtemp(dir));
-    db = open_many_rows(dir);
-    check_many_rows(db);
-    sqlite3_close(db);
-    remove_many_rows(dir);
+    on_many_rows(check_many_rows, false);
 }
 
 int main(void)
