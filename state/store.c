@@ -28,10 +28,8 @@
 #include <unistd.h>
 
 #include "store-migrations.h"
+#include "util.h"
 #include "store-sql.h"
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 /* 'dagd' in the database header: tells our file from any other SQLite file. */
 #define STORE_APPLICATION_ID 0x64616764
@@ -120,71 +118,7 @@ int dagd_step_status_from_string(const char *s)
     return -EINVAL;
 }
 
-/* ---- small helpers (the store links no dagd core code) ---- */
-
-static void store_oom(void)
-{
-    static const char msg[] = "<2>dagd: out of memory\n";
-    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    abort();
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        store_oom();
-    }
-    return p;
-}
-
-static void *xreallocarray(void *p, size_t n, size_t size)
-{
-    void *q = reallocarray(p, n ? n : 1, size ? size : 1);
-    if (!q) {
-        store_oom();
-    }
-    return q;
-}
-
-static char *xstrdup(const char *s)
-{
-    if (!s) {
-        return NULL;
-    }
-    char *p = strdup(s);
-    if (!p) {
-        store_oom();
-    }
-    return p;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *p;
-    va_start(ap, fmt);
-    int r = vasprintf(&p, fmt, ap);
-    va_end(ap);
-    if (r < 0) {
-        store_oom();
-    }
-    return p;
-}
-
-static void freep(void *p)
-{
-    free(*(void **)p);
-}
-#define _cleanup_free_ _cleanup_(freep)
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* ---- small helpers ---- */
 
 static void set_msg(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -370,7 +304,7 @@ static char *utf8_clean(const char *s, size_t n, size_t max)
 {
     static const char repl[] = "\xef\xbf\xbd", cut[] = "...";
     const unsigned char *p = (const unsigned char *)s;
-    char *out = xcalloc(1, max + 1);
+    char *out = dagd_xcalloc(1, max + 1);
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         size_t k = utf8_seq_len(p + i, n - i);
@@ -413,7 +347,7 @@ static int bind_message(sqlite3_stmt *st, int i, const char *v)
 /* A copy of a text column; NULL stays NULL. */
 static char *column_strdup(sqlite3_stmt *st, int i)
 {
-    return xstrdup((const char *)sqlite3_column_text(st, i));
+    return dagd_xstrdup((const char *)sqlite3_column_text(st, i));
 }
 
 /* Step a statement that returns no rows. */
@@ -530,7 +464,7 @@ bool dagd_store_in_batch(struct dagd_store *s)
  * their mode (an admin may have widened it on purpose). */
 static int mkdir_p(const char *dir, mode_t mode)
 {
-    _cleanup_free_ char *p = xstrdup(dir);
+    _cleanup_free_ char *p = dagd_xstrdup(dir);
     for (char *c = p + 1; *c; c++) {
         if (*c != '/') {
             continue;
@@ -753,13 +687,13 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
         return -EINVAL;
     }
 
-    struct dagd_store *s = xcalloc(1, sizeof(*s));
+    struct dagd_store *s = dagd_xcalloc(1, sizeof(*s));
     s->readonly = readonly;
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/') {
         len--;
     }
-    s->path = xasprintf("%.*s/state.db", (int)len, dir);
+    s->path = dagd_xasprintf("%.*s/state.db", (int)len, dir);
 
     int r;
     if (!readonly) {
@@ -1053,7 +987,7 @@ static int collect_rows(struct dagd_store *s, sqlite3_stmt *st, size_t size,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            arr = xreallocarray(arr, cap, size);
+            arr = dagd_xreallocarray(arr, cap, size);
         }
         decode(st, arr + n * size);
         n++;
@@ -1179,7 +1113,7 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
     if (!run || !run->run_id || !run->pipeline || (n_steps > 0 && !steps)) {
         return store_fail_errno(s, -EINVAL, "A run needs a run id, a pipeline and step names");
     }
-    int64_t created = run->created_at ? run->created_at : now_ms();
+    int64_t created = run->created_at ? run->created_at : dagd_now_wall_msec();
     const char *trigger = run->trigger ? run->trigger : "cli";
 
     bool nested;
@@ -1236,8 +1170,8 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
     }
 
     {
-        _cleanup_free_ char *msg = xasprintf("run created for pipeline %s (trigger %s, %zu steps)",
-                                             run->pipeline, trigger, n_steps);
+        _cleanup_free_ char *msg = dagd_xasprintf(
+            "run created for pipeline %s (trigger %s, %zu steps)", run->pipeline, trigger, n_steps);
         r = event_insert(s, run->run_id, NULL, created, "info", "run", msg, NULL);
     }
 
@@ -1280,8 +1214,8 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         }
     }
     {
-        _cleanup_free_ char *msg =
-            error ? xasprintf("run %s: %s", status_s, error) : xasprintf("run %s", status_s);
+        _cleanup_free_ char *msg = error ? dagd_xasprintf("run %s: %s", status_s, error)
+                                         : dagd_xasprintf("run %s", status_s);
         r = event_insert(s, run_id, NULL, now, status == DAGD_RUN_FAILED ? "error" : "info", "run",
                          msg, NULL);
     }
@@ -1329,7 +1263,7 @@ int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         if (n == 0) {
-            first = xstrdup(id);
+            first = dagd_xstrdup(id);
             exact = id && strcmp(id, prefix) == 0;
         }
         n++;
@@ -1377,35 +1311,36 @@ static char *step_event_message(const struct dagd_step_info *st)
     const char *name = st->step;
     switch (st->status) {
     case DAGD_STEP_RUNNING:
-        return xasprintf("step %s running (attempt %u)", name, st->attempts);
+        return dagd_xasprintf("step %s running (attempt %u)", name, st->attempts);
     case DAGD_STEP_SUCCEEDED: {
         int64_t ms = st->ended_at && st->started_at ? st->ended_at - st->started_at : 0;
         if (st->rows_in || st->rows_out) {
-            return xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64 " s (rows in %" PRId64
-                             ", out %" PRId64 ")",
-                             name, ms / 1000, ms % 1000, st->rows_in, st->rows_out);
+            return dagd_xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64
+                                  " s (rows in %" PRId64 ", out %" PRId64 ")",
+                                  name, ms / 1000, ms % 1000, st->rows_in, st->rows_out);
         }
-        return xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64 " s", name, ms / 1000,
-                         ms % 1000);
+        return dagd_xasprintf("step %s succeeded in %" PRId64 ".%03" PRId64 " s", name, ms / 1000,
+                              ms % 1000);
     }
     case DAGD_STEP_FAILED:
         if (st->exit_code >= 0) {
-            return xasprintf("step %s failed (attempt %u, exit code %d): %s", name, st->attempts,
-                             st->exit_code, st->error ? st->error : "unknown error");
+            return dagd_xasprintf("step %s failed (attempt %u, exit code %d): %s", name,
+                                  st->attempts, st->exit_code,
+                                  st->error ? st->error : "unknown error");
         }
-        return xasprintf("step %s failed (attempt %u): %s", name, st->attempts,
-                         st->error ? st->error : "unknown error");
+        return dagd_xasprintf("step %s failed (attempt %u): %s", name, st->attempts,
+                              st->error ? st->error : "unknown error");
     case DAGD_STEP_SKIPPED:
-        return xasprintf("step %s skipped: %s", name,
-                         st->skip_reason ? st->skip_reason : "no reason given");
+        return dagd_xasprintf("step %s skipped: %s", name,
+                              st->skip_reason ? st->skip_reason : "no reason given");
     case DAGD_STEP_CANCELED:
-        return st->error ? xasprintf("step %s canceled: %s", name, st->error)
-                         : xasprintf("step %s canceled", name);
+        return st->error ? dagd_xasprintf("step %s canceled: %s", name, st->error)
+                         : dagd_xasprintf("step %s canceled", name);
     case DAGD_STEP_PENDING:
     default:
         return st->attempts
-                   ? xasprintf("step %s pending (retry after attempt %u)", name, st->attempts)
-                   : xasprintf("step %s pending", name);
+                   ? dagd_xasprintf("step %s pending (retry after attempt %u)", name, st->attempts)
+                   : dagd_xasprintf("step %s pending", name);
     }
 }
 
@@ -1535,7 +1470,7 @@ static int collect_ids(struct dagd_store *s, sqlite3_stmt *st, size_t max, const
     while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
-            *ids = xreallocarray(*ids, cap, sizeof(**ids));
+            *ids = dagd_xreallocarray(*ids, cap, sizeof(**ids));
         }
         (*ids)[(*n)++] = column_strdup(st, 0);
     }
@@ -1600,7 +1535,7 @@ int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t no
                 goto finish;
             }
         }
-        _cleanup_free_ char *msg = xasprintf("run failed: %s", reason);
+        _cleanup_free_ char *msg = dagd_xasprintf("run failed: %s", reason);
         r = event_insert(s, ids[i], NULL, now, "error", "run", msg, NULL);
         if (r < 0) {
             goto finish;
@@ -1758,7 +1693,7 @@ int dagd_store_filehash_put(struct dagd_store *s, const char *path, uint64_t dev
     }
     bind_file_key(st, path, dev, ino, size, mtime_ns);
     (void)bind_text(st, 6, hash);
-    (void)sqlite3_bind_int64(st, 7, now_ms());
+    (void)sqlite3_bind_int64(st, 7, dagd_now_wall_msec());
     return stmt_exec(s, st, "Failed to write the file-hash cache");
 }
 

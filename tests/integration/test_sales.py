@@ -42,7 +42,7 @@ import sales_figures as sf  # noqa: E402
 SOURCE = os.environ.get('DAGD_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
 BUILD = os.environ.get('DAGD_BUILD_ROOT') or os.path.join(SOURCE, 'build')
 DAGD = os.path.join(BUILD, 'daemon', 'dagd')
-WH_RUN = os.path.join(BUILD, 'tests', 'unit', 'warehouse-run')
+WH_RUN = os.path.join(BUILD, 'tests', 'unit', 'tasks', 'warehouse-run')
 PY = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
 TOOLS = os.path.join(SOURCE, 'tests', 'tools')
 PIPELINE = os.path.join(SOURCE, 'pipelines', 'sales.yaml')
@@ -358,7 +358,7 @@ def case_rate(tmp, wiki):
 
 def case_killed(tmp, wiki):
     if not os.path.exists(WH_RUN):
-        raise Skip('tests/unit/warehouse-run not built')
+        raise Skip('tests/unit/tasks/warehouse-run not built')
     r = Runner(os.path.join(tmp, 'state'), wiki)
     gen = os.path.join(tmp, 'nasty')
     gen_sales(['--seed', '11', '--rows1', '2000', '--rows2', '500', '--profile', 'nasty'], gen)

@@ -1,20 +1,20 @@
-/* See scheduler.h. Ready steps are kept in a binary min-heap keyed by their
+/* See step_tracker.h. Ready steps are kept in a binary min-heap keyed by their
  * rank in the priority order, so a 1000-step fan-out pops in O(log n). */
-#include "scheduler.h"
+#include "step_tracker.h"
 
 #include <assert.h>
 
 #include "util.h"
 
 struct sched_step {
-    enum dagd_sched_state state;
+    enum dagd_tracker_state state;
     size_t n_unmet; /* needs not yet satisfied */
     size_t rank;    /* position in the priority order */
     size_t *deps;   /* dependents: steps that need this one */
     size_t n_deps;
 };
 
-struct dagd_sched {
+struct dagd_tracker {
     size_t n;
     struct sched_step *steps;
     size_t *heap; /* READY steps, min-heap on rank */
@@ -24,31 +24,31 @@ struct dagd_sched {
     size_t *stack;   /* scratch for downstream walks */
 };
 
-static const char *const state_names[_DAGD_SCHED_STATE_MAX] = {
-    [DAGD_SCHED_WAITING] = "waiting",     [DAGD_SCHED_READY] = "ready",
-    [DAGD_SCHED_RUNNING] = "running",     [DAGD_SCHED_BACKOFF] = "backoff",
-    [DAGD_SCHED_SUCCEEDED] = "succeeded", [DAGD_SCHED_FAILED] = "failed",
-    [DAGD_SCHED_SKIPPED] = "skipped",     [DAGD_SCHED_UPSTREAM_FAILED] = "upstream-failed",
-    [DAGD_SCHED_CANCELED] = "canceled",
+static const char *const state_names[_DAGD_TRACKER_STATE_MAX] = {
+    [DAGD_TRACKER_WAITING] = "waiting",     [DAGD_TRACKER_READY] = "ready",
+    [DAGD_TRACKER_RUNNING] = "running",     [DAGD_TRACKER_BACKOFF] = "backoff",
+    [DAGD_TRACKER_SUCCEEDED] = "succeeded", [DAGD_TRACKER_FAILED] = "failed",
+    [DAGD_TRACKER_SKIPPED] = "skipped",     [DAGD_TRACKER_UPSTREAM_FAILED] = "upstream-failed",
+    [DAGD_TRACKER_CANCELED] = "canceled",
 };
 
-const char *dagd_sched_state_to_string(enum dagd_sched_state st)
+const char *dagd_tracker_state_to_string(enum dagd_tracker_state st)
 {
-    return st < _DAGD_SCHED_STATE_MAX ? state_names[st] : NULL;
+    return st < _DAGD_TRACKER_STATE_MAX ? state_names[st] : NULL;
 }
 
-static bool is_active(enum dagd_sched_state st)
+static bool is_active(enum dagd_tracker_state st)
 {
-    return st == DAGD_SCHED_WAITING || st == DAGD_SCHED_READY || st == DAGD_SCHED_RUNNING ||
-           st == DAGD_SCHED_BACKOFF;
+    return st == DAGD_TRACKER_WAITING || st == DAGD_TRACKER_READY || st == DAGD_TRACKER_RUNNING ||
+           st == DAGD_TRACKER_BACKOFF;
 }
 
-static bool rank_less(const struct dagd_sched *s, size_t a, size_t b)
+static bool rank_less(const struct dagd_tracker *s, size_t a, size_t b)
 {
     return s->steps[a].rank < s->steps[b].rank;
 }
 
-static void heap_push(struct dagd_sched *s, size_t i)
+static void heap_push(struct dagd_tracker *s, size_t i)
 {
     size_t k = s->n_heap++;
     s->heap[k] = i;
@@ -64,7 +64,7 @@ static void heap_push(struct dagd_sched *s, size_t i)
     }
 }
 
-static size_t heap_pop(struct dagd_sched *s)
+static size_t heap_pop(struct dagd_tracker *s)
 {
     size_t top = s->heap[0];
     s->heap[0] = s->heap[--s->n_heap];
@@ -88,10 +88,10 @@ static size_t heap_pop(struct dagd_sched *s)
     return top;
 }
 
-struct dagd_sched *dagd_sched_new(size_t n, const size_t *const *needs, const size_t *n_needs,
-                                  const size_t *order)
+struct dagd_tracker *dagd_tracker_new(size_t n, const size_t *const *needs, const size_t *n_needs,
+                                      const size_t *order)
 {
-    struct dagd_sched *s = dagd_xcalloc(1, sizeof(*s));
+    struct dagd_tracker *s = dagd_xcalloc(1, sizeof(*s));
     s->n = n;
     s->steps = dagd_xcalloc(n, sizeof(*s->steps));
     s->heap = dagd_xcalloc(n, sizeof(size_t));
@@ -122,7 +122,7 @@ struct dagd_sched *dagd_sched_new(size_t n, const size_t *const *needs, const si
     return s;
 }
 
-struct dagd_sched *dagd_sched_free(struct dagd_sched *s)
+struct dagd_tracker *dagd_tracker_free(struct dagd_tracker *s)
 {
     if (!s) {
         return NULL;
@@ -137,13 +137,13 @@ struct dagd_sched *dagd_sched_free(struct dagd_sched *s)
     return NULL;
 }
 
-static void set_state(struct dagd_sched *s, size_t i, enum dagd_sched_state st)
+static void set_state(struct dagd_tracker *s, size_t i, enum dagd_tracker_state st)
 {
     struct sched_step *p = &s->steps[i];
-    if (p->state == DAGD_SCHED_RUNNING) {
+    if (p->state == DAGD_TRACKER_RUNNING) {
         s->n_running--;
     }
-    if (st == DAGD_SCHED_RUNNING) {
+    if (st == DAGD_TRACKER_RUNNING) {
         s->n_running++;
     }
     if (is_active(p->state) && !is_active(st)) {
@@ -154,77 +154,77 @@ static void set_state(struct dagd_sched *s, size_t i, enum dagd_sched_state st)
 
 /* Step i is satisfied (succeeded or skipped): release its dependents. Only
  * WAITING dependents move; ones already decided (e.g. excluded) stay. */
-static void release(struct dagd_sched *s, size_t i, bool begun)
+static void release(struct dagd_tracker *s, size_t i, bool begun)
 {
     struct sched_step *p = &s->steps[i];
     for (size_t k = 0; k < p->n_deps; k++) {
         struct sched_step *d = &s->steps[p->deps[k]];
         assert(d->n_unmet > 0);
         d->n_unmet--;
-        if (begun && d->n_unmet == 0 && d->state == DAGD_SCHED_WAITING) {
-            set_state(s, p->deps[k], DAGD_SCHED_READY);
+        if (begun && d->n_unmet == 0 && d->state == DAGD_TRACKER_WAITING) {
+            set_state(s, p->deps[k], DAGD_TRACKER_READY);
             heap_push(s, p->deps[k]);
         }
     }
 }
 
-void dagd_sched_exclude(struct dagd_sched *s, size_t i)
+void dagd_tracker_exclude(struct dagd_tracker *s, size_t i)
 {
-    assert(s->steps[i].state == DAGD_SCHED_WAITING);
-    set_state(s, i, DAGD_SCHED_SKIPPED);
+    assert(s->steps[i].state == DAGD_TRACKER_WAITING);
+    set_state(s, i, DAGD_TRACKER_SKIPPED);
     release(s, i, false);
 }
 
-void dagd_sched_begin(struct dagd_sched *s)
+void dagd_tracker_begin(struct dagd_tracker *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        if (s->steps[i].state == DAGD_SCHED_WAITING && s->steps[i].n_unmet == 0) {
-            set_state(s, i, DAGD_SCHED_READY);
+        if (s->steps[i].state == DAGD_TRACKER_WAITING && s->steps[i].n_unmet == 0) {
+            set_state(s, i, DAGD_TRACKER_READY);
             heap_push(s, i);
         }
     }
 }
 
-ssize_t dagd_sched_pop_ready(struct dagd_sched *s)
+ssize_t dagd_tracker_pop_ready(struct dagd_tracker *s)
 {
     if (s->n_heap == 0) {
         return -1;
     }
     size_t i = heap_pop(s);
-    set_state(s, i, DAGD_SCHED_RUNNING);
+    set_state(s, i, DAGD_TRACKER_RUNNING);
     return (ssize_t)i;
 }
 
-size_t dagd_sched_n_ready(const struct dagd_sched *s)
+size_t dagd_tracker_n_ready(const struct dagd_tracker *s)
 {
     return s->n_heap;
 }
 
-size_t dagd_sched_n_running(const struct dagd_sched *s)
+size_t dagd_tracker_n_running(const struct dagd_tracker *s)
 {
     return s->n_running;
 }
 
-void dagd_sched_succeeded(struct dagd_sched *s, size_t i, bool skipped)
+void dagd_tracker_succeeded(struct dagd_tracker *s, size_t i, bool skipped)
 {
-    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
-    set_state(s, i, skipped ? DAGD_SCHED_SKIPPED : DAGD_SCHED_SUCCEEDED);
+    assert(s->steps[i].state == DAGD_TRACKER_RUNNING);
+    set_state(s, i, skipped ? DAGD_TRACKER_SKIPPED : DAGD_TRACKER_SUCCEEDED);
     release(s, i, true);
 }
 
 static int cmp_rank_ctx(const void *a, const void *b, void *ctx)
 {
-    const struct dagd_sched *s = ctx;
+    const struct dagd_tracker *s = ctx;
     size_t ra = s->steps[*(const size_t *)a].rank, rb = s->steps[*(const size_t *)b].rank;
     return ra < rb ? -1 : ra > rb;
 }
 
-size_t dagd_sched_failed(struct dagd_sched *s, size_t i, size_t *ret_skipped)
+size_t dagd_tracker_failed(struct dagd_tracker *s, size_t i, size_t *ret_skipped)
 {
     size_t n_out = 0, top = 0;
 
-    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
-    set_state(s, i, DAGD_SCHED_FAILED);
+    assert(s->steps[i].state == DAGD_TRACKER_RUNNING);
+    set_state(s, i, DAGD_TRACKER_FAILED);
     /* Depth-first over dependents; a step not yet started (WAITING: READY
      * and BACKOFF are impossible below a step that has not succeeded) is
      * marked once, which also stops the walk through it twice. */
@@ -233,10 +233,10 @@ size_t dagd_sched_failed(struct dagd_sched *s, size_t i, size_t *ret_skipped)
         struct sched_step *p = &s->steps[s->stack[--top]];
         for (size_t k = 0; k < p->n_deps; k++) {
             size_t d = p->deps[k];
-            if (s->steps[d].state != DAGD_SCHED_WAITING) {
+            if (s->steps[d].state != DAGD_TRACKER_WAITING) {
                 continue;
             }
-            set_state(s, d, DAGD_SCHED_UPSTREAM_FAILED);
+            set_state(s, d, DAGD_TRACKER_UPSTREAM_FAILED);
             ret_skipped[n_out++] = d;
             s->stack[top++] = d;
         }
@@ -245,33 +245,33 @@ size_t dagd_sched_failed(struct dagd_sched *s, size_t i, size_t *ret_skipped)
     return n_out;
 }
 
-void dagd_sched_backoff(struct dagd_sched *s, size_t i)
+void dagd_tracker_backoff(struct dagd_tracker *s, size_t i)
 {
-    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
-    set_state(s, i, DAGD_SCHED_BACKOFF);
+    assert(s->steps[i].state == DAGD_TRACKER_RUNNING);
+    set_state(s, i, DAGD_TRACKER_BACKOFF);
 }
 
-void dagd_sched_retry(struct dagd_sched *s, size_t i)
+void dagd_tracker_retry(struct dagd_tracker *s, size_t i)
 {
-    assert(s->steps[i].state == DAGD_SCHED_BACKOFF);
-    set_state(s, i, DAGD_SCHED_READY);
+    assert(s->steps[i].state == DAGD_TRACKER_BACKOFF);
+    set_state(s, i, DAGD_TRACKER_READY);
     heap_push(s, i);
 }
 
-void dagd_sched_canceled(struct dagd_sched *s, size_t i)
+void dagd_tracker_canceled(struct dagd_tracker *s, size_t i)
 {
-    assert(s->steps[i].state == DAGD_SCHED_RUNNING);
-    set_state(s, i, DAGD_SCHED_CANCELED);
+    assert(s->steps[i].state == DAGD_TRACKER_RUNNING);
+    set_state(s, i, DAGD_TRACKER_CANCELED);
 }
 
-size_t dagd_sched_cancel_pending(struct dagd_sched *s, size_t *ret)
+size_t dagd_tracker_cancel_pending(struct dagd_tracker *s, size_t *ret)
 {
     size_t n_out = 0;
     s->n_heap = 0;
     for (size_t k = 0; k < s->n; k++) {
-        enum dagd_sched_state st = s->steps[k].state;
-        if (st == DAGD_SCHED_WAITING || st == DAGD_SCHED_READY || st == DAGD_SCHED_BACKOFF) {
-            set_state(s, k, DAGD_SCHED_CANCELED);
+        enum dagd_tracker_state st = s->steps[k].state;
+        if (st == DAGD_TRACKER_WAITING || st == DAGD_TRACKER_READY || st == DAGD_TRACKER_BACKOFF) {
+            set_state(s, k, DAGD_TRACKER_CANCELED);
             ret[n_out++] = k;
         }
     }
@@ -279,18 +279,18 @@ size_t dagd_sched_cancel_pending(struct dagd_sched *s, size_t *ret)
     return n_out;
 }
 
-bool dagd_sched_done(const struct dagd_sched *s)
+bool dagd_tracker_done(const struct dagd_tracker *s)
 {
     return s->n_active == 0;
 }
 
-enum dagd_sched_state dagd_sched_state(const struct dagd_sched *s, size_t i)
+enum dagd_tracker_state dagd_tracker_state(const struct dagd_tracker *s, size_t i)
 {
     return s->steps[i].state;
 }
 
-uint64_t dagd_sched_retry_delay(uint64_t base_usec, unsigned attempt, uint64_t cap_usec,
-                                uint64_t rnd)
+uint64_t dagd_tracker_retry_delay(uint64_t base_usec, unsigned attempt, uint64_t cap_usec,
+                                  uint64_t rnd)
 {
     uint64_t ceiling = base_usec;
 

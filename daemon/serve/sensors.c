@@ -59,11 +59,6 @@ struct dagd_sensors {
     size_t n;
 };
 
-static int64_t now_ms(void)
-{
-    return dagd_usec_to_msec(dagd_now_wall_usec());
-}
-
 /* Append `v` escaped so that the run's own ${...} expansion leaves it as is:
  * a '$' that would start a reference (followed by '{', in `v` or by `after`)
  * is doubled ("$${" reads as a literal "${"). */
@@ -161,8 +156,8 @@ static void on_sigio(uv_signal_t *h, int signum)
 static void record(struct dagd_sensors *s, const struct sensor *sn, const char *run_id,
                    const char *status, const char *reason)
 {
-    if (dagd_store_tick_add(s->d->store, sn->name, "sensor", now_ms(), run_id, status, reason) <
-        0) {
+    if (dagd_store_tick_add(s->d->store, sn->name, "sensor", dagd_now_wall_msec(), run_id, status,
+                            reason) < 0) {
         dagd_log_warning("Failed to record a tick of sensor '%s': %s, ignoring", sn->name,
                          dagd_store_errmsg(s->d->store));
     }
@@ -216,7 +211,7 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
     key = dagd_xasprintf("%s:%" PRId64 ":%" PRId64, path, (int64_t)st.st_size,
                          (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
     dagd_run_id_new(run_id);
-    r = dagd_store_sensor_key_claim(d->store, sn->key, key, run_id, now_ms());
+    r = dagd_store_sensor_key_claim(d->store, sn->key, key, run_id, dagd_now_wall_msec());
     if (r == -EEXIST) {
         if (!scanning) {
             _cleanup_free_ char *why =

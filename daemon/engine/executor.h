@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "pipeline.h"
-#include "../state/store.h"
+#include "store.h"
 
 struct dagd_executor;
 struct dagd_plugin_host;

@@ -36,7 +36,7 @@ void *dagd_xmalloc(size_t n);
 void *dagd_xcalloc(size_t n, size_t size);
 void *dagd_xrealloc(void *p, size_t n);
 void *dagd_xreallocarray(void *p, size_t n, size_t size);
-char *dagd_xstrdup(const char *s);
+char *dagd_xstrdup(const char *s); /* NULL for NULL */
 char *dagd_xstrndup(const char *s, size_t n);
 char *dagd_xasprintf(const char *fmt, ...) _printf_(1, 2);
 
@@ -82,6 +82,11 @@ uint64_t dagd_now_wall_usec(void);
 static inline int64_t dagd_usec_to_msec(uint64_t usec)
 {
     return (int64_t)(usec / 1000);
+}
+/* Wall clock in Unix epoch milliseconds, as state.db stores times. */
+static inline int64_t dagd_now_wall_msec(void)
+{
+    return dagd_usec_to_msec(dagd_now_wall_usec());
 }
 
 /* Parse "250ms", "2s", "5m", "1h", "1h30m" or a plain number of seconds

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "subcommands.h"
 #include "config.h"
 #include "log.h"
 

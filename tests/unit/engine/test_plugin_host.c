@@ -103,8 +103,8 @@ static void test_missing_symbol(void **state)
     free(msg);
     /* a file that is not a shared object at all */
     msg = NULL;
-    assert_true(
-        dagd_plugin_host_load_file(h, SOURCE_ROOT "/tests/unit/test_plugin_host.c", &p, &msg) < 0);
+    assert_true(dagd_plugin_host_load_file(h, SOURCE_ROOT "/tests/unit/engine/test_plugin_host.c",
+                                           &p, &msg) < 0);
     assert_non_null(strstr(msg, "cannot load plugin"));
     free(msg);
     dagd_plugin_host_free(h);

@@ -53,6 +53,9 @@ void *dagd_xreallocarray(void *p, size_t n, size_t size)
 
 char *dagd_xstrdup(const char *s)
 {
+    if (!s) {
+        return NULL;
+    }
     char *p = strdup(s);
     if (!p) {
         oom();

@@ -5,7 +5,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
-#include "commands.h"
+#include "subcommands.h"
 #include "log.h"
 #include "retention.h"
 #include "store.h"

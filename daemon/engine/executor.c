@@ -6,7 +6,7 @@
  *   - per attempt: three pipes (events, stdout, stderr) read with uv_poll on
  *     the raw fds, so that when the template reports the exit we can drain
  *     them synchronously and never lose a line that raced the exit;
- *   - per run: a scheduler (scheduler.h) for the dependency bookkeeping and a
+ *   - per run: a step tracker (step_tracker.h) for the dependency bookkeeping and a
  *     plan context (plan.h) for the "should this step run?" decision right
  *     before launch; the fingerprint is recorded with the success;
  *   - store writes join one transaction per loop iteration (committed from a
@@ -36,7 +36,7 @@
 #include "memlimit.h"
 #include "plan.h"
 #include "plugin_host.h"
-#include "scheduler.h"
+#include "step_tracker.h"
 #include "worker_proto.h"
 
 /* The cap of retry delays (exponential backoff stops growing there). */
@@ -105,7 +105,7 @@ struct exec_run {
     char run_id[33];
     struct dagd_params params;
     char *params_json;
-    struct dagd_sched *sched;
+    struct dagd_tracker *sched;
     struct exec_step *steps;
     size_t *scratch;
     struct dagd_plan_ctx *plan;
@@ -180,11 +180,6 @@ static void pump(struct dagd_executor *e);
 static void attempt_finish(struct exec_attempt *a);
 static void run_maybe_finish(struct exec_run *r);
 static void maybe_free_executor(struct dagd_executor *e);
-
-static int64_t now_ms(void)
-{
-    return dagd_usec_to_msec(dagd_now_wall_usec());
-}
 
 /* ---- store batching ------------------------------------------------------------------------ */
 
@@ -293,7 +288,7 @@ static void step_record(struct exec_step *s)
     struct dagd_executor *e = r->e;
 
     batch(e);
-    int k = dagd_store_step_update(e->cfg.store, &s->info, now_ms());
+    int k = dagd_store_step_update(e->cfg.store, &s->info, dagd_now_wall_msec());
     if (k < 0) {
         dagd_log_errno(LOG_WARNING, k, "Failed to record step '%s' of run %s: %s, ignoring",
                        s->info.step, r->run_id, dagd_store_errmsg(e->cfg.store));
@@ -315,8 +310,8 @@ static void step_log(struct exec_step *s, const char *level, const char *kind, c
     int64_t seq = 0;
 
     batch(e);
-    int k = dagd_store_event_add(e->cfg.store, r->run_id, s->info.step, now_ms(), level, kind, msg,
-                                 &seq);
+    int k = dagd_store_event_add(e->cfg.store, r->run_id, s->info.step, dagd_now_wall_msec(), level,
+                                 kind, msg, &seq);
     if (k < 0) {
         dagd_log_errno(LOG_WARNING, k, "Failed to record an event of run %s: %s, ignoring",
                        r->run_id, dagd_store_errmsg(e->cfg.store));
@@ -1130,7 +1125,7 @@ static void tmpl_fail_inflight(struct dagd_executor *e, const char *why)
 static void step_skip_downstream(struct exec_step *s)
 {
     struct exec_run *r = s->run;
-    size_t n = dagd_sched_failed(r->sched, s->idx, r->scratch);
+    size_t n = dagd_tracker_failed(r->sched, s->idx, r->scratch);
     for (size_t k = 0; k < n; k++) {
         struct exec_step *d = &r->steps[r->scratch[k]];
         char *why = dagd_xasprintf("upstream failed: %s", s->info.step);
@@ -1162,8 +1157,8 @@ static void on_retry_timer(uv_timer_t *t)
 {
     struct exec_step *s = t->data;
     step_close_retry_timer(s);
-    if (dagd_sched_state(s->run->sched, s->idx) == DAGD_SCHED_BACKOFF) {
-        dagd_sched_retry(s->run->sched, s->idx);
+    if (dagd_tracker_state(s->run->sched, s->idx) == DAGD_TRACKER_BACKOFF) {
+        dagd_tracker_retry(s->run->sched, s->idx);
     }
     pump(s->run->e);
 }
@@ -1246,8 +1241,8 @@ static void attempt_finish(struct exec_attempt *a)
     s->info.exit_code = code;
     s->info.cpu_usec = a->cpu_usec;
     s->info.max_rss_kb = a->maxrss_kb;
-    s->info.ended_at = now_ms();
-    enum dagd_sched_state st = dagd_sched_state(r->sched, s->idx);
+    s->info.ended_at = dagd_now_wall_msec();
+    enum dagd_tracker_state st = dagd_tracker_state(r->sched, s->idx);
 
     if (ok) {
         s->info.status = DAGD_STEP_SUCCEEDED;
@@ -1262,15 +1257,15 @@ static void attempt_finish(struct exec_attempt *a)
             s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);
         }
         step_record(s);
-        if (st == DAGD_SCHED_RUNNING) {
-            dagd_sched_succeeded(r->sched, s->idx, false);
+        if (st == DAGD_TRACKER_RUNNING) {
+            dagd_tracker_succeeded(r->sched, s->idx, false);
         }
     } else if (a->canceled) {
         s->info.status = DAGD_STEP_CANCELED;
         set_str(&s->info.error, error);
         step_record(s);
-        if (st == DAGD_SCHED_RUNNING) {
-            dagd_sched_canceled(r->sched, s->idx);
+        if (st == DAGD_TRACKER_RUNNING) {
+            dagd_tracker_canceled(r->sched, s->idx);
         }
     } else if (s->info.attempts <= ps->retries && !e->shutting_down && !r->canceling) {
         uint64_t rnd = 0;
@@ -1278,7 +1273,7 @@ static void attempt_finish(struct exec_attempt *a)
             rnd = dagd_now_mono_usec() * 0x9e3779b97f4a7c15ull;
         }
         s->retry_delay_usec =
-            dagd_sched_retry_delay(ps->retry_delay_usec, s->info.attempts, RETRY_CAP_USEC, rnd);
+            dagd_tracker_retry_delay(ps->retry_delay_usec, s->info.attempts, RETRY_CAP_USEC, rnd);
         char *m = dagd_xasprintf("attempt %u failed: %s; retrying in %s", s->info.attempts, error,
                                  dagd_format_duration(s->retry_delay_usec, dbuf, sizeof(dbuf)));
         step_log(s, "notice", "retry", m);
@@ -1286,7 +1281,7 @@ static void attempt_finish(struct exec_attempt *a)
         s->info.status = DAGD_STEP_PENDING;
         set_str(&s->info.error, error);
         step_record(s);
-        dagd_sched_backoff(r->sched, s->idx);
+        dagd_tracker_backoff(r->sched, s->idx);
         s->retry_timer = dagd_xmalloc(sizeof(uv_timer_t));
         (void)uv_timer_init(e->cfg.loop, s->retry_timer);
         s->retry_timer->data = s;
@@ -1296,7 +1291,7 @@ static void attempt_finish(struct exec_attempt *a)
         s->info.status = DAGD_STEP_FAILED;
         set_str(&s->info.error, error);
         step_record(s);
-        if (st == DAGD_SCHED_RUNNING) {
+        if (st == DAGD_TRACKER_RUNNING) {
             step_skip_downstream(s);
         }
     }
@@ -1320,7 +1315,7 @@ static void run_free(struct exec_run *r)
     }
     free(r->steps);
     free(r->scratch);
-    dagd_sched_free(r->sched);
+    dagd_tracker_free(r->sched);
     dagd_plan_ctx_free(r->plan);
     dagd_params_done(&r->params);
     free(r->params_json);
@@ -1348,7 +1343,7 @@ static void run_unref(struct exec_run *r)
 static void run_maybe_finish(struct exec_run *r)
 {
     struct dagd_executor *e = r->e;
-    if (r->finished || !dagd_sched_done(r->sched)) {
+    if (r->finished || !dagd_tracker_done(r->sched)) {
         return;
     }
     for (size_t i = 0; i < r->p->n_steps; i++) {
@@ -1364,7 +1359,7 @@ static void run_maybe_finish(struct exec_run *r)
     const char *first_failed = NULL;
     for (size_t k = 0; k < r->p->n_steps; k++) {
         size_t i = r->p->topo ? r->p->topo[k] : k;
-        if (dagd_sched_state(r->sched, i) == DAGD_SCHED_FAILED) {
+        if (dagd_tracker_state(r->sched, i) == DAGD_TRACKER_FAILED) {
             if (!first_failed) {
                 first_failed = r->steps[i].info.step;
             }
@@ -1381,7 +1376,7 @@ static void run_maybe_finish(struct exec_run *r)
                     : dagd_xasprintf("%zu steps failed, first %s", n_failed, first_failed);
     }
     batch(e);
-    int k = dagd_store_run_set_status(e->cfg.store, r->run_id, status, error, now_ms());
+    int k = dagd_store_run_set_status(e->cfg.store, r->run_id, status, error, dagd_now_wall_msec());
     if (k < 0) {
         dagd_log_errno(LOG_WARNING, k, "Failed to record the end of run %s: %s, ignoring",
                        r->run_id, dagd_store_errmsg(e->cfg.store));
@@ -1417,16 +1412,16 @@ static void step_start(struct exec_run *r, size_t i)
             set_str(&s->info.skip_reason, "memoized");
             set_str(&s->info.fingerprint,
                     s->verdict->fingerprint[0] ? s->verdict->fingerprint : NULL);
-            s->info.started_at = s->info.ended_at = now_ms();
+            s->info.started_at = s->info.ended_at = dagd_now_wall_msec();
             step_record(s);
-            dagd_sched_succeeded(r->sched, i, true);
+            dagd_tracker_succeeded(r->sched, i, true);
             return;
         }
     }
     s->info.attempts++;
     s->info.status = DAGD_STEP_RUNNING;
     if (s->info.attempts == 1) {
-        s->info.started_at = now_ms();
+        s->info.started_at = dagd_now_wall_msec();
     }
     s->info.ended_at = 0;
     s->info.exit_code = -1;
@@ -1455,8 +1450,8 @@ static void pump(struct dagd_executor *e)
             r->n_open++;
             while (!r->finished && !r->canceling && !e->shutting_down && !e->freeing &&
                    e->n_inflight < effective_jobs(e) &&
-                   (r->max_jobs == 0 || dagd_sched_n_running(r->sched) < r->max_jobs)) {
-                ssize_t i = dagd_sched_pop_ready(r->sched);
+                   (r->max_jobs == 0 || dagd_tracker_n_running(r->sched) < r->max_jobs)) {
+                ssize_t i = dagd_tracker_pop_ready(r->sched);
                 if (i < 0) {
                     break;
                 }
@@ -1494,7 +1489,7 @@ static int load_parent(struct dagd_executor *e, struct exec_run *r, const char *
             set_str(&s->info.skip_reason, why);
             set_str(&s->info.fingerprint, steps[j].fingerprint);
             free(why);
-            dagd_sched_exclude(r->sched, (size_t)i);
+            dagd_tracker_exclude(r->sched, (size_t)i);
         }
         dagd_step_info_done(&steps[j]);
     }
@@ -1595,7 +1590,7 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
         n_needs[i] = p->steps[i].n_needs;
         needs[i] = p->steps[i].needs_idx;
     }
-    r->sched = dagd_sched_new(p->n_steps, needs, n_needs, p->topo);
+    r->sched = dagd_tracker_new(p->n_steps, needs, n_needs, p->topo);
     free(n_needs);
     free(needs);
 
@@ -1610,7 +1605,7 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
             if (!sel[i]) {
                 r->steps[i].info.status = DAGD_STEP_SKIPPED;
                 set_str(&r->steps[i].info.skip_reason, "not selected");
-                dagd_sched_exclude(r->sched, i);
+                dagd_tracker_exclude(r->sched, i);
             }
         }
         r->steps[only >= 0 ? only : from].forced = true;
@@ -1637,7 +1632,7 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
                                                   : "cli"),
         .params_json = r->params_json,
         .parent_run_id = (char *)opts->parent_run_id,
-        .created_at = now_ms(),
+        .created_at = dagd_now_wall_msec(),
     };
     batch(e);
     k = dagd_store_run_create(e->cfg.store, &info, names, tasks, p->n_steps);
@@ -1646,7 +1641,8 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
                        dagd_store_errmsg(e->cfg.store));
         goto fail;
     }
-    k = dagd_store_run_set_status(e->cfg.store, r->run_id, DAGD_RUN_RUNNING, NULL, now_ms());
+    k = dagd_store_run_set_status(e->cfg.store, r->run_id, DAGD_RUN_RUNNING, NULL,
+                                  dagd_now_wall_msec());
     if (k < 0) {
         dagd_log_errno(LOG_WARNING, k, "Failed to record run %s running: %s, ignoring", r->run_id,
                        dagd_store_errmsg(e->cfg.store));
@@ -1674,7 +1670,7 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
             step_record(&r->steps[i]);
         }
     }
-    dagd_sched_begin(r->sched);
+    dagd_tracker_begin(r->sched);
     pump(e);
     /* The caller may hand the id to a client that looks it up in state.db. */
     batch_commit(e);
@@ -1693,7 +1689,7 @@ static void run_cancel(struct exec_run *r, const char *reason)
     }
     r->canceling = true;
     set_str(&r->cancel_reason, reason);
-    size_t n = dagd_sched_cancel_pending(r->sched, r->scratch);
+    size_t n = dagd_tracker_cancel_pending(r->sched, r->scratch);
     for (size_t k = 0; k < n; k++) {
         struct exec_step *s = &r->steps[r->scratch[k]];
         step_close_retry_timer(s);
@@ -1730,11 +1726,58 @@ int dagd_executor_cancel(struct dagd_executor *e, const char *run_id)
     return -ENOENT;
 }
 
+/* Call fn on every run. fn may finish and free any run (observers of a
+ * finished run can cancel others), so the visited run is held by a
+ * reference until the next one is held: the loop never reads freed memory. */
+static void runs_each(struct dagd_executor *e, void (*fn)(struct exec_run *r))
+{
+    struct exec_run *r = e->runs;
+    if (r) {
+        r->n_open++;
+    }
+    while (r) {
+        fn(r);
+        struct exec_run *next = r->next;
+        if (next) {
+            next->n_open++;
+        }
+        run_unref(r);
+        r = next;
+    }
+}
+
+static void run_cancel_shutdown(struct exec_run *r)
+{
+    run_cancel(r, "canceled: dagd is shutting down");
+}
+
+static void run_cancel_stopping(struct exec_run *r)
+{
+    run_cancel(r, "canceled: dagd is stopping");
+}
+
 static void on_shutdown_timer(uv_timer_t *t)
 {
-    struct dagd_executor *e = t->data;
-    for (struct exec_run *r = e->runs; r; r = r->next) {
-        run_cancel(r, "canceled: dagd is shutting down");
+    runs_each(t->data, run_cancel_shutdown);
+}
+
+/* No new steps of r start: the pending ones are recorded canceled. */
+static void run_cancel_pending(struct exec_run *r)
+{
+    if (r->finished) {
+        return;
+    }
+    size_t n = dagd_tracker_cancel_pending(r->sched, r->scratch);
+    for (size_t k = 0; k < n; k++) {
+        struct exec_step *s = &r->steps[r->scratch[k]];
+        step_close_retry_timer(s);
+        s->info.status = DAGD_STEP_CANCELED;
+        set_str(&s->info.error, "canceled: dagd is shutting down");
+        step_record(s);
+    }
+    if (n > 0) {
+        r->canceling = true;
+        set_str(&r->cancel_reason, "canceled: dagd is shutting down");
     }
 }
 
@@ -1745,31 +1788,14 @@ void dagd_executor_shutdown(struct dagd_executor *e, uint64_t grace_usec)
     }
     e->shutting_down = true;
     /* No new steps start; the running ones get `grace_usec` to finish. */
-    for (struct exec_run *r = e->runs; r; r = r->next) {
-        if (r->finished) {
-            continue;
-        }
-        size_t n = dagd_sched_cancel_pending(r->sched, r->scratch);
-        for (size_t k = 0; k < n; k++) {
-            struct exec_step *s = &r->steps[r->scratch[k]];
-            step_close_retry_timer(s);
-            s->info.status = DAGD_STEP_CANCELED;
-            set_str(&s->info.error, "canceled: dagd is shutting down");
-            step_record(s);
-        }
-        if (n > 0) {
-            r->canceling = true;
-            set_str(&r->cancel_reason, "canceled: dagd is shutting down");
-        }
-    }
+    runs_each(e, run_cancel_pending);
     if (grace_usec == 0) {
         on_shutdown_timer(&e->shutdown_timer);
     } else {
         (void)uv_timer_start(&e->shutdown_timer, on_shutdown_timer, (grace_usec + 999) / 1000, 0);
     }
-    for (struct exec_run *r = e->runs; r; r = r->next) {
-        run_maybe_finish(r);
-    }
+    /* Runs with nothing running end now (each end frees its run). */
+    runs_each(e, run_maybe_finish);
 }
 
 size_t dagd_executor_active(const struct dagd_executor *e)
@@ -1882,11 +1908,7 @@ void dagd_executor_free(struct dagd_executor *e)
     e->freeing = true;
     /* Everything still running is killed now; its state is recorded before
      * we return, the memory goes with the close callbacks. */
-    for (struct exec_run *r = e->runs; r; r = r->next) {
-        if (!r->finished) {
-            run_cancel(r, "canceled: dagd is stopping");
-        }
-    }
+    runs_each(e, run_cancel_stopping);
     for (struct exec_attempt *a = e->inflight; a; a = a->next) {
         if (a->pid > 0) {
             kill_group(a, SIGKILL);

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 
 #include "api.h"
-#include "commands.h"
+#include "subcommands.h"
 #include "daemon.h"
 #include "log.h"
 #include "plugin_host.h"

@@ -50,11 +50,6 @@ struct dagd_schedules {
     uv_poll_t clock_poll;
 };
 
-static int64_t now_ms(void)
-{
-    return dagd_usec_to_msec(dagd_now_wall_usec());
-}
-
 int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char *trigger,
                          char *const *overrides, size_t n_overrides, const char *run_id,
                          char ret_run_id[static 33], char **reterr_reason)
@@ -165,7 +160,7 @@ static void start_timer(struct entry *e)
     int64_t delay;
 
     uv_update_time(e->owner->d->loop);
-    delay = e->next * 1000 - now_ms();
+    delay = e->next * 1000 - dagd_now_wall_msec();
     (void)uv_timer_start(&e->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 
@@ -183,7 +178,7 @@ static void arm(struct entry *e, int64_t after)
 static void on_timer(uv_timer_t *t)
 {
     struct entry *e = t->data;
-    int64_t now = now_ms(), due = e->next;
+    int64_t now = dagd_now_wall_msec(), due = e->next;
 
     if (!e->owner || due == 0) {
         return;
@@ -409,7 +404,7 @@ static void add(struct dagd_schedules *s, const struct dagd_pipeline *p,
 void dagd_schedules_sync(struct dagd_schedules *s)
 {
     struct dagd_registry *reg = s ? s->d->registry : NULL;
-    int64_t now_s = now_ms() / 1000;
+    int64_t now_s = dagd_now_wall_msec() / 1000;
 
     if (!s || s->d->shutting_down) {
         return;

@@ -1,0 +1,86 @@
+/* The step tracker: the dependency bookkeeping of one run, with no processes,
+ * timers or I/O, so it is unit-testable (tests/unit/test_step_tracker.c). Owns
+ * its arrays only. The executor asks it which step may start next, tells it
+ * how attempts ended, and acts on what it returns (launch, record a skip,
+ * arm a retry timer).
+ *
+ * A step moves WAITING -> READY (all needs satisfied) -> RUNNING, then to
+ * SUCCEEDED, FAILED (skipping everything downstream), BACKOFF (a retry is
+ * due; back to READY by dagd_tracker_retry()) or SKIPPED (memoized or not
+ * selected; satisfies its dependents like a success). Ready steps come out
+ * in the order given (a topological order: file order where possible). */
+#ifndef DAGD_STEP_TRACKER_H
+#define DAGD_STEP_TRACKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum dagd_tracker_state {
+    DAGD_TRACKER_WAITING,
+    DAGD_TRACKER_READY,
+    DAGD_TRACKER_RUNNING,
+    DAGD_TRACKER_BACKOFF,
+    DAGD_TRACKER_SUCCEEDED,
+    DAGD_TRACKER_FAILED,
+    DAGD_TRACKER_SKIPPED,         /* memoized or not selected: satisfies dependents */
+    DAGD_TRACKER_UPSTREAM_FAILED, /* not run because a need failed */
+    DAGD_TRACKER_CANCELED,
+    _DAGD_TRACKER_STATE_MAX,
+};
+
+struct dagd_tracker;
+
+/* A tracker over n steps. needs[i] lists the n_needs[i] indices step i
+ * depends on (must form a DAG; the loader checked). order is a topological
+ * order of all n steps (the priority of ready steps); NULL = 0..n-1, which
+ * must then be topological. Copies what it needs. */
+struct dagd_tracker *dagd_tracker_new(size_t n, const size_t *const *needs, const size_t *n_needs,
+                                      const size_t *order);
+struct dagd_tracker *dagd_tracker_free(struct dagd_tracker *s);
+
+/* Before dagd_tracker_begin(): mark step i SKIPPED (not selected, or
+ * succeeded in the parent run of a retry). */
+void dagd_tracker_exclude(struct dagd_tracker *s, size_t i);
+/* Make every step whose needs are satisfied READY. Call once. */
+void dagd_tracker_begin(struct dagd_tracker *s);
+
+/* The next READY step in priority order, now RUNNING; -1 if none. */
+ssize_t dagd_tracker_pop_ready(struct dagd_tracker *s);
+/* How many READY steps are waiting. */
+size_t dagd_tracker_n_ready(const struct dagd_tracker *s);
+/* How many steps are RUNNING. */
+size_t dagd_tracker_n_running(const struct dagd_tracker *s);
+
+/* A RUNNING step succeeded (or was skipped as memoized, skipped=true).
+ * Dependents whose needs are now all satisfied become READY. */
+void dagd_tracker_succeeded(struct dagd_tracker *s, size_t i, bool skipped);
+/* A RUNNING step failed for good. Every step downstream that has not
+ * started becomes UPSTREAM_FAILED; their indices are written to ret_skipped
+ * (room for n) in priority order. Returns how many. */
+size_t dagd_tracker_failed(struct dagd_tracker *s, size_t i, size_t *ret_skipped);
+/* A RUNNING step failed and will be retried: BACKOFF until dagd_tracker_retry(). */
+void dagd_tracker_backoff(struct dagd_tracker *s, size_t i);
+/* A BACKOFF step's delay is over: READY again. */
+void dagd_tracker_retry(struct dagd_tracker *s, size_t i);
+/* A RUNNING step ended because the run was canceled. */
+void dagd_tracker_canceled(struct dagd_tracker *s, size_t i);
+/* Cancel the run: every WAITING, READY or BACKOFF step becomes CANCELED;
+ * their indices go to ret (room for n). RUNNING steps are left to the
+ * caller (they must be stopped first). Returns how many. */
+size_t dagd_tracker_cancel_pending(struct dagd_tracker *s, size_t *ret);
+
+/* True when no step is WAITING, READY, RUNNING or BACKOFF. */
+bool dagd_tracker_done(const struct dagd_tracker *s);
+enum dagd_tracker_state dagd_tracker_state(const struct dagd_tracker *s, size_t i);
+const char *dagd_tracker_state_to_string(enum dagd_tracker_state st);
+
+/* Retry delay after attempt `attempt` (1-based) failed: exponential backoff
+ * with full jitter (AWS architecture blog "Exponential Backoff And Jitter";
+ * fluent-bit backoff_full_jitter): uniform in [0, min(cap, base * 2^(attempt-1))],
+ * drawn from `rnd` (a uniformly random 64-bit value). */
+uint64_t dagd_tracker_retry_delay(uint64_t base_usec, unsigned attempt, uint64_t cap_usec,
+                                  uint64_t rnd);
+
+#endif
