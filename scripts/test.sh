@@ -38,7 +38,7 @@ run_suites() { # builddir logbase [--setup NAME] [meson test args...]
     meson test -C "$dir" --logbase "$logbase" --print-errorlogs --num-processes 2 "$@" || true
     count "$dir" "$log"
 }
-if build_leg "release build" build; then
+if build_leg "release build" build --werror; then
     run_suites build testlog
     # The unit tests again under valgrind: any leak or memory error fails a test.
     if command -v valgrind >/dev/null; then
@@ -47,7 +47,11 @@ if build_leg "release build" build; then
     fi
 fi
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-if build_leg "ASan+UBSan build" build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug; then
+# A packager's build (-O3, where gcc warns about more): it must build warning-free.
+if build_leg "buildtype=release build" build-release --buildtype=release --werror; then
+    passed=$((passed + 1))
+fi
+if build_leg "ASan+UBSan build" build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug; then
     # Unit tests, fuzz corpora and style: every leak fails a test.
     ASAN_OPTIONS=detect_leaks=1 run_suites build-asan testlog-asan --suite unit --suite fuzz --suite style
     # Integration tests, every dagd, dagctl, worker and plugin process

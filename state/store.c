@@ -835,7 +835,7 @@ const char *dagd_store_errmsg(struct dagd_store *s)
 
 int dagd_store_schema_version(struct dagd_store *s)
 {
-    int64_t v;
+    int64_t v = 0; /* query_int writes it on success only */
     int r = query_int(s, "PRAGMA user_version", &v);
     if (r < 0) {
         return r;
