@@ -581,14 +581,187 @@ static int write_rows(struct dagd_task_ctx *ctx, sqlite3 *db, const struct names
     return 0;
 }
 
+/* Counts of how names were decided (translate_run's summary). */
+struct tally {
+    size_t to_ask, wiki, dict, none, unanswered;
+};
+
+/* Phase 1 titles: the 市 form of short city names, full names, districts;
+ * names with a definitive answer in the cache are not asked. */
+static int collect_first_titles(struct names *ns, struct titles *t1, size_t *ret_to_ask)
+{
+    size_t to_ask = 0;
+    int r;
+    for (size_t i = 0; i < ns->n; i++) {
+        struct name *nm = &ns->v[i];
+        if (nm->cached) {
+            continue;
+        }
+        to_ask++;
+        nm->title1 = nm->kind == KIND_CITY ? dagd_wiki_city_title(nm->zh) : strdup(nm->zh);
+        if (!nm->title1) {
+            return -ENOMEM;
+        }
+        if (dagd_wiki_title_is_valid(nm->title1) && (r = push_title(t1, nm->title1)) < 0) {
+            return r;
+        }
+    }
+    *ret_to_ask = to_ask;
+    return titles_finish(t1);
+}
+
+/* Phase 2 titles: short city names whose 市 title gave nothing for sure. */
+static int collect_short_titles(struct names *ns, const struct titles *t1, struct titles *t2)
+{
+    int r;
+    for (size_t i = 0; i < ns->n; i++) {
+        struct name *nm = &ns->v[i];
+        if (nm->cached || nm->kind != KIND_CITY || strcmp(nm->title1, nm->zh) == 0) {
+            continue;
+        }
+        nm->a1 = titles_find(t1, nm->title1);
+        if (definitive(nm->a1) && !good_link(nm->a1) && dagd_wiki_title_is_valid(nm->zh)) {
+            nm->title2 = strdup(nm->zh);
+            if (!nm->title2 || (r = push_title(t2, nm->zh)) < 0) {
+                return -ENOMEM;
+            }
+        }
+    }
+    return titles_finish(t2);
+}
+
+/* The client options from the step's config; `ua` (the User-Agent) and `lg`
+ * must outlive the lookups. */
+static void client_opts(struct dagd_task_ctx *ctx, const char *api, const char *ua,
+                        struct ctxlog *lg, struct dagd_wiki_client_opts *ret_o)
+{
+    *ret_o = (struct dagd_wiki_client_opts){
+        .api = api,
+        .user_agent = ua,
+        .connections = (unsigned)host->config_int(ctx, "connections", 2),
+        .batch = (unsigned)host->config_int(ctx, "batch", DAGD_WIKI_MAX_TITLES),
+        .rate = host->config_number(ctx, "rate", 4.0),
+        .connect_timeout_usec = host->config_duration(ctx, "connect_timeout", 10000000),
+        .timeout_usec = host->config_duration(ctx, "request_timeout", 30000000),
+        .max_attempts = (unsigned)host->config_int(ctx, "max_attempts", 8),
+        .max_retries = (unsigned)host->config_int(ctx, "max_retries", 200),
+        .lllimit = (unsigned)host->config_int(ctx, "lllimit", 0),
+        .canceled = on_canceled,
+        .log = on_log,
+        .progress = on_progress,
+        .userdata = lg,
+    };
+    dagd_wiki_client_defaults(ret_o);
+}
+
+/* Ask the wiki: the phase 1 titles, then the short names of cities whose
+ * 市 title gave nothing for sure (phase 2, skipped once the API is
+ * unreachable). Answers land in t1 and t2, counts in total. */
+static int ask_wiki(struct dagd_task_ctx *ctx, struct dagd_wiki_client_opts *o, struct names *ns,
+                    struct titles *t1, struct titles *t2, struct dagd_wiki_stats *total)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        return host->fail(ctx, NULL, "curl_global_init failed");
+    }
+    int r = lookup(ctx, o, t1, "lookup", total);
+    if (r >= 0 && !total->unreachable) {
+        r = collect_short_titles(ns, t1, t2);
+    }
+    if (r >= 0) {
+        r = lookup(ctx, o, t2, "short-name lookup", total);
+    }
+    curl_global_cleanup();
+    if (r == -ECANCELED) {
+        host->fail(ctx, NULL, "canceled");
+    }
+    return r;
+}
+
+/* The dictionary and the map's districts per city, loaded on first need;
+ * NULL (after a warning) when either cannot be read. */
+static struct dagd_dict *dictionary_load(struct dagd_task_ctx *ctx, sqlite3 *db,
+                                         struct citymap *cmap)
+{
+    struct dagd_dict *dict = NULL;
+    char *msg = NULL;
+    int dr = dagd_dict_load(dict_dir(ctx), &dict, &msg);
+    if (dr >= 0) {
+        dr = citymap_load(db, cmap);
+        if (dr < 0) {
+            msg = strdup("cannot read city_district_map");
+        }
+    }
+    if (dr < 0) {
+        host->log(ctx, DAGD_TASK_LOG_WARNING, "dictionary unavailable: %s, ignoring",
+                  msg ? msg : strerror(-dr));
+        free(msg);
+        dict = dagd_dict_free(dict);
+    }
+    return dict;
+}
+
+/* Decide every name not cached: a good wiki link, else the dictionary, else
+ * none. The dictionary is loaded the first time a name needs it. */
+static void decide_names(struct dagd_task_ctx *ctx, sqlite3 *db, bool online, struct names *ns,
+                         const struct titles *t1, const struct titles *t2, struct tally *n)
+{
+    struct dagd_dict *dict = NULL;
+    struct citymap cmap = {0};
+    bool dict_tried = false;
+    for (size_t i = 0; i < ns->n; i++) {
+        struct name *nm = &ns->v[i];
+        if (nm->cached) {
+            continue;
+        }
+        nm->a1 = titles_find(t1, nm->title1);
+        nm->a2 = titles_find(t2, nm->title2);
+        const struct dagd_wiki_answer *good = good_link(nm->a1)   ? nm->a1
+                                              : good_link(nm->a2) ? nm->a2
+                                                                  : NULL;
+        bool invalid = !dagd_wiki_title_is_valid(nm->title1);
+        if (good) {
+            nm->en = strdup(good->en);
+            nm->title = strdup(good->page ? good->page : nm->title1);
+            nm->source = "wikipedia";
+            nm->asked = true;
+            n->wiki++;
+            continue;
+        }
+        /* Settled: the wiki answered every title we had for this name (or
+         * the name cannot be a title at all). */
+        nm->asked =
+            online && (invalid || (definitive(nm->a1) && (!nm->title2 || definitive(nm->a2))));
+        if (online && !nm->asked) {
+            n->unanswered++;
+        }
+        if (!dict_tried) {
+            dict_tried = true;
+            dict = dictionary_load(ctx, db, &cmap);
+        }
+        if (dict && nm->kind == KIND_CITY) {
+            size_t nd = 0;
+            const char *const *ds = citymap_districts(&cmap, nm->zh, &nd);
+            nm->en = dagd_dict_city(dict, nm->zh, ds, nd);
+        } else if (dict) {
+            nm->en = dagd_dict_district(dict, nm->zh);
+        }
+        nm->source = nm->en ? "dictionary" : "none";
+        if (nm->en) {
+            n->dict++;
+        } else {
+            n->none++;
+        }
+    }
+    dagd_dict_free(dict);
+    citymap_done(&cmap);
+}
+
 static int translate_run(struct dagd_task_ctx *ctx)
 {
     struct names ns = {0};
     struct titles t1 = {0}, t2 = {0};
-    struct dagd_dict *dict = NULL;
-    struct citymap cmap = {0};
-    bool dict_tried = false;
     struct dagd_wiki_stats total = {0};
+    struct tally n = {0};
     struct ctxlog lg = {ctx};
     char ua[512];
     int r;
@@ -605,25 +778,7 @@ static int translate_run(struct dagd_task_ctx *ctx)
     if (r < 0) {
         goto out;
     }
-
-    /* Phase 1 titles: 市 form of short city names, full names, districts. */
-    size_t to_ask = 0;
-    for (size_t i = 0; i < ns.n; i++) {
-        struct name *nm = &ns.v[i];
-        if (nm->cached) {
-            continue;
-        }
-        to_ask++;
-        nm->title1 = nm->kind == KIND_CITY ? dagd_wiki_city_title(nm->zh) : strdup(nm->zh);
-        if (!nm->title1) {
-            r = -ENOMEM;
-            goto out;
-        }
-        if (dagd_wiki_title_is_valid(nm->title1) && (r = push_title(&t1, nm->title1)) < 0) {
-            goto out;
-        }
-    }
-    if ((r = titles_finish(&t1)) < 0) {
+    if ((r = collect_first_titles(&ns, &t1, &n.to_ask)) < 0) {
         goto out;
     }
 
@@ -632,131 +787,26 @@ static int translate_run(struct dagd_task_ctx *ctx)
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     snprintf(ua, sizeof(ua), "dagd/%s (+%s) libcurl/%s", DAGD_VERSION, contact,
              cv ? cv->version : "?");
-    struct dagd_wiki_client_opts o = {
-        .api = api,
-        .user_agent = ua,
-        .connections = (unsigned)host->config_int(ctx, "connections", 2),
-        .batch = (unsigned)host->config_int(ctx, "batch", DAGD_WIKI_MAX_TITLES),
-        .rate = host->config_number(ctx, "rate", 4.0),
-        .connect_timeout_usec = host->config_duration(ctx, "connect_timeout", 10000000),
-        .timeout_usec = host->config_duration(ctx, "request_timeout", 30000000),
-        .max_attempts = (unsigned)host->config_int(ctx, "max_attempts", 8),
-        .max_retries = (unsigned)host->config_int(ctx, "max_retries", 200),
-        .lllimit = (unsigned)host->config_int(ctx, "lllimit", 0),
-        .canceled = on_canceled,
-        .log = on_log,
-        .progress = on_progress,
-        .userdata = &lg,
-    };
-    dagd_wiki_client_defaults(&o);
+    struct dagd_wiki_client_opts o;
+    client_opts(ctx, api, ua, &lg, &o);
     bool online = *api != '\0';
-    if (!online && to_ask) {
+    if (!online && n.to_ask) {
         host->log(ctx, DAGD_TASK_LOG_WARNING, "no api configured: using the dictionary only");
     }
     if (online && t1.n) {
         host->log(ctx, DAGD_TASK_LOG_INFO, "asking %s for %zu name(s) (%zu cached) as %s", api,
-                  to_ask, ns.n - to_ask, ua);
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            r = host->fail(ctx, NULL, "curl_global_init failed");
-            goto out;
-        }
-        r = lookup(ctx, &o, &t1, "lookup", &total);
-        if (r < 0) {
-            goto curl_out;
-        }
-        /* Phase 2: short city names whose 市 title gave nothing for sure. */
-        for (size_t i = 0; !total.unreachable && i < ns.n; i++) {
-            struct name *nm = &ns.v[i];
-            if (nm->cached || nm->kind != KIND_CITY || strcmp(nm->title1, nm->zh) == 0) {
-                continue;
-            }
-            nm->a1 = titles_find(&t1, nm->title1);
-            if (definitive(nm->a1) && !good_link(nm->a1) && dagd_wiki_title_is_valid(nm->zh)) {
-                nm->title2 = strdup(nm->zh);
-                if (!nm->title2 || (r = push_title(&t2, nm->zh)) < 0) {
-                    r = -ENOMEM;
-                    goto curl_out;
-                }
-            }
-        }
-        if ((r = titles_finish(&t2)) < 0) {
-            goto curl_out;
-        }
-        r = lookup(ctx, &o, &t2, "short-name lookup", &total);
-    curl_out:
-        curl_global_cleanup();
-        if (r < 0) {
-            if (r == -ECANCELED) {
-                host->fail(ctx, NULL, "canceled");
-            }
+                  n.to_ask, ns.n - n.to_ask, ua);
+        if ((r = ask_wiki(ctx, &o, &ns, &t1, &t2, &total)) < 0) {
             goto out;
         }
     }
 
-    /* Decide every name; the dictionary fills what the wiki did not give. */
-    size_t n_wiki = 0, n_dict = 0, n_none = 0, n_unanswered = 0;
-    for (size_t i = 0; i < ns.n; i++) {
-        struct name *nm = &ns.v[i];
-        if (nm->cached) {
-            continue;
-        }
-        nm->a1 = titles_find(&t1, nm->title1);
-        nm->a2 = titles_find(&t2, nm->title2);
-        const struct dagd_wiki_answer *good = good_link(nm->a1)   ? nm->a1
-                                              : good_link(nm->a2) ? nm->a2
-                                                                  : NULL;
-        bool invalid = !dagd_wiki_title_is_valid(nm->title1);
-        if (good) {
-            nm->en = strdup(good->en);
-            nm->title = strdup(good->page ? good->page : nm->title1);
-            nm->source = "wikipedia";
-            nm->asked = true;
-            n_wiki++;
-            continue;
-        }
-        /* Settled: the wiki answered every title we had for this name (or
-         * the name cannot be a title at all). */
-        nm->asked =
-            online && (invalid || (definitive(nm->a1) && (!nm->title2 || definitive(nm->a2))));
-        if (online && !nm->asked) {
-            n_unanswered++;
-        }
-        if (!dict_tried) {
-            char *msg = NULL;
-            dict_tried = true;
-            int dr = dagd_dict_load(dict_dir(ctx), &dict, &msg);
-            if (dr >= 0) {
-                dr = citymap_load(db, &cmap);
-                if (dr < 0) {
-                    msg = strdup("cannot read city_district_map");
-                }
-            }
-            if (dr < 0) {
-                host->log(ctx, DAGD_TASK_LOG_WARNING, "dictionary unavailable: %s, ignoring",
-                          msg ? msg : strerror(-dr));
-                free(msg);
-                dict = dagd_dict_free(dict);
-            }
-        }
-        if (dict && nm->kind == KIND_CITY) {
-            size_t nd = 0;
-            const char *const *ds = citymap_districts(&cmap, nm->zh, &nd);
-            nm->en = dagd_dict_city(dict, nm->zh, ds, nd);
-        } else if (dict) {
-            nm->en = dagd_dict_district(dict, nm->zh);
-        }
-        nm->source = nm->en ? "dictionary" : "none";
-        if (nm->en) {
-            n_dict++;
-        } else {
-            n_none++;
-        }
-    }
-    if (n_unanswered) {
+    decide_names(ctx, db, online, &ns, &t1, &t2, &n);
+    if (n.unanswered) {
         host->log(ctx, DAGD_TASK_LOG_WARNING,
                   "%s: %zu name(s) got no answer from %s; the dictionary filled in "
                   "(they are asked again next run)",
-                  total.unreachable ? "API unreachable" : "lookups given up", n_unanswered, api);
+                  total.unreachable ? "API unreachable" : "lookups given up", n.unanswered, api);
         /* A fallback answer is not the answer: keep the engine from memoizing it. */
         if (DAGD_HOST_HAS(host, no_memo)) {
             host->no_memo(ctx, "the dictionary filled in for names the API did not answer");
@@ -771,14 +821,12 @@ static int translate_run(struct dagd_task_ctx *ctx)
     host->log(ctx, DAGD_TASK_LOG_NOTICE,
               "%zu name(s): %zu cached, %zu from wikipedia, %zu from the dictionary, %zu none; "
               "%u request(s) (%u batch(es), %u retries)",
-              ns.n, ns.n - to_ask, n_wiki, n_dict, n_none, total.requests, total.batches,
+              ns.n, ns.n - n.to_ask, n.wiki, n.dict, n.none, total.requests, total.batches,
               total.retries);
     host->metrics(ctx, (int64_t)ns.n, (int64_t)written);
     host->progress(ctx, ns.n, ns.n);
     r = 0;
 out:
-    dagd_dict_free(dict);
-    citymap_done(&cmap);
     titles_done(&t1);
     titles_done(&t2);
     names_done(&ns);
