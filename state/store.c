@@ -238,59 +238,12 @@ static int bind_time(sqlite3_stmt *st, int i, int64_t v)
     return v ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if the
- * bytes there are not one (overlong forms, surrogates and code points above
- * U+10FFFF are invalid). */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-    if (p[0] < 0x80) {
-        return 1;
-    }
-    size_t len;
-    uint32_t min, cp;
-    if ((p[0] & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, cp = p[0] & 0x1f;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, cp = p[0] & 0x0f;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-    return len;
-}
-
-static bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq_len(p + i, n - i);
-        if (k == 0) {
-            return false;
-        }
-        i += k;
-    }
-    return true;
-}
-
 /* Length of s[i..n) once invalid bytes become U+FFFD (3 bytes each). */
 static size_t utf8_clean_len(const unsigned char *p, size_t i, size_t n)
 {
     size_t len = 0;
     while (i < n) {
-        size_t k = utf8_seq_len(p + i, n - i);
+        size_t k = dagd_utf8_seq_len(p + i, n - i);
         len += k ? k : 3;
         i += k ? k : 1;
     }
@@ -307,7 +260,7 @@ static char *utf8_clean(const char *s, size_t n, size_t max)
     char *out = dagd_xcalloc(1, max + 1);
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq_len(p + i, n - i);
+        size_t k = dagd_utf8_seq_len(p + i, n - i);
         size_t len = k ? k : sizeof(repl) - 1;
         if (o + len > max - (sizeof(cut) - 1) && o + utf8_clean_len(p, i, n) > max) {
             /* The rest does not fit: end with the marker. */
@@ -332,7 +285,7 @@ static int bind_message(sqlite3_stmt *st, int i, const char *v)
         return sqlite3_bind_null(st, i);
     }
     size_t n = strnlen(v, DAGD_STORE_TEXT_MAX + 1);
-    if (n <= DAGD_STORE_TEXT_MAX && utf8_valid(v, n)) {
+    if (n <= DAGD_STORE_TEXT_MAX && dagd_utf8_valid(v, n, NULL)) {
         return sqlite3_bind_text(st, i, v, (int)n, SQLITE_STATIC);
     }
     if (n > DAGD_STORE_TEXT_MAX) {

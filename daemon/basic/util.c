@@ -209,3 +209,54 @@ int dagd_write_all(int fd, const void *buf, size_t len)
     }
     return 0;
 }
+
+size_t dagd_utf8_seq_len(const unsigned char *p, size_t n)
+{
+    if (p[0] < 0x80) {
+        return 1;
+    }
+    size_t len;
+    uint32_t min, cp;
+    if ((p[0] & 0xe0) == 0xc0) {
+        len = 2, min = 0x80, cp = p[0] & 0x1f;
+    } else if ((p[0] & 0xf0) == 0xe0) {
+        len = 3, min = 0x800, cp = p[0] & 0x0f;
+    } else if ((p[0] & 0xf8) == 0xf0) {
+        len = 4, min = 0x10000, cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len) {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+    return len;
+}
+
+bool dagd_utf8_valid(const char *s, size_t n, size_t *ret_bad_offset)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++; /* ASCII fast path */
+            continue;
+        }
+        size_t k = dagd_utf8_seq_len(p + i, n - i);
+        if (k == 0) {
+            if (ret_bad_offset) {
+                *ret_bad_offset = i;
+            }
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}

@@ -102,4 +102,12 @@ void dagd_run_id_new(char ret[static 33]);
 /* Write all of buf to fd, retrying on EINTR/partial writes. 0 or -errno. */
 int dagd_write_all(int fd, const void *buf, size_t len);
 
+/* Length of the valid UTF-8 sequence at p (at most n > 0 bytes), or 0 if the
+ * bytes there are not one: overlong forms, surrogates and code points above
+ * U+10FFFF are invalid (RFC 3629). */
+size_t dagd_utf8_seq_len(const unsigned char *p, size_t n);
+/* true if s[0..n) is valid UTF-8; *ret_bad_offset (if not NULL) gets the
+ * offset of the first invalid byte otherwise. */
+bool dagd_utf8_valid(const char *s, size_t n, size_t *ret_bad_offset);
+
 #endif

@@ -182,6 +182,37 @@ static int json_depth(const cJSON *j, int depth)
     return max;
 }
 
+/* JSON text is UTF-8 (RFC 8259 8.1) and every string a request carries ends
+ * up in replies, logs and the store, where invalid bytes would make the
+ * output unreadable to strict decoders (Python's json, dagctl --json): so
+ * the line is checked here, at the boundary, before anything is parsed. A
+ * "\u0000" escape is refused too: cJSON would cut the string at it, so the
+ * value used would silently differ from the one sent. Returns the offset of
+ * the first offending byte and what is wrong, or false if the line is clean. */
+static bool line_unclean(const char *line, size_t len, size_t *ret_off, const char **ret_what)
+{
+    size_t bad;
+    if (!dagd_utf8_valid(line, len, &bad)) {
+        *ret_off = bad;
+        *ret_what = "invalid UTF-8";
+        return true;
+    }
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && line[i] == '\\') {
+            if (i + 5 < len && line[i + 1] == 'u' && memcmp(line + i + 2, "0000", 4) == 0) {
+                *ret_off = i;
+                *ret_what = "\\u0000 (NUL) in a string";
+                return true;
+            }
+            i++; /* the escaped character cannot end the string */
+        }
+    }
+    return false;
+}
+
 void dagd_request_done(struct dagd_request *r)
 {
     cJSON_Delete(r->root);
@@ -205,6 +236,13 @@ int dagd_request_decode(const char *line, size_t len, struct dagd_request *ret,
     if (memchr(line, '\0', len)) {
         code = DAGD_ERR_PARSE;
         msg = dagd_xstrdup("NUL byte in request");
+        goto fail;
+    }
+    size_t bad;
+    const char *what;
+    if (line_unclean(line, len, &bad, &what)) {
+        code = DAGD_ERR_PARSE;
+        msg = dagd_xasprintf("%s at byte %zu (requests must be UTF-8 JSON)", what, bad);
         goto fail;
     }
     const char *end = NULL;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "protocol.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -59,6 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             /* Echo the params back, as a handler might. */
             out = dagd_reply_result(req.id, cJSON_Duplicate(req.params, true), NULL);
+            if (!dagd_utf8_valid(out, strlen(out), NULL)) {
+                abort(); /* only UTF-8 gets past the decoder, so only UTF-8 comes back */
+            }
             struct dagd_reply rep;
             if (dagd_reply_decode(out, strlen(out) - 1, &rep) < 0) {
                 abort(); /* what we encode must decode */

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "protocol.h"
+#include "util.h"
 
 static void test_lines_basic(void **state)
 {
@@ -154,6 +155,44 @@ static void test_request_decode(void **state)
     cJSON_Delete(id);
 }
 
+/* Invalid UTF-8 and "\u0000" are refused at the decoder, so nothing raw
+ * reaches replies or the store (issue 16 item 12). */
+static void test_request_decode_utf8(void **state)
+{
+    static const char *const bad[] = {
+        "{\"v\":1,\"id\":1,\"method\":\"run\",\"params\":{\"pipeline\":\"a\xff\"}}",
+        "{\"v\":1,\"id\":1,\"method\":\"run\",\"params\":{\"params\":[\"k=\xc3\x28\"]}}",
+        "{\"v\":1,\"id\":1,\"method\":\"st\xc0\xaftus\"}", /* overlong "/" */
+        "{\"v\":1,\"id\":1,\"method\":\"x\",\"params\":{\"a\":\"\xed\xa0\x80\"}}", /* surrogate */
+        "{\"v\":1,\"id\":1,\"method\":\"x\",\"params\":{\"a\":\"\xf4\x90\x80\x80\"}}", /* > U+10FFFF
+                                                                                        */
+        "{\"v\":1,\"id\":1,\"method\":\"x\",\"params\":{\"a\":\"\xe2\x82\"}}", /* cut short */
+        "{\"v\":1,\"id\":1,\"method\":\"run\",\"params\":{\"params\":[\"k=a\\u0000b\"]}}",
+        "{\"v\":1,\"id\":1,\"method\":\"x\",\"params\":{\"a\":\"\\ud800\"}}", /* lone surrogate */
+    };
+    struct dagd_request req;
+    const char *code;
+    cJSON *id = NULL;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *msg = NULL;
+        assert_int_equal(dagd_request_decode(bad[i], strlen(bad[i]), &req, &code, &msg, &id),
+                         -EINVAL);
+        assert_string_equal(code, DAGD_ERR_PARSE);
+        assert_true(dagd_utf8_valid(msg, strlen(msg), NULL));
+        free(msg);
+        cJSON_Delete(id);
+        id = NULL;
+    }
+    /* Valid multi-byte text, and an escaped backslash before a literal "u0000". */
+    static const char ok[] =
+        "{\"v\":1,\"id\":1,\"method\":\"x\",\"params\":{\"a\":"
+        "\"gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x98\x80\",\"b\":\"\\\\u0000\"}}";
+    assert_int_equal(decode(ok, &req, &code, &id), 0);
+    assert_string_equal(cJSON_GetObjectItem(req.params, "b")->valuestring, "\\u0000");
+    dagd_request_done(&req);
+}
+
 static void test_reply_roundtrip(void **state)
 {
     cJSON *id = cJSON_CreateNumber(42);
@@ -205,7 +244,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_basic),     cmocka_unit_test(test_lines_byte_at_a_time),
         cmocka_unit_test(test_lines_oversize),  cmocka_unit_test(test_request_decode),
-        cmocka_unit_test(test_reply_roundtrip),
+        cmocka_unit_test(test_reply_roundtrip), cmocka_unit_test(test_request_decode_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
