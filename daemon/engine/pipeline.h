@@ -1,28 +1,17 @@
-/* The pipeline model: what the loader (loader.c) builds from a YAML file and
- * the executor runs. Immutable once loaded; shared read-only by runs (ref
- * counted so a reload can replace it while runs of the old version go on).
- * Every object keeps the YAML mark of its definition so errors found after
- * parsing still point at the file. */
+/* The pipeline model: what the YAML parser (pipeline_yaml.c) builds from a
+ * file and the executor runs; the model's functions are in pipeline.c. Immutable once loaded;
+ * shared read-only by runs (ref counted so a reload can replace it while runs of the old version go
+ * on). Every object keeps the YAML mark of its definition so errors found after parsing still point
+ * at the file. */
 #ifndef DAGD_PIPELINE_H
 #define DAGD_PIPELINE_H
 
 #include <cjson/cJSON.h>
 
 #include "diag.h"
+#include "params.h"
 
 struct dagd_plugin;
-
-/* One key=value pair, in file order. */
-struct dagd_param {
-    char *key;
-    char *value;
-    struct dagd_mark mark;
-};
-
-struct dagd_params {
-    struct dagd_param *items;
-    size_t n;
-};
 
 struct dagd_step {
     char *name;
@@ -46,7 +35,7 @@ struct dagd_step {
     uint64_t timeout_usec; /* 0 = none */
     uint64_t memory_bytes; /* 0 = no limit */
 
-    /* Loader-private: YAML marks of the config keys and values, so errors
+    /* Parser-private (pipeline_internal.h): YAML marks of the config keys and values, so errors
      * found when a run resolves the config still point at the file. */
     struct dagd_config_marks *config_marks;
 };
@@ -94,7 +83,7 @@ struct dagd_pipeline {
 
 struct dagd_plugin_host;
 
-/* Load and check a pipeline file. On success *ret is a new pipeline (ref 1).
+/* Load and check a pipeline file (pipeline_yaml.c). On success *ret is a new pipeline (ref 1).
  * On failure returns -EINVAL and appends every error (up to 50) to *reterr
  * with file/line/col; -errno for I/O errors (also added to reterr). Plugins
  * are looked up in `host` to resolve tasks and check configs (schema, then
@@ -117,7 +106,8 @@ ssize_t dagd_pipeline_step_index(const struct dagd_pipeline *p, const char *name
 
 /* Merge the pipeline's params with `overrides` ("key=value" strings; unknown
  * keys are an error) and the built-ins (state_dir, run_id, pipeline,
- * pipeline_dir). *ret is a new params list. -EINVAL with reterr on error. */
+ * pipeline_dir): dagd_params_resolve() over p->params. *ret is a new params
+ * list. -EINVAL with reterr on error. */
 int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *overrides,
                                  size_t n_overrides, const struct dagd_params *builtins,
                                  struct dagd_params *ret, struct dagd_diags *reterr);
@@ -133,20 +123,6 @@ int dagd_pipeline_resolve_config(const struct dagd_pipeline *p, size_t step,
  * pipeline_dir, into *ret (a new list). */
 void dagd_pipeline_builtins(const struct dagd_pipeline *p, const char *state_dir,
                             const char *run_id, struct dagd_params *ret);
-
-/* Substitute ${name} in `in` with values from `ps` ("$${" writes "${").
- * Returns 0 and a new string in *ret; -ENOENT for an unknown name (its name in
- * *reterr_name if not NULL), -EINVAL for a malformed reference, -E2BIG when
- * the result exceeds 1 MiB. */
-int dagd_params_expand(const struct dagd_params *ps, const char *in, char **ret,
-                       char **reterr_name);
-
-/* Look up a param value, or NULL. */
-const char *dagd_params_get(const struct dagd_params *ps, const char *key);
-void dagd_params_set(struct dagd_params *ps, const char *key, const char *value);
-void dagd_params_done(struct dagd_params *ps);
-/* Params as a JSON object string (runs.params). */
-char *dagd_params_to_json(const struct dagd_params *ps);
 
 /* Write the DAG as Graphviz DOT. */
 void dagd_pipeline_write_dot(const struct dagd_pipeline *p, FILE *f);

@@ -1,4 +1,6 @@
-/* The pipeline loader: YAML file -> struct dagd_pipeline (pipeline.h).
+/* The pipeline parser: YAML file -> struct dagd_pipeline (pipeline.h). The
+ * model itself (lifetime, lookups, resolving a step's config) is pipeline.c;
+ * params and `${...}` are params.c.
  *
  * Uses the libyaml document API, so every node keeps its start mark and all
  * errors of a file can be collected (up to DAGD_DIAG_MAX) instead of stopping
@@ -22,6 +24,7 @@
 #include "dag.h"
 #include "log.h"
 #include "pipeline.h"
+#include "pipeline_internal.h"
 #include "cron.h"
 #include "plugin_host.h"
 #include "task_config.h"
@@ -31,27 +34,6 @@
 #define MAX_DEPTH 64u
 #define MAX_STEPS 100000u
 #define MAX_RETRIES 1000u
-#define MAX_EXPANDED (1u << 20) /* bytes of one substituted value */
-
-static const char *const builtin_params[] = {"state_dir", "run_id", "pipeline", "pipeline_dir",
-                                             NULL};
-static const char *const sensor_params[] = {"sensor.dir", "sensor.path", "sensor.name", NULL};
-
-/* Marks of one top-level config key. */
-struct config_mark_entry {
-    char *key;
-    struct dagd_mark key_mark;
-    struct dagd_mark value_mark;
-    struct dagd_mark *items; /* list items / map values, in file order */
-    size_t n_items;
-};
-
-struct dagd_config_marks {
-    struct dagd_mark map_mark; /* the config mapping, or the step when absent */
-    bool bad;                  /* errors already reported while parsing it */
-    struct config_mark_entry *e;
-    size_t n;
-};
 
 struct loader {
     const char *file;
@@ -84,506 +66,10 @@ static struct dagd_mark M(yaml_mark_t m) {
         (L)->failed = true;                                                                        \
     } while (0)
 
-/* ---- params ---------------------------------------------------------------- */
-
-const char *
-dagd_params_get(const struct dagd_params *ps, const char *key)
-{
-    if (!ps || !key) {
-        return NULL;
-    }
-    for (size_t i = 0; i < ps->n; i++) {
-        if (streq(ps->items[i].key, key)) {
-            return ps->items[i].value;
-        }
-    }
-    return NULL;
-}
-
-static struct dagd_param *params_find(struct dagd_params *ps, const char *key)
-{
-    for (size_t i = 0; i < ps->n; i++) {
-        if (streq(ps->items[i].key, key)) {
-            return &ps->items[i];
-        }
-    }
-    return NULL;
-}
-
-static void params_set_mark(struct dagd_params *ps, const char *key, const char *value,
-                            struct dagd_mark mark)
-{
-    struct dagd_param *q = params_find(ps, key);
-
-    if (q) {
-        free(q->value);
-        q->value = dagd_xstrdup(value);
-        return;
-    }
-    ps->items = dagd_xreallocarray(ps->items, ps->n + 1, sizeof(*ps->items));
-    ps->items[ps->n++] = (struct dagd_param){
-        .key = dagd_xstrdup(key),
-        .value = dagd_xstrdup(value),
-        .mark = mark,
-    };
-}
-
-void dagd_params_set(struct dagd_params *ps, const char *key, const char *value)
-{
-    params_set_mark(ps, key, value, (struct dagd_mark){0, 0});
-}
-
-void dagd_params_done(struct dagd_params *ps)
-{
-    for (size_t i = 0; i < ps->n; i++) {
-        free(ps->items[i].key);
-        free(ps->items[i].value);
-    }
-    free(ps->items);
-    *ps = (struct dagd_params){0};
-}
-
-char *dagd_params_to_json(const struct dagd_params *ps)
-{
-    cJSON *o = cJSON_CreateObject();
-    char *s;
-
-    if (!o) {
-        abort();
-    }
-    for (size_t i = 0; ps && i < ps->n; i++) {
-        if (!cJSON_AddStringToObject(o, ps->items[i].key, ps->items[i].value)) {
-            abort();
-        }
-    }
-    s = dagd_json_canonical(o);
-    cJSON_Delete(o);
-    return s;
-}
-
-static bool valid_param_name(const char *s, size_t len)
-{
-    if (len == 0 || len > 128 ||
-        !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) {
-        return false;
-    }
-    for (size_t i = 1; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* One ${...} reference found by scan_refs(). */
-struct ref {
-    size_t pos;      /* offset of '$' */
-    size_t name_pos; /* offset of the name */
-    size_t name_len;
-    size_t end;  /* offset after '}' */
-    int problem; /* 0, -EINVAL (unterminated or bad name) */
-};
-
-/* Find the next reference at or after *i; skips "$${" escapes. Returns false
- * at the end of the string. */
-static bool next_ref(const char *s, size_t *i, struct ref *ret)
-{
-    for (size_t k = *i; s[k]; k++) {
-        if (s[k] != '$') {
-            continue;
-        }
-        if (s[k + 1] == '$' && s[k + 2] == '{') {
-            k += 2; /* escape: "$${" is a literal "${" */
-            continue;
-        }
-        if (s[k + 1] != '{') {
-            continue;
-        }
-        const char *close = strchr(s + k + 2, '}');
-        *ret = (struct ref){.pos = k, .name_pos = k + 2};
-        if (!close) {
-            ret->name_len = strlen(s + k + 2);
-            ret->end = k + 2 + ret->name_len;
-            ret->problem = -EINVAL;
-        } else {
-            ret->name_len = (size_t)(close - (s + k + 2));
-            ret->end = (size_t)(close - s) + 1;
-            if (!valid_param_name(s + k + 2, ret->name_len)) {
-                ret->problem = -EINVAL;
-            }
-        }
-        *i = ret->end;
-        return true;
-    }
-    return false;
-}
-
-int dagd_params_expand(const struct dagd_params *ps, const char *in, char **ret, char **reterr_name)
-{
-    size_t cap = strlen(in) + 1, n = 0, i = 0;
-    char *out = dagd_xmalloc(cap);
-
-#define APPEND(src, l)                                                                             \
-    do {                                                                                           \
-        size_t _l = (l);                                                                           \
-        if (n + _l + 1 > MAX_EXPANDED) {                                                           \
-            free(out);                                                                             \
-            return -E2BIG;                                                                         \
-        }                                                                                          \
-        if (n + _l + 1 > cap) {                                                                    \
-            cap = (n + _l + 1) * 2;                                                                \
-            out = dagd_xrealloc(out, cap);                                                         \
-        }                                                                                          \
-        memcpy(out + n, (src), _l);                                                                \
-        n += _l;                                                                                   \
-    } while (0)
-
-    while (in[i]) {
-        if (in[i] == '$' && in[i + 1] == '$' && in[i + 2] == '{') {
-            APPEND("${", 2);
-            i += 3;
-            continue;
-        }
-        if (in[i] == '$' && in[i + 1] == '{') {
-            struct ref r;
-            size_t j = i;
-            _cleanup_free_ char *name = NULL;
-            const char *v;
-            (void)next_ref(in, &j, &r);
-            if (r.problem < 0) {
-                free(out);
-                return -EINVAL;
-            }
-            name = dagd_xstrndup(in + r.name_pos, r.name_len);
-            v = dagd_params_get(ps, name);
-            if (!v) {
-                free(out);
-                if (reterr_name) {
-                    *reterr_name = TAKE_PTR(name);
-                }
-                return -ENOENT;
-            }
-            APPEND(v, strlen(v));
-            i = r.end;
-            continue;
-        }
-        APPEND(in + i, 1);
-        i++;
-    }
-#undef APPEND
-    out[n] = 0;
-    *ret = out;
-    return 0;
-}
-
-void dagd_pipeline_builtins(const struct dagd_pipeline *p, const char *state_dir,
-                            const char *run_id, struct dagd_params *ret)
-{
-    struct dagd_params ps = {0};
-
-    dagd_params_set(&ps, "state_dir", state_dir ? state_dir : "");
-    dagd_params_set(&ps, "run_id", run_id ? run_id : "");
-    dagd_params_set(&ps, "pipeline", p->name ? p->name : "");
-    dagd_params_set(&ps, "pipeline_dir", p->dir ? p->dir : ".");
-    *ret = ps;
-}
-
-static bool in_list(const char *const *list, const char *s, size_t len)
-{
-    for (size_t i = 0; list[i]; i++) {
-        if (strlen(list[i]) == len && strncmp(list[i], s, len) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Expand param `i` of `ps` (declared params at [first, ps->n)) in place,
- * depth first; state: 0 new, 1 in progress, 2 done. On a cycle, `path`
- * gets the chain. */
-static int expand_param(struct dagd_params *ps, size_t i, bool expand, unsigned char *state,
-                        size_t *stack, size_t depth, size_t *ret_cycle_from, size_t *ret_depth)
-{
-    struct ref r;
-    size_t pos = 0;
-    char *v;
-    int k;
-
-    state[i] = 1;
-    stack[depth] = i;
-    while (next_ref(ps->items[i].value, &pos, &r)) {
-        if (r.problem < 0) {
-            continue;
-        }
-        for (size_t j = 0; j < ps->n; j++) {
-            if (strlen(ps->items[j].key) != r.name_len ||
-                strncmp(ps->items[j].key, ps->items[i].value + r.name_pos, r.name_len) != 0) {
-                continue;
-            }
-            if (state[j] == 1) {
-                *ret_cycle_from = j;
-                *ret_depth = depth;
-                return -ELOOP;
-            }
-            if (state[j] == 0) {
-                k = expand_param(ps, j, expand, state, stack, depth + 1, ret_cycle_from, ret_depth);
-                if (k < 0) {
-                    return k;
-                }
-            }
-            break;
-        }
-    }
-    state[i] = 2;
-    if (!expand) {
-        return 0;
-    }
-    k = dagd_params_expand(ps, ps->items[i].value, &v, NULL);
-    if (k < 0) {
-        return k;
-    }
-    free(ps->items[i].value);
-    ps->items[i].value = v;
-    return 0;
-}
-
-/* Expand every value of ps (or with !expand only look for cycles, which
- * are all reported); on error report with `file`. */
-static int expand_all(struct dagd_params *ps, size_t first, bool expand, const char *file,
-                      struct dagd_diags *diags)
-{
-    unsigned char *state = dagd_xcalloc(ps->n + 1, 1);
-    size_t *stack = dagd_xcalloc(ps->n + 1, sizeof(size_t));
-    int r = 0;
-
-    /* Entries before `first` (the built-ins) are literal values. */
-    for (size_t i = 0; i < first && i < ps->n; i++) {
-        state[i] = 2;
-    }
-
-    int ret = 0;
-
-    for (size_t i = 0; i < ps->n && (r >= 0 || !expand); i++) {
-        size_t from = 0, depth = 0;
-        if (state[i] != 0) {
-            continue;
-        }
-        r = expand_param(ps, i, expand, state, stack, 0, &from, &depth);
-        if (r < 0) {
-            ret = r;
-            /* Steps of a reported cycle are not searched again. */
-            for (size_t j = 0; j < ps->n; j++) {
-                if (state[j] == 1) {
-                    state[j] = 2;
-                }
-            }
-        }
-        if (r == -ELOOP) {
-            /* The cycle is stack[k..depth] where stack[k] == from. */
-            size_t k = 0;
-            char *path = NULL;
-            while (k <= depth && stack[k] != from) {
-                k++;
-            }
-            path = dagd_xstrdup(ps->items[from].key);
-            for (size_t j = k + 1; j <= depth; j++) {
-                char *t = dagd_xasprintf("%s -> %s", path, ps->items[stack[j]].key);
-                free(path);
-                path = t;
-            }
-            char *t = dagd_xasprintf("%s -> %s", path, ps->items[from].key);
-            free(path);
-            path = t;
-            dagd_diags_add(diags, file, ps->items[from].mark, "parameter cycle: %s", path);
-            free(path);
-        } else if (r == -E2BIG) {
-            dagd_diags_add(diags, file, ps->items[i].mark,
-                           "parameter '%s' expands to more than %u bytes", ps->items[i].key,
-                           MAX_EXPANDED);
-        } else if (r < 0) {
-            dagd_diags_add(diags, file, ps->items[i].mark, "parameter '%s' cannot be expanded",
-                           ps->items[i].key);
-        }
-    }
-    free(state);
-    free(stack);
-    return ret < 0 ? -EINVAL : 0;
-}
-
-int dagd_pipeline_resolve_params(const struct dagd_pipeline *p, char *const *overrides,
-                                 size_t n_overrides, const struct dagd_params *builtins,
-                                 struct dagd_params *ret, struct dagd_diags *reterr)
-{
-    struct dagd_params ps = {0};
-    bool bad = false;
-    size_t first;
-    int r;
-
-    for (size_t i = 0; builtins && i < builtins->n; i++) {
-        dagd_params_set(&ps, builtins->items[i].key, builtins->items[i].value);
-    }
-    first = ps.n; /* built-ins are literal: never scanned for ${...} */
-    for (size_t i = 0; i < p->params.n; i++) {
-        params_set_mark(&ps, p->params.items[i].key, p->params.items[i].value,
-                        p->params.items[i].mark);
-    }
-    for (size_t i = 0; i < n_overrides; i++) {
-        const char *eq = strchr(overrides[i], '=');
-        _cleanup_free_ char *key = NULL;
-        struct dagd_param *q;
-
-        if (!eq) {
-            dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},
-                           "'%s' is not of the form key=value", overrides[i]);
-            bad = true;
-            continue;
-        }
-        key = dagd_xstrndup(overrides[i], (size_t)(eq - overrides[i]));
-        if (in_list(builtin_params, key, strlen(key))) {
-            dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},
-                           "'%s' is a built-in parameter and cannot be overridden", key);
-            bad = true;
-            continue;
-        }
-        if (!dagd_params_get(&p->params, key)) {
-            dagd_diags_add(reterr, p->file, (struct dagd_mark){1, 1},
-                           "unknown parameter '%s' (not declared in params)", key);
-            bad = true;
-            continue;
-        }
-        q = params_find(&ps, key);
-        free(q->value);
-        q->value = dagd_xstrdup(eq + 1);
-    }
-    if (bad) {
-        dagd_params_done(&ps);
-        return -EINVAL;
-    }
-    /* References to unknown names are caught at load; an override may still
-     * name one. */
-    for (size_t i = first; i < ps.n; i++) {
-        struct ref rf;
-        size_t pos = 0;
-        while (next_ref(ps.items[i].value, &pos, &rf)) {
-            if (rf.problem < 0) {
-                dagd_diags_add(reterr, p->file, ps.items[i].mark,
-                               "parameter '%s': malformed reference in '%s'", ps.items[i].key,
-                               ps.items[i].value);
-                bad = true;
-            } else {
-                _cleanup_free_ char *name =
-                    dagd_xstrndup(ps.items[i].value + rf.name_pos, rf.name_len);
-                if (!dagd_params_get(&ps, name)) {
-                    dagd_diags_add(reterr, p->file, ps.items[i].mark,
-                                   "parameter '%s': unknown parameter '${%s}'", ps.items[i].key,
-                                   name);
-                    bad = true;
-                }
-            }
-        }
-    }
-    if (bad) {
-        dagd_params_done(&ps);
-        return -EINVAL;
-    }
-    r = expand_all(&ps, first, true, p->file, reterr);
-    if (r < 0) {
-        dagd_params_done(&ps);
-        return r;
-    }
-    *ret = ps;
-    return 0;
-}
-
-/* ---- pipeline lifetime ----------------------------------------------------- */
-
-static void config_marks_free(struct dagd_config_marks *m)
-{
-    if (!m) {
-        return;
-    }
-    for (size_t i = 0; i < m->n; i++) {
-        free(m->e[i].key);
-        free(m->e[i].items);
-    }
-    free(m->e);
-    free(m);
-}
-
-static void pipeline_free(struct dagd_pipeline *p)
-{
-    free(p->file);
-    free(p->dir);
-    free(p->name);
-    free(p->description);
-    dagd_params_done(&p->params);
-    for (size_t i = 0; i < p->n_steps; i++) {
-        struct dagd_step *s = &p->steps[i];
-        free(s->name);
-        free(s->task);
-        for (size_t j = 0; j < s->n_needs; j++) {
-            free(s->needs[j]);
-        }
-        free(s->needs);
-        free(s->needs_idx);
-        cJSON_Delete(s->config);
-        config_marks_free(s->config_marks);
-    }
-    free(p->steps);
-    free(p->topo);
-    for (size_t i = 0; i < p->n_schedules; i++) {
-        free(p->schedules[i].name);
-        free(p->schedules[i].cron);
-        free(p->schedules[i].timezone);
-        dagd_params_done(&p->schedules[i].params);
-    }
-    free(p->schedules);
-    for (size_t i = 0; i < p->n_sensors; i++) {
-        free(p->sensors[i].name);
-        free(p->sensors[i].watch);
-        free(p->sensors[i].pattern);
-        dagd_params_done(&p->sensors[i].params);
-    }
-    free(p->sensors);
-    free(p);
-}
-
-struct dagd_pipeline *dagd_pipeline_ref(struct dagd_pipeline *p)
-{
-    if (p) {
-        p->n_ref++;
-    }
-    return p;
-}
-
-struct dagd_pipeline *dagd_pipeline_unref(struct dagd_pipeline *p)
-{
-    if (!p) {
-        return NULL;
-    }
-    assert(p->n_ref > 0);
-    if (--p->n_ref == 0) {
-        pipeline_free(p);
-    }
-    return NULL;
-}
-
-ssize_t dagd_pipeline_step_index(const struct dagd_pipeline *p, const char *name)
-{
-    for (size_t i = 0; name && i < p->n_steps; i++) {
-        /* steps of an invalid file may lack a name */
-        if (streq_ptr(p->steps[i].name, name)) {
-            return (ssize_t)i;
-        }
-    }
-    return -ENOENT;
-}
-
 /* ---- YAML helpers ------------------------------------------------------------ */
 
-static yaml_node_t *node(struct loader *L, int id)
+static yaml_node_t *
+node(struct loader *L, int id)
 {
     return yaml_document_get_node(&L->doc, id);
 }
@@ -708,10 +194,10 @@ struct refscope {
 
 static bool ref_known(struct loader *L, const struct refscope *sc, const char *name, size_t len)
 {
-    if (in_list(builtin_params, name, len)) {
+    if (dagd_params_name_in(dagd_params_builtin_names, name, len)) {
         return true;
     }
-    if (sc && sc->sensor && in_list(sensor_params, name, len)) {
+    if (sc && sc->sensor && dagd_params_name_in(dagd_params_sensor_names, name, len)) {
         return true;
     }
     for (size_t i = 0; i < L->p->params.n; i++) {
@@ -726,7 +212,9 @@ static bool ref_known(struct loader *L, const struct refscope *sc, const char *n
 static const char *closest_param(struct loader *L, const struct refscope *sc, const char *name,
                                  size_t len)
 {
-    size_t n = L->p->params.n + ELEMENTSOF(builtin_params) + ELEMENTSOF(sensor_params), k = 0;
+    size_t n = L->p->params.n + ELEMENTSOF(dagd_params_builtin_names) +
+               ELEMENTSOF(dagd_params_sensor_names),
+           k = 0;
     _cleanup_free_ const char **c = NULL;
 
     if (L->diags->n >= DAGD_DIAG_MAX || n > 10000) {
@@ -734,11 +222,11 @@ static const char *closest_param(struct loader *L, const struct refscope *sc, co
     }
     c = dagd_xcalloc(n + 1, sizeof(char *));
 
-    for (size_t i = 0; builtin_params[i]; i++) {
-        c[k++] = builtin_params[i];
+    for (size_t i = 0; dagd_params_builtin_names[i]; i++) {
+        c[k++] = dagd_params_builtin_names[i];
     }
-    for (size_t i = 0; sc && sc->sensor && sensor_params[i]; i++) {
-        c[k++] = sensor_params[i];
+    for (size_t i = 0; sc && sc->sensor && dagd_params_sensor_names[i]; i++) {
+        c[k++] = dagd_params_sensor_names[i];
     }
     for (size_t i = 0; i < L->p->params.n; i++) {
         c[k++] = L->p->params.items[i].key;
@@ -751,10 +239,10 @@ static unsigned check_refs(struct loader *L, const yaml_node_t *n, const struct 
 {
     const char *v = scalar(n);
     size_t pos = 0;
-    struct ref r;
+    struct dagd_param_ref r;
     unsigned bad = 0;
 
-    while (next_ref(v, &pos, &r)) {
+    while (dagd_params_next_ref(v, &pos, &r)) {
         struct dagd_mark m = scalar_pos_mark(L, n, r.pos);
         if (r.problem < 0) {
             if (!strchr(v + r.name_pos, '}')) {
@@ -1175,12 +663,12 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
             continue;
         }
         if (declare) {
-            if (in_list(builtin_params, name, strlen(name))) {
+            if (dagd_params_name_in(dagd_params_builtin_names, name, strlen(name))) {
                 error_at(L, M(k->start_mark), "parameter '%s' is built in and cannot be declared",
                          name);
                 continue;
             }
-            if (!valid_param_name(name, strlen(name)) || strchr(name, '.')) {
+            if (!dagd_params_valid_name(name, strlen(name)) || strchr(name, '.')) {
                 error_at(L, M(k->start_mark),
                          "invalid parameter name '%s' (use letters, digits, "
                          "'_' and '-', starting with a letter or '_')",
@@ -1203,7 +691,7 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
         if (!declare && check_refs(L, v, sc) > 0) {
             continue;
         }
-        params_set_mark(ret, name, is_null(v) ? "" : scalar(v), M(k->start_mark));
+        dagd_params_set_at(ret, name, is_null(v) ? "" : scalar(v), M(k->start_mark));
     }
 }
 
@@ -1245,7 +733,7 @@ static void parse_defaults(struct loader *L, yaml_node_t *n, struct defaults *d)
             continue;
         }
         if (!parse_limit_key(L, scalar(k), v, d)) {
-            if (in_list(step_keys, scalar(k), strlen(scalar(k)))) {
+            if (dagd_params_name_in(step_keys, scalar(k), strlen(scalar(k)))) {
                 error_at(L, M(k->start_mark),
                          "key '%s' cannot have a default (defaults take: "
                          "retries, retry_delay, timeout, memory)",
@@ -1267,13 +755,13 @@ static void config_marks_record(struct loader *L, struct dagd_step *s, yaml_node
     }
     FOREACH_PAIR(L, cfg, pr, k, v)
     {
-        struct config_mark_entry *e;
+        struct dagd_config_mark_entry *e;
         if (is_dup_key(L, cfg, pr)) {
             continue;
         }
         m->e = dagd_xreallocarray(m->e, m->n + 1, sizeof(*m->e));
         e = &m->e[m->n++];
-        *e = (struct config_mark_entry){
+        *e = (struct dagd_config_mark_entry){
             .key = dagd_xstrdup(scalar(k)),
             .key_mark = M(k->start_mark),
             .value_mark = M(v->start_mark),
@@ -1723,120 +1211,6 @@ static void resolve_needs(struct loader *L)
     free(seen);
 }
 
-struct mark_ud {
-    const struct dagd_config_marks *m;
-    struct dagd_mark fallback;
-};
-
-static struct dagd_mark config_mark_fn(void *userdata, const char *key, int item)
-{
-    const struct mark_ud *u = userdata;
-    const struct dagd_config_marks *m = u->m;
-
-    if (!m) {
-        return u->fallback;
-    }
-    if (!key) {
-        return m->map_mark.line ? m->map_mark : u->fallback;
-    }
-    for (size_t i = 0; i < m->n; i++) {
-        if (!streq(m->e[i].key, key)) {
-            continue;
-        }
-        if (item == -2) {
-            return m->e[i].key_mark;
-        }
-        if (item >= 0 && (size_t)item < m->e[i].n_items) {
-            return m->e[i].items[item];
-        }
-        return m->e[i].value_mark;
-    }
-    return m->map_mark.line ? m->map_mark : u->fallback;
-}
-
-/* Substitute every string of a JSON value; on failure report at `mark`. */
-static int subst_json(cJSON *j, const struct dagd_params *ps, const char *file,
-                      struct dagd_mark mark, struct dagd_diags *diags)
-{
-    int r = 0;
-
-    if (cJSON_IsString(j)) {
-        char *out = NULL;
-        _cleanup_free_ char *name = NULL;
-        int k = dagd_params_expand(ps, j->valuestring, &out, &name);
-        if (k < 0) {
-            if (k == -ENOENT) {
-                dagd_diags_add(diags, file, mark, "unknown parameter '${%s}'", name);
-            } else if (k == -E2BIG) {
-                dagd_diags_add(diags, file, mark, "value expands to more than %u bytes",
-                               MAX_EXPANDED);
-            } else {
-                dagd_diags_add(diags, file, mark, "malformed parameter reference in '%s'",
-                               j->valuestring);
-            }
-            return -EINVAL;
-        }
-        free(j->valuestring);
-        j->valuestring = out;
-        return 0;
-    }
-    for (cJSON *c = j->child; c; c = c->next) {
-        if (subst_json(c, ps, file, mark, diags) < 0) {
-            r = -EINVAL;
-        }
-    }
-    return r;
-}
-
-static void unraw_all(cJSON *parent, cJSON *v)
-{
-    if (cJSON_IsRaw(v)) {
-        double d;
-        dagd_json_replace(parent, v,
-                          must(dagd_parse_double(v->valuestring, &d) >= 0
-                                   ? cJSON_CreateNumber(d)
-                                   : cJSON_CreateString(v->valuestring)));
-        return;
-    }
-    for (cJSON *c = v->child; c;) {
-        cJSON *next = c->next;
-        unraw_all(v, c);
-        c = next;
-    }
-}
-
-/* Substitute and check one step's config; on success *ret is the checked
- * object (normalized to the schema types). */
-static int step_config(const struct dagd_pipeline *p, const struct dagd_step *s,
-                       const struct dagd_params *ps, const char *file, cJSON **ret,
-                       struct dagd_diags *diags)
-{
-    struct mark_ud u = {.m = s->config_marks, .fallback = s->mark};
-    cJSON *c = s->config ? must(cJSON_Duplicate(s->config, true)) : NULL;
-    int r = 0;
-
-    for (cJSON *e = c ? c->child : NULL; e; e = e->next) {
-        if (subst_json(e, ps, file, config_mark_fn(&u, e->string, -1), diags) < 0) {
-            r = -EINVAL;
-        }
-    }
-    if (r < 0) {
-        cJSON_Delete(c);
-        return r;
-    }
-    if (s->plugin) {
-        r = dagd_task_config_check(s->plugin->desc->schema, c, file, config_mark_fn, &u, diags);
-    } else if (c) {
-        unraw_all(NULL, c);
-    }
-    if (r < 0) {
-        cJSON_Delete(c);
-        return r;
-    }
-    *ret = c;
-    return 0;
-}
-
 static void check_tasks(struct loader *L)
 {
     struct dagd_pipeline *p = L->p;
@@ -1869,7 +1243,7 @@ static void check_tasks(struct loader *L)
         }
         {
             size_t before = L->diags->n + L->diags->dropped;
-            r = step_config(p, s, &L->load_params, L->file, &checked, L->diags);
+            r = dagd__step_config(p, s, &L->load_params, L->file, &checked, L->diags);
             if (r < 0 || L->diags->n + L->diags->dropped != before) {
                 L->failed = true;
                 cJSON_Delete(checked);
@@ -1878,11 +1252,11 @@ static void check_tasks(struct loader *L)
         }
         r = dagd_plugin_host_validate(L->host, pl, checked, &L->load_params, s->name, &f, &nf);
         if (r == -EINVAL) {
-            struct mark_ud u = {.m = s->config_marks, .fallback = s->mark};
+            struct dagd_config_mark_ud u = {.m = s->config_marks, .fallback = s->mark};
             for (size_t j = 0; j < nf; j++) {
                 if (f[j].key) {
-                    error_at(L, config_mark_fn(&u, f[j].key, -1), "config key '%s': %s", f[j].key,
-                             f[j].message);
+                    error_at(L, dagd__config_mark(&u, f[j].key, -1), "config key '%s': %s",
+                             f[j].key, f[j].message);
                 } else {
                     error_at(L, s->mark, "step '%s': %s", s->name ? s->name : "?", f[j].message);
                 }
@@ -1955,7 +1329,7 @@ static void load_document(struct loader *L, yaml_node_t *root)
             L->params_ok = false;
         }
         check_param_refs(L, params);
-        if (expand_all(&p->params, 0, false, L->file, L->diags) < 0) {
+        if (dagd_params_check_cycles(&p->params, L->file, L->diags) < 0) {
             L->failed = true;
             L->params_ok = false;
         }
@@ -2167,7 +1541,7 @@ finish:
     free(L.by_name);
     sort_diags(reterr, first);
     if (L.failed || reterr->n > first) {
-        pipeline_free(L.p);
+        dagd_pipeline_unref(L.p);
         return -EINVAL;
     }
     *ret = L.p;
@@ -2210,66 +1584,4 @@ int dagd_pipeline_load(const char *path, struct dagd_plugin_host *host, struct d
     }
     buf[n] = 0;
     return dagd_pipeline_load_buffer(path, buf, n, host, ret, reterr);
-}
-
-int dagd_pipeline_resolve_config(const struct dagd_pipeline *p, size_t step,
-                                 const struct dagd_params *params, char **ret_json,
-                                 struct dagd_diags *reterr)
-{
-    cJSON *c = NULL;
-    int r;
-
-    if (step >= p->n_steps) {
-        return -EINVAL;
-    }
-    r = step_config(p, &p->steps[step], params, p->file, &c, reterr);
-    if (r < 0) {
-        return r;
-    }
-    *ret_json = c ? dagd_json_canonical(c) : dagd_xstrdup("{}");
-    cJSON_Delete(c);
-    return 0;
-}
-
-/* ---- DOT ----------------------------------------------------------------------- */
-
-static void dot_quoted(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const char *q = s ? s : ""; *q; q++) {
-        if (*q == '"' || *q == '\\') {
-            fputc('\\', f);
-        }
-        if (*q == '\n') {
-            fputs("\\n", f);
-            continue;
-        }
-        fputc(*q, f);
-    }
-    fputc('"', f);
-}
-
-void dagd_pipeline_write_dot(const struct dagd_pipeline *p, FILE *f)
-{
-    fputs("digraph ", f);
-    dot_quoted(f, p->name);
-    fputs(" {\n    rankdir=LR;\n    node [shape=box, fontname=\"Helvetica\"];\n", f);
-    for (size_t i = 0; i < p->n_steps; i++) {
-        _cleanup_free_ char *label = dagd_xasprintf("%s\n(%s)", p->steps[i].name, p->steps[i].task);
-        fputs("    ", f);
-        dot_quoted(f, p->steps[i].name);
-        fputs(" [label=", f);
-        dot_quoted(f, label);
-        fputs("];\n", f);
-    }
-    for (size_t i = 0; i < p->n_steps; i++) {
-        for (size_t j = 0; j < p->steps[i].n_needs; j++) {
-            fputs("    ", f);
-            dot_quoted(f, p->steps[i].needs[j]);
-            fputs(" -> ", f);
-            dot_quoted(f, p->steps[i].name);
-            fputs(";\n", f);
-        }
-    }
-    fputs("}\n", f);
 }

@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "pipeline.h"
+#include "params.h"
 #include "task_config.h"
 
 /* Under LeakSanitizer, plugins stay mapped when the host is freed: LSan's
