@@ -378,6 +378,91 @@ static void finished(struct client *c, struct job *j, CURLcode res)
     }
 }
 
+/* Start every job that may start now (a free connection, its backoff,
+ * a 429 pause and the pace allow it). *ret_wake: the earliest time a job
+ * that had to wait may start (UINT64_MAX: none); *ret_pending: some job is
+ * not done. */
+static int start_ready_jobs(struct client *c, uint64_t now, uint64_t *ret_wake, bool *ret_pending)
+{
+    uint64_t wake = UINT64_MAX;
+    bool pending = false;
+    for (size_t i = 0; i < c->njobs; i++) {
+        struct job *j = &c->jobs[i];
+        if (j->done) {
+            continue;
+        }
+        pending = true;
+        if (j->running || c->running >= c->o->connections) {
+            continue;
+        }
+        uint64_t ready = j->not_before;
+        if (c->pause_until > ready) {
+            ready = c->pause_until;
+        }
+        if (c->next_start > ready) {
+            ready = c->next_start;
+        }
+        if (ready > now) {
+            if (ready < wake) {
+                wake = ready;
+            }
+            continue;
+        }
+        while (j->count > c->batch_cap && c->njobs < c->cap_jobs) {
+            split(c, j, c->batch_cap);
+        }
+        int r = start(c, j);
+        if (r < 0) {
+            return r;
+        }
+        c->next_start = now + c->interval;
+        c->starts[c->n_starts++ % RECENT] = now;
+    }
+    *ret_wake = wake;
+    *ret_pending = pending;
+    return 0;
+}
+
+/* Drive the transfers and handle those that ended; true if any did (a slot
+ * is free or a retry is scheduled). */
+static bool reap_finished(struct client *c)
+{
+    int still = 0;
+    curl_multi_perform(c->multi, &still);
+    CURLMsg *msg;
+    int left;
+    bool progressed = false;
+    while ((msg = curl_multi_info_read(c->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        struct job *j = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+        CURLcode res = msg->data.result;
+        if (j && j->easy == msg->easy_handle) {
+            finished(c, j, res);
+            progressed = true;
+        }
+    }
+    return progressed;
+}
+
+/* Sleep until a transfer has news or `wake` (at most 1 s). */
+static void wait_for_work(struct client *c, uint64_t wake)
+{
+    uint64_t now = now_usec();
+    int timeout_ms = 1000;
+    if (wake != UINT64_MAX) {
+        uint64_t ms = wake > now ? (wake - now + 999) / 1000 : 0;
+        if (ms < (uint64_t)timeout_ms) {
+            timeout_ms = (int)ms;
+        }
+    }
+    if (c->running > 0 || timeout_ms > 0) {
+        curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL);
+    }
+}
+
 int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *titles, size_t n,
                      struct dagd_wiki_answer *answers, struct dagd_wiki_stats *stats)
 {
@@ -418,75 +503,19 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
             r = -ECANCELED;
             goto out;
         }
-        uint64_t now = now_usec();
-        uint64_t wake = UINT64_MAX;
-        bool pending = false;
-        for (size_t i = 0; i < c.njobs; i++) {
-            struct job *j = &c.jobs[i];
-            if (j->done) {
-                continue;
-            }
-            pending = true;
-            if (j->running || c.running >= o->connections) {
-                continue;
-            }
-            uint64_t ready = j->not_before;
-            if (c.pause_until > ready) {
-                ready = c.pause_until;
-            }
-            if (c.next_start > ready) {
-                ready = c.next_start;
-            }
-            if (ready > now) {
-                if (ready < wake) {
-                    wake = ready;
-                }
-                continue;
-            }
-            while (j->count > c.batch_cap && c.njobs < c.cap_jobs) {
-                split(&c, j, c.batch_cap);
-            }
-            r = start(&c, j);
-            if (r < 0) {
-                goto out;
-            }
-            c.next_start = now + c.interval;
-            c.starts[c.n_starts++ % RECENT] = now;
+        uint64_t wake;
+        bool pending;
+        r = start_ready_jobs(&c, now_usec(), &wake, &pending);
+        if (r < 0) {
+            goto out;
         }
         if (!pending) {
             break;
         }
-        int still = 0;
-        curl_multi_perform(c.multi, &still);
-        CURLMsg *msg;
-        int left;
-        bool progressed = false;
-        while ((msg = curl_multi_info_read(c.multi, &left))) {
-            if (msg->msg != CURLMSG_DONE) {
-                continue;
-            }
-            struct job *j = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-            CURLcode res = msg->data.result;
-            if (j && j->easy == msg->easy_handle) {
-                finished(&c, j, res);
-                progressed = true;
-            }
-        }
-        if (progressed) {
+        if (reap_finished(&c)) {
             continue; /* a slot is free or a retry is scheduled: plan again now */
         }
-        now = now_usec();
-        int timeout_ms = 1000;
-        if (wake != UINT64_MAX) {
-            uint64_t ms = wake > now ? (wake - now + 999) / 1000 : 0;
-            if (ms < (uint64_t)timeout_ms) {
-                timeout_ms = (int)ms;
-            }
-        }
-        if (c.running > 0 || timeout_ms > 0) {
-            curl_multi_poll(c.multi, NULL, 0, timeout_ms, NULL);
-        }
+        wait_for_work(&c, wake);
     }
 out:
     for (size_t i = 0; c.jobs && i < c.njobs; i++) {
