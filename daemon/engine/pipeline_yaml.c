@@ -1273,15 +1273,22 @@ static const char *const pipeline_keys[] = {"pipeline",  "description", "params"
                                             "defaults",  "steps",       "concurrency",
                                             "schedules", "sensors",     NULL};
 
-static void load_document(struct loader *L, yaml_node_t *root)
+/* The top-level keys' nodes, found by parse_top_keys() and parsed in the
+ * order their references need (params before everything that refers to
+ * them). */
+struct top_nodes {
+    yaml_node_t *params, *defaults, *steps, *schedules, *sensors;
+};
+
+/* Phase 1: the top-level mapping. Scalars (name, description, concurrency)
+ * are parsed here, the sections only found. */
+static bool parse_top_keys(struct loader *L, yaml_node_t *root, struct top_nodes *t)
 {
     struct dagd_pipeline *p = L->p;
-    yaml_node_t *params = NULL, *defaults = NULL, *steps = NULL, *schedules = NULL, *sensors = NULL;
-    struct defaults dflt = {0};
     bool has_name = false;
 
     if (!check_mapping(L, root, "a pipeline file")) {
-        return;
+        return false;
     }
     FOREACH_PAIR(L, root, pr, k, v)
     {
@@ -1302,17 +1309,17 @@ static void load_document(struct loader *L, yaml_node_t *root)
         } else if (streq(key, "description")) {
             (void)get_string(L, v, "description", true, &p->description);
         } else if (streq(key, "params")) {
-            params = v;
+            t->params = v;
         } else if (streq(key, "defaults")) {
-            defaults = v;
+            t->defaults = v;
         } else if (streq(key, "steps")) {
-            steps = v;
+            t->steps = v;
         } else if (streq(key, "concurrency")) {
             (void)get_uint(L, v, "concurrency", 100000, &p->concurrency);
         } else if (streq(key, "schedules")) {
-            schedules = v;
+            t->schedules = v;
         } else if (streq(key, "sensors")) {
-            sensors = v;
+            t->sensors = v;
         } else {
             unknown_key(L, k, "pipeline", pipeline_keys);
         }
@@ -1320,79 +1327,125 @@ static void load_document(struct loader *L, yaml_node_t *root)
     if (!has_name) {
         error_at(L, M(root->start_mark), "missing key 'pipeline' (the pipeline's name)");
     }
-    /* params first: configs and schedules refer to them. */
+    return true;
+}
+
+/* Phase 2: the declared params, their references and cycles. Configs and
+ * schedules refer to them, so later phases check L->params_ok. */
+static void parse_declared_params(struct loader *L, yaml_node_t *params)
+{
+    struct dagd_pipeline *p = L->p;
+    size_t before = L->diags->n + L->diags->dropped;
+
     L->params_ok = true;
-    if (params && !is_null(params)) {
-        size_t before = L->diags->n + L->diags->dropped;
-        parse_params_map(L, params, &p->params, "params", true, NULL);
-        if (L->diags->n + L->diags->dropped != before) {
-            L->params_ok = false;
-        }
-        check_param_refs(L, params);
-        if (dagd_params_check_cycles(&p->params, L->file, L->diags) < 0) {
-            L->failed = true;
-            L->params_ok = false;
-        }
+    if (!params || is_null(params)) {
+        return;
     }
-    if (defaults && !is_null(defaults)) {
-        parse_defaults(L, defaults, &dflt);
+    parse_params_map(L, params, &p->params, "params", true, NULL);
+    if (L->diags->n + L->diags->dropped != before) {
+        L->params_ok = false;
     }
+    check_param_refs(L, params);
+    if (dagd_params_check_cycles(&p->params, L->file, L->diags) < 0) {
+        L->failed = true;
+        L->params_ok = false;
+    }
+}
+
+/* Phase 3: the steps list, each step with the defaults applied. */
+static void parse_steps(struct loader *L, yaml_node_t *root, yaml_node_t *steps,
+                        const struct defaults *dflt)
+{
+    struct dagd_pipeline *p = L->p;
+    size_t ni;
+
     if (!steps) {
         error_at(L, M(root->start_mark), "missing key 'steps'");
-    } else if (steps->type != YAML_SEQUENCE_NODE) {
+        return;
+    }
+    if (steps->type != YAML_SEQUENCE_NODE) {
         error_at(L, M(steps->start_mark), "steps must be a list, got %s", node_kind(steps));
-    } else {
-        size_t ni = (size_t)(steps->data.sequence.items.top - steps->data.sequence.items.start);
-        if (ni == 0) {
-            error_at(L, M(steps->start_mark), "steps is empty");
+        return;
+    }
+    ni = (size_t)(steps->data.sequence.items.top - steps->data.sequence.items.start);
+    if (ni == 0) {
+        error_at(L, M(steps->start_mark), "steps is empty");
+    }
+    if (ni > MAX_STEPS) {
+        error_at(L, M(steps->start_mark), "more than %u steps", MAX_STEPS);
+        ni = 0;
+    }
+    p->steps = dagd_xcalloc(ni + 1, sizeof(*p->steps));
+    for (size_t i = 0; i < ni; i++) {
+        yaml_node_t *sn = node(L, steps->data.sequence.items.start[i]);
+        struct dagd_step *s = &p->steps[p->n_steps++];
+        if (!sn) {
+            continue;
         }
-        if (ni > MAX_STEPS) {
-            error_at(L, M(steps->start_mark), "more than %u steps", MAX_STEPS);
-            ni = 0;
-        }
-        p->steps = dagd_xcalloc(ni + 1, sizeof(*p->steps));
-        for (size_t i = 0; i < ni; i++) {
-            yaml_node_t *sn = node(L, steps->data.sequence.items.start[i]);
-            struct dagd_step *s = &p->steps[p->n_steps++];
-            if (!sn) {
-                continue;
-            }
-            parse_step(L, sn, s, &dflt);
+        parse_step(L, sn, s, dflt);
+    }
+}
+
+/* Phase 4: the params' load-time values (defaults and placeholder
+ * built-ins, expanded), which configs are checked with. */
+static void resolve_load_params(struct loader *L)
+{
+    struct dagd_params builtins = {0};
+    _cleanup_free_ char *sd = dagd_xstrdup(".dagd");
+
+    if (!L->params_ok) {
+        return;
+    }
+    dagd_pipeline_builtins(L->p, sd, "00000000000000000000000000000000", &builtins);
+    if (dagd_pipeline_resolve_params(L->p, NULL, 0, &builtins, &L->load_params, L->diags) < 0) {
+        L->failed = true;
+        L->params_ok = false;
+    }
+    dagd_params_done(&builtins);
+}
+
+/* Phase 5: the DAG: a topological order, or every cycle with its path. */
+static void order_steps(struct loader *L)
+{
+    struct dagd_pipeline *p = L->p;
+
+    if (p->n_steps == 0) {
+        return;
+    }
+    p->topo = dagd_xcalloc(p->n_steps + 1, sizeof(size_t));
+    for (size_t i = 0; i < p->n_steps; i++) {
+        if (!p->steps[i].name) {
+            return; /* reported; the order needs every name */
         }
     }
+    if (dagd_dag_order(p->steps, p->n_steps, p->topo) < p->n_steps) {
+        (void)dagd_dag_cycles(p->steps, p->n_steps, report_cycle, L);
+    }
+}
+
+static void load_document(struct loader *L, yaml_node_t *root)
+{
+    struct top_nodes t = {0};
+    struct defaults dflt = {0};
+
+    if (!parse_top_keys(L, root, &t)) {
+        return;
+    }
+    parse_declared_params(L, t.params);
+    if (t.defaults && !is_null(t.defaults)) {
+        parse_defaults(L, t.defaults, &dflt);
+    }
+    parse_steps(L, root, t.steps, &dflt);
     index_step_names(L);
-    if (schedules && !is_null(schedules)) {
-        parse_schedules(L, schedules);
+    if (t.schedules && !is_null(t.schedules)) {
+        parse_schedules(L, t.schedules);
     }
-    if (sensors && !is_null(sensors)) {
-        parse_sensors(L, sensors);
+    if (t.sensors && !is_null(t.sensors)) {
+        parse_sensors(L, t.sensors);
     }
-
-    /* Parameters: cycles and the load-time values. */
-    if (L->params_ok) {
-        struct dagd_params builtins = {0};
-        _cleanup_free_ char *sd = dagd_xstrdup(".dagd");
-        dagd_pipeline_builtins(p, sd, "00000000000000000000000000000000", &builtins);
-        if (dagd_pipeline_resolve_params(p, NULL, 0, &builtins, &L->load_params, L->diags) < 0) {
-            L->failed = true;
-            L->params_ok = false;
-        }
-        dagd_params_done(&builtins);
-    }
-
+    resolve_load_params(L);
     resolve_needs(L);
-    if (p->n_steps > 0) {
-        bool names_ok = true;
-        for (size_t i = 0; i < p->n_steps; i++) {
-            if (!p->steps[i].name) {
-                names_ok = false;
-            }
-        }
-        p->topo = dagd_xcalloc(p->n_steps + 1, sizeof(size_t));
-        if (names_ok && dagd_dag_order(p->steps, p->n_steps, p->topo) < p->n_steps) {
-            (void)dagd_dag_cycles(p->steps, p->n_steps, report_cycle, L);
-        }
-    }
+    order_steps(L);
     if (L->host) {
         check_tasks(L);
     }
