@@ -51,7 +51,9 @@ struct dagd_server {
     uv_pipe_t listener;
     bool listener_open; /* initialized and not yet closed */
     char *bound_path;   /* the file we created, unlinked on stop */
-    gid_t group;        /* members of this group may connect */
+    char *socket_file;  /* the socket's file, read at each connection (NULL: none known) */
+    uid_t owner;        /* the socket file's owner and group when last read */
+    gid_t group;
 
     struct list_head clients;
     unsigned n_clients;
@@ -342,6 +344,7 @@ static void maybe_free_server(struct dagd_server *s)
 {
     if (s->freeing && s->n_clients == 0 && !s->listener_open) {
         free(s->bound_path);
+        free(s->socket_file);
         free(s);
     }
 }
@@ -432,9 +435,27 @@ static bool pid_in_group(pid_t pid, gid_t gid)
     return false;
 }
 
-static bool peer_allowed(const struct dagd_server *s, const struct ucred *cr)
+/* The socket file's owner and group as they are now: an operator's chgrp
+ * (or systemd's SocketGroup=) takes effect for the next connection. fstat()
+ * of the listening fd would not do: it reports the socket inode in sockfs
+ * (its creator's ids), never the file's. If the file is gone or is no longer
+ * a socket, the last ids read stay. */
+static void refresh_socket_ids(struct dagd_server *s)
 {
-    if (cr->uid == 0 || cr->uid == geteuid()) {
+    struct stat st;
+    if (s->socket_file && stat(s->socket_file, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        s->owner = st.st_uid;
+        s->group = st.st_gid;
+    }
+}
+
+/* Root, the daemon's uid, the socket file's owner and members of its group
+ * may connect: the same people the file mode lets in, checked again with
+ * SO_PEERCRED in case the mode was loosened. */
+static bool peer_allowed(struct dagd_server *s, const struct ucred *cr)
+{
+    refresh_socket_ids(s);
+    if (cr->uid == 0 || cr->uid == geteuid() || cr->uid == s->owner) {
         return true;
     }
     if (cr->gid == s->group) {
@@ -481,8 +502,9 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     if (!peer_allowed(s, &c->cred)) {
-        dagd_log_warning("Refusing client uid %u pid %d: not the owner, root or in group %u",
-                         (unsigned)c->cred.uid, (int)c->cred.pid, (unsigned)s->group);
+        dagd_log_warning("Refusing client uid %u pid %d: not root, uid %u or in group %u",
+                         (unsigned)c->cred.uid, (int)c->cred.pid, (unsigned)s->owner,
+                         (unsigned)s->group);
         client_fatal(c, DAGD_ERR_PERMISSION, "permission denied");
         return;
     }
@@ -521,6 +543,7 @@ int dagd_server_new(uv_loop_t *loop, const struct dagd_server_limits *limits,
     }
     s->dispatch = dispatch;
     s->userdata = userdata;
+    s->owner = geteuid();
     s->group = getegid();
     list_init(&s->clients);
     *ret = s;
@@ -592,10 +615,24 @@ int dagd_server_listen(struct dagd_server *s, const char *path, int fd)
         dagd_server_stop_accepting(s);
         return r;
     }
-    struct stat st;
-    if (path && stat(path, &st) == 0) {
-        s->group = st.st_gid;
+    /* Under socket activation without a configured path, the file is the
+     * one the socket is bound to; an abstract or unnamed socket has none,
+     * and then the ids of the socket inode are all there is. */
+    struct sockaddr_un bound = {0};
+    socklen_t bl = sizeof(bound);
+    if (path) {
+        s->socket_file = dagd_xstrdup(path);
+    } else if (getsockname(fd, (struct sockaddr *)&bound, &bl) == 0 &&
+               bl > offsetof(struct sockaddr_un, sun_path) && bound.sun_path[0] != '\0') {
+        s->socket_file = dagd_xstrndup(bound.sun_path, bl - offsetof(struct sockaddr_un, sun_path));
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) == 0) {
+            s->owner = st.st_uid;
+            s->group = st.st_gid;
+        }
     }
+    refresh_socket_ids(s);
     return 0;
 }
 

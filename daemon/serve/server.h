@@ -43,7 +43,9 @@ int dagd_server_new(uv_loop_t *loop, const struct dagd_server_limits *limits,
 /* Listen on `path` (created 0660, a stale socket file is replaced, a live
  * one is -EADDRINUSE; a path too long for sun_path is -ENAMETOOLONG), or on
  * `fd` if fd >= 0 (socket activation; path then only names the socket for
- * the group check and may be NULL). */
+ * the group check and may be NULL: the address fd is bound to is used).
+ * Peers are checked against the socket file's owner and group as they are
+ * when the peer connects. */
 int dagd_server_listen(struct dagd_server *s, const char *path, int fd);
 /* Stop accepting new clients and close the listening socket (removing the
  * file we created). Existing clients go on. */

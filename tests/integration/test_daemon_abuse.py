@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The daemon against a hostile or clumsy client (issue 16): invalid UTF-8
-in requests. Each part fails without the change it covers; the limits it
+in requests; the socket's group read when a peer connects (after chgrp,
+and under socket activation without `socket:`). Each part fails without the change it covers; the limits it
 relies on are promised in docs/daemon.md and docs/security.md."""
 import json
 import os
@@ -49,9 +50,68 @@ def invalid_utf8(d):
           "params: %r" % p.json["run"])
 
 
+GROUP = 4242  # a group nobody is in but the test's client
+
+
+def as_group_member():
+    os.setgid(65534)
+    os.setgroups([GROUP])
+    os.setuid(65534)
+
+
+def socket_group(d):
+    """After `chgrp`, members of the new group may connect (the group is
+    read when a peer connects, not once at bind)."""
+    if os.geteuid() != 0:
+        print("SKIP part: socket group (needs root to chgrp and switch uid)")
+        return
+    p = d.ctl("status", check_rc=None, preexec_fn=as_group_member)
+    check(p.returncode != 0, "not a member of the socket's group, yet served")
+    os.chown(d.sock, -1, GROUP)
+    p = d.ctl("status", json_out=True, check_rc=None, preexec_fn=as_group_member)
+    check(p.returncode == 0, "member of the socket's new group refused: %s" % p.stderr)
+    # back to root's group, with a mode that lets anyone reach the peer check
+    os.chown(d.sock, -1, 0)
+    os.chmod(d.sock, 0o666)
+    p = d.ctl("status", check_rc=1, preexec_fn=as_group_member)
+    check("PERMISSION_DENIED" in p.stderr, "after chgrp back: " + p.stderr)
+    os.chmod(d.sock, 0o660)
+
+
+def activated_socket_group():
+    """Socket activation without `socket:`: the socket file's group counts,
+    not the daemon's own gid."""
+    if os.geteuid() != 0:
+        print("SKIP part: activated socket group (needs root)")
+        return
+    with Daemon({"noop": NOOP}, start=False) as d:
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(d.sock)
+        lsock.listen(16)
+        os.chmod(d.sock, 0o660)
+        os.chown(d.sock, -1, GROUP)
+        fd = 9  # away from 3, where the daemon expects it (dash: one digit)
+        os.dup2(lsock.fileno(), fd)
+        cmd = ["sh", "-c", 'LISTEN_FDS=1 LISTEN_PID=$$ exec "$@" 3<&%d %d<&-' % (fd, fd), "sh",
+               d.command()[0], "serve", "--state-dir", d.state, "--pipelines", d.pipes]
+        d.logf = open(d.log, "a")
+        d.proc = subprocess.Popen(cmd, stdout=d.logf, stderr=d.logf, env=d.env, cwd=d.tmp,
+                                  pass_fds=(fd,))
+        lsock.close()
+        os.close(fd)
+        d.wait_ready()
+        check("socket passed by systemd" in d.logtext(), "not activated: " + d.logtext())
+        p = d.ctl("status", json_out=True, check_rc=None, preexec_fn=as_group_member)
+        check(p.returncode == 0, "activated: member of the socket's group refused: %s\n%s"
+              % (p.stderr, d.logtext()))
+        check(d.stop() == 0, "SIGTERM exit status")
+
+
 with Daemon({"noop": NOOP, "params": PARAMS}) as d:
     invalid_utf8(d)
+    socket_group(d)
     check(d.proc.poll() is None, "daemon died:\n" + d.logtext())
     check(d.stop() == 0, "SIGTERM exit status")
 
+activated_socket_group()
 print("ok")
