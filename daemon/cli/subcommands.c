@@ -7,6 +7,9 @@
  * command file needs no header of its own. */
 int dagd_cmd_prune(int argc, char **argv);
 int dagd_cmd_plan(int argc, char **argv);
+int dagd_cmd_runs(int argc, char **argv);
+int dagd_cmd_show(int argc, char **argv);
+int dagd_cmd_logs(int argc, char **argv);
 
 int dagd_cmd_validate(int argc, char **argv);
 int dagd_cmd_graph(int argc, char **argv);
@@ -21,6 +24,9 @@ const struct dagd_command dagd_commands[] = {
      " [--from STEP | --only STEP] [--retry RUN_ID] [-q]"},
     {"plan", dagd_cmd_plan,
      "plan FILE.yaml [--param k=v]... [--state-dir DIR] [--plugin-dir DIR] [--force] [--json]"},
+    {"runs", dagd_cmd_runs, "runs [--state-dir DIR] [--pipeline P] [--limit N] [--json]"},
+    {"show", dagd_cmd_show, "show RUN [--state-dir DIR] [--json]"},
+    {"logs", dagd_cmd_logs, "logs RUN [STEP] [--state-dir DIR] [--json]"},
     {"prune", dagd_cmd_prune, "prune --older-than DURATION [--state-dir DIR] [--batch N]"},
     {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
     {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... FILE.yaml"},

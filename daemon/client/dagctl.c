@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "protocol.h"
+#include "reply_text.h"
 #include "util.h"
 
 enum {
@@ -183,45 +184,6 @@ static void print_json(const cJSON *j)
     fflush(stdout);
 }
 
-static const char *jstr(const cJSON *o, const char *key)
-{
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(j) ? j->valuestring : NULL;
-}
-
-static double jnum(const cJSON *o, const char *key)
-{
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(j) ? j->valuedouble : 0;
-}
-
-static const char *or_dash(const char *s)
-{
-    return s && *s ? s : "-";
-}
-
-static char *fmt_time(double ms, char *buf, size_t n)
-{
-    if (ms <= 0) {
-        snprintf(buf, n, "-");
-        return buf;
-    }
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
-    return buf;
-}
-
-static char *fmt_span(double start, double end, char *buf, size_t n)
-{
-    if (start <= 0 || end < start) {
-        snprintf(buf, n, "-");
-        return buf;
-    }
-    return dagd_format_duration((uint64_t)((end - start) * 1000), buf, n);
-}
-
 /* ---- commands ---- */
 
 static void print_diags(const cJSON *errors, FILE *f)
@@ -229,8 +191,9 @@ static void print_diags(const cJSON *errors, FILE *f)
     const cJSON *e;
     cJSON_ArrayForEach(e, errors)
     {
-        fprintf(f, "%s:%d:%d: error: %s\n", or_dash(jstr(e, "file")), (int)jnum(e, "line"),
-                (int)jnum(e, "col"), or_dash(jstr(e, "message")));
+        fprintf(f, "%s:%d:%d: error: %s\n", dagd_or_dash(dagd_jstr(e, "file")),
+                (int)dagd_jnum(e, "line"), (int)dagd_jnum(e, "col"),
+                dagd_or_dash(dagd_jstr(e, "message")));
     }
 }
 
@@ -245,17 +208,17 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
         print_json(rep.result);
     } else {
         char up[32];
-        printf(
-            "dagd %s (pid %d), up %s\n", or_dash(jstr(rep.result, "version")),
-            (int)jnum(rep.result, "pid"),
-            dagd_format_duration((uint64_t)jnum(rep.result, "uptime_ms") * 1000, up, sizeof(up)));
-        printf("pipelines: %d loaded, %d with errors\n", (int)jnum(rep.result, "pipelines"),
-               (int)jnum(rep.result, "pipeline_errors"));
+        printf("dagd %s (pid %d), up %s\n", dagd_or_dash(dagd_jstr(rep.result, "version")),
+               (int)dagd_jnum(rep.result, "pid"),
+               dagd_format_duration((uint64_t)dagd_jnum(rep.result, "uptime_ms") * 1000, up,
+                                    sizeof(up)));
+        printf("pipelines: %d loaded, %d with errors\n", (int)dagd_jnum(rep.result, "pipelines"),
+               (int)dagd_jnum(rep.result, "pipeline_errors"));
         printf("runs: %d running, %d queued (max %d concurrent)\n",
-               (int)jnum(rep.result, "running"), (int)jnum(rep.result, "queued"),
-               (int)jnum(rep.result, "max_concurrent_runs"));
-        printf("clients: %d\n", (int)jnum(rep.result, "clients"));
-        printf("state dir: %s\n", or_dash(jstr(rep.result, "state_dir")));
+               (int)dagd_jnum(rep.result, "running"), (int)dagd_jnum(rep.result, "queued"),
+               (int)dagd_jnum(rep.result, "max_concurrent_runs"));
+        printf("clients: %d\n", (int)dagd_jnum(rep.result, "clients"));
+        printf("state dir: %s\n", dagd_or_dash(dagd_jstr(rep.result, "state_dir")));
     }
     dagd_reply_done(&rep);
     return 0;
@@ -279,8 +242,8 @@ static int cmd_pipelines(struct ctl *c, int argc, char **argv)
             const cJSON *errors = cJSON_GetObjectItemCaseSensitive(p, "errors");
             bool loaded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "loaded"));
             const char *st = cJSON_GetArraySize(errors) > 0 ? (loaded ? "stale" : "invalid") : "ok";
-            printf("%-24s %5d  %-8s %s\n", or_dash(jstr(p, "name")), (int)jnum(p, "steps"), st,
-                   or_dash(jstr(p, "file")));
+            printf("%-24s %5d  %-8s %s\n", dagd_or_dash(dagd_jstr(p, "name")),
+                   (int)dagd_jnum(p, "steps"), st, dagd_or_dash(dagd_jstr(p, "file")));
         }
         cJSON_ArrayForEach(p, list)
         {
@@ -416,8 +379,8 @@ static void progress_draw(struct progress *p)
 static int on_run_event(struct ctl *c, const cJSON *ev, void *userdata)
 {
     struct progress *p = userdata;
-    const char *kind = jstr(ev, "kind");
-    const char *step = jstr(ev, "step");
+    const char *kind = dagd_jstr(ev, "kind");
+    const char *step = dagd_jstr(ev, "step");
 
     if (c->json) {
         print_json(ev);
@@ -429,10 +392,10 @@ static int on_run_event(struct ctl *c, const cJSON *ev, void *userdata)
     if (streq(kind, "accepted")) {
         const cJSON *steps = cJSON_GetObjectItemCaseSensitive(ev, "steps");
         const cJSON *s;
-        snprintf(p->run_id, sizeof(p->run_id), "%s", or_dash(jstr(ev, "run_id")));
+        snprintf(p->run_id, sizeof(p->run_id), "%s", dagd_or_dash(dagd_jstr(ev, "run_id")));
         if (!c->tty) {
-            printf("run %s of %s %s\n", p->run_id, or_dash(jstr(ev, "pipeline")),
-                   or_dash(jstr(ev, "status")));
+            printf("run %s of %s %s\n", p->run_id, dagd_or_dash(dagd_jstr(ev, "pipeline")),
+                   dagd_or_dash(dagd_jstr(ev, "status")));
         } else {
             printf("run %s\n", p->run_id);
         }
@@ -458,7 +421,7 @@ static int on_run_event(struct ctl *c, const cJSON *ev, void *userdata)
     }
     ssize_t i = progress_find(p, step);
     if (streq(kind, "step")) {
-        const char *st = or_dash(jstr(ev, "status"));
+        const char *st = dagd_or_dash(dagd_jstr(ev, "status"));
         if (i >= 0) {
             free(p->status[i]);
             p->status[i] = dagd_xstrdup(st);
@@ -466,14 +429,14 @@ static int on_run_event(struct ctl *c, const cJSON *ev, void *userdata)
         if (c->tty) {
             progress_draw(p);
         } else {
-            const char *err = jstr(ev, "error");
-            printf("step %s: %s (attempt %d)%s%s\n", or_dash(step), st, (int)jnum(ev, "attempts"),
-                   err ? ": " : "", err ? err : "");
+            const char *err = dagd_jstr(ev, "error");
+            printf("step %s: %s (attempt %d)%s%s\n", dagd_or_dash(step), st,
+                   (int)dagd_jnum(ev, "attempts"), err ? ": " : "", err ? err : "");
             fflush(stdout);
         }
     } else if (streq(kind, "progress") && i >= 0) {
-        p->done[i] = jnum(ev, "done");
-        p->total[i] = jnum(ev, "total");
+        p->done[i] = dagd_jnum(ev, "done");
+        p->total[i] = dagd_jnum(ev, "total");
         if (c->tty) {
             progress_draw(p);
         }
@@ -490,13 +453,13 @@ static int run_wait_result(struct ctl *c, struct dagd_reply *rep, const struct p
     if (p->compact && p->drawn) {
         printf("\n");
     }
-    const char *status = jstr(rep->result, "status");
+    const char *status = dagd_jstr(rep->result, "status");
     if (c->json) {
         print_json(rep->result);
     } else {
-        const char *err = jstr(rep->result, "error");
-        printf("run %s %s%s%s\n", or_dash(jstr(rep->result, "run_id")), or_dash(status),
-               err ? ": " : "", err ? err : "");
+        const char *err = dagd_jstr(rep->result, "error");
+        printf("run %s %s%s%s\n", dagd_or_dash(dagd_jstr(rep->result, "run_id")),
+               dagd_or_dash(status), err ? ": " : "", err ? err : "");
     }
     return status && streq(status, "succeeded") ? EXIT_OK : EXIT_FAILED;
 }
@@ -530,7 +493,7 @@ static int start_run(struct ctl *c, const char *method, cJSON *params, bool wait
     } else if (c->json) {
         print_json(rep.result);
     } else {
-        printf("%s\n", or_dash(jstr(rep.result, "run_id")));
+        printf("%s\n", dagd_or_dash(dagd_jstr(rep.result, "run_id")));
     }
     progress_done(&p);
     dagd_reply_done(&rep);
@@ -630,16 +593,17 @@ static int cmd_plan(struct ctl *c, int argc, char **argv)
         int w = 4;
         cJSON_ArrayForEach(s, steps)
         {
-            int n = (int)strlen(or_dash(jstr(s, "step")));
+            int n = (int)strlen(dagd_or_dash(dagd_jstr(s, "step")));
             w = n > w ? n : w;
         }
         printf("%-*s  %-6s  %s\n", w, "STEP", "ACTION", "REASON");
         cJSON_ArrayForEach(s, steps)
         {
-            printf("%-*s  %-6s  %s\n", w, or_dash(jstr(s, "step")), or_dash(jstr(s, "action")),
-                   or_dash(jstr(s, "reason")));
+            printf("%-*s  %-6s  %s\n", w, dagd_or_dash(dagd_jstr(s, "step")),
+                   dagd_or_dash(dagd_jstr(s, "action")), dagd_or_dash(dagd_jstr(s, "reason")));
         }
-        printf("%.0f to run, %.0f up to date\n", jnum(rep.result, "run"), jnum(rep.result, "skip"));
+        printf("%.0f to run, %.0f up to date\n", dagd_jnum(rep.result, "run"),
+               dagd_jnum(rep.result, "skip"));
     }
     dagd_reply_done(&rep);
     return 0;
@@ -675,7 +639,7 @@ static int cmd_prune(struct ctl *c, int argc, char **argv)
         if (r != 0) {
             return r;
         }
-        total += jnum(rep.result, "deleted");
+        total += dagd_jnum(rep.result, "deleted");
         bool done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep.result, "done"));
         dagd_reply_done(&rep);
         if (done) {
@@ -712,17 +676,6 @@ static int cmd_retry(struct ctl *c, int argc, char **argv)
     cJSON *params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "run", argv[optind]);
     return start_run(c, "retry", params, wait);
-}
-
-static void print_run_row(const cJSON *run)
-{
-    char created[32], span[32];
-    double end = jnum(run, "ended_at");
-    printf("%-32s  %-16s %-10s %-8s %-19s %s\n", or_dash(jstr(run, "run_id")),
-           or_dash(jstr(run, "pipeline")), or_dash(jstr(run, "status")),
-           or_dash(jstr(run, "trigger")),
-           fmt_time(jnum(run, "created_at"), created, sizeof(created)),
-           end > 0 ? fmt_span(jnum(run, "started_at"), end, span, sizeof(span)) : "-");
 }
 
 /* `--limit N` (runs, ticks): N from 1 to max as params' "limit", or a usage
@@ -775,13 +728,7 @@ static int cmd_runs(struct ctl *c, int argc, char **argv)
     if (c->json) {
         print_json(rep.result);
     } else {
-        const cJSON *run;
-        printf("%-32s  %-16s %-10s %-8s %-19s %s\n", "RUN", "PIPELINE", "STATUS", "TRIGGER",
-               "CREATED", "DURATION");
-        cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(rep.result, "runs"))
-        {
-            print_run_row(run);
-        }
+        dagd_print_runs(stdout, rep.result);
     }
     dagd_reply_done(&rep);
     return 0;
@@ -813,35 +760,7 @@ static int cmd_show(struct ctl *c, int argc, char **argv)
         dagd_reply_done(&rep);
         return 0;
     }
-    const cJSON *run = cJSON_GetObjectItemCaseSensitive(rep.result, "run");
-    char t1[32], t2[32], span[32];
-    printf("run:      %s\n", or_dash(jstr(run, "run_id")));
-    printf("pipeline: %s\n", or_dash(jstr(run, "pipeline")));
-    printf("status:   %s\n", or_dash(jstr(run, "status")));
-    printf("trigger:  %s\n", or_dash(jstr(run, "trigger")));
-    if (jstr(run, "parent_run_id")) {
-        printf("parent:   %s\n", jstr(run, "parent_run_id"));
-    }
-    printf("created:  %s\n", fmt_time(jnum(run, "created_at"), t1, sizeof(t1)));
-    printf("started:  %s\n", fmt_time(jnum(run, "started_at"), t2, sizeof(t2)));
-    printf("duration: %s\n",
-           fmt_span(jnum(run, "started_at"), jnum(run, "ended_at"), span, sizeof(span)));
-    printf("params:   %s\n", or_dash(jstr(run, "params")));
-    if (jstr(run, "error")) {
-        printf("error:    %s\n", jstr(run, "error"));
-    }
-    printf("\n%-24s %-16s %-10s %3s %9s %10s %10s  %s\n", "STEP", "TASK", "STATUS", "TRY",
-           "DURATION", "ROWS_IN", "ROWS_OUT", "ERROR");
-    const cJSON *s;
-    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(rep.result, "steps"))
-    {
-        const char *err = jstr(s, "error");
-        const char *why = jstr(s, "skip_reason");
-        printf("%-24s %-16s %-10s %3d %9s %10.0f %10.0f  %s\n", or_dash(jstr(s, "step")),
-               or_dash(jstr(s, "task")), or_dash(jstr(s, "status")), (int)jnum(s, "attempts"),
-               fmt_span(jnum(s, "started_at"), jnum(s, "ended_at"), span, sizeof(span)),
-               jnum(s, "rows_in"), jnum(s, "rows_out"), err ? err : (why ? why : ""));
-    }
+    dagd_print_show(stdout, rep.result);
     dagd_reply_done(&rep);
     return 0;
 }
@@ -852,19 +771,7 @@ static int on_log_event(struct ctl *c, const cJSON *ev, void *userdata)
         print_json(ev);
         return 0;
     }
-    const char *kind = jstr(ev, "kind");
-    if (!kind || !streq(kind, "log")) {
-        return 0;
-    }
-    char t[32];
-    double ts = jnum(ev, "ts");
-    time_t sec = (time_t)(ts / 1000);
-    struct tm tm;
-    localtime_r(&sec, &tm);
-    strftime(t, sizeof(t), "%H:%M:%S", &tm);
-    printf("%s.%03d %-16s %-7s %s\n", t, (int)((int64_t)ts % 1000), or_dash(jstr(ev, "step")),
-           or_dash(jstr(ev, "level")), or_dash(jstr(ev, "message")));
-    fflush(stdout);
+    dagd_print_log_event(stdout, ev);
     return 0;
 }
 
@@ -901,7 +808,7 @@ static int cmd_logs(struct ctl *c, int argc, char **argv)
         }
         /* The daemon sends a bounded batch per request: ask for the rest. */
         bool more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep.result, "truncated"));
-        double last = jnum(rep.result, "last_seq");
+        double last = dagd_jnum(rep.result, "last_seq");
         if (c->json && !more) {
             print_json(rep.result);
         }
@@ -939,8 +846,8 @@ static int cmd_cancel(struct ctl *c, int argc, char **argv)
     if (c->json) {
         print_json(rep.result);
     } else {
-        printf("run %s: %s\n", or_dash(jstr(rep.result, "run_id")),
-               or_dash(jstr(rep.result, "status")));
+        printf("run %s: %s\n", dagd_or_dash(dagd_jstr(rep.result, "run_id")),
+               dagd_or_dash(dagd_jstr(rep.result, "status")));
     }
     dagd_reply_done(&rep);
     return 0;
@@ -959,8 +866,8 @@ static int cmd_reload(struct ctl *c, int argc, char **argv)
     if (c->json) {
         print_json(rep.result);
     } else {
-        printf("reloaded: %d pipelines, %d with errors\n", (int)jnum(rep.result, "pipelines"),
-               (int)jnum(rep.result, "pipeline_errors"));
+        printf("reloaded: %d pipelines, %d with errors\n", (int)dagd_jnum(rep.result, "pipelines"),
+               (int)dagd_jnum(rep.result, "pipeline_errors"));
         const cJSON *p;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(rep.result, "errors"))
         {
@@ -1011,14 +918,15 @@ static int cmd_ticks(struct ctl *c, int argc, char **argv)
         char when[32];
         cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(rep.result, "armed"))
         {
-            if (streq(or_dash(jstr(a, "kind")), "schedule")) {
-                printf("schedule %s/%s: '%s' (%s), next %s\n", or_dash(jstr(a, "pipeline")),
-                       or_dash(jstr(a, "name")), or_dash(jstr(a, "cron")),
-                       or_dash(jstr(a, "timezone")), fmt_time(jnum(a, "next"), when, sizeof(when)));
+            if (streq(dagd_or_dash(dagd_jstr(a, "kind")), "schedule")) {
+                printf("schedule %s/%s: '%s' (%s), next %s\n",
+                       dagd_or_dash(dagd_jstr(a, "pipeline")), dagd_or_dash(dagd_jstr(a, "name")),
+                       dagd_or_dash(dagd_jstr(a, "cron")), dagd_or_dash(dagd_jstr(a, "timezone")),
+                       dagd_fmt_time(dagd_jnum(a, "next"), when, sizeof(when)));
             } else {
-                printf("sensor %s/%s: '%s' in %s%s\n", or_dash(jstr(a, "pipeline")),
-                       or_dash(jstr(a, "name")), or_dash(jstr(a, "pattern")),
-                       or_dash(jstr(a, "watch")),
+                printf("sensor %s/%s: '%s' in %s%s\n", dagd_or_dash(dagd_jstr(a, "pipeline")),
+                       dagd_or_dash(dagd_jstr(a, "name")), dagd_or_dash(dagd_jstr(a, "pattern")),
+                       dagd_or_dash(dagd_jstr(a, "watch")),
                        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "watching"))
                            ? ""
                            : " (directory missing)");
@@ -1028,9 +936,11 @@ static int cmd_ticks(struct ctl *c, int argc, char **argv)
                "REASON");
         cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(rep.result, "ticks"))
         {
-            printf("%-19s %-8s %-16s %-8s %-32s %s\n", fmt_time(jnum(t, "ts"), when, sizeof(when)),
-                   or_dash(jstr(t, "kind")), or_dash(jstr(t, "name")), or_dash(jstr(t, "status")),
-                   or_dash(jstr(t, "run_id")), or_dash(jstr(t, "reason")));
+            printf("%-19s %-8s %-16s %-8s %-32s %s\n",
+                   dagd_fmt_time(dagd_jnum(t, "ts"), when, sizeof(when)),
+                   dagd_or_dash(dagd_jstr(t, "kind")), dagd_or_dash(dagd_jstr(t, "name")),
+                   dagd_or_dash(dagd_jstr(t, "status")), dagd_or_dash(dagd_jstr(t, "run_id")),
+                   dagd_or_dash(dagd_jstr(t, "reason")));
         }
     }
     dagd_reply_done(&rep);

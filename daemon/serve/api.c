@@ -188,46 +188,6 @@ static void add_str(cJSON *o, const char *key, const char *v)
     }
 }
 
-cJSON *dagd__api_run_json(const struct dagd_run_info *r)
-{
-    cJSON *o = cJSON_CreateObject();
-    add_str(o, "run_id", r->run_id);
-    add_str(o, "pipeline", r->pipeline);
-    add_str(o, "status", dagd_run_status_to_string(r->status));
-    add_str(o, "trigger", r->trigger);
-    add_str(o, "params", r->params_json);
-    add_str(o, "parent_run_id", r->parent_run_id);
-    cJSON_AddNumberToObject(o, "created_at", (double)r->created_at);
-    cJSON_AddNumberToObject(o, "started_at", (double)r->started_at);
-    cJSON_AddNumberToObject(o, "ended_at", (double)r->ended_at);
-    add_str(o, "error", r->error);
-    return o;
-}
-
-cJSON *dagd__api_step_json(const struct dagd_step_info *s)
-{
-    cJSON *o = cJSON_CreateObject();
-    add_str(o, "step", s->step);
-    add_str(o, "task", s->task);
-    add_str(o, "status", dagd_step_status_to_string(s->status));
-    cJSON_AddNumberToObject(o, "attempts", s->attempts);
-    cJSON_AddNumberToObject(o, "started_at", (double)s->started_at);
-    cJSON_AddNumberToObject(o, "ended_at", (double)s->ended_at);
-    if (s->exit_code >= 0) {
-        cJSON_AddNumberToObject(o, "exit_code", s->exit_code);
-    } else {
-        cJSON_AddNullToObject(o, "exit_code");
-    }
-    cJSON_AddNumberToObject(o, "rows_in", (double)s->rows_in);
-    cJSON_AddNumberToObject(o, "rows_out", (double)s->rows_out);
-    add_str(o, "fingerprint", s->fingerprint);
-    add_str(o, "error", s->error);
-    add_str(o, "skip_reason", s->skip_reason);
-    cJSON_AddNumberToObject(o, "cpu_usec", (double)s->cpu_usec);
-    cJSON_AddNumberToObject(o, "max_rss_kb", (double)s->max_rss_kb);
-    return o;
-}
-
 cJSON *dagd__api_diags_json(const struct dagd_diags *d)
 {
     cJSON *a = cJSON_CreateArray();

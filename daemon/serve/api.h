@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "daemon.h"
+#include "history_json.h"
 #include "protocol.h"
 #include "server.h"
 
@@ -61,8 +62,6 @@ int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, 
 int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, const char *prefix,
                           char ret[static 33]);
 /* JSON of store records. */
-cJSON *dagd__api_run_json(const struct dagd_run_info *r);
-cJSON *dagd__api_step_json(const struct dagd_step_info *s);
 /* Diagnostics as [{file,line,col,message}]. */
 cJSON *dagd__api_diags_json(const struct dagd_diags *d);
 /* The first diagnostics as one line, for an error message. */

@@ -50,16 +50,7 @@ static int flush(struct follower *f)
         int k = 0;
         for (size_t i = 0; i < n; i++) {
             if (k >= 0) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "kind", "log");
-                cJSON_AddNumberToObject(o, "seq", (double)evs[i].seq);
-                cJSON_AddNumberToObject(o, "ts", (double)evs[i].ts);
-                if (evs[i].step) {
-                    cJSON_AddStringToObject(o, "step", evs[i].step);
-                }
-                cJSON_AddStringToObject(o, "level", evs[i].level ? evs[i].level : "info");
-                cJSON_AddStringToObject(o, "type", evs[i].kind ? evs[i].kind : "log");
-                cJSON_AddStringToObject(o, "message", evs[i].message ? evs[i].message : "");
+                cJSON *o = dagd_history_event_json(&evs[i]);
                 k = dagd_server_call_event(f->call, o);
                 f->last_seq = evs[i].seq;
             }

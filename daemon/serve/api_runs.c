@@ -77,7 +77,7 @@ static void on_waiter_event(const struct dagd_exec_event *ev, void *userdata)
         if (!ev->step) {
             return;
         }
-        o = dagd__api_step_json(ev->step);
+        o = dagd_history_step_json(ev->step);
         cJSON_AddStringToObject(o, "kind", "step");
         break;
     case DAGD_EXEC_STEP_PROGRESS: {
@@ -326,7 +326,7 @@ static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const 
         struct dagd_run_info info;
         if (shown < limit && dagd_run_queue_get(d->queue, ids[i], &info, NULL, NULL) >= 0) {
             if (!pipeline || streq(pipeline, info.pipeline)) {
-                cJSON_AddItemToArray(a, dagd__api_run_json(&info));
+                cJSON_AddItemToArray(a, dagd_history_run_json(&info));
                 shown++;
             }
             dagd_run_info_done(&info);
@@ -335,10 +335,8 @@ static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     }
     free(ids);
 
-    struct dagd_run_info *runs = NULL;
-    size_t n = 0;
     if (shown < limit) {
-        int r = dagd_store_runs_list(d->store, pipeline, limit - shown, &runs, &n);
+        int r = dagd_history_add_runs(d->store, pipeline, limit - shown, a);
         if (r < 0) {
             cJSON_Delete(o);
             dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list runs: %s",
@@ -346,11 +344,6 @@ static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const 
             return 0;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, dagd__api_run_json(&runs[i]));
-        dagd_run_info_done(&runs[i]);
-    }
-    free(runs);
     dagd_server_call_reply(call, o);
     return 0;
 }
@@ -369,12 +362,12 @@ static int api_show(struct dagd_daemon *d, struct dagd_server_call *call, const 
     char **names = NULL;
     size_t n_names = 0;
     if (dagd_run_queue_get(d->queue, run_id, &info, &names, &n_names) >= 0) {
-        cJSON_AddItemToObject(o, "run", dagd__api_run_json(&info));
+        cJSON_AddItemToObject(o, "run", dagd_history_run_json(&info));
         cJSON *a = cJSON_AddArrayToObject(o, "steps");
         for (size_t i = 0; i < n_names; i++) {
             struct dagd_step_info s = {
                 .step = names[i], .status = DAGD_STEP_PENDING, .exit_code = -1};
-            cJSON_AddItemToArray(a, dagd__api_step_json(&s));
+            cJSON_AddItemToArray(a, dagd_history_step_json(&s));
             free(names[i]);
         }
         free(names);
@@ -382,22 +375,16 @@ static int api_show(struct dagd_daemon *d, struct dagd_server_call *call, const 
         dagd_server_call_reply(call, o);
         return 0;
     }
-    if (dagd_store_run_get(d->store, run_id, &info) < 0) {
-        cJSON_Delete(o);
+    cJSON_Delete(o);
+    int r = dagd_history_show(d->store, run_id, &o);
+    if (r == -ENOENT) {
         dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no run '%s'", run_id);
         return 0;
     }
-    cJSON_AddItemToObject(o, "run", dagd__api_run_json(&info));
-    dagd_run_info_done(&info);
-    struct dagd_step_info *steps = NULL;
-    size_t n = 0;
-    cJSON *a = cJSON_AddArrayToObject(o, "steps");
-    if (dagd_store_steps_list(d->store, run_id, &steps, &n) >= 0) {
-        for (size_t i = 0; i < n; i++) {
-            cJSON_AddItemToArray(a, dagd__api_step_json(&steps[i]));
-            dagd_step_info_done(&steps[i]);
-        }
-        free(steps);
+    if (r < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot read run %s: %s", run_id,
+                               dagd_store_errmsg(d->store));
+        return 0;
     }
     dagd_server_call_reply(call, o);
     return 0;
