@@ -39,9 +39,12 @@ static int parse_args(int argc, char **argv, const char *usage, bool listing,
                       struct history_args *a)
 {
     static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-        {"pipeline", required_argument, NULL, 'p'},  {"limit", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"state-dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"pipeline", required_argument, NULL, 'p'},
+        {"limit", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int o;
 

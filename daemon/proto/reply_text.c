@@ -94,12 +94,12 @@ void dagd_print_show(FILE *f, const cJSON *result)
     {
         const char *err = dagd_jstr(s, "error");
         const char *why = dagd_jstr(s, "skip_reason");
-        fprintf(f, "%-24s %-16s %-10s %3d %9s %10.0f %10.0f  %s\n",
-                dagd_or_dash(dagd_jstr(s, "step")), dagd_or_dash(dagd_jstr(s, "task")),
-                dagd_or_dash(dagd_jstr(s, "status")), (int)dagd_jnum(s, "attempts"),
-                dagd_fmt_span(dagd_jnum(s, "started_at"), dagd_jnum(s, "ended_at"), span,
-                              sizeof(span)),
-                dagd_jnum(s, "rows_in"), dagd_jnum(s, "rows_out"), err ? err : (why ? why : ""));
+        fprintf(
+            f, "%-24s %-16s %-10s %3d %9s %10.0f %10.0f  %s\n", dagd_or_dash(dagd_jstr(s, "step")),
+            dagd_or_dash(dagd_jstr(s, "task")), dagd_or_dash(dagd_jstr(s, "status")),
+            (int)dagd_jnum(s, "attempts"),
+            dagd_fmt_span(dagd_jnum(s, "started_at"), dagd_jnum(s, "ended_at"), span, sizeof(span)),
+            dagd_jnum(s, "rows_in"), dagd_jnum(s, "rows_out"), err ? err : (why ? why : ""));
     }
 }
 
