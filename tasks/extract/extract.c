@@ -9,7 +9,7 @@
  *   source   dataset1 | dataset2: the `source` of every row
  *   map_path csv only: glob of CITY_DISTRICT_MAP csv files (loaded first)
  *
- * Each file is one transaction (see loader.h); a file already loaded with
+ * Each file is one transaction (see bronze_loader.h); a file already loaded with
  * the same content is skipped, so a re-run after a crash resumes with the
  * first file not loaded. This file is only glue between the host ABI and the
  * loader: it expands globs, logs, and reports progress and metrics.
@@ -24,7 +24,7 @@
 
 #include <dagd/task.h>
 
-#include "loader.h"
+#include "bronze_loader.h"
 
 static const struct dagd_host_api *host;
 
@@ -190,10 +190,10 @@ static int extract_run(struct dagd_task_ctx *ctx)
 {
     struct file_list fl = {0};
     struct progress_state ps = {.ctx = ctx};
-    struct dagd_loader_hooks hooks = {on_progress, on_canceled, &ps};
-    struct dagd_loader *l = NULL;
+    struct dagd_bronze_loader_hooks hooks = {on_progress, on_canceled, &ps};
+    struct dagd_bronze_loader *l = NULL;
     const char *source = host->config_string(ctx, "source", "");
-    int format = dagd_loader_format_from_string(host->config_string(ctx, "format", ""));
+    int format = dagd_bronze_loader_format_from_string(host->config_string(ctx, "format", ""));
     struct sqlite3 *db;
     uint64_t rows = 0, loaded = 0, skipped = 0;
     char err[512];
@@ -211,21 +211,22 @@ static int extract_run(struct dagd_task_ctx *ctx)
         r = host->fail(ctx, NULL, "cannot open the warehouse");
         goto out;
     }
-    r = dagd_loader_new(db, source, &hooks, &l, err, sizeof(err));
+    r = dagd_bronze_loader_new(db, source, &hooks, &l, err, sizeof(err));
     if (r < 0) {
         host->fail(ctx, NULL, "%s", err);
         goto out;
     }
     for (size_t i = 0; i < fl.n; i++) {
-        struct dagd_loader_file f;
+        struct dagd_bronze_loader_file f;
         double t0 = now_s(), dt;
 
         host->log(ctx, DAGD_TASK_LOG_INFO, "loading '%s' (%s, file %zu of %zu)", fl.paths[i],
                   source, i + 1, fl.n);
-        r = dagd_loader_load_file(l, (enum dagd_loader_format)format, fl.paths[i], &f);
+        r = dagd_bronze_loader_load_file(l, (enum dagd_bronze_loader_format)format, fl.paths[i],
+                                         &f);
         if (r < 0) {
             /* the loader rolled back: nothing of this file is in the warehouse */
-            host->fail(ctx, NULL, "%s", dagd_loader_error(l));
+            host->fail(ctx, NULL, "%s", dagd_bronze_loader_error(l));
             goto out;
         }
         if (f.skipped) {
@@ -250,7 +251,7 @@ static int extract_run(struct dagd_task_ctx *ctx)
               (unsigned long long)loaded, (unsigned long long)skipped, (unsigned long long)rows);
     r = 0;
 out:
-    dagd_loader_free(l);
+    dagd_bronze_loader_free(l);
     file_list_done(&fl);
     return r;
 }

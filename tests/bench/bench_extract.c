@@ -25,7 +25,7 @@
 #include "config.h"
 #include "csv_reader.h"
 #include "json_reader.h"
-#include "loader.h"
+#include "bronze_loader.h"
 #include "warehouse_db.h"
 #include "xlsx_reader.h"
 
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     char dbpath[4096] = "";
     bool keep = false;
     sqlite3 *db;
-    struct dagd_loader *l;
+    struct dagd_bronze_loader *l;
     char err[1024];
     char pat[3][4200];
     struct job jobs[3];
@@ -181,15 +181,15 @@ int main(int argc, char **argv)
         if (glob(jobs[j].pattern, 0, NULL, &g) != 0) {
             continue;
         }
-        if (dagd_loader_new(db, jobs[j].source, NULL, &l, err, sizeof(err)) < 0) {
+        if (dagd_bronze_loader_new(db, jobs[j].source, NULL, &l, err, sizeof(err)) < 0) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }
         for (size_t i = 0; i < g.gl_pathc && n_done < MAX_FILES; i++) {
-            struct dagd_loader_file f;
+            struct dagd_bronze_loader_file f;
             double t0 = now_s(), c0 = cpu_s(), dt, dc;
-            if (dagd_loader_load_file(l, jobs[j].format, g.gl_pathv[i], &f) < 0) {
-                fprintf(stderr, "%s\n", dagd_loader_error(l));
+            if (dagd_bronze_loader_load_file(l, jobs[j].format, g.gl_pathv[i], &f) < 0) {
+                fprintf(stderr, "%s\n", dagd_bronze_loader_error(l));
                 return 1;
             }
             dt = now_s() - t0;
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
             }
         }
         globfree(&g);
-        dagd_loader_free(l);
+        dagd_bronze_loader_free(l);
     }
     load_rss = peak_rss_kb();
     /* Pass 2: the parse-only floor (readers without SQLite), same files. */

@@ -6,7 +6,7 @@
  * reader's buffers (valid until the row callback returns, and the statement
  * is stepped inside it), so a row costs no allocation.
  */
-#include "loader.h"
+#include "bronze_loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +37,7 @@
 #define ROWQ_BATCH_BYTES (256u * 1024u)
 #define ROWQ_BATCHES 4u
 
-const char dagd_loader_bronze_sql[] = DAGD_BRONZE_SQL;
+const char dagd_bronze_loader_bronze_sql[] = DAGD_BRONZE_SQL;
 
 /* raw_orders value columns, in INSERT parameter order from ?4. */
 enum field {
@@ -107,10 +107,10 @@ static const char sql_insert_file[] =
     "VALUES (?1, ?2, ?3, ?4, 0, ?5)";
 static const char sql_update_file[] = "UPDATE load_files SET rows = ?1 WHERE file_id = ?2";
 
-struct dagd_loader {
+struct dagd_bronze_loader {
     sqlite3 *db;
     char *source;
-    struct dagd_loader_hooks hooks;
+    struct dagd_bronze_loader_hooks hooks;
     sqlite3_stmt *ins_row, *ins_rows, *ups_map, *find_file, *ins_file, *upd_file;
     /* rows waiting for ins_rows (their text lives in the queue's batch) */
     struct dagd_rowq_row pending[MULTI_ROWS];
@@ -119,7 +119,7 @@ struct dagd_loader {
     /* current file: the reader thread owns err and the reader fields below,
      * the SQLite thread owns cerr, rows and map_rows */
     const char *path;
-    enum dagd_loader_format format;
+    enum dagd_bronze_loader_format format;
     struct dagd_rowq *q;
     char cerr[1024];
     double read_cpu, write_cpu; /* CPU seconds of each thread for this file */
@@ -137,7 +137,7 @@ struct dagd_loader {
     char err[1024];
 };
 
-static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
+static int lerr(struct dagd_bronze_loader *l, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Formats "<prefix>: <message>" into buf; a prefix too long for buf is
@@ -155,7 +155,7 @@ static void format_err(char *buf, size_t size, const char *prefix, const char *f
 
 /* Sets the error message, always prefixed with the file, and returns r.
  * Only the reader thread (and the setup before it) writes l->err. */
-static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
+static int lerr(struct dagd_bronze_loader *l, int r, const char *fmt, ...)
 {
     va_list ap;
 
@@ -165,17 +165,17 @@ static int lerr(struct dagd_loader *l, int r, const char *fmt, ...)
     return r;
 }
 
-static int sql_err(struct dagd_loader *l, const char *what)
+static int sql_err(struct dagd_bronze_loader *l, const char *what)
 {
     return lerr(l, -EIO, "warehouse error (%s): %s", what, sqlite3_errmsg(l->db));
 }
 
-const char *dagd_loader_error(const struct dagd_loader *l)
+const char *dagd_bronze_loader_error(const struct dagd_bronze_loader *l)
 {
     return l->err;
 }
 
-int dagd_loader_format_from_string(const char *s)
+int dagd_bronze_loader_format_from_string(const char *s)
 {
     static const char *const names[_DAGD_FORMAT_MAX] = {"xlsx", "json", "csv"};
 
@@ -187,10 +187,11 @@ int dagd_loader_format_from_string(const char *s)
     return -EINVAL;
 }
 
-int dagd_loader_new(sqlite3 *db, const char *source, const struct dagd_loader_hooks *hooks,
-                    struct dagd_loader **ret, char *err, size_t errlen)
+int dagd_bronze_loader_new(sqlite3 *db, const char *source,
+                           const struct dagd_bronze_loader_hooks *hooks,
+                           struct dagd_bronze_loader **ret, char *err, size_t errlen)
 {
-    struct dagd_loader *l = calloc(1, sizeof(*l));
+    struct dagd_bronze_loader *l = calloc(1, sizeof(*l));
     char *msg = NULL;
 
     if (!l) {
@@ -204,14 +205,14 @@ int dagd_loader_new(sqlite3 *db, const char *source, const struct dagd_loader_ho
         l->hooks = *hooks;
     }
     if (!l->source || !l->colmap) {
-        dagd_loader_free(l);
+        dagd_bronze_loader_free(l);
         (void)snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    if (sqlite3_exec(db, dagd_loader_bronze_sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(db, dagd_bronze_loader_bronze_sql, NULL, NULL, &msg) != SQLITE_OK) {
         (void)snprintf(err, errlen, "cannot create the bronze tables: %s", msg ? msg : "?");
         sqlite3_free(msg);
-        dagd_loader_free(l);
+        dagd_bronze_loader_free(l);
         return -EIO;
     }
     char rows_sql[sizeof(sql_insert_rows_head) + MULTI_ROWS * 64];
@@ -227,14 +228,14 @@ int dagd_loader_new(sqlite3 *db, const char *source, const struct dagd_loader_ho
         sqlite3_prepare_v2(db, sql_insert_file, -1, &l->ins_file, NULL) ||
         sqlite3_prepare_v2(db, sql_update_file, -1, &l->upd_file, NULL)) {
         (void)snprintf(err, errlen, "cannot prepare the bronze statements: %s", sqlite3_errmsg(db));
-        dagd_loader_free(l);
+        dagd_bronze_loader_free(l);
         return -EIO;
     }
     *ret = l;
     return 0;
 }
 
-struct dagd_loader *dagd_loader_free(struct dagd_loader *l)
+struct dagd_bronze_loader *dagd_bronze_loader_free(struct dagd_bronze_loader *l)
 {
     if (!l) {
         return NULL;
@@ -251,7 +252,7 @@ struct dagd_loader *dagd_loader_free(struct dagd_loader *l)
     return NULL;
 }
 
-int dagd_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size)
+int dagd_bronze_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size)
 {
     XXH3_state_t *st;
     XXH128_canonical_t canon;
@@ -441,7 +442,7 @@ static void header_list(const struct header_cell *h, size_t n, char *buf, size_t
 }
 
 /* Sets up l->colmap (data) or l->map_cols (map) from a header row. */
-static int apply_header(struct dagd_loader *l, const struct header_cell *h, size_t n,
+static int apply_header(struct dagd_bronze_loader *l, const struct header_cell *h, size_t n,
                         uint64_t row_no)
 {
     char list[400];
@@ -502,7 +503,7 @@ static int map_id_of(const char *s, size_t len, int64_t *ret)
 /* One map row: texts[k] for map_columns[k] (NULL when blank). */
 /* Map rows: the id must be an integer (5 and 5.0 are; "x" is an error
  * naming the row); blank names are stored as '' (the columns are NOT NULL). */
-static int put_map_row(struct dagd_loader *l, uint64_t row_no, const char *const texts[],
+static int put_map_row(struct dagd_bronze_loader *l, uint64_t row_no, const char *const texts[],
                        const size_t lens[])
 {
     int64_t id;
@@ -531,7 +532,7 @@ static int put_map_row(struct dagd_loader *l, uint64_t row_no, const char *const
 
 static void xlsx_dimension(void *ud, uint64_t last_row)
 {
-    struct dagd_loader *l = ud;
+    struct dagd_bronze_loader *l = ud;
 
     if (!l->is_map && last_row > 1) {
         dagd_rowq_set_total(l->q, last_row - 1);
@@ -542,7 +543,7 @@ static void xlsx_dimension(void *ud, uint64_t last_row)
  * encoded for the SQLite thread with the header's column -> field map. */
 static int xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cells, size_t n)
 {
-    struct dagd_loader *l = ud;
+    struct dagd_bronze_loader *l = ud;
     int r;
 
     if (!l->header_done) {
@@ -581,7 +582,7 @@ static int xlsx_row(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cell
 
 /* Both sheets must exist before anything is sent, so a workbook without
  * its map fails before any row is read. DATA is read first, then the map. */
-static int load_xlsx(struct dagd_loader *l)
+static int load_xlsx(struct dagd_bronze_loader *l)
 {
     struct dagd_xlsx *x = NULL;
     struct dagd_xlsx_handler h = {.row = xlsx_row, .dimension = xlsx_dimension, .userdata = l};
@@ -640,7 +641,7 @@ static int load_xlsx(struct dagd_loader *l)
 /* One record -> one row; absent wanted keys are listed in missing_keys. */
 static int json_record(void *ud, const struct dagd_json_record *rec)
 {
-    struct dagd_loader *l = ud;
+    struct dagd_bronze_loader *l = ud;
     char missing[256];
     size_t mo = 0;
 
@@ -677,8 +678,8 @@ static int json_record(void *ud, const struct dagd_json_record *rec)
 }
 
 /* Streams a file through a push parser in IO_CHUNK reads. */
-static int read_fd_chunks(struct dagd_loader *l, int fd, int (*feed)(void *, const void *, size_t),
-                          void *reader)
+static int read_fd_chunks(struct dagd_bronze_loader *l, int fd,
+                          int (*feed)(void *, const void *, size_t), void *reader)
 {
     char *buf = malloc(IO_CHUNK);
     int r = 0;
@@ -712,7 +713,7 @@ static int json_feed(void *reader, const void *buf, size_t n)
     return dagd_json_reader_feed(reader, buf, n);
 }
 
-static int load_json(struct dagd_loader *l)
+static int load_json(struct dagd_bronze_loader *l)
 {
     const char *keys[16];
     struct dagd_json_reader *jr;
@@ -749,7 +750,7 @@ static int load_json(struct dagd_loader *l)
 static int csv_record(void *ud, uint64_t record_no, uint64_t line,
                       const struct dagd_csv_field *fields, size_t n)
 {
-    struct dagd_loader *l = ud;
+    struct dagd_bronze_loader *l = ud;
     int r;
 
     if (!l->header_done) {
@@ -792,7 +793,7 @@ static int csv_feed(void *reader, const void *buf, size_t n)
     return dagd_csv_reader_feed(reader, buf, n);
 }
 
-static int load_csv(struct dagd_loader *l)
+static int load_csv(struct dagd_bronze_loader *l)
 {
     struct dagd_csv_reader *cr;
     int fd, r;
@@ -831,11 +832,11 @@ static int load_csv(struct dagd_loader *l)
 /* ---------------------------------------------------------------------- */
 /* The SQLite side: rows from the queue into the prepared statements */
 
-static int cerr(struct dagd_loader *l, int r, const char *fmt, ...)
+static int cerr(struct dagd_bronze_loader *l, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Errors of the SQLite thread: l->cerr (l->err belongs to the reader thread). */
-static int cerr(struct dagd_loader *l, int r, const char *fmt, ...)
+static int cerr(struct dagd_bronze_loader *l, int r, const char *fmt, ...)
 {
     va_list ap;
 
@@ -888,7 +889,7 @@ static void bind_row(sqlite3_stmt *st, int base, const struct dagd_rowq_row *row
     *set = now;
 }
 
-static int step_done(struct dagd_loader *l, sqlite3_stmt *st, const char *what,
+static int step_done(struct dagd_bronze_loader *l, sqlite3_stmt *st, const char *what,
                      unsigned long long first, unsigned long long last)
 {
     int rc = sqlite3_step(st);
@@ -907,7 +908,7 @@ static int step_done(struct dagd_loader *l, sqlite3_stmt *st, const char *what,
 
 /* Writes the pending raw_orders rows: MULTI_ROWS in one statement, fewer
  * one by one (the queue's batch ended, their text goes with it). */
-static int flush_rows(struct dagd_loader *l, uint32_t *set_multi, uint32_t *set_one)
+static int flush_rows(struct dagd_bronze_loader *l, uint32_t *set_multi, uint32_t *set_one)
 {
     size_t n = l->n_pending;
     int r = 0;
@@ -932,7 +933,7 @@ static int flush_rows(struct dagd_loader *l, uint32_t *set_multi, uint32_t *set_
     return r;
 }
 
-static int consume(struct dagd_loader *l)
+static int consume(struct dagd_bronze_loader *l)
 {
     struct dagd_rowq_row row;
     uint32_t set_multi[MULTI_ROWS], set_one = ~UINT32_C(0);
@@ -982,7 +983,7 @@ static double thread_cpu_s(void)
 
 static void *reader_main(void *arg)
 {
-    struct dagd_loader *l = arg;
+    struct dagd_bronze_loader *l = arg;
     int r;
 
     switch (l->format) {
@@ -1006,7 +1007,7 @@ static void *reader_main(void *arg)
 
 /* Reads the file on a second thread while this one writes to SQLite, so
  * parsing and inserting overlap; the queue bounds the memory in between. */
-static int run_load(struct dagd_loader *l)
+static int run_load(struct dagd_bronze_loader *l)
 {
     pthread_t th;
     double t0;
@@ -1055,7 +1056,8 @@ static int64_t now_ms(void)
 }
 
 /* The checkpoint: 1 if (source, hash) is already in load_files. */
-static int find_loaded(struct dagd_loader *l, const char *hash, struct dagd_loader_file *f)
+static int find_loaded(struct dagd_bronze_loader *l, const char *hash,
+                       struct dagd_bronze_loader_file *f)
 {
     int rc;
 
@@ -1073,7 +1075,7 @@ static int find_loaded(struct dagd_loader *l, const char *hash, struct dagd_load
     return rc == SQLITE_ROW;
 }
 
-static int exec(struct dagd_loader *l, const char *sql)
+static int exec(struct dagd_bronze_loader *l, const char *sql)
 {
     if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         return sql_err(l, sql);
@@ -1081,10 +1083,11 @@ static int exec(struct dagd_loader *l, const char *sql)
     return 0;
 }
 
-int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format, const char *path,
-                          struct dagd_loader_file *ret)
+int dagd_bronze_loader_load_file(struct dagd_bronze_loader *l,
+                                 enum dagd_bronze_loader_format format, const char *path,
+                                 struct dagd_bronze_loader_file *ret)
 {
-    struct dagd_loader_file f = {0};
+    struct dagd_bronze_loader_file f = {0};
     int r;
 
     l->path = path;
@@ -1099,7 +1102,7 @@ int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format,
         l->n_columns = sizeof(ds2_columns) / sizeof(ds2_columns[0]);
     }
 
-    r = dagd_loader_hash_file(path, f.hash, &f.size);
+    r = dagd_bronze_loader_hash_file(path, f.hash, &f.size);
     if (r < 0) {
         return lerr(l, r, "cannot read: %s", strerror(-r));
     }

@@ -4,16 +4,16 @@
  * Owns: the prepared statements on a caller-owned SQLite connection, and one
  * file's transaction at a time. Calls the readers (xlsx, json, csv) and
  * SQLite; never logs: errors are -errno with a one-line message naming the
- * file and the row / record / byte offset (dagd_loader_error).
+ * file and the row / record / byte offset (dagd_bronze_loader_error).
  *
- * One file = one transaction: dagd_loader_load_file() runs BEGIN IMMEDIATE,
+ * One file = one transaction: dagd_bronze_loader_load_file() runs BEGIN IMMEDIATE,
  * inserts the load_files row, streams the rows, and COMMITs; on any error it
  * rolls back, so the warehouse is exactly as before that file. A file whose
  * (source, content hash) is already in load_files is not loaded again: that
  * is the checkpoint a re-run resumes from.
  */
-#ifndef DAGD_EXTRACT_LOADER_H
-#define DAGD_EXTRACT_LOADER_H
+#ifndef DAGD_EXTRACT_BRONZE_LOADER_H
+#define DAGD_EXTRACT_BRONZE_LOADER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@
 
 struct sqlite3;
 
-enum dagd_loader_format {
+enum dagd_bronze_loader_format {
     DAGD_FORMAT_XLSX,
     DAGD_FORMAT_JSON,
     DAGD_FORMAT_CSV,
@@ -29,9 +29,9 @@ enum dagd_loader_format {
 };
 
 /* "xlsx" <-> DAGD_FORMAT_XLSX; -EINVAL for an unknown name. */
-int dagd_loader_format_from_string(const char *s);
+int dagd_bronze_loader_format_from_string(const char *s);
 
-struct dagd_loader_hooks {
+struct dagd_bronze_loader_hooks {
     /* Rows of the current file done, and the file's total when known (the
      * sheet's <dimension>), else 0. Called every few thousand rows. */
     void (*progress)(void *userdata, uint64_t done, uint64_t total);
@@ -40,7 +40,7 @@ struct dagd_loader_hooks {
     void *userdata;
 };
 
-struct dagd_loader_file {
+struct dagd_bronze_loader_file {
     int64_t file_id; /* load_files.file_id (new or existing) */
     bool skipped;    /* already loaded: nothing done */
     char hash[33];   /* xxh3-128, hex */
@@ -51,27 +51,29 @@ struct dagd_loader_file {
     double write_cpu;  /* CPU seconds of the SQLite thread */
 };
 
-struct dagd_loader;
+struct dagd_bronze_loader;
 
 /* Creates the bronze tables if missing and prepares the statements.
  * `source` is copied. Returns 0 and *ret, or -errno with err filled. */
-int dagd_loader_new(struct sqlite3 *db, const char *source, const struct dagd_loader_hooks *hooks,
-                    struct dagd_loader **ret, char *err, size_t errlen);
-struct dagd_loader *dagd_loader_free(struct dagd_loader *l);
+int dagd_bronze_loader_new(struct sqlite3 *db, const char *source,
+                           const struct dagd_bronze_loader_hooks *hooks,
+                           struct dagd_bronze_loader **ret, char *err, size_t errlen);
+struct dagd_bronze_loader *dagd_bronze_loader_free(struct dagd_bronze_loader *l);
 
 /* Hashes `path` (XXH3-128 of the bytes, 32 hex digits). */
-int dagd_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size);
+int dagd_bronze_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size);
 
 /* Loads one file in its own transaction, or skips it when its (source,
  * hash) is already in load_files. For csv, a file whose header is the
  * CITY_DISTRICT_MAP columns goes to city_district_map. Returns 0 with *ret
- * filled, or -errno (message: dagd_loader_error) with nothing written. */
-int dagd_loader_load_file(struct dagd_loader *l, enum dagd_loader_format format, const char *path,
-                          struct dagd_loader_file *ret);
+ * filled, or -errno (message: dagd_bronze_loader_error) with nothing written. */
+int dagd_bronze_loader_load_file(struct dagd_bronze_loader *l,
+                                 enum dagd_bronze_loader_format format, const char *path,
+                                 struct dagd_bronze_loader_file *ret);
 
-const char *dagd_loader_error(const struct dagd_loader *l);
+const char *dagd_bronze_loader_error(const struct dagd_bronze_loader *l);
 
 /* The bronze DDL (pipelines/sales/bronze.sql, embedded at build time). */
-extern const char dagd_loader_bronze_sql[];
+extern const char dagd_bronze_loader_bronze_sql[];
 
-#endif /* DAGD_EXTRACT_LOADER_H */
+#endif /* DAGD_EXTRACT_BRONZE_LOADER_H */

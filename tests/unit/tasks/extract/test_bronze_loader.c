@@ -1,4 +1,4 @@
-/* Unit tests of tasks/extract/loader.c on a scratch SQLite database: the
+/* Unit tests of tasks/extract/bronze_loader.c on a scratch SQLite database: the
  * sample delivery (data/sales-tiny) loads the row counts of expected.json
  * with the delivered value types; a second load of the same files is
  * skipped; and every bad delivery fails with the file and the row / record
@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "loader.h"
+#include "bronze_loader.h"
 
 #define TINY DAGD_SOURCE_ROOT "/data/sales-tiny"
 
@@ -62,7 +62,7 @@ static int setup(void **state)
 
     expected = cJSON_Parse(json);
     free(json);
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_extract_loader.XXXXXX");
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_bronze_loader.XXXXXX");
     return expected && mkdtemp(tmpdir) ? 0 : -1;
 }
 
@@ -113,26 +113,28 @@ static sqlite3 *open_db(const char *name)
     return db;
 }
 
-static struct dagd_loader *loader(sqlite3 *db, const char *source)
+static struct dagd_bronze_loader *loader(sqlite3 *db, const char *source)
 {
-    struct dagd_loader *l = NULL;
+    struct dagd_bronze_loader *l = NULL;
     char err[512];
 
-    assert_int_equal(dagd_loader_new(db, source, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(dagd_bronze_loader_new(db, source, NULL, &l, err, sizeof(err)), 0);
     return l;
 }
 
 static void test_sample_delivery(void **state)
 {
     sqlite3 *db = open_db("tiny.db");
-    struct dagd_loader *l1 = loader(db, "dataset1"), *l2 = loader(db, "dataset2");
-    struct dagd_loader_file f;
+    struct dagd_bronze_loader *l1 = loader(db, "dataset1"), *l2 = loader(db, "dataset2");
+    struct dagd_bronze_loader_file f;
 
-    assert_int_equal(dagd_loader_load_file(l1, DAGD_FORMAT_XLSX, TINY "/dataset1.xlsx", &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l1, DAGD_FORMAT_XLSX, TINY "/dataset1.xlsx", &f),
+                     0);
     assert_false(f.skipped);
     assert_int_equal(f.rows, expected_int("rows_loaded", "dataset1", NULL));
     assert_true(f.map_rows > 0);
-    assert_int_equal(dagd_loader_load_file(l2, DAGD_FORMAT_JSON, TINY "/dataset2.json", &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l2, DAGD_FORMAT_JSON, TINY "/dataset2.json", &f),
+                     0);
     assert_int_equal(f.rows, expected_int("rows_loaded", "dataset2", NULL));
 
     assert_int_equal(q(db, "SELECT count(*) FROM raw_orders WHERE source = 'dataset1'"),
@@ -163,17 +165,19 @@ static void test_sample_delivery(void **state)
     assert_int_equal(q(db, "SELECT min(row_no) FROM raw_orders WHERE source = 'dataset1'"), 2);
 
     /* the same files again: skipped, nothing changes */
-    assert_int_equal(dagd_loader_load_file(l1, DAGD_FORMAT_XLSX, TINY "/dataset1.xlsx", &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l1, DAGD_FORMAT_XLSX, TINY "/dataset1.xlsx", &f),
+                     0);
     assert_true(f.skipped);
     assert_int_equal(f.rows, expected_int("rows_loaded", "dataset1", NULL));
-    assert_int_equal(dagd_loader_load_file(l2, DAGD_FORMAT_JSON, TINY "/dataset2.json", &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l2, DAGD_FORMAT_JSON, TINY "/dataset2.json", &f),
+                     0);
     assert_true(f.skipped);
     assert_int_equal(q(db, "SELECT count(*) FROM raw_orders"),
                      expected_int("rows_loaded_total", NULL, NULL));
     assert_int_equal(q(db, "SELECT count(*) FROM load_files"), 2);
 
-    dagd_loader_free(l1);
-    dagd_loader_free(l2);
+    dagd_bronze_loader_free(l1);
+    dagd_bronze_loader_free(l2);
     sqlite3_close(db);
 }
 
@@ -194,15 +198,16 @@ static struct snapshot snap(sqlite3 *db)
     };
 }
 
-static void expect_fail(sqlite3 *db, struct dagd_loader *l, enum dagd_loader_format fmt,
-                        const char *path, const char *needle1, const char *needle2)
+static void expect_fail(sqlite3 *db, struct dagd_bronze_loader *l,
+                        enum dagd_bronze_loader_format fmt, const char *path, const char *needle1,
+                        const char *needle2)
 {
     struct snapshot before = snap(db), after;
-    struct dagd_loader_file f;
+    struct dagd_bronze_loader_file f;
     const char *err;
 
-    assert_true(dagd_loader_load_file(l, fmt, path, &f) < 0);
-    err = dagd_loader_error(l);
+    assert_true(dagd_bronze_loader_load_file(l, fmt, path, &f) < 0);
+    err = dagd_bronze_loader_error(l);
     print_message("expected failure: %s\n", err);
     if (strncmp(err, path, strlen(path)) != 0 || !strstr(err, needle1) ||
         (needle2 && !strstr(err, needle2))) {
@@ -258,15 +263,17 @@ static void write_workbook(const char *path, const char *data_sheet, const char 
 static void test_bad_deliveries(void **state)
 {
     sqlite3 *db = open_db("bad.db");
-    struct dagd_loader *l1 = loader(db, "dataset1"), *l2 = loader(db, "dataset2");
-    struct dagd_loader_file f;
+    struct dagd_bronze_loader *l1 = loader(db, "dataset1"), *l2 = loader(db, "dataset2");
+    struct dagd_bronze_loader_file f;
     char path[512], data[4096], map[1024];
     size_t len;
     char *buf;
 
     /* start from a loaded sample so "unchanged" means something */
-    assert_int_equal(dagd_loader_load_file(l1, DAGD_FORMAT_XLSX, TINY "/dataset1.xlsx", &f), 0);
-    assert_int_equal(dagd_loader_load_file(l2, DAGD_FORMAT_JSON, TINY "/dataset2.json", &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l1, DAGD_FORMAT_XLSX, TINY "/dataset1.xlsx", &f),
+                     0);
+    assert_int_equal(dagd_bronze_loader_load_file(l2, DAGD_FORMAT_JSON, TINY "/dataset2.json", &f),
+                     0);
 
     /* truncated workbook */
     buf = slurp(TINY "/dataset1.xlsx", &len);
@@ -356,16 +363,16 @@ static void test_bad_deliveries(void **state)
     spit(path, "ORDER_ID,RPTG_AMT\nG1,1\n", 23);
     expect_fail(db, l1, DAGD_FORMAT_CSV, path, "missing column 'ORDER_TIME  (PST)'", NULL);
 
-    dagd_loader_free(l1);
-    dagd_loader_free(l2);
+    dagd_bronze_loader_free(l1);
+    dagd_bronze_loader_free(l2);
     sqlite3_close(db);
 }
 
 static void test_json_keys(void **state)
 {
     sqlite3 *db = open_db("keys.db");
-    struct dagd_loader *l2 = loader(db, "dataset2");
-    struct dagd_loader_file f;
+    struct dagd_bronze_loader *l2 = loader(db, "dataset2");
+    struct dagd_bronze_loader_file f;
     char path[512];
     static const char json[] =
         "[{\"ORDER_ID\": \" G1 \", \"ORDER_TIME_PST\": \"051502\", \"SHIP_TO_DISTRICT_NAME\": "
@@ -375,7 +382,7 @@ static void test_json_keys(void **state)
 
     snprintf(path, sizeof(path), "%s/keys.json", tmpdir);
     spit(path, json, sizeof(json) - 1);
-    assert_int_equal(dagd_loader_load_file(l2, DAGD_FORMAT_JSON, path, &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l2, DAGD_FORMAT_JSON, path, &f), 0);
     assert_int_equal(f.rows, 2);
     assert_int_equal(q(db, "SELECT count(*) FROM raw_orders WHERE row_no = 1 AND order_id = ' G1 ' "
                            "AND order_time = '051502' AND typeof(rptg_amt) = 'integer' AND "
@@ -386,7 +393,7 @@ static void test_json_keys(void **state)
                            "missing_keys = 'ORDER_TIME_PST,SHIP_TO_DISTRICT_NAME,SHIP_TO_CITY_CD,"
                            "CURRENCY_CD' AND typeof(order_qty) = 'text' AND extra_keys IS NULL"),
                      1);
-    dagd_loader_free(l2);
+    dagd_bronze_loader_free(l2);
     sqlite3_close(db);
 }
 
@@ -398,8 +405,8 @@ static void test_json_keys(void **state)
 static void test_json_many_records(void **state)
 {
     sqlite3 *db = open_db("many.json.db");
-    struct dagd_loader *l2 = loader(db, "dataset2");
-    struct dagd_loader_file f;
+    struct dagd_bronze_loader *l2 = loader(db, "dataset2");
+    struct dagd_bronze_loader_file f;
     char path[512];
     const int n = 5037;
     size_t cap = (size_t)n * 400, len = 0;
@@ -427,7 +434,7 @@ static void test_json_many_records(void **state)
     spit(path, json, len);
     free(json);
 
-    assert_int_equal(dagd_loader_load_file(l2, DAGD_FORMAT_JSON, path, &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l2, DAGD_FORMAT_JSON, path, &f), 0);
     assert_int_equal(f.rows, n);
     assert_int_equal(q(db, "SELECT count(*) FROM raw_orders"), n);
     assert_int_equal(q(db, "SELECT count(DISTINCT row_no) FROM raw_orders WHERE row_no BETWEEN 1 "
@@ -446,15 +453,15 @@ static void test_json_many_records(void **state)
                            "(CAST(district AS INTEGER) = row_no AND length(district) = "
                            "100 + row_no % 200))"),
                      n);
-    dagd_loader_free(l2);
+    dagd_bronze_loader_free(l2);
     sqlite3_close(db);
 }
 
 static void test_csv_delivery(void **state)
 {
     sqlite3 *db = open_db("csv.db");
-    struct dagd_loader *l1 = loader(db, "dataset1");
-    struct dagd_loader_file f;
+    struct dagd_bronze_loader *l1 = loader(db, "dataset1");
+    struct dagd_bronze_loader_file f;
     char path[512];
     static const char map[] =
         "CITY_DISTRICT_ID,SHIP_TO_CITY_CD,SHIP_TO_DISTRICT_NAME\n1,a,b\n2,c,d\n";
@@ -463,18 +470,18 @@ static void test_csv_delivery(void **state)
 
     snprintf(path, sizeof(path), "%s/city_district_map.csv", tmpdir);
     spit(path, map, sizeof(map) - 1);
-    assert_int_equal(dagd_loader_load_file(l1, DAGD_FORMAT_CSV, path, &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l1, DAGD_FORMAT_CSV, path, &f), 0);
     assert_int_equal(f.rows, 0);
     assert_int_equal(f.map_rows, 2);
     snprintf(path, sizeof(path), "%s/dataset1.csv", tmpdir);
     spit(path, data, sizeof(data) - 1);
-    assert_int_equal(dagd_loader_load_file(l1, DAGD_FORMAT_CSV, path, &f), 0);
+    assert_int_equal(dagd_bronze_loader_load_file(l1, DAGD_FORMAT_CSV, path, &f), 0);
     assert_int_equal(f.rows, 2);
     assert_int_equal(q(db, "SELECT count(*) FROM raw_orders WHERE row_no = 3 AND order_time = "
                            "'time' AND order_qty IS NULL AND typeof(rptg_amt) = 'real'"),
                      1);
     assert_int_equal(q(db, "SELECT count(*) FROM city_district_map"), 2);
-    dagd_loader_free(l1);
+    dagd_bronze_loader_free(l1);
     sqlite3_close(db);
 }
 
