@@ -22,7 +22,8 @@ int dagd_cmd_run(int argc, char **argv);
 
 #define RUN_USAGE                                                                                  \
     "usage: dagd run FILE.yaml [--param k=v]... [--state-dir DIR] [--jobs N] [--force]\n"          \
-    "                [--plugin-dir DIR]... [--from STEP | --only STEP] [--retry RUN_ID] [-q]\n"
+    "                [--plugin-dir DIR]... [--from STEP | --only STEP] [--retry RUN_ID]\n"         \
+    "                [--no-output] [-q]\n"
 
 struct run_ctx {
     struct dagd_executor *e;
@@ -103,7 +104,7 @@ int dagd_cmd_run(int argc, char **argv)
     size_t n_params = 0, n_dirs = 0;
     const char *file = NULL, *dir_arg = "./.dagd", *from = NULL, *only = NULL, *retry = NULL;
     unsigned jobs = 0;
-    bool force = false, quiet = false;
+    bool force = false, quiet = false, output = true;
     int ret = 2, r;
 
     for (int i = 1; i < argc; i++) {
@@ -149,6 +150,8 @@ int dagd_cmd_run(int argc, char **argv)
             force = true;
         } else if (streq(a, "-q") || streq(a, "--quiet")) {
             quiet = true;
+        } else if (streq(a, "--no-output")) {
+            output = false;
         } else if (streq(a, "-h") || streq(a, "--help")) {
             fputs(RUN_USAGE, stdout);
             return 0;
@@ -237,7 +240,7 @@ int dagd_cmd_run(int argc, char **argv)
         ret = 1;
         goto out;
     }
-    pr = dagd_progress_new(stdout, isatty(STDOUT_FILENO), quiet, p->n_steps);
+    pr = dagd_progress_new(stdout, isatty(STDOUT_FILENO), quiet, output, p->n_steps);
     (void)dagd_executor_observe(c.e, NULL, dagd_progress_on_event, pr);
     (void)dagd_executor_observe(c.e, NULL, on_event, &c);
 

@@ -7,15 +7,19 @@
 
 /* Redraw the status line at most this often. */
 #define REDRAW_USEC 100000u
+/* Lines of stderr kept per running step, shown when it fails unseen. */
+#define TAIL_LINES 10
 
 struct live {
     char *step;
     uint64_t done, total;
+    char *tail[TAIL_LINES]; /* ring of the attempt's last stderr lines */
+    size_t n_tail;          /* lines seen; tail[(n_tail - 1) % TAIL_LINES] is the last */
 };
 
 struct dagd_progress {
     FILE *f;
-    bool tty, quiet;
+    bool tty, quiet, output;
     size_t n_steps, n_done;
     struct live *live; /* running steps, for the status line */
     size_t n_live;
@@ -23,14 +27,23 @@ struct dagd_progress {
     uint64_t last_draw;
 };
 
-struct dagd_progress *dagd_progress_new(FILE *f, bool tty, bool quiet, size_t n_steps)
+struct dagd_progress *dagd_progress_new(FILE *f, bool tty, bool quiet, bool output, size_t n_steps)
 {
     struct dagd_progress *pr = dagd_xcalloc(1, sizeof(*pr));
     pr->f = f;
     pr->tty = tty;
     pr->quiet = quiet;
+    pr->output = output && !quiet;
     pr->n_steps = n_steps;
     return pr;
+}
+
+static void live_done(struct live *l)
+{
+    free(l->step);
+    for (size_t i = 0; i < TAIL_LINES; i++) {
+        free(l->tail[i]);
+    }
 }
 
 struct dagd_progress *dagd_progress_free(struct dagd_progress *pr)
@@ -39,7 +52,7 @@ struct dagd_progress *dagd_progress_free(struct dagd_progress *pr)
         return NULL;
     }
     for (size_t i = 0; i < pr->n_live; i++) {
-        free(pr->live[i].step);
+        live_done(&pr->live[i]);
     }
     free(pr->live);
     free(pr);
@@ -65,7 +78,7 @@ static void live_remove(struct dagd_progress *pr, const char *step)
 {
     for (size_t i = 0; i < pr->n_live; i++) {
         if (streq(pr->live[i].step, step)) {
-            free(pr->live[i].step);
+            live_done(&pr->live[i]);
             pr->live[i] = pr->live[--pr->n_live];
             return;
         }
@@ -169,12 +182,73 @@ static void step_line(struct dagd_progress *pr, const struct dagd_step_info *s)
     fflush(pr->f);
 }
 
+/* One line of a step's output or log, prefixed by the step like `docker
+ * compose` does: "extract | 1200 rows". */
+static void output_line(struct dagd_progress *pr, const char *step, const char *what,
+                        const char *msg)
+{
+    status_clear(pr);
+    fprintf(pr->f, "%s | %s%s%s\n", step, what ? what : "", what ? ": " : "", msg ? msg : "");
+    fflush(pr->f);
+    status_draw(pr);
+}
+
+static void tail_add(struct live *l, const char *msg)
+{
+    char **slot = &l->tail[l->n_tail % TAIL_LINES];
+    free(*slot);
+    *slot = dagd_xstrdup(msg ? msg : "");
+    l->n_tail++;
+}
+
+/* A step failed: when its output was not shown live, show the last lines
+ * of its stderr, where programs say why. */
+static void tail_print(struct dagd_progress *pr, const char *step)
+{
+    struct live *l = live_find(pr, step, false);
+    if (pr->output || !l || l->n_tail == 0) {
+        return;
+    }
+    size_t n = l->n_tail < TAIL_LINES ? l->n_tail : TAIL_LINES;
+    status_clear(pr);
+    fprintf(pr->f, "%s | (the last %zu line%s of its stderr)\n", step, n, n == 1 ? "" : "s");
+    for (size_t k = l->n_tail - n; k < l->n_tail; k++) {
+        fprintf(pr->f, "%s | %s\n", step, l->tail[k % TAIL_LINES]);
+    }
+    fflush(pr->f);
+}
+
+/* stdout and stderr of steps live (unless quieted; stderr's tail is kept
+ * for a failure); the task's own warnings and errors always (unless -q).
+ * Everything is in the events table too (`dagd logs`). */
+static void on_log(struct dagd_progress *pr, const struct dagd_exec_event *ev)
+{
+    const char *stream = ev->stream ? ev->stream : "log";
+    const char *step = ev->step->step;
+    if (streq(stream, "stdout") || streq(stream, "stderr")) {
+        struct live *l = live_find(pr, step, false);
+        if (l && streq(stream, "stderr")) {
+            tail_add(l, ev->message);
+        }
+        if (pr->output) {
+            output_line(pr, step, NULL, ev->message);
+        }
+        return;
+    }
+    if (!pr->quiet && ev->level && (streq(ev->level, "error") || streq(ev->level, "warning"))) {
+        output_line(pr, step, ev->level, ev->message);
+    }
+}
+
 void dagd_progress_on_event(const struct dagd_exec_event *ev, void *userdata)
 {
     struct dagd_progress *pr = userdata;
 
     switch (ev->kind) {
     case DAGD_EXEC_STEP_CHANGED:
+        if (ev->step->status == DAGD_STEP_FAILED) {
+            tail_print(pr, ev->step->step);
+        }
         if (terminal(ev->step->status)) {
             pr->n_done++;
             live_remove(pr, ev->step->step);
@@ -200,13 +274,8 @@ void dagd_progress_on_event(const struct dagd_exec_event *ev, void *userdata)
         break;
     }
     case DAGD_EXEC_LOG:
-        /* Warnings and errors of steps are worth seeing live; the rest is in
-         * the events table (`dagctl logs`). */
-        if (!pr->quiet && ev->level && (streq(ev->level, "error") || streq(ev->level, "warning")) &&
-            ev->step) {
-            status_clear(pr);
-            fprintf(pr->f, "  %s: %s\n", ev->step->step, ev->message ? ev->message : "");
-            status_draw(pr);
+        if (ev->step) {
+            on_log(pr, ev);
         }
         break;
     case DAGD_EXEC_RUN_STARTED:

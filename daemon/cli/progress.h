@@ -14,8 +14,11 @@
 struct dagd_progress;
 
 /* `tty`: draw the live status line (use isatty()); `quiet`: print nothing
- * but the summary. n_steps is the total shown in "[done/total]". */
-struct dagd_progress *dagd_progress_new(FILE *f, bool tty, bool quiet, size_t n_steps);
+ * but the summary; `output`: print what steps write to stdout and stderr as
+ * it comes, prefixed by the step ("step | line"); without it, a failed
+ * step's last stderr lines are shown when it fails. n_steps is the total
+ * shown in "[done/total]". */
+struct dagd_progress *dagd_progress_new(FILE *f, bool tty, bool quiet, bool output, size_t n_steps);
 struct dagd_progress *dagd_progress_free(struct dagd_progress *pr);
 
 /* An executor observer (dagd_exec_observer_fn); userdata is the progress. */

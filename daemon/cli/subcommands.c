@@ -21,7 +21,7 @@ int dagd_cmd_run(int argc, char **argv);
 const struct dagd_command dagd_commands[] = {
     {"run", dagd_cmd_run,
      "run FILE.yaml [--param k=v]... [--state-dir DIR] [--jobs N] [--force] [--plugin-dir DIR]..."
-     " [--from STEP | --only STEP] [--retry RUN_ID] [-q]"},
+     " [--from STEP | --only STEP] [--retry RUN_ID] [--no-output] [-q]"},
     {"plan", dagd_cmd_plan,
      "plan FILE.yaml [--param k=v]... [--state-dir DIR] [--plugin-dir DIR] [--force] [--json]"},
     {"runs", dagd_cmd_runs, "runs [--state-dir DIR] [--pipeline P] [--limit N] [--json]"},

@@ -323,6 +323,7 @@ static void step_log(struct exec_step *s, const char *level, const char *kind, c
         .step = &s->info,
         .level = level,
         .message = msg,
+        .stream = kind,
         .seq = seq,
     };
     notify(e, &ev);

@@ -60,6 +60,7 @@ struct dagd_exec_event {
     const struct dagd_step_info *step; /* STEP_*; LOG: may be NULL */
     uint64_t done, total;              /* STEP_PROGRESS */
     const char *level, *message;       /* LOG */
+    const char *stream;                /* LOG: "log" (the task's), "stdout" or "stderr" */
     enum dagd_run_status run_status;   /* RUN_FINISHED */
     int64_t seq;                       /* events.seq of the stored event, or 0 */
 };
