@@ -55,3 +55,19 @@ void dagd_diags_done(struct dagd_diags *d)
     free(d->items);
     *d = (struct dagd_diags){0};
 }
+
+char *dagd_diags_summary(const struct dagd_diags *d)
+{
+    if (!d || d->n == 0) {
+        return dagd_xstrdup("invalid");
+    }
+    char *s = dagd_xasprintf("%s:%u:%u: error: %s", d->items[0].file ? d->items[0].file : "-",
+                             d->items[0].mark.line, d->items[0].mark.col, d->items[0].message);
+    size_t more = d->n - 1 + d->dropped;
+    if (more > 0) {
+        char *t = dagd_xasprintf("%s (and %zu more errors)", s, more);
+        free(s);
+        s = t;
+    }
+    return s;
+}

@@ -31,6 +31,10 @@ void dagd_diags_add(struct dagd_diags *d, const char *file, struct dagd_mark mar
                     ...) _printf_(4, 5);
 /* Print every diagnostic as "FILE:LINE:COL: error: MESSAGE\n". */
 void dagd_diags_print(const struct dagd_diags *d, FILE *f);
+/* The first diagnostic as one line "FILE:LINE:COL: error: MESSAGE", with
+ * " (and N more errors)" when there are more; "invalid" when there is none.
+ * Returns a new string (for an error reply or a log line). */
+char *dagd_diags_summary(const struct dagd_diags *d);
 /* Free the contents (not d itself). */
 void dagd_diags_done(struct dagd_diags *d);
 

@@ -201,19 +201,3 @@ cJSON *dagd__api_diags_json(const struct dagd_diags *d)
     }
     return a;
 }
-
-char *dagd__api_diags_message(const struct dagd_diags *d)
-{
-    if (!d || d->n == 0) {
-        return dagd_xstrdup("invalid");
-    }
-    char *s = dagd_xasprintf("%s:%u:%u: error: %s", d->items[0].file ? d->items[0].file : "-",
-                             d->items[0].mark.line, d->items[0].mark.col, d->items[0].message);
-    size_t more = d->n - 1 + d->dropped;
-    if (more > 0) {
-        char *t = dagd_xasprintf("%s (and %zu more errors)", s, more);
-        free(s);
-        s = t;
-    }
-    return s;
-}

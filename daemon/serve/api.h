@@ -64,7 +64,5 @@ int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, 
 /* JSON of store records. */
 /* Diagnostics as [{file,line,col,message}]. */
 cJSON *dagd__api_diags_json(const struct dagd_diags *d);
-/* The first diagnostics as one line, for an error message. */
-char *dagd__api_diags_message(const struct dagd_diags *d);
 
 #endif

@@ -45,7 +45,7 @@ static int api_plan(struct dagd_daemon *d, struct dagd_server_call *call, const 
     int r = dagd_plan_for_run(p, d->store, d->plugins, d->config.state_dir, overrides, n, &opts,
                               &plan, &diags);
     if (r < 0) {
-        _cleanup_free_ char *msg = dagd__api_diags_message(&diags);
+        _cleanup_free_ char *msg = dagd_diags_summary(&diags);
         dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "%s", msg);
         dagd_diags_done(&diags);
         return 0;

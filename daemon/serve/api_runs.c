@@ -154,15 +154,17 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
         memcpy(w->run_id, id, 33);
         w->watch_id = dagd_run_queue_watch(d->queue, id, on_waiter_event, w);
     }
-    int r = dagd_run_queue_submit(d->queue, p, &opts, run_id, &diags);
+    int r = dagd_daemon_submit(d, p, &opts, run_id, &diags);
     if (r < 0) {
         if (w) {
             waiter_free(w);
         }
-        _cleanup_free_ char *msg = dagd__api_diags_message(&diags);
+        _cleanup_free_ char *msg = dagd_diags_summary(&diags);
         dagd_diags_done(&diags);
         if (r == -EINVAL) {
             dagd_server_call_error(call, DAGD_ERR_INVALID_PIPELINE, "%s", msg);
+        } else if (r == -ESHUTDOWN) {
+            dagd_server_call_error(call, DAGD_ERR_SHUTTING_DOWN, "the daemon is shutting down");
         } else {
             dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot start a run of '%s': %s",
                                    p->name, strerror(-r));
@@ -171,7 +173,6 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
     }
     dagd_diags_done(&diags);
     dagd_log_info("Run %s of '%s' submitted (trigger %s)", run_id, p->name, opts.trigger);
-    dagd_daemon_update_status(d);
     bool queued = dagd_run_queue_is_queued(d->queue, run_id);
     if (!wait) {
         cJSON *o = cJSON_CreateObject();
@@ -217,7 +218,7 @@ static struct dagd_pipeline *find_pipeline(struct dagd_daemon *d, struct dagd_se
         size_t n = strlen(name);
         if (!e->pipeline && strncmp(base, name, n) == 0 &&
             (streq(base + n, ".yaml") || streq(base + n, ".yml"))) {
-            _cleanup_free_ char *msg = dagd__api_diags_message(&e->errors);
+            _cleanup_free_ char *msg = dagd_diags_summary(&e->errors);
             dagd_server_call_error(call, DAGD_ERR_INVALID_PIPELINE, "%s", msg);
             return NULL;
         }
@@ -416,7 +417,6 @@ static int api_cancel(struct dagd_daemon *d, struct dagd_server_call *call, cons
     cJSON_AddStringToObject(o, "run_id", run_id);
     cJSON_AddStringToObject(o, "status", r == 1 ? "canceled" : "canceling");
     dagd_server_call_reply(call, o);
-    dagd_daemon_update_status(d);
     return 0;
 }
 

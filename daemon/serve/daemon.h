@@ -1,5 +1,17 @@
-/* The state of `dagd serve`, shared by cmd_serve.c (lifecycle) and the
- * command handlers (api_*.c). Owned by cmd_serve.c. */
+/* The daemon object of `dagd serve`: wires the store (with the state lock
+ * and orphan recovery), plugin host, pipeline registry, executor, run queue,
+ * schedules, sensors and socket server onto one libuv loop, and owns the
+ * lifecycle: start (READY=1), reload (SIGHUP, `dagctl reload`, a change in
+ * the pipelines directory), retention (one prune batch per turn), and
+ * shutdown (SIGTERM: stop accepting, let running steps finish for the grace
+ * period, cancel the rest, record state, then finish). systemd's STATUS=
+ * line follows the run queue's changes and the daemon's own (reload,
+ * shutdown).
+ *
+ * The command handlers (api_*.c) read the fields below and call submit and
+ * reload; the daemon is given the dispatcher that runs them at start, so it
+ * does not depend on them (cli -> api -> daemon). Schedules and sensors see
+ * only their trigger host (trigger.h). Single-threaded (the loop). */
 #ifndef DAGD_DAEMON_H
 #define DAGD_DAEMON_H
 
@@ -32,10 +44,37 @@ struct dagd_daemon {
     char *socket_path;
 };
 
+/* `dagd serve` from start to exit on a loop of its own: start, run until
+ * the shutdown finished, free. `config` is moved into the daemon (the
+ * caller's copy is left empty); `dispatch` answers the socket's calls with
+ * the daemon as userdata (dagd_api_dispatch). Returns the exit status: 0
+ * after a shutdown, 1 when the daemon could not start (logged). */
+int dagd_daemon_serve(struct dagd_daemon_config *config, dagd_server_dispatch_fn dispatch);
+
+/* Start a daemon on `loop`: open and lock the state, recover orphans, load
+ * the pipelines, listen (on the socket systemd passed, or config.socket),
+ * install the signal handlers, the directory watch and the retention
+ * timer, and say READY=1. `config` is moved as above. 0 with the daemon in
+ * *ret, or -errno (logged; nothing is left on the loop). */
+int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
+                      dagd_server_dispatch_fn dispatch, struct dagd_daemon **ret);
+/* Begin the shutdown that SIGTERM begins (`why` is logged). The loop stops
+ * (uv_stop) once every run ended or the grace period is over. */
+void dagd_daemon_stop(struct dagd_daemon *d, const char *why);
+/* Finish (if the shutdown did not), free every component and run the loop
+ * until the daemon's handles are closed. Accepts NULL; returns NULL. */
+struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d);
+
+/* Submit a run of `p` (an active pipeline of the registry) to the run
+ * queue: the one way in for the API, schedules and sensors. 0 with the
+ * run's id in ret_run_id; -ESHUTDOWN once the daemon is stopping; -EINVAL
+ * with diagnostics in reterr when the options do not fit the pipeline. */
+int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
+                       const struct dagd_run_options *opts, char ret_run_id[static 33],
+                       struct dagd_diags *reterr);
 /* Re-read the pipelines directory (SIGHUP, `dagctl reload`, a change in the
- * directory) and update the STATUS= line. Returns what the registry does. */
+ * directory), bring schedules and sensors in line and update the STATUS=
+ * line. Returns what the registry does. */
 int dagd_daemon_reload(struct dagd_daemon *d, unsigned *ret_errors);
-/* Update systemd's STATUS= line from the current counters. */
-void dagd_daemon_update_status(struct dagd_daemon *d);
 
 #endif

@@ -22,6 +22,36 @@ void dagd_daemon_config_init(struct dagd_daemon_config *c)
     c->plugin_dirs = dagd_xcalloc(1, sizeof(char *));
 }
 
+static char *first_dir(const char *env)
+{
+    const char *e = getenv(env);
+    if (!e || !*e) {
+        return NULL;
+    }
+    /* systemd passes one path per configured directory, colon-separated. */
+    return dagd_xstrndup(e, strcspn(e, ":"));
+}
+
+void dagd_daemon_config_fill_defaults(struct dagd_daemon_config *c)
+{
+    if (!c->state_dir) {
+        c->state_dir = first_dir("STATE_DIRECTORY");
+    }
+    if (!c->state_dir) {
+        c->state_dir = dagd_xstrdup("/var/lib/dagd");
+    }
+    if (!c->pipelines_dir) {
+        _cleanup_free_ char *conf = first_dir("CONFIGURATION_DIRECTORY");
+        c->pipelines_dir = dagd_xasprintf("%s/pipelines", conf ? conf : "/etc/dagd");
+    }
+}
+
+char *dagd_daemon_config_default_socket(void)
+{
+    _cleanup_free_ char *rt = first_dir("RUNTIME_DIRECTORY");
+    return rt ? dagd_xasprintf("%s/dagd.sock", rt) : dagd_xstrdup("/run/dagd/dagd.sock");
+}
+
 void dagd_daemon_config_add_plugin_dir(struct dagd_daemon_config *c, const char *dir)
 {
     c->plugin_dirs = dagd_xreallocarray(c->plugin_dirs, c->n_plugin_dirs + 2, sizeof(char *));

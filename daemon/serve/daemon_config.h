@@ -50,6 +50,14 @@ int dagd_daemon_config_load(struct dagd_daemon_config *c, const char *path,
 /* The same from a buffer (tests). */
 int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name, const char *buf,
                                    size_t len, struct dagd_diags *reterr);
+/* Defaults from systemd's directories (DESIGN 7, 5) for what the file and
+ * the command line left unset: state_dir = $STATE_DIRECTORY (its first
+ * path) or /var/lib/dagd; pipelines_dir = $CONFIGURATION_DIRECTORY/pipelines
+ * or /etc/dagd/pipelines. */
+void dagd_daemon_config_fill_defaults(struct dagd_daemon_config *c);
+/* The socket to bind when none is configured and systemd passed none:
+ * $RUNTIME_DIRECTORY/dagd.sock or /run/dagd/dagd.sock (a new string). */
+char *dagd_daemon_config_default_socket(void);
 void dagd_daemon_config_add_plugin_dir(struct dagd_daemon_config *c, const char *dir);
 void dagd_daemon_config_done(struct dagd_daemon_config *c);
 

@@ -43,8 +43,18 @@ struct dagd_run_queue {
 
     void (*idle_fn)(void *userdata);
     void *idle_userdata;
+    void (*change_fn)(void *userdata);
+    void *change_userdata;
     bool pumping;
 };
+
+/* The counts changed: tell the one listener (the daemon's STATUS= line). */
+static void changed(struct dagd_run_queue *q)
+{
+    if (q->change_fn) {
+        q->change_fn(q->change_userdata);
+    }
+}
 
 static void qrun_free(struct qrun *r)
 {
@@ -274,6 +284,10 @@ static void on_exec_event(const struct dagd_exec_event *ev, void *userdata)
     struct dagd_run_queue *q = userdata;
 
     dispatch(q, ev);
+    if (ev->kind == DAGD_EXEC_RUN_STARTED) {
+        changed(q);
+        return;
+    }
     if (ev->kind != DAGD_EXEC_RUN_FINISHED || !ev->run_id) {
         return;
     }
@@ -288,6 +302,7 @@ static void on_exec_event(const struct dagd_exec_event *ev, void *userdata)
     }
     /* A slot is free: the next queued run starts now. */
     pump(q);
+    changed(q);
     if (q->n_running == 0 && q->idle_fn) {
         void (*fn)(void *) = q->idle_fn;
         q->idle_fn = NULL;
@@ -309,6 +324,9 @@ struct dagd_run_queue *dagd_run_queue_new(struct dagd_executor *e, struct dagd_s
 
 void dagd_run_queue_cancel_queued(struct dagd_run_queue *q)
 {
+    if (!q->queued) {
+        return;
+    }
     while (q->queued) {
         struct qrun *r = q->queued;
         q->queued = r->next;
@@ -316,6 +334,7 @@ void dagd_run_queue_cancel_queued(struct dagd_run_queue *q)
         record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
         qrun_free(r);
     }
+    changed(q);
 }
 
 struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q)
@@ -415,6 +434,7 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     *pp = r;
     q->n_queued++;
     memcpy(ret_run_id, r->run_id, 33);
+    changed(q);
     return 0;
 }
 
@@ -427,6 +447,7 @@ int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id)
             q->n_queued--;
             record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
             qrun_free(r);
+            changed(q);
             return 1;
         }
     }
@@ -545,4 +566,10 @@ void dagd_run_queue_on_idle(struct dagd_run_queue *q, void (*fn)(void *userdata)
     }
     q->idle_fn = fn;
     q->idle_userdata = userdata;
+}
+
+void dagd_run_queue_on_change(struct dagd_run_queue *q, void (*fn)(void *userdata), void *userdata)
+{
+    q->change_fn = fn;
+    q->change_userdata = userdata;
 }

@@ -55,6 +55,10 @@ unsigned dagd_run_queue_max_runs(const struct dagd_run_queue *q);
 int dagd_run_queue_watch(struct dagd_run_queue *q, const char *run_id, dagd_exec_observer_fn fn,
                          void *userdata);
 void dagd_run_queue_unwatch(struct dagd_run_queue *q, int id);
+/* Called after the number of queued or running runs changed: a run was
+ * queued, started, finished or canceled while queued (one listener: the
+ * daemon's STATUS= line). NULL stops it. */
+void dagd_run_queue_on_change(struct dagd_run_queue *q, void (*fn)(void *userdata), void *userdata);
 /* Called (once) when no run is running any more: used by shutdown. */
 void dagd_run_queue_on_idle(struct dagd_run_queue *q, void (*fn)(void *userdata), void *userdata);
 

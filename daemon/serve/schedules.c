@@ -12,9 +12,7 @@
 #include <time.h>
 #include <uv.h>
 
-#include "api.h"
 #include "cron.h"
-#include "daemon.h"
 #include "log.h"
 #include "schedules.h"
 
@@ -39,7 +37,7 @@ struct entry {
 };
 
 struct dagd_schedules {
-    struct dagd_daemon *d;
+    struct dagd_trigger_host host;
     struct entry **v;
     size_t n;
     bool synced;
@@ -49,42 +47,6 @@ struct dagd_schedules {
     int clock_fd;
     uv_poll_t clock_poll;
 };
-
-int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char *trigger,
-                         char *const *overrides, size_t n_overrides, const char *run_id,
-                         char ret_run_id[static 33], char **reterr_reason)
-{
-    struct dagd_pipeline *p = dagd_registry_get(d->registry, pipeline);
-    struct dagd_diags diags = {0};
-    struct dagd_run_options opts = {
-        .trigger = trigger,
-        .param_overrides = overrides,
-        .n_param_overrides = n_overrides,
-        .run_id = run_id,
-    };
-    char got[33];
-    int r;
-
-    if (d->shutting_down) {
-        *reterr_reason = dagd_xstrdup("the daemon is shutting down");
-        return -ESHUTDOWN;
-    }
-    if (!p) {
-        *reterr_reason = dagd_xasprintf("pipeline '%s' is not loaded", pipeline);
-        return -ENOENT;
-    }
-    r = dagd_run_queue_submit(d->queue, p, &opts, got, &diags);
-    if (r < 0) {
-        *reterr_reason = diags.n > 0 ? dagd__api_diags_message(&diags)
-                                     : dagd_xasprintf("cannot start a run: %s", strerror(-r));
-        dagd_diags_done(&diags);
-        return r;
-    }
-    dagd_diags_done(&diags);
-    memcpy(ret_run_id, got, sizeof(got));
-    dagd_daemon_update_status(d);
-    return 0;
-}
 
 static void entry_free(struct entry *e)
 {
@@ -115,7 +77,7 @@ static void entry_close(struct entry *e)
 /* Run the pipeline for the boundary `ts` (Unix seconds) and record the tick. */
 static void fire(struct entry *e, int64_t ts, const char *why)
 {
-    struct dagd_daemon *d = e->owner->d;
+    const struct dagd_trigger_host *h = &e->owner->host;
     _cleanup_free_ char *reason = NULL;
     char want[33], run_id[33] = "";
     int r;
@@ -123,19 +85,19 @@ static void fire(struct entry *e, int64_t ts, const char *why)
     /* A pipeline slower than its schedule (or held by its concurrency
      * limit) must not pile up queued runs: one waiting run per schedule.
      * Catch-up asked for its runs explicitly (and is bounded by catchup). */
-    if (!why && e->last_run[0] && dagd_run_queue_is_queued(d->queue, e->last_run)) {
+    if (!why && e->last_run[0] && dagd_run_queue_is_queued(h->queue, e->last_run)) {
         _cleanup_free_ char *skip =
             dagd_xasprintf("the previous run %s is still queued", e->last_run);
-        if (dagd_store_tick_add(d->store, e->name, "schedule", ts * 1000, NULL, "skipped", skip) <
+        if (dagd_store_tick_add(h->store, e->name, "schedule", ts * 1000, NULL, "skipped", skip) <
             0) {
             dagd_log_warning("Failed to record a tick of schedule '%s': %s, ignoring", e->name,
-                             dagd_store_errmsg(d->store));
+                             dagd_store_errmsg(h->store));
         }
         return;
     }
     dagd_run_id_new(want);
-    r = dagd__trigger_submit(d, e->pipeline, "schedule", e->overrides, e->n_overrides, want, run_id,
-                             &reason);
+    r = dagd_trigger_submit(h, e->pipeline, "schedule", e->overrides, e->n_overrides, want, run_id,
+                            &reason);
     if (r >= 0) {
         memcpy(e->last_run, run_id, sizeof(run_id));
     }
@@ -146,10 +108,10 @@ static void fire(struct entry *e, int64_t ts, const char *why)
         dagd_log_info("Schedule '%s' of pipeline '%s' started run %s%s%s", e->name, e->pipeline,
                       run_id, why ? " " : "", why ? why : "");
     }
-    if (dagd_store_tick_add(d->store, e->name, "schedule", ts * 1000, r < 0 ? NULL : run_id,
+    if (dagd_store_tick_add(h->store, e->name, "schedule", ts * 1000, r < 0 ? NULL : run_id,
                             r < 0 ? "failed" : "started", r < 0 ? reason : why) < 0) {
         dagd_log_warning("Failed to record a tick of schedule '%s': %s, ignoring", e->name,
-                         dagd_store_errmsg(d->store));
+                         dagd_store_errmsg(h->store));
     }
 }
 
@@ -159,7 +121,7 @@ static void start_timer(struct entry *e)
 {
     int64_t delay;
 
-    uv_update_time(e->owner->d->loop);
+    uv_update_time(e->owner->host.loop);
     delay = e->next * 1000 - dagd_now_wall_msec();
     (void)uv_timer_start(&e->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 }
@@ -197,13 +159,13 @@ static void on_timer(uv_timer_t *t)
  * `catchup` of them run now; the rest are recorded once as skipped. */
 static void catch_up(struct entry *e, int64_t now)
 {
-    struct dagd_daemon *d = e->owner->d;
+    const struct dagd_trigger_host *h = &e->owner->host;
     struct dagd_tick_info last = {0};
     _cleanup_free_ int64_t *kept = NULL;
     size_t n_kept = 0, missed;
     int64_t t;
 
-    if (dagd_store_tick_last(d->store, e->name, "schedule", &last) < 0) {
+    if (dagd_store_tick_last(h->store, e->name, "schedule", &last) < 0) {
         return; /* never ticked (or unreadable): nothing to catch up */
     }
     t = last.ts / 1000;
@@ -222,10 +184,10 @@ static void catch_up(struct entry *e, int64_t now)
             missed >= CATCHUP_SCAN_MAX ? "more than " : "", missed - n_run, e->catchup);
         int64_t newest_skipped = kept[n_kept - n_run - 1];
         dagd_log_info("Schedule '%s' of pipeline '%s': %s", e->name, e->pipeline, reason);
-        if (dagd_store_tick_add(d->store, e->name, "schedule", newest_skipped * 1000, NULL,
+        if (dagd_store_tick_add(h->store, e->name, "schedule", newest_skipped * 1000, NULL,
                                 "skipped", reason) < 0) {
             dagd_log_warning("Failed to record a tick of schedule '%s': %s, ignoring", e->name,
-                             dagd_store_errmsg(d->store));
+                             dagd_store_errmsg(h->store));
         }
     }
     for (size_t i = n_kept - n_run; i < n_kept; i++) {
@@ -265,13 +227,13 @@ static void on_clock(uv_poll_t *h, int status, int events)
     }
 }
 
-struct dagd_schedules *dagd_schedules_new(struct dagd_daemon *d)
+struct dagd_schedules *dagd_schedules_new(const struct dagd_trigger_host *host)
 {
     struct dagd_schedules *s = dagd_xcalloc(1, sizeof(*s));
-    s->d = d;
+    s->host = *host;
     s->clock_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
     if (s->clock_fd >= 0 &&
-        (arm_clock_fd(s) < 0 || uv_poll_init(d->loop, &s->clock_poll, s->clock_fd) < 0)) {
+        (arm_clock_fd(s) < 0 || uv_poll_init(host->loop, &s->clock_poll, s->clock_fd) < 0)) {
         close(s->clock_fd);
         s->clock_fd = -1;
     }
@@ -386,7 +348,7 @@ static void add(struct dagd_schedules *s, const struct dagd_pipeline *p,
     }
     e->n_overrides = sc->params.n;
     e->seen = true;
-    uv_timer_init(s->d->loop, &e->timer);
+    uv_timer_init(s->host.loop, &e->timer);
     e->timer.data = e;
     s->v = dagd_xreallocarray(s->v, s->n + 1, sizeof(*s->v));
     s->v[s->n++] = e;
@@ -403,10 +365,10 @@ static void add(struct dagd_schedules *s, const struct dagd_pipeline *p,
 
 void dagd_schedules_sync(struct dagd_schedules *s)
 {
-    struct dagd_registry *reg = s ? s->d->registry : NULL;
+    const struct dagd_registry *reg = s ? s->host.registry : NULL;
     int64_t now_s = dagd_now_wall_msec() / 1000;
 
-    if (!s || s->d->shutting_down) {
+    if (!s) {
         return;
     }
     for (size_t i = 0; i < s->n; i++) {

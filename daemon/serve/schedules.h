@@ -8,19 +8,21 @@
  * schedule's newest recorded tick) are run, up to `catchup` of them, the
  * newest ones; older missed ticks are recorded once as `skipped`.
  *
- * Owns its timers and entries; reads the registry, submits to the queue and
- * writes ticks through the daemon's store. Single-threaded (the loop). */
+ * Owns its timers and entries; reads the registry, submits through the
+ * host's submit and writes ticks to the host's store (trigger.h).
+ * Single-threaded (the loop). */
 #ifndef DAGD_SCHEDULES_H
 #define DAGD_SCHEDULES_H
 
 #include <stdint.h>
 
-struct dagd_daemon;
-struct dagd_diags;
+#include "trigger.h"
 
 struct dagd_schedules;
 
-struct dagd_schedules *dagd_schedules_new(struct dagd_daemon *d);
+/* Schedules on `host` (copied; its pointers are borrowed). Nothing is armed
+ * until the first sync. */
+struct dagd_schedules *dagd_schedules_new(const struct dagd_trigger_host *host);
 /* Stop every timer and free (handles are freed in their close callbacks, so
  * run the loop once more afterwards). Accepts NULL; returns NULL. */
 struct dagd_schedules *dagd_schedules_free(struct dagd_schedules *s);
@@ -38,14 +40,5 @@ size_t dagd_schedules_count(const struct dagd_schedules *s);
  * name, cron, timezone, next} (next: epoch ms of the armed boundary, null
  * when it never fires again). */
 struct cJSON *dagd_schedules_to_json(const struct dagd_schedules *s);
-
-/* Shared with sensors.c: submit a run of pipeline `pipeline` (the active
- * version in the registry) with trigger `trigger` and "key=value"
- * overrides; `run_id` is the id to ask for (32 hex chars). 0 with the id
- * the run got in ret_run_id on success; -errno with a new one-line reason
- * in *reterr_reason otherwise. */
-int dagd__trigger_submit(struct dagd_daemon *d, const char *pipeline, const char *trigger,
-                         char *const *overrides, size_t n_overrides, const char *run_id,
-                         char ret_run_id[static 33], char **reterr_reason);
 
 #endif

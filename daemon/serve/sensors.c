@@ -16,9 +16,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "daemon.h"
 #include "log.h"
-#include "schedules.h"
 #include "sensors.h"
 
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
@@ -46,7 +44,7 @@ struct pending {
 };
 
 struct dagd_sensors {
-    struct dagd_daemon *d;
+    struct dagd_trigger_host host;
     int fd;
     uv_poll_t poll;
     uv_timer_t retry;   /* re-watches directories that were missing */
@@ -156,10 +154,10 @@ static void on_sigio(uv_signal_t *h, int signum)
 static void record(struct dagd_sensors *s, const struct sensor *sn, const char *run_id,
                    const char *status, const char *reason)
 {
-    if (dagd_store_tick_add(s->d->store, sn->name, "sensor", dagd_now_wall_msec(), run_id, status,
+    if (dagd_store_tick_add(s->host.store, sn->name, "sensor", dagd_now_wall_msec(), run_id, status,
                             reason) < 0) {
         dagd_log_warning("Failed to record a tick of sensor '%s': %s, ignoring", sn->name,
-                         dagd_store_errmsg(s->d->store));
+                         dagd_store_errmsg(s->host.store));
     }
 }
 
@@ -173,7 +171,7 @@ static void defer(struct dagd_sensors *s, struct sensor *sn, const char *name, u
 static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name, const char *how,
                      bool scanning, bool closed)
 {
-    struct dagd_daemon *d = s->d;
+    const struct dagd_trigger_host *h = &s->host;
     _cleanup_free_ char *path = dagd_xasprintf("%s/%s", sn->dir, name);
     _cleanup_free_ char *key = NULL, *reason = NULL;
     char run_id[33], got[33] = "";
@@ -211,7 +209,7 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
     key = dagd_xasprintf("%s:%" PRId64 ":%" PRId64, path, (int64_t)st.st_size,
                          (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
     dagd_run_id_new(run_id);
-    r = dagd_store_sensor_key_claim(d->store, sn->key, key, run_id, dagd_now_wall_msec());
+    r = dagd_store_sensor_key_claim(h->store, sn->key, key, run_id, dagd_now_wall_msec());
     if (r == -EEXIST) {
         if (!scanning) {
             _cleanup_free_ char *why =
@@ -222,7 +220,7 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
     }
     if (r < 0) {
         _cleanup_free_ char *why =
-            dagd_xasprintf("%s: cannot claim the run key: %s", path, dagd_store_errmsg(d->store));
+            dagd_xasprintf("%s: cannot claim the run key: %s", path, dagd_store_errmsg(h->store));
         dagd_log_warning("Sensor '%s' of pipeline '%s': %s", sn->name, sn->pipeline, why);
         record(s, sn, NULL, "failed", why);
         return;
@@ -233,8 +231,8 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
         _cleanup_free_ char *v = dagd_sensor_subst(sn->params.items[i].value, sn->dir, path, name);
         overrides[i] = dagd_xasprintf("%s=%s", sn->params.items[i].key, v);
     }
-    r = dagd__trigger_submit(d, sn->pipeline, "sensor", overrides, sn->params.n, run_id, got,
-                             &reason);
+    r = dagd_trigger_submit(h, sn->pipeline, "sensor", overrides, sn->params.n, run_id, got,
+                            &reason);
     for (size_t i = 0; i < sn->params.n; i++) {
         free(overrides[i]);
     }
@@ -426,7 +424,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
     }
 }
 
-struct dagd_sensors *dagd_sensors_new(struct dagd_daemon *d)
+struct dagd_sensors *dagd_sensors_new(const struct dagd_trigger_host *host)
 {
     struct dagd_sensors *s;
     int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -438,9 +436,9 @@ struct dagd_sensors *dagd_sensors_new(struct dagd_daemon *d)
         return NULL;
     }
     s = dagd_xcalloc(1, sizeof(*s));
-    s->d = d;
+    s->host = *host;
     s->fd = fd;
-    r = uv_poll_init(d->loop, &s->poll, fd);
+    r = uv_poll_init(host->loop, &s->poll, fd);
     if (r < 0) {
         dagd_log_error("Failed to poll the inotify fd, sensors are off: %s", uv_strerror(r));
         close(fd);
@@ -449,12 +447,12 @@ struct dagd_sensors *dagd_sensors_new(struct dagd_daemon *d)
     }
     s->poll.data = s;
     (void)uv_poll_start(&s->poll, UV_READABLE, on_readable);
-    uv_timer_init(d->loop, &s->retry);
+    uv_timer_init(host->loop, &s->retry);
     s->retry.data = s;
-    uv_signal_init(d->loop, &s->sigio);
+    uv_signal_init(host->loop, &s->sigio);
     s->sigio.data = s;
     (void)uv_signal_start(&s->sigio, on_sigio, SIGIO);
-    uv_timer_init(d->loop, &s->recheck);
+    uv_timer_init(host->loop, &s->recheck);
     s->recheck.data = s;
     s->open_handles = 4;
     return s;
@@ -589,12 +587,12 @@ static void add(struct dagd_sensors *s, const struct dagd_pipeline *p,
 
 void dagd_sensors_sync(struct dagd_sensors *s)
 {
-    struct dagd_registry *reg;
+    const struct dagd_registry *reg;
 
-    if (!s || s->d->shutting_down) {
+    if (!s) {
         return;
     }
-    reg = s->d->registry;
+    reg = s->host.registry;
     for (size_t i = 0; i < s->n; i++) {
         s->v[i]->seen = false;
     }

@@ -14,18 +14,21 @@
  * (with the reason).
  *
  * Owns the inotify fd, its poll handle and the entries; reads the registry,
- * submits through dagd__trigger_submit (schedules.h). Single-threaded. */
+ * submits through the host's submit and writes ticks and run keys to the
+ * host's store (trigger.h). Single-threaded. */
 #ifndef DAGD_SENSORS_H
 #define DAGD_SENSORS_H
 
 #include <stddef.h>
 
-struct dagd_daemon;
+#include "trigger.h"
+
 struct dagd_sensors;
 
-/* A sensor set for the daemon; NULL with a logged error when inotify is not
- * available (the daemon runs on without sensors). */
-struct dagd_sensors *dagd_sensors_new(struct dagd_daemon *d);
+/* A sensor set on `host` (copied; its pointers are borrowed); NULL with a
+ * logged error when inotify is not available (the daemon runs on without
+ * sensors). */
+struct dagd_sensors *dagd_sensors_new(const struct dagd_trigger_host *host);
 /* Stop watching and free (the poll handle is freed in its close callback:
  * run the loop once more). Accepts NULL; returns NULL. */
 struct dagd_sensors *dagd_sensors_free(struct dagd_sensors *s);

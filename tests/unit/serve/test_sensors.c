@@ -7,21 +7,9 @@
 
 #include <cmocka.h>
 
-#include "daemon.h"
 #include "pipeline.h"
 #include "sensors.h"
 #include "util.h"
-
-/* sensors.o pulls in the daemon's command handlers, which call back into
- * cmd_serve.c (not in core_lib): stubs. */
-void dagd_daemon_update_status(struct dagd_daemon *d)
-{
-}
-
-int dagd_daemon_reload(struct dagd_daemon *d, unsigned *ret_errors)
-{
-    return 0;
-}
 
 static void check_subst(const char *in, const char *want)
 {

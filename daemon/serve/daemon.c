@@ -1,0 +1,496 @@
+/* See daemon.h: the daemon object and its lifecycle. */
+#include "daemon.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "plugin_host.h"
+#include "retention.h"
+#include "schedules.h"
+#include "sensors.h"
+#include "statelock.h"
+#include "trigger.h"
+
+#define RELOAD_DEBOUNCE_MS 150
+#define PRUNE_INTERVAL_MS (3600u * 1000u)
+#define PRUNE_FIRST_MS (60u * 1000u)
+#define PRUNE_BATCH 100
+#define SHUTDOWN_EXTRA_MS 10000
+
+/* The object and what only its lifecycle needs (d first: the handlers get
+ * &daemon.d, the lifecycle casts back). */
+struct daemon {
+    struct dagd_daemon d;
+    dagd_server_dispatch_fn dispatch;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_fs_event_t watch;
+    bool watching;
+    uv_timer_t reload_timer;
+    uv_timer_t prune_timer;
+    uv_timer_t deadline;
+    int lock_fd;
+    bool stopped;
+};
+
+static struct daemon *daemon_of(struct dagd_daemon *d)
+{
+    return (struct daemon *)d;
+}
+
+/* ---- status, submit, reload ---- */
+
+static void update_status(struct dagd_daemon *d)
+{
+    if (d->shutting_down) {
+        dagd_notify_status(d->notify, "Stopping: %zu runs still running",
+                           dagd_run_queue_n_running(d->queue));
+        return;
+    }
+    dagd_notify_status(d->notify, "%u pipelines (%u with errors), %zu runs running, %zu queued",
+                       dagd_registry_n_active(d->registry), dagd_registry_n_errors(d->registry),
+                       dagd_run_queue_n_running(d->queue), dagd_run_queue_n_queued(d->queue));
+}
+
+/* The queue's counts changed (a run queued, started, finished, canceled). */
+static void on_queue_change(void *userdata)
+{
+    update_status(userdata);
+}
+
+int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
+                       const struct dagd_run_options *opts, char ret_run_id[static 33],
+                       struct dagd_diags *reterr)
+{
+    if (d->shutting_down) {
+        return -ESHUTDOWN;
+    }
+    return dagd_run_queue_submit(d->queue, p, opts, ret_run_id, reterr);
+}
+
+/* The trigger host's submit (trigger.h). */
+static int trigger_submit(void *userdata, struct dagd_pipeline *p,
+                          const struct dagd_run_options *opts, char ret_run_id[static 33],
+                          struct dagd_diags *reterr)
+{
+    return dagd_daemon_submit(userdata, p, opts, ret_run_id, reterr);
+}
+
+int dagd_daemon_reload(struct dagd_daemon *d, unsigned *ret_errors)
+{
+    unsigned errors = 0;
+    int r = dagd_registry_reload(d->registry, &errors);
+    if (r < 0) {
+        dagd_log_error("Failed to read the pipelines directory '%s': %s", d->config.pipelines_dir,
+                       strerror(-r));
+    } else {
+        dagd_log_info("Pipelines loaded from '%s': %u active, %u files with errors",
+                      d->config.pipelines_dir, dagd_registry_n_active(d->registry), errors);
+    }
+    if (ret_errors) {
+        *ret_errors = errors;
+    }
+    /* Schedules and sensors follow the pipelines (DESIGN 3b). */
+    dagd_schedules_sync(d->schedules);
+    dagd_sensors_sync(d->sensors);
+    update_status(d);
+    return r;
+}
+
+/* ---- shutdown ---- */
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+/* Everything is recorded; end the loop. */
+static void finish(void *userdata)
+{
+    struct daemon *s = userdata;
+    if (s->stopped) {
+        return;
+    }
+    s->stopped = true;
+    dagd_log_info("All runs ended, exiting");
+    close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->sig_int);
+    close_handle((uv_handle_t *)&s->sig_hup);
+    if (s->watching) {
+        close_handle((uv_handle_t *)&s->watch);
+    }
+    close_handle((uv_handle_t *)&s->reload_timer);
+    close_handle((uv_handle_t *)&s->prune_timer);
+    close_handle((uv_handle_t *)&s->deadline);
+    dagd_server_free(s->d.server);
+    s->d.server = NULL;
+    s->d.schedules = dagd_schedules_free(s->d.schedules);
+    s->d.sensors = dagd_sensors_free(s->d.sensors);
+    uv_stop(s->d.loop);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    dagd_log_warning("Runs did not end within the shutdown grace period, exiting anyway");
+    finish(t->data);
+}
+
+void dagd_daemon_stop(struct dagd_daemon *d, const char *why)
+{
+    struct daemon *s = daemon_of(d);
+    if (d->shutting_down) {
+        return;
+    }
+    d->shutting_down = true;
+    dagd_log_info("%s: stopping (grace %" PRIu64 " ms for %zu running runs)", why,
+                  d->config.shutdown_grace_usec / 1000u, dagd_run_queue_n_running(d->queue));
+    dagd_notify_stopping(d->notify);
+    update_status(d);
+    dagd_server_stop_accepting(d->server);
+    /* No new runs from schedules or sensors. */
+    d->schedules = dagd_schedules_free(d->schedules);
+    d->sensors = dagd_sensors_free(d->sensors);
+    dagd_run_queue_cancel_queued(d->queue);
+    dagd_executor_shutdown(d->executor, d->config.shutdown_grace_usec);
+    (void)uv_timer_start(&s->deadline, on_deadline,
+                         d->config.shutdown_grace_usec / 1000u + SHUTDOWN_EXTRA_MS, 0);
+    dagd_run_queue_on_idle(d->queue, finish, s);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *s = h->data;
+    if (signum == SIGHUP) {
+        dagd_log_info("SIGHUP: reloading pipelines");
+        (void)dagd_daemon_reload(&s->d, NULL);
+        return;
+    }
+    dagd_daemon_stop(&s->d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- pipelines directory watch ---- */
+
+static void on_reload_timer(uv_timer_t *t)
+{
+    struct daemon *s = t->data;
+    if (!s->d.shutting_down) {
+        (void)dagd_daemon_reload(&s->d, NULL);
+    }
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    struct daemon *s = h->data;
+    /* Editors write in bursts (temp file, rename, chmod): reload once. */
+    (void)uv_timer_start(&s->reload_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
+}
+
+/* ---- retention ---- */
+
+static void on_prune(uv_timer_t *t)
+{
+    struct daemon *s = t->data;
+    struct dagd_daemon *d = &s->d;
+    uint64_t next = PRUNE_INTERVAL_MS;
+
+    if (d->config.retention_usec == 0) {
+        return;
+    }
+    /* One batch per turn keeps the loop responsive; the next comes at once. */
+    int r = dagd_retention_prune_batch(d->store, d->config.retention_usec, dagd_now_wall_usec(),
+                                       PRUNE_BATCH);
+    if (r < 0) {
+        dagd_log_warning("Failed to prune old runs: %s, ignoring", dagd_store_errmsg(d->store));
+    } else if (r > 0) {
+        next = 0;
+    }
+    (void)uv_timer_start(t, on_prune, next, 0);
+}
+
+/* ---- start ---- */
+
+/* No other dagd uses this state: every run still marked running belonged to
+ * a dead process (DESIGN 5: fixed within 1 s of start). */
+static int recover_orphans(struct dagd_daemon *d)
+{
+    int r = dagd_store_fail_orphans(d->store, "orphaned: the daemon that ran it died",
+                                    dagd_usec_to_msec(dagd_now_wall_usec()));
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "Failed to recover orphaned runs: %s",
+                              dagd_store_errmsg(d->store));
+    }
+    if (r > 0) {
+        dagd_log_warning("Marked %d runs left running by a dead daemon as failed", r);
+    }
+    return 0;
+}
+
+static int open_store(struct daemon *s)
+{
+    struct dagd_daemon *d = &s->d;
+    bool alone = false;
+    int r;
+
+    r = dagd_store_open(d->config.state_dir, &d->store);
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "Failed to open the state database in '%s': %s",
+                              d->config.state_dir, dagd_store_errmsg(NULL));
+    }
+    /* The executor wants an absolute state dir (steps run elsewhere). */
+    char abs[PATH_MAX];
+    if (realpath(d->config.state_dir, abs)) {
+        free(d->config.state_dir);
+        d->config.state_dir = dagd_xstrdup(abs);
+    }
+    s->lock_fd = dagd_statelock_acquire(d->config.state_dir, &alone);
+    if (s->lock_fd < 0) {
+        return dagd_log_errno(LOG_ERR, s->lock_fd, "Failed to lock '%s': %m", d->config.state_dir);
+    }
+    if (!alone) {
+        dagd_log_warning("Another dagd uses '%s': leaving its running runs alone",
+                         d->config.state_dir);
+        return 0;
+    }
+    r = recover_orphans(d);
+    if (r < 0) {
+        return r;
+    }
+    (void)dagd_statelock_share(s->lock_fd);
+    return 0;
+}
+
+/* Plugin host, registry, executor, run queue, schedules and sensors, and
+ * the first load of the pipelines. */
+static int open_components(struct dagd_daemon *d)
+{
+    d->plugins = dagd_plugin_host_new(d->config.plugin_dirs);
+    d->registry = dagd_registry_new(d->config.pipelines_dir, d->plugins);
+    struct dagd_executor_config ec = {
+        .loop = d->loop,
+        .store = d->store,
+        .plugins = d->plugins,
+        .max_jobs = d->config.max_jobs,
+        .state_dir = d->config.state_dir,
+        .work_dir = d->config.work_dir,
+    };
+    int r = dagd_executor_new(&ec, &d->executor);
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "Failed to start the executor: %m");
+    }
+    d->queue = dagd_run_queue_new(d->executor, d->store, d->config.state_dir,
+                                  d->config.max_concurrent_runs);
+    dagd_run_queue_on_change(d->queue, on_queue_change, d);
+    struct dagd_trigger_host host = {
+        .loop = d->loop,
+        .store = d->store,
+        .registry = d->registry,
+        .queue = d->queue,
+        .submit = trigger_submit,
+        .userdata = d,
+    };
+    d->schedules = dagd_schedules_new(&host);
+    d->sensors = dagd_sensors_new(&host);
+    (void)dagd_daemon_reload(d, NULL);
+    return 0;
+}
+
+/* Socket activation: listen on the socket systemd passed (dagd.socket). */
+static int listen_passed(struct dagd_daemon *d, int fd)
+{
+    d->socket_path = d->config.socket ? dagd_xstrdup(d->config.socket) : NULL;
+    int r = dagd_server_listen(d->server, d->socket_path, fd);
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "Failed to listen on the socket from systemd: %s",
+                              uv_strerror(r));
+    }
+    dagd_log_info("Listening on the socket passed by systemd (fd %d)", fd);
+    return 0;
+}
+
+static int listen_path(struct dagd_daemon *d)
+{
+    d->socket_path =
+        d->config.socket ? dagd_xstrdup(d->config.socket) : dagd_daemon_config_default_socket();
+    /* The parent directory (e.g. /run/dagd without systemd) is created 0755. */
+    _cleanup_free_ char *parent = dagd_xstrdup(d->socket_path);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        (void)mkdir(parent, 0755);
+    }
+    int r = dagd_server_listen(d->server, d->socket_path, -1);
+    if (r == -ENAMETOOLONG) {
+        return dagd_log_errno(LOG_ERR, r, "Socket path '%s' is too long (max %zu bytes)",
+                              d->socket_path, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    }
+    if (r == -EADDRINUSE) {
+        return dagd_log_errno(LOG_ERR, r, "Another daemon is listening on '%s'", d->socket_path);
+    }
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "Failed to listen on '%s': %s", d->socket_path,
+                              strerror(-r));
+    }
+    dagd_log_info("Listening on '%s'", d->socket_path);
+    return 0;
+}
+
+static int start_server(struct daemon *s)
+{
+    struct dagd_daemon *d = &s->d;
+    struct dagd_server_limits limits = {
+        .max_line = d->config.max_line_bytes,
+        .max_clients = d->config.max_clients,
+        .idle_timeout_usec = d->config.idle_timeout_usec,
+    };
+    int r;
+
+    r = dagd_server_new(d->loop, &limits, s->dispatch, d, &d->server);
+    if (r < 0) {
+        return r;
+    }
+    int fd = dagd_notify_listen_fd();
+    if (fd == -EINVAL) {
+        return dagd_log_errno(LOG_ERR, fd,
+                              "systemd passed an unusable socket (need exactly one "
+                              "listening Unix stream socket)");
+    }
+    return fd >= 0 ? listen_passed(d, fd) : listen_path(d);
+}
+
+/* Signals, the reload debounce and directory watch, the prune timer. */
+static void start_handles(struct daemon *s)
+{
+    struct dagd_daemon *d = &s->d;
+    uv_loop_t *loop = d->loop;
+
+    uv_signal_init(loop, &s->sig_term);
+    uv_signal_init(loop, &s->sig_int);
+    uv_signal_init(loop, &s->sig_hup);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+    uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
+    uv_timer_init(loop, &s->reload_timer);
+    uv_timer_init(loop, &s->prune_timer);
+    uv_timer_init(loop, &s->deadline);
+    s->reload_timer.data = s->prune_timer.data = s->deadline.data = s;
+    if (d->config.watch_pipelines) {
+        uv_fs_event_init(loop, &s->watch);
+        s->watch.data = s;
+        s->watching = true;
+        int r = uv_fs_event_start(&s->watch, on_fs_event, d->config.pipelines_dir, 0);
+        if (r < 0) {
+            dagd_log_warning("Cannot watch '%s': %s, reload with SIGHUP or dagctl reload",
+                             d->config.pipelines_dir, uv_strerror(r));
+        }
+    }
+    (void)uv_timer_start(&s->prune_timer, on_prune, PRUNE_FIRST_MS, 0);
+}
+
+int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
+                      dagd_server_dispatch_fn dispatch, struct dagd_daemon **ret)
+{
+    struct daemon *s = dagd_xcalloc(1, sizeof(*s));
+    struct dagd_daemon *d = &s->d;
+    int r;
+
+    s->lock_fd = -1;
+    s->dispatch = dispatch;
+    d->config = *config;
+    *config = (struct dagd_daemon_config){0};
+    d->loop = loop;
+    d->started_usec = dagd_now_mono_usec();
+    (void)dagd_notify_new(loop, &d->notify);
+    dagd_notify_status(d->notify, "Starting");
+
+    r = open_store(s);
+    if (r >= 0) {
+        r = open_components(d);
+    }
+    if (r >= 0) {
+        r = start_server(s);
+    }
+    if (r < 0) {
+        dagd_daemon_free(d);
+        return r;
+    }
+    start_handles(s);
+    dagd_notify_ready(d->notify);
+    update_status(d);
+    dagd_log_info("dagd serve ready: state '%s', pipelines '%s'", d->config.state_dir,
+                  d->config.pipelines_dir);
+    *ret = d;
+    return 0;
+}
+
+/* ---- free ---- */
+
+struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d)
+{
+    if (!d) {
+        return NULL;
+    }
+    struct daemon *s = daemon_of(d);
+    /* Let closing clients run their abort callbacks while the queue exists. */
+    finish(s);
+    for (int i = 0; i < 3; i++) {
+        (void)uv_run(d->loop, UV_RUN_NOWAIT);
+    }
+    if (d->queue) {
+        dagd_run_queue_on_change(d->queue, NULL, NULL);
+    }
+    d->queue = dagd_run_queue_free(d->queue);
+    if (d->executor) {
+        dagd_executor_free(d->executor);
+        d->executor = NULL;
+    }
+    dagd_notify_free(d->notify);
+    d->notify = NULL;
+    /* The executor closes its handles (its steps are gone by now). */
+    (void)uv_run(d->loop, UV_RUN_DEFAULT);
+    d->registry = dagd_registry_free(d->registry);
+    d->plugins = dagd_plugin_host_free(d->plugins);
+    d->store = dagd_store_free(d->store);
+    if (s->lock_fd >= 0) {
+        close(s->lock_fd);
+    }
+    free(d->socket_path);
+    dagd_daemon_config_done(&d->config);
+    free(s);
+    return NULL;
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+int dagd_daemon_serve(struct dagd_daemon_config *config, dagd_server_dispatch_fn dispatch)
+{
+    struct dagd_daemon *d = NULL;
+    uv_loop_t loop;
+    int ret = 1;
+
+    (void)signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&loop) < 0) {
+        return 1;
+    }
+    if (dagd_daemon_start(&loop, config, dispatch, &d) >= 0) {
+        (void)uv_run(&loop, UV_RUN_DEFAULT);
+        ret = 0;
+    }
+    d = dagd_daemon_free(d);
+    uv_walk(&loop, close_any, NULL);
+    (void)uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) < 0) {
+        dagd_log_warning("Handles left open at exit, ignoring");
+    }
+    return ret;
+}

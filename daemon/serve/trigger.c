@@ -1,0 +1,31 @@
+/* See trigger.h: the submit path shared by schedules.c and sensors.c. */
+#include "trigger.h"
+
+int dagd_trigger_submit(const struct dagd_trigger_host *h, const char *pipeline,
+                        const char *trigger, char *const *overrides, size_t n_overrides,
+                        const char *run_id, char ret_run_id[static 33], char **reterr_reason)
+{
+    struct dagd_pipeline *p = dagd_registry_get(h->registry, pipeline);
+    struct dagd_diags diags = {0};
+    struct dagd_run_options opts = {
+        .trigger = trigger,
+        .param_overrides = overrides,
+        .n_param_overrides = n_overrides,
+        .run_id = run_id,
+    };
+    int r;
+
+    if (!p) {
+        *reterr_reason = dagd_xasprintf("pipeline '%s' is not loaded", pipeline);
+        return -ENOENT;
+    }
+    r = h->submit(h->userdata, p, &opts, ret_run_id, &diags);
+    if (r == -ESHUTDOWN) {
+        *reterr_reason = dagd_xstrdup("the daemon is shutting down");
+    } else if (r < 0) {
+        *reterr_reason = diags.n > 0 ? dagd_diags_summary(&diags)
+                                     : dagd_xasprintf("cannot start a run: %s", strerror(-r));
+    }
+    dagd_diags_done(&diags);
+    return r;
+}
