@@ -629,10 +629,82 @@ static int enable_wal(struct dagd_store *s)
     }
 }
 
-/* Open in this order: create the directory and file (so we choose their
- * modes), refuse foreign or newer files before changing anything in them,
- * then configure the connection and migrate. A read-only store changes
- * nothing at all: no WAL switch, no migration. */
+/* Create state.db complete or not at all: the schema is written to a
+ * private file (mode 0640 whatever the umask), synced (SQLite's default
+ * synchronous=FULL in rollback mode), then link()ed into place, which never
+ * replaces a file another process linked first. So a state.db that exists
+ * always has a schema, and a zero-byte one can only be a truncated history
+ * (store_open refuses it). 0, or -errno with the message in s->errmsg. */
+static int create_fresh(struct dagd_store *s, const char *dir, size_t dir_len)
+{
+    char nonce[33];
+    dagd_run_id_new(nonce);
+    _cleanup_free_ char *tmp = dagd_xasprintf("%.*s/.state.db.new-%s", (int)dir_len, dir, nonce);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0) {
+        return store_fail_errno(s, -errno, "Failed to create '%s': %s", tmp, strerror(errno));
+    }
+    (void)close(fd);
+
+    char *final_path = s->path;
+    s->path = tmp; /* messages name the file being written */
+    int r = 0;
+    int rc = sqlite3_open_v2(tmp, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        r = store_fail(s, rc, "Failed to create the state database");
+    } else {
+        r = migrate(s);
+    }
+    (void)sqlite3_close(s->db);
+    s->db = NULL;
+    s->path = final_path;
+    if (r >= 0 && link(tmp, s->path) < 0 && errno != EEXIST) {
+        r = store_fail_errno(s, -errno, "Failed to create '%s': %s", s->path, strerror(errno));
+    }
+    (void)unlink(tmp);
+    return r;
+}
+
+/* Every page and b-tree of the file checked (`PRAGMA quick_check`: the
+ * structural part of integrity_check, without its slower check that indexes
+ * match their tables; O(file size)): a damaged history is refused at start
+ * rather than discovered by whichever query first reads the bad page. */
+static int check_pages(struct dagd_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_ROW) {
+        int r = store_fail(s, rc, "Failed to check the database");
+        (void)sqlite3_finalize(st);
+        return r;
+    }
+    const char *res = (const char *)sqlite3_column_text(st, 0);
+    int r = 0;
+    if (!res || !streq(res, "ok")) {
+        r = store_fail_errno(s, -EBADMSG,
+                             "'%s' is corrupt (quick_check: %.200s): refusing a damaged history; "
+                             "restore a backup, or recover it with sqlite3 '.recover', or move "
+                             "it aside to start with an empty history (docs/state.md)",
+                             s->path, res ? res : "?");
+        /* quick_check reports on several lines: keep the message on one. */
+        for (char *c = s->errmsg; *c; c++) {
+            if (*c == '\n') {
+                *c = ' ';
+            }
+        }
+    }
+    (void)sqlite3_finalize(st);
+    return r;
+}
+
+/* Open in this order: create the directory and a complete file (so we
+ * choose their modes), refuse truncated, damaged, foreign or newer files
+ * before changing anything in them, then configure the connection and
+ * migrate. A read-only store changes nothing at all: no WAL switch, no
+ * migration, no page check (inspection tools may look at a damaged file). */
 static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
 {
     if (!dir || !*dir || !ret) {
@@ -656,16 +728,28 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
                     dir, strerror(-r));
             goto fail;
         }
-        /* Create the file ourselves so it gets mode 0640 whatever the umask
-         * lets SQLite do; SQLite gives -wal and -shm the same mode. */
-        int fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-        if (fd < 0) {
-            r = -errno;
-            set_msg(open_errmsg, sizeof(open_errmsg), "Failed to open '%s': %s", s->path,
-                    strerror(-r));
-            goto fail;
+        /* We create the file so it gets mode 0640 whatever the umask lets
+         * SQLite do; SQLite gives -wal and -shm the same mode. */
+        struct stat st;
+        if (stat(s->path, &st) < 0) {
+            if (errno != ENOENT) {
+                r = -errno;
+                set_msg(open_errmsg, sizeof(open_errmsg), "Failed to open '%s': %s", s->path,
+                        strerror(-r));
+                goto fail;
+            }
+            r = create_fresh(s, dir, len);
+            if (r < 0) {
+                goto fail_msg;
+            }
+        } else if (S_ISREG(st.st_mode) && st.st_size == 0) {
+            r = store_fail_errno(s, -EBADMSG,
+                                 "'%s' is empty (0 bytes): the history was truncated; refusing "
+                                 "to start on it. Restore a backup, or move it aside to start "
+                                 "with an empty history (docs/state.md)",
+                                 s->path);
+            goto fail_msg;
         }
-        (void)close(fd);
     } else if (access(s->path, F_OK) < 0) {
         r = -errno;
         set_msg(open_errmsg, sizeof(open_errmsg), "No state database at '%s': %s", s->path,
@@ -687,6 +771,15 @@ static int store_open(const char *dir, bool readonly, struct dagd_store **ret)
     r = check_schema(s, &version);
     if (r < 0) {
         goto fail_msg;
+    }
+    if (!readonly) {
+        r = check_pages(s);
+        if (r < 0) {
+            goto fail_msg;
+        }
+        /* The check filled the page cache with the whole file's worth (up
+         * to cache_size): give it back, the daemon's idle RSS stays small. */
+        (void)sqlite3_db_release_memory(s->db);
     }
 
     if (readonly) {

@@ -58,10 +58,12 @@ const char *dagd_step_status_to_string(enum dagd_step_status s);
 int dagd_step_status_from_string(const char *s);
 
 /* Open (creating and migrating) DIR/state.db. `dir` is created if missing
- * (mode 0750, parents too), state.db is created mode 0640. Sets WAL,
- * synchronous=NORMAL, a busy timeout and foreign keys, then applies pending
- * migrations, each in its own transaction. Errors: -EBADMSG (not a dagd
- * state database, or corrupt), -EPROTONOSUPPORT (schema newer than this
+ * (mode 0750, parents too), state.db is created whole (schema included) mode
+ * 0640. A zero-byte state.db or one that fails PRAGMA quick_check is
+ * refused (-EBADMSG) and left untouched. Sets WAL, synchronous=NORMAL, a
+ * busy timeout and foreign keys, then applies pending migrations, each in
+ * its own transaction. Errors: -EBADMSG (not a dagd state database,
+ * truncated or corrupt), -EPROTONOSUPPORT (schema newer than this
  * dagd), -errno of mkdir/open, -EIO. On failure the message is available
  * from dagd_store_errmsg(NULL) (per thread). */
 int dagd_store_open(const char *dir, struct dagd_store **ret);

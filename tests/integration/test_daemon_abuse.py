@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The daemon against a hostile or clumsy client (issue 16): invalid UTF-8
 in requests; the socket's group read when a peer connects (after chgrp,
-and under socket activation without `socket:`). Each part fails without the change it covers; the limits it
+and under socket activation without `socket:`); a truncated or damaged
+state.db refused at start. Each part fails without the change it covers; the limits it
 relies on are promised in docs/daemon.md and docs/security.md."""
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -113,5 +115,44 @@ with Daemon({"noop": NOOP, "params": PARAMS}) as d:
     check(d.proc.poll() is None, "daemon died:\n" + d.logtext())
     check(d.stop() == 0, "SIGTERM exit status")
 
+
+def damaged_history():
+    """A zero-byte state.db is not recreated empty, and a corrupt page is
+    found at start: dagd serve refuses to start and leaves the file as it
+    was."""
+    with Daemon({"noop": NOOP}, start=False) as d:
+        os.makedirs(d.state)
+        db = os.path.join(d.state, "state.db")
+        open(db, "w").close()
+        p = d.start(wait=False)
+        check(p.wait(20) != 0, "dagd serve started on a zero-byte state.db")
+        check("is empty (0 bytes)" in d.logtext(), "log: " + d.logtext())
+        check(os.path.getsize(db) == 0, "the truncated file was rewritten")
+    with Daemon({"noop": NOOP}) as d:
+        for _ in range(40):
+            d.ctl("run", "noop")
+        wait_for(lambda: len(d.ctl("runs", "--limit", "100", json_out=True).json["runs"]) == 40 and
+                 all(r["status"] == "succeeded" for r in
+                     d.ctl("runs", "--limit", "100", json_out=True).json["runs"]), 30, "40 runs")
+        check(d.stop() == 0, "SIGTERM exit status")
+        db = os.path.join(d.state, "state.db")
+        c = sqlite3.connect(db)
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # a leaf page of the events table: no query at start reads it
+        page = c.execute("SELECT max(pageno) FROM dbstat WHERE name = 'events'").fetchone()[0]
+        c.close()
+        with open(db, "r+b") as f:
+            f.seek((page - 1) * 4096)
+            f.write(b"\x5a" * 512)
+        with open(db, "rb") as f:
+            before = f.read()
+        p = d.start(wait=False)
+        check(p.wait(20) != 0, "dagd serve started on a corrupt state.db")
+        check("is corrupt (quick_check:" in d.logtext(), "log: " + d.logtext())
+        with open(db, "rb") as f:
+            check(f.read() == before, "the damaged file was changed")
+
+
 activated_socket_group()
+damaged_history()
 print("ok")

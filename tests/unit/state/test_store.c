@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <sqlite3.h>
@@ -1352,14 +1353,41 @@ static void test_concurrent_create(void **state)
     }
 }
 
-static void test_migrate_from_empty(void **state)
+/* A zero-byte state.db is a truncated history (a new one is created whole,
+ * see create_fresh): refused, and left as it is (issue 16 item 14). */
+static void test_empty_file_refused(void **state)
 {
     struct fixture *f = *state;
     char p[128];
     int fd = open(db_path(f, p, sizeof(p)), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     close(fd);
+    struct dagd_store *s = NULL;
+    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_null(s);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "empty (0 bytes)"));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), p));
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_size, 0);
+}
+
+/* A new state directory gets the whole schema, and no temporary file stays. */
+static void test_create_fresh(void **state)
+{
+    struct fixture *f = *state;
     struct dagd_store *s = open_rw(f);
+    char p[128];
+    struct stat st;
+    assert_int_equal(stat(db_path(f, p, sizeof(p)), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    DIR *dir = opendir(f->dir);
+    assert_non_null(dir);
+    for (struct dirent *de; (de = readdir(dir));) {
+        assert_null(strstr(de->d_name, ".state.db.new"));
+    }
+    closedir(dir);
     assert_int_equal(dagd_store_schema_version(s), dagd_store_schema_latest());
     f->store = dagd_store_free(s);
 
@@ -1836,23 +1864,47 @@ static void test_corrupt_page(void **state)
     }
     close(fd);
 
-    int r = dagd_store_open(f->dir, &s);
-    if (r == 0) {
-        f->store = s;
-        struct dagd_run_info *runs = NULL;
-        size_t n = 0;
-        r = dagd_store_runs_list(s, NULL, 0, &runs, &n);
-        if (r == 0) {
-            free_runs(runs, n);
-        }
-        assert_int_equal(r, -EBADMSG);
-        fprintf(stderr, "%s\n", dagd_store_errmsg(s));
-        assert_non_null(strstr(dagd_store_errmsg(s), "corrupt"));
-        assert_non_null(strstr(dagd_store_errmsg(s), p));
-    } else {
-        assert_int_equal(r, -EBADMSG);
-        assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
+    /* Refused at open (quick_check), not at the first query that reads a
+     * bad page. */
+    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), p));
+    /* A read-only open (inspection) still lets one look at it. */
+    assert_int_equal(dagd_store_open_readonly(f->dir, &s), 0);
+    f->store = s;
+}
+
+/* One page of a table's leaves garbled: no query at open reads it, only the
+ * page check finds it (issue 16 item 14). */
+static void test_one_bad_page(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    assert_int_equal(dagd_store_begin(s), 0);
+    for (int i = 0; i < 300; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "run-%04d", i);
+        create_run(s, id, "p", i + 1, 3);
     }
+    assert_int_equal(dagd_store_commit(s), 0);
+    f->store = s = dagd_store_free(s);
+
+    char p[128];
+    struct stat st;
+    assert_int_equal(stat(db_path(f, p, sizeof(p)), &st), 0);
+    assert_true(st.st_size >= 8 * 4096);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    char junk[512];
+    memset(junk, 0x5A, sizeof(junk));
+    off_t mid = (st.st_size / 4096 / 2) * 4096;
+    assert_int_equal(pwrite(fd, junk, sizeof(junk), mid), (ssize_t)sizeof(junk));
+    close(fd);
+
+    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
 }
 
 int main(void)
@@ -1877,7 +1929,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_from_each_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_file_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_fresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_bad_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_database, setup, teardown),
