@@ -1,14 +1,22 @@
-/* Task `transform`: runs the SQL model files of a directory against the
- * warehouse (models.h, transform_run.h; the sales models are in
- * pipelines/sales/models/, documented in docs/warehouse.md).
+/* Task `sql` (also built as `transform`, the name the sales pipeline uses):
+ * runs the SQL model files of a directory against the warehouse (models.h,
+ * transform_run.h; the sales models are in pipelines/sales/models/,
+ * documented in docs/warehouse.md).
  *
- * Config: models (directory, relative to the working directory of the run). */
+ * Config: models (directory, relative to the working directory of the run),
+ * vars (values for `${name}` besides the run's params). */
 #include <dagd/task.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "models.h"
 #include "transform_run.h"
+
+/* tasks/transform builds this file again as the alias `transform` */
+#ifndef DAGD_SQL_TASK_NAME
+#define DAGD_SQL_TASK_NAME "sql"
+#endif
 
 static const struct dagd_host_api *host;
 
@@ -17,6 +25,9 @@ static const struct dagd_task_field schema[] = {
      .type = DAGD_FIELD_STRING,
      .required = true,
      .doc = "directory of NAME.sql model files (one SELECT each), relative to the work dir"},
+    {.name = "vars",
+     .type = DAGD_FIELD_STRING_MAP,
+     .doc = "values for ${name} in the models, before the run's params"},
     {.name = NULL},
 };
 
@@ -48,6 +59,20 @@ static void on_progress(void *userdata, const char *model, int64_t rows, uint64_
     host->progress(userdata, done, total);
 }
 
+/* `${name}` in a model: the config's vars first, then the run's params. */
+static const char *lookup_param(void *userdata, const char *name)
+{
+    struct dagd_task_ctx *ctx = userdata;
+    size_t n = host->config_map_len(ctx, "vars");
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(host->config_map_key(ctx, "vars", i), name) == 0) {
+            return host->config_map_value(ctx, "vars", i);
+        }
+    }
+    return host->param(ctx, name);
+}
+
 static int transform_run(struct dagd_task_ctx *ctx)
 {
     struct dagd_transform_opts o = {
@@ -70,6 +95,9 @@ static int transform_run(struct dagd_task_ctx *ctx)
     }
     r = dagd_models_load(dir, &set, &err);
     if (r >= 0) {
+        r = dagd_models_expand(&set, lookup_param, ctx, &err);
+    }
+    if (r >= 0) {
         r = dagd_transform_models(db, &set, &o, &rows, &err);
     }
     if (r < 0 && r != -ECANCELED) {
@@ -85,9 +113,9 @@ static int transform_run(struct dagd_task_ctx *ctx)
 
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
-    .name = "transform",
-    .version = "2", /* 2: declared column types */
-    .description = "Materialise SQL model files (one SELECT each) as warehouse tables",
+    .name = DAGD_SQL_TASK_NAME,
+    .version = "3", /* 2: declared column types; 3: ${params}, views, incremental models */
+    .description = "Materialise SQL model files (one SELECT each) as warehouse tables or views",
     .schema = schema,
     .inputs = transform_inputs,
     .run = transform_run,

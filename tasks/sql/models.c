@@ -123,6 +123,7 @@ void dagd_model_done(struct dagd_model *m)
     }
     free(m->indexes);
     strv_done(&m->uses);
+    strv_done(&m->unique_key);
     memset(m, 0, sizeof(*m));
 }
 
@@ -143,19 +144,42 @@ void dagd_models_add(struct dagd_model_set *set, struct dagd_model *m)
     memset(m, 0, sizeof(*m));
 }
 
+static const char *const materialized_names[_DAGD_MODEL_MATERIALIZED_MAX] = {
+    [DAGD_MODEL_TABLE] = "table",
+    [DAGD_MODEL_VIEW] = "view",
+    [DAGD_MODEL_INCREMENTAL] = "incremental",
+};
+
+int dagd_model_materialized_from_string(const char *s)
+{
+    for (int i = 0; i < _DAGD_MODEL_MATERIALIZED_MAX; i++) {
+        if (s && strcasecmp(s, materialized_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *dagd_model_materialized_to_string(enum dagd_model_materialized m)
+{
+    return m < _DAGD_MODEL_MATERIALIZED_MAX ? materialized_names[m] : NULL;
+}
+
 /* One `-- key: value` directive line (text after "--"). Returns 1 if it was
  * a directive, 0 for a plain comment, -EINVAL for a bad value. */
 static int parse_directive(struct dagd_model *m, const char *s, size_t len, char **reterr_msg)
 {
-    static const char *const keys[] = {"depends", "primary key", "index"};
+    static const char *const keys[] = {"depends", "primary key", "index", "materialized",
+                                       "unique key"};
     size_t i = 0;
 
     while (i < len && isspace((unsigned char)s[i])) {
         i++;
     }
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < sizeof(keys) / sizeof(*keys); k++) {
         size_t kl = strlen(keys[k]);
         struct dagd_strv sv = {0};
+        int mat;
 
         if (len - i <= kl || strncasecmp(s + i, keys[k], kl) != 0 || s[i + kl] != ':') {
             continue;
@@ -167,19 +191,72 @@ static int parse_directive(struct dagd_model *m, const char *s, size_t len, char
                                keys[k]);
             return -EINVAL;
         }
-        if (k == 0) {
+        switch (k) {
+        case 0:
             for (size_t j = 0; j < sv.n; j++) {
                 strv_push(&m->depends, sv.v[j]);
             }
             free(sv.v);
-        } else if (k == 1) {
+            break;
+        case 1:
             strv_done(&m->primary_key);
             m->primary_key = sv;
-        } else {
+            break;
+        case 2:
             m->indexes = xrealloc(m->indexes, (m->n_indexes + 1) * sizeof(*m->indexes));
             m->indexes[m->n_indexes++] = sv;
+            break;
+        case 3:
+            mat = sv.n == 1 ? dagd_model_materialized_from_string(sv.v[0]) : -EINVAL;
+            strv_done(&sv);
+            if (mat < 0) {
+                dagd__task_set_err(reterr_msg,
+                                   "model %s: '-- materialized:' is table, view or incremental",
+                                   m->name);
+                return -EINVAL;
+            }
+            m->materialized = (enum dagd_model_materialized)mat;
+            break;
+        default:
+            strv_done(&m->unique_key);
+            m->unique_key = sv;
+            break;
         }
         return 1;
+    }
+    return 0;
+}
+
+/* Directives that contradict each other. */
+static int check_directives(struct dagd_model *m, char **reterr_msg)
+{
+    if (m->materialized == DAGD_MODEL_INCREMENTAL && m->unique_key.n == 0) {
+        if (m->primary_key.n == 0) {
+            dagd__task_set_err(reterr_msg,
+                               "model %s: an incremental model needs '-- unique key:' (the "
+                               "columns its rows are upserted by)",
+                               m->name);
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < m->primary_key.n; i++) {
+            strv_push(&m->unique_key, xstrndup(m->primary_key.v[i], strlen(m->primary_key.v[i])));
+        }
+    }
+    if (m->materialized == DAGD_MODEL_INCREMENTAL && m->primary_key.n > 0 &&
+        m->primary_key.n != m->unique_key.n) {
+        dagd__task_set_err(reterr_msg, "model %s: the primary key and the unique key differ",
+                           m->name);
+        return -EINVAL;
+    }
+    if (m->materialized != DAGD_MODEL_INCREMENTAL && m->unique_key.n > 0) {
+        dagd__task_set_err(reterr_msg,
+                           "model %s: '-- unique key:' is for '-- materialized: incremental'",
+                           m->name);
+        return -EINVAL;
+    }
+    if (m->materialized == DAGD_MODEL_VIEW && (m->primary_key.n > 0 || m->n_indexes > 0)) {
+        dagd__task_set_err(reterr_msg, "model %s: a view has no primary key or index", m->name);
+        return -EINVAL;
     }
     return 0;
 }
@@ -215,6 +292,11 @@ int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret,
             return r;
         }
         p += n;
+    }
+    r = check_directives(&m, reterr_msg);
+    if (r < 0) {
+        dagd_model_done(&m);
+        return r;
     }
     len = strlen(p);
     while (len > 0 && (isspace((unsigned char)p[len - 1]) || p[len - 1] == ';')) {
@@ -362,6 +444,132 @@ bool dagd_sql_mentions(const char *sql, const char *word)
         }
     }
     return false;
+}
+
+/* A parameter value that may stand in SQL as it is: an optional '-', digits,
+ * optionally '.' and digits. Anything else is quoted. */
+static bool is_number(const char *v)
+{
+    const char *p = v + (*v == '-');
+    bool digits = false;
+
+    while (isdigit((unsigned char)*p)) {
+        p++;
+        digits = true;
+    }
+    if (*p == '.' && digits) {
+        p++;
+        digits = false;
+        while (isdigit((unsigned char)*p)) {
+            p++;
+            digits = true;
+        }
+    }
+    return digits && *p == '\0';
+}
+
+static void append_quoted(FILE *f, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\'') {
+            fputc('\'', f);
+        }
+        fputc(*v, f);
+    }
+}
+
+/* `${` at p: write the value to f, return the length consumed, or <0. */
+static ssize_t expand_one(const struct dagd_model *m, const char *p, bool in_string, FILE *f,
+                          dagd_models_param_fn lookup, void *userdata, char **reterr_msg)
+{
+    const char *end = strchr(p + 2, '}');
+    const char *v;
+    char *name;
+
+    if (!end || end == p + 2) {
+        dagd__task_set_err(reterr_msg, "model %s: '${' without a name and a closing '}'", m->name);
+        return -EINVAL;
+    }
+    name = xstrndup(p + 2, (size_t)(end - p - 2));
+    v = lookup(userdata, name);
+    if (!v) {
+        dagd__task_set_err(reterr_msg, "model %s (%s): unknown parameter '${%s}'", m->name,
+                           m->path ? m->path : "-", name);
+        free(name);
+        return -ENOENT;
+    }
+    free(name);
+    if (in_string) {
+        append_quoted(f, v);
+    } else if (is_number(v)) {
+        fputs(v, f);
+    } else {
+        fputc('\'', f);
+        append_quoted(f, v);
+        fputc('\'', f);
+    }
+    return end + 1 - p;
+}
+
+static int expand_model(struct dagd_model *m, dagd_models_param_fn lookup, void *userdata,
+                        char **reterr_msg)
+{
+    const char *p = m->sql;
+    bool in_string = false;
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *f;
+
+    if (!strstr(p, "${")) {
+        return 0;
+    }
+    f = open_memstream(&out, &out_len);
+    if (!f) {
+        abort();
+    }
+    while (*p) {
+        if (!in_string && p[0] == '-' && p[1] == '-') {
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            fwrite(p, 1, n, f);
+            p += n;
+        } else if (!in_string && p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            size_t n = e ? (size_t)(e + 2 - p) : strlen(p);
+            fwrite(p, 1, n, f);
+            p += n;
+        } else if (p[0] == '$' && p[1] == '{') {
+            ssize_t n = expand_one(m, p, in_string, f, lookup, userdata, reterr_msg);
+            if (n < 0) {
+                fclose(f);
+                free(out);
+                return (int)n;
+            }
+            p += n;
+        } else {
+            /* '' inside a literal closes and reopens it: same state after */
+            if (*p == '\'') {
+                in_string = !in_string;
+            }
+            fputc(*p++, f);
+        }
+    }
+    fclose(f);
+    free(m->sql);
+    m->sql = out;
+    return 0;
+}
+
+int dagd_models_expand(struct dagd_model_set *set, dagd_models_param_fn lookup, void *userdata,
+                       char **reterr_msg)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        int r = expand_model(&set->v[i], lookup, userdata, reterr_msg);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
 }
 
 static ssize_t find_model(const struct dagd_model_set *set, const char *name)

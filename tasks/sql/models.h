@@ -1,16 +1,19 @@
-/* SQL model files of the transform task.
+/* SQL model files of the sql task (alias transform).
  *
  * A model is a file NAME.sql holding one SELECT (a WITH ... SELECT is fine);
- * the transform task materialises it as table NAME. Leading `--` comment
+ * the sql task materialises it as table (or view) NAME. Leading `--` comment
  * lines may carry directives:
  *
  *     -- depends: orders, mart_city_hour_sales   tables read (models or not)
  *     -- primary key: key                        the table's PRIMARY KEY
  *     -- index: city, hour                       one index per line
+ *     -- materialized: table|view|incremental    how it is built (table)
+ *     -- unique key: id                          incremental: rows upserted by it
  *
+ * `${name}` in the SQL is a parameter (dagd_models_expand).
  * Dependencies between models are the declared ones plus the other models'
  * names found as identifiers in the SQL (outside strings and comments).
- * Pure code (no SQLite), tested by tests/unit/test_transform.c. */
+ * Pure code (no SQLite), tested by tests/unit/tasks/sql/test_sql.c. */
 #ifndef DAGD_MODELS_H
 #define DAGD_MODELS_H
 
@@ -22,6 +25,17 @@ struct dagd_strv {
     size_t n;
 };
 
+enum dagd_model_materialized {
+    DAGD_MODEL_TABLE,       /* rebuilt from scratch and swapped in */
+    DAGD_MODEL_VIEW,        /* CREATE VIEW */
+    DAGD_MODEL_INCREMENTAL, /* created once, then rows upserted by the unique key */
+    _DAGD_MODEL_MATERIALIZED_MAX,
+};
+
+/* "table", "view", "incremental"; -EINVAL for another string. */
+int dagd_model_materialized_from_string(const char *s);
+const char *dagd_model_materialized_to_string(enum dagd_model_materialized m);
+
 struct dagd_model {
     char *name;                   /* table name = file name without .sql */
     char *path;                   /* file path, or NULL for models parsed from memory */
@@ -31,6 +45,8 @@ struct dagd_model {
     struct dagd_strv *indexes;    /* one column list per `-- index:` line */
     size_t n_indexes;
     struct dagd_strv uses; /* other models referenced (set by order) */
+    enum dagd_model_materialized materialized;
+    struct dagd_strv unique_key; /* `-- unique key:` (incremental; else the primary key) */
 };
 
 struct dagd_model_set {
@@ -57,6 +73,18 @@ int dagd_models_order(struct dagd_model_set *set, size_t **ret_order, char **ret
 /* True if `word` occurs in sql as an identifier token (case-insensitive,
  * bare or "quoted"), outside string literals and comments. */
 bool dagd_sql_mentions(const char *sql, const char *word);
+
+/* Looks up the value of parameter `name`: NULL when there is none. */
+typedef const char *(*dagd_models_param_fn)(void *userdata, const char *name);
+
+/* Replace every `${name}` in each model's SQL by the parameter's value from
+ * `lookup`: inside a '...' string literal as the raw text (quotes doubled),
+ * elsewhere as a SQL literal (an integer or decimal number as written, any
+ * other text quoted), so a value can never inject SQL. `${` inside comments
+ * is left alone. -ENOENT for an unknown name, -EINVAL for an unterminated
+ * `${`, with *reterr_msg naming the model and the name. */
+int dagd_models_expand(struct dagd_model_set *set, dagd_models_param_fn lookup, void *userdata,
+                       char **reterr_msg);
 
 void dagd_model_done(struct dagd_model *m);
 void dagd_model_set_done(struct dagd_model_set *set);

@@ -46,20 +46,43 @@ static int exec_owned(sqlite3 *db, const struct dagd_transform_opts *o, const st
     return 0;
 }
 
-static bool table_exists(sqlite3 *db, const char *name)
+/* 't' for a table, 'v' for a view, 0 for neither. */
+static char object_type(sqlite3 *db, const char *name)
 {
     sqlite3_stmt *st = NULL;
-    bool found = false;
+    char type = 0;
 
     if (sqlite3_prepare_v2(db,
-                           "SELECT 1 FROM sqlite_schema WHERE type IN ('table', 'view')"
+                           "SELECT type FROM sqlite_schema WHERE type IN ('table', 'view')"
                            " AND name = ?1 COLLATE NOCASE",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        found = sqlite3_step(st) == SQLITE_ROW;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            type = (char)sqlite3_column_text(st, 0)[0];
+        }
     }
     sqlite3_finalize(st);
-    return found;
+    return type;
+}
+
+static bool table_exists(sqlite3 *db, const char *name)
+{
+    return object_type(db, name) != 0;
+}
+
+/* Drop table or view `name` if there is one (DROP TABLE refuses a view and
+ * DROP VIEW a table, so a model may change its materialization). */
+static int drop_object(sqlite3 *db, const struct dagd_transform_opts *o, const struct dagd_model *m,
+                       const char *name, char **reterr_msg)
+{
+    char type = object_type(db, name);
+
+    if (!type) {
+        return 0;
+    }
+    return exec_owned(db, o, m,
+                      sqlite3_mprintf(type == 'v' ? "DROP VIEW \"%w\"" : "DROP TABLE \"%w\"", name),
+                      reterr_msg);
 }
 
 static int64_t count_rows(sqlite3 *db, const char *table)
@@ -131,6 +154,9 @@ static const char *declared_type(const char *type)
 static int build_explicit(sqlite3 *db, const struct dagd_transform_opts *o,
                           const struct dagd_model *m, const char *tmp, char **reterr_msg)
 {
+    /* an incremental table is keyed by its unique key, so upserts find rows */
+    const struct dagd_strv *key =
+        m->materialized == DAGD_MODEL_INCREMENTAL ? &m->unique_key : &m->primary_key;
     sqlite3_stmt *st = NULL;
     sqlite3_str *s;
     int r, rc, ncol = 0;
@@ -152,9 +178,9 @@ static int build_explicit(sqlite3 *db, const struct dagd_transform_opts *o,
                             (const char *)sqlite3_column_text(st, 0), *type ? " " : "", type);
     }
     sqlite3_finalize(st);
-    if (m->primary_key.n > 0) {
+    if (key->n > 0) {
         sqlite3_str_appendall(s, ", PRIMARY KEY (");
-        append_idents(s, &m->primary_key);
+        append_idents(s, key);
         sqlite3_str_appendall(s, ")");
     }
     sqlite3_str_appendall(s, ")");
@@ -166,10 +192,33 @@ static int build_explicit(sqlite3 *db, const struct dagd_transform_opts *o,
     if (r < 0) {
         return r;
     }
-    return exec_owned(db, o, m, sqlite3_mprintf("INSERT INTO \"%w\" %s", tmp, m->sql), reterr_msg);
+    /* incremental: a later row of the SELECT replaces an earlier one with its key */
+    return exec_owned(
+        db, o, m,
+        sqlite3_mprintf("INSERT %sINTO \"%w\" %s",
+                        m->materialized == DAGD_MODEL_INCREMENTAL ? "OR REPLACE " : "", tmp,
+                        m->sql),
+        reterr_msg);
 }
 
-static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const struct dagd_model *m,
+static int create_indexes(sqlite3 *db, const struct dagd_transform_opts *o,
+                          const struct dagd_model *m, char **reterr_msg)
+{
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < m->n_indexes; i++) {
+        sqlite3_str *s = sqlite3_str_new(db);
+        sqlite3_str_appendf(s, "CREATE INDEX IF NOT EXISTS \"%w_i%d\" ON \"%w\" (", m->name, (int)i,
+                            m->name);
+        append_idents(s, &m->indexes[i]);
+        sqlite3_str_appendall(s, ")");
+        r = exec_owned(db, o, m, sqlite3_str_finish(s), reterr_msg);
+    }
+    return r;
+}
+
+/* Table: built as "_dagd_new_NAME", then swapped in for NAME. */
+static int build_table(sqlite3 *db, const struct dagd_transform_opts *o, const struct dagd_model *m,
                        int64_t *ret_rows, char **reterr_msg)
 {
     char *tmp = sqlite3_mprintf("_dagd_new_%s", m->name);
@@ -178,45 +227,116 @@ static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const s
     if (!tmp) {
         abort();
     }
+    r = exec_owned(db, o, m, sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\"", tmp), reterr_msg);
+    if (r >= 0) {
+        r = build_explicit(db, o, m, tmp, reterr_msg);
+    }
+    if (r >= 0) {
+        *ret_rows = count_rows(db, tmp);
+        r = drop_object(db, o, m, m->name, reterr_msg);
+    }
+    if (r >= 0) {
+        r = exec_owned(db, o, m,
+                       sqlite3_mprintf("ALTER TABLE \"%w\" RENAME TO \"%w\"", tmp, m->name),
+                       reterr_msg);
+    }
+    if (r >= 0) {
+        r = create_indexes(db, o, m, reterr_msg);
+    }
+    sqlite3_free(tmp);
+    return r;
+}
+
+static int build_view(sqlite3 *db, const struct dagd_transform_opts *o, const struct dagd_model *m,
+                      int64_t *ret_rows, char **reterr_msg)
+{
+    int r = drop_object(db, o, m, m->name, reterr_msg);
+
+    if (r >= 0) {
+        r = exec_owned(db, o, m, sqlite3_mprintf("CREATE VIEW \"%w\" AS %s", m->name, m->sql),
+                       reterr_msg);
+    }
+    *ret_rows = 0; /* a view holds no rows: counting would run it */
+    return r;
+}
+
+/* Incremental: the first run (or a view of that name) builds the table keyed
+ * by the unique key; later runs upsert the SELECT's rows into it, a later row
+ * of one SELECT replacing an earlier one with the same key. */
+static int build_incremental(sqlite3 *db, const struct dagd_transform_opts *o,
+                             const struct dagd_model *m, int64_t *ret_rows, char **reterr_msg)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_str *s, *set;
+    int r, rc, ncol = 0;
+
+    if (object_type(db, m->name) != 't') {
+        return build_table(db, o, m, ret_rows, reterr_msg);
+    }
+    r = exec_owned(
+        db, o, m,
+        sqlite3_mprintf("CREATE TEMP TABLE \"_dagd_shape\" AS SELECT * FROM (%s) LIMIT 0", m->sql),
+        reterr_msg);
+    if (r < 0) {
+        return r;
+    }
+    s = sqlite3_str_new(db);
+    set = sqlite3_str_new(db);
+    sqlite3_str_appendf(s, "INSERT INTO \"%w\" (", m->name);
+    rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('_dagd_shape', 'temp')", -1,
+                            &st, NULL);
+    while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *col = (const char *)sqlite3_column_text(st, 0);
+        sqlite3_str_appendf(s, "%s\"%w\"", ncol ? ", " : "", col);
+        sqlite3_str_appendf(set, "%s\"%w\" = excluded.\"%w\"", ncol ? ", " : "", col, col);
+        ncol++;
+    }
+    sqlite3_finalize(st);
+    /* WHERE true: without it SQLite would read ON CONFLICT as a join's ON */
+    sqlite3_str_appendf(s, ") SELECT * FROM (%s) WHERE true ON CONFLICT (", m->sql);
+    append_idents(s, &m->unique_key);
+    sqlite3_str_appendf(s, ") DO UPDATE SET %s",
+                        sqlite3_str_value(set) ? sqlite3_str_value(set) : "");
+    sqlite3_free(sqlite3_str_finish(set));
+    r = exec_owned(db, o, m, sqlite3_mprintf("DROP TABLE temp.\"_dagd_shape\""), reterr_msg);
+    if (r < 0) {
+        sqlite3_free(sqlite3_str_finish(s));
+        return r;
+    }
+    r = exec_owned(db, o, m, sqlite3_str_finish(s), reterr_msg);
+    if (r < 0) {
+        return r;
+    }
+    *ret_rows = sqlite3_changes64(db);
+    return create_indexes(db, o, m, reterr_msg);
+}
+
+static int build_model(sqlite3 *db, const struct dagd_transform_opts *o, const struct dagd_model *m,
+                       int64_t *ret_rows, char **reterr_msg)
+{
+    int r;
+
     for (size_t i = 0; i < m->depends.n; i++) {
         if (!table_exists(db, m->depends.v[i])) {
             dagd__task_set_err(reterr_msg,
                                "model %s (%s) depends on '%s', which is neither a model nor a "
                                "table of the warehouse",
                                m->name, m->path ? m->path : "-", m->depends.v[i]);
-            sqlite3_free(tmp);
             return -ENOENT;
         }
     }
     r = check_single(db, m, reterr_msg);
     if (r < 0) {
-        goto out;
+        return r;
     }
-    r = exec_owned(db, o, m, sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\"", tmp), reterr_msg);
-    if (r < 0) {
-        goto out;
+    switch (m->materialized) {
+    case DAGD_MODEL_VIEW:
+        return build_view(db, o, m, ret_rows, reterr_msg);
+    case DAGD_MODEL_INCREMENTAL:
+        return build_incremental(db, o, m, ret_rows, reterr_msg);
+    default:
+        return build_table(db, o, m, ret_rows, reterr_msg);
     }
-    r = build_explicit(db, o, m, tmp, reterr_msg);
-    if (r < 0) {
-        goto out;
-    }
-    *ret_rows = count_rows(db, tmp);
-    r = exec_owned(db, o, m, sqlite3_mprintf("DROP TABLE IF EXISTS \"%w\"", m->name), reterr_msg);
-    if (r < 0) {
-        goto out;
-    }
-    r = exec_owned(db, o, m, sqlite3_mprintf("ALTER TABLE \"%w\" RENAME TO \"%w\"", tmp, m->name),
-                   reterr_msg);
-    for (size_t i = 0; r >= 0 && i < m->n_indexes; i++) {
-        sqlite3_str *s = sqlite3_str_new(db);
-        sqlite3_str_appendf(s, "CREATE INDEX \"%w_i%d\" ON \"%w\" (", m->name, (int)i, m->name);
-        append_idents(s, &m->indexes[i]);
-        sqlite3_str_appendall(s, ")");
-        r = exec_owned(db, o, m, sqlite3_str_finish(s), reterr_msg);
-    }
-out:
-    sqlite3_free(tmp);
-    return r;
 }
 
 int dagd_transform_models(sqlite3 *db, struct dagd_model_set *set,
