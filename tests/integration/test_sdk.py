@@ -272,6 +272,33 @@ def check_example(tmp, dd, pcdir):
 
 # ---- 3. a real install to a prefix --------------------------------------------------------------
 
+# ---- 3. the example against a build tree (no install) ------------------------------------------
+
+def check_build_tree(tmp):
+    """PKG_CONFIG_PATH=BUILD/meson-uninstalled: the source tree's header and the
+    build tree's plugin directory (issue 15: that .pc had no Cflags); `make
+    clean` needs no SDK at all."""
+    ex = copy_example(os.path.join(tmp, "example-buildtree"))
+    run(["make", "-C", ex, "clean"], env=clean_env())
+    p = run(["make", "-C", ex], rc=2, env=clean_env())
+    check("dagd-task.pc not found" in p.stderr and "meson-uninstalled" in p.stderr,
+          "make without the SDK: %r" % p.stderr)
+    pcdir = os.path.join(BUILD, "meson-uninstalled")
+    env = clean_env(PKG_CONFIG_PATH=pcdir)
+    eq(run(["pkg-config", "--cflags", "dagd-task"], env=env).stdout.split(),
+       ["-I" + os.path.join(SRC, "tasks", "include")], "uninstalled cflags")
+    eq(run(["pkg-config", "--variable=plugindir", "dagd-task"], env=env).stdout.strip(),
+       os.path.join(BUILD, "tasks"), "uninstalled plugindir")
+    run(["make", "-C", ex, "PKG_CONFIG_PATH=" + pcdir, "CFLAGS=-O2 -Wall -Werror"],
+        env=clean_env())
+    check(os.path.isfile(os.path.join(ex, "dagd-task-wordcount.so")), "no plugin built")
+    work = os.path.join(tmp, "work-buildtree")
+    os.mkdir(work)
+    run([DAGD, "run", os.path.join(ex, "wordcount.yaml"), "--plugin-dir", ex, "-q"], cwd=work,
+        env=clean_env())
+    check(os.path.getsize(os.path.join(work, ".dagd", "wordcount.tsv")) > 0, "no output")
+
+
 def check_prefix_install(tmp):
     build, prefix = os.path.join(tmp, "pbuild"), os.path.join(tmp, "prefix")
     env = clean_env()
@@ -372,6 +399,7 @@ def main():
     try:
         dd, pcdir = check_destdir_install(tmp)
         check_example(tmp, dd, pcdir)
+        check_build_tree(tmp)
         check_prefix_install(tmp)
     finally:
         if os.environ.get("KEEP"):
