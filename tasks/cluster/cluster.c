@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "kmeans.h"
-#include "translations_sql.h"
+#include "warehouse_sql.h"
 
 #define AUTO_K_MIN 2
 #define AUTO_K_MAX 8
@@ -90,9 +90,15 @@ static const struct dagd_task_field schema[] = {
     " total_sales_rmb_cents INTEGER NOT NULL,"                                                     \
     " tier INTEGER NOT NULL);"
 
+/* city_en from translations (translate-scrape's table); without that
+ * table (translate has not run), NULL. */
 #define SQL_TIERS_INSERT                                                                           \
     "INSERT INTO city_tiers (city, city_en, total_sales_rmb_cents, tier)"                          \
     " VALUES (?1, (SELECT en FROM translations WHERE kind = 'city' AND zh = ?1), ?2, ?3)"
+
+#define SQL_TIERS_INSERT_NO_EN                                                                     \
+    "INSERT INTO city_tiers (city, city_en, total_sales_rmb_cents, tier)"                          \
+    " VALUES (?1, NULL, ?2, ?3)"
 
 struct city {
     char *name;
@@ -292,10 +298,8 @@ static int write_tiers(struct dagd_task_ctx *ctx, sqlite3 *db, const struct citi
 {
     sqlite3_stmt *ins = NULL;
     char *err = NULL;
-    int rc = sqlite3_exec(db,
-                          "BEGIN IMMEDIATE;" DAGD_SQL_TRANSLATIONS_SCHEMA SQL_TIERS_SCHEMA
-                          "DELETE FROM city_tiers;",
-                          NULL, NULL, &err);
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE;" SQL_TIERS_SCHEMA "DELETE FROM city_tiers;", NULL,
+                          NULL, &err);
     if (rc != SQLITE_OK) {
         int r = host->fail(ctx, NULL, "cannot prepare city_tiers: %s", err ? err : "?");
         sqlite3_free(err);
@@ -303,6 +307,9 @@ static int write_tiers(struct dagd_task_ctx *ctx, sqlite3 *db, const struct citi
         return r;
     }
     rc = sqlite3_prepare_v2(db, SQL_TIERS_INSERT, -1, &ins, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sqlite3_prepare_v2(db, SQL_TIERS_INSERT_NO_EN, -1, &ins, NULL);
+    }
     for (size_t i = 0; rc == SQLITE_OK && i < cs->n; i++) {
         sqlite3_bind_text(ins, 1, cs->v[i].name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(ins, 2, cs->v[i].total);

@@ -30,6 +30,7 @@
 #include "json_reader.h"
 #include "numparse.h"
 #include "rowq.h"
+#include "task_clock.h"
 #include "xlsx_reader.h"
 
 #define IO_CHUNK (1024u * 1024u)
@@ -1047,14 +1048,6 @@ static int run_load(struct dagd_bronze_loader *l)
     return rp;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The checkpoint: 1 if (source, hash) is already in load_files. */
 static int find_loaded(struct dagd_bronze_loader *l, const char *hash,
                        struct dagd_bronze_loader_file *f)
@@ -1125,7 +1118,7 @@ int dagd_bronze_loader_load_file(struct dagd_bronze_loader *l,
     (void)sqlite3_bind_text(l->ins_file, 2, path, -1, SQLITE_STATIC);
     (void)sqlite3_bind_text(l->ins_file, 3, f.hash, -1, SQLITE_STATIC);
     (void)sqlite3_bind_int64(l->ins_file, 4, (int64_t)f.size);
-    (void)sqlite3_bind_int64(l->ins_file, 5, now_ms());
+    (void)sqlite3_bind_int64(l->ins_file, 5, dagd__task_wall_ms());
     if (sqlite3_step(l->ins_file) != SQLITE_DONE) {
         r = sql_err(l, "inserting into load_files");
         (void)sqlite3_reset(l->ins_file);

@@ -25,6 +25,7 @@
 #include <dagd/task.h>
 
 #include "bronze_loader.h"
+#include "task_clock.h"
 
 static const struct dagd_host_api *host;
 
@@ -178,14 +179,6 @@ static bool on_canceled(void *ud)
     return host->canceled(p->ctx);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int extract_run(struct dagd_task_ctx *ctx)
 {
     struct file_list fl = {0};
@@ -218,7 +211,7 @@ static int extract_run(struct dagd_task_ctx *ctx)
     }
     for (size_t i = 0; i < fl.n; i++) {
         struct dagd_bronze_loader_file f;
-        double t0 = now_s(), dt;
+        double t0 = (double)dagd__task_mono_usec() / 1e6, dt;
 
         host->log(ctx, DAGD_TASK_LOG_INFO, "loading '%s' (%s, file %zu of %zu)", fl.paths[i],
                   source, i + 1, fl.n);
@@ -236,7 +229,7 @@ static int extract_run(struct dagd_task_ctx *ctx)
             skipped++;
             continue;
         }
-        dt = now_s() - t0;
+        dt = (double)dagd__task_mono_usec() / 1e6 - t0;
         host->log(ctx, DAGD_TASK_LOG_INFO,
                   "loaded '%s' as file_id %lld: %llu rows, %llu map rows in %.3f s (%.0f rows/s)",
                   fl.paths[i], (long long)f.file_id, (unsigned long long)f.rows,

@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "report_html.h"
+#include "task_clock.h"
 
 static const struct dagd_host_api *host;
 
@@ -351,7 +351,6 @@ static int report_run(struct dagd_task_ctx *ctx)
 {
     struct model m = {0};
     char buf[PATH_MAX];
-    struct timeval tv;
     int r;
 
     sqlite3 *db = host->warehouse(ctx);
@@ -369,10 +368,9 @@ static int report_run(struct dagd_task_ctx *ctx)
         model_done(&m);
         return host->fail(ctx, NULL, "reading the warehouse: %s", strerror(-r));
     }
-    gettimeofday(&tv, NULL);
     m.r.title = host->config_string(ctx, "title", "Sales report");
     m.r.run_id = host->run_id(ctx);
-    m.r.generated_at_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    m.r.generated_at_ms = dagd__task_wall_ms();
 
     r = write_atomic(ctx, path, &m.r);
     if (r >= 0) {

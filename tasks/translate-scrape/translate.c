@@ -26,12 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "config.h"
 #include "dictionary.h"
 #include "mediawiki.h"
+#include "task_clock.h"
 #include "translations_sql.h"
+#include "warehouse_sql.h"
 #include "wikiclient.h"
 
 #define DEFAULT_API "https://zh.wikipedia.org/w/api.php"
@@ -200,13 +201,6 @@ static const struct dagd_wiki_answer *titles_find(const struct titles *t, const 
     }
     char **hit = bsearch(&s, t->v, t->n, sizeof(*t->v), cmp_str);
     return hit ? &t->answers[hit - t->v] : NULL;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
 static bool on_canceled(void *userdata)
@@ -521,7 +515,7 @@ static int write_rows(struct dagd_task_ctx *ctx, sqlite3 *db, const struct names
 {
     sqlite3_stmt *up = NULL, *mark = NULL;
     size_t written = 0, changes = 0;
-    int64_t now = (int64_t)now_ms();
+    int64_t now = dagd__task_wall_ms();
     for (size_t i = 0; i < ns->n; i++) {
         changes += row_changes(&ns->v[i]);
     }

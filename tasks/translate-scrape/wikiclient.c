@@ -14,7 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "task_clock.h"
 
 /* Request start times remembered to learn a server's rate limit. */
 #define RECENT 64
@@ -53,13 +54,6 @@ struct client {
     size_t titles_done, titles_total;
     uint64_t rng;
 };
-
-static uint64_t now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static double jitter(struct client *c)
 {
@@ -190,7 +184,7 @@ static void give_up_all(struct client *c, const char *why)
 /* Schedule another attempt of j, or give up when out of attempts. */
 static void retry(struct client *c, struct job *j, uint64_t retry_after, const char *why)
 {
-    uint64_t now = now_usec();
+    uint64_t now = dagd__task_mono_usec();
     job_reset_transfer(c, j);
     j->attempts++;
     if (c->st->retries >= c->o->max_retries) {
@@ -304,7 +298,7 @@ static void finished(struct client *c, struct job *j, CURLcode res)
         /* A rate limit is about the client: pause every request, and pace
          * below the rate that was refused (requests started in the last
          * second, minus one, with 10% to spare) so it does not recur. */
-        uint64_t now = now_usec();
+        uint64_t now = dagd__task_mono_usec();
         uint64_t until = now + (ra_usec ? ra_usec : 1000000u);
         if (until > c->pause_until) {
             c->pause_until = until;
@@ -450,7 +444,7 @@ static bool reap_finished(struct client *c)
 /* Sleep until a transfer has news or `wake` (at most 1 s). */
 static void wait_for_work(struct client *c, uint64_t wake)
 {
-    uint64_t now = now_usec();
+    uint64_t now = dagd__task_mono_usec();
     int timeout_ms = 1000;
     if (wake != UINT64_MAX) {
         uint64_t ms = wake > now ? (wake - now + 999) / 1000 : 0;
@@ -477,7 +471,7 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
     if (n == 0) {
         return 0;
     }
-    c.rng = o->seed ? o->seed : (uint64_t)now_usec();
+    c.rng = o->seed ? o->seed : (uint64_t)dagd__task_mono_usec();
     c.njobs = (n + o->batch - 1) / o->batch;
     c.titles_total = n;
     stats->batches = (unsigned)c.njobs;
@@ -505,7 +499,7 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
         }
         uint64_t wake;
         bool pending;
-        r = start_ready_jobs(&c, now_usec(), &wake, &pending);
+        r = start_ready_jobs(&c, dagd__task_mono_usec(), &wake, &pending);
         if (r < 0) {
             goto out;
         }

@@ -141,6 +141,20 @@ def main():
         check(not os.path.exists(os.path.join(bad.state, "state.db")),
               "an invalid pipeline records nothing")
 
+        # 1b. cluster only reads translations (translate-scrape owns it): on a
+        # warehouse where translate has not run, no English names and no
+        # translations table created
+        wh_nt = os.path.join(tmp, "no-translate.db")
+        Pipeline(tmp, "no-translate", warehouse_steps(TINY) + [
+            {"name": "cluster", "task": "cluster", "needs": ["transform"], "config": {"k": 3}}],
+            wh_nt).run()
+        con = sqlite3.connect(wh_nt)
+        n, n_en = con.execute("SELECT count(*), count(city_en) FROM city_tiers").fetchone()
+        has_tr = con.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'translations'").fetchone()[0]
+        con.close()
+        check(n == len(want) and n_en == 0, "tiers without translate: %d cities, %d English" % (n, n_en))
+        check(has_tr == 0, "cluster created translations, which translate-scrape owns")
+
         # 2. report on a warehouse with a hostile city name
         evil_dir, _ = evil_copy(os.path.join(tmp, "evil-data"), EVIL)
         wh2 = os.path.join(tmp, "evil.db")
