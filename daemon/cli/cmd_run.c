@@ -96,205 +96,264 @@ static int parse_uint(const char *s, unsigned *ret)
     return 0;
 }
 
-int dagd_cmd_run(int argc, char **argv)
-{
-    _cleanup_free_ char **params = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
-    _cleanup_free_ char **plugin_dirs = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
-    _cleanup_free_ char *state_dir = NULL;
-    size_t n_params = 0, n_dirs = 0;
-    const char *file = NULL, *dir_arg = "./.dagd", *from = NULL, *only = NULL, *retry = NULL;
-    unsigned jobs = 0;
-    bool force = false, quiet = false, output = true;
-    int ret = 2, r;
+/* The command line. */
+struct run_args {
+    char **params; /* argv's --param values */
+    size_t n_params;
+    char **plugin_dirs;
+    size_t n_dirs;
+    const char *file, *dir_arg, *from, *only, *retry;
+    unsigned jobs;
+    bool force, quiet, output;
+};
 
+/* Phase 1: parse argv into *a. Returns -1 to go on, else the exit code
+ * (0 for --help, 2 for usage errors, printed). */
+static int parse_args(int argc, char **argv, struct run_args *a)
+{
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define NEEDS_VALUE()                                                                              \
     do {                                                                                           \
         if (!v) {                                                                                  \
-            fprintf(stderr, "dagd run: %s needs a value\n" RUN_USAGE, a);                          \
+            fprintf(stderr, "dagd run: %s needs a value\n" RUN_USAGE, o);                          \
             return 2;                                                                              \
         }                                                                                          \
         i++;                                                                                       \
     } while (0)
-        if (streq(a, "--param") || streq(a, "-p")) {
+        if (streq(o, "--param") || streq(o, "-p")) {
             NEEDS_VALUE();
             if (!strchr(v, '=')) {
                 fprintf(stderr, "dagd run: --param wants KEY=VALUE, got '%s'\n", v);
                 return 2;
             }
-            params[n_params++] = (char *)v;
-        } else if (streq(a, "--state-dir")) {
+            a->params[a->n_params++] = (char *)v;
+        } else if (streq(o, "--state-dir")) {
             NEEDS_VALUE();
-            dir_arg = v;
-        } else if (streq(a, "--jobs") || streq(a, "-j")) {
+            a->dir_arg = v;
+        } else if (streq(o, "--jobs") || streq(o, "-j")) {
             NEEDS_VALUE();
-            if (parse_uint(v, &jobs) < 0) {
+            if (parse_uint(v, &a->jobs) < 0) {
                 fprintf(stderr, "dagd run: --jobs wants a number from 1 to 4096, got '%s'\n", v);
                 return 2;
             }
-        } else if (streq(a, "--plugin-dir")) {
+        } else if (streq(o, "--plugin-dir")) {
             NEEDS_VALUE();
-            plugin_dirs[n_dirs++] = (char *)v;
-        } else if (streq(a, "--from")) {
+            a->plugin_dirs[a->n_dirs++] = (char *)v;
+        } else if (streq(o, "--from")) {
             NEEDS_VALUE();
-            from = v;
-        } else if (streq(a, "--only")) {
+            a->from = v;
+        } else if (streq(o, "--only")) {
             NEEDS_VALUE();
-            only = v;
-        } else if (streq(a, "--retry")) {
+            a->only = v;
+        } else if (streq(o, "--retry")) {
             NEEDS_VALUE();
-            retry = v;
-        } else if (streq(a, "--force")) {
-            force = true;
-        } else if (streq(a, "-q") || streq(a, "--quiet")) {
-            quiet = true;
-        } else if (streq(a, "--no-output")) {
-            output = false;
-        } else if (streq(a, "-h") || streq(a, "--help")) {
+            a->retry = v;
+        } else if (streq(o, "--force")) {
+            a->force = true;
+        } else if (streq(o, "-q") || streq(o, "--quiet")) {
+            a->quiet = true;
+        } else if (streq(o, "--no-output")) {
+            a->output = false;
+        } else if (streq(o, "-h") || streq(o, "--help")) {
             fputs(RUN_USAGE, stdout);
             return 0;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "dagd run: unknown option '%s'\n" RUN_USAGE, a);
+        } else if (o[0] == '-' && o[1]) {
+            fprintf(stderr, "dagd run: unknown option '%s'\n" RUN_USAGE, o);
             return 2;
-        } else if (!file) {
-            file = a;
+        } else if (!a->file) {
+            a->file = o;
         } else {
             fprintf(stderr, "dagd run: one pipeline file at a time\n" RUN_USAGE);
             return 2;
         }
 #undef NEEDS_VALUE
     }
-    if (!file) {
+    if (!a->file) {
         fputs(RUN_USAGE, stderr);
         return 2;
     }
-    if (from && only) {
+    if (a->from && a->only) {
         fprintf(stderr, "dagd run: --from and --only exclude each other\n");
         return 2;
     }
+    return -1;
+}
 
-    struct dagd_plugin_host *host = dagd_plugin_host_new(n_dirs ? plugin_dirs : NULL);
-    struct dagd_pipeline *p = NULL;
-    struct dagd_store *store = NULL;
-    struct dagd_progress *pr = NULL;
-    struct dagd_diags diags = {0};
-    struct run_ctx c = {0};
+/* Everything the run holds, released by run_done(). */
+struct run_state {
+    struct dagd_plugin_host *host;
+    struct dagd_pipeline *p;
+    struct dagd_store *store;
+    char *state_dir; /* absolute */
+    int lock_fd;
+    struct dagd_progress *pr;
+    struct dagd_diags diags;
+    struct run_ctx c;
     uv_loop_t loop;
-    bool loop_open = false;
-    int lock_fd = -1;
+    bool loop_open;
+};
 
-    r = dagd_pipeline_load(file, host, &p, &diags);
-    if (r < 0) {
-        dagd_diags_print(&diags, stderr);
-        goto out;
-    }
-    for (int k = 0; k < 2; k++) {
-        const char *name = k == 0 ? from : only;
-        if (name && dagd_pipeline_step_index(p, name) < 0) {
-            fprintf(stderr, "dagd run: %s: no step '%s' in %s\n", k == 0 ? "--from" : "--only",
-                    name, file);
-            goto out;
-        }
-    }
-    c.p = p;
-    c.quiet = quiet;
-    r = dagd_store_open(dir_arg, &store);
+/* Phase 2: the state directory: open state.db, take the shared lock, and if
+ * no other dagd uses it, fail the runs a dead one left running. Returns 0 or
+ * an exit code (logged). */
+static int open_state(struct run_state *st, const char *dir_arg)
+{
+    bool alone = false;
+    int r;
+
+    r = dagd_store_open(dir_arg, &st->store);
     if (r < 0) {
         dagd_log_errno(LOG_ERR, r, "Failed to open the state database in '%s': %s", dir_arg,
                        dagd_store_errmsg(NULL));
-        ret = 1;
-        goto out;
+        return 1;
     }
     /* Same absolute form as `dagd plan` uses, so memo lookups agree. */
-    state_dir = dagd_plan_abs_path(dir_arg);
-    bool alone = false;
-    lock_fd = dagd_statelock_acquire(state_dir, &alone);
-    if (lock_fd < 0) {
-        dagd_log_errno(LOG_ERR, lock_fd, "Failed to lock '%s': %m", state_dir);
-        ret = 1;
-        goto out;
+    st->state_dir = dagd_plan_abs_path(dir_arg);
+    st->lock_fd = dagd_statelock_acquire(st->state_dir, &alone);
+    if (st->lock_fd < 0) {
+        dagd_log_errno(LOG_ERR, st->lock_fd, "Failed to lock '%s': %m", st->state_dir);
+        return 1;
     }
     if (alone) {
-        r = dagd_store_fail_orphans(store, "orphaned: the dagd that ran it died",
+        r = dagd_store_fail_orphans(st->store, "orphaned: the dagd that ran it died",
                                     dagd_usec_to_msec(dagd_now_wall_usec()));
         if (r > 0) {
             dagd_log_warning("Marked %d runs left running by a dead dagd as failed", r);
         }
-        (void)dagd_statelock_share(lock_fd);
+        (void)dagd_statelock_share(st->lock_fd);
     }
+    return 0;
+}
 
-    (void)uv_loop_init(&loop);
-    loop_open = true;
+/* Phase 3: the loop, the executor with its observers (progress printer,
+ * on_event) and the signal handlers. Returns 0 or an exit code (logged). */
+static int start_executor(struct run_state *st, const struct run_args *a)
+{
+    struct run_ctx *c = &st->c;
+    int r;
+
+    (void)uv_loop_init(&st->loop);
+    st->loop_open = true;
     struct dagd_executor_config ec = {
-        .loop = &loop,
-        .store = store,
-        .plugins = host,
-        .max_jobs = jobs,
-        .state_dir = state_dir,
+        .loop = &st->loop,
+        .store = st->store,
+        .plugins = st->host,
+        .max_jobs = a->jobs,
+        .state_dir = st->state_dir,
     };
-    r = dagd_executor_new(&ec, &c.e);
+    r = dagd_executor_new(&ec, &c->e);
     if (r < 0) {
         dagd_log_errno(LOG_ERR, r, "Failed to start the executor: %m");
-        ret = 1;
-        goto out;
+        return 1;
     }
-    pr = dagd_progress_new(stdout, isatty(STDOUT_FILENO), quiet, output, p->n_steps);
-    (void)dagd_executor_observe(c.e, NULL, dagd_progress_on_event, pr);
-    (void)dagd_executor_observe(c.e, NULL, on_event, &c);
+    st->pr = dagd_progress_new(stdout, isatty(STDOUT_FILENO), a->quiet, a->output, st->p->n_steps);
+    (void)dagd_executor_observe(c->e, NULL, dagd_progress_on_event, st->pr);
+    (void)dagd_executor_observe(c->e, NULL, on_event, c);
 
-    uv_signal_init(&loop, &c.sig_int);
-    uv_signal_init(&loop, &c.sig_term);
-    c.sig_int.data = c.sig_term.data = &c;
-    c.signals_open = true;
-    uv_signal_start(&c.sig_int, on_signal, SIGINT);
-    uv_signal_start(&c.sig_term, on_signal, SIGTERM);
+    uv_signal_init(&st->loop, &c->sig_int);
+    uv_signal_init(&st->loop, &c->sig_term);
+    c->sig_int.data = c->sig_term.data = c;
+    c->signals_open = true;
+    uv_signal_start(&c->sig_int, on_signal, SIGINT);
+    uv_signal_start(&c->sig_term, on_signal, SIGTERM);
+    return 0;
+}
 
-    struct dagd_run_options opts = {
-        .trigger = retry ? "retry" : "cli",
-        .param_overrides = params,
-        .n_param_overrides = n_params,
-        .force = force,
-        .from_step = from,
-        .only_step = only,
-        .parent_run_id = retry,
-    };
+/* Phase 4: submit the run and run the loop until it is over. Returns the
+ * exit code: 0 succeeded, 1 failed or canceled, 2 refused (printed). */
+static int run_to_end(struct run_state *st, const struct dagd_run_options *opts)
+{
+    struct run_ctx *c = &st->c;
+    struct dagd_run_options o = *opts;
+    int r;
+
     /* The observer matches on c.run_id: the run may end inside submit (all
      * memoized), so learn the id first through RUN_STARTED-independent
      * means: generate it here. */
-    dagd_run_id_new(c.run_id);
-    opts.run_id = c.run_id;
-    r = dagd_executor_submit(c.e, p, &opts, c.run_id, &diags);
+    dagd_run_id_new(c->run_id);
+    o.run_id = c->run_id;
+    r = dagd_executor_submit(c->e, st->p, &o, c->run_id, &st->diags);
     if (r < 0) {
-        dagd_diags_print(&diags, stderr);
-        close_signals(&c);
-        ret = 2;
-        goto out;
+        dagd_diags_print(&st->diags, stderr);
+        close_signals(c);
+        return 2;
     }
-    (void)uv_run(&loop, UV_RUN_DEFAULT);
-    if (c.e) {
-        dagd_progress_summary(pr, store, c.run_id);
+    (void)uv_run(&st->loop, UV_RUN_DEFAULT);
+    if (c->e) {
+        dagd_progress_summary(st->pr, st->store, c->run_id);
     }
-    ret = c.status == DAGD_RUN_SUCCEEDED ? 0 : 1;
+    return c->status == DAGD_RUN_SUCCEEDED ? 0 : 1;
+}
 
-out:
-    if (c.e) {
-        dagd_executor_free(c.e);
+static void run_done(struct run_state *st)
+{
+    if (st->c.e) {
+        dagd_executor_free(st->c.e);
     }
-    if (loop_open) {
-        (void)uv_run(&loop, UV_RUN_DEFAULT);
-        if (uv_loop_close(&loop) < 0) {
+    if (st->loop_open) {
+        (void)uv_run(&st->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&st->loop) < 0) {
             dagd_log_warning("Handles left open at exit, ignoring");
         }
     }
-    dagd_progress_free(pr);
-    if (lock_fd >= 0) {
-        (void)close(lock_fd);
+    dagd_progress_free(st->pr);
+    if (st->lock_fd >= 0) {
+        (void)close(st->lock_fd);
     }
-    dagd_diags_done(&diags);
-    dagd_store_free(store);
-    dagd_pipeline_unref(p);
-    dagd_plugin_host_free(host);
+    dagd_diags_done(&st->diags);
+    dagd_store_free(st->store);
+    free(st->state_dir);
+    dagd_pipeline_unref(st->p);
+    dagd_plugin_host_free(st->host);
+}
+
+int dagd_cmd_run(int argc, char **argv)
+{
+    _cleanup_free_ char **params = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
+    _cleanup_free_ char **plugin_dirs = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
+    struct run_args a = {
+        .params = params, .plugin_dirs = plugin_dirs, .dir_arg = "./.dagd", .output = true};
+    struct run_state st = {.lock_fd = -1};
+    int ret;
+
+    ret = parse_args(argc, argv, &a);
+    if (ret >= 0) {
+        return ret;
+    }
+    struct dagd_run_options opts = {
+        .trigger = a.retry ? "retry" : "cli",
+        .param_overrides = a.params,
+        .n_param_overrides = a.n_params,
+        .force = a.force,
+        .from_step = a.from,
+        .only_step = a.only,
+        .parent_run_id = a.retry,
+    };
+    st.host = dagd_plugin_host_new(a.n_dirs ? a.plugin_dirs : NULL);
+    ret = 2;
+    if (dagd_pipeline_load(a.file, st.host, &st.p, &st.diags) < 0) {
+        dagd_diags_print(&st.diags, stderr);
+        goto out;
+    }
+    /* Before the state directory is touched: a typo creates nothing. The
+     * executor resolves the whole run (params, configs) once the state_dir
+     * built-in is known. */
+    if (dagd_run_check_selection(st.p, &opts, &st.diags) < 0) {
+        dagd_diags_print(&st.diags, stderr);
+        goto out;
+    }
+    st.c.p = st.p;
+    st.c.quiet = a.quiet;
+    ret = open_state(&st, a.dir_arg);
+    if (ret == 0) {
+        ret = start_executor(&st, &a);
+    }
+    if (ret == 0) {
+        ret = run_to_end(&st, &opts);
+    }
+out:
+    run_done(&st);
     return ret;
 }

@@ -19,6 +19,7 @@
  * it is being freed and its own handles are closed. */
 #include "executor.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -90,8 +91,7 @@ struct exec_step {
     struct exec_run *run;
     size_t idx;
     struct dagd_step_info info; /* run_id/step/task borrowed; the rest owned */
-    char *config_json;
-    bool forced; /* selected by --from/--only: run despite memo */
+    bool forced;                /* selected by --from/--only: run despite memo */
     const struct dagd_plan_step *verdict;
     struct exec_attempt *att;
     uv_timer_t *retry_timer;
@@ -103,8 +103,7 @@ struct exec_run {
     struct dagd_executor *e;
     struct dagd_pipeline *p;
     char run_id[33];
-    struct dagd_params params;
-    char *params_json;
+    struct dagd_run_resolved *res; /* params, selection, configs (run_resolve.h) */
     struct dagd_tracker *sched;
     struct exec_step *steps;
     size_t *scratch;
@@ -928,14 +927,14 @@ static char *build_job(struct exec_attempt *a)
     struct exec_run *r = s->run;
     struct dagd_executor *e = r->e;
     const struct dagd_step *ps = &r->p->steps[s->idx];
-    const char *warehouse = dagd_params_get(&r->params, "warehouse");
+    const char *warehouse = dagd_params_get(&r->res->params, "warehouse");
     cJSON *j = cJSON_CreateObject();
 
     cJSON_AddNumberToObject(j, "id", (double)a->id);
     cJSON_AddStringToObject(j, "plugin", ps->plugin ? ps->plugin->path : "");
     cJSON_AddStringToObject(j, "task", ps->task);
-    cJSON_AddItemToObject(j, "config", cJSON_CreateRaw(s->config_json ? s->config_json : "{}"));
-    cJSON_AddItemToObject(j, "params", cJSON_CreateRaw(r->params_json));
+    cJSON_AddItemToObject(j, "config", cJSON_CreateRaw(r->res->config_json[s->idx]));
+    cJSON_AddItemToObject(j, "params", cJSON_CreateRaw(r->res->params_json));
     cJSON_AddStringToObject(j, "run_id", r->run_id);
     cJSON_AddStringToObject(j, "step", ps->name);
     cJSON_AddNumberToObject(j, "attempt", a->number);
@@ -1312,14 +1311,12 @@ static void run_free(struct exec_run *r)
         free(s->info.skip_reason);
         free(s->info.inputs_json);
         free(s->info.manifest);
-        free(s->config_json);
     }
     free(r->steps);
     free(r->scratch);
     dagd_tracker_free(r->sched);
     dagd_plan_ctx_free(r->plan);
-    dagd_params_done(&r->params);
-    free(r->params_json);
+    dagd_run_resolved_free(r->res);
     free(r->cancel_reason);
     dagd_pipeline_unref(r->p);
     free(r);
@@ -1498,43 +1495,18 @@ static int load_parent(struct dagd_executor *e, struct exec_run *r, const char *
     return 0;
 }
 
-/* --from X: X and everything downstream of it. */
-static void mark_downstream(const struct dagd_pipeline *p, size_t from, bool *sel)
+/* submit, phase 1: the run's memory, its steps pending, or skipped "not
+ * selected" when --from / --only left them out; takes `res`. */
+static struct exec_run *run_new(struct dagd_executor *e, struct dagd_pipeline *p,
+                                const struct dagd_run_options *opts, struct dagd_run_resolved *res)
 {
-    sel[from] = true;
-    /* topo order: a step is downstream if any need is selected and downstream */
-    for (size_t k = 0; k < p->n_steps; k++) {
-        size_t i = p->topo ? p->topo[k] : k;
-        for (size_t j = 0; j < p->steps[i].n_needs && !sel[i]; j++) {
-            if (sel[p->steps[i].needs_idx[j]]) {
-                sel[i] = true;
-            }
-        }
-    }
-}
-
-int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
-                         const struct dagd_run_options *opts, char ret_run_id[static 33],
-                         struct dagd_diags *reterr)
-{
-    static const struct dagd_run_options no_opts = {0};
-    struct dagd_params builtins = {0};
-    _cleanup_free_ char **names = NULL;
-    _cleanup_free_ char **tasks = NULL;
-    ssize_t from = -1, only = -1;
-    bool bad = false;
-    int k;
-
-    if (!opts) {
-        opts = &no_opts;
-    }
-    if (e->freeing || e->shutting_down) {
-        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "dagd is shutting down");
-        return -ESHUTDOWN;
-    }
     struct exec_run *r = dagd_xcalloc(1, sizeof(*r));
+    size_t *n_needs = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t));
+    const size_t **needs = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t *));
+
     r->e = e;
     r->p = dagd_pipeline_ref(p);
+    r->res = res;
     r->max_jobs = opts->max_jobs;
     if (opts->run_id && strlen(opts->run_id) == 32) {
         memcpy(r->run_id, opts->run_id, 33);
@@ -1543,16 +1515,6 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     }
     r->steps = dagd_xcalloc(p->n_steps, sizeof(*r->steps));
     r->scratch = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t));
-
-    dagd_pipeline_builtins(p, e->state_dir, r->run_id, &builtins);
-    k = dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides, &builtins,
-                                     &r->params, reterr);
-    dagd_params_done(&builtins);
-    if (k < 0) {
-        goto fail;
-    }
-    r->params_json = dagd_params_to_json(&r->params);
-
     for (size_t i = 0; i < p->n_steps; i++) {
         struct exec_step *s = &r->steps[i];
         s->run = r;
@@ -1562,32 +1524,6 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
         s->info.task = p->steps[i].task;
         s->info.status = DAGD_STEP_PENDING;
         s->info.exit_code = -1;
-        if (dagd_pipeline_resolve_config(p, i, &r->params, &s->config_json, reterr) < 0) {
-            bad = true;
-        }
-    }
-    if (bad) {
-        k = -EINVAL;
-        goto fail;
-    }
-
-    /* Selections. */
-    if (opts->from_step && (from = dagd_pipeline_step_index(p, opts->from_step)) < 0) {
-        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "--from: no step '%s'",
-                       opts->from_step);
-        k = -EINVAL;
-        goto fail;
-    }
-    if (opts->only_step && (only = dagd_pipeline_step_index(p, opts->only_step)) < 0) {
-        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "--only: no step '%s'",
-                       opts->only_step);
-        k = -EINVAL;
-        goto fail;
-    }
-
-    size_t *n_needs = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t));
-    const size_t **needs = dagd_xcalloc(p->n_steps ? p->n_steps : 1, sizeof(size_t *));
-    for (size_t i = 0; i < p->n_steps; i++) {
         n_needs[i] = p->steps[i].n_needs;
         needs[i] = p->steps[i].needs_idx;
     }
@@ -1595,32 +1531,29 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     free(n_needs);
     free(needs);
 
-    if (from >= 0 || only >= 0) {
-        _cleanup_free_ bool *sel = dagd_xcalloc(p->n_steps, sizeof(bool));
-        if (only >= 0) {
-            sel[only] = true;
-        } else {
-            mark_downstream(p, (size_t)from, sel);
-        }
-        for (size_t i = 0; i < p->n_steps; i++) {
-            if (!sel[i]) {
-                r->steps[i].info.status = DAGD_STEP_SKIPPED;
-                set_str(&r->steps[i].info.skip_reason, "not selected");
-                dagd_tracker_exclude(r->sched, i);
-            }
-        }
-        r->steps[only >= 0 ? only : from].forced = true;
-    }
-    if (opts->parent_run_id) {
-        k = load_parent(e, r, opts->parent_run_id, reterr);
-        if (k < 0) {
-            goto fail;
+    for (size_t i = 0; i < p->n_steps; i++) {
+        if (!res->selected[i]) {
+            r->steps[i].info.status = DAGD_STEP_SKIPPED;
+            set_str(&r->steps[i].info.skip_reason, "not selected");
+            dagd_tracker_exclude(r->sched, i);
         }
     }
+    if (res->forced >= 0) {
+        r->steps[res->forced].forced = true;
+    }
+    return r;
+}
 
-    /* Record the run. */
-    names = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
-    tasks = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+/* submit, phase 2: the run and its steps in the store, marked running. */
+static int run_record(struct exec_run *r, const struct dagd_run_options *opts,
+                      struct dagd_diags *reterr)
+{
+    struct dagd_executor *e = r->e;
+    const struct dagd_pipeline *p = r->p;
+    _cleanup_free_ char **names = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    _cleanup_free_ char **tasks = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    int k;
+
     for (size_t i = 0; i < p->n_steps; i++) {
         names[i] = p->steps[i].name;
         tasks[i] = p->steps[i].task;
@@ -1631,7 +1564,7 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
         .trigger = (char *)(opts->trigger         ? opts->trigger
                             : opts->parent_run_id ? "retry"
                                                   : "cli"),
-        .params_json = r->params_json,
+        .params_json = r->res->params_json,
         .parent_run_id = (char *)opts->parent_run_id,
         .created_at = dagd_now_wall_msec(),
     };
@@ -1640,7 +1573,7 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     if (k < 0) {
         dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "cannot record the run: %s",
                        dagd_store_errmsg(e->cfg.store));
-        goto fail;
+        return k;
     }
     k = dagd_store_run_set_status(e->cfg.store, r->run_id, DAGD_RUN_RUNNING, NULL,
                                   dagd_now_wall_msec());
@@ -1648,31 +1581,74 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
         dagd_log_errno(LOG_WARNING, k, "Failed to record run %s running: %s, ignoring", r->run_id,
                        dagd_store_errmsg(e->cfg.store));
     }
+    return 0;
+}
 
-    struct dagd_plan_options popts = {.force = opts->force, .work_dir = e->work_dir};
-    r->plan = dagd_plan_ctx_new(p, e->cfg.store, e->cfg.plugins, &r->params, &popts);
+/* submit, phase 3: the run joins the executor's list, observers hear of it,
+ * its skipped steps are recorded and its first steps start. */
+static void run_begin(struct exec_run *r, const struct dagd_run_options *opts)
+{
+    struct dagd_executor *e = r->e;
+    struct dagd_plan_options popts = {
+        .force = opts->force,
+        .work_dir = e->work_dir,
+        .configs = (const char *const *)r->res->config_json,
+    };
 
+    r->plan = dagd_plan_ctx_new(r->p, e->cfg.store, e->cfg.plugins, &r->res->params, &popts);
     r->n_open = 1; /* the "not finished" reference */
     struct exec_run **tail = &e->runs;
     while (*tail) {
         tail = &(*tail)->next;
     }
     *tail = r;
-    memcpy(ret_run_id, r->run_id, 33);
 
     struct dagd_exec_event ev = {
         .kind = DAGD_EXEC_RUN_STARTED,
         .run_id = r->run_id,
-        .pipeline = p->name,
+        .pipeline = r->p->name,
     };
     notify(e, &ev);
-    for (size_t i = 0; i < p->n_steps; i++) {
+    for (size_t i = 0; i < r->p->n_steps; i++) {
         if (r->steps[i].info.status == DAGD_STEP_SKIPPED) {
             step_record(&r->steps[i]);
         }
     }
     dagd_tracker_begin(r->sched);
     pump(e);
+}
+
+int dagd_executor_submit_resolved(struct dagd_executor *e, struct dagd_pipeline *p,
+                                  const struct dagd_run_options *opts,
+                                  struct dagd_run_resolved *resolved, char ret_run_id[static 33],
+                                  struct dagd_diags *reterr)
+{
+    static const struct dagd_run_options no_opts = {0};
+    struct exec_run *r;
+    int k;
+
+    if (!opts) {
+        opts = &no_opts;
+    }
+    if (e->freeing || e->shutting_down) {
+        dagd_run_resolved_free(resolved);
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "dagd is shutting down");
+        return -ESHUTDOWN;
+    }
+    assert(resolved->n_steps == p->n_steps);
+    r = run_new(e, p, opts, resolved);
+    if (opts->parent_run_id) {
+        k = load_parent(e, r, opts->parent_run_id, reterr);
+        if (k < 0) {
+            goto fail;
+        }
+    }
+    k = run_record(r, opts, reterr);
+    if (k < 0) {
+        goto fail;
+    }
+    memcpy(ret_run_id, r->run_id, 33);
+    run_begin(r, opts);
     /* The caller may hand the id to a client that looks it up in state.db. */
     batch_commit(e);
     return 0;
@@ -1681,6 +1657,32 @@ fail:
     r->n_open = 0;
     run_free(r);
     return k;
+}
+
+int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
+                         const struct dagd_run_options *opts, char ret_run_id[static 33],
+                         struct dagd_diags *reterr)
+{
+    static const struct dagd_run_options no_opts = {0};
+    struct dagd_run_options o = opts ? *opts : no_opts;
+    struct dagd_run_resolved *res = NULL;
+    char id[33];
+    int k;
+
+    if (e->freeing || e->shutting_down) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "dagd is shutting down");
+        return -ESHUTDOWN;
+    }
+    /* The run_id built-in needs the id before the run exists. */
+    if (!o.run_id || strlen(o.run_id) != 32) {
+        dagd_run_id_new(id);
+        o.run_id = id;
+    }
+    k = dagd_run_resolve(p, &o, e->state_dir, o.run_id, false, &res, reterr);
+    if (k < 0) {
+        return k;
+    }
+    return dagd_executor_submit_resolved(e, p, &o, res, ret_run_id, reterr);
 }
 
 static void run_cancel(struct exec_run *r, const char *reason)

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "pipeline.h"
+#include "run_resolve.h"
 #include "store.h"
 
 struct dagd_executor;
@@ -27,21 +28,6 @@ struct dagd_executor_config {
     const char *worker_path;  /* the dagd-worker binary; NULL = next to /proc/self/exe */
     const char *work_dir;     /* cwd of steps and base of relative params; NULL = cwd */
     uint64_t kill_grace_usec; /* SIGTERM -> SIGKILL grace; 0 = 5 s */
-};
-
-struct dagd_run_options {
-    const char *trigger;          /* "cli", "schedule", "sensor", "retry" */
-    char *const *param_overrides; /* "key=value" */
-    size_t n_param_overrides;
-    bool force;                /* ignore memoization */
-    const char *from_step;     /* run this step and everything downstream only */
-    const char *only_step;     /* run this step only */
-    const char *parent_run_id; /* retry: re-run failed and downstream steps of this run */
-    unsigned max_jobs;         /* per-run limit; 0 = the global limit */
-    /* Appended for the daemon's run queue (run_queue.c), which hands out a
-     * run id before the run reaches the executor: use this id (32 hex chars)
-     * instead of a new one; NULL = a new id. */
-    const char *run_id;
 };
 
 /* What observers are told. Pointers are valid during the callback only. */
@@ -72,11 +58,19 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
 void dagd_executor_free(struct dagd_executor *e);
 
 /* Start a run. Returns 0 with the new run id (32 hex chars) in ret_run_id;
- * -EINVAL with diagnostics when params/config do not resolve (nothing is
- * recorded then). The run is queued and started as soon as a slot frees. */
+ * -EINVAL with diagnostics when the selection, params or configs do not
+ * resolve (dagd_run_resolve; nothing is recorded then). The run is queued
+ * and started as soon as a slot frees. */
 int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
                          const struct dagd_run_options *opts, char ret_run_id[static 33],
                          struct dagd_diags *reterr);
+/* The same with the run already resolved by dagd_run_resolve() (without
+ * keep_bad_configs) for `p`, opts->run_id and the executor's state_dir:
+ * takes ownership of `resolved`, also on failure. */
+int dagd_executor_submit_resolved(struct dagd_executor *e, struct dagd_pipeline *p,
+                                  const struct dagd_run_options *opts,
+                                  struct dagd_run_resolved *resolved, char ret_run_id[static 33],
+                                  struct dagd_diags *reterr);
 /* Cancel a queued or running run: its running steps get SIGTERM (process
  * group), then SIGKILL after the grace; the run ends `canceled`. -ENOENT if
  * not active. */

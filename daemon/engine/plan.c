@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "plugin_host.h"
+#include "run_resolve.h"
 #include "store.h"
 #include "util.h"
 
@@ -328,6 +329,25 @@ const struct dagd_plan_step *dagd_plan_step_eval(struct dagd_plan_ctx *ctx, size
     return s;
 }
 
+/* The step's config: from the resolved run when there is one (the
+ * executor's case: resolved once at submit), else resolved here. */
+static int step_config(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step *s,
+                       struct dagd_diags *reterr)
+{
+    if (!ctx->opts.configs) {
+        return dagd_pipeline_resolve_config(ctx->p, idx, ctx->params, &s->config_json, reterr);
+    }
+    if (!ctx->opts.configs[idx]) {
+        dagd_diags_add(reterr, ctx->p->file, (struct dagd_mark){0, 0}, "%s",
+                       ctx->opts.config_errors && ctx->opts.config_errors[idx]
+                           ? ctx->opts.config_errors[idx]
+                           : "does not resolve");
+        return -EINVAL;
+    }
+    s->config_json = dagd_xstrdup(ctx->opts.configs[idx]);
+    return 0;
+}
+
 static const struct dagd_plan_step *step_eval(struct dagd_plan_ctx *ctx, size_t idx)
 {
     struct dagd_plan_step *s;
@@ -349,7 +369,7 @@ static const struct dagd_plan_step *step_eval(struct dagd_plan_ctx *ctx, size_t 
         (void)step_eval(ctx, step->needs_idx[i]);
     }
 
-    r = dagd_pipeline_resolve_config(ctx->p, idx, ctx->params, &s->config_json, &diags);
+    r = step_config(ctx, idx, s, &diags);
     if (r < 0) {
         set_reason(s, true,
                    dagd_xasprintf("config does not resolve: %s",
@@ -457,19 +477,20 @@ int dagd_plan_for_run(struct dagd_pipeline *p, struct dagd_store *store,
                       struct dagd_diags *reterr)
 {
     _cleanup_free_ char *abs = dagd_plan_abs_path(state_dir);
-    struct dagd_params builtins = {0}, params = {0};
+    struct dagd_run_options ro = {.param_overrides = overrides, .n_param_overrides = n_overrides};
+    struct dagd_plan_options po = opts ? *opts : (struct dagd_plan_options){0};
+    struct dagd_run_resolved *res = NULL;
     int r;
 
     /* run_id never reaches a fingerprint; any value will do. */
-    dagd_pipeline_builtins(p, abs, "plan", &builtins);
-    r = dagd_pipeline_resolve_params(p, overrides, n_overrides, &builtins, &params, reterr);
-    dagd_params_done(&builtins);
+    r = dagd_run_resolve(p, &ro, abs, "plan", true, &res, reterr);
     if (r < 0) {
-        dagd_params_done(&params);
         return r;
     }
-    r = dagd_plan_compute(p, store, plugins, &params, opts, ret);
-    dagd_params_done(&params);
+    po.configs = (const char *const *)res->config_json;
+    po.config_errors = (const char *const *)res->config_error;
+    r = dagd_plan_compute(p, store, plugins, &res->params, &po, ret);
+    dagd_run_resolved_free(res);
     return r;
 }
 

@@ -66,6 +66,12 @@ struct dagd_plan_options {
     bool force;           /* run everything */
     const char *work_dir; /* base of relative input/output paths (the steps'
                            * cwd); NULL = the current directory */
+    /* The run's configs as dagd_run_resolve() resolved them, indexed like
+     * the steps (NULL entries: did not resolve, see config_errors); borrowed,
+     * must outlive the ctx. NULL: each step's config is resolved here from
+     * the params. */
+    const char *const *configs;
+    const char *const *config_errors;
 };
 
 /* Per-run memoization state. */
@@ -118,8 +124,9 @@ int dagd_plan_compute(struct dagd_pipeline *p, struct dagd_store *store,
 struct dagd_plan *dagd_plan_free(struct dagd_plan *plan);
 
 /* The whole plan of a run that `dagd run FILE --state-dir STATE_DIR
- * --param OVERRIDES...` would start (or `dagctl run`): resolves the params
- * with the same built-ins a run gets (state_dir made absolute, as
+ * --param OVERRIDES...` would start (or `dagctl run`): resolves the run
+ * (dagd_run_resolve, keeping steps whose config does not resolve as a
+ * reason) with the same built-ins a run gets (state_dir made absolute, as
  * dagd_plan_abs_path does) and computes the plan. -EINVAL with diagnostics
  * when the overrides do not resolve. For the daemon's `plan` method. */
 int dagd_plan_for_run(struct dagd_pipeline *p, struct dagd_store *store,

@@ -15,6 +15,7 @@ struct qrun {
     char *from_step, *only_step, *parent_run_id;
     unsigned max_jobs;
     int64_t created_ms;
+    struct dagd_run_resolved *resolved; /* at submit; handed to the executor at start */
 };
 
 struct watcher {
@@ -71,6 +72,7 @@ static void qrun_free(struct qrun *r)
     free(r->from_step);
     free(r->only_step);
     free(r->parent_run_id);
+    dagd_run_resolved_free(r->resolved);
     free(r);
 }
 
@@ -223,7 +225,8 @@ static int start(struct dagd_run_queue *q, struct qrun *r, char ret_run_id[stati
     r->next = q->running;
     q->running = r;
     q->n_running++;
-    int k = dagd_executor_submit(q->executor, r->p, &opts, id, reterr);
+    int k =
+        dagd_executor_submit_resolved(q->executor, r->p, &opts, TAKE_PTR(r->resolved), id, reterr);
     if (k < 0) {
         for (struct qrun **pp = &q->running; *pp; pp = &(*pp)->next) {
             if (*pp == r) {
@@ -359,35 +362,6 @@ struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q)
 
 /* The checks the executor would do, done now for a run that has to wait, so
  * a bad --param is reported to the caller and not at start time. */
-static int check_options(const struct dagd_pipeline *p, const char *state_dir, const char *run_id,
-                         const struct dagd_run_options *opts, struct dagd_diags *reterr)
-{
-    int r = 0;
-    struct dagd_mark m = {0};
-
-    if (opts->from_step && dagd_pipeline_step_index(p, opts->from_step) < 0) {
-        dagd_diags_add(reterr, p->file, m, "--from: no step '%s' in pipeline '%s'", opts->from_step,
-                       p->name);
-        r = -EINVAL;
-    }
-    if (opts->only_step && dagd_pipeline_step_index(p, opts->only_step) < 0) {
-        dagd_diags_add(reterr, p->file, m, "--only: no step '%s' in pipeline '%s'", opts->only_step,
-                       p->name);
-        r = -EINVAL;
-    }
-    struct dagd_params builtins = {0}, resolved = {0};
-    dagd_pipeline_builtins(p, state_dir, run_id, &builtins);
-    int k = dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides,
-                                         &builtins, &resolved, reterr);
-    dagd_params_done(&builtins);
-    if (k < 0) {
-        r = -EINVAL;
-    } else {
-        dagd_params_done(&resolved);
-    }
-    return r;
-}
-
 int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
                           const struct dagd_run_options *opts, char ret_run_id[static 33],
                           struct dagd_diags *reterr)
@@ -415,7 +389,9 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     r->max_jobs = opts->max_jobs;
     r->created_ms = dagd_usec_to_msec(dagd_now_wall_usec());
 
-    k = check_options(p, q->state_dir, r->run_id, opts, reterr);
+    /* Resolved once, here: a run that cannot run is refused before it is
+     * queued, and the executor runs what was resolved. */
+    k = dagd_run_resolve(p, opts, q->state_dir, r->run_id, false, &r->resolved, reterr);
     if (k < 0) {
         qrun_free(r);
         return k;
