@@ -4,6 +4,7 @@
 #include <inttypes.h>
 
 #include "log.h"
+#include "pipeline_text.h"
 #include "pipeline.h"
 #include "plugin_host.h"
 #include "task_config.h"
@@ -102,8 +103,18 @@ int dagd_cmd_graph(int argc, char **argv)
     struct dagd_pipeline *p = NULL;
     int r;
 
+    bool ascii = false;
+    for (int i = 1; i < argc; i++) {
+        if (streq(argv[i], "--ascii")) {
+            /* Drop it for parse_opts, which knows only the shared options. */
+            memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(char *));
+            argc--;
+            ascii = true;
+            break;
+        }
+    }
     if (parse_opts(argc, argv, false, &o) < 0 || o.n_files != 1) {
-        fprintf(stderr, "usage: dagd graph [--plugin-dir DIR]... FILE.yaml\n");
+        fprintf(stderr, "usage: dagd graph [--plugin-dir DIR]... [--ascii] FILE.yaml\n");
         opts_done(&o);
         return 2;
     }
@@ -111,6 +122,8 @@ int dagd_cmd_graph(int argc, char **argv)
     r = dagd_pipeline_load(o.files[0], h, &p, &d);
     if (r < 0) {
         dagd_diags_print(&d, stderr);
+    } else if (ascii) {
+        dagd_pipeline_write_text(p, stdout);
     } else {
         dagd_pipeline_write_dot(p, stdout);
     }

@@ -29,7 +29,7 @@ const struct dagd_command dagd_commands[] = {
     {"logs", dagd_cmd_logs, "logs RUN [STEP] [--state-dir DIR] [--json]"},
     {"prune", dagd_cmd_prune, "prune --older-than DURATION [--state-dir DIR] [--batch N]"},
     {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
-    {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... FILE.yaml"},
+    {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... [--ascii] FILE.yaml"},
     {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json]"},
     {"serve", dagd_cmd_serve,
      "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--pipelines DIR] [--plugin-dir "

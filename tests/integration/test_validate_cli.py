@@ -86,6 +86,15 @@ def main():
     "b" -> "c";
 }
 """, what="graph")
+        # --ascii: levels (1 + the deepest need), tasks and needs, no Graphviz needed.
+        expect(dagd("graph", *pd, "--ascii", good), 0, stderr="", stdout="""pipeline g: 3 steps in 3 levels
+
+LEVEL  STEP  TASK   NEEDS
+    1  a     utest  -
+    2  b     bare   a
+    3  c     bare   a, b
+""", what="graph --ascii")
+        expect(dagd("graph", *pd, bad, "--ascii"), 2, stdout="", what="graph --ascii bad")
         expect(dagd("graph", *pd, bad), 2, stdout="", what="graph bad")
         expect(dagd("graph", *pd, good, good), 2, stdout="", what="graph two files")
 
