@@ -1,4 +1,4 @@
-/* Fuzz target for tasks/extract/json_reader.c: the input is pushed in
+/* Fuzz target for tasks/readers/json_reader.c: the input is pushed in
  * chunks whose size comes from the first byte (1..256, so records and
  * tokens are split everywhere), with the dataset2 keys wanted.
  * Built as a libFuzzer target with -Dfuzzers=true (clang), and always as a

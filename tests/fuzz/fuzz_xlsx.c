@@ -1,4 +1,4 @@
-/* Fuzz target for tasks/extract/xlsx_reader.c.
+/* Fuzz target for tasks/readers/xlsx_reader.c.
  *
  * An input starting with "PK" is opened as a whole workbook (zip) and every
  * sheet is streamed. Anything else is XML: the bytes before the first NUL

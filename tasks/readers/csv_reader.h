@@ -4,8 +4,8 @@
  * record is handed to a callback as an array of fields. Memory is bounded
  * by the largest record. Blank lines are skipped. Never logs.
  */
-#ifndef DAGD_EXTRACT_CSV_READER_H
-#define DAGD_EXTRACT_CSV_READER_H
+#ifndef DAGD_READERS_CSV_READER_H
+#define DAGD_READERS_CSV_READER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,4 +36,4 @@ int dagd_csv_reader_finish(struct dagd_csv_reader *r);
 const char *dagd_csv_reader_error(const struct dagd_csv_reader *r);
 uint64_t dagd_csv_reader_records(const struct dagd_csv_reader *r);
 
-#endif /* DAGD_EXTRACT_CSV_READER_H */
+#endif /* DAGD_READERS_CSV_READER_H */

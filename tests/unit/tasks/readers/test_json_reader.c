@@ -1,4 +1,4 @@
-/* Unit tests of tasks/extract/json_reader.c: value types, escapes, missing
+/* Unit tests of tasks/readers/json_reader.c: value types, escapes, missing
  * and extra keys, nested values, chunked input (1 byte at a time gives the
  * same records), and every error with its record number and byte offset. */
 #include <errno.h>

@@ -10,8 +10,8 @@
  * rounded, so the result is the same double strtod returns (Clinger's fast
  * path). Everything else falls back to strtod on a NUL-terminated copy.
  */
-#ifndef DAGD_EXTRACT_NUMPARSE_H
-#define DAGD_EXTRACT_NUMPARSE_H
+#ifndef DAGD_READERS_NUMPARSE_H
+#define DAGD_READERS_NUMPARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -140,4 +140,4 @@ static inline enum dagd_num_kind dagd_num_parse(const char *s, size_t len, int64
     return DAGD_NUM_REAL;
 }
 
-#endif /* DAGD_EXTRACT_NUMPARSE_H */
+#endif /* DAGD_READERS_NUMPARSE_H */

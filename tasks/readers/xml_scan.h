@@ -25,8 +25,8 @@
  *
  * Calls nothing but libc; it never logs.
  */
-#ifndef DAGD_EXTRACT_XML_SCAN_H
-#define DAGD_EXTRACT_XML_SCAN_H
+#ifndef DAGD_READERS_XML_SCAN_H
+#define DAGD_READERS_XML_SCAN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,4 +91,4 @@ const char *dagd_xml_scan_error(const struct dagd_xml_scan *s);
 void dagd_xml_scan_position(const struct dagd_xml_scan *s, uint64_t *ret_line, uint64_t *ret_col,
                             uint64_t *ret_byte);
 
-#endif /* DAGD_EXTRACT_XML_SCAN_H */
+#endif /* DAGD_READERS_XML_SCAN_H */

@@ -1,4 +1,4 @@
-/* Unit tests of tasks/extract/xml_scan.c: every construct the workbook
+/* Unit tests of tasks/readers/xml_scan.c: every construct the workbook
  * reader relies on, each fed whole, split in two at every byte and byte by
  * byte (the events must not depend on chunk boundaries), references, and
  * every error with its position. */

@@ -11,8 +11,8 @@
  * Owns: the libzip file handle and the inflate state (~100 KiB), nothing
  * that grows with the entry. Not thread-safe: one thread reads an entry at
  * a time (another may take over between reads). Never logs. */
-#ifndef DAGD_EXTRACT_ZIP_ENTRY_H
-#define DAGD_EXTRACT_ZIP_ENTRY_H
+#ifndef DAGD_READERS_ZIP_ENTRY_H
+#define DAGD_READERS_ZIP_ENTRY_H
 
 #include <stddef.h>
 #include <stdint.h>

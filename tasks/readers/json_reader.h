@@ -16,8 +16,8 @@
  * number and the byte offset: a syntax error, a top level that is not an
  * array, an element that is not an object. Never logs.
  */
-#ifndef DAGD_EXTRACT_JSON_READER_H
-#define DAGD_EXTRACT_JSON_READER_H
+#ifndef DAGD_READERS_JSON_READER_H
+#define DAGD_READERS_JSON_READER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,4 +75,4 @@ const char *dagd_json_reader_error(const struct dagd_json_reader *r);
 uint64_t dagd_json_reader_records(const struct dagd_json_reader *r);
 uint64_t dagd_json_reader_bytes(const struct dagd_json_reader *r);
 
-#endif /* DAGD_EXTRACT_JSON_READER_H */
+#endif /* DAGD_READERS_JSON_READER_H */

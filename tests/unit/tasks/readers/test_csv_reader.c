@@ -1,4 +1,4 @@
-/* Unit tests of tasks/extract/csv_reader.c: quoting, line ends, blank lines,
+/* Unit tests of tasks/readers/csv_reader.c: quoting, line ends, blank lines,
  * byte order mark, chunked input, and errors with line and byte offset. */
 #include <errno.h>
 #include <setjmp.h>

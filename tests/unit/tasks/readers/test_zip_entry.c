@@ -1,4 +1,4 @@
-/* Unit tests for tasks/extract/zip_entry.c: DEFLATE entries inflated by
+/* Unit tests for tasks/readers/zip_entry.c: DEFLATE entries inflated by
  * ISA-L give exactly what libzip gives, in any read size; stored entries go
  * through libzip; a wrong CRC, a wrong size, cut or garbage compressed data
  * fail with a message, and keep failing. Zip files are made with libzip and

@@ -13,8 +13,8 @@
  * part, the cell or row, and the line, column and byte offset where that
  * helps) in the caller's buffer.
  */
-#ifndef DAGD_EXTRACT_XLSX_READER_H
-#define DAGD_EXTRACT_XLSX_READER_H
+#ifndef DAGD_READERS_XLSX_READER_H
+#define DAGD_READERS_XLSX_READER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -103,4 +103,4 @@ struct dagd_xlsx *dagd_xlsx_new_empty(void);
  * number; -EINVAL if `ref` is not LETTERS[DIGITS] within the limits. */
 int dagd_xlsx_parse_ref(const char *ref, uint32_t *ret_col, uint64_t *ret_row);
 
-#endif /* DAGD_EXTRACT_XLSX_READER_H */
+#endif /* DAGD_READERS_XLSX_READER_H */

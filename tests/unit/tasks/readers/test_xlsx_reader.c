@@ -1,4 +1,4 @@
-/* Unit tests of tasks/extract/xlsx_reader.c: cell references, sheet XML
+/* Unit tests of tasks/readers/xlsx_reader.c: cell references, sheet XML
  * quirks (inline and shared strings, rich text, absent cells, cells without
  * <v>, prefixes), whole workbooks (the repo's sample data, crafted zips) and
  * every bad-input error. */
