@@ -27,6 +27,7 @@ struct span {
 struct dagd_csv_reader {
     dagd_csv_record_fn fn;
     void *userdata;
+    char delim; /* ',' unless set */
     enum state st;
     bool skip_lf;     /* after a CR ending a record */
     unsigned bom_pos; /* bytes of a leading BOM seen; 3 = done */
@@ -213,7 +214,8 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
             /* fall through */
         case S_UNQUOTED: {
             size_t j = i;
-            while (j < n && p[j] != ',' && p[j] != '\n' && p[j] != '\r' && p[j] != '"') {
+            const char d = r->delim;
+            while (j < n && p[j] != d && p[j] != '\n' && p[j] != '\r' && p[j] != '"') {
                 j++;
             }
             if (j > i && (e = put(r, p + i, j - i)) < 0) {
@@ -229,7 +231,7 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
                             "line %llu (byte offset %llu): '\"' inside an unquoted field",
                             (unsigned long long)r->line, (unsigned long long)(r->offset + i - 1));
             }
-            if (c == ',') {
+            if (c == r->delim) {
                 e = end_field(r);
                 r->st = S_FIELD_START;
             } else {
@@ -268,7 +270,7 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
                     return e;
                 }
                 r->st = S_QUOTED;
-            } else if (c == ',') {
+            } else if (c == r->delim) {
                 r->st = S_FIELD_START;
                 if ((e = end_field(r)) < 0) {
                     return e;
@@ -326,8 +328,24 @@ struct dagd_csv_reader *dagd_csv_reader_new(dagd_csv_record_fn fn, void *userdat
     }
     r->fn = fn;
     r->userdata = userdata;
+    r->delim = ',';
     r->line = 1;
     return r;
+}
+
+int dagd_csv_reader_set_delimiter(struct dagd_csv_reader *r, char delim)
+{
+    if (delim == '"' || delim == '\n' || delim == '\r' || delim == '\0' || r->offset > 0 ||
+        r->bom_pos > 0) {
+        return -EINVAL;
+    }
+    r->delim = delim;
+    return 0;
+}
+
+uint64_t dagd_csv_reader_offset(const struct dagd_csv_reader *r)
+{
+    return r->offset;
 }
 
 struct dagd_csv_reader *dagd_csv_reader_free(struct dagd_csv_reader *r)

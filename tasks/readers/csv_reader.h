@@ -1,4 +1,4 @@
-/* Streaming CSV reader (RFC 4180: ',' separator, '"' quoting with "" for a
+/* Streaming CSV reader (RFC 4180: ',' separator or another byte, '"' quoting with "" for a
  * quote, CRLF or LF line ends, newlines allowed inside quotes, an optional
  * UTF-8 byte order mark). Bytes are pushed in chunks of any size; each
  * record is handed to a callback as an array of fields. Memory is bounded
@@ -27,6 +27,9 @@ struct dagd_csv_reader;
 
 struct dagd_csv_reader *dagd_csv_reader_new(dagd_csv_record_fn fn, void *userdata);
 struct dagd_csv_reader *dagd_csv_reader_free(struct dagd_csv_reader *r);
+/* Field separator instead of ',' (e.g. ';' or '\t'), before the first
+ * feed. -EINVAL for '"', CR, LF, NUL, or after input was fed. */
+int dagd_csv_reader_set_delimiter(struct dagd_csv_reader *r, char delim);
 /* Returns 0, a callback's value, -EINVAL (bad quoting; message from
  * dagd_csv_reader_error with line and byte offset), -E2BIG, -ENOMEM. */
 int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *buf, size_t len);
@@ -35,5 +38,7 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *buf, size_t len)
 int dagd_csv_reader_finish(struct dagd_csv_reader *r);
 const char *dagd_csv_reader_error(const struct dagd_csv_reader *r);
 uint64_t dagd_csv_reader_records(const struct dagd_csv_reader *r);
+/* Bytes fed so far (for progress). */
+uint64_t dagd_csv_reader_offset(const struct dagd_csv_reader *r);
 
 #endif /* DAGD_READERS_CSV_READER_H */

@@ -37,6 +37,7 @@ struct dagd_json_reader {
 
     int depth;
     bool seen_top;
+    bool ndjson; /* records at the top level, not in an array */
     bool dead;
     bool nonblank;     /* a byte other than whitespace was seen */
     unsigned bom_pos;  /* bytes of a leading BOM seen; 3 = done */
@@ -505,6 +506,20 @@ struct dagd_json_reader *dagd_json_reader_new(const char *const *keys, size_t n_
     return r;
 }
 
+int dagd_json_reader_set_ndjson(struct dagd_json_reader *r)
+{
+    if (r->consumed > 0 || r->bom_pos > 0) {
+        return -EINVAL;
+    }
+    /* The reader starts "inside the array": every top-level value is a
+     * record, and yajl accepts one value after another. */
+    (void)yajl_config(r->h, yajl_allow_multiple_values, 1);
+    r->ndjson = true;
+    r->seen_top = true;
+    r->depth = 1;
+    return 0;
+}
+
 struct dagd_json_reader *dagd_json_reader_free(struct dagd_json_reader *r)
 {
     if (!r) {
@@ -601,6 +616,19 @@ int dagd_json_reader_finish(struct dagd_json_reader *r)
                        "truncated JSON: the input ends inside record %llu (byte offset %llu)",
                        (unsigned long long)r->records + 1, (unsigned long long)r->consumed);
         return r->r;
+    }
+    if (r->depth == 1 && r->ndjson) {
+        /* NDJSON: every record closed; an empty input is no records (yajl
+         * would call it a premature EOF). */
+        r->dead = true;
+        if (!r->nonblank) {
+            return 0;
+        }
+        st = yajl_complete_parse(r->h);
+        if (st != yajl_status_ok) {
+            return status_error(r, st, NULL, 0);
+        }
+        return 0;
     }
     if (r->depth == 1) {
         r->dead = true;

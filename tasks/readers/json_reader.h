@@ -60,6 +60,10 @@ struct dagd_json_reader;
 struct dagd_json_reader *dagd_json_reader_new(const char *const *keys, size_t n_keys,
                                               dagd_json_record_fn fn, void *userdata);
 struct dagd_json_reader *dagd_json_reader_free(struct dagd_json_reader *r);
+/* Reads NDJSON instead (one object per line, or any whitespace between
+ * objects; an empty input is no records). Before the first feed; -EINVAL
+ * after. */
+int dagd_json_reader_set_ndjson(struct dagd_json_reader *r);
 
 /* Pushes the next len bytes. Returns 0, a callback's negative value, or
  * -EINVAL (bad input; see dagd_json_reader_error), -E2BIG (a record over

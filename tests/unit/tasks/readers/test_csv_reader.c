@@ -86,6 +86,45 @@ static void test_records(void **state)
     }
 }
 
+/* The sample split into two chunks at every byte (inside the BOM, a CRLF,
+ * a "" pair, a quoted newline): the records never depend on where a read
+ * ends. */
+static void test_split_every_byte(void **state)
+{
+    size_t len = strlen(sample);
+
+    for (size_t cut = 0; cut <= len; cut++) {
+        struct collect co = {0};
+        struct dagd_csv_reader *r = dagd_csv_reader_new(collect, &co);
+        assert_non_null(r);
+        assert_int_equal(dagd_csv_reader_feed(r, sample, cut), 0);
+        assert_int_equal(dagd_csv_reader_feed(r, sample + cut, len - cut), 0);
+        assert_int_equal(dagd_csv_reader_finish(r), 0);
+        assert_string_equal(co.buf, sample_expected);
+        dagd_csv_reader_free(r);
+    }
+}
+
+static void test_delimiter(void **state)
+{
+    static const char in[] = "a;b;\"c;d\"\r\n1,5;;\"x\"\"y\"\n";
+    struct collect co = {0};
+    struct dagd_csv_reader *r = dagd_csv_reader_new(collect, &co);
+
+    assert_non_null(r);
+    assert_int_equal(dagd_csv_reader_set_delimiter(r, '"'), -EINVAL);
+    assert_int_equal(dagd_csv_reader_set_delimiter(r, '\n'), -EINVAL);
+    assert_int_equal(dagd_csv_reader_set_delimiter(r, ';'), 0);
+    for (size_t i = 0; i < strlen(in); i++) {
+        assert_int_equal(dagd_csv_reader_feed(r, in + i, 1), 0);
+    }
+    assert_int_equal(dagd_csv_reader_finish(r), 0);
+    assert_string_equal(co.buf, "1@1:[a][b]q[c;d]\n2@2:[1,5][]q[x\"y]\n");
+    /* too late once input was fed */
+    assert_int_equal(dagd_csv_reader_set_delimiter(r, '\t'), -EINVAL);
+    dagd_csv_reader_free(r);
+}
+
 static void test_errors(void **state)
 {
     struct collect co = {0};
@@ -115,6 +154,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_split_every_byte),
+        cmocka_unit_test(test_delimiter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

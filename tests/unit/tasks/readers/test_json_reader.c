@@ -212,12 +212,64 @@ static void test_sample_file(void **state)
     dagd_json_reader_free(r);
 }
 
+/* NDJSON: one object per line, blank lines and a missing last newline are
+ * fine, an empty input is no records, and a non-object is an error. */
+static void test_ndjson(void **state)
+{
+    static const char in[] = "\xEF\xBB\xBF{\"ORDER_ID\":\"A\",\"ORDER_QTY\":2}\n\n"
+                             "{\"ORDER_ID\":\"B\",\"X\":1}\r\n{\"RPTG_AMT\":1.5}";
+    static const size_t chunks[] = {0, 1, 3};
+
+    for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+        struct collect co = {0};
+        struct dagd_json_reader *r = dagd_json_reader_new(keys, N_KEYS, collect, &co);
+        size_t len = strlen(in), step = chunks[c] ? chunks[c] : len;
+        assert_non_null(r);
+        assert_int_equal(dagd_json_reader_set_ndjson(r), 0);
+        for (size_t off = 0; off < len; off += step) {
+            assert_int_equal(
+                dagd_json_reader_feed(r, in + off, len - off < step ? len - off : step), 0);
+        }
+        assert_int_equal(dagd_json_reader_finish(r), 0);
+        assert_int_equal(co.records, 3);
+        assert_non_null(strstr(co.buf, "#1@3 s'A' - - i2 x="));
+        assert_non_null(strstr(co.buf, " s'B' - - - x=X"));
+        assert_non_null(strstr(co.buf, " - - r1.5 - x="));
+        dagd_json_reader_free(r);
+    }
+    {
+        struct collect co = {0};
+        struct dagd_json_reader *r = dagd_json_reader_new(keys, N_KEYS, collect, &co);
+        assert_int_equal(dagd_json_reader_set_ndjson(r), 0);
+        assert_int_equal(dagd_json_reader_finish(r), 0);
+        assert_int_equal(co.records, 0);
+        dagd_json_reader_free(r);
+    }
+    {
+        struct collect co = {0};
+        struct dagd_json_reader *r = dagd_json_reader_new(keys, N_KEYS, collect, &co);
+        assert_int_equal(dagd_json_reader_set_ndjson(r), 0);
+        assert_int_equal(dagd_json_reader_feed(r, "{}\n[1]\n", 7), -EINVAL);
+        assert_non_null(strstr(dagd_json_reader_error(r), "record 2"));
+        dagd_json_reader_free(r);
+    }
+    {
+        struct collect co = {0};
+        struct dagd_json_reader *r = dagd_json_reader_new(keys, N_KEYS, collect, &co);
+        assert_int_equal(dagd_json_reader_set_ndjson(r), 0);
+        assert_int_equal(dagd_json_reader_feed(r, "{\"A\":", 5), 0);
+        assert_int_equal(dagd_json_reader_finish(r), -EINVAL);
+        assert_non_null(strstr(dagd_json_reader_error(r), "truncated"));
+        dagd_json_reader_free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records),     cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_callback_stops),
-        cmocka_unit_test(test_sample_file),
+        cmocka_unit_test(test_sample_file), cmocka_unit_test(test_ndjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
