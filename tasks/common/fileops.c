@@ -288,8 +288,8 @@ int dagd__file_transfer(enum dagd_fileop op, const char *src, const char *dstdir
     (void)fsync_dir(dstdir);
     if (op == DAGD_FILEOP_MOVE && unlink(src) < 0) {
         int e = errno;
-        dagd__task_set_err(reterr_msg, "copied '%s' to '%s' but cannot remove it: %s", src,
-                           dstdir, strerror(e));
+        dagd__task_set_err(reterr_msg, "copied '%s' to '%s' but cannot remove it: %s", src, dstdir,
+                           strerror(e));
         return -e;
     }
     return 0;

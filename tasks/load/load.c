@@ -152,8 +152,9 @@ static int config_read(struct dagd_task_ctx *ctx, struct config *c)
         } else if (strcmp(m, "_loaded_at") == 0) {
             c->spec.meta_loaded_at = true;
         } else {
-            return host->fail(ctx, "metadata", "unknown metadata column '%s' (_file, _row, "
-                                               "_loaded_at)",
+            return host->fail(ctx, "metadata",
+                              "unknown metadata column '%s' (_file, _row, "
+                              "_loaded_at)",
                               m);
         }
     }
@@ -164,7 +165,8 @@ static int config_read(struct dagd_task_ctx *ctx, struct config *c)
         return host->fail(ctx, "sheet", "sheet is for format xlsx");
     }
     if (c->spec.mode != DAGD_LOAD_UPSERT && (c->spec.n_key > 0 || c->spec.newest)) {
-        return host->fail(ctx, c->spec.n_key ? "key" : "newest", "key and newest are for mode upsert");
+        return host->fail(ctx, c->spec.n_key ? "key" : "newest",
+                          "key and newest are for mode upsert");
     }
     if (c->spec.mode == DAGD_LOAD_UPSERT && c->spec.n_key == 0) {
         return host->fail(ctx, "mode", "mode upsert needs key: [COLUMNS]");

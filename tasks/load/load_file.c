@@ -393,8 +393,9 @@ static int prepare_insert(struct dagd_load *l, const struct dagd_load_spec *spec
     rc = sqlite3_prepare_v3(l->db, b.s, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL);
     free(b.s);
     if (rc != SQLITE_OK) {
-        return fail(l, -EIO, "preparing the INSERT into '%s': %s (does the table have other "
-                             "columns than the load declares?)",
+        return fail(l, -EIO,
+                    "preparing the INSERT into '%s': %s (does the table have other "
+                    "columns than the load declares?)",
                     l->table, sqlite3_errmsg(l->db));
     }
     return 0;
@@ -430,10 +431,9 @@ static int check_spec(const struct dagd_load_spec *spec, char *err, size_t errle
                 return -EINVAL;
             }
         }
-        if (spec->columns[i].name[0] == '_' &&
-            (strcmp(spec->columns[i].name, "_file") == 0 ||
-             strcmp(spec->columns[i].name, "_row") == 0 ||
-             strcmp(spec->columns[i].name, "_loaded_at") == 0)) {
+        if (spec->columns[i].name[0] == '_' && (strcmp(spec->columns[i].name, "_file") == 0 ||
+                                                strcmp(spec->columns[i].name, "_row") == 0 ||
+                                                strcmp(spec->columns[i].name, "_loaded_at") == 0)) {
             (void)snprintf(err, errlen, "column '%s' is a metadata column (use metadata:)",
                            spec->columns[i].name);
             return -EINVAL;
@@ -503,8 +503,8 @@ int dagd_load_new(struct sqlite3 *db, const struct dagd_load_spec *spec,
     for (size_t i = 0; i < l->n_cols; i++) {
         l->cols[i] = spec->columns[i];
         l->cols[i].name = strdup(spec->columns[i].name);
-        l->cols[i].from = strdup(spec->columns[i].from ? spec->columns[i].from
-                                                       : spec->columns[i].name);
+        l->cols[i].from =
+            strdup(spec->columns[i].from ? spec->columns[i].from : spec->columns[i].name);
         if (!l->cols[i].name || !l->cols[i].from) {
             r = -ENOMEM;
             goto fail;
@@ -783,8 +783,8 @@ text:
     return NULL;
 }
 
-static int reject(struct dagd_load *l, uint64_t row, uint64_t line, const struct dagd_load_column *c,
-                  const struct src *v, const char *reason)
+static int reject(struct dagd_load *l, uint64_t row, uint64_t line,
+                  const struct dagd_load_column *c, const struct src *v, const char *reason)
 {
     char shown[64];
     const char *val = v->kind == SRC_TEXT ? v->s : NULL;
@@ -890,7 +890,8 @@ static int map_header(struct dagd_load *l, const char *const *names, const size_
     for (size_t i = 0; i < l->n_cols; i++) {
         l->src_idx[i] = -1;
         for (size_t j = 0; j < n; j++) {
-            if (strlen(l->cols[i].from) == lens[j] && memcmp(l->cols[i].from, names[j], lens[j]) == 0) {
+            if (strlen(l->cols[i].from) == lens[j] &&
+                memcmp(l->cols[i].from, names[j], lens[j]) == 0) {
                 l->src_idx[i] = (long)j;
                 break;
             }
@@ -929,7 +930,8 @@ static int on_csv(void *ud, uint64_t record_no, uint64_t line, const struct dagd
         return map_header(l, names, lens, n);
     }
     if (n != l->n_header) {
-        return fail(l, -EINVAL, "%s: row %" PRIu64 " (line %" PRIu64 ") has %zu fields, the header has %zu",
+        return fail(l, -EINVAL,
+                    "%s: row %" PRIu64 " (line %" PRIu64 ") has %zu fields, the header has %zu",
                     l->name, record_no - 1, line, n, l->n_header);
     }
     for (size_t i = 0; i < l->n_cols; i++) {
@@ -1005,10 +1007,11 @@ static int on_xlsx(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cells
     for (size_t j = 0; j < n; j++) {
         for (size_t i = 0; i < l->n_cols; i++) {
             if ((long)cells[j].col == l->src_idx[i] && cells[j].len > 0) {
-                l->vals[i] = (struct src){.kind = cells[j].kind == DAGD_XLSX_BOOL ? SRC_BOOL : SRC_TEXT,
-                                          .s = cells[j].text,
-                                          .len = cells[j].len,
-                                          .i = cells[j].text[0] == '1'};
+                l->vals[i] =
+                    (struct src){.kind = cells[j].kind == DAGD_XLSX_BOOL ? SRC_BOOL : SRC_TEXT,
+                                 .s = cells[j].text,
+                                 .len = cells[j].len,
+                                 .i = cells[j].text[0] == '1'};
             }
         }
     }

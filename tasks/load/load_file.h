@@ -72,8 +72,8 @@ struct dagd_load_spec {
     enum dagd_load_mode mode;
     const char *const *key; /* upsert: column names */
     size_t n_key;
-    const char *newest; /* upsert: a row replaces a kept one only when its
-                         * value here is >= the kept one's; NULL = always */
+    const char *newest;                       /* upsert: a row replaces a kept one only when its
+                                               * value here is >= the kept one's; NULL = always */
     bool meta_file, meta_row, meta_loaded_at; /* _file, _row, _loaded_at */
     const char *rejects;  /* table of rejected rows; NULL = a bad row fails the file */
     uint64_t max_rejects; /* per file; more fails the file; 0 = no limit */

@@ -115,8 +115,7 @@ static int parse_map(yajl_val root, struct dagd_load_column *c, char *err, size_
             }
         } else if (strcmp(k, "required") == 0) {
             if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)) {
-                (void)snprintf(err, errlen, "column '%s': required must be true or false",
-                               c->name);
+                (void)snprintf(err, errlen, "column '%s': required must be true or false", c->name);
                 return -EINVAL;
             }
             c->required = YAJL_IS_TRUE(v);
@@ -140,8 +139,7 @@ static int parse_map(yajl_val root, struct dagd_load_column *c, char *err, size_
     return 0;
 }
 
-int dagd_load_column_parse(const char *item, struct dagd_load_column *ret, char *err,
-                           size_t errlen)
+int dagd_load_column_parse(const char *item, struct dagd_load_column *ret, char *err, size_t errlen)
 {
     struct dagd_load_column c = {0};
     yajl_val root;

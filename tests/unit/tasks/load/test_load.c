@@ -161,8 +161,7 @@ static void test_column_spec(void **state)
     assert_string_equal(c.from, "city");
     assert_int_equal(c.type, DAGD_LOAD_TEXT);
     dagd_load_column_done(&c);
-    assert_int_equal(dagd_load_column_parse("{\"quantity\":\"integer\"}", &c, err, sizeof(err)),
-                     0);
+    assert_int_equal(dagd_load_column_parse("{\"quantity\":\"integer\"}", &c, err, sizeof(err)), 0);
     assert_string_equal(c.name, "quantity");
     assert_int_equal(c.type, DAGD_LOAD_INTEGER);
     assert_false(c.required);
@@ -177,9 +176,9 @@ static void test_column_spec(void **state)
     assert_true(c.has_min);
     assert_int_equal(c.min, 50);
     dagd_load_column_done(&c);
-    assert_int_equal(dagd_load_column_parse("{\"name\":\"x\",\"type\":\"float\"}", &c, err,
-                                            sizeof(err)),
-                     -EINVAL);
+    assert_int_equal(
+        dagd_load_column_parse("{\"name\":\"x\",\"type\":\"float\"}", &c, err, sizeof(err)),
+        -EINVAL);
     assert_non_null(strstr(err, "unknown type 'float'"));
     assert_int_equal(dagd_load_column_parse("{\"name\":\"x\",\"typo\":1}", &c, err, sizeof(err)),
                      -EINVAL);
@@ -192,7 +191,11 @@ static void test_column_spec(void **state)
 static const struct dagd_load_column typed_cols[] = {
     {.name = "id", .from = "id", .type = DAGD_LOAD_INTEGER},
     {.name = "name", .from = "name", .type = DAGD_LOAD_TEXT},
-    {.name = "qty", .from = "qty", .type = DAGD_LOAD_INTEGER, .required = true, .has_min = true,
+    {.name = "qty",
+     .from = "qty",
+     .type = DAGD_LOAD_INTEGER,
+     .required = true,
+     .has_min = true,
      .min = 1},
     {.name = "price_cents", .from = "price", .type = DAGD_LOAD_MONEY},
     {.name = "at", .from = "at", .type = DAGD_LOAD_TIMESTAMP},
@@ -209,16 +212,15 @@ static struct dagd_load *new_loader(sqlite3 *db, const struct dagd_load_spec *sp
     return l;
 }
 
-static const char typed_csv[] =
-    "\xEF\xBB\xBF"
-    "at,qty,extra,name,price,id\r\n"
-    "2023-01-02 10:00:00, 2 ,x,\"Anna, B\",12.5, 1\r\n"
-    "2023-02-30 10:00:00,1,,\"say \"\"hi\"\"\nthere\",abc,2\r\n"
-    "\r\n"
-    ",two,,c,1,3\r\n"
-    ",0,,d,1,4\r\n"
-    ",,,e,1,5\r\n"
-    ",3,,f,12.345,x6\r\n";
+static const char typed_csv[] = "\xEF\xBB\xBF"
+                                "at,qty,extra,name,price,id\r\n"
+                                "2023-01-02 10:00:00, 2 ,x,\"Anna, B\",12.5, 1\r\n"
+                                "2023-02-30 10:00:00,1,,\"say \"\"hi\"\"\nthere\",abc,2\r\n"
+                                "\r\n"
+                                ",two,,c,1,3\r\n"
+                                ",0,,d,1,4\r\n"
+                                ",,,e,1,5\r\n"
+                                ",3,,f,12.345,x6\r\n";
 
 /* Bad values of optional columns are NULL; a bad or missing required value
  * rejects the row with a reason; _row counts data records (not lines). */
@@ -226,8 +228,14 @@ static void test_rejects(void **state)
 {
     sqlite3 *db = open_db();
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_CSV, .table = "t", .columns = typed_cols, .n_columns = 5,
-        .meta_file = true, .meta_row = true, .meta_loaded_at = true, .rejects = "rej",
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = typed_cols,
+        .n_columns = 5,
+        .meta_file = true,
+        .meta_row = true,
+        .meta_loaded_at = true,
+        .rejects = "rej",
     };
     struct dagd_load *l = new_loader(db, &spec);
     struct dagd_load_result res;
@@ -277,7 +285,10 @@ static void expect_fail(const struct dagd_load_spec *spec, const char *name, con
 static void test_file_errors(void **state)
 {
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_CSV, .table = "t", .columns = typed_cols, .n_columns = 5,
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = typed_cols,
+        .n_columns = 5,
     };
 
     expect_fail(&spec, "bad.csv", typed_csv,
@@ -319,7 +330,10 @@ static void test_append_checkpoint(void **state)
 {
     sqlite3 *db = open_db();
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_CSV, .table = "t", .columns = kv_cols, .n_columns = 3,
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = kv_cols,
+        .n_columns = 3,
     };
     struct dagd_load *l = new_loader(db, &spec);
 
@@ -343,7 +357,10 @@ static void test_replace(void **state)
 {
     sqlite3 *db = open_db();
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_CSV, .table = "t", .columns = kv_cols, .n_columns = 3,
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = kv_cols,
+        .n_columns = 3,
         .mode = DAGD_LOAD_REPLACE,
     };
     struct dagd_load *l = new_loader(db, &spec);
@@ -365,8 +382,14 @@ static void test_upsert_newest(void **state)
     sqlite3 *db = open_db();
     static const char *const key[] = {"k"};
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_CSV, .table = "t", .columns = kv_cols, .n_columns = 3,
-        .mode = DAGD_LOAD_UPSERT, .key = key, .n_key = 1, .newest = "at",
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = kv_cols,
+        .n_columns = 3,
+        .mode = DAGD_LOAD_UPSERT,
+        .key = key,
+        .n_key = 1,
+        .newest = "at",
         .rejects = "rej",
     };
     struct dagd_load *l = new_loader(db, &spec);
@@ -390,7 +413,10 @@ static void test_many_rows(void **state)
 {
     sqlite3 *db = open_db();
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_CSV, .table = "t", .columns = kv_cols, .n_columns = 3,
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = kv_cols,
+        .n_columns = 3,
         .meta_row = true,
     };
     struct dagd_load *l = new_loader(db, &spec);
@@ -417,8 +443,12 @@ static void test_json_ndjson(void **state)
         {.name = "m", .from = "m", .type = DAGD_LOAD_MONEY},
     };
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_JSON, .table = "t", .columns = cols, .n_columns = 3,
-        .meta_row = true, .rejects = "rej",
+        .format = DAGD_LOAD_JSON,
+        .table = "t",
+        .columns = cols,
+        .n_columns = 3,
+        .meta_row = true,
+        .rejects = "rej",
     };
     struct dagd_load *l = new_loader(db, &spec);
 
@@ -442,8 +472,13 @@ static void test_bad_spec(void **state)
     sqlite3 *db = open_db();
     static const char *const key[] = {"nope"};
     struct dagd_load_spec spec = {
-        .format = DAGD_LOAD_CSV, .table = "t", .columns = kv_cols, .n_columns = 3,
-        .mode = DAGD_LOAD_UPSERT, .key = key, .n_key = 1,
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = kv_cols,
+        .n_columns = 3,
+        .mode = DAGD_LOAD_UPSERT,
+        .key = key,
+        .n_key = 1,
     };
     struct dagd_load *l = NULL;
     char err[256];
@@ -472,11 +507,11 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_column_spec),   cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_file_errors),   cmocka_unit_test(test_append_checkpoint),
-        cmocka_unit_test(test_replace),       cmocka_unit_test(test_upsert_newest),
-        cmocka_unit_test(test_many_rows),     cmocka_unit_test(test_json_ndjson),
+        cmocka_unit_test(test_values),      cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_column_spec), cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_file_errors), cmocka_unit_test(test_append_checkpoint),
+        cmocka_unit_test(test_replace),     cmocka_unit_test(test_upsert_newest),
+        cmocka_unit_test(test_many_rows),   cmocka_unit_test(test_json_ndjson),
         cmocka_unit_test(test_bad_spec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
