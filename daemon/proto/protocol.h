@@ -41,6 +41,7 @@
 #define DAGD_ERR_SHUTTING_DOWN "SHUTTING_DOWN"
 #define DAGD_ERR_CONFLICT "CONFLICT"
 #define DAGD_ERR_INTERNAL "INTERNAL"
+#define DAGD_ERR_QUEUE_FULL "QUEUE_FULL" /* a run would wait, and the queue is at its bounds */
 
 /* ---- line splitting ---- */
 

@@ -106,6 +106,11 @@ int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, 
         return -EINVAL;
     }
     size_t n = (size_t)cJSON_GetArraySize(plist);
+    if (n > DAGD_API_MAX_PARAMS) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "at most %u params per request, got %zu", DAGD_API_MAX_PARAMS, n);
+        return -EINVAL;
+    }
     _cleanup_free_ char **overrides = dagd_xcalloc(n + 1, sizeof(char *));
     size_t i = 0;
     const cJSON *it;
@@ -114,6 +119,17 @@ int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, 
         if (!cJSON_IsString(it) || !strchr(it->valuestring, '=') || it->valuestring[0] == '=') {
             dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
                                    "'params' must be a list of \"key=value\" strings");
+            return -EINVAL;
+        }
+        size_t key_len = (size_t)(strchr(it->valuestring, '=') - it->valuestring);
+        size_t value_len = strlen(it->valuestring) - key_len - 1;
+        if (key_len > DAGD_API_MAX_PARAM_KEY || value_len > DAGD_API_MAX_PARAM_VALUE) {
+            dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                                   "param '%.64s%s': keys are at most %u bytes and values at "
+                                   "most %u bytes (got %zu and %zu)",
+                                   it->valuestring, strlen(it->valuestring) > 64 ? "..." : "",
+                                   DAGD_API_MAX_PARAM_KEY, DAGD_API_MAX_PARAM_VALUE, key_len,
+                                   value_len);
             return -EINVAL;
         }
         overrides[i++] = it->valuestring;

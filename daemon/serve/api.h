@@ -50,10 +50,15 @@ int dagd__api_get_bool(struct dagd_server_call *call, const cJSON *params, const
                        bool *ret);
 int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const char *key,
                        unsigned max, unsigned *ret);
+/* Bounds of a request's params (issue 16: a 200 KB param per queued run). */
+#define DAGD_API_MAX_PARAMS 256u
+#define DAGD_API_MAX_PARAM_KEY 128u
+#define DAGD_API_MAX_PARAM_VALUE (64u * 1024u)
 /* The optional "params" list of "key=value" strings (run, plan): 0 with a
  * NULL-terminated array of pointers into params in *ret (the caller frees the
  * array, not the strings) and its length in *ret_n; absent or null gives an
- * empty list. Otherwise answer INVALID_PARAMS and return -EINVAL. */
+ * empty list. Otherwise (not such a list, or beyond the bounds above) answer
+ * INVALID_PARAMS and return -EINVAL. */
 int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, char ***ret,
                             size_t *ret_n);
 /* Resolve a run id or unique prefix (queued runs included) into ret. On

@@ -159,12 +159,17 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
         if (w) {
             waiter_free(w);
         }
-        _cleanup_free_ char *msg = dagd_diags_summary(&diags);
+        _cleanup_free_ char *msg = r == -ENOBUFS && diags.n > 0
+                                       ? dagd_xstrdup(diags.items[0].message)
+                                       : dagd_diags_summary(&diags);
         dagd_diags_done(&diags);
         if (r == -EINVAL) {
             dagd_server_call_error(call, DAGD_ERR_INVALID_PIPELINE, "%s", msg);
         } else if (r == -ESHUTDOWN) {
             dagd_server_call_error(call, DAGD_ERR_SHUTTING_DOWN, "the daemon is shutting down");
+        } else if (r == -ENOBUFS) {
+            dagd_server_call_error(call, DAGD_ERR_QUEUE_FULL, "cannot queue a run of '%s': %s",
+                                   p->name, msg);
         } else {
             dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot start a run of '%s': %s",
                                    p->name, strerror(-r));

@@ -284,6 +284,7 @@ static int open_components(struct dagd_daemon *d)
     }
     d->queue = dagd_run_queue_new(d->executor, d->store, d->config.state_dir,
                                   d->config.max_concurrent_runs);
+    dagd_run_queue_set_limits(d->queue, d->config.max_queued_runs, d->config.max_queued_bytes);
     dagd_run_queue_on_change(d->queue, on_queue_change, d);
     struct dagd_trigger_host host = {
         .loop = d->loop,

@@ -13,6 +13,8 @@ void dagd_daemon_config_init(struct dagd_daemon_config *c)
         .watch_pipelines = true,
         .max_concurrent_runs = 4,
         .max_jobs = 0,
+        .max_queued_runs = 1000,
+        .max_queued_bytes = 16u * 1024u * 1024u,
         .max_clients = 64,
         .max_line_bytes = 1024u * 1024u,
         .idle_timeout_usec = 60u * 1000000u,
@@ -229,6 +231,16 @@ static void k_max_jobs(struct parse *p, struct dagd_daemon_config *c, const yaml
 {
     set_uint(p, v, key, 100000, &c->max_jobs, sizeof(unsigned));
 }
+static void k_max_queued_runs(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                              const char *key)
+{
+    set_uint(p, v, key, 1000000, &c->max_queued_runs, sizeof(unsigned));
+}
+static void k_max_queued_bytes(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                               const char *key)
+{
+    set_uint(p, v, key, 4ul * 1024 * 1024 * 1024, &c->max_queued_bytes, sizeof(size_t));
+}
 static void k_max_clients(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                           const char *key)
 {
@@ -251,9 +263,12 @@ static void k_idle(struct parse *p, struct dagd_daemon_config *c, const yaml_nod
 static void k_limits(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                      const char *key)
 {
-    static const char *const names[] = {"max_concurrent_runs", "max_jobs", "max_clients",
-                                        "max_line_bytes", "idle_timeout"};
-    static const key_fn fns[] = {k_max_runs, k_max_jobs, k_max_clients, k_max_line, k_idle};
+    static const char *const names[] = {"max_concurrent_runs", "max_jobs",    "max_queued_runs",
+                                        "max_queued_bytes",    "max_clients", "max_line_bytes",
+                                        "idle_timeout"};
+    static const key_fn fns[] = {
+        k_max_runs, k_max_jobs, k_max_queued_runs, k_max_queued_bytes, k_max_clients,
+        k_max_line, k_idle};
     parse_map(p, c, v, names, fns, ELEMENTSOF(names));
 }
 

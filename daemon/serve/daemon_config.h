@@ -12,6 +12,8 @@
  *   limits:
  *     max_concurrent_runs: 4
  *     max_jobs: 0                    # global step parallelism, 0 = CPUs
+ *     max_queued_runs: 1000           # runs waiting for a slot; more get QUEUE_FULL
+ *     max_queued_bytes: 16777216      # their params and options together
  *     max_clients: 64
  *     max_line_bytes: 1048576
  *     idle_timeout: 60s
@@ -34,6 +36,8 @@ struct dagd_daemon_config {
     bool watch_pipelines;
     unsigned max_concurrent_runs;
     unsigned max_jobs;
+    unsigned max_queued_runs;
+    size_t max_queued_bytes;
     unsigned max_clients;
     size_t max_line_bytes;
     uint64_t idle_timeout_usec;

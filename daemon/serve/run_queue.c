@@ -16,6 +16,7 @@ struct qrun {
     unsigned max_jobs;
     int64_t created_ms;
     struct dagd_run_resolved *resolved; /* at submit; handed to the executor at start */
+    size_t bytes;                       /* what it holds, counted against max_queued_bytes */
 };
 
 struct watcher {
@@ -36,6 +37,9 @@ struct dagd_run_queue {
     struct qrun *queued; /* FIFO */
     struct qrun *running;
     size_t n_queued, n_running;
+    size_t queued_bytes;
+    unsigned max_queued;     /* runs that may wait; more are refused */
+    size_t max_queued_bytes; /* and the bytes they may hold together */
 
     struct watcher *watchers;
     size_t n_watchers;
@@ -74,6 +78,51 @@ static void qrun_free(struct qrun *r)
     free(r->parent_run_id);
     dagd_run_resolved_free(r->resolved);
     free(r);
+}
+
+/* Memory a queued run holds, roughly: the entry and its strings. */
+static size_t qrun_bytes(const struct qrun *r)
+{
+    size_t n = sizeof(*r) + (r->n_overrides + 1) * sizeof(char *) + strlen(r->pipeline) +
+               strlen(r->trigger);
+    for (size_t i = 0; i < r->n_overrides; i++) {
+        n += strlen(r->overrides[i]) + 1;
+    }
+    n += r->from_step ? strlen(r->from_step) : 0;
+    n += r->only_step ? strlen(r->only_step) : 0;
+    return n;
+}
+
+static size_t resolved_bytes(const struct dagd_run_resolved *rr)
+{
+    /* params_json twice: the JSON and the params it was made from */
+    size_t n = sizeof(*rr) + 2 * strlen(rr->params_json ? rr->params_json : "") +
+               rr->n_steps * (sizeof(bool) + 2 * sizeof(char *));
+    for (size_t i = 0; rr->config_json && i < rr->n_steps; i++) {
+        n += rr->config_json[i] ? strlen(rr->config_json[i]) : 0;
+    }
+    return n;
+}
+
+/* true (with a diagnostic) if r may not wait: the queue is at its bounds. */
+static bool queue_full(const struct dagd_run_queue *q, const struct dagd_pipeline *p,
+                       const struct qrun *r, struct dagd_diags *reterr)
+{
+    if (q->n_queued < q->max_queued && q->queued_bytes + r->bytes <= q->max_queued_bytes) {
+        return false;
+    }
+    dagd_diags_add(reterr, p->file, (struct dagd_mark){0},
+                   "the run queue is full (%zu runs, %zu bytes waiting; limits "
+                   "max_queued_runs %u, max_queued_bytes %zu)",
+                   q->n_queued, q->queued_bytes, q->max_queued, q->max_queued_bytes);
+    return true;
+}
+
+/* r has just been unlinked from the queued list. */
+static void unqueued(struct dagd_run_queue *q, const struct qrun *r)
+{
+    q->n_queued--;
+    q->queued_bytes -= r->bytes;
 }
 
 static char *strdup_or_null(const char *s)
@@ -263,7 +312,7 @@ static void pump(struct dagd_run_queue *q)
             continue;
         }
         *pp = r->next;
-        q->n_queued--;
+        unqueued(q, r);
         struct dagd_diags diags = {0};
         char id[33];
         if (start(q, r, id, &diags) < 0) {
@@ -321,6 +370,8 @@ struct dagd_run_queue *dagd_run_queue_new(struct dagd_executor *e, struct dagd_s
     q->store = store;
     q->state_dir = dagd_xstrdup(state_dir);
     q->max_runs = max_runs ? max_runs : 1;
+    q->max_queued = DAGD_RUN_QUEUE_MAX_QUEUED;
+    q->max_queued_bytes = DAGD_RUN_QUEUE_MAX_QUEUED_BYTES;
     q->observer_id = dagd_executor_observe(e, NULL, on_exec_event, q);
     return q;
 }
@@ -333,7 +384,7 @@ void dagd_run_queue_cancel_queued(struct dagd_run_queue *q)
     while (q->queued) {
         struct qrun *r = q->queued;
         q->queued = r->next;
-        q->n_queued--;
+        unqueued(q, r);
         record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
         qrun_free(r);
     }
@@ -388,10 +439,26 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     r->parent_run_id = strdup_or_null(opts->parent_run_id);
     r->max_jobs = opts->max_jobs;
     r->created_ms = dagd_usec_to_msec(dagd_now_wall_usec());
+    r->bytes = qrun_bytes(r);
 
+    /* A run that would wait must fit in the queue's bounds (issue 16: 10,000
+     * queued runs with 200 KB params each took 2 GB). Checked before and
+     * after resolving: a flood costs no resolution, and what resolution
+     * adds (expanded params and configs) counts too. */
+    bool waits = q->queued != NULL || !can_start(q, r);
+    if (waits && queue_full(q, p, r, reterr)) {
+        qrun_free(r);
+        return -ENOBUFS;
+    }
     /* Resolved once, here: a run that cannot run is refused before it is
      * queued, and the executor runs what was resolved. */
     k = dagd_run_resolve(p, opts, q->state_dir, r->run_id, false, &r->resolved, reterr);
+    if (k >= 0) {
+        r->bytes += resolved_bytes(r->resolved);
+        if (waits && queue_full(q, p, r, reterr)) {
+            k = -ENOBUFS;
+        }
+    }
     if (k < 0) {
         qrun_free(r);
         return k;
@@ -409,6 +476,7 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     }
     *pp = r;
     q->n_queued++;
+    q->queued_bytes += r->bytes;
     memcpy(ret_run_id, r->run_id, 33);
     changed(q);
     return 0;
@@ -420,7 +488,7 @@ int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id)
         struct qrun *r = *pp;
         if (streq(r->run_id, run_id)) {
             *pp = r->next;
-            q->n_queued--;
+            unqueued(q, r);
             record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
             qrun_free(r);
             changed(q);
@@ -517,6 +585,13 @@ bool dagd_run_queue_is_active(struct dagd_run_queue *q, const char *run_id)
         }
     }
     return false;
+}
+
+void dagd_run_queue_set_limits(struct dagd_run_queue *q, unsigned max_queued,
+                               size_t max_queued_bytes)
+{
+    q->max_queued = max_queued;
+    q->max_queued_bytes = max_queued_bytes;
 }
 
 size_t dagd_run_queue_n_queued(const struct dagd_run_queue *q)

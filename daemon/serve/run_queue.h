@@ -19,14 +19,26 @@
 
 struct dagd_run_queue;
 
+/* Default bounds of the runs waiting for a slot (daemon config limits
+ * max_queued_runs and max_queued_bytes). */
+#define DAGD_RUN_QUEUE_MAX_QUEUED 1000u
+#define DAGD_RUN_QUEUE_MAX_QUEUED_BYTES (16u * 1024u * 1024u)
+
 struct dagd_run_queue *dagd_run_queue_new(struct dagd_executor *e, struct dagd_store *store,
                                           const char *state_dir, unsigned max_runs);
 /* Drop the queued runs (recording them canceled) and the executor observer. */
 struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q);
 
+/* At most `max_queued` runs holding at most `max_queued_bytes` (params and
+ * options) may wait; 0 runs = none may wait. */
+void dagd_run_queue_set_limits(struct dagd_run_queue *q, unsigned max_queued,
+                               size_t max_queued_bytes);
+
 /* Check the options against the pipeline (params, --from/--only steps),
- * then start the run or queue it. 0 with the run id, or -EINVAL with
- * diagnostics (nothing is recorded then). `opts` is copied. */
+ * then start the run or queue it. 0 with the run id, -EINVAL with
+ * diagnostics, or -ENOBUFS (with one diagnostic) when the run would have to
+ * wait and the queue is at its bounds; nothing is recorded on failure.
+ * `opts` is copied. */
 int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
                           const struct dagd_run_options *opts, char ret_run_id[static 33],
                           struct dagd_diags *reterr);

@@ -22,6 +22,8 @@ int dagd_trigger_submit(const struct dagd_trigger_host *h, const char *pipeline,
     r = h->submit(h->userdata, p, &opts, ret_run_id, &diags);
     if (r == -ESHUTDOWN) {
         *reterr_reason = dagd_xstrdup("the daemon is shutting down");
+    } else if (r == -ENOBUFS && diags.n > 0) {
+        *reterr_reason = dagd_xstrdup(diags.items[0].message); /* the queue is full */
     } else if (r < 0) {
         *reterr_reason = diags.n > 0 ? dagd_diags_summary(&diags)
                                      : dagd_xasprintf("cannot start a run: %s", strerror(-r));

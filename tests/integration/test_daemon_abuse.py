@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The daemon against a hostile or clumsy client (issue 16): invalid UTF-8
-in requests; the socket's group read when a peer connects (after chgrp,
+"""The daemon against a hostile or clumsy client (issue 16): a flood of
+queued runs and oversized params; invalid UTF-8 in requests; the socket's group read when a peer connects (after chgrp,
 and under socket activation without `socket:`); a truncated or damaged
 state.db refused at start. Each part fails without the change it covers; the limits it
 relies on are promised in docs/daemon.md and docs/security.md."""
@@ -14,7 +14,7 @@ import time
 from daemonlib import (NOOP, Daemon, call, check, fail, need_test_plugins, read_line, request,
                        wait_for)
 
-need_test_plugins("noop")
+need_test_plugins("noop", "sleep")
 
 PARAMS = """pipeline: params
 params:
@@ -50,6 +50,80 @@ def invalid_utf8(d):
     p = d.ctl("show", runs[0]["run_id"], json_out=True)
     check("gr\u00fc\u00df \u20ac" in json.dumps(p.json["run"]["params"], ensure_ascii=False),
           "params: %r" % p.json["run"])
+
+
+SLOW_PARAMS = """pipeline: slowp
+params:
+  note: ""
+steps:
+  - name: wait
+    task: sleep
+    config: {ms: 30000}
+"""
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0]
+
+
+def pipelined(s, reqs):
+    """Send requests 16 at a time (the in-flight limit) and read the replies."""
+    replies, rest = [], b""
+    for i in range(0, len(reqs), 16):
+        batch = reqs[i:i + 16]
+        s.sendall(b"".join(batch))
+        for _ in batch:
+            line, rest = read_line(s, rest)
+            check(line is not None, "connection closed during the flood")
+            replies.append(json.loads(line))
+    return replies
+
+
+def queue_bounds():
+    """Queued runs are bounded in count and bytes (QUEUE_FULL beyond), and a
+    request's params in count, key and value size (INVALID_PARAMS)."""
+    config = "shutdown_grace: 1s\nlimits:\n  max_concurrent_runs: 1\n  max_queued_runs: 5\n"
+    with Daemon({"slowp": SLOW_PARAMS}, config=config) as d:
+        s = d.connect()
+        reps = pipelined(s, [request("run", {"pipeline": "slowp", "params": ["note=%d" % i]}, id=i)
+                             for i in range(8)])
+        ok = [r for r in reps if "result" in r]
+        full = [r for r in reps if r.get("error", {}).get("code") == "QUEUE_FULL"]
+        check(len(ok) == 6 and len(full) == 2, "1 running + 5 queued, 2 refused: %r" % reps)
+        check("max_queued_runs 5" in full[0]["error"]["message"], "message: %r" % full[0])
+        # a slot in the queue frees when a queued run is canceled
+        d.ctl("cancel", ok[-1]["result"]["run_id"])
+        rep = call(s, "run", {"pipeline": "slowp"}, id=99)
+        check("result" in rep, "queue has room again: %r" % rep)
+        # params bounds
+        for params, what in ((["note=" + "x" * (64 * 1024 + 1)], "value"),
+                             (["k" * 129 + "=v"], "key"),
+                             (["note=%d" % i for i in range(257)], "count")):
+            rep = call(s, "run", {"pipeline": "slowp", "params": params}, id=100)
+            check(rep.get("error", {}).get("code") == "INVALID_PARAMS",
+                  "oversized params (%s) accepted: %r" % (what, str(rep)[:200]))
+        s.close()
+        check(d.stop() == 0, "SIGTERM exit status")
+
+    # The issue's flood with the default limits: one connection queueing runs
+    # with big params. Before: every one queued (10,000 x 200 KB took 2 GB).
+    with Daemon({"slowp": SLOW_PARAMS}, config="shutdown_grace: 1s\nlimits:\n  max_concurrent_runs: 1\n") as d:
+        s = d.connect()
+        call(s, "run", {"pipeline": "slowp"}, id=0)  # takes the only slot
+        before = rss_kb(d.proc.pid)
+        big = "note=" + "y" * (60 * 1024)
+        reps = pipelined(s, [request("run", {"pipeline": "slowp", "params": [big]}, id=i)
+                             for i in range(1, 1201)])
+        after = rss_kb(d.proc.pid)
+        queued = sum(1 for r in reps if "result" in r)
+        full = sum(1 for r in reps if r.get("error", {}).get("code") == "QUEUE_FULL")
+        print("flood: %d queued, %d QUEUE_FULL, RSS %d -> %d kB" % (queued, full, before, after))
+        check(queued + full == 1200 and full > 0, "the queue has a byte bound: %d queued" % queued)
+        check(queued * 60 * 1024 <= 16 * 1024 * 1024, "max_queued_bytes 16 MiB: %d queued" % queued)
+        check(after - before < 48 * 1024, "RSS grew %d kB for a bounded queue" % (after - before))
+        s.close()
+        check(d.stop() == 0, "SIGTERM exit status")
 
 
 GROUP = 4242  # a group nobody is in but the test's client
@@ -153,6 +227,7 @@ def damaged_history():
             check(f.read() == before, "the damaged file was changed")
 
 
+queue_bounds()
 activated_socket_group()
 damaged_history()
 print("ok")
