@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from dagdtest import DAGD, SOURCE, FakeWiki, check, db, fail, fast_sales_yaml
+from dagdtest import DAGD, SOURCE, FakeWiki, check, fail, fast_sales_yaml, state_db
 
 TARGETS = ["extract_dataset1", "extract_dataset2", "transform"]
 TRIALS = int(os.environ.get("DAGD_CRASH_TRIALS", "20"))
@@ -90,7 +90,7 @@ def step_processes(root):
 
 def running_steps(state):
     try:
-        with db(state) as c:
+        with state_db(state) as c:
             return {r[0] for r in c.execute("SELECT step FROM steps WHERE status = 'running'")}
     except sqlite3.Error:
         return set()
@@ -110,7 +110,7 @@ def compare(clean, got, what):
 
 
 def no_running(state, what):
-    with db(state) as c:
+    with state_db(state) as c:
         n = c.execute("SELECT count(*) FROM runs WHERE status IN ('running', 'queued')").fetchone()[0]
         s = c.execute("SELECT count(*) FROM steps WHERE status = 'running'").fetchone()[0]
     check(n == 0 and s == 0, "%s: %d runs and %d steps left running" % (what, n, s))
@@ -175,7 +175,7 @@ def kill_runner_trial(state, wiki, clean):
     pids = step_processes(p.pid)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
-    with db(state) as c:
+    with state_db(state) as c:
         orphan = c.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchone()
     check(orphan is not None, "killing dagd run left no `running` run to recover (test is void)")
     # Its workers must not outlive it for long (they would hold the lock).
@@ -187,7 +187,7 @@ def kill_runner_trial(state, wiki, clean):
 
     r = subprocess.run(run_args(state, wiki), cwd=SOURCE, capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, "run after killing dagd run failed: %s" % r.stderr[-3000:])
-    with db(state) as c:
+    with state_db(state) as c:
         st = c.execute("SELECT status, error FROM runs WHERE run_id = ?", (orphan[0],)).fetchone()
     check(st[0] == "failed", "the orphaned run is %s, wanted failed" % st[0])
     no_running(state, "after killing dagd run")
@@ -211,7 +211,7 @@ def kill_runner_randomly(state, wiki, clean, rng, n, span):
     check(r.returncode == 0, "run after %d random kills of dagd run failed: %s" % (n, r.stderr[-3000:]))
     no_running(state, "after %d random kills of dagd run" % n)
     compare(clean, snapshot(os.path.join(state, "warehouse.db")), "after random kills of dagd run")
-    with db(state) as c:
+    with state_db(state) as c:
         bad = c.execute("SELECT count(*) FROM runs WHERE status NOT IN ('succeeded', 'failed')").fetchone()[0]
     check(bad == 0, "%d runs neither succeeded nor failed after the kills" % bad)
 
@@ -258,7 +258,7 @@ def main():
     YAML = fast_sales_yaml(work)
     wiki = FakeWiki()
     try:
-        url = wiki.__enter__()
+        url = wiki.api
         start = time.monotonic()
         t_clean = time.monotonic()
         clean = clean_run(work, url)
@@ -281,7 +281,7 @@ def main():
         no_false_orphans(work)
         print("ok in %.1f s" % (time.monotonic() - start))
     finally:
-        wiki.__exit__(None)
+        wiki.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import time
 
-from daemonlib import (NOOP, Daemon, call, check, fail, need_test_plugins, read_line, request,
+from dagdtest import (NOOP, Daemon, call, check, fail, need_test_plugins, read_line, request,
                        wait_for)
 
 need_test_plugins("noop", "sleep")

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from daemonlib import (CHAIN, FAILING, NOOP, SLOW, Daemon, check, fail, need_test_plugins,
+from dagdtest import (CHAIN, FAILING, NOOP, SLOW, Daemon, check, fail, need_test_plugins,
                        read_line, request, wait_for)
 
 need_test_plugins("noop", "sleep", "fail")

@@ -9,7 +9,7 @@ import tempfile
 
 import json
 
-from daemonlib import DAGCTL, DAGD, Daemon, call, check, read_line, wait_for
+from dagdtest import DAGCTL, DAGD, Daemon, call, check, read_line, wait_for
 
 with tempfile.TemporaryDirectory() as tmp:
     bad = os.path.join(tmp, "bad.yaml")

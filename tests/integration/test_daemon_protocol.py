@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from daemonlib import (CHAIN, DAGCTL, NOOP, SLOW, Daemon, call, check, fail, need_test_plugins,
+from dagdtest import (CHAIN, DAGCTL, NOOP, SLOW, Daemon, call, check, fail, need_test_plugins,
                        read_line, request, wait_for)
 
 need_test_plugins("noop", "sleep")

@@ -5,7 +5,7 @@ queued run starts when a slot frees; a queued run can be shown and
 canceled."""
 import time
 
-from daemonlib import Daemon, check, need_test_plugins, wait_for
+from dagdtest import Daemon, check, need_test_plugins, wait_for
 
 need_test_plugins("sleep", "noop")
 

@@ -14,7 +14,7 @@ import json
 import signal
 import time
 
-from daemonlib import Daemon, call, check, read_line, request, wait_for
+from dagdtest import Daemon, call, check, read_line, request, wait_for
 
 NAP = """pipeline: nap
 steps:

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from daemonlib import (BUILD, DAGCTL, DAGD, NOOP, SLOW, SOURCE, Daemon, call, check, fail,
+from dagdtest import (BUILD, DAGCTL, DAGD, NOOP, SLOW, SOURCE, Daemon, call, check, fail,
                        need_test_plugins, wait_for)
 
 need_test_plugins("noop", "sleep")

@@ -34,10 +34,8 @@ import sys
 import tempfile
 import zipfile
 
-SOURCE = os.environ.get('DAGD_SOURCE_ROOT') or os.path.join(os.path.dirname(__file__), '..', '..')
-BUILD = os.environ.get('DAGD_BUILD_ROOT') or os.path.join(SOURCE, 'build')
-DAGD = os.path.join(BUILD, 'daemon', 'dagd')
-TINY = os.path.join(SOURCE, 'data', 'sales-tiny')
+from dagdtest import DAGD, SOURCE, TINY
+
 SALES = os.path.join(SOURCE, 'data', 'sales')
 BRONZE = ['load_files', 'raw_orders', 'city_district_map']
 

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 
-from daemonlib import CHAIN, DAGD, FAILING, Daemon, check, need_test_plugins
+from dagdtest import CHAIN, DAGD, FAILING, Daemon, check, need_test_plugins
 
 need_test_plugins("noop", "sleep", "fail")
 

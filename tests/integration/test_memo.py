@@ -98,8 +98,8 @@ def sales(work):
         shutil.copy(os.path.join(SOURCE, "data", "sales-tiny", f), os.path.join(data, f))
         os.utime(os.path.join(data, f), (old, old))
     yaml = fast_sales_yaml(work)
-    with FakeWiki() as url:
-        sales_runs(work, data, yaml, url, old)
+    with FakeWiki() as wiki:
+        sales_runs(work, data, yaml, wiki.api, old)
 
 
 def sales_runs(work, data, yaml, url, old):

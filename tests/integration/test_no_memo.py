@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from dagdtest import NO_WIKI, SOURCE, check, dagd, last_run, ran_steps, run_steps, db  # noqa: E402
+from dagdtest import NO_WIKI, SOURCE, check, dagd, last_run, ran_steps, run_steps, state_db  # noqa: E402
 
 
 def run(state, wiki):
@@ -23,7 +23,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="dagd-nomemo-") as state:
         first = run(state, NO_WIKI)
         check(ran_steps(state, first) >= {"translate", "cluster", "report"}, "first run ran everything")
-        with db(state) as c:
+        with state_db(state) as c:
             msgs = [r[0] for r in c.execute(
                 "SELECT message FROM events WHERE run_id = ? AND step = 'translate'", (first,))]
         check(any("not memoized" in m for m in msgs), "no 'not memoized' event: %r" % msgs)

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-BUILD = os.environ.get("DAGD_BUILD_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
+from dagdtest import BUILD
 
 
 def exported(path):

@@ -9,7 +9,7 @@ import sqlite3
 import tempfile
 import time
 
-from dagdtest import check, dagd, db, plan
+from dagdtest import check, dagd, plan, state_db
 
 PIPELINE = """\
 pipeline: keep
@@ -23,7 +23,7 @@ steps:
 
 
 def count(state, table):
-    with db(state) as c:
+    with state_db(state) as c:
         return c.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
 
 
@@ -48,7 +48,7 @@ def main():
                           [(old_ms, old_ms, old_ms, i) for i in ids])
         p = dagd("prune", "--older-than", "1d", "--batch", "1", "--state-dir", "state", cwd=work, check_rc=0)
         check(count(state, "runs") == 2, "after prune: %d runs, wanted 2 (%s)" % (count(state, "runs"), p.stdout))
-        with db(state) as c:
+        with state_db(state) as c:
             left = c.execute("SELECT count(*) FROM steps WHERE run_id IN (%s)" % ",".join("?" * 3), ids).fetchone()[0]
             ev = c.execute("SELECT count(*) FROM events WHERE run_id IN (%s)" % ",".join("?" * 3), ids).fetchone()[0]
         check(left == 0 and ev == 0, "pruned runs left %d steps and %d events" % (left, ev))

@@ -32,7 +32,7 @@ import tempfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from analytics import (DAGD, DICT, SOURCE, TINY, Pipeline, check, evil_copy, expected,  # noqa: E402
+from dagdtest import (DAGD, DICT, SOURCE, TINY, Pipeline, check, evil_copy, expected,  # noqa: E402
                        state_db, warehouse_steps)
 
 EVIL = "<script>alert(1)</script>"

@@ -1,7 +1,7 @@
 """dagd run: exit codes (0 succeeded, 1 failed, 2 usage/invalid), run and
 step rows, default state dir ./.dagd, worker crash isolation, skip
 propagation next to an independent branch that still succeeds."""
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 with Tmp() as t:
     # Success: exit 0, rows in ./.dagd/state.db.

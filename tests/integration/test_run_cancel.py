@@ -3,7 +3,7 @@ process group), marks pending steps canceled, records the run canceled and
 exits 1. SIGTERM does the same."""
 import signal
 
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 with Tmp() as t:
     t.write("p.yaml", """

@@ -2,7 +2,7 @@
 / stderr captured line by line into events."""
 import os
 
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 with Tmp() as t:
     os.mkdir(os.path.join(t.dir, "sub"))

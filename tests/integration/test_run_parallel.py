@@ -1,7 +1,7 @@
 """Parallelism: two independent sleep {ms: 500} steps overlap with --jobs 2
 and do not with --jobs 1 (checked on the recorded start/end intervals, not
 on wall time); fan-out/fan-in ordering."""
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 with Tmp() as t:
     t.write("p.yaml", """

@@ -1,7 +1,7 @@
 """Retries: flaky {failures: 2} with retries: 2 succeeds on attempt 3; with
 retries: 1 it fails after 2 attempts; every failed attempt is an event; the
 backoff waits (full jitter: at most retry_delay * 2^(n-1))."""
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 with Tmp() as t:
     t.write("p.yaml", """

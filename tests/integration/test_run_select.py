@@ -1,5 +1,5 @@
 """--from, --only and --retry (re-run failed and downstream steps only)."""
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 with Tmp() as t:
     t.write("p.yaml", """

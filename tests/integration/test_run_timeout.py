@@ -2,7 +2,7 @@
 true and the sleep task returns), the step fails with "timed out after
 300ms"; a step that ignores SIGTERM is SIGKILLed after the grace. A timed
 out attempt is retried like any failure."""
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 with Tmp() as t:
     t.write("p.yaml", """

@@ -5,7 +5,7 @@ import os
 import signal
 import time
 
-from runlib import Tmp, check, eq
+from dagdtest import Tmp, check, eq
 
 
 def children(pid):

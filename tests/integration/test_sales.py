@@ -37,14 +37,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import sales_figures as sf  # noqa: E402
+from dagdtest import BUILD, DAGD, SOURCE, TOOLS, FakeWiki  # noqa: E402
+from dagdtest import sales as sf  # noqa: E402
 
-SOURCE = os.environ.get('DAGD_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
-BUILD = os.environ.get('DAGD_BUILD_ROOT') or os.path.join(SOURCE, 'build')
-DAGD = os.path.join(BUILD, 'daemon', 'dagd')
 WH_RUN = os.path.join(BUILD, 'tests', 'unit', 'tasks', 'warehouse-run')
 PY = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
-TOOLS = os.path.join(SOURCE, 'tests', 'tools')
 PIPELINE = os.path.join(SOURCE, 'pipelines', 'sales.yaml')
 WAREHOUSE_TABLES = ['orders', 'dq_exceptions', 'dq_summary', 'warehouse_meta', 'order_groups',
                     'mart_city_hour_sales', 'mart_top_city_per_hour', 'mart_city_district_avg',
@@ -74,28 +71,6 @@ def check_diffs(what, diffs):
             log('  ' + d)
         raise Failure('%s: %d figure(s) differ from expected (first ones above)' % (what, len(diffs)))
     log('  %s: every figure matches' % what)
-
-
-# ---------------------------------------------------------------------------
-# fake Wikipedia
-
-class FakeWiki:
-    def __init__(self):
-        self.p = subprocess.Popen([PY, os.path.join(TOOLS, 'fakewiki.py'), '--port', '0', '--data',
-                                   os.path.join(SOURCE, 'data', 'translations'), '--quiet'],
-                                  stdout=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline()
-        check('listening on ' in line, 'fakewiki did not start: %r' % line)
-        self.url = line.split('listening on ', 1)[1].strip()
-
-    def close(self):
-        self.p.terminate()
-        try:
-            self.p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-        self.p.stdout.close()
 
 
 # ---------------------------------------------------------------------------
@@ -142,7 +117,7 @@ class Runner:
     def run(self, data_dir, force=False, usd_rate=None):
         t0 = time.time()
         args = [DAGD, 'run', PIPELINE, '--param', 'data_dir=' + data_dir, '--param',
-                'wiki_api=' + self.wiki.url, '--state-dir', self.state_dir]
+                'wiki_api=' + self.wiki.api, '--state-dir', self.state_dir]
         if usd_rate:
             args += ['--param', 'usd_rate=' + usd_rate]
         if force:
@@ -366,7 +341,7 @@ def case_killed(tmp, wiki):
     # a second delivery in bronze, not yet validated: what the steps would change
     for step in ('extract_dataset1', 'extract_dataset2'):
         p = subprocess.run([DAGD, 'run', PIPELINE, '--param', 'data_dir=' + gen, '--param',
-                            'wiki_api=' + wiki.url, '--state-dir', r.state_dir, '--only', step, '-q'],
+                            'wiki_api=' + wiki.api, '--state-dir', r.state_dir, '--only', step, '-q'],
                            cwd=SOURCE, capture_output=True, text=True, timeout=120)
         check(p.returncode == 0, 'dagd run --only %s: exit %d\n%s' % (step, p.returncode, p.stderr[-3000:]))
     for stage, args, marker in (('validate', ['--validate', '7.10'], 'validate 3/6'),
@@ -403,7 +378,7 @@ DEFAULT = ['reference', 'tiny', 'deliveries', 'nasty', 'rate', 'killed']
 def main(argv):
     names = argv or DEFAULT
     failed, skipped = [], []
-    wiki = FakeWiki()
+    wiki = FakeWiki(max_seconds=None)  # the sales cases may take longer than 10 min
     try:
         for name in names:
             tmp = tempfile.mkdtemp(prefix='dagd-sales-%s-' % name)
@@ -423,7 +398,7 @@ def main(argv):
                 else:
                     log('  (kept %s)' % tmp)
     finally:
-        wiki.close()
+        wiki.stop()
     if failed:
         return 1
     return 77 if len(skipped) == len(names) else 0

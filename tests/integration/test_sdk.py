@@ -24,13 +24,12 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 
-from runlib import check, eq, fail
+from dagdtest import check, eq, fail, last_run_id, run_steps, state_db
 
 BUILD = os.path.realpath(os.environ.get("DAGD_BUILD_ROOT")
                          or os.path.join(os.path.dirname(__file__), "..", "..", "build"))
@@ -77,22 +76,13 @@ def expected_tsv(files):
     return "\n".join(rows) + "\n", tot
 
 
-def db(state):
-    c = sqlite3.connect("file:%s?mode=ro" % os.path.join(state, "state.db"), uri=True)
-    c.row_factory = sqlite3.Row
-    return c
-
-
 def last_steps(state):
-    with db(state) as c:
-        rid = c.execute("SELECT run_id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
-                        ).fetchone()[0]
-        return rid, {r["step"]: r for r in c.execute("SELECT * FROM steps WHERE run_id = ?",
-                                                     (rid,))}
+    rid = last_run_id(state)
+    return rid, run_steps(state, rid)
 
 
 def events(state, rid, step, kind):
-    with db(state) as c:
+    with state_db(state) as c:
         return [r[0] for r in c.execute("SELECT message FROM events WHERE run_id = ? AND step = ? "
                                         "AND kind = ? ORDER BY seq", (rid, step, kind))]
 

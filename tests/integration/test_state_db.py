@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import time
 
-from runlib import Tmp, check, eq, fail
+from dagdtest import Tmp, check, eq, fail
 
 CONTRACT = {
     "runs": ["run_id", "pipeline", "status", "trigger", "params", "created_at", "started_at",

@@ -33,7 +33,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from analytics import (DICT, SOURCE, TINY, FakeWiki, Pipeline, check, dead_api, evil_copy,  # noqa: E402
+from dagdtest import (DICT, SOURCE, TINY, FakeWiki, Pipeline, check, dead_api, evil_copy,  # noqa: E402
                        extract_steps)
 
 sys.path.insert(0, os.path.join(SOURCE, "tests", "tools"))

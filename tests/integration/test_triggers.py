@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from daemonlib import Daemon, check, fail, need_test_plugins, wait_for  # noqa: E402
+from dagdtest import Daemon, check, fail, need_test_plugins, wait_for  # noqa: E402
 
 SCHED = """pipeline: sched
 params: {tag: default}

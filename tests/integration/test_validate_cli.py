@@ -3,22 +3,11 @@ FILE:LINE:COL diagnostics on stderr, DOT on stdout, the task list. Uses the
 loader's test plugins in build/tests/unit/plugins. Stdlib only."""
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
-BUILD = os.environ.get("DAGD_BUILD_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
-DAGD = os.path.join(BUILD, "daemon", "dagd")
+from dagdtest import BUILD, dagd, fail
+
 PLUGINS = os.path.join(BUILD, "tests", "unit", "plugins")
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def dagd(*args, cwd=None):
-    return subprocess.run([DAGD, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def expect(p, rc, stdout=None, stderr=None, what=""):

@@ -1,55 +1,25 @@
-"""Helpers for the daemon integration tests (test_daemon_*.py): start a
-private `dagd serve` (temporary socket, state and pipelines directories),
-drive it with dagctl, or talk the JSON-lines protocol directly. Stdlib only."""
+"""A private `dagd serve` (temporary socket, state and pipelines
+directories) driven with dagctl (Daemon), or through the JSON-lines protocol
+directly (request, read_line, call); the test pipelines of the test plugins
+(tests/plugins)."""
 import json
 import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("DAGD_BUILD_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
-SOURCE = os.environ.get("DAGD_SOURCE_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..")
-DAGD = os.path.join(BUILD, "daemon", "dagd")
-DAGCTL = os.path.join(BUILD, "daemon", "dagctl")
-TEST_PLUGINS = os.path.join(BUILD, "tests", "plugins")
-
-SKIP = 77
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(SKIP)
+from .checks import check, fail, skip, wait_for
+from .paths import DAGCTL, DAGD, TEST_PLUGINS
+from .state import state_db
 
 
 def need_test_plugins(*names):
     for n in names:
         if not os.path.exists(os.path.join(TEST_PLUGINS, "dagd-task-%s.so" % n)):
             skip("test plugin %s not built (tests/plugins)" % n)
-
-
-def wait_for(pred, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    fail("timed out waiting for " + what)
 
 
 # Pipelines made of the test tasks (DESIGN 3a contract configs).
@@ -177,9 +147,7 @@ class Daemon:
         return p
 
     def db(self):
-        c = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.state, "state.db"), uri=True)
-        c.row_factory = sqlite3.Row
-        return c
+        return state_db(self.state)
 
     def run_row(self, run_id):
         with self.db() as c:

@@ -1,35 +1,20 @@
-"""Helpers for the analytics integration tests (test_translate.py,
-test_report.py): paths, small pipelines run with the real engine
-(`build/daemon/dagd run FILE --state-dir DIR`), their results read back from
-state.db, input data with a hostile city name, and fakewiki. Stdlib only."""
+"""Small pipelines run through the real engine (`build/daemon/dagd run FILE
+--state-dir DIR`) on a test's own warehouse, their results read back from
+state.db (Pipeline, Run, extract_steps, warehouse_steps), an expected.json,
+and input data with a hostile city name (evil_copy)."""
 import html
 import json
 import os
 import re
-import socket
-import sqlite3
 import subprocess
 import sys
 import zipfile
 
-BUILD = os.environ.get("DAGD_BUILD_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
-SOURCE = os.environ.get("DAGD_SOURCE_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..")
-DAGD = os.path.join(BUILD, "daemon", "dagd")
-TINY = os.path.join(SOURCE, "data", "sales-tiny")
-DICT = os.path.join(SOURCE, "data", "translations")
-MODELS = os.path.join(SOURCE, "pipelines", "sales", "models")
-FAKEWIKI = os.path.join(SOURCE, "tests", "tools", "fakewiki.py")
+from .checks import check, fail
+from .paths import DAGD, MODELS, TINY
+from .state import last_run_id, state_db
+
 WS = " \t\n\r\x0b\x0c\u00a0\u3000"
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 def expected(data_dir=TINY):
@@ -131,20 +116,6 @@ class Pipeline:
         return r
 
 
-def state_db(state):
-    c = sqlite3.connect("file:%s?mode=ro" % os.path.join(state, "state.db"), uri=True)
-    c.row_factory = sqlite3.Row
-    return c
-
-
-def last_run_id(state):
-    c = state_db(state)
-    try:
-        return c.execute("SELECT run_id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()[0]
-    finally:
-        c.close()
-
-
 class Run:
     """One run as state.db recorded it: run row, step rows, events."""
 
@@ -220,51 +191,3 @@ def evil_copy(dst, evil, data_dir=TINY):
     with open(os.path.join(dst, "dataset2.json"), "w", encoding="utf-8") as f:
         f.write("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in data2) + "\n]\n")
     return dst, victim
-
-
-# ---------------------------------------------------------------------------
-# fakewiki
-
-class FakeWiki:
-    """tests/tools/fakewiki.py on a free port, stopped on exit."""
-
-    def __init__(self, *args):
-        self.proc = subprocess.Popen([sys.executable, FAKEWIKI, "--port", "0", "--data", DICT,
-                                      "--quiet", "--max-seconds", "600"] + list(args),
-                                     stdout=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode()
-        if "listening on" not in line:
-            self.stop()
-            fail("fakewiki did not start: %r" % line)
-        self.api = line.split()[-1]
-        self.base = self.api.rsplit("/w/api.php", 1)[0]
-
-    def stats(self, reset=False):
-        import urllib.request
-        with urllib.request.urlopen(self.base + "/stats" + ("?reset=1" if reset else ""), timeout=10) as r:
-            return json.loads(r.read().decode("utf-8"))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-def dead_api():
-    """An api URL on a port nothing listens on."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return "http://127.0.0.1:%d/w/api.php" % port

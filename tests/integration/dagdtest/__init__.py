@@ -1,0 +1,30 @@
+"""The one helper module of the integration tests (stdlib only). Every test
+imports what it needs from here: `from dagdtest import Daemon, check, ...`
+(python3 puts tests/integration, the script's directory, on sys.path).
+
+    paths       BUILD, SOURCE, DAGD, DAGCTL, TEST_PLUGINS, TINY, DICT, MODELS,
+                FAKEWIKI, TOOLS, NO_WIKI: where the built binaries and the data are
+    checks      fail, check, eq, skip (exit 77), wait_for
+    state       state_db (a state directory's state.db, read-only), last_run,
+                last_run_id, run_steps, ran_steps
+    commands    dagd (run build/daemon/dagd), plan, Tmp (a temp dir for
+                `dagd run`), fast_sales_yaml, wait_socket
+    daemon      Daemon (a private `dagd serve` driven by dagctl), request,
+                read_line, call (the JSON-lines protocol), need_test_plugins,
+                the test pipelines NOOP, CHAIN, FAILING, SLOW
+    analytics   Pipeline and Run (small pipelines through the real engine),
+                extract_steps, warehouse_steps, expected, evil_copy
+    fakewiki    FakeWiki (tests/tools/fakewiki.py on a free port), dead_api
+    sales       figures, compare, compare_summary (dagdtest.sales: the sales
+                figures of a warehouse against an expected.json)
+"""
+from .paths import (BUILD, DAGCTL, DAGD, DICT, FAKEWIKI, MODELS, NO_WIKI, SOURCE,  # noqa: F401
+                    TEST_PLUGINS, TINY, TOOLS)
+from .checks import SKIP, check, eq, fail, skip, wait_for  # noqa: F401
+from .state import last_run, last_run_id, ran_steps, run_steps, state_db  # noqa: F401
+from .commands import Tmp, dagd, fast_sales_yaml, plan, wait_socket  # noqa: F401
+from .daemon import (CHAIN, FAILING, NOOP, SLOW, Daemon, call, need_test_plugins,  # noqa: F401
+                     read_line, request)
+from .analytics import Pipeline, Run, evil_copy, expected, extract_steps, warehouse_steps  # noqa: F401
+from .fakewiki import FakeWiki, dead_api  # noqa: F401
+from . import sales  # noqa: F401

@@ -1,0 +1,38 @@
+"""How a test fails (exit 1 with FAIL: on stderr), skips (exit 77, which
+meson reports as a skip) and waits."""
+import sys
+import time
+
+SKIP = 77
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def eq(got, want, what):
+    if got != want:
+        fail("%s: got %r, want %r" % (what, got, want))
+
+
+def skip(msg):
+    print("SKIP: " + msg)
+    sys.exit(SKIP)
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    """Poll pred() every 20 ms until it returns a true value (returned);
+    fail after timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    fail("timed out waiting for " + what)
