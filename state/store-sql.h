@@ -39,6 +39,25 @@
     X(RUNS_LIST_ALL, "SELECT " RUN_COLUMNS " FROM runs ORDER BY created_at DESC LIMIT ?1")         \
     X(RUNS_LIST_PIPELINE,                                                                          \
       "SELECT " RUN_COLUMNS " FROM runs WHERE pipeline = ?1 ORDER BY created_at DESC LIMIT ?2")    \
+    /* A page of the web UI's run list: keyset (created_at, run_id) < (?1, ?2), one range of       \
+     * runs_by_created_id or runs_by_pipeline_created_id; status, trigger and the lower time       \
+     * bound ?5 filter inside the range. */                                                        \
+    X(RUNS_PAGE_ALL,                                                                               \
+      "SELECT " RUN_COLUMNS " FROM runs WHERE (created_at, run_id) < (?1, ?2) "                    \
+      "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR trigger = ?4) AND created_at >= ?5 "     \
+      "ORDER BY created_at DESC, run_id DESC LIMIT ?6")                                            \
+    X(RUNS_PAGE_PIPELINE,                                                                          \
+      "SELECT " RUN_COLUMNS " FROM runs WHERE pipeline = ?7 AND (created_at, run_id) < (?1, ?2) "  \
+      "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR trigger = ?4) AND created_at >= ?5 "     \
+      "ORDER BY created_at DESC, run_id DESC LIMIT ?6")                                            \
+    /* Metrics (daemon/serve/http_metrics.c), once per daemon: finished runs and the steps of      \
+     * finished runs by pipeline and status; later ones are counted as they finish. */             \
+    X(RUNS_COUNT_FINISHED,                                                                         \
+      "SELECT pipeline, status, count(*) FROM runs WHERE status NOT IN ('queued', 'running') "     \
+      "GROUP BY pipeline, status")                                                                 \
+    X(STEPS_OF_FINISHED,                                                                           \
+      "SELECT pipeline, status, started_at, ended_at FROM steps WHERE run_id NOT IN "              \
+      "(SELECT run_id FROM runs WHERE status IN ('queued', 'running'))")                           \
                                                                                                    \
     X(STEP_INSERT_PENDING, "INSERT INTO steps (run_id, pipeline, step, task, status, attempts) "   \
                            "VALUES (?1, ?2, ?3, ?4, 'pending', 0)")                                \

@@ -1349,6 +1349,59 @@ int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limi
     return collect_rows(s, st, sizeof(**ret), run_decode, run_done, (void **)ret, ret_n);
 }
 
+int dagd_store_runs_page(struct dagd_store *s, const struct dagd_runs_filter *f,
+                         struct dagd_run_info **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, f->pipeline ? STMT_RUNS_PAGE_PIPELINE : STMT_RUNS_PAGE_ALL, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)sqlite3_bind_int64(st, 1, f->before_created_at > 0 ? f->before_created_at : INT64_MAX);
+    (void)bind_text(st, 2, f->before_run_id ? f->before_run_id : "");
+    (void)bind_text(st, 3, f->status);
+    (void)bind_text(st, 4, f->trigger);
+    (void)sqlite3_bind_int64(st, 5, f->since_ms);
+    (void)sqlite3_bind_int64(st, 6, sql_limit(f->limit));
+    if (f->pipeline) {
+        (void)bind_text(st, 7, f->pipeline);
+    }
+    return collect_rows(s, st, sizeof(**ret), run_decode, run_done, (void **)ret, ret_n);
+}
+
+int dagd_store_runs_count_finished(struct dagd_store *s, dagd_store_count_fn fn, void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_RUNS_COUNT_FINISHED, &st);
+    int rc;
+    if (r < 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           sqlite3_column_int64(st, 2), userdata);
+    }
+    return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to count runs");
+}
+
+int dagd_store_steps_of_finished(struct dagd_store *s, dagd_store_step_fn fn, void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_STEPS_OF_FINISHED, &st);
+    int rc;
+    if (r < 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bool timed =
+            sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_type(st, 3) != SQLITE_NULL;
+        int64_t ms = timed ? sqlite3_column_int64(st, 3) - sqlite3_column_int64(st, 2) : -1;
+        const char *pipeline = (const char *)sqlite3_column_text(st, 0);
+        fn(pipeline ? pipeline : "", (const char *)sqlite3_column_text(st, 1), ms, userdata);
+    }
+    return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read steps");
+}
+
 /* ---- steps ---- */
 
 /* The event text of a step state change. */

@@ -149,6 +149,33 @@ int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_
 int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limit,
                          struct dagd_run_info **ret, size_t *ret_n);
 
+/* A page of runs for the web UI: newest first, strictly before the keyset
+ * (before_created_at, before_run_id) (before_created_at 0 = from the newest),
+ * created at or after since_ms, with the optional pipeline, status and trigger
+ * (NULL = any), at most `limit` (0 = no limit). The next page starts before
+ * the last run returned. Free like runs_list. */
+struct dagd_runs_filter {
+    const char *pipeline, *status, *trigger;
+    int64_t since_ms;
+    int64_t before_created_at;
+    const char *before_run_id; /* NULL = "" */
+    size_t limit;
+};
+int dagd_store_runs_page(struct dagd_store *s, const struct dagd_runs_filter *f,
+                         struct dagd_run_info **ret, size_t *ret_n);
+
+/* Metrics: every finished run (status not queued/running) counted by
+ * (pipeline, status), and every step of a finished run passed to `fn` with
+ * its pipeline, status and duration in ms (-1 when it never started or
+ * ended). One scan each: a daemon seeds its counters once, then counts runs
+ * as they finish. Strings are valid during the callback only. */
+typedef void (*dagd_store_count_fn)(const char *pipeline, const char *status, int64_t n,
+                                    void *userdata);
+typedef void (*dagd_store_step_fn)(const char *pipeline, const char *status, int64_t duration_ms,
+                                   void *userdata);
+int dagd_store_runs_count_finished(struct dagd_store *s, dagd_store_count_fn fn, void *userdata);
+int dagd_store_steps_of_finished(struct dagd_store *s, dagd_store_step_fn fn, void *userdata);
+
 /* Steps: one call per state change, with its event in the same transaction
  * ("step X running (attempt 2)", "step X failed (attempt 1): ...", ...).
  * Every column is written from *step (the struct is the step's whole

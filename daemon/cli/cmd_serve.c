@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "daemon.h"
+#include "http.h"
 #include "subcommands.h"
 
 int dagd_cmd_serve(int argc, char **argv);
@@ -13,7 +14,7 @@ int dagd_cmd_serve(int argc, char **argv);
 static int usage(void)
 {
     fprintf(stderr, "usage: dagd serve [--config FILE] [--socket PATH] [--state-dir DIR] "
-                    "[--pipelines DIR] [--plugin-dir DIR]...\n");
+                    "[--pipelines DIR] [--plugin-dir DIR]... [--http ADDR:PORT]\n");
     return 2;
 }
 
@@ -25,10 +26,11 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
         {"state-dir", required_argument, NULL, 'S'},
         {"pipelines", required_argument, NULL, 'p'},
         {"plugin-dir", required_argument, NULL, 'P'},
+        {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *sock = NULL, *state = NULL, *pipes = NULL;
+    const char *config = NULL, *sock = NULL, *state = NULL, *pipes = NULL, *http = NULL;
     char **plugin_dirs = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
     size_t n_plugin_dirs = 0;
     int o;
@@ -50,6 +52,9 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
             break;
         case 'P':
             plugin_dirs[n_plugin_dirs++] = optarg;
+            break;
+        case 'H':
+            http = optarg;
             break;
         case 'h':
             free(plugin_dirs);
@@ -96,6 +101,15 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
     if (state) {
         free(c->state_dir);
         c->state_dir = dagd_xstrdup(state);
+    }
+    if (http) {
+        if (dagd_http_check_address(http) < 0) {
+            fprintf(stderr, "dagd serve: --http wants ADDR:PORT or a Unix socket path, got '%s'\n",
+                    http);
+            return 2;
+        }
+        free(c->http);
+        c->http = dagd_xstrdup(http);
     }
     if (pipes) {
         free(c->pipelines_dir);

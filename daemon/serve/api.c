@@ -194,26 +194,3 @@ int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, 
     memcpy(ret, found, 33);
     return 0;
 }
-
-static void add_str(cJSON *o, const char *key, const char *v)
-{
-    if (v) {
-        cJSON_AddStringToObject(o, key, v);
-    } else {
-        cJSON_AddNullToObject(o, key);
-    }
-}
-
-cJSON *dagd__api_diags_json(const struct dagd_diags *d)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; d && i < d->n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        add_str(o, "file", d->items[i].file);
-        cJSON_AddNumberToObject(o, "line", d->items[i].mark.line);
-        cJSON_AddNumberToObject(o, "col", d->items[i].mark.col);
-        add_str(o, "message", d->items[i].message);
-        cJSON_AddItemToArray(a, o);
-    }
-    return a;
-}

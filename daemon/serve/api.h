@@ -67,7 +67,5 @@ int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, 
 int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, const char *prefix,
                           char ret[static 33]);
 /* JSON of store records. */
-/* Diagnostics as [{file,line,col,message}]. */
-cJSON *dagd__api_diags_json(const struct dagd_diags *d);
 
 #endif

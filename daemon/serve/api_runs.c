@@ -1,6 +1,7 @@
 /* Command group: runs (run, retry, runs, show, cancel). `run --wait` and
  * `retry --wait` stream the run's events to the client until it ends. */
 #include "api.h"
+#include "daemon_json.h"
 #include "log.h"
 
 /* ---- waiting for a run ---- */
@@ -358,31 +359,13 @@ static int api_show(struct dagd_daemon *d, struct dagd_server_call *call, const 
 {
     const char *prefix = NULL;
     char run_id[33];
-    struct dagd_run_info info = {0};
+    cJSON *o = NULL;
 
     if (dagd__api_get_string(call, params, "run", true, &prefix) < 0 ||
         dagd__api_resolve_run(d, call, prefix, run_id) < 0) {
         return 0;
     }
-    cJSON *o = cJSON_CreateObject();
-    char **names = NULL;
-    size_t n_names = 0;
-    if (dagd_run_queue_get(d->queue, run_id, &info, &names, &n_names) >= 0) {
-        cJSON_AddItemToObject(o, "run", dagd_history_run_json(&info));
-        cJSON *a = cJSON_AddArrayToObject(o, "steps");
-        for (size_t i = 0; i < n_names; i++) {
-            struct dagd_step_info s = {
-                .step = names[i], .status = DAGD_STEP_PENDING, .exit_code = -1};
-            cJSON_AddItemToArray(a, dagd_history_step_json(&s));
-            free(names[i]);
-        }
-        free(names);
-        dagd_run_info_done(&info);
-        dagd_server_call_reply(call, o);
-        return 0;
-    }
-    cJSON_Delete(o);
-    int r = dagd_history_show(d->store, run_id, &o);
+    int r = dagd_daemon_json_show(d, run_id, &o);
     if (r == -ENOENT) {
         dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no run '%s'", run_id);
         return 0;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "http.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "retention.h"
@@ -129,6 +130,7 @@ static void finish(void *userdata)
     close_handle((uv_handle_t *)&s->deadline);
     dagd_server_free(s->d.server);
     s->d.server = NULL;
+    s->d.http = dagd_http_stop(s->d.http);
     s->d.schedules = dagd_schedules_free(s->d.schedules);
     s->d.sensors = dagd_sensors_free(s->d.sensors);
     uv_stop(s->d.loop);
@@ -415,6 +417,9 @@ int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
     }
     if (r >= 0) {
         r = start_server(s);
+    }
+    if (r >= 0 && d->config.http) {
+        r = dagd_http_start(d, d->config.http, &d->http);
     }
     if (r < 0) {
         dagd_daemon_free(d);

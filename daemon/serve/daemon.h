@@ -26,6 +26,7 @@
 
 struct dagd_schedules;
 struct dagd_sensors;
+struct dagd_http;
 
 struct dagd_daemon {
     uv_loop_t *loop;
@@ -39,6 +40,7 @@ struct dagd_daemon {
     struct dagd_notify *notify;
     struct dagd_schedules *schedules; /* cron timers (schedules.h) */
     struct dagd_sensors *sensors;     /* directory watches (sensors.h); NULL without inotify */
+    struct dagd_http *http;           /* web UI and /metrics (http.h); NULL unless `http:` */
     uint64_t started_usec;            /* monotonic */
     bool shutting_down;
     char *socket_path;

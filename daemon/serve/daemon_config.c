@@ -2,6 +2,8 @@
  * keeps its mark for FILE:LINE:COL errors. */
 #include "daemon_config.h"
 
+#include "http.h"
+
 #include <limits.h>
 #include <yaml.h>
 
@@ -67,6 +69,7 @@ void dagd_daemon_config_done(struct dagd_daemon_config *c)
     free(c->state_dir);
     free(c->pipelines_dir);
     free(c->work_dir);
+    free(c->http);
     for (size_t i = 0; i < c->n_plugin_dirs; i++) {
         free(c->plugin_dirs[i]);
     }
@@ -199,6 +202,23 @@ static void k_retention(struct parse *p, struct dagd_daemon_config *c, const yam
 {
     set_duration(p, v, key, &c->retention_usec);
 }
+static void k_http(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                   const char *key)
+{
+    const char *s = scalar(p, v, key);
+    if (!s) {
+        return;
+    }
+    if (dagd_http_check_address(s) < 0) {
+        dagd_diags_add(p->diags, p->file, mark_of(v),
+                       "'%s' must be ADDR:PORT (e.g. 127.0.0.1:8080, [::1]:8080) or an absolute "
+                       "Unix socket path, got '%s'",
+                       key, s);
+        return;
+    }
+    free(c->http);
+    c->http = dagd_xstrdup(s);
+}
 static void k_plugin_dirs(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                           const char *key)
 {
@@ -319,11 +339,11 @@ static void parse_map(struct parse *p, struct dagd_daemon_config *c, const yaml_
 int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name, const char *buf,
                                    size_t len, struct dagd_diags *reterr)
 {
-    static const char *const names[] = {"socket",      "state_dir",      "pipelines_dir",
-                                        "plugin_dirs", "work_dir",       "watch_pipelines",
-                                        "limits",      "shutdown_grace", "retention"};
+    static const char *const names[] = {
+        "socket",          "state_dir", "pipelines_dir",  "plugin_dirs", "work_dir",
+        "watch_pipelines", "limits",    "shutdown_grace", "retention",   "http"};
     static const key_fn fns[] = {k_socket, k_state_dir, k_pipelines_dir, k_plugin_dirs, k_work_dir,
-                                 k_watch,  k_limits,    k_grace,         k_retention};
+                                 k_watch,  k_limits,    k_grace,         k_retention,   k_http};
     yaml_parser_t parser;
     yaml_document_t doc;
     size_t before = reterr->n + reterr->dropped;

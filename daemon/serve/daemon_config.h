@@ -19,6 +19,8 @@
  *     idle_timeout: 60s
  *   shutdown_grace: 30s
  *   retention: 30d                   # 0 = keep every run
+ *   http: 127.0.0.1:8080             # web UI, /metrics, /api (off without it);
+ *                                    # ADDR:PORT, [IPv6]:PORT or a Unix socket path
  */
 #ifndef DAGD_DAEMON_CONFIG_H
 #define DAGD_DAEMON_CONFIG_H
@@ -43,6 +45,7 @@ struct dagd_daemon_config {
     uint64_t idle_timeout_usec;
     uint64_t shutdown_grace_usec;
     uint64_t retention_usec;
+    char *http; /* NULL = no HTTP listener (http.h) */
 };
 
 /* Defaults (no file). */

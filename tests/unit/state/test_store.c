@@ -656,6 +656,68 @@ static void test_last_success(void **state)
     dagd_step_info_done(&got);
 }
 
+/* Keyset pages (the web UI's run list): runs created in the same ms are
+ * ordered by run_id, so pages of 2 list all 7 runs once, newest first, with
+ * the filters applied inside the range. */
+static void test_runs_page(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    static const char *const ids[] = {"a1", "a2", "b1", "b2", "b3", "c1", "c2"};
+    static const int64_t created[] = {100, 100, 200, 200, 200, 300, 300};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        create_run(s, ids[i], i % 2 ? "odd" : "even", created[i], 1);
+    }
+    assert_int_equal(dagd_store_run_set_status(s, "b2", DAGD_RUN_FAILED, "x", 250), 0);
+
+    static const char *const want[] = {"c2", "c1", "b3", "b2", "b1", "a2", "a1"};
+    struct dagd_runs_filter flt = {.limit = 2};
+    char last_id[8] = "";
+    size_t seen = 0;
+    for (;;) {
+        struct dagd_run_info *runs = NULL;
+        size_t n = 0;
+        assert_int_equal(dagd_store_runs_page(s, &flt, &runs, &n), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(seen < sizeof(want) / sizeof(want[0]));
+            assert_string_equal(runs[i].run_id, want[seen++]);
+        }
+        if (n > 0) {
+            flt.before_created_at = runs[n - 1].created_at;
+            snprintf(last_id, sizeof(last_id), "%s", runs[n - 1].run_id);
+            flt.before_run_id = last_id;
+        }
+        for (size_t i = 0; i < n; i++) {
+            dagd_run_info_done(&runs[i]);
+        }
+        free(runs);
+        if (n < 2) {
+            break;
+        }
+    }
+    assert_int_equal(seen, sizeof(want) / sizeof(want[0]));
+
+    /* Filters: pipeline, status, since. */
+    struct dagd_runs_filter odd = {.pipeline = "odd", .since_ms = 200};
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_runs_page(s, &odd, &runs, &n), 0);
+    assert_int_equal(n, 2); /* odd: a2, b2, c1; since 200: c1, b2 */
+    assert_string_equal(runs[0].run_id, "c1");
+    assert_string_equal(runs[1].run_id, "b2");
+    for (size_t i = 0; i < n; i++) {
+        dagd_run_info_done(&runs[i]);
+    }
+    free(runs);
+    struct dagd_runs_filter failed = {.status = "failed"};
+    assert_int_equal(dagd_store_runs_page(s, &failed, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(runs[0].run_id, "b2");
+    dagd_run_info_done(&runs[0]);
+    free(runs);
+    f->store = s;
+}
+
 static char *query_plan(sqlite3 *db, const char *sql)
 {
     char q[4096];
@@ -707,6 +769,12 @@ static void test_query_plans(void **state)
                 strncmp(stmts[i].sql, "COMMIT", 6) == 0 ||
                 strncmp(stmts[i].sql, "ROLLBACK", 8) == 0 ||
                 strncmp(stmts[i].sql, "RELEASE", 7) == 0) {
+                continue;
+            }
+            /* The metrics' seed reads the whole history on purpose, once per daemon
+             * (daemon/serve/http_metrics.c); every later count comes from events. */
+            if (strcmp(stmts[i].name, "RUNS_COUNT_FINISHED") == 0 ||
+                strcmp(stmts[i].name, "STEPS_OF_FINISHED") == 0) {
                 continue;
             }
             char *plan = query_plan(db, stmts[i].sql);
@@ -1917,6 +1985,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_docs_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_sanitized, setup, teardown),

@@ -1,0 +1,445 @@
+/* See http.h. libmicrohttpd parses and writes HTTP; this file binds the
+ * socket, drives MHD from the libuv loop and adds the headers every answer
+ * carries (a strict Content-Security-Policy among them).
+ *
+ * MHD in external-epoll mode (MHD_USE_EPOLL without a thread) keeps its own
+ * epoll set of the listening socket and the connections; that epoll fd turns
+ * readable whenever one of them is ready, so one uv_poll on it and a timer
+ * set from MHD_get_timeout() after every MHD_run() are the whole
+ * integration. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <uv.h>
+
+#include "daemon.h"
+#include "http_internal.h"
+#include "http_metrics.h"
+#include "log.h"
+
+#define HTTP_MAX_CONNECTIONS 64
+#define HTTP_CONNECTION_TIMEOUT_S 30
+#define HTTP_BACKLOG 64
+
+/* Nothing but our own scripts, styles and fetches; no inline code, no
+ * frames, no plugins, no forms posting elsewhere. */
+#define CSP                                                                                        \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+struct dagd_http {
+    struct dagd_daemon *d;
+    struct MHD_Daemon *mhd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    unsigned open_handles;
+    struct dagd_metrics *metrics;
+    char *unix_path; /* to unlink at stop; NULL for TCP */
+    unsigned port;
+    /* Listening on loopback only: then a request must name a loopback host
+     * (DNS rebinding would otherwise let any web page read the API). */
+    bool loopback;
+};
+
+/* ---- addresses ---- */
+
+struct address {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    bool is_unix;
+};
+
+static int parse_address(const char *addr, struct address *ret)
+{
+    *ret = (struct address){0};
+    if (!addr || !*addr) {
+        return -EINVAL;
+    }
+    if (addr[0] == '/') {
+        struct sockaddr_un *un = (struct sockaddr_un *)&ret->sa;
+        if (strlen(addr) >= sizeof(un->sun_path)) {
+            return -ENAMETOOLONG;
+        }
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, addr);
+        ret->len = sizeof(*un);
+        ret->is_unix = true;
+        return 0;
+    }
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || !colon[1]) {
+        return -EINVAL;
+    }
+    _cleanup_free_ char *host = dagd_xstrndup(addr, (size_t)(colon - addr));
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+        if (n < 3 || host[n - 1] != ']') {
+            return -EINVAL;
+        }
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    } else if (strchr(host, ':')) {
+        return -EINVAL; /* IPv6 needs brackets */
+    }
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end || errno || port > 65535 || colon[1] == '-' || colon[1] == '+') {
+        return -EINVAL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai) {
+        return -EINVAL;
+    }
+    memcpy(&ret->sa, ai->ai_addr, ai->ai_addrlen);
+    ret->len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    if (ret->sa.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&ret->sa)->sin_port = htons((uint16_t)port);
+    } else if (ret->sa.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)&ret->sa)->sin6_port = htons((uint16_t)port);
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int dagd_http_check_address(const char *addr)
+{
+    struct address a;
+    return parse_address(addr, &a);
+}
+
+static bool is_loopback(const struct address *a)
+{
+    if (a->sa.ss_family == AF_INET) {
+        return (ntohl(((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a->sa.ss_family == AF_INET6) {
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+    }
+    return false;
+}
+
+/* Bind and listen ourselves (MHD takes the fd): one path for TCP and Unix
+ * sockets, and the real port after port 0. */
+static int listen_on(struct dagd_http *h, const struct address *a)
+{
+    _cleanup_close_ int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    if (a->is_unix) {
+        const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
+        struct stat st;
+        /* A stale socket file from a dead daemon is replaced; anything else
+         * at that path is left alone. */
+        if (lstat(path, &st) == 0) {
+            if (!S_ISSOCK(st.st_mode)) {
+                return -EEXIST;
+            }
+            _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (probe >= 0 && connect(probe, (const struct sockaddr *)&a->sa, a->len) == 0) {
+                return -EADDRINUSE;
+            }
+            (void)unlink(path);
+        }
+    } else {
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (a->sa.ss_family == AF_INET6) {
+            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        }
+    }
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0) {
+        return -errno;
+    }
+    if (a->is_unix) {
+        const char *path = ((const struct sockaddr_un *)&a->sa)->sun_path;
+        /* The same rule as the control socket: owner and group only. */
+        if (chmod(path, 0660) < 0) {
+            int r = -errno;
+            (void)unlink(path);
+            return r;
+        }
+        h->unix_path = dagd_xstrdup(path);
+    }
+    if (listen(fd, HTTP_BACKLOG) < 0) {
+        return -errno;
+    }
+    if (!a->is_unix) {
+        struct sockaddr_storage bound;
+        socklen_t len = sizeof(bound);
+        if (getsockname(fd, (struct sockaddr *)&bound, &len) == 0) {
+            h->port =
+                ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                                 : ((struct sockaddr_in6 *)&bound)->sin6_port);
+        }
+    }
+    return TAKE_FD(fd);
+}
+
+/* ---- requests ---- */
+
+const char *dagd__http_arg(const struct dagd_http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* With a loopback listener, Host must be a loopback name (any port). */
+static bool host_allowed(const struct dagd_http *h, struct MHD_Connection *conn)
+{
+    if (!h->loopback) {
+        return true;
+    }
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if (!host) {
+        return false;
+    }
+    size_t n = strlen(host);
+    const char *colon = strrchr(host, ':');
+    if (colon && !strchr(colon, ']')) {
+        n = (size_t)(colon - host);
+    }
+    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        if (strlen(names[i]) == n && strncasecmp(host, names[i], n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void set_text(struct dagd_http_response *res, unsigned status, const char *text)
+{
+    res->status = status;
+    res->content_type = "text/plain; charset=utf-8";
+    res->body = (char *)text;
+    res->len = strlen(text);
+    res->is_static = true;
+}
+
+static void route(struct dagd_http *h, const struct dagd_http_request *req,
+                  struct dagd_http_response *res)
+{
+    if (streq(req->path, "/metrics")) {
+        res->body = dagd_metrics_render(h->metrics, &res->len);
+        if (!res->body) {
+            set_text(res, 500, "cannot read the run history\n");
+            return;
+        }
+        res->status = 200;
+        res->content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        return;
+    }
+    if (strncmp(req->path, "/api/", 5) == 0) {
+        if (dagd__http_api(req, res) < 0) {
+            res->status = 404;
+            res->content_type = "application/json";
+            res->body = (char *)"{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"no such API\"}}";
+            res->len = strlen(res->body);
+            res->is_static = true;
+        }
+        return;
+    }
+    if (dagd__http_asset(req->path, res) < 0) {
+        set_text(res, 404, "not found\n");
+    }
+}
+
+static enum MHD_Result answer(struct dagd_http *h, struct MHD_Connection *conn,
+                              struct dagd_http_response *res)
+{
+    struct MHD_Response *r;
+    if (res->is_static) {
+        r = MHD_create_response_from_buffer(res->len, res->body, MHD_RESPMEM_PERSISTENT);
+    } else {
+        r = MHD_create_response_from_buffer(res->len, res->body, MHD_RESPMEM_MUST_FREE);
+    }
+    if (!r) {
+        if (!res->is_static) {
+            free(res->body);
+        }
+        return MHD_NO;
+    }
+    (void)MHD_add_response_header(r, "Content-Type", res->content_type);
+    (void)MHD_add_response_header(r, "Content-Security-Policy", CSP);
+    (void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    (void)MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    (void)MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    (void)MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+    (void)MHD_add_response_header(r, "Cache-Control",
+                                  res->cache_control ? res->cache_control : "no-store");
+    if (res->status == 405) {
+        (void)MHD_add_response_header(r, "Allow", "GET, HEAD");
+    }
+    dagd_metrics_count_request(h->metrics, res->status);
+    enum MHD_Result ok = MHD_queue_response(conn, res->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct dagd_http *h = cls;
+    struct dagd_http_response res = {.cache_control = NULL};
+    static int first_call;
+
+    /* MHD calls twice: first with the headers only. A GET has no body, so
+     * answer on the second call (MHD's documented pattern). */
+    if (!*con_cls) {
+        *con_cls = &first_call;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0; /* a body on a method we refuse below: drop it */
+        return MHD_YES;
+    }
+    if (!host_allowed(h, conn)) {
+        set_text(&res, 421, "this server answers to localhost only\n");
+    } else if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD)) {
+        set_text(&res, 405, "read-only: GET and HEAD only\n");
+    } else {
+        struct dagd_http_request req = {.d = h->d, .conn = conn, .path = url};
+        route(h, &req, &res);
+    }
+    return answer(h, conn, &res);
+}
+
+/* ---- the loop ---- */
+
+static void on_timer(uv_timer_t *t);
+
+static void run_mhd(struct dagd_http *h)
+{
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+    (void)MHD_run(h->mhd);
+    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
+        (void)uv_timer_start(&h->timer, on_timer, ms, 0);
+    } else {
+        (void)uv_timer_stop(&h->timer);
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run_mhd(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    run_mhd(p->data);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    buf[strcspn(buf, "\n")] = '\0';
+    dagd_log_debug("%s: libmicrohttpd: %s", __func__, buf);
+}
+
+int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **ret)
+{
+    struct address a;
+    int r = parse_address(addr, &a);
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "Invalid HTTP address '%s' (want ADDR:PORT or /path)",
+                              addr);
+    }
+    struct dagd_http *h = dagd_xcalloc(1, sizeof(*h));
+    h->d = d;
+    h->loopback = is_loopback(&a);
+    int fd = listen_on(h, &a);
+    if (fd < 0) {
+        free(h->unix_path);
+        free(h);
+        return dagd_log_errno(LOG_ERR, fd, "Failed to listen for HTTP on '%s': %s", addr,
+                              strerror(-fd));
+    }
+    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
+                              mhd_log, NULL, MHD_OPTION_END);
+    const union MHD_DaemonInfo *info =
+        h->mhd ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (!info) {
+        if (h->mhd) {
+            MHD_stop_daemon(h->mhd);
+        } else {
+            close(fd);
+        }
+        if (h->unix_path) {
+            (void)unlink(h->unix_path);
+        }
+        free(h->unix_path);
+        free(h);
+        return dagd_log_errno(LOG_ERR, -EIO, "Failed to start the HTTP server on '%s'", addr);
+    }
+    (void)uv_timer_init(d->loop, &h->timer);
+    h->timer.data = h;
+    (void)uv_poll_init(d->loop, &h->poll, info->epoll_fd);
+    h->poll.data = h;
+    h->open_handles = 2;
+    (void)uv_poll_start(&h->poll, UV_READABLE, on_poll);
+    h->metrics = dagd_metrics_new(d);
+    run_mhd(h);
+    if (a.is_unix) {
+        dagd_log_info("Web UI and metrics on unix:%s", addr);
+    } else {
+        char host[INET6_ADDRSTRLEN] = "";
+        const void *in = a.sa.ss_family == AF_INET
+                             ? (const void *)&((struct sockaddr_in *)&a.sa)->sin_addr
+                             : (const void *)&((struct sockaddr_in6 *)&a.sa)->sin6_addr;
+        (void)inet_ntop(a.sa.ss_family, in, host, sizeof(host));
+        dagd_log_info(a.sa.ss_family == AF_INET6 ? "Web UI and metrics on http://[%s]:%u/"
+                                                 : "Web UI and metrics on http://%s:%u/",
+                      host, h->port);
+    }
+    *ret = h;
+    return 0;
+}
+
+unsigned dagd_http_port(const struct dagd_http *h)
+{
+    return h ? h->port : 0;
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+    struct dagd_http *h = handle->data;
+    if (--h->open_handles == 0) {
+        free(h);
+    }
+}
+
+struct dagd_http *dagd_http_stop(struct dagd_http *h)
+{
+    if (!h) {
+        return NULL;
+    }
+    /* libuv forgets the epoll fd before MHD closes it. */
+    (void)uv_poll_stop(&h->poll);
+    uv_close((uv_handle_t *)&h->poll, on_closed);
+    uv_close((uv_handle_t *)&h->timer, on_closed);
+    MHD_stop_daemon(h->mhd);
+    h->mhd = NULL;
+    if (h->unix_path) {
+        (void)unlink(h->unix_path);
+        free(h->unix_path);
+        h->unix_path = NULL;
+    }
+    h->metrics = dagd_metrics_free(h->metrics);
+    return NULL;
+}

@@ -1,0 +1,325 @@
+/* GET /api/...: the JSON the web UI reads, for scripts too. Where a route
+ * matches a dagctl command its body is that command's `--json` result
+ * (built by the same functions: api_*.c, engine/history_json.c), with
+ * fields added, never changed:
+ *
+ *   /api/runs?pipeline=&status=&trigger=&since=&before=&limit=
+ *       {runs: [...], next}: newest first, paged by keyset; `next` is the
+ *       `before` of the following page (null on the last one)
+ *   /api/runs/ID            `show` + graph: {needs: {step: [steps]}}
+ *   /api/runs/ID/events?after=SEQ&step=S&limit=N
+ *       {events: [...], last_seq}: the stored events (as `logs` streams
+ *       them) after SEQ; a page polls it to follow a live run
+ *   /api/pipelines          `pipelines` + last_run per pipeline
+ *   /api/ticks?name=&limit= `ticks`
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "daemon_json.h"
+#include "history_json.h"
+#include "http_internal.h"
+
+#define RUNS_PAGE_DEFAULT 50
+#define RUNS_PAGE_MAX 1000
+#define EVENTS_PAGE_DEFAULT 1000
+#define EVENTS_PAGE_MAX 10000
+
+static void set_json(struct dagd_http_response *res, unsigned status, cJSON *o)
+{
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = cJSON_PrintUnformatted(o);
+    if (!res->body) {
+        abort(); /* out of memory */
+    }
+    res->len = strlen(res->body);
+    cJSON_Delete(o);
+}
+
+static int set_error(struct dagd_http_response *res, unsigned status, const char *code,
+                     const char *fmt, ...) _printf_(4, 5);
+static int set_error(struct dagd_http_response *res, unsigned status, const char *code,
+                     const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    set_json(res, status, o);
+    return 0;
+}
+
+/* An optional unsigned argument in [0, max]; -EINVAL when malformed. */
+static int arg_u64(const struct dagd_http_request *req, const char *name, uint64_t max,
+                   uint64_t *ret)
+{
+    const char *s = dagd__http_arg(req, name);
+    char *end;
+    if (!s || !*s) {
+        return 0;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || s[0] == '-' || v > max) {
+        return -EINVAL;
+    }
+    *ret = v;
+    return 0;
+}
+
+static const char *arg_str(const struct dagd_http_request *req, const char *name)
+{
+    const char *s = dagd__http_arg(req, name);
+    return s && *s ? s : NULL;
+}
+
+/* A run id: 32 lower-case hex digits (anything else is not one of ours). */
+static bool valid_run_id(const char *s, size_t n)
+{
+    if (n != 32) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool queued_matches(const struct dagd_run_info *r, const struct dagd_runs_filter *f)
+{
+    return (!f->pipeline || streq(f->pipeline, r->pipeline)) &&
+           (!f->status || streq(f->status, "queued")) &&
+           (!f->trigger || streq_ptr(f->trigger, r->trigger)) && r->created_at >= f->since_ms;
+}
+
+/* `before` is "CREATED_AT.RUN_ID", as `next` returned it. */
+static int parse_cursor(const char *s, struct dagd_runs_filter *f)
+{
+    char *end;
+    errno = 0;
+    long long c = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '.' || c < 0 || strlen(end + 1) > 32) {
+        return -EINVAL;
+    }
+    f->before_created_at = c;
+    f->before_run_id = end + 1;
+    return 0;
+}
+
+static int api_runs(const struct dagd_http_request *req, struct dagd_http_response *res)
+{
+    struct dagd_daemon *d = req->d;
+    struct dagd_runs_filter f = {
+        .pipeline = arg_str(req, "pipeline"),
+        .status = arg_str(req, "status"),
+        .trigger = arg_str(req, "trigger"),
+    };
+    uint64_t limit = RUNS_PAGE_DEFAULT, since = 0;
+    const char *before = arg_str(req, "before");
+
+    if (arg_u64(req, "limit", RUNS_PAGE_MAX, &limit) < 0 || limit == 0 ||
+        arg_u64(req, "since", INT64_MAX, &since) < 0 || (before && parse_cursor(before, &f) < 0)) {
+        return set_error(res, 400, "INVALID_PARAMS",
+                         "limit is 1..%d, since epoch ms, before a `next` value", RUNS_PAGE_MAX);
+    }
+    if (f.status && dagd_run_status_from_string(f.status) < 0) {
+        return set_error(res, 400, "INVALID_PARAMS", "unknown status");
+    }
+    f.since_ms = (int64_t)since;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "runs");
+    size_t shown = 0;
+
+    /* Queued runs live in memory and are the newest: on the first page. */
+    if (!before) {
+        char **ids = NULL;
+        size_t nq = dagd_run_queue_list(d->queue, NULL, &ids);
+        for (size_t i = 0; i < nq; i++) {
+            struct dagd_run_info info;
+            if (shown < limit && dagd_run_queue_get(d->queue, ids[i], &info, NULL, NULL) >= 0) {
+                if (queued_matches(&info, &f)) {
+                    cJSON_AddItemToArray(a, dagd_history_run_json(&info));
+                    shown++;
+                }
+                dagd_run_info_done(&info);
+            }
+            free(ids[i]);
+        }
+        free(ids);
+    }
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    f.limit = limit - shown;
+    if (f.limit > 0 && (!f.status || !streq(f.status, "queued")) &&
+        dagd_store_runs_page(d->store, &f, &runs, &n) < 0) {
+        cJSON_Delete(o);
+        return set_error(res, 500, "INTERNAL", "cannot list runs: %s", dagd_store_errmsg(d->store));
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, dagd_history_run_json(&runs[i]));
+    }
+    if (n > 0 && n == f.limit) {
+        char *next = dagd_xasprintf("%" PRId64 ".%s", runs[n - 1].created_at, runs[n - 1].run_id);
+        cJSON_AddStringToObject(o, "next", next);
+        free(next);
+    } else {
+        cJSON_AddNullToObject(o, "next");
+    }
+    for (size_t i = 0; i < n; i++) {
+        dagd_run_info_done(&runs[i]);
+    }
+    free(runs);
+    set_json(res, 200, o);
+    return 0;
+}
+
+/* The DAG of the run's pipeline as loaded now (the run may predate an
+ * edit; steps it does not know are drawn unconnected). */
+static void add_graph(struct dagd_daemon *d, cJSON *o)
+{
+    const cJSON *run = cJSON_GetObjectItem(o, "run");
+    const char *pipeline = cJSON_GetStringValue(cJSON_GetObjectItem(run, "pipeline"));
+    struct dagd_pipeline *p = pipeline ? dagd_registry_get(d->registry, pipeline) : NULL;
+    cJSON *needs = cJSON_AddObjectToObject(cJSON_AddObjectToObject(o, "graph"), "needs");
+    if (!p) {
+        return;
+    }
+    for (size_t i = 0; i < p->n_steps; i++) {
+        cJSON *a = cJSON_AddArrayToObject(needs, p->steps[i].name);
+        for (size_t k = 0; k < p->steps[i].n_needs; k++) {
+            cJSON_AddItemToArray(a, cJSON_CreateString(p->steps[i].needs[k]));
+        }
+    }
+}
+
+static int api_run(const struct dagd_http_request *req, const char *run_id,
+                   struct dagd_http_response *res)
+{
+    cJSON *o = NULL;
+    int r = dagd_daemon_json_show(req->d, run_id, &o);
+    if (r == -ENOENT) {
+        return set_error(res, 404, "NOT_FOUND", "no such run");
+    }
+    if (r < 0) {
+        return set_error(res, 500, "INTERNAL", "cannot read the run: %s",
+                         dagd_store_errmsg(req->d->store));
+    }
+    add_graph(req->d, o);
+    set_json(res, 200, o);
+    return 0;
+}
+
+static int api_events(const struct dagd_http_request *req, const char *run_id,
+                      struct dagd_http_response *res)
+{
+    struct dagd_event_info *evs = NULL;
+    size_t n = 0;
+    uint64_t after = 0, limit = EVENTS_PAGE_DEFAULT;
+
+    if (arg_u64(req, "after", INT64_MAX, &after) < 0 ||
+        arg_u64(req, "limit", EVENTS_PAGE_MAX, &limit) < 0 || limit == 0) {
+        return set_error(res, 400, "INVALID_PARAMS", "after is a seq, limit 1..%d",
+                         EVENTS_PAGE_MAX);
+    }
+    if (dagd_store_events_list(req->d->store, run_id, arg_str(req, "step"), (int64_t)after, limit,
+                               &evs, &n) < 0) {
+        return set_error(res, 500, "INTERNAL", "cannot read events: %s",
+                         dagd_store_errmsg(req->d->store));
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "events");
+    int64_t last = (int64_t)after;
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, dagd_history_event_json(&evs[i]));
+        last = evs[i].seq;
+        dagd_event_info_done(&evs[i]);
+    }
+    free(evs);
+    cJSON_AddNumberToObject(o, "last_seq", (double)last);
+    set_json(res, 200, o);
+    return 0;
+}
+
+static int api_pipelines(const struct dagd_http_request *req, struct dagd_http_response *res)
+{
+    struct dagd_daemon *d = req->d;
+    cJSON *list = dagd_daemon_json_pipelines(d);
+    cJSON *it;
+
+    /* The newest run of each: one indexed lookup per pipeline. */
+    cJSON_ArrayForEach(it, list)
+    {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(it, "name"));
+        struct dagd_run_info *runs = NULL;
+        size_t n = 0;
+        if (name && dagd_store_runs_list(d->store, name, 1, &runs, &n) >= 0 && n == 1) {
+            cJSON_AddItemToObject(it, "last_run", dagd_history_run_json(&runs[0]));
+        } else {
+            cJSON_AddNullToObject(it, "last_run");
+        }
+        for (size_t i = 0; i < n; i++) {
+            dagd_run_info_done(&runs[i]);
+        }
+        free(runs);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "pipelines", list);
+    set_json(res, 200, o);
+    return 0;
+}
+
+static int api_ticks(const struct dagd_http_request *req, struct dagd_http_response *res)
+{
+    uint64_t limit = 50;
+    cJSON *o = NULL;
+    if (arg_u64(req, "limit", 100000, &limit) < 0) {
+        return set_error(res, 400, "INVALID_PARAMS", "limit is 0..100000");
+    }
+    if (dagd_daemon_json_ticks(req->d, arg_str(req, "name"), (unsigned)limit, &o) < 0) {
+        return set_error(res, 500, "INTERNAL", "cannot list ticks: %s",
+                         dagd_store_errmsg(req->d->store));
+    }
+    set_json(res, 200, o);
+    return 0;
+}
+
+int dagd__http_api(const struct dagd_http_request *req, struct dagd_http_response *res)
+{
+    const char *p = req->path + strlen("/api/");
+
+    if (streq(p, "runs")) {
+        return api_runs(req, res);
+    }
+    if (streq(p, "pipelines")) {
+        return api_pipelines(req, res);
+    }
+    if (streq(p, "ticks")) {
+        return api_ticks(req, res);
+    }
+    if (strncmp(p, "runs/", 5) == 0) {
+        const char *id = p + 5;
+        size_t n = strcspn(id, "/");
+        if (!valid_run_id(id, n)) {
+            return set_error(res, 404, "NOT_FOUND", "no such run");
+        }
+        char run_id[33];
+        memcpy(run_id, id, 32);
+        run_id[32] = '\0';
+        if (id[n] == '\0') {
+            return api_run(req, run_id, res);
+        }
+        if (streq(id + n, "/events")) {
+            return api_events(req, run_id, res);
+        }
+    }
+    return -ENOENT;
+}

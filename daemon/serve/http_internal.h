@@ -1,0 +1,40 @@
+/* Shared by the HTTP listener (http.c) and its routes (http_api.c,
+ * http_assets.c): a request as the routes see it and the response they fill
+ * in. Not exported beyond daemon/serve/http*.c. */
+#ifndef DAGD_HTTP_INTERNAL_H
+#define DAGD_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon.h"
+
+struct MHD_Connection;
+
+struct dagd_http_request {
+    struct dagd_daemon *d;
+    struct MHD_Connection *conn;
+    const char *path; /* decoded, without the query */
+};
+
+struct dagd_http_response {
+    unsigned status;
+    const char *content_type;
+    const char *cache_control; /* NULL = no-store */
+    char *body;                /* owned (free()) unless is_static */
+    size_t len;
+    bool is_static;
+};
+
+/* A query argument, or NULL. */
+const char *dagd__http_arg(const struct dagd_http_request *req, const char *name);
+
+/* GET /api/...: 0 with *res filled (errors too, as {error: {code,
+ * message}}), -ENOENT when no route matches. */
+int dagd__http_api(const struct dagd_http_request *req, struct dagd_http_response *res);
+
+/* An embedded asset (a file of web/): 0 with a static body, or -ENOENT. "/" is
+ * index.html. */
+int dagd__http_asset(const char *path, struct dagd_http_response *res);
+
+#endif
