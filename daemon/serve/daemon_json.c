@@ -139,4 +139,3 @@ int dagd_daemon_json_ticks(struct dagd_daemon *d, const char *name, unsigned lim
     *ret = o;
     return 0;
 }
-
