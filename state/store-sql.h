@@ -65,8 +65,17 @@
       "UPDATE steps SET task = coalesce(?3, task), status = ?4, attempts = ?5, "                   \
       "started_at = ?6, ended_at = ?7, exit_code = ?8, rows_in = ?9, rows_out = ?10, "             \
       "fingerprint = ?11, error = ?12, skip_reason = ?13, cpu_usec = ?14, max_rss_kb = ?15, "      \
-      "inputs = coalesce(?16, inputs), manifest = coalesce(?17, manifest) "                        \
+      "inputs = coalesce(?16, inputs), manifest = coalesce(?17, manifest), " /* The attempt's      \
+                                                                                process group is   \
+                                                                                kept while it      \
+                                                                                runs, forgotten    \
+                                                                                once it ended. */  \
+      "pgid = CASE WHEN ?4 = 'running' THEN pgid END, "                                            \
+      "pgid_start = CASE WHEN ?4 = 'running' THEN pgid_start END, "                                \
+      "boot_id = CASE WHEN ?4 = 'running' THEN boot_id END "                                       \
       "WHERE run_id = ?1 AND step = ?2")                                                           \
+    X(STEP_SET_PROCESS, "UPDATE steps SET pgid = ?3, pgid_start = ?4, boot_id = ?5 "               \
+                        "WHERE run_id = ?1 AND step = ?2")                                         \
     X(STEP_INSERT,                                                                                 \
       "INSERT INTO steps (run_id, pipeline, step, task, status, attempts, started_at, ended_at, "  \
       "exit_code, rows_in, rows_out, fingerprint, error, skip_reason, cpu_usec, max_rss_kb, "      \
@@ -87,6 +96,11 @@
                                                                                                    \
     /* Crash recovery (runs_unfinished index). */                                                  \
     X(ORPHANS_SELECT, "SELECT run_id FROM runs WHERE status IN ('queued', 'running')")             \
+    /* CROSS JOIN keeps runs outer: unfinished runs (runs_unfinished), then their steps by key. */ \
+    X(ORPHAN_PROCESSES,                                                                            \
+      "SELECT s.pgid, s.pgid_start, s.boot_id, s.run_id, s.step FROM runs r "                      \
+      "CROSS JOIN steps s ON s.run_id = r.run_id "                                                 \
+      "WHERE r.status IN ('queued', 'running') AND s.status = 'running' AND s.pgid IS NOT NULL")   \
     X(ORPHAN_STEP_EVENTS,                                                                          \
       "INSERT INTO events (run_id, step, ts, level, kind, message) "                               \
       "SELECT run_id, step, ?2, 'error', 'step', 'step ' || step || ' failed: ' || ?3 "            \
@@ -94,7 +108,8 @@
     X(ORPHAN_STEPS, "UPDATE steps SET "                                                            \
                     "error = CASE status WHEN 'running' THEN ?3 ELSE error END, "                  \
                     "status = CASE status WHEN 'running' THEN 'failed' ELSE 'canceled' END, "      \
-                    "ended_at = ?2 WHERE run_id = ?1 AND status IN ('running', 'pending')")        \
+                    "ended_at = ?2, pgid = NULL, pgid_start = NULL, boot_id = NULL "               \
+                    "WHERE run_id = ?1 AND status IN ('running', 'pending')")                      \
     X(ORPHAN_RUN,                                                                                  \
       "UPDATE runs SET status = 'failed', error = ?3, ended_at = ?2 WHERE run_id = ?1")            \
                                                                                                    \

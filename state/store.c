@@ -1647,6 +1647,71 @@ finish:
     return txn_end(s, nested, r);
 }
 
+int dagd_store_step_set_process(struct dagd_store *s, const char *run_id, const char *step,
+                                int64_t pgid, uint64_t start_ticks, const char *boot_id)
+{
+    if (!run_id || !step || pgid < 0) {
+        return store_fail_errno(s, -EINVAL, "Invalid step process");
+    }
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_STEP_SET_PROCESS, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run_id);
+    (void)bind_text(st, 2, step);
+    if (pgid > 0) {
+        (void)sqlite3_bind_int64(st, 3, pgid);
+        (void)sqlite3_bind_int64(st, 4, (int64_t)start_ticks);
+        (void)bind_text(st, 5, boot_id);
+    }
+    r = stmt_exec(s, st, "Failed to record a step's process");
+    if (r < 0) {
+        return r;
+    }
+    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int dagd_store_orphan_processes(struct dagd_store *s, struct dagd_orphan_process **ret,
+                                size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    struct dagd_orphan_process *v = NULL;
+    size_t n = 0;
+    int rc;
+    int r = stmt_get(s, STMT_ORPHAN_PROCESSES, &st);
+    if (r < 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v = dagd_xreallocarray(v, n + 1, sizeof(*v));
+        v[n++] = (struct dagd_orphan_process){
+            .pgid = sqlite3_column_int64(st, 0),
+            .start_ticks = (uint64_t)sqlite3_column_int64(st, 1),
+            .boot_id = column_strdup(st, 2),
+            .run_id = column_strdup(st, 3),
+            .step = column_strdup(st, 4),
+        };
+    }
+    if (rc != SQLITE_DONE) {
+        dagd_orphan_processes_free(v, n);
+        return store_fail(s, rc, "Failed to find the processes of unfinished runs");
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+void dagd_orphan_processes_free(struct dagd_orphan_process *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].boot_id);
+        free(p[i].run_id);
+        free(p[i].step);
+    }
+    free(p);
+}
+
 /* Oldest runs first. Children are deleted explicitly before the run (the
  * foreign keys' ON DELETE CASCADE is only the safety net): that keeps the
  * event deletion bounded and countable. */

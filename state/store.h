@@ -217,6 +217,29 @@ bool dagd_store_in_batch(struct dagd_store *s);
  * pending steps) failed with `reason`; returns the number of runs fixed. */
 int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t now_ms);
 
+/* The process group of a step's running attempt (its worker leads it), the
+ * leader's start time in clock ticks since boot and the boot id: what a dagd
+ * starting after a crash needs to kill what the steps left running
+ * (procsweep.h). pgid 0 forgets them; so does recording the step in any
+ * status but running. Returns 0, -ENOENT if there is no such step, or
+ * another -errno. */
+int dagd_store_step_set_process(struct dagd_store *s, const char *run_id, const char *step,
+                                int64_t pgid, uint64_t start_ticks, const char *boot_id);
+
+struct dagd_orphan_process {
+    int64_t pgid;
+    uint64_t start_ticks;
+    char *boot_id; /* may be NULL */
+    char *run_id, *step;
+};
+
+/* The process groups recorded for running steps of queued or running runs:
+ * at start, before dagd_store_fail_orphans(), the groups a dead dagd left.
+ * *ret is an array of *ret_n (free with dagd_orphan_processes_free). */
+int dagd_store_orphan_processes(struct dagd_store *s, struct dagd_orphan_process **ret,
+                                size_t *ret_n);
+void dagd_orphan_processes_free(struct dagd_orphan_process *p, size_t n);
+
 /* Retention: delete up to `batch` finished runs (with their steps and
  * events) that ended before `before_ms`, and up to `batch` ticks older than
  * before_ms (the newest tick of each schedule/sensor is kept). One call

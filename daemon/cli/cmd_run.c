@@ -15,6 +15,7 @@
 #include "pipeline.h"
 #include "plan.h"
 #include "plugin_host.h"
+#include "procsweep.h"
 #include "progress.h"
 #include "statelock.h"
 
@@ -217,6 +218,9 @@ static int open_state(struct run_state *st, const char *dir_arg)
         return 1;
     }
     if (alone) {
+        /* What the dead dagd's steps left running dies before they are
+         * marked failed (procsweep.h). */
+        (void)dagd_procsweep_orphans(st->store);
         r = dagd_store_fail_orphans(st->store, "orphaned: the dagd that ran it died",
                                     dagd_usec_to_msec(dagd_now_wall_usec()));
         if (r > 0) {

@@ -37,6 +37,7 @@
 #include "memlimit.h"
 #include "plan.h"
 #include "plugin_host.h"
+#include "proc.h"
 #include "step_tracker.h"
 #include "worker_proto.h"
 
@@ -173,6 +174,7 @@ struct dagd_executor {
     unsigned n_open;
 
     struct dagd_checkpointer *ckpt; /* warehouse WAL checkpoints after steps */
+    char boot_id[37];               /* recorded with each attempt's process group; "" unknown */
 };
 
 static void pump(struct dagd_executor *e);
@@ -460,6 +462,29 @@ static void kill_group(struct exec_attempt *a, int sig)
     }
 }
 
+/* Record the attempt's process group and its leader's start time (the
+ * template read it before it could reap the child), so that a dagd that
+ * finds this one dead can kill what the step left running (procsweep.h).
+ * Recording the step's end forgets them. */
+static void attempt_record_process(struct exec_attempt *a, const cJSON *start)
+{
+    struct exec_step *s = a->step;
+    struct dagd_executor *e = a->e;
+    if (!s || !cJSON_IsNumber(start) || start->valuedouble <= 0) {
+        return;
+    }
+    batch(e);
+    int k = dagd_store_step_set_process(e->cfg.store, s->info.run_id, s->info.step, a->pid,
+                                        (uint64_t)start->valuedouble,
+                                        e->boot_id[0] ? e->boot_id : NULL);
+    if (k < 0) {
+        dagd_log_errno(LOG_WARNING, k,
+                       "Failed to record the process of step '%s' of run %s: %s, "
+                       "ignoring",
+                       s->info.step, s->info.run_id, dagd_store_errmsg(e->cfg.store));
+    }
+}
+
 static void on_attempt_timer(uv_timer_t *t);
 
 static void attempt_stop(struct exec_attempt *a)
@@ -513,6 +538,7 @@ static void on_tmpl_message(struct dagd_executor *e, const char *msg, size_t len
         attempt_finish(a);
     } else if (cJSON_IsNumber(pid)) {
         a->pid = (pid_t)pid->valuedouble;
+        attempt_record_process(a, cJSON_GetObjectItemCaseSensitive(j, "start"));
         if (a->want_term) {
             attempt_stop(a);
         }
@@ -1112,10 +1138,15 @@ static void tmpl_fail_inflight(struct dagd_executor *e, const char *why)
         if (!a) {
             return;
         }
+        /* Its process (if any) died with the template (PDEATHSIG), but what
+         * it started may still run in its group: nothing of a step outlives
+         * its recorded end. No kill(pid) fallback: that pid is not ours now. */
+        if (a->pid > 0) {
+            (void)kill(-a->pid, SIGKILL);
+        }
         a->exited = true;
         a->status = -1;
         set_str(&a->error, why);
-        /* Its process (if any) died with the template (PDEATHSIG). */
         attempt_finish(a);
     }
 }
@@ -1865,6 +1896,9 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
     }
     e->tmpl_fd = -1;
     e->sendq_tail = &e->sendq;
+    if (dagd_proc_boot_id(e->boot_id) < 0) {
+        e->boot_id[0] = '\0';
+    }
     dagd_memlimit_detect(&e->memlimit);
     e->ckpt = dagd_checkpointer_new(cfg->loop);
 
@@ -1919,9 +1953,11 @@ void dagd_executor_free(struct dagd_executor *e)
     }
     tmpl_stop(e);
     tmpl_fail_inflight(e, "canceled: dagd is stopping");
+    /* SIGTERM, not SIGKILL: the template then kills what the steps started
+     * outside their process groups (it is their subreaper) and exits. */
     for (struct tmpl *t = e->tmpls; t; t = t->next) {
         if (t->proc_open) {
-            (void)uv_process_kill(&t->proc, SIGKILL);
+            (void)uv_process_kill(&t->proc, SIGTERM);
             t->proc_open = false;
             uv_close((uv_handle_t *)&t->proc, on_tmpl_handle_closed);
         }

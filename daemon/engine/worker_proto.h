@@ -8,7 +8,8 @@
  * ends of the events, stdout and stderr pipes. The template forks a child
  * that runs the attempt and answers with messages (JSON objects):
  *
- *     {"id":N,"pid":P}                          the child was forked
+ *     {"id":N,"pid":P,"start":T}                the child was forked; T: its start
+ *                                               time, clock ticks since boot
  *     {"id":N,"error":"..."}                    it could not be (no exit follows)
  *     {"id":N,"pid":P,"status":S,"utime_us":U,"stime_us":T,"maxrss_kb":R}
  *                                               the child ended (wait4 status)

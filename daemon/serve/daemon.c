@@ -10,6 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "plugin_host.h"
+#include "procsweep.h"
 #include "retention.h"
 #include "schedules.h"
 #include "sensors.h"
@@ -217,9 +218,11 @@ static void on_prune(uv_timer_t *t)
 /* ---- start ---- */
 
 /* No other dagd uses this state: every run still marked running belonged to
- * a dead process (DESIGN 5: fixed within 1 s of start). */
+ * a dead process (DESIGN 5: fixed within 1 s of start). What its steps left
+ * running is killed first: never both failed and still running. */
 static int recover_orphans(struct dagd_daemon *d)
 {
+    (void)dagd_procsweep_orphans(d->store);
     int r = dagd_store_fail_orphans(d->store, "orphaned: the daemon that ran it died",
                                     dagd_usec_to_msec(dagd_now_wall_usec()));
     if (r < 0) {

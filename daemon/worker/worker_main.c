@@ -17,6 +17,7 @@
  *
  * The template must stay single-threaded (it forks) and must not open
  * SQLite (a forked connection is unusable). */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -37,6 +39,7 @@
 #include <dagd/task.h>
 
 #include "memlimit.h"
+#include "proc.h"
 #include "task_config.h"
 #include "util.h"
 #include "warehouse_db.h"
@@ -822,13 +825,77 @@ static void handle_job(char *buf, int fds[3])
     (void)setpgid(pid, pid);
     children = dagd_xreallocarray(children, n_children + 1, sizeof(*children));
     children[n_children++] = (struct child){pid, id};
-    reply("{\"id\":%" PRIu64 ",\"pid\":%d}", id, (int)pid);
+    /* The start time names the process group in state.db for the start-up
+     * sweep (procsweep.h). Read here, where the child cannot have been
+     * reaped yet, so the pid is still its own. */
+    struct dagd_proc_stat st;
+    uint64_t start = dagd_proc_stat_read(pid, &st) >= 0 ? st.start_ticks : 0;
+    reply("{\"id\":%" PRIu64 ",\"pid\":%d,\"start\":%" PRIu64 "}", id, (int)pid, start);
 out:
     cJSON_Delete(job);
     for (int i = 0; i < 3; i++) {
         if (fds[i] >= 0) {
             (void)close(fds[i]);
         }
+    }
+}
+
+/* Kill every direct child of ours, and the process group of each one that
+ * leads its own. Returns how many were signalled. */
+static unsigned kill_children(pid_t self)
+{
+    DIR *d = opendir("/proc");
+    unsigned n = 0;
+    if (!d) {
+        return 0;
+    }
+    for (struct dirent *de; (de = readdir(d));) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        struct dagd_proc_stat st;
+        if (*end || pid <= 0 || dagd_proc_stat_read((pid_t)pid, &st) < 0 || st.ppid != self) {
+            continue;
+        }
+        if (st.pgrp == pid) {
+            (void)kill((pid_t)-pid, SIGKILL);
+        }
+        (void)kill((pid_t)pid, SIGKILL);
+        n++;
+    }
+    (void)closedir(d);
+    return n;
+}
+
+/* The executor is gone (its socket closed, or PDEATHSIG): nothing a step
+ * started may outlive it (docs/security.md, "Processes a step starts").
+ * One kill reaches each step's process group; whatever left its group
+ * became our child when its parent died (we are a subreaper), so we kill
+ * our children and reap them until none is left. Never our own group: we
+ * share it with dagd and whatever started dagd. Bounded: a process tree
+ * that forks faster than we kill is given up after 5 s. */
+static void kill_descendants(void)
+{
+    pid_t self = getpid();
+    struct timespec t0, t;
+
+    for (size_t i = 0; i < n_children; i++) {
+        (void)kill(-children[i].pid, SIGKILL);
+    }
+    (void)clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        pid_t pid;
+        while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+        }
+        if (pid < 0 && errno == ECHILD) {
+            return;
+        }
+        (void)kill_children(self);
+        (void)clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec >= 5) {
+            fprintf(stderr, "<4>dagd-worker: processes of steps still alive after 5 s\n");
+            return;
+        }
+        (void)poll(NULL, 0, 10);
     }
 }
 
@@ -840,9 +907,17 @@ static int template_main(void)
     /* SIGINT is for the executor (dagd run's ^C); it cancels us properly. */
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* The executor's death (SIGTERM here) or its closed socket ends us, and
+     * kill_descendants() everything the steps started. PDEATHSIG follows
+     * the thread that spawned us: the executor's loop thread, which lives
+     * as long as the executor. */
     (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* Orphaned descendants of steps (children of a killed step, daemonized
+     * helpers) become our children instead of init's. */
+    (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
     (void)sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     template_sfd = sfd;
@@ -862,7 +937,12 @@ static int template_main(void)
         }
         if (p[1].revents) {
             struct signalfd_siginfo si;
+            bool term = false;
             while (read(sfd, &si, sizeof(si)) > 0) {
+                term = term || si.ssi_signo == SIGTERM;
+            }
+            if (term) {
+                break;
             }
             reap();
         }
@@ -871,13 +951,14 @@ static int template_main(void)
             size_t len;
             int r = recv_job(buf, DAGD_WORKER_MAX_JOB + 1, &len, fds);
             if (r == 0 || (r < 0 && r != -EAGAIN)) {
-                break; /* executor gone: children die with us (PDEATHSIG) */
+                break; /* the executor is gone */
             }
             if (r > 0) {
                 handle_job(buf, fds);
             }
         }
     }
+    kill_descendants();
     (void)close(sfd);
     return 0;
 }

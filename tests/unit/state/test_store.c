@@ -1002,7 +1002,35 @@ static void test_fail_orphans(void **state)
                                 .exit_code = -1};
     assert_int_equal(dagd_store_step_update(s, &st, 1300), 0);
 
+    /* The running step's process group is what the start-up sweep finds;
+     * a step of a finished run, or one no longer running, is not. */
+    assert_int_equal(dagd_store_step_set_process(s, "running", "s1", 4242, 777, "boot-a"), 0);
+    assert_int_equal(dagd_store_step_set_process(s, "running", "nope", 1, 1, NULL), -ENOENT);
+    assert_int_equal(dagd_store_step_set_process(s, "done", "s0", 4343, 1, "boot-a"), 0);
+    struct dagd_orphan_process *op = NULL;
+    size_t n_op = 0;
+    assert_int_equal(dagd_store_orphan_processes(s, &op, &n_op), 0);
+    assert_int_equal(n_op, 1);
+    assert_int_equal(op[0].pgid, 4242);
+    assert_int_equal(op[0].start_ticks, 777);
+    assert_string_equal(op[0].boot_id, "boot-a");
+    assert_string_equal(op[0].run_id, "running");
+    assert_string_equal(op[0].step, "s1");
+    dagd_orphan_processes_free(op, n_op);
+    /* Recording the end of a step forgets its group. */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE pgid = 4343"), 1);
+    succeed_step(s, "done", "s0", "fp", 1250);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE pgid = 4343"), 0);
+    /* Recording the step again as running keeps it. */
+    assert_int_equal(dagd_store_step_update(s, &st, 1350), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE pgid = 4242"), 1);
+
     assert_int_equal(dagd_store_fail_orphans(s, "dagd restarted", 5000), 2);
+    /* Failed orphans forget their process groups. */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE pgid = 4242"), 0);
+    assert_int_equal(dagd_store_orphan_processes(s, &op, &n_op), 0);
+    assert_int_equal(n_op, 0);
+    dagd_orphan_processes_free(op, n_op);
 
     struct dagd_run_info run = {0};
     assert_int_equal(dagd_store_run_get(s, "running", &run), 0);

@@ -1,4 +1,4 @@
--- Schema version 4: the process group of a step's running attempt, so that a
+-- Schema version 5: the process group of a step's running attempt, so that a
 -- dagd starting after a crash can kill what its predecessor's steps left
 -- running before it marks them failed (docs/state.md, "Processes of
 -- orphaned steps"). Set while the attempt runs, NULL once its end is
