@@ -8,9 +8,9 @@
  * (so each peak RSS is its own): loads it with dagd_load_file into a new
  * SQLite file opened as the host opens the warehouse (dagd_warehouse_open),
  * and runs `sqlite3 DB '.import --csv --skip 1 FILE t'` into a table with
- * the same column types, on the same page size, WAL and synchronous=NORMAL. Then the same load at a fifth of the rows, to show
- * that peak RSS does not grow with the file. Prints rows/s, the ratio and
- * peak RSS of each. */
+ * the same column types, on the same page size, WAL and synchronous=NORMAL. Then the same load at a
+ * fifth of the rows, to show that peak RSS does not grow with the file. Prints rows/s, the ratio
+ * and peak RSS of each. */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -156,7 +156,8 @@ int main(int argc, char **argv)
     }
     snprintf(cmd, sizeof(cmd),
              "sqlite3 '%s' 'PRAGMA page_size = 65536' 'PRAGMA journal_mode = WAL' "
-             "'PRAGMA synchronous = NORMAL' 'CREATE TABLE t (id INTEGER, customer_id INTEGER, amount REAL, "
+             "'PRAGMA synchronous = NORMAL' 'CREATE TABLE t (id INTEGER, customer_id INTEGER, "
+             "amount REAL, "
              "ordered_at TEXT, city TEXT, quantity INTEGER)' '.import --csv --skip 1 %s t'",
              db2, csv);
     if (measure(csv, db, NULL, &t_load, &mb_load) < 0 ||
