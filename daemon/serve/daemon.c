@@ -351,6 +351,7 @@ static int start_server(struct daemon *s)
     struct dagd_server_limits limits = {
         .max_line = d->config.max_line_bytes,
         .max_clients = d->config.max_clients,
+        .max_clients_per_uid = d->config.max_clients_per_uid,
         .idle_timeout_usec = d->config.idle_timeout_usec,
     };
     int r;

@@ -18,6 +18,7 @@ void dagd_daemon_config_init(struct dagd_daemon_config *c)
         .max_queued_runs = 1000,
         .max_queued_bytes = 16u * 1024u * 1024u,
         .max_clients = 64,
+        .max_clients_per_uid = 32,
         .max_line_bytes = 1024u * 1024u,
         .idle_timeout_usec = 60u * 1000000u,
         .shutdown_grace_usec = 30u * 1000000u,
@@ -266,6 +267,14 @@ static void k_max_clients(struct parse *p, struct dagd_daemon_config *c, const y
 {
     set_uint(p, v, key, 4096, &c->max_clients, sizeof(unsigned));
 }
+static void k_max_clients_per_uid(struct parse *p, struct dagd_daemon_config *c,
+                                  const yaml_node_t *v, const char *key)
+{
+    set_uint(p, v, key, 4096, &c->max_clients_per_uid, sizeof(unsigned));
+    if (c->max_clients_per_uid == 0) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be at least 1", key);
+    }
+}
 static void k_max_line(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                        const char *key)
 {
@@ -284,11 +293,11 @@ static void k_limits(struct parse *p, struct dagd_daemon_config *c, const yaml_n
                      const char *key)
 {
     static const char *const names[] = {"max_concurrent_runs", "max_jobs",    "max_queued_runs",
-                                        "max_queued_bytes",    "max_clients", "max_line_bytes",
-                                        "idle_timeout"};
-    static const key_fn fns[] = {
-        k_max_runs, k_max_jobs, k_max_queued_runs, k_max_queued_bytes, k_max_clients,
-        k_max_line, k_idle};
+                                        "max_queued_bytes",    "max_clients", "max_clients_per_uid",
+                                        "max_line_bytes",      "idle_timeout"};
+    static const key_fn fns[] = {k_max_runs,         k_max_jobs,    k_max_queued_runs,
+                                 k_max_queued_bytes, k_max_clients, k_max_clients_per_uid,
+                                 k_max_line,         k_idle};
     parse_map(p, c, v, names, fns, ELEMENTSOF(names));
 }
 

@@ -14,7 +14,8 @@
  *     max_jobs: 0                    # global step parallelism, 0 = CPUs
  *     max_queued_runs: 1000           # runs waiting for a slot; more get QUEUE_FULL
  *     max_queued_bytes: 16777216      # their params and options together
- *     max_clients: 64
+ *     max_clients: 64                 # the last 4 are root's (with 16 or more)
+ *     max_clients_per_uid: 32         # connections of one uid other than root
  *     max_line_bytes: 1048576
  *     idle_timeout: 60s
  *   shutdown_grace: 30s
@@ -41,6 +42,7 @@ struct dagd_daemon_config {
     unsigned max_queued_runs;
     size_t max_queued_bytes;
     unsigned max_clients;
+    unsigned max_clients_per_uid;
     size_t max_line_bytes;
     uint64_t idle_timeout_usec;
     uint64_t shutdown_grace_usec;

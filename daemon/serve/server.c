@@ -6,6 +6,8 @@
 #include "server.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +17,10 @@
 #include "protocol.h"
 
 #define READ_CHUNK (64u * 1024u)
+/* Give freed reply buffers back to the system (malloc_trim) after this many
+ * bytes of them: glibc keeps freed heap memory, and its mmap threshold grows
+ * after large frees, so without it 60 slow readers left 280 MB behind. */
+#define TRIM_AFTER_BYTES (8u * 1024u * 1024u)
 
 struct list_head {
     struct list_head *next, *prev;
@@ -57,6 +63,8 @@ struct dagd_server {
 
     struct list_head clients;
     unsigned n_clients;
+    size_t unsent_total;     /* unsent bytes of all clients */
+    size_t freed_since_trim; /* reply bytes freed since the last malloc_trim */
     bool freeing;
 };
 
@@ -97,16 +105,47 @@ static void client_close(struct client *c);
 static void client_process(struct client *c);
 static void client_update_reading(struct client *c);
 
+/* Return freed memory to the system once enough reply bytes were freed. */
+static void server_maybe_trim(struct dagd_server *s)
+{
+    if (s->freed_since_trim >= TRIM_AFTER_BYTES) {
+        s->freed_since_trim = 0;
+        (void)malloc_trim(0);
+    }
+}
+
+/* The output of all clients fell below max_unsent_total: clients that were
+ * held back because they had replies unsent may be read again (`except` is
+ * handled by the caller). Clients are only unlinked in close callbacks, so
+ * the list stays valid while handlers run. */
+static void server_wake(struct dagd_server *s, struct client *except)
+{
+    for (struct list_head *i = s->clients.next; i != &s->clients; i = i->next) {
+        struct client *o = container_of(i, struct client, link);
+        if (o != except && !o->closing) {
+            client_update_reading(o);
+            client_process(o);
+        }
+    }
+}
+
 /* ---- writing ---- */
 
 static void on_write(uv_write_t *req, int status)
 {
     struct wreq *w = container_of(req, struct wreq, req);
     struct client *c = w->client;
-
+    struct dagd_server *s = c->server;
+    bool was_over = s->unsent_total > s->limits.max_unsent_total;
     c->unsent -= w->len;
+    s->unsent_total -= w->len;
+    s->freed_since_trim += w->len;
     free(w->data);
     free(w);
+    server_maybe_trim(s);
+    if (was_over && s->unsent_total <= s->limits.max_unsent_total) {
+        server_wake(s, c);
+    }
     if (status < 0) {
         if (status != UV_ECANCELED) {
             dagd_log_debug("%s: write to client pid %d failed: %s", __func__, (int)c->cred.pid,
@@ -145,6 +184,7 @@ static int client_send(struct client *c, char *data, size_t len)
         return -EPIPE;
     }
     c->unsent += len;
+    c->server->unsent_total += len;
     return 0;
 }
 
@@ -174,6 +214,7 @@ static void call_finish(struct dagd_server_call *call, char *line, size_t len)
 {
     struct client *c = call->client;
     call_free(call);
+    c->last_active_usec = dagd_now_mono_usec(); /* a long call that ends is activity */
     (void)client_send(c, line, len);
     if (!c->closing) {
         client_update_reading(c);
@@ -243,11 +284,16 @@ pid_t dagd_server_call_pid(const struct dagd_server_call *call)
 /* ---- reading ---- */
 
 /* Read only while the client has room for more: few calls in flight and a
- * small backlog of unsent replies (backpressure instead of buffering). */
+ * small backlog of unsent replies (backpressure instead of buffering), and,
+ * while the replies of all clients together are over their limit, only
+ * clients that have none unsent: slow readers wait, the others are served.
+ * So memory is bounded by the soft limits plus one reply per client. */
 static bool client_can_take(const struct client *c)
 {
-    return !c->closing && !c->close_when_flushed && c->n_calls < c->server->limits.max_calls &&
-           c->unsent <= c->server->limits.max_unsent / 4;
+    const struct dagd_server *s = c->server;
+    return !c->closing && !c->close_when_flushed && c->n_calls < s->limits.max_calls &&
+           c->unsent <= s->limits.max_unsent_soft &&
+           (c->unsent == 0 || s->unsent_total <= s->limits.max_unsent_total);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -264,10 +310,12 @@ static void handle_line(struct client *c, const char *line, size_t len)
     char *msg = NULL;
     cJSON *id = NULL;
 
-    /* Blank lines are keep-alives. */
+    /* Blank lines are ignored, and are not activity: a client that only
+     * sends them is idle (issue 16: 64 such clients locked everyone out). */
     if (len == 0) {
         return;
     }
+    c->last_active_usec = dagd_now_mono_usec();
     int r = dagd_request_decode(line, len, &req, &code, &msg, &id);
     if (r < 0) {
         size_t n;
@@ -316,7 +364,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0) {
         return;
     }
-    c->last_active_usec = dagd_now_mono_usec();
     dagd_linebuf_append(&c->lines, buf->base, (size_t)nread);
     client_process(c);
     client_update_reading(c);
@@ -370,6 +417,7 @@ static void on_client_closed(uv_handle_t *h)
     s->n_clients--;
     dagd_linebuf_done(&c->lines);
     free(c);
+    server_maybe_trim(s);
     maybe_free_server(s);
 }
 
@@ -464,6 +512,81 @@ static bool peer_allowed(struct dagd_server *s, const struct ucred *cr)
     return pid_in_group(cr->pid, s->group);
 }
 
+/* Live clients other than `self` (of `uid`, or not root's if uid is -2, or
+ * all if -1). */
+static unsigned count_clients(const struct dagd_server *s, const struct client *self, long uid)
+{
+    unsigned n = 0;
+    for (const struct list_head *i = s->clients.next; i != &s->clients; i = i->next) {
+        const struct client *o = container_of(i, struct client, link);
+        if (o == self || o->closing || o->close_when_flushed) {
+            continue;
+        }
+        n += uid == -1 || (uid == -2 && o->cred.uid != 0) || (uid >= 0 && o->cred.uid == uid);
+    }
+    return n;
+}
+
+/* Close the client (matching uid as in count_clients) idle the longest, if
+ * one has been idle at least DAGD_SERVER_EVICT_IDLE_USEC with nothing in
+ * flight: a new connection beats a connection that does nothing. true if
+ * one was closed. */
+static bool evict_idle(struct dagd_server *s, const struct client *self, long uid)
+{
+    uint64_t now = dagd_now_mono_usec();
+    struct client *victim = NULL;
+    for (struct list_head *i = s->clients.next; i != &s->clients; i = i->next) {
+        struct client *o = container_of(i, struct client, link);
+        if (o == self || o->closing || o->close_when_flushed || o->n_calls > 0 ||
+            now - o->last_active_usec < DAGD_SERVER_EVICT_IDLE_USEC) {
+            continue;
+        }
+        if (!(uid == -1 || (uid == -2 && o->cred.uid != 0) || (uid >= 0 && o->cred.uid == uid))) {
+            continue;
+        }
+        if (!victim || o->last_active_usec < victim->last_active_usec) {
+            victim = o;
+        }
+    }
+    if (!victim) {
+        return false;
+    }
+    dagd_log_info("Closing client pid %d (uid %u), idle for %" PRIu64
+                  " ms, to make room for pid %d",
+                  (int)victim->cred.pid, (unsigned)victim->cred.uid,
+                  (now - victim->last_active_usec) / 1000, (int)self->cred.pid);
+    client_close(victim);
+    return true;
+}
+
+/* Room for a new client: per uid (not root), for uids other than root
+ * (root's reserve) and in total. Where a limit is reached, an idle client
+ * in the same group makes room; otherwise the newcomer gets BUSY. */
+static bool admit(struct dagd_server *s, struct client *c)
+{
+    const struct dagd_server_limits *l = &s->limits;
+    unsigned reserve = l->max_clients >= 16 ? DAGD_SERVER_ROOT_RESERVE : 0;
+    uid_t uid = c->cred.uid;
+
+    if (uid != 0 && count_clients(s, c, (long)uid) >= l->max_clients_per_uid &&
+        !evict_idle(s, c, (long)uid)) {
+        dagd_log_warning("Refusing client pid %d: uid %u has %u connections", (int)c->cred.pid,
+                         (unsigned)uid, l->max_clients_per_uid);
+        client_fatal(c, DAGD_ERR_BUSY, "too many connections from this uid");
+        return false;
+    }
+    if (uid != 0 && reserve > 0 && count_clients(s, c, -2) >= l->max_clients - reserve &&
+        !evict_idle(s, c, -2)) {
+        client_fatal(c, DAGD_ERR_BUSY, "too many clients");
+        return false;
+    }
+    if (count_clients(s, c, -1) >= l->max_clients && !evict_idle(s, c, -1)) {
+        client_fatal(c, DAGD_ERR_BUSY, "too many clients");
+        return false;
+    }
+    return true;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct dagd_server *s = listener->data;
@@ -508,8 +631,7 @@ static void on_connection(uv_stream_t *listener, int status)
         client_fatal(c, DAGD_ERR_PERMISSION, "permission denied");
         return;
     }
-    if (s->n_clients > s->limits.max_clients) {
-        client_fatal(c, DAGD_ERR_BUSY, "too many clients");
+    if (!admit(s, c)) {
         return;
     }
     (void)uv_timer_start(&c->timer, on_idle_timer, s->limits.idle_timeout_usec / 1000 + 1, 0);
@@ -531,6 +653,15 @@ int dagd_server_new(uv_loop_t *loop, const struct dagd_server_limits *limits,
     }
     if (s->limits.max_clients == 0) {
         s->limits.max_clients = 64;
+    }
+    if (s->limits.max_clients_per_uid == 0) {
+        s->limits.max_clients_per_uid = 32;
+    }
+    if (s->limits.max_unsent_soft == 0) {
+        s->limits.max_unsent_soft = 256u * 1024u;
+    }
+    if (s->limits.max_unsent_total == 0) {
+        s->limits.max_unsent_total = 32u * 1024u * 1024u;
     }
     if (s->limits.max_calls == 0) {
         s->limits.max_calls = 16;

@@ -5,9 +5,11 @@
  * optionally after stream events. Owns the listening handle, the clients,
  * their buffers and pending writes. Does not know any command.
  *
- * Limits (systemd varlink style): line length, clients, calls in flight per
- * client, unsent bytes per client (reading stops above the soft limit, the
- * client is dropped above the hard limit), idle timeout. */
+ * Limits (systemd varlink style): line length, clients (in total, per uid,
+ * a reserve for root; an idle client makes room for a new one), calls in
+ * flight per client, unsent bytes per client (reading stops above the soft
+ * limit, the client is dropped above the hard limit) and over all clients,
+ * idle timeout. */
 #ifndef DAGD_SERVER_H
 #define DAGD_SERVER_H
 
@@ -23,12 +25,24 @@ struct dagd_server;
 struct dagd_server_call;
 
 struct dagd_server_limits {
-    size_t max_line;            /* bytes; 0 = DAGD_PROTOCOL_MAX_LINE */
-    unsigned max_clients;       /* 0 = 64 */
-    unsigned max_calls;         /* calls in flight per client; 0 = 16 */
-    size_t max_unsent;          /* hard limit of queued reply bytes per client; 0 = 16 MiB */
-    uint64_t idle_timeout_usec; /* close idle clients without calls in flight; 0 = 60 s */
+    size_t max_line;              /* bytes; 0 = DAGD_PROTOCOL_MAX_LINE */
+    unsigned max_clients;         /* 0 = 64; the last DAGD_SERVER_ROOT_RESERVE are root's */
+    unsigned max_clients_per_uid; /* connections of one uid other than root; 0 = 32 */
+    unsigned max_calls;           /* calls in flight per client; 0 = 16 */
+    size_t max_unsent;            /* hard limit of queued reply bytes per client; 0 = 16 MiB */
+    size_t max_unsent_soft;       /* a client's requests are not read above this; 0 = 256 KiB */
+    size_t max_unsent_total;      /* nor, above this over all clients, those of a client with
+                                   * unsent replies; 0 = 32 MiB */
+    uint64_t idle_timeout_usec;   /* close clients without a request (blank lines do not
+                                   * count) or call in flight for this long; 0 = 60 s */
 };
+
+/* Connections only root may take: with max_clients of at least 16, other
+ * uids together hold at most max_clients - 4, so root can always get in. */
+#define DAGD_SERVER_ROOT_RESERVE 4u
+/* A client without calls in flight whose last request is this old may be
+ * closed to make room for a new connection when a limit is reached. */
+#define DAGD_SERVER_EVICT_IDLE_USEC (1000u * 1000u)
 
 /* Called for each decoded request. The callee must eventually answer the
  * call (reply/error), possibly later from another callback. */

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The daemon against a hostile or clumsy client (issue 16): a flood of
-queued runs and oversized params; invalid UTF-8 in requests; the socket's group read when a peer connects (after chgrp,
+queued runs and oversized params; slow readers (memory bounded and given
+back); idle connections that would lock others out (blank lines are not
+activity, an idle client makes room, per-uid limits, root's reserve); invalid UTF-8 in requests; the socket's group read when a peer connects (after chgrp,
 and under socket activation without `socket:`); a truncated or damaged
 state.db refused at start. Each part fails without the change it covers; the limits it
 relies on are promised in docs/daemon.md and docs/security.md."""
@@ -126,6 +128,156 @@ def queue_bounds():
         check(d.stop() == 0, "SIGTERM exit status")
 
 
+def slow_readers():
+    """60 clients pipelining `runs {limit: 3000}` without reading: the
+    daemon stops reading each once its replies pile up, and gives the memory
+    back when they go. Before: RSS +157 MB at the peak, +205 MB after they
+    disconnected."""
+    with Daemon({"noop": NOOP}) as d:
+        d.stop()
+        c = sqlite3.connect(os.path.join(d.state, "state.db"))
+        c.executemany(
+            "INSERT INTO runs (run_id, pipeline, status, trigger, params, created_at, started_at,"
+            " ended_at) VALUES (?, 'noop', 'succeeded', 'cli', ?, ?, ?, ?)",
+            [("%032x" % i, '{"state_dir":"/var/lib/dagd","run_id":"%032x"}' % i,
+              1700000000000 + i, 1700000000000 + i, 1700000000001 + i) for i in range(3000)])
+        c.commit()
+        c.close()
+        d.start()
+        s = d.connect()
+        s.sendall(request("runs", {"limit": 3000}))
+        line, _ = read_line(s)
+        check(len(json.loads(line)["result"]["runs"]) == 3000, "3000 runs listed")
+        s.close()
+        time.sleep(0.3)
+        base = rss_kb(d.proc.pid)
+        socks = []
+        for _ in range(60):
+            s = d.connect()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"".join(request("runs", {"limit": 3000}, id=j) for j in range(40)))
+            socks.append(s)
+        peak = 0
+        for _ in range(24):
+            time.sleep(0.25)
+            peak = max(peak, rss_kb(d.proc.pid))
+        t0 = time.monotonic()
+        d.ctl("status")  # a client that reads is still served
+        served = time.monotonic() - t0
+        for s in socks:
+            s.close()
+        time.sleep(1.5)
+        after = rss_kb(d.proc.pid)
+        print("slow readers: RSS %d kB, peak %d, after they left %d; status in %.3f s"
+              % (base, peak, after, served))
+        check(peak - base < 96 * 1024, "slow readers grew the daemon by %d kB" % (peak - base))
+        check(after - base < 16 * 1024, "memory kept after they left: %d kB" % (after - base))
+        check(d.stop() == 0, "SIGTERM exit status")
+
+
+def run_as(uid, gid, n, hold):
+    """A child process as uid:gid (member of GROUP) opening n connections,
+    each sending `status`; prints one result per connection ("ok" or the
+    error code), then keeps them open until its stdin closes."""
+    code = r"""
+import json, socket, sys
+res, socks = [], []
+for i in range(%d):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(%r)
+    s.settimeout(10)
+    try:
+        s.sendall(b'{"v":1,"id":1,"method":"status"}\n')
+    except OSError:
+        pass  # refused: the BUSY line is there to read
+    buf = b""
+    while b"\n" not in buf:
+        try:
+            chunk = s.recv(65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        buf += chunk
+    rep = json.loads(buf.split(b"\n")[0]) if buf else {}
+    res.append("ok" if "result" in rep else rep.get("error", {}).get("code", "closed"))
+    socks.append(s)
+print(json.dumps(res), flush=True)
+sys.stdin.read()
+""" % (n, hold)
+
+    def drop():
+        os.setgid(gid)
+        os.setgroups([GROUP])
+        os.setuid(uid)
+    p = subprocess.Popen(["python3", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, preexec_fn=drop)
+    return p, json.loads(p.stdout.readline())
+
+
+def client_limits():
+    """Idle connections sending blank lines do not lock others out."""
+    # 64 connections that only send blank lines: a new client still gets in
+    # (one of them, idle, makes room), root's dagctl included
+    with Daemon({"noop": NOOP}) as d:
+        idle = [d.connect() for _ in range(64)]
+        for _ in range(3):
+            for s in idle:
+                s.sendall(b"\n")
+            time.sleep(0.5)
+        p = d.ctl("status", check_rc=None)
+        check(p.returncode == 0, "locked out by 64 idle connections: %s" % p.stderr)
+        closed = 0
+        for s in idle:
+            s.settimeout(0.2)
+            try:
+                closed += s.recv(100) == b""
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed += 1
+            s.close()
+        check(closed >= 1, "no idle connection made room")
+        check(d.stop() == 0, "SIGTERM exit status")
+    # blank lines do not keep a connection alive past the idle timeout
+    with Daemon({"noop": NOOP}, config="limits:\n  idle_timeout: 2s\n") as d:
+        s = d.connect()
+        t0, data = time.monotonic(), None
+        s.settimeout(0.5)
+        while time.monotonic() - t0 < 8:
+            try:
+                s.sendall(b"\n")
+                data = s.recv(100)
+                if data == b"":
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                data = b""
+                break
+        check(data == b"" and time.monotonic() - t0 < 5,
+              "a client sending blank lines was not closed after the idle timeout")
+        s.close()
+        check(d.stop() == 0, "SIGTERM exit status")
+    if os.geteuid() != 0:
+        print("SKIP part: per-uid limits (needs root to switch uid)")
+        return
+    # per uid, and root's reserve: with max_clients 16, other uids share 12
+    config = "limits:\n  max_clients: 16\n  max_clients_per_uid: 8\n"
+    with Daemon({"noop": NOOP}, config=config) as d:
+        os.chown(d.sock, -1, GROUP)
+        a, res_a = run_as(65534, 65534, 10, d.sock)
+        check(res_a == ["ok"] * 8 + ["BUSY"] * 2, "per-uid limit 8: %r" % res_a)
+        b, res_b = run_as(65533, 65533, 6, d.sock)
+        check(res_b == ["ok"] * 4 + ["BUSY"] * 2, "root's reserve of 4 (12 for others): %r" % res_b)
+        for _ in range(4):  # root gets in, up to max_clients
+            check("result" in call(d.connect(), "status"), "root refused with its reserve free")
+        for p in (a, b):
+            p.stdin.close()
+            p.wait(10)
+        check(d.stop() == 0, "SIGTERM exit status")
+
+
 GROUP = 4242  # a group nobody is in but the test's client
 
 
@@ -228,6 +380,8 @@ def damaged_history():
 
 
 queue_bounds()
+slow_readers()
+client_limits()
 activated_socket_group()
 damaged_history()
 print("ok")

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,8 @@ struct fixture {
     char path[128];
     int aborted;
     struct dagd_server_call *held;
+    bool count_echo;
+    int n_echo;
 };
 
 static void dispatch(struct dagd_server_call *call, const char *method, const cJSON *params,
@@ -45,6 +48,7 @@ static void dispatch(struct dagd_server_call *call, const char *method, const cJ
 {
     struct fixture *f = userdata;
     if (strcmp(method, "echo") == 0) {
+        f->n_echo += f->count_echo;
         dagd_server_call_reply(call, cJSON_Duplicate(params, true));
     } else if (strcmp(method, "stream") == 0) {
         for (int i = 0; i < 3; i++) {
@@ -259,6 +263,79 @@ static void test_busy(void **state)
     teardown_fx(&f);
 }
 
+/* A client that only sends blank lines is idle: past
+ * DAGD_SERVER_EVICT_IDLE_USEC it makes room for a new one, which is served
+ * (issue 16 item 11). */
+static void script_evict(struct script *s)
+{
+    int a = client_connect(s->f->path);
+    for (int i = 0; i < 6; i++) {
+        client_send(a, "\n");
+        usleep(DAGD_SERVER_EVICT_IDLE_USEC / 4);
+    }
+    int b = client_connect(s->f->path);
+    client_send(b, "{\"v\":1,\"id\":2,\"method\":\"echo\"}\n");
+    read_all(s, b, 1);
+    s->eof = 0;
+    read_all(s, a, 1); /* a was closed: EOF */
+    close(b);
+    close(a);
+}
+
+static void test_evict_idle(void **state)
+{
+    struct fixture f;
+    struct script s = {.fn = script_evict};
+    struct dagd_server_limits l = {.max_clients = 1};
+
+    setup_fx(&f, &l);
+    run_script(&f, &s);
+    assert_int_equal(s.n_lines, 1);
+    assert_string_equal(s.lines[0], "{\"v\":1,\"id\":2,\"result\":{}}");
+    assert_int_equal(s.eof, 1);
+    teardown_fx(&f);
+}
+
+/* A client that does not read: requests stop being read once its unsent
+ * replies pass the soft limit (issue 16 item 7). The replies are 64 KiB
+ * echoes; the kernel buffer is made small so they stay in the server. */
+static void script_backpressure(struct script *s)
+{
+    int fd = client_connect(s->f->path);
+    int small = 4096;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    static char req[70 * 1024];
+    int n =
+        snprintf(req, sizeof(req), "{\"v\":1,\"id\":1,\"method\":\"echo\",\"params\":{\"x\":\"");
+    memset(req + n, 'x', 64 * 1024);
+    strcpy(req + n + 64 * 1024, "\"}}\n");
+    struct timeval tv = {.tv_usec = 300000};
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    for (int i = 0; i < 24; i++) {
+        client_send(fd, req); /* once it stops being read, the sends time out */
+    }
+    usleep(200000);
+    close(fd);
+    usleep(100000);
+}
+
+static void test_backpressure(void **state)
+{
+    struct fixture f;
+    struct script s = {.fn = script_backpressure};
+    struct dagd_server_limits l = {.max_unsent_soft = 128 * 1024};
+
+    (void)signal(SIGPIPE, SIG_IGN); /* as the daemon: the client leaves with replies unsent */
+    setup_fx(&f, &l);
+    f.count_echo = true;
+    run_script(&f, &s);
+    /* At most soft limit / reply size + 1 replies made, plus what the kernel took. */
+    fprintf(stderr, "echo replies made: %d\n", f.n_echo);
+    assert_true(f.n_echo < 16);
+    assert_true(f.n_echo >= 2);
+    teardown_fx(&f);
+}
+
 static void script_abort(struct script *s)
 {
     int fd = client_connect(s->f->path);
@@ -325,7 +402,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),         cmocka_unit_test(test_oversize),
         cmocka_unit_test(test_busy),          cmocka_unit_test(test_abort),
-        cmocka_unit_test(test_listen_errors),
+        cmocka_unit_test(test_listen_errors), cmocka_unit_test(test_evict_idle),
+        cmocka_unit_test(test_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
