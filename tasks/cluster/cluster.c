@@ -331,6 +331,65 @@ static int write_tiers(struct dagd_task_ctx *ctx, sqlite3 *db, const struct citi
     return 0;
 }
 
+/* k auto: the k in AUTO_K_MIN..AUTO_K_MAX (below the number of distinct
+ * points) with the best mean silhouette; ties keep the smaller k. Too few
+ * distinct cities for a silhouette: one tier. `trial` is scratch (cs->n). */
+static int cluster_auto(struct dagd_task_ctx *ctx, const struct cities *cs, const int *feat,
+                        int nfeat, const double *x, size_t distinct, uint64_t seed, unsigned n_init,
+                        unsigned *labels, unsigned *trial, unsigned *ret_k, double *ret_score)
+{
+    double best = -INFINITY, score = 0;
+    unsigned k = 0;
+    for (unsigned kk = AUTO_K_MIN; kk <= AUTO_K_MAX && kk + 1 <= distinct; kk++) {
+        double sse, sil;
+        if (host->canceled(ctx)) {
+            return -ECANCELED;
+        }
+        int r = cluster_k(cs, feat, nfeat, x, kk, seed, n_init, trial, &sse);
+        if (r >= 0) {
+            r = dagd_silhouette(x, cs->n, (size_t)nfeat, trial, kk, &sil);
+        }
+        if (r < 0) {
+            host->fail(ctx, NULL, "k-means (k=%u) failed: %s", kk, strerror(-r));
+            return r;
+        }
+        host->log(ctx, DAGD_TASK_LOG_INFO, "k=%u: silhouette %.4f, within SSE %.6g", kk, sil, sse);
+        if (sil > best) {
+            best = sil;
+            k = kk;
+            score = sse;
+            memcpy(labels, trial, cs->n * sizeof(unsigned));
+        }
+    }
+    if (k == 0) {
+        k = 1;
+        memset(labels, 0, cs->n * sizeof(unsigned));
+    }
+    host->log(ctx, DAGD_TASK_LOG_NOTICE, "k auto: chose k=%u (silhouette %.4f)", k,
+              isfinite(best) ? best : 0.0);
+    *ret_k = k;
+    *ret_score = score;
+    return 0;
+}
+
+/* One line: how many cities in how many tiers of which sizes. */
+static void log_tiers(struct dagd_task_ctx *ctx, const struct cities *cs, const unsigned *labels,
+                      unsigned k, int nfeat, double score)
+{
+    size_t sizes[DAGD_KMEANS_MAX_K] = {0};
+    for (size_t i = 0; i < cs->n; i++) {
+        sizes[labels[i]]++;
+    }
+    char buf[256];
+    size_t off = 0;
+    for (unsigned t = 0; t < k && off < sizeof(buf); t++) {
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%zu", t ? "/" : "", sizes[t]);
+    }
+    host->log(ctx, DAGD_TASK_LOG_NOTICE,
+              "%zu cities in %u tiers (sizes low to high %s), %d feature(s), score %.6g", cs->n, k,
+              buf, nfeat, score);
+}
+
 static int cluster_run(struct dagd_task_ctx *ctx)
 {
     struct cities cs = {0};
@@ -368,8 +427,7 @@ static int cluster_run(struct dagd_task_ctx *ctx)
     x = calloc(cs.n * (size_t)nfeat, sizeof(double));
     key = calloc(cs.n, sizeof(double));
     labels = calloc(cs.n, sizeof(unsigned));
-    trial = calloc(cs.n, sizeof(unsigned));
-    if (!x || !key || !labels || !trial) {
+    if (!x || !key || !labels) {
         r = -ENOMEM;
         goto out;
     }
@@ -399,57 +457,23 @@ static int cluster_run(struct dagd_task_ctx *ctx)
             goto out;
         }
     } else {
-        /* k auto: best mean silhouette; ties keep the smaller k. */
-        double best = -INFINITY;
-        k = 0;
-        for (unsigned kk = AUTO_K_MIN; kk <= AUTO_K_MAX && kk + 1 <= distinct; kk++) {
-            double sse, sil;
-            if (host->canceled(ctx)) {
-                r = -ECANCELED;
-                goto out;
-            }
-            r = cluster_k(&cs, feat, nfeat, x, kk, seed, n_init, trial, &sse);
-            if (r >= 0) {
-                r = dagd_silhouette(x, cs.n, (size_t)nfeat, trial, kk, &sil);
-            }
-            if (r < 0) {
-                host->fail(ctx, NULL, "k-means (k=%u) failed: %s", kk, strerror(-r));
-                goto out;
-            }
-            host->log(ctx, DAGD_TASK_LOG_INFO, "k=%u: silhouette %.4f, within SSE %.6g", kk, sil,
-                      sse);
-            if (sil > best) {
-                best = sil;
-                k = kk;
-                score = sse;
-                memcpy(labels, trial, cs.n * sizeof(unsigned));
-            }
+        trial = calloc(cs.n, sizeof(unsigned));
+        if (!trial) {
+            r = -ENOMEM;
+            goto out;
         }
-        if (k == 0) {
-            /* Too few distinct cities for a silhouette: one tier. */
-            k = 1;
-            memset(labels, 0, cs.n * sizeof(unsigned));
+        r = cluster_auto(ctx, &cs, feat, nfeat, x, distinct, seed, n_init, labels, trial, &k,
+                         &score);
+        if (r < 0) {
+            goto out;
         }
-        host->log(ctx, DAGD_TASK_LOG_NOTICE, "k auto: chose k=%u (silhouette %.4f)", k,
-                  isfinite(best) ? best : 0.0);
     }
     r = dagd_kmeans_rank(labels, cs.n, k, key);
     if (r < 0) {
         goto out;
     }
 
-    size_t sizes[DAGD_KMEANS_MAX_K] = {0};
-    for (size_t i = 0; i < cs.n; i++) {
-        sizes[labels[i]]++;
-    }
-    char buf[256];
-    size_t off = 0;
-    for (unsigned t = 0; t < k && off < sizeof(buf); t++) {
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%zu", t ? "/" : "", sizes[t]);
-    }
-    host->log(ctx, DAGD_TASK_LOG_NOTICE,
-              "%zu cities in %u tiers (sizes low to high %s), %d feature(s), score %.6g", cs.n, k,
-              buf, nfeat, score);
+    log_tiers(ctx, &cs, labels, k, nfeat, score);
 
     r = write_tiers(ctx, db, &cs, labels);
     if (r >= 0) {

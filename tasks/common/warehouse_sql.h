@@ -4,7 +4,7 @@
  *   load_files, raw_orders, city_district_map  extract (pipelines/sales/bronze.sql)
  *   orders, dq_exceptions, dq_summary,
  *   order_groups, warehouse_meta                validate (validate_sql.h)
- *   the marts (one per model file)              transform (pipelines/sales/models)
+ *   the marts (one per model file)              transform, i.e. sql (pipelines/sales/models)
  *   translations                                translate-scrape (translations_sql.h)
  *   city_tiers                                  cluster (cluster.c)
  * Every other task only reads them, and copes with a table that is not

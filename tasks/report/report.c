@@ -123,7 +123,8 @@ static void model_done(struct model *m)
     pool_done(&m->pool);
 }
 
-static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct model *m)
+/* summary: every key figure, by key. A missing table loads nothing. */
+static int load_summary(sqlite3 *db, struct model *m)
 {
     sqlite3_stmt *st;
     struct pool *p = &m->pool;
@@ -142,6 +143,16 @@ static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct mode
     sqlite3_finalize(st);
     m->r.summary = m->summary;
     m->r.n_summary = n;
+    return 0;
+}
+
+/* Q1 (mart_top_city_per_hour), English names when translations has them. A missing table loads
+ * nothing. */
+static int load_hours(sqlite3 *db, struct model *m)
+{
+    sqlite3_stmt *st;
+    struct pool *p = &m->pool;
+    size_t n;
 
     st = prepare(db,
                  "SELECT t.hour, t.city, tr.en, t.sales_rmb_cents, t.margin_rmb_cents"
@@ -163,6 +174,16 @@ static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct mode
     sqlite3_finalize(st);
     m->r.hours = m->hours;
     m->r.n_hours = n;
+    return 0;
+}
+
+/* Q2 (mart_city_district_avg): the first `top` ranks, English names when translations has them. A
+ * missing table loads nothing. */
+static int load_q2(sqlite3 *db, struct model *m, int64_t top)
+{
+    sqlite3_stmt *st;
+    struct pool *p = &m->pool;
+    size_t n;
 
     st =
         prepare(db,
@@ -190,6 +211,16 @@ static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct mode
     sqlite3_finalize(st);
     m->r.q2 = m->q2;
     m->r.n_q2 = n;
+    return 0;
+}
+
+/* city_tiers (a tier outside 0..63 counts as 0: the chart has one colour per tier). A missing table
+ * loads nothing. */
+static int load_tiers(sqlite3 *db, struct model *m)
+{
+    sqlite3_stmt *st;
+    struct pool *p = &m->pool;
+    size_t n;
 
     st = prepare(db, "SELECT city, city_en, total_sales_rmb_cents, tier FROM city_tiers", NULL);
     for (n = 0; st && sqlite3_step(st) == SQLITE_ROW;) {
@@ -209,6 +240,15 @@ static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct mode
     sqlite3_finalize(st);
     m->r.tiers = m->tiers;
     m->r.n_tiers = n;
+    return 0;
+}
+
+/* dq_summary: dataset1, dataset2, final, then any other source. A missing table loads nothing. */
+static int load_dq(sqlite3 *db, struct model *m)
+{
+    sqlite3_stmt *st;
+    struct pool *p = &m->pool;
+    size_t n;
 
     st = prepare(db,
                  "SELECT source, rule, rows FROM dq_summary ORDER BY CASE source"
@@ -228,6 +268,15 @@ static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct mode
     sqlite3_finalize(st);
     m->r.dq = m->dq;
     m->r.n_dq = n;
+    return 0;
+}
+
+/* load_files, in load order. A missing table loads nothing. */
+static int load_files(sqlite3 *db, struct model *m)
+{
+    sqlite3_stmt *st;
+    struct pool *p = &m->pool;
+    size_t n;
 
     st = prepare(db,
                  "SELECT source, path, content_hash, rows, size, loaded_at FROM load_files"
@@ -249,7 +298,17 @@ static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct mode
     sqlite3_finalize(st);
     m->r.files = m->files;
     m->r.n_files = n;
+    return 0;
+}
 
+static int load(struct dagd_task_ctx *ctx, sqlite3 *db, int64_t top, struct model *m)
+{
+    int r;
+    if ((r = load_summary(db, m)) < 0 || (r = load_hours(db, m)) < 0 ||
+        (r = load_q2(db, m, top)) < 0 || (r = load_tiers(db, m)) < 0 || (r = load_dq(db, m)) < 0 ||
+        (r = load_files(db, m)) < 0) {
+        return r;
+    }
     if (!m->r.n_hours || !m->r.n_q2 || !m->r.n_tiers || !m->r.n_dq) {
         host->log(ctx, DAGD_TASK_LOG_WARNING,
                   "some sections have no data (Q1 %zu, Q2 %zu, tiers %zu, dq %zu rows), ignoring",

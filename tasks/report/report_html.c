@@ -354,13 +354,9 @@ static void not_available(FILE *out, const char *what)
     fputs(": no data in the warehouse.</p>\n", out);
 }
 
-int dagd_report_render(const struct dagd_report *r, FILE *out)
+/* <head> (title, CSP, inline CSS), the title and the run line. */
+static void section_head(FILE *out, const struct dagd_report *r, const char *when)
 {
-    char money[48], when[64], m2[48];
-    const struct dagd_report_tier_city **sorted = NULL;
-    int ntiers = 0;
-
-    fmt_time(when, sizeof(when), r->generated_at_ms);
     fputs("<!DOCTYPE html>\n<html lang=\"zh-Hans\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
           "style-src 'unsafe-inline'; img-src data:\">\n"
@@ -372,9 +368,12 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
     fputs("</h1>\n<p class=\"meta\">Run <code id=\"run-id\">", out);
     dagd_html_escape(out, r->run_id);
     fprintf(out, "</code> &middot; generated <time id=\"generated-at\">%s</time></p>\n", when);
+}
 
-    /* Key figures first (the labelled ones, in label order), then every
-     * other summary row in a folded table. */
+/* Key figures first (the labelled ones, in label order), then every other
+ * summary row in a folded table. */
+static void section_summary(FILE *out, const struct dagd_report *r)
+{
     fputs("<h2 id=\"summary\">Summary</h2>\n<div class=\"kpi\">", out);
     for (size_t l = 0; l < N_SUMMARY_LABELS; l++) {
         for (size_t i = 0; i < r->n_summary; i++) {
@@ -409,123 +408,149 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
     if (!r->n_summary) {
         not_available(out, "Summary");
     }
+}
 
-    /* Q1. */
+static void section_q1(FILE *out, const struct dagd_report *r)
+{
+    char money[48], m2[48];
     fputs("<h2 id=\"q1\">Q1 &middot; Top city per hour</h2>\n", out);
-    if (r->n_hours) {
-        chart_q1(out, r);
-        fputs("<table id=\"table-q1\"><tr><th>Hour</th><th>City</th><th class=\"num\">Sales "
-              "(RMB)</th><th class=\"num\">Margin to 2nd (RMB)</th></tr>\n",
-              out);
-        for (size_t i = 0; i < r->n_hours; i++) {
-            const struct dagd_report_hour *h = &r->hours[i];
-            fprintf(out, "<tr><td>%02d:00</td><td>", h->hour);
-            name_html(out, h->city, h->city_en);
-            fprintf(out, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td></tr>\n",
-                    dagd_report_money(money, sizeof(money), h->sales_cents),
-                    dagd_report_money(m2, sizeof(m2), h->margin_cents));
-        }
-        fputs("</table>\n", out);
-    } else {
+    if (!r->n_hours) {
         not_available(out, "Q1 (mart_top_city_per_hour)");
+        return;
     }
+    chart_q1(out, r);
+    fputs("<table id=\"table-q1\"><tr><th>Hour</th><th>City</th><th class=\"num\">Sales "
+          "(RMB)</th><th class=\"num\">Margin to 2nd (RMB)</th></tr>\n",
+          out);
+    for (size_t i = 0; i < r->n_hours; i++) {
+        const struct dagd_report_hour *h = &r->hours[i];
+        fprintf(out, "<tr><td>%02d:00</td><td>", h->hour);
+        name_html(out, h->city, h->city_en);
+        fprintf(out, "</td><td class=\"num\">%s</td><td class=\"num\">%s</td></tr>\n",
+                dagd_report_money(money, sizeof(money), h->sales_cents),
+                dagd_report_money(m2, sizeof(m2), h->margin_cents));
+    }
+    fputs("</table>\n", out);
+}
 
-    /* Q2. */
+static void section_q2(FILE *out, const struct dagd_report *r)
+{
+    char money[48], m2[48];
     fputs("<h2 id=\"q2\">Q2 &middot; Top 10 cities by average sales per district</h2>\n", out);
-    if (r->n_q2) {
-        chart_q2(out, r);
-        fputs("<table id=\"table-q2\"><tr><th class=\"num\">Rank</th><th>City</th><th "
-              "class=\"num\">Districts with sales</th><th class=\"num\">City total "
-              "(RMB)</th><th class=\"num\">Average per district (RMB)</th></tr>\n",
-              out);
-        for (size_t i = 0; i < r->n_q2; i++) {
-            const struct dagd_report_q2 *q = &r->q2[i];
-            fprintf(out, "<tr><td class=\"num\">%" PRId64 "</td><td>", q->rank);
-            name_html(out, q->city, q->city_en);
-            fprintf(out,
-                    "</td><td class=\"num\">%" PRId64 "</td><td class=\"num\">%s</td><td "
-                    "class=\"num\">%s</td></tr>\n",
-                    q->districts, dagd_report_money(money, sizeof(money), q->total_cents),
-                    dagd_report_money(m2, sizeof(m2), q->avg_cents));
-        }
-        fputs("</table>\n", out);
-    } else {
+    if (!r->n_q2) {
         not_available(out, "Q2 (mart_city_district_avg)");
+        return;
     }
-
-    /* Tiers. */
-    fputs("<h2 id=\"tiers\">City tiers</h2>\n", out);
-    if (r->n_tiers) {
-        sorted = malloc(r->n_tiers * sizeof(*sorted));
-        if (!sorted) {
-            return -ENOMEM;
-        }
-        for (size_t i = 0; i < r->n_tiers; i++) {
-            sorted[i] = &r->tiers[i];
-            if (r->tiers[i].tier + 1 > ntiers) {
-                ntiers = r->tiers[i].tier + 1;
-            }
-        }
-        qsort(sorted, r->n_tiers, sizeof(*sorted), cmp_tier_city);
-        chart_tiers(out, r, sorted, ntiers);
-        fputs("<table id=\"table-tiers\"><tr><th>Tier</th><th class=\"num\">Cities</th><th "
-              "class=\"num\">Lowest total (RMB)</th><th class=\"num\">Highest total "
-              "(RMB)</th><th>Cities (largest first, up to 20)</th></tr>\n",
-              out);
-        for (int t = ntiers - 1; t >= 0; t--) {
-            size_t count = 0, shown = 0;
-            int64_t lo = INT64_MAX, hi = INT64_MIN;
-            for (size_t i = 0; i < r->n_tiers; i++) {
-                if (sorted[i]->tier == t) {
-                    count++;
-                    lo = sorted[i]->total_cents < lo ? sorted[i]->total_cents : lo;
-                    hi = sorted[i]->total_cents > hi ? sorted[i]->total_cents : hi;
-                }
-            }
-            if (!count) {
-                continue;
-            }
-            fprintf(out,
-                    "<tr><td><span class=\"swatch\" style=\"background:%s\"></span>%d</td><td "
-                    "class=\"num\">%zu</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td>",
-                    tier_colours[(size_t)t % N_TIER_COLOURS], t, count,
-                    dagd_report_money(money, sizeof(money), lo),
-                    dagd_report_money(m2, sizeof(m2), hi));
-            for (size_t i = 0; i < r->n_tiers && shown < 20; i++) {
-                if (sorted[i]->tier == t) {
-                    fputs(shown++ ? ", " : "", out);
-                    name_html(out, sorted[i]->city, sorted[i]->city_en);
-                }
-            }
-            fputs(count > shown ? ", &hellip;</td></tr>\n" : "</td></tr>\n", out);
-        }
-        fputs("</table>\n", out);
-        free(sorted);
-    } else {
-        not_available(out, "City tiers (city_tiers)");
-    }
-
-    /* Data quality. */
-    fputs("<h2 id=\"dq\">Data quality</h2>\n", out);
-    if (r->n_dq) {
+    chart_q2(out, r);
+    fputs("<table id=\"table-q2\"><tr><th class=\"num\">Rank</th><th>City</th><th "
+          "class=\"num\">Districts with sales</th><th class=\"num\">City total "
+          "(RMB)</th><th class=\"num\">Average per district (RMB)</th></tr>\n",
+          out);
+    for (size_t i = 0; i < r->n_q2; i++) {
+        const struct dagd_report_q2 *q = &r->q2[i];
+        fprintf(out, "<tr><td class=\"num\">%" PRId64 "</td><td>", q->rank);
+        name_html(out, q->city, q->city_en);
         fprintf(out,
-                "<table id=\"%s\"><tr><th>Source</th><th>Rule</th><th "
-                "class=\"num\">Rows</th></tr>\n",
-                DAGD_REPORT_ID_DQ);
-        for (size_t i = 0; i < r->n_dq; i++) {
-            fputs("<tr><td>", out);
-            dagd_html_escape(out, r->dq[i].source);
-            fputs("</td><td><code>", out);
-            dagd_html_escape(out, r->dq[i].rule);
-            fprintf(out, "</code></td><td class=\"num\">%" PRId64 "</td></tr>\n", r->dq[i].rows);
+                "</td><td class=\"num\">%" PRId64 "</td><td class=\"num\">%s</td><td "
+                "class=\"num\">%s</td></tr>\n",
+                q->districts, dagd_report_money(money, sizeof(money), q->total_cents),
+                dagd_report_money(m2, sizeof(m2), q->avg_cents));
+    }
+    fputs("</table>\n", out);
+}
+
+/* One row of the tier table: count, lowest and highest total, the first 20
+ * cities (sorted: largest first). Nothing for an empty tier. */
+static void tier_row(FILE *out, const struct dagd_report *r,
+                     const struct dagd_report_tier_city *const *sorted, int t)
+{
+    char money[48], m2[48];
+    size_t count = 0, shown = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < r->n_tiers; i++) {
+        if (sorted[i]->tier == t) {
+            count++;
+            lo = sorted[i]->total_cents < lo ? sorted[i]->total_cents : lo;
+            hi = sorted[i]->total_cents > hi ? sorted[i]->total_cents : hi;
         }
-        fputs("</table>\n", out);
-    } else {
+    }
+    if (!count) {
+        return;
+    }
+    fprintf(out,
+            "<tr><td><span class=\"swatch\" style=\"background:%s\"></span>%d</td><td "
+            "class=\"num\">%zu</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td>",
+            tier_colours[(size_t)t % N_TIER_COLOURS], t, count,
+            dagd_report_money(money, sizeof(money), lo), dagd_report_money(m2, sizeof(m2), hi));
+    for (size_t i = 0; i < r->n_tiers && shown < 20; i++) {
+        if (sorted[i]->tier == t) {
+            fputs(shown++ ? ", " : "", out);
+            name_html(out, sorted[i]->city, sorted[i]->city_en);
+        }
+    }
+    fputs(count > shown ? ", &hellip;</td></tr>\n" : "</td></tr>\n", out);
+}
+
+/* The tiers chart and table, highest tier first. -ENOMEM (nothing of the
+ * section written but its heading) if the sort array cannot be had. */
+static int section_tiers(FILE *out, const struct dagd_report *r)
+{
+    const struct dagd_report_tier_city **sorted = NULL;
+    int ntiers = 0;
+    fputs("<h2 id=\"tiers\">City tiers</h2>\n", out);
+    if (!r->n_tiers) {
+        not_available(out, "City tiers (city_tiers)");
+        return 0;
+    }
+    sorted = malloc(r->n_tiers * sizeof(*sorted));
+    if (!sorted) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->n_tiers; i++) {
+        sorted[i] = &r->tiers[i];
+        if (r->tiers[i].tier + 1 > ntiers) {
+            ntiers = r->tiers[i].tier + 1;
+        }
+    }
+    qsort(sorted, r->n_tiers, sizeof(*sorted), cmp_tier_city);
+    chart_tiers(out, r, sorted, ntiers);
+    fputs("<table id=\"table-tiers\"><tr><th>Tier</th><th class=\"num\">Cities</th><th "
+          "class=\"num\">Lowest total (RMB)</th><th class=\"num\">Highest total "
+          "(RMB)</th><th>Cities (largest first, up to 20)</th></tr>\n",
+          out);
+    for (int t = ntiers - 1; t >= 0; t--) {
+        tier_row(out, r, sorted, t);
+    }
+    fputs("</table>\n", out);
+    free(sorted);
+    return 0;
+}
+
+static void section_dq(FILE *out, const struct dagd_report *r)
+{
+    fputs("<h2 id=\"dq\">Data quality</h2>\n", out);
+    if (!r->n_dq) {
         fprintf(out, "<table id=\"%s\"></table>\n", DAGD_REPORT_ID_DQ);
         not_available(out, "Data quality (dq_summary)");
+        return;
     }
+    fprintf(out,
+            "<table id=\"%s\"><tr><th>Source</th><th>Rule</th><th "
+            "class=\"num\">Rows</th></tr>\n",
+            DAGD_REPORT_ID_DQ);
+    for (size_t i = 0; i < r->n_dq; i++) {
+        fputs("<tr><td>", out);
+        dagd_html_escape(out, r->dq[i].source);
+        fputs("</td><td><code>", out);
+        dagd_html_escape(out, r->dq[i].rule);
+        fprintf(out, "</code></td><td class=\"num\">%" PRId64 "</td></tr>\n", r->dq[i].rows);
+    }
+    fputs("</table>\n", out);
+}
 
-    /* Inputs. */
+static void section_inputs(FILE *out, const struct dagd_report *r)
+{
+    char when[48];
     fputs("<h2 id=\"inputs\">Input files</h2>\n", out);
     fprintf(out,
             "<table id=\"%s\"><tr><th>Source</th><th>Path</th><th class=\"num\">Rows</th>"
@@ -533,7 +558,7 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
             DAGD_REPORT_ID_FILES);
     for (size_t i = 0; i < r->n_files; i++) {
         const struct dagd_report_file *f = &r->files[i];
-        fmt_time(m2, sizeof(m2), f->loaded_at_ms);
+        fmt_time(when, sizeof(when), f->loaded_at_ms);
         fputs("<tr><td>", out);
         dagd_html_escape(out, f->source);
         fputs("</td><td><code>", out);
@@ -541,7 +566,7 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
         fprintf(out,
                 "</code></td><td class=\"num\">%" PRId64 "</td><td class=\"num\">%" PRId64
                 "</td><td>%s</td><td><code>",
-                f->rows, f->size, m2);
+                f->rows, f->size, when);
         dagd_html_escape(out, f->hash);
         fputs("</code></td></tr>\n", out);
     }
@@ -549,6 +574,23 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
     if (!r->n_files) {
         not_available(out, "Input files (load_files)");
     }
+}
+
+int dagd_report_render(const struct dagd_report *r, FILE *out)
+{
+    char when[64];
+
+    fmt_time(when, sizeof(when), r->generated_at_ms);
+    section_head(out, r, when);
+    section_summary(out, r);
+    section_q1(out, r);
+    section_q2(out, r);
+    int rc = section_tiers(out, r);
+    if (rc < 0) {
+        return rc;
+    }
+    section_dq(out, r);
+    section_inputs(out, r);
     fprintf(out, "<p class=\"meta\">dagd sales report &middot; run ");
     dagd_html_escape(out, r->run_id);
     fprintf(out, " &middot; %s</p>\n</body>\n</html>\n", when);
