@@ -17,6 +17,7 @@
 #include <zip.h>
 
 #include <cmocka.h>
+#include "../query_int.h"
 
 #include "config.h"
 #include "bronze_loader.h"
@@ -77,15 +78,7 @@ static int teardown(void **state)
 
 static int64_t q(sqlite3 *db, const char *sql)
 {
-    sqlite3_stmt *st;
-    int64_t v = -1;
-
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    return v;
+    return test_query_int(db, sql, -1); /* -1: no row */
 }
 
 static int64_t expected_int(const char *a, const char *b, const char *c)

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 #include <sqlite3.h>
+#include "../query_int.h"
 
 #include "models.h"
 #include "transform_run.h"
@@ -94,15 +95,7 @@ static void test_order_and_cycle(void **state)
 
 static int64_t q_int(sqlite3 *db, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -12345;
-
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    return v;
+    return test_query_int(db, sql, -12345); /* -12345: no row */
 }
 
 static void test_materialise(void **state)
