@@ -10,8 +10,10 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "host_api.h"
 #include "log.h"
 #include "params.h"
+#include "plugin_load.h"
 #include "task_config.h"
 
 /* Under LeakSanitizer, plugins stay mapped when the host is freed: LSan's
@@ -41,16 +43,13 @@ struct dagd_plugin_host {
 
     struct dagd_plugin **plugins; /* loaded, in load order */
     size_t n_plugins;
-
-    const struct dagd_host_api *api;
-    bool custom_api;
 };
 
-/* ---- the loader-time host API ------------------------------------------ */
+/* ---- the load/plan-time mode of the host API (host_api.h) ----------------- */
 
-/* The context of a validate callback run by the loader. */
-struct dagd_task_ctx {
-    struct dagd_task_config *config;
+/* The context of a validate or inputs callback run in the loading process. */
+struct lt_ctx {
+    struct dagd_task_ctx base; /* first: the API hands us &base */
     const struct dagd_params *params;
     const char *step;
     struct dagd_plugin_failure *failures;
@@ -61,6 +60,11 @@ struct dagd_task_ctx {
     size_t n_inputs, n_outputs;
 };
 
+static struct lt_ctx *LT(struct dagd_task_ctx *ctx)
+{
+    return (struct lt_ctx *)ctx;
+}
+
 static const char *lt_run_id(struct dagd_task_ctx *ctx)
 {
     return "";
@@ -68,7 +72,7 @@ static const char *lt_run_id(struct dagd_task_ctx *ctx)
 
 static const char *lt_step_name(struct dagd_task_ctx *ctx)
 {
-    return ctx->step;
+    return LT(ctx)->step;
 }
 
 static unsigned lt_attempt(struct dagd_task_ctx *ctx)
@@ -76,69 +80,14 @@ static unsigned lt_attempt(struct dagd_task_ctx *ctx)
     return 0;
 }
 
-static const char *lt_config_string(struct dagd_task_ctx *ctx, const char *key, const char *def)
-{
-    return dagd_task_config_string(ctx->config, key, def);
-}
-
-static int64_t lt_config_int(struct dagd_task_ctx *ctx, const char *key, int64_t def)
-{
-    return dagd_task_config_int(ctx->config, key, def);
-}
-
-static double lt_config_number(struct dagd_task_ctx *ctx, const char *key, double def)
-{
-    return dagd_task_config_number(ctx->config, key, def);
-}
-
-static bool lt_config_bool(struct dagd_task_ctx *ctx, const char *key, bool def)
-{
-    return dagd_task_config_bool(ctx->config, key, def);
-}
-
-static uint64_t lt_config_duration(struct dagd_task_ctx *ctx, const char *key, uint64_t def)
-{
-    return dagd_task_config_duration(ctx->config, key, def);
-}
-
-static size_t lt_config_list_len(struct dagd_task_ctx *ctx, const char *key)
-{
-    return dagd_task_config_list_len(ctx->config, key);
-}
-
-static const char *lt_config_list_item(struct dagd_task_ctx *ctx, const char *key, size_t i)
-{
-    return dagd_task_config_list_item(ctx->config, key, i);
-}
-
-static size_t lt_config_map_len(struct dagd_task_ctx *ctx, const char *key)
-{
-    return dagd_task_config_map_len(ctx->config, key);
-}
-
-static const char *lt_config_map_key(struct dagd_task_ctx *ctx, const char *key, size_t i)
-{
-    return dagd_task_config_map_key(ctx->config, key, i);
-}
-
-static const char *lt_config_map_value(struct dagd_task_ctx *ctx, const char *key, size_t i)
-{
-    return dagd_task_config_map_value(ctx->config, key, i);
-}
-
-static const char *lt_config_json(struct dagd_task_ctx *ctx)
-{
-    return dagd_task_config_json(ctx->config);
-}
-
 static const char *lt_param(struct dagd_task_ctx *ctx, const char *name)
 {
-    return ctx->params ? dagd_params_get(ctx->params, name) : NULL;
+    return LT(ctx)->params ? dagd_params_get(LT(ctx)->params, name) : NULL;
 }
 
 static const char *lt_state_dir(struct dagd_task_ctx *ctx)
 {
-    return ctx->params ? dagd_params_get(ctx->params, "state_dir") : NULL;
+    return LT(ctx)->params ? dagd_params_get(LT(ctx)->params, "state_dir") : NULL;
 }
 
 static struct sqlite3 *lt_warehouse(struct dagd_task_ctx *ctx)
@@ -146,22 +95,21 @@ static struct sqlite3 *lt_warehouse(struct dagd_task_ctx *ctx)
     return NULL;
 }
 
-static void lt_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
-    _printf_(3, 4);
-static void lt_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
+static void lt_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt,
+                   va_list ap)
 {
-    va_list ap;
     _cleanup_free_ char *msg = NULL;
 
     if ((int)level > dagd_log_max_level) {
         return;
     }
-    va_start(ap, fmt);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
     if (vasprintf(&msg, fmt, ap) < 0) {
         msg = NULL;
     }
-    va_end(ap);
-    dagd_log((int)level, "step '%s' (validate): %s", ctx->step ? ctx->step : "?",
+#pragma GCC diagnostic pop
+    dagd_log((int)level, "step '%s' (validate): %s", LT(ctx)->step ? LT(ctx)->step : "?",
              msg ? msg : "(out of memory)");
 }
 
@@ -195,12 +143,14 @@ static int lt_declare(char ***v, size_t *n, const char *path)
 
 static int lt_declare_input(struct dagd_task_ctx *ctx, const char *path)
 {
-    return ctx->collect ? lt_declare(&ctx->inputs, &ctx->n_inputs, path) : -EOPNOTSUPP;
+    struct lt_ctx *c = LT(ctx);
+    return c->collect ? lt_declare(&c->inputs, &c->n_inputs, path) : -EOPNOTSUPP;
 }
 
 static int lt_declare_output(struct dagd_task_ctx *ctx, const char *path)
 {
-    return ctx->collect ? lt_declare(&ctx->outputs, &ctx->n_outputs, path) : -EOPNOTSUPP;
+    struct lt_ctx *c = LT(ctx);
+    return c->collect ? lt_declare(&c->outputs, &c->n_outputs, path) : -EOPNOTSUPP;
 }
 
 /* Plan/validate time: nothing ran, so there is no result to keep from memoization. */
@@ -208,43 +158,33 @@ static void lt_no_memo(struct dagd_task_ctx *ctx, const char *reason)
 {
 }
 
-static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...) _printf_(3, 4);
-static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
+static void add_failure(struct lt_ctx *c, const char *key, char *msg)
 {
-    va_list ap;
-    char *msg = NULL;
-
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) {
-        msg = NULL;
-    }
-    va_end(ap);
-    ctx->failures = dagd_xreallocarray(ctx->failures, ctx->n_failures + 1, sizeof(*ctx->failures));
-    ctx->failures[ctx->n_failures++] = (struct dagd_plugin_failure){
+    c->failures = dagd_xreallocarray(c->failures, c->n_failures + 1, sizeof(*c->failures));
+    c->failures[c->n_failures++] = (struct dagd_plugin_failure){
         .key = key ? dagd_xstrdup(key) : NULL,
         .message = msg ? msg : dagd_xstrdup("(out of memory)"),
     };
+}
+
+static int lt_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    if (vasprintf(&msg, fmt, ap) < 0) {
+        msg = NULL;
+    }
+#pragma GCC diagnostic pop
+    add_failure(LT(ctx), key, msg);
     return -EINVAL;
 }
 
-static const struct dagd_host_api loader_api = {
-    .abi_major = DAGD_TASK_ABI_MAJOR,
-    .abi_minor = DAGD_TASK_ABI_MINOR,
-    .struct_size = sizeof(struct dagd_host_api),
+static const struct dagd_host_mode loader_mode = {
     .run_id = lt_run_id,
     .step_name = lt_step_name,
     .attempt = lt_attempt,
-    .config_string = lt_config_string,
-    .config_int = lt_config_int,
-    .config_number = lt_config_number,
-    .config_bool = lt_config_bool,
-    .config_duration = lt_config_duration,
-    .config_list_len = lt_config_list_len,
-    .config_list_item = lt_config_list_item,
-    .config_map_len = lt_config_map_len,
-    .config_map_key = lt_config_map_key,
-    .config_map_value = lt_config_map_value,
-    .config_json = lt_config_json,
     .param = lt_param,
     .state_dir = lt_state_dir,
     .warehouse = lt_warehouse,
@@ -254,8 +194,8 @@ static const struct dagd_host_api loader_api = {
     .canceled = lt_canceled,
     .declare_input = lt_declare_input,
     .declare_output = lt_declare_output,
-    .no_memo = lt_no_memo,
     .fail = lt_fail,
+    .no_memo = lt_no_memo,
 };
 
 void dagd_plugin_failures_free(struct dagd_plugin_failure *f, size_t n)
@@ -271,15 +211,12 @@ int dagd_plugin_host_validate(struct dagd_plugin_host *h, const struct dagd_plug
                               const cJSON *config, const struct dagd_params *params,
                               const char *step, struct dagd_plugin_failure **ret, size_t *ret_n)
 {
-    struct dagd_task_ctx ctx = {.params = params, .step = step};
+    struct lt_ctx ctx = {.base.mode = &loader_mode, .params = params, .step = step};
     cJSON *dup = NULL;
     int r;
 
     if (!DAGD_PLUGIN_HAS(pl->desc, validate) || !pl->desc->validate) {
         return 0;
-    }
-    if (h->custom_api) {
-        return -EOPNOTSUPP;
     }
     if (config) {
         dup = cJSON_Duplicate(config, true);
@@ -287,17 +224,17 @@ int dagd_plugin_host_validate(struct dagd_plugin_host *h, const struct dagd_plug
             abort();
         }
     }
-    ctx.config = dagd_task_config_new_from_cjson(dup);
-    if (!ctx.config) {
+    ctx.base.config = dagd_task_config_new_from_cjson(dup);
+    if (!ctx.base.config) {
         return -EINVAL;
     }
-    r = pl->desc->validate(&ctx);
-    dagd_task_config_free(ctx.config);
+    r = pl->desc->validate(&ctx.base);
+    dagd_task_config_free(ctx.base.config);
     if (r >= 0 && ctx.n_failures == 0) {
         return 0;
     }
     if (ctx.n_failures == 0) {
-        (void)lt_fail(&ctx, NULL, "the task rejected its config (error %d)", r);
+        add_failure(&ctx, NULL, dagd_xasprintf("the task rejected its config (error %d)", r));
     }
     *ret = ctx.failures;
     *ret_n = ctx.n_failures;
@@ -319,7 +256,8 @@ int dagd_plugin_host_inputs(struct dagd_plugin_host *h, const struct dagd_plugin
                             const char *step, char ***ret_inputs, size_t *ret_n_inputs,
                             char ***ret_outputs, size_t *ret_n_outputs, char **reterr_msg)
 {
-    struct dagd_task_ctx ctx = {.params = params, .step = step, .collect = true};
+    struct lt_ctx ctx = {
+        .base.mode = &loader_mode, .params = params, .step = step, .collect = true};
     int r;
 
     *ret_inputs = *ret_outputs = NULL;
@@ -327,15 +265,12 @@ int dagd_plugin_host_inputs(struct dagd_plugin_host *h, const struct dagd_plugin
     if (!DAGD_PLUGIN_HAS(pl->desc, inputs) || !pl->desc->inputs) {
         return 0;
     }
-    if (h->custom_api) {
-        return -EOPNOTSUPP;
-    }
-    ctx.config = dagd_task_config_new_from_json(config_json);
-    if (!ctx.config) {
+    ctx.base.config = dagd_task_config_new_from_json(config_json);
+    if (!ctx.base.config) {
         return -EINVAL;
     }
-    r = pl->desc->inputs(&ctx);
-    dagd_task_config_free(ctx.config);
+    r = pl->desc->inputs(&ctx.base);
+    dagd_task_config_free(ctx.base.config);
     if (r < 0 || ctx.n_failures > 0) {
         if (reterr_msg) {
             *reterr_msg =
@@ -408,7 +343,6 @@ struct dagd_plugin_host *dagd_plugin_host_new(char *const *dirs)
 {
     struct dagd_plugin_host *h = dagd_xcalloc(1, sizeof(*h));
 
-    h->api = &loader_api;
     for (size_t i = 0; dirs && dirs[i]; i++) {
         add_base(h, dirs[i], strlen(dirs[i]), false);
     }
@@ -447,12 +381,6 @@ struct dagd_plugin_host *dagd_plugin_host_free(struct dagd_plugin_host *h)
     free(h->dirs);
     free(h);
     return NULL;
-}
-
-void dagd_plugin_host_set_api(struct dagd_plugin_host *h, const struct dagd_host_api *api)
-{
-    h->api = api ? api : &loader_api;
-    h->custom_api = api && api != &loader_api;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -523,20 +451,6 @@ int dagd_plugin_host_dirs(struct dagd_plugin_host *h, char *const **ret, size_t 
 
 /* ---- loading ------------------------------------------------------------- */
 
-static bool valid_task_name(const char *name)
-{
-    if (!name || !*name || strlen(name) > 128) {
-        return false;
-    }
-    for (const char *p = name; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-' || *p == '.')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static const struct dagd_plugin *loaded_by_path(struct dagd_plugin_host *h, const char *path)
 {
     for (size_t i = 0; i < h->n_plugins; i++) {
@@ -582,9 +496,9 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
     struct stat st;
     const struct dagd_plugin *old;
     const struct dagd_task_plugin *desc;
-    dagd_task_entry_fn entry;
     void *handle;
     struct dagd_plugin *p;
+    int r;
 
     abs = realpath(path, NULL);
     if (!abs) {
@@ -602,50 +516,9 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
     if (!S_ISREG(st.st_mode)) {
         return fail_msg(reterr_msg, -EINVAL, "plugin '%s' is not a regular file", abs);
     }
-    (void)dlerror();
-    handle = dlopen(abs, RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        const char *e = dlerror();
-        return fail_msg(reterr_msg, -ELIBBAD, "cannot load plugin '%s': %s", abs,
-                        e ? e : "unknown error");
-    }
-    /* POSIX requires this conversion to work for dlsym results. */
-    *(void **)&entry = dlsym(handle, DAGD_TASK_ENTRY_SYMBOL);
-    if (!entry) {
-        (void)dlclose(handle);
-        return fail_msg(reterr_msg, -ELIBBAD,
-                        "plugin '%s' does not export '%s' (not a dagd task plugin?)", abs,
-                        DAGD_TASK_ENTRY_SYMBOL);
-    }
-    desc = entry(h->api);
-    if (!desc) {
-        (void)dlclose(handle);
-        return fail_msg(reterr_msg, -ELIBBAD, "plugin '%s': %s() returned NULL", abs,
-                        DAGD_TASK_ENTRY_SYMBOL);
-    }
-    if (desc->abi_major != DAGD_TASK_ABI_MAJOR) {
-        unsigned maj = desc->abi_major, min = desc->abi_minor;
-        (void)dlclose(handle);
-        return fail_msg(reterr_msg, -EPROTO,
-                        "plugin '%s' was built for task ABI %u.%u, but this dagd speaks ABI %d.%d "
-                        "(major versions differ); rebuild the plugin against dagd/task.h",
-                        abs, maj, min, DAGD_TASK_ABI_MAJOR, DAGD_TASK_ABI_MINOR);
-    }
-    if (desc->struct_size < offsetof(struct dagd_task_plugin, run) + sizeof(desc->run)) {
-        unsigned sz = desc->struct_size;
-        (void)dlclose(handle);
-        return fail_msg(reterr_msg, -EPROTO,
-                        "plugin '%s' declares a descriptor of %u bytes, smaller than the "
-                        "minimum %zu of task ABI %d",
-                        abs, sz, offsetof(struct dagd_task_plugin, run) + sizeof(desc->run),
-                        DAGD_TASK_ABI_MAJOR);
-    }
-    if (!valid_task_name(desc->name) || !desc->version || !desc->run) {
-        (void)dlclose(handle);
-        return fail_msg(reterr_msg, -EPROTO,
-                        "plugin '%s' has an invalid descriptor (name, version and run are "
-                        "required; names use [A-Za-z0-9_.-])",
-                        abs);
+    r = dagd_plugin_open(abs, abs, &dagd_host_api, &handle, &desc, reterr_msg);
+    if (r < 0) {
+        return r;
     }
     old = loaded_by_name(h, desc->name);
     if (old) {
@@ -675,7 +548,7 @@ int dagd_plugin_host_find(struct dagd_plugin_host *h, const char *name,
 {
     const struct dagd_plugin *p;
 
-    if (!valid_task_name(name)) {
+    if (!dagd_plugin_valid_task_name(name)) {
         return fail_msg(reterr_msg, -ENOENT, "invalid task name '%s'", name ? name : "");
     }
     p = loaded_by_name(h, name);

@@ -1,7 +1,10 @@
 /* The plugin host: finds task plugins (dagd-task-NAME.so) in the configured
- * directories, dlopens them RTLD_NOW|RTLD_LOCAL, checks the ABI version and
- * keeps their descriptors. Owns the dlopen handles. Used by the loader (task
- * lookup, schema checks, validate callback) and by the worker (run).
+ * directories, opens them with dagd_plugin_open() (plugin_load.h: dlopen and
+ * the ABI checks) and keeps their descriptors. Owns the dlopen handles.
+ * Runs the load- and plan-time callbacks (validate, inputs) with its mode
+ * of the host API (host_api.h). Used by the YAML parser (task lookup, schema
+ * checks, validate callback) and the planner (inputs); dagd-worker runs
+ * `run` with its own mode and opens plugins with dagd_plugin_open().
  *
  * Search order (DESIGN 3a): --plugin-dir DIRs (in order), then
  * DAGD_PLUGIN_PATH (colon-separated), then the build tree's plugins when the
@@ -52,21 +55,8 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
 int dagd_plugin_host_list(struct dagd_plugin_host *h, const struct dagd_plugin ***ret,
                           size_t *ret_n);
 
-/* The API handed to plugins' dagd_task_entry() when they are loaded. The
- * default is the loader-time API (config accessors over the config being
- * validated, params = pipeline defaults, fail() collects failures; the rest
- * returns NULL/0). The worker sets its own before loading anything: a plugin
- * keeps the pointer it was first given. `api` must outlive the host. */
-void dagd_plugin_host_set_api(struct dagd_plugin_host *h, const struct dagd_host_api *api);
-
 /* The directories searched, in order (after the build-tree expansion). */
 int dagd_plugin_host_dirs(struct dagd_plugin_host *h, char *const **ret, size_t *ret_n);
-
-/* True if the plugin's descriptor is large enough to hold `field` (fields
- * appended in later minor versions are absent from older plugins). */
-#define DAGD_PLUGIN_HAS(desc, field)                                                               \
-    ((desc)->struct_size >=                                                                        \
-     offsetof(struct dagd_task_plugin, field) + sizeof(((struct dagd_task_plugin *)0)->field))
 
 /* One fail(ctx, key, ...) of a plugin's validate callback. */
 struct dagd_plugin_failure {
@@ -78,8 +68,7 @@ struct dagd_plugin_failure {
  * already schema-checked; not modified) with `params` (the pipeline
  * defaults) and `step` as the step name. Returns 0 when the plugin accepts
  * it or has no callback; -EINVAL with the failures in *ret and *ret_n (free with
- * dagd_plugin_failures_free) when it refuses; -EOPNOTSUPP when a custom API
- * was set (the plugin would not call ours). A plugin that returns < 0 without
+ * dagd_plugin_failures_free) when it refuses. A plugin that returns < 0 without
  * calling fail() gets a generic failure. */
 int dagd_plugin_host_validate(struct dagd_plugin_host *h, const struct dagd_plugin *pl,
                               const cJSON *config, const struct dagd_params *params,
@@ -91,7 +80,7 @@ void dagd_plugin_failures_free(struct dagd_plugin_failure *f, size_t n);
  * files it passes to declare_input/declare_output (duplicates dropped).
  * Returns 0 with new arrays of new strings (all empty when the plugin has
  * no callback); -errno when the callback fails, with a new message in
- * *reterr_msg (may be NULL); -EOPNOTSUPP when a custom API was set. */
+ * *reterr_msg (may be NULL). */
 int dagd_plugin_host_inputs(struct dagd_plugin_host *h, const struct dagd_plugin *pl,
                             const char *config_json, const struct dagd_params *params,
                             const char *step, char ***ret_inputs, size_t *ret_n_inputs,

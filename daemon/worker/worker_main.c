@@ -38,7 +38,9 @@
 
 #include <dagd/task.h>
 
+#include "host_api.h"
 #include "memlimit.h"
+#include "plugin_load.h"
 #include "proc.h"
 #include "task_config.h"
 #include "util.h"
@@ -47,9 +49,10 @@
 
 /* ---- the child: host API ---------------------------------------------------------------- */
 
-struct dagd_task_ctx {
+/* The run mode of the host API (host_api.h): one attempt in this process. */
+struct worker_ctx {
+    struct dagd_task_ctx base; /* first: the API hands plugins &base */
     cJSON *job;
-    struct dagd_task_config *config;
     const cJSON *params;
     const char *run_id, *step, *state_dir, *warehouse_path;
     unsigned attempt;
@@ -62,7 +65,7 @@ struct dagd_task_ctx {
 
 static volatile sig_atomic_t canceled_flag;
 static const struct dagd_task_plugin *cur_plugin;
-static struct dagd_task_ctx *cur_ctx;
+static struct worker_ctx *cur_ctx;
 
 /* A growing buffer for one JSON line. */
 struct line {
@@ -133,91 +136,36 @@ static void send_event_str(const char *kind, const char *key, const char *value)
     line_send(&l);
 }
 
+static struct worker_ctx *W(struct dagd_task_ctx *ctx)
+{
+    return (struct worker_ctx *)ctx;
+}
+
 static const char *h_run_id(struct dagd_task_ctx *ctx)
 {
-    return ctx->run_id;
+    return W(ctx)->run_id;
 }
 
 static const char *h_step_name(struct dagd_task_ctx *ctx)
 {
-    return ctx->step;
+    return W(ctx)->step;
 }
 
 static unsigned h_attempt(struct dagd_task_ctx *ctx)
 {
-    return ctx->attempt;
-}
-
-/* Config accessors: the loader's task_config.c, so a value reads the same at
- * load time (validate) and at run time. */
-static const char *h_config_string(struct dagd_task_ctx *ctx, const char *key, const char *def)
-{
-    return dagd_task_config_string(ctx->config, key, def);
-}
-
-static int64_t h_config_int(struct dagd_task_ctx *ctx, const char *key, int64_t def)
-{
-    return dagd_task_config_int(ctx->config, key, def);
-}
-
-static double h_config_number(struct dagd_task_ctx *ctx, const char *key, double def)
-{
-    return dagd_task_config_number(ctx->config, key, def);
-}
-
-static bool h_config_bool(struct dagd_task_ctx *ctx, const char *key, bool def)
-{
-    return dagd_task_config_bool(ctx->config, key, def);
-}
-
-static uint64_t h_config_duration(struct dagd_task_ctx *ctx, const char *key, uint64_t def)
-{
-    return dagd_task_config_duration(ctx->config, key, def);
-}
-
-static size_t h_config_list_len(struct dagd_task_ctx *ctx, const char *key)
-{
-    return dagd_task_config_list_len(ctx->config, key);
-}
-
-static const char *h_config_list_item(struct dagd_task_ctx *ctx, const char *key, size_t i)
-{
-    return dagd_task_config_list_item(ctx->config, key, i);
-}
-
-static size_t h_config_map_len(struct dagd_task_ctx *ctx, const char *key)
-{
-    return dagd_task_config_map_len(ctx->config, key);
-}
-
-static const char *h_config_map_key(struct dagd_task_ctx *ctx, const char *key, size_t i)
-{
-    return dagd_task_config_map_key(ctx->config, key, i);
-}
-
-static const char *h_config_map_value(struct dagd_task_ctx *ctx, const char *key, size_t i)
-{
-    return dagd_task_config_map_value(ctx->config, key, i);
-}
-
-static const char *h_config_json(struct dagd_task_ctx *ctx)
-{
-    return dagd_task_config_json(ctx->config);
+    return W(ctx)->attempt;
 }
 
 static const char *h_param(struct dagd_task_ctx *ctx, const char *name)
 {
-    const cJSON *v = ctx->params ? cJSON_GetObjectItemCaseSensitive(ctx->params, name) : NULL;
+    const cJSON *v = W(ctx)->params ? cJSON_GetObjectItemCaseSensitive(W(ctx)->params, name) : NULL;
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static const char *h_state_dir(struct dagd_task_ctx *ctx)
 {
-    return ctx->state_dir;
+    return W(ctx)->state_dir;
 }
-
-static void h_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
-    DAGD_TASK_PRINTF(3, 4);
 
 static const char *level_name(enum dagd_task_log_level level)
 {
@@ -253,7 +201,14 @@ static void log_v(enum dagd_task_log_level level, const char *fmt, va_list ap)
     line_send(&l);
 }
 
-static void h_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
+static void h_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt,
+                  va_list ap)
+{
+    log_v(level, fmt, ap);
+}
+
+static void log_f(enum dagd_task_log_level level, const char *fmt, ...) DAGD_TASK_PRINTF(2, 3);
+static void log_f(enum dagd_task_log_level level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -263,23 +218,23 @@ static void h_log(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, con
 
 static sqlite3 *h_warehouse(struct dagd_task_ctx *ctx)
 {
-    if (ctx->warehouse || ctx->warehouse_failed) {
-        return ctx->warehouse;
+    if (W(ctx)->warehouse || W(ctx)->warehouse_failed) {
+        return W(ctx)->warehouse;
     }
     _cleanup_free_ char *path = NULL;
-    if (ctx->warehouse_path && *ctx->warehouse_path) {
-        path = dagd_xstrdup(ctx->warehouse_path);
+    if (W(ctx)->warehouse_path && *W(ctx)->warehouse_path) {
+        path = dagd_xstrdup(W(ctx)->warehouse_path);
     } else {
-        path = dagd_xasprintf("%s/warehouse.db", ctx->state_dir ? ctx->state_dir : ".");
+        path = dagd_xasprintf("%s/warehouse.db", W(ctx)->state_dir ? W(ctx)->state_dir : ".");
     }
     sqlite3 *db = NULL;
     _cleanup_free_ char *err = NULL;
     if (dagd_warehouse_open(path, DAGD_WAREHOUSE_BUSY_TIMEOUT_MS, &db, &err) < 0) {
-        h_log(ctx, DAGD_TASK_LOG_ERR, "Failed to open warehouse '%s': %s", path, err);
-        ctx->warehouse_failed = true;
+        log_f(DAGD_TASK_LOG_ERR, "Failed to open warehouse '%s': %s", path, err);
+        W(ctx)->warehouse_failed = true;
         return NULL;
     }
-    ctx->warehouse = db;
+    W(ctx)->warehouse = db;
     /* The executor checkpoints the WAL once this process is gone
      * (checkpointer.h); it needs the file, absolute: we run in the step's cwd. */
     if (path[0] == '/') {
@@ -298,15 +253,15 @@ static void h_progress(struct dagd_task_ctx *ctx, uint64_t done, uint64_t total)
     /* Forward at most 10 per second, plus the first and the last. */
     uint64_t now = dagd_now_mono_usec();
     bool last = total > 0 && done >= total;
-    if (!last && ctx->last_progress_usec && now - ctx->last_progress_usec < 100000) {
+    if (!last && W(ctx)->last_progress_usec && now - W(ctx)->last_progress_usec < 100000) {
         return;
     }
-    if (done == ctx->last_done && total == ctx->last_total && ctx->last_progress_usec) {
+    if (done == W(ctx)->last_done && total == W(ctx)->last_total && W(ctx)->last_progress_usec) {
         return;
     }
-    ctx->last_progress_usec = now;
-    ctx->last_done = done;
-    ctx->last_total = total;
+    W(ctx)->last_progress_usec = now;
+    W(ctx)->last_done = done;
+    W(ctx)->last_total = total;
     char buf[128];
     int n =
         snprintf(buf, sizeof(buf),
@@ -360,41 +315,22 @@ static void h_no_memo(struct dagd_task_ctx *ctx, const char *reason)
     send_event_str("nomemo", "reason", reason && *reason ? reason : "degraded result");
 }
 
-static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
-    DAGD_TASK_PRINTF(3, 4);
-static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
+static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, va_list ap)
 {
     char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
     (void)vsnprintf(buf, sizeof(buf), fmt, ap);
 #pragma GCC diagnostic pop
-    va_end(ap);
-    free(ctx->error);
-    ctx->error = dagd_xstrdup(buf);
+    free(W(ctx)->error);
+    W(ctx)->error = dagd_xstrdup(buf);
     return -EINVAL;
 }
 
-static const struct dagd_host_api host_api = {
-    .abi_major = DAGD_TASK_ABI_MAJOR,
-    .abi_minor = DAGD_TASK_ABI_MINOR,
-    .struct_size = sizeof(struct dagd_host_api),
+static const struct dagd_host_mode run_mode = {
     .run_id = h_run_id,
     .step_name = h_step_name,
     .attempt = h_attempt,
-    .config_string = h_config_string,
-    .config_int = h_config_int,
-    .config_number = h_config_number,
-    .config_bool = h_config_bool,
-    .config_duration = h_config_duration,
-    .config_list_len = h_config_list_len,
-    .config_list_item = h_config_list_item,
-    .config_map_len = h_config_map_len,
-    .config_map_key = h_config_map_key,
-    .config_map_value = h_config_map_value,
-    .config_json = h_config_json,
     .param = h_param,
     .state_dir = h_state_dir,
     .warehouse = h_warehouse,
@@ -404,8 +340,8 @@ static const struct dagd_host_api host_api = {
     .canceled = h_canceled,
     .declare_input = h_declare_input,
     .declare_output = h_declare_output,
-    .no_memo = h_no_memo,
     .fail = h_fail,
+    .no_memo = h_no_memo,
 };
 
 /* ---- plugins ------------------------------------------------------------------------------ */
@@ -423,33 +359,16 @@ struct plugin_cache {
 static struct plugin_cache *plugins;
 static size_t n_plugins;
 
-/* dlopen `open_path` (the file, or /proc/self/fd/N for a fresh copy), check
- * the ABI and return the descriptor, or NULL with *ret_error. */
+/* Open `open_path` (the file, or /proc/self/fd/N for a fresh copy) with the
+ * engine's one loader and its ABI checks; the descriptor, or NULL with
+ * *ret_error. The handle stays open for the life of the process. */
 static const struct dagd_task_plugin *plugin_open(const char *open_path, const char *path,
                                                   char **ret_error)
 {
-    void *h = dlopen(open_path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        *ret_error = dagd_xasprintf("cannot load plugin '%s': %s", path, dlerror());
-        return NULL;
-    }
-    dagd_task_entry_fn entry = (dagd_task_entry_fn)dlsym(h, DAGD_TASK_ENTRY_SYMBOL);
-    if (!entry) {
-        *ret_error = dagd_xasprintf("plugin '%s' has no %s symbol", path, DAGD_TASK_ENTRY_SYMBOL);
-        return NULL;
-    }
-    const struct dagd_task_plugin *d = entry(&host_api);
-    if (!d) {
-        *ret_error = dagd_xasprintf("plugin '%s' returned no descriptor", path);
-        return NULL;
-    }
-    if (d->abi_major != DAGD_TASK_ABI_MAJOR) {
-        *ret_error = dagd_xasprintf("plugin '%s' has ABI %u, this host speaks %u", path,
-                                    (unsigned)d->abi_major, (unsigned)DAGD_TASK_ABI_MAJOR);
-        return NULL;
-    }
-    if (!d->run) {
-        *ret_error = dagd_xasprintf("plugin '%s' has no run callback", path);
+    const struct dagd_task_plugin *d = NULL;
+    void *handle;
+
+    if (dagd_plugin_open(open_path, path, &dagd_host_api, &handle, &d, ret_error) < 0) {
         return NULL;
     }
     return d;
@@ -515,7 +434,7 @@ static void *cancel_thread(void *arg)
             /* The flag only after the callback returned: a run loop that
              * sees canceled() and returns ends the process, which must not
              * cut the callback short. */
-            cur_plugin->cancel(cur_ctx);
+            cur_plugin->cancel(&cur_ctx->base);
             canceled_flag = 1;
             return NULL;
         }
@@ -534,7 +453,7 @@ static double jnum(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-static _Noreturn void child_finish(struct dagd_task_ctx *ctx, int rc, const char *error)
+static _Noreturn void child_finish(struct worker_ctx *ctx, int rc, const char *error)
 {
     struct line l = {0};
     char buf[64];
@@ -565,7 +484,7 @@ static int template_sfd = -1;
 static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc, bool stale,
                                 const char *load_error, int ev_fd, int out_fd, int err_fd)
 {
-    struct dagd_task_ctx ctx = {.job = job};
+    struct worker_ctx ctx = {.base.mode = &run_mode, .job = job};
     sigset_t none;
 
     /* Own process group, so a cancel or timeout reaches everything the step
@@ -615,7 +534,7 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     sigaddset(&none, SIGTERM);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-    ctx.config =
+    ctx.base.config =
         dagd_task_config_new_from_cjson(cJSON_DetachItemFromObjectCaseSensitive(job, "config"));
     ctx.params = cJSON_GetObjectItemCaseSensitive(job, "params");
     ctx.run_id = jstr(job, "run_id");
@@ -678,7 +597,8 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
         (void)dagd_memlimit_watch_allocations(DAGD_WORKER_EVENTS_FD);
     }
     pthread_t t;
-    if (!desc->cancel || pthread_create(&t, NULL, cancel_thread, NULL) != 0) {
+    if (!DAGD_PLUGIN_HAS(desc, cancel) || !desc->cancel ||
+        pthread_create(&t, NULL, cancel_thread, NULL) != 0) {
         /* No cancel thread (it inherits SIGTERM blocked and sigwaits for
          * it): the handler sets the flag. */
         sigset_t term;
@@ -686,7 +606,7 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
         sigaddset(&term, SIGTERM);
         (void)sigprocmask(SIG_UNBLOCK, &term, NULL);
     }
-    int rc = desc->run(&ctx);
+    int rc = desc->run(&ctx.base);
     if (rc > 0) {
         rc = 0;
     }

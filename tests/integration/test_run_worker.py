@@ -2,10 +2,11 @@
 recovery when the worker template dies mid-run (the attempt fails with a
 clear reason, is retried, and the retry runs in a fresh template)."""
 import os
+import shutil
 import signal
 import time
 
-from dagdtest import Tmp, check, eq
+from dagdtest import BUILD, Tmp, check, eq
 
 
 def children(pid):
@@ -73,4 +74,28 @@ steps:
     eq(len(retry), 1, "one retry")
     check("the worker template died" in retry[0], retry[0])
     eq(st["after"]["status"], "succeeded", "downstream ran in the new template")
+
+# The worker opens plugins with the same ABI checks as dagd: a plugin file
+# replaced after dagd loaded it by one whose descriptor is too small (but has
+# a run callback) is refused by the worker too, not run.
+UNIT_PLUGINS = os.path.join(BUILD, "tests", "unit", "plugins")
+with Tmp() as t:
+    pdir = os.path.join(t.dir, "plugins")
+    os.mkdir(pdir)
+    shutil.copy(os.path.join(UNIT_PLUGINS, "dagd-task-swapped.so"), pdir)
+    shutil.copy(os.path.join(UNIT_PLUGINS, "dagd-task-swapped-short.so"), t.dir)
+    t.write("swap.yaml", """
+pipeline: swap
+steps:
+  - name: swap
+    task: command
+    config: {argv: [mv, dagd-task-swapped-short.so, plugins/dagd-task-swapped.so]}
+  - {name: victim, task: swapped, needs: [swap]}
+""")
+    t.run("swap.yaml", "--plugin-dir", pdir, rc=1)
+    st = t.steps()
+    eq(st["swap"]["status"], "succeeded", "the swap step")
+    eq(st["victim"]["status"], "failed", "a step whose plugin became too small")
+    check("declares a descriptor of 16 bytes" in (st["victim"]["error"] or ""),
+          "victim error: %r" % st["victim"]["error"])
 print("ok")

@@ -93,20 +93,32 @@ struct sqlite3;
 
 /* Functions the host offers a plugin. Every function takes the ctx the host
  * passed to the callback. Strings returned are owned by the host and stay
- * valid until the callback returns. */
+ * valid until the callback returns.
+ *
+ * Threads: `run` may start threads. Each function below says which threads
+ * may call it:
+ *   [any thread]  concurrently, from any thread of the plugin, until the
+ *                 callback returns;
+ *   [one thread]  from one thread at a time (the callback's, or serialized by
+ *                 the plugin): it changes or caches state in the ctx.
+ * `validate` and `inputs` run in the daemon's (or dagd's) own thread and must
+ * not start threads that call the host. */
 struct dagd_host_api {
     uint32_t abi_major;
     uint32_t abi_minor;
     uint32_t struct_size;
 
-    /* Identity of the attempt: run id, step name, 1-based attempt number. */
+    /* Identity of the attempt: run id, step name, 1-based attempt number.
+     * [any thread] */
     const char *(*run_id)(struct dagd_task_ctx *ctx);
     const char *(*step_name)(struct dagd_task_ctx *ctx);
     unsigned (*attempt)(struct dagd_task_ctx *ctx);
 
     /* Config, already checked against the schema and with ${params} resolved.
      * A missing key returns `def` (string/int/number/bool) or 0 (list length).
-     * Durations are microseconds. */
+     * Durations are microseconds. [one thread]: strings of non-string values
+     * and config_json are made on first use and kept in the ctx; read what
+     * threads need before starting them. */
     const char *(*config_string)(struct dagd_task_ctx *ctx, const char *key, const char *def);
     int64_t (*config_int)(struct dagd_task_ctx *ctx, const char *key, int64_t def);
     double (*config_number)(struct dagd_task_ctx *ctx, const char *key, double def);
@@ -121,9 +133,10 @@ struct dagd_host_api {
     /* The whole config as canonical JSON (sorted keys, no spaces). */
     const char *(*config_json)(struct dagd_task_ctx *ctx);
 
-    /* A resolved run parameter (pipeline `params` + --param overrides), or NULL. */
+    /* A resolved run parameter (pipeline `params` + --param overrides), or
+     * NULL. [any thread] */
     const char *(*param)(struct dagd_task_ctx *ctx, const char *name);
-    /* The state directory of the run (absolute path). */
+    /* The state directory of the run (absolute path). [any thread] */
     const char *(*state_dir)(struct dagd_task_ctx *ctx);
 
     /* The warehouse: SQLite handle opened by the host on the `warehouse`
@@ -131,38 +144,45 @@ struct dagd_host_api {
      * NULL with an error logged if it cannot be opened. Do not close it.
      * It is opened in SQLite's multi-thread mode: use it from one thread at
      * a time (a worker thread that needs SQLite opens its own connection).
-     * The host does not checkpoint the WAL; dagd does after the step. */
+     * The host does not checkpoint the WAL; dagd does after the step.
+     * [one thread]: the first call opens it. */
     struct sqlite3 *(*warehouse)(struct dagd_task_ctx *ctx);
 
-    /* Logging: the host adds run, step and attempt context. */
+    /* Logging: the host adds run, step and attempt context. [any thread]:
+     * each line is one write; lines over 4 KiB from threads logging at the
+     * same time may interleave. */
     void (*log)(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
         DAGD_TASK_PRINTF(3, 4);
     /* Progress: `done` of `total` units (rows); total 0 = unknown. Cheap to
-     * call often: the host rate-limits what it forwards. */
+     * call often: the host rate-limits what it forwards. [one thread]: the
+     * rate limit keeps its state in the ctx. */
     void (*progress)(struct dagd_task_ctx *ctx, uint64_t done, uint64_t total);
-    /* Metrics recorded in the steps table. */
+    /* Metrics recorded in the steps table. [any thread] */
     void (*metrics)(struct dagd_task_ctx *ctx, int64_t rows_in, int64_t rows_out);
     /* True once the host asked the attempt to stop (cancel, timeout,
-     * shutdown). Long loops check it and return -ECANCELED. */
+     * shutdown). Long loops check it and return -ECANCELED. [any thread] */
     bool (*canceled)(struct dagd_task_ctx *ctx);
 
     /* Declare a file the step reads; its content is part of the step's
-     * fingerprint. Called from `inputs` (at plan time) or from `run`. */
+     * fingerprint. Called from `inputs` (at plan time) or from `run`.
+     * [any thread] from `run`; [one thread] from `inputs`. */
     int (*declare_input)(struct dagd_task_ctx *ctx, const char *path);
-    /* Declare a file the step writes; a missing output forces a re-run. */
+    /* Declare a file the step writes; a missing output forces a re-run.
+     * Threads as declare_input. */
     int (*declare_output)(struct dagd_task_ctx *ctx, const char *path);
 
     /* Set the reason of a failure (shown in `steps.error`). From `validate`,
      * `key` names the config key whose YAML position the loader reports
      * (NULL: the step itself). From `run`, key is ignored. Returns -EINVAL so
-     * a plugin can write `return host->fail(ctx, "k", "bad %s", v);`. */
+     * a plugin can write `return host->fail(ctx, "k", "bad %s", v);`.
+     * [one thread]: the last reason wins. */
     int (*fail)(struct dagd_task_ctx *ctx, const char *key, const char *fmt, ...)
         DAGD_TASK_PRINTF(3, 4);
 
     /* ABI 1.1: the attempt succeeded with a degraded result (e.g. a fallback
      * used because a service was down), so the host must not memoize it: the
      * next run runs the step again even when nothing changed. `reason` is
-     * logged. Check DAGD_HOST_HAS(api, no_memo) before calling. */
+     * logged. Check DAGD_HOST_HAS(api, no_memo) before calling. [any thread] */
     void (*no_memo)(struct dagd_task_ctx *ctx, const char *reason);
 };
 
@@ -201,6 +221,13 @@ struct dagd_task_plugin {
      * either way. */
     void (*cancel)(struct dagd_task_ctx *ctx);
 };
+
+/* True when a plugin's descriptor is large enough to have `field` (fields
+ * appended in later minor versions are absent from older plugins). The host
+ * checks this before it reads an optional field. */
+#define DAGD_PLUGIN_HAS(desc, field)                                                               \
+    ((desc)->struct_size >=                                                                        \
+     offsetof(struct dagd_task_plugin, field) + sizeof(((struct dagd_task_plugin *)0)->field))
 
 #define DAGD_TASK_PLUGIN_HEADER                                                                    \
     .abi_major = DAGD_TASK_ABI_MAJOR, .abi_minor = DAGD_TASK_ABI_MINOR,                            \
