@@ -12,8 +12,7 @@ import socket
 import subprocess
 import urllib.parse
 
-import openmetrics
-from daemonlib import CHAIN, DAGD, FAILING, NOOP, Daemon, check, fail, need_test_plugins
+from dagdtest import CHAIN, DAGD, FAILING, NOOP, Daemon, check, fail, need_test_plugins, openmetrics
 
 need_test_plugins("noop", "sleep", "fail")
 

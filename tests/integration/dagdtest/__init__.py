@@ -17,6 +17,7 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
     fakewiki    FakeWiki (tests/tools/fakewiki.py on a free port), dead_api
     sales       figures, compare, compare_summary (dagdtest.sales: the sales
                 figures of a warehouse against an expected.json)
+    openmetrics parse: a strict check of OpenMetrics text (GET /metrics)
 """
 from .paths import (BUILD, DAGCTL, DAGD, DICT, FAKEWIKI, MODELS, NO_WIKI, SOURCE,  # noqa: F401
                     TEST_PLUGINS, TINY, TOOLS)
@@ -27,4 +28,4 @@ from .daemon import (CHAIN, FAILING, NOOP, SLOW, Daemon, call, need_test_plugins
                      read_line, request)
 from .analytics import Pipeline, Run, evil_copy, expected, extract_steps, warehouse_steps  # noqa: F401
 from .fakewiki import FakeWiki, dead_api  # noqa: F401
-from . import sales  # noqa: F401
+from . import openmetrics, sales  # noqa: F401
