@@ -16,3 +16,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     # suite passed on (chromium's rendering was never tried without them).
     apt-get install -y -qq "${missing[@]}"
 fi
+
+# The browser tests' one npm package (puppeteer-core, tests/browser): it
+# drives Debian's chromium, so no browser is ever downloaded. Skipped when
+# the lock file's packages are already there.
+if command -v npm >/dev/null 2>&1; then
+    if [ ! -d tests/browser/node_modules/puppeteer-core ]; then
+        echo "installing tests/browser (npm ci)"
+        (cd tests/browser && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    fi
+else
+    echo "npm not found: the browser tests will SKIP" >&2
+fi

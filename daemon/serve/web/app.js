@@ -1,1 +1,556 @@
+/* dagd web UI: one page, routed by the URL's hash, reading /api/... only.
+ *
+ * Every string from the API (pipeline files, params, errors, log lines) is
+ * attacker-controlled: the page is built with DOM calls only (textContent,
+ * setAttribute on fixed attribute names), never innerHTML, and links are
+ * built from encodeURIComponent'd values. The CSP (script-src 'self', no
+ * inline code) is the second wall. */
 "use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+const POLL_MS = 1000;
+let generation = 0; /* bumped on every route change: stale polls stop */
+
+/* ---- DOM helpers ---- */
+
+function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    setAttrs(e, attrs);
+    append(e, children);
+    return e;
+}
+
+function svg(tag, attrs, ...children) {
+    const e = document.createElementNS(SVG, tag);
+    setAttrs(e, attrs);
+    append(e, children);
+    return e;
+}
+
+function setAttrs(e, attrs) {
+    for (const [k, v] of Object.entries(attrs || {})) {
+        if (v !== null && v !== undefined && v !== false) {
+            e.setAttribute(k, String(v));
+        }
+    }
+}
+
+function append(e, children) {
+    for (const c of children.flat()) {
+        if (c === null || c === undefined || c === false) {
+            continue;
+        }
+        e.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    }
+}
+
+function link(hash, text, attrs) {
+    return el("a", Object.assign({href: hash}, attrs || {}), text);
+}
+
+function badge(status) {
+    return el("span", {class: "badge st-" + cls(status)}, status || "?");
+}
+
+/* A status as a CSS class suffix: only known words, never raw input. */
+function cls(status) {
+    return /^[a-z]+$/.test(status || "") ? status : "unknown";
+}
+
+function fmtTime(ms) {
+    if (!ms) {
+        return "";
+    }
+    return new Date(ms).toISOString().replace("T", " ").slice(0, 19);
+}
+
+function fmtDur(ms) {
+    if (ms === null || ms === undefined || ms < 0) {
+        return "";
+    }
+    if (ms < 1000) {
+        return ms + " ms";
+    }
+    if (ms < 60000) {
+        return (ms / 1000).toFixed(1) + " s";
+    }
+    const m = Math.floor(ms / 60000);
+    return m + " m " + Math.round((ms % 60000) / 1000) + " s";
+}
+
+function runDuration(r) {
+    if (!r.started_at) {
+        return "";
+    }
+    return fmtDur((r.ended_at || Date.now()) - r.started_at);
+}
+
+function runHash(id) {
+    return "#/run/" + encodeURIComponent(id);
+}
+
+function qs(params) {
+    const parts = [];
+    for (const [k, v] of Object.entries(params)) {
+        if (v !== null && v !== undefined && v !== "") {
+            parts.push(encodeURIComponent(k) + "=" + encodeURIComponent(v));
+        }
+    }
+    return parts.length ? "?" + parts.join("&") : "";
+}
+
+async function api(path) {
+    const r = await fetch(path, {headers: {"Accept": "application/json"}, cache: "no-store"});
+    const body = await r.json();
+    if (!r.ok) {
+        throw new Error((body.error && body.error.message) || ("HTTP " + r.status));
+    }
+    return body;
+}
+
+function show(...children) {
+    const main = document.getElementById("main");
+    main.replaceChildren(...children.flat().filter((c) => c));
+}
+
+function table(head, rows, attrs) {
+    return el("table", attrs || {},
+        el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows));
+}
+
+function navActive(name) {
+    for (const a of document.querySelectorAll("nav a")) {
+        a.classList.toggle("active", a.id === "nav-" + name);
+    }
+}
+
+/* ---- pipelines ---- */
+
+async function pagePipelines() {
+    navActive("pipelines");
+    const [p, t] = await Promise.all([api("/api/pipelines"), api("/api/ticks?limit=0")]);
+    const armed = new Map();
+    for (const a of t.armed || []) {
+        armed.set(a.kind + "\u0000" + a.name, a);
+    }
+    const rows = p.pipelines.map((x) => {
+        const triggers = [];
+        for (const s of x.schedules || []) {
+            const a = armed.get("schedule\u0000" + s);
+            triggers.push(el("div", {class: "trigger"}, "schedule ", el("b", {}, s),
+                a && a.cron ? " (" + a.cron + ")" : "",
+                a && a.next ? ", next " + fmtTime(a.next) : ""));
+        }
+        for (const s of x.sensors || []) {
+            const a = armed.get("sensor\u0000" + s);
+            triggers.push(el("div", {class: "trigger"}, "sensor ", el("b", {}, s),
+                a && a.watch ? " watching " + a.watch : ""));
+        }
+        const errors = (x.errors || []).map((e) =>
+            el("div", {class: "error"}, (e.file || "") + ":" + e.line + ":" + e.col + ": " + e.message));
+        const last = x.last_run;
+        return el("tr", {class: "pipeline"},
+            el("td", {}, x.name ? link("#/runs" + qs({pipeline: x.name}), x.name, {class: "name"})
+                : el("span", {class: "muted"}, "(not loaded)")),
+            el("td", {class: "file"}, x.file),
+            el("td", {class: "num"}, x.steps),
+            el("td", {}, triggers),
+            el("td", {}, last ? [badge(last.status), " ", link(runHash(last.run_id), fmtTime(last.created_at))] : ""),
+            el("td", {}, errors));
+    });
+    show(el("h1", {}, "Pipelines"),
+        table(["pipeline", "file", "steps", "schedules and sensors", "last run", "errors"], rows,
+            {id: "pipelines"}));
+}
+
+/* ---- runs ---- */
+
+async function pageRuns(params) {
+    navActive("runs");
+    const filt = {
+        pipeline: params.get("pipeline") || "",
+        status: params.get("status") || "",
+        trigger: params.get("trigger") || "",
+    };
+    const before = params.get("before") || "";
+    const [runs, pipes] = await Promise.all([
+        api("/api/runs" + qs(Object.assign({limit: 50, before: before}, filt))),
+        api("/api/pipelines"),
+    ]);
+    const form = el("form", {id: "filters", class: "filters"});
+    const pick = (name, values) => {
+        const s = el("select", {name: name},
+            el("option", {value: ""}, "any " + name),
+            values.map((v) => el("option", {value: v, selected: v === filt[name] ? "selected" : null}, v)));
+        s.addEventListener("change", () => go(form));
+        return el("label", {}, s);
+    };
+    const names = pipes.pipelines.filter((x) => x.name).map((x) => x.name);
+    append(form, [
+        pick("pipeline", names),
+        pick("status", ["queued", "running", "succeeded", "failed", "canceled"]),
+        pick("trigger", ["cli", "schedule", "sensor", "retry"]),
+    ]);
+    function go(f) {
+        const o = {};
+        for (const s of f.querySelectorAll("select")) {
+            o[s.name] = s.value;
+        }
+        location.hash = "#/runs" + qs(o);
+    }
+    form.addEventListener("submit", (e) => { e.preventDefault(); go(form); });
+    const rows = runs.runs.map((r) => el("tr", {class: "run"},
+        el("td", {}, link(runHash(r.run_id), r.run_id.slice(0, 12), {class: "mono"})),
+        el("td", {}, r.pipeline),
+        el("td", {}, badge(r.status)),
+        el("td", {}, r.trigger),
+        el("td", {}, fmtTime(r.created_at)),
+        el("td", {class: "num"}, runDuration(r)),
+        el("td", {class: "error"}, r.error || "")));
+    const pager = el("p", {class: "pager"});
+    if (before) {
+        append(pager, [link("#/runs" + qs(filt), "« newest"), " "]);
+    }
+    if (runs.next) {
+        append(pager, [link("#/runs" + qs(Object.assign({}, filt, {before: runs.next})), "older »", {id: "older"})]);
+    }
+    show(el("h1", {}, "Runs"), form,
+        rows.length ? table(["run", "pipeline", "status", "trigger", "created (UTC)", "took", "error"], rows, {id: "runs"})
+            : el("p", {class: "muted", id: "runs-empty"}, "No runs."),
+        pager);
+}
+
+/* ---- a run ---- */
+
+/* Layered layout: a step's column is the longest chain of needs before it. */
+function layout(steps, needs) {
+    const names = steps.map((s) => s.step);
+    const known = new Set(names);
+    const depth = new Map();
+    const visiting = new Set();
+    function d(n) {
+        if (depth.has(n)) {
+            return depth.get(n);
+        }
+        if (visiting.has(n)) {
+            return 0; /* a cycle cannot load, but never loop on one */
+        }
+        visiting.add(n);
+        let v = 0;
+        for (const m of needs[n] || []) {
+            if (known.has(m)) {
+                v = Math.max(v, d(m) + 1);
+            }
+        }
+        visiting.delete(n);
+        depth.set(n, v);
+        return v;
+    }
+    const cols = [];
+    for (const n of names) {
+        const c = d(n);
+        (cols[c] = cols[c] || []).push(n);
+    }
+    return cols;
+}
+
+function drawDag(steps, needs) {
+    const W = 150, H = 30, GX = 50, GY = 14;
+    const cols = layout(steps, needs);
+    const pos = new Map();
+    let rows = 0;
+    cols.forEach((col, c) => {
+        col.forEach((n, r) => pos.set(n, {x: 10 + c * (W + GX), y: 10 + r * (H + GY)}));
+        rows = Math.max(rows, col.length);
+    });
+    const width = 20 + cols.length * (W + GX) - GX;
+    const height = 20 + rows * (H + GY) - GY;
+    const g = svg("svg", {id: "dag", width: width, height: height, viewBox: "0 0 " + width + " " + height,
+        role: "img", "aria-label": "step graph"});
+    const edges = svg("g", {class: "edges"});
+    for (const s of steps) {
+        for (const m of needs[s.step] || []) {
+            const a = pos.get(m), b = pos.get(s.step);
+            if (!a || !b) {
+                continue;
+            }
+            const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
+            edges.appendChild(svg("path", {class: "edge",
+                d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2}));
+        }
+    }
+    g.appendChild(edges);
+    for (const s of steps) {
+        const p = pos.get(s.step);
+        const label = s.step.length > 20 ? s.step.slice(0, 19) + "…" : s.step;
+        const node = svg("a", {href: stepHash(s)},
+            svg("rect", {class: "node st-" + cls(s.status), x: p.x, y: p.y, width: W, height: H, rx: 5}),
+            svg("text", {x: p.x + 8, y: p.y + 19}, label),
+            svg("title", {}, s.step + ": " + s.status + (s.attempts > 1 ? " (" + s.attempts + " attempts)" : "")));
+        node.setAttribute("class", "step-node");
+        node.setAttribute("data-step", s.step);
+        node.setAttribute("data-status", s.status);
+        g.appendChild(node);
+    }
+    return g;
+}
+
+let currentRun = null;
+
+function stepHash(s) {
+    return runHash(currentRun) + "/step/" + encodeURIComponent(s.step);
+}
+
+/* Attempts from the step events ("step X running (attempt N)" starts one,
+ * the next step event of X ends it); a step without them is one bar. */
+function attempts(steps, events) {
+    const out = new Map();
+    const open = new Map();
+    for (const e of events) {
+        if (e.type !== "step" || !e.step) {
+            continue;
+        }
+        const list = out.get(e.step) || [];
+        out.set(e.step, list);
+        const o = open.get(e.step);
+        if (o) {
+            o.end = e.ts;
+            o.status = /succeeded/.test(e.message) ? "succeeded" : /failed/.test(e.message) ? "failed"
+                : /canceled/.test(e.message) ? "canceled" : "failed";
+            open.delete(e.step);
+        }
+        if (/ running \(attempt \d+\)$/.test(e.message)) {
+            const a = {start: e.ts, end: null, status: "running"};
+            list.push(a);
+            open.set(e.step, a);
+        }
+    }
+    for (const s of steps) {
+        const list = out.get(s.step) || [];
+        if (!list.length && s.started_at) {
+            list.push({start: s.started_at, end: s.ended_at || null, status: s.status});
+        }
+        for (const a of list) {
+            if (a.end === null) {
+                a.end = s.ended_at || Date.now();
+                if (TERMINAL.has(s.status)) {
+                    a.status = s.status;
+                }
+            }
+        }
+        out.set(s.step, list);
+    }
+    return out;
+}
+
+function drawGantt(run, steps, events) {
+    const att = attempts(steps, events);
+    let t0 = Infinity, t1 = 0;
+    for (const list of att.values()) {
+        for (const a of list) {
+            t0 = Math.min(t0, a.start);
+            t1 = Math.max(t1, a.end);
+        }
+    }
+    const LABEL = 180, W = 760, ROW = 18;
+    const height = 24 + steps.length * ROW;
+    const g = svg("svg", {id: "gantt", width: LABEL + W + 10, height: height,
+        viewBox: "0 0 " + (LABEL + W + 10) + " " + height, role: "img", "aria-label": "Gantt chart"});
+    if (!isFinite(t0)) {
+        g.appendChild(svg("text", {x: 4, y: 16, class: "muted"}, "No step has started yet."));
+        return g;
+    }
+    const span = Math.max(1, t1 - t0);
+    const x = (t) => LABEL + ((t - t0) / span) * W;
+    g.appendChild(svg("text", {x: LABEL, y: 12, class: "axis"}, fmtTime(t0)));
+    g.appendChild(svg("text", {x: LABEL + W, y: 12, class: "axis", "text-anchor": "end"}, "+" + fmtDur(span)));
+    steps.forEach((s, i) => {
+        const y = 20 + i * ROW;
+        const label = s.step.length > 26 ? s.step.slice(0, 25) + "…" : s.step;
+        g.appendChild(svg("text", {x: 4, y: y + 12, class: "label"}, label));
+        const list = att.get(s.step) || [];
+        list.forEach((a, k) => {
+            if (k > 0) {
+                /* the wait before a retry */
+                g.appendChild(svg("line", {class: "wait", x1: x(list[k - 1].end), x2: x(a.start), y1: y + 7, y2: y + 7}));
+            }
+            g.appendChild(svg("rect", {class: "bar st-" + cls(a.status), "data-step": s.step, "data-attempt": k + 1,
+                x: x(a.start), y: y + 1, width: Math.max(2, x(a.end) - x(a.start)), height: ROW - 4},
+                svg("title", {}, s.step + " attempt " + (k + 1) + ": " + a.status + ", " + fmtDur(a.end - a.start))));
+        });
+    });
+    return g;
+}
+
+function eventRow(e) {
+    return el("tr", {class: "event lvl-" + cls(e.level)},
+        el("td", {class: "mono"}, fmtTime(e.ts)),
+        el("td", {}, e.step || ""),
+        el("td", {}, e.level),
+        el("td", {}, e.type),
+        el("td", {class: "msg"}, e.message));
+}
+
+/* Every event after `after`, page by page (the API caps a page). */
+async function eventsAfter(runId, after, step) {
+    const all = [];
+    for (;;) {
+        const page = await api("/api/runs/" + encodeURIComponent(runId) + "/events" +
+            qs({after: after, step: step, limit: 10000}));
+        all.push(...page.events);
+        after = page.last_seq;
+        if (page.events.length < 10000) {
+            return {events: all, last: after};
+        }
+    }
+}
+
+async function pageRun(runId) {
+    navActive("runs");
+    currentRun = runId;
+    const gen = generation;
+    let events = [];
+    let last = 0;
+    const logBody = el("tbody", {});
+    const logTable = el("table", {id: "events"},
+        el("thead", {}, el("tr", {}, ["time (UTC)", "step", "level", "type", "message"].map((h) => el("th", {}, h)))),
+        logBody);
+    const head = el("div", {id: "run-head"});
+    const dagBox = el("div", {class: "scroll", id: "dag-box"});
+    const ganttBox = el("div", {class: "scroll", id: "gantt-box"});
+    const stepsBox = el("div", {id: "steps-box"});
+    show(el("h1", {}, "Run ", el("span", {class: "mono"}, runId)), head,
+        el("h2", {}, "Graph"), dagBox, el("h2", {}, "Gantt"), ganttBox,
+        el("h2", {}, "Steps"), stepsBox, el("h2", {}, "Events"), el("div", {class: "scroll log"}, logTable));
+
+    async function refresh() {
+        const [data, ev] = await Promise.all([api("/api/runs/" + encodeURIComponent(runId)), eventsAfter(runId, last)]);
+        if (gen !== generation) {
+            return;
+        }
+        const r = data.run;
+        events.push(...ev.events);
+        last = ev.last;
+        append(logBody, ev.events.map(eventRow));
+        head.replaceChildren(el("dl", {class: "facts"},
+            el("dt", {}, "pipeline"), el("dd", {}, link("#/runs" + qs({pipeline: r.pipeline}), r.pipeline)),
+            el("dt", {}, "status"), el("dd", {id: "run-status"}, badge(r.status)),
+            el("dt", {}, "trigger"), el("dd", {}, r.trigger),
+            el("dt", {}, "created"), el("dd", {}, fmtTime(r.created_at)),
+            el("dt", {}, "took"), el("dd", {}, runDuration(r)),
+            r.parent_run_id ? [el("dt", {}, "retry of"), el("dd", {}, link(runHash(r.parent_run_id), r.parent_run_id))] : null,
+            r.error ? [el("dt", {}, "error"), el("dd", {class: "error"}, r.error)] : null,
+            el("dt", {}, "params"), el("dd", {class: "mono params"}, r.params || "")));
+        dagBox.replaceChildren(drawDag(data.steps, (data.graph && data.graph.needs) || {}));
+        ganttBox.replaceChildren(drawGantt(r, data.steps, events));
+        stepsBox.replaceChildren(table(["step", "task", "status", "attempts", "took", "exit", "rows in/out", "cpu", "max rss", "error"],
+            data.steps.map((s) => el("tr", {class: "step"},
+                el("td", {}, link(stepHash(s), s.step)),
+                el("td", {}, s.task || ""),
+                el("td", {}, badge(s.status)),
+                el("td", {class: "num"}, s.attempts),
+                el("td", {class: "num"}, s.started_at ? fmtDur((s.ended_at || Date.now()) - s.started_at) : ""),
+                el("td", {class: "num"}, s.exit_code === null ? "" : s.exit_code),
+                el("td", {class: "num"}, (s.rows_in || 0) + " / " + (s.rows_out || 0)),
+                el("td", {class: "num"}, s.cpu_usec ? fmtDur(Math.round(s.cpu_usec / 1000)) : ""),
+                el("td", {class: "num"}, s.max_rss_kb ? Math.round(s.max_rss_kb / 1024) + " MB" : ""),
+                el("td", {class: "error"}, s.error || s.skip_reason || ""))), {id: "steps"}));
+        if (!TERMINAL.has(r.status)) {
+            setTimeout(() => { if (gen === generation) { refresh().catch(fail); } }, POLL_MS);
+        } else {
+            document.body.setAttribute("data-run-done", "1");
+        }
+    }
+    await refresh();
+}
+
+/* ---- a step's log ---- */
+
+async function pageStep(runId, step) {
+    navActive("runs");
+    currentRun = runId;
+    const gen = generation;
+    let last = 0;
+    const body = el("tbody", {});
+    const state = el("p", {id: "step-state"});
+    show(el("h1", {}, "Step ", el("span", {class: "name"}, step)),
+        el("p", {}, "of run ", link(runHash(runId), runId, {class: "mono"})), state,
+        el("div", {class: "scroll log"}, el("table", {id: "step-log"},
+            el("thead", {}, el("tr", {}, ["time (UTC)", "level", "type", "message"].map((h) => el("th", {}, h)))), body)));
+    async function refresh() {
+        const [data, ev] = await Promise.all([api("/api/runs/" + encodeURIComponent(runId)), eventsAfter(runId, last, step)]);
+        if (gen !== generation) {
+            return;
+        }
+        last = ev.last;
+        append(body, ev.events.map((e) => el("tr", {class: "event lvl-" + cls(e.level)},
+            el("td", {class: "mono"}, fmtTime(e.ts)), el("td", {}, e.level), el("td", {}, e.type),
+            el("td", {class: "msg"}, e.message))));
+        const s = data.steps.find((x) => x.step === step);
+        state.replaceChildren(s ? badge(s.status) : "unknown step", s && s.error ? el("span", {class: "error"}, " " + s.error) : "");
+        if (!TERMINAL.has(data.run.status)) {
+            setTimeout(() => { if (gen === generation) { refresh().catch(fail); } }, POLL_MS);
+        } else {
+            document.body.setAttribute("data-run-done", "1");
+        }
+    }
+    await refresh();
+}
+
+/* ---- schedules and sensors ---- */
+
+async function pageTicks() {
+    navActive("ticks");
+    const t = await api("/api/ticks?limit=200");
+    const armed = (t.armed || []).map((a) => el("tr", {class: "armed"},
+        el("td", {}, a.kind), el("td", {}, a.name), el("td", {}, a.pipeline),
+        el("td", {}, a.kind === "schedule" ? (a.cron || "") + (a.timezone ? " " + a.timezone : "") : (a.watch || "") + (a.pattern ? " " + a.pattern : "")),
+        el("td", {}, a.kind === "schedule" ? fmtTime(a.next) : (a.watching ? "watching" : "directory missing"))));
+    const ticks = t.ticks.map((k) => el("tr", {class: "tick"},
+        el("td", {}, fmtTime(k.ts)), el("td", {}, k.kind), el("td", {}, k.name),
+        el("td", {}, badge(k.status)),
+        el("td", {}, k.run_id ? link(runHash(k.run_id), k.run_id.slice(0, 12), {class: "mono"}) : ""),
+        el("td", {class: "error"}, k.reason || "")));
+    show(el("h1", {}, "Schedules and sensors"),
+        armed.length ? table(["kind", "name", "pipeline", "when / what", "next / state"], armed, {id: "armed"})
+            : el("p", {class: "muted"}, "Nothing armed."),
+        el("h2", {}, "Ticks"),
+        ticks.length ? table(["time (UTC)", "kind", "name", "status", "run", "reason"], ticks, {id: "ticks"})
+            : el("p", {class: "muted"}, "No ticks yet."));
+}
+
+/* ---- routing ---- */
+
+function fail(err) {
+    show(el("h1", {}, "Error"), el("p", {class: "error", id: "error"}, String(err && err.message || err)));
+}
+
+function route() {
+    generation++;
+    document.body.removeAttribute("data-run-done");
+    const hash = location.hash.replace(/^#/, "") || "/";
+    const q = hash.indexOf("?");
+    const path = q >= 0 ? hash.slice(0, q) : hash;
+    const params = new URLSearchParams(q >= 0 ? hash.slice(q + 1) : "");
+    const parts = path.split("/").filter((x) => x).map(decodeURIComponent);
+    let p;
+    if (parts.length === 0 || parts[0] === "pipelines") {
+        p = pagePipelines();
+    } else if (parts[0] === "runs") {
+        p = pageRuns(params);
+    } else if (parts[0] === "run" && parts.length === 2) {
+        p = pageRun(parts[1]);
+    } else if (parts[0] === "run" && parts.length === 4 && parts[2] === "step") {
+        p = pageStep(parts[1], parts[3]);
+    } else if (parts[0] === "ticks") {
+        p = pageTicks();
+    } else {
+        p = Promise.reject(new Error("no such page"));
+    }
+    p.then(() => document.body.setAttribute("data-loaded", String(generation))).catch(fail);
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,158 @@
+// The web UI in a real browser: Debian's chromium driven by puppeteer-core
+// (never a downloaded browser). Started by tests/integration/test_webui_browser.py,
+// which runs a private daemon with real runs and passes their ids as JSON:
+//   node webui.test.mjs '{"base": "http://127.0.0.1:PORT", "out": DIR, ...}'
+// Every page is loaded, its DOM checked and a screenshot taken; the test fails
+// on any console error, page error, failed request, HTTP error, CSP violation
+// or dialog (the XSS payloads call alert()).
+import fs from "node:fs";
+import path from "node:path";
+import puppeteer from "puppeteer-core";
+
+const cfg = JSON.parse(process.argv[2]);
+const failures = [];
+const problems = []; // console errors, CSP violations, dialogs, failed loads
+
+function check(cond, msg) {
+    if (!cond) {
+        failures.push(msg);
+        console.error("FAIL: " + msg);
+    }
+}
+
+const browser = await puppeteer.launch({
+    executablePath: cfg.chromium || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+    defaultViewport: {width: 1280, height: 900},
+});
+
+async function newPage() {
+    const page = await browser.newPage();
+    page.on("console", (m) => {
+        if (m.type() === "error" || m.type() === "warning" && /Content.Security.Policy|Refused/.test(m.text())) {
+            problems.push("console " + m.type() + ": " + m.text());
+        }
+    });
+    page.on("pageerror", (e) => problems.push("page error: " + e.message));
+    page.on("dialog", async (d) => {
+        problems.push("dialog (" + d.type() + "): " + d.message());
+        await d.dismiss();
+    });
+    page.on("requestfailed", (r) => problems.push("request failed: " + r.url() + " " + (r.failure() || {}).errorText));
+    page.on("response", (r) => {
+        if (r.status() >= 400) {
+            problems.push("HTTP " + r.status() + ": " + r.url());
+        }
+    });
+    // CSP violations as the page sees them, and a canary for injected code.
+    await page.evaluateOnNewDocument(() => {
+        window.__csp = [];
+        document.addEventListener("securitypolicyviolation", (e) => {
+            window.__csp.push(e.violatedDirective + " " + e.blockedURI);
+        });
+    });
+    return page;
+}
+
+async function load(page, hash, name) {
+    const t0 = Date.now();
+    await page.goto(cfg.base + "/" + hash, {waitUntil: "networkidle0"});
+    await page.waitForFunction(() => document.body.hasAttribute("data-loaded") || document.getElementById("error"),
+        {timeout: 15000});
+    const err = await page.$eval("#main", (m) => (m.querySelector("#error") || {}).textContent || "");
+    check(!err, name + ": the page shows an error: " + err);
+    const csp = await page.evaluate(() => window.__csp);
+    check(csp.length === 0, name + ": CSP violations: " + JSON.stringify(csp));
+    await page.screenshot({path: path.join(cfg.out, name + ".png"), fullPage: true});
+    return Date.now() - t0;
+}
+
+const text = (page, sel) => page.$$eval(sel, (es) => es.map((e) => e.textContent));
+
+const page = await newPage();
+const timings = {};
+
+// Live: the step prints 3 lines, then waits for the gate file this test
+// creates once line 2 is on the page and the step shows as running.
+const live = await newPage();
+await live.goto(cfg.base + "/#/run/" + cfg.live_run, {waitUntil: "domcontentloaded"});
+await live.waitForFunction(() => document.body.hasAttribute("data-loaded"), {timeout: 15000});
+await live.waitForFunction(() => [...document.querySelectorAll("#events td.msg")].some((t) => t.textContent === "line 2"),
+    {timeout: 15000, polling: 100});
+const doneEarly = await live.evaluate(() => document.body.hasAttribute("data-run-done"));
+check(!doneEarly, "line 2 appeared while the run was still running");
+const runningNode = await live.$eval('#dag [data-step="talk"]', (n) => n.getAttribute("data-status"));
+check(runningNode === "running", "the talking step is running in the DAG: " + runningNode);
+await live.screenshot({path: path.join(cfg.out, "run-live.png"), fullPage: true});
+fs.writeFileSync(cfg.gate, "go\n");
+await live.waitForFunction(() => document.body.hasAttribute("data-run-done"), {timeout: 30000, polling: 200});
+const lines = (await text(live, "#events td.msg")).filter((t) => /^line \d+$/.test(t));
+check(lines.length === cfg.live_lines, "every live line once, in order: " + JSON.stringify(lines));
+check(lines.every((l, i) => l === "line " + (i + 1)), "live lines in order: " + JSON.stringify(lines));
+const finalNode = await live.$eval('#dag [data-step="talk"]', (n) => n.getAttribute("data-status"));
+check(finalNode === "succeeded", "the talking step ends succeeded: " + finalNode);
+await live.close();
+
+// Pipelines: every file listed, the broken file's error shown as text.
+timings.pipelines = await load(page, "#/pipelines", "pipelines");
+const names = await text(page, "#pipelines a.name");
+for (const p of cfg.pipelines) {
+    check(names.includes(p), "pipelines page lists " + p + ": " + JSON.stringify(names));
+}
+const errs = (await text(page, "#pipelines .error")).join("\n");
+check(errs.includes(cfg.evil_text), "the broken pipeline's error is shown as text: " + errs);
+
+// Runs: every run listed; the status filter.
+timings.runs = await load(page, "#/runs", "runs");
+const listed = await page.$$eval("#runs a.mono", (as) => as.map((a) => a.getAttribute("href")));
+for (const id of cfg.all_runs) {
+    check(listed.includes("#/run/" + id), "runs page lists " + id);
+}
+await load(page, "#/runs?status=failed", "runs-failed");
+const failedRows = await text(page, "#runs tr.run .badge");
+check(failedRows.length > 0 && failedRows.every((s) => s === "failed"), "status filter: " + failedRows);
+
+// A run: the DAG has every step with its status colour, Gantt bars, events.
+timings.run = await load(page, "#/run/" + cfg.ok_run, "run-ok");
+const nodes = await page.$$eval("#dag g.step-node, #dag a.step-node", (ns) => ns.map((n) => [n.getAttribute("data-step"), n.getAttribute("data-status"), getComputedStyle(n.querySelector("rect")).fill]));
+check(nodes.length === cfg.ok_steps.length, "DAG has every step: " + JSON.stringify(nodes));
+for (const [step, status, fill] of nodes) {
+    check(cfg.ok_steps.includes(step) && status === "succeeded", "DAG node " + step + " " + status);
+    check(fill === "rgb(46, 157, 85)", "succeeded node " + step + " is green: " + fill);
+}
+const edges = await page.$$eval("#dag path.edge", (es) => es.length);
+check(edges === cfg.ok_edges, "DAG edges: " + edges + " want " + cfg.ok_edges);
+const bars = await page.$$eval("#gantt rect.bar", (bs) => bs.map((b) => [b.getAttribute("data-step"), +b.getAttribute("width")]));
+check(bars.length >= cfg.ok_steps.length && bars.every(([, w]) => w >= 2), "Gantt bars: " + JSON.stringify(bars));
+check((await page.$$("#events tr.event")).length > 0, "run events listed");
+
+// The failed run: the broken step red, the XSS payload shown as text only.
+await load(page, "#/run/" + cfg.failed_run, "run-failed");
+const broken = await page.$eval('#dag [data-step="broken"]', (n) => n.getAttribute("data-status"));
+check(broken === "failed", "broken step is failed in the DAG: " + broken);
+const evText = (await text(page, "#events td.msg")).join("\n") + (await text(page, "#run-head")).join("\n");
+check(evText.includes(cfg.evil_text), "the payload is shown as text in the run page");
+check((await page.$$("#main img, #main script")).length === 0, "no injected element in the run page");
+
+// Retries: the flaky step has its attempts as separate bars.
+if (cfg.retry_run) {
+    await load(page, "#/run/" + cfg.retry_run, "run-retries");
+    const att = await page.$$eval('#gantt rect.bar[data-step="flaky"]', (bs) => bs.length);
+    check(att === cfg.retry_attempts, "Gantt shows " + cfg.retry_attempts + " attempts of flaky: " + att);
+}
+
+// A step's log.
+await load(page, "#/run/" + cfg.live_run + "/step/talk", "step-log");
+const stepLines = (await text(page, "#step-log td.msg")).filter((t) => /^line \d+$/.test(t));
+check(stepLines.length === cfg.live_lines, "step log lines: " + JSON.stringify(stepLines));
+
+// Schedules and sensors with their ticks.
+await load(page, "#/ticks", "ticks");
+const armed = await text(page, "#armed tr.armed");
+check(armed.some((t) => t.includes(cfg.schedule)), "the schedule is armed: " + JSON.stringify(armed));
+
+await browser.close();
+check(problems.length === 0, "console errors, dialogs or failed loads:\n  " + problems.join("\n  "));
+console.log(JSON.stringify({timings_ms: timings, failures: failures.length}));
+process.exit(failures.length ? 1 : 0);

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""The web UI in a real browser (issue 11): a private `dagd serve --http`
+with real runs (a chain, a failed run whose params, error and log carry XSS
+payloads, a retried step, a step printing lines while the page watches, a
+pipeline file whose name and error carry payloads), then
+tests/browser/webui.test.mjs drives Debian's chromium through puppeteer-core
+over every page: DOM checks, screenshots (kept in the build tree), and a
+failure on any console error, CSP violation, failed load or dialog.
+
+Without chromium, node or tests/browser/node_modules (scripts/setup-deps.sh
+installs them) this is a SKIP (exit 77), never a pass."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+from dagdtest import BUILD, CHAIN, FAILING, SOURCE, Daemon, check, need_test_plugins, skip
+
+need_test_plugins("noop", "sleep", "fail", "flaky")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+NODE = shutil.which("node")
+BROWSER_DIR = os.path.join(SOURCE, "tests", "browser")
+if not os.path.exists(CHROMIUM):
+    skip("no chromium at %s" % CHROMIUM)
+if not NODE:
+    skip("no node")
+if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "puppeteer-core")):
+    skip("tests/browser/node_modules missing: run scripts/setup-deps.sh (npm ci)")
+
+EVIL = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+LIVE_LINES = 8
+LIVE = """pipeline: live
+steps:
+  - name: talk
+    task: command
+    config:
+      argv: [sh, -c, 'for i in $(seq 1 %d); do echo "line $i"; if [ $i = 3 ]; then n=0; while [ ! -e "$GATE" ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done; fi; sleep 0.1; done']
+      env: {GATE: "%s"}
+""" % (LIVE_LINES, "GATE_PATH")
+RETRY = """pipeline: retry
+steps:
+  - name: flaky
+    task: flaky
+    retries: 2
+    retry_delay: 100ms
+    config: {failures: 2}
+"""
+SCHEDULED = """pipeline: scheduled
+schedules:
+  - {name: nightly, cron: "0 3 * * *"}
+steps:
+  - {name: only, task: noop}
+"""
+# A pipeline file that does not load, with a payload in its name and error.
+BROKEN_NAME = '<svg onload=alert(3)>'
+BROKEN = """pipeline: broken
+steps:
+  - name: '%s'
+    task: noop
+""" % EVIL
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+port = free_port()
+gate_dir = __import__("tempfile").mkdtemp(prefix="dagd-webui-gate-")
+GATE = os.path.join(gate_dir, "go")
+LIVE = LIVE.replace("GATE_PATH", GATE)
+out = os.path.join(BUILD, "tests", "browser-screenshots")
+os.makedirs(out, exist_ok=True)
+with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
+             "scheduled": SCHEDULED, BROKEN_NAME: BROKEN},
+            args=["--http", "127.0.0.1:%d" % port]) as d:
+    ok = d.ctl("run", "chain", "--wait", json_out=True).json["run_id"]
+    bad = d.ctl("run", "failing", "--param", "msg=" + EVIL, "--wait", json_out=True,
+                check_rc=1).json["run_id"]
+    retry = d.ctl("run", "retry", "--wait", json_out=True).json["run_id"]
+    show = d.ctl("show", retry, json_out=True).json
+    attempts = [s["attempts"] for s in show["steps"] if s["step"] == "flaky"][0]
+    check(attempts == 3, "flaky needed 3 attempts: %r" % show)
+    live = d.ctl("run", "live", json_out=True).json["run_id"]
+    cfg = {
+        "base": "http://127.0.0.1:%d" % port,
+        "out": out,
+        "chromium": CHROMIUM,
+        "pipelines": ["chain", "failing", "live", "retry", "scheduled"],
+        "all_runs": [ok, bad, retry, live],
+        "ok_run": ok,
+        "ok_steps": ["first", "second", "third"],
+        "ok_edges": 2,
+        "failed_run": bad,
+        "retry_run": retry,
+        "retry_attempts": 3,
+        "live_run": live,
+        "live_lines": LIVE_LINES,
+        "gate": GATE,
+        "evil_text": EVIL,
+        "schedule": "nightly",
+    }
+    env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
+    p = subprocess.run([NODE, os.path.join(BROWSER_DIR, "webui.test.mjs"), json.dumps(cfg)],
+                       capture_output=True, text=True, timeout=180, cwd=BROWSER_DIR, env=env)
+    print(p.stdout)
+    check(p.returncode == 0, "browser test failed (exit %d):\n%s\n%s\ndaemon log:\n%s"
+          % (p.returncode, p.stdout, p.stderr, d.logtext()[-3000:]))
+    check(d.stop() == 0, "daemon exit status")
+shutil.rmtree(gate_dir, ignore_errors=True)
+print("screenshots in " + out)
+print("ok")
