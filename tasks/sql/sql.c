@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "models.h"
+#include "sql_functions.h"
 #include "transform_run.h"
 
 /* tasks/transform builds this file again as the alias `transform` */
@@ -93,6 +96,9 @@ static int transform_run(struct dagd_task_ctx *ctx)
     if (!dir) {
         return host->fail(ctx, "models", "no models directory configured");
     }
+    if (dagd_sql_functions_register(db) < 0) {
+        return host->fail(ctx, NULL, "cannot add SQL functions: %s", sqlite3_errmsg(db));
+    }
     r = dagd_models_load(dir, &set, &err);
     if (r >= 0) {
         r = dagd_models_expand(&set, lookup_param, ctx, &err);
@@ -114,7 +120,8 @@ static int transform_run(struct dagd_task_ctx *ctx)
 static const struct dagd_task_plugin plugin = {
     DAGD_TASK_PLUGIN_HEADER,
     .name = DAGD_SQL_TASK_NAME,
-    .version = "3", /* 2: declared column types; 3: ${params}, views, incremental models */
+    .version =
+        "4", /* 2: declared column types; 3: ${params}, views, incremental models; 4: sha256() */
     .description = "Materialise SQL model files (one SELECT each) as warehouse tables or views",
     .schema = schema,
     .inputs = transform_inputs,

@@ -3,7 +3,9 @@ under data/NAME): every contract table's columns, count, rows or digest,
 sums, non-NULL counts, value counts, spot rows, rows per file, absent and
 non-NULL columns, as data/seeds' README.md defines them. Stdlib only; used by
 the pipeline tests (test_pipelines_*.py)."""
+import csv
 import hashlib
+import io
 import json
 import os
 import sqlite3
@@ -159,3 +161,33 @@ def snapshot(db_path, tables):
             out[t] = None
     db.close()
     return out
+
+
+def check_csv(path, exp):
+    """Differences between a CSV output and its expected entry: the header
+    (the columns in order), the row count and the rows (as a multiset; an
+    empty field and null are the same)."""
+    if not os.path.exists(path):
+        return ['%s: missing' % path]
+    with open(path, newline='', encoding='utf-8') as f:
+        data = f.read()
+    if data.startswith('\ufeff'):
+        return ['%s: starts with a BOM' % path]
+    rows = list(csv.reader(io.StringIO(data)))
+    cols = [c for c, _ in exp['columns']]
+    errs = []
+    if not rows or rows[0] != cols:
+        return ['%s: header %s, expected %s' % (path, rows[0] if rows else None, cols)]
+    body = [[None if v == '' else v for v in r] for r in rows[1:]]
+    if len(body) != exp['count']:
+        errs.append('%s: %d rows, expected %d' % (path, len(body), exp['count']))
+    if 'rows' in exp:
+        def norm(r):
+            return json.dumps([None if v in (None, '') else str(v) for v in r], ensure_ascii=False)
+        got = sorted(map(norm, body))
+        want = sorted(norm(r) for r in exp['rows'])
+        if got != want:
+            missing = sorted(set(want) - set(got))[:3]
+            extra = sorted(set(got) - set(want))[:3]
+            errs.append('%s: rows differ (missing %s, unexpected %s)' % (path, missing, extra))
+    return errs
