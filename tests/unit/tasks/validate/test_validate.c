@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 #include "../query_int.h"
+#include "bronze_sql.h"
 
 #include "dq.h"
 #include "handoff.h"
@@ -186,15 +187,9 @@ static void test_strmap(void **state)
     dagd_arena_done(&a);
 }
 
-/* A hand-made bronze covering every rule once. */
-static const char bronze_sql[] =
-    "CREATE TABLE load_files (file_id INTEGER PRIMARY KEY, source TEXT, path TEXT,"
-    "  content_hash TEXT, size INTEGER, rows INTEGER, loaded_at INTEGER);"
-    "CREATE TABLE raw_orders (file_id INTEGER NOT NULL, row_no INTEGER NOT NULL, source TEXT,"
-    "  order_id, order_time, city_district_id, city, district, rptg_amt, currency_cd, order_qty,"
-    "  missing_keys TEXT, extra_keys TEXT, PRIMARY KEY (file_id, row_no));"
-    "CREATE TABLE city_district_map (city_district_id INTEGER PRIMARY KEY, city TEXT,"
-    "  district TEXT, file_id INTEGER);"
+/* A hand-made bronze covering every rule once, in the tables extract
+ * creates (pipelines/sales/bronze.sql, the owner's DDL). */
+static const char bronze_sql[] = DAGD_BRONZE_SQL
     "INSERT INTO load_files VALUES (1, 'dataset1', 'a', 'h1', 1, 9, 0), (2, 'dataset2', 'b', 'h2', "
     "1, 9, 0);"
     "INSERT INTO city_district_map VALUES (1, '北京', '东城区', 1), (2, '上海', '浦东新区', 1),"
