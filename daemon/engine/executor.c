@@ -1194,20 +1194,10 @@ static void on_retry_timer(uv_timer_t *t)
     pump(s->run->e);
 }
 
-/* The attempt's process is gone: read the rest of its output, decide. */
-static void attempt_finish(struct exec_attempt *a)
+/* attempt_finish, phase 1: the rest of the attempt's output, its fds and
+ * its timeout timer. */
+static void attempt_close_io(struct exec_attempt *a)
 {
-    struct exec_step *s = a->step;
-    struct exec_run *r = s->run;
-    struct dagd_executor *e = r->e;
-    const struct dagd_step *ps = &r->p->steps[s->idx];
-    char buf[128], dbuf[64];
-
-    if (a->finished) {
-        return;
-    }
-    a->finished = true;
-    attempt_unlink(e, a);
     for (int i = 0; i < N_FDS; i++) {
         if (a->fd[i] >= 0) {
             (void)drain(a, i);
@@ -1219,12 +1209,21 @@ static void attempt_finish(struct exec_attempt *a)
         a->timer_open = false;
         uv_close((uv_handle_t *)&a->timer, on_attempt_handle_closed);
     }
+}
 
-    /* The verdict. */
-    bool ok = false;
-    _cleanup_free_ char *error = NULL;
+/* attempt_finish, phase 2: the verdict. Returns true when the attempt
+ * succeeded, else false with the reason in *ret_error (new); a failure the
+ * memory limit explains says so. */
+static bool attempt_verdict(struct exec_attempt *a, char **ret_error)
+{
+    struct exec_run *r = a->step->run;
+    struct dagd_executor *e = r->e;
+    const struct dagd_step *ps = &r->p->steps[a->step->idx];
+    char buf[128], dbuf[64];
+    char *error = NULL;
     int sig = a->status >= 0 && WIFSIGNALED(a->status) ? WTERMSIG(a->status) : 0;
     int code = a->status >= 0 && WIFEXITED(a->status) ? WEXITSTATUS(a->status) : -1;
+
     if (a->canceled) {
         error = dagd_xstrdup(r->cancel_reason ? r->cancel_reason : "canceled");
     } else if (a->timed_out) {
@@ -1233,7 +1232,7 @@ static void attempt_finish(struct exec_attempt *a)
     } else if (a->status < 0) {
         error = dagd_xstrdup(a->error ? a->error : "the worker failed");
     } else if (a->got_result && a->rc == 0 && code == 0) {
-        ok = true;
+        return true;
     } else if (a->got_result && a->rc < 0) {
         error = dagd_xstrdup(a->error ? a->error : "failed");
     } else if (sig) {
@@ -1243,7 +1242,7 @@ static void attempt_finish(struct exec_attempt *a)
     } else {
         error = dagd_xstrdup("ended without a result");
     }
-    if (!ok && !a->canceled && ps->memory_bytes && e->memlimit.mode != DAGD_MEMLIMIT_NONE) {
+    if (!a->canceled && ps->memory_bytes && e->memlimit.mode != DAGD_MEMLIMIT_NONE) {
         struct dagd_memlimit_outcome o = {
             .limit_bytes = ps->memory_bytes,
             .mode = e->memlimit.mode,
@@ -1260,6 +1259,81 @@ static void attempt_finish(struct exec_attempt *a)
             error = dagd_xstrdup(dagd_memlimit_oom_message(ps->memory_bytes, buf, sizeof(buf)));
         }
     }
+    *ret_error = error;
+    return false;
+}
+
+/* attempt_finish, outcome: the step succeeded; keep what the planner
+ * computed for the next memo lookup. */
+static void step_succeeded(struct exec_step *s, const struct exec_attempt *a,
+                           enum dagd_tracker_state st)
+{
+    struct exec_run *r = s->run;
+
+    s->info.status = DAGD_STEP_SUCCEEDED;
+    set_str(&s->info.error, NULL);
+    if (s->verdict) {
+        /* reliability: the fingerprint of what ran, for the next memo
+         * lookup; none for a degraded result, so the next run retries it. */
+        set_str(&s->info.fingerprint,
+                s->verdict->fingerprint[0] && !a->no_memo ? s->verdict->fingerprint : NULL);
+        set_str(&s->info.manifest, s->verdict->manifest);
+        free(s->info.inputs_json);
+        s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);
+    }
+    step_record(s);
+    if (st == DAGD_TRACKER_RUNNING) {
+        dagd_tracker_succeeded(r->sched, s->idx, false);
+    }
+}
+
+/* attempt_finish, outcome: the attempt failed and the step has retries
+ * left: back to pending, and a timer for the backoff (exponential, full
+ * jitter). */
+static void step_schedule_retry(struct exec_step *s, const char *error)
+{
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+    const struct dagd_step *ps = &r->p->steps[s->idx];
+    uint64_t rnd = 0;
+    char dbuf[64];
+
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
+        rnd = dagd_now_mono_usec() * 0x9e3779b97f4a7c15ull;
+    }
+    s->retry_delay_usec =
+        dagd_tracker_retry_delay(ps->retry_delay_usec, s->info.attempts, RETRY_CAP_USEC, rnd);
+    char *m = dagd_xasprintf("attempt %u failed: %s; retrying in %s", s->info.attempts, error,
+                             dagd_format_duration(s->retry_delay_usec, dbuf, sizeof(dbuf)));
+    step_log(s, "notice", "retry", m);
+    free(m);
+    s->info.status = DAGD_STEP_PENDING;
+    set_str(&s->info.error, error);
+    step_record(s);
+    dagd_tracker_backoff(r->sched, s->idx);
+    s->retry_timer = dagd_xmalloc(sizeof(uv_timer_t));
+    (void)uv_timer_init(e->cfg.loop, s->retry_timer);
+    s->retry_timer->data = s;
+    r->n_open++;
+    (void)uv_timer_start(s->retry_timer, on_retry_timer, (s->retry_delay_usec + 999) / 1000, 0);
+}
+
+/* The attempt's process is gone: read the rest of its output, decide. */
+static void attempt_finish(struct exec_attempt *a)
+{
+    struct exec_step *s = a->step;
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+    const struct dagd_step *ps = &r->p->steps[s->idx];
+    _cleanup_free_ char *error = NULL;
+
+    if (a->finished) {
+        return;
+    }
+    a->finished = true;
+    attempt_unlink(e, a);
+    attempt_close_io(a);
+    bool ok = attempt_verdict(a, &error);
     if (a->cgroup) {
         (void)dagd_memlimit_cgroup_remove(a->cgroup);
     }
@@ -1269,28 +1343,14 @@ static void attempt_finish(struct exec_attempt *a)
         /* its WAL goes into the file in the background (checkpointer.h) */
         dagd_checkpointer_request(e->ckpt, a->warehouse);
     }
-    s->info.exit_code = code;
+    s->info.exit_code = a->status >= 0 && WIFEXITED(a->status) ? WEXITSTATUS(a->status) : -1;
     s->info.cpu_usec = a->cpu_usec;
     s->info.max_rss_kb = a->maxrss_kb;
     s->info.ended_at = dagd_now_wall_msec();
     enum dagd_tracker_state st = dagd_tracker_state(r->sched, s->idx);
 
     if (ok) {
-        s->info.status = DAGD_STEP_SUCCEEDED;
-        set_str(&s->info.error, NULL);
-        if (s->verdict) {
-            /* reliability: the fingerprint of what ran, for the next memo
-             * lookup; none for a degraded result, so the next run retries it. */
-            set_str(&s->info.fingerprint,
-                    s->verdict->fingerprint[0] && !a->no_memo ? s->verdict->fingerprint : NULL);
-            set_str(&s->info.manifest, s->verdict->manifest);
-            free(s->info.inputs_json);
-            s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);
-        }
-        step_record(s);
-        if (st == DAGD_TRACKER_RUNNING) {
-            dagd_tracker_succeeded(r->sched, s->idx, false);
-        }
+        step_succeeded(s, a, st);
     } else if (a->canceled) {
         s->info.status = DAGD_STEP_CANCELED;
         set_str(&s->info.error, error);
@@ -1299,25 +1359,7 @@ static void attempt_finish(struct exec_attempt *a)
             dagd_tracker_canceled(r->sched, s->idx);
         }
     } else if (s->info.attempts <= ps->retries && !e->shutting_down && !r->canceling) {
-        uint64_t rnd = 0;
-        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
-            rnd = dagd_now_mono_usec() * 0x9e3779b97f4a7c15ull;
-        }
-        s->retry_delay_usec =
-            dagd_tracker_retry_delay(ps->retry_delay_usec, s->info.attempts, RETRY_CAP_USEC, rnd);
-        char *m = dagd_xasprintf("attempt %u failed: %s; retrying in %s", s->info.attempts, error,
-                                 dagd_format_duration(s->retry_delay_usec, dbuf, sizeof(dbuf)));
-        step_log(s, "notice", "retry", m);
-        free(m);
-        s->info.status = DAGD_STEP_PENDING;
-        set_str(&s->info.error, error);
-        step_record(s);
-        dagd_tracker_backoff(r->sched, s->idx);
-        s->retry_timer = dagd_xmalloc(sizeof(uv_timer_t));
-        (void)uv_timer_init(e->cfg.loop, s->retry_timer);
-        s->retry_timer->data = s;
-        r->n_open++;
-        (void)uv_timer_start(s->retry_timer, on_retry_timer, (s->retry_delay_usec + 999) / 1000, 0);
+        step_schedule_retry(s, error);
     } else {
         s->info.status = DAGD_STEP_FAILED;
         set_str(&s->info.error, error);

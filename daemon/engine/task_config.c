@@ -413,140 +413,166 @@ static bool stringify(cJSON *parent, cJSON *v)
     return true;
 }
 
-static void check_field(struct check *c, const struct dagd_task_field *f, cJSON *obj, cJSON *v)
+/* One check per field type: v is the value of field f in obj, `text` its
+ * scalar text (NULL for lists, maps and null). Values are normalized to the
+ * schema type in place. */
+static void check_string(struct check *c, const struct dagd_task_field *f, cJSON *obj, cJSON *v,
+                         const char *text)
 {
-    _cleanup_free_ char *text = scalar_text(v);
     const char *k = f->name;
 
-    switch (f->type) {
-    case DAGD_FIELD_STRING:
-        if (!text) {
-            check_error(c, k, -1, "config key '%s': expected a string, got %s", k, json_kind(v));
-            return;
+    if (!text) {
+        check_error(c, k, -1, "config key '%s': expected a string, got %s", k, json_kind(v));
+        return;
+    }
+    if (f->choices && !in_choices(f->choices, text)) {
+        _cleanup_free_ char *l = choices_list(f->choices);
+        check_error(c, k, -1, "config key '%s': '%s' is not one of: %s", k, text, l);
+        return;
+    }
+    (void)stringify(obj, v);
+}
+
+static void check_int(struct check *c, const struct dagd_task_field *f, cJSON *obj, cJSON *v,
+                      const char *text)
+{
+    const char *k = f->name;
+    int64_t i;
+
+    if (text && !cJSON_IsBool(v) && dagd_parse_int64(text, &i) >= 0) {
+        check_int_bounds(c, f, i);
+        if (!cJSON_IsNumber(v)) {
+            replace_value(obj, v, cJSON_CreateNumber((double)i));
         }
+        return;
+    }
+    if (f->type == DAGD_FIELD_INT_OR_STRING && cJSON_IsString(v)) {
         if (f->choices && !in_choices(f->choices, text)) {
             _cleanup_free_ char *l = choices_list(f->choices);
-            check_error(c, k, -1, "config key '%s': '%s' is not one of: %s", k, text, l);
-            return;
-        }
-        (void)stringify(obj, v);
-        return;
-
-    case DAGD_FIELD_INT:
-    case DAGD_FIELD_INT_OR_STRING: {
-        int64_t i;
-        if (text && !cJSON_IsBool(v) && dagd_parse_int64(text, &i) >= 0) {
-            check_int_bounds(c, f, i);
-            if (!cJSON_IsNumber(v)) {
-                replace_value(obj, v, cJSON_CreateNumber((double)i));
-            }
-            return;
-        }
-        if (f->type == DAGD_FIELD_INT_OR_STRING && cJSON_IsString(v)) {
-            if (f->choices && !in_choices(f->choices, text)) {
-                _cleanup_free_ char *l = choices_list(f->choices);
-                check_error(c, k, -1,
-                            "config key '%s': expected an integer or one of: %s, got '%s'", k, l,
-                            text);
-            }
-            return;
-        }
-        if (text && !cJSON_IsBool(v)) {
-            check_error(c, k, -1, "config key '%s': expected an integer, got '%s'", k, text);
-        } else {
-            check_error(c, k, -1, "config key '%s': expected an integer, got %s", k, json_kind(v));
+            check_error(c, k, -1, "config key '%s': expected an integer or one of: %s, got '%s'", k,
+                        l, text);
         }
         return;
     }
+    if (text && !cJSON_IsBool(v)) {
+        check_error(c, k, -1, "config key '%s': expected an integer, got '%s'", k, text);
+    } else {
+        check_error(c, k, -1, "config key '%s': expected an integer, got %s", k, json_kind(v));
+    }
+}
 
-    case DAGD_FIELD_NUMBER: {
-        double d;
-        if (text && !cJSON_IsBool(v) && dagd_parse_double(text, &d) >= 0) {
-            if (bounded(f) && (d < (double)f->min || d > (double)f->max)) {
-                check_error(c, k, -1,
-                            "config key '%s': %s is out of range [%" PRId64 ", %" PRId64 "]", k,
-                            text, f->min, f->max);
-            }
-            if (!cJSON_IsNumber(v)) {
-                replace_value(obj, v, cJSON_CreateNumber(d));
-            }
-            return;
+static void check_number(struct check *c, const struct dagd_task_field *f, cJSON *obj, cJSON *v,
+                         const char *text)
+{
+    const char *k = f->name;
+    double d;
+
+    if (text && !cJSON_IsBool(v) && dagd_parse_double(text, &d) >= 0) {
+        if (bounded(f) && (d < (double)f->min || d > (double)f->max)) {
+            check_error(c, k, -1, "config key '%s': %s is out of range [%" PRId64 ", %" PRId64 "]",
+                        k, text, f->min, f->max);
         }
-        if (text && !cJSON_IsBool(v)) {
-            check_error(c, k, -1, "config key '%s': expected a number, got '%s'", k, text);
-        } else {
-            check_error(c, k, -1, "config key '%s': expected a number, got %s", k, json_kind(v));
+        if (!cJSON_IsNumber(v)) {
+            replace_value(obj, v, cJSON_CreateNumber(d));
         }
         return;
     }
+    if (text && !cJSON_IsBool(v)) {
+        check_error(c, k, -1, "config key '%s': expected a number, got '%s'", k, text);
+    } else {
+        check_error(c, k, -1, "config key '%s': expected a number, got %s", k, json_kind(v));
+    }
+}
 
-    case DAGD_FIELD_BOOL: {
-        bool b;
-        if (cJSON_IsBool(v)) {
-            return;
-        }
-        if (cJSON_IsString(v) && dagd_parse_bool(text, &b) >= 0) {
-            replace_value(obj, v, cJSON_CreateBool(b));
-            return;
-        }
-        check_error(c, k, -1, "config key '%s': expected true or false, got %s%s%s", k,
-                    text ? "'" : "", text ? text : json_kind(v), text ? "'" : "");
+static void check_bool(struct check *c, const struct dagd_task_field *f, cJSON *obj, cJSON *v,
+                       const char *text)
+{
+    bool b;
+
+    if (cJSON_IsBool(v)) {
         return;
     }
-
-    case DAGD_FIELD_DURATION: {
-        uint64_t u;
-        if (!text || cJSON_IsBool(v) || dagd_parse_duration(text, &u) < 0) {
-            check_error(c, k, -1,
-                        "config key '%s': expected a duration (e.g. 250ms, 2s, 5m), "
-                        "got %s%s%s",
-                        k, text ? "'" : "", text ? text : json_kind(v), text ? "'" : "");
-            return;
-        }
-        (void)stringify(obj, v);
+    if (cJSON_IsString(v) && dagd_parse_bool(text, &b) >= 0) {
+        replace_value(obj, v, cJSON_CreateBool(b));
         return;
     }
+    check_error(c, f->name, -1, "config key '%s': expected true or false, got %s%s%s", f->name,
+                text ? "'" : "", text ? text : json_kind(v), text ? "'" : "");
+}
 
-    case DAGD_FIELD_STRING_LIST: {
-        int i = 0;
-        if (!cJSON_IsArray(v)) {
-            check_error(c, k, -1, "config key '%s': expected a list of strings, got %s", k,
-                        json_kind(v));
-            return;
-        }
-        for (cJSON *it = v->child; it; i++) {
-            cJSON *next = it->next;
-            if (cJSON_IsNull(it) || !stringify(v, it)) {
+static void check_duration(struct check *c, const struct dagd_task_field *f, cJSON *obj, cJSON *v,
+                           const char *text)
+{
+    uint64_t u;
+
+    if (!text || cJSON_IsBool(v) || dagd_parse_duration(text, &u) < 0) {
+        check_error(c, f->name, -1,
+                    "config key '%s': expected a duration (e.g. 250ms, 2s, 5m), "
+                    "got %s%s%s",
+                    f->name, text ? "'" : "", text ? text : json_kind(v), text ? "'" : "");
+        return;
+    }
+    (void)stringify(obj, v);
+}
+
+/* A list (map: false) or a map (map: true) of strings. */
+static void check_strings(struct check *c, const struct dagd_task_field *f, cJSON *v, bool map)
+{
+    const char *k = f->name;
+    int i = 0;
+
+    if (map ? !cJSON_IsObject(v) : !cJSON_IsArray(v)) {
+        check_error(c, k, -1, "config key '%s': expected a %s of strings, got %s", k,
+                    map ? "map" : "list", json_kind(v));
+        return;
+    }
+    for (cJSON *it = v->child; it; i++) {
+        cJSON *next = it->next;
+        if (cJSON_IsNull(it) || !stringify(v, it)) {
+            if (map) {
+                check_error(c, k, i, "config key '%s': value of '%s': expected a string, got %s", k,
+                            it->string, json_kind(it));
+            } else {
                 check_error(c, k, i, "config key '%s': item %d: expected a string, got %s", k,
                             i + 1, json_kind(it));
             }
-            it = next;
         }
-        return;
+        it = next;
     }
+}
 
-    case DAGD_FIELD_STRING_MAP: {
-        int i = 0;
-        if (!cJSON_IsObject(v)) {
-            check_error(c, k, -1, "config key '%s': expected a map of strings, got %s", k,
-                        json_kind(v));
-            return;
-        }
-        for (cJSON *it = v->child; it; i++) {
-            cJSON *next = it->next;
-            if (cJSON_IsNull(it) || !stringify(v, it)) {
-                check_error(c, k, i, "config key '%s': value of '%s': expected a string, got %s", k,
-                            it->string, json_kind(it));
-            }
-            it = next;
-        }
+static void check_field(struct check *c, const struct dagd_task_field *f, cJSON *obj, cJSON *v)
+{
+    _cleanup_free_ char *text = scalar_text(v);
+
+    switch (f->type) {
+    case DAGD_FIELD_STRING:
+        check_string(c, f, obj, v, text);
         return;
-    }
-
+    case DAGD_FIELD_INT:
+    case DAGD_FIELD_INT_OR_STRING:
+        check_int(c, f, obj, v, text);
+        return;
+    case DAGD_FIELD_NUMBER:
+        check_number(c, f, obj, v, text);
+        return;
+    case DAGD_FIELD_BOOL:
+        check_bool(c, f, obj, v, text);
+        return;
+    case DAGD_FIELD_DURATION:
+        check_duration(c, f, obj, v, text);
+        return;
+    case DAGD_FIELD_STRING_LIST:
+        check_strings(c, f, v, false);
+        return;
+    case DAGD_FIELD_STRING_MAP:
+        check_strings(c, f, v, true);
+        return;
     case DAGD_FIELD_ANY:
         return;
     }
-    check_error(c, k, -1, "config key '%s': the task declares an unknown type %d", k, (int)f->type);
+    check_error(c, f->name, -1, "config key '%s': the task declares an unknown type %d", f->name,
+                (int)f->type);
 }
 
 /* Turn the loader's raw numbers into real ones (ANY fields keep JSON types). */

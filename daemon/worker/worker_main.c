@@ -481,12 +481,11 @@ static _Noreturn void child_finish(struct worker_ctx *ctx, int rc, const char *e
 
 static int template_sfd = -1;
 
-static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc, bool stale,
-                                const char *load_error, int ev_fd, int out_fd, int err_fd)
+/* The attempt process, before anything of the job: its own process group,
+ * its fds (1 and 2 the output pipes, 3 the events pipe, 0 /dev/null) and
+ * signal dispositions. Exits 127 when the fds cannot be wired. */
+static void child_setup_process(int ev_fd, int out_fd, int err_fd)
 {
-    struct worker_ctx ctx = {.base.mode = &run_mode, .job = job};
-    sigset_t none;
-
     /* Own process group, so a cancel or timeout reaches everything the step
      * started; die with the template. */
     (void)setpgid(0, 0);
@@ -530,9 +529,54 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     /* Everything unblocked except SIGTERM, which the template blocked
      * around fork(): a cancel that arrives while we set up stays pending
      * until the handler or the cancel thread below is ready for it. */
+    sigset_t none;
     sigemptyset(&none);
     sigaddset(&none, SIGTERM);
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* The plugin to run: the template's copy, or a fresh one when the file
+ * changed since the template loaded it; ends the attempt when it cannot be
+ * loaded. */
+static const struct dagd_task_plugin *child_load_plugin(struct worker_ctx *ctx,
+                                                        const struct dagd_task_plugin *desc,
+                                                        bool stale, const char *load_error,
+                                                        const char *path)
+{
+    if (stale) {
+        /* The file changed since the template loaded it: dlopen by the same
+         * name would return the old copy, so open it by fd. */
+        char *err = NULL;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            child_finish(ctx, -errno,
+                         dagd_xasprintf("cannot open plugin '%s': %s", path, strerror(errno)));
+        }
+        char fdpath[64];
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+        desc = plugin_open(fdpath, path, &err);
+        if (!desc) {
+            child_finish(ctx, -ENOEXEC, err);
+        }
+    } else if (!desc) {
+        char *err = NULL;
+        if (load_error) {
+            child_finish(ctx, -ENOEXEC, load_error);
+        }
+        desc = path ? plugin_open(path, path, &err) : NULL;
+        if (!desc) {
+            child_finish(ctx, -ENOEXEC, err ? err : "no plugin path in job");
+        }
+    }
+    return desc;
+}
+
+static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc, bool stale,
+                                const char *load_error, int ev_fd, int out_fd, int err_fd)
+{
+    struct worker_ctx ctx = {.base.mode = &run_mode, .job = job};
+
+    child_setup_process(ev_fd, out_fd, err_fd);
 
     ctx.base.config =
         dagd_task_config_new_from_cjson(cJSON_DetachItemFromObjectCaseSensitive(job, "config"));
@@ -559,31 +603,7 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
                          dagd_xasprintf("cannot enter cgroup '%s': %s", cgroup, strerror(-k)));
         }
     }
-    if (stale) {
-        /* The file changed since the template loaded it: dlopen by the same
-         * name would return the old copy, so open it by fd. */
-        char *err = NULL;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            child_finish(&ctx, -errno,
-                         dagd_xasprintf("cannot open plugin '%s': %s", path, strerror(errno)));
-        }
-        char fdpath[64];
-        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
-        desc = plugin_open(fdpath, path, &err);
-        if (!desc) {
-            child_finish(&ctx, -ENOEXEC, err);
-        }
-    } else if (!desc) {
-        char *err = NULL;
-        if (load_error) {
-            child_finish(&ctx, -ENOEXEC, load_error);
-        }
-        desc = path ? plugin_open(path, path, &err) : NULL;
-        if (!desc) {
-            child_finish(&ctx, -ENOEXEC, err ? err : "no plugin path in job");
-        }
-    }
+    desc = child_load_plugin(&ctx, desc, stale, load_error, path);
     cur_plugin = desc;
     cur_ctx = &ctx;
     if (mem > 0) {
