@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Report #include loops among the files of the given folders.
 
-Two graphs: files (a .c or .h includes a .h) and modules. A module is a .c
+Three graphs: files (a .c or .h includes a .h); modules by includes; and
+modules by calls (a .c calls a function another .c defines: what the linker
+sees). A module is a .c
 file with its headers: a header belongs to the .c files that define the
 functions it declares (foo.h to foo.c, but also daemon.h to cmd_serve.c when
 that is where its functions live), and a module depends on the modules of
-the headers it includes, directly or through other headers. A cycle in either graph is printed; the exit status
-is 1 when there is one.
+the headers it includes, directly or through other headers. A cycle in any
+graph is printed; the exit status is 1 when there is one. A loop only in
+the include graph is a file that includes a header for a struct it reads
+while the header's functions call back into it.
 
 usage: scripts/include-loops.py DIR..."""
 import os
@@ -15,6 +19,7 @@ import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+CALLED = re.compile(r'\b(dagd_\w+)\s*\(')
 DECLARED = re.compile(r'\b(dagd_\w+)\s*\(')
 DEFINED = re.compile(r'^[A-Za-z_][\w \t\*]*?\b(dagd_\w+)\s*\([^;{]*\)\s*\{', re.M)
 
@@ -99,8 +104,21 @@ def main():
                 todo.extend(file_graph.get(h, ()))
         for h in seen:
             deps.update(c for c in own.get(h, ()) if c != f)
+    defined = {}
+    for f, t in text.items():
+        if f.endswith(".c"):
+            for fn in DEFINED.findall(t):
+                defined[fn] = name[f]
+    calls = {}
+    for f, t in text.items():
+        if f.endswith(".c"):
+            deps = calls.setdefault(name[f], set())
+            for fn in set(CALLED.findall(t)):
+                if fn in defined and defined[fn] != name[f]:
+                    deps.add(defined[fn])
     bad = 0
-    for kind, graph in (("file", file_graph), ("module", modules)):
+    for kind, graph in (("file", file_graph), ("module (includes)", modules),
+                        ("module (calls)", calls)):
         loops = cycles(graph)
         edges = sum(len(v) for v in graph.values())
         print("%s graph: %d nodes, %d edges, %d loops" % (kind, len(graph), edges, len(loops)))

@@ -5,7 +5,9 @@
  * client, one JSON line per request (DESIGN 7). Covers status, pipelines,
  * reload, run (with and without wait), runs, show, cancel (queued, running,
  * ended), refused requests (unknown method, bad or missing params, unknown
- * or broken pipeline, unknown run) and SHUTTING_DOWN while stopping. */
+ * or broken pipeline, unknown run), SHUTTING_DOWN while stopping, and the
+ * STATUS= line (read from a NOTIFY_SOCKET of the test's own) following the
+ * queue as runs are queued, canceled and end. */
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -30,6 +32,7 @@ struct fixture {
     bool running;
     struct dagd_daemon *d;
     int fd;
+    int notify_fd; /* NOTIFY_SOCKET: the daemon's sd_notify messages */
     int next_id;
     unsigned n_events;
     char first_event[32];
@@ -60,7 +63,21 @@ static int client_connect(const char *path)
     return fd;
 }
 
-static int setup(void **state)
+/* A datagram socket at DIR/notify.sock, named by NOTIFY_SOCKET. */
+static int notify_socket(const char *dir)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%.64s/notify.sock", dir);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = {.tv_sec = 20};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+    return fd;
+}
+
+static int start(void **state, bool notify)
 {
     struct fixture *f = dagd_xcalloc(1, sizeof(*f));
     struct dagd_daemon_config c;
@@ -74,6 +91,7 @@ static int setup(void **state)
     st_write(pipes, "slow.yaml", SLOW);
     st_write(pipes, "broken.yaml", BROKEN);
     snprintf(f->sock, sizeof(f->sock), "%s/d.sock", f->dir);
+    f->notify_fd = notify ? notify_socket(f->dir) : -1;
 
     dagd_daemon_config_init(&c);
     c.socket = dagd_xstrdup(f->sock);
@@ -97,6 +115,18 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup(void **state)
+{
+    return start(state, false);
+}
+
+/* With a NOTIFY_SOCKET (not for every test: a datagram queue nobody reads
+ * would fill up). */
+static int setup_notify(void **state)
+{
+    return start(state, true);
+}
+
 static void stop_daemon(struct fixture *f)
 {
     if (f->running) {
@@ -111,6 +141,10 @@ static int teardown(void **state)
     struct fixture *f = *state;
     close(f->fd);
     stop_daemon(f);
+    if (f->notify_fd >= 0) {
+        close(f->notify_fd);
+        unsetenv("NOTIFY_SOCKET");
+    }
     f->d = dagd_daemon_free(f->d);
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -446,6 +480,53 @@ static void test_shutting_down(void **state)
     f->running = false;
 }
 
+/* Read sd_notify messages until one has a line "STATUS=<want>". */
+static void expect_status(struct fixture *f, const char *want)
+{
+    _cleanup_free_ char *line = dagd_xasprintf("STATUS=%s", want);
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(f->notify_fd, buf, sizeof(buf) - 1, 0);
+        if (n < 0) {
+            fail_msg("no %s", line);
+        }
+        buf[n] = '\0';
+        for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+            if (streq(l, line)) {
+                return;
+            }
+        }
+    }
+}
+
+/* STATUS= follows the run queue: a run started, one queued, the queued one
+ * canceled, the running one ended. No handler writes it (the queue's change
+ * callback does). */
+static void test_status_line(void **state)
+{
+    struct fixture *f = *state;
+    char running[33], queued[33];
+    cJSON *reply;
+
+    expect_status(f, "2 pipelines (1 with errors), 0 runs running, 0 queued");
+    run(f, "slow", running, "running");
+    expect_status(f, "2 pipelines (1 with errors), 1 runs running, 0 queued");
+    run(f, "slow", queued, "queued");
+    expect_status(f, "2 pipelines (1 with errors), 1 runs running, 1 queued");
+    _cleanup_free_ char *pq = dagd_xasprintf("{\"run\":\"%s\"}", queued);
+    ok(f, &reply, "cancel", pq);
+    cJSON_Delete(reply);
+    expect_status(f, "2 pipelines (1 with errors), 1 runs running, 0 queued");
+    _cleanup_free_ char *pr = dagd_xasprintf("{\"run\":\"%s\"}", running);
+    ok(f, &reply, "cancel", pr);
+    cJSON_Delete(reply);
+    expect_status(f, "2 pipelines (1 with errors), 0 runs running, 0 queued");
+    uv_async_send(&f->stop);
+    expect_status(f, "Stopping: 0 runs still running");
+    assert_int_equal(pthread_join(f->thread, NULL), 0);
+    f->running = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +535,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutting_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_line, setup_notify, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
