@@ -406,6 +406,16 @@ int dagd_store_rollback(struct dagd_store *s)
     return exec_id(s, STMT_ROLLBACK, "Failed to roll back a transaction");
 }
 
+int dagd_store_checkpoint(struct dagd_store *s)
+{
+    if (s->user_txn) {
+        return store_fail_errno(s, -EBUSY, "A transaction is open");
+    }
+    /* SQLITE_BUSY (-EBUSY) when a reader kept it from finishing. */
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : store_fail(s, rc, "Failed to checkpoint");
+}
+
 bool dagd_store_in_batch(struct dagd_store *s)
 {
     return s->user_txn;

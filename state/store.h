@@ -212,6 +212,11 @@ int dagd_store_commit(struct dagd_store *s);
 int dagd_store_rollback(struct dagd_store *s);
 /* Whether a dagd_store_begin() batch is open. */
 bool dagd_store_in_batch(struct dagd_store *s);
+/* Copy the WAL into state.db and truncate it to zero bytes (PRAGMA
+ * wal_checkpoint(TRUNCATE)): after a disk-full error, so the space the WAL
+ * took is given back. Not inside a batch (-EBUSY). Returns 0, -EBUSY when a
+ * reader kept it from finishing, or another -errno. */
+int dagd_store_checkpoint(struct dagd_store *s);
 
 /* Crash recovery: mark every run still queued/running (and their running or
  * pending steps) failed with `reason`; returns the number of runs fixed. */

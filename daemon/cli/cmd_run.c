@@ -265,6 +265,44 @@ static int start_executor(struct run_state *st, const struct run_args *a)
     return 0;
 }
 
+/* How long `dagd run` waits for the state database to take the end of a
+ * run it could not record (disk full) before it leaves it to the next start. */
+#define UNSAVED_WAIT_MS 60000
+#define UNSAVED_POLL_MS 100
+
+struct unsaved_wait {
+    uv_timer_t timer;
+    struct dagd_executor *e;
+    uint64_t deadline;
+};
+
+static void on_unsaved_poll(uv_timer_t *t)
+{
+    struct unsaved_wait *w = t->data;
+    if (dagd_executor_unsaved(w->e) == 0 || uv_now(t->loop) >= w->deadline) {
+        uv_close((uv_handle_t *)t, NULL);
+    }
+}
+
+/* The run ended but its end is not in state.db (a write failed): the
+ * executor retries every second; wait for it, within a bound. */
+static void wait_unsaved(struct run_state *st)
+{
+    struct unsaved_wait w = {.e = st->c.e};
+    if (!w.e || dagd_executor_unsaved(w.e) == 0) {
+        return;
+    }
+    fprintf(stderr,
+            "dagd run: the end of run %s could not be recorded in %s/state.db; "
+            "retrying for up to %d s\n",
+            st->c.run_id, st->state_dir, UNSAVED_WAIT_MS / 1000);
+    (void)uv_timer_init(&st->loop, &w.timer);
+    w.timer.data = &w;
+    w.deadline = uv_now(&st->loop) + UNSAVED_WAIT_MS;
+    (void)uv_timer_start(&w.timer, on_unsaved_poll, UNSAVED_POLL_MS, UNSAVED_POLL_MS);
+    (void)uv_run(&st->loop, UV_RUN_DEFAULT);
+}
+
 /* Phase 4: submit the run and run the loop until it is over. Returns the
  * exit code: 0 succeeded, 1 failed or canceled, 2 refused (printed). */
 static int run_to_end(struct run_state *st, const struct dagd_run_options *opts)
@@ -285,6 +323,7 @@ static int run_to_end(struct run_state *st, const struct dagd_run_options *opts)
         return 2;
     }
     (void)uv_run(&st->loop, UV_RUN_DEFAULT);
+    wait_unsaved(st);
     if (c->e) {
         dagd_progress_summary(st->pr, st->store, c->run_id);
     }

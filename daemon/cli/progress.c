@@ -17,7 +17,27 @@ struct live {
     size_t n_tail;          /* lines seen; tail[(n_tail - 1) % TAIL_LINES] is the last */
 };
 
+/* The last state of a step as the executor told it. */
+struct seen_step {
+    char *step;
+    enum dagd_step_status status;
+    unsigned attempts;
+    int64_t started_at, ended_at, rows_in, rows_out;
+    char *error, *skip_reason;
+};
+
 struct dagd_progress {
+    /* What the executor told of the steps and the run's end: the summary
+     * prefers it to state.db, which lags behind when a write failed (disk
+     * full), so a run that ended is never shown running or pending. */
+    struct seen_step *seen;
+    size_t n_seen;
+    bool run_ended;
+    char run_id[33];
+    enum dagd_run_status run_status;
+    char *run_error;
+    int64_t run_ended_ms;
+
     FILE *f;
     bool tty, quiet, output;
     size_t n_steps, n_done;
@@ -55,8 +75,62 @@ struct dagd_progress *dagd_progress_free(struct dagd_progress *pr)
         live_done(&pr->live[i]);
     }
     free(pr->live);
+    for (size_t i = 0; i < pr->n_seen; i++) {
+        free(pr->seen[i].step);
+        free(pr->seen[i].error);
+        free(pr->seen[i].skip_reason);
+    }
+    free(pr->seen);
+    free(pr->run_error);
     free(pr);
     return NULL;
+}
+
+static void seen_update(struct dagd_progress *pr, const struct dagd_step_info *info)
+{
+    struct seen_step *st = NULL;
+    for (size_t i = 0; i < pr->n_seen && !st; i++) {
+        if (streq(pr->seen[i].step, info->step)) {
+            st = &pr->seen[i];
+        }
+    }
+    if (!st) {
+        pr->seen = dagd_xreallocarray(pr->seen, pr->n_seen + 1, sizeof(*pr->seen));
+        st = &pr->seen[pr->n_seen++];
+        *st = (struct seen_step){.step = dagd_xstrdup(info->step)};
+    }
+    st->status = info->status;
+    st->attempts = info->attempts;
+    st->started_at = info->started_at;
+    st->ended_at = info->ended_at;
+    st->rows_in = info->rows_in;
+    st->rows_out = info->rows_out;
+    free(st->error);
+    st->error = dagd_xstrdup(info->error);
+    free(st->skip_reason);
+    st->skip_reason = dagd_xstrdup(info->skip_reason);
+}
+
+/* Overwrite what state.db said of a step with what the executor told. */
+static void seen_apply(const struct dagd_progress *pr, struct dagd_step_info *info)
+{
+    for (size_t i = 0; i < pr->n_seen; i++) {
+        const struct seen_step *st = &pr->seen[i];
+        if (!streq(st->step, info->step)) {
+            continue;
+        }
+        info->status = st->status;
+        info->attempts = st->attempts;
+        info->started_at = st->started_at;
+        info->ended_at = st->ended_at;
+        info->rows_in = st->rows_in;
+        info->rows_out = st->rows_out;
+        free(info->error);
+        info->error = dagd_xstrdup(st->error);
+        free(info->skip_reason);
+        info->skip_reason = dagd_xstrdup(st->skip_reason);
+        return;
+    }
 }
 
 static struct live *live_find(struct dagd_progress *pr, const char *step, bool add)
@@ -246,6 +320,7 @@ void dagd_progress_on_event(const struct dagd_exec_event *ev, void *userdata)
 
     switch (ev->kind) {
     case DAGD_EXEC_STEP_CHANGED:
+        seen_update(pr, ev->step);
         if (ev->step->status == DAGD_STEP_FAILED) {
             tail_print(pr, ev->step->step);
         }
@@ -278,8 +353,15 @@ void dagd_progress_on_event(const struct dagd_exec_event *ev, void *userdata)
             on_log(pr, ev);
         }
         break;
-    case DAGD_EXEC_RUN_STARTED:
     case DAGD_EXEC_RUN_FINISHED:
+        pr->run_ended = true;
+        snprintf(pr->run_id, sizeof(pr->run_id), "%s", ev->run_id);
+        pr->run_status = ev->run_status;
+        free(pr->run_error);
+        pr->run_error = dagd_xstrdup(ev->message);
+        pr->run_ended_ms = dagd_now_wall_msec();
+        break;
+    case DAGD_EXEC_RUN_STARTED:
     default:
         break;
     }
@@ -302,8 +384,15 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
     size_t n = 0, wname = 4;
 
     status_clear(pr);
-    if (dagd_store_steps_list(store, run_id, &steps, &n) < 0) {
-        return;
+    if (dagd_store_steps_list(store, run_id, &steps, &n) < 0 || n == 0) {
+        /* Not in state.db (it could not be written): what we were told. */
+        steps = dagd_xcalloc(pr->n_seen, sizeof(*steps));
+        for (n = 0; n < pr->n_seen; n++) {
+            steps[n].step = dagd_xstrdup(pr->seen[n].step);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        seen_apply(pr, &steps[i]);
     }
     for (size_t i = 0; i < n; i++) {
         size_t w = width(steps[i].step);
@@ -329,7 +418,21 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
                     s->attempts, dur, rows, err);
         }
     }
-    if (dagd_store_run_get(store, run_id, &run) == 0) {
+    bool known = dagd_store_run_get(store, run_id, &run) == 0;
+    if (pr->run_ended && streq(pr->run_id, run_id)) {
+        if (!known) {
+            run.run_id = dagd_xstrdup(run_id);
+            known = true;
+        }
+        if (run.status != pr->run_status) {
+            /* state.db lags behind (a write failed): the executor knows. */
+            run.status = pr->run_status;
+            free(run.error);
+            run.error = dagd_xstrdup(pr->run_error);
+            run.ended_at = pr->run_ended_ms;
+        }
+    }
+    if (known) {
         char dur[24] = "-";
         if (run.started_at && run.ended_at >= run.started_at) {
             format_ms_span(run.started_at, run.ended_at, dur, sizeof(dur));

@@ -23,6 +23,7 @@ struct entry {
     char *path;
     struct job *running; /* in flight on the thread pool */
     bool again;          /* asked again while running */
+    bool failed;         /* the last checkpoint failed (e.g. disk full) */
 };
 
 struct dagd_checkpointer {
@@ -90,6 +91,7 @@ static void job_done(uv_work_t *req, int status)
     }
     if (en) {
         en->running = NULL;
+        en->failed = status == 0 && j->rc != SQLITE_OK;
         if (en->again && !c->freeing) {
             en->again = false;
             job_start(c, en);
@@ -165,6 +167,27 @@ void dagd_checkpointer_request(struct dagd_checkpointer *c, const char *path)
         return;
     }
     job_start(c, en);
+}
+
+void dagd_checkpointer_retry_failed(struct dagd_checkpointer *c)
+{
+    for (size_t i = 0; c && !c->freeing && i < c->n_entries; i++) {
+        struct entry *en = &c->entries[i];
+        if (en->failed && !en->running) {
+            en->failed = false;
+            job_start(c, en);
+        }
+    }
+}
+
+bool dagd_checkpointer_settled(const struct dagd_checkpointer *c)
+{
+    for (size_t i = 0; c && i < c->n_entries; i++) {
+        if (c->entries[i].failed || c->entries[i].running) {
+            return false;
+        }
+    }
+    return true;
 }
 
 unsigned long dagd_checkpointer_completed(const struct dagd_checkpointer *c)

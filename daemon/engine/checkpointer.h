@@ -23,6 +23,7 @@
 #ifndef DAGD_CHECKPOINTER_H
 #define DAGD_CHECKPOINTER_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 struct dagd_checkpointer;
@@ -33,6 +34,14 @@ struct dagd_checkpointer *dagd_checkpointer_new(uv_loop_t *loop);
 /* Checkpoint the SQLite database at `path` (absolute) soon, in the
  * background. Copies the path. */
 void dagd_checkpointer_request(struct dagd_checkpointer *c, const char *path);
+
+/* Checkpoint again every file whose last checkpoint failed: the executor
+ * calls it once the state database can be written again after a disk-full
+ * error, so a WAL that could not be copied back then does not stay behind. */
+void dagd_checkpointer_retry_failed(struct dagd_checkpointer *c);
+
+/* Whether no checkpoint is in flight and none failed last time. */
+bool dagd_checkpointer_settled(const struct dagd_checkpointer *c);
 
 /* How many checkpoints completed (for tests and debug logs). */
 unsigned long dagd_checkpointer_completed(const struct dagd_checkpointer *c);

@@ -41,6 +41,8 @@
 #include "step_tracker.h"
 #include "worker_proto.h"
 
+/* How often the end of a run that could not be stored is written again. */
+#define SAVE_RETRY_MS 1000
 /* The cap of retry delays (exponential backoff stops growing there). */
 #define RETRY_CAP_USEC (5ull * 60 * 1000000)
 /* stdout + stderr bytes stored per attempt; the rest is counted, not kept. */
@@ -113,6 +115,14 @@ struct exec_run {
     bool canceling, finished;
     char *cancel_reason;
     unsigned n_open;
+    /* A write of this run's state failed (disk full, I/O error): state.db
+     * may be stale, so its end is written whole and retried until it is
+     * stored (on_save_timer). */
+    int state_err; /* the first failure, -errno; 0 = none */
+    bool end_unsaved;
+    enum dagd_run_status end_status;
+    char *end_error;
+    int64_t end_ms;
 };
 
 struct observer {
@@ -163,6 +173,9 @@ struct dagd_executor {
     bool own_batch;
     uv_timer_t shutdown_timer;
     bool shutting_down;
+    uv_timer_t save_timer; /* after a failed write: retries ends, then checkpoints */
+    size_t n_unsaved;
+    bool wal_dirty; /* a write failed: truncate state.db's WAL once writable */
 
     struct observer *obs;
     size_t n_obs;
@@ -178,6 +191,8 @@ struct dagd_executor {
 };
 
 static void pump(struct dagd_executor *e);
+static void runs_lost_state(struct dagd_executor *e, int k);
+static void save_timer_arm(struct dagd_executor *e);
 static void attempt_finish(struct exec_attempt *a);
 static void run_maybe_finish(struct exec_run *r);
 static void maybe_free_executor(struct dagd_executor *e);
@@ -193,28 +208,36 @@ static void batch(struct dagd_executor *e)
     }
 }
 
-/* Commit the batch we opened (never one of the caller's). */
-static void batch_commit(struct dagd_executor *e)
+/* Commit the batch we opened (never one of the caller's). Returns 0 or the
+ * commit's -errno. */
+static int batch_commit(struct dagd_executor *e)
 {
-    if (e->own_batch) {
-        int r = dagd_store_commit(e->cfg.store);
-        /* Still open after a failed commit (e.g. busy): try again next time. */
-        e->own_batch = r < 0 && dagd_store_in_batch(e->cfg.store);
-        if (r < 0) {
-            dagd_log_errno(LOG_ERR, r, "Failed to commit state changes: %s",
-                           dagd_store_errmsg(e->cfg.store));
+    if (!e->own_batch) {
+        return 0;
+    }
+    int r = dagd_store_commit(e->cfg.store);
+    /* Still open after a failed commit (e.g. busy): try again next time. */
+    e->own_batch = r < 0 && dagd_store_in_batch(e->cfg.store);
+    if (r < 0) {
+        dagd_log_errno(LOG_ERR, r, "Failed to commit state changes: %s",
+                       dagd_store_errmsg(e->cfg.store));
+        if (!e->own_batch) {
+            /* SQLite rolled the batch back (SQLITE_FULL, I/O errors): what
+             * it held of every run is lost. */
+            runs_lost_state(e, r);
         }
     }
+    return r;
 }
 
 static void on_prepare(uv_prepare_t *h)
 {
-    batch_commit(h->data);
+    (void)batch_commit(h->data);
 }
 
 static void on_check(uv_check_t *h)
 {
-    batch_commit(h->data);
+    (void)batch_commit(h->data);
 }
 
 /* ---- observers ----------------------------------------------------------------------------- */
@@ -293,6 +316,8 @@ static void step_record(struct exec_step *s)
     if (k < 0) {
         dagd_log_errno(LOG_WARNING, k, "Failed to record step '%s' of run %s: %s, ignoring",
                        s->info.step, r->run_id, dagd_store_errmsg(e->cfg.store));
+        r->state_err = r->state_err ? r->state_err : k;
+        save_timer_arm(e);
     }
     struct dagd_exec_event ev = {
         .kind = DAGD_EXEC_STEP_CHANGED,
@@ -316,6 +341,8 @@ static void step_log(struct exec_step *s, const char *level, const char *kind, c
     if (k < 0) {
         dagd_log_errno(LOG_WARNING, k, "Failed to record an event of run %s: %s, ignoring",
                        r->run_id, dagd_store_errmsg(e->cfg.store));
+        r->state_err = r->state_err ? r->state_err : k;
+        save_timer_arm(e);
     }
     struct dagd_exec_event ev = {
         .kind = DAGD_EXEC_LOG,
@@ -1391,6 +1418,7 @@ static void run_free(struct exec_run *r)
     dagd_plan_ctx_free(r->plan);
     dagd_run_resolved_free(r->res);
     free(r->cancel_reason);
+    free(r->end_error);
     dagd_pipeline_unref(r->p);
     free(r);
 }
@@ -1409,6 +1437,141 @@ static void run_unref(struct exec_run *r)
     }
     run_free(r);
     maybe_free_executor(e);
+}
+
+/* ---- ends that could not be stored (disk full) ---------------------------------------------- */
+
+static void on_save_timer(uv_timer_t *t);
+
+/* A write failed: from now on, every second, retry what must be stored and,
+ * once the state can be written again, give back the space the failure
+ * left in WALs (on_save_timer). */
+static void save_timer_arm(struct dagd_executor *e)
+{
+    e->wal_dirty = true;
+    if (!e->freeing && !uv_is_active((uv_handle_t *)&e->save_timer)) {
+        (void)uv_timer_start(&e->save_timer, on_save_timer, SAVE_RETRY_MS, SAVE_RETRY_MS);
+    }
+}
+
+/* Every run's state may be stale now: a batch holding its writes was lost. */
+static void runs_lost_state(struct dagd_executor *e, int k)
+{
+    for (struct exec_run *r = e->runs; r; r = r->next) {
+        if (!r->state_err) {
+            r->state_err = k;
+        }
+    }
+    save_timer_arm(e);
+}
+
+/* The run's error once some of its state could not be written. */
+static char *run_lost_message(const struct exec_run *r, const char *error)
+{
+    _cleanup_free_ char *why =
+        r->state_err == -ENOSPC ? dagd_xstrdup("disk full: some state changes could not be written")
+                                : dagd_xasprintf("some state changes could not be written: %s",
+                                                 strerror(-r->state_err));
+    return error ? dagd_xasprintf("%s (%s)", error, why) : TAKE_PTR(why);
+}
+
+/* Write r's end in one transaction: each step's row whole when earlier
+ * writes were lost (they may be missing or stale), then the run's status.
+ * Returns 0 once it is committed, else -errno (nothing of it stored). */
+static int run_store_end(struct exec_run *r)
+{
+    struct dagd_executor *e = r->e;
+    struct dagd_store *st = e->cfg.store;
+    int64_t now = dagd_now_wall_msec();
+    int k = 0;
+
+    batch(e);
+    if (!dagd_store_in_batch(st)) {
+        k = -EIO; /* could not even begin */
+    }
+    for (size_t i = 0; k >= 0 && r->state_err && i < r->p->n_steps; i++) {
+        k = dagd_store_step_update(st, &r->steps[i].info, now);
+    }
+    if (k >= 0) {
+        k = dagd_store_run_set_status(st, r->run_id, r->end_status, r->end_error, r->end_ms);
+    }
+    if (k < 0) {
+        dagd_log_errno(LOG_WARNING, k, "Failed to record the end of run %s: %s", r->run_id,
+                       dagd_store_errmsg(st));
+        if (!r->state_err) {
+            r->state_err = k;
+        }
+        save_timer_arm(e);
+        if (e->own_batch) {
+            /* The batch may hold half of it: drop it all, retry it all. */
+            (void)dagd_store_rollback(st);
+            e->own_batch = false;
+            runs_lost_state(e, k);
+        }
+        return k;
+    }
+    return batch_commit(e);
+}
+
+/* Retry the ends not stored yet; once they are, also shrink the WALs the
+ * failure left behind (state.db's, and the warehouses' whose checkpoint
+ * failed); stop when all that is done. */
+static void on_save_timer(uv_timer_t *t)
+{
+    struct dagd_executor *e = t->data;
+    for (struct exec_run *r = e->runs, *next; r; r = next) {
+        next = r->next;
+        if (!r->end_unsaved || run_store_end(r) < 0) {
+            continue;
+        }
+        dagd_log_notice("Recorded the end of run %s (%s) after the state database could not be "
+                        "written",
+                        r->run_id, dagd_run_status_to_string(r->end_status));
+        r->end_unsaved = false;
+        e->n_unsaved--;
+        /* Frees r if nothing else holds it; next is untouched (no
+         * observer runs here). */
+        run_unref(r);
+    }
+    if (e->n_unsaved > 0 || dagd_store_in_batch(e->cfg.store)) {
+        return;
+    }
+    if (e->wal_dirty) {
+        int k = dagd_store_checkpoint(e->cfg.store);
+        if (k < 0) {
+            dagd_log_debug("%s: checkpoint of the state database: %s", __func__,
+                           dagd_store_errmsg(e->cfg.store));
+            return;
+        }
+        e->wal_dirty = false;
+    }
+    dagd_checkpointer_retry_failed(e->ckpt);
+    if (dagd_checkpointer_settled(e->ckpt)) {
+        (void)uv_timer_stop(t);
+    }
+}
+
+/* At free: one last try, then the ends still not stored are left to the
+ * next start's orphan recovery. */
+static void run_give_up_end(struct exec_run *r)
+{
+    struct dagd_executor *e = r->e;
+    if (!r->end_unsaved) {
+        return;
+    }
+    if (run_store_end(r) < 0) {
+        dagd_log_error("The end of run %s is not recorded in the state database; the next "
+                       "start marks it failed",
+                       r->run_id);
+    }
+    r->end_unsaved = false;
+    e->n_unsaved--;
+    run_unref(r);
+}
+
+size_t dagd_executor_unsaved(const struct dagd_executor *e)
+{
+    return e->n_unsaved;
 }
 
 static void run_maybe_finish(struct exec_run *r)
@@ -1446,20 +1609,38 @@ static void run_maybe_finish(struct exec_run *r)
                     ? dagd_xasprintf("step %s failed", first_failed)
                     : dagd_xasprintf("%zu steps failed, first %s", n_failed, first_failed);
     }
-    batch(e);
-    int k = dagd_store_run_set_status(e->cfg.store, r->run_id, status, error, dagd_now_wall_msec());
-    if (k < 0) {
-        dagd_log_errno(LOG_WARNING, k, "Failed to record the end of run %s: %s, ignoring",
-                       r->run_id, dagd_store_errmsg(e->cfg.store));
+    if (r->state_err) {
+        /* What state.db holds of the run may be stale: it did not succeed
+         * as far as anyone can check (docs/reliability.md, "Disk full"). */
+        if (status != DAGD_RUN_CANCELED) {
+            status = DAGD_RUN_FAILED;
+        }
+        char *m = run_lost_message(r, error);
+        free(error);
+        error = m;
     }
+    r->end_status = status;
+    r->end_error = dagd_xstrdup(error);
+    r->end_ms = dagd_now_wall_msec();
     /* Observers answer clients (`dagctl run --wait`) who then read state.db
      * themselves: the end of the run must be committed before they hear of it. */
-    batch_commit(e);
+    if (run_store_end(r) < 0) {
+        /* Kept (with a reference) until its end is stored. */
+        r->end_unsaved = true;
+        r->n_open++;
+        e->n_unsaved++;
+        dagd_log_error("Cannot record the end of run %s (%s) in the state database: %s; "
+                       "retrying every second",
+                       r->run_id, dagd_run_status_to_string(status),
+                       dagd_store_errmsg(e->cfg.store));
+        save_timer_arm(e);
+    }
     struct dagd_exec_event ev = {
         .kind = DAGD_EXEC_RUN_FINISHED,
         .run_id = r->run_id,
         .pipeline = r->p->name,
         .run_status = status,
+        .message = error,
     };
     notify(e, &ev);
     run_unref(r); /* the "not finished" reference */
@@ -1723,7 +1904,7 @@ int dagd_executor_submit_resolved(struct dagd_executor *e, struct dagd_pipeline 
     memcpy(ret_run_id, r->run_id, 33);
     run_begin(r, opts);
     /* The caller may hand the id to a client that looks it up in state.db. */
-    batch_commit(e);
+    (void)batch_commit(e);
     return 0;
 
 fail:
@@ -1947,13 +2128,15 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
     (void)uv_prepare_init(cfg->loop, &e->prepare);
     (void)uv_check_init(cfg->loop, &e->check);
     (void)uv_timer_init(cfg->loop, &e->shutdown_timer);
-    e->prepare.data = e->check.data = e->shutdown_timer.data = e;
-    e->n_open = 3;
+    (void)uv_timer_init(cfg->loop, &e->save_timer);
+    e->prepare.data = e->check.data = e->shutdown_timer.data = e->save_timer.data = e;
+    e->n_open = 4;
     (void)uv_prepare_start(&e->prepare, on_prepare);
     (void)uv_check_start(&e->check, on_check);
     uv_unref((uv_handle_t *)&e->prepare);
     uv_unref((uv_handle_t *)&e->check);
     uv_unref((uv_handle_t *)&e->shutdown_timer);
+    uv_unref((uv_handle_t *)&e->save_timer);
     /* Start the template now, so the first step of `dagd serve` does not pay
      * for it; if it cannot start, the first step tries again (and fails
      * with the reason). */
@@ -2004,8 +2187,10 @@ void dagd_executor_free(struct dagd_executor *e)
             uv_close((uv_handle_t *)&t->proc, on_tmpl_handle_closed);
         }
     }
-    batch_commit(e);
+    (void)batch_commit(e);
+    runs_each(e, run_give_up_end);
     uv_close((uv_handle_t *)&e->prepare, handle_closed_count);
     uv_close((uv_handle_t *)&e->check, handle_closed_count);
     uv_close((uv_handle_t *)&e->shutdown_timer, handle_closed_count);
+    uv_close((uv_handle_t *)&e->save_timer, handle_closed_count);
 }

@@ -45,7 +45,7 @@ struct dagd_exec_event {
     const char *pipeline;
     const struct dagd_step_info *step; /* STEP_*; LOG: may be NULL */
     uint64_t done, total;              /* STEP_PROGRESS */
-    const char *level, *message;       /* LOG */
+    const char *level, *message;       /* LOG; RUN_FINISHED: message = the run's error or NULL */
     const char *stream;                /* LOG: "log" (the task's), "stdout" or "stderr" */
     enum dagd_run_status run_status;   /* RUN_FINISHED */
     int64_t seq;                       /* events.seq of the stored event, or 0 */
@@ -79,6 +79,13 @@ int dagd_executor_cancel(struct dagd_executor *e, const char *run_id);
 void dagd_executor_shutdown(struct dagd_executor *e, uint64_t grace_usec);
 /* Number of active (queued or running) runs. */
 size_t dagd_executor_active(const struct dagd_executor *e);
+/* Number of ended runs whose end is not in the store yet: a write failed
+ * (disk full, I/O error). Such a run ended `failed` ("disk full: ..."); the
+ * executor writes its end again every second until it is stored, then
+ * checkpoints state.db's WAL (TRUNCATE) and retries failed warehouse
+ * checkpoints. dagd_executor_free() tries once more and gives up (the next
+ * start's orphan recovery marks the run failed). */
+size_t dagd_executor_unsaved(const struct dagd_executor *e);
 
 /* Observers: every event of every run (run_id NULL) or of one run. Returns
  * an id for remove. */
