@@ -64,8 +64,14 @@ static int files_run(struct dagd_task_ctx *ctx)
     struct dagd_file_list fl = {0};
     int64_t done = 0, before = 0;
     char *msg = NULL;
-    int r = dagd__glob_files(path, &fl, &msg);
+    int r;
 
+    if (DAGD_HOST_HAS(host, no_memo)) {
+        /* What to do depends on the file system, not on the config: a step
+         * memoized by its config would skip files that landed since. */
+        host->no_memo(ctx, "acts on the files present now: always run");
+    }
+    r = dagd__glob_files(path, &fl, &msg);
     if (r < 0) {
         r = host->fail(ctx, "path", "%s", msg);
         goto out;

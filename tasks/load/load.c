@@ -265,6 +265,12 @@ static int load_run(struct dagd_task_ctx *ctx)
     if (r < 0) {
         goto out;
     }
+    if ((archive || errors) && DAGD_HOST_HAS(host, no_memo)) {
+        /* Moving the files is part of the work: a file landed again with
+         * the same name and bytes gives the same fingerprint, and a skipped
+         * step would leave it in place. */
+        host->no_memo(ctx, "files are moved to archive/errors: always run");
+    }
     if ((r = dagd__glob_files(path, &fl, &msg)) < 0) {
         r = host->fail(ctx, "path", "%s", msg);
         goto out;

@@ -20,7 +20,7 @@ def run(pipeline, state_dir, params=(), expect_ok=True):
     """dagd run PIPELINE from the project root; returns the CompletedProcess."""
     cmd = [DAGD, 'run', os.path.join(SOURCE, pipeline), '--state-dir', state_dir]
     for p in params:
-        cmd += ['--param', p]
+        cmd += [p] if p.startswith('--') else ['--param', p]
     r = subprocess.run(cmd, cwd=SOURCE, capture_output=True, text=True, timeout=600)
     if expect_ok and r.returncode != 0:
         raise AssertionError('%s failed (%d):\n%s\n%s' % (pipeline, r.returncode, r.stdout[-4000:], r.stderr[-4000:]))

@@ -5,8 +5,9 @@
      CSV outputs as in data/memberships/expected.json, each output's rows in
      input order, the inputs moved to archive/;
   2. a file whose content was processed before lands again (same name, and
-     another name): archived without being processed, no table or output
-     changes;
+     another name; then the whole first delivery again, whose load step has
+     the same inputs as the first run's): archived without being processed,
+     no table or output changes;
   3. a run with an empty incoming succeeds.
 
 Exit 0 = pass, 1 = fail, 77 = skipped (no dagd binary)."""
@@ -69,6 +70,16 @@ def main():
         con.close()
         assert os.listdir(inc) == [] and sorted(os.listdir(arch)) == names
         print('ok: applications and the six CSV outputs as expected; inputs archived')
+
+        # the first delivery again, same names and bytes (the load step's
+        # inputs are those of the run before): archived, nothing processed
+        before = (seeds.snapshot(db, ['applications', 'applications_raw']), outputs(out))
+        for n in names:
+            shutil.copy(os.path.join(DATA, 'incoming', n), inc)
+        seeds.run('pipelines/memberships.yaml', st)
+        assert os.listdir(inc) == [], 'a re-delivery stayed in incoming: %s' % os.listdir(inc)
+        assert (seeds.snapshot(db, ['applications', 'applications_raw']), outputs(out)) == before
+        print('ok: the same delivery again is archived, not processed')
 
         before = (seeds.snapshot(db, ['applications', 'applications_raw']), outputs(out))
         shutil.copy(os.path.join(DATA, 'incoming', names[1]), inc)
