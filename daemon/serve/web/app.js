@@ -10,6 +10,9 @@
 const SVG = "http://www.w3.org/2000/svg";
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 const POLL_MS = 1000;
+/* Big runs (thousands of steps, tens of thousands of events) would make the
+ * browser lay out huge tables: show this many rows, the rest on demand. */
+const ROWS_SHOWN = 300;
 let generation = 0; /* bumped on every route change: stale polls stop */
 
 /* ---- DOM helpers ---- */
@@ -393,6 +396,18 @@ function eventRow(e) {
         el("td", {class: "msg"}, e.message));
 }
 
+/* Append rows for `items` to `body`, keeping only the newest ROWS_SHOWN
+ * rows in the page; `note` says how many are left out. */
+function appendCapped(body, items, row, note) {
+    body.__total = (body.__total || 0) + items.length;
+    append(body, items.slice(-ROWS_SHOWN).map(row));
+    while (body.childElementCount > ROWS_SHOWN) {
+        body.firstElementChild.remove();
+    }
+    note.textContent = body.__total > ROWS_SHOWN
+        ? "The last " + ROWS_SHOWN + " of " + body.__total + " events (a step's page has its whole log)." : "";
+}
+
 /* Every event after `after`, page by page (the API caps a page). */
 async function eventsAfter(runId, after, step) {
     const all = [];
@@ -413,7 +428,9 @@ async function pageRun(runId) {
     const gen = generation;
     let events = [];
     let last = 0;
+    let stepsAll = false;
     const logBody = el("tbody", {});
+    const logNote = el("p", {class: "muted", id: "events-note"});
     const logTable = el("table", {id: "events"},
         el("thead", {}, el("tr", {}, ["time (UTC)", "step", "level", "type", "message"].map((h) => el("th", {}, h)))),
         logBody);
@@ -423,7 +440,7 @@ async function pageRun(runId) {
     const stepsBox = el("div", {id: "steps-box"});
     show(el("h1", {}, "Run ", el("span", {class: "mono"}, runId)), head,
         el("h2", {}, "Graph"), dagBox, el("h2", {}, "Gantt"), ganttBox,
-        el("h2", {}, "Steps"), stepsBox, el("h2", {}, "Events"), el("div", {class: "scroll log"}, logTable));
+        el("h2", {}, "Steps"), stepsBox, el("h2", {}, "Events"), logNote, el("div", {class: "scroll log"}, logTable));
 
     async function refresh() {
         const [data, ev] = await Promise.all([api("/api/runs/" + encodeURIComponent(runId)), eventsAfter(runId, last)]);
@@ -433,7 +450,7 @@ async function pageRun(runId) {
         const r = data.run;
         events.push(...ev.events);
         last = ev.last;
-        append(logBody, ev.events.map(eventRow));
+        appendCapped(logBody, ev.events, eventRow, logNote);
         head.replaceChildren(el("dl", {class: "facts"},
             el("dt", {}, "pipeline"), el("dd", {}, link("#/runs" + qs({pipeline: r.pipeline}), r.pipeline)),
             el("dt", {}, "status"), el("dd", {id: "run-status"}, badge(r.status)),
@@ -445,8 +462,14 @@ async function pageRun(runId) {
             el("dt", {}, "params"), el("dd", {class: "mono params"}, r.params || "")));
         dagBox.replaceChildren(drawDag(data.steps, (data.graph && data.graph.needs) || {}));
         ganttBox.replaceChildren(drawGantt(r, data.steps, events));
-        stepsBox.replaceChildren(table(["step", "task", "status", "attempts", "took", "exit", "rows in/out", "cpu", "max rss", "error"],
-            data.steps.map((s) => el("tr", {class: "step"},
+        const shownSteps = stepsAll ? data.steps : data.steps.slice(0, ROWS_SHOWN);
+        const more = data.steps.length > shownSteps.length
+            ? el("p", {}, el("button", {type: "button", id: "all-steps"}, "show all " + data.steps.length + " steps")) : null;
+        if (more) {
+            more.firstChild.addEventListener("click", () => { stepsAll = true; refresh().catch(fail); });
+        }
+        stepsBox.replaceChildren(more || "", table(["step", "task", "status", "attempts", "took", "exit", "rows in/out", "cpu", "max rss", "error"],
+            shownSteps.map((s) => el("tr", {class: "step"},
                 el("td", {}, link(stepHash(s), s.step)),
                 el("td", {}, s.task || ""),
                 el("td", {}, badge(s.status)),
@@ -549,7 +572,11 @@ function route() {
     } else {
         p = Promise.reject(new Error("no such page"));
     }
-    p.then(() => document.body.setAttribute("data-loaded", String(generation))).catch(fail);
+    p.then(() => {
+        /* Marks for tests and benchmarks: which route finished, and when. */
+        document.body.setAttribute("data-loaded-ms", String(Math.round(performance.now())));
+        document.body.setAttribute("data-loaded", String(generation));
+    }).catch(fail);
 }
 
 window.addEventListener("hashchange", route);
