@@ -37,12 +37,17 @@ void dagd_diags_add(struct dagd_diags *d, const char *file, struct dagd_mark mar
 void dagd_diags_print(const struct dagd_diags *d, FILE *f)
 {
     for (size_t i = 0; i < d->n; i++) {
-        fprintf(f, "%s:%u:%u: error: %s\n", d->items[i].file, d->items[i].mark.line,
-                d->items[i].mark.col, d->items[i].message);
+        /* No position (a command-line argument, a whole file): no ":0:0". */
+        if (d->items[i].mark.line == 0) {
+            fprintf(f, "%s: error: %s\n", d->items[i].file, d->items[i].message);
+        } else {
+            fprintf(f, "%s:%u:%u: error: %s\n", d->items[i].file, d->items[i].mark.line,
+                    d->items[i].mark.col, d->items[i].message);
+        }
     }
     if (d->dropped > 0) {
-        fprintf(f, "%s: error: %zu more errors not shown\n",
-                d->n > 0 ? d->items[0].file : "<input>", d->dropped);
+        fprintf(f, "%s: error: %zu more error%s not shown\n",
+                d->n > 0 ? d->items[0].file : "<input>", d->dropped, d->dropped == 1 ? "" : "s");
     }
 }
 
@@ -61,11 +66,14 @@ char *dagd_diags_summary(const struct dagd_diags *d)
     if (!d || d->n == 0) {
         return dagd_xstrdup("invalid");
     }
-    char *s = dagd_xasprintf("%s:%u:%u: error: %s", d->items[0].file ? d->items[0].file : "-",
-                             d->items[0].mark.line, d->items[0].mark.col, d->items[0].message);
+    const struct dagd_diag *x = &d->items[0];
+    char *s = x->mark.line == 0
+                  ? dagd_xasprintf("%s: error: %s", x->file ? x->file : "-", x->message)
+                  : dagd_xasprintf("%s:%u:%u: error: %s", x->file ? x->file : "-", x->mark.line,
+                                   x->mark.col, x->message);
     size_t more = d->n - 1 + d->dropped;
     if (more > 0) {
-        char *t = dagd_xasprintf("%s (and %zu more errors)", s, more);
+        char *t = dagd_xasprintf("%s (and %zu more error%s)", s, more, more == 1 ? "" : "s");
         free(s);
         s = t;
     }

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 
 #include "log.h"
+#include "pipeline_lint.h"
 #include "pipeline_text.h"
 #include "pipeline.h"
 #include "plugin_host.h"
@@ -62,6 +63,18 @@ static int parse_opts(int argc, char **argv, bool allow_json, struct opts *o)
     return 0;
 }
 
+/* Risky but valid constructs (pipeline_lint.h), as "FILE:LINE:COL: warning:". */
+static void print_warnings(const struct dagd_pipeline *p)
+{
+    struct dagd_diags w = {0};
+    dagd_pipeline_lint(p, &w);
+    for (size_t i = 0; i < w.n; i++) {
+        fprintf(stderr, "%s:%u:%u: warning: %s\n", w.items[i].file, w.items[i].mark.line,
+                w.items[i].mark.col, w.items[i].message);
+    }
+    dagd_diags_done(&w);
+}
+
 int dagd_cmd_validate(int argc, char **argv)
 {
     struct opts o;
@@ -83,9 +96,12 @@ int dagd_cmd_validate(int argc, char **argv)
         if (r < 0) {
             dagd_diags_print(&d, stderr);
             ret = 2;
-        } else if (!o.quiet) {
-            printf("%s: ok (pipeline '%s', %zu step%s)\n", o.files[i], p->name, p->n_steps,
-                   p->n_steps == 1 ? "" : "s");
+        } else {
+            print_warnings(p);
+            if (!o.quiet) {
+                printf("%s: ok (pipeline '%s', %zu step%s)\n", o.files[i], p->name, p->n_steps,
+                       p->n_steps == 1 ? "" : "s");
+            }
         }
         dagd_diags_done(&d);
         dagd_pipeline_unref(p);

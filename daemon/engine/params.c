@@ -317,6 +317,34 @@ static int expand_all(struct dagd_params *ps, size_t first, bool expand, const c
     return ret < 0 ? -EINVAL : 0;
 }
 
+/* "--param nope=1": say which params there are, and the closest. */
+static void unknown_override(const struct dagd_params *declared, const char *file, const char *key,
+                             struct dagd_diags *reterr)
+{
+    _cleanup_free_ const char **names = dagd_xcalloc(declared->n + 1, sizeof(char *));
+    size_t len = 1;
+    for (size_t i = 0; i < declared->n; i++) {
+        names[i] = declared->items[i].key;
+        len += strlen(names[i]) + 2;
+    }
+    _cleanup_free_ char *list = dagd_xcalloc(1, len);
+    for (size_t i = 0; i < declared->n; i++) {
+        strcat(strcat(list, i ? ", " : ""), names[i]);
+    }
+    const char *hint = dagd_closest_word(key, strlen(key), names, declared->n);
+    if (declared->n == 0) {
+        dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},
+                       "unknown parameter '%s': %s declares no params", key, file);
+    } else if (hint) {
+        dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},
+                       "unknown parameter '%s' (did you mean '%s'? %s declares: %s)", key, hint,
+                       file, list);
+    } else {
+        dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},
+                       "unknown parameter '%s' (%s declares: %s)", key, file, list);
+    }
+}
+
 int dagd_params_resolve(const struct dagd_params *declared, const char *file,
                         char *const *overrides, size_t n_overrides,
                         const struct dagd_params *builtins, struct dagd_params *ret,
@@ -354,8 +382,7 @@ int dagd_params_resolve(const struct dagd_params *declared, const char *file,
             continue;
         }
         if (!dagd_params_get(declared, key)) {
-            dagd_diags_add(reterr, file, (struct dagd_mark){1, 1},
-                           "unknown parameter '%s' (not declared in params)", key);
+            unknown_override(declared, file, key, reterr);
             bad = true;
             continue;
         }

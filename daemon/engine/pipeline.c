@@ -4,6 +4,7 @@
  * file never sees YAML, so the plugin host, the planner and the executor use
  * it without the parser. */
 #include "pipeline.h"
+#include "param_spec.h"
 
 #include <assert.h>
 
@@ -51,6 +52,7 @@ static void pipeline_free(struct dagd_pipeline *p)
     free(p->name);
     free(p->description);
     dagd_params_done(&p->params);
+    p->param_specs = dagd_param_specs_free(p->param_specs, p->n_param_specs);
     for (size_t i = 0; i < p->n_steps; i++) {
         struct dagd_step *s = &p->steps[i];
         free(s->name);

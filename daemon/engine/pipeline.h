@@ -12,6 +12,7 @@
 #include "params.h"
 
 struct dagd_plugin;
+struct dagd_param_spec;
 
 struct dagd_step {
     char *name;
@@ -69,7 +70,10 @@ struct dagd_pipeline {
     char *name;
     char *description;
     struct dagd_params params; /* declared params with defaults */
-    unsigned concurrency;      /* max simultaneous runs of this pipeline; 0 = unlimited */
+    /* Params declared with a type or pattern (param_spec.h), in file order. */
+    struct dagd_param_spec *param_specs;
+    size_t n_param_specs;
+    unsigned concurrency; /* max simultaneous runs of this pipeline; 0 = unlimited */
 
     struct dagd_step *steps;
     size_t n_steps;

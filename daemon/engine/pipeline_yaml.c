@@ -24,6 +24,7 @@
 #include "dag.h"
 #include "log.h"
 #include "pipeline.h"
+#include "param_spec.h"
 #include "pipeline_internal.h"
 #include "cron.h"
 #include "plugin_host.h"
@@ -648,6 +649,144 @@ static cJSON *to_json(struct loader *L, yaml_node_t *n, unsigned depth, const st
     }
 }
 
+/* A list of strings (a sequence of scalars), or one string. */
+static bool get_string_list(struct loader *L, yaml_node_t *v, const char *what, char ***ret,
+                            size_t *ret_n)
+{
+    if (v->type == YAML_SCALAR_NODE) {
+        char *one = NULL;
+        if (!get_string(L, v, what, false, &one)) {
+            return false;
+        }
+        *ret = dagd_xcalloc(1, sizeof(char *));
+        (*ret)[0] = one;
+        *ret_n = 1;
+        return true;
+    }
+    if (v->type != YAML_SEQUENCE_NODE) {
+        error_at(L, M(v->start_mark), "%s must be a list of strings, got %s", what, node_kind(v));
+        return false;
+    }
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    char **list = dagd_xcalloc(n + 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *c = node(L, v->data.sequence.items.start[i]);
+        if (c && get_string(L, c, what, false, &list[k])) {
+            k++;
+        }
+    }
+    *ret = list;
+    *ret_n = k;
+    return k == n;
+}
+
+static const char *const param_spec_keys[] = {"default", "type",      "pattern",     "values",
+                                              "under",   "overwrite", "description", NULL};
+
+/* A param declared as a map: its default into *ret_default, and the spec
+ * (type, pattern, values, under, overwrite) appended to the pipeline's. */
+static bool parse_param_spec(struct loader *L, yaml_node_t *n, const char *name,
+                             struct dagd_mark mark, char **ret_default)
+{
+    struct dagd_param_spec spec = {.key = dagd_xstrdup(name), .mark = mark};
+    bool ok = true, overwrite_set = false;
+    _cleanup_free_ char *what = dagd_xasprintf("parameter '%s'", name);
+
+    FOREACH_PAIR(L, n, pr, k, v)
+    {
+        const char *key = scalar(k);
+        if (is_dup_key(L, n, pr)) {
+            continue;
+        }
+        if (streq(key, "default")) {
+            if (v->type != YAML_SCALAR_NODE) {
+                error_at(L, M(v->start_mark),
+                         "the default of parameter '%s' must be a string, got %s", name,
+                         node_kind(v));
+                ok = false;
+            } else if (scalar_has_nul(v)) {
+                error_at(L, M(v->start_mark), "parameter '%s' contains a NUL character", name);
+                ok = false;
+            } else {
+                free(*ret_default);
+                *ret_default = dagd_xstrdup(is_null(v) ? "" : scalar(v));
+            }
+        } else if (streq(key, "type")) {
+            _cleanup_free_ char *t = NULL;
+            if (get_string(L, v, "type", false, &t)) {
+                int ty = dagd_param_type_from_string(t);
+                if (ty < 0) {
+                    error_at(L, M(v->start_mark),
+                             "unknown type '%s' of parameter '%s' (expected one of: string, int, "
+                             "number, bool, enum, path, output)",
+                             t, name);
+                    ok = false;
+                } else {
+                    spec.type = (enum dagd_param_type)ty;
+                }
+            } else {
+                ok = false;
+            }
+        } else if (streq(key, "pattern")) {
+            ok = get_string(L, v, "pattern", false, &spec.pattern) && ok;
+            _cleanup_free_ char *msg = NULL;
+            if (spec.pattern && dagd_param_spec_compile(&spec, &msg) < 0) {
+                error_at(L, M(v->start_mark), "pattern of parameter '%s': %s", name, msg);
+                ok = false;
+            }
+        } else if (streq(key, "values")) {
+            ok = get_string_list(L, v, "values", &spec.values, &spec.n_values) && ok;
+        } else if (streq(key, "under")) {
+            ok = get_string_list(L, v, "under", &spec.under, &spec.n_under) && ok;
+        } else if (streq(key, "overwrite")) {
+            overwrite_set = true;
+            if (v->type != YAML_SCALAR_NODE ||
+                (!streq(scalar(v), "true") && !streq(scalar(v), "false"))) {
+                error_at(L, M(v->start_mark), "overwrite must be true or false");
+                ok = false;
+            } else {
+                spec.overwrite = streq(scalar(v), "true");
+            }
+        } else if (streq(key, "description")) {
+            _cleanup_free_ char *d = NULL;
+            ok = get_string(L, v, "description", true, &d) && ok;
+        } else {
+            unknown_key(L, k, what, param_spec_keys);
+            ok = false;
+        }
+    }
+    if (ok && spec.type == DAGD_PARAM_ENUM && spec.n_values == 0) {
+        error_at(L, mark, "parameter '%s' is an enum: list its values (values: [a, b])", name);
+        ok = false;
+    }
+    if (ok && spec.n_values > 0 && spec.type != DAGD_PARAM_ENUM) {
+        error_at(L, mark, "values: is for type enum (parameter '%s' is %s)", name,
+                 dagd_param_type_to_string(spec.type));
+        ok = false;
+    }
+    if (ok && spec.n_under > 0 && spec.type != DAGD_PARAM_PATH && spec.type != DAGD_PARAM_OUTPUT) {
+        error_at(L, mark, "under: is for types path and output (parameter '%s' is %s)", name,
+                 dagd_param_type_to_string(spec.type));
+        ok = false;
+    }
+    if (ok && overwrite_set && spec.type != DAGD_PARAM_OUTPUT) {
+        error_at(L, mark, "overwrite: is for type output (parameter '%s' is %s)", name,
+                 dagd_param_type_to_string(spec.type));
+        ok = false;
+    }
+    if (!ok) {
+        struct dagd_param_spec *bad = dagd_xmalloc(sizeof(*bad));
+        *bad = spec;
+        (void)dagd_param_specs_free(bad, 1);
+        return false;
+    }
+    struct dagd_pipeline *p = L->p;
+    p->param_specs = dagd_xreallocarray(p->param_specs, p->n_param_specs + 1, sizeof(spec));
+    p->param_specs[p->n_param_specs++] = spec;
+    return true;
+}
+
 /* ---- pipeline keys -------------------------------------------------------- */
 
 static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_params *ret,
@@ -679,9 +818,18 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
             error_at(L, M(k->start_mark), "unknown parameter '%s' (not declared in params)", name);
             continue;
         }
+        if (declare && v->type == YAML_MAPPING_NODE) {
+            /* {default: ..., type: ..., pattern: ...} */
+            _cleanup_free_ char *def = dagd_xstrdup("");
+            if (check_mapping(L, v, "a parameter declaration") &&
+                parse_param_spec(L, v, name, M(k->start_mark), &def)) {
+                dagd_params_set_at(ret, name, def, M(k->start_mark));
+            }
+            continue;
+        }
         if (v->type != YAML_SCALAR_NODE) {
-            error_at(L, M(v->start_mark), "parameter '%s' must be a string, got %s", name,
-                     node_kind(v));
+            error_at(L, M(v->start_mark), "parameter '%s' must be a string%s, got %s", name,
+                     declare ? " or a map {default, type, pattern, ...}" : "", node_kind(v));
             continue;
         }
         if (scalar_has_nul(v)) {
@@ -1063,8 +1211,32 @@ static void check_param_refs(struct loader *L, yaml_node_t *params_node)
     }
     FOREACH_PAIR(L, params_node, pr, k, v)
     {
-        if (v->type == YAML_SCALAR_NODE && !is_dup_key(L, params_node, pr)) {
-            if (check_refs(L, v, NULL) > 0) {
+        if (is_dup_key(L, params_node, pr)) {
+            continue;
+        }
+        if (v->type == YAML_SCALAR_NODE && check_refs(L, v, NULL) > 0) {
+            L->params_ok = false;
+        }
+        if (v->type != YAML_MAPPING_NODE) {
+            continue;
+        }
+        /* A declaration map: its default and its under: roots. */
+        FOREACH_PAIR(L, v, pr2, k2, v2)
+        {
+            if (streq(scalar(k2), "default") && v2->type == YAML_SCALAR_NODE &&
+                check_refs(L, v2, NULL) > 0) {
+                L->params_ok = false;
+            }
+            if (streq(scalar(k2), "under") && v2->type == YAML_SEQUENCE_NODE) {
+                for (yaml_node_item_t *it = v2->data.sequence.items.start;
+                     it < v2->data.sequence.items.top; it++) {
+                    yaml_node_t *c = node(L, *it);
+                    if (c && c->type == YAML_SCALAR_NODE && check_refs(L, c, NULL) > 0) {
+                        L->params_ok = false;
+                    }
+                }
+            } else if (streq(scalar(k2), "under") && v2->type == YAML_SCALAR_NODE &&
+                       check_refs(L, v2, NULL) > 0) {
                 L->params_ok = false;
             }
         }
@@ -1400,6 +1572,11 @@ static void resolve_load_params(struct loader *L)
     if (dagd_pipeline_resolve_params(L->p, NULL, 0, &builtins, &L->load_params, L->diags) < 0) {
         L->failed = true;
         L->params_ok = false;
+    } else if (dagd_param_specs_check(L->p->param_specs, L->p->n_param_specs, &L->load_params, NULL,
+                                      0, L->file, false, L->diags) < 0) {
+        /* A default that does not fit its own declaration. (Files are
+         * checked per run: the state directory is a placeholder here.) */
+        L->failed = true;
     }
     dagd_params_done(&builtins);
 }

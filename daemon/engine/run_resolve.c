@@ -1,6 +1,8 @@
 /* Resolving a run once; see run_resolve.h. */
 #include "run_resolve.h"
 
+#include "param_spec.h"
+
 #include "util.h"
 
 int dagd_run_check_selection(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
@@ -74,6 +76,13 @@ static int resolve_params(const struct dagd_pipeline *p, const struct dagd_run_o
     r = dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides, &builtins,
                                      &rr->params, reterr);
     dagd_params_done(&builtins);
+    if (r < 0) {
+        return r;
+    }
+    /* Declared types, patterns and file roots hold for every value, above
+     * all for what the trigger passed (issue 16). */
+    r = dagd_param_specs_check(p->param_specs, p->n_param_specs, &rr->params, opts->param_overrides,
+                               opts->n_param_overrides, p->file, true, reterr);
     if (r < 0) {
         return r;
     }

@@ -228,7 +228,46 @@ static const struct bad_case bad_cases[] = {
      "  a: [1, 2]\n"
      "steps:\n"
      "  - {name: a, task: bare}\n",
-     "t.yaml:3:6: error: parameter 'a' must be a string, got a list\n"},
+     "t.yaml:3:6: error: parameter 'a' must be a string or a map {default, type, pattern, ...}, "
+     "got a list\n"},
+    {"param_spec_errors",
+     "pipeline: t\n"
+     "params:\n"
+     "  a: {default: x, type: float}\n"
+     "  b: {default: x, type: enum}\n"
+     "  c: {default: x, pattern: \"[a-\"}\n"
+     "  d: {default: x, values: [x, y]}\n"
+     "  e: {default: x, under: [/tmp]}\n"
+     "  f: {default: x, overwrite: true}\n"
+     "  g: {default: x, typo: 1}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:3:25: error: unknown type 'float' of parameter 'a' (expected one of: string, int, "
+     "number, bool, enum, path, output)\n"
+     "t.yaml:4:3: error: parameter 'b' is an enum: list its values (values: [a, b])\n"
+     "t.yaml:5:28: error: pattern of parameter 'c': Unmatched [, [^, [:, [., or [=\n"
+     "t.yaml:6:3: error: values: is for type enum (parameter 'd' is string)\n"
+     "t.yaml:7:3: error: under: is for types path and output (parameter 'e' is string)\n"
+     "t.yaml:8:3: error: overwrite: is for type output (parameter 'f' is string)\n"
+     "t.yaml:9:19: error: unknown key 'typo' in parameter 'g' (did you mean 'type'?)\n"},
+    {"param_default_fails_its_type",
+     "pipeline: t\n"
+     "params:\n"
+     "  n: {default: many, type: int}\n"
+     "  r: {default: \"1e999\", type: number}\n"
+     "  b: {default: maybe, type: bool}\n"
+     "  m: {default: medium, type: enum, values: [fast, slow]}\n"
+     "  s: {default: \"a b\", pattern: \"[a-z]+\"}\n"
+     "  o: {default: \"\", type: output}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:3:3: error: int parameter 'n' = 'many' is not an integer\n"
+     "t.yaml:4:3: error: number parameter 'r' = '1e999' is not a number\n"
+     "t.yaml:5:3: error: bool parameter 'b' = 'maybe' is not a bool (true, false, yes, no, on, "
+     "off, 1, 0)\n"
+     "t.yaml:6:3: error: enum parameter 'm' = 'medium' is not one of: fast, slow\n"
+     "t.yaml:7:3: error: string parameter 's' = 'a b' does not match the pattern '[a-z]+'\n"
+     "t.yaml:8:3: error: output parameter 'o' = '' is empty (a path is needed)\n"},
     {"params_not_map",
      "pipeline: t\n"
      "params: [a]\n"
@@ -892,10 +931,11 @@ static void test_substitution(void **state)
         assert_int_equal(dagd_pipeline_resolve_params(p, bad, 3, &builtins, &ps, &d), -EINVAL);
         out = diags_string(&d);
         assert_string_equal(out,
-                            "t.yaml:1:1: error: unknown parameter 'nope' (not declared in params)\n"
-                            "--param:0:0: error: 'state_dir' is a built-in parameter and cannot be "
+                            "--param: error: unknown parameter 'nope' (t.yaml declares: data_dir, "
+                            "warehouse, glob, limit, literal)\n"
+                            "--param: error: 'state_dir' is a built-in parameter and cannot be "
                             "overridden\n"
-                            "--param:0:0: error: 'novalue' is not of the form key=value\n");
+                            "--param: error: 'novalue' is not of the form key=value\n");
         free(out);
         dagd_diags_done(&d);
         assert_int_equal(dagd_pipeline_resolve_params(p, cyc, 1, &builtins, &ps, &d), -EINVAL);
@@ -1093,17 +1133,17 @@ static void test_config_check_direct(void **state)
     c = cJSON_Parse("{\"n\":9,\"mode\":\"medium\",\"x\":2,\"y\":1}");
     assert_int_equal(dagd_task_config_check(schema, c, "w", NULL, NULL, &d), -EINVAL);
     out = diags_string(&d);
-    assert_string_equal(out, "w:0:0: error: unknown config key 'y' (known keys: n, mode, x)\n"
-                             "w:0:0: error: config key 'n': 9 is out of range [1, 5]\n"
-                             "w:0:0: error: config key 'mode': 'medium' is not one of: fast, slow\n"
-                             "w:0:0: error: config key 'x': 2 is out of range [-1, 1]\n");
+    assert_string_equal(out, "w: error: unknown config key 'y' (known keys: n, mode, x)\n"
+                             "w: error: config key 'n': 9 is out of range [1, 5]\n"
+                             "w: error: config key 'mode': 'medium' is not one of: fast, slow\n"
+                             "w: error: config key 'x': 2 is out of range [-1, 1]\n");
     free(out);
     dagd_diags_done(&d);
     cJSON_Delete(c);
 
     assert_int_equal(dagd_task_config_check(schema, NULL, "w", NULL, NULL, &d), -EINVAL);
     out = diags_string(&d);
-    assert_string_equal(out, "w:0:0: error: missing required config key 'n' (int)\n");
+    assert_string_equal(out, "w: error: missing required config key 'n' (int)\n");
     free(out);
     dagd_diags_done(&d);
 }

@@ -7,8 +7,15 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "run_resolve.h"
+#include "util.h"
 
 static const char yaml[] = "pipeline: chain\n"
                            "params: {who: world, greeting: 'hello ${who}'}\n"
@@ -143,13 +150,124 @@ static void test_bad_config(void **state)
     dagd_pipeline_unref(p2);
 }
 
+/* Typed params against a real directory tree: an override that breaks a
+ * declaration is refused with --param named; outputs stay in the state
+ * directory (or under:), never hit dagd's own files or another output's, and
+ * replace an existing file outside the state directory only with overwrite. */
+static const char typed_yaml[] =
+    "pipeline: typed\n"
+    "params:\n"
+    "  greeting: {default: hi, pattern: '[a-z]+'}\n"
+    "  report: {default: '${state_dir}/report.html', type: output}\n"
+    "  wh: {default: '${state_dir}/warehouse.db', type: output}\n"
+    "  export: {default: '${state_dir}/x.csv', type: output, under: ['${state_dir}', '%s/pub']}\n"
+    "  keep: {default: '%s/pub/kept.csv', type: output, under: ['%s/pub'], overwrite: true}\n"
+    "  data: {default: '%s/in', type: path, under: ['%s/in']}\n"
+    "steps:\n"
+    "  - {name: a, task: t}\n";
+
+static char *resolve_err(struct dagd_pipeline *p, const char *state, const char *ov)
+{
+    struct dagd_run_resolved *r = NULL;
+    struct dagd_diags d = {0};
+    char *ovs[] = {(char *)ov};
+    struct dagd_run_options o = {.param_overrides = ovs, .n_param_overrides = ov ? 1 : 0};
+    int k = dagd_run_resolve(p, &o, state, "RUN", false, &r, &d);
+    if (k == 0) {
+        dagd_run_resolved_free(r);
+        assert_int_equal(d.n, 0);
+        return NULL;
+    }
+    assert_int_equal(k, -EINVAL);
+    assert_true(d.n >= 1);
+    char *m = dagd_xstrdup(d.items[0].message);
+    assert_string_equal(d.items[0].file, "--param");
+    dagd_diags_done(&d);
+    return m;
+}
+
+static void expect_refused(struct dagd_pipeline *p, const char *state, const char *ov,
+                           const char *why)
+{
+    char *m = resolve_err(p, state, ov);
+    if (!m || !strstr(m, why)) {
+        fail_msg("%s: wanted '%s', got '%s'", ov, why, m ? m : "(accepted)");
+    }
+    free(m);
+}
+
+static void test_typed_params(void **state)
+{
+    char tmpl[] = "/tmp/dagd-typed-XXXXXX";
+    char *root = mkdtemp(tmpl);
+    assert_non_null(root);
+    char *st = dagd_xasprintf("%s/state", root), *pub = dagd_xasprintf("%s/pub", root),
+         *in = dagd_xasprintf("%s/in", root);
+    assert_int_equal(mkdir(st, 0755), 0);
+    assert_int_equal(mkdir(pub, 0755), 0);
+    assert_int_equal(mkdir(in, 0755), 0);
+    char *db = dagd_xasprintf("%s/state.db", st), *kept = dagd_xasprintf("%s/kept.csv", pub),
+         *other = dagd_xasprintf("%s/other.csv", pub), *link = dagd_xasprintf("%s/lnk", st);
+    for (char **f = (char *[]){db, kept, other, NULL}; *f; f++) {
+        int fd = open(*f, O_CREAT | O_WRONLY, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    assert_int_equal(symlink("/etc", link), 0);
+    char *y = dagd_xasprintf(typed_yaml, root, root, root, root, root);
+    struct dagd_diags d = {0};
+    struct dagd_pipeline *p = NULL;
+    assert_int_equal(dagd_pipeline_load_buffer("typed.yaml", y, strlen(y), NULL, &p, &d), 0);
+
+    assert_null(resolve_err(p, st, NULL)); /* the defaults are fine */
+    assert_null(resolve_err(p, st, "greeting=hello"));
+    expect_refused(p, st, "greeting=$(id>/tmp/x); y", "does not match the pattern '[a-z]+'");
+    expect_refused(p, st, "report=${state_dir}/state.db", "is dagd's own state");
+    expect_refused(p, st, "report=${state_dir}/state.db-wal", "is dagd's own state");
+    expect_refused(p, st, "report=${state_dir}/lock", "is dagd's own state");
+    expect_refused(p, st, "report=${wh}", "is the file of output parameter 'wh' too");
+    expect_refused(p, st, "report=/etc/passwd", "is outside the state directory");
+    expect_refused(p, st, "report=${state_dir}/../escape.html", "is outside the state directory");
+    expect_refused(p, st, "report=${state_dir}/lnk/passwd", "is outside the state directory");
+    expect_refused(p, st, "report=${state_dir}/new/../../x", "climbs with '..'");
+    expect_refused(p, st, "report=${state_dir}", "is a directory");
+    expect_refused(p, st, "report=", "is empty");
+    /* under: widens the roots; an existing file there needs overwrite: true */
+    assert_null(resolve_err(p, st, "export=${state_dir}/../pub/new.csv"));
+    char *ov = dagd_xasprintf("export=%s", other);
+    expect_refused(p, st, ov, "only when the parameter says overwrite: true");
+    free(ov);
+    ov = dagd_xasprintf("keep=%s", kept);
+    assert_null(resolve_err(p, st, ov));
+    free(ov);
+    /* a confined input path */
+    expect_refused(p, st, "data=/etc", "outside the directories the pipeline allows");
+    ov = dagd_xasprintf("data=%s/in/sub/file.csv", root);
+    assert_null(resolve_err(p, st, ov));
+    free(ov);
+
+    dagd_pipeline_unref(p);
+    dagd_diags_done(&d);
+    for (char **f = (char *[]){db, kept, other, link, NULL}; *f; f++) {
+        (void)unlink(*f);
+        free(*f);
+    }
+    (void)rmdir(st);
+    (void)rmdir(pub);
+    (void)rmdir(in);
+    (void)rmdir(root);
+    free(st);
+    free(pub);
+    free(in);
+    free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_everything),
-        cmocka_unit_test(test_from_and_only),
-        cmocka_unit_test(test_all_diagnostics),
-        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_everything),      cmocka_unit_test(test_from_and_only),
+        cmocka_unit_test(test_all_diagnostics), cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_typed_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
