@@ -209,8 +209,8 @@ static int resolve_path(const char *path, char **ret)
                 }
                 c += n;
             }
-            *ret = streq(real, "/") && *rest ? dagd_xstrdup(rest)
-                                             : dagd_xasprintf("%s%s", real, rest);
+            *ret =
+                streq(real, "/") && *rest ? dagd_xstrdup(rest) : dagd_xasprintf("%s%s", real, rest);
             free(real);
             return 0;
         }
@@ -269,7 +269,8 @@ static char *file_problem(const struct dagd_param_spec *spec, const char *v, str
         return dagd_xasprintf("cannot be resolved: %s", strerror(-r));
     }
     /* Name the resolved file when it differs from what was written. */
-    _cleanup_free_ char *is = streq(path, v) ? dagd_xstrdup("") : dagd_xasprintf(" (that is '%s')", path);
+    _cleanup_free_ char *is =
+        streq(path, v) ? dagd_xstrdup("") : dagd_xasprintf(" (that is '%s')", path);
     bool confined = spec->n_under > 0 || spec->type == DAGD_PARAM_OUTPUT;
     bool ok = !confined;
     for (size_t i = 0; i < spec->n_under && !ok; i++) {

@@ -51,8 +51,8 @@ struct dagd_param_spec {
     size_t n_values;
     char **under; /* path/output: the roots (may hold ${...}) */
     size_t n_under;
-    bool overwrite;          /* output: may replace a file outside the state directory */
-    struct dagd_mark mark;   /* of the param's key */
+    bool overwrite;        /* output: may replace a file outside the state directory */
+    struct dagd_mark mark; /* of the param's key */
 };
 
 /* Compile spec->pattern. 0, or -EINVAL with the regex error in *ret_msg. */
