@@ -33,6 +33,16 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write("socket: [\n")
     p = subprocess.run([DAGD, "serve", "--config", bad], capture_output=True, text=True, timeout=30)
     check(p.returncode == 2 and "%s:2:1: error:" % bad in p.stderr, "syntax error: " + p.stderr)
+    # the bounds of issue 16: wrong values are reported like the others
+    with open(bad, "w") as f:
+        f.write("limits:\n"
+                "  max_queued_runs: -1\n"
+                "  max_queued_bytes: lots\n"
+                "  max_clients_per_uid: 0\n")
+    p = subprocess.run([DAGD, "serve", "--config", bad], capture_output=True, text=True, timeout=30)
+    for w in ["%s:2:20: error: 'max_queued_runs'" % bad, "%s:3:21: error: 'max_queued_bytes'" % bad,
+              "%s:4:24: error: 'max_clients_per_uid' must be at least 1" % bad]:
+        check(p.returncode == 2 and w in p.stderr, "missing %r in:\n%s" % (w, p.stderr))
     p = subprocess.run([DAGD, "serve", "--bogus"], capture_output=True, text=True, timeout=30)
     check(p.returncode == 2, "unknown option: exit %d" % p.returncode)
 
