@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "bronze_sql.h"
 #include "csv_reader.h"
@@ -31,6 +30,7 @@
 #include "numparse.h"
 #include "rowq.h"
 #include "task_clock.h"
+#include "task_hash.h"
 #include "xlsx_reader.h"
 
 #define IO_CHUNK (1024u * 1024u)
@@ -251,52 +251,6 @@ struct dagd_bronze_loader *dagd_bronze_loader_free(struct dagd_bronze_loader *l)
     free(l->colmap);
     free(l);
     return NULL;
-}
-
-int dagd_bronze_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size)
-{
-    XXH3_state_t *st;
-    XXH128_canonical_t canon;
-    uint64_t size = 0;
-    char *buf;
-    int fd, r = 0;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    buf = malloc(IO_CHUNK);
-    st = XXH3_createState();
-    if (!buf || !st) {
-        r = -ENOMEM;
-        goto out;
-    }
-    (void)XXH3_128bits_reset(st);
-    for (;;) {
-        ssize_t n = read(fd, buf, IO_CHUNK);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            r = -errno;
-            goto out;
-        }
-        if (n == 0) {
-            break;
-        }
-        (void)XXH3_128bits_update(st, buf, (size_t)n);
-        size += (uint64_t)n;
-    }
-    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(st));
-    for (size_t i = 0; i < sizeof(canon.digest); i++) {
-        (void)snprintf(ret_hex + 2 * i, 3, "%02x", canon.digest[i]);
-    }
-    *ret_size = size;
-out:
-    XXH3_freeState(st);
-    free(buf);
-    (void)close(fd);
-    return r;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1095,7 +1049,7 @@ int dagd_bronze_loader_load_file(struct dagd_bronze_loader *l,
         l->n_columns = sizeof(ds2_columns) / sizeof(ds2_columns[0]);
     }
 
-    r = dagd_bronze_loader_hash_file(path, f.hash, &f.size);
+    r = dagd__task_hash_file(path, f.hash, &f.size);
     if (r < 0) {
         return lerr(l, r, "cannot read: %s", strerror(-r));
     }

@@ -60,9 +60,6 @@ int dagd_bronze_loader_new(struct sqlite3 *db, const char *source,
                            struct dagd_bronze_loader **ret, char *err, size_t errlen);
 struct dagd_bronze_loader *dagd_bronze_loader_free(struct dagd_bronze_loader *l);
 
-/* Hashes `path` (XXH3-128 of the bytes, 32 hex digits). */
-int dagd_bronze_loader_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size);
-
 /* Loads one file in its own transaction, or skips it when its (source,
  * hash) is already in load_files. For csv, a file whose header is the
  * CITY_DISTRICT_MAP columns goes to city_district_map. Returns 0 with *ret

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "csv_reader.h"
 #include "json_reader.h"
+#include "task_hash.h"
 #include "utf8_check.h"
 #include "values.h"
 #include "xlsx_reader.h"
@@ -1122,54 +1122,6 @@ out:
     return r;
 }
 
-int dagd_load_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size)
-{
-    XXH3_state_t *st;
-    XXH128_canonical_t canon;
-    char *buf;
-    uint64_t size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int r = 0;
-
-    if (fd < 0) {
-        return -errno;
-    }
-    st = XXH3_createState();
-    buf = malloc(READ_CHUNK);
-    if (!st || !buf) {
-        r = -ENOMEM;
-        goto out;
-    }
-    (void)XXH3_128bits_reset(st);
-    for (;;) {
-        ssize_t n = read(fd, buf, READ_CHUNK);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            r = -errno;
-            goto out;
-        }
-        if (n == 0) {
-            break;
-        }
-        (void)XXH3_128bits_update(st, buf, (size_t)n);
-        size += (uint64_t)n;
-    }
-    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(st));
-    for (size_t i = 0; i < sizeof(canon.digest); i++) {
-        (void)snprintf(ret_hex + 2 * i, 3, "%02x", canon.digest[i]);
-    }
-    *ret_size = size;
-out:
-    free(buf);
-    if (st) {
-        XXH3_freeState(st);
-    }
-    close(fd);
-    return r;
-}
-
 static int find_checkpoint(struct dagd_load *l, const char *hash, bool *ret_found)
 {
     int rc;
@@ -1220,7 +1172,7 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
     l->rows = l->written = l->rejected = 0;
     l->err[0] = '\0';
 
-    r = dagd_load_hash_file(path, res.hash, &res.size);
+    r = dagd__task_hash_file(path, res.hash, &res.size);
     if (r < 0) {
         return fail(l, r, "%s: cannot read: %s", name, strerror(-r));
     }

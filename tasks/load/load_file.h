@@ -119,7 +119,4 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
 
 const char *dagd_load_error(const struct dagd_load *l);
 
-/* XXH3-128 of a file's bytes as 32 hex digits, and its size. */
-int dagd_load_hash_file(const char *path, char ret_hex[static 33], uint64_t *ret_size);
-
 #endif /* DAGD_LOAD_LOAD_FILE_H */
