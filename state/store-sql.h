@@ -15,6 +15,9 @@
     "fingerprint, error, skip_reason, cpu_usec, max_rss_kb, inputs, manifest"
 #define EVENT_COLUMNS "seq, run_id, step, ts, level, kind, message"
 #define TICK_COLUMNS "id, name, kind, ts, run_id, status, reason"
+/* Decoded by check_from_row() in this order. */
+#define CHECK_COLUMNS                                                                              \
+    "id, run_id, step, attempt, name, severity, status, violations, sample, detail, ts"
 
 #define STORE_STATEMENTS(X)                                                                        \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
@@ -94,6 +97,11 @@
     X(EVENTS_LIST, "SELECT " EVENT_COLUMNS " FROM events WHERE run_id = ?1 AND seq > ?2 "          \
                    "AND (?3 IS NULL OR step = ?3) ORDER BY seq LIMIT ?4")                          \
                                                                                                    \
+    X(CHECK_INSERT,                                                                                \
+      "INSERT INTO checks (run_id, step, attempt, name, severity, status, violations, sample, "    \
+      "detail, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                              \
+    X(CHECKS_LIST, "SELECT " CHECK_COLUMNS " FROM checks WHERE run_id = ?1 ORDER BY id")           \
+                                                                                                   \
     /* Crash recovery (runs_unfinished index). */                                                  \
     X(ORPHANS_SELECT, "SELECT run_id FROM runs WHERE status IN ('queued', 'running')")             \
     /* CROSS JOIN keeps runs outer: unfinished runs (runs_unfinished), then their steps by key. */ \
@@ -121,6 +129,7 @@
     X(PRUNE_EVENTS,                                                                                \
       "DELETE FROM events WHERE run_id = ?1 AND seq <= coalesce((SELECT seq "                      \
       "FROM events WHERE run_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2 - 1), 9223372036854775807)")   \
+    X(PRUNE_CHECKS, "DELETE FROM checks WHERE run_id = ?1")                                        \
     X(PRUNE_STEPS, "DELETE FROM steps WHERE run_id = ?1")                                          \
     X(PRUNE_RUN, "DELETE FROM runs WHERE run_id = ?1")                                             \
     /* Old ticks, but always keep the newest of each schedule/sensor (catch-up needs it). */       \

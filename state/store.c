@@ -1018,6 +1018,23 @@ static void event_from_row(sqlite3_stmt *st, struct dagd_event_info *e)
     };
 }
 
+static void check_from_row(sqlite3_stmt *st, struct dagd_check_info *c)
+{
+    *c = (struct dagd_check_info){
+        .id = sqlite3_column_int64(st, 0),
+        .run_id = column_strdup(st, 1),
+        .step = column_strdup(st, 2),
+        .attempt = (unsigned)sqlite3_column_int64(st, 3),
+        .name = column_strdup(st, 4),
+        .severity = column_strdup(st, 5),
+        .status = column_strdup(st, 6),
+        .violations = sqlite3_column_int64(st, 7),
+        .sample = column_strdup(st, 8),
+        .detail = column_strdup(st, 9),
+        .ts = sqlite3_column_int64(st, 10),
+    };
+}
+
 static void tick_from_row(sqlite3_stmt *st, struct dagd_tick_info *t)
 {
     *t = (struct dagd_tick_info){
@@ -1085,6 +1102,14 @@ static void event_done(void *p)
 {
     dagd_event_info_done(p);
 }
+static void check_decode(sqlite3_stmt *st, void *p)
+{
+    check_from_row(st, p);
+}
+static void check_done(void *p)
+{
+    dagd_check_info_done(p);
+}
 static void tick_decode(sqlite3_stmt *st, void *p)
 {
     tick_from_row(st, p);
@@ -1098,6 +1123,78 @@ static void tick_done(void *p)
 static int64_t sql_limit(size_t limit)
 {
     return limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit;
+}
+
+/* ---- checks ---- */
+
+void dagd_check_info_done(struct dagd_check_info *c)
+{
+    if (!c) {
+        return;
+    }
+    free(c->run_id);
+    free(c->step);
+    free(c->name);
+    free(c->severity);
+    free(c->status);
+    free(c->sample);
+    free(c->detail);
+    *c = (struct dagd_check_info){0};
+}
+
+static bool one_of(const char *v, const char *const *list)
+{
+    for (; v && *list; list++) {
+        if (streq(v, *list)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int dagd_store_check_add(struct dagd_store *s, const struct dagd_check_info *c)
+{
+    static const char *const severities[] = {"error", "warn", NULL};
+    static const char *const statuses[] = {"passed", "failed", "warned", "error", NULL};
+
+    if (!c->run_id || !c->step || !c->name || !one_of(c->severity, severities) ||
+        !one_of(c->status, statuses)) {
+        return store_fail_errno(s, -EINVAL,
+                                "A check result needs a run, a step, a name, a "
+                                "known severity and a known status");
+    }
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_CHECK_INSERT, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, c->run_id);
+    (void)bind_text(st, 2, c->step);
+    (void)sqlite3_bind_int64(st, 3, c->attempt);
+    (void)bind_message(st, 4, c->name);
+    (void)bind_text(st, 5, c->severity);
+    (void)bind_text(st, 6, c->status);
+    (void)sqlite3_bind_int64(st, 7, c->violations);
+    (void)bind_text(st, 8, c->sample);
+    (void)bind_message(st, 9, c->detail);
+    (void)sqlite3_bind_int64(st, 10, c->ts);
+    r = stmt_exec(s, st, "Failed to add a check result");
+    if (r == -ENOENT) {
+        return store_fail_errno(s, r, "Failed to add a check result: no run '%s'", c->run_id);
+    }
+    return r;
+}
+
+int dagd_store_checks_list(struct dagd_store *s, const char *run_id, struct dagd_check_info **ret,
+                           size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_CHECKS_LIST, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run_id);
+    return collect_rows(s, st, sizeof(**ret), check_decode, check_done, (void **)ret, ret_n);
 }
 
 /* ---- events ---- */
@@ -1783,7 +1880,8 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
         if (event_budget <= 0) {
             break; /* this run may have more events: the next call goes on */
         }
-        static const enum store_stmt order[] = {STMT_PRUNE_STEPS, STMT_PRUNE_RUN};
+        static const enum store_stmt order[] = {STMT_PRUNE_CHECKS, STMT_PRUNE_STEPS,
+                                                STMT_PRUNE_RUN};
         for (size_t k = 0; k < ELEMENTSOF(order); k++) {
             _cleanup_stmt_ sqlite3_stmt *st = NULL;
             r = stmt_get(s, order[k], &st);

@@ -125,6 +125,22 @@ struct dagd_event_info {
 };
 void dagd_event_info_done(struct dagd_event_info *e);
 
+/* One data-quality check result (the checks table, docs/state.md). */
+struct dagd_check_info {
+    int64_t id; /* set by the store */
+    char *run_id;
+    char *step;
+    unsigned attempt;
+    char *name;
+    char *severity;     /* "error" or "warn" */
+    char *status;       /* "passed", "failed", "warned" or "error" */
+    int64_t violations; /* violating rows */
+    char *sample;       /* JSON array of a few violating rows, or NULL */
+    char *detail;       /* or NULL */
+    int64_t ts;         /* epoch ms */
+};
+void dagd_check_info_done(struct dagd_check_info *c);
+
 /* Runs. create inserts the run (status queued) and a 'pending' row for each
  * step name, with an event, in one transaction. run->status, started_at,
  * ended_at and error are ignored; created_at 0 = now; trigger NULL = "cli",
@@ -207,6 +223,13 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
  * store's own functions then join it (each still atomic on its own, through a
  * savepoint). Not nested: begin while one is open gives -EBUSY; commit or
  * rollback without one gives -ENOTCONN. */
+/* Checks. add inserts one result (c->id is ignored); -EINVAL for a missing
+ * field or a severity/status outside the lists above, -ENOENT for an
+ * unknown run. list returns a run's results in the order they were added. */
+int dagd_store_check_add(struct dagd_store *s, const struct dagd_check_info *c);
+int dagd_store_checks_list(struct dagd_store *s, const char *run_id, struct dagd_check_info **ret,
+                           size_t *ret_n);
+
 int dagd_store_begin(struct dagd_store *s);
 int dagd_store_commit(struct dagd_store *s);
 int dagd_store_rollback(struct dagd_store *s);

@@ -377,6 +377,32 @@ static size_t width(const char *s)
     return n;
 }
 
+/* The data-quality results of the run, one line each, after the steps. */
+static void print_checks(struct dagd_progress *pr, struct dagd_store *store, const char *run_id)
+{
+    struct dagd_check_info *c = NULL;
+    size_t n = 0, wname = 5;
+
+    if (pr->quiet || dagd_store_checks_list(store, run_id, &c, &n) < 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t w = width(c[i].step) + 1 + width(c[i].name);
+        wname = w > wname ? w : wname;
+    }
+    if (n > 0) {
+        fprintf(pr->f, "\n%-*s  %-9s  %-8s  %10s  %s\n", (int)wname, "CHECK", "STATUS", "SEVERITY",
+                "VIOLATIONS", "DETAIL");
+    }
+    for (size_t i = 0; i < n; i++) {
+        fprintf(pr->f, "%s.%s%*s  %-9s  %-8s  %10" PRId64 "  %s\n", c[i].step, c[i].name,
+                (int)(wname - width(c[i].step) - 1 - width(c[i].name)), "", c[i].status,
+                c[i].severity, c[i].violations, c[i].detail ? c[i].detail : "");
+        dagd_check_info_done(&c[i]);
+    }
+    free(c);
+}
+
 void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, const char *run_id)
 {
     struct dagd_step_info *steps = NULL;
@@ -418,6 +444,7 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
                     s->attempts, dur, rows, err);
         }
     }
+    print_checks(pr, store, run_id);
     bool known = dagd_store_run_get(store, run_id, &run) == 0;
     if (pr->run_ended && streq(pr->run_id, run_id)) {
         if (!known) {

@@ -771,6 +771,36 @@ static void attempt_unref(struct exec_attempt *a)
     maybe_free_executor(e);
 }
 
+/* A check result from the worker (worker_proto.h) into state.db `checks`,
+ * with the attempt that produced it. The store refuses unknown words. */
+static void check_record(struct exec_step *s, const cJSON *j)
+{
+    struct dagd_executor *e = s->run->e;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "violations");
+    const cJSON *sample = cJSON_GetObjectItemCaseSensitive(j, "sample");
+    char *sample_text = cJSON_IsArray(sample) ? cJSON_PrintUnformatted(sample) : NULL;
+    struct dagd_check_info c = {
+        .run_id = s->run->run_id,
+        .step = s->info.step,
+        .attempt = s->info.attempts,
+        .name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "name")),
+        .severity = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "severity")),
+        .status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status")),
+        .violations = cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0,
+        .sample = sample_text,
+        .detail = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "detail")),
+        .ts = dagd_now_wall_msec(),
+    };
+    batch(e);
+    int k = dagd_store_check_add(e->cfg.store, &c);
+    if (k < 0) {
+        dagd_log_errno(
+            LOG_WARNING, k, "Failed to record check '%s' of step %s of run %s: %s, ignoring",
+            c.name ? c.name : "?", s->info.step, s->run->run_id, dagd_store_errmsg(e->cfg.store));
+    }
+    free(sample_text);
+}
+
 /* One complete line from the events pipe. */
 static void on_event_line(struct exec_attempt *a, char *line, size_t len)
 {
@@ -816,6 +846,8 @@ static void on_event_line(struct exec_attempt *a, char *line, size_t len)
         if (p && p[0] == '/') {
             set_str(&a->warehouse, p);
         }
+    } else if (streq(k, "check")) {
+        check_record(s, j);
     } else if (streq(k, "oom")) {
         a->oom = true; /* reliability: memlimit_worker.c */
     } else if (streq(k, "nomemo")) {

@@ -67,6 +67,22 @@ cJSON *dagd_history_event_json(const struct dagd_event_info *e)
     return o;
 }
 
+cJSON *dagd_history_check_json(const struct dagd_check_info *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "step", c->step);
+    cJSON_AddNumberToObject(o, "attempt", c->attempt);
+    add_str(o, "check", c->name);
+    add_str(o, "severity", c->severity);
+    add_str(o, "status", c->status);
+    cJSON_AddNumberToObject(o, "violations", (double)c->violations);
+    cJSON *sample = c->sample ? cJSON_Parse(c->sample) : NULL;
+    cJSON_AddItemToObject(o, "sample", sample ? sample : cJSON_CreateNull());
+    add_str(o, "detail", c->detail);
+    cJSON_AddNumberToObject(o, "ts", (double)c->ts);
+    return o;
+}
+
 int dagd_history_add_runs(struct dagd_store *s, const char *pipeline, size_t limit, cJSON *runs)
 {
     struct dagd_run_info *list = NULL;
@@ -107,6 +123,19 @@ int dagd_history_show(struct dagd_store *s, const char *run_id, cJSON **ret)
         dagd_step_info_done(&steps[i]);
     }
     free(steps);
+
+    struct dagd_check_info *checks = NULL;
+    a = cJSON_AddArrayToObject(o, "checks");
+    r = dagd_store_checks_list(s, run_id, &checks, &n);
+    if (r < 0) {
+        cJSON_Delete(o);
+        return r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, dagd_history_check_json(&checks[i]));
+        dagd_check_info_done(&checks[i]);
+    }
+    free(checks);
     *ret = o;
     return 0;
 }

@@ -20,10 +20,14 @@ cJSON *dagd_history_step_json(const struct dagd_step_info *s);
  * `logs` streams it. */
 cJSON *dagd_history_event_json(const struct dagd_event_info *e);
 
+/* {step, attempt, check, severity, status, violations, sample (array or
+ * null), detail, ts}: one data-quality check result. */
+cJSON *dagd_history_check_json(const struct dagd_check_info *c);
+
 /* Append the stored runs (newest first, pipeline NULL = all, at most
  * `limit`) to the array `runs`. 0 or the store's -errno. */
 int dagd_history_add_runs(struct dagd_store *s, const char *pipeline, size_t limit, cJSON *runs);
-/* The reply of `show` for a stored run: {run, steps: [...]}. 0 with
+/* The reply of `show` for a stored run: {run, steps: [...], checks: [...]}. 0 with
  * *ret set, -ENOENT for an unknown run, or the store's -errno. */
 int dagd_history_show(struct dagd_store *s, const char *run_id, cJSON **ret);
 

@@ -140,6 +140,11 @@ static void no_memo(struct dagd_task_ctx *ctx, const char *reason)
     ctx->mode->no_memo(ctx, reason);
 }
 
+static int check_result(struct dagd_task_ctx *ctx, const struct dagd_check_result *result)
+{
+    return ctx->mode->check_result(ctx, result);
+}
+
 const struct dagd_host_api dagd_host_api = {
     .abi_major = DAGD_TASK_ABI_MAJOR,
     .abi_minor = DAGD_TASK_ABI_MINOR,
@@ -169,4 +174,5 @@ const struct dagd_host_api dagd_host_api = {
     .declare_output = declare_output,
     .fail = fail,
     .no_memo = no_memo,
+    .check_result = check_result,
 };

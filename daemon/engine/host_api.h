@@ -46,6 +46,7 @@ struct dagd_host_mode {
     /* Returns what host->fail returns to the plugin (-EINVAL). */
     int (*fail)(struct dagd_task_ctx *ctx, const char *key, const char *fmt, va_list ap);
     void (*no_memo)(struct dagd_task_ctx *ctx, const char *reason);
+    int (*check_result)(struct dagd_task_ctx *ctx, const struct dagd_check_result *result);
 };
 
 /* The one table (ABI DAGD_TASK_ABI_MAJOR.MINOR, struct_size of this build);

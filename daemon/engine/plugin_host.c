@@ -158,6 +158,12 @@ static void lt_no_memo(struct dagd_task_ctx *ctx, const char *reason)
 {
 }
 
+/* Plan/validate time: no check runs then. */
+static int lt_check_result(struct dagd_task_ctx *ctx, const struct dagd_check_result *result)
+{
+    return -EOPNOTSUPP;
+}
+
 static void add_failure(struct lt_ctx *c, const char *key, char *msg)
 {
     c->failures = dagd_xreallocarray(c->failures, c->n_failures + 1, sizeof(*c->failures));
@@ -196,6 +202,7 @@ static const struct dagd_host_mode loader_mode = {
     .declare_output = lt_declare_output,
     .fail = lt_fail,
     .no_memo = lt_no_memo,
+    .check_result = lt_check_result,
 };
 
 void dagd_plugin_failures_free(struct dagd_plugin_failure *f, size_t n)

@@ -20,6 +20,10 @@
  *     {"k":"progress","done":N,"total":M}
  *     {"k":"metrics","in":N,"out":M}
  *     {"k":"input","path":"..."} / {"k":"output","path":"..."}
+ *     {"k":"check","name":"...","severity":"error","status":"failed",
+ *      "violations":N,"sample":[{...}] or null,"detail":"..."}
+ *                             a data-quality check result (task.h
+ *                             check_result; stored in state.db `checks`)
  *     {"k":"oom"}             an allocation failed under the step's memory
  *                             limit (memlimit_worker.c; at most once)
  *     {"k":"result","rc":0}  or  {"k":"result","rc":-22,"error":"..."}

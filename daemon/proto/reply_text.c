@@ -101,6 +101,18 @@ void dagd_print_show(FILE *f, const cJSON *result)
             dagd_fmt_span(dagd_jnum(s, "started_at"), dagd_jnum(s, "ended_at"), span, sizeof(span)),
             dagd_jnum(s, "rows_in"), dagd_jnum(s, "rows_out"), err ? err : (why ? why : ""));
     }
+    const cJSON *checks = cJSON_GetObjectItemCaseSensitive(result, "checks");
+    if (cJSON_GetArraySize(checks) > 0) {
+        fprintf(f, "\n%-24s %-32s %-8s %-7s %10s  %s\n", "STEP", "CHECK", "SEVERITY", "STATUS",
+                "VIOLATIONS", "DETAIL");
+        cJSON_ArrayForEach(s, checks)
+        {
+            fprintf(f, "%-24s %-32s %-8s %-7s %10.0f  %s\n", dagd_or_dash(dagd_jstr(s, "step")),
+                    dagd_or_dash(dagd_jstr(s, "check")), dagd_or_dash(dagd_jstr(s, "severity")),
+                    dagd_or_dash(dagd_jstr(s, "status")), dagd_jnum(s, "violations"),
+                    dagd_jstr(s, "detail") ? dagd_jstr(s, "detail") : "");
+        }
+    }
 }
 
 void dagd_print_log_event(FILE *f, const cJSON *ev)

@@ -315,6 +315,63 @@ static void h_no_memo(struct dagd_task_ctx *ctx, const char *reason)
     send_event_str("nomemo", "reason", reason && *reason ? reason : "degraded result");
 }
 
+/* Largest check sample forwarded (task.h); the events line limit is 64 KiB. */
+#define CHECK_SAMPLE_MAX (16 * 1024)
+
+static bool valid_check_word(const char *v, const char *const *list)
+{
+    for (; v && *list; list++) {
+        if (streq(v, *list)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* {"k":"check","name":...,"severity":...,"status":...,"violations":N,
+ * "sample":[...] or null,"detail":... or null}; the sample is parsed and
+ * re-printed, so the parent only ever receives a JSON array. */
+static int h_check_result(struct dagd_task_ctx *ctx, const struct dagd_check_result *res)
+{
+    static const char *const severities[] = {"error", "warn", NULL};
+    static const char *const statuses[] = {"passed", "failed", "warned", "error", NULL};
+
+    if (!res ||
+        res->struct_size < offsetof(struct dagd_check_result, detail) + sizeof(res->detail) ||
+        !res->name || !*res->name || !valid_check_word(res->severity, severities) ||
+        !valid_check_word(res->status, statuses)) {
+        return -EINVAL;
+    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "k", "check");
+    cJSON_AddStringToObject(j, "name", res->name);
+    cJSON_AddStringToObject(j, "severity", res->severity);
+    cJSON_AddStringToObject(j, "status", res->status);
+    cJSON_AddNumberToObject(j, "violations", (double)(res->violations > 0 ? res->violations : 0));
+    cJSON *sample = res->sample && strlen(res->sample) <= CHECK_SAMPLE_MAX &&
+                            dagd_utf8_valid(res->sample, strlen(res->sample), NULL)
+                        ? cJSON_Parse(res->sample)
+                        : NULL;
+    if (sample && !cJSON_IsArray(sample)) {
+        cJSON_Delete(sample);
+        sample = NULL;
+    }
+    cJSON_AddItemToObject(j, "sample", sample ? sample : cJSON_CreateNull());
+    if (res->detail && dagd_utf8_valid(res->detail, strlen(res->detail), NULL)) {
+        cJSON_AddStringToObject(j, "detail", res->detail);
+    }
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text) {
+        return -ENOMEM;
+    }
+    struct line l = {0};
+    line_puts(&l, text);
+    free(text);
+    line_send(&l);
+    return 0;
+}
+
 static int h_fail(struct dagd_task_ctx *ctx, const char *key, const char *fmt, va_list ap)
 {
     char buf[4096];
@@ -342,6 +399,7 @@ static const struct dagd_host_mode run_mode = {
     .declare_output = h_declare_output,
     .fail = h_fail,
     .no_memo = h_no_memo,
+    .check_result = h_check_result,
 };
 
 /* ---- plugins ------------------------------------------------------------------------------ */

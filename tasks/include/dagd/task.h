@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define DAGD_TASK_ABI_MAJOR 1
-#define DAGD_TASK_ABI_MINOR 1
+#define DAGD_TASK_ABI_MINOR 2
 
 /* The symbol the host looks up in every plugin. */
 #define DAGD_TASK_ENTRY_SYMBOL "dagd_task_entry"
@@ -90,6 +90,19 @@ struct dagd_task_ctx;
 
 /* Forward declaration so the header does not need <sqlite3.h>. */
 struct sqlite3;
+
+/* ABI 1.2: the result of one data-quality check (host->check_result). The
+ * plugin fills struct_size = sizeof(struct dagd_check_result), so fields can
+ * be appended later. Strings are read during the call only. */
+struct dagd_check_result {
+    uint32_t struct_size;
+    const char *name;     /* the check's name, unique within the step */
+    const char *severity; /* "error" (fails the step) or "warn" */
+    const char *status;   /* "passed", "failed", "warned", or "error" (it could not run) */
+    int64_t violations;   /* violating rows (0 when passed) */
+    const char *sample;   /* a JSON array of a few violating rows (each an object), or NULL */
+    const char *detail;   /* one line: what was checked, or why it could not run; or NULL */
+};
 
 /* Functions the host offers a plugin. Every function takes the ctx the host
  * passed to the callback. Strings returned are owned by the host and stay
@@ -184,6 +197,13 @@ struct dagd_host_api {
      * next run runs the step again even when nothing changed. `reason` is
      * logged. Check DAGD_HOST_HAS(api, no_memo) before calling. [any thread] */
     void (*no_memo)(struct dagd_task_ctx *ctx, const char *reason);
+
+    /* ABI 1.2: record a data-quality check result in the run history
+     * (state.db `checks`, shown by `dagctl show` and `dagd run`). Only from
+     * `run`; what the step returns decides whether it failed. A sample longer
+     * than 16 KiB is dropped (the count stays). 0, -EINVAL (bad fields), or
+     * -EOPNOTSUPP outside `run`. Check DAGD_HOST_HAS(api, check_result). */
+    int (*check_result)(struct dagd_task_ctx *ctx, const struct dagd_check_result *result);
 };
 
 /* True when the host's API table is large enough to have `field` (fields

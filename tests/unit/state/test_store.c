@@ -1078,6 +1078,65 @@ static void test_fail_orphans(void **state)
                      0);
 }
 
+static void test_checks(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    struct dagd_check_info *list = NULL;
+    size_t n = 0;
+
+    create_run(s, "r1", "p", 1000, 2);
+    struct dagd_check_info c = {
+        .run_id = "r1",
+        .step = "s0",
+        .attempt = 2,
+        .name = "not_null_t_a",
+        .severity = "error",
+        .status = "failed",
+        .violations = 3,
+        .sample = "[{\"a\":null}]",
+        .detail = "not_null on t",
+        .ts = 1234,
+    };
+    assert_int_equal(dagd_store_check_add(s, &c), 0);
+    c.name = "w";
+    c.severity = "warn";
+    c.status = "passed";
+    c.sample = NULL;
+    c.violations = 0;
+    assert_int_equal(dagd_store_check_add(s, &c), 0);
+    assert_int_equal(dagd_store_checks_list(s, "r1", &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "not_null_t_a");
+    assert_int_equal(list[0].attempt, 2);
+    assert_int_equal(list[0].violations, 3);
+    assert_string_equal(list[0].sample, "[{\"a\":null}]");
+    assert_string_equal(list[0].detail, "not_null on t");
+    assert_int_equal(list[0].ts, 1234);
+    assert_null(list[1].sample);
+    assert_string_equal(list[1].severity, "warn");
+    for (size_t i = 0; i < n; i++) {
+        dagd_check_info_done(&list[i]);
+    }
+    free(list);
+
+    /* refused: unknown words, no run */
+    c.status = "ok";
+    assert_int_equal(dagd_store_check_add(s, &c), -EINVAL);
+    c.status = "passed";
+    c.severity = "fatal";
+    assert_int_equal(dagd_store_check_add(s, &c), -EINVAL);
+    c.severity = "warn";
+    c.run_id = "nope";
+    assert_int_equal(dagd_store_check_add(s, &c), -ENOENT);
+
+    /* pruned with their run */
+    assert_int_equal(dagd_store_run_set_status(s, "r1", DAGD_RUN_SUCCEEDED, NULL, 2000), 0);
+    while (dagd_store_prune(s, 5000, 10) > 0) {
+    }
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM checks"), 0);
+}
+
 static void test_prune(void **state)
 {
     struct fixture *f = *state;
@@ -2020,6 +2079,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filehash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticks_and_sensor_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
