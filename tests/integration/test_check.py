@@ -9,10 +9,8 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-from runlib import DAGD, Tmp, check, eq  # noqa: E402
+from dagdtest import DAGD, Tmp, check, eq
 
 PIPELINE = """\
 pipeline: quality
