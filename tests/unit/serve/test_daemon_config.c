@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "daemon_config.h"
+#include "http.h"
 
 static void test_full_file(void **state)
 {
@@ -75,10 +76,33 @@ static void test_partial_and_empty(void **state)
     assert_int_equal(c.retention_usec, def.retention_usec);
     assert_true(c.watch_pipelines);
     assert_null(c.socket);
+    assert_null(c.http); /* the HTTP listener is off by default */
     assert_int_equal(dagd_daemon_config_load_buffer(&c, "e.yaml", "", 0, &d), 0);
     assert_int_equal(d.n, 0);
     dagd_daemon_config_done(&c);
     dagd_daemon_config_done(&def);
+}
+
+/* `http:` takes ADDR:PORT (IPv6 in brackets) or an absolute Unix socket path. */
+static void test_http_addresses(void **state)
+{
+    static const char *const good[] = {"127.0.0.1:8080", "[::1]:0", "localhost:9000", "0.0.0.0:80",
+                                       "/run/dagd/http.sock"};
+    for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+        struct dagd_daemon_config c;
+        struct dagd_diags d = {0};
+        _cleanup_free_ char *text = dagd_xasprintf("http: '%s'\n", good[i]);
+        dagd_daemon_config_init(&c);
+        assert_int_equal(dagd_daemon_config_load_buffer(&c, "h.yaml", text, strlen(text), &d), 0);
+        assert_string_equal(c.http, good[i]);
+        dagd_daemon_config_done(&c);
+    }
+    static const char *const bad_addrs[] = {"",           "8080",        ":8080",
+                                            "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:-1",
+                                            "::1:80",     "[::1:80",     "rel/path.sock"};
+    for (size_t i = 0; i < ELEMENTSOF(bad_addrs); i++) {
+        assert_true(dagd_http_check_address(bad_addrs[i]) < 0);
+    }
 }
 
 struct bad {
@@ -109,6 +133,13 @@ static const struct bad bad[] = {
     {"plugin_dirs: [[a]]\n", "t.yaml:1:15: error: 'plugin_dirs' must be a scalar"},
     {"[a, b]\n", "t.yaml:1:1: error: expected a mapping"},
     {"{[a]: b}\n", "t.yaml:1:2: error: keys must be scalars"},
+    {"http: 8080\n", "t.yaml:1:7: error: 'http' must be ADDR:PORT (e.g. 127.0.0.1:8080, "
+                     "[::1]:8080) or an absolute Unix socket path, got '8080'"},
+    {"http: ::1:8080\n", "t.yaml:1:7: error: 'http' must be ADDR:PORT (e.g. 127.0.0.1:8080, "
+                         "[::1]:8080) or an absolute Unix socket path, got '::1:8080'"},
+    {"http: 127.0.0.1:65536\n", "t.yaml:1:7: error: 'http' must be ADDR:PORT (e.g. "
+                                "127.0.0.1:8080, [::1]:8080) or an absolute Unix socket path, got "
+                                "'127.0.0.1:65536'"},
     /* Not YAML: libyaml's problem at its mark. */
     {"socket: \"x\n", "t.yaml:2:1: error: found unexpected end of stream"},
 };
@@ -202,9 +233,13 @@ static void test_defaults_from_systemd(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_file),    cmocka_unit_test(test_partial_and_empty),
-        cmocka_unit_test(test_each_error),   cmocka_unit_test(test_all_errors_collected),
-        cmocka_unit_test(test_missing_file), cmocka_unit_test(test_defaults_from_systemd),
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_partial_and_empty),
+        cmocka_unit_test(test_http_addresses),
+        cmocka_unit_test(test_each_error),
+        cmocka_unit_test(test_all_errors_collected),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_defaults_from_systemd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
