@@ -669,7 +669,12 @@ static int create_fresh(struct dagd_store *s, const char *dir, size_t dir_len)
     s->db = NULL;
     s->path = final_path;
     if (r >= 0 && link(tmp, s->path) < 0 && errno != EEXIST) {
-        r = store_fail_errno(s, -errno, "Failed to create '%s': %s", s->path, strerror(errno));
+        /* A file system without hard links: rename, which could replace a
+         * file another process created a moment ago, hence only then. */
+        bool no_links = errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS;
+        if (!no_links || rename(tmp, s->path) < 0) {
+            r = store_fail_errno(s, -errno, "Failed to create '%s': %s", s->path, strerror(errno));
+        }
     }
     (void)unlink(tmp);
     return r;
