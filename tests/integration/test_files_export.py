@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-import seeds  # noqa: E402
+from dagdtest import run_main, seeds  # noqa: E402
 
 
 def pipeline(tmp, name, steps):
@@ -127,8 +127,4 @@ lines', NULL);""")
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except AssertionError as e:
-        print('FAIL: %s' % e, file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

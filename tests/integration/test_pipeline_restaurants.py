@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-import seeds  # noqa: E402
+from dagdtest import run_main, seeds  # noqa: E402
 
 DATA = os.path.join(seeds.SOURCE, 'data', 'restaurants')
 
@@ -70,8 +70,4 @@ def main():
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except AssertionError as e:
-        print('FAIL: %s' % e, file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -4,7 +4,8 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
 
     paths       BUILD, SOURCE, DAGD, DAGCTL, TEST_PLUGINS, TINY, DICT, MODELS,
                 FAKEWIKI, TOOLS, NO_WIKI: where the built binaries and the data are
-    checks      fail, check, eq, skip (exit 77), wait_for
+    checks      fail, check, eq, skip (exit 77), wait_for, run_main (a main()
+                whose AssertionError fails the test)
     state       state_db (a state directory's state.db, read-only), last_run,
                 last_run_id, run_steps, ran_steps
     commands    dagd (run build/daemon/dagd), plan, Tmp (a temp dir for
@@ -17,11 +18,13 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
     fakewiki    FakeWiki (tests/tools/fakewiki.py on a free port), dead_api
     sales       figures, compare, compare_summary (dagdtest.sales: the sales
                 figures of a warehouse against an expected.json)
+    seeds       run, check_tables, snapshot, check_csv (dagdtest.seeds: the
+                seed pipelines' warehouses against data/NAME/expected.json)
     openmetrics parse: a strict check of OpenMetrics text (GET /metrics)
 """
 from .paths import (BUILD, DAGCTL, DAGD, DICT, FAKEWIKI, MODELS, NO_WIKI, SOURCE,  # noqa: F401
                     TEST_PLUGINS, TINY, TOOLS)
-from .checks import SKIP, check, eq, fail, skip, wait_for  # noqa: F401
+from .checks import SKIP, check, eq, fail, run_main, skip, wait_for  # noqa: F401
 from .state import last_run, last_run_id, ran_steps, run_steps, state_db  # noqa: F401
 from .commands import Tmp, dagd, fast_sales_yaml, plan, wait_socket  # noqa: F401
 from .daemon import (CHAIN, FAILING, NOOP, SLOW, Daemon, call, need_test_plugins,  # noqa: F401

@@ -36,3 +36,12 @@ def wait_for(pred, timeout=10.0, what="condition"):
             return v
         time.sleep(0.02)
     fail("timed out waiting for " + what)
+
+
+def run_main(main):
+    """Run a test's main(): its return value is the exit code; an
+    AssertionError fails the test (FAIL: and the message on stderr, exit 1)."""
+    try:
+        sys.exit(main())
+    except AssertionError as e:
+        fail(str(e))

@@ -2,7 +2,7 @@
 under data/NAME): every contract table's columns, count, rows or digest,
 sums, non-NULL counts, value counts, spot rows, rows per file, absent and
 non-NULL columns, as data/seeds' README.md defines them. Stdlib only; used by
-the pipeline tests (test_pipelines_*.py)."""
+the pipeline tests (test_pipeline_*.py, test_files_export.py) as dagdtest.seeds."""
 import csv
 import hashlib
 import io
@@ -11,9 +11,8 @@ import os
 import sqlite3
 import subprocess
 
-SOURCE = os.environ.get('DAGD_SOURCE_ROOT') or os.path.join(os.path.dirname(__file__), '..', '..')
-BUILD = os.environ.get('DAGD_BUILD_ROOT') or os.path.join(SOURCE, 'build')
-DAGD = os.path.join(BUILD, 'daemon', 'dagd')
+# The tests read seeds.SOURCE and seeds.DAGD.
+from .paths import DAGD, SOURCE
 
 
 def run(pipeline, state_dir, params=(), expect_ok=True):
