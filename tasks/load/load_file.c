@@ -1,10 +1,19 @@
 /* The load task's core (load_file.h): reader callbacks -> typed cells ->
- * batched INSERTs, one transaction per file. */
+ * batched INSERTs, one transaction per file.
+ *
+ * Two threads per file: a reader thread runs the reader, checks UTF-8 and
+ * types every value into batches of rows (cells plus the bytes of their
+ * text); the calling thread, the only one that touches SQLite and the host
+ * hooks, binds and inserts them. The batches go round a fixed ring (4 of
+ * 1,024 rows), so memory stays flat and parsing overlaps SQLite on two
+ * cores. An error on either side stops both; the transaction is the calling
+ * thread's, so it is rolled back there. */
 #include "load_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +33,8 @@
 #define BATCH_ROWS 128u
 #define MAX_VARIABLES 32000u
 #define PROGRESS_EVERY 16384u
+#define QUEUE_ROWS 1024u /* rows per batch handed from the reader to SQLite */
+#define QUEUE_DEPTH 4u
 
 enum cell_kind { CELL_NULL, CELL_INT, CELL_REAL, CELL_TEXT };
 
@@ -42,6 +53,25 @@ struct src {
     size_t len;
     int64_t i;
     double d;
+};
+
+/* A rejected row, written to the rejects table by the SQLite thread. */
+struct rejrec {
+    uint64_t row;
+    const char *column; /* the column's `from`, owned by the loader */
+    const char *reason; /* a static string */
+    bool has_value;
+    size_t off, len; /* the value's text in the batch arena */
+};
+
+struct batch {
+    struct cell *cells; /* QUEUE_ROWS * n_out */
+    size_t rows;
+    char *arena; /* the text of this batch's cells */
+    size_t alen, acap;
+    struct rejrec *rej;
+    size_t nrej, rejcap;
+    bool last; /* the reader's final batch of the file */
 };
 
 struct dagd_load {
@@ -71,11 +101,19 @@ struct dagd_load {
     size_t n_header;
     bool header_done;
     struct src *vals;
-    struct cell *cells; /* batch_rows * n_out */
-    size_t pending;
-    char *arena;
-    size_t alen, acap;
-    uint64_t rows, written, rejected;
+    int fd;
+    uint64_t rows, written, rejected; /* rows, rejected: reader; written: SQLite thread */
+
+    /* the ring of batches between the reader thread and the SQLite thread */
+    struct batch batches[QUEUE_DEPTH];
+    struct batch *cur; /* reader: the batch being filled */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch *full[QUEUE_DEPTH], *free_b[QUEUE_DEPTH];
+    size_t full_head, full_n, free_n;
+    bool stop;       /* the SQLite side failed or was canceled: the reader stops */
+    int reader_r;    /* the reader thread's result */
+    char werr[1024]; /* the SQLite side's error (err is the reader's) */
     char *prev_file;
 
     char err[1024];
@@ -520,11 +558,15 @@ int dagd_load_new(struct sqlite3 *db, const struct dagd_load_spec *spec,
     while (l->batch_rows > 1 && l->batch_rows * l->n_out > MAX_VARIABLES) {
         l->batch_rows /= 2;
     }
-    l->cells = calloc(l->batch_rows * l->n_out, sizeof(*l->cells));
-    if (!l->cells) {
-        r = -ENOMEM;
-        goto fail;
+    for (size_t b = 0; b < QUEUE_DEPTH; b++) {
+        l->batches[b].cells = calloc(QUEUE_ROWS * l->n_out, sizeof(*l->batches[b].cells));
+        if (!l->batches[b].cells) {
+            r = -ENOMEM;
+            goto fail;
+        }
     }
+    (void)pthread_mutex_init(&l->mu, NULL);
+    (void)pthread_cond_init(&l->cv, NULL);
     if ((r = create_tables(l, spec)) < 0 ||
         (r = prepare_insert(l, spec, l->batch_rows, &l->ins_batch)) < 0 ||
         (r = prepare_insert(l, spec, 1, &l->ins_one)) < 0 ||
@@ -580,8 +622,15 @@ struct dagd_load *dagd_load_free(struct dagd_load *l)
     free(l->src_idx);
     free(l->json_keys);
     free(l->vals);
-    free(l->cells);
-    free(l->arena);
+    for (size_t b = 0; b < QUEUE_DEPTH; b++) {
+        free(l->batches[b].cells);
+        free(l->batches[b].arena);
+        free(l->batches[b].rej);
+    }
+    if (l->n_out > 0 && l->batches[0].cells) {
+        (void)pthread_mutex_destroy(&l->mu);
+        (void)pthread_cond_destroy(&l->cv);
+    }
     free(l->sheet);
     free(l->table);
     free(l->rejects);
@@ -598,28 +647,46 @@ const char *dagd_load_error(const struct dagd_load *l)
 
 /* ---- one batch of rows ------------------------------------------------- */
 
+/* Reader side: text into the current batch's arena. */
 static int arena_put(struct dagd_load *l, const char *s, size_t n, size_t *ret_off)
 {
-    if (l->alen + n > l->acap) {
-        size_t ncap = l->acap ? l->acap : 64 * 1024;
+    struct batch *b = l->cur;
+
+    if (b->alen + n > b->acap) {
+        size_t ncap = b->acap ? b->acap : 64 * 1024;
         char *nb;
-        while (ncap < l->alen + n) {
+        while (ncap < b->alen + n) {
             ncap *= 2;
         }
-        nb = realloc(l->arena, ncap);
+        nb = realloc(b->arena, ncap);
         if (!nb) {
             return fail(l, -ENOMEM, "out of memory");
         }
-        l->arena = nb;
-        l->acap = ncap;
+        b->arena = nb;
+        b->acap = ncap;
     }
-    memcpy(l->arena + l->alen, s, n);
-    *ret_off = l->alen;
-    l->alen += n;
+    memcpy(b->arena + b->alen, s, n);
+    *ret_off = b->alen;
+    b->alen += n;
     return 0;
 }
 
-static int bind_row(struct dagd_load *l, sqlite3_stmt *st, int base, const struct cell *c)
+/* SQLite side errors go to werr: the reader may be writing err meanwhile. */
+static int wfail(struct dagd_load *l, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int wfail(struct dagd_load *l, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(l->werr, sizeof(l->werr), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int bind_row(struct dagd_load *l, const struct batch *b, sqlite3_stmt *st, int base,
+                    const struct cell *c)
 {
     int rc = SQLITE_OK;
 
@@ -637,11 +704,11 @@ static int bind_row(struct dagd_load *l, sqlite3_stmt *st, int base, const struc
             break;
         case CELL_TEXT:
             /* the arena does not move until the batch is written */
-            rc = sqlite3_bind_text(st, p, l->arena + c[i].off, (int)c[i].len, SQLITE_STATIC);
+            rc = sqlite3_bind_text(st, p, b->arena + c[i].off, (int)c[i].len, SQLITE_STATIC);
             break;
         }
     }
-    return rc == SQLITE_OK ? 0 : sql_fail(l, "binding a row");
+    return rc == SQLITE_OK ? 0 : wfail(l, -EIO, "binding a row: %s", sqlite3_errmsg(l->db));
 }
 
 static int step_done(struct dagd_load *l, sqlite3_stmt *st)
@@ -650,33 +717,100 @@ static int step_done(struct dagd_load *l, sqlite3_stmt *st)
 
     (void)sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
-        return fail(l, -EIO, "writing to '%s': %s", l->table, sqlite3_errmsg(l->db));
+        return wfail(l, -EIO, "writing to '%s': %s", l->table, sqlite3_errmsg(l->db));
     }
     return 0;
 }
 
-static int flush(struct dagd_load *l)
+static int write_rejects(struct dagd_load *l, const struct batch *b)
 {
+    for (size_t k = 0; k < b->nrej; k++) {
+        const struct rejrec *x = &b->rej[k];
+        int rc;
+        sqlite3_bind_text(l->rej, 1, l->table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(l->rej, 2, l->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(l->rej, 3, (sqlite3_int64)x->row);
+        sqlite3_bind_text(l->rej, 4, x->column, -1, SQLITE_STATIC);
+        if (x->has_value) {
+            sqlite3_bind_text(l->rej, 5, b->arena + x->off, (int)x->len, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_null(l->rej, 5);
+        }
+        sqlite3_bind_text(l->rej, 6, x->reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(l->rej, 7, l->loaded_at);
+        rc = sqlite3_step(l->rej);
+        (void)sqlite3_reset(l->rej);
+        if (rc != SQLITE_DONE) {
+            return wfail(l, -EIO, "writing a rejected row: %s", sqlite3_errmsg(l->db));
+        }
+    }
+    return 0;
+}
+
+/* SQLite side: a batch's rows in statements of batch_rows rows (the last
+ * few one by one), then its rejected rows. */
+static int write_batch(struct dagd_load *l, const struct batch *b)
+{
+    size_t row = 0;
     int r = 0;
 
-    if (l->pending == l->batch_rows) {
-        for (size_t row = 0; row < l->pending && r == 0; row++) {
-            r = bind_row(l, l->ins_batch, (int)(row * l->n_out), l->cells + row * l->n_out);
+    for (; r == 0 && row + l->batch_rows <= b->rows; row += l->batch_rows) {
+        for (size_t k = 0; k < l->batch_rows && r == 0; k++) {
+            r = bind_row(l, b, l->ins_batch, (int)(k * l->n_out), b->cells + (row + k) * l->n_out);
         }
         if (r == 0) {
             r = step_done(l, l->ins_batch);
         }
-    } else {
-        for (size_t row = 0; row < l->pending && r == 0; row++) {
-            r = bind_row(l, l->ins_one, 0, l->cells + row * l->n_out);
-            if (r == 0) {
-                r = step_done(l, l->ins_one);
-            }
+    }
+    for (; r == 0 && row < b->rows; row++) {
+        r = bind_row(l, b, l->ins_one, 0, b->cells + row * l->n_out);
+        if (r == 0) {
+            r = step_done(l, l->ins_one);
         }
     }
-    l->written += l->pending;
-    l->pending = 0;
-    l->alen = 0;
+    if (r == 0) {
+        l->written += b->rows;
+        r = write_rejects(l, b);
+    }
+    return r;
+}
+
+static void batch_reset(struct batch *b)
+{
+    b->rows = 0;
+    b->alen = 0;
+    b->nrej = 0;
+    b->last = false;
+}
+
+/* Reader side: hands the full current batch to the SQLite thread and takes
+ * a free one, waiting while all are in use. -ECANCELED once the SQLite side
+ * stopped. The last batch carries the reader's result. */
+static int hand_over(struct dagd_load *l, bool last, int reader_r)
+{
+    int r = 0;
+
+    (void)pthread_mutex_lock(&l->mu);
+    if (last) {
+        l->reader_r = reader_r;
+    }
+    l->cur->last = last;
+    l->full[(l->full_head + l->full_n) % QUEUE_DEPTH] = l->cur;
+    l->full_n++;
+    l->cur = NULL;
+    (void)pthread_cond_broadcast(&l->cv);
+    /* the SQLite thread returns every batch, also after it stopped */
+    while (!last && l->free_n == 0) {
+        (void)pthread_cond_wait(&l->cv, &l->mu);
+    }
+    if (!last) {
+        l->cur = l->free_b[--l->free_n];
+        batch_reset(l->cur);
+        if (l->stop) {
+            r = -ECANCELED;
+        }
+    }
+    (void)pthread_mutex_unlock(&l->mu);
     return r;
 }
 
@@ -786,12 +920,12 @@ text:
 static int reject(struct dagd_load *l, uint64_t row, uint64_t line,
                   const struct dagd_load_column *c, const struct src *v, const char *reason)
 {
+    struct batch *b = l->cur;
     char shown[64];
-    const char *val = v->kind == SRC_TEXT ? v->s : NULL;
-    int n = v->kind == SRC_TEXT ? (int)v->len : 0;
-    int rc;
+    struct rejrec *x;
 
     if (v->kind == SRC_TEXT) {
+        int n = (int)v->len;
         (void)snprintf(shown, sizeof(shown), "'%.*s'%s", n > 40 ? 40 : n, v->s,
                        n > 40 ? "..." : "");
     } else {
@@ -812,28 +946,34 @@ static int reject(struct dagd_load *l, uint64_t row, uint64_t line,
                     ", column '%s': %s (%s))",
                     l->name, l->max_rejects, row, c->from, reason, shown);
     }
-    sqlite3_bind_text(l->rej, 1, l->table, -1, SQLITE_STATIC);
-    sqlite3_bind_text(l->rej, 2, l->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(l->rej, 3, (sqlite3_int64)row);
-    sqlite3_bind_text(l->rej, 4, c->from, -1, SQLITE_STATIC);
-    if (val) {
-        sqlite3_bind_text(l->rej, 5, val, n, SQLITE_STATIC);
-    } else {
-        sqlite3_bind_null(l->rej, 5);
+    if (b->nrej == b->rejcap) {
+        size_t ncap = b->rejcap ? 2 * b->rejcap : 64;
+        struct rejrec *nr = realloc(b->rej, ncap * sizeof(*nr));
+        if (!nr) {
+            return fail(l, -ENOMEM, "out of memory");
+        }
+        b->rej = nr;
+        b->rejcap = ncap;
     }
-    sqlite3_bind_text(l->rej, 6, reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(l->rej, 7, l->loaded_at);
-    rc = sqlite3_step(l->rej);
-    (void)sqlite3_reset(l->rej);
-    return rc == SQLITE_DONE ? 0 : sql_fail(l, "writing a rejected row");
+    x = &b->rej[b->nrej];
+    *x = (struct rejrec){.row = row, .column = c->from, .reason = reason};
+    if (v->kind == SRC_TEXT) {
+        if (arena_put(l, v->s, v->len, &x->off) < 0) {
+            return -ENOMEM;
+        }
+        x->has_value = true;
+        x->len = v->len;
+    }
+    b->nrej++;
+    return 0;
 }
 
 /* One record whose values are in l->vals: typed into the next batch row,
  * or rejected (its text already in the arena is dropped with the row). */
 static int add_row(struct dagd_load *l, uint64_t row, uint64_t line)
 {
-    struct cell *cells = l->cells + l->pending * l->n_out;
-    size_t alen0 = l->alen;
+    struct cell *cells = l->cur->cells + l->cur->rows * l->n_out;
+    size_t alen0 = l->cur->alen;
     size_t m = l->n_cols;
 
     l->rows = row;
@@ -848,7 +988,7 @@ static int add_row(struct dagd_load *l, uint64_t row, uint64_t line)
             why = "missing value";
         }
         if (why) {
-            l->alen = alen0;
+            l->cur->alen = alen0;
             return reject(l, row, line, c, &l->vals[i], why);
         }
     }
@@ -867,19 +1007,8 @@ static int add_row(struct dagd_load *l, uint64_t row, uint64_t line)
         cells[m].kind = CELL_INT;
         cells[m++].i = l->loaded_at;
     }
-    if (++l->pending == l->batch_rows) {
-        int r = flush(l);
-        if (r < 0) {
-            return r;
-        }
-        if ((l->written & (PROGRESS_EVERY - 1)) < l->batch_rows) {
-            if (l->hooks.progress) {
-                l->hooks.progress(l->hooks.userdata, l->written);
-            }
-            if (l->hooks.canceled && l->hooks.canceled(l->hooks.userdata)) {
-                return fail(l, -ECANCELED, "canceled");
-            }
-        }
+    if (++l->cur->rows == QUEUE_ROWS) {
+        return hand_over(l, false, 0);
     }
     return 0;
 }
@@ -1154,6 +1283,82 @@ static int put_checkpoint(struct dagd_load *l, const struct dagd_load_result *re
     return rc == SQLITE_DONE ? 0 : sql_fail(l, "writing _dagd_load_files");
 }
 
+static void *reader_main(void *userdata)
+{
+    struct dagd_load *l = userdata;
+    int r = l->format == DAGD_LOAD_XLSX ? read_xlsx(l) : read_stream(l, l->fd);
+
+    (void)hand_over(l, true, r);
+    return NULL;
+}
+
+/* Runs the reader thread and writes what it hands over, in this thread
+ * (SQLite, hooks). Returns the first error of either side, with the
+ * message in l->err. */
+static int read_and_write(struct dagd_load *l)
+{
+    pthread_t th;
+    uint64_t batches = 0;
+    int wr = 0, r;
+
+    l->stop = false;
+    l->reader_r = 0;
+    l->full_head = l->full_n = l->free_n = 0;
+    for (size_t b = 1; b < QUEUE_DEPTH; b++) {
+        l->free_b[l->free_n++] = &l->batches[b];
+    }
+    l->cur = &l->batches[0];
+    batch_reset(l->cur);
+    if ((r = pthread_create(&th, NULL, reader_main, l)) != 0) {
+        return fail(l, -r, "%s: cannot start the reader thread: %s", l->name, strerror(r));
+    }
+    for (;;) {
+        struct batch *b;
+        bool last;
+        int rr;
+
+        (void)pthread_mutex_lock(&l->mu);
+        while (l->full_n == 0) {
+            (void)pthread_cond_wait(&l->cv, &l->mu);
+        }
+        b = l->full[l->full_head];
+        l->full_head = (l->full_head + 1) % QUEUE_DEPTH;
+        l->full_n--;
+        last = b->last;
+        rr = l->reader_r;
+        (void)pthread_mutex_unlock(&l->mu);
+
+        /* after a failure, batches only go round until the reader's last */
+        if (wr == 0 && !(last && rr < 0)) {
+            wr = write_batch(l, b);
+            if (wr == 0 && (++batches % (PROGRESS_EVERY / QUEUE_ROWS)) == 0) {
+                if (l->hooks.progress) {
+                    l->hooks.progress(l->hooks.userdata, l->written);
+                }
+                if (l->hooks.canceled && l->hooks.canceled(l->hooks.userdata)) {
+                    wr = wfail(l, -ECANCELED, "canceled");
+                }
+            }
+        }
+        (void)pthread_mutex_lock(&l->mu);
+        if (wr < 0) {
+            l->stop = true;
+        }
+        l->free_b[l->free_n++] = b;
+        (void)pthread_cond_broadcast(&l->cv);
+        (void)pthread_mutex_unlock(&l->mu);
+        if (last) {
+            break;
+        }
+    }
+    (void)pthread_join(th, NULL);
+    if (wr < 0) {
+        /* the reader only stopped because of it */
+        return fail(l, wr, "%s: %s", l->name, l->werr);
+    }
+    return l->reader_r;
+}
+
 int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int64_t loaded_at_ms,
                    struct dagd_load_result *ret)
 {
@@ -1167,10 +1372,9 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
     l->loaded_at = loaded_at_ms;
     l->header_done = false;
     l->n_header = 0;
-    l->pending = 0;
-    l->alen = 0;
     l->rows = l->written = l->rejected = 0;
     l->err[0] = '\0';
+    l->werr[0] = '\0';
 
     r = dagd__task_hash_file(path, res.hash, &res.size);
     if (r < 0) {
@@ -1208,10 +1412,8 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
             goto rollback;
         }
     }
-    r = l->format == DAGD_LOAD_XLSX ? read_xlsx(l) : read_stream(l, fd);
-    if (r == 0) {
-        r = flush(l);
-    }
+    l->fd = fd;
+    r = read_and_write(l);
     res.rows = l->rows;
     res.written = l->written;
     res.rejected = l->rejected;
@@ -1237,7 +1439,6 @@ rollback:
     if (fd >= 0) {
         close(fd);
     }
-    l->pending = 0;
     if (!l->err[0]) {
         (void)fail(l, r, "%s: %s", name, strerror(-r));
     }

@@ -408,8 +408,53 @@ static void test_upsert_newest(void **state)
     sqlite3_close(db);
 }
 
-/* More rows than one batch: every row arrives, in order. */
+/* Many batches between the reader thread and the SQLite thread: every row
+ * arrives, in order, with rejects from any batch. */
 static void test_many_rows(void **state)
+{
+    sqlite3 *db = open_db();
+    static const struct dagd_load_column cols[] = {
+        {.name = "k", .from = "k", .type = DAGD_LOAD_INTEGER, .required = true},
+        {.name = "v", .from = "v", .type = DAGD_LOAD_TEXT},
+        {.name = "at", .from = "at", .type = DAGD_LOAD_DATE},
+    };
+    struct dagd_load_spec spec = {
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = cols,
+        .n_columns = 3,
+        .meta_row = true,
+        .rejects = "rej",
+    };
+    struct dagd_load *l = new_loader(db, &spec);
+    char *csv = malloc(20000 * 32 + 16);
+    size_t len = (size_t)sprintf(csv, "k,v,at\n");
+
+    for (int i = 1; i <= 20000; i++) {
+        if (i % 997 == 0) {
+            len += (size_t)sprintf(csv + len, "x%d,bad,2023-01-01\n", i);
+        } else {
+            len += (size_t)sprintf(csv + len, "%d,v%d,2023-01-01\n", i, i);
+        }
+    }
+    load_ok(l, "many.csv", csv, false);
+    assert_int_equal(count(db, "SELECT count(*) FROM t"), 20000 - 20);
+    assert_int_equal(count(db, "SELECT count(*) FROM t WHERE k = _row AND v = 'v' || k"),
+                     20000 - 20);
+    assert_int_equal(count(db, "SELECT count(*) FROM t WHERE rowid > 1 AND k < (SELECT k FROM t AS "
+                               "p WHERE p.rowid = t.rowid - 1)"),
+                     0);
+    assert_int_equal(count(db, "SELECT count(*) FROM rej WHERE _row % 997 = 0"), 20);
+    free(csv);
+    dagd_load_free(l);
+    sqlite3_close(db);
+}
+
+/* A bad row far into the file (the reader thread fails after batches were
+ * written) and a write that SQLite refuses mid-file (the SQLite thread
+ * fails, the reader stops): nothing of the file stays, the message names
+ * the file. */
+static void test_late_failures(void **state)
 {
     sqlite3 *db = open_db();
     struct dagd_load_spec spec = {
@@ -417,18 +462,41 @@ static void test_many_rows(void **state)
         .table = "t",
         .columns = kv_cols,
         .n_columns = 3,
-        .meta_row = true,
     };
-    struct dagd_load *l = new_loader(db, &spec);
-    char *csv = malloc(1000 * 32 + 16);
+    struct dagd_load *l;
+    struct dagd_load_result res;
+    char *csv = malloc(10000 * 32 + 16);
     size_t len = (size_t)sprintf(csv, "k,v,at\n");
 
-    for (int i = 1; i <= 1000; i++) {
-        len += (size_t)sprintf(csv + len, "%d,v%d,2023-01-01\n", i, i);
+    for (int i = 1; i <= 10000; i++) {
+        len += (size_t)sprintf(csv + len, "%d,v,%s\n", i, i == 9000 ? "2023-02-30" : "2023-01-01");
     }
-    load_ok(l, "many.csv", csv, false);
-    assert_int_equal(count(db, "SELECT count(*) FROM t"), 1000);
-    assert_int_equal(count(db, "SELECT sum(k) FROM t WHERE k = _row"), 500500);
+    /* the bad date is in an optional column: NULL; a CHECK refuses k = 9500 */
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE t (k INTEGER CHECK (k <> 9500), v TEXT, at TEXT)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    l = new_loader(db, &spec);
+    write_file("late.csv", csv);
+    assert_int_equal(dagd_load_file(l, path_of("late.csv"), "late.csv", 1, &res), -EIO);
+    assert_non_null(strstr(dagd_load_error(l), "late.csv: writing to 't'"));
+    assert_non_null(strstr(dagd_load_error(l), "CHECK constraint failed"));
+    assert_int_equal(count(db, "SELECT count(*) FROM t"), 0);
+    dagd_load_free(l);
+
+    memcpy(strstr(csv, "\n9000,v,"), "\n9x00,v,", 9); /* an integer key that is not */
+    spec.columns = (const struct dagd_load_column[]){
+        {.name = "k", .from = "k", .type = DAGD_LOAD_INTEGER, .required = true},
+        {.name = "v", .from = "v", .type = DAGD_LOAD_TEXT},
+        {.name = "at", .from = "at", .type = DAGD_LOAD_TEXT},
+    };
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE t", NULL, NULL, NULL), SQLITE_OK);
+    l = new_loader(db, &spec);
+    write_file("late2.csv", csv);
+    assert_int_equal(dagd_load_file(l, path_of("late2.csv"), "late2.csv", 1, &res), -EINVAL);
+    assert_non_null(strstr(dagd_load_error(l), "late2.csv: row 9000 (line 9001), column 'k'"));
+    assert_int_equal(count(db, "SELECT count(*) FROM t"), 0);
+    assert_int_equal(count(db, "SELECT count(*) FROM _dagd_load_files"), 0);
     free(csv);
     dagd_load_free(l);
     sqlite3_close(db);
@@ -512,7 +580,7 @@ int main(void)
         cmocka_unit_test(test_file_errors), cmocka_unit_test(test_append_checkpoint),
         cmocka_unit_test(test_replace),     cmocka_unit_test(test_upsert_newest),
         cmocka_unit_test(test_many_rows),   cmocka_unit_test(test_json_ndjson),
-        cmocka_unit_test(test_bad_spec),
+        cmocka_unit_test(test_bad_spec),    cmocka_unit_test(test_late_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
