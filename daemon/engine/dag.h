@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "pipeline.h"
+#include "pipeline_types.h"
 
 /* Topological order, stable: among the steps ready at any point the one
  * first in the file comes first. Writes up to n indices to `order` and

@@ -3,6 +3,7 @@
 
 #include "param_spec.h"
 
+#include "dag.h"
 #include "util.h"
 
 int dagd_run_check_selection(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
@@ -26,21 +27,6 @@ int dagd_run_check_selection(const struct dagd_pipeline *p, const struct dagd_ru
     return r;
 }
 
-/* --from X: X and everything downstream of it. */
-static void mark_downstream(const struct dagd_pipeline *p, size_t from, bool *sel)
-{
-    sel[from] = true;
-    /* topo order: a step is downstream if any need is selected and downstream */
-    for (size_t k = 0; k < p->n_steps; k++) {
-        size_t i = p->topo ? p->topo[k] : k;
-        for (size_t j = 0; j < p->steps[i].n_needs && !sel[i]; j++) {
-            if (sel[p->steps[i].needs_idx[j]]) {
-                sel[i] = true;
-            }
-        }
-    }
-}
-
 /* The selection, once checked: every step, --only's step, or --from's step
  * and its downstream. */
 static void select_steps(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
@@ -60,7 +46,8 @@ static void select_steps(const struct dagd_pipeline *p, const struct dagd_run_op
         rr->selected[only] = true;
         rr->forced = only;
     } else {
-        mark_downstream(p, (size_t)from, rr->selected);
+        rr->selected[from] = true;
+        dagd_dag_downstream_mask(p->steps, p->n_steps, rr->selected);
         rr->forced = from;
     }
 }

@@ -1,0 +1,87 @@
+/* The pipeline model's types (struct dagd_pipeline and what it holds), with
+ * no functions: modules that only read a pipeline (dag.c) include this, so
+ * they do not depend on the parser and the model's functions, which call
+ * them. See pipeline.h for what the model is and promises. */
+#ifndef DAGD_PIPELINE_TYPES_H
+#define DAGD_PIPELINE_TYPES_H
+
+#include <cjson/cJSON.h>
+
+#include "diag.h"
+#include "params.h"
+
+struct dagd_plugin;
+struct dagd_param_spec;
+
+struct dagd_step {
+    char *name;
+    struct dagd_mark mark;
+    char *task;
+    struct dagd_mark task_mark;
+    const struct dagd_plugin *plugin; /* resolved at load; owned by the plugin host */
+
+    char **needs;      /* names as written */
+    size_t *needs_idx; /* resolved indices into pipeline->steps */
+    size_t n_needs;
+
+    /* The config mapping as written, `${...}` not yet substituted; values are
+     * strings, numbers, bools, lists or maps. Resolve per run with
+     * dagd_pipeline_resolve_config(). */
+    cJSON *config;
+    struct dagd_mark config_mark;
+
+    unsigned retries;
+    uint64_t retry_delay_usec;
+    uint64_t timeout_usec; /* 0 = none */
+    uint64_t memory_bytes; /* 0 = no limit */
+
+    /* Parser-private (pipeline_internal.h): YAML marks of the config keys and values, so errors
+     * found when a run resolves the config still point at the file. */
+    struct dagd_config_marks *config_marks;
+};
+
+/* Schedules and sensors are parsed and checked (DESIGN 3b) but run by the
+ * daemon. Their `params` are overrides of declared params, values as written
+ * (${...} not substituted): expand them with dagd_params_expand() (for
+ * sensors with sensor.dir, sensor.path and sensor.name added) and pass them
+ * as "key=value" overrides. */
+struct dagd_schedule {
+    char *name;
+    struct dagd_mark mark;
+    char *cron;     /* 5 fields, or 6 with seconds first; checked for shape only */
+    char *timezone; /* "UTC" when not given */
+    struct dagd_params params;
+    unsigned catchup; /* 0 when not given */
+};
+
+struct dagd_sensor {
+    char *name;
+    struct dagd_mark mark;
+    char *watch;   /* a directory */
+    char *pattern; /* glob on file names; "*" when not given */
+    struct dagd_params params;
+};
+
+struct dagd_pipeline {
+    unsigned n_ref;
+    char *file; /* path as given */
+    char *dir;  /* absolute directory of the file (${pipeline_dir}) */
+    char *name;
+    char *description;
+    struct dagd_params params; /* declared params with defaults */
+    /* Params declared with a type or pattern (param_spec.h), in file order. */
+    struct dagd_param_spec *param_specs;
+    size_t n_param_specs;
+    unsigned concurrency; /* max simultaneous runs of this pipeline; 0 = unlimited */
+
+    struct dagd_step *steps;
+    size_t n_steps;
+    size_t *topo; /* step indices in a topological order */
+
+    struct dagd_schedule *schedules;
+    size_t n_schedules;
+    struct dagd_sensor *sensors;
+    size_t n_sensors;
+};
+
+#endif
