@@ -1693,6 +1693,36 @@ static char *dir_of(const char *path)
     return dagd_xstrdup(d);
 }
 
+/* libyaml's words for the two mistakes people make most, with the fix:
+ * a tab where YAML wants spaces, and an unquoted value starting with `${`
+ * inside a flow map or list (where `{` opens a map). "" when neither. */
+static const char *syntax_hint(const struct loader *L, const yaml_parser_t *parser)
+{
+    size_t at = parser->problem_mark.index;
+    /* The line of the problem, up to it. */
+    size_t start = at < L->len ? at : L->len;
+    while (start > 0 && L->buf[start - 1] != '\n') {
+        start--;
+    }
+    if (at < L->len && L->buf[at] == '\t') {
+        return "; hint: YAML does not allow tabs for indentation, use spaces";
+    }
+    for (size_t i = start; i + 1 < L->len && i <= at + 1 && L->buf[i] != '\n'; i++) {
+        if (L->buf[i] == '$' && L->buf[i + 1] == '{') {
+            size_t j = i;
+            while (j > start && L->buf[j - 1] == ' ') {
+                j--;
+            }
+            if (j > start && (L->buf[j - 1] == ':' || L->buf[j - 1] == ',' ||
+                              L->buf[j - 1] == '[' || L->buf[j - 1] == '{')) {
+                return "; hint: quote a value that starts with ${ inside {...} or [...], "
+                       "e.g. \"${name}\"";
+            }
+        }
+    }
+    return "";
+}
+
 int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
                               struct dagd_plugin_host *host, struct dagd_pipeline **ret,
                               struct dagd_diags *reterr)
@@ -1731,12 +1761,13 @@ int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
             m = (struct dagd_mark){1, 1};
             problem = "out of memory";
         }
+        const char *hint = syntax_hint(&L, &parser);
         if (parser.context) {
-            error_at(&L, m, "syntax error: %s (%s at line %u, column %u)", problem, parser.context,
-                     (unsigned)parser.context_mark.line + 1,
-                     (unsigned)parser.context_mark.column + 1);
+            error_at(&L, m, "syntax error: %s (%s at line %u, column %u)%s", problem,
+                     parser.context, (unsigned)parser.context_mark.line + 1,
+                     (unsigned)parser.context_mark.column + 1, hint);
         } else {
-            error_at(&L, m, "syntax error: %s", problem);
+            error_at(&L, m, "syntax error: %s%s", problem, hint);
         }
         yaml_parser_delete(&parser);
         goto finish;

@@ -150,6 +150,20 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:3:40: error: retry_delay: invalid duration 'fast' (use e.g. 250ms, 2s, 5m, 1h30m)\n"
      "t.yaml:3:55: error: timeout: invalid duration '10 minutes' (use e.g. 250ms, 2s, 5m, "
      "1h30m)\n"},
+    {"hint_unquoted_ref_in_flow_map",
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, config: {p: ${x}}}\n",
+     "t.yaml:3:40: error: syntax error: did not find expected ',' or '}' (while parsing a flow "
+     "mapping at line 3, column 35); hint: quote a value that starts with ${ inside {...} or "
+     "[...], e.g. \"${name}\"\n"},
+    {"hint_tab",
+     "pipeline: t\n"
+     "steps:\n"
+     "\t- {name: a, task: bare}\n",
+     "t.yaml:3:1: error: syntax error: found character that cannot start any token (while "
+     "scanning for the next token at line 3, column 1); hint: YAML does not allow tabs for "
+     "indentation, use spaces\n"},
     {"bad_memory",
      "pipeline: t\n"
      "steps:\n"
