@@ -244,6 +244,29 @@ static int move_to(struct dagd_task_ctx *ctx, const char *path, const char *dir)
     return r;
 }
 
+/* The files `path` matches, in name order: 1 with *fl filled, 0 when none
+ * matches and allow_empty says that is fine, or -errno (after fail()). */
+static int match_files(struct dagd_task_ctx *ctx, const char *path, struct dagd_file_list *fl)
+{
+    char *msg = NULL;
+    int r = dagd__glob_files(path, fl, &msg);
+
+    if (r < 0) {
+        r = host->fail(ctx, "path", "%s", msg);
+        free(msg);
+        return r;
+    }
+    free(msg);
+    if (fl->n > 0) {
+        return 1;
+    }
+    if (host->config_bool(ctx, "allow_empty", false)) {
+        host->log(ctx, DAGD_TASK_LOG_INFO, "no file matches '%s': nothing to load", path);
+        return 0;
+    }
+    return host->fail(ctx, "path", "no file matches '%s'", path);
+}
+
 static int load_run(struct dagd_task_ctx *ctx)
 {
     struct config c;
@@ -257,7 +280,6 @@ static int load_run(struct dagd_task_ctx *ctx)
     bool keep_going = strcmp(host->config_string(ctx, "on_file_error", "fail"), "continue") == 0;
     uint64_t rows = 0, written = 0, rejected = 0, loaded = 0, skipped = 0, failed = 0;
     char *first_error = NULL;
-    char *msg = NULL;
     char err[1024];
     struct sqlite3 *db;
     int r = config_read(ctx, &c);
@@ -271,17 +293,7 @@ static int load_run(struct dagd_task_ctx *ctx)
          * step would leave it in place. */
         host->no_memo(ctx, "files are moved to archive/errors: always run");
     }
-    if ((r = dagd__glob_files(path, &fl, &msg)) < 0) {
-        r = host->fail(ctx, "path", "%s", msg);
-        goto out;
-    }
-    if (fl.n == 0) {
-        if (host->config_bool(ctx, "allow_empty", false)) {
-            host->log(ctx, DAGD_TASK_LOG_INFO, "no file matches '%s': nothing to load", path);
-            r = 0;
-        } else {
-            r = host->fail(ctx, "path", "no file matches '%s'", path);
-        }
+    if ((r = match_files(ctx, path, &fl)) <= 0) {
         goto out;
     }
     db = host->warehouse(ctx);
@@ -359,7 +371,6 @@ static int load_run(struct dagd_task_ctx *ctx)
     r = 0;
 out:
     free(first_error);
-    free(msg);
     dagd_load_free(l);
     dagd__file_list_done(&fl);
     config_done(&c);
