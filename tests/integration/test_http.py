@@ -12,17 +12,10 @@ import socket
 import subprocess
 import urllib.parse
 
-from dagdtest import CHAIN, DAGD, FAILING, NOOP, Daemon, check, fail, need_test_plugins, openmetrics
+from dagdtest import (CHAIN, DAGD, FAILING, NOOP, Daemon, check, fail, free_port, need_test_plugins,
+                      openmetrics)
 
 need_test_plugins("noop", "sleep", "fail")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

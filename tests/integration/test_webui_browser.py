@@ -12,10 +12,9 @@ installs them) this is a SKIP (exit 77), never a pass."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 
-from dagdtest import BUILD, CHAIN, FAILING, SOURCE, Daemon, check, need_test_plugins, skip
+from dagdtest import BUILD, CHAIN, FAILING, SOURCE, Daemon, check, free_port, need_test_plugins, skip
 
 need_test_plugins("noop", "sleep", "fail", "flaky")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -59,14 +58,6 @@ steps:
   - name: '%s'
     task: noop
 """ % EVIL
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 port = free_port()

@@ -15,7 +15,7 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
                 the test pipelines NOOP, CHAIN, FAILING, SLOW
     analytics   Pipeline and Run (small pipelines through the real engine),
                 extract_steps, warehouse_steps, expected, evil_copy
-    fakewiki    FakeWiki (tests/tools/fakewiki.py on a free port), dead_api
+    fakewiki    FakeWiki (tests/tools/fakewiki.py on a free port), free_port, dead_api
     sales       figures, compare, compare_summary (dagdtest.sales: the sales
                 figures of a warehouse against an expected.json)
     seeds       run, check_tables, snapshot, check_csv (dagdtest.seeds: the
@@ -30,5 +30,5 @@ from .commands import Tmp, dagd, fast_sales_yaml, plan, wait_socket  # noqa: F40
 from .daemon import (CHAIN, FAILING, NOOP, SLOW, Daemon, call, need_test_plugins,  # noqa: F401
                      read_line, request)
 from .analytics import Pipeline, Run, evil_copy, expected, extract_steps, warehouse_steps  # noqa: F401
-from .fakewiki import FakeWiki, dead_api  # noqa: F401
+from .fakewiki import FakeWiki, dead_api, free_port  # noqa: F401
 from . import openmetrics, sales  # noqa: F401

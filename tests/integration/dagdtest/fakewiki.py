@@ -1,5 +1,5 @@
-"""tests/tools/fakewiki.py on a free port (FakeWiki), and an API URL
-nothing listens on (dead_api)."""
+"""tests/tools/fakewiki.py on a free port (FakeWiki), a free port
+(free_port) and an API URL nothing listens on (dead_api)."""
 import json
 import socket
 import subprocess
@@ -49,10 +49,15 @@ class FakeWiki:
         self.stop()
 
 
-def dead_api():
-    """An api URL on a port nothing listens on."""
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on (as of now)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    return "http://127.0.0.1:%d/w/api.php" % port
+    return port
+
+
+def dead_api():
+    """An api URL on a port nothing listens on."""
+    return "http://127.0.0.1:%d/w/api.php" % free_port()
