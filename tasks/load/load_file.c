@@ -1127,7 +1127,7 @@ static int on_xlsx(void *ud, uint64_t row_no, const struct dagd_xlsx_cell *cells
         r = map_header(l, names, lens, width);
         free(names);
         free(lens);
-        l->rows = row_no; /* data rows are numbered from the header row */
+        l->rows = 0; /* _row counts data rows (1 = the row after the header) */
         return r;
     }
     for (size_t i = 0; i < l->n_cols; i++) {

@@ -535,6 +535,48 @@ static void test_json_ndjson(void **state)
     sqlite3_close(db);
 }
 
+/* An xlsx sheet (the extract task's sample workbook), by header names; _row
+ * counts data rows; a missing sheet fails naming it. */
+static void test_xlsx(void **state)
+{
+    sqlite3 *db = open_db();
+    static const struct dagd_load_column cols[] = {
+        {.name = "order_id", .from = "ORDER_ID", .type = DAGD_LOAD_TEXT, .required = true},
+        {.name = "qty", .from = "ORDER_QTY", .type = DAGD_LOAD_INTEGER},
+        {.name = "t", .from = "ORDER_TIME  (PST)", .type = DAGD_LOAD_TEXT},
+    };
+    struct dagd_load_spec spec = {
+        .format = DAGD_LOAD_XLSX,
+        .sheet = "DATA",
+        .table = "t",
+        .columns = cols,
+        .n_columns = 3,
+        .meta_row = true,
+        .rejects = "rej",
+    };
+    struct dagd_load *l = new_loader(db, &spec);
+    struct dagd_load_result res;
+    const char *path = SOURCE_ROOT "/data/sales-tiny/dataset1.xlsx";
+
+    if (dagd_load_file(l, path, "dataset1.xlsx", 1, &res) < 0) {
+        fail_msg("%s", dagd_load_error(l));
+    }
+    assert_int_equal(res.rows, 2000);
+    assert_int_equal(count(db, "SELECT count(*) FROM t") + count(db, "SELECT count(*) FROM rej"),
+                     2000);
+    assert_int_equal(count(db, "SELECT min(_row) FROM t"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM t WHERE qty IS NOT NULL"),
+                     count(db, "SELECT count(*) FROM t WHERE typeof(qty) = 'integer'"));
+    dagd_load_free(l);
+    spec.sheet = "NOPE";
+    spec.table = "t2"; /* t has this file's checkpoint: it would be skipped */
+    l = new_loader(db, &spec);
+    assert_int_equal(dagd_load_file(l, path, "dataset1.xlsx", 1, &res), -EINVAL);
+    assert_non_null(strstr(dagd_load_error(l), "dataset1.xlsx: workbook has no sheet 'NOPE'"));
+    dagd_load_free(l);
+    sqlite3_close(db);
+}
+
 static void test_bad_spec(void **state)
 {
     sqlite3 *db = open_db();
@@ -581,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_replace),     cmocka_unit_test(test_upsert_newest),
         cmocka_unit_test(test_many_rows),   cmocka_unit_test(test_json_ndjson),
         cmocka_unit_test(test_bad_spec),    cmocka_unit_test(test_late_failures),
+        cmocka_unit_test(test_xlsx),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
