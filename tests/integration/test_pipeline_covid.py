@@ -22,8 +22,7 @@ import tempfile
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(__file__))
-import seeds  # noqa: E402
+from dagdtest import run_main, seeds
 
 SHARED = os.environ.get('DAGD_SHARED') or os.path.join(seeds.SOURCE, '..', 'shared')
 FAKEAPI = os.path.join(SHARED, 'tools', 'fakeapi.py')
@@ -110,4 +109,4 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_main(main)
