@@ -16,6 +16,8 @@
  */
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +85,14 @@ static int expand(struct dagd_task_ctx *ctx, const char *key, const char *patter
 
     if (gr == GLOB_NOMATCH || (gr == 0 && g.gl_pathc == 0)) {
         globfree(&g);
-        (void)host->fail(ctx, key, "no file matches '%s'", pattern);
+        char cwd[PATH_MAX];
+        if (pattern[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+            /* Say where a relative pattern was looked for: the step's
+             * working directory is not always the user's shell's. */
+            (void)host->fail(ctx, key, "no file matches '%s' (relative to '%s')", pattern, cwd);
+        } else {
+            (void)host->fail(ctx, key, "no file matches '%s'", pattern);
+        }
         return -ENOENT;
     }
     if (gr != 0) {

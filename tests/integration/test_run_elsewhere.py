@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""The shipped sales pipeline runs from any directory (issue 15): its data
+and dictionary are named from ${pipeline_dir}, and a relative data_dir given
+with --param is taken from the working directory, which the error names."""
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+
+from dagdtest import DAGD, SOURCE, check
+
+tmp = tempfile.mkdtemp(prefix="dagd-elsewhere-")
+try:
+    sales = os.path.join(SOURCE, "pipelines", "sales.yaml")
+    p = subprocess.run([DAGD, "run", sales, "--no-output", "--param", "wiki_api="], cwd=tmp,
+                       capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0, "sales from %s: exit %d\n%s%s" % (tmp, p.returncode, p.stdout,
+                                                             p.stderr))
+    db = sqlite3.connect(os.path.join(tmp, ".dagd", "warehouse.db"))
+    n = db.execute("SELECT count(*) FROM orders").fetchone()[0]
+    check(n > 0, "no orders loaded from the default data_dir")
+    db.close()
+    p = subprocess.run([DAGD, "run", sales, "--no-output", "--param", "wiki_api=", "--param",
+                        "data_dir=no/such", "--state-dir", "s2"], cwd=tmp, capture_output=True,
+                       text=True, timeout=300)
+    want = "no file matches 'no/such/dataset1*.xlsx' (relative to '%s')" % os.path.realpath(tmp)
+    check(p.returncode == 1 and want in p.stdout, "wanted %r in:\n%s" % (want, p.stdout))
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+print("ok")
