@@ -8,11 +8,16 @@
 /* Decoded by run_from_row() in this order. */
 #define RUN_COLUMNS                                                                                \
     "run_id, pipeline, status, trigger, params, parent_run_id, created_at, started_at, "           \
-    "ended_at, error"
+    "ended_at, error, partition, backfill_id, priority"
 /* Decoded by step_from_row() in this order. */
 #define STEP_COLUMNS                                                                               \
     "run_id, step, task, status, attempts, started_at, ended_at, exit_code, rows_in, rows_out, "   \
     "fingerprint, error, skip_reason, cpu_usec, max_rss_kb, inputs, manifest"
+/* STEP_COLUMNS of a steps table named s. */
+#define STEP_COLUMNS_S                                                                             \
+    "s.run_id, s.step, s.task, s.status, s.attempts, s.started_at, s.ended_at, s.exit_code, "      \
+    "s.rows_in, s.rows_out, s.fingerprint, s.error, s.skip_reason, s.cpu_usec, s.max_rss_kb, "     \
+    "s.inputs, s.manifest"
 #define EVENT_COLUMNS "seq, run_id, step, ts, level, kind, message"
 #define TICK_COLUMNS "id, name, kind, ts, run_id, status, reason"
 /* Decoded by check_from_row() in this order. */
@@ -27,8 +32,8 @@
     X(RELEASE, "RELEASE dagd_op")                                                                  \
     X(ROLLBACK_TO, "ROLLBACK TO dagd_op")                                                          \
                                                                                                    \
-    X(RUN_INSERT,                                                                                  \
-      "INSERT INTO runs (" RUN_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")       \
+    X(RUN_INSERT, "INSERT INTO runs (" RUN_COLUMNS                                                 \
+                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")             \
     X(RUN_SET_STATUS,                                                                              \
       "UPDATE runs SET status = ?2, error = ?3, "                                                  \
       "started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?4) ELSE started_at END, "  \
@@ -91,6 +96,12 @@
      * (no sort, whatever the planner statistics say). No match gives one row of NULLs. */         \
     X(STEP_LAST_SUCCESS, "SELECT " STEP_COLUMNS ", max(ended_at) FROM steps WHERE pipeline = ?1 "  \
                          "AND step = ?2 AND status = 'succeeded'")                                 \
+    /* Memoization per partition: the runs of one partition (runs_by_pipeline_partition), then     \
+     * each run's step by the primary key. */                                                      \
+    X(STEP_LAST_SUCCESS_PARTITION,                                                                 \
+      "SELECT " STEP_COLUMNS_S                                                                     \
+      ", max(s.ended_at) FROM runs r JOIN steps s ON s.run_id = r.run_id "                         \
+      "AND s.step = ?2 WHERE r.pipeline = ?1 AND r.partition = ?3 AND s.status = 'succeeded'")     \
                                                                                                    \
     X(EVENT_INSERT, "INSERT INTO events (run_id, step, ts, level, kind, message) "                 \
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                             \

@@ -921,6 +921,8 @@ void dagd_run_info_done(struct dagd_run_info *r)
     free(r->trigger);
     free(r->params_json);
     free(r->parent_run_id);
+    free(r->partition);
+    free(r->backfill_id);
     free(r->error);
     memset(r, 0, sizeof(*r));
 }
@@ -980,6 +982,9 @@ static void run_from_row(sqlite3_stmt *st, struct dagd_run_info *r)
         .started_at = sqlite3_column_int64(st, 7),
         .ended_at = sqlite3_column_int64(st, 8),
         .error = column_strdup(st, 9),
+        .partition = column_strdup(st, 10),
+        .backfill_id = column_strdup(st, 11),
+        .priority = sqlite3_column_int(st, 12),
     };
     int v = dagd_run_status_from_string((const char *)sqlite3_column_text(st, 2));
     /* The CHECK constraint keeps unknown strings out; map anything else to failed. */
@@ -1296,6 +1301,9 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
         (void)sqlite3_bind_null(st, 8);
         (void)sqlite3_bind_null(st, 9);
         (void)sqlite3_bind_null(st, 10);
+        (void)bind_text(st, 11, run->partition);
+        (void)bind_text(st, 12, run->backfill_id);
+        (void)sqlite3_bind_int(st, 13, run->priority);
         r = stmt_exec(s, st, "Failed to create a run");
         if (r == -EEXIST) {
             r = store_fail_errno(s, r, "Failed to create a run: run '%s' exists", run->run_id);
@@ -1648,13 +1656,23 @@ int dagd_store_steps_list(struct dagd_store *s, const char *run_id, struct dagd_
 int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, const char *step,
                                  struct dagd_step_info *ret)
 {
+    return dagd_store_step_last_success_partition(s, pipeline, step, NULL, ret);
+}
+
+int dagd_store_step_last_success_partition(struct dagd_store *s, const char *pipeline,
+                                           const char *step, const char *partition,
+                                           struct dagd_step_info *ret)
+{
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = stmt_get(s, STMT_STEP_LAST_SUCCESS, &st);
+    int r = stmt_get(s, partition ? STMT_STEP_LAST_SUCCESS_PARTITION : STMT_STEP_LAST_SUCCESS, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, pipeline);
     (void)bind_text(st, 2, step);
+    if (partition) {
+        (void)bind_text(st, 3, partition);
+    }
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE || (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL)) {
         /* The aggregate gives one row of NULLs when nothing matches. */

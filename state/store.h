@@ -92,6 +92,9 @@ struct dagd_run_info {
     char *parent_run_id;                      /* NULL unless a retry */
     int64_t created_at, started_at, ended_at; /* 0 = not yet */
     char *error;
+    char *partition;   /* the partition key; NULL = the pipeline is not partitioned */
+    char *backfill_id; /* NULL unless the run belongs to a backfill */
+    int priority;      /* queued runs start by priority (higher first), then age */
 };
 void dagd_run_info_done(struct dagd_run_info *r);
 
@@ -207,6 +210,11 @@ int dagd_store_steps_list(struct dagd_store *s, const char *run_id, struct dagd_
  * memoization; -ENOENT if none. */
 int dagd_store_step_last_success(struct dagd_store *s, const char *pipeline, const char *step,
                                  struct dagd_step_info *ret);
+/* The same among the runs of one partition (runs.partition; NULL: all runs,
+ * as above): memoization is per partition. */
+int dagd_store_step_last_success_partition(struct dagd_store *s, const char *pipeline,
+                                           const char *step, const char *partition,
+                                           struct dagd_step_info *ret);
 
 /* Events. run_id required; step may be NULL. Returns the new seq in *ret_seq
  * (may be NULL). */

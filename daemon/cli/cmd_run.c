@@ -1,5 +1,5 @@
 /* `dagd run FILE.yaml [--param k=v]... [--state-dir DIR] [--jobs N] [--force]
- * [--plugin-dir DIR]... [--from STEP | --only STEP] [--retry RUN] [-q]`: the
+ * [--plugin-dir DIR]... [--from STEP | --only STEP] [--retry RUN] [--partition KEY] [-q]`: the
  * one-shot runner (DESIGN 3a). Loads the pipeline, opens the state in
  * ./.dagd (or DIR), runs it on the executor with live progress, prints a
  * summary. Exit 0 when the run succeeded, 1 when it failed or was canceled,
@@ -24,7 +24,7 @@ int dagd_cmd_run(int argc, char **argv);
 #define RUN_USAGE                                                                                  \
     "usage: dagd run FILE.yaml [--param k=v]... [--state-dir DIR] [--jobs N] [--force]\n"          \
     "                [--plugin-dir DIR]... [--from STEP | --only STEP] [--retry RUN_ID]\n"         \
-    "                [--no-output] [-q]\n"
+    "                [--partition KEY] [--no-output] [-q]\n"
 
 struct run_ctx {
     struct dagd_executor *e;
@@ -103,7 +103,7 @@ struct run_args {
     size_t n_params;
     char **plugin_dirs;
     size_t n_dirs;
-    const char *file, *dir_arg, *from, *only, *retry;
+    const char *file, *dir_arg, *from, *only, *retry, *partition;
     unsigned jobs;
     bool force, quiet, output;
 };
@@ -151,6 +151,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
         } else if (streq(o, "--retry")) {
             NEEDS_VALUE();
             a->retry = v;
+        } else if (streq(o, "--partition")) {
+            NEEDS_VALUE();
+            a->partition = v;
         } else if (streq(o, "--force")) {
             a->force = true;
         } else if (streq(o, "-q") || streq(o, "--quiet")) {
@@ -373,6 +376,8 @@ int dagd_cmd_run(int argc, char **argv)
         .from_step = a.from,
         .only_step = a.only,
         .parent_run_id = a.retry,
+        .partition = a.partition,
+        .require_partition = !a.retry,
     };
     st.host = dagd_plugin_host_new(a.n_dirs ? a.plugin_dirs : NULL);
     ret = 2;

@@ -479,3 +479,42 @@ size_t dagd_cron_between(const struct dagd_cron *c, const char *tz, int64_t afte
     *ret_n_kept = kept;
     return n;
 }
+
+/* ---- exports for partitions.c ---- */
+
+int64_t dagd_cron_days_from_civil(int64_t y, int m, int d)
+{
+    return days_from_civil(y, m, d);
+}
+
+void dagd_cron_civil_from_local(int64_t L, int64_t *ret_y, int *ret_mon, int *ret_d, int *ret_h)
+{
+    struct civil c = civil_from_local(L);
+
+    *ret_y = c.y;
+    *ret_mon = c.mon;
+    *ret_d = c.d;
+    *ret_h = c.h;
+}
+
+void dagd_cron_local_to_instants(const char *tz, int64_t *L, size_t n)
+{
+    struct zone z;
+
+    zone_enter(&z, tz);
+    for (size_t i = 0; i < n; i++) {
+        L[i] = local_to_instant(&z, L[i]);
+    }
+    zone_leave(&z);
+}
+
+int64_t dagd_cron_utc_offset(const char *tz, int64_t u)
+{
+    struct zone z;
+    int64_t off;
+
+    zone_enter(&z, tz);
+    off = zone_offset(&z, u);
+    zone_leave(&z);
+    return off;
+}

@@ -18,6 +18,7 @@
 #define DAGD_CRON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct dagd_cron {
@@ -51,5 +52,21 @@ int dagd_cron_next(const struct dagd_cron *c, const char *tz, int64_t after, int
  * switch costs ~13 us per dagd_cron_next call). */
 size_t dagd_cron_between(const struct dagd_cron *c, const char *tz, int64_t after, int64_t until,
                          size_t max_scan, int64_t *keep, size_t n_keep, size_t *ret_n_kept);
+
+/* ---- Wall-clock calendar helpers, for the partitions module (partitions.c) ----
+ * "Local seconds" count a wall-clock time in a zone like Unix time: days
+ * since 1970-01-01 * 86400 + seconds of the day. */
+
+/* Days since 1970-01-01 of the civil date y-m-d (proleptic Gregorian). */
+int64_t dagd_cron_days_from_civil(int64_t y, int m, int d);
+/* The civil date and hour of local seconds L. */
+void dagd_cron_civil_from_local(int64_t L, int64_t *ret_y, int *ret_mon, int *ret_d, int *ret_h);
+/* Local seconds L[i] -> instants (Unix seconds) in zone `tz`, in place, with
+ * one zone switch: a wall time skipped by spring-forward maps to the end of
+ * the gap, a repeated one to its first occurrence. Same thread rule as
+ * dagd_cron_next(). */
+void dagd_cron_local_to_instants(const char *tz, int64_t *L, size_t n);
+/* The UTC offset (seconds east) of zone `tz` at instant `u`. */
+int64_t dagd_cron_utc_offset(const char *tz, int64_t u);
 
 #endif

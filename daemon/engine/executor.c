@@ -1853,6 +1853,7 @@ static int run_record(struct exec_run *r, const struct dagd_run_options *opts,
         .params_json = r->res->params_json,
         .parent_run_id = (char *)opts->parent_run_id,
         .created_at = dagd_now_wall_msec(),
+        .partition = (char *)opts->partition,
     };
     batch(e);
     k = dagd_store_run_create(e->cfg.store, &info, names, tasks, p->n_steps);
@@ -1952,6 +1953,7 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     static const struct dagd_run_options no_opts = {0};
     struct dagd_run_options o = opts ? *opts : no_opts;
     struct dagd_run_resolved *res = NULL;
+    struct dagd_run_info parent = {0};
     char id[33];
     int k;
 
@@ -1959,16 +1961,22 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
         dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "dagd is shutting down");
         return -ESHUTDOWN;
     }
+    /* A retry runs the partition of the run it retries. */
+    if (o.parent_run_id && !o.partition &&
+        dagd_store_run_get(e->cfg.store, o.parent_run_id, &parent) == 0) {
+        o.partition = parent.partition;
+    }
     /* The run_id built-in needs the id before the run exists. */
     if (!o.run_id || strlen(o.run_id) != 32) {
         dagd_run_id_new(id);
         o.run_id = id;
     }
     k = dagd_run_resolve(p, &o, e->state_dir, o.run_id, false, &res, reterr);
-    if (k < 0) {
-        return k;
+    if (k >= 0) {
+        k = dagd_executor_submit_resolved(e, p, &o, res, ret_run_id, reterr);
     }
-    return dagd_executor_submit_resolved(e, p, &o, res, ret_run_id, reterr);
+    dagd_run_info_done(&parent);
+    return k;
 }
 
 static void run_cancel(struct exec_run *r, const char *reason)

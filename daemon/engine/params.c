@@ -13,6 +13,8 @@
 
 const char *const dagd_params_builtin_names[5] = {"state_dir", "run_id", "pipeline", "pipeline_dir",
                                                   NULL};
+const char *const dagd_params_partition_names[4] = {"partition", "partition_start", "partition_end",
+                                                    NULL};
 const char *const dagd_params_sensor_names[4] = {"sensor.dir", "sensor.path", "sensor.name", NULL};
 
 const char *dagd_params_get(const struct dagd_params *ps, const char *key)

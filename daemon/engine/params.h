@@ -35,6 +35,9 @@ struct dagd_params {
  * sensor.path, sensor.name); NULL-terminated. */
 extern const char *const dagd_params_builtin_names[5];
 extern const char *const dagd_params_sensor_names[4];
+/* The built-ins of a partitioned pipeline's runs (partition,
+ * partition_start, partition_end; partitions.h); NULL-terminated. */
+extern const char *const dagd_params_partition_names[4];
 
 /* Look up a param value, or NULL (also with ps or key NULL). */
 const char *dagd_params_get(const struct dagd_params *ps, const char *key);

@@ -5,6 +5,7 @@
  * it without the parser. */
 #include "pipeline.h"
 #include "param_spec.h"
+#include "partitions.h"
 
 #include <assert.h>
 
@@ -21,7 +22,7 @@ static cJSON *must(cJSON *j)
 }
 
 void dagd_pipeline_builtins(const struct dagd_pipeline *p, const char *state_dir,
-                            const char *run_id, struct dagd_params *ret)
+                            const char *run_id, const char *partition, struct dagd_params *ret)
 {
     struct dagd_params ps = {0};
 
@@ -29,6 +30,13 @@ void dagd_pipeline_builtins(const struct dagd_pipeline *p, const char *state_dir
     dagd_params_set(&ps, "run_id", run_id ? run_id : "");
     dagd_params_set(&ps, "pipeline", p->name ? p->name : "");
     dagd_params_set(&ps, "pipeline_dir", p->dir ? p->dir : ".");
+    if (p->partitions && partition) {
+        dagd_partitions_builtins(p->partitions, partition, &ps);
+    } else if (p->partitions) {
+        for (size_t i = 0; dagd_params_partition_names[i]; i++) {
+            dagd_params_set(&ps, dagd_params_partition_names[i], "");
+        }
+    }
     *ret = ps;
 }
 
@@ -81,6 +89,7 @@ static void pipeline_free(struct dagd_pipeline *p)
         dagd_params_done(&p->sensors[i].params);
     }
     free(p->sensors);
+    dagd_partitions_free(p->partitions);
     free(p);
 }
 

@@ -48,9 +48,11 @@ int dagd_pipeline_resolve_config(const struct dagd_pipeline *p, size_t step,
                                  struct dagd_diags *reterr);
 
 /* The built-in params of a run: state_dir, run_id, pipeline (the name) and
- * pipeline_dir, into *ret (a new list). */
+ * pipeline_dir, into *ret (a new list); of a partitioned pipeline also
+ * partition, partition_start and partition_end (partitions.h) for
+ * `partition` ("" for each when NULL). */
 void dagd_pipeline_builtins(const struct dagd_pipeline *p, const char *state_dir,
-                            const char *run_id, struct dagd_params *ret);
+                            const char *run_id, const char *partition, struct dagd_params *ret);
 
 /* Write the DAG as Graphviz DOT. */
 void dagd_pipeline_write_dot(const struct dagd_pipeline *p, FILE *f);

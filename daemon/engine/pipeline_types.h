@@ -12,6 +12,7 @@
 
 struct dagd_plugin;
 struct dagd_param_spec;
+struct dagd_partitions;
 
 struct dagd_step {
     char *name;
@@ -82,6 +83,9 @@ struct dagd_pipeline {
     size_t n_schedules;
     struct dagd_sensor *sensors;
     size_t n_sensors;
+
+    /* `partitions:` (partitions.h); NULL: the pipeline is not partitioned. */
+    struct dagd_partitions *partitions;
 };
 
 #endif

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "param_spec.h"
+#include "partitions.h"
 #include "pipeline_internal.h"
 #include "cron.h"
 #include "plugin_host.h"
@@ -198,6 +199,9 @@ static bool ref_known(struct loader *L, const struct refscope *sc, const char *n
     if (dagd_params_name_in(dagd_params_builtin_names, name, len)) {
         return true;
     }
+    if (L->p->partitions && dagd_params_name_in(dagd_params_partition_names, name, len)) {
+        return true;
+    }
     if (sc && sc->sensor && dagd_params_name_in(dagd_params_sensor_names, name, len)) {
         return true;
     }
@@ -214,7 +218,7 @@ static const char *closest_param(struct loader *L, const struct refscope *sc, co
                                  size_t len)
 {
     size_t n = L->p->params.n + ELEMENTSOF(dagd_params_builtin_names) +
-               ELEMENTSOF(dagd_params_sensor_names),
+               ELEMENTSOF(dagd_params_sensor_names) + ELEMENTSOF(dagd_params_partition_names),
            k = 0;
     _cleanup_free_ const char **c = NULL;
 
@@ -228,6 +232,9 @@ static const char *closest_param(struct loader *L, const struct refscope *sc, co
     }
     for (size_t i = 0; sc && sc->sensor && dagd_params_sensor_names[i]; i++) {
         c[k++] = dagd_params_sensor_names[i];
+    }
+    for (size_t i = 0; L->p->partitions && dagd_params_partition_names[i]; i++) {
+        c[k++] = dagd_params_partition_names[i];
     }
     for (size_t i = 0; i < L->p->params.n; i++) {
         c[k++] = L->p->params.items[i].key;
@@ -802,7 +809,9 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
             continue;
         }
         if (declare) {
-            if (dagd_params_name_in(dagd_params_builtin_names, name, strlen(name))) {
+            if (dagd_params_name_in(dagd_params_builtin_names, name, strlen(name)) ||
+                (L->p->partitions &&
+                 dagd_params_name_in(dagd_params_partition_names, name, strlen(name)))) {
                 error_at(L, M(k->start_mark), "parameter '%s' is built in and cannot be declared",
                          name);
                 continue;
@@ -1056,6 +1065,139 @@ static bool valid_timezone(const char *tz)
     }
     path = dagd_xasprintf("/usr/share/zoneinfo/%s", tz);
     return stat(path, &st) >= 0 && S_ISREG(st.st_mode);
+}
+
+/* partitions: {daily: {start, timezone, end}} (also hourly, weekly,
+ * monthly) or {static: [keys]} (DESIGN 11, partitions.h). */
+static const char *const partitions_kinds[] = {"static", "hourly",  "daily",
+                                               "weekly", "monthly", NULL};
+static const char *const window_keys[] = {"start", "end", "timezone", NULL};
+
+static void parse_partition_window(struct loader *L, yaml_node_t *v, struct dagd_partitions *ps)
+{
+    const char *kind = dagd_partitions_kind_name(ps->kind);
+    bool has_start = false;
+
+    if (!check_mapping(L, v, "a time partitions declaration")) {
+        return;
+    }
+    FOREACH_PAIR(L, v, pr, k, x)
+    {
+        const char *key = scalar(k);
+        _cleanup_free_ char *str = NULL;
+        if (is_dup_key(L, v, pr)) {
+            continue;
+        }
+        if (streq(key, "timezone")) {
+            if (get_string(L, x, "timezone", false, &ps->timezone) &&
+                !valid_timezone(ps->timezone)) {
+                error_at(L, M(x->start_mark), "unknown timezone '%s'", ps->timezone);
+            }
+        } else if (streq(key, "start") || streq(key, "end")) {
+            int64_t t;
+            has_start = has_start || streq(key, "start"); /* a bad one is reported as bad */
+            if (!get_string(L, x, key, false, &str)) {
+                continue;
+            }
+            if (dagd_partitions_parse_time(str, &t) < 0) {
+                error_at(L, M(x->start_mark),
+                         "%s partitions: %s '%s' is not a date (YYYY-MM-DD, YYYY-MM-DDTHH or "
+                         "YYYY-MM)",
+                         kind, key, str);
+                continue;
+            }
+            if (streq(key, "start")) {
+                ps->start = t;
+            } else {
+                ps->end = t;
+            }
+        } else {
+            unknown_key(L, k, "partitions", window_keys);
+        }
+    }
+    if (!has_start) {
+        error_at(L, M(v->start_mark), "%s partitions have no start", kind);
+    } else if (ps->end != INT64_MAX && ps->start != 0 && ps->end <= ps->start) {
+        error_at(L, M(v->start_mark), "%s partitions end before they start", kind);
+    }
+}
+
+static void parse_partition_list(struct loader *L, yaml_node_t *v, struct dagd_partitions *ps)
+{
+    size_t ni;
+
+    if (v->type != YAML_SEQUENCE_NODE) {
+        error_at(L, M(v->start_mark), "static partitions must be a list, got %s", node_kind(v));
+        return;
+    }
+    ni = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    ps->keys = dagd_xcalloc(ni + 1, sizeof(char *));
+    for (size_t i = 0; i < ni; i++) {
+        yaml_node_t *x = node(L, v->data.sequence.items.start[i]);
+        char *key = NULL;
+        if (!x || !get_string(L, x, "a partition key", false, &key)) {
+            continue;
+        }
+        if (!valid_name(key)) {
+            error_at(L, M(x->start_mark),
+                     "invalid partition key '%s' (use letters, digits, '_', '-' and '.')", key);
+            free(key);
+            continue;
+        }
+        for (size_t j = 0; j < ps->n_keys; j++) {
+            if (streq(ps->keys[j], key)) {
+                error_at(L, M(x->start_mark), "duplicate partition key '%s'", key);
+                break;
+            }
+        }
+        ps->keys[ps->n_keys++] = key;
+    }
+    if (ps->n_keys == 0) {
+        error_at(L, M(v->start_mark), "static partitions: the list is empty");
+    }
+}
+
+static void parse_partitions(struct loader *L, yaml_node_t *n)
+{
+    struct dagd_partitions *ps = dagd_xcalloc(1, sizeof(*ps));
+    size_t found = 0;
+
+    ps->mark = M(n->start_mark);
+    ps->end = INT64_MAX;
+    L->p->partitions = ps;
+    if (!check_mapping(L, n, "partitions")) {
+        return;
+    }
+    FOREACH_PAIR(L, n, pr, k, v)
+    {
+        const char *key = scalar(k);
+        int kind = dagd_partitions_kind_from_string(key);
+        if (is_dup_key(L, n, pr)) {
+            continue;
+        }
+        if (kind < 0) {
+            unknown_key(L, k, "partitions", partitions_kinds);
+            continue;
+        }
+        if (++found > 1) {
+            error_at(L, M(k->start_mark),
+                     "partitions: give one of static, hourly, daily, weekly or monthly");
+            continue;
+        }
+        ps->kind = (enum dagd_partition_kind)kind;
+        if (ps->kind == DAGD_PARTITIONS_STATIC) {
+            parse_partition_list(L, v, ps);
+        } else {
+            parse_partition_window(L, v, ps);
+        }
+    }
+    if (found == 0) {
+        error_at(L, M(n->start_mark),
+                 "partitions: give one of static, hourly, daily, weekly or monthly");
+    }
+    if (!ps->timezone) {
+        ps->timezone = dagd_xstrdup("UTC");
+    }
 }
 
 static const char *const schedule_keys[] = {"name", "cron", "timezone", "params", "catchup", NULL};
@@ -1441,9 +1583,9 @@ static void check_tasks(struct loader *L)
 
 /* ---- entry points ------------------------------------------------------------ */
 
-static const char *const pipeline_keys[] = {"pipeline",  "description", "params",
-                                            "defaults",  "steps",       "concurrency",
-                                            "schedules", "sensors",     NULL};
+static const char *const pipeline_keys[] = {"pipeline",   "description", "params",    "defaults",
+                                            "steps",      "concurrency", "schedules", "sensors",
+                                            "partitions", NULL};
 
 /* The top-level keys' nodes, found by parse_top_keys() and parsed in the
  * order their references need (params before everything that refers to
@@ -1492,6 +1634,8 @@ static bool parse_top_keys(struct loader *L, yaml_node_t *root, struct top_nodes
             t->schedules = v;
         } else if (streq(key, "sensors")) {
             t->sensors = v;
+        } else if (streq(key, "partitions")) {
+            parse_partitions(L, v);
         } else {
             unknown_key(L, k, "pipeline", pipeline_keys);
         }
@@ -1568,7 +1712,7 @@ static void resolve_load_params(struct loader *L)
     if (!L->params_ok) {
         return;
     }
-    dagd_pipeline_builtins(L->p, sd, "00000000000000000000000000000000", &builtins);
+    dagd_pipeline_builtins(L->p, sd, "00000000000000000000000000000000", NULL, &builtins);
     if (dagd_pipeline_resolve_params(L->p, NULL, 0, &builtins, &L->load_params, L->diags) < 0) {
         L->failed = true;
         L->params_ok = false;

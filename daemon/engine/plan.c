@@ -264,7 +264,10 @@ static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step 
         set_reason(s, true, dagd_xstrdup("forced"));
         return;
     }
-    r = ctx->store ? dagd_store_step_last_success(ctx->store, ctx->p->name, s->name, &last)
+    /* Memoization is per partition: the last success in this partition. */
+    const char *part = ctx->p->partitions ? dagd_params_get(ctx->params, "partition") : NULL;
+    r = ctx->store ? dagd_store_step_last_success_partition(ctx->store, ctx->p->name, s->name,
+                                                            part && *part ? part : NULL, &last)
                    : -ENOENT;
     if (r < 0) {
         set_reason(s, true,

@@ -2,6 +2,7 @@
 #include "run_resolve.h"
 
 #include "param_spec.h"
+#include "partitions.h"
 
 #include "dag.h"
 #include "util.h"
@@ -24,7 +25,35 @@ int dagd_run_check_selection(const struct dagd_pipeline *p, const struct dagd_ru
                        "--only: no step '%s' in pipeline '%s'", opts->only_step, p->name);
         r = -EINVAL;
     }
+    r = dagd_run_check_partition(p, opts, reterr) < 0 ? -EINVAL : r;
     return r;
+}
+
+int dagd_run_check_partition(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
+                             struct dagd_diags *reterr)
+{
+    _cleanup_free_ char *why = NULL;
+
+    if (!opts) {
+        return 0;
+    }
+    if (opts->partition && !p->partitions) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0},
+                       "--partition: pipeline '%s' has no partitions", p->name);
+        return -EINVAL;
+    }
+    if (!opts->partition && p->partitions && opts->require_partition) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0},
+                       "pipeline '%s' is partitioned (%s): give --partition KEY", p->name,
+                       dagd_partitions_kind_name(p->partitions->kind));
+        return -EINVAL;
+    }
+    if (opts->partition &&
+        dagd_partitions_check(p->partitions, opts->partition, NULL, NULL, &why) < 0) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "--partition: %s", why);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* The selection, once checked: every step, --only's step, or --from's step
@@ -59,7 +88,7 @@ static int resolve_params(const struct dagd_pipeline *p, const struct dagd_run_o
     struct dagd_params builtins = {0};
     int r;
 
-    dagd_pipeline_builtins(p, state_dir, run_id, &builtins);
+    dagd_pipeline_builtins(p, state_dir, run_id, opts->partition, &builtins);
     r = dagd_pipeline_resolve_params(p, opts->param_overrides, opts->n_param_overrides, &builtins,
                                      &rr->params, reterr);
     dagd_params_done(&builtins);

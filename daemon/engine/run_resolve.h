@@ -33,6 +33,11 @@ struct dagd_run_options {
      * run id before the run reaches the executor: use this id (32 hex chars)
      * instead of a new one; NULL = a new id. */
     const char *run_id;
+    /* The partition key of a run of a partitioned pipeline (partitions.h):
+     * checked, and the partition built-ins set from it. NULL: none (a run of
+     * a partitioned pipeline needs one; plans and validation do without). */
+    const char *partition;
+    bool require_partition; /* a partitioned pipeline without --partition is an error */
 };
 
 /* A resolved run. Arrays are indexed like pipeline->steps. */
@@ -52,6 +57,14 @@ struct dagd_run_resolved {
  * have what dagd_run_resolve() needs (`dagd run` before it opens the state
  * directory); dagd_run_resolve() checks the same. */
 int dagd_run_check_selection(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
+                             struct dagd_diags *reterr);
+
+/* Check `opts->partition` against `p` (partitions.h): a partition of a
+ * pipeline without partitions, an unknown key, or (with require_partition)
+ * no partition for a partitioned pipeline are reported to reterr
+ * ("--partition: ..."). Returns 0 or -EINVAL. dagd_run_check_selection()
+ * calls it too. */
+int dagd_run_check_partition(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
                              struct dagd_diags *reterr);
 
 /* Resolve a run of `p` with `opts` (NULL: defaults), `state_dir` (absolute;

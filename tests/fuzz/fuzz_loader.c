@@ -56,7 +56,7 @@ static void exercise(struct dagd_pipeline *p)
     char *override[1];
     FILE *devnull = fopen("/dev/null", "we");
 
-    dagd_pipeline_builtins(p, "/state", "0123456789abcdef0123456789abcdef", &builtins);
+    dagd_pipeline_builtins(p, "/state", "0123456789abcdef0123456789abcdef", NULL, &builtins);
     override[0] = p->params.n > 0 ? dagd_xasprintf("%s=${state_dir}/o", p->params.items[0].key)
                                   : dagd_xstrdup("none=1");
     if (dagd_pipeline_resolve_params(p, override, 1, &builtins, &ps, &d) >= 0) {

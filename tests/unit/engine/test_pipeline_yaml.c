@@ -410,6 +410,35 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:2:33: error: unknown key 'colour' in defaults (expected one of: retries, retry_delay, "
      "timeout, memory)\n"
      "t.yaml:2:55: error: timeout: invalid duration '1y' (use e.g. 250ms, 2s, 5m, 1h30m)\n"},
+    {"partitions_bad",
+     "pipeline: t\n"
+     "params: {partition: x}\n"
+     "partitions:\n"
+     "  daily: {start: \"2024-02-30\", timezone: Mars/Olympus, every: 2}\n"
+     "steps:\n"
+     "  - {name: a, task: bare, config: {x: \"${partition_end}${partitio}\"}}\n",
+     "t.yaml:2:10: error: parameter 'partition' is built in and cannot be declared\n"
+     "t.yaml:4:18: error: daily partitions: start '2024-02-30' is not a date (YYYY-MM-DD, "
+     "YYYY-MM-DDTHH or YYYY-MM)\n"
+     "t.yaml:4:42: error: unknown timezone 'Mars/Olympus'\n"
+     "t.yaml:4:56: error: unknown key 'every' in partitions (expected one of: start, end, "
+     "timezone)\n"
+     "t.yaml:6:56: error: unknown parameter '${partitio}' (did you mean '${partition}'?)\n"},
+    {"partitions_two_kinds",
+     "pipeline: t\n"
+     "partitions:\n"
+     "  static: [a, a, \"b c\"]\n"
+     "  hourly: {start: \"2024-01-01\"}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:3:15: error: duplicate partition key 'a'\n"
+     "t.yaml:3:18: error: invalid partition key 'b c' (use letters, digits, '_', '-' and '.')\n"
+     "t.yaml:4:3: error: partitions: give one of static, hourly, daily, weekly or monthly\n"},
+    {"partition_ref_unpartitioned",
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: bare, config: {x: \"${partition}\"}}\n",
+     "t.yaml:3:40: error: unknown parameter '${partition}' (declare it under params)\n"},
     {"schedule_bad",
      "pipeline: t\n"
      "params: {d: x}\n"
@@ -482,7 +511,7 @@ static const struct bad_case bad_cases[] = {
      "      e4: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
      "      e5: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
      "t.yaml:2:1: error: unknown key 'x' in pipeline (expected one of: pipeline, description, "
-     "params, defaults, steps, concurrency, schedules, sensors)\n"
+     "params, defaults, steps, concurrency, schedules, sensors, partitions)\n"
      "t.yaml:7:7: error: document too large: more than 200000 nodes after expanding aliases\n"},
     {"concurrency_bad",
      "pipeline: t\n"
@@ -897,7 +926,7 @@ static void test_substitution(void **state)
 
     err = load_errors(good_yaml, &p);
     assert_null(err);
-    dagd_pipeline_builtins(p, "/var/lib/dagd", "0123456789abcdef0123456789abcdef", &builtins);
+    dagd_pipeline_builtins(p, "/var/lib/dagd", "0123456789abcdef0123456789abcdef", NULL, &builtins);
     assert_int_equal(dagd_pipeline_resolve_params(p, overrides, 2, &builtins, &ps, &d), 0);
     assert_int_equal(d.n, 0);
     assert_string_equal(dagd_params_get(&ps, "warehouse"), "/var/lib/dagd/warehouse.db");
@@ -965,7 +994,7 @@ static void test_substitution(void **state)
     /* built-ins are literal, even when they contain "${" */
     {
         struct dagd_params odd = {0};
-        dagd_pipeline_builtins(p, "/tmp/${x}", "r", &odd);
+        dagd_pipeline_builtins(p, "/tmp/${x}", "r", NULL, &odd);
         assert_int_equal(dagd_pipeline_resolve_params(p, NULL, 0, &odd, &ps, &d), 0);
         assert_string_equal(dagd_params_get(&ps, "warehouse"), "/tmp/${x}/warehouse.db");
         dagd_params_done(&ps);

@@ -83,7 +83,7 @@ static int setup(void **state)
         dagd_diags_print(&diags, stderr);
         fail_msg("pipeline does not load");
     }
-    dagd_pipeline_builtins(f->p, f->dir, "run1", &builtins);
+    dagd_pipeline_builtins(f->p, f->dir, "run1", NULL, &builtins);
     assert_int_equal(dagd_pipeline_resolve_params(f->p, NULL, 0, &builtins, &f->params, &diags), 0);
     dagd_params_done(&builtins);
     dagd_diags_done(&diags);
