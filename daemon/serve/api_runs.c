@@ -1,5 +1,6 @@
 /* Command group: runs (run, retry, runs, show, cancel). `run --wait` and
  * `retry --wait` stream the run's events to the client until it ends. */
+#include "actions.h"
 #include "api.h"
 #include "daemon_json.h"
 #include "log.h"
@@ -288,16 +289,8 @@ static int api_retry(struct dagd_daemon *d, struct dagd_server_call *call, const
         return 0;
     }
     /* The parent's declared params carry over (not the built-ins). */
-    cJSON *pj = parent.params_json ? cJSON_Parse(parent.params_json) : NULL;
-    char **overrides = dagd_xcalloc(p->params.n + 1, sizeof(char *));
     size_t n = 0;
-    for (size_t i = 0; i < p->params.n; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(pj, p->params.items[i].key);
-        if (cJSON_IsString(v)) {
-            overrides[n++] = dagd_xasprintf("%s=%s", p->params.items[i].key, v->valuestring);
-        }
-    }
-    cJSON_Delete(pj);
+    char **overrides = dagd_action_retry_overrides(p, parent.params_json, &n);
     struct dagd_run_options opts = {
         .trigger = "retry",
         .param_overrides = overrides,

@@ -22,6 +22,8 @@
  *   retention: 30d                   # 0 = keep every run
  *   http: 127.0.0.1:8080             # web UI, /metrics, /api (off without it);
  *                                    # ADDR:PORT, [IPv6]:PORT or a Unix socket path
+ *   http_token_file: /etc/dagd/http-token  # enables run/cancel/retry over HTTP for
+ *                                    # requests with `Authorization: Bearer TOKEN`
  */
 #ifndef DAGD_DAEMON_CONFIG_H
 #define DAGD_DAEMON_CONFIG_H
@@ -47,7 +49,8 @@ struct dagd_daemon_config {
     uint64_t idle_timeout_usec;
     uint64_t shutdown_grace_usec;
     uint64_t retention_usec;
-    char *http; /* NULL = no HTTP listener (http.h) */
+    char *http;            /* NULL = no HTTP listener (http.h) */
+    char *http_token_file; /* NULL = the HTTP listener is read-only */
 };
 
 /* Defaults (no file). */

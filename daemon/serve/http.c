@@ -45,6 +45,7 @@ struct dagd_http {
     /* Listening on loopback only: then a request must name a loopback host
      * (DNS rebinding would otherwise let any web page read the API). */
     bool loopback;
+    char *token; /* from http_token_file; NULL = read-only */
 };
 
 /* ---- addresses ---- */
@@ -218,6 +219,32 @@ static bool host_allowed(const struct dagd_http *h, struct MHD_Connection *conn)
     return false;
 }
 
+/* The bearer token, compared in constant time. A browser sends an
+ * Authorization header cross-origin only after a CORS preflight, which this
+ * server never approves: a token in a header, not a cookie, is what makes
+ * the actions CSRF-safe. A request that names an Origin must come from the
+ * page's own (http://HOST). */
+static bool authorized(const struct dagd_http *h, struct MHD_Connection *conn)
+{
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+
+    if (origin && (!host || strncmp(origin, "http://", 7) != 0 || !streq(origin + 7, host))) {
+        return false;
+    }
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0) {
+        return false;
+    }
+    const char *given = auth + 7;
+    size_t n = strlen(h->token), m = strlen(given);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < n; i++) {
+        diff |= (unsigned char)h->token[i] ^ (unsigned char)(i < m ? given[i] : 0);
+    }
+    return diff == 0;
+}
+
 static void set_text(struct dagd_http_response *res, unsigned status, const char *text)
 {
     res->status = status;
@@ -279,7 +306,7 @@ static enum MHD_Result answer(struct dagd_http *h, struct MHD_Connection *conn,
     (void)MHD_add_response_header(r, "Cache-Control",
                                   res->cache_control ? res->cache_control : "no-store");
     if (res->status == 405) {
-        (void)MHD_add_response_header(r, "Allow", "GET, HEAD");
+        (void)MHD_add_response_header(r, "Allow", h->token ? "GET, HEAD, POST" : "GET, HEAD");
     }
     dagd_metrics_count_request(h->metrics, res->status);
     enum MHD_Result ok = MHD_queue_response(conn, res->status, r);
@@ -305,12 +332,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0; /* a body on a method we refuse below: drop it */
         return MHD_YES;
     }
+    struct dagd_http_request req = {
+        .d = h->d, .conn = conn, .path = url, .actions = h->token != NULL};
     if (!host_allowed(h, conn)) {
         set_text(&res, 421, "this server answers to localhost only\n");
+    } else if (streq(method, MHD_HTTP_METHOD_POST) && h->token) {
+        if (!authorized(h, conn)) {
+            set_text(&res, 403, "a POST needs 'Authorization: Bearer TOKEN' (http_token_file)\n");
+        } else if (dagd__http_action(&req, &res) < 0) {
+            set_text(&res, 404, "no such action\n");
+        }
     } else if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD)) {
-        set_text(&res, 405, "read-only: GET and HEAD only\n");
+        set_text(&res, 405,
+                 h->token ? "GET, HEAD and POST only\n" : "read-only: GET and HEAD only\n");
     } else {
-        struct dagd_http_request req = {.d = h->d, .conn = conn, .path = url};
         route(h, &req, &res);
     }
     return answer(h, conn, &res);
@@ -349,6 +384,38 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     dagd_log_debug("%s: libmicrohttpd: %s", __func__, buf);
 }
 
+/* The bearer token of the actions: the file's first line, at least 16
+ * characters, in a file others cannot read. */
+static int load_token(const char *path, char **ret)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    char buf[4097];
+
+    if (fd < 0) {
+        return dagd_log_errno(LOG_ERR, -errno, "Failed to open the HTTP token file '%s': %m", path);
+    }
+    if (fstat(fd, &st) < 0 || (st.st_mode & 0007)) {
+        return dagd_log_errno(
+            LOG_ERR, -EPERM,
+            "The HTTP token file '%s' must not be readable by others (chmod o-rwx)", path);
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n < 0) {
+        return dagd_log_errno(LOG_ERR, -errno, "Failed to read '%s': %m", path);
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (strlen(buf) < 16 || strlen(buf) > 1024) {
+        return dagd_log_errno(LOG_ERR, -EINVAL,
+                              "The HTTP token in '%s' must be 16 to 1024 characters on one line",
+                              path);
+    }
+    *ret = dagd_xstrdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
 int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **ret)
 {
     struct address a;
@@ -357,12 +424,21 @@ int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **
         return dagd_log_errno(LOG_ERR, r, "Invalid HTTP address '%s' (want ADDR:PORT or /path)",
                               addr);
     }
+    _cleanup_free_ char *token = NULL;
+    if (d->config.http_token_file) {
+        r = load_token(d->config.http_token_file, &token);
+        if (r < 0) {
+            return r;
+        }
+    }
     struct dagd_http *h = dagd_xcalloc(1, sizeof(*h));
     h->d = d;
     h->loopback = is_loopback(&a);
+    h->token = TAKE_PTR(token);
     int fd = listen_on(h, &a);
     if (fd < 0) {
         free(h->unix_path);
+        free(h->token);
         free(h);
         return dagd_log_errno(LOG_ERR, fd, "Failed to listen for HTTP on '%s': %s", addr,
                               strerror(-fd));
@@ -384,6 +460,7 @@ int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **
             (void)unlink(h->unix_path);
         }
         free(h->unix_path);
+        free(h->token);
         free(h);
         return dagd_log_errno(LOG_ERR, -EIO, "Failed to start the HTTP server on '%s'", addr);
     }
@@ -420,6 +497,7 @@ static void on_closed(uv_handle_t *handle)
 {
     struct dagd_http *h = handle->data;
     if (--h->open_handles == 0) {
+        free(h->token);
         free(h);
     }
 }

@@ -12,11 +12,19 @@
  *       them) after SEQ; a page polls it to follow a live run
  *   /api/pipelines          `pipelines` + last_run per pipeline
  *   /api/ticks?name=&limit= `ticks`
+ *   /api/actions            {enabled}: whether the POSTs below exist
+ *
+ * With http_token_file: (and `Authorization: Bearer TOKEN`, checked in
+ * http.c):
+ *   POST /api/pipelines/NAME/run   {run_id, pipeline, status}
+ *   POST /api/runs/ID/cancel       {run_id, status: canceled|canceling}
+ *   POST /api/runs/ID/retry        {run_id, parent_run_id, status}
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdarg.h>
 
+#include "actions.h"
 #include "daemon_json.h"
 #include "history_json.h"
 #include "http_internal.h"
@@ -292,9 +300,89 @@ static int api_ticks(const struct dagd_http_request *req, struct dagd_http_respo
     return 0;
 }
 
+/* The answer of a refused run or retry, by its -errno. */
+static int action_error(struct dagd_http_response *res, int r, const char *msg)
+{
+    switch (r) {
+    case -ENOENT:
+        return set_error(res, 404, "NOT_FOUND", "%s", msg);
+    case -EINVAL:
+        return set_error(res, 400, "INVALID_PIPELINE", "%s", msg);
+    case -EBUSY:
+        return set_error(res, 409, "CONFLICT", "%s", msg);
+    case -ENOBUFS:
+        return set_error(res, 503, "QUEUE_FULL", "%s", msg);
+    case -ESHUTDOWN:
+        return set_error(res, 503, "SHUTTING_DOWN", "%s", msg);
+    default:
+        return set_error(res, 500, "INTERNAL", "%s", msg);
+    }
+}
+
+static int started(struct dagd_http_response *res, struct dagd_daemon *d, const char *run_id,
+                   const char *key, const char *value)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "run_id", run_id);
+    cJSON_AddStringToObject(o, key, value);
+    cJSON_AddStringToObject(o, "status",
+                            dagd_run_queue_is_queued(d->queue, run_id) ? "queued" : "running");
+    set_json(res, 200, o);
+    return 0;
+}
+
+int dagd__http_action(const struct dagd_http_request *req, struct dagd_http_response *res)
+{
+    static const char who[] = "the HTTP API";
+    struct dagd_daemon *d = req->d;
+    const char *p = req->path;
+    char run_id[33];
+    _cleanup_free_ char *msg = NULL;
+
+    if (strncmp(p, "/api/pipelines/", 15) == 0) {
+        const char *name = p + 15;
+        size_t n = strlen(name);
+        if (n < 5 || !streq(name + n - 4, "/run") || n - 4 > 128) {
+            return -ENOENT;
+        }
+        _cleanup_free_ char *pipeline = dagd_xstrndup(name, n - 4);
+        int r = dagd_action_run(d, pipeline, who, run_id, &msg);
+        return r < 0 ? action_error(res, r, msg) : started(res, d, run_id, "pipeline", pipeline);
+    }
+    if (strncmp(p, "/api/runs/", 10) != 0 || !valid_run_id(p + 10, strcspn(p + 10, "/"))) {
+        return -ENOENT;
+    }
+    char id[33];
+    memcpy(id, p + 10, 32);
+    id[32] = '\0';
+    if (streq(p + 42, "/cancel")) {
+        int r = dagd_action_cancel(d, id, who);
+        if (r < 0) {
+            return set_error(res, 409, "CONFLICT", "run %s is not active", id);
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "run_id", id);
+        cJSON_AddStringToObject(o, "status", r == 1 ? "canceled" : "canceling");
+        set_json(res, 200, o);
+        return 0;
+    }
+    if (streq(p + 42, "/retry")) {
+        int r = dagd_action_retry(d, id, who, run_id, &msg);
+        return r < 0 ? action_error(res, r, msg) : started(res, d, run_id, "parent_run_id", id);
+    }
+    return -ENOENT;
+}
+
 int dagd__http_api(const struct dagd_http_request *req, struct dagd_http_response *res)
 {
     const char *p = req->path + strlen("/api/");
+
+    if (streq(p, "actions")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "enabled", req->actions);
+        set_json(res, 200, o);
+        return 0;
+    }
 
     if (streq(p, "runs")) {
         return api_runs(req, res);

@@ -15,6 +15,7 @@ struct dagd_http_request {
     struct dagd_daemon *d;
     struct MHD_Connection *conn;
     const char *path; /* decoded, without the query */
+    bool actions;     /* http_token_file is set: POST actions exist */
 };
 
 struct dagd_http_response {
@@ -32,6 +33,10 @@ const char *dagd__http_arg(const struct dagd_http_request *req, const char *name
 /* GET /api/...: 0 with *res filled (errors too, as {error: {code,
  * message}}), -ENOENT when no route matches. */
 int dagd__http_api(const struct dagd_http_request *req, struct dagd_http_response *res);
+
+/* POST /api/... (run, cancel, retry), already authorized: 0 with *res
+ * filled, -ENOENT when no route matches. */
+int dagd__http_action(const struct dagd_http_request *req, struct dagd_http_response *res);
 
 /* An embedded asset (a file of web/): 0 with a static body, or -ENOENT. "/" is
  * index.html. */

@@ -103,6 +103,9 @@ for (const p of cfg.pipelines) {
 const errs = (await text(page, "#pipelines .error")).join("\n");
 check(errs.includes(cfg.evil_text), "the broken pipeline's error is shown as text: " + errs);
 
+// Read-only daemon: no action button, no token field.
+check((await page.$$("button.action, #token")).length === 0, "no actions without http_token_file");
+
 // Runs: every run listed; the status filter.
 timings.runs = await load(page, "#/runs", "runs");
 const listed = await page.$$eval("#runs a.mono", (as) => as.map((a) => a.getAttribute("href")));
@@ -151,6 +154,43 @@ check(stepLines.length === cfg.live_lines, "step log lines: " + JSON.stringify(s
 await load(page, "#/ticks", "ticks");
 const armed = await text(page, "#armed tr.armed");
 check(armed.some((t) => t.includes(cfg.schedule)), "the schedule is armed: " + JSON.stringify(armed));
+
+// Actions, on a second daemon with http_token_file: a wrong token is refused,
+// the right one runs the pipeline and retries the run.
+if (cfg.actions) {
+    const a = await newPage();
+    const base = cfg.actions.base;
+    await a.goto(base + "/#/pipelines", {waitUntil: "networkidle0"});
+    await a.waitForFunction(() => document.body.hasAttribute("data-loaded"), {timeout: 15000});
+    check((await a.$("#token")) !== null, "token field shown when actions are enabled");
+    await a.type("#token", "wrong-token-0000000000");
+    await a.$eval("#token", (i) => i.dispatchEvent(new Event("change")));
+    // The 403 is expected here: take it out of the problems after.
+    const before = problems.length;
+    await a.click("#pipelines button.action");
+    await a.waitForFunction(() => document.querySelector("#pipelines .error"), {timeout: 10000});
+    const refused = await a.$eval("#pipelines td .error:last-child", (e) => e.textContent);
+    check(/token/.test(refused), "wrong token refused: " + refused);
+    problems.splice(before, problems.length - before,
+        ...problems.slice(before).filter((p) => !/403/.test(p)));
+    await a.reload({waitUntil: "networkidle0"});
+    await a.waitForFunction(() => document.body.hasAttribute("data-loaded"), {timeout: 15000});
+    await a.$eval("#token", (i) => { i.value = ""; });
+    await a.type("#token", cfg.actions.token);
+    await a.$eval("#token", (i) => i.dispatchEvent(new Event("change")));
+    await a.click("#pipelines button.action");
+    await a.waitForFunction(() => /^#\/run\/[0-9a-f]{32}$/.test(location.hash) && document.body.hasAttribute("data-run-done"),
+        {timeout: 20000, polling: 100});
+    const first = await a.evaluate(() => location.hash);
+    check((await a.$eval("#run-status", (e) => e.textContent)) === "succeeded", "the run started from the UI succeeded");
+    await a.screenshot({path: path.join(cfg.out, "run-actions.png"), fullPage: true});
+    await a.click("#retry");
+    await a.waitForFunction((h) => location.hash !== h && document.body.hasAttribute("data-run-done"),
+        {timeout: 20000, polling: 100}, first);
+    const facts = (await text(a, "#run-head dd")).join(" ");
+    check(facts.includes(first.slice(6)), "the retry names its parent: " + facts);
+    await a.close();
+}
 
 await browser.close();
 check(problems.length === 0, "console errors, dialogs or failed loads:\n  " + problems.join("\n  "));

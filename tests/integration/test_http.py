@@ -12,8 +12,8 @@ import socket
 import subprocess
 import urllib.parse
 
-from dagdtest import (CHAIN, DAGD, FAILING, NOOP, Daemon, check, fail, free_port, need_test_plugins,
-                      openmetrics)
+from dagdtest import (CHAIN, DAGD, FAILING, NOOP, SLOW, Daemon, check, fail, free_port,
+                      need_test_plugins, openmetrics)
 
 need_test_plugins("noop", "sleep", "fail")
 
@@ -199,8 +199,63 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "noop": NOOP},
         status, headers, _ = get(port, "/api/runs", method=m)
         check(status == 405 and headers.get("allow") == "GET, HEAD", "%s: %d %r" % (m, status, headers))
     check(get(port, "/api/runs", method="HEAD")[0] == 200, "HEAD")
+    check(get_json(port, "/api/actions") == {"enabled": False}, "read-only by default")
     check(get(port, "/api/runs", headers={"Host": "evil.example:%d" % port})[0] == 421, "foreign Host")
     check(get(port, "/api/runs", headers={"Host": "localhost:%d" % port})[0] == 200, "localhost Host")
+    check(d.stop() == 0, "daemon exit status")
+
+# Actions: only with http_token_file, only with the bearer token, and never
+# from another origin.
+TOKEN = "s3cret-token-0123456789"
+port = free_port()
+with Daemon({"noop": NOOP, "slow": SLOW, "failing": FAILING}, config="", start=False,
+            args=["--http", "127.0.0.1:%d" % port]) as d:
+    tf = os.path.join(d.tmp, "token")
+    with open(tf, "w") as f:
+        f.write(TOKEN + "\n")
+    os.chmod(tf, 0o644)
+    with open(d.config, "w") as f:
+        f.write("http_token_file: %s\n" % tf)
+    p = subprocess.run(d.command(), capture_output=True, text=True, timeout=30)
+    check(p.returncode != 0 and "must not be readable by others" in p.stderr,
+          "world-readable token file: %d %s" % (p.returncode, p.stderr))
+    os.chmod(tf, 0o600)
+    d.start()
+    check(get_json(port, "/api/actions") == {"enabled": True}, "actions enabled")
+    auth = {"Authorization": "Bearer " + TOKEN}
+    for h in ({}, {"Authorization": "Bearer nope"}, {"Authorization": TOKEN},
+              dict(auth, Origin="http://evil.example")):
+        status, _, _ = get(port, "/api/pipelines/noop/run", method="POST", headers=h)
+        check(status == 403, "POST with %r: %d" % (h, status))
+    check(get(port, "/api/runs")[0] == 200 and json.loads(get(port, "/api/runs")[2])["runs"] == [],
+          "nothing ran without the token")
+    status, _, body = get(port, "/api/pipelines/noop/run", method="POST",
+                          headers=dict(auth, Origin="http://127.0.0.1:%d" % port))
+    check(status == 200, "run: %d %s" % (status, body))
+    rid = json.loads(body)["run_id"]
+    d.wait_run(rid)
+    check(d.run_row(rid)["status"] == "succeeded", "the HTTP run succeeded")
+    status, _, body = get(port, "/api/pipelines/nope/run", method="POST", headers=auth)
+    check(status == 404, "run of an unknown pipeline: %d %s" % (status, body))
+    # cancel a running run; a second cancel conflicts
+    status, _, body = get(port, "/api/pipelines/slow/run", method="POST", headers=auth)
+    slow = json.loads(body)["run_id"]
+    status, _, body = get(port, "/api/runs/%s/retry" % slow, method="POST", headers=auth)
+    check(status == 409, "retry of an active run: %d %s" % (status, body))
+    status, _, body = get(port, "/api/runs/%s/cancel" % slow, method="POST", headers=auth)
+    check(status == 200 and json.loads(body)["status"] in ("canceled", "canceling"), "cancel: %s" % body)
+    check(d.wait_run(slow)["status"] == "canceled", "canceled")
+    status, _, body = get(port, "/api/runs/%s/cancel" % slow, method="POST", headers=auth)
+    check(status == 409, "cancel of an ended run: %d %s" % (status, body))
+    # retry a failed run: same declared params, parent recorded
+    bad = d.ctl("run", "failing", "--param", "msg=again", "--wait", json_out=True, check_rc=1).json["run_id"]
+    status, _, body = get(port, "/api/runs/%s/retry" % bad, method="POST", headers=auth)
+    check(status == 200 and json.loads(body)["parent_run_id"] == bad, "retry: %d %s" % (status, body))
+    child = d.wait_run(json.loads(body)["run_id"])
+    check(child["trigger"] == "retry" and child["parent_run_id"] == bad
+          and json.loads(child["params"])["msg"] == "again", "retry row: %r" % dict(child))
+    check(get(port, "/api/runs", method="PUT", headers=auth)[1].get("allow") == "GET, HEAD, POST",
+          "Allow with actions")
     check(d.stop() == 0, "daemon exit status")
 
 # A Unix socket from the config file; a second daemon on the same socket fails.

@@ -96,11 +96,22 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
         "schedule": "nightly",
     }
     env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
+    port2 = free_port()
+    token = "browser-token-0123456789"
+    with open(os.path.join(gate_dir, "token"), "w") as f:
+        f.write(token + "\n")
+    os.chmod(os.path.join(gate_dir, "token"), 0o600)
+    d2 = Daemon({"chain": CHAIN}, config="http_token_file: %s\n" % os.path.join(gate_dir, "token"),
+                args=["--http", "127.0.0.1:%d" % port2])
+    cfg["actions"] = {"base": "http://127.0.0.1:%d" % port2, "token": token}
     p = subprocess.run([NODE, os.path.join(BROWSER_DIR, "webui.test.mjs"), json.dumps(cfg)],
                        capture_output=True, text=True, timeout=180, cwd=BROWSER_DIR, env=env)
     print(p.stdout)
+    d2_log = d2.logtext()
+    d2.stop()
+    d2.__exit__(None, None, None)
     check(p.returncode == 0, "browser test failed (exit %d):\n%s\n%s\ndaemon log:\n%s"
-          % (p.returncode, p.stdout, p.stderr, d.logtext()[-3000:]))
+          % (p.returncode, p.stdout, p.stderr, d.logtext()[-3000:] + d2_log[-2000:]))
     check(d.stop() == 0, "daemon exit status")
 shutil.rmtree(gate_dir, ignore_errors=True)
 print("screenshots in " + out)

@@ -112,6 +112,43 @@ async function api(path) {
     return body;
 }
 
+/* Actions (run, cancel, retry) exist only when the daemon has an
+ * http_token_file; the token is typed into the header's field and kept in
+ * this tab's sessionStorage, and sent as a header (never a cookie). */
+let actionsEnabled = false;
+
+async function initActions() {
+    actionsEnabled = (await api("/api/actions")).enabled === true;
+    if (!actionsEnabled) {
+        return;
+    }
+    const input = el("input", {type: "password", id: "token", placeholder: "token for actions",
+        autocomplete: "off", "aria-label": "token for actions"});
+    input.value = sessionStorage.getItem("dagd-token") || "";
+    input.addEventListener("change", () => sessionStorage.setItem("dagd-token", input.value));
+    document.querySelector("header").appendChild(input);
+}
+
+function actionButton(label, path, id) {
+    const b = el("button", {type: "button", class: "action", id: id}, label);
+    b.addEventListener("click", async () => {
+        b.disabled = true;
+        try {
+            const r = await fetch(path, {method: "POST", cache: "no-store",
+                headers: {"Authorization": "Bearer " + (sessionStorage.getItem("dagd-token") || "")}});
+            const body = await r.json().catch(() => ({}));
+            if (!r.ok) {
+                throw new Error((body.error && body.error.message) || (r.status === 403 ? "wrong or missing token" : "HTTP " + r.status));
+            }
+            location.hash = runHash(body.run_id);
+            route();
+        } catch (e) {
+            b.replaceWith(el("span", {class: "error"}, String(e.message || e)));
+        }
+    });
+    return actionsEnabled ? b : null;
+}
+
 function show(...children) {
     const main = document.getElementById("main");
     main.replaceChildren(...children.flat().filter((c) => c));
@@ -161,7 +198,8 @@ async function pagePipelines() {
             el("td", {class: "num"}, x.steps),
             el("td", {}, triggers),
             el("td", {}, last ? [badge(last.status), " ", link(runHash(last.run_id), fmtTime(last.created_at))] : ""),
-            el("td", {}, errors));
+            el("td", {}, errors,
+                x.loaded && x.name ? actionButton("Run", "/api/pipelines/" + encodeURIComponent(x.name) + "/run", null) : null));
     });
     show(el("h1", {}, "Pipelines"),
         table(["pipeline", "file", "steps", "schedules and sensors", "last run", "errors"], rows,
@@ -459,7 +497,10 @@ async function pageRun(runId) {
             el("dt", {}, "took"), el("dd", {}, runDuration(r)),
             r.parent_run_id ? [el("dt", {}, "retry of"), el("dd", {}, link(runHash(r.parent_run_id), r.parent_run_id))] : null,
             r.error ? [el("dt", {}, "error"), el("dd", {class: "error"}, r.error)] : null,
-            el("dt", {}, "params"), el("dd", {class: "mono params"}, r.params || "")));
+            el("dt", {}, "params"), el("dd", {class: "mono params"}, r.params || "")),
+            TERMINAL.has(r.status)
+                ? actionButton("Retry", "/api/runs/" + encodeURIComponent(r.run_id) + "/retry", "retry")
+                : actionButton("Cancel", "/api/runs/" + encodeURIComponent(r.run_id) + "/cancel", "cancel"));
         dagBox.replaceChildren(drawDag(data.steps, (data.graph && data.graph.needs) || {}));
         ganttBox.replaceChildren(drawGantt(r, data.steps, events));
         const shownSteps = stepsAll ? data.steps : data.steps.slice(0, ROWS_SHOWN);
@@ -580,4 +621,4 @@ function route() {
 }
 
 window.addEventListener("hashchange", route);
-route();
+initActions().catch(() => {}).finally(route);
