@@ -29,15 +29,15 @@ static int submit(struct dagd_daemon *d, struct dagd_pipeline *p,
     struct dagd_diags diags = {0};
     int r = dagd_daemon_submit(d, p, opts, ret_run_id, &diags);
     if (r < 0) {
-        *reterr_msg = r == -ESHUTDOWN      ? dagd_xstrdup("the daemon is shutting down")
-                      : diags.n > 0        ? dagd_diags_summary(&diags)
-                                           : dagd_xstrdup(strerror(-r));
+        *reterr_msg = r == -ESHUTDOWN ? dagd_xstrdup("the daemon is shutting down")
+                      : diags.n > 0   ? dagd_diags_summary(&diags)
+                                      : dagd_xstrdup(strerror(-r));
         dagd_diags_done(&diags);
         return r;
     }
     dagd_diags_done(&diags);
-    dagd_log_info("Run %s of '%s' submitted (trigger %s) by %s", ret_run_id, p->name,
-                  opts->trigger, who);
+    dagd_log_info("Run %s of '%s' submitted (trigger %s) by %s", ret_run_id, p->name, opts->trigger,
+                  who);
     return 0;
 }
 
