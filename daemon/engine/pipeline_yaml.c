@@ -33,6 +33,11 @@
 
 #define MAX_FILE_SIZE (16u << 20)
 #define MAX_NODES 200000u /* node visits, aliases included */
+/* Nodes as written (an alias counts once), checked by a streaming pre-scan
+ * before the document is built: libyaml's document loader costs ~160 bytes
+ * per node, so 8 M tiny nodes in a 16 MiB file would take 1.3 GB. 100 000
+ * steps of `{name: a, task: b}` are 500 000 nodes, so that limit still fits. */
+#define MAX_RAW_NODES 1000000u
 #define MAX_DEPTH 64u
 #define MAX_STEPS 100000u
 #define MAX_RETRIES 1000u
@@ -1867,6 +1872,44 @@ static const char *syntax_hint(const struct loader *L, const yaml_parser_t *pars
     return "";
 }
 
+/* Count the nodes of buf with the event API, which holds one event at a time,
+ * and stop at MAX_RAW_NODES. False (after reporting) when over the limit;
+ * syntax errors are left to the document loader, which reports them. */
+static bool prescan_nodes(struct loader *L)
+{
+    yaml_parser_t parser;
+    size_t nodes = 0;
+    bool ok = true;
+
+    if (!yaml_parser_initialize(&parser)) {
+        abort();
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)L->buf, L->len);
+    for (;;) {
+        yaml_event_t ev;
+        yaml_event_type_t type;
+
+        if (!yaml_parser_parse(&parser, &ev)) {
+            break;
+        }
+        type = ev.type;
+        if (type == YAML_SCALAR_EVENT || type == YAML_SEQUENCE_START_EVENT ||
+            type == YAML_MAPPING_START_EVENT || type == YAML_ALIAS_EVENT) {
+            if (++nodes > MAX_RAW_NODES) {
+                error_at(L, M(ev.start_mark), "document too large: more than %u YAML nodes",
+                         MAX_RAW_NODES);
+                ok = false;
+            }
+        }
+        yaml_event_delete(&ev);
+        if (!ok || type == YAML_STREAM_END_EVENT) {
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
                               struct dagd_plugin_host *host, struct dagd_pipeline **ret,
                               struct dagd_diags *reterr)
@@ -1893,6 +1936,9 @@ int dagd_pipeline_load_buffer(const char *name, const char *buf, size_t len,
             L.ascii = false;
             break;
         }
+    }
+    if (!prescan_nodes(&L)) {
+        goto finish;
     }
     if (!yaml_parser_initialize(&parser)) {
         abort();

@@ -8,6 +8,9 @@
  * To regenerate expectations after a deliberate message change, run the
  * binary with DUMP=1: it prints every case's actual output as JSON. */
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1108,6 +1111,42 @@ static void test_load_file_errors(void **state)
     dagd_diags_done(&d);
 }
 
+/* 8 M tiny nodes fit in the 16 MiB size limit; libyaml's document loader
+ * would need ~1.3 GB for them (issue 16, item 8). The node count is checked
+ * by a streaming pre-scan, so this fails fast with little memory. */
+static void test_node_flood(void **state)
+{
+    const size_t n = 8000000;
+    size_t len = 0;
+    char *buf = dagd_xmalloc(2 * n + 64);
+    struct dagd_pipeline *p = NULL;
+    struct dagd_diags d = {0};
+    struct rusage ru;
+    char *out;
+
+    len += (size_t)sprintf(buf, "pipeline: p\nsteps: [");
+    for (size_t i = 0; i < n; i++) {
+        buf[len++] = '1';
+        buf[len++] = ',';
+    }
+    buf[len - 1] = ']';
+    buf[len++] = '\n';
+    assert_true(len < (16u << 20));
+    assert_int_equal(dagd_pipeline_load_buffer("t.yaml", buf, len, host, &p, &d), -EINVAL);
+    out = diags_string(&d);
+    assert_string_equal(out, "t.yaml:2:1999999: error: document too large: more than 1000000 "
+                             "YAML nodes\n");
+    free(out);
+    dagd_diags_done(&d);
+    free(buf);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine and shadow would dominate the figure */
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    assert_true(ru.ru_maxrss < 256 * 1024); /* KiB; 1.3 GB before the pre-scan */
+#else
+    (void)ru;
+#endif
+}
+
 /* ---- task_config ---------------------------------------------------------- */
 
 static void test_config_accessors(void **state)
@@ -1241,6 +1280,7 @@ int main(void)
         cmocka_unit_test(test_dot),
         cmocka_unit_test(test_sales_yaml),
         cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_node_flood),
         cmocka_unit_test(test_config_accessors),
         cmocka_unit_test(test_config_check_direct),
         cmocka_unit_test(test_parsers),
