@@ -343,6 +343,9 @@ int dagd_check_spec_parse(const cJSON *item, unsigned index, const char *def_tab
             return -EINVAL;
         }
     }
+    if (c.kind == DAGD_CHECK_SQL) {
+        table = NULL; /* the SQL names its tables; a default table says nothing here */
+    }
     c.name = str_of(item, "name") ? xstrdup(str_of(item, "name"))
                                   : default_name(c.kind, table, cols, index);
     r = build_sql(&c, item, arg, table, where, cols, &err);
