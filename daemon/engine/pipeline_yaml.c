@@ -16,8 +16,10 @@
  * each step's task and config: the plugin schema, then the plugin's own
  * validate callback. Errors are sorted by position before they are returned. */
 #include <assert.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -1530,6 +1532,67 @@ static void resolve_needs(struct loader *L)
     free(seen);
 }
 
+/* The task names of the plugin path, from the file names alone (loading
+ * every plugin to name a typo would be slow and noisy). */
+static size_t task_names(struct loader *L, char ***ret)
+{
+    char *const *dirs = NULL;
+    size_t n_dirs = 0, n = 0;
+    char **names = NULL;
+    if (dagd_plugin_host_dirs(L->host, &dirs, &n_dirs) < 0) {
+        *ret = NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < n_dirs; i++) {
+        DIR *d = opendir(dirs[i]);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            size_t len = strlen(de->d_name);
+            if (len > 13 && strncmp(de->d_name, "dagd-task-", 10) == 0 &&
+                streq(de->d_name + len - 3, ".so")) {
+                names = dagd_xreallocarray(names, n + 1, sizeof(char *));
+                names[n++] = dagd_xstrndup(de->d_name + 10, len - 13);
+            }
+        }
+        if (d) {
+            closedir(d);
+        }
+    }
+    *ret = names;
+    return n;
+}
+
+/* "task: comand": the closest task name there is (case aside first), and
+ * where to see them all. */
+static void unknown_task(struct loader *L, const struct dagd_step *s)
+{
+    char **names = NULL;
+    size_t n = task_names(L, &names);
+    const char *hint = NULL;
+    for (size_t i = 0; i < n && !hint; i++) {
+        if (strcasecmp(names[i], s->task) == 0) {
+            hint = names[i];
+        }
+    }
+    if (!hint) {
+        hint = dagd_closest_word(s->task, strlen(s->task), (const char *const *)names, n);
+    }
+    if (hint) {
+        error_at(L, s->task_mark,
+                 "unknown task '%s' (did you mean '%s'? `dagd tasks` lists the tasks)", s->task,
+                 hint);
+    } else {
+        error_at(L, s->task_mark,
+                 "unknown task '%s' (no dagd-task-%s.so in the plugin path; `dagd tasks` lists "
+                 "the tasks)",
+                 s->task, s->task);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
 static void check_tasks(struct loader *L)
 {
     struct dagd_pipeline *p = L->p;
@@ -1548,8 +1611,7 @@ static void check_tasks(struct loader *L)
         }
         r = dagd_plugin_host_find(L->host, s->task, &pl, &msg);
         if (r == -ENOENT) {
-            error_at(L, s->task_mark, "unknown task '%s' (no dagd-task-%s.so in the plugin path)",
-                     s->task, s->task);
+            unknown_task(L, s);
             continue;
         }
         if (r < 0) {

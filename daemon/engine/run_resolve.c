@@ -5,7 +5,28 @@
 #include "partitions.h"
 
 #include "dag.h"
+#include "task_config.h"
 #include "util.h"
+
+/* "--from nope": the steps there are, and the closest name. */
+static void unknown_step(const struct dagd_pipeline *p, const char *opt, const char *name,
+                         struct dagd_diags *reterr)
+{
+    _cleanup_free_ const char **names = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    size_t len = 1;
+    for (size_t i = 0; i < p->n_steps; i++) {
+        names[i] = p->steps[i].name;
+        len += strlen(names[i]) + 2;
+    }
+    _cleanup_free_ char *list = dagd_xcalloc(1, len);
+    for (size_t i = 0; i < p->n_steps; i++) {
+        strcat(strcat(list, i ? ", " : ""), names[i]);
+    }
+    const char *hint = dagd_closest_word(name, strlen(name), names, p->n_steps);
+    dagd_diags_add(reterr, opt, (struct dagd_mark){0, 0},
+                   "no step '%s' in pipeline '%s'%s%s%s (steps: %s)", name, p->name,
+                   hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "", list);
+}
 
 int dagd_run_check_selection(const struct dagd_pipeline *p, const struct dagd_run_options *opts,
                              struct dagd_diags *reterr)
@@ -16,13 +37,11 @@ int dagd_run_check_selection(const struct dagd_pipeline *p, const struct dagd_ru
         return 0;
     }
     if (opts->from_step && dagd_pipeline_step_index(p, opts->from_step) < 0) {
-        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0},
-                       "--from: no step '%s' in pipeline '%s'", opts->from_step, p->name);
+        unknown_step(p, "--from", opts->from_step, reterr);
         r = -EINVAL;
     }
     if (opts->only_step && dagd_pipeline_step_index(p, opts->only_step) < 0) {
-        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0},
-                       "--only: no step '%s' in pipeline '%s'", opts->only_step, p->name);
+        unknown_step(p, "--only", opts->only_step, reterr);
         r = -EINVAL;
     }
     r = dagd_run_check_partition(p, opts, reterr) < 0 ? -EINVAL : r;

@@ -53,7 +53,8 @@ def main():
                stderr="".join("%s:%s\n" % (bad, line) for line in [
                    "3:53: error: config key 'limit': 500 is out of range [0, 100]",
                    "4:12: error: dependency cycle: b -> c -> b (each step needs the next)",
-                   "6:21: error: unknown task 'nope' (no dagd-task-nope.so in the plugin path)",
+                   "6:21: error: unknown task 'nope' (no dagd-task-nope.so in the plugin path; "
+                   "`dagd tasks` lists the tasks)",
                    "6:27: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
                    "config, retries, retry_delay, timeout, memory)",
                ]), what="validate bad")

@@ -177,7 +177,16 @@ static const struct bad_case bad_cases[] = {
      "steps:\n"
      "  - {name: a, task: nosuchtask}\n",
      "t.yaml:3:21: error: unknown task 'nosuchtask' (no dagd-task-nosuchtask.so in the plugin "
-     "path)\n"},
+     "path; `dagd tasks` lists the tasks)\n"},
+    {"unknown_task_near_miss",
+     "pipeline: t\n"
+     "steps:\n"
+     "  - {name: a, task: utset}\n"
+     "  - {name: b, task: BARE}\n",
+     "t.yaml:3:21: error: unknown task 'utset' (did you mean 'utest'? `dagd tasks` lists the "
+     "tasks)\n"
+     "t.yaml:4:21: error: unknown task 'BARE' (did you mean 'bare'? `dagd tasks` lists the "
+     "tasks)\n"},
     {"bad_abi_task",
      "pipeline: t\n"
      "steps:\n"

@@ -94,6 +94,22 @@ static void test_from_and_only(void **state)
 }
 
 /* A bad --from, a bad --only and an undeclared param: all three reported. */
+/* A near miss gets a suggestion. */
+static void test_step_suggestion(void **state)
+{
+    static const char y[] = "pipeline: p\nsteps:\n  - {name: extract, task: t}\n"
+                            "  - {name: transform, task: t, needs: [extract]}\n";
+    struct dagd_pipeline *p = NULL;
+    struct dagd_diags d = {0};
+    assert_int_equal(dagd_pipeline_load_buffer("p.yaml", y, sizeof(y) - 1, NULL, &p, &d), 0);
+    struct dagd_run_options o = {.from_step = "transfrom"};
+    assert_int_equal(dagd_run_check_selection(p, &o, &d), -EINVAL);
+    assert_string_equal(d.items[0].message, "no step 'transfrom' in pipeline 'p' (did you mean "
+                                            "'transform'?) (steps: extract, transform)");
+    dagd_diags_done(&d);
+    dagd_pipeline_unref(p);
+}
+
 static void test_all_diagnostics(void **state)
 {
     struct dagd_pipeline *p = load();
@@ -106,8 +122,10 @@ static void test_all_diagnostics(void **state)
     assert_int_equal(dagd_run_resolve(p, &o, "/s", "R", false, &r, &d), -EINVAL);
     assert_null(r);
     assert_int_equal(d.n, 3);
-    assert_string_equal(d.items[0].message, "--from: no step 'x' in pipeline 'chain'");
-    assert_string_equal(d.items[1].message, "--only: no step 'y' in pipeline 'chain'");
+    assert_string_equal(d.items[0].file, "--from");
+    assert_int_equal(d.items[0].mark.line, 0);
+    assert_string_equal(d.items[0].message, "no step 'x' in pipeline 'chain' (steps: a, b, c, d)");
+    assert_string_equal(d.items[1].message, "no step 'y' in pipeline 'chain' (steps: a, b, c, d)");
     assert_non_null(strstr(d.items[2].message, "unknown parameter 'nosuch'"));
     dagd_diags_done(&d);
 
@@ -266,8 +284,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_everything),      cmocka_unit_test(test_from_and_only),
-        cmocka_unit_test(test_all_diagnostics), cmocka_unit_test(test_bad_config),
-        cmocka_unit_test(test_typed_params),
+        cmocka_unit_test(test_all_diagnostics), cmocka_unit_test(test_step_suggestion),
+        cmocka_unit_test(test_bad_config),      cmocka_unit_test(test_typed_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
