@@ -77,6 +77,12 @@ void dagd_html_escape(FILE *out, const char *s);
  * buf must hold at least 32 bytes; returns buf. */
 char *dagd_report_money(char *buf, size_t size, int64_t cents);
 
+/* "29.1M" for 2907136286 cents: RMB with one decimal and K, M, B or T
+ * (".0" dropped: "10M"), whole RMB below 1,000, for chart labels and ticks
+ * where the cents of the full figure are noise. buf must hold at least
+ * 32 bytes; returns buf. */
+char *dagd_report_money_short(char *buf, size_t size, int64_t cents);
+
 /* Render the report. Returns 0, or -EIO when writing failed. */
 int dagd_report_render(const struct dagd_report *r, FILE *out);
 

@@ -36,6 +36,21 @@ static void test_money(void **state)
     assert_string_equal(dagd_report_money(b, sizeof(b), INT64_MIN), "-92,233,720,368,547,758.08");
 }
 
+static void test_money_short(void **state)
+{
+    (void)state;
+    char b[48];
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 2907136286), "29.1M");
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 1000000000), "10M");
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 250000000), "2.5M");
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 787522), "7.9K");
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 99996000), "1M"); /* not 1000K */
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 175878422894), "1.8B");
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 95049), "950");
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), 0), "0");
+    assert_string_equal(dagd_report_money_short(b, sizeof(b), -2907136286), "-29.1M");
+}
+
 static void test_escape(void **state)
 {
     (void)state;
@@ -57,12 +72,14 @@ static void test_render_full(void **state)
     struct dagd_report_kv summary[] = {{"total_sales_rmb_cents", "2215767092"},
                                        {"rows_loaded", "2500"}};
     struct dagd_report_hour hours[] = {{5, "北京", "Beijing", 5804513, 309467},
-                                       {6, evil, NULL, 13122479, 3185575}};
+                                       {6, evil, NULL, 13122479, 3185575},
+                                       {10, "上海", "Shanghai", 2907136286, 963947608}};
     struct dagd_report_q2 q2[] = {{1, "上海", "Shanghai", 16, 169069930, 10566871},
                                   {2, evil, "<b>bold</b>", 1, 100, 100}};
     struct dagd_report_tier_city tiers[] = {{"上海", "Shanghai", 169069930, 2},
                                             {"北京", "Beijing", 139453016, 2},
                                             {"杭州", NULL, 91839571, 1},
+                                            {"台州", "Taizhou, Zhejiang", 91000000, 1},
                                             {evil, NULL, 132566, 0}};
     struct dagd_report_dq dq[] = {{"final", "bad_order_time", 1}, {"dataset1", evil, 2}};
     struct dagd_report_file files[] = {{"dataset1", "/data/<x>.xlsx", "abc", 2000, 1234, 0}};
@@ -73,11 +90,11 @@ static void test_render_full(void **state)
         .summary = summary,
         .n_summary = 2,
         .hours = hours,
-        .n_hours = 2,
+        .n_hours = 3,
         .q2 = q2,
         .n_q2 = 2,
         .tiers = tiers,
-        .n_tiers = 4,
+        .n_tiers = 5,
         .dq = dq,
         .n_dq = 2,
         .files = files,
@@ -105,9 +122,36 @@ static void test_render_full(void **state)
     assert_null(strstr(html, "href="));
     assert_null(strstr(html, "@import"));
     assert_null(strstr(html, "url("));
-    /* the tiers legend names each tier */
-    assert_non_null(strstr(html, "tier 0 (lowest)"));
-    assert_non_null(strstr(html, "tier 2 (highest)"));
+    /* each tier is named, its cities are named in the chart itself */
+    assert_non_null(strstr(html, "Tier 0 (lowest)"));
+    assert_non_null(strstr(html, "Tier 2 (highest)"));
+    assert_non_null(
+        strstr(html, "class=\"seg-label\" text-anchor=\"middle\" fill=\"#ffffff\">上海"));
+    assert_non_null(strstr(html, "Largest: 上海"));
+    assert_null(strstr(html, "log scale"));
+    /* axes have titles with units, ticks and bar labels read 29.1M */
+    assert_non_null(strstr(html, ">Sales (RMB)</text>"));
+    assert_non_null(strstr(html, ">Average sales per district with sales (RMB)</text>"));
+    assert_non_null(strstr(html, "class=\"value\" text-anchor=\"middle\">29.1M</text>"));
+    assert_non_null(strstr(html, ">30M</text>"));
+    assert_null(strstr(html, "class=\"axis\" text-anchor=\"end\">0.00<"));
+    /* Q1 says why these hours and in which time zone */
+    assert_non_null(strstr(html, "Pacific time (PST)"));
+    assert_non_null(strstr(html, "05:00 to 10:59 PST"));
+    /* tooltips carry the English name */
+    assert_non_null(
+        strstr(html, "<title>10:00&#8211;10:59 PST: 上海 (Shanghai), 29,071,362.86 RMB"));
+    assert_non_null(strstr(html, "<title>上海 (Shanghai): 105,668.71 RMB per district"));
+    /* a name with a comma stays one list item */
+    assert_non_null(strstr(html, "<li><span class=\"zh\" lang=\"zh-Hans\">台州</span> <span "
+                                 "class=\"en\" lang=\"en\">Taizhou, Zhejiang</span></li>"));
+    /* flagged versus rejected, and rule codes with words */
+    assert_non_null(strstr(html, "Flagged is not rejected."));
+    assert_non_null(strstr(html, "Order time unreadable (e.g. the text &quot;time&quot;)<br><code>"
+                                 "bad_order_time</code></td><td>Kept, not in hourly figures (Q1)"));
+    assert_non_null(strstr(html, "Rows flagged"));
+    /* counts with thousands separators */
+    assert_non_null(strstr(html, "<b>2,500</b>Rows loaded"));
     free(html);
 }
 
@@ -124,9 +168,8 @@ static void test_render_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_money),
-        cmocka_unit_test(test_escape),
-        cmocka_unit_test(test_render_full),
+        cmocka_unit_test(test_money),        cmocka_unit_test(test_money_short),
+        cmocka_unit_test(test_escape),       cmocka_unit_test(test_render_full),
         cmocka_unit_test(test_render_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
