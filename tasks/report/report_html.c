@@ -366,13 +366,14 @@ static void chart_tiers(FILE *out, const struct dagd_report *r,
         }
         fprintf(out, "<text x=\"%d\" y=\"%.1f\" class=\"tier-name\">", X0, y + 14);
         tier_name(out, t, ntiers);
-        fprintf(out,
-                "<tspan class=\"axis\" dx=\"10\">%zu %s &#183; %s to %s RMB each &#183; %s RMB in "
-                "total</tspan></text>\n",
-                s.count, s.count == 1 ? "city" : "cities",
-                dagd_report_money_short(money, sizeof(money), s.lo),
-                dagd_report_money_short(m2, sizeof(m2), s.hi),
-                dagd_report_money_short(m3, sizeof(m3), (int64_t)s.sum));
+        fprintf(
+            out,
+            "<tspan class=\"tier-info\" dx=\"10\">%zu %s &#183; %s to %s RMB each &#183; %s RMB in "
+            "total</tspan></text>\n",
+            s.count, s.count == 1 ? "city" : "cities",
+            dagd_report_money_short(money, sizeof(money), s.lo),
+            dagd_report_money_short(m2, sizeof(m2), s.hi),
+            dagd_report_money_short(m3, sizeof(m3), (int64_t)s.sum));
         double x = X0, sy = y + 22;
         for (size_t i = 0; i < r->n_tiers; i++) {
             const struct dagd_report_tier_city *c = sorted[i];
@@ -467,7 +468,8 @@ static const char *const css =
     "padding:8px 14px;background:#f6f8fa}.kpi b{display:block;font-size:20px}"
     "svg.chart{max-width:100%;height:auto;display:block;margin:8px 0}"
     "svg .grid{stroke:#d0d7de;stroke-width:1}svg text{font-size:13px;fill:#1b1f24}"
-    "svg .axis{font-size:12px;fill:#57606a}svg .value{font-size:13px;font-weight:bold}"
+    "svg .axis,svg .tier-info{font-size:12px;fill:#57606a}svg "
+    ".value{font-size:13px;font-weight:bold}"
     "svg .axis-title{font-size:13px;fill:#373e47;font-weight:bold}"
     "svg .tier-name{font-size:15px;font-weight:bold}svg .seg{stroke:#fff;stroke-width:0.5}"
     "svg .seg-label{font-size:13px;font-weight:bold}svg .seg-value{font-size:11px}"

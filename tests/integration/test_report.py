@@ -19,10 +19,19 @@ the warehouse.
 2b. `dagd run pipelines/sales.yaml` on data/sales-tiny (dictionary only)
    gives the same tiers and a complete report.
 3. Headless Chromium renders it to a PNG that is not blank (distinct
-   colours counted by decoding the PNG with zlib). Skipped, with a message,
-   only if chromium is missing."""
+   colours counted by decoding the PNG with zlib), and lays it out in a
+   390 px frame (a phone): no element runs past the frame's edge, the axes
+   have titles with units, bar labels and ticks read like 29.1M (no cents),
+   each tier is named in its chart with cities named in it, and the Q1/Q2
+   tooltips carry the English name. The report itself stays script-free: the
+   probe is a wrapper page that loads the report unchanged in an iframe
+   (srcdoc) and measures it from outside. A missing chromium is a SKIP
+   (exit 77), never a pass."""
 import glob
+import html as htmlmod
+import json
 import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -90,6 +99,91 @@ def png_pixels(path):
                 ink += 1
         prev = line
     return width, height, colours, ink
+
+
+# The wrapper page: the report, unchanged, in a 390 px iframe; the wrapper's
+# script measures it once laid out and prints what it found into its own DOM
+# (read back with --dump-dom).
+PROBE_PAGE = """<!DOCTYPE html><html><body><iframe id="f" width="%d" height="900" srcdoc="%s">
+</iframe><script>
+document.getElementById('f').onload = function () {
+  var d = this.contentDocument, vw = d.documentElement.clientWidth, bad = [];
+  d.querySelectorAll('body *').forEach(function (e) {
+    var r = e.getBoundingClientRect();
+    if (r.width > 0 && (r.right > vw + 1 || r.left < -1))
+      bad.push(e.tagName + '#' + e.id + '.' + e.getAttribute('class') + ' ' +
+               Math.round(r.left) + '..' + Math.round(r.right));
+  });
+  function texts(sel) {
+    return Array.prototype.map.call(d.querySelectorAll(sel), function (e) {
+      return e.textContent; });
+  }
+  var out = {vw: vw, scroll_width: d.documentElement.scrollWidth, bad: bad,
+    axis_titles: texts('svg .axis-title'),
+    ticks: texts('svg .axis'),
+    q1_values: texts('#chart-q1-top-city-per-hour .value'),
+    q2_values: texts('#chart-q2-top10-avg-district .value'),
+    q1_tips: texts('#chart-q1-top-city-per-hour rect > title'),
+    q2_tips: texts('#chart-q2-top10-avg-district rect > title'),
+    tier_names: Array.prototype.map.call(d.querySelectorAll('#chart-tiers .tier-name'),
+      function (e) { return e.firstChild.textContent; }),
+    tier_labels: texts('#chart-tiers text'),
+    q1_note: texts('#q1-note'), dq_note: texts('#dq-note')};
+  var p = document.createElement('pre');
+  p.id = 'probe';
+  p.textContent = JSON.stringify(out);
+  document.body.appendChild(p);
+};
+</script></body></html>"""
+
+
+def probe_layout(chromium, tmp, report, width):
+    """What the report looks like laid out WIDTH px wide (see PROBE_PAGE)."""
+    with open(report, encoding="utf-8") as f:
+        src = f.read()
+    page = os.path.join(tmp, "probe-%d.html" % width)
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(PROBE_PAGE % (width, htmlmod.escape(src, quote=True)))
+    p = subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                        "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", "--no-first-run", "--virtual-time-budget=10000",
+                        "--user-data-dir=" + os.path.join(tmp, "chromium-probe"),
+                        "--dump-dom", "file://" + page],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', p.stdout.decode("utf-8", "replace"), re.S)
+    check(m, "the layout probe printed nothing: %s" % p.stderr.decode("utf-8", "replace")[-2000:])
+    return json.loads(htmlmod.unescape(m.group(1)))
+
+
+def check_layout(chromium, tmp, report):
+    """The report at a phone's width, read as a sales manager would."""
+    got = probe_layout(chromium, tmp, report, 390)
+    print("layout at 390 px: viewport %d, scroll width %d, %d elements past the edge" %
+          (got["vw"], got["scroll_width"], len(got["bad"])))
+    check(not got["bad"] and got["scroll_width"] <= got["vw"],
+          "elements wider than a 390 px screen: %r" % got["bad"][:10])
+    titles = got["axis_titles"]
+    check("Sales (RMB)" in titles, "Q1 y axis title: %r" % titles)
+    check(any(t.startswith("Hour of the order (PST") for t in titles), "Q1 x axis title: %r" % titles)
+    check("Average sales per district with sales (RMB)" in titles, "Q2 axis title: %r" % titles)
+    short = re.compile(r"^-?\d{1,3}(\.\d)?[KMBT]?$")
+    for what in ("q1_values", "q2_values", "ticks"):
+        odd = [v for v in got[what] if not short.match(v) and not re.match(r"^\d\d:00$", v)]
+        check(got[what] and not odd, "%s not in 29.1M form: %r" % (what, odd or got[what]))
+    check(all(re.match(r"^\d+(\.\d)?[KM]$", v) for v in got["q1_values"]),
+          "Q1 bar labels in K/M (data/sales-tiny sells 58K to 439K an hour): %r" % got["q1_values"])
+    check(got["tier_names"] == ["Tier 2 (highest)", "Tier 1", "Tier 0 (lowest)"],
+          "tier names in the chart: %r" % got["tier_names"])
+    check(any(t.startswith("上海") for t in got["tier_labels"]) and
+          any(t.startswith("Largest: ") for t in got["tier_labels"]),
+          "cities named in the tiers chart: %r" % got["tier_labels"][:20])
+    check(any("(Shanghai)" in t or "(Beijing)" in t for t in got["q1_tips"]),
+          "English names in Q1 tooltips: %r" % got["q1_tips"])
+    check(any("(Shanghai)" in t for t in got["q2_tips"]), "English in Q2 tooltips: %r" % got["q2_tips"])
+    check(got["q1_note"] and "PST" in got["q1_note"][0] and "hours that have sales" in got["q1_note"][0],
+          "Q1 says which hours and which time zone: %r" % got["q1_note"])
+    check(got["dq_note"] and "Flagged is not rejected" in got["dq_note"][0],
+          "DQ says flagged versus rejected: %r" % got["dq_note"])
 
 
 def tiers_steps(data_dir, k=3):
@@ -222,9 +316,8 @@ def main():
         # 3. headless Chromium
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         if not chromium:
-            print("SKIP: chromium not installed, the screenshot check did not run")
-            print("PASS")
-            return
+            print("SKIP: chromium not installed, the screenshot and layout checks did not run")
+            sys.exit(77)
         png = os.path.join(tmp, "out.png")
         p = subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
                             "--disable-background-networking", "--disable-component-update",
@@ -240,6 +333,7 @@ def main():
         check((w, h) == (1200, 900), "screenshot size")
         check(len(colours) >= 20, "the screenshot is blank (%d colours)" % len(colours))
         check(ink >= 0.02 * (w // 3) * h, "too little drawn (%d pixels)" % ink)
+        check_layout(chromium, tmp, out)
         print("PASS")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
