@@ -503,9 +503,13 @@ static int start_run(struct ctl *c, const char *method, cJSON *params, bool wait
 static int cmd_run(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"param", required_argument, NULL, 'p'}, {"wait", no_argument, NULL, 'w'},
-        {"force", no_argument, NULL, 'f'},       {"from", required_argument, NULL, 'F'},
-        {"only", required_argument, NULL, 'O'},  {NULL, 0, NULL, 0},
+        {"param", required_argument, NULL, 'p'},
+        {"wait", no_argument, NULL, 'w'},
+        {"force", no_argument, NULL, 'f'},
+        {"from", required_argument, NULL, 'F'},
+        {"only", required_argument, NULL, 'O'},
+        {"partition", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     cJSON *params = cJSON_CreateObject();
     cJSON *plist = cJSON_AddArrayToObject(params, "params");
@@ -534,6 +538,9 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
         case 'O':
             cJSON_AddStringToObject(params, "only", optarg);
             break;
+        case 'P':
+            cJSON_AddStringToObject(params, "partition", optarg);
+            break;
         default:
             cJSON_Delete(params);
             return EXIT_USAGE;
@@ -542,7 +549,7 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
     if (optind != argc - 1) {
         cJSON_Delete(params);
         return usage_error("%s", "usage: dagctl run PIPELINE [--param k=v]... [--wait] [--force] "
-                                 "[--from STEP] [--only STEP]");
+                                 "[--from STEP] [--only STEP] [--partition KEY]");
     }
     cJSON_AddStringToObject(params, "pipeline", argv[optind]);
     return start_run(c, "run", params, wait);
@@ -955,7 +962,8 @@ static const struct {
     {"status", cmd_status, "status"},
     {"pipelines", cmd_pipelines, "pipelines"},
     {"run", cmd_run,
-     "run PIPELINE [--param k=v]... [--wait] [--force] [--from STEP] [--only STEP]"},
+     "run PIPELINE [--param k=v]... [--wait] [--force] [--from STEP] [--only STEP] "
+     "[--partition KEY]"},
     {"runs", cmd_runs, "runs [--pipeline P] [--limit N]"},
     {"show", cmd_show, "show RUN"},
     {"logs", cmd_logs, "logs RUN [STEP] [--follow]"},

@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -44,4 +46,31 @@ int dagd_statelock_share(int fd)
         }
     }
     return 0;
+}
+
+int dagd_statelock_serve(const char *dir, pid_t *ret_holder)
+{
+    _cleanup_free_ char *path = dagd_xasprintf("%s/serve.lock", dir);
+    _cleanup_close_ int fd = -1;
+    char buf[32];
+    ssize_t n;
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK) {
+            return -errno;
+        }
+        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        *ret_holder = (pid_t)strtol(buf, NULL, 10);
+        return -EBUSY;
+    }
+    n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+        return -errno;
+    }
+    return TAKE_FD(fd);
 }

@@ -13,6 +13,7 @@
 #define DAGD_STATELOCK_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Open (creating) DIR/lock and lock it: exclusively if possible (*ret_alone
  * = true), else shared (*ret_alone = false; waits for a starting peer that
@@ -22,5 +23,13 @@ int dagd_statelock_acquire(const char *dir, bool *ret_alone);
 
 /* Downgrade the exclusive lock to shared, once orphans are dealt with. */
 int dagd_statelock_share(int fd);
+
+/* One daemon per state directory (issue 12): `dagd serve` also holds an
+ * exclusive flock(2) on DIR/serve.lock for its lifetime, with its PID
+ * written in the file. Returns the fd to keep open, or -EBUSY with the
+ * holder's PID in *ret_holder (0 if it has not written it yet) when another
+ * daemon holds it, or -errno. `dagd run` does not take it: a one-shot run
+ * beside a daemon stays allowed (they share DIR/lock). */
+int dagd_statelock_serve(const char *dir, pid_t *ret_holder);
 
 #endif

@@ -237,7 +237,7 @@ static struct dagd_pipeline *find_pipeline(struct dagd_daemon *d, struct dagd_se
 
 static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
-    const char *name = NULL, *from = NULL, *only = NULL;
+    const char *name = NULL, *from = NULL, *only = NULL, *partition = NULL;
     _cleanup_free_ char **overrides = NULL;
     size_t n = 0;
     bool force = false, wait = false;
@@ -245,6 +245,7 @@ static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const c
     if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
         dagd__api_get_string(call, params, "from", false, &from) < 0 ||
         dagd__api_get_string(call, params, "only", false, &only) < 0 ||
+        dagd__api_get_string(call, params, "partition", false, &partition) < 0 ||
         dagd__api_get_bool(call, params, "force", &force) < 0 ||
         dagd__api_get_bool(call, params, "wait", &wait) < 0 ||
         dagd__api_get_overrides(call, params, &overrides, &n) < 0) {
@@ -261,6 +262,8 @@ static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const c
         .force = force,
         .from_step = from,
         .only_step = only,
+        .partition = partition,
+        .require_partition = true,
     };
     return submit(d, call, p, &opts, wait);
 }
@@ -296,6 +299,7 @@ static int api_retry(struct dagd_daemon *d, struct dagd_server_call *call, const
         .param_overrides = overrides,
         .n_param_overrides = n,
         .parent_run_id = run_id,
+        .partition = parent.partition, /* a retry runs its run's partition */
     };
     int r = submit(d, call, p, &opts, wait);
     for (size_t i = 0; i < n; i++) {

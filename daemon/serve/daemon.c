@@ -35,6 +35,7 @@ struct daemon {
     uv_timer_t prune_timer;
     uv_timer_t deadline;
     int lock_fd;
+    int serve_lock_fd; /* DIR/serve.lock: one daemon per state directory */
     bool stopped;
 };
 
@@ -252,6 +253,18 @@ static int open_store(struct daemon *s)
         free(d->config.state_dir);
         d->config.state_dir = dagd_xstrdup(abs);
     }
+    pid_t holder = 0;
+    s->serve_lock_fd = dagd_statelock_serve(d->config.state_dir, &holder);
+    if (s->serve_lock_fd == -EBUSY) {
+        dagd_log_error("Another daemon (dagd serve, PID %ld) uses the state directory '%s': one "
+                       "daemon per state directory; stop it or give another --state-dir",
+                       (long)holder, d->config.state_dir);
+        return -EBUSY;
+    }
+    if (s->serve_lock_fd < 0) {
+        return dagd_log_errno(LOG_ERR, s->serve_lock_fd, "Failed to lock '%s': %m",
+                              d->config.state_dir);
+    }
     s->lock_fd = dagd_statelock_acquire(d->config.state_dir, &alone);
     if (s->lock_fd < 0) {
         return dagd_log_errno(LOG_ERR, s->lock_fd, "Failed to lock '%s': %m", d->config.state_dir);
@@ -407,6 +420,7 @@ int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
     int r;
 
     s->lock_fd = -1;
+    s->serve_lock_fd = -1;
     s->dispatch = dispatch;
     d->config = *config;
     *config = (struct dagd_daemon_config){0};
@@ -468,6 +482,9 @@ struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d)
     d->store = dagd_store_free(d->store);
     if (s->lock_fd >= 0) {
         close(s->lock_fd);
+    }
+    if (s->serve_lock_fd >= 0) {
+        close(s->serve_lock_fd);
     }
     free(d->socket_path);
     dagd_daemon_config_done(&d->config);

@@ -12,7 +12,7 @@ struct qrun {
     char **overrides;
     size_t n_overrides;
     bool force;
-    char *from_step, *only_step, *parent_run_id;
+    char *from_step, *only_step, *parent_run_id, *partition;
     unsigned max_jobs;
     int64_t created_ms;
     struct dagd_run_resolved *resolved; /* at submit; handed to the executor at start */
@@ -76,6 +76,7 @@ static void qrun_free(struct qrun *r)
     free(r->from_step);
     free(r->only_step);
     free(r->parent_run_id);
+    free(r->partition);
     dagd_run_resolved_free(r->resolved);
     free(r);
 }
@@ -90,6 +91,7 @@ static size_t qrun_bytes(const struct qrun *r)
     }
     n += r->from_step ? strlen(r->from_step) : 0;
     n += r->only_step ? strlen(r->only_step) : 0;
+    n += r->partition ? strlen(r->partition) : 0;
     return n;
 }
 
@@ -219,6 +221,7 @@ static void record_unstarted(struct dagd_run_queue *q, struct qrun *r, enum dagd
         .params_json = params,
         .parent_run_id = r->parent_run_id,
         .created_at = r->created_ms,
+        .partition = r->partition,
     };
     int64_t now = dagd_usec_to_msec(dagd_now_wall_usec());
     int k = dagd_store_run_create(q->store, &info, steps, tasks, r->p->n_steps);
@@ -268,6 +271,7 @@ static int start(struct dagd_run_queue *q, struct qrun *r, char ret_run_id[stati
         .parent_run_id = r->parent_run_id,
         .max_jobs = r->max_jobs,
         .run_id = r->run_id,
+        .partition = r->partition,
     };
     char id[33];
 
@@ -437,6 +441,7 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     r->from_step = strdup_or_null(opts->from_step);
     r->only_step = strdup_or_null(opts->only_step);
     r->parent_run_id = strdup_or_null(opts->parent_run_id);
+    r->partition = strdup_or_null(opts->partition);
     r->max_jobs = opts->max_jobs;
     r->created_ms = dagd_usec_to_msec(dagd_now_wall_usec());
     r->bytes = qrun_bytes(r);
@@ -445,7 +450,7 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
      * queued runs with 200 KB params each took 2 GB). Checked before and
      * after resolving: a flood costs no resolution, and what resolution
      * adds (expanded params and configs) counts too. */
-    bool waits = q->queued != NULL || !can_start(q, r);
+    bool waits = !can_start(q, r);
     if (waits && queue_full(q, p, r, reterr)) {
         qrun_free(r);
         return -ENOBUFS;
@@ -463,7 +468,10 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
         qrun_free(r);
         return k;
     }
-    if (q->queued == NULL && can_start(q, r)) {
+    /* Runs still queued wait for their pipeline's concurrency (pump()
+     * starts whatever can start the moment a slot frees), so a run that can
+     * start now does not queue behind them. */
+    if (can_start(q, r)) {
         k = start(q, r, ret_run_id, reterr);
         if (k < 0) {
             qrun_free(r);
@@ -528,6 +536,7 @@ int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd
             .params_json = dagd_params_to_json(&ps),
             .parent_run_id = strdup_or_null(r->parent_run_id),
             .created_at = r->created_ms,
+            .partition = strdup_or_null(r->partition),
         };
         dagd_params_done(&ps);
         if (ret_steps) {

@@ -151,8 +151,8 @@ static void test_max_runs(void **state)
 }
 
 /* concurrency 1: the second run of `solo` waits for the first, while a
- * run of another pipeline queued behind it starts when a slot frees (here:
- * when a short run ends), before the first `solo` run ended. */
+ * run of another pipeline submitted behind it starts at once: a slot is
+ * free, and the queued run waits for its pipeline, not for a slot. */
 static void test_pipeline_concurrency(void **state)
 {
     struct fixture *f = *state = fixture_new(4);
@@ -167,9 +167,9 @@ static void test_pipeline_concurrency(void **state)
     assert_false(dagd_run_queue_is_queued(f->q, s1));
     assert_false(dagd_run_queue_is_queued(f->q, x));
     assert_true(dagd_run_queue_is_queued(f->q, s2));
-    /* Behind a queued run, a new one queues too, even with a free slot:
-     * it starts at the next run's end (run_queue.c submit). */
-    assert_true(dagd_run_queue_is_queued(f->q, o));
+    /* Behind a queued run, a new one that can start starts (it used to
+     * queue until the next run's end). */
+    assert_false(dagd_run_queue_is_queued(f->q, o));
     st_run_until(&f->loop, queue_empty, f, TIMEOUT_MS);
 
     struct dagd_run_info r1 = run_of(f, s1), r2 = run_of(f, s2), ro = run_of(f, o);
