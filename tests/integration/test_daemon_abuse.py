@@ -13,8 +13,8 @@ import sqlite3
 import subprocess
 import time
 
-from dagdtest import (BUILD, NOOP, Daemon, call, check, fail, need_test_plugins, read_line, request,
-                       wait_for)
+from dagdtest import (NOOP, Daemon, call, check, fail, need_test_plugins, read_line, request,
+                      sanitized, wait_for)
 
 need_test_plugins("noop", "sleep")
 
@@ -62,16 +62,6 @@ steps:
     task: sleep
     config: {ms: 30000}
 """
-
-
-def sanitized():
-    """ASan's quarantine keeps freed memory: RSS bounds mean nothing there."""
-    try:
-        with open(os.path.join(BUILD, "meson-info", "intro-buildoptions.json")) as f:
-            opts = {o["name"]: o["value"] for o in json.load(f)}
-        return opts.get("b_sanitize", "none") not in ("none", "")
-    except OSError:
-        return False
 
 
 def check_rss(cond, msg):

@@ -6,12 +6,11 @@ SIGSEGV, while a crash under a limit stays a crash; under it (48 MiB in a
 64M budget: the limit counts what the step adds to the worker, not the
 worker's own libraries), it succeeds; every
 attempt records CPU time and peak RSS in the steps table."""
-import json
 import os
 import shutil
 import tempfile
 
-from dagdtest import BUILD, check, dagd, last_run, run_steps
+from dagdtest import check, dagd, last_run, run_steps, sanitized
 
 PIPELINE = """\
 pipeline: limits
@@ -43,15 +42,6 @@ steps:
     memory: 64M
     retries: 0
 """
-
-
-def sanitized():
-    try:
-        with open(os.path.join(BUILD, "meson-info", "intro-buildoptions.json")) as f:
-            opts = {o["name"]: o["value"] for o in json.load(f)}
-        return opts.get("b_sanitize", "none") not in ("none", "")
-    except OSError:
-        return False
 
 
 def main():

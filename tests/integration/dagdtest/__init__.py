@@ -3,7 +3,8 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
 (python3 puts tests/integration, the script's directory, on sys.path).
 
     paths       BUILD, SOURCE, DAGD, DAGCTL, TEST_PLUGINS, TINY, DICT, MODELS,
-                FAKEWIKI, TOOLS, NO_WIKI: where the built binaries and the data are
+                FAKEWIKI, TOOLS, NO_WIKI: where the built binaries and the data are;
+                sanitized() (a sanitizer build: no RSS bounds)
     checks      fail, check, eq, skip (exit 77), wait_for, run_main (a main()
                 whose AssertionError fails the test)
     state       state_db (a state directory's state.db, read-only), last_run,
@@ -23,7 +24,7 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
     openmetrics parse: a strict check of OpenMetrics text (GET /metrics)
 """
 from .paths import (BUILD, DAGCTL, DAGD, DICT, FAKEWIKI, MODELS, NO_WIKI, SOURCE,  # noqa: F401
-                    TEST_PLUGINS, TINY, TOOLS)
+                    TEST_PLUGINS, TINY, TOOLS, sanitized)
 from .checks import SKIP, check, eq, fail, run_main, skip, wait_for  # noqa: F401
 from .state import last_run, last_run_id, ran_steps, run_steps, state_db  # noqa: F401
 from .commands import Tmp, dagd, fast_sales_yaml, plan, wait_socket  # noqa: F401

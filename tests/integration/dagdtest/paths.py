@@ -1,6 +1,7 @@
 """Where the built binaries, the sources and the test data are:
 DAGD_BUILD_ROOT and DAGD_SOURCE_ROOT (set by meson test), else the tree
 this file is in."""
+import json
 import os
 
 _TREE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
@@ -19,3 +20,14 @@ FAKEWIKI = os.path.join(TOOLS, "fakewiki.py")
 # back to its dictionary in about a second, but then marks its result
 # no_memo (it is asked again next run).
 NO_WIKI = "http://127.0.0.1:1/w/api.php"
+
+
+def sanitized():
+    """Whether the build under test has sanitizers (b_sanitize): ASan's
+    quarantine keeps freed memory, so RSS bounds mean nothing there."""
+    try:
+        with open(os.path.join(BUILD, "meson-info", "intro-buildoptions.json")) as f:
+            opts = {o["name"]: o["value"] for o in json.load(f)}
+        return opts.get("b_sanitize", "none") not in ("none", "")
+    except OSError:
+        return False
