@@ -107,6 +107,10 @@
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                             \
     X(EVENTS_LIST, "SELECT " EVENT_COLUMNS " FROM events WHERE run_id = ?1 AND seq > ?2 "          \
                    "AND (?3 IS NULL OR step = ?3) ORDER BY seq LIMIT ?4")                          \
+    /* The newest ?2 events of a run, newest first (store.c turns them round): a reverse           \
+     * range of events_by_run. */                                                                  \
+    X(EVENTS_TAIL, "SELECT " EVENT_COLUMNS " FROM events WHERE run_id = ?1 "                       \
+                   "ORDER BY seq DESC LIMIT ?2")                                                   \
                                                                                                    \
     X(CHECK_INSERT,                                                                                \
       "INSERT INTO checks (run_id, step, attempt, name, severity, status, violations, sample, "    \

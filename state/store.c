@@ -1265,6 +1265,32 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
     return collect_rows(s, st, sizeof(**ret), event_decode, event_done, (void **)ret, ret_n);
 }
 
+int dagd_store_events_tail(struct dagd_store *s, const char *run_id, size_t limit,
+                           struct dagd_event_info **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_EVENTS_TAIL, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run_id);
+    (void)sqlite3_bind_int64(st, 2, sql_limit(limit));
+    struct dagd_event_info *evs = NULL;
+    size_t n = 0;
+    r = collect_rows(s, st, sizeof(*evs), event_decode, event_done, (void **)&evs, &n);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        struct dagd_event_info t = evs[i];
+        evs[i] = evs[n - 1 - i];
+        evs[n - 1 - i] = t;
+    }
+    *ret = evs;
+    *ret_n = n;
+    return 0;
+}
+
 /* ---- runs ---- */
 
 /* The run row, one pending row per step (so `dagctl show` lists every step

@@ -227,6 +227,11 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
                            int64_t after_seq, size_t limit, struct dagd_event_info **ret,
                            size_t *ret_n);
 
+/* The newest `limit` events of a run (limit > 0), oldest first. Free like
+ * events_list. */
+int dagd_store_events_tail(struct dagd_store *s, const char *run_id, size_t limit,
+                           struct dagd_event_info **ret, size_t *ret_n);
+
 /* Batch many writes (e.g. a burst of log events) in one transaction: the
  * store's own functions then join it (each still atomic on its own, through a
  * savepoint). Not nested: begin while one is open gives -EBUSY; commit or

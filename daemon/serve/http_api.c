@@ -9,7 +9,8 @@
  *   /api/runs/ID            `show` + graph: {needs: {step: [steps]}}
  *   /api/runs/ID/events?after=SEQ&step=S&limit=N
  *       {events: [...], last_seq}: the stored events (as `logs` streams
- *       them) after SEQ; a page polls it to follow a live run
+ *       them) after SEQ; a page polls it to follow a live run; or
+ *       ?tail=N: the newest N (a big run's first view)
  *   /api/pipelines          `pipelines` + last_run per pipeline
  *   /api/ticks?name=&limit= `ticks`
  *   /api/actions            {enabled}: whether the POSTs below exist
@@ -233,13 +234,17 @@ static int api_events(const struct dagd_http_request *req, const char *run_id,
     size_t n = 0;
     uint64_t after = 0, limit = EVENTS_PAGE_DEFAULT;
 
+    uint64_t tail = 0;
     if (arg_u64(req, "after", INT64_MAX, &after) < 0 ||
-        arg_u64(req, "limit", EVENTS_PAGE_MAX, &limit) < 0 || limit == 0) {
-        return set_error(res, 400, "INVALID_PARAMS", "after is a seq, limit 1..%d",
+        arg_u64(req, "limit", EVENTS_PAGE_MAX, &limit) < 0 || limit == 0 ||
+        arg_u64(req, "tail", EVENTS_PAGE_MAX, &tail) < 0) {
+        return set_error(res, 400, "INVALID_PARAMS", "after is a seq, limit and tail 1..%d",
                          EVENTS_PAGE_MAX);
     }
-    if (dagd_store_events_list(req->d->store, run_id, arg_str(req, "step"), (int64_t)after, limit,
-                               &evs, &n) < 0) {
+    int r = tail > 0 ? dagd_store_events_tail(req->d->store, run_id, tail, &evs, &n)
+                     : dagd_store_events_list(req->d->store, run_id, arg_str(req, "step"),
+                                              (int64_t)after, limit, &evs, &n);
+    if (r < 0) {
         return set_error(res, 500, "INTERNAL", "cannot read events: %s",
                          dagd_store_errmsg(req->d->store));
     }

@@ -157,6 +157,9 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "noop": NOOP},
     rest = get_json(port, "/api/runs/%s/events?after=%d" % (ids[1], mid))
     check(rest["events"] == ev["events"][2:], "after=: %r" % rest)
     check(rest["last_seq"] == ev["events"][-1]["seq"], "last_seq: %r" % rest["last_seq"])
+    tail = get_json(port, "/api/runs/%s/events?tail=3" % ids[1])
+    check(tail["events"] == ev["events"][-3:] and tail["last_seq"] == ev["events"][-1]["seq"],
+          "tail=3: %r" % tail)
     br = get_json(port, "/api/runs/%s/events?step=broken" % ids[1])["events"]
     check(br and all(e.get("step") == "broken" for e in br), "step filter: %r" % br)
 

@@ -442,8 +442,8 @@ function appendCapped(body, items, row, note) {
     while (body.childElementCount > ROWS_SHOWN) {
         body.firstElementChild.remove();
     }
-    note.textContent = body.__total > ROWS_SHOWN
-        ? "The last " + ROWS_SHOWN + " of " + body.__total + " events (a step's page has its whole log)." : "";
+    note.textContent = body.__total > ROWS_SHOWN || body.__more
+        ? "The last " + ROWS_SHOWN + " events (a step's page has its whole log)." : "";
 }
 
 /* Every event after `after`, page by page (the API caps a page). */
@@ -480,13 +480,33 @@ async function pageRun(runId) {
         el("h2", {}, "Graph"), dagBox, el("h2", {}, "Gantt"), ganttBox,
         el("h2", {}, "Steps"), stepsBox, el("h2", {}, "Events"), logNote, el("div", {class: "scroll log"}, logTable));
 
+    /* The first load asks for the newest events only; a run of a few
+     * hundred steps then reads its whole history for the Gantt's attempts,
+     * a bigger one draws one bar per step from the steps' own times (so a
+     * 5,000-step run does not ship every event to the page). */
+    let first = true;
+    let big = false;
     async function refresh() {
-        const [data, ev] = await Promise.all([api("/api/runs/" + encodeURIComponent(runId)), eventsAfter(runId, last)]);
+        const runUrl = "/api/runs/" + encodeURIComponent(runId);
+        let data, ev;
+        if (first) {
+            let tail;
+            [data, tail] = await Promise.all([api(runUrl), api(runUrl + "/events" + qs({tail: ROWS_SHOWN}))]);
+            big = data.steps.length > ROWS_SHOWN;
+            ev = !big && tail.events.length === ROWS_SHOWN ? await eventsAfter(runId, 0)
+                : {events: tail.events, last: tail.last_seq};
+            logBody.__more = tail.events.length === ROWS_SHOWN;
+            first = false;
+        } else {
+            [data, ev] = await Promise.all([api(runUrl), eventsAfter(runId, last)]);
+        }
         if (gen !== generation) {
             return;
         }
         const r = data.run;
-        events.push(...ev.events);
+        if (!big) {
+            events.push(...ev.events);
+        }
         last = ev.last;
         appendCapped(logBody, ev.events, eventRow, logNote);
         head.replaceChildren(el("dl", {class: "facts"},

@@ -827,6 +827,15 @@ static void test_events(void **state)
 
     struct dagd_event_info *ev = NULL;
     size_t n = 0;
+    /* The tail: r2's newest 2 events (lines 6 and 8), oldest first. */
+    assert_int_equal(dagd_store_events_tail(s, "r2", 2, &ev, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].message, "line 6");
+    assert_string_equal(ev[1].message, "line 8");
+    for (size_t i = 0; i < n; i++) {
+        dagd_event_info_done(&ev[i]);
+    }
+    free(ev);
     /* after_seq and limit page through the run's events, oldest first. */
     assert_int_equal(dagd_store_events_list(s, "r1", NULL, first, 2, &ev, &n), 0);
     assert_int_equal(n, 2);
