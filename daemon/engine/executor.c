@@ -80,6 +80,7 @@ struct exec_attempt {
     int64_t cpu_usec, maxrss_kb;
     bool got_result;
     bool no_memo;    /* the plugin said its result must not be memoized */
+    bool no_retry;   /* the plugin said its failure is permanent (task.h no_retry) */
     char *warehouse; /* the warehouse file the step opened, to checkpoint */
     bool oom;        /* reliability: the worker saw an allocation fail under its limit */
     int rc;
@@ -856,6 +857,13 @@ static void on_event_line(struct exec_attempt *a, char *line, size_t len)
         a->no_memo = true;
         step_log(s, "warning", "log", m);
         free(m);
+    } else if (streq(k, "noretry")) {
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "reason"));
+        char *m = dagd_xasprintf("failure is permanent, not retried: %s",
+                                 why ? why : "permanent failure");
+        a->no_retry = true;
+        step_log(s, "notice", "log", m);
+        free(m);
     } else if (streq(k, "result")) {
         const cJSON *rc = cJSON_GetObjectItemCaseSensitive(j, "rc");
         const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "error"));
@@ -1417,7 +1425,8 @@ static void attempt_finish(struct exec_attempt *a)
         if (st == DAGD_TRACKER_RUNNING) {
             dagd_tracker_canceled(r->sched, s->idx);
         }
-    } else if (s->info.attempts <= ps->retries && !e->shutting_down && !r->canceling) {
+    } else if (s->info.attempts <= ps->retries && !a->no_retry && !e->shutting_down &&
+               !r->canceling) {
         step_schedule_retry(s, error);
     } else {
         s->info.status = DAGD_STEP_FAILED;

@@ -140,6 +140,11 @@ static void no_memo(struct dagd_task_ctx *ctx, const char *reason)
     ctx->mode->no_memo(ctx, reason);
 }
 
+static void no_retry(struct dagd_task_ctx *ctx, const char *reason)
+{
+    ctx->mode->no_retry(ctx, reason);
+}
+
 static int check_result(struct dagd_task_ctx *ctx, const struct dagd_check_result *result)
 {
     return ctx->mode->check_result(ctx, result);
@@ -175,4 +180,5 @@ const struct dagd_host_api dagd_host_api = {
     .fail = fail,
     .no_memo = no_memo,
     .check_result = check_result,
+    .no_retry = no_retry,
 };

@@ -47,6 +47,7 @@ struct dagd_host_mode {
     int (*fail)(struct dagd_task_ctx *ctx, const char *key, const char *fmt, va_list ap);
     void (*no_memo)(struct dagd_task_ctx *ctx, const char *reason);
     int (*check_result)(struct dagd_task_ctx *ctx, const struct dagd_check_result *result);
+    void (*no_retry)(struct dagd_task_ctx *ctx, const char *reason);
 };
 
 /* The one table (ABI DAGD_TASK_ABI_MAJOR.MINOR, struct_size of this build);

@@ -158,6 +158,11 @@ static void lt_no_memo(struct dagd_task_ctx *ctx, const char *reason)
 {
 }
 
+/* Plan/validate time: nothing runs, so nothing is retried. */
+static void lt_no_retry(struct dagd_task_ctx *ctx, const char *reason)
+{
+}
+
 /* Plan/validate time: no check runs then. */
 static int lt_check_result(struct dagd_task_ctx *ctx, const struct dagd_check_result *result)
 {
@@ -203,6 +208,7 @@ static const struct dagd_host_mode loader_mode = {
     .fail = lt_fail,
     .no_memo = lt_no_memo,
     .check_result = lt_check_result,
+    .no_retry = lt_no_retry,
 };
 
 void dagd_plugin_failures_free(struct dagd_plugin_failure *f, size_t n)

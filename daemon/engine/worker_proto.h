@@ -24,6 +24,8 @@
  *      "violations":N,"sample":[{...}] or null,"detail":"..."}
  *                             a data-quality check result (task.h
  *                             check_result; stored in state.db `checks`)
+ *     {"k":"noretry","reason":"..."}  the failure is permanent: no retry
+ *                             (task.h no_retry, ABI 1.3)
  *     {"k":"oom"}             an allocation failed under the step's memory
  *                             limit (memlimit_worker.c; at most once)
  *     {"k":"result","rc":0}  or  {"k":"result","rc":-22,"error":"..."}

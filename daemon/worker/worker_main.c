@@ -315,6 +315,11 @@ static void h_no_memo(struct dagd_task_ctx *ctx, const char *reason)
     send_event_str("nomemo", "reason", reason && *reason ? reason : "degraded result");
 }
 
+static void h_no_retry(struct dagd_task_ctx *ctx, const char *reason)
+{
+    send_event_str("noretry", "reason", reason && *reason ? reason : "permanent failure");
+}
+
 /* Largest check sample forwarded (task.h); the events line limit is 64 KiB. */
 #define CHECK_SAMPLE_MAX (16 * 1024)
 
@@ -400,6 +405,7 @@ static const struct dagd_host_mode run_mode = {
     .fail = h_fail,
     .no_memo = h_no_memo,
     .check_result = h_check_result,
+    .no_retry = h_no_retry,
 };
 
 /* ---- plugins ------------------------------------------------------------------------------ */

@@ -270,9 +270,60 @@ static int cb_number(void *ctx, const char *s, size_t len)
     return on_scalar(r, DAGD_JSON_REAL, 0, d, NULL, 0);
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
+ * no surrogates, nothing above U+10FFFF), 0 if there is none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80) {
+        return 1;
+    }
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    }
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        unsigned lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+        return n >= 3 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        unsigned lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+        return n >= 4 && s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80
+                   ? 4
+                   : 0;
+    }
+    return 0;
+}
+
+/* A decoded string (value or key) must be text that every later layer
+ * keeps whole: `\u0000` would cut it wherever it is handled as a C string
+ * (raw_orders kept "ab\0c", orders "ab"), and yajl decodes a lone low
+ * surrogate (`\udc00`) to bytes that are not UTF-8 (a lone high one, `\ud800`,
+ * it already turns into a question mark). Both are rejected, naming the
+ * record, rather than stored differently in different tables. */
+static int check_text(struct dagd_json_reader *r, const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t k;
+        if (s[i] == 0) {
+            return fail(r, -EINVAL,
+                        "record %llu (byte offset %llu): a string contains \\u0000 (NUL), "
+                        "which is not allowed",
+                        (unsigned long long)r->records + 1, (unsigned long long)r->rec_offset);
+        }
+        k = utf8_len(s + i, len - i);
+        if (k == 0) {
+            return fail(r, -EINVAL,
+                        "record %llu (byte offset %llu): a string is not valid UTF-8 (a lone "
+                        "surrogate such as \\udc00?)",
+                        (unsigned long long)r->records + 1, (unsigned long long)r->rec_offset);
+        }
+        i += k;
+    }
+    return 1;
+}
+
 static int cb_string(void *ctx, const unsigned char *s, size_t len)
 {
-    return on_scalar(ctx, DAGD_JSON_STRING, 0, 0, s, len);
+    return check_text(ctx, s, len) && on_scalar(ctx, DAGD_JSON_STRING, 0, 0, s, len);
 }
 
 static int append_extra(struct dagd_json_reader *r, const unsigned char *key, size_t len)
@@ -299,6 +350,9 @@ static int cb_map_key(void *ctx, const unsigned char *key, size_t len)
 {
     struct dagd_json_reader *r = ctx;
 
+    if (!check_text(r, key, len)) {
+        return 0;
+    }
     if (r->depth == 2) {
         for (size_t k = 0; k < r->n_keys; k++) {
             if (r->key_len[k] == len && memcmp(r->keys[k], key, len) == 0) {

@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define DAGD_TASK_ABI_MAJOR 1
-#define DAGD_TASK_ABI_MINOR 2
+#define DAGD_TASK_ABI_MINOR 3
 
 /* The symbol the host looks up in every plugin. */
 #define DAGD_TASK_ENTRY_SYMBOL "dagd_task_entry"
@@ -204,6 +204,13 @@ struct dagd_host_api {
      * than 16 KiB is dropped (the count stays). 0, -EINVAL (bad fields), or
      * -EOPNOTSUPP outside `run`. Check DAGD_HOST_HAS(api, check_result). */
     int (*check_result)(struct dagd_task_ctx *ctx, const struct dagd_check_result *result);
+
+    /* ABI 1.3: the failure of this attempt is permanent (a malformed input
+     * file, a bad record): running it again gives the same result, so the
+     * host does not retry the step whatever its `retries:`. Call it with the
+     * reason before returning an error from `run`; `reason` is logged. Check
+     * DAGD_HOST_HAS(api, no_retry) before calling. [any thread] */
+    void (*no_retry)(struct dagd_task_ctx *ctx, const char *reason);
 };
 
 /* True when the host's API table is large enough to have `field` (fields

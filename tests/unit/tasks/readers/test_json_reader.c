@@ -169,6 +169,15 @@ static void test_errors(void **state)
     expect_error("  \n", "empty input", NULL);
     expect_error("[] []", "syntax error", "trailing garbage");
     expect_error("[{\"A\": \"\xff\"}]", "syntax error at record 1", NULL);
+    /* Decoded strings must stay whole text (issue 16 item 15): a NUL would
+     * cut the value in the silver tables, a lone surrogate is not UTF-8. */
+    expect_error("[{\"ORDER_ID\":1},{\"ORDER_ID\":\"ab\\u0000c\"}]", "record 2",
+                 "contains \\u0000");
+    /* yajl itself decodes a lone high surrogate (\ud800) to '?'; a lone low
+     * one comes out as bytes ED B0 80, which are not UTF-8. */
+    expect_error("[{\"ORDER_ID\":\"\\udc00\"}]", "record 1", "not valid UTF-8");
+    expect_error("[{\"X\\u0000\":1}]", "record 1", "contains \\u0000");
+    expect_error("[{\"A\":{\"b\":\"\\udc00\"}}]", "record 1", "not valid UTF-8");
 }
 
 static void test_callback_stops(void **state)
