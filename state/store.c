@@ -1406,8 +1406,9 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         }
     }
     {
-        _cleanup_free_ char *msg = error ? dagd_xasprintf("run %s: %s", status_s, error)
-                                         : dagd_xasprintf("run %s", status_s);
+        const char *why = dagd_reason_after(error, status_s);
+        _cleanup_free_ char *msg =
+            why ? dagd_xasprintf("run %s: %s", status_s, why) : dagd_xasprintf("run %s", status_s);
         r = event_insert(s, run_id, NULL, now, status == DAGD_RUN_FAILED ? "error" : "info", "run",
                          msg, NULL);
     }
@@ -1568,10 +1569,12 @@ static char *step_event_message(const struct dagd_step_info *st)
                               ms % 1000);
     }
     case DAGD_STEP_FAILED:
-        if (st->exit_code >= 0) {
-            return dagd_xasprintf("step %s failed (attempt %u, exit code %d): %s", name,
-                                  st->attempts, st->exit_code,
-                                  st->error ? st->error : "unknown error");
+        /* The error says what failed (a task's own words, such as "'sh'
+         * exited with code 3"); the worker's exit code is in exit_code, and
+         * only named when there are no words. */
+        if (!st->error && st->exit_code >= 0) {
+            return dagd_xasprintf("step %s failed (attempt %u, exit code %d)", name, st->attempts,
+                                  st->exit_code);
         }
         return dagd_xasprintf("step %s failed (attempt %u): %s", name, st->attempts,
                               st->error ? st->error : "unknown error");
@@ -1579,8 +1582,10 @@ static char *step_event_message(const struct dagd_step_info *st)
         return dagd_xasprintf("step %s skipped: %s", name,
                               st->skip_reason ? st->skip_reason : "no reason given");
     case DAGD_STEP_CANCELED:
-        return st->error ? dagd_xasprintf("step %s canceled: %s", name, st->error)
-                         : dagd_xasprintf("step %s canceled", name);
+        return dagd_reason_after(st->error, "canceled")
+                   ? dagd_xasprintf("step %s canceled: %s", name,
+                                    dagd_reason_after(st->error, "canceled"))
+                   : dagd_xasprintf("step %s canceled", name);
     case DAGD_STEP_PENDING:
     default:
         return st->attempts

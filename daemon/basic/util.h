@@ -76,6 +76,21 @@ static inline bool streq_ptr(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* A reason to print after a status word, without repeating it: for status
+ * "canceled", "canceled" gives NULL (nothing to add), "canceled: dagd is
+ * stopping" gives "dagd is stopping", anything else itself. */
+static inline const char *dagd_reason_after(const char *reason, const char *status)
+{
+    size_t n = strlen(status);
+    if (!reason || streq(reason, status)) {
+        return NULL;
+    }
+    if (strncmp(reason, status, n) == 0 && reason[n] == ':' && reason[n + 1] == ' ') {
+        return reason + n + 2;
+    }
+    return reason;
+}
+
 /* Monotonic and wall clock in microseconds. */
 uint64_t dagd_now_mono_usec(void);
 uint64_t dagd_now_wall_usec(void);

@@ -53,7 +53,8 @@ static void on_event(const struct dagd_exec_event *ev, void *userdata)
     if (ev->kind == DAGD_EXEC_RUN_STARTED && streq(ev->run_id, c->run_id) && !c->quiet) {
         /* Printed here, not before submit: the run exists only now (params
          * and configs resolved), and before its first step's line. */
-        printf("run %s of pipeline %s (%zu steps)\n", c->run_id, c->p->name, c->p->n_steps);
+        printf("run %s of pipeline %s (%zu step%s)\n", c->run_id, c->p->name, c->p->n_steps,
+               c->p->n_steps == 1 ? "" : "s");
         fflush(stdout);
     }
     if (ev->kind == DAGD_EXEC_RUN_FINISHED && streq(ev->run_id, c->run_id)) {

@@ -248,8 +248,10 @@ static void step_line(struct dagd_progress *pr, const struct dagd_step_info *s)
     }
     if (s->status == DAGD_STEP_SKIPPED && s->skip_reason) {
         fprintf(pr->f, " (%s)", s->skip_reason);
-    } else if ((s->status == DAGD_STEP_FAILED || s->status == DAGD_STEP_CANCELED) && s->error) {
+    } else if (s->status == DAGD_STEP_FAILED && s->error) {
         fprintf(pr->f, ": %s", s->error);
+    } else if (s->status == DAGD_STEP_CANCELED && dagd_reason_after(s->error, "canceled")) {
+        fprintf(pr->f, ": %s", dagd_reason_after(s->error, "canceled"));
     }
     fputc('\n', pr->f);
     /* Line by line also into pipes (`dagd run ... | tee log`). */
@@ -426,7 +428,7 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
     }
     if (!pr->quiet && n > 0) {
         fprintf(pr->f, "\n%-*s  %-9s  %8s  %9s  %10s  %s\n", (int)wname, "STEP", "STATUS",
-                "ATTEMPTS", "DURATION", "ROWS", "ERROR");
+                "ATTEMPTS", "DURATION", "ROWS", "ERROR OR REASON");
         for (size_t i = 0; i < n; i++) {
             const struct dagd_step_info *s = &steps[i];
             char dur[24] = "-", rows[24] = "-";
@@ -464,9 +466,10 @@ void dagd_progress_summary(struct dagd_progress *pr, struct dagd_store *store, c
         if (run.started_at && run.ended_at >= run.started_at) {
             format_ms_span(run.started_at, run.ended_at, dur, sizeof(dur));
         }
-        fprintf(pr->f, "%srun %s %s in %s%s%s\n", pr->quiet ? "" : "\n", run.run_id,
-                dagd_run_status_to_string(run.status), dur, run.error ? ": " : "",
-                run.error ? run.error : "");
+        const char *st = dagd_run_status_to_string(run.status);
+        const char *why = dagd_reason_after(run.error, st);
+        fprintf(pr->f, "%srun %s %s in %s%s%s\n", pr->quiet ? "" : "\n", run.run_id, st, dur,
+                why ? ": " : "", why ? why : "");
         dagd_run_info_done(&run);
     }
     for (size_t i = 0; i < n; i++) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,8 +73,21 @@ static int ctl_connect(struct ctl *c)
     }
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int r = -errno;
-        fprintf(stderr, "dagctl: cannot connect to %s: %s (is dagd serve running?)\n", c->socket,
-                strerror(errno));
+        struct stat st;
+        /* "Connection refused" for a directory or a plain file misleads:
+         * say what the path is instead. */
+        if (stat(c->socket, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr,
+                    "dagctl: %s is a directory, not dagd's socket (give the socket file, "
+                    "e.g. %s/dagd.sock)\n",
+                    c->socket, c->socket);
+        } else if (stat(c->socket, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "dagctl: %s is not a socket (give dagd serve's --socket path)\n",
+                    c->socket);
+        } else {
+            fprintf(stderr, "dagctl: cannot connect to %s: %s (is dagd serve running?)\n",
+                    c->socket, strerror(-r));
+        }
         return r;
     }
     return 0;
@@ -236,14 +250,33 @@ static int cmd_pipelines(struct ctl *c, int argc, char **argv)
         print_json(rep.result);
     } else {
         const cJSON *p;
-        printf("%-24s %5s  %-8s %s\n", "PIPELINE", "STEPS", "STATUS", "FILE");
+        printf("%-24s %5s  %-8s %-24s %s\n", "PIPELINE", "STEPS", "STATUS", "SCHEDULES/SENSORS",
+               "DESCRIPTION (FILE)");
         cJSON_ArrayForEach(p, list)
         {
             const cJSON *errors = cJSON_GetObjectItemCaseSensitive(p, "errors");
             bool loaded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "loaded"));
             const char *st = cJSON_GetArraySize(errors) > 0 ? (loaded ? "stale" : "invalid") : "ok";
-            printf("%-24s %5d  %-8s %s\n", dagd_or_dash(dagd_jstr(p, "name")),
-                   (int)dagd_jnum(p, "steps"), st, dagd_or_dash(dagd_jstr(p, "file")));
+            char triggers[256] = "";
+            const cJSON *t;
+            cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(p, "schedules"))
+            {
+                if (cJSON_IsString(t)) {
+                    snprintf(triggers + strlen(triggers), sizeof(triggers) - strlen(triggers),
+                             "%s%s", *triggers ? "," : "", t->valuestring);
+                }
+            }
+            cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(p, "sensors"))
+            {
+                if (cJSON_IsString(t)) {
+                    snprintf(triggers + strlen(triggers), sizeof(triggers) - strlen(triggers),
+                             "%s%s", *triggers ? "," : "", t->valuestring);
+                }
+            }
+            const char *desc = dagd_jstr(p, "description");
+            printf("%-24s %5d  %-8s %-24s %s%s%s%s\n", dagd_or_dash(dagd_jstr(p, "name")),
+                   (int)dagd_jnum(p, "steps"), st, dagd_or_dash(triggers), desc ? desc : "",
+                   desc ? " (" : "", dagd_or_dash(dagd_jstr(p, "file")), desc ? ")" : "");
         }
         cJSON_ArrayForEach(p, list)
         {

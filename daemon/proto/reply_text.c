@@ -88,7 +88,7 @@ void dagd_print_show(FILE *f, const cJSON *result)
         fprintf(f, "error:    %s\n", dagd_jstr(run, "error"));
     }
     fprintf(f, "\n%-24s %-16s %-10s %3s %9s %10s %10s  %s\n", "STEP", "TASK", "STATUS", "TRY",
-            "DURATION", "ROWS_IN", "ROWS_OUT", "ERROR");
+            "DURATION", "ROWS_IN", "ROWS_OUT", "ERROR OR REASON");
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(result, "steps"))
     {

@@ -90,8 +90,9 @@ int dagd_daemon_reload(struct dagd_daemon *d, unsigned *ret_errors)
         dagd_log_error("Failed to read the pipelines directory '%s': %s", d->config.pipelines_dir,
                        strerror(-r));
     } else {
-        dagd_log_info("Pipelines loaded from '%s': %u active, %u files with errors",
-                      d->config.pipelines_dir, dagd_registry_n_active(d->registry), errors);
+        dagd_log_info("Pipelines loaded from '%s': %u active, %u file%s with errors",
+                      d->config.pipelines_dir, dagd_registry_n_active(d->registry), errors,
+                      errors == 1 ? "" : "s");
     }
     if (ret_errors) {
         *ret_errors = errors;
@@ -120,7 +121,10 @@ static void finish(void *userdata)
         return;
     }
     s->stopped = true;
-    dagd_log_info("All runs ended, exiting");
+    /* Only a shutdown waits for runs; a failed start has none to wait for. */
+    if (s->d.shutting_down) {
+        dagd_log_info("All runs ended, exiting");
+    }
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_int);
     close_handle((uv_handle_t *)&s->sig_hup);

@@ -5,9 +5,10 @@ run id prefixes, and the daemon-unreachable exit code."""
 import json
 import os
 import signal
+import subprocess
 import time
 
-from dagdtest import (CHAIN, FAILING, NOOP, SLOW, Daemon, check, fail, need_test_plugins,
+from dagdtest import (CHAIN, DAGCTL, FAILING, NOOP, SLOW, Daemon, check, fail, need_test_plugins,
                        read_line, request, wait_for)
 
 need_test_plugins("noop", "sleep", "fail")
@@ -205,5 +206,25 @@ with Daemon({"noop": NOOP, "chain": CHAIN, "failing": FAILING, "slow": SLOW,
     # daemon unreachable: exit 3
     p = d.ctl("status", check_rc=3)
     check("cannot connect" in p.stderr, p.stderr)
+    # a directory or a plain file given as --socket is named as such (issue 15)
+    p = subprocess.run([DAGCTL, "--socket", d.tmp, "status"], capture_output=True, text=True)
+    check(p.returncode == 3 and "is a directory, not dagd's socket" in p.stderr, p.stderr)
+    p = subprocess.run([DAGCTL, "--socket", d.log, "status"], capture_output=True, text=True)
+    check(p.returncode == 3 and "is not a socket" in p.stderr, p.stderr)
+
+# dagctl pipelines shows descriptions, schedules and sensors (issue 15)
+DESCRIBED = """pipeline: described
+description: Loads the nightly files
+schedules:
+  - {name: nightly, cron: "0 2 * * *"}
+steps:
+  - name: only
+    task: noop
+"""
+with Daemon({"described": DESCRIBED, "noop": NOOP}) as d:
+    text = d.ctl("pipelines").stdout
+    line = [l for l in text.splitlines() if l.startswith("described ")]
+    check(line and "nightly" in line[0] and "Loads the nightly files" in line[0],
+          "pipelines text: " + text)
 
 print("ok")

@@ -40,6 +40,9 @@ steps:
        "no shell")
     eq(st["code"]["status"], "failed", "code")
     eq(st["code"]["error"], "'sh' exited with code 7", "code error")
+    # One exit code in the event: the task's words, not the worker's code too (issue 15).
+    msgs = [e["message"] for e in t.events(step="code", kind="step")]
+    check("step code failed (attempt 1): 'sh' exited with code 7" in msgs, "events: %r" % msgs)
     eq(st["missing"]["status"], "failed", "missing")
     check("No such file" in st["missing"]["error"], st["missing"]["error"])
 
@@ -56,6 +59,7 @@ steps:
     tail = [l for l in p.stdout.splitlines() if l.startswith("noisy | e")]
     eq(tail, ["noisy | e%d" % i for i in range(6, 16)], "the last 10 stderr lines")
     check("noisy | (the last 10 lines of its stderr)" in p.stdout, p.stdout)
+    check("of pipeline tail (1 step)\n" in p.stdout, "plural: " + p.stdout)
     p = t.run("tail.yaml", "--state-dir", "s3", rc=1)
     eq([l for l in p.stdout.splitlines() if l.startswith("noisy | e")],
        ["noisy | e%d" % i for i in range(1, 16)], "live stderr, once")

@@ -539,7 +539,7 @@ static void test_steps(void **state)
     assert_string_equal(ev[1].kind, "step");
     assert_int_equal(ev[1].ts, 1100);
     assert_string_equal(ev[2].message, "step s1 succeeded in 1.250 s (rows in 10, out 7)");
-    assert_string_equal(ev[3].message, "step s2 failed (attempt 1, exit code 3): boom");
+    assert_string_equal(ev[3].message, "step s2 failed (attempt 1): boom");
     assert_string_equal(ev[3].level, "error");
     assert_string_equal(ev[4].message, "step s0 skipped: memoized");
     assert_string_equal(ev[5].message, "step late canceled");
