@@ -447,6 +447,18 @@ static void fmt_time(char *buf, size_t size, int64_t ms)
     }
 }
 
+/* "199,986": a count with thousands separators. */
+static char *fmt_count(char *buf, size_t size, int64_t n)
+{
+    if (n > INT64_MAX / 100 || n < INT64_MIN / 100) {
+        snprintf(buf, size, "%" PRId64, n);
+        return buf;
+    }
+    dagd_report_money(buf, size, n * 100);
+    *strrchr(buf, '.') = '\0'; /* no cents on a count */
+    return buf;
+}
+
 /* Narrow screens: the page has side padding, charts scale down, tables
  * wrap their cells (long hashes and paths break anywhere) rather than run
  * past the screen's edge. */
@@ -514,16 +526,10 @@ static void summary_value(FILE *out, const char *key, const char *value)
         char *end;
         errno = 0;
         long long c = strtoll(value, &end, 10);
-        if (count && (c > INT64_MAX / 100 || c < INT64_MIN / 100)) {
-            count = false;
-            errno = ERANGE; /* shown as delivered below */
-        }
         if (!*end && errno == 0) {
-            dagd_report_money(money, sizeof(money), count ? c * 100 : c);
-            if (count) {
-                *strrchr(money, '.') = '\0'; /* no cents on a count */
-            }
-            fputs(money, out);
+            fputs(count ? fmt_count(money, sizeof(money), c)
+                        : dagd_report_money(money, sizeof(money), c),
+                  out);
             return;
         }
     }
@@ -753,7 +759,7 @@ static const struct {
     {"amount_not_positive", "Amount missing, not a number, zero or negative",
      "Rejected: in no figure"},
     {"currency_unknown", "Currency is neither RMB nor USD", "Rejected: in no figure"},
-    {"currency_not_rmb", "Amount in USD, converted to RMB at the report's USD rate",
+    {"currency_not_rmb", "Amount in USD, converted to RMB at the USD rate (see the summary)",
      "Kept (converted)"},
     {"qty_not_positive_integer", "Quantity blank or not a whole number above 0",
      "Kept: the amount counts"},
@@ -779,13 +785,63 @@ static const struct {
 };
 #define N_DQ_RULES (sizeof(dq_rules) / sizeof(dq_rules[0]))
 
-static void section_dq(FILE *out, const struct dagd_report *r)
+/* Index of `s` in v[0..n), or -1. */
+static ptrdiff_t str_index(const char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i] ? v[i] : "", s ? s : "") == 0) {
+            return (ptrdiff_t)i;
+        }
+    }
+    return -1;
+}
+
+/* Position of a rule in dq_rules (unknown rules after the known ones). */
+static size_t dq_rule_order(const char *rule)
+{
+    for (size_t k = 0; rule && k < N_DQ_RULES; k++) {
+        if (strcmp(rule, dq_rules[k].rule) == 0) {
+            return k;
+        }
+    }
+    return N_DQ_RULES;
+}
+
+/* One row per rule (in dq_rules order: the rejecting rules first), one
+ * column of rows flagged per source ("-" where the rule does not apply to
+ * the source), so the three counts of a rule read side by side. */
+static int section_dq(FILE *out, const struct dagd_report *r)
 {
     fputs("<h2 id=\"dq\">Data quality</h2>\n", out);
     if (!r->n_dq) {
         fprintf(out, "<table id=\"%s\"></table>\n", DAGD_REPORT_ID_DQ);
         not_available(out, "Data quality (dq_summary)");
-        return;
+        return 0;
+    }
+    const char **sources = calloc(r->n_dq, sizeof(*sources));
+    const char **rules = calloc(r->n_dq, sizeof(*rules));
+    if (!sources || !rules) {
+        free(sources);
+        free(rules);
+        return -ENOMEM;
+    }
+    size_t ns = 0, nr = 0;
+    for (size_t i = 0; i < r->n_dq; i++) {
+        if (str_index(sources, ns, r->dq[i].source) < 0) {
+            sources[ns++] = r->dq[i].source ? r->dq[i].source : "";
+        }
+        if (str_index(rules, nr, r->dq[i].rule) < 0) {
+            rules[nr++] = r->dq[i].rule ? r->dq[i].rule : "";
+        }
+    }
+    /* stable insertion sort by dq_rules order (a few dozen rules) */
+    for (size_t i = 1; i < nr; i++) {
+        const char *x = rules[i];
+        size_t j = i;
+        for (; j > 0 && dq_rule_order(rules[j - 1]) > dq_rule_order(x); j--) {
+            rules[j] = rules[j - 1];
+        }
+        rules[j] = x;
     }
     fputs("<p class=\"note\" id=\"dq-note\"><b>Flagged is not rejected.</b> Each row is checked "
           "against every rule below, and each rule counts the rows it <b>flagged</b> (one row "
@@ -794,34 +850,55 @@ static void section_dq(FILE *out, const struct dagd_report *r)
           "an unknown currency. Every other flagged row stays in total sales; the Effect column "
           "says which figures leave it out. <i>dataset1</i> and <i>dataset2</i> count every "
           "delivered row; <i>final</i> counts the rows the figures use, after a re-delivered "
-          "order replaced its earlier copy.</p>\n",
+          "order replaced its earlier copy. &#8211; means the rule does not apply.</p>\n",
           out);
-    fprintf(out,
-            "<table id=\"%s\"><tr><th>Source</th><th>Rule</th><th>Effect on the row</th><th "
-            "class=\"num\">Rows flagged</th></tr>\n",
-            DAGD_REPORT_ID_DQ);
-    for (size_t i = 0; i < r->n_dq; i++) {
-        const char *meaning = NULL, *effect = "See docs/warehouse.md";
-        for (size_t k = 0; r->dq[i].rule && k < N_DQ_RULES; k++) {
-            if (strcmp(r->dq[i].rule, dq_rules[k].rule) == 0) {
-                meaning = dq_rules[k].meaning;
-                effect = dq_rules[k].effect;
+    fprintf(out, "<table id=\"%s\"><tr><th>Rule</th><th>Effect on the row</th>", DAGD_REPORT_ID_DQ);
+    for (size_t s = 0; s < ns; s++) {
+        fputs("<th class=\"num\">", out);
+        dagd_html_escape(out, sources[s]);
+        fputs("<br>rows flagged</th>", out);
+    }
+    fputs("</tr>\n", out);
+    for (size_t k = 0; k < nr; k++) {
+        size_t o = dq_rule_order(rules[k]);
+        int64_t any = 0;
+        for (size_t i = 0; i < r->n_dq; i++) {
+            if (strcmp(r->dq[i].rule ? r->dq[i].rule : "", rules[k]) == 0) {
+                any += r->dq[i].rows != 0;
             }
         }
-        fprintf(out, "<tr%s><td>", r->dq[i].rows ? "" : " class=\"zero\"");
-        dagd_html_escape(out, r->dq[i].source);
-        fputs("</td><td>", out);
-        if (meaning) {
-            dagd_html_escape(out, meaning);
+        fprintf(out, "<tr%s><td>", any ? "" : " class=\"zero\"");
+        if (o < N_DQ_RULES) {
+            dagd_html_escape(out, dq_rules[o].meaning);
             fputs("<br>", out);
         }
         fputs("<code>", out);
-        dagd_html_escape(out, r->dq[i].rule);
-        fputs("</code></td><td>", out);
-        dagd_html_escape(out, effect);
-        fprintf(out, "</td><td class=\"num\">%" PRId64 "</td></tr>\n", r->dq[i].rows);
+        dagd_html_escape(out, rules[k]);
+        fprintf(out, "</code></td><td>%s%s%s</td>",
+                o < N_DQ_RULES && strncmp(dq_rules[o].effect, "Rejected", 8) == 0 ? "<b>" : "",
+                o < N_DQ_RULES ? dq_rules[o].effect : "See docs/warehouse.md",
+                o < N_DQ_RULES && strncmp(dq_rules[o].effect, "Rejected", 8) == 0 ? "</b>" : "");
+        for (size_t s = 0; s < ns; s++) {
+            bool found = false;
+            for (size_t i = 0; i < r->n_dq && !found; i++) {
+                if (strcmp(r->dq[i].rule ? r->dq[i].rule : "", rules[k]) == 0 &&
+                    strcmp(r->dq[i].source ? r->dq[i].source : "", sources[s]) == 0) {
+                    char n[48];
+                    fprintf(out, "<td class=\"num\">%s</td>",
+                            fmt_count(n, sizeof(n), r->dq[i].rows));
+                    found = true;
+                }
+            }
+            if (!found) {
+                fputs("<td class=\"num\">&#8211;</td>", out);
+            }
+        }
+        fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
+    free(sources);
+    free(rules);
+    return 0;
 }
 
 static void section_inputs(FILE *out, const struct dagd_report *r)
@@ -865,7 +942,10 @@ int dagd_report_render(const struct dagd_report *r, FILE *out)
     if (rc < 0) {
         return rc;
     }
-    section_dq(out, r);
+    rc = section_dq(out, r);
+    if (rc < 0) {
+        return rc;
+    }
     section_inputs(out, r);
     fprintf(out, "<p class=\"meta\">dagd sales report &middot; run ");
     dagd_html_escape(out, r->run_id);

@@ -149,7 +149,11 @@ static void test_render_full(void **state)
     assert_non_null(strstr(html, "Flagged is not rejected."));
     assert_non_null(strstr(html, "Order time unreadable (e.g. the text &quot;time&quot;)<br><code>"
                                  "bad_order_time</code></td><td>Kept, not in hourly figures (Q1)"));
-    assert_non_null(strstr(html, "Rows flagged"));
+    /* one row per rule, one column per source, the rejecting rules first */
+    assert_non_null(strstr(html, "<th class=\"num\">final<br>rows flagged</th><th "
+                                 "class=\"num\">dataset1<br>rows flagged</th>"));
+    assert_non_null(
+        strstr(html, "(Q1)</td><td class=\"num\">1</td><td class=\"num\">&#8211;</td>"));
     /* counts with thousands separators */
     assert_non_null(strstr(html, "<b>2,500</b>Rows loaded"));
     free(html);
