@@ -9,10 +9,12 @@ failure on any console error, CSP violation, failed load or dialog.
 
 Without chromium, node or tests/browser/node_modules (scripts/setup-deps.sh
 installs them) this is a SKIP (exit 77), never a pass."""
+import atexit
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 
 from dagdtest import BUILD, CHAIN, FAILING, SOURCE, Daemon, check, free_port, need_test_plugins, skip
 
@@ -61,7 +63,8 @@ steps:
 
 
 port = free_port()
-gate_dir = __import__("tempfile").mkdtemp(prefix="dagd-webui-gate-")
+gate_dir = tempfile.mkdtemp(prefix="dagd-webui-gate-")
+atexit.register(shutil.rmtree, gate_dir, ignore_errors=True)  # also when a check fails
 GATE = os.path.join(gate_dir, "go")
 LIVE = LIVE.replace("GATE_PATH", GATE)
 out = os.path.join(BUILD, "tests", "browser-screenshots")
@@ -113,6 +116,5 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
     check(p.returncode == 0, "browser test failed (exit %d):\n%s\n%s\ndaemon log:\n%s"
           % (p.returncode, p.stdout, p.stderr, d.logtext()[-3000:] + d2_log[-2000:]))
     check(d.stop() == 0, "daemon exit status")
-shutil.rmtree(gate_dir, ignore_errors=True)
 print("screenshots in " + out)
 print("ok")
