@@ -77,6 +77,10 @@ static const struct dagd_task_field schema[] = {
      .min = 1,
      .max = 100000,
      .doc = "retries in total (default 200)"},
+    {.name = "time_budget",
+     .type = DAGD_FIELD_DURATION,
+     .doc = "longest time spent asking the API, retries and 429 pauses included; then the "
+            "dictionary fills in (default 2m)"},
     {.name = "refresh", .type = DAGD_FIELD_BOOL, .doc = "ignore the cache, ask every name again"},
     {.name = "lllimit",
      .type = DAGD_FIELD_INT,
@@ -640,6 +644,8 @@ static void client_opts(struct dagd_task_ctx *ctx, const char *api, const char *
         .max_attempts = (unsigned)host->config_int(ctx, "max_attempts", 8),
         .max_retries = (unsigned)host->config_int(ctx, "max_retries", 200),
         .lllimit = (unsigned)host->config_int(ctx, "lllimit", 0),
+        .deadline_usec =
+            dagd__task_mono_usec() + host->config_duration(ctx, "time_budget", 120000000),
         .canceled = on_canceled,
         .log = on_log,
         .progress = on_progress,

@@ -227,10 +227,10 @@ static int start(struct client *c, struct job *j)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->o->connect_timeout_usec / 1000));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(c->o->timeout_usec / 1000));
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
+    /* No redirects: one could send the lookups (and take answers) from
+     * any host; a moved API is a config change (finished() logs where). */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     free(url);
     CURLMcode mc = curl_multi_add_handle(c->multi, e);
@@ -319,6 +319,14 @@ static void finished(struct client *c, struct job *j, CURLcode res)
         c->st->http_5xx++;
         snprintf(why, sizeof(why), "HTTP %ld", status);
         retry(c, j, ra_usec, why);
+        return;
+    }
+    if (status >= 300 && status <= 399) {
+        char *to = NULL;
+        (void)curl_easy_getinfo(j->easy, CURLINFO_REDIRECT_URL, &to);
+        snprintf(why, sizeof(why), "HTTP %ld redirect to '%.100s' not followed (set `api` to it)",
+                 status, to ? to : "?");
+        give_up(c, j, why);
         return;
     }
     if (status != 200) {
@@ -505,6 +513,19 @@ int dagd_wiki_lookup(const struct dagd_wiki_client_opts *o, const char *const *t
         }
         if (!pending) {
             break;
+        }
+        if (o->deadline_usec) {
+            uint64_t now = dagd__task_mono_usec();
+            if (now >= o->deadline_usec) {
+                give_up_all(&c, "time budget spent");
+                continue;
+            }
+            if (c.running == 0 && wake != UINT64_MAX && wake > o->deadline_usec) {
+                /* e.g. Retry-After: 120 with less budget left: waiting
+                 * would only end in giving up later */
+                give_up_all(&c, "the API asks to wait past the time budget");
+                continue;
+            }
         }
         if (reap_finished(&c)) {
             continue; /* a slot is free or a retry is scheduled: plan again now */

@@ -9,7 +9,9 @@
  * after a capped exponential backoff with jitter, never sooner than
  * Retry-After. Retries are bounded per request and in total; after
  * `unreachable_after` consecutive transport failures without any answer the
- * API is declared unreachable and the rest is given up. Titles not answered
+ * API is declared unreachable and the rest is given up; so is everything
+ * left at `deadline_usec`. Redirects are not followed (a 3xx gives up that
+ * request, naming where it pointed). Titles not answered
  * stay DAGD_WIKI_UNKNOWN: the caller falls back to the dictionary. */
 #ifndef DAGD_WIKICLIENT_H
 #define DAGD_WIKICLIENT_H
@@ -36,8 +38,12 @@ struct dagd_wiki_client_opts {
     unsigned unreachable_after; /* consecutive transport failures */
     uint64_t backoff_base_usec, backoff_cap_usec;
     uint64_t retry_after_cap_usec; /* longest Retry-After honoured */
-    uint64_t seed;                 /* jitter */
-    unsigned lllimit;              /* langlinks per response, 0 = max (tests page with less) */
+    /* Monotonic time (dagd__task_mono_usec) after which every lookup not
+     * answered is given up, and earlier when a 429 pause or backoff would
+     * end past it; 0 = none. Bounds a rate-limited or slow API. */
+    uint64_t deadline_usec;
+    uint64_t seed;    /* jitter */
+    unsigned lllimit; /* langlinks per response, 0 = max (tests page with less) */
     dagd_wiki_canceled_fn canceled;
     dagd_wiki_log_fn log;           /* level: syslog numbering */
     dagd_wiki_progress_fn progress; /* optional, after every finished batch */
