@@ -70,6 +70,14 @@ static void pipeline_free(struct dagd_pipeline *p)
         }
         free(s->needs);
         free(s->needs_idx);
+        for (size_t j = 0; j < s->n_inputs; j++) {
+            free(s->inputs[j]);
+        }
+        free(s->inputs);
+        for (size_t j = 0; j < s->n_outputs; j++) {
+            free(s->outputs[j]);
+        }
+        free(s->outputs);
         cJSON_Delete(s->config);
         dagd__config_marks_free(s->config_marks);
     }

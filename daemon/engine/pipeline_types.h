@@ -31,6 +31,15 @@ struct dagd_step {
     cJSON *config;
     struct dagd_mark config_mark;
 
+    /* `inputs:` and `outputs:` of the step as written (files or globs,
+     * `${...}` not yet substituted): what any task reads and writes besides
+     * what its plugin declares. Inputs feed the fingerprint; a missing
+     * output makes the step run again (as make does). */
+    char **inputs;
+    size_t n_inputs;
+    char **outputs;
+    size_t n_outputs;
+
     unsigned retries;
     uint64_t retry_delay_usec;
     uint64_t timeout_usec; /* 0 = none */

@@ -859,8 +859,9 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
     }
 }
 
-static const char *const step_keys[] = {"name",        "task",    "needs",  "config", "retries",
-                                        "retry_delay", "timeout", "memory", NULL};
+static const char *const step_keys[] = {"name",    "task",    "needs",   "config",
+                                        "inputs",  "outputs", "retries", "retry_delay",
+                                        "timeout", "memory",  NULL};
 static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory", NULL};
 
 struct defaults {
@@ -1033,6 +1034,21 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                 s->config = j;
                 s->config_mark = M(v->start_mark);
                 config_marks_record(L, s, v);
+            }
+        } else if (streq(key, "inputs") || streq(key, "outputs")) {
+            bool in = streq(key, "inputs");
+            char ***list = in ? &s->inputs : &s->outputs;
+            size_t *n_list = in ? &s->n_inputs : &s->n_outputs;
+            if (!get_string_list(L, v, key, list, n_list)) {
+                continue;
+            }
+            if (v->type == YAML_SCALAR_NODE) {
+                (void)check_refs(L, v, NULL);
+            }
+            for (yaml_node_item_t *it = v->type == YAML_SEQUENCE_NODE ? v->data.sequence.items.start
+                                                                      : NULL;
+                 it && it < v->data.sequence.items.top; it++) {
+                (void)check_refs(L, node(L, *it), NULL);
             }
         } else if (!parse_limit_key(L, key, v, &d)) {
             unknown_key(L, k, "step", step_keys);

@@ -1,6 +1,8 @@
 /* Plans and memoization; see plan.h. */
 #include "plan.h"
 
+#include <glob.h>
+
 #include <assert.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -117,18 +119,60 @@ void dagd_plan_step_mark_run(struct dagd_plan_ctx *ctx, size_t idx, const char *
     ctx->steps[idx].evaluated = true;
 }
 
-/* Ask the plugin which files the step reads and writes. */
+static char *step_path(const struct dagd_plan_ctx *ctx, const char *path);
+
+/* Append the step's own `inputs:` or `outputs:` (`${...}` substituted; an
+ * input glob expanded to its files, sorted; an output glob that matches
+ * nothing stays as written, so it counts as missing). */
+static int add_declared(struct dagd_plan_ctx *ctx, char *const *raw, size_t n_raw, bool input,
+                        char ***list, size_t *n_list, char **reterr)
+{
+    for (size_t i = 0; i < n_raw; i++) {
+        _cleanup_free_ char *v = NULL, *bad = NULL;
+        int r = dagd_params_expand(ctx->params, raw[i], &v, &bad);
+        if (r < 0) {
+            *reterr = dagd_xasprintf("%s '%s': %s", input ? "inputs" : "outputs", raw[i],
+                                     bad ? "unknown parameter" : "cannot substitute");
+            return r;
+        }
+        glob_t g = {0};
+        _cleanup_free_ char *pattern = step_path(ctx, v);
+        bool matched = strpbrk(v, "*?[") && glob(pattern, 0, NULL, &g) == 0;
+        if (matched && input) {
+            for (size_t k = 0; k < g.gl_pathc; k++) {
+                *list = dagd_xreallocarray(*list, *n_list + 1, sizeof(char *));
+                (*list)[(*n_list)++] = dagd_xstrdup(g.gl_pathv[k]);
+            }
+        } else {
+            *list = dagd_xreallocarray(*list, *n_list + 1, sizeof(char *));
+            (*list)[(*n_list)++] = dagd_xstrdup(v);
+        }
+        globfree(&g);
+    }
+    return 0;
+}
+
+/* Ask the plugin which files the step reads and writes, and add what the
+ * step itself declares (`inputs:`, `outputs:`). */
 static int declare_files(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step *s,
                          char **reterr)
 {
     const struct dagd_step *step = &ctx->p->steps[idx];
+    int r = 0;
 
-    if (!ctx->plugins || !step->plugin) {
-        return 0;
+    if (ctx->plugins && step->plugin) {
+        r = dagd_plugin_host_inputs(ctx->plugins, step->plugin, s->config_json, ctx->params,
+                                    step->name, &s->inputs, &s->n_inputs, &s->outputs,
+                                    &s->n_outputs, reterr);
     }
-    return dagd_plugin_host_inputs(ctx->plugins, step->plugin, s->config_json, ctx->params,
-                                   step->name, &s->inputs, &s->n_inputs, &s->outputs, &s->n_outputs,
-                                   reterr);
+    if (r >= 0 && ctx->params) {
+        r = add_declared(ctx, step->inputs, step->n_inputs, true, &s->inputs, &s->n_inputs, reterr);
+    }
+    if (r >= 0 && ctx->params) {
+        r = add_declared(ctx, step->outputs, step->n_outputs, false, &s->outputs, &s->n_outputs,
+                         reterr);
+    }
+    return r;
 }
 
 /* A declared path as the step's process sees it. Evaluation runs inside
