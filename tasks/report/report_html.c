@@ -206,8 +206,8 @@ static void chart_q1(FILE *out, const struct dagd_report *r)
                 L - 6, y + 4, dagd_report_money_short(money, sizeof(money), (int64_t)(v * 100)));
     }
     fprintf(out,
-            "<text x=\"16\" y=\"%.1f\" class=\"axis-title\" text-anchor=\"middle\" "
-            "transform=\"rotate(-90 16 %.1f)\">Sales (RMB)</text>\n",
+            "<text x=\"24\" y=\"%.1f\" class=\"axis-title\" text-anchor=\"middle\" "
+            "transform=\"rotate(-90 24 %.1f)\">Sales (RMB)</text>\n",
             T + plot_h / 2, T + plot_h / 2);
     fprintf(out,
             "<text x=\"%.1f\" y=\"%d\" class=\"axis-title\" text-anchor=\"middle\">Hour of the "
@@ -491,7 +491,12 @@ static const char *const css =
     ".na{color:#9a6700}.swatch{display:inline-block;width:12px;height:12px;margin-right:6px;"
     "vertical-align:-1px}"
     "@media (max-width:600px){table{font-size:12px}th,td{padding:3px 4px}.opt{display:none}"
-    "td.tier{white-space:normal}.kpi{gap:8px}.kpi div{padding:6px 10px}.kpi b{font-size:17px}}";
+    "td.tier{white-space:normal}.kpi{gap:8px}.kpi div{padding:6px 10px}.kpi b{font-size:17px}"
+    /* a 960-wide chart is drawn at ~0.4 scale: larger text in Q1 and Q2,
+     * whose labels have room (the tiers chart's lines are fitted at 13) */
+    "#" DAGD_REPORT_ID_Q1 " text,#" DAGD_REPORT_ID_Q2 " text{font-size:22px}"
+    "#" DAGD_REPORT_ID_Q1 " .en,#" DAGD_REPORT_ID_Q2 " .en{font-size:18px}"
+    "#" DAGD_REPORT_ID_Q1 " .axis,#" DAGD_REPORT_ID_Q2 " .axis{font-size:20px}}";
 
 /* Readable labels for the key summary figures of DESIGN 6. */
 static const char *const summary_labels[][2] = {
