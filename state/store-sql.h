@@ -118,7 +118,26 @@
     X(CHECKS_LIST, "SELECT " CHECK_COLUMNS " FROM checks WHERE run_id = ?1 ORDER BY id")           \
                                                                                                    \
     /* Crash recovery (runs_unfinished index). */                                                  \
-    X(ORPHANS_SELECT, "SELECT run_id FROM runs WHERE status IN ('queued', 'running')")             \
+    /* Queued runs of a backfill are the durable queue: they stay queued for the next daemon. */   \
+    X(ORPHANS_SELECT, "SELECT run_id FROM runs WHERE status IN ('queued', 'running') "             \
+                      "AND (status = 'running' OR backfill_id IS NULL)")                           \
+    /* The durable queue at start: priority, then age (runs_unfinished). */                        \
+    X(RUNS_QUEUED_DURABLE,                                                                         \
+      "SELECT " RUN_COLUMNS " FROM runs WHERE status IN ('queued') "                               \
+      "AND backfill_id IS NOT NULL ORDER BY priority DESC, created_at, rowid")                     \
+    /* Backfills (schema 7). */                                                                    \
+    X(BACKFILL_INSERT,                                                                             \
+      "INSERT INTO backfills (backfill_id, pipeline, status, range_from, range_to, "               \
+      "n_partitions, created_at) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)")                      \
+    X(BACKFILL_SET_STATUS,                                                                         \
+      "UPDATE backfills SET status = ?2, ended_at = ?3 WHERE backfill_id = ?1 "                    \
+      "AND status = 'running'")                                                                    \
+    X(BACKFILL_GET, "SELECT backfill_id, pipeline, status, range_from, range_to, n_partitions, "   \
+                    "created_at, ended_at FROM backfills WHERE backfill_id = ?1")                  \
+    X(BACKFILL_COUNTS, "SELECT status, count(*) FROM runs WHERE backfill_id = ?1 GROUP BY status") \
+    /* dagd partitions: the newest run of each partition (runs_by_pipeline_partition). */          \
+    X(PARTITIONS_LAST, "SELECT partition, status, max(created_at), ended_at, run_id FROM runs "    \
+                       "WHERE pipeline = ?1 AND partition IS NOT NULL GROUP BY partition")         \
     /* CROSS JOIN keeps runs outer: unfinished runs (runs_unfinished), then their steps by key. */ \
     X(ORPHAN_PROCESSES,                                                                            \
       "SELECT s.pgid, s.pgid_start, s.boot_id, s.run_id, s.step FROM runs r "                      \

@@ -2110,3 +2110,134 @@ int dagd_store_sensor_key_claim(struct dagd_store *s, const char *sensor, const 
     }
     return 0;
 }
+
+/* ---- backfills ---- */
+
+void dagd_backfill_info_done(struct dagd_backfill_info *b)
+{
+    if (!b) {
+        return;
+    }
+    free(b->backfill_id);
+    free(b->pipeline);
+    free(b->status);
+    free(b->range_from);
+    free(b->range_to);
+    memset(b, 0, sizeof(*b));
+}
+
+int dagd_store_backfill_create(struct dagd_store *s, const struct dagd_backfill_info *b)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_BACKFILL_INSERT, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, b->backfill_id);
+    (void)bind_text(st, 2, b->pipeline);
+    (void)bind_text(st, 3, b->range_from);
+    (void)bind_text(st, 4, b->range_to);
+    (void)sqlite3_bind_int64(st, 5, b->n_partitions);
+    (void)sqlite3_bind_int64(st, 6, b->created_at ? b->created_at : dagd_now_wall_msec());
+    return stmt_exec(s, st, "Failed to create a backfill");
+}
+
+int dagd_store_backfill_set_status(struct dagd_store *s, const char *backfill_id,
+                                   const char *status, int64_t now)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_BACKFILL_SET_STATUS, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, backfill_id);
+    (void)bind_text(st, 2, status);
+    (void)sqlite3_bind_int64(st, 3, now);
+    return stmt_exec(s, st, "Failed to set the status of a backfill");
+}
+
+int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
+                            struct dagd_backfill_info *ret)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_BACKFILL_GET, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, backfill_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        return store_fail_errno(s, -ENOENT, "No backfill '%s'", backfill_id);
+    }
+    if (rc != SQLITE_ROW) {
+        return store_fail(s, rc, "Failed to read a backfill");
+    }
+    *ret = (struct dagd_backfill_info){
+        .backfill_id = column_strdup(st, 0),
+        .pipeline = column_strdup(st, 1),
+        .status = column_strdup(st, 2),
+        .range_from = column_strdup(st, 3),
+        .range_to = column_strdup(st, 4),
+        .n_partitions = sqlite3_column_int64(st, 5),
+        .created_at = sqlite3_column_int64(st, 6),
+        .ended_at = sqlite3_column_int64(st, 7),
+    };
+    return 0;
+}
+
+int dagd_store_backfill_counts(struct dagd_store *s, const char *backfill_id,
+                               int64_t counts[static 5])
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_BACKFILL_COUNTS, &st), rc;
+    if (r < 0) {
+        return r;
+    }
+    memset(counts, 0, 5 * sizeof(*counts));
+    (void)bind_text(st, 1, backfill_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int v = dagd_run_status_from_string((const char *)sqlite3_column_text(st, 0));
+        if (v >= 0 && v < 5) {
+            counts[v] = sqlite3_column_int64(st, 1);
+        }
+    }
+    return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to count a backfill's runs");
+}
+
+int dagd_store_runs_queued_durable(struct dagd_store *s, struct dagd_run_info **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    struct dagd_run_info *v = NULL;
+    size_t n = 0;
+    int r = stmt_get(s, STMT_RUNS_QUEUED_DURABLE, &st), rc;
+    if (r < 0) {
+        return r;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v = dagd_xreallocarray(v, n + 1, sizeof(*v));
+        run_from_row(st, &v[n++]);
+    }
+    *ret = v;
+    *ret_n = n;
+    return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read the queued runs");
+}
+
+int dagd_store_partitions_last(struct dagd_store *s, const char *pipeline,
+                               void (*fn)(const char *partition, const char *status,
+                                          int64_t created_at, int64_t ended_at, const char *run_id,
+                                          void *userdata),
+                               void *userdata)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = stmt_get(s, STMT_PARTITIONS_LAST, &st), rc;
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, pipeline);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+           (const char *)sqlite3_column_text(st, 4), userdata);
+    }
+    return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read the partitions");
+}

@@ -254,8 +254,40 @@ bool dagd_store_in_batch(struct dagd_store *s);
  * reader kept it from finishing, or another -errno. */
 int dagd_store_checkpoint(struct dagd_store *s);
 
+/* Backfills (schema 7; docs/state.md). */
+struct dagd_backfill_info {
+    char *backfill_id;
+    char *pipeline;
+    char *status; /* running, done, canceled */
+    char *range_from, *range_to;
+    int64_t n_partitions;
+    int64_t created_at, ended_at;
+};
+void dagd_backfill_info_done(struct dagd_backfill_info *b);
+/* Insert a backfill (status running); its runs are created with
+ * dagd_store_run_create() in the same batch. -EEXIST if the id is taken. */
+int dagd_store_backfill_create(struct dagd_store *s, const struct dagd_backfill_info *b);
+/* Set a running backfill's status (done, canceled) and ended_at; 0 also when
+ * it had ended already; -ENOENT for an unknown one. */
+int dagd_store_backfill_set_status(struct dagd_store *s, const char *backfill_id,
+                                   const char *status, int64_t now_ms);
+int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
+                            struct dagd_backfill_info *ret);
+/* Its runs counted by status, into counts[] indexed by enum dagd_run_status. */
+int dagd_store_backfill_counts(struct dagd_store *s, const char *backfill_id,
+                               int64_t counts[static 5]);
+/* The queued runs of backfills (the durable queue), by priority then age. */
+int dagd_store_runs_queued_durable(struct dagd_store *s, struct dagd_run_info **ret, size_t *ret_n);
+/* The newest run of each partition of a pipeline: calls fn for each. */
+int dagd_store_partitions_last(struct dagd_store *s, const char *pipeline,
+                               void (*fn)(const char *partition, const char *status,
+                                          int64_t created_at, int64_t ended_at, const char *run_id,
+                                          void *userdata),
+                               void *userdata);
+
 /* Crash recovery: mark every run still queued/running (and their running or
- * pending steps) failed with `reason`; returns the number of runs fixed. */
+ * pending steps) failed with `reason`; returns the number of runs fixed.
+ * Queued runs of a backfill are kept: they are the daemon's durable queue. */
 int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t now_ms);
 
 /* The process group of a step's running attempt (its worker leads it), the

@@ -987,6 +987,156 @@ static int cmd_ticks(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* Drop "--json" from argv (the backfill and partitions commands also take
+ * it after their arguments, DESIGN 11); returns the new argc. */
+static int take_json(struct ctl *c, int argc, char **argv)
+{
+    int k = 0;
+    for (int i = 0; i < argc; i++) {
+        if (streq(argv[i], "--json")) {
+            c->json = true;
+        } else {
+            argv[k++] = argv[i];
+        }
+    }
+    argv[k] = NULL;
+    return k;
+}
+
+static void print_counts(const cJSON *counts)
+{
+    static const char *const order[] = {"queued", "running", "succeeded", "failed", "canceled"};
+    for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+        printf("%s%s %.0f", i ? ", " : "", order[i], dagd_jnum(counts, order[i]));
+    }
+    printf("\n");
+}
+
+static int backfill_show_cancel(struct ctl *c, bool show, const char *id)
+{
+    struct dagd_reply rep;
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "backfill", id);
+    int r = ctl_call(c, show ? "backfill_show" : "backfill_cancel", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else if (show) {
+        printf("backfill %s of %s: %s, %.0f partitions",
+               dagd_or_dash(dagd_jstr(rep.result, "backfill_id")),
+               dagd_or_dash(dagd_jstr(rep.result, "pipeline")),
+               dagd_or_dash(dagd_jstr(rep.result, "status")), dagd_jnum(rep.result, "partitions"));
+        if (dagd_jstr(rep.result, "from")) {
+            printf(" (%s to %s)", dagd_jstr(rep.result, "from"),
+                   dagd_or_dash(dagd_jstr(rep.result, "to")));
+        }
+        printf("\n");
+        print_counts(cJSON_GetObjectItemCaseSensitive(rep.result, "counts"));
+    } else {
+        printf("backfill %s: %.0f queued runs canceled\n", id, dagd_jnum(rep.result, "canceled"));
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+/* `dagctl backfill P --from A --to B | --partitions K1,K2`, `backfill show
+ * ID`, `backfill cancel ID` (docs/daemon.md, "Partitions and backfills"). */
+static int cmd_backfill(struct ctl *c, int argc, char **argv)
+{
+    static const char usage_s[] =
+        "usage: dagctl backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2,...)\n"
+        "       dagctl backfill show ID [--json]\n"
+        "       dagctl backfill cancel ID";
+    const char *from = NULL, *to = NULL, *list = NULL, *pipeline = NULL;
+    struct dagd_reply rep;
+    int r;
+
+    argc = take_json(c, argc, argv);
+    if (argc == 3 && (streq(argv[1], "show") || streq(argv[1], "cancel"))) {
+        return backfill_show_cancel(c, streq(argv[1], "show"), argv[2]);
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && streq(argv[i], "--from")) {
+            from = v;
+            i++;
+        } else if (v && streq(argv[i], "--to")) {
+            to = v;
+            i++;
+        } else if (v && streq(argv[i], "--partitions")) {
+            list = v;
+            i++;
+        } else if (argv[i][0] != '-' && !pipeline) {
+            pipeline = argv[i];
+        } else {
+            return usage_error("%s", usage_s);
+        }
+    }
+    if (!pipeline || (list && (from || to)) || (!list && !(from && to))) {
+        return usage_error("%s", usage_s);
+    }
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "pipeline", pipeline);
+    if (list) {
+        cJSON *arr = cJSON_AddArrayToObject(params, "partitions");
+        _cleanup_free_ char *copy = dagd_xstrdup(list);
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+        }
+    } else {
+        cJSON_AddStringToObject(params, "from", from);
+        cJSON_AddStringToObject(params, "to", to);
+    }
+    r = ctl_call(c, "backfill", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        printf("%s\n", dagd_or_dash(dagd_jstr(rep.result, "backfill_id")));
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
+/* `dagctl partitions PIPELINE [--json]`: every partition with its newest
+ * run's status, and how many have none. */
+static int cmd_partitions(struct ctl *c, int argc, char **argv)
+{
+    struct dagd_reply rep;
+    argc = take_json(c, argc, argv);
+    if (argc != 2) {
+        return usage_error("%s", "usage: dagctl partitions PIPELINE [--json]");
+    }
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "pipeline", argv[1]);
+    int r = ctl_call(c, "partitions", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        const cJSON *e;
+        printf("%-16s %-10s %s\n", "PARTITION", "STATUS", "RUN");
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(rep.result, "partitions"))
+        {
+            const cJSON *last = cJSON_GetObjectItemCaseSensitive(e, "last_run");
+            bool has = cJSON_IsObject(last);
+            printf("%-16s %-10s %s\n", dagd_or_dash(dagd_jstr(e, "partition")),
+                   has ? dagd_or_dash(dagd_jstr(last, "status")) : "missing",
+                   has ? dagd_or_dash(dagd_jstr(last, "run_id")) : "-");
+        }
+        printf("%.0f missing\n", dagd_jnum(rep.result, "missing"));
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct ctl *c, int argc, char **argv);
@@ -1006,6 +1156,9 @@ static const struct {
     {"prune", cmd_prune, "prune --older-than DURATION"},
     {"reload", cmd_reload, "reload"},
     {"ticks", cmd_ticks, "ticks [NAME] [--limit N]"},
+    {"backfill", cmd_backfill,
+     "backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2) | show ID [--json] | cancel ID"},
+    {"partitions", cmd_partitions, "partitions PIPELINE [--json]"},
 };
 
 static int usage(FILE *f, int code)

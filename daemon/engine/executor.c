@@ -1865,7 +1865,8 @@ static int run_record(struct exec_run *r, const struct dagd_run_options *opts,
         .partition = (char *)opts->partition,
     };
     batch(e);
-    k = dagd_store_run_create(e->cfg.store, &info, names, tasks, p->n_steps);
+    /* A run of the daemon's durable queue has its row (queued) already. */
+    k = opts->recorded ? 0 : dagd_store_run_create(e->cfg.store, &info, names, tasks, p->n_steps);
     if (k < 0) {
         dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "cannot record the run: %s",
                        dagd_store_errmsg(e->cfg.store));

@@ -38,6 +38,10 @@ struct dagd_run_options {
      * a partitioned pipeline needs one; plans and validation do without). */
     const char *partition;
     bool require_partition; /* a partitioned pipeline without --partition is an error */
+    /* The run's row exists in state.db (status queued, with its pending
+     * steps): the daemon's durable queue (a backfill's runs). */
+    bool recorded;
+    int priority; /* the daemon's queue starts higher priorities first */
 };
 
 /* A resolved run. Arrays are indexed like pipeline->steps. */

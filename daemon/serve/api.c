@@ -4,8 +4,9 @@
 #include "log.h"
 
 static const struct dagd_api_command *const groups[] = {
-    dagd_api_status_commands, dagd_api_pipelines_commands, dagd_api_runs_commands,
-    dagd_api_logs_commands,   dagd_api_ticks_commands,     dagd_api_reliability_commands,
+    dagd_api_status_commands,    dagd_api_pipelines_commands, dagd_api_runs_commands,
+    dagd_api_logs_commands,      dagd_api_ticks_commands,     dagd_api_reliability_commands,
+    dagd_api_backfills_commands,
 };
 
 static const struct dagd_api_command *find(const char *method)

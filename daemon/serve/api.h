@@ -35,6 +35,7 @@ extern const struct dagd_api_command dagd_api_runs_commands[];
 extern const struct dagd_api_command dagd_api_logs_commands[];
 extern const struct dagd_api_command dagd_api_ticks_commands[];
 extern const struct dagd_api_command dagd_api_reliability_commands[]; /* plan, prune */
+extern const struct dagd_api_command dagd_api_backfills_commands[];   /* backfill*, partitions */
 
 /* The server's dispatch callback; userdata is the struct dagd_daemon. */
 void dagd_api_dispatch(struct dagd_server_call *call, const char *method, const cJSON *params,

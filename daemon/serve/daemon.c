@@ -286,6 +286,36 @@ static int open_store(struct daemon *s)
     return 0;
 }
 
+/* The durable queue (the queued runs of backfills, docs/daemon.md): a
+ * restart resumes them in their order (priority, then age). A run whose
+ * pipeline is not loaded any more fails. */
+static void resume_queue(struct dagd_daemon *d)
+{
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0, resumed = 0;
+
+    if (dagd_store_runs_queued_durable(d->store, &runs, &n) < 0) {
+        dagd_log_error("Failed to read the queued runs: %s", dagd_store_errmsg(d->store));
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct dagd_pipeline *p = dagd_registry_get(d->registry, runs[i].pipeline);
+        if (p) {
+            (void)dagd_run_queue_adopt(d->queue, p, &runs[i], NULL, 0);
+            resumed++;
+        } else {
+            (void)dagd_store_run_set_status(d->store, runs[i].run_id, DAGD_RUN_FAILED,
+                                            "its pipeline is not loaded any more",
+                                            dagd_now_wall_msec());
+        }
+        dagd_run_info_done(&runs[i]);
+    }
+    free(runs);
+    if (n > 0) {
+        dagd_log_info("Resumed %zu queued runs (%zu could not resume)", resumed, n - resumed);
+        dagd_run_queue_kick(d->queue);
+    }
+}
+
 /* Plugin host, registry, executor, run queue, schedules and sensors, and
  * the first load of the pipelines. */
 static int open_components(struct dagd_daemon *d)
@@ -319,6 +349,7 @@ static int open_components(struct dagd_daemon *d)
     d->schedules = dagd_schedules_new(&host);
     d->sensors = dagd_sensors_new(&host);
     (void)dagd_daemon_reload(d, NULL);
+    resume_queue(d);
     return 0;
 }
 

@@ -13,6 +13,9 @@ struct qrun {
     size_t n_overrides;
     bool force;
     char *from_step, *only_step, *parent_run_id, *partition;
+    char *backfill_id;
+    int priority;
+    bool recorded; /* its row is in state.db (durable queue); resolved at start */
     unsigned max_jobs;
     int64_t created_ms;
     struct dagd_run_resolved *resolved; /* at submit; handed to the executor at start */
@@ -37,6 +40,7 @@ struct dagd_run_queue {
     struct qrun *queued; /* FIFO */
     struct qrun *running;
     size_t n_queued, n_running;
+    size_t n_recorded; /* of n_queued: rows of the durable queue, not held to the bounds */
     size_t queued_bytes;
     unsigned max_queued;     /* runs that may wait; more are refused */
     size_t max_queued_bytes; /* and the bytes they may hold together */
@@ -77,6 +81,7 @@ static void qrun_free(struct qrun *r)
     free(r->only_step);
     free(r->parent_run_id);
     free(r->partition);
+    free(r->backfill_id);
     dagd_run_resolved_free(r->resolved);
     free(r);
 }
@@ -110,7 +115,8 @@ static size_t resolved_bytes(const struct dagd_run_resolved *rr)
 static bool queue_full(const struct dagd_run_queue *q, const struct dagd_pipeline *p,
                        const struct qrun *r, struct dagd_diags *reterr)
 {
-    if (q->n_queued < q->max_queued && q->queued_bytes + r->bytes <= q->max_queued_bytes) {
+    if (q->n_queued - q->n_recorded < q->max_queued &&
+        q->queued_bytes + r->bytes <= q->max_queued_bytes) {
         return false;
     }
     dagd_diags_add(reterr, p->file, (struct dagd_mark){0},
@@ -124,6 +130,7 @@ static bool queue_full(const struct dagd_run_queue *q, const struct dagd_pipelin
 static void unqueued(struct dagd_run_queue *q, const struct qrun *r)
 {
     q->n_queued--;
+    q->n_recorded -= r->recorded;
     q->queued_bytes -= r->bytes;
 }
 
@@ -203,9 +210,16 @@ static bool can_start(const struct dagd_run_queue *q, const struct qrun *r)
 
 /* Record a run that never reached the executor (canceled while queued, or
  * refused when it was finally submitted), so it shows up in the history. */
+static void finish_recorded(struct dagd_run_queue *q, struct qrun *r, enum dagd_run_status status,
+                            const char *error);
+
 static void record_unstarted(struct dagd_run_queue *q, struct qrun *r, enum dagd_run_status status,
                              const char *error)
 {
+    if (r->recorded) {
+        finish_recorded(q, r, status, error);
+        return;
+    }
     char **steps = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
     char **tasks = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
     for (size_t i = 0; i < r->p->n_steps; i++) {
@@ -244,6 +258,26 @@ static void record_unstarted(struct dagd_run_queue *q, struct qrun *r, enum dagd
     dispatch(q, &ev);
 }
 
+/* A run of the durable queue ends without starting: its row (and pending
+ * steps) say so. */
+static void finish_recorded(struct dagd_run_queue *q, struct qrun *r, enum dagd_run_status status,
+                            const char *error)
+{
+    int64_t now = dagd_now_wall_msec();
+    int k = dagd_store_run_set_status(q->store, r->run_id, status, error, now);
+    if (k < 0) {
+        dagd_log_warning("Failed to record run %s: %s, ignoring", r->run_id,
+                         dagd_store_errmsg(q->store));
+    }
+    struct dagd_exec_event ev = {
+        .kind = DAGD_EXEC_RUN_FINISHED,
+        .run_id = r->run_id,
+        .pipeline = r->pipeline,
+        .run_status = status,
+    };
+    dispatch(q, &ev);
+}
+
 static void pump(struct dagd_run_queue *q);
 
 /* Hand a run to the executor; it moves to the running list first, so a
@@ -272,9 +306,17 @@ static int start(struct dagd_run_queue *q, struct qrun *r, char ret_run_id[stati
         .max_jobs = r->max_jobs,
         .run_id = r->run_id,
         .partition = r->partition,
+        .recorded = r->recorded,
     };
     char id[33];
 
+    if (!r->resolved) {
+        /* A run of the durable queue is resolved when it starts. */
+        int k = dagd_run_resolve(r->p, &opts, q->state_dir, r->run_id, false, &r->resolved, reterr);
+        if (k < 0) {
+            return k;
+        }
+    }
     r->next = q->running;
     q->running = r;
     q->n_running++;
@@ -335,6 +377,16 @@ static void pump(struct dagd_run_queue *q)
     q->pumping = false;
 }
 
+/* A backfill whose runs have all ended is done. */
+static void backfill_check_done(struct dagd_run_queue *q, const char *backfill_id)
+{
+    int64_t counts[5];
+    if (dagd_store_backfill_counts(q->store, backfill_id, counts) == 0 &&
+        counts[DAGD_RUN_QUEUED] == 0 && counts[DAGD_RUN_RUNNING] == 0) {
+        (void)dagd_store_backfill_set_status(q->store, backfill_id, "done", dagd_now_wall_msec());
+    }
+}
+
 static void on_exec_event(const struct dagd_exec_event *ev, void *userdata)
 {
     struct dagd_run_queue *q = userdata;
@@ -347,17 +399,22 @@ static void on_exec_event(const struct dagd_exec_event *ev, void *userdata)
     if (ev->kind != DAGD_EXEC_RUN_FINISHED || !ev->run_id) {
         return;
     }
+    _cleanup_free_ char *backfill = NULL;
     for (struct qrun **pp = &q->running; *pp; pp = &(*pp)->next) {
         struct qrun *r = *pp;
         if (streq(r->run_id, ev->run_id)) {
             *pp = r->next;
             q->n_running--;
+            backfill = TAKE_PTR(r->backfill_id);
             qrun_free(r);
             break;
         }
     }
     /* A slot is free: the next queued run starts now. */
     pump(q);
+    if (backfill) {
+        backfill_check_done(q, backfill);
+    }
     changed(q);
     if (q->n_running == 0 && q->idle_fn) {
         void (*fn)(void *) = q->idle_fn;
@@ -389,7 +446,10 @@ void dagd_run_queue_cancel_queued(struct dagd_run_queue *q)
         struct qrun *r = q->queued;
         q->queued = r->next;
         unqueued(q, r);
-        record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
+        /* A backfill's runs stay queued in state.db for the next start. */
+        if (!r->recorded) {
+            record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
+        }
         qrun_free(r);
     }
     changed(q);
@@ -413,6 +473,83 @@ struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q)
     free(q->state_dir);
     free(q);
     return NULL;
+}
+
+/* Insert r by priority (higher first), after the runs of equal priority. */
+static void enqueue(struct dagd_run_queue *q, struct qrun *r)
+{
+    struct qrun **pp = &q->queued;
+    while (*pp && (*pp)->priority >= r->priority) {
+        pp = &(*pp)->next;
+    }
+    r->next = *pp;
+    *pp = r;
+    q->n_queued++;
+    q->n_recorded += r->recorded;
+    q->queued_bytes += r->bytes;
+}
+
+int dagd_run_queue_adopt(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                         const struct dagd_run_info *run, char *const *overrides, size_t n)
+{
+    struct qrun *r = dagd_xcalloc(1, sizeof(*r));
+
+    snprintf(r->run_id, sizeof(r->run_id), "%s", run->run_id);
+    r->p = dagd_pipeline_ref(p);
+    r->pipeline = dagd_xstrdup(p->name);
+    r->trigger = dagd_xstrdup(run->trigger ? run->trigger : "backfill");
+    r->overrides = dagd_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        r->overrides[i] = dagd_xstrdup(overrides[i]);
+    }
+    r->n_overrides = n;
+    r->partition = strdup_or_null(run->partition);
+    r->backfill_id = strdup_or_null(run->backfill_id);
+    r->priority = run->priority;
+    r->recorded = true;
+    r->created_ms = run->created_at;
+    r->bytes = qrun_bytes(r);
+    enqueue(q, r);
+    return 0;
+}
+
+void dagd_run_queue_kick(struct dagd_run_queue *q)
+{
+    pump(q);
+    changed(q);
+}
+
+size_t dagd_run_queue_cancel_backfill(struct dagd_run_queue *q, const char *backfill_id)
+{
+    size_t n = 0;
+    for (struct qrun **pp = &q->queued; *pp;) {
+        struct qrun *r = *pp;
+        if (!streq_ptr(r->backfill_id, backfill_id)) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        unqueued(q, r);
+        record_unstarted(q, r, DAGD_RUN_CANCELED, "backfill canceled");
+        qrun_free(r);
+        n++;
+    }
+    /* Ids first: a cancel may end a run (and free its entry) at once. */
+    char(*ids)[33] = dagd_xcalloc(q->n_running + 1, sizeof(*ids));
+    size_t n_ids = 0;
+    for (struct qrun *r = q->running; r; r = r->next) {
+        if (streq_ptr(r->backfill_id, backfill_id)) {
+            memcpy(ids[n_ids++], r->run_id, 33);
+        }
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        (void)dagd_executor_cancel(q->executor, ids[i]);
+    }
+    free(ids);
+    if (n > 0) {
+        changed(q);
+    }
+    return n;
 }
 
 /* The checks the executor would do, done now for a run that has to wait, so
@@ -478,13 +615,8 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
         }
         return k;
     }
-    struct qrun **pp = &q->queued;
-    while (*pp) {
-        pp = &(*pp)->next;
-    }
-    *pp = r;
-    q->n_queued++;
-    q->queued_bytes += r->bytes;
+    r->priority = opts->priority;
+    enqueue(q, r);
     memcpy(ret_run_id, r->run_id, 33);
     changed(q);
     return 0;

@@ -42,6 +42,19 @@ void dagd_run_queue_set_limits(struct dagd_run_queue *q, unsigned max_queued,
 int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
                           const struct dagd_run_options *opts, char ret_run_id[static 33],
                           struct dagd_diags *reterr);
+/* Queue a run whose row is already in state.db as queued (a backfill's
+ * run, created in one transaction with its backfill, or one found queued at
+ * start): it is resolved when it starts (a failure is recorded then), waits
+ * by its priority, then age, and is not held to the queue's bounds (its row
+ * is the queue). Call dagd_run_queue_kick() after adopting a batch. */
+int dagd_run_queue_adopt(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                         const struct dagd_run_info *run, char *const *overrides, size_t n);
+/* Start whatever can start now. */
+void dagd_run_queue_kick(struct dagd_run_queue *q);
+/* Cancel a backfill's queued runs (recorded canceled) and its running ones;
+ * returns how many were queued. */
+size_t dagd_run_queue_cancel_backfill(struct dagd_run_queue *q, const char *backfill_id);
+
 /* Cancel a queued run (recorded `canceled` at once) or a running one (the
  * executor stops it). 1 if it was queued, 0 if running, -ENOENT if neither. */
 int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id);

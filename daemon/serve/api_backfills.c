@@ -1,0 +1,324 @@
+/* Command group: partitions and backfills (docs/daemon.md, "Partitions and
+ * backfills"). `backfill` creates one queued run per partition, with the
+ * backfill's row, in one transaction, then hands the runs to the run queue
+ * (its durable part: a restart resumes them); `backfill_show` counts its
+ * runs by status; `backfill_cancel` cancels the ones not yet ended;
+ * `partitions` lists a pipeline's partitions with each one's newest run. */
+#include "api.h"
+
+#include "log.h"
+#include "partitions.h"
+
+/* A backfill covers at most this many partitions. */
+#define MAX_BACKFILL 100000u
+
+static struct dagd_pipeline *partitioned(struct dagd_daemon *d, struct dagd_server_call *call,
+                                         const char *name)
+{
+    struct dagd_pipeline *p = dagd_registry_get(d->registry, name);
+    if (!p) {
+        dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no pipeline '%.128s'", name);
+        return NULL;
+    }
+    if (!p->partitions) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "pipeline '%.128s' has no partitions",
+                               name);
+        return NULL;
+    }
+    return p;
+}
+
+/* The keys of a backfill: params.partitions (a list, each checked) or the
+ * range from..to. */
+static int backfill_keys(struct dagd_server_call *call, const struct dagd_pipeline *p,
+                         const cJSON *params, const char *from, const char *to, char ***ret,
+                         size_t *ret_n)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(params, "partitions");
+    _cleanup_free_ char *why = NULL;
+
+    if (list && cJSON_IsArray(list)) {
+        size_t n = (size_t)cJSON_GetArraySize(list), k = 0;
+        if (n == 0 || n > MAX_BACKFILL) {
+            dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "partitions: give 1 to %u keys",
+                                   MAX_BACKFILL);
+            return -EINVAL;
+        }
+        char **keys = dagd_xcalloc(n + 1, sizeof(char *));
+        const cJSON *it;
+        cJSON_ArrayForEach(it, list)
+        {
+            if (!cJSON_IsString(it) ||
+                dagd_partitions_check(p->partitions, it->valuestring, NULL, NULL, &why) < 0) {
+                dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "%s",
+                                       why ? why : "partitions: keys are strings");
+                dagd_partitions_keys_free(keys);
+                return -EINVAL;
+            }
+            keys[k++] = dagd_xstrdup(it->valuestring);
+        }
+        *ret = keys;
+        *ret_n = k;
+        return 0;
+    }
+    int r = dagd_partitions_keys(p->partitions, from, to, dagd_now_wall_msec() / 1000, MAX_BACKFILL,
+                                 ret, ret_n, &why);
+    if (r == -E2BIG) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "a backfill covers at most %u partitions", MAX_BACKFILL);
+        return r;
+    }
+    if (r < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "%s", why ? why : strerror(-r));
+        return r;
+    }
+    if (*ret_n == 0) {
+        dagd_partitions_keys_free(*ret);
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "no partition in that range");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The backfill and its runs, in one transaction. *ret_runs: the run ids. */
+static int record_backfill(struct dagd_daemon *d, const struct dagd_pipeline *p,
+                           const struct dagd_backfill_info *b, char **keys, size_t n,
+                           char (*ids)[33])
+{
+    _cleanup_free_ char **steps = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    _cleanup_free_ char **tasks = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
+    bool own = !dagd_store_in_batch(d->store);
+    int r;
+
+    for (size_t i = 0; i < p->n_steps; i++) {
+        steps[i] = p->steps[i].name;
+        tasks[i] = p->steps[i].task;
+    }
+    if (own && (r = dagd_store_begin(d->store)) < 0) {
+        return r;
+    }
+    r = dagd_store_backfill_create(d->store, b);
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        dagd_run_id_new(ids[i]);
+        struct dagd_run_info info = {
+            .run_id = ids[i],
+            .pipeline = p->name,
+            .trigger = (char *)"backfill",
+            .params_json = (char *)"{}",
+            .created_at = b->created_at,
+            .partition = keys[i],
+            .backfill_id = b->backfill_id,
+        };
+        r = dagd_store_run_create(d->store, &info, steps, tasks, p->n_steps);
+    }
+    if (own) {
+        r = r < 0 ? (dagd_store_rollback(d->store), r) : dagd_store_commit(d->store);
+    }
+    return r;
+}
+
+static int api_backfill(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *name = NULL, *from = NULL, *to = NULL;
+    char **keys = NULL;
+    size_t n = 0;
+    char id[33];
+
+    if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
+        dagd__api_get_string(call, params, "from", false, &from) < 0 ||
+        dagd__api_get_string(call, params, "to", false, &to) < 0) {
+        return 0;
+    }
+    struct dagd_pipeline *p = partitioned(d, call, name);
+    if (!p || backfill_keys(call, p, params, from, to, &keys, &n) < 0) {
+        return 0;
+    }
+    dagd_run_id_new(id);
+    bool is_list = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(params, "partitions"));
+    struct dagd_backfill_info b = {
+        .backfill_id = id,
+        .pipeline = p->name,
+        .range_from = is_list ? NULL : keys[0],
+        .range_to = is_list ? NULL : keys[n - 1],
+        .n_partitions = (int64_t)n,
+        .created_at = dagd_now_wall_msec(),
+    };
+    char(*ids)[33] = dagd_xcalloc(n, sizeof(*ids));
+    int r = record_backfill(d, p, &b, keys, n, ids);
+    if (r < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot record the backfill: %s",
+                               dagd_store_errmsg(d->store));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            struct dagd_run_info info = {
+                .run_id = ids[i],
+                .trigger = (char *)"backfill",
+                .partition = keys[i],
+                .backfill_id = id,
+                .created_at = b.created_at,
+            };
+            (void)dagd_run_queue_adopt(d->queue, p, &info, NULL, 0);
+        }
+        dagd_log_info("Backfill %s of '%s': %zu partitions queued", id, p->name, n);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "backfill_id", id);
+        cJSON_AddStringToObject(o, "pipeline", p->name);
+        cJSON_AddNumberToObject(o, "partitions", (double)n);
+        dagd_server_call_reply(call, o);
+        dagd_run_queue_kick(d->queue);
+    }
+    free(ids);
+    dagd_partitions_keys_free(keys);
+    return 0;
+}
+
+static int get_backfill(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params,
+                        struct dagd_backfill_info *ret)
+{
+    const char *id = NULL;
+    if (dagd__api_get_string(call, params, "backfill", true, &id) < 0) {
+        return -EINVAL;
+    }
+    int r = dagd_store_backfill_get(d->store, id, ret);
+    if (r == -ENOENT) {
+        dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no backfill '%.64s'", id);
+    } else if (r < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+    }
+    return r;
+}
+
+static int api_backfill_show(struct dagd_daemon *d, struct dagd_server_call *call,
+                             const cJSON *params)
+{
+    struct dagd_backfill_info b = {0};
+    int64_t counts[5];
+
+    if (get_backfill(d, call, params, &b) < 0) {
+        return 0;
+    }
+    if (dagd_store_backfill_counts(d->store, b.backfill_id, counts) < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_backfill_info_done(&b);
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "backfill_id", b.backfill_id);
+    cJSON_AddStringToObject(o, "pipeline", b.pipeline);
+    cJSON_AddStringToObject(o, "status", b.status);
+    if (b.range_from) {
+        cJSON_AddStringToObject(o, "from", b.range_from);
+        cJSON_AddStringToObject(o, "to", b.range_to);
+    }
+    cJSON_AddNumberToObject(o, "partitions", (double)b.n_partitions);
+    cJSON_AddNumberToObject(o, "created_at", (double)b.created_at);
+    if (b.ended_at) {
+        cJSON_AddNumberToObject(o, "ended_at", (double)b.ended_at);
+    }
+    cJSON *c = cJSON_AddObjectToObject(o, "counts");
+    for (int i = 0; i < 5; i++) {
+        cJSON_AddNumberToObject(c, dagd_run_status_to_string((enum dagd_run_status)i),
+                                (double)counts[i]);
+    }
+    dagd_server_call_reply(call, o);
+    dagd_backfill_info_done(&b);
+    return 0;
+}
+
+static int api_backfill_cancel(struct dagd_daemon *d, struct dagd_server_call *call,
+                               const cJSON *params)
+{
+    struct dagd_backfill_info b = {0};
+
+    if (get_backfill(d, call, params, &b) < 0) {
+        return 0;
+    }
+    if (dagd_store_backfill_set_status(d->store, b.backfill_id, "canceled", dagd_now_wall_msec()) <
+        0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_backfill_info_done(&b);
+        return 0;
+    }
+    size_t n = dagd_run_queue_cancel_backfill(d->queue, b.backfill_id);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "backfill_id", b.backfill_id);
+    cJSON_AddNumberToObject(o, "canceled", (double)n);
+    dagd_server_call_reply(call, o);
+    dagd_backfill_info_done(&b);
+    return 0;
+}
+
+struct last_runs {
+    cJSON *by_key; /* partition -> {status, created_at, ended_at, run_id} */
+};
+
+static void on_last(const char *partition, const char *status, int64_t created_at, int64_t ended_at,
+                    const char *run_id, void *userdata)
+{
+    struct last_runs *l = userdata;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", status ? status : "");
+    cJSON_AddStringToObject(o, "run_id", run_id ? run_id : "");
+    cJSON_AddNumberToObject(o, "created_at", (double)created_at);
+    if (ended_at) {
+        cJSON_AddNumberToObject(o, "ended_at", (double)ended_at);
+    }
+    cJSON_AddItemToObject(l->by_key, partition ? partition : "", o);
+}
+
+static int api_partitions(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *name = NULL;
+    char **keys = NULL;
+    size_t n = 0;
+    _cleanup_free_ char *why = NULL;
+    struct last_runs l = {.by_key = cJSON_CreateObject()};
+
+    if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0) {
+        cJSON_Delete(l.by_key);
+        return 0;
+    }
+    struct dagd_pipeline *p = partitioned(d, call, name);
+    if (!p ||
+        dagd_partitions_keys(p->partitions, NULL, NULL, dagd_now_wall_msec() / 1000, MAX_BACKFILL,
+                             &keys, &n, &why) < 0 ||
+        dagd_store_partitions_last(d->store, p->name, on_last, &l) < 0) {
+        if (p) {
+            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list the partitions: %s",
+                                   why ? why : dagd_store_errmsg(d->store));
+        }
+        dagd_partitions_keys_free(keys);
+        cJSON_Delete(l.by_key);
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "pipeline", p->name);
+    cJSON_AddStringToObject(o, "kind", dagd_partitions_kind_name(p->partitions->kind));
+    cJSON *arr = cJSON_AddArrayToObject(o, "partitions");
+    size_t missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "partition", keys[i]);
+        cJSON *last = cJSON_DetachItemFromObjectCaseSensitive(l.by_key, keys[i]);
+        if (last) {
+            cJSON_AddItemToObject(e, "last_run", last);
+        } else {
+            missing++;
+            cJSON_AddNullToObject(e, "last_run");
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+    cJSON_AddNumberToObject(o, "missing", (double)missing);
+    dagd_server_call_reply(call, o);
+    dagd_partitions_keys_free(keys);
+    cJSON_Delete(l.by_key);
+    return 0;
+}
+
+const struct dagd_api_command dagd_api_backfills_commands[] = {
+    {"backfill", DAGD_API_MUTATING, api_backfill},
+    {"backfill_show", DAGD_API_READONLY, api_backfill_show},
+    {"backfill_cancel", DAGD_API_MUTATING, api_backfill_cancel},
+    {"partitions", DAGD_API_READONLY, api_partitions},
+    {NULL, 0, NULL},
+};
