@@ -10,7 +10,6 @@
      invoices issued after it are in the marts, and the exports follow.
 
 Exit 0 = pass, 1 = fail, 77 = skipped (no dagd binary)."""
-import json
 import os
 import shutil
 import sqlite3
@@ -18,15 +17,9 @@ import tempfile
 
 from dagdtest import run_main, seeds
 
-DATA = os.path.join(seeds.SOURCE, 'data', 'invoices')
-
 
 def main():
-    if not os.access(seeds.DAGD, os.X_OK):
-        print('SKIP: no dagd binary')
-        return 77
-    with open(os.path.join(DATA, 'expected.json')) as f:
-        exp = json.load(f)
+    exp = seeds.expected('invoices')
     tables = list(exp['tables'])
     as_of = 'as_of=' + exp['params']['as_of']
     tmp = tempfile.mkdtemp(prefix='invoices.')

@@ -19,7 +19,7 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
     fakewiki    FakeWiki (tests/tools/fakewiki.py on a free port), free_port, dead_api
     sales       figures, compare, compare_summary (dagdtest.sales: the sales
                 figures of a warehouse against an expected.json)
-    seeds       run, check_tables, snapshot, check_csv (dagdtest.seeds: the
+    seeds       expected, run, check_tables, snapshot, check_csv (dagdtest.seeds: the
                 seed pipelines' warehouses against data/NAME/expected.json)
     openmetrics parse: a strict check of OpenMetrics text (GET /metrics)
 """

@@ -11,8 +11,18 @@ import os
 import sqlite3
 import subprocess
 
+from .checks import skip
 # The tests read seeds.SOURCE and seeds.DAGD.
 from .paths import DAGD, SOURCE
+
+
+def expected(name):
+    """data/NAME/expected.json of a seed pipeline. Without a dagd binary to
+    run it with, the test is skipped (exit 77) instead."""
+    if not os.access(DAGD, os.X_OK):
+        skip('no dagd binary')
+    with open(os.path.join(SOURCE, 'data', name, 'expected.json')) as f:
+        return json.load(f)
 
 
 def run(pipeline, state_dir, params=(), expect_ok=True):
