@@ -14,6 +14,7 @@ int dagd_cmd_logs(int argc, char **argv);
 int dagd_cmd_validate(int argc, char **argv);
 int dagd_cmd_graph(int argc, char **argv);
 int dagd_cmd_tasks(int argc, char **argv);
+int dagd_cmd_lineage(int argc, char **argv);
 
 int dagd_cmd_serve(int argc, char **argv);
 int dagd_cmd_run(int argc, char **argv);
@@ -30,6 +31,7 @@ const struct dagd_command dagd_commands[] = {
     {"prune", dagd_cmd_prune, "prune --older-than DURATION [--state-dir DIR] [--batch N]"},
     {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
     {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... [--ascii] FILE.yaml"},
+    {"lineage", dagd_cmd_lineage, "lineage FILE.yaml [--param k=v]... [--state-dir DIR] [--json]"},
     {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json]"},
     {"serve", dagd_cmd_serve,
      "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--pipelines DIR] [--plugin-dir "
