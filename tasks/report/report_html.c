@@ -179,6 +179,41 @@ static double text_width(const char *s, double px)
     return w;
 }
 
+/* Write `s` escaped, cut at a character boundary with an ellipsis when it is
+ * wider than `maxw` at `px` (text_width's estimate): chart labels stay in
+ * their place; the tooltip and the table give the whole name. */
+static void fit_label(FILE *out, const char *s, double maxw, double px)
+{
+    if (!s || text_width(s, px) <= maxw) {
+        dagd_html_escape(out, s);
+        return;
+    }
+    /* the longest prefix of whole characters that leaves room for "..." */
+    double w = 0;
+    size_t cut = 0;
+    for (size_t i = 0; s[i];) {
+        size_t n = 1;
+        while (s[i + n] && ((unsigned char)s[i + n] & 0xc0) == 0x80) {
+            n++;
+        }
+        char ch[8] = {0};
+        memcpy(ch, s + i, n < sizeof(ch) ? n : sizeof(ch) - 1);
+        w += text_width(ch, px);
+        if (w + px > maxw) {
+            break;
+        }
+        i += n;
+        cut = i;
+    }
+    char *tmp = strndup(s, cut);
+    if (!tmp) {
+        return;
+    }
+    dagd_html_escape(out, tmp);
+    fputs("&#8230;", out);
+    free(tmp);
+}
+
 /* Q1: one bar per hour with sales; y axis in RMB with readable ticks. */
 static void chart_q1(FILE *out, const struct dagd_report *r)
 {
@@ -234,12 +269,12 @@ static void chart_q1(FILE *out, const struct dagd_report *r)
                 x + w / 2, H - B + 18, h->hour);
         fprintf(out, "<text x=\"%.1f\" y=\"%d\" class=\"label\" text-anchor=\"middle\">", x + w / 2,
                 H - B + 40);
-        dagd_html_escape(out, h->city);
+        fit_label(out, h->city, slot * 0.95, 22); /* the phone size: see css */
         fputs("</text>", out);
         if (h->city_en) {
             fprintf(out, "<text x=\"%.1f\" y=\"%d\" class=\"label en\" text-anchor=\"middle\">",
                     x + w / 2, H - B + 58);
-            dagd_html_escape(out, h->city_en);
+            fit_label(out, h->city_en, slot * 0.95, 18);
             fputs("</text>", out);
         }
         fputs("\n", out);
@@ -285,10 +320,10 @@ static void chart_q2(FILE *out, const struct dagd_report *r)
         double w = plot_w * (double)q->avg_cents / 100.0 / top;
         fprintf(out, "<text x=\"%d\" y=\"%.1f\" class=\"label\" text-anchor=\"end\">%" PRId64 ". ",
                 L - 10, y + ROW * 0.6, q->rank);
-        dagd_html_escape(out, q->city);
+        fit_label(out, q->city, 150, 13);
         if (q->city_en) {
             fputs(" <tspan class=\"en\">", out);
-            dagd_html_escape(out, q->city_en);
+            fit_label(out, q->city_en, L - 60 - fmin(text_width(q->city, 13), 150), 11);
             fputs("</tspan>", out);
         }
         fputs("</text>", out);
@@ -419,10 +454,10 @@ static void chart_tiers(FILE *out, const struct dagd_report *r,
                 break;
             }
             fputs(named ? " &#183; " : "", out);
-            dagd_html_escape(out, c->city);
+            fit_label(out, c->city, 200, 13);
             if (c->city_en && *c->city_en) {
                 fputs(" <tspan class=\"en\">", out);
-                dagd_html_escape(out, c->city_en);
+                fit_label(out, c->city_en, 200, 11);
                 fputs("</tspan>", out);
             }
             fprintf(out, " %s", money);
@@ -492,11 +527,11 @@ static const char *const css =
     "vertical-align:-1px}"
     "@media (max-width:600px){table{font-size:12px}th,td{padding:3px 4px}.opt{display:none}"
     "td.tier{white-space:normal}.kpi{gap:8px}.kpi div{padding:6px 10px}.kpi b{font-size:17px}"
-    /* a 960-wide chart is drawn at ~0.4 scale: larger text in Q1 and Q2,
-     * whose labels have room (the tiers chart's lines are fitted at 13) */
-    "#" DAGD_REPORT_ID_Q1 " text,#" DAGD_REPORT_ID_Q2 " text{font-size:22px}"
-    "#" DAGD_REPORT_ID_Q1 " .en,#" DAGD_REPORT_ID_Q2 " .en{font-size:18px}"
-    "#" DAGD_REPORT_ID_Q1 " .axis,#" DAGD_REPORT_ID_Q2 " .axis{font-size:20px}}";
+    /* a 960-wide chart is drawn at ~0.4 scale: larger text in Q1, whose
+     * labels are cut to fit their bar at that size (fit_label); Q2's and
+     * the tiers chart's names are fitted at 13 */
+    "#" DAGD_REPORT_ID_Q1 " text{font-size:22px}#" DAGD_REPORT_ID_Q1 " .en{font-size:18px}"
+    "#" DAGD_REPORT_ID_Q1 " .axis{font-size:20px}}";
 
 /* Readable labels for the key summary figures of DESIGN 6. */
 static const char *const summary_labels[][2] = {

@@ -154,6 +154,12 @@ static void test_render_full(void **state)
                                  "class=\"num\">dataset1<br>rows flagged</th>"));
     assert_non_null(
         strstr(html, "(Q1)</td><td class=\"num\">1</td><td class=\"num\">&#8211;</td>"));
+    /* a chart label too long for its bar is cut at a character, with an
+     * ellipsis (the table and the tooltip keep the whole name) */
+    assert_non_null(strstr(
+        html, "class=\"label\" text-anchor=\"middle\">&lt;script&gt;alert(1)&lt;/&#8230;</text>"));
+    assert_non_null(
+        strstr(html, "<title>06:00&#8211;06:59 PST: &lt;script&gt;alert(1)&lt;/script&gt;,"));
     /* counts with thousands separators */
     assert_non_null(strstr(html, "<b>2,500</b>Rows loaded"));
     free(html);
