@@ -420,6 +420,52 @@ int dagd_partitions_keys(const struct dagd_partitions *ps, const char *from, con
     return 0;
 }
 
+int dagd_partitions_last_closed(const struct dagd_partitions *ps, int64_t now, char **ret)
+{
+    int64_t now_local, idx, ls, le, t[2];
+    int64_t s0;
+
+    if (ps->kind == DAGD_PARTITIONS_STATIC) {
+        return -ENOENT;
+    }
+    s0 = first_start(ps);
+    now_local = now + dagd_cron_utc_offset(ps->timezone, now);
+    if (now_local > ps->end) {
+        now_local = ps->end;
+    }
+    /* The window holding now_local, found from an estimate, then walked
+     * back to the newest one that has ended (a few steps at most: DST,
+     * skipped hours). */
+    switch (ps->kind) {
+    case DAGD_PARTITIONS_HOURLY:
+        idx = floordiv(now_local - s0, HOUR);
+        break;
+    case DAGD_PARTITIONS_WEEKLY:
+        idx = floordiv(now_local - s0, WEEK);
+        break;
+    case DAGD_PARTITIONS_MONTHLY:
+        idx = month_index(now_local) - month_index(s0);
+        break;
+    default:
+        idx = floordiv(now_local - s0, DAY);
+        break;
+    }
+    for (int i = 0; i < 8 && idx >= 0; i++, idx--) {
+        window_local(ps, idx, &ls, &le);
+        if (le > ps->end) {
+            continue;
+        }
+        t[0] = ls;
+        t[1] = le;
+        dagd_cron_local_to_instants(ps->timezone, t, 2);
+        if (t[1] <= now && t[0] != t[1]) {
+            *ret = format_key(ps->kind, ls);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
 static char *iso_time(const char *tz, int64_t u)
 {
     int64_t off = dagd_cron_utc_offset(tz, u), L = u + off, y, aoff = off < 0 ? -off : off;

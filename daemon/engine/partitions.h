@@ -64,6 +64,11 @@ int dagd_partitions_keys(const struct dagd_partitions *ps, const char *from, con
                          int64_t now, size_t max, char ***ret, size_t *ret_n, char **reterr_msg);
 void dagd_partitions_keys_free(char **keys);
 
+/* The newest time-window partition that has ended by `now` (Unix seconds):
+ * what a schedule's run targets ("the partition that just closed"). 0 and
+ * a new key in *ret; -ENOENT for static partitions or when none has ended. */
+int dagd_partitions_last_closed(const struct dagd_partitions *ps, int64_t now, char **ret);
+
 /* The built-in params of a run of partition `key` (which must pass
  * dagd_partitions_check): partition, partition_start and partition_end (ISO
  * 8601 with the zone's offset, e.g. 2024-03-10T00:00:00-05:00; "" for static

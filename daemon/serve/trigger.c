@@ -1,6 +1,8 @@
 /* See trigger.h: the submit path shared by schedules.c and sensors.c. */
 #include "trigger.h"
 
+#include "partitions.h"
+
 int dagd_trigger_submit(const struct dagd_trigger_host *h, const char *pipeline,
                         const char *trigger, char *const *overrides, size_t n_overrides,
                         const char *run_id, char ret_run_id[static 33], char **reterr_reason)
@@ -18,6 +20,12 @@ int dagd_trigger_submit(const struct dagd_trigger_host *h, const char *pipeline,
     if (!p) {
         *reterr_reason = dagd_xasprintf("pipeline '%s' is not loaded", pipeline);
         return -ENOENT;
+    }
+    /* A pipeline partitioned by time runs the partition that just closed. */
+    _cleanup_free_ char *partition = NULL;
+    if (p->partitions &&
+        dagd_partitions_last_closed(p->partitions, dagd_now_wall_msec() / 1000, &partition) == 0) {
+        opts.partition = partition;
     }
     r = h->submit(h->userdata, p, &opts, ret_run_id, &diags);
     if (r == -ESHUTDOWN) {

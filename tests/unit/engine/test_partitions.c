@@ -182,6 +182,38 @@ static void test_daily_month_end_and_max(void **state)
     dagd_partitions_free(ps);
 }
 
+/* A schedule's run targets the partition that just closed. */
+static void test_last_closed(void **state)
+{
+    struct dagd_partitions *ps =
+        windows(DAGD_PARTITIONS_DAILY, "2024-01-01", "2024-06-01", "America/New_York");
+    char *key = NULL;
+    (void)state;
+    /* 00:05 New York on 2024-03-11 (EDT) = 04:05 UTC: 2024-03-10 closed. */
+    assert_int_equal(dagd_partitions_last_closed(ps, utc("2024-03-11 04:05:00"), &key), 0);
+    assert_string_equal(key, "2024-03-10");
+    free(key);
+    /* 23:55 New York on 2024-03-11: still 2024-03-10. */
+    assert_int_equal(dagd_partitions_last_closed(ps, utc("2024-03-12 03:55:00"), &key), 0);
+    assert_string_equal(key, "2024-03-10");
+    free(key);
+    /* After the end: the last partition. */
+    assert_int_equal(dagd_partitions_last_closed(ps, utc("2025-01-01 00:00:00"), &key), 0);
+    assert_string_equal(key, "2024-05-31");
+    free(key);
+    /* Before the first one closed. */
+    assert_int_equal(dagd_partitions_last_closed(ps, utc("2024-01-01 12:00:00"), &key), -ENOENT);
+    dagd_partitions_free(ps);
+
+    ps = windows(DAGD_PARTITIONS_HOURLY, "2024-01-01", NULL, "Europe/Berlin");
+    /* 03:30 CEST on spring-forward day = 01:30 UTC: hour 03 is open, 02
+     * was skipped, 01 closed. */
+    assert_int_equal(dagd_partitions_last_closed(ps, utc("2024-03-31 01:30:00"), &key), 0);
+    assert_string_equal(key, "2024-03-31T01");
+    free(key);
+    dagd_partitions_free(ps);
+}
+
 static void test_weekly(void **state)
 {
     struct dagd_partitions *ps =
@@ -224,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_daily_month_end_and_max),
         cmocka_unit_test(test_weekly),
         cmocka_unit_test(test_static),
+        cmocka_unit_test(test_last_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
