@@ -28,6 +28,7 @@
 
 #include "bronze_loader.h"
 #include "task_clock.h"
+#include "xlsx_reader.h"
 
 static const struct dagd_host_api *host;
 
@@ -49,6 +50,11 @@ static const struct dagd_task_field schema[] = {
      .required = true,
      .choices = source_choices,
      .doc = "which delivery the rows belong to (raw_orders.source)"},
+    {.name = "max_shared_strings_mb",
+     .type = DAGD_FIELD_INT,
+     .min = 1,
+     .max = 4095,
+     .doc = "xlsx: largest shared string table a workbook may hold, in MiB (default 64)"},
     {.name = "map_path",
      .type = DAGD_FIELD_STRING,
      .doc = "csv only: glob of CITY_DISTRICT_MAP csv files, loaded before the data"},
@@ -213,6 +219,9 @@ static int extract_run(struct dagd_task_ctx *ctx)
     if (format < 0) {
         return host->fail(ctx, "format", "unknown format");
     }
+    dagd_xlsx_set_shared_limit(
+        (size_t)host->config_int(ctx, "max_shared_strings_mb", DAGD_XLSX_SHARED_LIMIT_DEFAULT >> 20)
+        << 20);
     r = collect(ctx, &fl);
     if (r < 0) {
         goto out;

@@ -854,6 +854,15 @@ static uint64_t leading_number(const char *v, size_t len)
 /* ---------------------------------------------------------------------- */
 /* Shared strings */
 
+static size_t shared_limit = DAGD_XLSX_SHARED_LIMIT_DEFAULT;
+
+void dagd_xlsx_set_shared_limit(size_t bytes)
+{
+    shared_limit = bytes == 0                 ? DAGD_XLSX_SHARED_LIMIT_DEFAULT
+                   : bytes > MAX_SHARED_BYTES ? MAX_SHARED_BYTES
+                                              : bytes;
+}
+
 struct sst_state {
     struct scan_ctx c;
     struct dagd_xlsx *x;
@@ -931,8 +940,10 @@ static int sst_end(void *ud, const char *name, size_t len)
         s->in_t = false;
     } else if (NAME_IS(ln, len, "si") && s->in_si) {
         s->in_si = false;
-        if (grow(&x->sst, &x->sst_cap, x->sst_len, 1, MAX_SHARED_BYTES) < 0) {
-            return scan_fail(&s->c, -E2BIG, "shared string table over %u bytes", MAX_SHARED_BYTES);
+        if (grow(&x->sst, &x->sst_cap, x->sst_len, 1, shared_limit) < 0) {
+            return scan_fail(&s->c, -E2BIG,
+                             "shared string table over %zu bytes (extract's max_shared_strings_mb)",
+                             shared_limit);
         }
         x->sst[x->sst_len++] = '\0';
         x->sst_n++;
@@ -953,8 +964,16 @@ static int sst_text(void *ud, const char *text, size_t len)
     if (!s->in_t) {
         return 0;
     }
-    if (grow(&x->sst, &x->sst_cap, x->sst_len, len, MAX_SHARED_BYTES) < 0) {
-        return scan_fail(&s->c, -E2BIG, "shared string table over %u bytes", MAX_SHARED_BYTES);
+    /* A shared string is a cell's text: the cell limit applies to it too
+     * (sst_off[sst_n] is where the string being read starts). */
+    if (x->sst_len - x->sst_off[x->sst_n] + len > MAX_CELL_TEXT) {
+        return scan_fail(&s->c, -E2BIG, "shared string %zu over %u bytes (the cell limit)",
+                         x->sst_n + 1, MAX_CELL_TEXT);
+    }
+    if (grow(&x->sst, &x->sst_cap, x->sst_len, len, shared_limit) < 0) {
+        return scan_fail(&s->c, -E2BIG,
+                         "shared string table over %zu bytes (extract's max_shared_strings_mb)",
+                         shared_limit);
     }
     memcpy(x->sst + x->sst_len, text, len);
     x->sst_len += len;

@@ -70,6 +70,15 @@ int dagd_xlsx_open(const char *path, struct dagd_xlsx **ret, char *err, size_t e
 int dagd_xlsx_open_buffer(const void *data, size_t size, struct dagd_xlsx **ret, char *err,
                           size_t errlen);
 
+/* Largest total of the shared string table a workbook may hold, for every
+ * dagd_xlsx_open after this call in the process (a worker runs one step);
+ * 0 restores the default, DAGD_XLSX_SHARED_LIMIT_DEFAULT. Each shared
+ * string is also held to the 4 MiB cell limit. Beyond either, open fails
+ * with -E2BIG. The table is read whole at open whether or not cells use it,
+ * so without a bound a 1 MB workbook could hold 1 GB of unused strings. */
+#define DAGD_XLSX_SHARED_LIMIT_DEFAULT (64u << 20)
+void dagd_xlsx_set_shared_limit(size_t bytes);
+
 /* Closes the archive and frees everything. Accepts NULL; returns NULL. */
 struct dagd_xlsx *dagd_xlsx_free(struct dagd_xlsx *x);
 

@@ -134,6 +134,56 @@ static void test_shared_strings(void **state)
     dagd_xlsx_free(x);
 }
 
+/* Shared strings are bounded (issue 16 item 9): one string by the 4 MiB
+ * cell limit, the table by dagd_xlsx_set_shared_limit (64 MiB default). */
+static char *sst_of(size_t n, size_t each)
+{
+    size_t cap = n * (each + 16) + 64, len = 0;
+    char *s = malloc(cap);
+
+    assert_non_null(s);
+    len += (size_t)sprintf(s, "<sst>");
+    for (size_t i = 0; i < n; i++) {
+        len += (size_t)sprintf(s + len, "<si><t>");
+        memset(s + len, 'a', each);
+        len += each;
+        len += (size_t)sprintf(s + len, "</t></si>");
+    }
+    (void)sprintf(s + len, "</sst>");
+    return s;
+}
+
+static void test_shared_limits(void **state)
+{
+    struct dagd_xlsx *x = dagd_xlsx_new_empty();
+    char err[256] = "";
+    char *sst;
+
+    /* one string over the cell limit */
+    sst = sst_of(1, (4u << 20) + 1);
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), -E2BIG);
+    assert_non_null(strstr(err, "shared string 1 over 4194304 bytes (the cell limit)"));
+    free(sst);
+    /* exactly at the cell limit is fine */
+    sst = sst_of(1, 4u << 20);
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
+    free(sst);
+    /* 9 strings of 1 MiB over a 8 MiB table limit; the default takes them */
+    sst = sst_of(9, 1u << 20);
+    dagd_xlsx_set_shared_limit(8u << 20);
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), -E2BIG);
+    assert_non_null(strstr(err, "shared string table over 8388608 bytes"));
+    dagd_xlsx_set_shared_limit(0);
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), 0);
+    assert_int_equal(dagd_xlsx_shared_count(x), 9);
+    free(sst);
+    /* 65 x 1 MiB: over the 64 MiB default */
+    sst = sst_of(65, 1u << 20);
+    assert_int_equal(dagd_xlsx_parse_shared_xml(x, sst, strlen(sst), err, sizeof(err)), -E2BIG);
+    free(sst);
+    dagd_xlsx_free(x);
+}
+
 static void test_namespace_prefix(void **state)
 {
     struct collect co = {0};
@@ -560,7 +610,7 @@ int main(void)
         cmocka_unit_test(test_missing_sheet_part),  cmocka_unit_test(test_sample_workbooks),
         cmocka_unit_test(test_truncated_workbook),  cmocka_unit_test(test_scanner_constructs),
         cmocka_unit_test(test_malformed_names_row), cmocka_unit_test(test_big_sheet_chunks),
-        cmocka_unit_test(test_other_encodings),
+        cmocka_unit_test(test_other_encodings),     cmocka_unit_test(test_shared_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
