@@ -33,8 +33,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dagdtest import (DICT, SOURCE, TINY, FakeWiki, Pipeline, check, dead_api, evil_copy,  # noqa: E402
-                       extract_steps)
+from dagdtest import (DICT, SOURCE, TINY, FakeWiki, check, dead_api, evil_copy,  # noqa: E402
+                       translate_pipeline)
 
 sys.path.insert(0, os.path.join(SOURCE, "tests", "tools"))
 import fakewiki  # noqa: E402
@@ -63,15 +63,6 @@ def map_names(wh):
     districts = sorted({r[0].strip() for r in con.execute("SELECT district FROM city_district_map")})
     con.close()
     return cities, districts
-
-
-def translate_pipeline(tmp, name, config, data_dir):
-    """extract_dataset1 (the city_district_map) + translate-scrape with
-    CONFIG, into its own warehouse and state directory."""
-    steps = extract_steps(data_dir, both=False) + [
-        {"name": "translate", "task": "translate-scrape", "needs": ["extract_dataset1"],
-         "config": config}]
-    return Pipeline(tmp, name, steps, os.path.join(tmp, "warehouse-%s.db" % name))
 
 
 def main():

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dagdtest import DICT, TINY, FakeWiki, Pipeline, check, extract_steps  # noqa: E402
+from dagdtest import DICT, FakeWiki, check, translate_pipeline  # noqa: E402
 
 
 def sources(wh):
@@ -25,13 +25,6 @@ def sources(wh):
     rows = [r[0] for r in con.execute("SELECT source FROM translations")]
     con.close()
     return rows
-
-
-def pipeline(tmp, name, config):
-    steps = extract_steps(TINY, both=False) + [
-        {"name": "translate", "task": "translate-scrape", "needs": ["extract_dataset1"],
-         "config": config}]
-    return Pipeline(tmp, name, steps, os.path.join(tmp, "warehouse-%s.db" % name))
 
 
 def main():
@@ -42,7 +35,7 @@ def main():
             with FakeWiki("--always-429", retry_after) as fw:
                 cfg = {"api": fw.api, "dictionary": DICT, "contact": "dagd-tests@example.org",
                        "time_budget": budget}
-                p = pipeline(tmp, name, cfg)
+                p = translate_pipeline(tmp, name, cfg)
                 t0 = time.monotonic()
                 r = p.run()
                 dt = time.monotonic() - t0
@@ -62,7 +55,7 @@ def main():
         with FakeWiki() as other:
             with FakeWiki("--redirect-to", other.api) as fw:
                 cfg = {"api": fw.api, "dictionary": DICT, "contact": "dagd-tests@example.org"}
-                p = pipeline(tmp, "redirect", cfg)
+                p = translate_pipeline(tmp, "redirect", cfg)
                 r = p.run()
                 st = fw.stats()
             so = other.stats()

@@ -15,7 +15,7 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
                 read_line, call (the JSON-lines protocol), need_test_plugins,
                 the test pipelines NOOP, CHAIN, FAILING, SLOW
     analytics   Pipeline and Run (small pipelines through the real engine),
-                extract_steps, warehouse_steps, expected, evil_copy
+                extract_steps, warehouse_steps, translate_pipeline, expected, evil_copy
     fakewiki    FakeWiki (tests/tools/fakewiki.py on a free port), free_port, dead_api
     sales       figures, compare, compare_summary (dagdtest.sales: the sales
                 figures of a warehouse against an expected.json)
@@ -30,6 +30,7 @@ from .state import last_run, last_run_id, ran_steps, run_steps, state_db  # noqa
 from .commands import Tmp, dagd, fast_sales_yaml, plan, wait_socket  # noqa: F401
 from .daemon import (CHAIN, FAILING, NOOP, SLOW, Daemon, call, need_test_plugins,  # noqa: F401
                      read_line, request)
-from .analytics import Pipeline, Run, evil_copy, expected, extract_steps, warehouse_steps  # noqa: F401
+from .analytics import (Pipeline, Run, evil_copy, expected, extract_steps,  # noqa: F401
+                        translate_pipeline, warehouse_steps)
 from .fakewiki import FakeWiki, dead_api, free_port  # noqa: F401
 from . import openmetrics, sales  # noqa: F401

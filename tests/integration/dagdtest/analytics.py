@@ -48,6 +48,16 @@ def warehouse_steps(data_dir, usd_rate="7.10"):
     ]
 
 
+def translate_pipeline(tmp, name, config, data_dir=TINY):
+    """extract_dataset1 (the city_district_map) + translate-scrape with
+    CONFIG, into its own warehouse (TMP/warehouse-NAME.db) and state
+    directory."""
+    steps = extract_steps(data_dir, both=False) + [
+        {"name": "translate", "task": "translate-scrape", "needs": ["extract_dataset1"],
+         "config": config}]
+    return Pipeline(tmp, name, steps, os.path.join(tmp, "warehouse-%s.db" % name))
+
+
 def _scalar(v):
     # JSON scalars are YAML flow scalars; ensure_ascii keeps the file ASCII
     return json.dumps(v)
