@@ -7,6 +7,7 @@
 #include "api.h"
 #include "daemon.h"
 #include "http.h"
+#include "http_address.h"
 #include "subcommands.h"
 
 int dagd_cmd_serve(int argc, char **argv);
@@ -127,7 +128,12 @@ int dagd_cmd_serve(int argc, char **argv)
     dagd_daemon_config_init(&config);
     r = parse_args(argc, argv, &config);
     if (r == 0) {
-        r = dagd_daemon_serve(&config, dagd_api_dispatch);
+        const struct dagd_daemon_parts parts = {
+            .dispatch = dagd_api_dispatch,
+            .http_start = dagd_http_start,
+            .http_stop = dagd_http_stop,
+        };
+        r = dagd_daemon_serve(&config, &parts);
     } else if (r == 1) {
         r = 0; /* --help */
     }

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "http.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "procsweep.h"
@@ -27,7 +26,7 @@
  * &daemon.d, the lifecycle casts back). */
 struct daemon {
     struct dagd_daemon d;
-    dagd_server_dispatch_fn dispatch;
+    struct dagd_daemon_parts parts;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_event_t watch;
     bool watching;
@@ -136,7 +135,9 @@ static void finish(void *userdata)
     close_handle((uv_handle_t *)&s->deadline);
     dagd_server_free(s->d.server);
     s->d.server = NULL;
-    s->d.http = dagd_http_stop(s->d.http);
+    if (s->d.http && s->parts.http_stop) {
+        s->d.http = s->parts.http_stop(s->d.http);
+    }
     s->d.schedules = dagd_schedules_free(s->d.schedules);
     s->d.sensors = dagd_sensors_free(s->d.sensors);
     uv_stop(s->d.loop);
@@ -404,7 +405,7 @@ static int start_server(struct daemon *s)
     };
     int r;
 
-    r = dagd_server_new(d->loop, &limits, s->dispatch, d, &d->server);
+    r = dagd_server_new(d->loop, &limits, s->parts.dispatch, d, &d->server);
     if (r < 0) {
         return r;
     }
@@ -448,7 +449,7 @@ static void start_handles(struct daemon *s)
 }
 
 int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
-                      dagd_server_dispatch_fn dispatch, struct dagd_daemon **ret)
+                      const struct dagd_daemon_parts *parts, struct dagd_daemon **ret)
 {
     struct daemon *s = dagd_xcalloc(1, sizeof(*s));
     struct dagd_daemon *d = &s->d;
@@ -456,7 +457,7 @@ int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
 
     s->lock_fd = -1;
     s->serve_lock_fd = -1;
-    s->dispatch = dispatch;
+    s->parts = *parts;
     d->config = *config;
     *config = (struct dagd_daemon_config){0};
     d->loop = loop;
@@ -471,8 +472,8 @@ int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
     if (r >= 0) {
         r = start_server(s);
     }
-    if (r >= 0 && d->config.http) {
-        r = dagd_http_start(d, d->config.http, &d->http);
+    if (r >= 0 && d->config.http && s->parts.http_start) {
+        r = s->parts.http_start(d, d->config.http, &d->http);
     }
     if (r < 0) {
         dagd_daemon_free(d);
@@ -534,7 +535,7 @@ static void close_any(uv_handle_t *h, void *arg)
     }
 }
 
-int dagd_daemon_serve(struct dagd_daemon_config *config, dagd_server_dispatch_fn dispatch)
+int dagd_daemon_serve(struct dagd_daemon_config *config, const struct dagd_daemon_parts *parts)
 {
     struct dagd_daemon *d = NULL;
     uv_loop_t loop;
@@ -544,7 +545,7 @@ int dagd_daemon_serve(struct dagd_daemon_config *config, dagd_server_dispatch_fn
     if (uv_loop_init(&loop) < 0) {
         return 1;
     }
-    if (dagd_daemon_start(&loop, config, dispatch, &d) >= 0) {
+    if (dagd_daemon_start(&loop, config, parts, &d) >= 0) {
         (void)uv_run(&loop, UV_RUN_DEFAULT);
         ret = 0;
     }

@@ -46,12 +46,22 @@ struct dagd_daemon {
     char *socket_path;
 };
 
+/* The parts that read the daemon object and so sit above it: the socket's
+ * command handlers (dispatch, with the daemon as userdata:
+ * dagd_api_dispatch) and the HTTP listener (dagd_http_start/stop, used when
+ * config `http:` is set; NULL = none). The caller (cli/cmd_serve.c) hands
+ * them in, so the daemon object includes neither and no loop forms. */
+struct dagd_daemon_parts {
+    dagd_server_dispatch_fn dispatch;
+    int (*http_start)(struct dagd_daemon *d, const char *addr, struct dagd_http **ret);
+    struct dagd_http *(*http_stop)(struct dagd_http *h);
+};
+
 /* `dagd serve` from start to exit on a loop of its own: start, run until
  * the shutdown finished, free. `config` is moved into the daemon (the
- * caller's copy is left empty); `dispatch` answers the socket's calls with
- * the daemon as userdata (dagd_api_dispatch). Returns the exit status: 0
- * after a shutdown, 1 when the daemon could not start (logged). */
-int dagd_daemon_serve(struct dagd_daemon_config *config, dagd_server_dispatch_fn dispatch);
+ * caller's copy is left empty). Returns the exit status: 0 after a
+ * shutdown, 1 when the daemon could not start (logged). */
+int dagd_daemon_serve(struct dagd_daemon_config *config, const struct dagd_daemon_parts *parts);
 
 /* Start a daemon on `loop`: open and lock the state, recover orphans, load
  * the pipelines, listen (on the socket systemd passed, or config.socket),
@@ -59,7 +69,7 @@ int dagd_daemon_serve(struct dagd_daemon_config *config, dagd_server_dispatch_fn
  * timer, and say READY=1. `config` is moved as above. 0 with the daemon in
  * *ret, or -errno (logged; nothing is left on the loop). */
 int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
-                      dagd_server_dispatch_fn dispatch, struct dagd_daemon **ret);
+                      const struct dagd_daemon_parts *parts, struct dagd_daemon **ret);
 /* Begin the shutdown that SIGTERM begins (`why` is logged). The loop stops
  * (uv_stop) once every run ended or the grace period is over. */
 void dagd_daemon_stop(struct dagd_daemon *d, const char *why);

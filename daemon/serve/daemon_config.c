@@ -2,7 +2,7 @@
  * keeps its mark for FILE:LINE:COL errors. */
 #include "daemon_config.h"
 
-#include "http.h"
+#include "http_address.h"
 
 #include <limits.h>
 #include <yaml.h>

@@ -11,7 +11,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,7 +18,9 @@
 #include <uv.h>
 
 #include "daemon.h"
+#include "http_address.h"
 #include "http_internal.h"
+#include "http_mhd.h"
 #include "http_metrics.h"
 #include "log.h"
 
@@ -48,90 +49,9 @@ struct dagd_http {
     char *token; /* from http_token_file; NULL = read-only */
 };
 
-/* ---- addresses ---- */
-
-struct address {
-    struct sockaddr_storage sa;
-    socklen_t len;
-    bool is_unix;
-};
-
-static int parse_address(const char *addr, struct address *ret)
-{
-    *ret = (struct address){0};
-    if (!addr || !*addr) {
-        return -EINVAL;
-    }
-    if (addr[0] == '/') {
-        struct sockaddr_un *un = (struct sockaddr_un *)&ret->sa;
-        if (strlen(addr) >= sizeof(un->sun_path)) {
-            return -ENAMETOOLONG;
-        }
-        un->sun_family = AF_UNIX;
-        strcpy(un->sun_path, addr);
-        ret->len = sizeof(*un);
-        ret->is_unix = true;
-        return 0;
-    }
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || !colon[1]) {
-        return -EINVAL;
-    }
-    _cleanup_free_ char *host = dagd_xstrndup(addr, (size_t)(colon - addr));
-    if (host[0] == '[') {
-        size_t n = strlen(host);
-        if (n < 3 || host[n - 1] != ']') {
-            return -EINVAL;
-        }
-        memmove(host, host + 1, n - 2);
-        host[n - 2] = '\0';
-    } else if (strchr(host, ':')) {
-        return -EINVAL; /* IPv6 needs brackets */
-    }
-    char *end;
-    errno = 0;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (*end || errno || port > 65535 || colon[1] == '-' || colon[1] == '+') {
-        return -EINVAL;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai) {
-        return -EINVAL;
-    }
-    memcpy(&ret->sa, ai->ai_addr, ai->ai_addrlen);
-    ret->len = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    if (ret->sa.ss_family == AF_INET) {
-        ((struct sockaddr_in *)&ret->sa)->sin_port = htons((uint16_t)port);
-    } else if (ret->sa.ss_family == AF_INET6) {
-        ((struct sockaddr_in6 *)&ret->sa)->sin6_port = htons((uint16_t)port);
-    } else {
-        return -EINVAL;
-    }
-    return 0;
-}
-
-int dagd_http_check_address(const char *addr)
-{
-    struct address a;
-    return parse_address(addr, &a);
-}
-
-static bool is_loopback(const struct address *a)
-{
-    if (a->sa.ss_family == AF_INET) {
-        return (ntohl(((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (a->sa.ss_family == AF_INET6) {
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
-    }
-    return false;
-}
-
 /* Bind and listen ourselves (MHD takes the fd): one path for TCP and Unix
  * sockets, and the real port after port 0. */
-static int listen_on(struct dagd_http *h, const struct address *a)
+static int listen_on(struct dagd_http *h, const struct dagd_http_address *a)
 {
     _cleanup_close_ int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
@@ -418,8 +338,8 @@ static int load_token(const char *path, char **ret)
 
 int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **ret)
 {
-    struct address a;
-    int r = parse_address(addr, &a);
+    struct dagd_http_address a;
+    int r = dagd_http_address_parse(addr, &a);
     if (r < 0) {
         return dagd_log_errno(LOG_ERR, r, "Invalid HTTP address '%s' (want ADDR:PORT or /path)",
                               addr);
@@ -431,9 +351,15 @@ int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **
             return r;
         }
     }
+    _cleanup_free_ char *why = NULL;
+    r = dagd_http_mhd_load(&why);
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "Failed to load libmicrohttpd for the HTTP listener: %s",
+                              why);
+    }
     struct dagd_http *h = dagd_xcalloc(1, sizeof(*h));
     h->d = d;
-    h->loopback = is_loopback(&a);
+    h->loopback = dagd_http_address_is_loopback(&a);
     h->token = TAKE_PTR(token);
     int fd = listen_on(h, &a);
     if (fd < 0) {

@@ -19,12 +19,7 @@
 struct dagd_daemon;
 struct dagd_http;
 
-/* Where to listen, parsed from `ADDR:PORT` ("127.0.0.1:8080", "[::1]:8080",
- * "localhost:0"; port 0 = any free port) or an absolute Unix socket path.
- * -EINVAL for anything else. */
-int dagd_http_check_address(const char *addr);
-
-/* Start listening on `addr` (see above) on d's loop. 0 with *ret, or -errno
+/* Start listening on `addr` (http_address.h) on d's loop. 0 with *ret, or -errno
  * (-EADDRINUSE, -EINVAL, -ENAMETOOLONG for a Unix path too long, ...), after
  * which nothing is left open. Logs where it listens. */
 int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **ret);

@@ -103,7 +103,8 @@ static int start(void **state, bool notify)
     c.max_concurrent_runs = 2;
     c.shutdown_grace_usec = 3000000;
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    assert_int_equal(dagd_daemon_start(&f->loop, &c, dagd_api_dispatch, &f->d), 0);
+    const struct dagd_daemon_parts parts = {.dispatch = dagd_api_dispatch};
+    assert_int_equal(dagd_daemon_start(&f->loop, &c, &parts, &f->d), 0);
     assert_null(c.state_dir); /* moved into the daemon */
     dagd_daemon_config_done(&c);
     assert_int_equal(uv_async_init(&f->loop, &f->stop, on_stop), 0);

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "daemon_config.h"
-#include "http.h"
+#include "http_address.h"
 
 static void test_full_file(void **state)
 {
