@@ -1727,6 +1727,20 @@ static unsigned effective_jobs(const struct dagd_executor *e)
     return e->cfg.max_jobs;
 }
 
+/* Record the steps whose trigger rule was not met (any_failed, and no need
+ * failed) as skipped with the reason. */
+static void record_not_triggered(struct exec_run *r)
+{
+    ssize_t i;
+    while ((i = dagd_tracker_pop_not_triggered(r->sched)) >= 0) {
+        struct exec_step *s = &r->steps[i];
+        s->info.status = DAGD_STEP_SKIPPED;
+        set_str(&s->info.skip_reason, "trigger_rule any_failed: no step it needs failed");
+        s->info.started_at = s->info.ended_at = dagd_now_wall_msec();
+        step_record(s);
+    }
+}
+
 /* Start as many ready steps as the limits allow, oldest run first. */
 static void pump(struct dagd_executor *e)
 {
@@ -1741,6 +1755,7 @@ static void pump(struct dagd_executor *e)
         for (struct exec_run *r = e->runs; r; r = next) {
             /* A launch that fails at once can finish and free the run. */
             r->n_open++;
+            record_not_triggered(r);
             while (!r->finished && !r->canceling && !e->shutting_down && !e->freeing &&
                    e->n_inflight < effective_jobs(e) &&
                    (r->max_jobs == 0 || dagd_tracker_n_running(r->sched) < r->max_jobs)) {
@@ -1749,7 +1764,9 @@ static void pump(struct dagd_executor *e)
                     break;
                 }
                 step_start(r, (size_t)i);
+                record_not_triggered(r);
             }
+            record_not_triggered(r);
             run_maybe_finish(r); /* e.g. everything memoized */
             next = r->next;
             run_unref(r);
@@ -1775,7 +1792,8 @@ static int load_parent(struct dagd_executor *e, struct exec_run *r, const char *
         ssize_t i = dagd_pipeline_step_index(r->p, steps[j].step);
         if (i >= 0 && (steps[j].status == DAGD_STEP_SUCCEEDED ||
                        (steps[j].status == DAGD_STEP_SKIPPED && steps[j].skip_reason &&
-                        !strstr(steps[j].skip_reason, "upstream failed")))) {
+                        !strstr(steps[j].skip_reason, "upstream failed") &&
+                        !strstr(steps[j].skip_reason, "trigger_rule")))) {
             struct exec_step *s = &r->steps[i];
             char *why = dagd_xasprintf("succeeded in run %s", parent);
             s->info.status = DAGD_STEP_SKIPPED;
@@ -1825,6 +1843,9 @@ static struct exec_run *run_new(struct dagd_executor *e, struct dagd_pipeline *p
     r->sched = dagd_tracker_new(p->n_steps, needs, n_needs, p->topo);
     free(n_needs);
     free(needs);
+    for (size_t i = 0; i < p->n_steps; i++) {
+        dagd_tracker_set_rule(r->sched, i, p->steps[i].trigger_rule);
+    }
 
     for (size_t i = 0; i < p->n_steps; i++) {
         if (!res->selected[i]) {

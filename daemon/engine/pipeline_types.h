@@ -9,6 +9,7 @@
 
 #include "diag.h"
 #include "params.h"
+#include "step_tracker.h"
 
 struct dagd_plugin;
 struct dagd_param_spec;
@@ -42,8 +43,9 @@ struct dagd_step {
 
     unsigned retries;
     uint64_t retry_delay_usec;
-    uint64_t timeout_usec; /* 0 = none */
-    uint64_t memory_bytes; /* 0 = no limit */
+    uint64_t timeout_usec;               /* 0 = none */
+    uint64_t memory_bytes;               /* 0 = no limit */
+    enum dagd_trigger_rule trigger_rule; /* `trigger_rule:`, default all_succeeded */
 
     /* Parser-private (pipeline_internal.h): YAML marks of the config keys and values, so errors
      * found when a run resolves the config still point at the file. */

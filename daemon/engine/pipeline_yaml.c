@@ -859,9 +859,9 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
     }
 }
 
-static const char *const step_keys[] = {"name",    "task",    "needs",   "config",
-                                        "inputs",  "outputs", "retries", "retry_delay",
-                                        "timeout", "memory",  NULL};
+static const char *const step_keys[] = {"name",    "task",    "needs",        "config",
+                                        "inputs",  "outputs", "retries",      "retry_delay",
+                                        "timeout", "memory",  "trigger_rule", NULL};
 static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory", NULL};
 
 struct defaults {
@@ -1035,6 +1035,18 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                 s->config_mark = M(v->start_mark);
                 config_marks_record(L, s, v);
             }
+        } else if (streq(key, "trigger_rule")) {
+            _cleanup_free_ char *rule = NULL;
+            if (get_string(L, v, "trigger_rule", false, &rule)) {
+                int r = dagd_trigger_rule_from_string(rule);
+                if (r < 0) {
+                    error_at(L, M(v->start_mark),
+                             "unknown trigger_rule '%s' (all_succeeded, any_failed or all_done)",
+                             rule);
+                } else {
+                    s->trigger_rule = (enum dagd_trigger_rule)r;
+                }
+            }
         } else if (streq(key, "inputs") || streq(key, "outputs")) {
             bool in = streq(key, "inputs");
             char ***list = in ? &s->inputs : &s->outputs;
@@ -1059,6 +1071,11 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
     }
     if (!has_name) {
         error_at(L, M(n->start_mark), "step has no name");
+    }
+    if (s->trigger_rule != DAGD_TRIGGER_ALL_SUCCEEDED && s->n_needs == 0) {
+        /* Nothing upstream can end: the rule would never mean anything. */
+        error_at(L, M(n->start_mark), "trigger_rule %s needs a step in needs",
+                 dagd_trigger_rule_to_string(s->trigger_rule));
     }
     if (!has_task) {
         error_at(L, M(n->start_mark), "step%s%s%s has no task", s->name ? " '" : "",

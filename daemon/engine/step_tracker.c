@@ -12,6 +12,8 @@ struct sched_step {
     size_t rank;    /* position in the priority order */
     size_t *deps;   /* dependents: steps that need this one */
     size_t n_deps;
+    enum dagd_trigger_rule rule;
+    size_t n_failed; /* needs that failed (counted by rules other than all_succeeded) */
 };
 
 struct dagd_tracker {
@@ -22,7 +24,30 @@ struct dagd_tracker {
     size_t n_running;
     size_t n_active; /* WAITING + READY + RUNNING + BACKOFF */
     size_t *stack;   /* scratch for downstream walks */
+    size_t *notrig;  /* steps whose rule was not met, a queue (each enters once) */
+    size_t notrig_head, notrig_tail;
 };
+
+static const char *const rule_names[_DAGD_TRIGGER_RULE_MAX] = {
+    [DAGD_TRIGGER_ALL_SUCCEEDED] = "all_succeeded",
+    [DAGD_TRIGGER_ANY_FAILED] = "any_failed",
+    [DAGD_TRIGGER_ALL_DONE] = "all_done",
+};
+
+int dagd_trigger_rule_from_string(const char *s)
+{
+    for (int i = 0; i < _DAGD_TRIGGER_RULE_MAX; i++) {
+        if (streq(s, rule_names[i])) {
+            return i;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *dagd_trigger_rule_to_string(enum dagd_trigger_rule r)
+{
+    return r < _DAGD_TRIGGER_RULE_MAX ? rule_names[r] : NULL;
+}
 
 static const char *const state_names[_DAGD_TRACKER_STATE_MAX] = {
     [DAGD_TRACKER_WAITING] = "waiting",     [DAGD_TRACKER_READY] = "ready",
@@ -96,6 +121,7 @@ struct dagd_tracker *dagd_tracker_new(size_t n, const size_t *const *needs, cons
     s->steps = dagd_xcalloc(n, sizeof(*s->steps));
     s->heap = dagd_xcalloc(n, sizeof(size_t));
     s->stack = dagd_xcalloc(n, sizeof(size_t));
+    s->notrig = dagd_xcalloc(n, sizeof(size_t));
     s->n_active = n;
 
     for (size_t k = 0; k < n; k++) {
@@ -133,6 +159,7 @@ struct dagd_tracker *dagd_tracker_free(struct dagd_tracker *s)
     free(s->steps);
     free(s->heap);
     free(s->stack);
+    free(s->notrig);
     free(s);
     return NULL;
 }
@@ -152,6 +179,22 @@ static void set_state(struct dagd_tracker *s, size_t i, enum dagd_tracker_state 
     p->state = st;
 }
 
+static void release(struct dagd_tracker *s, size_t i, bool begun);
+
+/* Every need of WAITING step i ended: READY, or by its rule not triggered
+ * (SKIPPED, queued for the caller, and satisfying its own dependents). */
+static void make_ready(struct dagd_tracker *s, size_t i)
+{
+    if (s->steps[i].rule == DAGD_TRIGGER_ANY_FAILED && s->steps[i].n_failed == 0) {
+        set_state(s, i, DAGD_TRACKER_SKIPPED);
+        s->notrig[s->notrig_tail++] = i;
+        release(s, i, true);
+        return;
+    }
+    set_state(s, i, DAGD_TRACKER_READY);
+    heap_push(s, i);
+}
+
 /* Step i is satisfied (succeeded or skipped): release its dependents. Only
  * WAITING dependents move; ones already decided (e.g. excluded) stay. */
 static void release(struct dagd_tracker *s, size_t i, bool begun)
@@ -162,10 +205,23 @@ static void release(struct dagd_tracker *s, size_t i, bool begun)
         assert(d->n_unmet > 0);
         d->n_unmet--;
         if (begun && d->n_unmet == 0 && d->state == DAGD_TRACKER_WAITING) {
-            set_state(s, p->deps[k], DAGD_TRACKER_READY);
-            heap_push(s, p->deps[k]);
+            make_ready(s, p->deps[k]);
         }
     }
+}
+
+void dagd_tracker_set_rule(struct dagd_tracker *s, size_t i, enum dagd_trigger_rule rule)
+{
+    assert(rule < _DAGD_TRIGGER_RULE_MAX);
+    s->steps[i].rule = rule;
+}
+
+ssize_t dagd_tracker_pop_not_triggered(struct dagd_tracker *s)
+{
+    if (s->notrig_head == s->notrig_tail) {
+        return -1;
+    }
+    return (ssize_t)s->notrig[s->notrig_head++];
 }
 
 void dagd_tracker_exclude(struct dagd_tracker *s, size_t i)
@@ -179,8 +235,7 @@ void dagd_tracker_begin(struct dagd_tracker *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         if (s->steps[i].state == DAGD_TRACKER_WAITING && s->steps[i].n_unmet == 0) {
-            set_state(s, i, DAGD_TRACKER_READY);
-            heap_push(s, i);
+            make_ready(s, i);
         }
     }
 }
@@ -234,6 +289,16 @@ size_t dagd_tracker_failed(struct dagd_tracker *s, size_t i, size_t *ret_skipped
         for (size_t k = 0; k < p->n_deps; k++) {
             size_t d = p->deps[k];
             if (s->steps[d].state != DAGD_TRACKER_WAITING) {
+                continue;
+            }
+            if (s->steps[d].rule != DAGD_TRIGGER_ALL_SUCCEEDED) {
+                /* It runs anyway once its other needs ended; the walk stops here. */
+                assert(s->steps[d].n_unmet > 0);
+                s->steps[d].n_unmet--;
+                s->steps[d].n_failed++;
+                if (s->steps[d].n_unmet == 0) {
+                    make_ready(s, d);
+                }
                 continue;
             }
             set_state(s, d, DAGD_TRACKER_UPSTREAM_FAILED);

@@ -30,6 +30,19 @@ enum dagd_tracker_state {
     _DAGD_TRACKER_STATE_MAX,
 };
 
+/* When a step with needs may start (the step key `trigger_rule`). */
+enum dagd_trigger_rule {
+    DAGD_TRIGGER_ALL_SUCCEEDED, /* default: every need succeeded (or was skipped) */
+    DAGD_TRIGGER_ANY_FAILED,    /* every need ended and at least one failed (or was not run
+                                 * because its own upstream failed); else not triggered */
+    DAGD_TRIGGER_ALL_DONE,      /* every need ended, whatever happened */
+    _DAGD_TRIGGER_RULE_MAX,
+};
+
+/* "all_succeeded", "any_failed", "all_done"; -EINVAL for another string. */
+int dagd_trigger_rule_from_string(const char *s);
+const char *dagd_trigger_rule_to_string(enum dagd_trigger_rule r);
+
 struct dagd_tracker;
 
 /* A tracker over n steps. needs[i] lists the n_needs[i] indices step i
@@ -40,6 +53,8 @@ struct dagd_tracker *dagd_tracker_new(size_t n, const size_t *const *needs, cons
                                       const size_t *order);
 struct dagd_tracker *dagd_tracker_free(struct dagd_tracker *s);
 
+/* Before dagd_tracker_begin(): step i's trigger rule (default all_succeeded). */
+void dagd_tracker_set_rule(struct dagd_tracker *s, size_t i, enum dagd_trigger_rule rule);
 /* Before dagd_tracker_begin(): mark step i SKIPPED (not selected, or
  * succeeded in the parent run of a retry). */
 void dagd_tracker_exclude(struct dagd_tracker *s, size_t i);
@@ -58,7 +73,9 @@ size_t dagd_tracker_n_running(const struct dagd_tracker *s);
 void dagd_tracker_succeeded(struct dagd_tracker *s, size_t i, bool skipped);
 /* A RUNNING step failed for good. Every step downstream that has not
  * started becomes UPSTREAM_FAILED; their indices are written to ret_skipped
- * (room for n) in priority order. Returns how many. */
+ * (room for n) in priority order. Returns how many. The walk stops at steps
+ * whose rule is any_failed or all_done: each counts the failed need as ended
+ * and becomes READY once all its needs ended. */
 size_t dagd_tracker_failed(struct dagd_tracker *s, size_t i, size_t *ret_skipped);
 /* A RUNNING step failed and will be retried: BACKOFF until dagd_tracker_retry(). */
 void dagd_tracker_backoff(struct dagd_tracker *s, size_t i);
@@ -70,6 +87,11 @@ void dagd_tracker_canceled(struct dagd_tracker *s, size_t i);
  * their indices go to ret (room for n). RUNNING steps are left to the
  * caller (they must be stopped first). Returns how many. */
 size_t dagd_tracker_cancel_pending(struct dagd_tracker *s, size_t *ret);
+
+/* The next step whose rule was not met (any_failed, and every need ended
+ * without a failure): it is SKIPPED, and satisfies its dependents like a
+ * skip; the caller records why. -1 if none. */
+ssize_t dagd_tracker_pop_not_triggered(struct dagd_tracker *s);
 
 /* True when no step is WAITING, READY, RUNNING or BACKOFF. */
 bool dagd_tracker_done(const struct dagd_tracker *s);

@@ -269,14 +269,87 @@ static void test_retry_delay_bounds(void **state)
     assert_true(dagd_tracker_retry_delay(UINT64_MAX / 3, 1000, cap, UINT64_MAX) <= cap);
 }
 
+static void test_trigger_rules_on_failure(void **state)
+{
+    /* a(0) -> b(1) -> c(2); errors(3) needs b with any_failed; cleanup(4)
+     * needs a and c with all_done; after(5) needs errors (default rule). */
+    static const size_t nb[] = {0}, nc[] = {1}, ne[] = {1}, ncl[] = {0, 2}, nafter[] = {3};
+    struct dag d = {
+        .n = 6, .needs = {NULL, nb, nc, ne, ncl, nafter}, .n_needs = {0, 1, 1, 1, 2, 1}};
+    struct dagd_tracker *s = mk(&d, NULL);
+    size_t skipped[6];
+
+    dagd_tracker_set_rule(s, 3, DAGD_TRIGGER_ANY_FAILED);
+    dagd_tracker_set_rule(s, 4, DAGD_TRIGGER_ALL_DONE);
+    dagd_tracker_begin(s);
+    assert_int_equal(dagd_tracker_pop_ready(s), 0);
+    dagd_tracker_succeeded(s, 0, false);
+    assert_int_equal(dagd_tracker_pop_ready(s), 1);
+    size_t n = dagd_tracker_failed(s, 1, skipped);
+    /* only c is skipped; the walk stops at errors and cleanup */
+    assert_int_equal(n, 1);
+    assert_int_equal(skipped[0], 2);
+    assert_int_equal(dagd_tracker_state(s, 2), DAGD_TRACKER_UPSTREAM_FAILED);
+    /* errors runs (b failed); cleanup runs (a succeeded, c did not run) */
+    assert_int_equal(dagd_tracker_pop_ready(s), 3);
+    assert_int_equal(dagd_tracker_pop_ready(s), 4);
+    assert_int_equal(dagd_tracker_pop_not_triggered(s), -1);
+    dagd_tracker_succeeded(s, 3, false);
+    dagd_tracker_succeeded(s, 4, false);
+    assert_int_equal(dagd_tracker_pop_ready(s), 5);
+    dagd_tracker_succeeded(s, 5, false);
+    assert_true(dagd_tracker_done(s));
+    dagd_tracker_free(s);
+}
+
+static void test_trigger_rules_on_success(void **state)
+{
+    /* Same DAG, nothing fails: errors is not triggered (SKIPPED, reported
+     * once), after runs as below a skip, cleanup waits for c. */
+    static const size_t nb[] = {0}, nc[] = {1}, ne[] = {1}, ncl[] = {0, 2}, nafter[] = {3};
+    struct dag d = {
+        .n = 6, .needs = {NULL, nb, nc, ne, ncl, nafter}, .n_needs = {0, 1, 1, 1, 2, 1}};
+    struct dagd_tracker *s = mk(&d, NULL);
+
+    dagd_tracker_set_rule(s, 3, DAGD_TRIGGER_ANY_FAILED);
+    dagd_tracker_set_rule(s, 4, DAGD_TRIGGER_ALL_DONE);
+    dagd_tracker_begin(s);
+    assert_int_equal(dagd_tracker_pop_ready(s), 0);
+    dagd_tracker_succeeded(s, 0, false);
+    assert_int_equal(dagd_tracker_pop_ready(s), 1);
+    dagd_tracker_succeeded(s, 1, false);
+    assert_int_equal(dagd_tracker_pop_not_triggered(s), 3);
+    assert_int_equal(dagd_tracker_pop_not_triggered(s), -1);
+    assert_int_equal(dagd_tracker_state(s, 3), DAGD_TRACKER_SKIPPED);
+    assert_int_equal(dagd_tracker_pop_ready(s), 2);
+    assert_int_equal(dagd_tracker_pop_ready(s), 5);
+    assert_int_equal(dagd_tracker_pop_ready(s), -1);
+    dagd_tracker_succeeded(s, 2, false);
+    assert_int_equal(dagd_tracker_pop_ready(s), 4);
+    dagd_tracker_succeeded(s, 4, false);
+    dagd_tracker_succeeded(s, 5, false);
+    assert_true(dagd_tracker_done(s));
+    assert_int_equal(dagd_trigger_rule_from_string("all_done"), DAGD_TRIGGER_ALL_DONE);
+    assert_int_equal(dagd_trigger_rule_from_string("one_failed"), -EINVAL);
+    assert_string_equal(dagd_trigger_rule_to_string(DAGD_TRIGGER_ANY_FAILED), "any_failed");
+    dagd_tracker_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chain_order),      cmocka_unit_test(test_fan_out_in),
-        cmocka_unit_test(test_skip_propagation), cmocka_unit_test(test_diamond_failure_marks_once),
-        cmocka_unit_test(test_retry_cycle),      cmocka_unit_test(test_exclude_from),
-        cmocka_unit_test(test_exclude_only),     cmocka_unit_test(test_cancel_pending),
-        cmocka_unit_test(test_big_fan),          cmocka_unit_test(test_retry_delay_bounds),
+        cmocka_unit_test(test_chain_order),
+        cmocka_unit_test(test_fan_out_in),
+        cmocka_unit_test(test_skip_propagation),
+        cmocka_unit_test(test_diamond_failure_marks_once),
+        cmocka_unit_test(test_retry_cycle),
+        cmocka_unit_test(test_exclude_from),
+        cmocka_unit_test(test_exclude_only),
+        cmocka_unit_test(test_cancel_pending),
+        cmocka_unit_test(test_big_fan),
+        cmocka_unit_test(test_retry_delay_bounds),
+        cmocka_unit_test(test_trigger_rules_on_failure),
+        cmocka_unit_test(test_trigger_rules_on_success),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
