@@ -303,9 +303,22 @@ def check_prefix_install(tmp):
     # The build tree stays: the installed binaries must not use it.
     check(os.access(os.path.join(build, "daemon", "dagd-worker"), os.X_OK), "build tree worker")
 
+    # The docs keep the source tree's layout: every doc a doc cites is installed (issue 15).
+    docdir = os.path.join(prefix, "share", "doc", "dagd")
+    cited = set()
+    for dp, _, ns in os.walk(docdir):
+        for n in ns:
+            if n.endswith(".md"):
+                with open(os.path.join(dp, n)) as f:
+                    cited |= set(re.findall(r"`((?:docs|pipelines|tasks)/[A-Za-z0-9_./-]+\.md)`",
+                                            f.read()))
+    check(cited, "no doc cites another doc?")
+    missing = sorted(c for c in cited if not os.path.exists(os.path.join(docdir, c)))
+    check(not missing, "docs cite files that are not installed: %r" % missing)
+
     # The example as installed under the doc dir, built against the installed SDK and put with
     # `make install` into the plugin dir its .pc names.
-    installed_ex = os.path.join(prefix, "share", "doc", "dagd", "examples", "task-plugin")
+    installed_ex = os.path.join(prefix, "share", "doc", "dagd", "tasks", "example")
     check(os.path.isfile(os.path.join(installed_ex, "Makefile")), "example not installed")
     ex = shutil.copytree(installed_ex, os.path.join(tmp, "example-installed"))
     pcs = [os.path.join(dp, n) for dp, _, ns in os.walk(prefix) for n in ns if n == "dagd-task.pc"]
