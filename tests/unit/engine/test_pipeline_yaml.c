@@ -1129,6 +1129,30 @@ static void test_load_file_errors(void **state)
     dagd_diags_done(&d);
 }
 
+/* Every step of a shipped pipeline has a memory limit (issue 16 item 9):
+ * a bad delivery must not take the machine's memory. */
+static void test_shipped_memory_limits(void **state)
+{
+    static const char *const names[] = {"sales",     "covid",       "invoices",
+                                        "medallion", "memberships", "restaurants"};
+
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        struct dagd_pipeline *p = NULL;
+        struct dagd_diags d = {0};
+        char path[512];
+
+        (void)snprintf(path, sizeof(path), "%s/pipelines/%s.yaml", SOURCE_ROOT, names[i]);
+        assert_int_equal(dagd_pipeline_load(path, NULL, &p, &d), 0);
+        for (size_t k = 0; k < p->n_steps; k++) {
+            if (p->steps[k].memory_bytes == 0) {
+                fail_msg("%s: step %s has no memory limit", names[i], p->steps[k].name);
+            }
+        }
+        dagd_pipeline_unref(p);
+        dagd_diags_done(&d);
+    }
+}
+
 /* 8 M tiny nodes fit in the 16 MiB size limit; libyaml's document loader
  * would need ~1.3 GB for them (issue 16, item 8). The node count is checked
  * by a streaming pre-scan, so this fails fast with little memory. */
@@ -1299,6 +1323,7 @@ int main(void)
         cmocka_unit_test(test_sales_yaml),
         cmocka_unit_test(test_load_file_errors),
         cmocka_unit_test(test_node_flood),
+        cmocka_unit_test(test_shipped_memory_limits),
         cmocka_unit_test(test_config_accessors),
         cmocka_unit_test(test_config_check_direct),
         cmocka_unit_test(test_parsers),
