@@ -15,7 +15,8 @@ const char *const dagd_params_builtin_names[5] = {"state_dir", "run_id", "pipeli
                                                   NULL};
 const char *const dagd_params_partition_names[4] = {"partition", "partition_start", "partition_end",
                                                     NULL};
-const char *const dagd_params_sensor_names[4] = {"sensor.dir", "sensor.path", "sensor.name", NULL};
+const char *const dagd_params_sensor_names[5] = {"sensor.dir", "sensor.path", "sensor.name",
+                                                 "sensor_file", NULL};
 
 const char *dagd_params_get(const struct dagd_params *ps, const char *key)
 {

@@ -32,9 +32,10 @@ struct dagd_params {
 
 /* The built-in params every run has (state_dir, run_id, pipeline,
  * pipeline_dir) and the ones a sensor adds to its overrides (sensor.dir,
- * sensor.path, sensor.name); NULL-terminated. */
+ * sensor.path, sensor.name, and sensor_file, an alias of sensor.path);
+ * NULL-terminated. */
 extern const char *const dagd_params_builtin_names[5];
-extern const char *const dagd_params_sensor_names[4];
+extern const char *const dagd_params_sensor_names[5];
 /* The built-ins of a partitioned pipeline's runs (partition,
  * partition_start, partition_end; partitions.h); NULL-terminated. */
 extern const char *const dagd_params_partition_names[4];

@@ -1363,7 +1363,9 @@ static void parse_sensors(struct loader *L, yaml_node_t *n)
                     }
                 }
             } else if (streq(key, "watch")) {
-                (void)get_string(L, v, "watch", false, &s->watch);
+                if (get_string(L, v, "watch", false, &s->watch)) {
+                    (void)check_refs(L, v, NULL); /* expanded by the daemon */
+                }
             } else if (streq(key, "pattern")) {
                 (void)get_string(L, v, "pattern", false, &s->pattern);
             } else if (streq(key, "params")) {

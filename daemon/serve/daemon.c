@@ -346,6 +346,7 @@ static int open_components(struct dagd_daemon *d)
         .queue = d->queue,
         .submit = trigger_submit,
         .userdata = d,
+        .state_dir = d->config.state_dir,
     };
     d->schedules = dagd_schedules_new(&host);
     d->sensors = dagd_sensors_new(&host);

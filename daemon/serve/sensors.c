@@ -78,8 +78,9 @@ static void append_escaped(char **out, size_t *len, size_t *cap, const char *v, 
 
 char *dagd_sensor_subst(const char *in, const char *dir, const char *path, const char *name)
 {
-    static const char *const names[] = {"${sensor.dir}", "${sensor.path}", "${sensor.name}"};
-    const char *values[] = {dir, path, name};
+    static const char *const names[] = {"${sensor.dir}", "${sensor.path}", "${sensor.name}",
+                                        "${sensor_file}"};
+    const char *values[] = {dir, path, name, path};
     size_t cap = strlen(in) + 64, len = 0;
     char *out = dagd_xmalloc(cap);
 
@@ -541,12 +542,33 @@ cJSON *dagd_sensors_to_json(const struct dagd_sensors *s)
     return a;
 }
 
-static char *absolute_dir(const struct dagd_pipeline *p, const char *watch)
+/* The directory a sensor watches: `watch` with ${...} expanded from the
+ * pipeline's param defaults and built-ins (state_dir: the daemon's), relative
+ * to the pipeline file like ${pipeline_dir}. A watch that does not expand is
+ * used as written (the warning says why; the retry timer keeps failing). */
+static char *absolute_dir(const struct dagd_sensors *s, const struct dagd_pipeline *p,
+                          const char *watch)
 {
+    _cleanup_free_ char *expanded = NULL;
+
+    if (strstr(watch, "${")) {
+        struct dagd_params builtins = {0}, params = {0};
+        struct dagd_diags d = {0};
+        dagd_pipeline_builtins(p, s->host.state_dir ? s->host.state_dir : ".", "", NULL, &builtins);
+        if (dagd_pipeline_resolve_params(p, NULL, 0, &builtins, &params, &d) < 0 ||
+            dagd_params_expand(&params, watch, &expanded, NULL) < 0) {
+            dagd_log_warning("Pipeline '%s': sensor watch '%s' does not expand", p->name, watch);
+        }
+        dagd_params_done(&params);
+        dagd_params_done(&builtins);
+        dagd_diags_done(&d);
+        if (expanded) {
+            watch = expanded;
+        }
+    }
     if (watch[0] == '/') {
         return dagd_xstrdup(watch);
     }
-    /* Relative to the pipeline file, like ${pipeline_dir}. */
     return dagd_xasprintf("%s/%s", p->dir ? p->dir : ".", watch);
 }
 
@@ -559,7 +581,7 @@ static void add(struct dagd_sensors *s, const struct dagd_pipeline *p,
     sn->sig = sig;
     sn->pipeline = dagd_xstrdup(p->name);
     sn->name = dagd_xstrdup(src->name);
-    sn->dir = absolute_dir(p, src->watch);
+    sn->dir = absolute_dir(s, p, src->watch);
     sn->pattern = dagd_xstrdup(src->pattern ? src->pattern : "*");
     for (size_t i = 0; i < src->params.n; i++) {
         dagd_params_set(&sn->params, src->params.items[i].key, src->params.items[i].value);
@@ -603,7 +625,7 @@ void dagd_sensors_sync(struct dagd_sensors *s)
         }
         for (size_t j = 0; j < p->n_sensors; j++) {
             const struct dagd_sensor *src = &p->sensors[j];
-            _cleanup_free_ char *dir = absolute_dir(p, src->watch);
+            _cleanup_free_ char *dir = absolute_dir(s, p, src->watch);
             char *key = dagd_xasprintf("%s/%s", p->name, src->name);
             char *sig = dagd_xasprintf("%s\n%s", dir, src->pattern ? src->pattern : "*");
             size_t k = 0;

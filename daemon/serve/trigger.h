@@ -25,7 +25,8 @@ struct dagd_trigger_host {
     const struct dagd_registry *registry;
     struct dagd_run_queue *queue; /* read: is a run still queued */
     dagd_trigger_submit_fn submit;
-    void *userdata; /* of submit */
+    void *userdata;        /* of submit */
+    const char *state_dir; /* ${state_dir} in a sensor's watch; borrowed */
 };
 
 /* Submit a run of the active pipeline called `pipeline` with trigger

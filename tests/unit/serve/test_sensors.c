@@ -27,6 +27,7 @@ static void test_subst(void **state)
     check_subst("${data_dir}/${sensor.name}", "${data_dir}/a.json");
     check_subst("$${sensor.path}", "$${sensor.path}");
     check_subst("$${x} ${sensor.name} $5 $", "$${x} a.json $5 $");
+    check_subst("${sensor_file}", "/in/a.json");
     check_subst("${sensor.nam}", "${sensor.nam}");
     check_subst("${sensor.path", "${sensor.path");
 }
@@ -241,6 +242,31 @@ static void test_refused(void **state)
     dagd_tick_info_done(&last);
 }
 
+/* `watch` expands params (${state_dir} is the daemon's) and `${sensor_file}`
+ * is the file's path (issue 9). */
+static void test_watch_params(void **state)
+{
+    struct fixture *f = *state;
+    unsigned errors = 0;
+    _cleanup_free_ char *want = dagd_xasprintf("sensor|file=%s/in/new.csv;", f->dir);
+
+    st_write(f->pipelines, "w.yaml",
+             "pipeline: watcher\n"
+             "params: {file: none, landing: \"${state_dir}/in\"}\n"
+             "sensors:\n"
+             "  - {name: drop, watch: \"${landing}\", pattern: \"*.csv\",\n"
+             "     params: {file: \"${sensor_file}\"}}\n"
+             "steps:\n"
+             "  - {name: one, task: noop}\n");
+    assert_int_equal(dagd_registry_reload(f->reg, &errors), 0);
+    assert_int_equal(errors, 0);
+    f->th.state_dir = f->dir;
+    st_write(f->in, "new.csv", "1\n");
+    arm(f);
+    assert_int_equal(f->n_submits, 1);
+    assert_string_equal(f->last, want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +275,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claimed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_params, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
