@@ -3,6 +3,8 @@
  * Exit 0 ok, 2 usage error or invalid pipeline. */
 #include <inttypes.h>
 
+#include "config.h"
+
 #include "log.h"
 #include "pipeline_lint.h"
 #include "pipeline_text.h"
@@ -21,6 +23,7 @@ struct opts {
     size_t n_files;
     bool quiet;
     bool json;
+    bool all; /* dagd tasks: the build tree's test tasks too */
 };
 
 static void opts_done(struct opts *o)
@@ -49,6 +52,8 @@ static int parse_opts(int argc, char **argv, bool allow_json, struct opts *o)
             o->quiet = true;
         } else if (allow_json && streq(a, "--json")) {
             o->json = true;
+        } else if (allow_json && streq(a, "--all")) {
+            o->all = true;
         } else if (streq(a, "--")) {
             while (++i < argc) {
                 o->files[o->n_files++] = argv[i];
@@ -199,6 +204,15 @@ static cJSON *plugin_json(const struct dagd_plugin *pl)
     return o;
 }
 
+/* A test task of the build tree (tests/plugins: noop, crash, hog, ...),
+ * which a dagd run from the build tree finds by default: there for the
+ * tests, not for pipelines. */
+static bool is_test_plugin(const char *path)
+{
+    const char *dir = DAGD_BUILD_ROOT "/tests/plugins/";
+    return strncmp(path, dir, strlen(dir)) == 0;
+}
+
 int dagd_cmd_tasks(int argc, char **argv)
 {
     struct opts o;
@@ -207,7 +221,7 @@ int dagd_cmd_tasks(int argc, char **argv)
     size_t n = 0;
 
     if (parse_opts(argc, argv, true, &o) < 0 || o.n_files > 0) {
-        fprintf(stderr, "usage: dagd tasks [--plugin-dir DIR]... [--json]\n");
+        fprintf(stderr, "usage: dagd tasks [--plugin-dir DIR]... [--json] [--all]\n");
         opts_done(&o);
         return 2;
     }
@@ -233,14 +247,36 @@ int dagd_cmd_tasks(int argc, char **argv)
                 fprintf(stderr, "  %s\n", dirs[i]);
             }
         }
+        /* Columns as wide as the longest key and type of all tasks. */
+        int wkey = 3, wtype = 4;
         for (size_t i = 0; i < n; i++) {
             const struct dagd_task_plugin *d = list[i]->desc;
+            for (size_t j = 0; d->schema && d->schema[j].name; j++) {
+                int k = (int)strlen(d->schema[j].name);
+                int t = (int)strlen(dagd_task_field_type_to_string(d->schema[j].type));
+                wkey = k > wkey ? k : wkey;
+                wtype = t > wtype ? t : wtype;
+            }
+        }
+        bool test_heading = false;
+        for (size_t k = 0; k < 2 * n; k++) {
+            /* Shipped tasks first, then (with --all) the build tree's test tasks. */
+            size_t i = k % n;
+            if ((k < n) == is_test_plugin(list[i]->path) || (k >= n && !o.all)) {
+                continue;
+            }
+            const struct dagd_task_plugin *d = list[i]->desc;
+            if (is_test_plugin(list[i]->path) && !test_heading) {
+                printf("-- test tasks of the build tree (tests/plugins) --\n");
+                test_heading = true;
+            }
             printf("%s %s\n    %s\n    %s\n", d->name, d->version,
                    d->description ? d->description : "", list[i]->path);
             for (size_t j = 0; d->schema && d->schema[j].name; j++) {
                 const struct dagd_task_field *fl = &d->schema[j];
-                printf("    %-16s %-15s %s%s", fl->name, dagd_task_field_type_to_string(fl->type),
-                       fl->required ? "required " : "", fl->doc ? fl->doc : "");
+                printf("    %-*s  %-*s  %s%s", wkey, fl->name, wtype,
+                       dagd_task_field_type_to_string(fl->type), fl->required ? "required " : "",
+                       fl->doc ? fl->doc : "");
                 print_bounds(stdout, fl);
                 printf("\n");
             }

@@ -32,7 +32,7 @@ const struct dagd_command dagd_commands[] = {
     {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
     {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... [--ascii] FILE.yaml"},
     {"lineage", dagd_cmd_lineage, "lineage FILE.yaml [--param k=v]... [--state-dir DIR] [--json]"},
-    {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json]"},
+    {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json] [--all]"},
     {"serve", dagd_cmd_serve,
      "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--pipelines DIR] [--plugin-dir "
      "DIR]"},

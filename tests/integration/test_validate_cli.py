@@ -110,6 +110,20 @@ LEVEL  STEP  TASK   NEEDS
         expect(p, 0, what="tasks")
         if not p.stdout.startswith("bare 1\n") or "utest 1.2\n" not in p.stdout:
             fail("tasks text: %r" % p.stdout)
+        # The build tree's test tasks (crash, hog, ...) only with --all (issue 15);
+        # the columns line up whatever the key's length.
+        p = dagd("tasks")
+        expect(p, 0, what="tasks default")
+        if "\ncrash 1\n" in p.stdout or "\ncommand 1\n" not in p.stdout:
+            fail("tasks lists test tasks: %r" % p.stdout[:400])
+        import re
+        cols = {m.end(2) for m in re.finditer(r"^(    \S+)( {2,})\S", p.stdout, re.M)}
+        cols = {c - p.stdout.rfind("\n", 0, c) for c in cols}
+        if len(cols) != 1:
+            fail("tasks columns not aligned: %r" % sorted(cols))
+        p = dagd("tasks", "--all")
+        if "-- test tasks of the build tree" not in p.stdout or "\ncrash 1\n" not in p.stdout:
+            fail("tasks --all: %r" % p.stdout[-400:])
     print("ok")
 
 
