@@ -135,6 +135,8 @@
     X(BACKFILL_GET, "SELECT backfill_id, pipeline, status, range_from, range_to, n_partitions, "   \
                     "created_at, ended_at FROM backfills WHERE backfill_id = ?1")                  \
     X(BACKFILL_COUNTS, "SELECT status, count(*) FROM runs WHERE backfill_id = ?1 GROUP BY status") \
+    X(BACKFILL_UNSUCCESSFUL, "SELECT partition FROM runs WHERE backfill_id = ?1 "                  \
+                             "AND status IN ('failed', 'canceled')")                               \
     /* dagd partitions: the newest run of each partition (runs_by_pipeline_partition). */          \
     X(PARTITIONS_LAST, "SELECT partition, status, max(created_at), ended_at, run_id FROM runs "    \
                        "WHERE pipeline = ?1 AND partition IS NOT NULL GROUP BY partition")         \

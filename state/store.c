@@ -2241,3 +2241,31 @@ int dagd_store_partitions_last(struct dagd_store *s, const char *pipeline,
     }
     return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read the partitions");
 }
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dagd_store_backfill_unsuccessful(struct dagd_store *s, const char *backfill_id, char ***ret,
+                                     size_t *ret_n)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    char **v = dagd_xcalloc(1, sizeof(char *));
+    size_t n = 0;
+    int r = stmt_get(s, STMT_BACKFILL_UNSUCCESSFUL, &st), rc;
+    if (r < 0) {
+        free(v);
+        return r;
+    }
+    (void)bind_text(st, 1, backfill_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v = dagd_xreallocarray(v, n + 2, sizeof(char *));
+        v[n++] = column_strdup(st, 0);
+        v[n] = NULL;
+    }
+    qsort(v, n, sizeof(char *), cmp_strp);
+    *ret = v;
+    *ret_n = n;
+    return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read a backfill's runs");
+}

@@ -276,6 +276,11 @@ int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
 /* Its runs counted by status, into counts[] indexed by enum dagd_run_status. */
 int dagd_store_backfill_counts(struct dagd_store *s, const char *backfill_id,
                                int64_t counts[static 5]);
+/* The partitions of a backfill whose runs failed or were canceled, sorted
+ * (time keys: oldest first) (`dagctl backfill retry`): a NULL-terminated
+ * array in *ret. */
+int dagd_store_backfill_unsuccessful(struct dagd_store *s, const char *backfill_id, char ***ret,
+                                     size_t *ret_n);
 /* The queued runs of backfills (the durable queue), by priority then age. */
 int dagd_store_runs_queued_durable(struct dagd_store *s, struct dagd_run_info **ret, size_t *ret_n);
 /* The newest run of each partition of a pipeline: calls fn for each. */

@@ -1048,7 +1048,8 @@ static int cmd_backfill(struct ctl *c, int argc, char **argv)
     static const char usage_s[] =
         "usage: dagctl backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2,...)\n"
         "       dagctl backfill show ID [--json]\n"
-        "       dagctl backfill cancel ID";
+        "       dagctl backfill cancel ID\n"
+        "       dagctl backfill retry ID";
     const char *from = NULL, *to = NULL, *list = NULL, *pipeline = NULL;
     struct dagd_reply rep;
     int r;
@@ -1056,6 +1057,21 @@ static int cmd_backfill(struct ctl *c, int argc, char **argv)
     argc = take_json(c, argc, argv);
     if (argc == 3 && (streq(argv[1], "show") || streq(argv[1], "cancel"))) {
         return backfill_show_cancel(c, streq(argv[1], "show"), argv[2]);
+    }
+    cJSON *params = cJSON_CreateObject();
+    if (argc == 3 && streq(argv[1], "retry")) {
+        cJSON_AddStringToObject(params, "backfill", argv[2]);
+        r = ctl_call(c, "backfill_retry", params, NULL, NULL, &rep);
+        if (r != 0) {
+            return r;
+        }
+        if (c->json) {
+            print_json(rep.result);
+        } else {
+            printf("%s\n", dagd_or_dash(dagd_jstr(rep.result, "backfill_id")));
+        }
+        dagd_reply_done(&rep);
+        return 0;
     }
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1071,13 +1087,14 @@ static int cmd_backfill(struct ctl *c, int argc, char **argv)
         } else if (argv[i][0] != '-' && !pipeline) {
             pipeline = argv[i];
         } else {
+            cJSON_Delete(params);
             return usage_error("%s", usage_s);
         }
     }
     if (!pipeline || (list && (from || to)) || (!list && !(from && to))) {
+        cJSON_Delete(params);
         return usage_error("%s", usage_s);
     }
-    cJSON *params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "pipeline", pipeline);
     if (list) {
         cJSON *arr = cJSON_AddArrayToObject(params, "partitions");
@@ -1157,7 +1174,8 @@ static const struct {
     {"reload", cmd_reload, "reload"},
     {"ticks", cmd_ticks, "ticks [NAME] [--limit N]"},
     {"backfill", cmd_backfill,
-     "backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2) | show ID [--json] | cancel ID"},
+     "backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2) | show ID [--json] | cancel ID "
+     "| retry ID"},
     {"partitions", cmd_partitions, "partitions PIPELINE [--json]"},
 };
 

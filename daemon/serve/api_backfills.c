@@ -117,24 +117,13 @@ static int record_backfill(struct dagd_daemon *d, const struct dagd_pipeline *p,
     return r;
 }
 
-static int api_backfill(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+/* Record a backfill of `keys` and queue its runs; replies with its id. */
+static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call,
+                            struct dagd_pipeline *p, char **keys, size_t n, bool is_list)
 {
-    const char *name = NULL, *from = NULL, *to = NULL;
-    char **keys = NULL;
-    size_t n = 0;
     char id[33];
 
-    if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
-        dagd__api_get_string(call, params, "from", false, &from) < 0 ||
-        dagd__api_get_string(call, params, "to", false, &to) < 0) {
-        return 0;
-    }
-    struct dagd_pipeline *p = partitioned(d, call, name);
-    if (!p || backfill_keys(call, p, params, from, to, &keys, &n) < 0) {
-        return 0;
-    }
     dagd_run_id_new(id);
-    bool is_list = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(params, "partitions"));
     struct dagd_backfill_info b = {
         .backfill_id = id,
         .pipeline = p->name,
@@ -168,6 +157,25 @@ static int api_backfill(struct dagd_daemon *d, struct dagd_server_call *call, co
         dagd_run_queue_kick(d->queue);
     }
     free(ids);
+}
+
+static int api_backfill(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *name = NULL, *from = NULL, *to = NULL;
+    char **keys = NULL;
+    size_t n = 0;
+
+    if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
+        dagd__api_get_string(call, params, "from", false, &from) < 0 ||
+        dagd__api_get_string(call, params, "to", false, &to) < 0) {
+        return 0;
+    }
+    struct dagd_pipeline *p = partitioned(d, call, name);
+    if (!p || backfill_keys(call, p, params, from, to, &keys, &n) < 0) {
+        return 0;
+    }
+    create_backfill(d, call, p, keys, n,
+                    cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(params, "partitions")));
     dagd_partitions_keys_free(keys);
     return 0;
 }
@@ -248,6 +256,32 @@ static int api_backfill_cancel(struct dagd_daemon *d, struct dagd_server_call *c
     return 0;
 }
 
+/* A new backfill of the partitions whose runs in backfill ID failed or were
+ * canceled. */
+static int api_backfill_retry(struct dagd_daemon *d, struct dagd_server_call *call,
+                              const cJSON *params)
+{
+    struct dagd_backfill_info b = {0};
+    char **keys = NULL;
+    size_t n = 0;
+
+    if (get_backfill(d, call, params, &b) < 0) {
+        return 0;
+    }
+    struct dagd_pipeline *p = partitioned(d, call, b.pipeline);
+    if (p && dagd_store_backfill_unsuccessful(d->store, b.backfill_id, &keys, &n) < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+    } else if (p && n == 0) {
+        dagd_server_call_error(call, DAGD_ERR_CONFLICT,
+                               "backfill %s has no failed or canceled run to retry", b.backfill_id);
+    } else if (p) {
+        create_backfill(d, call, p, keys, n, true);
+    }
+    dagd_partitions_keys_free(keys);
+    dagd_backfill_info_done(&b);
+    return 0;
+}
+
 struct last_runs {
     cJSON *by_key; /* partition -> {status, created_at, ended_at, run_id} */
 };
@@ -319,6 +353,7 @@ const struct dagd_api_command dagd_api_backfills_commands[] = {
     {"backfill", DAGD_API_MUTATING, api_backfill},
     {"backfill_show", DAGD_API_READONLY, api_backfill_show},
     {"backfill_cancel", DAGD_API_MUTATING, api_backfill_cancel},
+    {"backfill_retry", DAGD_API_MUTATING, api_backfill_retry},
     {"partitions", DAGD_API_READONLY, api_partitions},
     {NULL, 0, NULL},
 };

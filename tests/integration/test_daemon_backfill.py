@@ -4,6 +4,7 @@
   succeeds, the backfill is `done`, `backfill show` counts them, `partitions`
   lists them;
 - `backfill cancel` stops the rest: no run of it starts afterwards;
+  `backfill retry` runs the failed and canceled partitions only, once;
 - kill -9 of the daemon in the middle of a backfill, at three moments: after
   the restart every partition has exactly one run, none is left queued or
   running, and the runs started in the queue's order;
@@ -81,6 +82,19 @@ with Daemon({"nd": NOOP_DAILY, "sd": SLOW_DAILY}, config=CONFIG) as d:
     done = s["counts"]["succeeded"]
     time.sleep(0.5)
     eq(show(d, bf3)["counts"]["succeeded"], done, "no run started after the cancel")
+
+    # Retry: a new backfill of the failed and canceled partitions only.
+    with d.db() as c:
+        redo = {r[0] for r in c.execute("SELECT partition FROM runs WHERE backfill_id = ? AND "
+                                        "status IN ('failed', 'canceled')", (bf3,))}
+    bf4 = d.ctl("backfill", "retry", bf3).stdout.strip()
+    check(bf4 != bf3 and len(bf4) == 32, "retry id %r" % bf4)
+    wait_for(lambda: show(d, bf4)["status"] == "done", 60, "the retry backfill")
+    eq(set(per_partition(d, bf4)), redo, "the retry covers the unsuccessful partitions only")
+    eq(show(d, bf4)["counts"]["succeeded"], len(redo), "all succeeded")
+    p = d.ctl("backfill", "retry", bf4, check_rc=None)
+    check(p.returncode != 0 and "no failed or canceled run" in p.stderr, "nothing to retry: %s"
+          % p.stderr)
     check(d.stop() == 0, "daemon exit status")
 
 # kill -9 in the middle of a backfill, at random moments; restart each time.
