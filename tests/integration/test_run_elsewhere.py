@@ -21,6 +21,13 @@ try:
     n = db.execute("SELECT count(*) FROM orders").fetchone()[0]
     check(n > 0, "no orders loaded from the default data_dir")
     db.close()
+    # cluster says how well the tiers fit in words, not as a raw SSE like 9.07e+19 (issue 15)
+    st = sqlite3.connect(os.path.join(tmp, ".dagd", "state.db"))
+    msgs = [m for (m,) in st.execute("SELECT message FROM events WHERE step = 'cluster' "
+                                     "AND kind = 'log'")]
+    st.close()
+    check(any("the tiers explain" in m and "% of the differences" in m for m in msgs)
+          and not any("e+" in m for m in msgs), "cluster log: %r" % msgs)
     p = subprocess.run([DAGD, "run", sales, "--no-output", "--param", "wiki_api=", "--param",
                         "data_dir=no/such", "--state-dir", "s2"], cwd=tmp, capture_output=True,
                        text=True, timeout=300)
