@@ -100,7 +100,8 @@ steps:
                  ("d", "step d skipped: upstream failed: c")]:
         check(want in step_events, "missing step event %r in %r" % (want, step_events))
     check(any(e["step"] == "c" and e["kind"] == "step" and e["level"] == "error"
-              and "exit code 3" in e["message"] for e in events), "c's failure event")
+              and e["message"].startswith("step c failed (attempt 1): ") for e in events),
+          "c's failure event (the task's words, one exit code: issue 15)")
     eq([e["message"] for e in events if e["kind"] == "run"][-1], "run failed: " + run["error"],
        "last run event")
 
