@@ -42,6 +42,12 @@ char *dagd_fmt_span(double start, double end, char *buf, size_t n)
         snprintf(buf, n, "-");
         return buf;
     }
+    /* Times are whole milliseconds: an equal start and end is under one,
+     * as `dagd run`'s summary says it (not "0us"). */
+    if (end == start) {
+        snprintf(buf, n, "<1ms");
+        return buf;
+    }
     return dagd_format_duration((uint64_t)((end - start) * 1000), buf, n);
 }
 
@@ -94,12 +100,15 @@ void dagd_print_show(FILE *f, const cJSON *result)
     {
         const char *err = dagd_jstr(s, "error");
         const char *why = dagd_jstr(s, "skip_reason");
-        fprintf(
-            f, "%-24s %-16s %-10s %3d %9s %10.0f %10.0f  %s\n", dagd_or_dash(dagd_jstr(s, "step")),
-            dagd_or_dash(dagd_jstr(s, "task")), dagd_or_dash(dagd_jstr(s, "status")),
-            (int)dagd_jnum(s, "attempts"),
-            dagd_fmt_span(dagd_jnum(s, "started_at"), dagd_jnum(s, "ended_at"), span, sizeof(span)),
-            dagd_jnum(s, "rows_in"), dagd_jnum(s, "rows_out"), err ? err : (why ? why : ""));
+        /* A skipped step did not run: no duration, as in `dagd run`'s summary. */
+        const char *dur = streq_ptr(dagd_jstr(s, "status"), "skipped")
+                              ? "-"
+                              : dagd_fmt_span(dagd_jnum(s, "started_at"), dagd_jnum(s, "ended_at"),
+                                              span, sizeof(span));
+        fprintf(f, "%-24s %-16s %-10s %3d %9s %10.0f %10.0f  %s\n",
+                dagd_or_dash(dagd_jstr(s, "step")), dagd_or_dash(dagd_jstr(s, "task")),
+                dagd_or_dash(dagd_jstr(s, "status")), (int)dagd_jnum(s, "attempts"), dur,
+                dagd_jnum(s, "rows_in"), dagd_jnum(s, "rows_out"), err ? err : (why ? why : ""));
     }
     const cJSON *checks = cJSON_GetObjectItemCaseSensitive(result, "checks");
     if (cJSON_GetArraySize(checks) > 0) {

@@ -35,11 +35,19 @@ with Daemon({"chain": CHAIN, "failing": FAILING}, env={"TZ": "UTC"}) as d:
             mine = dagd(*(args + st + (["--json"] if js else []))).stdout
             check(ctl == mine, "dagd %s%s differs from dagctl:\n--- dagctl\n%s--- dagd\n%s"
                   % (" ".join(args), " --json" if js else "", ctl, mine))
+    # A re-run: every step memoized.
+    memo = d.ctl("run", "chain", "--wait", json_out=True).json["run_id"]
     d.stop()
 
     # After the daemon: prefixes, filters, the failed step's error, step logs.
     runs = json.loads(dagd("runs", *st, "--json").stdout)["runs"]
-    check([r["run_id"] for r in runs] == [bad, ok], "runs newest first: %r" % runs)
+    check([r["run_id"] for r in runs] == [memo, bad, ok], "runs newest first: %r" % runs)
+    # Skipped steps show no duration ("-", as dagd run's summary), never "0us" (issue 15).
+    text = dagd("show", memo, *st).stdout
+    rows = [l.split() for l in text.splitlines() if l.split()[:1] in (["first"], ["second"],
+                                                                      ["third"])]
+    check(len(rows) == 3 and all(r[2] == "skipped" and r[4] == "-" for r in rows)
+          and "0us" not in text, "memoized run:\n" + text)
     show = json.loads(dagd("show", bad[:16], *st, "--json").stdout)
     check(show["run"]["status"] == "failed", "show: %r" % show["run"])
     steps = {s["step"]: s for s in show["steps"]}
