@@ -47,3 +47,27 @@ CREATE TABLE IF NOT EXISTS city_district_map (
     district         TEXT NOT NULL,    -- SHIP_TO_DISTRICT_NAME, as delivered
     file_id          INTEGER NOT NULL
 );
+
+-- A later workbook that maps an id already in the map to another city or
+-- district moves every earlier order of that id (cities, districts and the
+-- marts change). That is a data-quality finding, not a silent update: each
+-- such change is recorded here (extract warns with the count and the ids).
+CREATE TABLE IF NOT EXISTS city_district_remaps (
+    city_district_id INTEGER NOT NULL,
+    old_city         TEXT NOT NULL,
+    old_district     TEXT NOT NULL,
+    new_city         TEXT NOT NULL,
+    new_district     TEXT NOT NULL,
+    old_file_id      INTEGER NOT NULL,
+    new_file_id      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS city_district_remaps_by_file
+    ON city_district_remaps(new_file_id, city_district_id);
+CREATE TRIGGER IF NOT EXISTS city_district_map_remap
+AFTER UPDATE ON city_district_map
+WHEN old.city IS NOT new.city OR old.district IS NOT new.district
+BEGIN
+    INSERT INTO city_district_remaps VALUES
+        (new.city_district_id, old.city, old.district, new.city, new.district,
+         old.file_id, new.file_id);
+END;

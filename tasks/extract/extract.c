@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include <dagd/task.h>
+#include <sqlite3.h>
 
 #include "bronze_loader.h"
 #include "task_clock.h"
@@ -194,6 +195,34 @@ static bool on_canceled(void *ud)
     return host->canceled(p->ctx);
 }
 
+/* A workbook that re-maps district ids already in the map moves earlier
+ * orders to other cities: say so, with the count and the first ids (the
+ * bronze trigger recorded each change in city_district_remaps). */
+static void warn_remaps(struct dagd_task_ctx *ctx, sqlite3 *db, const char *path, long long file_id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*), (SELECT group_concat(city_district_id, ', ') FROM "
+                           "(SELECT city_district_id FROM city_district_remaps WHERE new_file_id "
+                           "= ?1 ORDER BY city_district_id LIMIT 10)) FROM city_district_remaps "
+                           "WHERE new_file_id = ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, file_id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
+        long long n = sqlite3_column_int64(st, 0);
+        const char *ids = (const char *)sqlite3_column_text(st, 1);
+        host->log(ctx, DAGD_TASK_LOG_WARNING,
+                  "'%s' maps %lld district id%s already in the map to another city or district "
+                  "(ids %s%s): earlier orders of those ids move with them; each change is in "
+                  "city_district_remaps",
+                  path, n, n == 1 ? "" : "s", ids ? ids : "", n > 10 ? ", ..." : "");
+    }
+    sqlite3_finalize(st);
+}
+
 /* Codes the readers and the loader use for a malformed file (a bad cell,
  * a syntax error, a value over a limit), as opposed to I/O, memory or
  * warehouse errors that may pass on a retry. */
@@ -265,6 +294,7 @@ static int extract_run(struct dagd_task_ctx *ctx)
                   "loaded '%s' as file_id %lld: %llu rows, %llu map rows in %.3f s (%.0f rows/s)",
                   fl.paths[i], (long long)f.file_id, (unsigned long long)f.rows,
                   (unsigned long long)f.map_rows, dt, dt > 0 ? (double)f.rows / dt : 0.0);
+        warn_remaps(ctx, db, fl.paths[i], f.file_id);
         rows += f.rows;
         ps.done_before += f.rows;
         loaded++;
