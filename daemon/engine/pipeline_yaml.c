@@ -953,6 +953,54 @@ static void config_marks_record(struct loader *L, struct dagd_step *s, yaml_node
     }
 }
 
+/* `needs:`: a list of step names, resolved to indices later. */
+static void parse_needs(struct loader *L, yaml_node_t *v, struct dagd_step *s)
+{
+    if (v->type != YAML_SEQUENCE_NODE) {
+        error_at(L, M(v->start_mark), "needs must be a list of step names, got %s%s", node_kind(v),
+                 v->type == YAML_SCALAR_NODE ? " (write [name])" : "");
+        return;
+    }
+    size_t ni = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    L->budget_mark = M(v->start_mark);
+    if (!spend(L, ni, M(v->start_mark))) {
+        return;
+    }
+    s->needs = dagd_xcalloc(ni + 1, sizeof(char *));
+    s->needs_idx = dagd_xcalloc(ni + 1, sizeof(size_t));
+    /* Until resolve_needs(), needs_idx holds the YAML node id of each
+     * entry so errors can point at it. */
+    for (size_t i = 0; i < ni; i++) {
+        yaml_node_t *c = node(L, v->data.sequence.items.start[i]);
+        char *nm = NULL;
+        if (!c || !get_string(L, c, "an entry of needs", false, &nm)) {
+            continue;
+        }
+        s->needs[s->n_needs] = nm;
+        s->needs_idx[s->n_needs] = (size_t)v->data.sequence.items.start[i];
+        s->n_needs++;
+    }
+}
+
+/* `inputs:` or `outputs:`: files or globs, `${...}` checked now and
+ * substituted per run (plan.c). */
+static void parse_files(struct loader *L, const char *key, yaml_node_t *v, struct dagd_step *s)
+{
+    bool in = streq(key, "inputs");
+    char ***list = in ? &s->inputs : &s->outputs;
+    size_t *n_list = in ? &s->n_inputs : &s->n_outputs;
+    if (!get_string_list(L, v, key, list, n_list)) {
+        return;
+    }
+    if (v->type == YAML_SCALAR_NODE) {
+        (void)check_refs(L, v, NULL);
+    }
+    for (yaml_node_item_t *it = v->type == YAML_SEQUENCE_NODE ? v->data.sequence.items.start : NULL;
+         it && it < v->data.sequence.items.top; it++) {
+        (void)check_refs(L, node(L, *it), NULL);
+    }
+}
+
 static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                        const struct defaults *dflt)
 {
@@ -989,30 +1037,7 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                 s->task_mark = M(v->start_mark);
             }
         } else if (streq(key, "needs")) {
-            if (v->type != YAML_SEQUENCE_NODE) {
-                error_at(L, M(v->start_mark), "needs must be a list of step names, got %s%s",
-                         node_kind(v), v->type == YAML_SCALAR_NODE ? " (write [name])" : "");
-                continue;
-            }
-            size_t ni = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-            L->budget_mark = M(v->start_mark);
-            if (!spend(L, ni, M(v->start_mark))) {
-                continue;
-            }
-            s->needs = dagd_xcalloc(ni + 1, sizeof(char *));
-            s->needs_idx = dagd_xcalloc(ni + 1, sizeof(size_t));
-            /* Until resolve_needs(), needs_idx holds the YAML node id of each
-             * entry so errors can point at it. */
-            for (size_t i = 0; i < ni; i++) {
-                yaml_node_t *c = node(L, v->data.sequence.items.start[i]);
-                char *nm = NULL;
-                if (!c || !get_string(L, c, "an entry of needs", false, &nm)) {
-                    continue;
-                }
-                s->needs[s->n_needs] = nm;
-                s->needs_idx[s->n_needs] = (size_t)v->data.sequence.items.start[i];
-                s->n_needs++;
-            }
+            parse_needs(L, v, s);
         } else if (streq(key, "config")) {
             cJSON *j;
             if (is_null(v)) {
@@ -1048,20 +1073,7 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                 }
             }
         } else if (streq(key, "inputs") || streq(key, "outputs")) {
-            bool in = streq(key, "inputs");
-            char ***list = in ? &s->inputs : &s->outputs;
-            size_t *n_list = in ? &s->n_inputs : &s->n_outputs;
-            if (!get_string_list(L, v, key, list, n_list)) {
-                continue;
-            }
-            if (v->type == YAML_SCALAR_NODE) {
-                (void)check_refs(L, v, NULL);
-            }
-            for (yaml_node_item_t *it = v->type == YAML_SEQUENCE_NODE ? v->data.sequence.items.start
-                                                                      : NULL;
-                 it && it < v->data.sequence.items.top; it++) {
-                (void)check_refs(L, node(L, *it), NULL);
-            }
+            parse_files(L, key, v, s);
         } else if (!parse_limit_key(L, key, v, &d)) {
             unknown_key(L, k, "step", step_keys);
         }
