@@ -50,6 +50,30 @@ static int exec_all(sqlite3 *db, const char *sql, char **reterr_msg)
     return 0;
 }
 
+/* exec_all(), again while the database is busy, up to timeout_ms. Two steps
+ * opening a new warehouse at once race for the switch to WAL, and SQLite
+ * answers that race with SQLITE_BUSY without calling the busy handler (it
+ * could deadlock there): seen as "database is locked" when two steps of a
+ * fresh pipeline start together. */
+static int exec_all_busy(sqlite3 *db, const char *sql, int timeout_ms, char **reterr_msg)
+{
+    uint64_t start = dagd_now_mono_usec();
+    for (unsigned n = 0;; n++) {
+        int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) {
+            return 0;
+        }
+        if ((rc & 0xff) != SQLITE_BUSY ||
+            dagd_now_mono_usec() - start >= (uint64_t)timeout_ms * 1000) {
+            *reterr_msg = dagd_xasprintf("%s", sqlite3_errmsg(db));
+            return -EIO;
+        }
+        uint64_t sleep_usec = n < 4 ? 500u << n : BUSY_SLEEP_MAX_USEC;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)sleep_usec * 1000};
+        (void)nanosleep(&ts, NULL);
+    }
+}
+
 static int64_t pragma_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -81,12 +105,12 @@ int dagd_warehouse_open(const char *path, int busy_timeout_ms, sqlite3 **ret_db,
         (void)sqlite3_busy_handler(db, on_busy, &busy_state);
         /* page_size only takes effect on a database without content, and
          * before the switch to WAL; on an existing file it is a no-op. */
-        r = exec_all(
+        r = exec_all_busy(
             db,
             "PRAGMA page_size = " STR(
                 DAGD_WAREHOUSE_PAGE_SIZE) ";"
                                           "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-            &err);
+            busy_timeout_ms, &err);
     }
     if (r >= 0) {
         /* Checkpoints are the executor's, in the background after the step

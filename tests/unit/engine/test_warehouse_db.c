@@ -122,6 +122,51 @@ static void test_open_error(void **state)
 /* A writer waits for another connection's write transaction: it gets the
  * lock when the other commits, and fails with SQLITE_BUSY after the timeout
  * if it never does. The holder is a child process, as a parallel step is. */
+/* Steps of a fresh pipeline open a new warehouse at the same moment: every
+ * open succeeds (SQLite answers the race for the switch to WAL with
+ * SQLITE_BUSY without calling the busy handler; the open retries it).
+ * Six processes released together, twenty times over. */
+static void test_concurrent_first_open(void **state)
+{
+    for (int round = 0; round < 20; round++) {
+        _cleanup_free_ char *path = dagd_xasprintf("%s/race.db", dir);
+        int go[2];
+        pid_t pids[6];
+        assert_int_equal(pipe(go), 0);
+        for (size_t i = 0; i < 6; i++) {
+            pids[i] = fork();
+            assert_true(pids[i] >= 0);
+            if (pids[i] == 0) {
+                char c;
+                sqlite3 *db = NULL;
+                char *err = NULL;
+                close(go[1]);
+                (void)!read(go[0], &c, 1); /* EOF: everyone starts now */
+                int ok = dagd_warehouse_open(path, 5000, &db, &err) == 0 &&
+                         sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS t (x)", NULL, NULL, NULL) ==
+                             SQLITE_OK;
+                if (!ok) {
+                    fprintf(stderr, "round %d: %s\n", round, err ? err : sqlite3_errmsg(db));
+                }
+                _exit(ok ? 0 : 1);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        for (size_t i = 0; i < 6; i++) {
+            int st = 0;
+            assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        for (const char *sfx = ""; sfx; sfx = streq(sfx, "")       ? "-wal"
+                                              : streq(sfx, "-wal") ? "-shm"
+                                                                   : NULL) {
+            _cleanup_free_ char *f = dagd_xasprintf("%s%s", path, sfx);
+            (void)unlink(f);
+        }
+    }
+}
+
 static void test_busy_wait(void **state)
 {
     _cleanup_free_ char *path = dagd_xasprintf("%s/a.db", dir);
@@ -189,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_existing_keeps_page_size),
         cmocka_unit_test(test_open_error),
         cmocka_unit_test(test_busy_wait),
+        cmocka_unit_test(test_concurrent_first_open),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
