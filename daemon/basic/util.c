@@ -260,3 +260,20 @@ bool dagd_utf8_valid(const char *s, size_t n, size_t *ret_bad_offset)
     }
     return true;
 }
+
+char *dagd_strv_join(const char *const *v, size_t n, const char *sep)
+{
+    size_t len = 1, ls = strlen(sep);
+    for (size_t i = 0; i < n; i++) {
+        len += strlen(v[i]) + ls;
+    }
+    char *out = dagd_xmalloc(len), *q = out;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            q = stpcpy(q, sep);
+        }
+        q = stpcpy(q, v[i]);
+    }
+    *q = '\0';
+    return out;
+}

@@ -39,6 +39,8 @@ void *dagd_xreallocarray(void *p, size_t n, size_t size);
 char *dagd_xstrdup(const char *s); /* NULL for NULL */
 char *dagd_xstrndup(const char *s, size_t n);
 char *dagd_xasprintf(const char *fmt, ...) _printf_(1, 2);
+/* The n strings of v joined by sep, as a new string ("" for n = 0). */
+char *dagd_strv_join(const char *const *v, size_t n, const char *sep);
 
 static inline void dagd_freep(void *p)
 {

@@ -143,17 +143,9 @@ static char *form_problem(const struct dagd_param_spec *spec, const char *v)
                 return NULL;
             }
         }
-        size_t len = 0;
-        for (size_t i = 0; i < spec->n_values; i++) {
-            len += strlen(spec->values[i]) + 2;
-        }
-        char *list = dagd_xcalloc(1, len + 1);
-        for (size_t i = 0; i < spec->n_values; i++) {
-            strcat(strcat(list, i ? ", " : ""), spec->values[i]);
-        }
-        char *m = dagd_xasprintf("is not one of: %s", list);
-        free(list);
-        return m;
+        _cleanup_free_ char *list =
+            dagd_strv_join((const char *const *)spec->values, spec->n_values, ", ");
+        return dagd_xasprintf("is not one of: %s", list);
     }
     case DAGD_PARAM_PATH:
     case DAGD_PARAM_OUTPUT:

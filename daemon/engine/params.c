@@ -325,15 +325,10 @@ static void unknown_override(const struct dagd_params *declared, const char *fil
                              struct dagd_diags *reterr)
 {
     _cleanup_free_ const char **names = dagd_xcalloc(declared->n + 1, sizeof(char *));
-    size_t len = 1;
     for (size_t i = 0; i < declared->n; i++) {
         names[i] = declared->items[i].key;
-        len += strlen(names[i]) + 2;
     }
-    _cleanup_free_ char *list = dagd_xcalloc(1, len);
-    for (size_t i = 0; i < declared->n; i++) {
-        strcat(strcat(list, i ? ", " : ""), names[i]);
-    }
+    _cleanup_free_ char *list = dagd_strv_join(names, declared->n, ", ");
     const char *hint = dagd_closest_word(key, strlen(key), names, declared->n);
     if (declared->n == 0) {
         dagd_diags_add(reterr, "--param", (struct dagd_mark){0, 0},

@@ -13,15 +13,10 @@ static void unknown_step(const struct dagd_pipeline *p, const char *opt, const c
                          struct dagd_diags *reterr)
 {
     _cleanup_free_ const char **names = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
-    size_t len = 1;
     for (size_t i = 0; i < p->n_steps; i++) {
         names[i] = p->steps[i].name;
-        len += strlen(names[i]) + 2;
     }
-    _cleanup_free_ char *list = dagd_xcalloc(1, len);
-    for (size_t i = 0; i < p->n_steps; i++) {
-        strcat(strcat(list, i ? ", " : ""), names[i]);
-    }
+    _cleanup_free_ char *list = dagd_strv_join(names, p->n_steps, ", ");
     const char *hint = dagd_closest_word(name, strlen(name), names, p->n_steps);
     dagd_diags_add(reterr, opt, (struct dagd_mark){0, 0},
                    "no step '%s' in pipeline '%s'%s%s%s (steps: %s)", name, p->name,
