@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,8 @@
 #include "util.h"
 
 #define MAX_PATHS 64 /* distinct warehouses remembered; idle ones are reused */
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 4000
 
 struct job {
     uv_work_t req;
@@ -32,6 +35,9 @@ struct dagd_checkpointer {
     size_t n_entries;
     unsigned n_running;
     unsigned long completed;
+    uv_timer_t retry;  /* after a failed checkpoint (disk full): try again */
+    uint64_t retry_ms; /* the next wait, doubled up to RETRY_MAX_MS */
+    bool timer_open;   /* until its close callback: c is freed after it */
     bool freeing;
 };
 
@@ -41,7 +47,35 @@ struct dagd_checkpointer *dagd_checkpointer_new(uv_loop_t *loop)
 
     memset(c, 0, sizeof(*c));
     c->loop = loop;
+    c->retry_ms = RETRY_FIRST_MS;
+    if (uv_timer_init(loop, &c->retry) == 0) {
+        c->retry.data = c;
+        /* A retry never keeps `dagd run` from exiting. */
+        uv_unref((uv_handle_t *)&c->retry);
+        c->timer_open = true;
+    }
     return c;
+}
+
+static void destroy(struct dagd_checkpointer *c)
+{
+    for (size_t i = 0; i < c->n_entries; i++) {
+        free(c->entries[i].path);
+    }
+    free(c);
+}
+
+/* The last of the in-flight jobs and the timer's close frees c. */
+static void maybe_destroy(struct dagd_checkpointer *c)
+{
+    if (c->freeing && c->n_running == 0 && !c->timer_open) {
+        destroy(c);
+    }
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    dagd_checkpointer_retry_failed(t->data);
 }
 
 /* Reads the file's header: until then a new connection does not know that
@@ -76,6 +110,36 @@ static void job_work(uv_work_t *req)
 
 static void job_start(struct dagd_checkpointer *c, struct entry *en);
 
+static bool any_failed(const struct dagd_checkpointer *c)
+{
+    for (size_t i = 0; i < c->n_entries; i++) {
+        if (c->entries[i].failed) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A failed checkpoint (the disk was full) is tried again by itself, with a
+ * growing wait, so its WAL does not stay behind when nothing else (a state
+ * write that failed too) asks for a retry. Back to the first wait once all
+ * succeed. */
+static void arm_retry(struct dagd_checkpointer *c)
+{
+    if (!c->timer_open) {
+        return;
+    }
+    if (!any_failed(c)) {
+        c->retry_ms = RETRY_FIRST_MS;
+        return;
+    }
+    if (uv_is_active((uv_handle_t *)&c->retry)) {
+        return;
+    }
+    (void)uv_timer_start(&c->retry, on_retry, c->retry_ms, 0);
+    c->retry_ms = c->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->retry_ms * 2;
+}
+
 static void job_done(uv_work_t *req, int status)
 {
     struct job *j = req->data;
@@ -99,12 +163,10 @@ static void job_done(uv_work_t *req, int status)
     }
     free(j->path);
     free(j);
-    if (c->freeing && c->n_running == 0) {
-        for (size_t i = 0; i < c->n_entries; i++) {
-            free(c->entries[i].path);
-        }
-        free(c);
+    if (!c->freeing) {
+        arm_retry(c);
     }
+    maybe_destroy(c);
 }
 
 static void job_start(struct dagd_checkpointer *c, struct entry *en)
@@ -195,6 +257,13 @@ unsigned long dagd_checkpointer_completed(const struct dagd_checkpointer *c)
     return c ? c->completed : 0;
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct dagd_checkpointer *c = h->data;
+    c->timer_open = false;
+    maybe_destroy(c);
+}
+
 struct dagd_checkpointer *dagd_checkpointer_free(struct dagd_checkpointer *c)
 {
     if (!c || c->freeing) {
@@ -210,11 +279,9 @@ struct dagd_checkpointer *dagd_checkpointer_free(struct dagd_checkpointer *c)
             (void)uv_cancel((uv_req_t *)&en->running->req);
         }
     }
-    if (c->n_running == 0) {
-        for (size_t i = 0; i < c->n_entries; i++) {
-            free(c->entries[i].path);
-        }
-        free(c);
+    if (c->timer_open) {
+        uv_close((uv_handle_t *)&c->retry, on_timer_closed);
     }
+    maybe_destroy(c);
     return NULL;
 }

@@ -15,8 +15,11 @@
  * Requests for the same file coalesce: one in flight, at most one more
  * queued behind it. A file that does not exist, or is not a database in WAL
  * mode, is left alone. Failures are logged at debug level only: the WAL
- * keeps every committed transaction either way, and the next checkpoint
- * (or SQLite's own, past warehouse_db.c's cap) catches up.
+ * keeps every committed transaction either way. A failed checkpoint (the
+ * disk was full) is tried again by itself, after 0.25 s and then waits
+ * doubling up to 4 s, until it succeeds: otherwise a WAL the full disk
+ * left behind stays there when the state database's writes happened to fit
+ * and nothing else asks. That timer never keeps the loop alive.
  *
  * Owns: its path table and the in-flight requests. Runs on the loop thread
  * except for the checkpoint itself (its own SQLite connection per job). */
@@ -35,9 +38,9 @@ struct dagd_checkpointer *dagd_checkpointer_new(uv_loop_t *loop);
  * background. Copies the path. */
 void dagd_checkpointer_request(struct dagd_checkpointer *c, const char *path);
 
-/* Checkpoint again every file whose last checkpoint failed: the executor
- * calls it once the state database can be written again after a disk-full
- * error, so a WAL that could not be copied back then does not stay behind. */
+/* Checkpoint again every file whose last checkpoint failed, now: the
+ * executor calls it once the state database can be written again after a
+ * disk-full error (sooner than the retry timer's next turn). */
 void dagd_checkpointer_retry_failed(struct dagd_checkpointer *c);
 
 /* Whether no checkpoint is in flight and none failed last time. */

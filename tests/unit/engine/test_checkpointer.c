@@ -1,8 +1,9 @@
 /* Unit tests for daemon/checkpointer.c on a real loop and real files: a
  * WAL left by a step (opened as warehouse_db.c opens it) is copied into the
  * database and removed; requests for one file coalesce; a missing file is
- * not created; a database in rollback-journal mode is left alone; freeing
- * with work queued drops it and the loop still closes cleanly. */
+ * not created; a database in rollback-journal mode is left alone; a
+ * checkpoint that failed is tried again by itself; freeing with work queued
+ * drops it and the loop still closes cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,6 +97,7 @@ static void test_wal_is_checkpointed(void **state)
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* runs until the work is done */
     assert_int_equal(dagd_checkpointer_completed(c), 1);
     assert_null(dagd_checkpointer_free(c));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* its timer's close */
     assert_int_equal(uv_loop_close(&loop), 0);
 
     assert_int_equal(file_size(wal), -1); /* last connection: WAL removed */
@@ -118,6 +120,7 @@ static void test_requests_coalesce(void **state)
     /* one in flight, one queued behind it: never 50 */
     assert_true(dagd_checkpointer_completed(c) >= 1 && dagd_checkpointer_completed(c) <= 2);
     assert_null(dagd_checkpointer_free(c));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* its timer's close */
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_int_equal(count_rows(path), 2000);
 }
@@ -145,11 +148,65 @@ static void test_missing_and_rollback_mode(void **state)
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(dagd_checkpointer_completed(c), 2);
     assert_null(dagd_checkpointer_free(c));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* its timer's close */
     assert_int_equal(uv_loop_close(&loop), 0);
 
     assert_int_equal(file_size(missing), -1);   /* not created */
     assert_int_equal(file_size(plain_wal), -1); /* not switched to WAL */
     assert_int_equal(count_rows(plain), 1);
+}
+
+struct watch {
+    struct dagd_checkpointer *c;
+    int ticks;
+};
+
+static void on_watch(uv_timer_t *t)
+{
+    struct watch *w = t->data;
+    if ((dagd_checkpointer_completed(w->c) >= 2 && dagd_checkpointer_settled(w->c)) ||
+        ++w->ticks > 200) {
+        uv_timer_stop(t);
+    }
+}
+
+/* The first checkpoint cannot open the file (a directory stands where the
+ * database will be: as a full disk, it fails); once the database is there,
+ * the retry timer checkpoints it without anyone asking again. */
+static void test_failed_is_retried(void **state)
+{
+    _cleanup_free_ char *path = dagd_xasprintf("%s/r.db", dir);
+    _cleanup_free_ char *wal = dagd_xasprintf("%s/r.db-wal", dir);
+    uv_loop_t loop;
+
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct dagd_checkpointer *c = dagd_checkpointer_new(&loop);
+    dagd_checkpointer_request(c, path);
+    /* The retry timer does not keep the loop alive: this returns after the
+     * failed job. */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(dagd_checkpointer_completed(c), 1);
+    assert_false(dagd_checkpointer_settled(c));
+
+    assert_int_equal(rmdir(path), 0);
+    step_writes(path, 2000);
+    assert_true(file_size(wal) > 0);
+    /* A watch of our own keeps the loop running (at most 5 s) until the
+     * retry has checkpointed the file. */
+    struct watch w = {.c = c};
+    uv_timer_t t;
+    assert_int_equal(uv_timer_init(&loop, &t), 0);
+    t.data = &w;
+    assert_int_equal(uv_timer_start(&t, on_watch, 25, 25), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    uv_close((uv_handle_t *)&t, NULL);
+    assert_int_equal(dagd_checkpointer_completed(c), 2);
+    assert_int_equal(file_size(wal), -1);
+    assert_null(dagd_checkpointer_free(c));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(count_rows(path), 2000);
 }
 
 static void test_free_with_work_queued(void **state)
@@ -173,9 +230,8 @@ static void test_free_with_work_queued(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wal_is_checkpointed),
-        cmocka_unit_test(test_requests_coalesce),
-        cmocka_unit_test(test_missing_and_rollback_mode),
+        cmocka_unit_test(test_wal_is_checkpointed),       cmocka_unit_test(test_requests_coalesce),
+        cmocka_unit_test(test_missing_and_rollback_mode), cmocka_unit_test(test_failed_is_retried),
         cmocka_unit_test(test_free_with_work_queued),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
