@@ -22,6 +22,9 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
     seeds       expected, run, check_tables, snapshot, check_csv (dagdtest.seeds: the
                 seed pipelines' warehouses against data/NAME/expected.json)
     openmetrics parse: a strict check of OpenMetrics text (GET /metrics)
+    slurm       SlurmCluster (a private one-node Slurm: munged, slurmctld, slurmd
+                from a generated slurm.conf), need_slurm (SKIP without it);
+                import it as dagdtest.slurm
 """
 from .paths import (BUILD, DAGCTL, DAGD, DICT, FAKEWIKI, MODELS, NO_WIKI, SOURCE,  # noqa: F401
                     TEST_PLUGINS, TINY, TOOLS, sanitized)
