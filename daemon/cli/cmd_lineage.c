@@ -5,7 +5,7 @@
  *   http            `url`                           -> `table`
  *   sql, transform  each model's inputs             -> the model's table; the
  *                   inputs are the tables the sql task itself orders by
- *                   (tasks/sql/models.c: `-- depends:` and the other models
+ *                   (lib/sqlmodels/models.c: `-- depends:` and the other models
  *                   named in the SQL) plus every table another step writes
  *                   that the SQL names (dagd_sql_mentions)
  *   check           `table`, each check's `table` and `relationships.to` -> the step

@@ -1,4 +1,4 @@
-/* Unit tests of SQL model files (tasks/sql/models.c) and of their
+/* Unit tests of SQL model files (lib/sqlmodels/models.c) and of their
  * materialisation (tasks/sql/transform_run.c), on real SQLite databases. */
 #include <errno.h>
 #include <setjmp.h>

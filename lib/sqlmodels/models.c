@@ -4,12 +4,11 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include "task_errmsg.h"
 
 #define MODEL_MAX_BYTES (4 * 1024 * 1024)
 
@@ -30,6 +29,27 @@ static char *xstrndup(const char *s, size_t n)
     memcpy(d, s, n);
     d[n] = '\0';
     return d;
+}
+
+/* *reterr_msg = a new message (NULL when out of memory). Our own copy of
+ * tasks/common's dagd__task_set_err: this library sits below both the sql
+ * task and dagd's CLI and may call libc only. */
+static void set_err(char **reterr_msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(char **reterr_msg, const char *fmt, ...)
+{
+    va_list ap;
+    char *m = NULL;
+
+    if (!reterr_msg) {
+        return;
+    }
+    va_start(ap, fmt);
+    if (vasprintf(&m, fmt, ap) < 0) {
+        m = NULL;
+    }
+    va_end(ap);
+    free(*reterr_msg);
+    *reterr_msg = m;
 }
 
 static void strv_push(struct dagd_strv *sv, char *s)
@@ -186,9 +206,8 @@ static int parse_directive(struct dagd_model *m, const char *s, size_t len, char
         }
         if (split_idents(s + i + kl + 1, len - i - kl - 1, &sv) < 0) {
             strv_done(&sv);
-            dagd__task_set_err(reterr_msg,
-                               "model %s: '-- %s:' wants a comma-separated list of names", m->name,
-                               keys[k]);
+            set_err(reterr_msg, "model %s: '-- %s:' wants a comma-separated list of names", m->name,
+                    keys[k]);
             return -EINVAL;
         }
         switch (k) {
@@ -210,9 +229,8 @@ static int parse_directive(struct dagd_model *m, const char *s, size_t len, char
             mat = sv.n == 1 ? dagd_model_materialized_from_string(sv.v[0]) : -EINVAL;
             strv_done(&sv);
             if (mat < 0) {
-                dagd__task_set_err(reterr_msg,
-                                   "model %s: '-- materialized:' is table, view or incremental",
-                                   m->name);
+                set_err(reterr_msg, "model %s: '-- materialized:' is table, view or incremental",
+                        m->name);
                 return -EINVAL;
             }
             m->materialized = (enum dagd_model_materialized)mat;
@@ -232,10 +250,10 @@ static int check_directives(struct dagd_model *m, char **reterr_msg)
 {
     if (m->materialized == DAGD_MODEL_INCREMENTAL && m->unique_key.n == 0) {
         if (m->primary_key.n == 0) {
-            dagd__task_set_err(reterr_msg,
-                               "model %s: an incremental model needs '-- unique key:' (the "
-                               "columns its rows are upserted by)",
-                               m->name);
+            set_err(reterr_msg,
+                    "model %s: an incremental model needs '-- unique key:' (the "
+                    "columns its rows are upserted by)",
+                    m->name);
             return -EINVAL;
         }
         for (size_t i = 0; i < m->primary_key.n; i++) {
@@ -244,18 +262,16 @@ static int check_directives(struct dagd_model *m, char **reterr_msg)
     }
     if (m->materialized == DAGD_MODEL_INCREMENTAL && m->primary_key.n > 0 &&
         m->primary_key.n != m->unique_key.n) {
-        dagd__task_set_err(reterr_msg, "model %s: the primary key and the unique key differ",
-                           m->name);
+        set_err(reterr_msg, "model %s: the primary key and the unique key differ", m->name);
         return -EINVAL;
     }
     if (m->materialized != DAGD_MODEL_INCREMENTAL && m->unique_key.n > 0) {
-        dagd__task_set_err(reterr_msg,
-                           "model %s: '-- unique key:' is for '-- materialized: incremental'",
-                           m->name);
+        set_err(reterr_msg, "model %s: '-- unique key:' is for '-- materialized: incremental'",
+                m->name);
         return -EINVAL;
     }
     if (m->materialized == DAGD_MODEL_VIEW && (m->primary_key.n > 0 || m->n_indexes > 0)) {
-        dagd__task_set_err(reterr_msg, "model %s: a view has no primary key or index", m->name);
+        set_err(reterr_msg, "model %s: a view has no primary key or index", m->name);
         return -EINVAL;
     }
     return 0;
@@ -269,7 +285,7 @@ int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret,
     int r;
 
     if (!is_identifier(name) || strncasecmp(name, "sqlite_", 7) == 0) {
-        dagd__task_set_err(reterr_msg, "model name '%s' is not a valid table name", name);
+        set_err(reterr_msg, "model name '%s' is not a valid table name", name);
         return -EINVAL;
     }
     m.name = strdup(name);
@@ -303,7 +319,7 @@ int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret,
         len--;
     }
     if (len == 0) {
-        dagd__task_set_err(reterr_msg, "model %s has no SQL", name);
+        set_err(reterr_msg, "model %s has no SQL", name);
         dagd_model_done(&m);
         return -EINVAL;
     }
@@ -324,14 +340,13 @@ static char *read_file(const char *path, char **reterr_msg)
     size_t n = 0;
 
     if (!f) {
-        dagd__task_set_err(reterr_msg, "cannot open '%s': %s", path, strerror(errno));
+        set_err(reterr_msg, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
     }
     buf = xrealloc(NULL, MODEL_MAX_BYTES + 1);
     n = fread(buf, 1, MODEL_MAX_BYTES + 1, f);
     if (ferror(f) || n > MODEL_MAX_BYTES) {
-        dagd__task_set_err(reterr_msg, "cannot read '%s' (or larger than %d bytes)", path,
-                           MODEL_MAX_BYTES);
+        set_err(reterr_msg, "cannot read '%s' (or larger than %d bytes)", path, MODEL_MAX_BYTES);
         free(buf);
         fclose(f);
         return NULL;
@@ -339,7 +354,7 @@ static char *read_file(const char *path, char **reterr_msg)
     fclose(f);
     buf[n] = '\0';
     if (strlen(buf) != n) {
-        dagd__task_set_err(reterr_msg, "'%s' contains a NUL byte", path);
+        set_err(reterr_msg, "'%s' contains a NUL byte", path);
         free(buf);
         return NULL;
     }
@@ -355,8 +370,7 @@ int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_
     int r = 0;
 
     if (!d) {
-        dagd__task_set_err(reterr_msg, "cannot open models directory '%s': %s", dir,
-                           strerror(errno));
+        set_err(reterr_msg, "cannot open models directory '%s': %s", dir, strerror(errno));
         return -ENOENT;
     }
     while ((de = readdir(d))) {
@@ -367,7 +381,7 @@ int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_
     }
     closedir(d);
     if (files.n == 0) {
-        dagd__task_set_err(reterr_msg, "no *.sql model in '%s'", dir);
+        set_err(reterr_msg, "no *.sql model in '%s'", dir);
         return -ENOENT;
     }
     qsort(files.v, files.n, sizeof(*files.v), cmp_str);
@@ -487,14 +501,14 @@ static ssize_t expand_one(const struct dagd_model *m, const char *p, bool in_str
     char *name;
 
     if (!end || end == p + 2) {
-        dagd__task_set_err(reterr_msg, "model %s: '${' without a name and a closing '}'", m->name);
+        set_err(reterr_msg, "model %s: '${' without a name and a closing '}'", m->name);
         return -EINVAL;
     }
     name = xstrndup(p + 2, (size_t)(end - p - 2));
     v = lookup(userdata, name);
     if (!v) {
-        dagd__task_set_err(reterr_msg, "model %s (%s): unknown parameter '${%s}'", m->name,
-                           m->path ? m->path : "-", name);
+        set_err(reterr_msg, "model %s (%s): unknown parameter '${%s}'", m->name,
+                m->path ? m->path : "-", name);
         free(name);
         return -ENOENT;
     }
@@ -610,7 +624,7 @@ static int visit(struct dagd_model_set *set, size_t i, int *state, size_t *stack
             strcat(msg, " -> ");
         }
         strcat(msg, m->name);
-        dagd__task_set_err(reterr_msg, "%s", msg);
+        set_err(reterr_msg, "%s", msg);
         free(msg);
         return -ELOOP;
     }
@@ -648,7 +662,7 @@ int dagd_models_order(struct dagd_model_set *set, size_t **ret_order, char **ret
             }
         }
         if (strv_has(&m->depends, m->name)) {
-            dagd__task_set_err(reterr_msg, "model %s depends on itself", m->name);
+            set_err(reterr_msg, "model %s depends on itself", m->name);
             return -ELOOP;
         }
     }

@@ -13,7 +13,12 @@
  * `${name}` in the SQL is a parameter (dagd_models_expand).
  * Dependencies between models are the declared ones plus the other models'
  * names found as identifiers in the SQL (outside strings and comments).
- * Pure code (no SQLite), tested by tests/unit/tasks/sql/test_sql.c. */
+ * Pure code (no SQLite), tested by tests/unit/tasks/sql/test_sql.c.
+ *
+ * Layer: lib/sqlmodels is a leaf library (libc only, docs/architecture.md)
+ * below the two that read model files: the sql task (to run them) and dagd's
+ * CLI (`dagd lineage`, for the tables a model reads). Neither reaches into
+ * the other; both link this. */
 #ifndef DAGD_MODELS_H
 #define DAGD_MODELS_H
 
