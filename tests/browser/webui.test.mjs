@@ -145,6 +145,31 @@ if (cfg.retry_run) {
     check(att === cfg.retry_attempts, "Gantt shows " + cfg.retry_attempts + " attempts of flaky: " + att);
 }
 
+// A big run (over the page's BIG_GRAPH): graph and Gantt on canvases that
+// paint the part in view; every step counted, pixels drawn, a click on the
+// first node opens its step.
+if (cfg.wide_run) {
+    await load(page, "#/run/" + cfg.wide_run, "run-wide");
+    const dag = await page.$eval("#dag", (c) => [c.tagName, +c.getAttribute("data-nodes"), +c.getAttribute("data-edges")]);
+    check(dag[0] === "CANVAS" && dag[1] === cfg.wide_steps && dag[2] === cfg.wide_steps - 1,
+        "big DAG on a canvas with every step and edge: " + JSON.stringify(dag));
+    const gantt = await page.$eval("#gantt", (c) => [c.tagName, +c.getAttribute("data-bars")]);
+    check(gantt[0] === "CANVAS" && gantt[1] === cfg.wide_steps, "big Gantt on a canvas, a bar per step: " + JSON.stringify(gantt));
+    const painted = await page.$eval("#dag", (c) => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 3; i < d.length; i += 4) { n += d[i] > 0; }
+        return n;
+    });
+    check(painted > 1000, "the big DAG canvas is painted: " + painted + " pixels");
+    const svgCount = await page.$$eval("#main svg *", (es) => es.length);
+    check(svgCount < 50, "no per-step SVG elements in a big run: " + svgCount);
+    const box = await (await page.$("#dag")).boundingBox();
+    await page.mouse.click(box.x + 30, box.y + 25);
+    await page.waitForFunction(() => /\/step\/s0$/.test(location.hash), {timeout: 5000});
+    await page.waitForFunction(() => document.body.hasAttribute("data-loaded"), {timeout: 15000});
+}
+
 // A step's log.
 await load(page, "#/run/" + cfg.live_run + "/step/talk", "step-log");
 const stepLines = (await text(page, "#step-log td.msg")).filter((t) => /^line \d+$/.test(t));

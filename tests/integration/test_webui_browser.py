@@ -53,6 +53,10 @@ schedules:
 steps:
   - {name: only, task: noop}
 """
+# Over the page's BIG_GRAPH (400 steps): drawn on canvases.
+WIDE_STEPS = 420
+WIDE = "pipeline: wide\nsteps:\n" + "".join("  - {name: s%d, task: noop%s}\n" % (
+    k, ", needs: [s%d]" % (k // 2) if k else "") for k in range(WIDE_STEPS))
 # A pipeline file that does not load, with a payload in its name and error.
 BROKEN_NAME = '<svg onload=alert(3)>'
 BROKEN = """pipeline: broken
@@ -70,7 +74,7 @@ LIVE = LIVE.replace("GATE_PATH", GATE)
 out = os.path.join(BUILD, "tests", "browser-screenshots")
 os.makedirs(out, exist_ok=True)
 with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
-             "scheduled": SCHEDULED, BROKEN_NAME: BROKEN},
+             "scheduled": SCHEDULED, "wide": WIDE, BROKEN_NAME: BROKEN},
             args=["--http", "127.0.0.1:%d" % port]) as d:
     ok = d.ctl("run", "chain", "--wait", json_out=True).json["run_id"]
     bad = d.ctl("run", "failing", "--param", "msg=" + EVIL, "--wait", json_out=True,
@@ -79,13 +83,16 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
     show = d.ctl("show", retry, json_out=True).json
     attempts = [s["attempts"] for s in show["steps"] if s["step"] == "flaky"][0]
     check(attempts == 3, "flaky needed 3 attempts: %r" % show)
+    wide = d.ctl("run", "wide", "--wait", json_out=True, timeout=300).json["run_id"]
     live = d.ctl("run", "live", json_out=True).json["run_id"]
     cfg = {
         "base": "http://127.0.0.1:%d" % port,
         "out": out,
         "chromium": CHROMIUM,
-        "pipelines": ["chain", "failing", "live", "retry", "scheduled"],
+        "pipelines": ["chain", "failing", "live", "retry", "scheduled", "wide"],
         "all_runs": [ok, bad, retry, live],
+        "wide_run": wide,
+        "wide_steps": WIDE_STEPS,
         "ok_run": ok,
         "ok_steps": ["first", "second", "third"],
         "ok_edges": 2,

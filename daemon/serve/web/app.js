@@ -265,58 +265,91 @@ async function pageRuns(params) {
 
 /* ---- a run ---- */
 
-/* Layered layout: a step's column is the longest chain of needs before it. */
+/* Layered layout in O(V + E + V log V): a step's column is the longest
+ * chain of needs before it (Kahn's order, no recursion, so a 5,000-step
+ * chain cannot overflow the stack), and within a column steps are ordered
+ * by the mean row of what they need (one barycentre sweep: fewer crossings,
+ * children near their parents). Returns {cols: [[name]], pos: Map(name ->
+ * {c, r})}. */
 function layout(steps, needs) {
     const names = steps.map((s) => s.step);
-    const known = new Set(names);
-    const depth = new Map();
-    const visiting = new Set();
-    function d(n) {
-        if (depth.has(n)) {
-            return depth.get(n);
-        }
-        if (visiting.has(n)) {
-            return 0; /* a cycle cannot load, but never loop on one */
-        }
-        visiting.add(n);
-        let v = 0;
+    const index = new Map(names.map((n, i) => [n, i]));
+    const indeg = new Array(names.length).fill(0);
+    const children = names.map(() => []);
+    const parents = names.map(() => []);
+    names.forEach((n, i) => {
         for (const m of needs[n] || []) {
-            if (known.has(m)) {
-                v = Math.max(v, d(m) + 1);
+            const j = index.get(m);
+            if (j !== undefined && j !== i) {
+                children[j].push(i);
+                parents[i].push(j);
+                indeg[i]++;
             }
         }
-        visiting.delete(n);
-        depth.set(n, v);
-        return v;
+    });
+    const depth = new Array(names.length).fill(0);
+    const queue = [];
+    indeg.forEach((d, i) => { if (d === 0) { queue.push(i); } });
+    for (let h = 0; h < queue.length; h++) {
+        const i = queue[h];
+        for (const k of children[i]) {
+            depth[k] = Math.max(depth[k], depth[i] + 1);
+            if (--indeg[k] === 0) {
+                queue.push(k);
+            }
+        }
     }
+    /* A cycle cannot load, but never loop on one: its steps stay in column 0. */
     const cols = [];
-    for (const n of names) {
-        const c = d(n);
-        (cols[c] = cols[c] || []).push(n);
+    const row = new Array(names.length).fill(0);
+    const order = queue.length === names.length ? queue : names.map((_, i) => i);
+    for (const i of order) {
+        (cols[depth[i]] = cols[depth[i]] || []).push(i);
     }
-    return cols;
+    for (let c = 0; c < cols.length; c++) {
+        const col = cols[c] || (cols[c] = []);
+        if (c > 0) {
+            const key = new Map(col.map((i) => {
+                const ps = parents[i];
+                return [i, ps.length ? ps.reduce((a, j) => a + row[j], 0) / ps.length : Infinity];
+            }));
+            col.sort((a, b) => key.get(a) - key.get(b) || a - b);
+        }
+        col.forEach((i, r) => { row[i] = r; });
+    }
+    const pos = new Map();
+    cols.forEach((col, c) => col.forEach((i, r) => pos.set(names[i], {c: c, r: r})));
+    return {cols: cols.map((col) => col.map((i) => names[i])), pos: pos};
 }
 
+/* Graphs and Gantts above this many steps are drawn on a canvas that only
+ * paints what is in view (see bigCanvas): one SVG element per step, edge and
+ * bar costs the browser ~0.5 s of style and layout per thousand steps, and
+ * the area would pass a canvas's size limit. Smaller ones stay SVG (one
+ * element per step: the tests and users can inspect them). */
+const BIG_GRAPH = 400;
+const DAG = {W: 150, H: 30, GX: 50, GY: 14};
+
 function drawDag(steps, needs) {
-    const W = 150, H = 30, GX = 50, GY = 14;
-    const cols = layout(steps, needs);
-    const pos = new Map();
-    let rows = 0;
-    cols.forEach((col, c) => {
-        col.forEach((n, r) => pos.set(n, {x: 10 + c * (W + GX), y: 10 + r * (H + GY)}));
-        rows = Math.max(rows, col.length);
-    });
-    const width = 20 + cols.length * (W + GX) - GX;
+    const {W, H, GX, GY} = DAG;
+    const lay = layout(steps, needs);
+    const xy = (p) => ({x: 10 + p.c * (W + GX), y: 10 + p.r * (H + GY)});
+    const rows = lay.cols.reduce((m, col) => Math.max(m, col.length), 0);
+    const width = 20 + lay.cols.length * (W + GX) - GX;
     const height = 20 + rows * (H + GY) - GY;
+    if (steps.length > BIG_GRAPH) {
+        return bigDag(steps, needs, lay, xy, width, height);
+    }
     const g = svg("svg", {id: "dag", width: width, height: height, viewBox: "0 0 " + width + " " + height,
         role: "img", "aria-label": "step graph"});
     const edges = svg("g", {class: "edges"});
     for (const s of steps) {
         for (const m of needs[s.step] || []) {
-            const a = pos.get(m), b = pos.get(s.step);
-            if (!a || !b) {
+            const pa = lay.pos.get(m), pb = lay.pos.get(s.step);
+            if (!pa || !pb || m === s.step) {
                 continue;
             }
+            const a = xy(pa), b = xy(pb);
             const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
             edges.appendChild(svg("path", {class: "edge",
                 d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2}));
@@ -324,7 +357,7 @@ function drawDag(steps, needs) {
     }
     g.appendChild(edges);
     for (const s of steps) {
-        const p = pos.get(s.step);
+        const p = xy(lay.pos.get(s.step));
         const label = s.step.length > 20 ? s.step.slice(0, 19) + "…" : s.step;
         const node = svg("a", {href: stepHash(s)},
             svg("rect", {class: "node st-" + cls(s.status), x: p.x, y: p.y, width: W, height: H, rx: 5}),
@@ -336,6 +369,136 @@ function drawDag(steps, needs) {
         g.appendChild(node);
     }
     return g;
+}
+
+/* Status colours for canvas drawing: the CSS variables the SVG classes use. */
+function statusColours() {
+    const css = getComputedStyle(document.documentElement);
+    const v = (name) => css.getPropertyValue(name).trim();
+    return {succeeded: v("--ok"), failed: v("--fail"), running: v("--run"), skipped: v("--skip"),
+        canceled: v("--cancel"), other: v("--pend"), fg: v("--fg"), muted: v("--muted")};
+}
+
+/* A scroll box of `width` x `height` whose canvas, the size of the box's
+ * view, follows the scroll and repaints only what is visible:
+ * paint(ctx, left, top, w, h) draws in content coordinates. hit(x, y)
+ * returns {title, href} or null for the tooltip and clicks; `attrs` go on
+ * the canvas (counts for tests, its label). The work per
+ * frame is bounded by the view, not by the number of steps. */
+function bigCanvas(id, width, height, paint, hit, attrs) {
+    const box = el("div", {class: "scroll vcanvas", id: id + "-view"});
+    const spacer = el("div", {class: "vcanvas-size"});
+    spacer.style.width = width + "px";
+    spacer.style.height = height + "px";
+    const canvas = el("canvas", Object.assign({id: id, role: "img"}, attrs || {}));
+    box.append(canvas, spacer);
+    let queued = false;
+    function frame() {
+        queued = false;
+        if (!box.isConnected) {
+            return;
+        }
+        const dpr = window.devicePixelRatio || 1;
+        const w = Math.min(box.clientWidth, width), h = Math.min(box.clientHeight, height);
+        if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+            canvas.width = Math.round(w * dpr);
+            canvas.height = Math.round(h * dpr);
+            canvas.style.width = w + "px";
+            canvas.style.height = h + "px";
+        }
+        canvas.style.left = box.scrollLeft + "px";
+        canvas.style.top = box.scrollTop + "px";
+        const ctx = canvas.getContext("2d");
+        ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+        ctx.clearRect(0, 0, w, h);
+        ctx.translate(-box.scrollLeft, -box.scrollTop);
+        paint(ctx, box.scrollLeft, box.scrollTop, w, h);
+    }
+    function redraw() {
+        if (!queued) {
+            queued = true;
+            requestAnimationFrame(frame);
+        }
+    }
+    const at = (e) => {
+        const r = canvas.getBoundingClientRect();
+        return hit(e.clientX - r.left + box.scrollLeft, e.clientY - r.top + box.scrollTop);
+    };
+    box.addEventListener("scroll", redraw, {passive: true});
+    canvas.addEventListener("mousemove", (e) => {
+        const h = at(e);
+        canvas.title = h ? h.title : "";
+        canvas.style.cursor = h && h.href ? "pointer" : "";
+    });
+    canvas.addEventListener("click", (e) => {
+        const h = at(e);
+        if (h && h.href) {
+            location.hash = h.href;
+        }
+    });
+    redraw();
+    return box;
+}
+
+function bigDag(steps, needs, lay, xy, width, height) {
+    const {W, H, GX, GY} = DAG;
+    const col = statusColours();
+    const byName = new Map(steps.map((s) => [s.step, s]));
+    /* Edges as flat arrays with their bounding boxes, tested per frame. */
+    const ex = [];
+    for (const s of steps) {
+        for (const m of needs[s.step] || []) {
+            const pa = lay.pos.get(m), pb = lay.pos.get(s.step);
+            if (pa && pb && m !== s.step) {
+                const a = xy(pa), b = xy(pb);
+                ex.push(a.x + W, a.y + H / 2, b.x, b.y + H / 2);
+            }
+        }
+    }
+    function paint(ctx, left, top, w, h) {
+        const right = left + w, bottom = top + h;
+        ctx.strokeStyle = "#9aa3b5";
+        ctx.lineWidth = 1.2;
+        ctx.beginPath(); /* every visible edge in one path: one stroke */
+        for (let i = 0; i < ex.length; i += 4) {
+            const x1 = ex[i], y1 = ex[i + 1], x2 = ex[i + 2], y2 = ex[i + 3];
+            if (x2 < left || x1 > right || Math.max(y1, y2) < top || Math.min(y1, y2) > bottom) {
+                continue;
+            }
+            const mx = (x1 + x2) / 2;
+            ctx.moveTo(x1, y1);
+            ctx.bezierCurveTo(mx, y1, mx, y2, x2, y2);
+        }
+        ctx.stroke();
+        ctx.font = "12px system-ui, sans-serif";
+        const c0 = Math.max(0, Math.floor((left - 10) / (W + GX)));
+        const c1 = Math.min(lay.cols.length - 1, Math.floor((right - 10) / (W + GX)));
+        const r0 = Math.max(0, Math.floor((top - 10) / (H + GY)));
+        const r1 = Math.floor((bottom - 10) / (H + GY));
+        for (let c = c0; c <= c1; c++) {
+            const names = lay.cols[c];
+            for (let r = r0; r <= Math.min(r1, names.length - 1); r++) {
+                const s = byName.get(names[r]);
+                const p = xy({c: c, r: r});
+                ctx.fillStyle = col[s.status] || col.other;
+                ctx.fillRect(p.x, p.y, W, H);
+                ctx.fillStyle = s.status === "skipped" ? col.fg : "#fff";
+                ctx.fillText(s.step.length > 20 ? s.step.slice(0, 19) + "…" : s.step, p.x + 8, p.y + 19);
+            }
+        }
+    }
+    function hit(x, y) {
+        const c = Math.floor((x - 10) / (W + GX)), r = Math.floor((y - 10) / (H + GY));
+        const px = x - 10 - c * (W + GX), py = y - 10 - r * (H + GY);
+        const name = lay.cols[c] && lay.cols[c][r];
+        if (!name || px > W || py > H) {
+            return null;
+        }
+        const s = byName.get(name);
+        return {title: s.step + ": " + s.status, href: stepHash(s)};
+    }
+    return bigCanvas("dag", width, height, paint, hit, {"aria-label": "step graph",
+        "data-nodes": steps.length, "data-edges": ex.length / 4});
 }
 
 let currentRun = null;
@@ -397,14 +560,18 @@ function drawGantt(run, steps, events) {
     }
     const LABEL = 180, W = 760, ROW = 18;
     const height = 24 + steps.length * ROW;
-    const g = svg("svg", {id: "gantt", width: LABEL + W + 10, height: height,
-        viewBox: "0 0 " + (LABEL + W + 10) + " " + height, role: "img", "aria-label": "Gantt chart"});
     if (!isFinite(t0)) {
+        const g = svg("svg", {id: "gantt", width: LABEL + W + 10, height: 24, role: "img", "aria-label": "Gantt chart"});
         g.appendChild(svg("text", {x: 4, y: 16, class: "muted"}, "No step has started yet."));
         return g;
     }
     const span = Math.max(1, t1 - t0);
     const x = (t) => LABEL + ((t - t0) / span) * W;
+    if (steps.length > BIG_GRAPH) {
+        return bigGantt(steps, att, x, {LABEL: LABEL, W: W, ROW: ROW, height: height, t0: t0, span: span});
+    }
+    const g = svg("svg", {id: "gantt", width: LABEL + W + 10, height: height,
+        viewBox: "0 0 " + (LABEL + W + 10) + " " + height, role: "img", "aria-label": "Gantt chart"});
     g.appendChild(svg("text", {x: LABEL, y: 12, class: "axis"}, fmtTime(t0)));
     g.appendChild(svg("text", {x: LABEL + W, y: 12, class: "axis", "text-anchor": "end"}, "+" + fmtDur(span)));
     steps.forEach((s, i) => {
@@ -423,6 +590,59 @@ function drawGantt(run, steps, events) {
         });
     });
     return g;
+}
+
+/* The Gantt of a big run on a canvas: the rows in view only. */
+function bigGantt(steps, att, x, g) {
+    const col = statusColours();
+    let bars = 0;
+    for (const list of att.values()) {
+        bars += list.length;
+    }
+    function paint(ctx, left, top, w, h) {
+        ctx.font = "11px system-ui, sans-serif";
+        ctx.fillStyle = col.muted;
+        ctx.fillText(fmtTime(g.t0), g.LABEL, 12);
+        ctx.textAlign = "end";
+        ctx.fillText("+" + fmtDur(g.span), g.LABEL + g.W, 12);
+        ctx.textAlign = "start";
+        ctx.font = "12px system-ui, sans-serif";
+        const i0 = Math.max(0, Math.floor((top - 20) / g.ROW));
+        const i1 = Math.min(steps.length - 1, Math.floor((top + h - 20) / g.ROW));
+        ctx.strokeStyle = "#9aa3b5";
+        ctx.setLineDash([3, 3]);
+        for (let i = i0; i <= i1; i++) {
+            const s = steps[i], y = 20 + i * g.ROW;
+            ctx.fillStyle = col.fg;
+            ctx.fillText(s.step.length > 26 ? s.step.slice(0, 25) + "…" : s.step, 4, y + 12);
+            const list = att.get(s.step) || [];
+            list.forEach((a, k) => {
+                if (k > 0) {
+                    ctx.beginPath();
+                    ctx.moveTo(x(list[k - 1].end), y + 7);
+                    ctx.lineTo(x(a.start), y + 7);
+                    ctx.stroke();
+                }
+                ctx.fillStyle = col[a.status] || col.other;
+                ctx.fillRect(x(a.start), y + 1, Math.max(2, x(a.end) - x(a.start)), g.ROW - 4);
+            });
+        }
+        ctx.setLineDash([]);
+    }
+    function hit(px, py) {
+        const i = Math.floor((py - 20) / g.ROW);
+        const s = steps[i];
+        if (!s) {
+            return null;
+        }
+        const list = att.get(s.step) || [];
+        const k = list.findIndex((a) => px >= x(a.start) - 1 && px <= Math.max(x(a.start) + 2, x(a.end)) + 1);
+        const a = list[k];
+        return {title: a ? s.step + " attempt " + (k + 1) + ": " + a.status + ", " + fmtDur(a.end - a.start) : s.step,
+            href: stepHash(s)};
+    }
+    return bigCanvas("gantt", g.LABEL + g.W + 10, g.height, paint, hit,
+        {"aria-label": "Gantt chart", "data-rows": steps.length, "data-bars": bars});
 }
 
 function eventRow(e) {
