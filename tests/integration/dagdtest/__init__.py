@@ -25,6 +25,9 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
     slurm       SlurmCluster (a private one-node Slurm: munged, slurmctld, slurmd
                 from a generated slurm.conf), need_slurm (SKIP without it);
                 import it as dagdtest.slurm
+    pg          PgServer (a private PostgreSQL cluster: initdb + pg_ctl as postgres,
+                Unix socket only; conninfo, uri, query, stop/start), need_postgres
+                (skip, exit 77, without the server binaries); import dagdtest.pg
 """
 from .paths import (BUILD, DAGCTL, DAGD, DICT, FAKEWIKI, MODELS, NO_WIKI, SOURCE,  # noqa: F401
                     TEST_PLUGINS, TINY, TOOLS, sanitized)
