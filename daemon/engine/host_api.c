@@ -1,6 +1,8 @@
 /* See host_api.h. */
 #include "host_api.h"
 
+#include "warehouse_target.h"
+
 static const char *run_id(struct dagd_task_ctx *ctx)
 {
     return ctx->mode->run_id(ctx);
@@ -84,6 +86,16 @@ static const char *state_dir(struct dagd_task_ctx *ctx)
 static struct sqlite3 *warehouse(struct dagd_task_ctx *ctx)
 {
     return ctx->mode->warehouse(ctx);
+}
+
+/* ABI 1.4: the `warehouse` param when it names a PostgreSQL server. Passwords
+ * were refused when the run was resolved (run_resolve.c), so what a plugin
+ * gets here may be shown as it is. */
+static const char *warehouse_conninfo(struct dagd_task_ctx *ctx)
+{
+    const char *w = ctx->mode->param(ctx, "warehouse");
+
+    return w && dagd_warehouse_is_conninfo(w) ? w : NULL;
 }
 
 static void log_(struct dagd_task_ctx *ctx, enum dagd_task_log_level level, const char *fmt, ...)
@@ -181,4 +193,5 @@ const struct dagd_host_api dagd_host_api = {
     .no_memo = no_memo,
     .check_result = check_result,
     .no_retry = no_retry,
+    .warehouse_conninfo = warehouse_conninfo,
 };

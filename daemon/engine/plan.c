@@ -11,6 +11,7 @@
 #include "run_resolve.h"
 #include "store.h"
 #include "util.h"
+#include "warehouse_target.h"
 
 struct dagd_plan_ctx {
     struct dagd_pipeline *p;
@@ -287,9 +288,10 @@ static const char *output_missing(const struct dagd_plan_ctx *ctx, const struct 
     /* The warehouse is the host's: every step may write it through
      * warehouse(), none declares it. A pipeline that names it in its params
      * gets it as an implicit output of every step, so a deleted warehouse
-     * is rebuilt instead of every step being skipped against nothing. */
+     * is rebuilt instead of every step being skipped against nothing. A
+     * PostgreSQL warehouse (a connection string) is no file to look for. */
     wh = ctx->params ? dagd_params_get(ctx->params, "warehouse") : NULL;
-    if (wh && *wh) {
+    if (wh && *wh && !dagd_warehouse_is_conninfo(wh)) {
         _cleanup_free_ char *path = step_path(ctx, wh);
         if (access(path, F_OK) < 0) {
             return wh;

@@ -7,6 +7,7 @@
 #include "dag.h"
 #include "task_config.h"
 #include "util.h"
+#include "warehouse_target.h"
 
 /* "--from nope": the steps there are, and the closest name. */
 static void unknown_step(const struct dagd_pipeline *p, const char *opt, const char *name,
@@ -115,6 +116,13 @@ static int resolve_params(const struct dagd_pipeline *p, const struct dagd_run_o
                                opts->n_param_overrides, p->file, true, reterr);
     if (r < 0) {
         return r;
+    }
+    /* A password in a PostgreSQL warehouse's connection string would go into
+     * the run history with the params: refused before anything is stored. */
+    _cleanup_free_ char *why = NULL;
+    if (dagd_warehouse_check_conninfo(dagd_params_get(&rr->params, "warehouse"), &why) < 0) {
+        dagd_diags_add(reterr, p->file, (struct dagd_mark){0, 0}, "param warehouse: %s", why);
+        return -EINVAL;
     }
     rr->params_json = dagd_params_to_json(&rr->params);
     return 0;

@@ -45,6 +45,7 @@
 #include "task_config.h"
 #include "util.h"
 #include "warehouse_db.h"
+#include "warehouse_target.h"
 #include "worker_proto.h"
 
 /* ---- the child: host API ---------------------------------------------------------------- */
@@ -223,6 +224,14 @@ static sqlite3 *h_warehouse(struct dagd_task_ctx *ctx)
     }
     _cleanup_free_ char *path = NULL;
     if (W(ctx)->warehouse_path && *W(ctx)->warehouse_path) {
+        if (dagd_warehouse_is_conninfo(W(ctx)->warehouse_path)) {
+            /* never a SQLite file named after a connection string */
+            log_f(DAGD_TASK_LOG_ERR,
+                  "The warehouse is a PostgreSQL server and this task only knows SQLite "
+                  "(it does not use warehouse_conninfo())");
+            W(ctx)->warehouse_failed = true;
+            return NULL;
+        }
         path = dagd_xstrdup(W(ctx)->warehouse_path);
     } else {
         path = dagd_xasprintf("%s/warehouse.db", W(ctx)->state_dir ? W(ctx)->state_dir : ".");

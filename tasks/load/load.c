@@ -19,6 +19,7 @@
 #include "task_clock.h"
 #include "load_file.h"
 #include "load_spec.h"
+#include "wh.h"
 
 static const struct dagd_host_api *host;
 
@@ -281,7 +282,8 @@ static int load_run(struct dagd_task_ctx *ctx)
     uint64_t rows = 0, written = 0, rejected = 0, loaded = 0, skipped = 0, failed = 0;
     char *first_error = NULL;
     char err[1024];
-    struct sqlite3 *db;
+    struct dagd_wh *wh = NULL;
+    char *whmsg = NULL;
     int r = config_read(ctx, &c);
 
     if (r < 0) {
@@ -296,12 +298,12 @@ static int load_run(struct dagd_task_ctx *ctx)
     if ((r = match_files(ctx, path, &fl)) <= 0) {
         goto out;
     }
-    db = host->warehouse(ctx);
-    if (!db) {
-        r = host->fail(ctx, NULL, "cannot open the warehouse");
+    if ((r = dagd_wh_open(host, ctx, &wh, &whmsg)) < 0) {
+        r = host->fail(ctx, NULL, "%s", whmsg);
+        free(whmsg);
         goto out;
     }
-    if ((r = dagd_load_new(db, &c.spec, &hooks, &l, err, sizeof(err))) < 0) {
+    if ((r = dagd_load_new_wh(wh, &c.spec, &hooks, &l, err, sizeof(err))) < 0) {
         r = host->fail(ctx, NULL, "table '%s': %s", c.spec.table, err);
         goto out;
     }
@@ -372,6 +374,7 @@ static int load_run(struct dagd_task_ctx *ctx)
 out:
     free(first_error);
     dagd_load_free(l);
+    dagd_wh_free(wh);
     dagd__file_list_done(&fl);
     config_done(&c);
     return r;

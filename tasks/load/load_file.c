@@ -9,6 +9,7 @@
  * cores. An error on either side stops both; the transaction is the calling
  * thread's, so it is rolled back there. */
 #include "load_file.h"
+#include "load_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,97 +28,8 @@
 #include "task_hash.h"
 #include "utf8_check.h"
 #include "values.h"
+#include "wh.h"
 #include "xlsx_reader.h"
-
-#define READ_CHUNK (1u << 20)
-#define BATCH_ROWS 128u
-#define MAX_VARIABLES 32000u
-#define PROGRESS_EVERY 16384u
-#define QUEUE_ROWS 1024u /* rows per batch handed from the reader to SQLite */
-#define QUEUE_DEPTH 4u
-
-enum cell_kind { CELL_NULL, CELL_INT, CELL_REAL, CELL_TEXT };
-
-struct cell {
-    enum cell_kind kind;
-    int64_t i;
-    double d;
-    size_t off, len; /* text: in the batch arena */
-};
-
-/* A delivered value before typing: text (CSV, xlsx, JSON strings) or a JSON
- * scalar. */
-struct src {
-    enum { SRC_NULL, SRC_TEXT, SRC_INT, SRC_REAL, SRC_BOOL } kind;
-    const char *s;
-    size_t len;
-    int64_t i;
-    double d;
-};
-
-/* A rejected row, written to the rejects table by the SQLite thread. */
-struct rejrec {
-    uint64_t row;
-    const char *column; /* the column's `from`, owned by the loader */
-    const char *reason; /* a static string */
-    bool has_value;
-    size_t off, len; /* the value's text in the batch arena */
-};
-
-struct batch {
-    struct cell *cells; /* QUEUE_ROWS * n_out */
-    size_t rows;
-    char *arena; /* the text of this batch's cells */
-    size_t alen, acap;
-    struct rejrec *rej;
-    size_t nrej, rejcap;
-    bool last; /* the reader's final batch of the file */
-};
-
-struct dagd_load {
-    sqlite3 *db;
-    struct dagd_load_hooks hooks;
-
-    /* the spec, owned */
-    enum dagd_load_format format;
-    char delimiter;
-    char *sheet, *table, *rejects, *newest;
-    struct dagd_load_column *cols;
-    size_t n_cols;
-    enum dagd_load_mode mode;
-    bool meta_file, meta_row, meta_loaded_at;
-    uint64_t max_rejects;
-    size_t n_out; /* bound values per row: columns + metadata */
-
-    sqlite3_stmt *ins_batch, *ins_one, *rej, *ck_find, *ck_put;
-    size_t batch_rows;
-    bool replaced; /* REPLACE: the table was emptied by an earlier file */
-
-    /* the current file */
-    const char *path, *name;
-    int64_t loaded_at;
-    long *src_idx; /* per column: header index (CSV, xlsx) or -1 */
-    const char **json_keys;
-    size_t n_header;
-    bool header_done;
-    struct src *vals;
-    int fd;
-    uint64_t rows, written, rejected; /* rows, rejected: reader; written: SQLite thread */
-
-    /* the ring of batches between the reader thread and the SQLite thread */
-    struct batch batches[QUEUE_DEPTH];
-    struct batch *cur; /* reader: the batch being filled */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct batch *full[QUEUE_DEPTH], *free_b[QUEUE_DEPTH];
-    size_t full_head, full_n, free_n;
-    bool stop;       /* the SQLite side failed or was canceled: the reader stops */
-    int reader_r;    /* the reader thread's result */
-    char werr[1024]; /* the SQLite side's error (err is the reader's) */
-    char *prev_file;
-
-    char err[1024];
-};
 
 static const char *const type_names[] = {"text", "integer", "real", "money", "date", "timestamp"};
 static const char *const mode_names[] = {"append", "replace", "upsert"};
@@ -157,6 +69,16 @@ static int fail(struct dagd_load *l, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int fail(struct dagd_load *l, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(l->err, sizeof(l->err), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int dagd__load_fail(struct dagd_load *l, int code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -243,21 +165,36 @@ static void sb_id(struct sb *b, const char *s)
     }
 }
 
-static const char *sql_type(enum dagd_load_type t)
+/* The column type of a declared type, in the warehouse's engine (wh.h). */
+static const char *sql_type(const struct dagd_load *l, enum dagd_load_type t)
 {
+    enum dagd_wh_type w;
+
     switch (t) {
     case DAGD_LOAD_INTEGER:
     case DAGD_LOAD_MONEY:
-        return "INTEGER";
+        w = DAGD_WH_INTEGER;
+        break;
     case DAGD_LOAD_REAL:
-        return "REAL";
+        w = DAGD_WH_REAL;
+        break;
     default:
-        return "TEXT";
+        w = DAGD_WH_TEXT;
+        break;
     }
+    if (l->wh) {
+        return dagd_wh_type_name(l->wh, w);
+    }
+    return w == DAGD_WH_INTEGER ? "INTEGER" : w == DAGD_WH_REAL ? "REAL" : "TEXT";
 }
 
 /* Output column names in bind order: the declared columns, then metadata. */
 static const char *out_name(const struct dagd_load *l, size_t i)
+{
+    return dagd__load_out_name(l, i);
+}
+
+const char *dagd__load_out_name(const struct dagd_load *l, size_t i)
 {
     if (i < l->n_cols) {
         return l->cols[i].name;
@@ -286,6 +223,9 @@ static int exec(struct dagd_load *l, const char *sql)
 {
     char *msg = NULL;
 
+    if (l->wh) {
+        return dagd_wh_exec(l->wh, sql) < 0 ? fail(l, -EIO, "%s", l->wh->err) : 0;
+    }
     if (sqlite3_exec(l->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         (void)fail(l, -EIO, "%s", msg ? msg : sqlite3_errmsg(l->db));
         sqlite3_free(msg);
@@ -308,9 +248,9 @@ static int create_tables(struct dagd_load *l, const struct dagd_load_spec *spec)
         }
         sb_id(&b, out_name(l, i));
         sb_str(&b, " ");
-        sb_str(&b, i < l->n_cols                          ? sql_type(l->cols[i].type)
-                   : strcmp(out_name(l, i), "_file") == 0 ? "TEXT"
-                                                          : "INTEGER");
+        sb_str(&b, i < l->n_cols                          ? sql_type(l, l->cols[i].type)
+                   : strcmp(out_name(l, i), "_file") == 0 ? sql_type(l, DAGD_LOAD_TEXT)
+                                                          : sql_type(l, DAGD_LOAD_INTEGER));
     }
     if (spec->mode == DAGD_LOAD_UPSERT) {
         sb_str(&b, ", PRIMARY KEY (");
@@ -336,8 +276,11 @@ static int create_tables(struct dagd_load *l, const struct dagd_load_spec *spec)
         b = (struct sb){0};
         sb_str(&b, "CREATE TABLE IF NOT EXISTS ");
         sb_id(&b, l->rejects);
-        sb_str(&b, " (table_name TEXT, _file TEXT, _row INTEGER, column_name TEXT, value TEXT, "
-                   "reason TEXT, _loaded_at INTEGER)");
+        sb_str(&b, " (table_name TEXT, _file TEXT, _row ");
+        sb_str(&b, sql_type(l, DAGD_LOAD_INTEGER));
+        sb_str(&b, ", column_name TEXT, value TEXT, reason TEXT, _loaded_at ");
+        sb_str(&b, sql_type(l, DAGD_LOAD_INTEGER));
+        sb_str(&b, ")");
         if (b.r < 0) {
             free(b.s);
             return fail(l, -ENOMEM, "out of memory");
@@ -348,9 +291,15 @@ static int create_tables(struct dagd_load *l, const struct dagd_load_spec *spec)
             return fail(l, r, "creating table '%s': %s", l->rejects, l->err);
         }
     }
-    return exec(l, "CREATE TABLE IF NOT EXISTS _dagd_load_files (table_name TEXT NOT NULL, "
-                   "content_hash TEXT NOT NULL, file TEXT NOT NULL, size INTEGER, rows INTEGER, "
-                   "rejected INTEGER, loaded_at INTEGER, PRIMARY KEY (table_name, content_hash))");
+    /* the content checkpoints: in the warehouse, so they commit with the rows */
+    return exec(l, l->wh ? "CREATE TABLE IF NOT EXISTS _dagd_load_files (table_name TEXT NOT NULL, "
+                           "content_hash TEXT NOT NULL, file TEXT NOT NULL, size BIGINT, rows "
+                           "BIGINT, rejected BIGINT, loaded_at BIGINT, PRIMARY KEY (table_name, "
+                           "content_hash))"
+                         : "CREATE TABLE IF NOT EXISTS _dagd_load_files (table_name TEXT NOT NULL, "
+                           "content_hash TEXT NOT NULL, file TEXT NOT NULL, size INTEGER, rows "
+                           "INTEGER, rejected INTEGER, loaded_at INTEGER, PRIMARY KEY (table_name, "
+                           "content_hash))");
 }
 
 /* The INSERT for `rows` rows: plain, or an upsert that leaves the key
@@ -500,9 +449,47 @@ static int check_spec(const struct dagd_load_spec *spec, char *err, size_t errle
     return 0;
 }
 
+/* SQLite: the statements prepared once and reused for every file. */
+static int prepare_sqlite(struct dagd_load *l, const struct dagd_load_spec *spec)
+{
+    int r;
+
+    if ((r = prepare_insert(l, spec, l->batch_rows, &l->ins_batch)) < 0 ||
+        (r = prepare_insert(l, spec, 1, &l->ins_one)) < 0 ||
+        (r = prepare(l,
+                     "SELECT file FROM _dagd_load_files WHERE table_name = ?1 AND "
+                     "content_hash = ?2",
+                     &l->ck_find)) < 0 ||
+        (r = prepare(l,
+                     "INSERT INTO _dagd_load_files (table_name, content_hash, file, size, rows, "
+                     "rejected, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     &l->ck_put)) < 0) {
+        return r;
+    }
+    if (l->rejects) {
+        struct sb b = {0};
+        sb_str(&b, "INSERT INTO ");
+        sb_id(&b, l->rejects);
+        sb_str(&b, " (table_name, _file, _row, column_name, value, reason, _loaded_at) VALUES "
+                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        r = b.r < 0 ? -ENOMEM : prepare(l, b.s, &l->rej);
+        free(b.s);
+    }
+    return r;
+}
+
 int dagd_load_new(struct sqlite3 *db, const struct dagd_load_spec *spec,
                   const struct dagd_load_hooks *hooks, struct dagd_load **ret, char *err,
                   size_t errlen)
+{
+    struct dagd_wh wh = {.engine = DAGD_WH_SQLITE, .db = db};
+
+    return dagd_load_new_wh(&wh, spec, hooks, ret, err, errlen);
+}
+
+int dagd_load_new_wh(struct dagd_wh *wh, const struct dagd_load_spec *spec,
+                     const struct dagd_load_hooks *hooks, struct dagd_load **ret, char *err,
+                     size_t errlen)
 {
     struct dagd_load *l;
     int r = check_spec(spec, err, errlen);
@@ -514,7 +501,8 @@ int dagd_load_new(struct sqlite3 *db, const struct dagd_load_spec *spec,
     if (!l) {
         return -ENOMEM;
     }
-    l->db = db;
+    l->db = wh->db;
+    l->wh = wh->engine == DAGD_WH_POSTGRESQL ? wh : NULL;
     if (hooks) {
         l->hooks = *hooks;
     }
@@ -568,29 +556,8 @@ int dagd_load_new(struct sqlite3 *db, const struct dagd_load_spec *spec,
     (void)pthread_mutex_init(&l->mu, NULL);
     (void)pthread_cond_init(&l->cv, NULL);
     if ((r = create_tables(l, spec)) < 0 ||
-        (r = prepare_insert(l, spec, l->batch_rows, &l->ins_batch)) < 0 ||
-        (r = prepare_insert(l, spec, 1, &l->ins_one)) < 0 ||
-        (r = prepare(l,
-                     "SELECT file FROM _dagd_load_files WHERE table_name = ?1 AND "
-                     "content_hash = ?2",
-                     &l->ck_find)) < 0 ||
-        (r = prepare(l,
-                     "INSERT INTO _dagd_load_files (table_name, content_hash, file, size, rows, "
-                     "rejected, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                     &l->ck_put)) < 0) {
+        (r = l->wh ? dagd__load_pg_create(l, spec) : prepare_sqlite(l, spec)) < 0) {
         goto fail_msg;
-    }
-    if (l->rejects) {
-        struct sb b = {0};
-        sb_str(&b, "INSERT INTO ");
-        sb_id(&b, l->rejects);
-        sb_str(&b, " (table_name, _file, _row, column_name, value, reason, _loaded_at) VALUES "
-                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-        r = b.r < 0 ? -ENOMEM : prepare(l, b.s, &l->rej);
-        free(b.s);
-        if (r < 0) {
-            goto fail_msg;
-        }
     }
     *ret = l;
     return 0;
@@ -614,6 +581,7 @@ struct dagd_load *dagd_load_free(struct dagd_load *l)
     sqlite3_finalize(l->rej);
     sqlite3_finalize(l->ck_find);
     sqlite3_finalize(l->ck_put);
+    dagd__load_pg_done(l);
     for (size_t i = 0; l->cols && i < l->n_cols; i++) {
         free(l->cols[i].name);
         free(l->cols[i].from);
@@ -676,6 +644,16 @@ static int wfail(struct dagd_load *l, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int wfail(struct dagd_load *l, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(l->werr, sizeof(l->werr), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int dagd__load_wfail(struct dagd_load *l, int code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -1330,7 +1308,7 @@ static int read_and_write(struct dagd_load *l)
 
         /* after a failure, batches only go round until the reader's last */
         if (wr == 0 && !(last && rr < 0)) {
-            wr = write_batch(l, b);
+            wr = l->wh ? dagd__load_pg_write_batch(l, b) : write_batch(l, b);
             if (wr == 0 && (++batches % (PROGRESS_EVERY / QUEUE_ROWS)) == 0) {
                 if (l->hooks.progress) {
                     l->hooks.progress(l->hooks.userdata, l->written);
@@ -1380,7 +1358,9 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
     if (r < 0) {
         return fail(l, r, "%s: cannot read: %s", name, strerror(-r));
     }
-    if ((r = find_checkpoint(l, res.hash, &found)) < 0) {
+    r = l->wh ? dagd__load_pg_find_checkpoint(l, res.hash, &found)
+              : find_checkpoint(l, res.hash, &found);
+    if (r < 0) {
         return r;
     }
     if (found) {
@@ -1396,7 +1376,7 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
         }
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
-    if ((r = exec(l, "BEGIN IMMEDIATE")) < 0) {
+    if ((r = exec(l, l->wh ? "BEGIN" : "BEGIN IMMEDIATE")) < 0) {
         if (fd >= 0) {
             close(fd);
         }
@@ -1412,13 +1392,19 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
             goto rollback;
         }
     }
+    /* PostgreSQL: the COPY starts after the DELETE (nothing else can run
+     * on the connection while it is open) */
+    if (l->wh && (r = dagd__load_pg_begin(l)) < 0) {
+        goto rollback;
+    }
     l->fd = fd;
     r = read_and_write(l);
     res.rows = l->rows;
     res.written = l->written;
     res.rejected = l->rejected;
     if (r == 0) {
-        r = put_checkpoint(l, &res);
+        /* the checkpoint commits in the same transaction as the rows */
+        r = l->wh ? dagd__load_pg_finish(l, &res) : put_checkpoint(l, &res);
     }
     if (r == 0 && (r = exec(l, "COMMIT")) < 0) {
         (void)fail(l, r, "%s: commit: %s", name, l->err);
@@ -1435,7 +1421,11 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
     *ret = res;
     return 0;
 rollback:
-    (void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    if (l->wh) {
+        dagd__load_pg_abort(l);
+    } else {
+        (void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    }
     if (fd >= 0) {
         close(fd);
     }

@@ -106,6 +106,15 @@ struct dagd_load;
 int dagd_load_new(struct sqlite3 *db, const struct dagd_load_spec *spec,
                   const struct dagd_load_hooks *hooks, struct dagd_load **ret, char *err,
                   size_t errlen);
+/* The same on either engine (tasks/common/wh.h): on PostgreSQL each file is
+ * COPY'd (text format) in one transaction with its rejects and checkpoint;
+ * an upsert goes through a temporary staging table merged with INSERT ...
+ * ON CONFLICT, the later (or newest) row of a key winning as on SQLite. The
+ * connection stays the caller's. */
+struct dagd_wh;
+int dagd_load_new_wh(struct dagd_wh *wh, const struct dagd_load_spec *spec,
+                     const struct dagd_load_hooks *hooks, struct dagd_load **ret, char *err,
+                     size_t errlen);
 struct dagd_load *dagd_load_free(struct dagd_load *l);
 
 /* Loads one file in its own transaction (or skips it, see above). `name`

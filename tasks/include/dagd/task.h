@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define DAGD_TASK_ABI_MAJOR 1
-#define DAGD_TASK_ABI_MINOR 3
+#define DAGD_TASK_ABI_MINOR 4
 
 /* The symbol the host looks up in every plugin. */
 #define DAGD_TASK_ENTRY_SYMBOL "dagd_task_entry"
@@ -211,6 +211,16 @@ struct dagd_host_api {
      * reason before returning an error from `run`; `reason` is logged. Check
      * DAGD_HOST_HAS(api, no_retry) before calling. [any thread] */
     void (*no_retry)(struct dagd_task_ctx *ctx, const char *reason);
+    /* ABI 1.4: the warehouse's libpq connection string when the pipeline's
+     * `warehouse` param names a PostgreSQL server (`postgresql://...`,
+     * `postgres://...` or libpq keywords `host=... dbname=...`), else NULL:
+     * the warehouse is SQLite and warehouse() opens it. warehouse() returns
+     * NULL (with an error logged) for a PostgreSQL warehouse. The string
+     * never carries a password (the host refuses such a run; libpq reads
+     * PGPASSWORD or the passfile), so it may be shown in messages. The
+     * plugin connects itself (tasks/common/wh.h does, for the shipped
+     * tasks). Check DAGD_HOST_HAS(api, warehouse_conninfo). [any thread] */
+    const char *(*warehouse_conninfo)(struct dagd_task_ctx *ctx);
 };
 
 /* True when the host's API table is large enough to have `field` (fields
