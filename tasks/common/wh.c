@@ -124,8 +124,8 @@ struct dagd_wh *dagd_wh_wrap_sqlite(struct sqlite3 *db)
     return wh;
 }
 
-int dagd_wh_open(const struct dagd_host_api *host, struct dagd_task_ctx *ctx,
-                 struct dagd_wh **ret, char **reterr_msg)
+int dagd_wh_open(const struct dagd_host_api *host, struct dagd_task_ctx *ctx, struct dagd_wh **ret,
+                 char **reterr_msg)
 {
     const char *conninfo =
         DAGD_HOST_HAS(host, warehouse_conninfo) ? host->warehouse_conninfo(ctx) : NULL;
@@ -223,8 +223,8 @@ static const char *pg_number(char *buf, size_t cap, const char *v, Oid type, cha
     return buf;
 }
 
-static int pg_query(struct dagd_wh *wh, const char *sql, size_t n_params,
-                    const char *const *params, dagd_wh_row_fn fn, void *userdata)
+static int pg_query(struct dagd_wh *wh, const char *sql, size_t n_params, const char *const *params,
+                    dagd_wh_row_fn fn, void *userdata)
 {
     PGresult *res = PQexecParams((PGconn *)wh->pg, sql, (int)n_params, NULL, params, NULL, NULL, 0);
     int r = pg_ok(wh, res);
@@ -250,8 +250,8 @@ static int pg_query(struct dagd_wh *wh, const char *sql, size_t n_params,
                 vals[i] = PQgetvalue(res, row, i);
                 kinds[i] = 'i';
             } else if (t == OID_FLOAT8 || t == OID_FLOAT4 || t == OID_NUMERIC) {
-                vals[i] = pg_number(bufs[i], sizeof(bufs[i]), PQgetvalue(res, row, i), t,
-                                    &kinds[i]);
+                vals[i] =
+                    pg_number(bufs[i], sizeof(bufs[i]), PQgetvalue(res, row, i), t, &kinds[i]);
             } else if (t == OID_BOOL) {
                 /* SQLite has no booleans: 1 and 0, as there */
                 vals[i] = PQgetvalue(res, row, i)[0] == 't' ? "1" : "0";
@@ -321,15 +321,15 @@ static int sqlite_query(struct dagd_wh *wh, const char *sql, size_t n_params,
     return r;
 }
 
-int dagd_wh_query(struct dagd_wh *wh, const char *sql, size_t n_params,
-                  const char *const *params, dagd_wh_row_fn fn, void *userdata)
+int dagd_wh_query(struct dagd_wh *wh, const char *sql, size_t n_params, const char *const *params,
+                  dagd_wh_row_fn fn, void *userdata)
 {
     return wh->engine == DAGD_WH_POSTGRESQL ? pg_query(wh, sql, n_params, params, fn, userdata)
                                             : sqlite_query(wh, sql, n_params, params, fn, userdata);
 }
 
-static int found_row(void *userdata, size_t n, const char *const *names,
-                     const char *const *values, const char *kinds)
+static int found_row(void *userdata, size_t n, const char *const *names, const char *const *values,
+                     const char *kinds)
 {
     (void)n;
     (void)names;

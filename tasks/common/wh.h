@@ -44,11 +44,11 @@ enum dagd_wh_type {
 
 struct dagd_wh {
     enum dagd_wh_engine engine;
-    struct sqlite3 *db;  /* SQLITE: the host's handle (not closed here) */
-    struct pg_conn *pg;  /* POSTGRESQL: ours (PGconn) */
-    char *label;         /* for messages: "PostgreSQL host=... dbname=..." or "SQLite" */
-    int64_t changes;     /* rows changed by the last dagd_wh_exec */
-    char err[1024];      /* the last error (one line) */
+    struct sqlite3 *db; /* SQLITE: the host's handle (not closed here) */
+    struct pg_conn *pg; /* POSTGRESQL: ours (PGconn) */
+    char *label;        /* for messages: "PostgreSQL host=... dbname=..." or "SQLite" */
+    int64_t changes;    /* rows changed by the last dagd_wh_exec */
+    char err[1024];     /* the last error (one line) */
 };
 
 /* The step's warehouse: PostgreSQL when the host says so (connects now,
@@ -56,8 +56,8 @@ struct dagd_wh {
  * *ret, or -errno with *reterr_msg (malloc'ed) naming the server: -EIO
  * (cannot connect: server down, wrong password, ...), -ENOENT (the host
  * could not open the SQLite file; it logged why). */
-int dagd_wh_open(const struct dagd_host_api *host, struct dagd_task_ctx *ctx,
-                 struct dagd_wh **ret, char **reterr_msg);
+int dagd_wh_open(const struct dagd_host_api *host, struct dagd_task_ctx *ctx, struct dagd_wh **ret,
+                 char **reterr_msg);
 
 /* Connect to PostgreSQL directly (tests, benchmarks). As dagd_wh_open. */
 int dagd_wh_connect(const char *conninfo, struct dagd_wh **ret, char **reterr_msg);
@@ -84,8 +84,8 @@ typedef int (*dagd_wh_row_fn)(void *userdata, size_t n, const char *const *names
 
 /* Run a query with text parameters $1..$n (both engines take `$1`), calling
  * fn per row (may be NULL). 0, fn's error, or -EIO with wh->err. */
-int dagd_wh_query(struct dagd_wh *wh, const char *sql, size_t n_params,
-                  const char *const *params, dagd_wh_row_fn fn, void *userdata);
+int dagd_wh_query(struct dagd_wh *wh, const char *sql, size_t n_params, const char *const *params,
+                  dagd_wh_row_fn fn, void *userdata);
 
 /* True when table or view NAME exists (-errno on a failed lookup). */
 int dagd_wh_table_exists(struct dagd_wh *wh, const char *name);

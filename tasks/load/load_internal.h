@@ -64,7 +64,7 @@ struct dagd_load {
     struct dagd_wh *wh; /* PostgreSQL (load_pg.c); NULL: SQLite */
     char *pg_rej;       /* PostgreSQL: the rejected rows of the file, COPY text */
     size_t pg_rej_len, pg_rej_cap;
-    char *pg_buf;       /* PostgreSQL: one batch as COPY text */
+    char *pg_buf; /* PostgreSQL: one batch as COPY text */
     size_t pg_buf_cap;
     bool pg_in_copy;    /* a COPY is open on the connection */
     char *pg_copy_sql;  /* COPY ... FROM STDIN of the rows (into the staging table: upsert) */
@@ -113,7 +113,6 @@ struct dagd_load {
 
     char err[1024];
 };
-
 
 /* load_file.c's, for load_pg.c */
 int dagd__load_fail(struct dagd_load *l, int code, const char *fmt, ...)

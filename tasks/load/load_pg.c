@@ -115,8 +115,9 @@ static void put_reject(struct dagd_load *l, const struct batch *b, const struct 
     char num[32];
 
     buf_reserve(&l->pg_rej, &l->pg_rej_cap,
-                l->pg_rej_len + 2 * (strlen(l->table) + strlen(l->name) + strlen(x->column) +
-                                     strlen(x->reason) + x->len) +
+                l->pg_rej_len +
+                    2 * (strlen(l->table) + strlen(l->name) + strlen(x->column) +
+                         strlen(x->reason) + x->len) +
                     96);
     char *p = l->pg_rej;
     size_t *n = &l->pg_rej_len;
@@ -251,9 +252,9 @@ int dagd__load_pg_create(struct dagd_load *l, const struct dagd_load_spec *spec)
     }
     if (l->rejects) {
         l->pg_rej_sql = dagd_wh_append_ident(dagd_wh_append(NULL, "COPY "), l->rejects);
-        l->pg_rej_sql = dagd_wh_append(l->pg_rej_sql,
-                                       " (table_name, _file, _row, column_name, value, reason, "
-                                       "_loaded_at) FROM STDIN");
+        l->pg_rej_sql =
+            dagd_wh_append(l->pg_rej_sql, " (table_name, _file, _row, column_name, value, reason, "
+                                          "_loaded_at) FROM STDIN");
     }
     return 0;
 }
@@ -270,8 +271,8 @@ void dagd__load_pg_done(struct dagd_load *l)
 
 /* ---- one file ------------------------------------------------------------ */
 
-static int found_row(void *userdata, size_t n, const char *const *names,
-                     const char *const *values, const char *kinds)
+static int found_row(void *userdata, size_t n, const char *const *names, const char *const *values,
+                     const char *kinds)
 {
     struct dagd_load *l = userdata;
 
