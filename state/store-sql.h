@@ -8,7 +8,7 @@
 /* Decoded by run_from_row() in this order. */
 #define RUN_COLUMNS                                                                                \
     "run_id, pipeline, status, trigger, params, parent_run_id, created_at, started_at, "           \
-    "ended_at, error, partition, backfill_id, priority"
+    "ended_at, error, partition, backfill_id, priority, queue_options, start_seq"
 /* Decoded by step_from_row() in this order. */
 #define STEP_COLUMNS                                                                               \
     "run_id, step, task, status, attempts, started_at, ended_at, exit_code, rows_in, rows_out, "   \
@@ -33,11 +33,13 @@
     X(ROLLBACK_TO, "ROLLBACK TO dagd_op")                                                          \
                                                                                                    \
     X(RUN_INSERT, "INSERT INTO runs (" RUN_COLUMNS                                                 \
-                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")             \
+                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL)")  \
     X(RUN_SET_STATUS,                                                                              \
       "UPDATE runs SET status = ?2, error = ?3, "                                                  \
       "started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?4) ELSE started_at END, "  \
-      "ended_at = CASE WHEN ?2 IN ('succeeded', 'failed', 'canceled') THEN ?4 ELSE ended_at END "  \
+      "ended_at = CASE WHEN ?2 IN ('succeeded', 'failed', 'canceled') THEN ?4 ELSE ended_at END, " \
+      "start_seq = CASE WHEN ?2 = 'running' AND start_seq IS NULL "                                \
+      "THEN (SELECT coalesce(max(start_seq), 0) + 1 FROM runs) ELSE start_seq END "                \
       "WHERE run_id = ?1")                                                                         \
     X(RUN_GET, "SELECT " RUN_COLUMNS " FROM runs WHERE run_id = ?1")                               \
     /* Prefix match as an index range: run_id >= prefix AND run_id < prefix + U+10FFFF.            \
@@ -118,22 +120,27 @@
     X(CHECKS_LIST, "SELECT " CHECK_COLUMNS " FROM checks WHERE run_id = ?1 ORDER BY id")           \
                                                                                                    \
     /* Crash recovery (runs_unfinished index). */                                                  \
-    /* Queued runs of a backfill are the durable queue: they stay queued for the next daemon. */   \
+    /* Queued runs of the daemon's queue (a backfill's, or with queue_options) are the durable     \
+     * queue: they stay queued for the next daemon. */                                             \
     X(ORPHANS_SELECT, "SELECT run_id FROM runs WHERE status IN ('queued', 'running') "             \
-                      "AND (status = 'running' OR backfill_id IS NULL)")                           \
+                      "AND (status = 'running' OR coalesce(backfill_id, queue_options) IS NULL)")  \
     /* The durable queue at start: priority, then age (runs_unfinished). */                        \
     X(RUNS_QUEUED_DURABLE,                                                                         \
-      "SELECT " RUN_COLUMNS " FROM runs WHERE status IN ('queued') "                               \
-      "AND backfill_id IS NOT NULL ORDER BY priority DESC, created_at, rowid")                     \
+      "SELECT " RUN_COLUMNS                                                                        \
+      " FROM runs WHERE status IN ('queued', 'running') AND status = 'queued' "                    \
+      "AND coalesce(backfill_id, queue_options) IS NOT NULL "                                      \
+      "ORDER BY priority DESC, created_at, rowid")                                                 \
     /* Backfills (schema 7). */                                                                    \
     X(BACKFILL_INSERT,                                                                             \
       "INSERT INTO backfills (backfill_id, pipeline, status, range_from, range_to, "               \
-      "n_partitions, created_at) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)")                      \
+      "n_partitions, created_at, params, priority) "                                               \
+      "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8)")                                        \
     X(BACKFILL_SET_STATUS,                                                                         \
       "UPDATE backfills SET status = ?2, ended_at = ?3 WHERE backfill_id = ?1 "                    \
       "AND status = 'running'")                                                                    \
-    X(BACKFILL_GET, "SELECT backfill_id, pipeline, status, range_from, range_to, n_partitions, "   \
-                    "created_at, ended_at FROM backfills WHERE backfill_id = ?1")                  \
+    X(BACKFILL_GET,                                                                                \
+      "SELECT backfill_id, pipeline, status, range_from, range_to, n_partitions, "                 \
+      "created_at, ended_at, params, priority FROM backfills WHERE backfill_id = ?1")              \
     X(BACKFILL_COUNTS, "SELECT status, count(*) FROM runs WHERE backfill_id = ?1 GROUP BY status") \
     X(BACKFILL_UNSUCCESSFUL, "SELECT partition FROM runs WHERE backfill_id = ?1 "                  \
                              "AND status IN ('failed', 'canceled')")                               \

@@ -923,6 +923,7 @@ void dagd_run_info_done(struct dagd_run_info *r)
     free(r->parent_run_id);
     free(r->partition);
     free(r->backfill_id);
+    free(r->queue_options);
     free(r->error);
     memset(r, 0, sizeof(*r));
 }
@@ -985,6 +986,8 @@ static void run_from_row(sqlite3_stmt *st, struct dagd_run_info *r)
         .partition = column_strdup(st, 10),
         .backfill_id = column_strdup(st, 11),
         .priority = sqlite3_column_int(st, 12),
+        .queue_options = column_strdup(st, 13),
+        .start_seq = sqlite3_column_int64(st, 14),
     };
     int v = dagd_run_status_from_string((const char *)sqlite3_column_text(st, 2));
     /* The CHECK constraint keeps unknown strings out; map anything else to failed. */
@@ -1330,6 +1333,7 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
         (void)bind_text(st, 11, run->partition);
         (void)bind_text(st, 12, run->backfill_id);
         (void)sqlite3_bind_int(st, 13, run->priority);
+        (void)bind_text(st, 14, run->queue_options);
         r = stmt_exec(s, st, "Failed to create a run");
         if (r == -EEXIST) {
             r = store_fail_errno(s, r, "Failed to create a run: run '%s' exists", run->run_id);
@@ -2123,6 +2127,7 @@ void dagd_backfill_info_done(struct dagd_backfill_info *b)
     free(b->status);
     free(b->range_from);
     free(b->range_to);
+    free(b->params_json);
     memset(b, 0, sizeof(*b));
 }
 
@@ -2139,6 +2144,8 @@ int dagd_store_backfill_create(struct dagd_store *s, const struct dagd_backfill_
     (void)bind_text(st, 4, b->range_to);
     (void)sqlite3_bind_int64(st, 5, b->n_partitions);
     (void)sqlite3_bind_int64(st, 6, b->created_at ? b->created_at : dagd_now_wall_msec());
+    (void)bind_text(st, 7, b->params_json);
+    (void)sqlite3_bind_int(st, 8, b->priority);
     return stmt_exec(s, st, "Failed to create a backfill");
 }
 
@@ -2181,6 +2188,8 @@ int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
         .n_partitions = sqlite3_column_int64(st, 5),
         .created_at = sqlite3_column_int64(st, 6),
         .ended_at = sqlite3_column_int64(st, 7),
+        .params_json = column_strdup(st, 8),
+        .priority = sqlite3_column_int(st, 9),
     };
     return 0;
 }

@@ -95,6 +95,11 @@ struct dagd_run_info {
     char *partition;   /* the partition key; NULL = the pipeline is not partitioned */
     char *backfill_id; /* NULL unless the run belongs to a backfill */
     int priority;      /* queued runs start by priority (higher first), then age */
+    /* A run waiting in the daemon's durable queue: JSON of its submit options
+     * (params overrides, force, from, only, max_jobs; the run queue owns the
+     * format); NULL for other runs. Kept after the start. */
+    char *queue_options;
+    int64_t start_seq; /* read only: the order of its start among all runs (1, 2, ...); 0 = never */
 };
 void dagd_run_info_done(struct dagd_run_info *r);
 
@@ -152,7 +157,8 @@ void dagd_check_info_done(struct dagd_check_info *c);
 int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run, char *const *steps,
                           char *const *tasks, size_t n_steps);
 /* Sets status and error (NULL clears it) and writes an event. `running`
- * sets started_at (once); succeeded/failed/canceled set ended_at. -ENOENT
+ * sets started_at and start_seq (once; start_seq = the highest so far + 1);
+ * succeeded/failed/canceled set ended_at. -ENOENT
  * for an unknown run. */
 int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dagd_run_status status,
                               const char *error, int64_t now_ms);
@@ -262,6 +268,8 @@ struct dagd_backfill_info {
     char *range_from, *range_to;
     int64_t n_partitions;
     int64_t created_at, ended_at;
+    char *params_json; /* --param overrides of every run, a JSON object; NULL = none (schema 8) */
+    int priority;      /* of its runs (schema 8) */
 };
 void dagd_backfill_info_done(struct dagd_backfill_info *b);
 /* Insert a backfill (status running); its runs are created with
@@ -281,7 +289,8 @@ int dagd_store_backfill_counts(struct dagd_store *s, const char *backfill_id,
  * array in *ret. */
 int dagd_store_backfill_unsuccessful(struct dagd_store *s, const char *backfill_id, char ***ret,
                                      size_t *ret_n);
-/* The queued runs of backfills (the durable queue), by priority then age. */
+/* The runs of the durable queue (queued, with a backfill or queue_options),
+ * by priority then age. */
 int dagd_store_runs_queued_durable(struct dagd_store *s, struct dagd_run_info **ret, size_t *ret_n);
 /* The newest run of each partition of a pipeline: calls fn for each. */
 int dagd_store_partitions_last(struct dagd_store *s, const char *pipeline,
@@ -292,7 +301,8 @@ int dagd_store_partitions_last(struct dagd_store *s, const char *pipeline,
 
 /* Crash recovery: mark every run still queued/running (and their running or
  * pending steps) failed with `reason`; returns the number of runs fixed.
- * Queued runs of a backfill are kept: they are the daemon's durable queue. */
+ * Queued runs of a backfill or with queue_options are kept: they are the
+ * daemon's durable queue. */
 int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t now_ms);
 
 /* The process group of a step's running attempt (its worker leads it), the

@@ -146,7 +146,7 @@ static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call
                 .backfill_id = id,
                 .created_at = b.created_at,
             };
-            (void)dagd_run_queue_adopt(d->queue, p, &info, NULL, 0);
+            (void)dagd_run_queue_adopt(d->queue, p, &info);
         }
         dagd_log_info("Backfill %s of '%s': %zu partitions queued", id, p->name, n);
         cJSON *o = cJSON_CreateObject();

@@ -321,32 +321,13 @@ static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *a = cJSON_AddArrayToObject(o, "runs");
-    size_t shown = 0;
 
-    /* Queued runs first: they are the newest. */
-    char **ids = NULL;
-    size_t nq = dagd_run_queue_list(d->queue, NULL, &ids);
-    for (size_t i = 0; i < nq; i++) {
-        struct dagd_run_info info;
-        if (shown < limit && dagd_run_queue_get(d->queue, ids[i], &info, NULL, NULL) >= 0) {
-            if (!pipeline || streq(pipeline, info.pipeline)) {
-                cJSON_AddItemToArray(a, dagd_history_run_json(&info));
-                shown++;
-            }
-            dagd_run_info_done(&info);
-        }
-        free(ids[i]);
-    }
-    free(ids);
-
-    if (shown < limit) {
-        int r = dagd_history_add_runs(d->store, pipeline, limit - shown, a);
-        if (r < 0) {
-            cJSON_Delete(o);
-            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list runs: %s",
-                                   dagd_store_errmsg(d->store));
-            return 0;
-        }
+    /* Queued runs are rows of state.db too (the durable queue). */
+    if (dagd_history_add_runs(d->store, pipeline, limit, a) < 0) {
+        cJSON_Delete(o);
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list runs: %s",
+                               dagd_store_errmsg(d->store));
+        return 0;
     }
     dagd_server_call_reply(call, o);
     return 0;

@@ -301,7 +301,7 @@ static void resume_queue(struct dagd_daemon *d)
     for (size_t i = 0; i < n; i++) {
         struct dagd_pipeline *p = dagd_registry_get(d->registry, runs[i].pipeline);
         if (p) {
-            (void)dagd_run_queue_adopt(d->queue, p, &runs[i], NULL, 0);
+            (void)dagd_run_queue_adopt(d->queue, p, &runs[i]);
             resumed++;
         } else {
             (void)dagd_store_run_set_status(d->store, runs[i].run_id, DAGD_RUN_FAILED,

@@ -103,13 +103,6 @@ static bool valid_run_id(const char *s, size_t n)
     return true;
 }
 
-static bool queued_matches(const struct dagd_run_info *r, const struct dagd_runs_filter *f)
-{
-    return (!f->pipeline || streq(f->pipeline, r->pipeline)) &&
-           (!f->status || streq(f->status, "queued")) &&
-           (!f->trigger || streq_ptr(f->trigger, r->trigger)) && r->created_at >= f->since_ms;
-}
-
 /* `before` is "CREATED_AT.RUN_ID", as `next` returned it. */
 static int parse_cursor(const char *s, struct dagd_runs_filter *f)
 {
@@ -146,30 +139,12 @@ static int api_runs(const struct dagd_http_request *req, struct dagd_http_respon
     f.since_ms = (int64_t)since;
     cJSON *o = cJSON_CreateObject();
     cJSON *a = cJSON_AddArrayToObject(o, "runs");
-    size_t shown = 0;
 
-    /* Queued runs live in memory and are the newest: on the first page. */
-    if (!before) {
-        char **ids = NULL;
-        size_t nq = dagd_run_queue_list(d->queue, NULL, &ids);
-        for (size_t i = 0; i < nq; i++) {
-            struct dagd_run_info info;
-            if (shown < limit && dagd_run_queue_get(d->queue, ids[i], &info, NULL, NULL) >= 0) {
-                if (queued_matches(&info, &f)) {
-                    cJSON_AddItemToArray(a, dagd_history_run_json(&info));
-                    shown++;
-                }
-                dagd_run_info_done(&info);
-            }
-            free(ids[i]);
-        }
-        free(ids);
-    }
+    /* Queued runs are rows of state.db too (the durable queue). */
     struct dagd_run_info *runs = NULL;
     size_t n = 0;
-    f.limit = limit - shown;
-    if (f.limit > 0 && (!f.status || !streq(f.status, "queued")) &&
-        dagd_store_runs_page(d->store, &f, &runs, &n) < 0) {
+    f.limit = limit;
+    if (f.limit > 0 && dagd_store_runs_page(d->store, &f, &runs, &n) < 0) {
         cJSON_Delete(o);
         return set_error(res, 500, "INTERNAL", "cannot list runs: %s", dagd_store_errmsg(d->store));
     }

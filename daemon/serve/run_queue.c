@@ -1,10 +1,15 @@
 /* See run_queue.h. */
 #include "run_queue.h"
 
+#include <cjson/cJSON.h>
+
 #include "log.h"
+
+struct lane;
 
 struct qrun {
     struct qrun *next;
+    struct lane *lane; /* while queued */
     char run_id[33];
     struct dagd_pipeline *p; /* a reference */
     char *pipeline;          /* name, kept after the pipeline is released */
@@ -15,11 +20,25 @@ struct qrun {
     char *from_step, *only_step, *parent_run_id, *partition;
     char *backfill_id;
     int priority;
-    bool recorded; /* its row is in state.db (durable queue); resolved at start */
+    bool recorded; /* its row is in state.db (durable queue) */
+    bool adopted;  /* found in state.db (a backfill's, or at start): not held to the bounds */
+    uint64_t seq;  /* order of enqueue (dagd_run_queue_list: newest first) */
     unsigned max_jobs;
     int64_t created_ms;
     struct dagd_run_resolved *resolved; /* at submit; handed to the executor at start */
     size_t bytes;                       /* what it holds, counted against max_queued_bytes */
+};
+
+/* The queued runs of one pipeline that belong to one backfill, or to none
+ * (manual, scheduled, sensor and retry runs): the unit of fairness. Runs of
+ * a lane start by priority, then age; lanes take turns (see pick()). */
+struct lane {
+    struct lane *next;
+    char *pipeline;
+    char *backfill_id; /* NULL: the pipeline's runs outside backfills */
+    struct qrun *head, *tail;
+    size_t n;
+    uint64_t served; /* the queue turn of its last start; 0 = never */
 };
 
 struct watcher {
@@ -37,10 +56,13 @@ struct dagd_run_queue {
     unsigned max_runs;
     int observer_id;
 
-    struct qrun *queued; /* FIFO */
+    struct lane *lanes;
+    struct lane *last_lane; /* enqueue's cache: a backfill adopts its runs in a row */
+    uint64_t turn;          /* starts so far (the lanes' served clock) */
+    uint64_t n_enqueued;    /* the qruns' seq */
     struct qrun *running;
     size_t n_queued, n_running;
-    size_t n_recorded; /* of n_queued: rows of the durable queue, not held to the bounds */
+    size_t n_adopted; /* of n_queued: adopted from state.db, not held to the bounds */
     size_t queued_bytes;
     unsigned max_queued;     /* runs that may wait; more are refused */
     size_t max_queued_bytes; /* and the bytes they may hold together */
@@ -115,7 +137,7 @@ static size_t resolved_bytes(const struct dagd_run_resolved *rr)
 static bool queue_full(const struct dagd_run_queue *q, const struct dagd_pipeline *p,
                        const struct qrun *r, struct dagd_diags *reterr)
 {
-    if (q->n_queued - q->n_recorded < q->max_queued &&
+    if (q->n_queued - q->n_adopted < q->max_queued &&
         q->queued_bytes + r->bytes <= q->max_queued_bytes) {
         return false;
     }
@@ -126,12 +148,54 @@ static bool queue_full(const struct dagd_run_queue *q, const struct dagd_pipelin
     return true;
 }
 
-/* r has just been unlinked from the queued list. */
-static void unqueued(struct dagd_run_queue *q, const struct qrun *r)
+static void lane_free(struct lane *l)
 {
+    free(l->pipeline);
+    free(l->backfill_id);
+    free(l);
+}
+
+/* Take r (queued) out of its lane; an empty lane goes. */
+static void unqueue(struct dagd_run_queue *q, struct qrun *r)
+{
+    struct lane *l = r->lane;
+    struct qrun *prev = NULL;
+    for (struct qrun *i = l->head; i != r; i = i->next) {
+        prev = i;
+    }
+    *(prev ? &prev->next : &l->head) = r->next;
+    if (l->tail == r) {
+        l->tail = prev;
+    }
+    r->next = NULL;
+    r->lane = NULL;
+    l->n--;
     q->n_queued--;
-    q->n_recorded -= r->recorded;
+    q->n_adopted -= r->adopted;
     q->queued_bytes -= r->bytes;
+    if (l->n == 0) {
+        struct lane **pp = &q->lanes;
+        while (*pp != l) {
+            pp = &(*pp)->next;
+        }
+        *pp = l->next;
+        if (q->last_lane == l) {
+            q->last_lane = NULL;
+        }
+        lane_free(l);
+    }
+}
+
+static struct qrun *find_queued(const struct dagd_run_queue *q, const char *run_id)
+{
+    for (const struct lane *l = q->lanes; l; l = l->next) {
+        for (struct qrun *r = l->head; r; r = r->next) {
+            if (streq(r->run_id, run_id)) {
+                return r;
+            }
+        }
+    }
+    return NULL;
 }
 
 static char *strdup_or_null(const char *s)
@@ -342,23 +406,40 @@ static int start(struct dagd_run_queue *q, struct qrun *r, char ret_run_id[stati
     return 0;
 }
 
+/* The lane whose head starts next, or NULL: among the lanes whose head the
+ * limits let start, the highest priority; at equal priority the lane served
+ * least recently (round robin), so a lane of 10,000 backfill runs and a lane
+ * with one manual run alternate instead of the manual run waiting for all
+ * of them. A lane's runs are all of one pipeline: one check covers them. */
+static struct lane *pick(const struct dagd_run_queue *q)
+{
+    struct lane *best = NULL;
+    for (struct lane *l = q->lanes; l; l = l->next) {
+        if (!can_start(q, l->head)) {
+            continue;
+        }
+        /* Ties (lanes never served) go to the older head. */
+        const struct qrun *h = l->head, *b = best ? best->head : NULL;
+        if (!b || h->priority > b->priority ||
+            (h->priority == b->priority &&
+             (l->served < best->served || (l->served == best->served && h->seq < b->seq)))) {
+            best = l;
+        }
+    }
+    return best;
+}
+
 static void pump(struct dagd_run_queue *q)
 {
     if (q->pumping) {
         return; /* re-entered from a RUN_FINISHED inside submit: the outer loop goes on */
     }
     q->pumping = true;
-    for (struct qrun **pp = &q->queued; *pp;) {
-        struct qrun *r = *pp;
-        if (!can_start(q, r)) {
-            if (q->n_running >= q->max_runs) {
-                break;
-            }
-            pp = &r->next;
-            continue;
-        }
-        *pp = r->next;
-        unqueued(q, r);
+    struct lane *l;
+    while (q->n_running < q->max_runs && (l = pick(q))) {
+        struct qrun *r = l->head;
+        l->served = ++q->turn;
+        unqueue(q, r);
         struct dagd_diags diags = {0};
         char id[33];
         if (start(q, r, id, &diags) < 0) {
@@ -439,14 +520,14 @@ struct dagd_run_queue *dagd_run_queue_new(struct dagd_executor *e, struct dagd_s
 
 void dagd_run_queue_cancel_queued(struct dagd_run_queue *q)
 {
-    if (!q->queued) {
+    if (!q->lanes) {
         return;
     }
-    while (q->queued) {
-        struct qrun *r = q->queued;
-        q->queued = r->next;
-        unqueued(q, r);
-        /* A backfill's runs stay queued in state.db for the next start. */
+    /* Every queued run is a row of the durable queue: it stays queued in
+     * state.db for the next start (only its memory goes). */
+    while (q->lanes) {
+        struct qrun *r = q->lanes->head;
+        unqueue(q, r);
         if (!r->recorded) {
             record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
         }
@@ -475,22 +556,116 @@ struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q)
     return NULL;
 }
 
-/* Insert r by priority (higher first), after the runs of equal priority. */
+static struct lane *lane_get(struct dagd_run_queue *q, const char *pipeline,
+                             const char *backfill_id)
+{
+    struct lane *l = q->last_lane;
+    if (l && streq(l->pipeline, pipeline) && streq_ptr(l->backfill_id, backfill_id)) {
+        return l;
+    }
+    for (l = q->lanes; l; l = l->next) {
+        if (streq(l->pipeline, pipeline) && streq_ptr(l->backfill_id, backfill_id)) {
+            return q->last_lane = l;
+        }
+    }
+    l = dagd_xcalloc(1, sizeof(*l));
+    l->pipeline = dagd_xstrdup(pipeline);
+    l->backfill_id = strdup_or_null(backfill_id);
+    /* Never served: its first run goes next at its priority, then it takes
+     * turns with the others. */
+    l->next = q->lanes;
+    q->lanes = l;
+    return q->last_lane = l;
+}
+
+/* Insert r in its lane by priority (higher first), after the runs of equal
+ * priority: O(1) for the usual case of runs arriving in order. */
 static void enqueue(struct dagd_run_queue *q, struct qrun *r)
 {
-    struct qrun **pp = &q->queued;
-    while (*pp && (*pp)->priority >= r->priority) {
-        pp = &(*pp)->next;
+    struct lane *l = lane_get(q, r->pipeline, r->backfill_id);
+    struct qrun **pp = &l->head;
+    if (l->tail && l->tail->priority >= r->priority) {
+        pp = &l->tail->next;
+    } else {
+        while (*pp && (*pp)->priority >= r->priority) {
+            pp = &(*pp)->next;
+        }
     }
     r->next = *pp;
     *pp = r;
+    if (!r->next) {
+        l->tail = r;
+    }
+    r->lane = l;
+    r->seq = ++q->n_enqueued;
+    l->n++;
     q->n_queued++;
-    q->n_recorded += r->recorded;
+    q->n_adopted += r->adopted;
     q->queued_bytes += r->bytes;
 }
 
+/* queue_options (runs.queue_options): what a run needs to start after a
+ * restart besides its row's columns. */
+static char *queue_options_json(const struct qrun *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "params");
+    for (size_t i = 0; i < r->n_overrides; i++) {
+        cJSON_AddItemToArray(a, cJSON_CreateString(r->overrides[i]));
+    }
+    if (r->force) {
+        cJSON_AddTrueToObject(o, "force");
+    }
+    if (r->from_step) {
+        cJSON_AddStringToObject(o, "from", r->from_step);
+    }
+    if (r->only_step) {
+        cJSON_AddStringToObject(o, "only", r->only_step);
+    }
+    if (r->max_jobs) {
+        cJSON_AddNumberToObject(o, "max_jobs", r->max_jobs);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static char *json_strdup(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? dagd_xstrdup(v->valuestring) : NULL;
+}
+
+/* The inverse; what does not parse is left out (the row was ours). */
+static void queue_options_parse(struct qrun *r, const char *json)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "params"), *it;
+    size_t n = cJSON_IsArray(a) ? (size_t)cJSON_GetArraySize(a) : 0;
+
+    r->overrides = dagd_xcalloc(n + 1, sizeof(char *));
+    cJSON_ArrayForEach(it, a)
+    {
+        if (cJSON_IsString(it)) {
+            r->overrides[r->n_overrides++] = dagd_xstrdup(it->valuestring);
+        }
+    }
+    r->force = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "force"));
+    r->from_step = json_strdup(o, "from");
+    r->only_step = json_strdup(o, "only");
+    const cJSON *mj = cJSON_GetObjectItemCaseSensitive(o, "max_jobs");
+    r->max_jobs = cJSON_IsNumber(mj) && mj->valuedouble > 0 ? (unsigned)mj->valuedouble : 0;
+    cJSON_Delete(o);
+}
+
+char *dagd_run_queue_options_json(char *const *overrides, size_t n)
+{
+    struct qrun r = {.overrides = (char **)overrides, .n_overrides = n};
+    return queue_options_json(&r);
+}
+
 int dagd_run_queue_adopt(struct dagd_run_queue *q, struct dagd_pipeline *p,
-                         const struct dagd_run_info *run, char *const *overrides, size_t n)
+                         const struct dagd_run_info *run)
 {
     struct qrun *r = dagd_xcalloc(1, sizeof(*r));
 
@@ -498,15 +673,13 @@ int dagd_run_queue_adopt(struct dagd_run_queue *q, struct dagd_pipeline *p,
     r->p = dagd_pipeline_ref(p);
     r->pipeline = dagd_xstrdup(p->name);
     r->trigger = dagd_xstrdup(run->trigger ? run->trigger : "backfill");
-    r->overrides = dagd_xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        r->overrides[i] = dagd_xstrdup(overrides[i]);
-    }
-    r->n_overrides = n;
+    queue_options_parse(r, run->queue_options);
+    r->parent_run_id = strdup_or_null(run->parent_run_id);
     r->partition = strdup_or_null(run->partition);
     r->backfill_id = strdup_or_null(run->backfill_id);
     r->priority = run->priority;
     r->recorded = true;
+    r->adopted = true;
     r->created_ms = run->created_at;
     r->bytes = qrun_bytes(r);
     enqueue(q, r);
@@ -522,17 +695,19 @@ void dagd_run_queue_kick(struct dagd_run_queue *q)
 size_t dagd_run_queue_cancel_backfill(struct dagd_run_queue *q, const char *backfill_id)
 {
     size_t n = 0;
-    for (struct qrun **pp = &q->queued; *pp;) {
-        struct qrun *r = *pp;
-        if (!streq_ptr(r->backfill_id, backfill_id)) {
-            pp = &r->next;
+    for (struct lane *l = q->lanes, *next; l; l = next) {
+        next = l->next;
+        if (!streq_ptr(l->backfill_id, backfill_id)) {
             continue;
         }
-        *pp = r->next;
-        unqueued(q, r);
-        record_unstarted(q, r, DAGD_RUN_CANCELED, "backfill canceled");
-        qrun_free(r);
-        n++;
+        /* The lane goes with its last run. */
+        for (size_t k = l->n; k > 0; k--) {
+            struct qrun *r = l->head;
+            unqueue(q, r);
+            record_unstarted(q, r, DAGD_RUN_CANCELED, "backfill canceled");
+            qrun_free(r);
+            n++;
+        }
     }
     /* Ids first: a cancel may end a run (and free its entry) at once. */
     char(*ids)[33] = dagd_xcalloc(q->n_running + 1, sizeof(*ids));
@@ -550,6 +725,40 @@ size_t dagd_run_queue_cancel_backfill(struct dagd_run_queue *q, const char *back
         changed(q);
     }
     return n;
+}
+
+/* A run that has to wait becomes a row of the durable queue (status queued,
+ * its pending steps, queue_options) before its id is handed out: a crash
+ * after that loses nothing, and the next daemon starts it (once: a run that
+ * was running when the daemon died is failed as an orphan, not restarted). */
+static int record_queued(struct dagd_run_queue *q, struct qrun *r, struct dagd_diags *reterr)
+{
+    _cleanup_free_ char **steps = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
+    _cleanup_free_ char **tasks = dagd_xcalloc(r->p->n_steps + 1, sizeof(char *));
+    _cleanup_free_ char *options = queue_options_json(r);
+    for (size_t i = 0; i < r->p->n_steps; i++) {
+        steps[i] = r->p->steps[i].name;
+        tasks[i] = r->p->steps[i].task;
+    }
+    struct dagd_run_info info = {
+        .run_id = r->run_id,
+        .pipeline = r->pipeline,
+        .trigger = r->trigger,
+        .params_json = r->resolved ? r->resolved->params_json : NULL,
+        .parent_run_id = r->parent_run_id,
+        .created_at = r->created_ms,
+        .partition = r->partition,
+        .priority = r->priority,
+        .queue_options = options,
+    };
+    int k = dagd_store_run_create(q->store, &info, steps, tasks, r->p->n_steps);
+    if (k < 0) {
+        dagd_diags_add(reterr, r->p->file, (struct dagd_mark){0}, "cannot queue the run: %s",
+                       dagd_store_errmsg(q->store));
+        return k;
+    }
+    r->recorded = true;
+    return 0;
 }
 
 /* The checks the executor would do, done now for a run that has to wait, so
@@ -616,6 +825,11 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
         return k;
     }
     r->priority = opts->priority;
+    k = record_queued(q, r, reterr);
+    if (k < 0) {
+        qrun_free(r);
+        return k;
+    }
     enqueue(q, r);
     memcpy(ret_run_id, r->run_id, 33);
     changed(q);
@@ -624,18 +838,15 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
 
 int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id)
 {
-    for (struct qrun **pp = &q->queued; *pp; pp = &(*pp)->next) {
-        struct qrun *r = *pp;
-        if (streq(r->run_id, run_id)) {
-            *pp = r->next;
-            unqueued(q, r);
-            record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
-            qrun_free(r);
-            changed(q);
-            return 1;
-        }
+    struct qrun *r = find_queued(q, run_id);
+    if (r) {
+        unqueue(q, r);
+        record_unstarted(q, r, DAGD_RUN_CANCELED, "canceled while queued");
+        qrun_free(r);
+        changed(q);
+        return 1;
     }
-    for (struct qrun *r = q->running; r; r = r->next) {
+    for (r = q->running; r; r = r->next) {
         if (streq(r->run_id, run_id)) {
             int k = dagd_executor_cancel(q->executor, run_id);
             return k < 0 ? k : 0;
@@ -647,10 +858,8 @@ int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id)
 int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd_run_info *ret,
                        char ***ret_steps, size_t *ret_n_steps)
 {
-    for (struct qrun *r = q->queued; r; r = r->next) {
-        if (!streq(r->run_id, run_id)) {
-            continue;
-        }
+    struct qrun *r = find_queued(q, run_id);
+    if (r) {
         struct dagd_params ps = {0};
         for (size_t i = 0; i < r->n_overrides; i++) {
             const char *eq = strchr(r->overrides[i], '=');
@@ -669,6 +878,8 @@ int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd
             .parent_run_id = strdup_or_null(r->parent_run_id),
             .created_at = r->created_ms,
             .partition = strdup_or_null(r->partition),
+            .backfill_id = strdup_or_null(r->backfill_id),
+            .priority = r->priority,
         };
         dagd_params_done(&ps);
         if (ret_steps) {
@@ -684,41 +895,42 @@ int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd
     return -ENOENT;
 }
 
+static int cmp_newest(const void *a, const void *b)
+{
+    uint64_t x = (*(struct qrun *const *)a)->seq, y = (*(struct qrun *const *)b)->seq;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
 size_t dagd_run_queue_list(struct dagd_run_queue *q, const char *prefix, char ***ret)
 {
-    char **ids = dagd_xcalloc(q->n_queued + 1, sizeof(char *));
+    struct qrun **v = dagd_xcalloc(q->n_queued + 1, sizeof(*v));
     size_t n = 0;
-    for (struct qrun *r = q->queued; r; r = r->next) {
-        if (!prefix || strncmp(r->run_id, prefix, strlen(prefix)) == 0) {
-            ids[n++] = dagd_xstrdup(r->run_id);
+    for (struct lane *l = q->lanes; l; l = l->next) {
+        for (struct qrun *r = l->head; r; r = r->next) {
+            if (!prefix || strncmp(r->run_id, prefix, strlen(prefix)) == 0) {
+                v[n++] = r;
+            }
         }
     }
-    /* newest first */
-    for (size_t i = 0; i < n / 2; i++) {
-        char *t = ids[i];
-        ids[i] = ids[n - 1 - i];
-        ids[n - 1 - i] = t;
+    qsort(v, n, sizeof(*v), cmp_newest);
+    char **ids = dagd_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = dagd_xstrdup(v[i]->run_id);
     }
+    free(v);
     *ret = ids;
     return n;
 }
 
 bool dagd_run_queue_is_queued(struct dagd_run_queue *q, const char *run_id)
 {
-    for (struct qrun *r = q->queued; r; r = r->next) {
-        if (streq(r->run_id, run_id)) {
-            return true;
-        }
-    }
-    return false;
+    return find_queued(q, run_id) != NULL;
 }
 
 bool dagd_run_queue_is_active(struct dagd_run_queue *q, const char *run_id)
 {
-    for (struct qrun *r = q->queued; r; r = r->next) {
-        if (streq(r->run_id, run_id)) {
-            return true;
-        }
+    if (find_queued(q, run_id)) {
+        return true;
     }
     for (struct qrun *r = q->running; r; r = r->next) {
         if (streq(r->run_id, run_id)) {

@@ -6,9 +6,20 @@
  * executor's RUN_FINISHED events (no polling). The global step parallelism
  * is the executor's max_jobs, shared by all runs.
  *
- * Queued runs live in memory only; they reach the store when they start
- * (the executor records them) or when they are canceled while queued. The
- * queue also fans out the executor's events to watchers of one run (the
+ * Fairness: queued runs wait in lanes, one per pipeline for its runs
+ * outside backfills (manual, scheduled, sensor, retry) and one per backfill.
+ * A lane's runs start by priority, then age; the lanes take turns: the next
+ * run comes from the lane with the highest head priority that the limits
+ * let start, and among equals from the lane served least recently, so a run
+ * waits for at most one start of each other lane of its priority, however
+ * many runs those lanes hold (a 10,000-run backfill does not starve a
+ * schedule).
+ *
+ * Durability: a run that has to wait is a `queued` row of state.db (with
+ * runs.queue_options, what it needs to start) before its id is handed out,
+ * and stays one across a stop or a crash; the next daemon adopts the rows
+ * and starts each once. A run that can start at once is recorded by the
+ * executor. The queue also fans out the executor's events to watchers of one run (the
  * `run --wait` and `logs --follow` streams), adding a RUN_FINISHED for a run
  * canceled while still queued. Owns its entries and one reference on each
  * queued pipeline. */
@@ -44,11 +55,16 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
                           struct dagd_diags *reterr);
 /* Queue a run whose row is already in state.db as queued (a backfill's
  * run, created in one transaction with its backfill, or one found queued at
- * start): it is resolved when it starts (a failure is recorded then), waits
- * by its priority, then age, and is not held to the queue's bounds (its row
- * is the queue). Call dagd_run_queue_kick() after adopting a batch. */
+ * start), with the options in run->queue_options: it is resolved when it
+ * starts (a failure is recorded then), waits in its lane (pipeline and
+ * backfill) by its priority, then age, and is not held to the queue's
+ * bounds (its row is the queue). Call dagd_run_queue_kick() after adopting
+ * a batch. */
 int dagd_run_queue_adopt(struct dagd_run_queue *q, struct dagd_pipeline *p,
-                         const struct dagd_run_info *run, char *const *overrides, size_t n);
+                         const struct dagd_run_info *run);
+/* The runs.queue_options of a run with these `key=value` overrides and no
+ * other option (a backfill's runs); a new string. */
+char *dagd_run_queue_options_json(char *const *overrides, size_t n);
 /* Start whatever can start now. */
 void dagd_run_queue_kick(struct dagd_run_queue *q);
 /* Cancel a backfill's queued runs (recorded canceled) and its running ones;

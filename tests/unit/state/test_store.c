@@ -995,6 +995,64 @@ static void test_transactions(void **state)
     assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'z'"), 0);
 }
 
+/* The durable queue (schema 8): a queued run with queue_options, or of a
+ * backfill, survives crash recovery and is listed by priority, then age; a
+ * plain queued row (a `dagd run` that died before starting) is failed.
+ * start_seq numbers the starts in order, once per run. */
+static void test_durable_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    const char *names[] = {"old", "new", "urgent"};
+    const int prio[] = {0, 0, 5};
+    for (size_t i = 0; i < 3; i++) {
+        char *steps[] = {"a"};
+        struct dagd_run_info run = {
+            .run_id = (char *)names[i],
+            .pipeline = "p",
+            .trigger = "schedule",
+            .created_at = 100 + (int64_t)i,
+            .priority = prio[i],
+            .queue_options = "{\"params\":[\"k=v\"]}",
+        };
+        assert_int_equal(dagd_store_run_create(s, &run, steps, NULL, 1), 0);
+    }
+    create_run(s, "plain", "p", 50, 1);
+    assert_int_equal(dagd_store_fail_orphans(s, "dagd died", 500), 1);
+
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_runs_queued_durable(s, &runs, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(runs[0].run_id, "urgent");
+    assert_string_equal(runs[1].run_id, "old");
+    assert_string_equal(runs[2].run_id, "new");
+    assert_string_equal(runs[1].queue_options, "{\"params\":[\"k=v\"]}");
+    assert_int_equal(runs[1].start_seq, 0);
+    for (size_t i = 0; i < n; i++) {
+        dagd_run_info_done(&runs[i]);
+    }
+    free(runs);
+
+    /* Starts are numbered in the order they happen; a second `running`
+     * keeps the first number. */
+    assert_int_equal(dagd_store_run_set_status(s, "urgent", DAGD_RUN_RUNNING, NULL, 600), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "new", DAGD_RUN_RUNNING, NULL, 600), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "urgent", DAGD_RUN_RUNNING, NULL, 601), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "old", DAGD_RUN_RUNNING, NULL, 602), 0);
+    struct dagd_run_info r = {0};
+    const int64_t want[] = {3, 2, 1};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(dagd_store_run_get(s, names[i], &r), 0);
+        assert_int_equal(r.start_seq, want[i]);
+        dagd_run_info_done(&r);
+    }
+    assert_int_equal(dagd_store_run_get(s, "plain", &r), 0);
+    assert_int_equal(r.start_seq, 0);
+    assert_int_equal(r.status, DAGD_RUN_FAILED);
+    dagd_run_info_done(&r);
+}
+
 static void test_fail_orphans(void **state)
 {
     struct fixture *f = *state;
@@ -2089,6 +2147,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_orphans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filehash, setup, teardown),
