@@ -17,6 +17,7 @@
  *
  * The template must stay single-threaded (it forks) and must not open
  * SQLite (a forked connection is unusable). */
+#include <assert.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -46,6 +47,7 @@
 #include "util.h"
 #include "warehouse_db.h"
 #include "warehouse_target.h"
+#include "worker.h"
 #include "worker_proto.h"
 
 /* ---- the child: host API ---------------------------------------------------------------- */
@@ -552,7 +554,20 @@ static _Noreturn void child_finish(struct worker_ctx *ctx, int rc, const char *e
     _exit(rc == 0 ? 0 : 1);
 }
 
-static int template_sfd = -1;
+/* fds of the template or pilot process a child must not keep (its
+ * signalfd, the pilot's connection): closed first thing in the child. */
+static int parent_fds[4] = {-1, -1, -1, -1};
+
+void dagd__worker_close_in_child(int fd)
+{
+    for (size_t i = 0; i < ELEMENTSOF(parent_fds); i++) {
+        if (parent_fds[i] < 0) {
+            parent_fds[i] = fd;
+            return;
+        }
+    }
+    assert(!"too many fds to close in the child");
+}
 
 /* The attempt process, before anything of the job: its own process group,
  * its fds (1 and 2 the output pipes, 3 the events pipe, 0 /dev/null) and
@@ -574,8 +589,11 @@ static void child_setup_process(int ev_fd, int out_fd, int err_fd)
     (void)close(out_fd);
     (void)close(err_fd);
     (void)close(ev_fd);
-    if (template_sfd >= 0) {
-        (void)close(template_sfd); /* the template's SIGCHLD signalfd */
+    for (size_t i = 0; i < ELEMENTSOF(parent_fds); i++) {
+        if (parent_fds[i] >= 0 && parent_fds[i] > STDERR_FILENO &&
+            parent_fds[i] != DAGD_WORKER_EVENTS_FD) {
+            (void)close(parent_fds[i]);
+        }
     }
     /* Line-buffered: what a plugin prints shows up (as stdout events) while
      * it runs, not in one burst at the end. */
@@ -738,7 +756,7 @@ static void reply(const char *fmt, ...)
     }
 }
 
-static void reap(void)
+void dagd__worker_reap(dagd__worker_exit_fn fn, void *userdata)
 {
     for (;;) {
         int status;
@@ -751,15 +769,21 @@ static void reap(void)
             if (children[i].pid != pid) {
                 continue;
             }
-            reply("{\"id\":%" PRIu64 ",\"pid\":%d,\"status\":%d,\"utime_us\":%" PRId64
-                  ",\"stime_us\":%" PRId64 ",\"maxrss_kb\":%ld}",
-                  children[i].id, (int)pid, status,
-                  (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
-                  (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec, ru.ru_maxrss);
+            uint64_t id = children[i].id;
             children[i] = children[--n_children];
+            fn(id, pid, status, &ru, userdata);
             break;
         }
     }
+}
+
+static void on_child_exit(uint64_t id, pid_t pid, int status, const struct rusage *ru,
+                          void *userdata)
+{
+    reply("{\"id\":%" PRIu64 ",\"pid\":%d,\"status\":%d,\"utime_us\":%" PRId64
+          ",\"stime_us\":%" PRId64 ",\"maxrss_kb\":%ld}",
+          id, (int)pid, status, (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec,
+          (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec, ru->ru_maxrss);
 }
 
 /* Receive one job with its three fds. Returns 1 on a job, 0 on EOF (the
@@ -801,15 +825,9 @@ static int recv_job(char *buf, size_t len, size_t *ret_len, int fds[3])
     return 1;
 }
 
-static void handle_job(char *buf, int fds[3])
+int dagd__worker_spawn(cJSON *job, uint64_t id, const int fds[3], pid_t *ret_pid,
+                       uint64_t *ret_start)
 {
-    cJSON *job = cJSON_Parse(buf);
-    uint64_t id = job ? (uint64_t)jnum(job, "id") : 0;
-
-    if (!job || fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
-        reply("{\"id\":%" PRIu64 ",\"error\":\"malformed job\"}", id);
-        goto out;
-    }
     bool stale = false;
     const char *load_error = NULL;
     const struct dagd_task_plugin *desc = NULL;
@@ -830,8 +848,7 @@ static void handle_job(char *buf, int fds[3])
     int fork_errno = errno;
     (void)sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        reply("{\"id\":%" PRIu64 ",\"error\":\"fork: %s\"}", id, strerror(fork_errno));
-        goto out;
+        return -fork_errno;
     }
     /* Also from the parent side, so the executor can signal the group as
      * soon as it knows the pid (whichever setpgid runs first wins). */
@@ -842,7 +859,27 @@ static void handle_job(char *buf, int fds[3])
      * sweep (procsweep.h). Read here, where the child cannot have been
      * reaped yet, so the pid is still its own. */
     struct dagd_proc_stat st;
-    uint64_t start = dagd_proc_stat_read(pid, &st) >= 0 ? st.start_ticks : 0;
+    *ret_start = dagd_proc_stat_read(pid, &st) >= 0 ? st.start_ticks : 0;
+    *ret_pid = pid;
+    return 0;
+}
+
+static void handle_job(char *buf, int fds[3])
+{
+    cJSON *job = cJSON_Parse(buf);
+    uint64_t id = job ? (uint64_t)jnum(job, "id") : 0;
+    pid_t pid;
+    uint64_t start;
+
+    if (!job || fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
+        reply("{\"id\":%" PRIu64 ",\"error\":\"malformed job\"}", id);
+        goto out;
+    }
+    int r = dagd__worker_spawn(job, id, fds, &pid, &start);
+    if (r < 0) {
+        reply("{\"id\":%" PRIu64 ",\"error\":\"fork: %s\"}", id, strerror(-r));
+        goto out;
+    }
     reply("{\"id\":%" PRIu64 ",\"pid\":%d,\"start\":%" PRIu64 "}", id, (int)pid, start);
 out:
     cJSON_Delete(job);
@@ -886,7 +923,7 @@ static unsigned kill_children(pid_t self)
  * our children and reap them until none is left. Never our own group: we
  * share it with dagd and whatever started dagd. Bounded: a process tree
  * that forks faster than we kill is given up after 5 s. */
-static void kill_descendants(void)
+void dagd__worker_kill_descendants(void)
 {
     pid_t self = getpid();
     struct timespec t0, t;
@@ -933,7 +970,7 @@ static int template_main(void)
     sigaddset(&mask, SIGTERM);
     (void)sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    template_sfd = sfd;
+    dagd__worker_close_in_child(sfd);
     if (sfd < 0) {
         fprintf(stderr, "<3>dagd-worker: signalfd: %s\n", strerror(errno));
         return 1;
@@ -957,7 +994,7 @@ static int template_main(void)
             if (term) {
                 break;
             }
-            reap();
+            dagd__worker_reap(on_child_exit, NULL);
         }
         if (p[0].revents) {
             int fds[3];
@@ -971,7 +1008,7 @@ static int template_main(void)
             }
         }
     }
-    kill_descendants();
+    dagd__worker_kill_descendants();
     (void)close(sfd);
     return 0;
 }
@@ -981,6 +1018,11 @@ int main(int argc, char **argv)
     if (argc == 2 && streq(argv[1], "--template")) {
         return template_main();
     }
-    fprintf(stderr, "usage: dagd-worker --template   (started by dagd; not for direct use)\n");
+    if (argc >= 2 && streq(argv[1], "--pilot")) {
+        return dagd__pilot_main(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "usage: dagd-worker --template   (started by dagd; not for direct use)\n"
+                    "       dagd-worker --pilot --connect HOST:PORT --alloc ID --secret-file FILE "
+                    "[--slots N]\n");
     return 2;
 }
