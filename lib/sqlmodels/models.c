@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define MODEL_MAX_BYTES (4 * 1024 * 1024)
 
@@ -361,6 +362,70 @@ static char *read_file(const char *path, char **reterr_msg)
     return buf;
 }
 
+/* NAME.ENGINE.sql (ENGINE one of DAGD_MODEL_ENGINES): an engine's variant
+ * of model NAME, not a model of its own. */
+static const char *const engines[] = {DAGD_MODEL_ENGINES, NULL};
+
+static bool is_variant(const char *file)
+{
+    size_t l = strlen(file);
+
+    for (size_t i = 0; engines[i]; i++) {
+        size_t e = strlen(engines[i]);
+        if (l > e + 5 && file[l - e - 5] == '.' && strncmp(file + l - e - 4, engines[i], e) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Replaces each model that has a DIR/NAME.ENGINE.sql by that file's. */
+static int use_variants(const char *dir, const char *engine, struct dagd_model_set *set,
+                        char **reterr_msg)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        struct dagd_model m = {0};
+        char *path = NULL, *text;
+        int r;
+
+        if (asprintf(&path, "%s/%s.%s.sql", dir, set->v[i].name, engine) < 0) {
+            abort();
+        }
+        if (access(path, F_OK) < 0) {
+            free(path);
+            continue;
+        }
+        text = read_file(path, reterr_msg);
+        r = text ? dagd_model_parse(set->v[i].name, text, &m, reterr_msg) : -EIO;
+        free(text);
+        if (r < 0) {
+            free(path);
+            return r;
+        }
+        m.path = path;
+        dagd_model_done(&set->v[i]);
+        set->v[i] = m;
+    }
+    return 0;
+}
+
+int dagd_models_load_engine(const char *dir, const char *engine, struct dagd_model_set *ret,
+                            char **reterr_msg)
+{
+    struct dagd_model_set set = {0};
+    int r = dagd_models_load(dir, &set, reterr_msg);
+
+    if (r >= 0 && engine) {
+        r = use_variants(dir, engine, &set, reterr_msg);
+    }
+    if (r < 0) {
+        dagd_model_set_done(&set);
+        return r;
+    }
+    *ret = set;
+    return 0;
+}
+
 int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_msg)
 {
     struct dagd_model_set set = {0};
@@ -375,7 +440,8 @@ int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_
     }
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
-        if (l > 4 && strcmp(de->d_name + l - 4, ".sql") == 0 && de->d_name[0] != '.') {
+        if (l > 4 && strcmp(de->d_name + l - 4, ".sql") == 0 && de->d_name[0] != '.' &&
+            !is_variant(de->d_name)) {
             strv_push(&files, strdup(de->d_name));
         }
     }

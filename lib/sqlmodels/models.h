@@ -63,9 +63,21 @@ struct dagd_model_set {
  * 0, or -EINVAL (bad name, empty SQL, bad directive) with *reterr_msg set. */
 int dagd_model_parse(const char *name, const char *text, struct dagd_model *ret, char **reterr_msg);
 
-/* Load every *.sql file of dir, sorted by name. 0, -ENOENT (no dir or no
- * model), -EINVAL, -EIO; *reterr_msg set on failure. */
+/* The warehouse engines a model file may be specific to (issue 13). */
+#define DAGD_MODEL_ENGINES "sqlite", "postgresql"
+
+/* Load every *.sql file of dir, sorted by name. A file NAME.ENGINE.sql
+ * (ENGINE one of DAGD_MODEL_ENGINES, e.g. x.postgresql.sql) is no model:
+ * it is model NAME's variant for that engine (dagd_models_load_engine).
+ * 0, -ENOENT (no dir or no model), -EINVAL, -EIO; *reterr_msg set on failure. */
 int dagd_models_load(const char *dir, struct dagd_model_set *ret, char **reterr_msg);
+
+/* As dagd_models_load, then each model NAME with a file NAME.ENGINE.sql in
+ * dir takes that file's SQL and directives instead (its path too). ENGINE
+ * NULL: no variants. The variant must exist next to the portable model:
+ * the models (and `dagd lineage`) are the same on every engine. */
+int dagd_models_load_engine(const char *dir, const char *engine, struct dagd_model_set *ret,
+                            char **reterr_msg);
 
 /* Add a parsed model to a set (takes ownership of *m's contents). */
 void dagd_models_add(struct dagd_model_set *set, struct dagd_model *m);

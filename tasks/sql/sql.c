@@ -4,7 +4,10 @@
  * documented in docs/warehouse.md).
  *
  * Config: models (directory, relative to the working directory of the run),
- * vars (values for `${name}` besides the run's params). */
+ * vars (values for `${name}` besides the run's params).
+ *
+ * On a PostgreSQL warehouse (wh.h) a model NAME.sql is replaced by its
+ * variant NAME.postgresql.sql where there is one (models.h). */
 #include <dagd/task.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "models.h"
 #include "sql_functions.h"
 #include "transform_run.h"
+#include "wh.h"
 
 /* tasks/transform builds this file again as the alias `transform` */
 #ifndef DAGD_SQL_TASK_NAME
@@ -34,14 +38,22 @@ static const struct dagd_task_field schema[] = {
     {.name = NULL},
 };
 
+/* "postgresql" when the warehouse is a PostgreSQL server, else NULL. */
+static const char *engine(struct dagd_task_ctx *ctx)
+{
+    bool pg = DAGD_HOST_HAS(host, warehouse_conninfo) && host->warehouse_conninfo(ctx);
+
+    return pg ? dagd_wh_engine_to_string(DAGD_WH_POSTGRESQL) : NULL;
+}
+
 static int transform_inputs(struct dagd_task_ctx *ctx)
 {
     struct dagd_model_set set = {0};
     const char *dir = host->config_string(ctx, "models", NULL);
 
-    /* The model files are part of the fingerprint; a missing directory is
-     * reported by run. */
-    if (dir && dagd_models_load(dir, &set, NULL) >= 0) {
+    /* The model files are part of the fingerprint (the engine's variants
+     * where they are used); a missing directory is reported by run. */
+    if (dir && dagd_models_load_engine(dir, engine(ctx), &set, NULL) >= 0) {
         for (size_t i = 0; i < set.n; i++) {
             (void)host->declare_input(ctx, set.v[i].path);
         }
@@ -85,27 +97,32 @@ static int transform_run(struct dagd_task_ctx *ctx)
     };
     struct dagd_model_set set = {0};
     const char *dir = host->config_string(ctx, "models", NULL);
-    struct sqlite3 *db = host->warehouse(ctx);
+    struct dagd_wh *wh = NULL;
     char *err = NULL;
     int64_t rows = 0;
     int r;
 
-    if (!db) {
-        return host->fail(ctx, NULL, "cannot open the warehouse");
-    }
     if (!dir) {
         return host->fail(ctx, "models", "no models directory configured");
     }
-    if (dagd_sql_functions_register(db) < 0) {
-        return host->fail(ctx, NULL, "cannot add SQL functions: %s", sqlite3_errmsg(db));
+    if ((r = dagd_wh_open(host, ctx, &wh, &err)) < 0) {
+        (void)host->fail(ctx, NULL, "%s", err);
+        free(err);
+        return r;
     }
-    r = dagd_models_load(dir, &set, &err);
+    if (wh->engine == DAGD_WH_SQLITE && dagd_sql_functions_register(wh->db) < 0) {
+        (void)host->fail(ctx, NULL, "cannot add SQL functions: %s", sqlite3_errmsg(wh->db));
+        dagd_wh_free(wh);
+        return -EIO;
+    }
+    r = dagd_models_load_engine(dir, engine(ctx), &set, &err);
     if (r >= 0) {
         r = dagd_models_expand(&set, lookup_param, ctx, &err);
     }
     if (r >= 0) {
-        r = dagd_transform_models(db, &set, &o, &rows, &err);
+        r = dagd_transform_models_wh(wh, &set, &o, &rows, &err);
     }
+    dagd_wh_free(wh);
     if (r < 0 && r != -ECANCELED) {
         (void)host->fail(ctx, NULL, "%s", err ? err : "transform failed");
     }

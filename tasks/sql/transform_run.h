@@ -31,4 +31,12 @@ int dagd_transform_models(struct sqlite3 *db, struct dagd_model_set *set,
                           const struct dagd_transform_opts *opts, int64_t *ret_rows,
                           char **reterr_msg);
 
+/* The same on either engine (tasks/common/wh.h): SQLite goes to
+ * dagd_transform_models, PostgreSQL to transform_pg.c (one transaction,
+ * tables by CREATE TABLE AS, keys added after the swap). */
+struct dagd_wh;
+int dagd_transform_models_wh(struct dagd_wh *wh, struct dagd_model_set *set,
+                             const struct dagd_transform_opts *opts, int64_t *ret_rows,
+                             char **reterr_msg);
+
 #endif
