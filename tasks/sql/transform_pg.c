@@ -51,8 +51,8 @@ static char *idents(char *s, const struct dagd_strv *sv)
     return s;
 }
 
-static int kind_row(void *userdata, size_t n, const char *const *names,
-                    const char *const *values, const char *kinds)
+static int kind_row(void *userdata, size_t n, const char *const *names, const char *const *values,
+                    const char *kinds)
 {
     *(char *)userdata = values[0] ? values[0][0] : 0;
     return 0;
@@ -93,9 +93,8 @@ static int check_single(struct dagd_wh *wh, const struct dagd_model *m, PGresult
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
     if (!ok) {
-        dagd__task_set_err(reterr_msg, "model %s (%s) on %s: %s", m->name,
-                           m->path ? m->path : "-", wh->label,
-                           res ? PQresultErrorMessage(res) : PQerrorMessage(PG(wh)));
+        dagd__task_set_err(reterr_msg, "model %s (%s) on %s: %s", m->name, m->path ? m->path : "-",
+                           wh->label, res ? PQresultErrorMessage(res) : PQerrorMessage(PG(wh)));
     }
     PQclear(res);
     if (!ok) {
