@@ -200,6 +200,33 @@
       "INSERT INTO sensor_keys (sensor, key, run_id, ts) VALUES (?1, ?2, ?3, ?4) "                 \
       "ON CONFLICT (sensor, key) DO NOTHING")
 
+/* PostgreSQL's text of the statements whose SQLite text it does not take
+ * (every other one is used as is, with ?N as $N; store-pg.h). The result
+ * columns stay the same, so the row decoders serve both backends. */
+#define STORE_STATEMENTS_PG(X)                                                                     \
+    X(BEGIN, "BEGIN")                                                                              \
+    /* chr() for char(); run_id is COLLATE "C" there, so the range is a byte range of the key. */  \
+    X(RUN_RESOLVE, "SELECT run_id FROM runs WHERE run_id >= ?1 AND run_id < ?1 || chr(1114111) "   \
+                   "ORDER BY run_id LIMIT 2")                                                      \
+    /* No bare columns beside max(): the newest success by a backward range of the index. */       \
+    X(STEP_LAST_SUCCESS,                                                                           \
+      "SELECT " STEP_COLUMNS ", ended_at FROM steps WHERE pipeline = ?1 AND step = ?2 "            \
+      "AND status = 'succeeded' AND ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT 1")          \
+    X(STEP_LAST_SUCCESS_PARTITION,                                                                 \
+      "SELECT " STEP_COLUMNS_S ", s.ended_at FROM runs r JOIN steps s ON s.run_id = r.run_id "     \
+      "AND s.step = ?2 WHERE r.pipeline = ?1 AND r.partition = ?3 AND s.status = 'succeeded' "     \
+      "AND s.ended_at IS NOT NULL ORDER BY s.ended_at DESC LIMIT 1")                               \
+    /* The new seq comes back as the result (SQLite: last_insert_rowid). */                        \
+    X(EVENT_INSERT, "INSERT INTO events (run_id, step, ts, level, kind, message) "                 \
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq")                               \
+    X(PARTITIONS_LAST,                                                                             \
+      "SELECT DISTINCT ON (partition) partition, status, created_at, ended_at, run_id FROM runs "  \
+      "WHERE pipeline = ?1 AND partition IS NOT NULL ORDER BY partition, created_at DESC")         \
+    X(ORPHAN_PROCESSES,                                                                            \
+      "SELECT s.pgid, s.pgid_start, s.boot_id, s.run_id, s.step FROM runs r "                      \
+      "JOIN steps s ON s.run_id = r.run_id "                                                       \
+      "WHERE r.status IN ('queued', 'running') AND s.status = 'running' AND s.pgid IS NOT NULL")
+
 /* Queries run once per open, not cached. */
 #define SQL_SCHEMA_OBJECTS "SELECT count(*) FROM sqlite_schema"
 

@@ -14,6 +14,7 @@
  *   returns -errno and keeps the message for dagd_store_errmsg(). */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "store-migrations.h"
+#include "store-pg.h"
 #include "util.h"
 #include "store-sql.h"
 
@@ -52,12 +54,14 @@ static const char *const store_sql[_STMT_MAX] = {
 #undef X
 };
 
+struct dbstmt;
 struct dagd_store {
-    sqlite3 *db;
-    char *path;
+    sqlite3 *db;         /* the SQLite backend, or */
+    struct dagd__pg *pg; /* the PostgreSQL one (store-pg.h) */
+    char *path;          /* state.db, or the conninfo without secrets */
     bool readonly;
     bool user_txn; /* dagd_store_begin() is open */
-    sqlite3_stmt *stmts[_STMT_MAX];
+    struct dbstmt *stmts[_STMT_MAX];
     char errmsg[512];
 };
 
@@ -172,6 +176,10 @@ static int errno_from_sqlite(int rc, int sys_errno)
 /* Record the connection's current error for dagd_store_errmsg(); returns -errno. */
 static int store_fail(struct dagd_store *s, int rc, const char *what)
 {
+    if (s->pg) {
+        set_msg(s->errmsg, sizeof(s->errmsg), "%s: %s", what, dagd__pg_errmsg(s->pg));
+        return errno_from_sqlite(rc, 0);
+    }
     int r = errno_from_sqlite(rc, sqlite3_system_errno(s->db));
     if (r == -EBADMSG) {
         /* "what" adds nothing here: say what the file is. */
@@ -195,30 +203,232 @@ static int store_fail_errno(struct dagd_store *s, int r, const char *fmt, ...)
     return r;
 }
 
-/* ---- statements ---- */
+/* ---- statements: one interface over both backends ---- */
 
-static void stmt_resetp(sqlite3_stmt **st)
+/* A cached statement. With SQLite it wraps a prepared sqlite3_stmt. With
+ * PostgreSQL it holds the translated SQL, the bound parameters as text (the
+ * libpq text protocol) and, once stepped, the whole result, whose rows
+ * db_step() hands out one by one. The store's functions use only the db_*
+ * calls below, so each is written once for both backends; db_step() returns
+ * SQLite's codes (SQLITE_ROW, SQLITE_DONE or an error) on both. */
+#define DB_MAX_PARAMS 20
+struct dbstmt {
+    struct dagd_store *s;
+    sqlite3_stmt *lite;
+    char *sql; /* PostgreSQL */
+    int n_params;
+    Oid types[DB_MAX_PARAMS];
+    char *vals[DB_MAX_PARAMS];
+    PGresult *res;
+    int row; /* the row db_step() returned last, -1 before the first */
+};
+
+static void db_stmt_free(struct dbstmt *st)
+{
+    if (!st) {
+        return;
+    }
+    (void)sqlite3_finalize(st->lite);
+    for (int i = 0; i < DB_MAX_PARAMS; i++) {
+        free(st->vals[i]);
+    }
+    PQclear(st->res);
+    free(st->sql);
+    free(st);
+}
+
+/* Forget the result (the next db_step() runs the statement again); the
+ * bindings stay, as with sqlite3_reset(). */
+static void db_reset(struct dbstmt *st)
+{
+    if (st->lite) {
+        (void)sqlite3_reset(st->lite);
+        return;
+    }
+    PQclear(st->res);
+    st->res = NULL;
+    st->row = -1;
+}
+
+static void db_clear_bindings(struct dbstmt *st)
+{
+    if (st->lite) {
+        (void)sqlite3_clear_bindings(st->lite);
+        return;
+    }
+    for (int i = 0; i < DB_MAX_PARAMS; i++) {
+        free(st->vals[i]);
+        st->vals[i] = NULL;
+        st->types[i] = 0;
+    }
+}
+
+/* PostgreSQL type OIDs of the parameters we send (pg_type.h). */
+#define OID_INT8 20
+#define OID_TEXT 25
+
+static int db_bind_pg(struct dbstmt *st, int i, char *v, Oid type)
+{
+    if (i < 1 || i > DB_MAX_PARAMS) {
+        free(v);
+        return SQLITE_RANGE;
+    }
+    free(st->vals[i - 1]);
+    st->vals[i - 1] = v;
+    st->types[i - 1] = type;
+    return SQLITE_OK;
+}
+
+static int db_bind_int64(struct dbstmt *st, int i, int64_t v)
+{
+    if (st->lite) {
+        return sqlite3_bind_int64(st->lite, i, v);
+    }
+    return db_bind_pg(st, i, dagd_xasprintf("%" PRId64, v), OID_INT8);
+}
+
+static int db_bind_null(struct dbstmt *st, int i)
+{
+    if (st->lite) {
+        return sqlite3_bind_null(st->lite, i);
+    }
+    return db_bind_pg(st, i, NULL, 0);
+}
+
+/* A NULL of a known type: PostgreSQL cannot infer one for "?3 IS NULL". */
+static int db_bind_typed_null(struct dbstmt *st, int i, Oid type)
+{
+    if (st->lite) {
+        return sqlite3_bind_null(st->lite, i);
+    }
+    return db_bind_pg(st, i, NULL, type);
+}
+
+/* n < 0: up to the NUL. SQLite keeps `v` (SQLITE_STATIC) or copies it as
+ * `destructor` says; PostgreSQL always copies. */
+static int db_bind_textn(struct dbstmt *st, int i, const char *v, int n, void (*destructor)(void *))
+{
+    if (st->lite) {
+        return sqlite3_bind_text(st->lite, i, v, n, destructor);
+    }
+    return db_bind_pg(st, i, n < 0 ? dagd_xstrdup(v) : dagd_xstrndup(v, (size_t)n), OID_TEXT);
+}
+
+static int db_step(struct dbstmt *st)
+{
+    if (st->lite) {
+        return sqlite3_step(st->lite);
+    }
+    if (!st->res) {
+        int rc = dagd__pg_exec(st->s->pg, st->sql, st->n_params, st->types,
+                               (const char *const *)st->vals, &st->res);
+        if (rc != SQLITE_OK) {
+            return rc;
+        }
+        st->row = -1;
+    }
+    if (st->row + 1 < PQntuples(st->res)) {
+        st->row++;
+        return SQLITE_ROW;
+    }
+    st->row = PQntuples(st->res);
+    return SQLITE_DONE;
+}
+
+static const unsigned char *db_column_text(struct dbstmt *st, int i)
+{
+    if (st->lite) {
+        return sqlite3_column_text(st->lite, i);
+    }
+    if (!st->res || st->row < 0 || st->row >= PQntuples(st->res) || i >= PQnfields(st->res) ||
+        PQgetisnull(st->res, st->row, i)) {
+        return NULL;
+    }
+    return (const unsigned char *)PQgetvalue(st->res, st->row, i);
+}
+
+static int db_column_type(struct dbstmt *st, int i)
+{
+    if (st->lite) {
+        return sqlite3_column_type(st->lite, i);
+    }
+    return db_column_text(st, i) ? SQLITE_TEXT : SQLITE_NULL;
+}
+
+static int64_t db_column_int64(struct dbstmt *st, int i)
+{
+    if (st->lite) {
+        return sqlite3_column_int64(st->lite, i);
+    }
+    const char *v = (const char *)db_column_text(st, i);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int db_column_int(struct dbstmt *st, int i)
+{
+    return (int)db_column_int64(st, i);
+}
+
+static int64_t db_changes(struct dagd_store *s)
+{
+    return s->pg ? dagd__pg_changes(s->pg) : sqlite3_changes64(s->db);
+}
+
+static int64_t db_last_insert_rowid(struct dagd_store *s)
+{
+    return s->pg ? dagd__pg_last_id(s->pg) : sqlite3_last_insert_rowid(s->db);
+}
+
+static bool db_in_txn(struct dagd_store *s)
+{
+    return s->pg ? dagd__pg_in_txn(s->pg) : !sqlite3_get_autocommit(s->db);
+}
+
+static void stmt_resetp(struct dbstmt **st)
 {
     if (*st) {
-        (void)sqlite3_reset(*st);
-        (void)sqlite3_clear_bindings(*st);
+        db_reset(*st);
+        db_clear_bindings(*st);
     }
 }
 /* A cached statement that is reset (not finalized) when it goes out of scope. */
 #define _cleanup_stmt_ _cleanup_(stmt_resetp)
 
+/* The PostgreSQL text of statement `id`: its override in
+ * STORE_STATEMENTS_PG (store-sql.h) where the dialects differ, else the
+ * SQLite text with ?N turned into $N. */
+static char *pg_sql(enum store_stmt id, int *ret_n)
+{
+    static const char *const overrides[_STMT_MAX] = {
+#define X(name, sql) [STMT_##name] = sql,
+        STORE_STATEMENTS_PG(X)
+#undef X
+    };
+    return dagd__pg_translate(overrides[id] ? overrides[id] : store_sql[id], ret_n);
+}
+
 /* The cached statement `id`, prepared on first use. SQLITE_PREPARE_PERSISTENT
  * tells SQLite the statement lives long, so it keeps it out of the
  * lookaside allocator meant for short-lived ones. A read-only store never
  * prepares the write statements, so opening one costs nothing for them. */
-static int stmt_get(struct dagd_store *s, enum store_stmt id, sqlite3_stmt **ret)
+static int stmt_get(struct dagd_store *s, enum store_stmt id, struct dbstmt **ret)
 {
     if (!s->stmts[id]) {
-        int rc = sqlite3_prepare_v3(s->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s->stmts[id], NULL);
-        if (rc != SQLITE_OK) {
-            return store_fail(s, rc, "Failed to prepare statement");
+        struct dbstmt *st = dagd_xcalloc(1, sizeof(*st));
+        st->s = s;
+        st->row = -1;
+        if (s->pg) {
+            st->sql = pg_sql(id, &st->n_params);
+            assert(st->n_params <= DB_MAX_PARAMS);
+        } else {
+            int rc = sqlite3_prepare_v3(s->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &st->lite, NULL);
+            if (rc != SQLITE_OK) {
+                free(st);
+                return store_fail(s, rc, "Failed to prepare statement");
+            }
         }
+        s->stmts[id] = st;
     }
     *ret = s->stmts[id];
     return 0;
@@ -227,15 +437,15 @@ static int stmt_get(struct dagd_store *s, enum store_stmt id, sqlite3_stmt **ret
 /* SQLITE_STATIC is safe: every bound string belongs to the caller and
  * outlives the statement's step, which the cleanup handler resets (and so
  * unbinds) before the function returns. */
-static int bind_text(sqlite3_stmt *st, int i, const char *v)
+static int bind_text(struct dbstmt *st, int i, const char *v)
 {
-    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    return v ? db_bind_textn(st, i, v, -1, SQLITE_STATIC) : db_bind_typed_null(st, i, OID_TEXT);
 }
 
 /* 0 is stored as NULL ("not yet"). */
-static int bind_time(sqlite3_stmt *st, int i, int64_t v)
+static int bind_time(struct dbstmt *st, int i, int64_t v)
 {
-    return v ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+    return v ? db_bind_int64(st, i, v) : db_bind_typed_null(st, i, OID_INT8);
 }
 
 /* Length of s[i..n) once invalid bytes become U+FFFD (3 bytes each). */
@@ -279,34 +489,34 @@ static char *utf8_clean(const char *s, size_t n, size_t max)
 /* Bind text that comes from steps (log lines, error messages): stored as
  * valid UTF-8, so every sqlite3 client (Python's too) can read it, and at
  * most DAGD_STORE_TEXT_MAX bytes. Valid short text is bound without a copy. */
-static int bind_message(sqlite3_stmt *st, int i, const char *v)
+static int bind_message(struct dbstmt *st, int i, const char *v)
 {
     if (!v) {
-        return sqlite3_bind_null(st, i);
+        return db_bind_typed_null(st, i, OID_TEXT);
     }
     size_t n = strnlen(v, DAGD_STORE_TEXT_MAX + 1);
     if (n <= DAGD_STORE_TEXT_MAX && dagd_utf8_valid(v, n, NULL)) {
-        return sqlite3_bind_text(st, i, v, (int)n, SQLITE_STATIC);
+        return db_bind_textn(st, i, v, (int)n, SQLITE_STATIC);
     }
     if (n > DAGD_STORE_TEXT_MAX) {
         n = strlen(v);
     }
     char *c = utf8_clean(v, n, DAGD_STORE_TEXT_MAX);
-    int rc = sqlite3_bind_text(st, i, c, -1, SQLITE_TRANSIENT);
+    int rc = db_bind_textn(st, i, c, -1, SQLITE_TRANSIENT);
     free(c);
     return rc;
 }
 
 /* A copy of a text column; NULL stays NULL. */
-static char *column_strdup(sqlite3_stmt *st, int i)
+static char *column_strdup(struct dbstmt *st, int i)
 {
-    return dagd_xstrdup((const char *)sqlite3_column_text(st, i));
+    return dagd_xstrdup((const char *)db_column_text(st, i));
 }
 
 /* Step a statement that returns no rows. */
-static int stmt_exec(struct dagd_store *s, sqlite3_stmt *st, const char *what)
+static int stmt_exec(struct dagd_store *s, struct dbstmt *st, const char *what)
 {
-    int rc = sqlite3_step(st);
+    int rc = db_step(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         return store_fail(s, rc, what);
     }
@@ -316,7 +526,7 @@ static int stmt_exec(struct dagd_store *s, sqlite3_stmt *st, const char *what)
 /* Run a cached statement without parameters (transaction control). */
 static int exec_id(struct dagd_store *s, enum store_stmt id, const char *what)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, id, &st);
     if (r < 0) {
         return r;
@@ -330,7 +540,7 @@ static int exec_id(struct dagd_store *s, enum store_stmt id, const char *what)
  * caller's batch. */
 static int txn_begin(struct dagd_store *s, bool *ret_nested)
 {
-    bool nested = !sqlite3_get_autocommit(s->db);
+    bool nested = db_in_txn(s);
     int r = exec_id(s, nested ? STMT_SAVEPOINT : STMT_BEGIN, "Failed to begin a transaction");
     if (r < 0) {
         return r;
@@ -356,7 +566,7 @@ static int txn_end(struct dagd_store *s, bool nested, int r)
     if (nested) {
         (void)exec_id(s, STMT_ROLLBACK_TO, "rollback");
         (void)exec_id(s, STMT_RELEASE, "rollback");
-    } else if (!sqlite3_get_autocommit(s->db)) {
+    } else if (db_in_txn(s)) {
         (void)exec_id(s, STMT_ROLLBACK, "rollback");
     }
     memcpy(s->errmsg, saved, sizeof(saved));
@@ -365,7 +575,7 @@ static int txn_end(struct dagd_store *s, bool nested, int r)
 
 int dagd_store_begin(struct dagd_store *s)
 {
-    if (s->user_txn || !sqlite3_get_autocommit(s->db)) {
+    if (s->user_txn || db_in_txn(s)) {
         return store_fail_errno(s, -EBUSY, "A transaction is already open");
     }
     int r = exec_id(s, STMT_BEGIN, "Failed to begin a transaction");
@@ -385,7 +595,7 @@ int dagd_store_commit(struct dagd_store *s)
     if (r < 0) {
         /* A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open:
          * the caller may retry the commit or roll back. */
-        if (sqlite3_get_autocommit(s->db)) {
+        if (!db_in_txn(s)) {
             s->user_txn = false;
         }
         return r;
@@ -400,7 +610,7 @@ int dagd_store_rollback(struct dagd_store *s)
         return store_fail_errno(s, -ENOTCONN, "No transaction is open");
     }
     s->user_txn = false;
-    if (sqlite3_get_autocommit(s->db)) {
+    if (!db_in_txn(s)) {
         return 0; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
     }
     return exec_id(s, STMT_ROLLBACK, "Failed to roll back a transaction");
@@ -410,6 +620,9 @@ int dagd_store_checkpoint(struct dagd_store *s)
 {
     if (s->user_txn) {
         return store_fail_errno(s, -EBUSY, "A transaction is open");
+    }
+    if (s->pg) {
+        return 0; /* PostgreSQL manages its WAL itself */
     }
     /* SQLITE_BUSY (-EBUSY) when a reader kept it from finishing. */
     int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -854,6 +1067,61 @@ int dagd_store_open(const char *dir, struct dagd_store **ret)
     return store_open(dir, false, ret);
 }
 
+/* PostgreSQL: connect, refuse a foreign or newer schema, migrate. The
+ * store's path is the conninfo without secrets, for messages. */
+static int store_open_pg(const char *dir, const char *conninfo, struct dagd_store **ret)
+{
+    /* The state directory still holds the daemon's lock and the default
+     * warehouse: create it as for state.db. */
+    int r = dir && *dir ? mkdir_p(dir, 0750) : 0;
+    if (r < 0) {
+        set_msg(open_errmsg, sizeof(open_errmsg), "Failed to create state directory '%s': %s", dir,
+                strerror(-r));
+        return r;
+    }
+    struct dagd_store *s = dagd_xcalloc(1, sizeof(*s));
+    r = dagd__pg_connect(conninfo, &s->pg, open_errmsg, sizeof(open_errmsg));
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    s->path = dagd_xstrdup(dagd__pg_display(s->pg));
+    int version;
+    r = dagd__pg_migrate(s->pg, dagd_store_schema_latest(), &version);
+    if (r < 0) {
+        set_msg(open_errmsg, sizeof(open_errmsg), "%s", dagd__pg_errmsg(s->pg));
+        (void)dagd_store_free(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+int dagd_store_open_location(const char *dir, const char *state, struct dagd_store **ret)
+{
+    if (state && *state) {
+        if (!dagd__pg_is_conninfo(state)) {
+            set_msg(open_errmsg, sizeof(open_errmsg),
+                    "'%s' is not a PostgreSQL connection string (postgresql://... or "
+                    "'host=... dbname=...')",
+                    state);
+            return -EINVAL;
+        }
+        return store_open_pg(dir, state, ret);
+    }
+    return store_open(dir, false, ret);
+}
+
+bool dagd_store_is_postgresql(struct dagd_store *s)
+{
+    return s->pg != NULL;
+}
+
+unsigned dagd_store_reconnects(struct dagd_store *s)
+{
+    return s->pg ? dagd__pg_reconnects(s->pg) : 0;
+}
+
 int dagd_store_open_readonly(const char *dir, struct dagd_store **ret)
 {
     return store_open(dir, true, ret);
@@ -864,12 +1132,18 @@ struct dagd_store *dagd_store_free(struct dagd_store *s)
     if (!s) {
         return NULL;
     }
+    for (size_t i = 0; i < _STMT_MAX; i++) {
+        db_stmt_free(s->stmts[i]);
+    }
+    if (s->pg) {
+        if (dagd__pg_in_txn(s->pg)) {
+            (void)dagd__pg_exec_simple(s->pg, "ROLLBACK");
+        }
+        s->pg = dagd__pg_free(s->pg);
+    }
     if (s->db) {
         if (!sqlite3_get_autocommit(s->db)) {
             (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        }
-        for (size_t i = 0; i < _STMT_MAX; i++) {
-            (void)sqlite3_finalize(s->stmts[i]);
         }
         if (!s->readonly) {
             /* Keeps the planner's statistics fresh (SQLite docs); the
@@ -896,6 +1170,11 @@ const char *dagd_store_errmsg(struct dagd_store *s)
 
 int dagd_store_schema_version(struct dagd_store *s)
 {
+    if (s->pg) {
+        int pv = 0;
+        int r = dagd__pg_schema_version(s->pg, &pv);
+        return r < 0 ? store_fail(s, SQLITE_IOERR, "Failed to read the schema version") : pv;
+    }
     int64_t v = 0; /* query_int writes it on success only */
     int r = query_int(s, "PRAGMA user_version", &v);
     if (r < 0) {
@@ -971,7 +1250,7 @@ void dagd_tick_info_done(struct dagd_tick_info *t)
 }
 
 /* Row decoders, in the order of RUN_COLUMNS etc. in store-sql.h. */
-static void run_from_row(sqlite3_stmt *st, struct dagd_run_info *r)
+static void run_from_row(struct dbstmt *st, struct dagd_run_info *r)
 {
     *r = (struct dagd_run_info){
         .run_id = column_strdup(st, 0),
@@ -979,82 +1258,82 @@ static void run_from_row(sqlite3_stmt *st, struct dagd_run_info *r)
         .trigger = column_strdup(st, 3),
         .params_json = column_strdup(st, 4),
         .parent_run_id = column_strdup(st, 5),
-        .created_at = sqlite3_column_int64(st, 6),
-        .started_at = sqlite3_column_int64(st, 7),
-        .ended_at = sqlite3_column_int64(st, 8),
+        .created_at = db_column_int64(st, 6),
+        .started_at = db_column_int64(st, 7),
+        .ended_at = db_column_int64(st, 8),
         .error = column_strdup(st, 9),
         .partition = column_strdup(st, 10),
         .backfill_id = column_strdup(st, 11),
-        .priority = sqlite3_column_int(st, 12),
+        .priority = db_column_int(st, 12),
         .queue_options = column_strdup(st, 13),
-        .start_seq = sqlite3_column_int64(st, 14),
+        .start_seq = db_column_int64(st, 14),
     };
-    int v = dagd_run_status_from_string((const char *)sqlite3_column_text(st, 2));
+    int v = dagd_run_status_from_string((const char *)db_column_text(st, 2));
     /* The CHECK constraint keeps unknown strings out; map anything else to failed. */
     r->status = v >= 0 ? (enum dagd_run_status)v : DAGD_RUN_FAILED;
 }
 
-static void step_from_row(sqlite3_stmt *st, struct dagd_step_info *s)
+static void step_from_row(struct dbstmt *st, struct dagd_step_info *s)
 {
     *s = (struct dagd_step_info){
         .run_id = column_strdup(st, 0),
         .step = column_strdup(st, 1),
         .task = column_strdup(st, 2),
-        .attempts = (unsigned)sqlite3_column_int64(st, 4),
-        .started_at = sqlite3_column_int64(st, 5),
-        .ended_at = sqlite3_column_int64(st, 6),
-        .exit_code = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 7),
-        .rows_in = sqlite3_column_int64(st, 8),
-        .rows_out = sqlite3_column_int64(st, 9),
+        .attempts = (unsigned)db_column_int64(st, 4),
+        .started_at = db_column_int64(st, 5),
+        .ended_at = db_column_int64(st, 6),
+        .exit_code = db_column_type(st, 7) == SQLITE_NULL ? -1 : db_column_int(st, 7),
+        .rows_in = db_column_int64(st, 8),
+        .rows_out = db_column_int64(st, 9),
         .fingerprint = column_strdup(st, 10),
         .error = column_strdup(st, 11),
         .skip_reason = column_strdup(st, 12),
-        .cpu_usec = sqlite3_column_int64(st, 13),
-        .max_rss_kb = sqlite3_column_int64(st, 14),
+        .cpu_usec = db_column_int64(st, 13),
+        .max_rss_kb = db_column_int64(st, 14),
         .inputs_json = column_strdup(st, 15),
         .manifest = column_strdup(st, 16),
     };
-    int v = dagd_step_status_from_string((const char *)sqlite3_column_text(st, 3));
+    int v = dagd_step_status_from_string((const char *)db_column_text(st, 3));
     s->status = v >= 0 ? (enum dagd_step_status)v : DAGD_STEP_FAILED;
 }
 
-static void event_from_row(sqlite3_stmt *st, struct dagd_event_info *e)
+static void event_from_row(struct dbstmt *st, struct dagd_event_info *e)
 {
     *e = (struct dagd_event_info){
-        .seq = sqlite3_column_int64(st, 0),
+        .seq = db_column_int64(st, 0),
         .run_id = column_strdup(st, 1),
         .step = column_strdup(st, 2),
-        .ts = sqlite3_column_int64(st, 3),
+        .ts = db_column_int64(st, 3),
         .level = column_strdup(st, 4),
         .kind = column_strdup(st, 5),
         .message = column_strdup(st, 6),
     };
 }
 
-static void check_from_row(sqlite3_stmt *st, struct dagd_check_info *c)
+static void check_from_row(struct dbstmt *st, struct dagd_check_info *c)
 {
     *c = (struct dagd_check_info){
-        .id = sqlite3_column_int64(st, 0),
+        .id = db_column_int64(st, 0),
         .run_id = column_strdup(st, 1),
         .step = column_strdup(st, 2),
-        .attempt = (unsigned)sqlite3_column_int64(st, 3),
+        .attempt = (unsigned)db_column_int64(st, 3),
         .name = column_strdup(st, 4),
         .severity = column_strdup(st, 5),
         .status = column_strdup(st, 6),
-        .violations = sqlite3_column_int64(st, 7),
+        .violations = db_column_int64(st, 7),
         .sample = column_strdup(st, 8),
         .detail = column_strdup(st, 9),
-        .ts = sqlite3_column_int64(st, 10),
+        .ts = db_column_int64(st, 10),
     };
 }
 
-static void tick_from_row(sqlite3_stmt *st, struct dagd_tick_info *t)
+static void tick_from_row(struct dbstmt *st, struct dagd_tick_info *t)
 {
     *t = (struct dagd_tick_info){
-        .id = sqlite3_column_int64(st, 0),
+        .id = db_column_int64(st, 0),
         .name = column_strdup(st, 1),
         .kind = column_strdup(st, 2),
-        .ts = sqlite3_column_int64(st, 3),
+        .ts = db_column_int64(st, 3),
         .run_id = column_strdup(st, 4),
         .status = column_strdup(st, 5),
         .reason = column_strdup(st, 6),
@@ -1063,14 +1342,14 @@ static void tick_from_row(sqlite3_stmt *st, struct dagd_tick_info *t)
 
 /* Collect every row of a bound statement into a growing array of `size`
  * byte elements decoded by `decode`. */
-static int collect_rows(struct dagd_store *s, sqlite3_stmt *st, size_t size,
-                        void (*decode)(sqlite3_stmt *, void *), void (*done)(void *), void **ret,
+static int collect_rows(struct dagd_store *s, struct dbstmt *st, size_t size,
+                        void (*decode)(struct dbstmt *, void *), void (*done)(void *), void **ret,
                         size_t *ret_n)
 {
     char *arr = NULL;
     size_t n = 0, cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             arr = dagd_xreallocarray(arr, cap, size);
@@ -1091,7 +1370,7 @@ static int collect_rows(struct dagd_store *s, sqlite3_stmt *st, size_t size,
     return 0;
 }
 
-static void run_decode(sqlite3_stmt *st, void *p)
+static void run_decode(struct dbstmt *st, void *p)
 {
     run_from_row(st, p);
 }
@@ -1099,7 +1378,7 @@ static void run_done(void *p)
 {
     dagd_run_info_done(p);
 }
-static void step_decode(sqlite3_stmt *st, void *p)
+static void step_decode(struct dbstmt *st, void *p)
 {
     step_from_row(st, p);
 }
@@ -1107,7 +1386,7 @@ static void step_done(void *p)
 {
     dagd_step_info_done(p);
 }
-static void event_decode(sqlite3_stmt *st, void *p)
+static void event_decode(struct dbstmt *st, void *p)
 {
     event_from_row(st, p);
 }
@@ -1115,7 +1394,7 @@ static void event_done(void *p)
 {
     dagd_event_info_done(p);
 }
-static void check_decode(sqlite3_stmt *st, void *p)
+static void check_decode(struct dbstmt *st, void *p)
 {
     check_from_row(st, p);
 }
@@ -1123,7 +1402,7 @@ static void check_done(void *p)
 {
     dagd_check_info_done(p);
 }
-static void tick_decode(sqlite3_stmt *st, void *p)
+static void tick_decode(struct dbstmt *st, void *p)
 {
     tick_from_row(st, p);
 }
@@ -1176,21 +1455,21 @@ int dagd_store_check_add(struct dagd_store *s, const struct dagd_check_info *c)
                                 "A check result needs a run, a step, a name, a "
                                 "known severity and a known status");
     }
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_CHECK_INSERT, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, c->run_id);
     (void)bind_text(st, 2, c->step);
-    (void)sqlite3_bind_int64(st, 3, c->attempt);
+    (void)db_bind_int64(st, 3, c->attempt);
     (void)bind_message(st, 4, c->name);
     (void)bind_text(st, 5, c->severity);
     (void)bind_text(st, 6, c->status);
-    (void)sqlite3_bind_int64(st, 7, c->violations);
+    (void)db_bind_int64(st, 7, c->violations);
     (void)bind_text(st, 8, c->sample);
     (void)bind_message(st, 9, c->detail);
-    (void)sqlite3_bind_int64(st, 10, c->ts);
+    (void)db_bind_int64(st, 10, c->ts);
     r = stmt_exec(s, st, "Failed to add a check result");
     if (r == -ENOENT) {
         return store_fail_errno(s, r, "Failed to add a check result: no run '%s'", c->run_id);
@@ -1201,7 +1480,7 @@ int dagd_store_check_add(struct dagd_store *s, const struct dagd_check_info *c)
 int dagd_store_checks_list(struct dagd_store *s, const char *run_id, struct dagd_check_info **ret,
                            size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_CHECKS_LIST, &st);
     if (r < 0) {
         return r;
@@ -1215,14 +1494,14 @@ int dagd_store_checks_list(struct dagd_store *s, const char *run_id, struct dagd
 static int event_insert(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,
                         const char *level, const char *kind, const char *message, int64_t *ret_seq)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_EVENT_INSERT, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, run_id);
     (void)bind_text(st, 2, step);
-    (void)sqlite3_bind_int64(st, 3, ts);
+    (void)db_bind_int64(st, 3, ts);
     (void)bind_text(st, 4, level ? level : "info");
     (void)bind_text(st, 5, kind ? kind : "log");
     (void)bind_message(st, 6, message ? message : "");
@@ -1234,7 +1513,7 @@ static int event_insert(struct dagd_store *s, const char *run_id, const char *st
         return r;
     }
     if (ret_seq) {
-        *ret_seq = sqlite3_last_insert_rowid(s->db);
+        *ret_seq = db_last_insert_rowid(s);
     }
     return 0;
 }
@@ -1256,28 +1535,28 @@ int dagd_store_events_list(struct dagd_store *s, const char *run_id, const char 
                            int64_t after_seq, size_t limit, struct dagd_event_info **ret,
                            size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_EVENTS_LIST, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, run_id);
-    (void)sqlite3_bind_int64(st, 2, after_seq);
+    (void)db_bind_int64(st, 2, after_seq);
     (void)bind_text(st, 3, step);
-    (void)sqlite3_bind_int64(st, 4, sql_limit(limit));
+    (void)db_bind_int64(st, 4, sql_limit(limit));
     return collect_rows(s, st, sizeof(**ret), event_decode, event_done, (void **)ret, ret_n);
 }
 
 int dagd_store_events_tail(struct dagd_store *s, const char *run_id, size_t limit,
                            struct dagd_event_info **ret, size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_EVENTS_TAIL, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, run_id);
-    (void)sqlite3_bind_int64(st, 2, sql_limit(limit));
+    (void)db_bind_int64(st, 2, sql_limit(limit));
     struct dagd_event_info *evs = NULL;
     size_t n = 0;
     r = collect_rows(s, st, sizeof(*evs), event_decode, event_done, (void **)&evs, &n);
@@ -1315,7 +1594,7 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
     }
 
     {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_RUN_INSERT, &st);
         if (r < 0) {
             goto finish;
@@ -1326,13 +1605,13 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
         (void)bind_text(st, 4, trigger);
         (void)bind_text(st, 5, run->params_json ? run->params_json : "{}");
         (void)bind_text(st, 6, run->parent_run_id);
-        (void)sqlite3_bind_int64(st, 7, created);
-        (void)sqlite3_bind_null(st, 8);
-        (void)sqlite3_bind_null(st, 9);
-        (void)sqlite3_bind_null(st, 10);
+        (void)db_bind_int64(st, 7, created);
+        (void)db_bind_null(st, 8);
+        (void)db_bind_null(st, 9);
+        (void)db_bind_null(st, 10);
         (void)bind_text(st, 11, run->partition);
         (void)bind_text(st, 12, run->backfill_id);
-        (void)sqlite3_bind_int(st, 13, run->priority);
+        (void)db_bind_int64(st, 13, run->priority);
         (void)bind_text(st, 14, run->queue_options);
         r = stmt_exec(s, st, "Failed to create a run");
         if (r == -EEXIST) {
@@ -1344,13 +1623,13 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
     }
 
     {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_STEP_INSERT_PENDING, &st);
         if (r < 0) {
             goto finish;
         }
         for (size_t i = 0; i < n_steps; i++) {
-            (void)sqlite3_reset(st);
+            (void)db_reset(st);
             (void)bind_text(st, 1, run->run_id);
             (void)bind_text(st, 2, run->pipeline);
             (void)bind_text(st, 3, steps[i]);
@@ -1391,7 +1670,7 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         return r;
     }
     {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_RUN_SET_STATUS, &st);
         if (r < 0) {
             goto finish;
@@ -1399,12 +1678,12 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         (void)bind_text(st, 1, run_id);
         (void)bind_text(st, 2, status_s);
         (void)bind_message(st, 3, error);
-        (void)sqlite3_bind_int64(st, 4, now);
+        (void)db_bind_int64(st, 4, now);
         r = stmt_exec(s, st, "Failed to set the status of a run");
         if (r < 0) {
             goto finish;
         }
-        if (sqlite3_changes(s->db) == 0) {
+        if (db_changes(s) == 0) {
             r = store_fail_errno(s, -ENOENT, "No run '%s'", run_id);
             goto finish;
         }
@@ -1422,13 +1701,13 @@ finish:
 
 int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run_info *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_RUN_GET, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, run_id);
-    int rc = sqlite3_step(st);
+    int rc = db_step(st);
     if (rc == SQLITE_DONE) {
         return store_fail_errno(s, -ENOENT, "No run '%s'", run_id ? run_id : "");
     }
@@ -1446,7 +1725,7 @@ int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_
     if (!prefix || !*prefix) {
         return store_fail_errno(s, -EINVAL, "Empty run id");
     }
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_RUN_RESOLVE, &st);
     if (r < 0) {
         return r;
@@ -1457,8 +1736,8 @@ int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_
     bool exact = false;
     size_t n = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
+    while ((rc = db_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)db_column_text(st, 0);
         if (n == 0) {
             first = dagd_xstrdup(id);
             exact = id && strcmp(id, prefix) == 0;
@@ -1486,16 +1765,16 @@ int dagd_store_run_resolve(struct dagd_store *s, const char *prefix, char **ret_
 int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limit,
                          struct dagd_run_info **ret, size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, pipeline ? STMT_RUNS_LIST_PIPELINE : STMT_RUNS_LIST_ALL, &st);
     if (r < 0) {
         return r;
     }
     if (pipeline) {
         (void)bind_text(st, 1, pipeline);
-        (void)sqlite3_bind_int64(st, 2, sql_limit(limit));
+        (void)db_bind_int64(st, 2, sql_limit(limit));
     } else {
-        (void)sqlite3_bind_int64(st, 1, sql_limit(limit));
+        (void)db_bind_int64(st, 1, sql_limit(limit));
     }
     return collect_rows(s, st, sizeof(**ret), run_decode, run_done, (void **)ret, ret_n);
 }
@@ -1503,17 +1782,17 @@ int dagd_store_runs_list(struct dagd_store *s, const char *pipeline, size_t limi
 int dagd_store_runs_page(struct dagd_store *s, const struct dagd_runs_filter *f,
                          struct dagd_run_info **ret, size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, f->pipeline ? STMT_RUNS_PAGE_PIPELINE : STMT_RUNS_PAGE_ALL, &st);
     if (r < 0) {
         return r;
     }
-    (void)sqlite3_bind_int64(st, 1, f->before_created_at > 0 ? f->before_created_at : INT64_MAX);
+    (void)db_bind_int64(st, 1, f->before_created_at > 0 ? f->before_created_at : INT64_MAX);
     (void)bind_text(st, 2, f->before_run_id ? f->before_run_id : "");
     (void)bind_text(st, 3, f->status);
     (void)bind_text(st, 4, f->trigger);
-    (void)sqlite3_bind_int64(st, 5, f->since_ms);
-    (void)sqlite3_bind_int64(st, 6, sql_limit(f->limit));
+    (void)db_bind_int64(st, 5, f->since_ms);
+    (void)db_bind_int64(st, 6, sql_limit(f->limit));
     if (f->pipeline) {
         (void)bind_text(st, 7, f->pipeline);
     }
@@ -1522,33 +1801,32 @@ int dagd_store_runs_page(struct dagd_store *s, const struct dagd_runs_filter *f,
 
 int dagd_store_runs_count_finished(struct dagd_store *s, dagd_store_count_fn fn, void *userdata)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_RUNS_COUNT_FINISHED, &st);
     int rc;
     if (r < 0) {
         return r;
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-           sqlite3_column_int64(st, 2), userdata);
+    while ((rc = db_step(st)) == SQLITE_ROW) {
+        fn((const char *)db_column_text(st, 0), (const char *)db_column_text(st, 1),
+           db_column_int64(st, 2), userdata);
     }
     return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to count runs");
 }
 
 int dagd_store_steps_of_finished(struct dagd_store *s, dagd_store_step_fn fn, void *userdata)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_STEPS_OF_FINISHED, &st);
     int rc;
     if (r < 0) {
         return r;
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bool timed =
-            sqlite3_column_type(st, 2) != SQLITE_NULL && sqlite3_column_type(st, 3) != SQLITE_NULL;
-        int64_t ms = timed ? sqlite3_column_int64(st, 3) - sqlite3_column_int64(st, 2) : -1;
-        const char *pipeline = (const char *)sqlite3_column_text(st, 0);
-        fn(pipeline ? pipeline : "", (const char *)sqlite3_column_text(st, 1), ms, userdata);
+    while ((rc = db_step(st)) == SQLITE_ROW) {
+        bool timed = db_column_type(st, 2) != SQLITE_NULL && db_column_type(st, 3) != SQLITE_NULL;
+        int64_t ms = timed ? db_column_int64(st, 3) - db_column_int64(st, 2) : -1;
+        const char *pipeline = (const char *)db_column_text(st, 0);
+        fn(pipeline ? pipeline : "", (const char *)db_column_text(st, 1), ms, userdata);
     }
     return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read steps");
 }
@@ -1600,22 +1878,22 @@ static char *step_event_message(const struct dagd_step_info *st)
 
 /* STEP_UPDATE and STEP_INSERT share their parameter numbers (?1..?17), so
  * one binder serves both. */
-static void bind_step(sqlite3_stmt *st, const struct dagd_step_info *step)
+static void bind_step(struct dbstmt *st, const struct dagd_step_info *step)
 {
     (void)bind_text(st, 1, step->run_id);
     (void)bind_text(st, 2, step->step);
     (void)bind_text(st, 3, step->task);
     (void)bind_text(st, 4, step_status_table[step->status]);
-    (void)sqlite3_bind_int64(st, 5, step->attempts);
+    (void)db_bind_int64(st, 5, step->attempts);
     (void)bind_time(st, 6, step->started_at);
     (void)bind_time(st, 7, step->ended_at);
     if (step->exit_code >= 0) {
-        (void)sqlite3_bind_int(st, 8, step->exit_code);
+        (void)db_bind_int64(st, 8, step->exit_code);
     } else {
-        (void)sqlite3_bind_null(st, 8);
+        (void)db_bind_null(st, 8);
     }
-    (void)sqlite3_bind_int64(st, 9, step->rows_in);
-    (void)sqlite3_bind_int64(st, 10, step->rows_out);
+    (void)db_bind_int64(st, 9, step->rows_in);
+    (void)db_bind_int64(st, 10, step->rows_out);
     (void)bind_text(st, 11, step->fingerprint);
     (void)bind_message(st, 12, step->error);
     (void)bind_message(st, 13, step->skip_reason);
@@ -1639,7 +1917,7 @@ int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *st
         return r;
     }
     {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_STEP_UPDATE, &st);
         if (r < 0) {
             goto finish;
@@ -1650,9 +1928,9 @@ int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *st
             goto finish;
         }
     }
-    if (sqlite3_changes(s->db) == 0) {
+    if (db_changes(s) == 0) {
         /* Not listed at run_create (e.g. added by a retry): insert it. */
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_STEP_INSERT, &st);
         if (r < 0) {
             goto finish;
@@ -1679,7 +1957,7 @@ finish:
 int dagd_store_steps_list(struct dagd_store *s, const char *run_id, struct dagd_step_info **ret,
                           size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_STEPS_LIST, &st);
     if (r < 0) {
         return r;
@@ -1698,7 +1976,7 @@ int dagd_store_step_last_success_partition(struct dagd_store *s, const char *pip
                                            const char *step, const char *partition,
                                            struct dagd_step_info *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, partition ? STMT_STEP_LAST_SUCCESS_PARTITION : STMT_STEP_LAST_SUCCESS, &st);
     if (r < 0) {
         return r;
@@ -1708,8 +1986,8 @@ int dagd_store_step_last_success_partition(struct dagd_store *s, const char *pip
     if (partition) {
         (void)bind_text(st, 3, partition);
     }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL)) {
+    int rc = db_step(st);
+    if (rc == SQLITE_DONE || (rc == SQLITE_ROW && db_column_type(st, 0) == SQLITE_NULL)) {
         /* The aggregate gives one row of NULLs when nothing matches. */
         return store_fail_errno(s, -ENOENT, "No succeeded step '%s' in pipeline '%s'",
                                 step ? step : "", pipeline ? pipeline : "");
@@ -1726,12 +2004,12 @@ int dagd_store_step_last_success_partition(struct dagd_store *s, const char *pip
 /* Read column 0 (a run id) of the rows of st, at most `max` of them, into
  * *ids (NULL and *n 0 on entry), a growing array. *ids and *n are updated as
  * rows come, so the caller frees them with free_ids() whatever this returns. */
-static int collect_ids(struct dagd_store *s, sqlite3_stmt *st, size_t max, const char *what,
+static int collect_ids(struct dagd_store *s, struct dbstmt *st, size_t max, const char *what,
                        char ***ids, size_t *n)
 {
     size_t cap = 0;
     int rc = SQLITE_DONE;
-    while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (*n < max && (rc = db_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             *ids = dagd_xreallocarray(*ids, cap, sizeof(**ids));
@@ -1771,7 +2049,7 @@ int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t no
     char **ids = NULL;
     size_t n = 0;
     {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_ORPHANS_SELECT, &st);
         if (r < 0) {
             goto finish;
@@ -1786,13 +2064,13 @@ int dagd_store_fail_orphans(struct dagd_store *s, const char *reason, int64_t no
                                             STMT_ORPHAN_RUN};
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < ELEMENTSOF(order); k++) {
-            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            _cleanup_stmt_ struct dbstmt *st = NULL;
             r = stmt_get(s, order[k], &st);
             if (r < 0) {
                 goto finish;
             }
             (void)bind_text(st, 1, ids[i]);
-            (void)sqlite3_bind_int64(st, 2, now);
+            (void)db_bind_int64(st, 2, now);
             (void)bind_text(st, 3, reason);
             r = stmt_exec(s, st, "Failed to fail an unfinished run");
             if (r < 0) {
@@ -1818,7 +2096,7 @@ int dagd_store_step_set_process(struct dagd_store *s, const char *run_id, const 
     if (!run_id || !step || pgid < 0) {
         return store_fail_errno(s, -EINVAL, "Invalid step process");
     }
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_STEP_SET_PROCESS, &st);
     if (r < 0) {
         return r;
@@ -1826,21 +2104,21 @@ int dagd_store_step_set_process(struct dagd_store *s, const char *run_id, const 
     (void)bind_text(st, 1, run_id);
     (void)bind_text(st, 2, step);
     if (pgid > 0) {
-        (void)sqlite3_bind_int64(st, 3, pgid);
-        (void)sqlite3_bind_int64(st, 4, (int64_t)start_ticks);
+        (void)db_bind_int64(st, 3, pgid);
+        (void)db_bind_int64(st, 4, (int64_t)start_ticks);
         (void)bind_text(st, 5, boot_id);
     }
     r = stmt_exec(s, st, "Failed to record a step's process");
     if (r < 0) {
         return r;
     }
-    return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+    return db_changes(s) > 0 ? 0 : -ENOENT;
 }
 
 int dagd_store_orphan_processes(struct dagd_store *s, struct dagd_orphan_process **ret,
                                 size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     struct dagd_orphan_process *v = NULL;
     size_t n = 0;
     int rc;
@@ -1848,11 +2126,11 @@ int dagd_store_orphan_processes(struct dagd_store *s, struct dagd_orphan_process
     if (r < 0) {
         return r;
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == SQLITE_ROW) {
         v = dagd_xreallocarray(v, n + 1, sizeof(*v));
         v[n++] = (struct dagd_orphan_process){
-            .pgid = sqlite3_column_int64(st, 0),
-            .start_ticks = (uint64_t)sqlite3_column_int64(st, 1),
+            .pgid = db_column_int64(st, 0),
+            .start_ticks = (uint64_t)db_column_int64(st, 1),
             .boot_id = column_strdup(st, 2),
             .run_id = column_strdup(st, 3),
             .step = column_strdup(st, 4),
@@ -1903,13 +2181,13 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
     char **ids = NULL;
     size_t n = 0;
     {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_PRUNE_SELECT, &st);
         if (r < 0) {
             goto finish;
         }
-        (void)sqlite3_bind_int64(st, 1, before_ms);
-        (void)sqlite3_bind_int64(st, 2, (int64_t)batch);
+        (void)db_bind_int64(st, 1, before_ms);
+        (void)db_bind_int64(st, 2, (int64_t)batch);
         r = collect_ids(s, st, batch, "Failed to find old runs", &ids, &n);
         if (r < 0) {
             goto finish;
@@ -1920,19 +2198,19 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
         /* Events first, within the budget: a run with a huge log is trimmed
          * over several calls instead of blocking the loop in one. */
         {
-            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            _cleanup_stmt_ struct dbstmt *st = NULL;
             r = stmt_get(s, STMT_PRUNE_EVENTS, &st);
             if (r < 0) {
                 goto finish;
             }
             (void)bind_text(st, 1, ids[i]);
-            (void)sqlite3_bind_int64(st, 2, event_budget);
+            (void)db_bind_int64(st, 2, event_budget);
             r = stmt_exec(s, st, "Failed to delete old events");
             if (r < 0) {
                 goto finish;
             }
         }
-        int64_t changed = sqlite3_changes64(s->db);
+        int64_t changed = db_changes(s);
         deleted += changed;
         event_budget -= changed;
         if (event_budget <= 0) {
@@ -1941,7 +2219,7 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
         static const enum store_stmt order[] = {STMT_PRUNE_CHECKS, STMT_PRUNE_STEPS,
                                                 STMT_PRUNE_RUN};
         for (size_t k = 0; k < ELEMENTSOF(order); k++) {
-            _cleanup_stmt_ sqlite3_stmt *st = NULL;
+            _cleanup_stmt_ struct dbstmt *st = NULL;
             r = stmt_get(s, order[k], &st);
             if (r < 0) {
                 goto finish;
@@ -1951,23 +2229,23 @@ int dagd_store_prune(struct dagd_store *s, int64_t before_ms, size_t batch)
             if (r < 0) {
                 goto finish;
             }
-            deleted += sqlite3_changes64(s->db);
+            deleted += db_changes(s);
         }
     }
 
     {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_PRUNE_TICKS, &st);
         if (r < 0) {
             goto finish;
         }
-        (void)sqlite3_bind_int64(st, 1, before_ms);
-        (void)sqlite3_bind_int64(st, 2, (int64_t)batch);
+        (void)db_bind_int64(st, 1, before_ms);
+        (void)db_bind_int64(st, 2, (int64_t)batch);
         r = stmt_exec(s, st, "Failed to delete old ticks");
         if (r < 0) {
             goto finish;
         }
-        deleted += sqlite3_changes64(s->db);
+        deleted += db_changes(s);
     }
     r = deleted > INT_MAX ? INT_MAX : (int)deleted;
 
@@ -1979,27 +2257,27 @@ finish:
 /* ---- file hashes, ticks, sensor keys ---- */
 
 /* FILEHASH_GET and FILEHASH_PUT name a file version with the same ?1..?5. */
-static void bind_file_key(sqlite3_stmt *st, const char *path, uint64_t dev, uint64_t ino,
+static void bind_file_key(struct dbstmt *st, const char *path, uint64_t dev, uint64_t ino,
                           int64_t size, int64_t mtime_ns)
 {
     (void)bind_text(st, 1, path);
     /* SQLite integers are signed: store the bit pattern. */
-    (void)sqlite3_bind_int64(st, 2, (int64_t)dev);
-    (void)sqlite3_bind_int64(st, 3, (int64_t)ino);
-    (void)sqlite3_bind_int64(st, 4, size);
-    (void)sqlite3_bind_int64(st, 5, mtime_ns);
+    (void)db_bind_int64(st, 2, (int64_t)dev);
+    (void)db_bind_int64(st, 3, (int64_t)ino);
+    (void)db_bind_int64(st, 4, size);
+    (void)db_bind_int64(st, 5, mtime_ns);
 }
 
 int dagd_store_filehash_get(struct dagd_store *s, const char *path, uint64_t dev, uint64_t ino,
                             int64_t size, int64_t mtime_ns, char **ret_hash)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_FILEHASH_GET, &st);
     if (r < 0) {
         return r;
     }
     bind_file_key(st, path, dev, ino, size, mtime_ns);
-    int rc = sqlite3_step(st);
+    int rc = db_step(st);
     if (rc == SQLITE_DONE) {
         return store_fail_errno(s, -ENOENT, "No cached hash of '%s'", path ? path : "");
     }
@@ -2016,14 +2294,14 @@ int dagd_store_filehash_put(struct dagd_store *s, const char *path, uint64_t dev
     if (!path || !hash) {
         return store_fail_errno(s, -EINVAL, "A file hash needs a path and a hash");
     }
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_FILEHASH_PUT, &st);
     if (r < 0) {
         return r;
     }
     bind_file_key(st, path, dev, ino, size, mtime_ns);
     (void)bind_text(st, 6, hash);
-    (void)sqlite3_bind_int64(st, 7, dagd_now_wall_msec());
+    (void)db_bind_int64(st, 7, dagd_now_wall_msec());
     return stmt_exec(s, st, "Failed to write the file-hash cache");
 }
 
@@ -2035,14 +2313,14 @@ int dagd_store_tick_add(struct dagd_store *s, const char *name, const char *kind
     if (!name || !kind || !status) {
         return store_fail_errno(s, -EINVAL, "A tick needs a name, a kind and a status");
     }
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_TICK_INSERT, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, name);
     (void)bind_text(st, 2, kind);
-    (void)sqlite3_bind_int64(st, 3, ts);
+    (void)db_bind_int64(st, 3, ts);
     (void)bind_text(st, 4, run_id);
     (void)bind_text(st, 5, status);
     (void)bind_text(st, 6, reason);
@@ -2052,14 +2330,14 @@ int dagd_store_tick_add(struct dagd_store *s, const char *name, const char *kind
 int dagd_store_tick_last(struct dagd_store *s, const char *name, const char *kind,
                          struct dagd_tick_info *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_TICK_LAST, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, name);
     (void)bind_text(st, 2, kind);
-    int rc = sqlite3_step(st);
+    int rc = db_step(st);
     if (rc == SQLITE_DONE) {
         return store_fail_errno(s, -ENOENT, "No tick of '%s'", name ? name : "");
     }
@@ -2073,16 +2351,16 @@ int dagd_store_tick_last(struct dagd_store *s, const char *name, const char *kin
 int dagd_store_ticks_list(struct dagd_store *s, const char *name, size_t limit,
                           struct dagd_tick_info **ret, size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, name ? STMT_TICKS_LIST_NAME : STMT_TICKS_LIST_ALL, &st);
     if (r < 0) {
         return r;
     }
     if (name) {
         (void)bind_text(st, 1, name);
-        (void)sqlite3_bind_int64(st, 2, sql_limit(limit));
+        (void)db_bind_int64(st, 2, sql_limit(limit));
     } else {
-        (void)sqlite3_bind_int64(st, 1, sql_limit(limit));
+        (void)db_bind_int64(st, 1, sql_limit(limit));
     }
     return collect_rows(s, st, sizeof(**ret), tick_decode, tick_done, (void **)ret, ret_n);
 }
@@ -2096,7 +2374,7 @@ int dagd_store_sensor_key_claim(struct dagd_store *s, const char *sensor, const 
     if (!sensor || !key) {
         return store_fail_errno(s, -EINVAL, "A sensor key needs a sensor and a key");
     }
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_SENSOR_KEY_CLAIM, &st);
     if (r < 0) {
         return r;
@@ -2104,12 +2382,12 @@ int dagd_store_sensor_key_claim(struct dagd_store *s, const char *sensor, const 
     (void)bind_text(st, 1, sensor);
     (void)bind_text(st, 2, key);
     (void)bind_text(st, 3, run_id);
-    (void)sqlite3_bind_int64(st, 4, ts);
+    (void)db_bind_int64(st, 4, ts);
     r = stmt_exec(s, st, "Failed to record a sensor key");
     if (r < 0) {
         return r;
     }
-    if (sqlite3_changes(s->db) == 0) {
+    if (db_changes(s) == 0) {
         return store_fail_errno(s, -EEXIST, "Sensor '%s' already saw '%s'", sensor, key);
     }
     return 0;
@@ -2133,7 +2411,7 @@ void dagd_backfill_info_done(struct dagd_backfill_info *b)
 
 int dagd_store_backfill_create(struct dagd_store *s, const struct dagd_backfill_info *b)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_BACKFILL_INSERT, &st);
     if (r < 0) {
         return r;
@@ -2142,37 +2420,37 @@ int dagd_store_backfill_create(struct dagd_store *s, const struct dagd_backfill_
     (void)bind_text(st, 2, b->pipeline);
     (void)bind_text(st, 3, b->range_from);
     (void)bind_text(st, 4, b->range_to);
-    (void)sqlite3_bind_int64(st, 5, b->n_partitions);
-    (void)sqlite3_bind_int64(st, 6, b->created_at ? b->created_at : dagd_now_wall_msec());
+    (void)db_bind_int64(st, 5, b->n_partitions);
+    (void)db_bind_int64(st, 6, b->created_at ? b->created_at : dagd_now_wall_msec());
     (void)bind_text(st, 7, b->params_json);
-    (void)sqlite3_bind_int(st, 8, b->priority);
+    (void)db_bind_int64(st, 8, b->priority);
     return stmt_exec(s, st, "Failed to create a backfill");
 }
 
 int dagd_store_backfill_set_status(struct dagd_store *s, const char *backfill_id,
                                    const char *status, int64_t now)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_BACKFILL_SET_STATUS, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, backfill_id);
     (void)bind_text(st, 2, status);
-    (void)sqlite3_bind_int64(st, 3, now);
+    (void)db_bind_int64(st, 3, now);
     return stmt_exec(s, st, "Failed to set the status of a backfill");
 }
 
 int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
                             struct dagd_backfill_info *ret)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_BACKFILL_GET, &st);
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, backfill_id);
-    int rc = sqlite3_step(st);
+    int rc = db_step(st);
     if (rc == SQLITE_DONE) {
         return store_fail_errno(s, -ENOENT, "No backfill '%s'", backfill_id);
     }
@@ -2185,11 +2463,11 @@ int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
         .status = column_strdup(st, 2),
         .range_from = column_strdup(st, 3),
         .range_to = column_strdup(st, 4),
-        .n_partitions = sqlite3_column_int64(st, 5),
-        .created_at = sqlite3_column_int64(st, 6),
-        .ended_at = sqlite3_column_int64(st, 7),
+        .n_partitions = db_column_int64(st, 5),
+        .created_at = db_column_int64(st, 6),
+        .ended_at = db_column_int64(st, 7),
         .params_json = column_strdup(st, 8),
-        .priority = sqlite3_column_int(st, 9),
+        .priority = db_column_int(st, 9),
     };
     return 0;
 }
@@ -2197,17 +2475,17 @@ int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
 int dagd_store_backfill_counts(struct dagd_store *s, const char *backfill_id,
                                int64_t counts[static 5])
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_BACKFILL_COUNTS, &st), rc;
     if (r < 0) {
         return r;
     }
     memset(counts, 0, 5 * sizeof(*counts));
     (void)bind_text(st, 1, backfill_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int v = dagd_run_status_from_string((const char *)sqlite3_column_text(st, 0));
+    while ((rc = db_step(st)) == SQLITE_ROW) {
+        int v = dagd_run_status_from_string((const char *)db_column_text(st, 0));
         if (v >= 0 && v < 5) {
-            counts[v] = sqlite3_column_int64(st, 1);
+            counts[v] = db_column_int64(st, 1);
         }
     }
     return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to count a backfill's runs");
@@ -2215,14 +2493,14 @@ int dagd_store_backfill_counts(struct dagd_store *s, const char *backfill_id,
 
 int dagd_store_runs_queued_durable(struct dagd_store *s, struct dagd_run_info **ret, size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     struct dagd_run_info *v = NULL;
     size_t n = 0;
     int r = stmt_get(s, STMT_RUNS_QUEUED_DURABLE, &st), rc;
     if (r < 0) {
         return r;
     }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == SQLITE_ROW) {
         v = dagd_xreallocarray(v, n + 1, sizeof(*v));
         run_from_row(st, &v[n++]);
     }
@@ -2237,16 +2515,16 @@ int dagd_store_partitions_last(struct dagd_store *s, const char *pipeline,
                                           void *userdata),
                                void *userdata)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, STMT_PARTITIONS_LAST, &st), rc;
     if (r < 0) {
         return r;
     }
     (void)bind_text(st, 1, pipeline);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-           sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
-           (const char *)sqlite3_column_text(st, 4), userdata);
+    while ((rc = db_step(st)) == SQLITE_ROW) {
+        fn((const char *)db_column_text(st, 0), (const char *)db_column_text(st, 1),
+           db_column_int64(st, 2), db_column_int64(st, 3), (const char *)db_column_text(st, 4),
+           userdata);
     }
     return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read the partitions");
 }
@@ -2259,7 +2537,7 @@ static int cmp_strp(const void *a, const void *b)
 int dagd_store_backfill_unsuccessful(struct dagd_store *s, const char *backfill_id, char ***ret,
                                      size_t *ret_n)
 {
-    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    _cleanup_stmt_ struct dbstmt *st = NULL;
     char **v = dagd_xcalloc(1, sizeof(char *));
     size_t n = 0;
     int r = stmt_get(s, STMT_BACKFILL_UNSUCCESSFUL, &st), rc;
@@ -2268,7 +2546,7 @@ int dagd_store_backfill_unsuccessful(struct dagd_store *s, const char *backfill_
         return r;
     }
     (void)bind_text(st, 1, backfill_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == SQLITE_ROW) {
         v = dagd_xreallocarray(v, n + 2, sizeof(char *));
         v[n++] = column_strdup(st, 0);
         v[n] = NULL;

@@ -67,6 +67,23 @@ int dagd_step_status_from_string(const char *s);
  * dagd), -errno of mkdir/open, -EIO. On failure the message is available
  * from dagd_store_errmsg(NULL) (per thread). */
 int dagd_store_open(const char *dir, struct dagd_store **ret);
+/* Open the run history where the daemon's configuration says: `state` a
+ * PostgreSQL connection string (postgresql://..., or libpq keywords such as
+ * "host=/run/postgresql dbname=dagd"; docs/postgresql.md), or NULL for
+ * DIR/state.db as dagd_store_open(). On PostgreSQL the schema is created or
+ * migrated (versioned like state.db: same numbers), and a dropped
+ * connection is re-made and the open transaction replayed, so callers only
+ * see a pause while the server restarts (up to DAGD_STATE_RECONNECT_TIMEOUT
+ * seconds, default 120, then -EIO). A password in `state` is refused
+ * (-EINVAL): libpq takes it from ~/.pgpass, PGPASSFILE or PGPASSWORD.
+ * Errors as dagd_store_open(), plus -ECONNREFUSED (server down or
+ * unreachable) and -EACCES (authentication failed); the message (never with
+ * a password) is in dagd_store_errmsg(NULL). */
+int dagd_store_open_location(const char *dir, const char *state, struct dagd_store **ret);
+/* Whether the store is on PostgreSQL. */
+bool dagd_store_is_postgresql(struct dagd_store *s);
+/* How many times the PostgreSQL connection was re-made (0 on SQLite). */
+unsigned dagd_store_reconnects(struct dagd_store *s);
 /* Open an existing DIR/state.db read-only (inspection tools and tests); it
  * must be at the current schema version. -ENOENT if there is none. */
 int dagd_store_open_readonly(const char *dir, struct dagd_store **ret);
@@ -80,7 +97,8 @@ const char *dagd_store_errmsg(struct dagd_store *s);
 int dagd_store_schema_version(struct dagd_store *s);
 /* The schema version this code migrates to (the number of migrations). */
 int dagd_store_schema_latest(void);
-/* The path of state.db (owned by the store). */
+/* The path of state.db, or on PostgreSQL the connection string without
+ * secrets ("host=... port=... dbname=... user=..."); owned by the store. */
 const char *dagd_store_path(struct dagd_store *s);
 
 struct dagd_run_info {

@@ -14,8 +14,10 @@ int dagd_cmd_serve(int argc, char **argv);
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: dagd serve [--config FILE] [--socket PATH] [--state-dir DIR] "
-                    "[--pipelines DIR] [--plugin-dir DIR]... [--http ADDR:PORT]\n");
+    fprintf(
+        stderr,
+        "usage: dagd serve [--config FILE] [--socket PATH] [--state-dir DIR] "
+        "[--state POSTGRESQL-URI] [--pipelines DIR] [--plugin-dir DIR]... [--http ADDR:PORT]\n");
     return 2;
 }
 
@@ -25,6 +27,7 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
         {"config", required_argument, NULL, 'c'},
         {"socket", required_argument, NULL, 's'},
         {"state-dir", required_argument, NULL, 'S'},
+        {"state", required_argument, NULL, 'D'},
         {"pipelines", required_argument, NULL, 'p'},
         {"plugin-dir", required_argument, NULL, 'P'},
         {"http", required_argument, NULL, 'H'},
@@ -32,6 +35,7 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *sock = NULL, *state = NULL, *pipes = NULL, *http = NULL;
+    const char *history = NULL;
     char **plugin_dirs = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
     size_t n_plugin_dirs = 0;
     int o;
@@ -47,6 +51,9 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
             break;
         case 'S':
             state = optarg;
+            break;
+        case 'D':
+            history = optarg;
             break;
         case 'p':
             pipes = optarg;
@@ -102,6 +109,10 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
     if (state) {
         free(c->state_dir);
         c->state_dir = dagd_xstrdup(state);
+    }
+    if (history) {
+        free(c->state);
+        c->state = dagd_xstrdup(history);
     }
     if (http) {
         if (dagd_http_check_address(http) < 0) {

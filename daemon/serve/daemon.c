@@ -247,10 +247,18 @@ static int open_store(struct daemon *s)
     bool alone = false;
     int r;
 
-    r = dagd_store_open(d->config.state_dir, &d->store);
+    r = dagd_store_open_location(d->config.state_dir, d->config.state, &d->store);
     if (r < 0) {
+        if (d->config.state) {
+            /* The message names the server without secrets (store.h). */
+            return dagd_log_errno(LOG_ERR, r, "Failed to open the run history: %s",
+                                  dagd_store_errmsg(NULL));
+        }
         return dagd_log_errno(LOG_ERR, r, "Failed to open the state database in '%s': %s",
                               d->config.state_dir, dagd_store_errmsg(NULL));
+    }
+    if (dagd_store_is_postgresql(d->store)) {
+        dagd_log_info("Run history in PostgreSQL (%s)", dagd_store_path(d->store));
     }
     /* The executor wants an absolute state dir (steps run elsewhere). */
     char abs[PATH_MAX];

@@ -68,6 +68,7 @@ void dagd_daemon_config_done(struct dagd_daemon_config *c)
 {
     free(c->socket);
     free(c->state_dir);
+    free(c->state);
     free(c->pipelines_dir);
     free(c->work_dir);
     free(c->http);
@@ -178,6 +179,11 @@ static void k_state_dir(struct parse *p, struct dagd_daemon_config *c, const yam
                         const char *key)
 {
     set_string(p, v, key, &c->state_dir);
+}
+static void k_state(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                    const char *key)
+{
+    set_string(p, v, key, &c->state);
 }
 static void k_pipelines_dir(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                             const char *key)
@@ -354,13 +360,13 @@ static void parse_map(struct parse *p, struct dagd_daemon_config *c, const yaml_
 int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name, const char *buf,
                                    size_t len, struct dagd_diags *reterr)
 {
-    static const char *const names[] = {"socket",      "state_dir",      "pipelines_dir",
-                                        "plugin_dirs", "work_dir",       "watch_pipelines",
-                                        "limits",      "shutdown_grace", "retention",
-                                        "http",        "http_token_file"};
-    static const key_fn fns[] = {k_socket,    k_state_dir, k_pipelines_dir,  k_plugin_dirs,
-                                 k_work_dir,  k_watch,     k_limits,         k_grace,
-                                 k_retention, k_http,      k_http_token_file};
+    static const char *const names[] = {"socket",      "state_dir",       "pipelines_dir",
+                                        "plugin_dirs", "work_dir",        "watch_pipelines",
+                                        "limits",      "shutdown_grace",  "retention",
+                                        "http",        "http_token_file", "state"};
+    static const key_fn fns[] = {k_socket,    k_state_dir, k_pipelines_dir,   k_plugin_dirs,
+                                 k_work_dir,  k_watch,     k_limits,          k_grace,
+                                 k_retention, k_http,      k_http_token_file, k_state};
     yaml_parser_t parser;
     yaml_document_t doc;
     size_t before = reterr->n + reterr->dropped;

@@ -5,6 +5,8 @@
  *
  *   socket: /run/dagd/dagd.sock
  *   state_dir: /var/lib/dagd
+ *   state: postgresql:///dagd?host=/run/postgresql  # run history in PostgreSQL
+ *                                    # (docs/postgresql.md); default: state_dir/state.db
  *   pipelines_dir: /etc/dagd/pipelines
  *   plugin_dirs: [/usr/local/lib/dagd/tasks]
  *   work_dir: /var/lib/dagd          # cwd of steps
@@ -34,6 +36,7 @@
 struct dagd_daemon_config {
     char *socket;
     char *state_dir;
+    char *state; /* PostgreSQL conninfo of the run history; NULL = state_dir/state.db */
     char *pipelines_dir;
     char **plugin_dirs; /* NULL-terminated */
     size_t n_plugin_dirs;

@@ -209,3 +209,22 @@ class PgServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def main(argv):
+    """`python3 -m dagdtest.pg CMD ARGS...` (from tests/integration): CMD
+    runs with DAGD_TEST_PG set to a private server's conninfo without dbname
+    (its tests make their own databases); exits with CMD's status, 77 when
+    no cluster can run here. The store's unit tests run on PostgreSQL so."""
+    import sys
+    if not argv:
+        print('usage: python3 -m dagdtest.pg CMD ARGS...', file=sys.stderr)
+        return 2
+    with PgServer(dbname='postgres') as pg:
+        env = dict(os.environ, DAGD_TEST_PG='host=%s port=%d user=%s' % (pg.dir, pg.port, pg.user))
+        return subprocess.run(argv, env=env).returncode
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main(sys.argv[1:]))

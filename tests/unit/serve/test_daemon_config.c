@@ -18,6 +18,7 @@ static void test_full_file(void **state)
     int fd = mkstemp(path);
     static const char text[] = "socket: /run/x/d.sock\n"
                                "state_dir: /var/lib/x\n"
+                               "state: host=/run/postgresql dbname=dagd\n"
                                "pipelines_dir: /etc/x/pipelines\n"
                                "plugin_dirs: [/a, /b]\n"
                                "work_dir: /srv\n"
@@ -42,6 +43,7 @@ static void test_full_file(void **state)
     assert_int_equal(d.n, 0);
     assert_string_equal(c.socket, "/run/x/d.sock");
     assert_string_equal(c.state_dir, "/var/lib/x");
+    assert_string_equal(c.state, "host=/run/postgresql dbname=dagd");
     assert_string_equal(c.pipelines_dir, "/etc/x/pipelines");
     assert_string_equal(c.work_dir, "/srv");
     assert_int_equal(c.n_plugin_dirs, 3); /* appended to what was there */

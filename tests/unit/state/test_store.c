@@ -1,7 +1,13 @@
 /* Unit tests of state/store.c: every function of store.h, migrations (from an
  * empty file and from a v1 fixture), crash recovery, prune batching, readers
  * during writes, and refusal of foreign, corrupt and newer databases. Each
- * test gets its own temporary state directory. */
+ * test gets its own temporary state directory.
+ *
+ * With DAGD_TEST_PG set (a conninfo of a private server: meson's
+ * store-postgresql test runs this binary under `python3 -m dagdtest.pg`),
+ * the backend-independent tests run again against PostgreSQL, each on an
+ * empty schema, plus the PostgreSQL-only ones (a dropped connection, a
+ * password in the conninfo, a foreign schema). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -22,6 +28,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "store-migrations.h"
 #include "store-sql.h"
@@ -31,6 +38,68 @@ struct fixture {
     char dir[64];
     struct dagd_store *store;
 };
+
+/* PostgreSQL mode: the server's conninfo (DAGD_TEST_PG) and the test
+ * database's (that plus dbname). */
+static const char *pg_base;
+static char pg_conninfo[512];
+
+static PGconn *pg_raw(void)
+{
+    PGconn *c = PQconnectdb(pg_conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "%s\n", PQerrorMessage(c));
+    }
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    return c;
+}
+
+static void pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(res));
+        fail();
+    }
+    PQclear(res);
+}
+
+static int64_t pg_int(const char *sql)
+{
+    PGconn *c = pg_raw();
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(res));
+        fail();
+    }
+    int64_t v = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)
+                    ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+                    : -1;
+    PQclear(res);
+    PQfinish(c);
+    return v;
+}
+
+/* An empty schema for each test: the store creates its tables again. */
+static void pg_reset(void)
+{
+    snprintf(pg_conninfo, sizeof(pg_conninfo), "%s dbname=postgres", pg_base);
+    PGconn *c = pg_raw();
+    PQclear(PQexec(c, "CREATE DATABASE dagd_store_test")); /* fails once it exists */
+    PQfinish(c);
+    snprintf(pg_conninfo, sizeof(pg_conninfo), "%s dbname=dagd_store_test", pg_base);
+    c = pg_raw();
+    pg_exec(c, "SET client_min_messages = warning; DROP SCHEMA IF EXISTS public CASCADE; "
+               "CREATE SCHEMA public");
+    PQfinish(c);
+}
+
+/* The store under test: DIR/state.db, or the PostgreSQL test database. */
+static int test_open(struct fixture *f, struct dagd_store **ret)
+{
+    return pg_base ? dagd_store_open_location(f->dir, pg_conninfo, ret)
+                   : dagd_store_open(f->dir, ret);
+}
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -46,6 +115,9 @@ static int setup(void **state)
     assert_non_null(f);
     strcpy(f->dir, "/tmp/dagd-test-store-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
+    if (pg_base) {
+        pg_reset();
+    }
     *state = f;
     return 0;
 }
@@ -61,7 +133,7 @@ static int teardown(void **state)
 
 static struct dagd_store *open_rw(struct fixture *f)
 {
-    int r = dagd_store_open(f->dir, &f->store);
+    int r = test_open(f, &f->store);
     if (r < 0) {
         fprintf(stderr, "open: %s\n", dagd_store_errmsg(NULL));
     }
@@ -114,6 +186,9 @@ static char *raw_text(sqlite3 *db, const char *sql)
 
 static int64_t count_rows(struct fixture *f, const char *sql)
 {
+    if (pg_base) {
+        return pg_int(sql);
+    }
     sqlite3 *db = raw_open(f);
     int64_t v = raw_int(db, sql);
     sqlite3_close(db);
@@ -1519,7 +1594,7 @@ static void test_concurrent_migration(void **state)
                 _exit(9);
             }
             struct dagd_store *w = NULL;
-            if (dagd_store_open(f->dir, &w) < 0) {
+            if (test_open(f, &w) < 0) {
                 fprintf(stderr, "child %d: %s\n", i, dagd_store_errmsg(NULL));
                 _exit(10);
             }
@@ -1587,7 +1662,7 @@ static void test_empty_file_refused(void **state)
     assert_true(fd >= 0);
     close(fd);
     struct dagd_store *s = NULL;
-    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_int_equal(test_open(f, &s), -EBADMSG);
     assert_null(s);
     fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
     assert_non_null(strstr(dagd_store_errmsg(NULL), "empty (0 bytes)"));
@@ -1657,7 +1732,7 @@ static void test_newer_schema_refused(void **state)
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
-    assert_int_equal(dagd_store_open(f->dir, &s), -EPROTONOSUPPORT);
+    assert_int_equal(test_open(f, &s), -EPROTONOSUPPORT);
     assert_null(s);
     const char *msg = dagd_store_errmsg(NULL);
     fprintf(stderr, "%s\n", msg);
@@ -1679,7 +1754,7 @@ static void test_not_a_database(void **state)
     fclose(fp);
 
     struct dagd_store *s = NULL;
-    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_int_equal(test_open(f, &s), -EBADMSG);
     assert_null(s);
     const char *msg = dagd_store_errmsg(NULL);
     fprintf(stderr, "%s\n", msg);
@@ -1690,11 +1765,11 @@ static void test_not_a_database(void **state)
     /* An SQLite file of another program. */
     assert_int_equal(unlink(p), 0);
     write_fixture(f, "CREATE TABLE orders (id INTEGER)");
-    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_int_equal(test_open(f, &s), -EBADMSG);
     assert_non_null(strstr(dagd_store_errmsg(NULL), "not a dagd state database"));
     assert_int_equal(unlink(p), 0);
     write_fixture(f, "PRAGMA application_id = 42; CREATE TABLE x (id INTEGER)");
-    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_int_equal(test_open(f, &s), -EBADMSG);
     assert_non_null(strstr(dagd_store_errmsg(NULL), "another application"));
 }
 
@@ -1713,7 +1788,7 @@ static void test_corrupt_database(void **state)
     memset(junk, 0xA5, sizeof(junk));
     assert_int_equal(pwrite(fd, junk, 100, 0), 100);
     close(fd);
-    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_int_equal(test_open(f, &s), -EBADMSG);
     fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
     assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
 }
@@ -1940,7 +2015,7 @@ static void test_two_writers(void **state)
     assert_true(pid >= 0);
     const char *mine = pid == 0 ? "b" : "a";
     struct dagd_store *w = NULL;
-    if (dagd_store_open(f->dir, &w) < 0) {
+    if (test_open(f, &w) < 0) {
         if (pid == 0) {
             _exit(10);
         }
@@ -2006,7 +2081,7 @@ static void test_writer_killed(void **state)
     if (pid == 0) {
         close(ready[0]);
         struct dagd_store *w = NULL;
-        if (dagd_store_open(f->dir, &w) < 0) {
+        if (test_open(f, &w) < 0) {
             _exit(10);
         }
         struct dagd_run_info run = {.run_id = "r1", .pipeline = "p", .created_at = 1};
@@ -2090,7 +2165,7 @@ static void test_corrupt_page(void **state)
 
     /* Refused at open (quick_check), not at the first query that reads a
      * bad page. */
-    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_int_equal(test_open(f, &s), -EBADMSG);
     fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
     assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
     assert_non_null(strstr(dagd_store_errmsg(NULL), p));
@@ -2126,23 +2201,131 @@ static void test_one_bad_page(void **state)
     assert_int_equal(pwrite(fd, junk, sizeof(junk), mid), (ssize_t)sizeof(junk));
     close(fd);
 
-    assert_int_equal(dagd_store_open(f->dir, &s), -EBADMSG);
+    assert_int_equal(test_open(f, &s), -EBADMSG);
     fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
     assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
 }
 
+/* ---- PostgreSQL only ---- */
+
+/* Cut the store's session from the server side, as a server restart or a
+ * network drop does. */
+static void pg_terminate_store(void)
+{
+    assert_int_equal(pg_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = 'dagd'"),
+                     1);
+    usleep(100 * 1000); /* the backend acts on the signal */
+}
+
+/* A dropped connection loses nothing: a call outside a transaction runs
+ * again on a new connection; inside a batch, the batch is replayed first,
+ * so its commit writes every row once. */
+static void test_pg_dropped_connection(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    struct dagd_store *s = f->store;
+    assert_true(dagd_store_is_postgresql(s));
+    create_run(s, "r1", "p", 100, 2);
+
+    pg_terminate_store();
+    int64_t seq1 = 0, seq2 = 0, seq3 = 0;
+    assert_int_equal(dagd_store_event_add(s, "r1", NULL, 101, "info", "log", "after drop", &seq1),
+                     0);
+    assert_int_equal(dagd_store_reconnects(s), 1);
+
+    assert_int_equal(dagd_store_begin(s), 0);
+    create_run(s, "r2", "p", 200, 1);
+    assert_int_equal(dagd_store_event_add(s, "r2", NULL, 201, "info", "log", "in batch 1", &seq2),
+                     0);
+    pg_terminate_store();
+    assert_int_equal(dagd_store_event_add(s, "r2", NULL, 202, "info", "log", "in batch 2", &seq3),
+                     0);
+    pg_terminate_store();
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_int_equal(dagd_store_reconnects(s), 3);
+    assert_true(seq1 > 0 && seq2 > seq1 && seq3 > seq2);
+
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs"), 2);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE run_id = 'r2'"), 1);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message LIKE 'in batch%'"),
+                     2);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message = 'after drop'"), 1);
+    /* A rolled-back batch stays rolled back, also across a drop. */
+    assert_int_equal(dagd_store_begin(s), 0);
+    create_run(s, "r3", "p", 300, 1);
+    pg_terminate_store();
+    assert_int_equal(dagd_store_rollback(s), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs WHERE run_id = 'r3'"), 0);
+    struct dagd_run_info run;
+    assert_int_equal(dagd_store_run_get(s, "r1", &run), 0);
+    dagd_run_info_done(&run);
+}
+
+/* A password in the conninfo is refused before anything connects, and the
+ * message does not repeat it. */
+static void test_pg_password_refused(void **state)
+{
+    struct fixture *f = *state;
+    char ci[700];
+    snprintf(ci, sizeof(ci), "%s password=s3cr3t-pw", pg_conninfo);
+    assert_int_equal(dagd_store_open_location(f->dir, ci, &f->store), -EINVAL);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
+    assert_null(strstr(dagd_store_errmsg(NULL), "s3cr3t-pw"));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "pgpass"));
+    assert_int_equal(
+        dagd_store_open_location(f->dir, "postgresql://dagd:s3cr3t-pw@localhost/dagd", &f->store),
+        -EINVAL);
+    assert_null(strstr(dagd_store_errmsg(NULL), "s3cr3t-pw"));
+    /* Not a conninfo at all. */
+    assert_int_equal(dagd_store_open_location(f->dir, "/var/lib/dagd", &f->store), -EINVAL);
+    /* The store's path is the conninfo without secrets. */
+    assert_int_equal(test_open(f, &f->store), 0);
+    assert_non_null(strstr(dagd_store_path(f->store), "dbname=dagd_store_test"));
+    assert_int_equal(dagd_store_schema_version(f->store), dagd_store_schema_latest());
+}
+
+/* Tables named like ours without a dagd schema, and a newer schema, are
+ * refused as state.db files are. */
+static void test_pg_foreign_and_newer(void **state)
+{
+    struct fixture *f = *state;
+    PGconn *c = pg_raw();
+    pg_exec(c, "CREATE TABLE runs (x integer)");
+    assert_int_equal(test_open(f, &f->store), -EBADMSG);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "not a dagd state database"));
+    pg_exec(c, "DROP TABLE runs");
+    assert_int_equal(test_open(f, &f->store), 0);
+    f->store = dagd_store_free(f->store);
+    pg_exec(c, "UPDATE dagd_schema SET version = 99");
+    assert_int_equal(test_open(f, &f->store), -EPROTONOSUPPORT);
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "newer than this dagd"));
+    PQfinish(c);
+}
+
+/* No server: a clear error at once (the daemon does not start). */
+static void test_pg_server_down(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(
+        dagd_store_open_location(f->dir, "host=/nonexistent port=1 dbname=x", &f->store),
+        -ECONNREFUSED);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(NULL));
+    assert_non_null(strstr(dagd_store_errmsg(NULL), "Failed to connect to PostgreSQL"));
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    /* Backend-independent: the same suite on SQLite and on PostgreSQL. */
+    const struct CMUnitTest both[] = {
         cmocka_unit_test(test_status_strings),
-        cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_resolve, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_docs_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_page, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_sanitized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
@@ -2152,6 +2335,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filehash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticks_and_sensor_keys, setup, teardown),
+    };
+    const struct CMUnitTest pg_only[] = {
+        cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_password_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_foreign_and_newer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_server_down, setup, teardown),
+    };
+    /* SQLite only: the file, its modes, WAL, corruption, migrations from v1. */
+    const struct CMUnitTest sqlite_only[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_docs_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_each_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_migration, setup, teardown),
@@ -2169,5 +2364,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_killed, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    pg_base = getenv("DAGD_TEST_PG");
+    if (pg_base && *pg_base) {
+        int r = cmocka_run_group_tests_name("store on PostgreSQL", both, NULL, NULL);
+        return r + cmocka_run_group_tests_name("PostgreSQL only", pg_only, NULL, NULL);
+    }
+    pg_base = NULL;
+    int r = cmocka_run_group_tests_name("store on SQLite", both, NULL, NULL);
+    return r + cmocka_run_group_tests_name("SQLite only", sqlite_only, NULL, NULL);
 }

@@ -1,0 +1,80 @@
+/* The PostgreSQL connection behind the state store (docs/postgresql.md, "Run
+ * history on PostgreSQL"): store.c's second backend. Private to state/: the
+ * store's callers never see it, they call store.h whatever the backend.
+ *
+ * Owns one libpq connection and what it takes to survive a server restart:
+ * every statement of the open transaction is kept (SQL and a copy of its
+ * parameters) and, when the connection drops, the connection is re-made with
+ * a backoff (50 ms doubling to 2 s, for up to the reconnect timeout) and the
+ * transaction replayed before the failed statement is sent again. So no
+ * write is lost and the store's callers see nothing but a pause.
+ *
+ * Results are mapped onto the SQLite result codes store.c already turns into
+ * -errno (one mapping for both backends): unique violation ->
+ * SQLITE_CONSTRAINT_PRIMARYKEY (-EEXIST), foreign key ->
+ * SQLITE_CONSTRAINT_FOREIGNKEY (-ENOENT), check/not null -> SQLITE_CONSTRAINT
+ * (-EINVAL), disk full -> SQLITE_FULL, lock/serialization -> SQLITE_BUSY,
+ * privileges -> SQLITE_PERM, anything else (also a server gone past the
+ * timeout) -> SQLITE_IOERR (-EIO). */
+#ifndef DAGD_STORE_PG_H
+#define DAGD_STORE_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dagd__pg;
+
+/* Whether `location` names a PostgreSQL database rather than a state
+ * directory: a postgresql:// or postgres:// URI, or libpq keywords
+ * ("host=/run/pg dbname=dagd"). */
+bool dagd__pg_is_conninfo(const char *location);
+
+/* Connect to `conninfo`. A password in it is refused (-EINVAL): it would end
+ * up in process listings, configs and logs; libpq reads it from the passfile
+ * (~/.pgpass, PGPASSFILE) or PGPASSWORD instead. Errors: -EINVAL (bad or
+ * password-carrying conninfo), -ECONNREFUSED (server down or unreachable),
+ * -EACCES (authentication failed). The message goes to errbuf and never
+ * contains a password. */
+int dagd__pg_connect(const char *conninfo, struct dagd__pg **ret, char *errbuf, size_t errsize);
+struct dagd__pg *dagd__pg_free(struct dagd__pg *pg);
+
+/* The conninfo without secrets ("host=... port=... dbname=... user=..."),
+ * for messages. Owned by pg. */
+const char *dagd__pg_display(struct dagd__pg *pg);
+
+/* Run one statement with text parameters (vals[i] NULL = SQL NULL; types[i]
+ * an OID or 0 to let the server infer it). Reconnects and replays the open
+ * transaction when the connection drops (see above). Returns SQLITE_OK with
+ * the result in *ret_res (PQclear it), or an SQLite error code with the
+ * message in dagd__pg_errmsg(). */
+int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
+                  const char *const *vals, PGresult **ret_res);
+/* Run SQL without parameters (migrations: several statements allowed). */
+int dagd__pg_exec_simple(struct dagd__pg *pg, const char *sql);
+
+const char *dagd__pg_errmsg(struct dagd__pg *pg);
+/* Rows changed by the last INSERT/UPDATE/DELETE. */
+int64_t dagd__pg_changes(struct dagd__pg *pg);
+/* Column 0 of the last INSERT ... RETURNING (the new id). */
+int64_t dagd__pg_last_id(struct dagd__pg *pg);
+/* Whether a transaction is open (BEGIN sent, no COMMIT/ROLLBACK yet). */
+bool dagd__pg_in_txn(struct dagd__pg *pg);
+/* How many times the connection was re-made (tests, logs). */
+unsigned dagd__pg_reconnects(struct dagd__pg *pg);
+
+/* Bring the schema to `latest` with the embedded PostgreSQL migrations, under
+ * an advisory lock (two daemons starting together apply each once). Refuses
+ * a database with tables but no dagd schema (-EBADMSG) and one newer than
+ * `latest` (-EPROTONOSUPPORT). *ret_version is the version after. */
+int dagd__pg_migrate(struct dagd__pg *pg, int latest, int *ret_version);
+/* The schema version recorded in dagd_schema (0 without one). */
+int dagd__pg_schema_version(struct dagd__pg *pg, int *ret_version);
+
+/* The store's SQLite statement in PostgreSQL's dialect: ?N -> $N, and
+ * "LIMIT ?N" -> "LIMIT nullif($N, -1)" (SQLite's "no limit" is -1,
+ * PostgreSQL's is NULL). *ret_n is the highest parameter number. */
+char *dagd__pg_translate(const char *sql, int *ret_n);
+
+#endif

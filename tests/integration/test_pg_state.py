@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""dagd serve --state on a private PostgreSQL server (issue 13, run history):
+runs go to PostgreSQL (no state.db), dagctl runs/show read them back, psql
+sees the documented tables; the server restarted in the middle of a run
+loses nothing; a password in the conninfo, a wrong password and a server
+that is down at start each stop the daemon with a clear message that never
+shows the password; the config key `state:` works like the option. SKIP
+(77) without PostgreSQL."""
+import glob
+import os
+import subprocess
+import threading
+import time
+
+from dagdtest import CHAIN, FAILING, SOURCE, Daemon, check, fail, need_test_plugins, wait_for
+from dagdtest.pg import PgServer
+
+need_test_plugins("noop", "sleep", "fail")
+
+# A run whose middle step outlives a server restart.
+LONG = """pipeline: long
+steps:
+  - name: before
+    task: noop
+  - name: during
+    task: sleep
+    needs: [before]
+    config: {ms: 4000}
+  - name: after
+    task: noop
+    needs: [during]
+"""
+
+
+def same(got, want):
+    check(got == want, "got %r, wanted %r" % (got, want))
+
+
+def start_fails(args, env=None, config=None, want=""):
+    """A daemon that must refuse to start: exit code and log."""
+    d = Daemon({"chain": CHAIN}, args=args, env=env, config=config, start=False)
+    with d:
+        d.start(wait=False)
+        try:
+            rc = d.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            fail("dagd serve did not exit:\n" + d.logtext())
+        check(rc != 0, "dagd serve should have failed:\n" + d.logtext())
+        log = d.logtext()
+        check(want in log, "wanted %r in the log:\n%s" % (want, log))
+        return log
+
+
+def sql(pg, query, dbname=None):
+    """psql -At-like text of a query: rows joined by newlines, columns by |."""
+    return "\n".join("|".join("" if v is None else v for v in row)
+                     for row in pg.query(query, dbname))
+
+
+with PgServer(dbname="dagd") as pg:
+    conninfo = pg.conninfo
+
+    with Daemon({"chain": CHAIN, "failing": FAILING, "long": LONG},
+                args=["--state", conninfo]) as d:
+        check("Run history in PostgreSQL" in d.logtext(), d.logtext())
+        p = d.ctl("run", "chain", "--wait", json_out=True)
+        same(p.json["status"], "succeeded")
+        chain_id = p.json["run_id"]
+        p = d.ctl("run", "failing", "--wait", check_rc=1, json_out=True)
+        failed_id = p.json["run_id"]
+
+        # dagctl reads the history back from PostgreSQL.
+        runs = d.ctl("runs", json_out=True).json["runs"]
+        same(sorted(r["run_id"] for r in runs), sorted([chain_id, failed_id]))
+        show = d.ctl("show", chain_id[:14], json_out=True).json
+        same({s["step"]: s["status"] for s in show["steps"]},
+           {"first": "succeeded", "second": "succeeded", "third": "succeeded"})
+        show = d.ctl("show", failed_id, json_out=True).json
+        same(show["run"]["status"], "failed")
+        logs = d.ctl("logs", chain_id).stdout
+        check("step second succeeded" in logs, logs)
+        check(not os.path.exists(os.path.join(d.state, "state.db")), "a state.db was created")
+
+        # psql sees the tables of docs/state.md, with the same columns.
+        same(sql(pg, "SELECT status FROM runs WHERE run_id = '%s'" % chain_id, "dagd").strip(),
+           "succeeded")
+        same(sql(pg, "SELECT step, status, attempts FROM steps WHERE run_id = '%s' ORDER BY rowid"
+                   % chain_id, "dagd").split(),
+           ["first|succeeded|1", "second|succeeded|1", "third|succeeded|1"])
+        err = sql(pg, "SELECT exit_code, error FROM steps WHERE run_id = '%s' AND step = 'broken'"
+                      % failed_id, "dagd").strip()
+        check(err.startswith("3|") and "code 3" in err, err)
+        n_events = int(sql(pg, "SELECT count(*) FROM events WHERE run_id = '%s'" % chain_id,
+                               "dagd"))
+        check(n_events >= 8, "events of the chain run: %d" % n_events)
+        # The same schema version as a new state.db (one migration per state/sql file).
+        same(sql(pg, "SELECT version FROM dagd_schema", "dagd").strip(),
+             str(len(glob.glob(os.path.join(SOURCE, "state", "sql", "0*.sql")))))
+
+        # The server restarts while a step runs: the run finishes, nothing lost.
+        result = {}
+
+        def run_long():
+            result["p"] = d.ctl("run", "long", "--wait", json_out=True, timeout=120)
+
+        t = threading.Thread(target=run_long)
+        t.start()
+        wait_for(lambda: sql(pg, "SELECT count(*) FROM steps WHERE step = 'during' "
+                                 "AND status = 'running'", "dagd").strip() == "1",
+                 20, "the long run's middle step to start")
+        pg.stop()
+        time.sleep(1.5)
+        pg.start()
+        t.join(120)
+        check(not t.is_alive(), "dagctl run long did not finish")
+        p = result["p"]
+        same(p.json["status"], "succeeded")
+        long_id = p.json["run_id"]
+        same(sql(pg, "SELECT step || ':' || status FROM steps WHERE run_id = '%s' ORDER BY rowid"
+                   % long_id, "dagd").split(),
+           ["before:succeeded", "during:succeeded", "after:succeeded"])
+        msgs = sql(pg, "SELECT message FROM events WHERE run_id = '%s' ORDER BY seq" % long_id,
+                       "dagd").splitlines()
+        for want in ("step during running", "step during succeeded", "step after succeeded",
+                     "run succeeded"):
+            check(any(m.startswith(want) for m in msgs), "missing event %r: %r" % (want, msgs))
+        same(sql(pg, "SELECT count(*) FROM runs", "dagd").strip(), "3")
+        # ... and the daemon goes on working on the new connection.
+        same(d.ctl("run", "chain", "--wait", "--force", json_out=True).json["status"], "succeeded")
+        same(len(d.ctl("runs", json_out=True).json["runs"]), 4)
+        same(d.stop(), 0)
+
+    # The config key does the same as the option; the history is kept.
+    with Daemon({"chain": CHAIN}, config="state: %s\n" % conninfo) as d:
+        same(len(d.ctl("runs", json_out=True).json["runs"]), 4)
+        same(d.stop(), 0)
+
+    # A password in the conninfo: refused, and never printed.
+    log = start_fails(["--state", conninfo + " password=pw-in-conninfo"], want="pgpass")
+    check("pw-in-conninfo" not in log, log)
+
+    # A role with a password (scram over the socket); a wrong one is refused
+    # with libpq's message, the right one from a passfile works.
+    pg.add_password_user("dagd_pw", "right-pw")
+    pg.create_db("dagd_pw")
+    pw_conninfo = pg.conninfo_for("dagd_pw", user="dagd_pw")
+    log = start_fails(["--state", pw_conninfo], env={"PGPASSWORD": "wrong-pw-value"},
+                      want="password authentication failed")
+    check("wrong-pw-value" not in log, log)
+    passfile = os.path.join(pg.dir, "pgpass")
+    with open(passfile, "w") as f:
+        f.write("*:*:*:dagd_pw:right-pw\n")
+    os.chmod(passfile, 0o600)
+    env = {"PGPASSFILE": passfile}
+    with Daemon({"chain": CHAIN}, args=["--state", pw_conninfo], env=env) as d:
+        same(d.ctl("run", "chain", "--wait", "--force", json_out=True).json["status"], "succeeded")
+        check("right-pw" not in d.logtext(), d.logtext())
+        same(d.stop(), 0)
+
+    # The server is down at daemon start: a clear error, at once.
+    pg.stop()
+    t0 = time.monotonic()
+    start_fails(["--state", conninfo], want="Failed to connect to PostgreSQL")
+    check(time.monotonic() - t0 < 20, "took %.1f s to fail" % (time.monotonic() - t0))
+
+print("ok")
