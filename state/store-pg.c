@@ -213,8 +213,7 @@ int dagd__pg_connect(const char *conninfo, struct dagd__pg **ret, char *errbuf, 
     if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
         const char *m = pg->conn ? PQerrorMessage(pg->conn) : "out of memory";
         bool auth = strstr(m, "password") || strstr(m, "authentication");
-        (void)snprintf(errbuf, errsize, "Failed to connect to PostgreSQL (%s): %s", pg->display,
-                       m);
+        (void)snprintf(errbuf, errsize, "Failed to connect to PostgreSQL (%s): %s", pg->display, m);
         for (char *c = errbuf; *c; c++) {
             if (*c == '\n' || *c == '\t') {
                 *c = ' ';
@@ -327,8 +326,8 @@ static int replay(struct dagd__pg *pg, bool *ret_dropped)
     *ret_dropped = false;
     for (size_t i = 0; i < pg->n_log; i++) {
         struct pg_logged *l = &pg->log[i];
-        PGresult *res = PQexecParams(pg->conn, l->sql, l->n, l->types,
-                                     (const char *const *)l->vals, NULL, NULL, 0);
+        PGresult *res = PQexecParams(pg->conn, l->sql, l->n, l->types, (const char *const *)l->vals,
+                                     NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
             PQclear(res);
@@ -474,8 +473,9 @@ static int read_version(struct dagd__pg *pg, int64_t *ret_version, int *ret_rc)
 {
     bool null = true;
     int64_t dummy = 0;
-    *ret_rc = query_int(pg, "SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'dagd_schema' "
-                            "AND schemaname = current_schema()",
+    *ret_rc = query_int(pg,
+                        "SELECT 1 FROM pg_catalog.pg_tables WHERE tablename = 'dagd_schema' "
+                        "AND schemaname = current_schema()",
                         &dummy, &null);
     if (*ret_rc != SQLITE_OK) {
         return -EIO;
@@ -575,8 +575,9 @@ int dagd__pg_migrate(struct dagd__pg *pg, int latest, int *ret_version)
         v = m->version;
     }
     if (v != latest) {
-        pg_msg(pg, "PostgreSQL database (%s) is at schema version %" PRId64
-                   ", and no migration leads from there to %d",
+        pg_msg(pg,
+               "PostgreSQL database (%s) is at schema version %" PRId64
+               ", and no migration leads from there to %d",
                pg->display, v, latest);
         return rollback_keep_msg(pg, -EPROTONOSUPPORT);
     }
