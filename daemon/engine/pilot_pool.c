@@ -51,7 +51,6 @@ struct pjob {
     char *msg; /* the whole line, "\n" included; NULL once sent */
     size_t msg_len;
     unsigned slots;
-    void *userdata;
 };
 
 struct conn;
@@ -103,6 +102,7 @@ struct write_req {
 struct dagd_pilot_pool {
     uv_loop_t *loop;
     struct dagd_pilot_job_ops ops;
+    void *userdata;
     char *listen, *advertise, *memory, *time, *partition, *account, *qos;
     char **sbatch_args;
     char *sbatch, *scancel, *worker_path, *dir;
@@ -189,7 +189,7 @@ static void run_detached(struct dagd_pilot_pool *pool, char **args)
         uv_close((uv_handle_t *)p, (uv_close_cb)free);
         return;
     }
-    uv_unref((uv_handle_t *)p);
+    /* Referenced: the loop (dagd's shutdown too) waits for it, briefly. */
 }
 
 static void pilot_scancel(struct pilot *p)
@@ -352,7 +352,7 @@ static void pilot_end(struct pilot *p, const char *why, bool lost)
         char *m = dagd_xasprintf("the pilot on %s (Slurm job %s) was lost: %s",
                                  p->host ? p->host : "?", p->job_id ? p->job_id : "?", why);
         if (pool->ops.failed) {
-            pool->ops.failed(j->userdata, m, true);
+            pool->ops.failed(pool->userdata, j->id, m, true);
         }
         free(m);
         free(j->msg);
@@ -604,14 +604,13 @@ static void pool_dispatch(struct dagd_pilot_pool *pool)
 }
 
 void dagd_pilot_pool_submit(struct dagd_pilot_pool *pool, uint64_t id, char *job_json,
-                            unsigned slots, void *userdata)
+                            unsigned slots)
 {
     struct pjob *j = dagd_xcalloc(1, sizeof(*j));
     j->id = id;
     j->msg = dagd_xasprintf("{\"t\":\"job\",\"job\":%s}\n", job_json);
     j->msg_len = strlen(j->msg);
     j->slots = slots ? slots : 1;
-    j->userdata = userdata;
     free(job_json);
     *pool->queue_tail = j;
     pool->queue_tail = &j->next;
@@ -635,7 +634,7 @@ static struct pjob *pilot_find_job(struct pilot *p, uint64_t id, struct pjob ***
     return NULL;
 }
 
-void dagd_pilot_pool_kill(struct dagd_pilot_pool *pool, uint64_t id, int sig)
+void dagd_pilot_pool_cancel(struct dagd_pilot_pool *pool, uint64_t id, uint64_t grace_usec)
 {
     for (struct pjob **pp = &pool->queue; *pp; pp = &(*pp)->next) {
         struct pjob *j = *pp;
@@ -647,18 +646,19 @@ void dagd_pilot_pool_kill(struct dagd_pilot_pool *pool, uint64_t id, int sig)
             pool->queue_tail = pp;
         }
         pool->n_queued--;
-        void *ud = j->userdata;
         free(j->msg);
         free(j);
         if (pool->ops.failed) {
-            pool->ops.failed(ud, "canceled before it started", false);
+            pool->ops.failed(pool->userdata, id, "canceled before it started", false);
         }
         return;
     }
     for (struct pilot *p = pool->pilots; p; p = p->next) {
         if (p->conn && pilot_find_job(p, id, NULL)) {
             char buf[96];
-            snprintf(buf, sizeof(buf), "{\"t\":\"kill\",\"id\":%" PRIu64 ",\"sig\":%d}\n", id, sig);
+            snprintf(buf, sizeof(buf),
+                     "{\"t\":\"kill\",\"id\":%" PRIu64 ",\"grace_ms\":%" PRIu64 "}\n", id,
+                     (grace_usec + 999) / 1000);
             conn_send_str(p->conn, buf);
             return;
         }
@@ -781,17 +781,21 @@ static void on_pilot_line(struct conn *c, const char *line, size_t len)
     } else if (streq(t, "pid") && (j = msg_job(p, m, NULL))) {
         const cJSON *pid = cJSON_GetObjectItemCaseSensitive(m, "pid");
         if (pool->ops.started) {
-            pool->ops.started(j->userdata, cJSON_IsNumber(pid) ? (int)pid->valuedouble : 0);
+            char where[400];
+            snprintf(where, sizeof(where), "pilot %s (Slurm job %s) on %s, pid %d", p->alloc,
+                     p->job_id ? p->job_id : "?", p->host,
+                     cJSON_IsNumber(pid) ? (int)pid->valuedouble : 0);
+            pool->ops.started(pool->userdata, j->id, where);
         }
     } else if (streq(t, "exit") && (j = msg_job(p, m, &link))) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "status");
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(m, "utime_us");
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(m, "stime_us");
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "maxrss_kb");
-        void *ud = j->userdata;
+        uint64_t id = j->id;
         job_end(p, link);
         if (pool->ops.exited) {
-            pool->ops.exited(ud, cJSON_IsNumber(st) ? (int)st->valuedouble : -1,
+            pool->ops.exited(pool->userdata, id, cJSON_IsNumber(st) ? (int)st->valuedouble : -1,
                              (int64_t)((cJSON_IsNumber(u) ? u->valuedouble : 0) +
                                        (cJSON_IsNumber(s) ? s->valuedouble : 0)),
                              cJSON_IsNumber(r) ? (int64_t)r->valuedouble : 0);
@@ -800,10 +804,10 @@ static void on_pilot_line(struct conn *c, const char *line, size_t len)
     } else if (streq(t, "error") && (j = msg_job(p, m, &link))) {
         const char *e = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "error"));
         _cleanup_free_ char *why = dagd_xasprintf("on %s: %s", p->host, e ? e : "cannot start");
-        void *ud = j->userdata;
+        uint64_t id = j->id;
         job_end(p, link);
         if (pool->ops.failed) {
-            pool->ops.failed(ud, why, false);
+            pool->ops.failed(pool->userdata, id, why, false);
         }
         pool_dispatch(pool);
     }
@@ -825,7 +829,7 @@ static void conn_feed_raw(struct conn *c, const char *data, size_t n)
     struct pjob *j = c->pilot ? pilot_find_job(c->pilot, c->raw_id, NULL) : NULL;
     c->raw_left -= n;
     if (j && c->pool->ops.output) {
-        c->pool->ops.output(j->userdata, c->raw_fd, data, n);
+        c->pool->ops.output(c->pool->userdata, j->id, c->raw_fd, data, n);
     }
 }
 
@@ -1024,7 +1028,8 @@ static char **strv_copy(const char *const *v)
 }
 
 int dagd_pilot_pool_new(uv_loop_t *loop, const struct dagd_pilot_config *cfg,
-                        const struct dagd_pilot_job_ops *ops, struct dagd_pilot_pool **ret)
+                        const struct dagd_pilot_job_ops *ops, void *userdata,
+                        struct dagd_pilot_pool **ret)
 {
     struct sockaddr_storage ss = {0};
     int r;
@@ -1042,6 +1047,7 @@ int dagd_pilot_pool_new(uv_loop_t *loop, const struct dagd_pilot_config *cfg,
     struct dagd_pilot_pool *pool = dagd_xcalloc(1, sizeof(*pool));
     pool->loop = loop;
     pool->ops = *ops;
+    pool->userdata = userdata;
     pool->listen = dagd_xstrdup(cfg->listen);
     pool->memory = dagd_xstrdup(cfg->memory);
     pool->time = dagd_xstrdup(cfg->time);

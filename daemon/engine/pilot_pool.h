@@ -44,25 +44,28 @@ struct dagd_pilot_config {
     const char *dir;                /* secrets and pilot logs, on the shared filesystem; required */
 };
 
-/* What the pool tells the owner of an attempt (`userdata` of submit).
- * Each attempt hears exactly one of exited() or failed(), and nothing
- * after it. Callbacks may call back into the pool. */
+/* What the pool tells the owner of the attempts (`userdata` of
+ * dagd_pilot_pool_new), about attempt `id`. Each attempt hears exactly one
+ * of exited() or failed(), and nothing after it. Callbacks may call back
+ * into the pool. */
 struct dagd_pilot_job_ops {
-    void (*started)(void *userdata, int pid);
+    /* Forked on a node: `where` says which ("pilot a3-... on node1, pid 42"). */
+    void (*started)(void *userdata, uint64_t id, const char *where);
     /* What the attempt wrote on fd `which` (0 events, 1 stdout, 2 stderr),
      * in pieces not aligned to lines. */
-    void (*output)(void *userdata, int which, const char *data, size_t n);
+    void (*output)(void *userdata, uint64_t id, int which, const char *data, size_t n);
     /* Its process ended: raw wait4 status and rusage. */
-    void (*exited)(void *userdata, int status, int64_t cpu_usec, int64_t maxrss_kb);
+    void (*exited)(void *userdata, uint64_t id, int status, int64_t cpu_usec, int64_t maxrss_kb);
     /* It did not run to an exit: the pilot could not start it, or was lost
-     * with it (`lost`: retry it elsewhere), or it was killed while queued. */
-    void (*failed)(void *userdata, const char *why, bool lost);
+     * with it (`lost`: retry it elsewhere), or it was canceled while queued. */
+    void (*failed)(void *userdata, uint64_t id, const char *why, bool lost);
 };
 
 /* Listen on cfg->listen. Returns 0, or -errno (logged) when the address
  * does not parse or cannot be bound, or the directory cannot be made. */
 int dagd_pilot_pool_new(uv_loop_t *loop, const struct dagd_pilot_config *cfg,
-                        const struct dagd_pilot_job_ops *ops, struct dagd_pilot_pool **ret);
+                        const struct dagd_pilot_job_ops *ops, void *userdata,
+                        struct dagd_pilot_pool **ret);
 /* Close every connection (its pilot then kills its attempts and exits),
  * `scancel` the allocations that never connected, and free the pool as its
  * handles close (run the loop afterwards). No callback is called. NULL is
@@ -74,11 +77,12 @@ struct dagd_pilot_pool *dagd_pilot_pool_free(struct dagd_pilot_pool *pool);
  * soon as there is one, in submission order. `id` must be unique for the
  * life of the pool. */
 void dagd_pilot_pool_submit(struct dagd_pilot_pool *pool, uint64_t id, char *job_json,
-                            unsigned slots, void *userdata);
-/* Signal an attempt's process group (SIGTERM or SIGKILL). One still queued
- * is dropped and hears failed("canceled before it started"). Unknown ids
- * are ignored. */
-void dagd_pilot_pool_kill(struct dagd_pilot_pool *pool, uint64_t id, int sig);
+                            unsigned slots);
+/* Stop an attempt: SIGTERM to its process group on the node, SIGKILL after
+ * `grace_usec` (the pilot keeps that clock; 0: SIGKILL at once). One still
+ * queued is dropped and hears failed("canceled before it started"). Unknown
+ * ids are ignored. */
+void dagd_pilot_pool_cancel(struct dagd_pilot_pool *pool, uint64_t id, uint64_t grace_usec);
 /* Slots of all the allocations the pool may hold at once. */
 unsigned dagd_pilot_pool_capacity(const struct dagd_pilot_pool *pool);
 /* The port the listener is bound to. */

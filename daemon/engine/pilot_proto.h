@@ -19,7 +19,8 @@
  *
  *   D: {"t":"job","job":{...}}   an attempt: the object of worker_proto.h
  *                                (its "id" names the attempt everywhere below)
- *   D: {"t":"kill","id":N,"sig":S}  signal the attempt's process group
+ *   D: {"t":"kill","id":N,"grace_ms":G}  SIGTERM to the attempt's process
+ *                                group, SIGKILL G ms later (0: at once)
  *   D: {"t":"bye"}               released (idle): kill what runs, exit 0
  *   P: {"t":"pid","id":N,"pid":P}   forked
  *   P: {"t":"error","id":N,"error":"..."}   could not fork (no exit follows)

@@ -39,7 +39,8 @@
 struct pjob {
     uint64_t id;
     pid_t pid;
-    int fd[3]; /* read ends: events, stdout, stderr; -1 once at EOF */
+    int fd[3];        /* read ends: events, stdout, stderr; -1 once at EOF */
+    uint64_t kill_at; /* SIGKILL then (the cancel's grace); 0: none */
 };
 
 static struct pjob *jobs;
@@ -97,6 +98,14 @@ static struct pjob *job_find(uint64_t id)
         }
     }
     return NULL;
+}
+
+static void kill_group(struct pjob *j, int sig)
+{
+    /* The child made itself a group leader before anything else ran. */
+    if (kill(-j->pid, sig) < 0 && errno == ESRCH) {
+        (void)kill(j->pid, sig);
+    }
 }
 
 /* Relay one read of fd `which`; returns false at EOF or on an error. */
@@ -209,14 +218,14 @@ static bool on_daemon_line(const char *line, size_t len)
         }
     } else if (streq(t, "kill")) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
-        const cJSON *sig = cJSON_GetObjectItemCaseSensitive(m, "sig");
+        const cJSON *grace = cJSON_GetObjectItemCaseSensitive(m, "grace_ms");
         struct pjob *j = cJSON_IsNumber(id) ? job_find((uint64_t)id->valuedouble) : NULL;
-        int s = cJSON_IsNumber(sig) ? (int)sig->valuedouble : SIGTERM;
-        if (j && (s == SIGTERM || s == SIGKILL)) {
-            /* The child made itself a group leader before anything else ran. */
-            if (kill(-j->pid, s) < 0 && errno == ESRCH) {
-                (void)kill(j->pid, s);
-            }
+        double ms = cJSON_IsNumber(grace) && grace->valuedouble > 0 ? grace->valuedouble : 0;
+        if (j) {
+            /* SIGTERM, then SIGKILL after the grace, as the local executor
+             * does; the clock is ours, so a slow link does not stretch it. */
+            kill_group(j, ms > 0 ? SIGTERM : SIGKILL);
+            j->kill_at = ms > 0 ? dagd_now_mono_usec() + (uint64_t)(ms * 1000) : 0;
         }
     } else if (streq(t, "bye")) {
         plog(6, "released by the daemon");
@@ -407,15 +416,27 @@ static int pilot_loop(int sfd, int hb_ms, char *buf, size_t len)
                 }
             }
         }
-        uint64_t now = dagd_now_mono_usec();
-        int timeout = now >= next_hb ? 0 : (int)((next_hb - now + 999) / 1000);
+        uint64_t now = dagd_now_mono_usec(), wake = next_hb;
+        for (size_t i = 0; i < n_jobs; i++) {
+            if (jobs[i].kill_at && jobs[i].kill_at < wake) {
+                wake = jobs[i].kill_at;
+            }
+        }
+        int timeout = now >= wake ? 0 : (int)((wake - now + 999) / 1000);
         int r = poll(p, n, timeout);
         if (r < 0 && errno != EINTR) {
             plog(3, "poll: %s", strerror(errno));
             rc = 1;
             break;
         }
-        if (dagd_now_mono_usec() >= next_hb) {
+        now = dagd_now_mono_usec();
+        for (size_t i = 0; i < n_jobs; i++) {
+            if (jobs[i].kill_at && now >= jobs[i].kill_at) {
+                jobs[i].kill_at = 0;
+                kill_group(&jobs[i], SIGKILL);
+            }
+        }
+        if (now >= next_hb) {
             send_line("{\"t\":\"hb\"}");
             next_hb = dagd_now_mono_usec() + (uint64_t)hb_ms * 1000;
         }

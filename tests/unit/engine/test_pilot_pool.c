@@ -41,14 +41,21 @@ struct fixture {
     struct job jobs[MAX_JOBS];
 };
 
-static void on_started(void *ud, int pid)
+static struct job *J(void *ud, uint64_t id)
 {
-    ((struct job *)ud)->started = true;
+    assert_true(id >= 1 && id <= MAX_JOBS);
+    return &((struct fixture *)ud)->jobs[id - 1];
 }
 
-static void on_output(void *ud, int which, const char *data, size_t n)
+static void on_started(void *ud, uint64_t id, const char *where)
 {
-    struct job *j = ud;
+    assert_non_null(strstr(where, "pilot a"));
+    J(ud, id)->started = true;
+}
+
+static void on_output(void *ud, uint64_t id, int which, const char *data, size_t n)
+{
+    struct job *j = J(ud, id);
     if (which == 0 && j->out_len + n < sizeof(j->out)) {
         memcpy(j->out + j->out_len, data, n);
         j->out_len += n;
@@ -56,17 +63,17 @@ static void on_output(void *ud, int which, const char *data, size_t n)
     }
 }
 
-static void on_exited(void *ud, int status, int64_t cpu, int64_t rss)
+static void on_exited(void *ud, uint64_t id, int status, int64_t cpu, int64_t rss)
 {
-    struct job *j = ud;
+    struct job *j = J(ud, id);
     j->exited = true;
     j->status = status;
     j->n_ends++;
 }
 
-static void on_failed(void *ud, const char *why, bool lost)
+static void on_failed(void *ud, uint64_t id, const char *why, bool lost)
 {
-    struct job *j = ud;
+    struct job *j = J(ud, id);
     j->failed = true;
     j->lost = lost;
     j->n_ends++;
@@ -113,7 +120,7 @@ static void pool_start(struct fixture *f, unsigned max_pilots, unsigned cpus, ui
         .worker_path = worker,
         .dir = pdir,
     };
-    assert_int_equal(dagd_pilot_pool_new(&f->loop, &cfg, &ops, &f->pool), 0);
+    assert_int_equal(dagd_pilot_pool_new(&f->loop, &cfg, &ops, f, &f->pool), 0);
 }
 
 static int setup(void **state)
@@ -241,7 +248,7 @@ static void test_fan_out(void **state)
     struct fixture *f = *state;
     pool_start(f, 2, 2, 60000000);
     for (uint64_t i = 0; i < 40; i++) {
-        dagd_pilot_pool_submit(f->pool, i + 1, job_json(f, i + 1, "noop", "{}"), 1, &f->jobs[i]);
+        dagd_pilot_pool_submit(f->pool, i + 1, job_json(f, i + 1, "noop", "{}"), 1);
     }
     assert_true(spin(f, all_ended, (void *)40, 20000));
     for (size_t i = 0; i < 40; i++) {
@@ -260,21 +267,24 @@ static void test_kill(void **state)
 {
     struct fixture *f = *state;
     pool_start(f, 1, 2, 60000000);
-    dagd_pilot_pool_submit(f->pool, 7, job_json(f, 7, "sleep", "{\"ms\":20000}"), 1, &f->jobs[0]);
+    dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "sleep", "{\"ms\":20000}"), 1);
     assert_true(spin(f, job_started, (void *)0, 10000));
-    dagd_pilot_pool_kill(f->pool, 7, SIGTERM);
+    dagd_pilot_pool_cancel(f->pool, 1, 5000000);
     assert_true(spin(f, all_ended, (void *)1, 5000));
     assert_true(f->jobs[0].exited);
     assert_non_null(strstr(f->jobs[0].out, "canceled"));
     /* queued, never dispatched: dropped at once */
-    dagd_pilot_pool_submit(f->pool, 8, job_json(f, 8, "sleep", "{\"ms\":20000}"), 2, &f->jobs[1]);
-    dagd_pilot_pool_submit(f->pool, 9, job_json(f, 9, "sleep", "{\"ms\":20000}"), 2, &f->jobs[2]);
+    dagd_pilot_pool_submit(f->pool, 2, job_json(f, 2, "sleep", "{\"ms\":20000}"), 2);
+    dagd_pilot_pool_submit(f->pool, 3, job_json(f, 3, "sleep", "{\"ms\":20000}"), 2);
     assert_true(spin(f, job_started, (void *)1, 10000));
-    dagd_pilot_pool_kill(f->pool, 9, SIGTERM);
+    dagd_pilot_pool_cancel(f->pool, 3, 5000000);
     assert_true(f->jobs[2].failed);
     assert_false(f->jobs[2].lost);
-    dagd_pilot_pool_kill(f->pool, 8, SIGKILL);
+    dagd_pilot_pool_cancel(f->pool, 2, 0);
     assert_true(spin(f, all_ended, (void *)3, 5000));
+    assert_true(f->jobs[1].exited);
+    assert_true(WIFSIGNALED(f->jobs[1].status));
+    assert_int_equal(WTERMSIG(f->jobs[1].status), SIGKILL);
 }
 
 /* A pilot killed with SIGKILL mid-attempt: the attempt is reported lost
@@ -284,14 +294,14 @@ static void test_pilot_killed(void **state)
     struct fixture *f = *state;
     pid_t pids[8];
     pool_start(f, 1, 1, 60000000);
-    dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "sleep", "{\"ms\":20000}"), 1, &f->jobs[0]);
+    dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "sleep", "{\"ms\":20000}"), 1);
     assert_true(spin(f, job_started, (void *)0, 10000));
     assert_int_equal(read_pids(f, pids, 8), 1);
     assert_int_equal(kill(pids[0], SIGKILL), 0);
     assert_true(spin(f, all_ended, (void *)1, 5000));
     assert_true(f->jobs[0].failed);
     assert_true(f->jobs[0].lost);
-    dagd_pilot_pool_submit(f->pool, 2, job_json(f, 2, "noop", "{}"), 1, &f->jobs[1]);
+    dagd_pilot_pool_submit(f->pool, 2, job_json(f, 2, "noop", "{}"), 1);
     assert_true(spin(f, all_ended, (void *)2, 10000));
     assert_true(f->jobs[1].exited);
     assert_int_equal(read_pids(f, pids, 8), 2);
@@ -317,7 +327,7 @@ static void test_idle_release(void **state)
 {
     struct fixture *f = *state;
     pool_start(f, 1, 1, 300000);
-    dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "noop", "{}"), 1, &f->jobs[0]);
+    dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "noop", "{}"), 1);
     assert_true(spin(f, all_ended, (void *)1, 10000));
     assert_true(spin(f, pilots_gone, NULL, 5000));
 }
@@ -347,7 +357,7 @@ static void test_hostile(void **state)
     struct fixture *f = *state;
     pool_start(f, 1, 1, 60000000);
     /* an allocation exists, so its id is known: only the secret is wrong */
-    dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "noop", "{}"), 1, &f->jobs[0]);
+    dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "noop", "{}"), 1);
     assert_true(spin(f, all_ended, (void *)1, 10000));
     static const char *const lines[] = {
         "{\"v\":1,\"t\":\"hello\",\"alloc\":\"a1\",\"secret\":\"00\",\"slots\":4}\n",
@@ -367,7 +377,7 @@ static void test_hostile(void **state)
     (void)send(fd, big, sizeof(big), MSG_NOSIGNAL);
     assert_true(spin(f, closed_by_peer, &fd, 3000));
     close(fd);
-    dagd_pilot_pool_submit(f->pool, 2, job_json(f, 2, "noop", "{}"), 1, &f->jobs[1]);
+    dagd_pilot_pool_submit(f->pool, 2, job_json(f, 2, "noop", "{}"), 1);
     assert_true(spin(f, all_ended, (void *)2, 10000));
     assert_true(f->jobs[1].exited);
 }
