@@ -533,16 +533,26 @@ static int start_run(struct ctl *c, const char *method, cJSON *params, bool wait
     return r;
 }
 
+/* --priority N: an integer (the daemon checks its range). */
+static int add_priority(cJSON *params, const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < INT32_MIN || v > INT32_MAX) {
+        return -EINVAL;
+    }
+    cJSON_AddNumberToObject(params, "priority", (double)v);
+    return 0;
+}
+
 static int cmd_run(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"param", required_argument, NULL, 'p'},
-        {"wait", no_argument, NULL, 'w'},
-        {"force", no_argument, NULL, 'f'},
-        {"from", required_argument, NULL, 'F'},
-        {"only", required_argument, NULL, 'O'},
-        {"partition", required_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0},
+        {"param", required_argument, NULL, 'p'},    {"wait", no_argument, NULL, 'w'},
+        {"force", no_argument, NULL, 'f'},          {"from", required_argument, NULL, 'F'},
+        {"only", required_argument, NULL, 'O'},     {"partition", required_argument, NULL, 'P'},
+        {"priority", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
     };
     cJSON *params = cJSON_CreateObject();
     cJSON *plist = cJSON_AddArrayToObject(params, "params");
@@ -574,6 +584,12 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
         case 'P':
             cJSON_AddStringToObject(params, "partition", optarg);
             break;
+        case 'R':
+            if (add_priority(params, optarg) < 0) {
+                cJSON_Delete(params);
+                return usage_error("--priority needs an integer, got '%s'", optarg);
+            }
+            break;
         default:
             cJSON_Delete(params);
             return EXIT_USAGE;
@@ -582,7 +598,7 @@ static int cmd_run(struct ctl *c, int argc, char **argv)
     if (optind != argc - 1) {
         cJSON_Delete(params);
         return usage_error("%s", "usage: dagctl run PIPELINE [--param k=v]... [--wait] [--force] "
-                                 "[--from STEP] [--only STEP] [--partition KEY]");
+                                 "[--from STEP] [--only STEP] [--partition KEY] [--priority N]");
     }
     cJSON_AddStringToObject(params, "pipeline", argv[optind]);
     return start_run(c, "run", params, wait);
@@ -1033,6 +1049,13 @@ static int backfill_show_cancel(struct ctl *c, bool show, const char *id)
                    dagd_or_dash(dagd_jstr(rep.result, "to")));
         }
         printf("\n");
+        const cJSON *bp = cJSON_GetObjectItemCaseSensitive(rep.result, "params"), *it;
+        printf("priority %.0f", dagd_jnum(rep.result, "priority"));
+        cJSON_ArrayForEach(it, bp)
+        {
+            printf(", param %s=%s", it->string, cJSON_IsString(it) ? it->valuestring : "?");
+        }
+        printf("\n");
         print_counts(cJSON_GetObjectItemCaseSensitive(rep.result, "counts"));
     } else {
         printf("backfill %s: %.0f queued runs canceled\n", id, dagd_jnum(rep.result, "canceled"));
@@ -1045,12 +1068,14 @@ static int backfill_show_cancel(struct ctl *c, bool show, const char *id)
  * ID`, `backfill cancel ID` (docs/daemon.md, "Partitions and backfills"). */
 static int cmd_backfill(struct ctl *c, int argc, char **argv)
 {
-    static const char usage_s[] =
-        "usage: dagctl backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2,...)\n"
-        "       dagctl backfill show ID [--json]\n"
-        "       dagctl backfill cancel ID\n"
-        "       dagctl backfill retry ID";
+    static const char usage_s[] = "usage: dagctl backfill PIPELINE (--from KEY --to KEY | "
+                                  "--partitions K1,K2,... | --failed)\n"
+                                  "                [--failed] [--param k=v]... [--priority N]\n"
+                                  "       dagctl backfill show ID [--json]\n"
+                                  "       dagctl backfill cancel ID\n"
+                                  "       dagctl backfill retry ID";
     const char *from = NULL, *to = NULL, *list = NULL, *pipeline = NULL;
+    bool failed = false;
     struct dagd_reply rep;
     int r;
 
@@ -1084,6 +1109,21 @@ static int cmd_backfill(struct ctl *c, int argc, char **argv)
         } else if (v && streq(argv[i], "--partitions")) {
             list = v;
             i++;
+        } else if (streq(argv[i], "--failed")) {
+            failed = true;
+        } else if (v && streq(argv[i], "--param") && strchr(v, '=')) {
+            cJSON *plist = cJSON_GetObjectItemCaseSensitive(params, "params");
+            if (!plist) {
+                plist = cJSON_AddArrayToObject(params, "params");
+            }
+            cJSON_AddItemToArray(plist, cJSON_CreateString(v));
+            i++;
+        } else if (v && streq(argv[i], "--priority")) {
+            if (add_priority(params, v) < 0) {
+                cJSON_Delete(params);
+                return usage_error("--priority needs an integer, got '%s'", v);
+            }
+            i++;
         } else if (argv[i][0] != '-' && !pipeline) {
             pipeline = argv[i];
         } else {
@@ -1091,11 +1131,17 @@ static int cmd_backfill(struct ctl *c, int argc, char **argv)
             return usage_error("%s", usage_s);
         }
     }
-    if (!pipeline || (list && (from || to)) || (!list && !(from && to))) {
+    /* --failed alone: every partition whose last run failed; with a range
+     * or a list: those of them. */
+    if (!pipeline || (list && (from || to)) || (!list && !failed && !(from && to)) ||
+        (!!from != !!to)) {
         cJSON_Delete(params);
         return usage_error("%s", usage_s);
     }
     cJSON_AddStringToObject(params, "pipeline", pipeline);
+    if (failed) {
+        cJSON_AddTrueToObject(params, "failed");
+    }
     if (list) {
         cJSON *arr = cJSON_AddArrayToObject(params, "partitions");
         _cleanup_free_ char *copy = dagd_xstrdup(list);
@@ -1103,7 +1149,7 @@ static int cmd_backfill(struct ctl *c, int argc, char **argv)
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             cJSON_AddItemToArray(arr, cJSON_CreateString(t));
         }
-    } else {
+    } else if (from) {
         cJSON_AddStringToObject(params, "from", from);
         cJSON_AddStringToObject(params, "to", to);
     }
@@ -1163,7 +1209,7 @@ static const struct {
     {"pipelines", cmd_pipelines, "pipelines"},
     {"run", cmd_run,
      "run PIPELINE [--param k=v]... [--wait] [--force] [--from STEP] [--only STEP] "
-     "[--partition KEY]"},
+     "[--partition KEY] [--priority N]"},
     {"runs", cmd_runs, "runs [--pipeline P] [--limit N]"},
     {"show", cmd_show, "show RUN"},
     {"logs", cmd_logs, "logs RUN [STEP] [--follow]"},
@@ -1174,7 +1220,8 @@ static const struct {
     {"reload", cmd_reload, "reload"},
     {"ticks", cmd_ticks, "ticks [NAME] [--limit N]"},
     {"backfill", cmd_backfill,
-     "backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2) | show ID [--json] | cancel ID "
+     "backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2 | --failed) [--param k=v]... "
+     "[--priority N] | show ID [--json] | cancel ID "
      "| retry ID"},
     {"partitions", cmd_partitions, "partitions PIPELINE [--json]"},
 };

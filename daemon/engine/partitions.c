@@ -504,6 +504,7 @@ struct dagd_partitions *dagd_partitions_free(struct dagd_partitions *ps)
     }
     free(ps->keys);
     free(ps->timezone);
+    free(ps->file);
     free(ps);
     return NULL;
 }

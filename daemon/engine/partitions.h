@@ -1,7 +1,8 @@
 /* Partitions (DESIGN 11, docs/daemon.md "Partitions and backfills"): the
  * keys of a pipeline's `partitions:` declaration and the window of each.
  *
- * A pipeline is partitioned by a static list of keys or by time windows in
+ * A pipeline is partitioned by a static list of keys (in the YAML, or one
+ * per line of a file read when the pipeline loads) or by time windows in
  * an IANA time zone: hourly (keys YYYY-MM-DDTHH), daily (YYYY-MM-DD), weekly
  * (YYYY-MM-DD of the window's first day; windows are 7 days from `start`)
  * or monthly (YYYY-MM). Windows are wall-clock calendar units: a day across
@@ -35,6 +36,7 @@ struct dagd_partitions {
     struct dagd_mark mark;
     char **keys; /* static: the keys in file order */
     size_t n_keys;
+    char *file;     /* static keys read from this file (`file:`, absolute) at load; else NULL */
     char *timezone; /* time windows: an IANA name ("UTC" when not given) */
     int64_t start;  /* time windows: local seconds of the first window's start */
     int64_t end;    /* local seconds; INT64_MAX = no end */

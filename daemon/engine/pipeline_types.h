@@ -85,6 +85,7 @@ struct dagd_pipeline {
     struct dagd_param_spec *param_specs;
     size_t n_param_specs;
     unsigned concurrency; /* max simultaneous runs of this pipeline; 0 = unlimited */
+    int priority;         /* of its runs in the daemon's queue (higher first); default 0 */
 
     struct dagd_step *steps;
     size_t n_steps;

@@ -444,6 +444,24 @@ static bool get_uint(struct loader *L, yaml_node_t *v, const char *what, unsigne
     return true;
 }
 
+/* priority: an integer from -1000 to 1000 (the run queue's order). */
+static bool get_priority(struct loader *L, yaml_node_t *v, int *ret)
+{
+    int64_t i;
+
+    if (v->type != YAML_SCALAR_NODE || is_null(v) || dagd_parse_int64(scalar(v), &i) < 0) {
+        error_at(L, M(v->start_mark), "priority must be an integer, got %s",
+                 v->type == YAML_SCALAR_NODE ? scalar(v) : node_kind(v));
+        return false;
+    }
+    if (i < -1000 || i > 1000) {
+        error_at(L, M(v->start_mark), "priority must be between -1000 and 1000, got %" PRId64, i);
+        return false;
+    }
+    *ret = (int)i;
+    return true;
+}
+
 static bool get_duration(struct loader *L, yaml_node_t *v, const char *what, uint64_t *ret)
 {
     uint64_t u;
@@ -1120,9 +1138,11 @@ static bool valid_timezone(const char *tz)
 }
 
 /* partitions: {daily: {start, timezone, end}} (also hourly, weekly,
- * monthly) or {static: [keys]} (DESIGN 11, partitions.h). */
-static const char *const partitions_kinds[] = {"static", "hourly",  "daily",
-                                               "weekly", "monthly", NULL};
+ * monthly), {static: [keys]} or {file: PATH} (DESIGN 11, partitions.h). */
+static const char *const partitions_kinds[] = {"static",  "hourly", "daily", "weekly",
+                                               "monthly", "file",   NULL};
+/* A partitions file holds at most this many keys (a backfill's limit). */
+#define MAX_PARTITION_KEYS 100000u
 static const char *const window_keys[] = {"start", "end", "timezone", NULL};
 
 static void parse_partition_window(struct loader *L, yaml_node_t *v, struct dagd_partitions *ps)
@@ -1209,6 +1229,86 @@ static void parse_partition_list(struct loader *L, yaml_node_t *v, struct dagd_p
     }
 }
 
+static int cmp_key_idx(const void *a, const void *b, void *keys)
+{
+    char **k = keys;
+    return strcmp(k[*(const size_t *)a], k[*(const size_t *)b]);
+}
+
+/* The first duplicate key of ps (sorted copy of the indices: a file may
+ * hold 100,000 keys); -1 if none. */
+static ssize_t first_duplicate(const struct dagd_partitions *ps)
+{
+    _cleanup_free_ size_t *idx = dagd_xcalloc(ps->n_keys + 1, sizeof(size_t));
+    ssize_t dup = -1;
+    for (size_t i = 0; i < ps->n_keys; i++) {
+        idx[i] = i;
+    }
+    qsort_r(idx, ps->n_keys, sizeof(size_t), cmp_key_idx, ps->keys);
+    for (size_t i = 1; i < ps->n_keys; i++) {
+        size_t later = idx[i] > idx[i - 1] ? idx[i] : idx[i - 1];
+        if (streq(ps->keys[idx[i]], ps->keys[idx[i - 1]]) && (dup < 0 || later < (size_t)dup)) {
+            dup = (ssize_t)later;
+        }
+    }
+    return dup;
+}
+
+/* partitions: {file: keys.txt}: static keys, one per line of the file
+ * (relative to the pipeline's directory; blank lines and lines starting
+ * with '#' are skipped), read now: a reload re-reads it. Errors point at
+ * the YAML value and name the file's line. */
+static void parse_partition_file(struct loader *L, yaml_node_t *v, struct dagd_partitions *ps)
+{
+    _cleanup_free_ char *path = NULL, *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+
+    if (!get_string(L, v, "partitions file", false, &path)) {
+        return;
+    }
+    ps->file = path[0] == '/' ? dagd_xstrdup(path) : dagd_xasprintf("%s/%s", L->p->dir, path);
+    _cleanup_fclose_ FILE *f = fopen(ps->file, "re");
+    if (!f) {
+        error_at(L, M(v->start_mark), "partitions: cannot read '%s': %s", ps->file,
+                 strerror(errno));
+        return;
+    }
+    ps->keys = dagd_xcalloc(1, sizeof(char *));
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                           line[len - 1] == '\t')) {
+            line[--len] = 0;
+        }
+        if (len == 0 || line[0] == '#') {
+            continue;
+        }
+        if (!valid_name(line)) {
+            error_at(L, M(v->start_mark),
+                     "partitions: %s:%zu: invalid partition key '%.64s' (use letters, digits, "
+                     "'_', '-' and '.')",
+                     ps->file, lineno, line);
+            return;
+        }
+        if (ps->n_keys >= MAX_PARTITION_KEYS) {
+            error_at(L, M(v->start_mark), "partitions: %s has more than %u keys", ps->file,
+                     MAX_PARTITION_KEYS);
+            return;
+        }
+        ps->keys = dagd_xreallocarray(ps->keys, ps->n_keys + 2, sizeof(char *));
+        ps->keys[ps->n_keys++] = dagd_xstrdup(line);
+        ps->keys[ps->n_keys] = NULL;
+    }
+    ssize_t dup = first_duplicate(ps);
+    if (dup >= 0) {
+        error_at(L, M(v->start_mark), "partitions: %s: duplicate partition key '%s'", ps->file,
+                 ps->keys[dup]);
+    } else if (ps->n_keys == 0) {
+        error_at(L, M(v->start_mark), "partitions: %s has no keys", ps->file);
+    }
+}
+
 static void parse_partitions(struct loader *L, yaml_node_t *n)
 {
     struct dagd_partitions *ps = dagd_xcalloc(1, sizeof(*ps));
@@ -1227,13 +1327,18 @@ static void parse_partitions(struct loader *L, yaml_node_t *n)
         if (is_dup_key(L, n, pr)) {
             continue;
         }
-        if (kind < 0) {
+        if (kind < 0 && !streq(key, "file")) {
             unknown_key(L, k, "partitions", partitions_kinds);
             continue;
         }
         if (++found > 1) {
             error_at(L, M(k->start_mark),
-                     "partitions: give one of static, hourly, daily, weekly or monthly");
+                     "partitions: give one of static, file, hourly, daily, weekly or monthly");
+            continue;
+        }
+        if (kind < 0) {
+            ps->kind = DAGD_PARTITIONS_STATIC;
+            parse_partition_file(L, v, ps);
             continue;
         }
         ps->kind = (enum dagd_partition_kind)kind;
@@ -1245,7 +1350,7 @@ static void parse_partitions(struct loader *L, yaml_node_t *n)
     }
     if (found == 0) {
         error_at(L, M(n->start_mark),
-                 "partitions: give one of static, hourly, daily, weekly or monthly");
+                 "partitions: give one of static, file, hourly, daily, weekly or monthly");
     }
     if (!ps->timezone) {
         ps->timezone = dagd_xstrdup("UTC");
@@ -1697,9 +1802,9 @@ static void check_tasks(struct loader *L)
 
 /* ---- entry points ------------------------------------------------------------ */
 
-static const char *const pipeline_keys[] = {"pipeline",   "description", "params",    "defaults",
-                                            "steps",      "concurrency", "schedules", "sensors",
-                                            "partitions", NULL};
+static const char *const pipeline_keys[] = {"pipeline", "description", "params",   "defaults",
+                                            "steps",    "concurrency", "priority", "schedules",
+                                            "sensors",  "partitions",  NULL};
 
 /* The top-level keys' nodes, found by parse_top_keys() and parsed in the
  * order their references need (params before everything that refers to
@@ -1744,6 +1849,8 @@ static bool parse_top_keys(struct loader *L, yaml_node_t *root, struct top_nodes
             t->steps = v;
         } else if (streq(key, "concurrency")) {
             (void)get_uint(L, v, "concurrency", 100000, &p->concurrency);
+        } else if (streq(key, "priority")) {
+            (void)get_priority(L, v, &p->priority);
         } else if (streq(key, "schedules")) {
             t->schedules = v;
         } else if (streq(key, "sensors")) {

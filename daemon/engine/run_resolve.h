@@ -41,7 +41,8 @@ struct dagd_run_options {
     /* The run's row exists in state.db (status queued, with its pending
      * steps): the daemon's durable queue (a backfill's runs). */
     bool recorded;
-    int priority; /* the daemon's queue starts higher priorities first */
+    int priority;      /* the daemon's queue starts higher priorities first */
+    bool priority_set; /* else the daemon uses the pipeline's `priority:` */
 };
 
 /* A resolved run. Arrays are indexed like pipeline->steps. */

@@ -97,6 +97,25 @@ int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const
     return 0;
 }
 
+int dagd__api_get_priority(struct dagd_server_call *call, const cJSON *params, int *ret,
+                           bool *ret_set)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(params, "priority");
+    if (!j || cJSON_IsNull(j)) {
+        return 0;
+    }
+    if (!cJSON_IsNumber(j) || j->valuedouble < DAGD_API_PRIORITY_MIN ||
+        j->valuedouble > DAGD_API_PRIORITY_MAX || j->valuedouble != (double)(int)j->valuedouble) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "parameter 'priority' must be an integer between %d and %d",
+                               DAGD_API_PRIORITY_MIN, DAGD_API_PRIORITY_MAX);
+        return -EINVAL;
+    }
+    *ret = (int)j->valuedouble;
+    *ret_set = true;
+    return 0;
+}
+
 int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, char ***ret,
                             size_t *ret_n)
 {

@@ -51,6 +51,14 @@ int dagd__api_get_bool(struct dagd_server_call *call, const cJSON *params, const
                        bool *ret);
 int dagd__api_get_uint(struct dagd_server_call *call, const cJSON *params, const char *key,
                        unsigned max, unsigned *ret);
+/* The optional "priority" of a run or backfill (the run queue's order,
+ * higher first; a pipeline's `priority:` has the same range): 0 with *ret
+ * and *ret_set = true when present, 0 untouched when absent, or answer
+ * INVALID_PARAMS and return -EINVAL. */
+#define DAGD_API_PRIORITY_MIN (-1000)
+#define DAGD_API_PRIORITY_MAX 1000
+int dagd__api_get_priority(struct dagd_server_call *call, const cJSON *params, int *ret,
+                           bool *ret_set);
 /* Bounds of a request's params (issue 16: a 200 KB param per queued run). */
 #define DAGD_API_MAX_PARAMS 256u
 #define DAGD_API_MAX_PARAM_KEY 128u

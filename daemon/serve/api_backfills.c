@@ -80,10 +80,26 @@ static int backfill_keys(struct dagd_server_call *call, const struct dagd_pipeli
     return 0;
 }
 
+/* What every run of a backfill gets: --param overrides (their JSON object
+ * for the rows' params, their queue_options) and a priority. */
+struct backfill_opts {
+    char **overrides;
+    size_t n_overrides;
+    int priority;
+    char *params_json;   /* {"k": "v"}, NULL without overrides */
+    char *queue_options; /* runs.queue_options */
+};
+
+static void backfill_opts_done(struct backfill_opts *o)
+{
+    free(o->params_json);
+    free(o->queue_options);
+}
+
 /* The backfill and its runs, in one transaction. *ret_runs: the run ids. */
 static int record_backfill(struct dagd_daemon *d, const struct dagd_pipeline *p,
-                           const struct dagd_backfill_info *b, char **keys, size_t n,
-                           char (*ids)[33])
+                           const struct dagd_backfill_info *b, const struct backfill_opts *o,
+                           char **keys, size_t n, char (*ids)[33])
 {
     _cleanup_free_ char **steps = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
     _cleanup_free_ char **tasks = dagd_xcalloc(p->n_steps + 1, sizeof(char *));
@@ -104,10 +120,12 @@ static int record_backfill(struct dagd_daemon *d, const struct dagd_pipeline *p,
             .run_id = ids[i],
             .pipeline = p->name,
             .trigger = (char *)"backfill",
-            .params_json = (char *)"{}",
+            .params_json = o->params_json ? o->params_json : (char *)"{}",
             .created_at = b->created_at,
             .partition = keys[i],
             .backfill_id = b->backfill_id,
+            .priority = o->priority,
+            .queue_options = o->queue_options,
         };
         r = dagd_store_run_create(d->store, &info, steps, tasks, p->n_steps);
     }
@@ -117,12 +135,56 @@ static int record_backfill(struct dagd_daemon *d, const struct dagd_pipeline *p,
     return r;
 }
 
+/* The overrides checked against the pipeline as a run of the first
+ * partition would resolve them (a typo is refused before anything is
+ * recorded), then turned into what the rows store. */
+static int backfill_opts_make(struct dagd_daemon *d, struct dagd_server_call *call,
+                              struct dagd_pipeline *p, const char *first_key,
+                              struct backfill_opts *o)
+{
+    struct dagd_diags diags = {0};
+    struct dagd_run_resolved *res = NULL;
+    struct dagd_run_options opts = {
+        .param_overrides = o->overrides,
+        .n_param_overrides = o->n_overrides,
+        .partition = first_key,
+    };
+    char id[33];
+
+    dagd_run_id_new(id);
+    int r = dagd_run_resolve(p, &opts, d->config.state_dir, id, false, &res, &diags);
+    dagd_run_resolved_free(res);
+    if (r < 0) {
+        _cleanup_free_ char *msg = dagd_diags_summary(&diags);
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "%s", msg);
+        dagd_diags_done(&diags);
+        return r;
+    }
+    dagd_diags_done(&diags);
+    o->queue_options = dagd_run_queue_options_json(o->overrides, o->n_overrides);
+    if (o->n_overrides > 0) {
+        struct dagd_params ps = {0};
+        for (size_t i = 0; i < o->n_overrides; i++) {
+            const char *eq = strchr(o->overrides[i], '=');
+            _cleanup_free_ char *k = dagd_xstrndup(o->overrides[i], (size_t)(eq - o->overrides[i]));
+            dagd_params_set(&ps, k, eq + 1);
+        }
+        o->params_json = dagd_params_to_json(&ps);
+        dagd_params_done(&ps);
+    }
+    return 0;
+}
+
 /* Record a backfill of `keys` and queue its runs; replies with its id. */
 static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call,
-                            struct dagd_pipeline *p, char **keys, size_t n, bool is_list)
+                            struct dagd_pipeline *p, char **keys, size_t n, bool is_list,
+                            struct backfill_opts *o)
 {
     char id[33];
 
+    if (backfill_opts_make(d, call, p, keys[0], o) < 0) {
+        return;
+    }
     dagd_run_id_new(id);
     struct dagd_backfill_info b = {
         .backfill_id = id,
@@ -131,9 +193,11 @@ static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call
         .range_to = is_list ? NULL : keys[n - 1],
         .n_partitions = (int64_t)n,
         .created_at = dagd_now_wall_msec(),
+        .params_json = o->params_json,
+        .priority = o->priority,
     };
     char(*ids)[33] = dagd_xcalloc(n, sizeof(*ids));
-    int r = record_backfill(d, p, &b, keys, n, ids);
+    int r = record_backfill(d, p, &b, o, keys, n, ids);
     if (r < 0) {
         dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot record the backfill: %s",
                                dagd_store_errmsg(d->store));
@@ -145,18 +209,75 @@ static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call
                 .partition = keys[i],
                 .backfill_id = id,
                 .created_at = b.created_at,
+                .priority = o->priority,
+                .queue_options = o->queue_options,
             };
             (void)dagd_run_queue_adopt(d->queue, p, &info);
         }
         dagd_log_info("Backfill %s of '%s': %zu partitions queued", id, p->name, n);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "backfill_id", id);
-        cJSON_AddStringToObject(o, "pipeline", p->name);
-        cJSON_AddNumberToObject(o, "partitions", (double)n);
-        dagd_server_call_reply(call, o);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "backfill_id", id);
+        cJSON_AddStringToObject(j, "pipeline", p->name);
+        cJSON_AddNumberToObject(j, "partitions", (double)n);
+        dagd_server_call_reply(call, j);
         dagd_run_queue_kick(d->queue);
     }
     free(ids);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct failed_keys {
+    char **keys;
+    size_t n;
+};
+
+static void on_last_failed(const char *partition, const char *status, int64_t created_at,
+                           int64_t ended_at, const char *run_id, void *userdata)
+{
+    struct failed_keys *f = userdata;
+    if (partition && streq_ptr(status, "failed")) {
+        f->keys = dagd_xreallocarray(f->keys, f->n + 2, sizeof(char *));
+        f->keys[f->n++] = dagd_xstrdup(partition);
+        f->keys[f->n] = NULL;
+    }
+}
+
+/* --failed: of `keys` (the range or list asked for, or every partition),
+ * those whose newest run failed, in the same order. */
+static int keep_failed(struct dagd_daemon *d, struct dagd_server_call *call,
+                       const struct dagd_pipeline *p, char ***keys, size_t *n)
+{
+    struct failed_keys f = {0};
+    if (dagd_store_partitions_last(d->store, p->name, on_last_failed, &f) < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_partitions_keys_free(f.keys);
+        return -EIO;
+    }
+    size_t k = 0;
+    if (f.n > 0) {
+        qsort(f.keys, f.n, sizeof(char *), cmp_strp);
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if (f.n > 0 && bsearch(&(*keys)[i], f.keys, f.n, sizeof(char *), cmp_strp)) {
+            (*keys)[k++] = (*keys)[i];
+        } else {
+            free((*keys)[i]);
+        }
+    }
+    (*keys)[k] = NULL;
+    *n = k;
+    dagd_partitions_keys_free(f.keys);
+    if (k == 0) {
+        dagd_server_call_error(call, DAGD_ERR_CONFLICT,
+                               "no partition of '%.128s' in that range has a failed last run",
+                               p->name);
+        return -ENOENT;
+    }
+    return 0;
 }
 
 static int api_backfill(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
@@ -164,19 +285,33 @@ static int api_backfill(struct dagd_daemon *d, struct dagd_server_call *call, co
     const char *name = NULL, *from = NULL, *to = NULL;
     char **keys = NULL;
     size_t n = 0;
+    bool failed = false, priority_set = false;
+    struct backfill_opts o = {0};
 
     if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
         dagd__api_get_string(call, params, "from", false, &from) < 0 ||
-        dagd__api_get_string(call, params, "to", false, &to) < 0) {
+        dagd__api_get_string(call, params, "to", false, &to) < 0 ||
+        dagd__api_get_bool(call, params, "failed", &failed) < 0 ||
+        dagd__api_get_priority(call, params, &o.priority, &priority_set) < 0 ||
+        dagd__api_get_overrides(call, params, &o.overrides, &o.n_overrides) < 0) {
+        free(o.overrides);
         return 0;
     }
     struct dagd_pipeline *p = partitioned(d, call, name);
-    if (!p || backfill_keys(call, p, params, from, to, &keys, &n) < 0) {
-        return 0;
+    bool is_list = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(params, "partitions"));
+    if (p && !priority_set) {
+        o.priority = p->priority;
     }
-    create_backfill(d, call, p, keys, n,
-                    cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(params, "partitions")));
+    if (p && !failed && !is_list && (!from || !to)) {
+        dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS,
+                               "give from and to, partitions, or failed");
+    } else if (p && backfill_keys(call, p, params, from, to, &keys, &n) >= 0 &&
+               (!failed || keep_failed(d, call, p, &keys, &n) >= 0)) {
+        create_backfill(d, call, p, keys, n, is_list || failed, &o);
+    }
     dagd_partitions_keys_free(keys);
+    free(o.overrides);
+    backfill_opts_done(&o);
     return 0;
 }
 
@@ -219,6 +354,9 @@ static int api_backfill_show(struct dagd_daemon *d, struct dagd_server_call *cal
         cJSON_AddStringToObject(o, "to", b.range_to);
     }
     cJSON_AddNumberToObject(o, "partitions", (double)b.n_partitions);
+    cJSON_AddNumberToObject(o, "priority", b.priority);
+    cJSON *params_j = b.params_json ? cJSON_Parse(b.params_json) : NULL;
+    cJSON_AddItemToObject(o, "params", params_j ? params_j : cJSON_CreateObject());
     cJSON_AddNumberToObject(o, "created_at", (double)b.created_at);
     if (b.ended_at) {
         cJSON_AddNumberToObject(o, "ended_at", (double)b.ended_at);
@@ -264,6 +402,7 @@ static int api_backfill_retry(struct dagd_daemon *d, struct dagd_server_call *ca
     struct dagd_backfill_info b = {0};
     char **keys = NULL;
     size_t n = 0;
+    struct backfill_opts o = {0};
 
     if (get_backfill(d, call, params, &b) < 0) {
         return 0;
@@ -275,7 +414,24 @@ static int api_backfill_retry(struct dagd_daemon *d, struct dagd_server_call *ca
         dagd_server_call_error(call, DAGD_ERR_CONFLICT,
                                "backfill %s has no failed or canceled run to retry", b.backfill_id);
     } else if (p) {
-        create_backfill(d, call, p, keys, n, true);
+        /* The retry runs with the params and priority of the backfill it retries. */
+        cJSON *j = b.params_json ? cJSON_Parse(b.params_json) : NULL;
+        const cJSON *it;
+        o.priority = b.priority;
+        o.overrides = dagd_xcalloc((size_t)cJSON_GetArraySize(j) + 1, sizeof(char *));
+        cJSON_ArrayForEach(it, j)
+        {
+            if (cJSON_IsString(it)) {
+                o.overrides[o.n_overrides++] = dagd_xasprintf("%s=%s", it->string, it->valuestring);
+            }
+        }
+        cJSON_Delete(j);
+        create_backfill(d, call, p, keys, n, true, &o);
+        for (size_t i = 0; i < o.n_overrides; i++) {
+            free(o.overrides[i]);
+        }
+        free(o.overrides);
+        backfill_opts_done(&o);
     }
     dagd_partitions_keys_free(keys);
     dagd_backfill_info_done(&b);

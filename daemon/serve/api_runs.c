@@ -240,9 +240,11 @@ static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const c
     const char *name = NULL, *from = NULL, *only = NULL, *partition = NULL;
     _cleanup_free_ char **overrides = NULL;
     size_t n = 0;
-    bool force = false, wait = false;
+    bool force = false, wait = false, priority_set = false;
+    int priority = 0;
 
     if (dagd__api_get_string(call, params, "pipeline", true, &name) < 0 ||
+        dagd__api_get_priority(call, params, &priority, &priority_set) < 0 ||
         dagd__api_get_string(call, params, "from", false, &from) < 0 ||
         dagd__api_get_string(call, params, "only", false, &only) < 0 ||
         dagd__api_get_string(call, params, "partition", false, &partition) < 0 ||
@@ -264,6 +266,8 @@ static int api_run(struct dagd_daemon *d, struct dagd_server_call *call, const c
         .only_step = only,
         .partition = partition,
         .require_partition = true,
+        .priority = priority,
+        .priority_set = priority_set,
     };
     return submit(d, call, p, &opts, wait);
 }

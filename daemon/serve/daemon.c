@@ -70,7 +70,14 @@ int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
     if (d->shutting_down) {
         return -ESHUTDOWN;
     }
-    return dagd_run_queue_submit(d->queue, p, opts, ret_run_id, reterr);
+    /* Runs of schedules, sensors and retries, and runs without --priority,
+     * wait at their pipeline's priority. */
+    struct dagd_run_options o = *opts;
+    if (!o.priority_set) {
+        o.priority = p->priority;
+        o.priority_set = true;
+    }
+    return dagd_run_queue_submit(d->queue, p, &o, ret_run_id, reterr);
 }
 
 /* The trigger host's submit (trigger.h). */

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "partitions.h"
 #include "pipeline.h"
 #include "plugin_host.h"
 #include "task_config.h"
@@ -454,7 +455,17 @@ static const struct bad_case bad_cases[] = {
      "  - {name: a, task: bare}\n",
      "t.yaml:3:15: error: duplicate partition key 'a'\n"
      "t.yaml:3:18: error: invalid partition key 'b c' (use letters, digits, '_', '-' and '.')\n"
-     "t.yaml:4:3: error: partitions: give one of static, hourly, daily, weekly or monthly\n"},
+     "t.yaml:4:3: error: partitions: give one of static, file, hourly, daily, weekly or "
+     "monthly\n"},
+    {"partitions_file_missing_priority_bad",
+     "pipeline: t\n"
+     "priority: 5000\n"
+     "partitions: {file: /nonexistent/keys.txt}\n"
+     "steps:\n"
+     "  - {name: a, task: bare}\n",
+     "t.yaml:2:11: error: priority must be between -1000 and 1000, got 5000\n"
+     "t.yaml:3:20: error: partitions: cannot read '/nonexistent/keys.txt': No such file or "
+     "directory\n"},
     {"partition_ref_unpartitioned",
      "pipeline: t\n"
      "steps:\n"
@@ -532,7 +543,7 @@ static const struct bad_case bad_cases[] = {
      "      e4: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
      "      e5: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
      "t.yaml:2:1: error: unknown key 'x' in pipeline (expected one of: pipeline, description, "
-     "params, defaults, steps, concurrency, schedules, sensors, partitions)\n"
+     "params, defaults, steps, concurrency, priority, schedules, sensors, partitions)\n"
      "t.yaml:7:7: error: document too large: more than 200000 nodes after expanding aliases\n"},
     {"concurrency_bad",
      "pipeline: t\n"
@@ -1129,6 +1140,65 @@ static void test_load_file_errors(void **state)
     dagd_diags_done(&d);
 }
 
+/* partitions: {file: ...}: the keys of a file next to the pipeline, one a
+ * line (blank and # lines skipped); a bad or duplicate key names its line;
+ * priority: is the pipeline's queue priority. */
+static void test_partitions_file(void **state)
+{
+    char dir[] = "/tmp/dagd-test-pfile-XXXXXX";
+    char path[256], keys[256];
+    struct dagd_pipeline *p = NULL;
+    struct dagd_diags d = {0};
+    static const char yaml[] = "pipeline: t\npriority: -3\npartitions: {file: keys.txt}\n"
+                               "steps:\n  - {name: a, task: bare}\n";
+
+    assert_non_null(mkdtemp(dir));
+    (void)snprintf(path, sizeof(path), "%s/t.yaml", dir);
+    (void)snprintf(keys, sizeof(keys), "%s/keys.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(yaml, f);
+    fclose(f);
+    f = fopen(keys, "w");
+    assert_non_null(f);
+    fputs("# customers\nacme\n\nglobex  \ninitech\n", f);
+    fclose(f);
+    assert_int_equal(dagd_pipeline_load(path, host, &p, &d), 0);
+    assert_int_equal(p->priority, -3);
+    assert_int_equal(p->partitions->kind, DAGD_PARTITIONS_STATIC);
+    assert_int_equal(p->partitions->n_keys, 3);
+    assert_string_equal(p->partitions->keys[0], "acme");
+    assert_string_equal(p->partitions->keys[1], "globex");
+    assert_string_equal(p->partitions->keys[2], "initech");
+    assert_string_equal(p->partitions->file, keys);
+    dagd_pipeline_unref(p);
+    p = NULL;
+
+    f = fopen(keys, "w");
+    assert_non_null(f);
+    fputs("acme\nglobex\nacme\n", f);
+    fclose(f);
+    assert_int_equal(dagd_pipeline_load(path, host, &p, &d), -EINVAL);
+    char *out = diags_string(&d);
+    assert_non_null(strstr(out, "t.yaml:3:20: error: partitions: "));
+    assert_non_null(strstr(out, "keys.txt: duplicate partition key 'acme'"));
+    free(out);
+    dagd_diags_done(&d);
+
+    f = fopen(keys, "w");
+    assert_non_null(f);
+    fputs("acme\nbad key\n", f);
+    fclose(f);
+    assert_int_equal(dagd_pipeline_load(path, host, &p, &d), -EINVAL);
+    out = diags_string(&d);
+    assert_non_null(strstr(out, "keys.txt:2: invalid partition key 'bad key'"));
+    free(out);
+    dagd_diags_done(&d);
+    (void)unlink(keys);
+    (void)unlink(path);
+    (void)rmdir(dir);
+}
+
 /* Every step of a shipped pipeline has a memory limit (issue 16 item 9):
  * a bad delivery must not take the machine's memory. */
 static void test_shipped_memory_limits(void **state)
@@ -1322,6 +1392,7 @@ int main(void)
         cmocka_unit_test(test_dot),
         cmocka_unit_test(test_sales_yaml),
         cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_partitions_file),
         cmocka_unit_test(test_node_flood),
         cmocka_unit_test(test_shipped_memory_limits),
         cmocka_unit_test(test_config_accessors),
