@@ -74,6 +74,7 @@ static int backfill_keys(struct dagd_server_call *call, const struct dagd_pipeli
     }
     if (*ret_n == 0) {
         dagd_partitions_keys_free(*ret);
+        *ret = NULL; /* the caller frees what it gets */
         dagd_server_call_error(call, DAGD_ERR_INVALID_PARAMS, "no partition in that range");
         return -EINVAL;
     }
