@@ -19,6 +19,7 @@ void dagd_daemon_config_init(struct dagd_daemon_config *c)
         .max_queued_bytes = 16u * 1024u * 1024u,
         .max_clients = 64,
         .max_clients_per_uid = 32,
+        .max_http_streams = 16,
         .max_line_bytes = 1024u * 1024u,
         .idle_timeout_usec = 60u * 1000000u,
         .shutdown_grace_usec = 30u * 1000000u,
@@ -287,6 +288,13 @@ static void k_max_clients_per_uid(struct parse *p, struct dagd_daemon_config *c,
         dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be at least 1", key);
     }
 }
+/* Below the HTTP listener's 64 connections, so pages and scrapes still get
+ * in while every stream is open. */
+static void k_max_http_streams(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                               const char *key)
+{
+    set_uint(p, v, key, 48, &c->max_http_streams, sizeof(unsigned));
+}
 static void k_max_line(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                        const char *key)
 {
@@ -304,12 +312,13 @@ static void k_idle(struct parse *p, struct dagd_daemon_config *c, const yaml_nod
 static void k_limits(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                      const char *key)
 {
-    static const char *const names[] = {"max_concurrent_runs", "max_jobs",    "max_queued_runs",
-                                        "max_queued_bytes",    "max_clients", "max_clients_per_uid",
-                                        "max_line_bytes",      "idle_timeout"};
+    static const char *const names[] = {
+        "max_concurrent_runs", "max_jobs",     "max_queued_runs",
+        "max_queued_bytes",    "max_clients",  "max_clients_per_uid",
+        "max_line_bytes",      "idle_timeout", "max_http_streams"};
     static const key_fn fns[] = {k_max_runs,         k_max_jobs,    k_max_queued_runs,
                                  k_max_queued_bytes, k_max_clients, k_max_clients_per_uid,
-                                 k_max_line,         k_idle};
+                                 k_max_line,         k_idle,        k_max_http_streams};
     parse_map(p, c, v, names, fns, ELEMENTSOF(names));
 }
 

@@ -20,6 +20,8 @@
  *     max_clients_per_uid: 32         # connections of one uid other than root
  *     max_line_bytes: 1048576
  *     idle_timeout: 60s
+ *     max_http_streams: 16            # live pages (Server-Sent Events) at a time, 0..48;
+ *                                    # beyond them (or 0) a page polls
  *   shutdown_grace: 30s
  *   retention: 30d                   # 0 = keep every run
  *   http: 127.0.0.1:8080             # web UI, /metrics, /api (off without it);
@@ -48,6 +50,7 @@ struct dagd_daemon_config {
     size_t max_queued_bytes;
     unsigned max_clients;
     unsigned max_clients_per_uid;
+    unsigned max_http_streams;
     size_t max_line_bytes;
     uint64_t idle_timeout_usec;
     uint64_t shutdown_grace_usec;

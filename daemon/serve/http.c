@@ -22,6 +22,7 @@
 #include "http_internal.h"
 #include "http_mhd.h"
 #include "http_metrics.h"
+#include "http_sse.h"
 #include "log.h"
 
 #define HTTP_MAX_CONNECTIONS 64
@@ -41,6 +42,7 @@ struct dagd_http {
     uv_timer_t timer;
     unsigned open_handles;
     struct dagd_metrics *metrics;
+    struct dagd_http_sse *sse;
     char *unix_path; /* to unlink at stop; NULL for TCP */
     unsigned port;
     /* Listening on loopback only: then a request must name a loopback host
@@ -178,7 +180,7 @@ static void route(struct dagd_http *h, const struct dagd_http_request *req,
                   struct dagd_http_response *res)
 {
     if (streq(req->path, "/metrics")) {
-        res->body = dagd_metrics_render(h->metrics, &res->len);
+        res->body = dagd_metrics_render(h->metrics, dagd_http_sse_count(h->sse), &res->len);
         if (!res->body) {
             set_text(res, 500, "cannot read the run history\n");
             return;
@@ -202,6 +204,18 @@ static void route(struct dagd_http *h, const struct dagd_http_request *req,
     }
 }
 
+/* The headers every answer carries, streams too. */
+static void add_headers(struct MHD_Response *r, const char *content_type, const char *cache_control)
+{
+    (void)MHD_add_response_header(r, "Content-Type", content_type);
+    (void)MHD_add_response_header(r, "Content-Security-Policy", CSP);
+    (void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    (void)MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    (void)MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    (void)MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+    (void)MHD_add_response_header(r, "Cache-Control", cache_control ? cache_control : "no-store");
+}
+
 static enum MHD_Result answer(struct dagd_http *h, struct MHD_Connection *conn,
                               struct dagd_http_response *res)
 {
@@ -217,19 +231,69 @@ static enum MHD_Result answer(struct dagd_http *h, struct MHD_Connection *conn,
         }
         return MHD_NO;
     }
-    (void)MHD_add_response_header(r, "Content-Type", res->content_type);
-    (void)MHD_add_response_header(r, "Content-Security-Policy", CSP);
-    (void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    (void)MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    (void)MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    (void)MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
-    (void)MHD_add_response_header(r, "Cache-Control",
-                                  res->cache_control ? res->cache_control : "no-store");
+    add_headers(r, res->content_type, res->cache_control);
     if (res->status == 405) {
         (void)MHD_add_response_header(r, "Allow", h->token ? "GET, HEAD, POST" : "GET, HEAD");
     }
     dagd_metrics_count_request(h->metrics, res->status);
     enum MHD_Result ok = MHD_queue_response(conn, res->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* GET /api/runs/ID/stream?after=SEQ&step=NAME (Last-Event-ID, sent by a
+ * reconnecting EventSource, wins over after=): a Server-Sent Events stream
+ * (http_sse.h). Returns false when the path is not a stream's. */
+static bool is_stream(const char *path)
+{
+    size_t n = strlen(path);
+    return strncmp(path, "/api/runs/", 10) == 0 && n == 10 + 32 + 7 && streq(path + 42, "/stream");
+}
+
+static enum MHD_Result stream(struct dagd_http *h, const struct dagd_http_request *req,
+                              struct dagd_http_response *res)
+{
+    char run_id[33];
+    const char *last = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *after = last ? last : dagd__http_arg(req, "after");
+    const char *step = dagd__http_arg(req, "step");
+    long long seq = 0;
+    char *end = NULL;
+
+    memcpy(run_id, req->path + 10, 32);
+    run_id[32] = '\0';
+    for (size_t i = 0; i < 32; i++) {
+        if (!((run_id[i] >= '0' && run_id[i] <= '9') || (run_id[i] >= 'a' && run_id[i] <= 'f'))) {
+            set_text(res, 404, "no such run\n");
+            return answer(h, req->conn, res);
+        }
+    }
+    if (after && *after) {
+        errno = 0;
+        seq = strtoll(after, &end, 10);
+        if (errno || *end || seq < 0) {
+            set_text(res, 400, "after (or Last-Event-ID) is an event seq\n");
+            return answer(h, req->conn, res);
+        }
+    }
+    struct MHD_Response *r = NULL;
+    int k = dagd_http_sse_open(h->sse, req->conn, run_id, step && *step ? step : NULL, seq, &r);
+    if (k < 0) {
+        set_text(res,
+                 k == -ENOENT  ? 404
+                 : k == -EBUSY ? 503
+                               : 500,
+                 k == -ENOENT ? "no such run\n"
+                 : k == -EBUSY
+                     ? "too many live pages (limits.max_http_streams): poll /api/runs/ID/events\n"
+                     : "cannot read the run history\n");
+        return answer(h, req->conn, res);
+    }
+    add_headers(r, "text/event-stream; charset=utf-8", NULL);
+    /* Tell proxies not to buffer the stream. */
+    (void)MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    dagd_metrics_count_request(h->metrics, 200);
+    enum MHD_Result ok = MHD_queue_response(req->conn, 200, r);
     MHD_destroy_response(r);
     return ok;
 }
@@ -265,6 +329,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD)) {
         set_text(&res, 405,
                  h->token ? "GET, HEAD and POST only\n" : "read-only: GET and HEAD only\n");
+    } else if (is_stream(url) && streq(method, MHD_HTTP_METHOD_GET)) {
+        return stream(h, &req, &res);
     } else {
         route(h, &req, &res);
     }
@@ -294,6 +360,15 @@ static void on_timer(uv_timer_t *t)
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     run_mhd(p->data);
+}
+
+/* A stream was resumed: MHD must run (in external-epoll mode its resume
+ * does not wake the epoll fd), but not from inside the executor's callback
+ * that resumed it: on the next turn of the loop. */
+static void kick(void *userdata)
+{
+    struct dagd_http *h = userdata;
+    (void)uv_timer_start(&h->timer, on_timer, 0, 0);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -369,11 +444,11 @@ int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **
         return dagd_log_errno(LOG_ERR, fd, "Failed to listen for HTTP on '%s': %s", addr,
                               strerror(-fd));
     }
-    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-                              MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
-                              mhd_log, NULL, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+                              NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         h->mhd ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (!info) {
@@ -397,6 +472,7 @@ int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **
     h->open_handles = 2;
     (void)uv_poll_start(&h->poll, UV_READABLE, on_poll);
     h->metrics = dagd_metrics_new(d);
+    h->sse = dagd_http_sse_new(d, d->config.max_http_streams, kick, h);
     run_mhd(h);
     if (a.is_unix) {
         dagd_log_info("Web UI and metrics on unix:%s", addr);
@@ -433,6 +509,11 @@ struct dagd_http *dagd_http_stop(struct dagd_http *h)
     if (!h) {
         return NULL;
     }
+    /* Streams end first: MHD must not be stopped with a connection
+     * suspended, and one more MHD_run() lets each resumed stream send its
+     * end (the page then polls until the daemon is back). */
+    dagd_http_sse_close_all(h->sse);
+    (void)MHD_run(h->mhd);
     /* libuv forgets the epoll fd before MHD closes it. */
     (void)uv_poll_stop(&h->poll);
     uv_close((uv_handle_t *)&h->poll, on_closed);
@@ -444,6 +525,7 @@ struct dagd_http *dagd_http_stop(struct dagd_http *h)
         free(h->unix_path);
         h->unix_path = NULL;
     }
+    h->sse = dagd_http_sse_free(h->sse);
     h->metrics = dagd_metrics_free(h->metrics);
     return NULL;
 }

@@ -328,7 +328,7 @@ static void render_process(FILE *f)
     }
 }
 
-char *dagd_metrics_render(struct dagd_metrics *m, size_t *ret_len)
+char *dagd_metrics_render(struct dagd_metrics *m, unsigned n_streams, size_t *ret_len)
 {
     struct dagd_daemon *d = m->d;
     char *buf = NULL;
@@ -360,6 +360,9 @@ char *dagd_metrics_render(struct dagd_metrics *m, size_t *ret_len)
             fprintf(f, "dagd_http_requests_total{code=\"other\"} %" PRIu64 "\n", m->requests[i]);
         }
     }
+    family(f, "dagd_http_streams", "gauge", NULL,
+           "Live pages following a run (Server-Sent Events).");
+    fprintf(f, "dagd_http_streams %u\n", n_streams);
     fputs("# EOF\n", f);
     if (fclose(f) != 0) {
         abort();

@@ -22,8 +22,8 @@ struct dagd_metrics *dagd_metrics_free(struct dagd_metrics *m);
 /* Count one HTTP request answered with `code`. */
 void dagd_metrics_count_request(struct dagd_metrics *m, unsigned code);
 /* The exposition, ending in "# EOF\n": a new string (free()) of *ret_len
- * bytes. NULL only if the first scrape's seeding failed (the store's
- * error is logged). */
-char *dagd_metrics_render(struct dagd_metrics *m, size_t *ret_len);
+ * bytes; n_streams is the listener's open event streams (http_sse.h). NULL only if the first
+ * scrape's seeding failed (the store's error is logged). */
+char *dagd_metrics_render(struct dagd_metrics *m, unsigned n_streams, size_t *ret_len);
 
 #endif

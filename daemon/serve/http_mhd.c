@@ -45,6 +45,10 @@ int dagd_http_mhd_load(char **ret_msg)
     SYM(add_response_header, "MHD_add_response_header");
     SYM(queue_response, "MHD_queue_response");
     SYM(destroy_response, "MHD_destroy_response");
+    SYM(create_response_from_callback, "MHD_create_response_from_callback");
+    SYM(suspend_connection, "MHD_suspend_connection");
+    SYM(resume_connection, "MHD_resume_connection");
+    SYM(get_connection_info, "MHD_get_connection_info");
     loaded = true;
     return 0;
 }

@@ -24,6 +24,10 @@ struct dagd_mhd {
     __typeof__(MHD_add_response_header) *add_response_header;
     __typeof__(MHD_queue_response) *queue_response;
     __typeof__(MHD_destroy_response) *destroy_response;
+    __typeof__(MHD_create_response_from_callback) *create_response_from_callback;
+    __typeof__(MHD_suspend_connection) *suspend_connection;
+    __typeof__(MHD_resume_connection) *resume_connection;
+    __typeof__(MHD_get_connection_info) *get_connection_info;
 };
 
 /* The table; valid after dagd_http_mhd_load() returned 0. */
@@ -44,6 +48,10 @@ int dagd_http_mhd_load(char **ret_msg);
 #define MHD_add_response_header dagd_mhd.add_response_header
 #define MHD_queue_response dagd_mhd.queue_response
 #define MHD_destroy_response dagd_mhd.destroy_response
+#define MHD_create_response_from_callback dagd_mhd.create_response_from_callback
+#define MHD_suspend_connection dagd_mhd.suspend_connection
+#define MHD_resume_connection dagd_mhd.resume_connection
+#define MHD_get_connection_info dagd_mhd.get_connection_info
 #endif
 
 #endif

@@ -111,9 +111,15 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
     with open(os.path.join(gate_dir, "token"), "w") as f:
         f.write(token + "\n")
     os.chmod(os.path.join(gate_dir, "token"), 0o600)
-    d2 = Daemon({"chain": CHAIN}, config="http_token_file: %s\n" % os.path.join(gate_dir, "token"),
+    # No event streams on this one: its run pages must poll.
+    gate2 = os.path.join(gate_dir, "go2")
+    waiter = LIVE.replace("pipeline: live", "pipeline: waiter").replace(GATE, gate2)
+    d2 = Daemon({"chain": CHAIN, "waiter": waiter}, config="http_token_file: %s\nlimits:\n  max_http_streams: 0\n"
+                % os.path.join(gate_dir, "token"),
                 args=["--http", "127.0.0.1:%d" % port2])
-    cfg["actions"] = {"base": "http://127.0.0.1:%d" % port2, "token": token}
+    cfg["actions"] = {"base": "http://127.0.0.1:%d" % port2, "token": token,
+                      "waiting_run": d2.ctl("run", "waiter", json_out=True).json["run_id"],
+                      "gate": gate2}
     p = subprocess.run([NODE, os.path.join(BROWSER_DIR, "webui.test.mjs"), json.dumps(cfg)],
                        capture_output=True, text=True, timeout=180, cwd=BROWSER_DIR, env=env)
     print(p.stdout)

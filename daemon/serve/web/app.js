@@ -4,7 +4,10 @@
  * attacker-controlled: the page is built with DOM calls only (textContent,
  * setAttribute on fixed attribute names), never innerHTML, and links are
  * built from encodeURIComponent'd values. The CSP (script-src 'self', no
- * inline code) is the second wall. */
+ * inline code) is the second wall.
+ *
+ * A page of a run that is not over follows it by Server-Sent Events
+ * (follow()), and polls every POLL_MS when the stream cannot be had. */
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -14,6 +17,7 @@ const POLL_MS = 1000;
  * browser lay out huge tables: show this many rows, the rest on demand. */
 const ROWS_SHOWN = 300;
 let generation = 0; /* bumped on every route change: stale polls stop */
+let liveStream = null; /* the EventSource of the page, closed on a route change */
 
 /* ---- DOM helpers ---- */
 
@@ -680,6 +684,33 @@ async function eventsAfter(runId, after, step) {
     }
 }
 
+/* Follow a run by Server-Sent Events (GET /api/runs/ID/stream): `events`
+ * carries stored events after `after` (of one step), `run` says a step or
+ * the run changed, `end` that it is over. On any error (no stream support,
+ * the daemon's stream limit, a restart) the stream is closed and h.fail()
+ * lets the page poll instead. */
+function follow(runId, step, after, h) {
+    const es = new EventSource("/api/runs/" + encodeURIComponent(runId) + "/stream" +
+        qs({after: after, step: step}));
+    liveStream = es;
+    document.body.setAttribute("data-live", "stream");
+    es.addEventListener("events", (m) => {
+        const b = JSON.parse(m.data);
+        h.events(b.events, b.last_seq);
+    });
+    es.addEventListener("run", () => h.run());
+    es.addEventListener("end", () => {
+        es.close();
+        h.end();
+    });
+    es.onerror = () => {
+        es.close();
+        document.body.setAttribute("data-live", "poll");
+        h.fail();
+    };
+    return es;
+}
+
 async function pageRun(runId) {
     navActive("runs");
     currentRun = runId;
@@ -706,10 +737,22 @@ async function pageRun(runId) {
      * 5,000-step run does not ship every event to the page). */
     let first = true;
     let big = false;
+    /* "stream" once following by SSE (events arrive by it, a `run` message
+     * re-reads the run, at most every RERUN_MS), "poll" after it failed. */
+    let mode = null;
+    let rerun = null;
+    function rereadRun(ms) {
+        if (rerun === null && gen === generation) {
+            rerun = setTimeout(() => { rerun = null; refresh().catch(fail); }, ms);
+        }
+    }
     async function refresh() {
         const runUrl = "/api/runs/" + encodeURIComponent(runId);
         let data, ev;
-        if (first) {
+        if (mode === "stream") {
+            data = await api(runUrl);
+            ev = {events: [], last: last};
+        } else if (first) {
             let tail;
             [data, tail] = await Promise.all([api(runUrl), api(runUrl + "/events" + qs({tail: ROWS_SHOWN}))]);
             big = data.steps.length > ROWS_SHOWN;
@@ -761,10 +804,30 @@ async function pageRun(runId) {
                 el("td", {class: "num"}, s.cpu_usec ? fmtDur(Math.round(s.cpu_usec / 1000)) : ""),
                 el("td", {class: "num"}, s.max_rss_kb ? Math.round(s.max_rss_kb / 1024) + " MB" : ""),
                 el("td", {class: "error"}, s.error || s.skip_reason || ""))), {id: "steps"}));
-        if (!TERMINAL.has(r.status)) {
-            setTimeout(() => { if (gen === generation) { refresh().catch(fail); } }, POLL_MS);
-        } else {
+        if (TERMINAL.has(r.status)) {
             document.body.setAttribute("data-run-done", "1");
+        } else if (mode === null && window.EventSource) {
+            mode = "stream";
+            const reread = big ? POLL_MS : POLL_MS / 4;
+            follow(runId, null, last, {
+                events: (list, seq) => {
+                    if (gen !== generation) {
+                        return;
+                    }
+                    if (!big) {
+                        events.push(...list);
+                    }
+                    last = seq;
+                    appendCapped(logBody, list, eventRow, logNote);
+                    rereadRun(reread); /* the Gantt's attempts and the run's times */
+                },
+                run: () => rereadRun(reread),
+                end: () => rereadRun(0),
+                fail: () => { mode = "poll"; rereadRun(POLL_MS); },
+            });
+        } else if (mode !== "stream") {
+            document.body.setAttribute("data-live", "poll");
+            setTimeout(() => { if (gen === generation) { refresh().catch(fail); } }, POLL_MS);
         }
     }
     await refresh();
@@ -783,21 +846,45 @@ async function pageStep(runId, step) {
         el("p", {}, "of run ", link(runHash(runId), runId, {class: "mono"})), state,
         el("div", {class: "scroll log"}, el("table", {id: "step-log"},
             el("thead", {}, el("tr", {}, ["time (UTC)", "level", "type", "message"].map((h) => el("th", {}, h)))), body)));
+    let mode = null; /* as in pageRun: "stream" or "poll" */
+    let rerun = null;
+    const addRows = (list) => append(body, list.map((e) => el("tr", {class: "event lvl-" + cls(e.level)},
+        el("td", {class: "mono"}, fmtTime(e.ts)), el("td", {}, e.level), el("td", {}, e.type),
+        el("td", {class: "msg"}, e.message))));
+    function rereadRun(ms) {
+        if (rerun === null && gen === generation) {
+            rerun = setTimeout(() => { rerun = null; refresh().catch(fail); }, ms);
+        }
+    }
     async function refresh() {
-        const [data, ev] = await Promise.all([api("/api/runs/" + encodeURIComponent(runId)), eventsAfter(runId, last, step)]);
+        const runUrl = "/api/runs/" + encodeURIComponent(runId);
+        const [data, ev] = mode === "stream" ? [await api(runUrl), {events: [], last: last}]
+            : await Promise.all([api(runUrl), eventsAfter(runId, last, step)]);
         if (gen !== generation) {
             return;
         }
         last = ev.last;
-        append(body, ev.events.map((e) => el("tr", {class: "event lvl-" + cls(e.level)},
-            el("td", {class: "mono"}, fmtTime(e.ts)), el("td", {}, e.level), el("td", {}, e.type),
-            el("td", {class: "msg"}, e.message))));
+        addRows(ev.events);
         const s = data.steps.find((x) => x.step === step);
         state.replaceChildren(s ? badge(s.status) : "unknown step", s && s.error ? el("span", {class: "error"}, " " + s.error) : "");
-        if (!TERMINAL.has(data.run.status)) {
-            setTimeout(() => { if (gen === generation) { refresh().catch(fail); } }, POLL_MS);
-        } else {
+        if (TERMINAL.has(data.run.status)) {
             document.body.setAttribute("data-run-done", "1");
+        } else if (mode === null && window.EventSource) {
+            mode = "stream";
+            follow(runId, step, last, {
+                events: (list, seq) => {
+                    if (gen === generation) {
+                        last = seq;
+                        addRows(list);
+                    }
+                },
+                run: () => rereadRun(POLL_MS / 4),
+                end: () => rereadRun(0),
+                fail: () => { mode = "poll"; rereadRun(POLL_MS); },
+            });
+        } else if (mode !== "stream") {
+            document.body.setAttribute("data-live", "poll");
+            setTimeout(() => { if (gen === generation) { refresh().catch(fail); } }, POLL_MS);
         }
     }
     await refresh();
@@ -833,6 +920,11 @@ function fail(err) {
 
 function route() {
     generation++;
+    if (liveStream) {
+        liveStream.close();
+        liveStream = null;
+    }
+    document.body.removeAttribute("data-live");
     document.body.removeAttribute("data-run-done");
     const hash = location.hash.replace(/^#/, "") || "/";
     const q = hash.indexOf("?");

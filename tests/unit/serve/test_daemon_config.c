@@ -27,6 +27,7 @@ static void test_full_file(void **state)
                                "  max_concurrent_runs: 7\n"
                                "  max_jobs: 3\n"
                                "  max_clients: 9\n"
+                               "  max_http_streams: 0\n"
                                "  max_line_bytes: 2048\n"
                                "  idle_timeout: 5s\n"
                                "shutdown_grace: 250ms\n"
@@ -54,6 +55,7 @@ static void test_full_file(void **state)
     assert_int_equal(c.max_concurrent_runs, 7);
     assert_int_equal(c.max_jobs, 3);
     assert_int_equal(c.max_clients, 9);
+    assert_int_equal(c.max_http_streams, 0);
     assert_int_equal(c.max_line_bytes, 2048);
     assert_int_equal(c.idle_timeout_usec, 5000000);
     assert_int_equal(c.shutdown_grace_usec, 250000);
@@ -74,6 +76,7 @@ static void test_partial_and_empty(void **state)
     assert_int_equal(dagd_daemon_config_load_buffer(&c, "p.yaml", text, strlen(text), &d), 0);
     assert_int_equal(c.max_jobs, 2);
     assert_int_equal(c.max_concurrent_runs, def.max_concurrent_runs);
+    assert_int_equal(c.max_http_streams, 16);
     assert_int_equal(c.shutdown_grace_usec, def.shutdown_grace_usec);
     assert_int_equal(c.retention_usec, def.retention_usec);
     assert_true(c.watch_pipelines);
@@ -124,6 +127,8 @@ static const struct bad bad[] = {
      "t.yaml:2:13: error: 'max_jobs' must be an integer between 0 and 100000, got '-1'"},
     {"limits:\n  max_clients: 5000\n",
      "t.yaml:2:16: error: 'max_clients' must be an integer between 0 and 4096, got '5000'"},
+    {"limits:\n  max_http_streams: 64\n",
+     "t.yaml:2:21: error: 'max_http_streams' must be an integer between 0 and 48, got '64'"},
     {"limits:\n  max_concurrent_runs: 0\n",
      "t.yaml:2:24: error: 'max_concurrent_runs' must be at least 1"},
     {"limits:\n  max_line_bytes: 10\n",
