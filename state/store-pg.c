@@ -619,3 +619,85 @@ char *dagd__pg_translate(const char *sql, int *ret_n)
     *ret_n = max;
     return out;
 }
+
+int dagd__pg_copy_begin(struct dagd__pg *pg, const char *table, const char *columns)
+{
+    _cleanup_free_ char *sql = dagd_xasprintf("COPY %s (%s) FROM STDIN", table, columns);
+    PGresult *res = PQexec(pg->conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        int rc = sqlstate_to_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        pg_msg(pg, "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    return SQLITE_OK;
+}
+
+/* COPY's text format: tab between columns, \N for NULL, and backslash,
+ * tab, newline and carriage return escaped. */
+int dagd__pg_copy_row(struct dagd__pg *pg, const char *const *vals, int n)
+{
+    size_t len = 1;
+    for (int i = 0; i < n; i++) {
+        len += (vals[i] ? strlen(vals[i]) * 2 : 2) + 1;
+    }
+    _cleanup_free_ char *line = dagd_xmalloc(len);
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {
+            line[o++] = '\t';
+        }
+        if (!vals[i]) {
+            line[o++] = '\\';
+            line[o++] = 'N';
+            continue;
+        }
+        for (const char *c = vals[i]; *c; c++) {
+            switch (*c) {
+            case '\\':
+                line[o++] = '\\';
+                line[o++] = '\\';
+                break;
+            case '\t':
+                line[o++] = '\\';
+                line[o++] = 't';
+                break;
+            case '\n':
+                line[o++] = '\\';
+                line[o++] = 'n';
+                break;
+            case '\r':
+                line[o++] = '\\';
+                line[o++] = 'r';
+                break;
+            default:
+                line[o++] = *c;
+            }
+        }
+    }
+    line[o++] = '\n';
+    if (PQputCopyData(pg->conn, line, (int)o) != 1) {
+        pg_msg(pg, "COPY failed: %s", PQerrorMessage(pg->conn));
+        return SQLITE_IOERR;
+    }
+    return SQLITE_OK;
+}
+
+int dagd__pg_copy_end(struct dagd__pg *pg)
+{
+    if (PQputCopyEnd(pg->conn, NULL) != 1) {
+        pg_msg(pg, "COPY failed: %s", PQerrorMessage(pg->conn));
+        return SQLITE_IOERR;
+    }
+    int rc = SQLITE_OK;
+    PGresult *res;
+    while ((res = PQgetResult(pg->conn))) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == SQLITE_OK) {
+            rc = sqlstate_to_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+            pg_msg(pg, "%s", PQresultErrorMessage(res));
+        }
+        PQclear(res);
+    }
+    return rc;
+}

@@ -54,6 +54,15 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
 /* Run SQL without parameters (migrations: several statements allowed). */
 int dagd__pg_exec_simple(struct dagd__pg *pg, const char *sql);
 
+/* Bulk copy into PostgreSQL (dagd state import): COPY ... FROM STDIN in
+ * text format, one line per row (copy_row escapes the values; NULL entries
+ * are SQL NULL). Outside the replay log: the caller runs it in a
+ * transaction begun with dagd__pg_exec_simple("BEGIN"), and a dropped
+ * connection fails the copy (it is rolled back; run it again). */
+int dagd__pg_copy_begin(struct dagd__pg *pg, const char *table, const char *columns);
+int dagd__pg_copy_row(struct dagd__pg *pg, const char *const *vals, int n);
+int dagd__pg_copy_end(struct dagd__pg *pg);
+
 const char *dagd__pg_errmsg(struct dagd__pg *pg);
 /* Rows changed by the last INSERT/UPDATE/DELETE. */
 int64_t dagd__pg_changes(struct dagd__pg *pg);

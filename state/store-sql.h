@@ -227,6 +227,38 @@
       "JOIN steps s ON s.run_id = r.run_id "                                                       \
       "WHERE r.status IN ('queued', 'running') AND s.status = 'running' AND s.pgid IS NOT NULL")
 
+/* What `dagd state import/export` copies between backends (dagd_store_copy):
+ * every table of docs/state.md with every column (the same names on both),
+ * in an order that satisfies the foreign keys, rows in insertion order. A
+ * migration that adds a column adds it here too: test_store checks that the
+ * lists match the tables of a new state.db. */
+#define STORE_COPY_TABLES(X)                                                                       \
+    X("runs", RUN_COLUMNS, "rowid")                                                                \
+    X("steps",                                                                                     \
+      "run_id, step, task, pipeline, status, attempts, started_at, ended_at, exit_code, rows_in, " \
+      "rows_out, fingerprint, error, skip_reason, cpu_usec, max_rss_kb, inputs, manifest, pgid, "  \
+      "pgid_start, boot_id",                                                                       \
+      "rowid")                                                                                     \
+    X("events", EVENT_COLUMNS, "seq")                                                              \
+    X("checks", CHECK_COLUMNS, "id")                                                               \
+    X("ticks", TICK_COLUMNS, "id")                                                                 \
+    X("sensor_keys", "sensor, key, run_id, ts", "sensor, key")                                     \
+    X("file_hashes", "path, dev, ino, size, mtime_ns, hash, checked_at", "path")                   \
+    X("backfills",                                                                                 \
+      "backfill_id, pipeline, status, range_from, range_to, n_partitions, created_at, ended_at, "  \
+      "params, priority",                                                                          \
+      "created_at, backfill_id")
+
+/* After copying into PostgreSQL: the id sequences continue after the
+ * copied ids (COPY does not advance them). */
+#define SQL_PG_SEQUENCES_AFTER_COPY                                                                \
+    "SELECT setval(pg_get_serial_sequence('events', 'seq'), "                                      \
+    "(SELECT coalesce(max(seq), 0) + 1 FROM events), false); "                                     \
+    "SELECT setval(pg_get_serial_sequence('checks', 'id'), "                                       \
+    "(SELECT coalesce(max(id), 0) + 1 FROM checks), false); "                                      \
+    "SELECT setval(pg_get_serial_sequence('ticks', 'id'), "                                        \
+    "(SELECT coalesce(max(id), 0) + 1 FROM ticks), false)"
+
 /* Queries run once per open, not cached. */
 #define SQL_SCHEMA_OBJECTS "SELECT count(*) FROM sqlite_schema"
 

@@ -2556,3 +2556,197 @@ int dagd_store_backfill_unsuccessful(struct dagd_store *s, const char *backfill_
     *ret_n = n;
     return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to read a backfill's runs");
 }
+
+/* ---- copy between backends (dagd state import / export) ---- */
+
+/* An uncached statement (the copy runs once). */
+static int stmt_adhoc(struct dagd_store *s, const char *sql, struct dbstmt **ret)
+{
+    struct dbstmt *st = dagd_xcalloc(1, sizeof(*st));
+    st->s = s;
+    st->row = -1;
+    if (s->pg) {
+        st->sql = dagd__pg_translate(sql, &st->n_params);
+    } else {
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, &st->lite, NULL);
+        if (rc != SQLITE_OK) {
+            free(st);
+            return store_fail(s, rc, "Failed to prepare a copy");
+        }
+    }
+    *ret = st;
+    return 0;
+}
+
+static void stmt_freep(struct dbstmt **st)
+{
+    db_stmt_free(*st);
+}
+
+static int count_of(struct dagd_store *s, const char *table, int64_t *ret)
+{
+    _cleanup_free_ char *sql = dagd_xasprintf("SELECT count(*) FROM %s", table);
+    _cleanup_(stmt_freep) struct dbstmt *st = NULL;
+    int r = stmt_adhoc(s, sql, &st);
+    if (r < 0) {
+        return r;
+    }
+    int rc = db_step(st);
+    if (rc != SQLITE_ROW) {
+        return store_fail(s, rc, "Failed to count rows");
+    }
+    *ret = db_column_int64(st, 0);
+    return 0;
+}
+
+static size_t count_columns(const char *columns)
+{
+    size_t n = 1;
+    for (const char *c = columns; *c; c++) {
+        n += *c == ',';
+    }
+    return n;
+}
+
+/* One table: every row of src, in insertion order, into dst (COPY on
+ * PostgreSQL, one prepared INSERT on SQLite). Values travel as text; SQLite's
+ * column affinity turns them back into integers. */
+static int copy_table(struct dagd_store *dst, struct dagd_store *src, const char *table,
+                      const char *columns, const char *order, int64_t *rows)
+{
+    int n = (int)count_columns(columns);
+    _cleanup_free_ char *select =
+        dagd_xasprintf("SELECT %s FROM %s ORDER BY %s", columns, table, order);
+    _cleanup_(stmt_freep) struct dbstmt *in = NULL;
+    _cleanup_(stmt_freep) struct dbstmt *out = NULL;
+    int r = stmt_adhoc(src, select, &in);
+    if (r < 0) {
+        return r;
+    }
+    if (dst->pg) {
+        int rc = dagd__pg_copy_begin(dst->pg, table, columns);
+        if (rc != SQLITE_OK) {
+            return store_fail(dst, rc, "Failed to copy");
+        }
+    } else {
+        _cleanup_free_ char *marks = dagd_xstrdup("?1");
+        for (int i = 2; i <= n; i++) {
+            char *m = dagd_xasprintf("%s, ?%d", marks, i);
+            free(marks);
+            marks = m;
+        }
+        _cleanup_free_ char *insert =
+            dagd_xasprintf("INSERT INTO %s (%s) VALUES (%s)", table, columns, marks);
+        r = stmt_adhoc(dst, insert, &out);
+        if (r < 0) {
+            return r;
+        }
+    }
+    const char **vals = dagd_xcalloc((size_t)n, sizeof(char *));
+    int rc;
+    r = 0;
+    while ((rc = db_step(in)) == SQLITE_ROW) {
+        for (int i = 0; i < n; i++) {
+            vals[i] = (const char *)db_column_text(in, i);
+        }
+        if (dst->pg) {
+            rc = dagd__pg_copy_row(dst->pg, vals, n);
+            if (rc != SQLITE_OK) {
+                r = store_fail(dst, rc, "Failed to copy");
+                break;
+            }
+        } else {
+            db_reset(out);
+            for (int i = 0; i < n; i++) {
+                (void)bind_text(out, i + 1, vals[i]);
+            }
+            r = stmt_exec(dst, out, "Failed to copy");
+            if (r < 0) {
+                break;
+            }
+        }
+        (*rows)++;
+    }
+    free(vals);
+    if (r >= 0 && rc != SQLITE_DONE) {
+        r = store_fail(src, rc, "Failed to read the history to copy");
+    }
+    if (dst->pg) {
+        rc = dagd__pg_copy_end(dst->pg);
+        if (r >= 0 && rc != SQLITE_OK) {
+            r = store_fail(dst, rc, "Failed to copy");
+        }
+    }
+    if (r < 0 && !dst->errmsg[0]) {
+        memcpy(dst->errmsg, src->errmsg, sizeof(dst->errmsg));
+    }
+    return r;
+}
+
+int dagd_store_copy(struct dagd_store *dst, struct dagd_store *src, int64_t *ret_rows)
+{
+    static const struct {
+        const char *table, *columns, *order;
+    } tables[] = {
+#define X(t, c, o) {t, c, o},
+        STORE_COPY_TABLES(X)
+#undef X
+    };
+    if (dst->user_txn || src->user_txn) {
+        return store_fail_errno(dst, -EBUSY, "A transaction is open");
+    }
+    int64_t n_runs = 0, n_events = 0;
+    int r = count_of(dst, "runs", &n_runs);
+    if (r >= 0) {
+        r = count_of(dst, "events", &n_events);
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (n_runs > 0 || n_events > 0) {
+        return store_fail_errno(dst, -EEXIST,
+                                "The destination history (%s) is not empty (%" PRId64
+                                " runs): copying only goes into a new one",
+                                dst->path, n_runs);
+    }
+    /* One transaction: a failed copy leaves the destination empty. On
+     * PostgreSQL outside the replay log (the COPY data is not kept): a
+     * dropped connection fails the copy. */
+    int rc = dst->pg ? dagd__pg_exec_simple(dst->pg, "BEGIN")
+                     : sqlite3_exec(dst->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        return store_fail(dst, rc, "Failed to begin the copy");
+    }
+    int64_t rows = 0;
+    for (size_t i = 0; i < ELEMENTSOF(tables) && r >= 0; i++) {
+        r = copy_table(dst, src, tables[i].table, tables[i].columns, tables[i].order, &rows);
+    }
+    if (r >= 0 && dst->pg) {
+        rc = dagd__pg_exec_simple(dst->pg, SQL_PG_SEQUENCES_AFTER_COPY);
+        if (rc != SQLITE_OK) {
+            r = store_fail(dst, rc, "Failed to advance the sequences");
+        }
+    }
+    if (r >= 0) {
+        rc = dst->pg ? dagd__pg_exec_simple(dst->pg, "COMMIT")
+                     : sqlite3_exec(dst->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            r = store_fail(dst, rc, "Failed to commit the copy");
+        }
+    }
+    if (r < 0) {
+        char saved[sizeof(dst->errmsg)];
+        memcpy(saved, dst->errmsg, sizeof(saved));
+        if (dst->pg) {
+            (void)dagd__pg_exec_simple(dst->pg, "ROLLBACK");
+        } else if (!sqlite3_get_autocommit(dst->db)) {
+            (void)sqlite3_exec(dst->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        memcpy(dst->errmsg, saved, sizeof(saved));
+        return r;
+    }
+    if (ret_rows) {
+        *ret_rows = rows;
+    }
+    return 0;
+}

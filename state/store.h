@@ -84,6 +84,13 @@ int dagd_store_open_location(const char *dir, const char *state, struct dagd_sto
 bool dagd_store_is_postgresql(struct dagd_store *s);
 /* How many times the PostgreSQL connection was re-made (0 on SQLite). */
 unsigned dagd_store_reconnects(struct dagd_store *s);
+/* Copy the whole history of `src` into `dst` (`dagd state import` /
+ * `export`: state.db to PostgreSQL and back): every table of docs/state.md,
+ * rows in insertion order, ids (event seq, ...) kept. `dst` must be empty
+ * (no runs, no events; -EEXIST otherwise) and both at the same schema
+ * version (which opening them ensures). One transaction on dst: on failure
+ * it stays empty. *ret_rows (may be NULL) is the number of rows copied. */
+int dagd_store_copy(struct dagd_store *dst, struct dagd_store *src, int64_t *ret_rows);
 /* Open an existing DIR/state.db read-only (inspection tools and tests); it
  * must be at the current schema version. -ENOENT if there is none. */
 int dagd_store_open_readonly(const char *dir, struct dagd_store **ret);

@@ -6,6 +6,7 @@
 /* Declarations of the command functions live next to the table so each
  * command file needs no header of its own. */
 int dagd_cmd_prune(int argc, char **argv);
+int dagd_cmd_state(int argc, char **argv);
 int dagd_cmd_plan(int argc, char **argv);
 int dagd_cmd_runs(int argc, char **argv);
 int dagd_cmd_show(int argc, char **argv);
@@ -29,12 +30,15 @@ const struct dagd_command dagd_commands[] = {
     {"show", dagd_cmd_show, "show RUN [--state-dir DIR] [--json]"},
     {"logs", dagd_cmd_logs, "logs RUN [STEP] [--state-dir DIR] [--json]"},
     {"prune", dagd_cmd_prune, "prune --older-than DURATION [--state-dir DIR] [--batch N]"},
+    {"state", dagd_cmd_state,
+     "state import --state-dir DIR --state CONNINFO | state export --state CONNINFO --state-dir "
+     "DIR"},
     {"validate", dagd_cmd_validate, "validate [--plugin-dir DIR]... FILE.yaml..."},
     {"graph", dagd_cmd_graph, "graph [--plugin-dir DIR]... [--ascii] FILE.yaml"},
     {"lineage", dagd_cmd_lineage, "lineage FILE.yaml [--param k=v]... [--state-dir DIR] [--json]"},
     {"tasks", dagd_cmd_tasks, "tasks [--plugin-dir DIR]... [--json] [--all]"},
     {"serve", dagd_cmd_serve,
-     "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--pipelines DIR] [--plugin-dir "
-     "DIR]"},
+     "serve [--config FILE] [--socket PATH] [--state-dir DIR] [--state CONNINFO] [--pipelines "
+     "DIR] [--plugin-dir DIR]"},
     {NULL, NULL, NULL},
 };

@@ -9,6 +9,7 @@
  * empty schema, plus the PostgreSQL-only ones (a dropped connection, a
  * password in the conninfo, a foreign schema). */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <dirent.h>
@@ -2206,6 +2207,57 @@ static void test_one_bad_page(void **state)
     assert_non_null(strstr(dagd_store_errmsg(NULL), "corrupt"));
 }
 
+/* Every column of every table is copied by dagd state import/export
+ * (STORE_COPY_TABLES): a migration that adds a column without listing it
+ * there fails here, on either backend (PostgreSQL's own rowid aside). */
+static void test_copy_tables_complete(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    static const struct {
+        const char *table, *columns;
+    } tables[] = {
+#define X(t, c, o) {t, c},
+        STORE_COPY_TABLES(X)
+#undef X
+    };
+    char sql[512];
+    int64_t total = 0;
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        int64_t listed = 1;
+        for (const char *c = tables[i].columns; *c; c++) {
+            listed += *c == ',';
+        }
+        if (pg_base) {
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM information_schema.columns WHERE table_name = '%s' "
+                     "AND table_schema = current_schema() AND column_name <> 'rowid'",
+                     tables[i].table);
+        } else {
+            snprintf(sql, sizeof(sql), "SELECT count(*) FROM pragma_table_info('%s')",
+                     tables[i].table);
+        }
+        int64_t actual = count_rows(f, sql);
+        if (actual != listed) {
+            fprintf(stderr, "%s: %" PRId64 " columns, %" PRId64 " copied\n", tables[i].table,
+                    actual, listed);
+        }
+        assert_int_equal(actual, listed);
+        total += actual;
+    }
+    /* And no table is left out (dagd_schema is PostgreSQL's user_version). */
+    if (pg_base) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                 "current_schema() AND column_name <> 'rowid' AND table_name <> 'dagd_schema'");
+    } else {
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM sqlite_schema s, pragma_table_info(s.name) WHERE "
+                 "s.type = 'table' AND s.name NOT LIKE 'sqlite_%%'");
+    }
+    assert_int_equal(count_rows(f, sql), total);
+}
+
 /* ---- PostgreSQL only ---- */
 
 /* Cut the store's session from the server side, as a server restart or a
@@ -2335,6 +2387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filehash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticks_and_sensor_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_tables_complete, setup, teardown),
     };
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
