@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "check_run.h"
+#include "wh.h"
 #include "check_spec.h"
 
 static const struct dagd_host_api *host;
@@ -81,9 +82,9 @@ static void record(struct dagd_task_ctx *ctx, const struct dagd_check_spec *c, c
 
 /* Run every check; *ret_failed counts the ones that fail the step and
  * *msg names the first few. -ECANCELED, or 0. */
-static int run_checks(struct dagd_task_ctx *ctx, sqlite3 *db, const struct dagd_check_spec *v,
-                      size_t n, size_t sample, size_t *ret_failed, int64_t *ret_violations,
-                      FILE *msg)
+static int run_checks(struct dagd_task_ctx *ctx, struct dagd_wh *wh,
+                      const struct dagd_check_spec *v, size_t n, size_t sample, size_t *ret_failed,
+                      int64_t *ret_violations, FILE *msg)
 {
     size_t failed = 0;
     int64_t violations = 0;
@@ -92,7 +93,7 @@ static int run_checks(struct dagd_task_ctx *ctx, sqlite3 *db, const struct dagd_
         const struct dagd_check_spec *c = &v[i];
         struct dagd_check_outcome o = {0};
         char *err = NULL;
-        int r = dagd_check_run(db, c, sample, &o, &err);
+        int r = dagd_check_run_wh(wh, c, sample, &o, &err);
 
         if (r == -ECANCELED || host->canceled(ctx)) {
             free(err);
@@ -139,7 +140,7 @@ static int run_checks(struct dagd_task_ctx *ctx, sqlite3 *db, const struct dagd_
 static int check_run(struct dagd_task_ctx *ctx)
 {
     struct dagd_check_spec *v = NULL;
-    sqlite3 *db = host->warehouse(ctx);
+    struct dagd_wh *wh = NULL;
     size_t n = 0, failed = 0, sample = (size_t)host->config_int(ctx, "sample", 5);
     int64_t violations = 0;
     char *err = NULL, *msg = NULL;
@@ -147,26 +148,36 @@ static int check_run(struct dagd_task_ctx *ctx)
     FILE *mf;
     int r;
 
-    if (!db) {
-        return host->fail(ctx, NULL, "cannot open the warehouse");
+    if ((r = dagd_wh_open(host, ctx, &wh, &err)) < 0) {
+        (void)host->fail(ctx, NULL, "%s", err);
+        free(err);
+        return r;
     }
     r = dagd_check_specs_parse(host->config_json(ctx), &v, &n, &err);
     if (r < 0) {
         r = host->fail(ctx, NULL, "%s", err ? err : "invalid checks");
         free(err);
+        dagd_wh_free(wh);
         return r;
     }
     mf = open_memstream(&msg, &msg_len);
     if (!mf) {
         dagd_check_specs_free(v, n);
+        dagd_wh_free(wh);
         return -ENOMEM;
     }
-    sqlite3_progress_handler(db, 20000, on_progress, ctx);
-    /* every check sees the same snapshot of the warehouse */
-    (void)sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    r = run_checks(ctx, db, v, n, sample, &failed, &violations, mf);
-    (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_progress_handler(db, 0, NULL, NULL);
+    if (wh->db) {
+        sqlite3_progress_handler(wh->db, 20000, on_progress, ctx);
+    }
+    /* every check sees the same snapshot of the warehouse (PostgreSQL:
+     * REPEATABLE READ, and READ ONLY refuses a check that would write) */
+    (void)dagd_wh_exec(wh, wh->db ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    r = run_checks(ctx, wh, v, n, sample, &failed, &violations, mf);
+    (void)dagd_wh_exec(wh, "ROLLBACK");
+    if (wh->db) {
+        sqlite3_progress_handler(wh->db, 0, NULL, NULL);
+    }
+    dagd_wh_free(wh);
     fclose(mf);
     host->metrics(ctx, (int64_t)n, violations);
     if (r >= 0 && failed > 0) {

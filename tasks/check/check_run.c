@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "task_errmsg.h"
+#include "wh.h"
 
 #define SAMPLE_TEXT_MAX 200
 /* The host drops a sample over 16 KiB (task.h): stop adding rows well before. */
@@ -135,5 +136,81 @@ int dagd_check_run(sqlite3 *db, const struct dagd_check_spec *c, size_t sample_r
     ret->violations = n;
     ret->sample = cJSON_GetArraySize(rows) > 0 ? cJSON_PrintUnformatted(rows) : NULL;
     cJSON_Delete(rows);
+    return 0;
+}
+
+/* ---- PostgreSQL (wh.h) ---------------------------------------------------- */
+
+struct pg_sample {
+    cJSON *rows;
+    size_t max, bytes;
+    int64_t n;
+    bool full;
+};
+
+/* A value as the SQLite path gives it: numbers as numbers, text cut. */
+static cJSON *text_json(const char *v, char kind)
+{
+    if (kind == 'n' || !v) {
+        return cJSON_CreateNull();
+    }
+    if (kind == 'i' || kind == 'r') {
+        return cJSON_CreateNumber(strtod(v, NULL));
+    }
+    size_t n = strlen(v), k = cut_utf8((const unsigned char *)v, n, SAMPLE_TEXT_MAX);
+    char *copy = malloc(k + 4);
+    if (!copy) {
+        abort();
+    }
+    memcpy(copy, v, k);
+    strcpy(copy + k, k < n ? "..." : "");
+    cJSON *j = cJSON_CreateString(copy);
+    free(copy);
+    return j;
+}
+
+static int sample_row(void *userdata, size_t n, const char *const *names, const char *const *values,
+                      const char *kinds)
+{
+    struct pg_sample *ps = userdata;
+
+    if ((size_t)ps->n < ps->max && !ps->full) {
+        cJSON *row = cJSON_CreateObject();
+        for (size_t i = 0; i < n; i++) {
+            cJSON_AddItemToObject(row, names[i] ? names[i] : "?", text_json(values[i], kinds[i]));
+        }
+        char *text = cJSON_PrintUnformatted(row);
+        ps->bytes += (text ? strlen(text) : 0) + 1;
+        free(text);
+        ps->full = ps->bytes > SAMPLE_BYTES_MAX;
+        if (ps->full) {
+            cJSON_Delete(row);
+        } else {
+            cJSON_AddItemToArray(ps->rows, row);
+        }
+    }
+    ps->n++;
+    return 0;
+}
+
+int dagd_check_run_wh(struct dagd_wh *wh, const struct dagd_check_spec *c, size_t sample_rows,
+                      struct dagd_check_outcome *ret, char **reterr_msg)
+{
+    struct pg_sample ps = {.rows = cJSON_CreateArray(), .max = sample_rows, .bytes = 2};
+
+    if (wh->engine == DAGD_WH_SQLITE) {
+        cJSON_Delete(ps.rows);
+        return dagd_check_run(wh->db, c, sample_rows, ret, reterr_msg);
+    }
+    /* one statement (PQexecParams takes no more), read only (the caller's
+     * READ ONLY transaction refuses writes) */
+    if (dagd_wh_query(wh, c->sql_pg, 0, NULL, sample_row, &ps) < 0) {
+        dagd__task_set_err(reterr_msg, "%s", wh->err);
+        cJSON_Delete(ps.rows);
+        return -EINVAL;
+    }
+    ret->violations = ps.n;
+    ret->sample = cJSON_GetArraySize(ps.rows) > 0 ? cJSON_PrintUnformatted(ps.rows) : NULL;
+    cJSON_Delete(ps.rows);
     return 0;
 }

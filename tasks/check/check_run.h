@@ -24,4 +24,10 @@ int dagd_check_run(struct sqlite3 *db, const struct dagd_check_spec *c, size_t s
                    struct dagd_check_outcome *ret, char **reterr_msg);
 void dagd_check_outcome_done(struct dagd_check_outcome *o);
 
+/* The same on either engine (tasks/common/wh.h); on PostgreSQL the caller
+ * runs the checks in a READ ONLY transaction, which refuses writes. */
+struct dagd_wh;
+int dagd_check_run_wh(struct dagd_wh *wh, const struct dagd_check_spec *c, size_t sample_rows,
+                      struct dagd_check_outcome *ret, char **reterr_msg);
+
 #endif

@@ -32,6 +32,7 @@ void dagd_check_spec_done(struct dagd_check_spec *c)
 {
     free(c->name);
     sqlite3_free(c->sql);
+    sqlite3_free(c->sql_pg);
     free(c->detail);
     memset(c, 0, sizeof(*c));
 }
@@ -99,10 +100,12 @@ static void append_cols(sqlite3_str *s, const char **cols, const char *sep)
     }
 }
 
-/* The rows a check reads: the table, or the table filtered by `where`. */
-static char *source_of(const char *table, const char *where)
+/* The rows a check reads: the table, or the table filtered by `where`. On
+ * PostgreSQL a subquery in FROM needs a name (15 and older): `AS src`. */
+static char *source_of(const char *table, const char *where, bool pg)
 {
-    char *s = where ? sqlite3_mprintf("(SELECT * FROM \"%w\" WHERE %s)", table, where)
+    char *s = where ? sqlite3_mprintf("(SELECT * FROM \"%w\" WHERE %s)%s", table, where,
+                                      pg ? " AS src" : "")
                     : sqlite3_mprintf("\"%w\"", table);
     if (!s) {
         abort();
@@ -138,12 +141,15 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-/* Build the SQL for `kind` from `arg` (the value of the kind's key). */
+/* Build the SQL for `kind` from `arg` (the value of the kind's key), in
+ * SQLite's dialect or (pg) PostgreSQL's: the two differ in the names of
+ * subqueries and in how a truth value is tested (wh.h keeps the rest). */
 static int build_sql(struct dagd_check_spec *c, const cJSON *item, const cJSON *arg,
-                     const char *table, const char *where, const char **cols, char **reterr_msg)
+                     const char *table, const char *where, const char **cols, bool pg,
+                     char **reterr_msg)
 {
     sqlite3_str *s = sqlite3_str_new(NULL);
-    char *src = table ? source_of(table, where) : NULL;
+    char *src = table ? source_of(table, where, pg) : NULL;
     const cJSON *v;
     int r = 0;
 
@@ -193,6 +199,11 @@ static int build_sql(struct dagd_check_spec *c, const cJSON *item, const cJSON *
             break;
         }
         field = field ? field : cols[0];
+        if (pg && where) {
+            /* src already has its name */
+            sqlite3_free(src);
+            src = sqlite3_mprintf("(SELECT * FROM \"%w\" WHERE %s)", table, where);
+        }
         sqlite3_str_appendf(s,
                             "SELECT * FROM %s AS child WHERE child.\"%w\" IS NOT NULL AND NOT "
                             "EXISTS (SELECT 1 FROM \"%w\" AS parent WHERE parent.\"%w\" = "
@@ -208,8 +219,8 @@ static int build_sql(struct dagd_check_spec *c, const cJSON *item, const cJSON *
             r = -EINVAL;
             break;
         }
-        sqlite3_str_appendf(s, "SELECT n AS row_count FROM (SELECT count(*) AS n FROM %s) WHERE ",
-                            src);
+        sqlite3_str_appendf(s, "SELECT n AS row_count FROM (SELECT count(*) AS n FROM %s)%s WHERE ",
+                            src, pg ? " AS c" : "");
         sqlite3_str_appendf(s, "n < %lld OR n > %lld", mn ? (long long)mn->valuedouble : 0LL,
                             mx ? (long long)mx->valuedouble : (long long)INT64_MAX);
         break;
@@ -221,7 +232,8 @@ static int build_sql(struct dagd_check_spec *c, const cJSON *item, const cJSON *
             break;
         }
         /* a row whose expression is false or NULL violates it */
-        sqlite3_str_appendf(s, "SELECT * FROM %s WHERE (%s) IS NOT 1", src, arg->valuestring);
+        sqlite3_str_appendf(s, "SELECT * FROM %s WHERE (%s) IS NOT %s", src, arg->valuestring,
+                            pg ? "TRUE" : "1");
         break;
     case DAGD_CHECK_SQL:
         if (!cJSON_IsString(arg) || !arg->valuestring[0]) {
@@ -240,8 +252,8 @@ static int build_sql(struct dagd_check_spec *c, const cJSON *item, const cJSON *
         sqlite3_free(sqlite3_str_finish(s));
         return r;
     }
-    c->sql = sqlite3_str_finish(s);
-    if (!c->sql) {
+    *(pg ? &c->sql_pg : &c->sql) = sqlite3_str_finish(s);
+    if (!(pg ? c->sql_pg : c->sql)) {
         abort();
     }
     (void)item;
@@ -348,7 +360,10 @@ int dagd_check_spec_parse(const cJSON *item, unsigned index, const char *def_tab
     }
     c.name = str_of(item, "name") ? xstrdup(str_of(item, "name"))
                                   : default_name(c.kind, table, cols, index);
-    r = build_sql(&c, item, arg, table, where, cols, &err);
+    r = build_sql(&c, item, arg, table, where, cols, false, &err);
+    if (r >= 0) {
+        r = build_sql(&c, item, arg, table, where, cols, true, &err);
+    }
     if (r < 0) {
         dagd__task_set_err(reterr_msg, "check %u (%s): %s", index, c.name, err ? err : "invalid");
         free(err);

@@ -40,6 +40,7 @@ struct dagd_check_spec {
     bool warn;  /* severity warn: a failure does not fail the step */
     enum dagd_check_kind kind;
     char *sql;    /* SELECT returning the violating rows (sqlite3_malloc'ed) */
+    char *sql_pg; /* the same for a PostgreSQL warehouse (sqlite3_malloc'ed) */
     char *detail; /* one line saying what is checked (malloc'ed) */
 };
 

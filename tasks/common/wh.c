@@ -223,6 +223,32 @@ static const char *pg_number(char *buf, size_t cap, const char *v, Oid type, cha
     return buf;
 }
 
+const char *dagd_wh_pg_value(const struct pg_result *result, int row, int col, char buf[64],
+                             char *ret_kind)
+{
+    const PGresult *res = (const PGresult *)result;
+    Oid t = PQftype(res, col);
+
+    if (PQgetisnull(res, row, col)) {
+        *ret_kind = 'n';
+        return NULL;
+    }
+    if (t == OID_INT8 || t == OID_INT4 || t == OID_INT2) {
+        *ret_kind = 'i';
+        return PQgetvalue(res, row, col);
+    }
+    if (t == OID_FLOAT8 || t == OID_FLOAT4 || t == OID_NUMERIC) {
+        return pg_number(buf, 64, PQgetvalue(res, row, col), t, ret_kind);
+    }
+    if (t == OID_BOOL) {
+        /* SQLite has no booleans: 1 and 0, as there */
+        *ret_kind = 'i';
+        return PQgetvalue(res, row, col)[0] == 't' ? "1" : "0";
+    }
+    *ret_kind = 't';
+    return PQgetvalue(res, row, col);
+}
+
 static int pg_query(struct dagd_wh *wh, const char *sql, size_t n_params, const char *const *params,
                     dagd_wh_row_fn fn, void *userdata)
 {
@@ -242,24 +268,7 @@ static int pg_query(struct dagd_wh *wh, const char *sql, size_t n_params, const 
     }
     for (int row = 0; r == 0 && fn && row < PQntuples(res); row++) {
         for (int i = 0; i < ncol; i++) {
-            Oid t = PQftype(res, i);
-            if (PQgetisnull(res, row, i)) {
-                vals[i] = NULL;
-                kinds[i] = 'n';
-            } else if (t == OID_INT8 || t == OID_INT4 || t == OID_INT2) {
-                vals[i] = PQgetvalue(res, row, i);
-                kinds[i] = 'i';
-            } else if (t == OID_FLOAT8 || t == OID_FLOAT4 || t == OID_NUMERIC) {
-                vals[i] =
-                    pg_number(bufs[i], sizeof(bufs[i]), PQgetvalue(res, row, i), t, &kinds[i]);
-            } else if (t == OID_BOOL) {
-                /* SQLite has no booleans: 1 and 0, as there */
-                vals[i] = PQgetvalue(res, row, i)[0] == 't' ? "1" : "0";
-                kinds[i] = 'i';
-            } else {
-                vals[i] = PQgetvalue(res, row, i);
-                kinds[i] = 't';
-            }
+            vals[i] = dagd_wh_pg_value((struct pg_result *)res, row, i, bufs[i], &kinds[i]);
         }
         r = fn(userdata, (size_t)ncol, names, vals, kinds);
     }

@@ -24,6 +24,7 @@ struct dagd_host_api;
 struct dagd_task_ctx;
 struct sqlite3;
 struct pg_conn;
+struct pg_result;
 
 enum dagd_wh_engine {
     DAGD_WH_SQLITE,
@@ -86,6 +87,13 @@ typedef int (*dagd_wh_row_fn)(void *userdata, size_t n, const char *const *names
  * fn per row (may be NULL). 0, fn's error, or -EIO with wh->err. */
 int dagd_wh_query(struct dagd_wh *wh, const char *sql, size_t n_params, const char *const *params,
                   dagd_wh_row_fn fn, void *userdata);
+
+/* PostgreSQL: the text of a result's value as SQLite would print the same
+ * value (NULL for NULL; numbers normalised: NUMERIC without trailing zeros,
+ * a real with a fraction digit: 12.0; booleans 1/0), its kind in *ret_kind
+ * as in dagd_wh_row_fn. buf (64 bytes) may hold the text. */
+const char *dagd_wh_pg_value(const struct pg_result *res, int row, int col, char buf[64],
+                             char *ret_kind);
 
 /* True when table or view NAME exists (-errno on a failed lookup). */
 int dagd_wh_table_exists(struct dagd_wh *wh, const char *name);

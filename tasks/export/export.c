@@ -12,9 +12,15 @@
  * CSV: UTF-8, RFC 4180 quoting (a field with the delimiter, a quote, CR or
  * LF is quoted, quotes doubled), a header of the column names, NULL as an
  * empty field, integers as written by SQLite (no decimals).
+ *
+ * On a PostgreSQL warehouse (tasks/common/wh.h) the query streams in
+ * libpq's single-row mode (memory stays flat), in one REPEATABLE READ READ
+ * ONLY transaction; numbers are written as SQLite writes the same values
+ * (dagd_wh_pg_value).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,6 +33,7 @@
 
 #include "fileops.h"
 #include "task_errmsg.h"
+#include "wh.h"
 
 static const struct dagd_host_api *host;
 
@@ -59,6 +66,10 @@ struct out {
 struct exporter {
     struct dagd_task_ctx *ctx;
     sqlite3_stmt *st;
+    struct dagd_wh *wh;
+    PGresult *res;    /* PostgreSQL: the current row (single-row mode), or the last result */
+    bool res_row;     /* res holds a row not yet handed out */
+    char (*bufs)[64]; /* PostgreSQL: per column, for dagd_wh_pg_value */
     int ncol;
     int split; /* column index, -1 */
     bool keep_split;
@@ -109,6 +120,120 @@ static void put_field(FILE *f, const char *s, int n)
     (void)fputc('"', f);
 }
 
+/* ---- the rows: a SQLite statement or a PostgreSQL query ---------------- */
+
+static const char *col_name(struct exporter *e, int i)
+{
+    return e->res ? PQfname(e->res, i) : sqlite3_column_name(e->st, i);
+}
+
+static const char *col_text(struct exporter *e, int i, int *ret_len)
+{
+    const char *s;
+    char kind;
+
+    if (e->res) {
+        s = dagd_wh_pg_value((struct pg_result *)e->res, 0, i, e->bufs[i], &kind);
+        *ret_len = s ? (int)strlen(s) : 0;
+        return s;
+    }
+    s = (const char *)sqlite3_column_text(e->st, i);
+    *ret_len = sqlite3_column_bytes(e->st, i);
+    return s;
+}
+
+/* PostgreSQL: the next result of the running query; 1 a row, 0 the end,
+ * -EIO (message in e->wh->err). The last result stays for the column names. */
+static int pg_next(struct exporter *e)
+{
+    PGresult *res = PQgetResult((PGconn *)e->wh->pg);
+
+    if (!res) {
+        return 0;
+    }
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+        PQclear(e->res);
+        e->res = res;
+        return st == PGRES_SINGLE_TUPLE ? 1 : 0;
+    }
+    (void)snprintf(e->wh->err, sizeof(e->wh->err), "%s",
+                   PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
+                                                : PQerrorMessage((PGconn *)e->wh->pg));
+    PQclear(res);
+    return -EIO;
+}
+
+/* 1 a row, 0 the end, < 0 an error (message in errmsg()). */
+static int next_row(struct exporter *e)
+{
+    if (!e->wh->pg) {
+        int rc = sqlite3_step(e->st);
+        return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+    }
+    if (e->res_row) {
+        e->res_row = false;
+        return 1;
+    }
+    return pg_next(e);
+}
+
+static const char *errmsg(struct exporter *e)
+{
+    if (e->wh->pg) {
+        return e->wh->err;
+    }
+    return sqlite3_errmsg(e->wh->db);
+}
+
+/* Starts the query: the column count in e->ncol. */
+static int start_query(struct exporter *e, const char *sql)
+{
+    if (!e->wh->pg) {
+        if (sqlite3_prepare_v2(e->wh->db, sql, -1, &e->st, NULL) != SQLITE_OK) {
+            return -EINVAL;
+        }
+        e->ncol = sqlite3_column_count(e->st);
+        return 0;
+    }
+    PGconn *c = (PGconn *)e->wh->pg;
+    if (!PQsendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 0) || !PQsetSingleRowMode(c)) {
+        (void)snprintf(e->wh->err, sizeof(e->wh->err), "%s", PQerrorMessage(c));
+        return -EINVAL;
+    }
+    /* the first result names the columns (a row, or the end of none) */
+    int r = pg_next(e);
+    if (r < 0) {
+        while ((e->res_row = false, pg_next(e) > 0)) {
+        }
+        return -EINVAL;
+    }
+    e->res_row = r == 1;
+    e->ncol = PQnfields(e->res);
+    e->bufs = calloc((size_t)e->ncol + 1, sizeof(*e->bufs));
+    if (!e->bufs) {
+        abort();
+    }
+    return 0;
+}
+
+static void end_query(struct exporter *e)
+{
+    sqlite3_finalize(e->st);
+    e->st = NULL;
+    if (e->wh && e->wh->pg) {
+        /* drain what an early stop left */
+        PGresult *res;
+        while ((res = PQgetResult((PGconn *)e->wh->pg))) {
+            PQclear(res);
+        }
+    }
+    PQclear(e->res);
+    e->res = NULL;
+    free(e->bufs);
+    e->bufs = NULL;
+}
+
 static void put_row(struct exporter *e, bool header)
 {
     bool first = true;
@@ -124,11 +249,10 @@ static void put_row(struct exporter *e, bool header)
         }
         first = false;
         if (header) {
-            s = sqlite3_column_name(e->st, i);
+            s = col_name(e, i);
             n = (int)strlen(s);
         } else {
-            s = (const char *)sqlite3_column_text(e->st, i);
-            n = sqlite3_column_bytes(e->st, i);
+            s = col_text(e, i, &n);
         }
         if (s) {
             put_field(e->cur.f, s, n);
@@ -244,9 +368,10 @@ static int export_rows(struct exporter *e)
     if (e->split < 0 && (r = open_out(e, NULL)) < 0) {
         return r;
     }
-    while ((rc = sqlite3_step(e->st)) == SQLITE_ROW) {
+    while ((rc = next_row(e)) == 1) {
         if (e->split >= 0) {
-            const char *v = (const char *)sqlite3_column_text(e->st, e->split);
+            int vlen;
+            const char *v = col_text(e, e->split, &vlen);
             if (!v) {
                 r = host->fail(e->ctx, "split_by", "a row's split_by value is NULL");
                 goto out;
@@ -284,8 +409,8 @@ static int export_rows(struct exporter *e)
             }
         }
     }
-    if (rc != SQLITE_DONE) {
-        r = host->fail(e->ctx, NULL, "query failed: %s", sqlite3_errmsg(sqlite3_db_handle(e->st)));
+    if (rc < 0) {
+        r = host->fail(e->ctx, NULL, "query failed: %s", errmsg(e));
         goto out;
     }
     r = close_out(e);
@@ -297,29 +422,39 @@ out:
     return r;
 }
 
-/* Header-only files for split_values without rows. */
-static int export_empty(struct exporter *e, sqlite3 *db, const char *sql)
+static int empty_value(void *userdata, size_t n, const char *const *names,
+                       const char *const *values, const char *kinds)
 {
-    sqlite3_stmt *vs = NULL;
-    int rc, r = 0;
+    struct exporter *e = userdata;
+    const char *v = values[0];
+    int r;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &vs, NULL) != SQLITE_OK) {
-        return host->fail(e->ctx, "split_values", "%s", sqlite3_errmsg(db));
+    if (!v || was_done(e, v)) {
+        return 0;
     }
-    while ((rc = sqlite3_step(vs)) == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(vs, 0);
-        if (!v || was_done(e, v)) {
-            continue;
-        }
-        if ((r = mark_done(e, v)) < 0 || (r = open_out(e, v)) < 0 || (r = close_out(e)) < 0) {
-            abort_out(e);
-            break;
-        }
+    if ((r = mark_done(e, v)) < 0 || (r = open_out(e, v)) < 0 || (r = close_out(e)) < 0) {
+        abort_out(e);
+        return r < 0 ? r : -EIO;
     }
-    if (r == 0 && rc != SQLITE_DONE) {
-        r = host->fail(e->ctx, "split_values", "%s", sqlite3_errmsg(db));
+    return 0;
+}
+
+/* Header-only files for split_values without rows (the header's names
+ * are the main query's: its last result or statement is still there). */
+static int export_empty(struct exporter *e, const char *sql)
+{
+    PGresult *res;
+    int r;
+
+    /* PostgreSQL: the main query must be over before the next one */
+    while (e->wh->pg && (res = PQgetResult((PGconn *)e->wh->pg))) {
+        PQclear(res);
     }
-    sqlite3_finalize(vs);
+    r = dagd_wh_query(e->wh, sql, 0, NULL, empty_value, e);
+
+    if (r == -EIO) {
+        return host->fail(e->ctx, "split_values", "%s", e->wh->err);
+    }
     return r;
 }
 
@@ -353,14 +488,15 @@ static int export_run(struct dagd_task_ctx *ctx)
     const char *split = host->config_string(ctx, "split_by", NULL);
     const char *values = host->config_string(ctx, "split_values", NULL);
     struct exporter e = {.ctx = ctx, .split = -1};
-    sqlite3 *db = host->warehouse(ctx);
-    char *sql = NULL;
+    char *sql = NULL, *err = NULL;
     int r;
 
     e.pattern = host->config_string(ctx, "path", "");
     e.keep_split = host->config_bool(ctx, "keep_split_column", false);
-    if (!db) {
-        return host->fail(ctx, NULL, "cannot open the warehouse");
+    if ((r = dagd_wh_open(host, ctx, &e.wh, &err)) < 0) {
+        (void)host->fail(ctx, NULL, "%s", err);
+        free(err);
+        return r;
     }
     if (table) {
         char *q = sqlite3_mprintf("SELECT * FROM \"%w\"", table);
@@ -370,22 +506,23 @@ static int export_run(struct dagd_task_ctx *ctx)
         sql = strdup(query);
     }
     if (!sql) {
+        dagd_wh_free(e.wh);
         return -ENOMEM;
     }
     /* one read transaction: the rows and split_values see one snapshot */
-    (void)sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    if (sqlite3_prepare_v2(db, sql, -1, &e.st, NULL) != SQLITE_OK) {
-        r = host->fail(ctx, table ? "table" : "query", "%s", sqlite3_errmsg(db));
+    (void)dagd_wh_exec(e.wh,
+                       e.wh->pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
+    if (start_query(&e, sql) < 0) {
+        r = host->fail(ctx, table ? "table" : "query", "%s", errmsg(&e));
         goto out;
     }
-    e.ncol = sqlite3_column_count(e.st);
     if (e.ncol == 0) {
         r = host->fail(ctx, "query", "the query returns no columns");
         goto out;
     }
     if (split) {
         for (int i = 0; i < e.ncol; i++) {
-            if (strcmp(sqlite3_column_name(e.st, i), split) == 0) {
+            if (strcmp(col_name(&e, i), split) == 0) {
                 e.split = i;
             }
         }
@@ -396,7 +533,7 @@ static int export_run(struct dagd_task_ctx *ctx)
     }
     r = export_rows(&e);
     if (r == 0 && values) {
-        r = export_empty(&e, db, values);
+        r = export_empty(&e, values);
     }
     if (r == 0) {
         host->metrics(ctx, e.rows, e.rows);
@@ -404,8 +541,9 @@ static int export_run(struct dagd_task_ctx *ctx)
                   (long long)e.files);
     }
 out:
-    sqlite3_finalize(e.st);
-    (void)sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    end_query(&e);
+    (void)dagd_wh_exec(e.wh, "COMMIT");
+    dagd_wh_free(e.wh);
     for (size_t i = 0; i < e.n_done; i++) {
         free(e.done[i]);
     }
