@@ -18,7 +18,9 @@ Used by the warehouse tests (test_pg_*.py) and the run-history store tests."""
 import csv
 import glob
 import io
+import json
 import os
+import re
 import pwd
 import shutil
 import socket
@@ -174,6 +176,23 @@ class PgServer:
         rows = csv.reader(io.StringIO(r.stdout))
         return [[None if v == _NULL else v for v in row] for row in rows]
 
+    def rows(self, sql, dbname=None):
+        """The rows of one SELECT as tuples of typed values (int, float,
+        str, None), through row_to_json: what sqlite3's fetchall() gives."""
+        r = subprocess.run(['psql', '-X', '-q', '-w', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d',
+                            self.conninfo_for(dbname), '-c',
+                            'SELECT row_to_json(q) FROM (%s) AS q' % sql],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError('psql %r failed: %s' % (sql[:300], r.stderr[-2000:]))
+        return [tuple(json.loads(line).values()) for line in r.stdout.splitlines() if line]
+
+    def sqlite_like(self, dbname=None):
+        """A stand-in for a sqlite3 connection to database dbname, enough
+        for dagdtest.seeds' checks: execute(sql, params) with `?`
+        parameters, `PRAGMA table_info("t")` and SQLite's total()."""
+        return _SqliteLike(self, dbname or self.dbname)
+
     def create_db(self, name):
         self.psql('CREATE DATABASE "%s"' % name, dbname='postgres')
 
@@ -209,6 +228,52 @@ class PgServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _Cursor:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def _literal(v):
+    if v is None:
+        return 'NULL'
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+class _SqliteLike:
+    def __init__(self, pg, dbname):
+        self.pg = pg
+        self.dbname = dbname
+
+    def execute(self, sql, params=()):
+        m = re.match(r'\s*PRAGMA table_info\("?([^")]+)"?\)', sql)
+        if m:
+            return _Cursor(self.pg.rows(
+                "SELECT ordinal_position - 1 AS cid, column_name, data_type FROM "
+                "information_schema.columns WHERE table_schema = current_schema() AND "
+                "table_name = %s ORDER BY ordinal_position" % _literal(m.group(1)), self.dbname))
+        params = list(params)
+        sql = re.sub(r'\?', lambda _: _literal(params.pop(0)), sql)
+        # SQLite's total() is a float sum that is 0.0, not NULL, over no rows
+        sql = re.sub(r'\btotal\(([^)]*)\)', r'coalesce(sum(\1), 0)', sql)
+        # SQLite compares a number with '' (never equal); PostgreSQL must cast
+        sql = re.sub(r'("[^"]+") != \'\'', r"CAST(\1 AS text) != ''", sql)
+        return _Cursor(self.pg.rows(sql, self.dbname))
+
+    def close(self):
+        pass
 
 
 def main(argv):
