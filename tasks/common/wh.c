@@ -50,7 +50,7 @@ static void set_err(struct dagd_wh *wh, const char *fmt, ...)
     va_end(ap);
     /* one line: libpq's messages end in a newline and may hold a DETAIL line */
     for (char *p = wh->err; *p; p++) {
-        if (*p == '\n' || *p == '\r') {
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
             *p = (p[1] == '\0') ? '\0' : ' ';
         }
     }
@@ -154,6 +154,12 @@ struct dagd_wh *dagd_wh_free(struct dagd_wh *wh)
     free(wh->label);
     free(wh);
     return NULL;
+}
+
+const char *dagd_wh_pg_error(struct dagd_wh *wh, const char *msg)
+{
+    set_err(wh, "%s", msg);
+    return wh->err;
 }
 
 static int pg_ok(struct dagd_wh *wh, PGresult *res)

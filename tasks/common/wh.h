@@ -95,6 +95,10 @@ int dagd_wh_query(struct dagd_wh *wh, const char *sql, size_t n_params, const ch
 const char *dagd_wh_pg_value(const struct pg_result *res, int row, int col, char buf[64],
                              char *ret_kind);
 
+/* A libpq message as one line (newlines and tabs as spaces) in wh->err,
+ * which it returns. */
+const char *dagd_wh_pg_error(struct dagd_wh *wh, const char *msg);
+
 /* True when table or view NAME exists (-errno on a failed lookup). */
 int dagd_wh_table_exists(struct dagd_wh *wh, const char *name);
 

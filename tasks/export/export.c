@@ -157,9 +157,9 @@ static int pg_next(struct exporter *e)
         e->res = res;
         return st == PGRES_SINGLE_TUPLE ? 1 : 0;
     }
-    (void)snprintf(e->wh->err, sizeof(e->wh->err), "%s",
-                   PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
-                                                : PQerrorMessage((PGconn *)e->wh->pg));
+    (void)dagd_wh_pg_error(e->wh, PQresultErrorMessage(res)[0]
+                                      ? PQresultErrorMessage(res)
+                                      : PQerrorMessage((PGconn *)e->wh->pg));
     PQclear(res);
     return -EIO;
 }
@@ -198,7 +198,7 @@ static int start_query(struct exporter *e, const char *sql)
     }
     PGconn *c = (PGconn *)e->wh->pg;
     if (!PQsendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 0) || !PQsetSingleRowMode(c)) {
-        (void)snprintf(e->wh->err, sizeof(e->wh->err), "%s", PQerrorMessage(c));
+        (void)dagd_wh_pg_error(e->wh, PQerrorMessage(c));
         return -EINVAL;
     }
     /* the first result names the columns (a row, or the end of none) */

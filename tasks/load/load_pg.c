@@ -304,7 +304,8 @@ static int copy_start(struct dagd_load *l, const char *sql)
 
     if (!ok) {
         (void)dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
-                              res ? PQresultErrorMessage(res) : PQerrorMessage(PG(l)));
+                              res ? dagd_wh_pg_error(l->wh, PQresultErrorMessage(res))
+                                  : dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
     }
     PQclear(res);
     l->pg_in_copy = ok;
@@ -319,11 +320,13 @@ static int copy_end(struct dagd_load *l, const char *errmsg)
 
     l->pg_in_copy = false;
     if (PQputCopyEnd(PG(l), errmsg) != 1) {
-        return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, PQerrorMessage(PG(l)));
+        return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
+                               dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
     }
     while ((res = PQgetResult(PG(l)))) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK && r == 0 && !errmsg) {
-            r = dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, PQresultErrorMessage(res));
+            r = dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
+                                dagd_wh_pg_error(l->wh, PQresultErrorMessage(res)));
         }
         PQclear(res);
     }
@@ -350,7 +353,8 @@ int dagd__load_pg_write_batch(struct dagd_load *l, const struct batch *b)
         put_row(l, b, b->cells + row * l->n_out, &l->pg_buf, &len, &l->pg_buf_cap);
     }
     if (len > 0 && PQputCopyData(PG(l), l->pg_buf, (int)len) != 1) {
-        return dagd__load_wfail(l, -EIO, "%s: %s", l->wh->label, PQerrorMessage(PG(l)));
+        return dagd__load_wfail(l, -EIO, "%s: %s", l->wh->label,
+                                dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
     }
     for (size_t k = 0; k < b->nrej; k++) {
         put_reject(l, b, &b->rej[k]);
@@ -394,7 +398,8 @@ int dagd__load_pg_finish(struct dagd_load *l, const struct dagd_load_result *res
             return r;
         }
         if (PQputCopyData(PG(l), l->pg_rej, (int)l->pg_rej_len) != 1) {
-            return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, PQerrorMessage(PG(l)));
+            return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
+                                   dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
         }
         if ((r = copy_end(l, NULL)) < 0) {
             return r;
