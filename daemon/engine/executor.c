@@ -1061,6 +1061,25 @@ static void tmpl_update_ref(struct dagd_executor *e)
     }
 }
 
+void dagd_executor_foreach_attempt(const struct dagd_executor *e, dagd_exec_attempt_fn fn,
+                                   void *userdata)
+{
+    for (const struct exec_attempt *a = e->inflight; a; a = a->next) {
+        if (a->pid <= 0 || a->exited || !a->step) {
+            continue;
+        }
+        const struct exec_step *s = a->step;
+        struct dagd_exec_attempt_info info = {
+            .run_id = s->run->run_id,
+            .pipeline = s->run->p->name,
+            .step = s->info.step,
+            .attempt = a->number,
+            .pid = a->pid,
+        };
+        fn(&info, userdata);
+    }
+}
+
 static void attempt_link(struct dagd_executor *e, struct exec_attempt *a)
 {
     a->next = e->inflight;

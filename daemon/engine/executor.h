@@ -12,6 +12,8 @@
 
 #include <uv.h>
 
+#include <sys/types.h>
+
 #include "pipeline.h"
 #include "run_resolve.h"
 #include "store.h"
@@ -86,6 +88,19 @@ size_t dagd_executor_active(const struct dagd_executor *e);
  * checkpoints. dagd_executor_free() tries once more and gives up (the next
  * start's orphan recovery marks the run failed). */
 size_t dagd_executor_unsaved(const struct dagd_executor *e);
+
+/* A step attempt whose worker process runs now. Pointers are valid during
+ * the callback only. */
+struct dagd_exec_attempt_info {
+    const char *run_id, *pipeline, *step;
+    unsigned attempt;
+    pid_t pid; /* the worker (dagd-worker), a child of the worker template */
+};
+typedef void (*dagd_exec_attempt_fn)(const struct dagd_exec_attempt_info *a, void *userdata);
+/* Call fn for every attempt whose worker has started and not exited (the
+ * metrics read their RSS and CPU). fn must not start or stop anything. */
+void dagd_executor_foreach_attempt(const struct dagd_executor *e, dagd_exec_attempt_fn fn,
+                                   void *userdata);
 
 /* Observers: every event of every run (run_id NULL) or of one run. Returns
  * an id for remove. */

@@ -4,6 +4,7 @@
 #include "http_metrics.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -328,6 +329,116 @@ static void render_process(FILE *f)
     }
 }
 
+/* ---- running workers ---- */
+
+struct worker_sum {
+    const char *pipeline, *step; /* borrowed during the scrape */
+    unsigned n;
+    uint64_t rss_bytes, cpu_usec;
+};
+
+struct worker_sums {
+    struct worker_sum *v;
+    size_t n;
+    long page, hz;
+};
+
+/* The worker's RSS and CPU (its own, plus that of the children it waited
+ * for) from /proc/PID/stat; false when it is gone. */
+static bool read_proc_stat(pid_t pid, long page, long hz, uint64_t *ret_rss, uint64_t *ret_cpu)
+{
+    char path[64], buf[1024];
+    (void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    /* The command name may hold spaces and ')': fields start after the last ')'. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime, stime, cutime, cstime, rss;
+    if (!p || sscanf(p + 2,
+                     "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu %llu %llu %*s %*s "
+                     "%*s %*s %*s %*s %llu",
+                     &utime, &stime, &cutime, &cstime, &rss) != 5) {
+        return false;
+    }
+    *ret_rss = (uint64_t)rss * (uint64_t)page;
+    *ret_cpu = (utime + stime + cutime + cstime) * 1000000ull / (uint64_t)hz;
+    return true;
+}
+
+static void add_worker(const struct dagd_exec_attempt_info *a, void *userdata)
+{
+    struct worker_sums *w = userdata;
+    uint64_t rss, cpu;
+    if (!read_proc_stat(a->pid, w->page, w->hz, &rss, &cpu)) {
+        return;
+    }
+    struct worker_sum *x = NULL;
+    for (size_t i = 0; i < w->n && !x; i++) {
+        if (streq(w->v[i].pipeline, a->pipeline) && streq(w->v[i].step, a->step)) {
+            x = &w->v[i];
+        }
+    }
+    if (!x) {
+        w->v = dagd_xreallocarray(w->v, w->n + 1, sizeof(*w->v));
+        x = &w->v[w->n++];
+        *x = (struct worker_sum){.pipeline = a->pipeline, .step = a->step};
+    }
+    x->n++;
+    x->rss_bytes += rss;
+    x->cpu_usec += cpu;
+}
+
+static void worker_labels(FILE *f, const char *name, const struct worker_sum *x)
+{
+    fprintf(f, "%s{pipeline=\"", name);
+    put_label(f, x->pipeline);
+    fputs("\",step=\"", f);
+    put_label(f, x->step);
+    fputs("\"} ", f);
+}
+
+/* The step attempts running now, summed per pipeline and step (two runs of
+ * one pipeline may run the same step at once): how many, their resident
+ * memory and the CPU they used so far. Gauges: the sums drop when an
+ * attempt ends (its figures go to the step's record, cpu_usec and
+ * max_rss_kb in /api/runs/ID). A few /proc reads per running worker. */
+static void render_workers(struct dagd_metrics *m, FILE *f)
+{
+    struct worker_sums w = {.page = sysconf(_SC_PAGESIZE), .hz = sysconf(_SC_CLK_TCK)};
+    if (w.page <= 0 || w.hz <= 0) {
+        return;
+    }
+    dagd_executor_foreach_attempt(m->d->executor, add_worker, &w);
+    family(f, "dagd_workers_running", "gauge", NULL,
+           "Step attempts whose worker process runs now, by pipeline and step.");
+    for (size_t i = 0; i < w.n; i++) {
+        worker_labels(f, "dagd_workers_running", &w.v[i]);
+        fprintf(f, "%u\n", w.v[i].n);
+    }
+    family(f, "dagd_worker_resident_memory_bytes", "gauge", "bytes",
+           "Resident memory of the running workers, by pipeline and step.");
+    for (size_t i = 0; i < w.n; i++) {
+        worker_labels(f, "dagd_worker_resident_memory_bytes", &w.v[i]);
+        fprintf(f, "%" PRIu64 "\n", w.v[i].rss_bytes);
+    }
+    family(f, "dagd_worker_cpu_seconds", "gauge", "seconds",
+           "CPU time (user and system, with waited-for children) the running workers used so "
+           "far, by pipeline and step.");
+    for (size_t i = 0; i < w.n; i++) {
+        worker_labels(f, "dagd_worker_cpu_seconds", &w.v[i]);
+        fprintf(f, "%" PRIu64 ".%06" PRIu64 "\n", w.v[i].cpu_usec / 1000000u,
+                w.v[i].cpu_usec % 1000000u);
+    }
+    free(w.v);
+}
+
 char *dagd_metrics_render(struct dagd_metrics *m, unsigned n_streams, size_t *ret_len)
 {
     struct dagd_daemon *d = m->d;
@@ -351,6 +462,7 @@ char *dagd_metrics_render(struct dagd_metrics *m, unsigned n_streams, size_t *re
     fprintf(f, "dagd_pipelines{state=\"error\"} %u\n", dagd_registry_n_errors(d->registry));
     render_triggers(m, f);
     render_process(f);
+    render_workers(m, f);
     family(f, "dagd_http_requests", "counter", NULL, "HTTP requests answered, by status code.");
     for (size_t i = 0; i <= N_CODES; i++) {
         if (i < N_CODES) {

@@ -10,12 +10,13 @@ import json
 import os
 import socket
 import subprocess
+import time
 import urllib.parse
 
 from dagdtest import (CHAIN, DAGD, FAILING, NOOP, SLOW, Daemon, check, fail, free_port,
-                      need_test_plugins, openmetrics)
+                      need_test_plugins, openmetrics, wait_for)
 
-need_test_plugins("noop", "sleep", "fail")
+need_test_plugins("noop", "sleep", "fail", "hog")
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -205,6 +206,31 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "noop": NOOP},
     check(get_json(port, "/api/actions") == {"enabled": False}, "read-only by default")
     check(get(port, "/api/runs", headers={"Host": "evil.example:%d" % port})[0] == 421, "foreign Host")
     check(get(port, "/api/runs", headers={"Host": "localhost:%d" % port})[0] == 200, "localhost Host")
+    # A running worker's RSS and CPU: a step holding 64 MiB and spinning.
+    d.write_pipeline("hog", "pipeline: hog\nsteps:\n  - {name: spin, task: hog, config: {mb: 64, spin_ms: 20000}}\n")
+    d.ctl("reload")
+    hog = d.ctl("run", "hog", json_out=True).json["run_id"]
+    key = (("pipeline", "hog"), ("step", "spin"))
+
+    def worker_figures():
+        fams = metrics(port)
+        n = samples(fams, "dagd_workers_running", "dagd_workers_running").get(key)
+        rss = samples(fams, "dagd_worker_resident_memory_bytes", "dagd_worker_resident_memory_bytes").get(key)
+        cpu = samples(fams, "dagd_worker_cpu_seconds", "dagd_worker_cpu_seconds").get(key)
+        check(fams["dagd_worker_resident_memory_bytes"]["unit"] == "bytes", "RSS unit")
+        check(fams["dagd_worker_cpu_seconds"]["unit"] == "seconds", "CPU unit")
+        return n, rss, cpu
+
+    wait_for(lambda: (worker_figures()[1] or 0) > 64 * 1024 * 1024 and (worker_figures()[2] or 0) > 0.2,
+             timeout=20, what="the hog's RSS over 64 MiB and CPU over 0.2 s in /metrics")
+    n, rss, cpu = worker_figures()
+    check(n == 1, "one hog worker running: %r" % n)
+    time.sleep(0.5)
+    check(worker_figures()[2] > cpu, "its CPU grows")
+    d.ctl("cancel", hog)
+    d.wait_run(hog)
+    wait_for(lambda: worker_figures() == (None, None, None), timeout=10, what="no hog worker after the cancel")
+
     check(d.stop() == 0, "daemon exit status")
 
 # Actions: only with http_token_file, only with the bearer token, and never

@@ -1,11 +1,14 @@
-/* Test task `hog {mb: N, unchecked: BOOL}`: allocates and touches N MiB, to
- * exercise max RSS accounting and memory limits. `unchecked` uses the
+/* Test task `hog {mb: N, unchecked: BOOL, spin_ms: T}`: allocates and
+ * touches N MiB, to exercise max RSS accounting and memory limits; with
+ * spin_ms it then keeps the memory and burns CPU that long (a running
+ * worker's RSS and CPU in /metrics, tests/integration/test_http.py). `unchecked` uses the
  * allocation without checking it, like careless code: under a memory limit
  * it then dies of SIGSEGV, which the engine must still report as "out of
  * memory" (tests/integration/test_limits.py). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dagd/task.h>
 
@@ -21,6 +24,11 @@ static const struct dagd_task_field schema[] = {
     {.name = "unchecked",
      .type = DAGD_FIELD_BOOL,
      .doc = "touch the allocation without checking it (SIGSEGV if it failed)"},
+    {.name = "spin_ms",
+     .type = DAGD_FIELD_INT,
+     .min = 0,
+     .max = 600000,
+     .doc = "then keep the memory and burn CPU this long"},
     {0},
 };
 
@@ -39,6 +47,15 @@ static int hog_run(struct dagd_task_ctx *ctx)
     for (size_t i = 0; i < len; i += 4096) {
         v[i] = (char)i;
     }
+    struct timespec t0, t;
+    int64_t spin_ms = host->config_int(ctx, "spin_ms", 0);
+    (void)clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (size_t i = 0; i < len; i += 4096) {
+            v[i]++;
+        }
+        (void)clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < spin_ms);
     host->metrics(ctx, 0, mb);
     host->log(ctx, DAGD_TASK_LOG_INFO, "touched %lld MiB", (long long)mb);
     free(p);

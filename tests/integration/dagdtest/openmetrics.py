@@ -134,9 +134,35 @@ def parse(text):
                 raise ValueError("line %d: %s must be >= 0" % (lineno, name))
         families[fam]["samples"].append((name, lab, v))
     for fam, f in families.items():
+        _check_naming(fam, f)
         if f["type"] == "histogram":
             _check_histogram(fam, f["samples"])
     return families
+
+
+# Units a name may carry: OpenMetrics' base units only (seconds, bytes, ...),
+# never scaled ones (milliseconds, kilobytes).
+BASE_UNITS = ("seconds", "bytes", "ratio", "celsius", "volts", "amperes", "joules", "grams", "meters")
+SCALED = re.compile(r"_(milli|micro|nano|kilo|mega|giga)?(seconds|bytes)$|_(ms|us|ns|kb|mb|gb|percent)(_|$)")
+
+
+def _check_naming(fam, f):
+    """The conventions a scraper's linter applies (OpenMetrics 1.0 and
+    Prometheus' naming rules): every family has HELP; a counter family's
+    name does not itself end in _total (its samples do); a name ending in a
+    unit declares that UNIT, and only base units appear."""
+    if f["help"] is None:
+        raise ValueError("%s: no HELP" % fam)
+    if f["type"] == "counter" and fam.endswith("_total"):
+        raise ValueError("%s: a counter family's name must not end in _total" % fam)
+    if f["type"] != "counter" and fam.endswith("_total"):
+        raise ValueError("%s: only counters end in _total" % fam)
+    m = SCALED.search(fam)
+    if m and (m.group(1) or m.group(3)):
+        raise ValueError("%s: not a base unit (%s)" % (fam, m.group(0)))
+    for unit in BASE_UNITS:
+        if fam.endswith("_" + unit) and f["unit"] != unit:
+            raise ValueError("%s: ends in _%s without '# UNIT %s %s'" % (fam, unit, fam, unit))
 
 
 def _check_histogram(fam, samples):
