@@ -1069,7 +1069,8 @@ int dagd_store_open(const char *dir, struct dagd_store **ret)
 
 /* PostgreSQL: connect, refuse a foreign or newer schema, migrate. The
  * store's path is the conninfo without secrets, for messages. */
-static int store_open_pg(const char *dir, const char *conninfo, struct dagd_store **ret)
+static int store_open_pg(const char *dir, const char *conninfo, bool readonly,
+                         struct dagd_store **ret)
 {
     /* The state directory still holds the daemon's lock and the default
      * warehouse: create it as for state.db. */
@@ -1086,8 +1087,27 @@ static int store_open_pg(const char *dir, const char *conninfo, struct dagd_stor
         return r;
     }
     s->path = dagd_xstrdup(dagd__pg_display(s->pg));
+    s->readonly = readonly;
     int version;
-    r = dagd__pg_migrate(s->pg, dagd_store_schema_latest(), &version);
+    if (readonly) {
+        /* A reader changes nothing: no migration, and the session refuses
+         * writes. */
+        r = dagd__pg_schema_version(s->pg, &version);
+        if (r >= 0 && version != dagd_store_schema_latest()) {
+            set_msg(open_errmsg, sizeof(open_errmsg),
+                    "PostgreSQL history (%s) has schema version %d, this dagd reads %d: start "
+                    "dagd serve on it once to migrate it",
+                    s->path, version, dagd_store_schema_latest());
+            (void)dagd_store_free(s);
+            return -EPROTONOSUPPORT;
+        }
+        if (r >= 0 &&
+            dagd__pg_exec_simple(s->pg, "SET default_transaction_read_only = on") != SQLITE_OK) {
+            r = -EIO;
+        }
+    } else {
+        r = dagd__pg_migrate(s->pg, dagd_store_schema_latest(), &version);
+    }
     if (r < 0) {
         set_msg(open_errmsg, sizeof(open_errmsg), "%s", dagd__pg_errmsg(s->pg));
         (void)dagd_store_free(s);
@@ -1107,9 +1127,21 @@ int dagd_store_open_location(const char *dir, const char *state, struct dagd_sto
                     state);
             return -EINVAL;
         }
-        return store_open_pg(dir, state, ret);
+        return store_open_pg(dir, state, false, ret);
     }
     return store_open(dir, false, ret);
+}
+
+int dagd_store_open_location_readonly(const char *state, struct dagd_store **ret)
+{
+    if (!dagd__pg_is_conninfo(state)) {
+        set_msg(open_errmsg, sizeof(open_errmsg),
+                "'%s' is not a PostgreSQL connection string (postgresql://... or "
+                "'host=... dbname=...')",
+                state ? state : "");
+        return -EINVAL;
+    }
+    return store_open_pg(NULL, state, true, ret);
 }
 
 bool dagd_store_is_postgresql(struct dagd_store *s)

@@ -80,6 +80,10 @@ int dagd_store_open(const char *dir, struct dagd_store **ret);
  * unreachable) and -EACCES (authentication failed); the message (never with
  * a password) is in dagd_store_errmsg(NULL). */
 int dagd_store_open_location(const char *dir, const char *state, struct dagd_store **ret);
+/* A PostgreSQL history for reading (dagd runs/show/logs --state): no
+ * migration (-EPROTONOSUPPORT unless at the current version), and the
+ * session is read-only. */
+int dagd_store_open_location_readonly(const char *state, struct dagd_store **ret);
 /* Whether the store is on PostgreSQL. */
 bool dagd_store_is_postgresql(struct dagd_store *s);
 /* How many times the PostgreSQL connection was re-made (0 on SQLite). */

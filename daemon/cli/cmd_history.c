@@ -2,7 +2,8 @@
  * of a state directory (default ./.dagd, where `dagd run` keeps it) without
  * a daemon. They print what `dagctl runs/show/logs` print, from the same
  * JSON (history_json.h) through the same text renderer (reply_text.h), and
- * with --json the same JSON. The store is opened read-only: safe beside a
+ * with --json the same JSON. --state CONNINFO reads a PostgreSQL history
+ * instead (docs/postgresql.md). The store is opened read-only: safe beside a
  * running `dagd run` or `dagd serve` (WAL readers never block the writer). */
 #include <getopt.h>
 
@@ -19,6 +20,7 @@ int dagd_cmd_logs(int argc, char **argv);
 
 struct history_args {
     const char *state_dir;
+    const char *state; /* a PostgreSQL history (--state CONNINFO), or NULL */
     const char *pipeline;
     size_t limit;
     bool json;
@@ -40,6 +42,7 @@ static int parse_args(int argc, char **argv, const char *usage, bool listing,
 {
     static const struct option opts[] = {
         {"state-dir", required_argument, NULL, 'd'},
+        {"state", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
         {"pipeline", required_argument, NULL, 'p'},
         {"limit", required_argument, NULL, 'n'},
@@ -54,6 +57,9 @@ static int parse_args(int argc, char **argv, const char *usage, bool listing,
         switch (o) {
         case 'd':
             a->state_dir = optarg;
+            break;
+        case 's':
+            a->state = optarg;
             break;
         case 'j':
             a->json = true;
@@ -90,9 +96,18 @@ static int parse_args(int argc, char **argv, const char *usage, bool listing,
     return 0;
 }
 
-/* The read-only store of a state directory, or an error naming it. */
-static int open_history(const char *state_dir, struct dagd_store **ret)
+/* The read-only store of a state directory (or of a PostgreSQL history),
+ * or an error naming it. */
+static int open_history(const struct history_args *a, struct dagd_store **ret)
 {
+    const char *state_dir = a->state_dir;
+    if (a->state) {
+        int r = dagd_store_open_location_readonly(a->state, ret);
+        if (r < 0) {
+            fprintf(stderr, "dagd: cannot read the run history: %s\n", dagd_store_errmsg(NULL));
+        }
+        return r;
+    }
     int r = dagd_store_open_readonly(state_dir, ret);
     if (r == -ENOENT) {
         fprintf(stderr, "dagd: no run history in '%s' (no state.db; use --state-dir DIR)\n",
@@ -127,8 +142,9 @@ static int resolve_run(struct dagd_store *s, const char *prefix, char **ret)
 
 int dagd_cmd_runs(int argc, char **argv)
 {
-    static const char usage[] = "usage: dagd runs [--state-dir DIR] [--pipeline P] [--limit N] "
-                                "[--json]";
+    static const char usage[] =
+        "usage: dagd runs [--state-dir DIR | --state CONNINFO] [--pipeline P] [--limit N] "
+        "[--json]";
     struct history_args a;
     int r = parse_args(argc, argv, usage, true, &a);
     if (r != 0) {
@@ -139,7 +155,7 @@ int dagd_cmd_runs(int argc, char **argv)
         return 2;
     }
     struct dagd_store *s = NULL;
-    if (open_history(a.state_dir, &s) < 0) {
+    if (open_history(&a, &s) < 0) {
         return 1;
     }
     cJSON *o = cJSON_CreateObject();
@@ -158,7 +174,8 @@ int dagd_cmd_runs(int argc, char **argv)
 
 int dagd_cmd_show(int argc, char **argv)
 {
-    static const char usage[] = "usage: dagd show RUN [--state-dir DIR] [--json]";
+    static const char usage[] =
+        "usage: dagd show RUN [--state-dir DIR | --state CONNINFO] [--json]";
     struct history_args a;
     int r = parse_args(argc, argv, usage, false, &a);
     if (r != 0) {
@@ -169,7 +186,7 @@ int dagd_cmd_show(int argc, char **argv)
         return 2;
     }
     struct dagd_store *s = NULL;
-    if (open_history(a.state_dir, &s) < 0) {
+    if (open_history(&a, &s) < 0) {
         return 1;
     }
     _cleanup_free_ char *run_id = NULL;
@@ -227,7 +244,8 @@ static int print_events(struct dagd_store *s, const char *run_id, const char *st
 
 int dagd_cmd_logs(int argc, char **argv)
 {
-    static const char usage[] = "usage: dagd logs RUN [STEP] [--state-dir DIR] [--json]";
+    static const char usage[] = "usage: dagd logs RUN [STEP] [--state-dir DIR | --state CONNINFO] "
+                                "[--json]";
     struct history_args a;
     int r = parse_args(argc, argv, usage, false, &a);
     if (r != 0) {
@@ -238,7 +256,7 @@ int dagd_cmd_logs(int argc, char **argv)
         return 2;
     }
     struct dagd_store *s = NULL;
-    if (open_history(a.state_dir, &s) < 0) {
+    if (open_history(&a, &s) < 0) {
         return 1;
     }
     _cleanup_free_ char *run_id = NULL;

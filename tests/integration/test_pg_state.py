@@ -7,6 +7,7 @@ that is down at start each stop the daemon with a clear message that never
 shows the password; the config key `state:` works like the option. SKIP
 (77) without PostgreSQL."""
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -176,6 +177,14 @@ with PgServer(dbname="dagd") as pg:
                                  % p.json["run_id"], "imported")[0][0])
         check(first_new > int(lite["events"][-1][0]) and last >= first_new, "seq restarted")
         same(d.stop(), 0)
+    # The daemon-less readers read it too (read-only session).
+    p = dagd("runs", "--state", imported, "--json", check_rc=0)
+    ids = [r["run_id"] for r in json.loads(p.stdout)["runs"]]
+    same(len(ids), 4)
+    p = dagd("show", ids[0][:16], "--state", imported, check_rc=0)
+    check("only" in p.stdout or "first" in p.stdout, p.stdout)
+    p = dagd("logs", ids[0], "--state", imported, check_rc=0)
+    check("run succeeded" in p.stdout, p.stdout)
     # Into a history that is not empty: refused, nothing changed.
     p = dagd("state", "import", "--state-dir", src, "--state", imported, check_rc=1)
     check("not empty" in p.stderr, p.stderr)
