@@ -231,6 +231,25 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
         printf("runs: %d running, %d queued (max %d concurrent)\n",
                (int)dagd_jnum(rep.result, "running"), (int)dagd_jnum(rep.result, "queued"),
                (int)dagd_jnum(rep.result, "max_concurrent_runs"));
+        if (dagd_jnum(rep.result, "max_backfill_runs") > 0) {
+            printf("backfill runs: %d running (max %d)\n",
+                   (int)dagd_jnum(rep.result, "running_backfill"),
+                   (int)dagd_jnum(rep.result, "max_backfill_runs"));
+        }
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rep.result, "lanes"))
+        {
+            const char *bf = dagd_jstr(it, "backfill_id");
+            printf("  queued: %d of %s%s%s (priority %d)\n", (int)dagd_jnum(it, "queued"),
+                   dagd_or_dash(dagd_jstr(it, "pipeline")), bf ? ", backfill " : "", bf ? bf : "",
+                   (int)dagd_jnum(it, "priority"));
+        }
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rep.result, "pools"))
+        {
+            printf("pool %s: %d of %d slots used, %d steps waiting\n",
+                   dagd_or_dash(dagd_jstr(it, "name")), (int)dagd_jnum(it, "used"),
+                   (int)dagd_jnum(it, "slots"), (int)dagd_jnum(it, "waiting"));
+        }
         printf("clients: %d\n", (int)dagd_jnum(rep.result, "clients"));
         printf("state dir: %s\n", dagd_or_dash(dagd_jstr(rep.result, "state_dir")));
     }

@@ -94,6 +94,9 @@ struct exec_attempt {
 struct exec_step {
     struct exec_run *run;
     size_t idx;
+    ssize_t pool;               /* index into e->pools, -1 = none */
+    bool holds_slots;           /* its running attempt holds its slots of the pool */
+    uint64_t waited;            /* the scheduling pass it was last counted waiting for its pool */
     struct dagd_step_info info; /* run_id/step/task borrowed; the rest owned */
     bool forced;                /* selected by --from/--only: run despite memo */
     const struct dagd_plan_step *verdict;
@@ -189,6 +192,13 @@ struct dagd_executor {
 
     struct dagd_checkpointer *ckpt; /* warehouse WAL checkpoints after steps */
     char boot_id[37];               /* recorded with each attempt's process group; "" unknown */
+
+    struct dagd_pool *pools; /* copies of cfg.pools (names owned) */
+    size_t n_pools;
+    unsigned *pool_used;    /* slots held by running attempts */
+    unsigned *pool_waiting; /* ready steps that did not fit, at the last pass */
+    bool pools_on;          /* cfg.pools given: enforce */
+    uint64_t pass;          /* scheduling passes (pump), for pool_waiting */
 };
 
 static void pump(struct dagd_executor *e);
@@ -196,6 +206,8 @@ static void runs_lost_state(struct dagd_executor *e, int k);
 static void save_timer_arm(struct dagd_executor *e);
 static void attempt_finish(struct exec_attempt *a);
 static void run_maybe_finish(struct exec_run *r);
+static void pool_take(struct exec_step *s);
+static void pool_release(struct exec_step *s);
 static void maybe_free_executor(struct dagd_executor *e);
 
 /* ---- store batching ------------------------------------------------------------------------ */
@@ -1417,6 +1429,7 @@ static void attempt_finish(struct exec_attempt *a)
         return;
     }
     a->finished = true;
+    pool_release(s);
     attempt_unlink(e, a);
     attempt_close_io(a);
     bool ok = attempt_verdict(a, &error);
@@ -1730,6 +1743,7 @@ static void step_start(struct exec_run *r, size_t i)
             return;
         }
     }
+    pool_take(s);
     s->info.attempts++;
     s->info.status = DAGD_STEP_RUNNING;
     if (s->info.attempts == 1) {
@@ -1760,7 +1774,109 @@ static void record_not_triggered(struct exec_run *r)
     }
 }
 
-/* Start as many ready steps as the limits allow, oldest run first. */
+/* ---- pools ---- */
+
+static ssize_t pool_index(const struct dagd_executor *e, const char *name)
+{
+    for (size_t i = 0; name && i < e->n_pools; i++) {
+        if (streq(e->pools[i].name, name)) {
+            return (ssize_t)i;
+        }
+    }
+    return -1;
+}
+
+int dagd_executor_check_pools(const struct dagd_executor *e, const struct dagd_pipeline *p,
+                              struct dagd_diags *reterr)
+{
+    int r = 0;
+    for (size_t i = 0; e->pools_on && i < p->n_steps; i++) {
+        const struct dagd_step *ps = &p->steps[i];
+        if (!ps->pool) {
+            continue;
+        }
+        ssize_t k = pool_index(e, ps->pool);
+        if (k < 0) {
+            _cleanup_free_ const char **names = dagd_xcalloc(e->n_pools + 1, sizeof(char *));
+            for (size_t j = 0; j < e->n_pools; j++) {
+                names[j] = e->pools[j].name;
+            }
+            _cleanup_free_ char *list = dagd_strv_join(names, e->n_pools, ", ");
+            dagd_diags_add(reterr, p->file, ps->pool_mark,
+                           "step '%s': pool '%s' is not in the daemon config (pools: %s)", ps->name,
+                           ps->pool, e->n_pools ? list : "none");
+            r = -EINVAL;
+        } else if (ps->slots > e->pools[k].slots) {
+            dagd_diags_add(reterr, p->file, ps->pool_mark,
+                           "step '%s' takes %u slots of pool '%s', which has %u", ps->name,
+                           ps->slots, ps->pool, e->pools[k].slots);
+            r = -EINVAL;
+        }
+    }
+    return r;
+}
+
+/* The tracker's filter: does step i of run r fit in its pool now? A step
+ * that does not is counted as waiting for it. */
+static bool step_fits(size_t i, void *userdata)
+{
+    struct exec_run *r = userdata;
+    struct dagd_executor *e = r->e;
+    struct exec_step *s = &r->steps[i];
+    if (s->pool < 0) {
+        return true;
+    }
+    unsigned want = r->p->steps[i].slots;
+    if (e->pool_used[s->pool] + want <= e->pools[s->pool].slots) {
+        return true;
+    }
+    if (s->waited != e->pass) { /* once per pass, however often it is tried */
+        s->waited = e->pass;
+        e->pool_waiting[s->pool]++;
+    }
+    return false;
+}
+
+static void pool_take(struct exec_step *s)
+{
+    struct dagd_executor *e = s->run->e;
+    if (s->pool >= 0 && !s->holds_slots) {
+        e->pool_used[s->pool] += s->run->p->steps[s->idx].slots;
+        s->holds_slots = true;
+    }
+}
+
+/* The attempt ended: its slots go back (a retry takes them again when it
+ * starts; the backoff holds none). */
+static void pool_release(struct exec_step *s)
+{
+    struct dagd_executor *e = s->run->e;
+    if (s->holds_slots) {
+        e->pool_used[s->pool] -= s->run->p->steps[s->idx].slots;
+        s->holds_slots = false;
+    }
+}
+
+size_t dagd_executor_n_pools(const struct dagd_executor *e)
+{
+    return e->n_pools;
+}
+
+int dagd_executor_pool(const struct dagd_executor *e, size_t i, const char **ret_name,
+                       unsigned *ret_slots, unsigned *ret_used, unsigned *ret_waiting)
+{
+    if (i >= e->n_pools) {
+        return -ENOENT;
+    }
+    *ret_name = e->pools[i].name;
+    *ret_slots = e->pools[i].slots;
+    *ret_used = e->pool_used[i];
+    *ret_waiting = e->pool_waiting[i];
+    return 0;
+}
+
+/* Start as many ready steps as the limits allow, oldest run first (so the
+ * slots of a pool go to the oldest run that waits for them). */
 static void pump(struct dagd_executor *e)
 {
     if (e->pumping) {
@@ -1770,6 +1886,10 @@ static void pump(struct dagd_executor *e)
     e->pumping = true;
     do {
         e->pump_again = false;
+        if (e->n_pools > 0) {
+            memset(e->pool_waiting, 0, e->n_pools * sizeof(*e->pool_waiting));
+            e->pass++;
+        }
         struct exec_run *next;
         for (struct exec_run *r = e->runs; r; r = next) {
             /* A launch that fails at once can finish and free the run. */
@@ -1778,7 +1898,8 @@ static void pump(struct dagd_executor *e)
             while (!r->finished && !r->canceling && !e->shutting_down && !e->freeing &&
                    e->n_inflight < effective_jobs(e) &&
                    (r->max_jobs == 0 || dagd_tracker_n_running(r->sched) < r->max_jobs)) {
-                ssize_t i = dagd_tracker_pop_ready(r->sched);
+                ssize_t i = e->n_pools > 0 ? dagd_tracker_pop_ready_if(r->sched, step_fits, r)
+                                           : dagd_tracker_pop_ready(r->sched);
                 if (i < 0) {
                     break;
                 }
@@ -1856,6 +1977,7 @@ static struct exec_run *run_new(struct dagd_executor *e, struct dagd_pipeline *p
         s->info.task = p->steps[i].task;
         s->info.status = DAGD_STEP_PENDING;
         s->info.exit_code = -1;
+        s->pool = e->pools_on ? pool_index(e, p->steps[i].pool) : -1;
         n_needs[i] = p->steps[i].n_needs;
         needs[i] = p->steps[i].needs_idx;
     }
@@ -1973,6 +2095,11 @@ int dagd_executor_submit_resolved(struct dagd_executor *e, struct dagd_pipeline 
         return -ESHUTDOWN;
     }
     assert(resolved->n_steps == p->n_steps);
+    k = dagd_executor_check_pools(e, p, reterr);
+    if (k < 0) {
+        dagd_run_resolved_free(resolved);
+        return k;
+    }
     r = run_new(e, p, opts, resolved);
     if (opts->parent_run_id) {
         k = load_parent(e, r, opts->parent_run_id, reterr);
@@ -2207,6 +2334,16 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
         char cwd[4096];
         e->work_dir = dagd_xstrdup(getcwd(cwd, sizeof(cwd)) ? cwd : ".");
     }
+    e->pools_on = cfg->pools != NULL;
+    e->n_pools = cfg->n_pools;
+    e->pools = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pools));
+    e->pool_used = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pool_used));
+    e->pool_waiting = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pool_waiting));
+    for (size_t i = 0; i < e->n_pools; i++) {
+        e->pools[i].name = dagd_xstrdup(cfg->pools[i].name);
+        e->pools[i].slots = cfg->pools[i].slots;
+    }
+    e->cfg.pools = NULL; /* the copies above */
     e->tmpl_fd = -1;
     e->sendq_tail = &e->sendq;
     if (dagd_proc_boot_id(e->boot_id) < 0) {
@@ -2244,6 +2381,12 @@ static void maybe_free_executor(struct dagd_executor *e)
         free(e->obs[i].run_id);
     }
     free(e->obs);
+    for (size_t i = 0; i < e->n_pools; i++) {
+        free((char *)e->pools[i].name);
+    }
+    free(e->pools);
+    free(e->pool_used);
+    free(e->pool_waiting);
     dagd_memlimit_done(&e->memlimit);
     (void)dagd_checkpointer_free(e->ckpt);
     free(e->state_dir);

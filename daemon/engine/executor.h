@@ -21,6 +21,15 @@
 struct dagd_executor;
 struct dagd_plugin_host;
 
+/* A named pool of slots (the daemon config's `pools:`): each attempt of a
+ * step with `pool: NAME` holds the step's `slots:` of it while it runs.
+ * Ready steps that do not fit wait (others of the same run go ahead); freed
+ * slots go to the oldest run first. */
+struct dagd_pool {
+    const char *name;
+    unsigned slots;
+};
+
 struct dagd_executor_config {
     uv_loop_t *loop;
     struct dagd_store *store;
@@ -30,6 +39,10 @@ struct dagd_executor_config {
     const char *worker_path;  /* the dagd-worker binary; NULL = next to /proc/self/exe */
     const char *work_dir;     /* cwd of steps and base of relative params; NULL = cwd */
     uint64_t kill_grace_usec; /* SIGTERM -> SIGKILL grace; 0 = 5 s */
+    /* Copied. NULL: pools are not enforced (`dagd run`: one run, max_jobs
+     * bounds it), steps' pool: keys are ignored. */
+    const struct dagd_pool *pools;
+    size_t n_pools;
 };
 
 /* What observers are told. Pointers are valid during the callback only. */
@@ -79,6 +92,17 @@ int dagd_executor_submit_resolved(struct dagd_executor *e, struct dagd_pipeline 
 int dagd_executor_cancel(struct dagd_executor *e, const char *run_id);
 /* Cancel all runs (shutdown). `grace_usec` lets running steps finish first. */
 void dagd_executor_shutdown(struct dagd_executor *e, uint64_t grace_usec);
+/* With pools configured: 0 if every step of `p` names a pool that exists
+ * and takes at most its size, else -EINVAL with a diagnostic at the step's
+ * pool: per bad step. Submit checks this too. */
+int dagd_executor_check_pools(const struct dagd_executor *e, const struct dagd_pipeline *p,
+                              struct dagd_diags *reterr);
+/* The pools: their number, and pool i's name, size, slots held by running
+ * attempts and ready steps that waited for it at the last scheduling pass.
+ * -ENOENT past the end. */
+size_t dagd_executor_n_pools(const struct dagd_executor *e);
+int dagd_executor_pool(const struct dagd_executor *e, size_t i, const char **ret_name,
+                       unsigned *ret_slots, unsigned *ret_used, unsigned *ret_waiting);
 /* Number of active (queued or running) runs. */
 size_t dagd_executor_active(const struct dagd_executor *e);
 /* Number of ended runs whose end is not in the store yet: a write failed

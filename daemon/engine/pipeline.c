@@ -64,6 +64,7 @@ static void pipeline_free(struct dagd_pipeline *p)
     for (size_t i = 0; i < p->n_steps; i++) {
         struct dagd_step *s = &p->steps[i];
         free(s->name);
+        free(s->pool);
         free(s->task);
         for (size_t j = 0; j < s->n_needs; j++) {
             free(s->needs[j]);

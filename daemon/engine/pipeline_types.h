@@ -46,6 +46,11 @@ struct dagd_step {
     uint64_t timeout_usec;               /* 0 = none */
     uint64_t memory_bytes;               /* 0 = no limit */
     enum dagd_trigger_rule trigger_rule; /* `trigger_rule:`, default all_succeeded */
+    /* `pool:` and `slots:`: each attempt takes `slots` of the daemon's named
+     * pool while it runs (executor.h); NULL = no pool. */
+    char *pool;
+    struct dagd_mark pool_mark;
+    unsigned slots;
 
     /* Parser-private (pipeline_internal.h): YAML marks of the config keys and values, so errors
      * found when a run resolves the config still point at the file. */

@@ -877,15 +877,21 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
     }
 }
 
-static const char *const step_keys[] = {"name",    "task",    "needs",        "config",
-                                        "inputs",  "outputs", "retries",      "retry_delay",
-                                        "timeout", "memory",  "trigger_rule", NULL};
-static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory", NULL};
+static const char *const step_keys[] = {
+    "name",        "task",    "needs",  "config",       "inputs", "outputs", "retries",
+    "retry_delay", "timeout", "memory", "trigger_rule", "pool",   "slots",   NULL};
+static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory",
+                                           "pool",    "slots",       NULL};
+
+/* A step takes at most this many slots of its pool. */
+#define MAX_SLOTS 10000u
 
 struct defaults {
-    bool has_retries, has_retry_delay, has_timeout, has_memory;
-    unsigned retries;
+    bool has_retries, has_retry_delay, has_timeout, has_memory, has_pool, has_slots;
+    unsigned retries, slots;
     uint64_t retry_delay_usec, timeout_usec, memory_bytes;
+    char *pool;
+    struct dagd_mark pool_mark, slots_mark;
 };
 
 /* Shared by steps and `defaults`; returns true if the key was a limit key. */
@@ -899,6 +905,21 @@ static bool parse_limit_key(struct loader *L, const char *key, yaml_node_t *v, s
         d->has_timeout = get_duration(L, v, "timeout", &d->timeout_usec);
     } else if (streq(key, "memory")) {
         d->has_memory = get_size(L, v, "memory", &d->memory_bytes);
+    } else if (streq(key, "pool")) {
+        free(d->pool);
+        d->pool = NULL;
+        d->has_pool = get_string(L, v, "pool", false, &d->pool);
+        d->pool_mark = M(v->start_mark);
+        if (d->has_pool && !valid_name(d->pool)) {
+            error_at(L, M(v->start_mark),
+                     "invalid pool name '%s' (use letters, digits, '_', '-' and '.')", d->pool);
+        }
+    } else if (streq(key, "slots")) {
+        d->has_slots = get_uint(L, v, "slots", MAX_SLOTS, &d->slots);
+        d->slots_mark = M(v->start_mark);
+        if (d->has_slots && d->slots == 0) {
+            error_at(L, M(v->start_mark), "slots must be between 1 and %u, got 0", MAX_SLOTS);
+        }
     } else {
         return false;
     }
@@ -919,7 +940,7 @@ static void parse_defaults(struct loader *L, yaml_node_t *n, struct defaults *d)
             if (dagd_params_name_in(step_keys, scalar(k), strlen(scalar(k)))) {
                 error_at(L, M(k->start_mark),
                          "key '%s' cannot have a default (defaults take: "
-                         "retries, retry_delay, timeout, memory)",
+                         "retries, retry_delay, timeout, memory, pool, slots)",
                          scalar(k));
             } else {
                 unknown_key(L, k, "defaults", default_keys);
@@ -1117,6 +1138,18 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                                                   : 1000000u;
     s->timeout_usec = d.has_timeout ? d.timeout_usec : dflt->has_timeout ? dflt->timeout_usec : 0;
     s->memory_bytes = d.has_memory ? d.memory_bytes : dflt->has_memory ? dflt->memory_bytes : 0;
+    if (d.has_pool) {
+        s->pool = TAKE_PTR(d.pool);
+        s->pool_mark = d.pool_mark;
+    } else if (dflt->has_pool) {
+        s->pool = dagd_xstrdup(dflt->pool);
+        s->pool_mark = dflt->pool_mark;
+    }
+    free(d.pool);
+    s->slots = d.has_slots ? d.slots : dflt->has_slots ? dflt->slots : 1;
+    if (d.has_slots && !s->pool) {
+        error_at(L, d.slots_mark, "slots: the step has no pool (give pool: NAME)");
+    }
 }
 
 static bool valid_timezone(const char *tz)
@@ -1978,6 +2011,7 @@ static void load_document(struct loader *L, yaml_node_t *root)
         parse_defaults(L, t.defaults, &dflt);
     }
     parse_steps(L, root, t.steps, &dflt);
+    free(dflt.pool);
     index_step_names(L);
     if (t.schedules && !is_null(t.schedules)) {
         parse_schedules(L, t.schedules);

@@ -250,6 +250,34 @@ ssize_t dagd_tracker_pop_ready(struct dagd_tracker *s)
     return (ssize_t)i;
 }
 
+ssize_t dagd_tracker_pop_ready_if(struct dagd_tracker *s, dagd_tracker_fits_fn fits, void *userdata)
+{
+    size_t n = s->n_heap, k = 0;
+    size_t *skipped = NULL;
+    ssize_t found = -1;
+
+    while (s->n_heap > 0) {
+        size_t i = heap_pop(s);
+        if (!fits || fits(i, userdata)) {
+            found = (ssize_t)i;
+            break;
+        }
+        if (!skipped) {
+            skipped = dagd_xcalloc(n, sizeof(size_t));
+        }
+        skipped[k++] = i;
+    }
+    /* Back in: the heap has room for every step. */
+    for (size_t j = 0; j < k; j++) {
+        heap_push(s, skipped[j]);
+    }
+    free(skipped);
+    if (found >= 0) {
+        set_state(s, (size_t)found, DAGD_TRACKER_RUNNING);
+    }
+    return found;
+}
+
 size_t dagd_tracker_n_ready(const struct dagd_tracker *s)
 {
     return s->n_heap;

@@ -63,6 +63,12 @@ void dagd_tracker_begin(struct dagd_tracker *s);
 
 /* The next READY step in priority order, now RUNNING; -1 if none. */
 ssize_t dagd_tracker_pop_ready(struct dagd_tracker *s);
+/* The first READY step in priority order that `fits` accepts (NULL: any),
+ * now RUNNING; -1 if none. The others stay READY in their order: a step
+ * that waits for a pool's slots does not hold up the steps behind it. */
+typedef bool (*dagd_tracker_fits_fn)(size_t i, void *userdata);
+ssize_t dagd_tracker_pop_ready_if(struct dagd_tracker *s, dagd_tracker_fits_fn fits,
+                                  void *userdata);
 /* How many READY steps are waiting. */
 size_t dagd_tracker_n_ready(const struct dagd_tracker *s);
 /* How many steps are RUNNING. */

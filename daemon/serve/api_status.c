@@ -4,6 +4,45 @@
 #include "api.h"
 #include "config.h"
 
+static void on_lane(const char *pipeline, const char *backfill_id, size_t n, int priority,
+                    void *userdata)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "pipeline", pipeline);
+    if (backfill_id) {
+        cJSON_AddStringToObject(e, "backfill_id", backfill_id);
+    } else {
+        cJSON_AddNullToObject(e, "backfill_id");
+    }
+    cJSON_AddNumberToObject(e, "queued", (double)n);
+    cJSON_AddNumberToObject(e, "priority", priority);
+    cJSON_AddItemToArray(userdata, e);
+}
+
+/* The queue's lanes (who waits, run_queue.h) and the pools (who holds
+ * slots, executor.h). */
+static void add_queue(struct dagd_daemon *d, cJSON *o)
+{
+    cJSON_AddNumberToObject(o, "running_backfill",
+                            (double)dagd_run_queue_n_running_backfill(d->queue));
+    cJSON_AddNumberToObject(o, "max_backfill_runs", d->config.max_backfill_runs);
+    dagd_run_queue_lanes(d->queue, on_lane, cJSON_AddArrayToObject(o, "lanes"));
+    cJSON *pools = cJSON_AddArrayToObject(o, "pools");
+    for (size_t i = 0; i < dagd_executor_n_pools(d->executor); i++) {
+        const char *name;
+        unsigned slots, used, waiting;
+        if (dagd_executor_pool(d->executor, i, &name, &slots, &used, &waiting) < 0) {
+            continue;
+        }
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", name);
+        cJSON_AddNumberToObject(e, "slots", slots);
+        cJSON_AddNumberToObject(e, "used", used);
+        cJSON_AddNumberToObject(e, "waiting", waiting);
+        cJSON_AddItemToArray(pools, e);
+    }
+}
+
 static int api_status(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
     cJSON *o = cJSON_CreateObject();
@@ -22,6 +61,7 @@ static int api_status(struct dagd_daemon *d, struct dagd_server_call *call, cons
     cJSON_AddStringToObject(o, "pipelines_dir", d->config.pipelines_dir);
     cJSON_AddStringToObject(o, "socket", d->socket_path ? d->socket_path : "");
     cJSON_AddBoolToObject(o, "shutting_down", d->shutting_down);
+    add_queue(d, o);
     dagd_server_call_reply(call, o);
     return 0;
 }

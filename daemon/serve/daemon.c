@@ -338,6 +338,13 @@ static int open_components(struct dagd_daemon *d)
 {
     d->plugins = dagd_plugin_host_new(d->config.plugin_dirs);
     d->registry = dagd_registry_new(d->config.pipelines_dir, d->plugins);
+    /* Pools are enforced under the daemon even when none is configured: a
+     * step naming a pool then fails to submit with the reason. */
+    _cleanup_free_ struct dagd_pool *pools =
+        dagd_xcalloc(d->config.n_pools + 1, sizeof(struct dagd_pool));
+    for (size_t i = 0; i < d->config.n_pools; i++) {
+        pools[i] = (struct dagd_pool){d->config.pool_names[i], d->config.pool_slots[i]};
+    }
     struct dagd_executor_config ec = {
         .loop = d->loop,
         .store = d->store,
@@ -345,6 +352,8 @@ static int open_components(struct dagd_daemon *d)
         .max_jobs = d->config.max_jobs,
         .state_dir = d->config.state_dir,
         .work_dir = d->config.work_dir,
+        .pools = pools,
+        .n_pools = d->config.n_pools,
     };
     int r = dagd_executor_new(&ec, &d->executor);
     if (r < 0) {
@@ -353,6 +362,7 @@ static int open_components(struct dagd_daemon *d)
     d->queue = dagd_run_queue_new(d->executor, d->store, d->config.state_dir,
                                   d->config.max_concurrent_runs);
     dagd_run_queue_set_limits(d->queue, d->config.max_queued_runs, d->config.max_queued_bytes);
+    dagd_run_queue_set_max_backfill_runs(d->queue, d->config.max_backfill_runs);
     dagd_run_queue_on_change(d->queue, on_queue_change, d);
     struct dagd_trigger_host host = {
         .loop = d->loop,

@@ -74,6 +74,11 @@ void dagd_daemon_config_done(struct dagd_daemon_config *c)
     free(c->work_dir);
     free(c->http);
     free(c->http_token_file);
+    for (size_t i = 0; i < c->n_pools; i++) {
+        free(c->pool_names[i]);
+    }
+    free(c->pool_names);
+    free(c->pool_slots);
     for (size_t i = 0; i < c->n_plugin_dirs; i++) {
         free(c->plugin_dirs[i]);
     }
@@ -309,16 +314,93 @@ static void k_idle(struct parse *p, struct dagd_daemon_config *c, const yaml_nod
     set_duration(p, v, key, &c->idle_timeout_usec);
 }
 
+static void k_max_backfill_runs(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                                const char *key)
+{
+    set_uint(p, v, key, 100000, &c->max_backfill_runs, sizeof(unsigned));
+}
+
+/* A pool name: what a step's pool: may say (letters, digits, '_', '-', '.'). */
+static bool valid_pool_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 64 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == n;
+}
+
+#define MAX_POOLS 256u
+#define MAX_POOL_SLOTS 100000u
+
+/* pools: {NAME: SLOTS, ...}; a later file replaces the whole map. */
+static void k_pools(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *map,
+                    const char *key)
+{
+    if (map->type != YAML_MAPPING_NODE) {
+        dagd_diags_add(p->diags, p->file, mark_of(map),
+                       "'%s' must be a mapping of pool names to slot counts", key);
+        return;
+    }
+    for (size_t i = 0; i < c->n_pools; i++) {
+        free(c->pool_names[i]);
+    }
+    c->n_pools = 0;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        const yaml_node_t *k = yaml_document_get_node(p->doc, a->key);
+        const yaml_node_t *v = yaml_document_get_node(p->doc, a->value);
+        const char *name = k ? scalar(p, k, key) : NULL;
+        unsigned slots = 0;
+        if (!name || !v) {
+            continue;
+        }
+        if (!valid_pool_name(name)) {
+            dagd_diags_add(p->diags, p->file, mark_of(k),
+                           "invalid pool name '%.64s' (use letters, digits, '_', '-' and '.', "
+                           "at most 64)",
+                           name);
+            continue;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < c->n_pools && !dup; i++) {
+            dup = streq(c->pool_names[i], name);
+        }
+        if (dup) {
+            dagd_diags_add(p->diags, p->file, mark_of(k), "duplicate pool '%s'", name);
+            continue;
+        }
+        if (c->n_pools >= MAX_POOLS) {
+            dagd_diags_add(p->diags, p->file, mark_of(k), "at most %u pools", MAX_POOLS);
+            return;
+        }
+        _cleanup_free_ char *what = dagd_xasprintf("pools.%s", name);
+        size_t before = p->diags->n + p->diags->dropped;
+        set_uint(p, v, what, MAX_POOL_SLOTS, &slots, sizeof(unsigned));
+        if (p->diags->n + p->diags->dropped != before) {
+            continue;
+        }
+        if (slots == 0) {
+            dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must have at least 1 slot", what);
+            continue;
+        }
+        c->pool_names = dagd_xreallocarray(c->pool_names, c->n_pools + 1, sizeof(char *));
+        c->pool_slots = dagd_xreallocarray(c->pool_slots, c->n_pools + 1, sizeof(unsigned));
+        c->pool_names[c->n_pools] = dagd_xstrdup(name);
+        c->pool_slots[c->n_pools++] = slots;
+    }
+}
+
 static void k_limits(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                      const char *key)
 {
-    static const char *const names[] = {
-        "max_concurrent_runs", "max_jobs",     "max_queued_runs",
-        "max_queued_bytes",    "max_clients",  "max_clients_per_uid",
-        "max_line_bytes",      "idle_timeout", "max_http_streams"};
+    static const char *const names[] = {"max_concurrent_runs", "max_jobs",
+                                        "max_queued_runs",     "max_queued_bytes",
+                                        "max_clients",         "max_clients_per_uid",
+                                        "max_line_bytes",      "idle_timeout",
+                                        "max_http_streams",    "max_backfill_runs"};
     static const key_fn fns[] = {k_max_runs,         k_max_jobs,    k_max_queued_runs,
                                  k_max_queued_bytes, k_max_clients, k_max_clients_per_uid,
-                                 k_max_line,         k_idle,        k_max_http_streams};
+                                 k_max_line,         k_idle,        k_max_http_streams,
+                                 k_max_backfill_runs};
     parse_map(p, c, v, names, fns, ELEMENTSOF(names));
 }
 
@@ -369,13 +451,13 @@ static void parse_map(struct parse *p, struct dagd_daemon_config *c, const yaml_
 int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name, const char *buf,
                                    size_t len, struct dagd_diags *reterr)
 {
-    static const char *const names[] = {"socket",      "state_dir",       "pipelines_dir",
-                                        "plugin_dirs", "work_dir",        "watch_pipelines",
-                                        "limits",      "shutdown_grace",  "retention",
-                                        "http",        "http_token_file", "state"};
-    static const key_fn fns[] = {k_socket,    k_state_dir, k_pipelines_dir,   k_plugin_dirs,
-                                 k_work_dir,  k_watch,     k_limits,          k_grace,
-                                 k_retention, k_http,      k_http_token_file, k_state};
+    static const char *const names[] = {
+        "socket",          "state_dir", "pipelines_dir",  "plugin_dirs", "work_dir",
+        "watch_pipelines", "limits",    "shutdown_grace", "retention",   "http",
+        "http_token_file", "state",     "pools"};
+    static const key_fn fns[] = {
+        k_socket, k_state_dir, k_pipelines_dir, k_plugin_dirs,     k_work_dir, k_watch, k_limits,
+        k_grace,  k_retention, k_http,          k_http_token_file, k_state,    k_pools};
     yaml_parser_t parser;
     yaml_document_t doc;
     size_t before = reterr->n + reterr->dropped;

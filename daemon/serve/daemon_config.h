@@ -22,6 +22,9 @@
  *     idle_timeout: 60s
  *     max_http_streams: 16            # live pages (Server-Sent Events) at a time, 0..48;
  *                                    # beyond them (or 0) a page polls
+ *     max_backfill_runs: 0           # runs of backfills at a time, 0 = max_concurrent_runs
+ *   pools:                           # named pools of slots (step keys pool:, slots:)
+ *     warehouse: 2
  *   shutdown_grace: 30s
  *   retention: 30d                   # 0 = keep every run
  *   http: 127.0.0.1:8080             # web UI, /metrics, /api (off without it);
@@ -55,6 +58,10 @@ struct dagd_daemon_config {
     uint64_t idle_timeout_usec;
     uint64_t shutdown_grace_usec;
     uint64_t retention_usec;
+    unsigned max_backfill_runs; /* 0 = no limit of its own */
+    char **pool_names;          /* `pools:`, in file order */
+    unsigned *pool_slots;
+    size_t n_pools;
     char *http;            /* NULL = no HTTP listener (http.h) */
     char *http_token_file; /* NULL = the HTTP listener is read-only */
 };

@@ -54,6 +54,8 @@ struct dagd_run_queue {
     struct dagd_store *store;
     char *state_dir;
     unsigned max_runs;
+    unsigned max_backfill_runs; /* 0 = max_runs */
+    size_t n_running_backfill;
     int observer_id;
 
     struct lane *lanes;
@@ -269,6 +271,10 @@ static bool can_start(const struct dagd_run_queue *q, const struct qrun *r)
     if (q->n_running >= q->max_runs) {
         return false;
     }
+    if (r->backfill_id && q->max_backfill_runs > 0 &&
+        q->n_running_backfill >= q->max_backfill_runs) {
+        return false;
+    }
     return r->p->concurrency == 0 || running_of(q, r->pipeline) < r->p->concurrency;
 }
 
@@ -384,6 +390,7 @@ static int start(struct dagd_run_queue *q, struct qrun *r, char ret_run_id[stati
     r->next = q->running;
     q->running = r;
     q->n_running++;
+    q->n_running_backfill += r->backfill_id != NULL;
     int k =
         dagd_executor_submit_resolved(q->executor, r->p, &opts, TAKE_PTR(r->resolved), id, reterr);
     if (k < 0) {
@@ -394,6 +401,7 @@ static int start(struct dagd_run_queue *q, struct qrun *r, char ret_run_id[stati
             }
         }
         q->n_running--;
+        q->n_running_backfill -= r->backfill_id != NULL;
         return k;
     }
     memcpy(ret_run_id, id, 33);
@@ -486,6 +494,7 @@ static void on_exec_event(const struct dagd_exec_event *ev, void *userdata)
         if (streq(r->run_id, ev->run_id)) {
             *pp = r->next;
             q->n_running--;
+            q->n_running_backfill -= r->backfill_id != NULL;
             backfill = TAKE_PTR(r->backfill_id);
             qrun_free(r);
             break;
@@ -801,6 +810,12 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
         qrun_free(r);
         return -ENOBUFS;
     }
+    /* A step naming a pool the daemon lacks would fail at start: refused now. */
+    k = dagd_executor_check_pools(q->executor, p, reterr);
+    if (k < 0) {
+        qrun_free(r);
+        return k;
+    }
     /* Resolved once, here: a run that cannot run is refused before it is
      * queued, and the executor runs what was resolved. */
     k = dagd_run_resolve(p, opts, q->state_dir, r->run_id, false, &r->resolved, reterr);
@@ -938,6 +953,26 @@ bool dagd_run_queue_is_active(struct dagd_run_queue *q, const char *run_id)
         }
     }
     return false;
+}
+
+void dagd_run_queue_set_max_backfill_runs(struct dagd_run_queue *q, unsigned n)
+{
+    q->max_backfill_runs = n;
+}
+
+void dagd_run_queue_lanes(const struct dagd_run_queue *q,
+                          void (*fn)(const char *pipeline, const char *backfill_id, size_t n,
+                                     int priority, void *userdata),
+                          void *userdata)
+{
+    for (const struct lane *l = q->lanes; l; l = l->next) {
+        fn(l->pipeline, l->backfill_id, l->n, l->head->priority, userdata);
+    }
+}
+
+size_t dagd_run_queue_n_running_backfill(const struct dagd_run_queue *q)
+{
+    return q->n_running_backfill;
 }
 
 void dagd_run_queue_set_limits(struct dagd_run_queue *q, unsigned max_queued,

@@ -45,7 +45,20 @@ struct dagd_run_queue *dagd_run_queue_free(struct dagd_run_queue *q);
 void dagd_run_queue_set_limits(struct dagd_run_queue *q, unsigned max_queued,
                                size_t max_queued_bytes);
 
-/* Check the options against the pipeline (params, --from/--only steps),
+/* At most `n` runs of backfills at a time (0: only max_runs bounds them):
+ * the rest of max_runs stays free for the other runs. */
+void dagd_run_queue_set_max_backfill_runs(struct dagd_run_queue *q, unsigned n);
+/* The lanes of queued runs, for status: calls fn for each with its
+ * pipeline, backfill id (NULL outside backfills), queued runs and head
+ * priority. */
+void dagd_run_queue_lanes(const struct dagd_run_queue *q,
+                          void (*fn)(const char *pipeline, const char *backfill_id, size_t n,
+                                     int priority, void *userdata),
+                          void *userdata);
+/* Running runs of backfills. */
+size_t dagd_run_queue_n_running_backfill(const struct dagd_run_queue *q);
+
+/* Check the options against the pipeline (params, --from/--only steps, pools),
  * then start the run or queue it. 0 with the run id, -EINVAL with
  * diagnostics, or -ENOBUFS (with one diagnostic) when the run would have to
  * wait and the queue is at its bounds; nothing is recorded on failure.

@@ -56,7 +56,8 @@ def main():
                    "6:21: error: unknown task 'nope' (no dagd-task-nope.so in the plugin path; "
                    "`dagd tasks` lists the tasks)",
                    "6:27: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-                   "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule)",
+                   "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, "
+                   "slots)",
                ]), what="validate bad")
         missing = os.path.join(tmp, "missing.yaml")
         expect(dagd("validate", missing), 2,

@@ -43,6 +43,32 @@ static void test_chain_order(void **state)
     dagd_tracker_free(s);
 }
 
+static bool odd_only(size_t i, void *userdata)
+{
+    (*(unsigned *)userdata)++;
+    return i % 2 == 1;
+}
+
+/* pop_ready_if: the first ready step the filter accepts; the refused ones
+ * stay ready, in their order (a step waiting for a pool holds up nothing). */
+static void test_pop_ready_if(void **state)
+{
+    struct dag d = {.n = 4, .needs = {NULL}, .n_needs = {0}};
+    struct dagd_tracker *s = mk(&d, NULL);
+    unsigned calls = 0;
+
+    dagd_tracker_begin(s);
+    assert_int_equal(dagd_tracker_pop_ready_if(s, odd_only, &calls), 1);
+    assert_int_equal(dagd_tracker_pop_ready_if(s, odd_only, &calls), 3);
+    assert_int_equal(dagd_tracker_pop_ready_if(s, odd_only, &calls), -1);
+    assert_int_equal(dagd_tracker_n_ready(s), 2);
+    assert_int_equal(dagd_tracker_n_running(s), 2);
+    assert_true(calls >= 4);
+    assert_int_equal(dagd_tracker_pop_ready_if(s, NULL, NULL), 0);
+    assert_int_equal(dagd_tracker_pop_ready(s), 2);
+    dagd_tracker_free(s);
+}
+
 static void test_fan_out_in(void **state)
 {
     /* 0 -> {1,2,3} -> 4; ready steps come out in priority order. */
@@ -339,6 +365,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_order),
+        cmocka_unit_test(test_pop_ready_if),
         cmocka_unit_test(test_fan_out_in),
         cmocka_unit_test(test_skip_propagation),
         cmocka_unit_test(test_diamond_failure_marks_once),

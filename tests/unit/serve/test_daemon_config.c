@@ -65,6 +65,25 @@ static void test_full_file(void **state)
 }
 
 /* Keys that are absent keep their defaults; an empty file is fine. */
+/* pools: NAME: SLOTS in file order; limits.max_backfill_runs. */
+static void test_pools(void **state)
+{
+    static const char text[] = "pools:\n  warehouse: 2\n  api.v2: 40\n"
+                               "limits:\n  max_backfill_runs: 3\n";
+    struct dagd_daemon_config c;
+    struct dagd_diags d = {0};
+
+    dagd_daemon_config_init(&c);
+    assert_int_equal(dagd_daemon_config_load_buffer(&c, "p.yaml", text, strlen(text), &d), 0);
+    assert_int_equal(c.n_pools, 2);
+    assert_string_equal(c.pool_names[0], "warehouse");
+    assert_int_equal(c.pool_slots[0], 2);
+    assert_string_equal(c.pool_names[1], "api.v2");
+    assert_int_equal(c.pool_slots[1], 40);
+    assert_int_equal(c.max_backfill_runs, 3);
+    dagd_daemon_config_done(&c);
+}
+
 static void test_partial_and_empty(void **state)
 {
     struct dagd_daemon_config c, def;
@@ -147,6 +166,16 @@ static const struct bad bad[] = {
     {"http: 127.0.0.1:65536\n", "t.yaml:1:7: error: 'http' must be ADDR:PORT (e.g. "
                                 "127.0.0.1:8080, [::1]:8080) or an absolute Unix socket path, got "
                                 "'127.0.0.1:65536'"},
+    {"pools: [a]\n", "t.yaml:1:8: error: 'pools' must be a mapping of pool names to slot counts"},
+    {"pools:\n  db: 0\n", "t.yaml:2:7: error: 'pools.db' must have at least 1 slot"},
+    {"pools:\n  db: many\n",
+     "t.yaml:2:7: error: 'pools.db' must be an integer between 0 and 100000, got 'many'"},
+    {"pools:\n  \"a b\": 2\n",
+     "t.yaml:2:3: error: invalid pool name 'a b' (use letters, digits, '_', '-' and '.', at most "
+     "64)"},
+    {"pools:\n  db: 1\n  db: 2\n", "t.yaml:3:3: error: duplicate pool 'db'"},
+    {"limits:\n  max_backfill_runs: x\n",
+     "t.yaml:2:22: error: 'max_backfill_runs' must be an integer between 0 and 100000, got 'x'"},
     /* Not YAML: libyaml's problem at its mark. */
     {"socket: \"x\n", "t.yaml:2:1: error: found unexpected end of stream"},
 };
@@ -240,13 +269,10 @@ static void test_defaults_from_systemd(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_file),
-        cmocka_unit_test(test_partial_and_empty),
-        cmocka_unit_test(test_http_addresses),
-        cmocka_unit_test(test_each_error),
-        cmocka_unit_test(test_all_errors_collected),
-        cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_defaults_from_systemd),
+        cmocka_unit_test(test_full_file),    cmocka_unit_test(test_partial_and_empty),
+        cmocka_unit_test(test_pools),        cmocka_unit_test(test_http_addresses),
+        cmocka_unit_test(test_each_error),   cmocka_unit_test(test_all_errors_collected),
+        cmocka_unit_test(test_missing_file), cmocka_unit_test(test_defaults_from_systemd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
