@@ -19,6 +19,7 @@
 #include "check_run.h"
 #include "wh.h"
 #include "check_spec.h"
+#include "task_errmsg.h"
 
 static const struct dagd_host_api *host;
 
@@ -80,13 +81,21 @@ static void record(struct dagd_task_ctx *ctx, const struct dagd_check_spec *c, c
     }
 }
 
+static void no_retry(struct dagd_task_ctx *ctx, const char *reason)
+{
+    if (DAGD_HOST_HAS(host, no_retry)) {
+        host->no_retry(ctx, reason);
+    }
+}
+
 /* Run every check; *ret_failed counts the ones that fail the step and
- * *msg names the first few. -ECANCELED, or 0. */
+ * *msg names the first few; *ret_transient the ones that could not run for
+ * a reason a retry may mend (busy, I/O). -ECANCELED, or 0. */
 static int run_checks(struct dagd_task_ctx *ctx, struct dagd_wh *wh,
                       const struct dagd_check_spec *v, size_t n, size_t sample, size_t *ret_failed,
-                      int64_t *ret_violations, FILE *msg)
+                      size_t *ret_transient, int64_t *ret_violations, FILE *msg)
 {
-    size_t failed = 0;
+    size_t failed = 0, transient = 0;
     int64_t violations = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -107,6 +116,7 @@ static int run_checks(struct dagd_task_ctx *ctx, struct dagd_wh *wh,
             host->log(ctx, DAGD_TASK_LOG_ERR, "check %s cannot run: %s", c->name, err ? err : "?");
             record(ctx, c, "error", NULL, detail);
             fprintf(msg, "%s%s (cannot run: %s)", failed++ ? ", " : "", c->name, err ? err : "?");
+            transient += dagd__task_input_error(r) ? 0 : 1;
             free(detail);
             free(err);
             continue;
@@ -133,6 +143,7 @@ static int run_checks(struct dagd_task_ctx *ctx, struct dagd_wh *wh,
         dagd_check_outcome_done(&o);
     }
     *ret_failed = failed;
+    *ret_transient = transient;
     *ret_violations = violations;
     return 0;
 }
@@ -141,7 +152,7 @@ static int check_run(struct dagd_task_ctx *ctx)
 {
     struct dagd_check_spec *v = NULL;
     struct dagd_wh *wh = NULL;
-    size_t n = 0, failed = 0, sample = (size_t)host->config_int(ctx, "sample", 5);
+    size_t n = 0, failed = 0, transient = 0, sample = (size_t)host->config_int(ctx, "sample", 5);
     int64_t violations = 0;
     char *err = NULL, *msg = NULL;
     size_t msg_len = 0;
@@ -156,6 +167,7 @@ static int check_run(struct dagd_task_ctx *ctx)
     r = dagd_check_specs_parse(host->config_json(ctx), &v, &n, &err);
     if (r < 0) {
         r = host->fail(ctx, NULL, "%s", err ? err : "invalid checks");
+        no_retry(ctx, "the checks are invalid");
         free(err);
         dagd_wh_free(wh);
         return r;
@@ -172,7 +184,7 @@ static int check_run(struct dagd_task_ctx *ctx)
     /* every check sees the same snapshot of the warehouse (PostgreSQL:
      * REPEATABLE READ, and READ ONLY refuses a check that would write) */
     (void)dagd_wh_exec(wh, wh->db ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    r = run_checks(ctx, wh, v, n, sample, &failed, &violations, mf);
+    r = run_checks(ctx, wh, v, n, sample, &failed, &transient, &violations, mf);
     (void)dagd_wh_exec(wh, "ROLLBACK");
     if (wh->db) {
         sqlite3_progress_handler(wh->db, 0, NULL, NULL);
@@ -183,6 +195,10 @@ static int check_run(struct dagd_task_ctx *ctx)
     if (r >= 0 && failed > 0) {
         r = host->fail(ctx, NULL, "%zu of %zu checks failed: %s%s", failed, n, msg,
                        failed > 5 ? ", ..." : "");
+        if (transient == 0) {
+            /* the same tables fail the same checks: only new data mends them */
+            no_retry(ctx, "the data fails its checks");
+        }
     } else if (r >= 0) {
         host->log(ctx, DAGD_TASK_LOG_INFO, "%zu checks, none failed", n);
     }

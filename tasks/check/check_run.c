@@ -25,10 +25,12 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, char **rete
 {
     const char *tail = NULL;
     sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK) {
+    if (rc != SQLITE_OK) {
+        /* SQL that does not compile (-EINVAL) fails again; busy or I/O may not */
         dagd__task_set_err(reterr_msg, "%s", sqlite3_errmsg(db));
-        return -EINVAL;
+        return rc == SQLITE_ERROR ? -EINVAL : -EIO;
     }
     while (tail &&
            (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';')) {
@@ -126,7 +128,7 @@ int dagd_check_run(sqlite3 *db, const struct dagd_check_spec *c, size_t sample_r
         n++;
     }
     if (rc != SQLITE_DONE) {
-        r = rc == SQLITE_INTERRUPT ? -ECANCELED : -EINVAL;
+        r = rc == SQLITE_INTERRUPT ? -ECANCELED : rc == SQLITE_ERROR ? -EINVAL : -EIO;
         dagd__task_set_err(reterr_msg, "%s", sqlite3_errmsg(db));
         sqlite3_finalize(st);
         cJSON_Delete(rows);
@@ -204,10 +206,12 @@ int dagd_check_run_wh(struct dagd_wh *wh, const struct dagd_check_spec *c, size_
     }
     /* one statement (PQexecParams takes no more), read only (the caller's
      * READ ONLY transaction refuses writes) */
-    if (dagd_wh_query(wh, c->sql_pg, 0, NULL, sample_row, &ps) < 0) {
+    int r = dagd_wh_query(wh, c->sql_pg, 0, NULL, sample_row, &ps);
+    if (r < 0) {
+        /* -EINVAL: the check's SQL is wrong; -EIO: the server (a retry may pass) */
         dagd__task_set_err(reterr_msg, "%s", wh->err);
         cJSON_Delete(ps.rows);
-        return -EINVAL;
+        return r == -EINVAL ? -EINVAL : -EIO;
     }
     ret->violations = ps.n;
     ret->sample = cJSON_GetArraySize(ps.rows) > 0 ? cJSON_PrintUnformatted(ps.rows) : NULL;

@@ -1,6 +1,7 @@
 /* Error messages of task helpers (see task_errmsg.h). */
 #include "task_errmsg.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,4 +21,10 @@ void dagd__task_set_err(char **reterr_msg, const char *fmt, ...)
     va_end(ap);
     free(*reterr_msg);
     *reterr_msg = m;
+}
+
+bool dagd__task_input_error(int r)
+{
+    return r == -EINVAL || r == -E2BIG || r == -EFBIG || r == -ENOTSUP || r == -EBADMSG ||
+           r == -EILSEQ || r == -EOVERFLOW || r == -ERANGE || r == -ELOOP;
 }

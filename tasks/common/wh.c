@@ -171,10 +171,13 @@ static int pg_ok(struct dagd_wh *wh, PGresult *res)
     }
     if (PQstatus((PGconn *)wh->pg) == CONNECTION_BAD) {
         set_err(wh, "connection to %s lost: %s", wh->label, PQerrorMessage((PGconn *)wh->pg));
-    } else {
-        set_err(wh, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage((PGconn *)wh->pg));
+        return -EIO;
     }
-    return -EIO;
+    set_err(wh, "%s", res ? PQresultErrorMessage(res) : PQerrorMessage((PGconn *)wh->pg));
+    /* SQLSTATE class 42 (a syntax error, no such table or column): the SQL
+     * is wrong and fails again, -EINVAL (task_errmsg.h); else -EIO */
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state && strncmp(state, "42", 2) == 0 ? -EINVAL : -EIO;
 }
 
 int dagd_wh_exec(struct dagd_wh *wh, const char *sql)
@@ -292,9 +295,10 @@ static int sqlite_query(struct dagd_wh *wh, const char *sql, size_t n_params,
     sqlite3_stmt *st = NULL;
     int rc, r = 0, ncol;
 
-    if (sqlite3_prepare_v2(wh->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    rc = sqlite3_prepare_v2(wh->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
         set_err(wh, "%s", sqlite3_errmsg(wh->db));
-        return -EIO;
+        return rc == SQLITE_ERROR ? -EINVAL : -EIO; /* does not compile, or busy/I/O */
     }
     for (size_t i = 0; i < n_params; i++) {
         char name[32];

@@ -73,7 +73,8 @@ struct dagd_wh *dagd_wh_free(struct dagd_wh *wh);
 /* The engine's type name. */
 const char *dagd_wh_type_name(const struct dagd_wh *wh, enum dagd_wh_type t);
 
-/* Run one or more statements without results. 0, or -EIO with wh->err. */
+/* Run one or more statements without results. 0, or -EINVAL / -EIO with
+ * wh->err, as dagd_wh_query. */
 int dagd_wh_exec(struct dagd_wh *wh, const char *sql);
 
 /* One row of a query: n values as text (NULL for SQL NULL; numbers as the
@@ -84,7 +85,9 @@ typedef int (*dagd_wh_row_fn)(void *userdata, size_t n, const char *const *names
                               const char *const *values, const char *kinds);
 
 /* Run a query with text parameters $1..$n (both engines take `$1`), calling
- * fn per row (may be NULL). 0, fn's error, or -EIO with wh->err. */
+ * fn per row (may be NULL). 0, fn's error, or with wh->err: -EINVAL when
+ * the SQL is wrong (SQLite cannot compile it, PostgreSQL SQLSTATE class 42:
+ * it fails again), -EIO otherwise (busy, I/O, the connection). */
 int dagd_wh_query(struct dagd_wh *wh, const char *sql, size_t n_params, const char *const *params,
                   dagd_wh_row_fn fn, void *userdata);
 

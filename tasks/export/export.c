@@ -73,12 +73,25 @@ struct exporter {
     int ncol;
     int split; /* column index, -1 */
     bool keep_split;
+    bool split_values_failed; /* a split_values file failed (after host->fail) */
     const char *pattern;
     char **done; /* values written */
     size_t n_done;
     struct out cur;
     int64_t files, rows;
 };
+
+/* Returns r (a failure already given to host->fail) after telling the host
+ * not to retry: the query or the rows themselves are to blame (SQL that does
+ * not compile, a split_by value that is NULL, out of order or no file
+ * name), so the same warehouse fails the same way. */
+static int input_failure(struct dagd_task_ctx *ctx, int r)
+{
+    if (DAGD_HOST_HAS(host, no_retry)) {
+        host->no_retry(ctx, "the query or its rows cannot be exported as configured");
+    }
+    return r;
+}
 
 static int expand_path(struct exporter *e, const char *value, char *buf, size_t len)
 {
@@ -89,8 +102,9 @@ static int expand_path(struct exporter *e, const char *value, char *buf, size_t 
     }
     if (!value || !value[0] || strchr(value, '/') || strcmp(value, ".") == 0 ||
         strcmp(value, "..") == 0) {
-        return host->fail(e->ctx, "split_by", "split_by value '%s' cannot be a file name",
-                          value ? value : "(NULL)");
+        return input_failure(e->ctx, host->fail(e->ctx, "split_by",
+                                                "split_by value '%s' cannot be a file name",
+                                                value ? value : "(NULL)"));
     }
     if (snprintf(buf, len, "%.*s%s%s", (int)(at - e->pattern), e->pattern, value,
                  at + strlen("{value}")) >= (int)len) {
@@ -160,8 +174,12 @@ static int pg_next(struct exporter *e)
     (void)dagd_wh_pg_error(e->wh, PQresultErrorMessage(res)[0]
                                       ? PQresultErrorMessage(res)
                                       : PQerrorMessage((PGconn *)e->wh->pg));
+    /* SQLSTATE class 42 (syntax error, undefined table or column): the
+     * query is wrong, -EINVAL; a lost connection or the like, -EIO */
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    int r = state && strncmp(state, "42", 2) == 0 ? -EINVAL : -EIO;
     PQclear(res);
-    return -EIO;
+    return r;
 }
 
 /* 1 a row, 0 the end, < 0 an error (message in errmsg()). */
@@ -190,8 +208,9 @@ static const char *errmsg(struct exporter *e)
 static int start_query(struct exporter *e, const char *sql)
 {
     if (!e->wh->pg) {
-        if (sqlite3_prepare_v2(e->wh->db, sql, -1, &e->st, NULL) != SQLITE_OK) {
-            return -EINVAL;
+        int rc = sqlite3_prepare_v2(e->wh->db, sql, -1, &e->st, NULL);
+        if (rc != SQLITE_OK) {
+            return rc == SQLITE_ERROR ? -EINVAL : -EIO; /* does not compile, or busy/I/O */
         }
         e->ncol = sqlite3_column_count(e->st);
         return 0;
@@ -199,14 +218,14 @@ static int start_query(struct exporter *e, const char *sql)
     PGconn *c = (PGconn *)e->wh->pg;
     if (!PQsendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 0) || !PQsetSingleRowMode(c)) {
         (void)dagd_wh_pg_error(e->wh, PQerrorMessage(c));
-        return -EINVAL;
+        return -EIO;
     }
     /* the first result names the columns (a row, or the end of none) */
     int r = pg_next(e);
     if (r < 0) {
         while ((e->res_row = false, pg_next(e) > 0)) {
         }
-        return -EINVAL;
+        return r;
     }
     e->res_row = r == 1;
     e->ncol = PQnfields(e->res);
@@ -373,7 +392,8 @@ static int export_rows(struct exporter *e)
             int vlen;
             const char *v = col_text(e, e->split, &vlen);
             if (!v) {
-                r = host->fail(e->ctx, "split_by", "a row's split_by value is NULL");
+                r = input_failure(e->ctx,
+                                  host->fail(e->ctx, "split_by", "a row's split_by value is NULL"));
                 goto out;
             }
             if (!cur || strcmp(cur, v) != 0) {
@@ -381,10 +401,10 @@ static int export_rows(struct exporter *e)
                     goto out;
                 }
                 if (was_done(e, v)) {
-                    r = host->fail(e->ctx, "split_by",
-                                   "rows of '%s' come after other values: ORDER BY the split_by "
-                                   "column",
-                                   v);
+                    r = input_failure(e->ctx, host->fail(e->ctx, "split_by",
+                                                         "rows of '%s' come after other values: "
+                                                         "ORDER BY the split_by column",
+                                                         v));
                     goto out;
                 }
                 if ((r = mark_done(e, v)) < 0 || (r = open_out(e, v)) < 0) {
@@ -434,6 +454,7 @@ static int empty_value(void *userdata, size_t n, const char *const *names,
     }
     if ((r = mark_done(e, v)) < 0 || (r = open_out(e, v)) < 0 || (r = close_out(e)) < 0) {
         abort_out(e);
+        e->split_values_failed = true; /* told the host already */
         return r < 0 ? r : -EIO;
     }
     return 0;
@@ -452,8 +473,11 @@ static int export_empty(struct exporter *e, const char *sql)
     }
     r = dagd_wh_query(e->wh, sql, 0, NULL, empty_value, e);
 
-    if (r == -EIO) {
-        return host->fail(e->ctx, "split_values", "%s", e->wh->err);
+    if (r < 0 && !e->split_values_failed) {
+        /* the query failed: -EINVAL when it does not compile (no retry) */
+        int q = r;
+        r = host->fail(e->ctx, "split_values", "%s", e->wh->err);
+        return q == -EINVAL ? input_failure(e->ctx, r) : r;
     }
     return r;
 }
@@ -489,7 +513,7 @@ static int export_run(struct dagd_task_ctx *ctx)
     const char *values = host->config_string(ctx, "split_values", NULL);
     struct exporter e = {.ctx = ctx, .split = -1};
     char *sql = NULL, *err = NULL;
-    int r;
+    int r, qr;
 
     e.pattern = host->config_string(ctx, "path", "");
     e.keep_split = host->config_bool(ctx, "keep_split_column", false);
@@ -512,12 +536,16 @@ static int export_run(struct dagd_task_ctx *ctx)
     /* one read transaction: the rows and split_values see one snapshot */
     (void)dagd_wh_exec(e.wh,
                        e.wh->pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
-    if (start_query(&e, sql) < 0) {
+    if ((qr = start_query(&e, sql)) < 0) {
         r = host->fail(ctx, table ? "table" : "query", "%s", errmsg(&e));
+        if (qr == -EINVAL) {
+            /* a syntax error or no such table/column, not busy or I/O */
+            r = input_failure(ctx, r);
+        }
         goto out;
     }
     if (e.ncol == 0) {
-        r = host->fail(ctx, "query", "the query returns no columns");
+        r = input_failure(ctx, host->fail(ctx, "query", "the query returns no columns"));
         goto out;
     }
     if (split) {
@@ -527,7 +555,8 @@ static int export_run(struct dagd_task_ctx *ctx)
             }
         }
         if (e.split < 0) {
-            r = host->fail(ctx, "split_by", "no column '%s' in the result", split);
+            r = input_failure(ctx,
+                              host->fail(ctx, "split_by", "no column '%s' in the result", split));
             goto out;
         }
     }

@@ -29,6 +29,7 @@
 
 #include "bronze_loader.h"
 #include "task_clock.h"
+#include "task_errmsg.h"
 #include "xlsx_reader.h"
 
 static const struct dagd_host_api *host;
@@ -223,15 +224,6 @@ static void warn_remaps(struct dagd_task_ctx *ctx, sqlite3 *db, const char *path
     sqlite3_finalize(st);
 }
 
-/* Codes the readers and the loader use for a malformed file (a bad cell,
- * a syntax error, a value over a limit), as opposed to I/O, memory or
- * warehouse errors that may pass on a retry. */
-static bool input_error(int r)
-{
-    return r == -EINVAL || r == -E2BIG || r == -EFBIG || r == -ENOTSUP || r == -EBADMSG ||
-           r == -EILSEQ || r == -EOVERFLOW || r == -ERANGE;
-}
-
 static int extract_run(struct dagd_task_ctx *ctx)
 {
     struct file_list fl = {0};
@@ -276,7 +268,7 @@ static int extract_run(struct dagd_task_ctx *ctx)
         if (r < 0) {
             /* the loader rolled back: nothing of this file is in the warehouse */
             host->fail(ctx, NULL, "%s", dagd_bronze_loader_error(l));
-            if (input_error(r) && DAGD_HOST_HAS(host, no_retry)) {
+            if (dagd__task_input_error(r) && DAGD_HOST_HAS(host, no_retry)) {
                 /* the same bytes fail the same way: do not retry */
                 host->no_retry(ctx, "the input file is malformed");
             }

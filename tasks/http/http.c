@@ -3,9 +3,10 @@
  * Pages are fetched one after another with libcurl: from `url`, following
  * the body's `next` link (resolved against the page's URL) or counting a
  * page parameter until a page has no records. Every request is retried on
- * transport errors, 429, 5xx and broken bodies (not JSON, no records array)
+ * transport errors, 408, 429, 5xx and broken bodies (not JSON, no records array)
  * with capped exponential backoff, never sooner than Retry-After (bounded);
- * a body over `max_body` fails the step. Nothing is written unless every page
+ * a body over `max_body` or another 4xx fails the step, not to be retried
+ * (host no_retry): the answer would be the same. Nothing is written unless every page
  * arrived: the records are kept (bounded by `max_total`) and written in one
  * transaction at the end. The step is never memoized: the API's answer
  * changes while the config does not. */
@@ -151,6 +152,17 @@ static int sleep_canceled(struct dagd_task_ctx *ctx, uint64_t usec)
     return host->canceled(ctx) ? -ECANCELED : 0;
 }
 
+/* Returns r (after host->fail) telling the host not to retry the step: the
+ * server answered, and its answer (a 4xx, a body over max_body, a `next`
+ * that is no URL) will be the same next time. */
+static int answer_failure(struct dagd_task_ctx *ctx, int r)
+{
+    if (DAGD_HOST_HAS(host, no_retry)) {
+        host->no_retry(ctx, "the API's answer is an error that a retry will not change");
+    }
+    return r;
+}
+
 /* One try: 0 with *ret_page (the parsed body), 1 to retry (reason in why,
  * *ret_retry_after set from the header or -1), <0 to fail now. */
 static int try_once(struct fetch *f, const char *url, cJSON **ret_page, int64_t *ret_retry_after,
@@ -169,8 +181,10 @@ static int try_once(struct fetch *f, const char *url, cJSON **ret_page, int64_t 
     rc = curl_easy_perform(f->curl);
     if (b.too_big) {
         free(b.buf);
-        return host->fail(f->ctx, NULL, "GET %s: the body is larger than max_body (%zu bytes)", url,
-                          f->max_body);
+        return answer_failure(f->ctx, host->fail(f->ctx, NULL,
+                                                 "GET %s: the body is larger than max_body (%zu "
+                                                 "bytes)",
+                                                 url, f->max_body));
     }
     if (rc == CURLE_ABORTED_BY_CALLBACK) {
         free(b.buf);
@@ -185,14 +199,16 @@ static int try_once(struct fetch *f, const char *url, cJSON **ret_page, int64_t 
     if (curl_easy_header(f->curl, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
         *ret_retry_after = dagd_http_retry_after_usec(h->value, (int64_t)time(NULL));
     }
-    if (status == 429 || status >= 500) {
+    if (status == 408 || status == 429 || status >= 500) {
         snprintf(why, why_len, "HTTP %ld", status);
         free(b.buf);
         return 1;
     }
     if (status < 200 || status >= 300) {
+        /* 4xx: the request is wrong (bad URL, token, page); 3xx: redirects
+         * are not followed */
         free(b.buf);
-        return host->fail(f->ctx, NULL, "GET %s: HTTP %ld", url, status);
+        return answer_failure(f->ctx, host->fail(f->ctx, NULL, "GET %s: HTTP %ld", url, status));
     }
     page = b.buf ? cJSON_ParseWithLength(b.buf, b.len) : NULL;
     free(b.buf);
@@ -247,7 +263,8 @@ static int next_url(struct fetch *f, const char *url, const cJSON *body, int64_t
             return 0;
         }
         if (!cJSON_IsString(n) || dagd_http_resolve(url, n->valuestring, ret) < 0) {
-            return host->fail(f->ctx, NULL, "GET %s: '%s' is not a URL", url, f->next_path);
+            return answer_failure(
+                f->ctx, host->fail(f->ctx, NULL, "GET %s: '%s' is not a URL", url, f->next_path));
         }
         return 0;
     }

@@ -17,6 +17,7 @@
 
 #include "fileops.h"
 #include "task_clock.h"
+#include "task_errmsg.h"
 #include "load_file.h"
 #include "load_spec.h"
 #include "wh.h"
@@ -228,6 +229,16 @@ static bool on_canceled(void *ud)
     return host->canceled(p->ctx);
 }
 
+/* The failure being returned blames the input (a malformed file, bad rows
+ * past max_rejects, a missing column): the same bytes fail the same way, so
+ * the host must not retry the step. */
+static void no_retry(struct dagd_task_ctx *ctx, const char *reason)
+{
+    if (DAGD_HOST_HAS(host, no_retry)) {
+        host->no_retry(ctx, reason);
+    }
+}
+
 /* Moves a file to dir (archive or errors); a failure fails the step. */
 static int move_to(struct dagd_task_ctx *ctx, const char *path, const char *dir)
 {
@@ -280,6 +291,7 @@ static int load_run(struct dagd_task_ctx *ctx)
     const char *errors = host->config_string(ctx, "errors", NULL);
     bool keep_going = strcmp(host->config_string(ctx, "on_file_error", "fail"), "continue") == 0;
     uint64_t rows = 0, written = 0, rejected = 0, loaded = 0, skipped = 0, failed = 0;
+    bool input_errors_only = true; /* every failed file is to blame itself */
     char *first_error = NULL;
     char err[1024];
     struct dagd_wh *wh = NULL;
@@ -304,6 +316,9 @@ static int load_run(struct dagd_task_ctx *ctx)
         goto out;
     }
     if ((r = dagd_load_new_wh(wh, &c.spec, &hooks, &l, err, sizeof(err))) < 0) {
+        if (dagd__task_input_error(r)) {
+            no_retry(ctx, "the load spec is invalid");
+        }
         r = host->fail(ctx, NULL, "table '%s': %s", c.spec.table, err);
         goto out;
     }
@@ -324,6 +339,7 @@ static int load_run(struct dagd_task_ctx *ctx)
         if (r < 0) {
             /* rolled back: nothing of this file is in the tables */
             failed++;
+            input_errors_only = input_errors_only && dagd__task_input_error(r);
             host->log(ctx, DAGD_TASK_LOG_ERR, "'%s' not loaded: %s", fl.paths[i],
                       dagd_load_error(l));
             if (!first_error) {
@@ -368,6 +384,9 @@ static int load_run(struct dagd_task_ctx *ctx)
     if (failed > 0) {
         r = host->fail(ctx, NULL, "%s%s", first_error ? first_error : "a file failed",
                        failed > 1 ? " (and more files, see the log)" : "");
+        if (input_errors_only) {
+            no_retry(ctx, "the input file is malformed");
+        }
         goto out;
     }
     r = 0;

@@ -17,6 +17,7 @@
 
 #include "models.h"
 #include "sql_functions.h"
+#include "task_errmsg.h"
 #include "transform_run.h"
 #include "wh.h"
 
@@ -125,6 +126,11 @@ static int transform_run(struct dagd_task_ctx *ctx)
     dagd_wh_free(wh);
     if (r < 0 && r != -ECANCELED) {
         (void)host->fail(ctx, NULL, "%s", err ? err : "transform failed");
+        /* a model that does not parse or compile, or a cycle: the same
+         * files fail the same way */
+        if (dagd__task_input_error(r) && DAGD_HOST_HAS(host, no_retry)) {
+            host->no_retry(ctx, "a model is invalid");
+        }
     }
     if (r >= 0) {
         host->metrics(ctx, (int64_t)set.n, rows);

@@ -91,6 +91,10 @@ static int check_single(struct dagd_wh *wh, const struct dagd_model *m, PGresult
 {
     PGresult *res = PQprepare(PG(wh), "", m->sql, 0, NULL);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    /* SQLSTATE class 42 (syntax error, no such table or column): the model
+     * is wrong, -EINVAL (not retried); else the server, -EIO */
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int err = state && strncmp(state, "42", 2) == 0 ? -EINVAL : -EIO;
 
     if (!ok) {
         dagd__task_set_err(reterr_msg, "model %s (%s) on %s: %s", m->name, m->path ? m->path : "-",
@@ -102,7 +106,7 @@ static int check_single(struct dagd_wh *wh, const struct dagd_model *m, PGresult
         for (char *p = reterr_msg ? *reterr_msg : NULL; p && *p; p++) {
             *p = *p == '\n' ? ' ' : *p;
         }
-        return -EIO;
+        return err;
     }
     if (ret_desc) {
         *ret_desc = PQdescribePrepared(PG(wh), "");

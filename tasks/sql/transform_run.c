@@ -100,7 +100,9 @@ static int64_t count_rows(sqlite3 *db, const char *table)
     return n;
 }
 
-/* A model must be exactly one statement. */
+/* A model must be exactly one statement. SQL that does not compile
+ * (SQLITE_ERROR: a syntax error, an unknown table or column) is -EINVAL, a
+ * fault of the model that a retry will not mend; busy or I/O stays -EIO. */
 static int check_single(sqlite3 *db, const struct dagd_model *m, char **reterr_msg)
 {
     sqlite3_stmt *st = NULL;
@@ -111,7 +113,7 @@ static int check_single(sqlite3 *db, const struct dagd_model *m, char **reterr_m
     if (rc != SQLITE_OK) {
         dagd__task_set_err(reterr_msg, "model %s (%s): %s", m->name, m->path ? m->path : "-",
                            sqlite3_errmsg(db));
-        return -EIO;
+        return rc == SQLITE_ERROR ? -EINVAL : -EIO;
     }
     while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r')) {
         tail++;

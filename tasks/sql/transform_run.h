@@ -24,8 +24,9 @@ struct dagd_transform_opts {
 };
 
 /* Build all models of `set` in dependency order. 0, -ELOOP (cycle), -ENOENT
- * (a declared dependency is neither a model nor a table), -ECANCELED, -EIO
- * (SQL error, message names the model and file). *ret_rows (may be NULL)
+ * (a declared dependency is neither a model nor a table), -ECANCELED,
+ * -EINVAL (a model's SQL does not compile, or is more than one statement),
+ * -EIO (any other SQL error); messages name the model and file. *ret_rows (may be NULL)
  * gets the total of rows written. */
 int dagd_transform_models(struct sqlite3 *db, struct dagd_model_set *set,
                           const struct dagd_transform_opts *opts, int64_t *ret_rows,

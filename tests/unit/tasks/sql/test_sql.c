@@ -126,8 +126,8 @@ static void test_materialise(void **state)
 
     /* a failing model rolls back every model of the run */
     add(&set, "sums", "SELECT k, 100 AS s FROM t GROUP BY k");
-    add(&set, "zbad", "SELECT nonsense FROM sums");
-    assert_int_equal(dagd_transform_models(db, &set, &o, &rows, &err), -EIO);
+    add(&set, "zbad", "SELECT nonsense FROM sums"); /* does not compile: -EINVAL */
+    assert_int_equal(dagd_transform_models(db, &set, &o, &rows, &err), -EINVAL);
     assert_non_null(strstr(err, "zbad"));
     assert_int_equal(q_int(db, "SELECT s FROM sums WHERE k = 'b'"), 5);
     assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE '_dagd_new%'"),
@@ -267,7 +267,7 @@ static void test_view_and_incremental(void **state)
     /* a failing model later in the run rolls back the upsert too */
     add(&set, "kept", "-- materialized: incremental\n-- unique key: id\nSELECT 9 AS id, 'q' AS v");
     add(&set, "zbad", "SELECT nonsense FROM kept");
-    assert_int_equal(dagd_transform_models(db, &set, &o, &rows, &err), -EIO);
+    assert_int_equal(dagd_transform_models(db, &set, &o, &rows, &err), -EINVAL);
     assert_int_equal(q_int(db, "SELECT count(*) FROM kept"), 3);
     dagd_model_set_done(&set);
 
