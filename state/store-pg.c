@@ -382,6 +382,15 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
     for (;;) {
         PGresult *res = PQexecParams(pg->conn, sql, n, types, vals, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(res);
+        if (kind == KIND_COMMIT && st == PGRES_COMMAND_OK && streq(PQcmdStatus(res), "ROLLBACK")) {
+            /* PostgreSQL answers COMMIT of a transaction an earlier error
+             * aborted with a rollback, not an error: say so, or the batch
+             * would be lost without a word. */
+            note_success(pg, kind, sql, n, types, vals, res);
+            PQclear(res);
+            pg_msg(pg, "the transaction was rolled back: a statement in it had failed");
+            return SQLITE_ABORT;
+        }
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
             note_success(pg, kind, sql, n, types, vals, res);
             *ret_res = res;

@@ -2315,6 +2315,27 @@ static void test_pg_dropped_connection(void **state)
     dagd_run_info_done(&run);
 }
 
+/* PostgreSQL aborts a transaction at its first error: a batch in which a
+ * write failed cannot commit, and commit says so instead of rolling back
+ * in silence (SQLite would keep the batch's other writes). */
+static void test_pg_failed_write_in_batch(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    struct dagd_store *s = f->store;
+    assert_int_equal(dagd_store_begin(s), 0);
+    create_run(s, "b1", "p", 100, 1);
+    assert_int_equal(dagd_store_event_add(s, "nope", NULL, 101, "info", "log", "x", NULL), -ENOENT);
+    assert_int_equal(dagd_store_commit(s), -EIO);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(s));
+    assert_non_null(strstr(dagd_store_errmsg(s), "rolled back"));
+    assert_false(dagd_store_in_batch(s));
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs"), 0);
+    /* The store goes on. */
+    create_run(s, "b2", "p", 200, 1);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs"), 1);
+}
+
 /* A password in the conninfo is refused before anything connects, and the
  * message does not repeat it. */
 static void test_pg_password_refused(void **state)
@@ -2391,6 +2412,7 @@ int main(void)
     };
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_failed_write_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_password_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_foreign_and_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_server_down, setup, teardown),
