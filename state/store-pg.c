@@ -26,6 +26,8 @@
 /* 'dagd' as in the SQLite application_id: one advisory lock key for
  * migrations, whatever else uses advisory locks in that database. */
 #define PG_MIGRATION_LOCK 0x64616764
+/* The session lock of the daemon that serves the history ('dagh'). */
+#define PG_HISTORY_LOCK 0x64616768
 /* How long a statement waits for the server to come back before it fails;
  * DAGD_STATE_RECONNECT_TIMEOUT (seconds) overrides it. */
 #define PG_RECONNECT_TIMEOUT_USEC (120 * 1000 * 1000ULL)
@@ -44,6 +46,8 @@ struct dagd__pg {
     PGconn *conn;
     char *display;
     bool in_txn;
+    bool history_locked; /* dagd__pg_lock_history(): take it again after a reconnect */
+    bool history_lost;   /* another session took it while we were away: write nothing */
     struct pg_logged *log;
     size_t n_log, cap_log;
     int64_t changes, last_id;
@@ -296,6 +300,8 @@ static enum stmt_kind classify(const char *sql)
 /* Re-make the connection: PQreset with a backoff (50 ms doubling to 2 s, so
  * a restart of a second or two is caught quickly and a long outage costs
  * the server one attempt every 2 s) until the deadline. */
+static int try_history_lock(struct dagd__pg *pg);
+
 static int reconnect(struct dagd__pg *pg)
 {
     uint64_t start = dagd_now_mono_usec(), backoff = PG_BACKOFF_MIN_USEC;
@@ -304,7 +310,16 @@ static int reconnect(struct dagd__pg *pg)
         if (PQstatus(pg->conn) == CONNECTION_OK) {
             pg->reconnects++;
             (void)PQsetNoticeProcessor(pg->conn, NULL, NULL);
-            return 0;
+            /* The session lock went with the old session: take it again
+             * before writing anything, or stop if another daemon took the
+             * history meanwhile. */
+            int rc = pg->history_locked ? try_history_lock(pg) : SQLITE_OK;
+            if (rc == SQLITE_BUSY) {
+                pg->history_lost = true;
+            }
+            if (rc == SQLITE_OK || rc == SQLITE_BUSY) {
+                return rc;
+            }
         }
         uint64_t now = dagd_now_mono_usec();
         if (now - start >= pg->reconnect_timeout_usec) {
@@ -379,6 +394,13 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
                   const char *const *vals, PGresult **ret_res)
 {
     enum stmt_kind kind = classify(sql);
+    if (pg->history_lost) {
+        pg_msg(pg,
+               "Another daemon took the run history %s while the connection was down: "
+               "this daemon writes nothing more (stop it)",
+               pg->display);
+        return SQLITE_BUSY;
+    }
     for (;;) {
         PGresult *res = PQexecParams(pg->conn, sql, n, types, vals, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(res);
@@ -707,6 +729,52 @@ int dagd__pg_copy_end(struct dagd__pg *pg)
             pg_msg(pg, "%s", PQresultErrorMessage(res));
         }
         PQclear(res);
+    }
+    return rc;
+}
+
+/* pg_try_advisory_lock on this session; SQLITE_BUSY with the holder in the
+ * message when another session has it. */
+static int try_history_lock(struct dagd__pg *pg)
+{
+    char sql[512];
+    (void)snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d)", PG_HISTORY_LOCK);
+    PGresult *res = PQexec(pg->conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int rc = sqlstate_to_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        pg_msg(pg, "%s", PQresultErrorMessage(res));
+        PQclear(res);
+        return rc == SQLITE_OK ? SQLITE_IOERR : rc;
+    }
+    bool got = streq(PQgetvalue(res, 0, 0), "t");
+    PQclear(res);
+    if (got) {
+        return SQLITE_OK;
+    }
+    /* Who has it: pg_locks names advisory locks by (classid, objid). */
+    (void)snprintf(sql, sizeof(sql),
+                   "SELECT a.pid, coalesce(host(a.client_addr), 'local'), a.application_name "
+                   "FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE "
+                   "l.locktype = 'advisory' AND l.objid = %d AND l.granted LIMIT 1",
+                   PG_HISTORY_LOCK);
+    res = PQexec(pg->conn, sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        pg_msg(pg,
+               "Another daemon uses the run history %s (its PostgreSQL session: backend PID %s, "
+               "client %s, application '%s'): one daemon per history",
+               pg->display, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+    } else {
+        pg_msg(pg, "Another daemon uses the run history %s: one daemon per history", pg->display);
+    }
+    PQclear(res);
+    return SQLITE_BUSY;
+}
+
+int dagd__pg_lock_history(struct dagd__pg *pg)
+{
+    int rc = try_history_lock(pg);
+    if (rc == SQLITE_OK) {
+        pg->history_locked = true;
     }
     return rc;
 }

@@ -63,6 +63,12 @@ int dagd__pg_copy_begin(struct dagd__pg *pg, const char *table, const char *colu
 int dagd__pg_copy_row(struct dagd__pg *pg, const char *const *vals, int n);
 int dagd__pg_copy_end(struct dagd__pg *pg);
 
+/* Take the history's session advisory lock (one daemon per PostgreSQL
+ * history), kept for the connection's life and taken again after every
+ * reconnect. SQLITE_OK, SQLITE_BUSY when another session holds it (the
+ * message names it), or an error. */
+int dagd__pg_lock_history(struct dagd__pg *pg);
+
 const char *dagd__pg_errmsg(struct dagd__pg *pg);
 /* Rows changed by the last INSERT/UPDATE/DELETE. */
 int64_t dagd__pg_changes(struct dagd__pg *pg);

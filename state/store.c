@@ -1144,6 +1144,18 @@ int dagd_store_open_location_readonly(const char *state, struct dagd_store **ret
     return store_open_pg(NULL, state, true, ret);
 }
 
+int dagd_store_lock_history(struct dagd_store *s)
+{
+    if (!s->pg) {
+        return 0;
+    }
+    int rc = dagd__pg_lock_history(s->pg);
+    if (rc == SQLITE_BUSY) {
+        return store_fail_errno(s, -EBUSY, "%s", dagd__pg_errmsg(s->pg));
+    }
+    return rc == SQLITE_OK ? 0 : store_fail(s, rc, "Failed to lock the run history");
+}
+
 bool dagd_store_is_postgresql(struct dagd_store *s)
 {
     return s->pg != NULL;

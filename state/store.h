@@ -84,6 +84,12 @@ int dagd_store_open_location(const char *dir, const char *state, struct dagd_sto
  * migration (-EPROTONOSUPPORT unless at the current version), and the
  * session is read-only. */
 int dagd_store_open_location_readonly(const char *state, struct dagd_store **ret);
+/* One daemon per history: on PostgreSQL, take the history's session
+ * advisory lock (kept while the store lives, taken again after a
+ * reconnect); -EBUSY, with the other session named in the message, when
+ * another daemon holds it. On SQLite a no-op (the state directory's lock,
+ * statelock.h, does that job). */
+int dagd_store_lock_history(struct dagd_store *s);
 /* Whether the store is on PostgreSQL. */
 bool dagd_store_is_postgresql(struct dagd_store *s);
 /* How many times the PostgreSQL connection was re-made (0 on SQLite). */

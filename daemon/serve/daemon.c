@@ -265,6 +265,12 @@ static int open_store(struct daemon *s)
                               d->config.state_dir, dagd_store_errmsg(NULL));
     }
     if (dagd_store_is_postgresql(d->store)) {
+        /* Two daemons on one history would fail each other's runs as
+         * orphans and fire every schedule twice. */
+        r = dagd_store_lock_history(d->store);
+        if (r < 0) {
+            return dagd_log_errno(LOG_ERR, r, "%s", dagd_store_errmsg(d->store));
+        }
         dagd_log_info("Run history in PostgreSQL (%s)", dagd_store_path(d->store));
     }
     /* The executor wants an absolute state dir (steps run elsewhere). */

@@ -67,6 +67,8 @@ with PgServer(dbname="dagd") as pg:
     with Daemon({"chain": CHAIN, "failing": FAILING, "long": LONG},
                 args=["--state", conninfo]) as d:
         check("Run history in PostgreSQL" in d.logtext(), d.logtext())
+        # One daemon per history: a second one (own state directory) is refused.
+        start_fails(["--state", conninfo], want="Another daemon uses the run history")
         p = d.ctl("run", "chain", "--wait", json_out=True)
         same(p.json["status"], "succeeded")
         chain_id = p.json["run_id"]

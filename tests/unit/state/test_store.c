@@ -2270,6 +2270,18 @@ static void pg_terminate_store(void)
     usleep(100 * 1000); /* the backend acts on the signal */
 }
 
+/* Cut one store's session (the other stores of the test keep theirs). */
+static void pg_terminate_store_pid(struct dagd_store *s)
+{
+    (void)s;
+    /* The oldest dagd session is the first store opened. */
+    assert_int_equal(pg_int("SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM "
+                            "pg_stat_activity WHERE application_name = 'dagd' ORDER BY "
+                            "backend_start LIMIT 1) a"),
+                     1);
+    usleep(100 * 1000);
+}
+
 /* A dropped connection loses nothing: a call outside a transaction runs
  * again on a new connection; inside a batch, the batch is replayed first,
  * so its commit writes every row once. */
@@ -2334,6 +2346,28 @@ static void test_pg_failed_write_in_batch(void **state)
     /* The store goes on. */
     create_run(s, "b2", "p", 200, 1);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM runs"), 1);
+}
+
+/* One daemon per history: the second store's lock is refused, naming the
+ * first's session, until the first goes; the lock survives a reconnect. */
+static void test_pg_history_lock(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *other = NULL;
+    assert_int_equal(test_open(f, &f->store), 0);
+    assert_int_equal(test_open(f, &other), 0);
+    assert_int_equal(dagd_store_lock_history(f->store), 0);
+    assert_int_equal(dagd_store_lock_history(other), -EBUSY);
+    fprintf(stderr, "%s\n", dagd_store_errmsg(other));
+    assert_non_null(strstr(dagd_store_errmsg(other), "Another daemon uses the run history"));
+    /* The holder reconnects and holds it again. */
+    pg_terminate_store_pid(f->store);
+    create_run(f->store, "l1", "p", 100, 1);
+    assert_int_equal(dagd_store_reconnects(f->store), 1);
+    assert_int_equal(dagd_store_lock_history(other), -EBUSY);
+    f->store = dagd_store_free(f->store);
+    assert_int_equal(dagd_store_lock_history(other), 0);
+    dagd_store_free(other);
 }
 
 /* A password in the conninfo is refused before anything connects, and the
@@ -2413,6 +2447,7 @@ int main(void)
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_failed_write_in_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_history_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_password_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_foreign_and_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_server_down, setup, teardown),
