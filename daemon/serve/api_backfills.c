@@ -162,8 +162,10 @@ static int backfill_opts_make(struct dagd_daemon *d, struct dagd_server_call *ca
         return r;
     }
     dagd_diags_done(&diags);
-    o->queue_options = dagd_run_queue_options_json(o->overrides, o->n_overrides);
+    /* Without overrides a run's row says all (the backfill_id keeps it in
+     * the durable queue): nothing to write or parse per run. */
     if (o->n_overrides > 0) {
+        o->queue_options = dagd_run_queue_options_json(o->overrides, o->n_overrides);
         struct dagd_params ps = {0};
         for (size_t i = 0; i < o->n_overrides; i++) {
             const char *eq = strchr(o->overrides[i], '=');

@@ -191,6 +191,33 @@ static void family(FILE *f, const char *name, const char *type, const char *unit
     fprintf(f, "# HELP %s %s\n", name, help);
 }
 
+/* The config's pools (executor.h): size, slots held, steps waiting. */
+static void render_pools(struct dagd_daemon *d, FILE *f)
+{
+    static const char *const names[] = {"dagd_pool_slots", "dagd_pool_slots_used",
+                                        "dagd_pool_steps_waiting"};
+    static const char *const help[] = {
+        "Slots of each pool (daemon config pools:).", "Slots held by running steps.",
+        "Ready steps waiting for the pool's slots at the last scheduling pass."};
+    size_t n = dagd_executor_n_pools(d->executor);
+    if (n == 0) {
+        return;
+    }
+    for (size_t k = 0; k < ELEMENTSOF(names); k++) {
+        family(f, names[k], "gauge", NULL, help[k]);
+        for (size_t i = 0; i < n; i++) {
+            const char *name;
+            unsigned v[3];
+            if (dagd_executor_pool(d->executor, i, &name, &v[0], &v[1], &v[2]) < 0) {
+                continue;
+            }
+            fprintf(f, "%s{pool=\"", names[k]);
+            put_label(f, name);
+            fprintf(f, "\"} %u\n", v[k]);
+        }
+    }
+}
+
 /* An `le` label in canonical form (OpenMetrics: "0.25", "1.0", "60.0"). */
 static void print_le(FILE *f, int64_t ms)
 {
@@ -457,6 +484,7 @@ char *dagd_metrics_render(struct dagd_metrics *m, unsigned n_streams, size_t *re
     fprintf(f, "dagd_runs_queued %zu\n", dagd_run_queue_n_queued(d->queue));
     family(f, "dagd_runs_running", "gauge", NULL, "Runs running now.");
     fprintf(f, "dagd_runs_running %zu\n", dagd_run_queue_n_running(d->queue));
+    render_pools(d, f);
     family(f, "dagd_pipelines", "gauge", NULL, "Pipelines loaded, and files with errors.");
     fprintf(f, "dagd_pipelines{state=\"loaded\"} %u\n", dagd_registry_n_active(d->registry));
     fprintf(f, "dagd_pipelines{state=\"error\"} %u\n", dagd_registry_n_errors(d->registry));

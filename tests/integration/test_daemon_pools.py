@@ -6,9 +6,10 @@ pipelines, while steps without a pool go ahead. `dagctl status` shows each
 pool's use and waiters. A step naming an unknown pool, or more slots than the
 pool has, is refused at submit (exit 2). limits.max_backfill_runs keeps
 room for other runs."""
+import http.client
 import json
 
-from dagdtest import Daemon, check, eq, need_test_plugins, wait_for
+from dagdtest import Daemon, check, eq, free_port, need_test_plugins, openmetrics, wait_for
 
 need_test_plugins("sleep", "noop")
 
@@ -55,9 +56,23 @@ def max_overlap(spans):
     return best
 
 
+def metrics(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/metrics")
+    body = c.getresponse().read().decode()
+    c.close()
+    fams = openmetrics.parse(body)
+    return {(f, lab["pool"]): v for f in ("dagd_pool_slots", "dagd_pool_slots_used")
+            for _, lab, v in fams[f]["samples"]}
+
+
 def main():
+    port = free_port()
     with Daemon({"heavy": HEAVY, "wide": WIDE, "nopool": NOPOOL, "toobig": TOOBIG,
-                 "daily": DAILY}, config=CONFIG) as d:
+                 "daily": DAILY}, config=CONFIG, args=["--http", "127.0.0.1:%d" % port]) as d:
+        m = metrics(port)
+        eq((m[("dagd_pool_slots", "db")], m[("dagd_pool_slots", "api")],
+            m[("dagd_pool_slots_used", "db")]), (2, 5, 0), "pool metrics")
         p = d.ctl("run", "nopool", check_rc=2)
         check("pool 'nope' is not in the daemon config (pools: db, api)" in p.stderr, p.stderr)
         p = d.ctl("run", "toobig", check_rc=2)
