@@ -35,6 +35,9 @@
 #define TICK_MS 200
 /* Heartbeats a pilot may miss before it counts as lost. */
 #define HB_MISSES 3
+/* Connections that have not said who they are yet, at most: more are
+ * closed at once (a flood must not use up the daemon's fds). */
+#define MAX_UNAUTHENTICATED 64
 /* After sbatch failed, wait this long before asking again. */
 #define SBATCH_BACKOFF_USEC (10ull * 1000000)
 
@@ -111,6 +114,7 @@ struct dagd_pilot_pool {
 
     uv_tcp_t server;
     uv_timer_t timer;
+    uint64_t last_tick_usec;
     int port;
     struct pilot *pilots;
     struct conn *conns;
@@ -918,6 +922,10 @@ static void on_connection(uv_stream_t *server, int status)
     }
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
+    unsigned n_unauth = 0;
+    for (struct conn *o = pool->conns; o; o = o->next) {
+        n_unauth += !o->pilot && !o->closing && !o->released;
+    }
     snprintf(c->peer, sizeof(c->peer), "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         char ip[64] = "?";
@@ -930,6 +938,10 @@ static void on_connection(uv_stream_t *server, int status)
             port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         }
         snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+    }
+    if (n_unauth > MAX_UNAUTHENTICATED) {
+        conn_refuse(c, "too many connections waiting for their hello");
+        return;
     }
     (void)uv_tcp_nodelay(&c->tcp, 1);
     c->accepted_usec = c->heard_usec = dagd_now_mono_usec();
@@ -947,6 +959,16 @@ static void on_tick(uv_timer_t *t)
 {
     struct dagd_pilot_pool *pool = t->data;
     uint64_t now = dagd_now_mono_usec();
+
+    /* Timers run before I/O in a loop iteration: after the loop was
+     * blocked (a long commit), the heartbeats wait unread in the sockets.
+     * Silence while we did not listen does not count. */
+    if (pool->last_tick_usec && now - pool->last_tick_usec > pool->hb_usec) {
+        for (struct conn *c = pool->conns; c; c = c->next) {
+            c->heard_usec = now;
+        }
+    }
+    pool->last_tick_usec = now;
 
     for (struct conn *c = pool->conns, *next; c; c = next) {
         next = c->next;
