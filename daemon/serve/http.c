@@ -205,10 +205,11 @@ static void route(struct dagd_http *h, const struct dagd_http_request *req,
 }
 
 /* The headers every answer carries, streams too. */
-static void add_headers(struct MHD_Response *r, const char *content_type, const char *cache_control)
+static void add_headers(struct MHD_Response *r, const char *content_type, const char *cache_control,
+                        const char *csp)
 {
     (void)MHD_add_response_header(r, "Content-Type", content_type);
-    (void)MHD_add_response_header(r, "Content-Security-Policy", CSP);
+    (void)MHD_add_response_header(r, "Content-Security-Policy", csp ? csp : CSP);
     (void)MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     (void)MHD_add_response_header(r, "X-Frame-Options", "DENY");
     (void)MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
@@ -231,7 +232,7 @@ static enum MHD_Result answer(struct dagd_http *h, struct MHD_Connection *conn,
         }
         return MHD_NO;
     }
-    add_headers(r, res->content_type, res->cache_control);
+    add_headers(r, res->content_type, res->cache_control, res->csp);
     if (res->status == 405) {
         (void)MHD_add_response_header(r, "Allow", h->token ? "GET, HEAD, POST" : "GET, HEAD");
     }
@@ -289,7 +290,7 @@ static enum MHD_Result stream(struct dagd_http *h, const struct dagd_http_reques
                      : "cannot read the run history\n");
         return answer(h, req->conn, res);
     }
-    add_headers(r, "text/event-stream; charset=utf-8", NULL);
+    add_headers(r, "text/event-stream; charset=utf-8", NULL, NULL);
     /* Tell proxies not to buffer the stream. */
     (void)MHD_add_response_header(r, "X-Accel-Buffering", "no");
     dagd_metrics_count_request(h->metrics, 200);

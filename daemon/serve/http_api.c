@@ -13,6 +13,11 @@
  *       ?tail=N: the newest N (a big run's first view)
  *   /api/pipelines          `pipelines` + last_run per pipeline
  *   /api/ticks?name=&limit= `ticks`
+ *   /api/pipelines/NAME/tables
+ *       {pipeline, warehouse, lineage: `dagd lineage --json`, tables: [{name,
+ *       rows, written_by, last_written: {run_id, ended_at, rows_out}}]}
+ *   /api/runs/ID/report     the HTML the run's report step wrote
+ *   /api/runs/ID/stream     Server-Sent Events (http.c, http_sse.h)
  *   /api/actions            {enabled}: whether the POSTs below exist
  *
  * With http_token_file: (and `Authorization: Bearer TOKEN`, checked in
@@ -35,7 +40,7 @@
 #define EVENTS_PAGE_DEFAULT 1000
 #define EVENTS_PAGE_MAX 10000
 
-static void set_json(struct dagd_http_response *res, unsigned status, cJSON *o)
+void dagd__http_set_json(struct dagd_http_response *res, unsigned status, cJSON *o)
 {
     res->status = status;
     res->content_type = "application/json";
@@ -47,10 +52,8 @@ static void set_json(struct dagd_http_response *res, unsigned status, cJSON *o)
     cJSON_Delete(o);
 }
 
-static int set_error(struct dagd_http_response *res, unsigned status, const char *code,
-                     const char *fmt, ...) _printf_(4, 5);
-static int set_error(struct dagd_http_response *res, unsigned status, const char *code,
-                     const char *fmt, ...)
+int dagd__http_set_error(struct dagd_http_response *res, unsigned status, const char *code,
+                         const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -61,7 +64,7 @@ static int set_error(struct dagd_http_response *res, unsigned status, const char
     cJSON *e = cJSON_AddObjectToObject(o, "error");
     cJSON_AddStringToObject(e, "code", code);
     cJSON_AddStringToObject(e, "message", msg);
-    set_json(res, status, o);
+    dagd__http_set_json(res, status, o);
     return 0;
 }
 
@@ -130,11 +133,12 @@ static int api_runs(const struct dagd_http_request *req, struct dagd_http_respon
 
     if (arg_u64(req, "limit", RUNS_PAGE_MAX, &limit) < 0 || limit == 0 ||
         arg_u64(req, "since", INT64_MAX, &since) < 0 || (before && parse_cursor(before, &f) < 0)) {
-        return set_error(res, 400, "INVALID_PARAMS",
-                         "limit is 1..%d, since epoch ms, before a `next` value", RUNS_PAGE_MAX);
+        return dagd__http_set_error(res, 400, "INVALID_PARAMS",
+                                    "limit is 1..%d, since epoch ms, before a `next` value",
+                                    RUNS_PAGE_MAX);
     }
     if (f.status && dagd_run_status_from_string(f.status) < 0) {
-        return set_error(res, 400, "INVALID_PARAMS", "unknown status");
+        return dagd__http_set_error(res, 400, "INVALID_PARAMS", "unknown status");
     }
     f.since_ms = (int64_t)since;
     cJSON *o = cJSON_CreateObject();
@@ -146,7 +150,8 @@ static int api_runs(const struct dagd_http_request *req, struct dagd_http_respon
     f.limit = limit;
     if (f.limit > 0 && dagd_store_runs_page(d->store, &f, &runs, &n) < 0) {
         cJSON_Delete(o);
-        return set_error(res, 500, "INTERNAL", "cannot list runs: %s", dagd_store_errmsg(d->store));
+        return dagd__http_set_error(res, 500, "INTERNAL", "cannot list runs: %s",
+                                    dagd_store_errmsg(d->store));
     }
     for (size_t i = 0; i < n; i++) {
         cJSON_AddItemToArray(a, dagd_history_run_json(&runs[i]));
@@ -162,7 +167,7 @@ static int api_runs(const struct dagd_http_request *req, struct dagd_http_respon
         dagd_run_info_done(&runs[i]);
     }
     free(runs);
-    set_json(res, 200, o);
+    dagd__http_set_json(res, 200, o);
     return 0;
 }
 
@@ -191,14 +196,14 @@ static int api_run(const struct dagd_http_request *req, const char *run_id,
     cJSON *o = NULL;
     int r = dagd_daemon_json_show(req->d, run_id, &o);
     if (r == -ENOENT) {
-        return set_error(res, 404, "NOT_FOUND", "no such run");
+        return dagd__http_set_error(res, 404, "NOT_FOUND", "no such run");
     }
     if (r < 0) {
-        return set_error(res, 500, "INTERNAL", "cannot read the run: %s",
-                         dagd_store_errmsg(req->d->store));
+        return dagd__http_set_error(res, 500, "INTERNAL", "cannot read the run: %s",
+                                    dagd_store_errmsg(req->d->store));
     }
     add_graph(req->d, o);
-    set_json(res, 200, o);
+    dagd__http_set_json(res, 200, o);
     return 0;
 }
 
@@ -213,15 +218,15 @@ static int api_events(const struct dagd_http_request *req, const char *run_id,
     if (arg_u64(req, "after", INT64_MAX, &after) < 0 ||
         arg_u64(req, "limit", EVENTS_PAGE_MAX, &limit) < 0 || limit == 0 ||
         arg_u64(req, "tail", EVENTS_PAGE_MAX, &tail) < 0) {
-        return set_error(res, 400, "INVALID_PARAMS", "after is a seq, limit and tail 1..%d",
-                         EVENTS_PAGE_MAX);
+        return dagd__http_set_error(res, 400, "INVALID_PARAMS",
+                                    "after is a seq, limit and tail 1..%d", EVENTS_PAGE_MAX);
     }
     int r = tail > 0 ? dagd_store_events_tail(req->d->store, run_id, tail, &evs, &n)
                      : dagd_store_events_list(req->d->store, run_id, arg_str(req, "step"),
                                               (int64_t)after, limit, &evs, &n);
     if (r < 0) {
-        return set_error(res, 500, "INTERNAL", "cannot read events: %s",
-                         dagd_store_errmsg(req->d->store));
+        return dagd__http_set_error(res, 500, "INTERNAL", "cannot read events: %s",
+                                    dagd_store_errmsg(req->d->store));
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *a = cJSON_AddArrayToObject(o, "events");
@@ -233,7 +238,7 @@ static int api_events(const struct dagd_http_request *req, const char *run_id,
     }
     free(evs);
     cJSON_AddNumberToObject(o, "last_seq", (double)last);
-    set_json(res, 200, o);
+    dagd__http_set_json(res, 200, o);
     return 0;
 }
 
@@ -261,7 +266,7 @@ static int api_pipelines(const struct dagd_http_request *req, struct dagd_http_r
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "pipelines", list);
-    set_json(res, 200, o);
+    dagd__http_set_json(res, 200, o);
     return 0;
 }
 
@@ -270,13 +275,13 @@ static int api_ticks(const struct dagd_http_request *req, struct dagd_http_respo
     uint64_t limit = 50;
     cJSON *o = NULL;
     if (arg_u64(req, "limit", 100000, &limit) < 0) {
-        return set_error(res, 400, "INVALID_PARAMS", "limit is 0..100000");
+        return dagd__http_set_error(res, 400, "INVALID_PARAMS", "limit is 0..100000");
     }
     if (dagd_daemon_json_ticks(req->d, arg_str(req, "name"), (unsigned)limit, &o) < 0) {
-        return set_error(res, 500, "INTERNAL", "cannot list ticks: %s",
-                         dagd_store_errmsg(req->d->store));
+        return dagd__http_set_error(res, 500, "INTERNAL", "cannot list ticks: %s",
+                                    dagd_store_errmsg(req->d->store));
     }
-    set_json(res, 200, o);
+    dagd__http_set_json(res, 200, o);
     return 0;
 }
 
@@ -285,17 +290,17 @@ static int action_error(struct dagd_http_response *res, int r, const char *msg)
 {
     switch (r) {
     case -ENOENT:
-        return set_error(res, 404, "NOT_FOUND", "%s", msg);
+        return dagd__http_set_error(res, 404, "NOT_FOUND", "%s", msg);
     case -EINVAL:
-        return set_error(res, 400, "INVALID_PIPELINE", "%s", msg);
+        return dagd__http_set_error(res, 400, "INVALID_PIPELINE", "%s", msg);
     case -EBUSY:
-        return set_error(res, 409, "CONFLICT", "%s", msg);
+        return dagd__http_set_error(res, 409, "CONFLICT", "%s", msg);
     case -ENOBUFS:
-        return set_error(res, 503, "QUEUE_FULL", "%s", msg);
+        return dagd__http_set_error(res, 503, "QUEUE_FULL", "%s", msg);
     case -ESHUTDOWN:
-        return set_error(res, 503, "SHUTTING_DOWN", "%s", msg);
+        return dagd__http_set_error(res, 503, "SHUTTING_DOWN", "%s", msg);
     default:
-        return set_error(res, 500, "INTERNAL", "%s", msg);
+        return dagd__http_set_error(res, 500, "INTERNAL", "%s", msg);
     }
 }
 
@@ -307,7 +312,7 @@ static int started(struct dagd_http_response *res, struct dagd_daemon *d, const 
     cJSON_AddStringToObject(o, key, value);
     cJSON_AddStringToObject(o, "status",
                             dagd_run_queue_is_queued(d->queue, run_id) ? "queued" : "running");
-    set_json(res, 200, o);
+    dagd__http_set_json(res, 200, o);
     return 0;
 }
 
@@ -338,12 +343,12 @@ int dagd__http_action(const struct dagd_http_request *req, struct dagd_http_resp
     if (streq(p + 42, "/cancel")) {
         int r = dagd_action_cancel(d, id, who);
         if (r < 0) {
-            return set_error(res, 409, "CONFLICT", "run %s is not active", id);
+            return dagd__http_set_error(res, 409, "CONFLICT", "run %s is not active", id);
         }
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "run_id", id);
         cJSON_AddStringToObject(o, "status", r == 1 ? "canceled" : "canceling");
-        set_json(res, 200, o);
+        dagd__http_set_json(res, 200, o);
         return 0;
     }
     if (streq(p + 42, "/retry")) {
@@ -360,7 +365,7 @@ int dagd__http_api(const struct dagd_http_request *req, struct dagd_http_respons
     if (streq(p, "actions")) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "enabled", req->actions);
-        set_json(res, 200, o);
+        dagd__http_set_json(res, 200, o);
         return 0;
     }
 
@@ -373,11 +378,20 @@ int dagd__http_api(const struct dagd_http_request *req, struct dagd_http_respons
     if (streq(p, "ticks")) {
         return api_ticks(req, res);
     }
+    if (strncmp(p, "pipelines/", 10) == 0) {
+        const char *name = p + 10;
+        size_t n = strlen(name);
+        if (n > 7 && n - 7 <= 128 && streq(name + n - 7, "/tables")) {
+            _cleanup_free_ char *pipeline = dagd_xstrndup(name, n - 7);
+            return dagd__http_tables(req, pipeline, res);
+        }
+        return -ENOENT;
+    }
     if (strncmp(p, "runs/", 5) == 0) {
         const char *id = p + 5;
         size_t n = strcspn(id, "/");
         if (!valid_run_id(id, n)) {
-            return set_error(res, 404, "NOT_FOUND", "no such run");
+            return dagd__http_set_error(res, 404, "NOT_FOUND", "no such run");
         }
         char run_id[33];
         memcpy(run_id, id, 32);
@@ -387,6 +401,9 @@ int dagd__http_api(const struct dagd_http_request *req, struct dagd_http_respons
         }
         if (streq(id + n, "/events")) {
             return api_events(req, run_id, res);
+        }
+        if (streq(id + n, "/report")) {
+            return dagd__http_report(req, run_id, res);
         }
     }
     return -ENOENT;

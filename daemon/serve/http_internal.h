@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "daemon.h"
 
 struct MHD_Connection;
@@ -22,10 +24,25 @@ struct dagd_http_response {
     unsigned status;
     const char *content_type;
     const char *cache_control; /* NULL = no-store */
+    const char *csp;           /* NULL = the UI's Content-Security-Policy */
     char *body;                /* owned (free()) unless is_static */
     size_t len;
     bool is_static;
 };
+
+/* Fill *res with `o` as JSON (takes it). */
+void dagd__http_set_json(struct dagd_http_response *res, unsigned status, cJSON *o);
+/* Fill *res with {error: {code, message}}; returns 0. */
+int dagd__http_set_error(struct dagd_http_response *res, unsigned status, const char *code,
+                         const char *fmt, ...) _printf_(4, 5);
+
+/* GET /api/pipelines/NAME/tables (http_tables.c): 0 with *res filled. */
+int dagd__http_tables(const struct dagd_http_request *req, const char *pipeline,
+                      struct dagd_http_response *res);
+/* GET /api/runs/ID/report: the HTML its report step wrote, 0 with *res
+ * filled (errors as JSON). */
+int dagd__http_report(const struct dagd_http_request *req, const char *run_id,
+                      struct dagd_http_response *res);
 
 /* A query argument, or NULL. */
 const char *dagd__http_arg(const struct dagd_http_request *req, const char *name);

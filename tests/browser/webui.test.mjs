@@ -185,6 +185,36 @@ check(!(await page.evaluate(() => document.body.hasAttribute("data-live"))), "a 
 const stepLines = (await text(page, "#step-log td.msg")).filter((t) => /^line \d+$/.test(t));
 check(stepLines.length === cfg.live_lines, "step log lines: " + JSON.stringify(stepLines));
 
+// The tables a pipeline writes: the sales run's tables with their row
+// counts and the run that wrote them, the lineage drawn; the run page
+// links the report, which opens in a sandbox with the city payload as text.
+if (cfg.sales_run) {
+    await load(page, "#/tables/sales", "tables-sales");
+    const trs = await page.$$eval("#tables tr.table-row", (rs) => rs.map((r) =>
+        [r.querySelector(".name").textContent, r.querySelector(".rows").textContent, (r.querySelector("a") || {}).textContent || ""]));
+    check(trs.length > 5, "sales tables listed: " + JSON.stringify(trs));
+    check(trs.some(([n, rows, run]) => n === "mart_city_hour_sales" && /^[0-9,]+$/.test(rows) && rows !== "0" && cfg.sales_run.startsWith(run)),
+        "mart_city_hour_sales with rows and its run: " + JSON.stringify(trs));
+    const lnodes = await page.$$eval("#lineage g.lineage-node", (ns) => ns.length);
+    check(lnodes === trs.length, "every table in the lineage graph: " + lnodes);
+    await load(page, "#/run/" + cfg.sales_run, "run-sales");
+    const href = await page.$eval("#report-link", (a) => a.getAttribute("href"));
+    check(href === "/api/runs/" + cfg.sales_run + "/report", "report link: " + href);
+    const rep = await newPage();
+    await rep.goto(cfg.base + href, {waitUntil: "load"});
+    const repText = await rep.evaluate(() => document.body.textContent);
+    check(repText.includes(cfg.evil_text), "the report shows the payload city as text");
+    check((await rep.$$("img[src=x]")).length === 0, "no injected element in the report");
+    await rep.close();
+    // The payloads in a pipeline's file path and table name stay text.
+    await load(page, "#/tables/evil_tables", "tables-evil");
+    const names = await text(page, "#tables .name");
+    check(names.includes(cfg.evil_table), "the evil table is listed as text: " + JSON.stringify(names));
+    const ids = await page.$$eval("#lineage g.lineage-node", (ns) => ns.map((n) => n.getAttribute("data-id")));
+    check(ids.some((i) => i.includes("<img src=x onerror=alert(5)>")), "the evil file node is there: " + JSON.stringify(ids));
+    check((await page.$$("#main img, #main script")).length === 0, "no injected element in the tables page");
+}
+
 // Schedules and sensors with their ticks.
 await load(page, "#/ticks", "ticks");
 const armed = await text(page, "#armed tr.armed");

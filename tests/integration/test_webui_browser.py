@@ -16,7 +16,8 @@ import shutil
 import subprocess
 import tempfile
 
-from dagdtest import BUILD, CHAIN, FAILING, SOURCE, Daemon, check, free_port, need_test_plugins, skip
+from dagdtest import (BUILD, CHAIN, DICT, FAILING, SOURCE, Daemon, check, evil_copy, free_port,
+                      need_test_plugins, skip)
 
 need_test_plugins("noop", "sleep", "fail", "flaky")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -53,6 +54,21 @@ schedules:
 steps:
   - {name: only, task: noop}
 """
+# The tables page: a pipeline whose file path and table name carry payloads.
+EVIL_TABLE = "t_<script>alert(6)</script>"
+EVIL_TABLES = """pipeline: evil_tables
+steps:
+  - name: ingest
+    task: load
+    config: {path: "/nonexistent/<img src=x onerror=alert(5)>.csv", table: "%s", columns: [a]}
+  - name: audit
+    task: check
+    needs: [ingest]
+    config: {table: "%s", checks: [{not_null: [a]}]}
+""" % (EVIL_TABLE, EVIL_TABLE)
+with open(os.path.join(SOURCE, "pipelines", "sales.yaml")) as f:
+    SALES = f.read()
+
 # Over the page's BIG_GRAPH (400 steps): drawn on canvases.
 WIDE_STEPS = 420
 WIDE = "pipeline: wide\nsteps:\n" + "".join("  - {name: s%d, task: noop%s}\n" % (
@@ -74,8 +90,17 @@ LIVE = LIVE.replace("GATE_PATH", GATE)
 out = os.path.join(BUILD, "tests", "browser-screenshots")
 os.makedirs(out, exist_ok=True)
 with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
-             "scheduled": SCHEDULED, "wide": WIDE, BROKEN_NAME: BROKEN},
-            args=["--http", "127.0.0.1:%d" % port]) as d:
+             "scheduled": SCHEDULED, "wide": WIDE, BROKEN_NAME: BROKEN, "sales": SALES,
+             "evil_tables": EVIL_TABLES},
+            args=["--http", "127.0.0.1:%d" % port], start=False) as d:
+    # The sales pipeline finds its SQL models next to its file.
+    os.symlink(os.path.join(SOURCE, "pipelines", "sales"), os.path.join(d.pipes, "sales"))
+    d.start()
+    # A sales run on data whose busiest cities include one named with a payload.
+    sales_data, _ = evil_copy(os.path.join(gate_dir, "sales-data"), EVIL)
+    sales = d.ctl("run", "sales", "--param", "data_dir=" + sales_data, "--param", "wiki_api=",
+                  "--param", "translations_dir=" + DICT, "--wait", json_out=True, timeout=300).json
+    check(sales["status"] == "succeeded", "sales run: %r" % sales)
     ok = d.ctl("run", "chain", "--wait", json_out=True).json["run_id"]
     bad = d.ctl("run", "failing", "--param", "msg=" + EVIL, "--wait", json_out=True,
                 check_rc=1).json["run_id"]
@@ -89,9 +114,11 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
         "base": "http://127.0.0.1:%d" % port,
         "out": out,
         "chromium": CHROMIUM,
-        "pipelines": ["chain", "failing", "live", "retry", "scheduled", "wide"],
+        "pipelines": ["chain", "failing", "live", "retry", "scheduled", "wide", "sales", "evil_tables"],
         "all_runs": [ok, bad, retry, live],
         "wide_run": wide,
+        "sales_run": sales["run_id"],
+        "evil_table": EVIL_TABLE,
         "wide_steps": WIDE_STEPS,
         "ok_run": ok,
         "ok_steps": ["first", "second", "third"],

@@ -196,7 +196,8 @@ async function pagePipelines() {
             el("div", {class: "error"}, (e.file || "") + ":" + e.line + ":" + e.col + ": " + e.message));
         const last = x.last_run;
         return el("tr", {class: "pipeline"},
-            el("td", {}, x.name ? link("#/runs" + qs({pipeline: x.name}), x.name, {class: "name"})
+            el("td", {}, x.name ? [link("#/runs" + qs({pipeline: x.name}), x.name, {class: "name"}), " ",
+                link("#/tables/" + encodeURIComponent(x.name), "tables", {class: "tables-link"})]
                 : el("span", {class: "muted"}, "(not loaded)")),
             el("td", {class: "file"}, x.file),
             el("td", {class: "num"}, x.steps),
@@ -780,7 +781,11 @@ async function pageRun(runId) {
             el("dt", {}, "took"), el("dd", {}, runDuration(r)),
             r.parent_run_id ? [el("dt", {}, "retry of"), el("dd", {}, link(runHash(r.parent_run_id), r.parent_run_id))] : null,
             r.error ? [el("dt", {}, "error"), el("dd", {class: "error"}, r.error)] : null,
-            el("dt", {}, "params"), el("dd", {class: "mono params"}, r.params || "")),
+            el("dt", {}, "params"), el("dd", {class: "mono params"}, r.params || ""),
+            data.steps.some((s) => s.task === "report" && s.status === "succeeded")
+                ? [el("dt", {}, "report"), el("dd", {}, el("a", {id: "report-link", target: "_blank", rel: "noopener",
+                    href: "/api/runs/" + encodeURIComponent(r.run_id) + "/report"}, "the report this run wrote"))] : null,
+            el("dt", {}, "tables"), el("dd", {}, link("#/tables/" + encodeURIComponent(r.pipeline), "what " + r.pipeline + " writes"))),
             TERMINAL.has(r.status)
                 ? actionButton("Retry", "/api/runs/" + encodeURIComponent(r.run_id) + "/retry", "retry")
                 : actionButton("Cancel", "/api/runs/" + encodeURIComponent(r.run_id) + "/cancel", "cancel"));
@@ -912,6 +917,69 @@ async function pageTicks() {
             : el("p", {class: "muted"}, "No ticks yet."));
 }
 
+/* ---- the tables a pipeline writes ---- */
+
+const KIND_CLASS = {table: "k-table", file: "k-file", url: "k-url", check: "k-check"};
+
+/* The lineage graph (`dagd lineage`'s nodes and edges) in the run graph's
+ * layered layout: sources on the left, what is derived from them right. */
+function drawLineage(lin) {
+    const W = 190, H = 26, GX = 46, GY = 10;
+    const nodes = lin.nodes.map((n) => ({step: n.id, kind: n.kind}));
+    const needs = {};
+    for (const e of lin.edges) {
+        (needs[e.to] = needs[e.to] || []).push(e.from);
+    }
+    const lay = layout(nodes, needs);
+    const xy = (p) => ({x: 10 + p.c * (W + GX), y: 10 + p.r * (H + GY)});
+    const rows = lay.cols.reduce((m, col) => Math.max(m, col.length), 0);
+    const width = 20 + lay.cols.length * (W + GX) - GX, height = 20 + rows * (H + GY) - GY;
+    const g = svg("svg", {id: "lineage", width: width, height: height, viewBox: "0 0 " + width + " " + height,
+        role: "img", "aria-label": "lineage graph"});
+    const edges = svg("g", {class: "edges"});
+    for (const e of lin.edges) {
+        const pa = lay.pos.get(e.from), pb = lay.pos.get(e.to);
+        if (!pa || !pb || e.from === e.to) {
+            continue;
+        }
+        const a = xy(pa), b = xy(pb);
+        const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
+        edges.appendChild(svg("path", {class: "edge", d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2},
+            svg("title", {}, e.from + " \u2192 " + e.to + " (" + e.step + ")")));
+    }
+    g.appendChild(edges);
+    for (const n of nodes) {
+        const p = xy(lay.pos.get(n.step));
+        const name = n.step.slice(n.step.indexOf(":") + 1);
+        const label = name.length > 26 ? "\u2026" + name.slice(-25) : name;
+        g.appendChild(svg("g", {class: "lineage-node " + (KIND_CLASS[n.kind] || "k-other"), "data-id": n.step},
+            svg("rect", {x: p.x, y: p.y, width: W, height: H, rx: 4}),
+            svg("text", {x: p.x + 7, y: p.y + 17}, label),
+            svg("title", {}, n.step)));
+    }
+    return g;
+}
+
+async function pageTables(name) {
+    navActive("pipelines");
+    const t = await api("/api/pipelines/" + encodeURIComponent(name) + "/tables");
+    const rows = t.tables.map((x) => el("tr", {class: "table-row"},
+        el("td", {class: "mono name"}, x.name),
+        el("td", {class: "num rows"}, x.rows === null ? "" : x.rows.toLocaleString("en")),
+        el("td", {}, x.written_by.join(", ")),
+        el("td", {}, x.last_written ? [link(runHash(x.last_written.run_id), x.last_written.run_id.slice(0, 12), {class: "mono"}),
+            " ", fmtTime(x.last_written.ended_at)]
+            : el("span", {class: "muted"}, x.written_by.length ? "not in the last 100 runs" : "no step's config names it as written"))));
+    show(el("h1", {}, "Tables of ", el("span", {class: "name"}, t.pipeline)),
+        el("p", {}, "warehouse ", el("span", {class: "mono", id: "warehouse"}, t.warehouse || "(none)")),
+        t.lineage_error ? el("p", {class: "error"}, t.lineage_error) : null,
+        rows.length ? table(["table", "rows", "written by", "last written"], rows, {id: "tables"})
+            : el("p", {class: "muted", id: "tables-empty"}, "This pipeline writes no table."),
+        el("h2", {}, "Lineage"),
+        t.lineage.nodes.length ? el("div", {class: "scroll", id: "lineage-box"}, drawLineage(t.lineage))
+            : el("p", {class: "muted"}, "Nothing to draw."));
+}
+
 /* ---- routing ---- */
 
 function fail(err) {
@@ -940,6 +1008,8 @@ function route() {
         p = pageRun(parts[1]);
     } else if (parts[0] === "run" && parts.length === 4 && parts[2] === "step") {
         p = pageStep(parts[1], parts[3]);
+    } else if (parts[0] === "tables" && parts.length === 2) {
+        p = pageTables(parts[1]);
     } else if (parts[0] === "ticks") {
         p = pageTicks();
     } else {
