@@ -28,6 +28,10 @@ struct dagd_csv_reader {
     dagd_csv_record_fn fn;
     void *userdata;
     char delim; /* ',' unless set */
+    /* stop[c]: byte c ends a run of unquoted field text (the delimiter,
+     * CR, LF, '"'): one table lookup per byte in the hot loop instead of
+     * four compares (callgrind: the scan was a fifth of the reader) */
+    bool stop[256];
     enum state st;
     bool skip_lf;     /* after a CR ending a record */
     unsigned bom_pos; /* bytes of a leading BOM seen; 3 = done */
@@ -118,8 +122,9 @@ static int end_field(struct dagd_csv_reader *r)
     }
     r->spans[r->n] = (struct span){r->field_off, r->len - r->field_off, r->field_quoted};
     r->n++;
-    e = put(r, "", 1);
-    if (e < 0) {
+    if (r->len + 1 < r->cap) {
+        r->buf[r->len++] = '\0'; /* the common case, without put()'s call */
+    } else if ((e = put(r, "", 1)) < 0) {
         return e;
     }
     r->field_off = r->len;
@@ -214,8 +219,7 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
             /* fall through */
         case S_UNQUOTED: {
             size_t j = i;
-            const char d = r->delim;
-            while (j < n && p[j] != d && p[j] != '\n' && p[j] != '\r' && p[j] != '"') {
+            while (j < n && !r->stop[(unsigned char)p[j]]) {
                 j++;
             }
             if (j > i && (e = put(r, p + i, j - i)) < 0) {
@@ -246,12 +250,10 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
             continue;
         }
         case S_QUOTED: {
-            size_t j = i;
-            while (j < n && p[j] != '"') {
-                if (p[j] == '\n') {
-                    r->line++;
-                }
-                j++;
+            const char *q = memchr(p + i, '"', n - i);
+            size_t j = q ? (size_t)(q - p) : n;
+            for (const char *nl = p + i; (nl = memchr(nl, '\n', (size_t)(p + j - nl))); nl++) {
+                r->line++;
             }
             if (j > i && (e = put(r, p + i, j - i)) < 0) {
                 return e;
@@ -328,8 +330,11 @@ struct dagd_csv_reader *dagd_csv_reader_new(dagd_csv_record_fn fn, void *userdat
     }
     r->fn = fn;
     r->userdata = userdata;
-    r->delim = ',';
     r->line = 1;
+    r->stop[(unsigned char)'\n'] = r->stop[(unsigned char)'\r'] = r->stop[(unsigned char)'"'] =
+        true;
+    r->delim = ',';
+    r->stop[(unsigned char)','] = true;
     return r;
 }
 
@@ -339,7 +344,9 @@ int dagd_csv_reader_set_delimiter(struct dagd_csv_reader *r, char delim)
         r->bom_pos > 0) {
         return -EINVAL;
     }
+    r->stop[(unsigned char)r->delim] = false;
     r->delim = delim;
+    r->stop[(unsigned char)delim] = true;
     return 0;
 }
 
