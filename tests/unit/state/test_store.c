@@ -32,6 +32,7 @@
 #include <libpq-fe.h>
 
 #include "store-migrations.h"
+#include "store-migrations-pg.h"
 #include "store-sql.h"
 #include "store.h"
 
@@ -2258,6 +2259,21 @@ static void test_copy_tables_complete(void **state)
     assert_int_equal(count_rows(f, sql), total);
 }
 
+/* Every SQLite migration has its PostgreSQL twin (state/sql-pg/): the last
+ * one brings PostgreSQL to the same version. Checked without a server, so a
+ * build without PostgreSQL catches a forgotten twin too. */
+static void test_pg_migrations_complete(void **state)
+{
+    (void)state;
+    size_t n = sizeof(dagd_store_pg_migrations) / sizeof(dagd_store_pg_migrations[0]);
+    assert_true(n >= 1);
+    assert_int_equal(dagd_store_pg_migrations[n - 1].version, dagd_store_schema_latest());
+    for (size_t i = 1; i < n; i++) {
+        assert_int_equal(dagd_store_pg_migrations[i].version,
+                         dagd_store_pg_migrations[i - 1].version + 1);
+    }
+}
+
 /* ---- PostgreSQL only ---- */
 
 /* Cut the store's session from the server side, as a server restart or a
@@ -2428,6 +2444,7 @@ int main(void)
     /* Backend-independent: the same suite on SQLite and on PostgreSQL. */
     const struct CMUnitTest both[] = {
         cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_pg_migrations_complete),
         cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steps, setup, teardown),
