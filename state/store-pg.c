@@ -48,6 +48,8 @@ struct dagd__pg {
     bool in_txn;
     bool history_locked; /* dagd__pg_lock_history(): take it again after a reconnect */
     bool history_lost;   /* another session took it while we were away: write nothing */
+    dagd__pg_wait_fn wait_fn;
+    void *wait_userdata;
     struct pg_logged *log;
     size_t n_log, cap_log;
     int64_t changes, last_id;
@@ -322,6 +324,10 @@ static int reconnect(struct dagd__pg *pg)
             }
         }
         uint64_t now = dagd_now_mono_usec();
+        if (pg->wait_fn) {
+            pg->wait_fn((unsigned)((now - start) / 1000), PQerrorMessage(pg->conn),
+                        pg->wait_userdata);
+        }
         if (now - start >= pg->reconnect_timeout_usec) {
             pg_msg(pg, "PostgreSQL (%s) unreachable for %" PRIu64 " s: %s", pg->display,
                    (now - start) / 1000000, PQerrorMessage(pg->conn));
@@ -777,4 +783,10 @@ int dagd__pg_lock_history(struct dagd__pg *pg)
         pg->history_locked = true;
     }
     return rc;
+}
+
+void dagd__pg_set_wait_fn(struct dagd__pg *pg, dagd__pg_wait_fn fn, void *userdata)
+{
+    pg->wait_fn = fn;
+    pg->wait_userdata = userdata;
 }

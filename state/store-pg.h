@@ -69,6 +69,12 @@ int dagd__pg_copy_end(struct dagd__pg *pg);
  * message names it), or an error. */
 int dagd__pg_lock_history(struct dagd__pg *pg);
 
+/* Called before each sleep of a reconnect's backoff, with the time waited
+ * so far (0 at the first) and libpq's reason: the daemon keeps systemd's
+ * watchdog fed and says what it waits for. */
+typedef void (*dagd__pg_wait_fn)(unsigned waited_ms, const char *why, void *userdata);
+void dagd__pg_set_wait_fn(struct dagd__pg *pg, dagd__pg_wait_fn fn, void *userdata);
+
 const char *dagd__pg_errmsg(struct dagd__pg *pg);
 /* Rows changed by the last INSERT/UPDATE/DELETE. */
 int64_t dagd__pg_changes(struct dagd__pg *pg);

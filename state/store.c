@@ -1156,6 +1156,13 @@ int dagd_store_lock_history(struct dagd_store *s)
     return rc == SQLITE_OK ? 0 : store_fail(s, rc, "Failed to lock the run history");
 }
 
+void dagd_store_set_wait_fn(struct dagd_store *s, dagd_store_wait_fn fn, void *userdata)
+{
+    if (s->pg) {
+        dagd__pg_set_wait_fn(s->pg, fn, userdata);
+    }
+}
+
 bool dagd_store_is_postgresql(struct dagd_store *s)
 {
     return s->pg != NULL;

@@ -90,6 +90,13 @@ int dagd_store_open_location_readonly(const char *state, struct dagd_store **ret
  * another daemon holds it. On SQLite a no-op (the state directory's lock,
  * statelock.h, does that job). */
 int dagd_store_lock_history(struct dagd_store *s);
+/* While a store call waits for PostgreSQL to come back (a reconnect's
+ * backoff, up to DAGD_STATE_RECONNECT_TIMEOUT), `fn` is called before each
+ * pause (every 50 ms to 2 s) with the time waited so far (0 at the first
+ * call of an outage) and libpq's reason: the caller's loop is blocked, so
+ * this is where a daemon feeds systemd's watchdog. A no-op on SQLite. */
+typedef void (*dagd_store_wait_fn)(unsigned waited_ms, const char *why, void *userdata);
+void dagd_store_set_wait_fn(struct dagd_store *s, dagd_store_wait_fn fn, void *userdata);
 /* Whether the store is on PostgreSQL. */
 bool dagd_store_is_postgresql(struct dagd_store *s);
 /* How many times the PostgreSQL connection was re-made (0 on SQLite). */

@@ -248,6 +248,30 @@ static int recover_orphans(struct dagd_daemon *d)
     return 0;
 }
 
+/* The store waits for PostgreSQL to come back (docs/postgresql.md): the
+ * loop is blocked meanwhile, so keep systemd's watchdog fed (the wait is
+ * bounded by DAGD_STATE_RECONNECT_TIMEOUT, not by WatchdogSec) and say
+ * what we wait for, once per outage in the log, in STATUS= throughout. */
+static void on_store_wait(unsigned waited_ms, const char *why, void *userdata)
+{
+    struct dagd_daemon *d = userdata;
+    if (waited_ms == 0) {
+        /* libpq's reason spans lines: keep the log line one line. */
+        char reason[200];
+        (void)snprintf(reason, sizeof(reason), "%s", why ? why : "");
+        for (char *c = reason; *c; c++) {
+            if (*c == '\n' || *c == '\t') {
+                *c = ' ';
+            }
+        }
+        dagd_log_warning("Lost the connection to the run history (%s): %s; waiting for "
+                         "PostgreSQL, the daemon is paused meanwhile",
+                         dagd_store_path(d->store), reason);
+    }
+    dagd_notify_watchdog(d->notify);
+    dagd_notify_status(d->notify, "Waiting for PostgreSQL (%u s)", waited_ms / 1000);
+}
+
 static int open_store(struct daemon *s)
 {
     struct dagd_daemon *d = &s->d;
@@ -271,6 +295,7 @@ static int open_store(struct daemon *s)
         if (r < 0) {
             return dagd_log_errno(LOG_ERR, r, "%s", dagd_store_errmsg(d->store));
         }
+        dagd_store_set_wait_fn(d->store, on_store_wait, d);
         dagd_log_info("Run history in PostgreSQL (%s)", dagd_store_path(d->store));
     }
     /* The executor wants an absolute state dir (steps run elsewhere). */

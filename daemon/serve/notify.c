@@ -29,6 +29,13 @@ static void on_watchdog(uv_timer_t *t)
     send_state(t->data, "WATCHDOG=1");
 }
 
+void dagd_notify_watchdog(struct dagd_notify *n)
+{
+    if (n && n->watchdog_usec) {
+        send_state(n, "WATCHDOG=1");
+    }
+}
+
 int dagd_notify_new(uv_loop_t *loop, struct dagd_notify **ret)
 {
     struct dagd_notify *n = dagd_xcalloc(1, sizeof(*n));

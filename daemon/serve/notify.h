@@ -22,6 +22,9 @@ void dagd_notify_ready(struct dagd_notify *n);
 void dagd_notify_stopping(struct dagd_notify *n);
 void dagd_notify_reloading(struct dagd_notify *n);
 void dagd_notify_status(struct dagd_notify *n, const char *fmt, ...) _printf_(2, 3);
+/* Feed the watchdog from outside the loop's timer: while the loop is
+ * blocked on purpose (waiting for the PostgreSQL history to come back). */
+void dagd_notify_watchdog(struct dagd_notify *n);
 /* Watchdog period in microseconds, 0 if none. */
 uint64_t dagd_notify_watchdog_usec(const struct dagd_notify *n);
 

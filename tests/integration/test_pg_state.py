@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -40,6 +41,22 @@ def same(got, want):
     check(got == want, "got %r, wanted %r" % (got, want))
 
 
+class Notify:
+    """A fake NOTIFY_SOCKET: (time, message) of every datagram dagd sends."""
+
+    def __init__(self):
+        self.path = os.path.join(tempfile.mkdtemp(prefix="dagd-notify-"), "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            m = self.sock.recv(4096).decode(errors="replace")
+            self.messages.append((time.monotonic(), m))
+
+
 def start_fails(args, env=None, config=None, want=""):
     """A daemon that must refuse to start: exit code and log."""
     d = Daemon({"chain": CHAIN}, args=args, env=env, config=config, start=False)
@@ -64,8 +81,12 @@ def sql(pg, query, dbname=None):
 with PgServer(dbname="dagd") as pg:
     conninfo = pg.conninfo
 
+    notify = Notify()
+    # WATCHDOG_USEC=2s: the loop's own timer pings every second; while the
+    # loop waits for PostgreSQL only the store's wait hook pings.
     with Daemon({"chain": CHAIN, "failing": FAILING, "long": LONG},
-                args=["--state", conninfo]) as d:
+                args=["--state", conninfo],
+                env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"}) as d:
         check("Run history in PostgreSQL" in d.logtext(), d.logtext())
         # One daemon per history: a second one (own state directory) is refused.
         start_fails(["--state", conninfo], want="Another daemon uses the run history")
@@ -131,6 +152,21 @@ with PgServer(dbname="dagd") as pg:
                      "run succeeded"):
             check(any(m.startswith(want) for m in msgs), "missing event %r: %r" % (want, msgs))
         same(sql(pg, "SELECT count(*) FROM runs", "dagd").strip(), "3")
+        # The server goes away while the daemon is idle: a dagctl request
+        # waits for it (the loop is paused; the watchdog stays fed) and is
+        # answered once it is back.
+        pg.stop()
+        back = threading.Timer(3.0, pg.start)
+        back.start()
+        t0 = time.monotonic()
+        same(len(d.ctl("runs", json_out=True).json["runs"]), 3)
+        waited = time.monotonic() - t0
+        back.join()
+        check(waited >= 2.0, "dagctl runs answered in %.1f s while the server was down" % waited)
+        check("Lost the connection to the run history" in d.logtext(), d.logtext())
+        pings = [t for t, m in notify.messages if "WATCHDOG=1" in m and t0 < t < t0 + waited]
+        gaps = [b - a for a, b in zip([t0] + pings, pings + [t0 + waited])]
+        check(max(gaps) < 2.5, "watchdog pings while waiting: gaps %r" % gaps)
         # ... and the daemon goes on working on the new connection.
         same(d.ctl("run", "chain", "--wait", "--force", json_out=True).json["status"], "succeeded")
         same(len(d.ctl("runs", json_out=True).json["runs"]), 4)
@@ -228,4 +264,5 @@ with PgServer(dbname="dagd") as pg:
     start_fails(["--state", conninfo], want="Failed to connect to PostgreSQL")
     check(time.monotonic() - t0 < 20, "took %.1f s to fail" % (time.monotonic() - t0))
 
+shutil.rmtree(os.path.dirname(notify.path), ignore_errors=True)
 print("ok")
