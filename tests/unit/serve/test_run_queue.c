@@ -184,6 +184,62 @@ static void test_pipeline_concurrency(void **state)
     dagd_pipeline_unref(other);
 }
 
+/* Lanes: 30 adopted runs of a backfill and a manual run submitted after
+ * them take turns, so the manual run starts within two starts of the slot
+ * freeing, not after the whole backfill. The manual run is a queued row
+ * (with its options) before it starts; a shutdown keeps queued rows. */
+static void test_lanes_fair(void **state)
+{
+    struct fixture *f = *state = fixture_new(1);
+    struct dagd_pipeline *p = sleeper(f, "s", 30, 0);
+    char blocker[33], manual[33], ids[30][33];
+    char *steps[] = {(char *)"nap"}, *tasks[] = {(char *)"sleep"};
+    char *overrides[] = {(char *)"tag=m"};
+
+    submit(f, p, blocker);
+    for (size_t i = 0; i < 30; i++) {
+        dagd_run_id_new(ids[i]);
+        struct dagd_run_info info = {
+            .run_id = ids[i],
+            .pipeline = "s",
+            .trigger = "backfill",
+            .backfill_id = "bf1",
+        };
+        assert_int_equal(dagd_store_run_create(f->store, &info, steps, tasks, 1), 0);
+        assert_int_equal(dagd_run_queue_adopt(f->q, p, &info), 0);
+    }
+    struct dagd_diags d = {0};
+    struct dagd_run_options opts = {.param_overrides = overrides, .n_param_overrides = 1};
+    assert_int_equal(dagd_run_queue_submit(f->q, p, &opts, manual, &d), 0);
+    struct dagd_run_info m = run_of(f, manual);
+    assert_int_equal(m.status, DAGD_RUN_QUEUED);
+    assert_string_equal(m.queue_options, "{\"params\":[\"tag=m\"]}");
+    dagd_run_info_done(&m);
+    dagd_run_queue_kick(f->q);
+    st_run_until(&f->loop, queue_empty, f, TIMEOUT_MS);
+
+    m = run_of(f, manual);
+    assert_int_equal(m.status, DAGD_RUN_SUCCEEDED);
+    /* 1: the blocker; 2: the backfill's oldest run (its lane is older);
+     * 3: the manual run's lane, never served. */
+    assert_int_equal(m.start_seq, 3);
+    dagd_run_info_done(&m);
+    struct dagd_run_info last = run_of(f, ids[29]);
+    assert_int_equal(last.start_seq, 32);
+    dagd_run_info_done(&last);
+
+    /* A stop keeps what waits. */
+    char again[33], waiting[33];
+    submit(f, p, again);
+    submit(f, p, waiting);
+    dagd_run_queue_cancel_queued(f->q);
+    struct dagd_run_info w = run_of(f, waiting);
+    assert_int_equal(w.status, DAGD_RUN_QUEUED);
+    dagd_run_info_done(&w);
+    st_run_until(&f->loop, queue_empty, f, TIMEOUT_MS);
+    dagd_pipeline_unref(p);
+}
+
 static void on_watch(const struct dagd_exec_event *ev, void *userdata)
 {
     struct fixture *f = userdata;
@@ -344,6 +400,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_max_runs, teardown),
         cmocka_unit_test_teardown(test_pipeline_concurrency, teardown),
+        cmocka_unit_test_teardown(test_lanes_fair, teardown),
         cmocka_unit_test_teardown(test_cancel, teardown),
         cmocka_unit_test_teardown(test_list_get, teardown),
         cmocka_unit_test_teardown(test_bad_options, teardown),
