@@ -72,9 +72,13 @@ static int fail(struct dagd_load *l, int code, const char *fmt, ...)
 {
     va_list ap;
 
+    char buf[sizeof(l->err)];
+
+    /* formatted apart: the arguments may be l->err itself ("...: %s", l->err) */
     va_start(ap, fmt);
-    (void)vsnprintf(l->err, sizeof(l->err), fmt, ap);
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    memcpy(l->err, buf, sizeof(buf));
     return code;
 }
 
@@ -82,9 +86,13 @@ int dagd__load_fail(struct dagd_load *l, int code, const char *fmt, ...)
 {
     va_list ap;
 
+    char buf[sizeof(l->err)];
+
+    /* formatted apart: the arguments may be l->err itself ("...: %s", l->err) */
     va_start(ap, fmt);
-    (void)vsnprintf(l->err, sizeof(l->err), fmt, ap);
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    memcpy(l->err, buf, sizeof(buf));
     return code;
 }
 
@@ -219,6 +227,11 @@ static bool is_key(const struct dagd_load_spec *spec, const char *name)
     return false;
 }
 
+static int create_tables(struct dagd_load *l, const struct dagd_load_spec *spec)
+{
+    return dagd__load_create_tables(l, spec);
+}
+
 static int exec(struct dagd_load *l, const char *sql)
 {
     char *msg = NULL;
@@ -234,7 +247,7 @@ static int exec(struct dagd_load *l, const char *sql)
     return 0;
 }
 
-static int create_tables(struct dagd_load *l, const struct dagd_load_spec *spec)
+int dagd__load_create_tables(struct dagd_load *l, const struct dagd_load_spec *spec)
 {
     struct sb b = {0};
     int r;
@@ -555,8 +568,12 @@ int dagd_load_new_wh(struct dagd_wh *wh, const struct dagd_load_spec *spec,
     }
     (void)pthread_mutex_init(&l->mu, NULL);
     (void)pthread_cond_init(&l->cv, NULL);
-    if ((r = create_tables(l, spec)) < 0 ||
-        (r = l->wh ? dagd__load_pg_create(l, spec) : prepare_sqlite(l, spec)) < 0) {
+    if (l->wh) {
+        r = dagd__load_pg_create(l, spec);
+    } else if ((r = create_tables(l, spec)) >= 0) {
+        r = prepare_sqlite(l, spec);
+    }
+    if (r < 0) {
         goto fail_msg;
     }
     *ret = l;

@@ -67,6 +67,7 @@ struct dagd_load {
     char *pg_buf; /* PostgreSQL: one batch as COPY text */
     size_t pg_buf_cap;
     bool pg_in_copy;    /* a COPY is open on the connection */
+    bool pg_binary;     /* the rows go in COPY's binary format (the table's types match) */
     char *pg_copy_sql;  /* COPY ... FROM STDIN of the rows (into the staging table: upsert) */
     char *pg_stage_sql; /* upsert: CREATE TEMP TABLE of the staging table */
     char *pg_merge_sql; /* upsert: staging -> table, one row per key */
@@ -120,6 +121,8 @@ int dagd__load_fail(struct dagd_load *l, int code, const char *fmt, ...)
 int dagd__load_wfail(struct dagd_load *l, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *dagd__load_out_name(const struct dagd_load *l, size_t i);
+/* The table, the rejects table and _dagd_load_files, if missing. */
+int dagd__load_create_tables(struct dagd_load *l, const struct dagd_load_spec *spec);
 
 /* load_pg.c: the PostgreSQL writer (see there). */
 int dagd__load_pg_create(struct dagd_load *l, const struct dagd_load_spec *spec);

@@ -2,8 +2,13 @@
  * files, typing and semantics as on SQLite, written with COPY.
  *
  * One file = one transaction: BEGIN, (replace: DELETE), COPY of the rows
- * (text format, PostgreSQL 15 docs "COPY": tab-separated, \N for NULL,
- * backslash escapes), then the rejected rows by a second COPY, then the
+ * (PostgreSQL 15 docs "COPY", "Binary Format": each row a field count,
+ * each field a length and its bytes, integers and reals big-endian; the
+ * server parses nothing, which makes the load as fast as psql's \copy of
+ * the CSV, tests/bench/pg_load. A table made before with other column types
+ * than the load's (bigint, double precision, text) gets the text format:
+ * tab-separated, \N for NULL, backslash escapes), then the rejected rows by
+ * a second COPY (text), then the
  * checkpoint row of `_dagd_load_files`, COMMIT. A failure anywhere ends the
  * COPY with an error and rolls back: nothing of the file is written and its
  * checkpoint does not advance (a dropped connection rolls back on the
@@ -17,6 +22,7 @@
  * value (ties: the later row; only NULLs: the first, which nothing
  * replaces), and the ON CONFLICT's WHERE is the same as on SQLite. Text
  * values of `newest` compare bytewise (COLLATE "C"), as in SQLite. */
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -105,6 +111,60 @@ static void put_row(struct dagd_load *l, const struct batch *b, const struct cel
         }
         (*buf)[(*len)++] = i + 1 < l->n_out ? '\t' : '\n';
     }
+}
+
+/* COPY's binary format: the header (signature, flags, no extension) and
+ * the trailer (a field count of -1). */
+static const char binary_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+static const char binary_trailer[2] = {'\377', '\377'};
+
+static void put_be32(char *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, 4);
+}
+
+/* One row of cells in the binary format at *len. */
+static void put_row_binary(struct dagd_load *l, const struct batch *b, const struct cell *c,
+                           char **buf, size_t *len, size_t *cap)
+{
+    size_t need = 2;
+
+    for (size_t i = 0; i < l->n_out; i++) {
+        need += 4 + (c[i].kind == CELL_TEXT ? c[i].len : c[i].kind == CELL_NULL ? 0 : 8);
+    }
+    buf_reserve(buf, cap, *len + need);
+    char *p = *buf + *len;
+    uint16_t nf = htobe16((uint16_t)l->n_out);
+    memcpy(p, &nf, 2);
+    p += 2;
+    for (size_t i = 0; i < l->n_out; i++) {
+        uint64_t v;
+        switch (c[i].kind) {
+        case CELL_NULL:
+            put_be32(p, UINT32_MAX); /* -1: NULL */
+            p += 4;
+            break;
+        case CELL_INT:
+        case CELL_REAL:
+            put_be32(p, 8);
+            if (c[i].kind == CELL_INT) {
+                v = htobe64((uint64_t)c[i].i);
+            } else {
+                memcpy(&v, &c[i].d, 8);
+                v = htobe64(v);
+            }
+            memcpy(p + 4, &v, 8);
+            p += 12;
+            break;
+        case CELL_TEXT:
+            put_be32(p, (uint32_t)c[i].len);
+            memcpy(p + 4, b->arena + c[i].off, c[i].len);
+            p += 4 + c[i].len;
+            break;
+        }
+    }
+    *len += need;
 }
 
 /* A rejected row as a COPY line of the rejects table: table_name, _file,
@@ -235,13 +295,97 @@ static char *merge_sql(const struct dagd_load *l, const struct dagd_load_spec *s
     return s;
 }
 
+/* The type each output column must have for the binary format: what the
+ * cells are (load_file.c types every value by its column). */
+static const char *binary_type(const struct dagd_load *l, size_t i)
+{
+    if (i >= l->n_cols) {
+        return strcmp(dagd__load_out_name(l, i), "_file") == 0 ? "text" : "bigint";
+    }
+    switch (l->cols[i].type) {
+    case DAGD_LOAD_INTEGER:
+    case DAGD_LOAD_MONEY:
+        return "bigint";
+    case DAGD_LOAD_REAL:
+        return "double precision";
+    default:
+        return "text";
+    }
+}
+
+struct typecheck {
+    const struct dagd_load *l;
+    size_t matched;
+    bool other;
+};
+
+static int type_row(void *userdata, size_t n, const char *const *names, const char *const *values,
+                    const char *kinds)
+{
+    struct typecheck *t = userdata;
+
+    for (size_t i = 0; i < t->l->n_out; i++) {
+        if (values[0] && strcmp(values[0], dagd__load_out_name(t->l, i)) == 0) {
+            if (values[1] && strcmp(values[1], binary_type(t->l, i)) == 0) {
+                t->matched++;
+            } else {
+                t->other = true;
+            }
+        }
+    }
+    return 0;
+}
+
+/* True when every output column of the table has the type of its cells. */
+static bool binary_fits(struct dagd_load *l)
+{
+    const char *params[] = {l->table};
+    struct typecheck t = {.l = l};
+
+    if (dagd_wh_query(l->wh,
+                      "SELECT a.attname::text, format_type(a.atttypid, NULL) FROM "
+                      "pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass(quote_ident($1)) "
+                      "AND a.attnum > 0 AND NOT a.attisdropped",
+                      1, params, type_row, &t) < 0) {
+        return false;
+    }
+    return !t.other && t.matched == l->n_out;
+}
+
+/* CREATE TABLE IF NOT EXISTS is not safe against itself on PostgreSQL: two
+ * load steps creating `rejects` at once, one fails on pg_type's unique
+ * index. The steps' DDL takes turns under a transaction-scoped advisory
+ * lock (released at COMMIT or by a dropped connection). */
+#define DDL_LOCK "SELECT pg_advisory_xact_lock(hashtext('dagd load: create tables'))"
+
+static int create_locked(struct dagd_load *l, const struct dagd_load_spec *spec)
+{
+    int r;
+
+    if (dagd_wh_exec(l->wh, "BEGIN") < 0 || dagd_wh_exec(l->wh, DDL_LOCK) < 0) {
+        r = dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, l->wh->err);
+    } else if ((r = dagd__load_create_tables(l, spec)) >= 0 && dagd_wh_exec(l->wh, "COMMIT") < 0) {
+        r = dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, l->wh->err);
+    }
+    if (r < 0) {
+        (void)dagd_wh_exec(l->wh, "ROLLBACK");
+    }
+    return r;
+}
+
 int dagd__load_pg_create(struct dagd_load *l, const struct dagd_load_spec *spec)
 {
     const char *target = l->mode == DAGD_LOAD_UPSERT ? "_dagd_stage" : l->table;
+    int r = create_locked(l, spec);
 
+    if (r < 0) {
+        return r;
+    }
+    l->pg_binary = binary_fits(l);
     l->pg_copy_sql = dagd_wh_append_ident(dagd_wh_append(NULL, "COPY "), target);
     l->pg_copy_sql = column_list(l, dagd_wh_append(l->pg_copy_sql, " ("));
-    l->pg_copy_sql = dagd_wh_append(l->pg_copy_sql, ") FROM STDIN");
+    l->pg_copy_sql = dagd_wh_append(l->pg_copy_sql,
+                                    l->pg_binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
     if (l->mode == DAGD_LOAD_UPSERT) {
         /* file order in _dagd_seq; gone at COMMIT or ROLLBACK */
         l->pg_stage_sql = dagd_wh_append(NULL, "CREATE TEMP TABLE \"_dagd_stage\" (LIKE ");
@@ -304,8 +448,7 @@ static int copy_start(struct dagd_load *l, const char *sql)
 
     if (!ok) {
         (void)dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
-                              res ? dagd_wh_pg_error(l->wh, PQresultErrorMessage(res))
-                                  : dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
+                              res ? PQresultErrorMessage(res) : PQerrorMessage(PG(l)));
     }
     PQclear(res);
     l->pg_in_copy = ok;
@@ -320,13 +463,11 @@ static int copy_end(struct dagd_load *l, const char *errmsg)
 
     l->pg_in_copy = false;
     if (PQputCopyEnd(PG(l), errmsg) != 1) {
-        return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
-                               dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
+        return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, PQerrorMessage(PG(l)));
     }
     while ((res = PQgetResult(PG(l)))) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK && r == 0 && !errmsg) {
-            r = dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
-                                dagd_wh_pg_error(l->wh, PQresultErrorMessage(res)));
+            r = dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, PQresultErrorMessage(res));
         }
         PQclear(res);
     }
@@ -340,7 +481,13 @@ int dagd__load_pg_begin(struct dagd_load *l)
         return dagd__load_fail(l, -EIO, "%s: creating the staging table: %s", l->wh->label,
                                l->wh->err);
     }
-    return copy_start(l, l->pg_copy_sql);
+    int r = copy_start(l, l->pg_copy_sql);
+    if (r == 0 && l->pg_binary &&
+        PQputCopyData(PG(l), binary_header, (int)sizeof(binary_header)) != 1) {
+        return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
+                               dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
+    }
+    return r;
 }
 
 /* Writer thread: one batch into the open COPY; its rejects kept for later
@@ -350,11 +497,14 @@ int dagd__load_pg_write_batch(struct dagd_load *l, const struct batch *b)
     size_t len = 0;
 
     for (size_t row = 0; row < b->rows; row++) {
-        put_row(l, b, b->cells + row * l->n_out, &l->pg_buf, &len, &l->pg_buf_cap);
+        if (l->pg_binary) {
+            put_row_binary(l, b, b->cells + row * l->n_out, &l->pg_buf, &len, &l->pg_buf_cap);
+        } else {
+            put_row(l, b, b->cells + row * l->n_out, &l->pg_buf, &len, &l->pg_buf_cap);
+        }
     }
     if (len > 0 && PQputCopyData(PG(l), l->pg_buf, (int)len) != 1) {
-        return dagd__load_wfail(l, -EIO, "%s: %s", l->wh->label,
-                                dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
+        return dagd__load_wfail(l, -EIO, "%s: %s", l->wh->label, PQerrorMessage(PG(l)));
     }
     for (size_t k = 0; k < b->nrej; k++) {
         put_reject(l, b, &b->rej[k]);
@@ -384,7 +534,13 @@ static int put_checkpoint(struct dagd_load *l, const struct dagd_load_result *re
 
 int dagd__load_pg_finish(struct dagd_load *l, const struct dagd_load_result *res)
 {
-    int r = copy_end(l, NULL);
+    int r;
+
+    if (l->pg_binary && PQputCopyData(PG(l), binary_trailer, (int)sizeof(binary_trailer)) != 1) {
+        return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
+                               dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
+    }
+    r = copy_end(l, NULL);
 
     if (r < 0) {
         return r;
@@ -398,8 +554,7 @@ int dagd__load_pg_finish(struct dagd_load *l, const struct dagd_load_result *res
             return r;
         }
         if (PQputCopyData(PG(l), l->pg_rej, (int)l->pg_rej_len) != 1) {
-            return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label,
-                                   dagd_wh_pg_error(l->wh, PQerrorMessage(PG(l))));
+            return dagd__load_fail(l, -EIO, "%s: %s", l->wh->label, PQerrorMessage(PG(l)));
         }
         if ((r = copy_end(l, NULL)) < 0) {
             return r;
