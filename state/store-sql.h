@@ -18,6 +18,10 @@
     "s.run_id, s.step, s.task, s.status, s.attempts, s.started_at, s.ended_at, s.exit_code, "      \
     "s.rows_in, s.rows_out, s.fingerprint, s.error, s.skip_reason, s.cpu_usec, s.max_rss_kb, "     \
     "s.inputs, s.manifest"
+/* Decoded by backfill_from_row() in this order. */
+#define BACKFILL_COLUMNS                                                                           \
+    "backfill_id, pipeline, status, range_from, range_to, n_partitions, created_at, ended_at, "    \
+    "params, priority"
 #define EVENT_COLUMNS "seq, run_id, step, ts, level, kind, message"
 #define TICK_COLUMNS "id, name, kind, ts, run_id, status, reason"
 /* Decoded by check_from_row() in this order. */
@@ -138,9 +142,12 @@
     X(BACKFILL_SET_STATUS,                                                                         \
       "UPDATE backfills SET status = ?2, ended_at = ?3 WHERE backfill_id = ?1 "                    \
       "AND status = 'running'")                                                                    \
-    X(BACKFILL_GET,                                                                                \
-      "SELECT backfill_id, pipeline, status, range_from, range_to, n_partitions, "                 \
-      "created_at, ended_at, params, priority FROM backfills WHERE backfill_id = ?1")              \
+    X(BACKFILL_GET, "SELECT " BACKFILL_COLUMNS " FROM backfills WHERE backfill_id = ?1")           \
+    /* dagctl backfills: newest first (backfills_by_created, backfills_by_pipeline_created). */    \
+    X(BACKFILLS_LIST_ALL,                                                                          \
+      "SELECT " BACKFILL_COLUMNS " FROM backfills ORDER BY created_at DESC LIMIT ?1")              \
+    X(BACKFILLS_LIST_PIPELINE, "SELECT " BACKFILL_COLUMNS " FROM backfills WHERE pipeline = ?1 "   \
+                               "ORDER BY created_at DESC LIMIT ?2")                                \
     X(BACKFILL_COUNTS, "SELECT status, count(*) FROM runs WHERE backfill_id = ?1 GROUP BY status") \
     X(BACKFILL_UNSUCCESSFUL, "SELECT partition FROM runs WHERE backfill_id = ?1 "                  \
                              "AND status IN ('failed', 'canceled')")                               \

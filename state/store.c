@@ -2492,6 +2492,47 @@ int dagd_store_backfill_set_status(struct dagd_store *s, const char *backfill_id
     return stmt_exec(s, st, "Failed to set the status of a backfill");
 }
 
+/* In the order of BACKFILL_COLUMNS. */
+static void backfill_from_row(struct dbstmt *st, struct dagd_backfill_info *b)
+{
+    *b = (struct dagd_backfill_info){
+        .backfill_id = column_strdup(st, 0),
+        .pipeline = column_strdup(st, 1),
+        .status = column_strdup(st, 2),
+        .range_from = column_strdup(st, 3),
+        .range_to = column_strdup(st, 4),
+        .n_partitions = db_column_int64(st, 5),
+        .created_at = db_column_int64(st, 6),
+        .ended_at = db_column_int64(st, 7),
+        .params_json = column_strdup(st, 8),
+        .priority = db_column_int(st, 9),
+    };
+}
+
+int dagd_store_backfills_list(struct dagd_store *s, const char *pipeline, size_t limit,
+                              struct dagd_backfill_info **ret, size_t *ret_n)
+{
+    _cleanup_stmt_ struct dbstmt *st = NULL;
+    struct dagd_backfill_info *v = NULL;
+    size_t n = 0;
+    int r = stmt_get(s, pipeline ? STMT_BACKFILLS_LIST_PIPELINE : STMT_BACKFILLS_LIST_ALL, &st), rc;
+    if (r < 0) {
+        return r;
+    }
+    int k = 1;
+    if (pipeline) {
+        (void)bind_text(st, k++, pipeline);
+    }
+    (void)db_bind_int64(st, k, sql_limit(limit));
+    while ((rc = db_step(st)) == SQLITE_ROW) {
+        v = dagd_xreallocarray(v, n + 1, sizeof(*v));
+        backfill_from_row(st, &v[n++]);
+    }
+    *ret = v;
+    *ret_n = n;
+    return rc == SQLITE_DONE ? 0 : store_fail(s, rc, "Failed to list the backfills");
+}
+
 int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
                             struct dagd_backfill_info *ret)
 {
@@ -2508,18 +2549,7 @@ int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
     if (rc != SQLITE_ROW) {
         return store_fail(s, rc, "Failed to read a backfill");
     }
-    *ret = (struct dagd_backfill_info){
-        .backfill_id = column_strdup(st, 0),
-        .pipeline = column_strdup(st, 1),
-        .status = column_strdup(st, 2),
-        .range_from = column_strdup(st, 3),
-        .range_to = column_strdup(st, 4),
-        .n_partitions = db_column_int64(st, 5),
-        .created_at = db_column_int64(st, 6),
-        .ended_at = db_column_int64(st, 7),
-        .params_json = column_strdup(st, 8),
-        .priority = db_column_int(st, 9),
-    };
+    backfill_from_row(st, ret);
     return 0;
 }
 

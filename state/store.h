@@ -323,6 +323,11 @@ int dagd_store_backfill_set_status(struct dagd_store *s, const char *backfill_id
                                    const char *status, int64_t now_ms);
 int dagd_store_backfill_get(struct dagd_store *s, const char *backfill_id,
                             struct dagd_backfill_info *ret);
+/* Backfills newest first; pipeline NULL = all; limit 0 = no limit (schema
+ * 9). *ret is an array of n (free each with dagd_backfill_info_done, then
+ * the array; NULL when n = 0). */
+int dagd_store_backfills_list(struct dagd_store *s, const char *pipeline, size_t limit,
+                              struct dagd_backfill_info **ret, size_t *ret_n);
 /* Its runs counted by status, into counts[] indexed by enum dagd_run_status. */
 int dagd_store_backfill_counts(struct dagd_store *s, const char *backfill_id,
                                int64_t counts[static 5]);

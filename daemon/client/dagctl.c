@@ -1185,6 +1185,54 @@ static int cmd_backfill(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* `dagctl backfills [--pipeline P] [--limit N] [--json]`: newest first. */
+static int cmd_backfills(struct ctl *c, int argc, char **argv)
+{
+    cJSON *params = cJSON_CreateObject();
+    struct dagd_reply rep;
+
+    argc = take_json(c, argc, argv);
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && streq(argv[i], "--pipeline")) {
+            cJSON_AddStringToObject(params, "pipeline", v);
+            i++;
+        } else if (v && streq(argv[i], "--limit")) {
+            int r = add_limit(params, v, 1000);
+            if (r != 0) {
+                cJSON_Delete(params);
+                return r;
+            }
+            i++;
+        } else {
+            cJSON_Delete(params);
+            return usage_error("%s", "usage: dagctl backfills [--pipeline P] [--limit N] [--json]");
+        }
+    }
+    int r = ctl_call(c, "backfills", params, NULL, NULL, &rep);
+    if (r != 0) {
+        return r;
+    }
+    if (c->json) {
+        print_json(rep.result);
+    } else {
+        const cJSON *b;
+        printf("%-32s %-16s %-9s %6s %7s %7s %9s %6s %8s\n", "BACKFILL", "PIPELINE", "STATUS",
+               "PARTS", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED");
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(rep.result, "backfills"))
+        {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, "counts");
+            printf("%-32s %-16s %-9s %6.0f %7.0f %7.0f %9.0f %6.0f %8.0f\n",
+                   dagd_or_dash(dagd_jstr(b, "backfill_id")),
+                   dagd_or_dash(dagd_jstr(b, "pipeline")), dagd_or_dash(dagd_jstr(b, "status")),
+                   dagd_jnum(b, "partitions"), dagd_jnum(n, "queued"), dagd_jnum(n, "running"),
+                   dagd_jnum(n, "succeeded"), dagd_jnum(n, "failed"), dagd_jnum(n, "canceled"));
+        }
+    }
+    dagd_reply_done(&rep);
+    return 0;
+}
+
 /* `dagctl partitions PIPELINE [--json]`: every partition with its newest
  * run's status, and how many have none. */
 static int cmd_partitions(struct ctl *c, int argc, char **argv)
@@ -1242,6 +1290,7 @@ static const struct {
      "backfill PIPELINE (--from KEY --to KEY | --partitions K1,K2 | --failed) [--param k=v]... "
      "[--priority N] | show ID [--json] | cancel ID "
      "| retry ID"},
+    {"backfills", cmd_backfills, "backfills [--pipeline P] [--limit N] [--json]"},
     {"partitions", cmd_partitions, "partitions PIPELINE [--json]"},
 };
 

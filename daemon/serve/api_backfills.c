@@ -334,43 +334,82 @@ static int get_backfill(struct dagd_daemon *d, struct dagd_server_call *call, co
     return r;
 }
 
-static int api_backfill_show(struct dagd_daemon *d, struct dagd_server_call *call,
-                             const cJSON *params)
+/* A backfill's JSON: its row and its runs counted by status. */
+static cJSON *backfill_json(struct dagd_daemon *d, const struct dagd_backfill_info *b)
 {
-    struct dagd_backfill_info b = {0};
     int64_t counts[5];
-
-    if (get_backfill(d, call, params, &b) < 0) {
-        return 0;
-    }
-    if (dagd_store_backfill_counts(d->store, b.backfill_id, counts) < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
-        dagd_backfill_info_done(&b);
-        return 0;
+    if (dagd_store_backfill_counts(d->store, b->backfill_id, counts) < 0) {
+        return NULL;
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "backfill_id", b.backfill_id);
-    cJSON_AddStringToObject(o, "pipeline", b.pipeline);
-    cJSON_AddStringToObject(o, "status", b.status);
-    if (b.range_from) {
-        cJSON_AddStringToObject(o, "from", b.range_from);
-        cJSON_AddStringToObject(o, "to", b.range_to);
+    cJSON_AddStringToObject(o, "backfill_id", b->backfill_id);
+    cJSON_AddStringToObject(o, "pipeline", b->pipeline);
+    cJSON_AddStringToObject(o, "status", b->status);
+    if (b->range_from) {
+        cJSON_AddStringToObject(o, "from", b->range_from);
+        cJSON_AddStringToObject(o, "to", b->range_to);
     }
-    cJSON_AddNumberToObject(o, "partitions", (double)b.n_partitions);
-    cJSON_AddNumberToObject(o, "priority", b.priority);
-    cJSON *params_j = b.params_json ? cJSON_Parse(b.params_json) : NULL;
+    cJSON_AddNumberToObject(o, "partitions", (double)b->n_partitions);
+    cJSON_AddNumberToObject(o, "priority", b->priority);
+    cJSON *params_j = b->params_json ? cJSON_Parse(b->params_json) : NULL;
     cJSON_AddItemToObject(o, "params", params_j ? params_j : cJSON_CreateObject());
-    cJSON_AddNumberToObject(o, "created_at", (double)b.created_at);
-    if (b.ended_at) {
-        cJSON_AddNumberToObject(o, "ended_at", (double)b.ended_at);
+    cJSON_AddNumberToObject(o, "created_at", (double)b->created_at);
+    if (b->ended_at) {
+        cJSON_AddNumberToObject(o, "ended_at", (double)b->ended_at);
     }
     cJSON *c = cJSON_AddObjectToObject(o, "counts");
     for (int i = 0; i < 5; i++) {
         cJSON_AddNumberToObject(c, dagd_run_status_to_string((enum dagd_run_status)i),
                                 (double)counts[i]);
     }
-    dagd_server_call_reply(call, o);
+    return o;
+}
+
+static int api_backfill_show(struct dagd_daemon *d, struct dagd_server_call *call,
+                             const cJSON *params)
+{
+    struct dagd_backfill_info b = {0};
+
+    if (get_backfill(d, call, params, &b) < 0) {
+        return 0;
+    }
+    cJSON *o = backfill_json(d, &b);
+    if (!o) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+    } else {
+        dagd_server_call_reply(call, o);
+    }
     dagd_backfill_info_done(&b);
+    return 0;
+}
+
+/* `dagctl backfills [--pipeline P] [--limit N]`: newest first, with counts. */
+static int api_backfills(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
+{
+    const char *pipeline = NULL;
+    unsigned limit = 20;
+    struct dagd_backfill_info *v = NULL;
+    size_t n = 0;
+
+    if (dagd__api_get_string(call, params, "pipeline", false, &pipeline) < 0 ||
+        dagd__api_get_uint(call, params, "limit", 1000, &limit) < 0) {
+        return 0;
+    }
+    if (dagd_store_backfills_list(d->store, pipeline, limit, &v, &n) < 0) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        return 0;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "backfills");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *b = backfill_json(d, &v[i]);
+        if (b) {
+            cJSON_AddItemToArray(a, b);
+        }
+        dagd_backfill_info_done(&v[i]);
+    }
+    free(v);
+    dagd_server_call_reply(call, o);
     return 0;
 }
 
@@ -511,6 +550,7 @@ static int api_partitions(struct dagd_daemon *d, struct dagd_server_call *call, 
 const struct dagd_api_command dagd_api_backfills_commands[] = {
     {"backfill", DAGD_API_MUTATING, api_backfill},
     {"backfill_show", DAGD_API_READONLY, api_backfill_show},
+    {"backfills", DAGD_API_READONLY, api_backfills},
     {"backfill_cancel", DAGD_API_MUTATING, api_backfill_cancel},
     {"backfill_retry", DAGD_API_MUTATING, api_backfill_retry},
     {"partitions", DAGD_API_READONLY, api_partitions},

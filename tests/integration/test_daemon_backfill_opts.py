@@ -96,6 +96,17 @@ def main():
                     "--param", "failures=0").stdout.strip()
         wait_for(lambda: show(d, bf5)["status"] == "done", 30, "the listed --failed backfill")
         eq(sorted(runs_of(d, bf5)), ["initech"], "--failed within a list")
+
+        # dagctl backfills: newest first, with counts; --pipeline, --limit.
+        listed = json.loads(d.ctl("backfills", "--json").stdout)["backfills"]
+        eq([b["backfill_id"] for b in listed], [bf5, bf4, bf3, bf2, bf], "newest first")
+        eq(listed[1]["counts"]["failed"], 2, "counts in the list")
+        eq(len(json.loads(d.ctl("backfills", "--limit", "2", "--json").stdout)["backfills"]), 2,
+           "--limit")
+        eq(json.loads(d.ctl("backfills", "--pipeline", "nope", "--json").stdout)["backfills"], [],
+           "--pipeline")
+        text = d.ctl("backfills").stdout
+        check(text.startswith("BACKFILL") and bf3 in text and "cust" in text, text)
         eq(d.stop(), 0, "daemon exit status")
 
 

@@ -1124,6 +1124,35 @@ static void test_durable_queue(void **state)
         assert_int_equal(r.start_seq, want[i]);
         dagd_run_info_done(&r);
     }
+    /* Backfills newest first (schema 9), all or one pipeline's. */
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "bf%d", i);
+        struct dagd_backfill_info b = {.backfill_id = id,
+                                       .pipeline = i == 1 ? "q" : "p",
+                                       .n_partitions = 1,
+                                       .created_at = 1000 + i,
+                                       .params_json = "{\"k\":\"v\"}",
+                                       .priority = -i};
+        assert_int_equal(dagd_store_backfill_create(s, &b), 0);
+    }
+    struct dagd_backfill_info *bfs = NULL;
+    size_t n_bfs = 0;
+    assert_int_equal(dagd_store_backfills_list(s, NULL, 0, &bfs, &n_bfs), 0);
+    assert_int_equal(n_bfs, 3);
+    assert_string_equal(bfs[0].backfill_id, "bf2");
+    assert_int_equal(bfs[0].priority, -2);
+    assert_string_equal(bfs[0].params_json, "{\"k\":\"v\"}");
+    for (size_t i = 0; i < n_bfs; i++) {
+        dagd_backfill_info_done(&bfs[i]);
+    }
+    free(bfs);
+    assert_int_equal(dagd_store_backfills_list(s, "p", 1, &bfs, &n_bfs), 0);
+    assert_int_equal(n_bfs, 1);
+    assert_string_equal(bfs[0].backfill_id, "bf2");
+    dagd_backfill_info_done(&bfs[0]);
+    free(bfs);
+
     assert_int_equal(dagd_store_run_get(s, "plain", &r), 0);
     assert_int_equal(r.start_seq, 0);
     assert_int_equal(r.status, DAGD_RUN_FAILED);
