@@ -292,6 +292,12 @@ static int open_store(struct daemon *s)
         /* Two daemons on one history would fail each other's runs as
          * orphans and fire every schedule twice. */
         r = dagd_store_lock_history(d->store);
+        /* A daemon that just exited (a restart) holds it until its server
+         * backend is gone, a moment after its connection closed. */
+        for (int i = 0; r == -EBUSY && i < 40; i++) {
+            (void)usleep(50 * 1000);
+            r = dagd_store_lock_history(d->store);
+        }
         if (r < 0) {
             return dagd_log_errno(LOG_ERR, r, "%s", dagd_store_errmsg(d->store));
         }

@@ -2288,6 +2288,49 @@ static void test_copy_tables_complete(void **state)
     assert_int_equal(count_rows(f, sql), total);
 }
 
+/* The ```sql blocks of docs/postgresql.md run on the schema (the docs'
+ * PostgreSQL versions of docs/state.md's queries). */
+static void test_pg_docs_queries(void **state)
+{
+    struct fixture *f = *state;
+    const char *root = getenv("DAGD_SOURCE_ROOT");
+    if (!root) {
+        skip();
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/docs/postgresql.md", root);
+    FILE *fp = fopen(path, "re");
+    assert_non_null(fp);
+    static char doc[65536];
+    size_t len = fread(doc, 1, sizeof(doc) - 1, fp);
+    fclose(fp);
+    doc[len] = '\0';
+
+    assert_int_equal(test_open(f, &f->store), 0);
+    create_run(f->store, "RUN", "sales", 1000, 2);
+    assert_int_equal(dagd_store_run_set_status(f->store, "RUN", DAGD_RUN_RUNNING, NULL, 1100), 0);
+    succeed_step(f->store, "RUN", "s0", "fp", 1500);
+
+    PGconn *c = pg_raw();
+    int blocks = 0;
+    for (char *p = doc; (p = strstr(p, "```sql\n"));) {
+        p += 7;
+        char *end = strstr(p, "```");
+        assert_non_null(end);
+        *end = '\0';
+        PGresult *res = PQexec(c, p);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "docs/postgresql.md: %s\n%s\n", PQresultErrorMessage(res), p);
+        }
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        PQclear(res);
+        blocks++;
+        p = end + 3;
+    }
+    PQfinish(c);
+    assert_true(blocks >= 1);
+}
+
 /* Every SQLite migration has its PostgreSQL twin (state/sql-pg/): the last
  * one brings PostgreSQL to the same version. Checked without a server, so a
  * build without PostgreSQL catches a forgotten twin too. */
@@ -2411,7 +2454,16 @@ static void test_pg_history_lock(void **state)
     assert_int_equal(dagd_store_reconnects(f->store), 1);
     assert_int_equal(dagd_store_lock_history(other), -EBUSY);
     f->store = dagd_store_free(f->store);
-    assert_int_equal(dagd_store_lock_history(other), 0);
+    /* The server releases the lock when the closed session's backend has
+     * gone, a moment after the client closed it. */
+    int r = -EBUSY;
+    for (int i = 0; i < 200 && r == -EBUSY; i++) {
+        r = dagd_store_lock_history(other);
+        if (r == -EBUSY) {
+            usleep(10 * 1000);
+        }
+    }
+    assert_int_equal(r, 0);
     dagd_store_free(other);
 }
 
@@ -2494,6 +2546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_failed_write_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_history_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_docs_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_password_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_foreign_and_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_server_down, setup, teardown),
