@@ -315,9 +315,10 @@ int dagd__load_create_tables(struct dagd_load *l, const struct dagd_load_spec *s
                            "content_hash))");
 }
 
-/* The INSERT for `rows` rows: plain, or an upsert that leaves the key
- * columns alone and, with `newest`, only replaces a row that is not newer. */
-static int prepare_insert(struct dagd_load *l, const struct dagd_load_spec *spec, size_t rows,
+/* The INSERT of a batch's rows (SELECT * FROM the rows table, in delivery
+ * order): plain, or an upsert that leaves the key columns alone and, with
+ * `newest`, only replaces a row that is not newer. */
+static int prepare_insert(struct dagd_load *l, const struct dagd_load_spec *spec,
                           sqlite3_stmt **ret)
 {
     struct sb b = {0};
@@ -332,14 +333,10 @@ static int prepare_insert(struct dagd_load *l, const struct dagd_load_spec *spec
         }
         sb_id(&b, out_name(l, i));
     }
-    sb_str(&b, ") VALUES ");
-    for (size_t r = 0; r < rows; r++) {
-        sb_str(&b, r > 0 ? ",(" : "(");
-        for (size_t i = 0; i < l->n_out; i++) {
-            sb_str(&b, i > 0 ? ",?" : "?");
-        }
-        sb_str(&b, ")");
-    }
+    /* WHERE true: an upsert's ON CONFLICT must not read as a join's ON */
+    sb_str(&b, ") SELECT * FROM ");
+    sb_id(&b, l->rows_vt.name);
+    sb_str(&b, " WHERE true");
     if (spec->mode == DAGD_LOAD_UPSERT) {
         bool first = true;
         sb_str(&b, " ON CONFLICT (");
@@ -467,8 +464,11 @@ static int prepare_sqlite(struct dagd_load *l, const struct dagd_load_spec *spec
 {
     int r;
 
-    if ((r = prepare_insert(l, spec, l->batch_rows, &l->ins_batch)) < 0 ||
-        (r = prepare_insert(l, spec, 1, &l->ins_one)) < 0 ||
+    l->rows_vt.n_out = l->n_out;
+    if (dagd__load_rows_register(l->db, &l->rows_vt) < 0) {
+        return sql_fail(l, "registering the rows table");
+    }
+    if ((r = prepare_insert(l, spec, &l->ins_batch)) < 0 ||
         (r = prepare(l,
                      "SELECT file FROM _dagd_load_files WHERE table_name = ?1 AND "
                      "content_hash = ?2",
@@ -555,10 +555,6 @@ int dagd_load_new_wh(struct dagd_wh *wh, const struct dagd_load_spec *spec,
         l->json_keys[i] = l->cols[i].from;
     }
     l->n_out = l->n_cols + l->meta_file + l->meta_row + l->meta_loaded_at;
-    l->batch_rows = BATCH_ROWS;
-    while (l->batch_rows > 1 && l->batch_rows * l->n_out > MAX_VARIABLES) {
-        l->batch_rows /= 2;
-    }
     for (size_t b = 0; b < QUEUE_DEPTH; b++) {
         l->batches[b].cells = calloc(QUEUE_ROWS * l->n_out, sizeof(*l->batches[b].cells));
         if (!l->batches[b].cells) {
@@ -594,10 +590,10 @@ struct dagd_load *dagd_load_free(struct dagd_load *l)
         return NULL;
     }
     sqlite3_finalize(l->ins_batch);
-    sqlite3_finalize(l->ins_one);
     sqlite3_finalize(l->rej);
     sqlite3_finalize(l->ck_find);
     sqlite3_finalize(l->ck_put);
+    dagd__load_rows_unregister(&l->rows_vt); /* after the statement that reads it */
     dagd__load_pg_done(l);
     for (size_t i = 0; l->cols && i < l->n_cols; i++) {
         free(l->cols[i].name);
@@ -680,32 +676,6 @@ int dagd__load_wfail(struct dagd_load *l, int code, const char *fmt, ...)
     return code;
 }
 
-static int bind_row(struct dagd_load *l, const struct batch *b, sqlite3_stmt *st, int base,
-                    const struct cell *c)
-{
-    int rc = SQLITE_OK;
-
-    for (size_t i = 0; i < l->n_out && rc == SQLITE_OK; i++) {
-        int p = base + (int)i + 1;
-        switch (c[i].kind) {
-        case CELL_NULL:
-            rc = sqlite3_bind_null(st, p);
-            break;
-        case CELL_INT:
-            rc = sqlite3_bind_int64(st, p, c[i].i);
-            break;
-        case CELL_REAL:
-            rc = sqlite3_bind_double(st, p, c[i].d);
-            break;
-        case CELL_TEXT:
-            /* the arena does not move until the batch is written */
-            rc = sqlite3_bind_text(st, p, b->arena + c[i].off, (int)c[i].len, SQLITE_STATIC);
-            break;
-        }
-    }
-    return rc == SQLITE_OK ? 0 : wfail(l, -EIO, "binding a row: %s", sqlite3_errmsg(l->db));
-}
-
 static int step_done(struct dagd_load *l, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
@@ -742,26 +712,16 @@ static int write_rejects(struct dagd_load *l, const struct batch *b)
     return 0;
 }
 
-/* SQLite side: a batch's rows in statements of batch_rows rows (the last
- * few one by one), then its rejected rows. */
+/* SQLite side: a batch's rows in one INSERT ... SELECT from the rows
+ * table, then its rejected rows. */
 static int write_batch(struct dagd_load *l, const struct batch *b)
 {
-    size_t row = 0;
     int r = 0;
 
-    for (; r == 0 && row + l->batch_rows <= b->rows; row += l->batch_rows) {
-        for (size_t k = 0; k < l->batch_rows && r == 0; k++) {
-            r = bind_row(l, b, l->ins_batch, (int)(k * l->n_out), b->cells + (row + k) * l->n_out);
-        }
-        if (r == 0) {
-            r = step_done(l, l->ins_batch);
-        }
-    }
-    for (; r == 0 && row < b->rows; row++) {
-        r = bind_row(l, b, l->ins_one, 0, b->cells + row * l->n_out);
-        if (r == 0) {
-            r = step_done(l, l->ins_one);
-        }
+    if (b->rows > 0) {
+        l->rows_vt.batch = b;
+        r = step_done(l, l->ins_batch);
+        l->rows_vt.batch = NULL;
     }
     if (r == 0) {
         l->written += b->rows;

@@ -10,13 +10,12 @@
 #include <stdint.h>
 
 #include "load_file.h"
+#include "load_rows_vtab.h"
 
 struct dagd_wh;
 struct dagd_load_result;
 
 #define READ_CHUNK (1u << 20)
-#define BATCH_ROWS 128u
-#define MAX_VARIABLES 32000u
 #define PROGRESS_EVERY 16384u
 #define QUEUE_ROWS 1024u /* rows per batch handed from the reader to SQLite */
 #define QUEUE_DEPTH 4u
@@ -85,9 +84,9 @@ struct dagd_load {
     uint64_t max_rejects;
     size_t n_out; /* bound values per row: columns + metadata */
 
-    sqlite3_stmt *ins_batch, *ins_one, *rej, *ck_find, *ck_put;
-    size_t batch_rows;
-    bool replaced; /* REPLACE: the table was emptied by an earlier file */
+    sqlite3_stmt *ins_batch, *rej, *ck_find, *ck_put;
+    struct dagd__load_rows rows_vt; /* ins_batch's source: the batch being written */
+    bool replaced;                  /* REPLACE: the table was emptied by an earlier file */
 
     /* the current file */
     const char *path, *name;
