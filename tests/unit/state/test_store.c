@@ -2288,6 +2288,176 @@ static void test_copy_tables_complete(void **state)
     assert_int_equal(count_rows(f, sql), total);
 }
 
+/* ---- backfills, partitions, metrics, copy: the rest of store.h ---- */
+
+struct seen {
+    int n;
+    int64_t sum;
+    char last_status[32];
+};
+
+static void on_partition(const char *partition, const char *status, int64_t created_at,
+                         int64_t ended_at, const char *run_id, void *userdata)
+{
+    struct seen *v = userdata;
+    (void)created_at;
+    (void)ended_at;
+    (void)run_id;
+    v->n++;
+    if (strcmp(partition, "2024-01-02") == 0) {
+        snprintf(v->last_status, sizeof(v->last_status), "%s", status);
+    }
+}
+
+static void on_count(const char *pipeline, const char *status, int64_t n, void *userdata)
+{
+    struct seen *v = userdata;
+    (void)pipeline;
+    (void)status;
+    v->n++;
+    v->sum += n;
+}
+
+static void on_step(const char *pipeline, const char *status, int64_t ms, void *userdata)
+{
+    struct seen *v = userdata;
+    (void)pipeline;
+    (void)status;
+    v->n++;
+    v->sum += ms;
+}
+
+static void partition_run(struct dagd_store *s, const char *id, const char *partition,
+                          const char *backfill, int64_t created)
+{
+    char *steps[] = {"s0"}, *tasks[] = {"noop"};
+    struct dagd_run_info run = {.run_id = (char *)id,
+                                .pipeline = "daily",
+                                .partition = (char *)partition,
+                                .backfill_id = (char *)backfill,
+                                .created_at = created};
+    assert_int_equal(dagd_store_run_create(s, &run, steps, tasks, 1), 0);
+}
+
+/* Every store function the other tests leave out, on both backends. */
+static void test_backfills_partitions_metrics(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    struct dagd_store *s = f->store;
+
+    struct dagd_backfill_info b = {.backfill_id = "bf1",
+                                   .pipeline = "daily",
+                                   .range_from = "2024-01-01",
+                                   .range_to = "2024-01-03",
+                                   .n_partitions = 3,
+                                   .created_at = 1000,
+                                   .params_json = "{\"x\":\"1\"}",
+                                   .priority = 5};
+    assert_int_equal(dagd_store_begin(s), 0);
+    assert_int_equal(dagd_store_backfill_create(s, &b), 0);
+    partition_run(s, "p1", "2024-01-01", "bf1", 1001);
+    partition_run(s, "p2", "2024-01-02", "bf1", 1002);
+    partition_run(s, "p3", "2024-01-03", "bf1", 1003);
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "p1", DAGD_RUN_RUNNING, NULL, 1100), 0);
+    succeed_step(s, "p1", "s0", "fp1", 1150);
+    assert_int_equal(dagd_store_run_set_status(s, "p1", DAGD_RUN_SUCCEEDED, NULL, 1200), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "p2", DAGD_RUN_FAILED, "boom", 1300), 0);
+
+    int64_t counts[5];
+    assert_int_equal(dagd_store_backfill_counts(s, "bf1", counts), 0);
+    assert_int_equal(counts[DAGD_RUN_QUEUED], 1);
+    assert_int_equal(counts[DAGD_RUN_SUCCEEDED], 1);
+    assert_int_equal(counts[DAGD_RUN_FAILED], 1);
+    char **parts = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_backfill_unsuccessful(s, "bf1", &parts, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(parts[0], "2024-01-02");
+    assert_null(parts[1]);
+    free(parts[0]);
+    free(parts);
+
+    struct dagd_run_info *runs = NULL;
+    assert_int_equal(dagd_store_runs_queued_durable(s, &runs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(runs[0].run_id, "p3");
+    assert_string_equal(runs[0].partition, "2024-01-03");
+    dagd_run_info_done(&runs[0]);
+    free(runs);
+
+    struct dagd_backfill_info got;
+    assert_int_equal(dagd_store_backfill_set_status(s, "bf1", "done", 1400), 0);
+    assert_int_equal(dagd_store_backfill_get(s, "bf1", &got), 0);
+    assert_string_equal(got.status, "done");
+    assert_int_equal(got.ended_at, 1400);
+    assert_int_equal(got.n_partitions, 3);
+    assert_int_equal(got.priority, 5);
+    assert_string_equal(got.params_json, "{\"x\":\"1\"}");
+    dagd_backfill_info_done(&got);
+    assert_int_equal(dagd_store_backfill_get(s, "nope", &got), -ENOENT);
+    struct dagd_backfill_info *bfs = NULL;
+    assert_int_equal(dagd_store_backfills_list(s, NULL, 0, &bfs, &n), 0);
+    assert_int_equal(n, 1);
+    dagd_backfill_info_done(&bfs[0]);
+    free(bfs);
+
+    /* The newest run of each partition: a later run of 2024-01-02 wins. */
+    partition_run(s, "p2b", "2024-01-02", NULL, 2000);
+    struct seen v = {0};
+    assert_int_equal(dagd_store_partitions_last(s, "daily", on_partition, &v), 0);
+    assert_int_equal(v.n, 3);
+    assert_string_equal(v.last_status, "queued");
+
+    struct dagd_step_info st;
+    assert_int_equal(dagd_store_step_last_success_partition(s, "daily", "s0", "2024-01-01", &st),
+                     0);
+    assert_string_equal(st.run_id, "p1");
+    assert_string_equal(st.fingerprint, "fp1");
+    dagd_step_info_done(&st);
+    assert_int_equal(dagd_store_step_last_success_partition(s, "daily", "s0", "2024-01-02", &st),
+                     -ENOENT);
+
+    /* Metrics: finished runs by (pipeline, status), steps of finished runs. */
+    v = (struct seen){0};
+    assert_int_equal(dagd_store_runs_count_finished(s, on_count, &v), 0);
+    assert_int_equal(v.n, 2); /* daily/succeeded, daily/failed */
+    assert_int_equal(v.sum, 2);
+    v = (struct seen){0};
+    assert_int_equal(dagd_store_steps_of_finished(s, on_step, &v), 0);
+    assert_int_equal(v.n, 2);
+
+    struct dagd_event_info *evs = NULL;
+    assert_int_equal(dagd_store_events_tail(s, "p1", 2, &evs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(evs[0].seq < evs[1].seq);
+    assert_string_equal(evs[1].message, "run succeeded");
+    for (size_t i = 0; i < n; i++) {
+        dagd_event_info_done(&evs[i]);
+    }
+    free(evs);
+    assert_int_equal(dagd_store_checkpoint(s), 0);
+
+    /* The whole history into a new state.db (dagd state export), ids kept. */
+    char dir2[128];
+    snprintf(dir2, sizeof(dir2), "%s/copy", f->dir);
+    struct dagd_store *dst = NULL;
+    assert_int_equal(dagd_store_open(dir2, &dst), 0);
+    int64_t rows = 0;
+    assert_int_equal(dagd_store_copy(dst, s, &rows), 0);
+    assert_true(rows > 10);
+    assert_int_equal(dagd_store_copy(dst, s, NULL), -EEXIST);
+    assert_int_equal(dagd_store_backfill_counts(dst, "bf1", counts), 0);
+    assert_int_equal(counts[DAGD_RUN_FAILED], 1);
+    assert_int_equal(dagd_store_events_tail(dst, "p1", 1, &evs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(evs[0].message, "run succeeded");
+    dagd_event_info_done(&evs[0]);
+    free(evs);
+    dagd_store_free(dst);
+}
+
 /* The ```sql blocks of docs/postgresql.md run on the schema (the docs'
  * PostgreSQL versions of docs/state.md's queries). */
 static void test_pg_docs_queries(void **state)
@@ -2541,6 +2711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filehash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticks_and_sensor_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_tables_complete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backfills_partitions_metrics, setup, teardown),
     };
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
