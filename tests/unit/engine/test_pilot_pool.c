@@ -153,6 +153,14 @@ static size_t read_pids(struct fixture *f, pid_t *pids, size_t max)
     return n;
 }
 
+/* The stand-in sbatch writes a pilot's pid after forking it: the pilot
+ * may be running (even connected) before it is in the file. */
+static bool have_pids(struct fixture *f, void *arg)
+{
+    pid_t pids[64];
+    return read_pids(f, pids, 64) >= (size_t)(uintptr_t)arg;
+}
+
 static bool alive(pid_t pid)
 {
     /* the fake sbatch's children were reparented: not ours to reap */
@@ -296,6 +304,7 @@ static void test_pilot_killed(void **state)
     pool_start(f, 1, 1, 60000000);
     dagd_pilot_pool_submit(f->pool, 1, job_json(f, 1, "sleep", "{\"ms\":20000}"), 1);
     assert_true(spin(f, job_started, (void *)0, 10000));
+    assert_true(spin(f, have_pids, (void *)1, 5000));
     assert_int_equal(read_pids(f, pids, 8), 1);
     assert_int_equal(kill(pids[0], SIGKILL), 0);
     assert_true(spin(f, all_ended, (void *)1, 5000));
@@ -304,6 +313,7 @@ static void test_pilot_killed(void **state)
     dagd_pilot_pool_submit(f->pool, 2, job_json(f, 2, "noop", "{}"), 1);
     assert_true(spin(f, all_ended, (void *)2, 10000));
     assert_true(f->jobs[1].exited);
+    assert_true(spin(f, have_pids, (void *)2, 5000));
     assert_int_equal(read_pids(f, pids, 8), 2);
     /* nothing more about the lost attempt ever arrives */
     (void)spin(f, all_ended, (void *)3, 300);
@@ -350,7 +360,7 @@ static bool closed_by_peer(struct fixture *f, void *arg)
     return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
-/* Wrong secret, an unknown allocation, garbage, an endless first line:
+/* Wrong secret, an unknown allocation, garbage, silence, an endless first line:
  * each connection is closed; the pool still runs attempts after. */
 static void test_hostile(void **state)
 {
@@ -371,6 +381,12 @@ static void test_hostile(void **state)
         assert_true(spin(f, closed_by_peer, &fd, 3000));
         close(fd);
     }
+    /* silent: closed once the hello is overdue */
+    int quiet = connect_pool(f);
+    uint64_t t0 = dagd_now_mono_usec();
+    assert_true(spin(f, closed_by_peer, &quiet, 8000));
+    assert_true(dagd_now_mono_usec() - t0 >= 4000000);
+    close(quiet);
     int fd = connect_pool(f);
     char big[8192];
     memset(big, 'x', sizeof(big));
