@@ -12,8 +12,9 @@ struct qrun {
     struct lane *lane; /* while queued */
     char run_id[33];
     struct dagd_pipeline *p; /* a reference */
-    char *pipeline;          /* name, kept after the pipeline is released */
-    char *trigger;
+    const char *pipeline;    /* p->name (p is held until the entry is freed) */
+    const char *trigger;     /* a known trigger's static string, or trigger_owned */
+    char *trigger_owned;
     char **overrides;
     size_t n_overrides;
     bool force;
@@ -95,8 +96,7 @@ static void qrun_free(struct qrun *r)
         return;
     }
     dagd_pipeline_unref(r->p);
-    free(r->pipeline);
-    free(r->trigger);
+    free(r->trigger_owned);
     for (size_t i = 0; i < r->n_overrides; i++) {
         free(r->overrides[i]);
     }
@@ -113,8 +113,7 @@ static void qrun_free(struct qrun *r)
 /* Memory a queued run holds, roughly: the entry and its strings. */
 static size_t qrun_bytes(const struct qrun *r)
 {
-    size_t n = sizeof(*r) + (r->n_overrides + 1) * sizeof(char *) + strlen(r->pipeline) +
-               strlen(r->trigger);
+    size_t n = sizeof(*r) + r->n_overrides * sizeof(char *) + strlen(r->trigger);
     for (size_t i = 0; i < r->n_overrides; i++) {
         n += strlen(r->overrides[i]) + 1;
     }
@@ -198,6 +197,20 @@ static struct qrun *find_queued(const struct dagd_run_queue *q, const char *run_
         }
     }
     return NULL;
+}
+
+/* The usual triggers are shared strings: a queued run of a big backfill
+ * should not carry a copy of "backfill". */
+static void set_trigger(struct qrun *r, const char *t)
+{
+    static const char *const known[] = {"backfill", "cli", "schedule", "sensor", "retry"};
+    for (size_t i = 0; i < ELEMENTSOF(known); i++) {
+        if (streq(t, known[i])) {
+            r->trigger = known[i];
+            return;
+        }
+    }
+    r->trigger = r->trigger_owned = dagd_xstrdup(t);
 }
 
 static char *strdup_or_null(const char *s)
@@ -300,8 +313,8 @@ static void record_unstarted(struct dagd_run_queue *q, struct qrun *r, enum dagd
     _cleanup_free_ char *params = dagd_params_to_json(&empty);
     struct dagd_run_info info = {
         .run_id = r->run_id,
-        .pipeline = r->pipeline,
-        .trigger = r->trigger,
+        .pipeline = (char *)r->pipeline,
+        .trigger = (char *)r->trigger,
         .params_json = params,
         .parent_run_id = r->parent_run_id,
         .created_at = r->created_ms,
@@ -466,10 +479,32 @@ static void pump(struct dagd_run_queue *q)
     q->pumping = false;
 }
 
-/* A backfill whose runs have all ended is done. */
+/* Whether the queue still holds a run of the backfill (queued or running). */
+static bool backfill_active(const struct dagd_run_queue *q, const char *backfill_id)
+{
+    for (const struct lane *l = q->lanes; l; l = l->next) {
+        if (streq_ptr(l->backfill_id, backfill_id)) {
+            return true;
+        }
+    }
+    for (const struct qrun *r = q->running; r; r = r->next) {
+        if (streq_ptr(r->backfill_id, backfill_id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A backfill whose runs have all ended is done. The store counts its runs
+ * only once the queue holds none of them: a count per finished run made a
+ * 100,000-run backfill quadratic (25 ms a count, 4 s and growing per 100
+ * runs). */
 static void backfill_check_done(struct dagd_run_queue *q, const char *backfill_id)
 {
     int64_t counts[5];
+    if (backfill_active(q, backfill_id)) {
+        return;
+    }
     if (dagd_store_backfill_counts(q->store, backfill_id, counts) == 0 &&
         counts[DAGD_RUN_QUEUED] == 0 && counts[DAGD_RUN_RUNNING] == 0) {
         (void)dagd_store_backfill_set_status(q->store, backfill_id, "done", dagd_now_wall_msec());
@@ -652,7 +687,8 @@ static void queue_options_parse(struct qrun *r, const char *json)
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "params"), *it;
     size_t n = cJSON_IsArray(a) ? (size_t)cJSON_GetArraySize(a) : 0;
 
-    r->overrides = dagd_xcalloc(n + 1, sizeof(char *));
+    /* No array for no overrides: 100,000 queued backfill runs have none. */
+    r->overrides = n > 0 ? dagd_xcalloc(n + 1, sizeof(char *)) : NULL;
     cJSON_ArrayForEach(it, a)
     {
         if (cJSON_IsString(it)) {
@@ -680,8 +716,8 @@ int dagd_run_queue_adopt(struct dagd_run_queue *q, struct dagd_pipeline *p,
 
     snprintf(r->run_id, sizeof(r->run_id), "%s", run->run_id);
     r->p = dagd_pipeline_ref(p);
-    r->pipeline = dagd_xstrdup(p->name);
-    r->trigger = dagd_xstrdup(run->trigger ? run->trigger : "backfill");
+    r->pipeline = r->p->name;
+    set_trigger(r, run->trigger ? run->trigger : "backfill");
     queue_options_parse(r, run->queue_options);
     r->parent_run_id = strdup_or_null(run->parent_run_id);
     r->partition = strdup_or_null(run->partition);
@@ -751,8 +787,8 @@ static int record_queued(struct dagd_run_queue *q, struct qrun *r, struct dagd_d
     }
     struct dagd_run_info info = {
         .run_id = r->run_id,
-        .pipeline = r->pipeline,
-        .trigger = r->trigger,
+        .pipeline = (char *)r->pipeline,
+        .trigger = (char *)r->trigger,
         .params_json = r->resolved ? r->resolved->params_json : NULL,
         .parent_run_id = r->parent_run_id,
         .created_at = r->created_ms,
@@ -785,8 +821,8 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
         dagd_run_id_new(r->run_id);
     }
     r->p = dagd_pipeline_ref(p);
-    r->pipeline = dagd_xstrdup(p->name);
-    r->trigger = dagd_xstrdup(opts->trigger ? opts->trigger : "cli");
+    r->pipeline = r->p->name;
+    set_trigger(r, opts->trigger ? opts->trigger : "cli");
     r->overrides = dagd_xcalloc(opts->n_param_overrides + 1, sizeof(char *));
     for (size_t i = 0; i < opts->n_param_overrides; i++) {
         r->overrides[i] = dagd_xstrdup(opts->param_overrides[i]);
