@@ -883,7 +883,7 @@ async function pageStep(runId, step) {
                         addRows(list);
                     }
                 },
-                run: () => rereadRun(POLL_MS / 4),
+                run: () => rereadRun(POLL_MS), /* only the step's badge changes */
                 end: () => rereadRun(0),
                 fail: () => { mode = "poll"; rereadRun(POLL_MS); },
             });
