@@ -11,6 +11,7 @@
 
 #include "pipeline_internal.h"
 #include "plugin_host.h"
+#include "slurm_opts.h"
 #include "task_config.h"
 
 static cJSON *must(cJSON *j)
@@ -81,6 +82,7 @@ static void pipeline_free(struct dagd_pipeline *p)
         free(s->outputs);
         cJSON_Delete(s->config);
         dagd__config_marks_free(s->config_marks);
+        dagd_slurm_opts_done(&s->slurm);
     }
     free(p->steps);
     free(p->topo);

@@ -15,6 +15,33 @@ struct dagd_plugin;
 struct dagd_param_spec;
 struct dagd_partitions;
 
+/* Where a step's attempts run (step key `executor:`, docs/executor.md). */
+enum dagd_step_executor {
+    DAGD_STEP_EXECUTOR_LOCAL, /* a worker process of this dagd (default) */
+    DAGD_STEP_EXECUTOR_SLURM, /* a Slurm job or a pilot (docs/slurm.md) */
+    _DAGD_STEP_EXECUTOR_MAX,
+};
+
+/* How a Slurm step runs (step key `slurm:`). */
+enum dagd_slurm_mode {
+    DAGD_SLURM_MODE_JOBS,  /* one Slurm job per attempt (exec_slurm.c) */
+    DAGD_SLURM_MODE_PILOT, /* dispatched into pilot allocations */
+    _DAGD_SLURM_MODE_MAX,
+};
+
+/* The `slurm:` map of a step (defaults' keys filled in) or of the daemon
+ * config (cluster defaults). Unset: NULL strings, 0 numbers. */
+struct dagd_slurm_opts {
+    enum dagd_slurm_mode mode;
+    bool has_mode;
+    char *partition, *account, *qos;
+    unsigned cpus;         /* --cpus-per-task */
+    uint64_t memory_bytes; /* --mem; 0 = the step's memory:, else the cluster default */
+    uint64_t time_usec;    /* --time */
+    char **options;        /* more sbatch options, each one argv element */
+    size_t n_options;
+};
+
 struct dagd_step {
     char *name;
     struct dagd_mark mark;
@@ -51,6 +78,8 @@ struct dagd_step {
     char *pool;
     struct dagd_mark pool_mark;
     unsigned slots;
+    enum dagd_step_executor executor; /* `executor:`, default local */
+    struct dagd_slurm_opts slurm;     /* `slurm:` (with defaults'), for executor slurm */
 
     /* Parser-private (pipeline_internal.h): YAML marks of the config keys and values, so errors
      * found when a run resolves the config still point at the file. */

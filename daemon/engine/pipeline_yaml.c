@@ -31,6 +31,7 @@
 #include "pipeline_internal.h"
 #include "cron.h"
 #include "plugin_host.h"
+#include "slurm_opts.h"
 #include "task_config.h"
 
 #define MAX_FILE_SIZE (16u << 20)
@@ -878,21 +879,110 @@ static void parse_params_map(struct loader *L, yaml_node_t *n, struct dagd_param
 }
 
 static const char *const step_keys[] = {
-    "name",        "task",    "needs",  "config",       "inputs", "outputs", "retries",
-    "retry_delay", "timeout", "memory", "trigger_rule", "pool",   "slots",   NULL};
-static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory",
-                                           "pool",    "slots",       NULL};
+    "name",    "task",   "needs",        "config", "inputs", "outputs",  "retries", "retry_delay",
+    "timeout", "memory", "trigger_rule", "pool",   "slots",  "executor", "slurm",   NULL};
+static const char *const default_keys[] = {"retries", "retry_delay", "timeout", "memory", "pool",
+                                           "slots",   "executor",    "slurm",   NULL};
+static const char *const slurm_keys[] = {"mode",    "partition", "cpus",    "memory", "time",
+                                         "account", "qos",       "options", NULL};
 
 /* A step takes at most this many slots of its pool. */
 #define MAX_SLOTS 10000u
 
 struct defaults {
     bool has_retries, has_retry_delay, has_timeout, has_memory, has_pool, has_slots;
+    bool has_executor, has_slurm;
     unsigned retries, slots;
     uint64_t retry_delay_usec, timeout_usec, memory_bytes;
     char *pool;
     struct dagd_mark pool_mark, slots_mark;
+    enum dagd_step_executor executor;
+    struct dagd_slurm_opts slurm;
+    struct dagd_mark slurm_mark;
 };
+
+/* `slurm:` of a step or of defaults (DESIGN 11): a map of sbatch settings. */
+static void parse_slurm(struct loader *L, yaml_node_t *n, struct dagd_slurm_opts *o)
+{
+    if (!check_mapping(L, n, "slurm")) {
+        return;
+    }
+    FOREACH_PAIR(L, n, pr, k, v)
+    {
+        const char *key = scalar(k);
+        if (is_dup_key(L, n, pr)) {
+            continue;
+        }
+        if (streq(key, "mode")) {
+            _cleanup_free_ char *m = NULL;
+            if (get_string(L, v, "slurm mode", false, &m)) {
+                int r = dagd_slurm_mode_from_string(m);
+                if (r < 0) {
+                    error_at(L, M(v->start_mark), "unknown slurm mode '%s' (jobs or pilot)", m);
+                } else {
+                    o->mode = (enum dagd_slurm_mode)r;
+                    o->has_mode = true;
+                }
+            }
+        } else if (streq(key, "partition") || streq(key, "account") || streq(key, "qos")) {
+            char **dst = streq(key, "partition") ? &o->partition
+                         : streq(key, "account") ? &o->account
+                                                 : &o->qos;
+            if (get_string(L, v, key, false, dst) && (*dst)[0] == '-') {
+                error_at(L, M(v->start_mark), "slurm %s must not start with '-'", key);
+            }
+        } else if (streq(key, "cpus")) {
+            if (get_uint(L, v, "slurm cpus", 4096, &o->cpus) && o->cpus == 0) {
+                error_at(L, M(v->start_mark), "slurm cpus must be at least 1");
+            }
+        } else if (streq(key, "memory")) {
+            (void)get_size(L, v, "slurm memory", &o->memory_bytes);
+        } else if (streq(key, "time")) {
+            (void)get_duration(L, v, "slurm time", &o->time_usec);
+        } else if (streq(key, "options")) {
+            if (get_string_list(L, v, "slurm options", &o->options, &o->n_options)) {
+                for (size_t i = 0; i < o->n_options; i++) {
+                    if (o->options[i][0] != '-') {
+                        error_at(L, M(v->start_mark),
+                                 "slurm options are sbatch options, each starting with '-', "
+                                 "got '%s'",
+                                 o->options[i]);
+                    }
+                }
+            }
+        } else {
+            unknown_key(L, k, "slurm", slurm_keys);
+        }
+    }
+}
+
+/* `executor:` and `slurm:` of a step or of defaults; returns true if the key
+ * was one of them. */
+static bool parse_executor_key(struct loader *L, const char *key, yaml_node_t *v,
+                               struct defaults *d)
+{
+    if (streq(key, "executor")) {
+        _cleanup_free_ char *x = NULL;
+        if (get_string(L, v, "executor", false, &x)) {
+            int r = dagd_step_executor_from_string(x);
+            if (r < 0) {
+                error_at(L, M(v->start_mark), "unknown executor '%s' (local or slurm)", x);
+            } else {
+                d->executor = (enum dagd_step_executor)r;
+                d->has_executor = true;
+            }
+        }
+    } else if (streq(key, "slurm")) {
+        d->has_slurm = true;
+        d->slurm_mark = M(v->start_mark);
+        if (!is_null(v)) {
+            parse_slurm(L, v, &d->slurm);
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
 
 /* Shared by steps and `defaults`; returns true if the key was a limit key. */
 static bool parse_limit_key(struct loader *L, const char *key, yaml_node_t *v, struct defaults *d)
@@ -936,11 +1026,11 @@ static void parse_defaults(struct loader *L, yaml_node_t *n, struct defaults *d)
         if (is_dup_key(L, n, pr)) {
             continue;
         }
-        if (!parse_limit_key(L, scalar(k), v, d)) {
+        if (!parse_limit_key(L, scalar(k), v, d) && !parse_executor_key(L, scalar(k), v, d)) {
             if (dagd_params_name_in(step_keys, scalar(k), strlen(scalar(k)))) {
                 error_at(L, M(k->start_mark),
                          "key '%s' cannot have a default (defaults take: "
-                         "retries, retry_delay, timeout, memory, pool, slots)",
+                         "retries, retry_delay, timeout, memory, pool, slots, executor, slurm)",
                          scalar(k));
             } else {
                 unknown_key(L, k, "defaults", default_keys);
@@ -1040,6 +1130,28 @@ static void parse_files(struct loader *L, const char *key, yaml_node_t *v, struc
     }
 }
 
+/* parse_step, the end: where the step runs, with the defaults' executor
+ * and slurm keys under its own (takes d's slurm options). */
+static void step_executor(struct loader *L, struct dagd_step *s, struct defaults *d,
+                          const struct defaults *dflt)
+{
+    s->executor = d->has_executor      ? d->executor
+                  : dflt->has_executor ? dflt->executor
+                                       : DAGD_STEP_EXECUTOR_LOCAL;
+    if (d->has_slurm && s->executor != DAGD_STEP_EXECUTOR_SLURM) {
+        error_at(L, d->slurm_mark,
+                 "step%s%s%s has slurm: options but runs local (add executor: slurm)",
+                 s->name ? " '" : "", s->name ? s->name : "", s->name ? "'" : "");
+    }
+    s->slurm = d->slurm;
+    d->slurm = (struct dagd_slurm_opts){0};
+    if (s->executor == DAGD_STEP_EXECUTOR_SLURM) {
+        dagd_slurm_opts_fill(&s->slurm, &dflt->slurm);
+    } else {
+        dagd_slurm_opts_done(&s->slurm);
+    }
+}
+
 static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
                        const struct defaults *dflt)
 {
@@ -1113,7 +1225,7 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
             }
         } else if (streq(key, "inputs") || streq(key, "outputs")) {
             parse_files(L, key, v, s);
-        } else if (!parse_limit_key(L, key, v, &d)) {
+        } else if (!parse_limit_key(L, key, v, &d) && !parse_executor_key(L, key, v, &d)) {
             unknown_key(L, k, "step", step_keys);
         }
     }
@@ -1150,6 +1262,7 @@ static void parse_step(struct loader *L, yaml_node_t *n, struct dagd_step *s,
     if (d.has_slots && !s->pool) {
         error_at(L, d.slots_mark, "slots: the step has no pool (give pool: NAME)");
     }
+    step_executor(L, s, &d, dflt);
 }
 
 static bool valid_timezone(const char *tz)
@@ -2025,6 +2138,7 @@ static void load_document(struct loader *L, yaml_node_t *root)
     if (L->host) {
         check_tasks(L);
     }
+    dagd_slurm_opts_done(&dflt.slurm);
 }
 
 static int cmp_diag(const void *a, const void *b)

@@ -240,6 +240,17 @@ void dagd_tracker_begin(struct dagd_tracker *s)
     }
 }
 
+void dagd_tracker_preset_running(struct dagd_tracker *s, size_t i)
+{
+    assert(s->steps[i].state == DAGD_TRACKER_WAITING);
+    set_state(s, i, DAGD_TRACKER_RUNNING);
+}
+
+ssize_t dagd_tracker_peek_ready(const struct dagd_tracker *s)
+{
+    return s->n_heap == 0 ? -1 : (ssize_t)s->heap[0];
+}
+
 ssize_t dagd_tracker_pop_ready(struct dagd_tracker *s)
 {
     if (s->n_heap == 0) {

@@ -58,9 +58,14 @@ void dagd_tracker_set_rule(struct dagd_tracker *s, size_t i, enum dagd_trigger_r
 /* Before dagd_tracker_begin(): mark step i SKIPPED (not selected, or
  * succeeded in the parent run of a retry). */
 void dagd_tracker_exclude(struct dagd_tracker *s, size_t i);
+/* Before dagd_tracker_begin(): step i is RUNNING already (an attempt a
+ * restarted daemon adopted); it ends like any running step. */
+void dagd_tracker_preset_running(struct dagd_tracker *s, size_t i);
 /* Make every step whose needs are satisfied READY. Call once. */
 void dagd_tracker_begin(struct dagd_tracker *s);
 
+/* The step dagd_tracker_pop_ready() would return, left READY; -1 if none. */
+ssize_t dagd_tracker_peek_ready(const struct dagd_tracker *s);
 /* The next READY step in priority order, now RUNNING; -1 if none. */
 ssize_t dagd_tracker_pop_ready(struct dagd_tracker *s);
 /* The first READY step in priority order that `fits` accepts (NULL: any),

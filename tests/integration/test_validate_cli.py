@@ -57,7 +57,7 @@ def main():
                    "`dagd tasks` lists the tasks)",
                    "6:27: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
                    "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, "
-                   "slots)",
+                   "slots, executor, slurm)",
                ]), what="validate bad")
         missing = os.path.join(tmp, "missing.yaml")
         expect(dagd("validate", missing), 2,

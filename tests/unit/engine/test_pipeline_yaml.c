@@ -20,6 +20,7 @@
 #include "partitions.h"
 #include "pipeline.h"
 #include "plugin_host.h"
+#include "slurm_opts.h"
 #include "task_config.h"
 
 static char *const unit_dirs[] = {UNIT_PLUGIN_DIR, NULL};
@@ -428,9 +429,9 @@ static const struct bad_case bad_cases[] = {
      "steps:\n"
      "  - {name: a, task: bare}\n",
      "t.yaml:2:24: error: key 'name' cannot have a default (defaults take: retries, retry_delay, "
-     "timeout, memory, pool, slots)\n"
+     "timeout, memory, pool, slots, executor, slurm)\n"
      "t.yaml:2:33: error: unknown key 'colour' in defaults (expected one of: retries, retry_delay, "
-     "timeout, memory, pool, slots)\n"
+     "timeout, memory, pool, slots, executor, slurm)\n"
      "t.yaml:2:55: error: timeout: invalid duration '1y' (use e.g. 250ms, 2s, 5m, 1h30m)\n"},
     {"partitions_bad",
      "pipeline: t\n"
@@ -659,106 +660,171 @@ static const struct bad_case bad_cases[] = {
      "  - {name: s53, task: bare, bogus: 1}\n"
      "  - {name: s54, task: bare, bogus: 1}\n",
      "t.yaml:3:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
-     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, executor, "
+     "slurm)\n"
      "t.yaml:4:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
-     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, executor, "
+     "slurm)\n"
      "t.yaml:5:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
-     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, executor, "
+     "slurm)\n"
      "t.yaml:6:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
-     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, executor, "
+     "slurm)\n"
      "t.yaml:7:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
-     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, executor, "
+     "slurm)\n"
      "t.yaml:8:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
-     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, executor, "
+     "slurm)\n"
      "t.yaml:9:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, config, "
-     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, executor, "
+     "slurm)\n"
      "t.yaml:10:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:11:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:12:28: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:13:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:14:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:15:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:16:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:17:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:18:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:19:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:20:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:21:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:22:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:23:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:24:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:25:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:26:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:27:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:28:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:29:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:30:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:31:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:32:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:33:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:34:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:35:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:36:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:37:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:38:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:39:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:40:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:41:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:42:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:43:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:44:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:45:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:46:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:47:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:48:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:49:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:50:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:51:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml:52:29: error: unknown key 'bogus' in step (expected one of: name, task, needs, "
-     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots)\n"
+     "config, inputs, outputs, retries, retry_delay, timeout, memory, trigger_rule, pool, slots, "
+     "executor, slurm)\n"
      "t.yaml: error: 5 more errors not shown\n"},
+    {"slurm_keys",
+     "pipeline: t\n"
+     "defaults: {executor: cluster, slurm: {mode: fast, colour: red}}\n"
+     "steps:\n"
+     "  - {name: a, task: bare, executor: slurm, slurm: {cpus: 0, options: [exclusive]}}\n"
+     "  - {name: b, task: bare, executor: local, slurm: {partition: -x}}\n",
+     "t.yaml:2:22: error: unknown executor 'cluster' (local or slurm)\n"
+     "t.yaml:2:45: error: unknown slurm mode 'fast' (jobs or pilot)\n"
+     "t.yaml:2:51: error: unknown key 'colour' in slurm (expected one of: mode, partition, cpus, "
+     "memory, time, account, qos, options)\n"
+     "t.yaml:4:58: error: slurm cpus must be at least 1\n"
+     "t.yaml:4:70: error: slurm options are sbatch options, each starting with '-', got "
+     "'exclusive'\n"
+     "t.yaml:5:51: error: step 'b' has slurm: options but runs local (add executor: slurm)\n"
+     "t.yaml:5:63: error: slurm partition must not start with '-'\n"},
 };
 /* END BAD CASES */
 
@@ -1353,6 +1419,48 @@ static void test_config_check_direct(void **state)
     dagd_diags_done(&d);
 }
 
+/* executor: and slurm: (DESIGN 11): defaults' keys under the step's own,
+ * local steps keep none, and the sbatch arguments they make. */
+static void test_slurm_keys(void **state)
+{
+    static const char yaml[] = "pipeline: t\n"
+                               "defaults:\n"
+                               "  executor: slurm\n"
+                               "  memory: 256M\n"
+                               "  slurm: {partition: batch, cpus: 2, time: 90m, options: [-N1]}\n"
+                               "steps:\n"
+                               "  - {name: a, task: bare, slurm: {cpus: 4, qos: high}}\n"
+                               "  - {name: b, task: bare, executor: local}\n"
+                               "  - {name: c, task: bare, slurm: {mode: pilot, memory: 1G}}\n";
+    struct dagd_pipeline *p = NULL;
+    struct dagd_diags d = {0};
+    char **argv = NULL;
+    size_t n = 0;
+
+    assert_int_equal(dagd_pipeline_load_buffer("t.yaml", yaml, strlen(yaml), NULL, &p, &d), 0);
+    const struct dagd_step *a = &p->steps[0], *b = &p->steps[1], *c = &p->steps[2];
+    assert_int_equal(a->executor, DAGD_STEP_EXECUTOR_SLURM);
+    assert_string_equal(a->slurm.partition, "batch");
+    assert_string_equal(a->slurm.qos, "high");
+    assert_int_equal(a->slurm.cpus, 4);
+    assert_false(a->slurm.has_mode);
+    assert_int_equal(b->executor, DAGD_STEP_EXECUTOR_LOCAL);
+    assert_null(b->slurm.partition);
+    assert_true(c->slurm.has_mode);
+    assert_int_equal(c->slurm.mode, DAGD_SLURM_MODE_PILOT);
+    dagd_slurm_opts_sbatch_args(&a->slurm, a->memory_bytes, &argv, &n);
+    char *joined = dagd_strv_join((const char *const *)argv, n, " ");
+    assert_string_equal(joined, "--partition=batch --qos=high --cpus-per-task=4 --mem=256M "
+                                "--time=0-01:30:00 -N1");
+    free(joined);
+    for (size_t i = 0; i < n; i++) {
+        free(argv[i]);
+    }
+    free(argv);
+    dagd_pipeline_unref(p);
+    dagd_diags_done(&d);
+}
+
 static void test_parsers(void **state)
 {
     uint64_t u;
@@ -1409,6 +1517,7 @@ int main(void)
         cmocka_unit_test(test_config_accessors),
         cmocka_unit_test(test_config_check_direct),
         cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_slurm_keys),
     };
     if (getenv("DUMP")) {
         setup(NULL);
