@@ -33,6 +33,7 @@
 
 #include "checkpointer.h"
 #include "config.h"
+#include "exec_slurm.h"
 #include "log.h"
 #include "memlimit.h"
 #include "plan.h"
@@ -87,6 +88,10 @@ struct exec_attempt {
     char *error;
     char *cgroup;
     uint64_t start_mono;
+    /* NULL: the local worker template (the code below that talks to it);
+     * else the backend the attempt runs on (exec_backend.h). */
+    struct dagd_exec_backend *backend;
+    char *backend_error; /* the backend's reason for the end (a Slurm state) */
 
     unsigned n_open; /* handles not yet closed */
 };
@@ -116,6 +121,7 @@ struct exec_run {
     size_t *scratch;
     struct dagd_plan_ctx *plan;
     unsigned max_jobs;
+    bool has_remote; /* a step runs on a backend (executor: slurm) */
     bool canceling, finished;
     char *cancel_reason;
     unsigned n_open;
@@ -189,6 +195,11 @@ struct dagd_executor {
     bool pumping, pump_again;
     bool freeing;
     unsigned n_open;
+
+    /* Backends other than local, created on a first step that needs them. */
+    struct dagd_exec_backend *slurm;
+    struct dagd_slurm_config *slurm_cfg; /* a copy of cfg.slurm's scalars (may be NULL) */
+    size_t n_remote;                     /* of n_inflight: attempts on a backend */
 
     struct dagd_checkpointer *ckpt; /* warehouse WAL checkpoints after steps */
     char boot_id[37];               /* recorded with each attempt's process group; "" unknown */
@@ -494,7 +505,7 @@ static struct exec_attempt *find_attempt(struct dagd_executor *e, uint64_t id)
 
 static void kill_group(struct exec_attempt *a, int sig)
 {
-    if (a->pid > 0 && !a->exited) {
+    if (a->pid > 0 && !a->exited && !a->backend) {
         /* The child made itself a group leader before anything else ran. */
         if (kill(-a->pid, sig) < 0 && errno == ESRCH) {
             (void)kill(a->pid, sig);
@@ -526,11 +537,18 @@ static void attempt_record_process(struct exec_attempt *a, const cJSON *start)
 }
 
 static void on_attempt_timer(uv_timer_t *t);
+static void remote_launch(struct exec_attempt *a, const char *handle);
 
 static void attempt_stop(struct exec_attempt *a)
 {
     struct dagd_executor *e = a->e;
     if (a->exited || a->term_sent) {
+        return;
+    }
+    if (a->backend) {
+        /* The backend escalates by itself (Slurm: SIGTERM, KillWait, SIGKILL). */
+        a->term_sent = true;
+        a->backend->ops->cancel(a->backend->impl, a->id);
         return;
     }
     if (a->pid == 0) {
@@ -777,6 +795,7 @@ static void attempt_unref(struct exec_attempt *a)
     free(a->error);
     free(a->warehouse);
     free(a->cgroup);
+    free(a->backend_error);
     free(a);
     if (r) {
         run_unref(r);
@@ -1012,6 +1031,10 @@ static void on_attempt_timer(uv_timer_t *t)
     if (!a->term_sent) {
         /* The step's timeout. */
         a->timed_out = true;
+        if (a->backend) {
+            attempt_stop(a);
+            return;
+        }
         attempt_stop(a);
         if (!a->term_sent) {
             /* pid unknown yet: attempt_stop arms the grace once it is */
@@ -1054,6 +1077,14 @@ static char *build_job(struct exec_attempt *a)
     if (a->cgroup) {
         cJSON_AddStringToObject(j, "cgroup", a->cgroup);
     }
+    if (ps->executor != DAGD_STEP_EXECUTOR_LOCAL) {
+        /* Runs elsewhere: the worker refuses a SQLite warehouse (docs/slurm.md)
+         * and bounds memory itself, whatever this machine's cgroups are. */
+        cJSON_AddBoolToObject(j, "remote", true);
+        if (ps->memory_bytes && e->memlimit.mode != DAGD_MEMLIMIT_RLIMIT_AS) {
+            cJSON_AddNumberToObject(j, "memory", (double)ps->memory_bytes);
+        }
+    }
     char *out = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return out;
@@ -1065,7 +1096,7 @@ static char *build_job(struct exec_attempt *a)
 static void tmpl_update_ref(struct dagd_executor *e)
 {
     if (e->tmpl && e->tmpl->poll_open) {
-        if (e->n_inflight > 0) {
+        if (e->n_inflight > e->n_remote) {
             uv_ref((uv_handle_t *)&e->tmpl->poll);
         } else {
             uv_unref((uv_handle_t *)&e->tmpl->poll);
@@ -1115,7 +1146,128 @@ static void attempt_unlink(struct dagd_executor *e, struct exec_attempt *a)
     }
     a->prev = a->next = NULL;
     e->n_inflight--;
+    e->n_remote -= a->backend != NULL;
     tmpl_update_ref(e);
+}
+
+/* ---- attempts on a backend (exec_backend.h) -------------------------------------------------- */
+
+static void on_backend_started(void *host, uint64_t id, const char *handle)
+{
+    struct dagd_executor *e = host;
+    struct exec_attempt *a = find_attempt(e, id);
+    if (!a || !a->step) {
+        return;
+    }
+    /* The handle is in the events (dagd logs) and, for a restart, in the
+     * attempt's directory (exec_slurm.c). */
+    char *m = dagd_xasprintf("attempt %u runs as %s", a->number, handle);
+    step_log(a->step, "info", "log", m);
+    free(m);
+}
+
+static void on_backend_output(void *host, uint64_t id, enum dagd_exec_stream stream,
+                              const char *data, size_t n)
+{
+    struct exec_attempt *a = find_attempt(host, id);
+    if (a && a->step && !a->exited) {
+        feed(a, (int)stream, data, n, false);
+    }
+}
+
+static void on_backend_finished(void *host, uint64_t id, const struct dagd_exec_end *end)
+{
+    struct exec_attempt *a = find_attempt(host, id);
+    if (!a || a->exited) {
+        return;
+    }
+    a->exited = true;
+    a->status = end->status;
+    a->cpu_usec = end->cpu_usec;
+    a->maxrss_kb = end->maxrss_kb;
+    set_str(&a->backend_error, end->error);
+    if (a->status < 0 && !a->error) {
+        set_str(&a->error, "the attempt ended without an exit status");
+    }
+    attempt_finish(a);
+}
+
+/* The backend a non-local step runs on, created on first use; NULL with
+ * the reason when there is none. */
+static struct dagd_exec_backend *backend_for(struct dagd_executor *e, const struct dagd_step *ps,
+                                             const char **ret_why)
+{
+    const struct dagd_slurm_config *sc = e->cfg.slurm;
+    enum dagd_slurm_mode mode = ps->slurm.has_mode            ? ps->slurm.mode
+                                : sc && sc->defaults.has_mode ? sc->defaults.mode
+                                                              : DAGD_SLURM_MODE_JOBS;
+    if (mode != DAGD_SLURM_MODE_JOBS) {
+        *ret_why = "slurm mode pilot is not available in this dagd";
+        return NULL;
+    }
+    if (!e->slurm) {
+        struct dagd_exec_host host = {
+            .host = e,
+            .started = on_backend_started,
+            .output = on_backend_output,
+            .finished = on_backend_finished,
+        };
+        (void)dagd_exec_slurm_new(e->cfg.loop, sc, e->state_dir, e->worker_path, &host, &e->slurm);
+    }
+    return e->slurm;
+}
+
+/* attempt_launch for a step that runs on a backend; `handle` non-NULL:
+ * adopt the attempt a previous daemon started there. */
+static void remote_launch(struct exec_attempt *a, const char *handle)
+{
+    struct exec_step *s = a->step;
+    struct exec_run *r = s->run;
+    struct dagd_executor *e = r->e;
+    const struct dagd_step *ps = &r->p->steps[s->idx];
+    const char *why = NULL;
+    struct dagd_exec_backend *be = backend_for(e, ps, &why);
+    int k = -EOPNOTSUPP;
+
+    if (be) {
+        char *msg = build_job(a);
+        struct dagd_exec_job job = {
+            .id = a->id,
+            .run_id = r->run_id,
+            .step = ps->name,
+            .task = ps->task,
+            .pipeline = r->p->name,
+            .attempt = a->number,
+            .job_json = msg,
+            .def = ps,
+            .handle = handle,
+        };
+        k = handle ? be->ops->adopt(be->impl, &job) : be->ops->launch(be->impl, &job);
+        free(msg);
+    }
+    if (k < 0) {
+        char *m = why ? dagd_xstrdup(why)
+                      : dagd_xasprintf("cannot %s the step on %s: %s", handle ? "adopt" : "start",
+                                       be->ops->name, strerror(-k));
+        set_str(&a->error, m);
+        free(m);
+        a->exited = true;
+        a->status = -1;
+        attempt_finish(a);
+        return;
+    }
+    a->backend = be;
+    e->n_remote++;
+    tmpl_update_ref(e);
+    if (ps->timeout_usec > 0) {
+        /* From now: a job's wait in the cluster's queue counts, as a
+         * local step's wait for its worker does. */
+        (void)uv_timer_init(e->cfg.loop, &a->timer);
+        a->timer.data = a;
+        a->timer_open = true;
+        a->n_open++;
+        (void)uv_timer_start(&a->timer, on_attempt_timer, (ps->timeout_usec + 999) / 1000, 0);
+    }
 }
 
 /* Start attempt s->info.attempts (already incremented). A failure to start
@@ -1142,6 +1294,10 @@ static void attempt_launch(struct exec_step *s)
     a->n_open = 1; /* the "not finished" reference, dropped by attempt_finish */
     attempt_link(e, a);
 
+    if (ps->executor != DAGD_STEP_EXECUTOR_LOCAL) {
+        remote_launch(a, NULL);
+        return;
+    }
     if (!e->tmpl_running) {
         if (tmpl_start(e) < 0) {
             set_str(&a->error, "cannot start the worker");
@@ -1227,10 +1383,11 @@ fail:
 
 static void tmpl_fail_inflight(struct dagd_executor *e, const char *why)
 {
-    /* attempt_finish unlinks: restart from the head each time. */
+    /* attempt_finish unlinks: restart from the head each time. Attempts on
+     * another backend do not depend on the template, except at the end. */
     for (;;) {
         struct exec_attempt *a = e->inflight;
-        while (a && a->exited) {
+        while (a && (a->exited || (a->backend && !e->freeing))) {
             a = a->next;
         }
         if (!a) {
@@ -1296,6 +1453,9 @@ static void on_retry_timer(uv_timer_t *t)
  * its timeout timer. */
 static void attempt_close_io(struct exec_attempt *a)
 {
+    for (int i = 0; a->backend && i < N_FDS; i++) {
+        feed(a, i, NULL, 0, true); /* the backend handed over everything */
+    }
     for (int i = 0; i < N_FDS; i++) {
         if (a->fd[i] >= 0) {
             (void)drain(a, i);
@@ -1327,6 +1487,8 @@ static bool attempt_verdict(struct exec_attempt *a, char **ret_error)
     } else if (a->timed_out) {
         error = dagd_xasprintf("timed out after %s",
                                format_duration_exact(ps->timeout_usec, dbuf, sizeof(dbuf)));
+    } else if (a->backend_error) {
+        error = dagd_xstrdup(a->backend_error);
     } else if (a->status < 0) {
         error = dagd_xstrdup(a->error ? a->error : "the worker failed");
     } else if (a->got_result && a->rc == 0 && code == 0) {
@@ -1340,16 +1502,18 @@ static bool attempt_verdict(struct exec_attempt *a, char **ret_error)
     } else {
         error = dagd_xstrdup("ended without a result");
     }
-    if (!a->canceled && ps->memory_bytes && e->memlimit.mode != DAGD_MEMLIMIT_NONE) {
+    /* A remote attempt's limit is always RLIMIT_AS in its worker (build_job). */
+    enum dagd_memlimit_mode mode = a->backend ? DAGD_MEMLIMIT_RLIMIT_AS : e->memlimit.mode;
+    if (!a->canceled && ps->memory_bytes && mode != DAGD_MEMLIMIT_NONE) {
         struct dagd_memlimit_outcome o = {
             .limit_bytes = ps->memory_bytes,
-            .mode = e->memlimit.mode,
+            .mode = mode,
             .term_signal = sig,
             .exit_code = code,
             .error = a->got_result ? a->rc : 0,
             .message = a->error,
             .cgroup_oom = a->cgroup ? dagd_memlimit_cgroup_oom_killed(a->cgroup) : -1,
-            .alloc_watch = e->memlimit.mode == DAGD_MEMLIMIT_RLIMIT_AS,
+            .alloc_watch = mode == DAGD_MEMLIMIT_RLIMIT_AS,
             .alloc_failed = a->oom,
         };
         if (dagd_memlimit_failure_is_oom(&o)) {
@@ -1760,6 +1924,17 @@ static unsigned effective_jobs(const struct dagd_executor *e)
     return e->cfg.max_jobs;
 }
 
+/* Whether step ps may start now: local steps share max_jobs; steps on a
+ * cluster its own bound (slurm max_jobs), since they do not load us. */
+static bool slot_free(const struct dagd_executor *e, const struct dagd_step *ps)
+{
+    if (ps->executor == DAGD_STEP_EXECUTOR_LOCAL) {
+        return e->n_inflight - e->n_remote < effective_jobs(e);
+    }
+    unsigned max = e->cfg.slurm && e->cfg.slurm->max_jobs ? e->cfg.slurm->max_jobs : 1000;
+    return e->n_remote < max;
+}
+
 /* Record the steps whose trigger rule was not met (any_failed, and no need
  * failed) as skipped with the reason. */
 static void record_not_triggered(struct exec_run *r)
@@ -1837,6 +2012,14 @@ static bool step_fits(size_t i, void *userdata)
     return false;
 }
 
+/* The tracker's filter with steps on a backend: a free slot of the step's
+ * kind (slot_free), then room in its pool. */
+static bool step_may_start(size_t i, void *userdata)
+{
+    struct exec_run *r = userdata;
+    return slot_free(r->e, &r->p->steps[i]) && (r->e->n_pools == 0 || step_fits(i, r));
+}
+
 static void pool_take(struct exec_step *s)
 {
     struct dagd_executor *e = s->run->e;
@@ -1896,10 +2079,16 @@ static void pump(struct dagd_executor *e)
             r->n_open++;
             record_not_triggered(r);
             while (!r->finished && !r->canceling && !e->shutting_down && !e->freeing &&
-                   e->n_inflight < effective_jobs(e) &&
                    (r->max_jobs == 0 || dagd_tracker_n_running(r->sched) < r->max_jobs)) {
-                ssize_t i = e->n_pools > 0 ? dagd_tracker_pop_ready_if(r->sched, step_fits, r)
-                                           : dagd_tracker_pop_ready(r->sched);
+                ssize_t i;
+                if (e->n_pools > 0 || r->has_remote) {
+                    i = dagd_tracker_pop_ready_if(r->sched, step_may_start, r);
+                } else {
+                    /* the hot path of local pipelines: O(log n) */
+                    i = e->n_inflight - e->n_remote < effective_jobs(e)
+                            ? dagd_tracker_pop_ready(r->sched)
+                            : -1;
+                }
                 if (i < 0) {
                     break;
                 }
@@ -1979,6 +2168,7 @@ static struct exec_run *run_new(struct dagd_executor *e, struct dagd_pipeline *p
         s->info.exit_code = -1;
         s->pool = e->pools_on ? pool_index(e, p->steps[i].pool) : -1;
         n_needs[i] = p->steps[i].n_needs;
+        r->has_remote = r->has_remote || p->steps[i].executor != DAGD_STEP_EXECUTOR_LOCAL;
         needs[i] = p->steps[i].needs_idx;
     }
     r->sched = dagd_tracker_new(p->n_steps, needs, n_needs, p->topo);
@@ -2411,6 +2601,12 @@ void dagd_executor_free(struct dagd_executor *e)
     }
     tmpl_stop(e);
     tmpl_fail_inflight(e, "canceled: dagd is stopping");
+    if (e->slurm) {
+        /* Its cancels (scancel) still go out; its handles close later. */
+        e->slurm->ops->free(e->slurm->impl);
+        free(e->slurm);
+        e->slurm = NULL;
+    }
     /* SIGTERM, not SIGKILL: the template then kills what the steps started
      * outside their process groups (it is their subreaper) and exits. */
     for (struct tmpl *t = e->tmpls; t; t = t->next) {

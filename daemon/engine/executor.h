@@ -20,6 +20,7 @@
 
 struct dagd_executor;
 struct dagd_plugin_host;
+struct dagd_slurm_config;
 
 /* A named pool of slots (the daemon config's `pools:`): each attempt of a
  * step with `pool: NAME` holds the step's `slots:` of it while it runs.
@@ -43,6 +44,10 @@ struct dagd_executor_config {
      * bounds it), steps' pool: keys are ignored. */
     const struct dagd_pool *pools;
     size_t n_pools;
+    /* Steps with `executor: slurm` (docs/slurm.md): the cluster defaults and
+     * tunables (exec_slurm.h); NULL = Slurm's own defaults. Must outlive the
+     * executor. */
+    const struct dagd_slurm_config *slurm;
 };
 
 /* What observers are told. Pointers are valid during the callback only. */

@@ -392,6 +392,7 @@ static int open_components(struct dagd_daemon *d)
         .work_dir = d->config.work_dir,
         .pools = pools,
         .n_pools = d->config.n_pools,
+        .slurm = &d->config.slurm,
     };
     int r = dagd_executor_new(&ec, &d->executor);
     if (r < 0) {

@@ -3,6 +3,8 @@
 #include "daemon_config.h"
 
 #include "http_address.h"
+#include "slurm_opts.h"
+#include "task_config.h"
 
 #include <limits.h>
 #include <yaml.h>
@@ -79,6 +81,7 @@ void dagd_daemon_config_done(struct dagd_daemon_config *c)
     }
     free(c->pool_names);
     free(c->pool_slots);
+    dagd_slurm_config_done(&c->slurm);
     for (size_t i = 0; i < c->n_plugin_dirs; i++) {
         free(c->plugin_dirs[i]);
     }
@@ -448,16 +451,137 @@ static void parse_map(struct parse *p, struct dagd_daemon_config *c, const yaml_
     }
 }
 
+/* ---- slurm: (exec_slurm.h, docs/slurm.md) ---- */
+
+static void k_slurm_mode(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                         const char *key)
+{
+    const char *s = scalar(p, v, key);
+    int m = s ? dagd_slurm_mode_from_string(s) : 0;
+    if (s && m < 0) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be jobs or pilot, got '%s'", key,
+                       s);
+    } else if (s) {
+        c->slurm.defaults.mode = (enum dagd_slurm_mode)m;
+        c->slurm.defaults.has_mode = true;
+    }
+}
+static void k_slurm_partition(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                              const char *key)
+{
+    set_string(p, v, key, &c->slurm.defaults.partition);
+}
+static void k_slurm_account(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                            const char *key)
+{
+    set_string(p, v, key, &c->slurm.defaults.account);
+}
+static void k_slurm_qos(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                        const char *key)
+{
+    set_string(p, v, key, &c->slurm.defaults.qos);
+}
+static void k_slurm_cpus(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                         const char *key)
+{
+    set_uint(p, v, key, 4096, &c->slurm.defaults.cpus, sizeof(unsigned));
+}
+static void k_slurm_memory(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                           const char *key)
+{
+    const char *s = scalar(p, v, key);
+    if (s && dagd_parse_size(s, &c->slurm.defaults.memory_bytes) < 0) {
+        dagd_diags_add(p->diags, p->file, mark_of(v),
+                       "'%s' must be a size such as 512M or 2G, got '%s'", key, s);
+    }
+}
+static void k_slurm_time(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                         const char *key)
+{
+    set_duration(p, v, key, &c->slurm.defaults.time_usec);
+}
+static void k_slurm_options(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                            const char *key)
+{
+    struct dagd_slurm_opts *o = &c->slurm.defaults;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be a list of sbatch options", key);
+        return;
+    }
+    for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        const yaml_node_t *item = yaml_document_get_node(p->doc, *i);
+        const char *s = item ? scalar(p, item, key) : NULL;
+        if (s && s[0] != '-') {
+            dagd_diags_add(p->diags, p->file, mark_of(item),
+                           "'%s' are sbatch options, each starting with '-', got '%s'", key, s);
+        } else if (s) {
+            o->options = dagd_xreallocarray(o->options, o->n_options + 2, sizeof(char *));
+            o->options[o->n_options++] = dagd_xstrdup(s);
+            o->options[o->n_options] = NULL;
+        }
+    }
+}
+static void k_slurm_sbatch(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                           const char *key)
+{
+    set_string(p, v, key, &c->slurm.sbatch);
+}
+static void k_slurm_squeue(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                           const char *key)
+{
+    set_string(p, v, key, &c->slurm.squeue);
+}
+static void k_slurm_scancel(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                            const char *key)
+{
+    set_string(p, v, key, &c->slurm.scancel);
+}
+static void k_slurm_poll(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                         const char *key)
+{
+    set_duration(p, v, key, &c->slurm.poll_usec);
+    if (c->slurm.poll_usec && c->slurm.poll_usec < 100000) {
+        dagd_diags_add(p->diags, p->file, mark_of(v),
+                       "'%s' must be at least 100ms (every poll runs squeue)", key);
+    }
+}
+static void k_slurm_max_jobs(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                             const char *key)
+{
+    set_uint(p, v, key, 1000000, &c->slurm.max_jobs, sizeof(unsigned));
+}
+static void k_slurm_arrays(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                           const char *key)
+{
+    bool arrays = !c->slurm.no_arrays;
+    set_bool(p, v, key, &arrays);
+    c->slurm.no_arrays = !arrays;
+}
+
+static void k_slurm(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                    const char *key)
+{
+    static const char *const names[] = {"mode",    "partition",     "account",  "qos",    "cpus",
+                                        "memory",  "time",          "options",  "sbatch", "squeue",
+                                        "scancel", "poll_interval", "max_jobs", "arrays"};
+    static const key_fn fns[] = {
+        k_slurm_mode,    k_slurm_partition, k_slurm_account,  k_slurm_qos,    k_slurm_cpus,
+        k_slurm_memory,  k_slurm_time,      k_slurm_options,  k_slurm_sbatch, k_slurm_squeue,
+        k_slurm_scancel, k_slurm_poll,      k_slurm_max_jobs, k_slurm_arrays};
+    (void)key;
+    parse_map(p, c, v, names, fns, ELEMENTSOF(names));
+}
+
 int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *name, const char *buf,
                                    size_t len, struct dagd_diags *reterr)
 {
     static const char *const names[] = {
         "socket",          "state_dir", "pipelines_dir",  "plugin_dirs", "work_dir",
         "watch_pipelines", "limits",    "shutdown_grace", "retention",   "http",
-        "http_token_file", "state",     "pools"};
+        "http_token_file", "state",     "pools",          "slurm"};
     static const key_fn fns[] = {
         k_socket, k_state_dir, k_pipelines_dir, k_plugin_dirs,     k_work_dir, k_watch, k_limits,
-        k_grace,  k_retention, k_http,          k_http_token_file, k_state,    k_pools};
+        k_grace,  k_retention, k_http,          k_http_token_file, k_state,    k_pools, k_slurm};
     yaml_parser_t parser;
     yaml_document_t doc;
     size_t before = reterr->n + reterr->dropped;

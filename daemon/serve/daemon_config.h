@@ -31,11 +31,19 @@
  *                                    # ADDR:PORT, [IPv6]:PORT or a Unix socket path
  *   http_token_file: /etc/dagd/http-token  # enables run/cancel/retry over HTTP for
  *                                    # requests with `Authorization: Bearer TOKEN`
+ *   slurm:                           # steps with executor: slurm (docs/slurm.md)
+ *     partition: batch               # cluster defaults under each step's slurm:
+ *     account: lab                   # (also mode, qos, cpus, memory, time, options)
+ *     poll_interval: 1s              # one squeue for all jobs this often
+ *     max_jobs: 1000                 # Slurm attempts out at once
+ *     arrays: true                   # a fan-out of one task goes out as a job array
+ *     sbatch: sbatch                 # the commands (squeue, scancel likewise)
  */
 #ifndef DAGD_DAEMON_CONFIG_H
 #define DAGD_DAEMON_CONFIG_H
 
 #include "diag.h"
+#include "exec_slurm.h"
 #include "util.h"
 
 struct dagd_daemon_config {
@@ -62,8 +70,9 @@ struct dagd_daemon_config {
     char **pool_names;          /* `pools:`, in file order */
     unsigned *pool_slots;
     size_t n_pools;
-    char *http;            /* NULL = no HTTP listener (http.h) */
-    char *http_token_file; /* NULL = the HTTP listener is read-only */
+    char *http;                     /* NULL = no HTTP listener (http.h) */
+    char *http_token_file;          /* NULL = the HTTP listener is read-only */
+    struct dagd_slurm_config slurm; /* `slurm:` (exec_slurm.h) */
 };
 
 /* Defaults (no file). */

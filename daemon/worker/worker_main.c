@@ -48,6 +48,7 @@
 #include "warehouse_db.h"
 #include "warehouse_target.h"
 #include "worker.h"
+#include "worker_job.h"
 #include "worker_proto.h"
 
 /* ---- the child: host API ---------------------------------------------------------------- */
@@ -62,6 +63,7 @@ struct worker_ctx {
     char *error;
     sqlite3 *warehouse;
     bool warehouse_failed;
+    bool remote; /* a Slurm job (job "remote": true): no SQLite warehouse */
     uint64_t last_progress_usec;
     uint64_t last_done, last_total;
 };
@@ -219,6 +221,8 @@ static void log_f(enum dagd_task_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+static _Noreturn void child_finish(struct worker_ctx *ctx, int rc, const char *error);
+
 static sqlite3 *h_warehouse(struct dagd_task_ctx *ctx)
 {
     if (W(ctx)->warehouse || W(ctx)->warehouse_failed) {
@@ -237,6 +241,16 @@ static sqlite3 *h_warehouse(struct dagd_task_ctx *ctx)
         path = dagd_xstrdup(W(ctx)->warehouse_path);
     } else {
         path = dagd_xasprintf("%s/warehouse.db", W(ctx)->state_dir ? W(ctx)->state_dir : ".");
+    }
+    if (W(ctx)->remote) {
+        /* docs/slurm.md: SQLite's locks do not hold on the filesystems
+         * clusters share, and a job may run beside a local writer. */
+        send_event_str("noretry", "reason", "a SQLite warehouse cannot be written from Slurm");
+        child_finish(W(ctx), -EPERM,
+                     dagd_xasprintf("refused: step runs on Slurm and its warehouse '%s' is a "
+                                    "SQLite file; pin the step local (executor: local) or use a "
+                                    "server warehouse (warehouse: postgresql://...)",
+                                    path));
     }
     sqlite3 *db = NULL;
     _cleanup_free_ char *err = NULL;
@@ -677,6 +691,7 @@ static _Noreturn void child_run(cJSON *job, const struct dagd_task_plugin *desc,
     ctx.state_dir = jstr(job, "state_dir");
     ctx.warehouse_path = jstr(job, "warehouse");
     ctx.attempt = (unsigned)jnum(job, "attempt");
+    ctx.remote = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job, "remote"));
     const char *cwd = jstr(job, "cwd");
     const char *path = jstr(job, "plugin");
     double mem = jnum(job, "memory");
@@ -1021,7 +1036,11 @@ int main(int argc, char **argv)
     if (argc >= 2 && streq(argv[1], "--pilot")) {
         return dagd__pilot_main(argc - 1, argv + 1);
     }
+    if (argc == 3 && (streq(argv[1], "--job") || streq(argv[1], "--job-list"))) {
+        return dagd__worker_job_main(argv[2], streq(argv[1], "--job-list"));
+    }
     fprintf(stderr, "usage: dagd-worker --template   (started by dagd; not for direct use)\n"
+                    "       dagd-worker --job SPEC | --job-list LIST   (a Slurm job of dagd)\n"
                     "       dagd-worker --pilot --connect HOST:PORT --alloc ID --secret-file FILE "
                     "[--slots N]\n");
     return 2;

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Steps on Slurm, per-step jobs mode (issue 14, docs/slurm.md), on a real
+one-node cluster (dagdtest.slurm) driven through dagd serve and dagctl:
+
+  - a fan-out: one task ready six times goes out as one job array, a local
+    step joins them; stdout and logs come back from the shared directory;
+  - retries (flaky fails twice, succeeds on attempt 3) and a timeout (the
+    job is scanceled, the step fails "timed out after 3s");
+  - dagctl cancel: scancel of the running job, the run canceled;
+  - scancel of a job behind dagd's back: the attempt fails with a reason
+    that says so and is retried;
+  - a step that writes a SQLite warehouse is refused on Slurm, not retried;
+  - the daemon config's slurm: section reaches sbatch (a partition that
+    does not exist makes sbatch fail, named in the step's error).
+
+SKIP without slurm-wlm and munge."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dagdtest import Daemon, check, eq, need_test_plugins, run_main, wait_for  # noqa: E402
+from dagdtest.slurm import SlurmCluster, need_slurm  # noqa: E402
+
+CONFIG = """slurm:
+  poll_interval: 250ms
+"""
+
+FAN = """pipeline: fan
+defaults:
+  executor: slurm
+  slurm: {cpus: 1, memory: 64M}
+steps:
+  - name: start
+    task: command
+    config: {argv: [sh, -c, "echo started on $(hostname) job $SLURM_JOB_ID"]}
+""" + "".join("""  - {name: b%d, task: sleep, needs: [start], config: {ms: 200}}
+""" % i for i in range(6)) + """  - name: join
+    task: noop
+    executor: local
+    needs: [%s]
+""" % ", ".join("b%d" % i for i in range(6))
+
+RETRY = """pipeline: retry
+steps:
+  - name: flaky
+    task: flaky
+    executor: slurm
+    retries: 2
+    retry_delay: 100ms
+    config: {failures: 2}
+  - name: slow
+    task: sleep
+    executor: slurm
+    timeout: 3s
+    config: {ms: 60000}
+"""
+
+LONG = """pipeline: long
+steps:
+  - name: wait
+    task: sleep
+    executor: slurm
+    config: {ms: 60000}
+  - {name: after, task: noop, needs: [wait]}
+"""
+
+BEHIND = """pipeline: behind
+steps:
+  - name: nap
+    task: sleep
+    executor: slurm
+    retries: 1
+    retry_delay: 100ms
+    config: {ms: 6000}
+"""
+
+WAREHOUSE = """pipeline: wh
+steps:
+  - name: checks
+    task: check
+    executor: slurm
+    retries: 3
+    config:
+      table: t
+      checks:
+        - {not_null: [a]}
+"""
+
+NOPART = """pipeline: nopart
+steps:
+  - {name: one, task: noop, executor: slurm}
+"""
+
+
+def steps(d, run_id):
+    with d.db() as c:
+        return {r["step"]: dict(r) for r in
+                c.execute("SELECT * FROM steps WHERE run_id = ?", (run_id,))}
+
+
+def events(d, run_id, step=None):
+    with d.db() as c:
+        q = "SELECT * FROM events WHERE run_id = ?" + (" AND step = ?" if step else "")
+        return [dict(r) for r in c.execute(q + " ORDER BY seq",
+                                           (run_id, step) if step else (run_id,))]
+
+
+def start(d, pipeline):
+    p = d.ctl("run", pipeline, "--force", json_out=True)
+    return p.json["run_id"]
+
+
+def job_of(d, run_id, step, attempt):
+    """The Slurm job of an attempt, from its directory (exec_slurm.c)."""
+    path = os.path.join(d.state, "slurm", run_id, step, str(attempt), "handle")
+
+    def read():
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+    h = wait_for(read, 60, "the Slurm job of %s attempt %d" % (step, attempt))
+    eq(h.split(":")[0], "slurm", "handle kind")
+    return h.split(":", 1)[1]
+
+
+def test_fan(c, d):
+    run_id = start(d, "fan")
+    row = d.wait_run(run_id, timeout=180)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "fan run (steps: %r)" % st)
+    for name in ["start", "join"] + ["b%d" % i for i in range(6)]:
+        eq(st[name]["status"], "succeeded", "step " + name)
+        eq(st[name]["attempts"], 1, "attempts of " + name)
+    out = [e["message"] for e in events(d, run_id, "start") if e["kind"] == "stdout"]
+    check(any(m.startswith("started on ") and "job " in m for m in out),
+          "the job's stdout came back: %r" % out)
+    jobs = [e["message"] for e in events(d, run_id) if "runs as slurm:" in e["message"]]
+    eq(len(jobs), 7, "one 'runs as' event per Slurm attempt: %r" % jobs)
+    arrays = {m.split("slurm:")[1].split("_")[0] for m in jobs if "_" in m.split("slurm:")[1]}
+    eq(len(arrays), 1, "the six sleeps went out as one job array: %r" % jobs)
+    states = c.jobs()
+    b0 = job_of(d, run_id, "b0", 1)
+    eq(states.get(b0), "COMPLETED", "Slurm's state of b0's job")
+    check(os.path.exists(os.path.join(d.state, "slurm", run_id, "b0", "1", "exit.json")),
+          "the worker's exit record")
+
+
+def test_retry_timeout(c, d):
+    run_id = start(d, "retry")
+    row = d.wait_run(run_id, timeout=180)
+    eq(row["status"], "failed", "run with a timed-out step")
+    st = steps(d, run_id)
+    eq(st["flaky"]["status"], "succeeded", "flaky after retries")
+    eq(st["flaky"]["attempts"], 3, "flaky's attempts")
+    retries = [e["message"] for e in events(d, run_id, "flaky") if e["kind"] == "retry"]
+    eq(len(retries), 2, "retry events")
+    check("flaky failure 1 of 2" in retries[0], "first retry names the failure: %r" % retries)
+    eq(st["slow"]["status"], "failed", "slow step")
+    eq(st["slow"]["error"], "timed out after 3s", "timeout error")
+    job = job_of(d, run_id, "slow", 1)
+    wait_for(lambda: c.jobs().get(job) == "CANCELLED", 60, "the timed-out job to be scanceled")
+
+
+def test_cancel(c, d):
+    run_id = start(d, "long")
+    job = job_of(d, run_id, "wait", 1)
+    wait_for(lambda: c.jobs().get(job) == "RUNNING", 60, "job %s to run" % job)
+    d.ctl("cancel", run_id)
+    row = d.wait_run(run_id, timeout=60)
+    eq(row["status"], "canceled", "canceled run")
+    st = steps(d, run_id)
+    eq(st["wait"]["status"], "canceled", "running step")
+    eq(st["after"]["status"], "canceled", "pending step")
+    wait_for(lambda: c.jobs().get(job) == "CANCELLED", 60, "scancel of job %s" % job)
+
+
+def test_scancel_behind(c, d):
+    run_id = start(d, "behind")
+    job = job_of(d, run_id, "nap", 1)
+    wait_for(lambda: c.jobs().get(job) == "RUNNING", 60, "job %s to run" % job)
+    c.run("scancel", job)
+    row = d.wait_run(run_id, timeout=120)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "run after a retry (steps %r)" % st)
+    eq(st["nap"]["attempts"], 2, "attempts")
+    retries = [e["message"] for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    eq(len(retries), 1, "one retry")
+    check("Slurm job %s was canceled outside dagd" % job in retries[0],
+          "the retry names the scancel: %r" % retries)
+
+
+def test_warehouse(c, d):
+    run_id = start(d, "wh")
+    row = d.wait_run(run_id, timeout=120)
+    eq(row["status"], "failed", "run of a SQLite warehouse step on Slurm")
+    st = steps(d, run_id)
+    eq(st["checks"]["attempts"], 1, "refused, not retried")
+    check(st["checks"]["error"].startswith("refused: step runs on Slurm and its warehouse"),
+          "error: %r" % st["checks"]["error"])
+    check("executor: local" in st["checks"]["error"], "the error says how to fix it")
+
+
+def test_config(c):
+    """The daemon's slurm: partition goes to sbatch; one that does not exist
+    fails the attempt with sbatch's words."""
+    with Daemon(pipelines={"nopart": NOPART},
+                config="slurm:\n  partition: nosuchpart\n  poll_interval: 250ms\n") as d:
+        run_id = start(d, "nopart")
+        d.wait_run(run_id, timeout=60)
+        st = steps(d, run_id)
+        eq(st["one"]["status"], "failed", "step with a bad partition")
+        check(st["one"]["error"].startswith("sbatch failed:") and
+              "partition" in st["one"]["error"].lower(), "error: %r" % st["one"]["error"])
+
+
+def main():
+    need_slurm()
+    need_test_plugins("noop", "sleep", "flaky")
+    with SlurmCluster() as c:
+        pipes = {"fan": FAN, "retry": RETRY, "long": LONG, "behind": BEHIND, "wh": WAREHOUSE}
+        with Daemon(pipelines=pipes, config=CONFIG) as d:
+            for t in (test_fan, test_retry_timeout, test_cancel, test_scancel_behind,
+                      test_warehouse):
+                t0 = time.monotonic()
+                t(c, d)
+                print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
+            d.stop()
+        test_config(c)
+        print("test_config ok")
+        check(c.wait_idle(60), "jobs left running: %r" % c.jobs())
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
