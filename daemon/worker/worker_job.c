@@ -1,4 +1,4 @@
-/* See worker_job.h. What a Slurm job runs (docs/slurm.md): the attempt's
+/* dagd-worker --job (worker.h). What a Slurm job runs (docs/slurm.md): the attempt's
  * directory on the shared filesystem holds its spec (job.json, what the
  * template would have received on its socket) and receives the three
  * streams as files and, once the attempt's process is gone, exit.json
@@ -7,7 +7,6 @@
  * exit.json or Slurm's state says the job ended. SIGTERM (scancel, a time
  * limit) is forwarded to the attempt's process group, as the executor does
  * for a local attempt. */
-#include "worker_job.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

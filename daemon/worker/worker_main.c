@@ -48,7 +48,6 @@
 #include "warehouse_db.h"
 #include "warehouse_target.h"
 #include "worker.h"
-#include "worker_job.h"
 #include "worker_proto.h"
 
 /* ---- the child: host API ---------------------------------------------------------------- */
