@@ -205,14 +205,23 @@ int dagd_check_run_wh(struct dagd_wh *wh, const struct dagd_check_spec *c, size_
         return dagd_check_run(wh->db, c, sample_rows, ret, reterr_msg);
     }
     /* one statement (PQexecParams takes no more), read only (the caller's
-     * READ ONLY transaction refuses writes) */
+     * READ ONLY transaction refuses writes); in a savepoint, because a
+     * failed statement aborts PostgreSQL's transaction and the next checks
+     * must still run */
+    if (dagd_wh_exec(wh, "SAVEPOINT dagd_check") < 0) {
+        dagd__task_set_err(reterr_msg, "%s", wh->err);
+        cJSON_Delete(ps.rows);
+        return -EIO;
+    }
     int r = dagd_wh_query(wh, c->sql_pg, 0, NULL, sample_row, &ps);
     if (r < 0) {
         /* -EINVAL: the check's SQL is wrong; -EIO: the server (a retry may pass) */
         dagd__task_set_err(reterr_msg, "%s", wh->err);
+        (void)dagd_wh_exec(wh, "ROLLBACK TO SAVEPOINT dagd_check");
         cJSON_Delete(ps.rows);
         return r == -EINVAL ? -EINVAL : -EIO;
     }
+    (void)dagd_wh_exec(wh, "RELEASE SAVEPOINT dagd_check");
     ret->violations = ps.n;
     ret->sample = cJSON_GetArraySize(ps.rows) > 0 ? cJSON_PrintUnformatted(ps.rows) : NULL;
     cJSON_Delete(ps.rows);

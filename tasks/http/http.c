@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "http_core.h"
+#include "wh.h"
 
 static const struct dagd_host_api *host;
 
@@ -408,7 +409,6 @@ static int http_run(struct dagd_task_ctx *ctx)
     const char **key = calloc(nk + 1, sizeof(*key));
     const char *mode = host->config_string(ctx, "mode", nk ? "upsert" : "append");
     struct pages ps = {0};
-    sqlite3 *db;
     char *err = NULL;
     int64_t rows = 0;
     int r;
@@ -448,15 +448,16 @@ static int http_run(struct dagd_task_ctx *ctx)
                     : strcmp(mode, "append") == 0 ? DAGD_HTTP_APPEND
                                                   : DAGD_HTTP_UPSERT,
         };
-        db = host->warehouse(ctx);
-        if (!db) {
-            r = host->fail(ctx, NULL, "cannot open the warehouse");
+        struct dagd_wh *wh = NULL;
+        if ((r = dagd_wh_open(host, ctx, &wh, &err)) < 0) {
+            r = host->fail(ctx, NULL, "%s", err ? err : "cannot open the warehouse");
         } else {
-            r = dagd_http_store(db, &t, ps.records, ps.n, &rows, &err);
+            r = dagd_http_store_wh(wh, &t, ps.records, ps.n, &rows, &err);
             if (r < 0) {
                 r = host->fail(ctx, NULL, "table %s: %s", t.name, err ? err : "write failed");
             }
         }
+        dagd_wh_free(wh);
     }
     if (r >= 0) {
         host->log(ctx, DAGD_TASK_LOG_INFO, "%zu pages, %u requests, %" PRId64 " records", ps.n,

@@ -5,12 +5,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <sqlite3.h>
+#include <strings.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "task_errmsg.h"
+#include "wh.h"
 
 const cJSON *dagd_http_json_path(const cJSON *root, const char *path)
 {
@@ -192,13 +194,31 @@ static void bind_json(sqlite3_stmt *st, int i, const cJSON *v)
     }
 }
 
-static char *create_sql(const struct dagd_http_table *t)
+/* A declared column type on PostgreSQL: SQLite's INTEGER is 64 bits and
+ * its REAL a double; a column without a type must have one there (TEXT). */
+static const char *pg_type(const char *type)
+{
+    if (!type || !*type) {
+        return "TEXT";
+    }
+    if (strcasecmp(type, "INTEGER") == 0 || strcasecmp(type, "INT") == 0) {
+        return "BIGINT";
+    }
+    if (strcasecmp(type, "REAL") == 0) {
+        return "DOUBLE PRECISION";
+    }
+    return type;
+}
+
+static char *create_sql(const struct dagd_http_table *t, bool pg)
 {
     sqlite3_str *s = sqlite3_str_new(NULL);
 
     sqlite3_str_appendf(s, "CREATE TABLE IF NOT EXISTS \"%w\" (", t->name);
     for (size_t i = 0; i < t->n_columns; i++) {
-        const char *type = t->types && t->types[i] ? t->types[i] : "";
+        const char *type = pg                        ? pg_type(t->types ? t->types[i] : NULL)
+                           : t->types && t->types[i] ? t->types[i]
+                                                     : "";
         sqlite3_str_appendf(s, "%s\"%w\"%s%s", i ? ", " : "", t->columns[i], *type ? " " : "",
                             type);
     }
@@ -213,7 +233,7 @@ static char *create_sql(const struct dagd_http_table *t)
     return sqlite3_str_finish(s);
 }
 
-static char *insert_sql(const struct dagd_http_table *t)
+static char *insert_sql(const struct dagd_http_table *t, bool pg)
 {
     sqlite3_str *s = sqlite3_str_new(NULL);
 
@@ -223,7 +243,12 @@ static char *insert_sql(const struct dagd_http_table *t)
     }
     sqlite3_str_appendall(s, ") VALUES (");
     for (size_t i = 0; i < t->n_columns; i++) {
-        sqlite3_str_appendf(s, "%s?", i ? ", " : "");
+        if (pg) {
+            sqlite3_str_appendf(s, "%s$%lld", i ? ", " : "",
+                                (long long)i + 1); /* no %zu in SQLite's printf */
+        } else {
+            sqlite3_str_appendf(s, "%s?", i ? ", " : "");
+        }
     }
     sqlite3_str_appendall(s, ")");
     if (t->n_key > 0 && t->mode != DAGD_HTTP_APPEND) {
@@ -291,12 +316,12 @@ int dagd_http_store(sqlite3 *db, const struct dagd_http_table *t, const cJSON *c
     if (r < 0) {
         return r;
     }
-    r = exec(db, create_sql(t), reterr_msg);
+    r = exec(db, create_sql(t, false), reterr_msg);
     if (r >= 0 && t->mode == DAGD_HTTP_REPLACE) {
         r = exec(db, sqlite3_mprintf("DELETE FROM \"%w\"", t->name), reterr_msg);
     }
     if (r >= 0) {
-        sql = insert_sql(t);
+        sql = insert_sql(t, false);
         if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
             dagd__task_set_err(reterr_msg, "%s", sqlite3_errmsg(db));
             r = -EIO;
@@ -316,4 +341,129 @@ int dagd_http_store(sqlite3 *db, const struct dagd_http_table *t, const cJSON *c
     }
     *ret_rows = rows;
     return 0;
+}
+
+/* ---- PostgreSQL (tasks/common/wh.h) -------------------------------------- */
+
+/* A record's value as a text parameter (NULL for null or absent), as SQLite
+ * would store it: true/false 1/0, integral numbers without decimals, arrays
+ * and objects as their JSON text (*ret_owned to free). */
+static const char *param_text(const cJSON *v, char buf[32], char **ret_owned)
+{
+    *ret_owned = NULL;
+    if (!v || cJSON_IsNull(v)) {
+        return NULL;
+    }
+    if (cJSON_IsBool(v)) {
+        return cJSON_IsTrue(v) ? "1" : "0";
+    }
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == (double)(int64_t)d) {
+            (void)snprintf(buf, 32, "%lld", (long long)d);
+        } else {
+            (void)snprintf(buf, 32, "%.17g", d);
+        }
+        return buf;
+    }
+    if (cJSON_IsString(v)) {
+        return v->valuestring;
+    }
+    *ret_owned = cJSON_PrintUnformatted(v);
+    return *ret_owned ? *ret_owned : "";
+}
+
+static int pg_record(struct dagd_wh *wh, const struct dagd_http_table *t, const char *sql,
+                     const cJSON *rec)
+{
+    const char **params = calloc(t->n_columns + 1, sizeof(*params));
+    char **owned = calloc(t->n_columns + 1, sizeof(*owned));
+    char(*bufs)[32] = calloc(t->n_columns + 1, 32);
+    int r;
+
+    if (!params || !owned || !bufs) {
+        abort();
+    }
+    for (size_t i = 0; i < t->n_columns; i++) {
+        params[i] = param_text(dagd_http_json_path(rec, t->columns[i]), bufs[i], &owned[i]);
+    }
+    r = dagd_wh_query(wh, sql, t->n_columns, params, NULL, NULL);
+    for (size_t i = 0; i < t->n_columns; i++) {
+        free(owned[i]);
+    }
+    free(params);
+    free(owned);
+    free(bufs);
+    return r;
+}
+
+static int pg_exec(struct dagd_wh *wh, char *sql, char **reterr_msg)
+{
+    int r = dagd_wh_exec(wh, sql);
+
+    sqlite3_free(sql);
+    if (r < 0) {
+        dagd__task_set_err(reterr_msg, "%s: %s", wh->label, wh->err);
+    }
+    return r;
+}
+
+static int pg_store(struct dagd_wh *wh, const struct dagd_http_table *t, const cJSON *const *pages,
+                    size_t n_pages, int64_t *ret_rows, char **reterr_msg)
+{
+    char *sql = insert_sql(t, true);
+    int64_t rows = 0;
+    int r = pg_exec(wh, sqlite3_mprintf("BEGIN"), reterr_msg);
+
+    if (r >= 0) {
+        r = pg_exec(wh, create_sql(t, true), reterr_msg);
+    }
+    if (r >= 0 && t->mode == DAGD_HTTP_REPLACE) {
+        r = pg_exec(wh, sqlite3_mprintf("DELETE FROM \"%w\"", t->name), reterr_msg);
+    }
+    for (size_t p = 0; r >= 0 && p < n_pages; p++) {
+        size_t k = 0;
+        for (const cJSON *rec = pages[p] ? pages[p]->child : NULL; r >= 0 && rec;
+             rec = rec->next, k++) {
+            if (!cJSON_IsObject(rec)) {
+                dagd__task_set_err(reterr_msg, "page %zu, record %zu is not an object", p + 1,
+                                   k + 1);
+                r = -EINVAL;
+                break;
+            }
+            for (size_t i = 0; r >= 0 && i < t->n_key; i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, t->key[i]);
+                if (!v || cJSON_IsNull(v)) {
+                    dagd__task_set_err(reterr_msg, "page %zu, record %zu has no '%s' (the key)",
+                                       p + 1, k + 1, t->key[i]);
+                    r = -EINVAL;
+                }
+            }
+            if (r >= 0 && (r = pg_record(wh, t, sql, rec)) < 0) {
+                dagd__task_set_err(reterr_msg, "page %zu, record %zu: %s: %s", p + 1, k + 1,
+                                   wh->label, wh->err);
+            }
+            rows += r >= 0;
+        }
+    }
+    sqlite3_free(sql);
+    if (r >= 0) {
+        r = pg_exec(wh, sqlite3_mprintf("COMMIT"), reterr_msg);
+    }
+    if (r < 0) {
+        (void)dagd_wh_exec(wh, "ROLLBACK");
+        return r;
+    }
+    *ret_rows = rows;
+    return 0;
+}
+
+int dagd_http_store_wh(struct dagd_wh *wh, const struct dagd_http_table *t,
+                       const cJSON *const *pages, size_t n_pages, int64_t *ret_rows,
+                       char **reterr_msg)
+{
+    if (wh->engine == DAGD_WH_SQLITE) {
+        return dagd_http_store(wh->db, t, pages, n_pages, ret_rows, reterr_msg);
+    }
+    return pg_store(wh, t, pages, n_pages, ret_rows, reterr_msg);
 }

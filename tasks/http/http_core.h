@@ -64,4 +64,12 @@ struct dagd_http_table {
 int dagd_http_store(struct sqlite3 *db, const struct dagd_http_table *t, const cJSON *const *pages,
                     size_t n_pages, int64_t *ret_rows, char **reterr_msg);
 
+/* The same on either engine (tasks/common/wh.h). On PostgreSQL, SQLite's
+ * type names INTEGER and REAL become BIGINT and DOUBLE PRECISION, a column
+ * without a type is TEXT, and the values go as text parameters. */
+struct dagd_wh;
+int dagd_http_store_wh(struct dagd_wh *wh, const struct dagd_http_table *t,
+                       const cJSON *const *pages, size_t n_pages, int64_t *ret_rows,
+                       char **reterr_msg);
+
 #endif

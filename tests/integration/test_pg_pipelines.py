@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The medallion, restaurants and invoices pipelines, unchanged, on both
+"""The medallion, restaurants, invoices and covid pipelines, unchanged, on both
 warehouse engines (issue 13): each runs once on SQLite (the default) and
 once on a private PostgreSQL server with one param, `--param
 warehouse=<conninfo>`, and
@@ -10,12 +10,15 @@ warehouse=<conninfo>`, and
      row (columns in the same order; _loaded_at, a clock, left out);
   3. medallion: delivery2 on top, on both, still equal and as expected; a
      re-run of delivery1 on PostgreSQL changes no table (checkpoints);
-     invoices: the exported CSV files are byte-identical.
+     invoices: the exported CSV files are byte-identical; covid's fetch (the
+     http task) and weekly (sql) steps read the same fakeapi.py feed into
+     both (skipped without ../shared/tools/fakeapi.py).
 
 Exit 0 = pass, 1 = fail, 77 = skipped (no dagd binary or no PostgreSQL)."""
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 
@@ -146,6 +149,38 @@ def invoices(pg, tmp):
     print('ok: invoices: the exported CSV files are as expected and byte-identical')
 
 
+def covid(pg, tmp):
+    shared = os.environ.get('DAGD_SHARED') or os.path.join(seeds.SOURCE, '..', 'shared')
+    fakeapi = os.path.join(shared, 'tools', 'fakeapi.py')
+    if not os.path.isfile(fakeapi):
+        print('skip: covid: no %s' % fakeapi)
+        return
+    exp = seeds.expected('covid')
+    pg.create_db('covid')
+    api = subprocess.Popen([sys.executable, fakeapi, '--seed', '1', '--days', '200', '--quiet',
+                            '--max-seconds', '300', '--page-size', '17'], stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        url = 'api=' + api.stdout.readline().split()[-1]
+        s_st, p_st = os.path.join(tmp, 'c_sqlite'), os.path.join(tmp, 'c_pg')
+        seeds.run('pipelines/covid.yaml', s_st, [url])
+        # fetch (http) and weekly (sql) only: the quality step's real_dates
+        # check is an expression in SQLite's SQL (date(date) = date), and a
+        # check's SQL is the warehouse engine's (docs/postgresql.md)
+        wh = 'warehouse=' + pg.conninfo_for('covid')
+        for step in ('fetch', 'weekly'):
+            r = subprocess.run([seeds.DAGD, 'run', 'pipelines/covid.yaml', '--state-dir', p_st,
+                                '--param', url, '--param', wh, '--only', step],
+                               cwd=seeds.SOURCE, capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, 'covid --only %s on PostgreSQL failed:\n%s\n%s' % (
+                step, r.stdout[-3000:], r.stderr[-3000:])
+    finally:
+        api.terminate()
+        api.wait()
+    expected_on_pg(pg, 'covid', exp['tables'], 'covid')
+    compare(os.path.join(s_st, 'covid.db'), pg, 'covid', list(exp['tables']), 'covid')
+
+
 def main():
     seeds.expected('medallion')  # skips without dagd
     need_postgres()
@@ -155,6 +190,7 @@ def main():
             restaurants(pg, tmp)
             invoices(pg, tmp)
             medallion(pg, tmp)
+            covid(pg, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
