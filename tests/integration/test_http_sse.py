@@ -5,7 +5,8 @@ seq as the SSE id, step changes as `run`, the end as `end` and the stream
 closes; a finished run's stream sends what is stored and ends at once;
 Last-Event-ID resumes; a client that never reads does not grow the
 daemon's memory while a step prints 8 MB; clients that disconnect are
-forgotten (dagd_http_streams in /metrics); limits.max_http_streams bounds
+forgotten (dagd_http_streams in /metrics), also 200 that come and go at
+once; limits.max_http_streams bounds
 the streams (the next gets 503, other requests still work); the heartbeat
 arrives; the daemon stops promptly with streams open, and each client sees
 its stream end."""
@@ -215,6 +216,14 @@ try:
         check(gauge(port, "dagd_http_streams") == MAX_STREAMS, "dagd_http_streams gauge")
         gone.close()
         extra.close()
+        # Many clients in turn: 200 that connect, read the head and hang up
+        # at once, some before the end of their request; the daemon stays up.
+        for i in range(200):
+            c = Stream(port, "/api/runs/%s/stream" % live)
+            if i % 2:
+                c.head()
+            c.close()
+        check(d.proc.poll() is None, "the daemon is up after 200 clients came and went")
         # A client gone while its stream is suspended is found by the next
         # write (an event or the heartbeat, at most 15 s).
         wait_for(lambda: gauge(port, "dagd_http_streams") == 2, timeout=20, what="disconnected streams dropped")
