@@ -54,6 +54,9 @@ struct dagd_exec_end {
      * dagd, node failure), or it never started. NULL: judge by status and
      * the worker's result line. */
     const char *error;
+    /* The machine it ran on was lost with it (a pilot's node died): the
+     * executor retries it elsewhere without counting against `retries`. */
+    bool lost;
 };
 
 /* What a backend calls; `host` is the executor. */

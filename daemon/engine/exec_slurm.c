@@ -172,6 +172,8 @@ void dagd_slurm_config_done(struct dagd_slurm_config *c)
     free(c->sbatch);
     free(c->squeue);
     free(c->scancel);
+    free(c->pilot.listen);
+    free(c->pilot.advertise);
     *c = (struct dagd_slurm_config){0};
 }
 

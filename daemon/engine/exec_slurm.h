@@ -15,6 +15,16 @@
 #include "exec_backend.h"
 #include "pipeline_types.h"
 
+/* `slurm: pilot:` of the daemon config: where pilots connect and the shape
+ * of their allocations (exec_pilot.h, pilot_pool.h); 0/NULL = defaults. */
+struct dagd_slurm_pilot_config {
+    char *listen;    /* HOST:PORT; NULL = any address, a free port */
+    char *advertise; /* HOST or HOST:PORT the nodes reach; NULL = this host's name */
+    unsigned max_pilots, cpus;
+    uint64_t memory_bytes, time_usec;
+    uint64_t idle_usec, heartbeat_usec, start_timeout_usec;
+};
+
 /* The daemon config's `slurm:` section (daemon_config.h); every field may
  * be left 0/NULL. */
 struct dagd_slurm_config {
@@ -23,6 +33,7 @@ struct dagd_slurm_config {
     uint64_t poll_usec;              /* squeue interval; 0 = 1 s */
     unsigned max_jobs;               /* Slurm attempts in flight; 0 = 1000 */
     bool no_arrays;                  /* one sbatch per attempt even for fan-outs */
+    struct dagd_slurm_pilot_config pilot;
 };
 
 void dagd_slurm_config_done(struct dagd_slurm_config *c);

@@ -33,6 +33,7 @@
 
 #include "checkpointer.h"
 #include "config.h"
+#include "exec_pilot.h"
 #include "exec_slurm.h"
 #include "log.h"
 #include "memlimit.h"
@@ -46,6 +47,10 @@
 #define SAVE_RETRY_MS 1000
 /* The cap of retry delays (exponential backoff stops growing there). */
 #define RETRY_CAP_USEC (5ull * 60 * 1000000)
+/* Attempts of a step retried, beyond its `retries:`, because the machine
+ * they ran on was lost (a pilot's node died): the step's own failures are
+ * what `retries:` counts. */
+#define LOST_RETRIES 3
 /* stdout + stderr bytes stored per attempt; the rest is counted, not kept. */
 #define OUTPUT_CAP_BYTES (1024 * 1024)
 
@@ -92,6 +97,7 @@ struct exec_attempt {
      * else the backend the attempt runs on (exec_backend.h). */
     struct dagd_exec_backend *backend;
     char *backend_error; /* the backend's reason for the end (a Slurm state) */
+    bool lost;           /* its machine was lost with it (dagd_exec_end) */
 
     unsigned n_open; /* handles not yet closed */
 };
@@ -108,6 +114,7 @@ struct exec_step {
     struct exec_attempt *att;
     uv_timer_t *retry_timer;
     uint64_t retry_delay_usec;
+    unsigned n_lost; /* attempts retried because their machine was lost */
 };
 
 struct exec_run {
@@ -198,6 +205,7 @@ struct dagd_executor {
 
     /* Backends other than local, created on a first step that needs them. */
     struct dagd_exec_backend *slurm;
+    struct dagd_exec_backend *pilot;     /* slurm mode pilot (exec_pilot.h) */
     struct dagd_slurm_config *slurm_cfg; /* a copy of cfg.slurm's scalars (may be NULL) */
     size_t n_remote;                     /* of n_inflight: attempts on a backend */
 
@@ -1186,6 +1194,7 @@ static void on_backend_finished(void *host, uint64_t id, const struct dagd_exec_
     a->cpu_usec = end->cpu_usec;
     a->maxrss_kb = end->maxrss_kb;
     set_str(&a->backend_error, end->error);
+    a->lost = end->lost;
     if (a->status < 0 && !a->error) {
         set_str(&a->error, "the attempt ended without an exit status");
     }
@@ -1201,17 +1210,22 @@ static struct dagd_exec_backend *backend_for(struct dagd_executor *e, const stru
     enum dagd_slurm_mode mode = ps->slurm.has_mode            ? ps->slurm.mode
                                 : sc && sc->defaults.has_mode ? sc->defaults.mode
                                                               : DAGD_SLURM_MODE_JOBS;
-    if (mode != DAGD_SLURM_MODE_JOBS) {
-        *ret_why = "slurm mode pilot is not available in this dagd";
-        return NULL;
+    struct dagd_exec_host host = {
+        .host = e,
+        .started = on_backend_started,
+        .output = on_backend_output,
+        .finished = on_backend_finished,
+    };
+    if (mode == DAGD_SLURM_MODE_PILOT) {
+        /* The pool listens from its first step on; if it cannot (the
+         * address is taken), the next pilot step tries again. */
+        if (!e->pilot && dagd_exec_pilot_new(e->cfg.loop, sc, e->state_dir, e->worker_path,
+                                             e->cfg.kill_grace_usec, &host, &e->pilot) < 0) {
+            *ret_why = "cannot listen for pilots (see the daemon's log)";
+        }
+        return e->pilot;
     }
     if (!e->slurm) {
-        struct dagd_exec_host host = {
-            .host = e,
-            .started = on_backend_started,
-            .output = on_backend_output,
-            .finished = on_backend_finished,
-        };
         (void)dagd_exec_slurm_new(e->cfg.loop, sc, e->state_dir, e->worker_path, &host, &e->slurm);
     }
     return e->slurm;
@@ -1621,8 +1635,8 @@ static void attempt_finish(struct exec_attempt *a)
         if (st == DAGD_TRACKER_RUNNING) {
             dagd_tracker_canceled(r->sched, s->idx);
         }
-    } else if (s->info.attempts <= ps->retries && !a->no_retry && !e->shutting_down &&
-               !r->canceling) {
+    } else if ((s->info.attempts <= ps->retries || (a->lost && s->n_lost++ < LOST_RETRIES)) &&
+               !a->no_retry && !e->shutting_down && !r->canceling) {
         step_schedule_retry(s, error);
     } else {
         s->info.status = DAGD_STEP_FAILED;
@@ -2606,6 +2620,12 @@ void dagd_executor_free(struct dagd_executor *e)
         e->slurm->ops->free(e->slurm->impl);
         free(e->slurm);
         e->slurm = NULL;
+    }
+    if (e->pilot) {
+        /* Closing the connections ends the pilots and what they run. */
+        e->pilot->ops->free(e->pilot->impl);
+        free(e->pilot);
+        e->pilot = NULL;
     }
     /* SIGTERM, not SIGKILL: the template then kills what the steps started
      * outside their process groups (it is their subreaper) and exits. */

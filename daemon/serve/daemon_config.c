@@ -558,16 +558,87 @@ static void k_slurm_arrays(struct parse *p, struct dagd_daemon_config *c, const 
     c->slurm.no_arrays = !arrays;
 }
 
+/* slurm: pilot: (exec_slurm.h struct dagd_slurm_pilot_config, docs/slurm.md "Pilot mode") */
+static void k_pilot_listen(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                           const char *key)
+{
+    set_string(p, v, key, &c->slurm.pilot.listen);
+    const char *s = c->slurm.pilot.listen;
+    if (s && (!strchr(s, ':') || !*(strrchr(s, ':') + 1))) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be HOST:PORT, got '%s'", key, s);
+    }
+}
+static void k_pilot_advertise(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                              const char *key)
+{
+    set_string(p, v, key, &c->slurm.pilot.advertise);
+}
+static void k_pilot_max(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                        const char *key)
+{
+    set_uint(p, v, key, 10000, &c->slurm.pilot.max_pilots, sizeof(unsigned));
+}
+static void k_pilot_cpus(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                         const char *key)
+{
+    set_uint(p, v, key, 4096, &c->slurm.pilot.cpus, sizeof(unsigned));
+}
+static void k_pilot_memory(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                           const char *key)
+{
+    const char *s = scalar(p, v, key);
+    if (s && dagd_parse_size(s, &c->slurm.pilot.memory_bytes) < 0) {
+        dagd_diags_add(p->diags, p->file, mark_of(v),
+                       "'%s' must be a size such as 512M or 2G, got '%s'", key, s);
+    }
+}
+static void k_pilot_time(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                         const char *key)
+{
+    set_duration(p, v, key, &c->slurm.pilot.time_usec);
+}
+static void k_pilot_idle(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                         const char *key)
+{
+    set_duration(p, v, key, &c->slurm.pilot.idle_usec);
+}
+static void k_pilot_heartbeat(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                              const char *key)
+{
+    set_duration(p, v, key, &c->slurm.pilot.heartbeat_usec);
+    if (c->slurm.pilot.heartbeat_usec && c->slurm.pilot.heartbeat_usec < 100000) {
+        dagd_diags_add(p->diags, p->file, mark_of(v), "'%s' must be at least 100ms", key);
+    }
+}
+static void k_pilot_start_timeout(struct parse *p, struct dagd_daemon_config *c,
+                                  const yaml_node_t *v, const char *key)
+{
+    set_duration(p, v, key, &c->slurm.pilot.start_timeout_usec);
+}
+
+static void k_slurm_pilot(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                          const char *key)
+{
+    static const char *const names[] = {"listen", "advertise", "max",
+                                        "cpus",   "memory",    "time",
+                                        "idle",   "heartbeat", "start_timeout"};
+    static const key_fn fns[] = {k_pilot_listen, k_pilot_advertise, k_pilot_max,
+                                 k_pilot_cpus,   k_pilot_memory,    k_pilot_time,
+                                 k_pilot_idle,   k_pilot_heartbeat, k_pilot_start_timeout};
+    (void)key;
+    parse_map(p, c, v, names, fns, ELEMENTSOF(names));
+}
+
 static void k_slurm(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                     const char *key)
 {
     static const char *const names[] = {"mode",    "partition",     "account",  "qos",    "cpus",
                                         "memory",  "time",          "options",  "sbatch", "squeue",
-                                        "scancel", "poll_interval", "max_jobs", "arrays"};
+                                        "scancel", "poll_interval", "max_jobs", "arrays", "pilot"};
     static const key_fn fns[] = {
         k_slurm_mode,    k_slurm_partition, k_slurm_account,  k_slurm_qos,    k_slurm_cpus,
         k_slurm_memory,  k_slurm_time,      k_slurm_options,  k_slurm_sbatch, k_slurm_squeue,
-        k_slurm_scancel, k_slurm_poll,      k_slurm_max_jobs, k_slurm_arrays};
+        k_slurm_scancel, k_slurm_poll,      k_slurm_max_jobs, k_slurm_arrays, k_slurm_pilot};
     (void)key;
     parse_map(p, c, v, names, fns, ELEMENTSOF(names));
 }
