@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Pilot mode on a real one-node Slurm cluster (issue 14, docs/slurm.md
+"Pilot mode"; dagdtest.slurm), driven through dagd serve and dagctl:
+
+  - a fan-out of 20 pilot steps: dagd asks Slurm for at most `max`
+    allocations (jobs named dagd-pilot-*), each attempt runs inside one (it
+    sees the allocation's SLURM_JOB_ID), every step recorded once;
+  - a pilot killed with SIGKILL mid-step: the attempt is retried in another
+    allocation, the step recorded once (attempts 2, one retry event);
+  - dagctl cancel of a running pilot step;
+  - pilots idle for `idle` are released: their Slurm jobs end, and nothing
+    of dagd is left in the cluster.
+
+SKIP without slurm-wlm and munge."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dagdtest import Daemon, check, eq, need_test_plugins, run_main, wait_for  # noqa: E402
+from dagdtest.fakewiki import free_port  # noqa: E402
+from dagdtest.slurm import SlurmCluster, need_slurm  # noqa: E402
+
+FAN = """pipeline: fan
+defaults:
+  executor: slurm
+  slurm: {mode: pilot}
+steps:
+  - name: start
+    task: command
+    config: {argv: [sh, -c, "echo in job $SLURM_JOB_ID"]}
+""" + "".join("  - {name: n%d, task: noop, needs: [start]}\n" % i for i in range(20))
+
+NAP = """pipeline: nap
+steps:
+  - name: nap
+    task: sleep
+    executor: slurm
+    slurm: {mode: pilot}
+    config: {ms: 4000}
+"""
+
+LONG = """pipeline: long
+steps:
+  - name: wait
+    task: sleep
+    executor: slurm
+    slurm: {mode: pilot}
+    config: {ms: 60000}
+  - {name: after, task: noop, needs: [wait]}
+"""
+
+
+def steps(d, run_id):
+    with d.db() as c:
+        return {r["step"]: dict(r) for r in
+                c.execute("SELECT * FROM steps WHERE run_id = ?", (run_id,))}
+
+
+def events(d, run_id, step=None):
+    with d.db() as c:
+        q = "SELECT * FROM events WHERE run_id = ?" + (" AND step = ?" if step else "")
+        return [dict(r) for r in c.execute(q + " ORDER BY seq",
+                                           (run_id, step) if step else (run_id,))]
+
+
+def start(d, pipeline):
+    return d.ctl("run", pipeline, "--force", json_out=True).json["run_id"]
+
+
+def runs_as(d, run_id, step):
+    return [e["message"] for e in events(d, run_id, step) if "runs as pilot " in e["message"]]
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def pilot_pid(alloc):
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"--pilot" in argv and alloc.encode() in argv:
+            return int(name)
+    return None
+
+
+def pilot_jobs(c):
+    r = c.run("squeue", "-h", "-a", "-t", "all", "-o", "%i %j %T")
+    return {p[0]: p[2] for p in (l.split() for l in r.stdout.splitlines())
+            if len(p) == 3 and p[1].startswith("dagd-pilot-")}
+
+
+def test_fan(c, d):
+    run_id = start(d, "fan")
+    row = d.wait_run(run_id, timeout=180)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "fan run (steps: %r)" % st)
+    for name in st:
+        eq(st[name]["status"], "succeeded", "step " + name)
+        eq(st[name]["attempts"], 1, "attempts of " + name)
+    jobs = pilot_jobs(c)
+    check(1 <= len(jobs) <= 2, "at most max (2) pilot allocations: %r" % jobs)
+    out = [e["message"] for e in events(d, run_id, "start") if e["kind"] == "stdout"]
+    eq(len(out), 1, "start's stdout came back: %r" % out)
+    check(out[0].split()[-1] in jobs, "the step ran inside a pilot's job: %r, %r" % (out, jobs))
+
+
+def test_pilot_killed(c, d):
+    run_id = start(d, "nap")
+    wait_for(lambda: runs_as(d, run_id, "nap"), 120, "nap to start in a pilot")
+    alloc = runs_as(d, run_id, "nap")[0].split("runs as pilot ")[1].split()[0]
+    pid = wait_for(lambda: pilot_pid(alloc), 10, "the pilot process of %s" % alloc)
+    os.kill(pid, signal.SIGKILL)
+    row = d.wait_run(run_id, timeout=180)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "run after the pilot was lost (steps %r)" % st)
+    eq(st["nap"]["attempts"], 2, "attempts: the lost one and its retry")
+    retries = [e["message"] for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    eq(len(retries), 1, "one retry event: %r" % retries)
+    check("was lost" in retries[0], "the retry says the pilot was lost: %r" % retries)
+    allocs = [m.split("runs as pilot ")[1].split()[0] for m in runs_as(d, run_id, "nap")]
+    check(len(allocs) == 2 and allocs[1] != alloc, "retried in another allocation: %r" % allocs)
+    results = [e for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    eq(len(results), 1, "nothing recorded twice")
+
+
+def test_cancel(c, d):
+    run_id = start(d, "long")
+    wait_for(lambda: runs_as(d, run_id, "wait"), 120, "wait to start in a pilot")
+    pid = int(runs_as(d, run_id, "wait")[0].rsplit("pid ", 1)[1])
+    d.ctl("cancel", run_id)
+    row = d.wait_run(run_id, timeout=60)
+    eq(row["status"], "canceled", "canceled run")
+    st = steps(d, run_id)
+    eq(st["wait"]["status"], "canceled", "running step")
+    eq(st["after"]["status"], "canceled", "pending step")
+    wait_for(lambda: not alive(pid), 15, "the attempt's process to end")
+
+
+def test_idle_release(c, d):
+    def ended():
+        return all(s not in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING")
+                   for s in pilot_jobs(c).values())
+    wait_for(ended, 60, "idle pilot allocations to end: %r" % pilot_jobs(c))
+    check("Releasing pilot allocation" in d.logtext(), "the daemon logged the release")
+
+
+def main():
+    need_slurm()
+    need_test_plugins("noop", "sleep")
+    with SlurmCluster() as c:
+        cfg = """slurm:
+  pilot:
+    listen: 127.0.0.1:%d
+    advertise: 127.0.0.1
+    max: 2
+    cpus: 1
+    idle: 3s
+    heartbeat: 500ms
+""" % free_port()
+        with Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG}, config=cfg) as d:
+            for t in (test_fan, test_pilot_killed, test_cancel, test_idle_release):
+                t0 = time.monotonic()
+                t(c, d)
+                print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
+            d.stop()
+        check(c.wait_idle(60), "jobs left running: %r" % c.jobs())
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
