@@ -38,6 +38,10 @@
  *     max_jobs: 1000                 # Slurm attempts out at once
  *     arrays: true                   # a fan-out of one task goes out as a job array
  *     sbatch: sbatch                 # the commands (squeue, scancel likewise)
+ *     pilot:                         # mode: pilot (docs/slurm.md "Pilot mode")
+ *       listen: 0.0.0.0:7077         # where pilots connect (default: any, a free port)
+ *       max: 4                       # allocations at once (also advertise, cpus,
+ *       idle: 60s                    # memory, time, heartbeat, start_timeout)
  */
 #ifndef DAGD_DAEMON_CONFIG_H
 #define DAGD_DAEMON_CONFIG_H
