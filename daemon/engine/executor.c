@@ -2362,11 +2362,16 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
 
 static void run_cancel(struct exec_run *r, const char *reason)
 {
-    if (r->finished || r->canceling) {
+    if (r->finished) {
         return;
     }
-    r->canceling = true;
-    set_str(&r->cancel_reason, reason);
+    /* A run may be canceling already without its running steps stopped:
+     * dagd_executor_shutdown() cancels only the pending ones first and
+     * leaves the running ones their grace. */
+    if (!r->canceling) {
+        r->canceling = true;
+        set_str(&r->cancel_reason, reason);
+    }
     size_t n = dagd_tracker_cancel_pending(r->sched, r->scratch);
     for (size_t k = 0; k < n; k++) {
         struct exec_step *s = &r->steps[r->scratch[k]];
@@ -2377,7 +2382,8 @@ static void run_cancel(struct exec_run *r, const char *reason)
     }
     for (size_t i = 0; i < r->p->n_steps; i++) {
         struct exec_attempt *a = r->steps[i].att;
-        if (a && !a->exited) {
+        /* Not twice: that would stop the grace timer of the first. */
+        if (a && !a->exited && !a->canceled) {
             a->canceled = true;
             if (!a->timer_open) {
                 (void)uv_timer_init(r->e->cfg.loop, &a->timer);

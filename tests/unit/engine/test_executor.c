@@ -232,6 +232,38 @@ static void test_free_while_running(void **state)
     dagd_pipeline_unref(p);
 }
 
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    struct fixture *f = t->data;
+    dagd_executor_shutdown(f->e, 200000);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+/* Shutdown with a grace: the pending step is canceled at once, the running
+ * one when the grace is over (before, a run with a pending step counted as
+ * canceling already, and its running step was never stopped). */
+static void test_shutdown_grace(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_pipeline *p = load(f, "pipeline: s\n"
+                                      "steps:\n"
+                                      "  - {name: long, task: sleep, config: {ms: 8000}}\n"
+                                      "  - {name: next, task: noop, needs: [long]}\n");
+    uv_timer_t t;
+    uint64_t t0 = dagd_now_mono_usec();
+
+    submit(f, p, f->last_run);
+    uv_timer_init(&f->loop, &t);
+    t.data = f;
+    uv_timer_start(&t, on_shutdown_timer, 100, 0);
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f->last_status, DAGD_RUN_CANCELED);
+    assert_non_null(strstr(f->log, "next canceled 0\n"));
+    assert_non_null(strstr(f->log, "long canceled 1\n"));
+    assert_true(dagd_now_mono_usec() - t0 < 4000000);
+    dagd_pipeline_unref(p);
+}
+
 static void test_reentrant_submit(void **state)
 {
     struct fixture *f = *state;
@@ -277,6 +309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reentrant_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel_limit, setup, teardown),
     };
