@@ -14,7 +14,10 @@ listener and authentication, the pilots, the attempts they fork.
     the run canceled;
   - pilots idle for `idle` are released (their process exits);
   - hostile connections to the pilot port (wrong secret, garbage, a huge
-    line) are refused with a log line; the daemon keeps running steps."""
+    line) are refused with a log line; the daemon keeps running steps;
+  - dagd serve stopped (SIGTERM) while a pilot step runs: after the
+    shutdown grace the step is recorded canceled, its process and every
+    pilot end."""
 import os
 import signal
 import socket
@@ -221,6 +224,7 @@ def main():
     cpus: 2
     idle: 2s
     heartbeat: 500ms
+shutdown_grace: 1s
 """ % {"tmp": tmp, "port": port})
     with d:
         d.start()
@@ -230,8 +234,15 @@ def main():
             print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
         test_hostile(d, tmp, port)
         print("test_hostile ok")
+        run_id = start(d, "long")
+        wait_for(lambda: runs_as(d, run_id, "wait"), 30, "wait to start in a pilot")
+        pid = int(runs_as(d, run_id, "wait")[0].rsplit("pid ", 1)[1])
         d.stop()
+        st = steps(d, run_id)["wait"]
+        eq(st["status"], "canceled", "the running pilot step at shutdown: %r\n%s" % (st, d.logtext()[-3000:]))
+        wait_for(lambda: not alive(pid), 10, "the attempt's process to end with dagd")
     wait_for(lambda: not any(alive(p) for p in pilots(tmp)), 15, "every pilot to end with dagd")
+    print("test_shutdown ok")
     return 0
 
 
