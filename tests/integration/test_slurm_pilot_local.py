@@ -52,6 +52,13 @@ steps:
     config: {ms: 4000}
 """
 
+MANY = """pipeline: many
+defaults:
+  executor: slurm
+  slurm: {mode: pilot}
+steps:
+""" + "".join("  - {name: m%d, task: sleep, config: {ms: 20}}\n" % i for i in range(100))
+
 LONG = """pipeline: long
 steps:
   - name: wait
@@ -162,6 +169,29 @@ def test_pilot_killed(d, tmp):
     eq(n, 1, "the step is recorded once")
 
 
+def test_kill_mid_fan(d, tmp):
+    """A pilot killed while a 100-step fan-out runs through two: every
+    step succeeds once; the lost attempts (at most its 2 slots) are retried
+    and each retry is one more attempt of that step, nothing else."""
+    run_id = start(d, "many")
+    wait_for(lambda: sum(1 for s in steps(d, run_id).values() if s["status"] == "succeeded") >= 20,
+             30, "20 steps done")
+    live = [p for p in pilots(tmp) if alive(p)]
+    check(live, "a live pilot")
+    os.kill(live[0], signal.SIGKILL)
+    row = d.wait_run(run_id, timeout=60)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "run (failed: %r)" % [s for s in st.values()
+                                                          if s["status"] != "succeeded"])
+    eq(len(st), 100, "100 step rows")
+    retries = [e for e in events(d, run_id) if e["kind"] == "retry"]
+    extra = sum(s["attempts"] - 1 for s in st.values())
+    eq(extra, len(retries), "one retry event per extra attempt")
+    check(extra <= 2, "only the killed pilot's attempts were retried: %d" % extra)
+    for e in retries:
+        check("was lost" in e["message"], "a retry because of the loss: %r" % e["message"])
+
+
 def test_cancel(d, tmp):
     run_id = start(d, "long")
     wait_for(lambda: runs_as(d, run_id, "wait"), 30, "wait to start in a pilot")
@@ -206,7 +236,7 @@ def test_hostile(d, tmp, port):
 def main():
     need_test_plugins("noop", "sleep")
     port = free_port()
-    d = Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG}, start=False)
+    d = Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG, "many": MANY}, start=False)
     tmp = d.tmp
     for name, text in (("sbatch", SBATCH % {"dir": tmp}), ("scancel", SCANCEL)):
         p = os.path.join(tmp, name)
@@ -228,7 +258,8 @@ shutdown_grace: 1s
 """ % {"tmp": tmp, "port": port})
     with d:
         d.start()
-        for t in (test_fan, test_pilot_killed, test_cancel, test_idle_release):
+        for t in (test_fan, test_pilot_killed, test_kill_mid_fan, test_cancel,
+                  test_idle_release):
             t0 = time.monotonic()
             t(d, tmp)
             print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
