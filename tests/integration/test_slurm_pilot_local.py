@@ -142,16 +142,18 @@ def test_pilot_killed(d, tmp):
     run_id = start(d, "nap")
     wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
     alloc = runs_as(d, run_id, "nap")[0].split("runs as pilot ")[1].split()[0]
-    # the pilot that holds it: the one whose command line names its allocation
-    victim = None
-    for pid in pilots(tmp):
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                if alloc.encode() in f.read():
-                    victim = pid
-        except OSError:
-            pass
-    check(victim, "the pilot of allocation %s" % alloc)
+    # the pilot that holds it: the one whose command line names its
+    # allocation (the stand-in sbatch lists it just after starting it)
+    def find():
+        for pid in pilots(tmp):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if alloc.encode() in f.read():
+                        return pid
+            except OSError:
+                pass
+        return None
+    victim = wait_for(find, 10, "the pilot of allocation %s" % alloc)
     os.kill(victim, signal.SIGKILL)
     row = d.wait_run(run_id, timeout=60)
     st = steps(d, run_id)
@@ -176,8 +178,7 @@ def test_kill_mid_fan(d, tmp):
     run_id = start(d, "many")
     wait_for(lambda: sum(1 for s in steps(d, run_id).values() if s["status"] == "succeeded") >= 20,
              30, "20 steps done")
-    live = [p for p in pilots(tmp) if alive(p)]
-    check(live, "a live pilot")
+    live = wait_for(lambda: [p for p in pilots(tmp) if alive(p)], 10, "a live pilot")
     os.kill(live[0], signal.SIGKILL)
     row = d.wait_run(run_id, timeout=60)
     st = steps(d, run_id)
