@@ -115,6 +115,10 @@ struct exec_step {
     uv_timer_t *retry_timer;
     uint64_t retry_delay_usec;
     unsigned n_lost; /* attempts retried because their machine was lost */
+    /* dagd_executor_resume: the attempt to adopt (a backend's handle), or
+     * the step had failed for good before the restart. */
+    char *adopt_handle;
+    bool resume_failed;
 };
 
 struct exec_run {
@@ -1309,7 +1313,8 @@ static void attempt_launch(struct exec_step *s)
     attempt_link(e, a);
 
     if (ps->executor != DAGD_STEP_EXECUTOR_LOCAL) {
-        remote_launch(a, NULL);
+        _cleanup_free_ char *handle = TAKE_PTR(s->adopt_handle);
+        remote_launch(a, handle);
         return;
     }
     if (!e->tmpl_running) {
@@ -1662,6 +1667,7 @@ static void run_free(struct exec_run *r)
         free(s->info.skip_reason);
         free(s->info.inputs_json);
         free(s->info.manifest);
+        free(s->adopt_handle);
     }
     free(r->steps);
     free(r->scratch);
@@ -2247,6 +2253,30 @@ static int run_record(struct exec_run *r, const struct dagd_run_options *opts,
     return 0;
 }
 
+/* run_begin of a resumed run: adopt its attempts still out there, and
+ * fail again what had failed (its downstream steps are skipped). */
+static void resume_begin(struct exec_run *r)
+{
+    for (size_t i = 0; i < r->p->n_steps; i++) {
+        struct exec_step *s = &r->steps[i];
+        if (s->adopt_handle) {
+            s->info.status = DAGD_STEP_RUNNING;
+            s->info.ended_at = 0;
+            step_record(s);
+            char *m = dagd_xasprintf("attempt %u adopted after a restart (%s)", s->info.attempts,
+                                     s->adopt_handle);
+            step_log(s, "notice", "log", m);
+            free(m);
+            attempt_launch(s);
+        } else if (s->resume_failed) {
+            s->resume_failed = false;
+            s->info.status = DAGD_STEP_FAILED;
+            step_record(s);
+            step_skip_downstream(s);
+        }
+    }
+}
+
 /* submit, phase 3: the run joins the executor's list, observers hear of it,
  * its skipped steps are recorded and its first steps start. */
 static void run_begin(struct exec_run *r, const struct dagd_run_options *opts)
@@ -2278,6 +2308,7 @@ static void run_begin(struct exec_run *r, const struct dagd_run_options *opts)
         }
     }
     dagd_tracker_begin(r->sched);
+    resume_begin(r);
     pump(e);
 }
 
@@ -2357,6 +2388,126 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
         k = dagd_executor_submit_resolved(e, p, &o, res, ret_run_id, reterr);
     }
     dagd_run_info_done(&parent);
+    return k;
+}
+
+/* The run's declared params back from its recorded params (runs.params):
+ * the built-ins are set again by the resolve. New "key=value" strings. */
+static char **resume_overrides(const struct dagd_pipeline *p, const char *params_json,
+                               size_t *ret_n)
+{
+    cJSON *j = params_json ? cJSON_Parse(params_json) : NULL;
+    char **v = dagd_xcalloc(p->params.n + 1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < p->params.n; i++) {
+        const char *val =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, p->params.items[i].key));
+        if (val) {
+            v[n++] = dagd_xasprintf("%s=%s", p->params.items[i].key, val);
+        }
+    }
+    cJSON_Delete(j);
+    *ret_n = n;
+    return v;
+}
+
+/* resume: what each recorded step becomes; false if the run has nothing
+ * to adopt (then it is not resumed). */
+static bool resume_steps(struct dagd_executor *e, struct exec_run *r,
+                         const struct dagd_step_info *steps, size_t n)
+{
+    bool adopted = false;
+    for (size_t j = 0; j < n; j++) {
+        ssize_t i = dagd_pipeline_step_index(r->p, steps[j].step);
+        if (i < 0) {
+            continue;
+        }
+        struct exec_step *s = &r->steps[i];
+        const struct dagd_step_info *st = &steps[j];
+        s->info.attempts = st->attempts;
+        s->info.started_at = st->started_at;
+        if (st->status == DAGD_STEP_SUCCEEDED ||
+            (st->status == DAGD_STEP_SKIPPED && st->skip_reason &&
+             !strstr(st->skip_reason, "upstream failed"))) {
+            s->info.status = st->status;
+            s->info.ended_at = st->ended_at;
+            s->info.exit_code = st->exit_code;
+            s->info.rows_in = st->rows_in;
+            s->info.rows_out = st->rows_out;
+            set_str(&s->info.skip_reason, st->skip_reason);
+            set_str(&s->info.fingerprint, st->fingerprint);
+            dagd_tracker_exclude(r->sched, (size_t)i);
+        } else if (st->status == DAGD_STEP_FAILED) {
+            s->info.ended_at = st->ended_at;
+            s->info.exit_code = st->exit_code;
+            set_str(&s->info.error, st->error);
+            s->resume_failed = true;
+            dagd_tracker_preset_running(r->sched, (size_t)i);
+        } else if (st->status == DAGD_STEP_RUNNING &&
+                   r->p->steps[i].executor != DAGD_STEP_EXECUTOR_LOCAL) {
+            _cleanup_free_ char *dir =
+                dagd_exec_slurm_attempt_dir(e->state_dir, r->run_id, st->step, st->attempts);
+            _cleanup_free_ char *path = dagd_xasprintf("%s/handle", dir);
+            _cleanup_fclose_ FILE *f = fopen(path, "re");
+            char buf[256];
+            if (f && fgets(buf, sizeof(buf), f)) {
+                buf[strcspn(buf, "\n")] = '\0';
+                s->adopt_handle = dagd_xstrdup(buf);
+                dagd_tracker_preset_running(r->sched, (size_t)i);
+                adopted = true;
+            }
+        }
+        /* Anything else (pending, a local attempt that died with the old
+         * daemon) runs again, its attempts counted on. */
+    }
+    return adopted;
+}
+
+int dagd_executor_resume(struct dagd_executor *e, struct dagd_pipeline *p,
+                         const struct dagd_run_info *run, const struct dagd_step_info *steps,
+                         size_t n, struct dagd_diags *reterr)
+{
+    size_t n_over = 0;
+    char **over = resume_overrides(p, run->params_json, &n_over);
+    struct dagd_run_options opts = {
+        .trigger = run->trigger,
+        .param_overrides = over,
+        .n_param_overrides = n_over,
+        .run_id = run->run_id,
+        .partition = run->partition,
+        .recorded = true,
+    };
+    struct dagd_run_resolved *res = NULL;
+    struct exec_run *r = NULL;
+    int k = -ESHUTDOWN;
+
+    if (e->freeing || e->shutting_down) {
+        goto out;
+    }
+    k = dagd_run_resolve(p, &opts, e->state_dir, run->run_id, false, &res, reterr);
+    if (k < 0) {
+        goto out;
+    }
+    r = run_new(e, p, &opts, res);
+    if (!resume_steps(e, r, steps, n)) {
+        r->n_open = 0;
+        run_free(r);
+        k = -ENOENT;
+        goto out;
+    }
+    k = run_record(r, &opts, reterr);
+    if (k < 0) {
+        r->n_open = 0;
+        run_free(r);
+        goto out;
+    }
+    run_begin(r, &opts);
+    (void)batch_commit(e);
+out:
+    for (size_t i = 0; i < n_over; i++) {
+        free(over[i]);
+    }
+    free(over);
     return k;
 }
 

@@ -91,6 +91,17 @@ int dagd_executor_submit_resolved(struct dagd_executor *e, struct dagd_pipeline 
                                   const struct dagd_run_options *opts,
                                   struct dagd_run_resolved *resolved, char ret_run_id[static 33],
                                   struct dagd_diags *reterr);
+/* Resume a run a previous daemon ran, found `running` in state.db at start
+ * (`run`, and `steps` as recorded then, before the orphan recovery marked
+ * it failed): steps that ended keep their outcome (a failed one skips its
+ * downstream steps again), attempts on a backend that left a handle in
+ * their directory (exec_slurm.c) are adopted and their results recorded
+ * when they end, and the other steps run again. 0 when resumed; -ENOENT when
+ * it had nothing to adopt (not resumed: it stays failed); -EINVAL with
+ * diagnostics when its params no longer resolve. */
+int dagd_executor_resume(struct dagd_executor *e, struct dagd_pipeline *p,
+                         const struct dagd_run_info *run, const struct dagd_step_info *steps,
+                         size_t n, struct dagd_diags *reterr);
 /* Cancel a queued or running run: its running steps get SIGTERM (process
  * group), then SIGKILL after the grace; the run ends `canceled`. -ENOENT if
  * not active. */

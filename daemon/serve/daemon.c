@@ -11,6 +11,7 @@
 #include "log.h"
 #include "plugin_host.h"
 #include "procsweep.h"
+#include "resume.h"
 #include "retention.h"
 #include "schedules.h"
 #include "sensors.h"
@@ -35,7 +36,8 @@ struct daemon {
     uv_timer_t prune_timer;
     uv_timer_t deadline;
     int lock_fd;
-    int serve_lock_fd; /* DIR/serve.lock: one daemon per state directory */
+    int serve_lock_fd;          /* DIR/serve.lock: one daemon per state directory */
+    struct dagd_resume *resume; /* runs to resume with their Slurm jobs (resume.h) */
     bool stopped;
 };
 
@@ -332,6 +334,9 @@ static int open_store(struct daemon *s)
                          d->config.state_dir);
         return 0;
     }
+    /* Before the recovery marks them failed: runs whose Slurm jobs may
+     * still run are resumed once the executor is up. */
+    s->resume = dagd_resume_collect(d->store, d->config.state_dir);
     r = recover_orphans(d);
     if (r < 0) {
         return r;
@@ -415,6 +420,7 @@ static int open_components(struct dagd_daemon *d)
     d->schedules = dagd_schedules_new(&host);
     d->sensors = dagd_sensors_new(&host);
     (void)dagd_daemon_reload(d, NULL);
+    dagd_resume_start(TAKE_PTR(daemon_of(d)->resume), d->registry, d->executor);
     resume_queue(d);
     return 0;
 }

@@ -1,0 +1,105 @@
+/* See resume.h. */
+#include "resume.h"
+
+#include <sys/stat.h>
+
+#include "exec_slurm.h"
+#include "log.h"
+#include "util.h"
+
+/* Runs still marked running that the snapshot looks at; more wait for the
+ * next start. */
+#define MAX_RESUMED 1000
+
+struct resumed {
+    struct dagd_run_info run;
+    struct dagd_step_info *steps;
+    size_t n_steps;
+};
+
+struct dagd_resume {
+    struct resumed *runs;
+    size_t n;
+};
+
+/* A running step whose attempt directory holds the backend's handle. */
+static bool has_job(const char *state_dir, const struct dagd_step_info *st)
+{
+    if (st->status != DAGD_STEP_RUNNING || st->attempts == 0) {
+        return false;
+    }
+    _cleanup_free_ char *dir =
+        dagd_exec_slurm_attempt_dir(state_dir, st->run_id, st->step, st->attempts);
+    _cleanup_free_ char *path = dagd_xasprintf("%s/handle", dir);
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+struct dagd_resume *dagd_resume_collect(struct dagd_store *st, const char *state_dir)
+{
+    struct dagd_runs_filter f = {.status = "running", .limit = MAX_RESUMED};
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    struct dagd_resume *rs = NULL;
+
+    if (dagd_store_runs_page(st, &f, &runs, &n) < 0) {
+        dagd_log_warning("Failed to list running runs: %s, not resuming Slurm jobs",
+                         dagd_store_errmsg(st));
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct dagd_step_info *steps = NULL;
+        size_t ns = 0;
+        bool keep = false;
+        if (dagd_store_steps_list(st, runs[i].run_id, &steps, &ns) >= 0) {
+            for (size_t k = 0; k < ns && !keep; k++) {
+                keep = has_job(state_dir, &steps[k]);
+            }
+        }
+        if (!keep) {
+            for (size_t k = 0; k < ns; k++) {
+                dagd_step_info_done(&steps[k]);
+            }
+            free(steps);
+            dagd_run_info_done(&runs[i]);
+            continue;
+        }
+        if (!rs) {
+            rs = dagd_xcalloc(1, sizeof(*rs));
+            rs->runs = dagd_xcalloc(n, sizeof(*rs->runs));
+        }
+        rs->runs[rs->n++] = (struct resumed){.run = runs[i], .steps = steps, .n_steps = ns};
+    }
+    free(runs);
+    return rs;
+}
+
+void dagd_resume_start(struct dagd_resume *rs, struct dagd_registry *reg, struct dagd_executor *e)
+{
+    if (!rs) {
+        return;
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        struct resumed *x = &rs->runs[i];
+        struct dagd_pipeline *p = dagd_registry_get(reg, x->run.pipeline);
+        struct dagd_diags d = {0};
+        int k = p ? dagd_executor_resume(e, p, &x->run, x->steps, x->n_steps, &d) : -ENOENT;
+        if (k >= 0) {
+            dagd_log_info("Resumed run %s of %s: adopted its Slurm jobs", x->run.run_id,
+                          x->run.pipeline);
+        } else {
+            dagd_log_warning("Cannot resume run %s of '%s' (%s%s%s), it stays failed",
+                             x->run.run_id, x->run.pipeline,
+                             p ? "" : "its pipeline is not loaded",
+                             d.n ? d.items[0].message : "", !p || d.n ? "" : strerror(-k));
+        }
+        dagd_diags_done(&d);
+        for (size_t k2 = 0; k2 < x->n_steps; k2++) {
+            dagd_step_info_done(&x->steps[k2]);
+        }
+        free(x->steps);
+        dagd_run_info_done(&x->run);
+    }
+    free(rs->runs);
+    free(rs);
+}
