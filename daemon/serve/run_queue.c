@@ -903,7 +903,8 @@ int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id)
             return k < 0 ? k : 0;
         }
     }
-    return -ENOENT;
+    /* A run the executor resumed after a restart (resume.h) is not ours. */
+    return dagd_executor_cancel(q->executor, run_id) < 0 ? -ENOENT : 0;
 }
 
 int dagd_run_queue_get(struct dagd_run_queue *q, const char *run_id, struct dagd_run_info *ret,
