@@ -89,8 +89,7 @@ void dagd_resume_start(struct dagd_resume *rs, struct dagd_registry *reg, struct
                           x->run.pipeline);
         } else {
             dagd_log_warning("Cannot resume run %s of '%s' (%s%s%s), it stays failed",
-                             x->run.run_id, x->run.pipeline,
-                             p ? "" : "its pipeline is not loaded",
+                             x->run.run_id, x->run.pipeline, p ? "" : "its pipeline is not loaded",
                              d.n ? d.items[0].message : "", !p || d.n ? "" : strerror(-k));
         }
         dagd_diags_done(&d);
