@@ -119,6 +119,9 @@ struct exec_step {
      * the step had failed for good before the restart. */
     char *adopt_handle;
     bool resume_failed;
+    /* dagd_executor_resume: its attempt ran in a pilot, which ended with
+     * the old daemon's connection; it runs again (a lost attempt). */
+    bool resume_lost;
 };
 
 struct exec_run {
@@ -1205,15 +1208,22 @@ static void on_backend_finished(void *host, uint64_t id, const struct dagd_exec_
     attempt_finish(a);
 }
 
+/* The Slurm mode of a non-local step: its own, else the daemon config's. */
+static enum dagd_slurm_mode slurm_mode(const struct dagd_executor *e, const struct dagd_step *ps)
+{
+    const struct dagd_slurm_config *sc = e->cfg.slurm;
+    return ps->slurm.has_mode            ? ps->slurm.mode
+           : sc && sc->defaults.has_mode ? sc->defaults.mode
+                                         : DAGD_SLURM_MODE_JOBS;
+}
+
 /* The backend a non-local step runs on, created on first use; NULL with
  * the reason when there is none. */
 static struct dagd_exec_backend *backend_for(struct dagd_executor *e, const struct dagd_step *ps,
                                              const char **ret_why)
 {
     const struct dagd_slurm_config *sc = e->cfg.slurm;
-    enum dagd_slurm_mode mode = ps->slurm.has_mode            ? ps->slurm.mode
-                                : sc && sc->defaults.has_mode ? sc->defaults.mode
-                                                              : DAGD_SLURM_MODE_JOBS;
+    enum dagd_slurm_mode mode = slurm_mode(e, ps);
     struct dagd_exec_host host = {
         .host = e,
         .started = on_backend_started,
@@ -1568,6 +1578,19 @@ static void step_succeeded(struct exec_step *s, const struct exec_attempt *a,
     }
 }
 
+/* Whether a failed attempt is retried by the count: a lost one (its
+ * pilot was lost) up to LOST_RETRIES times apart from `retries:`, which
+ * counts only the attempts that were not lost. */
+static bool attempt_retried(struct exec_step *s, const struct exec_attempt *a,
+                            const struct dagd_step *ps)
+{
+    if (a->lost && s->n_lost < LOST_RETRIES) {
+        s->n_lost++;
+        return true;
+    }
+    return s->info.attempts - s->n_lost <= ps->retries;
+}
+
 /* attempt_finish, outcome: the attempt failed and the step has retries
  * left: back to pending, and a timer for the backoff (exponential, full
  * jitter). */
@@ -1640,8 +1663,7 @@ static void attempt_finish(struct exec_attempt *a)
         if (st == DAGD_TRACKER_RUNNING) {
             dagd_tracker_canceled(r->sched, s->idx);
         }
-    } else if ((s->info.attempts <= ps->retries || (a->lost && s->n_lost++ < LOST_RETRIES)) &&
-               !a->no_retry && !e->shutting_down && !r->canceling) {
+    } else if (attempt_retried(s, a, ps) && !a->no_retry && !e->shutting_down && !r->canceling) {
         step_schedule_retry(s, error);
     } else {
         s->info.status = DAGD_STEP_FAILED;
@@ -2268,6 +2290,13 @@ static void resume_begin(struct exec_run *r)
             step_log(s, "notice", "log", m);
             free(m);
             attempt_launch(s);
+        } else if (s->resume_lost) {
+            s->resume_lost = false;
+            char *m = dagd_xasprintf("attempt %u was lost with the daemon (its pilot ends with the "
+                                     "daemon's connection), runs again",
+                                     s->info.attempts);
+            step_log(s, "warning", "log", m);
+            free(m);
         } else if (s->resume_failed) {
             s->resume_failed = false;
             s->info.status = DAGD_STEP_FAILED;
@@ -2454,6 +2483,13 @@ static bool resume_steps(struct dagd_executor *e, struct exec_run *r,
                 buf[strcspn(buf, "\n")] = '\0';
                 s->adopt_handle = dagd_xstrdup(buf);
                 dagd_tracker_preset_running(r->sched, (size_t)i);
+                adopted = true;
+            } else if (slurm_mode(e, &r->p->steps[i]) == DAGD_SLURM_MODE_PILOT) {
+                /* Its pilot killed the attempt when the old daemon's
+                 * connection dropped: it runs again as a lost attempt
+                 * (not counted against `retries:`). */
+                s->resume_lost = true;
+                s->n_lost = st->attempts ? 1 : 0;
                 adopted = true;
             }
         }

@@ -15,6 +15,7 @@ struct resumed {
     struct dagd_run_info run;
     struct dagd_step_info *steps;
     size_t n_steps;
+    bool has_job; /* a running step's directory names its job */
 };
 
 struct dagd_resume {
@@ -50,10 +51,13 @@ struct dagd_resume *dagd_resume_collect(struct dagd_store *st, const char *state
     for (size_t i = 0; i < n; i++) {
         struct dagd_step_info *steps = NULL;
         size_t ns = 0;
-        bool keep = false;
+        bool keep = false, job = false;
         if (dagd_store_steps_list(st, runs[i].run_id, &steps, &ns) >= 0) {
-            for (size_t k = 0; k < ns && !keep; k++) {
-                keep = has_job(state_dir, &steps[k]);
+            for (size_t k = 0; k < ns && !job; k++) {
+                /* Which running steps were on Slurm only the pipeline
+                 * says (dagd_resume_start): a pilot's leave no handle. */
+                keep = keep || steps[k].status == DAGD_STEP_RUNNING;
+                job = has_job(state_dir, &steps[k]);
             }
         }
         if (!keep) {
@@ -68,10 +72,24 @@ struct dagd_resume *dagd_resume_collect(struct dagd_store *st, const char *state
             rs = dagd_xcalloc(1, sizeof(*rs));
             rs->runs = dagd_xcalloc(n, sizeof(*rs->runs));
         }
-        rs->runs[rs->n++] = (struct resumed){.run = runs[i], .steps = steps, .n_steps = ns};
+        rs->runs[rs->n++] =
+            (struct resumed){.run = runs[i], .steps = steps, .n_steps = ns, .has_job = job};
     }
     free(runs);
     return rs;
+}
+
+/* Whether a step of x that was running runs on Slurm by p. */
+static bool runs_on_slurm(const struct dagd_pipeline *p, const struct resumed *x)
+{
+    for (size_t k = 0; k < x->n_steps; k++) {
+        ssize_t i = dagd_pipeline_step_index(p, x->steps[k].step);
+        if (x->steps[k].status == DAGD_STEP_RUNNING && i >= 0 &&
+            p->steps[i].executor != DAGD_STEP_EXECUTOR_LOCAL) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void dagd_resume_start(struct dagd_resume *rs, struct dagd_registry *reg, struct dagd_executor *e)
@@ -83,10 +101,16 @@ void dagd_resume_start(struct dagd_resume *rs, struct dagd_registry *reg, struct
         struct resumed *x = &rs->runs[i];
         struct dagd_pipeline *p = dagd_registry_get(reg, x->run.pipeline);
         struct dagd_diags d = {0};
-        int k = p ? dagd_executor_resume(e, p, &x->run, x->steps, x->n_steps, &d) : -ENOENT;
+        int k = -ENOENT;
+        if (p && (x->has_job || runs_on_slurm(p, x))) {
+            k = dagd_executor_resume(e, p, &x->run, x->steps, x->n_steps, &d);
+        }
         if (k >= 0) {
-            dagd_log_info("Resumed run %s of %s: adopted its Slurm jobs", x->run.run_id,
+            dagd_log_info("Resumed run %s of %s: its steps on Slurm carry on", x->run.run_id,
                           x->run.pipeline);
+        } else if (!x->has_job && k == -ENOENT) {
+            /* local steps only (or its pipeline is gone): the orphan
+             * recovery's word stands, as before Slurm */
         } else {
             dagd_log_warning("Cannot resume run %s of '%s' (%s%s%s), it stays failed",
                              x->run.run_id, x->run.pipeline, p ? "" : "its pipeline is not loaded",

@@ -12,11 +12,13 @@
 
 struct dagd_resume;
 
-/* The running runs of `st` with a step running on Slurm whose attempt
- * directory under state_dir names its job; NULL when there is none. */
+/* The running runs of `st` with a running step (whether it ran on Slurm,
+ * its attempt directory under state_dir naming its job or in a pilot, is
+ * told by the pipeline at dagd_resume_start); NULL when there is none. */
 struct dagd_resume *dagd_resume_collect(struct dagd_store *st, const char *state_dir);
-/* Resume each run whose pipeline is loaded (the others stay as the orphan
- * recovery left them: failed). Frees rs (NULL is fine). */
+/* Resume each run whose pipeline is loaded and that had a step running on
+ * Slurm (the others stay as the orphan recovery left them: failed; pilot
+ * attempts run again, dagd_executor_resume). Frees rs (NULL is fine). */
 void dagd_resume_start(struct dagd_resume *rs, struct dagd_registry *reg, struct dagd_executor *e);
 
 #endif

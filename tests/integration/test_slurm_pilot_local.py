@@ -59,6 +59,38 @@ defaults:
 steps:
 """ + "".join("  - {name: m%d, task: sleep, config: {ms: 20}}\n" % i for i in range(100))
 
+RESTART = """pipeline: restart
+steps:
+  - name: nap
+    task: sleep
+    executor: slurm
+    slurm: {mode: pilot}
+    config: {ms: 3000}
+  - {name: after, task: noop, needs: [nap]}
+"""
+
+RETRY = """pipeline: retry
+defaults:
+  executor: slurm
+  slurm: {mode: pilot}
+steps:
+  - {name: flaky, task: flaky, retries: 2, retry_delay: 100ms, config: {failures: 2}}
+  - {name: slow, task: sleep, timeout: 2s, config: {ms: 60000}}
+"""
+
+LOSTRETRY = """pipeline: lostretry
+steps:
+  - name: once
+    task: command
+    executor: slurm
+    slurm: {mode: pilot}
+    retries: 1
+    retry_delay: 100ms
+    config:
+      argv: [sh, -c, "cd %(tmp)s; if [ ! -e mark1 ]; then touch mark1; exec sleep 30;
+                      elif [ ! -e mark2 ]; then touch mark2; exit 3; fi"]
+"""
+
 LONG = """pipeline: long
 steps:
   - name: wait
@@ -138,10 +170,9 @@ def test_fan(d, tmp):
     check(1 <= len(pilots(tmp)) <= 2, "at most max (2) pilots: %r" % pilots(tmp))
 
 
-def test_pilot_killed(d, tmp):
-    run_id = start(d, "nap")
-    wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
-    alloc = runs_as(d, run_id, "nap")[0].split("runs as pilot ")[1].split()[0]
+def kill_pilot_of(d, run_id, step, tmp):
+    """SIGKILL the pilot running the step's (last) attempt; its allocation."""
+    alloc = runs_as(d, run_id, step)[-1].split("runs as pilot ")[1].split()[0]
     # the pilot that holds it: the one whose command line names its
     # allocation (the stand-in sbatch lists it just after starting it)
     def find():
@@ -155,6 +186,53 @@ def test_pilot_killed(d, tmp):
         return None
     victim = wait_for(find, 10, "the pilot of allocation %s" % alloc)
     os.kill(victim, signal.SIGKILL)
+    return alloc
+
+
+def test_retry_timeout(d, tmp):
+    """retries: and timeout: of pilot steps, as for local ones: flaky fails
+    twice and succeeds at attempt 3; a step over its timeout is stopped in
+    its pilot (its process ends) and fails 'timed out after 2s'."""
+    run_id = start(d, "retry")
+    wait_for(lambda: runs_as(d, run_id, "slow"), 30, "slow to start in a pilot")
+    pid = int(runs_as(d, run_id, "slow")[0].rsplit("pid ", 1)[1])
+    row = d.wait_run(run_id, timeout=60)
+    st = steps(d, run_id)
+    eq(row["status"], "failed", "run with a timed-out step")
+    eq(st["flaky"]["status"], "succeeded", "flaky after retries")
+    eq(st["flaky"]["attempts"], 3, "flaky's attempts")
+    eq(len(runs_as(d, run_id, "flaky")), 3, "each attempt in a pilot")
+    retries = [e["message"] for e in events(d, run_id, "flaky") if e["kind"] == "retry"]
+    eq(len(retries), 2, "retry events: %r" % retries)
+    check("flaky failure 1 of 2" in retries[0], "the retry names the failure: %r" % retries)
+    eq(st["slow"]["status"], "failed", "slow step")
+    eq(st["slow"]["attempts"], 1, "slow's attempts")
+    eq(st["slow"]["error"], "timed out after 2s", "timeout error")
+    wait_for(lambda: not alive(pid), 10, "the timed-out attempt's process to end")
+
+
+def test_lost_not_counted(d, tmp):
+    """A lost attempt is retried apart from `retries:`: with retries: 1, the
+    attempt lost with its pilot, then one that fails (exit 3), then one
+    that succeeds."""
+    run_id = start(d, "lostretry")
+    wait_for(lambda: os.path.exists(os.path.join(tmp, "mark1")), 30, "attempt 1 to run")
+    kill_pilot_of(d, run_id, "once", tmp)
+    row = d.wait_run(run_id, timeout=60)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "run (steps %r)" % st)
+    eq(st["once"]["attempts"], 3, "attempts: lost, failed, succeeded")
+    retries = [e["message"] for e in events(d, run_id, "once") if e["kind"] == "retry"]
+    eq(len(retries), 2, "two retry events: %r" % retries)
+    check("was lost" in retries[0],
+          "the first names the loss: %r" % retries)
+    check("was lost" not in retries[1], "the second is the step's own failure: %r" % retries)
+
+
+def test_pilot_killed(d, tmp):
+    run_id = start(d, "nap")
+    wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
+    alloc = kill_pilot_of(d, run_id, "nap", tmp)
     row = d.wait_run(run_id, timeout=60)
     st = steps(d, run_id)
     eq(row["status"], "succeeded", "run after the pilot was lost (steps %r)" % st)
@@ -234,11 +312,45 @@ def test_hostile(d, tmp, port):
     eq(d.wait_run(run_id, timeout=60)["status"], "succeeded", "the daemon still runs pilot steps")
 
 
+def test_restart(d, tmp):
+    """dagd serve SIGKILLed while a pilot step runs: the pilot, its
+    connection gone, kills the attempt and exits; the restarted daemon
+    resumes the run (a pilot is not adopted) and runs the step again as
+    attempt 2 in a new allocation; the step is recorded once, the lost
+    attempt never as a success, and the step after it runs."""
+    run_id = start(d, "restart")
+    wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
+    pid = int(runs_as(d, run_id, "nap")[0].rsplit("pid ", 1)[1])
+    before = set(pilots(tmp))
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    wait_for(lambda: not alive(pid), 10, "the attempt's process to end with its pilot's connection")
+    wait_for(lambda: not any(alive(p) for p in before), 10, "the dead daemon's pilots to exit")
+    d.start()
+    row = d.wait_run(run_id, timeout=60)
+    st = steps(d, run_id)
+    ev = events(d, run_id)
+    eq(row["status"], "succeeded", "the resumed run (steps %r)\n%s" % (st, d.logtext()[-3000:]))
+    eq(st["nap"]["status"], "succeeded", "nap")
+    eq(st["nap"]["attempts"], 2, "attempts of nap: the lost one and its run after the restart")
+    eq(st["after"]["status"], "succeeded", "the step after it")
+    eq(len(runs_as(d, run_id, "nap")), 2, "two attempts, each in a pilot")
+    lost = [e["message"] for e in ev if e["step"] == "nap" and "lost with the daemon" in e["message"]]
+    eq(len(lost), 1, "one event says attempt 1 was lost with the daemon: %r" % [e["message"] for e in ev])
+    with d.db() as c:
+        n = c.execute("SELECT count(*) FROM steps WHERE run_id = ? AND step = 'nap'",
+                      (run_id,)).fetchone()[0]
+    eq(n, 1, "the step is recorded once")
+
+
 def main():
-    need_test_plugins("noop", "sleep")
+    need_test_plugins("noop", "sleep", "flaky")
     port = free_port()
-    d = Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG, "many": MANY}, start=False)
+    d = Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG, "many": MANY,
+                          "restart": RESTART, "retry": RETRY}, start=False)
     tmp = d.tmp
+    with open(os.path.join(d.pipes, "lostretry.yaml"), "w") as f:
+        f.write(LOSTRETRY % {"tmp": tmp})
     for name, text in (("sbatch", SBATCH % {"dir": tmp}), ("scancel", SCANCEL)):
         p = os.path.join(tmp, name)
         with open(p, "w") as f:
@@ -259,13 +371,16 @@ shutdown_grace: 1s
 """ % {"tmp": tmp, "port": port})
     with d:
         d.start()
-        for t in (test_fan, test_pilot_killed, test_kill_mid_fan, test_cancel,
-                  test_idle_release):
+        for t in (test_fan, test_pilot_killed, test_kill_mid_fan, test_retry_timeout,
+                  test_lost_not_counted, test_cancel, test_idle_release):
             t0 = time.monotonic()
             t(d, tmp)
             print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
         test_hostile(d, tmp, port)
         print("test_hostile ok")
+        t0 = time.monotonic()
+        test_restart(d, tmp)
+        print("test_restart ok (%.1fs)" % (time.monotonic() - t0))
         run_id = start(d, "long")
         wait_for(lambda: runs_as(d, run_id, "wait"), 30, "wait to start in a pilot")
         pid = int(runs_as(d, run_id, "wait")[0].rsplit("pid ", 1)[1])
