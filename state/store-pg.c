@@ -175,6 +175,14 @@ static int sqlstate_to_rc(const char *state)
 
 int dagd__pg_connect(const char *conninfo, struct dagd__pg **ret, char *errbuf, size_t errsize)
 {
+    /* libpq is opened here, when a PostgreSQL history is first used: a
+     * daemon on state.db never maps it (lib/pq/pq.h). */
+    _cleanup_free_ char *load_msg = NULL;
+    int r = dagd_pq_load(&load_msg);
+    if (r < 0) {
+        (void)snprintf(errbuf, errsize, "%s", load_msg ? load_msg : "out of memory");
+        return r;
+    }
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
     if (!opts) {

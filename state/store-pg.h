@@ -19,7 +19,7 @@
 #ifndef DAGD_STORE_PG_H
 #define DAGD_STORE_PG_H
 
-#include <libpq-fe.h>
+#include "pq.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -232,7 +232,10 @@ static void db_stmt_free(struct dbstmt *st)
     for (int i = 0; i < DB_MAX_PARAMS; i++) {
         free(st->vals[i]);
     }
-    PQclear(st->res);
+    if (st->res) {
+        /* not PQclear(NULL): on SQLite libpq was never opened (lib/pq) */
+        PQclear(st->res);
+    }
     free(st->sql);
     free(st);
 }

@@ -3,7 +3,6 @@
 #include "wh.h"
 
 #include <errno.h>
-#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 
 #include <dagd/task.h>
 
+#include "pq.h"
 #include "task_errmsg.h"
 
 /* PostgreSQL type oids (pg_type.dat) of the results the tasks read. */
@@ -81,9 +81,18 @@ static char *label_of(const char *conninfo)
 
 int dagd_wh_connect(const char *conninfo, struct dagd_wh **ret, char **reterr_msg)
 {
-    struct dagd_wh *wh = calloc(1, sizeof(*wh));
+    struct dagd_wh *wh;
     PGresult *res;
+    char *load_msg = NULL;
 
+    /* libpq is opened here, by the first step that uses PostgreSQL. */
+    if (dagd_pq_load(&load_msg) < 0) {
+        dagd__task_set_err(reterr_msg, "cannot connect to the warehouse: %s",
+                           load_msg ? load_msg : "out of memory");
+        free(load_msg);
+        return -EIO;
+    }
+    wh = calloc(1, sizeof(*wh));
     if (!wh) {
         abort();
     }

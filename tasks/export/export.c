@@ -20,7 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libpq-fe.h>
+#include "pq.h"
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -247,7 +247,10 @@ static void end_query(struct exporter *e)
             PQclear(res);
         }
     }
-    PQclear(e->res);
+    if (e->res) {
+        /* not PQclear(NULL): on SQLite libpq is never opened (pq.h) */
+        PQclear(e->res);
+    }
     e->res = NULL;
     free(e->bufs);
     e->bufs = NULL;

@@ -25,7 +25,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
+#include "pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -14,7 +14,7 @@
  *   (SQLite's views are bound late; PostgreSQL's are not): the error says
  *   so, nothing is dropped with CASCADE. */
 #include <errno.h>
-#include <libpq-fe.h>
+#include "pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

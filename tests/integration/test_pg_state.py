@@ -88,6 +88,9 @@ with PgServer(dbname="dagd") as pg:
                 args=["--state", conninfo],
                 env={"NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"}) as d:
         check("Run history in PostgreSQL" in d.logtext(), d.logtext())
+        # libpq is opened when the history is (lib/pq; test_pg_lazy: not before).
+        with open("/proc/%d/maps" % d.proc.pid) as f:
+            check("/libpq.so.5" in f.read(), "libpq not mapped by a daemon on PostgreSQL")
         # One daemon per history: a second one (own state directory) is refused.
         start_fails(["--state", conninfo], want="Another daemon uses the run history")
         p = d.ctl("run", "chain", "--wait", json_out=True)

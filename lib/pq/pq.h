@@ -1,0 +1,102 @@
+/* libpq, opened when a PostgreSQL run history or warehouse is first used,
+ * not when the process starts (issue 11's idle-RSS target, issue 13).
+ *
+ * Debian's libpq5 links OpenSSL, GnuTLS, Kerberos, LDAP and SASL: ~28
+ * libraries and ~4 MB of RSS in every process that links it, whether it
+ * talks to PostgreSQL or not (dagd serve on SQLite went from 6.0 to 10.4 MB
+ * idle when the store learned PostgreSQL; the daemon also dlopens the task
+ * plugins to validate pipelines). So neither dagd nor the plugins link it:
+ * they call libpq through this table, filled by dlopen("libpq.so.5") on the
+ * first dagd_pq_load(), the way daemon/serve/http_mhd.h opens
+ * libmicrohttpd. The macros below keep the callers written against libpq's
+ * own names; <libpq-fe.h> is included for its types and prototypes only.
+ *
+ * A leaf library (libc and libdl): the state store and tasks/common link it;
+ * each plugin has its own hidden copy of the table. */
+#ifndef DAGD_PQ_H
+#define DAGD_PQ_H
+
+#include <libpq-fe.h>
+
+struct dagd_pq {
+    __typeof__(PQclear) *clear;
+    __typeof__(PQcmdStatus) *cmdStatus;
+    __typeof__(PQcmdTuples) *cmdTuples;
+    __typeof__(PQconnectdb) *connectdb;
+    __typeof__(PQconnectdbParams) *connectdbParams;
+    __typeof__(PQconninfoFree) *conninfoFree;
+    __typeof__(PQconninfoParse) *conninfoParse;
+    __typeof__(PQdescribePrepared) *describePrepared;
+    __typeof__(PQerrorMessage) *errorMessage;
+    __typeof__(PQexec) *exec;
+    __typeof__(PQexecParams) *execParams;
+    __typeof__(PQfinish) *finish;
+    __typeof__(PQfname) *fname;
+    __typeof__(PQfreemem) *freemem;
+    __typeof__(PQftype) *ftype;
+    __typeof__(PQgetResult) *getResult;
+    __typeof__(PQgetisnull) *getisnull;
+    __typeof__(PQgetvalue) *getvalue;
+    __typeof__(PQmakeEmptyPGresult) *makeEmptyPGresult;
+    __typeof__(PQnfields) *nfields;
+    __typeof__(PQntuples) *ntuples;
+    __typeof__(PQprepare) *prepare;
+    __typeof__(PQputCopyData) *putCopyData;
+    __typeof__(PQputCopyEnd) *putCopyEnd;
+    __typeof__(PQreset) *reset;
+    __typeof__(PQresultErrorField) *resultErrorField;
+    __typeof__(PQresultErrorMessage) *resultErrorMessage;
+    __typeof__(PQresultStatus) *resultStatus;
+    __typeof__(PQsendQueryParams) *sendQueryParams;
+    __typeof__(PQsetClientEncoding) *setClientEncoding;
+    __typeof__(PQsetNoticeProcessor) *setNoticeProcessor;
+    __typeof__(PQsetSingleRowMode) *setSingleRowMode;
+    __typeof__(PQstatus) *status;
+};
+
+/* The table; valid after dagd_pq_load() returned 0. */
+extern struct dagd_pq dagd_pq;
+
+/* Open libpq (once per process, thread-safe; later calls return at once).
+ * 0, or -ELIBACC with a message naming the library, the Debian package that
+ * ships it and dlerror()'s words in *ret_msg (malloc'ed; NULL when out of
+ * memory). */
+int dagd_pq_load(char **ret_msg);
+
+#ifndef DAGD_PQ_IMPL
+#define PQclear dagd_pq.clear
+#define PQcmdStatus dagd_pq.cmdStatus
+#define PQcmdTuples dagd_pq.cmdTuples
+#define PQconnectdb dagd_pq.connectdb
+#define PQconnectdbParams dagd_pq.connectdbParams
+#define PQconninfoFree dagd_pq.conninfoFree
+#define PQconninfoParse dagd_pq.conninfoParse
+#define PQdescribePrepared dagd_pq.describePrepared
+#define PQerrorMessage dagd_pq.errorMessage
+#define PQexec dagd_pq.exec
+#define PQexecParams dagd_pq.execParams
+#define PQfinish dagd_pq.finish
+#define PQfname dagd_pq.fname
+#define PQfreemem dagd_pq.freemem
+#define PQftype dagd_pq.ftype
+#define PQgetResult dagd_pq.getResult
+#define PQgetisnull dagd_pq.getisnull
+#define PQgetvalue dagd_pq.getvalue
+#define PQmakeEmptyPGresult dagd_pq.makeEmptyPGresult
+#define PQnfields dagd_pq.nfields
+#define PQntuples dagd_pq.ntuples
+#define PQprepare dagd_pq.prepare
+#define PQputCopyData dagd_pq.putCopyData
+#define PQputCopyEnd dagd_pq.putCopyEnd
+#define PQreset dagd_pq.reset
+#define PQresultErrorField dagd_pq.resultErrorField
+#define PQresultErrorMessage dagd_pq.resultErrorMessage
+#define PQresultStatus dagd_pq.resultStatus
+#define PQsendQueryParams dagd_pq.sendQueryParams
+#define PQsetClientEncoding dagd_pq.setClientEncoding
+#define PQsetNoticeProcessor dagd_pq.setNoticeProcessor
+#define PQsetSingleRowMode dagd_pq.setSingleRowMode
+#define PQstatus dagd_pq.status
+#endif
+
+#endif
