@@ -25,6 +25,12 @@ cJSON *dagd_history_run_json(const struct dagd_run_info *r)
     cJSON_AddNumberToObject(o, "started_at", (double)r->started_at);
     cJSON_AddNumberToObject(o, "ended_at", (double)r->ended_at);
     add_str(o, "error", r->error);
+    /* Partitioned pipelines and backfills: which partition the run is of
+     * (null outside partitions), which backfill made it (null for the
+     * others), and its priority in the queue. */
+    add_str(o, "partition", r->partition);
+    add_str(o, "backfill_id", r->backfill_id);
+    cJSON_AddNumberToObject(o, "priority", r->priority);
     return o;
 }
 

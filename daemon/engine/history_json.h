@@ -11,7 +11,7 @@
 #include "store.h"
 
 /* {run_id, pipeline, status, trigger, params, parent_run_id, created_at,
- * started_at, ended_at, error} */
+ * started_at, ended_at, error, partition, backfill_id, priority} */
 cJSON *dagd_history_run_json(const struct dagd_run_info *r);
 /* {step, task, status, attempts, started_at, ended_at, exit_code, rows_in,
  * rows_out, fingerprint, error, skip_reason, cpu_usec, max_rss_kb} */

@@ -84,6 +84,12 @@ void dagd_print_show(FILE *f, const cJSON *result)
     if (dagd_jstr(run, "parent_run_id")) {
         fprintf(f, "parent:   %s\n", dagd_jstr(run, "parent_run_id"));
     }
+    if (dagd_jstr(run, "partition")) {
+        fprintf(f, "partition: %s\n", dagd_jstr(run, "partition"));
+    }
+    if (dagd_jstr(run, "backfill_id")) {
+        fprintf(f, "backfill:  %s\n", dagd_jstr(run, "backfill_id"));
+    }
     fprintf(f, "created:  %s\n", dagd_fmt_time(dagd_jnum(run, "created_at"), t1, sizeof(t1)));
     fprintf(f, "started:  %s\n", dagd_fmt_time(dagd_jnum(run, "started_at"), t2, sizeof(t2)));
     fprintf(f, "duration: %s\n",

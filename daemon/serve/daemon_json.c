@@ -81,6 +81,8 @@ int dagd_daemon_json_show(struct dagd_daemon *d, const char *run_id, cJSON **ret
             free(names[i]);
         }
         free(names);
+        (void)cJSON_AddArrayToObject(o,
+                                     "checks"); /* none before it starts: same shape as a run's */
         dagd_run_info_done(&info);
         *ret = o;
         return 0;

@@ -125,6 +125,39 @@ await load(page, "#/runs?status=failed", "runs-failed");
 const failedRows = await text(page, "#runs tr.run .badge");
 check(failedRows.length > 0 && failedRows.every((s) => s === "failed"), "status filter: " + failedRows);
 
+// Filters: runs of backfills, each with its partition; the time window.
+if (cfg.backfill) {
+    await load(page, "#/runs?trigger=backfill", "runs-backfill");
+    const parts = await text(page, "#runs tr.run td.partition");
+    check(JSON.stringify(parts.sort()) === JSON.stringify(["2024-02-28", "2024-02-29"]),
+        "trigger filter lists the backfill's runs with their partitions: " + JSON.stringify(parts));
+    const sel = await page.$eval('#filters select[name="trigger"]', (s) => s.value);
+    check(sel === "backfill", "the trigger filter shows its value: " + sel);
+    await load(page, "#/runs?since=1h", "runs-since");
+    const recent = await page.$$eval("#runs a.mono", (as) => as.length);
+    check(recent >= cfg.all_runs.length, "runs of the last hour listed: " + recent);
+    check((await page.$eval('#filters select[name="since"]', (s) => s.value)) === "1h", "time filter shown");
+    await load(page, "#/run/" + cfg.leap_run, "run-partition");
+    check((await page.$eval("#run-partition", (e) => e.textContent)) === "2024-02-29", "the run's partition");
+    check((await page.$eval("#run-backfill", (e) => e.textContent)) === cfg.backfill, "the run's backfill");
+}
+
+// Checks: the run page lists every result, the payload in a sample as text.
+if (cfg.checked_run) {
+    await load(page, "#/run/" + cfg.checked_run, "run-checks");
+    const rows = await page.$$eval("#checks tr.check", (rs) => rs.map((r) =>
+        [r.querySelector(".name").textContent, r.querySelector(".badge").textContent, r.querySelector(".sample").textContent]));
+    check(rows.length === 2, "both checks listed: " + JSON.stringify(rows));
+    check(rows.some(([n, st, sample]) => n === "evil_city" && st === "warned" && sample.includes(cfg.evil_text)),
+        "the warned check with its sample as text: " + JSON.stringify(rows));
+    check(rows.some(([n, st]) => n === "nothing" && st === "passed"), "the passed check: " + JSON.stringify(rows));
+    check((await page.$$("#main img, #main script")).length === 0, "no injected element from a check's sample");
+    await load(page, "#/run/" + cfg.ok_run, "run-no-checks");
+    check((await page.$("#checks-empty")) !== null, "a run without checks says so");
+    const head = await page.$eval("#run-head", (h) => [...h.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent));
+    check(head.length === 0, "no stray text in the run's head (a read-only daemon has no button): " + JSON.stringify(head));
+}
+
 // A run: the DAG has every step with its status colour, Gantt bars, events.
 timings.run = await load(page, "#/run/" + cfg.ok_run, "run-ok");
 const nodes = await page.$$eval("#dag g.step-node, #dag a.step-node", (ns) => ns.map((n) => [n.getAttribute("data-step"), n.getAttribute("data-status"), getComputedStyle(n.querySelector("rect")).fill]));

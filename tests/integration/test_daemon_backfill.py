@@ -57,6 +57,17 @@ with Daemon({"nd": NOOP_DAILY, "sd": SLOW_DAILY}, config=CONFIG) as d:
     check(len(pp) == 1000 and set(pp.values()) == {1}, "one run per partition")
     text = d.ctl("backfill", "show", bf).stdout
     check("succeeded 1000" in text and "done" in text, text)
+    # Each run names its backfill and partition (dagctl show, text and --json).
+    with d.db() as c:
+        one = c.execute("SELECT run_id FROM runs WHERE backfill_id = ? AND partition = "
+                        "'2022-02-28'", (bf,)).fetchone()[0]
+    run = json.loads(d.ctl("show", one, "--json").stdout)["run"]
+    eq((run["backfill_id"], run["partition"], run["trigger"], run["priority"]),
+       (bf, "2022-02-28", "backfill", 0), "show --json")
+    text = d.ctl("show", one).stdout
+    check("partition: 2022-02-28" in text and "backfill:  " + bf in text, text)
+    listed = json.loads(d.ctl("runs", "--pipeline", "nd", "--limit", "1", "--json").stdout)["runs"]
+    eq(listed[0]["backfill_id"], bf, "runs --json names the backfill")
     parts = json.loads(d.ctl("partitions", "nd", "--json").stdout)
     have = {e["partition"]: e["last_run"] for e in parts["partitions"]}
     eq(have["2021-01-01"]["status"], "succeeded", "partitions: a backfilled day")

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 
 from dagdtest import (BUILD, CHAIN, DICT, FAILING, SOURCE, Daemon, check, evil_copy, free_port,
-                      need_test_plugins, skip)
+                      need_test_plugins, skip, wait_for)
 
 need_test_plugins("noop", "sleep", "fail", "flaky")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -69,6 +69,28 @@ steps:
 with open(os.path.join(SOURCE, "pipelines", "sales.yaml")) as f:
     SALES = f.read()
 
+# Data-quality checks on the run page: a warn check whose violating row (its
+# sample) carries the payload, and one that passes.
+CHECKED = """pipeline: checked
+params:
+  warehouse: ${state_dir}/checked.db
+steps:
+  - name: audit
+    task: check
+    config:
+      severity: warn
+      checks:
+        - {name: evil_city, sql: 'SELECT ''%s'' AS city'}
+        - {name: nothing, sql: 'SELECT 1 WHERE 0'}
+""" % EVIL
+# Runs of partitions, made by a backfill: the run page names both.
+DAILY = """pipeline: daily
+partitions:
+  daily: {start: "2024-01-01", timezone: UTC}
+steps:
+  - {name: day, task: noop}
+"""
+
 # Over the page's BIG_GRAPH (400 steps): drawn on canvases.
 WIDE_STEPS = 420
 WIDE = "pipeline: wide\nsteps:\n" + "".join("  - {name: s%d, task: noop%s}\n" % (
@@ -91,7 +113,7 @@ out = os.path.join(BUILD, "tests", "browser-screenshots")
 os.makedirs(out, exist_ok=True)
 with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
              "scheduled": SCHEDULED, "wide": WIDE, BROKEN_NAME: BROKEN, "sales": SALES,
-             "evil_tables": EVIL_TABLES},
+             "evil_tables": EVIL_TABLES, "checked": CHECKED, "daily": DAILY},
             args=["--http", "127.0.0.1:%d" % port], start=False) as d:
     # The sales pipeline finds its SQL models next to its file.
     os.symlink(os.path.join(SOURCE, "pipelines", "sales"), os.path.join(d.pipes, "sales"))
@@ -109,12 +131,23 @@ with Daemon({"chain": CHAIN, "failing": FAILING, "live": LIVE, "retry": RETRY,
     attempts = [s["attempts"] for s in show["steps"] if s["step"] == "flaky"][0]
     check(attempts == 3, "flaky needed 3 attempts: %r" % show)
     wide = d.ctl("run", "wide", "--wait", json_out=True, timeout=300).json["run_id"]
+    checked = d.ctl("run", "checked", "--wait", json_out=True).json["run_id"]
+    backfill = d.ctl("backfill", "daily", "--partitions", "2024-02-28,2024-02-29").stdout.strip()
+    wait_for(lambda: json.loads(d.ctl("backfill", "show", backfill, "--json").stdout)["status"]
+               == "done", 30, "the backfill")
+    with d.db() as c:
+        leap = c.execute("SELECT run_id FROM runs WHERE backfill_id = ? AND partition = "
+                         "'2024-02-29'", (backfill,)).fetchone()[0]
     live = d.ctl("run", "live", json_out=True).json["run_id"]
     cfg = {
         "base": "http://127.0.0.1:%d" % port,
         "out": out,
         "chromium": CHROMIUM,
-        "pipelines": ["chain", "failing", "live", "retry", "scheduled", "wide", "sales", "evil_tables"],
+        "pipelines": ["chain", "failing", "live", "retry", "scheduled", "wide", "sales", "evil_tables",
+                      "checked", "daily"],
+        "checked_run": checked,
+        "backfill": backfill,
+        "leap_run": leap,
         "all_runs": [ok, bad, retry, live],
         "wide_run": wide,
         "sales_run": sales["run_id"],

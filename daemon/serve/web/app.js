@@ -213,23 +213,36 @@ async function pagePipelines() {
 
 /* ---- runs ---- */
 
+/* The runs page's time filter: runs created within this window. */
+const SINCE = {
+    "1h": {label: "last hour", ms: 3600e3},
+    "24h": {label: "last 24 hours", ms: 86400e3},
+    "7d": {label: "last 7 days", ms: 7 * 86400e3},
+    "30d": {label: "last 30 days", ms: 30 * 86400e3},
+};
+
 async function pageRuns(params) {
     navActive("runs");
     const filt = {
         pipeline: params.get("pipeline") || "",
         status: params.get("status") || "",
         trigger: params.get("trigger") || "",
+        since: SINCE[params.get("since")] ? params.get("since") : "",
     };
     const before = params.get("before") || "";
+    /* The time filter is a window back from now (the URL keeps its name,
+     * so a bookmark stays "the last day"); the API takes epoch ms. */
+    const since = filt.since ? Date.now() - SINCE[filt.since].ms : "";
     const [runs, pipes] = await Promise.all([
-        api("/api/runs" + qs(Object.assign({limit: 50, before: before}, filt))),
+        api("/api/runs" + qs(Object.assign({limit: 50, before: before}, filt, {since: since}))),
         api("/api/pipelines"),
     ]);
     const form = el("form", {id: "filters", class: "filters"});
-    const pick = (name, values) => {
+    const pick = (name, values, labels, any) => {
         const s = el("select", {name: name},
-            el("option", {value: ""}, "any " + name),
-            values.map((v) => el("option", {value: v, selected: v === filt[name] ? "selected" : null}, v)));
+            el("option", {value: ""}, any || "any " + name),
+            values.map((v) => el("option", {value: v, selected: v === filt[name] ? "selected" : null},
+                labels ? labels[v] : v)));
         s.addEventListener("change", () => go(form));
         return el("label", {}, s);
     };
@@ -237,7 +250,9 @@ async function pageRuns(params) {
     append(form, [
         pick("pipeline", names),
         pick("status", ["queued", "running", "succeeded", "failed", "canceled"]),
-        pick("trigger", ["cli", "schedule", "sensor", "retry"]),
+        pick("trigger", ["cli", "schedule", "sensor", "retry", "backfill"]),
+        pick("since", Object.keys(SINCE), Object.fromEntries(Object.entries(SINCE).map(([k, v]) => [k, v.label])),
+            "any time"),
     ]);
     function go(f) {
         const o = {};
@@ -250,6 +265,7 @@ async function pageRuns(params) {
     const rows = runs.runs.map((r) => el("tr", {class: "run"},
         el("td", {}, link(runHash(r.run_id), r.run_id.slice(0, 12), {class: "mono"})),
         el("td", {}, r.pipeline),
+        el("td", {class: "mono partition"}, r.partition || ""),
         el("td", {}, badge(r.status)),
         el("td", {}, r.trigger),
         el("td", {}, fmtTime(r.created_at)),
@@ -263,7 +279,7 @@ async function pageRuns(params) {
         append(pager, [link("#/runs" + qs(Object.assign({}, filt, {before: runs.next})), "older »", {id: "older"})]);
     }
     show(el("h1", {}, "Runs"), form,
-        rows.length ? table(["run", "pipeline", "status", "trigger", "created (UTC)", "took", "error"], rows, {id: "runs"})
+        rows.length ? table(["run", "pipeline", "partition", "status", "trigger", "created (UTC)", "took", "error"], rows, {id: "runs"})
             : el("p", {class: "muted", id: "runs-empty"}, "No runs."),
         pager);
 }
@@ -650,6 +666,25 @@ function bigGantt(steps, att, x, g) {
         {"aria-label": "Gantt chart", "data-rows": steps.length, "data-bars": bars});
 }
 
+/* The data-quality checks of a run (every attempt's results, as `dagctl
+ * show` lists them), with the first violating row as a sample. */
+function checksTable(checks) {
+    if (!checks.length) {
+        return el("p", {class: "muted", id: "checks-empty"}, "No checks ran.");
+    }
+    const rows = checks.slice(0, ROWS_SHOWN).map((c) => el("tr", {class: "check"},
+        el("td", {}, link(stepHash({step: c.step}), c.step)),
+        el("td", {class: "num"}, c.attempt),
+        el("td", {class: "mono name"}, c.check),
+        el("td", {}, c.severity),
+        el("td", {}, badge(c.status)),
+        el("td", {class: "num"}, c.violations),
+        el("td", {class: "msg"}, c.detail || ""),
+        el("td", {class: "msg sample"}, c.sample && c.sample.length ? JSON.stringify(c.sample[0]) : "")));
+    return [checks.length > ROWS_SHOWN ? el("p", {class: "muted"}, "The first " + ROWS_SHOWN + " of " + checks.length + " checks.") : null,
+        table(["step", "attempt", "check", "severity", "status", "violations", "detail", "sample"], rows, {id: "checks"})];
+}
+
 function eventRow(e) {
     return el("tr", {class: "event lvl-" + cls(e.level)},
         el("td", {class: "mono"}, fmtTime(e.ts)),
@@ -728,9 +763,10 @@ async function pageRun(runId) {
     const dagBox = el("div", {class: "scroll", id: "dag-box"});
     const ganttBox = el("div", {class: "scroll", id: "gantt-box"});
     const stepsBox = el("div", {id: "steps-box"});
+    const checksBox = el("div", {id: "checks-box"});
     show(el("h1", {}, "Run ", el("span", {class: "mono"}, runId)), head,
         el("h2", {}, "Graph"), dagBox, el("h2", {}, "Gantt"), ganttBox,
-        el("h2", {}, "Steps"), stepsBox, el("h2", {}, "Events"), logNote, el("div", {class: "scroll log"}, logTable));
+        el("h2", {}, "Steps"), stepsBox, el("h2", {}, "Checks"), checksBox, el("h2", {}, "Events"), logNote, el("div", {class: "scroll log"}, logTable));
 
     /* The first load asks for the newest events only; a run of a few
      * hundred steps then reads its whole history for the Gantt's attempts,
@@ -773,13 +809,19 @@ async function pageRun(runId) {
         }
         last = ev.last;
         appendCapped(logBody, ev.events, eventRow, logNote);
-        head.replaceChildren(el("dl", {class: "facts"},
+        /* replaceChildren() would print a null (no action button on a
+         * read-only daemon) as the text "null": append() skips it. */
+        head.replaceChildren();
+        append(head, [el("dl", {class: "facts"},
             el("dt", {}, "pipeline"), el("dd", {}, link("#/runs" + qs({pipeline: r.pipeline}), r.pipeline)),
             el("dt", {}, "status"), el("dd", {id: "run-status"}, badge(r.status)),
             el("dt", {}, "trigger"), el("dd", {}, r.trigger),
             el("dt", {}, "created"), el("dd", {}, fmtTime(r.created_at)),
             el("dt", {}, "took"), el("dd", {}, runDuration(r)),
             r.parent_run_id ? [el("dt", {}, "retry of"), el("dd", {}, link(runHash(r.parent_run_id), r.parent_run_id))] : null,
+            r.partition ? [el("dt", {}, "partition"), el("dd", {class: "mono", id: "run-partition"}, r.partition)] : null,
+            r.backfill_id ? [el("dt", {}, "backfill"), el("dd", {class: "mono", id: "run-backfill"}, r.backfill_id)] : null,
+            r.priority ? [el("dt", {}, "priority"), el("dd", {}, r.priority)] : null,
             r.error ? [el("dt", {}, "error"), el("dd", {class: "error"}, r.error)] : null,
             el("dt", {}, "params"), el("dd", {class: "mono params"}, r.params || ""),
             data.steps.some((s) => s.task === "report" && s.status === "succeeded")
@@ -788,7 +830,7 @@ async function pageRun(runId) {
             el("dt", {}, "tables"), el("dd", {}, link("#/tables/" + encodeURIComponent(r.pipeline), "what " + r.pipeline + " writes"))),
             TERMINAL.has(r.status)
                 ? actionButton("Retry", "/api/runs/" + encodeURIComponent(r.run_id) + "/retry", "retry")
-                : actionButton("Cancel", "/api/runs/" + encodeURIComponent(r.run_id) + "/cancel", "cancel"));
+                : actionButton("Cancel", "/api/runs/" + encodeURIComponent(r.run_id) + "/cancel", "cancel")]);
         dagBox.replaceChildren(drawDag(data.steps, (data.graph && data.graph.needs) || {}));
         ganttBox.replaceChildren(drawGantt(r, data.steps, events));
         const shownSteps = stepsAll ? data.steps : data.steps.slice(0, ROWS_SHOWN);
@@ -809,6 +851,7 @@ async function pageRun(runId) {
                 el("td", {class: "num"}, s.cpu_usec ? fmtDur(Math.round(s.cpu_usec / 1000)) : ""),
                 el("td", {class: "num"}, s.max_rss_kb ? Math.round(s.max_rss_kb / 1024) + " MB" : ""),
                 el("td", {class: "error"}, s.error || s.skip_reason || ""))), {id: "steps"}));
+        checksBox.replaceChildren(...[checksTable(data.checks || [])].flat().filter((c) => c));
         if (TERMINAL.has(r.status)) {
             document.body.setAttribute("data-run-done", "1");
         } else if (mode === null && window.EventSource) {
