@@ -33,8 +33,6 @@
 #include "pilot_proto.h"
 
 #define TICK_MS 200
-/* Heartbeats a pilot may miss before it counts as lost. */
-#define HB_MISSES 3
 /* Connections that have not said who they are yet, at most: more are
  * closed at once (a flood must not use up the daemon's fds). */
 #define MAX_UNAUTHENTICATED 64
@@ -93,7 +91,8 @@ struct conn {
     uint64_t raw_id;
     int raw_fd;
     uint64_t accepted_usec, heard_usec;
-    bool released; /* sent "bye": what still comes is dropped */
+    uint64_t hb_sent_usec; /* our last heartbeat to the pilot */
+    bool released;         /* sent "bye": what still comes is dropped */
     bool closing;
 };
 
@@ -728,9 +727,10 @@ static void on_hello(struct conn *c, const char *line, size_t len)
     dagd_log_info("Pilot allocation %s (Slurm job %s) connected from %s (%s), %u slots", p->alloc,
                   p->job_id ? p->job_id : "?", p->host, c->peer, p->slots);
     char buf[96];
-    snprintf(buf, sizeof(buf), "{\"v\":%d,\"t\":\"welcome\",\"hb_ms\":%" PRIu64 "}\n",
+    snprintf(buf, sizeof(buf), "{\"v\":%d,\"t\":\"welcome\",\"hb_ms\":%" PRIu64 ",\"dhb\":true}\n",
              DAGD_PILOT_PROTO_VERSION, pool->hb_usec / 1000);
     conn_send_str(c, buf);
+    c->hb_sent_usec = p->since;
     pool_dispatch(pool);
 out:
     cJSON_Delete(m);
@@ -979,10 +979,16 @@ static void on_tick(uv_timer_t *t)
     }
     for (struct pilot *p = pool->pilots, *next; p; p = next) {
         next = p->next;
+        if (p->state == PILOT_CONNECTED && p->conn && !p->conn->closing &&
+            now - p->conn->hb_sent_usec >= pool->hb_usec) {
+            /* Ours, so a pilot whose daemon went silent stops its attempts. */
+            conn_send_str(p->conn, "{\"t\":\"hb\"}\n");
+            p->conn->hb_sent_usec = now;
+        }
         if (p->state == PILOT_CONNECTED && p->conn &&
-            now - p->conn->heard_usec > HB_MISSES * pool->hb_usec) {
+            now - p->conn->heard_usec > DAGD_PILOT_HB_MISSES * pool->hb_usec) {
             dagd_log_warning("Pilot allocation %s on %s missed %d heartbeats: lost", p->alloc,
-                             p->host, HB_MISSES);
+                             p->host, DAGD_PILOT_HB_MISSES);
             pilot_end(p, "no heartbeat", true);
         } else if (p->state == PILOT_CONNECTED && p->used == 0 && pool->n_queued == 0 &&
                    now - p->since >= pool->idle_usec) {

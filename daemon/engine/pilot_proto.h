@@ -6,7 +6,7 @@
  * by raw bytes when it says so ("n"). The pilot speaks first:
  *
  *   P: {"v":1,"t":"hello","alloc":"ID","secret":"HEX","slots":N,"host":"node1"}
- *   D: {"v":1,"t":"welcome","hb_ms":MS}
+ *   D: {"v":1,"t":"welcome","hb_ms":MS,"dhb":true}
  *
  * The daemon closes the connection (and logs why) when the first line does
  * not come within DAGD_PILOT_HELLO_TIMEOUT_MS, is longer than
@@ -31,7 +31,16 @@
  *                                the attempt's process ended (wait4), after
  *                                all of its output was sent
  *   P: {"t":"hb"}                every hb_ms, so a node that died without
- *                                closing the connection is noticed
+ *                                closing the connection is noticed: after
+ *                                DAGD_PILOT_HB_MISSES intervals of silence
+ *                                the daemon counts the pilot lost
+ *   D: {"t":"hb"}                every hb_ms too (when the welcome says
+ *                                "dhb"): a pilot that hears nothing for
+ *                                DAGD_PILOT_HB_MISSES - 1/2 intervals (a
+ *                                daemon that died with its machine, a
+ *                                network split) kills its attempts and
+ *                                exits, before the daemon, which heard
+ *                                nothing either, retries them elsewhere
  *
  * Attempt ids are the executor's and never reused, and a message about an
  * attempt counts only from the connection it was sent on while it is in
@@ -49,6 +58,8 @@
 #define DAGD_PILOT_MAX_CHUNK (64 * 1024)
 /* The hello must arrive this soon after the connection. */
 #define DAGD_PILOT_HELLO_TIMEOUT_MS 5000
+/* Heartbeat intervals of silence after which a pilot counts as lost. */
+#define DAGD_PILOT_HB_MISSES 3
 /* Bytes of the per-allocation secret (sent as hex). */
 #define DAGD_PILOT_SECRET_BYTES 32
 

@@ -47,6 +47,10 @@ static struct pjob *jobs;
 static size_t n_jobs;
 static int sock = -1;
 static bool conn_lost;
+/* The daemon sends heartbeats too (its welcome said "dhb"): when it is
+ * silent this long, it is gone (pilot_proto.h). 0: it does not. */
+static uint64_t daemon_silence_usec;
+static uint64_t daemon_heard_usec;
 
 static void plog(int prio, const char *fmt, ...) _printf_(2, 3);
 static void plog(int prio, const char *fmt, ...)
@@ -272,6 +276,7 @@ static bool read_daemon(char *buf, size_t *len)
             return false;
         }
         *len += (size_t)n;
+        daemon_heard_usec = dagd_now_mono_usec();
         if (!process_lines(buf, len)) {
             return false;
         }
@@ -358,6 +363,11 @@ static int wait_welcome(char *buf, size_t *len)
             int ms = t && streq(t, "welcome") && cJSON_IsNumber(hb) && hb->valuedouble >= 10
                          ? (int)hb->valuedouble
                          : -EPROTO;
+            if (ms > 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "dhb"))) {
+                /* Half an interval before the daemon gives up on us. */
+                daemon_silence_usec = (uint64_t)ms * 1000 * (2 * DAGD_PILOT_HB_MISSES - 1) / 2;
+                daemon_heard_usec = dagd_now_mono_usec();
+            }
             cJSON_Delete(m);
             size_t used = (size_t)(nl - buf) + 1;
             memmove(buf, buf + used, *len - used);
@@ -417,6 +427,9 @@ static int pilot_loop(int sfd, int hb_ms, char *buf, size_t len)
             }
         }
         uint64_t now = dagd_now_mono_usec(), wake = next_hb;
+        if (daemon_silence_usec && daemon_heard_usec + daemon_silence_usec < wake) {
+            wake = daemon_heard_usec + daemon_silence_usec;
+        }
         for (size_t i = 0; i < n_jobs; i++) {
             if (jobs[i].kill_at && jobs[i].kill_at < wake) {
                 wake = jobs[i].kill_at;
@@ -435,6 +448,12 @@ static int pilot_loop(int sfd, int hb_ms, char *buf, size_t len)
                 jobs[i].kill_at = 0;
                 kill_group(&jobs[i], SIGKILL);
             }
+        }
+        if (daemon_silence_usec && now - daemon_heard_usec >= daemon_silence_usec) {
+            plog(3, "heard nothing from the daemon for %" PRIu64 " ms: it is gone",
+                 (now - daemon_heard_usec) / 1000);
+            rc = 1;
+            break;
         }
         if (now >= next_hb) {
             send_line("{\"t\":\"hb\"}");

@@ -167,7 +167,7 @@ def main():
     max: 2
     cpus: 1
     idle: 3s
-    heartbeat: 500ms
+    heartbeat: 1s
 """ % free_port()
         with Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG}, config=cfg) as d:
             for t in (test_fan, test_pilot_killed, test_cancel, test_idle_release):

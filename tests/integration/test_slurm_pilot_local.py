@@ -91,6 +91,16 @@ steps:
                       elif [ ! -e mark2 ]; then touch mark2; exit 3; fi"]
 """
 
+SILENT = """pipeline: silent
+steps:
+  - name: hush
+    task: command
+    executor: slurm
+    slurm: {mode: pilot}
+    config:
+      argv: [sh, -c, "cd %(tmp)s; if [ ! -e silent1 ]; then touch silent1; exec sleep 30; fi"]
+"""
+
 LONG = """pipeline: long
 steps:
   - name: wait
@@ -229,6 +239,37 @@ def test_lost_not_counted(d, tmp):
     check("was lost" not in retries[1], "the second is the step's own failure: %r" % retries)
 
 
+def test_daemon_silent(d, tmp):
+    """dagd stopped (SIGSTOP: a daemon silent without closing its
+    connections, as when its machine dies or the network splits) while a
+    pilot step runs: its pilots hear no heartbeat for 2.5 intervals, kill
+    their attempts and exit, so nothing runs on when dagd retries it
+    elsewhere; continued, dagd counts the pilot lost and the step runs
+    again, recorded once."""
+    run_id = start(d, "silent")
+    wait_for(lambda: runs_as(d, run_id, "hush"), 30, "hush to start in a pilot")
+    pid = int(runs_as(d, run_id, "hush")[0].rsplit("pid ", 1)[1])
+    live = [p for p in pilots(tmp) if alive(p)]
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: not alive(pid), 10, "the attempt's process to end while dagd is silent")
+        wait_for(lambda: not any(alive(p) for p in live), 5, "the pilots to exit")
+        took = time.monotonic() - t0
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    check(took < 5, "the pilots gave up after about 2.5 heartbeats (2.5 s): %.1f s" % took)
+    row = d.wait_run(run_id, timeout=60)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "the run (steps %r)" % st)
+    eq(st["hush"]["attempts"], 2, "attempts: the lost one and its retry")
+    retries = [e["message"] for e in events(d, run_id, "hush") if e["kind"] == "retry"]
+    check(len(retries) == 1 and "was lost" in retries[0], "one retry, the loss: %r" % retries)
+    check("heard nothing from the daemon" in open(os.path.join(d.state, "pilots",
+          runs_as(d, run_id, "hush")[0].split("runs as pilot ")[1].split()[0] + ".log")).read(),
+          "the pilot's log says why it ended")
+
+
 def test_pilot_killed(d, tmp):
     run_id = start(d, "nap")
     wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
@@ -349,8 +390,9 @@ def main():
     d = Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG, "many": MANY,
                           "restart": RESTART, "retry": RETRY}, start=False)
     tmp = d.tmp
-    with open(os.path.join(d.pipes, "lostretry.yaml"), "w") as f:
-        f.write(LOSTRETRY % {"tmp": tmp})
+    for name, text in (("lostretry", LOSTRETRY), ("silent", SILENT)):
+        with open(os.path.join(d.pipes, name + ".yaml"), "w") as f:
+            f.write(text % {"tmp": tmp})
     for name, text in (("sbatch", SBATCH % {"dir": tmp}), ("scancel", SCANCEL)):
         p = os.path.join(tmp, name)
         with open(p, "w") as f:
@@ -366,13 +408,13 @@ def main():
     max: 2
     cpus: 2
     idle: 2s
-    heartbeat: 500ms
+    heartbeat: 1s
 shutdown_grace: 1s
 """ % {"tmp": tmp, "port": port})
     with d:
         d.start()
         for t in (test_fan, test_pilot_killed, test_kill_mid_fan, test_retry_timeout,
-                  test_lost_not_counted, test_cancel, test_idle_release):
+                  test_lost_not_counted, test_daemon_silent, test_cancel, test_idle_release):
             t0 = time.monotonic()
             t(d, tmp)
             print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
