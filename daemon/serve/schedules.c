@@ -96,8 +96,8 @@ static void fire(struct entry *e, int64_t ts, const char *why)
         return;
     }
     dagd_run_id_new(want);
-    r = dagd_trigger_submit(h, e->pipeline, "schedule", e->overrides, e->n_overrides, want, run_id,
-                            &reason);
+    r = dagd_trigger_submit(h, e->pipeline, "schedule", e->overrides, e->n_overrides, ts, want,
+                            run_id, &reason);
     if (r >= 0) {
         memcpy(e->last_run, run_id, sizeof(run_id));
     }

@@ -232,8 +232,8 @@ static void evaluate(struct dagd_sensors *s, struct sensor *sn, const char *name
         _cleanup_free_ char *v = dagd_sensor_subst(sn->params.items[i].value, sn->dir, path, name);
         overrides[i] = dagd_xasprintf("%s=%s", sn->params.items[i].key, v);
     }
-    r = dagd_trigger_submit(h, sn->pipeline, "sensor", overrides, sn->params.n, run_id, got,
-                            &reason);
+    r = dagd_trigger_submit(h, sn->pipeline, "sensor", overrides, sn->params.n,
+                            dagd_now_wall_msec() / 1000, run_id, got, &reason);
     for (size_t i = 0; i < sn->params.n; i++) {
         free(overrides[i]);
     }

@@ -4,7 +4,7 @@
 #include "partitions.h"
 
 int dagd_trigger_submit(const struct dagd_trigger_host *h, const char *pipeline,
-                        const char *trigger, char *const *overrides, size_t n_overrides,
+                        const char *trigger, char *const *overrides, size_t n_overrides, int64_t at,
                         const char *run_id, char ret_run_id[static 33], char **reterr_reason)
 {
     struct dagd_pipeline *p = dagd_registry_get(h->registry, pipeline);
@@ -23,8 +23,7 @@ int dagd_trigger_submit(const struct dagd_trigger_host *h, const char *pipeline,
     }
     /* A pipeline partitioned by time runs the partition that just closed. */
     _cleanup_free_ char *partition = NULL;
-    if (p->partitions &&
-        dagd_partitions_last_closed(p->partitions, dagd_now_wall_msec() / 1000, &partition) == 0) {
+    if (p->partitions && dagd_partitions_last_closed(p->partitions, at, &partition) == 0) {
         opts.partition = partition;
     }
     r = h->submit(h->userdata, p, &opts, ret_run_id, &diags);

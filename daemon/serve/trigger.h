@@ -31,11 +31,14 @@ struct dagd_trigger_host {
 
 /* Submit a run of the active pipeline called `pipeline` with trigger
  * `trigger` ("schedule", "sensor") and "key=value" overrides; `run_id` is
- * the id to ask for (32 hex chars). 0 with the id the run got in
- * ret_run_id; -errno with a new one-line reason in *reterr_reason otherwise
- * (-ENOENT when no such pipeline is loaded). */
+ * the id to ask for (32 hex chars). A pipeline partitioned by time gets the
+ * partition that had just closed at `at` (Unix seconds: a schedule's
+ * boundary, so a catch-up tick runs its own partition, not the newest).
+ * 0 with the id the run got in ret_run_id; -errno with a new one-line
+ * reason in *reterr_reason otherwise (-ENOENT when no such pipeline is
+ * loaded). */
 int dagd_trigger_submit(const struct dagd_trigger_host *h, const char *pipeline,
-                        const char *trigger, char *const *overrides, size_t n_overrides,
+                        const char *trigger, char *const *overrides, size_t n_overrides, int64_t at,
                         const char *run_id, char ret_run_id[static 33], char **reterr_reason);
 
 #endif

@@ -30,12 +30,18 @@ struct fixture {
     int refuse;
     char last_trigger[32];
     char last_overrides[256];
+    /* The partitions of the submitted runs ("" for none), in order. */
+    char partitions[8][32];
 };
 
 static int submit(void *userdata, struct dagd_pipeline *p, const struct dagd_run_options *opts,
                   char ret_run_id[static 33], struct dagd_diags *reterr)
 {
     struct fixture *f = userdata;
+    if (f->n_submits < 8) {
+        snprintf(f->partitions[f->n_submits], sizeof(f->partitions[0]), "%s",
+                 opts->partition ? opts->partition : "");
+    }
     f->n_submits++;
     snprintf(f->last_trigger, sizeof(f->last_trigger), "%s", opts->trigger);
     f->last_overrides[0] = '\0';
@@ -326,6 +332,39 @@ static void test_catchup(void **state)
     assert_int_equal(f->n_submits, 3);
 }
 
+/* A pipeline partitioned by the hour, scheduled hourly: each caught-up
+ * tick runs the partition that had just closed at its own boundary (the
+ * three hours before the newest three boundaries), not the newest one
+ * three times. */
+static void test_catchup_partitions(void **state)
+{
+    struct fixture *f = *state;
+    int64_t now_s = dagd_now_wall_msec() / 1000;
+    int64_t newest = now_s - now_s % 3600; /* the newest boundary passed */
+    const char *yaml = "pipeline: hp\n"
+                       "partitions:\n"
+                       "  hourly: {start: \"2000-01-01\", timezone: UTC}\n"
+                       "schedules:\n"
+                       "  - {name: hourly, cron: \"0 * * * *\", catchup: 3}\n"
+                       "steps:\n"
+                       "  - {name: nap, task: sleep, config: {ms: 10}}\n";
+
+    assert_int_equal(dagd_store_tick_add(f->store, "hourly", "schedule", (newest - 5 * 3600) * 1000,
+                                         "00000000000000000000000000000000", "started", NULL),
+                     0);
+    load(f, "hp.yaml", yaml);
+    assert_int_equal(f->n_submits, 3);
+    for (unsigned i = 0; i < 3; i++) {
+        /* Boundary newest - (2 - i) hours closed the hour before it. */
+        time_t hour = (time_t)(newest - (3 - i) * 3600);
+        struct tm tm;
+        char want[32];
+        gmtime_r(&hour, &tm);
+        strftime(want, sizeof(want), "%Y-%m-%dT%H", &tm);
+        assert_string_equal(f->partitions[i], want);
+    }
+}
+
 /* A submit the daemon refuses is recorded `failed` with the reason. */
 static void test_refused(void **state)
 {
@@ -358,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ticks_start_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skipped_while_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catchup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catchup_partitions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
