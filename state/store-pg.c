@@ -48,6 +48,7 @@ struct dagd__pg {
     bool in_txn;
     bool history_locked; /* dagd__pg_lock_history(): take it again after a reconnect */
     bool history_lost;   /* another session took it while we were away: write nothing */
+    bool gave_up;        /* the server stayed away past the reconnect timeout */
     dagd__pg_wait_fn wait_fn;
     void *wait_userdata;
     struct pg_logged *log;
@@ -332,16 +333,25 @@ static int reconnect(struct dagd__pg *pg)
             }
         }
         uint64_t now = dagd_now_mono_usec();
+        bool timeout = now - start >= pg->reconnect_timeout_usec;
+        if (timeout) {
+            /* Set before the hook runs: the daemon stops from there, and
+             * what it writes while stopping must fail at once, not wait
+             * out another timeout per statement. */
+            pg->gave_up = true;
+        }
         if (pg->wait_fn) {
-            pg->wait_fn((unsigned)((now - start) / 1000), PQerrorMessage(pg->conn),
+            pg->wait_fn((unsigned)((now - start) / 1000), timeout, PQerrorMessage(pg->conn),
                         pg->wait_userdata);
         }
-        if (now - start >= pg->reconnect_timeout_usec) {
+        if (timeout) {
             pg_msg(pg, "PostgreSQL (%s) unreachable for %" PRIu64 " s: %s", pg->display,
                    (now - start) / 1000000, PQerrorMessage(pg->conn));
             return SQLITE_IOERR;
         }
-        (void)usleep((useconds_t)backoff);
+        /* The last pause ends at the deadline, not a backoff past it. */
+        uint64_t left = pg->reconnect_timeout_usec - (now - start);
+        (void)usleep((useconds_t)(backoff < left ? backoff : left));
         backoff = backoff * 2 > PG_BACKOFF_MAX_USEC ? PG_BACKOFF_MAX_USEC : backoff * 2;
     }
 }
@@ -414,6 +424,13 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
                "this daemon writes nothing more (stop it)",
                pg->display);
         return SQLITE_BUSY;
+    }
+    if (pg->gave_up) {
+        pg_msg(pg,
+               "PostgreSQL (%s) stayed unreachable past the reconnect timeout: the run history "
+               "is given up (the daemon stops)",
+               pg->display);
+        return SQLITE_IOERR;
     }
     for (;;) {
         PGresult *res = PQexecParams(pg->conn, sql, n, types, vals, NULL, NULL, 0);

@@ -94,8 +94,13 @@ int dagd_store_lock_history(struct dagd_store *s);
  * backoff, up to DAGD_STATE_RECONNECT_TIMEOUT), `fn` is called before each
  * pause (every 50 ms to 2 s) with the time waited so far (0 at the first
  * call of an outage) and libpq's reason: the caller's loop is blocked, so
- * this is where a daemon feeds systemd's watchdog. A no-op on SQLite. */
-typedef void (*dagd_store_wait_fn)(unsigned waited_ms, const char *why, void *userdata);
+ * this is where a daemon feeds systemd's watchdog. Once the timeout passed
+ * it is called a last time with gave_up: the waiting call then fails
+ * (-EIO) and so does every later call on this store, at once; the caller
+ * stops (docs/postgresql.md "When the server stays away"). A no-op on
+ * SQLite. */
+typedef void (*dagd_store_wait_fn)(unsigned waited_ms, bool gave_up, const char *why,
+                                   void *userdata);
 void dagd_store_set_wait_fn(struct dagd_store *s, dagd_store_wait_fn fn, void *userdata);
 /* Whether the store is on PostgreSQL. */
 bool dagd_store_is_postgresql(struct dagd_store *s);

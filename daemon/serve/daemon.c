@@ -35,6 +35,7 @@ struct daemon {
     uv_timer_t reload_timer;
     uv_timer_t prune_timer;
     uv_timer_t deadline;
+    uv_timer_t history_lost; /* the store gave up on PostgreSQL: stop from the loop */
     int lock_fd;
     int serve_lock_fd;          /* DIR/serve.lock: one daemon per state directory */
     struct dagd_resume *resume; /* runs to resume with their Slurm jobs (resume.h) */
@@ -143,6 +144,7 @@ static void finish(void *userdata)
     close_handle((uv_handle_t *)&s->reload_timer);
     close_handle((uv_handle_t *)&s->prune_timer);
     close_handle((uv_handle_t *)&s->deadline);
+    close_handle((uv_handle_t *)&s->history_lost);
     dagd_server_free(s->d.server);
     s->d.server = NULL;
     if (s->d.http && s->parts.http_stop) {
@@ -251,22 +253,43 @@ static int recover_orphans(struct dagd_daemon *d)
     return 0;
 }
 
+static void on_history_lost(uv_timer_t *t)
+{
+    struct daemon *s = t->data;
+    dagd_daemon_stop(&s->d, "Run history unreachable");
+}
+
 /* The store waits for PostgreSQL to come back (docs/postgresql.md): the
  * loop is blocked meanwhile, so keep systemd's watchdog fed (the wait is
  * bounded by DAGD_STATE_RECONNECT_TIMEOUT, not by WatchdogSec) and say
- * what we wait for, once per outage in the log, in STATUS= throughout. */
-static void on_store_wait(unsigned waited_ms, const char *why, void *userdata)
+ * what we wait for, once per outage in the log, in STATUS= throughout.
+ * Past the timeout the store gives up and the daemon stops cleanly, exit
+ * status 1: its steps are stopped, and the next start (systemd's
+ * Restart=on-failure, once the server is back) fails the runs they
+ * belonged to as orphans. Going on would fail every run that writes while
+ * each statement waited out the timeout again. */
+static void on_store_wait(unsigned waited_ms, bool gave_up, const char *why, void *userdata)
 {
     struct dagd_daemon *d = userdata;
-    if (waited_ms == 0) {
-        /* libpq's reason spans lines: keep the log line one line. */
-        char reason[200];
-        (void)snprintf(reason, sizeof(reason), "%s", why ? why : "");
-        for (char *c = reason; *c; c++) {
-            if (*c == '\n' || *c == '\t') {
-                *c = ' ';
-            }
+    /* libpq's reason spans lines: keep the log line one line. */
+    char reason[200];
+    (void)snprintf(reason, sizeof(reason), "%s", why ? why : "");
+    for (char *c = reason; *c; c++) {
+        if (*c == '\n' || *c == '\t') {
+            *c = ' ';
         }
+    }
+    if (gave_up) {
+        struct daemon *s = daemon_of(d);
+        dagd_log_error("The run history (%s) stayed unreachable for %u s: %s; stopping (exit "
+                       "status 1), the runs in progress are failed at the next start",
+                       dagd_store_path(d->store), waited_ms / 1000, reason);
+        d->exit_status = 1;
+        /* Not from here: we are inside a store call. */
+        (void)uv_timer_start(&s->history_lost, on_history_lost, 0, 0);
+        return;
+    }
+    if (waited_ms == 0) {
         dagd_log_warning("Lost the connection to the run history (%s): %s; waiting for "
                          "PostgreSQL, the daemon is paused meanwhile",
                          dagd_store_path(d->store), reason);
@@ -535,6 +558,9 @@ int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
     d->started_usec = dagd_now_mono_usec();
     (void)dagd_notify_new(loop, &d->notify);
     dagd_notify_status(d->notify, "Starting");
+    /* Before the store opens: it may give up on PostgreSQL at any call. */
+    uv_timer_init(loop, &s->history_lost);
+    s->history_lost.data = s;
 
     r = open_store(s);
     if (r >= 0) {
@@ -622,7 +648,7 @@ int dagd_daemon_serve(struct dagd_daemon_config *config, const struct dagd_daemo
     }
     if (dagd_daemon_start(&loop, config, parts, &d) >= 0) {
         (void)uv_run(&loop, UV_RUN_DEFAULT);
-        ret = 0;
+        ret = d->exit_status;
     }
     d = dagd_daemon_free(d);
     uv_walk(&loop, close_any, NULL);

@@ -43,6 +43,7 @@ struct dagd_daemon {
     struct dagd_http *http;           /* web UI and /metrics (http.h); NULL unless `http:` */
     uint64_t started_usec;            /* monotonic */
     bool shutting_down;
+    int exit_status; /* of dagd serve after the shutdown: 1 when the run history was lost */
     char *socket_path;
 };
 
@@ -60,7 +61,8 @@ struct dagd_daemon_parts {
 /* `dagd serve` from start to exit on a loop of its own: start, run until
  * the shutdown finished, free. `config` is moved into the daemon (the
  * caller's copy is left empty). Returns the exit status: 0 after a
- * shutdown, 1 when the daemon could not start (logged). */
+ * shutdown, 1 when the daemon could not start or stopped because its
+ * PostgreSQL history stayed unreachable (logged). */
 int dagd_daemon_serve(struct dagd_daemon_config *config, const struct dagd_daemon_parts *parts);
 
 /* Start a daemon on `loop`: open and lock the state, recover orphans, load

@@ -2,7 +2,8 @@
 """dagd serve --state on a private PostgreSQL server (issue 13, run history):
 runs go to PostgreSQL (no state.db), dagctl runs/show read them back, psql
 sees the documented tables; the server restarted in the middle of a run
-loses nothing; a password in the conninfo, a wrong password and a server
+loses nothing, one that stays away past the reconnect timeout stops the
+daemon cleanly (exit 1) and the run is failed at the next start; a password in the conninfo, a wrong password and a server
 that is down at start each stop the daemon with a clear message that never
 shows the password; the config key `state:` works like the option. SKIP
 (77) without PostgreSQL."""
@@ -259,6 +260,36 @@ with PgServer(dbname="dagd") as pg:
     with Daemon({"chain": CHAIN}, args=["--state", pw_conninfo], env=env) as d:
         same(d.ctl("run", "chain", "--wait", "--force", json_out=True).json["status"], "succeeded")
         check("right-pw" not in d.logtext(), d.logtext())
+        same(d.stop(), 0)
+
+    # The server stays away past the reconnect timeout (2 s here): the daemon
+    # stops cleanly, exit status 1 and the reason logged, its step stopped,
+    # not paused 2 s per statement forever. Started again once the server
+    # is back, it fails that run as an orphan; the earlier runs are intact.
+    with Daemon({"long": LONG}, args=["--state", conninfo],
+                env={"DAGD_STATE_RECONNECT_TIMEOUT": "2"}) as d:
+        long_id = d.ctl("run", "long", json_out=True).json["run_id"]
+        wait_for(lambda: sql(pg, "SELECT status FROM steps WHERE run_id = '%s' AND step = "
+                                 "'during'" % long_id, "dagd").strip() == "running",
+                 20, "the long run's middle step to start")
+        pg.stop()
+        t0 = time.monotonic()
+        try:
+            rc = d.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            fail("dagd serve did not stop with its history gone:\n" + d.logtext())
+        took = time.monotonic() - t0
+        same(rc, 1)
+        log = d.logtext()
+        check("stayed unreachable for 2 s" in log and "stopping (exit status 1)" in log, log)
+        # The step ends at 4 s and writes; 2 s later the store gives up.
+        check(took < 20, "took %.1f s to stop:\n%s" % (took, log))
+        pg.start()
+    with Daemon({"long": LONG}, args=["--state", conninfo]) as d:
+        show = d.ctl("show", long_id, json_out=True).json
+        same(show["run"]["status"], "failed")
+        check("orphaned" in (show["run"].get("error") or ""), json.dumps(show["run"]))
+        same(len(d.ctl("runs", json_out=True).json["runs"]), 5)
         same(d.stop(), 0)
 
     # The server is down at daemon start: a clear error, at once.
