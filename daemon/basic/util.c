@@ -85,6 +85,26 @@ char *dagd_xasprintf(const char *fmt, ...)
     return p;
 }
 
+int dagd_fail_msgv(char **reterr, int r, const char *fmt, va_list ap)
+{
+    if (reterr) {
+        if (vasprintf(reterr, fmt, ap) < 0) {
+            oom();
+        }
+    }
+    return r;
+}
+
+int dagd_fail_msg(char **reterr, int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = dagd_fail_msgv(reterr, r, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
 static uint64_t now_usec(clockid_t clk)
 {
     struct timespec ts;

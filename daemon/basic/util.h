@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,10 @@ void *dagd_xreallocarray(void *p, size_t n, size_t size);
 char *dagd_xstrdup(const char *s); /* NULL for NULL */
 char *dagd_xstrndup(const char *s, size_t n);
 char *dagd_xasprintf(const char *fmt, ...) _printf_(1, 2);
+/* The -errno-plus-message return of parsers and loaders: sets *reterr (when
+ * reterr is not NULL) to a new formatted message and returns r. */
+int dagd_fail_msg(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
+int dagd_fail_msgv(char **reterr, int r, const char *fmt, va_list ap) _printf_(3, 0);
 /* The n strings of v joined by sep, as a new string ("" for n = 0). */
 char *dagd_strv_join(const char *const *v, size_t n, const char *sep);
 

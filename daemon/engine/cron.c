@@ -47,20 +47,6 @@ static const struct {
     {"@hourly", "0 * * * *"},
 };
 
-static int fail(char **reterr, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **reterr, const char *fmt, ...)
-{
-    va_list ap;
-    if (reterr) {
-        va_start(ap, fmt);
-        if (vasprintf(reterr, fmt, ap) < 0) {
-            abort();
-        }
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
 /* A number or a name of the field; -1 if neither. */
 static int parse_value(const struct field_spec *f, const char *s, size_t len)
 {
@@ -103,13 +89,14 @@ static int parse_field(const struct field_spec *f, const char *s, size_t len, ui
         int lo, hi, step = 1;
 
         if (ilen == 0) {
-            return fail(reterr, "%s: empty list item in '%.*s'", f->name, (int)len, s);
+            return dagd_fail_msg(reterr, -EINVAL, "%s: empty list item in '%.*s'", f->name,
+                                 (int)len, s);
         }
         if (slash) {
             step = parse_value(&(struct field_spec){0}, slash + 1, ilen - blen - 1);
             if (step <= 0 || step > f->max) {
-                return fail(reterr, "%s: bad step '%.*s' (1-%d)", f->name, (int)(ilen - blen - 1),
-                            slash + 1, f->max);
+                return dagd_fail_msg(reterr, -EINVAL, "%s: bad step '%.*s' (1-%d)", f->name,
+                                     (int)(ilen - blen - 1), slash + 1, f->max);
             }
         }
         if (blen == 1 && (item[0] == '*' || (item[0] == '?' && f->min == 1 && f->max == 31) ||
@@ -121,23 +108,25 @@ static int parse_field(const struct field_spec *f, const char *s, size_t len, ui
             size_t l1 = dash ? (size_t)(dash - item) : blen;
             lo = parse_value(f, item, l1);
             if (lo < 0) {
-                return fail(reterr, "%s: bad value '%.*s'", f->name, (int)l1, item);
+                return dagd_fail_msg(reterr, -EINVAL, "%s: bad value '%.*s'", f->name, (int)l1,
+                                     item);
             }
             if (dash) {
                 hi = parse_value(f, dash + 1, blen - l1 - 1);
                 if (hi < 0) {
-                    return fail(reterr, "%s: bad value '%.*s'", f->name, (int)(blen - l1 - 1),
-                                dash + 1);
+                    return dagd_fail_msg(reterr, -EINVAL, "%s: bad value '%.*s'", f->name,
+                                         (int)(blen - l1 - 1), dash + 1);
                 }
             } else {
                 hi = slash ? (f->max == 7 ? 6 : f->max) : lo;
             }
             if (lo < f->min || lo > f->max || hi < f->min || hi > f->max) {
-                return fail(reterr, "%s: '%.*s' is out of range %d-%d", f->name, (int)blen, item,
-                            f->min, f->max);
+                return dagd_fail_msg(reterr, -EINVAL, "%s: '%.*s' is out of range %d-%d", f->name,
+                                     (int)blen, item, f->min, f->max);
             }
             if (hi < lo) {
-                return fail(reterr, "%s: range '%.*s' goes backwards", f->name, (int)blen, item);
+                return dagd_fail_msg(reterr, -EINVAL, "%s: range '%.*s' goes backwards", f->name,
+                                     (int)blen, item);
             }
         }
         for (int v = lo; v <= hi; v += step) {
@@ -167,7 +156,7 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg)
     struct dagd_cron c = {0};
 
     if (!expr) {
-        return fail(reterr_msg, "no expression");
+        return dagd_fail_msg(reterr_msg, -EINVAL, "no expression");
     }
     while (isspace((unsigned char)*expr)) {
         expr++;
@@ -180,10 +169,10 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg)
                 return dagd_cron_parse(aliases[i].expr, ret, reterr_msg);
             }
         }
-        return fail(reterr_msg,
-                    "unknown alias '%.*s' (@yearly, @annually, @monthly, @weekly, @daily, "
-                    "@midnight, @hourly)",
-                    (int)l, expr);
+        return dagd_fail_msg(reterr_msg, -EINVAL,
+                             "unknown alias '%.*s' (@yearly, @annually, @monthly, @weekly, @daily, "
+                             "@midnight, @hourly)",
+                             (int)l, expr);
     }
     for (const char *p = expr; *p;) {
         size_t l = strcspn(p, SPACES);
@@ -199,10 +188,11 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg)
         p += strspn(p, SPACES);
     }
     if (n != 5 && n != 6) {
-        return fail(reterr_msg,
-                    "expected 5 fields (minute hour day month weekday) or 6 (seconds first), "
-                    "got %s%u",
-                    n > 6 ? "more than " : "", n > 6 ? 6 : n);
+        return dagd_fail_msg(
+            reterr_msg, -EINVAL,
+            "expected 5 fields (minute hour day month weekday) or 6 (seconds first), "
+            "got %s%u",
+            n > 6 ? "more than " : "", n > 6 ? 6 : n);
     }
     for (unsigned i = 0; i < 6; i++) {
         if (n == 5 && i == 0) {
@@ -241,7 +231,8 @@ int dagd_cron_parse(const char *expr, struct dagd_cron *ret, char **reterr_msg)
             }
         }
         if (!any) {
-            return fail(reterr_msg, "never fires (no such day in the given months)");
+            return dagd_fail_msg(reterr_msg, -EINVAL,
+                                 "never fires (no such day in the given months)");
         }
     }
     *ret = c;

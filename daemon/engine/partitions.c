@@ -197,21 +197,6 @@ static const char *key_shape(enum dagd_partition_kind kind)
     }
 }
 
-static int fail(char **reterr, const char *fmt, ...) _printf_(2, 3);
-static int fail(char **reterr, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (reterr) {
-        va_start(ap, fmt);
-        if (vasprintf(reterr, fmt, ap) < 0) {
-            abort(); /* OOM */
-        }
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
 /* The window index of a time key, checked for shape and alignment (not for
  * the range). */
 static int key_index(const struct dagd_partitions *ps, const char *key, int64_t *ret_idx,
@@ -224,8 +209,8 @@ static int key_index(const struct dagd_partitions *ps, const char *key, int64_t 
 
     if (strlen(key) != want || (want == 13 && key[10] != 'T') ||
         dagd_partitions_parse_time(key, &L) < 0) {
-        return fail(reterr, "partition '%s' is not a %s key (%s)", key,
-                    dagd_partitions_kind_name(ps->kind), key_shape(ps->kind));
+        return dagd_fail_msg(reterr, -EINVAL, "partition '%s' is not a %s key (%s)", key,
+                             dagd_partitions_kind_name(ps->kind), key_shape(ps->kind));
     }
     switch (ps->kind) {
     case DAGD_PARTITIONS_HOURLY:
@@ -237,10 +222,11 @@ static int key_index(const struct dagd_partitions *ps, const char *key, int64_t 
     case DAGD_PARTITIONS_WEEKLY:
         if ((L - s0) % WEEK != 0) {
             _cleanup_free_ char *first = format_key(ps->kind, s0);
-            return fail(reterr,
-                        "partition '%s' does not start a week: weekly partitions start every 7 "
-                        "days from %s",
-                        key, first);
+            return dagd_fail_msg(
+                reterr, -EINVAL,
+                "partition '%s' does not start a week: weekly partitions start every 7 "
+                "days from %s",
+                key, first);
         }
         *ret_idx = floordiv(L - s0, WEEK);
         break;
@@ -258,7 +244,7 @@ int dagd_partitions_check(const struct dagd_partitions *ps, const char *key, int
     int r;
 
     if (!key || !*key) {
-        return fail(reterr, "empty partition key");
+        return dagd_fail_msg(reterr, -EINVAL, "empty partition key");
     }
     if (ps->kind == DAGD_PARTITIONS_STATIC) {
         for (size_t i = 0; i < ps->n_keys; i++) {
@@ -272,8 +258,9 @@ int dagd_partitions_check(const struct dagd_partitions *ps, const char *key, int
                 return 0;
             }
         }
-        return fail(reterr, "no partition '%s' (the static partitions are %zu keys)", key,
-                    ps->n_keys);
+        return dagd_fail_msg(reterr, -EINVAL,
+                             "no partition '%s' (the static partitions are %zu keys)", key,
+                             ps->n_keys);
     }
     r = key_index(ps, key, &idx, reterr);
     if (r < 0) {
@@ -282,19 +269,20 @@ int dagd_partitions_check(const struct dagd_partitions *ps, const char *key, int
     window_local(ps, idx, &ls, &le);
     if (idx < 0) {
         _cleanup_free_ char *first = format_key(ps->kind, first_start(ps));
-        return fail(reterr, "partition '%s' is before the first partition %s", key, first);
+        return dagd_fail_msg(reterr, -EINVAL, "partition '%s' is before the first partition %s",
+                             key, first);
     }
     if (le > ps->end) {
-        return fail(reterr, "partition '%s' ends after the partitions' end", key);
+        return dagd_fail_msg(reterr, -EINVAL, "partition '%s' ends after the partitions' end", key);
     }
     t[0] = ls;
     t[1] = le;
     dagd_cron_local_to_instants(ps->timezone, t, 2);
     if (t[0] == t[1]) {
-        return fail(reterr,
-                    "partition '%s' does not exist in %s (a wall-clock hour skipped by "
-                    "a daylight saving change)",
-                    key, ps->timezone);
+        return dagd_fail_msg(reterr, -EINVAL,
+                             "partition '%s' does not exist in %s (a wall-clock hour skipped by "
+                             "a daylight saving change)",
+                             key, ps->timezone);
     }
     if (ret_start) {
         *ret_start = t[0];
@@ -332,10 +320,10 @@ static int static_keys(const struct dagd_partitions *ps, const char *from, const
             }
         }
         if (!fa) {
-            return fail(reterr, "no partition '%s'", from);
+            return dagd_fail_msg(reterr, -EINVAL, "no partition '%s'", from);
         }
         if (!fb) {
-            return fail(reterr, "no partition '%s'", to);
+            return dagd_fail_msg(reterr, -EINVAL, "no partition '%s'", to);
         }
     }
     if (b < a) {

@@ -484,24 +484,6 @@ static const struct dagd_plugin *loaded_by_name(struct dagd_plugin_host *h, cons
     return NULL;
 }
 
-static int fail_msg(char **reterr_msg, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail_msg(char **reterr_msg, int r, const char *fmt, ...)
-{
-    va_list ap;
-    char *msg = NULL;
-
-    if (!reterr_msg) {
-        return r;
-    }
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) {
-        msg = NULL;
-    }
-    va_end(ap);
-    *reterr_msg = msg ? msg : dagd_xstrdup("out of memory");
-    return r;
-}
-
 int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
                                const struct dagd_plugin **ret, char **reterr_msg)
 {
@@ -515,8 +497,8 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
 
     abs = realpath(path, NULL);
     if (!abs) {
-        return fail_msg(reterr_msg, -errno, "cannot resolve plugin '%s': %s", path,
-                        strerror(errno));
+        return dagd_fail_msg(reterr_msg, -errno, "cannot resolve plugin '%s': %s", path,
+                             strerror(errno));
     }
     old = loaded_by_path(h, abs);
     if (old) {
@@ -524,10 +506,11 @@ int dagd_plugin_host_load_file(struct dagd_plugin_host *h, const char *path,
         return 0;
     }
     if (stat(abs, &st) < 0) {
-        return fail_msg(reterr_msg, -errno, "cannot stat plugin '%s': %s", abs, strerror(errno));
+        return dagd_fail_msg(reterr_msg, -errno, "cannot stat plugin '%s': %s", abs,
+                             strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) {
-        return fail_msg(reterr_msg, -EINVAL, "plugin '%s' is not a regular file", abs);
+        return dagd_fail_msg(reterr_msg, -EINVAL, "plugin '%s' is not a regular file", abs);
     }
     r = dagd_plugin_open(abs, abs, &dagd_host_api, &handle, &desc, reterr_msg);
     if (r < 0) {
@@ -562,7 +545,7 @@ int dagd_plugin_host_find(struct dagd_plugin_host *h, const char *name,
     const struct dagd_plugin *p;
 
     if (!dagd_plugin_valid_task_name(name)) {
-        return fail_msg(reterr_msg, -ENOENT, "invalid task name '%s'", name ? name : "");
+        return dagd_fail_msg(reterr_msg, -ENOENT, "invalid task name '%s'", name ? name : "");
     }
     p = loaded_by_name(h, name);
     if (p) {
@@ -584,13 +567,13 @@ int dagd_plugin_host_find(struct dagd_plugin_host *h, const char *name,
             return r;
         }
         if (!streq(p->desc->name, name)) {
-            return fail_msg(reterr_msg, -ELIBBAD, "plugin '%s' declares task '%s', not '%s'",
-                            p->path, p->desc->name, name);
+            return dagd_fail_msg(reterr_msg, -ELIBBAD, "plugin '%s' declares task '%s', not '%s'",
+                                 p->path, p->desc->name, name);
         }
         *ret = p;
         return 0;
     }
-    return fail_msg(reterr_msg, -ENOENT, "no plugin provides task '%s'", name);
+    return dagd_fail_msg(reterr_msg, -ENOENT, "no plugin provides task '%s'", name);
 }
 
 static int cmp_plugin(const void *a, const void *b)

@@ -26,20 +26,13 @@ static int fail_close(void *handle, char **reterr_msg, int r, const char *fmt, .
 static int fail_close(void *handle, char **reterr_msg, int r, const char *fmt, ...)
 {
     va_list ap;
-    char *msg = NULL;
 
     if (handle) {
         (void)dlclose(handle);
     }
-    if (!reterr_msg) {
-        return r;
-    }
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0) {
-        msg = NULL;
-    }
+    r = dagd_fail_msgv(reterr_msg, r, fmt, ap);
     va_end(ap);
-    *reterr_msg = msg ? msg : dagd_xstrdup("out of memory");
     return r;
 }
 
