@@ -7,7 +7,11 @@
     sees the allocation's SLURM_JOB_ID), every step recorded once;
   - a pilot killed with SIGKILL mid-step: the attempt is retried in another
     allocation, the step recorded once (attempts 2, one retry event);
+  - scancel of a pilot's allocation behind dagd's back: the attempt is
+    retried in another allocation, recorded once;
   - dagctl cancel of a running pilot step;
+  - dagd serve SIGKILLed while a pilot step runs: the pilot's job ends, the
+    restarted daemon runs the step again (attempt 2);
   - pilots idle for `idle` are released: their Slurm jobs end, and nothing
     of dagd is left in the cluster.
 
@@ -67,6 +71,11 @@ def events(d, run_id, step=None):
 
 def start(d, pipeline):
     return d.ctl("run", pipeline, "--force", json_out=True).json["run_id"]
+
+
+def job_of(message):
+    """The Slurm job of a 'runs as pilot A (Slurm job J) on H, pid P' event."""
+    return message.split("(Slurm job ")[1].split(")")[0]
 
 
 def runs_as(d, run_id, step):
@@ -135,6 +144,50 @@ def test_pilot_killed(c, d):
     eq(len(results), 1, "nothing recorded twice")
 
 
+def test_scancel_behind(c, d):
+    """scancel of a pilot's allocation behind dagd's back: Slurm ends the
+    pilot (SIGTERM), which kills its attempt; dagd counts the pilot lost
+    and runs the attempt again in another allocation, recorded once."""
+    run_id = start(d, "nap")
+    wait_for(lambda: runs_as(d, run_id, "nap"), 120, "nap to start in a pilot")
+    first = runs_as(d, run_id, "nap")[0]
+    job = job_of(first)
+    pid = int(first.rsplit("pid ", 1)[1])
+    c.run("scancel", job)
+    wait_for(lambda: not alive(pid), 30, "the attempt's process to end with its allocation")
+    row = d.wait_run(run_id, timeout=180)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "run after the scancel (steps %r)" % st)
+    eq(st["nap"]["attempts"], 2, "attempts: the lost one and its retry")
+    retries = [e["message"] for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    check(len(retries) == 1 and "(Slurm job %s) was lost" % job in retries[0],
+          "one retry, naming the lost allocation's job: %r" % retries)
+    check(job_of(runs_as(d, run_id, "nap")[1]) != job, "retried in another allocation")
+    eq(pilot_jobs(c).get(job), "CANCELLED", "Slurm's word on the scanceled allocation")
+
+
+def test_restart(c, d):
+    """dagd serve SIGKILLed while a pilot step runs on the cluster: the
+    pilot's Slurm job ends with the connection (the attempt with it); the
+    restarted daemon runs the step again in a new allocation, once."""
+    run_id = start(d, "nap")
+    wait_for(lambda: runs_as(d, run_id, "nap"), 120, "nap to start in a pilot")
+    first = runs_as(d, run_id, "nap")[0]
+    job = job_of(first)
+    pid = int(first.rsplit("pid ", 1)[1])
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    wait_for(lambda: not alive(pid), 15, "the attempt's process to end with the daemon")
+    wait_for(lambda: all(s in ("COMPLETED", "FAILED", "CANCELLED") for s in pilot_jobs(c).values()),
+             60, "the dead daemon's pilot jobs to end: %r" % pilot_jobs(c))
+    d.start()
+    row = d.wait_run(run_id, timeout=180)
+    st = steps(d, run_id)
+    eq(row["status"], "succeeded", "the resumed run (steps %r)" % st)
+    eq(st["nap"]["attempts"], 2, "attempts: the one lost with the daemon and its run after")
+    check(job_of(runs_as(d, run_id, "nap")[1]) != job, "run again in a new allocation")
+
+
 def test_cancel(c, d):
     run_id = start(d, "long")
     wait_for(lambda: runs_as(d, run_id, "wait"), 120, "wait to start in a pilot")
@@ -170,7 +223,8 @@ def main():
     heartbeat: 1s
 """ % free_port()
         with Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG}, config=cfg) as d:
-            for t in (test_fan, test_pilot_killed, test_cancel, test_idle_release):
+            for t in (test_fan, test_pilot_killed, test_scancel_behind, test_cancel,
+                      test_restart, test_idle_release):
                 t0 = time.monotonic()
                 t(c, d)
                 print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
