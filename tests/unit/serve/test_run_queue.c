@@ -1,7 +1,8 @@
 /* Unit tests for daemon/serve/run_queue.c on a real loop, store, executor
  * and dagd-worker (the test plugins): admission (max_runs over all
  * pipelines, a pipeline's concurrency, FIFO with runs of other pipelines
- * passing a blocked one), cancel of a queued run (recorded, watchers told)
+ * passing a blocked one; priority, then age, within and across lanes),
+ * cancel of a queued run (recorded, watchers told)
  * and of a running one, list and get of queued runs, options refused at
  * submit, the change and idle callbacks. Every test ends with the queue and
  * executor freed and uv_loop_close() == 0. */
@@ -240,6 +241,66 @@ static void test_lanes_fair(void **state)
     dagd_pipeline_unref(p);
 }
 
+static void submit_prio(struct fixture *f, struct dagd_pipeline *p, int priority,
+                        char id[static 33])
+{
+    struct dagd_diags d = {0};
+    struct dagd_run_options opts = {.force = true, .priority = priority, .priority_set = true};
+    assert_int_equal(dagd_run_queue_submit(f->q, p, &opts, id, &d), 0);
+    dagd_diags_done(&d);
+}
+
+static int64_t start_seq_of(struct fixture *f, const char *id)
+{
+    struct dagd_run_info info = run_of(f, id);
+    int64_t seq = info.start_seq;
+    assert_int_equal(info.status, DAGD_RUN_SUCCEEDED);
+    dagd_run_info_done(&info);
+    return seq;
+}
+
+/* Priority, then age: within a lane a newer run of higher priority starts
+ * before older ones of lower priority, and equal priorities keep their age;
+ * across lanes the head with the highest priority goes first (a backfill
+ * of priority -1, queued first, waits for a manual run of priority 0). */
+static void test_priority_then_age(void **state)
+{
+    struct fixture *f = *state = fixture_new(1);
+    struct dagd_pipeline *p = sleeper(f, "s", 20, 0);
+    char blocker[33], low1[33], low2[33], high[33], manual[33], bf[3][33];
+    char *steps[] = {(char *)"nap"}, *tasks[] = {(char *)"sleep"};
+
+    submit(f, p, blocker);
+    for (size_t i = 0; i < 3; i++) {
+        dagd_run_id_new(bf[i]);
+        struct dagd_run_info info = {
+            .run_id = bf[i],
+            .pipeline = "s",
+            .trigger = "backfill",
+            .backfill_id = "bf-low",
+            .priority = -1,
+        };
+        assert_int_equal(dagd_store_run_create(f->store, &info, steps, tasks, 1), 0);
+        assert_int_equal(dagd_run_queue_adopt(f->q, p, &info), 0);
+    }
+    submit_prio(f, p, 0, low1);
+    submit_prio(f, p, 0, low2);
+    submit_prio(f, p, 7, high);
+    submit_prio(f, p, 0, manual);
+    dagd_run_queue_kick(f->q);
+    st_run_until(&f->loop, queue_empty, f, TIMEOUT_MS);
+
+    assert_int_equal(start_seq_of(f, blocker), 1);
+    assert_int_equal(start_seq_of(f, high), 2);
+    assert_int_equal(start_seq_of(f, low1), 3);
+    assert_int_equal(start_seq_of(f, low2), 4);
+    assert_int_equal(start_seq_of(f, manual), 5);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(start_seq_of(f, bf[i]), 6 + (int64_t)i);
+    }
+    dagd_pipeline_unref(p);
+}
+
 static void on_watch(const struct dagd_exec_event *ev, void *userdata)
 {
     struct fixture *f = userdata;
@@ -401,6 +462,7 @@ int main(void)
         cmocka_unit_test_teardown(test_max_runs, teardown),
         cmocka_unit_test_teardown(test_pipeline_concurrency, teardown),
         cmocka_unit_test_teardown(test_lanes_fair, teardown),
+        cmocka_unit_test_teardown(test_priority_then_age, teardown),
         cmocka_unit_test_teardown(test_cancel, teardown),
         cmocka_unit_test_teardown(test_list_get, teardown),
         cmocka_unit_test_teardown(test_bad_options, teardown),
