@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include "pq.h"
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include <dagd/task.h>
 
 #include "fileops.h"
+#include "pq.h"
 #include "task_errmsg.h"
 #include "wh.h"
 

@@ -25,12 +25,12 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
-#include "pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "load_internal.h"
+#include "pq.h"
 #include "wh.h"
 
 #define PG(l) ((PGconn *)(l)->wh->pg)

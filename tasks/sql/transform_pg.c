@@ -14,11 +14,11 @@
  *   (SQLite's views are bound late; PostgreSQL's are not): the error says
  *   so, nothing is dropped with CASCADE. */
 #include <errno.h>
-#include "pq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pq.h"
 #include "task_errmsg.h"
 #include "transform_run.h"
 #include "wh.h"
