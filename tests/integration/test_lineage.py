@@ -19,7 +19,7 @@ MEDALLION_GOLD = [
     ("sta_orders", "stg_fact_orders"),
     ("stg_fact_order_positions", "stg_fact_orders"),
     ("stg_fact_orders", "stg_mart_customers_monthly"),
-    ("stg_fact_orders", "stg_mart_dropoff_monthly"),
+    ("stg_mart_intake_revenue_daily", "stg_mart_dropoff_monthly"),
     ("stg_fact_orders", "stg_mart_intake_revenue_daily"),
     ("stg_fact_orders", "stg_mart_shipping_lag"),
 ]
