@@ -326,7 +326,13 @@ static int reconnect(struct dagd__pg *pg)
              * history meanwhile. */
             int rc = pg->history_locked ? try_history_lock(pg) : SQLITE_OK;
             if (rc == SQLITE_BUSY) {
+                /* A standby took over (docs/postgresql.md): this daemon
+                 * must stop, not write beside it. */
                 pg->history_lost = true;
+                if (pg->wait_fn) {
+                    pg->wait_fn((unsigned)((dagd_now_mono_usec() - start) / 1000), true, pg->errmsg,
+                                pg->wait_userdata);
+                }
             }
             if (rc == SQLITE_OK || rc == SQLITE_BUSY) {
                 return rc;
@@ -339,14 +345,14 @@ static int reconnect(struct dagd__pg *pg)
              * what it writes while stopping must fail at once, not wait
              * out another timeout per statement. */
             pg->gave_up = true;
-        }
-        if (pg->wait_fn) {
-            pg->wait_fn((unsigned)((now - start) / 1000), timeout, PQerrorMessage(pg->conn),
-                        pg->wait_userdata);
-        }
-        if (timeout) {
             pg_msg(pg, "PostgreSQL (%s) unreachable for %" PRIu64 " s: %s", pg->display,
                    (now - start) / 1000000, PQerrorMessage(pg->conn));
+        }
+        if (pg->wait_fn) {
+            pg->wait_fn((unsigned)((now - start) / 1000), timeout,
+                        timeout ? pg->errmsg : PQerrorMessage(pg->conn), pg->wait_userdata);
+        }
+        if (timeout) {
             return SQLITE_IOERR;
         }
         /* The last pause ends at the deadline, not a backoff past it. */

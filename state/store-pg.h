@@ -72,8 +72,9 @@ int dagd__pg_lock_history(struct dagd__pg *pg);
 /* Called before each sleep of a reconnect's backoff, with the time waited
  * so far (0 at the first) and libpq's reason: the daemon keeps systemd's
  * watchdog fed and says what it waits for. Called once more with gave_up
- * when the reconnect timeout passed: from then on every statement fails at
- * once (SQLITE_IOERR, no more waiting), and the daemon stops. */
+ * (and the reason) when the reconnect timeout passed or another session
+ * took the history's lock meanwhile: from then on every statement fails at
+ * once (no more waiting), and the daemon stops. */
 typedef void (*dagd__pg_wait_fn)(unsigned waited_ms, bool gave_up, const char *why, void *userdata);
 void dagd__pg_set_wait_fn(struct dagd__pg *pg, dagd__pg_wait_fn fn, void *userdata);
 

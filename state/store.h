@@ -95,7 +95,8 @@ int dagd_store_lock_history(struct dagd_store *s);
  * pause (every 50 ms to 2 s) with the time waited so far (0 at the first
  * call of an outage) and libpq's reason: the caller's loop is blocked, so
  * this is where a daemon feeds systemd's watchdog. Once the timeout passed
- * it is called a last time with gave_up: the waiting call then fails
+ * (or, after a reconnect, another daemon holds the history's lock) it is
+ * called a last time with gave_up and the reason: the waiting call then fails
  * (-EIO) and so does every later call on this store, at once; the caller
  * stops (docs/postgresql.md "When the server stays away"). A no-op on
  * SQLite. */

@@ -14,10 +14,9 @@ int dagd_cmd_serve(int argc, char **argv);
 
 static int usage(void)
 {
-    fprintf(
-        stderr,
-        "usage: dagd serve [--config FILE] [--socket PATH] [--state-dir DIR] "
-        "[--state POSTGRESQL-URI] [--pipelines DIR] [--plugin-dir DIR]... [--http ADDR:PORT]\n");
+    fprintf(stderr, "usage: dagd serve [--config FILE] [--socket PATH] [--state-dir DIR] "
+                    "[--state POSTGRESQL-URI [--standby]] [--pipelines DIR] [--plugin-dir DIR]... "
+                    "[--http ADDR:PORT]\n");
     return 2;
 }
 
@@ -28,6 +27,7 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
         {"socket", required_argument, NULL, 's'},
         {"state-dir", required_argument, NULL, 'S'},
         {"state", required_argument, NULL, 'D'},
+        {"standby", no_argument, NULL, 'B'},
         {"pipelines", required_argument, NULL, 'p'},
         {"plugin-dir", required_argument, NULL, 'P'},
         {"http", required_argument, NULL, 'H'},
@@ -36,6 +36,7 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
     };
     const char *config = NULL, *sock = NULL, *state = NULL, *pipes = NULL, *http = NULL;
     const char *history = NULL;
+    bool standby = false;
     char **plugin_dirs = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
     size_t n_plugin_dirs = 0;
     int o;
@@ -54,6 +55,9 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
             break;
         case 'D':
             history = optarg;
+            break;
+        case 'B':
+            standby = true;
             break;
         case 'p':
             pipes = optarg;
@@ -113,6 +117,14 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
     if (history) {
         free(c->state);
         c->state = dagd_xstrdup(history);
+    }
+    if (standby) {
+        c->standby = true;
+    }
+    if (c->standby && !c->state) {
+        fprintf(stderr, "dagd serve: --standby (standby:) needs a PostgreSQL run history "
+                        "(--state or state:)\n");
+        return 2;
     }
     if (http) {
         if (dagd_http_check_address(http) < 0) {

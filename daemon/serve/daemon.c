@@ -272,7 +272,7 @@ static void on_store_wait(unsigned waited_ms, bool gave_up, const char *why, voi
 {
     struct dagd_daemon *d = userdata;
     /* libpq's reason spans lines: keep the log line one line. */
-    char reason[200];
+    char reason[512];
     (void)snprintf(reason, sizeof(reason), "%s", why ? why : "");
     for (char *c = reason; *c; c++) {
         if (*c == '\n' || *c == '\t') {
@@ -281,9 +281,9 @@ static void on_store_wait(unsigned waited_ms, bool gave_up, const char *why, voi
     }
     if (gave_up) {
         struct daemon *s = daemon_of(d);
-        dagd_log_error("The run history (%s) stayed unreachable for %u s: %s; stopping (exit "
-                       "status 1), the runs in progress are failed at the next start",
-                       dagd_store_path(d->store), waited_ms / 1000, reason);
+        dagd_log_error("Gave up the run history: %s; stopping (exit status 1), the runs in "
+                       "progress are failed at the next start (or by the daemon that took over)",
+                       reason);
         d->exit_status = 1;
         /* Not from here: we are inside a store call. */
         (void)uv_timer_start(&s->history_lost, on_history_lost, 0, 0);
@@ -296,6 +296,36 @@ static void on_store_wait(unsigned waited_ms, bool gave_up, const char *why, voi
     }
     dagd_notify_watchdog(d->notify);
     dagd_notify_status(d->notify, "Waiting for PostgreSQL (%u s)", waited_ms / 1000);
+}
+
+/* `standby: true`: another daemon serves this history; wait until its
+ * session's advisory lock is free (it stopped, crashed, or lost the
+ * server) and take over: the rest of the start-up then fails its runs in
+ * progress as orphans and the schedules catch up from the newest recorded
+ * tick, so no tick fires twice. Nothing is served meanwhile (no socket, no
+ * listener); READY=1 goes out at once so systemd does not time the start
+ * out, STATUS= says what we wait for. SIGTERM ends the wait (no handler is
+ * installed yet). */
+#define STANDBY_POLL_USEC (250 * 1000)
+static int wait_standby(struct dagd_daemon *d)
+{
+    uint64_t t0 = dagd_now_mono_usec();
+    int r;
+
+    dagd_log_info("Standby: %s; taking over when it stops", dagd_store_errmsg(d->store));
+    dagd_notify_ready(d->notify);
+    dagd_notify_status(d->notify, "Standby: another daemon serves the run history");
+    do {
+        (void)usleep(STANDBY_POLL_USEC);
+        dagd_notify_watchdog(d->notify);
+        r = dagd_store_lock_history(d->store);
+    } while (r == -EBUSY);
+    if (r == 0) {
+        dagd_log_info("Took over the run history (%s) after %.1f s of standby",
+                      dagd_store_path(d->store), (double)(dagd_now_mono_usec() - t0) / 1e6);
+        dagd_notify_status(d->notify, "Starting");
+    }
+    return r;
 }
 
 static int open_store(struct daemon *s)
@@ -323,6 +353,9 @@ static int open_store(struct daemon *s)
         for (int i = 0; r == -EBUSY && i < 40; i++) {
             (void)usleep(50 * 1000);
             r = dagd_store_lock_history(d->store);
+        }
+        if (r == -EBUSY && d->config.standby) {
+            r = wait_standby(d);
         }
         if (r < 0) {
             return dagd_log_errno(LOG_ERR, r, "%s", dagd_store_errmsg(d->store));

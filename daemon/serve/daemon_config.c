@@ -194,6 +194,11 @@ static void k_state(struct parse *p, struct dagd_daemon_config *c, const yaml_no
 {
     set_string(p, v, key, &c->state);
 }
+static void k_standby(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                      const char *key)
+{
+    set_bool(p, v, key, &c->standby);
+}
 static void k_pipelines_dir(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                             const char *key)
 {
@@ -649,10 +654,11 @@ int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *nam
     static const char *const names[] = {
         "socket",          "state_dir", "pipelines_dir",  "plugin_dirs", "work_dir",
         "watch_pipelines", "limits",    "shutdown_grace", "retention",   "http",
-        "http_token_file", "state",     "pools",          "slurm"};
-    static const key_fn fns[] = {
-        k_socket, k_state_dir, k_pipelines_dir, k_plugin_dirs,     k_work_dir, k_watch, k_limits,
-        k_grace,  k_retention, k_http,          k_http_token_file, k_state,    k_pools, k_slurm};
+        "http_token_file", "state",     "pools",          "slurm",       "standby"};
+    static const key_fn fns[] = {k_socket,    k_state_dir, k_pipelines_dir,   k_plugin_dirs,
+                                 k_work_dir,  k_watch,     k_limits,          k_grace,
+                                 k_retention, k_http,      k_http_token_file, k_state,
+                                 k_pools,     k_slurm,     k_standby};
     yaml_parser_t parser;
     yaml_document_t doc;
     size_t before = reterr->n + reterr->dropped;

@@ -6,6 +6,8 @@
  *   socket: /run/dagd/dagd.sock
  *   state_dir: /var/lib/dagd
  *   state: postgresql:///dagd?host=/run/postgresql  # run history in PostgreSQL
+ *   standby: true                # with state: wait to take over from the daemon
+ *                                # that holds that history (docs/postgresql.md)
  *                                    # (docs/postgresql.md); default: state_dir/state.db
  *   pipelines_dir: /etc/dagd/pipelines
  *   plugin_dirs: [/usr/local/lib/dagd/tasks]
@@ -53,7 +55,8 @@
 struct dagd_daemon_config {
     char *socket;
     char *state_dir;
-    char *state; /* PostgreSQL conninfo of the run history; NULL = state_dir/state.db */
+    char *state;  /* PostgreSQL conninfo of the run history; NULL = state_dir/state.db */
+    bool standby; /* PostgreSQL: wait for the history's lock instead of refusing to start */
     char *pipelines_dir;
     char **plugin_dirs; /* NULL-terminated */
     size_t n_plugin_dirs;
