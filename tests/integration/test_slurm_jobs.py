@@ -11,12 +11,17 @@ one-node cluster (dagdtest.slurm) driven through dagd serve and dagctl:
     that says so and is retried;
   - a step that writes a SQLite warehouse is refused on Slurm, not retried;
   - the daemon config's slurm: section reaches sbatch (a partition that
-    does not exist makes sbatch fail, named in the step's error).
+    does not exist makes sbatch fail, named in the step's error);
+  - Slurm's end states TIMEOUT, OUT_OF_MEMORY and NODE_FAIL become the
+    attempts' errors and are retried (squeue wrapped to report them: this
+    cluster cannot produce them in seconds).
 
 SKIP without slurm-wlm and munge."""
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -217,6 +222,67 @@ def test_config(c):
               "partition" in st["one"]["error"].lower(), "error: %r" % st["one"]["error"])
 
 
+STATES = """pipeline: states
+defaults:
+  executor: slurm
+  retries: 1
+  retry_delay: 100ms
+steps:
+""" + "".join("""  - name: %s
+    task: command
+    config: {argv: [sh, -c, "cd %%(dir)s; test -e %s.1 && exit 0; touch %s.1; exec sleep 60"]}
+""" % (n, n, n) for n in ("tmo", "oom", "node"))
+
+# Slurm's own squeue, with the state of the jobs listed in DIR/force
+# ("JOB STATE" lines) replaced: this one-node cluster has no memory
+# enforcement (task/none) and checks time limits only every minute.
+FORCED_SQUEUE = """#!/bin/sh
+squeue "$@" | awk -F'|' -v OFS='|' -v f="%(dir)s/force" '
+BEGIN { while ((getline l < f) > 0) { split(l, a, " "); m[a[1]] = a[2] } }
+{ if ($1 in m) $2 = m[$1]; print }'
+"""
+
+
+def test_states(c):
+    """Slurm's end states (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL) become the
+    attempts' errors, and the attempts are retried: three jobs scanceled
+    while squeue (a wrapper of the real one) reports each with one of
+    those states."""
+    tmp = tempfile.mkdtemp(prefix="dagd-slurm-states-")
+    os.chmod(tmp, 0o755)
+    squeue = os.path.join(tmp, "squeue-forced")
+    with open(squeue, "w") as f:
+        f.write(FORCED_SQUEUE % {"dir": tmp})
+    os.chmod(squeue, 0o755)
+    cfg = "slurm:\n  poll_interval: 250ms\n  arrays: false\n  squeue: %s\n" % squeue
+    want = {"tmo": ("TIMEOUT", "reached its time limit (TIMEOUT)"),
+            "oom": ("OUT_OF_MEMORY", "out of memory (Slurm job %s: OUT_OF_MEMORY)"),
+            "node": ("NODE_FAIL", "the node of Slurm job %s failed (NODE_FAIL)")}
+    try:
+        with Daemon(pipelines={"states": STATES % {"dir": tmp}}, config=cfg) as d:
+            run_id = start(d, "states")
+            jobs = {n: job_of(d, run_id, n, 1) for n in want}
+            # running or still pending (the node runs two at a time): the
+            # state Slurm reports is what counts
+            with open(os.path.join(tmp, "force"), "w") as f:
+                f.write("".join("%s %s\n" % (j, want[n][0]) for n, j in jobs.items()))
+            c.run("scancel", *jobs.values())
+            for n in want:  # attempt 2 ends at once (a canceled pending one never ran)
+                open(os.path.join(tmp, n + ".1"), "a").close()
+            row = d.wait_run(run_id, timeout=120)
+            st = steps(d, run_id)
+            eq(row["status"], "succeeded", "run after the retries (steps %r)" % st)
+            for n, j in jobs.items():
+                eq(st[n]["attempts"], 2, "attempts of " + n)
+                retries = [e["message"] for e in events(d, run_id, n) if e["kind"] == "retry"]
+                text = want[n][1] % j if "%s" in want[n][1] else want[n][1]
+                check(len(retries) == 1 and text in retries[0],
+                      "%s's retry names Slurm's %s: %r" % (n, want[n][0], retries))
+            d.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     need_slurm()
     need_test_plugins("noop", "sleep", "flaky")
@@ -229,8 +295,12 @@ def main():
                 t(c, d)
                 print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
             d.stop()
+        t0 = time.monotonic()
         test_config(c)
-        print("test_config ok")
+        print("test_config ok (%.1fs)" % (time.monotonic() - t0))
+        t0 = time.monotonic()
+        test_states(c)
+        print("test_states ok (%.1fs)" % (time.monotonic() - t0))
         check(c.wait_idle(60), "jobs left running: %r" % c.jobs())
     return 0
 
