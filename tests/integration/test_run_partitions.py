@@ -2,8 +2,11 @@
 runs.partition, seen by tasks as ${partition}, ${partition_start} and
 ${partition_end}; memoization is per partition (a step that does not name
 the partition still runs once per partition, and is memoized on a second
-run of the same one); a retry keeps its run's partition."""
-from dagdtest import Tmp, check, eq
+run of the same one); a retry keeps its run's partition; the worked example
+docs/examples/daily_sales.yaml runs one New York day as the docs say."""
+import os
+
+from dagdtest import SOURCE, Tmp, check, eq
 
 with Tmp() as t:
     t.write("p.yaml", """
@@ -45,3 +48,15 @@ steps:
     r = t.run("q.yaml", "--partition", "x", rc=2)
     check("has no partitions" in r.stderr, r.stderr)
     eq(t.last_run()["partition"], "2024-03-10", "nothing recorded")
+
+# The worked example of docs/daemon.md and pipelines/README.md: a day in New
+# York, the one DST starts, as the docs say the steps see it.
+with Tmp() as t:
+    with open(os.path.join(SOURCE, "docs", "examples", "daily_sales.yaml")) as f:
+        t.write("daily_sales.yaml", f.read())
+    t.run("daily_sales.yaml", "--partition", "2024-03-10", rc=0)
+    with open(os.path.join(t.dir, "days", "2024-03-10.txt")) as f:
+        eq(f.read(), "sales from 2024-03-10T00:00:00-05:00 to 2024-03-11T00:00:00-04:00\n",
+           "the example's day")
+    eq(t.last_run()["partition"], "2024-03-10", "the example's partition")
+    eq({r["status"] for r in t.steps().values()}, {"succeeded"}, "the example's steps")
