@@ -86,6 +86,12 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
     return v;
 }
 
+void dagd_warehouse_process_init(void)
+{
+    /* SQLITE_MISUSE once SQLite is initialised: then it stays as it is */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int dagd_warehouse_open(const char *path, int busy_timeout_ms, sqlite3 **ret_db, char **reterr_msg)
 {
     sqlite3 *db = NULL;

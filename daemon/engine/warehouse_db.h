@@ -35,4 +35,13 @@
  * *reterr_msg (malloc'ed, the caller frees it). */
 int dagd_warehouse_open(const char *path, int busy_timeout_ms, sqlite3 **ret_db, char **reterr_msg);
 
+/* Process-wide SQLite settings for a process whose steps use the
+ * warehouse (dagd-worker): memory statistics off. With them on, every
+ * sqlite3_malloc and sqlite3_free takes SQLite's global memory mutex and
+ * updates counters that nothing in dagd reads (no heap limits, no
+ * sqlite3_memory_used): ~10% of a bulk load's CPU (bench_load, same run).
+ * Must run before the first SQLite call of the process; later it is a
+ * no-op (SQLite refuses the change once initialised). */
+void dagd_warehouse_process_init(void);
+
 #endif

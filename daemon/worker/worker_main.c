@@ -1029,6 +1029,7 @@ static int template_main(void)
 
 int main(int argc, char **argv)
 {
+    dagd_warehouse_process_init();
     if (argc == 2 && streq(argv[1], "--template")) {
         return template_main();
     }

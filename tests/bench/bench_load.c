@@ -139,6 +139,8 @@ int main(int argc, char **argv)
     char csv[512], small[512], db[512], db2[512], cmd[2048];
     double t_load, mb_load, t_imp, mb_imp, t_small, mb_small, c_load, c_imp, c_small;
 
+    /* as dagd-worker, the process the load task runs in */
+    dagd_warehouse_process_init();
     if (!dir || rows < 5) {
         return 1;
     }

@@ -1,7 +1,8 @@
 /* Unit tests for daemon/warehouse_db.c: a new warehouse gets big pages and
  * WAL, an existing one keeps its page size, SQLite's own checkpoints only
  * start past a cap in bytes, and a writer blocked by another connection gets the lock once that
- * one commits (and gives up after the timeout while it does not). */
+ * one commits (and gives up after the timeout while it does not); the
+ * process init leaves SQLite without memory statistics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,6 +82,22 @@ static void test_new_warehouse(void **state)
     assert_int_equal(dagd_warehouse_open(path, 1000, &db, &err), 0);
     assert_int_equal(query_int(db, "PRAGMA page_size"), DAGD_WAREHOUSE_PAGE_SIZE);
     assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 0);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* main() called dagd_warehouse_process_init() first, as dagd-worker does:
+ * SQLite keeps no memory statistics (whose global mutex every malloc and
+ * free would take), so it reports none used with a connection open. */
+static void test_process_init_no_memstatus(void **state)
+{
+    _cleanup_free_ char *path = dagd_xasprintf("%s/a.db", dir);
+    sqlite3 *db = NULL;
+    char *err = NULL;
+
+    assert_int_equal(dagd_warehouse_open(path, 1000, &db, &err), 0);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS m (x)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_memory_used(), 0);
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
@@ -229,8 +246,10 @@ static void test_busy_wait(void **state)
 
 int main(void)
 {
+    dagd_warehouse_process_init(); /* before any SQLite call, as in dagd-worker */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_warehouse),
+        cmocka_unit_test(test_process_init_no_memstatus),
         cmocka_unit_test(test_existing_keeps_page_size),
         cmocka_unit_test(test_open_error),
         cmocka_unit_test(test_busy_wait),
