@@ -54,6 +54,7 @@ struct dagd__pg {
     struct pg_logged *log;
     size_t n_log, cap_log;
     int64_t changes, last_id;
+    int64_t xid; /* the open transaction's id (txid_current() at BEGIN), 0 = unknown */
     uint64_t reconnect_timeout_usec;
     unsigned reconnects;
     char errmsg[512];
@@ -362,6 +363,43 @@ static int reconnect(struct dagd__pg *pg)
     }
 }
 
+/* BEGIN and, in the same round trip (the simple protocol takes several
+ * statements), the transaction's id: txid_current() assigns one. After a
+ * connection lost during COMMIT, txid_status() of it says whether the
+ * server committed. */
+static PGresult *exec_begin(struct dagd__pg *pg, const char *sql)
+{
+    _cleanup_free_ char *q = dagd_xasprintf("%s; SELECT txid_current()", sql);
+    PGresult *res = PQexec(pg->conn, q);
+    pg->xid = 0;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        pg->xid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    }
+    return res;
+}
+
+/* On a new connection, after the old one died during COMMIT: 1 when the
+ * server committed that transaction (its answer was lost, not the
+ * commit), 0 when it did not or we cannot tell, -1 when the connection
+ * dropped again. */
+static int committed(struct dagd__pg *pg)
+{
+    if (pg->xid <= 0) {
+        return 0;
+    }
+    char sql[64];
+    (void)snprintf(sql, sizeof(sql), "SELECT txid_status(%" PRId64 ")", pg->xid);
+    PGresult *res = PQexec(pg->conn, sql);
+    int r = 0;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        r = streq(PQgetvalue(res, 0, 0), "committed");
+    } else if (PQstatus(pg->conn) == CONNECTION_BAD) {
+        r = -1;
+    }
+    PQclear(res);
+    return r;
+}
+
 /* After a reconnect, send the open transaction's statements again, in
  * order. Returns SQLITE_OK, SQLITE_IOERR when the connection dropped again
  * (the caller reconnects once more), or the error of a statement that now
@@ -371,8 +409,10 @@ static int replay(struct dagd__pg *pg, bool *ret_dropped)
     *ret_dropped = false;
     for (size_t i = 0; i < pg->n_log; i++) {
         struct pg_logged *l = &pg->log[i];
-        PGresult *res = PQexecParams(pg->conn, l->sql, l->n, l->types, (const char *const *)l->vals,
-                                     NULL, NULL, 0);
+        PGresult *res = i == 0 && l->n == 0 && classify(l->sql) == KIND_BEGIN
+                            ? exec_begin(pg, l->sql)
+                            : PQexecParams(pg->conn, l->sql, l->n, l->types,
+                                           (const char *const *)l->vals, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
             PQclear(res);
@@ -439,7 +479,9 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
         return SQLITE_IOERR;
     }
     for (;;) {
-        PGresult *res = PQexecParams(pg->conn, sql, n, types, vals, NULL, NULL, 0);
+        PGresult *res = kind == KIND_BEGIN && n == 0
+                            ? exec_begin(pg, sql)
+                            : PQexecParams(pg->conn, sql, n, types, vals, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(res);
         if (kind == KIND_COMMIT && st == PGRES_COMMAND_OK && streq(PQcmdStatus(res), "ROLLBACK")) {
             /* PostgreSQL answers COMMIT of a transaction an earlier error
@@ -483,21 +525,38 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
                 pg->in_txn = false;
                 return rc;
             }
+            if (kind == KIND_COMMIT) {
+                /* The server may have committed and died (or the network
+                 * lost its answer): replaying would write it twice. */
+                int c = committed(pg);
+                if (c < 0) {
+                    continue;
+                }
+                if (c > 0) {
+                    log_clear(pg);
+                    pg->in_txn = false;
+                    pg->changes = 0;
+                    *ret_res = PQmakeEmptyPGresult(pg->conn, PGRES_COMMAND_OK);
+                    return SQLITE_OK;
+                }
+            }
             bool dropped;
             rc = replay(pg, &dropped);
             if (rc == SQLITE_OK) {
                 break;
             }
             if (!dropped) {
+                /* The replay's BEGIN is open and aborted on the server:
+                 * end it, or every later statement fails ("current
+                 * transaction is aborted"). */
+                PQclear(PQexec(pg->conn, "ROLLBACK"));
                 log_clear(pg);
                 pg->in_txn = false;
                 return rc;
             }
         }
-        /* Send the statement again on the new connection. A COMMIT that
-         * was lost with the connection is re-sent after its replayed
-         * transaction (docs/postgresql.md: the one ambiguous case is a
-         * COMMIT the server applied just before it died). */
+        /* Send the statement again on the new connection. A COMMIT whose
+         * transaction did not commit is re-sent after its replay. */
     }
 }
 
