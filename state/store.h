@@ -135,7 +135,7 @@ struct dagd_run_info {
     char *run_id;
     char *pipeline;
     enum dagd_run_status status;
-    char *trigger; /* cli, schedule, sensor, retry */
+    char *trigger; /* cli, schedule, sensor, retry, backfill */
     char *params_json;
     char *parent_run_id;                      /* NULL unless a retry */
     int64_t created_at, started_at, ended_at; /* 0 = not yet */
