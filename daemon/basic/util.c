@@ -105,6 +105,27 @@ int dagd_fail_msg(char **reterr, int r, const char *fmt, ...)
     return r;
 }
 
+char *dagd_sh_quote(const char *s)
+{
+    size_t n = 3; /* the quotes and the NUL */
+    for (const char *p = s; *p; p++) {
+        n += *p == '\'' ? 4 : 1;
+    }
+    char *out = dagd_xmalloc(n), *o = out;
+    *o++ = '\'';
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'') {
+            memcpy(o, "'\\''", 4);
+            o += 4;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o++ = '\'';
+    *o = '\0';
+    return out;
+}
+
 static uint64_t now_usec(clockid_t clk)
 {
     struct timespec ts;

@@ -46,6 +46,8 @@ int dagd_fail_msg(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
 int dagd_fail_msgv(char **reterr, int r, const char *fmt, va_list ap) _printf_(3, 0);
 /* The n strings of v joined by sep, as a new string ("" for n = 0). */
 char *dagd_strv_join(const char *const *v, size_t n, const char *sep);
+/* s as one word for sh: in single quotes, each ' as '\\''. */
+char *dagd_sh_quote(const char *s);
 
 static inline void dagd_freep(void *p)
 {

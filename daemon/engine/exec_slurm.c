@@ -138,28 +138,6 @@ static int write_file(const char *path, const char *text, mode_t mode)
     return dagd_write_all(fd, text, strlen(text));
 }
 
-/* 'text' for sh, with embedded quotes escaped. */
-static char *sh_quote(const char *s)
-{
-    size_t n = 2;
-    for (const char *p = s; *p; p++) {
-        n += *p == '\'' ? 4 : 1;
-    }
-    char *out = dagd_xmalloc(n + 1), *o = out;
-    *o++ = '\'';
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'') {
-            memcpy(o, "'\\''", 4);
-            o += 4;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o++ = '\'';
-    *o = '\0';
-    return out;
-}
-
 char *dagd_exec_slurm_attempt_dir(const char *state_dir, const char *run_id, const char *step,
                                   unsigned attempt)
 {
@@ -732,7 +710,7 @@ static void submit(struct slurm *b, struct satt **atts, size_t n)
     char **argv = NULL;
     size_t argc = 0;
     _cleanup_free_ char *script = NULL, *text = NULL;
-    _cleanup_free_ char *worker_q = sh_quote(b->worker);
+    _cleanup_free_ char *worker_q = dagd_sh_quote(b->worker);
     struct submission *sub = dagd_xcalloc(1, sizeof(*sub) + n * sizeof(uint64_t));
     int k;
 
@@ -743,7 +721,7 @@ static void submit(struct slurm *b, struct satt **atts, size_t n)
     }
     if (n == 1) {
         _cleanup_free_ char *spec = dagd_xasprintf("%s/job.json", a0->dir);
-        _cleanup_free_ char *spec_q = sh_quote(spec);
+        _cleanup_free_ char *spec_q = dagd_sh_quote(spec);
         script = dagd_xasprintf("%s/job.sh", a0->dir);
         text = dagd_xasprintf("#!/bin/sh\n# dagd: one step attempt (docs/slurm.md)\n"
                               "exec %s --job %s\n",
@@ -751,7 +729,7 @@ static void submit(struct slurm *b, struct satt **atts, size_t n)
     } else {
         /* The array's list names each task's job.json, by index. */
         _cleanup_free_ char *list = dagd_xasprintf("%s/array.list", a0->dir);
-        _cleanup_free_ char *list_q = sh_quote(list);
+        _cleanup_free_ char *list_q = dagd_sh_quote(list);
         size_t tl = 0;
         _cleanup_free_ char *lines = NULL;
         for (size_t i = 0; i < n; i++) {

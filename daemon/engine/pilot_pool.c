@@ -149,27 +149,6 @@ static bool secret_equal(const char *a, const char *b)
     return d == 0;
 }
 
-static char *shell_quote(const char *s)
-{
-    size_t n = 3;
-    for (const char *p = s; *p; p++) {
-        n += *p == '\'' ? 4 : 1;
-    }
-    char *out = dagd_xmalloc(n), *o = out;
-    *o++ = '\'';
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'') {
-            memcpy(o, "'\\''", 4);
-            o += 4;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o++ = '\'';
-    *o = '\0';
-    return out;
-}
-
 /* A program run on the side and never waited for (scancel). */
 static void on_detached_exit(uv_process_t *p, int64_t status, int sig)
 {
@@ -482,9 +461,9 @@ static void pilot_submit(struct dagd_pilot_pool *pool)
         pilot_maybe_free(p);
         return;
     }
-    _cleanup_free_ char *q_worker = shell_quote(pool->worker_path);
-    _cleanup_free_ char *q_addr = shell_quote(pool->advertise);
-    _cleanup_free_ char *q_secret = shell_quote(p->secret_path);
+    _cleanup_free_ char *q_worker = dagd_sh_quote(pool->worker_path);
+    _cleanup_free_ char *q_addr = dagd_sh_quote(pool->advertise);
+    _cleanup_free_ char *q_secret = dagd_sh_quote(p->secret_path);
     _cleanup_free_ char *wrap =
         dagd_xasprintf("--wrap=exec %s --pilot --connect %s --alloc %s --secret-file %s "
                        "--slots %u",
