@@ -19,6 +19,7 @@
  * freed and nothing of it is open. */
 #include "pilot_pool.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -275,6 +276,10 @@ static void pilot_free(struct pilot *p)
     if (p->secret_path) {
         (void)unlink(p->secret_path);
     }
+    if (p->job_id) {
+        _cleanup_free_ char *jf = dagd_xasprintf("%s/%s.job", pool->dir, p->alloc);
+        (void)unlink(jf);
+    }
     explicit_bzero(p->secret, sizeof(p->secret));
     free(p->secret_path);
     free(p->job_id);
@@ -389,6 +394,73 @@ static void on_sbatch_exit(uv_process_t *proc, int64_t status, int sig)
     sbatch_done(p);
 }
 
+/* DIR/ALLOC.job: "JOBID PID HOST", so that the next daemon on this state
+ * directory can cancel the allocations of one that died (sweep_stale). */
+static void write_job_file(const struct pilot *p)
+{
+    char host[256] = "";
+    (void)gethostname(host, sizeof(host) - 1);
+    _cleanup_free_ char *path = dagd_xasprintf("%s/%s.job", p->pool->dir, p->alloc);
+    _cleanup_free_ char *text = dagd_xasprintf("%s %d %s\n", p->job_id, (int)getpid(), host);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || dagd_write_all(fd, text, strlen(text)) < 0) {
+        dagd_log_warning("Failed to write '%s': %m; a restarted daemon will not cancel it", path);
+    }
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+}
+
+/* The files of allocations a dead daemon of this host asked for: scancel
+ * their jobs (still queued, a pilot would start only to find nobody that
+ * knows it) and remove them with their secrets. A live process's (dagd run
+ * next to dagd serve) are left alone, as are other hosts'. */
+static void sweep_stale(struct dagd_pilot_pool *pool)
+{
+    DIR *d = opendir(pool->dir);
+    char host[256] = "";
+    char **args = NULL;
+    size_t n = 0;
+
+    (void)gethostname(host, sizeof(host) - 1);
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t len = strlen(de->d_name);
+        if (len < 5 || len > 64 || !streq(de->d_name + len - 4, ".job")) {
+            continue;
+        }
+        _cleanup_free_ char *path = dagd_xasprintf("%s/%s", pool->dir, de->d_name);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char job[64], who[256];
+        int pid = 0;
+        if (!f || fscanf(f, "%63s %d %255s", job, &pid, who) != 3 || pid <= 0 ||
+            !streq(who, host) || pid == (int)getpid() || kill(pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        _cleanup_free_ char *secret =
+            dagd_xasprintf("%s/%.*s.secret", pool->dir, (int)(len - 4), de->d_name);
+        (void)unlink(secret);
+        (void)unlink(path);
+        dagd_log_info("Canceling pilot allocation %.*s (Slurm job %s) of a daemon that died",
+                      (int)(len - 4), de->d_name, job);
+        args = dagd_xreallocarray(args, n + 3, sizeof(*args));
+        if (n == 0) {
+            args[n++] = dagd_xstrdup(pool->scancel);
+        }
+        args[n++] = dagd_xstrdup(job);
+        args[n] = NULL;
+    }
+    if (d) {
+        (void)closedir(d);
+    }
+    if (n) {
+        run_detached(pool, args);
+        for (size_t i = 0; i < n; i++) {
+            free(args[i]);
+        }
+        free(args);
+    }
+}
+
 /* sbatch exited and its output is read: the job id, or a failure. */
 static void sbatch_done(struct pilot *p)
 {
@@ -401,6 +473,7 @@ static void sbatch_done(struct pilot *p)
     p->sbatch_buf[strcspn(p->sbatch_buf, ";\n")] = '\0';
     if (p->sbatch_status == 0 && p->sbatch_sig == 0 && p->sbatch_buf[0]) {
         p->job_id = dagd_xstrdup(p->sbatch_buf);
+        write_job_file(p);
         if (p->state == PILOT_SUBMITTING) {
             p->state = PILOT_QUEUED;
             dagd_log_info("Asked Slurm for pilot allocation %s (job %s)", p->alloc, p->job_id);
@@ -1110,6 +1183,7 @@ int dagd_pilot_pool_new(uv_loop_t *loop, const struct dagd_pilot_config *cfg,
     (void)uv_timer_start(&pool->timer, on_tick, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&pool->timer);
     dagd_log_info("Listening for pilots on %s (they connect to %s)", pool->listen, pool->advertise);
+    sweep_stale(pool);
     *ret = pool;
     return 0;
 }

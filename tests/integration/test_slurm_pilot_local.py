@@ -59,6 +59,11 @@ defaults:
 steps:
 """ + "".join("  - {name: m%d, task: sleep, config: {ms: 20}}\n" % i for i in range(100))
 
+WIDE = """pipeline: wide
+steps:
+  - {name: w, task: noop, executor: slurm, slurm: {mode: pilot, cpus: 2}}
+"""
+
 RESTART = """pipeline: restart
 steps:
   - name: nap
@@ -112,17 +117,27 @@ steps:
 """
 
 SBATCH = """#!/bin/sh
-# stands in for sbatch: runs --wrap in the background, its pid is the job id
+# stands in for sbatch: runs --wrap in the background, its pid is the job id;
+# while DIR/hold exists, the job stays "queued" (never started) with an id
+# no process has
 for a in "$@"; do case "$a" in
   --wrap=*) wrap="${a#--wrap=}";; --output=*) out="${a#--output=}";;
 esac; done
+if [ -e "%(dir)s/hold" ]; then
+  id=$((900000000 + $(wc -l <"%(dir)s/hold")))
+  echo x >>"%(dir)s/hold"
+  echo $id >>"%(dir)s/held"
+  echo $id
+  exit 0
+fi
 sh -c "$wrap" >>"$out" 2>&1 </dev/null &
 echo $! >>"%(dir)s/pids"
 echo $!
 """
 
 SCANCEL = """#!/bin/sh
-kill "$1" 2>/dev/null
+echo "$@" >>"%(dir)s/scanceled"
+for j in "$@"; do kill "$j" 2>/dev/null; done
 exit 0
 """
 
@@ -363,8 +378,21 @@ def test_restart(d, tmp):
     wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
     pid = int(runs_as(d, run_id, "nap")[0].rsplit("pid ", 1)[1])
     before = set(pilots(tmp))
+    # an allocation still queued in Slurm when dagd dies: a step of 2 slots
+    # does not fit next to nap, and the stand-in sbatch holds the new job
+    hold = os.path.join(tmp, "hold")
+    open(hold, "w").close()
+    start(d, "wide")
+    held = wait_for(lambda: open(os.path.join(tmp, "held")).read().split()
+                    if os.path.exists(os.path.join(tmp, "held")) else None, 30, "a queued allocation")
+    pdir = os.path.join(d.state, "pilots")
+    wait_for(lambda: any(open(os.path.join(pdir, f)).read().startswith(held[0] + " ")
+                         for f in os.listdir(pdir) if f.endswith(".job")),
+             10, "the queued allocation's job file")
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
+    os.unlink(hold)
+    stale = sorted(f for f in os.listdir(pdir) if f.endswith((".job", ".secret")))
     wait_for(lambda: not alive(pid), 10, "the attempt's process to end with its pilot's connection")
     wait_for(lambda: not any(alive(p) for p in before), 10, "the dead daemon's pilots to exit")
     d.start()
@@ -382,18 +410,26 @@ def test_restart(d, tmp):
         n = c.execute("SELECT count(*) FROM steps WHERE run_id = ? AND step = 'nap'",
                       (run_id,)).fetchone()[0]
     eq(n, 1, "the step is recorded once")
+    # the dead daemon's allocations were scanceled (the queued one too) and
+    # their files removed
+    canceled = open(os.path.join(tmp, "scanceled")).read().split()
+    check(held[0] in canceled, "the queued allocation %s scanceled: %r" % (held[0], canceled))
+    left = [f for f in stale if os.path.exists(os.path.join(pdir, f))]
+    eq(left, [], "the dead daemon's secret and job files")
+    check("of a daemon that died" in d.logtext(), "the daemon logged the cancel")
 
 
 def main():
     need_test_plugins("noop", "sleep", "flaky")
     port = free_port()
     d = Daemon(pipelines={"fan": FAN, "nap": NAP, "long": LONG, "many": MANY,
-                          "restart": RESTART, "retry": RETRY}, start=False)
+                          "restart": RESTART, "retry": RETRY,
+                          "wide": WIDE}, start=False)
     tmp = d.tmp
     for name, text in (("lostretry", LOSTRETRY), ("silent", SILENT)):
         with open(os.path.join(d.pipes, name + ".yaml"), "w") as f:
             f.write(text % {"tmp": tmp})
-    for name, text in (("sbatch", SBATCH % {"dir": tmp}), ("scancel", SCANCEL)):
+    for name, text in (("sbatch", SBATCH % {"dir": tmp}), ("scancel", SCANCEL % {"dir": tmp})):
         p = os.path.join(tmp, name)
         with open(p, "w") as f:
             f.write(text)
