@@ -868,6 +868,17 @@ static int try_history_lock(struct dagd__pg *pg)
 
 int dagd__pg_lock_history(struct dagd__pg *pg)
 {
+    if (PQstatus(pg->conn) == CONNECTION_BAD) {
+        /* A standby's idle connection the server dropped (a restart): one
+         * attempt to make it again; the standby polls anyway. */
+        PQreset(pg->conn);
+        if (PQstatus(pg->conn) != CONNECTION_OK) {
+            pg_msg(pg, "PostgreSQL (%s) unreachable: %s", pg->display, PQerrorMessage(pg->conn));
+            return SQLITE_IOERR;
+        }
+        pg->reconnects++;
+        (void)PQsetNoticeProcessor(pg->conn, NULL, NULL);
+    }
     int rc = try_history_lock(pg);
     if (rc == SQLITE_OK) {
         pg->history_locked = true;

@@ -315,10 +315,22 @@ static int wait_standby(struct dagd_daemon *d)
     dagd_log_info("Standby: %s; taking over when it stops", dagd_store_errmsg(d->store));
     dagd_notify_ready(d->notify);
     dagd_notify_status(d->notify, "Standby: another daemon serves the run history");
+    bool lost = false;
     do {
         (void)usleep(STANDBY_POLL_USEC);
         dagd_notify_watchdog(d->notify);
         r = dagd_store_lock_history(d->store);
+        if (r == -EIO) {
+            /* The server restarted or is away: keep standing by, the
+             * connection is made again at the next poll. */
+            if (!lost) {
+                dagd_log_warning("Standby: %s; retrying", dagd_store_errmsg(d->store));
+            }
+            lost = true;
+            r = -EBUSY;
+        } else if (r == -EBUSY) {
+            lost = false;
+        }
     } while (r == -EBUSY);
     if (r == 0) {
         dagd_log_info("Took over the run history (%s) after %.1f s of standby",

@@ -103,6 +103,30 @@ with PgServer(dbname="dagd") as pg:
         check(e.stop() == 0, e.logtext())
     print("ok: a leader whose history was taken over while it was away stops")
 
+    # The server restarts while a standby waits: the standby stays (its
+    # connection is made again), and since the restart ended the idle
+    # leader's session too, the lock is free: it takes over, and the old
+    # leader stops at its next statement.
+    c = Daemon({"noop": NOOP}, args=["--state", conninfo])
+    e = Daemon({"noop": NOOP}, args=["--state", conninfo, "--standby"], start=False)
+    with c, e:
+        e.start(wait=False)
+        wait_for(lambda: "Standby:" in e.logtext(), 20, "the standby to wait")
+        pg.stop()
+        time.sleep(1.0)
+        check(e.proc.poll() is None, "the standby exited with the server:\n" + e.logtext())
+        pg.start()
+        e.wait_ready(15)
+        check(e.logtext().count("Took over the run history") == 1, e.logtext())
+        c.ctl("runs", check_rc=None, timeout=150)
+        try:
+            rc = c.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            fail("the old leader did not stop:\n" + c.logtext())
+        check(rc == 1, "the old leader's exit status %d:\n%s" % (rc, c.logtext()))
+        check(e.stop() == 0, e.logtext())
+    print("ok: a standby outlives a server restart and takes over from the idle leader")
+
     # --standby without a PostgreSQL history is refused.
     d = Daemon({"ticking": TICKING}, args=["--standby"], start=False)
     with d:
