@@ -1,12 +1,12 @@
--- PostgreSQL variant of stg_mart_dropoff_monthly.sql (same rows): lpad()
--- for printf(), the sums as BIGINT so the rounding divides integers, the
--- rate a DOUBLE PRECISION.
+-- PostgreSQL variant of stg_mart_dropoff_monthly.sql (same rows, from the
+-- same daily mart): the sums cast back to BIGINT (PostgreSQL sums BIGINT
+-- as NUMERIC) so the rounding divides integers, the rate a DOUBLE
+-- PRECISION.
 WITH m AS (
-    SELECT lpad(CAST(order_date_key / 10000 AS text), 4, '0') || '-'
-               || lpad(CAST(order_date_key / 100 % 100 AS text), 2, '0') AS month,
+    SELECT substr(date, 1, length(date) - 3) AS month,
            CAST(sum(intake_cents) AS BIGINT) AS intake_cents,
            CAST(sum(revenue_cents) AS BIGINT) AS revenue_cents
-    FROM stg_fact_orders
+    FROM stg_mart_intake_revenue_daily
     GROUP BY 1
 )
 SELECT month,
