@@ -126,6 +126,7 @@ struct exec_step {
 
 struct exec_run {
     struct exec_run *next;
+    uint64_t seq; /* 1, 2, ... in the order runs were added: the pools' turns */
     struct dagd_executor *e;
     struct dagd_pipeline *p;
     char run_id[33];
@@ -223,8 +224,14 @@ struct dagd_executor {
     size_t n_pools;
     unsigned *pool_used;    /* slots held by running attempts */
     unsigned *pool_waiting; /* ready steps that did not fit, at the last pass */
-    bool pools_on;          /* cfg.pools given: enforce */
-    uint64_t pass;          /* scheduling passes (pump), for pool_waiting */
+    /* The runs take turns for a pool's slots: the seq of the run that got
+     * the pool's last slot; a run at or before it waits until no later run
+     * wants one (then the turn wraps to the oldest). */
+    uint64_t *pool_turn;
+    bool *pool_turn_held; /* a step waited only for its turn in this pass */
+    bool pools_on;        /* cfg.pools given: enforce */
+    uint64_t pass;        /* scheduling passes (pump), for pool_waiting */
+    uint64_t run_seq;     /* the last exec_run.seq given */
 };
 
 static void pump(struct dagd_executor *e);
@@ -2045,6 +2052,10 @@ static bool step_fits(size_t i, void *userdata)
     }
     unsigned want = r->p->steps[i].slots;
     if (e->pool_used[s->pool] + want <= e->pools[s->pool].slots) {
+        if (r->seq <= e->pool_turn[s->pool]) {
+            e->pool_turn_held[s->pool] = true; /* room, but later runs go first */
+            return false;
+        }
         return true;
     }
     if (s->waited != e->pass) { /* once per pass, however often it is tried */
@@ -2067,6 +2078,7 @@ static void pool_take(struct exec_step *s)
     struct dagd_executor *e = s->run->e;
     if (s->pool >= 0 && !s->holds_slots) {
         e->pool_used[s->pool] += s->run->p->steps[s->idx].slots;
+        e->pool_turn[s->pool] = s->run->seq;
         s->holds_slots = true;
     }
 }
@@ -2100,8 +2112,25 @@ int dagd_executor_pool(const struct dagd_executor *e, size_t i, const char **ret
     return 0;
 }
 
-/* Start as many ready steps as the limits allow, oldest run first (so the
- * slots of a pool go to the oldest run that waits for them). */
+/* A pool whose free slots no run after its turn wanted: the turn wraps to
+ * the oldest run. True if one did (pump passes again). */
+static bool pool_turns_wrap(struct dagd_executor *e)
+{
+    bool wrapped = false;
+    for (size_t k = 0; k < e->n_pools; k++) {
+        if (e->pool_turn_held[k]) {
+            e->pool_turn_held[k] = false;
+            e->pool_turn[k] = 0;
+            wrapped = true;
+        }
+    }
+    return wrapped;
+}
+
+/* Start as many ready steps as the limits allow, oldest run first. The
+ * slots of a pool go round the runs that want them, one slot a turn in the
+ * order of the runs' age (step_fits), so a run with a thousand ready steps
+ * in a pool does not hold back a newer run's step in it for all of them. */
 static void pump(struct dagd_executor *e)
 {
     if (e->pumping) {
@@ -2113,6 +2142,7 @@ static void pump(struct dagd_executor *e)
         e->pump_again = false;
         if (e->n_pools > 0) {
             memset(e->pool_waiting, 0, e->n_pools * sizeof(*e->pool_waiting));
+            memset(e->pool_turn_held, 0, e->n_pools * sizeof(*e->pool_turn_held));
             e->pass++;
         }
         struct exec_run *next;
@@ -2142,7 +2172,7 @@ static void pump(struct dagd_executor *e)
             next = r->next;
             run_unref(r);
         }
-    } while (e->pump_again);
+    } while (e->pump_again || (e->n_pools > 0 && pool_turns_wrap(e)));
     e->pumping = false;
 }
 
@@ -2319,6 +2349,7 @@ static void run_begin(struct exec_run *r, const struct dagd_run_options *opts)
 
     r->plan = dagd_plan_ctx_new(r->p, e->cfg.store, e->cfg.plugins, &r->res->params, &popts);
     r->n_open = 1; /* the "not finished" reference */
+    r->seq = ++e->run_seq;
     struct exec_run **tail = &e->runs;
     while (*tail) {
         tail = &(*tail)->next;
@@ -2736,6 +2767,8 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
     e->pools = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pools));
     e->pool_used = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pool_used));
     e->pool_waiting = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pool_waiting));
+    e->pool_turn = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pool_turn));
+    e->pool_turn_held = dagd_xcalloc(e->n_pools + 1, sizeof(*e->pool_turn_held));
     for (size_t i = 0; i < e->n_pools; i++) {
         e->pools[i].name = dagd_xstrdup(cfg->pools[i].name);
         e->pools[i].slots = cfg->pools[i].slots;
@@ -2784,6 +2817,8 @@ static void maybe_free_executor(struct dagd_executor *e)
     free(e->pools);
     free(e->pool_used);
     free(e->pool_waiting);
+    free(e->pool_turn);
+    free(e->pool_turn_held);
     dagd_memlimit_done(&e->memlimit);
     (void)dagd_checkpointer_free(e->ckpt);
     free(e->state_dir);

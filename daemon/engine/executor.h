@@ -24,8 +24,9 @@ struct dagd_slurm_config;
 
 /* A named pool of slots (the daemon config's `pools:`): each attempt of a
  * step with `pool: NAME` holds the step's `slots:` of it while it runs.
- * Ready steps that do not fit wait (others of the same run go ahead); freed
- * slots go to the oldest run first. */
+ * Ready steps that do not fit wait (others of the same run go ahead); the
+ * runs that want a pool take turns for its slots, one slot a turn, in the
+ * order of their age. */
 struct dagd_pool {
     const char *name;
     unsigned slots;

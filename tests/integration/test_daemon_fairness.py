@@ -117,8 +117,8 @@ def through_a_pool():
     schedule's runs takes the one slot of pool `wh`. The schedule keeps
     firing on time (a tick every second, none skipped, each run created
     within a second of its boundary), and each of its runs gets the pool
-    after at most MAX_RUNS - 1 older runs' steps (freed slots go to the
-    oldest running run, and at most MAX_RUNS runs run) plus its lane turns,
+    after at most MAX_RUNS - 1 other runs' steps (the running runs take
+    turns for the pool's slot, and at most MAX_RUNS runs run) plus its lane turns,
     however many backfill runs wait."""
     with Daemon({"daily": POOLED_DAILY, "tick": POOLED_TICK}, config=POOL_CONFIG) as d:
         bf = d.ctl("backfill", "daily", "--from", "2021-01-01", "--to", "2023-09-27").stdout.strip()

@@ -39,6 +39,13 @@ partitions:
 steps:
   - {name: a, task: sleep, config: {ms: 30}}
 """
+# One run with many ready steps in a pool and a newer run wanting it too.
+FAN = "pipeline: fan\nsteps:\n" + "".join(
+    "  - {name: f%d, task: sleep, config: {ms: 150}, pool: solo}\n" % k for k in range(8))
+ONE = """pipeline: one
+steps:
+  - {name: o, task: sleep, config: {ms: 10}, pool: solo}
+"""
 CONFIG = """limits:
   max_concurrent_runs: 6
   max_jobs: 8
@@ -46,6 +53,7 @@ CONFIG = """limits:
 pools:
   db: 2
   api: 5
+  solo: 1
 """
 
 
@@ -69,12 +77,12 @@ def metrics(port):
 def main():
     port = free_port()
     with Daemon({"heavy": HEAVY, "wide": WIDE, "nopool": NOPOOL, "toobig": TOOBIG,
-                 "daily": DAILY}, config=CONFIG, args=["--http", "127.0.0.1:%d" % port]) as d:
+                 "daily": DAILY, "fan": FAN, "one": ONE}, config=CONFIG, args=["--http", "127.0.0.1:%d" % port]) as d:
         m = metrics(port)
         eq((m[("dagd_pool_slots", "db")], m[("dagd_pool_slots", "api")],
             m[("dagd_pool_slots_used", "db")]), (2, 5, 0), "pool metrics")
         p = d.ctl("run", "nopool", check_rc=2)
-        check("pool 'nope' is not in the daemon config (pools: db, api)" in p.stderr, p.stderr)
+        check("pool 'nope' is not in the daemon config (pools: db, api, solo)" in p.stderr, p.stderr)
         p = d.ctl("run", "toobig", check_rc=2)
         check("takes 3 slots of pool 'db', which has 2" in p.stderr, p.stderr)
 
@@ -109,6 +117,25 @@ def main():
         over = max_overlap(spans)
         check(over <= 2, "at most 2 db slots held at once, saw %d" % over)
         check(over == 2, "the pool was used to its size: %d" % over)
+
+        # The runs take turns for a pool's slot: a newer run's step gets it
+        # after at most one more step of a run with eight ready, not after
+        # all eight (the oldest run used to take every freed slot).
+        fan = d.ctl("run", "fan").stdout.strip()
+        wait_for(lambda: d.ctl("status", json_out=True).json["pools"][2]["used"] == 1, 10,
+                 "the fan to hold the solo pool")
+        one = d.ctl("run", "one").stdout.strip()
+        wait_for(lambda: d.run_row(fan)["status"] == "succeeded" and
+                 d.run_row(one)["status"] == "succeeded", 30, "the fan and the one")
+        with d.db() as c:
+            o_start = c.execute("SELECT started_at FROM steps WHERE run_id = ?",
+                                (one,)).fetchone()[0]
+            before = c.execute("SELECT count(*) FROM steps WHERE run_id = ? AND started_at < ?",
+                               (fan, o_start)).fetchone()[0]
+            spans = [tuple(r) for r in c.execute(
+                "SELECT started_at, ended_at FROM steps WHERE run_id IN (?, ?)", (fan, one))]
+        check(before <= 2, "the newer run's step waited for %d of the fan's 8 steps" % before)
+        check(max_overlap(spans) == 1, "pool solo held once at a time: %d" % max_overlap(spans))
 
         # max_backfill_runs: 2 of the 6 run slots at most go to the backfill.
         bf = d.ctl("backfill", "daily", "--from", "2021-01-01", "--to", "2021-01-20").stdout.strip()
