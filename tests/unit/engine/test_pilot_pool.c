@@ -114,7 +114,7 @@ static void pool_start(struct fixture *f, unsigned max_pilots, unsigned cpus, ui
         .max_pilots = max_pilots,
         .cpus = cpus,
         .idle_usec = idle_usec,
-        .heartbeat_usec = 200000,
+        .heartbeat_usec = 400000, /* pilots give up after 1 s without the loop running */
         .sbatch = sbatch,
         .scancel = scancel,
         .worker_path = worker,
