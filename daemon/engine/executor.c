@@ -34,6 +34,7 @@
 #include "checkpointer.h"
 #include "config.h"
 #include "exec_pilot.h"
+#include "pilot_pool.h"
 #include "exec_slurm.h"
 #include "log.h"
 #include "memlimit.h"
@@ -2798,6 +2799,10 @@ int dagd_executor_new(const struct dagd_executor_config *cfg, struct dagd_execut
      * for it; if it cannot start, the first step tries again (and fails
      * with the reason). */
     (void)tmpl_start(e);
+    /* Pilot allocations a dead daemon left in Slurm's queue: canceled now,
+     * not only once a pilot step needs the pool. */
+    _cleanup_free_ char *pilots = dagd_xasprintf("%s/pilots", e->state_dir);
+    dagd_pilot_pool_sweep(cfg->loop, pilots, cfg->slurm ? cfg->slurm->scancel : NULL);
     *ret = e;
     return 0;
 }

@@ -156,7 +156,7 @@ static void on_detached_exit(uv_process_t *p, int64_t status, int sig)
     uv_close((uv_handle_t *)p, (uv_close_cb)free);
 }
 
-static void run_detached(struct dagd_pilot_pool *pool, char **args)
+static void run_detached(uv_loop_t *loop, char **args)
 {
     uv_process_t *p = dagd_xcalloc(1, sizeof(*p));
     uv_stdio_container_t stdio[3] = {
@@ -166,7 +166,7 @@ static void run_detached(struct dagd_pilot_pool *pool, char **args)
                               .args = args,
                               .stdio = stdio,
                               .stdio_count = 3};
-    int r = uv_spawn(pool->loop, p, &o);
+    int r = uv_spawn(loop, p, &o);
     if (r < 0) {
         dagd_log_warning("Failed to run '%s': %s, ignoring", args[0], uv_strerror(r));
         uv_close((uv_handle_t *)p, (uv_close_cb)free);
@@ -181,7 +181,7 @@ static void pilot_scancel(struct pilot *p)
         return;
     }
     char *args[] = {p->pool->scancel, p->job_id, NULL};
-    run_detached(p->pool, args);
+    run_detached(p->pool->loop, args);
 }
 
 /* ---- writes ------------------------------------------------------------------------------- */
@@ -395,7 +395,8 @@ static void on_sbatch_exit(uv_process_t *proc, int64_t status, int sig)
 }
 
 /* DIR/ALLOC.job: "JOBID PID HOST", so that the next daemon on this state
- * directory can cancel the allocations of one that died (sweep_stale). */
+ * directory can cancel the allocations of one that died
+ * (dagd_pilot_pool_sweep). */
 static void write_job_file(const struct pilot *p)
 {
     char host[256] = "";
@@ -411,13 +412,9 @@ static void write_job_file(const struct pilot *p)
     }
 }
 
-/* The files of allocations a dead daemon of this host asked for: scancel
- * their jobs (still queued, a pilot would start only to find nobody that
- * knows it) and remove them with their secrets. A live process's (dagd run
- * next to dagd serve) are left alone, as are other hosts'. */
-static void sweep_stale(struct dagd_pilot_pool *pool)
+void dagd_pilot_pool_sweep(uv_loop_t *loop, const char *dir, const char *scancel)
 {
-    DIR *d = opendir(pool->dir);
+    DIR *d = opendir(dir);
     char host[256] = "";
     char **args = NULL;
     size_t n = 0;
@@ -428,7 +425,7 @@ static void sweep_stale(struct dagd_pilot_pool *pool)
         if (len < 5 || len > 64 || !streq(de->d_name + len - 4, ".job")) {
             continue;
         }
-        _cleanup_free_ char *path = dagd_xasprintf("%s/%s", pool->dir, de->d_name);
+        _cleanup_free_ char *path = dagd_xasprintf("%s/%s", dir, de->d_name);
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         char job[64], who[256];
         int pid = 0;
@@ -437,14 +434,14 @@ static void sweep_stale(struct dagd_pilot_pool *pool)
             continue;
         }
         _cleanup_free_ char *secret =
-            dagd_xasprintf("%s/%.*s.secret", pool->dir, (int)(len - 4), de->d_name);
+            dagd_xasprintf("%s/%.*s.secret", dir, (int)(len - 4), de->d_name);
         (void)unlink(secret);
         (void)unlink(path);
         dagd_log_info("Canceling pilot allocation %.*s (Slurm job %s) of a daemon that died",
                       (int)(len - 4), de->d_name, job);
         args = dagd_xreallocarray(args, n + 3, sizeof(*args));
         if (n == 0) {
-            args[n++] = dagd_xstrdup(pool->scancel);
+            args[n++] = dagd_xstrdup(scancel ? scancel : "scancel");
         }
         args[n++] = dagd_xstrdup(job);
         args[n] = NULL;
@@ -453,7 +450,7 @@ static void sweep_stale(struct dagd_pilot_pool *pool)
         (void)closedir(d);
     }
     if (n) {
-        run_detached(pool, args);
+        run_detached(loop, args);
         for (size_t i = 0; i < n; i++) {
             free(args[i]);
         }
@@ -1183,7 +1180,7 @@ int dagd_pilot_pool_new(uv_loop_t *loop, const struct dagd_pilot_config *cfg,
     (void)uv_timer_start(&pool->timer, on_tick, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&pool->timer);
     dagd_log_info("Listening for pilots on %s (they connect to %s)", pool->listen, pool->advertise);
-    sweep_stale(pool);
+    dagd_pilot_pool_sweep(loop, pool->dir, pool->scancel);
     *ret = pool;
     return 0;
 }

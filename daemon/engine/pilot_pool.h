@@ -83,6 +83,12 @@ void dagd_pilot_pool_submit(struct dagd_pilot_pool *pool, uint64_t id, char *job
  * queued is dropped and hears failed("canceled before it started"). Unknown
  * ids are ignored. */
 void dagd_pilot_pool_cancel(struct dagd_pilot_pool *pool, uint64_t id, uint64_t grace_usec);
+/* The allocations that a process of this host that died (a daemon killed
+ * or crashed) asked for in `dir` (its DIR/ALLOC.job files): one `scancel`
+ * (run on `loop`, not waited for) of their Slurm jobs, which may still be
+ * queued, and their files removed. Those of live processes are left alone.
+ * Also done by dagd_pilot_pool_new. */
+void dagd_pilot_pool_sweep(uv_loop_t *loop, const char *dir, const char *scancel);
 /* Slots of all the allocations the pool may hold at once. */
 unsigned dagd_pilot_pool_capacity(const struct dagd_pilot_pool *pool);
 /* The port the listener is bound to. */

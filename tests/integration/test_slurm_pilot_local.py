@@ -124,8 +124,8 @@ for a in "$@"; do case "$a" in
   --wrap=*) wrap="${a#--wrap=}";; --output=*) out="${a#--output=}";;
 esac; done
 if [ -e "%(dir)s/hold" ]; then
-  id=$((900000000 + $(wc -l <"%(dir)s/hold")))
-  echo x >>"%(dir)s/hold"
+  echo x >>"%(dir)s/held.n"
+  id=$((900000000 + $(wc -l <"%(dir)s/held.n")))
   echo $id >>"%(dir)s/held"
   echo $id
   exit 0
@@ -419,6 +419,35 @@ def test_restart(d, tmp):
     check("of a daemon that died" in d.logtext(), "the daemon logged the cancel")
 
 
+def test_restart_queued(d, tmp):
+    """dagd serve SIGKILLed with only an allocation queued in Slurm (the
+    run that asked for it canceled): the next daemon, which has no pilot
+    step to resume, scancels it as it starts."""
+    wait_for(lambda: not any(alive(p) for p in pilots(tmp)), 30, "idle pilots to exit")
+    hold = os.path.join(tmp, "hold")
+    open(hold, "w").close()
+    old = set(open(os.path.join(tmp, "held")).read().split())
+    run_id = start(d, "wide")
+    held = wait_for(lambda: [i for i in open(os.path.join(tmp, "held")).read().split()
+                             if i not in old], 30, "a queued allocation")[0]
+    pdir = os.path.join(d.state, "pilots")
+    wait_for(lambda: any(open(os.path.join(pdir, f)).read().startswith(held + " ")
+                         for f in os.listdir(pdir) if f.endswith(".job")),
+             10, "the queued allocation's job file")
+    d.ctl("cancel", run_id)
+    eq(d.wait_run(run_id, timeout=30)["status"], "canceled", "the run that asked for it")
+    stale = [f for f in os.listdir(pdir) if f.endswith((".job", ".secret"))]
+    check(stale, "the queued allocation's files are there")
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    os.unlink(hold)
+    d.start()
+    wait_for(lambda: held in open(os.path.join(tmp, "scanceled")).read().split(), 10,
+             "the queued allocation %s to be scanceled" % held)
+    eq([f for f in stale if os.path.exists(os.path.join(pdir, f))], [],
+       "the dead daemon's pilot files")
+
+
 def main():
     need_test_plugins("noop", "sleep", "flaky")
     port = free_port()
@@ -459,6 +488,9 @@ shutdown_grace: 1s
         t0 = time.monotonic()
         test_restart(d, tmp)
         print("test_restart ok (%.1fs)" % (time.monotonic() - t0))
+        t0 = time.monotonic()
+        test_restart_queued(d, tmp)
+        print("test_restart_queued ok (%.1fs)" % (time.monotonic() - t0))
         run_id = start(d, "long")
         wait_for(lambda: runs_as(d, run_id, "wait"), 30, "wait to start in a pilot")
         pid = int(runs_as(d, run_id, "wait")[0].rsplit("pid ", 1)[1])
