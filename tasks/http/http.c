@@ -10,7 +10,6 @@
  * arrived: the records are kept (bounded by `max_total`) and written in one
  * transaction at the end. The step is never memoized: the API's answer
  * changes while the config does not. */
-#include <curl/curl.h>
 #include <dagd/task.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curl_dl.h"
 #include "http_core.h"
 #include "wh.h"
 
@@ -359,7 +359,13 @@ static int http_validate(struct dagd_task_ctx *ctx)
 static int setup_fetch(struct dagd_task_ctx *ctx, struct fetch *f)
 {
     size_t nh = host->config_map_len(ctx, "headers");
+    char *why = NULL;
 
+    if (dagd_curl_load(&why) < 0) {
+        int r = host->fail(ctx, NULL, "%s", why ? why : "cannot load libcurl");
+        free(why);
+        return r;
+    }
     f->curl = curl_easy_init();
     if (!f->curl) {
         return host->fail(ctx, NULL, "cannot initialise libcurl");
@@ -465,7 +471,9 @@ static int http_run(struct dagd_task_ctx *ctx)
         host->metrics(ctx, (int64_t)f.requests, rows);
     }
     pages_done(&ps);
-    curl_slist_free_all(f.headers);
+    if (f.headers) { /* else libcurl may not be loaded */
+        curl_slist_free_all(f.headers);
+    }
     if (f.curl) {
         curl_easy_cleanup(f.curl);
     }

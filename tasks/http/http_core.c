@@ -2,7 +2,6 @@
 #include "http_core.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <strings.h>
@@ -11,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curl_dl.h"
 #include "task_errmsg.h"
 #include "wh.h"
 

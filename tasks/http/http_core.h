@@ -20,7 +20,8 @@ const cJSON *dagd_http_json_path(const cJSON *root, const char *path);
 
 /* `ref` (an absolute URL, or a path like "/v1/cases?page=2", or relative)
  * resolved against `base`, as a browser follows a link. 0 with *ret
- * (malloc'ed), -EINVAL for a URL libcurl cannot parse. */
+ * (malloc'ed), -EINVAL for a URL libcurl cannot parse. Needs
+ * dagd_curl_load() (lib/curl) done, like the Retry-After parser below. */
 int dagd_http_resolve(const char *base, const char *ref, char **ret);
 
 /* `url` with query parameter `param` set to `page` (replacing every
@@ -28,7 +29,8 @@ int dagd_http_resolve(const char *base, const char *ref, char **ret);
 int dagd_http_set_page(const char *url, const char *param, int64_t page, char **ret);
 
 /* A Retry-After header value in microseconds: delay-seconds or an
- * HTTP-date (`now_sec` is the current Unix time). -1 when it is neither. */
+ * HTTP-date (`now_sec` is the current Unix time; libcurl parses it, so
+ * dagd_curl_load() first). -1 when it is neither. */
 int64_t dagd_http_retry_after_usec(const char *value, int64_t now_sec);
 
 /* How long to wait before attempt `attempt` + 1 (attempt >= 1 failed):

@@ -19,7 +19,6 @@
  * All rows are written in one transaction. */
 #include <dagd/task.h>
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -28,6 +27,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "curl_dl.h"
 #include "dictionary.h"
 #include "mediawiki.h"
 #include "task_clock.h"
@@ -660,9 +660,6 @@ static void client_opts(struct dagd_task_ctx *ctx, const char *api, const char *
 static int ask_wiki(struct dagd_task_ctx *ctx, struct dagd_wiki_client_opts *o, struct names *ns,
                     struct titles *t1, struct titles *t2, struct dagd_wiki_stats *total)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        return host->fail(ctx, NULL, "curl_global_init failed");
-    }
     int r = lookup(ctx, o, t1, "lookup", total);
     if (r >= 0 && !total->unreachable) {
         r = collect_short_titles(ns, t1, t2);
@@ -670,7 +667,6 @@ static int ask_wiki(struct dagd_task_ctx *ctx, struct dagd_wiki_client_opts *o, 
     if (r >= 0) {
         r = lookup(ctx, o, t2, "short-name lookup", total);
     }
-    curl_global_cleanup();
     if (r == -ECANCELED) {
         host->fail(ctx, NULL, "canceled");
     }
@@ -784,6 +780,12 @@ static int translate_run(struct dagd_task_ctx *ctx)
 
     const char *api = api_url(ctx);
     const char *contact = host->config_string(ctx, "contact", DEFAULT_CONTACT);
+    char *why = NULL;
+    if (dagd_curl_load(&why) < 0) {
+        r = host->fail(ctx, NULL, "%s", why ? why : "cannot load libcurl");
+        free(why);
+        goto out;
+    }
     curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     snprintf(ua, sizeof(ua), "dagd/%s (+%s) libcurl/%s", DAGD_VERSION, contact,
              cv ? cv->version : "?");

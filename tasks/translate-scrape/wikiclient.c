@@ -8,13 +8,13 @@
  * gets a fresh easy handle. */
 #include "wikiclient.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "curl_dl.h"
 #include "task_clock.h"
 
 /* Request start times remembered to learn a server's rate limit. */

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""libpq is mapped only by a daemon that uses PostgreSQL (issue 13, issue
-11's idle-RSS target): an idle `dagd serve` on state.db with the shipped
-pipelines loaded (their load, sql, check, export and http steps make the
-daemon open those plugins to validate them, and the plugins speak
-PostgreSQL too) has no libpq in /proc/PID/maps. (Kerberos and LDAP may still be there: the http and
-translate-scrape plugins link libcurl, which links them.) libpq is opened by lib/pq when a PostgreSQL history or
-warehouse is first used; test_pg_state checks that such a daemon maps it.
+"""libpq and libcurl are mapped only by a process that uses them (issue 13,
+issue 11's idle-RSS target): an idle `dagd serve` on state.db with the
+shipped pipelines loaded (their load, sql, check, export, http and
+translate-scrape steps make the daemon open those plugins to validate them;
+the plugins speak PostgreSQL, and http and translate-scrape HTTP) has no
+libpq, no libcurl and none of what they link (GnuTLS, Kerberos, LDAP) in
+/proc/PID/maps. libpq is opened by lib/pq when a PostgreSQL history or
+warehouse is first used (test_pg_state checks that such a daemon maps it),
+libcurl by lib/curl when an http or translate-scrape step first talks HTTP.
 Where libpq.so.5 cannot be loaded (here: an empty file of that name first
 on LD_LIBRARY_PATH), a PostgreSQL history stops `dagd serve` and a
 PostgreSQL warehouse fails its step, both naming the library and the Debian
-package; no server is needed for that."""
+package; likewise an http step where libcurl.so.4 cannot be loaded. No
+server is needed for that."""
 import os
 import shutil
 import subprocess
@@ -19,6 +22,9 @@ import time
 from dagdtest import DAGD, SOURCE, Daemon, check, run_main
 
 WANT = "PostgreSQL needs the client library libpq.so.5 (Debian package libpq5)"
+WANT_CURL = "HTTP needs the client library libcurl.so.4 (Debian package libcurl4)"
+# What libpq and libcurl link on Debian: none of it in an idle daemon.
+HEAVY = ("libpq.", "libcurl", "libgnutls", "libkrb5", "libldap", "libssh2", "libgssapi")
 
 
 def mapped(pid):
@@ -35,11 +41,16 @@ def main():
         time.sleep(0.5)
         libs = mapped(d.proc.pid)
         # The test means something only if the plugins were opened.
-        for plugin in ("dagd-task-load.so", "dagd-task-sql.so", "dagd-task-export.so"):
+        for plugin in ("dagd-task-load.so", "dagd-task-sql.so", "dagd-task-export.so",
+                       "dagd-task-http.so", "dagd-task-translate-scrape.so"):
             check(plugin in libs, "%s not mapped (the shipped pipelines not loaded?): %s\n%s"
                   % (plugin, libs, d.logtext()))
-        pq = [lib for lib in libs if lib.startswith("libpq.")]
-        check(not pq, "an idle dagd serve without PostgreSQL maps %s" % pq)
+        heavy = [lib for lib in libs if lib.startswith(HEAVY)]
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            rss = [line.split()[1] for line in f if line.startswith("VmRSS:")]
+        print("idle dagd serve, shipped pipelines: %d libraries, VmRSS %s kB"
+              % (len(libs), rss[0] if rss else "?"))
+        check(not heavy, "an idle dagd serve without PostgreSQL or HTTP steps maps %s" % heavy)
         check(d.stop() == 0, d.logtext())
 
     tmp = tempfile.mkdtemp(prefix="dagd-nopq-")
@@ -61,6 +72,16 @@ def main():
         out = p.stdout + p.stderr
         check(p.returncode != 0 and WANT in out,
               "a PostgreSQL warehouse without libpq: rc %d\n%s" % (p.returncode, out))
+
+        # libcurl: the covid pipeline's http step fails naming it (the
+        # daemon-less run validated the pipeline with the plugin loaded).
+        open(os.path.join(tmp, "libcurl.so.4"), "w").close()
+        p = subprocess.run([DAGD, "run", "pipelines/covid.yaml", "--state-dir",
+                            os.path.join(tmp, "covid"), "--param", "api=http://127.0.0.1:1"],
+                           cwd=SOURCE, env=env, capture_output=True, text=True, timeout=120)
+        out = p.stdout + p.stderr
+        check(p.returncode != 0 and WANT_CURL in out,
+              "an http step without libcurl: rc %d\n%s" % (p.returncode, out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

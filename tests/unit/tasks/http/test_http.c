@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "curl_dl.h"
 #include "http_core.h"
 
 static void test_json_path(void **state)
@@ -148,6 +150,20 @@ static void test_store(void **state)
     cJSON_Delete(bad);
 }
 
+/* dagd_http_resolve and dagd_http_retry_after_usec call libcurl, which the
+ * plugin opens in its run path. */
+static int load_curl(void **state)
+{
+    (void)state;
+    char *why = NULL;
+    if (dagd_curl_load(&why) < 0) {
+        fprintf(stderr, "%s\n", why ? why : "cannot load libcurl");
+        free(why);
+        return -1;
+    }
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,5 +172,5 @@ int main(void)
         cmocka_unit_test(test_retry_after_and_backoff),
         cmocka_unit_test(test_store),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, load_curl, NULL);
 }
