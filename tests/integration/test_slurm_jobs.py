@@ -10,6 +10,8 @@ one-node cluster (dagdtest.slurm) driven through dagd serve and dagctl:
   - scancel of a job behind dagd's back: the attempt fails with a reason
     that says so and is retried;
   - a step that writes a SQLite warehouse is refused on Slurm, not retried;
+    the same step against a PostgreSQL warehouse runs (SKIP of that part
+    without the PostgreSQL server binaries);
   - the daemon config's slurm: section reaches sbatch (a partition that
     does not exist makes sbatch fail, named in the step's error);
   - Slurm's end states TIMEOUT, OUT_OF_MEMORY and NODE_FAIL become the
@@ -26,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dagdtest import Daemon, check, eq, need_test_plugins, run_main, wait_for  # noqa: E402
+from dagdtest.pg import PgServer, available as pg_available  # noqa: E402
 from dagdtest.slurm import SlurmCluster, need_slurm  # noqa: E402
 
 CONFIG = """slurm:
@@ -91,6 +94,20 @@ steps:
       table: t
       checks:
         - {not_null: [a]}
+"""
+
+PGWH = """pipeline: pgwh
+params:
+  warehouse: ${state_dir}/warehouse.db
+steps:
+  - name: checks
+    task: check
+    executor: slurm
+    config:
+      table: t
+      checks:
+        - {not_null: [a]}
+        - {row_count: {min: 2}}
 """
 
 NOPART = """pipeline: nopart
@@ -209,6 +226,31 @@ def test_warehouse(c, d):
     check("executor: local" in st["checks"]["error"], "the error says how to fix it")
 
 
+def test_pg_warehouse(c, d):
+    """The path the SQLite refusal points to: the same warehouse step on
+    Slurm against a PostgreSQL warehouse (--param warehouse=CONNINFO) runs
+    and succeeds; its checks fail on the data when they should."""
+    why = pg_available()
+    if why:
+        print("test_pg_warehouse SKIP: %s" % why)
+        return
+    with PgServer(dbname="wh") as pg:
+        pg.psql("CREATE TABLE t (a integer); INSERT INTO t VALUES (1), (2);")
+        run_id = d.ctl("run", "pgwh", "--force", "--param", "warehouse=" + pg.conninfo,
+                       json_out=True).json["run_id"]
+        row = d.wait_run(run_id, timeout=120)
+        st = steps(d, run_id)
+        eq(row["status"], "succeeded", "checks on Slurm against PostgreSQL (steps %r)" % st)
+        check(os.path.exists(os.path.join(d.state, "slurm", run_id, "checks", "1", "exit.json")),
+              "it ran as a Slurm job")
+        pg.psql("INSERT INTO t VALUES (NULL);")
+        run_id = d.ctl("run", "pgwh", "--force", "--param", "warehouse=" + pg.conninfo,
+                       json_out=True).json["run_id"]
+        d.wait_run(run_id, timeout=120)
+        st = steps(d, run_id)
+        eq(st["checks"]["status"], "failed", "a NULL in t fails not_null on Slurm too")
+
+
 def test_config(c):
     """The daemon's slurm: partition goes to sbatch; one that does not exist
     fails the attempt with sbatch's words."""
@@ -287,10 +329,11 @@ def main():
     need_slurm()
     need_test_plugins("noop", "sleep", "flaky")
     with SlurmCluster() as c:
-        pipes = {"fan": FAN, "retry": RETRY, "long": LONG, "behind": BEHIND, "wh": WAREHOUSE}
+        pipes = {"fan": FAN, "retry": RETRY, "long": LONG, "behind": BEHIND, "wh": WAREHOUSE,
+                 "pgwh": PGWH}
         with Daemon(pipelines=pipes, config=CONFIG) as d:
             for t in (test_fan, test_retry_timeout, test_cancel, test_scancel_behind,
-                      test_warehouse):
+                      test_warehouse, test_pg_warehouse):
                 t0 = time.monotonic()
                 t(c, d)
                 print("%s ok (%.1fs)" % (t.__name__, time.monotonic() - t0))
