@@ -25,6 +25,7 @@
  */
 #include "xlsx_reader.h"
 #include "xml_scan.h"
+#include "zip_dl.h"
 #include "zip_entry.h"
 
 #include <errno.h>
@@ -36,7 +37,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <zip.h>
 
 #define CHUNK (256u * 1024u)
 #define MAX_CELL_TEXT (4u * 1024u * 1024u) /* Excel's own limit is 32767 chars */
@@ -1600,6 +1600,18 @@ static int load_workbook(struct dagd_xlsx *x, char *err, size_t errlen)
     return 0;
 }
 
+/* libzip is opened with the first workbook (lib/zip). */
+static int load_zip(char *err, size_t errlen)
+{
+    char *why = NULL;
+    if (dagd_zip_load(&why) < 0) {
+        int r = set_err(err, errlen, -ELIBACC, "%s", why ? why : "cannot load libzip");
+        free(why);
+        return r;
+    }
+    return 0;
+}
+
 static int open_common(zip_t *za, struct dagd_xlsx **ret, char *err, size_t errlen)
 {
     struct dagd_xlsx *x = dagd_xlsx_new_empty();
@@ -1657,12 +1669,16 @@ int dagd_xlsx_open(const char *path, struct dagd_xlsx **ret, char *err, size_t e
     int ze = 0;
     struct stat st;
     zip_t *za;
+    int r;
 
     if (stat(path, &st) < 0) {
         return set_err(err, errlen, -errno, "cannot open: %s", strerror(errno));
     }
     if (st.st_size == 0) {
         return set_err(err, errlen, -EBADMSG, "empty file (0 bytes): not an xlsx workbook");
+    }
+    if ((r = load_zip(err, errlen)) < 0) {
+        return r;
     }
     za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &ze);
     if (!za) {
@@ -1681,6 +1697,9 @@ int dagd_xlsx_open_buffer(const void *data, size_t size, struct dagd_xlsx **ret,
 
     if (size == 0) {
         return set_err(err, errlen, -EBADMSG, "empty file (0 bytes): not an xlsx workbook");
+    }
+    if ((r = load_zip(err, errlen)) < 0) {
+        return r;
     }
     zip_error_init(&ze);
     src = zip_source_buffer_create(data, size, 0, &ze);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zip_dl.h"
+
 #define IN_CHUNK (64u * 1024u) /* compressed bytes per zip_fread */
 
 struct dagd_zip_entry {

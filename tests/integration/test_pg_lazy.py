@@ -23,8 +23,10 @@ from dagdtest import DAGD, SOURCE, Daemon, check, run_main
 
 WANT = "PostgreSQL needs the client library libpq.so.5 (Debian package libpq5)"
 WANT_CURL = "HTTP needs the client library libcurl.so.4 (Debian package libcurl4)"
-# What libpq and libcurl link on Debian: none of it in an idle daemon.
-HEAVY = ("libpq.", "libcurl", "libgnutls", "libkrb5", "libldap", "libssh2", "libgssapi")
+# What libpq and libcurl link on Debian, libzip (xlsx) and libcrypto (the sql
+# task's sha256()): none of it in an idle daemon.
+HEAVY = ("libpq.", "libcurl", "libgnutls", "libkrb5", "libldap", "libssh2", "libgssapi",
+         "libzip", "libcrypto")
 
 
 def mapped(pid):
