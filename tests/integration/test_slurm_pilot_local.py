@@ -10,6 +10,9 @@ listener and authentication, the pilots, the attempts they fork.
   - a pilot killed with SIGKILL mid-step: its attempt is retried on a new
     allocation (retries: 0, so the retry is the lost pilot's, not the
     step's), the step is recorded once, succeeded at attempt 2;
+  - retries: and timeout: of pilot steps; a lost attempt is not counted
+    against retries:;
+  - dagd gone silent (SIGSTOP): its pilots stop their attempts and exit;
   - dagctl cancel of a running pilot step: the attempt's process is gone,
     the run canceled;
   - pilots idle for `idle` are released (their process exits);
@@ -17,7 +20,10 @@ listener and authentication, the pilots, the attempts they fork.
     line) are refused with a log line; the daemon keeps running steps;
   - dagd serve stopped (SIGTERM) while a pilot step runs: after the
     shutdown grace the step is recorded canceled, its process and every
-    pilot end."""
+    pilot end;
+  - dagd serve SIGKILLed mid-step and started again: the step runs again
+    as attempt 2, once; the dead daemon's allocations (a queued one too,
+    also with no pilot step to resume) are scanceled."""
 import os
 import signal
 import socket
