@@ -20,7 +20,16 @@ static int usage(void)
     return 2;
 }
 
-static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
+/* What the command line says; NULL or false: not given. */
+struct serve_args {
+    const char *config, *sock, *state_dir, *history, *pipes, *http;
+    bool standby;
+    char **plugin_dirs; /* argc + 1 slots */
+    size_t n_plugin_dirs;
+};
+
+/* 0, or the exit code: 1 after --help, 2 for a usage error. */
+static int read_args(int argc, char **argv, struct serve_args *a)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -34,91 +43,81 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *sock = NULL, *state = NULL, *pipes = NULL, *http = NULL;
-    const char *history = NULL;
-    bool standby = false;
-    char **plugin_dirs = dagd_xcalloc((size_t)argc + 1, sizeof(char *));
-    size_t n_plugin_dirs = 0;
     int o;
 
     optind = 1;
     while ((o = getopt_long(argc, argv, "c:s:", opts, NULL)) >= 0) {
         switch (o) {
         case 'c':
-            config = optarg;
+            a->config = optarg;
             break;
         case 's':
-            sock = optarg;
+            a->sock = optarg;
             break;
         case 'S':
-            state = optarg;
+            a->state_dir = optarg;
             break;
         case 'D':
-            history = optarg;
+            a->history = optarg;
             break;
         case 'B':
-            standby = true;
+            a->standby = true;
             break;
         case 'p':
-            pipes = optarg;
+            a->pipes = optarg;
             break;
         case 'P':
-            plugin_dirs[n_plugin_dirs++] = optarg;
+            a->plugin_dirs[a->n_plugin_dirs++] = optarg;
             break;
         case 'H':
-            http = optarg;
+            a->http = optarg;
             break;
         case 'h':
-            free(plugin_dirs);
             (void)usage();
             return 1;
         default:
-            free(plugin_dirs);
             return usage();
         }
     }
-    if (optind != argc) {
-        free(plugin_dirs);
-        return usage();
+    return optind != argc ? usage() : 0;
+}
+
+/* --plugin-dir dirs come before the config file's. */
+static void prepend_plugin_dirs(struct dagd_daemon_config *c, char *const *dirs, size_t n)
+{
+    char **old = c->plugin_dirs;
+    size_t n_old = c->n_plugin_dirs;
+
+    c->plugin_dirs = dagd_xcalloc(1, sizeof(char *));
+    c->n_plugin_dirs = 0;
+    for (size_t i = 0; i < n; i++) {
+        dagd_daemon_config_add_plugin_dir(c, dirs[i]);
     }
-    if (config) {
-        struct dagd_diags diags = {0};
-        if (dagd_daemon_config_load(c, config, &diags) < 0) {
-            dagd_diags_print(&diags, stderr);
-            dagd_diags_done(&diags);
-            free(plugin_dirs);
-            return 2;
-        }
+    for (size_t i = 0; i < n_old; i++) {
+        dagd_daemon_config_add_plugin_dir(c, old[i]);
+        free(old[i]);
     }
-    /* The command line wins over the file; --plugin-dir dirs come first. */
-    if (n_plugin_dirs > 0) {
-        char **old = c->plugin_dirs;
-        size_t n_old = c->n_plugin_dirs;
-        c->plugin_dirs = dagd_xcalloc(1, sizeof(char *));
-        c->n_plugin_dirs = 0;
-        for (size_t i = 0; i < n_plugin_dirs; i++) {
-            dagd_daemon_config_add_plugin_dir(c, plugin_dirs[i]);
-        }
-        for (size_t i = 0; i < n_old; i++) {
-            dagd_daemon_config_add_plugin_dir(c, old[i]);
-            free(old[i]);
-        }
-        free(old);
+    free(old);
+}
+
+static void replace_str(char **dst, const char *v)
+{
+    if (v) {
+        free(*dst);
+        *dst = dagd_xstrdup(v);
     }
-    free(plugin_dirs);
-    if (sock) {
-        free(c->socket);
-        c->socket = dagd_xstrdup(sock);
+}
+
+/* The command line over the config file: 0, or 2 for a bad combination. */
+static int apply_args(const struct serve_args *a, struct dagd_daemon_config *c)
+{
+    if (a->n_plugin_dirs > 0) {
+        prepend_plugin_dirs(c, a->plugin_dirs, a->n_plugin_dirs);
     }
-    if (state) {
-        free(c->state_dir);
-        c->state_dir = dagd_xstrdup(state);
-    }
-    if (history) {
-        free(c->state);
-        c->state = dagd_xstrdup(history);
-    }
-    if (standby) {
+    replace_str(&c->socket, a->sock);
+    replace_str(&c->state_dir, a->state_dir);
+    replace_str(&c->state, a->history);
+    if (a->standby) {
         c->standby = true;
     }
     if (c->standby && !c->state) {
@@ -126,21 +125,37 @@ static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
                         "(--state or state:)\n");
         return 2;
     }
-    if (http) {
-        if (dagd_http_check_address(http) < 0) {
-            fprintf(stderr, "dagd serve: --http wants ADDR:PORT or a Unix socket path, got '%s'\n",
-                    http);
-            return 2;
-        }
-        free(c->http);
-        c->http = dagd_xstrdup(http);
+    if (a->http && dagd_http_check_address(a->http) < 0) {
+        fprintf(stderr, "dagd serve: --http wants ADDR:PORT or a Unix socket path, got '%s'\n",
+                a->http);
+        return 2;
     }
-    if (pipes) {
-        free(c->pipelines_dir);
-        c->pipelines_dir = dagd_xstrdup(pipes);
-    }
-    dagd_daemon_config_fill_defaults(c);
+    replace_str(&c->http, a->http);
+    replace_str(&c->pipelines_dir, a->pipes);
     return 0;
+}
+
+static int parse_args(int argc, char **argv, struct dagd_daemon_config *c)
+{
+    struct serve_args a = {.plugin_dirs = dagd_xcalloc((size_t)argc + 1, sizeof(char *))};
+    int r = read_args(argc, argv, &a);
+
+    if (r == 0 && a.config) {
+        struct dagd_diags diags = {0};
+        if (dagd_daemon_config_load(c, a.config, &diags) < 0) {
+            dagd_diags_print(&diags, stderr);
+            r = 2;
+        }
+        dagd_diags_done(&diags);
+    }
+    if (r == 0) {
+        r = apply_args(&a, c);
+    }
+    free(a.plugin_dirs);
+    if (r == 0) {
+        dagd_daemon_config_fill_defaults(c);
+    }
+    return r;
 }
 
 int dagd_cmd_serve(int argc, char **argv)
