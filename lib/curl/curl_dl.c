@@ -2,12 +2,10 @@
 #define DAGD_CURL_IMPL
 #include "curl_dl.h"
 
-#include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+
+#include "dl.h"
 
 /* The soname of Debian 12's libcurl4 (OpenSSL flavour, what
  * libcurl4-openssl-dev builds against; the -dev package's libcurl.so link
@@ -24,50 +22,45 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char load_error[512]; /* empty: loaded */
 
 #define SYM(field)                                                                                 \
-    do {                                                                                           \
-        *(void **)&dagd_curl.field = dlsym(lib, "curl_" #field);                                   \
-        if (!dagd_curl.field) {                                                                    \
-            (void)snprintf(load_error, sizeof(load_error), LOAD_FAILED "%s has no symbol %s",      \
-                           CURL_SONAME, "curl_" #field);                                           \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
+    {                                                                                              \
+        "curl_" #field, (void **)&dagd_curl.field                                                  \
+    }
 
 static void load_once(void)
 {
     /* Kept open for the process's life (a worker runs one step; unloading
      * OpenSSL and Kerberos is not worth the risk). */
-    void *lib = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char *e = dlerror();
-        (void)snprintf(load_error, sizeof(load_error), LOAD_FAILED "%s", e ? e : "dlopen failed");
+    static const struct dagd_dl_sym syms[] = {
+        SYM(easy_cleanup),
+        SYM(easy_getinfo),
+        SYM(easy_header),
+        SYM(easy_init),
+        SYM(easy_perform),
+        SYM(easy_setopt),
+        SYM(easy_strerror),
+        SYM(free),
+        SYM(getdate),
+        SYM(global_init),
+        SYM(multi_add_handle),
+        SYM(multi_cleanup),
+        SYM(multi_info_read),
+        SYM(multi_init),
+        SYM(multi_perform),
+        SYM(multi_poll),
+        SYM(multi_remove_handle),
+        SYM(multi_setopt),
+        SYM(slist_append),
+        SYM(slist_free_all),
+        SYM(url),
+        SYM(url_cleanup),
+        SYM(url_get),
+        SYM(url_set),
+        SYM(version_info),
+    };
+    if (dagd_dl_open(CURL_SONAME, syms, sizeof(syms) / sizeof(syms[0]), LOAD_FAILED, load_error,
+                     sizeof(load_error)) < 0) {
         return;
     }
-    SYM(easy_cleanup);
-    SYM(easy_getinfo);
-    SYM(easy_header);
-    SYM(easy_init);
-    SYM(easy_perform);
-    SYM(easy_setopt);
-    SYM(easy_strerror);
-    SYM(free);
-    SYM(getdate);
-    SYM(global_init);
-    SYM(multi_add_handle);
-    SYM(multi_cleanup);
-    SYM(multi_info_read);
-    SYM(multi_init);
-    SYM(multi_perform);
-    SYM(multi_poll);
-    SYM(multi_remove_handle);
-    SYM(multi_setopt);
-    SYM(slist_append);
-    SYM(slist_free_all);
-    SYM(url);
-    SYM(url_cleanup);
-    SYM(url_get);
-    SYM(url_set);
-    SYM(version_info);
     /* Here, under the once: curl_global_init is not thread-safe, and
      * curl_easy_init would otherwise call it on first use. Never cleaned up:
      * the library stays loaded. */
@@ -79,11 +72,5 @@ static void load_once(void)
 int dagd_curl_load(char **ret_msg)
 {
     (void)pthread_once(&once, load_once);
-    if (!load_error[0]) {
-        return 0;
-    }
-    if (ret_msg) {
-        *ret_msg = strdup(load_error);
-    }
-    return -ELIBACC;
+    return dagd_dl_status(load_error, ret_msg);
 }

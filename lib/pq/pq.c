@@ -2,12 +2,9 @@
 #define DAGD_PQ_IMPL
 #include "pq.h"
 
-#include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+
+#include "dl.h"
 
 /* The soname of Debian 12's libpq5 (the -dev package's libpq.so link may be
  * absent at run time). */
@@ -22,69 +19,58 @@ struct dagd_pq dagd_pq;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char load_error[512]; /* empty: loaded */
 
-#define SYM(field, name)                                                                           \
-    do {                                                                                           \
-        *(void **)&dagd_pq.field = dlsym(lib, name);                                               \
-        if (!dagd_pq.field) {                                                                      \
-            (void)snprintf(load_error, sizeof(load_error), LOAD_FAILED "%s has no symbol %s",      \
-                           PQ_SONAME, name);                                                       \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
+#define SYM(field)                                                                                 \
+    {                                                                                              \
+        "PQ" #field, (void **)&dagd_pq.field                                                       \
+    }
 
 static void load_once(void)
 {
     /* Kept open for the process's life: connections come and go, and
      * unloading OpenSSL and Kerberos is not worth the risk. */
-    void *lib = dlopen(PQ_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char *e = dlerror();
-        (void)snprintf(load_error, sizeof(load_error), LOAD_FAILED "%s", e ? e : "dlopen failed");
+    static const struct dagd_dl_sym syms[] = {
+        SYM(clear),
+        SYM(cmdStatus),
+        SYM(cmdTuples),
+        SYM(connectdb),
+        SYM(connectdbParams),
+        SYM(conninfoFree),
+        SYM(conninfoParse),
+        SYM(describePrepared),
+        SYM(errorMessage),
+        SYM(exec),
+        SYM(execParams),
+        SYM(finish),
+        SYM(fname),
+        SYM(freemem),
+        SYM(ftype),
+        SYM(getResult),
+        SYM(getisnull),
+        SYM(getvalue),
+        SYM(makeEmptyPGresult),
+        SYM(nfields),
+        SYM(ntuples),
+        SYM(prepare),
+        SYM(putCopyData),
+        SYM(putCopyEnd),
+        SYM(reset),
+        SYM(resultErrorField),
+        SYM(resultErrorMessage),
+        SYM(resultStatus),
+        SYM(sendQueryParams),
+        SYM(setClientEncoding),
+        SYM(setNoticeProcessor),
+        SYM(setSingleRowMode),
+        SYM(status),
+    };
+    if (dagd_dl_open(PQ_SONAME, syms, sizeof(syms) / sizeof(syms[0]), LOAD_FAILED, load_error,
+                     sizeof(load_error)) < 0) {
         return;
     }
-    SYM(clear, "PQclear");
-    SYM(cmdStatus, "PQcmdStatus");
-    SYM(cmdTuples, "PQcmdTuples");
-    SYM(connectdb, "PQconnectdb");
-    SYM(connectdbParams, "PQconnectdbParams");
-    SYM(conninfoFree, "PQconninfoFree");
-    SYM(conninfoParse, "PQconninfoParse");
-    SYM(describePrepared, "PQdescribePrepared");
-    SYM(errorMessage, "PQerrorMessage");
-    SYM(exec, "PQexec");
-    SYM(execParams, "PQexecParams");
-    SYM(finish, "PQfinish");
-    SYM(fname, "PQfname");
-    SYM(freemem, "PQfreemem");
-    SYM(ftype, "PQftype");
-    SYM(getResult, "PQgetResult");
-    SYM(getisnull, "PQgetisnull");
-    SYM(getvalue, "PQgetvalue");
-    SYM(makeEmptyPGresult, "PQmakeEmptyPGresult");
-    SYM(nfields, "PQnfields");
-    SYM(ntuples, "PQntuples");
-    SYM(prepare, "PQprepare");
-    SYM(putCopyData, "PQputCopyData");
-    SYM(putCopyEnd, "PQputCopyEnd");
-    SYM(reset, "PQreset");
-    SYM(resultErrorField, "PQresultErrorField");
-    SYM(resultErrorMessage, "PQresultErrorMessage");
-    SYM(resultStatus, "PQresultStatus");
-    SYM(sendQueryParams, "PQsendQueryParams");
-    SYM(setClientEncoding, "PQsetClientEncoding");
-    SYM(setNoticeProcessor, "PQsetNoticeProcessor");
-    SYM(setSingleRowMode, "PQsetSingleRowMode");
-    SYM(status, "PQstatus");
 }
 
 int dagd_pq_load(char **ret_msg)
 {
     (void)pthread_once(&once, load_once);
-    if (!load_error[0]) {
-        return 0;
-    }
-    if (ret_msg) {
-        *ret_msg = strdup(load_error);
-    }
-    return -ELIBACC;
+    return dagd_dl_status(load_error, ret_msg);
 }

@@ -2,11 +2,12 @@
  * SQLite's own functions cannot express (sql_functions.h). */
 #include "sql_functions.h"
 
-#include <dlfcn.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
+
+#include "dl.h"
 
 /* libcrypto is opened on the first sha256() call, not linked: the daemon
  * dlopens this plugin to validate pipelines, and mapping OpenSSL for one
@@ -21,22 +22,14 @@ static char crypto_error[256]; /* empty: loaded */
 
 static void crypto_load(void)
 {
-    void *lib = dlopen(CRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
-    const char *e = lib ? NULL : dlerror();
-
-    if (lib) {
-        *(void **)&evp_digest = dlsym(lib, "EVP_Digest");
-        *(void **)&evp_sha256 = dlsym(lib, "EVP_sha256");
-        if (!evp_digest || !evp_sha256) {
-            e = "EVP_Digest or EVP_sha256 missing";
-        }
-    }
-    if (e) {
-        (void)snprintf(crypto_error, sizeof(crypto_error),
+    static const struct dagd_dl_sym syms[] = {
+        {"EVP_Digest", (void **)&evp_digest},
+        {"EVP_sha256", (void **)&evp_sha256},
+    };
+    (void)dagd_dl_open(CRYPTO_SONAME, syms, sizeof(syms) / sizeof(syms[0]),
                        "sha256() needs the library " CRYPTO_SONAME
-                       " (Debian package libssl3), which cannot be loaded: %s",
-                       e);
-    }
+                       " (Debian package libssl3), which cannot be loaded: ",
+                       crypto_error, sizeof(crypto_error));
 }
 
 /* sha256(X): lower-case hex of the SHA-256 of X's bytes (text as UTF-8,
