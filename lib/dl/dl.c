@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dagd_dl_open(const char *soname, const struct dagd_dl_sym *syms, size_t n,
-                 const char *prefix, char *msg, size_t size)
+int dagd_dl_open(const char *soname, const struct dagd_dl_sym *syms, size_t n, const char *prefix,
+                 char *msg, size_t size)
 {
     void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {

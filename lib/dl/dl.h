@@ -22,8 +22,8 @@ struct dagd_dl_sym {
  * bring TLS stacks that are not worth unloading), then every symbol of syms
  * into its slot. 0, or -ELIBACC with msg (size bytes) set to prefix followed
  * by dlopen's reason or "SONAME has no symbol NAME". */
-int dagd_dl_open(const char *soname, const struct dagd_dl_sym *syms, size_t n,
-                 const char *prefix, char *msg, size_t size);
+int dagd_dl_open(const char *soname, const struct dagd_dl_sym *syms, size_t n, const char *prefix,
+                 char *msg, size_t size);
 
 /* For a loader whose pthread_once left load_error ("" = loaded): 0, or
  * -ELIBACC with *ret_msg (when ret_msg is not NULL) a copy of load_error
