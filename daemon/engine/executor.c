@@ -2452,26 +2452,6 @@ int dagd_executor_submit(struct dagd_executor *e, struct dagd_pipeline *p,
     return k;
 }
 
-/* The run's declared params back from its recorded params (runs.params):
- * the built-ins are set again by the resolve. New "key=value" strings. */
-static char **resume_overrides(const struct dagd_pipeline *p, const char *params_json,
-                               size_t *ret_n)
-{
-    cJSON *j = params_json ? cJSON_Parse(params_json) : NULL;
-    char **v = dagd_xcalloc(p->params.n + 1, sizeof(char *));
-    size_t n = 0;
-    for (size_t i = 0; i < p->params.n; i++) {
-        const char *val =
-            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, p->params.items[i].key));
-        if (val) {
-            v[n++] = dagd_xasprintf("%s=%s", p->params.items[i].key, val);
-        }
-    }
-    cJSON_Delete(j);
-    *ret_n = n;
-    return v;
-}
-
 /* resume: what each recorded step becomes; false if the run has nothing
  * to adopt (then it is not resumed). */
 static bool resume_steps(struct dagd_executor *e, struct exec_run *r,
@@ -2536,7 +2516,7 @@ int dagd_executor_resume(struct dagd_executor *e, struct dagd_pipeline *p,
                          size_t n, struct dagd_diags *reterr)
 {
     size_t n_over = 0;
-    char **over = resume_overrides(p, run->params_json, &n_over);
+    char **over = dagd_params_overrides_from_json(&p->params, run->params_json, &n_over);
     struct dagd_run_options opts = {
         .trigger = run->trigger,
         .param_overrides = over,

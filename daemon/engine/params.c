@@ -92,6 +92,24 @@ char *dagd_params_to_json(const struct dagd_params *ps)
     return s;
 }
 
+char **dagd_params_overrides_from_json(const struct dagd_params *declared, const char *json,
+                                       size_t *ret_n)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    char **v = dagd_xcalloc(declared->n + 1, sizeof(char *));
+    size_t n = 0;
+
+    for (size_t i = 0; i < declared->n; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, declared->items[i].key);
+        if (cJSON_IsString(x)) {
+            v[n++] = dagd_xasprintf("%s=%s", declared->items[i].key, x->valuestring);
+        }
+    }
+    cJSON_Delete(o);
+    *ret_n = n;
+    return v;
+}
+
 bool dagd_params_valid_name(const char *s, size_t len)
 {
     if (len == 0 || len > 128 ||

@@ -52,6 +52,12 @@ void dagd_params_set(struct dagd_params *ps, const char *key, const char *value)
 void dagd_params_done(struct dagd_params *ps);
 /* Params as a canonical JSON object string (runs.params); owned by the caller. */
 char *dagd_params_to_json(const struct dagd_params *ps);
+/* The "key=value" overrides that give `declared`'s params the values a run
+ * recorded (json: its runs.params object; NULL or unparsable: none). Params
+ * without a string value there, built-ins among them, are left out.
+ * NULL-terminated; free each, then the array. */
+char **dagd_params_overrides_from_json(const struct dagd_params *declared, const char *json,
+                                       size_t *ret_n);
 
 /* True if s[0..len) is a valid param name: a letter or '_' first, then
  * letters, digits, '_', '.', '-'; at most 128 bytes. */

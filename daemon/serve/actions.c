@@ -1,26 +1,7 @@
 /* See actions.h. */
 #include "actions.h"
 
-#include <cjson/cJSON.h>
-
 #include "log.h"
-
-char **dagd_action_retry_overrides(const struct dagd_pipeline *p, const char *parent_params_json,
-                                   size_t *ret_n)
-{
-    cJSON *pj = parent_params_json ? cJSON_Parse(parent_params_json) : NULL;
-    char **overrides = dagd_xcalloc(p->params.n + 1, sizeof(char *));
-    size_t n = 0;
-    for (size_t i = 0; i < p->params.n; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(pj, p->params.items[i].key);
-        if (cJSON_IsString(v)) {
-            overrides[n++] = dagd_xasprintf("%s=%s", p->params.items[i].key, v->valuestring);
-        }
-    }
-    cJSON_Delete(pj);
-    *ret_n = n;
-    return overrides;
-}
 
 static int submit(struct dagd_daemon *d, struct dagd_pipeline *p,
                   const struct dagd_run_options *opts, const char *who, char ret_run_id[static 33],
@@ -82,7 +63,7 @@ int dagd_action_retry(struct dagd_daemon *d, const char *run_id, const char *who
         return -ENOENT;
     }
     size_t n = 0;
-    char **overrides = dagd_action_retry_overrides(p, parent.params_json, &n);
+    char **overrides = dagd_params_overrides_from_json(&p->params, parent.params_json, &n);
     struct dagd_run_options opts = {
         .trigger = "retry",
         .param_overrides = overrides,

@@ -2,7 +2,7 @@
  * handlers (the HTTP API when `http_token_file:` enables it), with the same
  * rules: a run of an active pipeline with its defaults, cancel of a queued
  * or running run, retry of an ended run with its declared params (the
- * socket's `retry` uses dagd_action_retry_overrides too). Each logs what it
+ * socket's `retry` gives the same overrides: dagd_params_overrides_from_json). Each logs what it
  * did, as the socket's handlers do. */
 #ifndef DAGD_ACTIONS_H
 #define DAGD_ACTIONS_H
@@ -21,10 +21,5 @@ int dagd_action_cancel(struct dagd_daemon *d, const char *run_id, const char *wh
  * and -EBUSY while the run is still active. */
 int dagd_action_retry(struct dagd_daemon *d, const char *run_id, const char *who,
                       char ret_run_id[static 33], char **reterr_msg);
-/* The "key=value" overrides of a retry: the parent's values of p's
- * declared params (not the built-ins). NULL-terminated; free each, then the
- * array. */
-char **dagd_action_retry_overrides(const struct dagd_pipeline *p, const char *parent_params_json,
-                                   size_t *ret_n);
 
 #endif

@@ -297,7 +297,7 @@ static int api_retry(struct dagd_daemon *d, struct dagd_server_call *call, const
     }
     /* The parent's declared params carry over (not the built-ins). */
     size_t n = 0;
-    char **overrides = dagd_action_retry_overrides(p, parent.params_json, &n);
+    char **overrides = dagd_params_overrides_from_json(&p->params, parent.params_json, &n);
     struct dagd_run_options opts = {
         .trigger = "retry",
         .param_overrides = overrides,

@@ -280,12 +280,40 @@ static void test_typed_params(void **state)
     free(y);
 }
 
+/* A retry's or a resumed run's overrides from its recorded params: the
+ * declared params with a string value, in declared order; built-ins, unknown
+ * keys and other types are left out. */
+static void test_overrides_from_json(void **state)
+{
+    struct dagd_pipeline *p = load();
+    size_t n = 99;
+    char **v = dagd_params_overrides_from_json(
+        &p->params, "{\"greeting\":\"hi\",\"state_dir\":\"/x\",\"who\":\"you\",\"n\":3}", &n);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0], "who=you");
+    assert_string_equal(v[1], "greeting=hi");
+    assert_null(v[2]);
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+    static const char *const none[] = {NULL, "not json", "{\"who\": 3}"};
+    for (size_t k = 0; k < 3; k++) {
+        v = dagd_params_overrides_from_json(&p->params, none[k], &n);
+        assert_int_equal(n, 0);
+        assert_null(v[0]);
+        free(v);
+    }
+    dagd_pipeline_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_everything),      cmocka_unit_test(test_from_and_only),
-        cmocka_unit_test(test_all_diagnostics), cmocka_unit_test(test_step_suggestion),
-        cmocka_unit_test(test_bad_config),      cmocka_unit_test(test_typed_params),
+        cmocka_unit_test(test_everything),          cmocka_unit_test(test_from_and_only),
+        cmocka_unit_test(test_all_diagnostics),     cmocka_unit_test(test_step_suggestion),
+        cmocka_unit_test(test_bad_config),          cmocka_unit_test(test_typed_params),
+        cmocka_unit_test(test_overrides_from_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
