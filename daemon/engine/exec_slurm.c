@@ -144,6 +144,27 @@ char *dagd_exec_slurm_attempt_dir(const char *state_dir, const char *run_id, con
     return dagd_xasprintf("%s/slurm/%s/%s/%u", state_dir, run_id, step, attempt);
 }
 
+/* The file of an attempt's handle, in its directory dir. */
+static char *handle_path(const char *dir)
+{
+    return dagd_xasprintf("%s/handle", dir);
+}
+
+char *dagd_exec_slurm_attempt_handle(const char *state_dir, const char *run_id, const char *step,
+                                     unsigned attempt)
+{
+    _cleanup_free_ char *dir = dagd_exec_slurm_attempt_dir(state_dir, run_id, step, attempt);
+    _cleanup_free_ char *path = handle_path(dir);
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    char buf[256];
+
+    if (!f || !fgets(buf, sizeof(buf), f)) {
+        return NULL;
+    }
+    buf[strcspn(buf, "\n")] = '\0';
+    return dagd_xstrdup(buf);
+}
+
 void dagd_slurm_config_done(struct dagd_slurm_config *c)
 {
     dagd_slurm_opts_done(&c->defaults);
@@ -682,7 +703,7 @@ static void on_sbatch_done(struct slurm *b, int64_t status, const char *out, con
         a->job = sub->n > 1 ? dagd_xasprintf("%llu_%zu", jid, i) : dagd_xstrdup(a->base);
         a->phase = PH_SUBMITTED;
         _cleanup_free_ char *handle = dagd_xasprintf("slurm:%s", a->job);
-        _cleanup_free_ char *hpath = dagd_xasprintf("%s/handle", a->dir);
+        _cleanup_free_ char *hpath = handle_path(a->dir);
         /* What a restarted daemon adopts the attempt by (executor resume). */
         int k = write_file(hpath, handle, 0644);
         if (k < 0) {

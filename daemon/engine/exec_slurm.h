@@ -41,6 +41,11 @@ void dagd_slurm_config_done(struct dagd_slurm_config *c);
 /* The attempt directory of (run, step, attempt) under state_dir: new string. */
 char *dagd_exec_slurm_attempt_dir(const char *state_dir, const char *run_id, const char *step,
                                   unsigned attempt);
+/* The handle a restarted daemon adopts the attempt by ("slurm:JOB", written
+ * to its directory once sbatch answered): new string, or NULL if there is
+ * none. */
+char *dagd_exec_slurm_attempt_handle(const char *state_dir, const char *run_id, const char *step,
+                                     unsigned attempt);
 
 /* A new slurm backend on `loop`. `cfg` may be NULL (defaults) and is copied
  * as far as needed; `worker` is the dagd-worker binary the jobs run (nodes

@@ -2486,14 +2486,9 @@ static bool resume_steps(struct dagd_executor *e, struct exec_run *r,
             dagd_tracker_preset_running(r->sched, (size_t)i);
         } else if (st->status == DAGD_STEP_RUNNING &&
                    r->p->steps[i].executor != DAGD_STEP_EXECUTOR_LOCAL) {
-            _cleanup_free_ char *dir =
-                dagd_exec_slurm_attempt_dir(e->state_dir, r->run_id, st->step, st->attempts);
-            _cleanup_free_ char *path = dagd_xasprintf("%s/handle", dir);
-            _cleanup_fclose_ FILE *f = fopen(path, "re");
-            char buf[256];
-            if (f && fgets(buf, sizeof(buf), f)) {
-                buf[strcspn(buf, "\n")] = '\0';
-                s->adopt_handle = dagd_xstrdup(buf);
+            s->adopt_handle =
+                dagd_exec_slurm_attempt_handle(e->state_dir, r->run_id, st->step, st->attempts);
+            if (s->adopt_handle) {
                 dagd_tracker_preset_running(r->sched, (size_t)i);
                 adopted = true;
             } else if (slurm_mode(e, &r->p->steps[i]) == DAGD_SLURM_MODE_PILOT) {

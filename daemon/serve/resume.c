@@ -1,8 +1,6 @@
 /* See resume.h. */
 #include "resume.h"
 
-#include <sys/stat.h>
-
 #include "exec_slurm.h"
 #include "log.h"
 #include "util.h"
@@ -29,11 +27,9 @@ static bool has_job(const char *state_dir, const struct dagd_step_info *st)
     if (st->status != DAGD_STEP_RUNNING || st->attempts == 0) {
         return false;
     }
-    _cleanup_free_ char *dir =
-        dagd_exec_slurm_attempt_dir(state_dir, st->run_id, st->step, st->attempts);
-    _cleanup_free_ char *path = dagd_xasprintf("%s/handle", dir);
-    struct stat sb;
-    return stat(path, &sb) == 0;
+    _cleanup_free_ char *handle =
+        dagd_exec_slurm_attempt_handle(state_dir, st->run_id, st->step, st->attempts);
+    return handle != NULL;
 }
 
 struct dagd_resume *dagd_resume_collect(struct dagd_store *st, const char *state_dir)
