@@ -27,7 +27,7 @@
  * migrations, whatever else uses advisory locks in that database. */
 #define PG_MIGRATION_LOCK 0x64616764
 /* The session lock of the daemon that serves the history ('dagh'). */
-#define PG_HISTORY_LOCK 0x64616768
+#define PG_HISTORY_LOCK DAGD__PG_HISTORY_LOCK
 /* How long a statement waits for the server to come back before it fails;
  * DAGD_STATE_RECONNECT_TIMEOUT (seconds) overrides it. */
 #define PG_RECONNECT_TIMEOUT_USEC (120 * 1000 * 1000ULL)

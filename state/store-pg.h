@@ -63,6 +63,11 @@ int dagd__pg_copy_begin(struct dagd__pg *pg, const char *table, const char *colu
 int dagd__pg_copy_row(struct dagd__pg *pg, const char *const *vals, int n);
 int dagd__pg_copy_end(struct dagd__pg *pg);
 
+/* The key of the history's session advisory lock ('dagh'): the lock of the
+ * daemon that serves it (dagd__pg_lock_history), and what a standby asks
+ * pg_locks about to name that daemon (store.c). */
+#define DAGD__PG_HISTORY_LOCK 0x64616768
+
 /* Take the history's session advisory lock (one daemon per PostgreSQL
  * history), kept for the connection's life and taken again after every
  * reconnect. SQLITE_OK, SQLITE_BUSY when another session holds it (the

@@ -1159,6 +1159,43 @@ int dagd_store_lock_history(struct dagd_store *s)
     return rc == SQLITE_OK ? 0 : store_fail(s, rc, "Failed to lock the run history");
 }
 
+/* pg_locks names an int8 advisory lock by (classid, objid) = its high and
+ * low 32 bits; the holder's session row gives the rest. */
+#define SQL_HISTORY_LEADER                                                                         \
+    "SELECT a.pid, coalesce(host(a.client_addr), 'local'), coalesce(a.application_name, ''), "     \
+    "coalesce((extract(epoch FROM a.backend_start) * 1000)::bigint, 0) FROM pg_locks l JOIN "      \
+    "pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.classid = 0 AND "          \
+    "l.objid = $1::oid AND l.granted AND l.pid <> pg_backend_pid() LIMIT 1"
+
+int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_leader *ret)
+{
+    if (!s->pg) {
+        return -EOPNOTSUPP;
+    }
+    char key[16];
+    (void)snprintf(key, sizeof(key), "%u", (unsigned)DAGD__PG_HISTORY_LOCK);
+    const char *vals[] = {key};
+    const Oid types[] = {0};
+    PGresult *res = NULL;
+    int rc = dagd__pg_exec(s->pg, SQL_HISTORY_LEADER, 1, types, vals, &res);
+    if (rc != SQLITE_OK) {
+        return store_fail(s, rc, "Failed to ask who holds the run history");
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return -ENOENT;
+    }
+    struct dagd_store_leader l = {
+        .backend_pid = strtol(PQgetvalue(res, 0, 0), NULL, 10),
+        .since_ms = strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+    };
+    (void)snprintf(l.client, sizeof(l.client), "%s", PQgetvalue(res, 0, 1));
+    (void)snprintf(l.application, sizeof(l.application), "%s", PQgetvalue(res, 0, 2));
+    PQclear(res);
+    *ret = l;
+    return 0;
+}
+
 void dagd_store_set_wait_fn(struct dagd_store *s, dagd_store_wait_fn fn, void *userdata)
 {
     if (s->pg) {

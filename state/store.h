@@ -90,6 +90,19 @@ int dagd_store_open_location_readonly(const char *state, struct dagd_store **ret
  * another daemon holds it. On SQLite a no-op (the state directory's lock,
  * statelock.h, does that job). */
 int dagd_store_lock_history(struct dagd_store *s);
+/* The daemon that holds a PostgreSQL history's lock, as the server shows
+ * its session: what a standby (docs/postgresql.md) names when asked. */
+struct dagd_store_leader {
+    long backend_pid;     /* the server process of its session */
+    char client[64];      /* its address, "local" over a Unix socket */
+    char application[64]; /* its application_name ("dagd serve pid N on HOST") */
+    int64_t since_ms;     /* its session's start, Unix ms */
+};
+/* 0 with *ret filled; -ENOENT when no other session holds the lock (it is
+ * free, or ours), -EOPNOTSUPP on SQLite, or -errno of the query (message in
+ * dagd_store_errmsg). Fields the server hides (another role, without
+ * pg_read_all_stats) are empty. */
+int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_leader *ret);
 /* While a store call waits for PostgreSQL to come back (a reconnect's
  * backoff, up to DAGD_STATE_RECONNECT_TIMEOUT), `fn` is called before each
  * pause (every 50 ms to 2 s) with the time waited so far (0 at the first

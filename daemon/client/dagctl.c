@@ -211,6 +211,33 @@ static void print_diags(const cJSON *errors, FILE *f)
     }
 }
 
+/* A daemon on a PostgreSQL history leads it or stands by (docs/postgresql.md
+ * "Two daemons, one history"); on state.db there is nothing to say. */
+static void print_role(const cJSON *st)
+{
+    const char *history = dagd_jstr(st, "history");
+    if (!history) {
+        return;
+    }
+    if (!streq(dagd_or_dash(dagd_jstr(st, "role")), "standby")) {
+        printf("role: leader of the run history %s\n", history);
+        return;
+    }
+    printf("role: standby for the run history %s (reads only; it takes over when the leader "
+           "stops)\n",
+           history);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(st, "leader");
+    if (!cJSON_IsObject(l)) {
+        printf("leader: not known\n");
+        return;
+    }
+    char since[64];
+    printf("leader: %s (PostgreSQL client %s, backend PID %d, session since %s)\n",
+           dagd_or_dash(dagd_jstr(l, "application")), dagd_or_dash(dagd_jstr(l, "client")),
+           (int)dagd_jnum(l, "backend_pid"),
+           dagd_fmt_time(dagd_jnum(l, "since_ms"), since, sizeof(since)));
+}
+
 static int cmd_status(struct ctl *c, int argc, char **argv)
 {
     struct dagd_reply rep;
@@ -226,6 +253,7 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
                (int)dagd_jnum(rep.result, "pid"),
                dagd_format_duration((uint64_t)dagd_jnum(rep.result, "uptime_ms") * 1000, up,
                                     sizeof(up)));
+        print_role(rep.result);
         printf("pipelines: %d loaded, %d with errors\n", (int)dagd_jnum(rep.result, "pipelines"),
                (int)dagd_jnum(rep.result, "pipeline_errors"));
         printf("runs: %d running, %d queued (max %d concurrent)\n",

@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include "log.h"
+#include "standby.h"
 
 static const struct dagd_api_command *const groups[] = {
     dagd_api_status_commands,    dagd_api_pipelines_commands, dagd_api_runs_commands,
@@ -33,6 +34,11 @@ void dagd_api_dispatch(struct dagd_server_call *call, const char *method, const 
     }
     if ((c->flags & DAGD_API_MUTATING) && d->shutting_down) {
         dagd_server_call_error(call, DAGD_ERR_SHUTTING_DOWN, "the daemon is shutting down");
+        return;
+    }
+    if ((c->flags & DAGD_API_MUTATING) && !(c->flags & DAGD_API_LOCAL) && d->standby) {
+        _cleanup_free_ char *msg = dagd_standby_refusal(d->standby);
+        dagd_server_call_error(call, DAGD_ERR_STANDBY, "%s", msg);
         return;
     }
     dagd_log_debug("%s: %s from uid %u pid %d", __func__, method,

@@ -3,7 +3,8 @@
  * api_logs.c, api_reliability.c), dispatched by api.c (tmux cmd_entry). A
  * handler answers its call (dagd_server_call_reply/_error), now or later; it returns 0, or
  * -errno when it failed without answering (api.c then answers INTERNAL).
- * MUTATING commands are refused with SHUTTING_DOWN once the daemon stops. */
+ * MUTATING commands are refused with SHUTTING_DOWN once the daemon stops,
+ * and with STANDBY on a standby (standby.h) unless LOCAL. */
 #ifndef DAGD_API_H
 #define DAGD_API_H
 
@@ -17,6 +18,10 @@
 enum {
     DAGD_API_READONLY = 1 << 0,
     DAGD_API_MUTATING = 1 << 1,
+    /* Acts on this daemon alone (reload): a standby does it too. Other
+     * MUTATING commands change the shared history or run something: a
+     * standby refuses them with STANDBY, naming the leader. */
+    DAGD_API_LOCAL = 1 << 2,
 };
 
 typedef int (*dagd_api_fn)(struct dagd_daemon *d, struct dagd_server_call *call,

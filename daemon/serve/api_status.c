@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "standby.h"
 
 static void on_lane(const char *pipeline, const char *backfill_id, size_t n, int priority,
                     void *userdata)
@@ -43,6 +44,32 @@ static void add_queue(struct dagd_daemon *d, cJSON *o)
     }
 }
 
+/* Who serves the history: "leader" (also every daemon on state.db) or
+ * "standby", with the leader's session on a standby (standby.h). */
+static void add_role(struct dagd_daemon *d, cJSON *o)
+{
+    cJSON_AddStringToObject(o, "role", d->standby ? "standby" : "leader");
+    if (dagd_store_is_postgresql(d->store)) {
+        cJSON_AddStringToObject(o, "history", dagd_store_path(d->store));
+    }
+    if (!d->standby) {
+        return;
+    }
+    cJSON_AddNumberToObject(
+        o, "standby_ms",
+        (double)((dagd_now_mono_usec() - dagd_standby_since_usec(d->standby)) / 1000u));
+    struct dagd_store_leader l;
+    if (dagd_store_history_leader(d->store, &l) < 0) {
+        cJSON_AddNullToObject(o, "leader");
+        return;
+    }
+    cJSON *e = cJSON_AddObjectToObject(o, "leader");
+    cJSON_AddStringToObject(e, "application", l.application);
+    cJSON_AddStringToObject(e, "client", l.client);
+    cJSON_AddNumberToObject(e, "backend_pid", (double)l.backend_pid);
+    cJSON_AddNumberToObject(e, "since_ms", (double)l.since_ms);
+}
+
 static int api_status(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
     cJSON *o = cJSON_CreateObject();
@@ -61,6 +88,7 @@ static int api_status(struct dagd_daemon *d, struct dagd_server_call *call, cons
     cJSON_AddStringToObject(o, "pipelines_dir", d->config.pipelines_dir);
     cJSON_AddStringToObject(o, "socket", d->socket_path ? d->socket_path : "");
     cJSON_AddBoolToObject(o, "shutting_down", d->shutting_down);
+    add_role(d, o);
     add_queue(d, o);
     dagd_server_call_reply(call, o);
     return 0;

@@ -15,6 +15,7 @@
 #include "retention.h"
 #include "schedules.h"
 #include "sensors.h"
+#include "standby.h"
 #include "statelock.h"
 #include "trigger.h"
 
@@ -40,6 +41,7 @@ struct daemon {
     int serve_lock_fd;          /* DIR/serve.lock: one daemon per state directory */
     struct dagd_resume *resume; /* runs to resume with their Slurm jobs (resume.h) */
     bool stopped;
+    bool standing_by; /* start-up found the history's lock held and `standby: true` */
 };
 
 static struct daemon *daemon_of(struct dagd_daemon *d)
@@ -54,6 +56,14 @@ static void update_status(struct dagd_daemon *d)
     if (d->shutting_down) {
         dagd_notify_status(d->notify, "Stopping: %zu runs still running",
                            dagd_run_queue_n_running(d->queue));
+        return;
+    }
+    if (d->standby) {
+        dagd_notify_status(d->notify,
+                           "Standby: serving reads of the run history, another daemon leads it; "
+                           "%u pipelines (%u with errors)",
+                           dagd_registry_n_active(d->registry),
+                           dagd_registry_n_errors(d->registry));
         return;
     }
     dagd_notify_status(d->notify, "%u pipelines (%u with errors), %zu runs running, %zu queued",
@@ -73,6 +83,10 @@ int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
 {
     if (d->shutting_down) {
         return -ESHUTDOWN;
+    }
+    if (d->standby) {
+        /* The leader runs everything (the API refuses before this). */
+        return -EROFS;
     }
     /* Runs of schedules, sensors and retries, and runs without --priority,
      * wait at their pipeline's priority. */
@@ -145,6 +159,7 @@ static void finish(void *userdata)
     close_handle((uv_handle_t *)&s->prune_timer);
     close_handle((uv_handle_t *)&s->deadline);
     close_handle((uv_handle_t *)&s->history_lost);
+    s->d.standby = dagd_standby_free(s->d.standby);
     dagd_server_free(s->d.server);
     s->d.server = NULL;
     if (s->d.http && s->parts.http_stop) {
@@ -173,6 +188,8 @@ void dagd_daemon_stop(struct dagd_daemon *d, const char *why)
     dagd_notify_stopping(d->notify);
     update_status(d);
     dagd_server_stop_accepting(d->server);
+    /* A standby that stops does not take over on the way out. */
+    d->standby = dagd_standby_free(d->standby);
     /* No new runs from schedules or sensors. */
     d->schedules = dagd_schedules_free(d->schedules);
     d->sensors = dagd_sensors_free(d->sensors);
@@ -298,55 +315,57 @@ static void on_store_wait(unsigned waited_ms, bool gave_up, const char *why, voi
     dagd_notify_status(d->notify, "Waiting for PostgreSQL (%u s)", waited_ms / 1000);
 }
 
-/* `standby: true`: another daemon serves this history; wait until its
- * session's advisory lock is free (it stopped, crashed, or lost the
- * server) and take over: the rest of the start-up then fails its runs in
- * progress as orphans and the schedules catch up from the newest recorded
- * tick, so no tick fires twice. Nothing is served meanwhile (no socket, no
- * listener); READY=1 goes out at once so systemd does not time the start
- * out, STATUS= says what we wait for. SIGTERM ends the wait (no handler is
- * installed yet). */
-#define STANDBY_POLL_USEC (250 * 1000)
-static int wait_standby(struct dagd_daemon *d)
+/* The PostgreSQL session's application_name names this daemon ("dagd
+ * serve pid N on HOST"), so a standby can say who leads. libpq reads it
+ * from PGAPPNAME when the conninfo has none; it is set for the store's
+ * connect only (PQreset keeps it), so steps' warehouse connections do not
+ * inherit it. A PGAPPNAME or application_name the user gave wins. */
+static int open_store_named(struct dagd_daemon *d)
 {
-    uint64_t t0 = dagd_now_mono_usec();
-    int r;
-
-    dagd_log_info("Standby: %s; taking over when it stops", dagd_store_errmsg(d->store));
-    dagd_notify_ready(d->notify);
-    dagd_notify_status(d->notify, "Standby: another daemon serves the run history");
-    bool lost = false;
-    do {
-        (void)usleep(STANDBY_POLL_USEC);
-        dagd_notify_watchdog(d->notify);
-        r = dagd_store_lock_history(d->store);
-        if (r == -EIO) {
-            /* The server restarted or is away: keep standing by, the
-             * connection is made again at the next poll. */
-            if (!lost) {
-                dagd_log_warning("Standby: %s; retrying", dagd_store_errmsg(d->store));
-            }
-            lost = true;
-            r = -EBUSY;
-        } else if (r == -EBUSY) {
-            lost = false;
-        }
-    } while (r == -EBUSY);
-    if (r == 0) {
-        dagd_log_info("Took over the run history (%s) after %.1f s of standby",
-                      dagd_store_path(d->store), (double)(dagd_now_mono_usec() - t0) / 1e6);
-        dagd_notify_status(d->notify, "Starting");
+    if (!d->config.state || getenv("PGAPPNAME")) {
+        return dagd_store_open_location(d->config.state_dir, d->config.state, &d->store);
     }
+    char app[64];
+    dagd_standby_application_name(app, sizeof(app));
+    (void)setenv("PGAPPNAME", app, 1);
+    int r = dagd_store_open_location(d->config.state_dir, d->config.state, &d->store);
+    (void)unsetenv("PGAPPNAME");
     return r;
+}
+
+/* Take the history's lock. Without it a second daemon would fail the first
+ * one's runs as orphans and fire every schedule twice: it is refused, or,
+ * with `standby: true`, stands by (s->standing_by) and serves reads. */
+static int lock_history(struct daemon *s)
+{
+    struct dagd_daemon *d = &s->d;
+    int r = dagd_store_lock_history(d->store);
+
+    /* A daemon that just exited (a restart) holds it until its server
+     * backend is gone, a moment after its connection closed; a standby
+     * needs no such grace: it polls anyway. */
+    for (int i = 0; r == -EBUSY && !d->config.standby && i < 40; i++) {
+        (void)usleep(50 * 1000);
+        r = dagd_store_lock_history(d->store);
+    }
+    if (r == -EBUSY && d->config.standby) {
+        dagd_log_info("Standby: %s; serving reads of it, taking over when it stops",
+                      dagd_store_errmsg(d->store));
+        s->standing_by = true;
+        r = 0;
+    }
+    if (r < 0) {
+        return dagd_log_errno(LOG_ERR, r, "%s", dagd_store_errmsg(d->store));
+    }
+    return 0;
 }
 
 static int open_store(struct daemon *s)
 {
     struct dagd_daemon *d = &s->d;
-    bool alone = false;
     int r;
 
-    r = dagd_store_open_location(d->config.state_dir, d->config.state, &d->store);
+    r = open_store_named(d);
     if (r < 0) {
         if (d->config.state) {
             /* The message names the server without secrets (store.h). */
@@ -357,21 +376,12 @@ static int open_store(struct daemon *s)
                               d->config.state_dir, dagd_store_errmsg(NULL));
     }
     if (dagd_store_is_postgresql(d->store)) {
-        /* Two daemons on one history would fail each other's runs as
-         * orphans and fire every schedule twice. */
-        r = dagd_store_lock_history(d->store);
-        /* A daemon that just exited (a restart) holds it until its server
-         * backend is gone, a moment after its connection closed. */
-        for (int i = 0; r == -EBUSY && i < 40; i++) {
-            (void)usleep(50 * 1000);
-            r = dagd_store_lock_history(d->store);
-        }
-        if (r == -EBUSY && d->config.standby) {
-            r = wait_standby(d);
-        }
+        r = lock_history(s);
         if (r < 0) {
-            return dagd_log_errno(LOG_ERR, r, "%s", dagd_store_errmsg(d->store));
+            return r;
         }
+        /* A standby's reads wait for the server the same way, and it
+         * stops like a leader past the timeout. */
         dagd_store_set_wait_fn(d->store, on_store_wait, d);
         dagd_log_info("Run history in PostgreSQL (%s)", dagd_store_path(d->store));
     }
@@ -393,6 +403,18 @@ static int open_store(struct daemon *s)
         return dagd_log_errno(LOG_ERR, s->serve_lock_fd, "Failed to lock '%s': %m",
                               d->config.state_dir);
     }
+    return 0;
+}
+
+/* The leader's part of the start (at start, or when a standby takes
+ * over): the state directory's lock, and, when no other dagd uses that
+ * directory, the runs a dead daemon left running are failed as orphans. */
+static int recover_state(struct daemon *s)
+{
+    struct dagd_daemon *d = &s->d;
+    bool alone = false;
+    int r;
+
     s->lock_fd = dagd_statelock_acquire(d->config.state_dir, &alone);
     if (s->lock_fd < 0) {
         return dagd_log_errno(LOG_ERR, s->lock_fd, "Failed to lock '%s': %m", d->config.state_dir);
@@ -443,8 +465,8 @@ static void resume_queue(struct dagd_daemon *d)
     }
 }
 
-/* Plugin host, registry, executor, run queue, schedules and sensors, and
- * the first load of the pipelines. */
+/* Plugin host, registry, executor and run queue, and the first load of
+ * the pipelines: what a standby needs to answer too. */
 static int open_components(struct dagd_daemon *d)
 {
     d->plugins = dagd_plugin_host_new(d->config.plugin_dirs);
@@ -476,6 +498,16 @@ static int open_components(struct dagd_daemon *d)
     dagd_run_queue_set_limits(d->queue, d->config.max_queued_runs, d->config.max_queued_bytes);
     dagd_run_queue_set_max_backfill_runs(d->queue, d->config.max_backfill_runs);
     dagd_run_queue_on_change(d->queue, on_queue_change, d);
+    (void)dagd_daemon_reload(d, NULL);
+    return 0;
+}
+
+/* What only the leader does: schedules and sensors fire (they follow the
+ * pipelines loaded above), runs whose Slurm jobs outlived their daemon are
+ * resumed, the durable queue is taken up. */
+static void lead(struct daemon *s)
+{
+    struct dagd_daemon *d = &s->d;
     struct dagd_trigger_host host = {
         .loop = d->loop,
         .store = d->store,
@@ -487,10 +519,37 @@ static int open_components(struct dagd_daemon *d)
     };
     d->schedules = dagd_schedules_new(&host);
     d->sensors = dagd_sensors_new(&host);
-    (void)dagd_daemon_reload(d, NULL);
-    dagd_resume_start(TAKE_PTR(daemon_of(d)->resume), d->registry, d->executor);
+    dagd_schedules_sync(d->schedules);
+    dagd_sensors_sync(d->sensors);
+    dagd_resume_start(TAKE_PTR(s->resume), d->registry, d->executor);
     resume_queue(d);
-    return 0;
+}
+
+/* The standby's poll got the history's lock: the old leader's session
+ * ended (it stopped, crashed, or lost the server). Lead in place, on the
+ * socket and listener that served reads: its runs in progress are failed
+ * as orphans, each schedule goes on from its newest recorded tick (so no
+ * tick fires twice, and `catchup:` runs the gap's), the durable queue is
+ * taken up. */
+static void on_leader(void *userdata)
+{
+    struct daemon *s = userdata;
+    struct dagd_daemon *d = &s->d;
+    double waited = (double)(dagd_now_mono_usec() - dagd_standby_since_usec(d->standby)) / 1e6;
+
+    d->standby = dagd_standby_free(d->standby);
+    dagd_log_info("Took over the run history (%s) after %.1f s of standby",
+                  dagd_store_path(d->store), waited);
+    if (recover_state(s) < 0) {
+        /* Leading without the recovery would leave the old leader's runs
+         * `running` for good: stop, systemd restarts us as a leader. */
+        d->exit_status = 1;
+        dagd_daemon_stop(d, "Failed to take over the run history");
+        return;
+    }
+    lead(s);
+    (void)uv_timer_start(&s->prune_timer, on_prune, PRUNE_FIRST_MS, 0);
+    update_status(d);
 }
 
 /* Socket activation: listen on the socket systemd passed (dagd.socket). */
@@ -584,7 +643,10 @@ static void start_handles(struct daemon *s)
                              d->config.pipelines_dir, uv_strerror(r));
         }
     }
-    (void)uv_timer_start(&s->prune_timer, on_prune, PRUNE_FIRST_MS, 0);
+    /* Retention is the leader's (a standby starts it when it takes over). */
+    if (!s->standing_by) {
+        (void)uv_timer_start(&s->prune_timer, on_prune, PRUNE_FIRST_MS, 0);
+    }
 }
 
 int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
@@ -608,8 +670,14 @@ int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
     s->history_lost.data = s;
 
     r = open_store(s);
+    if (r >= 0 && !s->standing_by) {
+        r = recover_state(s);
+    }
     if (r >= 0) {
         r = open_components(d);
+    }
+    if (r >= 0 && !s->standing_by) {
+        lead(s);
     }
     if (r >= 0) {
         r = start_server(s);
@@ -622,6 +690,9 @@ int dagd_daemon_start(uv_loop_t *loop, struct dagd_daemon_config *config,
         return r;
     }
     start_handles(s);
+    if (s->standing_by) {
+        d->standby = dagd_standby_new(loop, d->store, on_leader, s);
+    }
     /* Start-up read state.db (its page check, orphan recovery) and loaded
      * every pipeline: give the freed heap back, or an idle daemon keeps it
      * (2.1 MB with 100,000 runs in state.db, tests/bench/webui). */

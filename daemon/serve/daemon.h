@@ -4,7 +4,10 @@
  * lifecycle: start (READY=1), reload (SIGHUP, `dagctl reload`, a change in
  * the pipelines directory), retention (one prune batch per turn), and
  * shutdown (SIGTERM: stop accepting, let running steps finish for the grace
- * period, cancel the rest, record state, then finish). systemd's STATUS=
+ * period, cancel the rest, record state, then finish). With `standby: true`
+ * and a PostgreSQL history another daemon leads, it starts as a standby
+ * (standby.h): everything but schedules, sensors, the durable queue,
+ * orphan recovery and retention, which start in place when it takes over. systemd's STATUS=
  * line follows the run queue's changes and the daemon's own (reload,
  * shutdown).
  *
@@ -27,6 +30,7 @@
 struct dagd_schedules;
 struct dagd_sensors;
 struct dagd_http;
+struct dagd_standby;
 
 struct dagd_daemon {
     uv_loop_t *loop;
@@ -41,7 +45,10 @@ struct dagd_daemon {
     struct dagd_schedules *schedules; /* cron timers (schedules.h) */
     struct dagd_sensors *sensors;     /* directory watches (sensors.h); NULL without inotify */
     struct dagd_http *http;           /* web UI and /metrics (http.h); NULL unless `http:` */
-    uint64_t started_usec;            /* monotonic */
+    /* Non-NULL while a standby (standby.h): reads only, no schedules,
+     * sensors, queue, recovery or retention until it takes over. */
+    struct dagd_standby *standby;
+    uint64_t started_usec; /* monotonic */
     bool shutting_down;
     int exit_status; /* of dagd serve after the shutdown: 1 when the run history was lost */
     char *socket_path;
@@ -81,7 +88,8 @@ struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d);
 
 /* Submit a run of `p` (an active pipeline of the registry) to the run
  * queue: the one way in for the API, schedules and sensors. 0 with the
- * run's id in ret_run_id; -ESHUTDOWN once the daemon is stopping; -EINVAL
+ * run's id in ret_run_id; -ESHUTDOWN once the daemon is stopping; -EROFS
+ * while it is a standby (the leader runs everything); -EINVAL
  * with diagnostics in reterr when the options do not fit the pipeline. */
 int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
                        const struct dagd_run_options *opts, char ret_run_id[static 33],

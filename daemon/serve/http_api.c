@@ -31,6 +31,7 @@
 #include <stdarg.h>
 
 #include "actions.h"
+#include "standby.h"
 #include "daemon_json.h"
 #include "history_json.h"
 #include "http_internal.h"
@@ -324,6 +325,11 @@ int dagd__http_action(const struct dagd_http_request *req, struct dagd_http_resp
     char run_id[33];
     _cleanup_free_ char *msg = NULL;
 
+    if (d->standby) {
+        /* The leader runs and cancels (docs/postgresql.md). */
+        msg = dagd_standby_refusal(d->standby);
+        return dagd__http_set_error(res, 503, "STANDBY", "%s", msg);
+    }
     if (strncmp(p, "/api/pipelines/", 15) == 0) {
         const char *name = p + 15;
         size_t n = strlen(name);

@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
-"""Two daemons, one PostgreSQL history (issue 13's stretch item, the part
-that is built): a second `dagd serve --standby` on the same history waits
-while the first serves it, and takes over when the first dies: within 5 s
-of a SIGKILL it serves dagctl, fails the dead daemon's runs in progress as
-orphans, and its schedule goes on from the newest recorded tick: every
-second of a per-second schedule ticks exactly once across both daemons
-(catchup covers the seconds of the takeover). A leader that comes back
-after a standby took over stops (exit 1) instead of writing beside it.
-SKIP (77) without PostgreSQL."""
+"""Two daemons, one PostgreSQL history (issue 13's stretch item): a second
+`dagd serve --standby` on the same history serves dagctl and its HTTP
+listener from it while the first leads: status names the leader, runs,
+show, logs, ticks and pipelines match the leader's, /api reads and
+/metrics answer, run/retry/cancel (and the API's POSTs) are refused with
+STANDBY naming the leader, and its own schedule and sensor stay silent.
+When the leader dies, the standby's same socket leads within 5 s of a
+SIGKILL, fails the dead daemon's runs in progress as orphans, and its
+schedule goes on from the newest recorded tick: every second of a
+per-second schedule ticks exactly once across both daemons (catchup
+covers the seconds of the takeover). A leader that comes back after a
+standby took over stops (exit 1) instead of writing beside it. Prints
+the takeover time and dagctl's latency on both daemons. SKIP (77)
+without PostgreSQL."""
+import http.client
+import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
-from dagdtest import NOOP, Daemon, check, fail, need_test_plugins, wait_for
+from dagdtest import NOOP, Daemon, check, fail, free_port, need_test_plugins, wait_for
 from dagdtest.pg import PgServer
 
 need_test_plugins("noop")
@@ -29,6 +38,21 @@ steps:
     task: noop
 """
 
+OWN = """pipeline: own
+params: {file: none}
+schedules:
+  - name: own_second
+    cron: "* * * * * *"
+sensors:
+  - name: own_drop
+    watch: %s
+    pattern: "*data*.json"
+    params: {file: "${sensor.path}"}
+steps:
+  - name: only
+    task: noop
+"""
+
 
 def ticks(pg):
     return [(int(ts), status) for ts, status in
@@ -36,27 +60,130 @@ def ticks(pg):
                      "dagd")]
 
 
+TOKEN = "standby-token-0123456789"
+
+
+def http_get(port, path, method="GET", headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def role(d):
+    p = d.ctl("status", json_out=True, check_rc=None)
+    return p.json.get("role") if p.returncode == 0 else None
+
+
+def median_ms(fn, n=15):
+    times = []
+    for _ in range(n):
+        t = time.monotonic()
+        fn()
+        times.append((time.monotonic() - t) * 1000)
+    times.sort()
+    return times[len(times) // 2]
+
+
 with PgServer(dbname="dagd") as pg:
     conninfo = pg.conninfo
     a = Daemon({"ticking": TICKING}, args=["--state", conninfo])
-    b = Daemon({"ticking": TICKING}, args=["--state", conninfo, "--standby"], start=False)
+    port = free_port()
+    b = Daemon({"ticking": TICKING}, config="", start=False,
+               args=["--state", conninfo, "--standby", "--http", "127.0.0.1:%d" % port])
     with a, b:
+        token = os.path.join(b.tmp, "token")
+        with open(token, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(token, 0o600)
+        with open(b.config, "w") as f:
+            f.write("http_token_file: %s\n" % token)
         wait_for(lambda: len(ticks(pg)) >= 2, 20, "the leader's ticks")
         b.start(wait=False)
         wait_for(lambda: "Standby: Another daemon uses the run history" in b.logtext(), 20,
                  "the standby to wait")
-        time.sleep(1.5)
-        check(b.proc.poll() is None, "the standby exited:\n" + b.logtext())
-        check(not os.path.exists(b.sock), "the standby listens before it took over")
+        # The standby serves dagctl on its own socket, from the shared history.
+        b.wait_ready(10)
+        check(role(b) == "standby" and role(a) == "leader", b.logtext())
+        st = b.ctl("status", json_out=True).json
+        leader = st.get("leader") or {}
+        check("dagd serve pid %d on " % a.proc.pid in leader.get("application", ""),
+              "the standby names its leader: %r" % st)
+        check(st["history"] == a.ctl("status", json_out=True).json["history"], repr(st))
+        out = b.ctl("status").stdout
+        check("role: standby for the run history" in out and
+              "leader: dagd serve pid %d on " % a.proc.pid in out, out)
+        check("role: leader of the run history" in a.ctl("status").stdout, "leader's status")
+        print("ok: the standby's status names its leader: %s" % leader["application"])
+
+        wait_for(lambda: len(ticks(pg)) >= 4, 20, "more of the leader's ticks")
+        runs_a = a.ctl("runs", json_out=True).json
+        runs_b = b.ctl("runs", json_out=True).json
+        ended = [r for r in runs_b["runs"] if r["status"] == "succeeded"]
+        check(ended, "the standby lists the leader's runs: %r" % runs_b)
+        check({r["run_id"] for r in ended} <= {r["run_id"] for r in runs_a["runs"]} |
+              {r["run_id"] for r in ended}, repr(runs_b))
+        rid = ended[0]["run_id"]
+        show_b = b.ctl("show", rid, json_out=True).json
+        show_a = a.ctl("show", rid, json_out=True).json
+        check(show_b == show_a, "show differs:\n%r\n%r" % (show_a, show_b))
+        check(show_b["run"]["status"] == "succeeded" and show_b["steps"], repr(show_b))
+        logs_b = b.ctl("logs", rid).stdout
+        check(logs_b == a.ctl("logs", rid).stdout and logs_b.strip(), "logs differ: " + logs_b)
+        # Ticks come from the history; the standby arms no schedule.
+        tick_b = b.ctl("ticks", "every_second", json_out=True).json
+        tick_a = a.ctl("ticks", "every_second", "--limit", "100", json_out=True).json
+        check(tick_b["ticks"] and tick_b["schedules"] == 0 and not tick_b["armed"],
+              repr(tick_b))
+        check(tick_a["schedules"] == 1 and tick_a["armed"], repr(tick_a))
+        check(all(t in tick_a["ticks"] for t in tick_b["ticks"]), "%r\n%r" % (tick_a, tick_b))
+        check("ticking" in b.ctl("pipelines").stdout, "pipelines")
+        print("ok: runs, show, logs, ticks and pipelines on the standby match the leader's")
+
+        # Writes belong to the leader: refused, naming it; a reload is the
+        # standby's own.
+        for args in (["run", "ticking"], ["retry", rid], ["cancel", rid]):
+            p = b.ctl(*args, check_rc=1)
+            check("STANDBY" in p.stderr and "dagd serve pid %d on " % a.proc.pid in p.stderr
+                  and "run it there" in p.stderr, p.stderr)
+        b.ctl("reload")
+        print("ok: run, retry and cancel refused on the standby: " + p.stderr.strip())
+
+        # Its HTTP listener: the web UI, the API's reads and /metrics from
+        # the history; the API's POSTs refused like the socket's.
+        status, body = http_get(port, "/")
+        check(status == 200 and b"<html" in body.lower(), "GET /: %d" % status)
+        status, body = http_get(port, "/api/runs/%s" % rid)
+        check(status == 200 and json.loads(body)["run"]["run_id"] == rid, body[:300])
+        status, body = http_get(port, "/api/runs")
+        check(status == 200 and rid in [r["run_id"] for r in json.loads(body)["runs"]] +
+              [rid] and json.loads(body)["runs"], body[:300])
+        status, body = http_get(port, "/metrics")
+        check(status == 200 and b'dagd_runs_total{pipeline="ticking",status="succeeded"}' in body,
+              body[:2000])
+        status, body = http_get(port, "/api/pipelines/ticking/run", "POST",
+                                {"Authorization": "Bearer " + TOKEN})
+        check(status == 503 and json.loads(body)["error"]["code"] == "STANDBY" and
+              b"dagd serve pid %d on " % a.proc.pid in body, "POST run: %d %s" % (status, body))
+        print("ok: the standby's web UI, /api reads and /metrics; POST refused (503 STANDBY)")
+
+        lat = {}
+        for name, d in (("leader", a), ("standby", b)):
+            lat[name] = (median_ms(lambda: d.ctl("status")), median_ms(lambda: d.ctl("runs")))
+        print("figure: dagctl status / runs median ms: leader %.1f / %.1f, standby %.1f / %.1f"
+              % (lat["leader"] + lat["standby"]))
 
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)
         t0 = time.monotonic()
-        b.wait_ready(10)
+        wait_for(lambda: role(b) == "leader", 10, "the standby to lead")
         took = time.monotonic() - t0
         check(took < 5, "took over in %.1f s:\n%s" % (took, b.logtext()))
         check("Took over the run history" in b.logtext(), b.logtext())
-        print("ok: the standby serves dagctl %.1f s after the leader's SIGKILL" % took)
+        print("ok: the standby's socket serves as leader %.2f s after the leader's SIGKILL" % took)
+        b.ctl("run", "ticking", "--wait")
 
         # The schedule goes on from the standby: every second once.
         n = len(ticks(pg))
@@ -76,8 +203,10 @@ with PgServer(dbname="dagd") as pg:
         a.args = ["--state", conninfo, "--standby"]
         a.start(wait=False)
         wait_for(lambda: a.logtext().count("Standby:") >= 1, 20, "the old leader to wait")
-        check(b.stop() == 0, b.logtext())
         a.wait_ready(10)
+        check(role(a) == "standby", a.logtext())
+        check(b.stop() == 0, b.logtext())
+        wait_for(lambda: role(a) == "leader", 10, "the old leader to lead again")
         check(a.stop() == 0, a.logtext())
 
     # The leader loses its session (pg_terminate_backend: a network cut) and
@@ -91,7 +220,7 @@ with PgServer(dbname="dagd") as pg:
         killed = pg.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
                           "'advisory' AND objid = %d AND granted" % HISTORY_LOCK, "dagd")
         check(len(killed) == 1, "the leader's session: %r" % killed)
-        e.wait_ready(10)
+        wait_for(lambda: role(e) == "leader", 10, "the standby to lead")
         c.ctl("runs", check_rc=None)
         try:
             rc = c.proc.wait(20)
@@ -116,7 +245,7 @@ with PgServer(dbname="dagd") as pg:
         time.sleep(1.0)
         check(e.proc.poll() is None, "the standby exited with the server:\n" + e.logtext())
         pg.start()
-        e.wait_ready(15)
+        wait_for(lambda: role(e) == "leader", 15, "the standby to lead")
         check(e.logtext().count("Took over the run history") == 1, e.logtext())
         c.ctl("runs", check_rc=None, timeout=150)
         try:
@@ -126,6 +255,35 @@ with PgServer(dbname="dagd") as pg:
         check(rc == 1, "the old leader's exit status %d:\n%s" % (rc, c.logtext()))
         check(e.stop() == 0, e.logtext())
     print("ok: a standby outlives a server restart and takes over from the idle leader")
+
+    # A standby fires nothing: its own pipelines (a per-second schedule and
+    # a sensor; the leader has neither) stay silent while it stands by,
+    # and fire once it took over.
+    watch = tempfile.mkdtemp(prefix="dagd-standby-watch-")
+    c = Daemon({"noop": NOOP}, args=["--state", conninfo])
+    e = Daemon({"own": OWN % watch}, args=["--state", conninfo, "--standby"], start=False)
+    with c, e:
+        e.start(wait=False)
+        e.wait_ready(10)
+        check(role(e) == "standby", e.logtext())
+        with open(os.path.join(watch, "x-data-1.json"), "w") as f:
+            f.write("{}\n")
+        time.sleep(2.5)
+        own = "SELECT count(*) FROM %s WHERE %s"
+        check(pg.query(own % ("ticks", "name IN ('own_second', 'own_drop')"), "dagd") == [["0"]]
+              and pg.query(own % ("runs", "pipeline = 'own'"), "dagd") == [["0"]],
+              "the standby fired: %r" % pg.query("SELECT name, kind, status FROM ticks", "dagd"))
+        check(c.stop() == 0, c.logtext())
+        wait_for(lambda: role(e) == "leader", 10, "the standby to lead")
+        with open(os.path.join(watch, "x-data-2.json"), "w") as f:
+            f.write("{}\n")
+        wait_for(lambda: pg.query(own % ("runs", "pipeline = 'own' AND trigger = 'schedule'"),
+                                  "dagd") != [["0"]], 10, "the new leader's schedule")
+        wait_for(lambda: pg.query(own % ("runs", "pipeline = 'own' AND trigger = 'sensor'"),
+                                  "dagd") != [["0"]], 10, "the new leader's sensor")
+        check(e.stop() == 0, e.logtext())
+    shutil.rmtree(watch, ignore_errors=True)
+    print("ok: a standby fires no schedule or sensor; once it leads, both fire")
 
     # --standby without a PostgreSQL history is refused.
     d = Daemon({"ticking": TICKING}, args=["--standby"], start=False)
