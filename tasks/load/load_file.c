@@ -476,7 +476,8 @@ static int prepare_sqlite(struct dagd_load *l, const struct dagd_load_spec *spec
         (r = prepare(l,
                      "INSERT INTO _dagd_load_files (table_name, content_hash, file, size, rows, "
                      "rejected, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                     &l->ck_put)) < 0) {
+                     &l->ck_put)) < 0 ||
+        (r = prepare(l, CK_SIZE_SQL("?1", "?2"), &l->ck_size)) < 0) {
         return r;
     }
     if (l->rejects) {
@@ -593,6 +594,7 @@ struct dagd_load *dagd_load_free(struct dagd_load *l)
     sqlite3_finalize(l->rej);
     sqlite3_finalize(l->ck_find);
     sqlite3_finalize(l->ck_put);
+    sqlite3_finalize(l->ck_size);
     dagd__load_rows_unregister(&l->rows_vt); /* after the statement that reads it */
     dagd__load_pg_done(l);
     for (size_t i = 0; l->cols && i < l->n_cols; i++) {
@@ -616,6 +618,7 @@ struct dagd_load *dagd_load_free(struct dagd_load *l)
     free(l->table);
     free(l->rejects);
     free(l->newest);
+    dagd__task_hash_free(l->read_hash);
     free(l->prev_file);
     free(l);
     return NULL;
@@ -1140,6 +1143,10 @@ static int read_stream(struct dagd_load *l, int fd)
             r = fail(l, -errno, "%s: read error: %s", l->name, strerror(errno));
             goto out;
         }
+        if (l->read_hash) {
+            dagd__task_hash_feed(l->read_hash, buf, (size_t)n);
+            l->bytes_read += (uint64_t)n;
+        }
         if (csv && dagd_utf8_check_feed(&u8, buf, (size_t)n) < 0) {
             r = fail(l, -EINVAL, "%s: not valid UTF-8 (byte offset %" PRIu64 ")", l->name,
                      u8.error_offset);
@@ -1219,6 +1226,18 @@ static int find_checkpoint(struct dagd_load *l, const char *hash, bool *ret_foun
         l->prev_file = xstrdup((const char *)sqlite3_column_text(l->ck_find, 0));
     }
     (void)sqlite3_reset(l->ck_find);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(l, "reading _dagd_load_files");
+}
+
+static int size_seen(struct dagd_load *l, uint64_t size, bool *ret_seen)
+{
+    int rc;
+
+    sqlite3_bind_text(l->ck_size, 1, l->table, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(l->ck_size, 2, (sqlite3_int64)size);
+    rc = sqlite3_step(l->ck_size);
+    *ret_seen = rc == SQLITE_ROW;
+    (void)sqlite3_reset(l->ck_size);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_fail(l, "reading _dagd_load_files");
 }
 
@@ -1314,6 +1333,45 @@ static int read_and_write(struct dagd_load *l)
     return l->reader_r;
 }
 
+/* Before a file is read: either it is hashed now and looked up among the
+ * checkpoints (found: *ret_found), or, when no checkpoint of the table has
+ * its size, it cannot have been loaded before and the reader hashes it on
+ * the way (l->read_hash): one pass over the file instead of two. XLSX is
+ * read out of order (zip), so it is always hashed first. fd: the open file
+ * (CSV, JSON) or -1. */
+static int lookup_checkpoint(struct dagd_load *l, int fd, struct dagd_load_result *res,
+                             bool *ret_found)
+{
+    struct stat st;
+    bool seen = true;
+    int r;
+
+    if (fd >= 0) {
+        if (fstat(fd, &st) < 0) {
+            return fail(l, -errno, "%s: cannot read: %s", l->name, strerror(errno));
+        }
+        r = l->wh ? dagd__load_pg_size_seen(l, (uint64_t)st.st_size, &seen)
+                  : size_seen(l, (uint64_t)st.st_size, &seen);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (!seen) {
+        l->read_hash = dagd__task_hash_new();
+        if (!l->read_hash) {
+            return fail(l, -ENOMEM, "out of memory");
+        }
+        *ret_found = false;
+        return 0;
+    }
+    r = dagd__task_hash_file(l->path, res->hash, &res->size);
+    if (r < 0) {
+        return fail(l, r, "%s: cannot read: %s", l->name, strerror(-r));
+    }
+    return l->wh ? dagd__load_pg_find_checkpoint(l, res->hash, ret_found)
+                 : find_checkpoint(l, res->hash, ret_found);
+}
+
 int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int64_t loaded_at_ms,
                    struct dagd_load_result *ret)
 {
@@ -1328,30 +1386,29 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
     l->header_done = false;
     l->n_header = 0;
     l->rows = l->written = l->rejected = 0;
+    l->bytes_read = 0;
+    l->read_hash = dagd__task_hash_free(l->read_hash);
     l->err[0] = '\0';
     l->werr[0] = '\0';
 
-    r = dagd__task_hash_file(path, res.hash, &res.size);
-    if (r < 0) {
-        return fail(l, r, "%s: cannot read: %s", name, strerror(-r));
+    if (l->format != DAGD_LOAD_XLSX) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            return fail(l, -errno, "%s: cannot read: %s", name, strerror(errno));
+        }
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
-    r = l->wh ? dagd__load_pg_find_checkpoint(l, res.hash, &found)
-              : find_checkpoint(l, res.hash, &found);
-    if (r < 0) {
-        return r;
-    }
-    if (found) {
+    if ((r = lookup_checkpoint(l, fd, &res, &found)) < 0 || found) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (r < 0) {
+            return r;
+        }
         res.skipped = true;
         res.prev_file = l->prev_file;
         *ret = res;
         return 0;
-    }
-    if (l->format != DAGD_LOAD_XLSX) {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            return fail(l, -errno, "%s: cannot open: %s", name, strerror(errno));
-        }
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
     if ((r = exec(l, l->wh ? "BEGIN" : "BEGIN IMMEDIATE")) < 0) {
         if (fd >= 0) {
@@ -1379,6 +1436,10 @@ int dagd_load_file(struct dagd_load *l, const char *path, const char *name, int6
     res.rows = l->rows;
     res.written = l->written;
     res.rejected = l->rejected;
+    if (r == 0 && l->read_hash) {
+        dagd__task_hash_hex(l->read_hash, res.hash);
+        res.size = l->bytes_read;
+    }
     if (r == 0) {
         /* the checkpoint commits in the same transaction as the rows */
         r = l->wh ? dagd__load_pg_finish(l, &res) : put_checkpoint(l, &res);

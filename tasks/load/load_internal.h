@@ -14,11 +14,20 @@
 
 struct dagd_wh;
 struct dagd_load_result;
+struct dagd__task_hash;
 
 #define READ_CHUNK (1u << 20)
 #define PROGRESS_EVERY 16384u
 #define QUEUE_ROWS 1024u /* rows per batch handed from the reader to SQLite */
 #define QUEUE_DEPTH 4u
+
+/* Is there a checkpoint of this table for a file of this size (table, size
+ * as parameters)? A file whose content was loaded before has that size, so
+ * without one the file is new and its hash can wait for the reader. A NULL
+ * size (never written by this loader) counts as a match, to stay safe. */
+#define CK_SIZE_SQL(table, size)                                                                   \
+    "SELECT 1 FROM _dagd_load_files WHERE table_name = " table " AND (size = " size                \
+    " OR size IS NULL) LIMIT 1"
 
 enum cell_kind { CELL_NULL, CELL_INT, CELL_REAL, CELL_TEXT };
 
@@ -84,7 +93,7 @@ struct dagd_load {
     uint64_t max_rejects;
     size_t n_out; /* bound values per row: columns + metadata */
 
-    sqlite3_stmt *ins_batch, *rej, *ck_find, *ck_put;
+    sqlite3_stmt *ins_batch, *rej, *ck_find, *ck_put, *ck_size;
     struct dagd__load_rows rows_vt; /* ins_batch's source: the batch being written */
     bool replaced;                  /* REPLACE: the table was emptied by an earlier file */
 
@@ -97,6 +106,11 @@ struct dagd_load {
     bool header_done;
     struct src *vals;
     int fd;
+    /* CSV and JSON: the content hash taken while the reader goes through the
+     * file (NULL: it was hashed before, see dagd_load_file), and the bytes
+     * it read */
+    struct dagd__task_hash *read_hash;
+    uint64_t bytes_read;
     uint64_t rows, written, rejected; /* rows, rejected: reader; written: SQLite thread */
 
     /* the ring of batches between the reader thread and the SQLite thread */
@@ -126,6 +140,7 @@ int dagd__load_create_tables(struct dagd_load *l, const struct dagd_load_spec *s
 /* load_pg.c: the PostgreSQL writer (see there). */
 int dagd__load_pg_create(struct dagd_load *l, const struct dagd_load_spec *spec);
 int dagd__load_pg_find_checkpoint(struct dagd_load *l, const char *hash, bool *ret_found);
+int dagd__load_pg_size_seen(struct dagd_load *l, uint64_t size, bool *ret_seen);
 int dagd__load_pg_begin(struct dagd_load *l);
 int dagd__load_pg_write_batch(struct dagd_load *l, const struct batch *b);
 int dagd__load_pg_finish(struct dagd_load *l, const struct dagd_load_result *res);

@@ -440,6 +440,28 @@ int dagd__load_pg_find_checkpoint(struct dagd_load *l, const char *hash, bool *r
     return 0;
 }
 
+static int seen_row(void *userdata, size_t n, const char *const *names, const char *const *values,
+                    const char *kinds)
+{
+    *(bool *)userdata = true;
+    return 0;
+}
+
+int dagd__load_pg_size_seen(struct dagd_load *l, uint64_t size, bool *ret_seen)
+{
+    char sz[24];
+    const char *params[] = {l->table, sz};
+    bool seen = false;
+
+    (void)snprintf(sz, sizeof(sz), "%" PRIu64, size);
+    if (dagd_wh_query(l->wh, CK_SIZE_SQL("$1", "$2"), 2, params, seen_row, &seen) < 0) {
+        return dagd__load_fail(l, -EIO, "%s: reading _dagd_load_files: %s", l->wh->label,
+                               l->wh->err);
+    }
+    *ret_seen = seen;
+    return 0;
+}
+
 /* Starts a COPY (sql) and checks the server went into COPY IN. */
 static int copy_start(struct dagd_load *l, const char *sql)
 {

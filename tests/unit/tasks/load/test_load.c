@@ -16,6 +16,7 @@
 
 #include "load_file.h"
 #include "load_spec.h"
+#include "task_hash.h"
 #include "utf8_check.h"
 #include "values.h"
 
@@ -352,6 +353,45 @@ static void test_append_checkpoint(void **state)
     sqlite3_close(db);
 }
 
+/* A new file is hashed while it is read (no checkpoint of its size): the
+ * checkpoint holds the same hash and size as a separate pass over the file,
+ * also across the reader's 1 MiB chunks, so the same bytes are skipped
+ * later; other bytes of the same size still load. */
+static void test_checkpoint_hash(void **state)
+{
+    sqlite3 *db = open_db();
+    struct dagd_load_spec spec = {
+        .format = DAGD_LOAD_CSV,
+        .table = "t",
+        .columns = kv_cols,
+        .n_columns = 3,
+    };
+    struct dagd_load *l = new_loader(db, &spec);
+    size_t cap = 100000 * 32 + 16;
+    char *csv = malloc(cap);
+    size_t len = (size_t)sprintf(csv, "k,v,at\n");
+    char want[33], got[80];
+    uint64_t size;
+
+    for (int i = 1; i <= 100000; i++) {
+        len += (size_t)sprintf(csv + len, "%d,value %06d,2023-01-01\n", i, i);
+    }
+    assert_true(len > 2 * 1024 * 1024);
+    load_ok(l, "big.csv", csv, false);
+    assert_int_equal(dagd__task_hash_file(path_of("big.csv"), want, &size), 0);
+    assert_int_equal(size, len);
+    (void)snprintf(got, sizeof(got), "%s|%zu\n", want, len);
+    assert_string_equal(dump(db, "SELECT content_hash, size FROM _dagd_load_files"), got);
+    load_ok(l, "big_again.csv", csv, true);
+    csv[len - 2] = '2'; /* the last date: 2023-01-02, the same size */
+    load_ok(l, "big_changed.csv", csv, false);
+    assert_int_equal(count(db, "SELECT count(*) FROM t"), 200000);
+    assert_int_equal(count(db, "SELECT count(DISTINCT content_hash) FROM _dagd_load_files"), 2);
+    free(csv);
+    dagd_load_free(l);
+    sqlite3_close(db);
+}
+
 /* Replace empties the table in the first file's transaction only. */
 static void test_replace(void **state)
 {
@@ -617,13 +657,13 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),      cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_column_spec), cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_file_errors), cmocka_unit_test(test_append_checkpoint),
-        cmocka_unit_test(test_replace),     cmocka_unit_test(test_upsert_newest),
-        cmocka_unit_test(test_many_rows),   cmocka_unit_test(test_json_ndjson),
-        cmocka_unit_test(test_bad_spec),    cmocka_unit_test(test_late_failures),
-        cmocka_unit_test(test_xlsx),
+        cmocka_unit_test(test_values),          cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_column_spec),     cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_file_errors),     cmocka_unit_test(test_append_checkpoint),
+        cmocka_unit_test(test_checkpoint_hash), cmocka_unit_test(test_replace),
+        cmocka_unit_test(test_upsert_newest),   cmocka_unit_test(test_many_rows),
+        cmocka_unit_test(test_json_ndjson),     cmocka_unit_test(test_bad_spec),
+        cmocka_unit_test(test_late_failures),   cmocka_unit_test(test_xlsx),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
