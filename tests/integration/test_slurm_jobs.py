@@ -19,7 +19,6 @@ one-node cluster (dagdtest.slurm) driven through dagd serve and dagctl:
     cluster cannot produce them in seconds).
 
 SKIP without slurm-wlm and munge."""
-import json
 import os
 import shutil
 import sys
@@ -116,24 +115,6 @@ steps:
 """
 
 
-def steps(d, run_id):
-    with d.db() as c:
-        return {r["step"]: dict(r) for r in
-                c.execute("SELECT * FROM steps WHERE run_id = ?", (run_id,))}
-
-
-def events(d, run_id, step=None):
-    with d.db() as c:
-        q = "SELECT * FROM events WHERE run_id = ?" + (" AND step = ?" if step else "")
-        return [dict(r) for r in c.execute(q + " ORDER BY seq",
-                                           (run_id, step) if step else (run_id,))]
-
-
-def start(d, pipeline):
-    p = d.ctl("run", pipeline, "--force", json_out=True)
-    return p.json["run_id"]
-
-
 def job_of(d, run_id, step, attempt):
     """The Slurm job of an attempt, from its directory (exec_slurm.c)."""
     path = os.path.join(d.state, "slurm", run_id, step, str(attempt), "handle")
@@ -150,17 +131,17 @@ def job_of(d, run_id, step, attempt):
 
 
 def test_fan(c, d):
-    run_id = start(d, "fan")
+    run_id = d.start_run("fan")
     row = d.wait_run(run_id, timeout=180)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "fan run (steps: %r)" % st)
     for name in ["start", "join"] + ["b%d" % i for i in range(6)]:
         eq(st[name]["status"], "succeeded", "step " + name)
         eq(st[name]["attempts"], 1, "attempts of " + name)
-    out = [e["message"] for e in events(d, run_id, "start") if e["kind"] == "stdout"]
+    out = [e["message"] for e in d.events(run_id, "start") if e["kind"] == "stdout"]
     check(any(m.startswith("started on ") and "job " in m for m in out),
           "the job's stdout came back: %r" % out)
-    jobs = [e["message"] for e in events(d, run_id) if "runs as slurm:" in e["message"]]
+    jobs = [e["message"] for e in d.events(run_id) if "runs as slurm:" in e["message"]]
     eq(len(jobs), 7, "one 'runs as' event per Slurm attempt: %r" % jobs)
     arrays = {m.split("slurm:")[1].split("_")[0] for m in jobs if "_" in m.split("slurm:")[1]}
     eq(len(arrays), 1, "the six sleeps went out as one job array: %r" % jobs)
@@ -172,13 +153,13 @@ def test_fan(c, d):
 
 
 def test_retry_timeout(c, d):
-    run_id = start(d, "retry")
+    run_id = d.start_run("retry")
     row = d.wait_run(run_id, timeout=180)
     eq(row["status"], "failed", "run with a timed-out step")
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(st["flaky"]["status"], "succeeded", "flaky after retries")
     eq(st["flaky"]["attempts"], 3, "flaky's attempts")
-    retries = [e["message"] for e in events(d, run_id, "flaky") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "flaky") if e["kind"] == "retry"]
     eq(len(retries), 2, "retry events")
     check("flaky failure 1 of 2" in retries[0], "first retry names the failure: %r" % retries)
     eq(st["slow"]["status"], "failed", "slow step")
@@ -188,38 +169,38 @@ def test_retry_timeout(c, d):
 
 
 def test_cancel(c, d):
-    run_id = start(d, "long")
+    run_id = d.start_run("long")
     job = job_of(d, run_id, "wait", 1)
     wait_for(lambda: c.jobs().get(job) == "RUNNING", 60, "job %s to run" % job)
     d.ctl("cancel", run_id)
     row = d.wait_run(run_id, timeout=60)
     eq(row["status"], "canceled", "canceled run")
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(st["wait"]["status"], "canceled", "running step")
     eq(st["after"]["status"], "canceled", "pending step")
     wait_for(lambda: c.jobs().get(job) == "CANCELLED", 60, "scancel of job %s" % job)
 
 
 def test_scancel_behind(c, d):
-    run_id = start(d, "behind")
+    run_id = d.start_run("behind")
     job = job_of(d, run_id, "nap", 1)
     wait_for(lambda: c.jobs().get(job) == "RUNNING", 60, "job %s to run" % job)
     c.run("scancel", job)
     row = d.wait_run(run_id, timeout=120)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "run after a retry (steps %r)" % st)
     eq(st["nap"]["attempts"], 2, "attempts")
-    retries = [e["message"] for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "nap") if e["kind"] == "retry"]
     eq(len(retries), 1, "one retry")
     check("Slurm job %s was canceled outside dagd" % job in retries[0],
           "the retry names the scancel: %r" % retries)
 
 
 def test_warehouse(c, d):
-    run_id = start(d, "wh")
+    run_id = d.start_run("wh")
     row = d.wait_run(run_id, timeout=120)
     eq(row["status"], "failed", "run of a SQLite warehouse step on Slurm")
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(st["checks"]["attempts"], 1, "refused, not retried")
     check(st["checks"]["error"].startswith("refused: step runs on Slurm and its warehouse"),
           "error: %r" % st["checks"]["error"])
@@ -239,7 +220,7 @@ def test_pg_warehouse(c, d):
         run_id = d.ctl("run", "pgwh", "--force", "--param", "warehouse=" + pg.conninfo,
                        json_out=True).json["run_id"]
         row = d.wait_run(run_id, timeout=120)
-        st = steps(d, run_id)
+        st = d.steps(run_id)
         eq(row["status"], "succeeded", "checks on Slurm against PostgreSQL (steps %r)" % st)
         check(os.path.exists(os.path.join(d.state, "slurm", run_id, "checks", "1", "exit.json")),
               "it ran as a Slurm job")
@@ -247,7 +228,7 @@ def test_pg_warehouse(c, d):
         run_id = d.ctl("run", "pgwh", "--force", "--param", "warehouse=" + pg.conninfo,
                        json_out=True).json["run_id"]
         d.wait_run(run_id, timeout=120)
-        st = steps(d, run_id)
+        st = d.steps(run_id)
         eq(st["checks"]["status"], "failed", "a NULL in t fails not_null on Slurm too")
 
 
@@ -256,9 +237,9 @@ def test_config(c):
     fails the attempt with sbatch's words."""
     with Daemon(pipelines={"nopart": NOPART},
                 config="slurm:\n  partition: nosuchpart\n  poll_interval: 250ms\n") as d:
-        run_id = start(d, "nopart")
+        run_id = d.start_run("nopart")
         d.wait_run(run_id, timeout=60)
-        st = steps(d, run_id)
+        st = d.steps(run_id)
         eq(st["one"]["status"], "failed", "step with a bad partition")
         check(st["one"]["error"].startswith("sbatch failed:") and
               "partition" in st["one"]["error"].lower(), "error: %r" % st["one"]["error"])
@@ -302,7 +283,7 @@ def test_states(c):
             "node": ("NODE_FAIL", "the node of Slurm job %s failed (NODE_FAIL)")}
     try:
         with Daemon(pipelines={"states": STATES % {"dir": tmp}}, config=cfg) as d:
-            run_id = start(d, "states")
+            run_id = d.start_run("states")
             jobs = {n: job_of(d, run_id, n, 1) for n in want}
             # running or still pending (the node runs two at a time): the
             # state Slurm reports is what counts
@@ -312,11 +293,11 @@ def test_states(c):
             for n in want:  # attempt 2 ends at once (a canceled pending one never ran)
                 open(os.path.join(tmp, n + ".1"), "a").close()
             row = d.wait_run(run_id, timeout=120)
-            st = steps(d, run_id)
+            st = d.steps(run_id)
             eq(row["status"], "succeeded", "run after the retries (steps %r)" % st)
             for n, j in jobs.items():
                 eq(st[n]["attempts"], 2, "attempts of " + n)
-                retries = [e["message"] for e in events(d, run_id, n) if e["kind"] == "retry"]
+                retries = [e["message"] for e in d.events(run_id, n) if e["kind"] == "retry"]
                 text = want[n][1] % j if "%s" in want[n][1] else want[n][1]
                 check(len(retries) == 1 and text in retries[0],
                       "%s's retry names Slurm's %s: %r" % (n, want[n][0], retries))

@@ -22,9 +22,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dagdtest import Daemon, check, eq, need_test_plugins, run_main, wait_for  # noqa: E402
+from dagdtest import Daemon, alive, check, eq, need_test_plugins, run_main, wait_for  # noqa: E402
 from dagdtest.fakewiki import free_port  # noqa: E402
-from dagdtest.slurm import SlurmCluster, need_slurm  # noqa: E402
+from dagdtest.slurm import SlurmCluster, need_slurm, runs_as  # noqa: E402
 
 FAN = """pipeline: fan
 defaults:
@@ -56,38 +56,9 @@ steps:
 """
 
 
-def steps(d, run_id):
-    with d.db() as c:
-        return {r["step"]: dict(r) for r in
-                c.execute("SELECT * FROM steps WHERE run_id = ?", (run_id,))}
-
-
-def events(d, run_id, step=None):
-    with d.db() as c:
-        q = "SELECT * FROM events WHERE run_id = ?" + (" AND step = ?" if step else "")
-        return [dict(r) for r in c.execute(q + " ORDER BY seq",
-                                           (run_id, step) if step else (run_id,))]
-
-
-def start(d, pipeline):
-    return d.ctl("run", pipeline, "--force", json_out=True).json["run_id"]
-
-
 def job_of(message):
     """The Slurm job of a 'runs as pilot A (Slurm job J) on H, pid P' event."""
     return message.split("(Slurm job ")[1].split(")")[0]
-
-
-def runs_as(d, run_id, step):
-    return [e["message"] for e in events(d, run_id, step) if "runs as pilot " in e["message"]]
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
 
 
 def pilot_pid(alloc):
@@ -111,36 +82,36 @@ def pilot_jobs(c):
 
 
 def test_fan(c, d):
-    run_id = start(d, "fan")
+    run_id = d.start_run("fan")
     row = d.wait_run(run_id, timeout=180)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "fan run (steps: %r)" % st)
     for name in st:
         eq(st[name]["status"], "succeeded", "step " + name)
         eq(st[name]["attempts"], 1, "attempts of " + name)
     jobs = pilot_jobs(c)
     check(1 <= len(jobs) <= 2, "at most max (2) pilot allocations: %r" % jobs)
-    out = [e["message"] for e in events(d, run_id, "start") if e["kind"] == "stdout"]
+    out = [e["message"] for e in d.events(run_id, "start") if e["kind"] == "stdout"]
     eq(len(out), 1, "start's stdout came back: %r" % out)
     check(out[0].split()[-1] in jobs, "the step ran inside a pilot's job: %r, %r" % (out, jobs))
 
 
 def test_pilot_killed(c, d):
-    run_id = start(d, "nap")
+    run_id = d.start_run("nap")
     wait_for(lambda: runs_as(d, run_id, "nap"), 120, "nap to start in a pilot")
     alloc = runs_as(d, run_id, "nap")[0].split("runs as pilot ")[1].split()[0]
     pid = wait_for(lambda: pilot_pid(alloc), 10, "the pilot process of %s" % alloc)
     os.kill(pid, signal.SIGKILL)
     row = d.wait_run(run_id, timeout=180)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "run after the pilot was lost (steps %r)" % st)
     eq(st["nap"]["attempts"], 2, "attempts: the lost one and its retry")
-    retries = [e["message"] for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "nap") if e["kind"] == "retry"]
     eq(len(retries), 1, "one retry event: %r" % retries)
     check("was lost" in retries[0], "the retry says the pilot was lost: %r" % retries)
     allocs = [m.split("runs as pilot ")[1].split()[0] for m in runs_as(d, run_id, "nap")]
     check(len(allocs) == 2 and allocs[1] != alloc, "retried in another allocation: %r" % allocs)
-    results = [e for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    results = [e for e in d.events(run_id, "nap") if e["kind"] == "retry"]
     eq(len(results), 1, "nothing recorded twice")
 
 
@@ -148,7 +119,7 @@ def test_scancel_behind(c, d):
     """scancel of a pilot's allocation behind dagd's back: Slurm ends the
     pilot (SIGTERM), which kills its attempt; dagd counts the pilot lost
     and runs the attempt again in another allocation, recorded once."""
-    run_id = start(d, "nap")
+    run_id = d.start_run("nap")
     wait_for(lambda: runs_as(d, run_id, "nap"), 120, "nap to start in a pilot")
     first = runs_as(d, run_id, "nap")[0]
     job = job_of(first)
@@ -156,10 +127,10 @@ def test_scancel_behind(c, d):
     c.run("scancel", job)
     wait_for(lambda: not alive(pid), 30, "the attempt's process to end with its allocation")
     row = d.wait_run(run_id, timeout=180)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "run after the scancel (steps %r)" % st)
     eq(st["nap"]["attempts"], 2, "attempts: the lost one and its retry")
-    retries = [e["message"] for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "nap") if e["kind"] == "retry"]
     check(len(retries) == 1 and "(Slurm job %s) was lost" % job in retries[0],
           "one retry, naming the lost allocation's job: %r" % retries)
     check(job_of(runs_as(d, run_id, "nap")[1]) != job, "retried in another allocation")
@@ -170,7 +141,7 @@ def test_restart(c, d):
     """dagd serve SIGKILLed while a pilot step runs on the cluster: the
     pilot's Slurm job ends with the connection (the attempt with it); the
     restarted daemon runs the step again in a new allocation, once."""
-    run_id = start(d, "nap")
+    run_id = d.start_run("nap")
     wait_for(lambda: runs_as(d, run_id, "nap"), 120, "nap to start in a pilot")
     first = runs_as(d, run_id, "nap")[0]
     job = job_of(first)
@@ -182,20 +153,20 @@ def test_restart(c, d):
              60, "the dead daemon's pilot jobs to end: %r" % pilot_jobs(c))
     d.start()
     row = d.wait_run(run_id, timeout=180)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "the resumed run (steps %r)" % st)
     eq(st["nap"]["attempts"], 2, "attempts: the one lost with the daemon and its run after")
     check(job_of(runs_as(d, run_id, "nap")[1]) != job, "run again in a new allocation")
 
 
 def test_cancel(c, d):
-    run_id = start(d, "long")
+    run_id = d.start_run("long")
     wait_for(lambda: runs_as(d, run_id, "wait"), 120, "wait to start in a pilot")
     pid = int(runs_as(d, run_id, "wait")[0].rsplit("pid ", 1)[1])
     d.ctl("cancel", run_id)
     row = d.wait_run(run_id, timeout=60)
     eq(row["status"], "canceled", "canceled run")
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(st["wait"]["status"], "canceled", "running step")
     eq(st["after"]["status"], "canceled", "pending step")
     wait_for(lambda: not alive(pid), 15, "the attempt's process to end")

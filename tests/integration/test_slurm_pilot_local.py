@@ -31,8 +31,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dagdtest import Daemon, check, eq, need_test_plugins, run_main, wait_for  # noqa: E402
+from dagdtest import Daemon, alive, check, eq, need_test_plugins, run_main, wait_for  # noqa: E402
 from dagdtest.fakewiki import free_port  # noqa: E402
+from dagdtest.slurm import runs_as  # noqa: E402
 
 FAN = """pipeline: fan
 defaults:
@@ -148,31 +149,6 @@ exit 0
 """
 
 
-def steps(d, run_id):
-    with d.db() as c:
-        return {r["step"]: dict(r) for r in
-                c.execute("SELECT * FROM steps WHERE run_id = ?", (run_id,))}
-
-
-def events(d, run_id, step=None):
-    with d.db() as c:
-        q = "SELECT * FROM events WHERE run_id = ?" + (" AND step = ?" if step else "")
-        return [dict(r) for r in c.execute(q + " ORDER BY seq",
-                                           (run_id, step) if step else (run_id,))]
-
-
-def start(d, pipeline):
-    return d.ctl("run", pipeline, "--force", json_out=True).json["run_id"]
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
-
-
 def pilots(tmp):
     try:
         with open(os.path.join(tmp, "pids")) as f:
@@ -181,20 +157,15 @@ def pilots(tmp):
         return []
 
 
-def runs_as(d, run_id, step):
-    """The 'runs as pilot ...' events of a step."""
-    return [e["message"] for e in events(d, run_id, step) if "runs as pilot " in e["message"]]
-
-
 def test_fan(d, tmp):
-    run_id = start(d, "fan")
+    run_id = d.start_run("fan")
     row = d.wait_run(run_id, timeout=60)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "fan run (steps: %r)" % st)
     for name in st:
         eq(st[name]["status"], "succeeded", "step " + name)
         eq(st[name]["attempts"], 1, "attempts of " + name)
-    out = [e["message"] for e in events(d, run_id, "start") if e["kind"] == "stdout"]
+    out = [e["message"] for e in d.events(run_id, "start") if e["kind"] == "stdout"]
     eq(out, ["hello from the pilot"], "the step's stdout came back")
     eq(len(runs_as(d, run_id, "n7")), 1, "n7 ran in a pilot")
     eq(runs_as(d, run_id, "join"), [], "join ran locally")
@@ -224,16 +195,16 @@ def test_retry_timeout(d, tmp):
     """retries: and timeout: of pilot steps, as for local ones: flaky fails
     twice and succeeds at attempt 3; a step over its timeout is stopped in
     its pilot (its process ends) and fails 'timed out after 2s'."""
-    run_id = start(d, "retry")
+    run_id = d.start_run("retry")
     wait_for(lambda: runs_as(d, run_id, "slow"), 30, "slow to start in a pilot")
     pid = int(runs_as(d, run_id, "slow")[0].rsplit("pid ", 1)[1])
     row = d.wait_run(run_id, timeout=60)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "failed", "run with a timed-out step")
     eq(st["flaky"]["status"], "succeeded", "flaky after retries")
     eq(st["flaky"]["attempts"], 3, "flaky's attempts")
     eq(len(runs_as(d, run_id, "flaky")), 3, "each attempt in a pilot")
-    retries = [e["message"] for e in events(d, run_id, "flaky") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "flaky") if e["kind"] == "retry"]
     eq(len(retries), 2, "retry events: %r" % retries)
     check("flaky failure 1 of 2" in retries[0], "the retry names the failure: %r" % retries)
     eq(st["slow"]["status"], "failed", "slow step")
@@ -246,14 +217,14 @@ def test_lost_not_counted(d, tmp):
     """A lost attempt is retried apart from `retries:`: with retries: 1, the
     attempt lost with its pilot, then one that fails (exit 3), then one
     that succeeds."""
-    run_id = start(d, "lostretry")
+    run_id = d.start_run("lostretry")
     wait_for(lambda: os.path.exists(os.path.join(tmp, "mark1")), 30, "attempt 1 to run")
     kill_pilot_of(d, run_id, "once", tmp)
     row = d.wait_run(run_id, timeout=60)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "run (steps %r)" % st)
     eq(st["once"]["attempts"], 3, "attempts: lost, failed, succeeded")
-    retries = [e["message"] for e in events(d, run_id, "once") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "once") if e["kind"] == "retry"]
     eq(len(retries), 2, "two retry events: %r" % retries)
     check("was lost" in retries[0],
           "the first names the loss: %r" % retries)
@@ -267,7 +238,7 @@ def test_daemon_silent(d, tmp):
     their attempts and exit, so nothing runs on when dagd retries it
     elsewhere; continued, dagd counts the pilot lost and the step runs
     again, recorded once."""
-    run_id = start(d, "silent")
+    run_id = d.start_run("silent")
     wait_for(lambda: runs_as(d, run_id, "hush"), 30, "hush to start in a pilot")
     pid = int(runs_as(d, run_id, "hush")[0].rsplit("pid ", 1)[1])
     live = [p for p in pilots(tmp) if alive(p)]
@@ -281,10 +252,10 @@ def test_daemon_silent(d, tmp):
         d.proc.send_signal(signal.SIGCONT)
     check(took < 5, "the pilots gave up after about 2.5 heartbeats (2.5 s): %.1f s" % took)
     row = d.wait_run(run_id, timeout=60)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "the run (steps %r)" % st)
     eq(st["hush"]["attempts"], 2, "attempts: the lost one and its retry")
-    retries = [e["message"] for e in events(d, run_id, "hush") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "hush") if e["kind"] == "retry"]
     check(len(retries) == 1 and "was lost" in retries[0], "one retry, the loss: %r" % retries)
     check("heard nothing from the daemon" in open(os.path.join(d.state, "pilots",
           runs_as(d, run_id, "hush")[0].split("runs as pilot ")[1].split()[0] + ".log")).read(),
@@ -292,14 +263,14 @@ def test_daemon_silent(d, tmp):
 
 
 def test_pilot_killed(d, tmp):
-    run_id = start(d, "nap")
+    run_id = d.start_run("nap")
     wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
     alloc = kill_pilot_of(d, run_id, "nap", tmp)
     row = d.wait_run(run_id, timeout=60)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "run after the pilot was lost (steps %r)" % st)
     eq(st["nap"]["attempts"], 2, "attempts: the lost one and its retry")
-    retries = [e["message"] for e in events(d, run_id, "nap") if e["kind"] == "retry"]
+    retries = [e["message"] for e in d.events(run_id, "nap") if e["kind"] == "retry"]
     eq(len(retries), 1, "one retry event")
     check("was lost" in retries[0], "the retry says the pilot was lost: %r" % retries)
     check("Lost pilot allocation %s" % alloc in d.logtext(), "the daemon logged the loss")
@@ -315,17 +286,17 @@ def test_kill_mid_fan(d, tmp):
     """A pilot killed while a 100-step fan-out runs through two: every
     step succeeds once; the lost attempts (at most its 2 slots) are retried
     and each retry is one more attempt of that step, nothing else."""
-    run_id = start(d, "many")
-    wait_for(lambda: sum(1 for s in steps(d, run_id).values() if s["status"] == "succeeded") >= 20,
+    run_id = d.start_run("many")
+    wait_for(lambda: sum(1 for s in d.steps(run_id).values() if s["status"] == "succeeded") >= 20,
              30, "20 steps done")
     live = wait_for(lambda: [p for p in pilots(tmp) if alive(p)], 10, "a live pilot")
     os.kill(live[0], signal.SIGKILL)
     row = d.wait_run(run_id, timeout=60)
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(row["status"], "succeeded", "run (failed: %r)" % [s for s in st.values()
                                                           if s["status"] != "succeeded"])
     eq(len(st), 100, "100 step rows")
-    retries = [e for e in events(d, run_id) if e["kind"] == "retry"]
+    retries = [e for e in d.events(run_id) if e["kind"] == "retry"]
     extra = sum(s["attempts"] - 1 for s in st.values())
     eq(extra, len(retries), "one retry event per extra attempt")
     check(extra <= 2, "only the killed pilot's attempts were retried: %d" % extra)
@@ -334,14 +305,14 @@ def test_kill_mid_fan(d, tmp):
 
 
 def test_cancel(d, tmp):
-    run_id = start(d, "long")
+    run_id = d.start_run("long")
     wait_for(lambda: runs_as(d, run_id, "wait"), 30, "wait to start in a pilot")
     pid = int(runs_as(d, run_id, "wait")[0].rsplit("pid ", 1)[1])
     check(alive(pid), "the attempt's process runs")
     d.ctl("cancel", run_id)
     row = d.wait_run(run_id, timeout=30)
     eq(row["status"], "canceled", "canceled run")
-    st = steps(d, run_id)
+    st = d.steps(run_id)
     eq(st["wait"]["status"], "canceled", "running step")
     eq(st["after"]["status"], "canceled", "pending step")
     wait_for(lambda: not alive(pid), 10, "the attempt's process to end")
@@ -370,7 +341,7 @@ def test_hostile(d, tmp, port):
     check("Refused a pilot connection from 127.0.0.1" in log and "wrong allocation or secret" in log,
           "refusals logged")
     check("first line too long" in log, "the huge line was refused")
-    run_id = start(d, "nap")
+    run_id = d.start_run("nap")
     eq(d.wait_run(run_id, timeout=60)["status"], "succeeded", "the daemon still runs pilot steps")
 
 
@@ -380,7 +351,7 @@ def test_restart(d, tmp):
     resumes the run (a pilot is not adopted) and runs the step again as
     attempt 2 in a new allocation; the step is recorded once, the lost
     attempt never as a success, and the step after it runs."""
-    run_id = start(d, "restart")
+    run_id = d.start_run("restart")
     wait_for(lambda: runs_as(d, run_id, "nap"), 30, "nap to start in a pilot")
     pid = int(runs_as(d, run_id, "nap")[0].rsplit("pid ", 1)[1])
     before = set(pilots(tmp))
@@ -388,7 +359,7 @@ def test_restart(d, tmp):
     # does not fit next to nap, and the stand-in sbatch holds the new job
     hold = os.path.join(tmp, "hold")
     open(hold, "w").close()
-    start(d, "wide")
+    d.start_run("wide")
     held = wait_for(lambda: open(os.path.join(tmp, "held")).read().split()
                     if os.path.exists(os.path.join(tmp, "held")) else None, 30, "a queued allocation")
     pdir = os.path.join(d.state, "pilots")
@@ -403,8 +374,8 @@ def test_restart(d, tmp):
     wait_for(lambda: not any(alive(p) for p in before), 10, "the dead daemon's pilots to exit")
     d.start()
     row = d.wait_run(run_id, timeout=60)
-    st = steps(d, run_id)
-    ev = events(d, run_id)
+    st = d.steps(run_id)
+    ev = d.events(run_id)
     eq(row["status"], "succeeded", "the resumed run (steps %r)\n%s" % (st, d.logtext()[-3000:]))
     eq(st["nap"]["status"], "succeeded", "nap")
     eq(st["nap"]["attempts"], 2, "attempts of nap: the lost one and its run after the restart")
@@ -433,7 +404,7 @@ def test_restart_queued(d, tmp):
     hold = os.path.join(tmp, "hold")
     open(hold, "w").close()
     old = set(open(os.path.join(tmp, "held")).read().split())
-    run_id = start(d, "wide")
+    run_id = d.start_run("wide")
     held = wait_for(lambda: [i for i in open(os.path.join(tmp, "held")).read().split()
                              if i not in old], 30, "a queued allocation")[0]
     pdir = os.path.join(d.state, "pilots")
@@ -497,11 +468,11 @@ shutdown_grace: 1s
         t0 = time.monotonic()
         test_restart_queued(d, tmp)
         print("test_restart_queued ok (%.1fs)" % (time.monotonic() - t0))
-        run_id = start(d, "long")
+        run_id = d.start_run("long")
         wait_for(lambda: runs_as(d, run_id, "wait"), 30, "wait to start in a pilot")
         pid = int(runs_as(d, run_id, "wait")[0].rsplit("pid ", 1)[1])
         d.stop()
-        st = steps(d, run_id)["wait"]
+        st = d.steps(run_id)["wait"]
         eq(st["status"], "canceled", "the running pilot step at shutdown: %r\n%s" % (st, d.logtext()[-3000:]))
         wait_for(lambda: not alive(pid), 10, "the attempt's process to end with dagd")
     wait_for(lambda: not any(alive(p) for p in pilots(tmp)), 15, "every pilot to end with dagd")

@@ -5,13 +5,14 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
     paths       BUILD, SOURCE, DAGD, DAGCTL, TEST_PLUGINS, TINY, DICT, MODELS,
                 FAKEWIKI, TOOLS, NO_WIKI: where the built binaries and the data are;
                 sanitized() (a sanitizer build: no RSS bounds)
-    checks      fail, check, eq, skip (exit 77), wait_for, run_main (a main()
+    checks      fail, check, eq, skip (exit 77), wait_for, alive (a live pid), run_main (a main()
                 whose AssertionError fails the test)
     state       state_db (a state directory's state.db, read-only), last_run,
                 last_run_id, run_steps, ran_steps
     commands    dagd (run build/daemon/dagd), plan, Tmp (a temp dir for
                 `dagd run`), fast_sales_yaml, wait_socket
-    daemon      Daemon (a private `dagd serve` driven by dagctl), request,
+    daemon      Daemon (a private `dagd serve` driven by dagctl: ctl, db, steps, events,
+                start_run, wait_run), request,
                 read_line, call (the JSON-lines protocol), need_test_plugins,
                 the test pipelines NOOP, CHAIN, FAILING, SLOW
     analytics   Pipeline and Run (small pipelines through the real engine),
@@ -23,7 +24,7 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
                 seed pipelines' warehouses against data/NAME/expected.json)
     openmetrics parse: a strict check of OpenMetrics text (GET /metrics)
     slurm       SlurmCluster (a private one-node Slurm: munged, slurmctld, slurmd
-                from a generated slurm.conf), need_slurm (SKIP without it);
+                from a generated slurm.conf), need_slurm (SKIP without it), runs_as;
                 import it as dagdtest.slurm
     pg          PgServer (a private PostgreSQL cluster: initdb + pg_ctl as postgres,
                 Unix socket only; conninfo, uri, query, stop/start), need_postgres
@@ -31,7 +32,7 @@ imports what it needs from here: `from dagdtest import Daemon, check, ...`
 """
 from .paths import (BUILD, DAGCTL, DAGD, DICT, FAKEWIKI, MODELS, NO_WIKI, SOURCE,  # noqa: F401
                     TEST_PLUGINS, TINY, TOOLS, sanitized)
-from .checks import SKIP, check, eq, fail, run_main, skip, wait_for  # noqa: F401
+from .checks import SKIP, alive, check, eq, fail, run_main, skip, wait_for  # noqa: F401
 from .state import last_run, last_run_id, ran_steps, run_steps, state_db  # noqa: F401
 from .commands import Tmp, dagd, fast_sales_yaml, plan, wait_socket  # noqa: F401
 from .daemon import (CHAIN, FAILING, NOOP, SLOW, Daemon, call, need_test_plugins,  # noqa: F401

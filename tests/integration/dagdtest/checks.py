@@ -45,3 +45,12 @@ def run_main(main):
         sys.exit(main())
     except AssertionError as e:
         fail(str(e))
+
+
+def alive(pid):
+    """Whether pid is a live process (not gone, not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False

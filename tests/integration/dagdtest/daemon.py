@@ -153,6 +153,23 @@ class Daemon:
         with self.db() as c:
             return c.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
 
+    def steps(self, run_id):
+        """A run's rows of the steps table, by step name."""
+        with self.db() as c:
+            return {r["step"]: dict(r) for r in
+                    c.execute("SELECT * FROM steps WHERE run_id = ?", (run_id,))}
+
+    def events(self, run_id, step=None):
+        """A run's events (of one step, or all), oldest first."""
+        with self.db() as c:
+            q = "SELECT * FROM events WHERE run_id = ?" + (" AND step = ?" if step else "")
+            return [dict(r) for r in c.execute(q + " ORDER BY seq",
+                                               (run_id, step) if step else (run_id,))]
+
+    def start_run(self, pipeline):
+        """`dagctl run PIPELINE --force`: the new run's id."""
+        return self.ctl("run", pipeline, "--force", json_out=True).json["run_id"]
+
     def wait_run(self, run_id, statuses=("succeeded", "failed", "canceled"), timeout=30):
         def done():
             r = self.run_row(run_id)

@@ -301,3 +301,8 @@ class SlurmCluster:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def runs_as(d, run_id, step):
+    """The 'runs as pilot ...' events of a step (pilot mode)."""
+    return [e["message"] for e in d.events(run_id, step) if "runs as pilot " in e["message"]]
