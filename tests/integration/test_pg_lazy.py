@@ -11,8 +11,9 @@ libcurl by lib/curl when an http or translate-scrape step first talks HTTP.
 Where libpq.so.5 cannot be loaded (here: an empty file of that name first
 on LD_LIBRARY_PATH), a PostgreSQL history stops `dagd serve` and a
 PostgreSQL warehouse fails its step, both naming the library and the Debian
-package; likewise an http step where libcurl.so.4 cannot be loaded. No
-server is needed for that."""
+package; likewise an http step where libcurl.so.4 cannot be loaded, a load
+of an xlsx sheet without libzip.so.4 and an SQL model calling sha256()
+without libcrypto.so.3. No server is needed for that."""
 import os
 import shutil
 import subprocess
@@ -23,6 +24,15 @@ from dagdtest import DAGD, SOURCE, Daemon, check, run_main
 
 WANT = "PostgreSQL needs the client library libpq.so.5 (Debian package libpq5)"
 WANT_CURL = "HTTP needs the client library libcurl.so.4 (Debian package libcurl4)"
+WANT_ZIP = "reading xlsx needs the library libzip.so.4 (Debian package libzip4)"
+WANT_CRYPTO = "sha256() needs the library libcrypto.so.3 (Debian package libssl3)"
+XLSX = """pipeline: sheet
+params: {warehouse: "${state_dir}/wh.db"}
+steps:
+  - name: sheet
+    task: load
+    config: {path: %s, format: xlsx, table: t, columns: [a]}
+"""
 # What libpq and libcurl link on Debian, libzip (xlsx) and libcrypto (the sql
 # task's sha256()): none of it in an idle daemon.
 HEAVY = ("libpq.", "libcurl", "libgnutls", "libkrb5", "libldap", "libssh2", "libgssapi",
@@ -84,6 +94,29 @@ def main():
         out = p.stdout + p.stderr
         check(p.returncode != 0 and WANT_CURL in out,
               "an http step without libcurl: rc %d\n%s" % (p.returncode, out))
+
+        # libzip: a load of an xlsx sheet fails naming it (file and library).
+        open(os.path.join(tmp, "libzip.so.4"), "w").close()
+        with open(os.path.join(tmp, "sheet.yaml"), "w") as f:
+            f.write(XLSX % os.path.join(SOURCE, "data", "sales-tiny", "dataset1.xlsx"))
+        p = subprocess.run([DAGD, "run", os.path.join(tmp, "sheet.yaml"), "--state-dir",
+                            os.path.join(tmp, "sheet")],
+                           env=env, capture_output=True, text=True, timeout=120)
+        out = p.stdout + p.stderr
+        check(p.returncode != 0 and WANT_ZIP in out and "dataset1.xlsx" in out,
+              "an xlsx load without libzip: rc %d\n%s" % (p.returncode, out))
+
+        # libcrypto: memberships' model calling sha256() fails naming it and
+        # the model; the load before it (no sha256) succeeded.
+        open(os.path.join(tmp, "libcrypto.so.3"), "w").close()
+        incoming = os.path.join(tmp, "ms", "memberships", "incoming")
+        shutil.copytree(os.path.join(SOURCE, "data", "memberships", "incoming"), incoming)
+        p = subprocess.run([DAGD, "run", "pipelines/memberships.yaml", "--state-dir",
+                            os.path.join(tmp, "ms")],
+                           cwd=SOURCE, env=env, capture_output=True, text=True, timeout=120)
+        out = p.stdout + p.stderr
+        check(p.returncode != 0 and WANT_CRYPTO in out and "applications.sql" in out,
+              "sha256() without libcrypto: rc %d\n%s" % (p.returncode, out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
