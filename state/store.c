@@ -1196,6 +1196,22 @@ int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_leader *re
     return 0;
 }
 
+int dagd_store_notify(struct dagd_store *s, const char *payload)
+{
+    if (!s->pg) {
+        return -EOPNOTSUPP;
+    }
+    const char *vals[] = {DAGD_STORE_CHANNEL, payload};
+    const Oid types[] = {0, 0};
+    PGresult *res = NULL;
+    int rc = dagd__pg_exec(s->pg, "SELECT pg_notify($1, $2)", 2, types, vals, &res);
+    if (rc != SQLITE_OK) {
+        return store_fail(s, rc, "Failed to notify the leader");
+    }
+    PQclear(res);
+    return 0;
+}
+
 void dagd_store_set_wait_fn(struct dagd_store *s, dagd_store_wait_fn fn, void *userdata)
 {
     if (s->pg) {

@@ -103,6 +103,36 @@ struct dagd_store_leader {
  * dagd_store_errmsg). Fields the server hides (another role, without
  * pg_read_all_stats) are empty. */
 int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_leader *ret);
+
+/* ---- Requests between daemons sharing a PostgreSQL history ----
+ * A standby hands the leader what only the leader does (a run it recorded
+ * as queued, a cancel: docs/postgresql.md "Two daemons, one history") with
+ * pg_notify on one channel; the leader LISTENs on a connection of its own
+ * (store-listen.c), whose socket its loop polls. A notification is not
+ * durable: the leader reads the durable queue again whenever it makes that
+ * connection, so a run recorded meanwhile is taken up all the same. */
+#define DAGD_STORE_CHANNEL "dagd_requests"
+/* pg_notify(DAGD_STORE_CHANNEL, payload) on the store's connection:
+ * delivered when the open transaction commits, at once outside one. 0,
+ * -EOPNOTSUPP on SQLite, or -errno (message in dagd_store_errmsg). */
+int dagd_store_notify(struct dagd_store *s, const char *payload);
+struct dagd_store_listener;
+/* Connect to `conninfo` (the history's, as the store got it) and LISTEN.
+ * Blocks for the connect. 0 with the listener, or -errno with the reason
+ * (owned by the caller) in *reterr_msg: -ENOPKG (no libpq), -ECONNREFUSED,
+ * -EIO. */
+int dagd_store_listener_new(const char *conninfo, struct dagd_store_listener **ret,
+                            char **reterr_msg);
+/* The socket to poll for readability. */
+int dagd_store_listener_fd(const struct dagd_store_listener *l);
+typedef void (*dagd_store_notify_fn)(const char *payload, void *userdata);
+/* Read what arrived, without blocking, and call fn with each payload. 0,
+ * or -EIO (the reason in *reterr_msg, owned by the caller) when the
+ * connection dropped: free the listener and make a new one. */
+int dagd_store_listener_read(struct dagd_store_listener *l, dagd_store_notify_fn fn, void *userdata,
+                             char **reterr_msg);
+/* Close; accepts NULL, returns NULL. */
+struct dagd_store_listener *dagd_store_listener_free(struct dagd_store_listener *l);
 /* While a store call waits for PostgreSQL to come back (a reconnect's
  * backoff, up to DAGD_STATE_RECONNECT_TIMEOUT), `fn` is called before each
  * pause (every 50 ms to 2 s) with the time waited so far (0 at the first

@@ -2,6 +2,7 @@
 #include "actions.h"
 
 #include "log.h"
+#include "run_poll.h"
 
 static int submit(struct dagd_daemon *d, struct dagd_pipeline *p,
                   const struct dagd_run_options *opts, const char *who, char ret_run_id[static 33],
@@ -36,7 +37,7 @@ int dagd_action_run(struct dagd_daemon *d, const char *pipeline, const char *who
 
 int dagd_action_cancel(struct dagd_daemon *d, const char *run_id, const char *who)
 {
-    int r = dagd_run_queue_cancel(d->queue, run_id);
+    int r = dagd_daemon_cancel(d, run_id);
     if (r >= 0) {
         dagd_log_info("Run %s: cancel requested by %s", run_id, who);
     }
@@ -47,7 +48,8 @@ int dagd_action_retry(struct dagd_daemon *d, const char *run_id, const char *who
                       char ret_run_id[static 33], char **reterr_msg)
 {
     struct dagd_run_info parent = {0};
-    if (dagd_run_queue_is_active(d->queue, run_id)) {
+    if (dagd_run_queue_is_active(d->queue, run_id) ||
+        (d->standby && dagd_run_poll_active(d->store, run_id))) {
         *reterr_msg = dagd_xasprintf("run %s has not ended yet: cancel it or wait", run_id);
         return -EBUSY;
     }

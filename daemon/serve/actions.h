@@ -14,8 +14,9 @@
  * (queue full), -ESHUTDOWN; *reterr_msg (owned by the caller) says why. */
 int dagd_action_run(struct dagd_daemon *d, const char *pipeline, const char *who,
                     char ret_run_id[static 33], char **reterr_msg);
-/* 1 if the run was queued (now canceled), 0 if running (canceling),
- * -ENOENT if it is not active. */
+/* 1 if the run was queued (now canceled), 0 if running (canceling) or
+ * relayed to the leader from a standby, -ENOENT if it is not active
+ * (dagd_daemon_cancel). */
 int dagd_action_cancel(struct dagd_daemon *d, const char *run_id, const char *who);
 /* Retry an ended run (trigger "retry", parent run_id): as dagd_action_run,
  * and -EBUSY while the run is still active. */

@@ -4,7 +4,7 @@
  * handler answers its call (dagd_server_call_reply/_error), now or later; it returns 0, or
  * -errno when it failed without answering (api.c then answers INTERNAL).
  * MUTATING commands are refused with SHUTTING_DOWN once the daemon stops,
- * and with STANDBY on a standby (standby.h) unless LOCAL. */
+ * and with STANDBY on a standby (standby.h) unless LOCAL or RELAYED. */
 #ifndef DAGD_API_H
 #define DAGD_API_H
 
@@ -22,6 +22,9 @@ enum {
      * MUTATING commands change the shared history or run something: a
      * standby refuses them with STANDBY, naming the leader. */
     DAGD_API_LOCAL = 1 << 2,
+    /* A standby hands it to the leader through the history (relay.h):
+     * run, retry, cancel. */
+    DAGD_API_RELAYED = 1 << 3,
 };
 
 typedef int (*dagd_api_fn)(struct dagd_daemon *d, struct dagd_server_call *call,

@@ -5,6 +5,7 @@
  * the follower reads what was stored after the last seq it sent, so the
  * history and the live part neither overlap nor leave a gap. */
 #include "api.h"
+#include "run_poll.h"
 
 #define LOGS_BATCH 500
 /* A reader that does not keep up is dropped by the server past its unsent
@@ -20,6 +21,8 @@ struct follower {
     int64_t last_seq;
     bool follow;
     bool truncated; /* the last flush stopped at LOGS_MAX_PER_FLUSH */
+    /* A standby follows the leader's run through the history (run_poll.h). */
+    struct dagd_run_poll *poll;
 };
 
 static void follower_free(struct follower *f)
@@ -27,6 +30,7 @@ static void follower_free(struct follower *f)
     if (f->watch_id > 0) {
         dagd_run_queue_unwatch(f->d->queue, f->watch_id);
     }
+    f->poll = dagd_run_poll_free(f->poll);
     free(f->step);
     free(f);
 }
@@ -106,6 +110,18 @@ static void on_follow_event(const struct dagd_exec_event *ev, void *userdata)
     }
 }
 
+static void on_follow_poll(bool ended, void *userdata)
+{
+    struct follower *f = userdata;
+
+    if (flush(f) < 0) {
+        return; /* the client is going away; the abort callback frees f */
+    }
+    if (ended) {
+        follower_finish(f);
+    }
+}
+
 static int api_logs(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
     const char *prefix = NULL, *step = NULL;
@@ -137,6 +153,11 @@ static int api_logs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     bool active = dagd_run_queue_is_active(d->queue, run_id);
     if (follow && active) {
         f->watch_id = dagd_run_queue_watch(d->queue, run_id, on_follow_event, f);
+        dagd_server_call_set_abort(call, on_follow_abort, f);
+    } else if (follow && d->standby && dagd_run_poll_active(d->store, run_id)) {
+        /* The leader runs it: follow what it stores. */
+        active = true;
+        f->poll = dagd_run_poll_new(d->loop, d->store, run_id, on_follow_poll, f);
         dagd_server_call_set_abort(call, on_follow_abort, f);
     }
     int r = flush(f);

@@ -4,6 +4,7 @@
 #include "api.h"
 #include "daemon_json.h"
 #include "log.h"
+#include "run_poll.h"
 
 /* ---- waiting for a run ---- */
 
@@ -19,6 +20,8 @@ struct waiter {
     bool holding;
     bool finished_while_holding;
     cJSON *held;
+    /* A standby waits for the leader's run through the history (run_poll.h). */
+    struct dagd_run_poll *poll;
 };
 
 static void waiter_free(struct waiter *w)
@@ -26,6 +29,7 @@ static void waiter_free(struct waiter *w)
     if (w->watch_id > 0) {
         dagd_run_queue_unwatch(w->d->queue, w->watch_id);
     }
+    w->poll = dagd_run_poll_free(w->poll);
     cJSON_Delete(w->held);
     free(w);
 }
@@ -120,6 +124,13 @@ static void on_waiter_event(const struct dagd_exec_event *ev, void *userdata)
     }
 }
 
+static void on_waiter_poll(bool ended, void *userdata)
+{
+    if (ended) {
+        waiter_finish(userdata);
+    }
+}
+
 static cJSON *accepted_event(struct dagd_pipeline *p, const char *run_id, bool queued)
 {
     cJSON *ev = cJSON_CreateObject();
@@ -180,7 +191,8 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
     }
     dagd_diags_done(&diags);
     dagd_log_info("Run %s of '%s' submitted (trigger %s)", run_id, p->name, opts.trigger);
-    bool queued = dagd_run_queue_is_queued(d->queue, run_id);
+    /* A standby's run waits in the durable queue for the leader. */
+    bool queued = d->standby || dagd_run_queue_is_queued(d->queue, run_id);
     if (!wait) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "run_id", run_id);
@@ -203,7 +215,13 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
     while ((o = cJSON_DetachItemFromArray(w->held, 0))) {
         (void)dagd_server_call_event(call, o);
     }
-    if (w->finished_while_holding || !dagd_run_queue_is_active(d->queue, run_id)) {
+    if (d->standby) {
+        /* The leader runs it: its step events are not seen here, its end
+         * is (docs/postgresql.md). */
+        dagd_run_queue_unwatch(d->queue, w->watch_id);
+        w->watch_id = 0;
+        w->poll = dagd_run_poll_new(d->loop, d->store, run_id, on_waiter_poll, w);
+    } else if (w->finished_while_holding || !dagd_run_queue_is_active(d->queue, run_id)) {
         waiter_finish(w);
     }
     return 0;
@@ -285,6 +303,7 @@ static int api_retry(struct dagd_daemon *d, struct dagd_server_call *call, const
     }
     struct dagd_run_info parent = {0};
     if (dagd_run_queue_is_active(d->queue, run_id) ||
+        (d->standby && dagd_run_poll_active(d->store, run_id)) ||
         dagd_store_run_get(d->store, run_id, &parent) < 0) {
         dagd_server_call_error(call, DAGD_ERR_CONFLICT,
                                "run %s has not ended yet: cancel it or wait", run_id);
@@ -370,7 +389,12 @@ static int api_cancel(struct dagd_daemon *d, struct dagd_server_call *call, cons
         dagd__api_resolve_run(d, call, prefix, run_id) < 0) {
         return 0;
     }
-    int r = dagd_run_queue_cancel(d->queue, run_id);
+    int r = dagd_daemon_cancel(d, run_id);
+    if (r == -EIO) {
+        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot relay the cancel of %s: %s", run_id,
+                               dagd_store_errmsg(d->store));
+        return 0;
+    }
     if (r < 0) {
         struct dagd_run_info info = {0};
         const char *st = "ended";
@@ -391,7 +415,10 @@ static int api_cancel(struct dagd_daemon *d, struct dagd_server_call *call, cons
 }
 
 const struct dagd_api_command dagd_api_runs_commands[] = {
-    {"run", DAGD_API_MUTATING, api_run},       {"retry", DAGD_API_MUTATING, api_retry},
-    {"runs", DAGD_API_READONLY, api_runs},     {"show", DAGD_API_READONLY, api_show},
-    {"cancel", DAGD_API_MUTATING, api_cancel}, {NULL, 0, NULL},
+    {"run", DAGD_API_MUTATING | DAGD_API_RELAYED, api_run},
+    {"retry", DAGD_API_MUTATING | DAGD_API_RELAYED, api_retry},
+    {"runs", DAGD_API_READONLY, api_runs},
+    {"show", DAGD_API_READONLY, api_show},
+    {"cancel", DAGD_API_MUTATING | DAGD_API_RELAYED, api_cancel},
+    {NULL, 0, NULL},
 };

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "plugin_host.h"
 #include "procsweep.h"
+#include "relay.h"
 #include "resume.h"
 #include "retention.h"
 #include "schedules.h"
@@ -40,6 +41,7 @@ struct daemon {
     int lock_fd;
     int serve_lock_fd;          /* DIR/serve.lock: one daemon per state directory */
     struct dagd_resume *resume; /* runs to resume with their Slurm jobs (resume.h) */
+    struct dagd_relay *relay;   /* a PostgreSQL leader's standbys' requests (relay.h) */
     bool stopped;
     bool standing_by; /* start-up found the history's lock held and `standby: true` */
 };
@@ -84,10 +86,6 @@ int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
     if (d->shutting_down) {
         return -ESHUTDOWN;
     }
-    if (d->standby) {
-        /* The leader runs everything (the API refuses before this). */
-        return -EROFS;
-    }
     /* Runs of schedules, sensors and retries, and runs without --priority,
      * wait at their pipeline's priority. */
     struct dagd_run_options o = *opts;
@@ -95,7 +93,41 @@ int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
         o.priority = p->priority;
         o.priority_set = true;
     }
-    return dagd_run_queue_submit(d->queue, p, &o, ret_run_id, reterr);
+    if (!d->standby) {
+        return dagd_run_queue_submit(d->queue, p, &o, ret_run_id, reterr);
+    }
+    /* The leader runs it: checked here as it would be there, recorded in
+     * the durable queue, and the leader told (relay.h). Should the leader
+     * miss the notification, it reads the queue when it listens again, or
+     * whoever leads next does at its start. */
+    int r = dagd_run_queue_record(d->queue, p, &o, ret_run_id, reterr);
+    if (r >= 0) {
+        _cleanup_free_ char *msg = dagd_xasprintf(DAGD_RELAY_RUN "%s", ret_run_id);
+        if (dagd_store_notify(d->store, msg) < 0) {
+            dagd_log_warning("Run %s: failed to notify the leader (%s); it takes the run up "
+                             "when it reads the queue again, ignoring",
+                             ret_run_id, dagd_store_errmsg(d->store));
+        }
+    }
+    return r;
+}
+
+int dagd_daemon_cancel(struct dagd_daemon *d, const char *run_id)
+{
+    if (!d->standby) {
+        return dagd_run_queue_cancel(d->queue, run_id);
+    }
+    struct dagd_run_info info = {0};
+    if (dagd_store_run_get(d->store, run_id, &info) < 0) {
+        return -ENOENT;
+    }
+    bool active = info.status == DAGD_RUN_QUEUED || info.status == DAGD_RUN_RUNNING;
+    dagd_run_info_done(&info);
+    if (!active) {
+        return -ENOENT;
+    }
+    _cleanup_free_ char *msg = dagd_xasprintf(DAGD_RELAY_CANCEL "%s", run_id);
+    return dagd_store_notify(d->store, msg) < 0 ? -EIO : 0;
 }
 
 /* The trigger host's submit (trigger.h). */
@@ -160,6 +192,7 @@ static void finish(void *userdata)
     close_handle((uv_handle_t *)&s->deadline);
     close_handle((uv_handle_t *)&s->history_lost);
     s->d.standby = dagd_standby_free(s->d.standby);
+    s->relay = dagd_relay_free(s->relay);
     dagd_server_free(s->d.server);
     s->d.server = NULL;
     if (s->d.http && s->parts.http_stop) {
@@ -188,8 +221,10 @@ void dagd_daemon_stop(struct dagd_daemon *d, const char *why)
     dagd_notify_stopping(d->notify);
     update_status(d);
     dagd_server_stop_accepting(d->server);
-    /* A standby that stops does not take over on the way out. */
+    /* A standby that stops does not take over on the way out, a leader
+     * takes no more runs from standbys. */
     d->standby = dagd_standby_free(d->standby);
+    s->relay = dagd_relay_free(s->relay);
     /* No new runs from schedules or sensors. */
     d->schedules = dagd_schedules_free(d->schedules);
     d->sensors = dagd_sensors_free(d->sensors);
@@ -435,9 +470,28 @@ static int recover_state(struct daemon *s)
     return 0;
 }
 
-/* The durable queue (the queued runs of backfills, docs/daemon.md): a
- * restart resumes them in their order (priority, then age). A run whose
- * pipeline is not loaded any more fails. */
+/* Queue a queued row of the history here, unless it already is (or ran):
+ * false when its pipeline is not loaded (the run is failed). */
+static bool adopt(struct dagd_daemon *d, const struct dagd_run_info *run)
+{
+    if (dagd_run_queue_is_queued(d->queue, run->run_id) ||
+        dagd_run_queue_is_active(d->queue, run->run_id)) {
+        return true;
+    }
+    struct dagd_pipeline *p = dagd_registry_get(d->registry, run->pipeline);
+    if (!p) {
+        (void)dagd_store_run_set_status(d->store, run->run_id, DAGD_RUN_FAILED,
+                                        "its pipeline is not loaded any more",
+                                        dagd_now_wall_msec());
+        return false;
+    }
+    (void)dagd_run_queue_adopt(d->queue, p, run);
+    return true;
+}
+
+/* The durable queue (the queued runs of backfills, and runs standbys
+ * recorded, docs/daemon.md): a restart resumes them in their order
+ * (priority, then age). A run whose pipeline is not loaded any more fails. */
 static void resume_queue(struct dagd_daemon *d)
 {
     struct dagd_run_info *runs = NULL;
@@ -447,15 +501,7 @@ static void resume_queue(struct dagd_daemon *d)
         dagd_log_error("Failed to read the queued runs: %s", dagd_store_errmsg(d->store));
     }
     for (size_t i = 0; i < n; i++) {
-        struct dagd_pipeline *p = dagd_registry_get(d->registry, runs[i].pipeline);
-        if (p) {
-            (void)dagd_run_queue_adopt(d->queue, p, &runs[i]);
-            resumed++;
-        } else {
-            (void)dagd_store_run_set_status(d->store, runs[i].run_id, DAGD_RUN_FAILED,
-                                            "its pipeline is not loaded any more",
-                                            dagd_now_wall_msec());
-        }
+        resumed += adopt(d, &runs[i]);
         dagd_run_info_done(&runs[i]);
     }
     free(runs);
@@ -463,6 +509,30 @@ static void resume_queue(struct dagd_daemon *d)
         dagd_log_info("Resumed %zu queued runs (%zu could not resume)", resumed, n - resumed);
         dagd_run_queue_kick(d->queue);
     }
+}
+
+/* A standby's request (relay.h): the run it recorded, or (NULL) every
+ * queued row, after the LISTEN connection was down. */
+static void take_queued(void *userdata, const char *run_id)
+{
+    struct dagd_daemon *d = userdata;
+    struct dagd_run_info run = {0};
+
+    if (!run_id) {
+        resume_queue(d);
+        return;
+    }
+    if (dagd_store_run_get(d->store, run_id, &run) < 0) {
+        dagd_log_warning("Run %s from a standby: %s, ignoring", run_id,
+                         dagd_store_errmsg(d->store));
+        return;
+    }
+    if (run.status == DAGD_RUN_QUEUED && adopt(d, &run)) {
+        dagd_log_info("Run %s of '%s' submitted through a standby (trigger %s)", run_id,
+                      run.pipeline, run.trigger ? run.trigger : "cli");
+        dagd_run_queue_kick(d->queue);
+    }
+    dagd_run_info_done(&run);
 }
 
 /* Plugin host, registry, executor and run queue, and the first load of
@@ -522,6 +592,18 @@ static void lead(struct daemon *s)
     dagd_schedules_sync(d->schedules);
     dagd_sensors_sync(d->sensors);
     dagd_resume_start(TAKE_PTR(s->resume), d->registry, d->executor);
+    if (dagd_store_is_postgresql(d->store)) {
+        /* Listening before the queue is read: no standby's run falls
+         * between the two. */
+        const struct dagd_relay_host rh = {
+            .loop = d->loop,
+            .queue = d->queue,
+            .conninfo = d->config.state,
+            .take = take_queued,
+            .userdata = d,
+        };
+        s->relay = dagd_relay_new(&rh);
+    }
     resume_queue(d);
 }
 

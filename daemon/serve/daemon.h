@@ -88,12 +88,18 @@ struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d);
 
 /* Submit a run of `p` (an active pipeline of the registry) to the run
  * queue: the one way in for the API, schedules and sensors. 0 with the
- * run's id in ret_run_id; -ESHUTDOWN once the daemon is stopping; -EROFS
- * while it is a standby (the leader runs everything); -EINVAL
+ * run's id in ret_run_id; -ESHUTDOWN once the daemon is stopping; -EINVAL
  * with diagnostics in reterr when the options do not fit the pipeline. */
+/* On a standby the run is checked the same way, recorded in the durable
+ * queue and the leader notified (relay.h): it starts there. */
 int dagd_daemon_submit(struct dagd_daemon *d, struct dagd_pipeline *p,
                        const struct dagd_run_options *opts, char ret_run_id[static 33],
                        struct dagd_diags *reterr);
+/* Cancel a queued or running run: 1 when it was queued (now canceled), 0
+ * when it is running (canceling) or, on a standby, when the cancel was
+ * relayed to the leader (relay.h), -ENOENT when it is not active, -EIO
+ * when the standby could not reach the history. */
+int dagd_daemon_cancel(struct dagd_daemon *d, const char *run_id);
 /* Re-read the pipelines directory (SIGHUP, `dagctl reload`, a change in the
  * directory), bring schedules and sensors in line and update the STATUS=
  * line. Returns what the registry does. */

@@ -31,7 +31,6 @@
 #include <stdarg.h>
 
 #include "actions.h"
-#include "standby.h"
 #include "daemon_json.h"
 #include "history_json.h"
 #include "http_internal.h"
@@ -312,7 +311,8 @@ static int started(struct dagd_http_response *res, struct dagd_daemon *d, const 
     cJSON_AddStringToObject(o, "run_id", run_id);
     cJSON_AddStringToObject(o, key, value);
     cJSON_AddStringToObject(o, "status",
-                            dagd_run_queue_is_queued(d->queue, run_id) ? "queued" : "running");
+                            d->standby || dagd_run_queue_is_queued(d->queue, run_id) ? "queued"
+                                                                                     : "running");
     dagd__http_set_json(res, 200, o);
     return 0;
 }
@@ -325,11 +325,6 @@ int dagd__http_action(const struct dagd_http_request *req, struct dagd_http_resp
     char run_id[33];
     _cleanup_free_ char *msg = NULL;
 
-    if (d->standby) {
-        /* The leader runs and cancels (docs/postgresql.md). */
-        msg = dagd_standby_refusal(d->standby);
-        return dagd__http_set_error(res, 503, "STANDBY", "%s", msg);
-    }
     if (strncmp(p, "/api/pipelines/", 15) == 0) {
         const char *name = p + 15;
         size_t n = strlen(name);

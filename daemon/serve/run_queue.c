@@ -807,10 +807,11 @@ static int record_queued(struct dagd_run_queue *q, struct qrun *r, struct dagd_d
 }
 
 /* The checks the executor would do, done now for a run that has to wait, so
- * a bad --param is reported to the caller and not at start time. */
-int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
-                          const struct dagd_run_options *opts, char ret_run_id[static 33],
-                          struct dagd_diags *reterr)
+ * a bad --param is reported to the caller and not at start time: the entry
+ * of a run, resolved, in *ret (`waits`: whether it cannot start now). */
+static int prepare(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                   const struct dagd_run_options *opts, bool *waits, struct qrun **ret,
+                   struct dagd_diags *reterr)
 {
     struct qrun *r = dagd_xcalloc(1, sizeof(*r));
     int k;
@@ -841,8 +842,8 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
      * queued runs with 200 KB params each took 2 GB). Checked before and
      * after resolving: a flood costs no resolution, and what resolution
      * adds (expanded params and configs) counts too. */
-    bool waits = !can_start(q, r);
-    if (waits && queue_full(q, p, r, reterr)) {
+    *waits = *waits || !can_start(q, r);
+    if (*waits && queue_full(q, p, r, reterr)) {
         qrun_free(r);
         return -ENOBUFS;
     }
@@ -857,12 +858,27 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     k = dagd_run_resolve(p, opts, q->state_dir, r->run_id, false, &r->resolved, reterr);
     if (k >= 0) {
         r->bytes += resolved_bytes(r->resolved);
-        if (waits && queue_full(q, p, r, reterr)) {
+        if (*waits && queue_full(q, p, r, reterr)) {
             k = -ENOBUFS;
         }
     }
     if (k < 0) {
         qrun_free(r);
+        return k;
+    }
+    r->priority = opts->priority;
+    *ret = r;
+    return 0;
+}
+
+int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                          const struct dagd_run_options *opts, char ret_run_id[static 33],
+                          struct dagd_diags *reterr)
+{
+    struct qrun *r = NULL;
+    bool waits = false;
+    int k = prepare(q, p, opts, &waits, &r, reterr);
+    if (k < 0) {
         return k;
     }
     /* Runs still queued wait for their pipeline's concurrency (pump()
@@ -875,7 +891,6 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
         }
         return k;
     }
-    r->priority = opts->priority;
     k = record_queued(q, r, reterr);
     if (k < 0) {
         qrun_free(r);
@@ -885,6 +900,23 @@ int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
     memcpy(ret_run_id, r->run_id, 33);
     changed(q);
     return 0;
+}
+
+int dagd_run_queue_record(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                          const struct dagd_run_options *opts, char ret_run_id[static 33],
+                          struct dagd_diags *reterr)
+{
+    struct qrun *r = NULL;
+    bool waits = true;
+    int k = prepare(q, p, opts, &waits, &r, reterr);
+    if (k >= 0) {
+        k = record_queued(q, r, reterr);
+    }
+    if (k >= 0) {
+        memcpy(ret_run_id, r->run_id, 33);
+    }
+    qrun_free(r);
+    return k;
 }
 
 int dagd_run_queue_cancel(struct dagd_run_queue *q, const char *run_id)

@@ -66,6 +66,12 @@ size_t dagd_run_queue_n_running_backfill(const struct dagd_run_queue *q);
 int dagd_run_queue_submit(struct dagd_run_queue *q, struct dagd_pipeline *p,
                           const struct dagd_run_options *opts, char ret_run_id[static 33],
                           struct dagd_diags *reterr);
+/* As submit, but the run only becomes a row of the durable queue (status
+ * queued, with its options) and is not queued here: a standby's run, that
+ * its leader takes up (relay.h). Errors as submit. */
+int dagd_run_queue_record(struct dagd_run_queue *q, struct dagd_pipeline *p,
+                          const struct dagd_run_options *opts, char ret_run_id[static 33],
+                          struct dagd_diags *reterr);
 /* Queue a run whose row is already in state.db as queued (a backfill's
  * run, created in one transaction with its backfill, or one found queued at
  * start), with the options in run->queue_options: it is resolved when it

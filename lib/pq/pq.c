@@ -36,6 +36,7 @@ static void load_once(void)
         SYM(connectdbParams),
         SYM(conninfoFree),
         SYM(conninfoParse),
+        SYM(consumeInput),
         SYM(describePrepared),
         SYM(errorMessage),
         SYM(exec),
@@ -49,6 +50,7 @@ static void load_once(void)
         SYM(getvalue),
         SYM(makeEmptyPGresult),
         SYM(nfields),
+        SYM(notifies),
         SYM(ntuples),
         SYM(prepare),
         SYM(putCopyData),
@@ -61,6 +63,7 @@ static void load_once(void)
         SYM(setClientEncoding),
         SYM(setNoticeProcessor),
         SYM(setSingleRowMode),
+        SYM(socket),
         SYM(status),
     };
     if (dagd_dl_open(PQ_SONAME, syms, sizeof(syms) / sizeof(syms[0]), LOAD_FAILED, load_error,

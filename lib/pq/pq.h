@@ -26,6 +26,7 @@ struct dagd_pq {
     __typeof__(PQconnectdbParams) *connectdbParams;
     __typeof__(PQconninfoFree) *conninfoFree;
     __typeof__(PQconninfoParse) *conninfoParse;
+    __typeof__(PQconsumeInput) *consumeInput;
     __typeof__(PQdescribePrepared) *describePrepared;
     __typeof__(PQerrorMessage) *errorMessage;
     __typeof__(PQexec) *exec;
@@ -39,6 +40,7 @@ struct dagd_pq {
     __typeof__(PQgetvalue) *getvalue;
     __typeof__(PQmakeEmptyPGresult) *makeEmptyPGresult;
     __typeof__(PQnfields) *nfields;
+    __typeof__(PQnotifies) *notifies;
     __typeof__(PQntuples) *ntuples;
     __typeof__(PQprepare) *prepare;
     __typeof__(PQputCopyData) *putCopyData;
@@ -51,6 +53,7 @@ struct dagd_pq {
     __typeof__(PQsetClientEncoding) *setClientEncoding;
     __typeof__(PQsetNoticeProcessor) *setNoticeProcessor;
     __typeof__(PQsetSingleRowMode) *setSingleRowMode;
+    __typeof__(PQsocket) *socket;
     __typeof__(PQstatus) *status;
 };
 
@@ -71,6 +74,7 @@ int dagd_pq_load(char **ret_msg);
 #define PQconnectdbParams dagd_pq.connectdbParams
 #define PQconninfoFree dagd_pq.conninfoFree
 #define PQconninfoParse dagd_pq.conninfoParse
+#define PQconsumeInput dagd_pq.consumeInput
 #define PQdescribePrepared dagd_pq.describePrepared
 #define PQerrorMessage dagd_pq.errorMessage
 #define PQexec dagd_pq.exec
@@ -84,6 +88,7 @@ int dagd_pq_load(char **ret_msg);
 #define PQgetvalue dagd_pq.getvalue
 #define PQmakeEmptyPGresult dagd_pq.makeEmptyPGresult
 #define PQnfields dagd_pq.nfields
+#define PQnotifies dagd_pq.notifies
 #define PQntuples dagd_pq.ntuples
 #define PQprepare dagd_pq.prepare
 #define PQputCopyData dagd_pq.putCopyData
@@ -96,6 +101,7 @@ int dagd_pq_load(char **ret_msg);
 #define PQsetClientEncoding dagd_pq.setClientEncoding
 #define PQsetNoticeProcessor dagd_pq.setNoticeProcessor
 #define PQsetSingleRowMode dagd_pq.setSingleRowMode
+#define PQsocket dagd_pq.socket
 #define PQstatus dagd_pq.status
 #endif
 

@@ -3,8 +3,11 @@
 `dagd serve --standby` on the same history serves dagctl and its HTTP
 listener from it while the first leads: status names the leader, runs,
 show, logs, ticks and pipelines match the leader's, /api reads and
-/metrics answer, run/retry/cancel (and the API's POSTs) are refused with
-STANDBY naming the leader, and its own schedule and sensor stay silent.
+/metrics answer; run, run --wait, retry and cancel (and the API's POST)
+on the standby are relayed to the leader and done there, also when the
+leader's LISTEN connection was cut meanwhile; logs --follow follows the
+leader's run; backfill and prune are refused with STANDBY naming the
+leader; its own schedule and sensor stay silent.
 When the leader dies, the standby's same socket leads within 5 s of a
 SIGKILL, fails the dead daemon's runs in progress as orphans, and its
 schedule goes on from the newest recorded tick: every second of a
@@ -22,10 +25,11 @@ import subprocess
 import tempfile
 import time
 
-from dagdtest import NOOP, Daemon, check, fail, free_port, need_test_plugins, wait_for
+from dagdtest import (DAGCTL, NOOP, SLOW, Daemon, check, fail, free_port, need_test_plugins,
+                      wait_for)
 from dagdtest.pg import PgServer
 
-need_test_plugins("noop")
+need_test_plugins("noop", "sleep")
 HISTORY_LOCK = 0x64616768  # state/store-pg.c PG_HISTORY_LOCK ('dagh')
 
 TICKING = """pipeline: ticking
@@ -72,6 +76,11 @@ def http_get(port, path, method="GET", headers=None):
     return r.status, body
 
 
+def run_status(pg, run_id):
+    rows = pg.query("SELECT status FROM runs WHERE run_id = '%s'" % run_id, "dagd")
+    return rows[0][0] if rows else None
+
+
 def role(d):
     p = d.ctl("status", json_out=True, check_rc=None)
     return p.json.get("role") if p.returncode == 0 else None
@@ -89,9 +98,9 @@ def median_ms(fn, n=15):
 
 with PgServer(dbname="dagd") as pg:
     conninfo = pg.conninfo
-    a = Daemon({"ticking": TICKING}, args=["--state", conninfo])
+    a = Daemon({"ticking": TICKING, "slow": SLOW}, args=["--state", conninfo])
     port = free_port()
-    b = Daemon({"ticking": TICKING}, config="", start=False,
+    b = Daemon({"ticking": TICKING, "slow": SLOW}, config="", start=False,
                args=["--state", conninfo, "--standby", "--http", "127.0.0.1:%d" % port])
     with a, b:
         token = os.path.join(b.tmp, "token")
@@ -142,14 +151,58 @@ with PgServer(dbname="dagd") as pg:
         check("ticking" in b.ctl("pipelines").stdout, "pipelines")
         print("ok: runs, show, logs, ticks and pipelines on the standby match the leader's")
 
-        # Writes belong to the leader: refused, naming it; a reload is the
-        # standby's own.
-        for args in (["run", "ticking"], ["retry", rid], ["cancel", rid]):
-            p = b.ctl(*args, check_rc=1)
-            check("STANDBY" in p.stderr and "dagd serve pid %d on " % a.proc.pid in p.stderr
-                  and "run it there" in p.stderr, p.stderr)
+        # Writes from the standby: a run, a retry and a cancel are relayed to
+        # the leader (recorded in the durable queue, pg_notify), which runs
+        # them; backfills and prune stay the leader's (refused, naming it).
+        t0 = time.monotonic()
+        p = b.ctl("run", "ticking", json_out=True)
+        check(p.json["status"] == "queued", p.stdout)
+        relayed = p.json["run_id"]
+        wait_for(lambda: run_status(pg, relayed) == "succeeded", 10, "the relayed run")
+        relay_s = time.monotonic() - t0
+        check(pg.query("SELECT trigger FROM runs WHERE run_id = '%s'" % relayed, "dagd") ==
+              [["cli"]], "trigger")
+        check("submitted through a standby" in a.logtext(), a.logtext())
+        p = b.ctl("run", "ticking", "--wait", json_out=True)
+        check(p.json["status"] == "succeeded", p.stdout)
+        p = b.ctl("retry", relayed, json_out=True)
+        retried = p.json["run_id"]
+        wait_for(lambda: run_status(pg, retried) == "succeeded", 10, "the relayed retry")
+        check(pg.query("SELECT parent_run_id FROM runs WHERE run_id = '%s'" % retried, "dagd") ==
+              [[relayed]], "retry's parent")
+        slow = b.ctl("run", "slow", json_out=True).json["run_id"]
+        wait_for(lambda: run_status(pg, slow) == "running", 10, "the slow run to start")
+        b.ctl("retry", slow, check_rc=1)  # still running on the leader: CONFLICT
+        follow = subprocess.Popen([DAGCTL, "--socket", b.sock, "logs", slow, "--follow"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        check(follow.poll() is None, "logs --follow on the standby ended while the run runs")
+        p = b.ctl("cancel", slow, json_out=True)
+        check(p.json["status"] == "canceling", p.stdout)
+        wait_for(lambda: run_status(pg, slow) == "canceled", 10, "the relayed cancel")
+        out, err = follow.communicate(timeout=10)
+        check("cancel requested" in out and "run canceled" in out,
+              "logs --follow on the standby: %d %s %s" % (follow.returncode, out, err))
+        for args in (["backfill", "ticking", "--from", "2026-01-01", "--to", "2026-01-02"],
+                     ["prune", "--older-than", "30d"]):
+            p = b.ctl(*args, check_rc=None)
+            check(p.returncode != 0 and "STANDBY" in p.stderr and
+                  "dagd serve pid %d on " % a.proc.pid in p.stderr and "run it there" in p.stderr,
+                  "%s: %d %s" % (args, p.returncode, p.stderr))
         b.ctl("reload")
-        print("ok: run, retry and cancel refused on the standby: " + p.stderr.strip())
+        print("ok: run, run --wait, retry and cancel from the standby ran on the leader "
+              "(run relayed and done in %.2f s); logs --follow followed; %s refused: %s"
+              % (relay_s, "backfill, prune", p.stderr.strip()))
+
+        # A notification lost while the leader's LISTEN connection is down:
+        # it reads the durable queue again when it is back.
+        killed = pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                          "application_name = 'dagd listener'", "dagd")
+        check(killed == [["t"]], "the leader's LISTEN session: %r" % killed)
+        lost = b.ctl("run", "ticking", json_out=True).json["run_id"]
+        wait_for(lambda: run_status(pg, lost) == "succeeded", 10, "the run whose notice was lost")
+        check("Listening for the standbys' requests again" in a.logtext(), a.logtext())
+        print("ok: a run relayed while the leader did not listen ran once it listened again")
 
         # Its HTTP listener: the web UI, the API's reads and /metrics from
         # the history; the API's POSTs refused like the socket's.
@@ -165,15 +218,18 @@ with PgServer(dbname="dagd") as pg:
               body[:2000])
         status, body = http_get(port, "/api/pipelines/ticking/run", "POST",
                                 {"Authorization": "Bearer " + TOKEN})
-        check(status == 503 and json.loads(body)["error"]["code"] == "STANDBY" and
-              b"dagd serve pid %d on " % a.proc.pid in body, "POST run: %d %s" % (status, body))
-        print("ok: the standby's web UI, /api reads and /metrics; POST refused (503 STANDBY)")
+        check(status == 200 and json.loads(body)["status"] == "queued", "POST run: %d %s"
+              % (status, body))
+        posted = json.loads(body)["run_id"]
+        wait_for(lambda: run_status(pg, posted) == "succeeded", 10, "the POSTed run")
+        print("ok: the standby's web UI, /api reads and /metrics; a POSTed run ran on the leader")
 
         lat = {}
         for name, d in (("leader", a), ("standby", b)):
-            lat[name] = (median_ms(lambda: d.ctl("status")), median_ms(lambda: d.ctl("runs")))
-        print("figure: dagctl status / runs median ms: leader %.1f / %.1f, standby %.1f / %.1f"
-              % (lat["leader"] + lat["standby"]))
+            lat[name] = (median_ms(lambda: d.ctl("status")), median_ms(lambda: d.ctl("runs")),
+                         median_ms(lambda: d.ctl("run", "ticking", "--wait"), 5))
+        print("figure: dagctl status / runs / run --wait median ms: leader %.1f / %.1f / %.1f, "
+              "standby %.1f / %.1f / %.1f" % (lat["leader"] + lat["standby"]))
 
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)

@@ -1,0 +1,152 @@
+/* See relay.h: the leader's LISTEN connection on the loop. */
+#include "relay.h"
+
+#include "log.h"
+#include "store.h"
+
+#define RELAY_RETRY_MS 1000
+
+struct dagd_relay {
+    struct dagd_relay_host host;
+    uv_poll_t poll;
+    uv_timer_t retry;
+    bool polling; /* poll is initialized (closed with the listener) */
+    bool lost;    /* the connection is down (logged once per outage) */
+    bool freeing;
+    unsigned open; /* handles not closed yet */
+    struct dagd_store_listener *listener;
+};
+
+static void on_notify(const char *payload, void *userdata)
+{
+    struct dagd_relay *r = userdata;
+    size_t run_len = strlen(DAGD_RELAY_RUN), cancel_len = strlen(DAGD_RELAY_CANCEL);
+
+    if (strncmp(payload, DAGD_RELAY_RUN, run_len) == 0 && strlen(payload + run_len) == 32) {
+        r->host.take(r->host.userdata, payload + run_len);
+    } else if (strncmp(payload, DAGD_RELAY_CANCEL, cancel_len) == 0 &&
+               strlen(payload + cancel_len) == 32) {
+        const char *id = payload + cancel_len;
+        int k = dagd_run_queue_cancel(r->host.queue, id);
+        if (k >= 0) {
+            dagd_log_info("Run %s: cancel requested through a standby", id);
+        }
+    } else {
+        dagd_log_debug("%s: ignoring '%.64s' on %s", __func__, payload, DAGD_STORE_CHANNEL);
+    }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct dagd_relay *r = h->data;
+    if (--r->open == 0 && r->freeing) {
+        r->listener = dagd_store_listener_free(r->listener);
+        free(r);
+    }
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    struct dagd_relay *r = h->data;
+    /* The fd was libpq's: closed with the listener, after the poll. */
+    r->listener = dagd_store_listener_free(r->listener);
+    on_closed(h);
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void drop(struct dagd_relay *r, const char *why)
+{
+    if (!r->lost) {
+        dagd_log_warning("%s; taking the standbys' requests up again when it is back "
+                         "(retrying every %u ms)",
+                         why, RELAY_RETRY_MS);
+    }
+    r->lost = true;
+    if (r->polling) {
+        r->polling = false;
+        uv_close((uv_handle_t *)&r->poll, on_poll_closed);
+    } else {
+        r->listener = dagd_store_listener_free(r->listener);
+    }
+    (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
+}
+
+static void on_readable(uv_poll_t *p, int status, int events)
+{
+    struct dagd_relay *r = p->data;
+    _cleanup_free_ char *msg = NULL;
+
+    if (status < 0 || dagd_store_listener_read(r->listener, on_notify, r, &msg) < 0) {
+        drop(r, msg ? msg : "Lost the LISTEN connection");
+    }
+}
+
+static void connect_listener(struct dagd_relay *r, bool again)
+{
+    _cleanup_free_ char *msg = NULL;
+
+    if (r->polling || r->freeing) {
+        return;
+    }
+    r->listener = dagd_store_listener_free(r->listener);
+    if (dagd_store_listener_new(r->host.conninfo, &r->listener, &msg) < 0) {
+        if (!r->lost) {
+            dagd_log_warning("Cannot listen for the standbys' requests: %s; retrying every %u ms",
+                             msg, RELAY_RETRY_MS);
+        }
+        r->lost = true;
+        (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
+        return;
+    }
+    if (uv_poll_init(r->host.loop, &r->poll, dagd_store_listener_fd(r->listener)) < 0) {
+        r->listener = dagd_store_listener_free(r->listener);
+        r->lost = true;
+        (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
+        return;
+    }
+    r->poll.data = r;
+    r->polling = true;
+    r->open++;
+    (void)uv_poll_start(&r->poll, UV_READABLE, on_readable);
+    if (r->lost) {
+        dagd_log_info("Listening for the standbys' requests again");
+        r->lost = false;
+    }
+    if (again) {
+        /* What a standby recorded while nobody listened. */
+        r->host.take(r->host.userdata, NULL);
+    }
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    connect_listener(t->data, true);
+}
+
+struct dagd_relay *dagd_relay_new(const struct dagd_relay_host *host)
+{
+    struct dagd_relay *r = dagd_xcalloc(1, sizeof(*r));
+    r->host = *host;
+    (void)uv_timer_init(host->loop, &r->retry);
+    r->retry.data = r;
+    r->open = 1;
+    /* The daemon reads the durable queue after this: a run recorded from
+     * now on is either read there or notified here. */
+    connect_listener(r, false);
+    return r;
+}
+
+struct dagd_relay *dagd_relay_free(struct dagd_relay *r)
+{
+    if (!r) {
+        return NULL;
+    }
+    r->freeing = true;
+    if (r->polling) {
+        r->polling = false;
+        uv_close((uv_handle_t *)&r->poll, on_closed);
+    }
+    uv_close((uv_handle_t *)&r->retry, on_closed);
+    return NULL;
+}
