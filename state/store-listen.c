@@ -69,8 +69,8 @@ int dagd_store_listener_fd(const struct dagd_store_listener *l)
     return PQsocket(l->conn);
 }
 
-int dagd_store_listener_read(struct dagd_store_listener *l, dagd_store_notify_fn fn,
-                             void *userdata, char **reterr_msg)
+int dagd_store_listener_read(struct dagd_store_listener *l, dagd_store_notify_fn fn, void *userdata,
+                             char **reterr_msg)
 {
     /* Non-blocking: reads what the socket has, never waits. */
     if (!PQconsumeInput(l->conn) || PQstatus(l->conn) != CONNECTION_OK) {
