@@ -20,8 +20,13 @@ struct waiter {
     bool holding;
     bool finished_while_holding;
     cJSON *held;
-    /* A standby waits for the leader's run through the history (run_poll.h). */
+    /* A standby waits for the leader's run through the history (run_poll.h),
+     * and streams what changed there since the last look: the start, and
+     * each step's (status, attempts), packed as status * 65536 + attempts. */
     struct dagd_run_poll *poll;
+    bool started_sent;
+    uint64_t *seen;
+    size_t n_seen;
 };
 
 static void waiter_free(struct waiter *w)
@@ -30,6 +35,7 @@ static void waiter_free(struct waiter *w)
         dagd_run_queue_unwatch(w->d->queue, w->watch_id);
     }
     w->poll = dagd_run_poll_free(w->poll);
+    free(w->seen);
     cJSON_Delete(w->held);
     free(w);
 }
@@ -124,8 +130,45 @@ static void on_waiter_event(const struct dagd_exec_event *ev, void *userdata)
     }
 }
 
+/* The events of --wait from the history, for a run the leader runs: the
+ * shapes the executor's give (on_waiter_event), without progress and logs
+ * (`dagctl logs --follow` has those). */
+static void waiter_poll_history(struct waiter *w)
+{
+    struct dagd_step_info *steps = NULL;
+    size_t n = 0;
+
+    if (dagd_store_steps_list(w->d->store, w->run_id, &steps, &n) < 0) {
+        return;
+    }
+    if (n > w->n_seen) {
+        w->seen = dagd_xreallocarray(w->seen, n, sizeof(*w->seen));
+        memset(w->seen + w->n_seen, 0, (n - w->n_seen) * sizeof(*w->seen));
+        w->n_seen = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = (uint64_t)steps[i].status << 16 | (steps[i].attempts & 0xffffu);
+        bool moved = steps[i].status != DAGD_STEP_PENDING;
+        if (moved && !w->started_sent) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "kind", "started");
+            (void)dagd_server_call_event(w->call, o);
+            w->started_sent = true;
+        }
+        if (moved && key != w->seen[i]) {
+            cJSON *o = dagd_history_step_json(&steps[i]);
+            cJSON_AddStringToObject(o, "kind", "step");
+            (void)dagd_server_call_event(w->call, o);
+            w->seen[i] = key;
+        }
+        dagd_step_info_done(&steps[i]);
+    }
+    free(steps);
+}
+
 static void on_waiter_poll(bool ended, void *userdata)
 {
+    waiter_poll_history(userdata);
     if (ended) {
         waiter_finish(userdata);
     }

@@ -165,6 +165,10 @@ with PgServer(dbname="dagd") as pg:
         check("submitted through a standby" in a.logtext(), a.logtext())
         p = b.ctl("run", "ticking", "--wait", json_out=True)
         check(p.json["status"] == "succeeded", p.stdout)
+        kinds = [e.get("kind") for e in p.events]
+        check(kinds[0] == "accepted" and "started" in kinds and
+              any(e.get("kind") == "step" and e.get("step") == "only" for e in p.events),
+              "run --wait's events on the standby: %s" % p.stdout)
         p = b.ctl("retry", relayed, json_out=True)
         retried = p.json["run_id"]
         wait_for(lambda: run_status(pg, retried) == "succeeded", 10, "the relayed retry")
