@@ -157,7 +157,7 @@ static int api_logs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     } else if (follow && d->standby && dagd_run_poll_active(d->store, run_id)) {
         /* The leader runs it: follow what it stores. */
         active = true;
-        f->poll = dagd_run_poll_new(d->loop, d->store, run_id, on_follow_poll, f);
+        f->poll = dagd_run_poll_new(d->loop, d->store, run_id, 0, on_follow_poll, f);
         dagd_server_call_set_abort(call, on_follow_abort, f);
     }
     int r = flush(f);

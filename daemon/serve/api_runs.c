@@ -263,7 +263,7 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
          * is (docs/postgresql.md). */
         dagd_run_queue_unwatch(d->queue, w->watch_id);
         w->watch_id = 0;
-        w->poll = dagd_run_poll_new(d->loop, d->store, run_id, on_waiter_poll, w);
+        w->poll = dagd_run_poll_new(d->loop, d->store, run_id, 0, on_waiter_poll, w);
     } else if (w->finished_while_holding || !dagd_run_queue_is_active(d->queue, run_id)) {
         waiter_finish(w);
     }

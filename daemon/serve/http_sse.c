@@ -13,6 +13,7 @@
 #include "history_json.h"
 #include "http_mhd.h"
 #include "log.h"
+#include "run_poll.h"
 
 /* A batch read from state.db per refill; the buffer stops growing past
  * BUF_SOFT_MAX (the rest is read at the next refill), so a client that does
@@ -30,6 +31,10 @@ struct stream {
     char *step; /* NULL = every step */
     int64_t last_seq;
     int watch_id; /* 0 = not watching */
+    /* On a standby the leader runs it: the history is looked at instead
+     * (run_poll.h), and new events stand for a change of the run. */
+    struct dagd_run_poll *poll;
+    bool remote;
     bool suspended;
     bool pending;  /* events may be stored after last_seq */
     bool changed;  /* a step or the run changed since the last `run` event */
@@ -77,6 +82,22 @@ static void unwatch(struct stream *c)
         dagd_run_queue_unwatch(c->s->d->queue, c->watch_id);
         c->watch_id = 0;
     }
+    c->poll = dagd_run_poll_free(c->poll);
+}
+
+/* A web page is fine with a second's delay; each look is a read. */
+#define REMOTE_POLL_MS 1000
+
+static void on_remote_poll(bool ended, void *userdata)
+{
+    struct stream *c = userdata;
+    c->pending = true;
+    if (ended) {
+        c->finished = true;
+        c->changed = true;
+        unwatch(c);
+    }
+    wake(c);
 }
 
 /* Whether the client hung up. A suspended connection does not notice, and
@@ -194,6 +215,8 @@ static void refill(struct stream *c)
     c->len = c->off = 0;
     if (c->pending) {
         c->pending = refill_events(c);
+        /* Step and run changes are stored as events too. */
+        c->changed = c->changed || (c->remote && c->len > 0);
         if (c->len > 0 || c->closing) {
             return;
         }
@@ -311,7 +334,10 @@ int dagd_http_sse_open(struct dagd_http_sse *s, struct MHD_Connection *conn, con
      * `after`, then `end`. */
     c->finished = !active;
     c->changed = active;
-    if (active) {
+    if (active && d->standby) {
+        c->remote = true;
+        c->poll = dagd_run_poll_new(d->loop, d->store, run_id, REMOTE_POLL_MS, on_remote_poll, c);
+    } else if (active) {
         c->watch_id = dagd_run_queue_watch(d->queue, run_id, on_run_event, c);
     }
     struct MHD_Response *res =

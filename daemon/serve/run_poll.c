@@ -4,9 +4,8 @@
 #include "util.h"
 
 /* A look is one indexed read of the run's row (~0.1 ms on a local
- * server): cheap enough to keep `run --wait` on a standby within ~0.1 s of
- * the leader's. */
-#define RUN_POLL_MS 100
+ * server): cheap enough at DAGD_RUN_POLL_MS to keep `run --wait` on a
+ * standby within ~0.1 s of the leader's. */
 
 struct dagd_run_poll {
     uv_timer_t timer;
@@ -38,8 +37,10 @@ static void on_timer(uv_timer_t *t)
 }
 
 struct dagd_run_poll *dagd_run_poll_new(uv_loop_t *loop, struct dagd_store *store,
-                                        const char *run_id, dagd_run_poll_fn fn, void *userdata)
+                                        const char *run_id, unsigned interval_ms,
+                                        dagd_run_poll_fn fn, void *userdata)
 {
+    unsigned ms = interval_ms ? interval_ms : DAGD_RUN_POLL_MS;
     struct dagd_run_poll *p = dagd_xcalloc(1, sizeof(*p));
     p->store = store;
     (void)snprintf(p->run_id, sizeof(p->run_id), "%s", run_id);
@@ -47,7 +48,7 @@ struct dagd_run_poll *dagd_run_poll_new(uv_loop_t *loop, struct dagd_store *stor
     p->userdata = userdata;
     (void)uv_timer_init(loop, &p->timer);
     p->timer.data = p;
-    (void)uv_timer_start(&p->timer, on_timer, RUN_POLL_MS, RUN_POLL_MS);
+    (void)uv_timer_start(&p->timer, on_timer, ms, ms);
     return p;
 }
 

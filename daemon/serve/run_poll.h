@@ -1,7 +1,8 @@
 /* Following a run another daemon runs (a standby's `logs --follow` and
  * `run --wait`, docs/postgresql.md "Two daemons, one history"): its events
- * and status are only in the shared history, so a timer looks there every
- * 100 ms and calls back until the run ended. Single-threaded (the loop). */
+ * and status are only in the shared history, so a timer looks there (every
+ * 100 ms for dagctl, every second for the web UI) and calls back until the
+ * run ended. Single-threaded (the loop). */
 #ifndef DAGD_RUN_POLL_H
 #define DAGD_RUN_POLL_H
 
@@ -18,9 +19,12 @@ typedef void (*dagd_run_poll_fn)(bool ended, void *userdata);
 struct dagd_run_poll;
 
 /* Start looking at run `run_id` of `store` (borrowed: it outlives the
- * poll). Never fails (allocation aborts on OOM). */
+ * poll) every `interval_ms` (0: DAGD_RUN_POLL_MS). Never fails (allocation
+ * aborts on OOM). */
+#define DAGD_RUN_POLL_MS 100
 struct dagd_run_poll *dagd_run_poll_new(uv_loop_t *loop, struct dagd_store *store,
-                                        const char *run_id, dagd_run_poll_fn fn, void *userdata);
+                                        const char *run_id, unsigned interval_ms,
+                                        dagd_run_poll_fn fn, void *userdata);
 /* Stop; freed in its timer's close callback. NULL is fine; returns NULL. */
 struct dagd_run_poll *dagd_run_poll_free(struct dagd_run_poll *p);
 

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -179,12 +180,24 @@ with PgServer(dbname="dagd") as pg:
         b.ctl("retry", slow, check_rc=1)  # still running on the leader: CONFLICT
         follow = subprocess.Popen([DAGCTL, "--socket", b.sock, "logs", slow, "--follow"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sse = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sse.sendall(("GET /api/runs/%s/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Accept: text/event-stream\r\n\r\n" % slow).encode())
         time.sleep(0.5)
         check(follow.poll() is None, "logs --follow on the standby ended while the run runs")
         p = b.ctl("cancel", slow, json_out=True)
         check(p.json["status"] == "canceling", p.stdout)
         wait_for(lambda: run_status(pg, slow) == "canceled", 10, "the relayed cancel")
         out, err = follow.communicate(timeout=10)
+        got = b""
+        while b"event: end" not in got:
+            chunk = sse.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        sse.close()
+        check(b"event: end" in got and b'"status":"canceled"' in got and b"event: events" in got,
+              "the web UI's stream of the leader's run on the standby: %r" % got[-2000:])
         check("cancel requested" in out and "run canceled" in out,
               "logs --follow on the standby: %d %s %s" % (follow.returncode, out, err))
         for args in (["backfill", "ticking", "--from", "2026-01-01", "--to", "2026-01-02"],
@@ -195,7 +208,7 @@ with PgServer(dbname="dagd") as pg:
                   "%s: %d %s" % (args, p.returncode, p.stderr))
         b.ctl("reload")
         print("ok: run, run --wait, retry and cancel from the standby ran on the leader "
-              "(run relayed and done in %.2f s); logs --follow followed; %s refused: %s"
+              "(run relayed and done in %.2f s); logs --follow and the web UI's stream followed; %s refused: %s"
               % (relay_s, "backfill, prune", p.stderr.strip()))
 
         # A notification lost while the leader's LISTEN connection is down:
