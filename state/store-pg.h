@@ -51,6 +51,45 @@ const char *dagd__pg_display(struct dagd__pg *pg);
  * message in dagd__pg_errmsg(). */
 int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
                   const char *const *vals, PGresult **ret_res);
+/* Send one statement whose answer nobody needs, without waiting: it goes
+ * into the pipeline behind the ones before it, and its answer is read
+ * later by dagd__pg_process_io(). While the server is away it waits in
+ * memory (bounded: past PG_QUEUE_MAX_ENTRIES statements or
+ * PG_QUEUE_MAX_BYTES the history is given up) and is sent with its
+ * transaction once the connection is made again. An error the server
+ * reports for it is kept for dagd__pg_take_async_error(). Without a driver
+ * (no dagd__pg_set_io_fn) it is dagd__pg_exec() with the result dropped.
+ * SQLITE_OK, or the error of a history given up. */
+int dagd__pg_send(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
+                  const char *const *vals);
+/* Whether writes go without waiting (a driver is set). */
+bool dagd__pg_async(struct dagd__pg *pg);
+/* The first error the server reported for a statement sent by
+ * dagd__pg_send() since the last call (SQLITE_OK: none), its message in
+ * dagd__pg_errmsg(); cleared. The writes of its transaction are lost. */
+int dagd__pg_take_async_error(struct dagd__pg *pg);
+/* Writes queued or sent whose transaction's COMMIT is not answered yet. */
+size_t dagd__pg_pending(struct dagd__pg *pg);
+/* Wait until every statement sent has its answer (the store closing). */
+int dagd__pg_flush(struct dagd__pg *pg);
+
+/* The driver of the connection: the daemon polls the socket on its loop and
+ * calls dagd__pg_process_io() when it is readable (or writable when
+ * want_write) and when timeout_ms passed (>= 0: a reconnect attempt is
+ * due). `fn` is called whenever that changes; `gen` changes whenever the
+ * socket does (the driver must stop polling the old one: libpq has closed
+ * it). fd is -1 while the server is away. Setting a driver makes writes
+ * go without waiting (dagd__pg_send), and a statement that needs an answer
+ * fails at once during an outage instead of waiting for the server. */
+typedef void (*dagd__pg_io_fn)(void *userdata);
+void dagd__pg_set_io_fn(struct dagd__pg *pg, dagd__pg_io_fn fn, void *userdata);
+void dagd__pg_io_state(struct dagd__pg *pg, int *ret_fd, unsigned *ret_gen, bool *ret_want_write,
+                       int64_t *ret_timeout_ms);
+/* Read the answers that arrived, send what is queued, or drive a
+ * reconnect attempt (in slices of a few ms). SQLITE_OK, or SQLITE_IOERR
+ * once the history is given up. */
+int dagd__pg_process_io(struct dagd__pg *pg);
+
 /* Run SQL without parameters (migrations: several statements allowed). */
 int dagd__pg_exec_simple(struct dagd__pg *pg, const char *sql);
 
@@ -88,7 +127,8 @@ const char *dagd__pg_errmsg(struct dagd__pg *pg);
 int64_t dagd__pg_changes(struct dagd__pg *pg);
 /* Column 0 of the last INSERT ... RETURNING (the new id). */
 int64_t dagd__pg_last_id(struct dagd__pg *pg);
-/* Whether a transaction is open (BEGIN sent, no COMMIT/ROLLBACK yet). */
+/* Whether the caller has a transaction open (BEGIN sent or queued, no
+ * COMMIT/ROLLBACK yet). */
 bool dagd__pg_in_txn(struct dagd__pg *pg);
 /* How many times the connection was re-made (tests, logs). */
 unsigned dagd__pg_reconnects(struct dagd__pg *pg);

@@ -96,6 +96,16 @@
       "inputs, manifest) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, "          \
       "coalesce(?3, ''), "                                                                         \
       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")                           \
+    /* STEP_INSERT after STEP_UPDATE without reading its change count (a                           \
+     * write sent without waiting, state/store-pg.c): inserts only a step                          \
+     * the update did not find. */                                                                 \
+    X(STEP_INSERT_MISSING,                                                                         \
+      "INSERT INTO steps (run_id, pipeline, step, task, status, attempts, started_at, ended_at, "  \
+      "exit_code, rows_in, rows_out, fingerprint, error, skip_reason, cpu_usec, max_rss_kb, "      \
+      "inputs, manifest) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, "          \
+      "coalesce(?3, ''), "                                                                         \
+      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "                           \
+      "ON CONFLICT (run_id, step) DO NOTHING")                                                     \
     X(STEPS_LIST, "SELECT " STEP_COLUMNS " FROM steps WHERE run_id = ?1 ORDER BY rowid")           \
     /* One indexed lookup in steps_last_success (pipeline, step, ended_at) WHERE succeeded:        \
      * max() with bare columns takes the row of the newest success straight from the index         \

@@ -526,13 +526,42 @@ static int stmt_exec(struct dagd_store *s, struct dbstmt *st, const char *what)
     return 0;
 }
 
-/* Run a cached statement without parameters (transaction control). */
+/* Whether a write may go without waiting for its answer: on PostgreSQL
+ * with a driver on the daemon's loop, inside the caller's batch
+ * (dagd_store_begin). Its error, if the server has one, comes back at the
+ * batch's dagd_store_commit() or a later one (store-pg.h). */
+static bool db_async(struct dagd_store *s)
+{
+    return s->pg && s->user_txn && dagd__pg_async(s->pg);
+}
+
+/* Send a statement whose answer is not needed without waiting (db_async),
+ * else step it. */
+static int stmt_send(struct dagd_store *s, struct dbstmt *st, const char *what)
+{
+    if (!db_async(s)) {
+        return stmt_exec(s, st, what);
+    }
+    int rc = dagd__pg_send(s->pg, st->sql, st->n_params, st->types, (const char *const *)st->vals);
+    return rc == SQLITE_OK ? 0 : store_fail(s, rc, what);
+}
+
+/* Run a cached statement without parameters (transaction control). On
+ * PostgreSQL with a driver these never wait: BEGIN, COMMIT and savepoints
+ * have no answer the store needs (a failed statement before a COMMIT turns
+ * it into a rollback, which dagd__pg_take_async_error() reports), and they
+ * queue during an outage, so a function whose statement failed there can
+ * still roll its part back in order. */
 static int exec_id(struct dagd_store *s, enum store_stmt id, const char *what)
 {
     _cleanup_stmt_ struct dbstmt *st = NULL;
     int r = stmt_get(s, id, &st);
     if (r < 0) {
         return r;
+    }
+    if (s->pg && dagd__pg_async(s->pg)) {
+        int rc = dagd__pg_send(s->pg, st->sql, 0, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : store_fail(s, rc, what);
     }
     return stmt_exec(s, st, what);
 }
@@ -595,6 +624,14 @@ int dagd_store_commit(struct dagd_store *s)
         return store_fail_errno(s, -ENOTCONN, "No transaction is open");
     }
     int r = exec_id(s, STMT_COMMIT, "Failed to commit a transaction");
+    if (r >= 0 && s->pg) {
+        /* A write sent without waiting that the server refused: its
+         * transaction (this batch or an earlier one) was rolled back. */
+        int rc = dagd__pg_take_async_error(s->pg);
+        if (rc != SQLITE_OK) {
+            r = store_fail(s, rc, "Failed to commit a transaction");
+        }
+    }
     if (r < 0) {
         /* A failed COMMIT (e.g. SQLITE_BUSY) leaves the transaction open:
          * the caller may retry the commit or roll back. */
@@ -1219,6 +1256,35 @@ void dagd_store_set_wait_fn(struct dagd_store *s, dagd_store_wait_fn fn, void *u
     }
 }
 
+void dagd_store_set_io_fn(struct dagd_store *s, dagd_store_io_fn fn, void *userdata)
+{
+    if (s->pg) {
+        dagd__pg_set_io_fn(s->pg, fn, userdata);
+    }
+}
+
+void dagd_store_io_state(struct dagd_store *s, struct dagd_store_io *ret)
+{
+    *ret = (struct dagd_store_io){.fd = -1, .timeout_ms = -1};
+    if (s->pg) {
+        dagd__pg_io_state(s->pg, &ret->fd, &ret->gen, &ret->want_write, &ret->timeout_ms);
+    }
+}
+
+int dagd_store_process_io(struct dagd_store *s)
+{
+    if (!s->pg) {
+        return 0;
+    }
+    int rc = dagd__pg_process_io(s->pg);
+    return rc == SQLITE_OK ? 0 : store_fail(s, rc, "Run history given up");
+}
+
+size_t dagd_store_pending_writes(struct dagd_store *s)
+{
+    return s->pg ? dagd__pg_pending(s->pg) : 0;
+}
+
 bool dagd_store_is_postgresql(struct dagd_store *s)
 {
     return s->pg != NULL;
@@ -1244,8 +1310,11 @@ struct dagd_store *dagd_store_free(struct dagd_store *s)
     }
     if (s->pg) {
         if (dagd__pg_in_txn(s->pg)) {
-            (void)dagd__pg_exec_simple(s->pg, "ROLLBACK");
+            (void)dagd__pg_send(s->pg, "ROLLBACK", 0, NULL, NULL);
         }
+        /* The last batches went without waiting: their COMMITs must reach
+         * the server before the connection closes. */
+        (void)dagd__pg_flush(s->pg);
         s->pg = dagd__pg_free(s->pg);
     }
     if (s->db) {
@@ -1577,7 +1646,7 @@ int dagd_store_check_add(struct dagd_store *s, const struct dagd_check_info *c)
     (void)bind_text(st, 8, c->sample);
     (void)bind_message(st, 9, c->detail);
     (void)db_bind_int64(st, 10, c->ts);
-    r = stmt_exec(s, st, "Failed to add a check result");
+    r = stmt_send(s, st, "Failed to add a check result");
     if (r == -ENOENT) {
         return store_fail_errno(s, r, "Failed to add a check result: no run '%s'", c->run_id);
     }
@@ -1612,7 +1681,9 @@ static int event_insert(struct dagd_store *s, const char *run_id, const char *st
     (void)bind_text(st, 4, level ? level : "info");
     (void)bind_text(st, 5, kind ? kind : "log");
     (void)bind_message(st, 6, message ? message : "");
-    r = stmt_exec(s, st, "Failed to add an event");
+    /* Only a caller that asks for the new seq waits for it. */
+    r = ret_seq ? stmt_exec(s, st, "Failed to add an event")
+                : stmt_send(s, st, "Failed to add an event");
     if (r < 0) {
         if (r == -ENOENT) {
             return store_fail_errno(s, r, "Failed to add an event: no run '%s'", run_id);
@@ -1741,7 +1812,7 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
             (void)bind_text(st, 2, run->pipeline);
             (void)bind_text(st, 3, steps[i]);
             (void)bind_text(st, 4, tasks && tasks[i] ? tasks[i] : "");
-            r = stmt_exec(s, st, "Failed to create the steps of a run");
+            r = stmt_send(s, st, "Failed to create the steps of a run");
             if (r == -EEXIST) {
                 r = store_fail_errno(s, r, "Failed to create a run: duplicate step '%s'", steps[i]);
             }
@@ -1786,11 +1857,14 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         (void)bind_text(st, 2, status_s);
         (void)bind_message(st, 3, error);
         (void)db_bind_int64(st, 4, now);
-        r = stmt_exec(s, st, "Failed to set the status of a run");
+        /* Sent without waiting in a batch: no -ENOENT then (the executor
+         * sets the status of runs it created). */
+        bool async = db_async(s);
+        r = stmt_send(s, st, "Failed to set the status of a run");
         if (r < 0) {
             goto finish;
         }
-        if (db_changes(s) == 0) {
+        if (!async && db_changes(s) == 0) {
             r = store_fail_errno(s, -ENOENT, "No run '%s'", run_id);
             goto finish;
         }
@@ -2030,12 +2104,25 @@ int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *st
             goto finish;
         }
         bind_step(st, step);
-        r = stmt_exec(s, st, "Failed to update a step");
+        r = stmt_send(s, st, "Failed to update a step");
         if (r < 0) {
             goto finish;
         }
     }
-    if (db_changes(s) == 0) {
+    if (db_async(s)) {
+        /* No change count without waiting: the insert that does nothing
+         * when the update found the row. */
+        _cleanup_stmt_ struct dbstmt *st = NULL;
+        r = stmt_get(s, STMT_STEP_INSERT_MISSING, &st);
+        if (r < 0) {
+            goto finish;
+        }
+        bind_step(st, step);
+        r = stmt_send(s, st, "Failed to insert a step");
+        if (r < 0) {
+            goto finish;
+        }
+    } else if (db_changes(s) == 0) {
         /* Not listed at run_create (e.g. added by a retry): insert it. */
         _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_STEP_INSERT, &st);
@@ -2215,11 +2302,12 @@ int dagd_store_step_set_process(struct dagd_store *s, const char *run_id, const 
         (void)db_bind_int64(st, 4, (int64_t)start_ticks);
         (void)bind_text(st, 5, boot_id);
     }
-    r = stmt_exec(s, st, "Failed to record a step's process");
+    bool async = db_async(s);
+    r = stmt_send(s, st, "Failed to record a step's process");
     if (r < 0) {
         return r;
     }
-    return db_changes(s) > 0 ? 0 : -ENOENT;
+    return async || db_changes(s) > 0 ? 0 : -ENOENT;
 }
 
 int dagd_store_orphan_processes(struct dagd_store *s, struct dagd_orphan_process **ret,
@@ -2409,7 +2497,7 @@ int dagd_store_filehash_put(struct dagd_store *s, const char *path, uint64_t dev
     bind_file_key(st, path, dev, ino, size, mtime_ns);
     (void)bind_text(st, 6, hash);
     (void)db_bind_int64(st, 7, dagd_now_wall_msec());
-    return stmt_exec(s, st, "Failed to write the file-hash cache");
+    return stmt_send(s, st, "Failed to write the file-hash cache");
 }
 
 /* One INSERT: atomic without an explicit transaction, and it joins the
@@ -2431,7 +2519,7 @@ int dagd_store_tick_add(struct dagd_store *s, const char *name, const char *kind
     (void)bind_text(st, 4, run_id);
     (void)bind_text(st, 5, status);
     (void)bind_text(st, 6, reason);
-    return stmt_exec(s, st, "Failed to record a tick");
+    return stmt_send(s, st, "Failed to record a tick");
 }
 
 int dagd_store_tick_last(struct dagd_store *s, const char *name, const char *kind,
@@ -2545,7 +2633,7 @@ int dagd_store_backfill_set_status(struct dagd_store *s, const char *backfill_id
     (void)bind_text(st, 1, backfill_id);
     (void)bind_text(st, 2, status);
     (void)db_bind_int64(st, 3, now);
-    return stmt_exec(s, st, "Failed to set the status of a backfill");
+    return stmt_send(s, st, "Failed to set the status of a backfill");
 }
 
 /* In the order of BACKFILL_COLUMNS. */

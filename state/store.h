@@ -133,19 +133,58 @@ int dagd_store_listener_read(struct dagd_store_listener *l, dagd_store_notify_fn
                              char **reterr_msg);
 /* Close; accepts NULL, returns NULL. */
 struct dagd_store_listener *dagd_store_listener_free(struct dagd_store_listener *l);
-/* While a store call waits for PostgreSQL to come back (a reconnect's
- * backoff, up to DAGD_STATE_RECONNECT_TIMEOUT), `fn` is called before each
- * pause (every 50 ms to 2 s) with the time waited so far (0 at the first
- * call of an outage) and libpq's reason: the caller's loop is blocked, so
- * this is where a daemon feeds systemd's watchdog. Once the timeout passed
- * (or, after a reconnect, another daemon holds the history's lock) it is
- * called a last time with gave_up and the reason: the waiting call then fails
- * (-EIO) and so does every later call on this store, at once; the caller
- * stops (docs/postgresql.md "When the server stays away"). A no-op on
- * SQLite. */
+/* While PostgreSQL is away, `fn` is called at each reconnect attempt
+ * (every 50 ms to 2 s, from dagd_store_process_io() on the daemon's loop,
+ * or from inside a waiting store call when no driver is set) with the time
+ * waited so far (0 when the drop is noticed) and libpq's reason: this is
+ * where a daemon feeds systemd's watchdog and says what it waits for. Once
+ * the reconnect timeout passed or the write queue's bound (or, after a
+ * reconnect, another daemon holds the history's lock) it is called a last
+ * time with gave_up and the reason: every later call on this store fails
+ * (-EIO) at once; the caller stops (docs/postgresql.md "When the server
+ * stays away"). A no-op on SQLite. */
 typedef void (*dagd_store_wait_fn)(unsigned waited_ms, bool gave_up, const char *why,
                                    void *userdata);
 void dagd_store_set_wait_fn(struct dagd_store *s, dagd_store_wait_fn fn, void *userdata);
+/* PostgreSQL on an event loop (docs/postgresql.md "Writes without
+ * waiting"). Once a driver is set, the writes of a batch (dagd_store_begin
+ * .. dagd_store_commit) whose answer the caller does not need go into
+ * libpq's pipeline without waiting: step updates, run status changes,
+ * events (unless the caller asks for the seq), check results, ticks, a
+ * step's process, file hashes, backfill status changes; BEGIN, COMMIT and
+ * savepoints always. What needs an answer still waits, behind the writes
+ * before it on the one connection (so a read sees the daemon's own
+ * writes): reads, run_create's run row (-EEXIST), sensor key claims, an
+ * event whose seq is asked for, fail_orphans, prune. An error the server
+ * reports for a write sent without waiting rolls its batch back and comes
+ * back from a later dagd_store_commit().
+ *
+ * During an outage writes queue in memory (bounded) and are replayed in
+ * order once the connection is made again; a call that needs an answer
+ * fails at once (-EIO, "run history unavailable: ...") instead of waiting.
+ *
+ * The driver polls `fd` (readable, and writable when want_write) and calls
+ * dagd_store_process_io() when it is ready and when timeout_ms passed
+ * (>= 0: a reconnect attempt is due; -1: no timer). `gen` changes whenever
+ * the socket does: the driver stops polling the old one (libpq closed it).
+ * `fn` is called (also from inside other store calls) whenever any of it
+ * changed. fd is -1 while the server is away. A no-op on SQLite (fd -1). */
+typedef void (*dagd_store_io_fn)(void *userdata);
+struct dagd_store_io {
+    int fd;
+    unsigned gen;
+    bool want_write;
+    int64_t timeout_ms;
+};
+void dagd_store_set_io_fn(struct dagd_store *s, dagd_store_io_fn fn, void *userdata);
+void dagd_store_io_state(struct dagd_store *s, struct dagd_store_io *ret);
+/* Read answers, send what is queued, or drive a reconnect attempt (a few
+ * ms at most). 0, or -EIO once the history is given up (the wait fn was
+ * told). */
+int dagd_store_process_io(struct dagd_store *s);
+/* Writes sent or queued whose transaction is not committed yet (0 on
+ * SQLite). */
+size_t dagd_store_pending_writes(struct dagd_store *s);
 /* Whether the store is on PostgreSQL. */
 bool dagd_store_is_postgresql(struct dagd_store *s);
 /* How many times the PostgreSQL connection was re-made (0 on SQLite). */

@@ -383,8 +383,12 @@ static void step_log(struct exec_step *s, const char *level, const char *kind, c
     int64_t seq = 0;
 
     batch(e);
+    /* The seq only on SQLite, where it costs nothing: on PostgreSQL asking
+     * for it would make every log line wait for the server (store.h);
+     * observers read events by seq from the store anyway. */
+    bool want_seq = !dagd_store_is_postgresql(e->cfg.store);
     int k = dagd_store_event_add(e->cfg.store, r->run_id, s->info.step, dagd_now_wall_msec(), level,
-                                 kind, msg, &seq);
+                                 kind, msg, want_seq ? &seq : NULL);
     if (k < 0) {
         dagd_log_errno(LOG_WARNING, k, "Failed to record an event of run %s: %s, ignoring",
                        r->run_id, dagd_store_errmsg(e->cfg.store));

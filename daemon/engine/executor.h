@@ -69,7 +69,7 @@ struct dagd_exec_event {
     const char *level, *message;       /* LOG; RUN_FINISHED: message = the run's error or NULL */
     const char *stream;                /* LOG: "log" (the task's), "stdout" or "stderr" */
     enum dagd_run_status run_status;   /* RUN_FINISHED */
-    int64_t seq;                       /* events.seq of the stored event, or 0 */
+    int64_t seq;                       /* events.seq of the stored event, or 0 (unknown) */
 };
 
 typedef void (*dagd_exec_observer_fn)(const struct dagd_exec_event *ev, void *userdata);

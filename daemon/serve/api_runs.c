@@ -27,6 +27,10 @@ struct waiter {
     bool started_sent;
     uint64_t *seen;
     size_t n_seen;
+    /* The end as the executor told it: the answer when the history cannot
+     * be read (PostgreSQL away: the end is queued, not yet stored). */
+    int end_status; /* enum dagd_run_status, -1 before the end */
+    char *end_error;
 };
 
 static void waiter_free(struct waiter *w)
@@ -37,6 +41,7 @@ static void waiter_free(struct waiter *w)
     w->poll = dagd_run_poll_free(w->poll);
     free(w->seen);
     cJSON_Delete(w->held);
+    free(w->end_error);
     free(w);
 }
 
@@ -58,6 +63,11 @@ static void waiter_finish(struct waiter *w)
             cJSON_AddStringToObject(o, "error", info.error);
         }
         dagd_run_info_done(&info);
+    } else if (w->end_status >= 0) {
+        cJSON_AddStringToObject(o, "status", dagd_run_status_to_string(w->end_status));
+        if (w->end_error) {
+            cJSON_AddStringToObject(o, "error", w->end_error);
+        }
     } else {
         cJSON_AddStringToObject(o, "status", "unknown");
     }
@@ -118,6 +128,9 @@ static void on_waiter_event(const struct dagd_exec_event *ev, void *userdata)
         cJSON_AddStringToObject(o, "message", ev->message ? ev->message : "");
         break;
     case DAGD_EXEC_RUN_FINISHED:
+        w->end_status = (int)ev->run_status;
+        free(w->end_error);
+        w->end_error = ev->message ? dagd_xstrdup(ev->message) : NULL;
         if (w->holding) {
             w->finished_while_holding = true;
             return;
@@ -206,6 +219,7 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
         w->d = d;
         w->call = call;
         w->holding = true;
+        w->end_status = -1;
         w->held = cJSON_CreateArray();
         memcpy(w->run_id, id, 33);
         w->watch_id = dagd_run_queue_watch(d->queue, id, on_waiter_event, w);

@@ -18,6 +18,7 @@
 #include "sensors.h"
 #include "standby.h"
 #include "statelock.h"
+#include "store_io.h"
 #include "trigger.h"
 
 #define RELOAD_DEBOUNCE_MS 150
@@ -37,7 +38,8 @@ struct daemon {
     uv_timer_t reload_timer;
     uv_timer_t prune_timer;
     uv_timer_t deadline;
-    uv_timer_t history_lost; /* the store gave up on PostgreSQL: stop from the loop */
+    uv_timer_t history_lost;               /* the store gave up on PostgreSQL: stop from the loop */
+    struct dagd_store_io_driver *store_io; /* PostgreSQL's socket on the loop (store_io.h) */
     int lock_fd;
     int serve_lock_fd;          /* DIR/serve.lock: one daemon per state directory */
     struct dagd_resume *resume; /* runs to resume with their Slurm jobs (resume.h) */
@@ -311,10 +313,12 @@ static void on_history_lost(uv_timer_t *t)
     dagd_daemon_stop(&s->d, "Run history unreachable");
 }
 
-/* The store waits for PostgreSQL to come back (docs/postgresql.md): the
- * loop is blocked meanwhile, so keep systemd's watchdog fed (the wait is
- * bounded by DAGD_STATE_RECONNECT_TIMEOUT, not by WatchdogSec) and say
- * what we wait for, once per outage in the log, in STATUS= throughout.
+/* The store lost PostgreSQL and reconnects (docs/postgresql.md): called at
+ * each attempt, from the loop (store_io.c's timer; steps go on, writes
+ * queue), or from inside a store call that waits (without a driver, at
+ * stop), so keep systemd's watchdog fed (the wait is bounded by
+ * DAGD_STATE_RECONNECT_TIMEOUT, not by WatchdogSec) and say what we wait
+ * for, once per outage in the log, in STATUS= throughout.
  * Past the timeout the store gives up and the daemon stops cleanly, exit
  * status 1: its steps are stopped, and the next start (systemd's
  * Restart=on-failure, once the server is back) fails the runs they
@@ -341,13 +345,15 @@ static void on_store_wait(unsigned waited_ms, bool gave_up, const char *why, voi
         (void)uv_timer_start(&s->history_lost, on_history_lost, 0, 0);
         return;
     }
+    size_t queued = dagd_store_pending_writes(d->store);
     if (waited_ms == 0) {
-        dagd_log_warning("Lost the connection to the run history (%s): %s; waiting for "
-                         "PostgreSQL, the daemon is paused meanwhile",
+        dagd_log_warning("Lost the connection to the run history (%s): %s; reconnecting, "
+                         "steps go on and their writes are queued meanwhile",
                          dagd_store_path(d->store), reason);
     }
     dagd_notify_watchdog(d->notify);
-    dagd_notify_status(d->notify, "Waiting for PostgreSQL (%u s)", waited_ms / 1000);
+    dagd_notify_status(d->notify, "Waiting for PostgreSQL (%u s, %zu writes queued)",
+                       waited_ms / 1000, queued);
 }
 
 /* The PostgreSQL session's application_name names this daemon ("dagd
@@ -418,6 +424,7 @@ static int open_store(struct daemon *s)
         /* A standby's reads wait for the server the same way, and it
          * stops like a leader past the timeout. */
         dagd_store_set_wait_fn(d->store, on_store_wait, d);
+        s->store_io = dagd_store_io_driver_new(d->loop, d->store);
         dagd_log_info("Run history in PostgreSQL (%s)", dagd_store_path(d->store));
     }
     /* The executor wants an absolute state dir (steps run elsewhere). */
@@ -810,6 +817,9 @@ struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d)
     }
     dagd_notify_free(d->notify);
     d->notify = NULL;
+    /* The store waits for its answers again: its last writes are flushed
+     * when it is freed below. */
+    s->store_io = dagd_store_io_driver_free(s->store_io);
     /* The executor closes its handles (its steps are gone by now). */
     (void)uv_run(d->loop, UV_RUN_DEFAULT);
     d->registry = dagd_registry_free(d->registry);
