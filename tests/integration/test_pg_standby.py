@@ -369,6 +369,10 @@ with PgServer(dbname="dagd") as pg:
         check(pg.query(own % ("ticks", "name IN ('own_second', 'own_drop')"), "dagd") == [["0"]]
               and pg.query(own % ("runs", "pipeline = 'own'"), "dagd") == [["0"]],
               "the standby fired: %r" % pg.query("SELECT name, kind, status FROM ticks", "dagd"))
+        # A second standby stops cleanly while standing by (SIGTERM).
+        with Daemon({"noop": NOOP}, args=["--state", conninfo, "--standby"]) as g:
+            check(role(g) == "standby", g.logtext())
+            check(g.stop() == 0 and "Took over" not in g.logtext(), g.logtext())
         check(c.stop() == 0, c.logtext())
         wait_for(lambda: role(e) == "leader", 10, "the standby to lead")
         with open(os.path.join(watch, "x-data-2.json"), "w") as f:
