@@ -1,8 +1,15 @@
 -- One row per silver order with its positions' sums. ship_lag_hours: hours
--- from ordered_at to shipped_at, rounded half away from zero to 2 decimals,
--- computed on whole seconds in integers (the timestamps are whole seconds:
--- the julianday difference rounds back to them exactly; no floating point
--- in the rounding itself).
+-- from ordered_at to shipped_at, rounded half away from zero to 2 decimals.
+-- secs is the whole seconds between them (silver timestamps are whole
+-- seconds: unixepoch() is exact). The lag is round(secs / 36.0) / 100.0:
+-- secs / 36.0 is the lag in hundredths of an hour, a correctly rounded
+-- double that is exactly k + 0.5 at a tie and otherwise at least 1/72 from
+-- one, so SQLite's round() (half away from zero) gives the same integer as
+-- the integer form ((secs * 100 + 1800) / 3600, mirrored for negative secs)
+-- that the PostgreSQL variant keeps. That form named secs three times and
+-- SQLite substitutes the expression at each name (the subquery is
+-- flattened): both timestamps were parsed up to three times per order, a
+-- fifth of this model's time.
 -- The positions are summed per order first (one pass, then a join on the
 -- grouped rows) rather than joined row by row. The grouped rows drive the
 -- join, each finding its order by the key, and the orders without positions
@@ -18,8 +25,7 @@ WITH p AS (
 j AS (
     SELECT o.order_id, o.customer_id, o.shop_id, o.ordered_at,
            p.items, p.intake_cents, p.revenue_cents,
-           CAST(round((julianday(o.shipped_at) - julianday(o.ordered_at)) * 86400) AS INTEGER)
-               AS secs
+           unixepoch(o.shipped_at) - unixepoch(o.ordered_at) AS secs
     FROM p
     RIGHT JOIN sta_orders AS o ON o.order_id = p.order_id
 )
@@ -30,7 +36,5 @@ SELECT order_id,
        coalesce(items, 0) AS items,
        coalesce(intake_cents, 0) AS intake_cents,
        coalesce(revenue_cents, 0) AS revenue_cents,
-       CASE WHEN secs IS NULL THEN NULL
-            WHEN secs >= 0 THEN ((secs * 100 + 1800) / 3600) / 100.0
-            ELSE -(((-secs) * 100 + 1800) / 3600) / 100.0 END AS ship_lag_hours
+       round(secs / 36.0) / 100.0 AS ship_lag_hours
 FROM j
