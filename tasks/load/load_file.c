@@ -11,6 +11,7 @@
 #include "load_file.h"
 #include "load_internal.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -608,6 +609,7 @@ struct dagd_load *dagd_load_free(struct dagd_load *l)
     for (size_t b = 0; b < QUEUE_DEPTH; b++) {
         free(l->batches[b].cells);
         free(l->batches[b].arena);
+        free(l->batches[b].rarena);
         free(l->batches[b].rej);
     }
     if (l->n_out > 0 && l->batches[0].cells) {
@@ -631,27 +633,87 @@ const char *dagd_load_error(const struct dagd_load *l)
 
 /* ---- one batch of rows ------------------------------------------------- */
 
-/* Reader side: text into the current batch's arena. */
+/* Room for need more bytes in a growing buffer (an arena of a batch). */
+static int reserve(struct dagd_load *l, char **buf, size_t len, size_t *cap, size_t need)
+{
+    size_t ncap = *cap ? *cap : 64 * 1024;
+    char *nb;
+
+    if (len + need <= *cap) {
+        return 0;
+    }
+    while (ncap < len + need) {
+        ncap *= 2;
+    }
+    nb = realloc(*buf, ncap);
+    if (!nb) {
+        return fail(l, -ENOMEM, "out of memory");
+    }
+    *buf = nb;
+    *cap = ncap;
+    return 0;
+}
+
+/* Reader side: text into the current batch's arena. In COPY's binary
+ * format (PostgreSQL) the text is a field: its length goes first. */
 static int arena_put(struct dagd_load *l, const char *s, size_t n, size_t *ret_off)
 {
     struct batch *b = l->cur;
+    size_t pre = l->pg_binary ? 4 : 0;
 
-    if (b->alen + n > b->acap) {
-        size_t ncap = b->acap ? b->acap : 64 * 1024;
-        char *nb;
-        while (ncap < b->alen + n) {
-            ncap *= 2;
-        }
-        nb = realloc(b->arena, ncap);
-        if (!nb) {
-            return fail(l, -ENOMEM, "out of memory");
-        }
-        b->arena = nb;
-        b->acap = ncap;
+    if (reserve(l, &b->arena, b->alen, &b->acap, pre + n) < 0) {
+        return -ENOMEM;
     }
-    memcpy(b->arena + b->alen, s, n);
-    *ret_off = b->alen;
-    b->alen += n;
+    if (pre) {
+        uint32_t be = htobe32((uint32_t)n);
+        memcpy(b->arena + b->alen, &be, 4);
+    }
+    memcpy(b->arena + b->alen + pre, s, n);
+    *ret_off = b->alen + pre;
+    b->alen += pre + n;
+    return 0;
+}
+
+/* Reader side, COPY's binary format: a row's field count, or a field that
+ * is not text (arena_put writes those), in the current batch's arena
+ * (PostgreSQL 15 docs "COPY", "Binary Format": a 16-bit field count per
+ * row; per field a 32-bit length, -1 for NULL, and its bytes; integers
+ * and float8 big-endian). */
+static int wire_count(struct dagd_load *l)
+{
+    struct batch *b = l->cur;
+    uint16_t be = htobe16((uint16_t)l->n_out);
+
+    if (reserve(l, &b->arena, b->alen, &b->acap, 2) < 0) {
+        return -ENOMEM;
+    }
+    memcpy(b->arena + b->alen, &be, 2);
+    b->alen += 2;
+    return 0;
+}
+
+static int wire_cell(struct dagd_load *l, const struct cell *c)
+{
+    struct batch *b = l->cur;
+    uint32_t len = htobe32(c->kind == CELL_NULL ? UINT32_MAX : 8);
+    uint64_t v;
+
+    if (reserve(l, &b->arena, b->alen, &b->acap, 12) < 0) {
+        return -ENOMEM;
+    }
+    memcpy(b->arena + b->alen, &len, 4);
+    b->alen += 4;
+    if (c->kind == CELL_NULL) {
+        return 0;
+    }
+    if (c->kind == CELL_INT) {
+        v = htobe64((uint64_t)c->i);
+    } else {
+        memcpy(&v, &c->d, 8);
+        v = htobe64(v);
+    }
+    memcpy(b->arena + b->alen, &v, 8);
+    b->alen += 8;
     return 0;
 }
 
@@ -700,7 +762,7 @@ static int write_rejects(struct dagd_load *l, const struct batch *b)
         sqlite3_bind_int64(l->rej, 3, (sqlite3_int64)x->row);
         sqlite3_bind_text(l->rej, 4, x->column, -1, SQLITE_STATIC);
         if (x->has_value) {
-            sqlite3_bind_text(l->rej, 5, b->arena + x->off, (int)x->len, SQLITE_STATIC);
+            sqlite3_bind_text(l->rej, 5, b->rarena + x->off, (int)x->len, SQLITE_STATIC);
         } else {
             sqlite3_bind_null(l->rej, 5);
         }
@@ -738,6 +800,7 @@ static void batch_reset(struct batch *b)
     b->rows = 0;
     b->alen = 0;
     b->nrej = 0;
+    b->rlen = 0;
     b->last = false;
 }
 
@@ -916,9 +979,14 @@ static int reject(struct dagd_load *l, uint64_t row, uint64_t line,
     x = &b->rej[b->nrej];
     *x = (struct rejrec){.row = row, .column = c->from, .reason = reason};
     if (v->kind == SRC_TEXT) {
-        if (arena_put(l, v->s, v->len, &x->off) < 0) {
+        if (reserve(l, &b->rarena, b->rlen, &b->rcap, v->len) < 0) {
             return -ENOMEM;
         }
+        if (v->len > 0) {
+            memcpy(b->rarena + b->rlen, v->s, v->len);
+        }
+        x->off = b->rlen;
+        b->rlen += v->len;
         x->has_value = true;
         x->len = v->len;
     }
@@ -935,6 +1003,11 @@ static int add_row(struct dagd_load *l, uint64_t row, uint64_t line)
     size_t m = l->n_cols;
 
     l->rows = row;
+    /* COPY binary: the row goes into the arena field by field, a text one
+     * by arena_put (convert never writes a value it then turns down) */
+    if (l->pg_binary && wire_count(l) < 0) {
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < l->n_cols; i++) {
         const struct dagd_load_column *c = &l->cols[i];
         const char *why = convert(l, c, &l->vals[i], &cells[i]);
@@ -949,6 +1022,9 @@ static int add_row(struct dagd_load *l, uint64_t row, uint64_t line)
             l->cur->alen = alen0;
             return reject(l, row, line, c, &l->vals[i], why);
         }
+        if (l->pg_binary && cells[i].kind != CELL_TEXT && wire_cell(l, &cells[i]) < 0) {
+            return -ENOMEM;
+        }
     }
     if (l->meta_file) {
         cells[m].kind = CELL_TEXT;
@@ -959,11 +1035,19 @@ static int add_row(struct dagd_load *l, uint64_t row, uint64_t line)
     }
     if (l->meta_row) {
         cells[m].kind = CELL_INT;
-        cells[m++].i = (int64_t)row;
+        cells[m].i = (int64_t)row;
+        if (l->pg_binary && wire_cell(l, &cells[m]) < 0) {
+            return -ENOMEM;
+        }
+        m++;
     }
     if (l->meta_loaded_at) {
         cells[m].kind = CELL_INT;
-        cells[m++].i = l->loaded_at;
+        cells[m].i = l->loaded_at;
+        if (l->pg_binary && wire_cell(l, &cells[m]) < 0) {
+            return -ENOMEM;
+        }
+        m++;
     }
     if (++l->cur->rows == QUEUE_ROWS) {
         return hand_over(l, false, 0);

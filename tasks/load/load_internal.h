@@ -54,16 +54,20 @@ struct rejrec {
     const char *column; /* the column's `from`, owned by the loader */
     const char *reason; /* a static string */
     bool has_value;
-    size_t off, len; /* the value's text in the batch arena */
+    size_t off, len; /* the value's text in the batch's rarena */
 };
 
 struct batch {
     struct cell *cells; /* QUEUE_ROWS * n_out */
     size_t rows;
-    char *arena; /* the text of this batch's cells */
+    /* the text of this batch's cells; with pg_binary, the batch's rows in
+     * COPY's binary format, each text cell's bytes among them */
+    char *arena;
     size_t alen, acap;
     struct rejrec *rej;
     size_t nrej, rejcap;
+    char *rarena; /* the values of the rejected rows (rejrec.off) */
+    size_t rlen, rcap;
     bool last; /* the reader's final batch of the file */
 };
 
@@ -74,8 +78,11 @@ struct dagd_load {
     size_t pg_rej_len, pg_rej_cap;
     char *pg_buf; /* PostgreSQL: one batch as COPY text */
     size_t pg_buf_cap;
-    bool pg_in_copy;    /* a COPY is open on the connection */
-    bool pg_binary;     /* the rows go in COPY's binary format (the table's types match) */
+    bool pg_in_copy; /* a COPY is open on the connection */
+    /* the rows go in COPY's binary format (the table's types match): the
+     * reader thread writes them so into the batch arenas, which the writer
+     * sends as they are */
+    bool pg_binary;
     char *pg_copy_sql;  /* COPY ... FROM STDIN of the rows (into the staging table: upsert) */
     char *pg_stage_sql; /* upsert: CREATE TEMP TABLE of the staging table */
     char *pg_merge_sql; /* upsert: staging -> table, one row per key */

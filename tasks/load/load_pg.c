@@ -5,14 +5,14 @@
  * (PostgreSQL 15 docs "COPY", "Binary Format": each row a field count,
  * each field a length and its bytes, integers and reals big-endian; the
  * server parses nothing, which makes the load as fast as psql's \copy of
- * the CSV, tests/bench/pg_load. A table made before with other column types
- * than the load's (bigint, double precision, text) gets the text format:
- * tab-separated, \N for NULL, backslash escapes), then the rejected rows by
- * a second COPY (text), then the
- * checkpoint row of `_dagd_load_files`, COMMIT. A failure anywhere ends the
- * COPY with an error and rolls back: nothing of the file is written and its
- * checkpoint does not advance (a dropped connection rolls back on the
- * server by itself).
+ * the CSV, tests/bench/pg_load. The reader thread types each row straight
+ * into that format in its batch (load_file.c), so a batch goes out in one
+ * PQputCopyData as it is, without another pass or copy here. A table made before with other column
+ * types than the load's (bigint, double precision, text) gets the text format: tab-separated, \N
+ * for NULL, backslash escapes), then the rejected rows by a second COPY (text), then the checkpoint
+ * row of `_dagd_load_files`, COMMIT. A failure anywhere ends the COPY with an error and rolls back:
+ * nothing of the file is written and its checkpoint does not advance (a dropped connection rolls
+ * back on the server by itself).
  *
  * Upsert: COPY cannot resolve conflicts, so the rows go to a temporary
  * staging table (dropped at COMMIT) that numbers them in file order, and
@@ -118,55 +118,6 @@ static void put_row(struct dagd_load *l, const struct batch *b, const struct cel
 static const char binary_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 static const char binary_trailer[2] = {'\377', '\377'};
 
-static void put_be32(char *p, uint32_t v)
-{
-    v = htobe32(v);
-    memcpy(p, &v, 4);
-}
-
-/* One row of cells in the binary format at *len. */
-static void put_row_binary(struct dagd_load *l, const struct batch *b, const struct cell *c,
-                           char **buf, size_t *len, size_t *cap)
-{
-    size_t need = 2;
-
-    for (size_t i = 0; i < l->n_out; i++) {
-        need += 4 + (c[i].kind == CELL_TEXT ? c[i].len : c[i].kind == CELL_NULL ? 0 : 8);
-    }
-    buf_reserve(buf, cap, *len + need);
-    char *p = *buf + *len;
-    uint16_t nf = htobe16((uint16_t)l->n_out);
-    memcpy(p, &nf, 2);
-    p += 2;
-    for (size_t i = 0; i < l->n_out; i++) {
-        uint64_t v;
-        switch (c[i].kind) {
-        case CELL_NULL:
-            put_be32(p, UINT32_MAX); /* -1: NULL */
-            p += 4;
-            break;
-        case CELL_INT:
-        case CELL_REAL:
-            put_be32(p, 8);
-            if (c[i].kind == CELL_INT) {
-                v = htobe64((uint64_t)c[i].i);
-            } else {
-                memcpy(&v, &c[i].d, 8);
-                v = htobe64(v);
-            }
-            memcpy(p + 4, &v, 8);
-            p += 12;
-            break;
-        case CELL_TEXT:
-            put_be32(p, (uint32_t)c[i].len);
-            memcpy(p + 4, b->arena + c[i].off, c[i].len);
-            p += 4 + c[i].len;
-            break;
-        }
-    }
-    *len += need;
-}
-
 /* A rejected row as a COPY line of the rejects table: table_name, _file,
  * _row, column_name, value, reason, _loaded_at. */
 static void put_reject(struct dagd_load *l, const struct batch *b, const struct rejrec *x)
@@ -186,7 +137,7 @@ static void put_reject(struct dagd_load *l, const struct batch *b, const struct 
             *n += (size_t)snprintf(p + *n, sizeof(num), "%" PRIu64, x->row);
         } else if (i == 4) {
             if (x->has_value) {
-                *n += put_text(p + *n, b->arena + x->off, x->len);
+                *n += put_text(p + *n, b->rarena + x->off, x->len);
             } else {
                 memcpy(p + *n, "\\N", 2);
                 *n += 2;
@@ -516,16 +467,17 @@ int dagd__load_pg_begin(struct dagd_load *l)
  * (no other statement may run while the COPY is open). */
 int dagd__load_pg_write_batch(struct dagd_load *l, const struct batch *b)
 {
-    size_t len = 0;
+    const char *data = b->arena; /* binary: the reader wrote the rows there */
+    size_t len = b->alen;
 
-    for (size_t row = 0; row < b->rows; row++) {
-        if (l->pg_binary) {
-            put_row_binary(l, b, b->cells + row * l->n_out, &l->pg_buf, &len, &l->pg_buf_cap);
-        } else {
+    if (!l->pg_binary) {
+        len = 0;
+        for (size_t row = 0; row < b->rows; row++) {
             put_row(l, b, b->cells + row * l->n_out, &l->pg_buf, &len, &l->pg_buf_cap);
         }
+        data = l->pg_buf;
     }
-    if (len > 0 && PQputCopyData(PG(l), l->pg_buf, (int)len) != 1) {
+    if (b->rows > 0 && PQputCopyData(PG(l), data, (int)len) != 1) {
         return dagd__load_wfail(l, -EIO, "%s: %s", l->wh->label, PQerrorMessage(PG(l)));
     }
     for (size_t k = 0; k < b->nrej; k++) {

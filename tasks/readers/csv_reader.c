@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_RECORD_BYTES (64u * 1024u * 1024u)
 #define MAX_FIELDS 16384u
@@ -163,6 +166,34 @@ static int end_record(struct dagd_csv_reader *r)
     return 0;
 }
 
+/* The first byte at or after i that ends a run of unquoted field text
+ * (r->stop: the delimiter, CR, LF, '"'), or n. With SSE2 (every x86-64)
+ * 16 bytes are compared at once: most fields end within the first 16, so
+ * a field costs one step instead of one per byte (perf on
+ * tests/bench/pg_load: the byte loop was two thirds of the reader's feed). */
+static size_t scan_unquoted(const struct dagd_csv_reader *r, const char *p, size_t i, size_t n)
+{
+#ifdef __SSE2__
+    const __m128i d = _mm_set1_epi8(r->delim), q = _mm_set1_epi8('"');
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+
+    while (n - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, q)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask) {
+            return i + (size_t)__builtin_ctz(mask);
+        }
+        i += 16;
+    }
+#endif
+    while (i < n && !r->stop[(unsigned char)p[i]]) {
+        i++;
+    }
+    return i;
+}
+
 /* The state survives between calls, so a field, a quote pair ("") or a
  * CRLF may be split across chunks anywhere. Plain bytes are copied in runs
  * (the inner scans) rather than one state transition at a time. */
@@ -218,10 +249,7 @@ int dagd_csv_reader_feed(struct dagd_csv_reader *r, const void *data, size_t n)
             r->st = S_UNQUOTED;
             /* fall through */
         case S_UNQUOTED: {
-            size_t j = i;
-            while (j < n && !r->stop[(unsigned char)p[j]]) {
-                j++;
-            }
+            size_t j = scan_unquoted(r, p, i, n);
             if (j > i && (e = put(r, p + i, j - i)) < 0) {
                 return e;
             }
