@@ -7,6 +7,8 @@
  * server): cheap enough at DAGD_RUN_POLL_MS to keep `run --wait` on a
  * standby within ~0.1 s of the leader's. */
 
+#define RUN_POLL_FIRST_MS 20
+
 struct dagd_run_poll {
     uv_timer_t timer;
     struct dagd_store *store;
@@ -48,7 +50,9 @@ struct dagd_run_poll *dagd_run_poll_new(uv_loop_t *loop, struct dagd_store *stor
     p->userdata = userdata;
     (void)uv_timer_init(loop, &p->timer);
     p->timer.data = p;
-    (void)uv_timer_start(&p->timer, on_timer, ms, ms);
+    /* The first look soon: a short run (a noop step takes ~5 ms on the
+     * leader) is over before a whole interval passed. */
+    (void)uv_timer_start(&p->timer, on_timer, RUN_POLL_FIRST_MS < ms ? RUN_POLL_FIRST_MS : ms, ms);
     return p;
 }
 

@@ -1,8 +1,8 @@
 /* Following a run another daemon runs (a standby's `logs --follow` and
  * `run --wait`, docs/postgresql.md "Two daemons, one history"): its events
- * and status are only in the shared history, so a timer looks there (every
- * 100 ms for dagctl, every second for the web UI) and calls back until the
- * run ended. Single-threaded (the loop). */
+ * and status are only in the shared history, so a timer looks there (20 ms
+ * after the start, then every 100 ms for dagctl, every second for the web
+ * UI) and calls back until the run ended. Single-threaded (the loop). */
 #ifndef DAGD_RUN_POLL_H
 #define DAGD_RUN_POLL_H
 
