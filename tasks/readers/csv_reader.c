@@ -72,26 +72,37 @@ static int fail(struct dagd_csv_reader *r, int code, const char *fmt, ...)
     return code;
 }
 
-/* Appends n bytes of field text to the record arena, bounded by
+/* Grows the record arena for n more bytes (and a NUL), bounded by
  * MAX_RECORD_BYTES (one runaway quoted field must not eat the memory). */
-static int put(struct dagd_csv_reader *r, const char *p, size_t n)
+static __attribute__((noinline)) int grow(struct dagd_csv_reader *r, size_t n)
 {
-    if (r->len + n + 1 > r->cap) {
-        size_t ncap = r->cap ? r->cap : 4096;
-        char *nb;
-        if (r->len + n + 1 > MAX_RECORD_BYTES) {
-            return fail(r, -E2BIG, "line %llu: record larger than %u bytes",
-                        (unsigned long long)r->rec_line, MAX_RECORD_BYTES);
-        }
-        while (ncap < r->len + n + 1) {
-            ncap *= 2;
-        }
-        nb = realloc(r->buf, ncap);
-        if (!nb) {
-            return fail(r, -ENOMEM, "out of memory");
-        }
-        r->buf = nb;
-        r->cap = ncap;
+    size_t ncap = r->cap ? r->cap : 4096;
+    char *nb;
+
+    if (r->len + n + 1 > MAX_RECORD_BYTES) {
+        return fail(r, -E2BIG, "line %llu: record larger than %u bytes",
+                    (unsigned long long)r->rec_line, MAX_RECORD_BYTES);
+    }
+    while (ncap < r->len + n + 1) {
+        ncap *= 2;
+    }
+    nb = realloc(r->buf, ncap);
+    if (!nb) {
+        return fail(r, -ENOMEM, "out of memory");
+    }
+    r->buf = nb;
+    r->cap = ncap;
+    return 0;
+}
+
+/* Appends n bytes of field text to the record arena. Inline: it runs for
+ * every field, and the arena rarely has to grow. */
+static inline int put(struct dagd_csv_reader *r, const char *p, size_t n)
+{
+    int e;
+
+    if (r->len + n + 1 > r->cap && (e = grow(r, n)) < 0) {
+        return e;
     }
     memcpy(r->buf + r->len, p, n);
     r->len += n;
