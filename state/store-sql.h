@@ -96,16 +96,21 @@
       "inputs, manifest) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, "          \
       "coalesce(?3, ''), "                                                                         \
       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")                           \
-    /* STEP_INSERT after STEP_UPDATE without reading its change count (a                           \
-     * write sent without waiting, state/store-pg.c): inserts only a step                          \
-     * the update did not find. */                                                                 \
-    X(STEP_INSERT_MISSING,                                                                         \
-      "INSERT INTO steps (run_id, pipeline, step, task, status, attempts, started_at, ended_at, "  \
-      "exit_code, rows_in, rows_out, fingerprint, error, skip_reason, cpu_usec, max_rss_kb, "      \
-      "inputs, manifest) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), ?2, "          \
-      "coalesce(?3, ''), "                                                                         \
-      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "                           \
-      "ON CONFLICT (run_id, step) DO NOTHING")                                                     \
+    /* STEP_UPDATE, or STEP_INSERT for a step the update would not find, in                        \
+     * one statement: a write sent without waiting (state/store-pg.c) has no                       \
+     * change count to choose by. */                                                               \
+    X(STEP_UPSERT,                                                                                 \
+      "INSERT INTO steps AS s (run_id, pipeline, step, task, status, attempts, started_at, "       \
+      "ended_at, exit_code, rows_in, rows_out, fingerprint, error, skip_reason, cpu_usec, "        \
+      "max_rss_kb, inputs, manifest) VALUES (?1, (SELECT pipeline FROM runs WHERE run_id = ?1), "  \
+      "?2, coalesce(?3, ''), ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "     \
+      "ON CONFLICT (run_id, step) DO UPDATE SET task = coalesce(?3, s.task), status = ?4, "        \
+      "attempts = ?5, started_at = ?6, ended_at = ?7, exit_code = ?8, rows_in = ?9, "              \
+      "rows_out = ?10, fingerprint = ?11, error = ?12, skip_reason = ?13, cpu_usec = ?14, "        \
+      "max_rss_kb = ?15, inputs = coalesce(?16, s.inputs), manifest = coalesce(?17, s.manifest), " \
+      "pgid = CASE WHEN ?4 = 'running' THEN s.pgid END, "                                          \
+      "pgid_start = CASE WHEN ?4 = 'running' THEN s.pgid_start END, "                              \
+      "boot_id = CASE WHEN ?4 = 'running' THEN s.boot_id END")                                     \
     X(STEPS_LIST, "SELECT " STEP_COLUMNS " FROM steps WHERE run_id = ?1 ORDER BY rowid")           \
     /* One indexed lookup in steps_last_success (pipeline, step, ended_at) WHERE succeeded:        \
      * max() with bare columns takes the row of the newest success straight from the index         \

@@ -1842,8 +1842,12 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         return store_fail_errno(s, -EINVAL, "Invalid run id or run status");
     }
 
-    bool nested;
-    int r = txn_begin(s, &nested);
+    /* Sent without waiting in a batch: no savepoint then (see
+     * step_update_async) and no -ENOENT (the executor sets the status of
+     * runs it created). */
+    bool async = db_async(s);
+    bool nested = true;
+    int r = async ? 0 : txn_begin(s, &nested);
     if (r < 0) {
         return r;
     }
@@ -1857,9 +1861,6 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
         (void)bind_text(st, 2, status_s);
         (void)bind_message(st, 3, error);
         (void)db_bind_int64(st, 4, now);
-        /* Sent without waiting in a batch: no -ENOENT then (the executor
-         * sets the status of runs it created). */
-        bool async = db_async(s);
         r = stmt_send(s, st, "Failed to set the status of a run");
         if (r < 0) {
             goto finish;
@@ -1877,7 +1878,7 @@ int dagd_store_run_set_status(struct dagd_store *s, const char *run_id, enum dag
                          msg, NULL);
     }
 finish:
-    return txn_end(s, nested, r);
+    return async ? r : txn_end(s, nested, r);
 }
 
 int dagd_store_run_get(struct dagd_store *s, const char *run_id, struct dagd_run_info *ret)
@@ -2084,6 +2085,30 @@ static void bind_step(struct dbstmt *st, const struct dagd_step_info *step)
     (void)bind_text(st, 17, step->manifest);
 }
 
+/* In a batch sent without waiting (db_async): the row by one upsert (no
+ * change count to choose UPDATE or INSERT by) and the event, without a
+ * savepoint: a savepoint could not undo a write nobody waits for (its
+ * error aborts the whole batch, which the commit reports), and each one is
+ * two more statements for the server. */
+static int step_update_async(struct dagd_store *s, const struct dagd_step_info *step, int64_t now)
+{
+    {
+        _cleanup_stmt_ struct dbstmt *st = NULL;
+        int r = stmt_get(s, STMT_STEP_UPSERT, &st);
+        if (r < 0) {
+            return r;
+        }
+        bind_step(st, step);
+        r = stmt_send(s, st, "Failed to update a step");
+        if (r < 0) {
+            return r;
+        }
+    }
+    _cleanup_free_ char *msg = step_event_message(step);
+    return event_insert(s, step->run_id, step->step, now,
+                        step->status == DAGD_STEP_FAILED ? "error" : "info", "step", msg, NULL);
+}
+
 /* UPDATE first (the common case: run_create listed the step), INSERT only if
  * no row changed; either way with the event, in one transaction. */
 int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *step, int64_t now)
@@ -2092,6 +2117,9 @@ int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *st
         return store_fail_errno(s, -EINVAL, "Invalid step update");
     }
 
+    if (db_async(s)) {
+        return step_update_async(s, step, now);
+    }
     bool nested;
     int r = txn_begin(s, &nested);
     if (r < 0) {
@@ -2104,25 +2132,12 @@ int dagd_store_step_update(struct dagd_store *s, const struct dagd_step_info *st
             goto finish;
         }
         bind_step(st, step);
-        r = stmt_send(s, st, "Failed to update a step");
+        r = stmt_exec(s, st, "Failed to update a step");
         if (r < 0) {
             goto finish;
         }
     }
-    if (db_async(s)) {
-        /* No change count without waiting: the insert that does nothing
-         * when the update found the row. */
-        _cleanup_stmt_ struct dbstmt *st = NULL;
-        r = stmt_get(s, STMT_STEP_INSERT_MISSING, &st);
-        if (r < 0) {
-            goto finish;
-        }
-        bind_step(st, step);
-        r = stmt_send(s, st, "Failed to insert a step");
-        if (r < 0) {
-            goto finish;
-        }
-    } else if (db_changes(s) == 0) {
+    if (db_changes(s) == 0) {
         /* Not listed at run_create (e.g. added by a retry): insert it. */
         _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_STEP_INSERT, &st);
