@@ -36,7 +36,7 @@ void dagd_api_dispatch(struct dagd_server_call *call, const char *method, const 
         dagd_server_call_error(call, DAGD_ERR_SHUTTING_DOWN, "the daemon is shutting down");
         return;
     }
-    if ((c->flags & DAGD_API_MUTATING) && !(c->flags & (DAGD_API_LOCAL | DAGD_API_RELAYED)) &&
+    if ((c->flags & DAGD_API_MUTATING) && !(c->flags & (DAGD_API_ANY_ROLE | DAGD_API_RELAYED)) &&
         d->standby) {
         _cleanup_free_ char *msg = dagd_standby_refusal(d->standby);
         dagd_server_call_error(call, DAGD_ERR_STANDBY, "%s", msg);

@@ -4,7 +4,7 @@
  * handler answers its call (dagd_server_call_reply/_error), now or later; it returns 0, or
  * -errno when it failed without answering (api.c then answers INTERNAL).
  * MUTATING commands are refused with SHUTTING_DOWN once the daemon stops,
- * and with STANDBY on a standby (standby.h) unless LOCAL or RELAYED. */
+ * and with STANDBY on a standby (standby.h) unless ANY_ROLE or RELAYED. */
 #ifndef DAGD_API_H
 #define DAGD_API_H
 
@@ -18,12 +18,12 @@
 enum {
     DAGD_API_READONLY = 1 << 0,
     DAGD_API_MUTATING = 1 << 1,
-    /* Acts on this daemon alone (reload): a standby does it too. Other
-     * MUTATING commands change the shared history or run something: a
-     * standby refuses them with STANDBY, naming the leader. */
-    DAGD_API_LOCAL = 1 << 2,
-    /* A standby hands it to the leader through the history (relay.h):
-     * run, retry, cancel. */
+    /* A standby does it too: reload (its own pipelines), prune (finished
+     * runs of the shared history). */
+    DAGD_API_ANY_ROLE = 1 << 2,
+    /* A standby hands it to the leader through the history (relay.h): run,
+     * retry, cancel, the backfill commands. A MUTATING command that is
+     * neither is refused on a standby with STANDBY, naming the leader. */
     DAGD_API_RELAYED = 1 << 3,
 };
 

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "partitions.h"
+#include "relay.h"
 
 /* A backfill covers at most this many partitions. */
 #define MAX_BACKFILL 100000u
@@ -178,7 +179,18 @@ static int backfill_opts_make(struct dagd_daemon *d, struct dagd_server_call *ca
     return 0;
 }
 
-/* Record a backfill of `keys` and queue its runs; replies with its id. */
+/* Tell the leader (relay.h); a lost notification only delays it (it reads
+ * the durable queue when it listens again). */
+static void relay(struct dagd_daemon *d, const char *payload)
+{
+    if (dagd_store_notify(d->store, payload) < 0) {
+        dagd_log_warning("Failed to notify the leader ('%s'): %s, ignoring", payload,
+                         dagd_store_errmsg(d->store));
+    }
+}
+
+/* Record a backfill of `keys` and queue its runs (a standby: the leader
+ * does); replies with its id. */
 static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call,
                             struct dagd_pipeline *p, char **keys, size_t n, bool is_list,
                             struct backfill_opts *o)
@@ -204,6 +216,15 @@ static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call
     if (r < 0) {
         dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot record the backfill: %s",
                                dagd_store_errmsg(d->store));
+    } else if (d->standby) {
+        /* Its runs are rows of the durable queue: the leader reads them. */
+        relay(d, DAGD_RELAY_QUEUE);
+        dagd_log_info("Backfill %s of '%s': %zu partitions queued for the leader", id, p->name, n);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "backfill_id", id);
+        cJSON_AddStringToObject(j, "pipeline", p->name);
+        cJSON_AddNumberToObject(j, "partitions", (double)n);
+        dagd_server_call_reply(call, j);
     } else {
         for (size_t i = 0; i < n; i++) {
             struct dagd_run_info info = {
@@ -427,7 +448,17 @@ static int api_backfill_cancel(struct dagd_daemon *d, struct dagd_server_call *c
         dagd_backfill_info_done(&b);
         return 0;
     }
-    size_t n = dagd_run_queue_cancel_backfill(d->queue, b.backfill_id);
+    size_t n = 0;
+    if (d->standby) {
+        /* The leader cancels them; what is queued now is what it will. */
+        int64_t counts[5] = {0};
+        (void)dagd_store_backfill_counts(d->store, b.backfill_id, counts);
+        n = (size_t)counts[DAGD_RUN_QUEUED];
+        _cleanup_free_ char *msg = dagd_xasprintf(DAGD_RELAY_BACKFILL_CANCEL "%s", b.backfill_id);
+        relay(d, msg);
+    } else {
+        n = dagd_run_queue_cancel_backfill(d->queue, b.backfill_id);
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "backfill_id", b.backfill_id);
     cJSON_AddNumberToObject(o, "canceled", (double)n);
@@ -548,11 +579,11 @@ static int api_partitions(struct dagd_daemon *d, struct dagd_server_call *call, 
 }
 
 const struct dagd_api_command dagd_api_backfills_commands[] = {
-    {"backfill", DAGD_API_MUTATING, api_backfill},
+    {"backfill", DAGD_API_MUTATING | DAGD_API_RELAYED, api_backfill},
     {"backfill_show", DAGD_API_READONLY, api_backfill_show},
     {"backfills", DAGD_API_READONLY, api_backfills},
-    {"backfill_cancel", DAGD_API_MUTATING, api_backfill_cancel},
-    {"backfill_retry", DAGD_API_MUTATING, api_backfill_retry},
+    {"backfill_cancel", DAGD_API_MUTATING | DAGD_API_RELAYED, api_backfill_cancel},
+    {"backfill_retry", DAGD_API_MUTATING | DAGD_API_RELAYED, api_backfill_retry},
     {"partitions", DAGD_API_READONLY, api_partitions},
     {NULL, 0, NULL},
 };

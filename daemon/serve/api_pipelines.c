@@ -35,6 +35,6 @@ static int api_reload(struct dagd_daemon *d, struct dagd_server_call *call, cons
 
 const struct dagd_api_command dagd_api_pipelines_commands[] = {
     {"pipelines", DAGD_API_READONLY, api_pipelines},
-    {"reload", DAGD_API_MUTATING | DAGD_API_LOCAL, api_reload},
+    {"reload", DAGD_API_MUTATING | DAGD_API_ANY_ROLE, api_reload},
     {NULL, 0, NULL},
 };

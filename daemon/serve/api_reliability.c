@@ -90,6 +90,6 @@ static int api_prune(struct dagd_daemon *d, struct dagd_server_call *call, const
 
 const struct dagd_api_command dagd_api_reliability_commands[] = {
     {"plan", DAGD_API_READONLY, api_plan},
-    {"prune", DAGD_API_MUTATING, api_prune},
+    {"prune", DAGD_API_MUTATING | DAGD_API_ANY_ROLE, api_prune},
     {NULL, 0, NULL},
 };

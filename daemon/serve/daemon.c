@@ -477,23 +477,23 @@ static int recover_state(struct daemon *s)
     return 0;
 }
 
-/* Queue a queued row of the history here, unless it already is (or ran):
- * false when its pipeline is not loaded (the run is failed). */
-static bool adopt(struct dagd_daemon *d, const struct dagd_run_info *run)
+/* Queue a queued row of the history here: 1, or 0 when it already is (or
+ * runs), or -ENOENT when its pipeline is not loaded (the run is failed). */
+static int adopt(struct dagd_daemon *d, const struct dagd_run_info *run)
 {
     if (dagd_run_queue_is_queued(d->queue, run->run_id) ||
         dagd_run_queue_is_active(d->queue, run->run_id)) {
-        return true;
+        return 0;
     }
     struct dagd_pipeline *p = dagd_registry_get(d->registry, run->pipeline);
     if (!p) {
         (void)dagd_store_run_set_status(d->store, run->run_id, DAGD_RUN_FAILED,
                                         "its pipeline is not loaded any more",
                                         dagd_now_wall_msec());
-        return false;
+        return -ENOENT;
     }
     (void)dagd_run_queue_adopt(d->queue, p, run);
-    return true;
+    return 1;
 }
 
 /* The durable queue (the queued runs of backfills, and runs standbys
@@ -502,18 +502,20 @@ static bool adopt(struct dagd_daemon *d, const struct dagd_run_info *run)
 static void resume_queue(struct dagd_daemon *d)
 {
     struct dagd_run_info *runs = NULL;
-    size_t n = 0, resumed = 0;
+    size_t n = 0, resumed = 0, failed = 0;
 
     if (dagd_store_runs_queued_durable(d->store, &runs, &n) < 0) {
         dagd_log_error("Failed to read the queued runs: %s", dagd_store_errmsg(d->store));
     }
     for (size_t i = 0; i < n; i++) {
-        resumed += adopt(d, &runs[i]);
+        int k = adopt(d, &runs[i]);
+        resumed += k > 0;
+        failed += k < 0;
         dagd_run_info_done(&runs[i]);
     }
     free(runs);
-    if (n > 0) {
-        dagd_log_info("Resumed %zu queued runs (%zu could not resume)", resumed, n - resumed);
+    if (resumed + failed > 0) {
+        dagd_log_info("Resumed %zu queued runs (%zu could not resume)", resumed, failed);
         dagd_run_queue_kick(d->queue);
     }
 }
@@ -534,7 +536,7 @@ static void take_queued(void *userdata, const char *run_id)
                          dagd_store_errmsg(d->store));
         return;
     }
-    if (run.status == DAGD_RUN_QUEUED && adopt(d, &run)) {
+    if (run.status == DAGD_RUN_QUEUED && adopt(d, &run) > 0) {
         dagd_log_info("Run %s of '%s' submitted through a standby (trigger %s)", run_id,
                       run.pipeline, run.trigger ? run.trigger : "cli");
         dagd_run_queue_kick(d->queue);

@@ -20,7 +20,8 @@ struct dagd_relay {
 static void on_notify(const char *payload, void *userdata)
 {
     struct dagd_relay *r = userdata;
-    size_t run_len = strlen(DAGD_RELAY_RUN), cancel_len = strlen(DAGD_RELAY_CANCEL);
+    size_t run_len = strlen(DAGD_RELAY_RUN), cancel_len = strlen(DAGD_RELAY_CANCEL),
+           bf_len = strlen(DAGD_RELAY_BACKFILL_CANCEL);
 
     if (strncmp(payload, DAGD_RELAY_RUN, run_len) == 0 && strlen(payload + run_len) == 32) {
         r->host.take(r->host.userdata, payload + run_len);
@@ -31,6 +32,13 @@ static void on_notify(const char *payload, void *userdata)
         if (k >= 0) {
             dagd_log_info("Run %s: cancel requested through a standby", id);
         }
+    } else if (streq(payload, DAGD_RELAY_QUEUE)) {
+        r->host.take(r->host.userdata, NULL);
+    } else if (strncmp(payload, DAGD_RELAY_BACKFILL_CANCEL, bf_len) == 0 &&
+               strlen(payload + bf_len) == 32) {
+        size_t n = dagd_run_queue_cancel_backfill(r->host.queue, payload + bf_len);
+        dagd_log_info("Backfill %s: canceled through a standby (%zu queued runs)", payload + bf_len,
+                      n);
     } else {
         dagd_log_debug("%s: ignoring '%.64s' on %s", __func__, payload, DAGD_STORE_CHANNEL);
     }

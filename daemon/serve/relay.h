@@ -14,9 +14,12 @@
 
 #include "run_queue.h"
 
-/* Payloads on DAGD_STORE_CHANNEL: "run ID" and "cancel ID". */
+/* Payloads on DAGD_STORE_CHANNEL: "run ID", "cancel ID", "queue" (read
+ * the durable queue: a backfill's runs) and "backfill-cancel ID". */
 #define DAGD_RELAY_RUN "run "
 #define DAGD_RELAY_CANCEL "cancel "
+#define DAGD_RELAY_QUEUE "queue"
+#define DAGD_RELAY_BACKFILL_CANCEL "backfill-cancel "
 
 /* Take up the queued row of `run_id` from the history (NULL: every queued
  * row this daemon does not hold yet): the daemon's (daemon.c). */

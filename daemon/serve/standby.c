@@ -100,7 +100,7 @@ char *dagd_standby_refusal(struct dagd_standby *sb)
 {
     _cleanup_free_ char *leader = dagd_standby_leader_text(sb);
     return dagd_xasprintf("this daemon is a standby for the run history %s; the leader is %s: "
-                          "run it there (a standby relays only run, retry and cancel)",
+                          "run it there",
                           dagd_store_path(sb->store), leader);
 }
 

@@ -37,9 +37,9 @@ uint64_t dagd_standby_since_usec(const struct dagd_standby *sb);
  * known (...)" when the server does not say. Owned by the caller. */
 char *dagd_standby_leader_text(struct dagd_standby *sb);
 
-/* The refusal of a request only the leader can do (backfills, prune): "this
- * daemon is a standby for the run history H; the leader is ...: run it
- * there".
+/* The refusal of a request only the leader can do (api.h: none today, a
+ * guard for commands to come): "this daemon is a standby for the run
+ * history H; the leader is ...: run it there".
  * Owned by the caller. */
 char *dagd_standby_refusal(struct dagd_standby *sb);
 
