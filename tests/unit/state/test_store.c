@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -2592,6 +2593,103 @@ static void test_pg_dropped_connection(void **state)
     dagd_run_info_done(&run);
 }
 
+/* A driver, as daemon/serve/store_io.c is on the loop: poll the store's
+ * socket and its timer until no write is pending (or 10 s passed). */
+static unsigned io_calls;
+static void on_io(void *userdata)
+{
+    (void)userdata;
+    io_calls++;
+}
+
+static void drive_until_settled(struct dagd_store *s)
+{
+    for (int i = 0; i < 1000 && dagd_store_pending_writes(s) > 0; i++) {
+        struct dagd_store_io io;
+        dagd_store_io_state(s, &io);
+        if (io.fd >= 0) {
+            struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
+            (void)poll(&p, 1, 10);
+        } else {
+            usleep((useconds_t)(io.timeout_ms > 0 ? io.timeout_ms * 1000 : 1000));
+        }
+        assert_int_equal(dagd_store_process_io(s), 0);
+    }
+    assert_int_equal(dagd_store_pending_writes(s), 0);
+}
+
+/* With a driver the batch's writes go without waiting: commit returns
+ * with them still on their way, a read right after sees them (one
+ * pipeline, in order), and a connection cut with batches in flight
+ * loses none and writes none twice (the unsettled ones are replayed). */
+static void test_pg_pipeline(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    struct dagd_store *s = f->store;
+    dagd_store_set_io_fn(s, on_io, NULL);
+    assert_true(io_calls > 0);
+
+    assert_int_equal(dagd_store_begin(s), 0);
+    create_run(s, "p1", "p", 100, 2);
+    for (int i = 0; i < 100; i++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "line %d", i);
+        assert_int_equal(dagd_store_event_add(s, "p1", "s0", 101 + i, "info", "log", msg, NULL), 0);
+    }
+    struct dagd_step_info st = {.run_id = "p1",
+                                .step = "s0",
+                                .task = "noop",
+                                .status = DAGD_STEP_SUCCEEDED,
+                                .attempts = 1,
+                                .exit_code = 0};
+    assert_int_equal(dagd_store_step_update(s, &st, 300), 0);
+    /* A step the run did not list: the upsert inserts it. */
+    st.step = "extra";
+    assert_int_equal(dagd_store_step_update(s, &st, 301), 0);
+    assert_int_equal(dagd_store_run_set_status(s, "p1", DAGD_RUN_SUCCEEDED, NULL, 302), 0);
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_true(dagd_store_pending_writes(s) > 0);
+
+    /* Read your writes. */
+    struct dagd_event_info *evs = NULL;
+    size_t n = 0;
+    assert_int_equal(dagd_store_events_list(s, "p1", "s0", 0, 0, &evs, &n), 0);
+    assert_int_equal(n, 101); /* the 100 lines and the step's event */
+    for (size_t i = 0; i < n; i++) {
+        dagd_event_info_done(&evs[i]);
+    }
+    free(evs);
+    struct dagd_run_info run;
+    assert_int_equal(dagd_store_run_get(s, "p1", &run), 0);
+    assert_int_equal(run.status, DAGD_RUN_SUCCEEDED);
+    dagd_run_info_done(&run);
+    drive_until_settled(s);
+
+    /* Batches in flight when the session is cut: all of them arrive, once. */
+    for (int b = 0; b < 3; b++) {
+        assert_int_equal(dagd_store_begin(s), 0);
+        for (int i = 0; i < 50; i++) {
+            char msg[32];
+            snprintf(msg, sizeof(msg), "cut %d %d", b, i);
+            assert_int_equal(dagd_store_event_add(s, "p1", NULL, 400 + i, "info", "log", msg, NULL),
+                             0);
+        }
+        assert_int_equal(dagd_store_commit(s), 0);
+        if (b == 1) {
+            pg_terminate_store();
+        }
+    }
+    drive_until_settled(s);
+    assert_true(dagd_store_reconnects(s) >= 1);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message LIKE 'cut %'"), 150);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM (SELECT message FROM events GROUP BY "
+                                   "message HAVING count(*) > 1) d"),
+                     0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE run_id = 'p1'"), 3);
+    dagd_store_set_io_fn(s, NULL, NULL);
+}
+
 /* PostgreSQL aborts a transaction at its first error: a batch in which a
  * write failed cannot commit, and commit says so instead of rolling back
  * in silence (SQLite would keep the batch's other writes). */
@@ -2722,6 +2820,7 @@ int main(void)
     };
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_failed_write_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_history_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_docs_queries, setup, teardown),
