@@ -1198,13 +1198,57 @@ int dagd_store_lock_history(struct dagd_store *s)
 
 /* pg_locks names an int8 advisory lock by (classid, objid) = its high and
  * low 32 bits; the holder's session row gives the rest. */
+#define SQL_SESSION_COLUMNS                                                                        \
+    "a.pid, coalesce(host(a.client_addr), 'local'), coalesce(a.application_name, ''), "            \
+    "coalesce((extract(epoch FROM a.backend_start) * 1000)::bigint, 0)"
 #define SQL_HISTORY_LEADER                                                                         \
-    "SELECT a.pid, coalesce(host(a.client_addr), 'local'), coalesce(a.application_name, ''), "     \
-    "coalesce((extract(epoch FROM a.backend_start) * 1000)::bigint, 0) FROM pg_locks l JOIN "      \
-    "pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.classid = 0 AND "          \
-    "l.objid = $1::oid AND l.granted AND l.pid <> pg_backend_pid() LIMIT 1"
+    "SELECT " SQL_SESSION_COLUMNS " FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE "    \
+    "l.locktype = 'advisory' AND l.classid = 0 AND l.objid = $1::oid AND l.granted AND "           \
+    "l.pid <> pg_backend_pid() LIMIT 1"
+/* A prefix compare (not LIKE: the prefix's own characters are literal). */
+#define SQL_HISTORY_STANDBYS                                                                       \
+    "SELECT " SQL_SESSION_COLUMNS " FROM pg_stat_activity a WHERE a.datname = current_database() " \
+    "AND a.pid <> pg_backend_pid() AND left(a.application_name, length($2)) = $2 AND NOT EXISTS "  \
+    "(SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND "               \
+    "l.classid = 0 AND l.objid = $1::oid AND l.granted) ORDER BY a.backend_start LIMIT 16"
 
-int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_leader *ret)
+static void session_from_row(PGresult *res, int row, struct dagd_store_session *ret)
+{
+    *ret = (struct dagd_store_session){
+        .backend_pid = strtol(PQgetvalue(res, row, 0), NULL, 10),
+        .since_ms = strtoll(PQgetvalue(res, row, 3), NULL, 10),
+    };
+    (void)snprintf(ret->client, sizeof(ret->client), "%s", PQgetvalue(res, row, 1));
+    (void)snprintf(ret->application, sizeof(ret->application), "%s", PQgetvalue(res, row, 2));
+}
+
+int dagd_store_history_standbys(struct dagd_store *s, const char *app_prefix,
+                                struct dagd_store_session **ret, size_t *ret_n)
+{
+    if (!s->pg) {
+        return -EOPNOTSUPP;
+    }
+    char key[16];
+    (void)snprintf(key, sizeof(key), "%u", (unsigned)DAGD__PG_HISTORY_LOCK);
+    const char *vals[] = {key, app_prefix};
+    const Oid types[] = {0, 0};
+    PGresult *res = NULL;
+    int rc = dagd__pg_exec(s->pg, SQL_HISTORY_STANDBYS, 2, types, vals, &res);
+    if (rc != SQLITE_OK) {
+        return store_fail(s, rc, "Failed to list the history's standbys");
+    }
+    size_t n = (size_t)PQntuples(res);
+    struct dagd_store_session *v = dagd_xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        session_from_row(res, (int)i, &v[i]);
+    }
+    PQclear(res);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_session *ret)
 {
     if (!s->pg) {
         return -EOPNOTSUPP;
@@ -1222,14 +1266,8 @@ int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_leader *re
         PQclear(res);
         return -ENOENT;
     }
-    struct dagd_store_leader l = {
-        .backend_pid = strtol(PQgetvalue(res, 0, 0), NULL, 10),
-        .since_ms = strtoll(PQgetvalue(res, 0, 3), NULL, 10),
-    };
-    (void)snprintf(l.client, sizeof(l.client), "%s", PQgetvalue(res, 0, 1));
-    (void)snprintf(l.application, sizeof(l.application), "%s", PQgetvalue(res, 0, 2));
+    session_from_row(res, 0, ret);
     PQclear(res);
-    *ret = l;
     return 0;
 }
 

@@ -90,9 +90,9 @@ int dagd_store_open_location_readonly(const char *state, struct dagd_store **ret
  * another daemon holds it. On SQLite a no-op (the state directory's lock,
  * statelock.h, does that job). */
 int dagd_store_lock_history(struct dagd_store *s);
-/* The daemon that holds a PostgreSQL history's lock, as the server shows
- * its session: what a standby (docs/postgresql.md) names when asked. */
-struct dagd_store_leader {
+/* A daemon's PostgreSQL session, as the server shows it: what a standby
+ * (docs/postgresql.md) says of its leader, and a leader of its standbys. */
+struct dagd_store_session {
     long backend_pid;     /* the server process of its session */
     char client[64];      /* its address, "local" over a Unix socket */
     char application[64]; /* its application_name ("dagd serve pid N on HOST") */
@@ -102,7 +102,13 @@ struct dagd_store_leader {
  * free, or ours), -EOPNOTSUPP on SQLite, or -errno of the query (message in
  * dagd_store_errmsg). Fields the server hides (another role, without
  * pg_read_all_stats) are empty. */
-int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_leader *ret);
+int dagd_store_history_leader(struct dagd_store *s, struct dagd_store_session *ret);
+/* The other sessions on the history's database whose application_name
+ * starts with `app_prefix` and that do not hold the lock (a leader's
+ * standbys: "dagd serve pid "), oldest first, at most 16: 0 with an array
+ * in *ret (free it) and its length, or errors as above. */
+int dagd_store_history_standbys(struct dagd_store *s, const char *app_prefix,
+                                struct dagd_store_session **ret, size_t *ret_n);
 
 /* ---- Requests between daemons sharing a PostgreSQL history ----
  * A standby hands the leader what only the leader does (a run it recorded

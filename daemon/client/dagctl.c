@@ -213,14 +213,28 @@ static void print_diags(const cJSON *errors, FILE *f)
 
 /* A daemon on a PostgreSQL history leads it or stands by (docs/postgresql.md
  * "Two daemons, one history"); on state.db there is nothing to say. */
+static void print_session(const char *what, const cJSON *l)
+{
+    char since[64];
+    printf("%s: %s (PostgreSQL client %s, backend PID %d, session since %s)\n", what,
+           dagd_or_dash(dagd_jstr(l, "application")), dagd_or_dash(dagd_jstr(l, "client")),
+           (int)dagd_jnum(l, "backend_pid"),
+           dagd_fmt_time(dagd_jnum(l, "since_ms"), since, sizeof(since)));
+}
+
 static void print_role(const cJSON *st)
 {
     const char *history = dagd_jstr(st, "history");
     if (!history) {
         return;
     }
+    const cJSON *it;
     if (!streq(dagd_or_dash(dagd_jstr(st, "role")), "standby")) {
         printf("role: leader of the run history %s\n", history);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(st, "standbys"))
+        {
+            print_session("standby", it);
+        }
         return;
     }
     printf("role: standby for the run history %s (reads only; it takes over when the leader "
@@ -231,11 +245,11 @@ static void print_role(const cJSON *st)
         printf("leader: not known\n");
         return;
     }
-    char since[64];
-    printf("leader: %s (PostgreSQL client %s, backend PID %d, session since %s)\n",
-           dagd_or_dash(dagd_jstr(l, "application")), dagd_or_dash(dagd_jstr(l, "client")),
-           (int)dagd_jnum(l, "backend_pid"),
-           dagd_fmt_time(dagd_jnum(l, "since_ms"), since, sizeof(since)));
+    print_session("leader", l);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(st, "standbys"))
+    {
+        print_session("other standby", it);
+    }
 }
 
 static int cmd_status(struct ctl *c, int argc, char **argv)

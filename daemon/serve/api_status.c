@@ -44,13 +44,34 @@ static void add_queue(struct dagd_daemon *d, cJSON *o)
     }
 }
 
+static cJSON *session_json(const struct dagd_store_session *l)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "application", l->application);
+    cJSON_AddStringToObject(e, "client", l->client);
+    cJSON_AddNumberToObject(e, "backend_pid", (double)l->backend_pid);
+    cJSON_AddNumberToObject(e, "since_ms", (double)l->since_ms);
+    return e;
+}
+
 /* Who serves the history: "leader" (also every daemon on state.db) or
- * "standby", with the leader's session on a standby (standby.h). */
+ * "standby", with the leader's session on a standby (standby.h), and on
+ * PostgreSQL the (other) standbys' sessions. */
 static void add_role(struct dagd_daemon *d, cJSON *o)
 {
     cJSON_AddStringToObject(o, "role", d->standby ? "standby" : "leader");
-    if (dagd_store_is_postgresql(d->store)) {
-        cJSON_AddStringToObject(o, "history", dagd_store_path(d->store));
+    if (!dagd_store_is_postgresql(d->store)) {
+        return;
+    }
+    cJSON_AddStringToObject(o, "history", dagd_store_path(d->store));
+    struct dagd_store_session *v = NULL;
+    size_t n = 0;
+    if (dagd_store_history_standbys(d->store, DAGD_STANDBY_APP_PREFIX, &v, &n) >= 0) {
+        cJSON *a = cJSON_AddArrayToObject(o, "standbys");
+        for (size_t i = 0; i < n; i++) {
+            cJSON_AddItemToArray(a, session_json(&v[i]));
+        }
+        free(v);
     }
     if (!d->standby) {
         return;
@@ -58,16 +79,12 @@ static void add_role(struct dagd_daemon *d, cJSON *o)
     cJSON_AddNumberToObject(
         o, "standby_ms",
         (double)((dagd_now_mono_usec() - dagd_standby_since_usec(d->standby)) / 1000u));
-    struct dagd_store_leader l;
+    struct dagd_store_session l;
     if (dagd_store_history_leader(d->store, &l) < 0) {
         cJSON_AddNullToObject(o, "leader");
         return;
     }
-    cJSON *e = cJSON_AddObjectToObject(o, "leader");
-    cJSON_AddStringToObject(e, "application", l.application);
-    cJSON_AddStringToObject(e, "client", l.client);
-    cJSON_AddNumberToObject(e, "backend_pid", (double)l.backend_pid);
-    cJSON_AddNumberToObject(e, "since_ms", (double)l.since_ms);
+    cJSON_AddItemToObject(o, "leader", session_json(&l));
 }
 
 static int api_status(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)

@@ -76,7 +76,7 @@ uint64_t dagd_standby_since_usec(const struct dagd_standby *sb)
 
 char *dagd_standby_leader_text(struct dagd_standby *sb)
 {
-    struct dagd_store_leader l;
+    struct dagd_store_session l;
     int r = dagd_store_history_leader(sb->store, &l);
     if (r == -ENOENT) {
         /* Between its session's end and our next poll. */
@@ -111,5 +111,6 @@ void dagd_standby_application_name(char *buf, size_t size)
         (void)snprintf(host, sizeof(host), "?");
     }
     /* NAMEDATALEN - 1: the server cuts longer names. */
-    (void)snprintf(buf, size < 64 ? size : 64, "dagd serve pid %ld on %s", (long)getpid(), host);
+    (void)snprintf(buf, size < 64 ? size : 64, DAGD_STANDBY_APP_PREFIX "%ld on %s", (long)getpid(),
+                   host);
 }

@@ -44,8 +44,9 @@ char *dagd_standby_leader_text(struct dagd_standby *sb);
 char *dagd_standby_refusal(struct dagd_standby *sb);
 
 /* The application_name a daemon's PostgreSQL session carries, so a
- * standby can name it: "dagd serve pid N on HOST" (at most 63 bytes, the
- * server's limit). */
+ * standby can name its leader and a leader its standbys: "dagd serve pid
+ * N on HOST" (at most 63 bytes, the server's limit). */
+#define DAGD_STANDBY_APP_PREFIX "dagd serve pid "
 void dagd_standby_application_name(char *buf, size_t size);
 
 #endif

@@ -146,6 +146,12 @@ with PgServer(dbname="dagd") as pg:
         check("role: standby for the run history" in out and
               "leader: dagd serve pid %d on " % a.proc.pid in out, out)
         check("role: leader of the run history" in a.ctl("status").stdout, "leader's status")
+        sa = a.ctl("status", json_out=True).json
+        check([s["application"] for s in sa["standbys"]] ==
+              [leader["application"].replace("pid %d" % a.proc.pid, "pid %d" % b.proc.pid)] and
+              st["standbys"] == [], "the leader lists its standby: %r / %r" % (sa, st))
+        check("standby: dagd serve pid %d on " % b.proc.pid in a.ctl("status").stdout,
+              a.ctl("status").stdout)
         print("ok: the standby's status names its leader: %s" % leader["application"])
 
         wait_for(lambda: len(ticks(pg)) >= 4, 20, "more of the leader's ticks")
