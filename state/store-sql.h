@@ -97,7 +97,7 @@
       "coalesce(?3, ''), "                                                                         \
       "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")                           \
     /* STEP_UPDATE, or STEP_INSERT for a step the update would not find, in                        \
-     * one statement: a write sent without waiting (state/store-pg.c) has no                       \
+     * one statement: a write sent without waiting (store-pg-pipe.c) has no                        \
      * change count to choose by. */                                                               \
     X(STEP_UPSERT,                                                                                 \
       "INSERT INTO steps AS s (run_id, pipeline, step, task, status, attempts, started_at, "       \
