@@ -1,6 +1,9 @@
 /* See relay.h: the leader's LISTEN connection on the loop. */
 #include "relay.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "log.h"
 #include "store.h"
 
@@ -11,7 +14,11 @@ struct dagd_relay {
     uv_poll_t poll;
     uv_timer_t retry;
     bool polling; /* poll is initialized (closed with the listener) */
-    bool lost;    /* the connection is down (logged once per outage) */
+    /* The poll's own dup of libpq's socket (as store_io.c does): libpq
+     * closes its descriptor when the connection drops, and the number may
+     * be reused at once; the dup stays ours until the poll is closed. */
+    int poll_fd;
+    bool lost; /* the connection is down (logged once per outage) */
     bool freeing;
     unsigned open; /* handles not closed yet */
     struct dagd_store_listener *listener;
@@ -44,9 +51,20 @@ static void on_notify(const char *payload, void *userdata)
     }
 }
 
+static void close_poll_fd(struct dagd_relay *r)
+{
+    if (r->poll_fd >= 0) {
+        (void)close(r->poll_fd);
+        r->poll_fd = -1;
+    }
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct dagd_relay *r = h->data;
+    if (h == (uv_handle_t *)&r->poll) {
+        close_poll_fd(r);
+    }
     if (--r->open == 0 && r->freeing) {
         r->listener = dagd_store_listener_free(r->listener);
         free(r);
@@ -56,7 +74,6 @@ static void on_closed(uv_handle_t *h)
 static void on_poll_closed(uv_handle_t *h)
 {
     struct dagd_relay *r = h->data;
-    /* The fd was libpq's: closed with the listener, after the poll. */
     r->listener = dagd_store_listener_free(r->listener);
     on_closed(h);
 }
@@ -107,7 +124,9 @@ static void connect_listener(struct dagd_relay *r, bool again)
         (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
         return;
     }
-    if (uv_poll_init(r->host.loop, &r->poll, dagd_store_listener_fd(r->listener)) < 0) {
+    r->poll_fd = fcntl(dagd_store_listener_fd(r->listener), F_DUPFD_CLOEXEC, 3);
+    if (r->poll_fd < 0 || uv_poll_init(r->host.loop, &r->poll, r->poll_fd) < 0) {
+        close_poll_fd(r);
         r->listener = dagd_store_listener_free(r->listener);
         r->lost = true;
         (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
@@ -139,6 +158,7 @@ struct dagd_relay *dagd_relay_new(const struct dagd_relay_host *host)
     (void)uv_timer_init(host->loop, &r->retry);
     r->retry.data = r;
     r->open = 1;
+    r->poll_fd = -1;
     /* The daemon reads the durable queue after this: a run recorded from
      * now on is either read there or notified here. */
     connect_listener(r, false);
