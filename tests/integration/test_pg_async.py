@@ -13,11 +13,14 @@ server stopped for 3 s in the middle of a 20-step run:
   succeeds, every step has one row and each of its events is there once.
 
 Then: a read right after a write sees it (`dagctl run` then `dagctl show`
-never says unknown). SKIP (77) without PostgreSQL."""
+never says unknown). And past the write queue's bound the daemon stops
+cleanly (exit 1), as past the reconnect timeout. SKIP (77) without
+PostgreSQL."""
+import subprocess
 import threading
 import time
 
-from dagdtest import Daemon, check, need_test_plugins, wait_for
+from dagdtest import Daemon, check, fail, need_test_plugins, wait_for
 from dagdtest.pg import PgServer
 
 need_test_plugins("noop", "sleep")
@@ -108,3 +111,26 @@ with PgServer(dbname="dagd") as pg:
         check(d.stop() == 0, d.logtext())
     print("ok: %d of %d steps ended during a 3 s outage; dagctl show answered in at most "
           "%.0f ms meanwhile; every event once" % (len(inside), N, 1000 * max(answers)))
+
+    # The write queue is bounded (DAGD_STATE_QUEUE_MAX statements here, 200,000
+    # by default): past it the daemon stops cleanly, as past the reconnect
+    # timeout (which is long here), instead of growing without limit.
+    with Daemon({"twenty": LONG}, args=["--state", conninfo],
+                env={"DAGD_STATE_QUEUE_MAX": "40", "DAGD_STATE_RECONNECT_TIMEOUT": "600"}) as d:
+        run_id = d.ctl("run", "twenty", "--force", json_out=True).json["run_id"]
+        wait_for(lambda: rows(pg, "SELECT count(*) FROM steps WHERE run_id = '%s' AND status = "
+                                  "'succeeded'" % run_id)[0][0] not in ("0", "1"), 30,
+                 "two steps of the run")
+        pg.stop()
+        t0 = time.monotonic()
+        try:
+            rc = d.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            fail("dagd serve did not stop past the write queue's bound:\n" + d.logtext())
+        took = time.monotonic() - t0
+        check(rc == 1, "exit status %d:\n%s" % (rc, d.logtext()))
+        log = d.logtext()
+        check("statements or 256 MB queued" in log and "stopping (exit status 1)" in log, log)
+        pg.start()
+    print("ok: past the write queue's bound the daemon stopped cleanly (exit 1) after %.1f s"
+          % took)
