@@ -17,6 +17,12 @@ struct dagd_store_listener {
     char errmsg[512];
 };
 
+/* The server's notices on this connection (its FATAL when it shuts down
+ * while we listen) are not the log's business: the drop is reported once. */
+static void ignore_notice(void *arg, const char *message)
+{
+}
+
 static void set_err(struct dagd_store_listener *l, const char *what)
 {
     (void)snprintf(l->errmsg, sizeof(l->errmsg), "%s: %s", what,
@@ -47,7 +53,7 @@ int dagd_store_listener_new(const char *conninfo, struct dagd_store_listener **r
         set_err(l, "Failed to connect to PostgreSQL");
         goto fail;
     }
-    (void)PQsetNoticeProcessor(l->conn, NULL, NULL);
+    (void)PQsetNoticeProcessor(l->conn, ignore_notice, NULL);
     PGresult *res = PQexec(l->conn, "LISTEN " DAGD_STORE_CHANNEL);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);

@@ -499,12 +499,13 @@ static int adopt(struct dagd_daemon *d, const struct dagd_run_info *run)
 /* The durable queue (the queued runs of backfills, and runs standbys
  * recorded, docs/daemon.md): a restart resumes them in their order
  * (priority, then age). A run whose pipeline is not loaded any more fails. */
-static void resume_queue(struct dagd_daemon *d)
+static int resume_queue(struct dagd_daemon *d, bool log_failure)
 {
     struct dagd_run_info *runs = NULL;
     size_t n = 0, resumed = 0, failed = 0;
 
-    if (dagd_store_runs_queued_durable(d->store, &runs, &n) < 0) {
+    int r = dagd_store_runs_queued_durable(d->store, &runs, &n);
+    if (r < 0 && log_failure) {
         dagd_log_error("Failed to read the queued runs: %s", dagd_store_errmsg(d->store));
     }
     for (size_t i = 0; i < n; i++) {
@@ -518,23 +519,29 @@ static void resume_queue(struct dagd_daemon *d)
         dagd_log_info("Resumed %zu queued runs (%zu could not resume)", resumed, failed);
         dagd_run_queue_kick(d->queue);
     }
+    return r < 0 ? r : 0;
 }
 
 /* A standby's request (relay.h): the run it recorded, or (NULL) every
  * queued row, after the LISTEN connection was down. */
-static void take_queued(void *userdata, const char *run_id)
+static int take_queued(void *userdata, const char *run_id)
 {
     struct dagd_daemon *d = userdata;
     struct dagd_run_info run = {0};
 
     if (!run_id) {
-        resume_queue(d);
-        return;
+        /* The relay says so once and tries again. */
+        return resume_queue(d, false);
     }
-    if (dagd_store_run_get(d->store, run_id, &run) < 0) {
-        dagd_log_warning("Run %s from a standby: %s, ignoring", run_id,
+    int r = dagd_store_run_get(d->store, run_id, &run);
+    if (r == -ENOENT) {
+        dagd_log_warning("Run %s from a standby: not in the history, ignoring", run_id);
+        return 0;
+    }
+    if (r < 0) {
+        dagd_log_warning("Run %s from a standby: %s; reading the queue again later", run_id,
                          dagd_store_errmsg(d->store));
-        return;
+        return r;
     }
     if (run.status == DAGD_RUN_QUEUED && adopt(d, &run) > 0) {
         dagd_log_info("Run %s of '%s' submitted through a standby (trigger %s)", run_id,
@@ -542,6 +549,7 @@ static void take_queued(void *userdata, const char *run_id)
         dagd_run_queue_kick(d->queue);
     }
     dagd_run_info_done(&run);
+    return 0;
 }
 
 /* Plugin host, registry, executor and run queue, and the first load of
@@ -613,7 +621,7 @@ static void lead(struct daemon *s)
         };
         s->relay = dagd_relay_new(&rh);
     }
-    resume_queue(d);
+    (void)resume_queue(d, true);
 }
 
 /* The standby's poll got the history's lock: the old leader's session

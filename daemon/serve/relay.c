@@ -20,9 +20,28 @@ struct dagd_relay {
     int poll_fd;
     bool lost; /* the connection is down (logged once per outage) */
     bool freeing;
+    bool rescan;   /* a read of the whole durable queue failed: try again */
     unsigned open; /* handles not closed yet */
     struct dagd_store_listener *listener;
 };
+
+static void on_retry(uv_timer_t *t);
+
+/* Read the whole durable queue; when the history cannot be read (the
+ * LISTEN connection may come back before the store's), again later. */
+static void rescan(struct dagd_relay *r)
+{
+    bool failed = r->host.take(r->host.userdata, NULL) < 0;
+    if (failed && !r->rescan) {
+        dagd_log_warning("Cannot read the durable queue for the standbys' runs yet (the run "
+                         "history is away); trying again every %u ms",
+                         RELAY_RETRY_MS);
+    }
+    r->rescan = failed;
+    if (failed) {
+        (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
+    }
+}
 
 static void on_notify(const char *payload, void *userdata)
 {
@@ -31,7 +50,11 @@ static void on_notify(const char *payload, void *userdata)
            bf_len = strlen(DAGD_RELAY_BACKFILL_CANCEL);
 
     if (strncmp(payload, DAGD_RELAY_RUN, run_len) == 0 && strlen(payload + run_len) == 32) {
-        r->host.take(r->host.userdata, payload + run_len);
+        if (r->host.take(r->host.userdata, payload + run_len) < 0) {
+            /* The run is recorded: the next full read takes it up. */
+            r->rescan = true;
+            (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
+        }
     } else if (strncmp(payload, DAGD_RELAY_CANCEL, cancel_len) == 0 &&
                strlen(payload + cancel_len) == 32) {
         const char *id = payload + cancel_len;
@@ -40,7 +63,7 @@ static void on_notify(const char *payload, void *userdata)
             dagd_log_info("Run %s: cancel requested through a standby", id);
         }
     } else if (streq(payload, DAGD_RELAY_QUEUE)) {
-        r->host.take(r->host.userdata, NULL);
+        rescan(r);
     } else if (strncmp(payload, DAGD_RELAY_BACKFILL_CANCEL, bf_len) == 0 &&
                strlen(payload + bf_len) == 32) {
         size_t n = dagd_run_queue_cancel_backfill(r->host.queue, payload + bf_len);
@@ -77,8 +100,6 @@ static void on_poll_closed(uv_handle_t *h)
     r->listener = dagd_store_listener_free(r->listener);
     on_closed(h);
 }
-
-static void on_retry(uv_timer_t *t);
 
 static void drop(struct dagd_relay *r, const char *why)
 {
@@ -142,13 +163,18 @@ static void connect_listener(struct dagd_relay *r, bool again)
     }
     if (again) {
         /* What a standby recorded while nobody listened. */
-        r->host.take(r->host.userdata, NULL);
+        rescan(r);
     }
 }
 
 static void on_retry(uv_timer_t *t)
 {
-    connect_listener(t->data, true);
+    struct dagd_relay *r = t->data;
+    if (r->polling) {
+        rescan(r); /* listening: only the read failed */
+    } else {
+        connect_listener(r, true);
+    }
 }
 
 struct dagd_relay *dagd_relay_new(const struct dagd_relay_host *host)

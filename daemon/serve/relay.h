@@ -22,8 +22,10 @@
 #define DAGD_RELAY_BACKFILL_CANCEL "backfill-cancel "
 
 /* Take up the queued row of `run_id` from the history (NULL: every queued
- * row this daemon does not hold yet): the daemon's (daemon.c). */
-typedef void (*dagd_relay_take_fn)(void *userdata, const char *run_id);
+ * row this daemon does not hold yet): the daemon's (daemon.c). 0, or
+ * -errno when the history could not be read (the relay tries a full read
+ * again a second later). */
+typedef int (*dagd_relay_take_fn)(void *userdata, const char *run_id);
 
 struct dagd_relay_host {
     uv_loop_t *loop;

@@ -23,6 +23,19 @@ struct dagd_standby {
 static void on_poll(uv_timer_t *t)
 {
     struct dagd_standby *sb = t->data;
+    struct dagd_store_io io;
+
+    /* The server is away and the daemon's store driver (store_io.h) is
+     * making the connection again without blocking: wait for it rather
+     * than make it here, blocking the loop. */
+    dagd_store_io_state(sb->store, &io);
+    if (io.fd < 0 && io.timeout_ms >= 0) {
+        if (!sb->lost) {
+            dagd_log_warning("Standby: the run history is unreachable; waiting for it");
+        }
+        sb->lost = true;
+        return;
+    }
     int r = dagd_store_lock_history(sb->store);
 
     if (r == 0) {
