@@ -75,6 +75,7 @@ struct dagd__pg {
     bool history_lost;   /* another session took it while we were away: write nothing */
     bool gave_up;        /* the server stayed away past the reconnect timeout */
     bool want_write;     /* libpq's output buffer is not empty */
+    bool resuming;       /* resume() is sending the replay: a drop is the same outage */
     dagd__pg_wait_fn wait_fn;
     void *wait_userdata;
     dagd__pg_io_fn io_fn;

@@ -212,6 +212,11 @@ static void conn_lost(struct dagd__pg *pg)
     pg->pipeline = false;
     pg->want_write = false;
     pg->io_gen++;
+    if (pg->resuming) {
+        /* Dropped again while resuming: the same outage goes on (its
+         * timeout and backoff too; outage_step schedules the next try). */
+        return;
+    }
     uint64_t now = dagd_now_mono_usec();
     pg->down_since = now;
     pg->next_attempt = now;
@@ -510,7 +515,9 @@ static int resume(struct dagd__pg *pg)
     }
     pg->state = PG_UP;
     pg->io_gen++;
+    pg->resuming = true;
     pump(pg);
+    pg->resuming = false;
     return pg->state == PG_UP ? SQLITE_OK : SQLITE_IOERR;
 }
 
