@@ -123,7 +123,11 @@ void dagd_standby_application_name(char *buf, size_t size)
     if (gethostname(host, sizeof(host) - 1) < 0 || !host[0]) {
         (void)snprintf(host, sizeof(host), "?");
     }
-    /* NAMEDATALEN - 1: the server cuts longer names. */
-    (void)snprintf(buf, size < 64 ? size : 64, DAGD_STANDBY_APP_PREFIX "%ld on %s", (long)getpid(),
-                   host);
+    /* NAMEDATALEN - 1: the server cuts longer names, so a long host name is
+     * cut here already (the result is checked only so that gcc, at -O0,
+     * does not call that truncation an error). */
+    if (snprintf(buf, size < 64 ? size : 64, DAGD_STANDBY_APP_PREFIX "%ld on %s", (long)getpid(),
+                 host) < 0) {
+        buf[0] = '\0';
+    }
 }
