@@ -10,18 +10,13 @@
 #include <string.h>
 
 #include "pq.h"
+#include "store-pg.h"
 #include "util.h"
 
 struct dagd_store_listener {
     PGconn *conn;
     char errmsg[512];
 };
-
-/* The server's notices on this connection (its FATAL when it shuts down
- * while we listen) are not the log's business: the drop is reported once. */
-static void ignore_notice(void *arg, const char *message)
-{
-}
 
 static void set_err(struct dagd_store_listener *l, const char *what)
 {
@@ -53,7 +48,9 @@ int dagd_store_listener_new(const char *conninfo, struct dagd_store_listener **r
         set_err(l, "Failed to connect to PostgreSQL");
         goto fail;
     }
-    (void)PQsetNoticeProcessor(l->conn, ignore_notice, NULL);
+    /* Its notices (the server's FATAL when it shuts down while we listen)
+     * are not the log's business: the drop is reported once. */
+    dagd__pg_quiet_notices(l->conn);
     PGresult *res = PQexec(l->conn, "LISTEN " DAGD_STORE_CHANNEL);
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     PQclear(res);

@@ -444,7 +444,7 @@ static int committed(struct dagd__pg *pg, int64_t xid)
 static int resume(struct dagd__pg *pg)
 {
     pg->reconnects++;
-    (void)PQsetNoticeProcessor(pg->conn, NULL, NULL);
+    dagd__pg_quiet_notices(pg->conn);
     /* The session lock went with the old session: take it again before
      * writing anything, or stop if another daemon took the history. */
     int rc = pg->history_locked ? dagd__pg_try_history_lock(pg) : SQLITE_OK;

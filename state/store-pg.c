@@ -96,6 +96,15 @@ int dagd__pg_sqlstate_rc(const char *state)
     return SQLITE_IOERR;
 }
 
+static void ignore_notice(void *arg, const char *message)
+{
+}
+
+void dagd__pg_quiet_notices(PGconn *conn)
+{
+    (void)PQsetNoticeProcessor(conn, ignore_notice, NULL);
+}
+
 int dagd__pg_connect(const char *conninfo, struct dagd__pg **ret, char *errbuf, size_t errsize)
 {
     /* libpq is opened here, when a PostgreSQL history is first used: a
@@ -172,8 +181,7 @@ int dagd__pg_connect(const char *conninfo, struct dagd__pg **ret, char *errbuf, 
         (void)dagd__pg_free(pg);
         return auth ? -EACCES : -ECONNREFUSED;
     }
-    /* Our notices (e.g. "relation exists, skipping") are not the user's business. */
-    (void)PQsetNoticeProcessor(pg->conn, NULL, NULL);
+    dagd__pg_quiet_notices(pg->conn);
     pg->state = PG_UP;
     *ret = pg;
     return 0;
@@ -549,7 +557,7 @@ int dagd__pg_lock_history(struct dagd__pg *pg)
         pg->state = PG_UP;
         pg->io_gen++;
         pg->reconnects++;
-        (void)PQsetNoticeProcessor(pg->conn, NULL, NULL);
+        dagd__pg_quiet_notices(pg->conn);
     }
     int rc = dagd__pg_pipeline_leave(pg);
     if (rc != SQLITE_OK) {

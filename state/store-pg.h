@@ -122,6 +122,12 @@ int dagd__pg_lock_history(struct dagd__pg *pg);
 typedef void (*dagd__pg_wait_fn)(unsigned waited_ms, bool gave_up, const char *why, void *userdata);
 void dagd__pg_set_wait_fn(struct dagd__pg *pg, dagd__pg_wait_fn fn, void *userdata);
 
+/* Keep the server's notices and warnings ("relation ... exists, skipping",
+ * "there is no transaction in progress") off stderr: they are not the
+ * user's business, and an error reaches the caller as the statement's. (A
+ * NULL processor would not do: libpq then keeps the one that prints.) */
+void dagd__pg_quiet_notices(PGconn *conn);
+
 const char *dagd__pg_errmsg(struct dagd__pg *pg);
 /* Rows changed by the last INSERT/UPDATE/DELETE. */
 int64_t dagd__pg_changes(struct dagd__pg *pg);

@@ -2622,6 +2622,46 @@ static void drive_until_settled(struct dagd_store *s)
  * with them still on their way, a read right after sees them (one
  * pipeline, in order), and a connection cut with batches in flight
  * loses none and writes none twice (the unsettled ones are replayed). */
+/* The server's notices never reach stderr (the daemon's log): a trigger
+ * raises one on every tick the store writes. */
+static void test_pg_notices_quiet(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    PGconn *c = pg_raw();
+    pg_exec(c, "CREATE FUNCTION notice_tick() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$BEGIN RAISE NOTICE 'dagd-notice-test'; RAISE WARNING 'dagd-warning-test'; "
+               "RETURN NEW; END$$");
+    pg_exec(c, "CREATE TRIGGER notice_tick BEFORE INSERT ON ticks FOR EACH ROW "
+               "EXECUTE FUNCTION notice_tick()");
+
+    char path[] = "/tmp/dagd-test-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    int r = dagd_store_tick_add(f->store, "hourly", "schedule", 1000, NULL, "started", NULL);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    assert_int_equal(r, 0);
+
+    char buf[4096] = "";
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    if (strstr(buf, "dagd-notice-test") || strstr(buf, "dagd-warning-test")) {
+        fprintf(stderr, "the server's notices reached stderr:\n%s\n", buf);
+        fail();
+    }
+    pg_exec(c, "DROP TRIGGER notice_tick ON ticks; DROP FUNCTION notice_tick()");
+    PQfinish(c);
+}
+
 static void test_pg_pipeline(void **state)
 {
     struct fixture *f = *state;
@@ -2821,6 +2861,7 @@ int main(void)
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_notices_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_failed_write_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_history_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_docs_queries, setup, teardown),
