@@ -926,6 +926,11 @@ int dagd__pg_send(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
     return SQLITE_OK;
 }
 
+bool dagd__pg_down(struct dagd__pg *pg)
+{
+    return pg->state != PG_UP;
+}
+
 bool dagd__pg_async(struct dagd__pg *pg)
 {
     return pg->async;

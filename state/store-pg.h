@@ -64,6 +64,8 @@ int dagd__pg_send(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
                   const char *const *vals);
 /* Whether writes go without waiting (a driver is set). */
 bool dagd__pg_async(struct dagd__pg *pg);
+/* Whether the connection is down (a reconnect is under way). */
+bool dagd__pg_down(struct dagd__pg *pg);
 /* The first error the server reported for a statement sent by
  * dagd__pg_send() since the last call (SQLITE_OK: none), its message in
  * dagd__pg_errmsg(); cleared. The writes of its transaction are lost. */

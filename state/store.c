@@ -1328,6 +1328,11 @@ bool dagd_store_is_postgresql(struct dagd_store *s)
     return s->pg != NULL;
 }
 
+bool dagd_store_unavailable(struct dagd_store *s)
+{
+    return s->pg && dagd__pg_down(s->pg);
+}
+
 unsigned dagd_store_reconnects(struct dagd_store *s)
 {
     return s->pg ? dagd__pg_reconnects(s->pg) : 0;

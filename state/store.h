@@ -193,6 +193,9 @@ int dagd_store_process_io(struct dagd_store *s);
 size_t dagd_store_pending_writes(struct dagd_store *s);
 /* Whether the store is on PostgreSQL. */
 bool dagd_store_is_postgresql(struct dagd_store *s);
+/* Whether the history cannot be reached now (PostgreSQL down, the store
+ * reconnecting): a failed read is then worth retrying, not a bug. */
+bool dagd_store_unavailable(struct dagd_store *s);
 /* How many times the PostgreSQL connection was re-made (0 on SQLite). */
 unsigned dagd_store_reconnects(struct dagd_store *s);
 /* Copy the whole history of `src` into `dst` (`dagd state import` /

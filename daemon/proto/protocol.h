@@ -43,6 +43,7 @@
 #define DAGD_ERR_INTERNAL "INTERNAL"
 #define DAGD_ERR_QUEUE_FULL "QUEUE_FULL" /* a run would wait, and the queue is at its bounds */
 #define DAGD_ERR_STANDBY "STANDBY"       /* a standby serves reads; the message names the leader */
+#define DAGD_ERR_UNAVAILABLE "UNAVAILABLE" /* the run history cannot be reached now; retry */
 
 /* ---- line splitting ---- */
 

@@ -47,7 +47,8 @@ void dagd_api_dispatch(struct dagd_server_call *call, const char *method, const 
     int r = c->fn(d, call, params);
     if (r < 0) {
         /* The handler failed without answering: the call is still ours. */
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s failed: %s", method, strerror(-r));
+        dagd_server_call_error(call, dagd__api_store_code(d), "%s failed: %s", method,
+                               strerror(-r));
     }
 }
 
@@ -166,6 +167,11 @@ int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, 
     return 0;
 }
 
+const char *dagd__api_store_code(struct dagd_daemon *d)
+{
+    return dagd_store_unavailable(d->store) ? DAGD_ERR_UNAVAILABLE : DAGD_ERR_INTERNAL;
+}
+
 int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, const char *prefix,
                           char ret[static 33])
 {
@@ -205,7 +211,7 @@ int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, 
         }
         free(full);
     } else if (r != -ENOENT) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot look up runs: %s",
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot look up runs: %s",
                                dagd_store_errmsg(d->store));
         return r;
     }

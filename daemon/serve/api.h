@@ -83,6 +83,9 @@ int dagd__api_get_overrides(struct dagd_server_call *call, const cJSON *params, 
  * -errno returned. */
 int dagd__api_resolve_run(struct dagd_daemon *d, struct dagd_server_call *call, const char *prefix,
                           char ret[static 33]);
+/* The code of a request that failed on the run history: UNAVAILABLE while
+ * a PostgreSQL history is being reconnected (retry later), INTERNAL else. */
+const char *dagd__api_store_code(struct dagd_daemon *d);
 /* JSON of store records. */
 
 #endif

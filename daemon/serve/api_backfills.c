@@ -214,7 +214,7 @@ static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call
     char(*ids)[33] = dagd_xcalloc(n, sizeof(*ids));
     int r = record_backfill(d, p, &b, o, keys, n, ids);
     if (r < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot record the backfill: %s",
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot record the backfill: %s",
                                dagd_store_errmsg(d->store));
     } else if (d->standby) {
         /* Its runs are rows of the durable queue: the leader reads them. */
@@ -277,7 +277,7 @@ static int keep_failed(struct dagd_daemon *d, struct dagd_server_call *call,
 {
     struct failed_keys f = {0};
     if (dagd_store_partitions_last(d->store, p->name, on_last_failed, &f) < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "%s", dagd_store_errmsg(d->store));
         dagd_partitions_keys_free(f.keys);
         return -EIO;
     }
@@ -350,7 +350,7 @@ static int get_backfill(struct dagd_daemon *d, struct dagd_server_call *call, co
     if (r == -ENOENT) {
         dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no backfill '%.64s'", id);
     } else if (r < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "%s", dagd_store_errmsg(d->store));
     }
     return r;
 }
@@ -396,7 +396,7 @@ static int api_backfill_show(struct dagd_daemon *d, struct dagd_server_call *cal
     }
     cJSON *o = backfill_json(d, &b);
     if (!o) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "%s", dagd_store_errmsg(d->store));
     } else {
         dagd_server_call_reply(call, o);
     }
@@ -417,7 +417,7 @@ static int api_backfills(struct dagd_daemon *d, struct dagd_server_call *call, c
         return 0;
     }
     if (dagd_store_backfills_list(d->store, pipeline, limit, &v, &n) < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "%s", dagd_store_errmsg(d->store));
         return 0;
     }
     cJSON *o = cJSON_CreateObject();
@@ -444,7 +444,7 @@ static int api_backfill_cancel(struct dagd_daemon *d, struct dagd_server_call *c
     }
     if (dagd_store_backfill_set_status(d->store, b.backfill_id, "canceled", dagd_now_wall_msec()) <
         0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "%s", dagd_store_errmsg(d->store));
         dagd_backfill_info_done(&b);
         return 0;
     }
@@ -482,7 +482,7 @@ static int api_backfill_retry(struct dagd_daemon *d, struct dagd_server_call *ca
     }
     struct dagd_pipeline *p = partitioned(d, call, b.pipeline);
     if (p && dagd_store_backfill_unsuccessful(d->store, b.backfill_id, &keys, &n) < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "%s", dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "%s", dagd_store_errmsg(d->store));
     } else if (p && n == 0) {
         dagd_server_call_error(call, DAGD_ERR_CONFLICT,
                                "backfill %s has no failed or canceled run to retry", b.backfill_id);
@@ -547,7 +547,7 @@ static int api_partitions(struct dagd_daemon *d, struct dagd_server_call *call, 
                              &keys, &n, &why) < 0 ||
         dagd_store_partitions_last(d->store, p->name, on_last, &l) < 0) {
         if (p) {
-            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list the partitions: %s",
+            dagd_server_call_error(call, dagd__api_store_code(d), "cannot list the partitions: %s",
                                    why ? why : dagd_store_errmsg(d->store));
         }
         dagd_partitions_keys_free(keys);

@@ -164,8 +164,8 @@ static int api_logs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     if (r < 0 && r != -EPIPE && r != -ENOBUFS) {
         dagd_server_call_set_abort(call, NULL, NULL);
         follower_free(f);
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot read the events of %s: %s", run_id,
-                               dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot read the events of %s: %s",
+                               run_id, dagd_store_errmsg(d->store));
         return 0;
     }
     if (r < 0) {

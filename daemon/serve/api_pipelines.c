@@ -15,7 +15,7 @@ static int api_reload(struct dagd_daemon *d, struct dagd_server_call *call, cons
     unsigned errors = 0;
     int r = dagd_daemon_reload(d, &errors);
     if (r < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot read %s: %s",
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot read %s: %s",
                                d->config.pipelines_dir, strerror(-r));
         return 0;
     }

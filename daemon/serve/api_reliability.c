@@ -74,7 +74,7 @@ static int api_prune(struct dagd_daemon *d, struct dagd_server_call *call, const
     for (unsigned i = 0; i < PRUNE_BATCHES && !done; i++) {
         int r = dagd_retention_prune_batch(d->store, older_usec, now, batch ? batch : 1);
         if (r < 0) {
-            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot prune: %s",
+            dagd_server_call_error(call, dagd__api_store_code(d), "cannot prune: %s",
                                    dagd_store_errmsg(d->store));
             return 0;
         }

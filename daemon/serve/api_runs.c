@@ -241,7 +241,7 @@ static int submit(struct dagd_daemon *d, struct dagd_server_call *call, struct d
             dagd_server_call_error(call, DAGD_ERR_QUEUE_FULL, "cannot queue a run of '%s': %s",
                                    p->name, msg);
         } else {
-            dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot start a run of '%s': %s",
+            dagd_server_call_error(call, dagd__api_store_code(d), "cannot start a run of '%s': %s",
                                    p->name, strerror(-r));
         }
         return 0;
@@ -405,7 +405,7 @@ static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     /* Queued runs are rows of state.db too (the durable queue). */
     if (dagd_history_add_runs(d->store, pipeline, limit, a) < 0) {
         cJSON_Delete(o);
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list runs: %s",
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot list runs: %s",
                                dagd_store_errmsg(d->store));
         return 0;
     }
@@ -429,7 +429,7 @@ static int api_show(struct dagd_daemon *d, struct dagd_server_call *call, const 
         return 0;
     }
     if (r < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot read run %s: %s", run_id,
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot read run %s: %s", run_id,
                                dagd_store_errmsg(d->store));
         return 0;
     }
@@ -448,8 +448,8 @@ static int api_cancel(struct dagd_daemon *d, struct dagd_server_call *call, cons
     }
     int r = dagd_daemon_cancel(d, run_id);
     if (r == -EIO) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot relay the cancel of %s: %s", run_id,
-                               dagd_store_errmsg(d->store));
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot relay the cancel of %s: %s",
+                               run_id, dagd_store_errmsg(d->store));
         return 0;
     }
     if (r < 0) {

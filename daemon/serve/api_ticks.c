@@ -13,7 +13,7 @@ static int api_ticks(struct dagd_daemon *d, struct dagd_server_call *call, const
         return 0;
     }
     if (dagd_daemon_json_ticks(d, name, limit, &o) < 0) {
-        dagd_server_call_error(call, DAGD_ERR_INTERNAL, "cannot list ticks: %s",
+        dagd_server_call_error(call, dagd__api_store_code(d), "cannot list ticks: %s",
                                dagd_store_errmsg(d->store));
         return 0;
     }

@@ -31,6 +31,7 @@
 #include <stdarg.h>
 
 #include "actions.h"
+#include "api.h"
 #include "daemon_json.h"
 #include "history_json.h"
 #include "http_internal.h"
@@ -120,6 +121,13 @@ static int parse_cursor(const char *s, struct dagd_runs_filter *f)
     return 0;
 }
 
+/* A store failure: 503 while a PostgreSQL history is being reconnected
+ * (UNAVAILABLE, retry), 500 else. */
+static int store_status(struct dagd_daemon *d)
+{
+    return dagd_store_unavailable(d->store) ? 503 : 500;
+}
+
 static int api_runs(const struct dagd_http_request *req, struct dagd_http_response *res)
 {
     struct dagd_daemon *d = req->d;
@@ -150,8 +158,8 @@ static int api_runs(const struct dagd_http_request *req, struct dagd_http_respon
     f.limit = limit;
     if (f.limit > 0 && dagd_store_runs_page(d->store, &f, &runs, &n) < 0) {
         cJSON_Delete(o);
-        return dagd__http_set_error(res, 500, "INTERNAL", "cannot list runs: %s",
-                                    dagd_store_errmsg(d->store));
+        return dagd__http_set_error(res, store_status(req->d), dagd__api_store_code(req->d),
+                                    "cannot list runs: %s", dagd_store_errmsg(d->store));
     }
     for (size_t i = 0; i < n; i++) {
         cJSON_AddItemToArray(a, dagd_history_run_json(&runs[i]));
@@ -199,8 +207,8 @@ static int api_run(const struct dagd_http_request *req, const char *run_id,
         return dagd__http_set_error(res, 404, "NOT_FOUND", "no such run");
     }
     if (r < 0) {
-        return dagd__http_set_error(res, 500, "INTERNAL", "cannot read the run: %s",
-                                    dagd_store_errmsg(req->d->store));
+        return dagd__http_set_error(res, store_status(req->d), dagd__api_store_code(req->d),
+                                    "cannot read the run: %s", dagd_store_errmsg(req->d->store));
     }
     add_graph(req->d, o);
     dagd__http_set_json(res, 200, o);
@@ -225,8 +233,8 @@ static int api_events(const struct dagd_http_request *req, const char *run_id,
                      : dagd_store_events_list(req->d->store, run_id, arg_str(req, "step"),
                                               (int64_t)after, limit, &evs, &n);
     if (r < 0) {
-        return dagd__http_set_error(res, 500, "INTERNAL", "cannot read events: %s",
-                                    dagd_store_errmsg(req->d->store));
+        return dagd__http_set_error(res, store_status(req->d), dagd__api_store_code(req->d),
+                                    "cannot read events: %s", dagd_store_errmsg(req->d->store));
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *a = cJSON_AddArrayToObject(o, "events");
@@ -278,15 +286,16 @@ static int api_ticks(const struct dagd_http_request *req, struct dagd_http_respo
         return dagd__http_set_error(res, 400, "INVALID_PARAMS", "limit is 0..100000");
     }
     if (dagd_daemon_json_ticks(req->d, arg_str(req, "name"), (unsigned)limit, &o) < 0) {
-        return dagd__http_set_error(res, 500, "INTERNAL", "cannot list ticks: %s",
-                                    dagd_store_errmsg(req->d->store));
+        return dagd__http_set_error(res, store_status(req->d), dagd__api_store_code(req->d),
+                                    "cannot list ticks: %s", dagd_store_errmsg(req->d->store));
     }
     dagd__http_set_json(res, 200, o);
     return 0;
 }
 
 /* The answer of a refused run or retry, by its -errno. */
-static int action_error(struct dagd_http_response *res, int r, const char *msg)
+static int action_error(struct dagd_http_response *res, struct dagd_daemon *d, int r,
+                        const char *msg)
 {
     switch (r) {
     case -ENOENT:
@@ -300,7 +309,7 @@ static int action_error(struct dagd_http_response *res, int r, const char *msg)
     case -ESHUTDOWN:
         return dagd__http_set_error(res, 503, "SHUTTING_DOWN", "%s", msg);
     default:
-        return dagd__http_set_error(res, 500, "INTERNAL", "%s", msg);
+        return dagd__http_set_error(res, store_status(d), dagd__api_store_code(d), "%s", msg);
     }
 }
 
@@ -333,7 +342,7 @@ int dagd__http_action(const struct dagd_http_request *req, struct dagd_http_resp
         }
         _cleanup_free_ char *pipeline = dagd_xstrndup(name, n - 4);
         int r = dagd_action_run(d, pipeline, who, run_id, &msg);
-        return r < 0 ? action_error(res, r, msg) : started(res, d, run_id, "pipeline", pipeline);
+        return r < 0 ? action_error(res, d, r, msg) : started(res, d, run_id, "pipeline", pipeline);
     }
     if (strncmp(p, "/api/runs/", 10) != 0 || !valid_run_id(p + 10, strcspn(p + 10, "/"))) {
         return -ENOENT;
@@ -354,7 +363,7 @@ int dagd__http_action(const struct dagd_http_request *req, struct dagd_http_resp
     }
     if (streq(p + 42, "/retry")) {
         int r = dagd_action_retry(d, id, who, run_id, &msg);
-        return r < 0 ? action_error(res, r, msg) : started(res, d, run_id, "parent_run_id", id);
+        return r < 0 ? action_error(res, d, r, msg) : started(res, d, run_id, "parent_run_id", id);
     }
     return -ENOENT;
 }

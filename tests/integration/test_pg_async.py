@@ -75,7 +75,8 @@ with PgServer(dbname="dagd") as pg:
             took = time.monotonic() - t0
             answers.append(took)
             check(took < 1.0, "dagctl show took %.2f s during the outage" % took)
-            check(p.returncode != 0 and "run history unavailable: PostgreSQL at" in p.stderr
+            check(p.returncode != 0 and "UNAVAILABLE: " in p.stderr
+                  and "run history unavailable: PostgreSQL at" in p.stderr
                   and "reconnecting" in p.stderr and "writes queued" in p.stderr,
                   "dagctl show during the outage: rc %d %r %r" % (p.returncode, p.stdout,
                                                                      p.stderr))

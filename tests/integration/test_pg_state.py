@@ -170,6 +170,7 @@ with PgServer(dbname="dagd") as pg:
         check(took < 1.5, "dagctl runs took %.1f s to fail while the server was down" % took)
         check("run history unavailable: PostgreSQL at" in p.stderr and "reconnecting" in p.stderr,
               p.stderr)
+        check("UNAVAILABLE: " in p.stderr, "the error code of an unreachable history: %r" % p.stderr)
         back.join()
         deadline = time.monotonic() + 20
         while True:
