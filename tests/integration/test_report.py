@@ -103,8 +103,10 @@ def png_pixels(path):
 
 # The wrapper page: the report, unchanged, in a 390 px iframe; the wrapper's
 # script measures it once laid out and prints what it found into its own DOM
-# (read back with --dump-dom).
-PROBE_PAGE = """<!DOCTYPE html><html><body><iframe id="f" width="%d" height="900" srcdoc="%s">
+# (read back with --dump-dom). It says it is UTF-8: the report's own <meta
+# charset> does not count inside srcdoc, and a file:// page without one is
+# decoded by guess (a CI run got windows-1252: mojibake city names).
+PROBE_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><iframe id="f" width="%d" height="900" srcdoc="%s">
 </iframe><script>
 document.getElementById('f').onload = function () {
   var d = this.contentDocument, vw = d.documentElement.clientWidth, bad = [];
