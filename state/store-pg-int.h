@@ -122,5 +122,11 @@ int dagd__pg_pipeline_leave(struct dagd__pg *pg);
 int dagd__pg_refuse_if_gone(struct dagd__pg *pg);
 /* SQLITE_IOERR with "run history unavailable: ..." in the message. */
 int dagd__pg_unavailable(struct dagd__pg *pg);
+/* Ready for a statement on the plain protocol (PQexec): not given up, the
+ * connection up, pipeline mode left. SQLITE_OK or the reason. */
+int dagd__pg_plain_ready(struct dagd__pg *pg);
+/* A failed result: its SQLite code (never SQLITE_OK), the server's message
+ * as pg's; the result is cleared. */
+int dagd__pg_result_fail(struct dagd__pg *pg, PGresult *res);
 
 #endif

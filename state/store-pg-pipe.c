@@ -892,10 +892,7 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
         PQclear(res);
         return rc;
     }
-    rc = dagd__pg_sqlstate_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
-    dagd__pg_msg(pg, "%s", PQresultErrorMessage(res));
-    PQclear(res);
-    return rc;
+    return dagd__pg_result_fail(pg, res);
 }
 
 int dagd__pg_send(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
@@ -1000,15 +997,18 @@ int dagd__pg_flush(struct dagd__pg *pg)
     return wait_idle(pg);
 }
 
-int dagd__pg_exec_simple(struct dagd__pg *pg, const char *sql)
+int dagd__pg_plain_ready(struct dagd__pg *pg)
 {
     int rc = dagd__pg_refuse_if_gone(pg);
     if (rc == SQLITE_OK && pg->state != PG_UP) {
         rc = dagd__pg_unavailable(pg);
     }
-    if (rc == SQLITE_OK) {
-        rc = dagd__pg_pipeline_leave(pg);
-    }
+    return rc == SQLITE_OK ? dagd__pg_pipeline_leave(pg) : rc;
+}
+
+int dagd__pg_exec_simple(struct dagd__pg *pg, const char *sql)
+{
+    int rc = dagd__pg_plain_ready(pg);
     if (rc != SQLITE_OK) {
         return rc;
     }
@@ -1018,8 +1018,5 @@ int dagd__pg_exec_simple(struct dagd__pg *pg, const char *sql)
         PQclear(res);
         return SQLITE_OK;
     }
-    rc = dagd__pg_sqlstate_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
-    dagd__pg_msg(pg, "%s", PQresultErrorMessage(res));
-    PQclear(res);
-    return rc;
+    return dagd__pg_result_fail(pg, res);
 }

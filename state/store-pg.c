@@ -66,6 +66,14 @@ static char *conninfo_display(PQconninfoOption *opts)
     return out;
 }
 
+int dagd__pg_result_fail(struct dagd__pg *pg, PGresult *res)
+{
+    int rc = dagd__pg_sqlstate_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+    dagd__pg_msg(pg, "%s", PQresultErrorMessage(res));
+    PQclear(res);
+    return rc == SQLITE_OK ? SQLITE_IOERR : rc;
+}
+
 int dagd__pg_sqlstate_rc(const char *state)
 {
     if (!state) {
@@ -236,22 +244,13 @@ unsigned dagd__pg_reconnects(struct dagd__pg *pg)
 static int query_int(struct dagd__pg *pg, const char *sql, int64_t *ret, bool *ret_null)
 {
     /* The plain protocol: migrations run before the pipeline is used. */
-    int rc = dagd__pg_refuse_if_gone(pg);
-    if (rc == SQLITE_OK && pg->state != PG_UP) {
-        rc = dagd__pg_unavailable(pg);
-    }
-    if (rc == SQLITE_OK) {
-        rc = dagd__pg_pipeline_leave(pg);
-    }
+    int rc = dagd__pg_plain_ready(pg);
     if (rc != SQLITE_OK) {
         return rc;
     }
     PGresult *res = PQexec(pg->conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = dagd__pg_sqlstate_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
-        dagd__pg_msg(pg, "%s", PQresultErrorMessage(res));
-        PQclear(res);
-        return rc == SQLITE_OK ? SQLITE_IOERR : rc;
+        return dagd__pg_result_fail(pg, res);
     }
     bool null = PQntuples(res) == 0 || PQgetisnull(res, 0, 0);
     if (!null) {
@@ -425,10 +424,7 @@ int dagd__pg_copy_begin(struct dagd__pg *pg, const char *table, const char *colu
     _cleanup_free_ char *sql = dagd_xasprintf("COPY %s (%s) FROM STDIN", table, columns);
     PGresult *res = PQexec(pg->conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
-        rc = dagd__pg_sqlstate_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
-        dagd__pg_msg(pg, "%s", PQresultErrorMessage(res));
-        PQclear(res);
-        return rc;
+        return dagd__pg_result_fail(pg, res);
     }
     PQclear(res);
     return SQLITE_OK;
@@ -510,10 +506,7 @@ int dagd__pg_try_history_lock(struct dagd__pg *pg)
     (void)snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d)", PG_HISTORY_LOCK);
     PGresult *res = PQexec(pg->conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        int rc = dagd__pg_sqlstate_rc(PQresultErrorField(res, PG_DIAG_SQLSTATE));
-        dagd__pg_msg(pg, "%s", PQresultErrorMessage(res));
-        PQclear(res);
-        return rc == SQLITE_OK ? SQLITE_IOERR : rc;
+        return dagd__pg_result_fail(pg, res);
     }
     bool got = streq(PQgetvalue(res, 0, 0), "t");
     PQclear(res);
