@@ -189,6 +189,16 @@ static void relay(struct dagd_daemon *d, const char *payload)
     }
 }
 
+static void backfill_reply(struct dagd_server_call *call, const char *id, const char *pipeline,
+                           size_t n)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "backfill_id", id);
+    cJSON_AddStringToObject(j, "pipeline", pipeline);
+    cJSON_AddNumberToObject(j, "partitions", (double)n);
+    dagd_server_call_reply(call, j);
+}
+
 /* Record a backfill of `keys` and queue its runs (a standby: the leader
  * does); replies with its id. */
 static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call,
@@ -220,11 +230,7 @@ static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call
         /* Its runs are rows of the durable queue: the leader reads them. */
         relay(d, DAGD_RELAY_QUEUE);
         dagd_log_info("Backfill %s of '%s': %zu partitions queued for the leader", id, p->name, n);
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "backfill_id", id);
-        cJSON_AddStringToObject(j, "pipeline", p->name);
-        cJSON_AddNumberToObject(j, "partitions", (double)n);
-        dagd_server_call_reply(call, j);
+        backfill_reply(call, id, p->name, n);
     } else {
         for (size_t i = 0; i < n; i++) {
             struct dagd_run_info info = {
@@ -239,11 +245,7 @@ static void create_backfill(struct dagd_daemon *d, struct dagd_server_call *call
             (void)dagd_run_queue_adopt(d->queue, p, &info);
         }
         dagd_log_info("Backfill %s of '%s': %zu partitions queued", id, p->name, n);
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "backfill_id", id);
-        cJSON_AddStringToObject(j, "pipeline", p->name);
-        cJSON_AddNumberToObject(j, "partitions", (double)n);
-        dagd_server_call_reply(call, j);
+        backfill_reply(call, id, p->name, n);
         dagd_run_queue_kick(d->queue);
     }
     free(ids);
