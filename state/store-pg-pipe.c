@@ -843,6 +843,35 @@ static void note_success(struct dagd__pg *pg, PGresult *res)
     }
 }
 
+/* The answer of a statement someone asked for: SQLITE_OK with the result
+ * in *ret_res, or its error (the result cleared). */
+static int result_take(struct dagd__pg *pg, enum entry_kind kind, PGresult *res, PGresult **ret_res)
+{
+    int rc;
+    ExecStatusType st = PQresultStatus(res);
+    if (kind == E_COMMIT && st == PGRES_COMMAND_OK && streq(PQcmdStatus(res), "ROLLBACK")) {
+        /* PostgreSQL answers COMMIT of a transaction an earlier error
+         * aborted with a rollback, not an error: say so, or the batch
+         * would be lost without a word. */
+        PQclear(res);
+        dagd__pg_msg(pg, "the transaction was rolled back: a statement in it had failed");
+        return SQLITE_ABORT;
+    }
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        note_success(pg, res);
+        *ret_res = res;
+        return SQLITE_OK;
+    }
+    if (st == PGRES_PIPELINE_ABORTED) {
+        rc = pg->async_rc != SQLITE_OK ? pg->async_rc : SQLITE_ABORT;
+        dagd__pg_msg(pg, "an earlier statement of the transaction failed: %s",
+                     pg->async_msg[0] ? pg->async_msg : "unknown error");
+        PQclear(res);
+        return rc;
+    }
+    return dagd__pg_result_fail(pg, res);
+}
+
 int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
                   const char *const *vals, PGresult **ret_res)
 {
@@ -871,28 +900,97 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
     if (rc != SQLITE_OK) {
         return rc;
     }
-    ExecStatusType st = PQresultStatus(res);
-    if (kind == E_COMMIT && st == PGRES_COMMAND_OK && streq(PQcmdStatus(res), "ROLLBACK")) {
-        /* PostgreSQL answers COMMIT of a transaction an earlier error
-         * aborted with a rollback, not an error: say so, or the batch
-         * would be lost without a word. */
-        PQclear(res);
-        dagd__pg_msg(pg, "the transaction was rolled back: a statement in it had failed");
-        return SQLITE_ABORT;
-    }
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        note_success(pg, res);
-        *ret_res = res;
-        return SQLITE_OK;
-    }
-    if (st == PGRES_PIPELINE_ABORTED) {
-        rc = pg->async_rc != SQLITE_OK ? pg->async_rc : SQLITE_ABORT;
-        dagd__pg_msg(pg, "an earlier statement of the transaction failed: %s",
-                     pg->async_msg[0] ? pg->async_msg : "unknown error");
-        PQclear(res);
+    return result_take(pg, kind, res, ret_res);
+}
+
+int dagd__pg_ask(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
+                 const char *const *vals, uint64_t *ret_seq)
+{
+    int rc = dagd__pg_refuse_if_gone(pg);
+    if (rc != SQLITE_OK) {
         return rc;
     }
-    return dagd__pg_result_fail(pg, res);
+    if (pg->async && pg->state != PG_UP) {
+        return dagd__pg_unavailable(pg);
+    }
+    if (pg->state == PG_UP && pipeline_enter(pg) != SQLITE_OK) {
+        return SQLITE_IOERR;
+    }
+    *ret_seq = submit(pg, sql, n, types, vals, true);
+    rc = check_bound(pg);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    pump(pg);
+    io_notify(pg);
+    return SQLITE_OK;
+}
+
+void dagd__pg_forget(struct dagd__pg *pg, uint64_t seq)
+{
+    struct pg_entry *e = entry_of(pg, seq);
+    if (!e) {
+        return;
+    }
+    /* Nobody waits for it any more: its answer is dropped as it comes, and
+     * a reconnect does not send it again (resume keeps waited entries). */
+    e->waited = false;
+    if (e->res) {
+        PQclear(e->res);
+        e->res = NULL;
+    }
+    queue_pop(pg);
+}
+
+int dagd__pg_answer(struct dagd__pg *pg, uint64_t seq, PGresult **ret_res)
+{
+    *ret_res = NULL;
+    struct pg_entry *e = entry_of(pg, seq);
+    if (e && !e->done && pg->async) {
+        if (pg->state == PG_UP) {
+            return SQLITE_OK; /* not yet: the driver reads it */
+        }
+        /* The server went away: a reader does not wait for the reconnect. */
+        dagd__pg_forget(pg, seq);
+        return dagd__pg_unavailable(pg);
+    }
+    enum entry_kind kind = e ? e->kind : E_STMT;
+    PGresult *res = NULL;
+    int rc = wait_for(pg, seq, &res);
+    io_notify(pg);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    return result_take(pg, kind, res, ret_res);
+}
+
+int dagd__pg_fence(struct dagd__pg *pg, uint64_t *ret_seq)
+{
+    *ret_seq = 0;
+    if (!pg->async || pg->state != PG_UP || pg->recv == pg->len) {
+        return SQLITE_OK; /* nothing sent is waiting for its answer */
+    }
+    /* A Sync: its answer comes after every one before it. */
+    struct pg_entry *e = entry_add(pg, E_SYNC, NULL, 0, NULL, NULL);
+    e->waited = true;
+    *ret_seq = e->seq;
+    pump(pg);
+    io_notify(pg);
+    return SQLITE_OK;
+}
+
+int dagd__pg_fence_passed(struct dagd__pg *pg, uint64_t seq)
+{
+    struct pg_entry *e = entry_of(pg, seq);
+    if (!e || e->done) {
+        dagd__pg_forget(pg, seq);
+        return 1;
+    }
+    if (pg->state != PG_UP) {
+        dagd__pg_forget(pg, seq);
+        return -1;
+    }
+    return 0;
 }
 
 int dagd__pg_send(struct dagd__pg *pg, const char *sql, int n, const Oid *types,

@@ -62,6 +62,26 @@ int dagd__pg_exec(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
  * SQLITE_OK, or the error of a history given up. */
 int dagd__pg_send(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
                   const char *const *vals);
+/* A statement whose answer is wanted later, without waiting now: it goes
+ * into the pipeline behind the ones before it (so it sees them) and
+ * *ret_seq names it for dagd__pg_answer(). With the server away and a
+ * driver set it is refused at once (dagd__pg_unavailable). */
+int dagd__pg_ask(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
+                 const char *const *vals, uint64_t *ret_seq);
+/* The answer of ask `seq`: SQLITE_OK with the result in *ret_res (PQclear
+ * it), SQLITE_OK with *ret_res NULL while it has not come (with a driver;
+ * without one this waits), or its error. The server going away ends the
+ * wait with dagd__pg_unavailable's error. */
+int dagd__pg_answer(struct dagd__pg *pg, uint64_t seq, PGresult **ret_res);
+/* Drop ask `seq` unanswered (its answer is discarded when it comes). */
+void dagd__pg_forget(struct dagd__pg *pg, uint64_t seq);
+/* A point behind everything queued so far: *ret_seq for
+ * dagd__pg_fence_passed(), 0 when nothing sent waits for its answer (or
+ * without a driver, where nothing ever does). */
+int dagd__pg_fence(struct dagd__pg *pg, uint64_t *ret_seq);
+/* 1 once everything before fence `seq` has its answer, 0 not yet, -1 the
+ * connection went down first (the fence is dropped after 1 or -1). */
+int dagd__pg_fence_passed(struct dagd__pg *pg, uint64_t seq);
 /* Whether writes go without waiting (a driver is set). */
 bool dagd__pg_async(struct dagd__pg *pg);
 /* Whether the connection is down (a reconnect is under way). */

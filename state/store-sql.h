@@ -222,6 +222,19 @@
       "INSERT INTO sensor_keys (sensor, key, run_id, ts) VALUES (?1, ?2, ?3, ?4) "                 \
       "ON CONFLICT (sensor, key) DO NOTHING")
 
+/* dagd_store_memo_ask on PostgreSQL: STEP_LAST_SUCCESS(_PARTITION) for every step name of the
+ * array ?2 in one statement, each a backward range of the index; the last column is the name's
+ * place in the array (1-based). */
+#define SQL_PG_MEMO_LAST_SUCCESS                                                                   \
+    "SELECT x.*, q.i FROM unnest(?2::text[]) WITH ORDINALITY AS q(name, i) CROSS JOIN LATERAL "    \
+    "(SELECT " STEP_COLUMNS ", ended_at FROM steps WHERE pipeline = ?1 AND step = q.name "         \
+    "AND status = 'succeeded' AND ended_at IS NOT NULL ORDER BY ended_at DESC LIMIT 1) x"
+#define SQL_PG_MEMO_LAST_SUCCESS_PARTITION                                                         \
+    "SELECT x.*, q.i FROM unnest(?2::text[]) WITH ORDINALITY AS q(name, i) CROSS JOIN LATERAL "    \
+    "(SELECT " STEP_COLUMNS_S ", s.ended_at FROM runs r JOIN steps s ON s.run_id = r.run_id "      \
+    "AND s.step = q.name WHERE r.pipeline = ?1 AND r.partition = ?3 AND s.status = 'succeeded' "   \
+    "AND s.ended_at IS NOT NULL ORDER BY s.ended_at DESC LIMIT 1) x"
+
 /* PostgreSQL's text of the statements whose SQLite text it does not take
  * (every other one is used as is, with ?N as $N; store-pg.h). The result
  * columns stay the same, so the row decoders serve both backends. */

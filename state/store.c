@@ -220,7 +220,8 @@ struct dbstmt {
     Oid types[DB_MAX_PARAMS];
     char *vals[DB_MAX_PARAMS];
     PGresult *res;
-    int row; /* the row db_step() returned last, -1 before the first */
+    int row;          /* the row db_step() returned last, -1 before the first */
+    uint64_t ask_seq; /* stmt_ask(): the answer to wait for, 0 = none */
 };
 
 static void db_stmt_free(struct dbstmt *st)
@@ -235,6 +236,9 @@ static void db_stmt_free(struct dbstmt *st)
     if (st->res) {
         /* not PQclear(NULL): on SQLite libpq was never opened (lib/pq) */
         PQclear(st->res);
+    }
+    if (st->ask_seq) {
+        dagd__pg_forget(st->s->pg, st->ask_seq);
     }
     free(st->sql);
     free(st);
@@ -2249,6 +2253,176 @@ int dagd_store_step_last_success_partition(struct dagd_store *s, const char *pip
     }
     step_from_row(st, ret);
     return 0;
+}
+
+/* ---- fences ---- */
+
+int dagd_store_fence(struct dagd_store *s, uint64_t *ret)
+{
+    *ret = 0;
+    if (!s->pg) {
+        return 0;
+    }
+    return dagd__pg_fence(s->pg, ret) == SQLITE_OK ? 0 : -EIO;
+}
+
+int dagd_store_fence_passed(struct dagd_store *s, uint64_t fence)
+{
+    if (!s->pg || fence == 0) {
+        return 1;
+    }
+    int r = dagd__pg_fence_passed(s->pg, fence);
+    return r < 0 ? -EIO : r;
+}
+
+void dagd_store_fence_drop(struct dagd_store *s, uint64_t fence)
+{
+    if (s->pg && fence != 0) {
+        dagd__pg_forget(s->pg, fence);
+    }
+}
+
+/* ---- memoization lookups of many steps at once ---- */
+
+struct dagd_store_memo {
+    struct dagd_store *s;
+    char *pipeline, *partition;
+    char **steps;
+    size_t n;
+    struct dbstmt *st; /* PostgreSQL: the statement asked */
+    bool answered;
+};
+
+/* A PostgreSQL text[] literal of `v`: every element quoted, '"' and '\'
+ * escaped. */
+static char *pg_text_array(const char *const *v, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++) {
+        len += 2 * strlen(v[i]) + 3;
+    }
+    char *out = dagd_xmalloc(len), *o = out;
+    *o++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            *o++ = ',';
+        }
+        *o++ = '"';
+        for (const char *c = v[i]; *c; c++) {
+            if (*c == '"' || *c == '\\') {
+                *o++ = '\\';
+            }
+            *o++ = *c;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
+
+int dagd_store_memo_ask(struct dagd_store *s, const char *pipeline, const char *partition,
+                        const char *const *steps, size_t n, struct dagd_store_memo **ret)
+{
+    struct dagd_store_memo *m = dagd_xcalloc(1, sizeof(*m));
+    m->s = s;
+    m->pipeline = dagd_xstrdup(pipeline);
+    m->partition = partition ? dagd_xstrdup(partition) : NULL;
+    m->steps = dagd_xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        m->steps[i] = dagd_xstrdup(steps[i]);
+    }
+    m->n = n;
+    if (s->pg && n > 0 && dagd__pg_async(s->pg)) {
+        struct dbstmt *st = dagd_xcalloc(1, sizeof(*st));
+        st->s = s;
+        st->row = -1;
+        st->sql = dagd__pg_translate(partition ? SQL_PG_MEMO_LAST_SUCCESS_PARTITION
+                                               : SQL_PG_MEMO_LAST_SUCCESS,
+                                     &st->n_params);
+        (void)bind_text(st, 1, pipeline);
+        /* type 0: the server takes ?2 as the text[] the cast names */
+        (void)db_bind_pg(st, 2, pg_text_array(steps, n), 0);
+        if (partition) {
+            (void)bind_text(st, 3, partition);
+        }
+        m->st = st;
+        int rc = dagd__pg_ask(s->pg, st->sql, st->n_params, st->types,
+                              (const char *const *)st->vals, &st->ask_seq);
+        if (rc != SQLITE_OK) {
+            int r = store_fail(s, rc, "Failed to look up the steps' last successes");
+            dagd_store_memo_free(m);
+            return r;
+        }
+    }
+    *ret = m;
+    return 0;
+}
+
+/* SQLite, or PostgreSQL without a driver: one lookup per step, now. */
+static int memo_take_each(struct dagd_store_memo *m, struct dagd_step_info *infos)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        int r = dagd_store_step_last_success_partition(m->s, m->pipeline, m->steps[i], m->partition,
+                                                       &infos[i]);
+        if (r == -ENOENT) {
+            infos[i] = (struct dagd_step_info){0};
+        } else if (r < 0) {
+            for (size_t k = 0; k < i; k++) {
+                dagd_step_info_done(&infos[k]);
+            }
+            return r;
+        }
+    }
+    return 1;
+}
+
+int dagd_store_memo_take(struct dagd_store_memo *m, struct dagd_step_info *infos)
+{
+    struct dbstmt *st = m->st;
+    if (m->answered) {
+        return store_fail_errno(m->s, -EALREADY, "The steps' last successes were taken already");
+    }
+    if (!st) {
+        m->answered = true;
+        return memo_take_each(m, infos);
+    }
+    PGresult *res = NULL;
+    int rc = dagd__pg_answer(m->s->pg, st->ask_seq, &res);
+    if (rc == SQLITE_OK && !res) {
+        return 0;
+    }
+    st->ask_seq = 0;
+    m->answered = true;
+    if (rc != SQLITE_OK) {
+        return store_fail(m->s, rc, "Failed to look up the steps' last successes");
+    }
+    st->res = res;
+    st->row = -1;
+    int last = PQnfields(res) - 1;
+    while (db_step(st) == SQLITE_ROW) {
+        int64_t i = db_column_int64(st, last);
+        if (i >= 1 && (uint64_t)i <= m->n && !infos[i - 1].run_id) {
+            step_from_row(st, &infos[i - 1]);
+        }
+    }
+    return 1;
+}
+
+struct dagd_store_memo *dagd_store_memo_free(struct dagd_store_memo *m)
+{
+    if (!m) {
+        return NULL;
+    }
+    db_stmt_free(m->st);
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->steps[i]);
+    }
+    free(m->steps);
+    free(m->pipeline);
+    free(m->partition);
+    free(m);
+    return NULL;
 }
 
 /* ---- crash recovery and retention ---- */

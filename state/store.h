@@ -361,6 +361,37 @@ int dagd_store_step_last_success_partition(struct dagd_store *s, const char *pip
                                            const char *step, const char *partition,
                                            struct dagd_step_info *ret);
 
+/* The last successes of many steps of one pipeline at once, for the
+ * executor, which must not wait for each as a step starts: on PostgreSQL
+ * with a driver (dagd_store_set_io_fn) one statement goes into the pipeline
+ * now, behind the writes queued before it, and its answer is read later;
+ * on SQLite (or PostgreSQL without a driver) the lookups are made when the
+ * answer is taken. `partition` as for ..._partition. The step names are
+ * copied. */
+struct dagd_store_memo;
+int dagd_store_memo_ask(struct dagd_store *s, const char *pipeline, const char *partition,
+                        const char *const *steps, size_t n, struct dagd_store_memo **ret);
+/* 0 while the answer has not come; 1 once it has: infos[i] (n of them,
+ * zeroed by the caller) is the last success of steps[i] as
+ * dagd_store_step_last_success_partition gives it, or all zero (run_id
+ * NULL) when it never succeeded. -errno when the lookup failed (PostgreSQL
+ * away: dagd_store_unavailable()), with dagd_store_errmsg(). Answers once. */
+int dagd_store_memo_take(struct dagd_store_memo *m, struct dagd_step_info *infos);
+/* Free (an answer still to come is dropped). NULL is fine. */
+struct dagd_store_memo *dagd_store_memo_free(struct dagd_store_memo *m);
+
+/* A fence in the stream of statements (PostgreSQL with a driver): passed
+ * once the server answered everything queued before it, COMMITs included,
+ * so that what the daemon wrote is there for anyone who reads the history
+ * (psql too) - without waiting on the loop. *ret is 0 when that is true
+ * already (SQLite; PostgreSQL with nothing unanswered). */
+int dagd_store_fence(struct dagd_store *s, uint64_t *ret);
+/* 1 passed, 0 not yet, -EIO the server went away first (the writes wait for
+ * the reconnect). After 1 or -EIO the fence is gone. */
+int dagd_store_fence_passed(struct dagd_store *s, uint64_t fence);
+/* Forget a fence not passed yet. */
+void dagd_store_fence_drop(struct dagd_store *s, uint64_t fence);
+
 /* Events. run_id required; step may be NULL. Returns the new seq in *ret_seq
  * (may be NULL). */
 int dagd_store_event_add(struct dagd_store *s, const char *run_id, const char *step, int64_t ts,

@@ -209,6 +209,7 @@ struct dagd_executor {
     unsigned notifying;
 
     bool pumping, pump_again;
+    bool memo_waiting; /* a run waits for its memo answers (dagd_plan_ctx_ready) */
     bool freeing;
     unsigned n_open;
 
@@ -284,6 +285,13 @@ static void on_prepare(uv_prepare_t *h)
 
 static void on_check(uv_check_t *h)
 {
+    struct dagd_executor *e = h->data;
+    if (e->memo_waiting) {
+        /* The store's answers arrive on its socket, in this iteration's
+         * poll phase: a run waiting for them may start now. */
+        e->memo_waiting = false;
+        pump(e);
+    }
     (void)batch_commit(h->data);
 }
 
@@ -1585,6 +1593,12 @@ static void step_succeeded(struct exec_step *s, const struct exec_attempt *a,
         s->info.inputs_json = dagd_plan_step_inputs_json(s->verdict);
     }
     step_record(s);
+    /* Newer than what the other runs' plans asked the store for. */
+    for (struct exec_run *o = r->e->runs; o; o = o->next) {
+        if (o != r && o->plan && r->plan) {
+            dagd_plan_ctx_note_success(o->plan, r->plan, &s->info);
+        }
+    }
     if (st == DAGD_TRACKER_RUNNING) {
         dagd_tracker_succeeded(r->sched, s->idx, false);
     }
@@ -2155,7 +2169,10 @@ static void pump(struct dagd_executor *e)
             /* A launch that fails at once can finish and free the run. */
             r->n_open++;
             record_not_triggered(r);
-            while (!r->finished && !r->canceling && !e->shutting_down && !e->freeing &&
+            bool memo_ready = !r->plan || dagd_plan_ctx_ready(r->plan);
+            e->memo_waiting = e->memo_waiting || !memo_ready;
+            while (memo_ready && !r->finished && !r->canceling && !e->shutting_down &&
+                   !e->freeing &&
                    (r->max_jobs == 0 || dagd_tracker_n_running(r->sched) < r->max_jobs)) {
                 ssize_t i;
                 if (e->n_pools > 0 || r->has_remote) {
@@ -2353,6 +2370,8 @@ static void run_begin(struct exec_run *r, const struct dagd_run_options *opts)
     };
 
     r->plan = dagd_plan_ctx_new(r->p, e->cfg.store, e->cfg.plugins, &r->res->params, &popts);
+    /* Every step's last success in one question, not one wait per step. */
+    dagd_plan_ctx_prefetch(r->plan);
     r->n_open = 1; /* the "not finished" reference */
     r->seq = ++e->run_seq;
     struct exec_run **tail = &e->runs;

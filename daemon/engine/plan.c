@@ -23,6 +23,15 @@ struct dagd_plan_ctx {
     struct dagd_plan_step *steps; /* indexed like p->steps */
     bool *in_progress;            /* evaluation in progress, for cycle safety */
     bool in_work_dir;             /* cwd is opts.work_dir during an evaluation */
+    /* dagd_plan_ctx_prefetch: the last success of each step, asked for at
+     * once (memo_ask until answered); memo_err: the lookup failed. A run's
+     * own later successes come in through dagd_plan_ctx_note_success
+     * (noted[i]: newer than the answer, kept over it). */
+    struct dagd_store_memo *memo_ask;
+    struct dagd_step_info *memo;
+    bool *noted;
+    bool memo_ready;
+    int memo_err;
 };
 
 /* ---- The store-backed file-hash cache ----------------------------------- */
@@ -94,6 +103,12 @@ struct dagd_plan_ctx *dagd_plan_ctx_free(struct dagd_plan_ctx *ctx)
     }
     free(ctx->steps);
     free(ctx->in_progress);
+    dagd_store_memo_free(ctx->memo_ask);
+    for (size_t i = 0; ctx->memo && i < ctx->p->n_steps; i++) {
+        dagd_step_info_done(&ctx->memo[i]);
+    }
+    free(ctx->memo);
+    free(ctx->noted);
     dagd_pipeline_unref(ctx->p);
     free(ctx);
     return NULL;
@@ -300,6 +315,113 @@ static const char *output_missing(const struct dagd_plan_ctx *ctx, const struct 
     return NULL;
 }
 
+/* Memoization is per partition: the runs of this partition, or all. */
+static const char *memo_partition(const struct dagd_plan_ctx *ctx)
+{
+    const char *part = ctx->p->partitions ? dagd_params_get(ctx->params, "partition") : NULL;
+    return part && *part ? part : NULL;
+}
+
+void dagd_plan_ctx_prefetch(struct dagd_plan_ctx *ctx)
+{
+    if (!ctx->store || ctx->opts.force || ctx->memo || ctx->p->n_steps == 0) {
+        return;
+    }
+    size_t n = ctx->p->n_steps;
+    _cleanup_free_ const char **names = dagd_xcalloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        names[i] = ctx->p->steps[i].name;
+    }
+    ctx->memo = dagd_xcalloc(n, sizeof(*ctx->memo));
+    ctx->noted = dagd_xcalloc(n, sizeof(bool));
+    int r = dagd_store_memo_ask(ctx->store, ctx->p->name, memo_partition(ctx), names, n,
+                                &ctx->memo_ask);
+    if (r < 0) {
+        ctx->memo_err = r;
+        ctx->memo_ready = true;
+    }
+}
+
+bool dagd_plan_ctx_ready(struct dagd_plan_ctx *ctx)
+{
+    if (!ctx->memo || ctx->memo_ready) {
+        return true;
+    }
+    size_t n = ctx->p->n_steps;
+    _cleanup_free_ struct dagd_step_info *got = dagd_xcalloc(n, sizeof(*got));
+    int r = dagd_store_memo_take(ctx->memo_ask, got);
+    if (r == 0) {
+        return false;
+    }
+    ctx->memo_ask = dagd_store_memo_free(ctx->memo_ask);
+    ctx->memo_ready = true;
+    if (r < 0) {
+        ctx->memo_err = r;
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ctx->noted[i]) {
+            dagd_step_info_done(&got[i]); /* a success noted since is newer */
+        } else {
+            ctx->memo[i] = got[i];
+        }
+    }
+    return true;
+}
+
+void dagd_plan_ctx_note_success(struct dagd_plan_ctx *ctx, const struct dagd_plan_ctx *from,
+                                const struct dagd_step_info *info)
+{
+    if (!ctx->memo || ctx == from || !streq(ctx->p->name, from->p->name)) {
+        return;
+    }
+    const char *a = memo_partition(ctx), *b = memo_partition(from);
+    if ((a || b) && !(a && b && streq(a, b))) {
+        return;
+    }
+    for (size_t i = 0; i < ctx->p->n_steps; i++) {
+        if (streq(ctx->p->steps[i].name, info->step)) {
+            struct dagd_step_info *m = &ctx->memo[i];
+            dagd_step_info_done(m);
+            *m = (struct dagd_step_info){
+                .run_id = dagd_xstrdup(info->run_id),
+                .step = dagd_xstrdup(info->step),
+                .status = DAGD_STEP_SUCCEEDED,
+                .fingerprint = info->fingerprint ? dagd_xstrdup(info->fingerprint) : NULL,
+                .manifest = info->manifest ? dagd_xstrdup(info->manifest) : NULL,
+            };
+            ctx->noted[i] = true;
+            return;
+        }
+    }
+}
+
+/* The last success of step idx: from the prefetched answer (and what was
+ * noted since) when there is one, else asked now. -ENOENT: none. */
+static int last_success(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_step_info *ret)
+{
+    if (!ctx->store) {
+        return -ENOENT;
+    }
+    if (!ctx->memo || !dagd_plan_ctx_ready(ctx)) {
+        return dagd_store_step_last_success_partition(
+            ctx->store, ctx->p->name, ctx->steps[idx].name, memo_partition(ctx), ret);
+    }
+    if (ctx->memo_err < 0) {
+        return ctx->memo_err;
+    }
+    const struct dagd_step_info *m = &ctx->memo[idx];
+    if (!m->run_id) {
+        return -ENOENT;
+    }
+    *ret = (struct dagd_step_info){
+        .run_id = dagd_xstrdup(m->run_id),
+        .fingerprint = m->fingerprint ? dagd_xstrdup(m->fingerprint) : NULL,
+        .manifest = m->manifest ? dagd_xstrdup(m->manifest) : NULL,
+    };
+    return 0;
+}
+
 static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step *s)
 {
     struct dagd_step_info last = {0};
@@ -310,11 +432,7 @@ static void decide(struct dagd_plan_ctx *ctx, size_t idx, struct dagd_plan_step 
         set_reason(s, true, dagd_xstrdup("forced"));
         return;
     }
-    /* Memoization is per partition: the last success in this partition. */
-    const char *part = ctx->p->partitions ? dagd_params_get(ctx->params, "partition") : NULL;
-    r = ctx->store ? dagd_store_step_last_success_partition(ctx->store, ctx->p->name, s->name,
-                                                            part && *part ? part : NULL, &last)
-                   : -ENOENT;
+    r = last_success(ctx, idx, &last);
     if (r < 0) {
         set_reason(s, true,
                    r == -ENOENT ? dagd_xstrdup("never succeeded")

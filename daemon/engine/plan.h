@@ -44,6 +44,7 @@
 #include "pipeline.h"
 
 struct dagd_store;
+struct dagd_step_info;
 struct dagd_plugin_host;
 
 /* The verdict on one step. Strings are owned by the plan/ctx. */
@@ -87,6 +88,23 @@ struct dagd_plan_ctx *dagd_plan_ctx_new(struct dagd_pipeline *p, struct dagd_sto
                                         const struct dagd_params *params,
                                         const struct dagd_plan_options *opts);
 struct dagd_plan_ctx *dagd_plan_ctx_free(struct dagd_plan_ctx *ctx);
+
+/* The executor's way not to wait for the store as each step starts: ask
+ * for the last success of every step at once (dagd_store_memo_ask: on
+ * PostgreSQL sent now, answered later). Until dagd_plan_ctx_ready() says
+ * the answer is in, no step of the run should be evaluated (one that is
+ * asks the store itself). Nothing to ask when forced. */
+void dagd_plan_ctx_prefetch(struct dagd_plan_ctx *ctx);
+/* Whether the prefetched answer is in (or nothing was asked): takes it
+ * when it came. A failed lookup is ready too: its steps run, "state
+ * unreadable". */
+bool dagd_plan_ctx_ready(struct dagd_plan_ctx *ctx);
+/* A step of another run (`from`, with `info` as stored: run_id, step,
+ * fingerprint, manifest) succeeded after ctx's prefetch was asked: when
+ * both memoize against the same runs (same pipeline, same partition), it
+ * is ctx's last success of the step of that name from now on. */
+void dagd_plan_ctx_note_success(struct dagd_plan_ctx *ctx, const struct dagd_plan_ctx *from,
+                                const struct dagd_step_info *info);
 
 /* Evaluate step `idx` now (upstream steps not yet evaluated are evaluated
  * first). Returns the verdict (owned by ctx, valid until ctx is freed).

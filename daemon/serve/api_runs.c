@@ -3,6 +3,7 @@
 #include "actions.h"
 #include "api.h"
 #include "daemon_json.h"
+#include "store_io.h"
 #include "log.h"
 #include "run_poll.h"
 
@@ -31,6 +32,7 @@ struct waiter {
      * be read (PostgreSQL away: the end is queued, not yet stored). */
     int end_status; /* enum dagd_run_status, -1 before the end */
     char *end_error;
+    struct dagd_store_settle *settle; /* the end on its way to PostgreSQL */
 };
 
 static void waiter_free(struct waiter *w)
@@ -39,6 +41,7 @@ static void waiter_free(struct waiter *w)
         dagd_run_queue_unwatch(w->d->queue, w->watch_id);
     }
     w->poll = dagd_run_poll_free(w->poll);
+    w->settle = dagd_store_settle_cancel(w->settle);
     free(w->seen);
     cJSON_Delete(w->held);
     free(w->end_error);
@@ -51,29 +54,50 @@ static void on_waiter_abort(struct dagd_server_call *call, void *userdata)
     waiter_free(userdata);
 }
 
-static void waiter_finish(struct waiter *w)
+/* The answer: the end as the executor told it, or (a standby's wait, or
+ * no end told) as the history has it. */
+static void waiter_reply(struct waiter *w)
 {
     struct dagd_run_info info = {0};
     cJSON *o = cJSON_CreateObject();
 
     cJSON_AddStringToObject(o, "run_id", w->run_id);
-    if (dagd_store_run_get(w->d->store, w->run_id, &info) >= 0) {
+    if (w->end_status >= 0) {
+        cJSON_AddStringToObject(o, "status", dagd_run_status_to_string(w->end_status));
+        if (w->end_error) {
+            cJSON_AddStringToObject(o, "error", w->end_error);
+        }
+    } else if (dagd_store_run_get(w->d->store, w->run_id, &info) >= 0) {
         cJSON_AddStringToObject(o, "status", dagd_run_status_to_string(info.status));
         if (info.error) {
             cJSON_AddStringToObject(o, "error", info.error);
         }
         dagd_run_info_done(&info);
-    } else if (w->end_status >= 0) {
-        cJSON_AddStringToObject(o, "status", dagd_run_status_to_string(w->end_status));
-        if (w->end_error) {
-            cJSON_AddStringToObject(o, "error", w->end_error);
-        }
     } else {
         cJSON_AddStringToObject(o, "status", "unknown");
     }
     dagd_server_call_set_abort(w->call, NULL, NULL);
     dagd_server_call_reply(w->call, o);
     waiter_free(w);
+}
+
+static void on_waiter_settled(void *userdata, int r)
+{
+    struct waiter *w = userdata;
+    (void)r; /* the server went away: the end is queued, the answer is the executor's */
+    w->settle = NULL;
+    waiter_reply(w);
+}
+
+/* Whoever hears "finished" may read the history next, with psql too: answer
+ * once PostgreSQL has the run's end (committed before the executor told
+ * us), without holding the loop while it gets there. */
+static void waiter_finish(struct waiter *w)
+{
+    w->settle = dagd_store_settle(w->d->loop, w->d->store, on_waiter_settled, w);
+    if (!w->settle) {
+        waiter_reply(w);
+    }
 }
 
 static void waiter_send(struct waiter *w, cJSON *o)

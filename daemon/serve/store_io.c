@@ -1,6 +1,7 @@
 /* See store_io.h. */
 #include "store_io.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -132,5 +133,67 @@ struct dagd_store_io_driver *dagd_store_io_driver_free(struct dagd_store_io_driv
     poll_drop(d);
     (void)uv_timer_stop(&d->timer);
     uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+    return NULL;
+}
+
+/* ---- settling: a fence, looked at after each of the loop's poll phases ---- */
+
+struct dagd_store_settle {
+    uv_check_t check; /* first: the handle's close callback frees the struct */
+    struct dagd_store *store;
+    uint64_t fence;
+    dagd_store_settle_fn fn;
+    void *userdata;
+};
+
+static void on_settle_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void settle_close(struct dagd_store_settle *w)
+{
+    (void)uv_check_stop(&w->check);
+    uv_close((uv_handle_t *)&w->check, on_settle_closed);
+}
+
+/* The answers arrive in a poll phase (the driver's on_poll, or a read that
+ * waited for its own answer): a check handle sees them right after. */
+static void on_settle_check(uv_check_t *h)
+{
+    struct dagd_store_settle *w = (struct dagd_store_settle *)h;
+    int r = dagd_store_fence_passed(w->store, w->fence);
+    if (r == 0) {
+        return;
+    }
+    dagd_store_settle_fn fn = w->fn;
+    void *userdata = w->userdata;
+    settle_close(w);
+    fn(userdata, r < 0 ? -EIO : 0);
+}
+
+struct dagd_store_settle *dagd_store_settle(uv_loop_t *loop, struct dagd_store *store,
+                                            dagd_store_settle_fn fn, void *userdata)
+{
+    uint64_t fence = 0;
+    if (dagd_store_fence(store, &fence) < 0 || fence == 0) {
+        return NULL;
+    }
+    struct dagd_store_settle *w = dagd_xcalloc(1, sizeof(*w));
+    w->store = store;
+    w->fence = fence;
+    w->fn = fn;
+    w->userdata = userdata;
+    (void)uv_check_init(loop, &w->check);
+    (void)uv_check_start(&w->check, on_settle_check);
+    return w;
+}
+
+struct dagd_store_settle *dagd_store_settle_cancel(struct dagd_store_settle *w)
+{
+    if (w) {
+        dagd_store_fence_drop(w->store, w->fence);
+        settle_close(w);
+    }
     return NULL;
 }

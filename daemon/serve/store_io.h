@@ -19,4 +19,15 @@ struct dagd_store_io_driver *dagd_store_io_driver_new(uv_loop_t *loop, struct da
  * free the driver. Accepts NULL; returns NULL. */
 struct dagd_store_io_driver *dagd_store_io_driver_free(struct dagd_store_io_driver *d);
 
+/* Call fn(userdata, r) on `loop` once everything queued on `store` so far
+ * has the server's answer (dagd_store_fence): r 0, or -EIO when the server
+ * went away first. Returns NULL, without calling fn, when that is true
+ * already (SQLite, or nothing unanswered): the caller goes on at once. */
+struct dagd_store_settle;
+typedef void (*dagd_store_settle_fn)(void *userdata, int r);
+struct dagd_store_settle *dagd_store_settle(uv_loop_t *loop, struct dagd_store *store,
+                                            dagd_store_settle_fn fn, void *userdata);
+/* Forget a pending settle (fn is not called). Accepts NULL; returns NULL. */
+struct dagd_store_settle *dagd_store_settle_cancel(struct dagd_store_settle *w);
+
 #endif

@@ -266,11 +266,55 @@ static void test_ctx(void **state)
     assert_null(ctx);
 }
 
+/* The executor's prefetch: every step's last success asked at run start,
+ * and a success of another run after that noted over it. Without the
+ * note, b's step a below would compare with the success before that run
+ * and be skipped, while out of date (another run rewrote its output). */
+static void test_ctx_prefetch_noted(void **state)
+{
+    struct fixture *f = *state;
+    time_t old = time(NULL) - 3600;
+    struct dagd_plan *plan = compute(f, false);
+    record(f, plan); /* a succeeded with in_a.txt as it is (v1) */
+    plan = dagd_plan_free(plan);
+
+    struct dagd_plan_ctx *b = dagd_plan_ctx_new(f->p, f->store, f->host, &f->params, NULL);
+    dagd_plan_ctx_prefetch(b);
+    assert_true(dagd_plan_ctx_ready(b));
+
+    /* Another run: in_a.txt changed (v2), its a runs and succeeds. */
+    write_file("in_a.txt", "alpha 2\n", old + 20);
+    struct dagd_plan_ctx *other = dagd_plan_ctx_new(f->p, f->store, f->host, &f->params, NULL);
+    dagd_plan_ctx_prefetch(other);
+    const struct dagd_plan_step *oa = dagd_plan_step_eval(other, 0);
+    assert_true(oa->run);
+    struct dagd_step_info done = {.run_id = "00000000000000000000000000000077",
+                                  .step = "a",
+                                  .fingerprint = (char *)oa->fingerprint,
+                                  .manifest = oa->manifest};
+    dagd_plan_ctx_note_success(b, other, &done);
+    dagd_plan_ctx_note_success(other, other, &done); /* its own: ignored */
+
+    /* in_a.txt back as it was: b's fingerprint is the first success's. */
+    write_file("in_a.txt", "alpha\n", old + 30);
+    const struct dagd_plan_step *ba = dagd_plan_step_eval(b, 0);
+    assert_true(ba->run);
+    assert_string_equal(ba->reason, "input in_a.txt changed");
+    assert_string_equal(ba->last_run_id, done.run_id);
+    /* A step nobody noted keeps the prefetched answer. */
+    const struct dagd_plan_step *bb = dagd_plan_step_eval(b, 1);
+    assert_false(bb->run);
+    assert_string_equal(bb->last_run_id, "00000000000000000000000000000001");
+    other = dagd_plan_ctx_free(other);
+    b = dagd_plan_ctx_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctx_prefetch_noted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

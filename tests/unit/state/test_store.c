@@ -2618,6 +2618,128 @@ static void drive_until_settled(struct dagd_store *s)
     assert_int_equal(dagd_store_pending_writes(s), 0);
 }
 
+/* dagd_store_memo_take until it answers, driving the connection (as the
+ * daemon's loop does) when a driver is set. */
+static int memo_take_driven(struct dagd_store *s, struct dagd_store_memo *m,
+                            struct dagd_step_info *infos)
+{
+    for (int i = 0; i < 1000; i++) {
+        int r = dagd_store_memo_take(m, infos);
+        if (r != 0) {
+            return r;
+        }
+        struct dagd_store_io io;
+        dagd_store_io_state(s, &io);
+        assert_true(io.fd >= 0);
+        struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
+        (void)poll(&p, 1, 10);
+        assert_int_equal(dagd_store_process_io(s), 0);
+    }
+    fail_msg("the memo lookup was never answered");
+    return -1;
+}
+
+/* The memo lookups of many steps at once give what one lookup per step
+ * gives: the newest success (of the partition), none for a step that never
+ * succeeded or a name with quotes; on PostgreSQL also with a driver, where
+ * the question goes without waiting and is answered later, behind the
+ * writes queued before it. */
+static void memo_check(struct dagd_store *s, bool driven)
+{
+    const char *names[] = {"s0", "s1", "we\"ird\\", "s0"};
+    struct dagd_step_info got[4] = {0};
+    struct dagd_store_memo *m = NULL;
+    assert_int_equal(dagd_store_memo_ask(s, "sales", NULL, names, 4, &m), 0);
+    if (driven) {
+        /* Asked first, answered later: a success written after the
+         * question is not in its answer. */
+        succeed_step(s, "r2", "s1", "late", 2600);
+    }
+    assert_int_equal(memo_take_driven(s, m, got), 1);
+    assert_int_equal(dagd_store_memo_take(m, got), -EALREADY);
+    m = dagd_store_memo_free(m);
+    assert_string_equal(got[0].run_id, "r2");
+    assert_string_equal(got[0].fingerprint, "fp2");
+    assert_int_equal(got[0].status, DAGD_STEP_SUCCEEDED);
+    assert_string_equal(got[3].fingerprint, "fp2");
+    assert_null(got[1].run_id);
+    assert_null(got[2].run_id);
+    for (int i = 0; i < 4; i++) {
+        dagd_step_info_done(&got[i]);
+    }
+
+    /* Per partition. */
+    assert_int_equal(dagd_store_memo_ask(s, "daily", "2024-01-01", names, 2, &m), 0);
+    assert_int_equal(memo_take_driven(s, m, got), 1);
+    m = dagd_store_memo_free(m);
+    assert_string_equal(got[0].run_id, "p1");
+    assert_null(got[1].run_id);
+    dagd_step_info_done(&got[0]);
+    assert_int_equal(dagd_store_memo_ask(s, "daily", "2024-01-02", names, 1, &m), 0);
+    assert_int_equal(memo_take_driven(s, m, got), 1);
+    m = dagd_store_memo_free(m);
+    assert_null(got[0].run_id);
+
+    /* Dropped unanswered: the connection goes on. */
+    assert_int_equal(dagd_store_memo_ask(s, "sales", NULL, names, 1, &m), 0);
+    m = dagd_store_memo_free(m);
+    assert_int_equal(dagd_store_step_last_success(s, "sales", "s0", &got[0]), 0);
+    assert_string_equal(got[0].fingerprint, "fp2");
+    dagd_step_info_done(&got[0]);
+}
+
+static void test_memo_ask(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    create_run(s, "r1", "sales", 1000, 2);
+    create_run(s, "r2", "sales", 2000, 2);
+    succeed_step(s, "r1", "s0", "fp1", 1500);
+    succeed_step(s, "r2", "s0", "fp2", 2500);
+    partition_run(s, "p1", "2024-01-01", NULL, 3000);
+    succeed_step(s, "p1", "s0", "fpp", 3500);
+    memo_check(s, false);
+    if (dagd_store_is_postgresql(s)) {
+        /* Again with a driver: the one-statement lookup. */
+        dagd_store_set_io_fn(s, on_io, NULL);
+        memo_check(s, true);
+        drive_until_settled(s);
+        dagd_store_set_io_fn(s, NULL, NULL);
+    }
+}
+
+/* A fence passes once everything before it is answered; on SQLite there is
+ * nothing to wait for. */
+static void test_fence(void **state)
+{
+    struct fixture *f = *state;
+    struct dagd_store *s = open_rw(f);
+    uint64_t fence = 1;
+    assert_int_equal(dagd_store_fence(s, &fence), 0);
+    assert_int_equal(fence, 0);
+    if (!dagd_store_is_postgresql(s)) {
+        return;
+    }
+    dagd_store_set_io_fn(s, on_io, NULL);
+    assert_int_equal(dagd_store_begin(s), 0);
+    create_run(s, "f1", "p", 100, 2);
+    assert_int_equal(dagd_store_commit(s), 0);
+    assert_int_equal(dagd_store_fence(s, &fence), 0);
+    assert_true(fence > 0);
+    int r = 0;
+    for (int i = 0; i < 1000 && (r = dagd_store_fence_passed(s, fence)) == 0; i++) {
+        struct dagd_store_io io;
+        dagd_store_io_state(s, &io);
+        struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
+        (void)poll(&p, 1, 10);
+        assert_int_equal(dagd_store_process_io(s), 0);
+    }
+    assert_int_equal(r, 1);
+    /* Committed: another session sees it. */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM runs WHERE run_id = 'f1'"), 1);
+    dagd_store_set_io_fn(s, NULL, NULL);
+}
+
 /* With a driver the batch's writes go without waiting: commit returns
  * with them still on their way, a read right after sees them (one
  * pipeline, in order), and a connection cut with batches in flight
@@ -2845,6 +2967,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memo_ask, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_sanitized, setup, teardown),
