@@ -51,6 +51,7 @@ enum entry_kind { E_STMT, E_BEGIN, E_XID, E_COMMIT, E_ROLLBACK, E_SYNC };
  * server restarts"). */
 struct pg_entry {
     const char *sql; /* the store's statements are static strings or live as long as pg */
+    char *own_sql;   /* dagd__pg_ask's copy (its caller's text may go first): sql points here */
     int n;
     Oid *types;
     char **vals;

@@ -26,6 +26,7 @@
 
 static void entry_done(struct pg_entry *e)
 {
+    free(e->own_sql);
     for (int i = 0; i < e->n; i++) {
         free(e->vals[i]);
     }
@@ -917,6 +918,11 @@ int dagd__pg_ask(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
         return SQLITE_IOERR;
     }
     *ret_seq = submit(pg, sql, n, types, vals, true);
+    /* The asker may drop its question (and its text) before the answer
+     * comes, or a reconnect may send it again. */
+    struct pg_entry *e = entry_of(pg, *ret_seq);
+    e->own_sql = dagd_xstrdup(sql);
+    e->sql = e->own_sql;
     rc = check_bound(pg);
     if (rc != SQLITE_OK) {
         return rc;
