@@ -98,6 +98,7 @@ void dagd__pg_queue_clear(struct dagd__pg *pg)
     pg->head = pg->recv = pg->sent = pg->len = 0;
     pg->queued_bytes = 0;
     pg->cur_txn = 0;
+    pg->held = pg->joined = false;
     pg->settled_txn = pg->last_txn;
 }
 
@@ -126,7 +127,11 @@ static struct pg_entry *entry_add(struct dagd__pg *pg, enum entry_kind kind, con
     case E_COMMIT:
     case E_ROLLBACK:
         e->txn = pg->cur_txn;
+        if (kind == E_COMMIT) {
+            pg->last_commit_txn = pg->cur_txn;
+        }
         pg->cur_txn = 0;
+        pg->held = pg->joined = false;
         break;
     default:
         /* A Sync inside a transaction belongs to it too: the scans for its
@@ -817,8 +822,20 @@ static int wait_for(struct dagd__pg *pg, uint64_t seq, PGresult **ret_res)
     }
 }
 
+/* Send the COMMIT held back (group commit, dagd__pg_send). */
+static void release_held(struct dagd__pg *pg)
+{
+    if (!pg->held) {
+        return;
+    }
+    pg->held = false;
+    (void)submit(pg, "COMMIT", 0, NULL, NULL, false);
+    pump(pg);
+}
+
 static int wait_idle(struct dagd__pg *pg)
 {
+    release_held(pg);
     if (pg->head == pg->len) {
         return SQLITE_OK;
     }
@@ -973,6 +990,7 @@ int dagd__pg_answer(struct dagd__pg *pg, uint64_t seq, PGresult **ret_res)
 int dagd__pg_fence(struct dagd__pg *pg, uint64_t *ret_seq)
 {
     *ret_seq = 0;
+    release_held(pg); /* what the caller wrote must be committed past the fence */
     if (!pg->async || pg->state != PG_UP || pg->recv == pg->len) {
         return SQLITE_OK; /* nothing sent is waiting for its answer */
     }
@@ -1016,6 +1034,35 @@ int dagd__pg_send(struct dagd__pg *pg, const char *sql, int n, const Oid *types,
     }
     if (pg->state == PG_UP && pipeline_enter(pg) != SQLITE_OK) {
         return SQLITE_IOERR;
+    }
+    switch (classify(sql)) {
+    case E_BEGIN:
+        if (pg->held) {
+            /* Join the transaction whose COMMIT is held back. */
+            pg->held = false;
+            pg->joined = true;
+            return SQLITE_OK;
+        }
+        break;
+    case E_COMMIT:
+        if (pg->cur_txn != 0 && pg->last_commit_txn > pg->settled_txn) {
+            /* The COMMIT before is not answered yet: hold this one and let
+             * the next batches join it, one COMMIT on its way at a time
+             * (a server that is behind gets fewer, larger transactions). */
+            pg->held = true;
+            return SQLITE_OK;
+        }
+        break;
+    case E_ROLLBACK:
+        if (pg->joined) {
+            /* The batches it joined go with it: say so at the next commit,
+             * as for any batch lost (the executor rewrites its runs). */
+            note_async_error(pg, SQLITE_ABORT,
+                             "a batch of writes was rolled back with the one after it");
+        }
+        break;
+    default:
+        break;
     }
     (void)submit(pg, sql, n, types, vals, false);
     rc = check_bound(pg);
@@ -1080,6 +1127,10 @@ int dagd__pg_process_io(struct dagd__pg *pg)
     if (pg->state == PG_UP) {
         if (consume(pg)) {
             pump(pg);
+        }
+        /* Between the loop's callbacks: no store call is half done. */
+        if (pg->held && pg->last_commit_txn <= pg->settled_txn) {
+            release_held(pg);
         }
     } else {
         (void)outage_step(pg, PG_CONNECT_SLICE_MSEC);

@@ -232,7 +232,7 @@ int64_t dagd__pg_last_id(struct dagd__pg *pg)
 
 bool dagd__pg_in_txn(struct dagd__pg *pg)
 {
-    return pg->cur_txn != 0;
+    return pg->cur_txn != 0 && !pg->held; /* a held one is committed as far as callers know */
 }
 
 unsigned dagd__pg_reconnects(struct dagd__pg *pg)

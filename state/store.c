@@ -1352,16 +1352,19 @@ struct dagd_store *dagd_store_free(struct dagd_store *s)
     if (!s) {
         return NULL;
     }
-    for (size_t i = 0; i < _STMT_MAX; i++) {
-        db_stmt_free(s->stmts[i]);
-    }
     if (s->pg) {
         if (dagd__pg_in_txn(s->pg)) {
             (void)dagd__pg_send(s->pg, "ROLLBACK", 0, NULL, NULL);
         }
         /* The last batches went without waiting: their COMMITs must reach
-         * the server before the connection closes. */
+         * the server before the connection closes (and before the
+         * statements, whose text the queue points to, are freed). */
         (void)dagd__pg_flush(s->pg);
+    }
+    for (size_t i = 0; i < _STMT_MAX; i++) {
+        db_stmt_free(s->stmts[i]);
+    }
+    if (s->pg) {
         s->pg = dagd__pg_free(s->pg);
     }
     if (s->db) {

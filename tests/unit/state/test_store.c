@@ -2852,6 +2852,66 @@ static void test_pg_pipeline(void **state)
     dagd_store_set_io_fn(s, NULL, NULL);
 }
 
+/* Group commit: a batch committed while the COMMIT before it is still on
+ * its way is held back and the next batch joins it; a fence (or the
+ * previous COMMIT's answer) sends it. A rollback of a batch that joined
+ * takes the held one with it, and the next commit says so. */
+static void batch_event(struct dagd_store *s, const char *msg)
+{
+    assert_int_equal(dagd_store_begin(s), 0);
+    assert_int_equal(dagd_store_event_add(s, "g1", NULL, 500, "info", "log", msg, NULL), 0);
+}
+
+static void test_pg_group_commit(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    struct dagd_store *s = f->store;
+    create_run(s, "g1", "p", 100, 1);
+    dagd_store_set_io_fn(s, on_io, NULL);
+
+    batch_event(s, "gc one");
+    assert_int_equal(dagd_store_commit(s), 0); /* sent; its answer not read yet */
+    batch_event(s, "gc two");
+    assert_int_equal(dagd_store_commit(s), 0); /* held back */
+    assert_false(dagd_store_in_batch(s));
+    batch_event(s, "gc three"); /* joins "two" */
+    assert_int_equal(dagd_store_commit(s), 0);
+    uint64_t fence = 0;
+    assert_int_equal(dagd_store_fence(s, &fence), 0);
+    assert_true(fence > 0);
+    int r = 0;
+    for (int i = 0; i < 1000 && (r = dagd_store_fence_passed(s, fence)) == 0; i++) {
+        struct dagd_store_io io;
+        dagd_store_io_state(s, &io);
+        struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
+        (void)poll(&p, 1, 10);
+        assert_int_equal(dagd_store_process_io(s), 0);
+    }
+    assert_int_equal(r, 1);
+    /* Another session sees all three: committed, in two transactions. */
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message LIKE 'gc %'"), 3);
+
+    /* Held, joined, rolled back: both batches are gone, and said to be. */
+    batch_event(s, "gc four");
+    assert_int_equal(dagd_store_commit(s), 0);
+    batch_event(s, "gc five");
+    assert_int_equal(dagd_store_commit(s), 0); /* held */
+    batch_event(s, "gc six");                  /* joins "five" */
+    assert_int_equal(dagd_store_rollback(s), 0);
+    batch_event(s, "gc seven");
+    assert_true(dagd_store_commit(s) < 0);
+    assert_non_null(strstr(dagd_store_errmsg(s), "rolled back with the one after it"));
+    drive_until_settled(s);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message IN "
+                                   "('gc four', 'gc seven')"),
+                     2);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message IN "
+                                   "('gc five', 'gc six')"),
+                     0);
+    dagd_store_set_io_fn(s, NULL, NULL);
+}
+
 /* PostgreSQL aborts a transaction at its first error: a batch in which a
  * write failed cannot commit, and commit says so instead of rolling back
  * in silence (SQLite would keep the batch's other writes). */
@@ -2985,6 +3045,7 @@ int main(void)
     const struct CMUnitTest pg_only[] = {
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_notices_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_failed_write_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_history_lock, setup, teardown),
