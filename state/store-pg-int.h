@@ -91,16 +91,16 @@ struct dagd__pg {
     size_t head, recv, sent, len, cap;
     uint64_t next_seq;
     size_t queued_bytes;
-    uint64_t cur_txn;     /* the transaction the caller has open (BEGIN sent, no end yet) */
+    uint64_t cur_txn; /* the transaction the caller has open (BEGIN sent, no end yet) */
     /* Group commit: a COMMIT asked for while the one before is still on its
      * way is held back (cur_txn stays open, `held`); the next BEGIN joins
      * that transaction (`joined`), and the COMMIT goes once the one before
      * is answered (dagd__pg_process_io) or someone waits (fence, flush). */
     bool held, joined;
     uint64_t last_commit_txn; /* the transaction of the last COMMIT sent */
-    uint64_t last_txn;    /* the last transaction id given */
-    uint64_t settled_txn; /* every transaction up to this one has its end's answer */
-    int async_rc;         /* the first error of a statement nobody waited for */
+    uint64_t last_txn;        /* the last transaction id given */
+    uint64_t settled_txn;     /* every transaction up to this one has its end's answer */
+    int async_rc;             /* the first error of a statement nobody waited for */
     char async_msg[512];
     /* Outage: since when, and when the next connection attempt is due. */
     uint64_t down_since, next_attempt, backoff, attempt_start;
