@@ -3,6 +3,7 @@
 #include "actions.h"
 #include "api.h"
 #include "daemon_json.h"
+#include "read_pool.h"
 #include "store_io.h"
 #include "log.h"
 #include "run_poll.h"
@@ -414,6 +415,106 @@ static int api_retry(struct dagd_daemon *d, struct dagd_server_call *call, const
     return r;
 }
 
+/* ---- reads off the loop (PostgreSQL: read_pool.h) ---- */
+
+/* One `runs` or `show` answered by a pool connection. */
+struct pooled_read {
+    struct dagd_server_call *call; /* NULL once the client went away */
+    char *pipeline;                /* runs */
+    unsigned limit;
+    char prefix[33]; /* show: the run id or prefix asked for */
+    char run_id[33];
+    int resolved; /* show: 0, -ENOENT or -ENOTUNIQ */
+    cJSON *result;
+};
+
+static void pooled_read_free(struct pooled_read *q)
+{
+    free(q->pipeline);
+    cJSON_Delete(q->result);
+    free(q);
+}
+
+static void on_pooled_abort(struct dagd_server_call *call, void *userdata)
+{
+    struct pooled_read *q = userdata;
+    (void)call;
+    q->call = NULL; /* the read goes on; its answer is dropped */
+}
+
+/* In a worker thread. */
+static int read_runs(struct dagd_store *s, void *userdata)
+{
+    struct pooled_read *q = userdata;
+    q->result = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(q->result, "runs");
+    return dagd_history_add_runs(s, q->pipeline, q->limit, a);
+}
+
+/* In a worker thread: the prefix as the store knows it (dagd__api_resolve_run
+ * found none in the queue), then the run. */
+static int read_show(struct dagd_store *s, void *userdata)
+{
+    struct pooled_read *q = userdata;
+    char *full = NULL;
+    int r = dagd_store_run_resolve(s, q->prefix, &full);
+    if (r == -ENOENT || r == -ENOTUNIQ) {
+        q->resolved = r;
+        return 0;
+    }
+    if (r < 0) {
+        return r;
+    }
+    (void)snprintf(q->run_id, sizeof(q->run_id), "%s", full);
+    free(full);
+    r = dagd_history_show(s, q->run_id, &q->result);
+    if (r == -ENOENT) {
+        q->resolved = r; /* pruned meanwhile */
+        return 0;
+    }
+    return r;
+}
+
+static void on_pooled_done(void *userdata, int r, const char *errmsg, bool unavailable)
+{
+    struct pooled_read *q = userdata;
+    struct dagd_server_call *call = q->call;
+    if (!call) {
+        pooled_read_free(q);
+        return;
+    }
+    dagd_server_call_set_abort(call, NULL, NULL);
+    const char *what = q->pipeline || q->prefix[0] == '\0' ? "cannot list runs" : "cannot read run";
+    if (r < 0) {
+        dagd_server_call_error(call, unavailable ? DAGD_ERR_UNAVAILABLE : DAGD_ERR_INTERNAL,
+                               "%s: %s", what, errmsg);
+    } else if (q->resolved == -ENOENT) {
+        dagd_server_call_error(call, DAGD_ERR_NOT_FOUND, "no run '%s'", q->prefix);
+    } else if (q->resolved == -ENOTUNIQ) {
+        dagd_server_call_error(call, DAGD_ERR_AMBIGUOUS,
+                               "run id prefix '%s' matches several runs, give more digits",
+                               q->prefix);
+    } else {
+        dagd_server_call_reply(call, TAKE_PTR(q->result));
+    }
+    pooled_read_free(q);
+}
+
+/* Hand q to the pool; false (q freed) when there is none or it refused:
+ * the caller reads on the loop. */
+static bool pooled(struct dagd_daemon *d, struct dagd_server_call *call, struct pooled_read *q,
+                   dagd_read_work_fn fn)
+{
+    q->call = call;
+    dagd_server_call_set_abort(call, on_pooled_abort, q);
+    if (d->read_pool && dagd_read_pool_submit(d->read_pool, fn, on_pooled_done, q) >= 0) {
+        return true;
+    }
+    dagd_server_call_set_abort(call, NULL, NULL);
+    pooled_read_free(q);
+    return false;
+}
+
 static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
     const char *pipeline = NULL;
@@ -422,6 +523,14 @@ static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     if (dagd__api_get_string(call, params, "pipeline", false, &pipeline) < 0 ||
         dagd__api_get_uint(call, params, "limit", 100000, &limit) < 0) {
         return 0;
+    }
+    if (d->read_pool) {
+        struct pooled_read *q = dagd_xcalloc(1, sizeof(*q));
+        q->pipeline = pipeline ? dagd_xstrdup(pipeline) : NULL;
+        q->limit = limit;
+        if (pooled(d, call, q, read_runs)) {
+            return 0;
+        }
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *a = cJSON_AddArrayToObject(o, "runs");
@@ -437,14 +546,38 @@ static int api_runs(struct dagd_daemon *d, struct dagd_server_call *call, const 
     return 0;
 }
 
+static size_t queued_matches(struct dagd_daemon *d, const char *prefix)
+{
+    char **ids = NULL;
+    size_t n = dagd_run_queue_list(d->queue, prefix, &ids);
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+    return n;
+}
+
 static int api_show(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)
 {
     const char *prefix = NULL;
     char run_id[33];
     cJSON *o = NULL;
 
-    if (dagd__api_get_string(call, params, "run", true, &prefix) < 0 ||
-        dagd__api_resolve_run(d, call, prefix, run_id) < 0) {
+    if (dagd__api_get_string(call, params, "run", true, &prefix) < 0) {
+        return 0;
+    }
+    /* A run the queue holds is answered here, from memory; any other is
+     * looked up by a pool connection. */
+    size_t len = strlen(prefix);
+    if (d->read_pool && len > 0 && len <= 32 && strspn(prefix, "0123456789abcdef") == len &&
+        queued_matches(d, prefix) == 0) {
+        struct pooled_read *q = dagd_xcalloc(1, sizeof(*q));
+        memcpy(q->prefix, prefix, len + 1);
+        if (pooled(d, call, q, read_show)) {
+            return 0;
+        }
+    }
+    if (dagd__api_resolve_run(d, call, prefix, run_id) < 0) {
         return 0;
     }
     int r = dagd_daemon_json_show(d, run_id, &o);

@@ -18,6 +18,7 @@
 #include "sensors.h"
 #include "standby.h"
 #include "statelock.h"
+#include "read_pool.h"
 #include "store_io.h"
 #include "trigger.h"
 
@@ -425,6 +426,8 @@ static int open_store(struct daemon *s)
          * stops like a leader past the timeout. */
         dagd_store_set_wait_fn(d->store, on_store_wait, d);
         s->store_io = dagd_store_io_driver_new(d->loop, d->store);
+        d->read_pool =
+            dagd_read_pool_new(d->loop, d->store, d->config.state, d->config.state_readers);
         dagd_log_info("Run history in PostgreSQL (%s)", dagd_store_path(d->store));
     }
     /* The executor wants an absolute state dir (steps run elsewhere). */
@@ -827,6 +830,8 @@ struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d)
     }
     dagd_notify_free(d->notify);
     d->notify = NULL;
+    /* Reads in a worker thread finish during the uv_run below. */
+    d->read_pool = dagd_read_pool_free(d->read_pool);
     /* The store waits for its answers again: its last writes are flushed
      * when it is freed below. */
     s->store_io = dagd_store_io_driver_free(s->store_io);

@@ -30,6 +30,7 @@
 struct dagd_schedules;
 struct dagd_sensors;
 struct dagd_http;
+struct dagd_read_pool;
 struct dagd_standby;
 
 struct dagd_daemon {
@@ -45,6 +46,7 @@ struct dagd_daemon {
     struct dagd_schedules *schedules; /* cron timers (schedules.h) */
     struct dagd_sensors *sensors;     /* directory watches (sensors.h); NULL without inotify */
     struct dagd_http *http;           /* web UI and /metrics (http.h); NULL unless `http:` */
+    struct dagd_read_pool *read_pool; /* PostgreSQL's reads off the loop (read_pool.h); or NULL */
     /* Non-NULL while a standby (standby.h): reads only, no schedules,
      * sensors, queue, recovery or retention until it takes over. */
     struct dagd_standby *standby;

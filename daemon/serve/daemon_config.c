@@ -48,6 +48,9 @@ void dagd_daemon_config_fill_defaults(struct dagd_daemon_config *c)
     if (!c->state_dir) {
         c->state_dir = dagd_xstrdup("/var/lib/dagd");
     }
+    if (!c->state_readers_set) {
+        c->state_readers = 2;
+    }
     if (!c->pipelines_dir) {
         _cleanup_free_ char *conf = first_dir("CONFIGURATION_DIRECTORY");
         c->pipelines_dir = dagd_xasprintf("%s/pipelines", conf ? conf : "/etc/dagd");
@@ -198,6 +201,12 @@ static void k_standby(struct parse *p, struct dagd_daemon_config *c, const yaml_
                       const char *key)
 {
     set_bool(p, v, key, &c->standby);
+}
+static void k_state_readers(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
+                            const char *key)
+{
+    set_uint(p, v, key, 16, &c->state_readers, sizeof(unsigned));
+    c->state_readers_set = true;
 }
 static void k_pipelines_dir(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                             const char *key)
@@ -654,11 +663,12 @@ int dagd_daemon_config_load_buffer(struct dagd_daemon_config *c, const char *nam
     static const char *const names[] = {
         "socket",          "state_dir", "pipelines_dir",  "plugin_dirs", "work_dir",
         "watch_pipelines", "limits",    "shutdown_grace", "retention",   "http",
-        "http_token_file", "state",     "pools",          "slurm",       "standby"};
+        "http_token_file", "state",     "pools",          "slurm",       "standby",
+        "state_readers"};
     static const key_fn fns[] = {k_socket,    k_state_dir, k_pipelines_dir,   k_plugin_dirs,
                                  k_work_dir,  k_watch,     k_limits,          k_grace,
                                  k_retention, k_http,      k_http_token_file, k_state,
-                                 k_pools,     k_slurm,     k_standby};
+                                 k_pools,     k_slurm,     k_standby,         k_state_readers};
     yaml_parser_t parser;
     yaml_document_t doc;
     size_t before = reterr->n + reterr->dropped;
