@@ -22,6 +22,7 @@ void dagd_daemon_config_init(struct dagd_daemon_config *c)
         .max_clients = 64,
         .max_clients_per_uid = 32,
         .max_http_streams = 16,
+        .state_readers = 2,
         .max_line_bytes = 1024u * 1024u,
         .idle_timeout_usec = 60u * 1000000u,
         .shutdown_grace_usec = 30u * 1000000u,
@@ -47,9 +48,6 @@ void dagd_daemon_config_fill_defaults(struct dagd_daemon_config *c)
     }
     if (!c->state_dir) {
         c->state_dir = dagd_xstrdup("/var/lib/dagd");
-    }
-    if (!c->state_readers_set) {
-        c->state_readers = 2;
     }
     if (!c->pipelines_dir) {
         _cleanup_free_ char *conf = first_dir("CONFIGURATION_DIRECTORY");
@@ -206,7 +204,6 @@ static void k_state_readers(struct parse *p, struct dagd_daemon_config *c, const
                             const char *key)
 {
     set_uint(p, v, key, 16, &c->state_readers, sizeof(unsigned));
-    c->state_readers_set = true;
 }
 static void k_pipelines_dir(struct parse *p, struct dagd_daemon_config *c, const yaml_node_t *v,
                             const char *key)

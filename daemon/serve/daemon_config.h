@@ -59,8 +59,7 @@ struct dagd_daemon_config {
     bool standby; /* PostgreSQL: wait for the history's lock instead of refusing to start */
     /* PostgreSQL: read-only connections that answer `runs` and `show` off
      * the loop (read_pool.h); 0 = those reads wait on the loop. */
-    unsigned state_readers; /* default 2 (dagd_daemon_config_fill_defaults) */
-    bool state_readers_set;
+    unsigned state_readers; /* default 2 */
     char *pipelines_dir;
     char **plugin_dirs; /* NULL-terminated */
     size_t n_plugin_dirs;

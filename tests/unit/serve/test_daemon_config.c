@@ -96,6 +96,7 @@ static void test_partial_and_empty(void **state)
     assert_int_equal(c.max_jobs, 2);
     assert_int_equal(c.max_concurrent_runs, def.max_concurrent_runs);
     assert_int_equal(c.max_http_streams, 16);
+    assert_int_equal(c.state_readers, 2);
     assert_int_equal(c.shutdown_grace_usec, def.shutdown_grace_usec);
     assert_int_equal(c.retention_usec, def.retention_usec);
     assert_true(c.watch_pipelines);
@@ -144,6 +145,8 @@ static const struct bad bad[] = {
     {"limits: 3\n", "t.yaml:1:9: error: expected a mapping"},
     {"limits:\n  max_jobs: -1\n",
      "t.yaml:2:13: error: 'max_jobs' must be an integer between 0 and 100000, got '-1'"},
+    {"state_readers: 17\n",
+     "t.yaml:1:16: error: 'state_readers' must be an integer between 0 and 16, got '17'"},
     {"limits:\n  max_clients: 5000\n",
      "t.yaml:2:16: error: 'max_clients' must be an integer between 0 and 4096, got '5000'"},
     {"limits:\n  max_http_streams: 64\n",
