@@ -235,6 +235,17 @@
     "AND s.step = q.name WHERE r.pipeline = ?1 AND r.partition = ?3 AND s.status = 'succeeded' "   \
     "AND s.ended_at IS NOT NULL ORDER BY s.ended_at DESC LIMIT 1) x"
 
+/* Statements only PostgreSQL runs (SQLite has no array to take them): cached like the others
+ * (stmt_get), so a statement sent without waiting can point at its text until it is answered. */
+#define STORE_STATEMENTS_PG_ONLY(X)                                                                \
+    /* dagd_store_run_create: every pending step of a run in one statement, from the arrays of     \
+     * names ?3 and tasks ?4, in their order (STEPS_LIST orders by rowid). SQLite inserts one      \
+     * STEP_INSERT_PENDING per step (a function call there, no round trip). */                     \
+    X(STEPS_INSERT_PENDING,                                                                        \
+      "INSERT INTO steps (run_id, pipeline, step, task, status, attempts) "                        \
+      "SELECT ?1, ?2, q.step, q.task, 'pending', 0 FROM unnest(?3::text[], ?4::text[]) "           \
+      "WITH ORDINALITY AS q(step, task, i) ORDER BY q.i")
+
 /* PostgreSQL's text of the statements whose SQLite text it does not take
  * (every other one is used as is, with ?N as $N; store-pg.h). The result
  * columns stay the same, so the row decoders serve both backends. */

@@ -43,6 +43,7 @@
 enum store_stmt {
 #define X(name, sql) STMT_##name,
     STORE_STATEMENTS(X)
+    STORE_STATEMENTS_PG_ONLY(X)
 #undef X
     _STMT_MAX,
 };
@@ -406,11 +407,14 @@ static void stmt_resetp(struct dbstmt **st)
  * SQLite text with ?N turned into $N. */
 static char *pg_sql(enum store_stmt id, int *ret_n)
 {
+    /* clang-format off */
     static const char *const overrides[_STMT_MAX] = {
 #define X(name, sql) [STMT_##name] = sql,
         STORE_STATEMENTS_PG(X)
+        STORE_STATEMENTS_PG_ONLY(X)
 #undef X
     };
+    /* clang-format on */
     return dagd__pg_translate(overrides[id] ? overrides[id] : store_sql[id], ret_n);
 }
 
@@ -428,6 +432,7 @@ static int stmt_get(struct dagd_store *s, enum store_stmt id, struct dbstmt **re
             st->sql = pg_sql(id, &st->n_params);
             assert(st->n_params <= DB_MAX_PARAMS);
         } else {
+            assert(store_sql[id]); /* not one of STORE_STATEMENTS_PG_ONLY */
             int rc = sqlite3_prepare_v3(s->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                         &st->lite, NULL);
             if (rc != SQLITE_OK) {
@@ -453,6 +458,36 @@ static int bind_text(struct dbstmt *st, int i, const char *v)
 static int bind_time(struct dbstmt *st, int i, int64_t v)
 {
     return v ? db_bind_int64(st, i, v) : db_bind_typed_null(st, i, OID_INT8);
+}
+
+/* A PostgreSQL text[] literal of `v`, for a parameter bound with type 0
+ * (the statement's cast names text[]): every element quoted, '"' and '\'
+ * escaped. A missing array or element is the empty string (a step without a
+ * task). */
+static char *pg_text_array(const char *const *v, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++) {
+        len += 2 * strlen(v && v[i] ? v[i] : "") + 3;
+    }
+    char *out = dagd_xmalloc(len), *o = out;
+    *o++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            *o++ = ',';
+        }
+        *o++ = '"';
+        for (const char *c = v && v[i] ? v[i] : ""; *c; c++) {
+            if (*c == '"' || *c == '\\') {
+                *o++ = '\\';
+            }
+            *o++ = *c;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
 }
 
 /* Length of s[i..n) once invalid bytes become U+FFFD (3 bytes each). */
@@ -1803,6 +1838,49 @@ int dagd_store_events_tail(struct dagd_store *s, const char *run_id, size_t limi
 
 /* ---- runs ---- */
 
+/* The first name of `names` that comes twice, or NULL. Quadratic: only
+ * for the message of a failed insert. */
+static const char *first_duplicate(char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(names[k], names[i]) == 0) {
+                return names[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* A run's pending steps on PostgreSQL: one statement with the names and
+ * tasks as arrays (STEPS_INSERT_PENDING), not one per step: each statement
+ * is a round trip the server serves in turn, however they are queued. */
+static int steps_insert_pending_pg(struct dagd_store *s, const struct dagd_run_info *run,
+                                   char *const *steps, char *const *tasks, size_t n_steps)
+{
+    if (n_steps == 0) {
+        return 0;
+    }
+    _cleanup_stmt_ struct dbstmt *st = NULL;
+    int r = stmt_get(s, STMT_STEPS_INSERT_PENDING, &st);
+    if (r < 0) {
+        return r;
+    }
+    (void)bind_text(st, 1, run->run_id);
+    (void)bind_text(st, 2, run->pipeline);
+    /* type 0: the server takes ?3 and ?4 as the text[] the casts name */
+    (void)db_bind_pg(st, 3, pg_text_array((const char *const *)steps, n_steps), 0);
+    (void)db_bind_pg(st, 4, pg_text_array((const char *const *)tasks, n_steps), 0);
+    r = stmt_send(s, st, "Failed to create the steps of a run");
+    /* Sent without waiting, a duplicate fails the batch's commit with the
+     * server's message instead (which names the step too). */
+    const char *dup = r == -EEXIST ? first_duplicate(steps, n_steps) : NULL;
+    if (dup) {
+        r = store_fail_errno(s, r, "Failed to create a run: duplicate step '%s'", dup);
+    }
+    return r;
+}
+
 /* The run row, one pending row per step (so `dagctl show` lists every step
  * from the start, in pipeline order) and the "run created" event, in one
  * transaction: a reader sees the whole run or none of it. */
@@ -1850,7 +1928,12 @@ int dagd_store_run_create(struct dagd_store *s, const struct dagd_run_info *run,
         }
     }
 
-    {
+    if (s->pg) {
+        r = steps_insert_pending_pg(s, run, steps, tasks, n_steps);
+        if (r < 0) {
+            goto finish;
+        }
+    } else {
         _cleanup_stmt_ struct dbstmt *st = NULL;
         r = stmt_get(s, STMT_STEP_INSERT_PENDING, &st);
         if (r < 0) {
@@ -2295,34 +2378,6 @@ struct dagd_store_memo {
     struct dbstmt *st; /* PostgreSQL: the statement asked */
     bool answered;
 };
-
-/* A PostgreSQL text[] literal of `v`: every element quoted, '"' and '\'
- * escaped. */
-static char *pg_text_array(const char *const *v, size_t n)
-{
-    size_t len = 3;
-    for (size_t i = 0; i < n; i++) {
-        len += 2 * strlen(v[i]) + 3;
-    }
-    char *out = dagd_xmalloc(len), *o = out;
-    *o++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0) {
-            *o++ = ',';
-        }
-        *o++ = '"';
-        for (const char *c = v[i]; *c; c++) {
-            if (*c == '"' || *c == '\\') {
-                *o++ = '\\';
-            }
-            *o++ = *c;
-        }
-        *o++ = '"';
-    }
-    *o++ = '}';
-    *o = '\0';
-    return out;
-}
 
 int dagd_store_memo_ask(struct dagd_store *s, const char *pipeline, const char *partition,
                         const char *const *steps, size_t n, struct dagd_store_memo **ret)

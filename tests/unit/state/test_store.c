@@ -362,6 +362,7 @@ static void test_runs(void **state)
         .run_id = "r4", .pipeline = "x", .trigger = "retry", .parent_run_id = "r1"};
     char *twice[] = {"a", "a"};
     assert_int_equal(dagd_store_run_create(s, &r4, twice, NULL, 2), -EEXIST);
+    assert_non_null(strstr(dagd_store_errmsg(s), "duplicate step 'a'"));
     assert_int_equal(dagd_store_run_get(s, "r4", &run), -ENOENT);
     /* Defaults: created_at now, tasks NULL. */
     char *one[] = {"a"};
@@ -534,6 +535,31 @@ static void test_steps(void **state)
         assert_int_equal(steps[i].attempts, 0);
     }
     free_steps(steps, n);
+
+    /* Many steps (one statement on PostgreSQL: text[] literals), listed in
+     * the order given, not by name; names with quotes and backslashes, a
+     * step without a task. */
+    enum { MANY = 50 };
+    char name_buf[MANY][32], task_buf[MANY][16], *names[MANY], *tasks[MANY];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(name_buf[i], sizeof(name_buf[i]), "z%02d \"q\" 'a' \\b\\", MANY - i);
+        snprintf(task_buf[i], sizeof(task_buf[i]), "t%d{,}", i);
+        names[i] = name_buf[i];
+        tasks[i] = i == 7 ? NULL : task_buf[i];
+    }
+    struct dagd_run_info many = {.run_id = "many", .pipeline = "p \"x\\"};
+    assert_int_equal(dagd_store_run_create(s, &many, names, tasks, MANY), 0);
+    assert_int_equal(dagd_store_steps_list(s, "many", &steps, &n), 0);
+    assert_int_equal(n, MANY);
+    for (int i = 0; i < MANY; i++) {
+        assert_string_equal(steps[i].step, names[i]);
+        assert_string_equal(steps[i].task, tasks[i] ? tasks[i] : "");
+        assert_int_equal(steps[i].status, DAGD_STEP_PENDING);
+    }
+    free_steps(steps, n);
+    assert_int_equal(
+        count_rows(f, "SELECT count(*) FROM steps WHERE run_id = 'many' AND pipeline = 'p \"x\\'"),
+        MANY);
 
     struct dagd_step_info st = {
         .run_id = "r1",
@@ -2849,6 +2875,32 @@ static void test_pg_pipeline(void **state)
                                    "message HAVING count(*) > 1) d"),
                      0);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM steps WHERE run_id = 'p1'"), 3);
+
+    /* A run's pending steps are one statement, not one per step (each is a
+     * round trip of the server); cut before its answer, it is sent again
+     * from the store's cached text. */
+    enum { WIDE = 60 };
+    char name_buf[WIDE][16], *names[WIDE];
+    for (int i = 0; i < WIDE; i++) {
+        snprintf(name_buf[i], sizeof(name_buf[i]), "w%02d", WIDE - i);
+        names[i] = name_buf[i];
+    }
+    struct dagd_run_info wide = {.run_id = "wide", .pipeline = "p"};
+    assert_int_equal(dagd_store_begin(s), 0);
+    assert_int_equal(dagd_store_run_create(s, &wide, names, NULL, WIDE), 0);
+    assert_int_equal(dagd_store_commit(s), 0);
+    /* the run, its steps, its event (and the savepoint's two) */
+    assert_true(dagd_store_pending_writes(s) <= 5);
+    pg_terminate_store();
+    drive_until_settled(s);
+    struct dagd_step_info *steps = NULL;
+    assert_int_equal(dagd_store_steps_list(s, "wide", &steps, &n), 0);
+    assert_int_equal(n, WIDE);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(steps[i].step, names[i]);
+        dagd_step_info_done(&steps[i]);
+    }
+    free(steps);
     dagd_store_set_io_fn(s, NULL, NULL);
 }
 
