@@ -2964,6 +2964,28 @@ static void test_pg_group_commit(void **state)
     dagd_store_set_io_fn(s, NULL, NULL);
 }
 
+/* Closing the store with batches queued: the COMMITs after the first are
+ * held back (group commit), so those batches are still in memory, pointing
+ * at the texts of the store's cached statements, when dagd_store_free()
+ * sends them (ASan: the texts outlive that). */
+static void test_pg_close_sends_queued(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(test_open(f, &f->store), 0);
+    struct dagd_store *s = f->store;
+    create_run(s, "c1", "p", 100, 1);
+    dagd_store_set_io_fn(s, on_io, NULL);
+    for (int b = 0; b < 3; b++) {
+        char msg[32];
+        snprintf(msg, sizeof(msg), "queued %d", b);
+        assert_int_equal(dagd_store_begin(s), 0);
+        assert_int_equal(dagd_store_event_add(s, "c1", NULL, 101 + b, "info", "log", msg, NULL), 0);
+        assert_int_equal(dagd_store_commit(s), 0);
+    }
+    f->store = dagd_store_free(s);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message LIKE 'queued %'"), 3);
+}
+
 /* PostgreSQL aborts a transaction at its first error: a batch in which a
  * write failed cannot commit, and commit says so instead of rolling back
  * in silence (SQLite would keep the batch's other writes). */
@@ -3098,6 +3120,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_dropped_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_close_sends_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_notices_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_failed_write_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_history_lock, setup, teardown),
