@@ -2644,6 +2644,28 @@ static void drive_until_settled(struct dagd_store *s)
     assert_int_equal(dagd_store_pending_writes(s), 0);
 }
 
+/* One turn of a driver: wait up to 10 ms for the socket, then let the
+ * store read and send. */
+static void drive_once(struct dagd_store *s)
+{
+    struct dagd_store_io io;
+    dagd_store_io_state(s, &io);
+    assert_true(io.fd >= 0);
+    struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
+    (void)poll(&p, 1, 10);
+    assert_int_equal(dagd_store_process_io(s), 0);
+}
+
+/* Drive until `fence` passed (or 10 s). */
+static void drive_until_passed(struct dagd_store *s, uint64_t fence)
+{
+    int r = 0;
+    for (int i = 0; i < 1000 && (r = dagd_store_fence_passed(s, fence)) == 0; i++) {
+        drive_once(s);
+    }
+    assert_int_equal(r, 1);
+}
+
 /* dagd_store_memo_take until it answers, driving the connection (as the
  * daemon's loop does) when a driver is set. */
 static int memo_take_driven(struct dagd_store *s, struct dagd_store_memo *m,
@@ -2654,12 +2676,7 @@ static int memo_take_driven(struct dagd_store *s, struct dagd_store_memo *m,
         if (r != 0) {
             return r;
         }
-        struct dagd_store_io io;
-        dagd_store_io_state(s, &io);
-        assert_true(io.fd >= 0);
-        struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
-        (void)poll(&p, 1, 10);
-        assert_int_equal(dagd_store_process_io(s), 0);
+        drive_once(s);
     }
     fail_msg("the memo lookup was never answered");
     return -1;
@@ -2752,15 +2769,7 @@ static void test_fence(void **state)
     assert_int_equal(dagd_store_commit(s), 0);
     assert_int_equal(dagd_store_fence(s, &fence), 0);
     assert_true(fence > 0);
-    int r = 0;
-    for (int i = 0; i < 1000 && (r = dagd_store_fence_passed(s, fence)) == 0; i++) {
-        struct dagd_store_io io;
-        dagd_store_io_state(s, &io);
-        struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
-        (void)poll(&p, 1, 10);
-        assert_int_equal(dagd_store_process_io(s), 0);
-    }
-    assert_int_equal(r, 1);
+    drive_until_passed(s, fence);
     /* Committed: another session sees it. */
     assert_int_equal(count_rows(f, "SELECT count(*) FROM runs WHERE run_id = 'f1'"), 1);
     dagd_store_set_io_fn(s, NULL, NULL);
@@ -2932,15 +2941,7 @@ static void test_pg_group_commit(void **state)
     uint64_t fence = 0;
     assert_int_equal(dagd_store_fence(s, &fence), 0);
     assert_true(fence > 0);
-    int r = 0;
-    for (int i = 0; i < 1000 && (r = dagd_store_fence_passed(s, fence)) == 0; i++) {
-        struct dagd_store_io io;
-        dagd_store_io_state(s, &io);
-        struct pollfd p = {.fd = io.fd, .events = POLLIN | (io.want_write ? POLLOUT : 0)};
-        (void)poll(&p, 1, 10);
-        assert_int_equal(dagd_store_process_io(s), 0);
-    }
-    assert_int_equal(r, 1);
+    drive_until_passed(s, fence);
     /* Another session sees all three: committed, in two transactions. */
     assert_int_equal(count_rows(f, "SELECT count(*) FROM events WHERE message LIKE 'gc %'"), 3);
 
