@@ -3,6 +3,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "history_sessions.h"
 #include "standby.h"
 
 static void on_lane(const char *pipeline, const char *backfill_id, size_t n, int priority,
@@ -56,7 +57,8 @@ static cJSON *session_json(const struct dagd_store_session *l)
 
 /* Who serves the history: "leader" (also every daemon on state.db) or
  * "standby", with the leader's session on a standby (standby.h), and on
- * PostgreSQL the (other) standbys' sessions. */
+ * PostgreSQL the (other) standbys' sessions: as listed at most a second
+ * ago (history_sessions.h), so the request does not wait for the server. */
 static void add_role(struct dagd_daemon *d, cJSON *o)
 {
     cJSON_AddStringToObject(o, "role", d->standby ? "standby" : "leader");
@@ -64,14 +66,13 @@ static void add_role(struct dagd_daemon *d, cJSON *o)
         return;
     }
     cJSON_AddStringToObject(o, "history", dagd_store_path(d->store));
-    struct dagd_store_session *v = NULL;
-    size_t n = 0;
-    if (dagd_store_history_standbys(d->store, DAGD_STANDBY_APP_PREFIX, &v, &n) >= 0) {
+    const struct dagd_history_listing *l =
+        dagd_history_sessions_get(d->sessions, d->standby != NULL, dagd_now_mono_usec());
+    if (l->standbys_r >= 0) {
         cJSON *a = cJSON_AddArrayToObject(o, "standbys");
-        for (size_t i = 0; i < n; i++) {
-            cJSON_AddItemToArray(a, session_json(&v[i]));
+        for (size_t i = 0; i < l->n_standbys; i++) {
+            cJSON_AddItemToArray(a, session_json(&l->standbys[i]));
         }
-        free(v);
     }
     if (!d->standby) {
         return;
@@ -79,12 +80,11 @@ static void add_role(struct dagd_daemon *d, cJSON *o)
     cJSON_AddNumberToObject(
         o, "standby_ms",
         (double)((dagd_now_mono_usec() - dagd_standby_since_usec(d->standby)) / 1000u));
-    struct dagd_store_session l;
-    if (dagd_store_history_leader(d->store, &l) < 0) {
+    if (l->leader_r < 0) {
         cJSON_AddNullToObject(o, "leader");
         return;
     }
-    cJSON_AddItemToObject(o, "leader", session_json(&l));
+    cJSON_AddItemToObject(o, "leader", session_json(&l->leader));
 }
 
 static int api_status(struct dagd_daemon *d, struct dagd_server_call *call, const cJSON *params)

@@ -18,6 +18,7 @@
 #include "sensors.h"
 #include "standby.h"
 #include "statelock.h"
+#include "history_sessions.h"
 #include "read_pool.h"
 #include "store_io.h"
 #include "trigger.h"
@@ -428,6 +429,7 @@ static int open_store(struct daemon *s)
         s->store_io = dagd_store_io_driver_new(d->loop, d->store);
         d->read_pool =
             dagd_read_pool_new(d->loop, d->store, d->config.state, d->config.state_readers);
+        d->sessions = dagd_history_sessions_new(d->store);
         dagd_log_info("Run history in PostgreSQL (%s)", dagd_store_path(d->store));
     }
     /* The executor wants an absolute state dir (steps run elsewhere). */
@@ -640,6 +642,8 @@ static void on_leader(void *userdata)
     double waited = (double)(dagd_now_mono_usec() - dagd_standby_since_usec(d->standby)) / 1e6;
 
     d->standby = dagd_standby_free(d->standby);
+    /* `status` lists the others now, and no leader. */
+    dagd_history_sessions_forget(d->sessions);
     dagd_log_info("Took over the run history (%s) after %.1f s of standby",
                   dagd_store_path(d->store), waited);
     if (recover_state(s) < 0) {
@@ -832,6 +836,7 @@ struct dagd_daemon *dagd_daemon_free(struct dagd_daemon *d)
     d->notify = NULL;
     /* Reads in a worker thread finish during the uv_run below. */
     d->read_pool = dagd_read_pool_free(d->read_pool);
+    d->sessions = dagd_history_sessions_free(d->sessions);
     /* The store waits for its answers again: its last writes are flushed
      * when it is freed below. */
     s->store_io = dagd_store_io_driver_free(s->store_io);

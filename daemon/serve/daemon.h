@@ -47,6 +47,9 @@ struct dagd_daemon {
     struct dagd_sensors *sensors;     /* directory watches (sensors.h); NULL without inotify */
     struct dagd_http *http;           /* web UI and /metrics (http.h); NULL unless `http:` */
     struct dagd_read_pool *read_pool; /* PostgreSQL's reads off the loop (read_pool.h); or NULL */
+    /* PostgreSQL: the standbys and the leader as `status` lists them, kept
+     * for a second (history_sessions.h); NULL on SQLite. */
+    struct dagd_history_sessions *sessions;
     /* Non-NULL while a standby (standby.h): reads only, no schedules,
      * sensors, queue, recovery or retention until it takes over. */
     struct dagd_standby *standby;

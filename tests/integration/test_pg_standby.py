@@ -27,8 +27,8 @@ import subprocess
 import tempfile
 import time
 
-from dagdtest import (DAGCTL, NOOP, SLOW, Daemon, check, fail, free_port, need_test_plugins,
-                      wait_for)
+from dagdtest import (DAGCTL, NOOP, SLOW, Daemon, call, check, fail, free_port,
+                      need_test_plugins, wait_for)
 from dagdtest.pg import PgServer
 
 need_test_plugins("noop", "sleep")
@@ -153,6 +153,34 @@ with PgServer(dbname="dagd") as pg:
         check("standby: dagd serve pid %d on " % b.proc.pid in a.ctl("status").stdout,
               a.ctl("status").stdout)
         print("ok: the standby's status names its leader: %s" % leader["application"])
+
+        # `status` answers from memory: each daemon lists the sessions
+        # (pg_stat_activity, pg_locks) at most once a second, however often
+        # it is asked (history_sessions.h), and again once the listing is a
+        # second old; what it lists stays right.
+        pg.psql("ALTER SYSTEM SET log_statement = 'all'")
+        pg.psql("SELECT pg_reload_conf()")
+        time.sleep(1.1)
+        mark = len(pg.log())
+        t0 = time.monotonic()
+        for d, want in ((a, "standbys"), (b, "leader")):
+            sock = d.connect()
+            for i in range(40):
+                res = call(sock, "status", id=i + 1).get("result") or {}
+                check(res.get(want), "status of %s: %r" % (want, res))
+            sock.close()
+        took = time.monotonic() - t0
+        pg.psql("ALTER SYSTEM RESET log_statement")
+        pg.psql("SELECT pg_reload_conf()")
+        logged = pg.log()[mark:]
+        n_standbys = logged.count("left(a.application_name")
+        n_leader = logged.count("l.pid <> pg_backend_pid() LIMIT 1")
+        most = 2 * (int(took) + 2)
+        check(2 <= n_standbys <= most and 1 <= n_leader <= most,
+              "80 status requests in %.2f s listed the standbys %d times and the leader %d times "
+              "(at least 2 and 1, at most %d each)" % (took, n_standbys, n_leader, most))
+        print("ok: 80 status requests in %.2f s asked the server %d + %d times"
+              % (took, n_standbys, n_leader))
 
         wait_for(lambda: len(ticks(pg)) >= 4, 20, "more of the leader's ticks")
         runs_a = a.ctl("runs", json_out=True).json
