@@ -48,8 +48,24 @@ struct dagd_http {
     /* Listening on loopback only: then a request must name a loopback host
      * (DNS rebinding would otherwise let any web page read the API). */
     bool loopback;
-    char *token; /* from http_token_file; NULL = read-only */
+    char *token;                         /* from http_token_file; NULL = read-only */
+    struct dagd_http_deferred *deferred; /* suspended, waiting for an answer */
 };
+
+/* A request whose answer comes later (http_internal.h), in MHD's
+ * per-request slot from dagd__http_defer() until the request ends. */
+struct dagd_http_deferred {
+    struct dagd_http *h;
+    struct MHD_Connection *conn;
+    struct dagd_http_deferred *prev, *next; /* in h->deferred while waiting */
+    dagd_http_abort_fn abort;               /* NULL once answered */
+    void *userdata;
+    struct dagd_http_response res;
+    bool ready; /* res is the answer: queue it when MHD calls again */
+};
+
+/* The slot's value between MHD's first call (headers only) and the answer. */
+static int first_call;
 
 /* Bind and listen ourselves (MHD takes the fd): one path for TCP and Unix
  * sockets, and the real port after port 0. */
@@ -108,6 +124,83 @@ static int listen_on(struct dagd_http *h, const struct dagd_http_address *a)
         }
     }
     return TAKE_FD(fd);
+}
+
+/* ---- answers that come later ---- */
+
+static void kick(void *userdata);
+
+static void deferred_unlink(struct dagd_http_deferred *t)
+{
+    if (t->prev) {
+        t->prev->next = t->next;
+    } else {
+        t->h->deferred = t->next;
+    }
+    if (t->next) {
+        t->next->prev = t->prev;
+    }
+    t->prev = t->next = NULL;
+}
+
+struct dagd_http_deferred *dagd__http_defer(const struct dagd_http_request *req,
+                                            dagd_http_abort_fn abort, void *userdata)
+{
+    struct dagd_http *h = req->http;
+    struct dagd_http_deferred *t = dagd_xcalloc(1, sizeof(*t));
+    t->h = h;
+    t->conn = req->conn;
+    t->abort = abort;
+    t->userdata = userdata;
+    t->next = h->deferred;
+    if (h->deferred) {
+        h->deferred->prev = t;
+    }
+    h->deferred = t;
+    *req->con_cls = t;
+    MHD_suspend_connection(req->conn);
+    return t;
+}
+
+/* Resume with `res`: MHD calls on_request again, which queues it. */
+static void deferred_resume(struct dagd_http_deferred *t, struct dagd_http_response *res)
+{
+    deferred_unlink(t);
+    t->abort = NULL;
+    t->res = *res;
+    t->res.deferred = false;
+    t->ready = true;
+    MHD_resume_connection(t->conn);
+}
+
+void dagd__http_deferred_answer(struct dagd_http_deferred *t, struct dagd_http_response *res)
+{
+    deferred_resume(t, res);
+    /* Not from inside the pool's callback: on the next turn of the loop. */
+    kick(t->h);
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: the request ended (answered, or the
+ * connection closed, or MHD stopped). */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct dagd_http_deferred *t = *con_cls;
+    *con_cls = NULL;
+    if (!t || t == (void *)&first_call) {
+        return;
+    }
+    if (t->abort) {
+        deferred_unlink(t);
+        t->abort(t->userdata);
+    }
+    if (!t->res.is_static) {
+        free(t->res.body);
+    }
+    free(t);
 }
 
 /* ---- requests ---- */
@@ -305,7 +398,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct dagd_http *h = cls;
     struct dagd_http_response res = {.cache_control = NULL};
-    static int first_call;
 
     /* MHD calls twice: first with the headers only. A GET has no body, so
      * answer on the second call (MHD's documented pattern). */
@@ -313,12 +405,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = &first_call;
         return MHD_YES;
     }
+    if (*con_cls != &first_call) {
+        /* Resumed: the answer that came later. */
+        struct dagd_http_deferred *t = *con_cls;
+        if (!t->ready) {
+            return MHD_YES;
+        }
+        res = t->res;
+        t->res = (struct dagd_http_response){.is_static = true};
+        return answer(h, conn, &res);
+    }
     if (*upload_data_size > 0) {
         *upload_data_size = 0; /* a body on a method we refuse below: drop it */
         return MHD_YES;
     }
-    struct dagd_http_request req = {
-        .d = h->d, .conn = conn, .path = url, .actions = h->token != NULL};
+    struct dagd_http_request req = {.d = h->d,
+                                    .http = h,
+                                    .conn = conn,
+                                    .con_cls = con_cls,
+                                    .path = url,
+                                    .actions = h->token != NULL};
     if (!host_allowed(h, conn)) {
         set_text(&res, 421, "this server answers to localhost only\n");
     } else if (streq(method, MHD_HTTP_METHOD_POST) && h->token) {
@@ -334,6 +440,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return stream(h, &req, &res);
     } else {
         route(h, &req, &res);
+        if (res.deferred) {
+            return MHD_YES; /* suspended: on_request is called again */
+        }
     }
     return answer(h, conn, &res);
 }
@@ -449,6 +558,7 @@ int dagd_http_start(struct dagd_daemon *d, const char *addr, struct dagd_http **
                               NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         h->mhd ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
@@ -514,6 +624,15 @@ struct dagd_http *dagd_http_stop(struct dagd_http *h)
      * suspended, and one more MHD_run() lets each resumed stream send its
      * end (the page then polls until the daemon is back). */
     dagd_http_sse_close_all(h->sse);
+    /* So do reads still in the pool (it is freed after the listener):
+     * their answers are dropped, their requests answered now. */
+    while (h->deferred) {
+        struct dagd_http_deferred *t = h->deferred;
+        struct dagd_http_response res = {0};
+        t->abort(t->userdata);
+        (void)dagd__http_set_error(&res, 503, "SHUTTING_DOWN", "the daemon is stopping");
+        deferred_resume(t, &res);
+    }
     (void)MHD_run(h->mhd);
     /* libuv forgets the epoll fd before MHD closes it. */
     (void)uv_poll_stop(&h->poll);

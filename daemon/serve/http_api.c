@@ -35,6 +35,7 @@
 #include "daemon_json.h"
 #include "history_json.h"
 #include "http_internal.h"
+#include "read_pool.h"
 
 #define RUNS_PAGE_DEFAULT 50
 #define RUNS_PAGE_MAX 1000
@@ -128,6 +129,183 @@ static int store_status(struct dagd_daemon *d)
     return dagd_store_unavailable(d->store) ? 503 : 500;
 }
 
+/* The body of a runs page (takes runs). */
+static cJSON *runs_json(struct dagd_run_info *runs, size_t n, size_t limit)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "runs");
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, dagd_history_run_json(&runs[i]));
+    }
+    if (n > 0 && n == limit) {
+        char *next = dagd_xasprintf("%" PRId64 ".%s", runs[n - 1].created_at, runs[n - 1].run_id);
+        cJSON_AddStringToObject(o, "next", next);
+        free(next);
+    } else {
+        cJSON_AddNullToObject(o, "next");
+    }
+    for (size_t i = 0; i < n; i++) {
+        dagd_run_info_done(&runs[i]);
+    }
+    free(runs);
+    return o;
+}
+
+/* The body of an events page (takes evs). */
+static cJSON *events_json(struct dagd_event_info *evs, size_t n, int64_t after)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "events");
+    int64_t last = after;
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(a, dagd_history_event_json(&evs[i]));
+        last = evs[i].seq;
+        dagd_event_info_done(&evs[i]);
+    }
+    free(evs);
+    cJSON_AddNumberToObject(o, "last_seq", (double)last);
+    return o;
+}
+
+/* A runs page read on the loop. */
+static int runs_on_loop(struct dagd_daemon *d, const struct dagd_runs_filter *f,
+                        struct dagd_http_response *res)
+{
+    /* Queued runs are rows of state.db too (the durable queue). */
+    struct dagd_run_info *runs = NULL;
+    size_t n = 0;
+    if (dagd_store_runs_page(d->store, f, &runs, &n) < 0) {
+        return dagd__http_set_error(res, store_status(d), dagd__api_store_code(d),
+                                    "cannot list runs: %s", dagd_store_errmsg(d->store));
+    }
+    dagd__http_set_json(res, 200, runs_json(runs, n, f->limit));
+    return 0;
+}
+
+/* An events page read on the loop: the newest `tail`, or those after
+ * `after`. */
+static int events_on_loop(struct dagd_daemon *d, const char *run_id, const char *step,
+                          int64_t after, size_t limit, size_t tail, struct dagd_http_response *res)
+{
+    struct dagd_event_info *evs = NULL;
+    size_t n = 0;
+    int r = tail > 0 ? dagd_store_events_tail(d->store, run_id, tail, &evs, &n)
+                     : dagd_store_events_list(d->store, run_id, step, after, limit, &evs, &n);
+    if (r < 0) {
+        return dagd__http_set_error(res, store_status(d), dagd__api_store_code(d),
+                                    "cannot read events: %s", dagd_store_errmsg(d->store));
+    }
+    dagd__http_set_json(res, 200, events_json(evs, n, after));
+    return 0;
+}
+
+/* ---- pages read off the loop (PostgreSQL: read_pool.h) ---- */
+
+/* One runs or events page read by a pool connection: its arguments copied
+ * (the worker thread sees nothing else), its answer built there too. */
+struct page_read {
+    struct dagd_http_deferred *t; /* NULL once the request is gone */
+    bool events;
+    char *pipeline, *status, *trigger, *before_run_id; /* runs: f's strings */
+    struct dagd_runs_filter f;
+    char run_id[33]; /* events */
+    char *step;
+    int64_t after;
+    size_t limit, tail;
+    struct dagd_http_response res; /* the 200 the worker built */
+};
+
+static void page_read_free(struct page_read *q)
+{
+    free(q->pipeline);
+    free(q->status);
+    free(q->trigger);
+    free(q->before_run_id);
+    free(q->step);
+    free(q->res.body);
+    free(q);
+}
+
+static void on_page_abort(void *userdata)
+{
+    struct page_read *q = userdata;
+    q->t = NULL; /* the read goes on; its answer is dropped */
+}
+
+/* In a worker thread. */
+static int read_page(struct dagd_store *s, void *userdata)
+{
+    struct page_read *q = userdata;
+    cJSON *o;
+    if (q->events) {
+        struct dagd_event_info *evs = NULL;
+        size_t n = 0;
+        int r = q->tail > 0
+                    ? dagd_store_events_tail(s, q->run_id, q->tail, &evs, &n)
+                    : dagd_store_events_list(s, q->run_id, q->step, q->after, q->limit, &evs, &n);
+        if (r < 0) {
+            return r;
+        }
+        o = events_json(evs, n, q->after);
+    } else {
+        struct dagd_run_info *runs = NULL;
+        size_t n = 0;
+        int r = dagd_store_runs_page(s, &q->f, &runs, &n);
+        if (r < 0) {
+            return r;
+        }
+        o = runs_json(runs, n, q->f.limit);
+    }
+    dagd__http_set_json(&q->res, 200, o);
+    return 0;
+}
+
+static void on_page_done(void *userdata, int r, const char *errmsg, bool unavailable)
+{
+    struct page_read *q = userdata;
+    if (q->t) {
+        struct dagd_http_response res = q->res;
+        q->res.body = NULL;
+        const char *what = q->events ? "cannot read events" : "cannot list runs";
+        if (r == -ECANCELED) {
+            (void)dagd__http_set_error(&res, 503, DAGD_ERR_SHUTTING_DOWN, "%s", errmsg);
+        } else if (r < 0) {
+            (void)dagd__http_set_error(&res, unavailable ? 503 : 500,
+                                       unavailable ? DAGD_ERR_UNAVAILABLE : DAGD_ERR_INTERNAL,
+                                       "%s: %s", what, errmsg);
+        }
+        dagd__http_deferred_answer(q->t, &res);
+    }
+    page_read_free(q);
+}
+
+/* Hand q to the pool, the request's answer deferred: 0 with res->deferred
+ * set, or -EAGAIN (q freed) when there is no pool or it refused: the
+ * caller reads on the loop. */
+static int pooled(const struct dagd_http_request *req, struct page_read *q,
+                  struct dagd_http_response *res)
+{
+    struct dagd_daemon *d = req->d;
+    if (!req->http || !d->read_pool || dagd_store_unavailable(d->store)) {
+        page_read_free(q);
+        return -EAGAIN;
+    }
+    q->t = dagd__http_defer(req, on_page_abort, q);
+    res->deferred = true;
+    if (dagd_read_pool_submit(d->read_pool, read_page, on_page_done, q) < 0) {
+        /* Refused (the pool is closing): read on the loop after all. */
+        struct dagd_http_response now = {0};
+        if (q->events) {
+            (void)events_on_loop(d, q->run_id, q->step, q->after, q->limit, q->tail, &now);
+        } else {
+            (void)runs_on_loop(d, &q->f, &now);
+        }
+        dagd__http_deferred_answer(q->t, &now);
+        page_read_free(q);
+    }
+    return 0;
+}
+
 static int api_runs(const struct dagd_http_request *req, struct dagd_http_response *res)
 {
     struct dagd_daemon *d = req->d;
@@ -149,34 +327,20 @@ static int api_runs(const struct dagd_http_request *req, struct dagd_http_respon
         return dagd__http_set_error(res, 400, "INVALID_PARAMS", "unknown status");
     }
     f.since_ms = (int64_t)since;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *a = cJSON_AddArrayToObject(o, "runs");
-
-    /* Queued runs are rows of state.db too (the durable queue). */
-    struct dagd_run_info *runs = NULL;
-    size_t n = 0;
     f.limit = limit;
-    if (f.limit > 0 && dagd_store_runs_page(d->store, &f, &runs, &n) < 0) {
-        cJSON_Delete(o);
-        return dagd__http_set_error(res, store_status(req->d), dagd__api_store_code(req->d),
-                                    "cannot list runs: %s", dagd_store_errmsg(d->store));
+    if (d->read_pool) {
+        struct page_read *q = dagd_xcalloc(1, sizeof(*q));
+        q->f = f;
+        q->f.pipeline = q->pipeline = f.pipeline ? dagd_xstrdup(f.pipeline) : NULL;
+        q->f.status = q->status = f.status ? dagd_xstrdup(f.status) : NULL;
+        q->f.trigger = q->trigger = f.trigger ? dagd_xstrdup(f.trigger) : NULL;
+        q->f.before_run_id = q->before_run_id =
+            f.before_run_id ? dagd_xstrdup(f.before_run_id) : NULL;
+        if (pooled(req, q, res) == 0) {
+            return 0;
+        }
     }
-    for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, dagd_history_run_json(&runs[i]));
-    }
-    if (n > 0 && n == f.limit) {
-        char *next = dagd_xasprintf("%" PRId64 ".%s", runs[n - 1].created_at, runs[n - 1].run_id);
-        cJSON_AddStringToObject(o, "next", next);
-        free(next);
-    } else {
-        cJSON_AddNullToObject(o, "next");
-    }
-    for (size_t i = 0; i < n; i++) {
-        dagd_run_info_done(&runs[i]);
-    }
-    free(runs);
-    dagd__http_set_json(res, 200, o);
-    return 0;
+    return runs_on_loop(d, &f, res);
 }
 
 /* The DAG of the run's pipeline as loaded now (the run may predate an
@@ -218,8 +382,6 @@ static int api_run(const struct dagd_http_request *req, const char *run_id,
 static int api_events(const struct dagd_http_request *req, const char *run_id,
                       struct dagd_http_response *res)
 {
-    struct dagd_event_info *evs = NULL;
-    size_t n = 0;
     uint64_t after = 0, limit = EVENTS_PAGE_DEFAULT;
 
     uint64_t tail = 0;
@@ -229,25 +391,20 @@ static int api_events(const struct dagd_http_request *req, const char *run_id,
         return dagd__http_set_error(res, 400, "INVALID_PARAMS",
                                     "after is a seq, limit and tail 1..%d", EVENTS_PAGE_MAX);
     }
-    int r = tail > 0 ? dagd_store_events_tail(req->d->store, run_id, tail, &evs, &n)
-                     : dagd_store_events_list(req->d->store, run_id, arg_str(req, "step"),
-                                              (int64_t)after, limit, &evs, &n);
-    if (r < 0) {
-        return dagd__http_set_error(res, store_status(req->d), dagd__api_store_code(req->d),
-                                    "cannot read events: %s", dagd_store_errmsg(req->d->store));
+    const char *step = arg_str(req, "step");
+    if (req->d->read_pool) {
+        struct page_read *q = dagd_xcalloc(1, sizeof(*q));
+        q->events = true;
+        memcpy(q->run_id, run_id, sizeof(q->run_id));
+        q->step = step ? dagd_xstrdup(step) : NULL;
+        q->after = (int64_t)after;
+        q->limit = limit;
+        q->tail = tail;
+        if (pooled(req, q, res) == 0) {
+            return 0;
+        }
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *a = cJSON_AddArrayToObject(o, "events");
-    int64_t last = (int64_t)after;
-    for (size_t i = 0; i < n; i++) {
-        cJSON_AddItemToArray(a, dagd_history_event_json(&evs[i]));
-        last = evs[i].seq;
-        dagd_event_info_done(&evs[i]);
-    }
-    free(evs);
-    cJSON_AddNumberToObject(o, "last_seq", (double)last);
-    dagd__http_set_json(res, 200, o);
-    return 0;
+    return events_on_loop(req->d, run_id, step, (int64_t)after, limit, tail, res);
 }
 
 static int api_pipelines(const struct dagd_http_request *req, struct dagd_http_response *res)

@@ -12,10 +12,14 @@
 #include "daemon.h"
 
 struct MHD_Connection;
+struct dagd_http;
+struct dagd_http_deferred;
 
 struct dagd_http_request {
     struct dagd_daemon *d;
+    struct dagd_http *http;
     struct MHD_Connection *conn;
+    void **con_cls;   /* MHD's per-request slot (dagd__http_defer) */
     const char *path; /* decoded, without the query */
     bool actions;     /* http_token_file is set: POST actions exist */
 };
@@ -28,7 +32,20 @@ struct dagd_http_response {
     char *body;                /* owned (free()) unless is_static */
     size_t len;
     bool is_static;
+    bool deferred; /* no answer yet: dagd__http_defer() was called */
 };
+
+/* The request's answer comes later (a read in the pool, read_pool.h): its
+ * connection is suspended until dagd__http_deferred_answer(). `abort` is
+ * called on the loop, instead, when the connection ends or the listener
+ * stops first; after it the handle is gone. The route sets res->deferred
+ * and returns 0. */
+typedef void (*dagd_http_abort_fn)(void *userdata);
+struct dagd_http_deferred *dagd__http_defer(const struct dagd_http_request *req,
+                                            dagd_http_abort_fn abort, void *userdata);
+/* On the loop: the answer (takes res's body); the connection resumes and
+ * sends it. */
+void dagd__http_deferred_answer(struct dagd_http_deferred *t, struct dagd_http_response *res);
 
 /* Fill *res with `o` as JSON (takes it). */
 void dagd__http_set_json(struct dagd_http_response *res, unsigned status, cJSON *o);
