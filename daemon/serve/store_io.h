@@ -21,8 +21,11 @@ struct dagd_store_io_driver *dagd_store_io_driver_free(struct dagd_store_io_driv
 
 /* Call fn(userdata, r) on `loop` once everything queued on `store` so far
  * has the server's answer (dagd_store_fence): r 0, or -EIO when the server
- * went away first. Returns NULL, without calling fn, when that is true
- * already (SQLite, or nothing unanswered): the caller goes on at once. */
+ * went away first. fn comes in the loop iteration the answer arrived in,
+ * before the loop waits again, whichever callback read it (the driver, or
+ * a read on the loop that waited for its own answer). Returns NULL,
+ * without calling fn, when that is true already (SQLite, or nothing
+ * unanswered): the caller goes on at once. */
 struct dagd_store_settle;
 typedef void (*dagd_store_settle_fn)(void *userdata, int r);
 struct dagd_store_settle *dagd_store_settle(uv_loop_t *loop, struct dagd_store *store,
