@@ -85,6 +85,8 @@ struct dagd__pg {
     unsigned io_gen_seen; /* what io_fn was last told */
     bool io_write_seen;   /* ditto */
     int64_t io_timeout_seen;
+    uint64_t answers;         /* entries done so far */
+    uint64_t io_answers_seen; /* what io_fn was last told */
     /* The pipeline: q[head..recv) done (kept for a replay), q[recv..sent)
      * sent, q[sent..len) queued. */
     struct pg_entry *q;

@@ -197,9 +197,10 @@ static void io_notify(struct dagd__pg *pg)
     int64_t timeout;
     dagd__pg_io_state(pg, &fd, &gen, &want_write, &timeout);
     if (gen == pg->io_gen_seen && want_write == pg->io_write_seen &&
-        timeout == pg->io_timeout_seen) {
+        timeout == pg->io_timeout_seen && pg->answers == pg->io_answers_seen) {
         return;
     }
+    pg->io_answers_seen = pg->answers;
     pg->io_gen_seen = gen;
     pg->io_write_seen = want_write;
     pg->io_timeout_seen = timeout;
@@ -321,6 +322,7 @@ static void drain(struct dagd__pg *pg)
             /* The end of this statement's answer. */
             e->done = true;
             pg->recv++;
+            pg->answers++;
             continue;
         }
         ExecStatusType st = PQresultStatus(res);
@@ -329,6 +331,7 @@ static void drain(struct dagd__pg *pg)
             if (e->kind == E_SYNC) {
                 e->done = true;
                 pg->recv++;
+                pg->answers++;
             }
             continue;
         }
@@ -848,6 +851,7 @@ static int wait_idle(struct dagd__pg *pg)
     if (res) {
         PQclear(res);
     }
+    io_notify(pg);
     return rc;
 }
 
@@ -1117,6 +1121,11 @@ void dagd__pg_io_state(struct dagd__pg *pg, int *ret_fd, unsigned *ret_gen, bool
         *ret_timeout_ms =
             pg->next_attempt > now ? (int64_t)((pg->next_attempt - now + 999) / 1000) : 0;
     }
+}
+
+uint64_t dagd__pg_answers(struct dagd__pg *pg)
+{
+    return pg->answers;
 }
 
 int dagd__pg_process_io(struct dagd__pg *pg)

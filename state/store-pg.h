@@ -107,6 +107,8 @@ typedef void (*dagd__pg_io_fn)(void *userdata);
 void dagd__pg_set_io_fn(struct dagd__pg *pg, dagd__pg_io_fn fn, void *userdata);
 void dagd__pg_io_state(struct dagd__pg *pg, int *ret_fd, unsigned *ret_gen, bool *ret_want_write,
                        int64_t *ret_timeout_ms);
+/* How many answers were read so far (fn is called when it grows). */
+uint64_t dagd__pg_answers(struct dagd__pg *pg);
 /* Read the answers that arrived, send what is queued, or drive a
  * reconnect attempt (in slices of a few ms). SQLITE_OK, or SQLITE_IOERR
  * once the history is given up. */

@@ -1345,6 +1345,7 @@ void dagd_store_io_state(struct dagd_store *s, struct dagd_store_io *ret)
     *ret = (struct dagd_store_io){.fd = -1, .timeout_ms = -1};
     if (s->pg) {
         dagd__pg_io_state(s->pg, &ret->fd, &ret->gen, &ret->want_write, &ret->timeout_ms);
+        ret->answers = dagd__pg_answers(s->pg);
     }
 }
 

@@ -187,6 +187,11 @@ struct dagd_store_io {
     unsigned gen;
     bool want_write;
     int64_t timeout_ms;
+    /* Grows with every answer read, also by calls that waited for theirs
+     * (they read what else had come): the driver makes the loop turn once
+     * more then, so that watchers of answers (fences, the executor's
+     * memo lookups) see them even though the socket will not say so. */
+    uint64_t answers;
 };
 void dagd_store_set_io_fn(struct dagd_store *s, dagd_store_io_fn fn, void *userdata);
 void dagd_store_io_state(struct dagd_store *s, struct dagd_store_io *ret);

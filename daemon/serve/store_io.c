@@ -17,6 +17,9 @@ struct dagd_store_io_driver {
     unsigned gen;    /* the store's socket generation `poll` watches */
     int events;
     uv_timer_t timer;
+    uv_idle_t wake;        /* one more turn of the loop (struct dagd_store_io.answers) */
+    uint64_t answers_seen; /* io.answers when last looked */
+    unsigned open;         /* handles not closed yet */
 };
 
 /* A poll handle owns its fd: a dup of libpq's socket. libpq closes its own
@@ -34,6 +37,11 @@ static void on_poll_closed(uv_handle_t *h)
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
+
+static void on_wake(uv_idle_t *h)
+{
+    (void)uv_idle_stop(h);
+}
 
 static void poll_drop(struct dagd_store_io_driver *d)
 {
@@ -82,6 +90,14 @@ static void sync_io(struct dagd_store_io_driver *d)
     } else {
         (void)uv_timer_stop(&d->timer);
     }
+    if (io.answers != d->answers_seen) {
+        /* Answers read here or by a call that waited for its own: the loop
+         * turns once more without blocking, so that check handles that
+         * watch answers (store_io settles, the executor) look again; the
+         * socket will not wake it for what libpq has read already. */
+        d->answers_seen = io.answers;
+        (void)uv_idle_start(&d->wake, on_wake);
+    }
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -115,13 +131,19 @@ struct dagd_store_io_driver *dagd_store_io_driver_new(uv_loop_t *loop, struct da
     d->store = store;
     (void)uv_timer_init(loop, &d->timer);
     d->timer.data = d;
+    (void)uv_idle_init(loop, &d->wake);
+    d->wake.data = d;
+    d->open = 2;
     dagd_store_set_io_fn(store, on_store_io, d);
     return d;
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct dagd_store_io_driver *d = h->data;
+    if (--d->open == 0) {
+        free(d);
+    }
 }
 
 struct dagd_store_io_driver *dagd_store_io_driver_free(struct dagd_store_io_driver *d)
@@ -132,7 +154,8 @@ struct dagd_store_io_driver *dagd_store_io_driver_free(struct dagd_store_io_driv
     dagd_store_set_io_fn(d->store, NULL, NULL);
     poll_drop(d);
     (void)uv_timer_stop(&d->timer);
-    uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&d->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&d->wake, on_handle_closed);
     return NULL;
 }
 
