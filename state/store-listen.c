@@ -15,8 +15,6 @@
 
 struct dagd_store_listener {
     PGconn *conn;
-    enum { L_CONNECTING, L_LISTEN_SENT, L_READY } state;
-    bool listen_ok;
     char errmsg[512];
 };
 
@@ -44,76 +42,29 @@ int dagd_store_listener_new(const char *conninfo, struct dagd_store_listener **r
     /* As the store connects (store-pg.c): dbname carries the conninfo. */
     const char *keys[] = {"dbname", "fallback_application_name", "client_encoding", NULL};
     const char *vals[] = {conninfo, "dagd listener", "UTF8", NULL};
-    l->conn = PQconnectStartParams(keys, vals, 1);
-    if (!l->conn || PQstatus(l->conn) == CONNECTION_BAD) {
+    l->conn = PQconnectdbParams(keys, vals, 1);
+    int r = -ECONNREFUSED;
+    if (!l->conn || PQstatus(l->conn) != CONNECTION_OK) {
         set_err(l, "Failed to connect to PostgreSQL");
-        *reterr_msg = dagd_xstrdup(l->errmsg);
-        (void)dagd_store_listener_free(l);
-        return -ECONNREFUSED;
+        goto fail;
+    }
+    /* Its notices (the server's FATAL when it shuts down while we listen)
+     * are not the log's business: the drop is reported once. */
+    dagd__pg_quiet_notices(l->conn);
+    PGresult *res = PQexec(l->conn, "LISTEN " DAGD_STORE_CHANNEL);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) {
+        set_err(l, "Failed to LISTEN");
+        r = -EIO;
+        goto fail;
     }
     *ret = l;
     return 0;
-}
-
-static int step_fail(struct dagd_store_listener *l, const char *what, int r, char **reterr_msg)
-{
-    set_err(l, what);
+fail:
     *reterr_msg = dagd_xstrdup(l->errmsg);
+    (void)dagd_store_listener_free(l);
     return r;
-}
-
-int dagd_store_listener_connect_step(struct dagd_store_listener *l, bool *ret_want_write,
-                                     char **reterr_msg)
-{
-    *ret_want_write = false;
-    if (l->state == L_CONNECTING) {
-        switch (PQconnectPoll(l->conn)) {
-        case PGRES_POLLING_READING:
-            return 0;
-        case PGRES_POLLING_WRITING:
-            *ret_want_write = true;
-            return 0;
-        case PGRES_POLLING_OK:
-            break;
-        default:
-            return step_fail(l, "Failed to connect to PostgreSQL", -ECONNREFUSED, reterr_msg);
-        }
-        /* Its notices (the server's FATAL when it shuts down while we
-         * listen) are not the log's business: the drop is reported once. */
-        dagd__pg_quiet_notices(l->conn);
-        if (PQsetnonblocking(l->conn, 1) != 0 ||
-            !PQsendQuery(l->conn, "LISTEN " DAGD_STORE_CHANNEL)) {
-            return step_fail(l, "Failed to LISTEN", -EIO, reterr_msg);
-        }
-        l->state = L_LISTEN_SENT;
-    }
-    if (l->state == L_LISTEN_SENT) {
-        int f = PQflush(l->conn);
-        if (f < 0) {
-            return step_fail(l, "Failed to LISTEN", -EIO, reterr_msg);
-        }
-        if (f == 1) {
-            *ret_want_write = true;
-            return 0;
-        }
-        if (!PQconsumeInput(l->conn)) {
-            return step_fail(l, "Failed to LISTEN", -EIO, reterr_msg);
-        }
-        while (!PQisBusy(l->conn)) {
-            PGresult *res = PQgetResult(l->conn);
-            if (!res) {
-                if (!l->listen_ok) {
-                    return step_fail(l, "Failed to LISTEN", -EIO, reterr_msg);
-                }
-                l->state = L_READY;
-                return 1;
-            }
-            l->listen_ok = l->listen_ok || PQresultStatus(res) == PGRES_COMMAND_OK;
-            PQclear(res);
-        }
-        return 0;
-    }
-    return 1;
 }
 
 int dagd_store_listener_fd(const struct dagd_store_listener *l)

@@ -123,18 +123,12 @@ int dagd_store_history_standbys(struct dagd_store *s, const char *app_prefix,
  * -EOPNOTSUPP on SQLite, or -errno (message in dagd_store_errmsg). */
 int dagd_store_notify(struct dagd_store *s, const char *payload);
 struct dagd_store_listener;
-/* Start connecting to `conninfo` (the history's, as the store got it),
- * without blocking: dagd_store_listener_connect_step() goes on with it. 0
- * with the listener, or -errno with the reason (owned by the caller) in
- * *reterr_msg: -ENOPKG (no libpq), -ECONNREFUSED. */
+/* Connect to `conninfo` (the history's, as the store got it) and LISTEN.
+ * Blocks for the connect. 0 with the listener, or -errno with the reason
+ * (owned by the caller) in *reterr_msg: -ENOPKG (no libpq), -ECONNREFUSED,
+ * -EIO. */
 int dagd_store_listener_new(const char *conninfo, struct dagd_store_listener **ret,
                             char **reterr_msg);
-/* Go on connecting, then LISTEN, never blocking: 1 listening, 0 not yet
- * (call again once dagd_store_listener_fd() is writable when
- * *ret_want_write, else readable: the socket may change while it
- * connects), or -ECONNREFUSED / -EIO with the reason in *reterr_msg. */
-int dagd_store_listener_connect_step(struct dagd_store_listener *l, bool *ret_want_write,
-                                     char **reterr_msg);
 /* The socket to poll for readability. */
 int dagd_store_listener_fd(const struct dagd_store_listener *l);
 typedef void (*dagd_store_notify_fn)(const char *payload, void *userdata);

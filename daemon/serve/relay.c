@@ -2,29 +2,17 @@
 #include "relay.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "store.h"
-#include "util.h"
 
 #define RELAY_RETRY_MS 1000
-/* The connect goes on in small non-blocking steps, this often, so that a
- * server that accepts but does not answer never holds the loop (libpq's
- * connect_timeout only bounds its blocking connect). */
-#define RELAY_CONNECT_TICK_MS 10
-#define RELAY_CONNECT_TIMEOUT_SEC 10
 
 struct dagd_relay {
     struct dagd_relay_host host;
     uv_poll_t poll;
     uv_timer_t retry;
-    uv_timer_t connect_tick; /* drives a connect in progress */
-    bool connecting, want_write;
-    uint64_t connect_started; /* monotonic usec */
-    unsigned connect_timeout_sec;
     bool polling; /* poll is initialized (closed with the listener) */
     /* The poll's own dup of libpq's socket (as store_io.c does): libpq
      * closes its descriptor when the connection drops, and the number may
@@ -140,29 +128,29 @@ static void on_readable(uv_poll_t *p, int status, int events)
     }
 }
 
-/* The connect failed or took too long: free it, try again later. */
-static void connect_failed(struct dagd_relay *r, const char *msg)
+static void connect_listener(struct dagd_relay *r, bool again)
 {
-    (void)uv_timer_stop(&r->connect_tick);
-    r->connecting = false;
-    r->listener = dagd_store_listener_free(r->listener);
-    if (!r->lost) {
-        dagd_log_warning("Cannot listen for the standbys' requests: %s; retrying every %u ms", msg,
-                         RELAY_RETRY_MS);
-    }
-    r->lost = true;
-    (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
-}
+    _cleanup_free_ char *msg = NULL;
 
-/* Connected and listening: watch the socket for notifications, and read
- * the durable queue, for what a standby recorded before we listened (at
- * start too: the daemon's own read of the queue may have come first). */
-static void listening(struct dagd_relay *r)
-{
+    if (r->polling || r->freeing) {
+        return;
+    }
+    r->listener = dagd_store_listener_free(r->listener);
+    if (dagd_store_listener_new(r->host.conninfo, &r->listener, &msg) < 0) {
+        if (!r->lost) {
+            dagd_log_warning("Cannot listen for the standbys' requests: %s; retrying every %u ms",
+                             msg, RELAY_RETRY_MS);
+        }
+        r->lost = true;
+        (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
+        return;
+    }
     r->poll_fd = fcntl(dagd_store_listener_fd(r->listener), F_DUPFD_CLOEXEC, 3);
     if (r->poll_fd < 0 || uv_poll_init(r->host.loop, &r->poll, r->poll_fd) < 0) {
         close_poll_fd(r);
-        connect_failed(r, "cannot watch its socket");
+        r->listener = dagd_store_listener_free(r->listener);
+        r->lost = true;
+        (void)uv_timer_start(&r->retry, on_retry, RELAY_RETRY_MS, 0);
         return;
     }
     r->poll.data = r;
@@ -173,53 +161,10 @@ static void listening(struct dagd_relay *r)
         dagd_log_info("Listening for the standbys' requests again");
         r->lost = false;
     }
-    rescan(r);
-}
-
-static void on_connect_tick(uv_timer_t *t)
-{
-    struct dagd_relay *r = t->data;
-    _cleanup_free_ char *msg = NULL;
-
-    if (dagd_now_mono_usec() - r->connect_started > r->connect_timeout_sec * 1000000ull) {
-        char why[128];
-        (void)snprintf(why, sizeof(why), "the connection has been connecting for more than %u s",
-                       r->connect_timeout_sec);
-        r->lost = false; /* said once per stuck attempt */
-        connect_failed(r, why);
-        return;
+    if (again) {
+        /* What a standby recorded while nobody listened. */
+        rescan(r);
     }
-    struct pollfd p = {.fd = dagd_store_listener_fd(r->listener),
-                       .events = r->want_write ? POLLOUT : POLLIN};
-    if (p.fd >= 0 && poll(&p, 1, 0) == 0) {
-        return; /* not ready yet */
-    }
-    int k = dagd_store_listener_connect_step(r->listener, &r->want_write, &msg);
-    if (k < 0) {
-        connect_failed(r, msg);
-    } else if (k > 0) {
-        (void)uv_timer_stop(&r->connect_tick);
-        r->connecting = false;
-        listening(r);
-    }
-}
-
-static void connect_listener(struct dagd_relay *r)
-{
-    _cleanup_free_ char *msg = NULL;
-
-    if (r->polling || r->connecting || r->freeing) {
-        return;
-    }
-    r->listener = dagd_store_listener_free(r->listener);
-    if (dagd_store_listener_new(r->host.conninfo, &r->listener, &msg) < 0) {
-        connect_failed(r, msg);
-        return;
-    }
-    r->connecting = true;
-    r->want_write = true; /* libpq: poll for writing first */
-    r->connect_started = dagd_now_mono_usec();
-    (void)uv_timer_start(&r->connect_tick, on_connect_tick, 0, RELAY_CONNECT_TICK_MS);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -228,7 +173,7 @@ static void on_retry(uv_timer_t *t)
     if (r->polling) {
         rescan(r); /* listening: only the read failed */
     } else {
-        connect_listener(r);
+        connect_listener(r, true);
     }
 }
 
@@ -238,18 +183,11 @@ struct dagd_relay *dagd_relay_new(const struct dagd_relay_host *host)
     r->host = *host;
     (void)uv_timer_init(host->loop, &r->retry);
     r->retry.data = r;
-    (void)uv_timer_init(host->loop, &r->connect_tick);
-    r->connect_tick.data = r;
-    r->open = 2;
+    r->open = 1;
     r->poll_fd = -1;
-    r->connect_timeout_sec = RELAY_CONNECT_TIMEOUT_SEC;
-    const char *t = getenv("DAGD_LISTEN_CONNECT_TIMEOUT");
-    if (t && atoi(t) > 0) {
-        r->connect_timeout_sec = (unsigned)atoi(t);
-    }
-    /* Once it listens it reads the durable queue (listening()): a run
-     * recorded before is read there, one recorded after is notified. */
-    connect_listener(r);
+    /* The daemon reads the durable queue after this: a run recorded from
+     * now on is either read there or notified here. */
+    connect_listener(r, false);
     return r;
 }
 
@@ -264,6 +202,5 @@ struct dagd_relay *dagd_relay_free(struct dagd_relay *r)
         uv_close((uv_handle_t *)&r->poll, on_closed);
     }
     uv_close((uv_handle_t *)&r->retry, on_closed);
-    uv_close((uv_handle_t *)&r->connect_tick, on_closed);
     return NULL;
 }
