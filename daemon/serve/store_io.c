@@ -159,12 +159,10 @@ struct dagd_store_io_driver *dagd_store_io_driver_free(struct dagd_store_io_driv
     return NULL;
 }
 
-/* ---- settling: a fence, looked at around each of the loop's poll phases ---- */
+/* ---- settling: a fence, looked at after each of the loop's poll phases ---- */
 
 struct dagd_store_settle {
-    uv_check_t check;
-    uv_prepare_t prepare;
-    int open; /* handles not closed yet: the last close frees the struct */
+    uv_check_t check; /* first: the handle's close callback frees the struct */
     struct dagd_store *store;
     uint64_t fence;
     dagd_store_settle_fn fn;
@@ -173,29 +171,25 @@ struct dagd_store_settle {
 
 static void on_settle_closed(uv_handle_t *h)
 {
-    struct dagd_store_settle *w = h->data;
-    if (--w->open == 0) {
-        free(w);
-    }
+    free(h);
 }
 
 static void settle_close(struct dagd_store_settle *w)
 {
     (void)uv_check_stop(&w->check);
-    (void)uv_prepare_stop(&w->prepare);
     uv_close((uv_handle_t *)&w->check, on_settle_closed);
-    uv_close((uv_handle_t *)&w->prepare, on_settle_closed);
 }
 
 /* The answers arrive in a poll phase (the driver's on_poll): the check
- * handle sees them right after. But a read that waits for its own answer
- * reads every answer before it too, in whatever callback it runs (a
- * timer's: the relay's read of the durable queue), and leaves nothing on
- * the socket to wake the poll: the prepare handle sees those before the
- * loop blocks, which it would otherwise do until its next timer (the
- * first prune, 60 s after start). */
-static void settle_look(struct dagd_store_settle *w)
+ * handle sees them right after. A read that waits for its own answer reads
+ * every answer before it too, in whatever callback it runs (a timer's: the
+ * relay's read of the durable queue), and leaves nothing on the socket to
+ * wake the poll; the driver then turns the loop once more (sync_io's idle
+ * handle), so this check sees those too instead of the loop blocking until
+ * its next timer (the first prune, 60 s after start). */
+static void on_settle_check(uv_check_t *h)
 {
+    struct dagd_store_settle *w = (struct dagd_store_settle *)h;
     int r = dagd_store_fence_passed(w->store, w->fence);
     if (r == 0) {
         return;
@@ -204,16 +198,6 @@ static void settle_look(struct dagd_store_settle *w)
     void *userdata = w->userdata;
     settle_close(w);
     fn(userdata, r < 0 ? -EIO : 0);
-}
-
-static void on_settle_check(uv_check_t *h)
-{
-    settle_look(h->data);
-}
-
-static void on_settle_prepare(uv_prepare_t *h)
-{
-    settle_look(h->data);
 }
 
 struct dagd_store_settle *dagd_store_settle(uv_loop_t *loop, struct dagd_store *store,
@@ -229,11 +213,7 @@ struct dagd_store_settle *dagd_store_settle(uv_loop_t *loop, struct dagd_store *
     w->fn = fn;
     w->userdata = userdata;
     (void)uv_check_init(loop, &w->check);
-    (void)uv_prepare_init(loop, &w->prepare);
-    w->check.data = w->prepare.data = w;
-    w->open = 2;
     (void)uv_check_start(&w->check, on_settle_check);
-    (void)uv_prepare_start(&w->prepare, on_settle_prepare);
     return w;
 }
 
