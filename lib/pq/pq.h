@@ -24,9 +24,6 @@ struct dagd_pq {
     __typeof__(PQcmdTuples) *cmdTuples;
     __typeof__(PQconnectdb) *connectdb;
     __typeof__(PQconnectdbParams) *connectdbParams;
-    __typeof__(PQconnectStartParams) *connectStartParams;
-    __typeof__(PQconnectPoll) *connectPoll;
-    __typeof__(PQsendQuery) *sendQuery;
     __typeof__(PQconninfoFree) *conninfoFree;
     __typeof__(PQconninfoParse) *conninfoParse;
     __typeof__(PQconsumeInput) *consumeInput;
@@ -85,9 +82,6 @@ int dagd_pq_load(char **ret_msg);
 #define PQcmdTuples dagd_pq.cmdTuples
 #define PQconnectdb dagd_pq.connectdb
 #define PQconnectdbParams dagd_pq.connectdbParams
-#define PQconnectStartParams dagd_pq.connectStartParams
-#define PQconnectPoll dagd_pq.connectPoll
-#define PQsendQuery dagd_pq.sendQuery
 #define PQconninfoFree dagd_pq.conninfoFree
 #define PQconninfoParse dagd_pq.conninfoParse
 #define PQconsumeInput dagd_pq.consumeInput
